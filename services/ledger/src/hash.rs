@@ -1,0 +1,115 @@
+//! SHA-256 values and the small encodings (hex) that every other module shares.
+
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+/// A SHA-256 output. Used for event hashes, Merkle nodes and roots.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Hash256(pub [u8; 32]);
+
+impl Hash256 {
+    /// The all-zero value, which stands for "no previous event" in a stream's chain.
+    pub const ZERO: Hash256 = Hash256([0u8; 32]);
+
+    /// SHA-256 of the concatenation of `parts`; saves callers a temporary buffer.
+    pub fn of_parts(parts: &[&[u8]]) -> Hash256 {
+        let mut hasher = Sha256::new();
+        for part in parts {
+            hasher.update(part);
+        }
+        Hash256(hasher.finalize().into())
+    }
+
+    /// SHA-256 of `bytes`.
+    pub fn of(bytes: &[u8]) -> Hash256 {
+        Hash256(Sha256::digest(bytes).into())
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    pub fn to_hex(&self) -> String {
+        to_hex(&self.0)
+    }
+
+    /// Parses exactly 64 lowercase or uppercase hex digits.
+    pub fn from_hex(text: &str) -> Result<Hash256, HexError> {
+        let bytes = from_hex(text)?;
+        let array: [u8; 32] = bytes
+            .try_into()
+            .map_err(|bytes: Vec<u8>| HexError::WrongLength { expected_bytes: 32, actual_bytes: bytes.len() })?;
+        Ok(Hash256(array))
+    }
+}
+
+impl fmt::Debug for Hash256 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hash256({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for Hash256 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+/// Why a hex string was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HexError {
+    #[error("hex string has an odd number of digits ({digits})")]
+    OddLength { digits: usize },
+    #[error("hex string has a non-hex character at index {index}")]
+    InvalidDigit { index: usize },
+    #[error("expected {expected_bytes} bytes of hex, got {actual_bytes}")]
+    WrongLength { expected_bytes: usize, actual_bytes: usize },
+}
+
+/// Lowercase hex, the form used in every text format of the project.
+pub fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        text.push(DIGITS[(byte >> 4) as usize] as char);
+        text.push(DIGITS[(byte & 0x0f) as usize] as char);
+    }
+    text
+}
+
+pub fn from_hex(text: &str) -> Result<Vec<u8>, HexError> {
+    let digits = text.as_bytes();
+    if digits.len() % 2 != 0 {
+        return Err(HexError::OddLength { digits: digits.len() });
+    }
+    let value = |index: usize| -> Result<u8, HexError> {
+        match digits[index] {
+            b'0'..=b'9' => Ok(digits[index] - b'0'),
+            b'a'..=b'f' => Ok(digits[index] - b'a' + 10),
+            b'A'..=b'F' => Ok(digits[index] - b'A' + 10),
+            _ => Err(HexError::InvalidDigit { index }),
+        }
+    };
+    (0..digits.len() / 2).map(|i| Ok((value(2 * i)? << 4) | value(2 * i + 1)?)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trips_and_rejects_bad_input() {
+        let bytes = [0x00, 0x7f, 0x80, 0xff];
+        assert_eq!(to_hex(&bytes), "007f80ff");
+        assert_eq!(from_hex("007F80ff").expect("valid hex"), bytes);
+        assert_eq!(from_hex("abc"), Err(HexError::OddLength { digits: 3 }));
+        assert_eq!(from_hex("zz"), Err(HexError::InvalidDigit { index: 0 }));
+        assert!(matches!(Hash256::from_hex("00"), Err(HexError::WrongLength { .. })));
+    }
+
+    #[test]
+    fn sha256_of_empty_input_matches_the_published_value() {
+        assert_eq!(Hash256::of(b"").to_hex(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(Hash256::of_parts(&[b"ab", b"c"]), Hash256::of(b"abc"));
+    }
+}

@@ -1,0 +1,21 @@
+//! Kleroterion's ledger core: the bytes of the record and the proofs over them.
+//!
+//! This crate does no I/O and starts no threads, so an auditor's tool (or a WebAssembly build)
+//! can depend on it alone. Every byte format here is specified in `docs/FORMAT.md` and pinned by
+//! the golden vectors in `tests/golden/`.
+//!
+//! - [`envelope`]: what authors sign, what the ledger adds, and the event hash over both.
+//! - [`merkle`]: the RFC 6962 tree over event hashes, with inclusion and consistency proofs.
+//! - [`checkpoint`]: C2SP tlog-checkpoints as Ed25519 signed notes.
+//! - [`bundle`]: the offline proof bundle.
+//! - [`chain`]: per-stream hash chain checks.
+
+pub mod bundle;
+pub mod chain;
+pub mod checkpoint;
+pub mod envelope;
+pub mod hash;
+pub mod merkle;
+
+pub use ed25519_dalek::{SigningKey, VerifyingKey};
+pub use hash::Hash256;

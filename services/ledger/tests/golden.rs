@@ -1,0 +1,171 @@
+//! Golden vectors: every byte format, reproduced byte for byte from fixed keys and inputs.
+//!
+//! `tests/golden/vectors.txt` is committed. An independent implementation of docs/FORMAT.md must
+//! produce the same lines. If a format change is intended, regenerate with
+//! `KLERO_UPDATE_GOLDEN=1 cargo test -p klero-ledger --test golden` and bump the format version.
+
+use klero_ledger::bundle::ProofBundle;
+use klero_ledger::checkpoint::{Checkpoint, LogSigningKey, LogVerifierKey};
+use klero_ledger::envelope::{signing_input, AuthorPart, Envelope, EventId, LedgerPart};
+use klero_ledger::hash::to_hex;
+use klero_ledger::merkle::{leaf_hash, MerkleTree};
+use klero_ledger::{Hash256, SigningKey};
+use std::fmt::Write as _;
+
+fn key_from_label(label: &str) -> SigningKey {
+    SigningKey::from_bytes(&Hash256::of(label.as_bytes()).0)
+}
+
+fn proof_hex(proof: &[Hash256]) -> String {
+    proof.iter().map(Hash256::to_hex).collect::<Vec<_>>().join(",")
+}
+
+/// Builds the whole vector file from first principles.
+fn generate_vectors() -> String {
+    let mut out = String::new();
+    let author_key = key_from_label("klero golden vector: author key 1");
+    let log_key = LogSigningKey::new("kleroterion.example/golden-log", key_from_label("klero golden vector: log key"))
+        .expect("valid key name");
+    writeln!(out, "# Kleroterion golden vectors, format v1. See docs/FORMAT.md.").ok();
+    writeln!(out, "author_secret_seed: {}", to_hex(&author_key.to_bytes())).ok();
+    writeln!(out, "author_public_key: {}", to_hex(&author_key.verifying_key().to_bytes())).ok();
+    writeln!(out, "log_secret_seed: {}", to_hex(&key_from_label("klero golden vector: log key").to_bytes())).ok();
+    writeln!(out, "log_verifier_key: {}", log_key.verifier().to_vkey_string()).ok();
+
+    let inputs: [(&str, &str, u32, &[u8]); 5] = [
+        ("assembly/golden", "klero.assembly.AssemblyConvened", 1, b"convened"),
+        ("assembly/golden/selection", "klero.selection.SelectionPlanned", 1, b""),
+        ("assembly/golden", "klero.recommendation.RecommendationDrafted", 2, b"\x00\x01\x02\xff"),
+        ("assembly/golden/selection", "klero.selection.PanelDrawn", 1, b"panel of 22"),
+        ("assembly/golden", "klero.response.ResponseIssued", 1, &[0x5a; 300]),
+    ];
+    let mut tree = MerkleTree::new();
+    let mut heads: std::collections::HashMap<&str, (u64, Hash256)> = Default::default();
+    let mut envelopes = Vec::new();
+    for (index, (stream, event_type, version, payload)) in inputs.iter().enumerate() {
+        let mut id = [0u8; 16];
+        id[15] = index as u8 + 1;
+        id[6] = 0x40; // UUID version 4 bits, so the ids look like real client ids.
+        id[8] = 0x80;
+        let author = AuthorPart {
+            event_id: EventId(id),
+            stream: stream.to_string(),
+            event_type: event_type.to_string(),
+            event_version: *version,
+            author_public_key: author_key.verifying_key().to_bytes(),
+            authored_at_unix_ms: 1_790_000_000_000 + index as u64 * 1000,
+            payload: payload.to_vec(),
+        };
+        let signed = author.sign(&author_key).expect("sign");
+        let (revision, previous) = heads.get(stream).copied().unwrap_or((0, Hash256::ZERO));
+        let ledger = LedgerPart {
+            stream_revision: revision,
+            previous_event_hash: previous,
+            recorded_at_unix_ms: 1_790_000_000_500 + index as u64 * 1000,
+        };
+        let envelope = Envelope::seal(&signed, ledger);
+        let hash = envelope.event_hash();
+        heads.insert(stream, (revision + 1, hash));
+        tree.push_entry(&hash);
+        writeln!(out, "event[{index}].event_id: {}", author.event_id).ok();
+        writeln!(out, "event[{index}].author_encoding: {}", to_hex(signed.encoding())).ok();
+        writeln!(
+            out,
+            "event[{index}].signing_input_sha256: {}",
+            Hash256::of(&signing_input(signed.encoding())).to_hex()
+        )
+        .ok();
+        writeln!(out, "event[{index}].signature: {}", to_hex(signed.signature())).ok();
+        writeln!(out, "event[{index}].envelope: {}", to_hex(envelope.bytes())).ok();
+        writeln!(out, "event[{index}].event_hash: {}", hash.to_hex()).ok();
+        writeln!(out, "event[{index}].leaf_hash: {}", leaf_hash(&hash.0).to_hex()).ok();
+        envelopes.push(envelope);
+    }
+    for size in 0..=tree.size() {
+        writeln!(out, "root[{size}]: {}", tree.root_at(size).expect("root").to_hex()).ok();
+    }
+    for index in 0..5 {
+        writeln!(out, "inclusion[{index},5]: {}", proof_hex(&tree.inclusion_proof(index, 5).expect("proof"))).ok();
+    }
+    for old_size in 1..5 {
+        writeln!(out, "consistency[{old_size},5]: {}", proof_hex(&tree.consistency_proof(old_size, 5).expect("proof")))
+            .ok();
+    }
+    let checkpoint = Checkpoint { origin: log_key.name().to_string(), tree_size: 5, root_hash: tree.root() };
+    let signed_checkpoint = log_key.sign(&checkpoint).expect("sign checkpoint");
+    writeln!(out, "checkpoint[5]: {}", signed_checkpoint.note().escape_default()).ok();
+    let bundle = ProofBundle {
+        leaf_index: 2,
+        envelope: envelopes[2].bytes().to_vec(),
+        inclusion_proof: tree.inclusion_proof(2, 5).expect("proof"),
+        checkpoint_note: signed_checkpoint.note().to_string(),
+    };
+    writeln!(out, "bundle[2]: {}", bundle.encode().escape_default()).ok();
+    out
+}
+
+#[test]
+fn golden_vectors_are_reproduced_byte_for_byte() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/vectors.txt");
+    let generated = generate_vectors();
+    if std::env::var_os("KLERO_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &generated).expect("write golden vectors");
+    }
+    let committed = std::fs::read_to_string(&path).expect("tests/golden/vectors.txt is committed");
+    for (line_number, (want, got)) in committed.lines().zip(generated.lines()).enumerate() {
+        assert_eq!(got, want, "golden vector line {} differs", line_number + 1);
+    }
+    assert_eq!(committed.lines().count(), generated.lines().count(), "golden vector line count differs");
+}
+
+#[test]
+fn golden_bundle_verifies_offline_and_detects_tampering() {
+    let text = generate_vectors();
+    let vkey_line = text.lines().find_map(|l| l.strip_prefix("log_verifier_key: ")).expect("vkey line");
+    let log_key = LogVerifierKey::parse_vkey(vkey_line).expect("vkey parses");
+    let bundle_line = text.lines().find_map(|l| l.strip_prefix("bundle[2]: ")).expect("bundle line");
+    let bundle_text = unescape(bundle_line);
+    let bundle = ProofBundle::parse(&bundle_text).expect("bundle parses");
+    assert_eq!(bundle.encode(), bundle_text, "bundle encoding round-trips");
+    let verified = bundle.verify(&log_key).expect("bundle verifies");
+    assert_eq!(verified.envelope.author().event_type, "klero.recommendation.RecommendationDrafted");
+    assert_eq!(verified.checkpoint.checkpoint().tree_size, 5);
+
+    // A changed payload byte breaks the author's signature.
+    let mut tampered = bundle.clone();
+    let last_payload_byte = 5 + verified.envelope.author_encoding().len() - 1;
+    tampered.envelope[last_payload_byte] ^= 1;
+    assert!(matches!(tampered.verify(&log_key), Err(klero_ledger::bundle::BundleError::Envelope(_))));
+    // A changed ledger part keeps the signature but breaks the inclusion proof.
+    let mut tampered = bundle.clone();
+    let last = tampered.envelope.len() - 1;
+    tampered.envelope[last] ^= 1;
+    assert!(matches!(tampered.verify(&log_key), Err(klero_ledger::bundle::BundleError::Inclusion(_))));
+    // Another leaf index fails; so does a checkpoint signed by another key.
+    let mut tampered = bundle.clone();
+    tampered.leaf_index = 3;
+    assert!(tampered.verify(&log_key).is_err());
+    let other = LogSigningKey::new("kleroterion.example/golden-log", key_from_label("someone else")).expect("key");
+    assert!(bundle.verify(&other.verifier()).is_err());
+}
+
+fn unescape(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('u') => {
+                let code: String = chars.by_ref().skip(1).take_while(|&c| c != '}').collect();
+                out.push(char::from_u32(u32::from_str_radix(&code, 16).expect("hex escape")).expect("char"));
+            }
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    out
+}
