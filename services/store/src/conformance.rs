@@ -1,0 +1,308 @@
+//! The conformance suite: the behaviour every [`EventStore`] must show.
+//!
+//! A store crate runs it from a test with a [`StoreUnderTest`] that hands out fresh, empty
+//! stores: `run_all(&mut my_factory).await`. The embedded store runs it in
+//! `tests/conformance.rs`; the KurrentDB adapter will run the same cases against a real node.
+//! Each case panics with a message naming the rule it checks.
+
+use crate::port::*;
+use async_trait::async_trait;
+use klero_ledger::envelope::EventId;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Hands out fresh, empty stores of one implementation.
+#[async_trait]
+pub trait StoreUnderTest: Send {
+    type Store: EventStore;
+    async fn fresh_store(&mut self) -> Arc<Self::Store>;
+}
+
+/// Runs every case, each on a fresh store.
+pub async fn run_all<T: StoreUnderTest>(factory: &mut T) {
+    appends_and_reads_back_in_order(&*factory.fresh_store().await).await;
+    expected_revision_rules_hold(&*factory.fresh_store().await).await;
+    idempotent_retries_return_the_original_result(&*factory.fresh_store().await).await;
+    reused_ids_with_other_content_are_refused(&*factory.fresh_store().await).await;
+    stream_reads_go_both_ways_and_respect_counts(&*factory.fresh_store().await).await;
+    read_all_spans_streams_in_commit_order(&*factory.fresh_store().await).await;
+    invalid_and_oversized_appends_change_nothing(&*factory.fresh_store().await).await;
+    racing_appenders_never_fork_a_stream(factory.fresh_store().await).await;
+    subscription_moves_from_catch_up_to_live_without_gap_or_duplicate(factory.fresh_store().await).await;
+}
+
+/// Event `n` of a test: a unique id derived from `salt` and `n`, and 300 bytes of data.
+pub fn test_event(salt: u8, n: u32) -> EventData {
+    let mut id = [0u8; 16];
+    id[0] = salt;
+    id[1] = 0x4c;
+    id[12..16].copy_from_slice(&n.to_be_bytes());
+    let mut data = vec![salt; 300];
+    data[..4].copy_from_slice(&n.to_be_bytes());
+    EventData { event_id: EventId(id), event_type: "test.EventHappened".into(), data }
+}
+
+async fn log_len(store: &dyn EventStore) -> u64 {
+    store.last_position().await.expect("last position").map_or(0, |p| p.0 + 1)
+}
+
+pub async fn appends_and_reads_back_in_order(store: &dyn EventStore) {
+    let first = store
+        .append("orders-1", ExpectedRevision::NoStream, vec![test_event(1, 0), test_event(1, 1)])
+        .await
+        .expect("append");
+    assert_eq!(first.last_revision, 1, "two events into a new stream end at revision 1");
+    assert!(first.first_position < first.last_position, "positions grow within an append");
+    let second = store.append("orders-1", ExpectedRevision::Exact(1), vec![test_event(1, 2)]).await.expect("append");
+    assert_eq!(second.last_revision, 2);
+    assert!(second.first_position > first.last_position, "positions grow across appends");
+    let events =
+        store.read_stream("orders-1", StreamStart::Beginning, ReadDirection::Forwards, 10).await.expect("read");
+    assert_eq!(events.len(), 3);
+    for (revision, event) in events.iter().enumerate() {
+        assert_eq!(event.stream_revision, revision as u64);
+        assert_eq!(event.stream, "orders-1");
+        assert_eq!(
+            *event,
+            RecordedEvent {
+                position: event.position,
+                stream_revision: revision as u64,
+                stream: "orders-1".into(),
+                ..recorded_from(test_event(1, revision as u32))
+            }
+        );
+    }
+    assert_eq!(store.stream_last_revision("orders-1").await.expect("head"), Some(2));
+    assert_eq!(store.stream_last_revision("nothing-here").await.expect("head"), None);
+    assert!(matches!(
+        store.read_stream("nothing-here", StreamStart::Beginning, ReadDirection::Forwards, 10).await,
+        Err(StoreError::StreamNotFound { .. })
+    ));
+}
+
+fn recorded_from(event: EventData) -> RecordedEvent {
+    RecordedEvent {
+        event_id: event.event_id,
+        stream: String::new(),
+        stream_revision: 0,
+        position: LogPosition(0),
+        event_type: event.event_type,
+        data: event.data,
+    }
+}
+
+pub async fn expected_revision_rules_hold(store: &dyn EventStore) {
+    let conflict = |result: Result<AppendResult, StoreError>, actual: Option<u64>| match result {
+        Err(StoreError::WrongExpectedRevision { actual: got, .. }) => {
+            assert_eq!(got, actual, "conflict reports the stream's real revision")
+        }
+        other => panic!("expected a wrong-expected-revision conflict, got {other:?}"),
+    };
+    conflict(store.append("s", ExpectedRevision::StreamExists, vec![test_event(2, 0)]).await, None);
+    conflict(store.append("s", ExpectedRevision::Exact(0), vec![test_event(2, 0)]).await, None);
+    store.append("s", ExpectedRevision::NoStream, vec![test_event(2, 0)]).await.expect("no stream on a new stream");
+    conflict(store.append("s", ExpectedRevision::NoStream, vec![test_event(2, 1)]).await, Some(0));
+    conflict(store.append("s", ExpectedRevision::Exact(5), vec![test_event(2, 1)]).await, Some(0));
+    store.append("s", ExpectedRevision::StreamExists, vec![test_event(2, 1)]).await.expect("stream exists");
+    store.append("s", ExpectedRevision::Any, vec![test_event(2, 2)]).await.expect("any");
+    let result = store.append("s", ExpectedRevision::Exact(2), vec![test_event(2, 3)]).await.expect("exact");
+    assert_eq!(result.last_revision, 3);
+    assert_eq!(log_len(store).await, 4, "failed appends wrote nothing");
+}
+
+pub async fn idempotent_retries_return_the_original_result(store: &dyn EventStore) {
+    let batch = vec![test_event(3, 0), test_event(3, 1), test_event(3, 2)];
+    let original = store.append("idem", ExpectedRevision::NoStream, batch.clone()).await.expect("append");
+    store.append("other", ExpectedRevision::Any, vec![test_event(3, 9)]).await.expect("append");
+    // The retry carries a stale expected revision, as a client that never saw the reply would.
+    let retry = store.append("idem", ExpectedRevision::NoStream, batch.clone()).await.expect("retry succeeds");
+    assert_eq!(retry, original, "a retry returns the original positions");
+    assert_eq!(log_len(store).await, 4, "a retry appends nothing");
+    let single = store.append("idem", ExpectedRevision::Exact(2), vec![test_event(3, 3)]).await.expect("append");
+    assert_eq!(store.append("idem", ExpectedRevision::Any, vec![test_event(3, 3)]).await.expect("retry"), single);
+}
+
+pub async fn reused_ids_with_other_content_are_refused(store: &dyn EventStore) {
+    store.append("dup", ExpectedRevision::NoStream, vec![test_event(4, 0), test_event(4, 1)]).await.expect("append");
+    let mut altered = test_event(4, 0);
+    altered.data[10] ^= 1;
+    let before = log_len(store).await;
+    assert!(
+        matches!(
+            store.append("dup", ExpectedRevision::Any, vec![altered]).await,
+            Err(StoreError::DuplicateEventId { .. })
+        ),
+        "same id, different content"
+    );
+    assert!(
+        matches!(
+            store.append("elsewhere", ExpectedRevision::Any, vec![test_event(4, 0), test_event(4, 1)]).await,
+            Err(StoreError::DuplicateEventId { .. })
+        ),
+        "same ids, another stream"
+    );
+    assert!(
+        matches!(
+            store.append("dup", ExpectedRevision::Any, vec![test_event(4, 1), test_event(4, 2)]).await,
+            Err(StoreError::DuplicateEventId { .. })
+        ),
+        "a batch that partly repeats an earlier one"
+    );
+    assert!(
+        matches!(
+            store.append("dup", ExpectedRevision::Any, vec![test_event(4, 0)]).await,
+            Err(StoreError::DuplicateEventId { .. })
+        ),
+        "a part of an earlier batch"
+    );
+    assert_eq!(log_len(store).await, before, "refused appends wrote nothing");
+}
+
+pub async fn stream_reads_go_both_ways_and_respect_counts(store: &dyn EventStore) {
+    let events: Vec<EventData> = (0..10).map(|n| test_event(5, n)).collect();
+    store.append("read", ExpectedRevision::NoStream, events).await.expect("append");
+    let revisions = |events: Vec<RecordedEvent>| events.iter().map(|e| e.stream_revision).collect::<Vec<_>>();
+    let read = |start, direction, count| store.read_stream("read", start, direction, count);
+    assert_eq!(
+        revisions(read(StreamStart::Revision(7), ReadDirection::Forwards, 10).await.expect("read")),
+        vec![7, 8, 9]
+    );
+    assert_eq!(revisions(read(StreamStart::Beginning, ReadDirection::Forwards, 2).await.expect("read")), vec![0, 1]);
+    assert_eq!(
+        revisions(read(StreamStart::Beginning, ReadDirection::Backwards, 3).await.expect("read")),
+        vec![9, 8, 7]
+    );
+    assert_eq!(
+        revisions(read(StreamStart::Revision(2), ReadDirection::Backwards, 10).await.expect("read")),
+        vec![2, 1, 0]
+    );
+    assert!(read(StreamStart::Revision(10), ReadDirection::Forwards, 10).await.expect("read").is_empty());
+    assert!(matches!(
+        read(StreamStart::Beginning, ReadDirection::Forwards, usize::MAX).await,
+        Err(StoreError::LimitExceeded { .. })
+    ));
+}
+
+pub async fn read_all_spans_streams_in_commit_order(store: &dyn EventStore) {
+    for n in 0..6u32 {
+        let stream = if n % 2 == 0 { "even" } else { "odd" };
+        store.append(stream, ExpectedRevision::Any, vec![test_event(6, n)]).await.expect("append");
+    }
+    let all = store.read_all(LogPosition::START, 100).await.expect("read all");
+    assert_eq!(all.len(), 6);
+    for (n, event) in all.iter().enumerate() {
+        assert_eq!(event.event_id, test_event(6, n as u32).event_id, "commit order is kept");
+    }
+    assert!(all.windows(2).all(|w| w[0].position < w[1].position));
+    let tail = store.read_all(all[4].position, 100).await.expect("read all");
+    assert_eq!(
+        tail.iter().map(|e| e.position).collect::<Vec<_>>(),
+        vec![all[4].position, all[5].position],
+        "from is inclusive"
+    );
+    assert_eq!(store.read_all(all[0].position, 2).await.expect("read").len(), 2);
+}
+
+pub async fn invalid_and_oversized_appends_change_nothing(store: &dyn EventStore) {
+    store.append("limits", ExpectedRevision::NoStream, vec![test_event(7, 0)]).await.expect("append");
+    let cases: Vec<(&str, Vec<EventData>, &str)> = vec![
+        ("limits", vec![], "events"),
+        ("$all", vec![test_event(7, 1)], "stream"),
+        ("has space", vec![test_event(7, 1)], "stream"),
+        ("limits", vec![EventData { event_type: "bad type!".into(), ..test_event(7, 1) }], "event_type"),
+        ("limits", vec![EventData { event_id: EventId([0; 16]), ..test_event(7, 1) }], "event_id"),
+        ("limits", vec![test_event(7, 1), test_event(7, 1)], "event_id"),
+        ("limits", vec![EventData { data: vec![0; 64 * 1024 * 1024], ..test_event(7, 1) }], "event data bytes"),
+        ("limits", (0..100_000).map(|n| test_event(8, n)).collect(), "events per append"),
+    ];
+    for (stream, events, named) in cases {
+        let error = store.append(stream, ExpectedRevision::Any, events).await.expect_err("must be refused");
+        assert!(
+            matches!(error, StoreError::InvalidArgument { .. } | StoreError::LimitExceeded { .. }),
+            "{named}: wrong error class {error:?}"
+        );
+        assert!(error.to_string().contains(named), "error {error} must name {named}");
+    }
+    assert_eq!(log_len(store).await, 1, "refused appends wrote nothing");
+}
+
+pub async fn racing_appenders_never_fork_a_stream<S: EventStore>(store: Arc<S>) {
+    const TASKS: u32 = 16;
+    const ROUNDS: u32 = 20;
+    store.append("race", ExpectedRevision::NoStream, vec![test_event(9, 0)]).await.expect("append");
+    let mut handles = Vec::new();
+    for task in 0..TASKS {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move {
+            let (mut wins, mut conflicts) = (0u32, 0u32);
+            let mut attempt = 0u32;
+            while wins + conflicts < ROUNDS {
+                let head = store.stream_last_revision("race").await.expect("head").expect("exists");
+                let event = test_event(10 + task as u8, attempt);
+                attempt += 1;
+                match store.append("race", ExpectedRevision::Exact(head), vec![event]).await {
+                    Ok(result) => {
+                        assert_eq!(result.last_revision, head + 1, "a winner lands exactly after the revision it saw");
+                        wins += 1;
+                    }
+                    Err(StoreError::WrongExpectedRevision { actual: Some(actual), .. }) => {
+                        assert!(actual > head, "a loser lost to a later revision");
+                        conflicts += 1;
+                    }
+                    Err(other) => panic!("unexpected error {other:?}"),
+                }
+            }
+            wins
+        }));
+    }
+    let mut total_wins = 0;
+    for handle in handles {
+        total_wins += handle.await.expect("task");
+    }
+    let events =
+        store.read_stream("race", StreamStart::Beginning, ReadDirection::Forwards, 10_000).await.expect("read");
+    assert_eq!(events.len() as u32, total_wins + 1, "one event per winning append, none from losers");
+    for (revision, event) in events.iter().enumerate() {
+        assert_eq!(event.stream_revision, revision as u64, "exactly one event at each revision");
+    }
+}
+
+pub async fn subscription_moves_from_catch_up_to_live_without_gap_or_duplicate<S: EventStore>(store: Arc<S>) {
+    const HISTORY: u32 = 700;
+    const LIVE: u32 = 700;
+    for chunk in 0..HISTORY / 100 {
+        let events = (chunk * 100..(chunk + 1) * 100).map(|n| test_event(11, n)).collect();
+        store.append("history", ExpectedRevision::Any, events).await.expect("append");
+    }
+    let mut subscription = store.subscribe_to_all(None).await.expect("subscribe");
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for n in 0..LIVE {
+                store
+                    .append(&format!("live-{}", n % 4), ExpectedRevision::Any, vec![test_event(12, n)])
+                    .await
+                    .expect("append");
+                if n % 50 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        })
+    };
+    let mut seen = Vec::new();
+    while seen.len() < (HISTORY + LIVE) as usize {
+        let event = tokio::time::timeout(Duration::from_secs(20), subscription.next())
+            .await
+            .expect("subscription delivers within 20 s")
+            .expect("event");
+        seen.push(event);
+    }
+    writer.await.expect("writer");
+    let all = store.read_all(LogPosition::START, 10_000).await.expect("read all");
+    assert_eq!(seen, all, "the subscription saw every event once, in log order");
+    // Nothing more arrives: no duplicates after the end.
+    assert!(tokio::time::timeout(Duration::from_millis(100), subscription.next()).await.is_err());
+    // A subscription from a position starts right after it.
+    let mut after = store.subscribe_to_all(Some(all[10].position)).await.expect("subscribe");
+    assert_eq!(after.next().await.expect("event"), all[11]);
+}

@@ -1,0 +1,177 @@
+//! Durability and recovery of the embedded store: reopen, torn tails, and corruption.
+
+use klero_store::conformance::test_event;
+use klero_store::segment::{segment_file_name, SEGMENT_HEADER};
+use klero_store::*;
+use std::path::{Path, PathBuf};
+
+fn small_segments() -> EmbeddedStoreOptions {
+    EmbeddedStoreOptions { segment_bytes_max: 8 * 1024, ..Default::default() }
+}
+
+/// Appends `count` single-event appends, spread over three streams, and closes the store.
+async fn fill(directory: &Path, count: u32) -> Vec<RecordedEvent> {
+    let store = EmbeddedStore::open(directory, small_segments()).await.expect("open");
+    for n in 0..count {
+        store
+            .append(&format!("stream-{}", n % 3), ExpectedRevision::Any, vec![test_event(1, n)])
+            .await
+            .expect("append");
+    }
+    let all = store.read_all(LogPosition::START, 10_000).await.expect("read");
+    store.close().await;
+    all
+}
+
+fn segments(directory: &Path) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> =
+        std::fs::read_dir(directory.join("segments")).expect("dir").map(|e| e.expect("entry").path()).collect();
+    paths.sort();
+    paths
+}
+
+fn flip_byte(path: &Path, offset: u64) {
+    let mut bytes = std::fs::read(path).expect("read");
+    bytes[offset as usize] ^= 0x40;
+    std::fs::write(path, bytes).expect("write");
+}
+
+#[tokio::test]
+async fn reopening_keeps_every_event_and_the_stream_index() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let before = fill(directory.path(), 100).await;
+    assert!(segments(directory.path()).len() > 2, "the test crosses segment boundaries");
+    let store = EmbeddedStore::open(directory.path(), small_segments()).await.expect("reopen");
+    assert_eq!(store.recovery_report().events, 100);
+    assert_eq!(store.recovery_report().truncated_tail, None);
+    assert_eq!(store.read_all(LogPosition::START, 10_000).await.expect("read"), before);
+    assert_eq!(store.stream_last_revision("stream-1").await.expect("head"), Some(32));
+    let result = store
+        .append("stream-1", ExpectedRevision::Exact(32), vec![test_event(2, 0)])
+        .await
+        .expect("append after reopen");
+    assert_eq!(result.first_position, LogPosition(100));
+    assert!(
+        matches!(
+            store.append("stream-0", ExpectedRevision::Any, vec![test_event(1, 1)]).await,
+            Err(StoreError::DuplicateEventId { .. })
+        ),
+        "event ids are remembered across a reopen"
+    );
+}
+
+#[tokio::test]
+async fn a_second_process_cannot_open_the_same_directory() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let _store = EmbeddedStore::open(directory.path(), small_segments()).await.expect("open");
+    let second = EmbeddedStore::open(directory.path(), small_segments()).await;
+    assert!(matches!(second, Err(StoreError::Unavailable { ref reason }) if reason.contains("in use")), "{second:?}");
+}
+
+#[tokio::test]
+async fn a_last_record_cut_partway_is_truncated_and_logged() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let before = fill(directory.path(), 20).await;
+    let last = segments(directory.path()).pop().expect("segment");
+    let len = std::fs::metadata(&last).expect("meta").len();
+    std::fs::OpenOptions::new().write(true).open(&last).expect("open").set_len(len - 50).expect("cut");
+
+    let store = EmbeddedStore::open(directory.path(), small_segments()).await.expect("recovers");
+    let tail = store.recovery_report().truncated_tail.clone().expect("a truncation is reported");
+    assert_eq!(tail.segment, last.file_name().expect("name").to_string_lossy());
+    assert_eq!(store.recovery_report().events, 19);
+    assert_eq!(store.read_all(LogPosition::START, 100).await.expect("read"), before[..19]);
+    let result =
+        store.append("stream-0", ExpectedRevision::Any, vec![test_event(3, 0)]).await.expect("append continues");
+    assert_eq!(result.first_position, LogPosition(19));
+}
+
+#[tokio::test]
+async fn an_append_cut_between_its_records_is_removed_whole() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = EmbeddedStore::open(directory.path(), EmbeddedStoreOptions::default()).await.expect("open");
+    store.append("batch", ExpectedRevision::NoStream, vec![test_event(4, 0)]).await.expect("append");
+    store
+        .append("batch", ExpectedRevision::Exact(0), (1..=5).map(|n| test_event(4, n)).collect())
+        .await
+        .expect("append");
+    let all = store.read_all(LogPosition::START, 100).await.expect("read");
+    store.close().await;
+    drop(store);
+    // Cut inside the fourth record of the five-event append: three whole records survive.
+    let path = directory.path().join("segments").join(segment_file_name(0));
+    let record_len = (std::fs::metadata(&path).expect("meta").len() - SEGMENT_HEADER.len() as u64) / 6;
+    let cut = SEGMENT_HEADER.len() as u64 + record_len * 4 + 10;
+    std::fs::OpenOptions::new().write(true).open(&path).expect("open").set_len(cut).expect("cut");
+
+    let store = EmbeddedStore::open(directory.path(), EmbeddedStoreOptions::default()).await.expect("recovers");
+    let tail = store.recovery_report().truncated_tail.clone().expect("truncated");
+    assert_eq!(tail.records_removed, 3, "the whole records of the torn append go too");
+    assert_eq!(store.read_all(LogPosition::START, 100).await.expect("read"), all[..1]);
+    assert_eq!(store.stream_last_revision("batch").await.expect("head"), Some(0));
+}
+
+#[tokio::test]
+async fn a_flipped_byte_mid_segment_is_reported_with_its_position() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = EmbeddedStore::open(directory.path(), EmbeddedStoreOptions::default()).await.expect("open");
+    for n in 0..10 {
+        store.append("s", ExpectedRevision::Any, vec![test_event(5, n)]).await.expect("append");
+    }
+    store.close().await;
+    drop(store);
+    let path = directory.path().join("segments").join(segment_file_name(0));
+    let record_len = (std::fs::metadata(&path).expect("meta").len() - SEGMENT_HEADER.len() as u64) / 10;
+    let record_start = SEGMENT_HEADER.len() as u64 + record_len * 4;
+    flip_byte(&path, record_start + 200); // inside the data of the record at position 4
+
+    match EmbeddedStore::open(directory.path(), EmbeddedStoreOptions::default()).await {
+        Err(StoreError::Corrupt { segment, offset, position, reason }) => {
+            assert_eq!(segment, segment_file_name(0));
+            assert_eq!(offset, record_start);
+            assert_eq!(position, 4);
+            assert!(reason.contains("CRC"), "{reason}");
+        }
+        other => panic!("expected corruption at position 4, got {other:?}"),
+    }
+    // Nothing was truncated: the damaged file still has all its bytes.
+    assert_eq!(std::fs::metadata(&path).expect("meta").len(), SEGMENT_HEADER.len() as u64 + record_len * 10);
+}
+
+#[tokio::test]
+async fn corruption_in_an_earlier_segment_stops_the_store() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    fill(directory.path(), 100).await;
+    let first = segments(directory.path()).remove(0);
+    flip_byte(&first, SEGMENT_HEADER.len() as u64 + 5); // the length field of the first record
+    match EmbeddedStore::open(directory.path(), small_segments()).await {
+        Err(StoreError::Corrupt { segment, offset, position, .. }) => {
+            assert_eq!((segment.as_str(), offset, position), (segment_file_name(0).as_str(), 16, 0));
+        }
+        other => panic!("expected corruption, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_missing_segment_is_reported_not_skipped() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    fill(directory.path(), 100).await;
+    let all = segments(directory.path());
+    std::fs::remove_file(&all[1]).expect("remove");
+    let error = EmbeddedStore::open(directory.path(), small_segments()).await.expect_err("must refuse");
+    assert!(matches!(error, StoreError::Corrupt { ref reason, .. } if reason.contains("missing")), "{error}");
+}
+
+#[tokio::test]
+async fn reads_check_records_again_and_report_damage() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = EmbeddedStore::open(directory.path(), EmbeddedStoreOptions::default()).await.expect("open");
+    for n in 0..3 {
+        store.append("s", ExpectedRevision::Any, vec![test_event(6, n)]).await.expect("append");
+    }
+    // Damage the bytes under a running store, as a failing disk would.
+    let path = directory.path().join("segments").join(segment_file_name(0));
+    flip_byte(&path, SEGMENT_HEADER.len() as u64 + 100);
+    let error = store.read_all(LogPosition::START, 10).await.expect_err("damage is seen on read");
+    assert!(matches!(error, StoreError::Corrupt { position: 0, .. }), "{error}");
+}
