@@ -1,0 +1,549 @@
+//! Kleroterion's transparency log: the ledger core bound to an [`EventStore`].
+//!
+//! [`TransparencyLog`] is the only writer of envelopes. For each append it checks the author's
+//! signature, adds the ledger part (stream revision, previous event hash, recording time),
+//! appends the exact envelope bytes to the store with an exact expected revision (so a stream's
+//! chain can never fork), and then follows the store's global order to extend the Merkle tree.
+//! Because the tree is built by reading the log in position order, its leaf order is the store's
+//! commit order even when many appenders run at once.
+//!
+//! On open it replays the whole log, re-checking every envelope, every stream chain and
+//! (optionally) every signature, and it refuses to start if the last checkpoint it signed covers
+//! a tree that the store no longer holds.
+
+use klero_ledger::bundle::ProofBundle;
+use klero_ledger::chain::{ChainError, StreamChainChecker};
+use klero_ledger::checkpoint::{Checkpoint, CheckpointError, LogSigningKey, LogVerifierKey, SignedCheckpoint};
+use klero_ledger::envelope::{
+    event_hash_of_envelope_bytes, verify_signatures_batch, Envelope, EnvelopeError, EventId, LedgerPart,
+    SignedAuthorPart,
+};
+use klero_ledger::merkle::{MerkleTree, ProofError};
+use klero_ledger::Hash256;
+use klero_store::{EventData, EventStore, ExpectedRevision, LogPosition, StoreError};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+/// How many times an append with `ExpectedRevision::Any` is retried after losing a race.
+const APPEND_ATTEMPTS_MAX: usize = 16;
+/// Events read from the store per step while following the log.
+const CATCH_UP_BATCH_EVENTS: usize = 1024;
+
+/// How to run a log.
+#[derive(Debug)]
+pub struct LogConfig {
+    /// Signs checkpoints; its name is the log's origin.
+    pub log_key: LogSigningKey,
+    /// Where the latest signed checkpoint is kept, so a restart can prove the store still holds
+    /// the tree it signed. `None` keeps it in memory only (tests, benchmarks).
+    pub checkpoint_file: Option<PathBuf>,
+    /// Re-verify every author signature when opening (batch verification).
+    pub verify_signatures_on_open: bool,
+}
+
+/// One event as the log recorded it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppendedEvent {
+    pub event_id: EventId,
+    pub stream: String,
+    pub stream_revision: u64,
+    /// Index of the event in the global log: its Merkle leaf index.
+    pub leaf_index: u64,
+    pub event_hash: Hash256,
+    pub recorded_at_unix_ms: u64,
+    /// False when this was an idempotent retry of an event already in the log.
+    pub newly_appended: bool,
+}
+
+#[derive(Debug, Default)]
+struct LogState {
+    tree: MerkleTree,
+    /// Store position of each leaf.
+    leaf_positions: Vec<LogPosition>,
+    /// Leaf index of every event id.
+    event_leaves: HashMap<EventId, u64>,
+    /// Next revision and last hash of every stream.
+    chain: StreamChainChecker,
+}
+
+/// The transparency log over a store. Share it behind an `Arc`.
+#[derive(Debug)]
+pub struct TransparencyLog<S: EventStore> {
+    store: Arc<S>,
+    config: LogConfig,
+    state: RwLock<LogState>,
+    /// Serialises following the store, so leaves are pushed once and in order.
+    catch_up_lock: tokio::sync::Mutex<()>,
+    latest_checkpoint: Mutex<Option<SignedCheckpoint>>,
+    /// Set when the log found corruption while running; it then refuses all work.
+    failure: Mutex<Option<LogError>>,
+}
+
+fn read_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|p| p.into_inner())
+}
+fn write_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|p| p.into_inner())
+}
+fn mutex<T>(lock: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    lock.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl<S: EventStore> TransparencyLog<S> {
+    /// Opens the log: replays and checks the store, then checks the last signed checkpoint.
+    pub async fn open(store: Arc<S>, config: LogConfig) -> Result<TransparencyLog<S>, LogError> {
+        let log = TransparencyLog {
+            store,
+            config,
+            state: RwLock::new(LogState::default()),
+            catch_up_lock: tokio::sync::Mutex::new(()),
+            latest_checkpoint: Mutex::new(None),
+            failure: Mutex::new(None),
+        };
+        log.catch_up(log.config.verify_signatures_on_open).await?;
+        if let Some(path) = log.config.checkpoint_file.clone() {
+            let note = tokio::task::spawn_blocking(move || match std::fs::read_to_string(&path) {
+                Ok(note) => Ok(Some(note)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => {
+                    Err(LogError::Store(StoreError::Unavailable { reason: format!("reading {}: {e}", path.display()) }))
+                }
+            })
+            .await
+            .map_err(|e| LogError::Store(StoreError::Unavailable { reason: e.to_string() }))??;
+            if let Some(note) = note {
+                let signed = log.verifier_key().verify(&note)?;
+                log.check_checkpoint_is_held(signed.checkpoint())?;
+                *mutex(&log.latest_checkpoint) = Some(signed);
+            }
+        }
+        Ok(log)
+    }
+
+    /// Fails unless the log holds exactly the tree `checkpoint` describes as its prefix.
+    pub fn check_checkpoint_is_held(&self, checkpoint: &Checkpoint) -> Result<(), LogError> {
+        let state = read_lock(&self.state);
+        let log_size = state.tree.size();
+        if checkpoint.tree_size > log_size {
+            return Err(LogError::CheckpointNotHeld {
+                checkpoint_size: checkpoint.tree_size,
+                log_size,
+                reason: "the checkpoint covers more events than the log holds".into(),
+            });
+        }
+        let root = state.tree.root_at(checkpoint.tree_size)?;
+        if root != checkpoint.root_hash {
+            return Err(LogError::CheckpointNotHeld {
+                checkpoint_size: checkpoint.tree_size,
+                log_size,
+                reason: format!("the log's root at that size is {root}, the checkpoint's is {}", checkpoint.root_hash),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn store(&self) -> &Arc<S> {
+        &self.store
+    }
+
+    pub fn verifier_key(&self) -> LogVerifierKey {
+        self.config.log_key.verifier()
+    }
+
+    /// Number of events in the log (the Merkle tree size).
+    pub fn size(&self) -> u64 {
+        read_lock(&self.state).tree.size()
+    }
+
+    pub fn root(&self) -> Hash256 {
+        read_lock(&self.state).tree.root()
+    }
+
+    /// Next revision and last event hash of `stream` as far as the log has followed the store.
+    pub fn stream_head(&self, stream: &str) -> (u64, Hash256) {
+        read_lock(&self.state).chain.head(stream)
+    }
+
+    fn check_failure(&self) -> Result<(), LogError> {
+        match &*mutex(&self.failure) {
+            Some(error) => Err(error.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Follows the store to its end, checking and adding every new event.
+    async fn catch_up(&self, verify_signatures: bool) -> Result<(), LogError> {
+        let _guard = self.catch_up_lock.lock().await;
+        loop {
+            let from =
+                read_lock(&self.state).leaf_positions.last().map_or(LogPosition::START, |p| LogPosition(p.0 + 1));
+            let batch = self.store.read_all(from, CATCH_UP_BATCH_EVENTS).await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let first_leaf = read_lock(&self.state).tree.size();
+            let mut envelopes = Vec::with_capacity(batch.len());
+            for (offset, recorded) in batch.into_iter().enumerate() {
+                let leaf_index = first_leaf + offset as u64;
+                let corrupt = |reason: String| LogError::Corrupt { leaf_index, position: recorded.position.0, reason };
+                let (position, stream, revision, id) =
+                    (recorded.position, recorded.stream.clone(), recorded.stream_revision, recorded.event_id);
+                let envelope =
+                    Envelope::parse(recorded.data).map_err(|e| corrupt(format!("envelope does not parse: {e}")))?;
+                if envelope.author().event_id != id
+                    || envelope.author().stream != stream
+                    || envelope.ledger().stream_revision != revision
+                {
+                    return Err(corrupt("envelope disagrees with the store's id, stream or revision".into()));
+                }
+                envelopes.push((position, envelope));
+            }
+            if verify_signatures {
+                let only: Vec<Envelope> = envelopes.iter().map(|(_, e)| e.clone()).collect();
+                verify_signatures_batch(&only).map_err(|e| LogError::Corrupt {
+                    leaf_index: first_leaf + e.index as u64,
+                    position: envelopes[e.index].0 .0,
+                    reason: format!("author signature does not verify: {e}"),
+                })?;
+            }
+            let mut state = write_lock(&self.state);
+            for (position, envelope) in envelopes {
+                let hash = envelope.event_hash();
+                let leaf_index = state.tree.size();
+                if let Err(error) = state.chain.check_next(&envelope, hash) {
+                    let error = LogError::Corrupt { leaf_index, position: position.0, reason: error.to_string() };
+                    *mutex(&self.failure) = Some(error.clone());
+                    return Err(error);
+                }
+                state.tree.push_entry(&hash);
+                state.leaf_positions.push(position);
+                state.event_leaves.insert(envelope.author().event_id, leaf_index);
+            }
+        }
+    }
+
+    /// Appends one signed event. See [`TransparencyLog::append_batch`].
+    pub async fn append(
+        &self,
+        event: SignedAuthorPart,
+        expected: ExpectedRevision,
+        now_unix_ms: u64,
+    ) -> Result<AppendedEvent, LogError> {
+        let stream = event.author().stream.clone();
+        let mut appended = self.append_batch(&stream, expected, vec![event], now_unix_ms).await?;
+        appended.pop().ok_or(LogError::InvalidArgument { field: "events", reason: "no event".into() })
+    }
+
+    /// Appends signed events to one stream atomically, after checking every signature.
+    ///
+    /// `expected` is the author's view of the stream, as in the store port. A retry of events
+    /// already in the log returns their original results, if the author parts are identical.
+    pub async fn append_batch(
+        &self,
+        stream: &str,
+        expected: ExpectedRevision,
+        events: Vec<SignedAuthorPart>,
+        now_unix_ms: u64,
+    ) -> Result<Vec<AppendedEvent>, LogError> {
+        self.check_failure()?;
+        if events.is_empty() {
+            return Err(LogError::InvalidArgument {
+                field: "events",
+                reason: "an append needs at least one event".into(),
+            });
+        }
+        for (index, event) in events.iter().enumerate() {
+            if event.author().stream != stream {
+                return Err(LogError::InvalidArgument {
+                    field: "stream",
+                    reason: format!("event {index} is signed for stream {}, not {stream}", event.author().stream),
+                });
+            }
+            event
+                .verify_signature_strict()
+                .map_err(|_| LogError::BadSignature { index, event_id: event.author().event_id })?;
+        }
+        if let Some(replayed) = self.replay_if_present(&events).await? {
+            return Ok(replayed);
+        }
+        for _attempt in 0..APPEND_ATTEMPTS_MAX {
+            let (next_revision, mut previous_hash) = self.stream_head(stream);
+            let current = next_revision.checked_sub(1);
+            let holds = match expected {
+                ExpectedRevision::Any => true,
+                ExpectedRevision::NoStream => current.is_none(),
+                ExpectedRevision::StreamExists => current.is_some(),
+                ExpectedRevision::Exact(revision) => current == Some(revision),
+            };
+            if !holds {
+                // Our view may lag the store; only a fresh view can refuse the append.
+                self.catch_up(false).await?;
+                let current = self.stream_head(stream).0.checked_sub(1);
+                let still_fails = match expected {
+                    ExpectedRevision::Any => false,
+                    ExpectedRevision::NoStream => current.is_some(),
+                    ExpectedRevision::StreamExists => current.is_none(),
+                    ExpectedRevision::Exact(revision) => current != Some(revision),
+                };
+                if still_fails {
+                    return Err(LogError::Conflict { stream: stream.to_string(), expected, actual: current });
+                }
+                continue;
+            }
+            let mut data = Vec::with_capacity(events.len());
+            let mut sealed = Vec::with_capacity(events.len());
+            for (offset, event) in events.iter().enumerate() {
+                let ledger = LedgerPart {
+                    stream_revision: next_revision + offset as u64,
+                    previous_event_hash: previous_hash,
+                    recorded_at_unix_ms: now_unix_ms,
+                };
+                let envelope = Envelope::seal(event, ledger);
+                previous_hash = envelope.event_hash();
+                sealed.push((ledger.stream_revision, previous_hash, now_unix_ms));
+                data.push(EventData {
+                    event_id: event.author().event_id,
+                    event_type: event.author().event_type.clone(),
+                    data: envelope.into_bytes(),
+                });
+            }
+            let store_expected = match current {
+                None => ExpectedRevision::NoStream,
+                Some(revision) => ExpectedRevision::Exact(revision),
+            };
+            match self.store.append(stream, store_expected, data).await {
+                Ok(result) => {
+                    self.catch_up_to(result.last_position).await?;
+                    return self.results_for(&events, sealed, true);
+                }
+                Err(StoreError::WrongExpectedRevision { .. }) => {
+                    self.catch_up(false).await?;
+                    continue;
+                }
+                Err(StoreError::DuplicateEventId { event_id, reason }) => {
+                    // A concurrent retry of the same events won the race; answer as it did.
+                    self.catch_up(false).await?;
+                    if let Some(replayed) = self.replay_if_present(&events).await? {
+                        return Ok(replayed);
+                    }
+                    return Err(LogError::DuplicateEventId { event_id, reason });
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        let actual = self.stream_head(stream).0.checked_sub(1);
+        Err(LogError::Conflict { stream: stream.to_string(), expected, actual })
+    }
+
+    async fn catch_up_to(&self, position: LogPosition) -> Result<(), LogError> {
+        let behind = read_lock(&self.state).leaf_positions.last().is_none_or(|last| *last < position);
+        if behind {
+            self.catch_up(false).await?;
+        }
+        Ok(())
+    }
+
+    /// If every event is already in the log with identical author bytes, their original results.
+    async fn replay_if_present(&self, events: &[SignedAuthorPart]) -> Result<Option<Vec<AppendedEvent>>, LogError> {
+        let leaves: Vec<Option<u64>> = {
+            let state = read_lock(&self.state);
+            events.iter().map(|e| state.event_leaves.get(&e.author().event_id).copied()).collect()
+        };
+        if leaves.iter().all(Option::is_none) {
+            return Ok(None);
+        }
+        for (event, leaf) in events.iter().zip(&leaves) {
+            let Some(leaf) = leaf else {
+                return Err(LogError::DuplicateEventId {
+                    event_id: events[0].author().event_id,
+                    reason: "part of this batch is already in the log; resend exactly the original batch".into(),
+                });
+            };
+            let stored = self.event_at(*leaf).await?;
+            if stored.signed_author_part() != *event {
+                return Err(LogError::DuplicateEventId {
+                    event_id: event.author().event_id,
+                    reason: format!("already recorded at log index {leaf} with different content"),
+                });
+            }
+        }
+        let mut recorded = Vec::with_capacity(events.len());
+        for leaf in leaves.into_iter().flatten() {
+            let envelope = self.event_at(leaf).await?;
+            recorded.push((
+                envelope.ledger().stream_revision,
+                envelope.event_hash(),
+                envelope.ledger().recorded_at_unix_ms,
+            ));
+        }
+        self.results_for(events, recorded, false).map(Some)
+    }
+
+    /// Pairs each event with its leaf index and `recorded` (revision, hash, recording time).
+    fn results_for(
+        &self,
+        events: &[SignedAuthorPart],
+        recorded: Vec<(u64, Hash256, u64)>,
+        newly_appended: bool,
+    ) -> Result<Vec<AppendedEvent>, LogError> {
+        let leaves: Vec<u64> = {
+            let state = read_lock(&self.state);
+            events
+                .iter()
+                .map(|e| state.event_leaves.get(&e.author().event_id).copied())
+                .collect::<Option<Vec<u64>>>()
+                .ok_or(LogError::Store(StoreError::Unavailable {
+                reason: "appended event not found while following the log".into(),
+            }))?
+        };
+        let mut results = Vec::with_capacity(events.len());
+        for ((event, leaf_index), (stream_revision, event_hash, recorded_at_unix_ms)) in
+            events.iter().zip(leaves).zip(recorded)
+        {
+            results.push(AppendedEvent {
+                event_id: event.author().event_id,
+                stream: event.author().stream.clone(),
+                stream_revision,
+                leaf_index,
+                event_hash,
+                recorded_at_unix_ms,
+                newly_appended,
+            });
+        }
+        Ok(results)
+    }
+
+    /// The envelope at `leaf_index`, checked against the Merkle tree on the way out.
+    pub async fn event_at(&self, leaf_index: u64) -> Result<Envelope, LogError> {
+        let (position, leaf) = {
+            let state = read_lock(&self.state);
+            let position = *state
+                .leaf_positions
+                .get(leaf_index as usize)
+                .ok_or(LogError::Proof(ProofError::IndexBeyondSize { index: leaf_index, size: state.tree.size() }))?;
+            (position, state.tree.leaf(leaf_index))
+        };
+        let mut events = self.store.read_all(position, 1).await?;
+        let recorded = events.pop().ok_or(LogError::Corrupt {
+            leaf_index,
+            position: position.0,
+            reason: "event missing from the store".into(),
+        })?;
+        let hash = event_hash_of_envelope_bytes(&recorded.data);
+        if Some(klero_ledger::merkle::leaf_hash(&hash.0)) != leaf {
+            return Err(LogError::Corrupt {
+                leaf_index,
+                position: position.0,
+                reason: "stored bytes no longer match the Merkle leaf".into(),
+            });
+        }
+        Envelope::parse(recorded.data).map_err(|e| LogError::Corrupt {
+            leaf_index,
+            position: position.0,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Signs a checkpoint of the current tree (reusing the last one if the tree has not grown)
+    /// and, if configured, makes it durable before returning it.
+    pub async fn checkpoint(&self) -> Result<SignedCheckpoint, LogError> {
+        self.check_failure()?;
+        let checkpoint = {
+            let state = read_lock(&self.state);
+            Checkpoint {
+                origin: self.config.log_key.name().to_string(),
+                tree_size: state.tree.size(),
+                root_hash: state.tree.root(),
+            }
+        };
+        if let Some(latest) = &*mutex(&self.latest_checkpoint) {
+            if latest.checkpoint() == &checkpoint {
+                return Ok(latest.clone());
+            }
+        }
+        let signed = self.config.log_key.sign(&checkpoint)?;
+        if let Some(path) = self.config.checkpoint_file.clone() {
+            let note = signed.note().to_string();
+            tokio::task::spawn_blocking(move || write_file_durably(&path, note.as_bytes()))
+                .await
+                .map_err(|e| StoreError::Unavailable { reason: e.to_string() })??;
+        }
+        let mut latest = mutex(&self.latest_checkpoint);
+        // Keep the larger of two checkpoints signed concurrently.
+        if latest.as_ref().is_none_or(|l| l.checkpoint().tree_size <= checkpoint.tree_size) {
+            *latest = Some(signed.clone());
+        }
+        Ok(signed)
+    }
+
+    pub fn inclusion_proof(&self, leaf_index: u64, tree_size: u64) -> Result<Vec<Hash256>, LogError> {
+        Ok(read_lock(&self.state).tree.inclusion_proof(leaf_index, tree_size)?)
+    }
+
+    pub fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash256>, LogError> {
+        Ok(read_lock(&self.state).tree.consistency_proof(old_size, new_size)?)
+    }
+
+    /// An offline proof bundle for one event against a fresh signed checkpoint.
+    pub async fn proof_bundle(&self, leaf_index: u64) -> Result<ProofBundle, LogError> {
+        let checkpoint = self.checkpoint().await?;
+        let size = checkpoint.checkpoint().tree_size;
+        let envelope = self.event_at(leaf_index).await?;
+        Ok(ProofBundle {
+            leaf_index,
+            envelope: envelope.into_bytes(),
+            inclusion_proof: self.inclusion_proof(leaf_index, size)?,
+            checkpoint_note: checkpoint.note().to_string(),
+        })
+    }
+}
+
+fn write_file_durably(path: &std::path::Path, bytes: &[u8]) -> Result<(), StoreError> {
+    use std::io::Write;
+    let unavailable =
+        |e: std::io::Error| StoreError::Unavailable { reason: format!("writing {}: {e}", path.display()) };
+    let temporary = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&temporary).map_err(unavailable)?;
+    file.write_all(bytes).and_then(|_| file.sync_all()).map_err(unavailable)?;
+    std::fs::rename(&temporary, path).map_err(unavailable)?;
+    if let Some(parent) = path.parent() {
+        std::fs::File::open(parent).and_then(|d| d.sync_all()).map_err(unavailable)?;
+    }
+    Ok(())
+}
+
+/// Why a log operation failed; the variant says how the caller should react.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LogError {
+    /// The request is malformed. Fix it; do not retry as is.
+    #[error("invalid argument {field}: {reason}")]
+    InvalidArgument { field: &'static str, reason: String },
+    /// The envelope bytes break a format rule.
+    #[error("invalid event: {0}")]
+    Envelope(#[from] EnvelopeError),
+    /// An author signature does not verify. Nothing was appended.
+    #[error("signature of event {index} ({event_id}) does not verify against its author key")]
+    BadSignature { index: usize, event_id: EventId },
+    /// The stream is not at the expected revision. Re-read, decide again, retry.
+    #[error("stream {stream} is at {}, expected {expected}", actual.map_or("no stream".to_string(), |r| format!("revision {r}")))]
+    Conflict { stream: String, expected: ExpectedRevision, actual: Option<u64> },
+    /// The event id is taken by different content.
+    #[error("duplicate event id {event_id}: {reason}")]
+    DuplicateEventId { event_id: EventId, reason: String },
+    /// The log's bytes fail a check: stop and investigate; never skip.
+    #[error("corrupt log at index {leaf_index} (store position {position}): {reason}")]
+    Corrupt { leaf_index: u64, position: u64, reason: String },
+    /// The last signed checkpoint is not a prefix of what the store holds: history was lost
+    /// or rewritten.
+    #[error("the signed checkpoint of size {checkpoint_size} is not held by the log of size {log_size}: {reason}")]
+    CheckpointNotHeld { checkpoint_size: u64, log_size: u64, reason: String },
+    #[error("checkpoint: {0}")]
+    Checkpoint(#[from] CheckpointError),
+    #[error("proof: {0}")]
+    Proof(#[from] ProofError),
+    #[error("chain: {0}")]
+    Chain(#[from] ChainError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

@@ -1,0 +1,207 @@
+//! The transparency log over a real embedded store: appends, proofs, idempotency, errors,
+//! concurrency, and checkpoints that the store no longer holds.
+
+mod common;
+
+use common::*;
+use klero_ledger::checkpoint::Checkpoint;
+use klero_ledger::merkle::{leaf_hash, verify_consistency, verify_inclusion};
+use klero_log::LogError;
+use klero_store::{EventStore, ExpectedRevision, LogPosition};
+use std::sync::Arc;
+
+#[tokio::test]
+async fn appended_events_chain_per_stream_and_prove_inclusion_and_consistency() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let log = open_log(directory.path()).await.expect("open");
+    let author = key("author");
+    let mut appended = Vec::new();
+    for n in 0..12 {
+        let stream = if n % 3 == 0 { "assembly/a/selection" } else { "assembly/a/deliberation" };
+        appended.push(
+            log.append(signed_event(&author, stream, n), ExpectedRevision::Any, 1000 + n as u64).await.expect("append"),
+        );
+    }
+    assert_eq!(log.size(), 12);
+    assert_eq!(appended.iter().map(|a| a.leaf_index).collect::<Vec<_>>(), (0..12).collect::<Vec<_>>());
+    let deliberation: Vec<_> = appended.iter().filter(|a| a.stream == "assembly/a/deliberation").collect();
+    for (revision, event) in deliberation.iter().enumerate() {
+        assert_eq!(event.stream_revision, revision as u64);
+        let envelope = log.event_at(event.leaf_index).await.expect("event");
+        let expected_previous =
+            if revision == 0 { klero_ledger::Hash256::ZERO } else { deliberation[revision - 1].event_hash };
+        assert_eq!(envelope.ledger().previous_event_hash, expected_previous, "each event names its predecessor");
+    }
+    let checkpoint = log.checkpoint().await.expect("checkpoint");
+    let verified = log.verifier_key().verify(checkpoint.note()).expect("checkpoint verifies");
+    for event in &appended {
+        let proof = log.inclusion_proof(event.leaf_index, 12).expect("proof");
+        verify_inclusion(
+            event.leaf_index,
+            12,
+            &leaf_hash(&event.event_hash.0),
+            &proof,
+            &verified.checkpoint().root_hash,
+        )
+        .expect("inclusion");
+    }
+    let old_root = log.root();
+    for n in 12..20 {
+        log.append(signed_event(&author, "assembly/a/response", n), ExpectedRevision::Any, 2000).await.expect("append");
+    }
+    let proof = log.consistency_proof(12, 20).expect("consistency");
+    verify_consistency(12, 20, &old_root, &log.root(), &proof).expect("consistent");
+    let bundle = log.proof_bundle(5).await.expect("bundle");
+    let checked = klero_ledger::bundle::ProofBundle::parse(&bundle.encode())
+        .expect("parse")
+        .verify(&log.verifier_key())
+        .expect("bundle verifies");
+    assert_eq!(checked.event_hash, appended[5].event_hash);
+}
+
+#[tokio::test]
+async fn retries_are_idempotent_and_reused_ids_are_refused() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let log = open_log(directory.path()).await.expect("open");
+    let author = key("author");
+    let first = log.append(signed_event(&author, "s", 1), ExpectedRevision::NoStream, 10).await.expect("append");
+    assert!(first.newly_appended);
+    // The retry arrives later, with a stale expectation: it still gets the original answer.
+    let retry = log.append(signed_event(&author, "s", 1), ExpectedRevision::NoStream, 99).await.expect("retry");
+    assert_eq!(retry, klero_log::AppendedEvent { newly_appended: false, ..first.clone() });
+    assert_eq!(log.size(), 1);
+
+    let mut other = klero_ledger::envelope::AuthorPart::clone(signed_event(&author, "s", 1).author());
+    other.payload = b"something else".to_vec();
+    let error = log.append(other.sign(&author).expect("sign"), ExpectedRevision::Any, 11).await.expect_err("refused");
+    assert!(matches!(error, LogError::DuplicateEventId { .. }), "{error}");
+    assert_eq!(log.size(), 1, "nothing appended");
+}
+
+#[tokio::test]
+async fn bad_signatures_conflicts_and_wrong_streams_append_nothing() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let log = open_log(directory.path()).await.expect("open");
+    let author = key("author");
+    log.append(signed_event(&author, "s", 1), ExpectedRevision::NoStream, 10).await.expect("append");
+
+    let good = signed_event(&author, "s", 2);
+    let mut signature = *good.signature();
+    signature[0] ^= 1;
+    let forged =
+        klero_ledger::envelope::SignedAuthorPart::from_wire(good.encoding().to_vec(), &signature).expect("well formed");
+    assert!(matches!(
+        log.append(forged, ExpectedRevision::Any, 11).await,
+        Err(LogError::BadSignature { index: 0, .. })
+    ));
+
+    match log.append(signed_event(&author, "s", 3), ExpectedRevision::Exact(5), 12).await {
+        Err(LogError::Conflict { actual: Some(0), .. }) => {}
+        other => panic!("expected a conflict naming revision 0, got {other:?}"),
+    }
+    let error = log
+        .append_batch("t", ExpectedRevision::Any, vec![signed_event(&author, "s", 4)], 13)
+        .await
+        .expect_err("refused");
+    assert!(matches!(error, LogError::InvalidArgument { field: "stream", .. }));
+    assert_eq!(log.size(), 1, "no error appended anything");
+    assert_eq!(log.store().last_position().await.expect("position"), Some(LogPosition(0)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_racing_authors_never_fork_the_chain() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let log = Arc::new(open_log(directory.path()).await.expect("open"));
+    let author = Arc::new(key("author"));
+    log.append(signed_event(&author, "race", 0), ExpectedRevision::NoStream, 1).await.expect("append");
+    let mut tasks = Vec::new();
+    for task in 0..16u32 {
+        let (log, author) = (log.clone(), author.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut wins, mut conflicts) = (0, 0);
+            for attempt in 0..15u32 {
+                let head = log.stream_head("race").0 - 1;
+                let event = signed_event(&author, "race", 1000 * (task + 1) + attempt);
+                match log.append(event, ExpectedRevision::Exact(head), 2).await {
+                    Ok(appended) => {
+                        assert_eq!(appended.stream_revision, head + 1);
+                        wins += 1;
+                    }
+                    Err(LogError::Conflict { actual: Some(actual), .. }) => {
+                        assert!(actual > head);
+                        conflicts += 1;
+                    }
+                    Err(other) => panic!("unexpected {other:?}"),
+                }
+            }
+            (wins, conflicts)
+        }));
+    }
+    let mut wins = 0;
+    for task in tasks {
+        wins += task.await.expect("task").0;
+    }
+    assert_eq!(log.size(), wins + 1, "every winner appended once and no loser appended");
+    drop(log);
+    // Reopening re-checks every chain link and signature from the bytes.
+    let reopened = open_log_after_close(directory.path()).await;
+    assert_eq!(reopened.size(), wins + 1);
+    assert_eq!(reopened.stream_head("race").0, wins + 1, "one event per revision");
+}
+
+async fn open_log_after_close(directory: &std::path::Path) -> klero_log::TransparencyLog<klero_store::EmbeddedStore> {
+    // The writer thread of a dropped store releases the directory lock once it has stopped.
+    for _ in 0..100 {
+        match open_log(directory).await {
+            Ok(log) => return log,
+            Err(LogError::Store(klero_store::StoreError::Unavailable { .. })) => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await
+            }
+            Err(other) => panic!("reopen failed: {other}"),
+        }
+    }
+    panic!("the store was not released within 2 s");
+}
+
+#[tokio::test]
+async fn a_checkpoint_over_a_tree_the_store_no_longer_holds_is_detected() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let author = key("author");
+    {
+        let log = open_log(directory.path()).await.expect("open");
+        for n in 0..10 {
+            log.append(signed_event(&author, "s", n), ExpectedRevision::Any, 5).await.expect("append");
+        }
+        let checkpoint = log.checkpoint().await.expect("checkpoint");
+        assert_eq!(checkpoint.checkpoint().tree_size, 10);
+        log.store().close().await;
+    }
+    // Lose the last event, as a restore from an old backup would.
+    let segment = directory.path().join("segments").join(klero_store::segment::segment_file_name(0));
+    let len = std::fs::metadata(&segment).expect("meta").len();
+    std::fs::OpenOptions::new().write(true).open(&segment).expect("open").set_len(len - 20).expect("cut");
+    match open_log(directory.path()).await {
+        Err(LogError::CheckpointNotHeld { checkpoint_size: 10, log_size: 9, .. }) => {}
+        other => panic!("expected the lost event to be detected, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_checkpoint_over_a_rewritten_history_of_the_same_size_is_detected() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let author = key("author");
+    let log = open_log(directory.path()).await.expect("open");
+    for n in 0..4 {
+        log.append(signed_event(&author, "s", n), ExpectedRevision::Any, 5).await.expect("append");
+    }
+    // A checkpoint signed by the same key over a different tree of the same size.
+    let foreign = Checkpoint {
+        origin: "klero.test/log".into(),
+        tree_size: 4,
+        root_hash: klero_ledger::Hash256::of(b"another history"),
+    };
+    let error = log.check_checkpoint_is_held(&foreign).expect_err("detected");
+    assert!(matches!(error, LogError::CheckpointNotHeld { checkpoint_size: 4, log_size: 4, .. }), "{error}");
+    log.check_checkpoint_is_held(log.checkpoint().await.expect("checkpoint").checkpoint())
+        .expect("own checkpoint is held");
+}
