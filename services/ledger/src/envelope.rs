@@ -378,9 +378,19 @@ pub fn verify_signatures_batch(envelopes: &[Envelope]) -> Result<(), BatchVerifi
     let mut messages = Vec::with_capacity(envelopes.len());
     let mut signatures = Vec::with_capacity(envelopes.len());
     let mut keys = Vec::with_capacity(envelopes.len());
+    // Authors are few and events many: decompress each public key once per batch.
+    let mut decompressed: std::collections::HashMap<[u8; 32], VerifyingKey> = std::collections::HashMap::new();
     for (index, envelope) in envelopes.iter().enumerate() {
-        let key = VerifyingKey::from_bytes(&envelope.author.author_public_key)
-            .map_err(|_| BatchVerificationError { index, event_id: envelope.author.event_id })?;
+        let public_key = envelope.author.author_public_key;
+        let key = match decompressed.get(&public_key) {
+            Some(key) => *key,
+            None => {
+                let key = VerifyingKey::from_bytes(&public_key)
+                    .map_err(|_| BatchVerificationError { index, event_id: envelope.author.event_id })?;
+                decompressed.insert(public_key, key);
+                key
+            }
+        };
         messages.push(signing_input(envelope.author_encoding()));
         signatures.push(Signature::from_bytes(&envelope.signature_bytes()));
         keys.push(key);

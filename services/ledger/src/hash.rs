@@ -79,7 +79,7 @@ pub fn to_hex(bytes: &[u8]) -> String {
 
 pub fn from_hex(text: &str) -> Result<Vec<u8>, HexError> {
     let digits = text.as_bytes();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(HexError::OddLength { digits: digits.len() });
     }
     let value = |index: usize| -> Result<u8, HexError> {

@@ -58,7 +58,7 @@ impl MerkleTree {
         self.levels[0].push(leaf);
         let mut level = 0;
         // A level gains a parent whenever it reaches an even length.
-        while self.levels[level].len() % 2 == 0 {
+        while self.levels[level].len().is_multiple_of(2) {
             let count = self.levels[level].len();
             let parent = node_hash(&self.levels[level][count - 2], &self.levels[level][count - 1]);
             if self.levels.len() == level + 1 {

@@ -169,3 +169,22 @@ fn unescape(text: &str) -> String {
     }
     out
 }
+
+/// docs/FORMAT.md is precise enough for an outsider: an independent Python verifier, written
+/// from the document with only the standard library, accepts every committed vector.
+#[test]
+fn an_independent_verifier_written_from_format_md_accepts_the_vectors() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let output = std::process::Command::new("python3")
+        .arg(root.join("tests/independent_verifier.py"))
+        .arg(root.join("services/ledger/tests/golden/vectors.txt"))
+        .output()
+        .expect("python3 runs (the project's machines all have it)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "independent verifier failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("checks passed on 5 events"), "{stdout}");
+}

@@ -658,10 +658,10 @@ impl Writer {
         if self.active_len > SEGMENT_HEADER.len() as u64
             && self.active_len + buffer.len() as u64 > self.shared.options.segment_bytes_max
         {
-            self.roll_segment(sync_group_first_position).map_err(|e| {
-                fail_all(&mut planned, &e);
-                e
-            })?;
+            if let Err(reason) = self.roll_segment(sync_group_first_position) {
+                fail_all(&mut planned, &reason);
+                return Err(reason);
+            }
         }
         let write_offset = self.active_len;
         // Positional writes: the offset is ours, never a file cursor that recovery may have moved.

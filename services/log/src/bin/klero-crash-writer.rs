@@ -53,7 +53,7 @@ async fn run(directory: std::path::PathBuf) {
                 let appended = log.append(signed, ExpectedRevision::Any, counter).await.expect("append");
                 report(&format!("ack {} {}", appended.leaf_index, appended.event_hash));
                 counter += 1;
-                if writer == 0 && counter % 25 == 0 {
+                if writer == 0 && counter.is_multiple_of(25) {
                     let checkpoint = log.checkpoint().await.expect("checkpoint");
                     report(&format!("checkpoint {}", checkpoint.checkpoint().tree_size));
                 }

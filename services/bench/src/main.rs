@@ -1,0 +1,29 @@
+//! `klero-bench`: Kleroterion's benchmarks. Each prints JSON lines with at least `bench`,
+//! `metric`, `value`, `unit`, `baseline` and `ratio`, where the baseline was measured in the
+//! same run on the same machine. BENCHMARKS.md explains each one and how to read it.
+//!
+//! Usage: `klero-bench [verify|append|proof|all]... [--quick]`
+
+mod report;
+mod store_benches;
+mod verify_benches;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let mut benches: Vec<&str> = args.iter().map(String::as_str).filter(|a| !a.starts_with("--")).collect();
+    if benches.is_empty() || benches.contains(&"all") {
+        benches = vec!["verify", "append", "proof"];
+    }
+    for bench in benches {
+        match bench {
+            "verify" => verify_benches::verify(quick),
+            "append" => store_benches::append(quick),
+            "proof" => verify_benches::proof(quick),
+            other => {
+                eprintln!("unknown bench {other:?}; expected verify, append, proof or all");
+                std::process::exit(2);
+            }
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! JSON-lines output and the statistics every bench shares.
+
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// One result line. `ratio` is `value / baseline`; BENCHMARKS.md says which way is better.
+pub fn emit(bench: &str, metric: &str, value: f64, unit: &str, baseline: f64, extra: Value) {
+    let mut line = json!({
+        "bench": bench,
+        "metric": metric,
+        "value": round(value),
+        "unit": unit,
+        "baseline": round(baseline),
+        "ratio": significant(if baseline == 0.0 { 0.0 } else { value / baseline }),
+    });
+    if let (Some(line), Value::Object(extra)) = (line.as_object_mut(), extra) {
+        line.extend(extra);
+    }
+    println!("{line}");
+}
+
+fn round(value: f64) -> f64 {
+    (value * 1000.0).round() / 1000.0
+}
+
+/// Four significant digits, so tiny ratios (a 2 µs proof against a 100 ms baseline) stay visible.
+fn significant(value: f64) -> f64 {
+    if value == 0.0 || !value.is_finite() {
+        return value;
+    }
+    let scale = 10f64.powi(3 - value.abs().log10().floor() as i32);
+    (value * scale).round() / scale
+}
+
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+/// The `q` quantile (0..=1) of latencies, in microseconds.
+pub fn quantile_us(latencies: &mut [Duration], q: f64) -> f64 {
+    latencies.sort_unstable();
+    let index = ((latencies.len() as f64 - 1.0) * q).round() as usize;
+    latencies[index].as_secs_f64() * 1e6
+}
