@@ -1,0 +1,24 @@
+//! Compiles the .proto files with protox (pure Rust), so a fresh machine needs no protoc.
+
+use prost::Message;
+use std::path::PathBuf;
+
+const PROTO_FILES: &[&str] = &[
+    "klero/ledger/v1/ledger.proto",
+    "klero/registry/v1/registry.proto",
+    "klero/assembly/v1/assembly.proto",
+    "klero/selection/v1/selection.proto",
+    "klero/deliberation/v1/deliberation.proto",
+    "klero/recommendation/v1/recommendation.proto",
+    "klero/response/v1/response.proto",
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=klero");
+    let descriptors = protox::compile(PROTO_FILES, ["."])?;
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    // The descriptor set also feeds gRPC server reflection.
+    std::fs::write(out_dir.join("klero_descriptor.bin"), descriptors.encode_to_vec())?;
+    tonic_build::configure().build_client(true).build_server(true).compile_fds(descriptors)?;
+    Ok(())
+}

@@ -1,0 +1,13 @@
+//! Kleroterion's domain: the event catalogue as domain types and the rules of every stage.
+//!
+//! Pure: no I/O, no clock, no randomness, no protobuf. The edge (`klero-api`) decodes payloads
+//! into [`events::DomainEvent`] and calls [`rules::DomainState::decide`] before an append and
+//! [`rules::DomainState::evolve`] after it, in log order. A verifier replays the same calls.
+
+pub mod events;
+pub mod rules;
+pub mod types;
+
+pub use events::DomainEvent;
+pub use rules::{Acceptance, DomainState, Proposal, Recorded, Rejection};
+pub use types::*;

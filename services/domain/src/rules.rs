@@ -1,0 +1,763 @@
+//! The rules: pure `decide` and `evolve` over the whole domain state.
+//!
+//! Authors submit signed events, so the "command" is the proposed event itself:
+//! [`DomainState::decide`] accepts it (saying whether it is late) or rejects it, naming the
+//! rule; [`DomainState::evolve`] folds an accepted, recorded event into the state. Neither reads
+//! a clock or does I/O: the recording time and the event hash are passed in.
+//! Every rule is listed, with its code, in docs/RULES.md.
+
+use crate::events::*;
+use crate::types::*;
+use klero_ledger::Hash256;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Why a proposed event was refused. `rule` is a stable code listed in docs/RULES.md.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// The author may not write this event (gRPC PERMISSION_DENIED).
+    #[error("{rule}: {message}")]
+    NotAuthorised { rule: &'static str, message: String },
+    /// The event breaks a domain rule in the current state (gRPC FAILED_PRECONDITION).
+    #[error("{rule}: {message}")]
+    RuleBroken { rule: &'static str, message: String },
+}
+
+fn broken(rule: &'static str, message: impl Into<String>) -> Rejection {
+    Rejection::RuleBroken { rule, message: message.into() }
+}
+
+/// What `decide` knows about the proposed event besides its payload.
+#[derive(Clone, Copy, Debug)]
+pub struct Proposal<'a> {
+    /// The stream the author signed the event for.
+    pub stream: &'a str,
+    /// The author's public key.
+    pub author: &'a [u8; 32],
+    /// The recording time the ledger will give it.
+    pub recorded_at_unix_ms: u64,
+}
+
+/// What `evolve` knows about a recorded event.
+#[derive(Clone, Copy, Debug)]
+pub struct Recorded<'a> {
+    pub stream: &'a str,
+    pub author: &'a [u8; 32],
+    pub recorded_at_unix_ms: u64,
+    pub event_hash: Hash256,
+    pub log_index: u64,
+}
+
+/// The outcome of accepting an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Acceptance {
+    /// The event is recorded after a deadline that applies to it (a late response).
+    pub late: bool,
+}
+
+/// One grant of a role to a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    pub public_key: [u8; 32],
+    pub role: Role,
+    pub scope: Scope,
+    pub holder_title: String,
+    pub granted_at_log_index: u64,
+    pub revoked_at_log_index: Option<u64>,
+}
+
+/// The selection stage's state.
+#[derive(Clone, Debug, Default)]
+pub struct SelectionState {
+    pub plan: Option<SelectionPlanned>,
+    /// Pool members by id: their (feature → value) map.
+    pub pool: Option<BTreeMap<String, BTreeMap<String, String>>>,
+    /// Seated members.
+    pub seated: BTreeSet<String>,
+    /// Everyone ever seated, so a replacement is always someone new.
+    pub ever_seated: BTreeSet<String>,
+    /// Members who withdrew and have not been replaced yet.
+    pub awaiting_replacement: BTreeSet<String>,
+    pub panel_drawn: bool,
+    pub withdrawals: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecommendationStatus {
+    Drafted,
+    Withdrawn,
+    Adopted,
+}
+
+impl RecommendationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecommendationStatus::Drafted => "drafted",
+            RecommendationStatus::Withdrawn => "withdrawn",
+            RecommendationStatus::Adopted => "adopted",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RecommendationState {
+    pub status: RecommendationStatus,
+    pub title: String,
+    pub text_hash: Hash256,
+    pub amendments: u32,
+    /// The last vote since the last draft or amendment.
+    pub last_vote: Option<Tally>,
+    pub adopted_event_hash: Option<Hash256>,
+    pub adopted_at_unix_ms: Option<u64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ResponseState {
+    pub recommendation_id: String,
+    pub decision: Decision,
+    pub late: bool,
+    pub amendments: u32,
+    pub implementation_updates: u32,
+}
+
+/// One assembly's state, folded from its events.
+#[derive(Clone, Debug)]
+pub struct AssemblyState {
+    pub convened: AssemblyConvened,
+    pub selection: SelectionState,
+    pub sessions_held: u32,
+    pub evidence_presented: u32,
+    pub public_submissions: u32,
+    pub recommendations: BTreeMap<String, RecommendationState>,
+    /// Adoption event hash → recommendation id.
+    pub adopted_by_hash: HashMap<Hash256, String>,
+    /// Responses by the adoption event hash they answer.
+    pub responses: HashMap<Hash256, ResponseState>,
+    pub final_report: Option<Hash256>,
+}
+
+/// Everything the rules need: the registry and every assembly.
+#[derive(Clone, Debug)]
+pub struct DomainState {
+    trust_root: [u8; 32],
+    grants: Vec<Grant>,
+    assemblies: BTreeMap<AssemblyId, AssemblyState>,
+    /// Assembly ids in the order they were convened.
+    convened_order: Vec<AssemblyId>,
+}
+
+impl DomainState {
+    /// An empty state whose registry is governed by `trust_root` (the council's public key).
+    pub fn new(trust_root: [u8; 32]) -> DomainState {
+        DomainState { trust_root, grants: Vec::new(), assemblies: BTreeMap::new(), convened_order: Vec::new() }
+    }
+
+    pub fn trust_root(&self) -> &[u8; 32] {
+        &self.trust_root
+    }
+    pub fn grants(&self) -> &[Grant] {
+        &self.grants
+    }
+    pub fn assembly(&self, id: &AssemblyId) -> Option<&AssemblyState> {
+        self.assemblies.get(id)
+    }
+    pub fn assembly_ids(&self) -> &[AssemblyId] {
+        &self.convened_order
+    }
+
+    /// Whether `key` holds an unrevoked grant of `role` covering `assembly`.
+    pub fn holds_role(&self, key: &[u8; 32], role: Role, assembly: &AssemblyId) -> bool {
+        self.grants.iter().any(|g| {
+            g.public_key == *key && g.role == role && g.revoked_at_log_index.is_none() && g.scope.covers(assembly)
+        })
+    }
+
+    /// Accepts or rejects a proposed event: stream, authority, then the stage's rules.
+    pub fn decide(&self, event: &DomainEvent, proposal: Proposal<'_>) -> Result<Acceptance, Rejection> {
+        let (stream_kind, stream_assembly) = StreamKind::parse_stream(proposal.stream).ok_or_else(|| {
+            broken("event.stream_matches", format!("stream {} is not a Kleroterion stream", proposal.stream))
+        })?;
+        if stream_kind != event.stream_kind() {
+            return Err(broken(
+                "event.stream_matches",
+                format!("this event type belongs in the {:?} stream, not {}", event.stream_kind(), proposal.stream),
+            ));
+        }
+        let Some(assembly_id) = stream_assembly else {
+            return self.decide_registry(event, proposal);
+        };
+        let role = event
+            .required_role()
+            .ok_or_else(|| broken("event.stream_matches", "registry events go in the registry stream"))?;
+        if !self.holds_role(proposal.author, role, &assembly_id) {
+            let revoked = self
+                .grants
+                .iter()
+                .any(|g| g.public_key == *proposal.author && g.role == role && g.scope.covers(&assembly_id));
+            return Err(Rejection::NotAuthorised {
+                rule: if revoked { "authority.key_revoked" } else { "authority.role_required" },
+                message: if revoked {
+                    format!("the author's {role} grant for assembly {assembly_id} was revoked")
+                } else {
+                    format!("the author's key holds no {role} grant for assembly {assembly_id}")
+                },
+            });
+        }
+        if let DomainEvent::AssemblyConvened(convened) = event {
+            if convened.assembly_id != assembly_id {
+                return Err(broken(
+                    "event.stream_matches",
+                    format!("assembly id {} does not match stream {}", convened.assembly_id, proposal.stream),
+                ));
+            }
+            if self.assemblies.contains_key(&assembly_id) {
+                return Err(broken("assembly.convened_once", format!("assembly {assembly_id} is already convened")));
+            }
+            if convened.ends_on < convened.starts_on {
+                return Err(broken("assembly.dates_ordered", "ends_on is before starts_on"));
+            }
+            return Ok(Acceptance::default());
+        }
+        let assembly = self.assemblies.get(&assembly_id).ok_or_else(|| {
+            broken("assembly.convened_first", format!("assembly {assembly_id} has not been convened"))
+        })?;
+        assembly.decide(event, proposal)
+    }
+
+    fn decide_registry(&self, event: &DomainEvent, proposal: Proposal<'_>) -> Result<Acceptance, Rejection> {
+        if *proposal.author != self.trust_root {
+            return Err(Rejection::NotAuthorised {
+                rule: "registry.trust_root_only",
+                message: "only the trust root may grant or revoke keys".into(),
+            });
+        }
+        match event {
+            DomainEvent::KeyGranted(grant) => {
+                let active = self.grants.iter().any(|g| {
+                    g.public_key == grant.public_key
+                        && g.role == grant.role
+                        && g.scope == grant.scope
+                        && g.revoked_at_log_index.is_none()
+                });
+                if active {
+                    return Err(broken(
+                        "registry.grant_not_duplicate",
+                        format!("the key already holds {} for scope {}", grant.role, grant.scope),
+                    ));
+                }
+                Ok(Acceptance::default())
+            }
+            DomainEvent::KeyRevoked(revoke) => {
+                let active = self.grants.iter().any(|g| {
+                    g.public_key == revoke.public_key
+                        && g.role == revoke.role
+                        && g.scope == revoke.scope
+                        && g.revoked_at_log_index.is_none()
+                });
+                if !active {
+                    return Err(broken(
+                        "registry.revoke_requires_grant",
+                        format!("the key holds no active {} grant for scope {}", revoke.role, revoke.scope),
+                    ));
+                }
+                Ok(Acceptance::default())
+            }
+            _ => Err(broken("event.stream_matches", "only registry events go in the registry stream")),
+        }
+    }
+
+    /// Folds a recorded event in. The event must have been accepted by `decide` on the state
+    /// as it was when it was recorded (the log's order guarantees this); a replay of a log
+    /// that breaks the rules is caught by `decide`, never by `evolve`.
+    pub fn evolve(&mut self, event: &DomainEvent, recorded: Recorded<'_>) {
+        let assembly_id = match StreamKind::parse_stream(recorded.stream) {
+            Some((_, Some(id))) => id,
+            _ => {
+                self.evolve_registry(event, recorded);
+                return;
+            }
+        };
+        if let DomainEvent::AssemblyConvened(convened) = event {
+            self.convened_order.push(assembly_id.clone());
+            self.assemblies.insert(
+                assembly_id,
+                AssemblyState {
+                    convened: convened.clone(),
+                    selection: SelectionState::default(),
+                    sessions_held: 0,
+                    evidence_presented: 0,
+                    public_submissions: 0,
+                    recommendations: BTreeMap::new(),
+                    adopted_by_hash: HashMap::new(),
+                    responses: HashMap::new(),
+                    final_report: None,
+                },
+            );
+            return;
+        }
+        if let Some(assembly) = self.assemblies.get_mut(&assembly_id) {
+            assembly.evolve(event, recorded);
+        }
+    }
+
+    fn evolve_registry(&mut self, event: &DomainEvent, recorded: Recorded<'_>) {
+        match event {
+            DomainEvent::KeyGranted(grant) => self.grants.push(Grant {
+                public_key: grant.public_key,
+                role: grant.role,
+                scope: grant.scope.clone(),
+                holder_title: grant.holder_title.clone(),
+                granted_at_log_index: recorded.log_index,
+                revoked_at_log_index: None,
+            }),
+            DomainEvent::KeyRevoked(revoke) => {
+                for g in &mut self.grants {
+                    if g.public_key == revoke.public_key
+                        && g.role == revoke.role
+                        && g.scope == revoke.scope
+                        && g.revoked_at_log_index.is_none()
+                    {
+                        g.revoked_at_log_index = Some(recorded.log_index);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl AssemblyState {
+    /// Seats currently filled on the panel.
+    pub fn seated_count(&self) -> u32 {
+        self.selection.seated.len() as u32
+    }
+
+    fn require_panel(&self, rule: &'static str) -> Result<(), Rejection> {
+        if !self.selection.panel_drawn {
+            return Err(broken(rule, "the panel has not been drawn yet"));
+        }
+        Ok(())
+    }
+
+    fn drafted(&self, id: &str) -> Result<&RecommendationState, Rejection> {
+        let recommendation = self
+            .recommendations
+            .get(id)
+            .ok_or_else(|| broken("recommendation.exists", format!("no recommendation {id}")))?;
+        if recommendation.status != RecommendationStatus::Drafted {
+            return Err(broken(
+                "recommendation.drafted_only",
+                format!("recommendation {id} is {}", recommendation.status.as_str()),
+            ));
+        }
+        Ok(recommendation)
+    }
+
+    fn adopted(&self, hash: &Hash256) -> Result<&String, Rejection> {
+        self.adopted_by_hash.get(hash).ok_or_else(|| {
+            broken(
+                "response.names_adopted_recommendation",
+                format!("{hash} is not the event hash of an adoption in this assembly"),
+            )
+        })
+    }
+
+    fn decide(&self, event: &DomainEvent, proposal: Proposal<'_>) -> Result<Acceptance, Rejection> {
+        let selection = &self.selection;
+        match event {
+            DomainEvent::KeyGranted(_) | DomainEvent::KeyRevoked(_) | DomainEvent::AssemblyConvened(_) => {
+                Err(broken("event.stream_matches", "handled before the assembly's rules"))
+            }
+            DomainEvent::SelectionPlanned(plan) => {
+                if selection.plan.is_some() {
+                    return Err(broken("selection.planned_once", "the selection is already planned"));
+                }
+                if plan.panel_size != self.convened.panel_size {
+                    return Err(broken(
+                        "selection.panel_size_matches",
+                        format!(
+                            "the plan fills {} seats; the assembly has {}",
+                            plan.panel_size, self.convened.panel_size
+                        ),
+                    ));
+                }
+                let mut by_feature: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+                for quota in &plan.quotas {
+                    let entry = by_feature.entry(&quota.feature).or_default();
+                    entry.0 += quota.min as u64;
+                    entry.1 += quota.max as u64;
+                }
+                for (feature, (min_sum, max_sum)) in by_feature {
+                    if min_sum > plan.panel_size as u64 || max_sum < plan.panel_size as u64 {
+                        return Err(broken(
+                            "selection.quotas_can_fill_panel",
+                            format!("feature {feature}: minimums sum to {min_sum} and maximums to {max_sum}, which cannot fill {} seats", plan.panel_size),
+                        ));
+                    }
+                }
+                Ok(Acceptance::default())
+            }
+            DomainEvent::PoolRegistered(pool) => {
+                let plan = selection
+                    .plan
+                    .as_ref()
+                    .ok_or_else(|| broken("selection.pool_after_plan", "plan the selection first"))?;
+                if selection.pool.is_some() {
+                    return Err(broken("selection.pool_registered_once", "the pool is already registered"));
+                }
+                if pool.payload_hash != plan.pool_commitment {
+                    return Err(broken(
+                        "selection.pool_matches_commitment",
+                        format!(
+                            "the pool's payload hashes to {}, the plan committed to {}",
+                            pool.payload_hash, plan.pool_commitment
+                        ),
+                    ));
+                }
+                let features: BTreeSet<&str> = plan.quotas.iter().map(|q| q.feature.as_str()).collect();
+                for member in &pool.members {
+                    let has: BTreeSet<&str> = member.features.iter().map(|(f, _)| f.as_str()).collect();
+                    if let Some(missing) = features.iter().find(|f| !has.contains(*f)) {
+                        return Err(broken(
+                            "selection.pool_has_quota_features",
+                            format!("member {} has no value for feature {missing}", member.id),
+                        ));
+                    }
+                }
+                if (pool.members.len() as u64) < plan.panel_size as u64 {
+                    return Err(broken(
+                        "selection.pool_large_enough",
+                        format!("{} volunteers cannot fill {} seats", pool.members.len(), plan.panel_size),
+                    ));
+                }
+                Ok(Acceptance::default())
+            }
+            DomainEvent::PanelDrawn(drawn) => {
+                let plan = selection
+                    .plan
+                    .as_ref()
+                    .ok_or_else(|| broken("selection.draw_after_pool", "plan the selection first"))?;
+                let pool = selection
+                    .pool
+                    .as_ref()
+                    .ok_or_else(|| broken("selection.draw_after_pool", "register the pool first"))?;
+                if selection.panel_drawn {
+                    return Err(broken("selection.drawn_once", "the panel is already drawn"));
+                }
+                if Hash256::of(&drawn.seed) != plan.seed_commitment {
+                    return Err(broken(
+                        "selection.seed_matches_commitment",
+                        "SHA-256 of the revealed seed is not the plan's seed commitment",
+                    ));
+                }
+                let distinct: BTreeSet<&str> = drawn.member_ids.iter().map(String::as_str).collect();
+                if distinct.len() != drawn.member_ids.len() || drawn.member_ids.len() as u32 != plan.panel_size {
+                    return Err(broken(
+                        "selection.panel_size",
+                        format!("the panel must be {} distinct members", plan.panel_size),
+                    ));
+                }
+                if let Some(stranger) = drawn.member_ids.iter().find(|id| !pool.contains_key(*id)) {
+                    return Err(broken("selection.panel_from_pool", format!("{stranger} is not in the pool")));
+                }
+                check_quotas(&plan.quotas, drawn.member_ids.iter().map(|id| &pool[id]))?;
+                Ok(Acceptance::default())
+            }
+            DomainEvent::MemberWithdrew(withdrew) => {
+                self.require_panel("selection.withdraw_seated")?;
+                if !selection.seated.contains(&withdrew.member_id) {
+                    return Err(broken(
+                        "selection.withdraw_seated",
+                        format!("{} is not a seated member", withdrew.member_id),
+                    ));
+                }
+                Ok(Acceptance::default())
+            }
+            DomainEvent::ReplacementDrawn(replacement) => {
+                if !selection.awaiting_replacement.contains(&replacement.withdrawn_member_id) {
+                    return Err(broken(
+                        "selection.replace_withdrawn",
+                        format!("{} did not withdraw, or was already replaced", replacement.withdrawn_member_id),
+                    ));
+                }
+                let pool = selection.pool.as_ref().ok_or_else(|| broken("selection.replace_withdrawn", "no pool"))?;
+                if !pool.contains_key(&replacement.replacement_member_id) {
+                    return Err(broken(
+                        "selection.panel_from_pool",
+                        format!("{} is not in the pool", replacement.replacement_member_id),
+                    ));
+                }
+                if selection.ever_seated.contains(&replacement.replacement_member_id) {
+                    return Err(broken(
+                        "selection.replacement_is_new",
+                        format!("{} has already been seated", replacement.replacement_member_id),
+                    ));
+                }
+                Ok(Acceptance::default())
+            }
+            DomainEvent::SessionHeld(session) => {
+                self.require_panel("deliberation.after_panel")?;
+                if session.session_number != self.sessions_held + 1 {
+                    return Err(broken(
+                        "deliberation.session_sequence",
+                        format!("the next session is number {}", self.sessions_held + 1),
+                    ));
+                }
+                if session.attendance_count > self.seated_count() {
+                    return Err(broken(
+                        "deliberation.attendance_within_panel",
+                        format!(
+                            "attendance {} exceeds the {} seated members",
+                            session.attendance_count,
+                            self.seated_count()
+                        ),
+                    ));
+                }
+                Ok(Acceptance::default())
+            }
+            DomainEvent::EvidencePresented(evidence) => {
+                if evidence.session_number == 0 || evidence.session_number > self.sessions_held {
+                    return Err(broken(
+                        "deliberation.evidence_at_held_session",
+                        format!("session {} has not been held", evidence.session_number),
+                    ));
+                }
+                Ok(Acceptance::default())
+            }
+            DomainEvent::PublicSubmissionReceived(_) => Ok(Acceptance::default()),
+            DomainEvent::RecommendationDrafted(draft) => {
+                self.require_panel("recommendation.after_panel")?;
+                if self.recommendations.contains_key(&draft.recommendation_id) {
+                    return Err(broken(
+                        "recommendation.id_unique",
+                        format!("recommendation {} already exists", draft.recommendation_id),
+                    ));
+                }
+                Ok(Acceptance::default())
+            }
+            DomainEvent::RecommendationAmended(amended) => {
+                self.drafted(&amended.recommendation_id).map(|_| Acceptance::default())
+            }
+            DomainEvent::RecommendationWithdrawn(withdrawn) => {
+                self.drafted(&withdrawn.recommendation_id).map(|_| Acceptance::default())
+            }
+            DomainEvent::VoteRecorded(vote) => {
+                self.drafted(&vote.recommendation_id)?;
+                let cast = vote.tally.in_favour as u64 + vote.tally.against as u64 + vote.tally.abstaining as u64;
+                if cast > self.seated_count() as u64 {
+                    return Err(broken(
+                        "recommendation.vote_within_panel",
+                        format!("{cast} votes exceed the {} seated members", self.seated_count()),
+                    ));
+                }
+                Ok(Acceptance::default())
+            }
+            DomainEvent::RecommendationAdopted(adopted) => {
+                let recommendation = self.drafted(&adopted.recommendation_id)?;
+                let vote = recommendation.last_vote.ok_or_else(|| {
+                    broken(
+                        "recommendation.adoption_needs_vote",
+                        "no vote has been recorded since the last draft or amendment",
+                    )
+                })?;
+                if vote != adopted.tally {
+                    return Err(broken(
+                        "recommendation.adoption_matches_vote",
+                        "the adoption's tally differs from the last recorded vote",
+                    ));
+                }
+                let decisive = vote.in_favour as u64 + vote.against as u64;
+                let threshold = self.convened.adoption_threshold_percent as u64;
+                if vote.in_favour == 0 || (vote.in_favour as u64) * 100 < threshold * decisive {
+                    return Err(broken(
+                        "recommendation.adoption_meets_threshold",
+                        format!("{} of {} votes cast is below the {threshold}% threshold", vote.in_favour, decisive),
+                    ));
+                }
+                if adopted.final_text_hash != recommendation.text_hash {
+                    return Err(broken(
+                        "recommendation.adoption_final_text",
+                        "the final text hash is not the latest draft or amendment",
+                    ));
+                }
+                Ok(Acceptance::default())
+            }
+            DomainEvent::FinalReportPublished(_) => {
+                if self.final_report.is_some() {
+                    return Err(broken("recommendation.report_once", "the final report is already published"));
+                }
+                if self.adopted_by_hash.is_empty() {
+                    return Err(broken("recommendation.report_after_adoption", "no recommendation has been adopted"));
+                }
+                Ok(Acceptance::default())
+            }
+            DomainEvent::ResponseIssued(issued) => {
+                let id = self.adopted(&issued.recommendation_event_hash)?;
+                if self.responses.contains_key(&issued.recommendation_event_hash) {
+                    return Err(broken(
+                        "response.once_per_recommendation",
+                        format!("recommendation {id} already has a response; amend it instead"),
+                    ));
+                }
+                Ok(Acceptance { late: self.is_late(&issued.recommendation_event_hash, proposal.recorded_at_unix_ms) })
+            }
+            DomainEvent::ResponseAmended(amended) => {
+                let id = self.adopted(&amended.recommendation_event_hash)?;
+                if !self.responses.contains_key(&amended.recommendation_event_hash) {
+                    return Err(broken(
+                        "response.amend_existing",
+                        format!("recommendation {id} has no response to amend"),
+                    ));
+                }
+                Ok(Acceptance::default())
+            }
+            DomainEvent::ImplementationUpdated(update) => {
+                let id = self.adopted(&update.recommendation_event_hash)?;
+                let response = self.responses.get(&update.recommendation_event_hash).ok_or_else(|| {
+                    broken(
+                        "response.implementation_needs_acceptance",
+                        format!("recommendation {id} has no response yet"),
+                    )
+                })?;
+                if !response.decision.accepts() {
+                    return Err(broken(
+                        "response.implementation_needs_acceptance",
+                        format!("the response to {id} is {}, not accepted", response.decision.as_str()),
+                    ));
+                }
+                Ok(Acceptance::default())
+            }
+        }
+    }
+
+    /// A response is late if recorded after the deadline counted from the adoption.
+    fn is_late(&self, adoption_hash: &Hash256, recorded_at_unix_ms: u64) -> bool {
+        let Some(id) = self.adopted_by_hash.get(adoption_hash) else { return false };
+        let Some(adopted_at) = self.recommendations.get(id).and_then(|r| r.adopted_at_unix_ms) else { return false };
+        recorded_at_unix_ms > adopted_at + self.convened.response_deadline_days as u64 * 86_400_000
+    }
+
+    fn evolve(&mut self, event: &DomainEvent, recorded: Recorded<'_>) {
+        let selection = &mut self.selection;
+        match event {
+            DomainEvent::KeyGranted(_) | DomainEvent::KeyRevoked(_) | DomainEvent::AssemblyConvened(_) => {}
+            DomainEvent::SelectionPlanned(plan) => selection.plan = Some(plan.clone()),
+            DomainEvent::PoolRegistered(pool) => {
+                selection.pool =
+                    Some(pool.members.iter().map(|m| (m.id.clone(), m.features.iter().cloned().collect())).collect());
+            }
+            DomainEvent::PanelDrawn(drawn) => {
+                selection.panel_drawn = true;
+                selection.seated = drawn.member_ids.iter().cloned().collect();
+                selection.ever_seated = selection.seated.clone();
+            }
+            DomainEvent::MemberWithdrew(withdrew) => {
+                selection.seated.remove(&withdrew.member_id);
+                selection.awaiting_replacement.insert(withdrew.member_id.clone());
+                selection.withdrawals += 1;
+            }
+            DomainEvent::ReplacementDrawn(replacement) => {
+                selection.awaiting_replacement.remove(&replacement.withdrawn_member_id);
+                selection.seated.insert(replacement.replacement_member_id.clone());
+                selection.ever_seated.insert(replacement.replacement_member_id.clone());
+            }
+            DomainEvent::SessionHeld(_) => self.sessions_held += 1,
+            DomainEvent::EvidencePresented(_) => self.evidence_presented += 1,
+            DomainEvent::PublicSubmissionReceived(_) => self.public_submissions += 1,
+            DomainEvent::RecommendationDrafted(draft) => {
+                self.recommendations.insert(
+                    draft.recommendation_id.clone(),
+                    RecommendationState {
+                        status: RecommendationStatus::Drafted,
+                        title: draft.title.clone(),
+                        text_hash: draft.text_hash,
+                        amendments: 0,
+                        last_vote: None,
+                        adopted_event_hash: None,
+                        adopted_at_unix_ms: None,
+                    },
+                );
+            }
+            DomainEvent::RecommendationAmended(amended) => {
+                if let Some(r) = self.recommendations.get_mut(&amended.recommendation_id) {
+                    r.text_hash = amended.text_hash;
+                    r.amendments += 1;
+                    r.last_vote = None; // a vote on the old text does not carry over
+                }
+            }
+            DomainEvent::RecommendationWithdrawn(withdrawn) => {
+                if let Some(r) = self.recommendations.get_mut(&withdrawn.recommendation_id) {
+                    r.status = RecommendationStatus::Withdrawn;
+                }
+            }
+            DomainEvent::VoteRecorded(vote) => {
+                if let Some(r) = self.recommendations.get_mut(&vote.recommendation_id) {
+                    r.last_vote = Some(vote.tally);
+                }
+            }
+            DomainEvent::RecommendationAdopted(adopted) => {
+                if let Some(r) = self.recommendations.get_mut(&adopted.recommendation_id) {
+                    r.status = RecommendationStatus::Adopted;
+                    r.adopted_event_hash = Some(recorded.event_hash);
+                    r.adopted_at_unix_ms = Some(recorded.recorded_at_unix_ms);
+                }
+                self.adopted_by_hash.insert(recorded.event_hash, adopted.recommendation_id.clone());
+            }
+            DomainEvent::FinalReportPublished(report) => self.final_report = Some(report.content_hash),
+            DomainEvent::ResponseIssued(issued) => {
+                let late = self.is_late(&issued.recommendation_event_hash, recorded.recorded_at_unix_ms);
+                let recommendation_id =
+                    self.adopted_by_hash.get(&issued.recommendation_event_hash).cloned().unwrap_or_default();
+                self.responses.insert(
+                    issued.recommendation_event_hash,
+                    ResponseState {
+                        recommendation_id,
+                        decision: issued.decision,
+                        late,
+                        amendments: 0,
+                        implementation_updates: 0,
+                    },
+                );
+            }
+            DomainEvent::ResponseAmended(amended) => {
+                if let Some(response) = self.responses.get_mut(&amended.recommendation_event_hash) {
+                    response.decision = amended.decision;
+                    response.amendments += 1;
+                }
+            }
+            DomainEvent::ImplementationUpdated(update) => {
+                if let Some(response) = self.responses.get_mut(&update.recommendation_event_hash) {
+                    response.implementation_updates += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Counts the panel's members per (feature, value) and checks every quota.
+fn check_quotas<'a>(
+    quotas: &[Quota],
+    members: impl Iterator<Item = &'a BTreeMap<String, String>>,
+) -> Result<(), Rejection> {
+    let mut counts: HashMap<(&str, &str), u32> = HashMap::new();
+    let members: Vec<&BTreeMap<String, String>> = members.collect();
+    for quota in quotas {
+        counts.insert((&quota.feature, &quota.value), 0);
+    }
+    for member in &members {
+        for (feature, value) in member.iter() {
+            if let Some(count) = counts.get_mut(&(feature.as_str(), value.as_str())) {
+                *count += 1;
+            }
+        }
+    }
+    for quota in quotas {
+        let count = counts[&(quota.feature.as_str(), quota.value.as_str())];
+        if count < quota.min || count > quota.max {
+            return Err(broken(
+                "selection.panel_meets_quotas",
+                format!("{} = {}: {count} seats, quota {}..={}", quota.feature, quota.value, quota.min, quota.max),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,269 @@
+//! Small validated value types shared by the rules.
+
+use std::fmt;
+
+/// An assembly id: 1 to 64 of `a-z 0-9 -`, starting with a letter or digit. It is part of
+/// every stream name of the assembly, so it must be a valid stream-name segment.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AssemblyId(String);
+
+impl AssemblyId {
+    pub const BYTES_MAX: usize = 64;
+
+    pub fn parse(text: &str) -> Result<AssemblyId, String> {
+        if text.is_empty() || text.len() > Self::BYTES_MAX {
+            return Err(format!("must be 1 to {} bytes", Self::BYTES_MAX));
+        }
+        if !text.as_bytes()[0].is_ascii_alphanumeric() {
+            return Err("must start with a lowercase letter or digit".into());
+        }
+        if !text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+            return Err("may hold only a-z, 0-9 and '-'".into());
+        }
+        Ok(AssemblyId(text.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AssemblyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a key may author.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    Convenor,
+    SelectionOperator,
+    Facilitator,
+    PanelSecretary,
+    CouncilDecisionMaker,
+    Auditor,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Convenor => "convenor",
+            Role::SelectionOperator => "selection operator",
+            Role::Facilitator => "facilitator",
+            Role::PanelSecretary => "panel secretary",
+            Role::CouncilDecisionMaker => "council decision-maker",
+            Role::Auditor => "auditor",
+        })
+    }
+}
+
+/// Which assemblies a grant covers.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    /// Every assembly, written `*`.
+    AllAssemblies,
+    /// One assembly.
+    Assembly(AssemblyId),
+}
+
+impl Scope {
+    pub fn parse(text: &str) -> Result<Scope, String> {
+        if text == "*" {
+            return Ok(Scope::AllAssemblies);
+        }
+        AssemblyId::parse(text).map(Scope::Assembly).map_err(|e| format!("must be \"*\" or an assembly id that {e}"))
+    }
+
+    pub fn covers(&self, assembly: &AssemblyId) -> bool {
+        match self {
+            Scope::AllAssemblies => true,
+            Scope::Assembly(id) => id == assembly,
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::AllAssemblies => f.write_str("*"),
+            Scope::Assembly(id) => f.write_str(id.as_str()),
+        }
+    }
+}
+
+/// A calendar date, stored as days since 1970-01-01 (proleptic Gregorian).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Date(pub i64);
+
+impl Date {
+    /// Parses `YYYY-MM-DD` for years 1970 to 9999.
+    pub fn parse(text: &str) -> Result<Date, String> {
+        let bytes = text.as_bytes();
+        let shape = bytes.len() == 10
+            && bytes[4] == b'-'
+            && bytes[7] == b'-'
+            && bytes.iter().enumerate().all(|(i, b)| i == 4 || i == 7 || b.is_ascii_digit());
+        if !shape {
+            return Err("must be a date written YYYY-MM-DD".into());
+        }
+        let number = |range: std::ops::Range<usize>| text[range].parse::<i64>().unwrap_or(0);
+        let (year, month, day) = (number(0..4), number(5..7), number(8..10));
+        if !(1970..=9999).contains(&year) || !(1..=12).contains(&month) {
+            return Err("must be a real date between 1970 and 9999".into());
+        }
+        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+        let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+        if day < 1 || day > month_days[(month - 1) as usize] {
+            return Err("must be a real date between 1970 and 9999".into());
+        }
+        Ok(Date(days_from_civil(year, month, day)))
+    }
+
+    /// Milliseconds since the epoch at the end of this day (UTC): a deadline "on" a date.
+    pub fn end_unix_ms(self) -> u64 {
+        ((self.0 + 1) * 86_400_000) as u64
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (year, month, day) = civil_from_days(self.0);
+        write!(f, "{year:04}-{month:02}-{day:02}")
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + if month <= 2 { 1 } else { 0 };
+    (year, month, day)
+}
+
+/// The council's decision on a recommendation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Decision {
+    Accepted,
+    AcceptedInPart,
+    NotAccepted,
+    ReferredForFurtherStudy,
+}
+
+impl Decision {
+    /// Whether implementation updates may follow.
+    pub fn accepts(self) -> bool {
+        matches!(self, Decision::Accepted | Decision::AcceptedInPart)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Accepted => "accepted",
+            Decision::AcceptedInPart => "accepted_in_part",
+            Decision::NotAccepted => "not_accepted",
+            Decision::ReferredForFurtherStudy => "referred_for_further_study",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ImplementationStatus {
+    NotStarted,
+    InProgress,
+    Completed,
+    Stalled,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WithdrawalReason {
+    Personal,
+    Unreachable,
+    Other,
+}
+
+/// Which stream of an assembly an event belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StreamKind {
+    Registry,
+    Assembly,
+    Selection,
+    Deliberation,
+    Recommendation,
+    Response,
+}
+
+/// The global stream of key grants and revocations.
+pub const REGISTRY_STREAM: &str = "registry";
+
+impl StreamKind {
+    /// The stream name of this kind for an assembly (the registry has one global stream).
+    pub fn stream_name(self, assembly: &AssemblyId) -> String {
+        match self {
+            StreamKind::Registry => REGISTRY_STREAM.to_string(),
+            StreamKind::Assembly => format!("assembly/{assembly}"),
+            StreamKind::Selection => format!("assembly/{assembly}/selection"),
+            StreamKind::Deliberation => format!("assembly/{assembly}/deliberation"),
+            StreamKind::Recommendation => format!("assembly/{assembly}/recommendation"),
+            StreamKind::Response => format!("assembly/{assembly}/response"),
+        }
+    }
+
+    /// Splits a stream name into its kind and assembly; `None` for names outside the scheme.
+    pub fn parse_stream(stream: &str) -> Option<(StreamKind, Option<AssemblyId>)> {
+        if stream == REGISTRY_STREAM {
+            return Some((StreamKind::Registry, None));
+        }
+        let rest = stream.strip_prefix("assembly/")?;
+        let (id, kind) = match rest.split_once('/') {
+            None => (rest, StreamKind::Assembly),
+            Some((id, "selection")) => (id, StreamKind::Selection),
+            Some((id, "deliberation")) => (id, StreamKind::Deliberation),
+            Some((id, "recommendation")) => (id, StreamKind::Recommendation),
+            Some((id, "response")) => (id, StreamKind::Response),
+            Some(_) => return None,
+        };
+        Some((kind, Some(AssemblyId::parse(id).ok()?)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_round_trip_and_reject_impossible_days() {
+        for text in ["1970-01-01", "2000-02-29", "2026-11-27", "9999-12-31"] {
+            assert_eq!(Date::parse(text).expect("valid").to_string(), text);
+        }
+        assert_eq!(Date::parse("1970-01-02").expect("valid").0, 1);
+        for bad in ["2026-02-29", "2026-13-01", "2026-1-01", "1969-12-31", "2026/01/01", "2026-04-31"] {
+            assert!(Date::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn stream_names_parse_back() {
+        let id = AssemblyId::parse("camden-2026").expect("id");
+        for kind in [StreamKind::Assembly, StreamKind::Selection, StreamKind::Response] {
+            assert_eq!(StreamKind::parse_stream(&kind.stream_name(&id)), Some((kind, Some(id.clone()))));
+        }
+        assert_eq!(StreamKind::parse_stream("registry"), Some((StreamKind::Registry, None)));
+        assert_eq!(StreamKind::parse_stream("assembly/x/other"), None);
+        assert_eq!(StreamKind::parse_stream("assembly/UPPER"), None);
+    }
+}

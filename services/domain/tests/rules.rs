@@ -1,0 +1,463 @@
+//! Given/when/then tests of the domain rules, through one `Scenario` helper.
+
+use klero_domain::events::*;
+use klero_domain::*;
+use klero_ledger::Hash256;
+
+const TRUST_ROOT: [u8; 32] = [1; 32];
+const CONVENOR: [u8; 32] = [2; 32];
+const OPERATOR: [u8; 32] = [3; 32];
+const FACILITATOR: [u8; 32] = [4; 32];
+const SECRETARY: [u8; 32] = [5; 32];
+const COUNCIL: [u8; 32] = [6; 32];
+const DAY_MS: u64 = 86_400_000;
+
+/// A state built by deciding and evolving events one by one, as the server does.
+struct Scenario {
+    state: DomainState,
+    log_index: u64,
+    now_ms: u64,
+    last_hash: Hash256,
+}
+
+fn assembly() -> AssemblyId {
+    AssemblyId::parse("test-assembly").expect("id")
+}
+
+fn stream(kind: StreamKind) -> String {
+    kind.stream_name(&assembly())
+}
+
+impl Scenario {
+    fn new() -> Scenario {
+        Scenario {
+            state: DomainState::new(TRUST_ROOT),
+            log_index: 0,
+            now_ms: 1_800_000_000_000,
+            last_hash: Hash256::ZERO,
+        }
+    }
+
+    /// When: proposes `event` by `author`; on acceptance records it. Returns the decision.
+    fn when(&mut self, author: [u8; 32], event: DomainEvent) -> Result<Acceptance, Rejection> {
+        let stream = stream(event.stream_kind());
+        let acceptance = self
+            .state
+            .decide(&event, Proposal { stream: &stream, author: &author, recorded_at_unix_ms: self.now_ms })?;
+        self.last_hash = Hash256::of(&self.log_index.to_be_bytes());
+        self.state.evolve(
+            &event,
+            Recorded {
+                stream: &stream,
+                author: &author,
+                recorded_at_unix_ms: self.now_ms,
+                event_hash: self.last_hash,
+                log_index: self.log_index,
+            },
+        );
+        self.log_index += 1;
+        Ok(acceptance)
+    }
+
+    /// Given: the event must be accepted.
+    fn given(&mut self, author: [u8; 32], event: DomainEvent) -> &mut Scenario {
+        self.when(author, event.clone()).unwrap_or_else(|r| panic!("given {event:?} was rejected: {r}"));
+        self
+    }
+
+    fn then_rejected(&mut self, author: [u8; 32], event: DomainEvent, rule: &str) {
+        match self.when(author, event) {
+            Err(Rejection::RuleBroken { rule: got, .. }) | Err(Rejection::NotAuthorised { rule: got, .. }) => {
+                assert_eq!(got, rule)
+            }
+            Ok(_) => panic!("expected rejection by {rule}, but it was accepted"),
+        }
+    }
+
+    fn grant(&mut self, key: [u8; 32], role: Role) -> &mut Scenario {
+        self.given(
+            TRUST_ROOT,
+            DomainEvent::KeyGranted(KeyGranted {
+                public_key: key,
+                role,
+                scope: Scope::Assembly(assembly()),
+                holder_title: "officer".into(),
+            }),
+        )
+    }
+
+    fn with_roles() -> Scenario {
+        let mut s = Scenario::new();
+        s.grant(CONVENOR, Role::Convenor)
+            .grant(OPERATOR, Role::SelectionOperator)
+            .grant(FACILITATOR, Role::Facilitator)
+            .grant(SECRETARY, Role::PanelSecretary)
+            .grant(COUNCIL, Role::CouncilDecisionMaker);
+        s
+    }
+
+    fn convened() -> Scenario {
+        let mut s = Scenario::with_roles();
+        s.given(CONVENOR, convened_event());
+        s
+    }
+
+    fn with_panel() -> Scenario {
+        let mut s = Scenario::convened();
+        s.given(OPERATOR, DomainEvent::SelectionPlanned(plan()));
+        s.given(OPERATOR, DomainEvent::PoolRegistered(pool()));
+        s.given(OPERATOR, DomainEvent::PanelDrawn(PanelDrawn { seed: SEED.to_vec(), member_ids: panel_ids() }));
+        s
+    }
+
+    fn with_adopted(id: &str) -> (Scenario, Hash256) {
+        let mut s = Scenario::with_panel();
+        s.given(SECRETARY, draft(id));
+        s.given(SECRETARY, vote(id, 3, 1, 0));
+        s.given(SECRETARY, adopt(id, 3, 1, 0));
+        let hash = s.last_hash;
+        (s, hash)
+    }
+}
+
+fn convened_event() -> DomainEvent {
+    DomainEvent::AssemblyConvened(AssemblyConvened {
+        assembly_id: assembly(),
+        council: "Example Council".into(),
+        remit_question: "How should we cut emissions?".into(),
+        area: "Example".into(),
+        starts_on: Date::parse("2026-01-10").expect("date"),
+        ends_on: Date::parse("2026-03-10").expect("date"),
+        panel_size: 4,
+        adoption_threshold_percent: 75,
+        response_deadline_days: 56,
+    })
+}
+
+const SEED: &[u8] = b"a seed of at least sixteen bytes";
+
+fn quotas() -> Vec<Quota> {
+    vec![
+        Quota { feature: "age".into(), value: "young".into(), min: 1, max: 3 },
+        Quota { feature: "age".into(), value: "old".into(), min: 1, max: 3 },
+    ]
+}
+
+fn pool() -> PoolRegistered {
+    let members = (0..8)
+        .map(|i| PoolMember {
+            id: format!("p{i}"),
+            features: vec![("age".into(), if i % 2 == 0 { "young" } else { "old" }.into())],
+        })
+        .collect();
+    PoolRegistered { members, payload_hash: Hash256::of(b"pool payload") }
+}
+
+fn plan() -> SelectionPlanned {
+    SelectionPlanned {
+        panel_size: 4,
+        quotas: quotas(),
+        algorithm: "leximin".into(),
+        algorithm_version: "1".into(),
+        pool_commitment: Hash256::of(b"pool payload"),
+        seed_commitment: Hash256::of(SEED),
+        randomness_source: "commit-reveal".into(),
+    }
+}
+
+fn panel_ids() -> Vec<String> {
+    vec!["p0".into(), "p1".into(), "p2".into(), "p3".into()]
+}
+
+fn draft(id: &str) -> DomainEvent {
+    DomainEvent::RecommendationDrafted(RecommendationDrafted {
+        recommendation_id: id.into(),
+        title: "t".into(),
+        text_hash: Hash256::of(id.as_bytes()),
+    })
+}
+
+fn vote(id: &str, in_favour: u32, against: u32, abstaining: u32) -> DomainEvent {
+    DomainEvent::VoteRecorded(VoteRecorded {
+        recommendation_id: id.into(),
+        tally: Tally { in_favour, against, abstaining },
+    })
+}
+
+fn adopt(id: &str, in_favour: u32, against: u32, abstaining: u32) -> DomainEvent {
+    DomainEvent::RecommendationAdopted(RecommendationAdopted {
+        recommendation_id: id.into(),
+        final_text_hash: Hash256::of(id.as_bytes()),
+        tally: Tally { in_favour, against, abstaining },
+    })
+}
+
+fn response(hash: Hash256, decision: Decision) -> DomainEvent {
+    DomainEvent::ResponseIssued(ResponseIssued {
+        recommendation_event_hash: hash,
+        decision,
+        rationale: "because".into(),
+        responsible_body: "Transport Committee".into(),
+        due_on: Date::parse("2026-12-01").expect("date"),
+    })
+}
+
+fn update(hash: Hash256) -> DomainEvent {
+    DomainEvent::ImplementationUpdated(ImplementationUpdated {
+        recommendation_event_hash: hash,
+        status: ImplementationStatus::InProgress,
+        progress_percent: 10,
+        note: "started".into(),
+        evidence_hash: None,
+    })
+}
+
+fn session(number: u32, attendance: u32) -> DomainEvent {
+    DomainEvent::SessionHeld(SessionHeld {
+        session_number: number,
+        held_on: Date::parse("2026-01-10").expect("date"),
+        agenda: "a".into(),
+        attendance_count: attendance,
+    })
+}
+
+#[test]
+fn nothing_happens_before_the_assembly_is_convened() {
+    Scenario::with_roles().then_rejected(OPERATOR, DomainEvent::SelectionPlanned(plan()), "assembly.convened_first");
+    Scenario::convened().then_rejected(CONVENOR, convened_event(), "assembly.convened_once");
+}
+
+#[test]
+fn only_the_trust_root_grants_and_only_granted_roles_author() {
+    let mut s = Scenario::new();
+    s.then_rejected(
+        CONVENOR,
+        DomainEvent::KeyGranted(KeyGranted {
+            public_key: CONVENOR,
+            role: Role::Convenor,
+            scope: Scope::AllAssemblies,
+            holder_title: "x".into(),
+        }),
+        "registry.trust_root_only",
+    );
+    s.then_rejected(CONVENOR, convened_event(), "authority.role_required");
+    let mut s = Scenario::with_roles();
+    s.then_rejected(FACILITATOR, convened_event(), "authority.role_required");
+    s.given(
+        TRUST_ROOT,
+        DomainEvent::KeyRevoked(KeyRevoked {
+            public_key: CONVENOR,
+            role: Role::Convenor,
+            scope: Scope::Assembly(assembly()),
+            reason: "rotated".into(),
+        }),
+    );
+    s.then_rejected(CONVENOR, convened_event(), "authority.key_revoked");
+    s.then_rejected(
+        TRUST_ROOT,
+        DomainEvent::KeyRevoked(KeyRevoked {
+            public_key: CONVENOR,
+            role: Role::Convenor,
+            scope: Scope::Assembly(assembly()),
+            reason: "again".into(),
+        }),
+        "registry.revoke_requires_grant",
+    );
+}
+
+#[test]
+fn a_grant_for_another_assembly_does_not_cover_this_one() {
+    let mut s = Scenario::new();
+    let other = AssemblyId::parse("other").expect("id");
+    s.given(
+        TRUST_ROOT,
+        DomainEvent::KeyGranted(KeyGranted {
+            public_key: CONVENOR,
+            role: Role::Convenor,
+            scope: Scope::Assembly(other),
+            holder_title: "x".into(),
+        }),
+    );
+    s.then_rejected(CONVENOR, convened_event(), "authority.role_required");
+    s.given(
+        TRUST_ROOT,
+        DomainEvent::KeyGranted(KeyGranted {
+            public_key: CONVENOR,
+            role: Role::Convenor,
+            scope: Scope::AllAssemblies,
+            holder_title: "x".into(),
+        }),
+    );
+    s.given(CONVENOR, convened_event());
+}
+
+#[test]
+fn a_panel_needs_a_plan_a_pool_a_matching_seed_and_the_quotas() {
+    let mut s = Scenario::convened();
+    let drawn =
+        |seed: &[u8], ids: Vec<String>| DomainEvent::PanelDrawn(PanelDrawn { seed: seed.to_vec(), member_ids: ids });
+    s.then_rejected(OPERATOR, drawn(SEED, panel_ids()), "selection.draw_after_pool");
+    s.then_rejected(OPERATOR, DomainEvent::PoolRegistered(pool()), "selection.pool_after_plan");
+    s.then_rejected(
+        OPERATOR,
+        DomainEvent::SelectionPlanned(SelectionPlanned { panel_size: 5, ..plan() }),
+        "selection.panel_size_matches",
+    );
+    s.given(OPERATOR, DomainEvent::SelectionPlanned(plan()));
+    s.then_rejected(
+        OPERATOR,
+        DomainEvent::PoolRegistered(PoolRegistered { payload_hash: Hash256::of(b"other"), ..pool() }),
+        "selection.pool_matches_commitment",
+    );
+    s.given(OPERATOR, DomainEvent::PoolRegistered(pool()));
+    s.then_rejected(
+        OPERATOR,
+        drawn(b"a different seed of sixteen bytes", panel_ids()),
+        "selection.seed_matches_commitment",
+    );
+    s.then_rejected(OPERATOR, drawn(SEED, vec!["p0".into(), "p1".into(), "p2".into()]), "selection.panel_size");
+    s.then_rejected(
+        OPERATOR,
+        drawn(SEED, vec!["p0".into(), "p1".into(), "p2".into(), "stranger".into()]),
+        "selection.panel_from_pool",
+    );
+    // Four young members break the "old: at least 1" and "young: at most 3" quotas.
+    s.then_rejected(
+        OPERATOR,
+        drawn(SEED, vec!["p0".into(), "p2".into(), "p4".into(), "p6".into()]),
+        "selection.panel_meets_quotas",
+    );
+    s.given(OPERATOR, drawn(SEED, panel_ids()));
+    s.then_rejected(OPERATOR, drawn(SEED, panel_ids()), "selection.drawn_once");
+}
+
+#[test]
+fn replacements_follow_withdrawals_and_are_new_people() {
+    let mut s = Scenario::with_panel();
+    let replace = |old: &str, new: &str| {
+        DomainEvent::ReplacementDrawn(ReplacementDrawn {
+            withdrawn_member_id: old.into(),
+            replacement_member_id: new.into(),
+        })
+    };
+    s.then_rejected(OPERATOR, replace("p1", "p5"), "selection.replace_withdrawn");
+    s.then_rejected(
+        OPERATOR,
+        DomainEvent::MemberWithdrew(MemberWithdrew { member_id: "p7".into(), reason: WithdrawalReason::Personal }),
+        "selection.withdraw_seated",
+    );
+    s.given(
+        OPERATOR,
+        DomainEvent::MemberWithdrew(MemberWithdrew { member_id: "p1".into(), reason: WithdrawalReason::Personal }),
+    );
+    s.then_rejected(OPERATOR, replace("p1", "p0"), "selection.replacement_is_new");
+    s.then_rejected(OPERATOR, replace("p1", "nobody"), "selection.panel_from_pool");
+    s.given(OPERATOR, replace("p1", "p5"));
+    s.then_rejected(OPERATOR, replace("p1", "p7"), "selection.replace_withdrawn");
+    assert_eq!(s.state.assembly(&assembly()).expect("assembly").seated_count(), 4);
+}
+
+#[test]
+fn sessions_run_in_order_and_evidence_needs_a_held_session() {
+    let mut s = Scenario::convened();
+    s.then_rejected(FACILITATOR, session(1, 4), "deliberation.after_panel");
+    let mut s = Scenario::with_panel();
+    s.then_rejected(FACILITATOR, session(2, 4), "deliberation.session_sequence");
+    s.then_rejected(FACILITATOR, session(1, 5), "deliberation.attendance_within_panel");
+    let evidence = DomainEvent::EvidencePresented(EvidencePresented {
+        session_number: 1,
+        speaker_role: "economist".into(),
+        title: "t".into(),
+        content_hash: Hash256::of(b"slides"),
+        media_type: "application/pdf".into(),
+    });
+    s.then_rejected(FACILITATOR, evidence.clone(), "deliberation.evidence_at_held_session");
+    s.given(FACILITATOR, session(1, 4));
+    s.given(FACILITATOR, evidence);
+}
+
+#[test]
+fn votes_only_on_drafted_recommendations_and_adoption_needs_a_vote_meeting_the_threshold() {
+    let mut s = Scenario::with_panel();
+    s.then_rejected(SECRETARY, vote("R1", 3, 1, 0), "recommendation.exists");
+    s.given(SECRETARY, draft("R1"));
+    s.then_rejected(SECRETARY, draft("R1"), "recommendation.id_unique");
+    s.then_rejected(SECRETARY, adopt("R1", 3, 1, 0), "recommendation.adoption_needs_vote");
+    s.then_rejected(SECRETARY, vote("R1", 3, 1, 1), "recommendation.vote_within_panel");
+    s.given(SECRETARY, vote("R1", 2, 2, 0));
+    s.then_rejected(SECRETARY, adopt("R1", 2, 2, 0), "recommendation.adoption_meets_threshold");
+    s.given(SECRETARY, vote("R1", 3, 1, 0));
+    s.then_rejected(SECRETARY, adopt("R1", 3, 0, 1), "recommendation.adoption_matches_vote");
+    // An amendment voids the earlier vote.
+    s.given(
+        SECRETARY,
+        DomainEvent::RecommendationAmended(RecommendationAmended {
+            recommendation_id: "R1".into(),
+            text_hash: Hash256::of(b"R1 v2"),
+            reason: "clarity".into(),
+        }),
+    );
+    s.then_rejected(SECRETARY, adopt("R1", 3, 1, 0), "recommendation.adoption_needs_vote");
+    s.given(SECRETARY, vote("R1", 3, 1, 0));
+    s.then_rejected(SECRETARY, adopt("R1", 3, 1, 0), "recommendation.adoption_final_text");
+    s.given(
+        SECRETARY,
+        DomainEvent::RecommendationAdopted(RecommendationAdopted {
+            recommendation_id: "R1".into(),
+            final_text_hash: Hash256::of(b"R1 v2"),
+            tally: Tally { in_favour: 3, against: 1, abstaining: 0 },
+        }),
+    );
+    s.then_rejected(SECRETARY, vote("R1", 3, 1, 0), "recommendation.drafted_only");
+}
+
+#[test]
+fn a_response_answers_only_an_adopted_recommendation_by_its_exact_hash() {
+    let (mut s, adopted) = Scenario::with_adopted("R1");
+    s.then_rejected(
+        COUNCIL,
+        response(Hash256::of(b"not an adoption"), Decision::Accepted),
+        "response.names_adopted_recommendation",
+    );
+    s.then_rejected(SECRETARY, response(adopted, Decision::Accepted), "authority.role_required");
+    s.then_rejected(COUNCIL, update(adopted), "response.implementation_needs_acceptance");
+    assert_eq!(
+        s.when(COUNCIL, response(adopted, Decision::NotAccepted)).expect("accepted"),
+        Acceptance { late: false }
+    );
+    s.then_rejected(COUNCIL, response(adopted, Decision::Accepted), "response.once_per_recommendation");
+    s.then_rejected(COUNCIL, update(adopted), "response.implementation_needs_acceptance");
+    s.given(
+        COUNCIL,
+        DomainEvent::ResponseAmended(ResponseAmended {
+            recommendation_event_hash: adopted,
+            decision: Decision::AcceptedInPart,
+            rationale: "revisited".into(),
+            responsible_body: "b".into(),
+            due_on: Date::parse("2027-01-01").expect("date"),
+            reason: "new budget".into(),
+        }),
+    );
+    s.given(COUNCIL, update(adopted));
+}
+
+#[test]
+fn a_response_after_the_deadline_is_recorded_as_late_not_refused() {
+    let (mut s, adopted) = Scenario::with_adopted("R1");
+    s.now_ms += 56 * DAY_MS + 1;
+    assert_eq!(s.when(COUNCIL, response(adopted, Decision::Accepted)).expect("accepted"), Acceptance { late: true });
+    let state = s.state.assembly(&assembly()).expect("assembly");
+    assert!(state.responses[&adopted].late);
+}
+
+#[test]
+fn events_must_go_to_their_own_stream() {
+    let s = Scenario::convened();
+    let event = session(1, 4);
+    let wrong = stream(StreamKind::Selection);
+    let rejection = s
+        .state
+        .decide(&event, Proposal { stream: &wrong, author: &FACILITATOR, recorded_at_unix_ms: 0 })
+        .expect_err("wrong stream");
+    assert!(matches!(rejection, Rejection::RuleBroken { rule: "event.stream_matches", .. }));
+}
