@@ -223,6 +223,45 @@ impl DomainState {
         assembly.decide(event, proposal)
     }
 
+    /// Decides a batch of events for one stream, each against the state the earlier ones leave.
+    /// Works on a scratch copy of only the registry and the stream's assembly. On rejection it
+    /// returns the index of the first event refused.
+    pub fn decide_batch(
+        &self,
+        events: &[DomainEvent],
+        proposal: Proposal<'_>,
+    ) -> Result<Vec<Acceptance>, (usize, Rejection)> {
+        let mut scratch = DomainState {
+            trust_root: self.trust_root,
+            grants: self.grants.clone(),
+            assemblies: BTreeMap::new(),
+            convened_order: Vec::new(),
+        };
+        if let Some((_, Some(id))) = StreamKind::parse_stream(proposal.stream) {
+            if let Some(assembly) = self.assemblies.get(&id) {
+                scratch.assemblies.insert(id, assembly.clone());
+            }
+        }
+        let mut acceptances = Vec::with_capacity(events.len());
+        for (index, event) in events.iter().enumerate() {
+            acceptances.push(scratch.decide(event, proposal).map_err(|rejection| (index, rejection))?);
+            // Hashes of events in the same batch are not known yet, so nothing later in the
+            // batch can name them; a placeholder keeps the scratch state consistent.
+            let placeholder = Hash256::of(&(index as u64).to_be_bytes());
+            scratch.evolve(
+                event,
+                Recorded {
+                    stream: proposal.stream,
+                    author: proposal.author,
+                    recorded_at_unix_ms: proposal.recorded_at_unix_ms,
+                    event_hash: placeholder,
+                    log_index: u64::MAX,
+                },
+            );
+        }
+        Ok(acceptances)
+    }
+
     fn decide_registry(&self, event: &DomainEvent, proposal: Proposal<'_>) -> Result<Acceptance, Rejection> {
         if *proposal.author != self.trust_root {
             return Err(Rejection::NotAuthorised {

@@ -56,6 +56,14 @@ pub struct AppendedEvent {
     pub newly_appended: bool,
 }
 
+/// An event read back from the log.
+#[derive(Clone, Debug)]
+pub struct LoggedEvent {
+    pub leaf_index: u64,
+    pub envelope: Envelope,
+    pub event_hash: Hash256,
+}
+
 #[derive(Debug, Default)]
 struct LogState {
     tree: MerkleTree,
@@ -344,8 +352,9 @@ impl<S: EventStore> TransparencyLog<S> {
         Ok(())
     }
 
-    /// If every event is already in the log with identical author bytes, their original results.
-    async fn replay_if_present(&self, events: &[SignedAuthorPart]) -> Result<Option<Vec<AppendedEvent>>, LogError> {
+    /// If every event is already in the log with identical author bytes, their original results;
+    /// `None` if none is; an error if some are, or if an id is taken by different content.
+    pub async fn replay_if_present(&self, events: &[SignedAuthorPart]) -> Result<Option<Vec<AppendedEvent>>, LogError> {
         let leaves: Vec<Option<u64>> = {
             let state = read_lock(&self.state);
             events.iter().map(|e| state.event_leaves.get(&e.author().event_id).copied()).collect()
@@ -443,6 +452,45 @@ impl<S: EventStore> TransparencyLog<S> {
             position: position.0,
             reason: e.to_string(),
         })
+    }
+
+    /// Up to `max_count` events from `from_leaf` on, each checked against its Merkle leaf.
+    pub async fn events_from(&self, from_leaf: u64, max_count: usize) -> Result<Vec<LoggedEvent>, LogError> {
+        let (position, available) = {
+            let state = read_lock(&self.state);
+            match state.leaf_positions.get(from_leaf as usize) {
+                Some(position) => (*position, state.tree.size() - from_leaf),
+                None => return Ok(Vec::new()),
+            }
+        };
+        let count = (available as usize).min(max_count);
+        let recorded = self.store.read_all(position, count).await?;
+        let state = read_lock(&self.state);
+        let mut events = Vec::with_capacity(recorded.len());
+        for (offset, recorded) in recorded.into_iter().enumerate() {
+            let leaf_index = from_leaf + offset as u64;
+            let corrupt = |reason: String| LogError::Corrupt { leaf_index, position: recorded.position.0, reason };
+            if state.leaf_positions.get(leaf_index as usize) != Some(&recorded.position) {
+                return Err(corrupt("the store's order differs from the log's".into()));
+            }
+            let event_hash = event_hash_of_envelope_bytes(&recorded.data);
+            if state.tree.leaf(leaf_index) != Some(klero_ledger::merkle::leaf_hash(&event_hash.0)) {
+                return Err(corrupt("stored bytes no longer match the Merkle leaf".into()));
+            }
+            let envelope = Envelope::parse(recorded.data).map_err(|e| corrupt(e.to_string()))?;
+            events.push(LoggedEvent { leaf_index, envelope, event_hash });
+        }
+        Ok(events)
+    }
+
+    /// The leaf index of the event at a store position, if the log has followed that far.
+    pub fn leaf_index_of(&self, position: LogPosition) -> Option<u64> {
+        read_lock(&self.state).leaf_positions.binary_search(&position).ok().map(|i| i as u64)
+    }
+
+    /// The store position of a leaf, for following the store from there.
+    pub fn store_position(&self, leaf_index: u64) -> Option<LogPosition> {
+        read_lock(&self.state).leaf_positions.get(leaf_index as usize).copied()
     }
 
     /// Signs a checkpoint of the current tree (reusing the last one if the tree has not grown)

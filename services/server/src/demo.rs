@@ -1,103 +1,484 @@
-//! `klero demo`: a small, complete tour of the ledger on the embedded store. It appends signed
-//! events for an assembly, signs a checkpoint, and checks an offline proof bundle and a
-//! consistency proof exactly as an auditor would.
+//! `klero demo`: drives a complete assembly over gRPC, then checks the record as an auditor
+//! would. With no server URL it starts an embedded server in a temporary directory.
+//!
+//! The selection here uses a simple seeded procedure that meets the quotas, labelled
+//! `demo-seeded-greedy`; the fair LEXIMIN draw arrives with the selection issue.
 
 use crate::keys::generate_key;
-use anyhow::Context;
+use crate::wiring::{self, ServerConfig};
+use anyhow::{bail, ensure, Context};
+use klero_client::{expect_no_stream, Author, KleroClient, SignedEvent};
 use klero_ledger::bundle::ProofBundle;
-use klero_ledger::checkpoint::LogSigningKey;
-use klero_ledger::envelope::{AuthorPart, EventId};
-use klero_ledger::merkle::verify_consistency;
-use klero_log::{LogConfig, TransparencyLog};
-use klero_store::{EmbeddedStore, EmbeddedStoreOptions, ExpectedRevision};
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use klero_ledger::checkpoint::{LogSigningKey, LogVerifierKey};
+use klero_ledger::hash::to_hex;
+use klero_ledger::merkle::{leaf_hash, verify_consistency, verify_inclusion};
+use klero_ledger::{Hash256, SigningKey};
+use klero_proto::{self as pb, EventPayload};
+use prost::Message;
+use std::collections::BTreeMap;
 
-fn now_unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+/// Where the demo runs.
+#[derive(Debug)]
+pub enum Target {
+    /// Start an embedded server in a temporary directory.
+    Embedded,
+    /// Use a running server; the demo needs its trust root's secret key to grant roles.
+    Server { url: String, trust_root_key: SigningKey },
 }
 
-fn new_event_id() -> anyhow::Result<EventId> {
-    let mut id = [0u8; 16];
-    getrandom::getrandom(&mut id)?;
-    id[6] = (id[6] & 0x0f) | 0x40; // UUID version 4
-    id[8] = (id[8] & 0x3f) | 0x80; // RFC 4122 variant
-    Ok(EventId(id))
+struct Actors {
+    council: Author,
+    convenor: Author,
+    operator: Author,
+    facilitator: Author,
+    secretary: Author,
+    decision_maker: Author,
 }
 
-pub async fn run(data_dir: Option<PathBuf>) -> anyhow::Result<()> {
-    let temporary = tempfile::tempdir()?;
-    let directory = data_dir.unwrap_or_else(|| temporary.path().to_path_buf());
-    let store = Arc::new(EmbeddedStore::open(&directory, EmbeddedStoreOptions::default()).await?);
-    let log_key = LogSigningKey::new("kleroterion.demo/log", generate_key()?)?;
-    let verifier = log_key.verifier();
-    let config =
-        LogConfig { log_key, checkpoint_file: Some(directory.join("checkpoint")), verify_signatures_on_open: true };
-    let log = TransparencyLog::open(store.clone(), config).await?;
-    println!("data directory: {}", directory.display());
-    println!("log verifier key: {}", verifier.to_vkey_string());
+struct Demo {
+    client: KleroClient,
+    assembly: String,
+    appended: u64,
+}
 
-    let convenor = generate_key()?;
-    let facilitator = generate_key()?;
-    let assembly = "assembly/demo-2026";
-    let steps: [(&str, &str, &klero_ledger::SigningKey, &str); 6] = [
-        ("", "klero.assembly.AssemblyConvened", &convenor, "remit: how should the area cut its carbon emissions?"),
-        ("/selection", "klero.selection.SelectionPlanned", &convenor, "panel of 22 by stratified lottery"),
-        ("/deliberation", "klero.deliberation.SessionHeld", &facilitator, "session 1: evidence on transport"),
-        ("/deliberation", "klero.deliberation.EvidencePresented", &facilitator, "sha256 of the expert's slides"),
-        ("/deliberation", "klero.deliberation.SessionHeld", &facilitator, "session 2: evidence on housing"),
-        ("/recommendation", "klero.recommendation.RecommendationDrafted", &facilitator, "R1: a frequent bus network"),
-    ];
-    let mut checkpoint_before = None;
-    let mut last = None;
-    for (step, (suffix, event_type, key, payload)) in steps.into_iter().enumerate() {
-        if step == 3 {
-            // An earlier tree head, as an auditor would have fetched it, to prove consistency.
-            checkpoint_before = Some(log.checkpoint().await?);
-        }
-        let author = AuthorPart {
-            event_id: new_event_id()?,
-            stream: format!("{assembly}{suffix}"),
-            event_type: event_type.to_string(),
-            event_version: 1,
-            author_public_key: key.verifying_key().to_bytes(),
-            authored_at_unix_ms: now_unix_ms(),
-            payload: payload.as_bytes().to_vec(),
-        };
-        let appended = log.append(author.sign(key)?, ExpectedRevision::Any, now_unix_ms()).await?;
-        println!(
-            "appended #{:<3} {:<45} stream {} rev {}  hash {}",
-            appended.leaf_index, event_type, appended.stream, appended.stream_revision, appended.event_hash
-        );
-        last = Some(appended);
+impl Demo {
+    async fn append<P: EventPayload>(
+        &mut self,
+        author: &Author,
+        payload: &P,
+    ) -> anyhow::Result<pb::ledger::AppendedEvent> {
+        let event = author.sign(&self.assembly, payload)?;
+        self.send(event).await
     }
-    let last = last.context("no event appended")?;
 
-    let checkpoint = log.checkpoint().await?;
-    println!("\nsigned checkpoint:\n{}", checkpoint.note());
+    async fn send(&mut self, event: SignedEvent) -> anyhow::Result<pb::ledger::AppendedEvent> {
+        let appended =
+            self.client.append(&event, None).await.with_context(|| format!("appending to {}", event.stream))?;
+        self.appended += 1;
+        Ok(appended)
+    }
+}
 
-    let bundle_text = log.proof_bundle(last.leaf_index).await?.encode();
-    let verified = ProofBundle::parse(&bundle_text)?.verify(&verifier)?;
+fn sha(text: &str) -> Vec<u8> {
+    Hash256::of(text.as_bytes()).0.to_vec()
+}
+
+const AGES: [&str; 3] = ["16-29", "30-59", "60-plus"];
+const WARDS: [&str; 3] = ["north", "south", "east"];
+
+fn synthetic_pool() -> pb::selection::PoolRegistered {
+    let members = (0..60)
+        .map(|i| pb::selection::PoolMember {
+            id: format!("v{i:03}"),
+            features: vec![
+                pb::selection::FeatureValue { feature: "age".into(), value: AGES[(i * 7 + i / 5) % 3].into() },
+                pb::selection::FeatureValue { feature: "ward".into(), value: WARDS[(i * 5 + i / 3) % 3].into() },
+            ],
+        })
+        .collect();
+    pb::selection::PoolRegistered { members }
+}
+
+fn quotas() -> Vec<pb::selection::Quota> {
+    let mut quotas = Vec::new();
+    for value in AGES {
+        quotas.push(pb::selection::Quota { feature: "age".into(), value: value.into(), min: 3, max: 5 });
+    }
+    for value in WARDS {
+        quotas.push(pb::selection::Quota { feature: "ward".into(), value: value.into(), min: 3, max: 5 });
+    }
+    quotas
+}
+
+/// A seeded draw that meets the quotas: everyone is ranked by SHA-256(seed | id); minimums are
+/// filled first in rank order, then the remaining seats, never passing a maximum.
+fn seeded_draw(
+    seed: &[u8],
+    pool: &pb::selection::PoolRegistered,
+    quotas: &[pb::selection::Quota],
+    seats: usize,
+) -> anyhow::Result<Vec<String>> {
+    let mut ranked: Vec<&pb::selection::PoolMember> = pool.members.iter().collect();
+    ranked.sort_by_key(|m| Hash256::of_parts(&[seed, m.id.as_bytes()]));
+    let value_of = |m: &pb::selection::PoolMember, feature: &str| {
+        m.features.iter().find(|f| f.feature == feature).map(|f| f.value.clone())
+    };
+    let mut counts: BTreeMap<(String, String), u32> = BTreeMap::new();
+    let mut panel: Vec<String> = Vec::new();
+    let fits = |m: &pb::selection::PoolMember, counts: &BTreeMap<(String, String), u32>| {
+        quotas.iter().all(|q| {
+            value_of(m, &q.feature).as_deref() != Some(q.value.as_str())
+                || counts.get(&(q.feature.clone(), q.value.clone())).copied().unwrap_or(0) < q.max
+        })
+    };
+    let take =
+        |m: &pb::selection::PoolMember, counts: &mut BTreeMap<(String, String), u32>, panel: &mut Vec<String>| {
+            for f in &m.features {
+                *counts.entry((f.feature.clone(), f.value.clone())).or_insert(0) += 1;
+            }
+            panel.push(m.id.clone());
+        };
+    for quota in quotas {
+        for member in &ranked {
+            let count = counts.get(&(quota.feature.clone(), quota.value.clone())).copied().unwrap_or(0);
+            if count >= quota.min || panel.len() == seats {
+                break;
+            }
+            if value_of(member, &quota.feature).as_deref() == Some(quota.value.as_str())
+                && !panel.contains(&member.id)
+                && fits(member, &counts)
+            {
+                take(member, &mut counts, &mut panel);
+            }
+        }
+    }
+    for member in &ranked {
+        if panel.len() == seats {
+            break;
+        }
+        if !panel.contains(&member.id) && fits(member, &counts) {
+            take(member, &mut counts, &mut panel);
+        }
+    }
+    let meets = quotas.iter().all(|q| {
+        let count = counts.get(&(q.feature.clone(), q.value.clone())).copied().unwrap_or(0);
+        (q.min..=q.max).contains(&count)
+    });
+    ensure!(panel.len() == seats && meets, "the demo pool cannot meet its quotas");
+    Ok(panel)
+}
+
+pub async fn run(target: Target) -> anyhow::Result<()> {
+    let temporary = tempfile::tempdir()?;
+    let (url, council_key, embedded) = match target {
+        Target::Embedded => {
+            let council_key = generate_key()?;
+            let config = ServerConfig {
+                data_dir: temporary.path().to_path_buf(),
+                trust_root: council_key.verifying_key().to_bytes(),
+                log_key: LogSigningKey::new("kleroterion.demo/log", generate_key()?)?,
+                limits: Default::default(),
+                store_options: Default::default(),
+            };
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let server = wiring::start(config, listener, klero_api::system_clock()).await?;
+            println!("started an embedded server at {} (data in {})", server.url(), temporary.path().display());
+            (server.url(), council_key, Some(server))
+        }
+        Target::Server { url, trust_root_key } => (url, trust_root_key, None),
+    };
+    let result = drive(&url, council_key).await;
+    if let Some(server) = embedded {
+        server.stop().await?;
+    }
+    result
+}
+
+async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
+    let client = KleroClient::connect(url).await?;
+    let mut suffix = [0u8; 4];
+    getrandom::getrandom(&mut suffix)?;
+    let assembly = format!("demo-{}", to_hex(&suffix));
+    let actors = Actors {
+        council: Author::new(council_key),
+        convenor: Author::new(generate_key()?),
+        operator: Author::new(generate_key()?),
+        facilitator: Author::new(generate_key()?),
+        secretary: Author::new(generate_key()?),
+        decision_maker: Author::new(generate_key()?),
+    };
+    let mut demo = Demo { client, assembly: assembly.clone(), appended: 0 };
+    println!("\n== assembly {assembly}");
+
+    // Authority: the council's trust root grants each role for this assembly.
+    use pb::registry::Role;
+    for (who, role, title) in [
+        (&actors.convenor, Role::Convenor, "Head of Democratic Services"),
+        (&actors.operator, Role::SelectionOperator, "Selection officer"),
+        (&actors.facilitator, Role::Facilitator, "Lead facilitator"),
+        (&actors.secretary, Role::PanelSecretary, "Panel secretary"),
+        (&actors.decision_maker, Role::CouncilDecisionMaker, "Cabinet member for climate"),
+    ] {
+        let grant = pb::registry::KeyGranted {
+            public_key: who.public_key().to_vec(),
+            role: role as i32,
+            scope: assembly.clone(),
+            holder_title: title.into(),
+        };
+        demo.append(&actors.council, &grant).await?;
+    }
+    println!("granted 5 roles from the trust root");
+
+    let convened = pb::assembly::AssemblyConvened {
+        assembly_id: assembly.clone(),
+        council: "Example District Council".into(),
+        remit_question: "How should our district reach net zero by 2040?".into(),
+        area: "Example District".into(),
+        starts_on: "2026-09-05".into(),
+        ends_on: "2026-11-28".into(),
+        panel_size: 12,
+        adoption_threshold_percent: 60,
+        response_deadline_days: 56,
+    };
+    let convened_event = actors.convenor.sign(&assembly, &convened)?;
+    demo.client.append(&convened_event, Some(expect_no_stream())).await?;
+    demo.appended += 1;
+    println!("convened: {} (panel of 12, adoption at 60%, response within 56 days)", convened.remit_question);
+
+    // Selection: commit to the pool and the seed, register the pool, reveal and draw.
+    let pool = synthetic_pool();
+    let mut seed = [0u8; 32];
+    getrandom::getrandom(&mut seed)?;
+    let plan = pb::selection::SelectionPlanned {
+        panel_size: 12,
+        quotas: quotas(),
+        algorithm: "demo-seeded-greedy".into(),
+        algorithm_version: "1".into(),
+        pool_commitment: Hash256::of(&pool.encode_to_vec()).0.to_vec(),
+        seed_commitment: Hash256::of(&seed).0.to_vec(),
+        randomness_source: "seed chosen by the selection operator and committed before the pool was registered".into(),
+    };
+    demo.append(&actors.operator, &plan).await?;
+    demo.append(&actors.operator, &pool).await?;
+    let panel = seeded_draw(&seed, &pool, &plan.quotas, 12)?;
+    demo.append(&actors.operator, &pb::selection::PanelDrawn { seed: seed.to_vec(), member_ids: panel.clone() })
+        .await?;
+    let withdrawn = panel[4].clone();
+    demo.append(
+        &actors.operator,
+        &pb::selection::MemberWithdrew {
+            member_id: withdrawn.clone(),
+            reason: pb::selection::WithdrawalReason::Personal as i32,
+        },
+    )
+    .await?;
+    let replacement = replacement_for(&withdrawn, &pool, &panel, &seed)?;
+    demo.append(
+        &actors.operator,
+        &pb::selection::ReplacementDrawn {
+            withdrawn_member_id: withdrawn.clone(),
+            replacement_member_id: replacement.clone(),
+        },
+    )
+    .await?;
+    println!("selection: pool of {} registered against its commitment; panel of 12 drawn; {withdrawn} withdrew, {replacement} replaced them", pool.members.len());
+    let early_checkpoint = demo.client.checkpoint().await?;
+
+    // Deliberation: three sessions with evidence, and public submissions.
+    let topics = ["Transport", "Homes and heating", "Food and land"];
+    for (number, topic) in topics.iter().enumerate() {
+        let session_number = number as u32 + 1;
+        demo.append(
+            &actors.facilitator,
+            &pb::deliberation::SessionHeld {
+                session_number,
+                held_on: ["2026-09-05", "2026-09-19", "2026-10-03"][number].to_string(),
+                agenda: format!("{topic}: what the evidence says"),
+                attendance_count: 11 + (number as u32 % 2),
+            },
+        )
+        .await?;
+        for (speaker, kind) in [("academic researcher", "briefing"), ("council officer", "options paper")] {
+            demo.append(
+                &actors.facilitator,
+                &pb::deliberation::EvidencePresented {
+                    session_number,
+                    speaker_role: speaker.into(),
+                    title: format!("{topic}: {kind}"),
+                    content_hash: sha(&format!("{topic} {kind} document")),
+                    media_type: "application/pdf".into(),
+                },
+            )
+            .await?;
+        }
+    }
+    for n in 0..4 {
+        demo.append(
+            &actors.facilitator,
+            &pb::deliberation::PublicSubmissionReceived {
+                submitter_id: format!("s{n:04}"),
+                content_hash: sha(&format!("submission {n}")),
+                received_on: "2026-09-20".into(),
+            },
+        )
+        .await?;
+    }
+    println!("deliberation: 3 sessions, 6 pieces of evidence, 4 public submissions");
+
+    // Recommendations: draft five, amend one, vote, adopt, publish the report.
+    let titles = [
+        "A frequent bus network",
+        "Retrofit 5,000 homes",
+        "Community energy fund",
+        "Car-free school streets",
+        "Local food procurement",
+    ];
+    let mut adopted_hashes = Vec::new();
+    for (i, title) in titles.iter().enumerate() {
+        let id = format!("R{}", i + 1);
+        let mut text_hash = sha(&format!("{id} draft"));
+        demo.append(
+            &actors.secretary,
+            &pb::recommendation::RecommendationDrafted {
+                recommendation_id: id.clone(),
+                title: title.to_string(),
+                text_hash: text_hash.clone(),
+            },
+        )
+        .await?;
+        if i == 1 {
+            text_hash = sha(&format!("{id} amended"));
+            demo.append(
+                &actors.secretary,
+                &pb::recommendation::RecommendationAmended {
+                    recommendation_id: id.clone(),
+                    text_hash: text_hash.clone(),
+                    reason: "the panel added a target date".into(),
+                },
+            )
+            .await?;
+        }
+        let (in_favour, against, abstaining) = (9 - i as u32 % 3, 2, 1);
+        demo.append(
+            &actors.secretary,
+            &pb::recommendation::VoteRecorded { recommendation_id: id.clone(), in_favour, against, abstaining },
+        )
+        .await?;
+        let adopted = demo
+            .append(
+                &actors.secretary,
+                &pb::recommendation::RecommendationAdopted {
+                    recommendation_id: id.clone(),
+                    final_text_hash: text_hash,
+                    in_favour,
+                    against,
+                    abstaining,
+                },
+            )
+            .await?;
+        println!("recommendation {id} adopted ({in_favour} for, {against} against, {abstaining} abstaining): {title}");
+        adopted_hashes.push((id, adopted));
+    }
+    demo.append(&actors.secretary, &pb::recommendation::FinalReportPublished { content_hash: sha("final report") })
+        .await?;
+
+    // The council's response to each adopted recommendation, naming its adoption hash.
+    use pb::response::Decision;
+    let decisions = [
+        (Decision::Accepted, "Funded from the 2027 transport budget."),
+        (Decision::AcceptedInPart, "Accepted for council homes; private homes depend on national grants."),
+        (
+            Decision::NotAccepted,
+            "The council has no powers to run an energy fund; it will lobby the combined authority instead.",
+        ),
+        (Decision::Accepted, "Pilot at ten schools from spring term."),
+        (Decision::ReferredForFurtherStudy, "Referred to the procurement review, reporting in June 2027."),
+    ];
+    let mut not_accepted = None;
+    for ((id, adopted), (decision, rationale)) in adopted_hashes.iter().zip(decisions) {
+        let response = demo
+            .append(
+                &actors.decision_maker,
+                &pb::response::ResponseIssued {
+                    recommendation_event_hash: adopted.event_hash.clone(),
+                    decision: decision as i32,
+                    rationale: rationale.into(),
+                    responsible_body: "Cabinet".into(),
+                    due_on: "2027-06-30".into(),
+                },
+            )
+            .await?;
+        println!(
+            "response to {id}: {} — {rationale}{}",
+            decision.as_str_name(),
+            if response.late { " (late)" } else { "" }
+        );
+        if decision == Decision::NotAccepted {
+            not_accepted = Some(response);
+        }
+        if matches!(decision, Decision::Accepted | Decision::AcceptedInPart) {
+            demo.append(
+                &actors.decision_maker,
+                &pb::response::ImplementationUpdated {
+                    recommendation_event_hash: adopted.event_hash.clone(),
+                    status: pb::response::ImplementationStatus::InProgress as i32,
+                    progress_percent: 20,
+                    note: "Budget allocated; work started.".into(),
+                    evidence_hash: sha(&format!("{id} progress report")),
+                },
+            )
+            .await?;
+        }
+    }
+    println!("implementation updates posted for the accepted recommendations");
+
+    // The audit: a checkpoint, an inclusion proof, a consistency proof and an offline bundle.
+    let summary = demo
+        .client
+        .assemblies()
+        .get_assembly(pb::assembly::GetAssemblyRequest { assembly_id: assembly.clone() })
+        .await?
+        .into_inner();
+    let checkpoint = demo.client.checkpoint().await?;
+    let verifier = LogVerifierKey::parse_vkey(&checkpoint.verifier_key)?;
+    let verified = verifier.verify(&checkpoint.signed_note)?;
+    let tree = verified.checkpoint();
     println!(
-        "offline proof bundle for #{} verified: event {} is in the tree of size {} with root {}",
-        last.leaf_index,
-        verified.envelope.author().event_id,
-        verified.checkpoint.checkpoint().tree_size,
-        verified.checkpoint.checkpoint().root_hash
+        "\n== audit\n{} events appended; log size {}; {} adopted recommendations, all answered",
+        demo.appended,
+        tree.tree_size,
+        summary.recommendations.len()
     );
-
-    let checkpoint_before = checkpoint_before.context("no earlier checkpoint")?;
-    let old = checkpoint_before.checkpoint();
-    let new = checkpoint.checkpoint();
-    let proof = log.consistency_proof(old.tree_size, new.tree_size)?;
-    verify_consistency(old.tree_size, new.tree_size, &old.root_hash, &new.root_hash, &proof)?;
+    println!("signed checkpoint:\n{}", checkpoint.signed_note);
+    let target = not_accepted.context("no not-accepted response")?;
+    let proof = demo.client.inclusion_proof(target.log_index, tree.tree_size).await?;
+    let event_hash = Hash256(target.event_hash.as_slice().try_into().context("event hash length")?);
+    verify_inclusion(target.log_index, tree.tree_size, &leaf_hash(&event_hash.0), &proof, &tree.root_hash)?;
     println!(
-        "consistency proof from size {} to size {} verified ({} hashes)",
-        old.tree_size,
-        new.tree_size,
+        "inclusion proof: the not-accepted response (log index {}) is in the tree of size {} ({} hashes) ✓",
+        target.log_index,
+        tree.tree_size,
         proof.len()
     );
-    store.close().await;
+    let early = verifier.verify(&early_checkpoint.signed_note)?;
+    let consistency = demo.client.consistency_proof(early.checkpoint().tree_size, tree.tree_size).await?;
+    verify_consistency(
+        early.checkpoint().tree_size,
+        tree.tree_size,
+        &early.checkpoint().root_hash,
+        &tree.root_hash,
+        &consistency,
+    )?;
+    println!(
+        "consistency proof: the tree of size {} extends the earlier one of size {} ({} hashes) ✓",
+        tree.tree_size,
+        early.checkpoint().tree_size,
+        consistency.len()
+    );
+    let bundle = ProofBundle::parse(&demo.client.proof_bundle(target.log_index).await?)?;
+    let checked = bundle.verify(&verifier)?;
+    println!(
+        "offline proof bundle for log index {} verified without the server: {} ✓",
+        target.log_index,
+        checked.envelope.author().event_type
+    );
+    if summary.recommendations.iter().any(|r| r.response_decision.is_empty()) {
+        bail!("a recommendation has no response");
+    }
     Ok(())
+}
+
+fn replacement_for(
+    withdrawn: &str,
+    pool: &pb::selection::PoolRegistered,
+    panel: &[String],
+    seed: &[u8],
+) -> anyhow::Result<String> {
+    // The next person in seed order with the same feature values as the one who left.
+    let features_of = |id: &str| pool.members.iter().find(|m| m.id == id).map(|m| m.features.clone());
+    let wanted = features_of(withdrawn).context("withdrawn member not in pool")?;
+    let mut candidates: Vec<&pb::selection::PoolMember> =
+        pool.members.iter().filter(|m| !panel.contains(&m.id) && m.features == wanted).collect();
+    candidates.sort_by_key(|m| Hash256::of_parts(&[seed, b"replacement", m.id.as_bytes()]));
+    candidates.first().map(|m| m.id.clone()).context("no replacement with the same features")
 }

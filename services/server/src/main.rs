@@ -1,10 +1,11 @@
 //! `klero`: the Kleroterion command-line tool. This file only parses arguments; the work lives
-//! in the modules it calls.
+//! in the library (`wiring`, `demo`, `keys`).
 
-mod demo;
-mod keys;
-
+use anyhow::Context;
 use clap::{Parser, Subcommand};
+use klero::{demo, keys, wiring};
+use klero_ledger::checkpoint::LogSigningKey;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -16,32 +17,90 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Runs a demonstration of the ledger on the embedded store and checks its proofs.
-    Demo {
-        /// Keep the data here instead of a temporary directory.
+    /// Serves the gRPC API on the embedded store.
+    Serve {
+        /// Where the store and the latest checkpoint live.
+        #[arg(long, default_value = "./klero-data")]
+        data_dir: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        listen: SocketAddr,
+        /// The trust root's public key file (64 hex digits), e.g. `council.key.pub`.
         #[arg(long)]
-        data_dir: Option<PathBuf>,
+        trust_root: PathBuf,
+        /// The log's secret key file, which signs checkpoints.
+        #[arg(long)]
+        log_key: PathBuf,
+        /// The log's name (checkpoint origin); keep it the same for the log's whole life.
+        #[arg(long, default_value = "kleroterion.local/log")]
+        log_name: String,
+        /// Log format: json (structured, the default) or text.
+        #[arg(long, default_value = "json")]
+        log_format: String,
     },
-    /// Creates an Ed25519 key pair: the secret seed file and the public key (printed).
+    /// Drives a complete assembly over gRPC and checks its proofs.
+    Demo {
+        /// Use this running server instead of starting an embedded one.
+        #[arg(long, requires = "trust_root_key")]
+        server: Option<String>,
+        /// With --server: the trust root's secret key file, to grant the demo's roles.
+        #[arg(long)]
+        trust_root_key: Option<PathBuf>,
+    },
+    /// Creates an Ed25519 key: the secret key file and `<file>.pub`.
     Keygen {
-        /// Where to write the 32-byte secret seed, hex-encoded. Refuses to overwrite.
+        /// Where to write the secret key. Refuses to overwrite.
         #[arg(long)]
         out: PathBuf,
-        /// For a log key: the log's name (origin), which prints the C2SP verifier key too.
+        /// For a log key: the log's name, to print its C2SP verifier key too.
         #[arg(long)]
         log_name: Option<String>,
     },
 }
 
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
-        .init();
     let cli = Cli::parse();
+    let runtime = || tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build();
     match cli.command {
-        Command::Demo { data_dir } => {
-            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-            runtime.block_on(demo::run(data_dir))
+        Command::Serve { data_dir, listen, trust_root, log_key, log_name, log_format } => {
+            init_logging(&log_format);
+            let config = wiring::ServerConfig {
+                data_dir,
+                trust_root: keys::read_public_key(&trust_root)?,
+                log_key: LogSigningKey::new(&log_name, keys::read_secret_key(&log_key)?).context("--log-name")?,
+                limits: Default::default(),
+                store_options: Default::default(),
+            };
+            runtime()?.block_on(async {
+                let listener =
+                    tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+                let server = wiring::start(config, listener, klero_api::system_clock()).await?;
+                wiring::termination_signal().await;
+                tracing::info!("shutting down: finishing in-flight requests");
+                server.stop().await
+            })
+        }
+        Command::Demo { server, trust_root_key } => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+                )
+                .init();
+            let target = match (server, trust_root_key) {
+                (Some(url), Some(key)) => demo::Target::Server { url, trust_root_key: keys::read_secret_key(&key)? },
+                _ => demo::Target::Embedded,
+            };
+            runtime()?.block_on(demo::run(target))
         }
         Command::Keygen { out, log_name } => keys::keygen(&out, log_name.as_deref()),
     }

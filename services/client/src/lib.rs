@@ -1,0 +1,287 @@
+//! A Rust client for Kleroterion.
+//!
+//! - [`Author`] holds an author's key, builds the author part of an event from a catalogue
+//!   payload, and signs it. The server never sees the secret key.
+//! - [`KleroClient`] appends over gRPC. It retries transient failures with the same signed
+//!   bytes, which the server treats as idempotent, and turns a revision conflict into
+//!   [`ClientError::Conflict`] with the stream's current revision, so the caller can decide again.
+
+use klero_ledger::envelope::{AuthorPart, EnvelopeError, EventId};
+use klero_ledger::{Hash256, SigningKey};
+use klero_proto::ledger::ledger_client::LedgerClient;
+use klero_proto::ledger::{self as pb, expected_revision::Kind};
+use klero_proto::{assembly, registry, EventPayload, StreamKind};
+use std::time::Duration;
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+
+/// Transient failures are retried this many times, with doubling waits from 25 ms.
+const RETRIES_MAX: u32 = 5;
+const RETRY_FIRST_WAIT: Duration = Duration::from_millis(25);
+
+/// Why a client call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot connect: {0}")]
+    Connect(#[from] tonic::transport::Error),
+    #[error("cannot build the event: {0}")]
+    Event(#[from] EnvelopeError),
+    /// The stream moved on: re-read it, decide again, and retry with a new expectation.
+    #[error("revision conflict on {stream}: current revision {current_revision:?}")]
+    Conflict { stream: String, current_revision: Option<u64>, status: Status },
+    /// The server refused the request; the status says why (see docs/API.md).
+    #[error("{}: {}", .0.code(), .0.message())]
+    Refused(Status),
+}
+
+impl ClientError {
+    /// The gRPC code, if the server answered.
+    pub fn code(&self) -> Option<Code> {
+        match self {
+            ClientError::Refused(status) | ClientError::Conflict { status, .. } => Some(status.code()),
+            _ => None,
+        }
+    }
+}
+
+/// An event's author: a key and the way to sign catalogue payloads with it.
+#[derive(Debug)]
+pub struct Author {
+    key: SigningKey,
+}
+
+/// A signed event ready to send, and what the author put in it.
+#[derive(Clone, Debug)]
+pub struct SignedEvent {
+    pub wire: pb::SignedEvent,
+    pub event_id: EventId,
+    pub stream: String,
+}
+
+/// A fresh random (version 4) UUID for an event id.
+pub fn new_event_id() -> EventId {
+    let mut id = [0u8; 16];
+    // The OS random source only fails on a broken system; a time-derived id is then unique
+    // enough for idempotency, and the nil id is impossible.
+    if getrandom::getrandom(&mut id).is_err() {
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(1);
+        id.copy_from_slice(&Hash256::of(&nanos.to_be_bytes()).0[..16]);
+    }
+    id[6] = (id[6] & 0x0f) | 0x40;
+    id[8] = (id[8] & 0x3f) | 0x80;
+    EventId(id)
+}
+
+fn now_unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+impl Author {
+    pub fn new(key: SigningKey) -> Author {
+        Author { key }
+    }
+
+    pub fn public_key(&self) -> [u8; 32] {
+        self.key.verifying_key().to_bytes()
+    }
+
+    /// Signs `payload` for its stream in `assembly_id` (ignored for registry events), with a
+    /// fresh event id and the current time.
+    pub fn sign<P: EventPayload>(&self, assembly_id: &str, payload: &P) -> Result<SignedEvent, ClientError> {
+        self.sign_with(P::STREAM_KIND.stream_name(assembly_id), new_event_id(), now_unix_ms(), payload)
+    }
+
+    /// Signs with everything chosen by the caller, e.g. a stored event id for a retry.
+    pub fn sign_with<P: EventPayload>(
+        &self,
+        stream: String,
+        event_id: EventId,
+        authored_at_unix_ms: u64,
+        payload: &P,
+    ) -> Result<SignedEvent, ClientError> {
+        let author = AuthorPart {
+            event_id,
+            stream: stream.clone(),
+            event_type: P::EVENT_TYPE.to_string(),
+            event_version: P::EVENT_VERSION,
+            author_public_key: self.public_key(),
+            authored_at_unix_ms,
+            payload: payload.encode_to_vec(),
+        };
+        let signed = author.sign(&self.key)?;
+        Ok(SignedEvent {
+            wire: pb::SignedEvent {
+                author_encoding: signed.encoding().to_vec(),
+                signature: signed.signature().to_vec(),
+            },
+            event_id,
+            stream,
+        })
+    }
+}
+
+/// Stream names for an assembly, as the server expects them.
+pub fn stream_name(kind: StreamKind, assembly_id: &str) -> String {
+    kind.stream_name(assembly_id)
+}
+
+/// The expectation to send with an append.
+pub fn expect_exact(revision: u64) -> pb::ExpectedRevision {
+    pb::ExpectedRevision { kind: Some(Kind::Exact(revision)) }
+}
+pub fn expect_no_stream() -> pb::ExpectedRevision {
+    pb::ExpectedRevision { kind: Some(Kind::NoStream(true)) }
+}
+
+fn is_transient(status: &Status) -> bool {
+    matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Unknown)
+        && !status.message().contains("limit exceeded")
+}
+
+fn classify(stream: &str, status: Status) -> ClientError {
+    if status.code() == Code::Aborted {
+        let current_revision = status
+            .get_details_error_info()
+            .and_then(|info| info.metadata.get("current_revision").and_then(|r| r.parse().ok()));
+        return ClientError::Conflict { stream: stream.to_string(), current_revision, status };
+    }
+    ClientError::Refused(status)
+}
+
+/// A connection to a Kleroterion server.
+#[derive(Clone, Debug)]
+pub struct KleroClient {
+    ledger: LedgerClient<Channel>,
+    registry: registry::registry_client::RegistryClient<Channel>,
+    assemblies: assembly::assemblies_client::AssembliesClient<Channel>,
+}
+
+impl KleroClient {
+    /// Connects to `url`, e.g. `http://127.0.0.1:50051`.
+    pub async fn connect(url: &str) -> Result<KleroClient, ClientError> {
+        let channel = tonic::transport::Endpoint::from_shared(url.to_string())?
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(10))
+            .connect()
+            .await?;
+        Ok(KleroClient::from_channel(channel))
+    }
+
+    pub fn from_channel(channel: Channel) -> KleroClient {
+        let limit = 16 * 1024 * 1024;
+        KleroClient {
+            ledger: LedgerClient::new(channel.clone())
+                .max_decoding_message_size(limit)
+                .max_encoding_message_size(limit),
+            registry: registry::registry_client::RegistryClient::new(channel.clone()),
+            assemblies: assembly::assemblies_client::AssembliesClient::new(channel),
+        }
+    }
+
+    /// The raw generated clients, for calls this wrapper does not cover.
+    pub fn ledger(&mut self) -> &mut LedgerClient<Channel> {
+        &mut self.ledger
+    }
+    pub fn registry(&mut self) -> &mut registry::registry_client::RegistryClient<Channel> {
+        &mut self.registry
+    }
+    pub fn assemblies(&mut self) -> &mut assembly::assemblies_client::AssembliesClient<Channel> {
+        &mut self.assemblies
+    }
+
+    /// Appends one signed event, retrying transient failures with the same bytes.
+    pub async fn append(
+        &mut self,
+        event: &SignedEvent,
+        expected: Option<pb::ExpectedRevision>,
+    ) -> Result<pb::AppendedEvent, ClientError> {
+        let request = pb::AppendRequest { event: Some(event.wire.clone()), expected_revision: expected };
+        let mut wait = RETRY_FIRST_WAIT;
+        for attempt in 0..=RETRIES_MAX {
+            match self.ledger.append(request.clone()).await {
+                Ok(response) => {
+                    return response
+                        .into_inner()
+                        .appended
+                        .ok_or_else(|| ClientError::Refused(Status::internal("empty reply")))
+                }
+                Err(status) if is_transient(&status) && attempt < RETRIES_MAX => {
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                Err(status) => return Err(classify(&event.stream, status)),
+            }
+        }
+        Err(ClientError::Refused(Status::unavailable("retries exhausted")))
+    }
+
+    /// Appends signed events to one stream atomically, retrying transient failures.
+    pub async fn append_batch(
+        &mut self,
+        stream: &str,
+        events: &[SignedEvent],
+        expected: Option<pb::ExpectedRevision>,
+    ) -> Result<Vec<pb::AppendedEvent>, ClientError> {
+        let request = pb::AppendBatchRequest {
+            stream: stream.to_string(),
+            events: events.iter().map(|e| e.wire.clone()).collect(),
+            expected_revision: expected,
+        };
+        let mut wait = RETRY_FIRST_WAIT;
+        for attempt in 0..=RETRIES_MAX {
+            match self.ledger.append_batch(request.clone()).await {
+                Ok(response) => return Ok(response.into_inner().appended),
+                Err(status) if is_transient(&status) && attempt < RETRIES_MAX => {
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                Err(status) => return Err(classify(stream, status)),
+            }
+        }
+        Err(ClientError::Refused(Status::unavailable("retries exhausted")))
+    }
+
+    /// The latest signed checkpoint.
+    pub async fn checkpoint(&mut self) -> Result<pb::GetCheckpointResponse, ClientError> {
+        Ok(self.ledger.get_checkpoint(pb::GetCheckpointRequest {}).await.map_err(ClientError::Refused)?.into_inner())
+    }
+
+    pub async fn inclusion_proof(&mut self, log_index: u64, tree_size: u64) -> Result<Vec<Hash256>, ClientError> {
+        let response = self
+            .ledger
+            .get_inclusion_proof(pb::GetInclusionProofRequest { log_index, tree_size })
+            .await
+            .map_err(ClientError::Refused)?;
+        Ok(to_hashes(response.into_inner().hashes))
+    }
+
+    pub async fn consistency_proof(
+        &mut self,
+        old_tree_size: u64,
+        new_tree_size: u64,
+    ) -> Result<Vec<Hash256>, ClientError> {
+        let response = self
+            .ledger
+            .get_consistency_proof(pb::GetConsistencyProofRequest { old_tree_size, new_tree_size })
+            .await
+            .map_err(ClientError::Refused)?;
+        Ok(to_hashes(response.into_inner().hashes))
+    }
+
+    pub async fn proof_bundle(&mut self, log_index: u64) -> Result<String, ClientError> {
+        Ok(self
+            .ledger
+            .get_proof_bundle(pb::GetProofBundleRequest { log_index })
+            .await
+            .map_err(ClientError::Refused)?
+            .into_inner()
+            .bundle)
+    }
+}
+
+fn to_hashes(hashes: Vec<Vec<u8>>) -> Vec<Hash256> {
+    // A hash of the wrong length becomes all zeros, which can never verify.
+    hashes.into_iter().map(|h| Hash256(<[u8; 32]>::try_from(h.as_slice()).unwrap_or([0; 32]))).collect()
+}
