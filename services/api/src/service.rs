@@ -56,6 +56,9 @@ pub struct Kleroterion<S: EventStore> {
     view_sync: tokio::sync::Mutex<()>,
     /// Shared by domain appends, exclusive for registry appends.
     registry_gate: tokio::sync::RwLock<()>,
+    /// One lock per stream with appends in flight: appends to the same stream decide one after
+    /// another (their rules are sequential anyway) instead of racing and retrying.
+    stream_locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     clock: Clock,
 }
 
@@ -142,6 +145,7 @@ impl<S: EventStore> Kleroterion<S> {
             }),
             view_sync: tokio::sync::Mutex::new(()),
             registry_gate: tokio::sync::RwLock::new(()),
+            stream_locks: std::sync::Mutex::new(HashMap::new()),
             clock,
         };
         service.sync_view().await?;
@@ -237,6 +241,40 @@ impl<S: EventStore> Kleroterion<S> {
         } else {
             _shared = self.registry_gate.read().await;
         }
+        let stream_lock = self.stream_lock(stream);
+        let result = {
+            let _stream_guard = stream_lock.lock().await;
+            self.decide_and_append(stream, expected, &signed, &events, author_key).await
+        };
+        self.release_stream_lock(stream, stream_lock);
+        result
+    }
+
+    fn stream_lock(&self, stream: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.stream_locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks.entry(stream.to_string()).or_default().clone()
+    }
+
+    /// Drops the stream's lock from the map once no other append holds or waits for it.
+    fn release_stream_lock(&self, stream: &str, lock: Arc<tokio::sync::Mutex<()>>) {
+        let mut locks = self.stream_locks.lock().unwrap_or_else(|p| p.into_inner());
+        // Two references left: the map's and ours.
+        if Arc::strong_count(&lock) == 2 {
+            locks.remove(stream);
+        }
+    }
+
+    /// Decides against the current state and appends on exactly the revision decided on;
+    /// another writer of the same store (a second server on KurrentDB, say) can still win the
+    /// race, and then the decision is made again on the new state.
+    async fn decide_and_append(
+        &self,
+        stream: &str,
+        expected: ExpectedRevision,
+        signed: &[SignedAuthorPart],
+        events: &[klero_domain::DomainEvent],
+        author_key: [u8; 32],
+    ) -> Result<Vec<pb::ledger::AppendedEvent>, Status> {
         for _attempt in 0..DECIDE_ATTEMPTS_MAX {
             self.sync_view().await?;
             let now = (self.clock)();
@@ -246,7 +284,7 @@ impl<S: EventStore> Kleroterion<S> {
                 let acceptances = if events.len() == 1 {
                     vec![view.state.decide(&events[0], proposal).map_err(|r| errors::rejection(r, None))?]
                 } else {
-                    view.state.decide_batch(&events, proposal).map_err(|(i, r)| errors::rejection(r, Some(i)))?
+                    view.state.decide_batch(events, proposal).map_err(|(i, r)| errors::rejection(r, Some(i)))?
                 };
                 (acceptances, view.stream_next_revision.get(stream).map(|next| next - 1))
             };
@@ -255,7 +293,7 @@ impl<S: EventStore> Kleroterion<S> {
             }
             // Append exactly on top of the revision the decision saw.
             let at = current.map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
-            match self.log.append_batch(stream, at, signed.clone(), now).await {
+            match self.log.append_batch(stream, at, signed.to_vec(), now).await {
                 Ok(appended) => {
                     let late_ids: Vec<EventId> = appended
                         .iter()

@@ -28,6 +28,8 @@ pub struct ServerConfig {
 pub struct RunningServer {
     /// The address it listens on.
     pub address: SocketAddr,
+    /// The store, for operators' tools and for tests that take it down under a live server.
+    pub store: Arc<EmbeddedStore>,
     shutdown: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -72,6 +74,7 @@ pub async fn start(config: ServerConfig, listener: TcpListener, clock: Clock) ->
     );
     let (shutdown, shutdown_signal) = tokio::sync::oneshot::channel::<()>();
     let limits = config.limits;
+    let store_handle = store.clone();
     let task = tokio::spawn(async move {
         let result = klero_api::serve(listener, service, limits, async {
             let _ = shutdown_signal.await;
@@ -83,7 +86,7 @@ pub async fn start(config: ServerConfig, listener: TcpListener, clock: Clock) ->
         result.context("serving")
     });
     tracing::info!(%address, "listening");
-    Ok(RunningServer { address, shutdown, task })
+    Ok(RunningServer { address, store: store_handle, shutdown, task })
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

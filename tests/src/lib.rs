@@ -1,0 +1,247 @@
+//! The black-box test harness: a real `klero` server (the same wiring as `klero serve`) on
+//! 127.0.0.1:0 over a real embedded store in a temporary directory, a clock the tests can move
+//! forward, and the cast of keys an assembly needs.
+
+use klero::wiring::{self, RunningServer, ServerConfig};
+use klero_client::{Author, KleroClient, SignedEvent};
+use klero_ledger::checkpoint::LogSigningKey;
+use klero_ledger::{Hash256, SigningKey};
+use klero_proto::{self as pb, EventPayload};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+pub const DAY_MS: u64 = 86_400_000;
+
+pub fn key(label: &str) -> SigningKey {
+    SigningKey::from_bytes(&Hash256::of(label.as_bytes()).0)
+}
+
+/// A server in a temporary data directory that can be restarted on the same data.
+#[allow(missing_debug_implementations)] // holds keys, which stay out of debug output
+pub struct TestServer {
+    pub directory: tempfile::TempDir,
+    pub server: Option<RunningServer>,
+    pub trust_root: SigningKey,
+    /// Added to the system clock, so tests can reach deadlines.
+    pub clock_offset_ms: Arc<AtomicU64>,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        let mut server = TestServer {
+            directory: tempfile::tempdir().expect("temp dir"),
+            server: None,
+            trust_root: key("trust root"),
+            clock_offset_ms: Arc::new(AtomicU64::new(0)),
+        };
+        server.boot().await;
+        server
+    }
+
+    async fn boot(&mut self) {
+        let config = ServerConfig {
+            data_dir: self.directory.path().to_path_buf(),
+            trust_root: self.trust_root.verifying_key().to_bytes(),
+            log_key: LogSigningKey::new("klero.test/blackbox", key("log key")).expect("log key"),
+            limits: Default::default(),
+            store_options: Default::default(),
+        };
+        let offset = self.clock_offset_ms.clone();
+        let system = klero_api::system_clock();
+        let clock: klero_api::Clock = Arc::new(move || system() + offset.load(Ordering::SeqCst));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        self.server = Some(wiring::start(config, listener, clock).await.expect("server starts"));
+    }
+
+    pub fn url(&self) -> String {
+        self.server.as_ref().expect("running").url()
+    }
+
+    pub async fn client(&self) -> KleroClient {
+        KleroClient::connect(&self.url()).await.expect("connect")
+    }
+
+    /// Stops the server gracefully and starts a new one on the same data directory.
+    pub async fn restart(&mut self) {
+        self.server.take().expect("running").stop().await.expect("clean stop");
+        self.boot().await;
+    }
+
+    pub fn advance_clock(&self, ms: u64) {
+        self.clock_offset_ms.fetch_add(ms, Ordering::SeqCst);
+    }
+
+    /// The log's size, from a fresh signed checkpoint.
+    pub async fn log_size(&self) -> u64 {
+        self.client().await.checkpoint().await.expect("checkpoint").tree_size
+    }
+}
+
+/// Every role an assembly needs, each with its own key.
+#[derive(Debug)]
+pub struct Cast {
+    pub council: Author,
+    pub convenor: Author,
+    pub operator: Author,
+    pub facilitator: Author,
+    pub secretary: Author,
+    pub decision_maker: Author,
+}
+
+impl Cast {
+    pub fn new(label: &str) -> Cast {
+        let author = |role: &str| Author::new(key(&format!("{label} {role}")));
+        Cast {
+            council: Author::new(key("trust root")),
+            convenor: author("convenor"),
+            operator: author("operator"),
+            facilitator: author("facilitator"),
+            secretary: author("secretary"),
+            decision_maker: author("decision maker"),
+        }
+    }
+}
+
+/// Appends `payload` signed by `author`, expecting success.
+pub async fn append<P: EventPayload>(
+    client: &mut KleroClient,
+    author: &Author,
+    assembly: &str,
+    payload: &P,
+) -> pb::ledger::AppendedEvent {
+    let event = author.sign(assembly, payload).expect("sign");
+    client.append(&event, None).await.unwrap_or_else(|e| panic!("appending {} failed: {e}", P::EVENT_TYPE))
+}
+
+pub fn sign<P: EventPayload>(author: &Author, assembly: &str, payload: &P) -> SignedEvent {
+    author.sign(assembly, payload).expect("sign")
+}
+
+pub fn sha(text: &str) -> Vec<u8> {
+    Hash256::of(text.as_bytes()).0.to_vec()
+}
+
+pub const PANEL_SIZE: u32 = 4;
+pub const SEED: &[u8] = b"black-box test seed, 32 bytes ok";
+
+pub fn pool() -> pb::selection::PoolRegistered {
+    let members = (0..10)
+        .map(|i| pb::selection::PoolMember {
+            id: format!("p{i}"),
+            features: vec![pb::selection::FeatureValue {
+                feature: "age".into(),
+                value: if i % 2 == 0 { "young" } else { "old" }.into(),
+            }],
+        })
+        .collect();
+    pb::selection::PoolRegistered { members }
+}
+
+pub fn plan() -> pb::selection::SelectionPlanned {
+    use prost::Message;
+    pb::selection::SelectionPlanned {
+        panel_size: PANEL_SIZE,
+        quotas: vec![
+            pb::selection::Quota { feature: "age".into(), value: "young".into(), min: 1, max: 3 },
+            pb::selection::Quota { feature: "age".into(), value: "old".into(), min: 1, max: 3 },
+        ],
+        algorithm: "test".into(),
+        algorithm_version: "1".into(),
+        pool_commitment: Hash256::of(&pool().encode_to_vec()).0.to_vec(),
+        seed_commitment: Hash256::of(SEED).0.to_vec(),
+        randomness_source: "fixed test seed".into(),
+    }
+}
+
+pub fn convened(assembly: &str) -> pb::assembly::AssemblyConvened {
+    pb::assembly::AssemblyConvened {
+        assembly_id: assembly.into(),
+        council: "Test Council".into(),
+        remit_question: "What should we do?".into(),
+        area: "Test area".into(),
+        starts_on: "2026-01-10".into(),
+        ends_on: "2026-03-10".into(),
+        panel_size: PANEL_SIZE,
+        adoption_threshold_percent: 60,
+        response_deadline_days: 56,
+    }
+}
+
+/// Grants every role for `assembly`, convenes it, and seats a panel of four.
+pub async fn assembly_with_panel(client: &mut KleroClient, cast: &Cast, assembly: &str) {
+    use pb::registry::Role;
+    for (who, role) in [
+        (&cast.convenor, Role::Convenor),
+        (&cast.operator, Role::SelectionOperator),
+        (&cast.facilitator, Role::Facilitator),
+        (&cast.secretary, Role::PanelSecretary),
+        (&cast.decision_maker, Role::CouncilDecisionMaker),
+    ] {
+        let grant = pb::registry::KeyGranted {
+            public_key: who.public_key().to_vec(),
+            role: role as i32,
+            scope: assembly.into(),
+            holder_title: "officer".into(),
+        };
+        append(client, &cast.council, assembly, &grant).await;
+    }
+    append(client, &cast.convenor, assembly, &convened(assembly)).await;
+    append(client, &cast.operator, assembly, &plan()).await;
+    append(client, &cast.operator, assembly, &pool()).await;
+    let panel = pb::selection::PanelDrawn {
+        seed: SEED.to_vec(),
+        member_ids: vec!["p0".into(), "p1".into(), "p2".into(), "p3".into()],
+    };
+    append(client, &cast.operator, assembly, &panel).await;
+}
+
+/// Drafts, votes on and adopts recommendation `id`; returns the adoption.
+pub async fn adopted_recommendation(
+    client: &mut KleroClient,
+    cast: &Cast,
+    assembly: &str,
+    id: &str,
+) -> pb::ledger::AppendedEvent {
+    let text_hash = sha(id);
+    append(
+        client,
+        &cast.secretary,
+        assembly,
+        &pb::recommendation::RecommendationDrafted {
+            recommendation_id: id.into(),
+            title: format!("Recommendation {id}"),
+            text_hash: text_hash.clone(),
+        },
+    )
+    .await;
+    append(
+        client,
+        &cast.secretary,
+        assembly,
+        &pb::recommendation::VoteRecorded { recommendation_id: id.into(), in_favour: 3, against: 1, abstaining: 0 },
+    )
+    .await;
+    append(
+        client,
+        &cast.secretary,
+        assembly,
+        &pb::recommendation::RecommendationAdopted {
+            recommendation_id: id.into(),
+            final_text_hash: text_hash,
+            in_favour: 3,
+            against: 1,
+            abstaining: 0,
+        },
+    )
+    .await
+}
+
+pub fn response(adoption_hash: &[u8], decision: pb::response::Decision) -> pb::response::ResponseIssued {
+    pb::response::ResponseIssued {
+        recommendation_event_hash: adoption_hash.to_vec(),
+        decision: decision as i32,
+        rationale: "The council's reasons.".into(),
+        responsible_body: "Cabinet".into(),
+        due_on: "2026-12-01".into(),
+    }
+}

@@ -1,0 +1,110 @@
+use klero_client::{expect_exact, ClientError};
+use klero_proto as pb;
+use klero_tests::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_clients_on_one_stream_all_land_on_an_unbroken_chain() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let cast = std::sync::Arc::new(Cast::new("concurrent"));
+    assembly_with_panel(&mut client, &cast, "concurrent").await;
+    let mut tasks = Vec::new();
+    for task in 0..16 {
+        let (url, cast) = (server.url(), cast.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut client = klero_client::KleroClient::connect(&url).await.expect("connect");
+            for n in 0..10 {
+                let submission = pb::deliberation::PublicSubmissionReceived {
+                    submitter_id: format!("s{task}x{n}"),
+                    content_hash: sha("x"),
+                    received_on: "2026-01-01".into(),
+                };
+                client
+                    .append(&sign(&cast.facilitator, "concurrent", &submission), None)
+                    .await
+                    .expect("append with any revision always lands");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    let events = client
+        .ledger()
+        .read_stream(pb::ledger::ReadStreamRequest {
+            stream: "assembly/concurrent/deliberation".into(),
+            from_revision: 0,
+            backwards: false,
+            max_count: 1000,
+        })
+        .await
+        .expect("read")
+        .into_inner()
+        .events;
+    assert_eq!(events.len(), 160);
+    let mut previous = klero_ledger::Hash256::ZERO;
+    for (revision, event) in events.iter().enumerate() {
+        let envelope = klero_ledger::envelope::Envelope::parse(event.envelope.clone()).expect("envelope");
+        assert_eq!(
+            (envelope.ledger().stream_revision, envelope.ledger().previous_event_hash),
+            (revision as u64, previous)
+        );
+        previous = envelope.event_hash();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_exact_appends_have_exactly_one_winner_per_revision() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let cast = std::sync::Arc::new(Cast::new("race"));
+    assembly_with_panel(&mut client, &cast, "race").await;
+    let submission = pb::deliberation::PublicSubmissionReceived {
+        submitter_id: "s0".into(),
+        content_hash: sha("x"),
+        received_on: "2026-01-01".into(),
+    };
+    append(&mut client, &cast.facilitator, "race", &submission).await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (url, cast, submission) = (server.url(), cast.clone(), submission.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut client = klero_client::KleroClient::connect(&url).await.expect("connect");
+            let (mut wins, mut conflicts) = (0, 0);
+            let mut known = 0u64;
+            for _ in 0..6 {
+                match client.append(&sign(&cast.facilitator, "race", &submission), Some(expect_exact(known))).await {
+                    Ok(appended) => {
+                        assert_eq!(appended.stream_revision, known + 1);
+                        known += 1;
+                        wins += 1;
+                    }
+                    Err(ClientError::Conflict { current_revision: Some(current), .. }) => {
+                        assert!(current > known || known == 0);
+                        known = current;
+                        conflicts += 1;
+                    }
+                    Err(other) => panic!("unexpected {other}"),
+                }
+            }
+            (wins, conflicts)
+        }));
+    }
+    let mut wins = 0;
+    for task in tasks {
+        wins += task.await.expect("task").0;
+    }
+    let events = client
+        .ledger()
+        .read_stream(pb::ledger::ReadStreamRequest {
+            stream: "assembly/race/deliberation".into(),
+            from_revision: 0,
+            backwards: false,
+            max_count: 1000,
+        })
+        .await
+        .expect("read")
+        .into_inner()
+        .events;
+    assert_eq!(events.len() as u64, wins + 1, "one event per win, none per conflict");
+}

@@ -1,0 +1,252 @@
+use klero_client::{expect_exact, ClientError};
+use klero_proto as pb;
+use klero_tests::*;
+use prost::Message;
+use tonic::Code;
+use tonic_types::StatusExt;
+
+async fn ready() -> (TestServer, klero_client::KleroClient, Cast) {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let cast = Cast::new("errors");
+    assembly_with_panel(&mut client, &cast, "errors").await;
+    (server, client, cast)
+}
+
+fn status(error: ClientError) -> tonic::Status {
+    match error {
+        ClientError::Refused(status) | ClientError::Conflict { status, .. } => status,
+        other => panic!("expected a status from the server, got {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_fields_are_named_in_bad_request_details_and_append_nothing() {
+    let (server, mut client, cast) = ready().await;
+    let before = server.log_size().await;
+    let bad = pb::deliberation::EvidencePresented {
+        session_number: 0,
+        speaker_role: "expert".into(),
+        title: "".into(),
+        content_hash: vec![1, 2, 3],
+        media_type: "application/pdf".into(),
+    };
+    let error = status(client.append(&sign(&cast.facilitator, "errors", &bad), None).await.expect_err("refused"));
+    assert_eq!(error.code(), Code::InvalidArgument);
+    let fields: Vec<String> = error
+        .get_details_bad_request()
+        .expect("BadRequest detail")
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    assert_eq!(fields, vec!["session_number", "title", "content_hash"]);
+
+    // A payload with an unknown field is not canonical and is refused.
+    let mut payload = pb::deliberation::PublicSubmissionReceived {
+        submitter_id: "s1".into(),
+        content_hash: sha("x"),
+        received_on: "2026-01-01".into(),
+    }
+    .encode_to_vec();
+    payload.extend_from_slice(&[0xa0, 0x06, 0x01]); // field 100, varint 1
+    let author = klero_ledger::envelope::AuthorPart {
+        event_id: klero_client::new_event_id(),
+        stream: "assembly/errors/deliberation".into(),
+        event_type: "klero.deliberation.v1.PublicSubmissionReceived".into(),
+        event_version: 1,
+        author_public_key: cast.facilitator.public_key(),
+        authored_at_unix_ms: 1,
+        payload,
+    };
+    let signed = author.sign(&key("errors facilitator")).expect("sign");
+    let wire =
+        pb::ledger::SignedEvent { author_encoding: signed.encoding().to_vec(), signature: signed.signature().to_vec() };
+    let error = client
+        .ledger()
+        .append(pb::ledger::AppendRequest { event: Some(wire), expected_revision: None })
+        .await
+        .expect_err("refused");
+    assert_eq!(error.code(), Code::InvalidArgument);
+    assert!(error.message().contains("canonical"), "{}", error.message());
+
+    // Unknown event types and malformed envelopes are refused by name.
+    let error = client
+        .ledger()
+        .append(pb::ledger::AppendRequest {
+            event: Some(pb::ledger::SignedEvent { author_encoding: vec![1, 2, 3], signature: vec![0; 64] }),
+            expected_revision: None,
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(error.code(), Code::InvalidArgument);
+    assert!(error.message().contains("event.author_encoding"), "{}", error.message());
+    let error = client
+        .ledger()
+        .append(pb::ledger::AppendRequest { event: None, expected_revision: None })
+        .await
+        .expect_err("refused");
+    assert!(error.message().contains("event is required"), "{}", error.message());
+    assert_eq!(server.log_size().await, before, "nothing was appended");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_signature_is_unauthenticated() {
+    let (server, mut client, cast) = ready().await;
+    let before = server.log_size().await;
+    let mut event = sign(
+        &cast.facilitator,
+        "errors",
+        &pb::deliberation::PublicSubmissionReceived {
+            submitter_id: "s1".into(),
+            content_hash: sha("x"),
+            received_on: "2026-01-01".into(),
+        },
+    );
+    event.wire.signature[10] ^= 1;
+    let error = status(client.append(&event, None).await.expect_err("refused"));
+    assert_eq!(error.code(), Code::Unauthenticated);
+    assert_eq!(server.log_size().await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_and_revoked_roles_are_permission_denied() {
+    let (server, mut client, cast) = ready().await;
+    let before = server.log_size().await;
+    let session = pb::deliberation::SessionHeld {
+        session_number: 1,
+        held_on: "2026-01-20".into(),
+        agenda: "a".into(),
+        attendance_count: 4,
+    };
+    let error = status(client.append(&sign(&cast.secretary, "errors", &session), None).await.expect_err("refused"));
+    assert_eq!(error.code(), Code::PermissionDenied);
+    assert!(error.message().contains("authority.role_required"), "{}", error.message());
+    let error = status(
+        client
+            .append(
+                &sign(
+                    &cast.convenor,
+                    "errors",
+                    &pb::registry::KeyGranted {
+                        public_key: cast.convenor.public_key().to_vec(),
+                        role: 1,
+                        scope: "*".into(),
+                        holder_title: "x".into(),
+                    },
+                ),
+                None,
+            )
+            .await
+            .expect_err("refused"),
+    );
+    assert_eq!(error.code(), Code::PermissionDenied);
+    assert!(error.message().contains("registry.trust_root_only"), "{}", error.message());
+    assert_eq!(server.log_size().await, before);
+
+    let revoke = pb::registry::KeyRevoked {
+        public_key: cast.facilitator.public_key().to_vec(),
+        role: pb::registry::Role::Facilitator as i32,
+        scope: "errors".into(),
+        reason: "key lost".into(),
+    };
+    append(&mut client, &cast.council, "errors", &revoke).await;
+    let after_revoke = server.log_size().await;
+    let error = status(client.append(&sign(&cast.facilitator, "errors", &session), None).await.expect_err("refused"));
+    assert_eq!(error.code(), Code::PermissionDenied);
+    assert!(error.message().contains("authority.key_revoked"), "{}", error.message());
+    assert_eq!(server.log_size().await, after_revoke);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_rule_is_a_failed_precondition_naming_the_rule() {
+    let (server, mut client, cast) = ready().await;
+    let before = server.log_size().await;
+    let vote =
+        pb::recommendation::VoteRecorded { recommendation_id: "R9".into(), in_favour: 3, against: 0, abstaining: 0 };
+    let error = status(client.append(&sign(&cast.secretary, "errors", &vote), None).await.expect_err("refused"));
+    assert_eq!(error.code(), Code::FailedPrecondition);
+    assert!(error.message().contains("recommendation.exists"), "{}", error.message());
+    let detail = error.get_details_precondition_failure().expect("PreconditionFailure detail");
+    assert_eq!(detail.violations[0].subject, "recommendation.exists");
+    let answer = response(&sha("not an adoption"), pb::response::Decision::Accepted);
+    let error = status(client.append(&sign(&cast.decision_maker, "errors", &answer), None).await.expect_err("refused"));
+    assert!(error.message().contains("response.names_adopted_recommendation"), "{}", error.message());
+    assert_eq!(server.log_size().await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_expected_revision_is_aborted_with_the_current_revision() {
+    let (server, mut client, cast) = ready().await;
+    let before = server.log_size().await;
+    let submission = pb::deliberation::PublicSubmissionReceived {
+        submitter_id: "s1".into(),
+        content_hash: sha("x"),
+        received_on: "2026-01-01".into(),
+    };
+    append(&mut client, &cast.facilitator, "errors", &submission).await; // deliberation is at revision 0
+    match client.append(&sign(&cast.facilitator, "errors", &submission), Some(expect_exact(5))).await {
+        Err(ClientError::Conflict { current_revision, status, .. }) => {
+            assert_eq!(status.code(), Code::Aborted);
+            assert_eq!(current_revision, Some(0), "the conflict reports the current revision");
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(server.log_size().await, before + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_are_resource_exhausted_and_reused_ids_already_exist() {
+    let (server, mut client, cast) = ready().await;
+    let before = server.log_size().await;
+    let submission = pb::deliberation::PublicSubmissionReceived {
+        submitter_id: "s1".into(),
+        content_hash: sha("x"),
+        received_on: "2026-01-01".into(),
+    };
+    let events: Vec<_> = (0..1_001).map(|_| sign(&cast.facilitator, "errors", &submission)).collect();
+    let error = status(client.append_batch("assembly/errors/deliberation", &events, None).await.expect_err("refused"));
+    assert_eq!(error.code(), Code::ResourceExhausted);
+    assert!(error.message().contains("events per batch"), "{}", error.message());
+    let error = client
+        .ledger()
+        .read_log(pb::ledger::ReadLogRequest { from_log_index: 0, max_count: 5_000 })
+        .await
+        .expect_err("refused");
+    assert!(error.message().contains("max_count"), "{}", error.message());
+
+    let original = sign(&cast.facilitator, "errors", &submission);
+    client.append(&original, None).await.expect("append");
+    let reused = cast
+        .facilitator
+        .sign_with(
+            original.stream.clone(),
+            original.event_id,
+            99,
+            &pb::deliberation::PublicSubmissionReceived { submitter_id: "s2".into(), ..submission },
+        )
+        .expect("sign");
+    let error = status(client.append(&reused, None).await.expect_err("refused"));
+    assert_eq!(error.code(), Code::AlreadyExists);
+    assert_eq!(server.log_size().await, before + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_is_down_makes_appends_unavailable() {
+    let (server, mut client, cast) = ready().await;
+    server.server.as_ref().expect("running").store.close().await;
+    let submission = pb::deliberation::PublicSubmissionReceived {
+        submitter_id: "s1".into(),
+        content_hash: sha("x"),
+        received_on: "2026-01-01".into(),
+    };
+    let error = client
+        .ledger()
+        .append(pb::ledger::AppendRequest {
+            event: Some(sign(&cast.facilitator, "errors", &submission).wire),
+            expected_revision: None,
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(error.code(), Code::Unavailable, "{}", error.message());
+}

@@ -1,0 +1,15 @@
+//! Black-box tests over real gRPC. One binary, one module per concern:
+//!
+//! - `lifecycle`: a whole assembly, from grants to implementation, then its proofs.
+//! - `errors`: every error class has the right status, names its field or rule, appends nothing.
+//! - `idempotency`: retries of single and batch appends return the original results.
+//! - `concurrency`: many clients at once; streams never fork.
+//! - `restart`: a graceful restart keeps everything, and history stays consistent.
+//! - `operations`: health and reflection answer.
+
+mod concurrency;
+mod errors;
+mod idempotency;
+mod lifecycle;
+mod operations;
+mod restart;
