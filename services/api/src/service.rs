@@ -11,7 +11,7 @@ use crate::codec::decode_event;
 use crate::errors;
 use klero_domain::{AssemblyId, DomainState, Proposal, Recorded, StreamKind};
 use klero_ledger::envelope::{EventId, SignedAuthorPart};
-use klero_log::{AppendedEvent, LoggedEvent, TransparencyLog};
+use klero_log::{AppendedEvent, LoggedEvent, TransparencyLog, VerifiedAuthorPart};
 use klero_proto as pb;
 use klero_store::{EventStore, ExpectedRevision, ReadDirection, StreamStart};
 use std::collections::{HashMap, HashSet};
@@ -48,6 +48,15 @@ struct DomainView {
     late_events: HashSet<EventId>,
 }
 
+/// An event this server just appended, decoded already, waiting to be folded into the view.
+struct CachedEvent {
+    event: klero_domain::DomainEvent,
+    stream: String,
+    author: [u8; 32],
+    recorded_at_unix_ms: u64,
+    event_hash: klero_ledger::Hash256,
+}
+
 /// The Kleroterion gRPC services. Share behind an `Arc`.
 pub struct Kleroterion<S: EventStore> {
     log: Arc<TransparencyLog<S>>,
@@ -60,6 +69,8 @@ pub struct Kleroterion<S: EventStore> {
     /// another (their rules are sequential anyway) instead of racing and retrying.
     stream_locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     clock: Clock,
+    /// Appended events by log index, until the view folds them in.
+    decoded_cache: std::sync::Mutex<HashMap<u64, CachedEvent>>,
 }
 
 impl<S: EventStore> std::fmt::Debug for Kleroterion<S> {
@@ -147,6 +158,7 @@ impl<S: EventStore> Kleroterion<S> {
             registry_gate: tokio::sync::RwLock::new(()),
             stream_locks: std::sync::Mutex::new(HashMap::new()),
             clock,
+            decoded_cache: std::sync::Mutex::new(HashMap::new()),
         };
         service.sync_view().await?;
         Ok(service)
@@ -156,7 +168,8 @@ impl<S: EventStore> Kleroterion<S> {
         &self.log
     }
 
-    /// Folds every event the log holds beyond the view into it, in log order.
+    /// Folds every event the log holds beyond the view into it, in log order. Events this
+    /// server appended come from the cache; others are read back from the log and decoded.
     async fn sync_view(&self) -> Result<(), Status> {
         let _guard = self.view_sync.lock().await;
         loop {
@@ -164,17 +177,37 @@ impl<S: EventStore> Kleroterion<S> {
             if applied >= self.log.size() {
                 return Ok(());
             }
+            let cached = self.decoded_cache.lock().unwrap_or_else(|p| p.into_inner()).remove(&applied);
+            if let Some(cached) = cached {
+                let mut view = write(&self.view);
+                let recorded = Recorded {
+                    stream: &cached.stream,
+                    author: &cached.author,
+                    recorded_at_unix_ms: cached.recorded_at_unix_ms,
+                    event_hash: cached.event_hash,
+                    log_index: applied,
+                };
+                view.state.evolve(&cached.event, recorded);
+                *view.stream_next_revision.entry(cached.stream).or_insert(0) += 1;
+                view.applied = applied + 1;
+                continue;
+            }
             let events = self.log.events_from(applied, 512).await.map_err(errors::log)?;
             let mut view = write(&self.view);
             for logged in events {
                 let author = logged.envelope.author();
-                let event =
-                    decode_event(&author.event_type, author.event_version, &author.payload).map_err(|violations| {
-                        Status::data_loss(format!(
-                            "log index {} holds a {} event that no longer decodes: {:?}",
-                            logged.leaf_index, author.event_type, violations
-                        ))
-                    })?;
+                let cached = self.decoded_cache.lock().unwrap_or_else(|p| p.into_inner()).remove(&logged.leaf_index);
+                let event = match cached {
+                    Some(cached) => cached.event,
+                    None => decode_event(&author.event_type, author.event_version, &author.payload).map_err(
+                        |violations| {
+                            Status::data_loss(format!(
+                                "log index {} holds a {} event that no longer decodes: {:?}",
+                                logged.leaf_index, author.event_type, violations
+                            ))
+                        },
+                    )?,
+                };
                 let recorded = Recorded {
                     stream: &author.stream,
                     author: &author.author_public_key,
@@ -201,7 +234,7 @@ impl<S: EventStore> Kleroterion<S> {
             let view = read(&self.view);
             return Ok(replayed.iter().map(|a| appended_to_proto(a, view.late_events.contains(&a.event_id))).collect());
         }
-        verify_signatures(&signed).await?;
+        let verified = verify_signatures(&signed).await?;
         let mut events = Vec::with_capacity(signed.len());
         for (index, event) in signed.iter().enumerate() {
             let author = event.author();
@@ -244,7 +277,7 @@ impl<S: EventStore> Kleroterion<S> {
         let stream_lock = self.stream_lock(stream);
         let result = {
             let _stream_guard = stream_lock.lock().await;
-            self.decide_and_append(stream, expected, &signed, &events, author_key).await
+            self.decide_and_append(stream, expected, &signed, verified, events, author_key).await
         };
         self.release_stream_lock(stream, stream_lock);
         result
@@ -272,7 +305,8 @@ impl<S: EventStore> Kleroterion<S> {
         stream: &str,
         expected: ExpectedRevision,
         signed: &[SignedAuthorPart],
-        events: &[klero_domain::DomainEvent],
+        verified: Vec<VerifiedAuthorPart>,
+        events: Vec<klero_domain::DomainEvent>,
         author_key: [u8; 32],
     ) -> Result<Vec<pb::ledger::AppendedEvent>, Status> {
         for _attempt in 0..DECIDE_ATTEMPTS_MAX {
@@ -284,7 +318,7 @@ impl<S: EventStore> Kleroterion<S> {
                 let acceptances = if events.len() == 1 {
                     vec![view.state.decide(&events[0], proposal).map_err(|r| errors::rejection(r, None))?]
                 } else {
-                    view.state.decide_batch(events, proposal).map_err(|(i, r)| errors::rejection(r, Some(i)))?
+                    view.state.decide_batch(&events, proposal).map_err(|(i, r)| errors::rejection(r, Some(i)))?
                 };
                 (acceptances, view.stream_next_revision.get(stream).map(|next| next - 1))
             };
@@ -293,8 +327,24 @@ impl<S: EventStore> Kleroterion<S> {
             }
             // Append exactly on top of the revision the decision saw.
             let at = current.map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
-            match self.log.append_batch(stream, at, signed.to_vec(), now).await {
+            match self.log.append_verified(stream, at, verified.clone(), now).await {
                 Ok(appended) => {
+                    // The view folds these in next; spare it reading and decoding them again.
+                    {
+                        let mut cache = self.decoded_cache.lock().unwrap_or_else(|p| p.into_inner());
+                        for (a, event) in appended.iter().zip(&events) {
+                            cache.insert(
+                                a.leaf_index,
+                                CachedEvent {
+                                    event: event.clone(),
+                                    stream: stream.to_string(),
+                                    author: author_key,
+                                    recorded_at_unix_ms: a.recorded_at_unix_ms,
+                                    event_hash: a.event_hash,
+                                },
+                            );
+                        }
+                    }
                     let late_ids: Vec<EventId> = appended
                         .iter()
                         .zip(&acceptances)
@@ -313,7 +363,7 @@ impl<S: EventStore> Kleroterion<S> {
                 Err(klero_log::LogError::Conflict { .. }) => continue,
                 Err(klero_log::LogError::DuplicateEventId { .. }) => {
                     // A concurrent identical retry may have landed first.
-                    if let Some(replayed) = self.log.replay_if_present(&signed).await.map_err(errors::log)? {
+                    if let Some(replayed) = self.log.replay_if_present(signed).await.map_err(errors::log)? {
                         let view = read(&self.view);
                         return Ok(replayed
                             .iter()
@@ -370,33 +420,34 @@ impl<S: EventStore> Kleroterion<S> {
     }
 }
 
-/// Strict signature checks, spread over the cores for large batches.
-async fn verify_signatures(signed: &[SignedAuthorPart]) -> Result<(), Status> {
-    let first_bad = |events: &[SignedAuthorPart], offset: usize| {
-        events.iter().position(|e| e.verify_signature_strict().is_err()).map(|i| i + offset)
-    };
-    let bad = if signed.len() < 32 {
-        first_bad(signed, 0)
+/// Strict signature checks, spread over both cores for large batches. The result proves to the
+/// log that every signature was checked, so it does not check them again.
+async fn verify_signatures(signed: &[SignedAuthorPart]) -> Result<Vec<VerifiedAuthorPart>, Status> {
+    fn verify_all(events: &[SignedAuthorPart], offset: usize) -> Result<Vec<VerifiedAuthorPart>, usize> {
+        events.iter().enumerate().map(|(i, e)| VerifiedAuthorPart::verify(e.clone()).map_err(|_| i + offset)).collect()
+    }
+    let result = if signed.len() < 32 {
+        verify_all(signed, 0)
     } else {
         let owned = signed.to_vec();
         tokio::task::spawn_blocking(move || {
             let half = owned.len() / 2;
             std::thread::scope(|scope| {
-                let right = scope.spawn(|| first_bad(&owned[half..], half));
-                let left = first_bad(&owned[..half], 0);
-                left.or(right.join().unwrap_or(Some(half)))
+                let right = scope.spawn(|| verify_all(&owned[half..], half));
+                let mut left = verify_all(&owned[..half], 0)?;
+                left.extend(right.join().unwrap_or(Err(half))?);
+                Ok(left)
             })
         })
         .await
         .map_err(|e| Status::internal(format!("signature check task failed: {e}")))?
     };
-    match bad {
-        None => Ok(()),
-        Some(index) => Err(Status::unauthenticated(format!(
+    result.map_err(|index| {
+        Status::unauthenticated(format!(
             "signature of event {index} ({}) does not verify against its author key",
             signed[index].author().event_id
-        ))),
-    }
+        ))
+    })
 }
 
 #[tonic::async_trait]

@@ -2,8 +2,9 @@
 //! `metric`, `value`, `unit`, `baseline` and `ratio`, where the baseline was measured in the
 //! same run on the same machine. BENCHMARKS.md explains each one and how to read it.
 //!
-//! Usage: `klero-bench [verify|append|proof|all]... [--quick]`
+//! Usage: `klero-bench [verify|append|proof|grpc|all]... [--quick]`
 
+mod grpc_benches;
 mod report;
 mod store_benches;
 mod verify_benches;
@@ -13,15 +14,16 @@ fn main() {
     let quick = args.iter().any(|a| a == "--quick");
     let mut benches: Vec<&str> = args.iter().map(String::as_str).filter(|a| !a.starts_with("--")).collect();
     if benches.is_empty() || benches.contains(&"all") {
-        benches = vec!["verify", "append", "proof"];
+        benches = vec!["verify", "append", "proof", "grpc"];
     }
     for bench in benches {
         match bench {
             "verify" => verify_benches::verify(quick),
             "append" => store_benches::append(quick),
             "proof" => verify_benches::proof(quick),
+            "grpc" => grpc_benches::grpc(quick),
             other => {
-                eprintln!("unknown bench {other:?}; expected verify, append, proof or all");
+                eprintln!("unknown bench {other:?}; expected verify, append, proof, grpc or all");
                 std::process::exit(2);
             }
         }

@@ -56,6 +56,22 @@ pub struct AppendedEvent {
     pub newly_appended: bool,
 }
 
+/// An author part whose signature passed strict verification. Only [`VerifiedAuthorPart::verify`]
+/// makes one, so holding one proves the check ran.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedAuthorPart(SignedAuthorPart);
+
+impl VerifiedAuthorPart {
+    pub fn verify(signed: SignedAuthorPart) -> Result<VerifiedAuthorPart, EnvelopeError> {
+        signed.verify_signature_strict()?;
+        Ok(VerifiedAuthorPart(signed))
+    }
+
+    pub fn signed(&self) -> &SignedAuthorPart {
+        &self.0
+    }
+}
+
 /// An event read back from the log.
 #[derive(Clone, Debug)]
 pub struct LoggedEvent {
@@ -261,6 +277,31 @@ impl<S: EventStore> TransparencyLog<S> {
                 reason: "an append needs at least one event".into(),
             });
         }
+        let mut verified = Vec::with_capacity(events.len());
+        for (index, event) in events.into_iter().enumerate() {
+            let event_id = event.author().event_id;
+            verified.push(VerifiedAuthorPart::verify(event).map_err(|_| LogError::BadSignature { index, event_id })?);
+        }
+        self.append_verified(stream, expected, verified, now_unix_ms).await
+    }
+
+    /// [`TransparencyLog::append_batch`] for events whose signatures the caller has already
+    /// checked (in parallel, say); the type proves the check happened.
+    pub async fn append_verified(
+        &self,
+        stream: &str,
+        expected: ExpectedRevision,
+        verified: Vec<VerifiedAuthorPart>,
+        now_unix_ms: u64,
+    ) -> Result<Vec<AppendedEvent>, LogError> {
+        self.check_failure()?;
+        if verified.is_empty() {
+            return Err(LogError::InvalidArgument {
+                field: "events",
+                reason: "an append needs at least one event".into(),
+            });
+        }
+        let events: Vec<SignedAuthorPart> = verified.into_iter().map(|v| v.0).collect();
         for (index, event) in events.iter().enumerate() {
             if event.author().stream != stream {
                 return Err(LogError::InvalidArgument {
@@ -268,9 +309,6 @@ impl<S: EventStore> TransparencyLog<S> {
                     reason: format!("event {index} is signed for stream {}, not {stream}", event.author().stream),
                 });
             }
-            event
-                .verify_signature_strict()
-                .map_err(|_| LogError::BadSignature { index, event_id: event.author().event_id })?;
         }
         if let Some(replayed) = self.replay_if_present(&events).await? {
             return Ok(replayed);

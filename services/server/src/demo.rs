@@ -23,7 +23,7 @@ pub enum Target {
     /// Start an embedded server in a temporary directory.
     Embedded,
     /// Use a running server; the demo needs its trust root's secret key to grant roles.
-    Server { url: String, trust_root_key: SigningKey },
+    Server { url: String, trust_root_key: Box<SigningKey> },
 }
 
 struct Actors {
@@ -165,7 +165,7 @@ pub async fn run(target: Target) -> anyhow::Result<()> {
             println!("started an embedded server at {} (data in {})", server.url(), temporary.path().display());
             (server.url(), council_key, Some(server))
         }
-        Target::Server { url, trust_root_key } => (url, trust_root_key, None),
+        Target::Server { url, trust_root_key } => (url, *trust_root_key, None),
     };
     let result = drive(&url, council_key).await;
     if let Some(server) = embedded {

@@ -97,7 +97,9 @@ fn main() -> anyhow::Result<()> {
                 )
                 .init();
             let target = match (server, trust_root_key) {
-                (Some(url), Some(key)) => demo::Target::Server { url, trust_root_key: keys::read_secret_key(&key)? },
+                (Some(url), Some(key)) => {
+                    demo::Target::Server { url, trust_root_key: Box::new(keys::read_secret_key(&key)?) }
+                }
                 _ => demo::Target::Embedded,
             };
             runtime()?.block_on(demo::run(target))

@@ -1,0 +1,249 @@
+//! `grpc`: signed appends over real gRPC to a real server (embedded store, every signature
+//! verified, every append durable) with 1, 16 and 64 concurrent clients, unary and batched,
+//! against a trivial tonic service with the same Ledger API, the same payloads and the same
+//! concurrency that answers at once (the echo baseline).
+
+use crate::report::{emit, quantile_us};
+use klero::wiring::{self, ServerConfig};
+use klero_client::{Author, KleroClient, SignedEvent};
+use klero_ledger::checkpoint::LogSigningKey;
+use klero_ledger::{Hash256, SigningKey};
+use klero_proto::{self as pb, ledger::ledger_server::Ledger};
+use serde_json::json;
+use std::time::{Duration, Instant};
+use tonic::{Request, Response, Status};
+
+const BATCH_EVENTS: usize = 100;
+
+fn key(label: &str) -> SigningKey {
+    SigningKey::from_bytes(&Hash256::of(label.as_bytes()).0)
+}
+
+/// The baseline: the Ledger API answered immediately, doing no work.
+struct EchoLedger;
+
+#[tonic::async_trait]
+impl Ledger for EchoLedger {
+    async fn append(
+        &self,
+        request: Request<pb::ledger::AppendRequest>,
+    ) -> Result<Response<pb::ledger::AppendResponse>, Status> {
+        let event = request.into_inner().event.unwrap_or_default();
+        Ok(Response::new(pb::ledger::AppendResponse {
+            appended: Some(pb::ledger::AppendedEvent {
+                event_id: event.signature[..16].to_vec(),
+                event_hash: vec![0; 32],
+                ..Default::default()
+            }),
+        }))
+    }
+    async fn append_batch(
+        &self,
+        request: Request<pb::ledger::AppendBatchRequest>,
+    ) -> Result<Response<pb::ledger::AppendBatchResponse>, Status> {
+        let request = request.into_inner();
+        let appended = request
+            .events
+            .iter()
+            .map(|e| pb::ledger::AppendedEvent {
+                event_id: e.signature[..16].to_vec(),
+                event_hash: vec![0; 32],
+                stream: request.stream.clone(),
+                ..Default::default()
+            })
+            .collect();
+        Ok(Response::new(pb::ledger::AppendBatchResponse { appended }))
+    }
+    async fn read_stream(
+        &self,
+        _: Request<pb::ledger::ReadStreamRequest>,
+    ) -> Result<Response<pb::ledger::ReadStreamResponse>, Status> {
+        Err(Status::unimplemented("echo"))
+    }
+    async fn read_log(
+        &self,
+        _: Request<pb::ledger::ReadLogRequest>,
+    ) -> Result<Response<pb::ledger::ReadLogResponse>, Status> {
+        Err(Status::unimplemented("echo"))
+    }
+    type SubscribeStream = tonic::codegen::tokio_stream::Empty<Result<pb::ledger::RecordedEvent, Status>>;
+    async fn subscribe(
+        &self,
+        _: Request<pb::ledger::SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        Err(Status::unimplemented("echo"))
+    }
+    async fn get_checkpoint(
+        &self,
+        _: Request<pb::ledger::GetCheckpointRequest>,
+    ) -> Result<Response<pb::ledger::GetCheckpointResponse>, Status> {
+        Err(Status::unimplemented("echo"))
+    }
+    async fn get_inclusion_proof(
+        &self,
+        _: Request<pb::ledger::GetInclusionProofRequest>,
+    ) -> Result<Response<pb::ledger::GetInclusionProofResponse>, Status> {
+        Err(Status::unimplemented("echo"))
+    }
+    async fn get_consistency_proof(
+        &self,
+        _: Request<pb::ledger::GetConsistencyProofRequest>,
+    ) -> Result<Response<pb::ledger::GetConsistencyProofResponse>, Status> {
+        Err(Status::unimplemented("echo"))
+    }
+    async fn get_proof_bundle(
+        &self,
+        _: Request<pb::ledger::GetProofBundleRequest>,
+    ) -> Result<Response<pb::ledger::GetProofBundleResponse>, Status> {
+        Err(Status::unimplemented("echo"))
+    }
+}
+
+struct Run {
+    events_per_second: f64,
+    calls_per_second: f64,
+    latencies: Vec<Duration>,
+}
+
+/// Sends every client's pre-signed work and times each call.
+async fn drive(url: &str, work: Vec<(String, Vec<SignedEvent>)>, batch: bool) -> Run {
+    let mut clients = Vec::new();
+    for _ in 0..work.len() {
+        clients.push(KleroClient::connect(url).await.expect("connect"));
+    }
+    let total_events: usize = work.iter().map(|(_, events)| events.len()).sum();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (mut client, (stream, events)) in clients.into_iter().zip(work) {
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            if batch {
+                for chunk in events.chunks(BATCH_EVENTS) {
+                    let begun = Instant::now();
+                    client.append_batch(&stream, chunk, None).await.expect("batch append");
+                    latencies.push(begun.elapsed());
+                }
+            } else {
+                for event in &events {
+                    let begun = Instant::now();
+                    client.append(event, None).await.expect("append");
+                    latencies.push(begun.elapsed());
+                }
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.expect("client"));
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    Run {
+        events_per_second: total_events as f64 / seconds,
+        calls_per_second: latencies.len() as f64 / seconds,
+        latencies,
+    }
+}
+
+fn submissions(author: &Author, assembly: &str, count: usize) -> Vec<SignedEvent> {
+    (0..count)
+        .map(|n| {
+            let payload = pb::deliberation::PublicSubmissionReceived {
+                submitter_id: format!("submitter-{n:06}"),
+                content_hash: Hash256::of(&(n as u64).to_be_bytes()).0.to_vec(),
+                received_on: "2026-11-27".into(),
+            };
+            author.sign(assembly, &payload).expect("sign")
+        })
+        .collect()
+}
+
+pub fn grpc(quick: bool) {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let council = Author::new(key("bench council"));
+        let convenor = Author::new(key("bench convenor"));
+        let facilitator = Author::new(key("bench facilitator"));
+        let config = ServerConfig {
+            data_dir: directory.path().to_path_buf(),
+            trust_root: council.public_key(),
+            log_key: LogSigningKey::new("klero.bench/log", key("bench log")).expect("key"),
+            limits: Default::default(),
+            store_options: Default::default(),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let server = wiring::start(config, listener, klero_api::system_clock()).await.expect("server");
+        let url = server.url();
+
+        let echo_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let echo_url = format!("http://{}", echo_listener.local_addr().expect("addr"));
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .tcp_nodelay(true)
+                .add_service(pb::ledger::ledger_server::LedgerServer::new(EchoLedger))
+                .serve_with_incoming(tonic::codegen::tokio_stream::StreamExt::map(
+                    tonic::codegen::tokio_stream::wrappers::TcpListenerStream::new(echo_listener),
+                    |accepted| {
+                        // Same socket options as the real server, so neither waits on Nagle.
+                        accepted.inspect(|stream| {
+                            let _ = stream.set_nodelay(true);
+                        })
+                    },
+                )),
+        );
+
+        // One assembly per client, so clients write to different streams.
+        let mut setup = KleroClient::connect(&url).await.expect("connect");
+        for (who, role) in [(&convenor, pb::registry::Role::Convenor), (&facilitator, pb::registry::Role::Facilitator)] {
+            let grant = pb::registry::KeyGranted { public_key: who.public_key().to_vec(), role: role as i32, scope: "*".into(), holder_title: "bench".into() };
+            setup.append(&council.sign("", &grant).expect("sign"), None).await.expect("grant");
+        }
+        for client in 0..64 {
+            let assembly = format!("bench-{client}");
+            let convened = pb::assembly::AssemblyConvened {
+                assembly_id: assembly.clone(),
+                council: "Bench Council".into(),
+                remit_question: "How fast is it?".into(),
+                area: "Loopback".into(),
+                starts_on: "2026-01-01".into(),
+                ends_on: "2026-12-31".into(),
+                panel_size: 20,
+                adoption_threshold_percent: 60,
+                response_deadline_days: 56,
+            };
+            setup.append(&convenor.sign(&assembly, &convened).expect("sign"), None).await.expect("convene");
+        }
+
+        for clients in [1usize, 16, 64] {
+            for batch in [false, true] {
+                let events_per_client = match (batch, quick) {
+                    (false, false) => 6_000 / clients.min(12),
+                    (false, true) => 300 / clients.min(6),
+                    (true, false) => 30_000 / clients,
+                    (true, true) => 2_000 / clients.min(20),
+                };
+                let events_per_client = if batch { events_per_client.div_ceil(BATCH_EVENTS) * BATCH_EVENTS } else { events_per_client };
+                let sign_work = || (0..clients).map(|c| {
+                    let assembly = format!("bench-{c}");
+                    (format!("assembly/{assembly}/deliberation"), submissions(&facilitator, &assembly, events_per_client))
+                }).collect::<Vec<_>>();
+                let ours_work = sign_work();
+                let echo_work = sign_work();
+                let payload_bytes = ours_work[0].1[0].wire.author_encoding.len();
+                let mut ours = drive(&url, ours_work, batch).await;
+                let mut echo = drive(&echo_url, echo_work, batch).await;
+                let mode = if batch { "batch" } else { "unary" };
+                let extra = json!({"clients": clients, "mode": mode, "events": clients * events_per_client,
+                    "batch_events": if batch { BATCH_EVENTS } else { 1 }, "author_encoding_bytes": payload_bytes,
+                    "baseline_name": "tonic Ledger service that answers at once (echo), same payloads and concurrency"});
+                emit("grpc", &format!("{mode}_events_per_second_{clients}_clients"), ours.events_per_second, "events/s", echo.events_per_second, extra.clone());
+                emit("grpc", &format!("{mode}_calls_per_second_{clients}_clients"), ours.calls_per_second, "calls/s", echo.calls_per_second, extra.clone());
+                for (name, q) in [("p50", 0.5), ("p99", 0.99)] {
+                    emit("grpc", &format!("{mode}_latency_{name}_us_{clients}_clients"), quantile_us(&mut ours.latencies, q), "us", quantile_us(&mut echo.latencies, q), extra.clone());
+                }
+            }
+        }
+        server.stop().await.expect("stop");
+    });
+}
