@@ -26,6 +26,8 @@ pub const READ_EVENTS_MAX: u32 = 1_000;
 const DECIDE_ATTEMPTS_MAX: usize = 16;
 /// Events buffered per subscriber before the server waits for the client to read.
 const SUBSCRIPTION_BUFFER_EVENTS: usize = 256;
+/// Subscriptions open at once across all clients.
+pub const SUBSCRIPTIONS_MAX: usize = 256;
 
 /// Where "now" comes from, in ms since the Unix epoch. Tests move it forward.
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
@@ -50,6 +52,7 @@ struct DomainView {
 
 /// An event this server just appended, decoded already, waiting to be folded into the view.
 struct CachedEvent {
+    event_id: EventId,
     event: klero_domain::DomainEvent,
     stream: String,
     author: [u8; 32],
@@ -71,6 +74,8 @@ pub struct Kleroterion<S: EventStore> {
     clock: Clock,
     /// Appended events by log index, until the view folds them in.
     decoded_cache: std::sync::Mutex<HashMap<u64, CachedEvent>>,
+    /// One permit per open subscription.
+    subscriptions: Arc<tokio::sync::Semaphore>,
 }
 
 impl<S: EventStore> std::fmt::Debug for Kleroterion<S> {
@@ -159,6 +164,7 @@ impl<S: EventStore> Kleroterion<S> {
             stream_locks: std::sync::Mutex::new(HashMap::new()),
             clock,
             decoded_cache: std::sync::Mutex::new(HashMap::new()),
+            subscriptions: Arc::new(tokio::sync::Semaphore::new(SUBSCRIPTIONS_MAX)),
         };
         service.sync_view().await?;
         Ok(service)
@@ -187,7 +193,9 @@ impl<S: EventStore> Kleroterion<S> {
                     event_hash: cached.event_hash,
                     log_index: applied,
                 };
-                view.state.evolve(&cached.event, recorded);
+                if view.state.evolve(&cached.event, recorded).late {
+                    view.late_events.insert(cached.event_id);
+                }
                 *view.stream_next_revision.entry(cached.stream).or_insert(0) += 1;
                 view.applied = applied + 1;
                 continue;
@@ -215,7 +223,10 @@ impl<S: EventStore> Kleroterion<S> {
                     event_hash: logged.event_hash,
                     log_index: logged.leaf_index,
                 };
-                view.state.evolve(&event, recorded);
+                // Lateness is a fact of the log, so it survives a restart.
+                if view.state.evolve(&event, recorded).late {
+                    view.late_events.insert(author.event_id);
+                }
                 *view.stream_next_revision.entry(author.stream.clone()).or_insert(0) += 1;
                 view.applied = logged.leaf_index + 1;
             }
@@ -336,6 +347,7 @@ impl<S: EventStore> Kleroterion<S> {
                             cache.insert(
                                 a.leaf_index,
                                 CachedEvent {
+                                    event_id: a.event_id,
                                     event: event.clone(),
                                     stream: stream.to_string(),
                                     author: author_key,
@@ -536,6 +548,11 @@ impl<S: EventStore> pb::ledger::ledger_server::Ledger for Kleroterion<S> {
         request: Request<pb::ledger::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let from = request.into_inner().from_log_index;
+        let permit = self.subscriptions.clone().try_acquire_owned().map_err(|_| {
+            Status::resource_exhausted(format!(
+                "limit exceeded: open subscriptions is at the maximum of {SUBSCRIPTIONS_MAX}"
+            ))
+        })?;
         if from > self.log.size() {
             return Err(Status::out_of_range(format!(
                 "from_log_index {from} is beyond the log's {} events",
@@ -552,6 +569,7 @@ impl<S: EventStore> pb::ledger::ledger_server::Ledger for Kleroterion<S> {
         let mut subscription = self.log.store().subscribe_to_all(after).await.map_err(errors::store)?;
         let (sender, receiver) = tokio::sync::mpsc::channel(SUBSCRIPTION_BUFFER_EVENTS);
         tokio::spawn(async move {
+            let _permit = permit; // released when the subscription ends
             let mut log_index = from;
             loop {
                 let item = match subscription.next().await {

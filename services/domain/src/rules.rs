@@ -307,12 +307,14 @@ impl DomainState {
     /// Folds a recorded event in. The event must have been accepted by `decide` on the state
     /// as it was when it was recorded (the log's order guarantees this); a replay of a log
     /// that breaks the rules is caught by `decide`, never by `evolve`.
-    pub fn evolve(&mut self, event: &DomainEvent, recorded: Recorded<'_>) {
+    ///
+    /// Returns what the event turned out to be, as `decide` judged it (whether it was late).
+    pub fn evolve(&mut self, event: &DomainEvent, recorded: Recorded<'_>) -> Acceptance {
         let assembly_id = match StreamKind::parse_stream(recorded.stream) {
             Some((_, Some(id))) => id,
             _ => {
                 self.evolve_registry(event, recorded);
-                return;
+                return Acceptance::default();
             }
         };
         if let DomainEvent::AssemblyConvened(convened) = event {
@@ -331,10 +333,11 @@ impl DomainState {
                     final_report: None,
                 },
             );
-            return;
+            return Acceptance::default();
         }
-        if let Some(assembly) = self.assemblies.get_mut(&assembly_id) {
-            assembly.evolve(event, recorded);
+        match self.assemblies.get_mut(&assembly_id) {
+            Some(assembly) => assembly.evolve(event, recorded),
+            None => Acceptance::default(),
         }
     }
 
@@ -675,7 +678,8 @@ impl AssemblyState {
         recorded_at_unix_ms > adopted_at + self.convened.response_deadline_days as u64 * 86_400_000
     }
 
-    fn evolve(&mut self, event: &DomainEvent, recorded: Recorded<'_>) {
+    fn evolve(&mut self, event: &DomainEvent, recorded: Recorded<'_>) -> Acceptance {
+        let mut outcome = Acceptance::default();
         let selection = &mut self.selection;
         match event {
             DomainEvent::KeyGranted(_) | DomainEvent::KeyRevoked(_) | DomainEvent::AssemblyConvened(_) => {}
@@ -744,6 +748,7 @@ impl AssemblyState {
             DomainEvent::FinalReportPublished(report) => self.final_report = Some(report.content_hash),
             DomainEvent::ResponseIssued(issued) => {
                 let late = self.is_late(&issued.recommendation_event_hash, recorded.recorded_at_unix_ms);
+                outcome.late = late;
                 let recommendation_id =
                     self.adopted_by_hash.get(&issued.recommendation_event_hash).cloned().unwrap_or_default();
                 self.responses.insert(
@@ -769,6 +774,7 @@ impl AssemblyState {
                 }
             }
         }
+        outcome
     }
 }
 

@@ -6,10 +6,12 @@
 //! - `concurrency`: many clients at once; streams never fork.
 //! - `restart`: a graceful restart keeps everything, and history stays consistent.
 //! - `operations`: health and reflection answer.
+//! - `reads`: paged log reads and a subscription that goes from catch-up to live.
 
 mod concurrency;
 mod errors;
 mod idempotency;
 mod lifecycle;
 mod operations;
+mod reads;
 mod restart;

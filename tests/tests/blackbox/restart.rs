@@ -54,3 +54,24 @@ async fn a_restart_keeps_every_event_and_extends_the_same_history() {
     )
     .expect("the history after the restart extends the one before");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_response_is_still_late_when_retried_after_a_restart() {
+    let mut server = TestServer::start().await;
+    let cast = Cast::new("late");
+    let mut client = server.client().await;
+    assembly_with_panel(&mut client, &cast, "late").await;
+    let adopted = adopted_recommendation(&mut client, &cast, "late", "R1").await;
+    server.advance_clock(60 * DAY_MS);
+    let event = sign(&cast.decision_maker, "late", &response(&adopted.event_hash, pb::response::Decision::Accepted));
+    let first = client.append(&event, None).await.expect("append");
+    assert!(first.late);
+    server.restart().await;
+    let mut client = server.client().await;
+    let retry = client.append(&event, None).await.expect("retry after restart");
+    assert_eq!(
+        retry,
+        pb::ledger::AppendedEvent { newly_appended: false, ..first },
+        "the retry reports the original, late, result"
+    );
+}
