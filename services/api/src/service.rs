@@ -76,6 +76,7 @@ pub struct Kleroterion<S: EventStore> {
     decoded_cache: std::sync::Mutex<HashMap<u64, CachedEvent>>,
     /// One permit per open subscription.
     subscriptions: Arc<tokio::sync::Semaphore>,
+    author_keys: AuthorKeyCache,
 }
 
 impl<S: EventStore> std::fmt::Debug for Kleroterion<S> {
@@ -165,6 +166,7 @@ impl<S: EventStore> Kleroterion<S> {
             clock,
             decoded_cache: std::sync::Mutex::new(HashMap::new()),
             subscriptions: Arc::new(tokio::sync::Semaphore::new(SUBSCRIPTIONS_MAX)),
+            author_keys: AuthorKeyCache::default(),
         };
         service.sync_view().await?;
         Ok(service)
@@ -245,7 +247,7 @@ impl<S: EventStore> Kleroterion<S> {
             let view = read(&self.view);
             return Ok(replayed.iter().map(|a| appended_to_proto(a, view.late_events.contains(&a.event_id))).collect());
         }
-        let verified = verify_signatures(&signed).await?;
+        let verified = verify_signatures(&signed, &self.author_keys).await?;
         let mut events = Vec::with_capacity(signed.len());
         for (index, event) in signed.iter().enumerate() {
             let author = event.author();
@@ -432,21 +434,65 @@ impl<S: EventStore> Kleroterion<S> {
     }
 }
 
+/// Decompressed author keys. Authors are few and events many, and decompressing a key costs a
+/// field square root, a good part of a signature check. Bounded: cleared when full.
+#[derive(Default)]
+struct AuthorKeyCache {
+    keys: std::sync::Mutex<HashMap<[u8; 32], klero_ledger::VerifyingKey>>,
+}
+
+/// Most author keys kept decompressed.
+const AUTHOR_KEYS_CACHED_MAX: usize = 4_096;
+
+impl AuthorKeyCache {
+    /// The decompressed key, or `None` if the bytes are not a valid point.
+    fn get(&self, public_key: &[u8; 32]) -> Option<klero_ledger::VerifyingKey> {
+        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(key) = keys.get(public_key) {
+            return Some(*key);
+        }
+        let key = klero_ledger::VerifyingKey::from_bytes(public_key).ok()?;
+        if keys.len() >= AUTHOR_KEYS_CACHED_MAX {
+            keys.clear();
+        }
+        keys.insert(*public_key, key);
+        Some(key)
+    }
+}
+
 /// Strict signature checks, spread over both cores for large batches. The result proves to the
 /// log that every signature was checked, so it does not check them again.
-async fn verify_signatures(signed: &[SignedAuthorPart]) -> Result<Vec<VerifiedAuthorPart>, Status> {
-    fn verify_all(events: &[SignedAuthorPart], offset: usize) -> Result<Vec<VerifiedAuthorPart>, usize> {
-        events.iter().enumerate().map(|(i, e)| VerifiedAuthorPart::verify(e.clone()).map_err(|_| i + offset)).collect()
+async fn verify_signatures(
+    signed: &[SignedAuthorPart],
+    keys: &AuthorKeyCache,
+) -> Result<Vec<VerifiedAuthorPart>, Status> {
+    let mut decompressed = Vec::with_capacity(signed.len());
+    for (index, event) in signed.iter().enumerate() {
+        decompressed.push(keys.get(&event.author().author_public_key).ok_or_else(|| {
+            errors::invalid_field(&format!("events[{index}].author_public_key"), "is not a valid Ed25519 public key")
+        })?);
+    }
+    fn verify_all(
+        events: &[SignedAuthorPart],
+        keys: &[klero_ledger::VerifyingKey],
+        offset: usize,
+    ) -> Result<Vec<VerifiedAuthorPart>, usize> {
+        events
+            .iter()
+            .zip(keys)
+            .enumerate()
+            .map(|(i, (e, k))| VerifiedAuthorPart::verify_with_key(e.clone(), k).map_err(|_| i + offset))
+            .collect()
     }
     let result = if signed.len() < 32 {
-        verify_all(signed, 0)
+        verify_all(signed, &decompressed, 0)
     } else {
         let owned = signed.to_vec();
         tokio::task::spawn_blocking(move || {
             let half = owned.len() / 2;
             std::thread::scope(|scope| {
-                let right = scope.spawn(|| verify_all(&owned[half..], half));
-                let mut left = verify_all(&owned[..half], 0)?;
+                let right = scope.spawn(|| verify_all(&owned[half..], &decompressed[half..], half));
+                let mut left = verify_all(&owned[..half], &decompressed[..half], 0)?;
                 left.extend(right.join().unwrap_or(Err(half))?);
                 Ok(left)
             })

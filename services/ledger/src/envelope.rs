@@ -216,6 +216,18 @@ impl SignedAuthorPart {
         let key = VerifyingKey::from_bytes(&self.author.author_public_key).map_err(|_| {
             EnvelopeError::InvalidField { field: "author_public_key", reason: "is not a valid Ed25519 point".into() }
         })?;
+        self.verify_signature_strict_with(&key)
+    }
+
+    /// [`SignedAuthorPart::verify_signature_strict`] with the author's key already decompressed,
+    /// which saves a field square root per event when the caller caches keys.
+    pub fn verify_signature_strict_with(&self, key: &VerifyingKey) -> Result<(), EnvelopeError> {
+        if key.as_bytes() != &self.author.author_public_key {
+            return Err(EnvelopeError::InvalidField {
+                field: "author_public_key",
+                reason: "does not match the key given".into(),
+            });
+        }
         key.verify_strict(&signing_input(&self.encoding), &Signature::from_bytes(&self.signature))
             .map_err(|_| EnvelopeError::BadSignature { event_id: self.author.event_id })
     }

@@ -67,6 +67,15 @@ impl VerifiedAuthorPart {
         Ok(VerifiedAuthorPart(signed))
     }
 
+    /// [`VerifiedAuthorPart::verify`] with the author's key already decompressed.
+    pub fn verify_with_key(
+        signed: SignedAuthorPart,
+        key: &klero_ledger::VerifyingKey,
+    ) -> Result<VerifiedAuthorPart, EnvelopeError> {
+        signed.verify_signature_strict_with(key)?;
+        Ok(VerifiedAuthorPart(signed))
+    }
+
     pub fn signed(&self) -> &SignedAuthorPart {
         &self.0
     }
