@@ -19,6 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     // The descriptor set also feeds gRPC server reflection.
     std::fs::write(out_dir.join("klero_descriptor.bin"), descriptors.encode_to_vec())?;
-    tonic_build::configure().build_client(true).build_server(true).compile_fds(descriptors)?;
+    let grpc = std::env::var_os("CARGO_FEATURE_GRPC").is_some();
+    tonic_build::configure().build_client(grpc).build_server(grpc).compile_fds(descriptors)?;
     Ok(())
 }

@@ -8,37 +8,37 @@
 pub mod klero {
     pub mod ledger {
         pub mod v1 {
-            tonic::include_proto!("klero.ledger.v1");
+            include!(concat!(env!("OUT_DIR"), "/klero.ledger.v1.rs"));
         }
     }
     pub mod registry {
         pub mod v1 {
-            tonic::include_proto!("klero.registry.v1");
+            include!(concat!(env!("OUT_DIR"), "/klero.registry.v1.rs"));
         }
     }
     pub mod assembly {
         pub mod v1 {
-            tonic::include_proto!("klero.assembly.v1");
+            include!(concat!(env!("OUT_DIR"), "/klero.assembly.v1.rs"));
         }
     }
     pub mod selection {
         pub mod v1 {
-            tonic::include_proto!("klero.selection.v1");
+            include!(concat!(env!("OUT_DIR"), "/klero.selection.v1.rs"));
         }
     }
     pub mod deliberation {
         pub mod v1 {
-            tonic::include_proto!("klero.deliberation.v1");
+            include!(concat!(env!("OUT_DIR"), "/klero.deliberation.v1.rs"));
         }
     }
     pub mod recommendation {
         pub mod v1 {
-            tonic::include_proto!("klero.recommendation.v1");
+            include!(concat!(env!("OUT_DIR"), "/klero.recommendation.v1.rs"));
         }
     }
     pub mod response {
         pub mod v1 {
-            tonic::include_proto!("klero.response.v1");
+            include!(concat!(env!("OUT_DIR"), "/klero.response.v1.rs"));
         }
     }
 }

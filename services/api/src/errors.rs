@@ -1,7 +1,7 @@
 //! Every failure becomes the right gRPC status, with a message that names the field or rule and
 //! rich details (google.rpc BadRequest, PreconditionFailure, ErrorInfo) where they help.
 
-use crate::codec::FieldViolation;
+use klero_catalogue::FieldViolation;
 use klero_domain::Rejection;
 use klero_log::LogError;
 use klero_store::StoreError;

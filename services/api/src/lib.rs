@@ -1,11 +1,9 @@
 //! Kleroterion's gRPC edge.
 //!
-//! - [`codec`]: protobuf payloads → validated domain events, with field violations.
 //! - [`service`]: the Ledger, Registry and Assemblies services over a transparency log.
 //! - [`errors`]: failures → gRPC status codes with rich error details.
 //! - [`server`]: serving with health, reflection and limits; shutdown by a future.
 
-pub mod codec;
 pub mod errors;
 pub mod server;
 pub mod service;

@@ -7,7 +7,7 @@
 //! exclusive gate, so no event is ever authorised by a grant that a concurrent revocation
 //! removed ahead of it in the log.
 
-use crate::codec::decode_event;
+use klero_catalogue::decode_event;
 use crate::errors;
 use klero_domain::{AssemblyId, DomainState, Proposal, Recorded, StreamKind};
 use klero_ledger::envelope::{EventId, SignedAuthorPart};
@@ -264,7 +264,7 @@ impl<S: EventStore> Kleroterion<S> {
                     } else {
                         violations
                             .into_iter()
-                            .map(|v| crate::codec::FieldViolation {
+                            .map(|v| klero_catalogue::FieldViolation {
                                 field: format!("events[{index}].{}", v.field),
                                 ..v
                             })

@@ -1,5 +1,8 @@
-//! The edge between protobuf payloads and domain events. Every wire field is validated here,
-//! once, and every violation names its field; the rules never see a prost type.
+//! Kleroterion's event catalogue codec: protobuf payloads → validated domain events.
+//!
+//! Every wire field is validated here, once, and every violation names its field; the rules
+//! never see a prost type. The server's edge (`klero-api`), the projections and the auditor's
+//! verifier all decode through this one function, so they can never disagree on a payload.
 
 use klero_domain::events::*;
 use klero_domain::*;
