@@ -11,6 +11,7 @@ const PROTO_FILES: &[&str] = &[
     "klero/deliberation/v1/deliberation.proto",
     "klero/recommendation/v1/recommendation.proto",
     "klero/response/v1/response.proto",
+    "klero/query/v1/query.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

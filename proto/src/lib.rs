@@ -36,6 +36,11 @@ pub mod klero {
             include!(concat!(env!("OUT_DIR"), "/klero.recommendation.v1.rs"));
         }
     }
+    pub mod query {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/klero.query.v1.rs"));
+        }
+    }
     pub mod response {
         pub mod v1 {
             include!(concat!(env!("OUT_DIR"), "/klero.response.v1.rs"));
@@ -43,6 +48,7 @@ pub mod klero {
     }
 }
 
+pub use klero::query::v1 as query;
 pub use klero::selection::v1 as selection;
 pub use klero::{assembly::v1 as assembly, deliberation::v1 as deliberation, ledger::v1 as ledger};
 pub use klero::{recommendation::v1 as recommendation, registry::v1 as registry, response::v1 as response};

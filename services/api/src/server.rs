@@ -62,7 +62,10 @@ pub async fn serve<S: EventStore>(
         .max_decoding_message_size(limits.message_bytes_max)
         .max_encoding_message_size(limits.message_bytes_max);
     let registry = pb::registry::registry_server::RegistryServer::from_arc(service.clone());
-    let assemblies = pb::assembly::assemblies_server::AssembliesServer::from_arc(service);
+    let assemblies = pb::assembly::assemblies_server::AssembliesServer::from_arc(service.clone());
+    let query = pb::query::query_server::QueryServer::from_arc(service.clone())
+        .max_encoding_message_size(limits.message_bytes_max);
+    let follower = service.spawn_follower();
     let mut router = tonic::transport::Server::builder()
         .concurrency_limit_per_connection(limits.concurrent_requests_per_connection)
         .max_concurrent_streams(Some(limits.concurrent_streams_per_connection))
@@ -71,11 +74,15 @@ pub async fn serve<S: EventStore>(
         .add_service(health_service)
         .add_service(ledger)
         .add_service(registry)
-        .add_service(assemblies);
+        .add_service(assemblies)
+        .add_service(query);
     if let Ok(reflection) = reflection {
         router = router.add_service(reflection);
     }
-    router.serve_with_incoming_shutdown(limited_incoming(listener, limits.connections_max), shutdown).await
+    let result =
+        router.serve_with_incoming_shutdown(limited_incoming(listener, limits.connections_max), shutdown).await;
+    follower.abort();
+    result
 }
 
 /// Accepts connections while fewer than `connections_max` are open.

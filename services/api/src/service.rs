@@ -7,8 +7,8 @@
 //! exclusive gate, so no event is ever authorised by a grant that a concurrent revocation
 //! removed ahead of it in the log.
 
-use klero_catalogue::decode_event;
 use crate::errors;
+use klero_catalogue::decode_event;
 use klero_domain::{AssemblyId, DomainState, Proposal, Recorded, StreamKind};
 use klero_ledger::envelope::{EventId, SignedAuthorPart};
 use klero_log::{AppendedEvent, LoggedEvent, TransparencyLog, VerifiedAuthorPart};
@@ -48,6 +48,8 @@ struct DomainView {
     stream_next_revision: HashMap<String, u64>,
     /// Events recorded late (responses after their deadline), for idempotent replies.
     late_events: HashSet<EventId>,
+    /// The read views, folded from the same events in the same order as `state`.
+    views: klero_projections::ViewSet,
 }
 
 /// An event this server just appended, decoded already, waiting to be folded into the view.
@@ -159,6 +161,7 @@ impl<S: EventStore> Kleroterion<S> {
                 applied: 0,
                 stream_next_revision: HashMap::new(),
                 late_events: HashSet::new(),
+                views: klero_projections::ViewSet::new(),
             }),
             view_sync: tokio::sync::Mutex::new(()),
             registry_gate: tokio::sync::RwLock::new(()),
@@ -198,6 +201,13 @@ impl<S: EventStore> Kleroterion<S> {
                 if view.state.evolve(&cached.event, recorded).late {
                     view.late_events.insert(cached.event_id);
                 }
+                view.views.apply(klero_projections::RecordedEventRef {
+                    log_index: applied,
+                    stream: &cached.stream,
+                    event: &cached.event,
+                    event_hash: cached.event_hash,
+                    recorded_at_unix_ms: cached.recorded_at_unix_ms,
+                });
                 *view.stream_next_revision.entry(cached.stream).or_insert(0) += 1;
                 view.applied = applied + 1;
                 continue;
@@ -229,6 +239,13 @@ impl<S: EventStore> Kleroterion<S> {
                 if view.state.evolve(&event, recorded).late {
                     view.late_events.insert(author.event_id);
                 }
+                view.views.apply(klero_projections::RecordedEventRef {
+                    log_index: logged.leaf_index,
+                    stream: &author.stream,
+                    event: &event,
+                    event_hash: logged.event_hash,
+                    recorded_at_unix_ms: logged.envelope.ledger().recorded_at_unix_ms,
+                });
                 *view.stream_next_revision.entry(author.stream.clone()).or_insert(0) += 1;
                 view.applied = logged.leaf_index + 1;
             }
@@ -752,6 +769,83 @@ impl<S: EventStore> pb::assembly::assemblies_server::Assemblies for Kleroterion<
         let view = read(&self.view);
         Ok(Response::new(pb::assembly::ListAssembliesResponse {
             assembly_ids: view.state.assembly_ids().iter().map(|a| a.to_string()).collect(),
+        }))
+    }
+}
+
+impl<S: EventStore> Kleroterion<S> {
+    /// Keeps the domain state and the views current as the log grows, even with no requests:
+    /// it follows the store through a catch-up subscription and folds new events in.
+    pub fn spawn_follower(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let service = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let Some(strong) = service.upgrade() else { return };
+            let subscription = strong
+                .log
+                .store()
+                .subscribe_to_all(strong.log.size().checked_sub(1).and_then(|i| strong.log.store_position(i)))
+                .await;
+            drop(strong);
+            let Ok(mut subscription) = subscription else { return };
+            while subscription.next().await.is_ok() {
+                let Some(service) = service.upgrade() else { return };
+                // The log follows the store before the view can; a failed sync is retried on
+                // the next event or request.
+                if let Err(status) = service.sync_view().await {
+                    tracing::warn!(error = %status.message(), "the views could not follow the log yet");
+                }
+            }
+        })
+    }
+
+    /// A view rendered from the state folded so far, with the root of the tree it covers.
+    fn rendered_view(
+        &self,
+        name: klero_projections::ViewName,
+        assembly: &AssemblyId,
+    ) -> Result<pb::query::View, Status> {
+        let rendered = {
+            let view = read(&self.view);
+            view.views
+                .render(name, assembly)
+                .ok_or_else(|| Status::not_found(format!("assembly {assembly} has not been convened")))?
+        };
+        let root = self.log.root_at(rendered.tree_size).map_err(errors::log)?;
+        Ok(pb::query::View {
+            view: name.as_str().to_string(),
+            version: name.version(),
+            assembly_id: assembly.to_string(),
+            json: rendered.json,
+            digest: rendered.digest.0.to_vec(),
+            tree_size: rendered.tree_size,
+            root_hash: root.0.to_vec(),
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl<S: EventStore> pb::query::query_server::Query for Kleroterion<S> {
+    async fn get_view(&self, request: Request<pb::query::GetViewRequest>) -> Result<Response<pb::query::View>, Status> {
+        let request = request.into_inner();
+        let name = klero_projections::ViewName::parse(&request.view).ok_or_else(|| {
+            let names: Vec<&str> = klero_projections::ViewName::ALL.iter().map(|v| v.as_str()).collect();
+            errors::invalid_field("view", format!("must be one of {}", names.join(", ")))
+        })?;
+        let assembly =
+            AssemblyId::parse(&request.assembly_id).map_err(|reason| errors::invalid_field("assembly_id", reason))?;
+        self.sync_view().await?;
+        self.rendered_view(name, &assembly).map(Response::new)
+    }
+
+    async fn list_assemblies(
+        &self,
+        _request: Request<pb::query::ListAssembliesRequest>,
+    ) -> Result<Response<pb::query::ListAssembliesResponse>, Status> {
+        self.sync_view().await?;
+        let view = read(&self.view);
+        Ok(Response::new(pb::query::ListAssembliesResponse {
+            assembly_ids: view.views.assembly_ids().iter().map(|a| a.to_string()).collect(),
+            views: klero_projections::ViewName::ALL.iter().map(|v| v.as_str().to_string()).collect(),
         }))
     }
 }

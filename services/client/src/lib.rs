@@ -156,6 +156,7 @@ pub struct KleroClient {
     ledger: LedgerClient<Channel>,
     registry: registry::registry_client::RegistryClient<Channel>,
     assemblies: assembly::assemblies_client::AssembliesClient<Channel>,
+    query: klero_proto::query::query_client::QueryClient<Channel>,
 }
 
 impl KleroClient {
@@ -176,7 +177,8 @@ impl KleroClient {
                 .max_decoding_message_size(limit)
                 .max_encoding_message_size(limit),
             registry: registry::registry_client::RegistryClient::new(channel.clone()),
-            assemblies: assembly::assemblies_client::AssembliesClient::new(channel),
+            assemblies: assembly::assemblies_client::AssembliesClient::new(channel.clone()),
+            query: klero_proto::query::query_client::QueryClient::new(channel).max_decoding_message_size(limit),
         }
     }
 
@@ -189,6 +191,9 @@ impl KleroClient {
     }
     pub fn assemblies(&mut self) -> &mut assembly::assemblies_client::AssembliesClient<Channel> {
         &mut self.assemblies
+    }
+    pub fn query(&mut self) -> &mut klero_proto::query::query_client::QueryClient<Channel> {
+        &mut self.query
     }
 
     /// Appends one signed event, retrying transient failures with the same bytes.

@@ -193,6 +193,11 @@ impl<S: EventStore> TransparencyLog<S> {
         read_lock(&self.state).tree.root()
     }
 
+    /// The Merkle root of the first `size` events.
+    pub fn root_at(&self, size: u64) -> Result<Hash256, LogError> {
+        Ok(read_lock(&self.state).tree.root_at(size)?)
+    }
+
     /// Next revision and last event hash of `stream` as far as the log has followed the store.
     pub fn stream_head(&self, stream: &str) -> (u64, Hash256) {
         read_lock(&self.state).chain.head(stream)

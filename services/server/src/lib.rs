@@ -2,6 +2,7 @@
 //! and the demonstration. `main.rs` only parses arguments and calls in here; black-box tests
 //! start servers through [`wiring::start`] exactly as `klero serve` does.
 
+pub mod audit;
 pub mod demo;
 pub mod keys;
 pub mod wiring;

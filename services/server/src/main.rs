@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use klero::{demo, keys, wiring};
+use klero::{audit, demo, keys, wiring};
 use klero_ledger::checkpoint::LogSigningKey;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -46,6 +46,47 @@ enum Command {
         /// With --server: the trust root's secret key file, to grant the demo's roles.
         #[arg(long)]
         trust_root_key: Option<PathBuf>,
+    },
+    /// Writes everything an auditor needs (events, a checkpoint, view digests) to a file.
+    Export {
+        /// The server to export from.
+        #[arg(long)]
+        server: String,
+        /// The export file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Verifies an export file, or a server's log; exits 0 only if everything holds.
+    Verify {
+        /// The export file (omit with --server).
+        #[arg(required_unless_present = "server")]
+        file: Option<PathBuf>,
+        /// Verify this server's log and its consistency with the last checkpoint seen.
+        #[arg(long, conflicts_with = "file")]
+        server: Option<String>,
+        /// Where --server remembers the last checkpoint it verified.
+        #[arg(long, default_value = "klero-verify-state")]
+        state: PathBuf,
+        /// The log's verifier key to insist on, instead of trusting the export's.
+        #[arg(long)]
+        log_key: Option<String>,
+        /// The trust root's public key (hex) to insist on.
+        #[arg(long)]
+        trust_root: Option<String>,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Prints one read view of an assembly, as canonical JSON, with its digest on stderr.
+    View {
+        /// assembly-overview, panel, deliberation-record, recommendations or accountability.
+        name: String,
+        /// The server to ask.
+        #[arg(long)]
+        server: String,
+        /// The assembly id (optional when the server has only one).
+        #[arg(long)]
+        assembly: Option<String>,
     },
     /// Creates an Ed25519 key: the secret key file and `<file>.pub`.
     Keygen {
@@ -105,5 +146,19 @@ fn main() -> anyhow::Result<()> {
             runtime()?.block_on(demo::run(target))
         }
         Command::Keygen { out, log_name } => keys::keygen(&out, log_name.as_deref()),
+        Command::Export { server, out } => runtime()?.block_on(audit::export_to_file(&server, &out)),
+        Command::View { name, server, assembly } => runtime()?.block_on(audit::print_view(&server, &name, assembly)),
+        Command::Verify { file, server, state, log_key, trust_root, json } => {
+            let pins = audit::Pins { log_key, trust_root };
+            let holds = match (file, server) {
+                (Some(file), _) => audit::verify_file(&file, &pins, json)?,
+                (None, Some(server)) => runtime()?.block_on(audit::verify_server(&server, &state, &pins, json))?,
+                (None, None) => anyhow::bail!("give an export file or --server"),
+            };
+            if !holds {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
 }

@@ -1,0 +1,472 @@
+//! Kleroterion's read views: pure folds over recorded events.
+//!
+//! [`ViewSet::apply`] folds one recorded event in; [`ViewSet::render`] renders a view of one
+//! assembly as canonical JSON (docs/FORMAT.md §8) with its SHA-256 digest. Nothing here reads a
+//! clock: "now" in a view is the recording time of the last event folded in, so the same log
+//! prefix gives the same bytes on any machine.
+//!
+//! | view | version | what |
+//! |---|---|---|
+//! | `assembly-overview` | 1 | remit, dates, status and timeline |
+//! | `panel` | 1 | composition against the quotas, as counts only |
+//! | `deliberation-record` | 1 | sessions, evidence with content hashes, submission counts |
+//! | `recommendations` | 1 | text hashes, amendments, votes and adoption |
+//! | `accountability` | 1 | for each adopted recommendation: the response or its absence, implementation, and the event hashes that prove each link |
+
+use klero_domain::events::*;
+use klero_domain::*;
+use klero_ledger::Hash256;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// A view's name and the version of its JSON shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ViewName {
+    AssemblyOverview,
+    Panel,
+    DeliberationRecord,
+    Recommendations,
+    Accountability,
+}
+
+impl ViewName {
+    pub const ALL: [ViewName; 5] = [
+        ViewName::AssemblyOverview,
+        ViewName::Panel,
+        ViewName::DeliberationRecord,
+        ViewName::Recommendations,
+        ViewName::Accountability,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ViewName::AssemblyOverview => "assembly-overview",
+            ViewName::Panel => "panel",
+            ViewName::DeliberationRecord => "deliberation-record",
+            ViewName::Recommendations => "recommendations",
+            ViewName::Accountability => "accountability",
+        }
+    }
+
+    /// The version of the view's JSON shape; it changes whenever the bytes would.
+    pub fn version(self) -> u32 {
+        1
+    }
+
+    pub fn parse(name: &str) -> Option<ViewName> {
+        ViewName::ALL.into_iter().find(|v| v.as_str() == name)
+    }
+}
+
+/// One recorded event, as the views need it.
+#[derive(Clone, Copy, Debug)]
+pub struct RecordedEventRef<'a> {
+    pub log_index: u64,
+    pub stream: &'a str,
+    pub event: &'a DomainEvent,
+    pub event_hash: Hash256,
+    pub recorded_at_unix_ms: u64,
+}
+
+/// A rendered view.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RenderedView {
+    pub name: ViewName,
+    pub assembly_id: AssemblyId,
+    /// Canonical JSON bytes.
+    pub json: String,
+    /// SHA-256 of `json`.
+    pub digest: Hash256,
+    /// How many log events the view covers.
+    pub tree_size: u64,
+}
+
+#[derive(Clone, Debug)]
+struct Milestone {
+    log_index: u64,
+    recorded_at_unix_ms: u64,
+    what: &'static str,
+}
+
+#[derive(Clone, Debug)]
+struct Session {
+    held: SessionHeld,
+    log_index: u64,
+    evidence: Vec<(EvidencePresented, u64, Hash256)>,
+}
+
+#[derive(Clone, Debug)]
+struct Recommendation {
+    title: String,
+    status: &'static str,
+    drafted_text_hash: Hash256,
+    drafted_log_index: u64,
+    text_hash: Hash256,
+    amendments: Vec<Value>,
+    votes: Vec<Value>,
+    withdrawn_reason: Option<String>,
+    adoption: Option<(RecommendationAdopted, u64, Hash256, u64)>,
+}
+
+#[derive(Clone, Debug)]
+struct Response {
+    current: Value,
+    history: Vec<Value>,
+    late: bool,
+    updates: Vec<Value>,
+}
+
+#[derive(Clone, Debug)]
+struct AssemblyViews {
+    convened: AssemblyConvened,
+    convened_log_index: u64,
+    timeline: Vec<Milestone>,
+    quotas: Vec<Quota>,
+    pool: BTreeMap<String, BTreeMap<String, String>>,
+    seated: BTreeSet<String>,
+    withdrawals: u64,
+    replacements: u64,
+    sessions: Vec<Session>,
+    submissions_by_day: BTreeMap<Date, u64>,
+    recommendations: BTreeMap<String, Recommendation>,
+    adopted_by_hash: HashMap<Hash256, String>,
+    final_report: Option<(Hash256, u64)>,
+    responses: HashMap<Hash256, Response>,
+}
+
+/// Every view of every assembly, as of the events folded in so far.
+#[derive(Clone, Debug, Default)]
+pub struct ViewSet {
+    assemblies: BTreeMap<AssemblyId, AssemblyViews>,
+    /// Events folded in: the log prefix the views cover.
+    tree_size: u64,
+    /// Recording time of the last event folded in: the views' "now".
+    as_of_unix_ms: u64,
+}
+
+fn hex(hash: &Hash256) -> String {
+    hash.to_hex()
+}
+
+fn decision_name(decision: Decision) -> &'static str {
+    decision.as_str()
+}
+
+fn status_name(status: ImplementationStatus) -> &'static str {
+    match status {
+        ImplementationStatus::NotStarted => "not_started",
+        ImplementationStatus::InProgress => "in_progress",
+        ImplementationStatus::Completed => "completed",
+        ImplementationStatus::Stalled => "stalled",
+    }
+}
+
+impl ViewSet {
+    pub fn new() -> ViewSet {
+        ViewSet::default()
+    }
+
+    pub fn tree_size(&self) -> u64 {
+        self.tree_size
+    }
+
+    pub fn assembly_ids(&self) -> Vec<AssemblyId> {
+        self.assemblies.keys().cloned().collect()
+    }
+
+    /// Folds in the next event of the log. Events must come in log order, each exactly once.
+    pub fn apply(&mut self, record: RecordedEventRef<'_>) {
+        debug_assert_eq!(record.log_index, self.tree_size, "views fold the log in order");
+        self.tree_size = record.log_index + 1;
+        self.as_of_unix_ms = self.as_of_unix_ms.max(record.recorded_at_unix_ms);
+        let Some((_, Some(assembly_id))) = StreamKind::parse_stream(record.stream) else { return };
+        let milestone =
+            |what| Milestone { log_index: record.log_index, recorded_at_unix_ms: record.recorded_at_unix_ms, what };
+        if let DomainEvent::AssemblyConvened(convened) = record.event {
+            self.assemblies.insert(
+                assembly_id,
+                AssemblyViews {
+                    convened: convened.clone(),
+                    convened_log_index: record.log_index,
+                    timeline: vec![milestone("convened")],
+                    quotas: Vec::new(),
+                    pool: BTreeMap::new(),
+                    seated: BTreeSet::new(),
+                    withdrawals: 0,
+                    replacements: 0,
+                    sessions: Vec::new(),
+                    submissions_by_day: BTreeMap::new(),
+                    recommendations: BTreeMap::new(),
+                    adopted_by_hash: HashMap::new(),
+                    final_report: None,
+                    responses: HashMap::new(),
+                },
+            );
+            return;
+        }
+        let Some(views) = self.assemblies.get_mut(&assembly_id) else { return };
+        match record.event {
+            DomainEvent::KeyGranted(_) | DomainEvent::KeyRevoked(_) | DomainEvent::AssemblyConvened(_) => {}
+            DomainEvent::SelectionPlanned(plan) => {
+                views.quotas = plan.quotas.clone();
+                views.timeline.push(milestone("selection_planned"));
+            }
+            DomainEvent::PoolRegistered(pool) => {
+                views.pool =
+                    pool.members.iter().map(|m| (m.id.clone(), m.features.iter().cloned().collect())).collect();
+                views.timeline.push(milestone("pool_registered"));
+            }
+            DomainEvent::PanelDrawn(drawn) => {
+                views.seated = drawn.member_ids.iter().cloned().collect();
+                views.timeline.push(milestone("panel_drawn"));
+            }
+            DomainEvent::MemberWithdrew(withdrew) => {
+                views.seated.remove(&withdrew.member_id);
+                views.withdrawals += 1;
+            }
+            DomainEvent::ReplacementDrawn(replacement) => {
+                views.seated.insert(replacement.replacement_member_id.clone());
+                views.replacements += 1;
+            }
+            DomainEvent::SessionHeld(held) => {
+                if views.sessions.is_empty() {
+                    views.timeline.push(milestone("first_session_held"));
+                }
+                views.sessions.push(Session { held: held.clone(), log_index: record.log_index, evidence: Vec::new() });
+            }
+            DomainEvent::EvidencePresented(evidence) => {
+                if let Some(session) =
+                    views.sessions.iter_mut().find(|s| s.held.session_number == evidence.session_number)
+                {
+                    session.evidence.push((evidence.clone(), record.log_index, record.event_hash));
+                }
+            }
+            DomainEvent::PublicSubmissionReceived(submission) => {
+                *views.submissions_by_day.entry(submission.received_on).or_insert(0) += 1;
+            }
+            DomainEvent::RecommendationDrafted(draft) => {
+                if views.recommendations.is_empty() {
+                    views.timeline.push(milestone("first_recommendation_drafted"));
+                }
+                views.recommendations.insert(
+                    draft.recommendation_id.clone(),
+                    Recommendation {
+                        title: draft.title.clone(),
+                        status: "drafted",
+                        drafted_text_hash: draft.text_hash,
+                        drafted_log_index: record.log_index,
+                        text_hash: draft.text_hash,
+                        amendments: Vec::new(),
+                        votes: Vec::new(),
+                        withdrawn_reason: None,
+                        adoption: None,
+                    },
+                );
+            }
+            DomainEvent::RecommendationAmended(amended) => {
+                if let Some(r) = views.recommendations.get_mut(&amended.recommendation_id) {
+                    r.text_hash = amended.text_hash;
+                    r.amendments.push(json!({"text_hash": hex(&amended.text_hash), "reason": amended.reason, "log_index": record.log_index}));
+                }
+            }
+            DomainEvent::RecommendationWithdrawn(withdrawn) => {
+                if let Some(r) = views.recommendations.get_mut(&withdrawn.recommendation_id) {
+                    r.status = "withdrawn";
+                    r.withdrawn_reason = Some(withdrawn.reason.clone());
+                }
+            }
+            DomainEvent::VoteRecorded(vote) => {
+                if let Some(r) = views.recommendations.get_mut(&vote.recommendation_id) {
+                    r.votes.push(json!({"in_favour": vote.tally.in_favour, "against": vote.tally.against,
+                        "abstaining": vote.tally.abstaining, "log_index": record.log_index}));
+                }
+            }
+            DomainEvent::RecommendationAdopted(adopted) => {
+                if let Some(r) = views.recommendations.get_mut(&adopted.recommendation_id) {
+                    r.status = "adopted";
+                    r.adoption =
+                        Some((adopted.clone(), record.log_index, record.event_hash, record.recorded_at_unix_ms));
+                }
+                views.adopted_by_hash.insert(record.event_hash, adopted.recommendation_id.clone());
+            }
+            DomainEvent::FinalReportPublished(report) => {
+                views.final_report = Some((report.content_hash, record.log_index));
+                views.timeline.push(milestone("final_report_published"));
+            }
+            DomainEvent::ResponseIssued(issued) => {
+                let late = Self::deadline(views, &issued.recommendation_event_hash)
+                    .is_some_and(|d| record.recorded_at_unix_ms > d);
+                let current = json!({"decision": decision_name(issued.decision), "rationale": issued.rationale,
+                    "responsible_body": issued.responsible_body, "due_on": issued.due_on.to_string(),
+                    "event_hash": hex(&record.event_hash), "log_index": record.log_index,
+                    "recorded_at_unix_ms": record.recorded_at_unix_ms});
+                if views.responses.is_empty() {
+                    views.timeline.push(milestone("first_response_issued"));
+                }
+                views.responses.insert(
+                    issued.recommendation_event_hash,
+                    Response { current: current.clone(), history: vec![current], late, updates: Vec::new() },
+                );
+            }
+            DomainEvent::ResponseAmended(amended) => {
+                if let Some(response) = views.responses.get_mut(&amended.recommendation_event_hash) {
+                    let current = json!({"decision": decision_name(amended.decision), "rationale": amended.rationale,
+                        "responsible_body": amended.responsible_body, "due_on": amended.due_on.to_string(),
+                        "reason_for_amendment": amended.reason, "event_hash": hex(&record.event_hash),
+                        "log_index": record.log_index, "recorded_at_unix_ms": record.recorded_at_unix_ms});
+                    response.history.push(current.clone());
+                    response.current = current;
+                }
+            }
+            DomainEvent::ImplementationUpdated(update) => {
+                if let Some(response) = views.responses.get_mut(&update.recommendation_event_hash) {
+                    response.updates.push(
+                        json!({"status": status_name(update.status), "progress_percent": update.progress_percent,
+                        "note": update.note, "evidence_hash": update.evidence_hash.as_ref().map(hex),
+                        "event_hash": hex(&record.event_hash), "log_index": record.log_index,
+                        "recorded_at_unix_ms": record.recorded_at_unix_ms}),
+                    );
+                }
+            }
+        }
+    }
+
+    /// When the response to an adoption is due, in ms since the epoch.
+    fn deadline(views: &AssemblyViews, adoption_hash: &Hash256) -> Option<u64> {
+        let id = views.adopted_by_hash.get(adoption_hash)?;
+        let (_, _, _, adopted_at) = views.recommendations.get(id)?.adoption.as_ref()?;
+        Some(adopted_at + views.convened.response_deadline_days as u64 * 86_400_000)
+    }
+
+    /// Renders one view of one assembly; `None` if the assembly is not convened.
+    pub fn render(&self, name: ViewName, assembly_id: &AssemblyId) -> Option<RenderedView> {
+        let views = self.assemblies.get(assembly_id)?;
+        let body = match name {
+            ViewName::AssemblyOverview => self.overview(views),
+            ViewName::Panel => Self::panel(views),
+            ViewName::DeliberationRecord => Self::deliberation(views),
+            ViewName::Recommendations => Self::recommendations(views),
+            ViewName::Accountability => self.accountability(views),
+        };
+        let document = json!({
+            "view": name.as_str(),
+            "version": name.version(),
+            "assembly_id": assembly_id.as_str(),
+            "tree_size": self.tree_size,
+            "as_of_unix_ms": self.as_of_unix_ms,
+            "body": body,
+        });
+        // serde_json's maps are ordered by key, so this is the canonical form: sorted keys,
+        // no whitespace, integers only.
+        let json = document.to_string();
+        let digest = Hash256::of(json.as_bytes());
+        Some(RenderedView { name, assembly_id: assembly_id.clone(), json, digest, tree_size: self.tree_size })
+    }
+
+    fn overview(&self, views: &AssemblyViews) -> Value {
+        let c = &views.convened;
+        let status = views.timeline.last().map_or("convened", |m| m.what);
+        json!({
+            "council": c.council, "remit_question": c.remit_question, "area": c.area,
+            "starts_on": c.starts_on.to_string(), "ends_on": c.ends_on.to_string(),
+            "panel_size": c.panel_size, "adoption_threshold_percent": c.adoption_threshold_percent,
+            "response_deadline_days": c.response_deadline_days, "convened_log_index": views.convened_log_index,
+            "status": status,
+            "timeline": views.timeline.iter().map(|m| json!({"what": m.what, "log_index": m.log_index, "recorded_at_unix_ms": m.recorded_at_unix_ms})).collect::<Vec<_>>(),
+            "counts": {
+                "seated": views.seated.len(), "sessions": views.sessions.len(),
+                "recommendations": views.recommendations.len(),
+                "adopted": views.adopted_by_hash.len(), "responses": views.responses.len(),
+            },
+        })
+    }
+
+    fn panel(views: &AssemblyViews) -> Value {
+        let mut seated_counts: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+        for id in &views.seated {
+            if let Some(features) = views.pool.get(id) {
+                for (feature, value) in features {
+                    *seated_counts.entry((feature, value)).or_insert(0) += 1;
+                }
+            }
+        }
+        let quotas: Vec<Value> = views
+            .quotas
+            .iter()
+            .map(|q| {
+                let seated = seated_counts.get(&(q.feature.as_str(), q.value.as_str())).copied().unwrap_or(0);
+                json!({"feature": q.feature, "value": q.value, "min": q.min, "max": q.max, "seated": seated,
+                       "within_quota": (q.min as u64..=q.max as u64).contains(&seated)})
+            })
+            .collect();
+        json!({
+            "panel_size": views.convened.panel_size, "pool_size": views.pool.len(), "seated": views.seated.len(),
+            "withdrawals": views.withdrawals, "replacements": views.replacements, "quotas": quotas,
+        })
+    }
+
+    fn deliberation(views: &AssemblyViews) -> Value {
+        let sessions: Vec<Value> = views
+            .sessions
+            .iter()
+            .map(|s| {
+                json!({"session_number": s.held.session_number, "held_on": s.held.held_on.to_string(), "agenda": s.held.agenda,
+                    "attendance_count": s.held.attendance_count, "log_index": s.log_index,
+                    "evidence": s.evidence.iter().map(|(e, log_index, hash)| json!({"speaker_role": e.speaker_role, "title": e.title,
+                        "content_hash": hex(&e.content_hash), "media_type": e.media_type, "log_index": log_index,
+                        "event_hash": hex(hash)})).collect::<Vec<_>>()})
+            })
+            .collect();
+        let by_day: Vec<Value> = views
+            .submissions_by_day
+            .iter()
+            .map(|(day, count)| json!({"received_on": day.to_string(), "count": count}))
+            .collect();
+        json!({"sessions": sessions, "public_submissions": {"total": views.submissions_by_day.values().sum::<u64>(), "by_day": by_day}})
+    }
+
+    fn recommendations(views: &AssemblyViews) -> Value {
+        let recommendations: Vec<Value> = views
+            .recommendations
+            .iter()
+            .map(|(id, r)| {
+                json!({"recommendation_id": id, "title": r.title, "status": r.status,
+                    "drafted": {"text_hash": hex(&r.drafted_text_hash), "log_index": r.drafted_log_index},
+                    "current_text_hash": hex(&r.text_hash), "amendments": r.amendments, "votes": r.votes,
+                    "withdrawn_reason": r.withdrawn_reason,
+                    "adoption": r.adoption.as_ref().map(|(a, log_index, hash, at)| json!({"final_text_hash": hex(&a.final_text_hash),
+                        "in_favour": a.tally.in_favour, "against": a.tally.against, "abstaining": a.tally.abstaining,
+                        "event_hash": hex(hash), "log_index": log_index, "recorded_at_unix_ms": at}))})
+            })
+            .collect();
+        json!({"recommendations": recommendations,
+            "final_report": views.final_report.as_ref().map(|(hash, log_index)| json!({"content_hash": hex(hash), "log_index": log_index}))})
+    }
+
+    fn accountability(&self, views: &AssemblyViews) -> Value {
+        let tracked: Vec<Value> = views
+            .recommendations
+            .iter()
+            .filter_map(|(id, r)| {
+                let (adopted, log_index, hash, at) = r.adoption.as_ref()?;
+                let deadline = at + views.convened.response_deadline_days as u64 * 86_400_000;
+                let response = views.responses.get(hash);
+                let state = match response {
+                    Some(_) => "responded",
+                    None if self.as_of_unix_ms > deadline => "overdue",
+                    None => "no_response_yet",
+                };
+                Some(json!({
+                    "recommendation_id": id, "title": r.title,
+                    "adoption": {"event_hash": hex(hash), "log_index": log_index, "recorded_at_unix_ms": at,
+                                 "final_text_hash": hex(&adopted.final_text_hash)},
+                    "response_due_by_unix_ms": deadline,
+                    "state": state,
+                    "response": response.map(|resp| json!({"current": resp.current, "history": resp.history, "late": resp.late})),
+                    "implementation": response.map_or_else(Vec::new, |resp| resp.updates.clone()),
+                }))
+            })
+            .collect();
+        json!({"adopted_recommendations": tracked})
+    }
+}

@@ -1,0 +1,236 @@
+//! The export file (docs/FORMAT.md §9): everything an auditor needs, in one text file.
+//!
+//! ```text
+//! klero-export/v1
+//! log-key <C2SP verifier key>
+//! trust-root <hex of the trust root's 32-byte public key>
+//! checkpoint <base64 of a signed checkpoint note>          (zero or more)
+//! view <name> <assembly id> <tree size> <hex SHA-256 digest>  (zero or more; published digests)
+//! event <base64 of an envelope>                              (every event, in log order)
+//! end <number of events>
+//! ```
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use klero_ledger::chain::StreamChainChecker;
+use klero_ledger::checkpoint::{LogSigningKey, LogVerifierKey, SignedCheckpoint};
+use klero_ledger::envelope::{AuthorPart, Envelope, LedgerPart};
+use klero_ledger::merkle::MerkleTree;
+use klero_ledger::{Hash256, SigningKey};
+
+const HEADER: &str = "klero-export/v1";
+
+/// A published view digest to check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublishedView {
+    pub name: String,
+    pub assembly_id: String,
+    pub tree_size: u64,
+    pub digest: Hash256,
+}
+
+/// A parsed export. Events stay as the exact bytes exported.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Export {
+    pub log_key: String,
+    pub trust_root: [u8; 32],
+    pub checkpoints: Vec<String>,
+    pub views: Vec<PublishedView>,
+    pub events: Vec<Vec<u8>>,
+}
+
+/// Why an export file could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportFormatError {
+    /// 1-based line number.
+    pub line: usize,
+    pub reason: String,
+}
+
+impl std::error::Error for ExportFormatError {}
+
+impl std::fmt::Display for ExportFormatError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "export line {}: {}", self.line, self.reason)
+    }
+}
+
+impl Export {
+    pub fn encode(&self) -> String {
+        let mut out = String::with_capacity(self.events.iter().map(|e| e.len() * 4 / 3 + 8).sum::<usize>() + 4096);
+        out.push_str(HEADER);
+        out.push('\n');
+        out.push_str(&format!(
+            "log-key {}\ntrust-root {}\n",
+            self.log_key,
+            klero_ledger::hash::to_hex(&self.trust_root)
+        ));
+        for note in &self.checkpoints {
+            out.push_str(&format!("checkpoint {}\n", BASE64.encode(note)));
+        }
+        for view in &self.views {
+            out.push_str(&format!(
+                "view {} {} {} {}\n",
+                view.name,
+                view.assembly_id,
+                view.tree_size,
+                view.digest.to_hex()
+            ));
+        }
+        for event in &self.events {
+            out.push_str("event ");
+            out.push_str(&BASE64.encode(event));
+            out.push('\n');
+        }
+        out.push_str(&format!("end {}\n", self.events.len()));
+        out
+    }
+
+    pub fn parse(text: &str) -> Result<Export, ExportFormatError> {
+        let mut export = Export::default();
+        let mut lines = text.lines().enumerate();
+        let error = |line: usize, reason: &str| ExportFormatError { line: line + 1, reason: reason.to_string() };
+        match lines.next() {
+            Some((_, HEADER)) => {}
+            _ => return Err(error(0, "the first line must be klero-export/v1")),
+        }
+        let mut ended = false;
+        for (number, line) in lines {
+            if ended {
+                return Err(error(number, "nothing may follow the end line"));
+            }
+            let (kind, rest) = line.split_once(' ').ok_or_else(|| error(number, "expected '<kind> <value>'"))?;
+            match kind {
+                "log-key" => export.log_key = rest.to_string(),
+                "trust-root" => {
+                    let bytes =
+                        klero_ledger::hash::from_hex(rest).map_err(|_| error(number, "trust-root must be hex"))?;
+                    export.trust_root = bytes.try_into().map_err(|_| error(number, "trust-root must be 32 bytes"))?;
+                }
+                "checkpoint" => {
+                    let bytes = BASE64.decode(rest).map_err(|_| error(number, "checkpoint must be base64"))?;
+                    export
+                        .checkpoints
+                        .push(String::from_utf8(bytes).map_err(|_| error(number, "checkpoint must be UTF-8"))?);
+                }
+                "view" => {
+                    let parts: Vec<&str> = rest.split(' ').collect();
+                    let [name, assembly_id, tree_size, digest] = parts[..] else {
+                        return Err(error(number, "view needs a name, an assembly id, a tree size and a digest"));
+                    };
+                    export.views.push(PublishedView {
+                        name: name.to_string(),
+                        assembly_id: assembly_id.to_string(),
+                        tree_size: tree_size.parse().map_err(|_| error(number, "view tree size must be a number"))?,
+                        digest: Hash256::from_hex(digest)
+                            .map_err(|_| error(number, "view digest must be 64 hex digits"))?,
+                    });
+                }
+                "event" => export.events.push(BASE64.decode(rest).map_err(|_| error(number, "event must be base64"))?),
+                "end" => {
+                    let count: usize = rest.parse().map_err(|_| error(number, "end needs the event count"))?;
+                    if count != export.events.len() {
+                        return Err(error(
+                            number,
+                            "the end line's count differs from the events present: the export is truncated or spliced",
+                        ));
+                    }
+                    ended = true;
+                }
+                _ => return Err(error(number, "unknown line kind")),
+            }
+        }
+        if !ended {
+            return Err(error(text.lines().count().saturating_sub(1), "the export has no end line: it is truncated"));
+        }
+        Ok(export)
+    }
+}
+
+/// Builds valid exports directly from keys, without a server: for tests, benchmarks and
+/// demonstrations of what the verifier catches. It seals envelopes with correct ledger parts
+/// and signs checkpoints, but applies no domain rules, so it can build logs that break them.
+#[derive(Debug)]
+pub struct ExportBuilder {
+    log_key: LogSigningKey,
+    trust_root: [u8; 32],
+    chains: StreamChainChecker,
+    tree: MerkleTree,
+    events: Vec<Vec<u8>>,
+    checkpoints: Vec<String>,
+    views: Vec<PublishedView>,
+}
+
+impl ExportBuilder {
+    pub fn new(log_key: LogSigningKey, trust_root: [u8; 32]) -> ExportBuilder {
+        ExportBuilder {
+            log_key,
+            trust_root,
+            chains: StreamChainChecker::new(),
+            tree: MerkleTree::new(),
+            events: Vec::new(),
+            checkpoints: Vec::new(),
+            views: Vec::new(),
+        }
+    }
+
+    /// Starts from an existing export's events (which must be valid chains).
+    pub fn extend_from(mut self, envelopes: &[Vec<u8>]) -> ExportBuilder {
+        for bytes in envelopes {
+            let envelope = Envelope::parse(bytes.clone()).expect("exported envelopes parse");
+            let hash = envelope.event_hash();
+            self.chains.check_next(&envelope, hash).expect("exported chains are valid");
+            self.tree.push_entry(&hash);
+            self.events.push(bytes.clone());
+        }
+        self
+    }
+
+    /// Signs `author` with `key`, seals it on its stream's chain and appends it.
+    pub fn append(&mut self, author: AuthorPart, key: &SigningKey, recorded_at_unix_ms: u64) -> Hash256 {
+        let signed = author.sign(key).expect("valid author part");
+        let (stream_revision, previous_event_hash) = self.chains.head(&author.stream);
+        let envelope =
+            Envelope::seal(&signed, LedgerPart { stream_revision, previous_event_hash, recorded_at_unix_ms });
+        let hash = envelope.event_hash();
+        self.chains.check_next(&envelope, hash).expect("sealed on the chain's head");
+        self.tree.push_entry(&hash);
+        self.events.push(envelope.into_bytes());
+        hash
+    }
+
+    /// Signs a checkpoint of the events so far and includes it.
+    pub fn checkpoint(&mut self) -> SignedCheckpoint {
+        let checkpoint = klero_ledger::checkpoint::Checkpoint {
+            origin: self.log_key.name().to_string(),
+            tree_size: self.tree.size(),
+            root_hash: self.tree.root(),
+        };
+        let signed = self.log_key.sign(&checkpoint).expect("origin is the key name");
+        self.checkpoints.push(signed.note().to_string());
+        signed
+    }
+
+    pub fn publish_view(&mut self, view: PublishedView) {
+        self.views.push(view);
+    }
+
+    pub fn size(&self) -> u64 {
+        self.tree.size()
+    }
+
+    pub fn finish(self) -> Export {
+        Export {
+            log_key: self.log_key.verifier().to_vkey_string(),
+            trust_root: self.trust_root,
+            checkpoints: self.checkpoints,
+            views: self.views,
+            events: self.events,
+        }
+    }
+
+    /// The verifier key for this builder's log.
+    pub fn verifier_key(&self) -> LogVerifierKey {
+        self.log_key.verifier()
+    }
+}
