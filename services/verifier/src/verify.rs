@@ -16,8 +16,9 @@ use std::collections::BTreeMap;
 /// Signatures are checked in batches of this many.
 const SIGNATURE_BATCH_EVENTS: usize = 256;
 
-/// What kind of check failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What kind of check failed. Listed in priority order: when two checks fail at the same
+/// position, the earlier class is reported (a forged event's rule breach is moot).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum FailureClass {
     /// The export or an envelope is malformed.
     Format,
@@ -31,10 +32,10 @@ pub enum FailureClass {
     Authority,
     /// A domain rule was broken.
     Rule,
-    /// A signed checkpoint does not verify, or covers a tree other than the log's.
-    Checkpoint,
     /// Two signed checkpoints of the same size disagree: the log forked.
     Fork,
+    /// A signed checkpoint does not verify, or covers a tree other than the log's.
+    Checkpoint,
     /// A later checkpoint does not extend an earlier one.
     Consistency,
     /// A published view digest differs from the view rebuilt from the log.
@@ -143,7 +144,9 @@ fn fail(report: &mut Report, class: FailureClass, position: Option<u64>, reason:
     // whole) outranks all.
     let earlier = match (&report.first_failure, failure.position) {
         (None, _) => true,
-        (Some(existing), Some(position)) => existing.position.is_some_and(|p| position < p),
+        (Some(existing), Some(position)) => {
+            existing.position.is_some_and(|p| position < p || (position == p && failure.class < existing.class))
+        }
         (Some(_), None) => true,
     };
     if earlier {
@@ -169,7 +172,8 @@ pub fn verify_export(export: &Export, progress: &mut dyn FnMut(u64, u64)) -> Rep
         match log_key.verify(note) {
             Ok(signed) => {
                 let checkpoint = signed.checkpoint();
-                if let Some(other) = checkpoints.insert(checkpoint.tree_size, checkpoint.root_hash) {
+                // The first checkpoint of each size is kept; a second that disagrees is a fork.
+                if let Some(&other) = checkpoints.get(&checkpoint.tree_size) {
                     if other != checkpoint.root_hash {
                         fail(
                             &mut report,
@@ -181,6 +185,8 @@ pub fn verify_export(export: &Export, progress: &mut dyn FnMut(u64, u64)) -> Rep
                         ),
                         );
                     }
+                } else {
+                    checkpoints.insert(checkpoint.tree_size, checkpoint.root_hash);
                 }
             }
             Err(error) => fail(

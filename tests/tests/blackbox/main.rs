@@ -1,5 +1,6 @@
 //! Black-box tests over real gRPC. One binary, one module per concern:
 //!
+//! - `audit`: served views equal rebuilds; the verifier passes honest exports and names every tampering.
 //! - `lifecycle`: a whole assembly, from grants to implementation, then its proofs.
 //! - `errors`: every error class has the right status, names its field or rule, appends nothing.
 //! - `idempotency`: retries of single and batch appends return the original results.
@@ -8,6 +9,7 @@
 //! - `operations`: health and reflection answer.
 //! - `reads`: paged log reads and a subscription that goes from catch-up to live.
 
+mod audit;
 mod concurrency;
 mod errors;
 mod idempotency;

@@ -1,0 +1,256 @@
+//! Views and the verifier over a real server's log: the served views equal a rebuild from the
+//! log prefix they name, an honest export verifies, and every kind of tampering is caught with
+//! its class and position.
+
+use klero_ledger::checkpoint::LogSigningKey;
+use klero_ledger::envelope::{AuthorPart, Envelope};
+use klero_ledger::Hash256;
+use klero_proto as pb;
+use klero_tests::*;
+use klero_verifier::{verify_export, Export, ExportBuilder, FailureClass};
+use prost::Message;
+
+/// A real server with a whole assembly recorded, and its export.
+async fn recorded_assembly() -> (TestServer, Export, Cast) {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let cast = Cast::new("audit");
+    assembly_with_panel(&mut client, &cast, "audit").await;
+    append(
+        &mut client,
+        &cast.facilitator,
+        "audit",
+        &pb::deliberation::SessionHeld {
+            session_number: 1,
+            held_on: "2026-01-20".into(),
+            agenda: "a".into(),
+            attendance_count: 4,
+        },
+    )
+    .await;
+    for n in 0..3 {
+        append(
+            &mut client,
+            &cast.facilitator,
+            "audit",
+            &pb::deliberation::PublicSubmissionReceived {
+                submitter_id: format!("s{n}"),
+                content_hash: sha("x"),
+                received_on: "2026-01-21".into(),
+            },
+        )
+        .await;
+    }
+    let r1 = adopted_recommendation(&mut client, &cast, "audit", "R1").await;
+    adopted_recommendation(&mut client, &cast, "audit", "R2").await;
+    append(&mut client, &cast.decision_maker, "audit", &response(&r1.event_hash, pb::response::Decision::Accepted))
+        .await;
+    let export = klero::audit::export_from_server(&server.url()).await.expect("export");
+    (server, export, cast)
+}
+
+fn verify(export: &Export) -> klero_verifier::Report {
+    verify_export(export, &mut |_, _| {})
+}
+
+fn expect_failure(export: &Export, class: FailureClass, position: u64) {
+    let report = verify(export);
+    let failure = report
+        .first_failure
+        .clone()
+        .unwrap_or_else(|| panic!("expected a {} failure, but everything held", class.as_str()));
+    assert_eq!((failure.class, failure.position), (class, Some(position)), "{failure}");
+    assert!(
+        report.to_text().contains(&format!("{} failure at position {position}", class.as_str())),
+        "{}",
+        report.to_text()
+    );
+}
+
+fn stream_of(bytes: &[u8]) -> String {
+    Envelope::parse(bytes.to_vec()).expect("envelope").author().stream.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn served_views_equal_a_rebuild_from_the_log_prefix_they_name() {
+    let (server, _, _) = recorded_assembly().await;
+    let mut client = server.client().await;
+    for name in klero_projections::ViewName::ALL {
+        let served = client
+            .query()
+            .get_view(pb::query::GetViewRequest { view: name.as_str().into(), assembly_id: "audit".into() })
+            .await
+            .expect("view")
+            .into_inner();
+        let events = client
+            .ledger()
+            .read_log(pb::ledger::ReadLogRequest { from_log_index: 0, max_count: served.tree_size as u32 })
+            .await
+            .expect("read")
+            .into_inner()
+            .events;
+        assert_eq!(events.len() as u64, served.tree_size);
+        let mut rebuilt = klero_projections::ViewSet::new();
+        for event in &events {
+            let envelope = Envelope::parse(event.envelope.clone()).expect("envelope");
+            let author = envelope.author();
+            let decoded = klero_catalogue::decode_event(&author.event_type, author.event_version, &author.payload)
+                .expect("decodes");
+            rebuilt.apply(klero_projections::RecordedEventRef {
+                log_index: event.log_index,
+                stream: &author.stream,
+                event: &decoded,
+                event_hash: envelope.event_hash(),
+                recorded_at_unix_ms: envelope.ledger().recorded_at_unix_ms,
+            });
+        }
+        let local = rebuilt.render(name, &klero_domain::AssemblyId::parse("audit").expect("id")).expect("rendered");
+        assert_eq!(local.json, served.json, "{} rebuilt byte for byte", name.as_str());
+        assert_eq!(local.digest.0.to_vec(), served.digest);
+        assert_eq!(Hash256::of(served.json.as_bytes()).0.to_vec(), served.digest, "the digest is SHA-256 of the JSON");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_honest_export_verifies_and_survives_its_text_form() {
+    let (_, export, _) = recorded_assembly().await;
+    let report = verify(&export);
+    assert!(report.ok(), "{}", report.to_text());
+    assert_eq!(report.signatures_verified, export.events.len() as u64);
+    assert_eq!((report.checkpoints_verified, report.views_checked), (1, 5));
+    assert_eq!(report.rules_replayed, export.events.len() as u64);
+    let reparsed = Export::parse(&export.encode()).expect("parse");
+    assert_eq!(reparsed, export);
+    let mut truncated = export.encode();
+    truncated.truncate(truncated.len() - 8);
+    assert!(Export::parse(&truncated).is_err(), "a truncated export is refused");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_payload_byte_is_a_signature_failure_at_its_position() {
+    let (_, mut export, _) = recorded_assembly().await;
+    let index = 9;
+    let last_payload_byte =
+        5 + Envelope::parse(export.events[index].clone()).expect("envelope").author_encoding().len() - 1;
+    export.events[index][last_payload_byte] ^= 0x01;
+    expect_failure(&export, FailureClass::Signature, index as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_reordered_and_inserted_events_break_a_chain_at_their_position() {
+    let (_, export, _) = recorded_assembly().await;
+    // Find two consecutive events of one stream, at i and j > i.
+    let (i, j) = (0..export.events.len())
+        .find_map(|i| {
+            (i + 1..export.events.len())
+                .find(|&j| stream_of(&export.events[j]) == stream_of(&export.events[i]))
+                .map(|j| (i, j))
+        })
+        .expect("a stream with two events");
+
+    let mut dropped = export.clone();
+    dropped.events.remove(i);
+    expect_failure(&dropped, FailureClass::Chain, j as u64 - 1);
+
+    let mut reordered = export.clone();
+    reordered.events.swap(i, j);
+    expect_failure(&reordered, FailureClass::Chain, i as u64);
+
+    let mut inserted = export.clone();
+    inserted.events.insert(j, export.events[i].clone());
+    expect_failure(&inserted, FailureClass::Chain, j as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_resigned_by_an_unauthorised_key_is_an_authority_failure() {
+    let (_, export, _) = recorded_assembly().await;
+    let index = export
+        .events
+        .iter()
+        .position(|e| {
+            Envelope::parse(e.clone()).expect("envelope").author().event_type == "klero.deliberation.v1.SessionHeld"
+        })
+        .expect("a session");
+    let original = Envelope::parse(export.events[index].clone()).expect("envelope");
+    let intruder = key("intruder");
+    let mut author: AuthorPart = original.author().clone();
+    author.author_public_key = intruder.verifying_key().to_bytes();
+    let resealed = Envelope::seal(&author.sign(&intruder).expect("sign"), *original.ledger());
+    let mut tampered = export.clone();
+    tampered.events[index] = resealed.into_bytes();
+    expect_failure(&tampered, FailureClass::Authority, index as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_used_after_its_revocation_is_an_authority_failure() {
+    let (server, export, cast) = recorded_assembly().await;
+    // The log operator (who holds the log key) writes what the server would have refused: a
+    // revocation, then an event by the revoked key, both chained and covered by a checkpoint.
+    let log_key = LogSigningKey::new("klero.test/blackbox", key("log key")).expect("key");
+    let mut builder =
+        ExportBuilder::new(log_key, server.trust_root.verifying_key().to_bytes()).extend_from(&export.events);
+    let revoke = pb::registry::KeyRevoked {
+        public_key: cast.facilitator.public_key().to_vec(),
+        role: pb::registry::Role::Facilitator as i32,
+        scope: "audit".into(),
+        reason: "key lost".into(),
+    };
+    let author = |key: &klero_ledger::SigningKey, stream: &str, event_type: &str, payload: Vec<u8>, n: u8| AuthorPart {
+        event_id: klero_ledger::envelope::EventId([n; 16]),
+        stream: stream.into(),
+        event_type: event_type.into(),
+        event_version: 1,
+        author_public_key: key.verifying_key().to_bytes(),
+        authored_at_unix_ms: 1,
+        payload,
+    };
+    builder.append(
+        author(&server.trust_root, "registry", "klero.registry.v1.KeyRevoked", revoke.encode_to_vec(), 0xa1),
+        &server.trust_root,
+        2_000_000_000_000,
+    );
+    let after_revocation = builder.size();
+    let submission = pb::deliberation::PublicSubmissionReceived {
+        submitter_id: "late".into(),
+        content_hash: sha("y"),
+        received_on: "2026-02-01".into(),
+    };
+    builder.append(
+        author(
+            &key("audit facilitator"),
+            "assembly/audit/deliberation",
+            "klero.deliberation.v1.PublicSubmissionReceived",
+            submission.encode_to_vec(),
+            0xa2,
+        ),
+        &key("audit facilitator"),
+        2_000_000_000_001,
+    );
+    builder.checkpoint();
+    let tampered = builder.finish();
+    expect_failure(&tampered, FailureClass::Authority, after_revocation);
+    assert!(verify(&tampered).first_failure.expect("failure").reason.contains("authority.key_revoked"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forked_checkpoint_is_a_fork_failure() {
+    let (_, mut export, _) = recorded_assembly().await;
+    let log_key = LogSigningKey::new("klero.test/blackbox", key("log key")).expect("key");
+    let size = export.events.len() as u64;
+    let fork = klero_ledger::checkpoint::Checkpoint {
+        origin: "klero.test/blackbox".into(),
+        tree_size: size,
+        root_hash: Hash256::of(b"another history"),
+    };
+    export.checkpoints.push(log_key.sign(&fork).expect("sign").note().to_string());
+    expect_failure(&export, FailureClass::Fork, size);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_digest_that_does_not_match_is_a_view_failure() {
+    let (_, mut export, _) = recorded_assembly().await;
+    let view = export.views.iter_mut().find(|v| v.name == "accountability").expect("accountability view");
+    view.digest = Hash256::of(b"a nicer story");
+    let size = view.tree_size;
+    expect_failure(&export, FailureClass::View, size);
+}
