@@ -1,7 +1,7 @@
 //! Kleroterion's read views: pure folds over recorded events.
 //!
 //! [`ViewSet::apply`] folds one recorded event in; [`ViewSet::render`] renders a view of one
-//! assembly as canonical JSON (docs/FORMAT.md §8) with its SHA-256 digest. Nothing here reads a
+//! assembly as canonical JSON (docs/FORMAT.md §7) with its SHA-256 digest. Nothing here reads a
 //! clock: "now" in a view is the recording time of the last event folded in, so the same log
 //! prefix gives the same bytes on any machine.
 //!

@@ -2,8 +2,9 @@
 //! `metric`, `value`, `unit`, `baseline` and `ratio`, where the baseline was measured in the
 //! same run on the same machine. BENCHMARKS.md explains each one and how to read it.
 //!
-//! Usage: `klero-bench [verify|append|proof|grpc|all]... [--quick]`
+//! Usage: `klero-bench [verify|append|proof|grpc|verify-export|project|all]... [--quick]`
 
+mod audit_benches;
 mod grpc_benches;
 mod report;
 mod store_benches;
@@ -14,7 +15,7 @@ fn main() {
     let quick = args.iter().any(|a| a == "--quick");
     let mut benches: Vec<&str> = args.iter().map(String::as_str).filter(|a| !a.starts_with("--")).collect();
     if benches.is_empty() || benches.contains(&"all") {
-        benches = vec!["verify", "append", "proof", "grpc"];
+        benches = vec!["verify", "append", "proof", "grpc", "verify-export", "project"];
     }
     for bench in benches {
         match bench {
@@ -22,8 +23,12 @@ fn main() {
             "append" => store_benches::append(quick),
             "proof" => verify_benches::proof(quick),
             "grpc" => grpc_benches::grpc(quick),
+            "verify-export" => audit_benches::verify_export_bench(quick),
+            "project" => audit_benches::project_bench(quick),
             other => {
-                eprintln!("unknown bench {other:?}; expected verify, append, proof, grpc or all");
+                eprintln!(
+                    "unknown bench {other:?}; expected verify, append, proof, grpc, verify-export, project or all"
+                );
                 std::process::exit(2);
             }
         }

@@ -1,4 +1,4 @@
-//! The export file (docs/FORMAT.md §9): everything an auditor needs, in one text file.
+//! The export file (docs/FORMAT.md §8): everything an auditor needs, in one text file.
 //!
 //! ```text
 //! klero-export/v1
@@ -189,9 +189,18 @@ impl ExportBuilder {
     /// Signs `author` with `key`, seals it on its stream's chain and appends it.
     pub fn append(&mut self, author: AuthorPart, key: &SigningKey, recorded_at_unix_ms: u64) -> Hash256 {
         let signed = author.sign(key).expect("valid author part");
-        let (stream_revision, previous_event_hash) = self.chains.head(&author.stream);
+        self.append_signed(&signed, recorded_at_unix_ms)
+    }
+
+    /// Seals an already signed author part on its stream's chain and appends it.
+    pub fn append_signed(
+        &mut self,
+        signed: &klero_ledger::envelope::SignedAuthorPart,
+        recorded_at_unix_ms: u64,
+    ) -> Hash256 {
+        let (stream_revision, previous_event_hash) = self.chains.head(&signed.author().stream);
         let envelope =
-            Envelope::seal(&signed, LedgerPart { stream_revision, previous_event_hash, recorded_at_unix_ms });
+            Envelope::seal(signed, LedgerPart { stream_revision, previous_event_hash, recorded_at_unix_ms });
         let hash = envelope.event_hash();
         self.chains.check_next(&envelope, hash).expect("sealed on the chain's head");
         self.tree.push_entry(&hash);

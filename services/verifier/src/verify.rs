@@ -345,7 +345,7 @@ fn replay(
         if !check_at_size(size, &tree, checkpoints, views, &view_set, &mut last_checkpoint, report) {
             return;
         }
-        if size % 4096 == 0 || size == total {
+        if size.is_multiple_of(4096) || size == total {
             progress(size, total);
         }
     }
