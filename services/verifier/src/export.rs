@@ -199,8 +199,7 @@ impl ExportBuilder {
         recorded_at_unix_ms: u64,
     ) -> Hash256 {
         let (stream_revision, previous_event_hash) = self.chains.head(&signed.author().stream);
-        let envelope =
-            Envelope::seal(signed, LedgerPart { stream_revision, previous_event_hash, recorded_at_unix_ms });
+        let envelope = Envelope::seal(signed, LedgerPart { stream_revision, previous_event_hash, recorded_at_unix_ms });
         let hash = envelope.event_hash();
         self.chains.check_next(&envelope, hash).expect("sealed on the chain's head");
         self.tree.push_entry(&hash);
