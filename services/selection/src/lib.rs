@@ -1,0 +1,76 @@
+//! Kleroterion's fair and verifiable selection.
+//!
+//! - [`pool`]: pools and quotas from the Sortition Foundation's CSV layout, grouped into types.
+//! - [`leximin`]: the LEXIMIN lottery over quota-meeting panels, by column generation, solved
+//!   with `microlp` (pure Rust: no cmake, no system libraries).
+//! - [`draw`]: the lottery published with integer weights, the draw from a revealed seed, and
+//!   the checks an observer runs.
+
+pub mod draw;
+pub mod leximin;
+pub mod pool;
+
+pub use draw::{draw, verify_draw, PublishedLottery, WEIGHT_TOTAL};
+pub use leximin::{best_panel, leximin, Distribution, Panel};
+pub use pool::{build_instance, parse_features_csv, Instance, Quota};
+
+/// Why a selection failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SelectionError {
+    #[error("{file} line {line}: {reason}")]
+    Input { file: &'static str, line: usize, reason: String },
+    /// No panel meets the quotas; the message names the quotas in conflict.
+    #[error("no panel can meet the quotas: {conflict}")]
+    Infeasible { conflict: String },
+    #[error("the LP/MIP solver failed: {reason}")]
+    Solver { reason: String },
+    #[error("stopped at the time limit of {seconds} s")]
+    TimeLimit { seconds: u64 },
+}
+
+/// Names the quotas in conflict: a feature whose bounds cannot add up to the panel size, a
+/// value with too few volunteers, or the first pair of features that cannot be met together.
+pub fn infeasibility(instance: &Instance) -> SelectionError {
+    let k = instance.panel_size as u64;
+    for (f, bounds) in instance.bounds.iter().enumerate() {
+        let (min_sum, max_sum): (u64, u64) =
+            bounds.iter().fold((0, 0), |(a, b), (min, max)| (a + *min as u64, b + *max as u64));
+        if min_sum > k || max_sum < k {
+            return SelectionError::Infeasible {
+                conflict: format!("feature {}: the minimums sum to {min_sum} and the maximums to {max_sum}, but the panel has {k} seats", instance.features[f]),
+            };
+        }
+        for (v, (min, _)) in bounds.iter().enumerate() {
+            let available: usize = instance.types.iter().filter(|t| t.values[f] == v).map(|t| t.members.len()).sum();
+            if (*min as usize) > available {
+                return SelectionError::Infeasible {
+                    conflict: format!(
+                        "{} = {}: the minimum is {min} but only {available} volunteers have it",
+                        instance.features[f], instance.values[f][v]
+                    ),
+                };
+            }
+        }
+    }
+    for a in 0..instance.features.len() {
+        for b in a + 1..instance.features.len() {
+            let mut pair = instance.clone();
+            for (f, bounds) in pair.bounds.iter_mut().enumerate() {
+                if f != a && f != b {
+                    for bound in bounds.iter_mut() {
+                        *bound = (0, instance.panel_size);
+                    }
+                }
+            }
+            if matches!(best_panel(&pair, &vec![0.0; pair.types.len()]), Ok(None)) {
+                return SelectionError::Infeasible {
+                    conflict: format!(
+                        "the quotas on {} and on {} cannot be met together",
+                        instance.features[a], instance.features[b]
+                    ),
+                };
+            }
+        }
+    }
+    SelectionError::Infeasible { conflict: "the quotas on three or more features together".into() }
+}

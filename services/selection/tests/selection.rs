@@ -1,0 +1,191 @@
+//! Fairness, determinism and verifiability of the selection, on small instances where brute
+//! force can enumerate every panel, and on the pools in ../shared/data/sortition.
+
+use klero_selection::*;
+use microlp::{ComparisonOp, LinearExpr, OptimizationDirection, Problem};
+use std::time::Duration;
+
+fn instance(features: &str, people: &str, k: u32) -> Instance {
+    build_instance(&parse_features_csv(features).expect("features"), people, k).expect("instance")
+}
+
+/// A small pool: 9 people, 2 features; panels of 4.
+fn small() -> Instance {
+    let features = "feature,value,min,max\nage,young,1,3\nage,old,1,3\narea,north,1,2\narea,south,2,3\n";
+    let people = "id,age,area\na,young,north\nb,young,north\nc,young,south\nd,old,south\ne,old,south\nf,old,south\ng,old,north\nh,young,south\ni,young,south\n";
+    instance(features, people, 4)
+}
+
+/// Every panel (seats per type) that meets the quotas, by enumeration.
+fn all_panels(instance: &Instance) -> Vec<Panel> {
+    let mut panels = Vec::new();
+    let mut current = vec![0u32; instance.types.len()];
+    fn walk(instance: &Instance, t: usize, left: u32, current: &mut Vec<u32>, panels: &mut Vec<Panel>) {
+        if t == instance.types.len() {
+            if left == 0 && instance.panel_meets_quotas(current) {
+                panels.push(current.clone());
+            }
+            return;
+        }
+        for seats in 0..=left.min(instance.types[t].members.len() as u32) {
+            current[t] = seats;
+            walk(instance, t + 1, left - seats, current, panels);
+        }
+        current[t] = 0;
+    }
+    walk(instance, 0, instance.panel_size, &mut current, &mut panels);
+    panels
+}
+
+/// The textbook LEXIMIN over every panel: maximise the lowest unfixed probability; fix each
+/// type that cannot rise above it (one LP per type); repeat. Shares no code with the crate.
+fn brute_force_leximin(instance: &Instance) -> Vec<f64> {
+    let panels = all_panels(instance);
+    let n: Vec<f64> = instance.types.iter().map(|t| t.members.len() as f64).collect();
+    let types = instance.types.len();
+    let mut fixed: Vec<Option<f64>> = vec![None; types];
+    // Solves: maximise `objective_type`'s probability (or z if None) subject to fixed floors.
+    let solve = |fixed: &[Option<f64>], floor: Option<f64>, maximise: Option<usize>| -> f64 {
+        let mut problem = Problem::new(OptimizationDirection::Maximize);
+        let lambda: Vec<_> = panels.iter().map(|_| problem.add_var(0.0, (0.0, 1.0))).collect();
+        let z = problem.add_var(if maximise.is_none() { 1.0 } else { 0.0 }, (0.0, 1.0));
+        let mut total = LinearExpr::empty();
+        for &l in &lambda {
+            total.add(l, 1.0);
+        }
+        problem.add_constraint(total, ComparisonOp::Eq, 1.0);
+        for t in 0..types {
+            let mut row = LinearExpr::empty();
+            for (p, panel) in panels.iter().enumerate() {
+                row.add(lambda[p], panel[t] as f64 / n[t]);
+            }
+            match (fixed[t], floor) {
+                (Some(f), _) => problem.add_constraint(row, ComparisonOp::Ge, f - 1e-9),
+                (None, Some(value)) => problem.add_constraint(row, ComparisonOp::Ge, value - 1e-9),
+                (None, None) => {
+                    row.add(z, -1.0);
+                    problem.add_constraint(row, ComparisonOp::Ge, 0.0)
+                }
+            }
+        }
+        let solution = match maximise {
+            None => problem.solve(),
+            Some(t) => {
+                let mut objective = LinearExpr::empty();
+                for (p, panel) in panels.iter().enumerate() {
+                    objective.add(lambda[p], panel[t] as f64 / n[t]);
+                }
+                let probability = problem.add_var(1.0, (0.0, 1.0));
+                objective.add(probability, -1.0);
+                problem.add_constraint(objective, ComparisonOp::Eq, 0.0);
+                problem.solve()
+            }
+        };
+        solution.expect("solvable").into_solution().expect("solved").objective()
+    };
+    while fixed.iter().any(Option::is_none) {
+        let z = solve(&fixed, None, None);
+        let mut progressed = false;
+        for t in 0..types {
+            if fixed[t].is_none() && solve(&fixed, Some(z), Some(t)) <= z + 1e-7 {
+                fixed[t] = Some(z);
+                progressed = true;
+            }
+        }
+        assert!(progressed, "some type is tight at each stage");
+    }
+    fixed.into_iter().map(|f| f.expect("fixed")).collect()
+}
+
+#[test]
+fn leximin_matches_brute_force_on_small_instances() {
+    let instances = [
+        small(),
+        instance(
+            "feature,value,min,max\ng,f,2,3\ng,m,2,3\nage,y,1,2\nage,m,1,3\nage,o,1,2\n",
+            "id,g,age\n1,f,y\n2,f,y\n3,f,m\n4,f,o\n5,m,y\n6,m,m\n7,m,m\n8,m,m\n9,m,o\n10,m,o\n11,f,m\n",
+            5,
+        ),
+    ];
+    for (number, instance) in instances.iter().enumerate() {
+        let expected = brute_force_leximin(instance);
+        let distribution = leximin(instance, Duration::from_secs(60)).expect("leximin");
+        assert!(distribution.leximin_complete);
+        for (t, (ours, truth)) in distribution.type_probabilities.iter().zip(&expected).enumerate() {
+            assert!((ours - truth).abs() < 1e-6, "instance {number}, type {t}: {ours} vs brute force {truth}");
+        }
+        let mut sorted_ours = distribution.type_probabilities.clone();
+        sorted_ours.sort_by(f64::total_cmp);
+        assert!(sorted_ours[0] > 0.0, "everyone has a chance");
+    }
+}
+
+#[test]
+fn every_published_panel_meets_the_quotas_and_the_weights_are_exact() {
+    let instance = small();
+    let distribution = leximin(&instance, Duration::from_secs(60)).expect("leximin");
+    let lottery = PublishedLottery::from_distribution(&distribution);
+    assert!(lottery.panels.iter().all(|p| instance.panel_meets_quotas(p)));
+    assert_eq!(lottery.weights.iter().sum::<u64>(), WEIGHT_TOTAL);
+    let probabilities: Vec<f64> = (0..instance.types.len()).map(|t| lottery.type_probability(&instance, t)).collect();
+    let seed = b"a published seed of enough bytes";
+    let panel = draw(&instance, &lottery, seed);
+    assert_eq!(panel.len(), 4);
+    verify_draw(&instance, &lottery, &probabilities, seed, &panel).expect("the draw verifies");
+    // Each check fails when its input is wrong.
+    let mut other = panel.clone();
+    other[0] = "z".into();
+    assert!(verify_draw(&instance, &lottery, &probabilities, seed, &other).is_err());
+    let mut shifted = probabilities.clone();
+    shifted[0] += 0.01;
+    assert!(verify_draw(&instance, &lottery, &shifted, seed, &panel).is_err());
+    let mut broken = lottery.clone();
+    broken.weights[0] += 1;
+    assert!(verify_draw(&instance, &broken, &probabilities, seed, &panel).is_err());
+}
+
+#[test]
+fn the_same_input_and_seed_give_the_same_output() {
+    let run = || {
+        let instance = small();
+        let lottery =
+            PublishedLottery::from_distribution(&leximin(&instance, Duration::from_secs(60)).expect("leximin"));
+        (lottery.clone(), draw(&instance, &lottery, b"seed one, sixteen+ bytes"))
+    };
+    assert_eq!(run(), run());
+    let instance = small();
+    let lottery = run().0;
+    let draws: std::collections::BTreeSet<Vec<String>> =
+        (0..40u8).map(|s| draw(&instance, &lottery, &[s; 20])).collect();
+    assert!(draws.len() > 1, "different seeds draw different panels");
+}
+
+#[test]
+fn infeasible_quotas_are_detected_and_named() {
+    let features = "feature,value,min,max\nage,young,3,4\nage,old,3,4\n";
+    let people = "id,age\na,young\nb,young\nc,old\nd,old\ne,old\n";
+    let error = leximin(&instance(features, people, 4), Duration::from_secs(10)).expect_err("infeasible");
+    assert!(matches!(&error, SelectionError::Infeasible { conflict } if conflict.contains("age")), "{error}");
+    let features = "feature,value,min,max\nage,young,2,4\nage,old,0,4\n";
+    let people = "id,age\na,young\nb,old\nc,old\nd,old\n";
+    let error = leximin(&instance(features, people, 3), Duration::from_secs(10)).expect_err("infeasible");
+    assert!(error.to_string().contains("age = young") && error.to_string().contains("only 1"), "{error}");
+    let features = "feature,value,min,max\nage,young,2,2\nage,old,0,2\narea,north,2,2\narea,south,0,2\n";
+    let people = "id,age,area\na,young,south\nb,young,south\nc,old,north\nd,old,north\n";
+    let error = leximin(&instance(features, people, 2), Duration::from_secs(10)).expect_err("infeasible");
+    assert!(error.to_string().contains("age and on area"), "{error}");
+}
+
+#[test]
+fn the_150_person_pool_reaches_the_published_maximin_optimum() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/sortition/pool_150_22");
+    let features = std::fs::read_to_string(dir.join("features.csv")).expect("shared/data is beside the repository");
+    let people = std::fs::read_to_string(dir.join("people.csv")).expect("people");
+    let instance = instance(&features, &people, 22);
+    let distribution = leximin(&instance, Duration::from_secs(120)).expect("leximin");
+    let lowest = distribution.type_probabilities.iter().cloned().fold(f64::MAX, f64::min);
+    // sortition-algorithms 0.12 (maximin, HiGHS, gap 0) reports 10.17%.
+    assert!((lowest - 0.1017).abs() < 0.0001, "lowest probability {lowest}");
+    let lottery = PublishedLottery::from_distribution(&distribution);
+    assert!(lottery.panels.iter().all(|p| instance.panel_meets_quotas(p)));
+}
