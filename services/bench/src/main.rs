@@ -2,11 +2,12 @@
 //! `metric`, `value`, `unit`, `baseline` and `ratio`, where the baseline was measured in the
 //! same run on the same machine. BENCHMARKS.md explains each one and how to read it.
 //!
-//! Usage: `klero-bench [verify|append|proof|grpc|verify-export|project|all]... [--quick]`
+//! Usage: `klero-bench [verify|append|proof|grpc|verify-export|project|select|all]... [--quick]`
 
 mod audit_benches;
 mod grpc_benches;
 mod report;
+mod select_benches;
 mod store_benches;
 mod verify_benches;
 
@@ -15,7 +16,7 @@ fn main() {
     let quick = args.iter().any(|a| a == "--quick");
     let mut benches: Vec<&str> = args.iter().map(String::as_str).filter(|a| !a.starts_with("--")).collect();
     if benches.is_empty() || benches.contains(&"all") {
-        benches = vec!["verify", "append", "proof", "grpc", "verify-export", "project"];
+        benches = vec!["verify", "append", "proof", "grpc", "verify-export", "project", "select"];
     }
     for bench in benches {
         match bench {
@@ -25,9 +26,10 @@ fn main() {
             "grpc" => grpc_benches::grpc(quick),
             "verify-export" => audit_benches::verify_export_bench(quick),
             "project" => audit_benches::project_bench(quick),
+            "select" => select_benches::select(quick),
             other => {
                 eprintln!(
-                    "unknown bench {other:?}; expected verify, append, proof, grpc, verify-export, project or all"
+                    "unknown bench {other:?}; expected verify, append, proof, grpc, verify-export, project, select or all"
                 );
                 std::process::exit(2);
             }

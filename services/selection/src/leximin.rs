@@ -36,6 +36,9 @@ pub struct Distribution {
     pub panels_generated: usize,
 }
 
+/// Time spent in pricing, for the trace.
+static PRICING_NANOS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Numerical tolerance for "violated" and "positive".
 const EPSILON: f64 = 1e-9;
 /// Cutting-plane rounds allowed per stage; far above what the test pools need.
@@ -102,6 +105,9 @@ pub fn leximin(instance: &Instance, time_limit: Duration) -> Result<Distribution
     let uniform: Vec<f64> = instance.types.iter().map(|t| 1.0 / t.members.len() as f64).collect();
     let first = best_panel(instance, &uniform)?.ok_or_else(|| crate::infeasibility(instance))?;
     let mut panels: Vec<Panel> = vec![first.0];
+    // Panels whose constraints the next stage's LP starts with: those binding at the last
+    // optimum. Every panel stays in `panels` for the final distribution.
+    let mut active: Vec<usize> = vec![0];
     let mut fixed: Vec<Option<f64>> = vec![None; types];
     let mut stages = 0;
     let mut leximin_complete = true;
@@ -110,7 +116,7 @@ pub fn leximin(instance: &Instance, time_limit: Duration) -> Result<Distribution
         stages += 1;
         let stage_started = Instant::now();
         let panels_before = panels.len();
-        let (value, weights) = match solve_stage(instance, &mut panels, &fixed, started, time_limit) {
+        let (value, weights) = match solve_stage(instance, &mut panels, &mut active, &fixed, started, time_limit) {
             Ok(solved) => solved,
             // The maximin stage must finish; later refinements stop at the time limit, and
             // every type not yet fixed keeps at least the last stage's value.
@@ -127,9 +133,10 @@ pub fn leximin(instance: &Instance, time_limit: Duration) -> Result<Distribution
         last_value = value;
         if std::env::var_os("KLERO_SELECT_TRACE").is_some() {
             eprintln!(
-                "stage {stages}: value {value:.6}, {} new panels, {:?}, unfixed {}",
+                "stage {stages}: value {value:.6}, {} new panels, {:?} ({} ms pricing), unfixed {}",
                 panels.len() - panels_before,
                 stage_started.elapsed(),
+                PRICING_NANOS.swap(0, std::sync::atomic::Ordering::Relaxed) / 1_000_000,
                 fixed.iter().filter(|f| f.is_none()).count()
             );
         }
@@ -172,6 +179,7 @@ pub fn leximin(instance: &Instance, time_limit: Duration) -> Result<Distribution
 fn solve_stage(
     instance: &Instance,
     panels: &mut Vec<Panel>,
+    active: &mut Vec<usize>,
     fixed: &[Option<f64>],
     started: Instant,
     time_limit: Duration,
@@ -200,8 +208,8 @@ fn solve_stage(
         }
         row
     };
-    for panel in panels.iter() {
-        problem.add_constraint(panel_row(panel), ComparisonOp::Ge, 0.0);
+    for &p in active.iter() {
+        problem.add_constraint(panel_row(&panels[p]), ComparisonOp::Ge, 0.0);
     }
     let mut solution = problem
         .solve()
@@ -215,13 +223,28 @@ fn solve_stage(
         let weights: Vec<f64> = y.iter().map(|&v| solution.var_value(v).max(0.0)).collect();
         let y_hat_value = solution.var_value(y_hat);
         let per_seat: Vec<f64> = weights.iter().zip(&instance.types).map(|(w, t)| w / t.members.len() as f64).collect();
+        let pricing_started = Instant::now();
         let (panel, value) = best_panel(instance, &per_seat)?.ok_or_else(|| crate::infeasibility(instance))?;
-        if value <= y_hat_value + EPSILON || panels.contains(&panel) {
+        PRICING_NANOS.fetch_add(pricing_started.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+        let known = panels.iter().position(|p| *p == panel);
+        let already_a_row = known.is_some_and(|p| active.contains(&p));
+        if value <= y_hat_value + EPSILON || already_a_row {
             let objective = solution.objective();
+            // The next stage starts from the constraints that bind here.
+            active.retain(|&p| {
+                let load: f64 = shares(instance, &panels[p]).iter().zip(&weights).map(|(s, w)| s * w).sum();
+                y_hat_value - load <= 1e-7
+            });
             return Ok((objective, weights));
         }
         let row = panel_row(&panel);
-        panels.push(panel);
+        match known {
+            Some(p) => active.push(p),
+            None => {
+                panels.push(panel);
+                active.push(panels.len() - 1);
+            }
+        }
         solution = solution
             .add_constraint(row, ComparisonOp::Ge, 0.0)
             .map_err(|e| solver_error("stage LP (warm)", e))?

@@ -5,4 +5,5 @@
 pub mod audit;
 pub mod demo;
 pub mod keys;
+pub mod select;
 pub mod wiring;

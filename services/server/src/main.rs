@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use klero::{audit, demo, keys, wiring};
+use klero::{audit, demo, keys, select, wiring};
 use klero_ledger::checkpoint::LogSigningKey;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -88,6 +88,27 @@ enum Command {
         #[arg(long)]
         assembly: Option<String>,
     },
+    /// Computes the fair (LEXIMIN) lottery for a pool and, with --seed, draws the panel.
+    Select {
+        /// Quotas: feature,value,min,max.
+        #[arg(long)]
+        features: PathBuf,
+        /// The pool: id then one column per feature.
+        #[arg(long)]
+        people: PathBuf,
+        /// Seats on the panel.
+        #[arg(long)]
+        panel_size: u32,
+        /// The revealed seed, in hex (16 to 64 bytes), to draw the panel.
+        #[arg(long)]
+        seed: Option<String>,
+        /// Where to write distribution.json, probabilities.csv and panel.csv.
+        #[arg(long)]
+        out: PathBuf,
+        /// Stop refining the leximin lottery after this long (the maximin stage always finishes).
+        #[arg(long, default_value_t = 110)]
+        time_limit_seconds: u64,
+    },
     /// Creates an Ed25519 key: the secret key file and `<file>.pub`.
     Keygen {
         /// Where to write the secret key. Refuses to overwrite.
@@ -146,6 +167,16 @@ fn main() -> anyhow::Result<()> {
             runtime()?.block_on(demo::run(target))
         }
         Command::Keygen { out, log_name } => keys::keygen(&out, log_name.as_deref()),
+        Command::Select { features, people, panel_size, seed, out, time_limit_seconds } => {
+            select::run(select::SelectArgs {
+                features: &features,
+                people: &people,
+                panel_size,
+                seed_hex: seed.as_deref(),
+                out: &out,
+                time_limit: std::time::Duration::from_secs(time_limit_seconds),
+            })
+        }
         Command::Export { server, out } => runtime()?.block_on(audit::export_to_file(&server, &out)),
         Command::View { name, server, assembly } => runtime()?.block_on(audit::print_view(&server, &name, assembly)),
         Command::Verify { file, server, state, log_key, trust_root, json } => {

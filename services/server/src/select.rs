@@ -1,0 +1,85 @@
+//! `klero select`: the fair lottery for a pool, its per-person probabilities, and (with a seed)
+//! the draw, written to a directory an organiser can publish.
+
+use anyhow::Context;
+use klero_selection::{build_instance, draw, leximin, parse_features_csv, verify_draw, PublishedLottery, WEIGHT_TOTAL};
+use serde_json::json;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Options of `klero select`.
+#[derive(Debug)]
+pub struct SelectArgs<'a> {
+    pub features: &'a Path,
+    pub people: &'a Path,
+    pub panel_size: u32,
+    pub seed_hex: Option<&'a str>,
+    pub out: &'a Path,
+    pub time_limit: Duration,
+}
+
+pub fn run(args: SelectArgs<'_>) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let quotas = parse_features_csv(
+        &std::fs::read_to_string(args.features).with_context(|| format!("reading {}", args.features.display()))?,
+    )?;
+    let people = std::fs::read_to_string(args.people).with_context(|| format!("reading {}", args.people.display()))?;
+    let instance = build_instance(&quotas, &people, args.panel_size)?;
+    let seed = args.seed_hex.map(|hex| klero_ledger::hash::from_hex(hex).context("--seed must be hex")).transpose()?;
+    if let Some(seed) = &seed {
+        anyhow::ensure!((16..=64).contains(&seed.len()), "--seed must be 16 to 64 bytes");
+    }
+    let distribution = leximin(&instance, args.time_limit)?;
+    let lottery = PublishedLottery::from_distribution(&distribution);
+    let probabilities: Vec<f64> = (0..instance.types.len()).map(|t| lottery.type_probability(&instance, t)).collect();
+    std::fs::create_dir_all(args.out).with_context(|| format!("creating {}", args.out.display()))?;
+
+    let types: Vec<_> = instance
+        .types
+        .iter()
+        .zip(&probabilities)
+        .map(|(t, p)| {
+            let values: serde_json::Map<String, serde_json::Value> = instance
+                .features
+                .iter()
+                .enumerate()
+                .map(|(f, name)| (name.clone(), json!(instance.values[f][t.values[f]])))
+                .collect();
+            json!({"values": values, "members": t.members, "probability": p})
+        })
+        .collect();
+    let document = json!({
+        "format": "klero-lottery/v1",
+        "algorithm": "leximin",
+        "algorithm_version": "klero-selection 1",
+        "panel_size": instance.panel_size,
+        "leximin_complete": distribution.leximin_complete,
+        "weight_total": WEIGHT_TOTAL,
+        "types": types,
+        "panels": lottery.panels.iter().zip(&lottery.weights).map(|(p, w)| json!({"weight": w, "seats": p})).collect::<Vec<_>>(),
+    });
+    std::fs::write(args.out.join("distribution.json"), document.to_string())?;
+    let mut csv = String::from("id,probability\n");
+    let mut per_person: Vec<(&String, f64)> =
+        instance.types.iter().zip(&probabilities).flat_map(|(t, p)| t.members.iter().map(move |m| (m, *p))).collect();
+    per_person.sort_by(|a, b| a.0.cmp(b.0));
+    for (id, p) in &per_person {
+        csv.push_str(&format!("{id},{p:.9}\n"));
+    }
+    std::fs::write(args.out.join("probabilities.csv"), csv)?;
+    if let Some(seed) = &seed {
+        let panel = draw(&instance, &lottery, seed);
+        verify_draw(&instance, &lottery, &probabilities, seed, &panel)
+            .map_err(|reason| anyhow::anyhow!("the draw does not verify: {reason}"))?;
+        std::fs::write(args.out.join("panel.csv"), format!("id\n{}\n", panel.join("\n")))?;
+    }
+    let min = probabilities.iter().cloned().fold(f64::MAX, f64::min);
+    let max = probabilities.iter().cloned().fold(0.0, f64::max);
+    println!(
+        "{}",
+        json!({"min_probability": min, "max_probability": max, "panels": lottery.panels.len(), "seconds": started.elapsed().as_secs_f64(),
+               "stages": distribution.stages, "leximin_complete": distribution.leximin_complete, "types": instance.types.len(),
+               "people": instance.people(), "drawn": seed.is_some()})
+    );
+    Ok(())
+}
