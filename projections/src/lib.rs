@@ -216,6 +216,7 @@ impl ViewSet {
                     pool.members.iter().map(|m| (m.id.clone(), m.features.iter().cloned().collect())).collect();
                 views.timeline.push(milestone("pool_registered"));
             }
+            DomainEvent::LotteryPublished(_) => views.timeline.push(milestone("lottery_published")),
             DomainEvent::PanelDrawn(drawn) => {
                 views.seated = drawn.member_ids.iter().cloned().collect();
                 views.timeline.push(milestone("panel_drawn"));

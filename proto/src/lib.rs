@@ -115,6 +115,7 @@ event_payloads! {
     assembly::AssemblyConvened => "klero.assembly.v1.AssemblyConvened", Assembly;
     selection::SelectionPlanned => "klero.selection.v1.SelectionPlanned", Selection;
     selection::PoolRegistered => "klero.selection.v1.PoolRegistered", Selection;
+    selection::LotteryPublished => "klero.selection.v1.LotteryPublished", Selection;
     selection::PanelDrawn => "klero.selection.v1.PanelDrawn", Selection;
     selection::MemberWithdrew => "klero.selection.v1.MemberWithdrew", Selection;
     selection::ReplacementDrawn => "klero.selection.v1.ReplacementDrawn", Selection;

@@ -20,6 +20,8 @@ pub const QUOTAS_MAX: usize = 200;
 pub const POOL_MEMBERS_MAX: usize = 10_000;
 /// Most feature values per volunteer.
 pub const MEMBER_FEATURES_MAX: usize = 32;
+/// Most panels in a published lottery.
+pub const LOTTERY_PANELS_MAX: usize = 100_000;
 /// Pseudonymous ids: 1 to 64 of `A-Z a-z 0-9 - _`.
 pub const PSEUDONYM_BYTES_MAX: usize = 64;
 
@@ -284,6 +286,29 @@ pub fn decode_event(event_type: &str, version: u32, payload: &[u8]) -> Result<Do
                 }
             }
             DomainEvent::PoolRegistered(PoolRegistered { members, payload_hash: Hash256::of(payload) })
+        }
+        "klero.selection.v1.LotteryPublished" => {
+            let m: pb::selection::LotteryPublished = decode_canonical(payload)?;
+            if m.panels.is_empty() || m.panels.len() > LOTTERY_PANELS_MAX {
+                c.violations.push(violation("panels", format!("must hold 1 to {LOTTERY_PANELS_MAX} panels")));
+            }
+            let panels = m
+                .panels
+                .iter()
+                .take(LOTTERY_PANELS_MAX)
+                .enumerate()
+                .map(|(i, p)| {
+                    if p.weight == 0 {
+                        c.violations.push(violation(format!("panels[{i}].weight"), "must be at least 1"));
+                    }
+                    if p.seats.len() > POOL_MEMBERS_MAX {
+                        c.violations
+                            .push(violation(format!("panels[{i}].seats"), "has more entries than a pool has people"));
+                    }
+                    (p.weight, p.seats.clone())
+                })
+                .collect();
+            DomainEvent::LotteryPublished(LotteryPublished { panels })
         }
         "klero.selection.v1.PanelDrawn" => {
             let m: pb::selection::PanelDrawn = decode_canonical(payload)?;

@@ -12,6 +12,7 @@ pub enum DomainEvent {
     AssemblyConvened(AssemblyConvened),
     SelectionPlanned(SelectionPlanned),
     PoolRegistered(PoolRegistered),
+    LotteryPublished(LotteryPublished),
     PanelDrawn(PanelDrawn),
     MemberWithdrew(MemberWithdrew),
     ReplacementDrawn(ReplacementDrawn),
@@ -37,9 +38,8 @@ impl DomainEvent {
         match self {
             KeyGranted(_) | KeyRevoked(_) => None,
             AssemblyConvened(_) => Some(Role::Convenor),
-            SelectionPlanned(_) | PoolRegistered(_) | PanelDrawn(_) | MemberWithdrew(_) | ReplacementDrawn(_) => {
-                Some(Role::SelectionOperator)
-            }
+            SelectionPlanned(_) | PoolRegistered(_) | LotteryPublished(_) | PanelDrawn(_) | MemberWithdrew(_)
+            | ReplacementDrawn(_) => Some(Role::SelectionOperator),
             SessionHeld(_) | EvidencePresented(_) | PublicSubmissionReceived(_) => Some(Role::Facilitator),
             RecommendationDrafted(_)
             | RecommendationAmended(_)
@@ -57,9 +57,8 @@ impl DomainEvent {
         match self {
             KeyGranted(_) | KeyRevoked(_) => StreamKind::Registry,
             AssemblyConvened(_) => StreamKind::Assembly,
-            SelectionPlanned(_) | PoolRegistered(_) | PanelDrawn(_) | MemberWithdrew(_) | ReplacementDrawn(_) => {
-                StreamKind::Selection
-            }
+            SelectionPlanned(_) | PoolRegistered(_) | LotteryPublished(_) | PanelDrawn(_) | MemberWithdrew(_)
+            | ReplacementDrawn(_) => StreamKind::Selection,
             SessionHeld(_) | EvidencePresented(_) | PublicSubmissionReceived(_) => StreamKind::Deliberation,
             RecommendationDrafted(_)
             | RecommendationAmended(_)
@@ -132,6 +131,12 @@ pub struct PoolRegistered {
     pub members: Vec<PoolMember>,
     /// SHA-256 of the exact payload bytes, compared with the plan's pool commitment.
     pub payload_hash: Hash256,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LotteryPublished {
+    /// (weight in parts of 1,000,000,000, seats per type) for each panel.
+    pub panels: Vec<(u64, Vec<u32>)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -79,6 +79,12 @@ pub struct SelectionState {
     pub awaiting_replacement: BTreeSet<String>,
     pub panel_drawn: bool,
     pub withdrawals: u32,
+    /// The pool as a selection instance (types of interchangeable volunteers).
+    pub instance: Option<klero_selection::Instance>,
+    /// The published lottery, if the plan uses one.
+    pub lottery: Option<klero_selection::PublishedLottery>,
+    /// The seed revealed by the draw.
+    pub seed: Option<Vec<u8>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -471,6 +477,41 @@ impl AssemblyState {
                         format!("{} volunteers cannot fill {} seats", pool.members.len(), plan.panel_size),
                     ));
                 }
+                selection_instance(plan, pool)
+                    .map_err(|e| broken("selection.pool_values_have_quotas", e.to_string()))?;
+                Ok(Acceptance::default())
+            }
+            DomainEvent::LotteryPublished(lottery) => {
+                let instance = selection
+                    .instance
+                    .as_ref()
+                    .ok_or_else(|| broken("selection.lottery_after_pool", "register the pool first"))?;
+                if selection.lottery.is_some() {
+                    return Err(broken("selection.lottery_published_once", "the lottery is already published"));
+                }
+                if selection.panel_drawn {
+                    return Err(broken("selection.lottery_before_draw", "the panel is already drawn"));
+                }
+                let total: u128 = lottery.panels.iter().map(|(w, _)| *w as u128).sum();
+                if total != klero_selection::WEIGHT_TOTAL as u128 {
+                    return Err(broken(
+                        "selection.lottery_meets_quotas",
+                        format!("the weights sum to {total}, not {}", klero_selection::WEIGHT_TOTAL),
+                    ));
+                }
+                if let Some(bad) = lottery
+                    .panels
+                    .iter()
+                    .position(|(_, seats)| seats.len() != instance.types.len() || !instance.panel_meets_quotas(seats))
+                {
+                    return Err(broken(
+                        "selection.lottery_meets_quotas",
+                        format!(
+                            "panel {bad} of the lottery does not give seats to the pool's {} types within the quotas",
+                            instance.types.len()
+                        ),
+                    ));
+                }
                 Ok(Acceptance::default())
             }
             DomainEvent::PanelDrawn(drawn) => {
@@ -502,6 +543,23 @@ impl AssemblyState {
                     return Err(broken("selection.panel_from_pool", format!("{stranger} is not in the pool")));
                 }
                 check_quotas(&plan.quotas, drawn.member_ids.iter().map(|id| &pool[id]))?;
+                if uses_lottery(plan) {
+                    let (Some(instance), Some(lottery)) = (&selection.instance, &selection.lottery) else {
+                        return Err(broken(
+                            "selection.draw_needs_lottery",
+                            "a leximin selection publishes its lottery before the draw",
+                        ));
+                    };
+                    let expected = klero_selection::draw(instance, lottery, &drawn.seed);
+                    let mut claimed = drawn.member_ids.clone();
+                    claimed.sort();
+                    if claimed != expected {
+                        return Err(broken(
+                            "selection.panel_is_the_draw",
+                            "the seed, applied to the published lottery, draws a different panel",
+                        ));
+                    }
+                }
                 Ok(Acceptance::default())
             }
             DomainEvent::MemberWithdrew(withdrew) => {
@@ -533,6 +591,24 @@ impl AssemblyState {
                         "selection.replacement_is_new",
                         format!("{} has already been seated", replacement.replacement_member_id),
                     ));
+                }
+                if let (Some(instance), Some(_), Some(seed)) =
+                    (&selection.instance, &selection.lottery, &selection.seed)
+                {
+                    let ever_seated: Vec<String> = selection.ever_seated.iter().cloned().collect();
+                    let expected = klero_selection::draw::draw_replacement(
+                        instance,
+                        seed,
+                        &replacement.withdrawn_member_id,
+                        &ever_seated,
+                    )
+                    .map_err(|e| broken("selection.replacement_is_the_draw", e.to_string()))?;
+                    if expected != replacement.replacement_member_id {
+                        return Err(broken(
+                            "selection.replacement_is_the_draw",
+                            format!("the seed draws {expected} to replace {}", replacement.withdrawn_member_id),
+                        ));
+                    }
                 }
                 Ok(Acceptance::default())
             }
@@ -687,9 +763,15 @@ impl AssemblyState {
             DomainEvent::PoolRegistered(pool) => {
                 selection.pool =
                     Some(pool.members.iter().map(|m| (m.id.clone(), m.features.iter().cloned().collect())).collect());
+                selection.instance = selection.plan.as_ref().and_then(|plan| selection_instance(plan, pool).ok());
+            }
+            DomainEvent::LotteryPublished(lottery) => {
+                let (weights, panels) = lottery.panels.iter().cloned().unzip();
+                selection.lottery = Some(klero_selection::PublishedLottery { panels, weights });
             }
             DomainEvent::PanelDrawn(drawn) => {
                 selection.panel_drawn = true;
+                selection.seed = Some(drawn.seed.clone());
                 selection.seated = drawn.member_ids.iter().cloned().collect();
                 selection.ever_seated = selection.seated.clone();
             }
@@ -776,6 +858,25 @@ impl AssemblyState {
         }
         outcome
     }
+}
+
+fn selection_instance(
+    plan: &SelectionPlanned,
+    pool: &PoolRegistered,
+) -> Result<klero_selection::Instance, klero_selection::SelectionError> {
+    let quotas: Vec<klero_selection::Quota> = plan
+        .quotas
+        .iter()
+        .map(|q| klero_selection::Quota { feature: q.feature.clone(), value: q.value.clone(), min: q.min, max: q.max })
+        .collect();
+    let members: Vec<(String, Vec<(String, String)>)> =
+        pool.members.iter().map(|m| (m.id.clone(), m.features.clone())).collect();
+    klero_selection::Instance::from_members(&quotas, &members, plan.panel_size)
+}
+
+/// Whether the plan commits to drawing from a published LEXIMIN lottery.
+fn uses_lottery(plan: &SelectionPlanned) -> bool {
+    plan.algorithm == "leximin"
 }
 
 /// Counts the panel's members per (feature, value) and checks every quota.

@@ -157,7 +157,8 @@ fn plan() -> SelectionPlanned {
     SelectionPlanned {
         panel_size: 4,
         quotas: quotas(),
-        algorithm: "leximin".into(),
+        // A plan without a published lottery; `leximin_plan` commits to one.
+        algorithm: "hand-picked test panel".into(),
         algorithm_version: "1".into(),
         pool_commitment: Hash256::of(b"pool payload"),
         seed_commitment: Hash256::of(SEED),
@@ -460,4 +461,95 @@ fn events_must_go_to_their_own_stream() {
         .decide(&event, Proposal { stream: &wrong, author: &FACILITATOR, recorded_at_unix_ms: 0 })
         .expect_err("wrong stream");
     assert!(matches!(rejection, Rejection::RuleBroken { rule: "event.stream_matches", .. }));
+}
+
+/// A LEXIMIN plan over the test pool, with its lottery computed by klero-selection.
+fn leximin_plan() -> SelectionPlanned {
+    SelectionPlanned { algorithm: "leximin".into(), ..plan() }
+}
+
+fn lottery_for_pool() -> (klero_selection::Instance, klero_selection::PublishedLottery) {
+    let quotas: Vec<klero_selection::Quota> = quotas()
+        .iter()
+        .map(|q| klero_selection::Quota { feature: q.feature.clone(), value: q.value.clone(), min: q.min, max: q.max })
+        .collect();
+    let members: Vec<(String, Vec<(String, String)>)> =
+        pool().members.iter().map(|m| (m.id.clone(), m.features.clone())).collect();
+    let instance = klero_selection::Instance::from_members(&quotas, &members, 4).expect("instance");
+    let distribution = klero_selection::leximin(&instance, std::time::Duration::from_secs(30)).expect("leximin");
+    let lottery = klero_selection::PublishedLottery::from_distribution(&distribution);
+    (instance, lottery)
+}
+
+fn published(lottery: &klero_selection::PublishedLottery) -> DomainEvent {
+    DomainEvent::LotteryPublished(LotteryPublished {
+        panels: lottery.weights.iter().cloned().zip(lottery.panels.iter().cloned()).collect(),
+    })
+}
+
+#[test]
+fn a_leximin_panel_must_be_the_draw_from_the_published_lottery() {
+    let (instance, lottery) = lottery_for_pool();
+    let mut s = Scenario::convened();
+    s.given(OPERATOR, DomainEvent::SelectionPlanned(leximin_plan()));
+    s.then_rejected(OPERATOR, published(&lottery), "selection.lottery_after_pool");
+    s.given(OPERATOR, DomainEvent::PoolRegistered(pool()));
+    let drawn = klero_selection::draw(&instance, &lottery, SEED);
+    s.then_rejected(
+        OPERATOR,
+        DomainEvent::PanelDrawn(PanelDrawn { seed: SEED.to_vec(), member_ids: drawn.clone() }),
+        "selection.draw_needs_lottery",
+    );
+
+    let mut heavy = lottery.clone();
+    heavy.weights[0] += 1;
+    s.then_rejected(OPERATOR, published(&heavy), "selection.lottery_meets_quotas");
+    let mut lopsided = lottery.clone();
+    lopsided.panels[0] = instance.types.iter().map(|t| t.members.len() as u32).collect();
+    s.then_rejected(OPERATOR, published(&lopsided), "selection.lottery_meets_quotas");
+    s.given(OPERATOR, published(&lottery));
+    s.then_rejected(OPERATOR, published(&lottery), "selection.lottery_published_once");
+
+    // A quota-meeting panel that the seed did not draw is refused.
+    let other = (0..8).map(|i| format!("p{i}")).collect::<Vec<_>>();
+    let alternative: Vec<String> = [0usize, 1, 2, 3, 4, 5, 6, 7]
+        .iter()
+        .map(|&i| {
+            vec![
+                other[i % 8].clone(),
+                other[(i + 1) % 8].clone(),
+                other[(i + 2) % 8].clone(),
+                other[(i + 3) % 8].clone(),
+            ]
+        })
+        .find(|candidate| {
+            let mut sorted = candidate.clone();
+            sorted.sort();
+            sorted != drawn
+        })
+        .expect("another panel");
+    s.then_rejected(
+        OPERATOR,
+        DomainEvent::PanelDrawn(PanelDrawn { seed: SEED.to_vec(), member_ids: alternative }),
+        "selection.panel_is_the_draw",
+    );
+    s.given(OPERATOR, DomainEvent::PanelDrawn(PanelDrawn { seed: SEED.to_vec(), member_ids: drawn.clone() }));
+
+    // Replacements follow the same draw.
+    let leaving = drawn[0].clone();
+    s.given(
+        OPERATOR,
+        DomainEvent::MemberWithdrew(MemberWithdrew { member_id: leaving.clone(), reason: WithdrawalReason::Personal }),
+    );
+    let expected = klero_selection::draw::draw_replacement(&instance, SEED, &leaving, &drawn).expect("replacement");
+    let pool_ids: Vec<String> = pool().members.iter().map(|m| m.id.clone()).collect();
+    let wrong = pool_ids.iter().find(|id| **id != expected && !drawn.contains(id)).expect("someone else").clone();
+    let replace = |new: &str| {
+        DomainEvent::ReplacementDrawn(ReplacementDrawn {
+            withdrawn_member_id: leaving.clone(),
+            replacement_member_id: new.into(),
+        })
+    };
+    s.then_rejected(OPERATOR, replace(&wrong), "selection.replacement_is_the_draw");
+    s.given(OPERATOR, replace(&expected));
 }

@@ -197,6 +197,39 @@ pub fn build_instance(quotas: &[Quota], people_csv: &str, panel_size: u32) -> Re
 }
 
 impl Instance {
+    /// Builds an instance from quotas and members given as (id, [(feature, value)]), as the
+    /// selection events carry them. Types come out in the same order as from the CSV files.
+    pub fn from_members(
+        quotas: &[Quota],
+        members: &[(String, Vec<(String, String)>)],
+        panel_size: u32,
+    ) -> Result<Instance, SelectionError> {
+        let mut features: Vec<&str> = Vec::new();
+        for quota in quotas {
+            if !features.contains(&quota.feature.as_str()) {
+                features.push(&quota.feature);
+            }
+        }
+        let mut csv = String::from("id");
+        for feature in &features {
+            csv.push(',');
+            csv.push_str(feature);
+        }
+        csv.push('\n');
+        for (id, values) in members {
+            csv.push_str(id);
+            for feature in &features {
+                let value = values.iter().find(|(f, _)| f == feature).map(|(_, v)| v.as_str()).ok_or_else(|| {
+                    SelectionError::Input { file: "pool", line: 0, reason: format!("{id} has no value for {feature}") }
+                })?;
+                csv.push(',');
+                csv.push_str(value);
+            }
+            csv.push('\n');
+        }
+        build_instance(quotas, &csv, panel_size)
+    }
+
     pub fn people(&self) -> usize {
         self.types.iter().map(|t| t.members.len()).sum()
     }

@@ -1,12 +1,12 @@
 //! `klero demo`: drives a complete assembly over gRPC, then checks the record as an auditor
 //! would. With no server URL it starts an embedded server in a temporary directory.
 //!
-//! The selection here uses a simple seeded procedure that meets the quotas, labelled
-//! `demo-seeded-greedy`; the fair LEXIMIN draw arrives with the selection issue.
+//! The selection is the real one: a LEXIMIN lottery computed by `klero-selection`, published
+//! before the seed is revealed, and a draw that the server recomputes before it accepts it.
 
 use crate::keys::generate_key;
 use crate::wiring::{self, ServerConfig};
-use anyhow::{bail, ensure, Context};
+use anyhow::{bail, Context};
 use klero_client::{expect_no_stream, Author, KleroClient, SignedEvent};
 use klero_ledger::bundle::ProofBundle;
 use klero_ledger::checkpoint::{LogSigningKey, LogVerifierKey};
@@ -15,7 +15,6 @@ use klero_ledger::merkle::{leaf_hash, verify_consistency, verify_inclusion};
 use klero_ledger::{Hash256, SigningKey};
 use klero_proto::{self as pb, EventPayload};
 use prost::Message;
-use std::collections::BTreeMap;
 
 /// Where the demo runs.
 #[derive(Debug)]
@@ -90,62 +89,24 @@ fn quotas() -> Vec<pb::selection::Quota> {
     quotas
 }
 
-/// A seeded draw that meets the quotas: everyone is ranked by SHA-256(seed | id); minimums are
-/// filled first in rank order, then the remaining seats, never passing a maximum.
-fn seeded_draw(
-    seed: &[u8],
+/// The LEXIMIN lottery for the demo pool, computed with the same crate the server checks with.
+fn demo_lottery(
     pool: &pb::selection::PoolRegistered,
     quotas: &[pb::selection::Quota],
-    seats: usize,
-) -> anyhow::Result<Vec<String>> {
-    let mut ranked: Vec<&pb::selection::PoolMember> = pool.members.iter().collect();
-    ranked.sort_by_key(|m| Hash256::of_parts(&[seed, m.id.as_bytes()]));
-    let value_of = |m: &pb::selection::PoolMember, feature: &str| {
-        m.features.iter().find(|f| f.feature == feature).map(|f| f.value.clone())
-    };
-    let mut counts: BTreeMap<(String, String), u32> = BTreeMap::new();
-    let mut panel: Vec<String> = Vec::new();
-    let fits = |m: &pb::selection::PoolMember, counts: &BTreeMap<(String, String), u32>| {
-        quotas.iter().all(|q| {
-            value_of(m, &q.feature).as_deref() != Some(q.value.as_str())
-                || counts.get(&(q.feature.clone(), q.value.clone())).copied().unwrap_or(0) < q.max
-        })
-    };
-    let take =
-        |m: &pb::selection::PoolMember, counts: &mut BTreeMap<(String, String), u32>, panel: &mut Vec<String>| {
-            for f in &m.features {
-                *counts.entry((f.feature.clone(), f.value.clone())).or_insert(0) += 1;
-            }
-            panel.push(m.id.clone());
-        };
-    for quota in quotas {
-        for member in &ranked {
-            let count = counts.get(&(quota.feature.clone(), quota.value.clone())).copied().unwrap_or(0);
-            if count >= quota.min || panel.len() == seats {
-                break;
-            }
-            if value_of(member, &quota.feature).as_deref() == Some(quota.value.as_str())
-                && !panel.contains(&member.id)
-                && fits(member, &counts)
-            {
-                take(member, &mut counts, &mut panel);
-            }
-        }
-    }
-    for member in &ranked {
-        if panel.len() == seats {
-            break;
-        }
-        if !panel.contains(&member.id) && fits(member, &counts) {
-            take(member, &mut counts, &mut panel);
-        }
-    }
-    let meets = quotas.iter().all(|q| {
-        let count = counts.get(&(q.feature.clone(), q.value.clone())).copied().unwrap_or(0);
-        (q.min..=q.max).contains(&count)
-    });
-    ensure!(panel.len() == seats && meets, "the demo pool cannot meet its quotas");
-    Ok(panel)
+    seats: u32,
+) -> anyhow::Result<(klero_selection::Instance, klero_selection::PublishedLottery)> {
+    let quotas: Vec<klero_selection::Quota> = quotas
+        .iter()
+        .map(|q| klero_selection::Quota { feature: q.feature.clone(), value: q.value.clone(), min: q.min, max: q.max })
+        .collect();
+    let members: Vec<(String, Vec<(String, String)>)> = pool
+        .members
+        .iter()
+        .map(|m| (m.id.clone(), m.features.iter().map(|f| (f.feature.clone(), f.value.clone())).collect()))
+        .collect();
+    let instance = klero_selection::Instance::from_members(&quotas, &members, seats)?;
+    let distribution = klero_selection::leximin(&instance, std::time::Duration::from_secs(60))?;
+    Ok((instance, klero_selection::PublishedLottery::from_distribution(&distribution)))
 }
 
 pub async fn run(target: Target) -> anyhow::Result<()> {
@@ -232,15 +193,27 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
     let plan = pb::selection::SelectionPlanned {
         panel_size: 12,
         quotas: quotas(),
-        algorithm: "demo-seeded-greedy".into(),
-        algorithm_version: "1".into(),
+        algorithm: "leximin".into(),
+        algorithm_version: "klero-selection 1".into(),
         pool_commitment: Hash256::of(&pool.encode_to_vec()).0.to_vec(),
         seed_commitment: Hash256::of(&seed).0.to_vec(),
         randomness_source: "seed chosen by the selection operator and committed before the pool was registered".into(),
     };
     demo.append(&actors.operator, &plan).await?;
     demo.append(&actors.operator, &pool).await?;
-    let panel = seeded_draw(&seed, &pool, &plan.quotas, 12)?;
+    let (instance, lottery) = demo_lottery(&pool, &plan.quotas, 12)?;
+    let published = pb::selection::LotteryPublished {
+        panels: lottery
+            .panels
+            .iter()
+            .zip(&lottery.weights)
+            .map(|(seats, weight)| pb::selection::LotteryPanel { weight: *weight, seats: seats.clone() })
+            .collect(),
+    };
+    demo.append(&actors.operator, &published).await?;
+    let lowest = (0..instance.types.len()).map(|t| lottery.type_probability(&instance, t)).fold(f64::MAX, f64::min);
+    // The seed is revealed only now, after the lottery is on the record.
+    let panel = klero_selection::draw(&instance, &lottery, &seed);
     demo.append(&actors.operator, &pb::selection::PanelDrawn { seed: seed.to_vec(), member_ids: panel.clone() })
         .await?;
     let withdrawn = panel[4].clone();
@@ -252,7 +225,7 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
         },
     )
     .await?;
-    let replacement = replacement_for(&withdrawn, &pool, &panel, &seed)?;
+    let replacement = klero_selection::draw::draw_replacement(&instance, &seed, &withdrawn, &panel)?;
     demo.append(
         &actors.operator,
         &pb::selection::ReplacementDrawn {
@@ -261,7 +234,13 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
         },
     )
     .await?;
-    println!("selection: pool of {} registered against its commitment; panel of 12 drawn; {withdrawn} withdrew, {replacement} replaced them", pool.members.len());
+    println!(
+        "selection: pool of {} registered against its commitment; LEXIMIN lottery of {} panels published (lowest chance {:.1}%);",
+        pool.members.len(),
+        lottery.panels.len(),
+        lowest * 100.0
+    );
+    println!("           panel of 12 drawn from the revealed seed; {withdrawn} withdrew, {replacement} replaced them by the same draw");
     let early_checkpoint = demo.client.checkpoint().await?;
 
     // Deliberation: three sessions with evidence, and public submissions.
@@ -466,19 +445,4 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
         bail!("a recommendation has no response");
     }
     Ok(())
-}
-
-fn replacement_for(
-    withdrawn: &str,
-    pool: &pb::selection::PoolRegistered,
-    panel: &[String],
-    seed: &[u8],
-) -> anyhow::Result<String> {
-    // The next person in seed order with the same feature values as the one who left.
-    let features_of = |id: &str| pool.members.iter().find(|m| m.id == id).map(|m| m.features.clone());
-    let wanted = features_of(withdrawn).context("withdrawn member not in pool")?;
-    let mut candidates: Vec<&pb::selection::PoolMember> =
-        pool.members.iter().filter(|m| !panel.contains(&m.id) && m.features == wanted).collect();
-    candidates.sort_by_key(|m| Hash256::of_parts(&[seed, b"replacement", m.id.as_bytes()]));
-    candidates.first().map(|m| m.id.clone()).context("no replacement with the same features")
 }
