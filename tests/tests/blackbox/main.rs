@@ -7,6 +7,7 @@
 //! - `concurrency`: many clients at once; streams never fork.
 //! - `restart`: a graceful restart keeps everything, and history stays consistent.
 //! - `operations`: health and reflection answer.
+//! - `selection`: a LEXIMIN panel is accepted only as the draw from the published lottery.
 //! - `reads`: paged log reads and a subscription that goes from catch-up to live.
 
 mod audit;
@@ -17,3 +18,4 @@ mod lifecycle;
 mod operations;
 mod reads;
 mod restart;
+mod selection;
