@@ -18,9 +18,11 @@ const POOLS: [(&str, u32, f64, f64, f64); 3] = [
     ("pool_2000_200", 200, 120.0, 1500.0, f64::NAN),
 ];
 
+/// `KLERO_SORTITION_DATA`, or shared/data/sortition beside the workspace.
 fn data_dir() -> PathBuf {
-    // The workspace root is two levels above this crate; shared/ sits beside the workspace.
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/sortition")
+    std::env::var_os("KLERO_SORTITION_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/sortition"))
 }
 
 pub fn select(quick: bool) {

@@ -41,6 +41,8 @@ static PRICING_NANOS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU6
 
 /// Numerical tolerance for "violated" and "positive".
 const EPSILON: f64 = 1e-9;
+/// Longest one pricing MIP may run.
+const PRICING_TIME_MAX: Duration = Duration::from_secs(60);
 /// Cutting-plane rounds allowed per stage; far above what the test pools need.
 const ROUNDS_PER_STAGE_MAX: usize = 10_000;
 
@@ -51,6 +53,8 @@ fn solver_error(context: &str, error: impl std::fmt::Display) -> SelectionError 
 /// The panel maximising Σ weight × seats under the quotas, or `None` if no panel meets them.
 pub fn best_panel(instance: &Instance, weights: &[f64]) -> Result<Option<(Panel, f64)>, SelectionError> {
     let mut problem = Problem::new(OptimizationDirection::Maximize);
+    // A bound on any one pricing problem; the test pools need milliseconds.
+    problem.set_time_limit(PRICING_TIME_MAX);
     let seats: Vec<Variable> = instance
         .types
         .iter()

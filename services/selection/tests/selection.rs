@@ -178,8 +178,10 @@ fn infeasible_quotas_are_detected_and_named() {
 
 #[test]
 fn the_150_person_pool_reaches_the_published_maximin_optimum() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/sortition/pool_150_22");
-    let features = std::fs::read_to_string(dir.join("features.csv")).expect("shared/data is beside the repository");
+    // A copy of shared/data/sortition/pool_150_22, kept with the tests so they never depend
+    // on where shared/ is checked out.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pool_150_22");
+    let features = std::fs::read_to_string(dir.join("features.csv")).expect("features");
     let people = std::fs::read_to_string(dir.join("people.csv")).expect("people");
     let instance = instance(&features, &people, 22);
     let distribution = leximin(&instance, Duration::from_secs(120)).expect("leximin");
