@@ -19,6 +19,12 @@ use klero_ledger::merkle::MerkleTree;
 use klero_ledger::{Hash256, SigningKey};
 
 const HEADER: &str = "klero-export/v1";
+/// Most events an export may hold; far beyond any assembly, and a bound on memory.
+pub const EXPORT_EVENTS_MAX: usize = 100_000_000;
+/// Longest line: an event line holding the largest envelope, in base64.
+pub const EXPORT_LINE_BYTES_MAX: usize = klero_ledger::envelope::ENVELOPE_BYTES_MAX * 4 / 3 + 64;
+/// Most checkpoint and view lines.
+pub const EXPORT_CHECKPOINTS_MAX: usize = 1_000_000;
 
 /// A published view digest to check.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,6 +104,14 @@ impl Export {
         for (number, line) in lines {
             if ended {
                 return Err(error(number, "nothing may follow the end line"));
+            }
+            if line.len() > EXPORT_LINE_BYTES_MAX {
+                return Err(error(number, "the line is longer than the largest envelope allows"));
+            }
+            if export.events.len() >= EXPORT_EVENTS_MAX
+                || export.checkpoints.len() + export.views.len() >= EXPORT_CHECKPOINTS_MAX
+            {
+                return Err(error(number, "the export holds more items than the verifier accepts"));
             }
             let (kind, rest) = line.split_once(' ').ok_or_else(|| error(number, "expected '<kind> <value>'"))?;
             match kind {
