@@ -110,15 +110,6 @@ fn parse_expected(expected: Option<pb::ledger::ExpectedRevision>) -> ExpectedRev
     }
 }
 
-fn expectation_holds(expected: ExpectedRevision, current: Option<u64>) -> bool {
-    match expected {
-        ExpectedRevision::Any => true,
-        ExpectedRevision::NoStream => current.is_none(),
-        ExpectedRevision::StreamExists => current.is_some(),
-        ExpectedRevision::Exact(revision) => current == Some(revision),
-    }
-}
-
 fn appended_to_proto(appended: &AppendedEvent, late: bool) -> pb::ledger::AppendedEvent {
     pb::ledger::AppendedEvent {
         event_id: appended.event_id.0.to_vec(),
@@ -352,7 +343,7 @@ impl<S: EventStore> Kleroterion<S> {
                 };
                 (acceptances, view.stream_next_revision.get(stream).map(|next| next - 1))
             };
-            if !expectation_holds(expected, current) {
+            if !expected.holds(current) {
                 return Err(errors::conflict(stream, &expected.to_string(), current));
             }
             // Append exactly on top of the revision the decision saw.

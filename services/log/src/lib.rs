@@ -330,23 +330,11 @@ impl<S: EventStore> TransparencyLog<S> {
         for _attempt in 0..APPEND_ATTEMPTS_MAX {
             let (next_revision, mut previous_hash) = self.stream_head(stream);
             let current = next_revision.checked_sub(1);
-            let holds = match expected {
-                ExpectedRevision::Any => true,
-                ExpectedRevision::NoStream => current.is_none(),
-                ExpectedRevision::StreamExists => current.is_some(),
-                ExpectedRevision::Exact(revision) => current == Some(revision),
-            };
-            if !holds {
+            if !expected.holds(current) {
                 // Our view may lag the store; only a fresh view can refuse the append.
                 self.catch_up(false).await?;
                 let current = self.stream_head(stream).0.checked_sub(1);
-                let still_fails = match expected {
-                    ExpectedRevision::Any => false,
-                    ExpectedRevision::NoStream => current.is_some(),
-                    ExpectedRevision::StreamExists => current.is_none(),
-                    ExpectedRevision::Exact(revision) => current != Some(revision),
-                };
-                if still_fails {
+                if !expected.holds(current) {
                     return Err(LogError::Conflict { stream: stream.to_string(), expected, actual: current });
                 }
                 continue;

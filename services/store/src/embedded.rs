@@ -727,13 +727,7 @@ impl Writer {
             Some(last) => *last,
             None => index.streams.get(&request.stream).map(|p| p.len() as u64 - 1),
         };
-        let allowed = match request.expected {
-            ExpectedRevision::Any => true,
-            ExpectedRevision::NoStream => current.is_none(),
-            ExpectedRevision::StreamExists => current.is_some(),
-            ExpectedRevision::Exact(revision) => current == Some(revision),
-        };
-        if !allowed {
+        if !request.expected.holds(current) {
             return Err(StoreError::WrongExpectedRevision {
                 stream: request.stream.clone(),
                 expected: request.expected,

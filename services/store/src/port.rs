@@ -35,6 +35,19 @@ pub enum ExpectedRevision {
     Exact(u64),
 }
 
+impl ExpectedRevision {
+    /// Whether the condition holds for a stream whose last revision is `current` (`None`: no
+    /// stream). Every layer that checks an expectation uses this one definition.
+    pub fn holds(self, current: Option<u64>) -> bool {
+        match self {
+            ExpectedRevision::Any => true,
+            ExpectedRevision::NoStream => current.is_none(),
+            ExpectedRevision::StreamExists => current.is_some(),
+            ExpectedRevision::Exact(revision) => current == Some(revision),
+        }
+    }
+}
+
 impl fmt::Display for ExpectedRevision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
