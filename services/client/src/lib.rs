@@ -203,23 +203,13 @@ impl KleroClient {
         expected: Option<pb::ExpectedRevision>,
     ) -> Result<pb::AppendedEvent, ClientError> {
         let request = pb::AppendRequest { event: Some(event.wire.clone()), expected_revision: expected };
-        let mut wait = RETRY_FIRST_WAIT;
-        for attempt in 0..=RETRIES_MAX {
-            match self.ledger.append(request.clone()).await {
-                Ok(response) => {
-                    return response
-                        .into_inner()
-                        .appended
-                        .ok_or_else(|| ClientError::Refused(Status::internal("empty reply")))
-                }
-                Err(status) if is_transient(&status) && attempt < RETRIES_MAX => {
-                    tokio::time::sleep(wait).await;
-                    wait *= 2;
-                }
-                Err(status) => return Err(classify(&event.stream, status)),
-            }
-        }
-        Err(ClientError::Refused(Status::unavailable("retries exhausted")))
+        let ledger = self.ledger.clone();
+        let response = with_retries(&event.stream, || {
+            let (mut ledger, request) = (ledger.clone(), request.clone());
+            async move { ledger.append(request).await }
+        })
+        .await?;
+        response.appended.ok_or_else(|| ClientError::Refused(Status::internal("empty reply")))
     }
 
     /// Appends signed events to one stream atomically, retrying transient failures.
@@ -234,18 +224,13 @@ impl KleroClient {
             events: events.iter().map(|e| e.wire.clone()).collect(),
             expected_revision: expected,
         };
-        let mut wait = RETRY_FIRST_WAIT;
-        for attempt in 0..=RETRIES_MAX {
-            match self.ledger.append_batch(request.clone()).await {
-                Ok(response) => return Ok(response.into_inner().appended),
-                Err(status) if is_transient(&status) && attempt < RETRIES_MAX => {
-                    tokio::time::sleep(wait).await;
-                    wait *= 2;
-                }
-                Err(status) => return Err(classify(stream, status)),
-            }
-        }
-        Err(ClientError::Refused(Status::unavailable("retries exhausted")))
+        let ledger = self.ledger.clone();
+        let response = with_retries(stream, || {
+            let (mut ledger, request) = (ledger.clone(), request.clone());
+            async move { ledger.append_batch(request).await }
+        })
+        .await?;
+        Ok(response.appended)
     }
 
     /// The latest signed checkpoint.
@@ -284,6 +269,27 @@ impl KleroClient {
             .into_inner()
             .bundle)
     }
+}
+
+/// Makes a call, retrying transient failures with doubling waits; the request bytes are the
+/// same each time, so a retry of an append that did land returns its original result.
+async fn with_retries<T, F, Fut>(stream: &str, mut call: F) -> Result<T, ClientError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<tonic::Response<T>, Status>>,
+{
+    let mut wait = RETRY_FIRST_WAIT;
+    for attempt in 0..=RETRIES_MAX {
+        match call().await {
+            Ok(response) => return Ok(response.into_inner()),
+            Err(status) if is_transient(&status) && attempt < RETRIES_MAX => {
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            Err(status) => return Err(classify(stream, status)),
+        }
+    }
+    Err(ClientError::Refused(Status::unavailable("retries exhausted")))
 }
 
 fn to_hashes(hashes: Vec<Vec<u8>>) -> Vec<Hash256> {
