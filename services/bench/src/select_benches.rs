@@ -47,6 +47,7 @@ pub fn select(quick: bool) {
         let extra = json!({"pool": pool, "people": instance.people(), "types": instance.types.len(), "panel_size": panel_size,
             "min_probability": lowest, "reference_maximin": if reference_maximin.is_nan() { serde_json::Value::Null } else { json!(reference_maximin) },
             "stages": distribution.stages, "leximin_complete": distribution.leximin_complete, "panels": distribution.panels.len(),
+            "maximin_seconds": distribution.maximin_seconds,
             "target_seconds_max": target_seconds,
             "baseline_name": "sortition-algorithms 0.12 (maximin, HiGHS), published figure, not run here; for pool_2000 a lower bound (it did not finish)"});
         emit("select", &format!("seconds_{pool}"), seconds, "s", reference_seconds, extra);

@@ -1,14 +1,22 @@
 //! Kleroterion's fair and verifiable selection.
 //!
 //! - [`pool`]: pools and quotas from the Sortition Foundation's CSV layout, grouped into types.
-//! - [`leximin`]: the LEXIMIN lottery over quota-meeting panels, by column generation, solved
-//!   with `microlp` (pure Rust: no cmake, no system libraries).
+//! - [`leximin`]: the LEXIMIN lottery over quota-meeting panels, by column generation: each
+//!   stage's LP is solved by [`simplex`], the pricing MIP by `microlp` (both pure Rust: no
+//!   cmake, no system libraries).
+//! - [`simplex`]: a revised primal simplex for LPs that grow a column at a time.
 //! - [`draw`]: the lottery published with integer weights, the draw from a revealed seed, and
 //!   the checks an observer runs.
 
 pub mod draw;
 pub mod leximin;
 pub mod pool;
+pub mod simplex;
+
+/// The algorithm version a selection plan commits to. The LEXIMIN probabilities are unique,
+/// but the lottery realising them is not; each version fixes which one the same input gives.
+/// Version 2: stage LPs by our revised simplex, with smoothed pricing after the first stage.
+pub const ALGORITHM_VERSION: &str = "klero-selection 2";
 
 pub use draw::{draw, verify_draw, PublishedLottery, WEIGHT_TOTAL};
 pub use leximin::{best_panel, leximin, Distribution, Panel};

@@ -120,6 +120,53 @@ fn leximin_matches_brute_force_on_small_instances() {
     }
 }
 
+/// Small random pools (fixed seeds, so every machine checks the same ones): three features,
+/// loose quotas, up to 14 people. They drive the LP through many stages, degenerate bases and
+/// smoothed pricing; each result must equal brute force.
+#[test]
+fn leximin_matches_brute_force_on_random_small_pools() {
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move |bound: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % bound
+    };
+    let values = [["a", "b"], ["x", "y"], ["p", "q"]];
+    let mut checked = 0;
+    for case in 0..16 {
+        let people_count = 9 + next(6) as usize;
+        let panel_size = 3 + next(3) as u32;
+        let mut people = String::from("id,f0,f1,f2\n");
+        for person in 0..people_count {
+            let row: Vec<&str> = values.iter().map(|v| v[next(2) as usize]).collect();
+            people.push_str(&format!("p{person},{}\n", row.join(",")));
+        }
+        let mut features = String::from("feature,value,min,max\n");
+        for (f, pair) in values.iter().enumerate() {
+            for value in pair {
+                let min = next(2);
+                features.push_str(&format!("f{f},{value},{min},{}\n", min + 1 + next(panel_size as u64)));
+            }
+        }
+        let Ok(instance) = build_instance(&parse_features_csv(&features).expect("features"), &people, panel_size)
+        else {
+            continue;
+        };
+        if all_panels(&instance).is_empty() {
+            continue;
+        }
+        let expected = brute_force_leximin(&instance);
+        let distribution = leximin(&instance, Duration::from_secs(60)).expect("leximin");
+        assert!(distribution.leximin_complete);
+        for (t, (ours, truth)) in distribution.type_probabilities.iter().zip(&expected).enumerate() {
+            assert!((ours - truth).abs() < 1e-6, "case {case}, type {t}: {ours} vs brute force {truth}");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 8, "only {checked} random pools were feasible");
+}
+
 #[test]
 fn every_published_panel_meets_the_quotas_and_the_weights_are_exact() {
     let instance = small();

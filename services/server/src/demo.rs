@@ -194,7 +194,7 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
         panel_size: 12,
         quotas: quotas(),
         algorithm: "leximin".into(),
-        algorithm_version: "klero-selection 1".into(),
+        algorithm_version: klero_selection::ALGORITHM_VERSION.into(),
         pool_commitment: Hash256::of(&pool.encode_to_vec()).0.to_vec(),
         seed_commitment: Hash256::of(&seed).0.to_vec(),
         randomness_source: "seed chosen by the selection operator and committed before the pool was registered".into(),

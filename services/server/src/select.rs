@@ -51,7 +51,7 @@ pub fn run(args: SelectArgs<'_>) -> anyhow::Result<()> {
     let document = json!({
         "format": "klero-lottery/v1",
         "algorithm": "leximin",
-        "algorithm_version": "klero-selection 1",
+        "algorithm_version": klero_selection::ALGORITHM_VERSION,
         "panel_size": instance.panel_size,
         "leximin_complete": distribution.leximin_complete,
         "weight_total": WEIGHT_TOTAL,
@@ -78,7 +78,7 @@ pub fn run(args: SelectArgs<'_>) -> anyhow::Result<()> {
     println!(
         "{}",
         json!({"min_probability": min, "max_probability": max, "panels": lottery.panels.len(), "seconds": started.elapsed().as_secs_f64(),
-               "stages": distribution.stages, "leximin_complete": distribution.leximin_complete, "types": instance.types.len(),
+               "stages": distribution.stages, "leximin_complete": distribution.leximin_complete, "maximin_seconds": distribution.maximin_seconds, "types": instance.types.len(),
                "people": instance.people(), "drawn": seed.is_some()})
     );
     Ok(())

@@ -23,7 +23,7 @@ async fn a_leximin_panel_is_accepted_only_as_the_draw_from_the_published_lottery
     append(&mut client, &cast.convenor, assembly, &convened(assembly)).await;
     let plan = pb::selection::SelectionPlanned {
         algorithm: "leximin".into(),
-        algorithm_version: "klero-selection 1".into(),
+        algorithm_version: klero_selection::ALGORITHM_VERSION.into(),
         ..plan()
     };
     let pool = pool();
