@@ -5,6 +5,7 @@
 //! - [`server`]: serving with health, reflection and limits; shutdown by a future.
 
 pub mod errors;
+pub mod selection;
 pub mod server;
 pub mod service;
 

@@ -1,4 +1,4 @@
-//! Serving: the three Kleroterion services plus standard health and reflection, with limits on
+//! Serving: the Kleroterion services (ledger, registry, assemblies, query, selection) plus standard health and reflection, with limits on
 //! connections, concurrent requests, message sizes and request time.
 
 use crate::service::Kleroterion;
@@ -65,6 +65,10 @@ pub async fn serve<S: EventStore>(
     let assemblies = pb::assembly::assemblies_server::AssembliesServer::from_arc(service.clone());
     let query = pb::query::query_server::QueryServer::from_arc(service.clone())
         .max_encoding_message_size(limits.message_bytes_max);
+    let selection =
+        pb::selection::selection_server::SelectionServer::new(crate::selection::SelectionService::default())
+            .max_decoding_message_size(limits.message_bytes_max)
+            .max_encoding_message_size(limits.message_bytes_max);
     let follower = service.spawn_follower();
     let mut router = tonic::transport::Server::builder()
         .concurrency_limit_per_connection(limits.concurrent_requests_per_connection)
@@ -75,7 +79,8 @@ pub async fn serve<S: EventStore>(
         .add_service(ledger)
         .add_service(registry)
         .add_service(assemblies)
-        .add_service(query);
+        .add_service(query)
+        .add_service(selection);
     if let Ok(reflection) = reflection {
         router = router.add_service(reflection);
     }
