@@ -43,6 +43,18 @@ fn selection_status(error: SelectionError) -> Status {
     }
 }
 
+/// The lottery as the `LotteryPublished` event's payload, ready to sign.
+pub fn lottery_event(lottery: &PublishedLottery) -> pb::selection::LotteryPublished {
+    pb::selection::LotteryPublished {
+        panels: lottery
+            .panels
+            .iter()
+            .zip(&lottery.weights)
+            .map(|(seats, weight)| pb::selection::LotteryPanel { weight: *weight, seats: seats.clone() })
+            .collect(),
+    }
+}
+
 #[tonic::async_trait]
 impl pb::selection::selection_server::Selection for SelectionService {
     async fn compute_lottery(
@@ -82,14 +94,7 @@ impl pb::selection::selection_server::Selection for SelectionService {
         let (lottery, type_probabilities, leximin_complete) = computed;
         let min_probability = type_probabilities.iter().cloned().fold(f64::INFINITY, f64::min);
         Ok(Response::new(pb::selection::ComputeLotteryResponse {
-            lottery: Some(pb::selection::LotteryPublished {
-                panels: lottery
-                    .panels
-                    .iter()
-                    .zip(&lottery.weights)
-                    .map(|(seats, weight)| pb::selection::LotteryPanel { weight: *weight, seats: seats.clone() })
-                    .collect(),
-            }),
+            lottery: Some(lottery_event(&lottery)),
             type_probabilities,
             min_probability,
             leximin_complete,

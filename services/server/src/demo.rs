@@ -202,14 +202,7 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
     demo.append(&actors.operator, &plan).await?;
     demo.append(&actors.operator, &pool).await?;
     let (instance, lottery) = demo_lottery(&pool, &plan.quotas, 12)?;
-    let published = pb::selection::LotteryPublished {
-        panels: lottery
-            .panels
-            .iter()
-            .zip(&lottery.weights)
-            .map(|(seats, weight)| pb::selection::LotteryPanel { weight: *weight, seats: seats.clone() })
-            .collect(),
-    };
+    let published = klero_api::selection::lottery_event(&lottery);
     demo.append(&actors.operator, &published).await?;
     let lowest = (0..instance.types.len()).map(|t| lottery.type_probability(&instance, t)).fold(f64::MAX, f64::min);
     // The seed is revealed only now, after the lottery is on the record.

@@ -46,14 +46,7 @@ async fn a_leximin_panel_is_accepted_only_as_the_draw_from_the_published_lottery
     let lottery = klero_selection::PublishedLottery::from_distribution(
         &klero_selection::leximin(&instance, std::time::Duration::from_secs(30)).expect("leximin"),
     );
-    let published = pb::selection::LotteryPublished {
-        panels: lottery
-            .panels
-            .iter()
-            .zip(&lottery.weights)
-            .map(|(seats, weight)| pb::selection::LotteryPanel { weight: *weight, seats: seats.clone() })
-            .collect(),
-    };
+    let published = klero_api::selection::lottery_event(&lottery);
     append(&mut client, &cast.operator, assembly, &published).await;
 
     let drawn = klero_selection::draw(&instance, &lottery, SEED);
