@@ -21,7 +21,7 @@ def sha256(*parts):
     return digest.digest()
 
 
-# --- Ed25519 verification (RFC 8032 section 5.1.7), strict form ---------------------------
+# --- Ed25519 verification (RFC 8032 section 5.1.7; FORMAT.md 2.2 and 4) -------------------
 
 P = 2**255 - 19
 L = 2**252 + 27742317777372353535851937790883648493
@@ -79,19 +79,49 @@ BASE_Y = 4 * pow(5, P - 2, P) % P
 BASE = decompress(BASE_Y.to_bytes(32, "little"))
 
 
-def ed25519_verify(public_key, message, signature):
+IDENTITY = (0, 1, 1, 0)
+
+
+def is_small_order(point):
+    return point_equal(scalar_mult(8, point), IDENTITY)
+
+
+def negate(point):
+    x, y, z, t = point
+    return (-x % P, y, z, -t % P)
+
+
+def ed25519_parts(public_key, message, signature):
+    """The checks both rules share; returns (A, R, S, k) or None."""
     if len(signature) != 64:
-        return False
+        return None
     a = decompress(public_key)
     r = decompress(signature[:32])
-    if a is None or r is None:
-        return False
+    if a is None or r is None or is_small_order(a) or is_small_order(r):
+        return None
     s = int.from_bytes(signature[32:], "little")
     if s >= L:
-        return False
-    if point_equal(scalar_mult(8, a), (0, 1, 1, 0)):
-        return False  # small-order key, refused by strict verification
+        return None
     k = int.from_bytes(hashlib.sha512(signature[:32] + public_key + message).digest(), "little") % L
+    return a, r, s, k
+
+
+def author_signature_valid(public_key, message, signature):
+    """FORMAT.md 2.2: canonical A and R, neither of small order, S < L, [8][S]B = [8]R + [8][k]A."""
+    parts = ed25519_parts(public_key, message, signature)
+    if parts is None:
+        return False
+    a, r, s, k = parts
+    difference = point_add(scalar_mult(s, BASE), negate(point_add(r, scalar_mult(k, a))))
+    return point_equal(scalar_mult(8, difference), IDENTITY)
+
+
+def note_signature_valid(public_key, message, signature):
+    """FORMAT.md 4: checkpoint signatures use the cofactorless equation [S]B = R + [k]A."""
+    parts = ed25519_parts(public_key, message, signature)
+    if parts is None:
+        return False
+    a, r, s, k = parts
     return point_equal(scalar_mult(s, BASE), point_add(r, scalar_mult(k, a)))
 
 
@@ -253,7 +283,7 @@ def verify_checkpoint(note, vkey):
         line_name, blob = line[2:].split(" ")
         blob = base64.b64decode(blob)
         if line_name == name and blob[:4] == key_hash:
-            assert ed25519_verify(public_key, text.encode(), blob[4:]), "checkpoint signature"
+            assert note_signature_valid(public_key, text.encode(), blob[4:]), "checkpoint signature"
             ok = True
     assert ok, "no signature by the log key"
     return int(size), base64.b64decode(root)
@@ -269,7 +299,7 @@ def verify_bundle(text, vkey):
     size, root = verify_checkpoint(note, vkey)
     parsed = parse_envelope(envelope)
     author = parsed["author"]
-    assert ed25519_verify(author["author_public_key"], signing_input(parsed["author_encoding"]), parsed["signature"])
+    assert author_signature_valid(author["author_public_key"], signing_input(parsed["author_encoding"]), parsed["signature"])
     assert verify_inclusion(index, size, leaf_hash(event_hash(envelope)), proof, root), "bundle inclusion"
     return index
 
@@ -294,11 +324,11 @@ def main(path):
         assert parsed["author_encoding"].hex() == vectors[f"event[{index}].author_encoding"]
         assert sha256(signing_input(parsed["author_encoding"])).hex() == vectors[f"event[{index}].signing_input_sha256"]
         assert parsed["signature"].hex() == vectors[f"event[{index}].signature"]
-        assert ed25519_verify(author["author_public_key"], signing_input(parsed["author_encoding"]), parsed["signature"]), \
+        assert author_signature_valid(author["author_public_key"], signing_input(parsed["author_encoding"]), parsed["signature"]), \
             f"event {index} signature"
         tampered = bytearray(parsed["author_encoding"])
         tampered[-1] ^= 1
-        assert not ed25519_verify(author["author_public_key"], signing_input(bytes(tampered)), parsed["signature"])
+        assert not author_signature_valid(author["author_public_key"], signing_input(bytes(tampered)), parsed["signature"])
         digest = event_hash(envelope)
         assert digest.hex() == vectors[f"event[{index}].event_hash"], f"event {index} hash"
         assert leaf_hash(digest).hex() == vectors[f"event[{index}].leaf_hash"]
@@ -332,6 +362,12 @@ def main(path):
     bundle = vectors["bundle[2]"].replace("\\u{2014}", "\u2014").replace("\\n", "\n")
     assert verify_bundle(bundle, vkey) == 2
     checks += 1
+    for key, value in vectors.items():
+        if key.startswith("signature_rule["):
+            public_key, message, signature, verdict = value.split(" ")
+            valid = author_signature_valid(bytes.fromhex(public_key), bytes.fromhex(message), bytes.fromhex(signature))
+            assert valid == (verdict == "valid"), f"{key}: the rule says {verdict}"
+            checks += 1
     print(f"independent verifier: {checks} checks passed on {size} events")
 
 

@@ -1,13 +1,14 @@
 //! The gRPC services over one transparency log: Ledger, Registry and Assemblies.
 //!
-//! An append goes: parse the envelope → replay check (idempotent retry) → strict signature
-//! check → decode and validate the payload → authority and rules against the domain state →
+//! An append goes: parse the envelope → replay check (idempotent retry) → signature check
+//! (batched with concurrent appends, [`crate::signatures`]) → decode and validate the payload → authority and rules against the domain state →
 //! append with the exact stream revision that state was decided on. If another append got
 //! there first, the state is refreshed and the decision made again. Registry changes hold an
 //! exclusive gate, so no event is ever authorised by a grant that a concurrent revocation
 //! removed ahead of it in the log.
 
 use crate::errors;
+use crate::signatures::SignatureChecker;
 use klero_catalogue::decode_event;
 use klero_domain::{AssemblyId, DomainState, Proposal, Recorded, StreamKind};
 use klero_ledger::envelope::{EventId, SignedAuthorPart};
@@ -78,7 +79,7 @@ pub struct Kleroterion<S: EventStore> {
     decoded_cache: std::sync::Mutex<HashMap<u64, CachedEvent>>,
     /// One permit per open subscription.
     subscriptions: Arc<tokio::sync::Semaphore>,
-    author_keys: AuthorKeyCache,
+    signatures: SignatureChecker,
 }
 
 impl<S: EventStore> std::fmt::Debug for Kleroterion<S> {
@@ -160,7 +161,7 @@ impl<S: EventStore> Kleroterion<S> {
             clock,
             decoded_cache: std::sync::Mutex::new(HashMap::new()),
             subscriptions: Arc::new(tokio::sync::Semaphore::new(SUBSCRIPTIONS_MAX)),
-            author_keys: AuthorKeyCache::default(),
+            signatures: SignatureChecker::default(),
         };
         service.sync_view().await?;
         Ok(service)
@@ -255,7 +256,7 @@ impl<S: EventStore> Kleroterion<S> {
             let view = read(&self.view);
             return Ok(replayed.iter().map(|a| appended_to_proto(a, view.late_events.contains(&a.event_id))).collect());
         }
-        let verified = verify_signatures(&signed, &self.author_keys).await?;
+        let verified = self.signatures.verify(&signed).await?;
         let mut events = Vec::with_capacity(signed.len());
         for (index, event) in signed.iter().enumerate() {
             let author = event.author();
@@ -440,80 +441,6 @@ impl<S: EventStore> Kleroterion<S> {
             final_report_published: state.final_report.is_some(),
         })
     }
-}
-
-/// Decompressed author keys. Authors are few and events many, and decompressing a key costs a
-/// field square root, a good part of a signature check. Bounded: cleared when full.
-#[derive(Default)]
-struct AuthorKeyCache {
-    keys: std::sync::Mutex<HashMap<[u8; 32], klero_ledger::VerifyingKey>>,
-}
-
-/// Most author keys kept decompressed.
-const AUTHOR_KEYS_CACHED_MAX: usize = 4_096;
-
-impl AuthorKeyCache {
-    /// The decompressed key, or `None` if the bytes are not a valid point.
-    fn get(&self, public_key: &[u8; 32]) -> Option<klero_ledger::VerifyingKey> {
-        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(key) = keys.get(public_key) {
-            return Some(*key);
-        }
-        let key = klero_ledger::VerifyingKey::from_bytes(public_key).ok()?;
-        if keys.len() >= AUTHOR_KEYS_CACHED_MAX {
-            keys.clear();
-        }
-        keys.insert(*public_key, key);
-        Some(key)
-    }
-}
-
-/// Strict signature checks, spread over both cores for large batches. The result proves to the
-/// log that every signature was checked, so it does not check them again.
-async fn verify_signatures(
-    signed: &[SignedAuthorPart],
-    keys: &AuthorKeyCache,
-) -> Result<Vec<VerifiedAuthorPart>, Status> {
-    let mut decompressed = Vec::with_capacity(signed.len());
-    for (index, event) in signed.iter().enumerate() {
-        decompressed.push(keys.get(&event.author().author_public_key).ok_or_else(|| {
-            errors::invalid_field(&format!("events[{index}].author_public_key"), "is not a valid Ed25519 public key")
-        })?);
-    }
-    fn verify_all(
-        events: &[SignedAuthorPart],
-        keys: &[klero_ledger::VerifyingKey],
-        offset: usize,
-    ) -> Result<Vec<VerifiedAuthorPart>, usize> {
-        events
-            .iter()
-            .zip(keys)
-            .enumerate()
-            .map(|(i, (e, k))| VerifiedAuthorPart::verify_with_key(e.clone(), k).map_err(|_| i + offset))
-            .collect()
-    }
-    let result = if signed.len() < 32 {
-        verify_all(signed, &decompressed, 0)
-    } else {
-        let owned = signed.to_vec();
-        tokio::task::spawn_blocking(move || {
-            let half = owned.len() / 2;
-            std::thread::scope(|scope| {
-                let right = scope.spawn(|| verify_all(&owned[half..], &decompressed[half..], half));
-                let mut left = verify_all(&owned[..half], &decompressed[..half], 0)?;
-                left.extend(right.join().unwrap_or(Err(half))?);
-                Ok(left)
-            })
-        })
-        .await
-        .map_err(|e| Status::internal(format!("signature check task failed: {e}")))?
-    };
-    result.map_err(|index| {
-        Status::unauthenticated(format!(
-            "signature of event {index} ({}) does not verify against its author key",
-            signed[index].author().event_id
-        ))
-    })
 }
 
 #[tonic::async_trait]

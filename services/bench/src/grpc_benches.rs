@@ -215,8 +215,14 @@ pub fn grpc(quick: bool) {
             setup.append(&convenor.sign(&assembly, &convened).expect("sign"), None).await.expect("convene");
         }
 
+        // KLERO_BENCH_GRPC_ONLY=unary:64 (say) runs one case, for profiling.
+        let only = std::env::var("KLERO_BENCH_GRPC_ONLY").ok();
         for clients in [1usize, 16, 64] {
             for batch in [false, true] {
+                let case = format!("{}:{clients}", if batch { "batch" } else { "unary" });
+                if only.as_ref().is_some_and(|only| *only != case) {
+                    continue;
+                }
                 let events_per_client = match (batch, quick) {
                     (false, false) => 6_000 / clients.min(12),
                     (false, true) => 300 / clients.min(6),

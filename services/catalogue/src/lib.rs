@@ -95,11 +95,9 @@ impl Checker {
             self.violations.push(violation(field, "must be a 32-byte Ed25519 public key"));
             return [0; 32];
         };
-        match klero_ledger::VerifyingKey::from_bytes(&bytes) {
-            Ok(key) if !key.is_weak() => {}
-            _ => self
-                .violations
-                .push(violation(field, "is not a usable Ed25519 public key (invalid or small-order point)")),
+        // The same rule the ledger applies to every author key (FORMAT.md §2.2).
+        if let Err(why) = klero_ledger::signature::AuthorKey::from_bytes(&bytes) {
+            self.violations.push(violation(field, format!("is not a usable Ed25519 public key: {why}")));
         }
         bytes
     }

@@ -99,7 +99,7 @@ impl ProofBundle {
     pub fn verify(&self, log_key: &LogVerifierKey) -> Result<VerifiedBundle, BundleError> {
         let checkpoint = log_key.verify(&self.checkpoint_note)?;
         let envelope = Envelope::parse(self.envelope.clone())?;
-        envelope.verify_signature_strict()?;
+        envelope.verify_signature()?;
         let event_hash = envelope.event_hash();
         let tree = checkpoint.checkpoint();
         verify_inclusion(

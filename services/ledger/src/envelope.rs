@@ -15,7 +15,8 @@
 //! stored bytes, never over a re-encoding, so a parser bug can never make a forged event verify.
 
 use crate::hash::Hash256;
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use crate::signature::{self, AuthorKey, SignatureCheck};
+use ed25519_dalek::{Signer, SigningKey};
 use std::fmt;
 
 /// Domain-separation prefix of the bytes an author signs.
@@ -210,26 +211,34 @@ impl SignedAuthorPart {
         Ok(SignedAuthorPart { author, encoding, signature })
     }
 
-    /// Strict Ed25519 verification (rejects small-order keys and non-canonical signatures), the
-    /// check a ledger runs before it accepts an event.
-    pub fn verify_signature_strict(&self) -> Result<(), EnvelopeError> {
-        let key = VerifyingKey::from_bytes(&self.author.author_public_key).map_err(|_| {
-            EnvelopeError::InvalidField { field: "author_public_key", reason: "is not a valid Ed25519 point".into() }
-        })?;
-        self.verify_signature_strict_with(&key)
+    /// Checks the author's signature by the ledger's rule (FORMAT.md §2.2), the check a ledger
+    /// runs before it accepts an event.
+    pub fn verify_signature(&self) -> Result<(), EnvelopeError> {
+        verify_author_signature(&self.author, &self.encoding, &self.signature)
     }
 
-    /// [`SignedAuthorPart::verify_signature_strict`] with the author's key already decompressed,
-    /// which saves a field square root per event when the caller caches keys.
-    pub fn verify_signature_strict_with(&self, key: &VerifyingKey) -> Result<(), EnvelopeError> {
+    /// [`SignedAuthorPart::verify_signature`] with the author's key already checked and
+    /// decompressed, which saves a field square root per event when the caller caches keys.
+    pub fn verify_signature_with(&self, key: &AuthorKey) -> Result<(), EnvelopeError> {
+        self.check_key(key)?;
+        signature::verify_parts(key, &[AUTHOR_SIGNING_DOMAIN, &self.encoding], &self.signature)
+            .map_err(|_| EnvelopeError::BadSignature { event_id: self.author.event_id })
+    }
+
+    /// This event's signature as one item of a [`signature::verify_batch`].
+    pub fn signature_check<'a>(&'a self, key: &'a AuthorKey) -> Result<SignatureCheck<'a>, EnvelopeError> {
+        self.check_key(key)?;
+        Ok(SignatureCheck { key, message: [AUTHOR_SIGNING_DOMAIN, &self.encoding], signature: &self.signature })
+    }
+
+    fn check_key(&self, key: &AuthorKey) -> Result<(), EnvelopeError> {
         if key.as_bytes() != &self.author.author_public_key {
             return Err(EnvelopeError::InvalidField {
                 field: "author_public_key",
                 reason: "does not match the key given".into(),
             });
         }
-        key.verify_strict(&signing_input(&self.encoding), &Signature::from_bytes(&self.signature))
-            .map_err(|_| EnvelopeError::BadSignature { event_id: self.author.event_id })
+        Ok(())
     }
 
     pub fn author(&self) -> &AuthorPart {
@@ -370,9 +379,9 @@ impl Envelope {
         event_hash_of_envelope_bytes(&self.bytes)
     }
 
-    /// Strict single verification of the author's signature over the stored bytes.
-    pub fn verify_signature_strict(&self) -> Result<(), EnvelopeError> {
-        self.signed_author_part().verify_signature_strict()
+    /// Checks the author's signature over the stored bytes, by the ledger's rule.
+    pub fn verify_signature(&self) -> Result<(), EnvelopeError> {
+        verify_author_signature(&self.author, self.author_encoding(), &self.signature_bytes())
     }
 }
 
@@ -381,44 +390,45 @@ pub fn event_hash_of_envelope_bytes(envelope_bytes: &[u8]) -> Hash256 {
     Hash256::of_parts(&[EVENT_HASH_DOMAIN, envelope_bytes])
 }
 
-/// Verifies many envelopes' signatures at once with Ed25519 batch verification. On failure it
-/// falls back to one-by-one checks so the error names the first bad envelope by its index.
+fn verify_author_signature(author: &AuthorPart, encoding: &[u8], signature: &[u8; 64]) -> Result<(), EnvelopeError> {
+    let key = AuthorKey::from_bytes(&author.author_public_key)
+        .map_err(|why| EnvelopeError::InvalidField { field: "author_public_key", reason: why.to_string() })?;
+    signature::verify_parts(&key, &[AUTHOR_SIGNING_DOMAIN, encoding], signature)
+        .map_err(|_| EnvelopeError::BadSignature { event_id: author.event_id })
+}
+
+/// Verifies many envelopes' signatures at once with [`signature::verify_batch`], which accepts
+/// exactly what one-by-one checks accept. The error names the first bad envelope by its index.
 pub fn verify_signatures_batch(envelopes: &[Envelope]) -> Result<(), BatchVerificationError> {
-    if envelopes.is_empty() {
-        return Ok(());
-    }
-    let mut messages = Vec::with_capacity(envelopes.len());
-    let mut signatures = Vec::with_capacity(envelopes.len());
-    let mut keys = Vec::with_capacity(envelopes.len());
-    // Authors are few and events many: decompress each public key once per batch.
-    let mut decompressed: std::collections::HashMap<[u8; 32], VerifyingKey> = std::collections::HashMap::new();
+    // Authors are few and events many: check and decompress each public key once per batch.
+    let mut keys: Vec<AuthorKey> = Vec::new();
+    let mut key_of_envelope = Vec::with_capacity(envelopes.len());
     for (index, envelope) in envelopes.iter().enumerate() {
-        let public_key = envelope.author.author_public_key;
-        let key = match decompressed.get(&public_key) {
-            Some(key) => *key,
+        let public_key = &envelope.author.author_public_key;
+        let position = match keys.iter().position(|key| key.as_bytes() == public_key) {
+            Some(position) => position,
             None => {
-                let key = VerifyingKey::from_bytes(&public_key)
+                let key = AuthorKey::from_bytes(public_key)
                     .map_err(|_| BatchVerificationError { index, event_id: envelope.author.event_id })?;
-                decompressed.insert(public_key, key);
-                key
+                keys.push(key);
+                keys.len() - 1
             }
         };
-        messages.push(signing_input(envelope.author_encoding()));
-        signatures.push(Signature::from_bytes(&envelope.signature_bytes()));
-        keys.push(key);
+        key_of_envelope.push(position);
     }
-    let message_refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
-    if ed25519_dalek::verify_batch(&message_refs, &signatures, &keys).is_ok() {
-        return Ok(());
-    }
-    for (index, envelope) in envelopes.iter().enumerate() {
-        if envelope.verify_signature_strict().is_err() {
-            return Err(BatchVerificationError { index, event_id: envelope.author.event_id });
-        }
-    }
-    // Batch verification can reject a set that every strict check accepts only for signatures
-    // outside the strict rules, which strict checks reject above; reaching here is a bug.
-    Err(BatchVerificationError { index: 0, event_id: envelopes[0].author.event_id })
+    let signatures: Vec<[u8; 64]> = envelopes.iter().map(Envelope::signature_bytes).collect();
+    let checks: Vec<SignatureCheck<'_>> = envelopes
+        .iter()
+        .zip(&key_of_envelope)
+        .zip(&signatures)
+        .map(|((envelope, key), signature)| SignatureCheck {
+            key: &keys[*key],
+            message: [AUTHOR_SIGNING_DOMAIN, envelope.author_encoding()],
+            signature,
+        })
+        .collect();
+    signature::verify_batch(&checks)
+        .map_err(|(index, _)| BatchVerificationError { index, event_id: envelopes[index].author.event_id })
 }
 
 /// The first envelope in a batch whose signature does not verify.

@@ -9,6 +9,7 @@
 //! - [`checkpoint`]: C2SP tlog-checkpoints as Ed25519 signed notes.
 //! - [`bundle`]: the offline proof bundle.
 //! - [`chain`]: per-stream hash chain checks.
+//! - [`signature`]: the rule for author signatures, and batch checks that agree with it.
 
 pub mod bundle;
 pub mod chain;
@@ -16,6 +17,7 @@ pub mod checkpoint;
 pub mod envelope;
 pub mod hash;
 pub mod merkle;
+pub mod signature;
 
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use hash::Hash256;

@@ -101,7 +101,142 @@ fn generate_vectors() -> String {
         checkpoint_note: signed_checkpoint.note().to_string(),
     };
     writeln!(out, "bundle[2]: {}", bundle.encode().escape_default()).ok();
+    write_signature_rule_vectors(&mut out);
     out
+}
+
+/// One line per case of the author signature rule (FORMAT.md §2.2):
+/// `signature_rule[name]: public_key message signature verdict`, all hex.
+fn write_signature_rule_vectors(out: &mut String) {
+    for case in signature_rule_cases() {
+        writeln!(
+            out,
+            "signature_rule[{}]: {} {} {} {}",
+            case.name,
+            to_hex(&case.public_key),
+            to_hex(&case.message),
+            to_hex(&case.signature),
+            if case.valid { "valid" } else { "invalid" }
+        )
+        .ok();
+    }
+}
+
+struct SignatureRuleCase {
+    name: &'static str,
+    public_key: [u8; 32],
+    message: Vec<u8>,
+    signature: [u8; 64],
+    valid: bool,
+}
+
+/// The edge cases of the rule, each made from the fixed author key.
+fn signature_rule_cases() -> Vec<SignatureRuleCase> {
+    use curve25519_dalek::constants::EIGHT_TORSION;
+    use curve25519_dalek::{EdwardsPoint, Scalar};
+    use ed25519_dalek::Signer;
+    use sha2::{Digest, Sha512};
+
+    let key = key_from_label("klero golden vector: author key 1");
+    let public_key = key.verifying_key().to_bytes();
+    let message = signing_input(b"signature rule vector");
+    let honest = key.sign(&message).to_bytes();
+    let case = |name, public_key, signature, valid| SignatureRuleCase {
+        name,
+        public_key,
+        message: message.clone(),
+        signature,
+        valid,
+    };
+    // R = [r]B + T for a torsion point T of order 8, signed correctly otherwise: only the
+    // cofactored equation accepts it.
+    let nonce = Scalar::from_bytes_mod_order_wide(&Sha512::digest(b"klero golden vector: torsion nonce").into());
+    let r_bytes = (EdwardsPoint::mul_base(&nonce) + EIGHT_TORSION[1]).compress().to_bytes();
+    let k = Scalar::from_bytes_mod_order_wide(
+        &Sha512::new().chain_update(r_bytes).chain_update(public_key).chain_update(&message).finalize().into(),
+    );
+    let s = nonce + k * key.to_scalar();
+    let mut torsioned = [0u8; 64];
+    torsioned[..32].copy_from_slice(&r_bytes);
+    torsioned[32..].copy_from_slice(s.as_bytes());
+
+    let mut small_order_r = honest;
+    small_order_r[..32].copy_from_slice(EIGHT_TORSION[2].compress().as_bytes());
+    // y = p + 1: the identity's y, encoded non-canonically.
+    let mut non_canonical_r = honest;
+    non_canonical_r[..32].copy_from_slice(&non_canonical_y(1));
+    // S + L: the same scalar mod L, not reduced.
+    let mut unreduced_s = honest;
+    let l_minus_one = (-Scalar::ONE).to_bytes();
+    let mut carry = 1u16;
+    for (i, l_byte) in l_minus_one.iter().enumerate() {
+        let sum = honest[32 + i] as u16 + *l_byte as u16 + carry;
+        unreduced_s[32 + i] = sum as u8;
+        carry = sum >> 8;
+    }
+    let mut tampered = honest;
+    tampered[63] ^= 0x01;
+
+    vec![
+        case("honest", public_key, honest, true),
+        case("r_with_order_8_torsion", public_key, torsioned, true),
+        case("r_small_order", public_key, small_order_r, false),
+        case("r_not_canonical", public_key, non_canonical_r, false),
+        case("s_not_reduced", public_key, unreduced_s, false),
+        case("s_tampered", public_key, tampered, false),
+        case("key_small_order", EIGHT_TORSION[3].compress().to_bytes(), honest, false),
+        // y = p + 3: a point of large order, encoded non-canonically.
+        case("key_not_canonical", non_canonical_y(3), honest, false),
+        SignatureRuleCase {
+            message: signing_input(b"another message"),
+            ..case("wrong_message", public_key, honest, false)
+        },
+    ]
+}
+
+/// The encoding of `y + p` (for y < 19), which names the same y but is not canonical.
+fn non_canonical_y(y: u8) -> [u8; 32] {
+    let mut encoded = [0xff; 32];
+    encoded[0] = 0xed + y;
+    encoded[31] = 0x7f;
+    encoded
+}
+
+#[test]
+fn the_signature_rule_vectors_hold_singly_and_in_batches() {
+    use klero_ledger::signature::{verify, verify_batch, AuthorKey, SignatureCheck};
+    let cases = signature_rule_cases();
+    let keys: Vec<Option<AuthorKey>> = cases.iter().map(|c| AuthorKey::from_bytes(&c.public_key).ok()).collect();
+    for (case, key) in cases.iter().zip(&keys) {
+        let verdict = key.as_ref().is_some_and(|key| verify(key, &case.message, &case.signature).is_ok());
+        assert_eq!(verdict, case.valid, "case {}", case.name);
+    }
+    // Cofactorless strict verification refuses the torsioned R, which is why the rule is cofactored.
+    let torsioned = &cases[1];
+    let dalek = ed25519_dalek::VerifyingKey::from_bytes(&torsioned.public_key).expect("key");
+    assert!(dalek
+        .verify_strict(&torsioned.message, &ed25519_dalek::Signature::from_bytes(&torsioned.signature))
+        .is_err());
+    // A batch of every valid case passes; adding any invalid case (with a usable key) fails at
+    // exactly that case.
+    let valid: Vec<SignatureCheck<'_>> = cases
+        .iter()
+        .zip(&keys)
+        .filter(|(case, _)| case.valid)
+        .map(|(case, key)| SignatureCheck {
+            key: key.as_ref().expect("key"),
+            message: [&case.message, b""],
+            signature: &case.signature,
+        })
+        .collect();
+    verify_batch(&valid).expect("valid cases pass as a batch");
+    for (case, key) in cases.iter().zip(&keys).filter(|(case, _)| !case.valid) {
+        let Some(key) = key else { continue };
+        let mut batch = valid.clone();
+        batch.push(SignatureCheck { key, message: [&case.message, b""], signature: &case.signature });
+        let (index, _) = verify_batch(&batch).expect_err(case.name);
+        assert_eq!(index, valid.len(), "case {}", case.name);
+    }
 }
 
 #[test]

@@ -19,6 +19,7 @@ use klero_ledger::envelope::{
     SignedAuthorPart,
 };
 use klero_ledger::merkle::{MerkleTree, ProofError};
+use klero_ledger::signature::{self, AuthorKey, SignatureCheck};
 use klero_ledger::Hash256;
 use klero_store::{EventData, EventStore, ExpectedRevision, LogPosition, StoreError};
 use std::collections::HashMap;
@@ -56,24 +57,62 @@ pub struct AppendedEvent {
     pub newly_appended: bool,
 }
 
-/// An author part whose signature passed strict verification. Only [`VerifiedAuthorPart::verify`]
-/// makes one, so holding one proves the check ran.
+/// An author part whose signature passed the ledger's check (FORMAT.md §2.2). Only this type's
+/// constructors make one, so holding one proves the check ran.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedAuthorPart(SignedAuthorPart);
 
 impl VerifiedAuthorPart {
     pub fn verify(signed: SignedAuthorPart) -> Result<VerifiedAuthorPart, EnvelopeError> {
-        signed.verify_signature_strict()?;
+        signed.verify_signature()?;
         Ok(VerifiedAuthorPart(signed))
     }
 
-    /// [`VerifiedAuthorPart::verify`] with the author's key already decompressed.
-    pub fn verify_with_key(
-        signed: SignedAuthorPart,
-        key: &klero_ledger::VerifyingKey,
-    ) -> Result<VerifiedAuthorPart, EnvelopeError> {
-        signed.verify_signature_strict_with(key)?;
+    /// [`VerifiedAuthorPart::verify`] with the author's key already checked and decompressed.
+    pub fn verify_with_key(signed: SignedAuthorPart, key: &AuthorKey) -> Result<VerifiedAuthorPart, EnvelopeError> {
+        signed.verify_signature_with(key)?;
         Ok(VerifiedAuthorPart(signed))
+    }
+
+    /// Checks the signatures of several independent appends in one batch, which costs about a
+    /// third per signature of checking each alone. Each append gets its own answer: all its
+    /// parts verified, or the index of its first bad signature. The batch check accepts exactly
+    /// what one-by-one checks accept, so batching never changes an answer.
+    pub fn verify_appends(
+        appends: Vec<Vec<(SignedAuthorPart, AuthorKey)>>,
+    ) -> Vec<Result<Vec<VerifiedAuthorPart>, usize>> {
+        fn checks(append: &[(SignedAuthorPart, AuthorKey)]) -> Result<Vec<SignatureCheck<'_>>, usize> {
+            append
+                .iter()
+                .enumerate()
+                .map(|(index, (signed, key))| signed.signature_check(key).map_err(|_| index))
+                .collect()
+        }
+        fn verified(append: Vec<(SignedAuthorPart, AuthorKey)>) -> Vec<VerifiedAuthorPart> {
+            append.into_iter().map(|(signed, _)| VerifiedAuthorPart(signed)).collect()
+        }
+        let all_valid = {
+            let mut all = Vec::with_capacity(appends.iter().map(Vec::len).sum());
+            let mut keys_match = true;
+            for append in &appends {
+                match checks(append) {
+                    Ok(append_checks) => all.extend(append_checks),
+                    Err(_) => keys_match = false,
+                }
+            }
+            keys_match && signature::verify_batch(&all).is_ok()
+        };
+        if all_valid {
+            return appends.into_iter().map(|append| Ok(verified(append))).collect();
+        }
+        // Some append holds a bad signature: check each append on its own.
+        appends
+            .into_iter()
+            .map(|append| {
+                let answer = checks(&append).and_then(|c| signature::verify_batch(&c).map_err(|(index, _)| index));
+                answer.map(|()| verified(append))
+            })
+            .collect()
     }
 
     pub fn signed(&self) -> &SignedAuthorPart {

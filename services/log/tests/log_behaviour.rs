@@ -205,3 +205,43 @@ async fn a_checkpoint_over_a_rewritten_history_of_the_same_size_is_detected() {
     log.check_checkpoint_is_held(log.checkpoint().await.expect("checkpoint").checkpoint())
         .expect("own checkpoint is held");
 }
+
+/// Several appends checked in one batch: each gets its own answer, and a bad signature in one
+/// append never fails another.
+#[test]
+fn appends_checked_together_each_get_their_own_answer() {
+    use klero_ledger::signature::AuthorKey;
+    use klero_log::VerifiedAuthorPart;
+    let authors = [key("batch author 1"), key("batch author 2")];
+    let with_key = |author: &klero_ledger::SigningKey, n: u32, bad: bool| {
+        let mut event = signed_event(author, "assembly/batch", n);
+        if bad {
+            let mut signature = *event.signature();
+            signature[40] ^= 1;
+            event = klero_ledger::envelope::SignedAuthorPart::from_wire(event.encoding().to_vec(), &signature)
+                .expect("parses");
+        }
+        let key = AuthorKey::from_bytes(&event.author().author_public_key).expect("key");
+        (event, key)
+    };
+    let appends = vec![
+        vec![with_key(&authors[0], 1, false), with_key(&authors[0], 2, false)],
+        vec![with_key(&authors[1], 3, false), with_key(&authors[1], 4, true), with_key(&authors[1], 5, false)],
+        vec![with_key(&authors[0], 6, false)],
+        vec![with_key(&authors[1], 7, true)],
+    ];
+    let answers = VerifiedAuthorPart::verify_appends(appends.clone());
+    assert_eq!(answers.len(), 4);
+    assert_eq!(answers[0].as_ref().map(Vec::len), Ok(2));
+    assert_eq!(answers[1].as_ref().map(Vec::len), Err(&1), "the second event of the second append is bad");
+    assert_eq!(answers[2].as_ref().map(Vec::len), Ok(1));
+    assert_eq!(answers[3].as_ref().map(Vec::len), Err(&0));
+    // The all-good appends alone pass in one batch, each with its events in order.
+    let good = vec![appends[0].clone(), appends[2].clone()];
+    let answers = VerifiedAuthorPart::verify_appends(good);
+    let ids: Vec<_> =
+        answers.iter().flat_map(|a| a.as_ref().expect("valid")).map(|v| v.signed().author().event_id).collect();
+    let expected: Vec<_> =
+        [&appends[0][0], &appends[0][1], &appends[2][0]].iter().map(|(e, _)| e.author().event_id).collect();
+    assert_eq!(ids, expected);
+}

@@ -108,3 +108,54 @@ async fn racing_exact_appends_have_exactly_one_winner_per_revision() {
         .events;
     assert_eq!(events.len() as u64, wins + 1, "one event per win, none per conflict");
 }
+
+/// Concurrent appends have their signatures checked together in shared batches. A bad
+/// signature among them must fail only its own append: every good one lands, every bad one
+/// is UNAUTHENTICATED, and nothing bad reaches the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_signature_among_concurrent_appends_fails_only_its_own_append() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let cast = std::sync::Arc::new(Cast::new("batched"));
+    assembly_with_panel(&mut client, &cast, "batched").await;
+    let before = server.log_size().await;
+    let mut tasks = Vec::new();
+    for task in 0..24usize {
+        let (url, cast) = (server.url(), cast.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut client = klero_client::KleroClient::connect(&url).await.expect("connect");
+            let (mut landed, mut refused) = (0, 0);
+            for n in 0..8usize {
+                let submission = pb::deliberation::PublicSubmissionReceived {
+                    submitter_id: format!("b{task}x{n}"),
+                    content_hash: sha("x"),
+                    received_on: "2026-01-01".into(),
+                };
+                let mut event = sign(&cast.facilitator, "batched", &submission);
+                let bad = (task + n) % 5 == 0;
+                if bad {
+                    event.wire.signature[33] ^= 0x04;
+                }
+                match client.append(&event, None).await {
+                    Ok(_) if !bad => landed += 1,
+                    Err(ClientError::Refused(status)) if bad => {
+                        assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
+                        refused += 1;
+                    }
+                    other => panic!("task {task} event {n} (bad: {bad}): {other:?}"),
+                }
+            }
+            (landed, refused)
+        }));
+    }
+    let (mut landed, mut refused) = (0u64, 0u64);
+    for task in tasks {
+        let (l, r) = task.await.expect("task");
+        landed += l;
+        refused += r;
+    }
+    let expected_bad = (0..24usize).flat_map(|t| (0..8usize).map(move |n| (t + n) % 5 == 0)).filter(|b| *b).count();
+    assert_eq!(refused, expected_bad as u64);
+    assert_eq!(landed, 24 * 8 - expected_bad as u64);
+    assert_eq!(server.log_size().await, before + landed, "only the good appends are in the log");
+}
