@@ -3,7 +3,7 @@
 //! against a trivial tonic service with the same Ledger API, the same payloads and the same
 //! concurrency that answers at once (the echo baseline).
 
-use crate::report::{emit, quantile_us};
+use crate::report::{emit, median, quantile_us};
 use klero::wiring::{self, ServerConfig};
 use klero_client::{Author, KleroClient, SignedEvent};
 use klero_ledger::checkpoint::LogSigningKey;
@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use tonic::{Request, Response, Status};
 
 const BATCH_EVENTS: usize = 100;
+/// Alternating rounds of ours and the echo per configuration.
+const ROUNDS: usize = 5;
 
 fn key(label: &str) -> SigningKey {
     SigningKey::from_bytes(&Hash256::of(label.as_bytes()).0)
@@ -103,7 +105,23 @@ struct Run {
     events_per_second: f64,
     calls_per_second: f64,
     latencies: Vec<Duration>,
+    /// Process CPU time per call (client and server share the process), in µs.
+    cpu_us_per_call: f64,
 }
+
+/// This process's user + system CPU time so far, from /proc (Linux), in seconds.
+fn process_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / CLOCK_TICKS_PER_SECOND
+}
+
+/// Linux's USER_HZ, 100 on every mainstream build.
+const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
 
 /// Sends every client's pre-signed work and times each call.
 async fn drive(url: &str, work: Vec<(String, Vec<SignedEvent>)>, batch: bool) -> Run {
@@ -112,6 +130,7 @@ async fn drive(url: &str, work: Vec<(String, Vec<SignedEvent>)>, batch: bool) ->
         clients.push(KleroClient::connect(url).await.expect("connect"));
     }
     let total_events: usize = work.iter().map(|(_, events)| events.len()).sum();
+    let cpu_started = process_cpu_seconds();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for (mut client, (stream, events)) in clients.into_iter().zip(work) {
@@ -138,10 +157,12 @@ async fn drive(url: &str, work: Vec<(String, Vec<SignedEvent>)>, batch: bool) ->
         latencies.extend(task.await.expect("client"));
     }
     let seconds = started.elapsed().as_secs_f64();
+    let cpu_us_per_call = (process_cpu_seconds() - cpu_started) * 1e6 / latencies.len() as f64;
     Run {
         events_per_second: total_events as f64 / seconds,
         calls_per_second: latencies.len() as f64 / seconds,
         latencies,
+        cpu_us_per_call,
     }
 }
 
@@ -224,29 +245,42 @@ pub fn grpc(quick: bool) {
                     continue;
                 }
                 let events_per_client = match (batch, quick) {
-                    (false, false) => 6_000 / clients.min(12),
+                    (false, false) => 12_000 / clients.min(12),
                     (false, true) => 300 / clients.min(6),
                     (true, false) => 30_000 / clients,
                     (true, true) => 2_000 / clients.min(20),
                 };
                 let events_per_client = if batch { events_per_client.div_ceil(BATCH_EVENTS) * BATCH_EVENTS } else { events_per_client };
+                // Alternating rounds, ours then the echo, so that a noisy neighbour slows both
+                // alike; the medians of the rounds are reported.
+                let rounds = if quick { 1 } else { ROUNDS };
+                let per_round = if batch { (events_per_client / rounds).div_ceil(BATCH_EVENTS) * BATCH_EVENTS } else { events_per_client / rounds };
                 let sign_work = || (0..clients).map(|c| {
                     let assembly = format!("bench-{c}");
-                    (format!("assembly/{assembly}/deliberation"), submissions(&facilitator, &assembly, events_per_client))
+                    (format!("assembly/{assembly}/deliberation"), submissions(&facilitator, &assembly, per_round))
                 }).collect::<Vec<_>>();
-                let ours_work = sign_work();
-                let echo_work = sign_work();
-                let payload_bytes = ours_work[0].1[0].wire.author_encoding.len();
-                let mut ours = drive(&url, ours_work, batch).await;
-                let mut echo = drive(&echo_url, echo_work, batch).await;
+                let mut ours_runs = Vec::new();
+                let mut echo_runs = Vec::new();
+                let mut payload_bytes = 0;
+                for _ in 0..rounds {
+                    let ours_work = sign_work();
+                    let echo_work = sign_work();
+                    payload_bytes = ours_work[0].1[0].wire.author_encoding.len();
+                    ours_runs.push(drive(&url, ours_work, batch).await);
+                    echo_runs.push(drive(&echo_url, echo_work, batch).await);
+                }
                 let mode = if batch { "batch" } else { "unary" };
-                let extra = json!({"clients": clients, "mode": mode, "events": clients * events_per_client,
+                let extra = json!({"clients": clients, "mode": mode, "events": rounds * clients * per_round, "rounds": rounds,
                     "batch_events": if batch { BATCH_EVENTS } else { 1 }, "author_encoding_bytes": payload_bytes,
                     "baseline_name": "tonic Ledger service that answers at once (echo), same payloads and concurrency"});
-                emit("grpc", &format!("{mode}_events_per_second_{clients}_clients"), ours.events_per_second, "events/s", echo.events_per_second, extra.clone());
-                emit("grpc", &format!("{mode}_calls_per_second_{clients}_clients"), ours.calls_per_second, "calls/s", echo.calls_per_second, extra.clone());
+                let rate = |runs: &[Run], of: fn(&Run) -> f64| median(&mut runs.iter().map(of).collect::<Vec<_>>());
+                emit("grpc", &format!("{mode}_events_per_second_{clients}_clients"), rate(&ours_runs, |r| r.events_per_second), "events/s", rate(&echo_runs, |r| r.events_per_second), extra.clone());
+                emit("grpc", &format!("{mode}_calls_per_second_{clients}_clients"), rate(&ours_runs, |r| r.calls_per_second), "calls/s", rate(&echo_runs, |r| r.calls_per_second), extra.clone());
+                emit("grpc", &format!("{mode}_cpu_us_per_call_{clients}_clients"), rate(&ours_runs, |r| r.cpu_us_per_call), "us", rate(&echo_runs, |r| r.cpu_us_per_call), extra.clone());
+                let mut ours_latencies: Vec<Duration> = ours_runs.into_iter().flat_map(|r| r.latencies).collect();
+                let mut echo_latencies: Vec<Duration> = echo_runs.into_iter().flat_map(|r| r.latencies).collect();
                 for (name, q) in [("p50", 0.5), ("p99", 0.99)] {
-                    emit("grpc", &format!("{mode}_latency_{name}_us_{clients}_clients"), quantile_us(&mut ours.latencies, q), "us", quantile_us(&mut echo.latencies, q), extra.clone());
+                    emit("grpc", &format!("{mode}_latency_{name}_us_{clients}_clients"), quantile_us(&mut ours_latencies, q), "us", quantile_us(&mut echo_latencies, q), extra.clone());
                 }
             }
         }
