@@ -28,9 +28,11 @@ use tonic::Status;
 /// (about 12 µs a signature from 16 on, against 40 µs alone), and a bigger batch holds an
 /// async worker longer (64 take about 0.75 ms).
 const BATCH_SIGNATURES_MAX: usize = 64;
-/// Batches checked at once: one per core, so that no core idles while appends wait.
+/// Batches checked at once: one per core, so that no core idles while appends wait. Asked of
+/// the system once: `available_parallelism` reads cgroup files on every call.
 fn leaders_max() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
 }
 /// Requests with at least this many events are checked on blocking threads, split in two.
 const LARGE_REQUEST_EVENTS: usize = 32;

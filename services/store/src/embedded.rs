@@ -3,6 +3,7 @@
 //! - One writer thread owns the active segment. Appenders queue requests; the writer takes every
 //!   request waiting (group commit), checks each against the stream state, writes all accepted
 //!   records with one `write`, calls `fdatasync` once, and only then publishes and acknowledges.
+//!   Zeros written ahead of the records keep each sync to data blocks that already exist.
 //! - Readers use positional reads on their own file handles and see only acknowledged events,
 //!   because the index is updated after the fsync.
 //! - On open, every record of every segment is read and checked (CRC-32C, position sequence,
@@ -246,6 +247,12 @@ impl EmbeddedStore {
             .write(true)
             .open(&active_path)
             .map_err(|e| io_unavailable("opening", &active_path, e))?;
+        // Recovery checked that everything past `active_len` is zero.
+        let zeroed_end = active_file
+            .metadata()
+            .map_err(|e| io_unavailable("reading the length of", &active_path, e))?
+            .len()
+            .max(active_len);
         let (committed_events, _) = watch::channel(index.locations.len() as u64);
         let next_position = index.locations.len() as u64;
         let shared = Arc::new(Shared {
@@ -263,6 +270,7 @@ impl EmbeddedStore {
             active_file,
             active_segment: (report.segments.max(1) - 1) as u32,
             active_len,
+            zeroed_end,
             next_position,
         };
         let writer_thread = std::thread::Builder::new()
@@ -447,6 +455,10 @@ fn scan_segment(
     if committed_end == bytes.len() {
         return Ok((committed_end as u64, None));
     }
+    // The active segment ends in zeros written ahead of its records: unused space, kept.
+    if is_last && bytes[committed_end..].iter().all(|&b| b == 0) {
+        return Ok((committed_end as u64, None));
+    }
     if !is_last {
         let (at, reason) = match failure {
             Some((at, failure)) => (at, failure.to_string()),
@@ -591,8 +603,17 @@ struct Writer {
     active_file: File,
     active_segment: u32,
     active_len: u64,
+    /// The active segment's length on disk: records up to `active_len`, then zero bytes
+    /// written ahead (see [`ZEROED_AHEAD_BYTES`]).
+    zeroed_end: u64,
     next_position: u64,
 }
+
+/// Zero bytes written ahead of the records in the active segment. Overwriting blocks that
+/// already exist lets `fdatasync` flush just the data: a file that grows with every append
+/// also needs a journal commit for its new size on each sync, which on ext4 made each sync
+/// take about 1.7 times as long. Recovery treats a zero tail as unused space (FORMAT.md §6).
+const ZEROED_AHEAD_BYTES: u64 = 1024 * 1024;
 
 /// An append the writer accepted and encoded, waiting for the group's fsync.
 struct PlannedAppend {
@@ -664,10 +685,18 @@ impl Writer {
             }
         }
         let write_offset = self.active_len;
+        let records_end = write_offset + buffer.len() as u64;
         // Positional writes: the offset is ours, never a file cursor that recovery may have moved.
-        if let Err(error) =
-            self.active_file.write_all_at(&buffer, write_offset).and_then(|_| self.active_file.sync_data())
-        {
+        let written = self.active_file.write_all_at(&buffer, write_offset).and_then(|_| {
+            // No further than the segment will grow: a full segment is trimmed when it rolls.
+            let ahead = ZEROED_AHEAD_BYTES.min(self.shared.options.segment_bytes_max.saturating_sub(records_end));
+            if records_end > self.zeroed_end && ahead > 0 {
+                self.active_file.write_all_at(&vec![0u8; ahead as usize], records_end)?;
+                self.zeroed_end = records_end + ahead;
+            }
+            self.active_file.sync_data()
+        });
+        if let Err(error) = written {
             let reason = format!("writing segment {}: {error}", self.active_segment);
             fail_all(&mut planned, &reason);
             return Err(reason);
@@ -821,6 +850,12 @@ impl Writer {
     }
 
     fn roll_segment(&mut self, first_position: u64) -> Result<(), String> {
+        // Only the active segment may end in zeros written ahead; a full one ends at its last
+        // record, durably, before the next segment exists.
+        self.active_file
+            .set_len(self.active_len)
+            .and_then(|_| self.active_file.sync_all())
+            .map_err(|e| format!("trimming segment {} to its records: {e}", self.active_segment))?;
         let name = segment_file_name(first_position);
         let file = create_segment(&self.segments_dir, &name).map_err(|e| e.to_string())?;
         let path = self.segments_dir.join(&name);
@@ -830,6 +865,7 @@ impl Writer {
         self.active_segment = segments.len() as u32 - 1;
         self.active_file = file;
         self.active_len = SEGMENT_HEADER.len() as u64;
+        self.zeroed_end = self.active_len;
         Ok(())
     }
 }

@@ -30,6 +30,16 @@ fn segments(directory: &Path) -> Vec<PathBuf> {
     paths
 }
 
+/// Where a segment's records end. The active segment has zeros written ahead after them.
+fn records_end(path: &Path) -> u64 {
+    let bytes = std::fs::read(path).expect("read");
+    let mut at = SEGMENT_HEADER.len();
+    while let Ok((_, length)) = klero_store::segment::decode_record(&bytes[at..], 1 << 24) {
+        at += length;
+    }
+    at as u64
+}
+
 fn flip_byte(path: &Path, offset: u64) {
     let mut bytes = std::fs::read(path).expect("read");
     bytes[offset as usize] ^= 0x40;
@@ -43,6 +53,9 @@ async fn reopening_keeps_every_event_and_the_stream_index() {
     assert!(segments(directory.path()).len() > 2, "the test crosses segment boundaries");
     let store = EmbeddedStore::open(directory.path(), small_segments()).await.expect("reopen");
     assert_eq!(store.recovery_report().events, 100);
+    // The zeros written ahead of the active segment's records are unused space, not a tail.
+    let active = segments(directory.path()).pop().expect("segment");
+    assert!(std::fs::metadata(&active).expect("meta").len() > records_end(&active));
     assert_eq!(store.recovery_report().truncated_tail, None);
     assert_eq!(store.read_all(LogPosition::START, 10_000).await.expect("read"), before);
     assert_eq!(store.stream_last_revision("stream-1").await.expect("head"), Some(32));
@@ -73,7 +86,7 @@ async fn a_last_record_cut_partway_is_truncated_and_logged() {
     let directory = tempfile::tempdir().expect("temp dir");
     let before = fill(directory.path(), 20).await;
     let last = segments(directory.path()).pop().expect("segment");
-    let len = std::fs::metadata(&last).expect("meta").len();
+    let len = records_end(&last);
     std::fs::OpenOptions::new().write(true).open(&last).expect("open").set_len(len - 50).expect("cut");
 
     let store = EmbeddedStore::open(directory.path(), small_segments()).await.expect("recovers");
@@ -100,7 +113,7 @@ async fn an_append_cut_between_its_records_is_removed_whole() {
     drop(store);
     // Cut inside the fourth record of the five-event append: three whole records survive.
     let path = directory.path().join("segments").join(segment_file_name(0));
-    let record_len = (std::fs::metadata(&path).expect("meta").len() - SEGMENT_HEADER.len() as u64) / 6;
+    let record_len = (records_end(&path) - SEGMENT_HEADER.len() as u64) / 6;
     let cut = SEGMENT_HEADER.len() as u64 + record_len * 4 + 10;
     std::fs::OpenOptions::new().write(true).open(&path).expect("open").set_len(cut).expect("cut");
 
@@ -121,8 +134,9 @@ async fn a_flipped_byte_mid_segment_is_reported_with_its_position() {
     store.close().await;
     drop(store);
     let path = directory.path().join("segments").join(segment_file_name(0));
-    let record_len = (std::fs::metadata(&path).expect("meta").len() - SEGMENT_HEADER.len() as u64) / 10;
+    let record_len = (records_end(&path) - SEGMENT_HEADER.len() as u64) / 10;
     let record_start = SEGMENT_HEADER.len() as u64 + record_len * 4;
+    let file_len = std::fs::metadata(&path).expect("meta").len();
     flip_byte(&path, record_start + 200); // inside the data of the record at position 4
 
     match EmbeddedStore::open(directory.path(), EmbeddedStoreOptions::default()).await {
@@ -135,7 +149,7 @@ async fn a_flipped_byte_mid_segment_is_reported_with_its_position() {
         other => panic!("expected corruption at position 4, got {other:?}"),
     }
     // Nothing was truncated: the damaged file still has all its bytes.
-    assert_eq!(std::fs::metadata(&path).expect("meta").len(), SEGMENT_HEADER.len() as u64 + record_len * 10);
+    assert_eq!(std::fs::metadata(&path).expect("meta").len(), file_len);
 }
 
 #[tokio::test]
