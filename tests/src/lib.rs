@@ -121,6 +121,15 @@ pub fn sha(text: &str) -> Vec<u8> {
     Hash256::of(text.as_bytes()).0.to_vec()
 }
 
+/// A public submission from `submitter_id`, received on 2026-01-01, of content "x".
+pub fn submission(submitter_id: impl Into<String>) -> pb::deliberation::PublicSubmissionReceived {
+    pb::deliberation::PublicSubmissionReceived {
+        submitter_id: submitter_id.into(),
+        content_hash: sha("x"),
+        received_on: "2026-01-01".into(),
+    }
+}
+
 pub const PANEL_SIZE: u32 = 4;
 pub const SEED: &[u8] = b"black-box test seed, 32 bytes ok";
 

@@ -14,11 +14,7 @@ async fn concurrent_clients_on_one_stream_all_land_on_an_unbroken_chain() {
         tasks.push(tokio::spawn(async move {
             let mut client = klero_client::KleroClient::connect(&url).await.expect("connect");
             for n in 0..10 {
-                let submission = pb::deliberation::PublicSubmissionReceived {
-                    submitter_id: format!("s{task}x{n}"),
-                    content_hash: sha("x"),
-                    received_on: "2026-01-01".into(),
-                };
+                let submission = submission(format!("s{task}x{n}"));
                 client
                     .append(&sign(&cast.facilitator, "concurrent", &submission), None)
                     .await
@@ -59,11 +55,7 @@ async fn racing_exact_appends_have_exactly_one_winner_per_revision() {
     let mut client = server.client().await;
     let cast = std::sync::Arc::new(Cast::new("race"));
     assembly_with_panel(&mut client, &cast, "race").await;
-    let submission = pb::deliberation::PublicSubmissionReceived {
-        submitter_id: "s0".into(),
-        content_hash: sha("x"),
-        received_on: "2026-01-01".into(),
-    };
+    let submission = submission("s0");
     append(&mut client, &cast.facilitator, "race", &submission).await;
     let mut tasks = Vec::new();
     for _ in 0..8 {
@@ -126,11 +118,7 @@ async fn a_bad_signature_among_concurrent_appends_fails_only_its_own_append() {
             let mut client = klero_client::KleroClient::connect(&url).await.expect("connect");
             let (mut landed, mut refused) = (0, 0);
             for n in 0..8usize {
-                let submission = pb::deliberation::PublicSubmissionReceived {
-                    submitter_id: format!("b{task}x{n}"),
-                    content_hash: sha("x"),
-                    received_on: "2026-01-01".into(),
-                };
+                let submission = submission(format!("b{task}x{n}"));
                 let mut event = sign(&cast.facilitator, "batched", &submission);
                 let bad = (task + n) % 5 == 0;
                 if bad {

@@ -43,12 +43,7 @@ async fn invalid_fields_are_named_in_bad_request_details_and_append_nothing() {
     assert_eq!(fields, vec!["session_number", "title", "content_hash"]);
 
     // A payload with an unknown field is not canonical and is refused.
-    let mut payload = pb::deliberation::PublicSubmissionReceived {
-        submitter_id: "s1".into(),
-        content_hash: sha("x"),
-        received_on: "2026-01-01".into(),
-    }
-    .encode_to_vec();
+    let mut payload = submission("s1").encode_to_vec();
     payload.extend_from_slice(&[0xa0, 0x06, 0x01]); // field 100, varint 1
     let author = klero_ledger::envelope::AuthorPart {
         event_id: klero_client::new_event_id(),
@@ -94,15 +89,7 @@ async fn invalid_fields_are_named_in_bad_request_details_and_append_nothing() {
 async fn a_bad_signature_is_unauthenticated() {
     let (server, mut client, cast) = ready().await;
     let before = server.log_size().await;
-    let mut event = sign(
-        &cast.facilitator,
-        "errors",
-        &pb::deliberation::PublicSubmissionReceived {
-            submitter_id: "s1".into(),
-            content_hash: sha("x"),
-            received_on: "2026-01-01".into(),
-        },
-    );
+    let mut event = sign(&cast.facilitator, "errors", &submission("s1"));
     event.wire.signature[10] ^= 1;
     let error = status(client.append(&event, None).await.expect_err("refused"));
     assert_eq!(error.code(), Code::Unauthenticated);
@@ -179,11 +166,7 @@ async fn a_broken_rule_is_a_failed_precondition_naming_the_rule() {
 async fn a_stale_expected_revision_is_aborted_with_the_current_revision() {
     let (server, mut client, cast) = ready().await;
     let before = server.log_size().await;
-    let submission = pb::deliberation::PublicSubmissionReceived {
-        submitter_id: "s1".into(),
-        content_hash: sha("x"),
-        received_on: "2026-01-01".into(),
-    };
+    let submission = submission("s1");
     append(&mut client, &cast.facilitator, "errors", &submission).await; // deliberation is at revision 0
     match client.append(&sign(&cast.facilitator, "errors", &submission), Some(expect_exact(5))).await {
         Err(ClientError::Conflict { current_revision, status, .. }) => {
@@ -199,11 +182,7 @@ async fn a_stale_expected_revision_is_aborted_with_the_current_revision() {
 async fn limits_are_resource_exhausted_and_reused_ids_already_exist() {
     let (server, mut client, cast) = ready().await;
     let before = server.log_size().await;
-    let submission = pb::deliberation::PublicSubmissionReceived {
-        submitter_id: "s1".into(),
-        content_hash: sha("x"),
-        received_on: "2026-01-01".into(),
-    };
+    let submission = submission("s1");
     let events: Vec<_> = (0..1_001).map(|_| sign(&cast.facilitator, "errors", &submission)).collect();
     let error = status(client.append_batch("assembly/errors/deliberation", &events, None).await.expect_err("refused"));
     assert_eq!(error.code(), Code::ResourceExhausted);
@@ -235,11 +214,7 @@ async fn limits_are_resource_exhausted_and_reused_ids_already_exist() {
 async fn a_store_that_is_down_makes_appends_unavailable() {
     let (server, mut client, cast) = ready().await;
     server.server.as_ref().expect("running").store.close().await;
-    let submission = pb::deliberation::PublicSubmissionReceived {
-        submitter_id: "s1".into(),
-        content_hash: sha("x"),
-        received_on: "2026-01-01".into(),
-    };
+    let submission = submission("s1");
     let error = client
         .ledger()
         .append(pb::ledger::AppendRequest {
