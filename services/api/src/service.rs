@@ -27,6 +27,10 @@ pub const READ_EVENTS_MAX: u32 = 1_000;
 const DECIDE_ATTEMPTS_MAX: usize = 16;
 /// Events buffered per subscriber before the server waits for the client to read.
 const SUBSCRIPTION_BUFFER_EVENTS: usize = 256;
+/// Most decoded events waiting for the view; beyond it the cache is dropped (the view decodes).
+const DECODED_CACHE_EVENTS_MAX: usize = 65_536;
+/// How long the follower lets appends fold their own events before it folds what is left.
+const FOLLOWER_SETTLE: std::time::Duration = std::time::Duration::from_millis(1);
 /// Subscriptions open at once across all clients.
 pub const SUBSCRIPTIONS_MAX: usize = 256;
 
@@ -53,16 +57,6 @@ struct DomainView {
     views: klero_projections::ViewSet,
 }
 
-/// An event this server just appended, decoded already, waiting to be folded into the view.
-struct CachedEvent {
-    event_id: EventId,
-    event: klero_domain::DomainEvent,
-    stream: String,
-    author: [u8; 32],
-    recorded_at_unix_ms: u64,
-    event_hash: klero_ledger::Hash256,
-}
-
 /// The Kleroterion gRPC services. Share behind an `Arc`.
 pub struct Kleroterion<S: EventStore> {
     log: Arc<TransparencyLog<S>>,
@@ -75,8 +69,10 @@ pub struct Kleroterion<S: EventStore> {
     /// another (their rules are sequential anyway) instead of racing and retrying.
     stream_locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     clock: Clock,
-    /// Appended events by log index, until the view folds them in.
-    decoded_cache: std::sync::Mutex<HashMap<u64, CachedEvent>>,
+    /// Events being appended, decoded already, until the view folds them in: by event id, with
+    /// the signature, so that an entry only ever stands for the exact bytes it was decoded from
+    /// (two requests may try one id with different content; only one lands).
+    decoded_cache: std::sync::Mutex<HashMap<EventId, ([u8; 64], klero_domain::DomainEvent)>>,
     /// One permit per open subscription.
     subscriptions: Arc<tokio::sync::Semaphore>,
     signatures: SignatureChecker,
@@ -172,7 +168,8 @@ impl<S: EventStore> Kleroterion<S> {
     }
 
     /// Folds every event the log holds beyond the view into it, in log order. Events this
-    /// server appended come from the cache; others are read back from the log and decoded.
+    /// server is appending were decoded already and come from the cache; others are decoded
+    /// from the envelope bytes.
     async fn sync_view(&self) -> Result<(), Status> {
         let _guard = self.view_sync.lock().await;
         loop {
@@ -180,37 +177,21 @@ impl<S: EventStore> Kleroterion<S> {
             if applied >= self.log.size() {
                 return Ok(());
             }
-            let cached = self.decoded_cache.lock().unwrap_or_else(|p| p.into_inner()).remove(&applied);
-            if let Some(cached) = cached {
-                let mut view = write(&self.view);
-                let recorded = Recorded {
-                    stream: &cached.stream,
-                    author: &cached.author,
-                    recorded_at_unix_ms: cached.recorded_at_unix_ms,
-                    event_hash: cached.event_hash,
-                    log_index: applied,
-                };
-                if view.state.evolve(&cached.event, recorded).late {
-                    view.late_events.insert(cached.event_id);
-                }
-                view.views.apply(klero_projections::RecordedEventRef {
-                    log_index: applied,
-                    stream: &cached.stream,
-                    event: &cached.event,
-                    event_hash: cached.event_hash,
-                    recorded_at_unix_ms: cached.recorded_at_unix_ms,
-                });
-                *view.stream_next_revision.entry(cached.stream).or_insert(0) += 1;
-                view.applied = applied + 1;
-                continue;
-            }
             let events = self.log.events_from(applied, 512).await.map_err(errors::log)?;
+            let mut decoded = Vec::with_capacity(events.len());
+            {
+                let mut cache = self.decoded_cache.lock().unwrap_or_else(|p| p.into_inner());
+                for logged in &events {
+                    let entry = cache.remove(&logged.envelope.author().event_id);
+                    let signature = logged.envelope.signature_bytes();
+                    decoded.push(entry.filter(|(cached, _)| *cached == signature).map(|(_, event)| event));
+                }
+            }
             let mut view = write(&self.view);
-            for logged in events {
+            for (logged, cached) in events.into_iter().zip(decoded) {
                 let author = logged.envelope.author();
-                let cached = self.decoded_cache.lock().unwrap_or_else(|p| p.into_inner()).remove(&logged.leaf_index);
                 let event = match cached {
-                    Some(cached) => cached.event,
+                    Some(event) => event,
                     None => decode_event(&author.event_type, author.event_version, &author.payload).map_err(
                         |violations| {
                             Status::data_loss(format!(
@@ -238,7 +219,12 @@ impl<S: EventStore> Kleroterion<S> {
                     event_hash: logged.event_hash,
                     recorded_at_unix_ms: logged.envelope.ledger().recorded_at_unix_ms,
                 });
-                *view.stream_next_revision.entry(author.stream.clone()).or_insert(0) += 1;
+                match view.stream_next_revision.get_mut(author.stream.as_str()) {
+                    Some(next) => *next += 1,
+                    None => {
+                        view.stream_next_revision.insert(author.stream.clone(), 1);
+                    }
+                }
                 view.applied = logged.leaf_index + 1;
             }
         }
@@ -305,6 +291,27 @@ impl<S: EventStore> Kleroterion<S> {
         result
     }
 
+    fn cache_decoded(&self, signed: &[SignedAuthorPart], events: &[klero_domain::DomainEvent]) {
+        let mut cache = self.decoded_cache.lock().unwrap_or_else(|p| p.into_inner());
+        // Appends cancelled midway leave entries behind; the bound keeps those from piling up.
+        if cache.len() + events.len() > DECODED_CACHE_EVENTS_MAX {
+            cache.clear();
+        }
+        for (signed, event) in signed.iter().zip(events) {
+            cache.insert(signed.author().event_id, (*signed.signature(), event.clone()));
+        }
+    }
+
+    fn uncache_decoded(&self, signed: &[SignedAuthorPart]) {
+        let mut cache = self.decoded_cache.lock().unwrap_or_else(|p| p.into_inner());
+        for signed in signed {
+            // Only this request's own entry: a concurrent request may hold the id with other bytes.
+            if cache.get(&signed.author().event_id).is_some_and(|(signature, _)| signature == signed.signature()) {
+                cache.remove(&signed.author().event_id);
+            }
+        }
+    }
+
     fn stream_lock(&self, stream: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.stream_locks.lock().unwrap_or_else(|p| p.into_inner());
         locks.entry(stream.to_string()).or_default().clone()
@@ -349,24 +356,13 @@ impl<S: EventStore> Kleroterion<S> {
             }
             // Append exactly on top of the revision the decision saw.
             let at = current.map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
+            // The view folds these in once the log holds them; spare it decoding them again.
+            self.cache_decoded(signed, &events);
             match self.log.append_verified(stream, at, verified.clone(), now).await {
                 Ok(appended) => {
-                    // The view folds these in next; spare it reading and decoding them again.
-                    {
-                        let mut cache = self.decoded_cache.lock().unwrap_or_else(|p| p.into_inner());
-                        for (a, event) in appended.iter().zip(&events) {
-                            cache.insert(
-                                a.leaf_index,
-                                CachedEvent {
-                                    event_id: a.event_id,
-                                    event: event.clone(),
-                                    stream: stream.to_string(),
-                                    author: author_key,
-                                    recorded_at_unix_ms: a.recorded_at_unix_ms,
-                                    event_hash: a.event_hash,
-                                },
-                            );
-                        }
+                    if appended.iter().any(|a| !a.newly_appended) {
+                        // A concurrent identical retry recorded them first; the view has them.
+                        self.uncache_decoded(signed);
                     }
                     let late_ids: Vec<EventId> = appended
                         .iter()
@@ -385,6 +381,7 @@ impl<S: EventStore> Kleroterion<S> {
                 }
                 Err(klero_log::LogError::Conflict { .. }) => continue,
                 Err(klero_log::LogError::DuplicateEventId { .. }) => {
+                    self.uncache_decoded(signed);
                     // A concurrent identical retry may have landed first.
                     if let Some(replayed) = self.log.replay_if_present(signed).await.map_err(errors::log)? {
                         let view = read(&self.view);
@@ -395,9 +392,15 @@ impl<S: EventStore> Kleroterion<S> {
                     }
                     return Err(Status::already_exists("an event id in this request is taken by different content"));
                 }
-                Err(error) => return Err(errors::log(error)),
+                Err(error) => {
+                    // It may still have landed (the store failed after writing, say); then the
+                    // view decodes it from the log.
+                    self.uncache_decoded(signed);
+                    return Err(errors::log(error));
+                }
             }
         }
+        self.uncache_decoded(signed);
         let current = read(&self.view).stream_next_revision.get(stream).map(|next| next - 1);
         Err(errors::conflict(stream, "a stable revision (too many concurrent appends)", current))
     }
@@ -698,6 +701,21 @@ impl<S: EventStore> Kleroterion<S> {
         let service = Arc::downgrade(self);
         tokio::spawn(async move {
             let Some(strong) = service.upgrade() else { return };
+            if let Some(mut committed) = strong.log.store().committed_events_watch() {
+                // The store counts what it commits: follow the count instead of reading events.
+                drop(strong);
+                while committed.changed().await.is_ok() {
+                    // An append folds its own events into the view on the next request. Waiting a
+                    // moment leaves those to it (already decoded), so that this only folds what no
+                    // request did, such as an idle server's last appends.
+                    tokio::time::sleep(FOLLOWER_SETTLE).await;
+                    let Some(service) = service.upgrade() else { return };
+                    if let Err(status) = service.sync_view().await {
+                        tracing::warn!(error = %status.message(), "the views could not follow the log yet");
+                    }
+                }
+                return;
+            }
             let subscription = strong
                 .log
                 .store()

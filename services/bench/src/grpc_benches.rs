@@ -107,6 +107,8 @@ struct Run {
     latencies: Vec<Duration>,
     /// Process CPU time per call (client and server share the process), in µs.
     cpu_us_per_call: f64,
+    /// Process CPU time over wall time: how many of the cores the run kept busy.
+    cores_busy: f64,
 }
 
 /// This process's user + system CPU time so far, from /proc (Linux), in seconds.
@@ -157,8 +159,10 @@ async fn drive(url: &str, work: Vec<(String, Vec<SignedEvent>)>, batch: bool) ->
         latencies.extend(task.await.expect("client"));
     }
     let seconds = started.elapsed().as_secs_f64();
-    let cpu_us_per_call = (process_cpu_seconds() - cpu_started) * 1e6 / latencies.len() as f64;
+    let cpu_seconds = process_cpu_seconds() - cpu_started;
+    let cpu_us_per_call = cpu_seconds * 1e6 / latencies.len() as f64;
     Run {
+        cores_busy: cpu_seconds / seconds,
         events_per_second: total_events as f64 / seconds,
         calls_per_second: latencies.len() as f64 / seconds,
         latencies,
@@ -238,6 +242,8 @@ pub fn grpc(quick: bool) {
 
         // KLERO_BENCH_GRPC_ONLY=unary:64 (say) runs one case, for profiling.
         let only = std::env::var("KLERO_BENCH_GRPC_ONLY").ok();
+        // KLERO_BENCH_GRPC_NO_ECHO=1 leaves the echo rounds out, so that a profile holds ours alone.
+        let no_echo = std::env::var_os("KLERO_BENCH_GRPC_NO_ECHO").is_some();
         for clients in [1usize, 16, 64] {
             for batch in [false, true] {
                 let case = format!("{}:{clients}", if batch { "batch" } else { "unary" });
@@ -264,10 +270,11 @@ pub fn grpc(quick: bool) {
                 let mut payload_bytes = 0;
                 for _ in 0..rounds {
                     let ours_work = sign_work();
-                    let echo_work = sign_work();
                     payload_bytes = ours_work[0].1[0].wire.author_encoding.len();
                     ours_runs.push(drive(&url, ours_work, batch).await);
-                    echo_runs.push(drive(&echo_url, echo_work, batch).await);
+                    if !no_echo {
+                        echo_runs.push(drive(&echo_url, sign_work(), batch).await);
+                    }
                 }
                 let mode = if batch { "batch" } else { "unary" };
                 let extra = json!({"clients": clients, "mode": mode, "events": rounds * clients * per_round, "rounds": rounds,
@@ -277,6 +284,7 @@ pub fn grpc(quick: bool) {
                 emit("grpc", &format!("{mode}_events_per_second_{clients}_clients"), rate(&ours_runs, |r| r.events_per_second), "events/s", rate(&echo_runs, |r| r.events_per_second), extra.clone());
                 emit("grpc", &format!("{mode}_calls_per_second_{clients}_clients"), rate(&ours_runs, |r| r.calls_per_second), "calls/s", rate(&echo_runs, |r| r.calls_per_second), extra.clone());
                 emit("grpc", &format!("{mode}_cpu_us_per_call_{clients}_clients"), rate(&ours_runs, |r| r.cpu_us_per_call), "us", rate(&echo_runs, |r| r.cpu_us_per_call), extra.clone());
+                emit("grpc", &format!("{mode}_cores_busy_{clients}_clients"), rate(&ours_runs, |r| r.cores_busy), "cores", rate(&echo_runs, |r| r.cores_busy), extra.clone());
                 let mut ours_latencies: Vec<Duration> = ours_runs.into_iter().flat_map(|r| r.latencies).collect();
                 let mut echo_latencies: Vec<Duration> = echo_runs.into_iter().flat_map(|r| r.latencies).collect();
                 for (name, q) in [("p50", 0.5), ("p99", 0.99)] {

@@ -32,13 +32,20 @@ fn significant(value: f64) -> f64 {
     (value * scale).round() / scale
 }
 
+/// The median; NaN (reported as null) when a run was left out.
 pub fn median(values: &mut [f64]) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
     values.sort_by(|a, b| a.total_cmp(b));
     values[values.len() / 2]
 }
 
 /// The `q` quantile (0..=1) of latencies, in microseconds.
 pub fn quantile_us(latencies: &mut [Duration], q: f64) -> f64 {
+    if latencies.is_empty() {
+        return f64::NAN;
+    }
     latencies.sort_unstable();
     let index = ((latencies.len() as f64 - 1.0) * q).round() as usize;
     latencies[index].as_secs_f64() * 1e6

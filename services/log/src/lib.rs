@@ -30,6 +30,13 @@ use std::sync::{Arc, Mutex, RwLock};
 const APPEND_ATTEMPTS_MAX: usize = 16;
 /// Events read from the store per step while following the log.
 const CATCH_UP_BATCH_EVENTS: usize = 1024;
+/// Most envelopes this log keeps from its own appends (about 2 MiB of typical events), so that
+/// following the store and reading recent events need not read them back. Anything older or
+/// missing is read from the store, which is always correct.
+const RECENT_EVENTS_MAX: usize = 4096;
+/// How long an append waits for an earlier append of the same commit to hand over its
+/// envelopes before the log reads them from the store instead.
+const PREDECESSOR_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// How to run a log.
 #[derive(Debug)]
@@ -147,6 +154,12 @@ pub struct TransparencyLog<S: EventStore> {
     state: RwLock<LogState>,
     /// Serialises following the store, so leaves are pushed once and in order.
     catch_up_lock: tokio::sync::Mutex<()>,
+    /// Envelopes this log appended, with their event hashes, by store position: the latest
+    /// [`RECENT_EVENTS_MAX`], followed or not yet. Only for stores with dense positions, where a
+    /// position says which event precedes it. These are the exact bytes the store acknowledged.
+    recent: Mutex<std::collections::BTreeMap<u64, (Envelope, Hash256)>>,
+    /// Signalled when an append hands over its envelopes and when leaves are pushed.
+    recent_changed: tokio::sync::Notify,
     latest_checkpoint: Mutex<Option<SignedCheckpoint>>,
     /// Set when the log found corruption while running; it then refuses all work.
     failure: Mutex<Option<LogError>>,
@@ -170,6 +183,8 @@ impl<S: EventStore> TransparencyLog<S> {
             config,
             state: RwLock::new(LogState::default()),
             catch_up_lock: tokio::sync::Mutex::new(()),
+            recent: Mutex::new(std::collections::BTreeMap::new()),
+            recent_changed: tokio::sync::Notify::new(),
             latest_checkpoint: Mutex::new(None),
             failure: Mutex::new(None),
         };
@@ -251,11 +266,30 @@ impl<S: EventStore> TransparencyLog<S> {
 
     /// Follows the store to its end, checking and adding every new event.
     async fn catch_up(&self, verify_signatures: bool) -> Result<(), LogError> {
+        self.catch_up_until(verify_signatures, None).await
+    }
+
+    /// Follows the store to its end, or only as far as `until` (included), which spares reading
+    /// back later appends that their own tasks are about to hand over.
+    async fn catch_up_until(&self, verify_signatures: bool, until: Option<LogPosition>) -> Result<(), LogError> {
         let _guard = self.catch_up_lock.lock().await;
         loop {
-            let from =
-                read_lock(&self.state).leaf_positions.last().map_or(LogPosition::START, |p| LogPosition(p.0 + 1));
-            let batch = self.store.read_all(from, CATCH_UP_BATCH_EVENTS).await?;
+            let last = read_lock(&self.state).leaf_positions.last().copied();
+            if until.is_some_and(|until| last.is_some_and(|last| last >= until)) {
+                return Ok(());
+            }
+            let from = last.map_or(LogPosition::START, |p| LogPosition(p.0 + 1));
+            if let Some(appended) = self.recent_from(from) {
+                self.push_leaves(appended.iter().map(|(position, envelope, hash)| (*position, envelope, *hash)))?;
+                continue;
+            }
+            let count = match until {
+                Some(until) if self.store.positions_are_dense() => {
+                    (until.0.saturating_sub(from.0) + 1).min(CATCH_UP_BATCH_EVENTS as u64) as usize
+                }
+                _ => CATCH_UP_BATCH_EVENTS,
+            };
+            let batch = self.store.read_all(from, count).await?;
             if batch.is_empty() {
                 return Ok(());
             }
@@ -284,20 +318,69 @@ impl<S: EventStore> TransparencyLog<S> {
                     reason: format!("author signature does not verify: {e}"),
                 })?;
             }
-            let mut state = write_lock(&self.state);
-            for (position, envelope) in envelopes {
-                let hash = envelope.event_hash();
-                let leaf_index = state.tree.size();
-                if let Err(error) = state.chain.check_next(&envelope, hash) {
-                    let error = LogError::Corrupt { leaf_index, position: position.0, reason: error.to_string() };
-                    *mutex(&self.failure) = Some(error.clone());
-                    return Err(error);
-                }
-                state.tree.push_entry(&hash);
-                state.leaf_positions.push(position);
-                state.event_leaves.insert(envelope.author().event_id, leaf_index);
+            let hashes: Vec<Hash256> = envelopes.iter().map(|(_, envelope)| envelope.event_hash()).collect();
+            self.push_leaves(
+                envelopes.iter().zip(hashes).map(|((position, envelope), hash)| (*position, envelope, hash)),
+            )?;
+        }
+    }
+
+    /// Adds events at the end of the tree, in order, checking each stream's chain. A break is
+    /// corruption: the log then refuses all work.
+    fn push_leaves<'e>(
+        &self,
+        events: impl Iterator<Item = (LogPosition, &'e Envelope, Hash256)>,
+    ) -> Result<(), LogError> {
+        let pushed = self.push_leaves_locked(events);
+        self.recent_changed.notify_waiters();
+        pushed
+    }
+
+    fn push_leaves_locked<'e>(
+        &self,
+        events: impl Iterator<Item = (LogPosition, &'e Envelope, Hash256)>,
+    ) -> Result<(), LogError> {
+        let mut state = write_lock(&self.state);
+        for (position, envelope, hash) in events {
+            let leaf_index = state.tree.size();
+            if let Err(error) = state.chain.check_next(envelope, hash) {
+                let error = LogError::Corrupt { leaf_index, position: position.0, reason: error.to_string() };
+                *mutex(&self.failure) = Some(error.clone());
+                return Err(error);
+            }
+            state.tree.push_entry(&hash);
+            state.leaf_positions.push(position);
+            state.event_leaves.insert(envelope.author().event_id, leaf_index);
+        }
+        Ok(())
+    }
+
+    /// Copies of the envelopes this log appended at `from` and the positions right after it, if
+    /// it has the one at `from`.
+    fn recent_from(&self, from: LogPosition) -> Option<Vec<(LogPosition, Envelope, Hash256)>> {
+        let recent = mutex(&self.recent);
+        let run: Vec<(LogPosition, Envelope, Hash256)> = recent
+            .range(from.0..)
+            .zip(from.0..)
+            .take_while(|((position, _), expected)| **position == *expected)
+            .take(CATCH_UP_BATCH_EVENTS)
+            .map(|((position, (envelope, hash)), _)| (LogPosition(*position), envelope.clone(), *hash))
+            .collect();
+        (!run.is_empty()).then_some(run)
+    }
+
+    /// Keeps what an append just wrote, dropping the oldest beyond [`RECENT_EVENTS_MAX`].
+    fn keep_recent(&self, first_position: LogPosition, envelopes: Vec<(Envelope, Hash256)>) {
+        {
+            let mut recent = mutex(&self.recent);
+            for (offset, envelope) in envelopes.into_iter().enumerate() {
+                recent.insert(first_position.0 + offset as u64, envelope);
+            }
+            while recent.len() > RECENT_EVENTS_MAX {
+                recent.pop_first();
             }
         }
+        self.recent_changed.notify_waiters();
     }
 
     /// Appends one signed event. See [`TransparencyLog::append_batch`].
@@ -378,8 +461,10 @@ impl<S: EventStore> TransparencyLog<S> {
                 }
                 continue;
             }
+            let keep_envelopes = self.store.positions_are_dense();
             let mut data = Vec::with_capacity(events.len());
             let mut sealed = Vec::with_capacity(events.len());
+            let mut envelopes = Vec::new();
             for (offset, event) in events.iter().enumerate() {
                 let ledger = LedgerPart {
                     stream_revision: next_revision + offset as u64,
@@ -389,10 +474,17 @@ impl<S: EventStore> TransparencyLog<S> {
                 let envelope = Envelope::seal(event, ledger);
                 previous_hash = envelope.event_hash();
                 sealed.push((ledger.stream_revision, previous_hash, now_unix_ms));
+                let bytes = if keep_envelopes {
+                    let bytes = envelope.bytes().to_vec();
+                    envelopes.push((envelope, previous_hash));
+                    bytes
+                } else {
+                    envelope.into_bytes()
+                };
                 data.push(EventData {
                     event_id: event.author().event_id,
                     event_type: event.author().event_type.clone(),
-                    data: envelope.into_bytes(),
+                    data: bytes,
                 });
             }
             let store_expected = match current {
@@ -401,6 +493,9 @@ impl<S: EventStore> TransparencyLog<S> {
             };
             match self.store.append(stream, store_expected, data).await {
                 Ok(result) => {
+                    if keep_envelopes {
+                        self.keep_recent(result.first_position, envelopes);
+                    }
                     self.catch_up_to(result.last_position).await?;
                     return self.results_for(&events, sealed, true);
                 }
@@ -423,12 +518,31 @@ impl<S: EventStore> TransparencyLog<S> {
         Err(LogError::Conflict { stream: stream.to_string(), expected, actual })
     }
 
+    /// Follows the store at least to `position`, the end of an append this log just made.
     async fn catch_up_to(&self, position: LogPosition) -> Result<(), LogError> {
-        let behind = read_lock(&self.state).leaf_positions.last().is_none_or(|last| *last < position);
-        if behind {
-            self.catch_up(false).await?;
+        let gave_up_at = tokio::time::Instant::now() + PREDECESSOR_WAIT;
+        loop {
+            let changed = self.recent_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let next = {
+                let state = read_lock(&self.state);
+                match state.leaf_positions.last() {
+                    Some(last) if *last >= position => return Ok(()),
+                    Some(last) => LogPosition(last.0 + 1),
+                    None => LogPosition::START,
+                }
+            };
+            // With dense positions, the events between the tree and this append belong to
+            // appends acknowledged in the same commit, whose tasks are about to hand their
+            // envelopes over. Waiting a moment for them is cheaper than reading them back.
+            let predecessor_is_coming = self.store.positions_are_dense()
+                && !mutex(&self.recent).contains_key(&next.0)
+                && tokio::time::Instant::now() < gave_up_at;
+            if !predecessor_is_coming || tokio::time::timeout_at(gave_up_at, changed).await.is_err() {
+                return self.catch_up_until(false, Some(position)).await;
+            }
         }
-        Ok(())
     }
 
     /// If every event is already in the log with identical author bytes, their original results;
@@ -543,6 +657,9 @@ impl<S: EventStore> TransparencyLog<S> {
             }
         };
         let count = (available as usize).min(max_count);
+        if let Some(recent) = self.recent_leaves(from_leaf, count) {
+            return Ok(recent);
+        }
         let recorded = self.store.read_all(position, count).await?;
         let state = read_lock(&self.state);
         let mut events = Vec::with_capacity(recorded.len());
@@ -560,6 +677,24 @@ impl<S: EventStore> TransparencyLog<S> {
             events.push(LoggedEvent { leaf_index, envelope, event_hash });
         }
         Ok(events)
+    }
+
+    /// Leaves `from_leaf..from_leaf + count` from the envelopes this log appended, if it still
+    /// holds every one of them.
+    fn recent_leaves(&self, from_leaf: u64, count: usize) -> Option<Vec<LoggedEvent>> {
+        let positions: Vec<LogPosition> = {
+            let state = read_lock(&self.state);
+            state.leaf_positions.get(from_leaf as usize..from_leaf as usize + count)?.to_vec()
+        };
+        let recent = mutex(&self.recent);
+        positions
+            .iter()
+            .zip(from_leaf..)
+            .map(|(position, leaf_index)| {
+                let (envelope, event_hash) = recent.get(&position.0)?;
+                Some(LoggedEvent { leaf_index, envelope: envelope.clone(), event_hash: *event_hash })
+            })
+            .collect()
     }
 
     /// The leaf index of the event at a store position, if the log has followed that far.

@@ -29,6 +29,7 @@ pub async fn run_all<T: StoreUnderTest>(factory: &mut T) {
     invalid_and_oversized_appends_change_nothing(&*factory.fresh_store().await).await;
     racing_appenders_never_fork_a_stream(factory.fresh_store().await).await;
     subscription_moves_from_catch_up_to_live_without_gap_or_duplicate(factory.fresh_store().await).await;
+    declared_capabilities_hold(&*factory.fresh_store().await).await;
 }
 
 /// Event `n` of a test: a unique id derived from `salt` and `n`, and 300 bytes of data.
@@ -305,4 +306,28 @@ pub async fn subscription_moves_from_catch_up_to_live_without_gap_or_duplicate<S
     // A subscription from a position starts right after it.
     let mut after = store.subscribe_to_all(Some(all[10].position)).await.expect("subscribe");
     assert_eq!(after.next().await.expect("event"), all[11]);
+}
+
+/// What a store declares about itself is true: dense positions number every event from 0 with
+/// no gap, and a committed-events watch counts every acknowledged event.
+pub async fn declared_capabilities_hold(store: &dyn EventStore) {
+    let watch = store.committed_events_watch();
+    let mut results = Vec::new();
+    for (n, stream) in ["dense-a", "dense-b", "dense-a"].into_iter().enumerate() {
+        let events = (0..=n as u32).map(|i| test_event(9, 10 * n as u32 + i)).collect();
+        results.push(store.append(stream, ExpectedRevision::Any, events).await.expect("append"));
+    }
+    if store.positions_are_dense() {
+        let mut next = 0;
+        for result in &results {
+            assert_eq!(result.first_position, LogPosition(next), "dense positions leave no gap");
+            next = result.last_position.0 + 1;
+        }
+        let all = store.read_all(LogPosition::START, 100).await.expect("read");
+        let positions: Vec<u64> = all.iter().map(|e| e.position.0).collect();
+        assert_eq!(positions, (0..6).collect::<Vec<_>>(), "dense positions count events from 0");
+    }
+    if let Some(watch) = watch {
+        assert_eq!(*watch.borrow(), 6, "the watch counts every acknowledged event");
+    }
 }

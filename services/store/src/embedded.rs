@@ -968,6 +968,14 @@ impl EventStore for EmbeddedStore {
     async fn last_position(&self) -> Result<Option<LogPosition>, StoreError> {
         Ok(self.shared.committed_count().checked_sub(1).map(LogPosition))
     }
+
+    fn positions_are_dense(&self) -> bool {
+        true
+    }
+
+    fn committed_events_watch(&self) -> Option<watch::Receiver<u64>> {
+        Some(self.shared.committed_events.subscribe())
+    }
 }
 
 /// Reads history in batches straight from the log, then waits on the commit counter. Because

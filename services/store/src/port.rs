@@ -150,6 +150,20 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// The position of the last event in the log, or `None` for an empty log.
     async fn last_position(&self) -> Result<Option<LogPosition>, StoreError>;
+
+    /// Whether positions number the log's events 0, 1, 2, … with no gap, so that an append's
+    /// positions say which events came just before it. The log then trusts the bytes it has
+    /// just appended rather than read them back. KurrentDB's positions (byte offsets) are not.
+    fn positions_are_dense(&self) -> bool {
+        false
+    }
+
+    /// A watch on how many events are committed, for a store that keeps that count anyway. It
+    /// tells a follower the log grew without reading events; `None` means follow with
+    /// [`EventStore::subscribe_to_all`].
+    fn committed_events_watch(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 }
 
 /// Every way a store operation can fail, grouped by what the caller should do about it.

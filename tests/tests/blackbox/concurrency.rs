@@ -147,3 +147,38 @@ async fn a_bad_signature_among_concurrent_appends_fails_only_its_own_append() {
     assert_eq!(landed, 24 * 8 - expected_bad as u64);
     assert_eq!(server.log_size().await, before + landed, "only the good appends are in the log");
 }
+
+/// One event id sent at once with two different contents, to two assemblies so that neither
+/// waits for the other's stream: exactly one lands and the other is ALREADY_EXISTS. The server
+/// folds the events it appends into its views from what it decoded on the way in, so the views
+/// must still match a rebuild from the log, and never show the content that lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_id_with_two_contents_at_once_lands_once_and_the_views_show_the_winner() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let cast = Cast::new("twins");
+    let assemblies = ["twins-a", "twins-b"];
+    for assembly in assemblies {
+        assembly_with_panel(&mut client, &cast, assembly).await;
+    }
+    let before = server.log_size().await;
+    let rounds = 24;
+    for round in 0..rounds {
+        let id = klero_client::new_event_id();
+        let [first, second] = assemblies.map(|assembly| {
+            let stream = klero_client::stream_name(klero_proto::StreamKind::Deliberation, assembly);
+            let content = submission(format!("round{round}-{assembly}"));
+            cast.facilitator.sign_with(stream, id, 1_800_000_000_000, &content).expect("sign")
+        });
+        let (mut one, mut two) = (server.client().await, server.client().await);
+        let (first, second) = tokio::join!(one.append(&first, None), two.append(&second, None));
+        let outcomes = [first.map(|_| ()), second.map(|_| ())];
+        assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1, "round {round}: {outcomes:?}");
+        let refused = outcomes.into_iter().find_map(Result::err).expect("one refused");
+        assert_eq!(refused.code(), Some(tonic::Code::AlreadyExists), "round {round}: {refused:?}");
+    }
+    assert_eq!(server.log_size().await, before + rounds);
+    for assembly in assemblies {
+        assert_served_views_equal_a_rebuild(&mut client, assembly).await;
+    }
+}
