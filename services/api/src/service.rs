@@ -242,10 +242,11 @@ impl<S: EventStore> Kleroterion<S> {
             let view = read(&self.view);
             return Ok(replayed.iter().map(|a| appended_to_proto(a, view.late_events.contains(&a.event_id))).collect());
         }
-        let verified = self.signatures.verify(&signed).await?;
-        let mut events = Vec::with_capacity(signed.len());
-        for (index, event) in signed.iter().enumerate() {
-            let author = event.author();
+        let batch_len = signed.len();
+        let verified = self.signatures.verify(signed).await?;
+        let mut events = Vec::with_capacity(batch_len);
+        for (index, event) in verified.iter().enumerate() {
+            let author = event.signed().author();
             if author.stream != stream {
                 return Err(errors::invalid_field(
                     &format!("events[{index}].stream"),
@@ -254,7 +255,7 @@ impl<S: EventStore> Kleroterion<S> {
             }
             let decoded =
                 decode_event(&author.event_type, author.event_version, &author.payload).map_err(|violations| {
-                    let prefixed = if signed.len() == 1 {
+                    let prefixed = if batch_len == 1 {
                         violations
                     } else {
                         violations
@@ -269,10 +270,11 @@ impl<S: EventStore> Kleroterion<S> {
                 })?;
             events.push(decoded);
         }
-        if signed.windows(2).any(|w| w[0].author().author_public_key != w[1].author().author_public_key) {
+        let author_of = |event: &VerifiedAuthorPart| event.signed().author().author_public_key;
+        if verified.windows(2).any(|w| author_of(&w[0]) != author_of(&w[1])) {
             return Err(errors::invalid_field("events", "every event of a batch must have the same author"));
         }
-        let author_key = signed[0].author().author_public_key;
+        let author_key = author_of(&verified[0]);
         let is_registry = events.iter().any(|e| e.stream_kind() == StreamKind::Registry);
         // Registry changes wait for in-flight appends and block new ones until recorded.
         let _shared;
@@ -285,26 +287,26 @@ impl<S: EventStore> Kleroterion<S> {
         let stream_lock = self.stream_lock(stream);
         let result = {
             let _stream_guard = stream_lock.lock().await;
-            self.decide_and_append(stream, expected, &signed, verified, events, author_key).await
+            self.decide_and_append(stream, expected, &verified, events, author_key).await
         };
         self.release_stream_lock(stream, stream_lock);
         result
     }
 
-    fn cache_decoded(&self, signed: &[SignedAuthorPart], events: &[klero_domain::DomainEvent]) {
+    fn cache_decoded(&self, verified: &[VerifiedAuthorPart], events: &[klero_domain::DomainEvent]) {
         let mut cache = self.decoded_cache.lock().unwrap_or_else(|p| p.into_inner());
         // Appends cancelled midway leave entries behind; the bound keeps those from piling up.
         if cache.len() + events.len() > DECODED_CACHE_EVENTS_MAX {
             cache.clear();
         }
-        for (signed, event) in signed.iter().zip(events) {
+        for (signed, event) in verified.iter().map(VerifiedAuthorPart::signed).zip(events) {
             cache.insert(signed.author().event_id, (*signed.signature(), event.clone()));
         }
     }
 
-    fn uncache_decoded(&self, signed: &[SignedAuthorPart]) {
+    fn uncache_decoded(&self, verified: &[VerifiedAuthorPart]) {
         let mut cache = self.decoded_cache.lock().unwrap_or_else(|p| p.into_inner());
-        for signed in signed {
+        for signed in verified.iter().map(VerifiedAuthorPart::signed) {
             // Only this request's own entry: a concurrent request may hold the id with other bytes.
             if cache.get(&signed.author().event_id).is_some_and(|(signature, _)| signature == signed.signature()) {
                 cache.remove(&signed.author().event_id);
@@ -333,8 +335,7 @@ impl<S: EventStore> Kleroterion<S> {
         &self,
         stream: &str,
         expected: ExpectedRevision,
-        signed: &[SignedAuthorPart],
-        verified: Vec<VerifiedAuthorPart>,
+        verified: &[VerifiedAuthorPart],
         events: Vec<klero_domain::DomainEvent>,
         author_key: [u8; 32],
     ) -> Result<Vec<pb::ledger::AppendedEvent>, Status> {
@@ -357,12 +358,12 @@ impl<S: EventStore> Kleroterion<S> {
             // Append exactly on top of the revision the decision saw.
             let at = current.map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
             // The view folds these in once the log holds them; spare it decoding them again.
-            self.cache_decoded(signed, &events);
-            match self.log.append_verified(stream, at, verified.clone(), now).await {
+            self.cache_decoded(verified, &events);
+            match self.log.append_verified(stream, at, verified, now).await {
                 Ok(appended) => {
                     if appended.iter().any(|a| !a.newly_appended) {
                         // A concurrent identical retry recorded them first; the view has them.
-                        self.uncache_decoded(signed);
+                        self.uncache_decoded(verified);
                     }
                     let late_ids: Vec<EventId> = appended
                         .iter()
@@ -381,9 +382,9 @@ impl<S: EventStore> Kleroterion<S> {
                 }
                 Err(klero_log::LogError::Conflict { .. }) => continue,
                 Err(klero_log::LogError::DuplicateEventId { .. }) => {
-                    self.uncache_decoded(signed);
+                    self.uncache_decoded(verified);
                     // A concurrent identical retry may have landed first.
-                    if let Some(replayed) = self.log.replay_if_present(signed).await.map_err(errors::log)? {
+                    if let Some(replayed) = self.log.replay_if_present(verified).await.map_err(errors::log)? {
                         let view = read(&self.view);
                         return Ok(replayed
                             .iter()
@@ -395,12 +396,12 @@ impl<S: EventStore> Kleroterion<S> {
                 Err(error) => {
                     // It may still have landed (the store failed after writing, say); then the
                     // view decodes it from the log.
-                    self.uncache_decoded(signed);
+                    self.uncache_decoded(verified);
                     return Err(errors::log(error));
                 }
             }
         }
-        self.uncache_decoded(signed);
+        self.uncache_decoded(verified);
         let current = read(&self.view).stream_next_revision.get(stream).map(|next| next - 1);
         Err(errors::conflict(stream, "a stable revision (too many concurrent appends)", current))
     }

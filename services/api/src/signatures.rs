@@ -15,7 +15,7 @@
 //! its own caller waiting.
 //! Large requests (AppendBatch) are batches already and are checked off the async workers.
 
-use klero_ledger::envelope::SignedAuthorPart;
+use klero_ledger::envelope::{EventId, SignedAuthorPart};
 use klero_ledger::signature::AuthorKey;
 use klero_log::VerifiedAuthorPart;
 use std::collections::HashMap;
@@ -68,16 +68,17 @@ impl std::fmt::Debug for SignatureChecker {
 
 impl SignatureChecker {
     /// Checks every event's signature; the error names the first bad one.
-    pub async fn verify(&self, signed: &[SignedAuthorPart]) -> Result<Vec<VerifiedAuthorPart>, Status> {
+    pub async fn verify(&self, signed: Vec<SignedAuthorPart>) -> Result<Vec<VerifiedAuthorPart>, Status> {
+        let event_ids: Vec<EventId> = signed.iter().map(|event| event.author().event_id).collect();
         let mut events = Vec::with_capacity(signed.len());
-        for (index, event) in signed.iter().enumerate() {
+        for (index, event) in signed.into_iter().enumerate() {
             let key = self.inner.keys.get(&event.author().author_public_key).map_err(|why| {
                 crate::errors::invalid_field(
                     &format!("events[{index}].author_public_key"),
                     format!("is not a usable Ed25519 public key: {why}"),
                 )
             })?;
-            events.push((event.clone(), key));
+            events.push((event, key));
         }
         let answer = if events.len() >= LARGE_REQUEST_EVENTS {
             check_large(events).await?
@@ -96,7 +97,7 @@ impl SignatureChecker {
         answer.map_err(|index| {
             Status::unauthenticated(format!(
                 "signature of event {index} ({}) does not verify against its author key",
-                signed[index].author().event_id
+                event_ids[index]
             ))
         })
     }

@@ -22,6 +22,7 @@ use klero_ledger::merkle::{MerkleTree, ProofError};
 use klero_ledger::signature::{self, AuthorKey, SignatureCheck};
 use klero_ledger::Hash256;
 use klero_store::{EventData, EventStore, ExpectedRevision, LogPosition, StoreError};
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
@@ -123,6 +124,12 @@ impl VerifiedAuthorPart {
     }
 
     pub fn signed(&self) -> &SignedAuthorPart {
+        &self.0
+    }
+}
+
+impl Borrow<SignedAuthorPart> for VerifiedAuthorPart {
+    fn borrow(&self) -> &SignedAuthorPart {
         &self.0
     }
 }
@@ -279,8 +286,7 @@ impl<S: EventStore> TransparencyLog<S> {
                 return Ok(());
             }
             let from = last.map_or(LogPosition::START, |p| LogPosition(p.0 + 1));
-            if let Some(appended) = self.recent_from(from) {
-                self.push_leaves(appended.iter().map(|(position, envelope, hash)| (*position, envelope, *hash)))?;
+            if self.push_recent_from(from)? {
                 continue;
             }
             let count = match until {
@@ -355,18 +361,26 @@ impl<S: EventStore> TransparencyLog<S> {
         Ok(())
     }
 
-    /// Copies of the envelopes this log appended at `from` and the positions right after it, if
-    /// it has the one at `from`.
-    fn recent_from(&self, from: LogPosition) -> Option<Vec<(LogPosition, Envelope, Hash256)>> {
-        let recent = mutex(&self.recent);
-        let run: Vec<(LogPosition, Envelope, Hash256)> = recent
-            .range(from.0..)
-            .zip(from.0..)
-            .take_while(|((position, _), expected)| **position == *expected)
-            .take(CATCH_UP_BATCH_EVENTS)
-            .map(|((position, (envelope, hash)), _)| (LogPosition(*position), envelope.clone(), *hash))
-            .collect();
-        (!run.is_empty()).then_some(run)
+    /// Pushes the envelopes this log appended at `from` and the positions right after it, if
+    /// it holds the one at `from`; whether it did.
+    fn push_recent_from(&self, from: LogPosition) -> Result<bool, LogError> {
+        let pushed = {
+            let recent = mutex(&self.recent);
+            let mut run = recent
+                .range(from.0..)
+                .zip(from.0..)
+                .take_while(|((position, _), expected)| **position == *expected)
+                .take(CATCH_UP_BATCH_EVENTS)
+                .map(|((position, (envelope, hash)), _)| (LogPosition(*position), envelope, *hash))
+                .peekable();
+            if run.peek().is_none() {
+                return Ok(false);
+            }
+            // Lock order: `recent`, then `state`; nothing takes them the other way round.
+            self.push_leaves_locked(run)
+        };
+        self.recent_changed.notify_waiters();
+        pushed.map(|()| true)
     }
 
     /// Keeps what an append just wrote, dropping the oldest beyond [`RECENT_EVENTS_MAX`].
@@ -418,7 +432,7 @@ impl<S: EventStore> TransparencyLog<S> {
             let event_id = event.author().event_id;
             verified.push(VerifiedAuthorPart::verify(event).map_err(|_| LogError::BadSignature { index, event_id })?);
         }
-        self.append_verified(stream, expected, verified, now_unix_ms).await
+        self.append_verified(stream, expected, &verified, now_unix_ms).await
     }
 
     /// [`TransparencyLog::append_batch`] for events whose signatures the caller has already
@@ -427,18 +441,17 @@ impl<S: EventStore> TransparencyLog<S> {
         &self,
         stream: &str,
         expected: ExpectedRevision,
-        verified: Vec<VerifiedAuthorPart>,
+        events: &[VerifiedAuthorPart],
         now_unix_ms: u64,
     ) -> Result<Vec<AppendedEvent>, LogError> {
         self.check_failure()?;
-        if verified.is_empty() {
+        if events.is_empty() {
             return Err(LogError::InvalidArgument {
                 field: "events",
                 reason: "an append needs at least one event".into(),
             });
         }
-        let events: Vec<SignedAuthorPart> = verified.into_iter().map(|v| v.0).collect();
-        for (index, event) in events.iter().enumerate() {
+        for (index, event) in events.iter().map(VerifiedAuthorPart::signed).enumerate() {
             if event.author().stream != stream {
                 return Err(LogError::InvalidArgument {
                     field: "stream",
@@ -446,7 +459,7 @@ impl<S: EventStore> TransparencyLog<S> {
                 });
             }
         }
-        if let Some(replayed) = self.replay_if_present(&events).await? {
+        if let Some(replayed) = self.replay_if_present(events).await? {
             return Ok(replayed);
         }
         for _attempt in 0..APPEND_ATTEMPTS_MAX {
@@ -465,7 +478,7 @@ impl<S: EventStore> TransparencyLog<S> {
             let mut data = Vec::with_capacity(events.len());
             let mut sealed = Vec::with_capacity(events.len());
             let mut envelopes = Vec::new();
-            for (offset, event) in events.iter().enumerate() {
+            for (offset, event) in events.iter().map(VerifiedAuthorPart::signed).enumerate() {
                 let ledger = LedgerPart {
                     stream_revision: next_revision + offset as u64,
                     previous_event_hash: previous_hash,
@@ -497,7 +510,7 @@ impl<S: EventStore> TransparencyLog<S> {
                         self.keep_recent(result.first_position, envelopes);
                     }
                     self.catch_up_to(result.last_position).await?;
-                    return self.results_for(&events, sealed, true);
+                    return self.results_for(events, sealed, true);
                 }
                 Err(StoreError::WrongExpectedRevision { .. }) => {
                     self.catch_up(false).await?;
@@ -506,7 +519,7 @@ impl<S: EventStore> TransparencyLog<S> {
                 Err(StoreError::DuplicateEventId { event_id, reason }) => {
                     // A concurrent retry of the same events won the race; answer as it did.
                     self.catch_up(false).await?;
-                    if let Some(replayed) = self.replay_if_present(&events).await? {
+                    if let Some(replayed) = self.replay_if_present(events).await? {
                         return Ok(replayed);
                     }
                     return Err(LogError::DuplicateEventId { event_id, reason });
@@ -547,7 +560,11 @@ impl<S: EventStore> TransparencyLog<S> {
 
     /// If every event is already in the log with identical author bytes, their original results;
     /// `None` if none is; an error if some are, or if an id is taken by different content.
-    pub async fn replay_if_present(&self, events: &[SignedAuthorPart]) -> Result<Option<Vec<AppendedEvent>>, LogError> {
+    pub async fn replay_if_present<E: Borrow<SignedAuthorPart>>(
+        &self,
+        events: &[E],
+    ) -> Result<Option<Vec<AppendedEvent>>, LogError> {
+        let events: Vec<&SignedAuthorPart> = events.iter().map(Borrow::borrow).collect();
         let leaves: Vec<Option<u64>> = {
             let state = read_lock(&self.state);
             events.iter().map(|e| state.event_leaves.get(&e.author().event_id).copied()).collect()
@@ -563,7 +580,7 @@ impl<S: EventStore> TransparencyLog<S> {
                 });
             };
             let stored = self.event_at(*leaf).await?;
-            if stored.signed_author_part() != *event {
+            if stored.signed_author_part() != **event {
                 return Err(LogError::DuplicateEventId {
                     event_id: event.author().event_id,
                     reason: format!("already recorded at log index {leaf} with different content"),
@@ -579,16 +596,17 @@ impl<S: EventStore> TransparencyLog<S> {
                 envelope.ledger().recorded_at_unix_ms,
             ));
         }
-        self.results_for(events, recorded, false).map(Some)
+        self.results_for(&events, recorded, false).map(Some)
     }
 
     /// Pairs each event with its leaf index and `recorded` (revision, hash, recording time).
-    fn results_for(
+    fn results_for<E: Borrow<SignedAuthorPart>>(
         &self,
-        events: &[SignedAuthorPart],
+        events: &[E],
         recorded: Vec<(u64, Hash256, u64)>,
         newly_appended: bool,
     ) -> Result<Vec<AppendedEvent>, LogError> {
+        let events: Vec<&SignedAuthorPart> = events.iter().map(Borrow::borrow).collect();
         let leaves: Vec<u64> = {
             let state = read_lock(&self.state);
             events
