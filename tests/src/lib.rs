@@ -293,3 +293,33 @@ pub async fn assert_served_views_equal_a_rebuild(client: &mut KleroClient, assem
         assert_eq!(Hash256::of(served.json.as_bytes()).0.to_vec(), served.digest, "the digest is SHA-256 of the JSON");
     }
 }
+
+/// Every event of `stream`, read forwards from revision 0, after checking that they form an
+/// unbroken chain: revisions 0, 1, 2, … each naming the hash of the one before.
+pub async fn read_stream_chain(client: &mut KleroClient, stream: &str) -> Vec<klero_ledger::envelope::Envelope> {
+    let events = client
+        .ledger()
+        .read_stream(pb::ledger::ReadStreamRequest {
+            stream: stream.into(),
+            from_revision: 0,
+            backwards: false,
+            max_count: 1000,
+        })
+        .await
+        .expect("read")
+        .into_inner()
+        .events;
+    let mut previous = Hash256::ZERO;
+    let mut envelopes = Vec::with_capacity(events.len());
+    for (revision, event) in events.into_iter().enumerate() {
+        let envelope = klero_ledger::envelope::Envelope::parse(event.envelope).expect("envelope");
+        assert_eq!(
+            (envelope.ledger().stream_revision, envelope.ledger().previous_event_hash),
+            (revision as u64, previous),
+            "{stream} revision {revision} continues the chain"
+        );
+        previous = envelope.event_hash();
+        envelopes.push(envelope);
+    }
+    envelopes
+}

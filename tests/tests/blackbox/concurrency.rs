@@ -1,5 +1,4 @@
 use klero_client::{expect_exact, ClientError};
-use klero_proto as pb;
 use klero_tests::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -25,28 +24,8 @@ async fn concurrent_clients_on_one_stream_all_land_on_an_unbroken_chain() {
     for task in tasks {
         task.await.expect("task");
     }
-    let events = client
-        .ledger()
-        .read_stream(pb::ledger::ReadStreamRequest {
-            stream: "assembly/concurrent/deliberation".into(),
-            from_revision: 0,
-            backwards: false,
-            max_count: 1000,
-        })
-        .await
-        .expect("read")
-        .into_inner()
-        .events;
+    let events = read_stream_chain(&mut client, "assembly/concurrent/deliberation").await;
     assert_eq!(events.len(), 160);
-    let mut previous = klero_ledger::Hash256::ZERO;
-    for (revision, event) in events.iter().enumerate() {
-        let envelope = klero_ledger::envelope::Envelope::parse(event.envelope.clone()).expect("envelope");
-        assert_eq!(
-            (envelope.ledger().stream_revision, envelope.ledger().previous_event_hash),
-            (revision as u64, previous)
-        );
-        previous = envelope.event_hash();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,18 +65,7 @@ async fn racing_exact_appends_have_exactly_one_winner_per_revision() {
     for task in tasks {
         wins += task.await.expect("task").0;
     }
-    let events = client
-        .ledger()
-        .read_stream(pb::ledger::ReadStreamRequest {
-            stream: "assembly/race/deliberation".into(),
-            from_revision: 0,
-            backwards: false,
-            max_count: 1000,
-        })
-        .await
-        .expect("read")
-        .into_inner()
-        .events;
+    let events = read_stream_chain(&mut client, "assembly/race/deliberation").await;
     assert_eq!(events.len() as u64, wins + 1, "one event per win, none per conflict");
 }
 

@@ -146,24 +146,6 @@ async fn a_whole_assembly_is_recorded_answered_and_provable() {
     );
 
     // Every stream reads back as an unbroken chain.
-    let events = client
-        .ledger()
-        .read_stream(pb::ledger::ReadStreamRequest {
-            stream: format!("assembly/{assembly}/recommendation"),
-            from_revision: 0,
-            backwards: false,
-            max_count: 100,
-        })
-        .await
-        .expect("read")
-        .into_inner()
-        .events;
-    let mut previous = Hash256::ZERO;
-    for (revision, event) in events.iter().enumerate() {
-        let envelope = klero_ledger::envelope::Envelope::parse(event.envelope.clone()).expect("envelope");
-        assert_eq!(envelope.ledger().stream_revision, revision as u64);
-        assert_eq!(envelope.ledger().previous_event_hash, previous);
-        previous = envelope.event_hash();
-    }
+    let events = read_stream_chain(&mut client, &format!("assembly/{assembly}/recommendation")).await;
     assert_eq!(events.len(), 7);
 }
