@@ -184,7 +184,8 @@ fn submissions(author: &Author, assembly: &str, count: usize) -> Vec<SignedEvent
 }
 
 pub fn grpc(quick: bool) {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    // The server's own runtime; the clients and the echo share it.
+    let runtime = wiring::runtime().expect("runtime");
     runtime.block_on(async {
         let directory = tempfile::tempdir().expect("temp dir");
         let council = Author::new(key("bench council"));

@@ -132,7 +132,7 @@ fn init_logging(format: &str) {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let runtime = || tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build();
+    let runtime = wiring::runtime;
     match cli.command {
         Command::Serve { data_dir, listen, trust_root, log_key, log_name, log_format } => {
             init_logging(&log_format);

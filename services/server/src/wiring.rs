@@ -11,6 +11,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
+/// The runtime `klero` runs on, and the one the gRPC benchmark hosts its server on: one async
+/// worker per core (two per core were tried: BENCHMARKS.md, `grpc`).
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+}
+
 /// Everything a server needs.
 #[derive(Debug)]
 pub struct ServerConfig {
