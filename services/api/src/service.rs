@@ -453,6 +453,8 @@ impl<S: EventStore> pb::ledger::ledger_server::Ledger for Kleroterion<S> {
         &self,
         request: Request<pb::ledger::AppendRequest>,
     ) -> Result<Response<pb::ledger::AppendResponse>, Status> {
+        // From here until the answer, the store may hold a commit open for this append.
+        let _expected = self.log.store().expect_append();
         let request = request.into_inner();
         let signed = parse_signed(request.event, "event")?;
         let stream = signed.author().stream.clone();
@@ -465,6 +467,7 @@ impl<S: EventStore> pb::ledger::ledger_server::Ledger for Kleroterion<S> {
         &self,
         request: Request<pb::ledger::AppendBatchRequest>,
     ) -> Result<Response<pb::ledger::AppendBatchResponse>, Status> {
+        let _expected = self.log.store().expect_append();
         let request = request.into_inner();
         if request.events.is_empty() {
             return Err(errors::invalid_field("events", "must hold at least one event"));

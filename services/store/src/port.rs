@@ -164,6 +164,36 @@ pub trait EventStore: Send + Sync + 'static {
     fn committed_events_watch(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         None
     }
+
+    /// Tells the store that an append is on its way: a request for it has arrived and is being
+    /// checked. A store that shares one fsync among many appends may hold a commit open a little
+    /// while many are on their way (the embedded store's `group_commit_linger_max`). The append
+    /// is no longer expected once the returned token is dropped. The default does nothing.
+    fn expect_append(&self) -> AppendExpected {
+        AppendExpected::default()
+    }
+}
+
+/// An append announced with [`EventStore::expect_append`]; dropping it withdraws the notice.
+#[derive(Debug, Default)]
+pub struct AppendExpected {
+    expected_appends: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
+}
+
+impl AppendExpected {
+    /// Counts one more expected append on `counter` until the token is dropped.
+    pub fn counted_on(counter: &std::sync::Arc<std::sync::atomic::AtomicUsize>) -> AppendExpected {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        AppendExpected { expected_appends: Some(counter.clone()) }
+    }
+}
+
+impl Drop for AppendExpected {
+    fn drop(&mut self) {
+        if let Some(counter) = &self.expected_appends {
+            counter.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
 }
 
 /// Every way a store operation can fail, grouped by what the caller should do about it.
