@@ -4,6 +4,11 @@
 //!
 //! Usage: `klero-bench [verify|append|proof|grpc|verify-export|project|select|all]... [--quick]`
 
+/// The same allocator as `klero serve`, because the grpc bench hosts the server in this
+/// process (see the workspace Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod audit_benches;
 mod grpc_benches;
 mod report;

@@ -8,6 +8,10 @@ use klero_ledger::checkpoint::LogSigningKey;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+/// mimalloc rather than glibc's malloc: see the workspace Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(name = "klero", version, about = "Kleroterion: an accountable record of citizens' assemblies")]
 struct Cli {
