@@ -42,8 +42,8 @@ pub struct EmbeddedStoreOptions {
     /// Most append calls that share one fsync.
     pub group_commit_requests_max: usize,
     /// Longest the writer holds a commit open for appends on their way (see
-    /// [`EventStore::expect_append`]); zero never waits. It waits only while fewer than a
-    /// third of the expected appends have reached it, so a lone append or a few never wait.
+    /// [`EventStore::expect_append`]); zero never waits. It waits only while fewer than half
+    /// of the expected appends have reached it, so a lone append never waits.
     /// Each commit costs an fsync and a round of wake-ups whatever its size, so under heavy
     /// concurrency a fuller commit saves more CPU than the wait costs in latency.
     pub group_commit_linger_max: Duration,
@@ -627,9 +627,9 @@ struct Writer {
 /// take about 1.7 times as long. Recovery treats a zero tail as unused space (FORMAT.md §6).
 const ZEROED_AHEAD_BYTES: u64 = 1024 * 1024;
 /// A lingering writer waits for one in this many of the expected appends. Measured with 64
-/// clients (BENCHMARKS.md): a third or a half of them gave the fewest CPU µs per append, a
-/// quarter less; with 16 clients a third costs nothing.
-const LINGER_SHARE_OF_EXPECTED: usize = 3;
+/// clients (BENCHMARKS.md, grpc): a half did best, then a third, then a quarter; with 16
+/// clients none of them changed anything.
+const LINGER_SHARE_OF_EXPECTED: usize = 2;
 /// How often a lingering writer looks again. Each look is a sleep and a wake-up, a few µs of
 /// CPU, so it looks rarely: with the default linger, at most twice.
 const LINGER_STEP: Duration = Duration::from_micros(300);
@@ -672,8 +672,8 @@ impl Writer {
         }
     }
 
-    /// With one append in hand, waits up to `group_commit_linger_max` while fewer than a
-    /// third of the appends callers expect have queued, so that more of them share the fsync.
+    /// With one append in hand, waits up to `group_commit_linger_max` while fewer than half of
+    /// the appends callers expect have queued, so that more of them share the fsync.
     /// Only a share, because the others keep the cores busy meanwhile; holding all of them
     /// here would leave the cores idle.
     fn linger_for_expected_appends(&self, receiver: &mpsc::Receiver<WriteRequest>, group_max: usize) {

@@ -25,18 +25,18 @@ async fn a_commit_lingers_only_while_many_appends_are_expected() {
     store.append("first-of-nine", ExpectedRevision::Any, vec![test_event(1, 1)]).await.expect("append");
     assert!(started.elapsed() >= LINGER, "the commit closed after {:?}", started.elapsed());
 
-    // Three of the nine arrive together: a third of those expected is enough to commit.
+    // Four of the nine arrive together: half of those expected is enough to commit.
     let started = Instant::now();
-    let appends = (0..3u32).map(|n| {
+    let appends = (0..4u32).map(|n| {
         let store = store.clone();
         tokio::spawn(
-            async move { store.append(&format!("three-{n}"), ExpectedRevision::Any, vec![test_event(2, n)]).await },
+            async move { store.append(&format!("four-{n}"), ExpectedRevision::Any, vec![test_event(2, n)]).await },
         )
     });
     for append in appends.collect::<Vec<_>>() {
         append.await.expect("task").expect("append");
     }
-    assert!(started.elapsed() < LINGER, "three of nine waited {:?}", started.elapsed());
+    assert!(started.elapsed() < LINGER, "four of nine waited {:?}", started.elapsed());
 
     // Withdrawn announcements end the wait early.
     let store_for_append = store.clone();
@@ -50,5 +50,5 @@ async fn a_commit_lingers_only_while_many_appends_are_expected() {
     assert!(started.elapsed() < LINGER, "the commit waited {:?} after the withdrawal", started.elapsed());
 
     // Every append landed, in one log.
-    assert_eq!(store.read_all(LogPosition::START, 100).await.expect("read").len(), 6);
+    assert_eq!(store.read_all(LogPosition::START, 100).await.expect("read").len(), 7);
 }
