@@ -453,8 +453,10 @@ impl<S: EventStore> pb::ledger::ledger_server::Ledger for Kleroterion<S> {
         &self,
         request: Request<pb::ledger::AppendRequest>,
     ) -> Result<Response<pb::ledger::AppendResponse>, Status> {
-        // From here until the answer, the store may hold a commit open for this append.
+        // From here until the answer, the store may hold a commit open for this append, and
+        // the signature checker counts it when it sizes batches.
         let _expected = self.log.store().expect_append();
+        let _in_progress = self.signatures.append_in_progress();
         let request = request.into_inner();
         let signed = parse_signed(request.event, "event")?;
         let stream = signed.author().stream.clone();
@@ -468,6 +470,7 @@ impl<S: EventStore> pb::ledger::ledger_server::Ledger for Kleroterion<S> {
         request: Request<pb::ledger::AppendBatchRequest>,
     ) -> Result<Response<pb::ledger::AppendBatchResponse>, Status> {
         let _expected = self.log.store().expect_append();
+        let _in_progress = self.signatures.append_in_progress();
         let request = request.into_inner();
         if request.events.is_empty() {
             return Err(errors::invalid_field("events", "must hold at least one event"));

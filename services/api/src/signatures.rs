@@ -5,14 +5,20 @@
 //! one-by-one checks accept exactly the same signatures (klero-ledger `signature`). So appends
 //! that arrive together are checked together.
 //!
-//! There is no checker thread and no timer. Each append queues its signatures and yields once,
-//! so that the requests its worker already has in hand queue theirs too. Then, if fewer batches
-//! are being checked than there are cores, its task becomes a leader: it takes what is queued
-//! (up to a bound), checks it in one batch where it runs, and hands each append its answer.
-//! Appends that arrive meanwhile queue up for the next batch, so the busier the server, the
-//! larger the batches, and an idle server checks a lone append at once. A leader checks one
-//! batch; if more has queued by then, it hands the leadership to a new task rather than keep
-//! its own caller waiting.
+//! There is no checker thread. Each append queues its signatures and yields once, so that the
+//! requests its worker already has in hand queue theirs too. Then, if fewer batches are being
+//! checked than there are cores, its task becomes a leader: it takes what is queued (up to a
+//! bound), checks it in one batch where it runs, and hands each append its answer. Appends
+//! that arrive meanwhile queue up for the next batch, so the busier the server, the larger the
+//! batches, and an idle server checks a lone append at once. A leader checks one batch; if
+//! more has queued by then, it hands the leadership to a new task rather than keep its own
+//! caller waiting.
+//!
+//! Under heavy load that still left many batches of one to three signatures, which pay the
+//! batch equation's fixed cost almost alone. So while many appends are in progress
+//! ([`SignatureChecker::append_in_progress`]), an append that finds too few signatures queued
+//! does not lead: it waits for a later arrival to lead a fuller batch, or for at most a
+//! millisecond, then leads itself.
 //! Large requests (AppendBatch) are batches already and are checked off the async workers.
 
 use klero_ledger::envelope::{EventId, SignedAuthorPart};
@@ -34,6 +40,17 @@ fn leaders_max() -> usize {
     static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
 }
+/// Under heavy load, a batch worth leading: the batch equation costs about 30 µs whatever its
+/// size (curve25519-dalek's Straus always doubles 256 times), then about 11 µs a signature.
+/// Alone a signature costs 34 µs, in a batch of 4 about 19, of 16 about 13 (`verify_batch`
+/// measured alone, BENCHMARKS.md).
+const BATCH_WORTH_LEADING: usize = 16;
+/// Appends in progress from which one waits for a fuller batch: twice the batch, so that while
+/// some wait, the rest keep the cores busy. With 16 clients or fewer nobody waits.
+const BUSY_APPENDS_IN_PROGRESS: usize = 2 * BATCH_WORTH_LEADING;
+/// The longest an append waits for a fuller batch before it leads its own; one tick of tokio's
+/// timer.
+const FULLER_BATCH_WAIT_MAX: std::time::Duration = std::time::Duration::from_millis(1);
 /// Requests with at least this many events are checked on blocking threads, split in two.
 const LARGE_REQUEST_EVENTS: usize = 32;
 /// Most author keys kept decompressed.
@@ -57,6 +74,8 @@ struct Inner {
     queued: Mutex<Vec<Job>>,
     /// Tasks checking a batch now, at most [`leaders_max`].
     leaders: AtomicUsize,
+    /// Append requests being handled, from [`SignatureChecker::append_in_progress`].
+    appends_in_progress: AtomicUsize,
     keys: AuthorKeyCache,
 }
 
@@ -83,16 +102,31 @@ impl SignatureChecker {
         let answer = if events.len() >= LARGE_REQUEST_EVENTS {
             check_large(events).await?
         } else {
-            let (reply, answer) = oneshot::channel();
+            let (reply, mut answer) = oneshot::channel();
             self.inner.queue(Job { events, reply });
             // Let the other requests this worker has ready queue theirs first, so the batch
             // holds everything that arrived together.
             tokio::task::yield_now().await;
-            if self.inner.try_lead() {
-                self.inner.lead_one_batch();
-                self.hand_over_if_queued();
-            }
-            answer.await.map_err(|_| Status::internal("a signature batch was dropped unanswered"))?
+            let answered_while_waiting = if self.inner.worth_waiting_for_a_fuller_batch() {
+                tokio::select! {
+                    biased;
+                    answered = &mut answer => Some(answered),
+                    _ = tokio::time::sleep(FULLER_BATCH_WAIT_MAX) => None,
+                }
+            } else {
+                None
+            };
+            let answered = match answered_while_waiting {
+                Some(answered) => answered,
+                None => {
+                    if self.inner.try_lead() {
+                        self.inner.lead_one_batch();
+                        self.hand_over_if_queued();
+                    }
+                    answer.await
+                }
+            };
+            answered.map_err(|_| Status::internal("a signature batch was dropped unanswered"))?
         };
         answer.map_err(|index| {
             Status::unauthenticated(format!(
@@ -100,6 +134,13 @@ impl SignatureChecker {
                 event_ids[index]
             ))
         })
+    }
+
+    /// Counts an append request as in progress until the returned guard is dropped. Append
+    /// handlers hold it from arrival to answer; see the module comment.
+    pub fn append_in_progress(&self) -> AppendInProgress<'_> {
+        self.inner.appends_in_progress.fetch_add(1, Ordering::Relaxed);
+        AppendInProgress { inner: &self.inner }
     }
 
     /// After a leader's batch: if appends queued meanwhile and nobody leads, a new task leads.
@@ -117,6 +158,17 @@ impl SignatureChecker {
 impl Inner {
     fn queue(&self, job: Job) {
         self.queued.lock().unwrap_or_else(|p| p.into_inner()).push(job);
+    }
+
+    /// True while many appends are in progress and too few signatures are queued for a batch
+    /// worth leading: then a later arrival is about to lead a fuller one.
+    fn worth_waiting_for_a_fuller_batch(&self) -> bool {
+        self.appends_in_progress.load(Ordering::Relaxed) >= BUSY_APPENDS_IN_PROGRESS
+            && self.queued_signatures() < BATCH_WORTH_LEADING
+    }
+
+    fn queued_signatures(&self) -> usize {
+        self.queued.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|job| job.events.len()).sum()
     }
 
     fn has_queued(&self) -> bool {
@@ -153,6 +205,23 @@ impl Inner {
             }
         }
         self.leaders.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// An append request in progress, counted until dropped.
+pub struct AppendInProgress<'a> {
+    inner: &'a Inner,
+}
+
+impl std::fmt::Debug for AppendInProgress<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppendInProgress").finish_non_exhaustive()
+    }
+}
+
+impl Drop for AppendInProgress<'_> {
+    fn drop(&mut self) {
+        self.inner.appends_in_progress.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
