@@ -14,7 +14,7 @@ use klero_domain::{AssemblyId, DomainState, Proposal, Recorded, StreamKind};
 use klero_ledger::envelope::{EventId, SignedAuthorPart};
 use klero_log::{AppendedEvent, LoggedEvent, TransparencyLog, VerifiedAuthorPart};
 use klero_proto as pb;
-use klero_store::{EventStore, ExpectedRevision, ReadDirection, StreamStart};
+use klero_store::{AppendExpected, EventStore, ExpectedRevision, ReadDirection, StreamStart};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use tonic::{Request, Response, Status};
@@ -293,6 +293,13 @@ impl<S: EventStore> Kleroterion<S> {
         result
     }
 
+    /// Announces an append request from its arrival until the returned tokens are dropped
+    /// with the answer: the store may hold a commit open for it, and the signature checker
+    /// counts it when it sizes batches.
+    fn announce_append(&self) -> [AppendExpected; 2] {
+        [self.log.store().expect_append(), self.signatures.append_in_progress()]
+    }
+
     fn cache_decoded(&self, verified: &[VerifiedAuthorPart], events: &[klero_domain::DomainEvent]) {
         let mut cache = self.decoded_cache.lock().unwrap_or_else(|p| p.into_inner());
         // Appends cancelled midway leave entries behind; the bound keeps those from piling up.
@@ -453,10 +460,7 @@ impl<S: EventStore> pb::ledger::ledger_server::Ledger for Kleroterion<S> {
         &self,
         request: Request<pb::ledger::AppendRequest>,
     ) -> Result<Response<pb::ledger::AppendResponse>, Status> {
-        // From here until the answer, the store may hold a commit open for this append, and
-        // the signature checker counts it when it sizes batches.
-        let _expected = self.log.store().expect_append();
-        let _in_progress = self.signatures.append_in_progress();
+        let _announced = self.announce_append();
         let request = request.into_inner();
         let signed = parse_signed(request.event, "event")?;
         let stream = signed.author().stream.clone();
@@ -469,8 +473,7 @@ impl<S: EventStore> pb::ledger::ledger_server::Ledger for Kleroterion<S> {
         &self,
         request: Request<pb::ledger::AppendBatchRequest>,
     ) -> Result<Response<pb::ledger::AppendBatchResponse>, Status> {
-        let _expected = self.log.store().expect_append();
-        let _in_progress = self.signatures.append_in_progress();
+        let _announced = self.announce_append();
         let request = request.into_inner();
         if request.events.is_empty() {
             return Err(errors::invalid_field("events", "must hold at least one event"));

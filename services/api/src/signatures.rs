@@ -24,6 +24,7 @@
 use klero_ledger::envelope::{EventId, SignedAuthorPart};
 use klero_ledger::signature::AuthorKey;
 use klero_log::VerifiedAuthorPart;
+use klero_store::AppendExpected;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -75,7 +76,7 @@ struct Inner {
     /// Tasks checking a batch now, at most [`leaders_max`].
     leaders: AtomicUsize,
     /// Append requests being handled, from [`SignatureChecker::append_in_progress`].
-    appends_in_progress: AtomicUsize,
+    appends_in_progress: Arc<AtomicUsize>,
     keys: AuthorKeyCache,
 }
 
@@ -136,11 +137,11 @@ impl SignatureChecker {
         })
     }
 
-    /// Counts an append request as in progress until the returned guard is dropped. Append
-    /// handlers hold it from arrival to answer; see the module comment.
-    pub fn append_in_progress(&self) -> AppendInProgress<'_> {
-        self.inner.appends_in_progress.fetch_add(1, Ordering::Relaxed);
-        AppendInProgress { inner: &self.inner }
+    /// Counts an append request as in progress until the returned token is dropped. Append
+    /// handlers hold it from arrival to answer; see the module comment. The token is the same
+    /// counted token the store port hands out for `expect_append`.
+    pub fn append_in_progress(&self) -> AppendExpected {
+        AppendExpected::counted_on(&self.inner.appends_in_progress)
     }
 
     /// After a leader's batch: if appends queued meanwhile and nobody leads, a new task leads.
@@ -205,23 +206,6 @@ impl Inner {
             }
         }
         self.leaders.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// An append request in progress, counted until dropped.
-pub struct AppendInProgress<'a> {
-    inner: &'a Inner,
-}
-
-impl std::fmt::Debug for AppendInProgress<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppendInProgress").finish_non_exhaustive()
-    }
-}
-
-impl Drop for AppendInProgress<'_> {
-    fn drop(&mut self) {
-        self.inner.appends_in_progress.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
