@@ -21,6 +21,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The descriptor set also feeds gRPC server reflection.
     std::fs::write(out_dir.join("klero_descriptor.bin"), descriptors.encode_to_vec())?;
     let grpc = std::env::var_os("CARGO_FEATURE_GRPC").is_some();
-    tonic_build::configure().build_client(grpc).build_server(grpc).compile_fds(descriptors)?;
+    // Type names: every message implements `prost::Name`, so the catalogue can check its event
+    // type names against the .proto files at compile time.
+    let mut config = prost_build::Config::new();
+    config.enable_type_names();
+    tonic_build::configure().build_client(grpc).build_server(grpc).compile_fds_with_config(config, descriptors)?;
     Ok(())
 }

@@ -58,16 +58,6 @@ impl ViewName {
     }
 }
 
-/// One recorded event, as the views need it.
-#[derive(Clone, Copy, Debug)]
-pub struct RecordedEventRef<'a> {
-    pub log_index: u64,
-    pub stream: &'a str,
-    pub event: &'a DomainEvent,
-    pub event_hash: Hash256,
-    pub recorded_at_unix_ms: u64,
-}
-
 /// A rendered view.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RenderedView {
@@ -174,15 +164,16 @@ impl ViewSet {
         self.assemblies.keys().cloned().collect()
     }
 
-    /// Folds in the next event of the log. Events must come in log order, each exactly once.
-    pub fn apply(&mut self, record: RecordedEventRef<'_>) {
-        debug_assert_eq!(record.log_index, self.tree_size, "views fold the log in order");
+    /// Folds in the next event of the log, as the domain accepted it (`acceptance` says whether
+    /// it was late). Events must come in log order, each exactly once.
+    pub fn apply(&mut self, event: &DomainEvent, record: Recorded<'_>, acceptance: Acceptance) {
+        assert_eq!(record.log_index, self.tree_size, "views fold the log in order, each event once");
         self.tree_size = record.log_index + 1;
         self.as_of_unix_ms = self.as_of_unix_ms.max(record.recorded_at_unix_ms);
         let Some((_, Some(assembly_id))) = StreamKind::parse_stream(record.stream) else { return };
         let milestone =
             |what| Milestone { log_index: record.log_index, recorded_at_unix_ms: record.recorded_at_unix_ms, what };
-        if let DomainEvent::AssemblyConvened(convened) = record.event {
+        if let DomainEvent::AssemblyConvened(convened) = event {
             self.assemblies.insert(
                 assembly_id,
                 AssemblyViews {
@@ -205,7 +196,7 @@ impl ViewSet {
             return;
         }
         let Some(views) = self.assemblies.get_mut(&assembly_id) else { return };
-        match record.event {
+        match event {
             DomainEvent::KeyGranted(_) | DomainEvent::KeyRevoked(_) | DomainEvent::AssemblyConvened(_) => {}
             DomainEvent::SelectionPlanned(plan) => {
                 views.quotas = plan.quotas.clone();
@@ -295,8 +286,7 @@ impl ViewSet {
                 views.timeline.push(milestone("final_report_published"));
             }
             DomainEvent::ResponseIssued(issued) => {
-                let late = Self::deadline(views, &issued.recommendation_event_hash)
-                    .is_some_and(|d| record.recorded_at_unix_ms > d);
+                let late = acceptance.late;
                 let current = json!({"decision": decision_name(issued.decision), "rationale": issued.rationale,
                     "responsible_body": issued.responsible_body, "due_on": issued.due_on.to_string(),
                     "event_hash": hex(&record.event_hash), "log_index": record.log_index,
@@ -330,13 +320,6 @@ impl ViewSet {
                 }
             }
         }
-    }
-
-    /// When the response to an adoption is due, in ms since the epoch.
-    fn deadline(views: &AssemblyViews, adoption_hash: &Hash256) -> Option<u64> {
-        let id = views.adopted_by_hash.get(adoption_hash)?;
-        let (_, _, _, adopted_at) = views.recommendations.get(id)?.adoption.as_ref()?;
-        Some(adopted_at + views.convened.response_deadline_days as u64 * 86_400_000)
     }
 
     /// Renders one view of one assembly; `None` if the assembly is not convened.
@@ -450,7 +433,7 @@ impl ViewSet {
             .iter()
             .filter_map(|(id, r)| {
                 let (adopted, log_index, hash, at) = r.adoption.as_ref()?;
-                let deadline = at + views.convened.response_deadline_days as u64 * 86_400_000;
+                let deadline = response_due_by_unix_ms(*at, views.convened.response_deadline_days);
                 let response = views.responses.get(hash);
                 let state = match response {
                     Some(_) => "responded",

@@ -1,7 +1,9 @@
 //! Kleroterion's protobuf messages and gRPC services, generated at build time from `klero/`.
 //!
-//! Event payloads are these messages; their exact bytes are what authors sign. Each event
-//! message implements [`EventPayload`], which names its event type and version.
+//! Event payloads are these messages; their exact bytes are what authors sign. Every message
+//! implements `prost::Name`, so its full protobuf name comes from the `.proto` file itself.
+//! Which messages are events, and their versions, streams and authors, is declared once in
+//! `klero-catalogue`.
 
 #![allow(missing_docs, clippy::all)]
 
@@ -55,80 +57,3 @@ pub use klero::{recommendation::v1 as recommendation, registry::v1 as registry, 
 
 /// The encoded `FileDescriptorSet` of every Kleroterion .proto file, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/klero_descriptor.bin"));
-
-/// Which stream of an assembly an event belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StreamKind {
-    /// The global `registry` stream.
-    Registry,
-    /// `assembly/<id>`.
-    Assembly,
-    /// `assembly/<id>/selection`.
-    Selection,
-    /// `assembly/<id>/deliberation`.
-    Deliberation,
-    /// `assembly/<id>/recommendation`.
-    Recommendation,
-    /// `assembly/<id>/response`.
-    Response,
-}
-
-impl StreamKind {
-    /// The stream name for an assembly (ignored for the registry).
-    pub fn stream_name(self, assembly_id: &str) -> String {
-        match self {
-            StreamKind::Registry => "registry".to_string(),
-            StreamKind::Assembly => format!("assembly/{assembly_id}"),
-            StreamKind::Selection => format!("assembly/{assembly_id}/selection"),
-            StreamKind::Deliberation => format!("assembly/{assembly_id}/deliberation"),
-            StreamKind::Recommendation => format!("assembly/{assembly_id}/recommendation"),
-            StreamKind::Response => format!("assembly/{assembly_id}/response"),
-        }
-    }
-}
-
-/// A protobuf message that is an event payload.
-pub trait EventPayload: prost::Message + Default {
-    /// The event type name, the message's full protobuf name.
-    const EVENT_TYPE: &'static str;
-    /// The payload schema version.
-    const EVENT_VERSION: u32;
-    /// The stream this event is appended to.
-    const STREAM_KIND: StreamKind;
-}
-
-macro_rules! event_payloads {
-    ($($message:path => $name:literal, $kind:ident;)*) => {
-        $(impl EventPayload for $message {
-            const EVENT_TYPE: &'static str = $name;
-            const EVENT_VERSION: u32 = 1;
-            const STREAM_KIND: StreamKind = StreamKind::$kind;
-        })*
-        /// Every event type in the catalogue, with its version.
-        pub const EVENT_CATALOGUE: &[(&str, u32)] = &[$(($name, 1)),*];
-    };
-}
-
-event_payloads! {
-    registry::KeyGranted => "klero.registry.v1.KeyGranted", Registry;
-    registry::KeyRevoked => "klero.registry.v1.KeyRevoked", Registry;
-    assembly::AssemblyConvened => "klero.assembly.v1.AssemblyConvened", Assembly;
-    selection::SelectionPlanned => "klero.selection.v1.SelectionPlanned", Selection;
-    selection::PoolRegistered => "klero.selection.v1.PoolRegistered", Selection;
-    selection::LotteryPublished => "klero.selection.v1.LotteryPublished", Selection;
-    selection::PanelDrawn => "klero.selection.v1.PanelDrawn", Selection;
-    selection::MemberWithdrew => "klero.selection.v1.MemberWithdrew", Selection;
-    selection::ReplacementDrawn => "klero.selection.v1.ReplacementDrawn", Selection;
-    deliberation::SessionHeld => "klero.deliberation.v1.SessionHeld", Deliberation;
-    deliberation::EvidencePresented => "klero.deliberation.v1.EvidencePresented", Deliberation;
-    deliberation::PublicSubmissionReceived => "klero.deliberation.v1.PublicSubmissionReceived", Deliberation;
-    recommendation::RecommendationDrafted => "klero.recommendation.v1.RecommendationDrafted", Recommendation;
-    recommendation::RecommendationAmended => "klero.recommendation.v1.RecommendationAmended", Recommendation;
-    recommendation::RecommendationWithdrawn => "klero.recommendation.v1.RecommendationWithdrawn", Recommendation;
-    recommendation::VoteRecorded => "klero.recommendation.v1.VoteRecorded", Recommendation;
-    recommendation::RecommendationAdopted => "klero.recommendation.v1.RecommendationAdopted", Recommendation;
-    recommendation::FinalReportPublished => "klero.recommendation.v1.FinalReportPublished", Recommendation;
-    response::ResponseIssued => "klero.response.v1.ResponseIssued", Response;
-    response::ResponseAmended => "klero.response.v1.ResponseAmended", Response;
-    response::ImplementationUpdated => "klero.response.v1.ImplementationUpdated", Response;
-}

@@ -1,12 +1,16 @@
-//! The black-box test harness: a real `klero` server (the same wiring as `klero serve`) on
-//! 127.0.0.1:0 over a real embedded store in a temporary directory, a clock the tests can move
-//! forward, and the cast of keys an assembly needs.
+//! The black-box test harness: a real server (the application core and its gRPC front end,
+//! wired as `klero serve` wires them) on 127.0.0.1:0 over a real embedded store in a temporary
+//! directory, a clock the tests can move forward, and the cast of keys an assembly needs.
 
-use klero::wiring::{self, RunningServer, ServerConfig};
+use klero_api::GrpcFrontEnd;
+use klero_application::{ApplicationConfig, Clock, Running};
+use klero_catalogue::EventMessage;
 use klero_client::{Author, KleroClient, SignedEvent};
 use klero_ledger::checkpoint::LogSigningKey;
 use klero_ledger::{Hash256, SigningKey};
-use klero_proto::{self as pb, EventPayload};
+use klero_log::LogConfig;
+use klero_proto as pb;
+use klero_store_embedded::{EmbeddedStore, EmbeddedStoreOptions};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -14,6 +18,44 @@ pub const DAY_MS: u64 = 86_400_000;
 
 pub fn key(label: &str) -> SigningKey {
     SigningKey::from_bytes(&Hash256::of(label.as_bytes()).0)
+}
+
+/// A server running in this process.
+#[derive(Debug)]
+pub struct RunningServer {
+    pub url: String,
+    /// The store, for tests that take it down under a live server.
+    pub store: Arc<EmbeddedStore>,
+    pub running: Running<EmbeddedStore>,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl RunningServer {
+    /// Stops accepting, lets requests in progress finish, closes the store, and waits.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.running.stopped().await.expect("a clean stop");
+    }
+}
+
+/// Starts a server on `directory` the way `klero serve` does, on 127.0.0.1:0.
+pub async fn start_server(directory: &std::path::Path, trust_root: [u8; 32], clock: Clock) -> RunningServer {
+    let store = Arc::new(EmbeddedStore::open(directory, EmbeddedStoreOptions::default()).await.expect("store opens"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let log_config = LogConfig {
+        log_key: LogSigningKey::new("klero.test/blackbox", key("log key")).expect("log key"),
+        verify_signatures_on_open: true,
+    };
+    let config = ApplicationConfig { trust_root, clock, checkpoints: Default::default(), limits: Default::default() };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let grpc = Box::new(GrpcFrontEnd { listener, limits: Default::default() });
+    let running = klero_application::start(store.clone(), log_config, config, vec![grpc], async {
+        let _ = stopped.await;
+    })
+    .await
+    .expect("server starts");
+    RunningServer { url, store, running, stop }
 }
 
 /// A server in a temporary data directory that can be restarted on the same data.
@@ -39,22 +81,15 @@ impl TestServer {
     }
 
     async fn boot(&mut self) {
-        let config = ServerConfig {
-            data_dir: self.directory.path().to_path_buf(),
-            trust_root: self.trust_root.verifying_key().to_bytes(),
-            log_key: LogSigningKey::new("klero.test/blackbox", key("log key")).expect("log key"),
-            limits: Default::default(),
-            store_options: Default::default(),
-        };
         let offset = self.clock_offset_ms.clone();
-        let system = klero_api::system_clock();
-        let clock: klero_api::Clock = Arc::new(move || system() + offset.load(Ordering::SeqCst));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        self.server = Some(wiring::start(config, listener, clock).await.expect("server starts"));
+        let system = klero_application::system_clock();
+        let clock: Clock = Arc::new(move || system() + offset.load(Ordering::SeqCst));
+        let trust_root = self.trust_root.verifying_key().to_bytes();
+        self.server = Some(start_server(self.directory.path(), trust_root, clock).await);
     }
 
     pub fn url(&self) -> String {
-        self.server.as_ref().expect("running").url()
+        self.server.as_ref().expect("running").url.clone()
     }
 
     pub async fn client(&self) -> KleroClient {
@@ -63,7 +98,7 @@ impl TestServer {
 
     /// Stops the server gracefully and starts a new one on the same data directory.
     pub async fn restart(&mut self) {
-        self.server.take().expect("running").stop().await.expect("clean stop");
+        self.server.take().expect("running").stop().await;
         self.boot().await;
     }
 
@@ -103,7 +138,7 @@ impl Cast {
 }
 
 /// Appends `payload` signed by `author`, expecting success.
-pub async fn append<P: EventPayload>(
+pub async fn append<P: EventMessage>(
     client: &mut KleroClient,
     author: &Author,
     assembly: &str,
@@ -113,7 +148,7 @@ pub async fn append<P: EventPayload>(
     client.append(&event, None).await.unwrap_or_else(|e| panic!("appending {} failed: {e}", P::EVENT_TYPE))
 }
 
-pub fn sign<P: EventPayload>(author: &Author, assembly: &str, payload: &P) -> SignedEvent {
+pub fn sign<P: EventMessage>(author: &Author, assembly: &str, payload: &P) -> SignedEvent {
     author.sign(assembly, payload).expect("sign")
 }
 
@@ -273,21 +308,28 @@ pub async fn assert_served_views_equal_a_rebuild(client: &mut KleroClient, assem
             .into_inner()
             .events;
         assert_eq!(events.len() as u64, served.tree_size);
-        let mut rebuilt = klero_projections::ViewSet::new();
+        let mut rebuilt = klero_fold::LogFold::new(
+            client
+                .registry()
+                .list_keys(pb::registry::ListKeysRequest { assembly_id: String::new() })
+                .await
+                .expect("keys")
+                .into_inner()
+                .trust_root_public_key
+                .try_into()
+                .expect("32 bytes"),
+        );
         for event in &events {
             let envelope = klero_ledger::envelope::Envelope::parse(event.envelope.clone()).expect("envelope");
-            let author = envelope.author();
-            let decoded = klero_catalogue::decode_event(&author.event_type, author.event_version, &author.payload)
-                .expect("decodes");
-            rebuilt.apply(klero_projections::RecordedEventRef {
+            let logged = klero_fold::LoggedEventRef {
                 log_index: event.log_index,
-                stream: &author.stream,
-                event: &decoded,
+                envelope: &envelope,
                 event_hash: envelope.event_hash(),
-                recorded_at_unix_ms: envelope.ledger().recorded_at_unix_ms,
-            });
+            };
+            rebuilt.fold(logged, None).expect("the served log folds");
         }
-        let local = rebuilt.render(name, &klero_domain::AssemblyId::parse(assembly).expect("id")).expect("rendered");
+        let local =
+            rebuilt.views().render(name, &klero_domain::AssemblyId::parse(assembly).expect("id")).expect("rendered");
         assert_eq!(local.json, served.json, "{} rebuilt byte for byte", name.as_str());
         assert_eq!(local.digest.0.to_vec(), served.digest);
         assert_eq!(Hash256::of(served.json.as_bytes()).0.to_vec(), served.digest, "the digest is SHA-256 of the JSON");

@@ -1,10 +1,10 @@
-//! Every failure becomes the right gRPC status, with a message that names the field or rule and
-//! rich details (google.rpc BadRequest, PreconditionFailure, ErrorInfo) where they help.
+//! Every failure of the core becomes the right gRPC status, with a message that names the
+//! field or rule and rich details (google.rpc BadRequest, PreconditionFailure, ErrorInfo) where
+//! they help. docs/API.md lists the mapping.
 
+use klero_application::ApplicationError;
 use klero_catalogue::FieldViolation;
 use klero_domain::Rejection;
-use klero_log::LogError;
-use klero_store::StoreError;
 use std::collections::HashMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -30,40 +30,22 @@ fn with_info(code: Code, message: String, reason: &str, metadata: HashMap<String
 }
 
 /// PERMISSION_DENIED or FAILED_PRECONDITION, naming the rule.
-pub fn rejection(rejection: Rejection, event_index: Option<usize>) -> Status {
+fn rejection(rejection: Rejection, event_index: Option<usize>) -> Status {
     let at = event_index.map(|i| format!("event {i}: ")).unwrap_or_default();
     match rejection {
         Rejection::NotAuthorised { rule, message } => {
-            with_info(Code::PermissionDenied, format!("{at}{rule}: {message}"), rule, HashMap::new())
+            with_info(Code::PermissionDenied, format!("{at}{rule}: {message}"), rule.as_str(), HashMap::new())
         }
         Rejection::RuleBroken { rule, message } => {
             let mut details = ErrorDetails::new();
-            details.add_precondition_failure_violation("RULE", rule, message.clone());
+            details.add_precondition_failure_violation("RULE", rule.as_str(), message.clone());
             Status::with_error_details(Code::FailedPrecondition, format!("{at}{rule}: {message}"), details)
         }
     }
 }
 
-pub fn store(error: StoreError) -> Status {
-    match error {
-        StoreError::WrongExpectedRevision { stream, expected, actual } => {
-            conflict(&stream, &expected.to_string(), actual)
-        }
-        StoreError::DuplicateEventId { event_id, reason } => {
-            Status::already_exists(format!("event id {event_id}: {reason}"))
-        }
-        StoreError::StreamNotFound { stream } => Status::not_found(format!("stream {stream} not found")),
-        StoreError::Corrupt { .. } => Status::data_loss(error.to_string()),
-        StoreError::Unavailable { reason } => Status::unavailable(format!("store unavailable: {reason}")),
-        StoreError::LimitExceeded { limit, actual, max } => {
-            Status::resource_exhausted(format!("limit exceeded: {limit} is {actual}, the maximum is {max}"))
-        }
-        StoreError::InvalidArgument { field, reason } => invalid_field(field, reason),
-    }
-}
-
 /// ABORTED with the stream's current revision, so the client can re-read and retry.
-pub fn conflict(stream: &str, expected: &str, actual: Option<u64>) -> Status {
+fn conflict(stream: &str, expected: &str, actual: Option<u64>) -> Status {
     let current = actual.map_or("none".to_string(), |r| r.to_string());
     let metadata =
         HashMap::from([("stream".to_string(), stream.to_string()), ("current_revision".to_string(), current.clone())]);
@@ -75,22 +57,25 @@ pub fn conflict(stream: &str, expected: &str, actual: Option<u64>) -> Status {
     )
 }
 
-pub fn log(error: LogError) -> Status {
+/// The status of a failure of the core.
+pub fn status(error: ApplicationError) -> Status {
     match error {
-        LogError::InvalidArgument { field, reason } => invalid_field(field, reason),
-        LogError::Envelope(e) => invalid_field("event.author_encoding", e.to_string()),
-        LogError::BadSignature { index, event_id } => Status::unauthenticated(format!(
+        ApplicationError::InvalidArgument { violations } => invalid_fields(violations),
+        ApplicationError::BadSignature { index, event_id } => Status::unauthenticated(format!(
             "signature of event {index} ({event_id}) does not verify against its author key"
         )),
-        LogError::Conflict { stream, expected, actual } => conflict(&stream, &expected.to_string(), actual),
-        LogError::DuplicateEventId { event_id, reason } => {
+        ApplicationError::Rejected { event_index, rejection: refused } => rejection(refused, event_index),
+        ApplicationError::Conflict { stream, expected, current } => conflict(&stream, &expected, current),
+        ApplicationError::DuplicateEventId { event_id, reason } => {
             Status::already_exists(format!("event id {event_id}: {reason}"))
         }
-        LogError::Corrupt { .. } | LogError::CheckpointNotHeld { .. } | LogError::Chain(_) => {
-            Status::data_loss(error.to_string())
+        ApplicationError::NotFound { what } => Status::not_found(format!("{what} not found")),
+        ApplicationError::LimitExceeded { limit, actual, max } => {
+            Status::resource_exhausted(format!("limit exceeded: {limit} is {actual}, the maximum is {max}"))
         }
-        LogError::Checkpoint(e) => Status::internal(format!("checkpoint: {e}")),
-        LogError::Proof(e) => Status::out_of_range(format!("proof: {e}")),
-        LogError::Store(e) => store(e),
+        ApplicationError::OutOfRange { reason } => Status::out_of_range(reason),
+        ApplicationError::Unavailable { reason } => Status::unavailable(reason),
+        ApplicationError::Corrupt { reason } => Status::data_loss(reason),
+        ApplicationError::Internal { reason } => Status::internal(reason),
     }
 }

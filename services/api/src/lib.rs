@@ -1,15 +1,15 @@
-//! Kleroterion's gRPC edge.
+//! Kleroterion's gRPC front end: a mapping between protobuf and the application core
+//! (`klero-application`), and nothing more.
 //!
-//! - [`service`]: the Ledger, Registry and Assemblies services over a transparency log.
-//! - [`signatures`]: signature checks for appends, batched across concurrent requests.
-//! - [`errors`]: failures → gRPC status codes with rich error details.
-//! - [`server`]: serving with health, reflection and limits; shutdown by a future.
+//! - [`service`]: the Ledger, Registry, Assemblies and Query services.
+//! - [`selection`]: the Selection service (LEXIMIN lotteries, appending nothing).
+//! - [`errors`]: the core's typed errors → gRPC status codes with rich error details.
+//! - [`server`]: [`GrpcFrontEnd`], serving with health, reflection and limits.
 
 pub mod errors;
 pub mod selection;
 pub mod server;
 pub mod service;
-pub mod signatures;
 
-pub use server::{serve, ServerLimits};
-pub use service::{system_clock, Clock, Kleroterion};
+pub use server::{serve, GrpcFrontEnd, ServerLimits};
+pub use service::GrpcServices;

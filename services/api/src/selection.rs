@@ -3,7 +3,7 @@
 
 use crate::errors;
 use klero_proto as pb;
-use klero_selection::{build_instance, leximin, parse_features_csv, PublishedLottery, SelectionError};
+use klero_selection::{build_instance, leximin, parse_features_csv, publish, SelectionError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -34,24 +34,13 @@ fn selection_status(error: SelectionError) -> Status {
             errors::invalid_field(field, format!("line {line}: {reason}"))
         }
         SelectionError::Infeasible { conflict } => {
-            Status::failed_precondition(format!("selection.quotas_feasible: no panel can meet the quotas: {conflict}"))
+            let rule = klero_domain::RuleCode::SelectionQuotasFeasible;
+            Status::failed_precondition(format!("{rule}: no panel can meet the quotas: {conflict}"))
         }
         SelectionError::TimeLimit { seconds } => {
             Status::deadline_exceeded(format!("the maximin stage did not finish within {seconds} s"))
         }
         SelectionError::Solver { reason } => Status::internal(format!("the LP/MIP solver failed: {reason}")),
-    }
-}
-
-/// The lottery as the `LotteryPublished` event's payload, ready to sign.
-pub fn lottery_event(lottery: &PublishedLottery) -> pb::selection::LotteryPublished {
-    pb::selection::LotteryPublished {
-        panels: lottery
-            .panels
-            .iter()
-            .zip(&lottery.weights)
-            .map(|(seats, weight)| pb::selection::LotteryPanel { weight: *weight, seats: seats.clone() })
-            .collect(),
     }
 }
 
@@ -83,7 +72,7 @@ impl pb::selection::selection_server::Selection for SelectionService {
         let computed = tokio::task::spawn_blocking(move || {
             let _permit = _permit;
             let distribution = leximin(&instance, LEXIMIN_TIME_LIMIT)?;
-            let lottery = PublishedLottery::from_distribution(&distribution);
+            let lottery = publish(&distribution);
             let probabilities: Vec<f64> =
                 (0..instance.types.len()).map(|t| lottery.type_probability(&instance, t)).collect();
             Ok::<_, SelectionError>((lottery, probabilities, distribution.leximin_complete))
@@ -94,7 +83,7 @@ impl pb::selection::selection_server::Selection for SelectionService {
         let (lottery, type_probabilities, leximin_complete) = computed;
         let min_probability = type_probabilities.iter().cloned().fold(f64::INFINITY, f64::min);
         Ok(Response::new(pb::selection::ComputeLotteryResponse {
-            lottery: Some(lottery_event(&lottery)),
+            lottery: Some(klero_catalogue::lottery_message(&lottery)),
             type_probabilities,
             min_probability,
             leximin_complete,

@@ -1,7 +1,9 @@
-//! Serving: the Kleroterion services (ledger, registry, assemblies, query, selection) plus standard health and reflection, with limits on
-//! connections, concurrent requests, message sizes and request time.
+//! Serving: the Kleroterion services (ledger, registry, assemblies, query, selection) plus
+//! standard health and reflection, with limits on connections, concurrent requests, message
+//! sizes and request time. [`GrpcFrontEnd`] is the gRPC front end of the application core.
 
-use crate::service::Kleroterion;
+use crate::service::GrpcServices;
+use klero_application::{Application, FrontEnd, FrontEndError, Shutdown};
 use klero_proto as pb;
 use klero_store::EventStore;
 use std::future::Future;
@@ -43,16 +45,37 @@ impl Default for ServerLimits {
     }
 }
 
+/// The gRPC front end: serves the core on `listener` until shutdown.
+#[derive(Debug)]
+pub struct GrpcFrontEnd {
+    pub listener: TcpListener,
+    pub limits: ServerLimits,
+}
+
+#[tonic::async_trait]
+impl<S: EventStore> FrontEnd<S> for GrpcFrontEnd {
+    fn name(&self) -> &'static str {
+        "grpc"
+    }
+
+    async fn serve(self: Box<Self>, application: Arc<Application<S>>, shutdown: Shutdown) -> Result<(), FrontEndError> {
+        serve(self.listener, application, self.limits, shutdown.signalled())
+            .await
+            .map_err(|e| -> FrontEndError { Box::new(e) })
+    }
+}
+
 /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish and
-/// returns. The caller closes the store afterwards.
+/// returns.
 pub async fn serve<S: EventStore>(
     listener: TcpListener,
-    service: Arc<Kleroterion<S>>,
+    application: Arc<Application<S>>,
     limits: ServerLimits,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
+    let service = Arc::new(GrpcServices::new(application));
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter.set_serving::<pb::ledger::ledger_server::LedgerServer<Kleroterion<S>>>().await;
+    health_reporter.set_serving::<pb::ledger::ledger_server::LedgerServer<GrpcServices<S>>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -69,7 +92,6 @@ pub async fn serve<S: EventStore>(
         pb::selection::selection_server::SelectionServer::new(crate::selection::SelectionService::default())
             .max_decoding_message_size(limits.message_bytes_max)
             .max_encoding_message_size(limits.message_bytes_max);
-    let follower = service.spawn_follower();
     let mut router = tonic::transport::Server::builder()
         .concurrency_limit_per_connection(limits.concurrent_requests_per_connection)
         .max_concurrent_streams(Some(limits.concurrent_streams_per_connection))
@@ -84,10 +106,7 @@ pub async fn serve<S: EventStore>(
     if let Ok(reflection) = reflection {
         router = router.add_service(reflection);
     }
-    let result =
-        router.serve_with_incoming_shutdown(limited_incoming(listener, limits.connections_max), shutdown).await;
-    follower.abort();
-    result
+    router.serve_with_incoming_shutdown(limited_incoming(listener, limits.connections_max), shutdown).await
 }
 
 /// Accepts connections while fewer than `connections_max` are open.

@@ -4,7 +4,6 @@
 //! concurrency that answers at once (the echo baseline).
 
 use crate::report::{emit, median, quantile_us};
-use klero::wiring::{self, ServerConfig};
 use klero_client::{Author, KleroClient, SignedEvent};
 use klero_ledger::checkpoint::LogSigningKey;
 use klero_ledger::{Hash256, SigningKey};
@@ -170,6 +169,31 @@ async fn drive(url: &str, work: Vec<(String, Vec<SignedEvent>)>, batch: bool) ->
     }
 }
 
+/// A server as `klero serve` wires it: the embedded store, the application core and its gRPC
+/// front end.
+pub async fn start_server(
+    directory: &std::path::Path,
+    trust_root: [u8; 32],
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> klero_application::Running<klero_store_embedded::EmbeddedStore> {
+    let store = std::sync::Arc::new(
+        klero_store_embedded::EmbeddedStore::open(directory, Default::default()).await.expect("store opens"),
+    );
+    let log_config = klero_log::LogConfig {
+        log_key: LogSigningKey::new("klero.bench/log", key("bench log")).expect("key"),
+        verify_signatures_on_open: true,
+    };
+    let config = klero_application::ApplicationConfig {
+        trust_root,
+        clock: klero_application::system_clock(),
+        checkpoints: Default::default(),
+        limits: Default::default(),
+    };
+    let grpc = Box::new(klero_api::GrpcFrontEnd { listener, limits: Default::default() });
+    klero_application::start(store, log_config, config, vec![grpc], shutdown).await.expect("server starts")
+}
+
 fn submissions(author: &Author, assembly: &str, count: usize) -> Vec<SignedEvent> {
     (0..count)
         .map(|n| {
@@ -184,23 +208,20 @@ fn submissions(author: &Author, assembly: &str, count: usize) -> Vec<SignedEvent
 }
 
 pub fn grpc(quick: bool) {
-    // The server's own runtime; the clients and the echo share it.
-    let runtime = wiring::runtime().expect("runtime");
+    // The server's runtime, as `klero serve` builds it; the clients and the echo share it.
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         let directory = tempfile::tempdir().expect("temp dir");
         let council = Author::new(key("bench council"));
         let convenor = Author::new(key("bench convenor"));
         let facilitator = Author::new(key("bench facilitator"));
-        let config = ServerConfig {
-            data_dir: directory.path().to_path_buf(),
-            trust_root: council.public_key(),
-            log_key: LogSigningKey::new("klero.bench/log", key("bench log")).expect("key"),
-            limits: Default::default(),
-            store_options: Default::default(),
-        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let server = wiring::start(config, listener, klero_api::system_clock()).await.expect("server");
-        let url = server.url();
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = start_server(directory.path(), council.public_key(), listener, async {
+            let _ = stopped.await;
+        })
+        .await;
 
         let echo_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let echo_url = format!("http://{}", echo_listener.local_addr().expect("addr"));
@@ -293,6 +314,7 @@ pub fn grpc(quick: bool) {
                 }
             }
         }
-        server.stop().await.expect("stop");
+        let _ = stop.send(());
+        server.stopped().await.expect("stop");
     });
 }

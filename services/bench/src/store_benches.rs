@@ -4,7 +4,8 @@
 
 use crate::report::{emit, quantile_us};
 use klero_ledger::envelope::EventId;
-use klero_store::{EmbeddedStore, EmbeddedStoreOptions, EventData, EventStore, ExpectedRevision};
+use klero_store::{EventData, EventStore, ExpectedRevision};
+use klero_store_embedded::{EmbeddedStore, EmbeddedStoreOptions};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,11 +1,21 @@
-//! Kleroterion's event catalogue codec: protobuf payloads → validated domain events.
+//! Kleroterion's event catalogue: which protobuf message is which event, and the one decoder
+//! of payloads into validated domain events.
+//!
+//! [`catalogue!`] below is the one place that links, for every event type, its domain type
+//! (which declares its stream kind and authors in `klero-domain`), its protobuf message, its
+//! type name and its version. The links are checked when compiling:
+//! - a domain event type missing here fails [`event_type_of`]'s exhaustive match;
+//! - a message without a decoder ([`ToDomain`]) fails to build its [`EventMessage`] impl;
+//! - a type name that differs from the message's full name in its `.proto` file fails a
+//!   constant assertion.
 //!
 //! Every wire field is validated here, once, and every violation names its field; the rules
-//! never see a prost type. The server's edge (`klero-api`), the projections and the auditor's
-//! verifier all decode through this one function, so they can never disagree on a payload.
+//! never see a prost type. The server, the projections and the auditor's verifier all decode
+//! through [`decode_event`], so they can never disagree on a payload.
 
 use klero_domain::events::*;
 use klero_domain::*;
+pub use klero_domain::{Authority, DomainEventType, StreamKind};
 use klero_ledger::Hash256;
 use klero_proto as pb;
 use prost::Message;
@@ -39,12 +49,19 @@ fn violation(field: impl Into<String>, description: impl Into<String>) -> FieldV
 }
 
 /// Collects violations while reading fields, so one response lists them all.
-#[derive(Default)]
-struct Checker {
+#[derive(Debug)]
+pub struct Checker<'p> {
+    /// The payload being decoded, exactly as signed.
+    payload: &'p [u8],
     violations: Violations,
 }
 
-impl Checker {
+impl Checker<'_> {
+    /// SHA-256 of the exact payload bytes (a pool's commitment is to these).
+    fn payload_hash(&self) -> Hash256 {
+        Hash256::of(self.payload)
+    }
+
     fn text(&mut self, field: &str, value: &str, max: usize) -> String {
         if value.trim().is_empty() {
             self.violations.push(violation(field, "is required"));
@@ -160,307 +177,492 @@ fn decode_canonical<M: Message + Default>(payload: &[u8]) -> Result<M, Violation
     Ok(message)
 }
 
+/// A protobuf message that is an event payload. Implemented by [`catalogue!`] only.
+pub trait EventMessage: prost::Message + prost::Name + Default + ToDomain {
+    /// The event type name: the message's full protobuf name.
+    const EVENT_TYPE: &'static str;
+    /// The payload schema version.
+    const EVENT_VERSION: u32;
+    /// The stream this event is appended to, as its domain type declares.
+    const STREAM_KIND: StreamKind = <<Self as ToDomain>::Event as DomainEventType>::STREAM_KIND;
+    /// Who may author it, as its domain type declares.
+    const AUTHORITY: Authority = <<Self as ToDomain>::Event as DomainEventType>::AUTHORITY;
+}
+
+/// The validation of one message into its domain event, written once per message below.
+pub trait ToDomain {
+    /// The domain event type this message decodes into.
+    type Event: DomainEventType;
+    /// Reads every field, recording each violation in `c` by field name.
+    fn to_domain(self, c: &mut Checker<'_>) -> Self::Event;
+}
+
+/// One entry of the catalogue, for documentation and tidy checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CatalogueEntry {
+    pub event_type: &'static str,
+    pub event_version: u32,
+    pub stream_kind: StreamKind,
+    pub authority: Authority,
+}
+
+/// Whether `package.name` spells `full_name`, in a constant context.
+const fn full_name_is(package: &str, name: &str, full_name: &str) -> bool {
+    let (package, name, full_name) = (package.as_bytes(), name.as_bytes(), full_name.as_bytes());
+    if full_name.len() != package.len() + 1 + name.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < full_name.len() {
+        let expected = if i < package.len() {
+            package[i]
+        } else if i == package.len() {
+            b'.'
+        } else {
+            name[i - package.len() - 1]
+        };
+        if full_name[i] != expected {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+fn decode_as<M: EventMessage>(payload: &[u8]) -> Result<M::Event, Violations> {
+    let message: M = decode_canonical(payload)?;
+    let mut checker = Checker { payload, violations: Vec::new() };
+    let event = message.to_domain(&mut checker);
+    checker.finish(event)
+}
+
+/// The one declaration of every event type's message, name and version (see the module docs).
+macro_rules! catalogue {
+    ($($variant:ident => $message:ty, $type_name:literal, version $version:literal;)*) => {
+        $(
+            impl EventMessage for $message {
+                const EVENT_TYPE: &'static str = $type_name;
+                const EVENT_VERSION: u32 = $version;
+            }
+            const _: () = assert!(
+                full_name_is(<$message as prost::Name>::PACKAGE, <$message as prost::Name>::NAME, $type_name),
+                concat!($type_name, " is not the full name of its message in the .proto files"),
+            );
+        )*
+
+        /// Every event type in the catalogue.
+        pub const EVENT_CATALOGUE: &[CatalogueEntry] = &[$(CatalogueEntry {
+            event_type: $type_name,
+            event_version: $version,
+            stream_kind: <$message as EventMessage>::STREAM_KIND,
+            authority: <$message as EventMessage>::AUTHORITY,
+        },)*];
+
+        /// The event type name and version of a domain event.
+        pub fn event_type_of(event: &DomainEvent) -> (&'static str, u32) {
+            match event {
+                $(DomainEvent::$variant(_) => ($type_name, $version),)*
+            }
+        }
+
+        /// Decodes a payload of a known type; `None` for a name outside the catalogue.
+        fn decode_known(event_type: &str, payload: &[u8]) -> Option<Result<DomainEvent, Violations>> {
+            match event_type {
+                $($type_name => Some(decode_as::<$message>(payload).map(DomainEvent::$variant)),)*
+                _ => None,
+            }
+        }
+    };
+}
+
+catalogue! {
+    KeyGranted => pb::registry::KeyGranted, "klero.registry.v1.KeyGranted", version 1;
+    KeyRevoked => pb::registry::KeyRevoked, "klero.registry.v1.KeyRevoked", version 1;
+    AssemblyConvened => pb::assembly::AssemblyConvened, "klero.assembly.v1.AssemblyConvened", version 1;
+    SelectionPlanned => pb::selection::SelectionPlanned, "klero.selection.v1.SelectionPlanned", version 1;
+    PoolRegistered => pb::selection::PoolRegistered, "klero.selection.v1.PoolRegistered", version 1;
+    LotteryPublished => pb::selection::LotteryPublished, "klero.selection.v1.LotteryPublished", version 1;
+    PanelDrawn => pb::selection::PanelDrawn, "klero.selection.v1.PanelDrawn", version 1;
+    MemberWithdrew => pb::selection::MemberWithdrew, "klero.selection.v1.MemberWithdrew", version 1;
+    ReplacementDrawn => pb::selection::ReplacementDrawn, "klero.selection.v1.ReplacementDrawn", version 1;
+    SessionHeld => pb::deliberation::SessionHeld, "klero.deliberation.v1.SessionHeld", version 1;
+    EvidencePresented => pb::deliberation::EvidencePresented, "klero.deliberation.v1.EvidencePresented", version 1;
+    PublicSubmissionReceived => pb::deliberation::PublicSubmissionReceived, "klero.deliberation.v1.PublicSubmissionReceived", version 1;
+    RecommendationDrafted => pb::recommendation::RecommendationDrafted, "klero.recommendation.v1.RecommendationDrafted", version 1;
+    RecommendationAmended => pb::recommendation::RecommendationAmended, "klero.recommendation.v1.RecommendationAmended", version 1;
+    RecommendationWithdrawn => pb::recommendation::RecommendationWithdrawn, "klero.recommendation.v1.RecommendationWithdrawn", version 1;
+    VoteRecorded => pb::recommendation::VoteRecorded, "klero.recommendation.v1.VoteRecorded", version 1;
+    RecommendationAdopted => pb::recommendation::RecommendationAdopted, "klero.recommendation.v1.RecommendationAdopted", version 1;
+    FinalReportPublished => pb::recommendation::FinalReportPublished, "klero.recommendation.v1.FinalReportPublished", version 1;
+    ResponseIssued => pb::response::ResponseIssued, "klero.response.v1.ResponseIssued", version 1;
+    ResponseAmended => pb::response::ResponseAmended, "klero.response.v1.ResponseAmended", version 1;
+    ImplementationUpdated => pb::response::ImplementationUpdated, "klero.response.v1.ImplementationUpdated", version 1;
+}
+
 /// Decodes and validates the payload of `event_type` at `version` into a domain event.
 pub fn decode_event(event_type: &str, version: u32, payload: &[u8]) -> Result<DomainEvent, Violations> {
-    let known = pb::EVENT_CATALOGUE.iter().find(|(name, _)| *name == event_type);
-    match known {
-        None => return Err(vec![violation("event_type", format!("{event_type} is not in the event catalogue"))]),
-        Some((_, supported)) if *supported != version => {
-            return Err(vec![violation(
-                "event_version",
-                format!("{event_type} is at version {supported}, not {version}"),
-            )]);
-        }
-        Some(_) => {}
+    let entry = EVENT_CATALOGUE.iter().find(|entry| entry.event_type == event_type);
+    match entry {
+        None => Err(vec![violation("event_type", format!("{event_type} is not in the event catalogue"))]),
+        Some(entry) if entry.event_version != version => Err(vec![violation(
+            "event_version",
+            format!("{event_type} is at version {}, not {version}", entry.event_version),
+        )]),
+        Some(_) => decode_known(event_type, payload)
+            .unwrap_or_else(|| Err(vec![violation("event_type", format!("{event_type} has no decoder"))])),
     }
-    let mut c = Checker::default();
-    let event = match event_type {
-        "klero.registry.v1.KeyGranted" => {
-            let m: pb::registry::KeyGranted = decode_canonical(payload)?;
-            DomainEvent::KeyGranted(KeyGranted {
-                public_key: c.public_key("public_key", &m.public_key),
-                role: c.role("role", m.role),
-                scope: c.scope("scope", &m.scope),
-                holder_title: c.text("holder_title", &m.holder_title, TEXT_BYTES_MAX),
-            })
+}
+
+/// A lottery as the payload of the `LotteryPublished` event that publishes it, ready to sign.
+pub fn lottery_message(lottery: &klero_domain::PublishedLottery) -> pb::selection::LotteryPublished {
+    pb::selection::LotteryPublished {
+        panels: lottery
+            .panels
+            .iter()
+            .zip(&lottery.weights)
+            .map(|(seats, weight)| pb::selection::LotteryPanel { weight: *weight, seats: seats.clone() })
+            .collect(),
+    }
+}
+
+// The decoders, one per message.
+
+impl ToDomain for pb::registry::KeyGranted {
+    type Event = KeyGranted;
+    fn to_domain(self, c: &mut Checker<'_>) -> KeyGranted {
+        KeyGranted {
+            public_key: c.public_key("public_key", &self.public_key),
+            role: c.role("role", self.role),
+            scope: c.scope("scope", &self.scope),
+            holder_title: c.text("holder_title", &self.holder_title, TEXT_BYTES_MAX),
         }
-        "klero.registry.v1.KeyRevoked" => {
-            let m: pb::registry::KeyRevoked = decode_canonical(payload)?;
-            DomainEvent::KeyRevoked(KeyRevoked {
-                public_key: c.public_key("public_key", &m.public_key),
-                role: c.role("role", m.role),
-                scope: c.scope("scope", &m.scope),
-                reason: c.text("reason", &m.reason, TEXT_BYTES_MAX),
-            })
+    }
+}
+
+impl ToDomain for pb::registry::KeyRevoked {
+    type Event = KeyRevoked;
+    fn to_domain(self, c: &mut Checker<'_>) -> KeyRevoked {
+        KeyRevoked {
+            public_key: c.public_key("public_key", &self.public_key),
+            role: c.role("role", self.role),
+            scope: c.scope("scope", &self.scope),
+            reason: c.text("reason", &self.reason, TEXT_BYTES_MAX),
         }
-        "klero.assembly.v1.AssemblyConvened" => {
-            let m: pb::assembly::AssemblyConvened = decode_canonical(payload)?;
-            let assembly_id = AssemblyId::parse(&m.assembly_id).unwrap_or_else(|reason| {
-                c.violations.push(violation("assembly_id", reason));
-                AssemblyId::parse("invalid").unwrap_or_else(|_| unreachable!())
-            });
-            DomainEvent::AssemblyConvened(AssemblyConvened {
-                assembly_id,
-                council: c.text("council", &m.council, TEXT_BYTES_MAX),
-                remit_question: c.text("remit_question", &m.remit_question, TEXT_BYTES_MAX),
-                area: c.text("area", &m.area, TEXT_BYTES_MAX),
-                starts_on: c.date("starts_on", &m.starts_on),
-                ends_on: c.date("ends_on", &m.ends_on),
-                panel_size: c.range("panel_size", m.panel_size, 2, 1_000),
-                adoption_threshold_percent: c.range(
-                    "adoption_threshold_percent",
-                    m.adoption_threshold_percent,
-                    50,
-                    100,
-                ),
-                response_deadline_days: c.range("response_deadline_days", m.response_deadline_days, 1, 730),
-            })
+    }
+}
+
+impl ToDomain for pb::assembly::AssemblyConvened {
+    type Event = AssemblyConvened;
+    fn to_domain(self, c: &mut Checker<'_>) -> AssemblyConvened {
+        let assembly_id = AssemblyId::parse(&self.assembly_id).unwrap_or_else(|reason| {
+            c.violations.push(violation("assembly_id", reason));
+            AssemblyId::parse("invalid").unwrap_or_else(|_| unreachable!())
+        });
+        AssemblyConvened {
+            assembly_id,
+            council: c.text("council", &self.council, TEXT_BYTES_MAX),
+            remit_question: c.text("remit_question", &self.remit_question, TEXT_BYTES_MAX),
+            area: c.text("area", &self.area, TEXT_BYTES_MAX),
+            starts_on: c.date("starts_on", &self.starts_on),
+            ends_on: c.date("ends_on", &self.ends_on),
+            panel_size: c.range("panel_size", self.panel_size, 2, 1_000),
+            adoption_threshold_percent: c.range("adoption_threshold_percent", self.adoption_threshold_percent, 50, 100),
+            response_deadline_days: c.range("response_deadline_days", self.response_deadline_days, 1, 730),
         }
-        "klero.selection.v1.SelectionPlanned" => {
-            let m: pb::selection::SelectionPlanned = decode_canonical(payload)?;
-            if m.quotas.is_empty() || m.quotas.len() > QUOTAS_MAX {
-                c.violations.push(violation("quotas", format!("must hold 1 to {QUOTAS_MAX} quotas")));
+    }
+}
+
+impl ToDomain for pb::selection::SelectionPlanned {
+    type Event = SelectionPlanned;
+    fn to_domain(self, c: &mut Checker<'_>) -> SelectionPlanned {
+        if self.quotas.is_empty() || self.quotas.len() > QUOTAS_MAX {
+            c.violations.push(violation("quotas", format!("must hold 1 to {QUOTAS_MAX} quotas")));
+        }
+        let quotas = self
+            .quotas
+            .iter()
+            .take(QUOTAS_MAX)
+            .enumerate()
+            .map(|(i, q)| {
+                if q.min > q.max {
+                    c.violations.push(violation(format!("quotas[{i}].max"), "must be at least min"));
+                }
+                Quota {
+                    feature: c.pseudonym(&format!("quotas[{i}].feature"), &q.feature),
+                    value: c.pseudonym(&format!("quotas[{i}].value"), &q.value),
+                    min: q.min,
+                    max: q.max,
+                }
+            })
+            .collect();
+        SelectionPlanned {
+            panel_size: c.range("panel_size", self.panel_size, 2, 1_000),
+            quotas,
+            algorithm: c.text("algorithm", &self.algorithm, 100),
+            algorithm_version: c.text("algorithm_version", &self.algorithm_version, 100),
+            pool_commitment: c.hash("pool_commitment", &self.pool_commitment),
+            seed_commitment: c.hash("seed_commitment", &self.seed_commitment),
+            randomness_source: c.text("randomness_source", &self.randomness_source, TEXT_BYTES_MAX),
+        }
+    }
+}
+
+impl ToDomain for pb::selection::PoolRegistered {
+    type Event = PoolRegistered;
+    fn to_domain(self, c: &mut Checker<'_>) -> PoolRegistered {
+        if self.members.is_empty() || self.members.len() > POOL_MEMBERS_MAX {
+            c.violations.push(violation("members", format!("must hold 1 to {POOL_MEMBERS_MAX} volunteers")));
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut members = Vec::with_capacity(self.members.len());
+        for (i, member) in self.members.iter().take(POOL_MEMBERS_MAX).enumerate() {
+            let id = c.pseudonym(&format!("members[{i}].id"), &member.id);
+            if !seen.insert(id.clone()) {
+                c.violations.push(violation(format!("members[{i}].id"), "repeats an earlier id"));
             }
-            let quotas = m
-                .quotas
+            if member.features.len() > MEMBER_FEATURES_MAX {
+                c.violations.push(violation(
+                    format!("members[{i}].features"),
+                    format!("at most {MEMBER_FEATURES_MAX} features"),
+                ));
+            }
+            let features = member
+                .features
                 .iter()
-                .take(QUOTAS_MAX)
+                .take(MEMBER_FEATURES_MAX)
                 .enumerate()
-                .map(|(i, q)| {
-                    if q.min > q.max {
-                        c.violations.push(violation(format!("quotas[{i}].max"), "must be at least min"));
-                    }
-                    Quota {
-                        feature: c.pseudonym(&format!("quotas[{i}].feature"), &q.feature),
-                        value: c.pseudonym(&format!("quotas[{i}].value"), &q.value),
-                        min: q.min,
-                        max: q.max,
-                    }
+                .map(|(j, f)| {
+                    (
+                        c.pseudonym(&format!("members[{i}].features[{j}].feature"), &f.feature),
+                        c.pseudonym(&format!("members[{i}].features[{j}].value"), &f.value),
+                    )
                 })
                 .collect();
-            DomainEvent::SelectionPlanned(SelectionPlanned {
-                panel_size: c.range("panel_size", m.panel_size, 2, 1_000),
-                quotas,
-                algorithm: c.text("algorithm", &m.algorithm, 100),
-                algorithm_version: c.text("algorithm_version", &m.algorithm_version, 100),
-                pool_commitment: c.hash("pool_commitment", &m.pool_commitment),
-                seed_commitment: c.hash("seed_commitment", &m.seed_commitment),
-                randomness_source: c.text("randomness_source", &m.randomness_source, TEXT_BYTES_MAX),
-            })
-        }
-        "klero.selection.v1.PoolRegistered" => {
-            let m: pb::selection::PoolRegistered = decode_canonical(payload)?;
-            if m.members.is_empty() || m.members.len() > POOL_MEMBERS_MAX {
-                c.violations.push(violation("members", format!("must hold 1 to {POOL_MEMBERS_MAX} volunteers")));
+            members.push(PoolMember { id, features });
+            if c.violations.len() > 100 {
+                break; // enough to fix; do not build a huge error
             }
-            let mut seen = std::collections::HashSet::new();
-            let mut members = Vec::with_capacity(m.members.len());
-            for (i, member) in m.members.iter().take(POOL_MEMBERS_MAX).enumerate() {
-                let id = c.pseudonym(&format!("members[{i}].id"), &member.id);
-                if !seen.insert(id.clone()) {
-                    c.violations.push(violation(format!("members[{i}].id"), "repeats an earlier id"));
+        }
+        PoolRegistered { members, payload_hash: c.payload_hash() }
+    }
+}
+
+impl ToDomain for pb::selection::LotteryPublished {
+    type Event = LotteryPublished;
+    fn to_domain(self, c: &mut Checker<'_>) -> LotteryPublished {
+        if self.panels.is_empty() || self.panels.len() > LOTTERY_PANELS_MAX {
+            c.violations.push(violation("panels", format!("must hold 1 to {LOTTERY_PANELS_MAX} panels")));
+        }
+        let panels = self
+            .panels
+            .iter()
+            .take(LOTTERY_PANELS_MAX)
+            .enumerate()
+            .map(|(i, p)| {
+                if p.weight == 0 {
+                    c.violations.push(violation(format!("panels[{i}].weight"), "must be at least 1"));
                 }
-                if member.features.len() > MEMBER_FEATURES_MAX {
-                    c.violations.push(violation(
-                        format!("members[{i}].features"),
-                        format!("at most {MEMBER_FEATURES_MAX} features"),
-                    ));
-                }
-                let features = member
-                    .features
-                    .iter()
-                    .take(MEMBER_FEATURES_MAX)
-                    .enumerate()
-                    .map(|(j, f)| {
-                        (
-                            c.pseudonym(&format!("members[{i}].features[{j}].feature"), &f.feature),
-                            c.pseudonym(&format!("members[{i}].features[{j}].value"), &f.value),
-                        )
-                    })
-                    .collect();
-                members.push(PoolMember { id, features });
-                if c.violations.len() > 100 {
-                    break; // enough to fix; do not build a huge error
-                }
-            }
-            DomainEvent::PoolRegistered(PoolRegistered { members, payload_hash: Hash256::of(payload) })
-        }
-        "klero.selection.v1.LotteryPublished" => {
-            let m: pb::selection::LotteryPublished = decode_canonical(payload)?;
-            if m.panels.is_empty() || m.panels.len() > LOTTERY_PANELS_MAX {
-                c.violations.push(violation("panels", format!("must hold 1 to {LOTTERY_PANELS_MAX} panels")));
-            }
-            let panels = m
-                .panels
-                .iter()
-                .take(LOTTERY_PANELS_MAX)
-                .enumerate()
-                .map(|(i, p)| {
-                    if p.weight == 0 {
-                        c.violations.push(violation(format!("panels[{i}].weight"), "must be at least 1"));
-                    }
-                    if p.seats.len() > POOL_MEMBERS_MAX {
-                        c.violations
-                            .push(violation(format!("panels[{i}].seats"), "has more entries than a pool has people"));
-                    }
-                    (p.weight, p.seats.clone())
-                })
-                .collect();
-            DomainEvent::LotteryPublished(LotteryPublished { panels })
-        }
-        "klero.selection.v1.PanelDrawn" => {
-            let m: pb::selection::PanelDrawn = decode_canonical(payload)?;
-            if m.seed.len() < 16 || m.seed.len() > 64 {
-                c.violations.push(violation("seed", "must be 16 to 64 bytes"));
-            }
-            if m.member_ids.len() > 1_000 {
-                c.violations.push(violation("member_ids", "at most 1,000 members"));
-            }
-            let member_ids = m
-                .member_ids
-                .iter()
-                .take(1_000)
-                .enumerate()
-                .map(|(i, id)| c.pseudonym(&format!("member_ids[{i}]"), id))
-                .collect();
-            DomainEvent::PanelDrawn(PanelDrawn { seed: m.seed, member_ids })
-        }
-        "klero.selection.v1.MemberWithdrew" => {
-            let m: pb::selection::MemberWithdrew = decode_canonical(payload)?;
-            let reason = match pb::selection::WithdrawalReason::try_from(m.reason) {
-                Ok(pb::selection::WithdrawalReason::Personal) => WithdrawalReason::Personal,
-                Ok(pb::selection::WithdrawalReason::Unreachable) => WithdrawalReason::Unreachable,
-                Ok(pb::selection::WithdrawalReason::Other) => WithdrawalReason::Other,
-                _ => {
-                    c.violations.push(violation("reason", "must be a reason other than WITHDRAWAL_REASON_UNSPECIFIED"));
-                    WithdrawalReason::Other
-                }
-            };
-            DomainEvent::MemberWithdrew(MemberWithdrew { member_id: c.pseudonym("member_id", &m.member_id), reason })
-        }
-        "klero.selection.v1.ReplacementDrawn" => {
-            let m: pb::selection::ReplacementDrawn = decode_canonical(payload)?;
-            DomainEvent::ReplacementDrawn(ReplacementDrawn {
-                withdrawn_member_id: c.pseudonym("withdrawn_member_id", &m.withdrawn_member_id),
-                replacement_member_id: c.pseudonym("replacement_member_id", &m.replacement_member_id),
-            })
-        }
-        "klero.deliberation.v1.SessionHeld" => {
-            let m: pb::deliberation::SessionHeld = decode_canonical(payload)?;
-            DomainEvent::SessionHeld(SessionHeld {
-                session_number: c.range("session_number", m.session_number, 1, 10_000),
-                held_on: c.date("held_on", &m.held_on),
-                agenda: c.text("agenda", &m.agenda, TEXT_BYTES_MAX),
-                attendance_count: m.attendance_count,
-            })
-        }
-        "klero.deliberation.v1.EvidencePresented" => {
-            let m: pb::deliberation::EvidencePresented = decode_canonical(payload)?;
-            DomainEvent::EvidencePresented(EvidencePresented {
-                session_number: c.range("session_number", m.session_number, 1, 10_000),
-                speaker_role: c.text("speaker_role", &m.speaker_role, 200),
-                title: c.text("title", &m.title, TEXT_BYTES_MAX),
-                content_hash: c.hash("content_hash", &m.content_hash),
-                media_type: c.text("media_type", &m.media_type, 200),
-            })
-        }
-        "klero.deliberation.v1.PublicSubmissionReceived" => {
-            let m: pb::deliberation::PublicSubmissionReceived = decode_canonical(payload)?;
-            DomainEvent::PublicSubmissionReceived(PublicSubmissionReceived {
-                submitter_id: c.pseudonym("submitter_id", &m.submitter_id),
-                content_hash: c.hash("content_hash", &m.content_hash),
-                received_on: c.date("received_on", &m.received_on),
-            })
-        }
-        "klero.recommendation.v1.RecommendationDrafted" => {
-            let m: pb::recommendation::RecommendationDrafted = decode_canonical(payload)?;
-            DomainEvent::RecommendationDrafted(RecommendationDrafted {
-                recommendation_id: c.pseudonym("recommendation_id", &m.recommendation_id),
-                title: c.text("title", &m.title, TEXT_BYTES_MAX),
-                text_hash: c.hash("text_hash", &m.text_hash),
-            })
-        }
-        "klero.recommendation.v1.RecommendationAmended" => {
-            let m: pb::recommendation::RecommendationAmended = decode_canonical(payload)?;
-            DomainEvent::RecommendationAmended(RecommendationAmended {
-                recommendation_id: c.pseudonym("recommendation_id", &m.recommendation_id),
-                text_hash: c.hash("text_hash", &m.text_hash),
-                reason: c.text("reason", &m.reason, TEXT_BYTES_MAX),
-            })
-        }
-        "klero.recommendation.v1.RecommendationWithdrawn" => {
-            let m: pb::recommendation::RecommendationWithdrawn = decode_canonical(payload)?;
-            DomainEvent::RecommendationWithdrawn(RecommendationWithdrawn {
-                recommendation_id: c.pseudonym("recommendation_id", &m.recommendation_id),
-                reason: c.text("reason", &m.reason, TEXT_BYTES_MAX),
-            })
-        }
-        "klero.recommendation.v1.VoteRecorded" => {
-            let m: pb::recommendation::VoteRecorded = decode_canonical(payload)?;
-            DomainEvent::VoteRecorded(VoteRecorded {
-                recommendation_id: c.pseudonym("recommendation_id", &m.recommendation_id),
-                tally: Tally { in_favour: m.in_favour, against: m.against, abstaining: m.abstaining },
-            })
-        }
-        "klero.recommendation.v1.RecommendationAdopted" => {
-            let m: pb::recommendation::RecommendationAdopted = decode_canonical(payload)?;
-            DomainEvent::RecommendationAdopted(RecommendationAdopted {
-                recommendation_id: c.pseudonym("recommendation_id", &m.recommendation_id),
-                final_text_hash: c.hash("final_text_hash", &m.final_text_hash),
-                tally: Tally { in_favour: m.in_favour, against: m.against, abstaining: m.abstaining },
-            })
-        }
-        "klero.recommendation.v1.FinalReportPublished" => {
-            let m: pb::recommendation::FinalReportPublished = decode_canonical(payload)?;
-            DomainEvent::FinalReportPublished(FinalReportPublished {
-                content_hash: c.hash("content_hash", &m.content_hash),
-            })
-        }
-        "klero.response.v1.ResponseIssued" => {
-            let m: pb::response::ResponseIssued = decode_canonical(payload)?;
-            DomainEvent::ResponseIssued(ResponseIssued {
-                recommendation_event_hash: c.hash("recommendation_event_hash", &m.recommendation_event_hash),
-                decision: c.decision("decision", m.decision),
-                rationale: c.text("rationale", &m.rationale, RATIONALE_BYTES_MAX),
-                responsible_body: c.text("responsible_body", &m.responsible_body, TEXT_BYTES_MAX),
-                due_on: c.date("due_on", &m.due_on),
-            })
-        }
-        "klero.response.v1.ResponseAmended" => {
-            let m: pb::response::ResponseAmended = decode_canonical(payload)?;
-            DomainEvent::ResponseAmended(ResponseAmended {
-                recommendation_event_hash: c.hash("recommendation_event_hash", &m.recommendation_event_hash),
-                decision: c.decision("decision", m.decision),
-                rationale: c.text("rationale", &m.rationale, RATIONALE_BYTES_MAX),
-                responsible_body: c.text("responsible_body", &m.responsible_body, TEXT_BYTES_MAX),
-                due_on: c.date("due_on", &m.due_on),
-                reason: c.text("reason", &m.reason, TEXT_BYTES_MAX),
-            })
-        }
-        "klero.response.v1.ImplementationUpdated" => {
-            let m: pb::response::ImplementationUpdated = decode_canonical(payload)?;
-            let status = match pb::response::ImplementationStatus::try_from(m.status) {
-                Ok(pb::response::ImplementationStatus::NotStarted) => ImplementationStatus::NotStarted,
-                Ok(pb::response::ImplementationStatus::InProgress) => ImplementationStatus::InProgress,
-                Ok(pb::response::ImplementationStatus::Completed) => ImplementationStatus::Completed,
-                Ok(pb::response::ImplementationStatus::Stalled) => ImplementationStatus::Stalled,
-                _ => {
+                if p.seats.len() > POOL_MEMBERS_MAX {
                     c.violations
-                        .push(violation("status", "must be a status other than IMPLEMENTATION_STATUS_UNSPECIFIED"));
-                    ImplementationStatus::NotStarted
+                        .push(violation(format!("panels[{i}].seats"), "has more entries than a pool has people"));
                 }
-            };
-            let evidence_hash =
-                if m.evidence_hash.is_empty() { None } else { Some(c.hash("evidence_hash", &m.evidence_hash)) };
-            DomainEvent::ImplementationUpdated(ImplementationUpdated {
-                recommendation_event_hash: c.hash("recommendation_event_hash", &m.recommendation_event_hash),
-                status,
-                progress_percent: c.range("progress_percent", m.progress_percent, 0, 100),
-                note: c.text("note", &m.note, TEXT_BYTES_MAX),
-                evidence_hash,
+                (p.weight, p.seats.clone())
             })
+            .collect();
+        LotteryPublished { panels }
+    }
+}
+
+impl ToDomain for pb::selection::PanelDrawn {
+    type Event = PanelDrawn;
+    fn to_domain(self, c: &mut Checker<'_>) -> PanelDrawn {
+        if self.seed.len() < 16 || self.seed.len() > 64 {
+            c.violations.push(violation("seed", "must be 16 to 64 bytes"));
         }
-        other => return Err(vec![violation("event_type", format!("{other} has no decoder"))]),
-    };
-    c.finish(event)
+        if self.member_ids.len() > 1_000 {
+            c.violations.push(violation("member_ids", "at most 1,000 members"));
+        }
+        let member_ids = self
+            .member_ids
+            .iter()
+            .take(1_000)
+            .enumerate()
+            .map(|(i, id)| c.pseudonym(&format!("member_ids[{i}]"), id))
+            .collect();
+        PanelDrawn { seed: self.seed, member_ids }
+    }
+}
+
+impl ToDomain for pb::selection::MemberWithdrew {
+    type Event = MemberWithdrew;
+    fn to_domain(self, c: &mut Checker<'_>) -> MemberWithdrew {
+        let reason = match pb::selection::WithdrawalReason::try_from(self.reason) {
+            Ok(pb::selection::WithdrawalReason::Personal) => WithdrawalReason::Personal,
+            Ok(pb::selection::WithdrawalReason::Unreachable) => WithdrawalReason::Unreachable,
+            Ok(pb::selection::WithdrawalReason::Other) => WithdrawalReason::Other,
+            _ => {
+                c.violations.push(violation("reason", "must be a reason other than WITHDRAWAL_REASON_UNSPECIFIED"));
+                WithdrawalReason::Other
+            }
+        };
+        MemberWithdrew { member_id: c.pseudonym("member_id", &self.member_id), reason }
+    }
+}
+
+impl ToDomain for pb::selection::ReplacementDrawn {
+    type Event = ReplacementDrawn;
+    fn to_domain(self, c: &mut Checker<'_>) -> ReplacementDrawn {
+        ReplacementDrawn {
+            withdrawn_member_id: c.pseudonym("withdrawn_member_id", &self.withdrawn_member_id),
+            replacement_member_id: c.pseudonym("replacement_member_id", &self.replacement_member_id),
+        }
+    }
+}
+
+impl ToDomain for pb::deliberation::SessionHeld {
+    type Event = SessionHeld;
+    fn to_domain(self, c: &mut Checker<'_>) -> SessionHeld {
+        SessionHeld {
+            session_number: c.range("session_number", self.session_number, 1, 10_000),
+            held_on: c.date("held_on", &self.held_on),
+            agenda: c.text("agenda", &self.agenda, TEXT_BYTES_MAX),
+            attendance_count: self.attendance_count,
+        }
+    }
+}
+
+impl ToDomain for pb::deliberation::EvidencePresented {
+    type Event = EvidencePresented;
+    fn to_domain(self, c: &mut Checker<'_>) -> EvidencePresented {
+        EvidencePresented {
+            session_number: c.range("session_number", self.session_number, 1, 10_000),
+            speaker_role: c.text("speaker_role", &self.speaker_role, 200),
+            title: c.text("title", &self.title, TEXT_BYTES_MAX),
+            content_hash: c.hash("content_hash", &self.content_hash),
+            media_type: c.text("media_type", &self.media_type, 200),
+        }
+    }
+}
+
+impl ToDomain for pb::deliberation::PublicSubmissionReceived {
+    type Event = PublicSubmissionReceived;
+    fn to_domain(self, c: &mut Checker<'_>) -> PublicSubmissionReceived {
+        PublicSubmissionReceived {
+            submitter_id: c.pseudonym("submitter_id", &self.submitter_id),
+            content_hash: c.hash("content_hash", &self.content_hash),
+            received_on: c.date("received_on", &self.received_on),
+        }
+    }
+}
+
+impl ToDomain for pb::recommendation::RecommendationDrafted {
+    type Event = RecommendationDrafted;
+    fn to_domain(self, c: &mut Checker<'_>) -> RecommendationDrafted {
+        RecommendationDrafted {
+            recommendation_id: c.pseudonym("recommendation_id", &self.recommendation_id),
+            title: c.text("title", &self.title, TEXT_BYTES_MAX),
+            text_hash: c.hash("text_hash", &self.text_hash),
+        }
+    }
+}
+
+impl ToDomain for pb::recommendation::RecommendationAmended {
+    type Event = RecommendationAmended;
+    fn to_domain(self, c: &mut Checker<'_>) -> RecommendationAmended {
+        RecommendationAmended {
+            recommendation_id: c.pseudonym("recommendation_id", &self.recommendation_id),
+            text_hash: c.hash("text_hash", &self.text_hash),
+            reason: c.text("reason", &self.reason, TEXT_BYTES_MAX),
+        }
+    }
+}
+
+impl ToDomain for pb::recommendation::RecommendationWithdrawn {
+    type Event = RecommendationWithdrawn;
+    fn to_domain(self, c: &mut Checker<'_>) -> RecommendationWithdrawn {
+        RecommendationWithdrawn {
+            recommendation_id: c.pseudonym("recommendation_id", &self.recommendation_id),
+            reason: c.text("reason", &self.reason, TEXT_BYTES_MAX),
+        }
+    }
+}
+
+impl ToDomain for pb::recommendation::VoteRecorded {
+    type Event = VoteRecorded;
+    fn to_domain(self, c: &mut Checker<'_>) -> VoteRecorded {
+        VoteRecorded {
+            recommendation_id: c.pseudonym("recommendation_id", &self.recommendation_id),
+            tally: Tally { in_favour: self.in_favour, against: self.against, abstaining: self.abstaining },
+        }
+    }
+}
+
+impl ToDomain for pb::recommendation::RecommendationAdopted {
+    type Event = RecommendationAdopted;
+    fn to_domain(self, c: &mut Checker<'_>) -> RecommendationAdopted {
+        RecommendationAdopted {
+            recommendation_id: c.pseudonym("recommendation_id", &self.recommendation_id),
+            final_text_hash: c.hash("final_text_hash", &self.final_text_hash),
+            tally: Tally { in_favour: self.in_favour, against: self.against, abstaining: self.abstaining },
+        }
+    }
+}
+
+impl ToDomain for pb::recommendation::FinalReportPublished {
+    type Event = FinalReportPublished;
+    fn to_domain(self, c: &mut Checker<'_>) -> FinalReportPublished {
+        FinalReportPublished { content_hash: c.hash("content_hash", &self.content_hash) }
+    }
+}
+
+impl ToDomain for pb::response::ResponseIssued {
+    type Event = ResponseIssued;
+    fn to_domain(self, c: &mut Checker<'_>) -> ResponseIssued {
+        ResponseIssued {
+            recommendation_event_hash: c.hash("recommendation_event_hash", &self.recommendation_event_hash),
+            decision: c.decision("decision", self.decision),
+            rationale: c.text("rationale", &self.rationale, RATIONALE_BYTES_MAX),
+            responsible_body: c.text("responsible_body", &self.responsible_body, TEXT_BYTES_MAX),
+            due_on: c.date("due_on", &self.due_on),
+        }
+    }
+}
+
+impl ToDomain for pb::response::ResponseAmended {
+    type Event = ResponseAmended;
+    fn to_domain(self, c: &mut Checker<'_>) -> ResponseAmended {
+        ResponseAmended {
+            recommendation_event_hash: c.hash("recommendation_event_hash", &self.recommendation_event_hash),
+            decision: c.decision("decision", self.decision),
+            rationale: c.text("rationale", &self.rationale, RATIONALE_BYTES_MAX),
+            responsible_body: c.text("responsible_body", &self.responsible_body, TEXT_BYTES_MAX),
+            due_on: c.date("due_on", &self.due_on),
+            reason: c.text("reason", &self.reason, TEXT_BYTES_MAX),
+        }
+    }
+}
+
+impl ToDomain for pb::response::ImplementationUpdated {
+    type Event = ImplementationUpdated;
+    fn to_domain(self, c: &mut Checker<'_>) -> ImplementationUpdated {
+        let status = match pb::response::ImplementationStatus::try_from(self.status) {
+            Ok(pb::response::ImplementationStatus::NotStarted) => ImplementationStatus::NotStarted,
+            Ok(pb::response::ImplementationStatus::InProgress) => ImplementationStatus::InProgress,
+            Ok(pb::response::ImplementationStatus::Completed) => ImplementationStatus::Completed,
+            Ok(pb::response::ImplementationStatus::Stalled) => ImplementationStatus::Stalled,
+            _ => {
+                c.violations.push(violation("status", "must be a status other than IMPLEMENTATION_STATUS_UNSPECIFIED"));
+                ImplementationStatus::NotStarted
+            }
+        };
+        let evidence_hash =
+            if self.evidence_hash.is_empty() { None } else { Some(c.hash("evidence_hash", &self.evidence_hash)) };
+        ImplementationUpdated {
+            recommendation_event_hash: c.hash("recommendation_event_hash", &self.recommendation_event_hash),
+            status,
+            progress_percent: c.range("progress_percent", self.progress_percent, 0, 100),
+            note: c.text("note", &self.note, TEXT_BYTES_MAX),
+            evidence_hash,
+        }
+    }
 }

@@ -6,11 +6,15 @@
 //!   bytes, which the server treats as idempotent, and turns a revision conflict into
 //!   [`ClientError::Conflict`] with the stream's current revision, so the caller can decide again.
 
+pub mod export;
+
+use klero_catalogue::{EventMessage, StreamKind};
+use klero_domain::AssemblyId;
 use klero_ledger::envelope::{AuthorPart, EnvelopeError, EventId};
 use klero_ledger::{Hash256, SigningKey};
 use klero_proto::ledger::ledger_client::LedgerClient;
 use klero_proto::ledger::{self as pb, expected_revision::Kind};
-use klero_proto::{assembly, registry, EventPayload, StreamKind};
+use klero_proto::{assembly, registry};
 use std::time::Duration;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
@@ -27,6 +31,9 @@ pub enum ClientError {
     Connect(#[from] tonic::transport::Error),
     #[error("cannot build the event: {0}")]
     Event(#[from] EnvelopeError),
+    /// The assembly id cannot name a stream.
+    #[error("assembly id {assembly_id:?} {reason}")]
+    AssemblyId { assembly_id: String, reason: String },
     /// The stream moved on: re-read it, decide again, and retry with a new expectation.
     #[error("revision conflict on {stream}: current revision {current_revision:?}")]
     Conflict { stream: String, current_revision: Option<u64>, status: Status },
@@ -89,12 +96,12 @@ impl Author {
 
     /// Signs `payload` for its stream in `assembly_id` (ignored for registry events), with a
     /// fresh event id and the current time.
-    pub fn sign<P: EventPayload>(&self, assembly_id: &str, payload: &P) -> Result<SignedEvent, ClientError> {
-        self.sign_with(P::STREAM_KIND.stream_name(assembly_id), new_event_id(), now_unix_ms(), payload)
+    pub fn sign<P: EventMessage>(&self, assembly_id: &str, payload: &P) -> Result<SignedEvent, ClientError> {
+        self.sign_with(stream_name(P::STREAM_KIND, assembly_id)?, new_event_id(), now_unix_ms(), payload)
     }
 
     /// Signs with everything chosen by the caller, e.g. a stored event id for a retry.
-    pub fn sign_with<P: EventPayload>(
+    pub fn sign_with<P: EventMessage>(
         &self,
         stream: String,
         event_id: EventId,
@@ -122,9 +129,15 @@ impl Author {
     }
 }
 
-/// Stream names for an assembly, as the server expects them.
-pub fn stream_name(kind: StreamKind, assembly_id: &str) -> String {
-    kind.stream_name(assembly_id)
+/// The stream of `kind` for an assembly, as the server expects it. The registry has one
+/// global stream, whatever the assembly.
+pub fn stream_name(kind: StreamKind, assembly_id: &str) -> Result<String, ClientError> {
+    if kind == StreamKind::Registry {
+        return Ok(klero_domain::REGISTRY_STREAM.to_string());
+    }
+    let assembly = AssemblyId::parse(assembly_id)
+        .map_err(|reason| ClientError::AssemblyId { assembly_id: assembly_id.to_string(), reason })?;
+    Ok(kind.stream_name(&assembly))
 }
 
 /// The expectation to send with an append.

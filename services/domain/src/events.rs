@@ -2,73 +2,118 @@
 //! protobuf payloads after validating every field, so rules never see a prost type.
 
 use crate::types::*;
+pub use klero_draw::Quota;
 use klero_ledger::Hash256;
 
-/// Every event an assembly's record can hold.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DomainEvent {
-    KeyGranted(KeyGranted),
-    KeyRevoked(KeyRevoked),
-    AssemblyConvened(AssemblyConvened),
-    SelectionPlanned(SelectionPlanned),
-    PoolRegistered(PoolRegistered),
-    LotteryPublished(LotteryPublished),
-    PanelDrawn(PanelDrawn),
-    MemberWithdrew(MemberWithdrew),
-    ReplacementDrawn(ReplacementDrawn),
-    SessionHeld(SessionHeld),
-    EvidencePresented(EvidencePresented),
-    PublicSubmissionReceived(PublicSubmissionReceived),
-    RecommendationDrafted(RecommendationDrafted),
-    RecommendationAmended(RecommendationAmended),
-    RecommendationWithdrawn(RecommendationWithdrawn),
-    VoteRecorded(VoteRecorded),
-    RecommendationAdopted(RecommendationAdopted),
-    FinalReportPublished(FinalReportPublished),
-    ResponseIssued(ResponseIssued),
-    ResponseAmended(ResponseAmended),
-    ImplementationUpdated(ImplementationUpdated),
+/// Who may author an event type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Authority {
+    /// Only the trust root, the council's key configured at start (registry events).
+    TrustRoot,
+    /// A key holding this role for the assembly, granted from the trust root.
+    Role(Role),
 }
 
-impl DomainEvent {
-    /// The role whose key may author this event; `None` for registry events, which only the
-    /// trust root may author.
-    pub fn required_role(&self) -> Option<Role> {
-        use DomainEvent::*;
+impl Authority {
+    /// The role an assembly event needs; `None` for registry events.
+    pub fn role(self) -> Option<Role> {
         match self {
-            KeyGranted(_) | KeyRevoked(_) => None,
-            AssemblyConvened(_) => Some(Role::Convenor),
-            SelectionPlanned(_) | PoolRegistered(_) | LotteryPublished(_) | PanelDrawn(_) | MemberWithdrew(_)
-            | ReplacementDrawn(_) => Some(Role::SelectionOperator),
-            SessionHeld(_) | EvidencePresented(_) | PublicSubmissionReceived(_) => Some(Role::Facilitator),
-            RecommendationDrafted(_)
-            | RecommendationAmended(_)
-            | RecommendationWithdrawn(_)
-            | VoteRecorded(_)
-            | RecommendationAdopted(_)
-            | FinalReportPublished(_) => Some(Role::PanelSecretary),
-            ResponseIssued(_) | ResponseAmended(_) | ImplementationUpdated(_) => Some(Role::CouncilDecisionMaker),
+            Authority::TrustRoot => None,
+            Authority::Role(role) => Some(role),
         }
     }
+}
 
-    /// The stream this event must be appended to.
-    pub fn stream_kind(&self) -> StreamKind {
-        use DomainEvent::*;
-        match self {
-            KeyGranted(_) | KeyRevoked(_) => StreamKind::Registry,
-            AssemblyConvened(_) => StreamKind::Assembly,
-            SelectionPlanned(_) | PoolRegistered(_) | LotteryPublished(_) | PanelDrawn(_) | MemberWithdrew(_)
-            | ReplacementDrawn(_) => StreamKind::Selection,
-            SessionHeld(_) | EvidencePresented(_) | PublicSubmissionReceived(_) => StreamKind::Deliberation,
-            RecommendationDrafted(_)
-            | RecommendationAmended(_)
-            | RecommendationWithdrawn(_)
-            | VoteRecorded(_)
-            | RecommendationAdopted(_)
-            | FinalReportPublished(_) => StreamKind::Recommendation,
-            ResponseIssued(_) | ResponseAmended(_) | ImplementationUpdated(_) => StreamKind::Response,
+/// One domain event type, declared once in [`domain_events!`]: its stream and its authors.
+/// The catalogue (`klero-catalogue`) links each to its protobuf message, name, version and
+/// decoder, and a type it does not link fails to compile there.
+pub trait DomainEventType: Into<DomainEvent> {
+    /// The variant's name, e.g. `KeyGranted`.
+    const NAME: &'static str;
+    /// The stream this event type is appended to.
+    const STREAM_KIND: StreamKind;
+    /// Who may author it.
+    const AUTHORITY: Authority;
+}
+
+/// The one declaration of every event type: its stream kind and who may author it. It makes
+/// the [`DomainEvent`] enum, the [`DomainEventType`] impls and [`DOMAIN_EVENT_TYPES`].
+macro_rules! domain_events {
+    ($($(#[$doc:meta])* $name:ident: $kind:ident, $authority:expr;)*) => {
+        /// Every event an assembly's record can hold.
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub enum DomainEvent {
+            $($(#[$doc])* $name($name),)*
         }
-    }
+
+        $(
+            impl DomainEventType for $name {
+                const NAME: &'static str = stringify!($name);
+                const STREAM_KIND: StreamKind = StreamKind::$kind;
+                const AUTHORITY: Authority = $authority;
+            }
+
+            impl From<$name> for DomainEvent {
+                fn from(event: $name) -> DomainEvent {
+                    DomainEvent::$name(event)
+                }
+            }
+        )*
+
+        impl DomainEvent {
+            /// The variant's name.
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $(DomainEvent::$name(_) => stringify!($name),)*
+                }
+            }
+
+            /// The stream this event must be appended to.
+            pub fn stream_kind(&self) -> StreamKind {
+                match self {
+                    $(DomainEvent::$name(_) => StreamKind::$kind,)*
+                }
+            }
+
+            /// Who may author this event.
+            pub fn authority(&self) -> Authority {
+                match self {
+                    $(DomainEvent::$name(_) => $authority,)*
+                }
+            }
+        }
+
+        /// Every event type, in declaration order: name, stream kind, authority.
+        pub const DOMAIN_EVENT_TYPES: &[(&str, StreamKind, Authority)] =
+            &[$((stringify!($name), StreamKind::$kind, $authority),)*];
+    };
+}
+
+use Authority::{Role as By, TrustRoot};
+use Role::*;
+
+domain_events! {
+    KeyGranted: Registry, TrustRoot;
+    KeyRevoked: Registry, TrustRoot;
+    AssemblyConvened: Assembly, By(Convenor);
+    SelectionPlanned: Selection, By(SelectionOperator);
+    PoolRegistered: Selection, By(SelectionOperator);
+    LotteryPublished: Selection, By(SelectionOperator);
+    PanelDrawn: Selection, By(SelectionOperator);
+    MemberWithdrew: Selection, By(SelectionOperator);
+    ReplacementDrawn: Selection, By(SelectionOperator);
+    SessionHeld: Deliberation, By(Facilitator);
+    EvidencePresented: Deliberation, By(Facilitator);
+    PublicSubmissionReceived: Deliberation, By(Facilitator);
+    RecommendationDrafted: Recommendation, By(PanelSecretary);
+    RecommendationAmended: Recommendation, By(PanelSecretary);
+    RecommendationWithdrawn: Recommendation, By(PanelSecretary);
+    VoteRecorded: Recommendation, By(PanelSecretary);
+    RecommendationAdopted: Recommendation, By(PanelSecretary);
+    FinalReportPublished: Recommendation, By(PanelSecretary);
+    ResponseIssued: Response, By(CouncilDecisionMaker);
+    ResponseAmended: Response, By(CouncilDecisionMaker);
+    ImplementationUpdated: Response, By(CouncilDecisionMaker);
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,14 +143,6 @@ pub struct AssemblyConvened {
     pub panel_size: u32,
     pub adoption_threshold_percent: u32,
     pub response_deadline_days: u32,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Quota {
-    pub feature: String,
-    pub value: String,
-    pub min: u32,
-    pub max: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -8,6 +8,8 @@ pub mod events;
 pub mod rules;
 pub mod types;
 
-pub use events::DomainEvent;
-pub use rules::{Acceptance, DomainState, Proposal, Recorded, Rejection};
+pub use events::{Authority, DomainEvent, DomainEventType, DOMAIN_EVENT_TYPES};
+pub use rules::{response_due_by_unix_ms, Acceptance, DomainState, Proposal, Recorded, Rejection, RuleCode, DAY_MS};
 pub use types::*;
+
+pub use klero_draw::PublishedLottery;

@@ -11,18 +11,120 @@ use crate::types::*;
 use klero_ledger::Hash256;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-/// Why a proposed event was refused. `rule` is a stable code listed in docs/RULES.md.
+/// Declares every rule code: the enum, its stable text form, and the list of all codes.
+macro_rules! rule_codes {
+    ($($variant:ident = $code:literal,)*) => {
+        /// A rule the server enforces before it appends, by its stable code. docs/RULES.md
+        /// describes each; a tidy test checks that the two lists are the same and that a test
+        /// exercises every code.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum RuleCode {
+            $(#[doc = concat!("`", $code, "`")] $variant,)*
+        }
+
+        impl RuleCode {
+            /// Every rule code, in the order of docs/RULES.md.
+            pub const ALL: &'static [RuleCode] = &[$(RuleCode::$variant,)*];
+
+            /// The code as clients see it, e.g. `selection.panel_meets_quotas`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(RuleCode::$variant => $code,)*
+                }
+            }
+
+            /// The rule code spelled `code`, if there is one.
+            pub fn parse(code: &str) -> Option<RuleCode> {
+                RuleCode::ALL.iter().copied().find(|rule| rule.as_str() == code)
+            }
+        }
+    };
+}
+
+rule_codes! {
+    EventStreamMatches = "event.stream_matches",
+    RegistryTrustRootOnly = "registry.trust_root_only",
+    RegistryGrantNotDuplicate = "registry.grant_not_duplicate",
+    RegistryRevokeRequiresGrant = "registry.revoke_requires_grant",
+    AuthorityRoleRequired = "authority.role_required",
+    AuthorityKeyRevoked = "authority.key_revoked",
+    AssemblyConvenedFirst = "assembly.convened_first",
+    AssemblyConvenedOnce = "assembly.convened_once",
+    AssemblyDatesOrdered = "assembly.dates_ordered",
+    SelectionPlannedOnce = "selection.planned_once",
+    SelectionPanelSizeMatches = "selection.panel_size_matches",
+    SelectionQuotasCanFillPanel = "selection.quotas_can_fill_panel",
+    SelectionPoolAfterPlan = "selection.pool_after_plan",
+    SelectionPoolRegisteredOnce = "selection.pool_registered_once",
+    SelectionPoolMatchesCommitment = "selection.pool_matches_commitment",
+    SelectionPoolHasQuotaFeatures = "selection.pool_has_quota_features",
+    SelectionPoolLargeEnough = "selection.pool_large_enough",
+    SelectionDrawAfterPool = "selection.draw_after_pool",
+    SelectionDrawnOnce = "selection.drawn_once",
+    SelectionSeedMatchesCommitment = "selection.seed_matches_commitment",
+    SelectionPanelSize = "selection.panel_size",
+    SelectionPanelFromPool = "selection.panel_from_pool",
+    SelectionPanelMeetsQuotas = "selection.panel_meets_quotas",
+    SelectionPoolValuesHaveQuotas = "selection.pool_values_have_quotas",
+    SelectionQuotasFeasible = "selection.quotas_feasible",
+    SelectionLotteryAfterPool = "selection.lottery_after_pool",
+    SelectionLotteryPublishedOnce = "selection.lottery_published_once",
+    SelectionLotteryBeforeDraw = "selection.lottery_before_draw",
+    SelectionLotteryMeetsQuotas = "selection.lottery_meets_quotas",
+    SelectionDrawNeedsLottery = "selection.draw_needs_lottery",
+    SelectionPanelIsTheDraw = "selection.panel_is_the_draw",
+    SelectionReplacementIsTheDraw = "selection.replacement_is_the_draw",
+    SelectionWithdrawSeated = "selection.withdraw_seated",
+    SelectionReplaceWithdrawn = "selection.replace_withdrawn",
+    SelectionReplacementIsNew = "selection.replacement_is_new",
+    DeliberationAfterPanel = "deliberation.after_panel",
+    DeliberationSessionSequence = "deliberation.session_sequence",
+    DeliberationAttendanceWithinPanel = "deliberation.attendance_within_panel",
+    DeliberationEvidenceAtHeldSession = "deliberation.evidence_at_held_session",
+    RecommendationAfterPanel = "recommendation.after_panel",
+    RecommendationIdUnique = "recommendation.id_unique",
+    RecommendationExists = "recommendation.exists",
+    RecommendationDraftedOnly = "recommendation.drafted_only",
+    RecommendationVoteWithinPanel = "recommendation.vote_within_panel",
+    RecommendationAdoptionNeedsVote = "recommendation.adoption_needs_vote",
+    RecommendationAdoptionMatchesVote = "recommendation.adoption_matches_vote",
+    RecommendationAdoptionMeetsThreshold = "recommendation.adoption_meets_threshold",
+    RecommendationAdoptionFinalText = "recommendation.adoption_final_text",
+    RecommendationReportAfterAdoption = "recommendation.report_after_adoption",
+    RecommendationReportOnce = "recommendation.report_once",
+    ResponseNamesAdoptedRecommendation = "response.names_adopted_recommendation",
+    ResponseOncePerRecommendation = "response.once_per_recommendation",
+    ResponseAmendExisting = "response.amend_existing",
+    ResponseImplementationNeedsAcceptance = "response.implementation_needs_acceptance",
+}
+
+impl std::fmt::Display for RuleCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a proposed event was refused, naming the rule.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
     /// The author may not write this event (gRPC PERMISSION_DENIED).
     #[error("{rule}: {message}")]
-    NotAuthorised { rule: &'static str, message: String },
+    NotAuthorised { rule: RuleCode, message: String },
     /// The event breaks a domain rule in the current state (gRPC FAILED_PRECONDITION).
     #[error("{rule}: {message}")]
-    RuleBroken { rule: &'static str, message: String },
+    RuleBroken { rule: RuleCode, message: String },
 }
 
-fn broken(rule: &'static str, message: impl Into<String>) -> Rejection {
+impl Rejection {
+    /// The rule that refused the event.
+    pub fn rule(&self) -> RuleCode {
+        match self {
+            Rejection::NotAuthorised { rule, .. } | Rejection::RuleBroken { rule, .. } => *rule,
+        }
+    }
+}
+
+fn broken(rule: RuleCode, message: impl Into<String>) -> Rejection {
     Rejection::RuleBroken { rule, message: message.into() }
 }
 
@@ -45,6 +147,16 @@ pub struct Recorded<'a> {
     pub recorded_at_unix_ms: u64,
     pub event_hash: Hash256,
     pub log_index: u64,
+}
+
+/// Milliseconds in a day; deadlines count whole days of 86,400,000 ms from the adoption.
+pub const DAY_MS: u64 = 86_400_000;
+
+/// When the council's response to a recommendation adopted at `adopted_at_unix_ms` is due:
+/// `response_deadline_days` days later. A response recorded after this is late, and an
+/// adoption with no response by then is overdue. The one definition of the deadline.
+pub fn response_due_by_unix_ms(adopted_at_unix_ms: u64, response_deadline_days: u32) -> u64 {
+    adopted_at_unix_ms.saturating_add(response_deadline_days as u64 * DAY_MS)
 }
 
 /// The outcome of accepting an event.
@@ -80,9 +192,9 @@ pub struct SelectionState {
     pub panel_drawn: bool,
     pub withdrawals: u32,
     /// The pool as a selection instance (types of interchangeable volunteers).
-    pub instance: Option<klero_selection::Instance>,
+    pub instance: Option<klero_draw::Instance>,
     /// The published lottery, if the plan uses one.
-    pub lottery: Option<klero_selection::PublishedLottery>,
+    pub lottery: Option<klero_draw::PublishedLottery>,
     /// The seed revealed by the draw.
     pub seed: Option<Vec<u8>>,
 }
@@ -180,11 +292,11 @@ impl DomainState {
     /// Accepts or rejects a proposed event: stream, authority, then the stage's rules.
     pub fn decide(&self, event: &DomainEvent, proposal: Proposal<'_>) -> Result<Acceptance, Rejection> {
         let (stream_kind, stream_assembly) = StreamKind::parse_stream(proposal.stream).ok_or_else(|| {
-            broken("event.stream_matches", format!("stream {} is not a Kleroterion stream", proposal.stream))
+            broken(RuleCode::EventStreamMatches, format!("stream {} is not a Kleroterion stream", proposal.stream))
         })?;
         if stream_kind != event.stream_kind() {
             return Err(broken(
-                "event.stream_matches",
+                RuleCode::EventStreamMatches,
                 format!("this event type belongs in the {:?} stream, not {}", event.stream_kind(), proposal.stream),
             ));
         }
@@ -192,15 +304,16 @@ impl DomainState {
             return self.decide_registry(event, proposal);
         };
         let role = event
-            .required_role()
-            .ok_or_else(|| broken("event.stream_matches", "registry events go in the registry stream"))?;
+            .authority()
+            .role()
+            .ok_or_else(|| broken(RuleCode::EventStreamMatches, "registry events go in the registry stream"))?;
         if !self.holds_role(proposal.author, role, &assembly_id) {
             let revoked = self
                 .grants
                 .iter()
                 .any(|g| g.public_key == *proposal.author && g.role == role && g.scope.covers(&assembly_id));
             return Err(Rejection::NotAuthorised {
-                rule: if revoked { "authority.key_revoked" } else { "authority.role_required" },
+                rule: if revoked { RuleCode::AuthorityKeyRevoked } else { RuleCode::AuthorityRoleRequired },
                 message: if revoked {
                     format!("the author's {role} grant for assembly {assembly_id} was revoked")
                 } else {
@@ -211,20 +324,23 @@ impl DomainState {
         if let DomainEvent::AssemblyConvened(convened) = event {
             if convened.assembly_id != assembly_id {
                 return Err(broken(
-                    "event.stream_matches",
+                    RuleCode::EventStreamMatches,
                     format!("assembly id {} does not match stream {}", convened.assembly_id, proposal.stream),
                 ));
             }
             if self.assemblies.contains_key(&assembly_id) {
-                return Err(broken("assembly.convened_once", format!("assembly {assembly_id} is already convened")));
+                return Err(broken(
+                    RuleCode::AssemblyConvenedOnce,
+                    format!("assembly {assembly_id} is already convened"),
+                ));
             }
             if convened.ends_on < convened.starts_on {
-                return Err(broken("assembly.dates_ordered", "ends_on is before starts_on"));
+                return Err(broken(RuleCode::AssemblyDatesOrdered, "ends_on is before starts_on"));
             }
             return Ok(Acceptance::default());
         }
         let assembly = self.assemblies.get(&assembly_id).ok_or_else(|| {
-            broken("assembly.convened_first", format!("assembly {assembly_id} has not been convened"))
+            broken(RuleCode::AssemblyConvenedFirst, format!("assembly {assembly_id} has not been convened"))
         })?;
         assembly.decide(event, proposal)
     }
@@ -271,7 +387,7 @@ impl DomainState {
     fn decide_registry(&self, event: &DomainEvent, proposal: Proposal<'_>) -> Result<Acceptance, Rejection> {
         if *proposal.author != self.trust_root {
             return Err(Rejection::NotAuthorised {
-                rule: "registry.trust_root_only",
+                rule: RuleCode::RegistryTrustRootOnly,
                 message: "only the trust root may grant or revoke keys".into(),
             });
         }
@@ -285,7 +401,7 @@ impl DomainState {
                 });
                 if active {
                     return Err(broken(
-                        "registry.grant_not_duplicate",
+                        RuleCode::RegistryGrantNotDuplicate,
                         format!("the key already holds {} for scope {}", grant.role, grant.scope),
                     ));
                 }
@@ -300,13 +416,13 @@ impl DomainState {
                 });
                 if !active {
                     return Err(broken(
-                        "registry.revoke_requires_grant",
+                        RuleCode::RegistryRevokeRequiresGrant,
                         format!("the key holds no active {} grant for scope {}", revoke.role, revoke.scope),
                     ));
                 }
                 Ok(Acceptance::default())
             }
-            _ => Err(broken("event.stream_matches", "only registry events go in the registry stream")),
+            _ => Err(broken(RuleCode::EventStreamMatches, "only registry events go in the registry stream")),
         }
     }
 
@@ -379,7 +495,7 @@ impl AssemblyState {
         self.selection.seated.len() as u32
     }
 
-    fn require_panel(&self, rule: &'static str) -> Result<(), Rejection> {
+    fn require_panel(&self, rule: RuleCode) -> Result<(), Rejection> {
         if !self.selection.panel_drawn {
             return Err(broken(rule, "the panel has not been drawn yet"));
         }
@@ -390,10 +506,10 @@ impl AssemblyState {
         let recommendation = self
             .recommendations
             .get(id)
-            .ok_or_else(|| broken("recommendation.exists", format!("no recommendation {id}")))?;
+            .ok_or_else(|| broken(RuleCode::RecommendationExists, format!("no recommendation {id}")))?;
         if recommendation.status != RecommendationStatus::Drafted {
             return Err(broken(
-                "recommendation.drafted_only",
+                RuleCode::RecommendationDraftedOnly,
                 format!("recommendation {id} is {}", recommendation.status.as_str()),
             ));
         }
@@ -403,7 +519,7 @@ impl AssemblyState {
     fn adopted(&self, hash: &Hash256) -> Result<&String, Rejection> {
         self.adopted_by_hash.get(hash).ok_or_else(|| {
             broken(
-                "response.names_adopted_recommendation",
+                RuleCode::ResponseNamesAdoptedRecommendation,
                 format!("{hash} is not the event hash of an adoption in this assembly"),
             )
         })
@@ -413,15 +529,15 @@ impl AssemblyState {
         let selection = &self.selection;
         match event {
             DomainEvent::KeyGranted(_) | DomainEvent::KeyRevoked(_) | DomainEvent::AssemblyConvened(_) => {
-                Err(broken("event.stream_matches", "handled before the assembly's rules"))
+                Err(broken(RuleCode::EventStreamMatches, "handled before the assembly's rules"))
             }
             DomainEvent::SelectionPlanned(plan) => {
                 if selection.plan.is_some() {
-                    return Err(broken("selection.planned_once", "the selection is already planned"));
+                    return Err(broken(RuleCode::SelectionPlannedOnce, "the selection is already planned"));
                 }
                 if plan.panel_size != self.convened.panel_size {
                     return Err(broken(
-                        "selection.panel_size_matches",
+                        RuleCode::SelectionPanelSizeMatches,
                         format!(
                             "the plan fills {} seats; the assembly has {}",
                             plan.panel_size, self.convened.panel_size
@@ -437,7 +553,7 @@ impl AssemblyState {
                 for (feature, (min_sum, max_sum)) in by_feature {
                     if min_sum > plan.panel_size as u64 || max_sum < plan.panel_size as u64 {
                         return Err(broken(
-                            "selection.quotas_can_fill_panel",
+                            RuleCode::SelectionQuotasCanFillPanel,
                             format!("feature {feature}: minimums sum to {min_sum} and maximums to {max_sum}, which cannot fill {} seats", plan.panel_size),
                         ));
                     }
@@ -448,13 +564,13 @@ impl AssemblyState {
                 let plan = selection
                     .plan
                     .as_ref()
-                    .ok_or_else(|| broken("selection.pool_after_plan", "plan the selection first"))?;
+                    .ok_or_else(|| broken(RuleCode::SelectionPoolAfterPlan, "plan the selection first"))?;
                 if selection.pool.is_some() {
-                    return Err(broken("selection.pool_registered_once", "the pool is already registered"));
+                    return Err(broken(RuleCode::SelectionPoolRegisteredOnce, "the pool is already registered"));
                 }
                 if pool.payload_hash != plan.pool_commitment {
                     return Err(broken(
-                        "selection.pool_matches_commitment",
+                        RuleCode::SelectionPoolMatchesCommitment,
                         format!(
                             "the pool's payload hashes to {}, the plan committed to {}",
                             pool.payload_hash, plan.pool_commitment
@@ -466,37 +582,37 @@ impl AssemblyState {
                     let has: BTreeSet<&str> = member.features.iter().map(|(f, _)| f.as_str()).collect();
                     if let Some(missing) = features.iter().find(|f| !has.contains(*f)) {
                         return Err(broken(
-                            "selection.pool_has_quota_features",
+                            RuleCode::SelectionPoolHasQuotaFeatures,
                             format!("member {} has no value for feature {missing}", member.id),
                         ));
                     }
                 }
                 if (pool.members.len() as u64) < plan.panel_size as u64 {
                     return Err(broken(
-                        "selection.pool_large_enough",
+                        RuleCode::SelectionPoolLargeEnough,
                         format!("{} volunteers cannot fill {} seats", pool.members.len(), plan.panel_size),
                     ));
                 }
                 selection_instance(plan, pool)
-                    .map_err(|e| broken("selection.pool_values_have_quotas", e.to_string()))?;
+                    .map_err(|e| broken(RuleCode::SelectionPoolValuesHaveQuotas, e.to_string()))?;
                 Ok(Acceptance::default())
             }
             DomainEvent::LotteryPublished(lottery) => {
                 let instance = selection
                     .instance
                     .as_ref()
-                    .ok_or_else(|| broken("selection.lottery_after_pool", "register the pool first"))?;
+                    .ok_or_else(|| broken(RuleCode::SelectionLotteryAfterPool, "register the pool first"))?;
                 if selection.lottery.is_some() {
-                    return Err(broken("selection.lottery_published_once", "the lottery is already published"));
+                    return Err(broken(RuleCode::SelectionLotteryPublishedOnce, "the lottery is already published"));
                 }
                 if selection.panel_drawn {
-                    return Err(broken("selection.lottery_before_draw", "the panel is already drawn"));
+                    return Err(broken(RuleCode::SelectionLotteryBeforeDraw, "the panel is already drawn"));
                 }
                 let total: u128 = lottery.panels.iter().map(|(w, _)| *w as u128).sum();
-                if total != klero_selection::WEIGHT_TOTAL as u128 {
+                if total != klero_draw::WEIGHT_TOTAL as u128 {
                     return Err(broken(
-                        "selection.lottery_meets_quotas",
-                        format!("the weights sum to {total}, not {}", klero_selection::WEIGHT_TOTAL),
+                        RuleCode::SelectionLotteryMeetsQuotas,
+                        format!("the weights sum to {total}, not {}", klero_draw::WEIGHT_TOTAL),
                     ));
                 }
                 if let Some(bad) = lottery
@@ -505,7 +621,7 @@ impl AssemblyState {
                     .position(|(_, seats)| seats.len() != instance.types.len() || !instance.panel_meets_quotas(seats))
                 {
                     return Err(broken(
-                        "selection.lottery_meets_quotas",
+                        RuleCode::SelectionLotteryMeetsQuotas,
                         format!(
                             "panel {bad} of the lottery does not give seats to the pool's {} types within the quotas",
                             instance.types.len()
@@ -518,44 +634,44 @@ impl AssemblyState {
                 let plan = selection
                     .plan
                     .as_ref()
-                    .ok_or_else(|| broken("selection.draw_after_pool", "plan the selection first"))?;
+                    .ok_or_else(|| broken(RuleCode::SelectionDrawAfterPool, "plan the selection first"))?;
                 let pool = selection
                     .pool
                     .as_ref()
-                    .ok_or_else(|| broken("selection.draw_after_pool", "register the pool first"))?;
+                    .ok_or_else(|| broken(RuleCode::SelectionDrawAfterPool, "register the pool first"))?;
                 if selection.panel_drawn {
-                    return Err(broken("selection.drawn_once", "the panel is already drawn"));
+                    return Err(broken(RuleCode::SelectionDrawnOnce, "the panel is already drawn"));
                 }
                 if Hash256::of(&drawn.seed) != plan.seed_commitment {
                     return Err(broken(
-                        "selection.seed_matches_commitment",
+                        RuleCode::SelectionSeedMatchesCommitment,
                         "SHA-256 of the revealed seed is not the plan's seed commitment",
                     ));
                 }
                 let distinct: BTreeSet<&str> = drawn.member_ids.iter().map(String::as_str).collect();
                 if distinct.len() != drawn.member_ids.len() || drawn.member_ids.len() as u32 != plan.panel_size {
                     return Err(broken(
-                        "selection.panel_size",
+                        RuleCode::SelectionPanelSize,
                         format!("the panel must be {} distinct members", plan.panel_size),
                     ));
                 }
                 if let Some(stranger) = drawn.member_ids.iter().find(|id| !pool.contains_key(*id)) {
-                    return Err(broken("selection.panel_from_pool", format!("{stranger} is not in the pool")));
+                    return Err(broken(RuleCode::SelectionPanelFromPool, format!("{stranger} is not in the pool")));
                 }
                 check_quotas(&plan.quotas, drawn.member_ids.iter().map(|id| &pool[id]))?;
                 if uses_lottery(plan) {
                     let (Some(instance), Some(lottery)) = (&selection.instance, &selection.lottery) else {
                         return Err(broken(
-                            "selection.draw_needs_lottery",
+                            RuleCode::SelectionDrawNeedsLottery,
                             "a leximin selection publishes its lottery before the draw",
                         ));
                     };
-                    let expected = klero_selection::draw(instance, lottery, &drawn.seed);
+                    let expected = klero_draw::draw(instance, lottery, &drawn.seed);
                     let mut claimed = drawn.member_ids.clone();
                     claimed.sort();
                     if claimed != expected {
                         return Err(broken(
-                            "selection.panel_is_the_draw",
+                            RuleCode::SelectionPanelIsTheDraw,
                             "the seed, applied to the published lottery, draws a different panel",
                         ));
                     }
@@ -563,10 +679,10 @@ impl AssemblyState {
                 Ok(Acceptance::default())
             }
             DomainEvent::MemberWithdrew(withdrew) => {
-                self.require_panel("selection.withdraw_seated")?;
+                self.require_panel(RuleCode::SelectionWithdrawSeated)?;
                 if !selection.seated.contains(&withdrew.member_id) {
                     return Err(broken(
-                        "selection.withdraw_seated",
+                        RuleCode::SelectionWithdrawSeated,
                         format!("{} is not a seated member", withdrew.member_id),
                     ));
                 }
@@ -575,20 +691,21 @@ impl AssemblyState {
             DomainEvent::ReplacementDrawn(replacement) => {
                 if !selection.awaiting_replacement.contains(&replacement.withdrawn_member_id) {
                     return Err(broken(
-                        "selection.replace_withdrawn",
+                        RuleCode::SelectionReplaceWithdrawn,
                         format!("{} did not withdraw, or was already replaced", replacement.withdrawn_member_id),
                     ));
                 }
-                let pool = selection.pool.as_ref().ok_or_else(|| broken("selection.replace_withdrawn", "no pool"))?;
+                let pool =
+                    selection.pool.as_ref().ok_or_else(|| broken(RuleCode::SelectionReplaceWithdrawn, "no pool"))?;
                 if !pool.contains_key(&replacement.replacement_member_id) {
                     return Err(broken(
-                        "selection.panel_from_pool",
+                        RuleCode::SelectionPanelFromPool,
                         format!("{} is not in the pool", replacement.replacement_member_id),
                     ));
                 }
                 if selection.ever_seated.contains(&replacement.replacement_member_id) {
                     return Err(broken(
-                        "selection.replacement_is_new",
+                        RuleCode::SelectionReplacementIsNew,
                         format!("{} has already been seated", replacement.replacement_member_id),
                     ));
                 }
@@ -596,16 +713,12 @@ impl AssemblyState {
                     (&selection.instance, &selection.lottery, &selection.seed)
                 {
                     let ever_seated: Vec<String> = selection.ever_seated.iter().cloned().collect();
-                    let expected = klero_selection::draw::draw_replacement(
-                        instance,
-                        seed,
-                        &replacement.withdrawn_member_id,
-                        &ever_seated,
-                    )
-                    .map_err(|e| broken("selection.replacement_is_the_draw", e.to_string()))?;
+                    let expected =
+                        klero_draw::draw_replacement(instance, seed, &replacement.withdrawn_member_id, &ever_seated)
+                            .map_err(|e| broken(RuleCode::SelectionReplacementIsTheDraw, e.to_string()))?;
                     if expected != replacement.replacement_member_id {
                         return Err(broken(
-                            "selection.replacement_is_the_draw",
+                            RuleCode::SelectionReplacementIsTheDraw,
                             format!("the seed draws {expected} to replace {}", replacement.withdrawn_member_id),
                         ));
                     }
@@ -613,16 +726,16 @@ impl AssemblyState {
                 Ok(Acceptance::default())
             }
             DomainEvent::SessionHeld(session) => {
-                self.require_panel("deliberation.after_panel")?;
+                self.require_panel(RuleCode::DeliberationAfterPanel)?;
                 if session.session_number != self.sessions_held + 1 {
                     return Err(broken(
-                        "deliberation.session_sequence",
+                        RuleCode::DeliberationSessionSequence,
                         format!("the next session is number {}", self.sessions_held + 1),
                     ));
                 }
                 if session.attendance_count > self.seated_count() {
                     return Err(broken(
-                        "deliberation.attendance_within_panel",
+                        RuleCode::DeliberationAttendanceWithinPanel,
                         format!(
                             "attendance {} exceeds the {} seated members",
                             session.attendance_count,
@@ -635,7 +748,7 @@ impl AssemblyState {
             DomainEvent::EvidencePresented(evidence) => {
                 if evidence.session_number == 0 || evidence.session_number > self.sessions_held {
                     return Err(broken(
-                        "deliberation.evidence_at_held_session",
+                        RuleCode::DeliberationEvidenceAtHeldSession,
                         format!("session {} has not been held", evidence.session_number),
                     ));
                 }
@@ -643,10 +756,10 @@ impl AssemblyState {
             }
             DomainEvent::PublicSubmissionReceived(_) => Ok(Acceptance::default()),
             DomainEvent::RecommendationDrafted(draft) => {
-                self.require_panel("recommendation.after_panel")?;
+                self.require_panel(RuleCode::RecommendationAfterPanel)?;
                 if self.recommendations.contains_key(&draft.recommendation_id) {
                     return Err(broken(
-                        "recommendation.id_unique",
+                        RuleCode::RecommendationIdUnique,
                         format!("recommendation {} already exists", draft.recommendation_id),
                     ));
                 }
@@ -663,7 +776,7 @@ impl AssemblyState {
                 let cast = vote.tally.in_favour as u64 + vote.tally.against as u64 + vote.tally.abstaining as u64;
                 if cast > self.seated_count() as u64 {
                     return Err(broken(
-                        "recommendation.vote_within_panel",
+                        RuleCode::RecommendationVoteWithinPanel,
                         format!("{cast} votes exceed the {} seated members", self.seated_count()),
                     ));
                 }
@@ -673,13 +786,13 @@ impl AssemblyState {
                 let recommendation = self.drafted(&adopted.recommendation_id)?;
                 let vote = recommendation.last_vote.ok_or_else(|| {
                     broken(
-                        "recommendation.adoption_needs_vote",
+                        RuleCode::RecommendationAdoptionNeedsVote,
                         "no vote has been recorded since the last draft or amendment",
                     )
                 })?;
                 if vote != adopted.tally {
                     return Err(broken(
-                        "recommendation.adoption_matches_vote",
+                        RuleCode::RecommendationAdoptionMatchesVote,
                         "the adoption's tally differs from the last recorded vote",
                     ));
                 }
@@ -687,13 +800,13 @@ impl AssemblyState {
                 let threshold = self.convened.adoption_threshold_percent as u64;
                 if vote.in_favour == 0 || (vote.in_favour as u64) * 100 < threshold * decisive {
                     return Err(broken(
-                        "recommendation.adoption_meets_threshold",
+                        RuleCode::RecommendationAdoptionMeetsThreshold,
                         format!("{} of {} votes cast is below the {threshold}% threshold", vote.in_favour, decisive),
                     ));
                 }
                 if adopted.final_text_hash != recommendation.text_hash {
                     return Err(broken(
-                        "recommendation.adoption_final_text",
+                        RuleCode::RecommendationAdoptionFinalText,
                         "the final text hash is not the latest draft or amendment",
                     ));
                 }
@@ -701,10 +814,13 @@ impl AssemblyState {
             }
             DomainEvent::FinalReportPublished(_) => {
                 if self.final_report.is_some() {
-                    return Err(broken("recommendation.report_once", "the final report is already published"));
+                    return Err(broken(RuleCode::RecommendationReportOnce, "the final report is already published"));
                 }
                 if self.adopted_by_hash.is_empty() {
-                    return Err(broken("recommendation.report_after_adoption", "no recommendation has been adopted"));
+                    return Err(broken(
+                        RuleCode::RecommendationReportAfterAdoption,
+                        "no recommendation has been adopted",
+                    ));
                 }
                 Ok(Acceptance::default())
             }
@@ -712,7 +828,7 @@ impl AssemblyState {
                 let id = self.adopted(&issued.recommendation_event_hash)?;
                 if self.responses.contains_key(&issued.recommendation_event_hash) {
                     return Err(broken(
-                        "response.once_per_recommendation",
+                        RuleCode::ResponseOncePerRecommendation,
                         format!("recommendation {id} already has a response; amend it instead"),
                     ));
                 }
@@ -722,7 +838,7 @@ impl AssemblyState {
                 let id = self.adopted(&amended.recommendation_event_hash)?;
                 if !self.responses.contains_key(&amended.recommendation_event_hash) {
                     return Err(broken(
-                        "response.amend_existing",
+                        RuleCode::ResponseAmendExisting,
                         format!("recommendation {id} has no response to amend"),
                     ));
                 }
@@ -732,13 +848,13 @@ impl AssemblyState {
                 let id = self.adopted(&update.recommendation_event_hash)?;
                 let response = self.responses.get(&update.recommendation_event_hash).ok_or_else(|| {
                     broken(
-                        "response.implementation_needs_acceptance",
+                        RuleCode::ResponseImplementationNeedsAcceptance,
                         format!("recommendation {id} has no response yet"),
                     )
                 })?;
                 if !response.decision.accepts() {
                     return Err(broken(
-                        "response.implementation_needs_acceptance",
+                        RuleCode::ResponseImplementationNeedsAcceptance,
                         format!("the response to {id} is {}, not accepted", response.decision.as_str()),
                     ));
                 }
@@ -751,7 +867,7 @@ impl AssemblyState {
     fn is_late(&self, adoption_hash: &Hash256, recorded_at_unix_ms: u64) -> bool {
         let Some(id) = self.adopted_by_hash.get(adoption_hash) else { return false };
         let Some(adopted_at) = self.recommendations.get(id).and_then(|r| r.adopted_at_unix_ms) else { return false };
-        recorded_at_unix_ms > adopted_at + self.convened.response_deadline_days as u64 * 86_400_000
+        recorded_at_unix_ms > response_due_by_unix_ms(adopted_at, self.convened.response_deadline_days)
     }
 
     fn evolve(&mut self, event: &DomainEvent, recorded: Recorded<'_>) -> Acceptance {
@@ -767,7 +883,7 @@ impl AssemblyState {
             }
             DomainEvent::LotteryPublished(lottery) => {
                 let (weights, panels) = lottery.panels.iter().cloned().unzip();
-                selection.lottery = Some(klero_selection::PublishedLottery { panels, weights });
+                selection.lottery = Some(klero_draw::PublishedLottery { panels, weights });
             }
             DomainEvent::PanelDrawn(drawn) => {
                 selection.panel_drawn = true;
@@ -863,15 +979,12 @@ impl AssemblyState {
 fn selection_instance(
     plan: &SelectionPlanned,
     pool: &PoolRegistered,
-) -> Result<klero_selection::Instance, klero_selection::SelectionError> {
-    let quotas: Vec<klero_selection::Quota> = plan
-        .quotas
-        .iter()
-        .map(|q| klero_selection::Quota { feature: q.feature.clone(), value: q.value.clone(), min: q.min, max: q.max })
-        .collect();
-    let members: Vec<(String, Vec<(String, String)>)> =
-        pool.members.iter().map(|m| (m.id.clone(), m.features.clone())).collect();
-    klero_selection::Instance::from_members(&quotas, &members, plan.panel_size)
+) -> Result<klero_draw::Instance, klero_draw::PoolError> {
+    let people = pool.members.iter().map(|member| {
+        let value_of = |feature: &str| member.features.iter().find(|(f, _)| f == feature).map(|(_, v)| v.as_str());
+        (member.id.as_str(), value_of)
+    });
+    klero_draw::Instance::group(&plan.quotas, people, plan.panel_size)
 }
 
 /// Whether the plan commits to drawing from a published LEXIMIN lottery.
@@ -900,7 +1013,7 @@ fn check_quotas<'a>(
         let count = counts[&(quota.feature.as_str(), quota.value.as_str())];
         if count < quota.min || count > quota.max {
             return Err(broken(
-                "selection.panel_meets_quotas",
+                RuleCode::SelectionPanelMeetsQuotas,
                 format!("{} = {}: {count} seats, quota {}..={}", quota.feature, quota.value, quota.min, quota.max),
             ));
         }

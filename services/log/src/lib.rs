@@ -21,10 +21,9 @@ use klero_ledger::envelope::{
 use klero_ledger::merkle::{MerkleTree, ProofError};
 use klero_ledger::signature::{self, AuthorKey, SignatureCheck};
 use klero_ledger::Hash256;
-use klero_store::{EventData, EventStore, ExpectedRevision, LogPosition, StoreError};
+use klero_store::{EventData, EventStore, ExpectedRevision, LogPosition, ReadDirection, StoreError, StreamStart};
 use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 /// How many times an append with `ExpectedRevision::Any` is retried after losing a race.
@@ -44,9 +43,6 @@ const PREDECESSOR_WAIT: std::time::Duration = std::time::Duration::from_millis(1
 pub struct LogConfig {
     /// Signs checkpoints; its name is the log's origin.
     pub log_key: LogSigningKey,
-    /// Where the latest signed checkpoint is kept, so a restart can prove the store still holds
-    /// the tree it signed. `None` keeps it in memory only (tests, benchmarks).
-    pub checkpoint_file: Option<PathBuf>,
     /// Re-verify every author signature when opening (batch verification).
     pub verify_signatures_on_open: bool,
 }
@@ -167,7 +163,12 @@ pub struct TransparencyLog<S: EventStore> {
     recent: Mutex<std::collections::BTreeMap<u64, (Envelope, Hash256)>>,
     /// Signalled when an append hands over its envelopes and when leaves are pushed.
     recent_changed: tokio::sync::Notify,
+    /// The latest published checkpoint: signed, and kept by the store.
     latest_checkpoint: Mutex<Option<SignedCheckpoint>>,
+    /// Held while a checkpoint is signed and saved, so publications never interleave.
+    publishing: tokio::sync::Mutex<()>,
+    /// The tree size, for tasks that wait for the log to grow.
+    size_watch: tokio::sync::watch::Sender<u64>,
     /// Set when the log found corruption while running; it then refuses all work.
     failure: Mutex<Option<LogError>>,
 }
@@ -193,24 +194,20 @@ impl<S: EventStore> TransparencyLog<S> {
             recent: Mutex::new(std::collections::BTreeMap::new()),
             recent_changed: tokio::sync::Notify::new(),
             latest_checkpoint: Mutex::new(None),
+            publishing: tokio::sync::Mutex::new(()),
+            size_watch: tokio::sync::watch::Sender::new(0),
             failure: Mutex::new(None),
         };
         log.catch_up(log.config.verify_signatures_on_open).await?;
-        if let Some(path) = log.config.checkpoint_file.clone() {
-            let note = tokio::task::spawn_blocking(move || match std::fs::read_to_string(&path) {
-                Ok(note) => Ok(Some(note)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => {
-                    Err(LogError::Store(StoreError::Unavailable { reason: format!("reading {}: {e}", path.display()) }))
-                }
-            })
-            .await
-            .map_err(|e| LogError::Store(StoreError::Unavailable { reason: e.to_string() }))??;
-            if let Some(note) = note {
-                let signed = log.verifier_key().verify(&note)?;
-                log.check_checkpoint_is_held(signed.checkpoint())?;
-                *mutex(&log.latest_checkpoint) = Some(signed);
-            }
+        if let Some(note) = log.store.load_checkpoint().await? {
+            let note = String::from_utf8(note).map_err(|_| LogError::CheckpointNotHeld {
+                checkpoint_size: 0,
+                log_size: log.size(),
+                reason: "the kept checkpoint is not UTF-8 text".into(),
+            })?;
+            let signed = log.verifier_key().verify(&note)?;
+            log.check_checkpoint_is_held(signed.checkpoint())?;
+            *mutex(&log.latest_checkpoint) = Some(signed);
         }
         Ok(log)
     }
@@ -235,10 +232,6 @@ impl<S: EventStore> TransparencyLog<S> {
             });
         }
         Ok(())
-    }
-
-    pub fn store(&self) -> &Arc<S> {
-        &self.store
     }
 
     pub fn verifier_key(&self) -> LogVerifierKey {
@@ -274,6 +267,18 @@ impl<S: EventStore> TransparencyLog<S> {
     /// Follows the store to its end, checking and adding every new event.
     async fn catch_up(&self, verify_signatures: bool) -> Result<(), LogError> {
         self.catch_up_until(verify_signatures, None).await
+    }
+
+    /// Follows the store to its end: events another writer of the same store appended join the
+    /// tree, after the same envelope and chain checks as on open.
+    pub async fn follow_store(&self) -> Result<(), LogError> {
+        self.check_failure()?;
+        self.catch_up(false).await
+    }
+
+    /// The tree size, changing as the log grows.
+    pub fn size_watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.size_watch.subscribe()
     }
 
     /// Follows the store to its end, or only as far as `until` (included), which spares reading
@@ -338,8 +343,19 @@ impl<S: EventStore> TransparencyLog<S> {
         events: impl Iterator<Item = (LogPosition, &'e Envelope, Hash256)>,
     ) -> Result<(), LogError> {
         let pushed = self.push_leaves_locked(events);
-        self.recent_changed.notify_waiters();
+        self.leaves_pushed();
         pushed
+    }
+
+    /// Wakes whoever waits for the tree to grow.
+    fn leaves_pushed(&self) {
+        self.recent_changed.notify_waiters();
+        let size = self.size();
+        self.size_watch.send_if_modified(|published| {
+            let grew = *published < size;
+            *published = size;
+            grew
+        });
     }
 
     fn push_leaves_locked<'e>(
@@ -379,7 +395,7 @@ impl<S: EventStore> TransparencyLog<S> {
             // Lock order: `recent`, then `state`; nothing takes them the other way round.
             self.push_leaves_locked(run)
         };
-        self.recent_changed.notify_waiters();
+        self.leaves_pushed();
         pushed.map(|()| true)
     }
 
@@ -697,6 +713,47 @@ impl<S: EventStore> TransparencyLog<S> {
         Ok(events)
     }
 
+    /// Up to `max_count` events of one stream, from `start` in `direction`, each checked as
+    /// every served event is: its bytes against its Merkle leaf, and its envelope against the
+    /// store's stream and revision.
+    pub async fn read_stream(
+        &self,
+        stream: &str,
+        start: StreamStart,
+        direction: ReadDirection,
+        max_count: usize,
+    ) -> Result<Vec<LoggedEvent>, LogError> {
+        self.check_failure()?;
+        let recorded = self.store.read_stream(stream, start, direction, max_count).await?;
+        let mut events = Vec::with_capacity(recorded.len());
+        for recorded in recorded {
+            // An event the store acknowledged may not have joined the tree yet.
+            let leaf_index = match self.leaf_index_of(recorded.position) {
+                Some(leaf_index) => leaf_index,
+                None => {
+                    self.catch_up(false).await?;
+                    self.leaf_index_of(recorded.position).ok_or(LogError::Store(StoreError::Unavailable {
+                        reason: "the log is still following the store; retry".into(),
+                    }))?
+                }
+            };
+            let corrupt =
+                |reason: &str| LogError::Corrupt { leaf_index, position: recorded.position.0, reason: reason.into() };
+            let event_hash = event_hash_of_envelope_bytes(&recorded.data);
+            if read_lock(&self.state).tree.leaf(leaf_index) != Some(klero_ledger::merkle::leaf_hash(&event_hash.0)) {
+                return Err(corrupt("stored bytes no longer match the Merkle leaf"));
+            }
+            let envelope = Envelope::parse(recorded.data).map_err(|e| corrupt(&e.to_string()))?;
+            if envelope.author().stream != recorded.stream
+                || envelope.ledger().stream_revision != recorded.stream_revision
+            {
+                return Err(corrupt("envelope disagrees with the store's stream or revision"));
+            }
+            events.push(LoggedEvent { leaf_index, envelope, event_hash });
+        }
+        Ok(events)
+    }
+
     /// Leaves `from_leaf..from_leaf + count` from the envelopes this log appended, if it still
     /// holds every one of them.
     fn recent_leaves(&self, from_leaf: u64, count: usize) -> Option<Vec<LoggedEvent>> {
@@ -725,10 +782,17 @@ impl<S: EventStore> TransparencyLog<S> {
         read_lock(&self.state).leaf_positions.get(leaf_index as usize).copied()
     }
 
-    /// Signs a checkpoint of the current tree (reusing the last one if the tree has not grown)
-    /// and, if configured, makes it durable before returning it.
-    pub async fn checkpoint(&self) -> Result<SignedCheckpoint, LogError> {
+    /// The latest published checkpoint: signed, and kept by the store. `None` before the first.
+    pub fn latest_checkpoint(&self) -> Option<SignedCheckpoint> {
+        mutex(&self.latest_checkpoint).clone()
+    }
+
+    /// Signs a checkpoint of the current tree, has the store keep it durably, and only then
+    /// makes it the latest; returns the latest unchanged if the tree has not grown. The
+    /// application's one checkpoint publisher is the only caller, and calls never interleave.
+    pub async fn publish_checkpoint(&self) -> Result<SignedCheckpoint, LogError> {
         self.check_failure()?;
+        let _publishing = self.publishing.lock().await;
         let checkpoint = {
             let state = read_lock(&self.state);
             Checkpoint {
@@ -737,23 +801,21 @@ impl<S: EventStore> TransparencyLog<S> {
                 root_hash: state.tree.root(),
             }
         };
-        if let Some(latest) = &*mutex(&self.latest_checkpoint) {
+        if let Some(latest) = self.latest_checkpoint() {
+            // The tree only grows, and one publisher at a time sees it: never sign backwards.
+            assert!(
+                latest.checkpoint().tree_size <= checkpoint.tree_size,
+                "the tree shrank from {} to {} events",
+                latest.checkpoint().tree_size,
+                checkpoint.tree_size
+            );
             if latest.checkpoint() == &checkpoint {
-                return Ok(latest.clone());
+                return Ok(latest);
             }
         }
         let signed = self.config.log_key.sign(&checkpoint)?;
-        if let Some(path) = self.config.checkpoint_file.clone() {
-            let note = signed.note().to_string();
-            tokio::task::spawn_blocking(move || write_file_durably(&path, note.as_bytes()))
-                .await
-                .map_err(|e| StoreError::Unavailable { reason: e.to_string() })??;
-        }
-        let mut latest = mutex(&self.latest_checkpoint);
-        // Keep the larger of two checkpoints signed concurrently.
-        if latest.as_ref().is_none_or(|l| l.checkpoint().tree_size <= checkpoint.tree_size) {
-            *latest = Some(signed.clone());
-        }
+        self.store.save_checkpoint(signed.note().as_bytes()).await?;
+        *mutex(&self.latest_checkpoint) = Some(signed.clone());
         Ok(signed)
     }
 
@@ -765,9 +827,8 @@ impl<S: EventStore> TransparencyLog<S> {
         Ok(read_lock(&self.state).tree.consistency_proof(old_size, new_size)?)
     }
 
-    /// An offline proof bundle for one event against a fresh signed checkpoint.
-    pub async fn proof_bundle(&self, leaf_index: u64) -> Result<ProofBundle, LogError> {
-        let checkpoint = self.checkpoint().await?;
+    /// An offline proof bundle for one event against `checkpoint`, which must cover it.
+    pub async fn proof_bundle(&self, leaf_index: u64, checkpoint: &SignedCheckpoint) -> Result<ProofBundle, LogError> {
         let size = checkpoint.checkpoint().tree_size;
         let envelope = self.event_at(leaf_index).await?;
         Ok(ProofBundle {
@@ -777,20 +838,6 @@ impl<S: EventStore> TransparencyLog<S> {
             checkpoint_note: checkpoint.note().to_string(),
         })
     }
-}
-
-fn write_file_durably(path: &std::path::Path, bytes: &[u8]) -> Result<(), StoreError> {
-    use std::io::Write;
-    let unavailable =
-        |e: std::io::Error| StoreError::Unavailable { reason: format!("writing {}: {e}", path.display()) };
-    let temporary = path.with_extension("tmp");
-    let mut file = std::fs::File::create(&temporary).map_err(unavailable)?;
-    file.write_all(bytes).and_then(|_| file.sync_all()).map_err(unavailable)?;
-    std::fs::rename(&temporary, path).map_err(unavailable)?;
-    if let Some(parent) = path.parent() {
-        std::fs::File::open(parent).and_then(|d| d.sync_all()).map_err(unavailable)?;
-    }
-    Ok(())
 }
 
 /// Why a log operation failed; the variant says how the caller should react.

@@ -32,7 +32,7 @@ async fn appended_events_chain_per_stream_and_prove_inclusion_and_consistency() 
             if revision == 0 { klero_ledger::Hash256::ZERO } else { deliberation[revision - 1].event_hash };
         assert_eq!(envelope.ledger().previous_event_hash, expected_previous, "each event names its predecessor");
     }
-    let checkpoint = log.checkpoint().await.expect("checkpoint");
+    let checkpoint = log.publish_checkpoint().await.expect("checkpoint");
     let verified = log.verifier_key().verify(checkpoint.note()).expect("checkpoint verifies");
     for event in &appended {
         let proof = log.inclusion_proof(event.leaf_index, 12).expect("proof");
@@ -51,7 +51,8 @@ async fn appended_events_chain_per_stream_and_prove_inclusion_and_consistency() 
     }
     let proof = log.consistency_proof(12, 20).expect("consistency");
     verify_consistency(12, 20, &old_root, &log.root(), &proof).expect("consistent");
-    let bundle = log.proof_bundle(5).await.expect("bundle");
+    let checkpoint = log.publish_checkpoint().await.expect("checkpoint");
+    let bundle = log.proof_bundle(5, &checkpoint).await.expect("bundle");
     let checked = klero_ledger::bundle::ProofBundle::parse(&bundle.encode())
         .expect("parse")
         .verify(&log.verifier_key())
@@ -105,7 +106,7 @@ async fn bad_signatures_conflicts_and_wrong_streams_append_nothing() {
         .expect_err("refused");
     assert!(matches!(error, LogError::InvalidArgument { field: "stream", .. }));
     assert_eq!(log.size(), 1, "no error appended anything");
-    assert_eq!(log.store().last_position().await.expect("position"), Some(LogPosition(0)));
+    assert_eq!(log.store.last_position().await.expect("position"), Some(LogPosition(0)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,7 +157,7 @@ async fn sixteen_racing_authors_never_fork_the_chain() {
 async fn the_tree_built_from_kept_envelopes_matches_one_rebuilt_from_the_store() {
     let directory = tempfile::tempdir().expect("temp dir");
     let log = Arc::new(open_log(directory.path()).await.expect("open"));
-    assert!(log.store().positions_are_dense(), "the embedded store numbers events densely");
+    assert!(log.store.positions_are_dense(), "the embedded store numbers events densely");
     let author = Arc::new(key("author"));
     // Many appenders at once, so that commits hold several appends whose tasks hand their
     // envelopes over in any order.
@@ -191,7 +192,7 @@ async fn the_tree_built_from_kept_envelopes_matches_one_rebuilt_from_the_store()
     }
 }
 
-async fn open_log_after_close(directory: &std::path::Path) -> klero_log::TransparencyLog<klero_store::EmbeddedStore> {
+async fn open_log_after_close(directory: &std::path::Path) -> OpenLog {
     // The writer thread of a dropped store releases the directory lock once it has stopped.
     for _ in 0..100 {
         match open_log(directory).await {
@@ -214,12 +215,12 @@ async fn a_checkpoint_over_a_tree_the_store_no_longer_holds_is_detected() {
         for n in 0..10 {
             log.append(signed_event(&author, "s", n), ExpectedRevision::Any, 5).await.expect("append");
         }
-        let checkpoint = log.checkpoint().await.expect("checkpoint");
+        let checkpoint = log.publish_checkpoint().await.expect("checkpoint");
         assert_eq!(checkpoint.checkpoint().tree_size, 10);
-        log.store().close().await;
+        log.store.close().await;
     }
     // Lose the last event, as a restore from an old backup would.
-    let segment = directory.path().join("segments").join(klero_store::segment::segment_file_name(0));
+    let segment = directory.path().join("segments").join(klero_store_embedded::segment::segment_file_name(0));
     // The active segment ends in zeros written ahead of its records; cut into the last record.
     let bytes = std::fs::read(&segment).expect("read segment");
     let records_end = bytes.iter().rposition(|&b| b != 0).expect("records") as u64 + 1;
@@ -246,7 +247,7 @@ async fn a_checkpoint_over_a_rewritten_history_of_the_same_size_is_detected() {
     };
     let error = log.check_checkpoint_is_held(&foreign).expect_err("detected");
     assert!(matches!(error, LogError::CheckpointNotHeld { checkpoint_size: 4, log_size: 4, .. }), "{error}");
-    log.check_checkpoint_is_held(log.checkpoint().await.expect("checkpoint").checkpoint())
+    log.check_checkpoint_is_held(log.publish_checkpoint().await.expect("checkpoint").checkpoint())
         .expect("own checkpoint is held");
 }
 

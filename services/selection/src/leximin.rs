@@ -13,15 +13,12 @@
 //! Stages share one LP: only costs and right-hand sides change between them, so each starts
 //! from the previous optimum.
 
-use crate::pool::Instance;
 use crate::simplex::ColumnLp;
 use crate::SelectionError;
+use klero_draw::{Instance, Panel};
 use microlp::{ComparisonOp, LinearExpr, OptimizationDirection, Problem, Variable};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
-
-/// A panel, as seats per type.
-pub type Panel = Vec<u32>;
 
 /// A lottery over panels.
 #[derive(Clone, Debug)]

@@ -5,10 +5,11 @@
 //!   stage's LP is solved by [`simplex`], the pricing MIP by `microlp` (both pure Rust: no
 //!   cmake, no system libraries).
 //! - [`simplex`]: a revised primal simplex for LPs that grow a column at a time.
-//! - [`draw`]: the lottery published with integer weights, the draw from a revealed seed, and
-//!   the checks an observer runs.
+//! - [`publish`]: a distribution rounded to the integer weights of a [`PublishedLottery`].
+//!
+//! Checking a draw needs none of this: the domain and the verifier use `klero-draw`, which this
+//! crate builds on.
 
-pub mod draw;
 pub mod leximin;
 pub mod pool;
 pub mod simplex;
@@ -18,9 +19,9 @@ pub mod simplex;
 /// Version 2: stage LPs by our revised simplex, with smoothed pricing after the first stage.
 pub const ALGORITHM_VERSION: &str = "klero-selection 2";
 
-pub use draw::{draw, verify_draw, PublishedLottery, WEIGHT_TOTAL};
-pub use leximin::{best_panel, leximin, Distribution, Panel};
-pub use pool::{build_instance, parse_features_csv, Instance, Quota};
+pub use klero_draw::{draw, draw_replacement, verify_draw, Instance, Panel, PublishedLottery, Quota, WEIGHT_TOTAL};
+pub use leximin::{best_panel, leximin, Distribution};
+pub use pool::{build_instance, parse_features_csv};
 
 /// Why a selection failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,4 +82,20 @@ pub fn infeasibility(instance: &Instance) -> SelectionError {
         }
     }
     SelectionError::Infeasible { conflict: "the quotas on three or more features together".into() }
+}
+
+/// Rounds a distribution to integer weights by largest remainder; panels that round to zero
+/// are dropped. Each probability moves by less than one part in 10^9 per panel.
+pub fn publish(distribution: &Distribution) -> PublishedLottery {
+    let exact: Vec<f64> = distribution.probabilities.iter().map(|p| p * WEIGHT_TOTAL as f64).collect();
+    let mut weights: Vec<u64> = exact.iter().map(|e| e.floor() as u64).collect();
+    let short = WEIGHT_TOTAL.saturating_sub(weights.iter().sum());
+    let mut order: Vec<usize> = (0..exact.len()).collect();
+    // Largest remainder first; ties by index, so rounding is deterministic.
+    order.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())).then(a.cmp(&b)));
+    for &i in order.iter().take(short as usize) {
+        weights[i] += 1;
+    }
+    let (panels, weights) = distribution.panels.iter().cloned().zip(weights).filter(|(_, w)| *w > 0).unzip();
+    PublishedLottery { panels, weights }
 }

@@ -171,7 +171,7 @@ fn leximin_matches_brute_force_on_random_small_pools() {
 fn every_published_panel_meets_the_quotas_and_the_weights_are_exact() {
     let instance = small();
     let distribution = leximin(&instance, Duration::from_secs(60)).expect("leximin");
-    let lottery = PublishedLottery::from_distribution(&distribution);
+    let lottery = klero_selection::publish(&distribution);
     assert!(lottery.panels.iter().all(|p| instance.panel_meets_quotas(p)));
     assert_eq!(lottery.weights.iter().sum::<u64>(), WEIGHT_TOTAL);
     let probabilities: Vec<f64> = (0..instance.types.len()).map(|t| lottery.type_probability(&instance, t)).collect();
@@ -195,8 +195,7 @@ fn every_published_panel_meets_the_quotas_and_the_weights_are_exact() {
 fn the_same_input_and_seed_give_the_same_output() {
     let run = || {
         let instance = small();
-        let lottery =
-            PublishedLottery::from_distribution(&leximin(&instance, Duration::from_secs(60)).expect("leximin"));
+        let lottery = klero_selection::publish(&leximin(&instance, Duration::from_secs(60)).expect("leximin"));
         (lottery.clone(), draw(&instance, &lottery, b"seed one, sixteen+ bytes"))
     };
     assert_eq!(run(), run());
@@ -235,6 +234,6 @@ fn the_150_person_pool_reaches_the_published_maximin_optimum() {
     let lowest = distribution.type_probabilities.iter().cloned().fold(f64::MAX, f64::min);
     // sortition-algorithms 0.12 (maximin, HiGHS, gap 0) reports 10.17%.
     assert!((lowest - 0.1017).abs() < 0.0001, "lowest probability {lowest}");
-    let lottery = PublishedLottery::from_distribution(&distribution);
+    let lottery = klero_selection::publish(&distribution);
     assert!(lottery.panels.iter().all(|p| instance.panel_meets_quotas(p)));
 }

@@ -4,59 +4,15 @@ use anyhow::{bail, Context};
 use klero_client::KleroClient;
 use klero_ledger::checkpoint::LogVerifierKey;
 use klero_ledger::merkle::verify_consistency;
-use klero_ledger::Hash256;
 use klero_proto as pb;
-use klero_verifier::{verify_export, Export, PublishedView, Report};
+use klero_verifier::{verify_export, Export, Report};
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
-/// Events fetched per ReadLog call.
-const EXPORT_PAGE_EVENTS: u32 = 1_000;
-
-/// Fetches everything an auditor needs from a server: the published view digests first, then
-/// a checkpoint (which covers them, as the log only grows), then every event up to it.
+/// Fetches everything an auditor needs from the server at `url`.
 pub async fn export_from_server(url: &str) -> anyhow::Result<Export> {
     let mut client = KleroClient::connect(url).await?;
-    let listing = client.query().list_assemblies(pb::query::ListAssembliesRequest {}).await?.into_inner();
-    let mut views = Vec::new();
-    for assembly_id in &listing.assembly_ids {
-        for view in &listing.views {
-            let rendered = client
-                .query()
-                .get_view(pb::query::GetViewRequest { view: view.clone(), assembly_id: assembly_id.clone() })
-                .await?
-                .into_inner();
-            views.push(PublishedView {
-                name: rendered.view,
-                assembly_id: rendered.assembly_id,
-                tree_size: rendered.tree_size,
-                digest: Hash256(rendered.digest.as_slice().try_into().context("view digest is not 32 bytes")?),
-            });
-        }
-    }
-    let checkpoint = client.checkpoint().await?;
-    let keys =
-        client.registry().list_keys(pb::registry::ListKeysRequest { assembly_id: String::new() }).await?.into_inner();
-    let mut events = Vec::with_capacity(checkpoint.tree_size as usize);
-    while (events.len() as u64) < checkpoint.tree_size {
-        let wanted = (checkpoint.tree_size - events.len() as u64).min(EXPORT_PAGE_EVENTS as u64) as u32;
-        let page = client
-            .ledger()
-            .read_log(pb::ledger::ReadLogRequest { from_log_index: events.len() as u64, max_count: wanted })
-            .await?
-            .into_inner();
-        if page.events.is_empty() {
-            bail!("the server returned no events at log index {}", events.len());
-        }
-        events.extend(page.events.into_iter().map(|e| e.envelope));
-    }
-    Ok(Export {
-        log_key: checkpoint.verifier_key,
-        trust_root: keys.trust_root_public_key.as_slice().try_into().context("trust root is not 32 bytes")?,
-        checkpoints: vec![checkpoint.signed_note],
-        views,
-        events,
-    })
+    Ok(klero_client::export::export_from_server(&mut client).await?)
 }
 
 pub async fn export_to_file(url: &str, out: &Path) -> anyhow::Result<()> {

@@ -7,13 +7,14 @@
 use crate::keys::generate_key;
 use crate::wiring::{self, ServerConfig};
 use anyhow::{bail, Context};
+use klero_catalogue::EventMessage;
 use klero_client::{expect_no_stream, Author, KleroClient, SignedEvent};
 use klero_ledger::bundle::ProofBundle;
 use klero_ledger::checkpoint::{LogSigningKey, LogVerifierKey};
 use klero_ledger::hash::to_hex;
 use klero_ledger::merkle::{leaf_hash, verify_consistency, verify_inclusion};
 use klero_ledger::{Hash256, SigningKey};
-use klero_proto::{self as pb, EventPayload};
+use klero_proto as pb;
 use prost::Message;
 
 /// Where the demo runs.
@@ -41,7 +42,7 @@ struct Demo {
 }
 
 impl Demo {
-    async fn append<P: EventPayload>(
+    async fn append<P: EventMessage>(
         &mut self,
         author: &Author,
         payload: &P,
@@ -106,7 +107,7 @@ fn demo_lottery(
         .collect();
     let instance = klero_selection::Instance::from_members(&quotas, &members, seats)?;
     let distribution = klero_selection::leximin(&instance, std::time::Duration::from_secs(60))?;
-    Ok((instance, klero_selection::PublishedLottery::from_distribution(&distribution)))
+    Ok((instance, klero_selection::publish(&distribution)))
 }
 
 pub async fn run(target: Target) -> anyhow::Result<()> {
@@ -120,17 +121,24 @@ pub async fn run(target: Target) -> anyhow::Result<()> {
                 log_key: LogSigningKey::new("kleroterion.demo/log", generate_key()?)?,
                 limits: Default::default(),
                 store_options: Default::default(),
+                checkpoints: Default::default(),
             };
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            let server = wiring::start(config, listener, klero_api::system_clock()).await?;
-            println!("started an embedded server at {} (data in {})", server.url(), temporary.path().display());
-            (server.url(), council_key, Some(server))
+            let url = format!("http://{}", listener.local_addr()?);
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let server = wiring::start(config, listener, klero_application::system_clock(), async {
+                let _ = stopped.await;
+            })
+            .await?;
+            println!("started an embedded server at {url} (data in {})", temporary.path().display());
+            (url, council_key, Some((stop, server)))
         }
         Target::Server { url, trust_root_key } => (url, *trust_root_key, None),
     };
     let result = drive(&url, council_key).await;
-    if let Some(server) = embedded {
-        server.stop().await?;
+    if let Some((stop, server)) = embedded {
+        let _ = stop.send(());
+        server.stopped().await.map_err(|e| anyhow::anyhow!("stopping the server: {e}"))?;
     }
     result
 }
@@ -202,14 +210,20 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
     demo.append(&actors.operator, &plan).await?;
     demo.append(&actors.operator, &pool).await?;
     let (instance, lottery) = demo_lottery(&pool, &plan.quotas, 12)?;
-    let published = klero_api::selection::lottery_event(&lottery);
+    let published = klero_catalogue::lottery_message(&lottery);
     demo.append(&actors.operator, &published).await?;
     let lowest = (0..instance.types.len()).map(|t| lottery.type_probability(&instance, t)).fold(f64::MAX, f64::min);
     // The seed is revealed only now, after the lottery is on the record.
     let panel = klero_selection::draw(&instance, &lottery, &seed);
     demo.append(&actors.operator, &pb::selection::PanelDrawn { seed: seed.to_vec(), member_ids: panel.clone() })
         .await?;
-    let withdrawn = panel[4].clone();
+    // A member whose type still has a volunteer never seated, so that a replacement exists.
+    let (withdrawn, replacement) = panel
+        .iter()
+        .find_map(|member| {
+            klero_selection::draw_replacement(&instance, &seed, member, &panel).ok().map(|r| (member.clone(), r))
+        })
+        .context("every type of the panel is exhausted: no withdrawal can be replaced")?;
     demo.append(
         &actors.operator,
         &pb::selection::MemberWithdrew {
@@ -218,7 +232,6 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
         },
     )
     .await?;
-    let replacement = klero_selection::draw::draw_replacement(&instance, &seed, &withdrawn, &panel)?;
     demo.append(
         &actors.operator,
         &pb::selection::ReplacementDrawn {

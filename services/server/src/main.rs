@@ -146,14 +146,17 @@ fn main() -> anyhow::Result<()> {
                 log_key: LogSigningKey::new(&log_name, keys::read_secret_key(&log_key)?).context("--log-name")?,
                 limits: Default::default(),
                 store_options: Default::default(),
+                checkpoints: Default::default(),
             };
             runtime()?.block_on(async {
                 let listener =
                     tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
-                let server = wiring::start(config, listener, klero_api::system_clock()).await?;
-                wiring::termination_signal().await;
-                tracing::info!("shutting down: finishing in-flight requests");
-                server.stop().await
+                let shutdown = async {
+                    wiring::termination_signal().await;
+                    tracing::info!("shutting down: finishing in-flight requests");
+                };
+                let server = wiring::start(config, listener, klero_application::system_clock(), shutdown).await?;
+                server.stopped().await.map_err(|e| anyhow::anyhow!("serving: {e}"))
             })
         }
         Command::Demo { server, trust_root_key } => {

@@ -2,7 +2,7 @@
 //! the draw, written to a directory an organiser can publish.
 
 use anyhow::Context;
-use klero_selection::{build_instance, draw, leximin, parse_features_csv, verify_draw, PublishedLottery, WEIGHT_TOTAL};
+use klero_selection::{build_instance, draw, leximin, parse_features_csv, verify_draw, WEIGHT_TOTAL};
 use serde_json::json;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -30,7 +30,7 @@ pub fn run(args: SelectArgs<'_>) -> anyhow::Result<()> {
         anyhow::ensure!((16..=64).contains(&seed.len()), "--seed must be 16 to 64 bytes");
     }
     let distribution = leximin(&instance, args.time_limit)?;
-    let lottery = PublishedLottery::from_distribution(&distribution);
+    let lottery = klero_selection::publish(&distribution);
     let probabilities: Vec<f64> = (0..instance.types.len()).map(|t| lottery.type_probability(&instance, t)).collect();
     std::fs::create_dir_all(args.out).with_context(|| format!("creating {}", args.out.display()))?;
 

@@ -1,23 +1,25 @@
-//! Opens the embedded store and the transparency log in a data directory, builds the services,
-//! and serves them until told to stop, then closes the store cleanly.
+//! The binary's wiring: the embedded store in a data directory, the application core over it,
+//! and the gRPC front end, until told to stop. Nothing depends on this crate: tests and
+//! benchmarks wire the same parts themselves.
 
 use anyhow::Context;
-use klero_api::{Clock, Kleroterion, ServerLimits};
+use klero_api::{GrpcFrontEnd, ServerLimits};
+use klero_application::{ApplicationConfig, ApplicationLimits, CheckpointPolicy, Clock, Running};
 use klero_ledger::checkpoint::LogSigningKey;
-use klero_log::{LogConfig, TransparencyLog};
-use klero_store::{EmbeddedStore, EmbeddedStoreOptions};
-use std::net::SocketAddr;
+use klero_log::LogConfig;
+use klero_store_embedded::{EmbeddedStore, EmbeddedStoreOptions};
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
-/// The runtime `klero` runs on, and the one the gRPC benchmark hosts its server on: one async
-/// worker per core (two per core were tried: BENCHMARKS.md, `grpc`).
+/// The runtime `klero` runs on: one async worker per core (two per core were tried:
+/// BENCHMARKS.md, `grpc`).
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build()
 }
 
-/// Everything a server needs.
+/// Everything `klero serve` needs.
 #[derive(Debug)]
 pub struct ServerConfig {
     /// The embedded store and the latest checkpoint live here.
@@ -28,39 +30,17 @@ pub struct ServerConfig {
     pub log_key: LogSigningKey,
     pub limits: ServerLimits,
     pub store_options: EmbeddedStoreOptions,
+    pub checkpoints: CheckpointPolicy,
 }
 
-/// A server running in this process.
-pub struct RunningServer {
-    /// The address it listens on.
-    pub address: SocketAddr,
-    /// The store, for operators' tools and for tests that take it down under a live server.
-    pub store: Arc<EmbeddedStore>,
-    shutdown: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl std::fmt::Debug for RunningServer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunningServer").field("address", &self.address).finish()
-    }
-}
-
-impl RunningServer {
-    pub fn url(&self) -> String {
-        format!("http://{}", self.address)
-    }
-
-    /// Stops accepting, lets in-flight requests finish, closes the store, and waits.
-    pub async fn stop(self) -> anyhow::Result<()> {
-        let _ = self.shutdown.send(());
-        self.task.await.context("server task")?
-    }
-}
-
-/// Opens everything and starts serving on `listener`.
-pub async fn start(config: ServerConfig, listener: TcpListener, clock: Clock) -> anyhow::Result<RunningServer> {
-    let address = listener.local_addr()?;
+/// Opens the embedded store in the data directory and serves gRPC on `listener` until
+/// `shutdown` resolves; [`Running::stopped`] then resolves once the store is closed.
+pub async fn start(
+    config: ServerConfig,
+    listener: TcpListener,
+    clock: Clock,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Running<EmbeddedStore>> {
     let store = Arc::new(
         EmbeddedStore::open(&config.data_dir, config.store_options.clone())
             .await
@@ -68,31 +48,20 @@ pub async fn start(config: ServerConfig, listener: TcpListener, clock: Clock) ->
     );
     let recovery = store.recovery_report();
     tracing::info!(events = recovery.events, segments = recovery.segments, truncated = ?recovery.truncated_tail, "store opened");
-    let log_config = LogConfig {
-        log_key: config.log_key,
-        checkpoint_file: Some(config.data_dir.join("checkpoint")),
-        verify_signatures_on_open: true,
+    let address = listener.local_addr()?;
+    let log_config = LogConfig { log_key: config.log_key, verify_signatures_on_open: true };
+    let application = ApplicationConfig {
+        trust_root: config.trust_root,
+        clock,
+        checkpoints: config.checkpoints,
+        limits: ApplicationLimits::default(),
     };
-    let log = Arc::new(TransparencyLog::open(store.clone(), log_config).await.context("opening the log")?);
-    tracing::info!(size = log.size(), root = %log.root(), verifier_key = %log.verifier_key().to_vkey_string(), "log verified and opened");
-    let service = Arc::new(
-        Kleroterion::new(log, config.trust_root, clock).await.map_err(|s| anyhow::anyhow!("{}", s.message()))?,
-    );
-    let (shutdown, shutdown_signal) = tokio::sync::oneshot::channel::<()>();
-    let limits = config.limits;
-    let store_handle = store.clone();
-    let task = tokio::spawn(async move {
-        let result = klero_api::serve(listener, service, limits, async {
-            let _ = shutdown_signal.await;
-        })
-        .await;
-        // Every request has finished and the services are dropped: close the store cleanly.
-        store.close().await;
-        tracing::info!("server stopped; store closed");
-        result.context("serving")
-    });
+    let grpc = Box::new(GrpcFrontEnd { listener, limits: config.limits });
+    let running = klero_application::start(store, log_config, application, vec![grpc], shutdown)
+        .await
+        .context("opening the log")?;
     tracing::info!(%address, "listening");
-    Ok(RunningServer { address, store: store_handle, shutdown, task })
+    Ok(running)
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -5,7 +5,7 @@ use klero_ledger::checkpoint::LogSigningKey;
 use klero_ledger::envelope::{AuthorPart, EventId};
 use klero_ledger::{Hash256, SigningKey};
 use klero_proto as pb;
-use klero_verifier::ExportBuilder;
+use klero_testkit::ExportBuilder;
 use prost::Message;
 use std::process::Command;
 

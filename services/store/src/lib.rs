@@ -1,15 +1,256 @@
-//! Kleroterion's event store: the port, the embedded implementation, and the conformance suite.
+//! The store port: what every event store offers, with KurrentDB's semantics.
 //!
-//! - [`port`]: the [`EventStore`] trait with KurrentDB's semantics (expected revision, global
-//!   position, catch-up subscriptions) and the classified [`StoreError`].
-//! - [`embedded`]: the default store, durable segment files in one data directory.
-//! - [`conformance`]: the behaviour every store must show; each implementation runs it.
-//! - [`segment`]: the embedded store's record format.
+//! The store keeps opaque bytes with a stream name, a stream revision and a global log position.
+//! It knows nothing of envelopes, signatures or the domain; the log service above it does.
 
-pub mod conformance;
-pub mod embedded;
-pub mod port;
-pub mod segment;
+use async_trait::async_trait;
+use klero_ledger::envelope::EventId;
+use std::fmt;
 
-pub use embedded::{EmbeddedStore, EmbeddedStoreOptions, RecoveryReport, TruncatedTail};
-pub use port::*;
+/// A position in the global log. Positions grow strictly in commit order. The embedded store
+/// numbers events 0, 1, 2, …; other stores need not be dense, so callers count, never subtract.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct LogPosition(pub u64);
+
+impl LogPosition {
+    pub const START: LogPosition = LogPosition(0);
+}
+
+impl fmt::Display for LogPosition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// The optimistic-concurrency condition of an append, as in KurrentDB.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ExpectedRevision {
+    /// Append whatever the stream's state.
+    Any,
+    /// The stream must not exist yet.
+    NoStream,
+    /// The stream must already have at least one event.
+    StreamExists,
+    /// The stream's last event must have exactly this revision.
+    Exact(u64),
+}
+
+impl ExpectedRevision {
+    /// Whether the condition holds for a stream whose last revision is `current` (`None`: no
+    /// stream). Every layer that checks an expectation uses this one definition.
+    pub fn holds(self, current: Option<u64>) -> bool {
+        match self {
+            ExpectedRevision::Any => true,
+            ExpectedRevision::NoStream => current.is_none(),
+            ExpectedRevision::StreamExists => current.is_some(),
+            ExpectedRevision::Exact(revision) => current == Some(revision),
+        }
+    }
+}
+
+impl fmt::Display for ExpectedRevision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExpectedRevision::Any => f.write_str("any"),
+            ExpectedRevision::NoStream => f.write_str("no stream"),
+            ExpectedRevision::StreamExists => f.write_str("stream exists"),
+            ExpectedRevision::Exact(revision) => write!(f, "revision {revision}"),
+        }
+    }
+}
+
+/// One event to append.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct EventData {
+    /// Client-chosen id; appending it again returns the original result.
+    pub event_id: EventId,
+    /// Type name, for stores (like KurrentDB) that index by it.
+    pub event_type: String,
+    /// The exact bytes to keep.
+    pub data: Vec<u8>,
+}
+
+/// An event as the store holds it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct RecordedEvent {
+    pub event_id: EventId,
+    pub stream: String,
+    /// 0-based revision within `stream`.
+    pub stream_revision: u64,
+    /// Position in the global log.
+    pub position: LogPosition,
+    pub event_type: String,
+    /// The bytes exactly as appended.
+    pub data: Vec<u8>,
+}
+
+/// What an append did (or, for an idempotent retry, did the first time).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct AppendResult {
+    /// Revision of the last event of the append: the next append's `ExpectedRevision::Exact`.
+    pub last_revision: u64,
+    /// Global position of the first event appended.
+    pub first_position: LogPosition,
+    /// Global position of the last event appended.
+    pub last_position: LogPosition,
+}
+
+/// Where a stream read starts.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum StreamStart {
+    /// Revision 0 forwards, or the last revision backwards.
+    Beginning,
+    /// This revision, included.
+    Revision(u64),
+}
+
+/// Direction of a stream read.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ReadDirection {
+    Forwards,
+    Backwards,
+}
+
+/// A catch-up subscription to the whole log: it delivers every event after its start in
+/// position order, first the history and then live events, with no gap and no duplicate.
+#[async_trait]
+pub trait LogSubscription: Send {
+    /// The next event; waits for one when caught up. An error ends the subscription.
+    async fn next(&mut self) -> Result<RecordedEvent, StoreError>;
+}
+
+/// The store port. Every implementation runs [`crate::conformance`].
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// Appends `events` to `stream` atomically if `expected` holds. Durable before it returns.
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedRevision,
+        events: Vec<EventData>,
+    ) -> Result<AppendResult, StoreError>;
+
+    /// Up to `max_count` events of one stream, starting at `start` and going in `direction`.
+    async fn read_stream(
+        &self,
+        stream: &str,
+        start: StreamStart,
+        direction: ReadDirection,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Up to `max_count` events of the whole log, forwards from `from` (included).
+    async fn read_all(&self, from: LogPosition, max_count: usize) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Subscribes to the whole log after `after` (`None`: from the very start).
+    async fn subscribe_to_all(&self, after: Option<LogPosition>) -> Result<Box<dyn LogSubscription>, StoreError>;
+
+    /// The last revision of `stream`, or `None` if the stream does not exist.
+    async fn stream_last_revision(&self, stream: &str) -> Result<Option<u64>, StoreError>;
+
+    /// The position of the last event in the log, or `None` for an empty log.
+    async fn last_position(&self) -> Result<Option<LogPosition>, StoreError>;
+
+    /// Keeps `note`, the log's latest signed checkpoint, beside the log, replacing the one
+    /// kept before. Durable before it returns, so that a restart can prove the store still
+    /// holds the tree it signed, and replicated with the log on stores that replicate. The
+    /// log's one checkpoint publisher is its only caller. At most [`CHECKPOINT_BYTES_MAX`].
+    async fn save_checkpoint(&self, note: &[u8]) -> Result<(), StoreError>;
+
+    /// The checkpoint last kept by [`EventStore::save_checkpoint`], if any.
+    async fn load_checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Stops accepting appends, lets queued appends finish, and releases what the store holds.
+    /// Later calls fail with [`StoreError::Unavailable`]. The default does nothing.
+    async fn close(&self) {}
+
+    /// Whether positions number the log's events 0, 1, 2, … with no gap, so that an append's
+    /// positions say which events came just before it. The log then trusts the bytes it has
+    /// just appended rather than read them back. KurrentDB's positions (byte offsets) are not.
+    fn positions_are_dense(&self) -> bool {
+        false
+    }
+
+    /// A watch on how many events are committed, for a store that keeps that count anyway. It
+    /// tells a follower the log grew without reading events; `None` means follow with
+    /// [`EventStore::subscribe_to_all`].
+    fn committed_events_watch(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
+
+    /// Tells the store that an append is on its way: a request for it has arrived and is being
+    /// checked. A store that shares one fsync among many appends may hold a commit open a little
+    /// while many are on their way (the embedded store's `group_commit_linger_max`). The append
+    /// is no longer expected once the returned token is dropped. The default does nothing.
+    fn expect_append(&self) -> AppendExpected {
+        AppendExpected::default()
+    }
+}
+
+/// Largest checkpoint note a store keeps: far above a note with a log signature and dozens of
+/// witness cosignatures.
+pub const CHECKPOINT_BYTES_MAX: usize = 64 * 1024;
+
+/// An append announced with [`EventStore::expect_append`]; dropping it withdraws the notice.
+#[derive(Debug, Default)]
+pub struct AppendExpected {
+    expected_appends: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
+}
+
+impl AppendExpected {
+    /// Counts one more expected append on `counter` until the token is dropped.
+    pub fn counted_on(counter: &std::sync::Arc<std::sync::atomic::AtomicUsize>) -> AppendExpected {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        AppendExpected { expected_appends: Some(counter.clone()) }
+    }
+}
+
+impl Drop for AppendExpected {
+    fn drop(&mut self) {
+        if let Some(counter) = &self.expected_appends {
+            counter.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+/// Every way a store operation can fail, grouped by what the caller should do about it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// Someone else appended first. Re-read the stream, decide again, and retry.
+    #[error("wrong expected revision on stream {stream}: expected {expected}, stream is at {}", describe_revision(*.actual))]
+    WrongExpectedRevision { stream: String, expected: ExpectedRevision, actual: Option<u64> },
+    /// The event id was used before for different content, or for only part of this batch.
+    /// Not retryable: the caller must choose a new id or send the original bytes.
+    #[error("duplicate event id {event_id}: {reason}")]
+    DuplicateEventId { event_id: EventId, reason: String },
+    /// The stream does not exist. Nothing to retry.
+    #[error("stream {stream} not found")]
+    StreamNotFound { stream: String },
+    /// Stored bytes fail their checks. The store refuses to serve past this; an operator must
+    /// restore from a replica or backup. Never retry.
+    #[error("corrupt log: segment {segment}, byte offset {offset}, log position {position}: {reason}")]
+    Corrupt { segment: String, offset: u64, position: u64, reason: String },
+    /// The store cannot serve now (closed, I/O failure, down). Retry later, with the same ids.
+    #[error("store unavailable: {reason}")]
+    Unavailable { reason: String },
+    /// A size or count limit was exceeded; the request must be made smaller.
+    #[error("limit exceeded: {limit} is {actual}, the maximum is {max}")]
+    LimitExceeded { limit: &'static str, actual: u64, max: u64 },
+    /// The request breaks a rule (a stream name's form, say). Fix the request.
+    #[error("invalid argument {field}: {reason}")]
+    InvalidArgument { field: &'static str, reason: String },
+}
+
+fn describe_revision(actual: Option<u64>) -> String {
+    match actual {
+        Some(revision) => format!("revision {revision}"),
+        None => "no stream".to_string(),
+    }
+}
+
+impl StoreError {
+    /// Whether retrying the same request later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Unavailable { .. })
+    }
+}

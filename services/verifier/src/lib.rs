@@ -10,5 +10,5 @@
 pub mod export;
 pub mod verify;
 
-pub use export::{Export, ExportBuilder, PublishedView};
+pub use export::{Export, PublishedView};
 pub use verify::{verify_export, Failure, FailureClass, Report};

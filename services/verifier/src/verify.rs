@@ -2,14 +2,14 @@
 //! failure, which it reports with its class and log position.
 
 use crate::export::Export;
-use klero_catalogue::decode_event;
-use klero_domain::{DomainState, Proposal, Recorded, Rejection};
+use klero_domain::Rejection;
+use klero_fold::{FoldError, LogFold, LoggedEventRef};
 use klero_ledger::chain::StreamChainChecker;
 use klero_ledger::checkpoint::LogVerifierKey;
 use klero_ledger::envelope::{verify_signatures_batch, Envelope};
 use klero_ledger::merkle::{verify_consistency, MerkleTree};
 use klero_ledger::Hash256;
-use klero_projections::{RecordedEventRef, ViewName, ViewSet};
+use klero_projections::ViewName;
 use serde_json::json;
 use std::collections::BTreeMap;
 
@@ -274,11 +274,10 @@ fn replay(
     let mut chains = StreamChainChecker::new();
     let mut streams = std::collections::HashSet::new();
     let mut tree = MerkleTree::new();
-    let mut state = DomainState::new(trust_root);
-    let mut view_set = ViewSet::new();
+    let mut fold = LogFold::new(trust_root);
     let mut last_checkpoint: Option<(u64, Hash256)> = None;
     // A checkpoint or view of the empty log is checked before any event.
-    check_at_size(0, &tree, checkpoints, views, &view_set, &mut last_checkpoint, report);
+    check_at_size(0, &tree, checkpoints, views, &fold, &mut last_checkpoint, report);
     for (index, envelope) in envelopes.iter().enumerate() {
         let position = Some(index as u64);
         let hash = envelope.event_hash();
@@ -296,25 +295,22 @@ fn replay(
         streams.insert(envelope.author().stream.as_str());
         tree.push_entry(&hash);
         let author = envelope.author();
-        let event = match decode_event(&author.event_type, author.event_version, &author.payload) {
-            Ok(event) => event,
-            Err(violations) => {
+        let folded = fold.fold(LoggedEventRef { log_index: index as u64, envelope, event_hash: hash }, None);
+        if matches!(folded, Ok(_) | Err(FoldError::Rejected { .. })) {
+            report.authority_checks += 1;
+        }
+        match folded {
+            Ok(_) => report.rules_replayed += 1,
+            Err(FoldError::Payload { event_type, violations, .. }) => {
                 let fields: Vec<String> = violations.iter().map(|v| format!("{} {}", v.field, v.description)).collect();
                 return fail(
                     report,
                     FailureClass::Payload,
                     position,
-                    format!("{} payload is invalid: {}", author.event_type, fields.join("; ")),
+                    format!("{event_type} payload is invalid: {}", fields.join("; ")),
                 );
             }
-        };
-        let recorded_at = envelope.ledger().recorded_at_unix_ms;
-        let proposal =
-            Proposal { stream: &author.stream, author: &author.author_public_key, recorded_at_unix_ms: recorded_at };
-        report.authority_checks += 1;
-        match state.decide(&event, proposal) {
-            Ok(_) => report.rules_replayed += 1,
-            Err(Rejection::NotAuthorised { rule, message }) => {
+            Err(FoldError::Rejected { rejection: Rejection::NotAuthorised { rule, message }, .. }) => {
                 return fail(
                     report,
                     FailureClass::Authority,
@@ -322,27 +318,15 @@ fn replay(
                     format!("{rule}: {message} (author key {})", klero_ledger::hash::to_hex(&author.author_public_key)),
                 );
             }
-            Err(Rejection::RuleBroken { rule, message }) => {
+            Err(FoldError::Rejected { rejection: Rejection::RuleBroken { rule, message }, .. }) => {
                 return fail(report, FailureClass::Rule, position, format!("{rule}: {message}"))
             }
+            Err(error @ FoldError::OutOfOrder { .. }) => {
+                return fail(report, FailureClass::Format, position, error.to_string())
+            }
         }
-        let recorded = Recorded {
-            stream: &author.stream,
-            author: &author.author_public_key,
-            recorded_at_unix_ms: recorded_at,
-            event_hash: hash,
-            log_index: index as u64,
-        };
-        state.evolve(&event, recorded);
-        view_set.apply(RecordedEventRef {
-            log_index: index as u64,
-            stream: &author.stream,
-            event: &event,
-            event_hash: hash,
-            recorded_at_unix_ms: recorded_at,
-        });
         let size = index as u64 + 1;
-        if !check_at_size(size, &tree, checkpoints, views, &view_set, &mut last_checkpoint, report) {
+        if !check_at_size(size, &tree, checkpoints, views, &fold, &mut last_checkpoint, report) {
             return;
         }
         if size.is_multiple_of(4096) || size == total {
@@ -359,7 +343,7 @@ fn check_at_size(
     tree: &MerkleTree,
     checkpoints: &BTreeMap<u64, Hash256>,
     views: &BTreeMap<u64, Vec<&crate::export::PublishedView>>,
-    view_set: &ViewSet,
+    fold: &LogFold,
     last_checkpoint: &mut Option<(u64, Hash256)>,
     report: &mut Report,
 ) -> bool {
@@ -397,7 +381,7 @@ fn check_at_size(
             return false;
         };
         let rendered =
-            klero_domain::AssemblyId::parse(&view.assembly_id).ok().and_then(|id| view_set.render(name, &id));
+            klero_domain::AssemblyId::parse(&view.assembly_id).ok().and_then(|id| fold.views().render(name, &id));
         match rendered {
             Some(rendered) if rendered.digest == view.digest => report.views_checked += 1,
             Some(rendered) => {

@@ -6,8 +6,9 @@ use klero_ledger::checkpoint::LogSigningKey;
 use klero_ledger::envelope::{AuthorPart, Envelope};
 use klero_ledger::Hash256;
 use klero_proto as pb;
+use klero_testkit::ExportBuilder;
 use klero_tests::*;
-use klero_verifier::{verify_export, Export, ExportBuilder, FailureClass};
+use klero_verifier::{verify_export, Export, FailureClass};
 use prost::Message;
 
 /// A real server with a whole assembly recorded, and its export.
@@ -45,7 +46,7 @@ async fn recorded_assembly() -> (TestServer, Export, Cast) {
     adopted_recommendation(&mut client, &cast, "audit", "R2").await;
     append(&mut client, &cast.decision_maker, "audit", &response(&r1.event_hash, pb::response::Decision::Accepted))
         .await;
-    let export = klero::audit::export_from_server(&server.url()).await.expect("export");
+    let export = klero_client::export::export_from_server(&mut server.client().await).await.expect("export");
     (server, export, cast)
 }
 

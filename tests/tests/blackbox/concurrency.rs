@@ -137,7 +137,8 @@ async fn one_id_with_two_contents_at_once_lands_once_and_the_views_show_the_winn
     for round in 0..rounds {
         let id = klero_client::new_event_id();
         let [first, second] = assemblies.map(|assembly| {
-            let stream = klero_client::stream_name(klero_proto::StreamKind::Deliberation, assembly);
+            let stream =
+                klero_client::stream_name(klero_catalogue::StreamKind::Deliberation, assembly).expect("stream");
             let content = submission(format!("round{round}-{assembly}"));
             cast.facilitator.sign_with(stream, id, 1_800_000_000_000, &content).expect("sign")
         });

@@ -213,7 +213,7 @@ async fn limits_are_resource_exhausted_and_reused_ids_already_exist() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_that_is_down_makes_appends_unavailable() {
     let (server, mut client, cast) = ready().await;
-    server.server.as_ref().expect("running").store.close().await;
+    klero_store::EventStore::close(&*server.server.as_ref().expect("running").store).await;
     let submission = submission("s1");
     let error = client
         .ledger()

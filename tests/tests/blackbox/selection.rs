@@ -43,10 +43,10 @@ async fn a_leximin_panel_is_accepted_only_as_the_draw_from_the_published_lottery
         .map(|m| (m.id.clone(), m.features.iter().map(|f| (f.feature.clone(), f.value.clone())).collect()))
         .collect();
     let instance = klero_selection::Instance::from_members(&quotas, &members, PANEL_SIZE).expect("instance");
-    let lottery = klero_selection::PublishedLottery::from_distribution(
+    let lottery = klero_selection::publish(
         &klero_selection::leximin(&instance, std::time::Duration::from_secs(30)).expect("leximin"),
     );
-    let published = klero_api::selection::lottery_event(&lottery);
+    let published = klero_catalogue::lottery_message(&lottery);
     append(&mut client, &cast.operator, assembly, &published).await;
 
     let drawn = klero_selection::draw(&instance, &lottery, SEED);

@@ -6,7 +6,7 @@ use klero_ledger::checkpoint::LogSigningKey;
 use klero_ledger::envelope::{AuthorPart, EventId, SignedAuthorPart};
 use klero_ledger::{Hash256, SigningKey};
 use klero_log::{LogConfig, TransparencyLog};
-use klero_store::{EmbeddedStore, EmbeddedStoreOptions};
+use klero_store_embedded::{EmbeddedStore, EmbeddedStoreOptions};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -14,17 +14,33 @@ pub fn key(label: &str) -> SigningKey {
     SigningKey::from_bytes(&Hash256::of(label.as_bytes()).0)
 }
 
-pub fn log_config(directory: &Path) -> LogConfig {
+pub fn log_config() -> LogConfig {
     LogConfig {
         log_key: LogSigningKey::new("klero.test/log", key("log key")).expect("key"),
-        checkpoint_file: Some(directory.join("checkpoint")),
         verify_signatures_on_open: true,
     }
 }
 
-pub async fn open_log(directory: &Path) -> Result<TransparencyLog<EmbeddedStore>, klero_log::LogError> {
-    let store = EmbeddedStore::open(directory, EmbeddedStoreOptions::default()).await?;
-    TransparencyLog::open(Arc::new(store), log_config(directory)).await
+/// Opens the store and the log over it. The log keeps its store private: the test keeps a
+/// handle to close it or to check what it holds.
+pub async fn open_log(directory: &Path) -> Result<OpenLog, klero_log::LogError> {
+    let store = Arc::new(EmbeddedStore::open(directory, EmbeddedStoreOptions::default()).await?);
+    let log = TransparencyLog::open(store.clone(), log_config()).await?;
+    Ok(OpenLog { store, log })
+}
+
+/// A log and its store.
+#[derive(Debug)]
+pub struct OpenLog {
+    pub store: Arc<EmbeddedStore>,
+    pub log: TransparencyLog<EmbeddedStore>,
+}
+
+impl std::ops::Deref for OpenLog {
+    type Target = TransparencyLog<EmbeddedStore>;
+    fn deref(&self) -> &Self::Target {
+        &self.log
+    }
 }
 
 /// A signed event with an id derived from `n`, so a retry can rebuild the same event.

@@ -5,7 +5,7 @@
 //!
 //! SIGKILL stops the process but not the kernel, so this proves the acknowledgement protocol
 //! (nothing is acknowledged before it is written and synced, recovery keeps it all). Torn writes
-//! from power loss are covered by the truncation tests in klero-store.
+//! from power loss are covered by the truncation tests in klero-store-embedded.
 
 mod common;
 
@@ -91,7 +91,8 @@ async fn acknowledged_events_survive_sigkill_at_random_moments() {
 
         // Reopen: the store recovers, the log re-checks chains and signatures and the last
         // durable checkpoint (open fails if the store no longer holds it).
-        let log = open_log(directory.path()).await.unwrap_or_else(|e| panic!("kill {kills}: reopen failed: {e}"));
+        let (store, log) =
+            open_log(directory.path()).await.unwrap_or_else(|e| panic!("kill {kills}: reopen failed: {e}"));
         let size = log.size();
         let root = log.root();
         for (leaf_index, event_hash) in &all_acknowledged {
@@ -105,11 +106,12 @@ async fn acknowledged_events_survive_sigkill_at_random_moments() {
         if let Some(&checkpoint_size) = report.checkpoint_sizes.last() {
             assert!(checkpoint_size <= size, "kill {kills}: a durable checkpoint is ahead of the log");
         }
-        log.store().close().await;
+        drop(log);
+        store.close().await;
     }
 
     // Appending continues after the last crash, on top of everything recovered.
-    let log = open_log(directory.path()).await.expect("reopen");
+    let (_store, log) = open_log(directory.path()).await.expect("reopen");
     let before = log.size();
     let appended = log
         .append(signed_event(&key("after"), "after-crashes", 1), ExpectedRevision::NoStream, 1)

@@ -5,9 +5,9 @@
 //! `tests/conformance.rs`; the KurrentDB adapter will run the same cases against a real node.
 //! Each case panics with a message naming the rule it checks.
 
-use crate::port::*;
 use async_trait::async_trait;
 use klero_ledger::envelope::EventId;
+use klero_store::*;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +30,7 @@ pub async fn run_all<T: StoreUnderTest>(factory: &mut T) {
     racing_appenders_never_fork_a_stream(factory.fresh_store().await).await;
     subscription_moves_from_catch_up_to_live_without_gap_or_duplicate(factory.fresh_store().await).await;
     declared_capabilities_hold(&*factory.fresh_store().await).await;
+    checkpoints_are_kept_and_replaced(&*factory.fresh_store().await).await;
 }
 
 /// Event `n` of a test: a unique id derived from `salt` and `n`, and 300 bytes of data.
@@ -330,4 +331,26 @@ pub async fn declared_capabilities_hold(store: &dyn EventStore) {
     if let Some(watch) = watch {
         assert_eq!(*watch.borrow(), 6, "the watch counts every acknowledged event");
     }
+}
+
+pub async fn checkpoints_are_kept_and_replaced(store: &dyn EventStore) {
+    assert_eq!(store.load_checkpoint().await.expect("load"), None, "a fresh store keeps no checkpoint");
+    store.save_checkpoint(b"first note").await.expect("save");
+    assert_eq!(store.load_checkpoint().await.expect("load").as_deref(), Some(&b"first note"[..]));
+    store.save_checkpoint(b"second note").await.expect("save");
+    assert_eq!(
+        store.load_checkpoint().await.expect("load").as_deref(),
+        Some(&b"second note"[..]),
+        "a saved checkpoint replaces the one before"
+    );
+    let oversized = vec![b'x'; CHECKPOINT_BYTES_MAX + 1];
+    assert!(
+        matches!(store.save_checkpoint(&oversized).await, Err(StoreError::LimitExceeded { .. })),
+        "a checkpoint above the limit is refused"
+    );
+    assert_eq!(
+        store.load_checkpoint().await.expect("load").as_deref(),
+        Some(&b"second note"[..]),
+        "a refused checkpoint changes nothing"
+    );
 }

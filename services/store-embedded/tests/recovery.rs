@@ -1,8 +1,9 @@
 //! Durability and recovery of the embedded store: reopen, torn tails, and corruption.
 
-use klero_store::conformance::test_event;
-use klero_store::segment::{segment_file_name, SEGMENT_HEADER};
 use klero_store::*;
+use klero_store_conformance::test_event;
+use klero_store_embedded::segment::{segment_file_name, SEGMENT_HEADER};
+use klero_store_embedded::*;
 use std::path::{Path, PathBuf};
 
 fn small_segments() -> EmbeddedStoreOptions {
@@ -34,7 +35,7 @@ fn segments(directory: &Path) -> Vec<PathBuf> {
 fn records_end(path: &Path) -> u64 {
     let bytes = std::fs::read(path).expect("read");
     let mut at = SEGMENT_HEADER.len();
-    while let Ok((_, length)) = klero_store::segment::decode_record(&bytes[at..], 1 << 24) {
+    while let Ok((_, length)) = klero_store_embedded::segment::decode_record(&bytes[at..], 1 << 24) {
         at += length;
     }
     at as u64

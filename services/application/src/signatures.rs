@@ -21,6 +21,7 @@
 //! millisecond, then leads itself.
 //! Large requests (AppendBatch) are batches already and are checked off the async workers.
 
+use crate::ApplicationError;
 use klero_ledger::envelope::{EventId, SignedAuthorPart};
 use klero_ledger::signature::AuthorKey;
 use klero_log::VerifiedAuthorPart;
@@ -29,7 +30,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
-use tonic::Status;
 
 /// Most signatures one leader checks in a batch. The batch equation gains little beyond this
 /// (about 12 µs a signature from 16 on, against 40 µs alone), and a bigger batch holds an
@@ -88,13 +88,13 @@ impl std::fmt::Debug for SignatureChecker {
 
 impl SignatureChecker {
     /// Checks every event's signature; the error names the first bad one.
-    pub async fn verify(&self, signed: Vec<SignedAuthorPart>) -> Result<Vec<VerifiedAuthorPart>, Status> {
+    pub async fn verify(&self, signed: Vec<SignedAuthorPart>) -> Result<Vec<VerifiedAuthorPart>, ApplicationError> {
         let event_ids: Vec<EventId> = signed.iter().map(|event| event.author().event_id).collect();
         let mut events = Vec::with_capacity(signed.len());
         for (index, event) in signed.into_iter().enumerate() {
             let key = self.inner.keys.get(&event.author().author_public_key).map_err(|why| {
-                crate::errors::invalid_field(
-                    &format!("events[{index}].author_public_key"),
+                ApplicationError::invalid_field(
+                    format!("events[{index}].author_public_key"),
                     format!("is not a usable Ed25519 public key: {why}"),
                 )
             })?;
@@ -127,14 +127,10 @@ impl SignatureChecker {
                     answer.await
                 }
             };
-            answered.map_err(|_| Status::internal("a signature batch was dropped unanswered"))?
+            answered
+                .map_err(|_| ApplicationError::Internal { reason: "a signature batch was dropped unanswered".into() })?
         };
-        answer.map_err(|index| {
-            Status::unauthenticated(format!(
-                "signature of event {index} ({}) does not verify against its author key",
-                event_ids[index]
-            ))
-        })
+        answer.map_err(|index| ApplicationError::BadSignature { index, event_id: event_ids[index] })
     }
 
     /// Counts an append request as in progress until the returned token is dropped. Append
@@ -210,7 +206,7 @@ impl Inner {
 }
 
 /// A large request is its own batch: checked on blocking threads, in two halves at once.
-async fn check_large(mut events: Vec<(SignedAuthorPart, AuthorKey)>) -> Result<Answer, Status> {
+async fn check_large(mut events: Vec<(SignedAuthorPart, AuthorKey)>) -> Result<Answer, ApplicationError> {
     tokio::task::spawn_blocking(move || {
         let second = events.split_off(events.len() / 2);
         let offset = events.len();
@@ -229,7 +225,7 @@ async fn check_large(mut events: Vec<(SignedAuthorPart, AuthorKey)>) -> Result<A
         Ok(verified)
     })
     .await
-    .map_err(|e| Status::internal(format!("signature check task failed: {e}")))
+    .map_err(|e| ApplicationError::Internal { reason: format!("signature check task failed: {e}") })
 }
 
 /// Checked and decompressed author keys. Authors are few and events many, and decompressing a

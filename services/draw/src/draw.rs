@@ -1,4 +1,4 @@
-//! The published lottery and the draw from a revealed seed (docs/FORMAT.md §10).
+//! The published lottery and the draw from a revealed seed (docs/FORMAT.md §9).
 //!
 //! Probabilities are published as integer weights out of [`WEIGHT_TOTAL`], so the draw and its
 //! check use exact integer arithmetic on every machine. The draw:
@@ -10,9 +10,7 @@
 //! 3. A replacement for a withdrawn member is the next member of the same type, in that rank,
 //!    who has never been seated.
 
-use crate::leximin::{Distribution, Panel};
-use crate::pool::Instance;
-use crate::SelectionError;
+use crate::instance::{Instance, Panel};
 use klero_ledger::Hash256;
 
 /// The published weights of all panels sum to exactly this.
@@ -28,24 +26,33 @@ pub struct PublishedLottery {
     pub weights: Vec<u64>,
 }
 
-impl PublishedLottery {
-    /// Rounds a distribution to integer weights by largest remainder; panels that round to
-    /// zero are dropped. Each probability moves by less than one part in 10^9 per panel.
-    pub fn from_distribution(distribution: &Distribution) -> PublishedLottery {
-        let exact: Vec<f64> = distribution.probabilities.iter().map(|p| p * WEIGHT_TOTAL as f64).collect();
-        let mut weights: Vec<u64> = exact.iter().map(|e| e.floor() as u64).collect();
-        let short = WEIGHT_TOTAL.saturating_sub(weights.iter().sum());
-        let mut order: Vec<usize> = (0..exact.len()).collect();
-        // Largest remainder first; ties by index, so rounding is deterministic.
-        order.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())).then(a.cmp(&b)));
-        for &i in order.iter().take(short as usize) {
-            weights[i] += 1;
-        }
-        let (panels, weights) = distribution.panels.iter().cloned().zip(weights).filter(|(_, w)| *w > 0).unzip();
-        PublishedLottery { panels, weights }
-    }
+/// Why a draw, a replacement or a published lottery does not hold. Each variant says what an
+/// observer should conclude.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum DrawError {
+    /// The member named is not in the registered pool.
+    #[error("{member_id} is not in the pool")]
+    NotInPool { member_id: String },
+    /// Everyone of the withdrawn member's type has been seated already: no replacement can be
+    /// drawn, and the panel stays one seat short of that type.
+    #[error(
+        "no replacement can be drawn for {withdrawn_member_id}: every volunteer of their type has been seated already"
+    )]
+    NoReplacementLeft { withdrawn_member_id: String },
+    #[error("the lottery has {panels} panels but {weights} weights; it needs one weight per panel")]
+    WeightPerPanel { panels: usize, weights: usize },
+    #[error("panel {panel} of the lottery breaks the quotas or does not fill the panel exactly")]
+    PanelBreaksQuotas { panel: usize },
+    #[error("the weights must be positive and sum to {WEIGHT_TOTAL}")]
+    WeightsDoNotSum,
+    #[error("type {type_index}: published probability {published} but the lottery gives {exact}")]
+    ProbabilityDiffers { type_index: usize, published: f64, exact: f64 },
+    #[error("the seed draws a different panel")]
+    DifferentPanel,
+}
 
-    /// Each type's selection probability, as an exact fraction over `WEIGHT_TOTAL × n_t`.
+impl PublishedLottery {
+    /// Each type's selection probability, from exact integer sums over `WEIGHT_TOTAL × n_t`.
     pub fn type_probability(&self, instance: &Instance, t: usize) -> f64 {
         let seats: u128 = self.panels.iter().zip(&self.weights).map(|(p, w)| p[t] as u128 * *w as u128).sum();
         seats as f64 / (WEIGHT_TOTAL as f64 * instance.types[t].members.len() as f64)
@@ -64,26 +71,26 @@ pub fn draw_panel_index(lottery: &PublishedLottery, seed: &[u8]) -> usize {
     let u = u64::from_be_bytes(first) % WEIGHT_TOTAL;
     let mut running = 0u64;
     for (i, w) in lottery.weights.iter().enumerate() {
-        running += w;
+        running = running.saturating_add(*w);
         if u < running {
             return i;
         }
     }
-    lottery.weights.len() - 1
+    lottery.weights.len().saturating_sub(1)
 }
 
 /// Members of a type in draw order for this seed.
 fn ranked_members<'a>(instance: &'a Instance, t: usize, seed: &[u8]) -> Vec<&'a String> {
-    let mut members: Vec<&String> = instance.types[t].members.iter().collect();
-    members.sort_by(|a, b| rank(seed, a).cmp(&rank(seed, b)).then(a.cmp(b)));
-    members
+    let mut members: Vec<(Hash256, &String)> = instance.types[t].members.iter().map(|m| (rank(seed, m), m)).collect();
+    members.sort();
+    members.into_iter().map(|(_, m)| m).collect()
 }
 
 /// The panel the seed draws, as sorted pseudonymous ids.
 pub fn draw(instance: &Instance, lottery: &PublishedLottery, seed: &[u8]) -> Vec<String> {
-    let panel = &lottery.panels[draw_panel_index(lottery, seed)];
+    let Some(panel) = lottery.panels.get(draw_panel_index(lottery, seed)) else { return Vec::new() };
     let mut ids: Vec<String> = Vec::new();
-    for (t, &seats) in panel.iter().enumerate() {
+    for (t, &seats) in panel.iter().enumerate().take(instance.types.len()) {
         ids.extend(ranked_members(instance, t, seed).into_iter().take(seats as usize).cloned());
     }
     ids.sort();
@@ -96,17 +103,13 @@ pub fn draw_replacement(
     seed: &[u8],
     withdrawn: &str,
     ever_seated: &[String],
-) -> Result<String, SelectionError> {
-    let t = instance.types.iter().position(|t| t.members.iter().any(|m| m == withdrawn)).ok_or_else(|| {
-        SelectionError::Input { file: "arguments", line: 0, reason: format!("{withdrawn} is not in the pool") }
-    })?;
-    ranked_members(instance, t, seed).into_iter().find(|m| !ever_seated.contains(m)).cloned().ok_or_else(|| {
-        SelectionError::Input {
-            file: "arguments",
-            line: 0,
-            reason: format!("no one of {withdrawn}'s type is left to replace them"),
-        }
-    })
+) -> Result<String, DrawError> {
+    let t = instance.type_of(withdrawn).ok_or_else(|| DrawError::NotInPool { member_id: withdrawn.to_string() })?;
+    ranked_members(instance, t, seed)
+        .into_iter()
+        .find(|m| !ever_seated.contains(m))
+        .cloned()
+        .ok_or_else(|| DrawError::NoReplacementLeft { withdrawn_member_id: withdrawn.to_string() })
 }
 
 /// Everything an observer checks: every panel meets the quotas, the weights sum to the total,
@@ -117,29 +120,28 @@ pub fn verify_draw(
     published_probabilities: &[f64],
     seed: &[u8],
     panel: &[String],
-) -> Result<(), String> {
+) -> Result<(), DrawError> {
     if lottery.panels.len() != lottery.weights.len() {
-        return Err("one weight per panel".into());
+        return Err(DrawError::WeightPerPanel { panels: lottery.panels.len(), weights: lottery.weights.len() });
     }
-    if let Some(bad) =
-        lottery.panels.iter().position(|p| p.len() != instance.types.len() || !instance.panel_meets_quotas(p))
-    {
-        return Err(format!("panel {bad} of the lottery breaks the quotas"));
+    if let Some(bad) = lottery.panels.iter().position(|p| !instance.panel_meets_quotas(p)) {
+        return Err(DrawError::PanelBreaksQuotas { panel: bad });
     }
-    if lottery.weights.iter().sum::<u64>() != WEIGHT_TOTAL || lottery.weights.contains(&0) {
-        return Err(format!("the weights must be positive and sum to {WEIGHT_TOTAL}"));
+    let total: u128 = lottery.weights.iter().map(|&w| w as u128).sum();
+    if total != WEIGHT_TOTAL as u128 || lottery.weights.contains(&0) {
+        return Err(DrawError::WeightsDoNotSum);
     }
     for (t, published) in published_probabilities.iter().enumerate() {
         let exact = lottery.type_probability(instance, t);
         if (exact - published).abs() > 1e-9 {
-            return Err(format!("type {t}: published probability {published} but the lottery gives {exact}"));
+            return Err(DrawError::ProbabilityDiffers { type_index: t, published: *published, exact });
         }
     }
     let drawn = draw(instance, lottery, seed);
     let mut claimed = panel.to_vec();
     claimed.sort();
     if drawn != claimed {
-        return Err("the seed draws a different panel".into());
+        return Err(DrawError::DifferentPanel);
     }
     Ok(())
 }

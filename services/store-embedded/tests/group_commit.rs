@@ -1,7 +1,8 @@
 //! The writer holds a commit open for appends on their way, and only while many are expected.
 
-use klero_store::conformance::test_event;
 use klero_store::*;
+use klero_store_conformance::test_event;
+use klero_store_embedded::*;
 use std::time::{Duration, Instant};
 
 /// Long enough that "waited the whole linger" and "did not wait" cannot be confused on a slow

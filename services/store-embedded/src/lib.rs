@@ -10,10 +10,12 @@
 //!   stream revisions, unique ids) and the index is rebuilt, so it is right after any crash. A torn
 //!   tail that was never acknowledged is truncated and logged; anything else stops the store.
 
-use crate::port::*;
+pub mod segment;
+
 use crate::segment::*;
 use async_trait::async_trait;
 use klero_ledger::envelope::{validate_event_type, validate_stream_name, EventId, ENVELOPE_BYTES_MAX};
+use klero_store::*;
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -128,6 +130,8 @@ struct Shared {
     failure: Mutex<Option<String>>,
     /// Appends announced with `expect_append` and not yet withdrawn.
     expected_appends: Arc<AtomicUsize>,
+    /// Held while the checkpoint file is replaced.
+    checkpoint_writing: Mutex<()>,
 }
 
 struct WriteRequest {
@@ -274,6 +278,7 @@ impl EmbeddedStore {
             committed_events,
             failure: Mutex::new(None),
             expected_appends: Arc::new(AtomicUsize::new(0)),
+            checkpoint_writing: Mutex::new(()),
         });
         let (sender, receiver) = mpsc::channel(options.write_queue_requests_max.max(1));
         let writer = Writer {
@@ -1018,6 +1023,55 @@ impl EventStore for EmbeddedStore {
     fn expect_append(&self) -> AppendExpected {
         AppendExpected::counted_on(&self.shared.expected_appends)
     }
+
+    async fn save_checkpoint(&self, note: &[u8]) -> Result<(), StoreError> {
+        if note.len() > CHECKPOINT_BYTES_MAX {
+            return Err(StoreError::LimitExceeded {
+                limit: "checkpoint bytes",
+                actual: note.len() as u64,
+                max: CHECKPOINT_BYTES_MAX as u64,
+            });
+        }
+        let shared = self.shared.clone();
+        let note = note.to_vec();
+        tokio::task::spawn_blocking(move || {
+            // One writer at a time, even if a caller breaks the one-publisher rule: two writers
+            // of one temporary file could leave a checkpoint that no longer verifies.
+            let _writing = lock(&shared.checkpoint_writing);
+            write_file_durably(&shared.directory, CHECKPOINT_FILE, &note)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable { reason: format!("checkpoint task failed: {e}") })?
+    }
+
+    async fn load_checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = self.shared.directory.join(CHECKPOINT_FILE);
+        tokio::task::spawn_blocking(move || match fs::read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_unavailable("reading", &path, e)),
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable { reason: format!("checkpoint task failed: {e}") })?
+    }
+
+    async fn close(&self) {
+        EmbeddedStore::close(self).await
+    }
+}
+
+/// The latest signed checkpoint, in the data directory (FORMAT.md §4).
+const CHECKPOINT_FILE: &str = "checkpoint";
+
+/// Replaces `directory/name` with `bytes` so that a crash leaves either the old file or the new
+/// one, whole: write a temporary file, sync it, rename it over, then sync the directory.
+fn write_file_durably(directory: &Path, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+    let path = directory.join(name);
+    let temporary = directory.join(format!("{name}.tmp"));
+    let mut file = File::create(&temporary).map_err(|e| io_unavailable("creating", &temporary, e))?;
+    file.write_all(bytes).and_then(|_| file.sync_all()).map_err(|e| io_unavailable("writing", &temporary, e))?;
+    fs::rename(&temporary, &path).map_err(|e| io_unavailable("renaming", &temporary, e))?;
+    sync_directory(directory)
 }
 
 /// Reads history in batches straight from the log, then waits on the commit counter. Because

@@ -6,7 +6,8 @@ use klero_ledger::checkpoint::LogSigningKey;
 use klero_ledger::envelope::{AuthorPart, EventId};
 use klero_ledger::{Hash256, SigningKey};
 use klero_log::{LogConfig, TransparencyLog};
-use klero_store::{EmbeddedStore, EmbeddedStoreOptions, ExpectedRevision};
+use klero_store::ExpectedRevision;
+use klero_store_embedded::{EmbeddedStore, EmbeddedStoreOptions};
 use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -25,8 +26,7 @@ async fn run(directory: std::path::PathBuf) {
     let store = Arc::new(EmbeddedStore::open(&directory, options).await.expect("open store"));
     let log_key =
         LogSigningKey::new("klero.test/log", SigningKey::from_bytes(&Hash256::of(b"log key").0)).expect("key");
-    let config =
-        LogConfig { log_key, checkpoint_file: Some(directory.join("checkpoint")), verify_signatures_on_open: false };
+    let config = LogConfig { log_key, verify_signatures_on_open: false };
     let log = Arc::new(TransparencyLog::open(store, config).await.expect("open log"));
     let author = Arc::new(SigningKey::from_bytes(&Hash256::of(b"crash author key").0));
     let started = Instant::now();
@@ -54,7 +54,7 @@ async fn run(directory: std::path::PathBuf) {
                 report(&format!("ack {} {}", appended.leaf_index, appended.event_hash));
                 counter += 1;
                 if writer == 0 && counter.is_multiple_of(25) {
-                    let checkpoint = log.checkpoint().await.expect("checkpoint");
+                    let checkpoint = log.publish_checkpoint().await.expect("checkpoint");
                     report(&format!("checkpoint {}", checkpoint.checkpoint().tree_size));
                 }
             }

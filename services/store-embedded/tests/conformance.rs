@@ -1,8 +1,8 @@
 //! The embedded store passes the shared conformance suite.
 
 use async_trait::async_trait;
-use klero_store::conformance::{run_all, StoreUnderTest};
-use klero_store::{EmbeddedStore, EmbeddedStoreOptions};
+use klero_store_conformance::{run_all, StoreUnderTest};
+use klero_store_embedded::{EmbeddedStore, EmbeddedStoreOptions};
 use std::sync::Arc;
 
 struct EmbeddedStores {

@@ -1,0 +1,472 @@
+//! Kleroterion's application core, free of any transport.
+//!
+//! [`Application`] owns everything between the front ends and the log:
+//! - the append use case ([`Application::append`]): replay check, signature check (batched
+//!   across concurrent appends, [`signatures`]), decoding, authority and rules against the
+//!   state folded from the log, and an append on exactly the revision that was decided on;
+//! - the one fold of the log into the domain state and the read views (`klero-fold`), kept
+//!   current by a follower task even when no request arrives;
+//! - reads through the log ([`Application::read_stream`], [`Application::read_log`],
+//!   [`Application::subscribe`]), so every event served is checked against its Merkle leaf;
+//! - the one checkpoint publisher ([`publisher`]);
+//! - [`start`]: open, run the front ends until told to stop, then stop cleanly.
+//!
+//! Errors are typed ([`ApplicationError`]); a front end maps them, and protobuf or HTTP types
+//! never reach this crate. A rule that one front end enforces and another does not is a bug,
+//! and cannot happen: both call the same methods here.
+
+mod append;
+mod errors;
+mod lifecycle;
+pub mod publisher;
+pub mod signatures;
+
+pub use append::{AppendRequest, Appended};
+pub use errors::ApplicationError;
+pub use lifecycle::{start, FrontEnd, FrontEndError, Running, Shutdown};
+pub use publisher::CheckpointPolicy;
+
+use klero_domain::{AssemblyId, DomainEvent};
+use klero_fold::{LogFold, LoggedEventRef};
+use klero_ledger::bundle::ProofBundle;
+use klero_ledger::checkpoint::{LogVerifierKey, SignedCheckpoint};
+use klero_ledger::envelope::EventId;
+use klero_ledger::Hash256;
+use klero_log::{LoggedEvent, TransparencyLog};
+use klero_projections::ViewName;
+use klero_store::{AppendExpected, EventStore, ReadDirection, StreamStart};
+use publisher::PublisherHandle;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+/// Where "now" comes from, in ms since the Unix epoch. Tests move it forward.
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    })
+}
+
+/// Limits the core enforces whatever the front end.
+#[derive(Clone, Debug)]
+pub struct ApplicationLimits {
+    /// Most events in one append.
+    pub batch_events_max: usize,
+    /// Most events one read returns.
+    pub read_events_max: usize,
+    /// Subscriptions open at once across all clients.
+    pub subscriptions_max: usize,
+}
+
+impl Default for ApplicationLimits {
+    fn default() -> Self {
+        ApplicationLimits { batch_events_max: 1_000, read_events_max: 1_000, subscriptions_max: 256 }
+    }
+}
+
+/// How to run the core.
+#[derive(Clone)]
+pub struct ApplicationConfig {
+    /// The council's public key: the only key that may grant or revoke roles.
+    pub trust_root: [u8; 32],
+    /// The recording time of appends.
+    pub clock: Clock,
+    pub checkpoints: CheckpointPolicy,
+    pub limits: ApplicationLimits,
+}
+
+impl std::fmt::Debug for ApplicationConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApplicationConfig")
+            .field("checkpoints", &self.checkpoints)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Most decoded events waiting for the fold; beyond it the cache is dropped (the fold decodes).
+const DECODED_CACHE_EVENTS_MAX: usize = 65_536;
+/// Events read from the log per step while folding.
+const FOLD_STEP_EVENTS: usize = 512;
+/// Events read from the log per step for a subscriber.
+const SUBSCRIPTION_STEP_EVENTS: usize = 256;
+
+/// A read view as served: its canonical JSON and digest, and the tree it covers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServedView {
+    pub name: ViewName,
+    pub assembly_id: AssemblyId,
+    pub json: String,
+    pub digest: Hash256,
+    /// The log prefix the view was folded from.
+    pub tree_size: u64,
+    /// The Merkle root of that prefix.
+    pub root_hash: Hash256,
+}
+
+/// The application core over one log. Share it behind an `Arc`.
+pub struct Application<S: EventStore> {
+    store: Arc<S>,
+    log: Arc<TransparencyLog<S>>,
+    config: ApplicationConfig,
+    fold: RwLock<LogFold>,
+    /// Serialises folding the log in.
+    fold_sync: tokio::sync::Mutex<()>,
+    /// Events being appended, decoded already, until the fold takes them: by event id, with the
+    /// signature, so that an entry only ever stands for the exact bytes it was decoded from.
+    decoded_cache: Mutex<HashMap<EventId, ([u8; 64], DomainEvent)>>,
+    appends: append::AppendGates,
+    signatures: signatures::SignatureChecker,
+    publisher: Arc<PublisherHandle>,
+    subscriptions: Arc<tokio::sync::Semaphore>,
+}
+
+impl<S: EventStore> std::fmt::Debug for Application<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").field("log_size", &self.log.size()).finish_non_exhaustive()
+    }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|p| p.into_inner())
+}
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|p| p.into_inner())
+}
+fn mutex<T>(lock: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    lock.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl<S: EventStore> Application<S> {
+    /// Builds the core over an open log and folds the whole log in.
+    pub async fn open(
+        store: Arc<S>,
+        log: Arc<TransparencyLog<S>>,
+        config: ApplicationConfig,
+    ) -> Result<Application<S>, ApplicationError> {
+        let publisher = Arc::new(PublisherHandle::new(log.latest_checkpoint()));
+        let application = Application {
+            store,
+            fold: RwLock::new(LogFold::new(config.trust_root)),
+            fold_sync: tokio::sync::Mutex::new(()),
+            decoded_cache: Mutex::new(HashMap::new()),
+            appends: append::AppendGates::default(),
+            signatures: signatures::SignatureChecker::default(),
+            subscriptions: Arc::new(tokio::sync::Semaphore::new(config.limits.subscriptions_max)),
+            publisher,
+            log,
+            config,
+        };
+        application.sync_fold().await?;
+        Ok(application)
+    }
+
+    /// The log's size: how many events it holds.
+    pub fn log_size(&self) -> u64 {
+        self.log.size()
+    }
+
+    /// The key that verifies this log's checkpoints.
+    pub fn verifier_key(&self) -> LogVerifierKey {
+        self.log.verifier_key()
+    }
+
+    /// The limits this core enforces.
+    pub fn limits(&self) -> &ApplicationLimits {
+        &self.config.limits
+    }
+
+    /// Folds every event the log holds beyond the fold into it, in log order. Events this
+    /// server is appending were decoded already and come from the cache.
+    pub(crate) async fn sync_fold(&self) -> Result<(), ApplicationError> {
+        let _folding = self.fold_sync.lock().await;
+        loop {
+            let next = read(&self.fold).next_log_index();
+            if next >= self.log.size() {
+                return Ok(());
+            }
+            let events = self.log.events_from(next, FOLD_STEP_EVENTS).await?;
+            let cached: Vec<Option<DomainEvent>> = {
+                let mut cache = mutex(&self.decoded_cache);
+                events
+                    .iter()
+                    .map(|logged| {
+                        let entry = cache.remove(&logged.envelope.author().event_id);
+                        let signature = logged.envelope.signature_bytes();
+                        entry.filter(|(cached, _)| *cached == signature).map(|(_, event)| event)
+                    })
+                    .collect()
+            };
+            let mut fold = write(&self.fold);
+            for (logged, decoded) in events.iter().zip(cached) {
+                let event = LoggedEventRef {
+                    log_index: logged.leaf_index,
+                    envelope: &logged.envelope,
+                    event_hash: logged.event_hash,
+                };
+                // The log holds only what this core accepted, in the order it decided; an
+                // event the fold refuses means the record and the rules disagree.
+                fold.fold(event, decoded).map_err(|error| ApplicationError::Corrupt {
+                    reason: format!("the log no longer folds: {error}"),
+                })?;
+            }
+            // The fold and the log agree on where they are.
+            assert_eq!(fold.next_log_index(), events.last().map_or(next, |e| e.leaf_index + 1));
+        }
+    }
+
+    /// Runs `read` on the domain state and views folded from the whole log as of now.
+    pub async fn with_fold<T>(&self, read_fold: impl FnOnce(&LogFold) -> T) -> Result<T, ApplicationError> {
+        self.sync_fold().await?;
+        Ok(read_fold(&read(&self.fold)))
+    }
+
+    /// A read view of one assembly, with the tree it covers and that tree's root.
+    pub async fn view(&self, name: ViewName, assembly: &AssemblyId) -> Result<ServedView, ApplicationError> {
+        self.sync_fold().await?;
+        let rendered = read(&self.fold)
+            .views()
+            .render(name, assembly)
+            .ok_or_else(|| ApplicationError::NotFound { what: format!("assembly {assembly}") })?;
+        let root_hash = self.log.root_at(rendered.tree_size)?;
+        Ok(ServedView {
+            name,
+            assembly_id: rendered.assembly_id,
+            json: rendered.json,
+            digest: rendered.digest,
+            tree_size: rendered.tree_size,
+            root_hash,
+        })
+    }
+
+    fn check_read_count(&self, max_count: usize) -> Result<usize, ApplicationError> {
+        let max = self.config.limits.read_events_max;
+        if max_count == 0 || max_count > max {
+            return Err(ApplicationError::invalid_field("max_count", format!("must be between 1 and {max}")));
+        }
+        Ok(max_count)
+    }
+
+    /// Up to `max_count` events of one stream, each checked against the log.
+    pub async fn read_stream(
+        &self,
+        stream: &str,
+        start: StreamStart,
+        direction: ReadDirection,
+        max_count: usize,
+    ) -> Result<Vec<LoggedEvent>, ApplicationError> {
+        let max_count = self.check_read_count(max_count)?;
+        Ok(self.log.read_stream(stream, start, direction, max_count).await?)
+    }
+
+    /// Up to `max_count` events of the log from `from_log_index`, each checked against its
+    /// Merkle leaf, and the log's size when read.
+    pub async fn read_log(
+        &self,
+        from_log_index: u64,
+        max_count: usize,
+    ) -> Result<(Vec<LoggedEvent>, u64), ApplicationError> {
+        let max_count = self.check_read_count(max_count)?;
+        let log_size = self.log.size();
+        Ok((self.log.events_from(from_log_index, max_count).await?, log_size))
+    }
+
+    /// Every event from `from_log_index` on, first those the log holds, then each as it is
+    /// recorded, with no gap and no duplicate; each is checked against its Merkle leaf.
+    pub fn subscribe(&self, from_log_index: u64) -> Result<Subscription<S>, ApplicationError> {
+        let permit = self.subscriptions.clone().try_acquire_owned().map_err(|_| ApplicationError::LimitExceeded {
+            limit: "open subscriptions",
+            actual: self.config.limits.subscriptions_max as u64 + 1,
+            max: self.config.limits.subscriptions_max as u64,
+        })?;
+        let size = self.log.size();
+        if from_log_index > size {
+            return Err(ApplicationError::OutOfRange {
+                reason: format!("from_log_index {from_log_index} is beyond the log's {size} events"),
+            });
+        }
+        Ok(Subscription {
+            log: self.log.clone(),
+            next_log_index: from_log_index,
+            buffered: VecDeque::new(),
+            size: self.log.size_watch(),
+            _permit: permit,
+        })
+    }
+
+    /// The latest published checkpoint if it covers at least `tree_size` events; otherwise asks
+    /// the publisher for one and waits for it.
+    pub async fn checkpoint_covering(&self, tree_size: u64) -> Result<SignedCheckpoint, ApplicationError> {
+        let log_size = self.log.size();
+        if tree_size > log_size {
+            return Err(ApplicationError::OutOfRange {
+                reason: format!("no checkpoint can cover {tree_size} events: the log holds {log_size}"),
+            });
+        }
+        let covers = |size: Option<u64>| size.is_some_and(|size| size >= tree_size);
+        let mut published = self.publisher.published.subscribe();
+        let attempts_before = {
+            let now = published.borrow_and_update();
+            if covers(now.size()) {
+                return Ok(now.checkpoint.clone().expect("a size means a checkpoint"));
+            }
+            now.attempts
+        };
+        self.publisher.wanted.send_if_modified(|wanted| {
+            let more = *wanted < tree_size;
+            *wanted = (*wanted).max(tree_size);
+            more || tree_size == 0
+        });
+        let wait_max = self.config.checkpoints.reader_wait_max;
+        let waited = tokio::time::timeout(wait_max, async {
+            loop {
+                if published.changed().await.is_err() {
+                    return Err(ApplicationError::Unavailable { reason: "the server is stopping".into() });
+                }
+                let now = published.borrow_and_update();
+                if covers(now.size()) {
+                    return Ok(now.checkpoint.clone().expect("a size means a checkpoint"));
+                }
+                if let (Some(failure), true) = (&now.failure, now.attempts > attempts_before) {
+                    return Err(ApplicationError::Unavailable {
+                        reason: format!("the checkpoint could not be published: {failure}"),
+                    });
+                }
+            }
+        })
+        .await;
+        waited.unwrap_or_else(|_| {
+            Err(ApplicationError::Unavailable {
+                reason: format!("no checkpoint was published within {} ms", wait_max.as_millis()),
+            })
+        })
+    }
+
+    /// A checkpoint that covers every event recorded before the call.
+    pub async fn fresh_checkpoint(&self) -> Result<SignedCheckpoint, ApplicationError> {
+        self.checkpoint_covering(self.log.size()).await
+    }
+
+    /// The inclusion proof of one event in the tree of `tree_size` events.
+    pub fn inclusion_proof(&self, log_index: u64, tree_size: u64) -> Result<Vec<Hash256>, ApplicationError> {
+        Ok(self.log.inclusion_proof(log_index, tree_size)?)
+    }
+
+    /// The consistency proof between two tree sizes.
+    pub fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash256>, ApplicationError> {
+        Ok(self.log.consistency_proof(old_size, new_size)?)
+    }
+
+    /// An offline proof bundle for one event, against a published checkpoint that covers it.
+    pub async fn proof_bundle(&self, log_index: u64) -> Result<ProofBundle, ApplicationError> {
+        if log_index >= self.log.size() {
+            return Err(ApplicationError::OutOfRange {
+                reason: format!("log index {log_index} is beyond the log's {} events", self.log.size()),
+            });
+        }
+        let checkpoint = self.checkpoint_covering(log_index + 1).await?;
+        Ok(self.log.proof_bundle(log_index, &checkpoint).await?)
+    }
+
+    /// Keeps the fold current as the log grows, even with no requests; and on a store that
+    /// another server also writes, makes the log follow the store first.
+    pub(crate) async fn follow(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
+        /// How long the follower lets appends fold their own events (already decoded) before it
+        /// folds what is left, such as an idle server's last appends.
+        const SETTLE: Duration = Duration::from_millis(1);
+        let mut grown = match self.store.committed_events_watch() {
+            Some(watch) => Growth::Watch(watch),
+            None => {
+                let after = self.log.size().checked_sub(1).and_then(|i| self.log.store_position(i));
+                match self.store.subscribe_to_all(after).await {
+                    Ok(subscription) => Growth::Subscription(subscription),
+                    Err(error) => {
+                        tracing::error!(%error, "the follower cannot follow the store");
+                        return;
+                    }
+                }
+            }
+        };
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                grew = grown.next() => if !grew { return },
+            }
+            tokio::time::sleep(SETTLE).await;
+            if let Err(error) = self.log.follow_store().await {
+                tracing::error!(%error, "the log cannot follow the store");
+                continue;
+            }
+            if let Err(error) = self.sync_fold().await {
+                tracing::warn!(%error, "the fold could not follow the log yet");
+            }
+        }
+    }
+}
+
+/// How the follower learns that the store grew.
+enum Growth {
+    Watch(tokio::sync::watch::Receiver<u64>),
+    Subscription(Box<dyn klero_store::LogSubscription>),
+}
+
+impl Growth {
+    /// Waits for growth; false once the store stops reporting it.
+    async fn next(&mut self) -> bool {
+        match self {
+            Growth::Watch(watch) => watch.changed().await.is_ok(),
+            Growth::Subscription(subscription) => subscription.next().await.is_ok(),
+        }
+    }
+}
+
+/// A subscription to the log: catch-up, then live. Holds one of the core's subscription slots
+/// until dropped.
+pub struct Subscription<S: EventStore> {
+    log: Arc<TransparencyLog<S>>,
+    next_log_index: u64,
+    buffered: VecDeque<LoggedEvent>,
+    size: tokio::sync::watch::Receiver<u64>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl<S: EventStore> std::fmt::Debug for Subscription<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription").field("next_log_index", &self.next_log_index).finish_non_exhaustive()
+    }
+}
+
+impl<S: EventStore> Subscription<S> {
+    /// The next event; waits for one when caught up. An error ends the subscription.
+    pub async fn next(&mut self) -> Result<LoggedEvent, ApplicationError> {
+        loop {
+            if let Some(event) = self.buffered.pop_front() {
+                // Each event exactly once, in log order.
+                assert_eq!(event.leaf_index, self.next_log_index, "subscriptions deliver the log in order");
+                self.next_log_index += 1;
+                return Ok(event);
+            }
+            self.size.borrow_and_update();
+            let events = self.log.events_from(self.next_log_index, SUBSCRIPTION_STEP_EVENTS).await?;
+            if events.is_empty() {
+                self.size
+                    .changed()
+                    .await
+                    .map_err(|_| ApplicationError::Unavailable { reason: "the log was closed".into() })?;
+                continue;
+            }
+            self.buffered.extend(events);
+        }
+    }
+}
+
+/// Tokens that announce an append from its arrival until its answer: the store may hold a
+/// commit open for it, and the signature checker counts it when it sizes batches.
+#[derive(Debug)]
+pub struct AppendAnnounced {
+    _store: AppendExpected,
+    _signatures: AppendExpected,
+}

@@ -1,0 +1,129 @@
+//! Start and stop: open the log and the core, run the background tasks and the front ends,
+//! and on shutdown stop them in order, then close the store.
+
+use crate::publisher::{self, PublisherHandle};
+use crate::{Application, ApplicationConfig, ApplicationError};
+use async_trait::async_trait;
+use klero_log::{LogConfig, TransparencyLog};
+use klero_store::EventStore;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// Why a front end stopped serving.
+pub type FrontEndError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A front end: a mapping of some transport (gRPC, HTTP) onto the core. It serves on its own
+/// listener until told to stop, then lets the requests in progress finish.
+#[async_trait]
+pub trait FrontEnd<S: EventStore>: Send {
+    /// A short name for logs, e.g. `grpc`.
+    fn name(&self) -> &'static str;
+    /// Serves until `shutdown` is signalled, then returns once requests in progress finished.
+    async fn serve(self: Box<Self>, application: Arc<Application<S>>, shutdown: Shutdown) -> Result<(), FrontEndError>;
+}
+
+/// The stop signal every front end and background task watches.
+#[derive(Clone, Debug)]
+pub struct Shutdown(watch::Receiver<bool>);
+
+impl Shutdown {
+    /// Resolves once a stop was asked for.
+    pub async fn signalled(mut self) {
+        // An error means the sender is gone, which also means stop.
+        let _ = self.0.wait_for(|stop| *stop).await;
+    }
+}
+
+/// A running core with its front ends.
+pub struct Running<S: EventStore> {
+    application: Arc<Application<S>>,
+    stopped: tokio::task::JoinHandle<Result<(), FrontEndError>>,
+}
+
+impl<S: EventStore> std::fmt::Debug for Running<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running").field("application", &self.application).finish_non_exhaustive()
+    }
+}
+
+impl<S: EventStore> Running<S> {
+    /// The core, for in-process callers (tests, benchmarks, the demonstration).
+    pub fn application(&self) -> &Arc<Application<S>> {
+        &self.application
+    }
+
+    /// Waits until everything stopped after the shutdown signal: the front ends, then the
+    /// follower and the publisher (which publishes a last checkpoint), then the store. The
+    /// error of the first front end that failed, if any.
+    pub async fn stopped(self) -> Result<(), FrontEndError> {
+        drop(self.application);
+        self.stopped.await.map_err(|e| -> FrontEndError { Box::new(e) })?
+    }
+}
+
+/// Opens the log over `store` (replaying and checking it), folds it into the core, starts the
+/// follower, the checkpoint publisher and every front end, and returns. Everything runs until
+/// `shutdown` resolves or a front end fails; then [`Running::stopped`] resolves once all of it
+/// has stopped and the store is closed.
+pub async fn start<S: EventStore>(
+    store: Arc<S>,
+    log_config: LogConfig,
+    config: ApplicationConfig,
+    front_ends: Vec<Box<dyn FrontEnd<S>>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Running<S>, ApplicationError> {
+    let policy = config.checkpoints.clone();
+    let log = Arc::new(TransparencyLog::open(store.clone(), log_config).await?);
+    tracing::info!(size = log.size(), root = %log.root(), verifier_key = %log.verifier_key().to_vkey_string(), "log opened");
+    let application = Arc::new(Application::open(store.clone(), log.clone(), config).await?);
+    let (stop, stop_signal) = watch::channel(false);
+    let follower = tokio::spawn(application.clone().follow(stop_signal.clone()));
+    let publisher_handle: Arc<PublisherHandle> = application.publisher.clone();
+    let publisher = tokio::spawn(publisher::run(log.clone(), policy, publisher_handle, stop_signal.clone()));
+    let mut serving = tokio::task::JoinSet::new();
+    for front_end in front_ends {
+        let name = front_end.name();
+        let (application, shutdown) = (application.clone(), Shutdown(stop_signal.clone()));
+        serving.spawn(async move { (name, front_end.serve(application, shutdown).await) });
+    }
+    let stopped = tokio::spawn(async move {
+        let mut first_failure: Option<FrontEndError> = None;
+        tokio::pin!(shutdown);
+        // Run until asked to stop, or until a front end stops on its own (a failure).
+        tokio::select! {
+            _ = &mut shutdown => {}
+            Some(finished) = serving.join_next() => {
+                first_failure = outcome(finished);
+            }
+        }
+        let _ = stop.send(true);
+        while let Some(finished) = serving.join_next().await {
+            let failure = outcome(finished);
+            first_failure = first_failure.or(failure);
+        }
+        let _ = follower.await;
+        let _ = publisher.await;
+        drop(log);
+        store.close().await;
+        tracing::info!("stopped; store closed");
+        first_failure.map_or(Ok(()), Err)
+    });
+    Ok(Running { application, stopped })
+}
+
+fn outcome(
+    finished: Result<(&'static str, Result<(), FrontEndError>), tokio::task::JoinError>,
+) -> Option<FrontEndError> {
+    match finished {
+        Ok((_, Ok(()))) => None,
+        Ok((name, Err(error))) => {
+            tracing::error!(front_end = name, %error, "a front end failed; stopping");
+            Some(error)
+        }
+        Err(error) => {
+            tracing::error!(%error, "a front end task failed; stopping");
+            Some(Box::new(error))
+        }
+    }
+}

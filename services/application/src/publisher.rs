@@ -1,0 +1,128 @@
+//! The one publisher of checkpoints.
+//!
+//! A single task signs a checkpoint of the log when it has grown and has the store keep it
+//! durably: on a cadence (every [`CheckpointPolicy::interval`], or as soon as
+//! [`CheckpointPolicy::events`] events arrived), and whenever a reader asks for one that covers
+//! more than the latest. Readers never sign or write: they read the latest published
+//! checkpoint, or ask and wait. Requests that arrive while a checkpoint is being written are
+//! served together by the next one, so a crowd of readers costs one signature and one durable
+//! write per round, as a crowd of appends shares one fsync.
+
+use klero_ledger::checkpoint::SignedCheckpoint;
+use klero_log::TransparencyLog;
+use klero_store::EventStore;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// When the publisher signs a new checkpoint on its own.
+#[derive(Clone, Debug)]
+pub struct CheckpointPolicy {
+    /// Publish at least this often while the log grows.
+    pub interval: Duration,
+    /// Publish as soon as this many events arrived since the last checkpoint.
+    pub events: u64,
+    /// The longest a reader waits for a fresher checkpoint before it is told to retry.
+    pub reader_wait_max: Duration,
+}
+
+impl Default for CheckpointPolicy {
+    fn default() -> Self {
+        // Each publication costs a signature and two fsyncs (the file and its directory), a
+        // few milliseconds; once a second keeps a restart's unverified tail short without
+        // competing with appends for the disk.
+        CheckpointPolicy { interval: Duration::from_secs(1), events: 4096, reader_wait_max: Duration::from_secs(10) }
+    }
+}
+
+/// What the publisher has published, or why its last attempt failed.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Published {
+    pub(crate) checkpoint: Option<SignedCheckpoint>,
+    /// The failure of the last attempt, cleared by the next success.
+    pub(crate) failure: Option<String>,
+    /// Attempts so far, so that a waiting reader sees each failure once.
+    pub(crate) attempts: u64,
+}
+
+impl Published {
+    pub(crate) fn size(&self) -> Option<u64> {
+        self.checkpoint.as_ref().map(|c| c.checkpoint().tree_size)
+    }
+}
+
+/// The readers' side: what was published, and a way to ask for more.
+#[derive(Debug)]
+pub(crate) struct PublisherHandle {
+    /// The largest tree size a reader asked to be covered.
+    pub(crate) wanted: watch::Sender<u64>,
+    pub(crate) published: watch::Sender<Published>,
+}
+
+impl PublisherHandle {
+    pub(crate) fn new(initial: Option<SignedCheckpoint>) -> PublisherHandle {
+        PublisherHandle {
+            wanted: watch::Sender::new(0),
+            published: watch::Sender::new(Published { checkpoint: initial, failure: None, attempts: 0 }),
+        }
+    }
+}
+
+/// The publisher's loop. It ends when `stop` changes, after one last publication, so that a
+/// clean shutdown leaves a checkpoint of the whole log.
+pub(crate) async fn run<S: EventStore>(
+    log: Arc<TransparencyLog<S>>,
+    policy: CheckpointPolicy,
+    handle: Arc<PublisherHandle>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut wanted = handle.wanted.subscribe();
+    let mut size = log.size_watch();
+    let mut tick = tokio::time::interval(policy.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let published_size = handle.published.borrow().size();
+        let behind = published_size.is_none_or(|published| log.size() > published);
+        let asked = published_size.is_none_or(|published| *wanted.borrow_and_update() > published);
+        let many_new = published_size.is_none_or(|published| log.size() >= published + policy.events);
+        if behind && (asked || many_new) {
+            publish_once(&log, &handle).await;
+            continue;
+        }
+        tokio::select! {
+            _ = stop.changed() => {
+                publish_once(&log, &handle).await;
+                return;
+            }
+            changed = wanted.changed() => if changed.is_err() { return },
+            _ = tick.tick() => {
+                if behind {
+                    publish_once(&log, &handle).await;
+                }
+            }
+            changed = size.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
+async fn publish_once<S: EventStore>(log: &TransparencyLog<S>, handle: &PublisherHandle) {
+    let outcome = log.publish_checkpoint().await;
+    handle.published.send_modify(|published| {
+        published.attempts += 1;
+        match outcome {
+            Ok(checkpoint) => {
+                // The log never signs backwards; a published size never decreases.
+                assert!(
+                    published.size().is_none_or(|before| before <= checkpoint.checkpoint().tree_size),
+                    "published checkpoints went backwards"
+                );
+                published.checkpoint = Some(checkpoint);
+                published.failure = None;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "a checkpoint could not be published; readers are told to retry");
+                published.failure = Some(error.to_string());
+            }
+        }
+    });
+}

@@ -1,0 +1,15 @@
+//! Kleroterion's verifiable draw (docs/FORMAT.md §9): what the domain rules and the auditor's
+//! verifier need to check a selection, and nothing more. It carries no LP or MIP solver:
+//! computing a fair lottery is `klero-selection`'s job, checking one is this crate's.
+//!
+//! - [`instance`]: quotas, and a pool grouped into types of interchangeable volunteers.
+//! - [`draw`]: the lottery as published with integer weights, the draw from a revealed seed,
+//!   replacements, and [`verify_draw`].
+
+pub mod draw;
+pub mod instance;
+
+pub use draw::{draw, draw_panel_index, draw_replacement, verify_draw, DrawError, PublishedLottery, WEIGHT_TOTAL};
+pub use instance::{
+    Instance, Panel, PersonType, PoolError, Quota, FEATURES_MAX, POOL_PEOPLE_MAX, VALUES_PER_FEATURE_MAX,
+};

@@ -1,0 +1,174 @@
+//! The one fold of the log: decode → decide → evolve → views.
+//!
+//! [`LogFold`] takes the log's events in order, each exactly once. For each it decodes the
+//! payload under the catalogue, decides it against the state the events before it left
+//! (authority at that position, then the stage's rules), evolves the domain state, and folds
+//! it into the read views with what the domain judged (a late response, say). The server folds
+//! its log through it to decide new appends and serve views; `klero verify` folds an export
+//! through it to check every rule; the tests and the benchmarks fold through it too. So a rule
+//! cannot hold in one of them and not in another.
+//!
+//! Nothing here reads a clock or does I/O: the recording time is the ledger's, from the
+//! envelope.
+
+use klero_catalogue::{decode_event, FieldViolation};
+use klero_domain::{Acceptance, DomainEvent, DomainState, Proposal, Recorded, Rejection};
+use klero_ledger::envelope::{Envelope, EventId};
+use klero_ledger::Hash256;
+use klero_projections::ViewSet;
+use std::collections::{HashMap, HashSet};
+
+/// Why an event could not be folded in. Each is a fact about the log at `log_index`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FoldError {
+    /// The payload does not decode under the catalogue.
+    Payload { log_index: u64, event_type: String, violations: Vec<FieldViolation> },
+    /// The author's key did not hold the role at this position, or a rule was broken.
+    Rejected { log_index: u64, rejection: Rejection },
+    /// Events must be folded in log order, each once.
+    OutOfOrder { expected_log_index: u64, log_index: u64 },
+}
+
+impl std::fmt::Display for FoldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FoldError::Payload { log_index, event_type, violations } => {
+                let fields: Vec<String> = violations.iter().map(|v| format!("{} {}", v.field, v.description)).collect();
+                write!(f, "log index {log_index}: the {event_type} payload is invalid: {}", fields.join("; "))
+            }
+            FoldError::Rejected { log_index, rejection } => write!(f, "log index {log_index}: {rejection}"),
+            FoldError::OutOfOrder { expected_log_index, log_index } => {
+                write!(f, "log index {log_index} folded where {expected_log_index} was next")
+            }
+        }
+    }
+}
+
+impl std::error::Error for FoldError {}
+
+/// One event of the log, as the fold needs it.
+#[derive(Clone, Copy, Debug)]
+pub struct LoggedEventRef<'a> {
+    /// Its index in the log (its Merkle leaf index).
+    pub log_index: u64,
+    /// The exact envelope, as stored.
+    pub envelope: &'a Envelope,
+    /// Its event hash (FORMAT.md §2.4).
+    pub event_hash: Hash256,
+}
+
+/// The domain state and every read view, as of a log prefix.
+#[derive(Clone, Debug)]
+pub struct LogFold {
+    state: DomainState,
+    views: ViewSet,
+    /// Index of the next event to fold: the length of the prefix folded so far.
+    next_log_index: u64,
+    /// Next revision of each stream, as of the prefix. Bounded by the number of streams.
+    stream_next_revision: HashMap<String, u64>,
+    /// Events the domain judged late (responses after their deadline). Bounded by the number
+    /// of responses.
+    late_events: HashSet<EventId>,
+}
+
+impl LogFold {
+    /// An empty fold, for a log whose registry `trust_root` governs.
+    pub fn new(trust_root: [u8; 32]) -> LogFold {
+        LogFold {
+            state: DomainState::new(trust_root),
+            views: ViewSet::new(),
+            next_log_index: 0,
+            stream_next_revision: HashMap::new(),
+            late_events: HashSet::new(),
+        }
+    }
+
+    /// Decodes an envelope's payload under the catalogue.
+    pub fn decode(envelope: &Envelope) -> Result<DomainEvent, Vec<FieldViolation>> {
+        let author = envelope.author();
+        decode_event(&author.event_type, author.event_version, &author.payload)
+    }
+
+    /// Folds in the next event of the log: decode (unless `decoded` already holds it), decide at
+    /// this position, evolve, views. On an error nothing changes.
+    pub fn fold(&mut self, event: LoggedEventRef<'_>, decoded: Option<DomainEvent>) -> Result<Acceptance, FoldError> {
+        if event.log_index != self.next_log_index {
+            return Err(FoldError::OutOfOrder { expected_log_index: self.next_log_index, log_index: event.log_index });
+        }
+        let author = event.envelope.author();
+        let domain_event = match decoded {
+            Some(domain_event) => domain_event,
+            None => Self::decode(event.envelope).map_err(|violations| FoldError::Payload {
+                log_index: event.log_index,
+                event_type: author.event_type.clone(),
+                violations,
+            })?,
+        };
+        let recorded_at_unix_ms = event.envelope.ledger().recorded_at_unix_ms;
+        let proposal = Proposal { stream: &author.stream, author: &author.author_public_key, recorded_at_unix_ms };
+        let decided = self
+            .state
+            .decide(&domain_event, proposal)
+            .map_err(|rejection| FoldError::Rejected { log_index: event.log_index, rejection })?;
+        let recorded = Recorded {
+            stream: &author.stream,
+            author: &author.author_public_key,
+            recorded_at_unix_ms,
+            event_hash: event.event_hash,
+            log_index: event.log_index,
+        };
+        let evolved = self.state.evolve(&domain_event, recorded);
+        // decide judges the proposal and evolve the record; on the same state they must agree.
+        assert_eq!(decided, evolved, "decide and evolve disagree at log index {}", event.log_index);
+        self.views.apply(&domain_event, recorded, evolved);
+        if evolved.late {
+            self.late_events.insert(author.event_id);
+        }
+        *self.stream_next_revision.entry(author.stream.clone()).or_insert(0) += 1;
+        self.next_log_index += 1;
+        Ok(evolved)
+    }
+
+    /// Decides proposed events for one stream, each against the state the earlier ones leave,
+    /// without changing anything. On rejection, the index of the first event refused.
+    pub fn decide(
+        &self,
+        events: &[DomainEvent],
+        proposal: Proposal<'_>,
+    ) -> Result<Vec<Acceptance>, (usize, Rejection)> {
+        if let [event] = events {
+            return self.state.decide(event, proposal).map(|acceptance| vec![acceptance]).map_err(|r| (0, r));
+        }
+        self.state.decide_batch(events, proposal)
+    }
+
+    /// The domain state as of the prefix.
+    pub fn state(&self) -> &DomainState {
+        &self.state
+    }
+
+    /// The read views as of the prefix.
+    pub fn views(&self) -> &ViewSet {
+        &self.views
+    }
+
+    /// How many events have been folded: the next log index.
+    pub fn next_log_index(&self) -> u64 {
+        self.next_log_index
+    }
+
+    /// The last revision of `stream` as of the prefix; `None` if it holds no event.
+    pub fn stream_revision(&self, stream: &str) -> Option<u64> {
+        self.stream_next_revision.get(stream).map(|next| next - 1)
+    }
+
+    /// Whether the domain judged this event late.
+    pub fn is_late(&self, event_id: &EventId) -> bool {
+        self.late_events.contains(event_id)
+    }
+
+    /// How many streams have events.
+    pub fn streams(&self) -> usize {
+        self.stream_next_revision.len()
+    }
+}
