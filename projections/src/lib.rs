@@ -71,24 +71,24 @@ pub struct RenderedView {
     pub tree_size: u64,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Milestone {
     log_index: u64,
     recorded_at_unix_ms: u64,
-    what: &'static str,
+    what: String,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Session {
     held: SessionHeld,
     log_index: u64,
     evidence: Vec<(EvidencePresented, u64, Hash256)>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Recommendation {
     title: String,
-    status: &'static str,
+    status: String,
     drafted_text_hash: Hash256,
     drafted_log_index: u64,
     text_hash: Hash256,
@@ -98,7 +98,7 @@ struct Recommendation {
     adoption: Option<(RecommendationAdopted, u64, Hash256, u64)>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Response {
     current: Value,
     history: Vec<Value>,
@@ -106,7 +106,7 @@ struct Response {
     updates: Vec<Value>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct AssemblyViews {
     convened: AssemblyConvened,
     convened_log_index: u64,
@@ -125,7 +125,7 @@ struct AssemblyViews {
 }
 
 /// Every view of every assembly, as of the events folded in so far.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct ViewSet {
     assemblies: BTreeMap<AssemblyId, AssemblyViews>,
     /// Events folded in: the log prefix the views cover.
@@ -171,8 +171,11 @@ impl ViewSet {
         self.tree_size = record.log_index + 1;
         self.as_of_unix_ms = self.as_of_unix_ms.max(record.recorded_at_unix_ms);
         let Some((_, Some(assembly_id))) = StreamKind::parse_stream(record.stream) else { return };
-        let milestone =
-            |what| Milestone { log_index: record.log_index, recorded_at_unix_ms: record.recorded_at_unix_ms, what };
+        let milestone = |what: &str| Milestone {
+            log_index: record.log_index,
+            recorded_at_unix_ms: record.recorded_at_unix_ms,
+            what: what.to_string(),
+        };
         if let DomainEvent::AssemblyConvened(convened) = event {
             self.assemblies.insert(
                 assembly_id,
@@ -244,7 +247,7 @@ impl ViewSet {
                     draft.recommendation_id.clone(),
                     Recommendation {
                         title: draft.title.clone(),
-                        status: "drafted",
+                        status: "drafted".to_string(),
                         drafted_text_hash: draft.text_hash,
                         drafted_log_index: record.log_index,
                         text_hash: draft.text_hash,
@@ -263,7 +266,7 @@ impl ViewSet {
             }
             DomainEvent::RecommendationWithdrawn(withdrawn) => {
                 if let Some(r) = views.recommendations.get_mut(&withdrawn.recommendation_id) {
-                    r.status = "withdrawn";
+                    r.status = "withdrawn".to_string();
                     r.withdrawn_reason = Some(withdrawn.reason.clone());
                 }
             }
@@ -275,7 +278,7 @@ impl ViewSet {
             }
             DomainEvent::RecommendationAdopted(adopted) => {
                 if let Some(r) = views.recommendations.get_mut(&adopted.recommendation_id) {
-                    r.status = "adopted";
+                    r.status = "adopted".to_string();
                     r.adoption =
                         Some((adopted.clone(), record.log_index, record.event_hash, record.recorded_at_unix_ms));
                 }
@@ -349,7 +352,7 @@ impl ViewSet {
 
     fn overview(&self, views: &AssemblyViews) -> Value {
         let c = &views.convened;
-        let status = views.timeline.last().map_or("convened", |m| m.what);
+        let status = views.timeline.last().map_or("convened", |m| m.what.as_str());
         json!({
             "council": c.council, "remit_question": c.remit_question, "area": c.area,
             "starts_on": c.starts_on.to_string(), "ends_on": c.ends_on.to_string(),

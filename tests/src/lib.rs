@@ -8,7 +8,7 @@ use klero_catalogue::EventMessage;
 use klero_client::{Author, KleroClient, SignedEvent};
 use klero_ledger::checkpoint::LogSigningKey;
 use klero_ledger::{Hash256, SigningKey};
-use klero_log::LogConfig;
+use klero_log::{LogConfig, TreeLeaves};
 use klero_proto as pb;
 use klero_store_embedded::{EmbeddedStore, EmbeddedStoreOptions};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,8 +46,10 @@ pub async fn start_server(directory: &std::path::Path, trust_root: [u8; 32], clo
     let log_config = LogConfig {
         log_key: LogSigningKey::new("klero.test/blackbox", key("log key")).expect("log key"),
         verify_signatures_on_open: true,
+        verified_prefix: None,
+        tree_leaves: TreeLeaves::File(directory.join("tree-leaves")),
     };
-    let config = ApplicationConfig { trust_root, clock, checkpoints: Default::default(), limits: Default::default() };
+    let config = ApplicationConfig::new(trust_root, clock);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let grpc = Box::new(GrpcFrontEnd { listener, limits: Default::default() });
     let running = klero_application::start(store.clone(), log_config, config, vec![grpc], async {
@@ -99,6 +101,18 @@ impl TestServer {
     /// Stops the server gracefully and starts a new one on the same data directory.
     pub async fn restart(&mut self) {
         self.server.take().expect("running").stop().await;
+        self.boot().await;
+    }
+
+    /// How many events the running server took up from a snapshot when it started.
+    pub fn snapshot_taken_up(&self) -> Option<u64> {
+        self.server.as_ref().expect("running").running.application().snapshot_taken_up()
+    }
+
+    /// Stops the server gracefully, runs `change` on its data directory, and starts it again.
+    pub async fn restart_after(&mut self, change: impl FnOnce(&std::path::Path)) {
+        self.server.take().expect("running").stop().await;
+        change(self.directory.path());
         self.boot().await;
     }
 

@@ -88,9 +88,10 @@ impl From<LogError> for ApplicationError {
                 ApplicationError::Conflict { stream, expected: expected.to_string(), current: actual }
             }
             LogError::DuplicateEventId { event_id, reason } => ApplicationError::DuplicateEventId { event_id, reason },
-            LogError::Corrupt { .. } | LogError::CheckpointNotHeld { .. } | LogError::Chain(_) => {
-                ApplicationError::Corrupt { reason: error.to_string() }
-            }
+            LogError::Corrupt { .. }
+            | LogError::CheckpointNotHeld { .. }
+            | LogError::Chain(_)
+            | LogError::VerifiedPrefixDiffers { .. } => ApplicationError::Corrupt { reason: error.to_string() },
             LogError::Checkpoint(e) => ApplicationError::Internal { reason: format!("checkpoint: {e}") },
             LogError::Proof(e) => ApplicationError::OutOfRange { reason: format!("proof: {e}") },
             LogError::Store(e) => e.into(),

@@ -20,11 +20,13 @@ mod errors;
 mod lifecycle;
 pub mod publisher;
 pub mod signatures;
+mod snapshot;
 
 pub use append::{AppendRequest, Appended};
 pub use errors::ApplicationError;
 pub use lifecycle::{start, FrontEnd, FrontEndError, Running, Shutdown};
 pub use publisher::CheckpointPolicy;
+pub use snapshot::{OpenVerification, SnapshotPolicy};
 
 use klero_domain::{AssemblyId, DomainEvent};
 use klero_fold::{LogFold, LoggedEventRef};
@@ -75,7 +77,24 @@ pub struct ApplicationConfig {
     /// The recording time of appends.
     pub clock: Clock,
     pub checkpoints: CheckpointPolicy,
+    pub snapshots: SnapshotPolicy,
+    /// How much of the log to verify again on open.
+    pub open: OpenVerification,
     pub limits: ApplicationLimits,
+}
+
+impl ApplicationConfig {
+    /// The defaults, with this trust root and clock.
+    pub fn new(trust_root: [u8; 32], clock: Clock) -> ApplicationConfig {
+        ApplicationConfig {
+            trust_root,
+            clock,
+            checkpoints: CheckpointPolicy::default(),
+            snapshots: SnapshotPolicy::default(),
+            open: OpenVerification::default(),
+            limits: ApplicationLimits::default(),
+        }
+    }
 }
 
 impl std::fmt::Debug for ApplicationConfig {
@@ -122,6 +141,8 @@ pub struct Application<S: EventStore> {
     signatures: signatures::SignatureChecker,
     publisher: Arc<PublisherHandle>,
     subscriptions: Arc<tokio::sync::Semaphore>,
+    /// The prefix a snapshot let this start skip, if one did.
+    snapshot_taken_up: Option<u64>,
 }
 
 impl<S: EventStore> std::fmt::Debug for Application<S> {
@@ -141,16 +162,21 @@ fn mutex<T>(lock: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl<S: EventStore> Application<S> {
-    /// Builds the core over an open log and folds the whole log in.
+    /// Builds the core over an open log and folds into it every event beyond `restored` (a
+    /// fold taken up from a snapshot), or the whole log.
     pub async fn open(
         store: Arc<S>,
         log: Arc<TransparencyLog<S>>,
         config: ApplicationConfig,
+        restored: Option<LogFold>,
     ) -> Result<Application<S>, ApplicationError> {
         let publisher = Arc::new(PublisherHandle::new(log.latest_checkpoint()));
+        let snapshot_taken_up = restored.as_ref().map(LogFold::next_log_index);
+        let fold = restored.unwrap_or_else(|| LogFold::new(config.trust_root));
+        assert!(fold.next_log_index() <= log.size(), "a fold cannot run ahead of its log");
         let application = Application {
             store,
-            fold: RwLock::new(LogFold::new(config.trust_root)),
+            fold: RwLock::new(fold),
             fold_sync: tokio::sync::Mutex::new(()),
             decoded_cache: Mutex::new(HashMap::new()),
             appends: append::AppendGates::default(),
@@ -159,6 +185,7 @@ impl<S: EventStore> Application<S> {
             publisher,
             log,
             config,
+            snapshot_taken_up,
         };
         application.sync_fold().await?;
         Ok(application)
@@ -216,6 +243,36 @@ impl<S: EventStore> Application<S> {
             // The fold and the log agree on where they are.
             assert_eq!(fold.next_log_index(), events.last().map_or(next, |e| e.leaf_index + 1));
         }
+    }
+
+    /// Writes a snapshot of the fold as it stands, if it covers more than `after` events; the
+    /// size it covers.
+    pub(crate) async fn write_snapshot(&self, after: u64) -> Result<u64, ApplicationError> {
+        let (tree_size, fold) = {
+            let fold = read(&self.fold);
+            if fold.next_log_index() <= after {
+                return Ok(after);
+            }
+            (fold.next_log_index(), fold.to_snapshot())
+        };
+        let root_hash = self.log.root_at(tree_size)?;
+        let message = snapshot::signed_message(tree_size, &root_hash, &fold);
+        let signature = self.log.sign_server_state(&message);
+        let bytes = snapshot::encode(signature, tree_size, &root_hash, &fold);
+        self.store.save_snapshot(&bytes).await?;
+        tracing::info!(tree_size, bytes = bytes.len(), "snapshot written");
+        Ok(tree_size)
+    }
+
+    /// How many events a snapshot let this start take up without verifying them again; `None`
+    /// when the whole log was verified.
+    pub fn snapshot_taken_up(&self) -> Option<u64> {
+        self.snapshot_taken_up
+    }
+
+    /// How many events the fold covers.
+    pub fn folded_events(&self) -> u64 {
+        read(&self.fold).next_log_index()
     }
 
     /// Runs `read` on the domain state and views folded from the whole log as of now.

@@ -2,9 +2,10 @@
 //! and on shutdown stop them in order, then close the store.
 
 use crate::publisher::{self, PublisherHandle};
+use crate::snapshot::{self, OpenVerification, SnapshotPolicy};
 use crate::{Application, ApplicationConfig, ApplicationError};
 use async_trait::async_trait;
-use klero_log::{LogConfig, TransparencyLog};
+use klero_log::{LogConfig, LogError, TransparencyLog, VerifiedPrefix};
 use klero_store::EventStore;
 use std::future::Future;
 use std::sync::Arc;
@@ -62,10 +63,11 @@ impl<S: EventStore> Running<S> {
     }
 }
 
-/// Opens the log over `store` (replaying and checking it), folds it into the core, starts the
-/// follower, the checkpoint publisher and every front end, and returns. Everything runs until
-/// `shutdown` resolves or a front end fails; then [`Running::stopped`] resolves once all of it
-/// has stopped and the store is closed.
+/// Opens the log over `store` and the core over it (from the latest valid snapshot, unless
+/// `config.open` asks for a full verification), starts the follower, the checkpoint publisher,
+/// the snapshot writer and every front end, and returns. Everything runs until `shutdown`
+/// resolves or a front end fails; then [`Running::stopped`] resolves once all of it has
+/// stopped, a last checkpoint and snapshot are written, and the store is closed.
 pub async fn start<S: EventStore>(
     store: Arc<S>,
     log_config: LogConfig,
@@ -73,20 +75,24 @@ pub async fn start<S: EventStore>(
     front_ends: Vec<Box<dyn FrontEnd<S>>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running<S>, ApplicationError> {
-    let policy = config.checkpoints.clone();
-    let log = Arc::new(TransparencyLog::open(store.clone(), log_config).await?);
-    tracing::info!(size = log.size(), root = %log.root(), verifier_key = %log.verifier_key().to_vkey_string(), "log opened");
-    let application = Arc::new(Application::open(store.clone(), log.clone(), config).await?);
+    let (log, restored) = open_log(&store, log_config, config.open).await?;
+    let log = Arc::new(log);
+    tracing::info!(size = log.size(), verifier_key = %log.verifier_key().to_vkey_string(), "log opened");
+    let checkpoints = config.checkpoints.clone();
+    let snapshots = config.snapshots.clone();
+    let application = Arc::new(Application::open(store.clone(), log.clone(), config, restored).await?);
     let (stop, stop_signal) = watch::channel(false);
     let follower = tokio::spawn(application.clone().follow(stop_signal.clone()));
     let publisher_handle: Arc<PublisherHandle> = application.publisher.clone();
-    let publisher = tokio::spawn(publisher::run(log.clone(), policy, publisher_handle, stop_signal.clone()));
+    let publisher = tokio::spawn(publisher::run(log.clone(), checkpoints, publisher_handle, stop_signal.clone()));
+    let snapshot_writer = tokio::spawn(write_snapshots(application.clone(), snapshots.clone(), stop_signal.clone()));
     let mut serving = tokio::task::JoinSet::new();
     for front_end in front_ends {
         let name = front_end.name();
         let (application, shutdown) = (application.clone(), Shutdown(stop_signal.clone()));
         serving.spawn(async move { (name, front_end.serve(application, shutdown).await) });
     }
+    let stopping = application.clone();
     let stopped = tokio::spawn(async move {
         let mut first_failure: Option<FrontEndError> = None;
         tokio::pin!(shutdown);
@@ -103,13 +109,93 @@ pub async fn start<S: EventStore>(
             first_failure = first_failure.or(failure);
         }
         let _ = follower.await;
+        let _ = snapshot_writer.await;
+        // Nothing appends any more: fold the rest, and leave a snapshot of the whole log so that
+        // the next start verifies nothing again.
+        if snapshots.events > 0 {
+            let written = async {
+                stopping.sync_fold().await?;
+                stopping.write_snapshot(0).await
+            };
+            if let Err(error) = written.await {
+                tracing::warn!(%error, "no snapshot on stop; the next start verifies more");
+            }
+        }
         let _ = publisher.await;
+        drop(stopping);
         drop(log);
         store.close().await;
         tracing::info!("stopped; store closed");
         first_failure.map_or(Ok(()), Err)
     });
     Ok(Running { application, stopped })
+}
+
+/// Opens the log, from the store's snapshot if it is valid and asked for; the fold the snapshot
+/// holds, if one was taken up.
+async fn open_log<S: EventStore>(
+    store: &Arc<S>,
+    log_config: LogConfig,
+    open: OpenVerification,
+) -> Result<(TransparencyLog<S>, Option<klero_fold::LogFold>), ApplicationError> {
+    let snapshot = match open {
+        OpenVerification::Full => None,
+        OpenVerification::FromSnapshot => match store.load_snapshot().await? {
+            None => None,
+            Some(bytes) => match snapshot::decode(&log_config.log_key.verifier(), &bytes) {
+                Ok(snapshot) => Some(snapshot),
+                Err(reason) => {
+                    tracing::warn!(%reason, "the stored snapshot is refused; verifying the whole log");
+                    None
+                }
+            },
+        },
+    };
+    let Some(snapshot) = snapshot else {
+        return Ok((TransparencyLog::open(store.clone(), log_config).await?, None));
+    };
+    let prefix = VerifiedPrefix { tree_size: snapshot.tree_size, root_hash: snapshot.root_hash };
+    let from_snapshot = LogConfig { verified_prefix: Some(prefix), ..log_config.clone() };
+    match TransparencyLog::open(store.clone(), from_snapshot).await {
+        Ok(log) => {
+            tracing::info!(
+                tree_size = snapshot.tree_size,
+                "took up the snapshot; verified in full only what came after"
+            );
+            Ok((log, Some(snapshot.fold)))
+        }
+        Err(error @ LogError::VerifiedPrefixDiffers { .. }) => {
+            tracing::warn!(%error, "the snapshot does not match the stored log; verifying the whole log");
+            Ok((TransparencyLog::open(store.clone(), log_config).await?, None))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Writes a snapshot whenever the fold moved [`SnapshotPolicy::events`] past the last one.
+async fn write_snapshots<S: EventStore>(
+    application: Arc<Application<S>>,
+    policy: SnapshotPolicy,
+    mut stop: watch::Receiver<bool>,
+) {
+    if policy.events == 0 {
+        return;
+    }
+    let mut size = application.log.size_watch();
+    let mut last = application.folded_events();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            changed = size.changed() => if changed.is_err() { return },
+        }
+        if application.folded_events() < last + policy.events {
+            continue;
+        }
+        match application.write_snapshot(last).await {
+            Ok(covered) => last = covered,
+            Err(error) => tracing::warn!(%error, "a snapshot could not be written; the next start verifies more"),
+        }
+    }
 }
 
 fn outcome(

@@ -183,13 +183,10 @@ pub async fn start_server(
     let log_config = klero_log::LogConfig {
         log_key: LogSigningKey::new("klero.bench/log", key("bench log")).expect("key"),
         verify_signatures_on_open: true,
+        verified_prefix: None,
+        tree_leaves: klero_log::TreeLeaves::File(directory.join("tree-leaves")),
     };
-    let config = klero_application::ApplicationConfig {
-        trust_root,
-        clock: klero_application::system_clock(),
-        checkpoints: Default::default(),
-        limits: Default::default(),
-    };
+    let config = klero_application::ApplicationConfig::new(trust_root, klero_application::system_clock());
     let grpc = Box::new(klero_api::GrpcFrontEnd { listener, limits: Default::default() });
     klero_application::start(store, log_config, config, vec![grpc], shutdown).await.expect("server starts")
 }

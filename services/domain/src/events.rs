@@ -6,7 +6,7 @@ pub use klero_draw::Quota;
 use klero_ledger::Hash256;
 
 /// Who may author an event type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Authority {
     /// Only the trust root, the council's key configured at start (registry events).
     TrustRoot,
@@ -116,7 +116,7 @@ domain_events! {
     ImplementationUpdated: Response, By(CouncilDecisionMaker);
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KeyGranted {
     pub public_key: [u8; 32],
     pub role: Role,
@@ -124,7 +124,7 @@ pub struct KeyGranted {
     pub holder_title: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KeyRevoked {
     pub public_key: [u8; 32],
     pub role: Role,
@@ -132,7 +132,7 @@ pub struct KeyRevoked {
     pub reason: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AssemblyConvened {
     pub assembly_id: AssemblyId,
     pub council: String,
@@ -145,7 +145,7 @@ pub struct AssemblyConvened {
     pub response_deadline_days: u32,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SelectionPlanned {
     pub panel_size: u32,
     pub quotas: Vec<Quota>,
@@ -156,45 +156,45 @@ pub struct SelectionPlanned {
     pub randomness_source: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PoolMember {
     pub id: String,
     /// (feature, value) pairs, one per feature.
     pub features: Vec<(String, String)>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PoolRegistered {
     pub members: Vec<PoolMember>,
     /// SHA-256 of the exact payload bytes, compared with the plan's pool commitment.
     pub payload_hash: Hash256,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LotteryPublished {
     /// (weight in parts of 1,000,000,000, seats per type) for each panel.
     pub panels: Vec<(u64, Vec<u32>)>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PanelDrawn {
     pub seed: Vec<u8>,
     pub member_ids: Vec<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MemberWithdrew {
     pub member_id: String,
     pub reason: WithdrawalReason,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReplacementDrawn {
     pub withdrawn_member_id: String,
     pub replacement_member_id: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SessionHeld {
     pub session_number: u32,
     pub held_on: Date,
@@ -202,7 +202,7 @@ pub struct SessionHeld {
     pub attendance_count: u32,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EvidencePresented {
     pub session_number: u32,
     pub speaker_role: String,
@@ -211,59 +211,59 @@ pub struct EvidencePresented {
     pub media_type: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PublicSubmissionReceived {
     pub submitter_id: String,
     pub content_hash: Hash256,
     pub received_on: Date,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RecommendationDrafted {
     pub recommendation_id: String,
     pub title: String,
     pub text_hash: Hash256,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RecommendationAmended {
     pub recommendation_id: String,
     pub text_hash: Hash256,
     pub reason: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RecommendationWithdrawn {
     pub recommendation_id: String,
     pub reason: String,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Tally {
     pub in_favour: u32,
     pub against: u32,
     pub abstaining: u32,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VoteRecorded {
     pub recommendation_id: String,
     pub tally: Tally,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RecommendationAdopted {
     pub recommendation_id: String,
     pub final_text_hash: Hash256,
     pub tally: Tally,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FinalReportPublished {
     pub content_hash: Hash256,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ResponseIssued {
     pub recommendation_event_hash: Hash256,
     pub decision: Decision,
@@ -272,7 +272,7 @@ pub struct ResponseIssued {
     pub due_on: Date,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ResponseAmended {
     pub recommendation_event_hash: Hash256,
     pub decision: Decision,
@@ -282,7 +282,7 @@ pub struct ResponseAmended {
     pub reason: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ImplementationUpdated {
     pub recommendation_event_hash: Hash256,
     pub status: ImplementationStatus,

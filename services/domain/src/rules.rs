@@ -160,14 +160,14 @@ pub fn response_due_by_unix_ms(adopted_at_unix_ms: u64, response_deadline_days: 
 }
 
 /// The outcome of accepting an event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Acceptance {
     /// The event is recorded after a deadline that applies to it (a late response).
     pub late: bool,
 }
 
 /// One grant of a role to a key.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Grant {
     pub public_key: [u8; 32],
     pub role: Role,
@@ -178,7 +178,7 @@ pub struct Grant {
 }
 
 /// The selection stage's state.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct SelectionState {
     pub plan: Option<SelectionPlanned>,
     /// Pool members by id: their (feature → value) map.
@@ -199,7 +199,7 @@ pub struct SelectionState {
     pub seed: Option<Vec<u8>>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RecommendationStatus {
     Drafted,
     Withdrawn,
@@ -216,7 +216,7 @@ impl RecommendationStatus {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct RecommendationState {
     pub status: RecommendationStatus,
     pub title: String,
@@ -228,7 +228,7 @@ pub struct RecommendationState {
     pub adopted_at_unix_ms: Option<u64>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct ResponseState {
     pub recommendation_id: String,
     pub decision: Decision,
@@ -238,7 +238,7 @@ pub struct ResponseState {
 }
 
 /// One assembly's state, folded from its events.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct AssemblyState {
     pub convened: AssemblyConvened,
     pub selection: SelectionState,
@@ -254,7 +254,7 @@ pub struct AssemblyState {
 }
 
 /// Everything the rules need: the registry and every assembly.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct DomainState {
     trust_root: [u8; 32],
     grants: Vec<Grant>,

@@ -4,7 +4,7 @@ use std::fmt;
 
 /// An assembly id: 1 to 64 of `a-z 0-9 -`, starting with a letter or digit. It is part of
 /// every stream name of the assembly, so it must be a valid stream-name segment.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct AssemblyId(String);
 
 impl AssemblyId {
@@ -35,7 +35,7 @@ impl fmt::Display for AssemblyId {
 }
 
 /// What a key may author.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Role {
     Convenor,
     SelectionOperator,
@@ -59,7 +59,7 @@ impl fmt::Display for Role {
 }
 
 /// Which assemblies a grant covers.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Scope {
     /// Every assembly, written `*`.
     AllAssemblies,
@@ -93,7 +93,7 @@ impl fmt::Display for Scope {
 }
 
 /// A calendar date, stored as days since 1970-01-01 (proleptic Gregorian).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Date(pub i64);
 
 impl Date {
@@ -157,7 +157,7 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 }
 
 /// The council's decision on a recommendation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Decision {
     Accepted,
     AcceptedInPart,
@@ -181,7 +181,7 @@ impl Decision {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ImplementationStatus {
     NotStarted,
     InProgress,
@@ -189,7 +189,7 @@ pub enum ImplementationStatus {
     Stalled,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum WithdrawalReason {
     Personal,
     Unreachable,
@@ -197,7 +197,7 @@ pub enum WithdrawalReason {
 }
 
 /// Which stream of an assembly an event belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum StreamKind {
     Registry,
     Assembly,

@@ -19,7 +19,7 @@ const DRAW_DOMAIN: &[u8] = b"KLERO-DRAW-V1\0";
 const MEMBER_DOMAIN: &[u8] = b"KLERO-DRAW-MEMBER-V1\0";
 
 /// The lottery as published: panels and integer weights.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PublishedLottery {
     pub panels: Vec<Panel>,
     /// One weight per panel, each at least 1, summing to [`WEIGHT_TOTAL`].

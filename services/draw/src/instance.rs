@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 /// One quota: seats for one value of one feature.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Quota {
     pub feature: String,
     pub value: String,
@@ -15,7 +15,7 @@ pub struct Quota {
 }
 
 /// A group of interchangeable people: the same value on every feature.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PersonType {
     /// One value index per feature (into `Instance::values[feature]`).
     pub values: Vec<usize>,
@@ -27,7 +27,7 @@ pub struct PersonType {
 pub type Panel = Vec<u32>;
 
 /// A selection problem: the quotas, and the pool grouped into types.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Instance {
     /// Feature names, in the order they first appear among the quotas.
     pub features: Vec<String>,

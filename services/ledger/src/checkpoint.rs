@@ -83,7 +83,7 @@ fn key_hash(name: &str, public_key: &[u8; 32]) -> [u8; 4] {
 }
 
 /// The log's signing key with its name. The server holds it; nobody else needs it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct LogSigningKey {
     name: String,
     key: SigningKey,
@@ -105,6 +105,16 @@ impl LogSigningKey {
         LogVerifierKey { name: self.name.clone(), key_hash: key_hash(&self.name, &public_key), public_key }
     }
 
+    /// Signs a record of the server's own state (a snapshot of what it derived from the log),
+    /// domain-separated by [`SERVER_STATE_DOMAIN`], so that a tampered or foreign record is
+    /// refused on start.
+    pub fn sign_server_state(&self, message: &[u8]) -> [u8; 64] {
+        let mut input = Vec::with_capacity(SERVER_STATE_DOMAIN.len() + message.len());
+        input.extend_from_slice(SERVER_STATE_DOMAIN);
+        input.extend_from_slice(message);
+        self.key.sign(&input).to_bytes()
+    }
+
     /// Signs a checkpoint whose origin is this key's name.
     pub fn sign(&self, checkpoint: &Checkpoint) -> Result<SignedCheckpoint, CheckpointError> {
         if checkpoint.origin != self.name {
@@ -122,6 +132,10 @@ impl LogSigningKey {
         Ok(SignedCheckpoint { checkpoint: checkpoint.clone(), note })
     }
 }
+
+/// Prefixes every server state record the log key signs. A note's text is UTF-8 without NUL
+/// bytes, so no such signature can ever pass as a checkpoint's, nor the reverse.
+pub const SERVER_STATE_DOMAIN: &[u8] = b"KLERO-SERVER-STATE-V1\0";
 
 /// A log's public key and name, which auditors configure to trust its checkpoints.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -169,6 +183,16 @@ impl LogVerifierKey {
             return Err(CheckpointError::Malformed { reason: "verifier key hash does not match its name and key" });
         }
         Ok(LogVerifierKey { name: name.to_string(), key_hash: expected, public_key })
+    }
+
+    /// Whether this key signed `message` as a server state record
+    /// ([`LogSigningKey::sign_server_state`]).
+    pub fn verify_server_state(&self, message: &[u8], signature: &[u8; 64]) -> bool {
+        let Ok(verifying_key) = VerifyingKey::from_bytes(&self.public_key) else { return false };
+        let mut input = Vec::with_capacity(SERVER_STATE_DOMAIN.len() + message.len());
+        input.extend_from_slice(SERVER_STATE_DOMAIN);
+        input.extend_from_slice(message);
+        verifying_key.verify_strict(&input, &Signature::from_bytes(signature)).is_ok()
     }
 
     /// Parses a signed checkpoint note and checks that this key signed it. Signatures by other

@@ -81,90 +81,316 @@ impl MerkleTree {
 
     /// Root of the tree made of the first `size` leaves.
     pub fn root_at(&self, size: u64) -> Result<Hash256, ProofError> {
-        if size > self.size() {
-            return Err(ProofError::SizeBeyondTree { size, tree_size: self.size() });
-        }
-        if size == 0 {
-            return Ok(empty_root());
-        }
-        Ok(self.subtree_hash(0, size))
-    }
-
-    /// MTH(D[start:end]) for a range that the RFC recursion produces: `start` is a multiple of
-    /// the largest power of two not exceeding `end - start`.
-    fn subtree_hash(&self, start: u64, end: u64) -> Hash256 {
-        let width = end - start;
-        if width.is_power_of_two() {
-            let height = width.trailing_zeros() as usize;
-            return self.levels[height][(start >> height) as usize];
-        }
-        let k = split_point(width);
-        node_hash(&self.subtree_hash(start, start + k), &self.subtree_hash(start + k, end))
+        root_at(&mut &*self, size)
     }
 
     /// Inclusion proof (RFC 6962 PATH) for the leaf at `index` in the tree of `size` leaves.
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash256>, ProofError> {
-        if size > self.size() {
-            return Err(ProofError::SizeBeyondTree { size, tree_size: self.size() });
-        }
-        if index >= size {
-            return Err(ProofError::IndexBeyondSize { index, size });
-        }
-        let mut proof = Vec::with_capacity(64);
-        let (mut start, mut end, mut target) = (0u64, size, index);
-        // Walk down from the root, collecting siblings; the RFC lists them leaf-first.
-        while end - start > 1 {
-            let k = split_point(end - start);
-            if target < k {
-                proof.push(self.subtree_hash(start + k, end));
-                end = start + k;
-            } else {
-                proof.push(self.subtree_hash(start, start + k));
-                start += k;
-                target -= k;
-            }
-        }
-        proof.reverse();
-        Ok(proof)
+        inclusion_proof(&mut &*self, index, size)
     }
 
     /// Consistency proof (RFC 6962 PROOF) between the trees of `old_size` and `new_size` leaves.
     pub fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash256>, ProofError> {
-        if new_size > self.size() {
-            return Err(ProofError::SizeBeyondTree { size: new_size, tree_size: self.size() });
+        consistency_proof(&mut &*self, old_size, new_size)
+    }
+}
+
+impl Subtrees for &MerkleTree {
+    fn size(&self) -> u64 {
+        MerkleTree::size(self)
+    }
+
+    fn aligned_subtree(&mut self, start: u64, height: u32) -> Result<Hash256, ProofError> {
+        Ok(self.levels[height as usize][(start >> height) as usize])
+    }
+}
+
+/// A tree whose hashes of complete, aligned subtrees can be looked up: the one thing the proof
+/// algorithms below need. `&mut` so that a source may remember what it read for one proof.
+trait Subtrees {
+    fn size(&self) -> u64;
+    /// MTH of leaves `[start, start + 2^height)`, a complete subtree with `start` a multiple
+    /// of `2^height`.
+    fn aligned_subtree(&mut self, start: u64, height: u32) -> Result<Hash256, ProofError>;
+}
+
+/// MTH(D[start:end]) for a range that the RFC recursion produces: `start` is a multiple of
+/// the largest power of two not exceeding `end - start`.
+fn subtree_hash(tree: &mut impl Subtrees, start: u64, end: u64) -> Result<Hash256, ProofError> {
+    let width = end - start;
+    if width.is_power_of_two() {
+        return tree.aligned_subtree(start, width.trailing_zeros());
+    }
+    let k = split_point(width);
+    Ok(node_hash(&subtree_hash(tree, start, start + k)?, &subtree_hash(tree, start + k, end)?))
+}
+
+fn root_at(tree: &mut impl Subtrees, size: u64) -> Result<Hash256, ProofError> {
+    if size > tree.size() {
+        return Err(ProofError::SizeBeyondTree { size, tree_size: tree.size() });
+    }
+    if size == 0 {
+        return Ok(empty_root());
+    }
+    subtree_hash(tree, 0, size)
+}
+
+fn inclusion_proof(tree: &mut impl Subtrees, index: u64, size: u64) -> Result<Vec<Hash256>, ProofError> {
+    if size > tree.size() {
+        return Err(ProofError::SizeBeyondTree { size, tree_size: tree.size() });
+    }
+    if index >= size {
+        return Err(ProofError::IndexBeyondSize { index, size });
+    }
+    let mut proof = Vec::with_capacity(64);
+    let (mut start, mut end, mut target) = (0u64, size, index);
+    // Walk down from the root, collecting siblings; the RFC lists them leaf-first.
+    while end - start > 1 {
+        let k = split_point(end - start);
+        if target < k {
+            proof.push(subtree_hash(tree, start + k, end)?);
+            end = start + k;
+        } else {
+            proof.push(subtree_hash(tree, start, start + k)?);
+            start += k;
+            target -= k;
         }
-        if old_size > new_size {
-            return Err(ProofError::OldSizeBeyondNewSize { old_size, new_size });
-        }
-        if old_size == 0 || old_size == new_size {
-            return Ok(Vec::new());
-        }
-        let mut proof = Vec::with_capacity(64);
-        let (mut start, mut end, mut m, mut complete) = (0u64, new_size, old_size, true);
-        // Iterative SUBPROOF(m, D[start:end], complete); siblings collected root-first.
-        loop {
-            let n = end - start;
-            if m == n {
-                if !complete {
-                    proof.push(self.subtree_hash(start, end));
-                }
-                break;
+    }
+    proof.reverse();
+    Ok(proof)
+}
+
+fn consistency_proof(tree: &mut impl Subtrees, old_size: u64, new_size: u64) -> Result<Vec<Hash256>, ProofError> {
+    if new_size > tree.size() {
+        return Err(ProofError::SizeBeyondTree { size: new_size, tree_size: tree.size() });
+    }
+    if old_size > new_size {
+        return Err(ProofError::OldSizeBeyondNewSize { old_size, new_size });
+    }
+    if old_size == 0 || old_size == new_size {
+        return Ok(Vec::new());
+    }
+    let mut proof = Vec::with_capacity(64);
+    let (mut start, mut end, mut m, mut complete) = (0u64, new_size, old_size, true);
+    // Iterative SUBPROOF(m, D[start:end], complete); siblings collected root-first.
+    loop {
+        let n = end - start;
+        if m == n {
+            if !complete {
+                proof.push(subtree_hash(tree, start, end)?);
             }
-            let k = split_point(n);
-            if m <= k {
-                proof.push(self.subtree_hash(start + k, end));
-                end = start + k;
-            } else {
-                proof.push(self.subtree_hash(start, start + k));
-                start += k;
-                m -= k;
-                complete = false;
-            }
+            break;
         }
-        // SUBPROOF lists the terminal subtree (if any) first and then siblings from the deepest
-        // level up; the walk above met them top-down, so the RFC order is the exact reversal.
-        proof.reverse();
-        Ok(proof)
+        let k = split_point(n);
+        if m <= k {
+            proof.push(subtree_hash(tree, start + k, end)?);
+            end = start + k;
+        } else {
+            proof.push(subtree_hash(tree, start, start + k)?);
+            start += k;
+            m -= k;
+            complete = false;
+        }
+    }
+    // SUBPROOF lists the terminal subtree (if any) first and then siblings from the deepest
+    // level up; the walk above met them top-down, so the RFC order is the exact reversal.
+    proof.reverse();
+    Ok(proof)
+}
+
+/// Leaves per block of a [`CompactMerkleTree`]: the hashes of complete blocks and everything
+/// above them stay in memory; the leaves of complete blocks live in [`LeafStorage`].
+pub const LEAVES_PER_BLOCK: u64 = 16;
+const BLOCK_HEIGHT: u32 = LEAVES_PER_BLOCK.trailing_zeros();
+
+/// Where a [`CompactMerkleTree`] keeps the leaf hashes of its complete blocks. The ledger does no
+/// I/O: a caller that wants them on disk implements this over a file.
+pub trait LeafStorage: Send + Sync + std::fmt::Debug {
+    /// Keeps `leaves`, the complete block that starts at leaf `start`. Blocks arrive in order.
+    fn append_block(&mut self, start: u64, leaves: &[Hash256]) -> Result<(), String>;
+    /// Fills `out` with leaves `[start, start + out.len())`, all from complete blocks.
+    fn read_leaves(&self, start: u64, out: &mut [Hash256]) -> Result<(), String>;
+}
+
+/// Leaves kept in memory: for tests and short-lived tools.
+#[derive(Debug, Default)]
+pub struct MemoryLeaves(Vec<Hash256>);
+
+impl LeafStorage for MemoryLeaves {
+    fn append_block(&mut self, start: u64, leaves: &[Hash256]) -> Result<(), String> {
+        if start != self.0.len() as u64 {
+            return Err(format!("block at leaf {start} arrived after {} leaves", self.0.len()));
+        }
+        self.0.extend_from_slice(leaves);
+        Ok(())
+    }
+
+    fn read_leaves(&self, start: u64, out: &mut [Hash256]) -> Result<(), String> {
+        let range = usize::try_from(start).ok().and_then(|s| self.0.get(s..s.checked_add(out.len())?));
+        out.copy_from_slice(range.ok_or_else(|| format!("leaves from {start} were never stored"))?);
+        Ok(())
+    }
+}
+
+/// An append-only RFC 6962 tree that holds in memory only what proofs need often: the hashes
+/// of complete blocks of [`LEAVES_PER_BLOCK`] leaves and every level above, about 2 bytes per
+/// leaf, and the leaves of the last, incomplete block. The leaves of complete blocks live in
+/// its [`LeafStorage`]; a proof reads at most a few blocks of them.
+#[derive(Debug)]
+pub struct CompactMerkleTree<L: LeafStorage> {
+    /// `upper[h][i]` is the MTH of leaves `[i·2^(h+4), (i+1)·2^(h+4))`.
+    upper: Vec<Vec<Hash256>>,
+    /// Leaves of the incomplete last block, fewer than [`LEAVES_PER_BLOCK`].
+    tail: Vec<Hash256>,
+    size: u64,
+    storage: L,
+}
+
+impl<L: LeafStorage> CompactMerkleTree<L> {
+    /// An empty tree over empty storage.
+    pub fn new(storage: L) -> CompactMerkleTree<L> {
+        CompactMerkleTree { upper: vec![Vec::new()], tail: Vec::new(), size: 0, storage }
+    }
+
+    /// Number of leaves.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Appends the entry (an event hash) as the next leaf.
+    pub fn push_entry(&mut self, entry: &Hash256) -> Result<(), ProofError> {
+        self.push_leaf_hash(leaf_hash(&entry.0))
+    }
+
+    /// Appends a leaf by its leaf hash. A storage failure leaves the tree as it was.
+    pub fn push_leaf_hash(&mut self, leaf: Hash256) -> Result<(), ProofError> {
+        self.tail.push(leaf);
+        if (self.tail.len() as u64) < LEAVES_PER_BLOCK {
+            self.size += 1;
+            return Ok(());
+        }
+        let start = self.size + 1 - LEAVES_PER_BLOCK;
+        if let Err(reason) = self.storage.append_block(start, &self.tail) {
+            self.tail.pop();
+            return Err(ProofError::LeavesUnavailable { reason });
+        }
+        let block = block_hash(&self.tail);
+        self.tail.clear();
+        self.size += 1;
+        self.upper[0].push(block);
+        let mut level = 0;
+        // A level gains a parent whenever it reaches an even length.
+        while self.upper[level].len().is_multiple_of(2) {
+            let count = self.upper[level].len();
+            let parent = node_hash(&self.upper[level][count - 2], &self.upper[level][count - 1]);
+            if self.upper.len() == level + 1 {
+                self.upper.push(Vec::new());
+            }
+            self.upper[level + 1].push(parent);
+            level += 1;
+        }
+        Ok(())
+    }
+
+    /// Leaf hashes `[start, start + count)`.
+    pub fn leaves(&self, start: u64, count: u64) -> Result<Vec<Hash256>, ProofError> {
+        let end = start.checked_add(count).filter(|end| *end <= self.size).ok_or(ProofError::IndexBeyondSize {
+            index: start.saturating_add(count).saturating_sub(1),
+            size: self.size,
+        })?;
+        let stored_end = self.size - self.tail.len() as u64;
+        let mut leaves = vec![Hash256::ZERO; count as usize];
+        let from_storage = end.min(stored_end).saturating_sub(start) as usize;
+        if from_storage > 0 {
+            self.storage
+                .read_leaves(start, &mut leaves[..from_storage])
+                .map_err(|reason| ProofError::LeavesUnavailable { reason })?;
+        }
+        for (slot, index) in leaves[from_storage..].iter_mut().zip(start.max(stored_end)..end) {
+            *slot = self.tail[(index - stored_end) as usize];
+        }
+        Ok(leaves)
+    }
+
+    /// Leaf hash at `index`.
+    pub fn leaf(&self, index: u64) -> Result<Hash256, ProofError> {
+        Ok(self.leaves(index, 1)?[0])
+    }
+
+    /// Root of the current tree.
+    pub fn root(&self) -> Result<Hash256, ProofError> {
+        self.root_at(self.size)
+    }
+
+    /// Root of the tree made of the first `size` leaves.
+    pub fn root_at(&self, size: u64) -> Result<Hash256, ProofError> {
+        root_at(&mut CompactReader::new(self), size)
+    }
+
+    /// Inclusion proof (RFC 6962 PATH) for the leaf at `index` in the tree of `size` leaves.
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash256>, ProofError> {
+        inclusion_proof(&mut CompactReader::new(self), index, size)
+    }
+
+    /// Consistency proof (RFC 6962 PROOF) between the trees of `old_size` and `new_size` leaves.
+    pub fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash256>, ProofError> {
+        consistency_proof(&mut CompactReader::new(self), old_size, new_size)
+    }
+
+    /// Bytes of hashes held in memory: the levels above the blocks and the tail.
+    pub fn resident_bytes(&self) -> usize {
+        32 * (self.upper.iter().map(Vec::capacity).sum::<usize>() + self.tail.capacity())
+    }
+}
+
+/// MTH of a complete, power-of-two run of leaves.
+fn block_hash(leaves: &[Hash256]) -> Hash256 {
+    let mut level: Vec<Hash256> = leaves.to_vec();
+    while level.len() > 1 {
+        level = level.chunks(2).map(|pair| node_hash(&pair[0], &pair[1])).collect();
+    }
+    level[0]
+}
+
+/// One proof's view of a compact tree: it remembers the last block it read, since a proof
+/// asks for several subtrees of the same block.
+struct CompactReader<'t, L: LeafStorage> {
+    tree: &'t CompactMerkleTree<L>,
+    block: Option<(u64, Vec<Hash256>)>,
+}
+
+impl<'t, L: LeafStorage> CompactReader<'t, L> {
+    fn new(tree: &'t CompactMerkleTree<L>) -> CompactReader<'t, L> {
+        CompactReader { tree, block: None }
+    }
+}
+
+impl<L: LeafStorage> Subtrees for CompactReader<'_, L> {
+    fn size(&self) -> u64 {
+        self.tree.size
+    }
+
+    fn aligned_subtree(&mut self, start: u64, height: u32) -> Result<Hash256, ProofError> {
+        if height >= BLOCK_HEIGHT {
+            return Ok(self.tree.upper[(height - BLOCK_HEIGHT) as usize][(start >> height) as usize]);
+        }
+        let block_start = start - start % LEAVES_PER_BLOCK;
+        let stored_end = self.tree.size - self.tree.tail.len() as u64;
+        let offset = (start - block_start) as usize;
+        let width = 1usize << height;
+        if block_start >= stored_end {
+            return Ok(block_hash(&self.tree.tail[offset..offset + width]));
+        }
+        if self.block.as_ref().is_none_or(|(cached, _)| *cached != block_start) {
+            let mut leaves = vec![Hash256::ZERO; LEAVES_PER_BLOCK as usize];
+            self.tree
+                .storage
+                .read_leaves(block_start, &mut leaves)
+                .map_err(|reason| ProofError::LeavesUnavailable { reason })?;
+            self.block = Some((block_start, leaves));
+        }
+        let leaves = self.block.as_ref().map_or(&[][..], |(_, leaves)| &leaves[..]);
+        Ok(block_hash(&leaves[offset..offset + width]))
     }
 }
 
@@ -287,4 +513,7 @@ pub enum ProofError {
     WrongProofLength,
     #[error("proof does not lead to the expected root hash")]
     RootMismatch,
+    /// The leaf hashes of a compact tree could not be read from its storage.
+    #[error("leaf hashes unavailable: {reason}")]
+    LeavesUnavailable { reason: String },
 }

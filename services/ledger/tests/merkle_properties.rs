@@ -189,3 +189,53 @@ fn out_of_range_requests_are_refused_with_named_errors() {
         Err(ProofError::IndexBeyondSize { index: 3, size: 3 })
     );
 }
+
+/// The compact tree (leaves of complete blocks in storage, the rest in memory) gives exactly the
+/// cached tree's roots, leaves and proofs, at every size and for every pair of sizes up to 300,
+/// and at random sizes beyond.
+#[test]
+fn the_compact_tree_agrees_with_the_cached_tree() {
+    use klero_ledger::merkle::{CompactMerkleTree, MemoryLeaves};
+    let full = tree_of(300);
+    let mut compact = CompactMerkleTree::new(MemoryLeaves::default());
+    for i in 0..300 {
+        compact.push_entry(&entry(i)).expect("push");
+    }
+    assert_eq!(compact.size(), 300);
+    for size in 0..=300u64 {
+        assert_eq!(compact.root_at(size), full.root_at(size), "root at {size}");
+        for index in 0..size {
+            assert_eq!(
+                compact.inclusion_proof(index, size),
+                full.inclusion_proof(index, size),
+                "path {index} of {size}"
+            );
+        }
+        for old in 0..=size {
+            assert_eq!(compact.consistency_proof(old, size), full.consistency_proof(old, size), "{old} → {size}");
+        }
+    }
+    assert_eq!(
+        compact.leaves(0, 300).expect("leaves"),
+        (0..300).map(|i| full.leaf(i).expect("leaf")).collect::<Vec<_>>()
+    );
+    assert!(matches!(compact.leaves(290, 11), Err(ProofError::IndexBeyondSize { .. })));
+    let mut random = SplitMix64(12);
+    let big = 70_000;
+    let full = tree_of(big);
+    let mut compact = CompactMerkleTree::new(MemoryLeaves::default());
+    for i in 0..big {
+        compact.push_entry(&entry(i)).expect("push");
+    }
+    // About 2 bytes a leaf, doubled at worst by vector growth; the cached tree keeps 64.
+    assert!(compact.resident_bytes() < 8 * big as usize, "the compact tree keeps under 8 bytes a leaf");
+    for _ in 0..300 {
+        let size = 1 + random.below(big);
+        let index = random.below(size);
+        let old = random.below(size + 1);
+        assert_eq!(compact.root_at(size), full.root_at(size));
+        assert_eq!(compact.inclusion_proof(index, size), full.inclusion_proof(index, size));
+        assert_eq!(compact.consistency_proof(old, size), full.consistency_proof(old, size));
+        assert_eq!(compact.leaf(index), full.leaf(index).ok_or(ProofError::WrongProofLength));
+    }
+}

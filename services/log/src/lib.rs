@@ -18,12 +18,13 @@ use klero_ledger::envelope::{
     event_hash_of_envelope_bytes, verify_signatures_batch, Envelope, EnvelopeError, EventId, LedgerPart,
     SignedAuthorPart,
 };
-use klero_ledger::merkle::{MerkleTree, ProofError};
+use klero_ledger::merkle::{CompactMerkleTree, LeafStorage, MemoryLeaves, ProofError};
 use klero_ledger::signature::{self, AuthorKey, SignatureCheck};
 use klero_ledger::Hash256;
 use klero_store::{EventData, EventStore, ExpectedRevision, LogPosition, ReadDirection, StoreError, StreamStart};
 use std::borrow::Borrow;
-use std::collections::HashMap;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 /// How many times an append with `ExpectedRevision::Any` is retried after losing a race.
@@ -39,12 +40,105 @@ const RECENT_EVENTS_MAX: usize = 4096;
 const PREDECESSOR_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// How to run a log.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct LogConfig {
     /// Signs checkpoints; its name is the log's origin.
     pub log_key: LogSigningKey,
     /// Re-verify every author signature when opening (batch verification).
     pub verify_signatures_on_open: bool,
+    /// A prefix of the log verified before, whose signatures need not be checked again on
+    /// open: its size and the root it had then. Open still hashes every event and checks every
+    /// chain, and fails with [`LogError::VerifiedPrefixDiffers`] unless the bytes give that
+    /// root; every event after the prefix is checked in full.
+    pub verified_prefix: Option<VerifiedPrefix>,
+    /// Where the tree keeps the leaf hashes of complete blocks: a file (rewritten on open, as
+    /// it is derived from the store), or memory.
+    pub tree_leaves: TreeLeaves,
+}
+
+impl LogConfig {
+    /// Every signature checked on open, leaf hashes in memory.
+    pub fn new(log_key: LogSigningKey) -> LogConfig {
+        LogConfig { log_key, verify_signatures_on_open: true, verified_prefix: None, tree_leaves: TreeLeaves::Memory }
+    }
+}
+
+/// A prefix of the log that was fully verified before.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VerifiedPrefix {
+    pub tree_size: u64,
+    pub root_hash: Hash256,
+}
+
+/// Where the log's tree keeps its leaf hashes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TreeLeaves {
+    /// In memory: 32 bytes an event, for tests and short-lived tools.
+    Memory,
+    /// In this file, which open creates or rewrites: memory then holds about 2 bytes an event.
+    File(PathBuf),
+}
+
+/// The tree's leaf storage, as configured.
+#[derive(Debug)]
+enum LogLeaves {
+    Memory(MemoryLeaves),
+    File(FileLeaves),
+}
+
+impl LeafStorage for LogLeaves {
+    fn append_block(&mut self, start: u64, leaves: &[Hash256]) -> Result<(), String> {
+        match self {
+            LogLeaves::Memory(memory) => memory.append_block(start, leaves),
+            LogLeaves::File(file) => file.append_block(start, leaves),
+        }
+    }
+    fn read_leaves(&self, start: u64, out: &mut [Hash256]) -> Result<(), String> {
+        match self {
+            LogLeaves::Memory(memory) => memory.read_leaves(start, out),
+            LogLeaves::File(file) => file.read_leaves(start, out),
+        }
+    }
+}
+
+/// Leaf hashes in a flat file: leaf `i` at byte `32·i`. Derived from the store and rebuilt on
+/// every open, so it is written without fsync; the page cache serves the reads.
+#[derive(Debug)]
+struct FileLeaves {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl FileLeaves {
+    fn create(path: PathBuf) -> Result<FileLeaves, StoreError> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StoreError::Unavailable { reason: format!("creating {}: {e}", parent.display()) })?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(|e| StoreError::Unavailable { reason: format!("creating {}: {e}", path.display()) })?;
+        Ok(FileLeaves { path, file })
+    }
+}
+
+impl LeafStorage for FileLeaves {
+    fn append_block(&mut self, start: u64, leaves: &[Hash256]) -> Result<(), String> {
+        let bytes: Vec<u8> = leaves.iter().flat_map(|leaf| leaf.0).collect();
+        self.file.write_all_at(&bytes, start * 32).map_err(|e| format!("writing {}: {e}", self.path.display()))
+    }
+    fn read_leaves(&self, start: u64, out: &mut [Hash256]) -> Result<(), String> {
+        let mut bytes = vec![0u8; out.len() * 32];
+        self.file.read_exact_at(&mut bytes, start * 32).map_err(|e| format!("reading {}: {e}", self.path.display()))?;
+        for (leaf, chunk) in out.iter_mut().zip(bytes.chunks_exact(32)) {
+            leaf.0.copy_from_slice(chunk);
+        }
+        Ok(())
+    }
 }
 
 /// One event as the log recorded it.
@@ -138,15 +232,49 @@ pub struct LoggedEvent {
     pub event_hash: Hash256,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct LogState {
-    tree: MerkleTree,
-    /// Store position of each leaf.
-    leaf_positions: Vec<LogPosition>,
-    /// Leaf index of every event id.
-    event_leaves: HashMap<EventId, u64>,
+    tree: CompactMerkleTree<LogLeaves>,
+    /// The store position of each leaf.
+    positions: LeafPositions,
     /// Next revision and last hash of every stream.
     chain: StreamChainChecker,
+}
+
+/// Where each leaf is in the store.
+#[derive(Debug)]
+enum LeafPositions {
+    /// Leaf `i` is at position `i` (stores whose positions are dense): nothing to keep.
+    Dense,
+    /// Each leaf's position, for stores whose positions skip (8 bytes an event).
+    Listed(Vec<LogPosition>),
+}
+
+impl LogState {
+    fn size(&self) -> u64 {
+        self.tree.size()
+    }
+
+    fn position_of(&self, leaf_index: u64) -> Option<LogPosition> {
+        if leaf_index >= self.size() {
+            return None;
+        }
+        match &self.positions {
+            LeafPositions::Dense => Some(LogPosition(leaf_index)),
+            LeafPositions::Listed(positions) => positions.get(leaf_index as usize).copied(),
+        }
+    }
+
+    fn leaf_of(&self, position: LogPosition) -> Option<u64> {
+        match &self.positions {
+            LeafPositions::Dense => (position.0 < self.size()).then_some(position.0),
+            LeafPositions::Listed(positions) => positions.binary_search(&position).ok().map(|i| i as u64),
+        }
+    }
+
+    fn last_position(&self) -> Option<LogPosition> {
+        self.size().checked_sub(1).and_then(|last| self.position_of(last))
+    }
 }
 
 /// The transparency log over a store. Share it behind an `Arc`.
@@ -186,10 +314,17 @@ fn mutex<T>(lock: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl<S: EventStore> TransparencyLog<S> {
     /// Opens the log: replays and checks the store, then checks the last signed checkpoint.
     pub async fn open(store: Arc<S>, config: LogConfig) -> Result<TransparencyLog<S>, LogError> {
+        let leaves = match &config.tree_leaves {
+            TreeLeaves::Memory => LogLeaves::Memory(MemoryLeaves::default()),
+            TreeLeaves::File(path) => LogLeaves::File(FileLeaves::create(path.clone())?),
+        };
+        let positions =
+            if store.positions_are_dense() { LeafPositions::Dense } else { LeafPositions::Listed(Vec::new()) };
+        let state = LogState { tree: CompactMerkleTree::new(leaves), positions, chain: StreamChainChecker::new() };
         let log = TransparencyLog {
             store,
             config,
-            state: RwLock::new(LogState::default()),
+            state: RwLock::new(state),
             catch_up_lock: tokio::sync::Mutex::new(()),
             recent: Mutex::new(std::collections::BTreeMap::new()),
             recent_changed: tokio::sync::Notify::new(),
@@ -199,6 +334,16 @@ impl<S: EventStore> TransparencyLog<S> {
             failure: Mutex::new(None),
         };
         log.catch_up(log.config.verify_signatures_on_open).await?;
+        if let Some(prefix) = log.config.verified_prefix {
+            // catch_up checked the root when it passed the prefix; a log shorter than the
+            // prefix never passed it.
+            if log.size() < prefix.tree_size {
+                return Err(LogError::VerifiedPrefixDiffers {
+                    tree_size: prefix.tree_size,
+                    reason: format!("the log holds only {} events", log.size()),
+                });
+            }
+        }
         if let Some(note) = log.store.load_checkpoint().await? {
             let note = String::from_utf8(note).map_err(|_| LogError::CheckpointNotHeld {
                 checkpoint_size: 0,
@@ -215,7 +360,7 @@ impl<S: EventStore> TransparencyLog<S> {
     /// Fails unless the log holds exactly the tree `checkpoint` describes as its prefix.
     pub fn check_checkpoint_is_held(&self, checkpoint: &Checkpoint) -> Result<(), LogError> {
         let state = read_lock(&self.state);
-        let log_size = state.tree.size();
+        let log_size = state.size();
         if checkpoint.tree_size > log_size {
             return Err(LogError::CheckpointNotHeld {
                 checkpoint_size: checkpoint.tree_size,
@@ -238,13 +383,25 @@ impl<S: EventStore> TransparencyLog<S> {
         self.config.log_key.verifier()
     }
 
-    /// Number of events in the log (the Merkle tree size).
-    pub fn size(&self) -> u64 {
-        read_lock(&self.state).tree.size()
+    /// Signs a record of the server's own state with the log key, domain-separated from
+    /// checkpoints (klero-ledger `SERVER_STATE_DOMAIN`).
+    pub fn sign_server_state(&self, message: &[u8]) -> [u8; 64] {
+        self.config.log_key.sign_server_state(message)
     }
 
-    pub fn root(&self) -> Hash256 {
-        read_lock(&self.state).tree.root()
+    /// Number of events in the log (the Merkle tree size).
+    pub fn size(&self) -> u64 {
+        read_lock(&self.state).size()
+    }
+
+    /// The Merkle root of the whole log.
+    pub fn root(&self) -> Result<Hash256, LogError> {
+        Ok(read_lock(&self.state).tree.root()?)
+    }
+
+    /// Bytes the tree holds in memory: about 2 an event when its leaves are in a file.
+    pub fn tree_resident_bytes(&self) -> usize {
+        read_lock(&self.state).tree.resident_bytes()
     }
 
     /// The Merkle root of the first `size` events.
@@ -286,7 +443,7 @@ impl<S: EventStore> TransparencyLog<S> {
     async fn catch_up_until(&self, verify_signatures: bool, until: Option<LogPosition>) -> Result<(), LogError> {
         let _guard = self.catch_up_lock.lock().await;
         loop {
-            let last = read_lock(&self.state).leaf_positions.last().copied();
+            let last = read_lock(&self.state).last_position();
             if until.is_some_and(|until| last.is_some_and(|last| last >= until)) {
                 return Ok(());
             }
@@ -304,7 +461,7 @@ impl<S: EventStore> TransparencyLog<S> {
             if batch.is_empty() {
                 return Ok(());
             }
-            let first_leaf = read_lock(&self.state).tree.size();
+            let first_leaf = read_lock(&self.state).size();
             let mut envelopes = Vec::with_capacity(batch.len());
             for (offset, recorded) in batch.into_iter().enumerate() {
                 let leaf_index = first_leaf + offset as u64;
@@ -321,11 +478,16 @@ impl<S: EventStore> TransparencyLog<S> {
                 }
                 envelopes.push((position, envelope));
             }
-            if verify_signatures {
-                let only: Vec<Envelope> = envelopes.iter().map(|(_, e)| e.clone()).collect();
+            // Signatures of a prefix verified before are not checked again: its root is, below.
+            let verified_before = match self.config.verified_prefix {
+                Some(prefix) => (prefix.tree_size.saturating_sub(first_leaf) as usize).min(envelopes.len()),
+                None => 0,
+            };
+            if verify_signatures && verified_before < envelopes.len() {
+                let only: Vec<Envelope> = envelopes[verified_before..].iter().map(|(_, e)| e.clone()).collect();
                 verify_signatures_batch(&only).map_err(|e| LogError::Corrupt {
-                    leaf_index: first_leaf + e.index as u64,
-                    position: envelopes[e.index].0 .0,
+                    leaf_index: first_leaf + (verified_before + e.index) as u64,
+                    position: envelopes[verified_before + e.index].0 .0,
                     reason: format!("author signature does not verify: {e}"),
                 })?;
             }
@@ -333,6 +495,18 @@ impl<S: EventStore> TransparencyLog<S> {
             self.push_leaves(
                 envelopes.iter().zip(hashes).map(|((position, envelope), hash)| (*position, envelope, hash)),
             )?;
+            if let Some(prefix) = self.config.verified_prefix {
+                let size = self.size();
+                if first_leaf < prefix.tree_size && size >= prefix.tree_size {
+                    let root = self.root_at(prefix.tree_size)?;
+                    if root != prefix.root_hash {
+                        return Err(LogError::VerifiedPrefixDiffers {
+                            tree_size: prefix.tree_size,
+                            reason: format!("the stored events give root {root}, not {}", prefix.root_hash),
+                        });
+                    }
+                }
+            }
         }
     }
 
@@ -364,15 +538,24 @@ impl<S: EventStore> TransparencyLog<S> {
     ) -> Result<(), LogError> {
         let mut state = write_lock(&self.state);
         for (position, envelope, hash) in events {
-            let leaf_index = state.tree.size();
-            if let Err(error) = state.chain.check_next(envelope, hash) {
-                let error = LogError::Corrupt { leaf_index, position: position.0, reason: error.to_string() };
+            let leaf_index = state.size();
+            let corrupt = |reason: String| LogError::Corrupt { leaf_index, position: position.0, reason };
+            let dense_out_of_step = matches!(state.positions, LeafPositions::Dense) && position.0 != leaf_index;
+            if dense_out_of_step {
+                let error = corrupt(format!("the store's dense position {} is not leaf {leaf_index}", position.0));
                 *mutex(&self.failure) = Some(error.clone());
                 return Err(error);
             }
-            state.tree.push_entry(&hash);
-            state.leaf_positions.push(position);
-            state.event_leaves.insert(envelope.author().event_id, leaf_index);
+            if let Err(error) = state.chain.check_next(envelope, hash) {
+                let error = corrupt(error.to_string());
+                *mutex(&self.failure) = Some(error.clone());
+                return Err(error);
+            }
+            // The leaf file is derived: a failure to write it is unavailability, not corruption.
+            state.tree.push_entry(&hash).map_err(|e| StoreError::Unavailable { reason: e.to_string() })?;
+            if let LeafPositions::Listed(positions) = &mut state.positions {
+                positions.push(position);
+            }
         }
         Ok(())
     }
@@ -526,7 +709,8 @@ impl<S: EventStore> TransparencyLog<S> {
                         self.keep_recent(result.first_position, envelopes);
                     }
                     self.catch_up_to(result.last_position).await?;
-                    return self.results_for(events, sealed, true);
+                    let first_leaf = self.followed_leaf_of(result.first_position).await?;
+                    return Ok(self.results_for(events, first_leaf, sealed));
                 }
                 Err(StoreError::WrongExpectedRevision { .. }) => {
                     self.catch_up(false).await?;
@@ -556,8 +740,8 @@ impl<S: EventStore> TransparencyLog<S> {
             changed.as_mut().enable();
             let next = {
                 let state = read_lock(&self.state);
-                match state.leaf_positions.last() {
-                    Some(last) if *last >= position => return Ok(()),
+                match state.last_position() {
+                    Some(last) if last >= position => return Ok(()),
                     Some(last) => LogPosition(last.0 + 1),
                     None => LogPosition::START,
                 }
@@ -575,90 +759,95 @@ impl<S: EventStore> TransparencyLog<S> {
     }
 
     /// If every event is already in the log with identical author bytes, their original results;
-    /// `None` if none is; an error if some are, or if an id is taken by different content.
+    /// `None` if none is; an error if some are, or if an id is taken by different content. The
+    /// store keeps every event id for the life of the log, so this asks it.
     pub async fn replay_if_present<E: Borrow<SignedAuthorPart>>(
         &self,
         events: &[E],
     ) -> Result<Option<Vec<AppendedEvent>>, LogError> {
         let events: Vec<&SignedAuthorPart> = events.iter().map(Borrow::borrow).collect();
-        let leaves: Vec<Option<u64>> = {
-            let state = read_lock(&self.state);
-            events.iter().map(|e| state.event_leaves.get(&e.author().event_id).copied()).collect()
-        };
-        if leaves.iter().all(Option::is_none) {
+        let mut stored = Vec::with_capacity(events.len());
+        for event in &events {
+            stored.push(self.store.read_event_by_id(event.author().event_id).await?);
+        }
+        if stored.iter().all(Option::is_none) {
             return Ok(None);
         }
-        for (event, leaf) in events.iter().zip(&leaves) {
-            let Some(leaf) = leaf else {
+        let mut results = Vec::with_capacity(events.len());
+        for (event, recorded) in events.iter().zip(stored) {
+            let Some(recorded) = recorded else {
                 return Err(LogError::DuplicateEventId {
                     event_id: events[0].author().event_id,
                     reason: "part of this batch is already in the log; resend exactly the original batch".into(),
                 });
             };
-            let stored = self.event_at(*leaf).await?;
-            if stored.signed_author_part() != **event {
+            let leaf_index = self.followed_leaf_of(recorded.position).await?;
+            let envelope = self.event_at(leaf_index).await?;
+            if envelope.signed_author_part() != **event {
                 return Err(LogError::DuplicateEventId {
                     event_id: event.author().event_id,
-                    reason: format!("already recorded at log index {leaf} with different content"),
+                    reason: format!("already recorded at log index {leaf_index} with different content"),
                 });
             }
+            results.push(AppendedEvent {
+                event_id: event.author().event_id,
+                stream: event.author().stream.clone(),
+                stream_revision: envelope.ledger().stream_revision,
+                leaf_index,
+                event_hash: envelope.event_hash(),
+                recorded_at_unix_ms: envelope.ledger().recorded_at_unix_ms,
+                newly_appended: false,
+            });
         }
-        let mut recorded = Vec::with_capacity(events.len());
-        for leaf in leaves.into_iter().flatten() {
-            let envelope = self.event_at(leaf).await?;
-            recorded.push((
-                envelope.ledger().stream_revision,
-                envelope.event_hash(),
-                envelope.ledger().recorded_at_unix_ms,
-            ));
-        }
-        self.results_for(&events, recorded, false).map(Some)
+        Ok(Some(results))
     }
 
-    /// Pairs each event with its leaf index and `recorded` (revision, hash, recording time).
+    /// The leaf index of the event at a store position, following the store that far first if
+    /// the event was acknowledged but has not joined the tree yet.
+    async fn followed_leaf_of(&self, position: LogPosition) -> Result<u64, LogError> {
+        if let Some(leaf_index) = self.leaf_index_of(position) {
+            return Ok(leaf_index);
+        }
+        self.catch_up(false).await?;
+        self.leaf_index_of(position).ok_or(LogError::Store(StoreError::Unavailable {
+            reason: "the log is still following the store; retry".into(),
+        }))
+    }
+
+    /// The results of events just appended from `first_leaf` on, with `recorded` (revision,
+    /// hash, recording time) for each. An append is one unit in the store's order, so its events
+    /// are consecutive leaves.
     fn results_for<E: Borrow<SignedAuthorPart>>(
         &self,
         events: &[E],
+        first_leaf: u64,
         recorded: Vec<(u64, Hash256, u64)>,
-        newly_appended: bool,
-    ) -> Result<Vec<AppendedEvent>, LogError> {
-        let events: Vec<&SignedAuthorPart> = events.iter().map(Borrow::borrow).collect();
-        let leaves: Vec<u64> = {
-            let state = read_lock(&self.state);
-            events
-                .iter()
-                .map(|e| state.event_leaves.get(&e.author().event_id).copied())
-                .collect::<Option<Vec<u64>>>()
-                .ok_or(LogError::Store(StoreError::Unavailable {
-                reason: "appended event not found while following the log".into(),
-            }))?
-        };
-        let mut results = Vec::with_capacity(events.len());
-        for ((event, leaf_index), (stream_revision, event_hash, recorded_at_unix_ms)) in
-            events.iter().zip(leaves).zip(recorded)
-        {
-            results.push(AppendedEvent {
+    ) -> Vec<AppendedEvent> {
+        events
+            .iter()
+            .map(Borrow::borrow)
+            .zip(first_leaf..)
+            .zip(recorded)
+            .map(|((event, leaf_index), (stream_revision, event_hash, recorded_at_unix_ms))| AppendedEvent {
                 event_id: event.author().event_id,
                 stream: event.author().stream.clone(),
                 stream_revision,
                 leaf_index,
                 event_hash,
                 recorded_at_unix_ms,
-                newly_appended,
-            });
-        }
-        Ok(results)
+                newly_appended: true,
+            })
+            .collect()
     }
 
     /// The envelope at `leaf_index`, checked against the Merkle tree on the way out.
     pub async fn event_at(&self, leaf_index: u64) -> Result<Envelope, LogError> {
         let (position, leaf) = {
             let state = read_lock(&self.state);
-            let position = *state
-                .leaf_positions
-                .get(leaf_index as usize)
-                .ok_or(LogError::Proof(ProofError::IndexBeyondSize { index: leaf_index, size: state.tree.size() }))?;
-            (position, state.tree.leaf(leaf_index))
+            let position = state
+                .position_of(leaf_index)
+                .ok_or(LogError::Proof(ProofError::IndexBeyondSize { index: leaf_index, size: state.size() }))?;
+            (position, state.tree.leaf(leaf_index)?)
         };
         let mut events = self.store.read_all(position, 1).await?;
         let recorded = events.pop().ok_or(LogError::Corrupt {
@@ -667,7 +856,7 @@ impl<S: EventStore> TransparencyLog<S> {
             reason: "event missing from the store".into(),
         })?;
         let hash = event_hash_of_envelope_bytes(&recorded.data);
-        if Some(klero_ledger::merkle::leaf_hash(&hash.0)) != leaf {
+        if klero_ledger::merkle::leaf_hash(&hash.0) != leaf {
             return Err(LogError::Corrupt {
                 leaf_index,
                 position: position.0,
@@ -685,8 +874,8 @@ impl<S: EventStore> TransparencyLog<S> {
     pub async fn events_from(&self, from_leaf: u64, max_count: usize) -> Result<Vec<LoggedEvent>, LogError> {
         let (position, available) = {
             let state = read_lock(&self.state);
-            match state.leaf_positions.get(from_leaf as usize) {
-                Some(position) => (*position, state.tree.size() - from_leaf),
+            match state.position_of(from_leaf) {
+                Some(position) => (position, state.size() - from_leaf),
                 None => return Ok(Vec::new()),
             }
         };
@@ -696,15 +885,16 @@ impl<S: EventStore> TransparencyLog<S> {
         }
         let recorded = self.store.read_all(position, count).await?;
         let state = read_lock(&self.state);
+        let leaves = state.tree.leaves(from_leaf, recorded.len() as u64)?;
         let mut events = Vec::with_capacity(recorded.len());
-        for (offset, recorded) in recorded.into_iter().enumerate() {
+        for ((offset, recorded), leaf) in recorded.into_iter().enumerate().zip(leaves) {
             let leaf_index = from_leaf + offset as u64;
             let corrupt = |reason: String| LogError::Corrupt { leaf_index, position: recorded.position.0, reason };
-            if state.leaf_positions.get(leaf_index as usize) != Some(&recorded.position) {
+            if state.position_of(leaf_index) != Some(recorded.position) {
                 return Err(corrupt("the store's order differs from the log's".into()));
             }
             let event_hash = event_hash_of_envelope_bytes(&recorded.data);
-            if state.tree.leaf(leaf_index) != Some(klero_ledger::merkle::leaf_hash(&event_hash.0)) {
+            if leaf != klero_ledger::merkle::leaf_hash(&event_hash.0) {
                 return Err(corrupt("stored bytes no longer match the Merkle leaf".into()));
             }
             let envelope = Envelope::parse(recorded.data).map_err(|e| corrupt(e.to_string()))?;
@@ -728,19 +918,11 @@ impl<S: EventStore> TransparencyLog<S> {
         let mut events = Vec::with_capacity(recorded.len());
         for recorded in recorded {
             // An event the store acknowledged may not have joined the tree yet.
-            let leaf_index = match self.leaf_index_of(recorded.position) {
-                Some(leaf_index) => leaf_index,
-                None => {
-                    self.catch_up(false).await?;
-                    self.leaf_index_of(recorded.position).ok_or(LogError::Store(StoreError::Unavailable {
-                        reason: "the log is still following the store; retry".into(),
-                    }))?
-                }
-            };
+            let leaf_index = self.followed_leaf_of(recorded.position).await?;
             let corrupt =
                 |reason: &str| LogError::Corrupt { leaf_index, position: recorded.position.0, reason: reason.into() };
             let event_hash = event_hash_of_envelope_bytes(&recorded.data);
-            if read_lock(&self.state).tree.leaf(leaf_index) != Some(klero_ledger::merkle::leaf_hash(&event_hash.0)) {
+            if read_lock(&self.state).tree.leaf(leaf_index)? != klero_ledger::merkle::leaf_hash(&event_hash.0) {
                 return Err(corrupt("stored bytes no longer match the Merkle leaf"));
             }
             let envelope = Envelope::parse(recorded.data).map_err(|e| corrupt(&e.to_string()))?;
@@ -759,7 +941,7 @@ impl<S: EventStore> TransparencyLog<S> {
     fn recent_leaves(&self, from_leaf: u64, count: usize) -> Option<Vec<LoggedEvent>> {
         let positions: Vec<LogPosition> = {
             let state = read_lock(&self.state);
-            state.leaf_positions.get(from_leaf as usize..from_leaf as usize + count)?.to_vec()
+            (from_leaf..from_leaf + count as u64).map(|leaf| state.position_of(leaf)).collect::<Option<_>>()?
         };
         let recent = mutex(&self.recent);
         positions
@@ -774,12 +956,12 @@ impl<S: EventStore> TransparencyLog<S> {
 
     /// The leaf index of the event at a store position, if the log has followed that far.
     pub fn leaf_index_of(&self, position: LogPosition) -> Option<u64> {
-        read_lock(&self.state).leaf_positions.binary_search(&position).ok().map(|i| i as u64)
+        read_lock(&self.state).leaf_of(position)
     }
 
     /// The store position of a leaf, for following the store from there.
     pub fn store_position(&self, leaf_index: u64) -> Option<LogPosition> {
-        read_lock(&self.state).leaf_positions.get(leaf_index as usize).copied()
+        read_lock(&self.state).position_of(leaf_index)
     }
 
     /// The latest published checkpoint: signed, and kept by the store. `None` before the first.
@@ -797,8 +979,8 @@ impl<S: EventStore> TransparencyLog<S> {
             let state = read_lock(&self.state);
             Checkpoint {
                 origin: self.config.log_key.name().to_string(),
-                tree_size: state.tree.size(),
-                root_hash: state.tree.root(),
+                tree_size: state.size(),
+                root_hash: state.tree.root()?,
             }
         };
         if let Some(latest) = self.latest_checkpoint() {
@@ -865,6 +1047,11 @@ pub enum LogError {
     /// or rewritten.
     #[error("the signed checkpoint of size {checkpoint_size} is not held by the log of size {log_size}: {reason}")]
     CheckpointNotHeld { checkpoint_size: u64, log_size: u64, reason: String },
+    /// The stored events do not give the root a prefix verified before had: they changed, or
+    /// the record of that verification belongs to another history. Open again and verify the
+    /// whole log.
+    #[error("the prefix of {tree_size} events verified before no longer holds: {reason}")]
+    VerifiedPrefixDiffers { tree_size: u64, reason: String },
     #[error("checkpoint: {0}")]
     Checkpoint(#[from] CheckpointError),
     #[error("proof: {0}")]

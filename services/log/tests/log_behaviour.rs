@@ -45,12 +45,12 @@ async fn appended_events_chain_per_stream_and_prove_inclusion_and_consistency() 
         )
         .expect("inclusion");
     }
-    let old_root = log.root();
+    let old_root = log.root().expect("root");
     for n in 12..20 {
         log.append(signed_event(&author, "assembly/a/response", n), ExpectedRevision::Any, 2000).await.expect("append");
     }
     let proof = log.consistency_proof(12, 20).expect("consistency");
-    verify_consistency(12, 20, &old_root, &log.root(), &proof).expect("consistent");
+    verify_consistency(12, 20, &old_root, &log.root().expect("root"), &proof).expect("consistent");
     let checkpoint = log.publish_checkpoint().await.expect("checkpoint");
     let bundle = log.proof_bundle(5, &checkpoint).await.expect("bundle");
     let checked = klero_ledger::bundle::ProofBundle::parse(&bundle.encode())
@@ -178,11 +178,11 @@ async fn the_tree_built_from_kept_envelopes_matches_one_rebuilt_from_the_store()
     }
     assert_eq!(log.size(), 300);
     let served: Vec<_> = log.events_from(0, 300).await.expect("events");
-    let root = log.root();
+    let root = log.root().expect("root");
     drop(log);
     let rebuilt = open_log_after_close(directory.path()).await;
     assert_eq!(rebuilt.size(), 300);
-    assert_eq!(rebuilt.root(), root, "same leaves in the same order");
+    assert_eq!(rebuilt.root().expect("root"), root, "same leaves in the same order");
     let read_back = rebuilt.events_from(0, 300).await.expect("events");
     assert_eq!(served.len(), read_back.len());
     for (kept, stored) in served.iter().zip(&read_back) {

@@ -122,6 +122,7 @@ pub async fn run(target: Target) -> anyhow::Result<()> {
                 limits: Default::default(),
                 store_options: Default::default(),
                 checkpoints: Default::default(),
+                open: Default::default(),
             };
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let url = format!("http://{}", listener.local_addr()?);

@@ -41,6 +41,11 @@ enum Command {
         /// Log format: json (structured, the default) or text.
         #[arg(long, default_value = "json")]
         log_format: String,
+        /// How much of the log to verify on start: `snapshot` takes up the latest valid
+        /// snapshot, hashes every event and checks every chain, and verifies in full only what
+        /// came after; `full` verifies every signature and folds every event again.
+        #[arg(long, default_value = "snapshot", value_parser = ["snapshot", "full"])]
+        verify_on_open: String,
     },
     /// Drives a complete assembly over gRPC and checks its proofs.
     Demo {
@@ -138,7 +143,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let runtime = wiring::runtime;
     match cli.command {
-        Command::Serve { data_dir, listen, trust_root, log_key, log_name, log_format } => {
+        Command::Serve { data_dir, listen, trust_root, log_key, log_name, log_format, verify_on_open } => {
             init_logging(&log_format);
             let config = wiring::ServerConfig {
                 data_dir,
@@ -147,6 +152,11 @@ fn main() -> anyhow::Result<()> {
                 limits: Default::default(),
                 store_options: Default::default(),
                 checkpoints: Default::default(),
+                open: if verify_on_open == "full" {
+                    klero_application::OpenVerification::Full
+                } else {
+                    klero_application::OpenVerification::FromSnapshot
+                },
             };
             runtime()?.block_on(async {
                 let listener =

@@ -4,9 +4,9 @@
 
 use anyhow::Context;
 use klero_api::{GrpcFrontEnd, ServerLimits};
-use klero_application::{ApplicationConfig, ApplicationLimits, CheckpointPolicy, Clock, Running};
+use klero_application::{ApplicationConfig, CheckpointPolicy, Clock, OpenVerification, Running};
 use klero_ledger::checkpoint::LogSigningKey;
-use klero_log::LogConfig;
+use klero_log::{LogConfig, TreeLeaves};
 use klero_store_embedded::{EmbeddedStore, EmbeddedStoreOptions};
 use std::future::Future;
 use std::path::PathBuf;
@@ -31,7 +31,13 @@ pub struct ServerConfig {
     pub limits: ServerLimits,
     pub store_options: EmbeddedStoreOptions,
     pub checkpoints: CheckpointPolicy,
+    /// How much of the log to verify again on start.
+    pub open: OpenVerification,
 }
+
+/// The leaf hashes of the log's Merkle tree, in the data directory: derived from the segments
+/// and rewritten on every start.
+pub const TREE_LEAVES_FILE: &str = "tree-leaves";
 
 /// Opens the embedded store in the data directory and serves gRPC on `listener` until
 /// `shutdown` resolves; [`Running::stopped`] then resolves once the store is closed.
@@ -49,12 +55,16 @@ pub async fn start(
     let recovery = store.recovery_report();
     tracing::info!(events = recovery.events, segments = recovery.segments, truncated = ?recovery.truncated_tail, "store opened");
     let address = listener.local_addr()?;
-    let log_config = LogConfig { log_key: config.log_key, verify_signatures_on_open: true };
+    let log_config = LogConfig {
+        log_key: config.log_key,
+        verify_signatures_on_open: true,
+        verified_prefix: None,
+        tree_leaves: TreeLeaves::File(config.data_dir.join(TREE_LEAVES_FILE)),
+    };
     let application = ApplicationConfig {
-        trust_root: config.trust_root,
-        clock,
         checkpoints: config.checkpoints,
-        limits: ApplicationLimits::default(),
+        open: config.open,
+        ..ApplicationConfig::new(config.trust_root, clock)
     };
     let grpc = Box::new(GrpcFrontEnd { listener, limits: config.limits });
     let running = klero_application::start(store, log_config, application, vec![grpc], shutdown)

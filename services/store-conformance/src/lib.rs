@@ -31,6 +31,8 @@ pub async fn run_all<T: StoreUnderTest>(factory: &mut T) {
     subscription_moves_from_catch_up_to_live_without_gap_or_duplicate(factory.fresh_store().await).await;
     declared_capabilities_hold(&*factory.fresh_store().await).await;
     checkpoints_are_kept_and_replaced(&*factory.fresh_store().await).await;
+    events_are_found_by_id(&*factory.fresh_store().await).await;
+    snapshots_are_kept_and_replaced(&*factory.fresh_store().await).await;
 }
 
 /// Event `n` of a test: a unique id derived from `salt` and `n`, and 300 bytes of data.
@@ -353,4 +355,26 @@ pub async fn checkpoints_are_kept_and_replaced(store: &dyn EventStore) {
         Some(&b"second note"[..]),
         "a refused checkpoint changes nothing"
     );
+}
+
+pub async fn snapshots_are_kept_and_replaced(store: &dyn EventStore) {
+    assert_eq!(store.load_snapshot().await.expect("load"), None, "a fresh store keeps no snapshot");
+    store.save_snapshot(&[1, 2, 3]).await.expect("save");
+    store.save_snapshot(&[4, 5]).await.expect("save");
+    assert_eq!(store.load_snapshot().await.expect("load").as_deref(), Some(&[4u8, 5][..]), "the last one kept");
+    // A snapshot is independent of the checkpoint kept beside it.
+    assert_eq!(store.load_checkpoint().await.expect("load"), None);
+}
+
+pub async fn events_are_found_by_id(store: &dyn EventStore) {
+    assert_eq!(store.read_event_by_id(test_event(9, 0).event_id).await.expect("lookup"), None, "nothing yet");
+    store.append("by-id", ExpectedRevision::NoStream, vec![test_event(9, 0), test_event(9, 1)]).await.expect("append");
+    store.append("other", ExpectedRevision::NoStream, vec![test_event(9, 2)]).await.expect("append");
+    let found = store.read_event_by_id(test_event(9, 1).event_id).await.expect("lookup").expect("found");
+    assert_eq!(found.stream, "by-id");
+    assert_eq!(found.stream_revision, 1);
+    assert_eq!(found.data, test_event(9, 1).data, "the exact bytes");
+    let all = store.read_all(LogPosition::START, 10).await.expect("read");
+    assert_eq!(all[1], found, "the same event as a read by position");
+    assert_eq!(store.read_event_by_id(test_event(9, 3).event_id).await.expect("lookup"), None);
 }

@@ -132,6 +132,8 @@ struct Shared {
     expected_appends: Arc<AtomicUsize>,
     /// Held while the checkpoint file is replaced.
     checkpoint_writing: Mutex<()>,
+    /// Held while the snapshot file is replaced.
+    snapshot_writing: Mutex<()>,
 }
 
 struct WriteRequest {
@@ -279,6 +281,7 @@ impl EmbeddedStore {
             failure: Mutex::new(None),
             expected_appends: Arc::new(AtomicUsize::new(0)),
             checkpoint_writing: Mutex::new(()),
+            snapshot_writing: Mutex::new(()),
         });
         let (sender, receiver) = mpsc::channel(options.write_queue_requests_max.max(1));
         let writer = Writer {
@@ -1003,6 +1006,25 @@ impl EventStore for EmbeddedStore {
         }))
     }
 
+    async fn read_event_by_id(&self, event_id: EventId) -> Result<Option<RecordedEvent>, StoreError> {
+        let position = self.shared.index.read().unwrap_or_else(|p| p.into_inner()).event_ids.get(&event_id).copied();
+        let Some(position) = position else { return Ok(None) };
+        let record = self.shared.read_record(position)?;
+        // The index and the bytes must agree: a different id here is corruption, never a miss.
+        if record.event_id != event_id {
+            return Err(StoreError::Corrupt {
+                segment: String::new(),
+                offset: 0,
+                position,
+                reason: format!(
+                    "the index puts event {event_id} at position {position}, which holds {}",
+                    record.event_id
+                ),
+            });
+        }
+        Ok(Some(self.shared.recorded(record)))
+    }
+
     async fn stream_last_revision(&self, stream: &str) -> Result<Option<u64>, StoreError> {
         let index = self.shared.index.read().unwrap_or_else(|p| p.into_inner());
         Ok(index.streams.get(stream).map(|p| p.len() as u64 - 1))
@@ -1045,14 +1067,29 @@ impl EventStore for EmbeddedStore {
     }
 
     async fn load_checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
-        let path = self.shared.directory.join(CHECKPOINT_FILE);
-        tokio::task::spawn_blocking(move || match fs::read(&path) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_unavailable("reading", &path, e)),
+        read_file_if_present(self.shared.directory.join(CHECKPOINT_FILE)).await
+    }
+
+    async fn save_snapshot(&self, snapshot: &[u8]) -> Result<(), StoreError> {
+        if snapshot.len() > SNAPSHOT_BYTES_MAX {
+            return Err(StoreError::LimitExceeded {
+                limit: "snapshot bytes",
+                actual: snapshot.len() as u64,
+                max: SNAPSHOT_BYTES_MAX as u64,
+            });
+        }
+        let shared = self.shared.clone();
+        let snapshot = snapshot.to_vec();
+        tokio::task::spawn_blocking(move || {
+            let _writing = lock(&shared.snapshot_writing);
+            write_file_durably(&shared.directory, SNAPSHOT_FILE, &snapshot)
         })
         .await
-        .map_err(|e| StoreError::Unavailable { reason: format!("checkpoint task failed: {e}") })?
+        .map_err(|e| StoreError::Unavailable { reason: format!("snapshot task failed: {e}") })?
+    }
+
+    async fn load_snapshot(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        read_file_if_present(self.shared.directory.join(SNAPSHOT_FILE)).await
     }
 
     async fn close(&self) {
@@ -1062,6 +1099,19 @@ impl EventStore for EmbeddedStore {
 
 /// The latest signed checkpoint, in the data directory (FORMAT.md §4).
 const CHECKPOINT_FILE: &str = "checkpoint";
+/// The server's latest snapshot, in the data directory (FORMAT.md §6).
+const SNAPSHOT_FILE: &str = "snapshot";
+
+/// A whole file, or `None` if there is none.
+async fn read_file_if_present(path: PathBuf) -> Result<Option<Vec<u8>>, StoreError> {
+    tokio::task::spawn_blocking(move || match fs::read(&path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_unavailable("reading", &path, e)),
+    })
+    .await
+    .map_err(|e| StoreError::Unavailable { reason: format!("read task failed: {e}") })?
+}
 
 /// Replaces `directory/name` with `bytes` so that a crash leaves either the old file or the new
 /// one, whole: write a temporary file, sync it, rename it over, then sync the directory.

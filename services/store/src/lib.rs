@@ -145,6 +145,10 @@ pub trait EventStore: Send + Sync + 'static {
     /// Subscribes to the whole log after `after` (`None`: from the very start).
     async fn subscribe_to_all(&self, after: Option<LogPosition>) -> Result<Box<dyn LogSubscription>, StoreError>;
 
+    /// The event with this id, if the store holds one. Stores keep every event id for the life
+    /// of the log (it is how a retry gets its original answer), so this is a lookup.
+    async fn read_event_by_id(&self, event_id: EventId) -> Result<Option<RecordedEvent>, StoreError>;
+
     /// The last revision of `stream`, or `None` if the stream does not exist.
     async fn stream_last_revision(&self, stream: &str) -> Result<Option<u64>, StoreError>;
 
@@ -159,6 +163,15 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// The checkpoint last kept by [`EventStore::save_checkpoint`], if any.
     async fn load_checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Keeps `snapshot`, the server's latest snapshot of what it derived from the log (signed
+    /// by the server), replacing the one before; durable before it returns. A snapshot only
+    /// saves work on the next start: losing one costs a longer start, never a fact. At most
+    /// [`SNAPSHOT_BYTES_MAX`].
+    async fn save_snapshot(&self, snapshot: &[u8]) -> Result<(), StoreError>;
+
+    /// The snapshot last kept by [`EventStore::save_snapshot`], if any.
+    async fn load_snapshot(&self) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Stops accepting appends, lets queued appends finish, and releases what the store holds.
     /// Later calls fail with [`StoreError::Unavailable`]. The default does nothing.
@@ -190,6 +203,9 @@ pub trait EventStore: Send + Sync + 'static {
 /// Largest checkpoint note a store keeps: far above a note with a log signature and dozens of
 /// witness cosignatures.
 pub const CHECKPOINT_BYTES_MAX: usize = 64 * 1024;
+
+/// Largest snapshot a store keeps. A snapshot grows with assemblies, not with events.
+pub const SNAPSHOT_BYTES_MAX: usize = 256 * 1024 * 1024;
 
 /// An append announced with [`EventStore::expect_append`]; dropping it withdraws the notice.
 #[derive(Debug, Default)]

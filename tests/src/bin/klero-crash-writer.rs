@@ -26,7 +26,7 @@ async fn run(directory: std::path::PathBuf) {
     let store = Arc::new(EmbeddedStore::open(&directory, options).await.expect("open store"));
     let log_key =
         LogSigningKey::new("klero.test/log", SigningKey::from_bytes(&Hash256::of(b"log key").0)).expect("key");
-    let config = LogConfig { log_key, verify_signatures_on_open: false };
+    let config = LogConfig { verify_signatures_on_open: false, ..LogConfig::new(log_key) };
     let log = Arc::new(TransparencyLog::open(store, config).await.expect("open log"));
     let author = Arc::new(SigningKey::from_bytes(&Hash256::of(b"crash author key").0));
     let started = Instant::now();

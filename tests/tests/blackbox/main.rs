@@ -1,6 +1,7 @@
 //! Black-box tests over real gRPC. One binary, one module per concern:
 //!
 //! - `audit`: served views equal rebuilds; the verifier passes honest exports and names every tampering.
+//! - `checkpoints`: one publisher; readers among writers never fail and never see the tree shrink.
 //! - `lifecycle`: a whole assembly, from grants to implementation, then its proofs.
 //! - `errors`: every error class has the right status, names its field or rule, appends nothing.
 //! - `idempotency`: retries of single and batch appends return the original results.
@@ -9,8 +10,10 @@
 //! - `operations`: health and reflection answer.
 //! - `selection`: a LEXIMIN panel is accepted only as the draw from the published lottery.
 //! - `reads`: paged log reads and a subscription that goes from catch-up to live.
+//! - `snapshots`: restarts take up a valid snapshot and refuse any other, with the same answers.
 
 mod audit;
+mod checkpoints;
 mod concurrency;
 mod errors;
 mod idempotency;
@@ -19,3 +22,4 @@ mod operations;
 mod reads;
 mod restart;
 mod selection;
+mod snapshots;

@@ -15,10 +15,7 @@ pub fn key(label: &str) -> SigningKey {
 }
 
 pub fn log_config() -> LogConfig {
-    LogConfig {
-        log_key: LogSigningKey::new("klero.test/log", key("log key")).expect("key"),
-        verify_signatures_on_open: true,
-    }
+    LogConfig::new(LogSigningKey::new("klero.test/log", key("log key")).expect("key"))
 }
 
 /// Opens the store and the log over it; the store is returned too, so the caller can close it.

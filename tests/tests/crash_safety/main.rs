@@ -94,7 +94,7 @@ async fn acknowledged_events_survive_sigkill_at_random_moments() {
         let (store, log) =
             open_log(directory.path()).await.unwrap_or_else(|e| panic!("kill {kills}: reopen failed: {e}"));
         let size = log.size();
-        let root = log.root();
+        let root = log.root().expect("root");
         for (leaf_index, event_hash) in &all_acknowledged {
             assert!(*leaf_index < size, "kill {kills}: acknowledged index {leaf_index} lost (log size {size})");
             let envelope = log.event_at(*leaf_index).await.expect("event");

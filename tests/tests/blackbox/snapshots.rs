@@ -1,0 +1,119 @@
+//! Snapshots: a restart takes up the fold from the latest valid snapshot, checks that the
+//! stored events still give the root it was bound to, and verifies in full only what came
+//! after. Anything that does not match is refused, and the whole log is verified instead; the
+//! server answers the same either way.
+
+use klero_proto as pb;
+use klero_tests::*;
+
+/// Every view of `assembly` as served, with its digest.
+async fn served_views(client: &mut klero_client::KleroClient, assembly: &str) -> Vec<(String, Vec<u8>)> {
+    let mut views = Vec::new();
+    for name in klero_projections::ViewName::ALL {
+        let view = client
+            .query()
+            .get_view(pb::query::GetViewRequest { view: name.as_str().into(), assembly_id: assembly.into() })
+            .await
+            .expect("view")
+            .into_inner();
+        views.push((view.json, view.digest));
+    }
+    views
+}
+
+async fn assembly_with_recommendations(server: &TestServer, assembly: &str) -> Cast {
+    let cast = Cast::new(assembly);
+    let mut client = server.client().await;
+    assembly_with_panel(&mut client, &cast, assembly).await;
+    for id in ["R1", "R2"] {
+        let adopted = adopted_recommendation(&mut client, &cast, assembly, id).await;
+        append(
+            &mut client,
+            &cast.decision_maker,
+            assembly,
+            &response(&adopted.event_hash, pb::response::Decision::Accepted),
+        )
+        .await;
+    }
+    cast
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_restart_takes_up_the_snapshot_and_serves_the_same_record() {
+    let mut server = TestServer::start().await;
+    assert_eq!(server.snapshot_taken_up(), None, "a new log has no snapshot");
+    let cast = assembly_with_recommendations(&server, "snap").await;
+    let size = server.log_size().await;
+    let before = served_views(&mut server.client().await, "snap").await;
+    server.restart().await;
+    assert_eq!(server.snapshot_taken_up(), Some(size), "the clean stop left a snapshot of the whole log");
+    let mut client = server.client().await;
+    assert_eq!(served_views(&mut client, "snap").await, before, "the same views, byte for byte");
+    assert_served_views_equal_a_rebuild(&mut client, "snap").await;
+    // The state came back whole: rules that need earlier events still pass.
+    append(&mut client, &cast.facilitator, "snap", &submission("after-restart")).await;
+    let export = klero_client::export::export_from_server(&mut client).await.expect("export");
+    let report = klero_verifier::verify_export(&export, &mut |_, _| {});
+    assert!(report.ok(), "{}", report.to_text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_snapshot_is_refused_and_the_whole_log_verified() {
+    let mut server = TestServer::start().await;
+    assembly_with_recommendations(&server, "tamper").await;
+    let before = served_views(&mut server.client().await, "tamper").await;
+    server
+        .restart_after(|directory| {
+            let path = directory.join("snapshot");
+            let mut bytes = std::fs::read(&path).expect("a snapshot was written on stop");
+            // A grant's holder title inside the fold's JSON, changed in place.
+            let at = bytes.windows(7).position(|w| w == b"officer").expect("a holder title");
+            bytes[at] = b'O';
+            std::fs::write(&path, bytes).expect("write");
+        })
+        .await;
+    assert_eq!(server.snapshot_taken_up(), None, "a snapshot the log key did not sign is refused");
+    let mut client = server.client().await;
+    assert_eq!(served_views(&mut client, "tamper").await, before);
+    assert_served_views_equal_a_rebuild(&mut client, "tamper").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_of_another_history_is_refused() {
+    // Two logs under the same log key: the snapshot of one is validly signed, but its root is
+    // not the other's.
+    let mut other = TestServer::start().await;
+    assembly_with_recommendations(&other, "other").await;
+    other.restart().await;
+    let foreign = std::fs::read(other.directory.path().join("snapshot")).expect("snapshot");
+    let mut server = TestServer::start().await;
+    let cast = assembly_with_recommendations(&server, "mine").await;
+    let mut client = server.client().await;
+    for n in 0..5 {
+        append(&mut client, &cast.facilitator, "mine", &submission(format!("s{n}"))).await;
+    }
+    let before = served_views(&mut client, "mine").await;
+    server.restart_after(|directory| std::fs::write(directory.join("snapshot"), &foreign).expect("write")).await;
+    assert_eq!(server.snapshot_taken_up(), None, "the stored events do not give the snapshot's root");
+    assert_eq!(served_views(&mut server.client().await, "mine").await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_after_the_snapshot_are_verified_and_folded_on_start() {
+    let mut server = TestServer::start().await;
+    let cast = assembly_with_recommendations(&server, "tail").await;
+    server.restart().await;
+    let covered = server.snapshot_taken_up().expect("snapshot");
+    let older = std::fs::read(server.directory.path().join("snapshot")).expect("snapshot");
+    let mut client = server.client().await;
+    for n in 0..7 {
+        append(&mut client, &cast.facilitator, "tail", &submission(format!("late-{n}"))).await;
+    }
+    let before = served_views(&mut client, "tail").await;
+    // As after a crash: the newest snapshot is lost, an older one is all there is.
+    server.restart_after(|directory| std::fs::write(directory.join("snapshot"), &older).expect("write")).await;
+    assert_eq!(server.snapshot_taken_up(), Some(covered), "the older snapshot is taken up");
+    let mut client = server.client().await;
+    assert_eq!(served_views(&mut client, "tail").await, before, "the seven events after it were folded in");
+    assert_served_views_equal_a_rebuild(&mut client, "tail").await;
+}
