@@ -256,6 +256,8 @@ impl<S: EventStore> Application<S> {
             (fold.next_log_index(), fold.to_snapshot())
         };
         let root_hash = self.log.root_at(tree_size)?;
+        // The next start takes the prefix's leaf hashes from the leaf file: write them out.
+        self.log.flush_tree_leaves()?;
         let message = snapshot::signed_message(tree_size, &root_hash, &fold);
         let signature = self.log.sign_server_state(&message);
         let bytes = snapshot::encode(signature, tree_size, &root_hash, &fold);
@@ -268,6 +270,11 @@ impl<S: EventStore> Application<S> {
     /// when the whole log was verified.
     pub fn snapshot_taken_up(&self) -> Option<u64> {
         self.snapshot_taken_up
+    }
+
+    /// Bytes the log's Merkle tree holds in memory.
+    pub fn tree_resident_bytes(&self) -> usize {
+        self.log.tree_resident_bytes()
     }
 
     /// How many events the fold covers.

@@ -154,7 +154,11 @@ async fn open_log<S: EventStore>(
     let Some(snapshot) = snapshot else {
         return Ok((TransparencyLog::open(store.clone(), log_config).await?, None));
     };
-    let prefix = VerifiedPrefix { tree_size: snapshot.tree_size, root_hash: snapshot.root_hash };
+    let prefix = VerifiedPrefix {
+        tree_size: snapshot.tree_size,
+        root_hash: snapshot.root_hash,
+        stream_heads: snapshot.fold.stream_heads(),
+    };
     let from_snapshot = LogConfig { verified_prefix: Some(prefix), ..log_config.clone() };
     match TransparencyLog::open(store.clone(), from_snapshot).await {
         Ok(log) => {

@@ -2,7 +2,7 @@
 //! `metric`, `value`, `unit`, `baseline` and `ratio`, where the baseline was measured in the
 //! same run on the same machine. BENCHMARKS.md explains each one and how to read it.
 //!
-//! Usage: `klero-bench [verify|append|proof|grpc|verify-export|project|select|all]... [--quick]`
+//! Usage: `klero-bench [verify|append|proof|grpc|verify-export|project|open|select|all]... [--quick]`
 
 /// The same allocator as `klero serve`, because the grpc bench hosts the server in this
 /// process (see the workspace Cargo.toml).
@@ -11,6 +11,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod audit_benches;
 mod grpc_benches;
+mod open_benches;
 mod report;
 mod select_benches;
 mod store_benches;
@@ -18,10 +19,16 @@ mod verify_benches;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // The `open` bench measures each open in a child process of this binary.
+    if let [command, directory, mode] = args.as_slice() {
+        if command == "open-child" {
+            open_benches::open_child(std::path::Path::new(directory), mode);
+        }
+    }
     let quick = args.iter().any(|a| a == "--quick");
     let mut benches: Vec<&str> = args.iter().map(String::as_str).filter(|a| !a.starts_with("--")).collect();
     if benches.is_empty() || benches.contains(&"all") {
-        benches = vec!["verify", "append", "proof", "grpc", "verify-export", "project", "select"];
+        benches = vec!["verify", "append", "proof", "grpc", "verify-export", "project", "open", "select"];
     }
     for bench in benches {
         match bench {
@@ -31,10 +38,11 @@ fn main() {
             "grpc" => grpc_benches::grpc(quick),
             "verify-export" => audit_benches::verify_export_bench(quick),
             "project" => audit_benches::project_bench(quick),
+            "open" => open_benches::open(quick),
             "select" => select_benches::select(quick),
             other => {
                 eprintln!(
-                    "unknown bench {other:?}; expected verify, append, proof, grpc, verify-export, project, select or all"
+                    "unknown bench {other:?}; expected verify, append, proof, grpc, verify-export, project, open, select or all"
                 );
                 std::process::exit(2);
             }

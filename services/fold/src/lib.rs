@@ -64,8 +64,9 @@ pub struct LogFold {
     views: ViewSet,
     /// Index of the next event to fold: the length of the prefix folded so far.
     next_log_index: u64,
-    /// Next revision of each stream, as of the prefix. Bounded by the number of streams.
-    stream_next_revision: HashMap<String, u64>,
+    /// Each stream's next revision and the hash of its last event, as of the prefix. Bounded
+    /// by the number of streams.
+    stream_heads: HashMap<String, (u64, Hash256)>,
     /// Events the domain judged late (responses after their deadline). Bounded by the number
     /// of responses.
     late_events: HashSet<EventId>,
@@ -78,7 +79,7 @@ impl LogFold {
             state: DomainState::new(trust_root),
             views: ViewSet::new(),
             next_log_index: 0,
-            stream_next_revision: HashMap::new(),
+            stream_heads: HashMap::new(),
             late_events: HashSet::new(),
         }
     }
@@ -124,7 +125,8 @@ impl LogFold {
         if evolved.late {
             self.late_events.insert(author.event_id);
         }
-        *self.stream_next_revision.entry(author.stream.clone()).or_insert(0) += 1;
+        let head = self.stream_heads.entry(author.stream.clone()).or_insert((0, Hash256::ZERO));
+        *head = (head.0 + 1, event.event_hash);
         self.next_log_index += 1;
         Ok(evolved)
     }
@@ -159,7 +161,12 @@ impl LogFold {
 
     /// The last revision of `stream` as of the prefix; `None` if it holds no event.
     pub fn stream_revision(&self, stream: &str) -> Option<u64> {
-        self.stream_next_revision.get(stream).map(|next| next - 1)
+        self.stream_heads.get(stream).map(|(next, _)| next - 1)
+    }
+
+    /// Every stream's head as of the prefix: (stream, next revision, last event hash).
+    pub fn stream_heads(&self) -> Vec<(String, u64, Hash256)> {
+        self.stream_heads.iter().map(|(stream, (next, last))| (stream.clone(), *next, *last)).collect()
     }
 
     /// Whether the domain judged this event late.
@@ -169,7 +176,7 @@ impl LogFold {
 
     /// How many streams have events.
     pub fn streams(&self) -> usize {
-        self.stream_next_revision.len()
+        self.stream_heads.len()
     }
 
     /// The fold as bytes, so that a restart can take it up instead of folding the whole log

@@ -47,6 +47,17 @@ impl StreamChainChecker {
     pub fn head(&self, stream: &str) -> (u64, Hash256) {
         self.heads.get(stream).copied().unwrap_or((0, Hash256::ZERO))
     }
+
+    /// Every stream's head: (stream, next revision, last event hash).
+    pub fn heads(&self) -> Vec<(String, u64, Hash256)> {
+        self.heads.iter().map(|(stream, (next, last))| (stream.clone(), *next, *last)).collect()
+    }
+
+    /// A checker that takes up where another left off: each stream's next revision and the hash
+    /// of its last event.
+    pub fn from_heads(heads: impl IntoIterator<Item = (String, u64, Hash256)>) -> StreamChainChecker {
+        StreamChainChecker { heads: heads.into_iter().map(|(stream, next, last)| (stream, (next, last))).collect() }
+    }
 }
 
 /// How a stream's chain is broken.

@@ -257,6 +257,54 @@ impl<L: LeafStorage> CompactMerkleTree<L> {
         self.size
     }
 
+    /// A tree over the first `size` leaves that `storage` already holds (from an earlier run):
+    /// reads them once to rebuild the levels kept in memory, and writes nothing.
+    pub fn load(storage: L, size: u64) -> Result<CompactMerkleTree<L>, ProofError> {
+        /// Leaves read from storage at once.
+        const LOAD_BLOCKS: u64 = 4096;
+        let mut tree = CompactMerkleTree { upper: vec![Vec::new()], tail: Vec::new(), size: 0, storage };
+        let complete = size - size % LEAVES_PER_BLOCK;
+        let mut leaves = Vec::new();
+        while tree.size < size {
+            let count = (size - tree.size).min(LOAD_BLOCKS * LEAVES_PER_BLOCK);
+            leaves.resize(count as usize, Hash256::ZERO);
+            tree.storage
+                .read_leaves(tree.size, &mut leaves)
+                .map_err(|reason| ProofError::LeavesUnavailable { reason })?;
+            for chunk in leaves.chunks(LEAVES_PER_BLOCK as usize) {
+                if tree.size < complete {
+                    tree.size += LEAVES_PER_BLOCK;
+                    tree.push_block_hash(block_hash(chunk));
+                } else {
+                    tree.tail.extend_from_slice(chunk);
+                    tree.size += chunk.len() as u64;
+                }
+            }
+        }
+        Ok(tree)
+    }
+
+    /// Adds the hash of a complete block to the levels above the leaves.
+    fn push_block_hash(&mut self, block: Hash256) {
+        self.upper[0].push(block);
+        let mut level = 0;
+        // A level gains a parent whenever it reaches an even length.
+        while self.upper[level].len().is_multiple_of(2) {
+            let count = self.upper[level].len();
+            let parent = node_hash(&self.upper[level][count - 2], &self.upper[level][count - 1]);
+            if self.upper.len() == level + 1 {
+                self.upper.push(Vec::new());
+            }
+            self.upper[level + 1].push(parent);
+            level += 1;
+        }
+    }
+
+    /// The storage, for flushing it.
+    pub fn storage_mut(&mut self) -> &mut L {
+        &mut self.storage
+    }
+
     /// Appends the entry (an event hash) as the next leaf.
     pub fn push_entry(&mut self, entry: &Hash256) -> Result<(), ProofError> {
         self.push_leaf_hash(leaf_hash(&entry.0))
@@ -277,18 +325,7 @@ impl<L: LeafStorage> CompactMerkleTree<L> {
         let block = block_hash(&self.tail);
         self.tail.clear();
         self.size += 1;
-        self.upper[0].push(block);
-        let mut level = 0;
-        // A level gains a parent whenever it reaches an even length.
-        while self.upper[level].len().is_multiple_of(2) {
-            let count = self.upper[level].len();
-            let parent = node_hash(&self.upper[level][count - 2], &self.upper[level][count - 1]);
-            if self.upper.len() == level + 1 {
-                self.upper.push(Vec::new());
-            }
-            self.upper[level + 1].push(parent);
-            level += 1;
-        }
+        self.push_block_hash(block);
         Ok(())
     }
 

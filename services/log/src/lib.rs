@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex, RwLock};
 /// How many times an append with `ExpectedRevision::Any` is retried after losing a race.
 const APPEND_ATTEMPTS_MAX: usize = 16;
 /// Events read from the store per step while following the log.
-const CATCH_UP_BATCH_EVENTS: usize = 1024;
+const CATCH_UP_BATCH_EVENTS: usize = 4096;
 /// Most envelopes this log keeps from its own appends (about 2 MiB of typical events), so that
 /// following the store and reading recent events need not read them back. Anything older or
 /// missing is read from the store, which is always correct.
@@ -46,13 +46,15 @@ pub struct LogConfig {
     pub log_key: LogSigningKey,
     /// Re-verify every author signature when opening (batch verification).
     pub verify_signatures_on_open: bool,
-    /// A prefix of the log verified before, whose signatures need not be checked again on
-    /// open: its size and the root it had then. Open still hashes every event and checks every
-    /// chain, and fails with [`LogError::VerifiedPrefixDiffers`] unless the bytes give that
-    /// root; every event after the prefix is checked in full.
+    /// A prefix of the log verified before, which need not be checked again event by event on
+    /// open. Its leaf hashes come from the leaf file where it still holds them, and are
+    /// computed from the stored events where it does not; either way the prefix must give the
+    /// root it had, or open fails with [`LogError::VerifiedPrefixDiffers`]. Its streams' chains
+    /// continue from the heads it names. Every event after the prefix is checked in full.
     pub verified_prefix: Option<VerifiedPrefix>,
-    /// Where the tree keeps the leaf hashes of complete blocks: a file (rewritten on open, as
-    /// it is derived from the store), or memory.
+    /// Where the tree keeps the leaf hashes of complete blocks: a file, or memory. The file is
+    /// derived from the store: open keeps what it holds of a verified prefix (the root check
+    /// vouches for it) and rewrites the rest.
     pub tree_leaves: TreeLeaves,
 }
 
@@ -63,11 +65,13 @@ impl LogConfig {
     }
 }
 
-/// A prefix of the log that was fully verified before.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A prefix of the log that was fully verified before: its size, its root then, and each
+/// stream's head (next revision, last event hash) at its end.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedPrefix {
     pub tree_size: u64,
     pub root_hash: Hash256,
+    pub stream_heads: Vec<(String, u64, Hash256)>,
 }
 
 /// Where the log's tree keeps its leaf hashes.
@@ -75,7 +79,7 @@ pub struct VerifiedPrefix {
 pub enum TreeLeaves {
     /// In memory: 32 bytes an event, for tests and short-lived tools.
     Memory,
-    /// In this file, which open creates or rewrites: memory then holds about 2 bytes an event.
+    /// In this file: memory then holds about 2 bytes an event.
     File(PathBuf),
 }
 
@@ -102,40 +106,89 @@ impl LeafStorage for LogLeaves {
 }
 
 /// Leaf hashes in a flat file: leaf `i` at byte `32·i`. Derived from the store and rebuilt on
-/// every open, so it is written without fsync; the page cache serves the reads.
+/// every open, so it is written without fsync; the page cache serves the reads. Blocks are
+/// written [`LEAF_WRITE_BYTES`] at a time; the ones not written yet are read from memory.
 #[derive(Debug)]
 struct FileLeaves {
     path: PathBuf,
     file: std::fs::File,
+    /// Leaves in the file.
+    written: u64,
+    /// Leaves from `written` on, not in the file yet.
+    pending: Vec<u8>,
 }
 
+/// Bytes of leaf hashes written to the file at once.
+const LEAF_WRITE_BYTES: usize = 64 * 1024;
+
 impl FileLeaves {
-    fn create(path: PathBuf) -> Result<FileLeaves, StoreError> {
+    /// Opens (or creates) the file and keeps at most its first `keep_leaves` leaves, in whole
+    /// blocks; the rest is cut off, to be written again.
+    fn open(path: PathBuf, keep_leaves: u64) -> Result<FileLeaves, StoreError> {
+        let unavailable = |what: &str, e: std::io::Error| StoreError::Unavailable {
+            reason: format!("{what} {}: {e}", path.display()),
+        };
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| StoreError::Unavailable { reason: format!("creating {}: {e}", parent.display()) })?;
+            std::fs::create_dir_all(parent).map_err(|e| unavailable("creating the directory of", e))?;
         }
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
-            .truncate(true)
+            .truncate(false)
             .open(&path)
-            .map_err(|e| StoreError::Unavailable { reason: format!("creating {}: {e}", path.display()) })?;
-        Ok(FileLeaves { path, file })
+            .map_err(|e| unavailable("opening", e))?;
+        let held = file.metadata().map_err(|e| unavailable("reading the length of", e))?.len() / 32;
+        let kept = held.min(keep_leaves);
+        let kept = kept - kept % klero_ledger::merkle::LEAVES_PER_BLOCK;
+        file.set_len(kept * 32).map_err(|e| unavailable("cutting", e))?;
+        Ok(FileLeaves { path, file, written: kept, pending: Vec::with_capacity(LEAF_WRITE_BYTES) })
+    }
+
+    /// Writes the leaves held in memory, so that the next open finds them.
+    fn flush(&mut self) -> Result<(), String> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.file
+            .write_all_at(&self.pending, self.written * 32)
+            .map_err(|e| format!("writing {}: {e}", self.path.display()))?;
+        self.written += (self.pending.len() / 32) as u64;
+        self.pending.clear();
+        Ok(())
     }
 }
 
 impl LeafStorage for FileLeaves {
     fn append_block(&mut self, start: u64, leaves: &[Hash256]) -> Result<(), String> {
-        let bytes: Vec<u8> = leaves.iter().flat_map(|leaf| leaf.0).collect();
-        self.file.write_all_at(&bytes, start * 32).map_err(|e| format!("writing {}: {e}", self.path.display()))
+        let expected = self.written + (self.pending.len() / 32) as u64;
+        if start != expected {
+            return Err(format!("block at leaf {start} arrived after {expected} leaves"));
+        }
+        for leaf in leaves {
+            self.pending.extend_from_slice(&leaf.0);
+        }
+        if self.pending.len() >= LEAF_WRITE_BYTES {
+            self.flush()?;
+        }
+        Ok(())
     }
     fn read_leaves(&self, start: u64, out: &mut [Hash256]) -> Result<(), String> {
-        let mut bytes = vec![0u8; out.len() * 32];
-        self.file.read_exact_at(&mut bytes, start * 32).map_err(|e| format!("reading {}: {e}", self.path.display()))?;
-        for (leaf, chunk) in out.iter_mut().zip(bytes.chunks_exact(32)) {
-            leaf.0.copy_from_slice(chunk);
+        let end = start + out.len() as u64;
+        let from_file = end.min(self.written).saturating_sub(start) as usize;
+        if from_file > 0 {
+            let mut bytes = vec![0u8; from_file * 32];
+            self.file
+                .read_exact_at(&mut bytes, start * 32)
+                .map_err(|e| format!("reading {}: {e}", self.path.display()))?;
+            for (leaf, chunk) in out.iter_mut().zip(bytes.chunks_exact(32)) {
+                leaf.0.copy_from_slice(chunk);
+            }
+        }
+        for (slot, index) in out[from_file..].iter_mut().zip(start.max(self.written)..end) {
+            let at = ((index - self.written) * 32) as usize;
+            let bytes = self.pending.get(at..at + 32).ok_or_else(|| format!("leaf {index} was never stored"))?;
+            slot.0.copy_from_slice(bytes);
         }
         Ok(())
     }
@@ -301,6 +354,71 @@ pub struct TransparencyLog<S: EventStore> {
     failure: Mutex<Option<LogError>>,
 }
 
+/// Events from which following the store parses and hashes on several threads: opening a
+/// large log is then bound by the disk, not by one core's SHA-256.
+const PARALLEL_PARSE_EVENTS_MIN: usize = 512;
+
+/// Parses each stored event's envelope, checks it against the store's id, stream and revision,
+/// and computes its event hash; in parallel for large batches.
+fn parse_and_hash(
+    batch: Vec<klero_store::RecordedEvent>,
+    first_leaf: u64,
+) -> Result<Vec<(LogPosition, Envelope, Hash256)>, LogError> {
+    fn one(
+        leaf_index: u64,
+        recorded: klero_store::RecordedEvent,
+    ) -> Result<(LogPosition, Envelope, Hash256), LogError> {
+        let corrupt = |reason: String| LogError::Corrupt { leaf_index, position: recorded.position.0, reason };
+        let (position, stream, revision, id) =
+            (recorded.position, recorded.stream, recorded.stream_revision, recorded.event_id);
+        let envelope = Envelope::parse(recorded.data).map_err(|e| corrupt(format!("envelope does not parse: {e}")))?;
+        if envelope.author().event_id != id
+            || envelope.author().stream != stream
+            || envelope.ledger().stream_revision != revision
+        {
+            return Err(corrupt("envelope disagrees with the store's id, stream or revision".into()));
+        }
+        let hash = envelope.event_hash();
+        Ok((position, envelope, hash))
+    }
+    let threads = if batch.len() >= PARALLEL_PARSE_EVENTS_MIN { cores() } else { 1 };
+    if threads == 1 {
+        return batch.into_iter().zip(first_leaf..).map(|(recorded, leaf)| one(leaf, recorded)).collect();
+    }
+    let chunk = batch.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<klero_store::RecordedEvent>> = Vec::with_capacity(threads);
+    let mut rest = batch;
+    while rest.len() > chunk {
+        let tail = rest.split_off(chunk);
+        chunks.push(rest);
+        rest = tail;
+    }
+    chunks.push(rest);
+    let results: Vec<Result<Vec<_>, LogError>> = std::thread::scope(|scope| {
+        let mut start = first_leaf;
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                let from = start;
+                start += chunk.len() as u64;
+                scope.spawn(move || chunk.into_iter().zip(from..).map(|(recorded, leaf)| one(leaf, recorded)).collect())
+            })
+            .collect();
+        handles.into_iter().map(|handle| handle.join().expect("a parsing thread panicked")).collect()
+    });
+    let mut parsed = Vec::new();
+    for result in results {
+        parsed.extend(result?);
+    }
+    Ok(parsed)
+}
+
+/// Cores to parse on, asked of the system once (it reads cgroup files on every call).
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+}
+
 fn read_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     lock.read().unwrap_or_else(|p| p.into_inner())
 }
@@ -314,13 +432,29 @@ fn mutex<T>(lock: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl<S: EventStore> TransparencyLog<S> {
     /// Opens the log: replays and checks the store, then checks the last signed checkpoint.
     pub async fn open(store: Arc<S>, config: LogConfig) -> Result<TransparencyLog<S>, LogError> {
-        let leaves = match &config.tree_leaves {
-            TreeLeaves::Memory => LogLeaves::Memory(MemoryLeaves::default()),
-            TreeLeaves::File(path) => LogLeaves::File(FileLeaves::create(path.clone())?),
+        let dense = store.positions_are_dense();
+        // Leaves of a verified prefix that the file still holds are taken up (the root check
+        // vouches for them); on a store without dense positions the tree also needs each
+        // leaf's position, so everything is read again.
+        let prefix_leaves = match &config.verified_prefix {
+            Some(prefix) if dense => prefix.tree_size,
+            _ => 0,
         };
-        let positions =
-            if store.positions_are_dense() { LeafPositions::Dense } else { LeafPositions::Listed(Vec::new()) };
-        let state = LogState { tree: CompactMerkleTree::new(leaves), positions, chain: StreamChainChecker::new() };
+        let tree = match &config.tree_leaves {
+            TreeLeaves::Memory => CompactMerkleTree::new(LogLeaves::Memory(MemoryLeaves::default())),
+            TreeLeaves::File(path) => {
+                let file = FileLeaves::open(path.clone(), prefix_leaves)?;
+                let held = file.written;
+                CompactMerkleTree::load(LogLeaves::File(file), held)?
+            }
+        };
+        let positions = if dense { LeafPositions::Dense } else { LeafPositions::Listed(Vec::new()) };
+        let chain = match &config.verified_prefix {
+            Some(prefix) => StreamChainChecker::from_heads(prefix.stream_heads.clone()),
+            None => StreamChainChecker::new(),
+        };
+        let initial_size = tree.size();
+        let state = LogState { tree, positions, chain };
         let log = TransparencyLog {
             store,
             config,
@@ -330,11 +464,17 @@ impl<S: EventStore> TransparencyLog<S> {
             recent_changed: tokio::sync::Notify::new(),
             latest_checkpoint: Mutex::new(None),
             publishing: tokio::sync::Mutex::new(()),
-            size_watch: tokio::sync::watch::Sender::new(0),
+            size_watch: tokio::sync::watch::Sender::new(initial_size),
             failure: Mutex::new(None),
         };
+        if initial_size > 0 && log.store.last_position().await?.is_none_or(|last| last.0 + 1 < initial_size) {
+            return Err(LogError::VerifiedPrefixDiffers {
+                tree_size: initial_size,
+                reason: "the store holds fewer events than the leaf file".into(),
+            });
+        }
         log.catch_up(log.config.verify_signatures_on_open).await?;
-        if let Some(prefix) = log.config.verified_prefix {
+        if let Some(prefix) = &log.config.verified_prefix {
             // catch_up checked the root when it passed the prefix; a log shorter than the
             // prefix never passed it.
             if log.size() < prefix.tree_size {
@@ -397,6 +537,21 @@ impl<S: EventStore> TransparencyLog<S> {
     /// The Merkle root of the whole log.
     pub fn root(&self) -> Result<Hash256, LogError> {
         Ok(read_lock(&self.state).tree.root()?)
+    }
+
+    /// Writes the leaf hashes the tree holds in memory to its leaf file, so that the next open
+    /// finds them. Called before a snapshot is taken.
+    pub fn flush_tree_leaves(&self) -> Result<(), LogError> {
+        let mut state = write_lock(&self.state);
+        if let LogLeaves::File(file) = state.tree.storage_mut() {
+            file.flush().map_err(|reason| StoreError::Unavailable { reason })?;
+        }
+        Ok(())
+    }
+
+    /// Each stream's head: its next revision and the hash of its last event.
+    pub fn stream_heads(&self) -> Vec<(String, u64, Hash256)> {
+        read_lock(&self.state).chain.heads()
     }
 
     /// Bytes the tree holds in memory: about 2 an event when its leaves are in a file.
@@ -462,40 +617,22 @@ impl<S: EventStore> TransparencyLog<S> {
                 return Ok(());
             }
             let first_leaf = read_lock(&self.state).size();
-            let mut envelopes = Vec::with_capacity(batch.len());
-            for (offset, recorded) in batch.into_iter().enumerate() {
-                let leaf_index = first_leaf + offset as u64;
-                let corrupt = |reason: String| LogError::Corrupt { leaf_index, position: recorded.position.0, reason };
-                let (position, stream, revision, id) =
-                    (recorded.position, recorded.stream.clone(), recorded.stream_revision, recorded.event_id);
-                let envelope =
-                    Envelope::parse(recorded.data).map_err(|e| corrupt(format!("envelope does not parse: {e}")))?;
-                if envelope.author().event_id != id
-                    || envelope.author().stream != stream
-                    || envelope.ledger().stream_revision != revision
-                {
-                    return Err(corrupt("envelope disagrees with the store's id, stream or revision".into()));
-                }
-                envelopes.push((position, envelope));
-            }
+            let envelopes = parse_and_hash(batch, first_leaf)?;
             // Signatures of a prefix verified before are not checked again: its root is, below.
-            let verified_before = match self.config.verified_prefix {
+            let verified_before = match &self.config.verified_prefix {
                 Some(prefix) => (prefix.tree_size.saturating_sub(first_leaf) as usize).min(envelopes.len()),
                 None => 0,
             };
             if verify_signatures && verified_before < envelopes.len() {
-                let only: Vec<Envelope> = envelopes[verified_before..].iter().map(|(_, e)| e.clone()).collect();
+                let only: Vec<Envelope> = envelopes[verified_before..].iter().map(|(_, e, _)| e.clone()).collect();
                 verify_signatures_batch(&only).map_err(|e| LogError::Corrupt {
                     leaf_index: first_leaf + (verified_before + e.index) as u64,
                     position: envelopes[verified_before + e.index].0 .0,
                     reason: format!("author signature does not verify: {e}"),
                 })?;
             }
-            let hashes: Vec<Hash256> = envelopes.iter().map(|(_, envelope)| envelope.event_hash()).collect();
-            self.push_leaves(
-                envelopes.iter().zip(hashes).map(|((position, envelope), hash)| (*position, envelope, hash)),
-            )?;
-            if let Some(prefix) = self.config.verified_prefix {
+            self.push_leaves(envelopes.iter().map(|(position, envelope, hash)| (*position, envelope, *hash)))?;
+            if let Some(prefix) = &self.config.verified_prefix {
                 let size = self.size();
                 if first_leaf < prefix.tree_size && size >= prefix.tree_size {
                     let root = self.root_at(prefix.tree_size)?;
@@ -546,10 +683,15 @@ impl<S: EventStore> TransparencyLog<S> {
                 *mutex(&self.failure) = Some(error.clone());
                 return Err(error);
             }
-            if let Err(error) = state.chain.check_next(envelope, hash) {
-                let error = corrupt(error.to_string());
-                *mutex(&self.failure) = Some(error.clone());
-                return Err(error);
+            // A verified prefix's chains were checked before; the heads it names stand for them,
+            // and the root check at its end vouches for its bytes.
+            let in_verified_prefix = self.config.verified_prefix.as_ref().is_some_and(|p| leaf_index < p.tree_size);
+            if !in_verified_prefix {
+                if let Err(error) = state.chain.check_next(envelope, hash) {
+                    let error = corrupt(error.to_string());
+                    *mutex(&self.failure) = Some(error.clone());
+                    return Err(error);
+                }
             }
             // The leaf file is derived: a failure to write it is unavailability, not corruption.
             state.tree.push_entry(&hash).map_err(|e| StoreError::Unavailable { reason: e.to_string() })?;

@@ -95,17 +95,48 @@ pub struct TruncatedTail {
     pub records_removed: u64,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct RecordLocation {
     segment: u32,
     offset: u64,
     length: u32,
 }
 
+/// Where each position's record is, in 8 bytes a position: its offset and length within its
+/// segment (segments are at most 4 GiB, checked on open), and the first position of each
+/// segment, from which a position's segment follows.
+#[derive(Debug, Default)]
+struct Locations {
+    packed: Vec<(u32, u32)>,
+    /// (first position, segment number) of each segment that holds records, ascending.
+    segment_starts: Vec<(u64, u32)>,
+}
+
+impl Locations {
+    fn len(&self) -> usize {
+        self.packed.len()
+    }
+
+    fn push(&mut self, location: RecordLocation) {
+        if self.segment_starts.last().is_none_or(|(_, segment)| *segment != location.segment) {
+            self.segment_starts.push((self.packed.len() as u64, location.segment));
+        }
+        let offset = u32::try_from(location.offset).expect("segments are at most 4 GiB");
+        self.packed.push((offset, location.length));
+    }
+
+    fn get(&self, position: u64) -> Option<RecordLocation> {
+        let (offset, length) = *self.packed.get(usize::try_from(position).ok()?)?;
+        let run = self.segment_starts.partition_point(|(first, _)| *first <= position);
+        let (_, segment) = self.segment_starts[run - 1];
+        Some(RecordLocation { segment, offset: offset as u64, length })
+    }
+}
+
 #[derive(Debug, Default)]
 struct Index {
     /// By position.
-    locations: Vec<RecordLocation>,
+    locations: Locations,
     /// Positions of each stream's events, by revision.
     streams: HashMap<String, Vec<u64>>,
     /// Position of every event id.
@@ -188,6 +219,18 @@ impl EmbeddedStore {
     }
 
     fn open_blocking(directory: PathBuf, options: EmbeddedStoreOptions) -> Result<EmbeddedStore, StoreError> {
+        if options.segment_bytes_max > SEGMENT_BYTES_MAX_LIMIT {
+            return Err(StoreError::InvalidArgument {
+                field: "segment_bytes_max",
+                reason: format!("must be at most {SEGMENT_BYTES_MAX_LIMIT}"),
+            });
+        }
+        if options.append_bytes_max > APPEND_BYTES_MAX_LIMIT {
+            return Err(StoreError::InvalidArgument {
+                field: "append_bytes_max",
+                reason: format!("must be at most {APPEND_BYTES_MAX_LIMIT}"),
+            });
+        }
         let segments_dir = directory.join("segments");
         fs::create_dir_all(&segments_dir).map_err(|e| io_unavailable("creating", &segments_dir, e))?;
         let lock_path = directory.join("LOCK");
@@ -401,6 +444,47 @@ fn create_segment(segments_dir: &Path, name: &str) -> Result<File, StoreError> {
     Ok(file)
 }
 
+/// Most bytes one positional read of a run of records covers.
+const READ_RUN_BYTES_MAX: u64 = 4 * 1024 * 1024;
+
+/// Bytes of a segment read at a time while opening: the store never holds a whole segment in
+/// memory to scan it.
+const SCAN_CHUNK_BYTES: usize = 4 * 1024 * 1024;
+
+/// Reads a segment forwards through a buffer that always holds at least one whole record when
+/// the file does.
+struct SegmentScanner {
+    file: File,
+    file_len: u64,
+    buffer: Vec<u8>,
+    /// File offset of `buffer[0]`.
+    buffer_start: u64,
+}
+
+impl SegmentScanner {
+    /// The bytes from `offset` on, at least `wanted` of them (or up to the end of the file).
+    fn bytes_at(&mut self, offset: u64, wanted: usize) -> std::io::Result<&[u8]> {
+        let buffered_end = self.buffer_start + self.buffer.len() as u64;
+        let want_end = (offset + wanted as u64).min(self.file_len);
+        if offset < self.buffer_start || want_end > buffered_end {
+            let read_len = (want_end - offset).max((SCAN_CHUNK_BYTES as u64).min(self.file_len - offset)) as usize;
+            self.buffer.resize(read_len, 0);
+            self.file.read_exact_at(&mut self.buffer, offset)?;
+            self.buffer_start = offset;
+        }
+        Ok(&self.buffer[(offset - self.buffer_start) as usize..])
+    }
+}
+
+/// The records of the append being read: they join the index only when its last one is read.
+/// An append writes to one stream, so they share its name.
+#[derive(Default)]
+struct PendingAppend {
+    stream: String,
+    records: Vec<(u64, EventId, RecordLocation)>,
+    ids: std::collections::HashSet<EventId>,
+}
+
 /// Reads and checks one segment, adding its records to `index`. Returns the valid length.
 fn scan_segment(
     path: &Path,
@@ -410,19 +494,23 @@ fn scan_segment(
     options: &EmbeddedStoreOptions,
     index: &mut Index,
 ) -> Result<(u64, Option<TruncatedTail>), StoreError> {
-    let bytes = fs::read(path).map_err(|e| io_unavailable("reading", path, e))?;
-    let corrupt = |offset: usize, position: u64, reason: String| StoreError::Corrupt {
+    let file = File::open(path).map_err(|e| io_unavailable("opening", path, e))?;
+    let file_len = file.metadata().map_err(|e| io_unavailable("reading the length of", path, e))?.len();
+    let mut scanner = SegmentScanner { file, file_len, buffer: Vec::new(), buffer_start: 0 };
+    let corrupt = |offset: u64, position: u64, reason: String| StoreError::Corrupt {
         segment: name.to_string(),
-        offset: offset as u64,
+        offset,
         position,
         reason,
     };
-    let header_len = SEGMENT_HEADER.len();
-    if bytes.len() < header_len || &bytes[..header_len] != SEGMENT_HEADER {
+    let header_len = SEGMENT_HEADER.len() as u64;
+    let header = scanner.bytes_at(0, SEGMENT_HEADER.len()).map_err(|e| io_unavailable("reading", path, e))?;
+    let header = header[..header.len().min(SEGMENT_HEADER.len())].to_vec();
+    if header != SEGMENT_HEADER {
         // A crash while creating the newest segment can leave its header incomplete; that
         // segment then holds nothing that was acknowledged, so it is rewritten empty.
-        let only_header_damage = bytes.len() <= header_len && SEGMENT_HEADER.starts_with(&bytes);
-        let all_zero = bytes.len() <= header_len && bytes.iter().all(|&b| b == 0);
+        let only_header_damage = file_len <= header_len && SEGMENT_HEADER.starts_with(&header);
+        let all_zero = file_len <= header_len && header.iter().all(|&b| b == 0);
         if is_last && (only_header_damage || all_zero) {
             let mut file = OpenOptions::new()
                 .write(true)
@@ -431,37 +519,37 @@ fn scan_segment(
                 .map_err(|e| io_unavailable("opening", path, e))?;
             file.write_all(SEGMENT_HEADER).map_err(|e| io_unavailable("writing", path, e))?;
             file.sync_all().map_err(|e| io_unavailable("syncing", path, e))?;
-            let tail = TruncatedTail {
-                segment: name.to_string(),
-                offset: 0,
-                bytes_removed: bytes.len() as u64,
-                records_removed: 0,
-            };
-            return Ok((header_len as u64, Some(tail)));
+            let tail =
+                TruncatedTail { segment: name.to_string(), offset: 0, bytes_removed: file_len, records_removed: 0 };
+            return Ok((header_len, Some(tail)));
         }
         return Err(corrupt(0, index.locations.len() as u64, "segment header is not KLERO-SEGMENT-V1".into()));
     }
 
     let body_max = options.record_body_bytes_max();
+    let record_max = RECORD_PREFIX_BYTES + body_max;
     let mut offset = header_len;
-    // Records of the append in progress: they join the index only when its last record is read.
-    let mut pending: Vec<(Record, RecordLocation)> = Vec::new();
+    let mut pending = PendingAppend::default();
     let mut committed_end = offset;
-    let mut failure: Option<(usize, DecodeFailure)> = None;
-    while offset < bytes.len() {
-        let expected_position = index.locations.len() as u64 + pending.len() as u64;
-        match decode_record(&bytes[offset..], body_max) {
+    let mut failure: Option<(u64, DecodeFailure)> = None;
+    while offset < file_len {
+        let expected_position = index.locations.len() as u64 + pending.records.len() as u64;
+        let bytes = scanner.bytes_at(offset, record_max).map_err(|e| io_unavailable("reading", path, e))?;
+        match decode_record_header(bytes, body_max) {
             Ok((record, length)) => {
                 check_record_sequence(&record, expected_position, index, &pending)
                     .map_err(|reason| corrupt(offset, expected_position, reason))?;
-                let location = RecordLocation { segment: segment_number, offset: offset as u64, length: length as u32 };
-                let ends_append = record.flags & FLAG_LAST_IN_APPEND != 0;
-                pending.push((record, location));
-                offset += length;
-                if ends_append {
-                    for (record, location) in pending.drain(..) {
-                        index_record(index, &record, location);
-                    }
+                let location = RecordLocation { segment: segment_number, offset, length: length as u32 };
+                if pending.records.is_empty() {
+                    pending.stream.clear();
+                    pending.stream.push_str(record.stream);
+                }
+                pending.records.push((record.position, record.event_id, location));
+                pending.ids.insert(record.event_id);
+                offset += length as u64;
+                if record.flags & FLAG_LAST_IN_APPEND != 0 {
+                    index_append(index, &mut pending)
+                        .map_err(|(position, at, reason)| corrupt(at, position, reason))?;
                     committed_end = offset;
                 }
             }
@@ -471,46 +559,53 @@ fn scan_segment(
             }
         }
     }
+    drop(scanner.buffer);
     let first_lost_position = index.locations.len() as u64;
-    if committed_end == bytes.len() {
-        return Ok((committed_end as u64, None));
+    if committed_end == file_len {
+        return Ok((committed_end, None));
     }
+    // Past the last whole append: read the rest (the zeros written ahead of the active
+    // segment's records, or damage) and classify it.
+    let mut rest = vec![0u8; (file_len - committed_end) as usize];
+    scanner.file.read_exact_at(&mut rest, committed_end).map_err(|e| io_unavailable("reading", path, e))?;
     // The active segment ends in zeros written ahead of its records: unused space, kept.
-    if is_last && bytes[committed_end..].iter().all(|&b| b == 0) {
-        return Ok((committed_end as u64, None));
+    if is_last && rest.iter().all(|&b| b == 0) {
+        return Ok((committed_end, None));
     }
     if !is_last {
         let (at, reason) = match failure {
             Some((at, failure)) => (at, failure.to_string()),
             None => (committed_end, "segment ends inside an append".to_string()),
         };
-        return Err(corrupt(at, first_lost_position + pending.len() as u64, reason));
+        return Err(corrupt(at, first_lost_position + pending.records.len() as u64, reason));
     }
     if let Some((at, decode_failure)) = &failure {
         // A record from a later fsync group proves this group was synced and acknowledged: the
         // damage is corruption of acknowledged data, not a torn write.
-        let bad_position = first_lost_position + pending.len() as u64;
-        if let Some((later_offset, later)) = find_later_sync_group(&bytes, at + 1, bad_position, body_max) {
+        let bad_position = first_lost_position + pending.records.len() as u64;
+        let from = (at + 1 - committed_end) as usize;
+        if let Some((later_offset, later)) = find_later_sync_group(&rest, from, bad_position, body_max) {
             return Err(corrupt(
                 *at,
                 bad_position,
                 format!(
-                    "{decode_failure}, and an acknowledged record (position {}, at offset {later_offset}) follows it",
-                    later.position
+                    "{decode_failure}, and an acknowledged record (position {}, at offset {}) follows it",
+                    later.position,
+                    committed_end + later_offset as u64
                 ),
             ));
         }
     }
     let file = OpenOptions::new().write(true).open(path).map_err(|e| io_unavailable("opening", path, e))?;
-    file.set_len(committed_end as u64).map_err(|e| io_unavailable("truncating", path, e))?;
+    file.set_len(committed_end).map_err(|e| io_unavailable("truncating", path, e))?;
     file.sync_all().map_err(|e| io_unavailable("syncing", path, e))?;
     let tail = TruncatedTail {
         segment: name.to_string(),
-        offset: committed_end as u64,
-        bytes_removed: (bytes.len() - committed_end) as u64,
-        records_removed: pending.len() as u64,
+        offset: committed_end,
+        bytes_removed: file_len - committed_end,
+        records_removed: pending.records.len() as u64,
     };
-    Ok((committed_end as u64, Some(tail)))
+    Ok((committed_end, Some(tail)))
 }
 
 /// Looks past a damaged record for a valid record written by a later fsync group.
@@ -530,33 +625,54 @@ fn find_later_sync_group(bytes: &[u8], from: usize, bad_position: u64, body_max:
 
 /// The store-level chain: positions are consecutive, revisions continue their stream, ids unique.
 fn check_record_sequence(
-    record: &Record,
+    record: &RecordHeader<'_>,
     expected_position: u64,
     index: &Index,
-    pending: &[(Record, RecordLocation)],
+    pending: &PendingAppend,
 ) -> Result<(), String> {
     if record.position != expected_position {
         return Err(format!("record holds position {}, expected {expected_position}", record.position));
     }
-    let pending_in_stream = pending.iter().filter(|(r, _)| r.stream == record.stream).count() as u64;
-    let expected_revision = index.streams.get(&record.stream).map_or(0, |p| p.len() as u64) + pending_in_stream;
+    if !pending.records.is_empty() && pending.stream != record.stream {
+        return Err(format!("one append holds records of streams {} and {}", pending.stream, record.stream));
+    }
+    let expected_revision =
+        index.streams.get(record.stream).map_or(0, |p| p.len() as u64) + pending.records.len() as u64;
     if record.stream_revision != expected_revision {
         return Err(format!(
             "stream {} record holds revision {}, expected {expected_revision}",
             record.stream, record.stream_revision
         ));
     }
-    if index.event_ids.contains_key(&record.event_id) || pending.iter().any(|(r, _)| r.event_id == record.event_id) {
+    if pending.ids.contains(&record.event_id) {
         return Err(format!("event id {} appears twice", record.event_id));
     }
     Ok(())
 }
 
-fn index_record(index: &mut Index, record: &Record, location: RecordLocation) {
-    debug_assert_eq!(index.locations.len() as u64, record.position);
-    index.locations.push(location);
-    index.streams.entry(record.stream.clone()).or_default().push(record.position);
-    index.event_ids.insert(record.event_id, record.position);
+/// Adds a whole append to the index, and empties `pending`. An id the index already holds is
+/// corruption: the position and offset of the record that repeats it.
+fn index_append(index: &mut Index, pending: &mut PendingAppend) -> Result<(), (u64, u64, String)> {
+    let positions = match index.streams.get_mut(pending.stream.as_str()) {
+        Some(positions) => positions,
+        None => index.streams.entry(pending.stream.clone()).or_default(),
+    };
+    for (position, event_id, location) in pending.records.drain(..) {
+        assert_eq!(index.locations.len() as u64, position, "the index grows one position at a time");
+        match index.event_ids.entry(event_id) {
+            std::collections::hash_map::Entry::Occupied(first) => {
+                let reason = format!("event id {event_id} appears twice (first at position {})", first.get());
+                return Err((position, location.offset, reason));
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(position);
+            }
+        }
+        index.locations.push(location);
+        positions.push(position);
+    }
+    pending.ids.clear();
+    Ok(())
 }
 
 impl Shared {
@@ -568,7 +684,7 @@ impl Shared {
     fn read_record(&self, position: u64) -> Result<Record, StoreError> {
         let location = {
             let index = self.index.read().unwrap_or_else(|p| p.into_inner());
-            *index.locations.get(position as usize).ok_or(StoreError::InvalidArgument {
+            index.locations.get(position).ok_or(StoreError::InvalidArgument {
                 field: "position",
                 reason: format!("position {position} is beyond the log"),
             })?
@@ -610,9 +726,70 @@ impl Shared {
         *self.committed_events.borrow()
     }
 
+    /// Acknowledged records `from..from + max_count`, read with one positional read per run of
+    /// records that sit together in one segment, each checked again on the way out.
     fn read_range(&self, from: u64, max_count: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         let end = self.committed_count().min(from.saturating_add(max_count as u64));
-        (from..end).map(|position| self.read_record(position).map(|r| self.recorded(r))).collect()
+        if from >= end {
+            return Ok(Vec::new());
+        }
+        let locations: Vec<RecordLocation> = {
+            let index = self.index.read().unwrap_or_else(|p| p.into_inner());
+            (from..end)
+                .map(|position| index.locations.get(position).expect("committed positions are indexed"))
+                .collect()
+        };
+        let mut events = Vec::with_capacity(locations.len());
+        let mut run_start = 0;
+        while run_start < locations.len() {
+            let first = locations[run_start];
+            // Records of one segment are written back to back.
+            let mut run_end = run_start + 1;
+            while run_end < locations.len()
+                && locations[run_end].segment == first.segment
+                && locations[run_end].offset == locations[run_end - 1].offset + locations[run_end - 1].length as u64
+                && locations[run_end].offset + locations[run_end].length as u64 - first.offset <= READ_RUN_BYTES_MAX
+            {
+                run_end += 1;
+            }
+            let last = locations[run_end - 1];
+            let segment = {
+                let segments = self.segments.read().unwrap_or_else(|p| p.into_inner());
+                segments[first.segment as usize].clone()
+            };
+            let mut bytes = vec![0u8; (last.offset + last.length as u64 - first.offset) as usize];
+            segment.file.read_exact_at(&mut bytes, first.offset).map_err(|e| StoreError::Unavailable {
+                reason: format!("reading segment {} at offset {}: {e}", segment.name, first.offset),
+            })?;
+            for (i, location) in locations[run_start..run_end].iter().enumerate() {
+                let position = from + (run_start + i) as u64;
+                let at = (location.offset - first.offset) as usize;
+                let corrupt = |reason: String| StoreError::Corrupt {
+                    segment: segment.name.clone(),
+                    offset: location.offset,
+                    position,
+                    reason,
+                };
+                let (record, _) = decode_record_header(
+                    &bytes[at..at + location.length as usize],
+                    self.options.record_body_bytes_max(),
+                )
+                .map_err(|f| corrupt(f.to_string()))?;
+                if record.position != position {
+                    return Err(corrupt(format!("record holds position {}", record.position)));
+                }
+                events.push(RecordedEvent {
+                    event_id: record.event_id,
+                    stream: record.stream.to_string(),
+                    stream_revision: record.stream_revision,
+                    position: LogPosition(position),
+                    event_type: record.event_type.to_string(),
+                    data: record.data.to_vec(),
+                });
+            }
+            run_start = run_end;
+        }
+        Ok(events)
     }
 }
 
@@ -634,6 +811,13 @@ struct Writer {
 /// also needs a journal commit for its new size on each sync, which on ext4 made each sync
 /// take about 1.7 times as long. Recovery treats a zero tail as unused space (FORMAT.md §6).
 const ZEROED_AHEAD_BYTES: u64 = 1024 * 1024;
+/// Most data bytes one group commit writes, besides a single larger append: it bounds how far
+/// a segment can run past `segment_bytes_max`, and the memory of one group's buffer.
+const GROUP_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Largest `segment_bytes_max` and `append_bytes_max`: record offsets within a segment are
+/// kept in 32 bits, and a segment holds at most the one plus a group or an append.
+const SEGMENT_BYTES_MAX_LIMIT: u64 = 2 * 1024 * 1024 * 1024;
+const APPEND_BYTES_MAX_LIMIT: usize = 1024 * 1024 * 1024;
 /// A lingering writer waits for one in this many of the expected appends. Measured with 64
 /// clients (BENCHMARKS.md, grpc): a half did best, then a third, then a quarter; with 16
 /// clients none of them changed anything.
@@ -659,12 +843,30 @@ struct IndexEntry {
 impl Writer {
     fn run(mut self, mut receiver: mpsc::Receiver<WriteRequest>) {
         let group_max = self.shared.options.group_commit_requests_max.max(1);
-        while let Some(first) = receiver.blocking_recv() {
+        let request_bytes = |request: &WriteRequest| request.events.iter().map(|e| e.data.len()).sum::<usize>();
+        // A request that would have made a group too large starts the next one.
+        let mut carried: Option<WriteRequest> = None;
+        loop {
+            let first = match carried.take() {
+                Some(request) => request,
+                None => match receiver.blocking_recv() {
+                    Some(request) => request,
+                    None => return,
+                },
+            };
             self.linger_for_expected_appends(&receiver, group_max);
+            let mut bytes = request_bytes(&first);
             let mut group = vec![first];
             while group.len() < group_max {
                 match receiver.try_recv() {
-                    Ok(request) => group.push(request),
+                    Ok(request) if bytes + request_bytes(&request) > GROUP_BYTES_MAX => {
+                        carried = Some(request);
+                        break;
+                    }
+                    Ok(request) => {
+                        bytes += request_bytes(&request);
+                        group.push(request);
+                    }
                     Err(_) => break,
                 }
             }
@@ -757,7 +959,7 @@ impl Writer {
                         offset: write_offset + *offset as u64,
                         length: *length as u32,
                     };
-                    debug_assert_eq!(index.locations.len() as u64, entry.position);
+                    assert_eq!(index.locations.len() as u64, entry.position, "the index grows one position at a time");
                     index.locations.push(location);
                     index.streams.entry(entry.stream.clone()).or_default().push(entry.position);
                     index.event_ids.insert(entry.event_id, entry.position);

@@ -99,8 +99,43 @@ impl std::fmt::Display for DecodeFailure {
     }
 }
 
+/// A record's fields, borrowed from the bytes it was decoded from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordHeader<'a> {
+    pub position: u64,
+    pub stream_revision: u64,
+    pub sync_group_first_position: u64,
+    pub flags: u8,
+    pub event_id: EventId,
+    pub stream: &'a str,
+    pub event_type: &'a str,
+    pub data: &'a [u8],
+}
+
+impl RecordHeader<'_> {
+    /// The record, owning its fields.
+    pub fn to_record(&self) -> Record {
+        Record {
+            position: self.position,
+            stream_revision: self.stream_revision,
+            sync_group_first_position: self.sync_group_first_position,
+            flags: self.flags,
+            event_id: self.event_id,
+            stream: self.stream.to_string(),
+            event_type: self.event_type.to_string(),
+            data: self.data.to_vec(),
+        }
+    }
+}
+
 /// Decodes the record at the start of `bytes`, returning it and its encoded length.
 pub fn decode_record(bytes: &[u8], body_bytes_max: usize) -> Result<(Record, usize), DecodeFailure> {
+    decode_record_header(bytes, body_bytes_max).map(|(header, length)| (header.to_record(), length))
+}
+
+/// [`decode_record`] without copying: the fields borrow from `bytes`. The checksum and every
+/// length are checked all the same.
+pub fn decode_record_header(bytes: &[u8], body_bytes_max: usize) -> Result<(RecordHeader<'_>, usize), DecodeFailure> {
     if bytes.len() < RECORD_PREFIX_BYTES {
         return if RECORD_MAGIC.starts_with(&bytes[..bytes.len().min(4)]) {
             Err(DecodeFailure::Incomplete)
@@ -146,14 +181,13 @@ pub fn decode_record(bytes: &[u8], body_bytes_max: usize) -> Result<(Record, usi
         cursor += len;
         Ok(field)
     };
-    let stream = String::from_utf8(take(2)?.to_vec()).map_err(|_| DecodeFailure::Malformed("stream is not UTF-8"))?;
-    let event_type =
-        String::from_utf8(take(2)?.to_vec()).map_err(|_| DecodeFailure::Malformed("event type is not UTF-8"))?;
-    let data = take(4)?.to_vec();
+    let stream = std::str::from_utf8(take(2)?).map_err(|_| DecodeFailure::Malformed("stream is not UTF-8"))?;
+    let event_type = std::str::from_utf8(take(2)?).map_err(|_| DecodeFailure::Malformed("event type is not UTF-8"))?;
+    let data = take(4)?;
     if cursor != body.len() {
         return Err(DecodeFailure::Malformed("trailing bytes in body"));
     }
-    let record = Record {
+    let record = RecordHeader {
         position: u64_at(0),
         stream_revision: u64_at(8),
         sync_group_first_position: u64_at(16),

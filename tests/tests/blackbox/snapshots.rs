@@ -117,3 +117,34 @@ async fn events_after_the_snapshot_are_verified_and_folded_on_start() {
     assert_eq!(served_views(&mut client, "tail").await, before, "the seven events after it were folded in");
     assert_served_views_equal_a_rebuild(&mut client, "tail").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leaf_file_is_taken_up_when_whole_and_rebuilt_when_lost() {
+    let mut server = TestServer::start().await;
+    let cast = assembly_with_recommendations(&server, "leaves").await;
+    let mut client = server.client().await;
+    // Enough events for whole blocks of leaves in the file.
+    for n in 0..40 {
+        append(&mut client, &cast.facilitator, "leaves", &submission(format!("s{n}"))).await;
+    }
+    let size = server.log_size().await;
+    let before = served_views(&mut client, "leaves").await;
+    // Lost: the prefix's leaf hashes are computed again from the stored events; the root holds.
+    server.restart_after(|directory| std::fs::remove_file(directory.join("tree-leaves")).expect("remove")).await;
+    assert_eq!(server.snapshot_taken_up(), Some(size));
+    assert_eq!(served_views(&mut server.client().await, "leaves").await, before);
+    // Damaged: the root no longer holds, so the snapshot is refused and everything verified.
+    server
+        .restart_after(|directory| {
+            let path = directory.join("tree-leaves");
+            let mut bytes = std::fs::read(&path).expect("a leaf file");
+            assert!(bytes.len() >= 32 * 16, "whole blocks were written");
+            bytes[100] ^= 1;
+            std::fs::write(&path, bytes).expect("write");
+        })
+        .await;
+    assert_eq!(server.snapshot_taken_up(), None, "a leaf file that changed is refused with the snapshot");
+    let mut client = server.client().await;
+    assert_eq!(served_views(&mut client, "leaves").await, before);
+    assert_served_views_equal_a_rebuild(&mut client, "leaves").await;
+}
