@@ -75,6 +75,8 @@ pub fn status(error: ApplicationError) -> Status {
         }
         ApplicationError::OutOfRange { reason } => Status::out_of_range(reason),
         ApplicationError::Unavailable { reason } => Status::unavailable(reason),
+        // Another server (a replica) may serve; this one needs an operator.
+        ApplicationError::StorageFailed { reason } => Status::unavailable(format!("storage failed: {reason}")),
         ApplicationError::Corrupt { reason } => Status::data_loss(reason),
         ApplicationError::Internal { reason } => Status::internal(reason),
     }

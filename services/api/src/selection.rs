@@ -3,7 +3,7 @@
 
 use crate::errors;
 use klero_proto as pb;
-use klero_selection::{build_instance, leximin, parse_features_csv, publish, SelectionError};
+use klero_selection::{build_instance, leximin, parse_features_csv, publish, InputFile, SelectionError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -28,9 +28,9 @@ impl Default for SelectionService {
 
 fn selection_status(error: SelectionError) -> Status {
     match error {
-        SelectionError::Input { file: "arguments", reason, .. } => errors::invalid_field("panel_size", reason),
+        SelectionError::Input { file: InputFile::Arguments, reason, .. } => errors::invalid_field("panel_size", reason),
         SelectionError::Input { file, line, reason } => {
-            let field = if file == "features" { "features_csv" } else { "people_csv" };
+            let field = if file == InputFile::Features { "features_csv" } else { "people_csv" };
             errors::invalid_field(field, format!("line {line}: {reason}"))
         }
         SelectionError::Infeasible { conflict } => {

@@ -49,7 +49,7 @@ fn parse_expected(expected: Option<pb::ledger::ExpectedRevision>) -> ExpectedRev
 }
 
 fn parse_assembly_id(text: &str) -> Result<AssemblyId, Status> {
-    AssemblyId::parse(text).map_err(|reason| invalid_field("assembly_id", reason))
+    AssemblyId::parse(text).map_err(|reason| invalid_field("assembly_id", reason.to_string()))
 }
 
 fn appended_to_proto(appended: Appended) -> pb::ledger::AppendedEvent {

@@ -39,6 +39,10 @@ pub enum ApplicationError {
     /// The core cannot serve this now. Retry later with the same bytes.
     #[error("unavailable: {reason}")]
     Unavailable { reason: String },
+    /// The storage failed an operation (a full disk, a failing device). Appends stop until an
+    /// operator fixes it and restarts the server; reads may go on.
+    #[error("storage failed: {reason}")]
+    StorageFailed { reason: String },
     /// The record fails a check. The server refuses to go on; an operator must investigate.
     #[error("data loss: {reason}")]
     Corrupt { reason: String },
@@ -72,6 +76,7 @@ impl From<StoreError> for ApplicationError {
             StoreError::StreamNotFound { stream } => ApplicationError::NotFound { what: format!("stream {stream}") },
             StoreError::Corrupt { .. } => ApplicationError::Corrupt { reason: error.to_string() },
             StoreError::Unavailable { reason } => ApplicationError::Unavailable { reason: format!("store: {reason}") },
+            StoreError::Io(failure) => ApplicationError::StorageFailed { reason: failure.to_string() },
             StoreError::LimitExceeded { limit, actual, max } => ApplicationError::LimitExceeded { limit, actual, max },
             StoreError::InvalidArgument { field, reason } => ApplicationError::invalid_field(field, reason),
         }

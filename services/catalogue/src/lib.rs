@@ -95,7 +95,7 @@ impl Checker<'_> {
 
     fn date(&mut self, field: &str, value: &str) -> Date {
         Date::parse(value).unwrap_or_else(|reason| {
-            self.violations.push(violation(field, reason));
+            self.violations.push(violation(field, reason.to_string()));
             Date(0)
         })
     }
@@ -136,7 +136,7 @@ impl Checker<'_> {
 
     fn scope(&mut self, field: &str, value: &str) -> Scope {
         Scope::parse(value).unwrap_or_else(|reason| {
-            self.violations.push(violation(field, reason));
+            self.violations.push(violation(field, reason.to_string()));
             Scope::AllAssemblies
         })
     }
@@ -355,7 +355,7 @@ impl ToDomain for pb::assembly::AssemblyConvened {
     type Event = AssemblyConvened;
     fn to_domain(self, c: &mut Checker<'_>) -> AssemblyConvened {
         let assembly_id = AssemblyId::parse(&self.assembly_id).unwrap_or_else(|reason| {
-            c.violations.push(violation("assembly_id", reason));
+            c.violations.push(violation("assembly_id", reason.to_string()));
             AssemblyId::parse("invalid").unwrap_or_else(|_| unreachable!())
         });
         AssemblyConvened {

@@ -135,8 +135,10 @@ pub fn stream_name(kind: StreamKind, assembly_id: &str) -> Result<String, Client
     if kind == StreamKind::Registry {
         return Ok(klero_domain::REGISTRY_STREAM.to_string());
     }
-    let assembly = AssemblyId::parse(assembly_id)
-        .map_err(|reason| ClientError::AssemblyId { assembly_id: assembly_id.to_string(), reason })?;
+    let assembly = AssemblyId::parse(assembly_id).map_err(|reason| ClientError::AssemblyId {
+        assembly_id: assembly_id.to_string(),
+        reason: reason.to_string(),
+    })?;
     Ok(kind.stream_name(&assembly))
 }
 

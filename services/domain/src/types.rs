@@ -10,15 +10,15 @@ pub struct AssemblyId(String);
 impl AssemblyId {
     pub const BYTES_MAX: usize = 64;
 
-    pub fn parse(text: &str) -> Result<AssemblyId, String> {
+    pub fn parse(text: &str) -> Result<AssemblyId, AssemblyIdError> {
         if text.is_empty() || text.len() > Self::BYTES_MAX {
-            return Err(format!("must be 1 to {} bytes", Self::BYTES_MAX));
+            return Err(AssemblyIdError::Length);
         }
         if !text.as_bytes()[0].is_ascii_alphanumeric() {
-            return Err("must start with a lowercase letter or digit".into());
+            return Err(AssemblyIdError::FirstByte);
         }
         if !text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-            return Err("may hold only a-z, 0-9 and '-'".into());
+            return Err(AssemblyIdError::Characters);
         }
         Ok(AssemblyId(text.to_string()))
     }
@@ -32,6 +32,33 @@ impl fmt::Display for AssemblyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Why text is not an assembly id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AssemblyIdError {
+    #[error("must be 1 to {} bytes", AssemblyId::BYTES_MAX)]
+    Length,
+    #[error("must start with a lowercase letter or digit")]
+    FirstByte,
+    #[error("may hold only a-z, 0-9 and '-'")]
+    Characters,
+}
+
+/// Why text is not a scope.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ScopeError {
+    #[error("must be \"*\" or an assembly id that {0}")]
+    AssemblyId(AssemblyIdError),
+}
+
+/// Why text is not a date.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DateError {
+    #[error("must be a date written YYYY-MM-DD")]
+    Shape,
+    #[error("must be a real date between 1970 and 9999")]
+    NotARealDate,
 }
 
 /// What a key may author.
@@ -68,11 +95,11 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub fn parse(text: &str) -> Result<Scope, String> {
+    pub fn parse(text: &str) -> Result<Scope, ScopeError> {
         if text == "*" {
             return Ok(Scope::AllAssemblies);
         }
-        AssemblyId::parse(text).map(Scope::Assembly).map_err(|e| format!("must be \"*\" or an assembly id that {e}"))
+        AssemblyId::parse(text).map(Scope::Assembly).map_err(ScopeError::AssemblyId)
     }
 
     pub fn covers(&self, assembly: &AssemblyId) -> bool {
@@ -98,24 +125,24 @@ pub struct Date(pub i64);
 
 impl Date {
     /// Parses `YYYY-MM-DD` for years 1970 to 9999.
-    pub fn parse(text: &str) -> Result<Date, String> {
+    pub fn parse(text: &str) -> Result<Date, DateError> {
         let bytes = text.as_bytes();
         let shape = bytes.len() == 10
             && bytes[4] == b'-'
             && bytes[7] == b'-'
             && bytes.iter().enumerate().all(|(i, b)| i == 4 || i == 7 || b.is_ascii_digit());
         if !shape {
-            return Err("must be a date written YYYY-MM-DD".into());
+            return Err(DateError::Shape);
         }
         let number = |range: std::ops::Range<usize>| text[range].parse::<i64>().unwrap_or(0);
         let (year, month, day) = (number(0..4), number(5..7), number(8..10));
         if !(1970..=9999).contains(&year) || !(1..=12).contains(&month) {
-            return Err("must be a real date between 1970 and 9999".into());
+            return Err(DateError::NotARealDate);
         }
         let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
         let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
         if day < 1 || day > month_days[(month - 1) as usize] {
-            return Err("must be a real date between 1970 and 9999".into());
+            return Err(DateError::NotARealDate);
         }
         Ok(Date(days_from_civil(year, month, day)))
     }

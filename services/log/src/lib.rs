@@ -21,7 +21,9 @@ use klero_ledger::envelope::{
 use klero_ledger::merkle::{CompactMerkleTree, LeafStorage, MemoryLeaves, ProofError};
 use klero_ledger::signature::{self, AuthorKey, SignatureCheck};
 use klero_ledger::Hash256;
-use klero_store::{EventData, EventStore, ExpectedRevision, LogPosition, ReadDirection, StoreError, StreamStart};
+use klero_store::{
+    EventData, EventStore, ExpectedRevision, IoFailure, LogPosition, ReadDirection, StoreError, StreamStart,
+};
 use std::borrow::Borrow;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
@@ -125,9 +127,7 @@ impl FileLeaves {
     /// Opens (or creates) the file and keeps at most its first `keep_leaves` leaves, in whole
     /// blocks; the rest is cut off, to be written again.
     fn open(path: PathBuf, keep_leaves: u64) -> Result<FileLeaves, StoreError> {
-        let unavailable = |what: &str, e: std::io::Error| StoreError::Unavailable {
-            reason: format!("{what} {}: {e}", path.display()),
-        };
+        let unavailable = |what: &'static str, e: std::io::Error| StoreError::Io(IoFailure::new(what, &path, &e));
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| unavailable("creating the directory of", e))?;
         }

@@ -23,11 +23,32 @@ pub use klero_draw::{draw, draw_replacement, verify_draw, Instance, Panel, Publi
 pub use leximin::{best_panel, leximin, Distribution};
 pub use pool::{build_instance, parse_features_csv};
 
+/// Which input a selection error is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFile {
+    /// The quotas: `feature,value,min,max`.
+    Features,
+    /// The pool: `id,<feature>,…`.
+    People,
+    /// The other arguments, such as the panel size (line 0).
+    Arguments,
+}
+
+impl std::fmt::Display for InputFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            InputFile::Features => "features",
+            InputFile::People => "people",
+            InputFile::Arguments => "arguments",
+        })
+    }
+}
+
 /// Why a selection failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SelectionError {
     #[error("{file} line {line}: {reason}")]
-    Input { file: &'static str, line: usize, reason: String },
+    Input { file: InputFile, line: usize, reason: String },
     /// No panel meets the quotas; the message names the quotas in conflict.
     #[error("no panel can meet the quotas: {conflict}")]
     Infeasible { conflict: String },

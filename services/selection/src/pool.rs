@@ -1,7 +1,7 @@
 //! Pools and quotas, read from the Sortition Foundation's CSV layout, and grouped into types:
 //! people with identical values on every quota feature are interchangeable.
 
-use crate::SelectionError;
+use crate::{InputFile, SelectionError};
 use klero_draw::{Instance, PoolError, Quota};
 
 fn csv_rows(text: &str) -> impl Iterator<Item = (usize, Vec<&str>)> {
@@ -18,7 +18,7 @@ pub fn parse_features_csv(text: &str) -> Result<Vec<Quota>, SelectionError> {
         Some((_, header)) if header == ["feature", "value", "min", "max"] => {}
         _ => {
             return Err(SelectionError::Input {
-                file: "features",
+                file: InputFile::Features,
                 line: 1,
                 reason: "the header must be feature,value,min,max".into(),
             })
@@ -27,11 +27,11 @@ pub fn parse_features_csv(text: &str) -> Result<Vec<Quota>, SelectionError> {
     let mut quotas = Vec::new();
     for (line, row) in rows {
         let [feature, value, min, max] = row[..] else {
-            return Err(SelectionError::Input { file: "features", line, reason: "expected 4 columns".into() });
+            return Err(SelectionError::Input { file: InputFile::Features, line, reason: "expected 4 columns".into() });
         };
         let number = |text: &str, what: &str| {
             text.parse::<u32>().map_err(|_| SelectionError::Input {
-                file: "features",
+                file: InputFile::Features,
                 line,
                 reason: format!("{what} must be a whole number"),
             })
@@ -39,21 +39,21 @@ pub fn parse_features_csv(text: &str) -> Result<Vec<Quota>, SelectionError> {
         let (min, max) = (number(min, "min")?, number(max, "max")?);
         if min > max {
             return Err(SelectionError::Input {
-                file: "features",
+                file: InputFile::Features,
                 line,
                 reason: format!("min {min} is above max {max}"),
             });
         }
         if feature.is_empty() || value.is_empty() {
             return Err(SelectionError::Input {
-                file: "features",
+                file: InputFile::Features,
                 line,
                 reason: "feature and value must not be empty".into(),
             });
         }
         if quotas.iter().any(|q: &Quota| q.feature == feature && q.value == value) {
             return Err(SelectionError::Input {
-                file: "features",
+                file: InputFile::Features,
                 line,
                 reason: format!("{feature} = {value} appears twice"),
             });
@@ -67,15 +67,22 @@ pub fn parse_features_csv(text: &str) -> Result<Vec<Quota>, SelectionError> {
 /// features are ignored; a person whose value has no quota is refused by name and line.
 pub fn build_instance(quotas: &[Quota], people_csv: &str, panel_size: u32) -> Result<Instance, SelectionError> {
     let mut rows = csv_rows(people_csv);
-    let (_, header) =
-        rows.next().ok_or(SelectionError::Input { file: "people", line: 1, reason: "the file is empty".into() })?;
+    let (_, header) = rows.next().ok_or(SelectionError::Input {
+        file: InputFile::People,
+        line: 1,
+        reason: "the file is empty".into(),
+    })?;
     if header.first() != Some(&"id") {
-        return Err(SelectionError::Input { file: "people", line: 1, reason: "the first column must be id".into() });
+        return Err(SelectionError::Input {
+            file: InputFile::People,
+            line: 1,
+            reason: "the first column must be id".into(),
+        });
     }
     for quota in quotas {
         if !header.contains(&quota.feature.as_str()) {
             return Err(SelectionError::Input {
-                file: "people",
+                file: InputFile::People,
                 line: 1,
                 reason: format!("no column for feature {}", quota.feature),
             });
@@ -84,7 +91,7 @@ pub fn build_instance(quotas: &[Quota], people_csv: &str, panel_size: u32) -> Re
     let rows: Vec<(usize, Vec<&str>)> = rows.collect();
     if let Some((line, _)) = rows.iter().find(|(_, row)| row.len() != header.len()) {
         return Err(SelectionError::Input {
-            file: "people",
+            file: InputFile::People,
             line: *line,
             reason: format!("expected {} columns", header.len()),
         });
@@ -100,11 +107,15 @@ pub fn build_instance(quotas: &[Quota], people_csv: &str, panel_size: u32) -> Re
             rows.iter().filter(|(_, row)| row[0] == id).nth(occurrence).map_or(1, |(line, _)| *line)
         };
         let (file, line) = match &error {
-            PoolError::FeatureCount => ("features", 1),
-            PoolError::EmptyPanel => ("arguments", 0),
-            PoolError::TooManyPeople => ("people", rows.get(klero_draw::POOL_PEOPLE_MAX).map_or(1, |(l, _)| *l)),
-            PoolError::IdEmptyOrRepeated { id } => ("people", line_of(id, if id.is_empty() { 0 } else { 1 })),
-            PoolError::MissingValue { id, .. } | PoolError::ValueWithoutQuota { id, .. } => ("people", line_of(id, 0)),
+            PoolError::FeatureCount => (InputFile::Features, 1),
+            PoolError::EmptyPanel => (InputFile::Arguments, 0),
+            PoolError::TooManyPeople => {
+                (InputFile::People, rows.get(klero_draw::POOL_PEOPLE_MAX).map_or(1, |(l, _)| *l))
+            }
+            PoolError::IdEmptyOrRepeated { id } => (InputFile::People, line_of(id, if id.is_empty() { 0 } else { 1 })),
+            PoolError::MissingValue { id, .. } | PoolError::ValueWithoutQuota { id, .. } => {
+                (InputFile::People, line_of(id, 0))
+            }
         };
         SelectionError::Input { file, line, reason: error.to_string() }
     })

@@ -158,7 +158,7 @@ struct Shared {
     /// Count of acknowledged events; subscriptions wait on it.
     committed_events: watch::Sender<u64>,
     /// Set when a write or fsync failed: the file state is unknown, so nothing more is written.
-    failure: Mutex<Option<String>>,
+    failure: Mutex<Option<IoFailure>>,
     /// Appends announced with `expect_append` and not yet withdrawn.
     expected_appends: Arc<AtomicUsize>,
     /// Held while the checkpoint file is replaced.
@@ -185,8 +185,8 @@ pub struct EmbeddedStore {
     _directory_lock: File,
 }
 
-fn io_unavailable(context: &str, path: &Path, error: std::io::Error) -> StoreError {
-    StoreError::Unavailable { reason: format!("{context} {}: {error}", path.display()) }
+fn io_failure(operation: &'static str, path: &Path, error: std::io::Error) -> StoreError {
+    StoreError::Io(IoFailure::new(operation, path, &error))
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -196,7 +196,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn sync_directory(path: &Path) -> Result<(), StoreError> {
-    File::open(path).and_then(|dir| dir.sync_all()).map_err(|e| io_unavailable("syncing directory", path, e))
+    File::open(path).and_then(|dir| dir.sync_all()).map_err(|e| io_failure("syncing directory", path, e))
 }
 
 impl EmbeddedStore {
@@ -232,7 +232,7 @@ impl EmbeddedStore {
             });
         }
         let segments_dir = directory.join("segments");
-        fs::create_dir_all(&segments_dir).map_err(|e| io_unavailable("creating", &segments_dir, e))?;
+        fs::create_dir_all(&segments_dir).map_err(|e| io_failure("creating", &segments_dir, e))?;
         let lock_path = directory.join("LOCK");
         let lock_file = OpenOptions::new()
             .read(true)
@@ -240,15 +240,15 @@ impl EmbeddedStore {
             .create(true)
             .truncate(false)
             .open(&lock_path)
-            .map_err(|e| io_unavailable("opening", &lock_path, e))?;
+            .map_err(|e| io_failure("opening", &lock_path, e))?;
         lock_file.try_lock().map_err(|_| StoreError::Unavailable {
             reason: format!("data directory {} is in use by another process", directory.display()),
         })?;
         sync_directory(&directory)?;
 
         let mut first_positions = Vec::new();
-        for entry in fs::read_dir(&segments_dir).map_err(|e| io_unavailable("listing", &segments_dir, e))? {
-            let entry = entry.map_err(|e| io_unavailable("listing", &segments_dir, e))?;
+        for entry in fs::read_dir(&segments_dir).map_err(|e| io_failure("listing", &segments_dir, e))? {
+            let entry = entry.map_err(|e| io_failure("listing", &segments_dir, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             match parse_segment_file_name(&name) {
                 Some(first) => first_positions.push(first),
@@ -288,14 +288,14 @@ impl EmbeddedStore {
             if is_last {
                 active_len = valid_len;
             }
-            let file = File::open(&path).map_err(|e| io_unavailable("opening", &path, e))?;
+            let file = File::open(&path).map_err(|e| io_failure("opening", &path, e))?;
             segments.push(Arc::new(Segment { name, file }));
         }
         if segments.is_empty() {
             let name = segment_file_name(0);
             create_segment(&segments_dir, &name)?;
             let path = segments_dir.join(&name);
-            let file = File::open(&path).map_err(|e| io_unavailable("opening", &path, e))?;
+            let file = File::open(&path).map_err(|e| io_failure("opening", &path, e))?;
             segments.push(Arc::new(Segment { name, file }));
             report.segments = 1;
         }
@@ -303,14 +303,12 @@ impl EmbeddedStore {
 
         let active_name = segments.last().map(|s| s.name.clone()).unwrap_or_default();
         let active_path = segments_dir.join(&active_name);
-        let active_file = OpenOptions::new()
-            .write(true)
-            .open(&active_path)
-            .map_err(|e| io_unavailable("opening", &active_path, e))?;
+        let active_file =
+            OpenOptions::new().write(true).open(&active_path).map_err(|e| io_failure("opening", &active_path, e))?;
         // Recovery checked that everything past `active_len` is zero.
         let zeroed_end = active_file
             .metadata()
-            .map_err(|e| io_unavailable("reading the length of", &active_path, e))?
+            .map_err(|e| io_failure("reading the length of", &active_path, e))?
             .len()
             .max(active_len);
         let (committed_events, _) = watch::channel(index.locations.len() as u64);
@@ -433,13 +431,10 @@ impl Drop for EmbeddedStore {
 
 fn create_segment(segments_dir: &Path, name: &str) -> Result<File, StoreError> {
     let path = segments_dir.join(name);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(|e| io_unavailable("creating", &path, e))?;
-    file.write_all(SEGMENT_HEADER).map_err(|e| io_unavailable("writing", &path, e))?;
-    file.sync_all().map_err(|e| io_unavailable("syncing", &path, e))?;
+    let mut file =
+        OpenOptions::new().write(true).create_new(true).open(&path).map_err(|e| io_failure("creating", &path, e))?;
+    file.write_all(SEGMENT_HEADER).map_err(|e| io_failure("writing", &path, e))?;
+    file.sync_all().map_err(|e| io_failure("syncing", &path, e))?;
     sync_directory(segments_dir)?;
     Ok(file)
 }
@@ -494,8 +489,8 @@ fn scan_segment(
     options: &EmbeddedStoreOptions,
     index: &mut Index,
 ) -> Result<(u64, Option<TruncatedTail>), StoreError> {
-    let file = File::open(path).map_err(|e| io_unavailable("opening", path, e))?;
-    let file_len = file.metadata().map_err(|e| io_unavailable("reading the length of", path, e))?.len();
+    let file = File::open(path).map_err(|e| io_failure("opening", path, e))?;
+    let file_len = file.metadata().map_err(|e| io_failure("reading the length of", path, e))?.len();
     let mut scanner = SegmentScanner { file, file_len, buffer: Vec::new(), buffer_start: 0 };
     let corrupt = |offset: u64, position: u64, reason: String| StoreError::Corrupt {
         segment: name.to_string(),
@@ -504,7 +499,7 @@ fn scan_segment(
         reason,
     };
     let header_len = SEGMENT_HEADER.len() as u64;
-    let header = scanner.bytes_at(0, SEGMENT_HEADER.len()).map_err(|e| io_unavailable("reading", path, e))?;
+    let header = scanner.bytes_at(0, SEGMENT_HEADER.len()).map_err(|e| io_failure("reading", path, e))?;
     let header = header[..header.len().min(SEGMENT_HEADER.len())].to_vec();
     if header != SEGMENT_HEADER {
         // A crash while creating the newest segment can leave its header incomplete; that
@@ -512,13 +507,10 @@ fn scan_segment(
         let only_header_damage = file_len <= header_len && SEGMENT_HEADER.starts_with(&header);
         let all_zero = file_len <= header_len && header.iter().all(|&b| b == 0);
         if is_last && (only_header_damage || all_zero) {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .truncate(true)
-                .open(path)
-                .map_err(|e| io_unavailable("opening", path, e))?;
-            file.write_all(SEGMENT_HEADER).map_err(|e| io_unavailable("writing", path, e))?;
-            file.sync_all().map_err(|e| io_unavailable("syncing", path, e))?;
+            let mut file =
+                OpenOptions::new().write(true).truncate(true).open(path).map_err(|e| io_failure("opening", path, e))?;
+            file.write_all(SEGMENT_HEADER).map_err(|e| io_failure("writing", path, e))?;
+            file.sync_all().map_err(|e| io_failure("syncing", path, e))?;
             let tail =
                 TruncatedTail { segment: name.to_string(), offset: 0, bytes_removed: file_len, records_removed: 0 };
             return Ok((header_len, Some(tail)));
@@ -534,7 +526,7 @@ fn scan_segment(
     let mut failure: Option<(u64, DecodeFailure)> = None;
     while offset < file_len {
         let expected_position = index.locations.len() as u64 + pending.records.len() as u64;
-        let bytes = scanner.bytes_at(offset, record_max).map_err(|e| io_unavailable("reading", path, e))?;
+        let bytes = scanner.bytes_at(offset, record_max).map_err(|e| io_failure("reading", path, e))?;
         match decode_record_header(bytes, body_max) {
             Ok((record, length)) => {
                 check_record_sequence(&record, expected_position, index, &pending)
@@ -567,7 +559,7 @@ fn scan_segment(
     // Past the last whole append: read the rest (the zeros written ahead of the active
     // segment's records, or damage) and classify it.
     let mut rest = vec![0u8; (file_len - committed_end) as usize];
-    scanner.file.read_exact_at(&mut rest, committed_end).map_err(|e| io_unavailable("reading", path, e))?;
+    scanner.file.read_exact_at(&mut rest, committed_end).map_err(|e| io_failure("reading", path, e))?;
     // The active segment ends in zeros written ahead of its records: unused space, kept.
     if is_last && rest.iter().all(|&b| b == 0) {
         return Ok((committed_end, None));
@@ -596,9 +588,9 @@ fn scan_segment(
             ));
         }
     }
-    let file = OpenOptions::new().write(true).open(path).map_err(|e| io_unavailable("opening", path, e))?;
-    file.set_len(committed_end).map_err(|e| io_unavailable("truncating", path, e))?;
-    file.sync_all().map_err(|e| io_unavailable("syncing", path, e))?;
+    let file = OpenOptions::new().write(true).open(path).map_err(|e| io_failure("opening", path, e))?;
+    file.set_len(committed_end).map_err(|e| io_failure("truncating", path, e))?;
+    file.sync_all().map_err(|e| io_failure("syncing", path, e))?;
     let tail = TruncatedTail {
         segment: name.to_string(),
         offset: committed_end,
@@ -676,7 +668,7 @@ fn index_append(index: &mut Index, pending: &mut PendingAppend) -> Result<(), (u
 }
 
 impl Shared {
-    fn failed(&self) -> Option<String> {
+    fn failed(&self) -> Option<IoFailure> {
         lock(&self.failure).clone()
     }
 
@@ -694,9 +686,10 @@ impl Shared {
             segments[location.segment as usize].clone()
         };
         let mut bytes = vec![0u8; location.length as usize];
-        segment.file.read_exact_at(&mut bytes, location.offset).map_err(|e| StoreError::Unavailable {
-            reason: format!("reading segment {} at offset {}: {e}", segment.name, location.offset),
-        })?;
+        segment
+            .file
+            .read_exact_at(&mut bytes, location.offset)
+            .map_err(|e| StoreError::Io(IoFailure::new("reading", Path::new(&segment.name), &e)))?;
         let corrupt = |reason: String| StoreError::Corrupt {
             segment: segment.name.clone(),
             offset: location.offset,
@@ -758,9 +751,10 @@ impl Shared {
                 segments[first.segment as usize].clone()
             };
             let mut bytes = vec![0u8; (last.offset + last.length as u64 - first.offset) as usize];
-            segment.file.read_exact_at(&mut bytes, first.offset).map_err(|e| StoreError::Unavailable {
-                reason: format!("reading segment {} at offset {}: {e}", segment.name, first.offset),
-            })?;
+            segment
+                .file
+                .read_exact_at(&mut bytes, first.offset)
+                .map_err(|e| StoreError::Io(IoFailure::new("reading", Path::new(&segment.name), &e)))?;
             for (i, location) in locations[run_start..run_end].iter().enumerate() {
                 let position = from + (run_start + i) as u64;
                 let at = (location.offset - first.offset) as usize;
@@ -870,12 +864,12 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            if let Err(reason) = self.commit_group(group) {
-                tracing::error!(%reason, "store writer stopped: a write or fsync failed");
-                *lock(&self.shared.failure) = Some(reason.clone());
+            if let Err(failure) = self.commit_group(group) {
+                tracing::error!(%failure, "store writer stopped: a write or fsync failed");
+                *lock(&self.shared.failure) = Some(failure.clone());
                 receiver.close();
                 while let Ok(request) = receiver.try_recv() {
-                    let _ = request.reply.send(Err(StoreError::Unavailable { reason: reason.clone() }));
+                    let _ = request.reply.send(Err(StoreError::Io(failure.clone())));
                 }
                 return;
             }
@@ -901,7 +895,7 @@ impl Writer {
     }
 
     /// Decides, encodes, writes and syncs one group. An `Err` means the file state is unknown.
-    fn commit_group(&mut self, group: Vec<WriteRequest>) -> Result<(), String> {
+    fn commit_group(&mut self, group: Vec<WriteRequest>) -> Result<(), IoFailure> {
         let sync_group_first_position = self.next_position;
         let mut buffer = Vec::new();
         let mut planned: Vec<PlannedAppend> = Vec::new();
@@ -945,7 +939,7 @@ impl Writer {
             self.active_file.sync_data()
         });
         if let Err(error) = written {
-            let reason = format!("writing segment {}: {error}", self.active_segment);
+            let reason = IoFailure::new("writing and syncing", &self.active_path(), &error);
             fail_all(&mut planned, &reason);
             return Err(reason);
         }
@@ -1097,17 +1091,31 @@ impl Writer {
         })
     }
 
-    fn roll_segment(&mut self, first_position: u64) -> Result<(), String> {
+    /// The active segment's file.
+    fn active_path(&self) -> PathBuf {
+        let segments = self.shared.segments.read().unwrap_or_else(|p| p.into_inner());
+        self.segments_dir.join(&segments[self.active_segment as usize].name)
+    }
+
+    fn roll_segment(&mut self, first_position: u64) -> Result<(), IoFailure> {
         // Only the active segment may end in zeros written ahead; a full one ends at its last
         // record, durably, before the next segment exists.
         self.active_file
             .set_len(self.active_len)
             .and_then(|_| self.active_file.sync_all())
-            .map_err(|e| format!("trimming segment {} to its records: {e}", self.active_segment))?;
+            .map_err(|e| IoFailure::new("trimming to its records", &self.active_path(), &e))?;
         let name = segment_file_name(first_position);
-        let file = create_segment(&self.segments_dir, &name).map_err(|e| e.to_string())?;
+        let file = create_segment(&self.segments_dir, &name).map_err(|error| match error {
+            StoreError::Io(failure) => failure,
+            other => IoFailure {
+                operation: "creating",
+                path: self.segments_dir.join(&name).display().to_string(),
+                kind: std::io::ErrorKind::Other,
+                message: other.to_string(),
+            },
+        })?;
         let path = self.segments_dir.join(&name);
-        let reader = File::open(&path).map_err(|e| format!("opening {}: {e}", path.display()))?;
+        let reader = File::open(&path).map_err(|e| IoFailure::new("opening", &path, &e))?;
         let mut segments = self.shared.segments.write().unwrap_or_else(|p| p.into_inner());
         segments.push(Arc::new(Segment { name, file: reader }));
         self.active_segment = segments.len() as u32 - 1;
@@ -1123,9 +1131,9 @@ enum Planned {
     AlreadyAppended(AppendResult),
 }
 
-fn fail_all(planned: &mut Vec<PlannedAppend>, reason: &str) {
+fn fail_all(planned: &mut Vec<PlannedAppend>, failure: &IoFailure) {
     for append in planned.drain(..) {
-        let _ = append.reply.send(Err(StoreError::Unavailable { reason: reason.to_string() }));
+        let _ = append.reply.send(Err(StoreError::Io(failure.clone())));
     }
 }
 
@@ -1138,8 +1146,8 @@ impl EventStore for EmbeddedStore {
         events: Vec<EventData>,
     ) -> Result<AppendResult, StoreError> {
         self.validate_append(stream, &events)?;
-        if let Some(reason) = self.shared.failed() {
-            return Err(StoreError::Unavailable { reason });
+        if let Some(failure) = self.shared.failed() {
+            return Err(StoreError::Io(failure));
         }
         let sender =
             lock(&self.requests).clone().ok_or(StoreError::Unavailable { reason: "the store is closed".into() })?;
@@ -1309,7 +1317,7 @@ async fn read_file_if_present(path: PathBuf) -> Result<Option<Vec<u8>>, StoreErr
     tokio::task::spawn_blocking(move || match fs::read(&path) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io_unavailable("reading", &path, e)),
+        Err(e) => Err(io_failure("reading", &path, e)),
     })
     .await
     .map_err(|e| StoreError::Unavailable { reason: format!("read task failed: {e}") })?
@@ -1320,9 +1328,9 @@ async fn read_file_if_present(path: PathBuf) -> Result<Option<Vec<u8>>, StoreErr
 fn write_file_durably(directory: &Path, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
     let path = directory.join(name);
     let temporary = directory.join(format!("{name}.tmp"));
-    let mut file = File::create(&temporary).map_err(|e| io_unavailable("creating", &temporary, e))?;
-    file.write_all(bytes).and_then(|_| file.sync_all()).map_err(|e| io_unavailable("writing", &temporary, e))?;
-    fs::rename(&temporary, &path).map_err(|e| io_unavailable("renaming", &temporary, e))?;
+    let mut file = File::create(&temporary).map_err(|e| io_failure("creating", &temporary, e))?;
+    file.write_all(bytes).and_then(|_| file.sync_all()).map_err(|e| io_failure("writing", &temporary, e))?;
+    fs::rename(&temporary, &path).map_err(|e| io_failure("renaming", &temporary, e))?;
     sync_directory(directory)
 }
 
@@ -1351,8 +1359,8 @@ impl LogSubscription for EmbeddedSubscription {
                 self.buffered.extend(batch);
                 continue;
             }
-            if let Some(reason) = self.shared.failed() {
-                return Err(StoreError::Unavailable { reason });
+            if let Some(failure) = self.shared.failed() {
+                return Err(StoreError::Io(failure));
             }
             self.committed
                 .changed()

@@ -246,15 +246,47 @@ pub enum StoreError {
     /// restore from a replica or backup. Never retry.
     #[error("corrupt log: segment {segment}, byte offset {offset}, log position {position}: {reason}")]
     Corrupt { segment: String, offset: u64, position: u64, reason: String },
-    /// The store cannot serve now (closed, I/O failure, down). Retry later, with the same ids.
+    /// The store cannot serve now (closed, down, busy with the same event id). Retry later,
+    /// with the same ids.
     #[error("store unavailable: {reason}")]
     Unavailable { reason: String },
+    /// A file or device operation failed (a full disk, a failing device). After a failed write
+    /// or sync the store writes nothing more (fail-stop: the state of the file is unknown, and
+    /// a sync is never retried on the same data); reads may go on. Retrying is pointless until
+    /// an operator has fixed the cause and reopened the store.
+    #[error("storage failed: {0}")]
+    Io(IoFailure),
     /// A size or count limit was exceeded; the request must be made smaller.
     #[error("limit exceeded: {limit} is {actual}, the maximum is {max}")]
     LimitExceeded { limit: &'static str, actual: u64, max: u64 },
     /// The request breaks a rule (a stream name's form, say). Fix the request.
     #[error("invalid argument {field}: {reason}")]
     InvalidArgument { field: &'static str, reason: String },
+}
+
+/// A failed file operation: what was being done, to which file, and the system's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IoFailure {
+    /// What the store was doing, e.g. `syncing`.
+    pub operation: &'static str,
+    /// The file or directory.
+    pub path: String,
+    /// The kind of failure, e.g. `StorageFull`.
+    pub kind: std::io::ErrorKind,
+    /// The system's message.
+    pub message: String,
+}
+
+impl IoFailure {
+    pub fn new(operation: &'static str, path: &std::path::Path, error: &std::io::Error) -> IoFailure {
+        IoFailure { operation, path: path.display().to_string(), kind: error.kind(), message: error.to_string() }
+    }
+}
+
+impl fmt::Display for IoFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.operation, self.path, self.message)
+    }
 }
 
 fn describe_revision(actual: Option<u64>) -> String {
