@@ -191,6 +191,13 @@ impl<S: EventStore> Application<S> {
             self.cache_decoded(verified, &events);
             match self.log.append_verified(stream, at, verified, now).await {
                 Ok(appended) => {
+                    // An append is one unit: its events are consecutive leaves the log now holds.
+                    let log_size = self.log.size();
+                    assert!(
+                        appended.windows(2).all(|w| w[1].leaf_index == w[0].leaf_index + 1)
+                            && appended.iter().all(|a| a.leaf_index < log_size),
+                        "an append's events are consecutive leaves of the log"
+                    );
                     if appended.iter().any(|a| !a.newly_appended) {
                         // A concurrent identical retry recorded them first; the fold has them.
                         self.uncache_decoded(verified);

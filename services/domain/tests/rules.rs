@@ -553,3 +553,93 @@ fn a_leximin_panel_must_be_the_draw_from_the_published_lottery() {
     s.then_rejected(OPERATOR, replace(&wrong), "selection.replacement_is_the_draw");
     s.given(OPERATOR, replace(&expected));
 }
+
+fn rejection_code(result: Result<Acceptance, Rejection>) -> &'static str {
+    result.expect_err("refused").rule().as_str()
+}
+
+#[test]
+fn each_event_goes_to_its_own_stream() {
+    let s = Scenario::with_panel();
+    let proposal = |stream| Proposal { stream, author: &SECRETARY, recorded_at_unix_ms: s.now_ms };
+    let deliberation = stream(StreamKind::Deliberation);
+    assert_eq!(rejection_code(s.state.decide(&draft("R1"), proposal(&deliberation))), "event.stream_matches");
+    assert_eq!(rejection_code(s.state.decide(&draft("R1"), proposal("elsewhere"))), "event.stream_matches");
+    assert_eq!(rejection_code(s.state.decide(&draft("R1"), proposal("registry"))), "event.stream_matches");
+}
+
+#[test]
+fn an_assembly_ends_on_or_after_the_day_it_starts() {
+    let DomainEvent::AssemblyConvened(mut backwards) = convened_event() else { unreachable!() };
+    backwards.ends_on = Date::parse("2026-01-01").expect("date");
+    Scenario::with_roles().then_rejected(CONVENOR, DomainEvent::AssemblyConvened(backwards), "assembly.dates_ordered");
+}
+
+#[test]
+fn a_key_is_not_granted_a_role_it_already_holds() {
+    let grant = DomainEvent::KeyGranted(KeyGranted {
+        public_key: CONVENOR,
+        role: Role::Convenor,
+        scope: Scope::Assembly(assembly()),
+        holder_title: "again".into(),
+    });
+    Scenario::with_roles().then_rejected(TRUST_ROOT, grant, "registry.grant_not_duplicate");
+}
+
+#[test]
+fn the_selection_is_planned_once_with_quotas_that_can_fill_the_panel() {
+    let mut s = Scenario::convened();
+    let mut impossible = plan();
+    impossible.quotas[0].min = 3;
+    impossible.quotas[1].min = 3;
+    s.then_rejected(OPERATOR, DomainEvent::SelectionPlanned(impossible), "selection.quotas_can_fill_panel");
+    s.given(OPERATOR, DomainEvent::SelectionPlanned(plan()));
+    s.then_rejected(OPERATOR, DomainEvent::SelectionPlanned(plan()), "selection.planned_once");
+}
+
+#[test]
+fn the_pool_is_registered_once_large_enough_and_within_the_quotas() {
+    let mut s = Scenario::convened();
+    s.given(OPERATOR, DomainEvent::SelectionPlanned(plan()));
+    let mut without_age = pool();
+    without_age.members[3].features.clear();
+    s.then_rejected(OPERATOR, DomainEvent::PoolRegistered(without_age), "selection.pool_has_quota_features");
+    let mut too_few = pool();
+    too_few.members.truncate(3);
+    s.then_rejected(OPERATOR, DomainEvent::PoolRegistered(too_few), "selection.pool_large_enough");
+    let mut unquoted = pool();
+    unquoted.members[5].features[0].1 = "middle".into();
+    s.then_rejected(OPERATOR, DomainEvent::PoolRegistered(unquoted), "selection.pool_values_have_quotas");
+    s.given(OPERATOR, DomainEvent::PoolRegistered(pool()));
+    s.then_rejected(OPERATOR, DomainEvent::PoolRegistered(pool()), "selection.pool_registered_once");
+}
+
+#[test]
+fn a_lottery_comes_before_the_draw() {
+    let lottery = DomainEvent::LotteryPublished(LotteryPublished { panels: vec![(1_000_000_000, vec![2, 2])] });
+    Scenario::with_panel().then_rejected(OPERATOR, lottery, "selection.lottery_before_draw");
+}
+
+#[test]
+fn recommendations_need_a_panel_and_the_final_report_comes_once_after_an_adoption() {
+    Scenario::convened().then_rejected(SECRETARY, draft("R1"), "recommendation.after_panel");
+    let report = || DomainEvent::FinalReportPublished(FinalReportPublished { content_hash: Hash256::of(b"report") });
+    Scenario::with_panel().then_rejected(SECRETARY, report(), "recommendation.report_after_adoption");
+    let (mut s, _) = Scenario::with_adopted("R1");
+    s.given(SECRETARY, report());
+    s.then_rejected(SECRETARY, report(), "recommendation.report_once");
+}
+
+#[test]
+fn only_an_issued_response_is_amended() {
+    let (mut s, adoption) = Scenario::with_adopted("R1");
+    let amended = DomainEvent::ResponseAmended(ResponseAmended {
+        recommendation_event_hash: adoption,
+        decision: Decision::Accepted,
+        rationale: "because".into(),
+        responsible_body: "Cabinet".into(),
+        due_on: Date::parse("2026-12-01").expect("date"),
+        reason: "changed".into(),
+    });
+    s.then_rejected(COUNCIL, amended, "response.amend_existing");
+}

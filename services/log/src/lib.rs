@@ -697,7 +697,15 @@ impl<S: EventStore> TransparencyLog<S> {
             state.tree.push_entry(&hash).map_err(|e| StoreError::Unavailable { reason: e.to_string() })?;
             if let LeafPositions::Listed(positions) = &mut state.positions {
                 positions.push(position);
+                assert_eq!(positions.len() as u64, state.tree.size(), "one position for every leaf");
             }
+            // Paired with the chain check above: the head now names this very event.
+            let head = state.chain.head(&envelope.author().stream);
+            assert!(
+                in_verified_prefix || head == (envelope.ledger().stream_revision + 1, hash),
+                "the chain head of {} does not name the event just pushed at leaf {leaf_index}",
+                envelope.author().stream
+            );
         }
         Ok(())
     }

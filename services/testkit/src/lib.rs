@@ -10,6 +10,8 @@ use klero_ledger::merkle::MerkleTree;
 use klero_ledger::{Hash256, SigningKey};
 use klero_verifier::{Export, PublishedView};
 
+pub mod fixture;
+
 /// A key derived from a label, so tests can name keys instead of storing them.
 pub fn key(label: &str) -> SigningKey {
     SigningKey::from_bytes(&Hash256::of(label.as_bytes()).0)
@@ -93,6 +95,11 @@ impl ExportBuilder {
 
     pub fn size(&self) -> u64 {
         self.tree.size()
+    }
+
+    /// The event hashes so far, in log order.
+    pub fn peek(&self) -> Vec<Hash256> {
+        self.events.iter().map(|bytes| klero_ledger::envelope::event_hash_of_envelope_bytes(bytes)).collect()
     }
 
     /// The envelope bytes of the last event appended.
