@@ -170,7 +170,7 @@ impl ViewSet {
         assert_eq!(record.log_index, self.tree_size, "views fold the log in order, each event once");
         self.tree_size = record.log_index + 1;
         self.as_of_unix_ms = self.as_of_unix_ms.max(record.recorded_at_unix_ms);
-        let Some((_, Some(assembly_id))) = StreamKind::parse_stream(record.stream) else { return };
+        let Some((_, Some(assembly_id))) = StreamKind::parse_stream_str(record.stream) else { return };
         let milestone = |what: &str| Milestone {
             log_index: record.log_index,
             recorded_at_unix_ms: record.recorded_at_unix_ms,
@@ -178,7 +178,7 @@ impl ViewSet {
         };
         if let DomainEvent::AssemblyConvened(convened) = event {
             self.assemblies.insert(
-                assembly_id,
+                convened.assembly_id.clone(),
                 AssemblyViews {
                     convened: convened.clone(),
                     convened_log_index: record.log_index,
@@ -198,7 +198,7 @@ impl ViewSet {
             );
             return;
         }
-        let Some(views) = self.assemblies.get_mut(&assembly_id) else { return };
+        let Some(views) = self.assemblies.get_mut(assembly_id) else { return };
         match event {
             DomainEvent::KeyGranted(_) | DomainEvent::KeyRevoked(_) | DomainEvent::AssemblyConvened(_) => {}
             DomainEvent::SelectionPlanned(plan) => {

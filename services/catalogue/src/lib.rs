@@ -265,11 +265,16 @@ macro_rules! catalogue {
             }
         }
 
-        /// Decodes a payload of a known type; `None` for a name outside the catalogue.
-        fn decode_known(event_type: &str, payload: &[u8]) -> Option<Result<DomainEvent, Violations>> {
+        /// Decodes and validates the payload of `event_type` at `version` into a domain event.
+        /// One match on the name finds the type, checks the version and decodes.
+        pub fn decode_event(event_type: &str, version: u32, payload: &[u8]) -> Result<DomainEvent, Violations> {
             match event_type {
-                $($type_name => Some(decode_as::<$message>(payload).map(DomainEvent::$variant)),)*
-                _ => None,
+                $($type_name if version == $version => decode_as::<$message>(payload).map(DomainEvent::$variant),
+                $type_name => Err(vec![violation(
+                    "event_version",
+                    format!("{event_type} is at version {}, not {version}", $version),
+                )]),)*
+                _ => Err(vec![violation("event_type", format!("{event_type} is not in the event catalogue"))]),
             }
         }
     };
@@ -297,20 +302,6 @@ catalogue! {
     ResponseIssued => pb::response::ResponseIssued, "klero.response.v1.ResponseIssued", version 1;
     ResponseAmended => pb::response::ResponseAmended, "klero.response.v1.ResponseAmended", version 1;
     ImplementationUpdated => pb::response::ImplementationUpdated, "klero.response.v1.ImplementationUpdated", version 1;
-}
-
-/// Decodes and validates the payload of `event_type` at `version` into a domain event.
-pub fn decode_event(event_type: &str, version: u32, payload: &[u8]) -> Result<DomainEvent, Violations> {
-    let entry = EVENT_CATALOGUE.iter().find(|entry| entry.event_type == event_type);
-    match entry {
-        None => Err(vec![violation("event_type", format!("{event_type} is not in the event catalogue"))]),
-        Some(entry) if entry.event_version != version => Err(vec![violation(
-            "event_version",
-            format!("{event_type} is at version {}, not {version}", entry.event_version),
-        )]),
-        Some(_) => decode_known(event_type, payload)
-            .unwrap_or_else(|| Err(vec![violation("event_type", format!("{event_type} has no decoder"))])),
-    }
 }
 
 /// A lottery as the payload of the `LotteryPublished` event that publishes it, ready to sign.

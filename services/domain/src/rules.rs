@@ -284,14 +284,18 @@ impl DomainState {
 
     /// Whether `key` holds an unrevoked grant of `role` covering `assembly`.
     pub fn holds_role(&self, key: &[u8; 32], role: Role, assembly: &AssemblyId) -> bool {
+        self.holds_role_str(key, role, assembly.as_str())
+    }
+
+    fn holds_role_str(&self, key: &[u8; 32], role: Role, assembly: &str) -> bool {
         self.grants.iter().any(|g| {
-            g.public_key == *key && g.role == role && g.revoked_at_log_index.is_none() && g.scope.covers(assembly)
+            g.public_key == *key && g.role == role && g.revoked_at_log_index.is_none() && g.scope.covers_str(assembly)
         })
     }
 
     /// Accepts or rejects a proposed event: stream, authority, then the stage's rules.
     pub fn decide(&self, event: &DomainEvent, proposal: Proposal<'_>) -> Result<Acceptance, Rejection> {
-        let (stream_kind, stream_assembly) = StreamKind::parse_stream(proposal.stream).ok_or_else(|| {
+        let (stream_kind, stream_assembly) = StreamKind::parse_stream_str(proposal.stream).ok_or_else(|| {
             broken(RuleCode::EventStreamMatches, format!("stream {} is not a Kleroterion stream", proposal.stream))
         })?;
         if stream_kind != event.stream_kind() {
@@ -307,11 +311,11 @@ impl DomainState {
             .authority()
             .role()
             .ok_or_else(|| broken(RuleCode::EventStreamMatches, "registry events go in the registry stream"))?;
-        if !self.holds_role(proposal.author, role, &assembly_id) {
+        if !self.holds_role_str(proposal.author, role, assembly_id) {
             let revoked = self
                 .grants
                 .iter()
-                .any(|g| g.public_key == *proposal.author && g.role == role && g.scope.covers(&assembly_id));
+                .any(|g| g.public_key == *proposal.author && g.role == role && g.scope.covers_str(assembly_id));
             return Err(Rejection::NotAuthorised {
                 rule: if revoked { RuleCode::AuthorityKeyRevoked } else { RuleCode::AuthorityRoleRequired },
                 message: if revoked {
@@ -322,13 +326,13 @@ impl DomainState {
             });
         }
         if let DomainEvent::AssemblyConvened(convened) = event {
-            if convened.assembly_id != assembly_id {
+            if convened.assembly_id.as_str() != assembly_id {
                 return Err(broken(
                     RuleCode::EventStreamMatches,
                     format!("assembly id {} does not match stream {}", convened.assembly_id, proposal.stream),
                 ));
             }
-            if self.assemblies.contains_key(&assembly_id) {
+            if self.assemblies.contains_key(assembly_id) {
                 return Err(broken(
                     RuleCode::AssemblyConvenedOnce,
                     format!("assembly {assembly_id} is already convened"),
@@ -339,7 +343,7 @@ impl DomainState {
             }
             return Ok(Acceptance::default());
         }
-        let assembly = self.assemblies.get(&assembly_id).ok_or_else(|| {
+        let assembly = self.assemblies.get(assembly_id).ok_or_else(|| {
             broken(RuleCode::AssemblyConvenedFirst, format!("assembly {assembly_id} has not been convened"))
         })?;
         assembly.decide(event, proposal)
@@ -426,13 +430,42 @@ impl DomainState {
         }
     }
 
+    /// Decides a recorded event at its place in the log and, if accepted, folds it in: what a
+    /// replay of the log does for every event. The same answers as `decide` then `evolve`,
+    /// with the stream parsed and the assembly found once for the common case.
+    pub fn decide_and_evolve(&mut self, event: &DomainEvent, recorded: Recorded<'_>) -> Result<Acceptance, Rejection> {
+        let proposal = Proposal {
+            stream: recorded.stream,
+            author: recorded.author,
+            recorded_at_unix_ms: recorded.recorded_at_unix_ms,
+        };
+        if let Some((kind, Some(assembly_id))) = StreamKind::parse_stream_str(recorded.stream) {
+            let authorised = kind == event.stream_kind()
+                && !matches!(event, DomainEvent::AssemblyConvened(_))
+                && event.authority().role().is_some_and(|role| self.holds_role_str(recorded.author, role, assembly_id));
+            if authorised {
+                if let Some(assembly) = self.assemblies.get_mut(assembly_id) {
+                    let decided = assembly.decide(event, proposal)?;
+                    let evolved = assembly.evolve(event, recorded);
+                    assert_eq!(decided, evolved, "decide and evolve disagree at log index {}", recorded.log_index);
+                    return Ok(evolved);
+                }
+            }
+        }
+        // Registry events, convenings and every refusal take the general path.
+        let decided = self.decide(event, proposal)?;
+        let evolved = self.evolve(event, recorded);
+        assert_eq!(decided, evolved, "decide and evolve disagree at log index {}", recorded.log_index);
+        Ok(evolved)
+    }
+
     /// Folds a recorded event in. The event must have been accepted by `decide` on the state
     /// as it was when it was recorded (the log's order guarantees this); a replay of a log
     /// that breaks the rules is caught by `decide`, never by `evolve`.
     ///
     /// Returns what the event turned out to be, as `decide` judged it (whether it was late).
     pub fn evolve(&mut self, event: &DomainEvent, recorded: Recorded<'_>) -> Acceptance {
-        let assembly_id = match StreamKind::parse_stream(recorded.stream) {
+        let assembly_id = match StreamKind::parse_stream_str(recorded.stream) {
             Some((_, Some(id))) => id,
             _ => {
                 self.evolve_registry(event, recorded);
@@ -440,9 +473,9 @@ impl DomainState {
             }
         };
         if let DomainEvent::AssemblyConvened(convened) = event {
-            self.convened_order.push(assembly_id.clone());
+            self.convened_order.push(convened.assembly_id.clone());
             self.assemblies.insert(
-                assembly_id,
+                convened.assembly_id.clone(),
                 AssemblyState {
                     convened: convened.clone(),
                     selection: SelectionState::default(),
@@ -457,7 +490,7 @@ impl DomainState {
             );
             return Acceptance::default();
         }
-        match self.assemblies.get_mut(&assembly_id) {
+        match self.assemblies.get_mut(assembly_id) {
             Some(assembly) => assembly.evolve(event, recorded),
             None => Acceptance::default(),
         }

@@ -26,6 +26,22 @@ impl AssemblyId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether `text` is an assembly id, without making one.
+    pub fn is_valid(text: &str) -> bool {
+        !text.is_empty()
+            && text.len() <= Self::BYTES_MAX
+            && text.as_bytes()[0].is_ascii_alphanumeric()
+            && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    }
+}
+
+/// Maps keyed by assembly id can be searched with a `&str`: the fold looks ids up for every
+/// event, and a lookup should not allocate.
+impl std::borrow::Borrow<str> for AssemblyId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
 }
 
 impl fmt::Display for AssemblyId {
@@ -103,9 +119,14 @@ impl Scope {
     }
 
     pub fn covers(&self, assembly: &AssemblyId) -> bool {
+        self.covers_str(assembly.as_str())
+    }
+
+    /// [`Scope::covers`] for an id already checked as text.
+    pub fn covers_str(&self, assembly: &str) -> bool {
         match self {
             Scope::AllAssemblies => true,
-            Scope::Assembly(id) => id == assembly,
+            Scope::Assembly(id) => id.as_str() == assembly,
         }
     }
 }
@@ -252,6 +273,13 @@ impl StreamKind {
 
     /// Splits a stream name into its kind and assembly; `None` for names outside the scheme.
     pub fn parse_stream(stream: &str) -> Option<(StreamKind, Option<AssemblyId>)> {
+        let (kind, id) = StreamKind::parse_stream_str(stream)?;
+        Some((kind, id.map(|id| AssemblyId(id.to_string()))))
+    }
+
+    /// [`StreamKind::parse_stream`] with the assembly id as a checked slice of `stream`, for
+    /// the paths that run for every event and should not allocate.
+    pub fn parse_stream_str(stream: &str) -> Option<(StreamKind, Option<&str>)> {
         if stream == REGISTRY_STREAM {
             return Some((StreamKind::Registry, None));
         }
@@ -264,7 +292,7 @@ impl StreamKind {
             Some((id, "response")) => (id, StreamKind::Response),
             Some(_) => return None,
         };
-        Some((kind, Some(AssemblyId::parse(id).ok()?)))
+        AssemblyId::is_valid(id).then_some((kind, Some(id)))
     }
 }
 

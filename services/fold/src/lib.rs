@@ -105,28 +105,29 @@ impl LogFold {
                 violations,
             })?,
         };
-        let recorded_at_unix_ms = event.envelope.ledger().recorded_at_unix_ms;
-        let proposal = Proposal { stream: &author.stream, author: &author.author_public_key, recorded_at_unix_ms };
-        let decided = self
-            .state
-            .decide(&domain_event, proposal)
-            .map_err(|rejection| FoldError::Rejected { log_index: event.log_index, rejection })?;
         let recorded = Recorded {
             stream: &author.stream,
             author: &author.author_public_key,
-            recorded_at_unix_ms,
+            recorded_at_unix_ms: event.envelope.ledger().recorded_at_unix_ms,
             event_hash: event.event_hash,
             log_index: event.log_index,
         };
-        let evolved = self.state.evolve(&domain_event, recorded);
-        // decide judges the proposal and evolve the record; on the same state they must agree.
-        assert_eq!(decided, evolved, "decide and evolve disagree at log index {}", event.log_index);
+        // Decided at its place in the log, then folded in; decide and evolve must agree (the
+        // domain asserts it).
+        let evolved = self
+            .state
+            .decide_and_evolve(&domain_event, recorded)
+            .map_err(|rejection| FoldError::Rejected { log_index: event.log_index, rejection })?;
         self.views.apply(&domain_event, recorded, evolved);
         if evolved.late {
             self.late_events.insert(author.event_id);
         }
-        let head = self.stream_heads.entry(author.stream.clone()).or_insert((0, Hash256::ZERO));
-        *head = (head.0 + 1, event.event_hash);
+        match self.stream_heads.get_mut(author.stream.as_str()) {
+            Some(head) => *head = (head.0 + 1, event.event_hash),
+            None => {
+                self.stream_heads.insert(author.stream.clone(), (1, event.event_hash));
+            }
+        }
         self.next_log_index += 1;
         Ok(evolved)
     }

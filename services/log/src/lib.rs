@@ -111,7 +111,7 @@ impl LeafStorage for LogLeaves {
 /// every open, so it is written without fsync; the page cache serves the reads. Blocks are
 /// written [`LEAF_WRITE_BYTES`] at a time; the ones not written yet are read from memory.
 #[derive(Debug)]
-struct FileLeaves {
+pub struct FileLeaves {
     path: PathBuf,
     file: std::fs::File,
     /// Leaves in the file.
@@ -126,7 +126,7 @@ const LEAF_WRITE_BYTES: usize = 64 * 1024;
 impl FileLeaves {
     /// Opens (or creates) the file and keeps at most its first `keep_leaves` leaves, in whole
     /// blocks; the rest is cut off, to be written again.
-    fn open(path: PathBuf, keep_leaves: u64) -> Result<FileLeaves, StoreError> {
+    pub fn open(path: PathBuf, keep_leaves: u64) -> Result<FileLeaves, StoreError> {
         let unavailable = |what: &'static str, e: std::io::Error| StoreError::Io(IoFailure::new(what, &path, &e));
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| unavailable("creating the directory of", e))?;
@@ -146,7 +146,7 @@ impl FileLeaves {
     }
 
     /// Writes the leaves held in memory, so that the next open finds them.
-    fn flush(&mut self) -> Result<(), String> {
+    pub fn flush(&mut self) -> Result<(), String> {
         if self.pending.is_empty() {
             return Ok(());
         }
