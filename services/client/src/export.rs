@@ -1,9 +1,10 @@
-//! Everything an auditor needs from a server, as an export (docs/FORMAT.md §8).
+//! Everything an auditor needs from a server, as an export (docs/FORMAT.md §8), written as it
+//! arrives, so that neither side holds the whole log in memory.
 
 use crate::{ClientError, KleroClient};
 use klero_ledger::Hash256;
 use klero_proto as pb;
-use klero_verifier::{Export, PublishedView};
+use klero_verifier::{Export, ExportHeader, ExportWriter, PublishedView};
 use tonic::Status;
 
 /// Events fetched per ReadLog call.
@@ -13,9 +14,19 @@ fn malformed(what: &str) -> ClientError {
     ClientError::Refused(Status::data_loss(format!("the server sent a malformed {what}")))
 }
 
-/// Fetches everything an auditor needs: the published view digests first, then a checkpoint
-/// (which covers them, as the log only grows), then every event up to it.
-pub async fn export_from_server(client: &mut KleroClient) -> Result<Export, ClientError> {
+fn written(error: std::io::Error) -> ClientError {
+    ClientError::Refused(Status::unavailable(format!("writing the export: {error}")))
+}
+
+/// Fetches the published view digests first, then a checkpoint (which covers them, as the log
+/// only grows), then every event up to it, writing each page to `out` as it arrives.
+/// `progress(events written, events in all)` follows it. Returns the output and the number of
+/// events.
+pub async fn export<W: std::io::Write>(
+    client: &mut KleroClient,
+    out: W,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<(W, u64), ClientError> {
     let listing = client
         .query()
         .list_assemblies(pb::query::ListAssembliesRequest {})
@@ -46,28 +57,40 @@ pub async fn export_from_server(client: &mut KleroClient) -> Result<Export, Clie
         .await
         .map_err(ClientError::Refused)?
         .into_inner();
-    let mut events = Vec::with_capacity(checkpoint.tree_size.min(1 << 20) as usize);
-    while (events.len() as u64) < checkpoint.tree_size {
-        let wanted = (checkpoint.tree_size - events.len() as u64).min(EXPORT_PAGE_EVENTS as u64) as u32;
+    let header = ExportHeader {
+        log_key: checkpoint.verifier_key,
+        trust_root: keys.trust_root_public_key.as_slice().try_into().map_err(|_| malformed("trust root"))?,
+        checkpoints: vec![checkpoint.signed_note],
+        views,
+    };
+    let total = checkpoint.tree_size;
+    let mut writer = ExportWriter::start(out, &header).map_err(written)?;
+    let mut done = 0u64;
+    while done < total {
+        let wanted = (total - done).min(EXPORT_PAGE_EVENTS as u64) as u32;
         let page = client
             .ledger()
-            .read_log(pb::ledger::ReadLogRequest { from_log_index: events.len() as u64, max_count: wanted })
+            .read_log(pb::ledger::ReadLogRequest { from_log_index: done, max_count: wanted })
             .await
             .map_err(ClientError::Refused)?
             .into_inner();
         if page.events.is_empty() {
             return Err(ClientError::Refused(Status::data_loss(format!(
-                "the server returned no events at log index {}",
-                events.len()
+                "the server returned no events at log index {done}"
             ))));
         }
-        events.extend(page.events.into_iter().map(|e| e.envelope));
+        for event in page.events {
+            writer.event(&event.envelope).map_err(written)?;
+            done += 1;
+        }
+        progress(done, total);
     }
-    Ok(Export {
-        log_key: checkpoint.verifier_key,
-        trust_root: keys.trust_root_public_key.as_slice().try_into().map_err(|_| malformed("trust root"))?,
-        checkpoints: vec![checkpoint.signed_note],
-        views,
-        events,
-    })
+    writer.finish().map_err(written)
+}
+
+/// [`export`] into memory, for tests and small logs.
+pub async fn export_from_server(client: &mut KleroClient) -> Result<Export, ClientError> {
+    let (bytes, _) = export(client, Vec::new(), &mut |_, _| {}).await?;
+    let text = String::from_utf8(bytes).map_err(|_| malformed("export"))?;
+    Export::parse(&text).map_err(|e| ClientError::Refused(Status::data_loss(format!("the export does not parse: {e}"))))
 }

@@ -643,3 +643,59 @@ fn only_an_issued_response_is_amended() {
     });
     s.then_rejected(COUNCIL, amended, "response.amend_existing");
 }
+
+/// Issue 13: once every volunteer of a type has been seated, a withdrawal of that type cannot
+/// be replaced. The withdrawal stands, the panel goes on a seat short, and a replacement is
+/// refused with a message that says why.
+#[test]
+fn a_withdrawal_whose_type_is_exhausted_cannot_be_replaced() {
+    let (instance, lottery) = lottery_for_pool();
+    let mut s = Scenario::convened();
+    s.given(OPERATOR, DomainEvent::SelectionPlanned(leximin_plan()));
+    s.given(OPERATOR, DomainEvent::PoolRegistered(pool()));
+    s.given(OPERATOR, published(&lottery));
+    let drawn = klero_selection::draw(&instance, &lottery, SEED);
+    s.given(OPERATOR, DomainEvent::PanelDrawn(PanelDrawn { seed: SEED.to_vec(), member_ids: drawn.clone() }));
+    // Withdraw members of one type, replacing each, until no one of that type is left.
+    let mut ever_seated = drawn.clone();
+    let mut leaving = drawn[0].clone();
+    loop {
+        s.given(
+            OPERATOR,
+            DomainEvent::MemberWithdrew(MemberWithdrew {
+                member_id: leaving.clone(),
+                reason: WithdrawalReason::Personal,
+            }),
+        );
+        match klero_selection::draw_replacement(&instance, SEED, &leaving, &ever_seated) {
+            Ok(next) => {
+                s.given(
+                    OPERATOR,
+                    DomainEvent::ReplacementDrawn(ReplacementDrawn {
+                        withdrawn_member_id: leaving.clone(),
+                        replacement_member_id: next.clone(),
+                    }),
+                );
+                ever_seated.push(next.clone());
+                leaving = next;
+            }
+            Err(error) => {
+                assert!(error.to_string().contains("every volunteer of their type has been seated"), "{error}");
+                break;
+            }
+        }
+    }
+    let unseated = pool().members.iter().map(|m| m.id.clone()).find(|id| !ever_seated.contains(id)).expect("someone");
+    let refused = s.when(
+        OPERATOR,
+        DomainEvent::ReplacementDrawn(ReplacementDrawn {
+            withdrawn_member_id: leaving.clone(),
+            replacement_member_id: unseated,
+        }),
+    );
+    let rejection = refused.expect_err("no replacement is possible");
+    assert_eq!(rejection.rule().as_str(), "selection.replacement_is_the_draw");
+    assert!(rejection.to_string().contains(&format!("no replacement can be drawn for {leaving}")), "{rejection}");
+    let seated = s.state.assembly(&assembly()).expect("assembly").selection.seated.len();
+    assert_eq!(seated, 3, "the panel goes on one seat short");
+}

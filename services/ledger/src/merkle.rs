@@ -198,6 +198,47 @@ fn consistency_proof(tree: &mut impl Subtrees, old_size: u64, new_size: u64) -> 
     Ok(proof)
 }
 
+/// The right edge of a growing tree: the roots of its complete subtrees, largest first. It
+/// gives the root at every size as the tree grows, in O(log n) memory: what a verifier that
+/// reads a log once needs to check each checkpoint it passes.
+#[derive(Clone, Debug, Default)]
+pub struct Frontier {
+    size: u64,
+    subtrees: Vec<Hash256>,
+}
+
+impl Frontier {
+    pub fn new() -> Frontier {
+        Frontier::default()
+    }
+
+    /// Number of leaves.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Appends the entry (an event hash) as the next leaf.
+    pub fn push_entry(&mut self, entry: &Hash256) {
+        let mut node = leaf_hash(&entry.0);
+        // Each trailing 1 bit of the old size is a complete subtree that now has a sibling.
+        let mut size = self.size;
+        while size & 1 == 1 {
+            let left = self.subtrees.pop().expect("one subtree per 1 bit of the size");
+            node = node_hash(&left, &node);
+            size >>= 1;
+        }
+        self.subtrees.push(node);
+        self.size += 1;
+    }
+
+    /// The root of the tree as it stands (RFC 6962 MTH).
+    pub fn root(&self) -> Hash256 {
+        let mut subtrees = self.subtrees.iter().rev();
+        let Some(last) = subtrees.next() else { return empty_root() };
+        subtrees.fold(*last, |right, left| node_hash(left, &right))
+    }
+}
+
 /// Leaves per block of a [`CompactMerkleTree`]: the hashes of complete blocks and everything
 /// above them stay in memory; the leaves of complete blocks live in [`LeafStorage`].
 pub const LEAVES_PER_BLOCK: u64 = 16;

@@ -239,3 +239,15 @@ fn the_compact_tree_agrees_with_the_cached_tree() {
         assert_eq!(compact.leaf(index), full.leaf(index).ok_or(ProofError::WrongProofLength));
     }
 }
+
+/// The frontier gives the root at every size, from O(log n) hashes.
+#[test]
+fn the_frontier_gives_every_root() {
+    let tree = tree_of(1100);
+    let mut frontier = merkle::Frontier::new();
+    assert_eq!(frontier.root(), merkle::empty_root());
+    for i in 0..1100 {
+        frontier.push_entry(&entry(i));
+        assert_eq!(Ok(frontier.root()), tree.root_at(i + 1), "size {}", i + 1);
+    }
+}

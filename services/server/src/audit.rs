@@ -1,70 +1,86 @@
 //! `klero export`, `klero verify` and `klero view`: the auditor's side of the CLI.
+//!
+//! Export and verification both stream: `klero export` writes each page of events as it
+//! arrives, and `klero verify` reads and checks an export in bounded memory, whatever its
+//! length. Every outcome of `klero verify --json`, a file that cannot be read included, is one
+//! JSON report on stdout.
 
 use anyhow::{bail, Context};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use klero_client::KleroClient;
 use klero_ledger::checkpoint::LogVerifierKey;
 use klero_ledger::merkle::verify_consistency;
 use klero_proto as pb;
-use klero_verifier::{verify_export, Export, Report};
-use std::io::{IsTerminal, Write};
+use klero_verifier::{verify_stream, Failure, FailureClass, Report, VerifyOptions};
+use std::io::{BufReader, BufWriter};
 use std::path::Path;
 
-/// Fetches everything an auditor needs from the server at `url`.
-pub async fn export_from_server(url: &str) -> anyhow::Result<Export> {
-    let mut client = KleroClient::connect(url).await?;
-    Ok(klero_client::export::export_from_server(&mut client).await?)
+/// A progress bar with rate and time left on a terminal, nothing elsewhere.
+fn progress_bar(total: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} events, {per_sec}, {eta} left")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("#>-"),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+/// Writes an export of the server's log to `out` as it arrives, with a progress bar.
+async fn export_to_writer<W: std::io::Write>(
+    client: &mut KleroClient,
+    out: W,
+    bar: &ProgressBar,
+) -> anyhow::Result<(W, u64)> {
+    let mut progress = |done: u64, total: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    Ok(klero_client::export::export(client, out, &mut progress).await?)
 }
 
 pub async fn export_to_file(url: &str, out: &Path) -> anyhow::Result<()> {
-    let export = export_from_server(url).await?;
-    std::fs::write(out, export.encode()).with_context(|| format!("writing {}", out.display()))?;
-    println!(
-        "exported {} events, {} checkpoint(s) and {} view digests to {}",
-        export.events.len(),
-        export.checkpoints.len(),
-        export.views.len(),
-        out.display()
-    );
+    let mut client = KleroClient::connect(url).await?;
+    let file = std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
+    let bar = progress_bar(0, "exporting");
+    let (writer, events) = export_to_writer(&mut client, BufWriter::new(file), &bar).await?;
+    bar.finish_and_clear();
+    writer
+        .into_inner()
+        .map_err(|e| e.into_error())?
+        .sync_all()
+        .with_context(|| format!("writing {}", out.display()))?;
+    println!("exported {events} events, a checkpoint and every view's digest to {}", out.display());
     Ok(())
 }
 
-/// What the auditor pins, instead of trusting what the export says.
+/// What the auditor pins, instead of trusting what the export says, and how strict to be.
 #[derive(Debug, Default)]
 pub struct Pins {
     pub log_key: Option<String>,
     pub trust_root: Option<String>,
+    pub allow_unanchored: bool,
 }
 
-fn check_pins(export: &Export, pins: &Pins) -> anyhow::Result<()> {
-    if let Some(log_key) = &pins.log_key {
-        if LogVerifierKey::parse_vkey(log_key)? != LogVerifierKey::parse_vkey(&export.log_key)? {
-            bail!("the export's log key {} is not the pinned {log_key}", export.log_key);
-        }
+impl Pins {
+    /// The verifier's options; a pinned key that does not parse is a `pin` failure.
+    fn options(&self) -> Result<VerifyOptions, Failure> {
+        let bad = |reason: String| Failure { class: FailureClass::Pin, position: None, line: None, reason };
+        let pinned_log_key = match &self.log_key {
+            Some(text) => Some(LogVerifierKey::parse_vkey(text).map_err(|e| bad(format!("--log-key: {e}")))?),
+            None => None,
+        };
+        let pinned_trust_root = match &self.trust_root {
+            Some(text) => {
+                let bytes =
+                    klero_ledger::hash::from_hex(text).map_err(|_| bad("--trust-root must be 64 hex digits".into()))?;
+                Some(<[u8; 32]>::try_from(bytes).map_err(|_| bad("--trust-root must be 32 bytes".into()))?)
+            }
+            None => None,
+        };
+        Ok(VerifyOptions { pinned_log_key, pinned_trust_root, allow_unanchored: self.allow_unanchored })
     }
-    if let Some(trust_root) = &pins.trust_root {
-        if klero_ledger::hash::to_hex(&export.trust_root) != trust_root.to_lowercase() {
-            bail!("the export's trust root is not the pinned {trust_root}");
-        }
-    }
-    Ok(())
-}
-
-/// Verifies with a progress bar on stderr when it is a terminal.
-fn verify_with_progress(export: &Export) -> Report {
-    let show = std::io::stderr().is_terminal();
-    let mut progress = |done: u64, total: u64| {
-        if show && total > 0 {
-            let width = 40;
-            let filled = (done * width / total) as usize;
-            eprint!("\rverifying [{}{}] {done}/{total}", "#".repeat(filled), " ".repeat(width as usize - filled));
-            let _ = std::io::stderr().flush();
-        }
-    };
-    let report = verify_export(export, &mut progress);
-    if show {
-        eprintln!();
-    }
-    report
 }
 
 fn print_report(report: &Report, json: bool) {
@@ -75,29 +91,68 @@ fn print_report(report: &Report, json: bool) {
     }
 }
 
-/// `klero verify FILE`: returns whether everything holds.
-pub fn verify_file(path: &Path, pins: &Pins, json: bool) -> anyhow::Result<bool> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let export = Export::parse(&text)?;
-    check_pins(&export, pins)?;
-    let report = verify_with_progress(&export);
-    print_report(&report, json);
-    Ok(report.ok())
+fn failed(failure: Failure) -> Report {
+    Report { first_failure: Some(failure), ..Report::default() }
 }
 
-/// `klero verify --server URL`: verifies a fresh export, then proves that the server's
-/// checkpoint extends the one seen last time (kept in `state`), as Go's checksum-database
-/// client does, and remembers the new one.
-pub async fn verify_server(url: &str, state: &Path, pins: &Pins, json: bool) -> anyhow::Result<bool> {
-    let export = export_from_server(url).await?;
-    check_pins(&export, pins)?;
-    let report = verify_with_progress(&export);
+/// `klero verify FILE`: streams the file through the verifier. Returns whether everything
+/// holds; every outcome is reported, as one JSON object with `--json`.
+pub fn verify_file(path: &Path, pins: &Pins, json: bool) -> bool {
+    let report = match (pins.options(), std::fs::File::open(path)) {
+        (Err(failure), _) => failed(failure),
+        (_, Err(error)) => failed(Failure {
+            class: FailureClass::Format,
+            position: None,
+            line: None,
+            reason: format!("cannot open {}: {error}", path.display()),
+        }),
+        (Ok(options), Ok(file)) => {
+            // A rough count for the progress bar: event lines are about 600 bytes.
+            let estimate = file.metadata().map(|m| m.len() / 600).unwrap_or(0);
+            let bar = progress_bar(estimate, "verifying");
+            let mut progress = |done: u64, total: u64| {
+                bar.set_length(total.max(estimate));
+                bar.set_position(done);
+            };
+            let report = verify_stream(BufReader::with_capacity(1 << 20, file), &options, None, &mut progress);
+            bar.finish_and_clear();
+            report
+        }
+    };
     print_report(&report, json);
-    if !report.ok() {
-        return Ok(false);
+    report.complete() || (pins.allow_unanchored && report.ok())
+}
+
+/// `klero verify --server URL`: verifies a fresh export as it arrives, then proves that the
+/// server's checkpoint extends the one seen last time (kept in `state`), as Go's
+/// checksum-database client does, and remembers the new one.
+pub async fn verify_server(url: &str, state: &Path, pins: &Pins, json: bool) -> anyhow::Result<bool> {
+    let options = match pins.options() {
+        Ok(options) => options,
+        Err(failure) => {
+            print_report(&failed(failure), json);
+            return Ok(false);
+        }
+    };
+    let mut client = KleroClient::connect(url).await?;
+    // The export goes through a temporary file, so that verification streams it too.
+    let spool = tempfile::tempfile().context("creating a temporary file")?;
+    let bar = progress_bar(0, "fetching");
+    let (spool, events) = export_to_writer(&mut client, BufWriter::new(spool), &bar).await?;
+    bar.finish_and_clear();
+    let mut spool = spool.into_inner().map_err(|e| e.into_error())?;
+    std::io::Seek::rewind(&mut spool)?;
+    let bar = progress_bar(events, "verifying");
+    let mut progress = |done: u64, _total: u64| bar.set_position(done);
+    let report = verify_stream(BufReader::with_capacity(1 << 20, spool), &options, Some(events), &mut progress);
+    bar.finish_and_clear();
+    print_report(&report, json);
+    if !report.complete() {
+        return Ok(pins.allow_unanchored && report.ok());
     }
-    let log_key = LogVerifierKey::parse_vkey(&export.log_key)?;
-    let current = log_key.verify(&export.checkpoints[0])?;
+    let checkpoint = client.checkpoint().await?;
+    let log_key = LogVerifierKey::parse_vkey(&checkpoint.verifier_key)?;
+    let current = log_key.verify(&checkpoint.signed_note)?;
     if let Ok(previous_note) = std::fs::read_to_string(state) {
         let previous = log_key
             .verify(&previous_note)
@@ -110,7 +165,6 @@ pub async fn verify_server(url: &str, state: &Path, pins: &Pins, json: bool) -> 
                 old.tree_size
             );
         }
-        let mut client = KleroClient::connect(url).await?;
         let proof = client.consistency_proof(old.tree_size, new.tree_size).await?;
         verify_consistency(old.tree_size, new.tree_size, &old.root_hash, &new.root_hash, &proof).with_context(
             || {
@@ -135,7 +189,8 @@ pub async fn verify_server(url: &str, state: &Path, pins: &Pins, json: bool) -> 
     Ok(true)
 }
 
-/// `klero view NAME --server URL [--assembly ID]`.
+/// `klero view NAME --server URL [--assembly ID]`. Prints the view's canonical JSON exactly,
+/// with no newline after it, so that `klero view … | sha256sum` gives its digest.
 pub async fn print_view(url: &str, name: &str, assembly: Option<String>) -> anyhow::Result<()> {
     let mut client = KleroClient::connect(url).await?;
     let assembly_id = match assembly {
@@ -151,7 +206,12 @@ pub async fn print_view(url: &str, name: &str, assembly: Option<String>) -> anyh
     };
     let view =
         client.query().get_view(pb::query::GetViewRequest { view: name.to_string(), assembly_id }).await?.into_inner();
-    println!("{}", view.json);
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        out.write_all(view.json.as_bytes())?;
+        out.flush()?;
+    }
     eprintln!(
         "{} v{} of {}: sha256 {} at tree size {} (root {})",
         view.view,

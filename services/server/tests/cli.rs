@@ -144,3 +144,143 @@ fn select_writes_the_lottery_and_ends_with_a_json_summary() {
         String::from_utf8_lossy(&infeasible.stderr)
     );
 }
+
+/// The fixture's export: one assembly with every event type, one checkpoint over it all.
+fn fixture_text() -> (String, klero_testkit::fixture::Fixture) {
+    let fixture = klero_testkit::fixture::lifecycle();
+    (fixture.export.encode(), fixture)
+}
+
+fn verify_json(dir: &std::path::Path, file: &str, extra: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let mut args = vec!["verify", file, "--json"];
+    args.extend_from_slice(extra);
+    let output = klero(&args, dir);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("--json must print one JSON report, got {stdout:?} ({e})"));
+    (output.status.code(), report)
+}
+
+/// Issue 13: an export that no signed checkpoint covers is not verified.
+#[test]
+fn events_no_checkpoint_covers_fail_as_unanchored() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (text, fixture) = fixture_text();
+    // No checkpoint lines, and the events cut to 20 with a matching end line.
+    let lines: Vec<&str> = text.lines().collect();
+    let mut cut: Vec<String> = lines.iter().filter(|l| !l.starts_with("checkpoint ")).map(|l| l.to_string()).collect();
+    let first_event = cut.iter().position(|l| l.starts_with("event ")).expect("events");
+    cut.truncate(first_event + 20);
+    cut.push("end 20".into());
+    std::fs::write(dir.path().join("cut.export"), cut.join("\n") + "\n").expect("write");
+    let (code, report) = verify_json(dir.path(), "cut.export", &[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(report["first_failure"]["class"], "unanchored", "{report}");
+    assert_eq!(report["first_failure"]["position"], 0);
+
+    // A trust-root-signed event after the last checkpoint.
+    let mut builder = klero_testkit::ExportBuilder::new(fixture.log_key.clone(), fixture.trust_root)
+        .extend_from(&fixture.export.events);
+    builder.checkpoint();
+    let council = klero_testkit::key("fixture: council");
+    let grant = pb::registry::KeyGranted {
+        public_key: key("someone").verifying_key().to_bytes().to_vec(),
+        role: pb::registry::Role::Auditor as i32,
+        scope: "*".into(),
+        holder_title: "Invented".into(),
+    };
+    builder.append(
+        AuthorPart {
+            event_id: EventId([0x77; 16]),
+            stream: "registry".into(),
+            event_type: "klero.registry.v1.KeyGranted".into(),
+            event_version: 1,
+            author_public_key: council.verifying_key().to_bytes(),
+            authored_at_unix_ms: 1,
+            payload: grant.encode_to_vec(),
+        },
+        &council,
+        1_900_000_000_000,
+    );
+    let appended = builder.finish();
+    let last = appended.events.len() as u64 - 1;
+    std::fs::write(dir.path().join("appended.export"), appended.encode()).expect("write");
+    let (code, report) = verify_json(dir.path(), "appended.export", &[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        (report["first_failure"]["class"].as_str(), report["first_failure"]["position"].as_u64()),
+        (Some("unanchored"), Some(last))
+    );
+    let text_output = klero(&["verify", "appended.export"], dir.path());
+    assert!(!String::from_utf8_lossy(&text_output.stdout).contains("everything holds"));
+
+    // Allowed for debugging: the checks pass, the count is reported, "everything holds" is not.
+    let (code, report) = verify_json(dir.path(), "appended.export", &["--allow-unanchored"]);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!((report["complete"].as_bool(), report["unanchored_events"].as_u64()), (Some(false), Some(1)));
+    let allowed = klero(&["verify", "appended.export", "--allow-unanchored"], dir.path());
+    let stdout = String::from_utf8_lossy(&allowed.stdout);
+    assert!(stdout.contains("NOT COMPLETE") && !stdout.contains("everything holds"), "{stdout}");
+}
+
+/// Issue 13: every outcome of `--json` is one JSON report, with its class and, where there is
+/// one, its line and log index.
+#[test]
+fn verify_json_reports_every_format_failure() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (text, fixture) = fixture_text();
+    let first_event_line = text.lines().position(|l| l.starts_with("event ")).expect("events") as u64 + 1;
+    let cases: Vec<(&str, Vec<u8>, Option<u64>, Option<u64>)> = vec![
+        ("cut mid-line", text.as_bytes()[..text.len() - 30].to_vec(), None, None),
+        ("bad base64", text.replacen("event A", "event !", 1).into_bytes(), Some(first_event_line), Some(0)),
+        (
+            "not UTF-8",
+            {
+                let mut bytes = text.clone().into_bytes();
+                let at = text.find("\nevent ").expect("event") + 8;
+                bytes[at] = 0xff;
+                bytes
+            },
+            Some(first_event_line),
+            None,
+        ),
+        ("CRLF", text.replace('\n', "\r\n").into_bytes(), Some(1), None),
+        ("no final newline", text.trim_end().as_bytes().to_vec(), None, None),
+        (
+            "a view after an event",
+            {
+                let mut lines: Vec<&str> = text.lines().collect();
+                let view = lines.iter().position(|l| l.starts_with("view ")).unwrap_or(3);
+                let moved = lines.remove(view.min(3));
+                let at = lines.iter().position(|l| l.starts_with("event ")).expect("event") + 1;
+                lines.insert(at, moved);
+                (lines.join("\n") + "\n").into_bytes()
+            },
+            None,
+            None,
+        ),
+    ];
+    for (name, bytes, line, log_index) in cases {
+        std::fs::write(dir.path().join("broken.export"), &bytes).expect("write");
+        let (code, report) = verify_json(dir.path(), "broken.export", &[]);
+        assert_eq!(code, Some(1), "{name}");
+        let failure = &report["first_failure"];
+        assert_eq!(failure["class"], "format", "{name}: {report}");
+        assert!(failure["line"].is_u64(), "{name}: a format failure names its line: {report}");
+        if let Some(line) = line {
+            assert_eq!(failure["line"].as_u64(), Some(line), "{name}: {report}");
+        }
+        if let Some(log_index) = log_index {
+            assert_eq!(failure["position"].as_u64(), Some(log_index), "{name}: {report}");
+        }
+    }
+    std::fs::write(dir.path().join("good.export"), &text).expect("write");
+    let other_key = LogSigningKey::new("klero.test/other", key("other")).expect("key").verifier().to_vkey_string();
+    let (code, report) = verify_json(dir.path(), "good.export", &["--log-key", &other_key]);
+    assert_eq!((code, report["first_failure"]["class"].as_str()), (Some(1), Some("pin")), "{report}");
+    let own_key = fixture.log_key.verifier().to_vkey_string();
+    let (code, report) = verify_json(dir.path(), "good.export", &["--log-key", &own_key]);
+    assert_eq!((code, report["complete"].as_bool()), (Some(0), Some(true)), "{report}");
+    let (code, report) = verify_json(dir.path(), "missing.export", &[]);
+    assert_eq!((code, report["first_failure"]["class"].as_str()), (Some(1), Some("format")), "{report}");
+}

@@ -1,60 +1,78 @@
-//! The checks. [`verify_export`] replays an export from its bytes and stops at the first
-//! failure, which it reports with its class and log position.
+//! The checks. [`verify_stream`] reads an export as a stream and replays it; it stops at the
+//! first failure, which it reports with its class and position. Memory stays bounded whatever
+//! the log's length: events pass through in chunks, the Merkle tree is kept as its right edge,
+//! and the fold is bounded by assemblies.
 
-use crate::export::Export;
+use crate::export::{Export, ExportFormatError, ExportHeader, ExportReader, PublishedView};
 use klero_domain::Rejection;
 use klero_fold::{FoldError, LogFold, LoggedEventRef};
 use klero_ledger::chain::StreamChainChecker;
 use klero_ledger::checkpoint::LogVerifierKey;
 use klero_ledger::envelope::{verify_signatures_batch, Envelope};
-use klero_ledger::merkle::{verify_consistency, MerkleTree};
+use klero_ledger::merkle::Frontier;
 use klero_ledger::Hash256;
 use klero_projections::ViewName;
 use serde_json::json;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::io::BufRead;
+use std::sync::{mpsc, Arc, Mutex};
 
 /// Signatures are checked in batches of this many.
 const SIGNATURE_BATCH_EVENTS: usize = 256;
+/// Events read, parsed and handed to the signature workers at a time.
+const CHUNK_EVENTS: usize = 4096;
+/// Chunks waiting for a signature worker: a bound on memory.
+const CHUNKS_QUEUED_MAX: usize = 2;
 
 /// What kind of check failed. Listed in priority order: when two checks fail at the same
 /// position, the earlier class is reported (a forged event's rule breach is moot).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum FailureClass {
-    /// The export or an envelope is malformed.
+    /// The export or an envelope is malformed. Position: the event's log index, if on an event
+    /// line; the report also gives the line.
     Format,
-    /// An author's signature does not verify: the event's bytes were changed.
+    /// A key the auditor pinned is not the export's. No position.
+    Pin,
+    /// An author's signature does not verify: the event's bytes were changed. Position: the
+    /// event's log index.
     Signature,
-    /// A stream's chain is broken: an event was dropped, reordered or inserted.
+    /// A stream's chain is broken: an event was dropped, reordered or inserted. Position: the
+    /// log index of the first event that does not extend its stream.
     Chain,
-    /// A payload does not decode under the catalogue.
+    /// A payload does not decode under the catalogue. Position: the event's log index.
     Payload,
     /// The author's key did not hold the role at that position (never granted, or revoked).
+    /// Position: the event's log index.
     Authority,
-    /// A domain rule was broken.
+    /// A domain rule was broken. Position: the event's log index.
     Rule,
-    /// Two signed checkpoints of the same size disagree: the log forked.
+    /// Two signed checkpoints of the same size disagree: the log forked. Position: that size.
     Fork,
-    /// A signed checkpoint does not verify, or covers a tree other than the log's.
+    /// A signed checkpoint does not verify, or covers a tree other than the events give.
+    /// Position: its tree size (none if its signature fails).
     Checkpoint,
-    /// A later checkpoint does not extend an earlier one.
-    Consistency,
-    /// A published view digest differs from the view rebuilt from the log.
+    /// A published view digest differs from the view rebuilt from the log. Position: the
+    /// view's tree size.
     View,
+    /// Events that no verified checkpoint covers: anyone could have written them. Position:
+    /// the log index of the first.
+    Unanchored,
 }
 
 impl FailureClass {
     pub fn as_str(self) -> &'static str {
         match self {
             FailureClass::Format => "format",
+            FailureClass::Pin => "pin",
             FailureClass::Signature => "signature",
             FailureClass::Chain => "chain",
             FailureClass::Payload => "payload",
             FailureClass::Authority => "authority",
             FailureClass::Rule => "rule",
-            FailureClass::Checkpoint => "checkpoint",
             FailureClass::Fork => "fork",
-            FailureClass::Consistency => "consistency",
+            FailureClass::Checkpoint => "checkpoint",
             FailureClass::View => "view",
+            FailureClass::Unanchored => "unanchored",
         }
     }
 }
@@ -65,16 +83,34 @@ pub struct Failure {
     pub class: FailureClass,
     /// The log index of the event, or the tree size of the checkpoint or view, at fault.
     pub position: Option<u64>,
+    /// The export file's line, for a format failure.
+    pub line: Option<u64>,
     pub reason: String,
 }
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.position {
-            Some(position) => write!(f, "{} failure at position {position}: {}", self.class.as_str(), self.reason),
-            None => write!(f, "{} failure: {}", self.class.as_str(), self.reason),
+        write!(f, "{} failure", self.class.as_str())?;
+        if let Some(position) = self.position {
+            write!(f, " at position {position}")?;
         }
+        if let Some(line) = self.line {
+            write!(f, " (line {line})")?;
+        }
+        write!(f, ": {}", self.reason)
     }
+}
+
+/// What the auditor trusts, and how strict to be.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VerifyOptions {
+    /// The log's verifier key: the export must name exactly this key.
+    pub pinned_log_key: Option<LogVerifierKey>,
+    /// The trust root: the export must name exactly this key.
+    pub pinned_trust_root: Option<[u8; 32]>,
+    /// Report events no checkpoint covers without failing (for debugging a log, never for an
+    /// audit): the report still counts them and never says that everything holds.
+    pub allow_unanchored: bool,
 }
 
 /// What was checked, with counts, and the first failure if any.
@@ -87,21 +123,32 @@ pub struct Report {
     pub authority_checks: u64,
     pub rules_replayed: u64,
     pub checkpoints_verified: u64,
-    pub consistency_proofs_verified: u64,
     pub views_checked: u64,
+    /// The largest tree size a verified checkpoint covers.
+    pub anchored_size: u64,
+    /// Events beyond `anchored_size`: no verified checkpoint covers them.
+    pub unanchored_events: u64,
     /// The root of the whole exported log.
     pub root_hash: Hash256,
     pub first_failure: Option<Failure>,
 }
 
 impl Report {
+    /// Nothing failed. With `allow_unanchored`, unanchored events do not fail a report, but
+    /// [`Report::complete`] stays false.
     pub fn ok(&self) -> bool {
         self.first_failure.is_none()
+    }
+
+    /// Nothing failed and a checkpoint covers every event: everything holds.
+    pub fn complete(&self) -> bool {
+        self.ok() && self.unanchored_events == 0
     }
 
     pub fn to_json(&self) -> serde_json::Value {
         json!({
             "ok": self.ok(),
+            "complete": self.complete(),
             "events": self.events,
             "signatures_verified": self.signatures_verified,
             "streams": self.streams,
@@ -109,16 +156,19 @@ impl Report {
             "authority_checks": self.authority_checks,
             "rules_replayed": self.rules_replayed,
             "checkpoints_verified": self.checkpoints_verified,
-            "consistency_proofs_verified": self.consistency_proofs_verified,
             "views_checked": self.views_checked,
+            "anchored_size": self.anchored_size,
+            "unanchored_events": self.unanchored_events,
             "root_hash": self.root_hash.to_hex(),
-            "first_failure": self.first_failure.as_ref().map(|f| json!({"class": f.class.as_str(), "position": f.position, "reason": f.reason})),
+            "first_failure": self.first_failure.as_ref().map(|f| json!({
+                "class": f.class.as_str(), "position": f.position, "line": f.line, "reason": f.reason,
+            })),
         })
     }
 
     pub fn to_text(&self) -> String {
         let mut text = format!(
-            "events: {}\nsignatures verified: {}\nstreams: {} ({} chain links)\nauthority checks: {}\nrules replayed: {}\ncheckpoints verified: {} (consistency proofs: {})\nviews checked: {}\nroot: {}\n",
+            "events: {}\nsignatures verified: {}\nstreams: {} ({} chain links)\nauthority checks: {}\nrules replayed: {}\ncheckpoints verified: {} (covering {} events)\nviews checked: {}\nroot: {}\n",
             self.events,
             self.signatures_verified,
             self.streams,
@@ -126,20 +176,39 @@ impl Report {
             self.authority_checks,
             self.rules_replayed,
             self.checkpoints_verified,
-            self.consistency_proofs_verified,
+            self.anchored_size,
             self.views_checked,
             self.root_hash
         );
         match &self.first_failure {
-            None => text.push_str("result: everything holds\n"),
             Some(failure) => text.push_str(&format!("result: FAILED — {failure}\n")),
+            None if self.unanchored_events > 0 => text.push_str(&format!(
+                "result: NOT COMPLETE — the checks passed, but {} events after log index {} are covered by no signed checkpoint (allowed by --allow-unanchored)\n",
+                self.unanchored_events,
+                self.anchored_size.saturating_sub(1)
+            )),
+            None => text.push_str("result: everything holds\n"),
         }
         text
     }
+
+    /// A report for an export that could not be read.
+    pub fn unreadable(error: &ExportFormatError) -> Report {
+        let mut report = Report::default();
+        fail(
+            &mut report,
+            Failure {
+                class: FailureClass::Format,
+                position: error.log_index,
+                line: Some(error.line),
+                reason: error.reason.clone(),
+            },
+        );
+        report
+    }
 }
 
-fn fail(report: &mut Report, class: FailureClass, position: Option<u64>, reason: impl Into<String>) {
-    let failure = Failure { class, position, reason: reason.into() };
+fn fail(report: &mut Report, failure: Failure) {
     // Keep the earliest failure by position; a failure with no position (the export as a
     // whole) outranks all.
     let earlier = match (&report.first_failure, failure.position) {
@@ -154,148 +223,299 @@ fn fail(report: &mut Report, class: FailureClass, position: Option<u64>, reason:
     }
 }
 
-/// Verifies everything an export holds. `progress(done, total)` is called as events are
-/// replayed. Signatures are batch-verified on worker threads while this thread replays the
-/// chains, authority, rules and views, so both cores work.
+fn failure(class: FailureClass, position: Option<u64>, reason: impl Into<String>) -> Failure {
+    Failure { class, position, line: None, reason: reason.into() }
+}
+
+/// Verifies everything an export in memory holds, strictly (no pins, no unanchored events).
 pub fn verify_export(export: &Export, progress: &mut dyn FnMut(u64, u64)) -> Report {
-    let mut report = Report { events: export.events.len() as u64, ..Default::default() };
-    let log_key = match LogVerifierKey::parse_vkey(&export.log_key) {
+    verify_export_with(export, &VerifyOptions::default(), progress)
+}
+
+/// [`verify_export`] with options.
+pub fn verify_export_with(export: &Export, options: &VerifyOptions, progress: &mut dyn FnMut(u64, u64)) -> Report {
+    let events = export.events.iter().map(|bytes| Ok(bytes.clone()));
+    verify_events(&export.header(), events, export.events.len() as u64, options, progress)
+}
+
+/// Reads an export from `input` and verifies everything it holds, as a stream. A file that does
+/// not follow the grammar gives a `format` failure with its line. `total_events`, if known, is
+/// for progress only.
+pub fn verify_stream<R: BufRead>(
+    input: R,
+    options: &VerifyOptions,
+    total_events: Option<u64>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Report {
+    let mut reader = ExportReader::new(input);
+    let header = match reader.header() {
+        Ok(header) => header,
+        Err(error) => return Report::unreadable(&error),
+    };
+    let events = std::iter::from_fn(move || reader.next_event().transpose());
+    verify_events(&header, events, total_events.unwrap_or(0), options, progress)
+}
+
+/// Checkpoints and views by tree size, from the header.
+struct Anchors<'h> {
+    /// Tree size → root of the first verified checkpoint of that size.
+    checkpoints: BTreeMap<u64, Hash256>,
+    views: BTreeMap<u64, Vec<&'h PublishedView>>,
+}
+
+fn verify_events(
+    header: &ExportHeader,
+    events: impl Iterator<Item = Result<Vec<u8>, ExportFormatError>>,
+    total_events: u64,
+    options: &VerifyOptions,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Report {
+    let mut report = Report::default();
+    let log_key = match LogVerifierKey::parse_vkey(&header.log_key) {
         Ok(key) => key,
         Err(error) => {
-            fail(&mut report, FailureClass::Format, None, format!("log key: {error}"));
+            fail(
+                &mut report,
+                Failure { line: Some(2), ..failure(FailureClass::Format, None, format!("log key: {error}")) },
+            );
             return report;
         }
     };
-    // Checkpoints: each must be signed by the log key; equal sizes must agree.
-    let mut checkpoints: BTreeMap<u64, Hash256> = BTreeMap::new();
-    for note in &export.checkpoints {
+    if let Some(pinned) = &options.pinned_log_key {
+        if *pinned != log_key {
+            let reason =
+                format!("the export names log key {}, not the pinned {}", header.log_key, pinned.to_vkey_string());
+            fail(&mut report, Failure { line: Some(2), ..failure(FailureClass::Pin, None, reason) });
+            return report;
+        }
+    }
+    if let Some(pinned) = options.pinned_trust_root {
+        if pinned != header.trust_root {
+            let reason = format!(
+                "the export names trust root {}, not the pinned {}",
+                klero_ledger::hash::to_hex(&header.trust_root),
+                klero_ledger::hash::to_hex(&pinned)
+            );
+            fail(&mut report, Failure { line: Some(3), ..failure(FailureClass::Pin, None, reason) });
+            return report;
+        }
+    }
+    let mut anchors = Anchors { checkpoints: BTreeMap::new(), views: BTreeMap::new() };
+    for note in &header.checkpoints {
         match log_key.verify(note) {
             Ok(signed) => {
                 let checkpoint = signed.checkpoint();
                 // The first checkpoint of each size is kept; a second that disagrees is a fork.
-                if let Some(&other) = checkpoints.get(&checkpoint.tree_size) {
-                    if other != checkpoint.root_hash {
-                        fail(
-                            &mut report,
+                match anchors.checkpoints.get(&checkpoint.tree_size) {
+                    Some(&other) if other != checkpoint.root_hash => fail(
+                        &mut report,
+                        failure(
                             FailureClass::Fork,
                             Some(checkpoint.tree_size),
                             format!(
-                            "two signed checkpoints of size {} have different roots ({other} and {}): the log forked",
-                            checkpoint.tree_size, checkpoint.root_hash
+                                "two signed checkpoints of size {} have different roots ({other} and {}): the log forked",
+                                checkpoint.tree_size, checkpoint.root_hash
+                            ),
                         ),
-                        );
+                    ),
+                    Some(_) => {}
+                    None => {
+                        anchors.checkpoints.insert(checkpoint.tree_size, checkpoint.root_hash);
                     }
-                } else {
-                    checkpoints.insert(checkpoint.tree_size, checkpoint.root_hash);
                 }
             }
             Err(error) => fail(
                 &mut report,
-                FailureClass::Checkpoint,
-                None,
-                format!("a checkpoint does not verify with the log key: {error}"),
+                failure(
+                    FailureClass::Checkpoint,
+                    None,
+                    format!("a checkpoint does not verify with the log key: {error}"),
+                ),
             ),
         }
     }
-    if let Some((&largest, _)) = checkpoints.iter().next_back() {
-        let events = report.events;
-        if largest > events {
+    for view in &header.views {
+        anchors.views.entry(view.tree_size).or_default().push(view);
+    }
+    let mut replay = Replay {
+        chains: StreamChainChecker::new(),
+        streams: HashSet::new(),
+        frontier: Frontier::new(),
+        fold: LogFold::new(header.trust_root),
+        anchors,
+        stopped: false,
+    };
+    // A checkpoint or view of the empty log is checked before any event.
+    replay.check_at_size(&mut report);
+
+    let bad_signature: Mutex<Option<(u64, String)>> = Mutex::new(None);
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(4);
+    let (sender, receiver) = mpsc::sync_channel::<(u64, Arc<Vec<Envelope>>)>(CHUNKS_QUEUED_MAX);
+    let receiver = Mutex::new(receiver);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let (receiver, bad_signature) = (&receiver, &bad_signature);
+            scope.spawn(move || loop {
+                let next = receiver.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                let Ok((first, chunk)) = next else { return };
+                for (batch_number, batch) in chunk.chunks(SIGNATURE_BATCH_EVENTS).enumerate() {
+                    if let Err(error) = verify_signatures_batch(batch) {
+                        let index = first + (batch_number * SIGNATURE_BATCH_EVENTS + error.index) as u64;
+                        let mut bad = bad_signature.lock().unwrap_or_else(|p| p.into_inner());
+                        if bad.as_ref().is_none_or(|(known, _)| index < *known) {
+                            let id = batch[error.index].author().event_id;
+                            *bad = Some((index, id.to_string()));
+                        }
+                        break;
+                    }
+                }
+            });
+        }
+        let mut events = events;
+        let mut next_index = 0u64;
+        'reading: loop {
+            let mut chunk = Vec::with_capacity(CHUNK_EVENTS);
+            while chunk.len() < CHUNK_EVENTS {
+                match events.next() {
+                    None => break,
+                    Some(Ok(bytes)) => match Envelope::parse(bytes) {
+                        Ok(envelope) => chunk.push(envelope),
+                        Err(error) => {
+                            let position = next_index + chunk.len() as u64;
+                            fail(
+                                &mut report,
+                                failure(
+                                    FailureClass::Format,
+                                    Some(position),
+                                    format!("envelope does not parse: {error}"),
+                                ),
+                            );
+                            replay.stopped = true;
+                            break;
+                        }
+                    },
+                    Some(Err(error)) => {
+                        fail(
+                            &mut report,
+                            Failure {
+                                class: FailureClass::Format,
+                                position: error.log_index,
+                                line: Some(error.line),
+                                reason: error.reason,
+                            },
+                        );
+                        replay.stopped = true;
+                        break;
+                    }
+                }
+            }
+            if chunk.is_empty() {
+                break 'reading;
+            }
+            let chunk = Arc::new(chunk);
+            let first = next_index;
+            next_index += chunk.len() as u64;
+            report.events = next_index;
+            if sender.send((first, chunk.clone())).is_err() {
+                break 'reading;
+            }
+            if !replay.stopped {
+                replay.events(&chunk, first, &mut report);
+            }
+            progress(next_index, total_events.max(next_index));
+            // A signature failure before the replay's can only be in a chunk already handed out.
+            if replay.stopped {
+                break 'reading;
+            }
+        }
+        drop(sender);
+    });
+    match bad_signature.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some((index, id)) => fail(
+            &mut report,
+            failure(
+                FailureClass::Signature,
+                Some(index),
+                format!("the author signature of event {id} does not verify: its bytes were changed"),
+            ),
+        ),
+        None => report.signatures_verified = report.events,
+    }
+    report.streams = replay.streams.len() as u64;
+    report.root_hash = replay.frontier.root();
+    // Checkpoints beyond the events: events the log signed were left out of the export.
+    if let Some((&largest, _)) = replay.anchors.checkpoints.iter().next_back() {
+        if largest > report.events {
+            let events = report.events;
             fail(
                 &mut report,
-                FailureClass::Checkpoint,
-                Some(largest),
-                format!(
-                    "a signed checkpoint covers {largest} events but the export holds {events}: events were dropped"
+                failure(
+                    FailureClass::Checkpoint,
+                    Some(largest),
+                    format!("a signed checkpoint covers {largest} events but the export holds {events}: events were dropped"),
                 ),
             );
         }
     }
-    let mut envelopes = Vec::with_capacity(export.events.len());
-    for (index, bytes) in export.events.iter().enumerate() {
-        match Envelope::parse(bytes.clone()) {
-            Ok(envelope) => envelopes.push(envelope),
-            Err(error) => {
-                fail(
-                    &mut report,
-                    FailureClass::Format,
-                    Some(index as u64),
-                    format!("envelope does not parse: {error}"),
-                );
-                return report;
-            }
-        }
-    }
-    let mut views_by_size: BTreeMap<u64, Vec<&crate::export::PublishedView>> = BTreeMap::new();
-    for view in &export.views {
-        views_by_size.entry(view.tree_size).or_default().push(view);
-    }
-
-    let signature_failure = std::thread::scope(|scope| {
-        let half = envelopes.len() / 2;
-        let (left, right) = envelopes.split_at(half);
-        let workers = [(left, 0usize), (right, half)].map(|(part, offset)| {
-            scope.spawn(move || {
-                for (chunk_number, chunk) in part.chunks(SIGNATURE_BATCH_EVENTS).enumerate() {
-                    if let Err(error) = verify_signatures_batch(chunk) {
-                        return Some(offset + chunk_number * SIGNATURE_BATCH_EVENTS + error.index);
-                    }
-                }
-                None
-            })
-        });
-        replay(&envelopes, &checkpoints, &views_by_size, export.trust_root, &mut report, progress);
-        workers.into_iter().filter_map(|w| w.join().unwrap_or(Some(0))).min()
-    });
-    match signature_failure {
-        Some(index) => fail(
+    report.anchored_size =
+        replay.anchors.checkpoints.keys().copied().filter(|size| *size <= report.events).max().unwrap_or(0);
+    report.unanchored_events = report.events - report.anchored_size;
+    if report.unanchored_events > 0 && !options.allow_unanchored {
+        let (first, count) = (report.anchored_size, report.unanchored_events);
+        fail(
             &mut report,
-            FailureClass::Signature,
-            Some(index as u64),
-            format!(
-                "the author signature of event {} does not verify: its bytes were changed",
-                envelopes[index].author().event_id
+            failure(
+                FailureClass::Unanchored,
+                Some(first),
+                format!("{count} events from log index {first} on are covered by no signed checkpoint: anyone could have written them"),
             ),
-        ),
-        None => report.signatures_verified = envelopes.len() as u64,
+        );
     }
     report
 }
 
-/// The sequential checks, in log order.
-fn replay(
-    envelopes: &[Envelope],
-    checkpoints: &BTreeMap<u64, Hash256>,
-    views: &BTreeMap<u64, Vec<&crate::export::PublishedView>>,
-    trust_root: [u8; 32],
-    report: &mut Report,
-    progress: &mut dyn FnMut(u64, u64),
-) {
-    let total = envelopes.len() as u64;
-    let mut chains = StreamChainChecker::new();
-    let mut streams = std::collections::HashSet::new();
-    let mut tree = MerkleTree::new();
-    let mut fold = LogFold::new(trust_root);
-    let mut last_checkpoint: Option<(u64, Hash256)> = None;
-    // A checkpoint or view of the empty log is checked before any event.
-    check_at_size(0, &tree, checkpoints, views, &fold, &mut last_checkpoint, report);
-    for (index, envelope) in envelopes.iter().enumerate() {
-        let position = Some(index as u64);
+/// The sequential checks, in log order: chains, the tree, the fold, checkpoints and views.
+struct Replay<'h> {
+    chains: StreamChainChecker,
+    streams: HashSet<String>,
+    frontier: Frontier,
+    fold: LogFold,
+    anchors: Anchors<'h>,
+    /// A check failed; the rest is not replayed (signatures are still checked).
+    stopped: bool,
+}
+
+impl Replay<'_> {
+    fn events(&mut self, chunk: &[Envelope], first: u64, report: &mut Report) {
+        for (offset, envelope) in chunk.iter().enumerate() {
+            let index = first + offset as u64;
+            if !self.event(envelope, index, report) {
+                self.stopped = true;
+                return;
+            }
+        }
+    }
+
+    /// Checks one event; false once something failed.
+    fn event(&mut self, envelope: &Envelope, index: u64, report: &mut Report) -> bool {
+        let position = Some(index);
         let hash = envelope.event_hash();
-        if let Err(error) = chains.check_next(envelope, hash) {
-            return fail(
+        if let Err(error) = self.chains.check_next(envelope, hash) {
+            fail(
                 report,
-                FailureClass::Chain,
-                position,
-                format!("{error}: an event was dropped, reordered or inserted"),
+                failure(FailureClass::Chain, position, format!("{error}: an event was dropped, reordered or inserted")),
             );
+            return false;
         }
         if envelope.ledger().stream_revision > 0 {
             report.chain_links_verified += 1;
         }
-        streams.insert(envelope.author().stream.as_str());
-        tree.push_entry(&hash);
         let author = envelope.author();
-        let folded = fold.fold(LoggedEventRef { log_index: index as u64, envelope, event_hash: hash }, None);
+        if !self.streams.contains(author.stream.as_str()) {
+            self.streams.insert(author.stream.clone());
+        }
+        self.frontier.push_entry(&hash);
+        let folded = self.fold.fold(LoggedEventRef { log_index: index, envelope, event_hash: hash }, None);
         if matches!(folded, Ok(_) | Err(FoldError::Rejected { .. })) {
             report.authority_checks += 1;
         }
@@ -303,109 +523,96 @@ fn replay(
             Ok(_) => report.rules_replayed += 1,
             Err(FoldError::Payload { event_type, violations, .. }) => {
                 let fields: Vec<String> = violations.iter().map(|v| format!("{} {}", v.field, v.description)).collect();
-                return fail(
-                    report,
-                    FailureClass::Payload,
-                    position,
-                    format!("{event_type} payload is invalid: {}", fields.join("; ")),
-                );
-            }
-            Err(FoldError::Rejected { rejection: Rejection::NotAuthorised { rule, message }, .. }) => {
-                return fail(
-                    report,
-                    FailureClass::Authority,
-                    position,
-                    format!("{rule}: {message} (author key {})", klero_ledger::hash::to_hex(&author.author_public_key)),
-                );
-            }
-            Err(FoldError::Rejected { rejection: Rejection::RuleBroken { rule, message }, .. }) => {
-                return fail(report, FailureClass::Rule, position, format!("{rule}: {message}"))
-            }
-            Err(error @ FoldError::OutOfOrder { .. }) => {
-                return fail(report, FailureClass::Format, position, error.to_string())
-            }
-        }
-        let size = index as u64 + 1;
-        if !check_at_size(size, &tree, checkpoints, views, &fold, &mut last_checkpoint, report) {
-            return;
-        }
-        if size.is_multiple_of(4096) || size == total {
-            progress(size, total);
-        }
-    }
-    report.streams = streams.len() as u64;
-    report.root_hash = tree.root();
-}
-
-/// Checks the checkpoints and views of tree size `size`; false if one failed.
-fn check_at_size(
-    size: u64,
-    tree: &MerkleTree,
-    checkpoints: &BTreeMap<u64, Hash256>,
-    views: &BTreeMap<u64, Vec<&crate::export::PublishedView>>,
-    fold: &LogFold,
-    last_checkpoint: &mut Option<(u64, Hash256)>,
-    report: &mut Report,
-) -> bool {
-    if let Some(root) = checkpoints.get(&size) {
-        let ours = tree.root();
-        if *root != ours {
-            fail(
-                report,
-                FailureClass::Checkpoint,
-                Some(size),
-                format!("the signed checkpoint of size {size} has root {root}; the exported events give {ours}"),
-            );
-            return false;
-        }
-        report.checkpoints_verified += 1;
-        if let Some((old_size, old_root)) = *last_checkpoint {
-            // Proven the way a client without the events would: with a consistency proof.
-            let proof = tree.consistency_proof(old_size, size).unwrap_or_default();
-            if verify_consistency(old_size, size, &old_root, root, &proof).is_err() {
                 fail(
                     report,
-                    FailureClass::Consistency,
-                    Some(size),
-                    format!("checkpoint {size} does not extend checkpoint {old_size}"),
-                );
-                return false;
-            }
-            report.consistency_proofs_verified += 1;
-        }
-        *last_checkpoint = Some((size, *root));
-    }
-    for view in views.get(&size).into_iter().flatten() {
-        let Some(name) = ViewName::parse(&view.name) else {
-            fail(report, FailureClass::View, Some(size), format!("unknown view {}", view.name));
-            return false;
-        };
-        let rendered =
-            klero_domain::AssemblyId::parse(&view.assembly_id).ok().and_then(|id| fold.views().render(name, &id));
-        match rendered {
-            Some(rendered) if rendered.digest == view.digest => report.views_checked += 1,
-            Some(rendered) => {
-                fail(
-                    report,
-                    FailureClass::View,
-                    Some(size),
-                    format!(
-                        "the published digest of {} for {} is {}; rebuilt from the first {size} events it is {}",
-                        view.name, view.assembly_id, view.digest, rendered.digest
+                    failure(
+                        FailureClass::Payload,
+                        position,
+                        format!("{event_type} payload is invalid: {}", fields.join("; ")),
                     ),
                 );
                 return false;
             }
-            None => {
+            Err(FoldError::Rejected { rejection: Rejection::NotAuthorised { rule, message }, .. }) => {
+                let key = klero_ledger::hash::to_hex(&author.author_public_key);
                 fail(
                     report,
-                    FailureClass::View,
-                    Some(size),
-                    format!("{} for {} cannot be rebuilt: the assembly is not convened", view.name, view.assembly_id),
+                    failure(FailureClass::Authority, position, format!("{rule}: {message} (author key {key})")),
                 );
                 return false;
             }
+            Err(FoldError::Rejected { rejection: Rejection::RuleBroken { rule, message }, .. }) => {
+                fail(report, failure(FailureClass::Rule, position, format!("{rule}: {message}")));
+                return false;
+            }
+            Err(error @ FoldError::OutOfOrder { .. }) => {
+                fail(report, failure(FailureClass::Format, position, error.to_string()));
+                return false;
+            }
         }
+        self.check_at_size(report)
     }
-    true
+
+    /// Checks the checkpoint and views of the tree size just reached; false if one failed.
+    fn check_at_size(&mut self, report: &mut Report) -> bool {
+        let size = self.frontier.size();
+        if let Some(root) = self.anchors.checkpoints.get(&size) {
+            let ours = self.frontier.root();
+            if *root != ours {
+                fail(
+                    report,
+                    failure(
+                        FailureClass::Checkpoint,
+                        Some(size),
+                        format!(
+                            "the signed checkpoint of size {size} has root {root}; the exported events give {ours}"
+                        ),
+                    ),
+                );
+                return false;
+            }
+            report.checkpoints_verified += 1;
+        }
+        for view in self.anchors.views.get(&size).into_iter().flatten() {
+            let Some(name) = ViewName::parse(&view.name) else {
+                fail(report, failure(FailureClass::View, Some(size), format!("unknown view {}", view.name)));
+                return false;
+            };
+            let rendered = klero_domain::AssemblyId::parse(&view.assembly_id)
+                .ok()
+                .and_then(|id| self.fold.views().render(name, &id));
+            match rendered {
+                Some(rendered) if rendered.digest == view.digest => report.views_checked += 1,
+                Some(rendered) => {
+                    fail(
+                        report,
+                        failure(
+                            FailureClass::View,
+                            Some(size),
+                            format!(
+                                "the published digest of {} for {} is {}; rebuilt from the first {size} events it is {}",
+                                view.name, view.assembly_id, view.digest, rendered.digest
+                            ),
+                        ),
+                    );
+                    return false;
+                }
+                None => {
+                    fail(
+                        report,
+                        failure(
+                            FailureClass::View,
+                            Some(size),
+                            format!(
+                                "{} for {} cannot be rebuilt: the assembly is not convened",
+                                view.name, view.assembly_id
+                            ),
+                        ),
+                    );
+                    return false;
+                }
+            }
+        }
+        true
+    }
 }
