@@ -40,6 +40,16 @@ impl RunningServer {
 
 /// Starts a server on `directory` the way `klero serve` does, on 127.0.0.1:0.
 pub async fn start_server(directory: &std::path::Path, trust_root: [u8; 32], clock: Clock) -> RunningServer {
+    start_server_with_limits(directory, trust_root, clock, Default::default()).await
+}
+
+/// [`start_server`] with limits of the test's choosing.
+pub async fn start_server_with_limits(
+    directory: &std::path::Path,
+    trust_root: [u8; 32],
+    clock: Clock,
+    limits: klero_api::server::ServerLimits,
+) -> RunningServer {
     let store = Arc::new(EmbeddedStore::open(directory, EmbeddedStoreOptions::default()).await.expect("store opens"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("address"));
@@ -51,7 +61,7 @@ pub async fn start_server(directory: &std::path::Path, trust_root: [u8; 32], clo
     };
     let config = ApplicationConfig::new(trust_root, clock);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let grpc = Box::new(GrpcFrontEnd { listener, limits: Default::default() });
+    let grpc = Box::new(GrpcFrontEnd { listener, limits });
     let running = klero_application::start(store.clone(), log_config, config, vec![grpc], async {
         let _ = stopped.await;
     })
@@ -114,6 +124,14 @@ impl TestServer {
         self.server.take().expect("running").stop().await;
         change(self.directory.path());
         self.boot().await;
+    }
+
+    /// Signs as `author` at the server's clock, which tests may have moved ahead: an event
+    /// signed at the system's time would then look signed long before its recording.
+    pub fn sign_now<P: EventMessage>(&self, author: &Author, assembly: &str, payload: &P) -> SignedEvent {
+        let stream = klero_client::stream_name(P::STREAM_KIND, assembly).expect("stream");
+        let now = klero_application::system_clock()() + self.clock_offset_ms.load(Ordering::SeqCst);
+        author.sign_with(stream, klero_client::new_event_id(), now, payload).expect("sign")
     }
 
     pub fn advance_clock(&self, ms: u64) {

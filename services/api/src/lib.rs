@@ -6,6 +6,7 @@
 //! - [`errors`]: the core's typed errors → gRPC status codes with rich error details.
 //! - [`server`]: [`GrpcFrontEnd`], serving with health, reflection and limits.
 
+pub mod connections;
 pub mod errors;
 pub mod selection;
 pub mod server;

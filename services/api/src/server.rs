@@ -2,25 +2,31 @@
 //! standard health and reflection, with limits on connections, concurrent requests, message
 //! sizes and request time. [`GrpcFrontEnd`] is the gRPC front end of the application core.
 
+use crate::connections::{ConnectionPolicy, TrackRequestsLayer};
 use crate::service::GrpcServices;
 use klero_application::{Application, FrontEnd, FrontEndError, Shutdown};
 use klero_proto as pb;
 use klero_store::EventStore;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tonic::transport::server::{Connected, TcpConnectInfo};
+use tokio::net::TcpListener;
 
 /// Limits on what clients may ask of the server.
 #[derive(Clone, Debug)]
 pub struct ServerLimits {
-    /// Open connections; further clients wait in the accept queue.
+    /// Open connections. At the limit a new connection sheds the longest idle one (see
+    /// `connections.rs`), or is closed if every connection is busy.
     pub connections_max: usize,
+    /// Time a new connection has to send the HTTP/2 preface and its first SETTINGS frame.
+    pub handshake_timeout: Duration,
+    /// Time a connection may go with no request in progress before it is closed.
+    pub idle_timeout: Duration,
+    /// At the connection limit, only a connection idle this long may be shed.
+    pub shed_idle_min: Duration,
+    /// HTTP/2 PING interval; a peer that does not answer within `keepalive_timeout` is closed.
+    pub keepalive_interval: Duration,
+    pub keepalive_timeout: Duration,
     /// Requests in flight on one connection.
     pub concurrent_requests_per_connection: usize,
     /// HTTP/2 streams per connection.
@@ -35,6 +41,11 @@ impl Default for ServerLimits {
     fn default() -> Self {
         ServerLimits {
             connections_max: 1_024,
+            handshake_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(300),
+            shed_idle_min: Duration::from_secs(1),
+            keepalive_interval: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(10),
             concurrent_requests_per_connection: 256,
             concurrent_streams_per_connection: 256,
             // A full batch of maximum-size events would be larger; the store's per-append
@@ -76,23 +87,42 @@ pub async fn serve<S: EventStore>(
     let service = Arc::new(GrpcServices::new(application));
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<pb::ledger::ledger_server::LedgerServer<GrpcServices<S>>>().await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    // Reflection in both versions: grpc.reflection.v1, and v1alpha, which many tools still
+    // speak (Python's grpcio-reflection among them). Each builder adds its own version's
+    // descriptors; it is given the other's, so both list the same services.
+    let reflection_builder = |other_reflection_version: &'static [u8]| {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(other_reflection_version)
+    };
+    let reflection = reflection_builder(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
         .build_v1()
-        .inspect_err(|e| tracing::error!(error = %e, "reflection is off: its service could not be built"));
+        .inspect_err(|e| tracing::error!(error = %e, "reflection v1 is off: its service could not be built"));
+    let reflection_v1alpha = reflection_builder(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .inspect_err(|e| tracing::error!(error = %e, "reflection v1alpha is off: its service could not be built"));
     let ledger = pb::ledger::ledger_server::LedgerServer::from_arc(service.clone())
         .max_decoding_message_size(limits.message_bytes_max)
         .max_encoding_message_size(limits.message_bytes_max);
-    let registry = pb::registry::registry_server::RegistryServer::from_arc(service.clone());
-    let assemblies = pb::assembly::assemblies_server::AssembliesServer::from_arc(service.clone());
+    let registry = pb::registry::registry_server::RegistryServer::from_arc(service.clone())
+        .max_decoding_message_size(limits.message_bytes_max)
+        .max_encoding_message_size(limits.message_bytes_max);
+    let assemblies = pb::assembly::assemblies_server::AssembliesServer::from_arc(service.clone())
+        .max_decoding_message_size(limits.message_bytes_max)
+        .max_encoding_message_size(limits.message_bytes_max);
     let query = pb::query::query_server::QueryServer::from_arc(service.clone())
+        .max_decoding_message_size(limits.message_bytes_max)
         .max_encoding_message_size(limits.message_bytes_max);
     let selection =
         pb::selection::selection_server::SelectionServer::new(crate::selection::SelectionService::default())
             .max_decoding_message_size(limits.message_bytes_max)
             .max_encoding_message_size(limits.message_bytes_max);
     let mut router = tonic::transport::Server::builder()
+        .layer(TrackRequestsLayer)
+        .layer(tower::util::MapResponseLayer::new(name_request_errors_rightly))
+        .http2_keepalive_interval(Some(limits.keepalive_interval))
+        .http2_keepalive_timeout(Some(limits.keepalive_timeout))
         .concurrency_limit_per_connection(limits.concurrent_requests_per_connection)
         .max_concurrent_streams(Some(limits.concurrent_streams_per_connection))
         .timeout(limits.request_timeout)
@@ -106,71 +136,42 @@ pub async fn serve<S: EventStore>(
     if let Ok(reflection) = reflection {
         router = router.add_service(reflection);
     }
-    router.serve_with_incoming_shutdown(limited_incoming(listener, limits.connections_max), shutdown).await
+    if let Ok(reflection) = reflection_v1alpha {
+        router = router.add_service(reflection);
+    }
+    let policy = ConnectionPolicy {
+        connections_max: limits.connections_max,
+        handshake_timeout: limits.handshake_timeout,
+        idle_timeout: limits.idle_timeout,
+        shed_idle_min: limits.shed_idle_min,
+    };
+    router.serve_with_incoming_shutdown(crate::connections::incoming(listener, policy), shutdown).await
 }
 
-/// Accepts connections while fewer than `connections_max` are open.
-fn limited_incoming(
-    listener: TcpListener,
-    connections_max: usize,
-) -> impl tokio_stream::Stream<Item = std::io::Result<LimitedConnection>> {
-    let permits = Arc::new(Semaphore::new(connections_max));
-    let (sender, receiver) = tokio::sync::mpsc::channel(16);
-    tokio::spawn(async move {
-        loop {
-            let Ok(permit) = permits.clone().acquire_owned().await else { return };
-            let accepted = listener.accept().await.map(|(stream, _)| {
-                let _ = stream.set_nodelay(true);
-                LimitedConnection { stream, _permit: permit }
-            });
-            if sender.send(accepted).await.is_err() {
-                return; // the server stopped
-            }
+/// tonic answers a request body that is not protobuf (or holds a string that is not UTF-8) with
+/// INTERNAL, and one over the size limit with OUT_OF_RANGE. Both are the client's fault, and
+/// docs/API.md promises INVALID_ARGUMENT and RESOURCE_EXHAUSTED, so the status is rewritten on
+/// the way out. Only these two messages of tonic's decoder are touched.
+fn name_request_errors_rightly(mut response: http::Response<tonic::body::Body>) -> http::Response<tonic::body::Body> {
+    let Some(status) = tonic::Status::from_header_map(response.headers()) else { return response };
+    let renamed = match status.code() {
+        tonic::Code::Internal if status.message().starts_with("failed to decode Protobuf message") => {
+            tonic::Status::invalid_argument(format!(
+                "invalid argument: the request is not a valid message: {}",
+                status.message()
+            ))
         }
-    });
-    tokio_stream::wrappers::ReceiverStream::new(receiver)
-}
-
-/// A TCP connection that holds one of the server's connection permits until it closes.
-#[derive(Debug)]
-pub struct LimitedConnection {
-    stream: TcpStream,
-    _permit: OwnedSemaphorePermit,
-}
-
-impl Connected for LimitedConnection {
-    type ConnectInfo = TcpConnectInfo;
-    fn connect_info(&self) -> Self::ConnectInfo {
-        self.stream.connect_info()
+        tonic::Code::OutOfRange if status.message().contains("decoded message length too large") => {
+            tonic::Status::resource_exhausted(format!("limit exceeded: message size: {}", status.message()))
+        }
+        _ => return response,
+    };
+    let headers = response.headers_mut();
+    for name in ["grpc-status", "grpc-message", "grpc-status-details-bin"] {
+        headers.remove(name);
     }
-}
-
-impl AsyncRead for LimitedConnection {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
+    if renamed.add_header(headers).is_err() {
+        tracing::warn!("a request error could not be renamed");
     }
-}
-
-impl AsyncWrite for LimitedConnection {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-    // Vectored writes let hyper send a response's frames in one writev instead of copying them
-    // into one buffer first.
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
+    response
 }

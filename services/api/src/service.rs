@@ -34,18 +34,35 @@ impl<S: EventStore> std::fmt::Debug for GrpcServices<S> {
 
 fn parse_signed(event: Option<pb::ledger::SignedEvent>, field: &str) -> Result<SignedAuthorPart, Status> {
     let event = event.ok_or_else(|| invalid_field(field, "is required"))?;
+    if event.signature.len() != 64 {
+        return Err(invalid_field(
+            &format!("{field}.signature"),
+            format!("must be 64 bytes (an Ed25519 signature), got {}", event.signature.len()),
+        ));
+    }
     SignedAuthorPart::from_wire(event.author_encoding, &event.signature)
         .map_err(|e| invalid_field(&format!("{field}.author_encoding"), e.to_string()))
 }
 
-fn parse_expected(expected: Option<pb::ledger::ExpectedRevision>) -> ExpectedRevision {
+fn parse_expected(expected: Option<pb::ledger::ExpectedRevision>) -> Result<ExpectedRevision, Status> {
     use pb::ledger::expected_revision::Kind;
-    match expected.and_then(|e| e.kind) {
-        None | Some(Kind::Any(_)) => ExpectedRevision::Any,
-        Some(Kind::NoStream(_)) => ExpectedRevision::NoStream,
-        Some(Kind::StreamExists(_)) => ExpectedRevision::StreamExists,
+    let must_be_true = |field: &str, set: bool| {
+        if set {
+            Ok(())
+        } else {
+            Err(invalid_field(
+                &format!("expected_revision.{field}"),
+                "must be true when set; leave the field unset instead",
+            ))
+        }
+    };
+    Ok(match expected.and_then(|e| e.kind) {
+        None => ExpectedRevision::Any,
+        Some(Kind::Any(set)) => must_be_true("any", set).map(|()| ExpectedRevision::Any)?,
+        Some(Kind::NoStream(set)) => must_be_true("no_stream", set).map(|()| ExpectedRevision::NoStream)?,
+        Some(Kind::StreamExists(set)) => must_be_true("stream_exists", set).map(|()| ExpectedRevision::StreamExists)?,
         Some(Kind::Exact(revision)) => ExpectedRevision::Exact(revision),
-    }
+    })
 }
 
 fn parse_assembly_id(text: &str) -> Result<AssemblyId, Status> {
@@ -101,7 +118,7 @@ impl<S: EventStore> pb::ledger::ledger_server::Ledger for GrpcServices<S> {
         let request = request.into_inner();
         let signed = parse_signed(request.event, "event")?;
         let stream = signed.author().stream.clone();
-        let expected = parse_expected(request.expected_revision);
+        let expected = parse_expected(request.expected_revision)?;
         let mut appended =
             self.application.append(AppendRequest { stream, expected, events: vec![signed] }).await.map_err(status)?;
         Ok(Response::new(pb::ledger::AppendResponse { appended: appended.pop().map(appended_to_proto) }))
@@ -126,7 +143,7 @@ impl<S: EventStore> pb::ledger::ledger_server::Ledger for GrpcServices<S> {
         for (index, event) in request.events.into_iter().enumerate() {
             events.push(parse_signed(Some(event), &format!("events[{index}]"))?);
         }
-        let expected = parse_expected(request.expected_revision);
+        let expected = parse_expected(request.expected_revision)?;
         let appended = self
             .application
             .append(AppendRequest { stream: request.stream, expected, events })
@@ -187,6 +204,23 @@ impl<S: EventStore> pb::ledger::ledger_server::Ledger for GrpcServices<S> {
             }
         });
         Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(receiver)))
+    }
+
+    async fn get_stream_head(
+        &self,
+        request: Request<pb::ledger::GetStreamHeadRequest>,
+    ) -> Result<Response<pb::ledger::GetStreamHeadResponse>, Status> {
+        let stream = request.into_inner().stream;
+        let head = self.application.stream_head(&stream).await.map_err(status)?;
+        Ok(Response::new(match head {
+            None => pb::ledger::GetStreamHeadResponse::default(),
+            Some(event) => pb::ledger::GetStreamHeadResponse {
+                exists: true,
+                revision: event.envelope.ledger().stream_revision,
+                event_hash: event.event_hash.0.to_vec(),
+                log_index: event.leaf_index,
+            },
+        }))
     }
 
     async fn get_checkpoint(

@@ -172,6 +172,14 @@ impl<S: EventStore> Application<S> {
             let now = (self.config.clock)();
             let (acceptances, current) = {
                 let fold = read(&self.fold);
+                for (index, event) in verified.iter().enumerate() {
+                    klero_domain::check_authored_at(event.signed().author().authored_at_unix_ms, now).map_err(
+                        |rejection| ApplicationError::Rejected {
+                            event_index: (verified.len() > 1).then_some(index),
+                            rejection,
+                        },
+                    )?;
+                }
                 let proposal = Proposal { stream, author: &author_key, recorded_at_unix_ms: now };
                 let acceptances = fold.decide(&events, proposal).map_err(|(index, rejection)| {
                     ApplicationError::Rejected { event_index: (events.len() > 1).then_some(index), rejection }

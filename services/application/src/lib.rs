@@ -326,6 +326,15 @@ impl<S: EventStore> Application<S> {
         Ok(self.log.read_stream(stream, start, direction, max_count).await?)
     }
 
+    /// The last event of `stream`, checked against the log; `None` if the stream holds none.
+    pub async fn stream_head(&self, stream: &str) -> Result<Option<LoggedEvent>, ApplicationError> {
+        match self.log.read_stream(stream, StreamStart::Beginning, ReadDirection::Backwards, 1).await {
+            Ok(mut events) => Ok(events.pop()),
+            Err(klero_log::LogError::Store(klero_store::StoreError::StreamNotFound { .. })) => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    }
+
     /// Up to `max_count` events of the log from `from_log_index`, each checked against its
     /// Merkle leaf, and the log's size when read.
     pub async fn read_log(

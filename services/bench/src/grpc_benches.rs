@@ -67,6 +67,12 @@ impl Ledger for EchoLedger {
     ) -> Result<Response<pb::ledger::ReadLogResponse>, Status> {
         Err(Status::unimplemented("echo"))
     }
+    async fn get_stream_head(
+        &self,
+        _: Request<pb::ledger::GetStreamHeadRequest>,
+    ) -> Result<Response<pb::ledger::GetStreamHeadResponse>, Status> {
+        Err(Status::unimplemented("echo"))
+    }
     type SubscribeStream = tonic::codegen::tokio_stream::Empty<Result<pb::ledger::RecordedEvent, Status>>;
     async fn subscribe(
         &self,

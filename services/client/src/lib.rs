@@ -248,6 +248,18 @@ impl KleroClient {
         Ok(response.appended)
     }
 
+    /// The revision of a stream's last event, to build an `exact` expectation on; `None` if the
+    /// stream holds no event (expect `no_stream` then).
+    pub async fn stream_revision(&mut self, stream: &str) -> Result<Option<u64>, ClientError> {
+        let head = self
+            .ledger
+            .get_stream_head(pb::GetStreamHeadRequest { stream: stream.to_string() })
+            .await
+            .map_err(ClientError::Refused)?
+            .into_inner();
+        Ok(head.exists.then_some(head.revision))
+    }
+
     /// The latest signed checkpoint.
     pub async fn checkpoint(&mut self) -> Result<pb::GetCheckpointResponse, ClientError> {
         Ok(self.ledger.get_checkpoint(pb::GetCheckpointRequest {}).await.map_err(ClientError::Refused)?.into_inner())

@@ -9,7 +9,10 @@ pub mod rules;
 pub mod types;
 
 pub use events::{Authority, DomainEvent, DomainEventType, DOMAIN_EVENT_TYPES};
-pub use rules::{response_due_by_unix_ms, Acceptance, DomainState, Proposal, Recorded, Rejection, RuleCode, DAY_MS};
+pub use rules::{
+    check_authored_at, response_due_by_unix_ms, Acceptance, DomainState, Proposal, Recorded, Rejection, RuleCode,
+    AUTHORED_AHEAD_OF_RECORDING_MAX_MS, AUTHORED_BEFORE_RECORDING_MAX_MS, DAY_MS,
+};
 pub use types::*;
 
 pub use klero_draw::PublishedLottery;

@@ -43,6 +43,7 @@ macro_rules! rule_codes {
 
 rule_codes! {
     EventStreamMatches = "event.stream_matches",
+    EventAuthoredAtPlausible = "event.authored_at_plausible",
     RegistryTrustRootOnly = "registry.trust_root_only",
     RegistryGrantNotDuplicate = "registry.grant_not_duplicate",
     RegistryRevokeRequiresGrant = "registry.revoke_requires_grant",
@@ -151,6 +152,31 @@ pub struct Recorded<'a> {
 
 /// Milliseconds in a day; deadlines count whole days of 86,400,000 ms from the adoption.
 pub const DAY_MS: u64 = 86_400_000;
+
+/// How far an author's clock may run ahead of the ledger's: clock skew, not the future.
+pub const AUTHORED_AHEAD_OF_RECORDING_MAX_MS: u64 = 5 * 60 * 1000;
+/// How long before its recording an event may have been signed: long enough for an author who
+/// signs offline and hands the event over later, short enough that the claim means something.
+pub const AUTHORED_BEFORE_RECORDING_MAX_MS: u64 = 30 * DAY_MS;
+
+/// `event.authored_at_plausible`: the author's claimed signing time lies within
+/// [recorded − 30 days, recorded + 5 minutes]. The ledger's recording time is the one that
+/// counts for deadlines; this only keeps the author's claim plausible. Checked for every event
+/// of an append, and again by every replay of the log.
+pub fn check_authored_at(authored_at_unix_ms: u64, recorded_at_unix_ms: u64) -> Result<(), Rejection> {
+    let earliest = recorded_at_unix_ms.saturating_sub(AUTHORED_BEFORE_RECORDING_MAX_MS);
+    let latest = recorded_at_unix_ms.saturating_add(AUTHORED_AHEAD_OF_RECORDING_MAX_MS);
+    if (earliest..=latest).contains(&authored_at_unix_ms) {
+        return Ok(());
+    }
+    Err(broken(
+        RuleCode::EventAuthoredAtPlausible,
+        format!(
+            "authored_at_unix_ms {authored_at_unix_ms} is outside {earliest}..={latest}: an event may be signed at most \
+             30 days before it is recorded (at {recorded_at_unix_ms}) and at most 5 minutes after"
+        ),
+    ))
+}
 
 /// When the council's response to a recommendation adopted at `adopted_at_unix_ms` is due:
 /// `response_deadline_days` days later. A response recorded after this is late, and an

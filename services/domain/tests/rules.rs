@@ -699,3 +699,19 @@ fn a_withdrawal_whose_type_is_exhausted_cannot_be_replaced() {
     let seated = s.state.assembly(&assembly()).expect("assembly").selection.seated.len();
     assert_eq!(seated, 3, "the panel goes on one seat short");
 }
+
+#[test]
+fn an_author_may_sign_at_most_30_days_before_the_recording_and_5_minutes_after() {
+    let recorded = 1_800_000_000_000;
+    for authored in [recorded, recorded - 30 * DAY_MS, recorded + 5 * 60 * 1000, recorded - 1] {
+        assert_eq!(check_authored_at(authored, recorded), Ok(()), "authored at {authored}");
+    }
+    for authored in [0, 1, recorded - 30 * DAY_MS - 1, recorded + 5 * 60 * 1000 + 1, u64::MAX] {
+        let rejection = check_authored_at(authored, recorded).expect_err("implausible");
+        assert_eq!(rejection.rule(), RuleCode::EventAuthoredAtPlausible, "authored at {authored}");
+        assert!(rejection.to_string().contains(&authored.to_string()), "{rejection}");
+    }
+    // Near the ends of the clock the window saturates rather than wraps.
+    assert_eq!(check_authored_at(0, 0), Ok(()));
+    assert_eq!(check_authored_at(u64::MAX, u64::MAX), Ok(()));
+}

@@ -112,6 +112,8 @@ impl LogFold {
             event_hash: event.event_hash,
             log_index: event.log_index,
         };
+        klero_domain::check_authored_at(author.authored_at_unix_ms, recorded.recorded_at_unix_ms)
+            .map_err(|rejection| FoldError::Rejected { log_index: event.log_index, rejection })?;
         // Decided at its place in the log, then folded in; decide and evolve must agree (the
         // domain asserts it).
         let evolved = self

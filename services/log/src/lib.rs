@@ -920,23 +920,31 @@ impl<S: EventStore> TransparencyLog<S> {
         for event in &events {
             stored.push(self.store.read_event_by_id(event.author().event_id).await?);
         }
-        if stored.iter().all(Option::is_none) {
-            return Ok(None);
+        // The replay rule (docs/API.md): a batch whose events are all recorded, with the same
+        // bytes, is a retry and gets the original results, whether it is the whole original
+        // batch, a prefix of it or any subset. A batch mixing recorded and new events is
+        // refused, naming the first recorded one, so no part of it is appended twice or alone.
+        let Some(first_recorded) = stored.iter().position(Option::is_some) else { return Ok(None) };
+        if stored.iter().any(Option::is_none) {
+            return Err(LogError::DuplicateEventId {
+                event_id: events[first_recorded].author().event_id,
+                reason: format!(
+                    "events[{first_recorded}] is already recorded but other events of this batch are not; \
+                     a retry must hold only recorded events (resend the original batch), new events go in a new batch"
+                ),
+            });
         }
         let mut results = Vec::with_capacity(events.len());
-        for (event, recorded) in events.iter().zip(stored) {
-            let Some(recorded) = recorded else {
-                return Err(LogError::DuplicateEventId {
-                    event_id: events[0].author().event_id,
-                    reason: "part of this batch is already in the log; resend exactly the original batch".into(),
-                });
-            };
+        // Every entry is Some here, so flattening keeps them in step with `events`.
+        for (index, (event, recorded)) in events.iter().zip(stored.into_iter().flatten()).enumerate() {
             let leaf_index = self.followed_leaf_of(recorded.position).await?;
             let envelope = self.event_at(leaf_index).await?;
             if envelope.signed_author_part() != **event {
                 return Err(LogError::DuplicateEventId {
                     event_id: event.author().event_id,
-                    reason: format!("already recorded at log index {leaf_index} with different content"),
+                    reason: format!(
+                        "events[{index}] is already recorded at log index {leaf_index} with different content"
+                    ),
                 });
             }
             results.push(AppendedEvent {

@@ -111,6 +111,16 @@ fn shares(instance: &Instance, panel: &Panel) -> Vec<f64> {
 
 /// Computes the LEXIMIN distribution, within `time_limit`.
 pub fn leximin(instance: &Instance, time_limit: Duration) -> Result<Distribution, SelectionError> {
+    leximin_with_progress(instance, time_limit, &mut |_, _| {})
+}
+
+/// [`leximin`], telling `progress(types fixed, types)` after every stage: a stage fixes the
+/// probability of at least one type, and the distribution is complete when all are fixed.
+pub fn leximin_with_progress(
+    instance: &Instance,
+    time_limit: Duration,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Distribution, SelectionError> {
     let started = Instant::now();
     let types = instance.types.len();
     let uniform: Vec<f64> = instance.types.iter().map(|t| 1.0 / t.members.len() as f64).collect();
@@ -175,6 +185,7 @@ pub fn leximin(instance: &Instance, time_limit: Duration) -> Result<Distribution
                 .fold((usize::MAX, f64::MIN), |a, b| if b.1 > a.1 { b } else { a });
             fixed[t] = Some(value);
         }
+        progress(fixed.iter().filter(|f| f.is_some()).count(), types);
     }
     let mut panels_used = Vec::new();
     let mut probabilities = Vec::new();

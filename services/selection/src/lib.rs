@@ -20,7 +20,7 @@ pub mod simplex;
 pub const ALGORITHM_VERSION: &str = "klero-selection 2";
 
 pub use klero_draw::{draw, draw_replacement, verify_draw, Instance, Panel, PublishedLottery, Quota, WEIGHT_TOTAL};
-pub use leximin::{best_panel, leximin, Distribution};
+pub use leximin::{best_panel, leximin, leximin_with_progress, Distribution};
 pub use pool::{build_instance, parse_features_csv};
 
 /// Which input a selection error is in.

@@ -237,3 +237,47 @@ fn the_150_person_pool_reaches_the_published_maximin_optimum() {
     let lottery = klero_selection::publish(&distribution);
     assert!(lottery.panels.iter().all(|p| instance.panel_meets_quotas(p)));
 }
+
+/// Files written the way spreadsheets write them (tests/data/spreadsheet): Excel's "CSV UTF-8"
+/// with its byte-order mark, CRLF and quotes where a value holds a comma; LibreOffice quoting
+/// every text cell, with a quoted quote and a value across two lines. Both read as the same
+/// pool, and a person's line is still the line their record starts on.
+#[test]
+fn spreadsheet_exports_with_quotes_bom_and_crlf_read_as_the_same_pool() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/spreadsheet");
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).expect(name);
+    let excel = instance(&read("excel-features.csv"), &read("excel-people.csv"), 3);
+    let libreoffice = instance(&read("libreoffice-features.csv"), &read("libreoffice-people.csv"), 3);
+    assert_eq!(excel, libreoffice);
+    assert_eq!(excel.features, ["area", "age"]);
+    assert_eq!(excel.values[0], ["East Ward, Lower", "West Ward"], "a quoted comma stays in the value");
+    assert_eq!(excel.types.iter().map(|t| t.members.len()).sum::<usize>(), 5);
+
+    // p03's record starts on line 4 and spans two; the record after it starts on line 6.
+    let quotas = parse_features_csv(&read("libreoffice-features.csv")).expect("features");
+    let people = read("libreoffice-people.csv").replace("\"p04\",\"16-29\"", "\"p04\",\"45-60\"");
+    let error = build_instance(&quotas, &people, 3).expect_err("a value with no quota");
+    assert!(
+        matches!(&error, SelectionError::Input { file: InputFile::People, line: 6, .. }),
+        "the error names line 6: {error}"
+    );
+}
+
+#[test]
+fn malformed_csv_is_refused_with_its_line() {
+    let error =
+        parse_features_csv("feature,value,min,max\r\narea,\"East Ward,1,3\r\n").expect_err("unterminated quote");
+    assert!(matches!(&error, SelectionError::Input { file: InputFile::Features, .. }), "{error}");
+    let error = parse_features_csv("\u{feff}feature,value,min,max\narea,east,1\n").expect_err("three columns");
+    assert!(
+        matches!(&error, SelectionError::Input { file: InputFile::Features, line: 2, reason } if reason.contains("4 columns")),
+        "{error}"
+    );
+    let error = parse_features_csv("feature,value,min\n").expect_err("header");
+    assert!(error.to_string().contains("feature,value,min,max"), "{error}");
+    // Blank lines, trailing spaces and a BOM change nothing.
+    let plain = parse_features_csv("feature,value,min,max\narea,east,1,3\n").expect("plain");
+    let padded =
+        parse_features_csv("\u{feff}feature, value ,min,max\r\n\r\n area , east ,1, 3\r\n\r\n").expect("padded");
+    assert_eq!(plain, padded);
+}

@@ -1,5 +1,13 @@
-//! Key files. A secret key file holds the 32-byte Ed25519 seed as 64 hex digits; its public
-//! key is written beside it as `<file>.pub`, also in hex.
+//! Key files (docs/FORMAT.md §10). A secret key file holds the 32-byte Ed25519 seed as 64 hex
+//! digits; its public key is written beside it as `<file>.pub`, also in hex. A log key file
+//! also holds the log's name, so the name that signs checkpoints and the name in the verifier
+//! key printed for auditors come from one place:
+//!
+//! ```text
+//! klero-log-key/v1
+//! name <log name>
+//! seed <64 hex digits>
+//! ```
 
 use anyhow::{bail, Context};
 use klero_ledger::checkpoint::LogSigningKey;
@@ -26,25 +34,76 @@ fn create_new(path: &Path, mode: u32) -> anyhow::Result<std::fs::File> {
     options.open(path).with_context(|| format!("creating {} (it must not exist yet)", path.display()))
 }
 
-/// Writes a new key to `out` (mode 0600) and its public key to `out.pub`.
+/// The first line of a log key file.
+pub const LOG_KEY_FILE_HEADER: &str = "klero-log-key/v1";
+
+/// Writes a new key to `out` (mode 0600) and its public key to `out.pub`. With a log name,
+/// `out` is a log key file holding the name, and the verifier key goes to `out.vkey` too.
 pub fn keygen(out: &Path, log_name: Option<&str>) -> anyhow::Result<()> {
     let key = generate_key()?;
+    let log_key = log_name.map(|name| LogSigningKey::new(name, key.clone()).context("--log-name")).transpose()?;
     let mut file = create_new(out, 0o600)?;
-    writeln!(file, "{}", to_hex(&key.to_bytes()))?;
+    match log_name {
+        Some(name) => write!(file, "{LOG_KEY_FILE_HEADER}\nname {name}\nseed {}\n", to_hex(&key.to_bytes()))?,
+        None => writeln!(file, "{}", to_hex(&key.to_bytes()))?,
+    }
     file.sync_all()?;
     let public = to_hex(&key.verifying_key().to_bytes());
-    let public_path =
-        out.with_extension(out.extension().map_or("pub".to_string(), |e| format!("{}.pub", e.to_string_lossy())));
+    let public_path = beside(out, "pub");
     let mut public_file = create_new(&public_path, 0o644)?;
     writeln!(public_file, "{public}")?;
     public_file.sync_all()?;
     println!("secret key: {}", out.display());
     println!("public key: {public} (also in {})", public_path.display());
-    if let Some(name) = log_name {
-        let log_key = LogSigningKey::new(name, key).context("log name")?;
-        println!("verifier key: {}", log_key.verifier().to_vkey_string());
+    if let Some(log_key) = log_key {
+        let vkey = log_key.verifier().to_vkey_string();
+        let vkey_path = beside(out, "vkey");
+        let mut vkey_file = create_new(&vkey_path, 0o644)?;
+        writeln!(vkey_file, "{vkey}")?;
+        vkey_file.sync_all()?;
+        println!("verifier key: {vkey} (also in {})", vkey_path.display());
     }
     Ok(())
+}
+
+/// `path` with `suffix` added to its extension: `log.key` → `log.key.pub`.
+fn beside(path: &Path, suffix: &str) -> std::path::PathBuf {
+    path.with_extension(path.extension().map_or(suffix.to_string(), |e| format!("{}.{suffix}", e.to_string_lossy())))
+}
+
+/// Reads the log's key for `klero serve`. A log key file names the log itself; `--log-name`,
+/// if given too, must agree with it. A plain secret key file needs `--log-name`.
+pub fn read_log_key(path: &Path, log_name: Option<&str>) -> anyhow::Result<LogSigningKey> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading log key file {}", path.display()))?;
+    let Some(rest) = text.strip_prefix(LOG_KEY_FILE_HEADER) else {
+        let Some(name) = log_name else {
+            bail!(
+                "{} is a plain key file, which does not name the log: give --log-name, or create the key with \
+                 `klero keygen --out FILE --log-name NAME`",
+                path.display()
+            )
+        };
+        return LogSigningKey::new(name, read_secret_key(path)?).context("--log-name");
+    };
+    let malformed = || {
+        anyhow::anyhow!(
+            "log key file {} must be `{LOG_KEY_FILE_HEADER}`, `name <log name>` and `seed <64 hex digits>`, one per line",
+            path.display()
+        )
+    };
+    let mut lines = rest.strip_prefix('\n').ok_or_else(malformed)?.lines();
+    let name = lines.next().and_then(|l| l.strip_prefix("name ")).ok_or_else(malformed)?;
+    let seed = lines.next().and_then(|l| l.strip_prefix("seed ")).ok_or_else(malformed)?;
+    if lines.next().is_some() {
+        return Err(malformed());
+    }
+    let seed = from_hex(seed).ok().and_then(|bytes| <[u8; 32]>::try_from(bytes).ok()).ok_or_else(malformed)?;
+    if let Some(flag) = log_name {
+        if flag != name {
+            bail!("--log-name {flag} differs from the name {name} in the log key file {}", path.display());
+        }
+    }
+    LogSigningKey::new(name, SigningKey::from_bytes(&seed)).with_context(|| format!("the name in {}", path.display()))
 }
 
 fn read_32_hex(path: &Path, what: &str) -> anyhow::Result<[u8; 32]> {

@@ -4,7 +4,6 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use klero::{audit, demo, keys, select, wiring};
-use klero_ledger::checkpoint::LogSigningKey;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -32,12 +31,14 @@ enum Command {
         /// The trust root's public key file (64 hex digits), e.g. `council.key.pub`.
         #[arg(long)]
         trust_root: PathBuf,
-        /// The log's secret key file, which signs checkpoints.
+        /// The log's key file, which signs checkpoints and names the log (`klero keygen
+        /// --log-name`).
         #[arg(long)]
         log_key: PathBuf,
-        /// The log's name (checkpoint origin); keep it the same for the log's whole life.
-        #[arg(long, default_value = "kleroterion.local/log")]
-        log_name: String,
+        /// The log's name (checkpoint origin), only for a plain key file that does not hold
+        /// it; given with a log key file, it must match the file's name.
+        #[arg(long)]
+        log_name: Option<String>,
         /// Log format: json (structured, the default) or text.
         #[arg(long, default_value = "json")]
         log_format: String,
@@ -127,7 +128,8 @@ enum Command {
         /// Where to write the secret key. Refuses to overwrite.
         #[arg(long)]
         out: PathBuf,
-        /// For a log key: the log's name, to print its C2SP verifier key too.
+        /// For a log key: the log's name (checkpoint origin), kept in the key file with the
+        /// key; the C2SP verifier key is printed and written to `<file>.vkey`.
         #[arg(long)]
         log_name: Option<String>,
     },
@@ -152,7 +154,7 @@ fn main() -> anyhow::Result<()> {
             let config = wiring::ServerConfig {
                 data_dir,
                 trust_root: keys::read_public_key(&trust_root)?,
-                log_key: LogSigningKey::new(&log_name, keys::read_secret_key(&log_key)?).context("--log-name")?,
+                log_key: keys::read_log_key(&log_key, log_name.as_deref())?,
                 limits: Default::default(),
                 store_options: Default::default(),
                 checkpoints: Default::default(),

@@ -2,7 +2,7 @@
 //! the draw, written to a directory an organiser can publish.
 
 use anyhow::Context;
-use klero_selection::{build_instance, draw, leximin, parse_features_csv, verify_draw, WEIGHT_TOTAL};
+use klero_selection::{build_instance, draw, leximin_with_progress, parse_features_csv, verify_draw, WEIGHT_TOTAL};
 use serde_json::json;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -29,7 +29,22 @@ pub fn run(args: SelectArgs<'_>) -> anyhow::Result<()> {
     if let Some(seed) = &seed {
         anyhow::ensure!((16..=64).contains(&seed.len()), "--seed must be 16 to 64 bytes");
     }
-    let distribution = leximin(&instance, args.time_limit)?;
+    // Drawn on a terminal only (indicatif hides it elsewhere): types whose probability is fixed.
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(instance.types.len() as u64),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "LEXIMIN [{bar:40}] {pos}/{len} types fixed, {elapsed} elapsed, about {eta} left",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("#>-"),
+    );
+    let distribution =
+        leximin_with_progress(&instance, args.time_limit, &mut |fixed, _| bar.set_position(fixed as u64));
+    bar.finish_and_clear();
+    let distribution = distribution?;
     let lottery = klero_selection::publish(&distribution);
     let probabilities: Vec<f64> = (0..instance.types.len()).map(|t| lottery.type_probability(&instance, t)).collect();
     std::fs::create_dir_all(args.out).with_context(|| format!("creating {}", args.out.display()))?;

@@ -196,7 +196,7 @@ fn events_no_checkpoint_covers_fail_as_unanchored() {
             event_type: "klero.registry.v1.KeyGranted".into(),
             event_version: 1,
             author_public_key: council.verifying_key().to_bytes(),
-            authored_at_unix_ms: 1,
+            authored_at_unix_ms: 1_900_000_000_000,
             payload: grant.encode_to_vec(),
         },
         &council,
@@ -230,7 +230,9 @@ fn verify_json_reports_every_format_failure() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (text, fixture) = fixture_text();
     let first_event_line = text.lines().position(|l| l.starts_with("event ")).expect("events") as u64 + 1;
-    let cases: Vec<(&str, Vec<u8>, Option<u64>, Option<u64>)> = vec![
+    // (what, the file's bytes, the line and the log index the failure names)
+    type Case<'a> = (&'a str, Vec<u8>, Option<u64>, Option<u64>);
+    let cases: Vec<Case> = vec![
         ("cut mid-line", text.as_bytes()[..text.len() - 30].to_vec(), None, None),
         ("bad base64", text.replacen("event A", "event !", 1).into_bytes(), Some(first_event_line), Some(0)),
         (
@@ -283,4 +285,66 @@ fn verify_json_reports_every_format_failure() {
     assert_eq!((code, report["complete"].as_bool()), (Some(0), Some(true)), "{report}");
     let (code, report) = verify_json(dir.path(), "missing.export", &[]);
     assert_eq!((code, report["first_failure"]["class"].as_str()), (Some(1), Some("format")), "{report}");
+}
+
+/// `klero keygen --log-name` keeps the name with the key, and `klero serve` signs checkpoints
+/// under that name: the verifier key keygen printed verifies them, with no second place to
+/// set the name. A name given twice must agree; a plain key file must be given one.
+#[test]
+fn the_log_key_file_names_the_log_that_serve_signs_for() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let made = klero(&["keygen", "--out", "log.key", "--log-name", "council.example/assembly-log"], dir.path());
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let file = std::fs::read_to_string(dir.path().join("log.key")).expect("log key");
+    let lines: Vec<&str> = file.lines().collect();
+    assert_eq!(lines.len(), 3, "{file}");
+    assert_eq!(&lines[..2], ["klero-log-key/v1", "name council.example/assembly-log"]);
+    assert!(lines[2].starts_with("seed ") && lines[2].len() == 5 + 64, "{file}");
+    let vkey = std::fs::read_to_string(dir.path().join("log.key.vkey")).expect("vkey");
+    assert!(vkey.starts_with("council.example/assembly-log+"), "{vkey}");
+    assert!(String::from_utf8_lossy(&made.stdout).contains(vkey.trim()), "keygen printed the verifier key");
+    let council = klero(&["keygen", "--out", "council.key"], dir.path());
+    assert!(council.status.success());
+
+    fn serve<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec!["serve", "--data-dir", "data", "--trust-root", "council.key.pub", "--listen"];
+        args.extend_from_slice(extra);
+        args
+    }
+    // Two names that differ, and a plain key with no name, are refused before anything starts.
+    let mismatch = klero(&serve(&["127.0.0.1:0", "--log-key", "log.key", "--log-name", "other/log"]), dir.path());
+    assert!(!mismatch.status.success());
+    assert!(String::from_utf8_lossy(&mismatch.stderr).contains("differs from the name"), "{mismatch:?}");
+    let unnamed = klero(&serve(&["127.0.0.1:0", "--log-key", "council.key"]), dir.path());
+    assert!(!unnamed.status.success());
+    assert!(String::from_utf8_lossy(&unnamed.stderr).contains("give --log-name"), "{unnamed:?}");
+
+    // Served, its checkpoints verify with the verifier key keygen wrote.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_klero"))
+        .args(serve(&[&listen, "--log-key", "log.key"]))
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("serve");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let note = runtime.block_on(async {
+        let started = std::time::Instant::now();
+        loop {
+            if let Ok(mut client) = klero_client::KleroClient::connect(&format!("http://{listen}")).await {
+                if let Ok(checkpoint) = client.checkpoint().await {
+                    return checkpoint.signed_note;
+                }
+            }
+            assert!(started.elapsed() < std::time::Duration::from_secs(60), "klero serve did not answer");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let verifier = klero_ledger::checkpoint::LogVerifierKey::parse_vkey(vkey.trim()).expect("vkey");
+    let checkpoint = verifier.verify(&note).expect("the checkpoint verifies with keygen's verifier key");
+    assert_eq!(checkpoint.checkpoint().origin, "council.example/assembly-log");
 }

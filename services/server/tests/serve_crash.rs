@@ -27,7 +27,9 @@ fn key(label: &str) -> SigningKey {
 fn write_key_files(directory: &Path) {
     let hex = |bytes: &[u8]| klero_ledger::hash::to_hex(bytes);
     std::fs::write(directory.join("council.key.pub"), hex(&key("council").verifying_key().to_bytes())).expect("write");
-    std::fs::write(directory.join("log.key"), hex(&key("log").to_bytes())).expect("write");
+    // A log key file as docs/FORMAT.md §10 describes it: it names the log.
+    let log_key = format!("klero-log-key/v1\nname {LOG_NAME}\nseed {}\n", hex(&key("log").to_bytes()));
+    std::fs::write(directory.join("log.key"), log_key).expect("write");
 }
 
 fn free_port() -> u16 {
@@ -37,7 +39,7 @@ fn free_port() -> u16 {
 fn serve(directory: &Path, port: u16, verify_on_open: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_klero"))
         .args(["serve", "--data-dir", "data", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--trust-root", "council.key.pub", "--log-key", "log.key", "--log-name", LOG_NAME])
+        .args(["--trust-root", "council.key.pub", "--log-key", "log.key"])
         .args(["--verify-on-open", verify_on_open])
         .current_dir(directory)
         .stdout(Stdio::null())

@@ -13,7 +13,7 @@ use klero_ledger::merkle::Frontier;
 use klero_ledger::Hash256;
 use klero_projections::ViewName;
 use serde_json::json;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::BufRead;
 use std::sync::{mpsc, Arc, Mutex};
 
@@ -340,6 +340,7 @@ fn verify_events(
     let mut replay = Replay {
         chains: StreamChainChecker::new(),
         streams: HashSet::new(),
+        event_ids: HashMap::new(),
         frontier: Frontier::new(),
         fold: LogFold::new(header.trust_root),
         anchors,
@@ -478,6 +479,8 @@ fn verify_events(
 struct Replay<'h> {
     chains: StreamChainChecker,
     streams: HashSet<String>,
+    /// Every event id so far, with its log index: ids are unique across the whole log.
+    event_ids: HashMap<[u8; 16], u64>,
     frontier: Frontier,
     fold: LogFold,
     anchors: Anchors<'h>,
@@ -511,6 +514,20 @@ impl Replay<'_> {
             report.chain_links_verified += 1;
         }
         let author = envelope.author();
+        if let Some(first) = self.event_ids.insert(author.event_id.0, index) {
+            fail(
+                report,
+                failure(
+                    FailureClass::Chain,
+                    position,
+                    format!(
+                        "event id {} is already at log index {first}: event ids are unique across the log",
+                        author.event_id
+                    ),
+                ),
+            );
+            return false;
+        }
         if !self.streams.contains(author.stream.as_str()) {
             self.streams.insert(author.stream.clone());
         }

@@ -168,7 +168,7 @@ async fn a_key_used_after_its_revocation_is_an_authority_failure() {
         event_type: event_type.into(),
         event_version: 1,
         author_public_key: key.verifying_key().to_bytes(),
-        authored_at_unix_ms: 1,
+        authored_at_unix_ms: 2_000_000_000_000,
         payload,
     };
     builder.append(
@@ -220,4 +220,49 @@ async fn a_view_digest_that_does_not_match_is_a_view_failure() {
     view.digest = Hash256::of(b"a nicer story");
     let size = view.tree_size;
     expect_failure(&export, FailureClass::View, size);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_id_used_twice_is_a_chain_failure_at_the_second_use() {
+    let (server, export, _) = recorded_assembly().await;
+    // A public submission appended again, properly chained and signed, under the id of an
+    // earlier one: the store would refuse it, and so must a verifier.
+    let first = export
+        .events
+        .iter()
+        .position(|e| {
+            Envelope::parse(e.clone()).expect("envelope").author().event_type
+                == "klero.deliberation.v1.PublicSubmissionReceived"
+        })
+        .expect("a submission");
+    let reused = Envelope::parse(export.events[first].clone()).expect("envelope").author().event_id;
+    let log_key = LogSigningKey::new("klero.test/blackbox", key("log key")).expect("key");
+    let mut builder =
+        ExportBuilder::new(log_key, server.trust_root.verifying_key().to_bytes()).extend_from(&export.events);
+    let facilitator = key("audit facilitator");
+    let at = builder.size();
+    let now = klero_application::system_clock()();
+    builder.append(
+        AuthorPart {
+            event_id: reused,
+            stream: "assembly/audit/deliberation".into(),
+            event_type: "klero.deliberation.v1.PublicSubmissionReceived".into(),
+            event_version: 1,
+            author_public_key: facilitator.verifying_key().to_bytes(),
+            authored_at_unix_ms: now,
+            payload: pb::deliberation::PublicSubmissionReceived {
+                submitter_id: "again".into(),
+                content_hash: sha("z"),
+                received_on: "2026-01-22".into(),
+            }
+            .encode_to_vec(),
+        },
+        &facilitator,
+        now,
+    );
+    builder.checkpoint();
+    let tampered = builder.finish();
+    expect_failure(&tampered, FailureClass::Chain, at);
+    let reason = verify(&tampered).first_failure.expect("failure").reason;
+    assert!(reason.contains(&format!("already at log index {first}")), "{reason}");
 }

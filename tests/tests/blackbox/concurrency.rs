@@ -140,7 +140,7 @@ async fn one_id_with_two_contents_at_once_lands_once_and_the_views_show_the_winn
             let stream =
                 klero_client::stream_name(klero_catalogue::StreamKind::Deliberation, assembly).expect("stream");
             let content = submission(format!("round{round}-{assembly}"));
-            cast.facilitator.sign_with(stream, id, 1_800_000_000_000, &content).expect("sign")
+            cast.facilitator.sign_with(stream, id, klero_application::system_clock()(), &content).expect("sign")
         });
         let (mut one, mut two) = (server.client().await, server.client().await);
         let (first, second) = tokio::join!(one.append(&first, None), two.append(&second, None));

@@ -101,13 +101,9 @@ async fn a_whole_assembly_is_recorded_answered_and_provable() {
     .await;
     // Eight weeks and a day later, the second response is recorded as late, not refused.
     server.advance_clock(57 * DAY_MS);
-    let late = append(
-        &mut client,
-        &cast.decision_maker,
-        assembly,
-        &response(&r2.event_hash, pb::response::Decision::NotAccepted),
-    )
-    .await;
+    let late_response =
+        server.sign_now(&cast.decision_maker, assembly, &response(&r2.event_hash, pb::response::Decision::NotAccepted));
+    let late = client.append(&late_response, None).await.expect("a late response is appended");
     assert!(late.late, "a response after the 56-day deadline is marked late");
 
     let summary = client

@@ -1,6 +1,9 @@
 //! Black-box tests over real gRPC. One binary, one module per concern:
 //!
 //! - `audit`: served views equal rebuilds; the verifier passes honest exports and names every tampering.
+//! - `connections`: idle sockets are shed or timed out; busy ones never are.
+//! - `contract`: what API.md promises, tried with raw bytes: statuses, limits, the stream head,
+//!   the batch replay rule, plausible signing times.
 //! - `checkpoints`: one publisher; readers among writers never fail and never see the tree shrink.
 //! - `lifecycle`: a whole assembly, from grants to implementation, then its proofs.
 //! - `errors`: every error class has the right status, names its field or rule, appends nothing.
@@ -15,6 +18,8 @@
 mod audit;
 mod checkpoints;
 mod concurrency;
+mod connections;
+mod contract;
 mod errors;
 mod idempotency;
 mod lifecycle;

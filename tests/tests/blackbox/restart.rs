@@ -63,7 +63,8 @@ async fn a_late_response_is_still_late_when_retried_after_a_restart() {
     assembly_with_panel(&mut client, &cast, "late").await;
     let adopted = adopted_recommendation(&mut client, &cast, "late", "R1").await;
     server.advance_clock(60 * DAY_MS);
-    let event = sign(&cast.decision_maker, "late", &response(&adopted.event_hash, pb::response::Decision::Accepted));
+    let event =
+        server.sign_now(&cast.decision_maker, "late", &response(&adopted.event_hash, pb::response::Decision::Accepted));
     let first = client.append(&event, None).await.expect("append");
     assert!(first.late);
     server.restart().await;

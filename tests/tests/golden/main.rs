@@ -2,7 +2,9 @@
 //! `klero_testkit::fixture` (one assembly, every event type):
 //! - `payloads.txt`: every event type's payload bytes and what they decode to;
 //! - `record-vectors.txt`: the fixture's events and every view's canonical JSON and digest
-//!   (docs/FORMAT.md §7), for an independent implementation to reproduce.
+//!   (docs/FORMAT.md §7), for an independent implementation to reproduce;
+//! - `fixture.export`: the fixture as an export file (§8);
+//! - `draw-vectors.txt`: a lottery and what three seeds draw from it, step by step (§9).
 //!
 //! After an intended change, regenerate with `UPDATE_EXPECT=1 cargo test -p klero-tests --test golden`
 //! and bump the version of what changed.
@@ -82,4 +84,124 @@ fn every_view_of_the_fixture_is_pinned_byte_for_byte() {
         writeln!(text, "{key}.digest: {}", view.digest.to_hex()).ok();
     }
     expect_file!["record-vectors.txt"].assert_eq(&text);
+}
+
+/// The fixture as an export file (docs/FORMAT.md §8), byte for byte: a file any verifier must
+/// accept, with its checkpoints and published view digests.
+#[test]
+fn the_fixture_export_file_is_pinned_byte_for_byte() {
+    let fixture = fixture::lifecycle();
+    let fold = folded(&fixture);
+    let assembly = klero_domain::AssemblyId::parse(fixture::ASSEMBLY).expect("id");
+    let mut export = fixture.export.clone();
+    for name in ViewName::ALL {
+        let view = fold.views().render(name, &assembly).expect("rendered");
+        export.views.push(klero_verifier::PublishedView {
+            name: name.as_str().into(),
+            assembly_id: fixture::ASSEMBLY.into(),
+            tree_size: view.tree_size,
+            digest: view.digest,
+        });
+    }
+    let text = export.encode();
+    let reread = klero_verifier::Export::parse(&text).expect("the export reads back");
+    assert_eq!(reread, export);
+    assert!(klero_verifier::verify_export(&reread, &mut |_, _| {}).ok());
+    expect_file!["fixture.export"].assert_eq(&text);
+}
+
+/// A lottery of three panels over three types, and what three seeds draw from it, each step
+/// computed here from the formulas of docs/FORMAT.md §9 and checked against `klero_draw`.
+#[test]
+fn the_draw_from_a_published_lottery_is_pinned_step_by_step() {
+    use klero_draw::{Instance, PublishedLottery, Quota, WEIGHT_TOTAL};
+    let sha = |parts: &[&[u8]]| klero_ledger::Hash256::of(&parts.concat());
+    let quota = |feature: &str, value: &str, min, max| Quota { feature: feature.into(), value: value.into(), min, max };
+    let quotas = [
+        quota("age", "16-29", 1, 2),
+        quota("age", "30+", 2, 3),
+        quota("area", "north", 1, 3),
+        quota("area", "south", 1, 3),
+    ];
+    let people: Vec<(String, Vec<(String, String)>)> = [
+        ("p01", "16-29", "north"),
+        ("p02", "30+", "north"),
+        ("p03", "30+", "south"),
+        ("p04", "16-29", "south"),
+        ("p05", "30+", "north"),
+        ("p06", "30+", "south"),
+        ("p07", "16-29", "north"),
+        ("p08", "30+", "south"),
+        ("p09", "30+", "north"),
+        ("p10", "16-29", "south"),
+        ("p11", "30+", "south"),
+        ("p12", "30+", "north"),
+    ]
+    .iter()
+    .map(|(id, age, area)| (id.to_string(), vec![("age".into(), age.to_string()), ("area".into(), area.to_string())]))
+    .collect();
+    let instance = Instance::from_members(&quotas, &people, 4).expect("instance");
+    // Types in quota order: (16-29, north), (16-29, south), (30+, north), (30+, south).
+    let lottery = PublishedLottery {
+        panels: vec![vec![1, 0, 2, 1], vec![0, 1, 1, 2], vec![1, 1, 1, 1]],
+        weights: vec![250_000_000, 300_000_000, 450_000_000],
+    };
+    let mut text = String::from(
+        "# Kleroterion golden vectors for the draw: docs/FORMAT.md §9.\n\
+         # One `key: value` per line. Ids and values are plain text (none holds a space or a colon),\n\
+         # hashes lowercase hex, numbers decimal; lists are space-separated.\n",
+    );
+    for (t, person_type) in instance.types.iter().enumerate() {
+        let values: Vec<String> = person_type
+            .values
+            .iter()
+            .enumerate()
+            .map(|(f, &v)| format!("{}={}", instance.features[f], instance.values[f][v]))
+            .collect();
+        writeln!(text, "type[{t}].values: {}", values.join(" ")).ok();
+        writeln!(text, "type[{t}].members: {}", person_type.members.join(" ")).ok();
+    }
+    for (p, (panel, weight)) in lottery.panels.iter().zip(&lottery.weights).enumerate() {
+        let seats: Vec<String> = panel.iter().map(u32::to_string).collect();
+        writeln!(text, "panel[{p}].seats: {}", seats.join(" ")).ok();
+        writeln!(text, "panel[{p}].weight: {weight}").ok();
+    }
+    let probabilities: Vec<f64> = (0..instance.types.len()).map(|t| lottery.type_probability(&instance, t)).collect();
+    for seed in [&b"0123456789abcdef"[..], b"a seed revealed after the lottery", &[0xff; 64]] {
+        let key = format!("draw[{}]", to_hex(seed));
+        let digest = sha(&[b"KLERO-DRAW-V1\0", seed]);
+        let u = u64::from_be_bytes(digest.0[..8].try_into().expect("8 bytes")) % WEIGHT_TOTAL;
+        let mut running = 0;
+        let panel_index = lottery.weights.iter().position(|w| {
+            running += w;
+            u < running
+        });
+        let panel_index = panel_index.expect("the weights sum to the total");
+        assert_eq!(panel_index, klero_draw::draw_panel_index(&lottery, seed));
+        writeln!(text, "{key}.u: {u}").ok();
+        writeln!(text, "{key}.panel_index: {panel_index}").ok();
+        let mut drawn = Vec::new();
+        for (t, person_type) in instance.types.iter().enumerate() {
+            let mut ranked: Vec<(klero_ledger::Hash256, &String)> = person_type
+                .members
+                .iter()
+                .map(|m| (sha(&[b"KLERO-DRAW-MEMBER-V1\0", seed, m.as_bytes()]), m))
+                .collect();
+            ranked.sort();
+            let order: Vec<&str> = ranked.iter().map(|(_, m)| m.as_str()).collect();
+            writeln!(text, "{key}.type[{t}].rank: {}", order.join(" ")).ok();
+            for (hash, member) in &ranked {
+                writeln!(text, "{key}.type[{t}].rank_hash[{member}]: {}", hash.to_hex()).ok();
+            }
+            drawn.extend(order.iter().take(lottery.panels[panel_index][t] as usize).map(|m| m.to_string()));
+        }
+        drawn.sort();
+        assert_eq!(drawn, klero_draw::draw(&instance, &lottery, seed));
+        klero_draw::verify_draw(&instance, &lottery, &probabilities, seed, &drawn).expect("the draw verifies");
+        writeln!(text, "{key}.member_ids: {}", drawn.join(" ")).ok();
+        // The first member drawn withdraws: the next never-seated member of their type replaces them.
+        let replacement = klero_draw::draw_replacement(&instance, seed, &drawn[0], &drawn).expect("a replacement");
+        writeln!(text, "{key}.replacement_for[{}]: {replacement}", drawn[0]).ok();
+    }
+    expect_file!["draw-vectors.txt"].assert_eq(&text);
 }
