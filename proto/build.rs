@@ -12,6 +12,7 @@ const PROTO_FILES: &[&str] = &[
     "klero/recommendation/v1/recommendation.proto",
     "klero/response/v1/response.proto",
     "klero/query/v1/query.proto",
+    "klero/documents/v1/documents.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -25,6 +26,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // type names against the .proto files at compile time.
     let mut config = prost_build::Config::new();
     config.enable_type_names();
+    // Document chunks as `bytes::Bytes`: a download slices one buffer into chunks without
+    // copying, and an upload's chunks come out of the receive buffer the same way.
+    config.bytes([".klero.documents.v1.UploadRequest", ".klero.documents.v1.DownloadResponse"]);
     tonic_build::configure().build_client(grpc).build_server(grpc).compile_fds_with_config(config, descriptors)?;
     Ok(())
 }

@@ -12,6 +12,8 @@
 //! | `deliberation-record` | 1 | sessions, evidence with content hashes, submission counts |
 //! | `recommendations` | 1 | text hashes, amendments, votes and adoption |
 //! | `accountability` | 1 | for each adopted recommendation: the response or its absence, implementation, and the event hashes that prove each link |
+//! | `input-trace` | 1 | for each input (evidence, public submission): what cited it and what became of those recommendations |
+//! | `response-trace` | 1 | for each response: the recommendation it answers, the inputs that recommendation cited, and what the council considered |
 
 use klero_domain::events::*;
 use klero_domain::*;
@@ -27,15 +29,19 @@ pub enum ViewName {
     DeliberationRecord,
     Recommendations,
     Accountability,
+    InputTrace,
+    ResponseTrace,
 }
 
 impl ViewName {
-    pub const ALL: [ViewName; 5] = [
+    pub const ALL: [ViewName; 7] = [
         ViewName::AssemblyOverview,
         ViewName::Panel,
         ViewName::DeliberationRecord,
         ViewName::Recommendations,
         ViewName::Accountability,
+        ViewName::InputTrace,
+        ViewName::ResponseTrace,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -45,6 +51,8 @@ impl ViewName {
             ViewName::DeliberationRecord => "deliberation-record",
             ViewName::Recommendations => "recommendations",
             ViewName::Accountability => "accountability",
+            ViewName::InputTrace => "input-trace",
+            ViewName::ResponseTrace => "response-trace",
         }
     }
 
@@ -85,6 +93,70 @@ struct Session {
     evidence: Vec<(EvidencePresented, u64, Hash256)>,
 }
 
+/// An input that can be cited: one per evidence or public submission, so kept small, and
+/// packed in snapshots (73 bytes).
+#[derive(Clone, Copy, Debug)]
+struct InputRow {
+    kind: InputKind,
+    event_hash: Hash256,
+    log_index: u64,
+    content_hash: Hash256,
+}
+
+impl klero_ledger::records::FixedRecord for InputRow {
+    const LEN: usize = 73;
+    fn write(&self, out: &mut Vec<u8>) {
+        out.push(match self.kind {
+            InputKind::Evidence => 0,
+            InputKind::PublicSubmission => 1,
+        });
+        out.extend_from_slice(&self.event_hash.0);
+        out.extend_from_slice(&self.log_index.to_be_bytes());
+        out.extend_from_slice(&self.content_hash.0);
+    }
+    fn read(bytes: &[u8]) -> Option<InputRow> {
+        let kind = match bytes[0] {
+            0 => InputKind::Evidence,
+            1 => InputKind::PublicSubmission,
+            _ => return None,
+        };
+        Some(InputRow {
+            kind,
+            event_hash: Hash256(bytes[1..33].try_into().ok()?),
+            log_index: u64::from_be_bytes(bytes[33..41].try_into().ok()?),
+            content_hash: Hash256(bytes[41..73].try_into().ok()?),
+        })
+    }
+}
+
+mod input_rows_packed {
+    use super::InputRow;
+    pub fn serialize<S: serde::Serializer>(rows: &[InputRow], serializer: S) -> Result<S::Ok, S::Error> {
+        klero_ledger::records::serialize(rows, serializer)
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<InputRow>, D::Error> {
+        klero_ledger::records::deserialize(deserializer)
+    }
+}
+
+/// Who cited an input: a recommendation (by id) or a response (by the adoption it answers).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+enum Citer {
+    Recommendation(String),
+    Response(Hash256),
+}
+
+/// One citation, where it was recorded.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct CitationRecord {
+    input_event_hash: Hash256,
+    note: String,
+    /// The recommendation text cited for; `None` for a response's citation.
+    text_hash: Option<Hash256>,
+    log_index: u64,
+    event_hash: Hash256,
+}
+
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Recommendation {
     title: String,
@@ -96,6 +168,158 @@ struct Recommendation {
     votes: Vec<Value>,
     withdrawn_reason: Option<String>,
     adoption: Option<(RecommendationAdopted, u64, Hash256, u64)>,
+}
+
+impl AssemblyViews {
+    fn add_input(&mut self, kind: InputKind, content_hash: Hash256, record: &Recorded<'_>) {
+        self.inputs.push(InputRow { kind, event_hash: record.event_hash, log_index: record.log_index, content_hash });
+    }
+
+    /// Rebuilds what a snapshot does not keep (nothing today; kept so that callers need not
+    /// know which tables are derived).
+    fn rebuild_indexes(&mut self) {}
+
+    /// The recommendation id an adoption event hash names, if any.
+    fn adopted_id(&self, adoption: &Hash256) -> Option<&String> {
+        self.adopted_by_hash.get(adoption)
+    }
+
+    /// The kind of every cited input: one pass over the inputs, at render time only.
+    fn cited_input_kinds(&self) -> HashMap<Hash256, &'static str> {
+        self.inputs
+            .iter()
+            .filter(|input| self.input_citations.contains_key(&input.event_hash))
+            .map(|input| (input.event_hash, input.kind.as_str()))
+            .collect()
+    }
+}
+
+impl ViewSet {
+    /// `input-trace`: for each input, in log order, what cited it and what became of it. Written
+    /// as canonical JSON text directly; an entry's keys in byte order: cited_by,
+    /// considered_in, content_hash, event_hash, kind, log_index, outcomes.
+    fn input_trace(views: &AssemblyViews) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::with_capacity(32 + views.inputs.len() * 220);
+        out.push_str("{\"inputs\":[");
+        for (at, input) in views.inputs.iter().enumerate() {
+            if at > 0 {
+                out.push(',');
+            }
+            let citations: &[(Citer, CitationRecord)] =
+                views.input_citations.get(&input.event_hash).map_or(&[], Vec::as_slice);
+            // Most inputs are cited by nothing: their lists are written as `[]` at once.
+            let cited = (!citations.is_empty()).then(|| Self::input_citations(views, citations));
+            match &cited {
+                None => out.push_str("{\"cited_by\":[],\"considered_in\":[],"),
+                Some((cited_by, considered_in, _)) => {
+                    let _ = write!(out, "{{\"cited_by\":{cited_by},\"considered_in\":{considered_in},");
+                }
+            }
+            out.push_str("\"content_hash\":\"");
+            klero_ledger::hash::push_hex(&mut out, &input.content_hash.0);
+            out.push_str("\",\"event_hash\":\"");
+            klero_ledger::hash::push_hex(&mut out, &input.event_hash.0);
+            out.push_str("\",\"kind\":\"");
+            out.push_str(input.kind.as_str());
+            out.push_str("\",\"log_index\":");
+            let _ = write!(out, "{}", input.log_index);
+            out.push_str(",\"outcomes\":");
+            match &cited {
+                None => out.push_str("[]}"),
+                Some((_, _, outcomes)) => {
+                    let _ = write!(out, "{outcomes}}}");
+                }
+            }
+        }
+        out.push_str("]}");
+        out
+    }
+
+    /// An input's `cited_by`, `considered_in` and `outcomes`, from what cited it.
+    fn input_citations(views: &AssemblyViews, citations: &[(Citer, CitationRecord)]) -> (Value, Value, Value) {
+        let cited_by: Vec<Value> = citations
+            .iter()
+            .filter_map(|(citer, c)| match citer {
+                Citer::Recommendation(id) => Some(json!({"recommendation_id": id, "note": c.note,
+                    "text_hash": c.text_hash.as_ref().map(hex), "log_index": c.log_index,
+                    "event_hash": hex(&c.event_hash)})),
+                Citer::Response(_) => None,
+            })
+            .collect();
+        let considered_in: Vec<Value> = citations
+            .iter()
+            .filter_map(|(citer, c)| match citer {
+                Citer::Response(adoption) => Some(json!({"recommendation_id": views.adopted_id(adoption),
+                    "note": c.note, "log_index": c.log_index, "event_hash": hex(&c.event_hash)})),
+                Citer::Recommendation(_) => None,
+            })
+            .collect();
+        let ids: BTreeSet<&String> = citations
+            .iter()
+            .filter_map(|(citer, _)| match citer {
+                Citer::Recommendation(id) => Some(id),
+                Citer::Response(adoption) => views.adopted_id(adoption),
+            })
+            .collect();
+        let outcomes: Vec<Value> = ids
+            .into_iter()
+            .filter_map(|id| {
+                let r = views.recommendations.get(id)?;
+                let adoption = r.adoption.as_ref().map(|(_, _, hash, _)| *hash);
+                let response = adoption.and_then(|hash| views.responses.get(&hash));
+                Some(json!({
+                    "recommendation_id": id, "status": r.status,
+                    "adoption_event_hash": adoption.as_ref().map(hex),
+                    "response": response.map(|resp| resp.current.clone()),
+                    "implementation": response.map_or_else(Vec::new, |resp| resp.updates.clone()),
+                }))
+            })
+            .collect();
+        (Value::Array(cited_by), Value::Array(considered_in), Value::Array(outcomes))
+    }
+
+    /// `response-trace`: for each response, by recommendation id, what it answers and cites.
+    fn response_trace(views: &AssemblyViews) -> Value {
+        let kinds = views.cited_input_kinds();
+        let citation = |c: &CitationRecord| {
+            json!({"input_event_hash": hex(&c.input_event_hash), "kind": kinds.get(&c.input_event_hash),
+                   "note": c.note, "log_index": c.log_index, "event_hash": hex(&c.event_hash)})
+        };
+        let responses: Vec<Value> = views
+            .recommendations
+            .iter()
+            .filter_map(|(id, r)| {
+                let (adopted, log_index, hash, _) = r.adoption.as_ref()?;
+                let response = views.responses.get(hash)?;
+                let cited: Vec<Value> = views.recommendation_citations.get(id).map_or_else(Vec::new, |cs| {
+                    cs.iter()
+                        .map(|c| {
+                            let mut entry = citation(c);
+                            entry["text_hash"] = json!(c.text_hash.as_ref().map(hex));
+                            entry
+                        })
+                        .collect()
+                });
+                let considered: Vec<Value> =
+                    views.response_citations.get(hash).map_or_else(Vec::new, |cs| cs.iter().map(citation).collect());
+                let letters: Vec<Value> = views.response_letters.get(hash).map_or_else(Vec::new, |ls| {
+                    ls.iter()
+                        .map(|(letter, at, event)| json!({"letter_hash": hex(letter), "log_index": at, "event_hash": hex(event)}))
+                        .collect()
+                });
+                Some(json!({
+                    "recommendation_id": id, "title": r.title,
+                    "adoption": {"event_hash": hex(hash), "log_index": log_index, "final_text_hash": hex(&adopted.final_text_hash)},
+                    "recommendation_cited": cited,
+                    "response": {"current": response.current, "history": response.history, "late": response.late},
+                    "considered": considered,
+                    "letters": letters,
+                }))
+            })
+            .collect();
+        json!({"responses": responses})
+    }
 }
 
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -122,6 +346,17 @@ struct AssemblyViews {
     adopted_by_hash: HashMap<Hash256, String>,
     final_report: Option<(Hash256, u64)>,
     responses: HashMap<Hash256, Response>,
+    /// Evidence and public submissions, in log order.
+    #[serde(with = "input_rows_packed")]
+    inputs: Vec<InputRow>,
+    /// Input event hash → what cited it, in log order. Only cited inputs are here.
+    input_citations: HashMap<Hash256, Vec<(Citer, CitationRecord)>>,
+    /// Recommendation id → its citations, in log order.
+    recommendation_citations: HashMap<String, Vec<CitationRecord>>,
+    /// Adoption event hash → the response's citations, in log order.
+    response_citations: HashMap<Hash256, Vec<CitationRecord>>,
+    /// Adoption event hash → (letter hash, log index, event hash) of each response letter.
+    response_letters: HashMap<Hash256, Vec<(Hash256, u64, Hash256)>>,
 }
 
 /// Every view of every assembly, as of the events folded in so far.
@@ -160,6 +395,34 @@ impl ViewSet {
         self.tree_size
     }
 
+    /// Rebuilds the lookups a snapshot does not keep; call after deserialising.
+    pub fn rebuild_indexes(&mut self) {
+        for views in self.assemblies.values_mut() {
+            views.rebuild_indexes();
+        }
+    }
+
+    /// Every input (evidence, public submission) of every assembly, in log order within each:
+    /// (assembly, kind, event hash, content hash, log index). A snapshot keeps these once, here;
+    /// the fold rebuilds its other tables of inputs from them.
+    pub fn inputs(&self) -> impl Iterator<Item = (&AssemblyId, InputKind, Hash256, Hash256, u64)> + '_ {
+        self.assemblies.iter().flat_map(|(id, views)| {
+            views.inputs.iter().map(move |row| (id, row.kind, row.event_hash, row.content_hash, row.log_index))
+        })
+    }
+
+    /// How many inputs the views hold, over every assembly.
+    pub fn input_count(&self) -> usize {
+        self.assemblies.values().map(|views| views.inputs.len()).sum()
+    }
+
+    /// One assembly's inputs, as [`ViewSet::inputs`] gives them.
+    pub fn inputs_of(&self, assembly_id: &AssemblyId) -> impl Iterator<Item = (InputKind, Hash256, Hash256, u64)> + '_ {
+        self.assemblies.get(assembly_id).into_iter().flat_map(|views| {
+            views.inputs.iter().map(|row| (row.kind, row.event_hash, row.content_hash, row.log_index))
+        })
+    }
+
     pub fn assembly_ids(&self) -> Vec<AssemblyId> {
         self.assemblies.keys().cloned().collect()
     }
@@ -194,6 +457,11 @@ impl ViewSet {
                     adopted_by_hash: HashMap::new(),
                     final_report: None,
                     responses: HashMap::new(),
+                    inputs: Vec::new(),
+                    input_citations: HashMap::new(),
+                    recommendation_citations: HashMap::new(),
+                    response_citations: HashMap::new(),
+                    response_letters: HashMap::new(),
                 },
             );
             return;
@@ -235,9 +503,53 @@ impl ViewSet {
                 {
                     session.evidence.push((evidence.clone(), record.log_index, record.event_hash));
                 }
+                views.add_input(InputKind::Evidence, evidence.content_hash, &record);
             }
             DomainEvent::PublicSubmissionReceived(submission) => {
                 *views.submissions_by_day.entry(submission.received_on).or_insert(0) += 1;
+                views.add_input(InputKind::PublicSubmission, submission.content_hash, &record);
+            }
+            DomainEvent::RecommendationInputsCited(cited) => {
+                for citation in &cited.citations {
+                    let cited_here = CitationRecord {
+                        input_event_hash: citation.input_event_hash,
+                        note: citation.note.clone(),
+                        text_hash: Some(cited.text_hash),
+                        log_index: record.log_index,
+                        event_hash: record.event_hash,
+                    };
+                    views
+                        .input_citations
+                        .entry(citation.input_event_hash)
+                        .or_default()
+                        .push((Citer::Recommendation(cited.recommendation_id.clone()), cited_here.clone()));
+                    views.recommendation_citations.entry(cited.recommendation_id.clone()).or_default().push(cited_here);
+                }
+            }
+            DomainEvent::ResponseInputsConsidered(considered) => {
+                let adoption = considered.recommendation_event_hash;
+                for citation in &considered.citations {
+                    let considered_here = CitationRecord {
+                        input_event_hash: citation.input_event_hash,
+                        note: citation.note.clone(),
+                        text_hash: None,
+                        log_index: record.log_index,
+                        event_hash: record.event_hash,
+                    };
+                    views
+                        .input_citations
+                        .entry(citation.input_event_hash)
+                        .or_default()
+                        .push((Citer::Response(adoption), considered_here.clone()));
+                    views.response_citations.entry(adoption).or_default().push(considered_here);
+                }
+                if let Some(letter) = considered.letter_hash {
+                    views.response_letters.entry(adoption).or_default().push((
+                        letter,
+                        record.log_index,
+                        record.event_hash,
+                    ));
+                }
             }
             DomainEvent::RecommendationDrafted(draft) => {
                 if views.recommendations.is_empty() {
@@ -328,24 +640,27 @@ impl ViewSet {
     /// Renders one view of one assembly; `None` if the assembly is not convened.
     pub fn render(&self, name: ViewName, assembly_id: &AssemblyId) -> Option<RenderedView> {
         let views = self.assemblies.get(assembly_id)?;
+        // serde_json's maps are ordered by key, so a `Value`'s text is the canonical form: sorted
+        // keys, no whitespace, integers only. `input-trace` has a row per input, so it writes its
+        // text directly rather than build a tree of millions of maps.
         let body = match name {
-            ViewName::AssemblyOverview => self.overview(views),
-            ViewName::Panel => Self::panel(views),
-            ViewName::DeliberationRecord => Self::deliberation(views),
-            ViewName::Recommendations => Self::recommendations(views),
-            ViewName::Accountability => self.accountability(views),
+            ViewName::AssemblyOverview => self.overview(views).to_string(),
+            ViewName::Panel => Self::panel(views).to_string(),
+            ViewName::DeliberationRecord => Self::deliberation(views).to_string(),
+            ViewName::Recommendations => Self::recommendations(views).to_string(),
+            ViewName::Accountability => self.accountability(views).to_string(),
+            ViewName::InputTrace => Self::input_trace(views),
+            ViewName::ResponseTrace => Self::response_trace(views).to_string(),
         };
-        let document = json!({
-            "view": name.as_str(),
-            "version": name.version(),
-            "assembly_id": assembly_id.as_str(),
-            "tree_size": self.tree_size,
-            "as_of_unix_ms": self.as_of_unix_ms,
-            "body": body,
-        });
-        // serde_json's maps are ordered by key, so this is the canonical form: sorted keys,
-        // no whitespace, integers only.
-        let json = document.to_string();
+        // The envelope's keys in canonical (byte) order.
+        let json = format!(
+            "{{\"as_of_unix_ms\":{},\"assembly_id\":{},\"body\":{body},\"tree_size\":{},\"version\":{},\"view\":{}}}",
+            self.as_of_unix_ms,
+            Value::from(assembly_id.as_str()),
+            self.tree_size,
+            name.version(),
+            Value::from(name.as_str()),
+        );
         let digest = Hash256::of(json.as_bytes());
         Some(RenderedView { name, assembly_id: assembly_id.clone(), json, digest, tree_size: self.tree_size })
     }

@@ -43,6 +43,11 @@ pub mod klero {
             include!(concat!(env!("OUT_DIR"), "/klero.query.v1.rs"));
         }
     }
+    pub mod documents {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/klero.documents.v1.rs"));
+        }
+    }
     pub mod response {
         pub mod v1 {
             include!(concat!(env!("OUT_DIR"), "/klero.response.v1.rs"));
@@ -50,6 +55,7 @@ pub mod klero {
     }
 }
 
+pub use klero::documents::v1 as documents;
 pub use klero::query::v1 as query;
 pub use klero::selection::v1 as selection;
 pub use klero::{assembly::v1 as assembly, deliberation::v1 as deliberation, ledger::v1 as ledger};

@@ -43,12 +43,26 @@ pub async fn start_server(directory: &std::path::Path, trust_root: [u8; 32], clo
     start_server_with_limits(directory, trust_root, clock, Default::default()).await
 }
 
+/// Changes to the application's defaults that a test needs.
+pub type Configure = Arc<dyn Fn(&mut ApplicationConfig) + Send + Sync>;
+
 /// [`start_server`] with limits of the test's choosing.
 pub async fn start_server_with_limits(
     directory: &std::path::Path,
     trust_root: [u8; 32],
     clock: Clock,
     limits: klero_api::server::ServerLimits,
+) -> RunningServer {
+    start_server_configured(directory, trust_root, clock, limits, None).await
+}
+
+/// [`start_server_with_limits`], with the application configured by `configure`.
+pub async fn start_server_configured(
+    directory: &std::path::Path,
+    trust_root: [u8; 32],
+    clock: Clock,
+    limits: klero_api::server::ServerLimits,
+    configure: Option<Configure>,
 ) -> RunningServer {
     let store = Arc::new(EmbeddedStore::open(directory, EmbeddedStoreOptions::default()).await.expect("store opens"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -59,7 +73,10 @@ pub async fn start_server_with_limits(
         verified_prefix: None,
         tree_leaves: TreeLeaves::File(directory.join("tree-leaves")),
     };
-    let config = ApplicationConfig::new(trust_root, clock);
+    let mut config = ApplicationConfig::new(trust_root, clock);
+    if let Some(configure) = configure {
+        configure(&mut config);
+    }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let grpc = Box::new(GrpcFrontEnd { listener, limits });
     let running = klero_application::start(store.clone(), log_config, config, vec![grpc], async {
@@ -78,15 +95,23 @@ pub struct TestServer {
     pub trust_root: SigningKey,
     /// Added to the system clock, so tests can reach deadlines.
     pub clock_offset_ms: Arc<AtomicU64>,
+    /// Applied to the application's defaults at every start.
+    pub configure: Option<Configure>,
 }
 
 impl TestServer {
     pub async fn start() -> TestServer {
+        TestServer::start_configured(None).await
+    }
+
+    /// A server whose application `configure` changes from the defaults, at every start.
+    pub async fn start_configured(configure: Option<Configure>) -> TestServer {
         let mut server = TestServer {
             directory: tempfile::tempdir().expect("temp dir"),
             server: None,
             trust_root: key("trust root"),
             clock_offset_ms: Arc::new(AtomicU64::new(0)),
+            configure,
         };
         server.boot().await;
         server
@@ -97,7 +122,16 @@ impl TestServer {
         let system = klero_application::system_clock();
         let clock: Clock = Arc::new(move || system() + offset.load(Ordering::SeqCst));
         let trust_root = self.trust_root.verifying_key().to_bytes();
-        self.server = Some(start_server(self.directory.path(), trust_root, clock).await);
+        self.server = Some(
+            start_server_configured(
+                self.directory.path(),
+                trust_root,
+                clock,
+                Default::default(),
+                self.configure.clone(),
+            )
+            .await,
+        );
     }
 
     pub fn url(&self) -> String {

@@ -7,6 +7,7 @@
 //! - [`server`]: [`GrpcFrontEnd`], serving with health, reflection and limits.
 
 pub mod connections;
+pub mod documents;
 pub mod errors;
 pub mod selection;
 pub mod server;

@@ -84,6 +84,11 @@ pub async fn serve<S: EventStore>(
     limits: ServerLimits,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
+    let documents = pb::documents::documents_server::DocumentsServer::new(crate::documents::DocumentsService::new(
+        application.clone(),
+    ))
+    .max_decoding_message_size(limits.message_bytes_max)
+    .max_encoding_message_size(limits.message_bytes_max);
     let service = Arc::new(GrpcServices::new(application));
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<pb::ledger::ledger_server::LedgerServer<GrpcServices<S>>>().await;
@@ -121,6 +126,10 @@ pub async fn serve<S: EventStore>(
     let mut router = tonic::transport::Server::builder()
         .layer(TrackRequestsLayer)
         .layer(tower::util::MapResponseLayer::new(name_request_errors_rightly))
+        // Flow-control windows that grow with the measured bandwidth-delay product, instead of
+        // HTTP/2's fixed 64 KiB: documents of megabytes otherwise wait on a window update every
+        // 64 KiB. The windows grow only while data flows.
+        .http2_adaptive_window(Some(true))
         .http2_keepalive_interval(Some(limits.keepalive_interval))
         .http2_keepalive_timeout(Some(limits.keepalive_timeout))
         .concurrency_limit_per_connection(limits.concurrent_requests_per_connection)
@@ -132,7 +141,8 @@ pub async fn serve<S: EventStore>(
         .add_service(registry)
         .add_service(assemblies)
         .add_service(query)
-        .add_service(selection);
+        .add_service(selection)
+        .add_service(documents);
     if let Ok(reflection) = reflection {
         router = router.add_service(reflection);
     }

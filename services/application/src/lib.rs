@@ -16,6 +16,7 @@
 //! and cannot happen: both call the same methods here.
 
 mod append;
+pub mod documents;
 mod errors;
 mod lifecycle;
 pub mod publisher;
@@ -23,6 +24,7 @@ pub mod signatures;
 mod snapshot;
 
 pub use append::{AppendRequest, Appended};
+pub use documents::{Collected, DocumentPolicy, DocumentRecord, UploadHeader, MEDIA_TYPES};
 pub use errors::ApplicationError;
 pub use lifecycle::{start, FrontEnd, FrontEndError, Running, Shutdown};
 pub use publisher::CheckpointPolicy;
@@ -81,6 +83,7 @@ pub struct ApplicationConfig {
     /// How much of the log to verify again on open.
     pub open: OpenVerification,
     pub limits: ApplicationLimits,
+    pub documents: documents::DocumentPolicy,
 }
 
 impl ApplicationConfig {
@@ -93,6 +96,7 @@ impl ApplicationConfig {
             snapshots: SnapshotPolicy::default(),
             open: OpenVerification::default(),
             limits: ApplicationLimits::default(),
+            documents: documents::DocumentPolicy::default(),
         }
     }
 }

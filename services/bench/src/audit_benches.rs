@@ -11,7 +11,7 @@ use klero_ledger::{Hash256, SigningKey};
 use klero_projections::ViewName;
 use klero_proto as pb;
 use klero_testkit::ExportBuilder;
-use klero_verifier::{verify_export, Export, PublishedView};
+use klero_verifier::{verify_export, verify_stream, Export, ExportWriter, PublishedView, VerifyOptions};
 use prost::Message;
 use serde_json::json;
 use std::time::Instant;
@@ -42,6 +42,24 @@ fn author_part(key: &SigningKey, stream: String, event_type: &str, payload: Vec<
 /// passes authority and the rules), a checkpoint and every view's digest. Signing is spread
 /// over both cores; it is set-up, not measured.
 fn build_export(events: usize) -> Export {
+    build_export_committing(events, |i| Hash256::of(&i.to_be_bytes()).0.to_vec())
+}
+
+/// [`build_export`] where each submission commits to a document of `document_bytes` bytes;
+/// returns the export and the documents.
+pub fn build_export_with_documents(events: usize, document_bytes: usize) -> (Export, Vec<Vec<u8>>) {
+    let document = |i: u64| {
+        let mut text = format!("submission {i}: ").into_bytes();
+        text.resize(document_bytes, b'.');
+        text
+    };
+    let export = build_export_committing(events, |i| Hash256::of(&document(i)).0.to_vec());
+    let first = (2 + ASSEMBLIES) as u64;
+    let documents = (first..events as u64).map(document).collect();
+    (export, documents)
+}
+
+fn build_export_committing(events: usize, content_hash: impl Fn(u64) -> Vec<u8> + Sync) -> Export {
     let trust_root = key("bench trust root");
     let convenor = key("bench convenor");
     let facilitator = key("bench facilitator");
@@ -103,7 +121,7 @@ fn build_export(events: usize) -> Export {
                 let a = i as usize % ASSEMBLIES;
                 let payload = pb::deliberation::PublicSubmissionReceived {
                     submitter_id: format!("submitter-{i:07}"),
-                    content_hash: Hash256::of(&i.to_be_bytes()).0.to_vec(),
+                    content_hash: content_hash(i),
                     received_on: "2026-06-01".into(),
                 };
                 author_part(
@@ -168,6 +186,47 @@ fn raw_rate(messages: &[Vec<u8>], signatures: &[Signature], keys: &[VerifyingKey
     messages.len() as f64 / started.elapsed().as_secs_f64()
 }
 
+/// The child's side of the streaming measurement: verifies the export file at `path` the way
+/// `klero verify FILE` does (a buffered reader over the file, nothing else in memory) and
+/// prints one JSON line with the rate and this process's peak resident memory (VmHWM).
+pub fn verify_file_child(path: &std::path::Path) -> ! {
+    let started = Instant::now();
+    let file = std::fs::File::open(path).expect("export file");
+    let report = verify_stream(
+        std::io::BufReader::with_capacity(1 << 20, file),
+        &VerifyOptions::default(),
+        None,
+        &mut |_, _| {},
+    );
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(report.complete(), "the benchmark export must verify: {}", report.to_text());
+    println!(
+        "{}",
+        json!({"events": report.events, "seconds": seconds, "events_per_second": report.events as f64 / seconds,
+               "peak_rss_bytes": proc_status_bytes("VmHWM:")})
+    );
+    std::process::exit(0)
+}
+
+/// A memory figure of this process from /proc/self/status (Linux), in bytes.
+fn proc_status_bytes(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn verify_file_in_child(path: &std::path::Path) -> serde_json::Value {
+    let output = std::process::Command::new(std::env::current_exe().expect("bench binary"))
+        .args(["verify-file-child", &path.display().to_string()])
+        .output()
+        .expect("child runs");
+    assert!(output.status.success(), "verify child failed: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(output.stdout.trim_ascii()).expect("child prints JSON")
+}
+
 pub fn verify_export_bench(quick: bool) {
     let events = if quick { 50_000 } else { 1_000_000 };
     let built = Instant::now();
@@ -188,6 +247,53 @@ pub fn verify_export_bench(quick: bool) {
         ours.push(export.events.len() as f64 / started.elapsed().as_secs_f64());
         baseline.push(raw_rate(&messages, &signatures, &keys));
     }
+    // Streaming from a file, in a child process so that its peak memory is the verifier's alone.
+    let directory = tempfile::tempdir().expect("temp dir");
+    let path = directory.path().join("bench.export");
+    {
+        let file = std::io::BufWriter::new(std::fs::File::create(&path).expect("create export"));
+        let mut writer = ExportWriter::start(file, &export.header()).expect("write");
+        for event in &export.events {
+            writer.event(event).expect("write");
+        }
+        writer.finish().expect("write");
+    }
+    let file_bytes = std::fs::metadata(&path).expect("export file").len();
+    let (mut streamed, mut streamed_baseline, mut peaks) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        // Alternate the order so drift on a shared machine favours neither side.
+        if round % 2 == 1 {
+            streamed_baseline.push(raw_rate(&messages, &signatures, &keys));
+        }
+        let child = verify_file_in_child(&path);
+        streamed.push(child["events_per_second"].as_f64().expect("rate"));
+        peaks.push(child["peak_rss_bytes"].as_f64().expect("peak"));
+        if round % 2 == 0 {
+            streamed_baseline.push(raw_rate(&messages, &signatures, &keys));
+        }
+    }
+    emit(
+        "verify-export",
+        "file_events_per_second",
+        median(&mut streamed),
+        "events/s",
+        median(&mut streamed_baseline),
+        json!({"events": export.events.len(), "threads": 2, "rounds": rounds, "file_bytes": file_bytes,
+               "ours": "klero_verifier::verify_stream over a buffered file, in a child process, as klero verify FILE",
+               "baseline_name": "ed25519_dalek::verify_batch of the same signatures on 2 threads, inputs prepared ahead",
+               "target_ratio_min": 0.8}),
+    );
+    let peak = peaks.iter().copied().fold(0.0, f64::max);
+    emit(
+        "verify-export",
+        "file_peak_rss_bytes",
+        peak,
+        "bytes",
+        file_bytes as f64,
+        json!({"events": export.events.len(), "rounds": rounds, "value_is": "the largest VmHWM of the verifying child over the rounds",
+               "baseline_name": "the export file's size: what verifying it in memory would hold at the least",
+               "target_value_max": 256u64 << 20}),
+    );
     emit(
         "verify-export",
         "events_per_second",
@@ -195,7 +301,7 @@ pub fn verify_export_bench(quick: bool) {
         "events/s",
         median(&mut baseline),
         json!({"events": export.events.len(), "threads": 2, "rounds": rounds, "build_seconds": build_seconds,
-               "checks": "signatures, chains, checkpoint, authority, rules, 40 view digests",
+               "checks": "signatures, chains, checkpoint, authority, rules, 56 view digests",
                "baseline_name": "ed25519_dalek::verify_batch of the same signatures on 2 threads, inputs prepared ahead",
                "target_ratio_min": 0.8}),
     );
@@ -220,7 +326,7 @@ pub fn project_bench(quick: bool) {
         baseline.push(export.events.len() as f64 / started.elapsed().as_secs_f64());
 
         // Ours: parse, hash, and the one fold (decode, decide, evolve, every view), then render
-        // all 40 views.
+        // all 56 views.
         let started = Instant::now();
         let mut fold = LogFold::new(export.trust_root);
         for (index, bytes) in export.events.iter().enumerate() {

@@ -214,17 +214,9 @@ pub fn grpc(quick: bool) {
     // The server's runtime, as `klero serve` builds it; the clients and the echo share it.
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
-        let directory = tempfile::tempdir().expect("temp dir");
-        let council = Author::new(key("bench council"));
-        let convenor = Author::new(key("bench convenor"));
-        let facilitator = Author::new(key("bench facilitator"));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("address"));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = start_server(directory.path(), council.public_key(), listener, async {
-            let _ = stopped.await;
-        })
-        .await;
+        let bench_server = BenchServer::start().await;
+        let (council, convenor, facilitator, url) =
+            (&bench_server.council, &bench_server.convenor, &bench_server.facilitator, bench_server.url.clone());
 
         let echo_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let echo_url = format!("http://{}", echo_listener.local_addr().expect("addr"));
@@ -288,7 +280,7 @@ pub fn grpc(quick: bool) {
                 let per_round = if batch { (events_per_client / rounds).div_ceil(BATCH_EVENTS) * BATCH_EVENTS } else { events_per_client / rounds };
                 let sign_work = || (0..clients).map(|c| {
                     let assembly = format!("bench-{c}");
-                    (format!("assembly/{assembly}/deliberation"), submissions(&facilitator, &assembly, per_round))
+                    (format!("assembly/{assembly}/deliberation"), submissions(facilitator, &assembly, per_round))
                 }).collect::<Vec<_>>();
                 let mut ours_runs = Vec::new();
                 let mut echo_runs = Vec::new();
@@ -317,7 +309,78 @@ pub fn grpc(quick: bool) {
                 }
             }
         }
-        let _ = stop.send(());
-        server.stopped().await.expect("stop");
+        bench_server.stop().await;
     });
+}
+
+/// Grants the convenor and facilitator from the council's key and convenes `assembly`.
+pub async fn grant_and_convene(
+    client: &mut KleroClient,
+    council: &Author,
+    convenor: &Author,
+    facilitator: &Author,
+    assembly: &str,
+) {
+    for (who, role) in [(convenor, pb::registry::Role::Convenor), (facilitator, pb::registry::Role::Facilitator)] {
+        let grant = pb::registry::KeyGranted {
+            public_key: who.public_key().to_vec(),
+            role: role as i32,
+            scope: "*".into(),
+            holder_title: "bench".into(),
+        };
+        client.append(&council.sign("", &grant).expect("sign"), None).await.expect("grant");
+    }
+    let convened = pb::assembly::AssemblyConvened {
+        assembly_id: assembly.into(),
+        council: "Bench Council".into(),
+        remit_question: "How fast is it?".into(),
+        area: "Loopback".into(),
+        starts_on: "2026-01-01".into(),
+        ends_on: "2026-12-31".into(),
+        panel_size: 20,
+        adoption_threshold_percent: 60,
+        response_deadline_days: 56,
+    };
+    client.append(&convenor.sign(assembly, &convened).expect("sign"), None).await.expect("convene");
+}
+
+/// A bench's server: the three authors, a real server in a temporary directory on 127.0.0.1:0,
+/// its URL, and what stops it.
+pub struct BenchServer {
+    pub directory: tempfile::TempDir,
+    pub council: Author,
+    pub convenor: Author,
+    pub facilitator: Author,
+    pub url: String,
+    pub stop: tokio::sync::oneshot::Sender<()>,
+    pub running: klero_application::Running<klero_store_embedded::EmbeddedStore>,
+}
+
+impl BenchServer {
+    pub async fn start() -> BenchServer {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let council = Author::new(key("bench council"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = start_server(directory.path(), council.public_key(), listener, async {
+            let _ = stopped.await;
+        })
+        .await;
+        BenchServer {
+            directory,
+            council,
+            convenor: Author::new(key("bench convenor")),
+            facilitator: Author::new(key("bench facilitator")),
+            url,
+            stop,
+            running,
+        }
+    }
+
+    /// Stops the server cleanly.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.running.stopped().await.expect("clean stop");
+    }
 }

@@ -2,7 +2,7 @@
 //! `metric`, `value`, `unit`, `baseline` and `ratio`, where the baseline was measured in the
 //! same run on the same machine. BENCHMARKS.md explains each one and how to read it.
 //!
-//! Usage: `klero-bench [verify|append|proof|grpc|verify-export|project|open|select|all]... [--quick]`
+//! Usage: `klero-bench [verify|append|proof|grpc|verify-export|project|open|select|documents|all]... [--quick]`
 
 /// The same allocator as `klero serve`, because the grpc bench hosts the server in this
 /// process (see the workspace Cargo.toml).
@@ -10,6 +10,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod audit_benches;
+mod document_benches;
 mod grpc_benches;
 mod open_benches;
 mod report;
@@ -25,10 +26,16 @@ fn main() {
             open_benches::open_child(std::path::Path::new(directory), mode);
         }
     }
+    // The `verify-export` bench measures verifying a file in a child process of this binary.
+    if let [command, path] = args.as_slice() {
+        if command == "verify-file-child" {
+            audit_benches::verify_file_child(std::path::Path::new(path));
+        }
+    }
     let quick = args.iter().any(|a| a == "--quick");
     let mut benches: Vec<&str> = args.iter().map(String::as_str).filter(|a| !a.starts_with("--")).collect();
     if benches.is_empty() || benches.contains(&"all") {
-        benches = vec!["verify", "append", "proof", "grpc", "verify-export", "project", "open", "select"];
+        benches = vec!["verify", "append", "proof", "grpc", "verify-export", "project", "open", "select", "documents"];
     }
     for bench in benches {
         match bench {
@@ -40,9 +47,10 @@ fn main() {
             "project" => audit_benches::project_bench(quick),
             "open" => open_benches::open(quick),
             "select" => select_benches::select(quick),
+            "documents" => document_benches::documents_bench(quick),
             other => {
                 eprintln!(
-                    "unknown bench {other:?}; expected verify, append, proof, grpc, verify-export, project, open, select or all"
+                    "unknown bench {other:?}; expected verify, append, proof, grpc, verify-export, project, open, select, documents or all"
                 );
                 std::process::exit(2);
             }

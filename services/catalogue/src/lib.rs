@@ -34,6 +34,8 @@ pub const MEMBER_FEATURES_MAX: usize = 32;
 pub const LOTTERY_PANELS_MAX: usize = 100_000;
 /// Pseudonymous ids: 1 to 64 of `A-Z a-z 0-9 - _`.
 pub const PSEUDONYM_BYTES_MAX: usize = 64;
+/// Most citations in one event.
+pub const CITATIONS_MAX: usize = 200;
 
 /// One invalid field: its path in the payload and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -299,9 +301,11 @@ catalogue! {
     VoteRecorded => pb::recommendation::VoteRecorded, "klero.recommendation.v1.VoteRecorded", version 1;
     RecommendationAdopted => pb::recommendation::RecommendationAdopted, "klero.recommendation.v1.RecommendationAdopted", version 1;
     FinalReportPublished => pb::recommendation::FinalReportPublished, "klero.recommendation.v1.FinalReportPublished", version 1;
+    RecommendationInputsCited => pb::recommendation::RecommendationInputsCited, "klero.recommendation.v1.RecommendationInputsCited", version 1;
     ResponseIssued => pb::response::ResponseIssued, "klero.response.v1.ResponseIssued", version 1;
     ResponseAmended => pb::response::ResponseAmended, "klero.response.v1.ResponseAmended", version 1;
     ImplementationUpdated => pb::response::ImplementationUpdated, "klero.response.v1.ImplementationUpdated", version 1;
+    ResponseInputsConsidered => pb::response::ResponseInputsConsidered, "klero.response.v1.ResponseInputsConsidered", version 1;
 }
 
 /// A lottery as the payload of the `LotteryPublished` event that publishes it, ready to sign.
@@ -629,6 +633,58 @@ impl ToDomain for pb::response::ResponseAmended {
             responsible_body: c.text("responsible_body", &self.responsible_body, TEXT_BYTES_MAX),
             due_on: c.date("due_on", &self.due_on),
             reason: c.text("reason", &self.reason, TEXT_BYTES_MAX),
+        }
+    }
+}
+
+impl Checker<'_> {
+    /// Citations: `min` to [`CITATIONS_MAX`], each a 32-byte event hash named once, with a
+    /// note of at most [`TEXT_BYTES_MAX`] bytes (empty allowed).
+    fn citations(&mut self, citations: &[pb::deliberation::InputCitation], min: usize) -> Vec<InputCitation> {
+        if citations.len() < min || citations.len() > CITATIONS_MAX {
+            self.violations.push(violation("citations", format!("must hold {min} to {CITATIONS_MAX} citations")));
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut checked = Vec::with_capacity(citations.len().min(CITATIONS_MAX));
+        for (i, citation) in citations.iter().take(CITATIONS_MAX).enumerate() {
+            let field = format!("citations[{i}].input_event_hash");
+            let input_event_hash = self.hash(&field, &citation.input_event_hash);
+            if !seen.insert(input_event_hash) {
+                self.violations.push(violation(field, "cites the same input as an earlier citation"));
+            }
+            if citation.note.len() > TEXT_BYTES_MAX {
+                self.violations.push(violation(
+                    format!("citations[{i}].note"),
+                    format!("is {} bytes; the limit is {TEXT_BYTES_MAX}", citation.note.len()),
+                ));
+            }
+            checked.push(InputCitation { input_event_hash, note: citation.note.clone() });
+        }
+        checked
+    }
+}
+
+impl ToDomain for pb::recommendation::RecommendationInputsCited {
+    type Event = RecommendationInputsCited;
+    fn to_domain(self, c: &mut Checker<'_>) -> RecommendationInputsCited {
+        RecommendationInputsCited {
+            recommendation_id: c.pseudonym("recommendation_id", &self.recommendation_id),
+            text_hash: c.hash("text_hash", &self.text_hash),
+            citations: c.citations(&self.citations, 1),
+        }
+    }
+}
+
+impl ToDomain for pb::response::ResponseInputsConsidered {
+    type Event = ResponseInputsConsidered;
+    fn to_domain(self, c: &mut Checker<'_>) -> ResponseInputsConsidered {
+        let letter_hash =
+            if self.letter_hash.is_empty() { None } else { Some(c.hash("letter_hash", &self.letter_hash)) };
+        let citations = c.citations(&self.citations, usize::from(letter_hash.is_none()));
+        ResponseInputsConsidered {
+            recommendation_event_hash: c.hash("recommendation_event_hash", &self.recommendation_event_hash),
+            citations,
+            letter_hash,
         }
     }
 }

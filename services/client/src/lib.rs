@@ -7,6 +7,7 @@
 //!   [`ClientError::Conflict`] with the stream's current revision, so the caller can decide again.
 
 pub mod export;
+pub mod trace;
 
 use klero_catalogue::{EventMessage, StreamKind};
 use klero_domain::AssemblyId;
@@ -40,6 +41,9 @@ pub enum ClientError {
     /// The server refused the request; the status says why (see docs/API.md).
     #[error("{}: {}", .0.code(), .0.message())]
     Refused(Status),
+    /// A receipt did not check out against the server (see [`trace::follow_receipt`]).
+    #[error("receipt: {0}")]
+    Receipt(String),
 }
 
 impl ClientError {
@@ -172,6 +176,14 @@ pub struct KleroClient {
     registry: registry::registry_client::RegistryClient<Channel>,
     assemblies: assembly::assemblies_client::AssembliesClient<Channel>,
     query: klero_proto::query::query_client::QueryClient<Channel>,
+    documents: klero_proto::documents::documents_client::DocumentsClient<Channel>,
+}
+
+/// A document downloaded from the server, checked against its hash.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DownloadedDocument {
+    pub info: klero_proto::documents::DocumentInfo,
+    pub bytes: Vec<u8>,
 }
 
 impl KleroClient {
@@ -179,6 +191,8 @@ impl KleroClient {
     pub async fn connect(url: &str) -> Result<KleroClient, ClientError> {
         let channel = tonic::transport::Endpoint::from_shared(url.to_string())?
             .tcp_nodelay(true)
+            // Windows that grow with the bandwidth (documents are megabytes), not 64 KiB.
+            .http2_adaptive_window(true)
             .connect_timeout(Duration::from_secs(10))
             .connect()
             .await?;
@@ -193,7 +207,8 @@ impl KleroClient {
                 .max_encoding_message_size(limit),
             registry: registry::registry_client::RegistryClient::new(channel.clone()),
             assemblies: assembly::assemblies_client::AssembliesClient::new(channel.clone()),
-            query: klero_proto::query::query_client::QueryClient::new(channel).max_decoding_message_size(limit),
+            query: klero_proto::query::query_client::QueryClient::new(channel.clone()).max_decoding_message_size(limit),
+            documents: klero_proto::documents::documents_client::DocumentsClient::new(channel),
         }
     }
 
@@ -246,6 +261,63 @@ impl KleroClient {
         })
         .await?;
         Ok(response.appended)
+    }
+
+    pub fn documents(&mut self) -> &mut klero_proto::documents::documents_client::DocumentsClient<Channel> {
+        &mut self.documents
+    }
+
+    /// Uploads a document in 1 MiB chunks; returns its SHA-256, the hash an event commits to.
+    pub async fn upload_document(
+        &mut self,
+        bytes: &[u8],
+        media_type: &str,
+        personal_data: bool,
+    ) -> Result<Hash256, ClientError> {
+        use klero_proto::documents::{upload_request::Part, UploadHeader, UploadRequest};
+        let sha256 = Hash256::of(bytes);
+        let header = UploadHeader {
+            sha256: sha256.0.to_vec(),
+            media_type: media_type.to_string(),
+            size: bytes.len() as u64,
+            personal_data,
+        };
+        // One copy into a shared buffer; the chunks are slices of it.
+        let shared = tonic::codegen::Bytes::copy_from_slice(bytes);
+        let mut messages = vec![UploadRequest { part: Some(Part::Header(header)) }];
+        let chunk_bytes = 1024 * 1024;
+        messages.extend((0..bytes.len()).step_by(chunk_bytes).map(|start| UploadRequest {
+            part: Some(Part::Chunk(shared.slice(start..(start + chunk_bytes).min(bytes.len())))),
+        }));
+        self.documents.upload(tonic::codegen::tokio_stream::iter(messages)).await.map_err(ClientError::Refused)?;
+        Ok(sha256)
+    }
+
+    /// Downloads a document an event commits to, and checks its bytes against the hash.
+    pub async fn download_document(&mut self, sha256: &Hash256) -> Result<DownloadedDocument, ClientError> {
+        use klero_proto::documents::{download_response::Part, DownloadRequest};
+        let mut parts = self
+            .documents
+            .download(DownloadRequest { sha256: sha256.0.to_vec() })
+            .await
+            .map_err(ClientError::Refused)?
+            .into_inner();
+        let mut info = None;
+        let mut bytes = Vec::new();
+        while let Some(message) = parts.message().await.map_err(ClientError::Refused)? {
+            match message.part {
+                Some(Part::Info(i)) => info = Some(i),
+                Some(Part::Chunk(chunk)) => bytes.extend_from_slice(&chunk),
+                None => {}
+            }
+        }
+        let info = info.ok_or_else(|| ClientError::Refused(Status::internal("a download without its info")))?;
+        if Hash256::of(&bytes) != *sha256 {
+            return Err(ClientError::Refused(Status::data_loss(format!(
+                "the server sent bytes that do not hash to {sha256}"
+            ))));
+        }
+        Ok(DownloadedDocument { info, bytes })
     }
 
     /// The revision of a stream's last event, to build an `exact` expectation on; `None` if the

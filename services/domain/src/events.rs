@@ -111,9 +111,98 @@ domain_events! {
     VoteRecorded: Recommendation, By(PanelSecretary);
     RecommendationAdopted: Recommendation, By(PanelSecretary);
     FinalReportPublished: Recommendation, By(PanelSecretary);
+    RecommendationInputsCited: Recommendation, By(PanelSecretary);
     ResponseIssued: Response, By(CouncilDecisionMaker);
     ResponseAmended: Response, By(CouncilDecisionMaker);
     ImplementationUpdated: Response, By(CouncilDecisionMaker);
+    ResponseInputsConsidered: Response, By(CouncilDecisionMaker);
+}
+
+/// What a document an event commits to is, by the field that commits to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub enum DocumentKind {
+    /// `EvidencePresented.content_hash`.
+    Evidence,
+    /// `PublicSubmissionReceived.content_hash`: may hold personal data.
+    PublicSubmission,
+    /// `RecommendationDrafted.text_hash`, `RecommendationAmended.text_hash`,
+    /// `RecommendationAdopted.final_text_hash`.
+    RecommendationText,
+    /// `FinalReportPublished.content_hash`.
+    FinalReport,
+    /// `ImplementationUpdated.evidence_hash`.
+    ImplementationEvidence,
+    /// `ResponseInputsConsidered.letter_hash`.
+    ResponseLetter,
+}
+
+impl DocumentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocumentKind::Evidence => "evidence",
+            DocumentKind::PublicSubmission => "public_submission",
+            DocumentKind::RecommendationText => "recommendation_text",
+            DocumentKind::FinalReport => "final_report",
+            DocumentKind::ImplementationEvidence => "implementation_evidence",
+            DocumentKind::ResponseLetter => "response_letter",
+        }
+    }
+
+    /// Whether documents of this kind may hold personal data, and so may be erased.
+    pub fn may_hold_personal_data(self) -> bool {
+        matches!(self, DocumentKind::PublicSubmission)
+    }
+}
+
+/// An input that recommendations and responses cite.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum InputKind {
+    /// An `EvidencePresented` event.
+    Evidence,
+    /// A `PublicSubmissionReceived` event.
+    PublicSubmission,
+}
+
+impl InputKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputKind::Evidence => "evidence",
+            InputKind::PublicSubmission => "public_submission",
+        }
+    }
+}
+
+impl DomainEvent {
+    /// The document this event commits to, by hash, with what it is; an event commits to one
+    /// at most.
+    pub fn committed_document(&self) -> Option<(Hash256, DocumentKind)> {
+        use DocumentKind as K;
+        match self {
+            DomainEvent::EvidencePresented(e) => Some((e.content_hash, K::Evidence)),
+            DomainEvent::PublicSubmissionReceived(e) => Some((e.content_hash, K::PublicSubmission)),
+            DomainEvent::RecommendationDrafted(e) => Some((e.text_hash, K::RecommendationText)),
+            DomainEvent::RecommendationAmended(e) => Some((e.text_hash, K::RecommendationText)),
+            DomainEvent::RecommendationAdopted(e) => Some((e.final_text_hash, K::RecommendationText)),
+            DomainEvent::FinalReportPublished(e) => Some((e.content_hash, K::FinalReport)),
+            DomainEvent::ImplementationUpdated(e) => e.evidence_hash.map(|h| (h, K::ImplementationEvidence)),
+            DomainEvent::ResponseInputsConsidered(e) => e.letter_hash.map(|h| (h, K::ResponseLetter)),
+            DomainEvent::KeyGranted(_)
+            | DomainEvent::KeyRevoked(_)
+            | DomainEvent::AssemblyConvened(_)
+            | DomainEvent::SelectionPlanned(_)
+            | DomainEvent::PoolRegistered(_)
+            | DomainEvent::LotteryPublished(_)
+            | DomainEvent::PanelDrawn(_)
+            | DomainEvent::MemberWithdrew(_)
+            | DomainEvent::ReplacementDrawn(_)
+            | DomainEvent::SessionHeld(_)
+            | DomainEvent::RecommendationWithdrawn(_)
+            | DomainEvent::VoteRecorded(_)
+            | DomainEvent::ResponseIssued(_)
+            | DomainEvent::ResponseAmended(_)
+            | DomainEvent::RecommendationInputsCited(_) => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -280,6 +369,28 @@ pub struct ResponseAmended {
     pub responsible_body: String,
     pub due_on: Date,
     pub reason: String,
+}
+
+/// A citation of an input by its event hash, with a note on how it was used.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InputCitation {
+    pub input_event_hash: Hash256,
+    pub note: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RecommendationInputsCited {
+    pub recommendation_id: String,
+    /// The recommendation's current text, which the citations are for.
+    pub text_hash: Hash256,
+    pub citations: Vec<InputCitation>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ResponseInputsConsidered {
+    pub recommendation_event_hash: Hash256,
+    pub citations: Vec<InputCitation>,
+    pub letter_hash: Option<Hash256>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

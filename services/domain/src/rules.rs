@@ -97,6 +97,9 @@ rule_codes! {
     ResponseOncePerRecommendation = "response.once_per_recommendation",
     ResponseAmendExisting = "response.amend_existing",
     ResponseImplementationNeedsAcceptance = "response.implementation_needs_acceptance",
+    CitationNamesRecordedInput = "citation.names_recorded_input",
+    CitationCurrentText = "citation.current_text",
+    CitationAfterResponse = "citation.after_response",
 }
 
 impl std::fmt::Display for RuleCode {
@@ -277,6 +280,11 @@ pub struct AssemblyState {
     /// Responses by the adoption event hash they answer.
     pub responses: HashMap<Hash256, ResponseState>,
     pub final_report: Option<Hash256>,
+    /// Inputs that can be cited: evidence and public submissions, by event hash. One entry
+    /// per input; a snapshot does not keep them, the views' input rows do, and
+    /// [`DomainState::restore_input`] puts them back.
+    #[serde(skip)]
+    pub inputs: klero_ledger::hash::Hash256Map<InputKind>,
 }
 
 /// Everything the rules need: the registry and every assembly.
@@ -317,6 +325,19 @@ impl DomainState {
         self.grants.iter().any(|g| {
             g.public_key == *key && g.role == role && g.revoked_at_log_index.is_none() && g.scope.covers_str(assembly)
         })
+    }
+
+    /// Puts back the inputs of one assembly that a snapshot left out (see
+    /// `AssemblyState::inputs`).
+    pub fn restore_inputs(
+        &mut self,
+        assembly_id: &AssemblyId,
+        inputs: impl ExactSizeIterator<Item = (Hash256, InputKind)>,
+    ) {
+        if let Some(assembly) = self.assemblies.get_mut(assembly_id.as_str()) {
+            assembly.inputs.reserve(inputs.len());
+            assembly.inputs.extend(inputs);
+        }
     }
 
     /// Accepts or rejects a proposed event: stream, authority, then the stage's rules.
@@ -512,6 +533,7 @@ impl DomainState {
                     adopted_by_hash: HashMap::new(),
                     responses: HashMap::new(),
                     final_report: None,
+                    inputs: Default::default(),
                 },
             );
             return Acceptance::default();
@@ -903,6 +925,40 @@ impl AssemblyState {
                 }
                 Ok(Acceptance::default())
             }
+            DomainEvent::RecommendationInputsCited(cited) => {
+                let recommendation = self.recommendations.get(&cited.recommendation_id).ok_or_else(|| {
+                    broken(
+                        RuleCode::RecommendationExists,
+                        format!("recommendation {} does not exist", cited.recommendation_id),
+                    )
+                })?;
+                if recommendation.status == RecommendationStatus::Withdrawn {
+                    return Err(broken(
+                        RuleCode::CitationCurrentText,
+                        format!("recommendation {} is withdrawn", cited.recommendation_id),
+                    ));
+                }
+                if recommendation.text_hash != cited.text_hash {
+                    return Err(broken(
+                        RuleCode::CitationCurrentText,
+                        format!(
+                            "text {} is not the current text of {} (its draft or last amendment)",
+                            cited.text_hash, cited.recommendation_id
+                        ),
+                    ));
+                }
+                self.check_citations(&cited.citations)
+            }
+            DomainEvent::ResponseInputsConsidered(considered) => {
+                let id = self.adopted(&considered.recommendation_event_hash)?;
+                if !self.responses.contains_key(&considered.recommendation_event_hash) {
+                    return Err(broken(
+                        RuleCode::CitationAfterResponse,
+                        format!("recommendation {id} has no response yet: issue it, then record what it considered"),
+                    ));
+                }
+                self.check_citations(&considered.citations)
+            }
             DomainEvent::ImplementationUpdated(update) => {
                 let id = self.adopted(&update.recommendation_event_hash)?;
                 let response = self.responses.get(&update.recommendation_event_hash).ok_or_else(|| {
@@ -920,6 +976,23 @@ impl AssemblyState {
                 Ok(Acceptance::default())
             }
         }
+    }
+
+    /// `citation.names_recorded_input`: every citation names evidence or a public submission
+    /// already recorded in this assembly.
+    fn check_citations(&self, citations: &[InputCitation]) -> Result<Acceptance, Rejection> {
+        if let Some((index, citation)) =
+            citations.iter().enumerate().find(|(_, c)| !self.inputs.contains_key(&c.input_event_hash))
+        {
+            return Err(broken(
+                RuleCode::CitationNamesRecordedInput,
+                format!(
+                    "citations[{index}] names {}, which is not the event hash of evidence or a public submission recorded in this assembly",
+                    citation.input_event_hash
+                ),
+            ));
+        }
+        Ok(Acceptance::default())
     }
 
     /// A response is late if recorded after the deadline counted from the adoption.
@@ -961,8 +1034,15 @@ impl AssemblyState {
                 selection.ever_seated.insert(replacement.replacement_member_id.clone());
             }
             DomainEvent::SessionHeld(_) => self.sessions_held += 1,
-            DomainEvent::EvidencePresented(_) => self.evidence_presented += 1,
-            DomainEvent::PublicSubmissionReceived(_) => self.public_submissions += 1,
+            DomainEvent::EvidencePresented(_) => {
+                self.evidence_presented += 1;
+                self.inputs.insert(recorded.event_hash, InputKind::Evidence);
+            }
+            DomainEvent::PublicSubmissionReceived(_) => {
+                self.public_submissions += 1;
+                self.inputs.insert(recorded.event_hash, InputKind::PublicSubmission);
+            }
+            DomainEvent::RecommendationInputsCited(_) | DomainEvent::ResponseInputsConsidered(_) => {}
             DomainEvent::RecommendationDrafted(draft) => {
                 self.recommendations.insert(
                     draft.recommendation_id.clone(),

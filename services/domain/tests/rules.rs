@@ -715,3 +715,77 @@ fn an_author_may_sign_at_most_30_days_before_the_recording_and_5_minutes_after()
     assert_eq!(check_authored_at(0, 0), Ok(()));
     assert_eq!(check_authored_at(u64::MAX, u64::MAX), Ok(()));
 }
+
+fn cites(id: &str, text: &str, inputs: &[Hash256]) -> DomainEvent {
+    DomainEvent::RecommendationInputsCited(RecommendationInputsCited {
+        recommendation_id: id.into(),
+        text_hash: Hash256::of(text.as_bytes()),
+        citations: inputs.iter().map(|h| InputCitation { input_event_hash: *h, note: "used".into() }).collect(),
+    })
+}
+
+fn considers(adoption: Hash256, inputs: &[Hash256]) -> DomainEvent {
+    DomainEvent::ResponseInputsConsidered(ResponseInputsConsidered {
+        recommendation_event_hash: adoption,
+        citations: inputs.iter().map(|h| InputCitation { input_event_hash: *h, note: "weighed".into() }).collect(),
+        letter_hash: None,
+    })
+}
+
+fn submitted(s: &mut Scenario, submitter: &str) -> Hash256 {
+    s.given(
+        FACILITATOR,
+        DomainEvent::PublicSubmissionReceived(PublicSubmissionReceived {
+            submitter_id: submitter.into(),
+            content_hash: Hash256::of(submitter.as_bytes()),
+            received_on: Date::parse("2026-01-21").expect("date"),
+        }),
+    );
+    s.last_hash
+}
+
+/// Issue 14: a recommendation cites inputs recorded in its assembly, for its current text.
+#[test]
+fn a_recommendation_cites_recorded_inputs_for_its_current_text() {
+    let mut s = Scenario::with_panel();
+    let input = submitted(&mut s, "resident-1");
+    s.given(SECRETARY, draft("R1"));
+    s.given(SECRETARY, cites("R1", "R1", &[input]));
+    // An input that is not recorded, or a recommendation event posing as one, is refused.
+    let not_an_input = s.last_hash;
+    s.then_rejected(SECRETARY, cites("R1", "R1", &[input, Hash256::of(b"nothing")]), "citation.names_recorded_input");
+    s.then_rejected(SECRETARY, cites("R1", "R1", &[not_an_input]), "citation.names_recorded_input");
+    // Only the current text can be cited for; after an amendment, the amended text.
+    s.given(
+        SECRETARY,
+        DomainEvent::RecommendationAmended(RecommendationAmended {
+            recommendation_id: "R1".into(),
+            text_hash: Hash256::of(b"R1 amended"),
+            reason: "clearer".into(),
+        }),
+    );
+    s.then_rejected(SECRETARY, cites("R1", "R1", &[input]), "citation.current_text");
+    s.given(SECRETARY, cites("R1", "R1 amended", &[input]));
+    s.then_rejected(SECRETARY, cites("R9", "R9", &[input]), "recommendation.exists");
+    s.given(
+        SECRETARY,
+        DomainEvent::RecommendationWithdrawn(RecommendationWithdrawn {
+            recommendation_id: "R1".into(),
+            reason: "x".into(),
+        }),
+    );
+    s.then_rejected(SECRETARY, cites("R1", "R1 amended", &[input]), "citation.current_text");
+}
+
+/// Issue 14: a response records what it considered once it is issued, and only recorded
+/// inputs; an input recorded in another assembly is not one of this assembly's.
+#[test]
+fn a_response_cites_recorded_inputs_after_it_is_issued() {
+    let (mut s, adoption) = Scenario::with_adopted("R1");
+    let input = submitted(&mut s, "resident-2");
+    s.then_rejected(COUNCIL, considers(adoption, &[input]), "citation.after_response");
+    s.given(COUNCIL, response(adoption, Decision::Accepted));
+    s.given(COUNCIL, considers(adoption, &[input]));
+    s.then_rejected(COUNCIL, considers(adoption, &[Hash256::of(b"elsewhere")]), "citation.names_recorded_input");
+    s.then_rejected(COUNCIL, considers(Hash256::of(b"no adoption"), &[input]), "response.names_adopted_recommendation");
+}

@@ -12,7 +12,7 @@
 //! envelope.
 
 use klero_catalogue::{decode_event, FieldViolation};
-use klero_domain::{Acceptance, DomainEvent, DomainState, Proposal, Recorded, Rejection};
+use klero_domain::{Acceptance, DocumentKind, DomainEvent, DomainState, InputKind, Proposal, Recorded, Rejection};
 use klero_ledger::envelope::{Envelope, EventId};
 use klero_ledger::Hash256;
 use klero_projections::ViewSet;
@@ -70,6 +70,76 @@ pub struct LogFold {
     /// Events the domain judged late (responses after their deadline). Bounded by the number
     /// of responses.
     late_events: HashSet<EventId>,
+    /// Every document an event commits to, by SHA-256: what it is, and the log index of the
+    /// first event that commits to it. Packed in snapshots (41 bytes each).
+    #[serde(with = "documents_packed")]
+    documents: klero_ledger::hash::Hash256Map<CommittedDocument>,
+}
+
+/// A document some event commits to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommittedDocument {
+    pub kind: DocumentKind,
+    /// The first event that commits to it.
+    pub log_index: u64,
+}
+
+mod documents_packed {
+    use super::{CommittedDocument, DocumentKind, Hash256};
+    use klero_ledger::hash::Hash256Map;
+    use klero_ledger::records::{self, FixedRecord};
+
+    const KINDS: [DocumentKind; 6] = [
+        DocumentKind::Evidence,
+        DocumentKind::PublicSubmission,
+        DocumentKind::RecommendationText,
+        DocumentKind::FinalReport,
+        DocumentKind::ImplementationEvidence,
+        DocumentKind::ResponseLetter,
+    ];
+
+    struct Row(Hash256, CommittedDocument);
+
+    impl FixedRecord for Row {
+        const LEN: usize = 41;
+        fn write(&self, out: &mut Vec<u8>) {
+            out.extend_from_slice(&self.0 .0);
+            out.push(KINDS.iter().position(|k| *k == self.1.kind).unwrap_or(0) as u8);
+            out.extend_from_slice(&self.1.log_index.to_be_bytes());
+        }
+        fn read(bytes: &[u8]) -> Option<Row> {
+            Some(Row(
+                Hash256(bytes[..32].try_into().ok()?),
+                CommittedDocument {
+                    kind: *KINDS.get(bytes[32] as usize)?,
+                    log_index: u64::from_be_bytes(bytes[33..41].try_into().ok()?),
+                },
+            ))
+        }
+    }
+
+    pub fn serialize<S: serde::Serializer>(
+        documents: &Hash256Map<CommittedDocument>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        // Documents of inputs are left out: the views keep the inputs, and loading rebuilds them.
+        let mut rows: Vec<Row> = documents
+            .iter()
+            .filter(|(_, document)| !matches!(document.kind, DocumentKind::Evidence | DocumentKind::PublicSubmission))
+            .map(|(hash, document)| Row(*hash, *document))
+            .collect();
+        rows.sort_by_key(|row| row.0);
+        records::serialize(&rows, serializer)
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Hash256Map<CommittedDocument>, D::Error> {
+        Ok(records::deserialize::<Row, D>(deserializer)?
+            .into_iter()
+            .map(|Row(hash, document)| (hash, document))
+            .collect())
+    }
 }
 
 impl LogFold {
@@ -81,6 +151,7 @@ impl LogFold {
             next_log_index: 0,
             stream_heads: HashMap::new(),
             late_events: HashSet::new(),
+            documents: Default::default(),
         }
     }
 
@@ -121,6 +192,9 @@ impl LogFold {
             .decide_and_evolve(&domain_event, recorded)
             .map_err(|rejection| FoldError::Rejected { log_index: event.log_index, rejection })?;
         self.views.apply(&domain_event, recorded, evolved);
+        if let Some((hash, kind)) = domain_event.committed_document() {
+            self.documents.entry(hash).or_insert(CommittedDocument { kind, log_index: event.log_index });
+        }
         if evolved.late {
             self.late_events.insert(author.event_id);
         }
@@ -177,6 +251,21 @@ impl LogFold {
         self.late_events.contains(event_id)
     }
 
+    /// The document with this hash, if an event commits to it.
+    pub fn committed_document(&self, sha256: &Hash256) -> Option<CommittedDocument> {
+        self.documents.get(sha256).copied()
+    }
+
+    /// Every document hash an event commits to, and what commits to it.
+    pub fn committed_document_kinds(&self) -> impl Iterator<Item = (Hash256, DocumentKind)> + '_ {
+        self.documents.iter().map(|(hash, document)| (*hash, document.kind))
+    }
+
+    /// How many documents events commit to.
+    pub fn committed_documents(&self) -> usize {
+        self.documents.len()
+    }
+
     /// How many streams have events.
     pub fn streams(&self) -> usize {
         self.stream_heads.len()
@@ -190,6 +279,27 @@ impl LogFold {
 
     /// A fold from [`LogFold::to_snapshot`]'s bytes.
     pub fn from_snapshot(bytes: &[u8]) -> Result<LogFold, String> {
-        serde_json::from_slice(bytes).map_err(|e| e.to_string())
+        let mut fold: LogFold = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        fold.views.rebuild_indexes();
+        // The inputs are kept once, in the views; the domain's table of them and the documents
+        // they commit to are rebuilt from there.
+        fold.documents.reserve(fold.views.input_count());
+        let assembly_ids = fold.views.assembly_ids();
+        for assembly_id in &assembly_ids {
+            let inputs: Vec<_> = fold.views.inputs_of(assembly_id).collect();
+            fold.state.restore_inputs(assembly_id, inputs.iter().map(|(kind, event, _, _)| (*event, *kind)));
+            for (kind, _, content_hash, log_index) in inputs {
+                let kind = match kind {
+                    InputKind::Evidence => DocumentKind::Evidence,
+                    InputKind::PublicSubmission => DocumentKind::PublicSubmission,
+                };
+                let restored = CommittedDocument { kind, log_index };
+                let entry = fold.documents.entry(content_hash).or_insert(restored);
+                if log_index < entry.log_index {
+                    *entry = restored;
+                }
+            }
+        }
+        Ok(fold)
     }
 }

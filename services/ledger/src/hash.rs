@@ -83,13 +83,19 @@ pub enum HexError {
 
 /// Lowercase hex, the form used in every text format of the project.
 pub fn to_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut text = String::with_capacity(bytes.len() * 2);
+    push_hex(&mut text, bytes);
+    text
+}
+
+/// Appends `bytes` in lowercase hex to `text`, allocating nothing else.
+pub fn push_hex(text: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    text.reserve(bytes.len() * 2);
     for byte in bytes {
         text.push(DIGITS[(byte >> 4) as usize] as char);
         text.push(DIGITS[(byte & 0x0f) as usize] as char);
     }
-    text
 }
 
 pub fn from_hex(text: &str) -> Result<Vec<u8>, HexError> {
@@ -126,5 +132,59 @@ mod tests {
     fn sha256_of_empty_input_matches_the_published_value() {
         assert_eq!(Hash256::of(b"").to_hex(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
         assert_eq!(Hash256::of_parts(&[b"ab", b"c"]), Hash256::of(b"abc"));
+    }
+}
+
+/// A map keyed by SHA-256 hashes, with a hasher that takes 8 bytes of the key mixed with a
+/// random per-map key: the keys are uniform already, so hashing all 32 bytes with SipHash
+/// only costs time, and the random key keeps anyone from grinding hashes into one bucket.
+pub type Hash256Map<V> = std::collections::HashMap<Hash256, V, KeyedPrefixState>;
+
+/// The hasher state of [`Hash256Map`]: a random key, chosen per map.
+#[derive(Clone, Debug)]
+pub struct KeyedPrefixState {
+    key: u64,
+}
+
+impl Default for KeyedPrefixState {
+    fn default() -> Self {
+        use std::hash::{BuildHasher, Hasher};
+        let mut random = std::collections::hash_map::RandomState::new().build_hasher();
+        random.write_u64(0x6b6c_6572_6f5f_6861);
+        KeyedPrefixState { key: random.finish() | 1 }
+    }
+}
+
+impl std::hash::BuildHasher for KeyedPrefixState {
+    type Hasher = KeyedPrefixHasher;
+    fn build_hasher(&self) -> KeyedPrefixHasher {
+        KeyedPrefixHasher { key: self.key, state: 0 }
+    }
+}
+
+/// See [`KeyedPrefixState`].
+#[derive(Clone, Debug)]
+pub struct KeyedPrefixHasher {
+    key: u64,
+    state: u64,
+}
+
+impl std::hash::Hasher for KeyedPrefixHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // A hash's 32 bytes come in one write; anything shorter (a length) is folded in.
+        let mut word = [0u8; 8];
+        let take = bytes.len().min(8);
+        word[..take].copy_from_slice(&bytes[..take]);
+        self.state = (self.state.rotate_left(29) ^ u64::from_le_bytes(word)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn finish(&self) -> u64 {
+        // Keyed, then mixed so that every output bit depends on every key and input bit.
+        let mut x = self.state ^ self.key;
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        x ^ (x >> 33)
     }
 }

@@ -17,6 +17,8 @@ pub mod checkpoint;
 pub mod envelope;
 pub mod hash;
 pub mod merkle;
+#[cfg(feature = "serde")]
+pub mod records;
 pub mod signature;
 
 pub use ed25519_dalek::{SigningKey, VerifyingKey};

@@ -61,6 +61,8 @@ pub struct Pins {
     pub log_key: Option<String>,
     pub trust_root: Option<String>,
     pub allow_unanchored: bool,
+    /// A directory of documents (`klero export --documents`) to check against the log.
+    pub documents: Option<std::path::PathBuf>,
 }
 
 impl Pins {
@@ -79,7 +81,12 @@ impl Pins {
             }
             None => None,
         };
-        Ok(VerifyOptions { pinned_log_key, pinned_trust_root, allow_unanchored: self.allow_unanchored })
+        Ok(VerifyOptions {
+            pinned_log_key,
+            pinned_trust_root,
+            allow_unanchored: self.allow_unanchored,
+            collect_committed_documents: self.documents.is_some(),
+        })
     }
 }
 
@@ -114,13 +121,67 @@ pub fn verify_file(path: &Path, pins: &Pins, json: bool) -> bool {
                 bar.set_length(total.max(estimate));
                 bar.set_position(done);
             };
-            let report = verify_stream(BufReader::with_capacity(1 << 20, file), &options, None, &mut progress);
+            let mut report = verify_stream(BufReader::with_capacity(1 << 20, file), &options, None, &mut progress);
             bar.finish_and_clear();
+            if let (Some(directory), true) = (&pins.documents, report.ok()) {
+                check_documents_in(directory, &mut report);
+            }
             report
         }
     };
     print_report(&report, json);
     report.complete() || (pins.allow_unanchored && report.ok())
+}
+
+/// Checks every file in `directory` as a document of the verified log; a directory that cannot
+/// be read is a `document` failure.
+fn check_documents_in(directory: &Path, report: &mut Report) {
+    let entries = match std::fs::read_dir(directory) {
+        Ok(entries) => entries,
+        Err(error) => {
+            report.first_failure = Some(Failure {
+                class: FailureClass::Document,
+                position: None,
+                line: None,
+                reason: format!("cannot read {}: {error}", directory.display()),
+            });
+            return;
+        }
+    };
+    // One document in memory at a time: the iterator reads each file as it is checked.
+    let documents = entries.filter_map(Result::ok).map(|entry| {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let bytes = std::fs::read(entry.path()).unwrap_or_default();
+        (name, bytes)
+    });
+    klero_verifier::check_documents(report, documents);
+}
+
+/// `klero export --documents DIR`: writes every document an event commits to and the server
+/// holds, each as `DIR/<hex sha256>`.
+pub async fn export_documents(url: &str, directory: &Path) -> anyhow::Result<u64> {
+    let mut client = KleroClient::connect(url).await?;
+    std::fs::create_dir_all(directory).with_context(|| format!("creating {}", directory.display()))?;
+    let mut after = Vec::new();
+    let mut written = 0;
+    loop {
+        let page = client
+            .documents()
+            .list_documents(pb::documents::ListDocumentsRequest { after_sha256: after.clone(), max_count: 1_000 })
+            .await?
+            .into_inner()
+            .documents;
+        let Some(last) = page.last() else { break };
+        after = last.sha256.clone();
+        for info in &page {
+            let sha256 = klero_ledger::Hash256(info.sha256.as_slice().try_into().context("a 32-byte hash")?);
+            let document = client.download_document(&sha256).await?;
+            let path = directory.join(sha256.to_hex());
+            std::fs::write(&path, &document.bytes).with_context(|| format!("writing {}", path.display()))?;
+            written += 1;
+        }
+    }
+    Ok(written)
 }
 
 /// `klero verify --server URL`: verifies a fresh export as it arrives, then proves that the
@@ -221,5 +282,26 @@ pub async fn print_view(url: &str, name: &str, assembly: Option<String>) -> anyh
         view.tree_size,
         klero_ledger::hash::to_hex(&view.root_hash)
     );
+    Ok(())
+}
+
+/// `klero receipt`: the event's proof bundle, written to `out`.
+pub async fn write_receipt(url: &str, log_index: u64, out: &Path) -> anyhow::Result<()> {
+    let mut client = KleroClient::connect(url).await?;
+    let bundle = client.proof_bundle(log_index).await?;
+    std::fs::write(out, &bundle).with_context(|| format!("writing {}", out.display()))?;
+    println!("receipt for log index {log_index} written to {}", out.display());
+    Ok(())
+}
+
+/// `klero trace`: checks a receipt against the server and prints the path to the answer.
+pub async fn trace_receipt(url: &str, receipt: &Path, log_key: Option<&str>) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(receipt).with_context(|| format!("reading {}", receipt.display()))?;
+    let pinned = log_key.map(LogVerifierKey::parse_vkey).transpose().context("--log-key")?;
+    let mut client = KleroClient::connect(url).await?;
+    let followed = klero_client::trace::follow_receipt(&mut client, &text, pinned.as_ref()).await?;
+    for line in klero_client::trace::describe(&followed) {
+        println!("{line}");
+    }
     Ok(())
 }

@@ -39,6 +39,7 @@ struct Demo {
     client: KleroClient,
     assembly: String,
     appended: u64,
+    documents: u64,
 }
 
 impl Demo {
@@ -51,16 +52,19 @@ impl Demo {
         self.send(event).await
     }
 
+    /// Uploads a short text as a document and returns its hash, which an event then commits to.
+    async fn document(&mut self, text: &str, personal_data: bool) -> anyhow::Result<Vec<u8>> {
+        let hash = self.client.upload_document(text.as_bytes(), "text/plain; charset=utf-8", personal_data).await?;
+        self.documents += 1;
+        Ok(hash.0.to_vec())
+    }
+
     async fn send(&mut self, event: SignedEvent) -> anyhow::Result<pb::ledger::AppendedEvent> {
         let appended =
             self.client.append(&event, None).await.with_context(|| format!("appending to {}", event.stream))?;
         self.appended += 1;
         Ok(appended)
     }
-}
-
-fn sha(text: &str) -> Vec<u8> {
-    Hash256::of(text.as_bytes()).0.to_vec()
 }
 
 const AGES: [&str; 3] = ["16-29", "30-59", "60-plus"];
@@ -166,7 +170,7 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
         secretary: Author::new(generate_key()?),
         decision_maker: Author::new(generate_key()?),
     };
-    let mut demo = Demo { client, assembly: assembly.clone(), appended: 0 };
+    let mut demo = Demo { client, assembly: assembly.clone(), appended: 0, documents: 0 };
     println!("\n== assembly {assembly}");
 
     // Authority: the council's trust root grants each role for this assembly.
@@ -254,8 +258,10 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
     println!("           panel of 12 drawn from the revealed seed; {withdrawn} withdrew, {replacement} replaced them by the same draw");
     let early_checkpoint = demo.client.checkpoint().await?;
 
-    // Deliberation: three sessions with evidence, and public submissions.
+    // Deliberation: three sessions with evidence, and public submissions. Every text is
+    // uploaded, and the events commit to it by hash.
     let topics = ["Transport", "Homes and heating", "Food and land"];
+    let mut evidence_events: Vec<Vec<u8>> = Vec::new();
     for (number, topic) in topics.iter().enumerate() {
         let session_number = number as u32 + 1;
         demo.append(
@@ -269,31 +275,51 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
         )
         .await?;
         for (speaker, kind) in [("academic researcher", "briefing"), ("council officer", "options paper")] {
-            demo.append(
+            let text = format!(
+                "{topic}: {kind}, by a {speaker}.\nWhat the district emits today, what the options cost, and what \
+                 other councils have tried. (An invented text for the demonstration.)"
+            );
+            let content_hash = demo.document(&text, false).await?;
+            let evidence = demo
+                .append(
+                    &actors.facilitator,
+                    &pb::deliberation::EvidencePresented {
+                        session_number,
+                        speaker_role: speaker.into(),
+                        title: format!("{topic}: {kind}"),
+                        content_hash,
+                        media_type: "text/plain; charset=utf-8".into(),
+                    },
+                )
+                .await?;
+            evidence_events.push(evidence.event_hash);
+        }
+    }
+    let submissions = [
+        "The number 12 bus stops at 7pm; I cannot get home from my evening shift without a car.",
+        "Our flat loses heat through single glazing; the landlord says grants are too complicated.",
+        "Please keep the Saturday market and let schools buy from local growers.",
+        "Cars queue outside the primary school every morning; my children breathe the fumes.",
+    ];
+    let mut submission_events: Vec<pb::ledger::AppendedEvent> = Vec::new();
+    for (n, text) in submissions.iter().enumerate() {
+        // A public submission may hold personal data: it is marked so, and can be erased.
+        let content_hash = demo.document(text, true).await?;
+        let submission = demo
+            .append(
                 &actors.facilitator,
-                &pb::deliberation::EvidencePresented {
-                    session_number,
-                    speaker_role: speaker.into(),
-                    title: format!("{topic}: {kind}"),
-                    content_hash: sha(&format!("{topic} {kind} document")),
-                    media_type: "application/pdf".into(),
+                &pb::deliberation::PublicSubmissionReceived {
+                    submitter_id: format!("s{n:04}"),
+                    content_hash,
+                    received_on: "2026-09-20".into(),
                 },
             )
             .await?;
-        }
+        submission_events.push(submission);
     }
-    for n in 0..4 {
-        demo.append(
-            &actors.facilitator,
-            &pb::deliberation::PublicSubmissionReceived {
-                submitter_id: format!("s{n:04}"),
-                content_hash: sha(&format!("submission {n}")),
-                received_on: "2026-09-20".into(),
-            },
-        )
-        .await?;
-    }
-    println!("deliberation: 3 sessions, 6 pieces of evidence, 4 public submissions");
+    println!("deliberation: 3 sessions, 6 pieces of evidence, 4 public submissions, each text uploaded");
+    // The first submitter keeps a receipt, taken now; at the end it is followed to the answer.
+    let receipt = demo.client.proof_bundle(submission_events[0].log_index).await?;
 
     // Recommendations: draft five, amend one, vote, adopt, publish the report.
     let titles = [
@@ -303,10 +329,18 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
         "Car-free school streets",
         "Local food procurement",
     ];
+    // Which inputs informed each recommendation: (evidence index, submission index).
+    let informed_by: [(usize, Option<usize>); 5] = [(0, Some(0)), (2, Some(1)), (3, None), (1, Some(3)), (4, Some(2))];
+    let citation = |input: &[u8], note: &str| pb::deliberation::InputCitation {
+        input_event_hash: input.to_vec(),
+        note: note.to_string(),
+    };
     let mut adopted_hashes = Vec::new();
     for (i, title) in titles.iter().enumerate() {
         let id = format!("R{}", i + 1);
-        let mut text_hash = sha(&format!("{id} draft"));
+        let mut text_hash = demo
+            .document(&format!("{id}. {title}.\nThe panel recommends that the council acts on this by 2028."), false)
+            .await?;
         demo.append(
             &actors.secretary,
             &pb::recommendation::RecommendationDrafted {
@@ -317,7 +351,8 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
         )
         .await?;
         if i == 1 {
-            text_hash = sha(&format!("{id} amended"));
+            text_hash =
+                demo.document(&format!("{id}. {title}, with 2,000 homes by 2028 and the rest by 2030."), false).await?;
             demo.append(
                 &actors.secretary,
                 &pb::recommendation::RecommendationAmended {
@@ -328,6 +363,20 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
             )
             .await?;
         }
+        let (evidence, submission) = informed_by[i];
+        let mut citations = vec![citation(&evidence_events[evidence], "the evidence the panel relied on")];
+        if let Some(n) = submission {
+            citations.push(citation(&submission_events[n].event_hash, "a resident's submission that shaped the text"));
+        }
+        demo.append(
+            &actors.secretary,
+            &pb::recommendation::RecommendationInputsCited {
+                recommendation_id: id.clone(),
+                text_hash: text_hash.clone(),
+                citations,
+            },
+        )
+        .await?;
         let (in_favour, against, abstaining) = (9 - i as u32 % 3, 2, 1);
         demo.append(
             &actors.secretary,
@@ -349,8 +398,13 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
         println!("recommendation {id} adopted ({in_favour} for, {against} against, {abstaining} abstaining): {title}");
         adopted_hashes.push((id, adopted));
     }
-    demo.append(&actors.secretary, &pb::recommendation::FinalReportPublished { content_hash: sha("final report") })
+    let report = demo
+        .document(
+            "Final report of the climate assembly: five recommendations, how they were reached, and the votes.",
+            false,
+        )
         .await?;
+    demo.append(&actors.secretary, &pb::recommendation::FinalReportPublished { content_hash: report }).await?;
 
     // The council's response to each adopted recommendation, naming its adoption hash.
     use pb::response::Decision;
@@ -386,7 +440,30 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
         if decision == Decision::NotAccepted {
             not_accepted = Some(response);
         }
+        if id == "R1" {
+            // The council says what it weighed, beyond the recommendation, and writes back.
+            let letter = demo
+                .document(
+                    "Dear residents, the council accepts the frequent bus network. Late-evening services start in 2027.",
+                    false,
+                )
+                .await?;
+            demo.append(
+                &actors.decision_maker,
+                &pb::response::ResponseInputsConsidered {
+                    recommendation_event_hash: adopted.event_hash.clone(),
+                    citations: vec![citation(
+                        &submission_events[0].event_hash,
+                        "evening shift workers need buses after 7pm: services now run to 11pm",
+                    )],
+                    letter_hash: letter,
+                },
+            )
+            .await?;
+        }
         if matches!(decision, Decision::Accepted | Decision::AcceptedInPart) {
+            let evidence_hash =
+                demo.document(&format!("{id} progress report: budget allocated, first works ordered."), false).await?;
             demo.append(
                 &actors.decision_maker,
                 &pb::response::ImplementationUpdated {
@@ -394,7 +471,7 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
                     status: pb::response::ImplementationStatus::InProgress as i32,
                     progress_percent: 20,
                     note: "Budget allocated; work started.".into(),
-                    evidence_hash: sha(&format!("{id} progress report")),
+                    evidence_hash,
                 },
             )
             .await?;
@@ -455,7 +532,37 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
     if summary.recommendations.iter().any(|r| r.response_decision.is_empty()) {
         bail!("a recommendation has no response");
     }
+
+    // A resident's path: from the receipt of their submission to the council's answer.
+    let followed = klero_client::trace::follow_receipt(&mut demo.client, &receipt, Some(&verifier)).await?;
+    println!("\n== what became of submission s0000 ({} documents uploaded in all)", demo.documents);
+    for line in klero_client::trace::describe(&followed) {
+        println!("{line}");
+    }
+    let answered = followed
+        .entry
+        .as_ref()
+        .and_then(|entry| entry["outcomes"].as_array())
+        .is_some_and(|outcomes| outcomes.iter().any(|o| o["response"].is_object()));
+    if !answered {
+        bail!("the traced submission reaches no answer of the council");
+    }
+    let document = demo.client.download_document(&Hash256(resident_content_hash(&followed)?)).await?;
+    println!(
+        "the submission's text, downloaded and checked against its hash: {:?}",
+        String::from_utf8_lossy(&document.bytes)
+    );
     Ok(())
+}
+
+/// The content hash of a traced input, from its trace entry.
+fn resident_content_hash(followed: &klero_client::trace::FollowedReceipt) -> anyhow::Result<[u8; 32]> {
+    let hex = followed
+        .entry
+        .as_ref()
+        .and_then(|entry| entry["content_hash"].as_str())
+        .context("the trace entry names no content hash")?;
+    Ok(Hash256::from_hex(hex)?.0)
 }
 
 #[cfg(test)]

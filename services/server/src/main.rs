@@ -65,6 +65,10 @@ enum Command {
         /// The export file to write.
         #[arg(long)]
         out: PathBuf,
+        /// Also write every document an event commits to here, one file per document named
+        /// by its SHA-256 in hex.
+        #[arg(long)]
+        documents: Option<PathBuf>,
     },
     /// Verifies an export file, or a server's log; exits 0 only if everything holds.
     Verify {
@@ -90,10 +94,40 @@ enum Command {
         /// are still counted, and the result never says that everything holds.
         #[arg(long)]
         allow_unanchored: bool,
+        /// With an export file: check the documents in this directory (`klero export
+        /// --documents`): each hashes to its name, and an event commits to it.
+        #[arg(long)]
+        documents: Option<PathBuf>,
+    },
+    /// Writes a participant's receipt for an event: the event, its inclusion proof and a
+    /// signed checkpoint (an offline proof bundle).
+    Receipt {
+        /// The server to ask.
+        #[arg(long)]
+        server: String,
+        /// The event's log index (`AppendedEvent.log_index`).
+        #[arg(long)]
+        log_index: u64,
+        /// Where to write the receipt.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Checks a receipt against the server and follows its event to the council's answer.
+    Trace {
+        /// The server to ask.
+        #[arg(long)]
+        server: String,
+        /// The receipt (`klero receipt`).
+        #[arg(long)]
+        receipt: PathBuf,
+        /// The log's verifier key the participant trusts (else the server's).
+        #[arg(long)]
+        log_key: Option<String>,
     },
     /// Prints one read view of an assembly, as canonical JSON, with its digest on stderr.
     View {
-        /// assembly-overview, panel, deliberation-record, recommendations or accountability.
+        /// assembly-overview, panel, deliberation-record, recommendations, accountability,
+        /// input-trace or response-trace.
         name: String,
         /// The server to ask.
         #[arg(long)]
@@ -200,10 +234,23 @@ fn main() -> anyhow::Result<()> {
                 time_limit: std::time::Duration::from_secs(time_limit_seconds),
             })
         }
-        Command::Export { server, out } => runtime()?.block_on(audit::export_to_file(&server, &out)),
+        Command::Export { server, out, documents } => runtime()?.block_on(async {
+            audit::export_to_file(&server, &out).await?;
+            if let Some(directory) = documents {
+                let written = audit::export_documents(&server, &directory).await?;
+                println!("exported {written} documents to {}", directory.display());
+            }
+            Ok(())
+        }),
+        Command::Receipt { server, log_index, out } => {
+            runtime()?.block_on(audit::write_receipt(&server, log_index, &out))
+        }
+        Command::Trace { server, receipt, log_key } => {
+            runtime()?.block_on(audit::trace_receipt(&server, &receipt, log_key.as_deref()))
+        }
         Command::View { name, server, assembly } => runtime()?.block_on(audit::print_view(&server, &name, assembly)),
-        Command::Verify { file, server, state, log_key, trust_root, json, allow_unanchored } => {
-            let pins = audit::Pins { log_key, trust_root, allow_unanchored };
+        Command::Verify { file, server, state, log_key, trust_root, json, allow_unanchored, documents } => {
+            let pins = audit::Pins { log_key, trust_root, allow_unanchored, documents };
             let holds = match (file, server) {
                 (Some(file), _) => audit::verify_file(&file, &pins, json),
                 (None, Some(server)) => runtime()?.block_on(audit::verify_server(&server, &state, &pins, json))?,

@@ -33,6 +33,8 @@ pub async fn run_all<T: StoreUnderTest>(factory: &mut T) {
     checkpoints_are_kept_and_replaced(&*factory.fresh_store().await).await;
     events_are_found_by_id(&*factory.fresh_store().await).await;
     snapshots_are_kept_and_replaced(&*factory.fresh_store().await).await;
+    documents_are_kept_by_their_hash(&*factory.fresh_store().await).await;
+    documents_that_do_not_match_their_hash_or_limits_are_refused(&*factory.fresh_store().await).await;
 }
 
 /// Event `n` of a test: a unique id derived from `salt` and `n`, and 300 bytes of data.
@@ -377,4 +379,65 @@ pub async fn events_are_found_by_id(store: &dyn EventStore) {
     let all = store.read_all(LogPosition::START, 10).await.expect("read");
     assert_eq!(all[1], found, "the same event as a read by position");
     assert_eq!(store.read_event_by_id(test_event(9, 3).event_id).await.expect("lookup"), None);
+}
+
+/// A document of `text`, as `text/plain`, stored at `at`.
+pub fn test_document(text: &str, personal_data: bool, at: u64) -> Document {
+    let bytes = text.as_bytes().to_vec();
+    Document {
+        info: DocumentInfo {
+            sha256: klero_ledger::Hash256::of(&bytes).0,
+            media_type: "text/plain; charset=utf-8".into(),
+            size: bytes.len() as u64,
+            personal_data,
+            stored_at_unix_ms: at,
+        },
+        bytes,
+    }
+}
+
+pub async fn documents_are_kept_by_their_hash(store: &dyn EventStore) {
+    let first = test_document("The council should publish its bus timetable data.", true, 1_000);
+    let second = test_document("Evidence: passenger counts, 2025.", false, 2_000);
+    assert_eq!(store.read_document(&first.info.sha256).await.expect("read"), None, "nothing yet");
+    assert!(store.put_document(&first).await.expect("put"), "newly kept");
+    assert!(store.put_document(&second).await.expect("put"));
+    let again = Document { info: DocumentInfo { stored_at_unix_ms: 9_999, ..first.info.clone() }, ..first.clone() };
+    assert!(!store.put_document(&again).await.expect("put"), "kept already: nothing changes");
+    assert_eq!(store.read_document(&first.info.sha256).await.expect("read"), Some(first.clone()), "the first copy");
+    let mut expected = vec![first.info.clone(), second.info.clone()];
+    expected.sort_by_key(|info| info.sha256);
+    assert_eq!(store.document_infos().await.expect("infos"), expected, "every document, by hash");
+    assert!(store.delete_document(&first.info.sha256).await.expect("delete"));
+    assert!(!store.delete_document(&first.info.sha256).await.expect("delete"), "gone already");
+    assert_eq!(store.read_document(&first.info.sha256).await.expect("read"), None, "deleted");
+    assert_eq!(store.document_infos().await.expect("infos"), vec![second.info.clone()]);
+    // Documents and the log are independent.
+    assert_eq!(store.last_position().await.expect("position"), None);
+}
+
+pub async fn documents_that_do_not_match_their_hash_or_limits_are_refused(store: &dyn EventStore) {
+    let good = test_document("A short text.", false, 1);
+    let mut wrong_hash = good.clone();
+    wrong_hash.bytes[0] ^= 1;
+    let mut wrong_size = good.clone();
+    wrong_size.info.size += 1;
+    let mut bad_media = good.clone();
+    bad_media.info.media_type = "text/plain\n".into();
+    let big_bytes = vec![b'x'; DOCUMENT_BYTES_MAX + 1];
+    let big = Document {
+        info: DocumentInfo {
+            sha256: klero_ledger::Hash256::of(&big_bytes).0,
+            size: big_bytes.len() as u64,
+            ..good.info.clone()
+        },
+        bytes: big_bytes,
+    };
+    for (document, named) in
+        [(wrong_hash, "sha256"), (wrong_size, "size"), (bad_media, "media_type"), (big, "document bytes")]
+    {
+        let error = store.put_document(&document).await.expect_err("refused");
+        assert!(error.to_string().contains(named), "{named}: {error}");
+    }
+    assert_eq!(store.document_infos().await.expect("infos"), vec![], "a refused document leaves nothing");
 }

@@ -10,6 +10,7 @@
 //!   stream revisions, unique ids) and the index is rebuilt, so it is right after any crash. A torn
 //!   tail that was never acknowledged is truncated and logged; anything else stops the store.
 
+pub mod documents;
 pub mod segment;
 
 use crate::segment::*;
@@ -165,6 +166,8 @@ struct Shared {
     checkpoint_writing: Mutex<()>,
     /// Held while the snapshot file is replaced.
     snapshot_writing: Mutex<()>,
+    /// The documents kept beside the log.
+    documents: documents::DocumentFiles,
 }
 
 struct WriteRequest {
@@ -313,6 +316,7 @@ impl EmbeddedStore {
             .max(active_len);
         let (committed_events, _) = watch::channel(index.locations.len() as u64);
         let next_position = index.locations.len() as u64;
+        let documents = documents::DocumentFiles::new(&directory);
         let shared = Arc::new(Shared {
             directory,
             options: options.clone(),
@@ -323,6 +327,7 @@ impl EmbeddedStore {
             expected_appends: Arc::new(AtomicUsize::new(0)),
             checkpoint_writing: Mutex::new(()),
             snapshot_writing: Mutex::new(()),
+            documents,
         });
         let (sender, receiver) = mpsc::channel(options.write_queue_requests_max.max(1));
         let writer = Writer {
@@ -1302,9 +1307,44 @@ impl EventStore for EmbeddedStore {
         read_file_if_present(self.shared.directory.join(SNAPSHOT_FILE)).await
     }
 
+    async fn put_document(&self, document: &Document) -> Result<bool, StoreError> {
+        if lock(&self.requests).is_none() {
+            return Err(StoreError::Unavailable { reason: "the store is closed".into() });
+        }
+        let (shared, document) = (self.shared.clone(), document.clone());
+        blocking(move || shared.documents.put(&document)).await
+    }
+
+    async fn read_document(&self, sha256: &[u8; 32]) -> Result<Option<Document>, StoreError> {
+        let (shared, sha256) = (self.shared.clone(), *sha256);
+        blocking(move || shared.documents.read(&sha256)).await
+    }
+
+    async fn document_infos(&self) -> Result<Vec<DocumentInfo>, StoreError> {
+        let shared = self.shared.clone();
+        blocking(move || shared.documents.infos()).await
+    }
+
+    async fn delete_document(&self, sha256: &[u8; 32]) -> Result<bool, StoreError> {
+        if lock(&self.requests).is_none() {
+            return Err(StoreError::Unavailable { reason: "the store is closed".into() });
+        }
+        let (shared, sha256) = (self.shared.clone(), *sha256);
+        blocking(move || shared.documents.delete(&sha256)).await
+    }
+
     async fn close(&self) {
         EmbeddedStore::close(self).await
     }
+}
+
+/// Runs file work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StoreError::Unavailable { reason: format!("document task failed: {e}") })?
 }
 
 /// The latest signed checkpoint, in the data directory (FORMAT.md §4).

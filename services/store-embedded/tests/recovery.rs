@@ -190,3 +190,29 @@ async fn reads_check_records_again_and_report_damage() {
     let error = store.read_all(LogPosition::START, 10).await.expect_err("damage is seen on read");
     assert!(matches!(error, StoreError::Corrupt { position: 0, .. }), "{error}");
 }
+
+/// Documents: one kept survives a reopen; a write cut by a crash (a `.tmp` file) is removed;
+/// a document whose bytes changed on disk is reported as corrupt with its path, never served.
+#[tokio::test]
+async fn documents_survive_reopen_and_corruption_is_reported() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let document = klero_store_conformance::test_document("A kept document.", false, 7);
+    let hex = klero_ledger::hash::to_hex(&document.info.sha256);
+    let path = directory.path().join("documents").join(&hex);
+    {
+        let store = EmbeddedStore::open(directory.path(), small_segments()).await.expect("open");
+        assert!(store.put_document(&document).await.expect("put"));
+        store.close().await;
+    }
+    std::fs::write(path.with_file_name(format!("{hex}.tmp")), b"half a write").expect("write");
+    let store = EmbeddedStore::open(directory.path(), small_segments()).await.expect("reopen");
+    assert_eq!(store.read_document(&document.info.sha256).await.expect("read"), Some(document.clone()));
+    assert_eq!(store.document_infos().await.expect("infos"), vec![document.info.clone()], "the cut write is gone");
+    assert!(!path.with_file_name(format!("{hex}.tmp")).exists());
+    let mut bytes = std::fs::read(&path).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&path, bytes).expect("write");
+    let error = store.read_document(&document.info.sha256).await.expect_err("corrupt");
+    assert!(matches!(&error, StoreError::Corrupt { segment, .. } if segment.contains(&hex)), "{error}");
+}

@@ -173,6 +173,23 @@ pub trait EventStore: Send + Sync + 'static {
     /// The snapshot last kept by [`EventStore::save_snapshot`], if any.
     async fn load_snapshot(&self) -> Result<Option<Vec<u8>>, StoreError>;
 
+    /// Keeps a document beside the log, under the SHA-256 of its bytes, which the store
+    /// checks. Durable before it returns, and replicated with the log on stores that
+    /// replicate. Storing a document the store holds already changes nothing and returns
+    /// false. At most [`DOCUMENT_BYTES_MAX`] bytes.
+    async fn put_document(&self, document: &Document) -> Result<bool, StoreError>;
+
+    /// The document with this hash, if the store holds it. The store checks the bytes against
+    /// the hash on every read: a mismatch is [`StoreError::Corrupt`], never a wrong document.
+    async fn read_document(&self, sha256: &[u8; 32]) -> Result<Option<Document>, StoreError>;
+
+    /// What the store holds of every document, without the bytes.
+    async fn document_infos(&self) -> Result<Vec<DocumentInfo>, StoreError>;
+
+    /// Removes a document's bytes (garbage collection of documents no event commits to, and
+    /// erasure). Durable before it returns; false if the store did not hold it.
+    async fn delete_document(&self, sha256: &[u8; 32]) -> Result<bool, StoreError>;
+
     /// Stops accepting appends, lets queued appends finish, and releases what the store holds.
     /// Later calls fail with [`StoreError::Unavailable`]. The default does nothing.
     async fn close(&self) {}
@@ -227,6 +244,33 @@ impl Drop for AppendExpected {
             counter.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
+}
+
+/// Largest document a store keeps.
+pub const DOCUMENT_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// Longest media type.
+pub const MEDIA_TYPE_BYTES_MAX: usize = 100;
+
+/// What a store keeps of a document besides its bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocumentInfo {
+    /// SHA-256 of the bytes: the document's name, and what events commit to.
+    pub sha256: [u8; 32],
+    /// e.g. `text/plain; charset=utf-8`.
+    pub media_type: String,
+    pub size: u64,
+    /// The document may hold personal data (a public submission, say), so erasure may remove
+    /// it; the hash in the log stays, so every proof does too.
+    pub personal_data: bool,
+    /// When the store received it (the server's clock): the start of its grace period.
+    pub stored_at_unix_ms: u64,
+}
+
+/// A document and its bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Document {
+    pub info: DocumentInfo,
+    pub bytes: Vec<u8>,
 }
 
 /// Every way a store operation can fail, grouped by what the caller should do about it.

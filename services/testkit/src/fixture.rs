@@ -216,6 +216,8 @@ pub fn lifecycle() -> Fixture {
             media_type: "application/pdf".into(),
         },
     );
+    let evidence_event = *b.export.peek().last().expect("the evidence");
+    let mut submission_events = Vec::new();
     for (submitter, text) in [("resident-0001", "submission one"), ("resident-0002", "submission two")] {
         b.append(
             &facilitator,
@@ -225,6 +227,7 @@ pub fn lifecycle() -> Fixture {
                 received_on: "2027-01-25".into(),
             },
         );
+        submission_events.push(*b.export.peek().last().expect("the submission"));
     }
     b.append(
         &facilitator,
@@ -251,6 +254,21 @@ pub fn lifecycle() -> Fixture {
             recommendation_id: "R1".into(),
             text_hash: sha("R1 amended"),
             reason: "Include secondary schools".into(),
+        },
+    );
+    let citation = |input: &Hash256, note: &str| pb::deliberation::InputCitation {
+        input_event_hash: input.0.to_vec(),
+        note: note.into(),
+    };
+    b.append(
+        &secretary,
+        &pb::recommendation::RecommendationInputsCited {
+            recommendation_id: "R1".into(),
+            text_hash: sha("R1 amended"),
+            citations: vec![
+                citation(&evidence_event, "The trials' results"),
+                citation(&submission_events[0], "Asked for secondary schools too"),
+            ],
         },
     );
     for (id, text, tally) in [("R1", "R1 amended", (3, 1, 0)), ("R2", "R2 draft", (3, 0, 1))] {
@@ -296,6 +314,14 @@ pub fn lifecycle() -> Fixture {
     b.append(
         &decision_maker,
         &response(&adoptions[0], pb::response::Decision::Accepted, "Funded from the road safety budget."),
+    );
+    b.append(
+        &decision_maker,
+        &pb::response::ResponseInputsConsidered {
+            recommendation_event_hash: adoptions[0].0.to_vec(),
+            citations: vec![citation(&submission_events[1], "Weighed the cost to parents")],
+            letter_hash: sha("response letter R1"),
+        },
     );
     // The second answer comes after its 56-day deadline: it is late, and the views say so.
     b.recorded_at += 60 * DAY_MS;

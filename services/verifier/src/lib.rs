@@ -12,4 +12,6 @@ pub mod export;
 pub mod verify;
 
 pub use export::{Export, ExportFormatError, ExportHeader, ExportReader, ExportWriter, PublishedView};
-pub use verify::{verify_export, verify_export_with, verify_stream, Failure, FailureClass, Report, VerifyOptions};
+pub use verify::{
+    check_documents, verify_export, verify_export_with, verify_stream, Failure, FailureClass, Report, VerifyOptions,
+};

@@ -57,6 +57,9 @@ pub enum FailureClass {
     /// Events that no verified checkpoint covers: anyone could have written them. Position:
     /// the log index of the first.
     Unanchored,
+    /// An included document's bytes do not hash to its name, or no event commits to it. No
+    /// position; the reason names the document.
+    Document,
 }
 
 impl FailureClass {
@@ -73,6 +76,7 @@ impl FailureClass {
             FailureClass::Checkpoint => "checkpoint",
             FailureClass::View => "view",
             FailureClass::Unanchored => "unanchored",
+            FailureClass::Document => "document",
         }
     }
 }
@@ -111,6 +115,9 @@ pub struct VerifyOptions {
     /// Report events no checkpoint covers without failing (for debugging a log, never for an
     /// audit): the report still counts them and never says that everything holds.
     pub allow_unanchored: bool,
+    /// Keep the hashes of the documents events commit to in the report, to check included
+    /// documents against with [`check_documents`].
+    pub collect_committed_documents: bool,
 }
 
 /// What was checked, with counts, and the first failure if any.
@@ -131,6 +138,13 @@ pub struct Report {
     /// The root of the whole exported log.
     pub root_hash: Hash256,
     pub first_failure: Option<Failure>,
+    /// With `collect_committed_documents`: every document hash an event commits to, and what
+    /// commits to it.
+    pub committed_documents: BTreeMap<Hash256, klero_domain::DocumentKind>,
+    /// Included documents checked by [`check_documents`].
+    pub documents_checked: u64,
+    /// Committed documents that were not included (erased, never uploaded, or left out).
+    pub documents_missing: u64,
 }
 
 impl Report {
@@ -160,6 +174,8 @@ impl Report {
             "anchored_size": self.anchored_size,
             "unanchored_events": self.unanchored_events,
             "root_hash": self.root_hash.to_hex(),
+            "documents_checked": self.documents_checked,
+            "documents_missing": self.documents_missing,
             "first_failure": self.first_failure.as_ref().map(|f| json!({
                 "class": f.class.as_str(), "position": f.position, "line": f.line, "reason": f.reason,
             })),
@@ -444,6 +460,9 @@ fn verify_events(
     }
     report.streams = replay.streams.len() as u64;
     report.root_hash = replay.frontier.root();
+    if options.collect_committed_documents {
+        report.committed_documents = replay.fold.committed_document_kinds().collect();
+    }
     // Checkpoints beyond the events: events the log signed were left out of the export.
     if let Some((&largest, _)) = replay.anchors.checkpoints.iter().next_back() {
         if largest > report.events {
@@ -632,4 +651,49 @@ impl Replay<'_> {
         }
         true
     }
+}
+
+/// Checks documents included with an export (`klero export --documents DIR`) against the log a
+/// report verified with `collect_committed_documents`: each document's name is the lowercase
+/// hex SHA-256 of its bytes, and an event commits to it. Committed documents that are not
+/// included are counted in `documents_missing`, not failed: a council may have erased them
+/// (personal data) or never uploaded them.
+pub fn check_documents(report: &mut Report, documents: impl IntoIterator<Item = (String, Vec<u8>)>) {
+    let mut seen = 0u64;
+    for (name, bytes) in documents {
+        let Some(named) = Hash256::from_hex(&name).ok().filter(|_| name.bytes().all(|b| !b.is_ascii_uppercase()))
+        else {
+            fail(
+                report,
+                failure(
+                    FailureClass::Document,
+                    None,
+                    format!("document {name:?}: the name is not a lowercase hex SHA-256"),
+                ),
+            );
+            return;
+        };
+        let actual = Hash256::of(&bytes);
+        if actual != named {
+            fail(
+                report,
+                failure(
+                    FailureClass::Document,
+                    None,
+                    format!("document {name}: its bytes hash to {actual}: they were changed"),
+                ),
+            );
+            return;
+        }
+        if !report.committed_documents.contains_key(&named) {
+            fail(
+                report,
+                failure(FailureClass::Document, None, format!("document {name}: no event in the log commits to it")),
+            );
+            return;
+        }
+        seen += 1;
+        report.documents_checked += 1;
+    }
+    report.documents_missing = report.committed_documents.len() as u64 - seen;
 }

@@ -84,7 +84,7 @@ async fn an_honest_export_verifies_and_survives_its_text_form() {
     let report = verify(&export);
     assert!(report.ok(), "{}", report.to_text());
     assert_eq!(report.signatures_verified, export.events.len() as u64);
-    assert_eq!((report.checkpoints_verified, report.views_checked), (1, 5));
+    assert_eq!((report.checkpoints_verified, report.views_checked), (1, 7));
     assert_eq!(report.rules_replayed, export.events.len() as u64);
     let reparsed = Export::parse(&export.encode()).expect("parse");
     assert_eq!(reparsed, export);

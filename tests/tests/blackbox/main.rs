@@ -4,6 +4,7 @@
 //! - `connections`: idle sockets are shed or timed out; busy ones never are.
 //! - `contract`: what API.md promises, tried with raw bytes: statuses, limits, the stream head,
 //!   the batch replay rule, plausible signing times.
+//! - `documents`: documents by hash, citations, the trace views, receipts, export and verify.
 //! - `checkpoints`: one publisher; readers among writers never fail and never see the tree shrink.
 //! - `lifecycle`: a whole assembly, from grants to implementation, then its proofs.
 //! - `errors`: every error class has the right status, names its field or rule, appends nothing.
@@ -20,6 +21,7 @@ mod checkpoints;
 mod concurrency;
 mod connections;
 mod contract;
+mod documents;
 mod errors;
 mod idempotency;
 mod lifecycle;
