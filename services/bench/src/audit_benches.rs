@@ -90,17 +90,8 @@ fn build_export_committing(events: usize, content_hash: impl Fn(u64) -> Vec<u8> 
         n += 1;
     }
     for a in 0..ASSEMBLIES {
-        let convened = pb::assembly::AssemblyConvened {
-            assembly_id: format!("bench-{a}"),
-            council: "Bench Council".into(),
-            remit_question: "How fast can an auditor check a year of records?".into(),
-            area: "Loopback".into(),
-            starts_on: "2026-01-01".into(),
-            ends_on: "2026-12-31".into(),
-            panel_size: 40,
-            adoption_threshold_percent: 60,
-            response_deadline_days: 56,
-        };
+        let convened =
+            crate::report::convened(format!("bench-{a}"), "How fast can an auditor check a year of records?", 40);
         let signed = author_part(
             &convenor,
             format!("assembly/bench-{a}"),

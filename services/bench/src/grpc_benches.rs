@@ -243,17 +243,7 @@ pub fn grpc(quick: bool) {
         }
         for client in 0..64 {
             let assembly = format!("bench-{client}");
-            let convened = pb::assembly::AssemblyConvened {
-                assembly_id: assembly.clone(),
-                council: "Bench Council".into(),
-                remit_question: "How fast is it?".into(),
-                area: "Loopback".into(),
-                starts_on: "2026-01-01".into(),
-                ends_on: "2026-12-31".into(),
-                panel_size: 20,
-                adoption_threshold_percent: 60,
-                response_deadline_days: 56,
-            };
+            let convened = crate::report::convened(assembly.clone(), "How fast is it?", 20);
             setup.append(&convenor.sign(&assembly, &convened).expect("sign"), None).await.expect("convene");
         }
 
@@ -330,17 +320,7 @@ pub async fn grant_and_convene(
         };
         client.append(&council.sign("", &grant).expect("sign"), None).await.expect("grant");
     }
-    let convened = pb::assembly::AssemblyConvened {
-        assembly_id: assembly.into(),
-        council: "Bench Council".into(),
-        remit_question: "How fast is it?".into(),
-        area: "Loopback".into(),
-        starts_on: "2026-01-01".into(),
-        ends_on: "2026-12-31".into(),
-        panel_size: 20,
-        adoption_threshold_percent: 60,
-        response_deadline_days: 56,
-    };
+    let convened = crate::report::convened(assembly, "How fast is it?", 20);
     client.append(&convenor.sign(assembly, &convened).expect("sign"), None).await.expect("convene");
 }
 

@@ -93,17 +93,7 @@ fn grow(directory: &Path, events: usize) -> f64 {
             n += 1;
         }
         for a in 0..ASSEMBLIES {
-            let convened = pb::assembly::AssemblyConvened {
-                assembly_id: format!("open-{a}"),
-                council: "Bench Council".into(),
-                remit_question: "How fast does a year of records open?".into(),
-                area: "Loopback".into(),
-                starts_on: "2026-01-01".into(),
-                ends_on: "2026-12-31".into(),
-                panel_size: 40,
-                adoption_threshold_percent: 60,
-                response_deadline_days: 56,
-            };
+            let convened = crate::report::convened(format!("open-{a}"), "How fast does a year of records open?", 40);
             let stream = format!("assembly/open-{a}");
             append_one(signed(&convenor, stream, "klero.assembly.v1.AssemblyConvened", convened.encode_to_vec(), n))
                 .await;

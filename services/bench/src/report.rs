@@ -50,3 +50,23 @@ pub fn quantile_us(latencies: &mut [Duration], q: f64) -> f64 {
     let index = ((latencies.len() as f64 - 1.0) * q).round() as usize;
     latencies[index].as_secs_f64() * 1e6
 }
+
+/// The assembly every bench convenes: the same council, area and dates, with its own id,
+/// question and panel size.
+pub fn convened(
+    assembly_id: impl Into<String>,
+    remit_question: &str,
+    panel_size: u32,
+) -> klero_proto::assembly::AssemblyConvened {
+    klero_proto::assembly::AssemblyConvened {
+        assembly_id: assembly_id.into(),
+        council: "Bench Council".into(),
+        remit_question: remit_question.into(),
+        area: "Loopback".into(),
+        starts_on: "2026-01-01".into(),
+        ends_on: "2026-12-31".into(),
+        panel_size,
+        adoption_threshold_percent: 60,
+        response_deadline_days: 56,
+    }
+}

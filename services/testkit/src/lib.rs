@@ -122,3 +122,23 @@ impl ExportBuilder {
         self.log_key.verifier()
     }
 }
+
+/// A signed event of a made-up type with an id derived from `stream` and `n`, so a retry can
+/// rebuild the same event: for tests of the store and the log, which do not decode payloads.
+pub fn signed_event(author: &SigningKey, stream: &str, n: u32) -> klero_ledger::envelope::SignedAuthorPart {
+    let mut id = [0u8; 16];
+    id[..4].copy_from_slice(&n.to_be_bytes());
+    id[4..8].copy_from_slice(&Hash256::of(stream.as_bytes()).0[..4]);
+    id[8] = 0x80;
+    klero_ledger::envelope::AuthorPart {
+        event_id: klero_ledger::envelope::EventId(id),
+        stream: stream.to_string(),
+        event_type: "klero.test.SomethingHappened".into(),
+        event_version: 1,
+        author_public_key: author.verifying_key().to_bytes(),
+        authored_at_unix_ms: 1_800_000_000_000 + n as u64,
+        payload: vec![n as u8; 300],
+    }
+    .sign(author)
+    .expect("sign")
+}

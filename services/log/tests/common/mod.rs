@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 use klero_ledger::checkpoint::LogSigningKey;
-use klero_ledger::envelope::{AuthorPart, EventId, SignedAuthorPart};
 use klero_ledger::{Hash256, SigningKey};
 use klero_log::{LogConfig, TransparencyLog};
 use klero_store_embedded::{EmbeddedStore, EmbeddedStoreOptions};
@@ -40,21 +39,4 @@ impl std::ops::Deref for OpenLog {
     }
 }
 
-/// A signed event with an id derived from `n`, so a retry can rebuild the same event.
-pub fn signed_event(author: &SigningKey, stream: &str, n: u32) -> SignedAuthorPart {
-    let mut id = [0u8; 16];
-    id[..4].copy_from_slice(&n.to_be_bytes());
-    id[4..8].copy_from_slice(&Hash256::of(stream.as_bytes()).0[..4]);
-    id[8] = 0x80;
-    AuthorPart {
-        event_id: EventId(id),
-        stream: stream.to_string(),
-        event_type: "klero.test.SomethingHappened".into(),
-        event_version: 1,
-        author_public_key: author.verifying_key().to_bytes(),
-        authored_at_unix_ms: 1_800_000_000_000 + n as u64,
-        payload: vec![n as u8; 300],
-    }
-    .sign(author)
-    .expect("sign")
-}
+pub use klero_testkit::signed_event;
