@@ -320,31 +320,119 @@ fn the_log_key_file_names_the_log_that_serve_signs_for() {
     assert!(String::from_utf8_lossy(&unnamed.stderr).contains("give --log-name"), "{unnamed:?}");
 
     // Served, its checkpoints verify with the verifier key keygen wrote.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port();
-    let listen = format!("127.0.0.1:{port}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_klero"))
-        .args(serve(&[&listen, "--log-key", "log.key"]))
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("serve");
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let note = runtime.block_on(async {
-        let started = std::time::Instant::now();
-        loop {
-            if let Ok(mut client) = klero_client::KleroClient::connect(&format!("http://{listen}")).await {
-                if let Ok(checkpoint) = client.checkpoint().await {
-                    return checkpoint.signed_note;
-                }
-            }
-            assert!(started.elapsed() < std::time::Duration::from_secs(60), "klero serve did not answer");
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-    });
-    let _ = child.kill();
-    let _ = child.wait();
+    let served = Served::start(dir.path(), &serve(&[]));
+    let note = served.checkpoint_note();
+    drop(served);
     let verifier = klero_ledger::checkpoint::LogVerifierKey::parse_vkey(vkey.trim()).expect("vkey");
     let checkpoint = verifier.verify(&note).expect("the checkpoint verifies with keygen's verifier key");
     assert_eq!(checkpoint.checkpoint().origin, "council.example/assembly-log");
+}
+
+/// `klero serve` as a process on a free port, killed when dropped.
+struct Served {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Served {
+    /// Starts `klero <args> <127.0.0.1:port> <rest>` in `dir`: `args` ends with `--listen`.
+    fn start(dir: &std::path::Path, args: &[&str]) -> Served {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut all: Vec<&str> = args.to_vec();
+        all.push(&listen);
+        all.extend(["--log-key", "log.key"]);
+        let child = Command::new(env!("CARGO_BIN_EXE_klero"))
+            .args(&all)
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("serve");
+        let served = Served { child, url: format!("http://{listen}") };
+        served.checkpoint_note();
+        served
+    }
+
+    /// The server's current signed checkpoint, once it answers (at most 60 s).
+    fn checkpoint_note(&self) -> String {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        runtime.block_on(async {
+            let started = std::time::Instant::now();
+            loop {
+                if let Ok(mut client) = klero_client::KleroClient::connect(&self.url).await {
+                    if let Ok(checkpoint) = client.checkpoint().await {
+                        return checkpoint.signed_note;
+                    }
+                }
+                assert!(started.elapsed() < std::time::Duration::from_secs(60), "klero serve did not answer");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        })
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Issues 13 and 14, through the command line against a served demo: `klero view` prints
+/// exactly the bytes its digest covers; `klero export --documents` and `klero verify
+/// --documents` carry and check every document, and name a changed one; `klero receipt` and
+/// `klero trace` follow a submission to the council's answer.
+#[test]
+fn a_served_demo_round_trips_through_the_command_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    assert!(klero(&["keygen", "--out", "council.key"], dir.path()).status.success());
+    assert!(klero(&["keygen", "--out", "log.key", "--log-name", "cli.example/log"], dir.path()).status.success());
+    let served =
+        Served::start(dir.path(), &["serve", "--data-dir", "data", "--trust-root", "council.key.pub", "--listen"]);
+    let demo = klero(&["demo", "--server", &served.url, "--trust-root-key", "council.key"], dir.path());
+    assert!(demo.status.success(), "{}", String::from_utf8_lossy(&demo.stderr));
+
+    let view = klero(&["view", "accountability", "--server", &served.url], dir.path());
+    assert!(view.status.success(), "{}", String::from_utf8_lossy(&view.stderr));
+    let digest = klero_ledger::Hash256::of(&view.stdout).to_hex();
+    assert!(
+        String::from_utf8_lossy(&view.stderr).contains(&format!("sha256 {digest}")),
+        "sha256sum of the output is the digest"
+    );
+    assert_eq!(view.stdout.last(), Some(&b'}'), "no line break after the JSON");
+
+    let export = klero(&["export", "--server", &served.url, "--out", "x.export", "--documents", "docs"], dir.path());
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    let documents = std::fs::read_dir(dir.path().join("docs")).expect("docs").count();
+    assert!(documents >= 20, "the demo uploads its texts: {documents} exported");
+    let vkey = std::fs::read_to_string(dir.path().join("log.key.vkey")).expect("vkey");
+    let (code, report) = verify_json(dir.path(), "x.export", &["--documents", "docs", "--log-key", vkey.trim()]);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["documents_checked"], documents as u64);
+    assert_eq!(report["documents_missing"], 0);
+    let first =
+        std::fs::read_dir(dir.path().join("docs")).expect("docs").next().expect("a document").expect("entry").path();
+    let mut bytes = std::fs::read(&first).expect("read");
+    bytes.push(b'!');
+    std::fs::write(&first, bytes).expect("write");
+    let (code, report) = verify_json(dir.path(), "x.export", &["--documents", "docs"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(report["first_failure"]["class"], "document", "{report}");
+
+    // The demo's first public submission: its log index from the trace view it printed.
+    let text = String::from_utf8_lossy(&demo.stdout);
+    let log_index = text
+        .lines()
+        .find_map(|line| line.split("PublicSubmissionReceived at log index ").nth(1))
+        .and_then(|rest| rest.split(' ').next())
+        .expect("the demo names the submission's log index");
+    let receipt =
+        klero(&["receipt", "--server", &served.url, "--log-index", log_index, "--out", "receipt"], dir.path());
+    assert!(receipt.status.success(), "{}", String::from_utf8_lossy(&receipt.stderr));
+    let trace =
+        klero(&["trace", "--server", &served.url, "--receipt", "receipt", "--log-key", vkey.trim()], dir.path());
+    assert!(trace.status.success(), "{}", String::from_utf8_lossy(&trace.stderr));
+    let trace = String::from_utf8_lossy(&trace.stdout);
+    assert!(trace.contains("still in the log") && trace.contains("the council's answer"), "{trace}");
 }
