@@ -12,16 +12,33 @@ use tonic::{Request, Response, Status, Streaming};
 pub const CHUNK_BYTES_MAX: usize = 1024 * 1024;
 /// Most documents one list call returns.
 pub const LIST_COUNT_MAX: u32 = 1_000;
+/// Uploads, and downloads, in progress at once: each holds up to 16 MiB in memory.
+pub const TRANSFERS_IN_PROGRESS_MAX: usize = 16;
 
 /// The service, over the application core.
 pub struct DocumentsService<S: EventStore> {
     application: Arc<Application<S>>,
+    uploads: Arc<tokio::sync::Semaphore>,
+    downloads: Arc<tokio::sync::Semaphore>,
 }
 
 impl<S: EventStore> DocumentsService<S> {
     pub fn new(application: Arc<Application<S>>) -> Self {
-        DocumentsService { application }
+        DocumentsService {
+            application,
+            uploads: Arc::new(tokio::sync::Semaphore::new(TRANSFERS_IN_PROGRESS_MAX)),
+            downloads: Arc::new(tokio::sync::Semaphore::new(TRANSFERS_IN_PROGRESS_MAX)),
+        }
     }
+}
+
+/// A place among the transfers in progress, or RESOURCE_EXHAUSTED naming the limit.
+fn transfer_slot(slots: &Arc<tokio::sync::Semaphore>, what: &str) -> Result<tokio::sync::OwnedSemaphorePermit, Status> {
+    slots.clone().try_acquire_owned().map_err(|_| {
+        Status::resource_exhausted(format!(
+            "limit exceeded: {what} in progress is {TRANSFERS_IN_PROGRESS_MAX}, the maximum; retry shortly"
+        ))
+    })
 }
 
 impl<S: EventStore> std::fmt::Debug for DocumentsService<S> {
@@ -52,6 +69,7 @@ impl<S: EventStore> pb::documents::documents_server::Documents for DocumentsServ
         request: Request<Streaming<pb::documents::UploadRequest>>,
     ) -> Result<Response<pb::documents::UploadResponse>, Status> {
         use pb::documents::upload_request::Part;
+        let _slot = transfer_slot(&self.uploads, "uploads")?;
         let mut parts = request.into_inner();
         let header = match parts.message().await? {
             Some(pb::documents::UploadRequest { part: Some(Part::Header(header)) }) => header,
@@ -93,11 +111,13 @@ impl<S: EventStore> pb::documents::documents_server::Documents for DocumentsServ
         request: Request<pb::documents::DownloadRequest>,
     ) -> Result<Response<Self::DownloadStream>, Status> {
         use pb::documents::download_response::Part;
+        let slot = transfer_slot(&self.downloads, "downloads")?;
         let sha256 = sha256_field("sha256", &request.into_inner().sha256)?;
         let (document, committed) = self.application.download_document(sha256).await.map_err(status)?;
         let info = info_to_proto(&DocumentRecord { info: document.info, committed: Some(committed) });
         let (sender, receiver) = tokio::sync::mpsc::channel(4);
         tokio::spawn(async move {
+            let _slot = slot; // held until the last chunk is handed over
             if sender.send(Ok(pb::documents::DownloadResponse { part: Some(Part::Info(info)) })).await.is_err() {
                 return;
             }

@@ -377,3 +377,47 @@ async fn uncommitted_documents_are_collected_after_their_grace_period() {
     assert!(held.contains(&submission_text.0), "a committed document stays");
     client.download_document(&submission_text).await.expect("still served");
 }
+
+/// At most 16 uploads at once (each may hold 16 MiB): the 17th is refused by name, and a slot
+/// frees when an upload ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_in_progress_are_limited() {
+    use pb::documents::{upload_request::Part, UploadHeader, UploadRequest};
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let header = || UploadRequest {
+        part: Some(Part::Header(UploadHeader {
+            sha256: sha("held open"),
+            media_type: TEXT.into(),
+            size: 10,
+            personal_data: false,
+        })),
+    };
+    // Sixteen uploads send their header and then hold their stream open.
+    let mut held = Vec::new();
+    for _ in 0..klero_api::documents::TRANSFERS_IN_PROGRESS_MAX {
+        let (sender, receiver) = tokio::sync::mpsc::channel(1);
+        sender.send(header()).await.expect("header");
+        let mut documents = client.clone();
+        let call = tokio::spawn(async move {
+            documents
+                .documents()
+                .upload(tonic::codegen::tokio_stream::wrappers::ReceiverStream::new(receiver))
+                .await
+                .map(|_| ())
+                .map_err(|s| s.code())
+        });
+        held.push((sender, call));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut extra = client.clone();
+    let status = refused(extra.upload_document(b"one too many", TEXT, false).await.expect_err("over the limit"));
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    assert!(status.message().contains("uploads in progress"), "{}", status.message());
+    // Ending the held uploads (their bytes never came) frees the slots.
+    for (sender, call) in held {
+        drop(sender);
+        assert_eq!(call.await.expect("join"), Err(Code::InvalidArgument), "declared 10 bytes, sent none");
+    }
+    extra.upload_document(b"room again", TEXT, false).await.expect("a slot is free");
+}
