@@ -109,7 +109,7 @@ impl<S: EventStore> Application<S> {
         self.sync_fold().await?;
         let committed = read(&self.fold).committed_document(&Hash256(header.sha256));
         if committed.is_none() {
-            self.check_uncommitted_room(&header.sha256, header.size).await?;
+            self.reserve_uncommitted_room(&header.sha256, header.size).await?;
         }
         let personal_data = header.personal_data || committed.is_some_and(|c| c.kind.may_hold_personal_data());
         let document = Document {
@@ -123,7 +123,12 @@ impl<S: EventStore> Application<S> {
             bytes,
         };
         // The store checks the bytes against the hash (the port's contract), once.
-        self.store.put_document(&document).await.map_err(|error| match error {
+        let sha256 = document.info.sha256;
+        let kept = self.store.put_document(&document).await;
+        if kept.is_err() {
+            self.forget_pending(&sha256).await;
+        }
+        kept.map_err(|error| match error {
             klero_store::StoreError::InvalidArgument { field: "sha256", .. } => ApplicationError::invalid_field(
                 "header.sha256",
                 "is not the SHA-256 of the bytes uploaded: nothing was kept",
@@ -132,19 +137,34 @@ impl<S: EventStore> Application<S> {
         })
     }
 
-    /// Refuses an upload that would take uncommitted documents past their limits. A document
-    /// the store holds already takes no more room.
-    async fn check_uncommitted_room(&self, sha256: &[u8; 32], size: u64) -> Result<(), ApplicationError> {
+    /// Refuses an upload that would take uncommitted documents past their limits, else counts
+    /// it among them. A document the store holds already takes no more room. The count is
+    /// kept here, not listed from the store per upload: the store may hold millions of
+    /// committed documents.
+    async fn reserve_uncommitted_room(&self, sha256: &[u8; 32], size: u64) -> Result<(), ApplicationError> {
         let policy = &self.config.documents;
-        let infos = self.store.document_infos().await?;
-        if infos.iter().any(|info| info.sha256 == *sha256) {
+        let mut pending = self.pending_documents.lock().await;
+        if pending.is_none() {
+            let infos = self.store.document_infos().await?;
+            let fold = read(&self.fold);
+            *pending = Some(
+                infos
+                    .into_iter()
+                    .filter(|info| fold.committed_document(&Hash256(info.sha256)).is_none())
+                    .map(|info| (info.sha256, info.size))
+                    .collect(),
+            );
+        }
+        let pending = pending.as_mut().expect("just filled");
+        if pending.contains_key(sha256) {
             return Ok(());
         }
-        let fold = read(&self.fold);
-        let (count, bytes) = infos
-            .iter()
-            .filter(|info| fold.committed_document(&Hash256(info.sha256)).is_none())
-            .fold((0usize, 0u64), |(count, bytes), info| (count + 1, bytes + info.size));
+        // Forget those an event has committed to since.
+        {
+            let fold = read(&self.fold);
+            pending.retain(|hash, _| fold.committed_document(&Hash256(*hash)).is_none());
+        }
+        let (count, bytes) = (pending.len(), pending.values().sum::<u64>());
         if count + 1 > policy.uncommitted_max {
             return Err(ApplicationError::LimitExceeded {
                 limit: "documents no event commits to",
@@ -159,7 +179,15 @@ impl<S: EventStore> Application<S> {
                 max: policy.uncommitted_bytes_max,
             });
         }
+        pending.insert(*sha256, size);
         Ok(())
+    }
+
+    /// Stops counting a document among the uncommitted (it was deleted, or never kept).
+    async fn forget_pending(&self, sha256: &[u8; 32]) {
+        if let Some(pending) = self.pending_documents.lock().await.as_mut() {
+            pending.remove(sha256);
+        }
     }
 
     /// A document an event commits to, with its bytes.
@@ -219,6 +247,7 @@ impl<S: EventStore> Application<S> {
             if read(&self.fold).committed_document(&Hash256(info.sha256)).is_some() {
                 continue;
             }
+            self.forget_pending(&info.sha256).await;
             if self.store.delete_document(&info.sha256).await? {
                 collected.deleted += 1;
                 tracing::info!(sha256 = %Hash256(info.sha256), "deleted a document no event committed to within its grace period");

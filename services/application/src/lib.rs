@@ -147,6 +147,9 @@ pub struct Application<S: EventStore> {
     subscriptions: Arc<tokio::sync::Semaphore>,
     /// The prefix a snapshot let this start skip, if one did.
     snapshot_taken_up: Option<u64>,
+    /// Documents held that no event committed to when last looked at, with their sizes: what
+    /// the limits on uncommitted documents count. Read from the store on first use.
+    pending_documents: tokio::sync::Mutex<Option<HashMap<[u8; 32], u64>>>,
 }
 
 impl<S: EventStore> std::fmt::Debug for Application<S> {
@@ -190,6 +193,7 @@ impl<S: EventStore> Application<S> {
             log,
             config,
             snapshot_taken_up,
+            pending_documents: tokio::sync::Mutex::new(None),
         };
         application.sync_fold().await?;
         Ok(application)
