@@ -395,6 +395,11 @@ impl ViewSet {
         self.tree_size
     }
 
+    /// The views' "now": the recording time of the last event folded in (0 before any).
+    pub fn as_of_unix_ms(&self) -> u64 {
+        self.as_of_unix_ms
+    }
+
     /// Rebuilds the lookups a snapshot does not keep; call after deserialising.
     pub fn rebuild_indexes(&mut self) {
         for views in self.assemblies.values_mut() {

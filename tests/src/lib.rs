@@ -24,6 +24,8 @@ pub fn key(label: &str) -> SigningKey {
 #[derive(Debug)]
 pub struct RunningServer {
     pub url: String,
+    /// The public pages' address, when the server serves them.
+    pub pages_url: Option<String>,
     /// The store, for tests that take it down under a live server.
     pub store: Arc<EmbeddedStore>,
     pub running: Running<EmbeddedStore>,
@@ -64,6 +66,22 @@ pub async fn start_server_configured(
     limits: klero_api::server::ServerLimits,
     configure: Option<Configure>,
 ) -> RunningServer {
+    start_server_full(directory, trust_root, clock, limits, configure, false).await
+}
+
+/// A server with the public pages beside gRPC, as `klero serve --http` runs it.
+pub async fn start_server_with_pages(directory: &std::path::Path, trust_root: [u8; 32], clock: Clock) -> RunningServer {
+    start_server_full(directory, trust_root, clock, Default::default(), None, true).await
+}
+
+async fn start_server_full(
+    directory: &std::path::Path,
+    trust_root: [u8; 32],
+    clock: Clock,
+    limits: klero_api::server::ServerLimits,
+    configure: Option<Configure>,
+    pages: bool,
+) -> RunningServer {
     let store = Arc::new(EmbeddedStore::open(directory, EmbeddedStoreOptions::default()).await.expect("store opens"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("address"));
@@ -78,13 +96,20 @@ pub async fn start_server_configured(
         configure(&mut config);
     }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let grpc = Box::new(GrpcFrontEnd { listener, limits });
-    let running = klero_application::start(store.clone(), log_config, config, vec![grpc], async {
+    let mut front_ends: Vec<Box<dyn klero_application::FrontEnd<EmbeddedStore>>> =
+        vec![Box::new(GrpcFrontEnd { listener, limits })];
+    let mut pages_url = None;
+    if pages {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        pages_url = Some(format!("http://{}", listener.local_addr().expect("address")));
+        front_ends.push(Box::new(klero_web::HttpFrontEnd { listener, limits: Default::default() }));
+    }
+    let running = klero_application::start(store.clone(), log_config, config, front_ends, async {
         let _ = stopped.await;
     })
     .await
     .expect("server starts");
-    RunningServer { url, store, running, stop }
+    RunningServer { url, pages_url, store, running, stop }
 }
 
 /// A server in a temporary data directory that can be restarted on the same data.

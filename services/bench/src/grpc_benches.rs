@@ -176,11 +176,12 @@ async fn drive(url: &str, work: Vec<(String, Vec<SignedEvent>)>, batch: bool) ->
 }
 
 /// A server as `klero serve` wires it: the embedded store, the application core and its gRPC
-/// front end.
+/// front end, and the public pages when `pages` is given (`klero serve --http`).
 pub async fn start_server(
     directory: &std::path::Path,
     trust_root: [u8; 32],
     listener: tokio::net::TcpListener,
+    pages: Option<tokio::net::TcpListener>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> klero_application::Running<klero_store_embedded::EmbeddedStore> {
     let store = std::sync::Arc::new(
@@ -193,8 +194,12 @@ pub async fn start_server(
         tree_leaves: klero_log::TreeLeaves::File(directory.join("tree-leaves")),
     };
     let config = klero_application::ApplicationConfig::new(trust_root, klero_application::system_clock());
-    let grpc = Box::new(klero_api::GrpcFrontEnd { listener, limits: Default::default() });
-    klero_application::start(store, log_config, config, vec![grpc], shutdown).await.expect("server starts")
+    let mut front_ends: Vec<Box<dyn klero_application::FrontEnd<klero_store_embedded::EmbeddedStore>>> =
+        vec![Box::new(klero_api::GrpcFrontEnd { listener, limits: Default::default() })];
+    if let Some(listener) = pages {
+        front_ends.push(Box::new(klero_web::HttpFrontEnd { listener, limits: Default::default() }));
+    }
+    klero_application::start(store, log_config, config, front_ends, shutdown).await.expect("server starts")
 }
 
 fn submissions(author: &Author, assembly: &str, count: usize) -> Vec<SignedEvent> {
@@ -332,18 +337,31 @@ pub struct BenchServer {
     pub convenor: Author,
     pub facilitator: Author,
     pub url: String,
+    /// The public pages' address, if served.
+    pub pages_url: Option<String>,
     pub stop: tokio::sync::oneshot::Sender<()>,
     pub running: klero_application::Running<klero_store_embedded::EmbeddedStore>,
 }
 
 impl BenchServer {
     pub async fn start() -> BenchServer {
+        BenchServer::start_serving(false).await
+    }
+
+    /// A server that also serves the public pages.
+    pub async fn start_with_pages() -> BenchServer {
+        BenchServer::start_serving(true).await
+    }
+
+    async fn start_serving(pages: bool) -> BenchServer {
         let directory = tempfile::tempdir().expect("temp dir");
         let council = Author::new(key("bench council"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("address"));
+        let pages = if pages { Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind")) } else { None };
+        let pages_url = pages.as_ref().map(|l| format!("http://{}", l.local_addr().expect("address")));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let running = start_server(directory.path(), council.public_key(), listener, async {
+        let running = start_server(directory.path(), council.public_key(), listener, pages, async {
             let _ = stopped.await;
         })
         .await;
@@ -353,6 +371,7 @@ impl BenchServer {
             convenor: Author::new(key("bench convenor")),
             facilitator: Author::new(key("bench facilitator")),
             url,
+            pages_url,
             stop,
             running,
         }

@@ -2,7 +2,7 @@
 //! `metric`, `value`, `unit`, `baseline` and `ratio`, where the baseline was measured in the
 //! same run on the same machine. BENCHMARKS.md explains each one and how to read it.
 //!
-//! Usage: `klero-bench [verify|append|proof|grpc|verify-export|project|open|select|documents|all]... [--quick]`
+//! Usage: `klero-bench [verify|append|proof|grpc|verify-export|project|open|select|documents|pages|all]... [--quick]`
 
 /// The same allocator as `klero serve`, because the grpc bench hosts the server in this
 /// process (see the workspace Cargo.toml).
@@ -13,6 +13,7 @@ mod audit_benches;
 mod document_benches;
 mod grpc_benches;
 mod open_benches;
+mod page_benches;
 mod report;
 mod select_benches;
 mod store_benches;
@@ -35,7 +36,18 @@ fn main() {
     let quick = args.iter().any(|a| a == "--quick");
     let mut benches: Vec<&str> = args.iter().map(String::as_str).filter(|a| !a.starts_with("--")).collect();
     if benches.is_empty() || benches.contains(&"all") {
-        benches = vec!["verify", "append", "proof", "grpc", "verify-export", "project", "open", "select", "documents"];
+        benches = vec![
+            "verify",
+            "append",
+            "proof",
+            "grpc",
+            "verify-export",
+            "project",
+            "open",
+            "select",
+            "documents",
+            "pages",
+        ];
     }
     for bench in benches {
         match bench {
@@ -48,9 +60,10 @@ fn main() {
             "open" => open_benches::open(quick),
             "select" => select_benches::select(quick),
             "documents" => document_benches::documents_bench(quick),
+            "pages" => page_benches::pages(quick),
             other => {
                 eprintln!(
-                    "unknown bench {other:?}; expected verify, append, proof, grpc, verify-export, project, open, select, documents or all"
+                    "unknown bench {other:?}; expected verify, append, proof, grpc, verify-export, project, open, select, documents, pages or all"
                 );
                 std::process::exit(2);
             }

@@ -20,8 +20,9 @@ use prost::Message;
 /// Where the demo runs.
 #[derive(Debug)]
 pub enum Target {
-    /// Start an embedded server in a temporary directory.
-    Embedded,
+    /// Start an embedded server in a temporary directory; with `http`, serve the public pages
+    /// there and keep the server up after the demonstration until Ctrl-C.
+    Embedded { http: Option<std::net::SocketAddr> },
     /// Use a running server; the demo needs its trust root's secret key to grant roles.
     Server { url: String, trust_root_key: Box<SigningKey> },
 }
@@ -126,7 +127,7 @@ fn choose_withdrawal(instance: &klero_selection::Instance, seed: &[u8], panel: &
 pub async fn run(target: Target) -> anyhow::Result<()> {
     let temporary = tempfile::tempdir()?;
     let (url, council_key, embedded) = match target {
-        Target::Embedded => {
+        Target::Embedded { http } => {
             let council_key = generate_key()?;
             let config = ServerConfig {
                 data_dir: temporary.path().to_path_buf(),
@@ -139,18 +140,30 @@ pub async fn run(target: Target) -> anyhow::Result<()> {
             };
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let url = format!("http://{}", listener.local_addr()?);
+            let http = match http {
+                Some(address) => {
+                    Some(tokio::net::TcpListener::bind(address).await.with_context(|| format!("binding {address}"))?)
+                }
+                None => None,
+            };
+            let pages = http.as_ref().map(|l| l.local_addr()).transpose()?;
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let server = wiring::start(config, listener, klero_application::system_clock(), async {
+            let listeners = wiring::Listeners { grpc: listener, http };
+            let server = wiring::start(config, listeners, klero_application::system_clock(), async {
                 let _ = stopped.await;
             })
             .await?;
             println!("started an embedded server at {url} (data in {})", temporary.path().display());
-            (url, council_key, Some((stop, server)))
+            (url, council_key, Some((stop, server, pages)))
         }
         Target::Server { url, trust_root_key } => (url, *trust_root_key, None),
     };
     let result = drive(&url, council_key).await;
-    if let Some((stop, server)) = embedded {
+    if let Some((stop, server, pages)) = embedded {
+        if let (Ok(()), Some(address)) = (&result, pages) {
+            println!("\n== the public record\nopen http://{address}/ to read it and check it in your browser; Ctrl-C stops the server");
+            wiring::termination_signal().await;
+        }
         let _ = stop.send(());
         server.stopped().await.map_err(|e| anyhow::anyhow!("stopping the server: {e}"))?;
     }
@@ -595,7 +608,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_demo_succeeds_run_after_run() {
         for _ in 0..3 {
-            run(Target::Embedded).await.expect("the demo succeeds");
+            run(Target::Embedded { http: None }).await.expect("the demo succeeds");
         }
     }
 }

@@ -28,6 +28,10 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:50051")]
         listen: SocketAddr,
+        /// Also serve the public pages (HTML, open data, feeds and proofs) on this address,
+        /// e.g. 127.0.0.1:8080.
+        #[arg(long)]
+        http: Option<SocketAddr>,
         /// The trust root's public key file (64 hex digits), e.g. `council.key.pub`.
         #[arg(long)]
         trust_root: PathBuf,
@@ -50,6 +54,10 @@ enum Command {
     },
     /// Drives a complete assembly over gRPC and checks its proofs.
     Demo {
+        /// Keep the embedded server up after the demonstration, with the public pages on this
+        /// address (e.g. 127.0.0.1:8080), until Ctrl-C.
+        #[arg(long, conflicts_with = "server")]
+        http: Option<SocketAddr>,
         /// Use this running server instead of starting an embedded one.
         #[arg(long, requires = "trust_root_key")]
         server: Option<String>,
@@ -183,7 +191,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let runtime = wiring::runtime;
     match cli.command {
-        Command::Serve { data_dir, listen, trust_root, log_key, log_name, log_format, verify_on_open } => {
+        Command::Serve { data_dir, listen, http, trust_root, log_key, log_name, log_format, verify_on_open } => {
             init_logging(&log_format);
             let config = wiring::ServerConfig {
                 data_dir,
@@ -201,15 +209,25 @@ fn main() -> anyhow::Result<()> {
             runtime()?.block_on(async {
                 let listener =
                     tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+                let http = match http {
+                    Some(address) => Some(
+                        tokio::net::TcpListener::bind(address).await.with_context(|| format!("binding {address}"))?,
+                    ),
+                    None => None,
+                };
+                if let Some(http) = &http {
+                    println!("public pages at http://{}/", http.local_addr()?);
+                }
                 let shutdown = async {
                     wiring::termination_signal().await;
                     tracing::info!("shutting down: finishing in-flight requests");
                 };
-                let server = wiring::start(config, listener, klero_application::system_clock(), shutdown).await?;
+                let listeners = wiring::Listeners { grpc: listener, http };
+                let server = wiring::start(config, listeners, klero_application::system_clock(), shutdown).await?;
                 server.stopped().await.map_err(|e| anyhow::anyhow!("serving: {e}"))
             })
         }
-        Command::Demo { server, trust_root_key } => {
+        Command::Demo { http, server, trust_root_key } => {
             tracing_subscriber::fmt()
                 .with_env_filter(
                     tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
@@ -219,7 +237,7 @@ fn main() -> anyhow::Result<()> {
                 (Some(url), Some(key)) => {
                     demo::Target::Server { url, trust_root_key: Box::new(keys::read_secret_key(&key)?) }
                 }
-                _ => demo::Target::Embedded,
+                _ => demo::Target::Embedded { http },
             };
             runtime()?.block_on(demo::run(target))
         }

@@ -1,5 +1,5 @@
 //! The binary's wiring: the embedded store in a data directory, the application core over it,
-//! and the gRPC front end, until told to stop. Nothing depends on this crate: tests and
+//! the gRPC front end and, when asked for, the public pages, until told to stop. Nothing depends on this crate: tests and
 //! benchmarks wire the same parts themselves.
 
 use anyhow::Context;
@@ -39,11 +39,24 @@ pub struct ServerConfig {
 /// and rewritten on every start.
 pub const TREE_LEAVES_FILE: &str = "tree-leaves";
 
-/// Opens the embedded store in the data directory and serves gRPC on `listener` until
-/// `shutdown` resolves; [`Running::stopped`] then resolves once the store is closed.
+/// Where to serve: gRPC always, the public pages (HTTP) when a listener is given.
+#[derive(Debug)]
+pub struct Listeners {
+    pub grpc: TcpListener,
+    pub http: Option<TcpListener>,
+}
+
+impl From<TcpListener> for Listeners {
+    fn from(grpc: TcpListener) -> Listeners {
+        Listeners { grpc, http: None }
+    }
+}
+
+/// Opens the embedded store in the data directory and serves gRPC (and the pages, if asked)
+/// until `shutdown` resolves; [`Running::stopped`] then resolves once the store is closed.
 pub async fn start(
     config: ServerConfig,
-    listener: TcpListener,
+    listeners: impl Into<Listeners>,
     clock: Clock,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running<EmbeddedStore>> {
@@ -54,6 +67,7 @@ pub async fn start(
     );
     let recovery = store.recovery_report();
     tracing::info!(events = recovery.events, segments = recovery.segments, truncated = ?recovery.truncated_tail, "store opened");
+    let Listeners { grpc: listener, http } = listeners.into();
     let address = listener.local_addr()?;
     let log_config = LogConfig {
         log_key: config.log_key,
@@ -66,8 +80,12 @@ pub async fn start(
         open: config.open,
         ..ApplicationConfig::new(config.trust_root, clock)
     };
-    let grpc = Box::new(GrpcFrontEnd { listener, limits: config.limits });
-    let running = klero_application::start(store, log_config, application, vec![grpc], shutdown)
+    let mut front_ends: Vec<Box<dyn klero_application::FrontEnd<EmbeddedStore>>> =
+        vec![Box::new(GrpcFrontEnd { listener, limits: config.limits })];
+    if let Some(listener) = http {
+        front_ends.push(Box::new(klero_web::HttpFrontEnd { listener, limits: Default::default() }));
+    }
+    let running = klero_application::start(store, log_config, application, front_ends, shutdown)
         .await
         .context("opening the log")?;
     tracing::info!(%address, "listening");

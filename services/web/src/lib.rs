@@ -1,0 +1,464 @@
+//! Kleroterion's public pages: the record of each assembly as residents read it, and the proofs
+//! their browser checks on its own.
+//!
+//! [`HttpFrontEnd`] serves, beside the gRPC API and over the same application core:
+//! - pages rendered on the server from the read views (docs/FORMAT.md §7), complete without
+//!   JavaScript, with templates compiled into the binary (`templates/`, checked at build time
+//!   and escaping every recorded string);
+//! - open data: every view with its digest, a CSV of recommendations and responses, an Atom
+//!   feed per assembly;
+//! - the proof API the page's script uses (`/api/v1/…`): the signed checkpoint, each event's
+//!   signed bytes with its inclusion proof, consistency proofs, and the grants of a key;
+//! - the script and the style sheet, embedded (`assets/`): no third-party request.
+//!
+//! Every response carries a strict Content-Security-Policy and no cookie. Pages are cached by
+//! the log size they were rendered at, so a page is rendered once per change of the log.
+
+mod chart;
+mod format;
+mod model;
+mod open_data;
+
+pub use open_data::CSV_COLUMNS;
+mod pages;
+mod proofs;
+
+use axum::body::Body;
+use axum::http::{header, HeaderValue, Request, Response, StatusCode};
+use axum::routing::get;
+use axum::Router;
+use klero_application::{Application, ApplicationError, FrontEnd, FrontEndError, Shutdown};
+use klero_store::EventStore;
+use std::collections::HashMap;
+use std::future::Future as _;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Limits on what visitors may ask of the pages.
+#[derive(Clone, Debug)]
+pub struct HttpLimits {
+    /// Open connections; at the limit, new ones wait in the kernel's backlog.
+    pub connections_max: usize,
+    /// A connection that sends nothing for this long is closed (a keep-alive or a stalled
+    /// request alike).
+    pub idle_timeout: Duration,
+    /// Longest a request may take to answer.
+    pub request_timeout: Duration,
+    /// Largest request body (a pasted receipt).
+    pub body_bytes_max: usize,
+    /// Rendered pages kept, by address; emptied whenever the log grows.
+    pub cached_pages_max: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            connections_max: 1_024,
+            idle_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(30),
+            body_bytes_max: 64 * 1024,
+            cached_pages_max: 1_024,
+        }
+    }
+}
+
+/// The HTTP front end: serves the public pages on `listener` until shutdown.
+#[derive(Debug)]
+pub struct HttpFrontEnd {
+    pub listener: TcpListener,
+    pub limits: HttpLimits,
+}
+
+/// What every handler shares.
+pub(crate) struct Web<S: EventStore> {
+    pub app: Arc<Application<S>>,
+    pub limits: HttpLimits,
+    cache: Mutex<PageCache>,
+}
+
+/// Rendered pages, valid for one log size.
+#[derive(Default)]
+struct PageCache {
+    log_size: u64,
+    pages: HashMap<String, CachedPage>,
+}
+
+#[derive(Clone)]
+pub(crate) struct CachedPage {
+    pub status: StatusCode,
+    pub content_type: &'static str,
+    pub body: axum::body::Bytes,
+    pub headers: Vec<(&'static str, String)>,
+    /// The body gzipped, made once when the page is cached (pages of a large assembly run to
+    /// hundreds of kilobytes of HTML, a tenth of that gzipped).
+    pub gzipped: Option<axum::body::Bytes>,
+}
+
+impl CachedPage {
+    pub fn html(body: String) -> CachedPage {
+        CachedPage { status: StatusCode::OK, content_type: HTML, body: body.into(), headers: Vec::new(), gzipped: None }
+    }
+    pub fn with(status: StatusCode, content_type: &'static str, body: impl Into<axum::body::Bytes>) -> CachedPage {
+        CachedPage { status, content_type, body: body.into(), headers: Vec::new(), gzipped: None }
+    }
+    /// Gzips the body, if it is worth it.
+    fn compress(mut self) -> CachedPage {
+        if self.body.len() >= GZIP_BYTES_MIN && self.gzipped.is_none() {
+            self.gzipped = Some(gzip(&self.body).into());
+        }
+        self
+    }
+    pub fn into_response(self, encoding: Encoding) -> Response<Body> {
+        let gzipped = encoding.gzip && self.gzipped.is_some();
+        let body = if gzipped { self.gzipped.unwrap_or_default() } else { self.body };
+        let mut response = Response::new(Body::from(body));
+        *response.status_mut() = self.status;
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(self.content_type));
+        headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+        if gzipped {
+            headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        for (name, value) in self.headers {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(name, value);
+            }
+        }
+        response
+    }
+}
+
+/// Bodies shorter than this go as they are: gzip would save little.
+const GZIP_BYTES_MIN: usize = 1_024;
+
+pub(crate) fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut encoder =
+        flate2::write::GzEncoder::new(Vec::with_capacity(bytes.len() / 4), flate2::Compression::default());
+    // Writing to a Vec cannot fail.
+    let _ = encoder.write_all(bytes);
+    encoder.finish().unwrap_or_default()
+}
+
+/// Whether the visitor takes gzip (`Accept-Encoding`).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Encoding {
+    pub gzip: bool,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Encoding {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut http::request::Parts, _: &S) -> Result<Encoding, Self::Rejection> {
+        let gzip = parts
+            .headers
+            .get_all(header::ACCEPT_ENCODING)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|coding| {
+                let mut parts = coding.split(';');
+                let name = parts.next().unwrap_or("").trim();
+                let refused = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
+                name.eq_ignore_ascii_case("gzip") && !refused
+            });
+        Ok(Encoding { gzip })
+    }
+}
+
+pub(crate) const HTML: &str = "text/html; charset=utf-8";
+
+impl<S: EventStore> Web<S> {
+    /// The page at `key` for the log as it is now: from the cache, or rendered by `render`.
+    pub async fn cached<F, Fut>(&self, key: String, encoding: Encoding, render: F) -> Response<Body>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<CachedPage, PageError>>,
+    {
+        let log_size = match self.app.with_fold(|fold| fold.next_log_index()).await {
+            Ok(size) => size,
+            Err(error) => return PageError::from(error).into_response(),
+        };
+        {
+            let cache = lock(&self.cache);
+            if cache.log_size == log_size {
+                if let Some(page) = cache.pages.get(&key) {
+                    return page.clone().into_response(encoding);
+                }
+            }
+        }
+        match render().await {
+            Ok(page) => {
+                let page = page.compress();
+                let mut cache = lock(&self.cache);
+                if cache.log_size != log_size {
+                    cache.pages.clear();
+                    cache.log_size = log_size;
+                }
+                if cache.pages.len() >= self.limits.cached_pages_max {
+                    cache.pages.clear();
+                }
+                cache.pages.insert(key, page.clone());
+                page.into_response(encoding)
+            }
+            Err(error) => error.into_response(),
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Why a page cannot be shown, as a status and a sentence a visitor can act on.
+#[derive(Debug)]
+pub(crate) struct PageError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl PageError {
+    pub fn bad_request(message: impl Into<String>) -> PageError {
+        PageError { status: StatusCode::BAD_REQUEST, message: message.into() }
+    }
+    pub fn not_found(message: impl Into<String>) -> PageError {
+        PageError { status: StatusCode::NOT_FOUND, message: message.into() }
+    }
+    pub fn into_response(self) -> Response<Body> {
+        let body = pages::error_page(self.status, &self.message);
+        let mut response = CachedPage::html(body).into_response(Encoding::default());
+        *response.status_mut() = self.status;
+        response
+    }
+}
+
+impl From<ApplicationError> for PageError {
+    fn from(error: ApplicationError) -> PageError {
+        let status = match &error {
+            ApplicationError::InvalidArgument { .. } => StatusCode::BAD_REQUEST,
+            ApplicationError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApplicationError::OutOfRange { .. } => StatusCode::BAD_REQUEST,
+            ApplicationError::LimitExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApplicationError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(%error, "page failed");
+        }
+        PageError { status, message: error.to_string() }
+    }
+}
+
+impl From<askama::Error> for PageError {
+    fn from(error: askama::Error) -> PageError {
+        tracing::error!(%error, "template failed");
+        PageError { status: StatusCode::INTERNAL_SERVER_ERROR, message: "the page could not be rendered".into() }
+    }
+}
+
+/// The policy every response carries: only this server's own script, styles and images; no
+/// frames, no plug-ins, forms only to this server.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+     connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+async fn secure_headers(request: Request<Body>, next: axum::middleware::Next) -> Response<Body> {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.remove(header::SET_COOKIE);
+    headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// The router over one core: pages, open data, proofs and assets.
+pub fn router<S: EventStore>(app: Arc<Application<S>>, limits: HttpLimits) -> Router {
+    let request_timeout = limits.request_timeout;
+    let body_bytes_max = limits.body_bytes_max;
+    let web = Arc::new(Web { app, limits, cache: Mutex::new(PageCache::default()) });
+    Router::new()
+        .route("/", get(pages::index::<S>))
+        .route("/dashboard", get(pages::dashboard::<S>))
+        .route("/assemblies/{id}", get(pages::assembly::<S>))
+        .route("/assemblies/{id}/data", get(open_data::data_page::<S>))
+        .route("/assemblies/{id}/views/{file}", get(open_data::view_file::<S>))
+        .route("/assemblies/{id}/recommendations.csv", get(open_data::csv::<S>))
+        .route("/assemblies/{id}/feed.atom", get(open_data::atom::<S>))
+        .route("/events/{log_index}", get(pages::event::<S>))
+        .route("/receipt", get(pages::receipt_form::<S>).post(pages::receipt_posted::<S>))
+        .route("/documents/{sha256}", get(open_data::document::<S>))
+        .route("/api/v1/checkpoint", get(proofs::checkpoint::<S>))
+        .route("/api/v1/events/{log_index}", get(proofs::event::<S>))
+        .route("/api/v1/consistency", get(proofs::consistency::<S>))
+        .route("/api/v1/grants/{public_key}", get(proofs::grants::<S>))
+        .route("/static/{file}", get(pages::asset))
+        .route("/favicon.ico", get(|| async { axum::response::Redirect::permanent("/static/favicon.svg") }))
+        .fallback(|| async { PageError::not_found("There is no page at this address.").into_response() })
+        .with_state(web)
+        .layer(axum::extract::DefaultBodyLimit::max(body_bytes_max))
+        .layer(axum::middleware::from_fn(move |request: Request<Body>, next: axum::middleware::Next| async move {
+            match tokio::time::timeout(request_timeout, next.run(request)).await {
+                Ok(response) => response,
+                Err(_) => PageError {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    message: "the server took too long to answer; try again".into(),
+                }
+                .into_response(),
+            }
+        }))
+        .layer(axum::middleware::from_fn(secure_headers))
+}
+
+#[async_trait::async_trait]
+impl<S: EventStore> FrontEnd<S> for HttpFrontEnd {
+    fn name(&self) -> &'static str {
+        "http"
+    }
+
+    async fn serve(self: Box<Self>, application: Arc<Application<S>>, shutdown: Shutdown) -> Result<(), FrontEndError> {
+        let address = self.listener.local_addr()?;
+        let listener = LimitedListener {
+            listener: self.listener,
+            permits: Arc::new(tokio::sync::Semaphore::new(self.limits.connections_max)),
+            idle_timeout: self.limits.idle_timeout,
+        };
+        tracing::info!(%address, "serving the public pages");
+        axum::serve(listener, router(application, self.limits)).with_graceful_shutdown(shutdown.signalled()).await?;
+        Ok(())
+    }
+}
+
+/// A listener that holds at most `permits` connections open, each closed after
+/// `idle_timeout` without a byte from the visitor.
+struct LimitedListener {
+    listener: TcpListener,
+    permits: Arc<tokio::sync::Semaphore>,
+    idle_timeout: Duration,
+}
+
+impl axum::serve::Listener for LimitedListener {
+    type Io = LimitedConnection;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (LimitedConnection, std::net::SocketAddr) {
+        loop {
+            // Wait for a free slot before taking the next connection off the backlog.
+            let Ok(permit) = self.permits.clone().acquire_owned().await else {
+                std::future::pending::<()>().await;
+                unreachable!("the semaphore is never closed");
+            };
+            match self.listener.accept().await {
+                Ok((stream, address)) => {
+                    let _ = stream.set_nodelay(true);
+                    let idle = Box::pin(tokio::time::sleep(self.idle_timeout));
+                    return (
+                        LimitedConnection { stream, idle, idle_timeout: self.idle_timeout, _permit: permit },
+                        address,
+                    );
+                }
+                Err(error) => {
+                    // Out of file descriptors and the like: wait a moment rather than spin.
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+}
+
+/// A connection holding one of the listener's slots until it closes.
+struct LimitedConnection {
+    stream: TcpStream,
+    idle: Pin<Box<tokio::time::Sleep>>,
+    idle_timeout: Duration,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl AsyncRead for LimitedConnection {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.stream).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                let deadline = tokio::time::Instant::now() + this.idle_timeout;
+                this.idle.as_mut().reset(deadline);
+                Poll::Ready(result)
+            }
+            Poll::Pending => match this.idle.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    Poll::Ready(Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the visitor sent nothing")))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+impl AsyncWrite for LimitedConnection {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use curve25519_dalek::constants::EIGHT_TORSION;
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+
+    /// `verify.js` refuses keys and `R` values of small order by their encodings. Its table must
+    /// hold the canonical encoding of every one of the eight points of small order, and only
+    /// small-order points (or encodings RFC 8032 refuses).
+    #[test]
+    fn the_browsers_small_order_table_is_complete_and_exact() {
+        let script = include_str!("../assets/verify.js");
+        let start = script.find("const SMALL_ORDER = new Set([").expect("the table");
+        let end = start + script[start..].find("]);").expect("its end");
+        let table: Vec<String> = script[start..end]
+            .split('"')
+            .filter(|part| part.len() == 64 && part.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(str::to_string)
+            .collect();
+        assert_eq!(table.len(), 10);
+        for point in EIGHT_TORSION {
+            let encoding = klero_ledger::hash::to_hex(point.compress().as_bytes());
+            assert!(table.contains(&encoding), "the table misses the small-order point {encoding}");
+        }
+        for encoding in &table {
+            let bytes: [u8; 32] = klero_ledger::Hash256::from_hex(encoding).expect("hex").0;
+            match CompressedEdwardsY(bytes).decompress() {
+                Some(point) => {
+                    let canonical = point.compress().to_bytes() == bytes;
+                    assert!(point.is_small_order(), "{encoding} is not of small order");
+                    // Two entries are x = 0 with the sign bit set: dalek reads them as the same
+                    // point, and RFC 8032 refuses them.
+                    assert!(canonical || bytes[31] & 0x80 != 0, "{encoding}");
+                }
+                None => panic!("{encoding} does not decode at all; it need not be in the table"),
+            }
+        }
+    }
+}

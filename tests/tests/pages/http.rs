@@ -1,0 +1,156 @@
+//! The pages as any HTTP client sees them.
+
+use super::*;
+use klero_ledger::Hash256;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_open_data_and_proofs_over_http() {
+    let server = PagesServer::start().await;
+    let recorded = record(&server, "pages-http").await;
+    let pages = server.pages();
+    let assembly = format!("/assemblies/{}", recorded.assembly);
+
+    // The assembly page: complete HTML, the record's strings escaped, strict headers, no cookie.
+    let page = get(&pages, &assembly).await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.header("content-type"), Some("text/html; charset=utf-8"));
+    assert_eq!(page.header("content-security-policy"), Some(klero_web::CONTENT_SECURITY_POLICY));
+    assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+    assert!(page.header("set-cookie").is_none(), "no cookies, ever");
+    let html = page.text();
+    for shown in
+        ["What should we do?", RATIONALE, "A frequent bus network", "The panel recommends buses every 10 minutes"]
+    {
+        assert!(html.contains(shown), "the page shows {shown:?}");
+    }
+    assert!(
+        html.contains("&#60;script&#62;alert(&#34;evidence&#34;)&#60;/script&#62;"),
+        "a title holding <script> is escaped"
+    );
+    assert!(
+        html.contains("&#60;script&#62;alert(1)&#60;/script&#62; &#38;"),
+        "a submission holding <script> is escaped"
+    );
+    assert!(!html.contains("<script>alert("), "no recorded <script> reaches the page unescaped");
+    assert_eq!(html.matches("<script").count(), 1, "the only script element is the page's own verifier");
+    assert!(html.contains("Overdue"), "R2 has no answer 57 days after its adoption: flagged overdue");
+    assert!(html.contains("In progress") && html.contains("40%"), "R1's implementation shows its status in words");
+
+    // Each view with its digest and tree size: SHA-256 of the bytes served.
+    for name in klero_projections::ViewName::ALL {
+        let view = get(&pages, &format!("{assembly}/views/{}.json", name.as_str())).await;
+        assert_eq!(view.status, 200, "{}", name.as_str());
+        let digest = Hash256::of(&view.body).to_hex();
+        assert_eq!(view.header("klero-view-digest"), Some(digest.as_str()));
+        assert!(html.contains(&digest), "the page states the digest of {}", name.as_str());
+        let json: serde_json::Value = serde_json::from_slice(&view.body).expect("JSON");
+        assert_eq!(view.header("klero-tree-size"), Some(json["tree_size"].to_string().as_str()));
+    }
+
+    // The CSV: Decidim's accountability columns, then the council's decision.
+    let csv = get(&pages, &format!("{assembly}/recommendations.csv")).await;
+    assert_eq!(csv.status, 200);
+    let text = csv.text();
+    let mut lines = text.split("\r\n");
+    assert_eq!(
+        lines.next(),
+        Some(klero_web::CSV_COLUMNS.join(",").as_str()),
+        "id, title, description, start_date, end_date, status, progress come first"
+    );
+    assert!(klero_web::CSV_COLUMNS.starts_with(&[
+        "id",
+        "title",
+        "description",
+        "start_date",
+        "end_date",
+        "status",
+        "progress"
+    ]));
+    let r1 = lines.next().expect("R1's row");
+    assert!(r1.starts_with("\"R1\",\"A frequent bus network\",\"R1. A frequent bus network.\nThe panel"), "{r1}");
+    assert!(r1.contains("\"In progress\",\"40\",\"accepted\",\"Funded from the 2027 transport budget.\""), "{r1}");
+    let r2 = lines.next().expect("R2's row");
+    assert!(r2.contains("\"overdue\""), "{r2}");
+
+    // The Atom feed: the answer and the update, newest first, escaped.
+    let feed = get(&pages, &format!("{assembly}/feed.atom")).await;
+    assert_eq!(feed.header("content-type"), Some("application/atom+xml; charset=utf-8"));
+    let feed = feed.text();
+    assert!(
+        feed.starts_with("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">")
+    );
+    let update = feed.find("Progress on R1").expect("the update is an entry");
+    let answered = feed.find("The council answered R1").expect("the answer is an entry");
+    assert!(update < answered, "newest first");
+    assert_eq!(feed.matches("<entry>").count(), 2);
+    assert!(feed.contains(&format!("<link rel=\"self\" href=\"{pages}{assembly}/feed.atom\"/>")));
+
+    // The proof API and documents.
+    let checkpoint = get(&pages, "/api/v1/checkpoint").await;
+    assert_eq!(checkpoint.status, 200);
+    let client = server.client().await;
+    drop(client);
+    let note = checkpoint.text();
+    let size: u64 = note.lines().nth(1).and_then(|l| l.parse().ok()).expect("a size");
+    let event = get(&pages, &format!("/api/v1/events/{}?tree_size={size}", recorded.response)).await;
+    assert_eq!(event.status, 200);
+    let json: serde_json::Value = serde_json::from_slice(&event.body).expect("JSON");
+    assert_eq!(json["log_index"], recorded.response);
+    let letter = Hash256::of(b"Dear residents, the buses will run until 11pm from 2027.").to_hex();
+    let document = get(&pages, &format!("/documents/{letter}")).await;
+    assert_eq!(document.status, 200);
+    assert_eq!(document.text(), "Dear residents, the buses will run until 11pm from 2027.");
+    assert_eq!(document.header("cache-control"), Some("public, max-age=31536000, immutable"));
+
+    // Bad input: the right status and a message naming the parameter or rule; nothing cached.
+    for (path, status, names) in [
+        ("/assemblies/NOT%20AN%20ID", 400, "assembly id"),
+        ("/assemblies/unknown-assembly", 404, "unknown-assembly"),
+        ("/events/abc", 400, "log index"),
+        ("/events/99999999", 404, "99999999"),
+        ("/api/v1/events/0?tree_size=0", 400, "tree_size"),
+        ("/api/v1/events/x", 400, "log_index"),
+        ("/api/v1/consistency?old=5", 400, "new is required"),
+        ("/api/v1/consistency?old=9&new=3", 400, "old (9) must not be larger"),
+        ("/api/v1/consistency?old=1&new=999999", 400, "beyond the log"),
+        ("/api/v1/grants/zz", 400, "public_key"),
+        ("/documents/ABCD", 400, "64 lowercase hex"),
+        ("/receipt?log_index=-1", 400, "log_index"),
+        (&format!("/receipt?log_index={}", recorded.response), 400, "not a public submission"),
+        ("/static/../../etc/passwd", 404, ""),
+        (&format!("{assembly}/views/nothing.json"), 404, "the views are"),
+        ("/no/such/page", 404, "no page"),
+    ] {
+        let answer = get(&pages, path).await;
+        assert_eq!(answer.status, status, "{path}: {}", answer.text());
+        assert!(answer.text().contains(names), "{path} names {names:?}: {}", answer.text());
+    }
+    let huge = vec![b'a'; 70 * 1024];
+    let posted = exchange(&pages, "POST", "/receipt", Some("application/x-www-form-urlencoded"), &huge).await;
+    assert_eq!(posted.status, 413, "a body over the 64 KiB limit is refused");
+    let posted =
+        exchange(&pages, "POST", "/receipt", Some("application/x-www-form-urlencoded"), b"receipt=not+a+receipt").await;
+    assert_eq!(posted.status, 400);
+    assert!(posted.text().contains("not a receipt"), "{}", posted.text());
+
+    // A pasted receipt: checked, then followed to the council's answer.
+    let mut client = server.client().await;
+    let bundle = client.proof_bundle(recorded.submission).await.expect("receipt");
+    let form: String = bundle
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => (b as char).to_string(),
+            b' ' => "+".into(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let body = format!("receipt={form}");
+    let traced = exchange(&pages, "POST", "/receipt", Some("application/x-www-form-urlencoded"), body.as_bytes()).await;
+    assert_eq!(traced.status, 200, "{}", traced.text());
+    let traced = traced.text();
+    assert!(traced.contains("Your receipt checks out"), "the receipt is verified on the server");
+    assert!(traced.contains(RATIONALE), "and followed to the council's answer");
+    assert!(traced.contains("&#60;script&#62;alert(1)&#60;/script&#62;"), "the submission's text, escaped");
+
+    server.server.stop().await;
+}

@@ -1,0 +1,277 @@
+//! The public pages, served by a real server over the real embedded store:
+//! - `http`: what any HTTP client sees: statuses, headers, open data, feeds, limits;
+//! - `browser`: what a resident's browser sees and checks, in Debian's headless Chromium driven
+//!   by `tests/browser/check-pages.mjs` (playwright-core), with a proxy that plays a dishonest
+//!   server.
+//!
+//! Both need the assembly that [`record`] writes. `tests/run` installs Chromium, Node's
+//! packages and everything else; a missing part fails the test with that hint, never skips it.
+
+mod browser;
+mod http;
+
+use klero_application::Clock;
+use klero_client::KleroClient;
+use klero_proto as pb;
+use klero_tests::*;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// The rationale of R1's response: the browser test alters one byte of it in transit.
+pub const RATIONALE: &str = "Funded from the 2027 transport budget.";
+/// Strings from the public that must show as text, never run.
+pub const SCRIPT_TITLE: &str = "<script>alert(\"evidence\")</script> Transport briefing";
+pub const SCRIPT_SUBMISSION: &str = "The bus stops at 7pm <script>alert(1)</script> & \"I cannot get home\".";
+pub const R1_TEXT: &str = "R1. A frequent bus network.\nThe panel recommends buses every 10 minutes until 11pm.";
+
+/// A server with pages, and the clock it records with (tests move it forward).
+#[derive(Debug)]
+pub struct PagesServer {
+    pub server: RunningServer,
+    pub directory: tempfile::TempDir,
+    pub offset_ms: Arc<AtomicU64>,
+}
+
+impl PagesServer {
+    pub async fn start() -> PagesServer {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let offset_ms = Arc::new(AtomicU64::new(0));
+        let offset = offset_ms.clone();
+        let system = klero_application::system_clock();
+        let clock: Clock = Arc::new(move || system() + offset.load(Ordering::SeqCst));
+        let trust_root = key("trust root").verifying_key().to_bytes();
+        let server = start_server_with_pages(directory.path(), trust_root, clock).await;
+        PagesServer { server, directory, offset_ms }
+    }
+    pub fn pages(&self) -> String {
+        self.server.pages_url.clone().expect("pages served")
+    }
+    pub async fn client(&self) -> KleroClient {
+        KleroClient::connect(&self.server.url).await.expect("connect")
+    }
+    /// Signs at this server's clock, which the test may have moved ahead.
+    pub fn sign_now<P: klero_catalogue::EventMessage>(
+        &self,
+        author: &klero_client::Author,
+        assembly: &str,
+        payload: &P,
+    ) -> klero_client::SignedEvent {
+        let stream = klero_client::stream_name(P::STREAM_KIND, assembly).expect("stream");
+        let now = klero_application::system_clock()() + self.offset_ms.load(Ordering::SeqCst);
+        author.sign_with(stream, klero_client::new_event_id(), now, payload).expect("sign")
+    }
+}
+
+/// What [`record`] wrote, by log index and hash.
+#[derive(Debug)]
+pub struct Recorded {
+    pub assembly: String,
+    pub facilitator_grant: u64,
+    pub submission: u64,
+    pub response: u64,
+    pub decision_maker_key: String,
+}
+
+async fn document(client: &mut KleroClient, text: &str, personal_data: bool) -> Vec<u8> {
+    client
+        .upload_document(text.as_bytes(), "text/plain; charset=utf-8", personal_data)
+        .await
+        .expect("upload")
+        .0
+        .to_vec()
+}
+
+/// A whole assembly with documents and citations: two recommendations, one answered (with a
+/// letter and an implementation update), one left without an answer past its deadline.
+pub async fn record(server: &PagesServer, assembly: &str) -> Recorded {
+    let mut client = server.client().await;
+    let cast = Cast::new("pages");
+    let facilitator_grant = 2;
+    assembly_with_panel(&mut client, &cast, assembly).await;
+    append(
+        &mut client,
+        &cast.facilitator,
+        assembly,
+        &pb::deliberation::SessionHeld {
+            session_number: 1,
+            held_on: "2026-01-17".into(),
+            agenda: "Transport: what the evidence says".into(),
+            attendance_count: 4,
+        },
+    )
+    .await;
+    let evidence_text = "Buses: a briefing.\nHalf of the district's trips are under 5 km.";
+    let content_hash = document(&mut client, evidence_text, false).await;
+    let evidence = append(
+        &mut client,
+        &cast.facilitator,
+        assembly,
+        &pb::deliberation::EvidencePresented {
+            session_number: 1,
+            speaker_role: "academic researcher".into(),
+            title: SCRIPT_TITLE.into(),
+            content_hash,
+            media_type: "text/plain; charset=utf-8".into(),
+        },
+    )
+    .await;
+    let mut submissions = Vec::new();
+    for (n, text) in [SCRIPT_SUBMISSION, "Please keep the Saturday market."].iter().enumerate() {
+        let content_hash = document(&mut client, text, true).await;
+        submissions.push(
+            append(
+                &mut client,
+                &cast.facilitator,
+                assembly,
+                &pb::deliberation::PublicSubmissionReceived {
+                    submitter_id: format!("s{n:04}"),
+                    content_hash,
+                    received_on: "2026-01-20".into(),
+                },
+            )
+            .await,
+        );
+    }
+    let mut adoptions = Vec::new();
+    for (id, title, text) in [
+        ("R1", "A frequent bus network", R1_TEXT),
+        ("R2", "Car-free school streets", "R2. Car-free school streets.\nAt every primary school by 2028."),
+    ] {
+        let text_hash = document(&mut client, text, false).await;
+        append(
+            &mut client,
+            &cast.secretary,
+            assembly,
+            &pb::recommendation::RecommendationDrafted {
+                recommendation_id: id.into(),
+                title: title.into(),
+                text_hash: text_hash.clone(),
+            },
+        )
+        .await;
+        append(
+            &mut client,
+            &cast.secretary,
+            assembly,
+            &pb::recommendation::RecommendationInputsCited {
+                recommendation_id: id.into(),
+                text_hash: text_hash.clone(),
+                citations: vec![
+                    pb::deliberation::InputCitation {
+                        input_event_hash: evidence.event_hash.clone(),
+                        note: "the evidence the panel relied on".into(),
+                    },
+                    pb::deliberation::InputCitation {
+                        input_event_hash: submissions[0].event_hash.clone(),
+                        note: "a resident's submission <b>that shaped</b> the text".into(),
+                    },
+                ],
+            },
+        )
+        .await;
+        append(
+            &mut client,
+            &cast.secretary,
+            assembly,
+            &pb::recommendation::VoteRecorded { recommendation_id: id.into(), in_favour: 3, against: 1, abstaining: 0 },
+        )
+        .await;
+        adoptions.push(
+            append(
+                &mut client,
+                &cast.secretary,
+                assembly,
+                &pb::recommendation::RecommendationAdopted {
+                    recommendation_id: id.into(),
+                    final_text_hash: text_hash,
+                    in_favour: 3,
+                    against: 1,
+                    abstaining: 0,
+                },
+            )
+            .await,
+        );
+    }
+    let mut answer = response(&adoptions[0].event_hash, pb::response::Decision::Accepted);
+    answer.rationale = RATIONALE.into();
+    let response = append(&mut client, &cast.decision_maker, assembly, &answer).await;
+    let letter = document(&mut client, "Dear residents, the buses will run until 11pm from 2027.", false).await;
+    append(
+        &mut client,
+        &cast.decision_maker,
+        assembly,
+        &pb::response::ResponseInputsConsidered {
+            recommendation_event_hash: adoptions[0].event_hash.clone(),
+            citations: vec![pb::deliberation::InputCitation {
+                input_event_hash: submissions[0].event_hash.clone(),
+                note: "evening shift workers need buses after 7pm".into(),
+            }],
+            letter_hash: letter,
+        },
+    )
+    .await;
+    // R2 goes unanswered past its 56-day deadline: the next event is recorded 57 days on.
+    // It is signed at the moved clock too, or it would look signed long before its recording.
+    server.offset_ms.fetch_add(57 * DAY_MS, Ordering::SeqCst);
+    let update = pb::response::ImplementationUpdated {
+        recommendation_event_hash: adoptions[0].event_hash.clone(),
+        status: pb::response::ImplementationStatus::InProgress as i32,
+        progress_percent: 40,
+        note: "Budget allocated; the first routes run in March.".into(),
+        evidence_hash: Vec::new(),
+    };
+    client.append(&server.sign_now(&cast.decision_maker, assembly, &update), None).await.expect("the late update");
+    Recorded {
+        assembly: assembly.into(),
+        facilitator_grant,
+        submission: submissions[0].log_index,
+        response: response.log_index,
+        decision_maker_key: klero_ledger::hash::to_hex(&cast.decision_maker.public_key()),
+    }
+}
+
+/// One HTTP/1.1 exchange over a fresh connection: the status, the headers (names lowercase)
+/// and the body. Enough for the tests; the server sends sized bodies.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).expect("UTF-8 body")
+    }
+}
+
+pub async fn exchange(base: &str, method: &str, path: &str, content_type: Option<&str>, body: &[u8]) -> Answer {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = base.strip_prefix("http://").expect("http URL");
+    let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    if let Some(content_type) = content_type {
+        request.push_str(&format!("Content-Type: {content_type}\r\nContent-Length: {}\r\n", body.len()));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    stream.write_all(body).await.expect("write body");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("read");
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a header block");
+    let head = String::from_utf8(raw[..split].to_vec()).expect("ASCII headers");
+    let mut lines = head.split("\r\n");
+    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).expect("status");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Answer { status, headers, body: raw[split + 4..].to_vec() }
+}
+
+pub async fn get(base: &str, path: &str) -> Answer {
+    exchange(base, "GET", path, None, &[]).await
+}
