@@ -125,6 +125,18 @@ const out = {};
   await context.close();
 }
 
+// 2b. On a phone's screen nothing runs off the side.
+{
+  const { context, page } = await newPage({ viewport: { width: 375, height: 740 } });
+  out.phone = {};
+  for (const path of [`/assemblies/${config.a.assembly}`, "/dashboard", `/events/${config.a.event}`]) {
+    await page.goto(`${config.a.pages}${path}`);
+    await page.evaluate(() => window.kleroVerification);
+    out.phone[path] = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, width: window.innerWidth }));
+  }
+  await context.close();
+}
+
 // 3. Without JavaScript the page is complete.
 {
   const { context, page } = await newPage({ javaScriptEnabled: false });

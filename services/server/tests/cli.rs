@@ -436,3 +436,48 @@ fn a_served_demo_round_trips_through_the_command_line() {
     let trace = String::from_utf8_lossy(&trace.stdout);
     assert!(trace.contains("still in the log") && trace.contains("the council's answer"), "{trace}");
 }
+
+/// Issue 15: `klero demo --http` keeps its server up after the demonstration, prints the
+/// address to open, and serves the assembly it recorded there; SIGTERM stops it cleanly.
+#[test]
+fn the_demo_keeps_its_pages_up_and_says_where() {
+    use std::io::{BufRead, Read, Write};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_klero"))
+        .args(["demo", "--http", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("demo");
+    let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut assembly = None;
+    let address = loop {
+        let line = lines.next().expect("the demo prints the address before it waits").expect("a line");
+        if let Some(id) = line.strip_prefix("== assembly ") {
+            assembly = Some(id.to_string());
+        }
+        if let Some(rest) = line.strip_prefix("open http://") {
+            break rest.split('/').next().expect("host:port").to_string();
+        }
+    };
+    let assembly = assembly.expect("the demo names its assembly");
+    let get = |path: &str| -> String {
+        let mut stream = std::net::TcpStream::connect(&address).expect("the pages are still served");
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").expect("request");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("answer");
+        answer
+    };
+    let index = get("/");
+    assert!(index.starts_with("HTTP/1.1 200"), "{index}");
+    assert!(index.contains(&format!("/assemblies/{assembly}")), "the index lists the demo's assembly");
+    let page = get(&format!("/assemblies/{assembly}"));
+    assert!(page.contains("How should our district reach net zero by 2040?"));
+    assert!(page.contains("Not accepted") && page.contains("In progress"), "answers and progress are shown");
+    // SIGTERM: the server stops cleanly and the demo exits 0.
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(killed.success());
+    let status = child.wait().expect("the demo exits");
+    assert!(status.success(), "{status:?}");
+}

@@ -78,6 +78,9 @@ pub(crate) struct Web<S: EventStore> {
     pub app: Arc<Application<S>>,
     pub limits: HttpLimits,
     cache: Mutex<PageCache>,
+    /// Held while a page renders: visitors who miss the cache together wait for one render
+    /// rather than each rendering the same page.
+    rendering: tokio::sync::Mutex<()>,
 }
 
 /// Rendered pages, valid for one log size.
@@ -182,13 +185,13 @@ impl<S: EventStore> Web<S> {
             Ok(size) => size,
             Err(error) => return PageError::from(error).into_response(),
         };
-        {
-            let cache = lock(&self.cache);
-            if cache.log_size == log_size {
-                if let Some(page) = cache.pages.get(&key) {
-                    return page.clone().into_response(encoding);
-                }
-            }
+        let hit = |cache: &PageCache| (cache.log_size == log_size).then(|| cache.pages.get(&key).cloned()).flatten();
+        if let Some(page) = hit(&lock(&self.cache)) {
+            return page.into_response(encoding);
+        }
+        let _rendering = self.rendering.lock().await;
+        if let Some(page) = hit(&lock(&self.cache)) {
+            return page.into_response(encoding);
         }
         match render().await {
             Ok(page) => {
@@ -280,7 +283,8 @@ async fn secure_headers(request: Request<Body>, next: axum::middleware::Next) ->
 pub fn router<S: EventStore>(app: Arc<Application<S>>, limits: HttpLimits) -> Router {
     let request_timeout = limits.request_timeout;
     let body_bytes_max = limits.body_bytes_max;
-    let web = Arc::new(Web { app, limits, cache: Mutex::new(PageCache::default()) });
+    let web =
+        Arc::new(Web { app, limits, cache: Mutex::new(PageCache::default()), rendering: tokio::sync::Mutex::new(()) });
     Router::new()
         .route("/", get(pages::index::<S>))
         .route("/dashboard", get(pages::dashboard::<S>))

@@ -214,7 +214,8 @@ struct EventModel {
     event_hash: String,
     author: String,
     author_is_trust_root: bool,
-    grants: Vec<String>,
+    /// Each grant of the author's key, in words, and the log index of the grant event.
+    grants: Vec<(String, u64)>,
     authored: String,
     recorded: String,
     decoded: String,
@@ -267,9 +268,9 @@ pub async fn event<S: EventStore>(
                         };
                         let revoked =
                             g.revoked_at_log_index.map(|at| format!("; revoked at event {at}")).unwrap_or_default();
-                        format!(
-                            "{} ({}) for {scope}, granted by the trust root at event {}{revoked}",
-                            g.role, g.holder_title, g.granted_at_log_index
+                        (
+                            format!("{} ({}) for {scope}, granted by the trust root{revoked}", g.role, g.holder_title),
+                            g.granted_at_log_index,
                         )
                     })
                     .collect::<Vec<_>>();

@@ -181,6 +181,9 @@ async fn residents_read_and_their_browser_verifies() {
         assert!(bad.is_empty(), "{path}: {bad:#?}");
     }
     assert_eq!(seen["firstTab"], "Skip to the content", "the keyboard reaches the skip link first");
+    for (path, phone) in seen["phone"].as_object().expect("phone") {
+        assert!(phone["scrollWidth"].as_u64() <= phone["width"].as_u64(), "{path} runs off a phone's screen: {phone}");
+    }
 
     // A dishonest server is caught, and the badge names what failed.
     let tampered = &seen["tampered"];
