@@ -168,6 +168,11 @@ impl<S: EventStore> Application<S> {
         author_key: [u8; 32],
     ) -> Result<Vec<Appended>, ApplicationError> {
         for _attempt in 0..DECIDE_ATTEMPTS_MAX {
+            if self.store.shared_by_servers() {
+                // Another server may have appended since this one last looked: decide on the
+                // whole log.
+                self.log.follow_store().await?;
+            }
             self.sync_fold().await?;
             let now = (self.config.clock)();
             let (acceptances, current) = {

@@ -22,7 +22,7 @@ use prost::Message;
 pub enum Target {
     /// Start an embedded server in a temporary directory; with `http`, serve the public pages
     /// there and keep the server up after the demonstration until Ctrl-C.
-    Embedded { http: Option<std::net::SocketAddr> },
+    Embedded { http: Option<std::net::SocketAddr>, store: Option<String> },
     /// Use a running server; the demo needs its trust root's secret key to grant roles.
     Server { url: String, trust_root_key: Box<SigningKey> },
 }
@@ -127,7 +127,7 @@ fn choose_withdrawal(instance: &klero_selection::Instance, seed: &[u8], panel: &
 pub async fn run(target: Target) -> anyhow::Result<()> {
     let temporary = tempfile::tempdir()?;
     let (url, council_key, embedded) = match target {
-        Target::Embedded { http } => {
+        Target::Embedded { http, store } => {
             let council_key = generate_key()?;
             let config = ServerConfig {
                 data_dir: temporary.path().to_path_buf(),
@@ -135,6 +135,7 @@ pub async fn run(target: Target) -> anyhow::Result<()> {
                 log_key: LogSigningKey::new("kleroterion.demo/log", generate_key()?)?,
                 limits: Default::default(),
                 store_options: Default::default(),
+                postgres: store,
                 checkpoints: Default::default(),
                 open: Default::default(),
             };
@@ -608,7 +609,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_demo_succeeds_run_after_run() {
         for _ in 0..3 {
-            run(Target::Embedded { http: None }).await.expect("the demo succeeds");
+            run(Target::Embedded { http: None, store: None }).await.expect("the demo succeeds");
         }
     }
 }

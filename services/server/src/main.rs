@@ -22,9 +22,14 @@ struct Cli {
 enum Command {
     /// Serves the gRPC API on the embedded store.
     Serve {
-        /// Where the store and the latest checkpoint live.
+        /// Where the store and the latest checkpoint live (with --store, only what the server
+        /// derives from the log: the Merkle tree's leaf file).
         #[arg(long, default_value = "./klero-data")]
         data_dir: PathBuf,
+        /// Keep the log in this PostgreSQL database instead of the embedded store, e.g.
+        /// `postgres://klero@db1,db2/klero?target_session_attrs=read-write`.
+        #[arg(long)]
+        store: Option<String>,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:50051")]
         listen: SocketAddr,
@@ -61,6 +66,10 @@ enum Command {
         /// Use this running server instead of starting an embedded one.
         #[arg(long, requires = "trust_root_key")]
         server: Option<String>,
+        /// Start the server on this PostgreSQL database (an empty one) instead of the embedded
+        /// store.
+        #[arg(long, conflicts_with = "server")]
+        store: Option<String>,
         /// With --server: the trust root's secret key file, to grant the demo's roles.
         #[arg(long)]
         trust_root_key: Option<PathBuf>,
@@ -191,7 +200,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let runtime = wiring::runtime;
     match cli.command {
-        Command::Serve { data_dir, listen, http, trust_root, log_key, log_name, log_format, verify_on_open } => {
+        Command::Serve { data_dir, store, listen, http, trust_root, log_key, log_name, log_format, verify_on_open } => {
             init_logging(&log_format);
             let config = wiring::ServerConfig {
                 data_dir,
@@ -199,6 +208,7 @@ fn main() -> anyhow::Result<()> {
                 log_key: keys::read_log_key(&log_key, log_name.as_deref())?,
                 limits: Default::default(),
                 store_options: Default::default(),
+                postgres: store,
                 checkpoints: Default::default(),
                 open: if verify_on_open == "full" {
                     klero_application::OpenVerification::Full
@@ -227,7 +237,7 @@ fn main() -> anyhow::Result<()> {
                 server.stopped().await.map_err(|e| anyhow::anyhow!("serving: {e}"))
             })
         }
-        Command::Demo { http, server, trust_root_key } => {
+        Command::Demo { http, server, store, trust_root_key } => {
             tracing_subscriber::fmt()
                 .with_env_filter(
                     tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
@@ -237,7 +247,7 @@ fn main() -> anyhow::Result<()> {
                 (Some(url), Some(key)) => {
                     demo::Target::Server { url, trust_root_key: Box::new(keys::read_secret_key(&key)?) }
                 }
-                _ => demo::Target::Embedded { http },
+                _ => demo::Target::Embedded { http, store },
             };
             runtime()?.block_on(demo::run(target))
         }

@@ -8,6 +8,7 @@ use klero_application::{ApplicationConfig, CheckpointPolicy, Clock, OpenVerifica
 use klero_ledger::checkpoint::LogSigningKey;
 use klero_log::{LogConfig, TreeLeaves};
 use klero_store_embedded::{EmbeddedStore, EmbeddedStoreOptions};
+use klero_store_postgres::PostgresStore;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,6 +31,8 @@ pub struct ServerConfig {
     pub log_key: LogSigningKey,
     pub limits: ServerLimits,
     pub store_options: EmbeddedStoreOptions,
+    /// A PostgreSQL database for the log instead of the embedded store (`--store`).
+    pub postgres: Option<String>,
     pub checkpoints: CheckpointPolicy,
     /// How much of the log to verify again on start.
     pub open: OpenVerification,
@@ -52,22 +55,91 @@ impl From<TcpListener> for Listeners {
     }
 }
 
-/// Opens the embedded store in the data directory and serves gRPC (and the pages, if asked)
-/// until `shutdown` resolves; [`Running::stopped`] then resolves once the store is closed.
+/// A running server on whichever store it was given.
+#[derive(Debug)]
+pub enum Server {
+    Embedded(Running<EmbeddedStore>),
+    Postgres(Running<PostgresStore>),
+}
+
+impl Server {
+    /// Waits until everything stopped after the shutdown signal (see [`Running::stopped`]).
+    pub async fn stopped(self) -> Result<(), klero_application::FrontEndError> {
+        match self {
+            Server::Embedded(running) => running.stopped().await,
+            Server::Postgres(running) => running.stopped().await,
+        }
+    }
+}
+
+/// Opens the store (the embedded one in the data directory, or PostgreSQL when
+/// `config.postgres` names a database) and serves gRPC (and the pages, if asked) until
+/// `shutdown` resolves; [`Server::stopped`] then resolves once the store is closed.
 pub async fn start(
     config: ServerConfig,
     listeners: impl Into<Listeners>,
     clock: Clock,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<Running<EmbeddedStore>> {
-    let store = Arc::new(
-        EmbeddedStore::open(&config.data_dir, config.store_options.clone())
-            .await
-            .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
-    );
-    let recovery = store.recovery_report();
-    tracing::info!(events = recovery.events, segments = recovery.segments, truncated = ?recovery.truncated_tail, "store opened");
-    let Listeners { grpc: listener, http } = listeners.into();
+) -> anyhow::Result<Server> {
+    match config.postgres.clone() {
+        None => {
+            let store = Arc::new(
+                EmbeddedStore::open(&config.data_dir, config.store_options.clone())
+                    .await
+                    .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
+            );
+            let recovery = store.recovery_report();
+            tracing::info!(events = recovery.events, segments = recovery.segments, truncated = ?recovery.truncated_tail, "store opened");
+            Ok(Server::Embedded(start_on(store, config, listeners.into(), clock, shutdown).await?))
+        }
+        Some(url) => {
+            let listeners = listeners.into();
+            // Servers that are not the writer name it in their answers to appends.
+            let options = klero_store_postgres::PostgresStoreOptions {
+                advertise: format!("the klero server at {}", listeners.grpc.local_addr()?),
+                ..Default::default()
+            };
+            let store = Arc::new(
+                PostgresStore::connect(&url, options)
+                    .await
+                    .with_context(|| format!("connecting to the PostgreSQL store {}", redacted(&url)))?,
+            );
+            // The data directory holds only what is derived from the log (the Merkle tree's
+            // leaf file), so each server on a shared database has its own.
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("creating {}", config.data_dir.display()))?;
+            tracing::info!(store = %redacted(&url), "PostgreSQL store connected");
+            Ok(Server::Postgres(start_on(store, config, listeners, clock, shutdown).await?))
+        }
+    }
+}
+
+/// A connection string with any password replaced, for logs and errors.
+pub fn redacted(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url
+            .split_whitespace()
+            .map(|part| if part.starts_with("password=") { "password=***" } else { part })
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
+}
+
+async fn start_on<S: klero_store::EventStore>(
+    store: Arc<S>,
+    config: ServerConfig,
+    listeners: Listeners,
+    clock: Clock,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Running<S>> {
+    let Listeners { grpc: listener, http } = listeners;
     let address = listener.local_addr()?;
     let log_config = LogConfig {
         log_key: config.log_key,
@@ -80,7 +152,7 @@ pub async fn start(
         open: config.open,
         ..ApplicationConfig::new(config.trust_root, clock)
     };
-    let mut front_ends: Vec<Box<dyn klero_application::FrontEnd<EmbeddedStore>>> =
+    let mut front_ends: Vec<Box<dyn klero_application::FrontEnd<S>>> =
         vec![Box::new(GrpcFrontEnd { listener, limits: config.limits })];
     if let Some(listener) = http {
         front_ends.push(Box::new(klero_web::HttpFrontEnd { listener, limits: Default::default() }));
@@ -113,5 +185,15 @@ pub async fn termination_signal() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_never_reach_the_logs() {
+        assert_eq!(super::redacted("postgres://klero:secret@db1,db2/klero"), "postgres://klero:***@db1,db2/klero");
+        assert_eq!(super::redacted("postgres://klero@db/klero"), "postgres://klero@db/klero");
+        assert_eq!(super::redacted("host=db user=klero password=secret"), "host=db user=klero password=***");
     }
 }

@@ -17,7 +17,7 @@
 
 use klero_ledger::hash::to_hex;
 use klero_ledger::Hash256;
-use klero_store::{Document, DocumentInfo, StoreError, DOCUMENT_BYTES_MAX, MEDIA_TYPE_BYTES_MAX};
+use klero_store::{Document, DocumentInfo, StoreError, MEDIA_TYPE_BYTES_MAX};
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{Read, Write};
@@ -76,36 +76,7 @@ impl DocumentFiles {
 
     /// Checks a document before it is kept: its hash, size and media type.
     pub fn validate(document: &Document) -> Result<(), StoreError> {
-        if document.bytes.len() > DOCUMENT_BYTES_MAX {
-            return Err(StoreError::LimitExceeded {
-                limit: "document bytes",
-                actual: document.bytes.len() as u64,
-                max: DOCUMENT_BYTES_MAX as u64,
-            });
-        }
-        let info = &document.info;
-        if info.size != document.bytes.len() as u64 {
-            return Err(StoreError::InvalidArgument {
-                field: "size",
-                reason: format!("says {} bytes, the document has {}", info.size, document.bytes.len()),
-            });
-        }
-        if Hash256::of(&document.bytes).0 != info.sha256 {
-            return Err(StoreError::InvalidArgument {
-                field: "sha256",
-                reason: "is not the SHA-256 of the document's bytes".into(),
-            });
-        }
-        let media_type_ok = !info.media_type.is_empty()
-            && info.media_type.len() <= MEDIA_TYPE_BYTES_MAX
-            && info.media_type.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
-        if !media_type_ok {
-            return Err(StoreError::InvalidArgument {
-                field: "media_type",
-                reason: format!("must be 1 to {MEDIA_TYPE_BYTES_MAX} printable ASCII bytes"),
-            });
-        }
-        Ok(())
+        klero_store::validate_document(document)
     }
 
     /// Keeps `document`; false if it was kept already (the first copy and its details stay).

@@ -15,7 +15,7 @@ pub mod segment;
 
 use crate::segment::*;
 use async_trait::async_trait;
-use klero_ledger::envelope::{validate_event_type, validate_stream_name, EventId, ENVELOPE_BYTES_MAX};
+use klero_ledger::envelope::{validate_stream_name, EventId, ENVELOPE_BYTES_MAX};
 use klero_store::*;
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -363,55 +363,12 @@ impl EmbeddedStore {
 
     fn validate_append(&self, stream: &str, events: &[EventData]) -> Result<(), StoreError> {
         let options = &self.shared.options;
-        validate_stream_name(stream)
-            .map_err(|e| StoreError::InvalidArgument { field: "stream", reason: e.to_string() })?;
-        if events.is_empty() {
-            return Err(StoreError::InvalidArgument {
-                field: "events",
-                reason: "an append needs at least one event".into(),
-            });
-        }
-        if events.len() > options.append_events_max {
-            return Err(StoreError::LimitExceeded {
-                limit: "events per append",
-                actual: events.len() as u64,
-                max: options.append_events_max as u64,
-            });
-        }
-        let mut total = 0usize;
-        let mut seen = HashMap::with_capacity(events.len());
-        for (index, event) in events.iter().enumerate() {
-            if event.event_id.0 == [0; 16] {
-                return Err(StoreError::InvalidArgument {
-                    field: "event_id",
-                    reason: "the nil UUID is not an event id".into(),
-                });
-            }
-            if let Some(first) = seen.insert(event.event_id, index) {
-                return Err(StoreError::InvalidArgument {
-                    field: "event_id",
-                    reason: format!("events {first} and {index} share id {}", event.event_id),
-                });
-            }
-            validate_event_type(&event.event_type)
-                .map_err(|e| StoreError::InvalidArgument { field: "event_type", reason: e.to_string() })?;
-            if event.data.len() > options.event_data_bytes_max {
-                return Err(StoreError::LimitExceeded {
-                    limit: "event data bytes",
-                    actual: event.data.len() as u64,
-                    max: options.event_data_bytes_max as u64,
-                });
-            }
-            total += event.data.len();
-        }
-        if total > options.append_bytes_max {
-            return Err(StoreError::LimitExceeded {
-                limit: "data bytes per append",
-                actual: total as u64,
-                max: options.append_bytes_max as u64,
-            });
-        }
-        Ok(())
+        let limits = AppendLimits {
+            event_data_bytes_max: options.event_data_bytes_max,
+            append_events_max: options.append_events_max,
+            append_bytes_max: options.append_bytes_max,
+        };
+        validate_append(stream, events, &limits)
     }
 
     fn check_read_count(&self, max_count: usize) -> Result<(), StoreError> {

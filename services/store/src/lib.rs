@@ -201,6 +201,14 @@ pub trait EventStore: Send + Sync + 'static {
         false
     }
 
+    /// Whether other servers may append to this store too (a shared database). A server then
+    /// follows the store to its end before it decides on an append, so that it decides on the
+    /// whole log, not on what it had folded so far. The default is false: the embedded store
+    /// has one server, which a lock on its directory enforces.
+    fn shared_by_servers(&self) -> bool {
+        false
+    }
+
     /// A watch on how many events are committed, for a store that keeps that count anyway. It
     /// tells a follower the log grew without reading events; `None` means follow with
     /// [`EventStore::subscribe_to_all`].
@@ -345,4 +353,105 @@ impl StoreError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, StoreError::Unavailable { .. })
     }
+}
+
+/// The limits of one append, which every store enforces with [`validate_append`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppendLimits {
+    /// Largest `EventData::data`.
+    pub event_data_bytes_max: usize,
+    /// Most events in one append call.
+    pub append_events_max: usize,
+    /// Most data bytes in one append call.
+    pub append_bytes_max: usize,
+}
+
+/// Checks an append before any store touches its data: the stream's name, at least one event,
+/// ids that are not nil and not repeated within the append, event types, and the limits. The
+/// error names the field or limit.
+pub fn validate_append(stream: &str, events: &[EventData], limits: &AppendLimits) -> Result<(), StoreError> {
+    use klero_ledger::envelope::{validate_event_type, validate_stream_name};
+    validate_stream_name(stream).map_err(|e| StoreError::InvalidArgument { field: "stream", reason: e.to_string() })?;
+    if events.is_empty() {
+        return Err(StoreError::InvalidArgument {
+            field: "events",
+            reason: "an append needs at least one event".into(),
+        });
+    }
+    if events.len() > limits.append_events_max {
+        return Err(StoreError::LimitExceeded {
+            limit: "events per append",
+            actual: events.len() as u64,
+            max: limits.append_events_max as u64,
+        });
+    }
+    let mut total = 0usize;
+    let mut seen = std::collections::HashMap::with_capacity(events.len());
+    for (index, event) in events.iter().enumerate() {
+        if event.event_id.0 == [0; 16] {
+            return Err(StoreError::InvalidArgument {
+                field: "event_id",
+                reason: "the nil UUID is not an event id".into(),
+            });
+        }
+        if let Some(first) = seen.insert(event.event_id, index) {
+            return Err(StoreError::InvalidArgument {
+                field: "event_id",
+                reason: format!("events {first} and {index} share id {}", event.event_id),
+            });
+        }
+        validate_event_type(&event.event_type)
+            .map_err(|e| StoreError::InvalidArgument { field: "event_type", reason: e.to_string() })?;
+        if event.data.len() > limits.event_data_bytes_max {
+            return Err(StoreError::LimitExceeded {
+                limit: "event data bytes",
+                actual: event.data.len() as u64,
+                max: limits.event_data_bytes_max as u64,
+            });
+        }
+        total += event.data.len();
+    }
+    if total > limits.append_bytes_max {
+        return Err(StoreError::LimitExceeded {
+            limit: "data bytes per append",
+            actual: total as u64,
+            max: limits.append_bytes_max as u64,
+        });
+    }
+    Ok(())
+}
+
+/// Checks a document before a store keeps it: its size limit, that its hash and size are its
+/// bytes', and its media type. The error names the field or limit.
+pub fn validate_document(document: &Document) -> Result<(), StoreError> {
+    if document.bytes.len() > DOCUMENT_BYTES_MAX {
+        return Err(StoreError::LimitExceeded {
+            limit: "document bytes",
+            actual: document.bytes.len() as u64,
+            max: DOCUMENT_BYTES_MAX as u64,
+        });
+    }
+    let info = &document.info;
+    if info.size != document.bytes.len() as u64 {
+        return Err(StoreError::InvalidArgument {
+            field: "size",
+            reason: format!("says {} bytes, the document has {}", info.size, document.bytes.len()),
+        });
+    }
+    if klero_ledger::Hash256::of(&document.bytes).0 != info.sha256 {
+        return Err(StoreError::InvalidArgument {
+            field: "sha256",
+            reason: "is not the SHA-256 of the document's bytes".into(),
+        });
+    }
+    let media_type_ok = !info.media_type.is_empty()
+        && info.media_type.len() <= MEDIA_TYPE_BYTES_MAX
+        && info.media_type.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+    if !media_type_ok {
+        return Err(StoreError::InvalidArgument {
+            field: "media_type",
+            reason: format!("must be 1 to {MEDIA_TYPE_BYTES_MAX} printable ASCII bytes"),
+        });
+    }
+    Ok(())
 }

@@ -1,0 +1,222 @@
+//! `klero` on the PostgreSQL store, as processes, with a real PostgreSQL server the test starts
+//! itself (issue 16): the demonstration runs on it; two `klero serve` share one database, one
+//! writing and the other naming the writer; the writer killed with SIGKILL under load is
+//! replaced by the other, which takes over at its next append; nothing acknowledged is lost,
+//! no checkpoint forks, and the log exports and verifies.
+
+use klero_client::{Author, KleroClient};
+use klero_ledger::checkpoint::LogVerifierKey;
+use klero_ledger::merkle::verify_consistency;
+use klero_ledger::{Hash256, SigningKey};
+use klero_proto as pb;
+use klero_store_postgres::test_cluster::TestCluster;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const LOG_NAME: &str = "klero.test/postgres";
+
+/// An acknowledged append: its log index and event hash.
+type Acknowledged = (u64, Vec<u8>);
+
+fn key(label: &str) -> SigningKey {
+    SigningKey::from_bytes(&Hash256::of(label.as_bytes()).0)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
+}
+
+#[test]
+fn the_demonstration_runs_on_postgres() {
+    let cluster = TestCluster::start();
+    let url = cluster.create_database("demo");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let demo = Command::new(env!("CARGO_BIN_EXE_klero"))
+        .args(["demo", "--store", &url])
+        .current_dir(dir.path())
+        .output()
+        .expect("klero demo runs");
+    let stdout = String::from_utf8_lossy(&demo.stdout);
+    assert!(demo.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&demo.stderr));
+    assert!(stdout.contains("offline proof bundle for log index"), "the demo audited its record: {stdout}");
+    assert!(stdout.contains("what became of submission s0000"), "{stdout}");
+}
+
+fn serve(directory: &Path, data: &str, port: u16, store: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_klero"))
+        .args(["serve", "--data-dir", data, "--listen", &format!("127.0.0.1:{port}"), "--store", store])
+        .args(["--trust-root", "council.key.pub", "--log-key", "log.key"])
+        .current_dir(directory)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("klero serve starts")
+}
+
+async fn connect(url: &str, child: &mut Child) -> KleroClient {
+    let started = Instant::now();
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("klero serve exited with {status} instead of starting");
+        }
+        if let Ok(mut client) = KleroClient::connect(url).await {
+            if client.checkpoint().await.is_ok() {
+                return client;
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "klero serve did not answer within 60 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn submission(tag: &str) -> pb::deliberation::PublicSubmissionReceived {
+    pb::deliberation::PublicSubmissionReceived {
+        submitter_id: tag.into(),
+        content_hash: Hash256::of(tag.as_bytes()).0.to_vec(),
+        received_on: "2026-06-01".into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_writer_is_replaced_and_nothing_acknowledged_is_lost() {
+    let cluster = TestCluster::start();
+    let store = cluster.create_database("failover");
+    let directory = tempfile::tempdir().expect("temp dir");
+    let hex = |bytes: &[u8]| klero_ledger::hash::to_hex(bytes);
+    std::fs::write(directory.path().join("council.key.pub"), hex(&key("council").verifying_key().to_bytes()))
+        .expect("write");
+    std::fs::write(
+        directory.path().join("log.key"),
+        format!("klero-log-key/v1\nname {LOG_NAME}\nseed {}\n", hex(&key("log").to_bytes())),
+    )
+    .expect("write");
+    let verifier = LogVerifierKey::parse_vkey(
+        &klero_ledger::checkpoint::LogSigningKey::new(LOG_NAME, key("log")).expect("key").verifier().to_vkey_string(),
+    )
+    .expect("vkey");
+    let (port_a, port_b) = (free_port(), free_port());
+    let (url_a, url_b) = (format!("http://127.0.0.1:{port_a}"), format!("http://127.0.0.1:{port_b}"));
+    let mut a = serve(directory.path(), "data-a", port_a, &store);
+    let mut client_a = connect(&url_a, &mut a).await;
+    let mut b = serve(directory.path(), "data-b", port_b, &store);
+    let mut client_b = connect(&url_b, &mut b).await;
+
+    let council = Author::new(key("council"));
+    let facilitator = Arc::new(Author::new(key("facilitator")));
+    for (who, role) in [(&*facilitator, pb::registry::Role::Facilitator), (&council, pb::registry::Role::Convenor)] {
+        let grant = pb::registry::KeyGranted {
+            public_key: who.public_key().to_vec(),
+            role: role as i32,
+            scope: "*".into(),
+            holder_title: "officer".into(),
+        };
+        client_a.append(&council.sign("", &grant).expect("sign"), None).await.expect("A is the writer");
+    }
+    let convened = pb::assembly::AssemblyConvened {
+        assembly_id: "failover".into(),
+        council: "Council".into(),
+        remit_question: "Does it fail over?".into(),
+        area: "Loopback".into(),
+        starts_on: "2026-01-01".into(),
+        ends_on: "2026-12-31".into(),
+        panel_size: 10,
+        adoption_threshold_percent: 60,
+        response_deadline_days: 56,
+    };
+    client_a.append(&council.sign("failover", &convened).expect("sign"), None).await.expect("convene");
+    // B is not the writer: it says so, and names A.
+    let refused = client_b.append(&facilitator.sign("failover", &submission("to-b")).expect("sign"), None).await;
+    let message = format!("{refused:?}");
+    assert!(message.contains("not the log's writer") && message.contains(&port_a.to_string()), "{message}");
+    let before = verifier.verify(&client_b.checkpoint().await.expect("checkpoint").signed_note).expect("verifies");
+
+    // Load on A; A is killed; every writer moves to B and retries what was not acknowledged.
+    let acknowledged: Arc<Mutex<Vec<Acknowledged>>> = Arc::default();
+    let killed_at: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let first_on_b: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let mut writers = Vec::new();
+    for writer in 0..8 {
+        let (facilitator, acknowledged) = (facilitator.clone(), acknowledged.clone());
+        let (url_a, url_b, killed_at, first_on_b) =
+            (url_a.clone(), url_b.clone(), killed_at.clone(), first_on_b.clone());
+        writers.push(tokio::spawn(async move {
+            let mut client = KleroClient::connect(&url_a).await.expect("connect");
+            let mut on_b = false;
+            let deadline = Instant::now() + Duration::from_secs(20);
+            for n in 0..60 {
+                let event = facilitator.sign("failover", &submission(&format!("w{writer}n{n}"))).expect("sign");
+                loop {
+                    assert!(Instant::now() < deadline, "no server took the append within 20 s");
+                    match client.append(&event, None).await {
+                        Ok(appended) => {
+                            if on_b {
+                                first_on_b.lock().expect("lock").get_or_insert_with(Instant::now);
+                            }
+                            acknowledged.lock().expect("lock").push((appended.log_index, appended.event_hash));
+                            break;
+                        }
+                        Err(_) if killed_at.lock().expect("lock").is_some() => {
+                            // A is gone (or B is not the writer yet): the same bytes, to B.
+                            if !on_b {
+                                client = KleroClient::connect(&url_b).await.expect("connect to B");
+                                on_b = true;
+                            }
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                        Err(error) => panic!("an append failed while A was up: {error}"),
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    *killed_at.lock().expect("lock") = Some(Instant::now());
+    a.kill().expect("SIGKILL");
+    a.wait().expect("reaped");
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    let takeover = first_on_b.lock().expect("lock").zip(*killed_at.lock().expect("lock")).map(|(b, k)| b - k);
+    let takeover = takeover.expect("B appended after A was killed");
+    println!("time from SIGKILL of the writer to the first append acknowledged by the other server: {takeover:?}");
+    assert!(takeover < Duration::from_secs(10), "takeover took {takeover:?}");
+
+    // Nothing acknowledged is lost or changed; no checkpoint forked or went back.
+    let after = verifier.verify(&client_b.checkpoint().await.expect("checkpoint").signed_note).expect("verifies");
+    let (size, root) = (after.checkpoint().tree_size, after.checkpoint().root_hash);
+    let proof = client_b.consistency_proof(before.checkpoint().tree_size, size).await.expect("proof");
+    verify_consistency(before.checkpoint().tree_size, size, &before.checkpoint().root_hash, &root, &proof)
+        .expect("the checkpoint after the failover extends the one before");
+    let acknowledged = acknowledged.lock().expect("lock").clone();
+    assert_eq!(acknowledged.len(), 8 * 60, "every append was acknowledged once, by A or by B");
+    for (index, hash) in &acknowledged {
+        let event = client_b
+            .ledger()
+            .read_log(pb::ledger::ReadLogRequest { from_log_index: *index, max_count: 1 })
+            .await
+            .expect("read")
+            .into_inner()
+            .events
+            .remove(0);
+        assert_eq!(&event.event_hash, hash, "acknowledged event {index} is there, unchanged");
+    }
+    // The whole log exports and verifies, pinned to the log key and the trust root.
+    let export = Command::new(env!("CARGO_BIN_EXE_klero"))
+        .args(["export", "--server", &url_b, "--out", "failover.export"])
+        .current_dir(directory.path())
+        .output()
+        .expect("export");
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    let verified = Command::new(env!("CARGO_BIN_EXE_klero"))
+        .args(["verify", "failover.export", "--log-key", &verifier.to_vkey_string()])
+        .args(["--trust-root", &hex(&key("council").verifying_key().to_bytes())])
+        .current_dir(directory.path())
+        .output()
+        .expect("verify");
+    assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stdout));
+    let _ = b.kill();
+    let _ = b.wait();
+}

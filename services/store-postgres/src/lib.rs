@@ -1,0 +1,977 @@
+//! The PostgreSQL store: the store port ([`EventStore`]) on PostgreSQL, which syncs its WAL
+//! before it acknowledges a commit and replicates it synchronously to standbys when configured
+//! to (`synchronous_standby_names`). Replication and failover are the database's; this crate
+//! only keeps the log's rules in it.
+//!
+//! **Dense, gapless positions in commit order.** Every append transaction first locks the one
+//! row of `klero_log_head` (`SELECT … FOR UPDATE`), takes its positions from it, inserts its
+//! events and moves the head on, then commits. The lock is held until the commit is visible,
+//! so the next append cannot take a position before the previous one is visible: positions
+//! are 0, 1, 2, … with no gap, and a reader never sees position `n + 1` before `n`. (A
+//! sequence would do neither: sequences leave gaps on rollback and hand out numbers in
+//! request order, not commit order.) The database, not this process, enforces the rest:
+//! `UNIQUE (stream, stream_revision)` forbids a forked stream and `UNIQUE (event_id)` a
+//! reused id, whatever any server does.
+//!
+//! **Group commit.** Because appends are serialised on the head row, each append would cost a
+//! commit (a WAL flush, and a standby's answer with synchronous replication) on its own. So
+//! one writer task takes every append that is waiting (up to [`PostgresStoreOptions::
+//! group_requests_max`]) into one transaction: it decides each against the database and the
+//! appends before it in the group, inserts the accepted events with one statement, and
+//! answers them all after the one commit. An append the group refuses (a conflict, a reused
+//! id) changes nothing; the others still commit.
+//!
+//! **Idempotency** by event id for the life of the log: a retry of an append (same ids, same
+//! bytes, same batch) returns the original positions; any other reuse of an id is refused.
+//! An append whose commit's outcome is unknown (the connection dropped during `COMMIT`) is
+//! answered `Unavailable`; its retry with the same bytes then gets the original result if the
+//! commit happened, or appends it if not.
+//!
+//! **Subscriptions** read by position and, when caught up, wait for this process's next commit
+//! or poll every [`PostgresStoreOptions::poll_interval`] for other servers' appends. Positions
+//! are dense, so catch-up turns live with nothing skipped or repeated.
+//!
+//! The latest checkpoint, the latest snapshot and the documents are tables too, so every server
+//! on the database serves them and they are replicated and backed up with the log.
+
+pub mod test_cluster;
+
+use async_trait::async_trait;
+use klero_ledger::envelope::{validate_stream_name, EventId, ENVELOPE_BYTES_MAX};
+use klero_store::*;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_postgres::{Client, NoTls, Row};
+
+/// How the store runs.
+#[derive(Clone, Debug)]
+pub struct PostgresStoreOptions {
+    pub limits: AppendLimits,
+    /// Most events one read returns.
+    pub read_events_max: usize,
+    /// Connections for reads, besides the writer's one.
+    pub reader_connections: usize,
+    /// Most appends that share one transaction.
+    pub group_requests_max: usize,
+    /// How often a caught-up subscription looks for other servers' appends.
+    pub poll_interval: Duration,
+    /// Appends that may wait for the writer; further appenders wait for room.
+    pub write_queue_requests_max: usize,
+    /// How this server names itself to the others (its gRPC address, say): a server that is
+    /// not the writer answers appends with the writer's name.
+    pub advertise: String,
+}
+
+impl Default for PostgresStoreOptions {
+    fn default() -> Self {
+        PostgresStoreOptions {
+            limits: AppendLimits {
+                event_data_bytes_max: ENVELOPE_BYTES_MAX,
+                append_events_max: 1_000,
+                append_bytes_max: 16 * 1024 * 1024,
+            },
+            read_events_max: 10_000,
+            reader_connections: 4,
+            group_requests_max: 256,
+            poll_interval: Duration::from_millis(100),
+            write_queue_requests_max: 4_096,
+            advertise: "a klero server".into(),
+        }
+    }
+}
+
+/// The schema, created on first connect. Every statement is idempotent.
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS klero_log_head (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    next_position bigint NOT NULL CHECK (next_position >= 0),
+    writer_epoch bigint NOT NULL DEFAULT 0,
+    writer text NOT NULL DEFAULT '',
+    writer_since timestamptz
+);
+INSERT INTO klero_log_head (singleton, next_position) VALUES (true, 0) ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS klero_events (
+    position bigint PRIMARY KEY CHECK (position >= 0),
+    event_id bytea NOT NULL UNIQUE CHECK (length(event_id) = 16),
+    stream text NOT NULL,
+    stream_revision bigint NOT NULL CHECK (stream_revision >= 0),
+    event_type text NOT NULL,
+    data bytea NOT NULL,
+    batch_first bigint NOT NULL,
+    batch_length integer NOT NULL CHECK (batch_length > 0),
+    UNIQUE (stream, stream_revision)
+);
+CREATE TABLE IF NOT EXISTS klero_streams (
+    stream text PRIMARY KEY,
+    last_revision bigint NOT NULL
+);
+CREATE TABLE IF NOT EXISTS klero_kept (
+    name text PRIMARY KEY,
+    tree_size bigint NOT NULL DEFAULT 0,
+    bytes bytea NOT NULL
+);
+CREATE TABLE IF NOT EXISTS klero_documents (
+    sha256 bytea PRIMARY KEY CHECK (length(sha256) = 32),
+    media_type text NOT NULL,
+    size bigint NOT NULL,
+    personal_data boolean NOT NULL,
+    stored_at_unix_ms bigint NOT NULL,
+    bytes bytea NOT NULL
+);
+";
+
+/// A key the schema creation takes, so that servers starting together do not race.
+const SCHEMA_LOCK: i64 = 0x6b6c_6572_6f00_0001;
+/// The session lock the writer holds for as long as its connection lives (see [`Writer`]).
+const WRITER_LOCK: i64 = 0x6b6c_6572_6f00_0002;
+
+fn unavailable(what: &str, error: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable { reason: format!("PostgreSQL, {what}: {error}") }
+}
+
+type AppendReply = oneshot::Sender<Result<AppendResult, StoreError>>;
+
+struct AppendRequest {
+    stream: String,
+    expected: ExpectedRevision,
+    events: Vec<EventData>,
+    reply: AppendReply,
+}
+
+/// The store. Share it behind an `Arc`.
+pub struct PostgresStore {
+    writer: Mutex<Option<mpsc::Sender<AppendRequest>>>,
+    writer_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Reader connections; one found closed (the database restarted or failed over) is made
+    /// again on next use.
+    readers: Vec<tokio::sync::RwLock<Arc<Client>>>,
+    next_reader: AtomicUsize,
+    /// The log's size as of this process's last commit; subscriptions wake on it.
+    committed: watch::Receiver<u64>,
+    closed: AtomicBool,
+    options: PostgresStoreOptions,
+    /// For the connections made later (one per subscription).
+    config: tokio_postgres::Config,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore").field("options", &self.options).finish_non_exhaustive()
+    }
+}
+
+async fn connect_one(config: &tokio_postgres::Config) -> Result<Client, StoreError> {
+    let (client, connection) = config.connect(NoTls).await.map_err(|e| unavailable("connecting", e))?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::warn!(%error, "a PostgreSQL connection ended");
+        }
+    });
+    Ok(client)
+}
+
+impl PostgresStore {
+    /// Connects to the database `url` (a libpq connection string or URL; several hosts with
+    /// `target_session_attrs=read-write` find the primary), creates the schema if it is not
+    /// there, and starts the writer.
+    pub async fn connect(url: &str, options: PostgresStoreOptions) -> Result<PostgresStore, StoreError> {
+        let config: tokio_postgres::Config = url.parse().map_err(|e| StoreError::InvalidArgument {
+            field: "store",
+            reason: format!("not a PostgreSQL URL: {e}"),
+        })?;
+        let mut writer = connect_one(&config).await?;
+        {
+            let transaction = writer.transaction().await.map_err(|e| unavailable("creating the schema", e))?;
+            transaction
+                .execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
+                .await
+                .map_err(|e| unavailable("creating the schema", e))?;
+            transaction.batch_execute(SCHEMA).await.map_err(|e| unavailable("creating the schema", e))?;
+            transaction.commit().await.map_err(|e| unavailable("creating the schema", e))?;
+        }
+        let mut readers = Vec::with_capacity(options.reader_connections.max(1));
+        for _ in 0..options.reader_connections.max(1) {
+            readers.push(tokio::sync::RwLock::new(Arc::new(connect_one(&config).await?)));
+        }
+        let size = head(&writer).await?;
+        let (committed_sender, committed) = watch::channel(size);
+        let (sender, requests) = mpsc::channel(options.write_queue_requests_max);
+        let mut writer =
+            Writer { client: writer, epoch: None, config: config.clone(), advertise: options.advertise.clone() };
+        writer.try_take_at_start().await?;
+        let writer_task = tokio::spawn(write(writer, requests, committed_sender, options.group_requests_max));
+        Ok(PostgresStore {
+            writer: Mutex::new(Some(sender)),
+            writer_task: Mutex::new(Some(writer_task)),
+            readers,
+            next_reader: AtomicUsize::new(0),
+            committed,
+            closed: AtomicBool::new(false),
+            options,
+            config,
+        })
+    }
+
+    /// A reader connection, made again first if it was closed.
+    async fn reader(&self) -> Result<Arc<Client>, StoreError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Unavailable { reason: "the store is closed".into() });
+        }
+        let n = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        let slot = &self.readers[n % self.readers.len()];
+        let client = slot.read().await.clone();
+        if !client.is_closed() {
+            return Ok(client);
+        }
+        let mut slot = slot.write().await;
+        if slot.is_closed() {
+            *slot = Arc::new(connect_one(&self.config).await?);
+        }
+        Ok(slot.clone())
+    }
+
+    fn check_read_count(&self, max_count: usize) -> Result<(), StoreError> {
+        let max = self.options.read_events_max;
+        if max_count > max {
+            return Err(StoreError::LimitExceeded {
+                limit: "events per read",
+                actual: max_count as u64,
+                max: max as u64,
+            });
+        }
+        Ok(())
+    }
+
+    async fn kept(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = self
+            .reader()
+            .await?
+            .query_opt("SELECT bytes FROM klero_kept WHERE name = $1", &[&name])
+            .await
+            .map_err(|e| unavailable("reading what is kept", e))?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
+    /// Keeps `bytes` under `name`, unless what is kept covers a larger tree: several servers
+    /// on one database each publish checkpoints of the same log, and the one kept must never
+    /// go back to a smaller tree. `tree_size` is 0 for what has none (the snapshot: any valid
+    /// one will do, and each is checked when taken up).
+    async fn keep(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        tree_size: u64,
+        limit: &'static str,
+        max: usize,
+    ) -> Result<(), StoreError> {
+        if bytes.len() > max {
+            return Err(StoreError::LimitExceeded { limit, actual: bytes.len() as u64, max: max as u64 });
+        }
+        self.reader()
+            .await?
+            .execute(
+                "INSERT INTO klero_kept (name, tree_size, bytes) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO UPDATE SET tree_size = EXCLUDED.tree_size, bytes = EXCLUDED.bytes
+                 WHERE klero_kept.tree_size <= EXCLUDED.tree_size",
+                &[&name, &(tree_size.min(i64::MAX as u64) as i64), &bytes],
+            )
+            .await
+            .map_err(|e| unavailable("keeping", e))?;
+        Ok(())
+    }
+}
+
+/// The log's size: the head's next position.
+async fn head(client: &Client) -> Result<u64, StoreError> {
+    let row = client
+        .query_one("SELECT next_position FROM klero_log_head", &[])
+        .await
+        .map_err(|e| unavailable("reading the log head", e))?;
+    Ok(row.get::<_, i64>(0) as u64)
+}
+
+const EVENT_COLUMNS: &str = "position, event_id, stream, stream_revision, event_type, data, batch_first, batch_length";
+
+/// One stored event and the append it came with.
+struct StoredRow {
+    event: RecordedEvent,
+    batch_first: u64,
+    batch_length: usize,
+}
+
+fn stored(row: &Row) -> Result<StoredRow, StoreError> {
+    let position: i64 = row.get(0);
+    let id: Vec<u8> = row.get(1);
+    let event_id = EventId(id.as_slice().try_into().map_err(|_| StoreError::Corrupt {
+        segment: "klero_events".into(),
+        offset: 0,
+        position: position as u64,
+        reason: "an event id is not 16 bytes".into(),
+    })?);
+    Ok(StoredRow {
+        event: RecordedEvent {
+            event_id,
+            stream: row.get(2),
+            stream_revision: row.get::<_, i64>(3) as u64,
+            position: LogPosition(position as u64),
+            event_type: row.get(4),
+            data: row.get(5),
+        },
+        batch_first: row.get::<_, i64>(6) as u64,
+        batch_length: row.get::<_, i32>(7) as usize,
+    })
+}
+
+fn events(rows: &[Row]) -> Result<Vec<RecordedEvent>, StoreError> {
+    rows.iter().map(|row| stored(row).map(|s| s.event)).collect()
+}
+
+/// What the group decided for one append.
+enum Decision {
+    /// A retry of an append already in the log: its original result.
+    Replay(AppendResult),
+    /// A retry of an append earlier in this group: the same answer as that one.
+    SameAs(usize),
+    Refused(StoreError),
+    /// Appended in this transaction.
+    Appended(AppendResult),
+}
+
+/// The one connection that appends, and whether it is the log's writer.
+///
+/// **One writer.** Several servers may share a database; exactly one appends. A server becomes
+/// the writer by taking a session-level advisory lock (`pg_try_advisory_lock`) on the
+/// connection it appends with, and then by raising `klero_log_head.writer_epoch`, a fencing
+/// token. Every append transaction locks the log head and checks that the epoch is still its
+/// own, inside the transaction. So the database decides: a writer whose session ended (its
+/// process died, or was cut off) has lost the lock with the session, any new session must take
+/// the lock again, and a writer that was paused past a takeover finds a newer epoch and appends
+/// nothing. No clock and no timeout is trusted. When the writer's process dies, PostgreSQL
+/// ends its session as soon as the socket closes, and the next append on another server takes
+/// over; when a machine vanishes without closing its sockets, TCP keepalives end the session.
+struct Writer {
+    client: Client,
+    /// The fencing token this server took, while it is the writer.
+    epoch: Option<i64>,
+    config: tokio_postgres::Config,
+    advertise: String,
+}
+
+impl Writer {
+    /// Makes sure this server may append: reconnects if the database went away, and takes the
+    /// writer's lock and a new epoch if no one holds it. An error names the writer to ask.
+    /// Takes the writer's lock if it is free, at start: nothing has been decided yet, so no
+    /// append needs refusing.
+    async fn try_take_at_start(&mut self) -> Result<(), StoreError> {
+        match self.ensure_writer().await {
+            Ok(_) => Ok(()),
+            Err(StoreError::Unavailable { .. }) if self.epoch.is_some() || !self.client.is_closed() => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn ensure_writer(&mut self) -> Result<i64, StoreError> {
+        if self.client.is_closed() {
+            // The database restarted or failed over: connect again (a multi-host URL with
+            // target_session_attrs=read-write finds the new primary). The old session's lock
+            // went with it, so the lock must be taken again.
+            self.client = connect_one(&self.config).await?;
+            self.epoch = None;
+        }
+        if let Some(epoch) = self.epoch {
+            return Ok(epoch);
+        }
+        let failed = |e: tokio_postgres::Error| unavailable("becoming the writer", e);
+        let locked: bool =
+            self.client.query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK]).await.map_err(failed)?.get(0);
+        if !locked {
+            let row = self
+                .client
+                .query_one("SELECT writer, writer_since::text FROM klero_log_head", &[])
+                .await
+                .map_err(failed)?;
+            let (writer, since): (String, Option<String>) = (row.get(0), row.get(1));
+            return Err(StoreError::Unavailable {
+                reason: format!(
+                    "this server is not the log's writer: append to {writer} (the writer since {})",
+                    since.unwrap_or_else(|| "an unknown time".into())
+                ),
+            });
+        }
+        let epoch: i64 = self
+            .client
+            .query_one(
+                "UPDATE klero_log_head SET writer_epoch = writer_epoch + 1, writer = $1, writer_since = now()
+                 RETURNING writer_epoch",
+                &[&self.advertise],
+            )
+            .await
+            .map_err(failed)?
+            .get(0);
+        tracing::info!(epoch, "this server is the log's writer");
+        self.epoch = Some(epoch);
+        // The appends waiting now were decided before this server held the lock, so on a log
+        // that the previous writer may have extended since: they are refused, and their retry
+        // is decided on the whole log (the server follows the store before it decides).
+        Err(StoreError::Unavailable {
+            reason: "this server has just become the log's writer: retry, to be decided on the whole log".into(),
+        })
+    }
+}
+
+/// The writer: takes every waiting append into one transaction, commits, and answers.
+async fn write(
+    mut writer: Writer,
+    mut requests: mpsc::Receiver<AppendRequest>,
+    committed: watch::Sender<u64>,
+    group_max: usize,
+) {
+    while let Some(first) = requests.recv().await {
+        let mut group = vec![first];
+        while group.len() < group_max {
+            match requests.try_recv() {
+                Ok(request) => group.push(request),
+                Err(_) => break,
+            }
+        }
+        let outcome = match writer.ensure_writer().await {
+            Ok(epoch) => append_group(&mut writer.client, epoch, &group).await,
+            Err(error) => Err(error),
+        };
+        match outcome {
+            Ok((decisions, size)) => {
+                committed.send_replace(size);
+                answer(group, decisions);
+            }
+            Err(error) => {
+                // The transaction failed as a whole (a lost connection, a lost writer's lock;
+                // the outcome of a commit may be unknown). Every append in it is told to retry
+                // with the same bytes, which is safe: a retry of a committed append returns its
+                // original result.
+                if let StoreError::Unavailable { reason } = &error {
+                    if reason.contains("fenced") {
+                        writer.epoch = None;
+                    }
+                }
+                tracing::warn!(%error, appends = group.len(), "an append transaction failed");
+                for request in group {
+                    let _ = request.reply.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+}
+
+fn answer(group: Vec<AppendRequest>, decisions: Vec<Decision>) {
+    let results: Vec<Result<AppendResult, StoreError>> = decisions
+        .iter()
+        .map(|decision| match decision {
+            Decision::Replay(result) | Decision::Appended(result) => Ok(*result),
+            Decision::Refused(error) => Err(error.clone()),
+            Decision::SameAs(_) => Err(StoreError::Unavailable { reason: "unresolved".into() }),
+        })
+        .collect();
+    for (index, request) in group.into_iter().enumerate() {
+        let result = match &decisions[index] {
+            Decision::SameAs(earlier) => results[*earlier].clone(),
+            _ => results[index].clone(),
+        };
+        let _ = request.reply.send(result);
+    }
+}
+
+/// Whether `events` repeat exactly the append whose rows are `rows` (same ids, bytes, stream,
+/// order and batch), and if so its original result.
+fn replayed(stream: &str, events: &[EventData], rows: &[&StoredRow]) -> Option<AppendResult> {
+    if rows.len() != events.len() {
+        return None;
+    }
+    let first = rows[0];
+    if first.batch_length != events.len() {
+        return None;
+    }
+    for (i, (event, row)) in events.iter().zip(rows).enumerate() {
+        let same = row.event.event_id == event.event_id
+            && row.event.stream == stream
+            && row.event.event_type == event.event_type
+            && row.event.data == event.data
+            && row.batch_first == first.batch_first
+            && row.event.position.0 == first.batch_first + i as u64;
+        if !same {
+            return None;
+        }
+    }
+    let last = rows[rows.len() - 1];
+    Some(AppendResult {
+        last_revision: last.event.stream_revision,
+        first_position: first.event.position,
+        last_position: last.event.position,
+    })
+}
+
+fn duplicate(event_id: EventId, reason: &str) -> StoreError {
+    StoreError::DuplicateEventId { event_id, reason: reason.into() }
+}
+
+/// One transaction for a group of appends; returns each append's decision and the log's size.
+async fn append_group(
+    client: &mut Client,
+    epoch: i64,
+    group: &[AppendRequest],
+) -> Result<(Vec<Decision>, u64), StoreError> {
+    let failed = |e: tokio_postgres::Error| unavailable("appending", e);
+    let transaction = client.transaction().await.map_err(failed)?;
+    let head = transaction
+        .query_one("SELECT next_position, writer_epoch, writer FROM klero_log_head FOR UPDATE", &[])
+        .await
+        .map_err(failed)?;
+    let (next, current_epoch, writer): (i64, i64, String) = (head.get(0), head.get(1), head.get(2));
+    if current_epoch != epoch {
+        // Another server took over while this one was cut off or paused: the fencing token
+        // says so, and this transaction appends nothing.
+        return Err(StoreError::Unavailable {
+            reason: format!(
+                "this server was fenced off: the log's writer is now {writer} (epoch {current_epoch}, ours {epoch})"
+            ),
+        });
+    }
+    let mut next = next as u64;
+    let ids: Vec<&[u8]> = group.iter().flat_map(|r| r.events.iter().map(|e| &e.event_id.0[..])).collect();
+    let existing_rows = transaction
+        .query(&format!("SELECT {EVENT_COLUMNS} FROM klero_events WHERE event_id = ANY($1)"), &[&ids])
+        .await
+        .map_err(failed)?;
+    let existing: Vec<StoredRow> = existing_rows.iter().map(stored).collect::<Result<_, _>>()?;
+    let existing: HashMap<EventId, &StoredRow> = existing.iter().map(|row| (row.event.event_id, row)).collect();
+    let streams: Vec<&str> = group.iter().map(|r| r.stream.as_str()).collect();
+    let mut heads: HashMap<String, Option<u64>> = transaction
+        .query("SELECT stream, last_revision FROM klero_streams WHERE stream = ANY($1)", &[&streams])
+        .await
+        .map_err(failed)?
+        .iter()
+        .map(|row| (row.get::<_, String>(0), Some(row.get::<_, i64>(1) as u64)))
+        .collect();
+    // Ids appended earlier in this group: which append, and its place in it.
+    let mut pending: HashMap<EventId, (usize, usize)> = HashMap::new();
+    let mut decisions = Vec::with_capacity(group.len());
+    let (
+        mut positions,
+        mut event_ids,
+        mut stream_names,
+        mut revisions,
+        mut types,
+        mut data,
+        mut batch_firsts,
+        mut batch_lengths,
+    ) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (index, request) in group.iter().enumerate() {
+        let stored: Vec<&StoredRow> =
+            request.events.iter().filter_map(|e| existing.get(&e.event_id).copied()).collect();
+        if !stored.is_empty() {
+            decisions.push(match replayed(&request.stream, &request.events, &stored) {
+                Some(result) => Decision::Replay(result),
+                None => Decision::Refused(duplicate(
+                    stored[0].event.event_id,
+                    "the id is in the log already, with other content or in another append",
+                )),
+            });
+            continue;
+        }
+        let earlier: Vec<(usize, usize)> =
+            request.events.iter().filter_map(|e| pending.get(&e.event_id).copied()).collect();
+        if let Some(&(earlier_index, _)) = earlier.first() {
+            let original = &group[earlier_index];
+            let same = earlier.len() == request.events.len()
+                && original.stream == request.stream
+                && original.events == request.events;
+            decisions.push(if same {
+                Decision::SameAs(earlier_index)
+            } else {
+                Decision::Refused(duplicate(request.events[0].event_id, "the id is used by another append in progress"))
+            });
+            continue;
+        }
+        let current = heads.get(&request.stream).copied().flatten();
+        if !request.expected.holds(current) {
+            decisions.push(Decision::Refused(StoreError::WrongExpectedRevision {
+                stream: request.stream.clone(),
+                expected: request.expected,
+                actual: current,
+            }));
+            continue;
+        }
+        let first_revision = current.map_or(0, |r| r + 1);
+        let batch_first = next;
+        for (i, event) in request.events.iter().enumerate() {
+            pending.insert(event.event_id, (index, i));
+            positions.push((next + i as u64) as i64);
+            event_ids.push(event.event_id.0.to_vec());
+            stream_names.push(request.stream.clone());
+            revisions.push((first_revision + i as u64) as i64);
+            types.push(event.event_type.clone());
+            data.push(event.data.clone());
+            batch_firsts.push(batch_first as i64);
+            batch_lengths.push(request.events.len() as i32);
+        }
+        let count = request.events.len() as u64;
+        let last_revision = first_revision + count - 1;
+        heads.insert(request.stream.clone(), Some(last_revision));
+        decisions.push(Decision::Appended(AppendResult {
+            last_revision,
+            first_position: LogPosition(next),
+            last_position: LogPosition(next + count - 1),
+        }));
+        next += count;
+    }
+    if !positions.is_empty() {
+        transaction
+            .execute(
+                "INSERT INTO klero_events (position, event_id, stream, stream_revision, event_type, data, batch_first, batch_length)
+                 SELECT * FROM UNNEST($1::bigint[], $2::bytea[], $3::text[], $4::bigint[], $5::text[], $6::bytea[], $7::bigint[], $8::integer[])",
+                &[&positions, &event_ids, &stream_names, &revisions, &types, &data, &batch_firsts, &batch_lengths],
+            )
+            .await
+            .map_err(failed)?;
+        let changed: Vec<(&String, i64)> =
+            heads.iter().filter_map(|(stream, head)| head.map(|h| (stream, h as i64))).collect();
+        let (names, lasts): (Vec<&String>, Vec<i64>) = changed.into_iter().unzip();
+        transaction
+            .execute(
+                "INSERT INTO klero_streams (stream, last_revision) SELECT * FROM UNNEST($1::text[], $2::bigint[])
+                 ON CONFLICT (stream) DO UPDATE SET last_revision = EXCLUDED.last_revision",
+                &[&names, &lasts],
+            )
+            .await
+            .map_err(failed)?;
+        transaction.execute("UPDATE klero_log_head SET next_position = $1", &[&(next as i64)]).await.map_err(failed)?;
+    }
+    transaction
+        .commit()
+        .await
+        .map_err(|e| unavailable("committing (the outcome is unknown: retry with the same bytes)", e))?;
+    Ok((decisions, next))
+}
+
+/// A catch-up subscription: reads by position, then waits for the next commit.
+struct PostgresSubscription {
+    store: Arc<SubscriptionReader>,
+    next_position: u64,
+    buffered: VecDeque<RecordedEvent>,
+    committed: watch::Receiver<u64>,
+}
+
+/// What a subscription reads with: a connection of its own, so that it never waits behind
+/// the store's other reads.
+struct SubscriptionReader {
+    client: Client,
+    poll_interval: Duration,
+}
+
+#[async_trait]
+impl LogSubscription for PostgresSubscription {
+    async fn next(&mut self) -> Result<RecordedEvent, StoreError> {
+        loop {
+            if let Some(event) = self.buffered.pop_front() {
+                self.next_position = event.position.0 + 1;
+                return Ok(event);
+            }
+            self.committed.borrow_and_update();
+            let rows = self
+                .store
+                .client
+                .query(
+                    &format!(
+                        "SELECT {EVENT_COLUMNS} FROM klero_events WHERE position >= $1 ORDER BY position LIMIT 500"
+                    ),
+                    &[&(self.next_position as i64)],
+                )
+                .await
+                .map_err(|e| unavailable("reading for a subscription", e))?;
+            let read = events(&rows)?;
+            if let Some(first) = read.first() {
+                // Dense positions: the next event is exactly the one after the last delivered.
+                if first.position.0 != self.next_position {
+                    return Err(StoreError::Corrupt {
+                        segment: "klero_events".into(),
+                        offset: 0,
+                        position: self.next_position,
+                        reason: format!(
+                            "position {} is missing: the next event is at {}",
+                            self.next_position, first.position
+                        ),
+                    });
+                }
+                self.buffered.extend(read);
+                continue;
+            }
+            let poll = self.store.poll_interval;
+            tokio::select! {
+                changed = self.committed.changed() => {
+                    if changed.is_err() {
+                        tokio::time::sleep(poll).await;
+                    }
+                }
+                _ = tokio::time::sleep(poll) => {}
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl EventStore for PostgresStore {
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedRevision,
+        events: Vec<EventData>,
+    ) -> Result<AppendResult, StoreError> {
+        validate_append(stream, &events, &self.options.limits)?;
+        let writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| StoreError::Unavailable { reason: "the store is closed".into() })?;
+        let (reply, answer) = oneshot::channel();
+        writer
+            .send(AppendRequest { stream: stream.to_string(), expected, events, reply })
+            .await
+            .map_err(|_| StoreError::Unavailable { reason: "the store is closed".into() })?;
+        answer.await.map_err(|_| StoreError::Unavailable { reason: "the writer stopped".into() })?
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &str,
+        start: StreamStart,
+        direction: ReadDirection,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.check_read_count(max_count)?;
+        validate_stream_name(stream)
+            .map_err(|e| StoreError::InvalidArgument { field: "stream", reason: e.to_string() })?;
+        let limit = max_count as i64;
+        let client = self.reader().await?;
+        let rows = match (direction, start) {
+            (ReadDirection::Forwards, start) => {
+                let from = match start {
+                    StreamStart::Beginning => 0,
+                    StreamStart::Revision(r) => r.min(i64::MAX as u64) as i64,
+                };
+                client
+                    .query(
+                        &format!("SELECT {EVENT_COLUMNS} FROM klero_events WHERE stream = $1 AND stream_revision >= $2 ORDER BY stream_revision LIMIT $3"),
+                        &[&stream, &from, &limit],
+                    )
+                    .await
+            }
+            (ReadDirection::Backwards, start) => {
+                let from = match start {
+                    StreamStart::Beginning => i64::MAX,
+                    StreamStart::Revision(r) => r.min(i64::MAX as u64) as i64,
+                };
+                client
+                    .query(
+                        &format!("SELECT {EVENT_COLUMNS} FROM klero_events WHERE stream = $1 AND stream_revision <= $2 ORDER BY stream_revision DESC LIMIT $3"),
+                        &[&stream, &from, &limit],
+                    )
+                    .await
+            }
+        }
+        .map_err(|e| unavailable("reading a stream", e))?;
+        if rows.is_empty() && self.stream_last_revision(stream).await?.is_none() {
+            return Err(StoreError::StreamNotFound { stream: stream.to_string() });
+        }
+        events(&rows)
+    }
+
+    async fn read_all(&self, from: LogPosition, max_count: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.check_read_count(max_count)?;
+        let rows = self
+            .reader()
+            .await?
+            .query(
+                &format!("SELECT {EVENT_COLUMNS} FROM klero_events WHERE position >= $1 ORDER BY position LIMIT $2"),
+                &[&(from.0.min(i64::MAX as u64) as i64), &(max_count as i64)],
+            )
+            .await
+            .map_err(|e| unavailable("reading the log", e))?;
+        events(&rows)
+    }
+
+    async fn subscribe_to_all(&self, after: Option<LogPosition>) -> Result<Box<dyn LogSubscription>, StoreError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Unavailable { reason: "the store is closed".into() });
+        }
+        // A subscription's reads go on a connection of its own, like the writer's: a long
+        // catch-up never queues behind the pages and proofs that the readers serve.
+        let client = connect_one(&self.config).await?;
+        Ok(Box::new(PostgresSubscription {
+            store: Arc::new(SubscriptionReader { client, poll_interval: self.options.poll_interval }),
+            next_position: after.map_or(0, |p| p.0 + 1),
+            buffered: VecDeque::new(),
+            committed: self.committed.clone(),
+        }))
+    }
+
+    async fn read_event_by_id(&self, event_id: EventId) -> Result<Option<RecordedEvent>, StoreError> {
+        let row = self
+            .reader()
+            .await?
+            .query_opt(&format!("SELECT {EVENT_COLUMNS} FROM klero_events WHERE event_id = $1"), &[&&event_id.0[..]])
+            .await
+            .map_err(|e| unavailable("looking up an event id", e))?;
+        row.as_ref().map(|row| stored(row).map(|s| s.event)).transpose()
+    }
+
+    async fn stream_last_revision(&self, stream: &str) -> Result<Option<u64>, StoreError> {
+        let row = self
+            .reader()
+            .await?
+            .query_opt("SELECT last_revision FROM klero_streams WHERE stream = $1", &[&stream])
+            .await
+            .map_err(|e| unavailable("reading a stream's head", e))?;
+        Ok(row.map(|row| row.get::<_, i64>(0) as u64))
+    }
+
+    async fn last_position(&self) -> Result<Option<LogPosition>, StoreError> {
+        Ok(head(&*self.reader().await?).await?.checked_sub(1).map(LogPosition))
+    }
+
+    async fn save_checkpoint(&self, note: &[u8]) -> Result<(), StoreError> {
+        // A checkpoint note's second line is its tree size (FORMAT.md §4); a note that does not
+        // parse is kept as size 0, so it never replaces a real one.
+        let tree_size = std::str::from_utf8(note)
+            .ok()
+            .and_then(|text| text.lines().nth(1))
+            .and_then(|line| line.parse::<u64>().ok())
+            .unwrap_or(0);
+        self.keep("checkpoint", note, tree_size, "checkpoint bytes", CHECKPOINT_BYTES_MAX).await
+    }
+
+    async fn load_checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.kept("checkpoint").await
+    }
+
+    async fn save_snapshot(&self, snapshot: &[u8]) -> Result<(), StoreError> {
+        self.keep("snapshot", snapshot, 0, "snapshot bytes", SNAPSHOT_BYTES_MAX).await
+    }
+
+    async fn load_snapshot(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.kept("snapshot").await
+    }
+
+    async fn put_document(&self, document: &Document) -> Result<bool, StoreError> {
+        validate_document(document)?;
+        let info = &document.info;
+        let inserted = self
+            .reader()
+            .await?
+            .execute(
+                "INSERT INTO klero_documents (sha256, media_type, size, personal_data, stored_at_unix_ms, bytes)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (sha256) DO NOTHING",
+                &[
+                    &&info.sha256[..],
+                    &info.media_type,
+                    &(info.size as i64),
+                    &info.personal_data,
+                    &(info.stored_at_unix_ms as i64),
+                    &document.bytes,
+                ],
+            )
+            .await
+            .map_err(|e| unavailable("keeping a document", e))?;
+        Ok(inserted == 1)
+    }
+
+    async fn read_document(&self, sha256: &[u8; 32]) -> Result<Option<Document>, StoreError> {
+        let row = self
+            .reader()
+            .await?
+            .query_opt(
+                "SELECT media_type, size, personal_data, stored_at_unix_ms, bytes FROM klero_documents WHERE sha256 = $1",
+                &[&&sha256[..]],
+            )
+            .await
+            .map_err(|e| unavailable("reading a document", e))?;
+        let Some(row) = row else { return Ok(None) };
+        let bytes: Vec<u8> = row.get(4);
+        if klero_ledger::Hash256::of(&bytes).0 != *sha256 {
+            return Err(StoreError::Corrupt {
+                segment: "klero_documents".into(),
+                offset: 0,
+                position: 0,
+                reason: format!("document {} does not hash to its name", klero_ledger::hash::to_hex(sha256)),
+            });
+        }
+        Ok(Some(Document {
+            info: DocumentInfo {
+                sha256: *sha256,
+                media_type: row.get(0),
+                size: row.get::<_, i64>(1) as u64,
+                personal_data: row.get(2),
+                stored_at_unix_ms: row.get::<_, i64>(3) as u64,
+            },
+            bytes,
+        }))
+    }
+
+    async fn document_infos(&self) -> Result<Vec<DocumentInfo>, StoreError> {
+        let rows = self
+            .reader()
+            .await?
+            .query(
+                "SELECT sha256, media_type, size, personal_data, stored_at_unix_ms FROM klero_documents ORDER BY sha256",
+                &[],
+            )
+            .await
+            .map_err(|e| unavailable("listing documents", e))?;
+        rows.iter()
+            .map(|row| {
+                let sha256: Vec<u8> = row.get(0);
+                Ok(DocumentInfo {
+                    sha256: sha256.as_slice().try_into().map_err(|_| StoreError::Corrupt {
+                        segment: "klero_documents".into(),
+                        offset: 0,
+                        position: 0,
+                        reason: "a document's name is not 32 bytes".into(),
+                    })?,
+                    media_type: row.get(1),
+                    size: row.get::<_, i64>(2) as u64,
+                    personal_data: row.get(3),
+                    stored_at_unix_ms: row.get::<_, i64>(4) as u64,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_document(&self, sha256: &[u8; 32]) -> Result<bool, StoreError> {
+        let deleted = self
+            .reader()
+            .await?
+            .execute("DELETE FROM klero_documents WHERE sha256 = $1", &[&&sha256[..]])
+            .await
+            .map_err(|e| unavailable("deleting a document", e))?;
+        Ok(deleted == 1)
+    }
+
+    async fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        drop(self.writer.lock().unwrap_or_else(|p| p.into_inner()).take());
+        let task = self.writer_task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+
+    fn positions_are_dense(&self) -> bool {
+        true
+    }
+
+    fn shared_by_servers(&self) -> bool {
+        true
+    }
+}

@@ -1,0 +1,160 @@
+//! A real PostgreSQL server for tests and benchmarks: `initdb` and `pg_ctl` in a temporary
+//! directory, listening on a loopback port, stopped when dropped. PostgreSQL refuses to run as
+//! root, so as root (CI) it runs as the `postgres` system user, which Debian's package creates.
+//! If no PostgreSQL is installed, [`TestCluster::start`] fails with how to install one: a
+//! test that needs it never passes without it.
+//!
+//! The server keeps PostgreSQL's durable defaults (`fsync`, `synchronous_commit`, full page
+//! writes): tests and benchmarks measure the store as it would run.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A running PostgreSQL server in a temporary directory.
+#[derive(Debug)]
+pub struct TestCluster {
+    directory: tempfile::TempDir,
+    bin: PathBuf,
+    pub port: u16,
+    as_postgres_user: bool,
+}
+
+/// Where Debian installs the server's programs (`/usr/lib/postgresql/<version>/bin`), else
+/// `PATH`.
+pub fn postgres_bin() -> Result<PathBuf, String> {
+    let hint = "PostgreSQL's server is not installed: run tests/run (it installs Debian's postgresql), \
+                or apt-get install postgresql";
+    if let Ok(entries) = std::fs::read_dir("/usr/lib/postgresql") {
+        let mut versions: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.path().join("bin"))
+            .filter(|b| b.join("initdb").exists())
+            .collect();
+        versions.sort();
+        if let Some(newest) = versions.pop() {
+            return Ok(newest);
+        }
+    }
+    let found = Command::new("sh").args(["-c", "command -v initdb"]).output().map_err(|e| format!("{hint} ({e})"))?;
+    let path = String::from_utf8_lossy(&found.stdout).trim().to_string();
+    if path.is_empty() {
+        return Err(hint.to_string());
+    }
+    Ok(Path::new(&path).parent().map(Path::to_path_buf).unwrap_or_default())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(54_329)
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
+}
+
+impl TestCluster {
+    /// Starts a server; panics with how to install PostgreSQL if it is missing.
+    pub fn start() -> TestCluster {
+        TestCluster::try_start().unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    pub fn try_start() -> Result<TestCluster, String> {
+        let bin = postgres_bin()?;
+        let as_postgres_user = is_root();
+        let directory = tempfile::tempdir().map_err(|e| format!("a temporary directory: {e}"))?;
+        let data = directory.path().join("data");
+        if as_postgres_user {
+            let chown = Command::new("chown")
+                .args(["-R", "postgres:postgres", &directory.path().display().to_string()])
+                .status()
+                .map_err(|e| format!("chown: {e}"))?;
+            if !chown.success() {
+                return Err("cannot give the temporary directory to the postgres user (does it exist?)".into());
+            }
+        }
+        let cluster = TestCluster { directory, bin, port: free_port(), as_postgres_user };
+        cluster.run(
+            "initdb",
+            &["-D", &data.display().to_string(), "-U", "klero", "--auth=trust", "--no-instructions", "-E", "UTF8"],
+        )?;
+        cluster.start_server()?;
+        Ok(cluster)
+    }
+
+    fn command(&self, program: &str, args: &[&str]) -> Command {
+        let path = self.bin.join(program);
+        if self.as_postgres_user {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(path).args(args);
+            command
+        } else {
+            let mut command = Command::new(path);
+            command.args(args);
+            command
+        }
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> Result<(), String> {
+        let output = self
+            .command(program, args)
+            .current_dir(self.directory.path())
+            .output()
+            .map_err(|e| format!("{program}: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "{program} failed: {}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        Ok(())
+    }
+
+    fn start_server(&self) -> Result<(), String> {
+        let data = self.directory.path().join("data").display().to_string();
+        let log = self.directory.path().join("server.log").display().to_string();
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c max_connections=200",
+            self.port,
+            self.directory.path().display()
+        );
+        self.run("pg_ctl", &["-D", &data, "-l", &log, "-o", &options, "-w", "-t", "60", "start"])?;
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if started.elapsed() > Duration::from_secs(30) {
+                return Err(format!("PostgreSQL did not listen on {} within 30 s", self.port));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
+    /// A connection URL for `database`, which [`TestCluster::create_database`] made.
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://klero@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// Creates an empty database and returns its URL.
+    pub fn create_database(&self, name: &str) -> String {
+        self.run("createdb", &["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "klero", name])
+            .unwrap_or_else(|error| panic!("{error}"));
+        self.url(name)
+    }
+
+    /// Stops the server at once (`pg_ctl stop -m immediate`: as a crash would).
+    pub fn kill(&self) {
+        let data = self.directory.path().join("data").display().to_string();
+        let _ = self.run("pg_ctl", &["-D", &data, "-m", "immediate", "stop"]);
+    }
+
+    /// Starts the server again on the same data and port (crash recovery replays the WAL).
+    pub fn restart(&self) {
+        self.start_server().unwrap_or_else(|error| panic!("{error}"));
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
