@@ -76,7 +76,10 @@ fn the_dependency_rules_of_the_code_map_hold() {
         ("klero-ledger", &["tokio", "tonic", "prost", "klero-store", "klero-domain", "serde_json"]),
         ("klero-store", &["klero-domain", "klero-proto", "tonic", "prost"]),
         ("klero-store-embedded", &["klero-domain", "klero-proto", "klero-log", "tonic", "prost"]),
-        ("klero-store-postgres", &["klero-domain", "klero-proto", "klero-log", "klero-store-embedded", "tonic", "prost"]),
+        (
+            "klero-store-postgres",
+            &["klero-domain", "klero-proto", "klero-log", "klero-store-embedded", "tonic", "prost"],
+        ),
         ("klero-store-conformance", &["klero-store-embedded", "klero-domain", "tonic", "prost"]),
         ("klero-log", &["klero-domain", "klero-proto", "klero-store-embedded", "tonic", "prost"]),
         ("klero-draw", &["microlp", "klero-selection", "tokio", "tonic", "prost"]),
@@ -103,7 +106,15 @@ fn the_dependency_rules_of_the_code_map_hold() {
         ),
         (
             "klero-web",
-            &["tonic", "klero-api", "klero-store-embedded", "klero-store-postgres", "anyhow", "microlp", "klero-selection"],
+            &[
+                "tonic",
+                "klero-api",
+                "klero-store-embedded",
+                "klero-store-postgres",
+                "anyhow",
+                "microlp",
+                "klero-selection",
+            ],
         ),
         ("klero-api", &["anyhow", "klero-store-embedded"]),
         ("klero-client", &["klero-store", "klero-store-embedded", "klero-log", "klero-application", "klero-api"]),

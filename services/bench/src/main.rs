@@ -2,7 +2,7 @@
 //! `metric`, `value`, `unit`, `baseline` and `ratio`, where the baseline was measured in the
 //! same run on the same machine. BENCHMARKS.md explains each one and how to read it.
 //!
-//! Usage: `klero-bench [verify|append|proof|grpc|verify-export|project|open|select|documents|pages|all]... [--quick]`
+//! Usage: `klero-bench [verify|append|proof|grpc|verify-export|project|open|select|documents|pages|postgres|all]... [--quick]`
 
 /// The same allocator as `klero serve`, because the grpc bench hosts the server in this
 /// process (see the workspace Cargo.toml).
@@ -14,6 +14,7 @@ mod document_benches;
 mod grpc_benches;
 mod open_benches;
 mod page_benches;
+mod postgres_benches;
 mod report;
 mod select_benches;
 mod store_benches;
@@ -61,9 +62,10 @@ fn main() {
             "select" => select_benches::select(quick),
             "documents" => document_benches::documents_bench(quick),
             "pages" => page_benches::pages(quick),
+            "postgres" => postgres_benches::postgres(quick),
             other => {
                 eprintln!(
-                    "unknown bench {other:?}; expected verify, append, proof, grpc, verify-export, project, open, select, documents, pages or all"
+                    "unknown bench {other:?}; expected verify, append, proof, grpc, verify-export, project, open, select, documents, pages, postgres or all"
                 );
                 std::process::exit(2);
             }

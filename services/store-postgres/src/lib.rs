@@ -512,6 +512,9 @@ fn replayed(stream: &str, events: &[EventData], rows: &[&StoredRow]) -> Option<A
     })
 }
 
+/// A statement's parameters, named so that they outlive the pipelined statements that use them.
+type Parameters<'a, const N: usize> = [&'a (dyn tokio_postgres::types::ToSql + Sync); N];
+
 fn duplicate(event_id: EventId, reason: &str) -> StoreError {
     StoreError::DuplicateEventId { event_id, reason: reason.into() }
 }
@@ -524,10 +527,20 @@ async fn append_group(
 ) -> Result<(Vec<Decision>, u64), StoreError> {
     let failed = |e: tokio_postgres::Error| unavailable("appending", e);
     let transaction = client.transaction().await.map_err(failed)?;
-    let head = transaction
-        .query_one("SELECT next_position, writer_epoch, writer FROM klero_log_head FOR UPDATE", &[])
-        .await
-        .map_err(failed)?;
+    // Three reads in one round trip (tokio-postgres pipelines them): the head, locked; the
+    // ids of the group that are already in the log; and the heads of the group's streams. The
+    // two last need not wait for the lock: an id or a stream head can change only under it,
+    // and the statements run in order on this connection, after the lock is taken.
+    let ids: Vec<&[u8]> = group.iter().flat_map(|r| r.events.iter().map(|e| &e.event_id.0[..])).collect();
+    let streams: Vec<&str> = group.iter().map(|r| r.stream.as_str()).collect();
+    let existing_query = format!("SELECT {EVENT_COLUMNS} FROM klero_events WHERE event_id = ANY($1)");
+    let (ids_parameter, streams_parameter): (Parameters<'_, 1>, Parameters<'_, 1>) = ([&ids], [&streams]);
+    let (head, existing_rows, stream_rows) = tokio::join!(
+        transaction.query_one("SELECT next_position, writer_epoch, writer FROM klero_log_head FOR UPDATE", &[]),
+        transaction.query(&existing_query, &ids_parameter),
+        transaction.query("SELECT stream, last_revision FROM klero_streams WHERE stream = ANY($1)", &streams_parameter),
+    );
+    let head = head.map_err(failed)?;
     let (next, current_epoch, writer): (i64, i64, String) = (head.get(0), head.get(1), head.get(2));
     if current_epoch != epoch {
         // Another server took over while this one was cut off or paused: the fencing token
@@ -539,17 +552,9 @@ async fn append_group(
         });
     }
     let mut next = next as u64;
-    let ids: Vec<&[u8]> = group.iter().flat_map(|r| r.events.iter().map(|e| &e.event_id.0[..])).collect();
-    let existing_rows = transaction
-        .query(&format!("SELECT {EVENT_COLUMNS} FROM klero_events WHERE event_id = ANY($1)"), &[&ids])
-        .await
-        .map_err(failed)?;
-    let existing: Vec<StoredRow> = existing_rows.iter().map(stored).collect::<Result<_, _>>()?;
+    let existing: Vec<StoredRow> = existing_rows.map_err(failed)?.iter().map(stored).collect::<Result<_, _>>()?;
     let existing: HashMap<EventId, &StoredRow> = existing.iter().map(|row| (row.event.event_id, row)).collect();
-    let streams: Vec<&str> = group.iter().map(|r| r.stream.as_str()).collect();
-    let mut heads: HashMap<String, Option<u64>> = transaction
-        .query("SELECT stream, last_revision FROM klero_streams WHERE stream = ANY($1)", &[&streams])
-        .await
+    let mut heads: HashMap<String, Option<u64>> = stream_rows
         .map_err(failed)?
         .iter()
         .map(|row| (row.get::<_, String>(0), Some(row.get::<_, i64>(1) as u64)))
@@ -627,26 +632,31 @@ async fn append_group(
         next += count;
     }
     if !positions.is_empty() {
-        transaction
-            .execute(
-                "INSERT INTO klero_events (position, event_id, stream, stream_revision, event_type, data, batch_first, batch_length)
-                 SELECT * FROM UNNEST($1::bigint[], $2::bytea[], $3::text[], $4::bigint[], $5::text[], $6::bytea[], $7::bigint[], $8::integer[])",
-                &[&positions, &event_ids, &stream_names, &revisions, &types, &data, &batch_firsts, &batch_lengths],
-            )
-            .await
-            .map_err(failed)?;
         let changed: Vec<(&String, i64)> =
             heads.iter().filter_map(|(stream, head)| head.map(|h| (stream, h as i64))).collect();
         let (names, lasts): (Vec<&String>, Vec<i64>) = changed.into_iter().unzip();
-        transaction
-            .execute(
+        let next_position = next as i64;
+        let rows: Parameters<'_, 8> =
+            [&positions, &event_ids, &stream_names, &revisions, &types, &data, &batch_firsts, &batch_lengths];
+        let stream_heads: Parameters<'_, 2> = [&names, &lasts];
+        let new_head: Parameters<'_, 1> = [&next_position];
+        // Three writes in one round trip, pipelined like the reads.
+        let (inserted, streams_moved, head_moved) = tokio::join!(
+            transaction.execute(
+                "INSERT INTO klero_events (position, event_id, stream, stream_revision, event_type, data, batch_first, batch_length)
+                 SELECT * FROM UNNEST($1::bigint[], $2::bytea[], $3::text[], $4::bigint[], $5::text[], $6::bytea[], $7::bigint[], $8::integer[])",
+                &rows,
+            ),
+            transaction.execute(
                 "INSERT INTO klero_streams (stream, last_revision) SELECT * FROM UNNEST($1::text[], $2::bigint[])
                  ON CONFLICT (stream) DO UPDATE SET last_revision = EXCLUDED.last_revision",
-                &[&names, &lasts],
-            )
-            .await
-            .map_err(failed)?;
-        transaction.execute("UPDATE klero_log_head SET next_position = $1", &[&(next as i64)]).await.map_err(failed)?;
+                &stream_heads,
+            ),
+            transaction.execute("UPDATE klero_log_head SET next_position = $1", &new_head),
+        );
+        inserted.map_err(failed)?;
+        streams_moved.map_err(failed)?;
+        head_moved.map_err(failed)?;
     }
     transaction
         .commit()

@@ -1,0 +1,149 @@
+//! `postgres`: appends to the PostgreSQL store on a real server that the bench starts
+//! (`test_cluster`: durable defaults, `fsync` and `synchronous_commit` on), against plain
+//! `INSERT`s of the same rows on the same server over as many connections, one transaction per
+//! append (issue 16). Cases: 1 writer, 64 writers, and 64 writers appending batches of 100.
+
+use crate::report::{emit, median, quantile_us};
+use klero_store::{EventData, EventStore, ExpectedRevision};
+use klero_store_postgres::test_cluster::TestCluster;
+use klero_store_postgres::{PostgresStore, PostgresStoreOptions};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// About the size of a signed submission's envelope.
+const EVENT_BYTES: usize = 400;
+
+fn event(writer: usize, n: usize) -> EventData {
+    let mut id = [0u8; 16];
+    id[0] = 0x6b;
+    id[4..8].copy_from_slice(&(writer as u32).to_be_bytes());
+    id[8..16].copy_from_slice(&(n as u64).to_be_bytes());
+    let mut data = vec![0x5a; EVENT_BYTES];
+    data[..8].copy_from_slice(&(n as u64).to_be_bytes());
+    EventData { event_id: klero_ledger::envelope::EventId(id), event_type: "bench.EventHappened".into(), data }
+}
+
+struct Run {
+    events_per_second: f64,
+    latencies: Vec<Duration>,
+}
+
+async fn ours(store: Arc<PostgresStore>, writers: usize, appends: usize, batch: usize, round: usize) -> Run {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|writer| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(appends);
+                let stream = format!("bench-{round}-{writer}");
+                for a in 0..appends {
+                    let events = (0..batch).map(|i| event(round * 1_000 + writer, a * batch + i)).collect();
+                    let at = Instant::now();
+                    store.append(&stream, ExpectedRevision::Any, events).await.expect("append");
+                    latencies.push(at.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.expect("writer"));
+    }
+    Run { events_per_second: (writers * appends * batch) as f64 / started.elapsed().as_secs_f64(), latencies }
+}
+
+/// The baseline: the same rows as plain `INSERT`s, one transaction per append, each writer on
+/// its own connection.
+async fn plain(url: &str, writers: usize, appends: usize, batch: usize, round: usize) -> Run {
+    let mut clients = Vec::new();
+    for _ in 0..writers {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connect");
+        tokio::spawn(connection);
+        clients.push(client);
+    }
+    let started = Instant::now();
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(writer, mut client)| {
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(appends);
+                let stream = format!("plain-{round}-{writer}");
+                for a in 0..appends {
+                    let at = Instant::now();
+                    let transaction = client.transaction().await.expect("begin");
+                    for i in 0..batch {
+                        let e = event(round * 1_000 + writer, a * batch + i);
+                        transaction
+                            .execute(
+                                "INSERT INTO plain_events (event_id, stream, stream_revision, event_type, data) VALUES ($1, $2, $3, $4, $5)",
+                                &[&&e.event_id.0[..], &stream, &((a * batch + i) as i64), &e.event_type, &e.data],
+                            )
+                            .await
+                            .expect("insert");
+                    }
+                    transaction.commit().await.expect("commit");
+                    latencies.push(at.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.expect("writer"));
+    }
+    Run { events_per_second: (writers * appends * batch) as f64 / started.elapsed().as_secs_f64(), latencies }
+}
+
+pub fn postgres(quick: bool) {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let cluster = TestCluster::start();
+        let url = cluster.create_database("bench");
+        let store = Arc::new(PostgresStore::connect(&url, PostgresStoreOptions::default()).await.expect("connect"));
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connect");
+        tokio::spawn(connection);
+        client
+            .batch_execute(
+                "CREATE TABLE plain_events (position bigserial PRIMARY KEY, event_id bytea NOT NULL UNIQUE,
+                 stream text NOT NULL, stream_revision bigint NOT NULL, event_type text NOT NULL, data bytea NOT NULL,
+                 UNIQUE (stream, stream_revision))",
+            )
+            .await
+            .expect("baseline table");
+        let rounds = if quick { 1 } else { 3 };
+        let mut round_number = 0;
+        for (writers, batch, appends_quick, appends_full) in [(1, 1, 200, 1_000), (64, 1, 20, 100), (64, 100, 2, 5)] {
+            let appends = if quick { appends_quick } else { appends_full };
+            let (mut ours_runs, mut plain_runs) = (Vec::new(), Vec::new());
+            for _ in 0..rounds {
+                round_number += 1;
+                ours_runs.push(ours(store.clone(), writers, appends, batch, round_number).await);
+                plain_runs.push(plain(&url, writers, appends, batch, round_number).await);
+            }
+            let rate = |runs: &[Run]| median(&mut runs.iter().map(|r| r.events_per_second).collect::<Vec<_>>());
+            let case = if batch == 1 { format!("{writers}_writers") } else { format!("{writers}_writers_batches_of_{batch}") };
+            let extra = json!({"writers": writers, "batch": batch, "appends_per_writer": appends, "rounds": rounds,
+                "event_bytes": EVENT_BYTES,
+                "baseline_name": "plain INSERTs of the same rows on the same server, one transaction per append, one connection per writer",
+                "target": "64 writers: at least 0.5x the baseline and 10,000 events/s; 1 writer: p99 at most 5 ms"});
+            emit("postgres", &format!("events_per_second_{case}"), rate(&ours_runs), "events/s", rate(&plain_runs), extra.clone());
+            let mut ours_latencies: Vec<Duration> = ours_runs.into_iter().flat_map(|r| r.latencies).collect();
+            let mut plain_latencies: Vec<Duration> = plain_runs.into_iter().flat_map(|r| r.latencies).collect();
+            for (label, q) in [("p50", 0.5), ("p99", 0.99)] {
+                emit(
+                    "postgres",
+                    &format!("append_latency_{label}_ms_{case}"),
+                    quantile_us(&mut ours_latencies, q) / 1e3,
+                    "ms",
+                    quantile_us(&mut plain_latencies, q) / 1e3,
+                    extra.clone(),
+                );
+            }
+        }
+        store.close().await;
+    });
+}
