@@ -667,18 +667,23 @@ async fn append_group(
 
 /// A catch-up subscription: reads by position, then waits for the next commit.
 struct PostgresSubscription {
-    store: Arc<SubscriptionReader>,
+    store: SubscriptionReader,
     next_position: u64,
     buffered: VecDeque<RecordedEvent>,
     committed: watch::Receiver<u64>,
 }
 
 /// What a subscription reads with: a connection of its own, so that it never waits behind
-/// the store's other reads.
+/// the store's other reads, made again if the database restarts or fails over.
 struct SubscriptionReader {
     client: Client,
+    config: tokio_postgres::Config,
     poll_interval: Duration,
 }
+
+/// A lost connection is worth this many new attempts, a poll interval apart, before the
+/// subscription gives up (about a minute by default): a failover takes seconds.
+const SUBSCRIPTION_RECONNECTS_MAX: u32 = 600;
 
 #[async_trait]
 impl LogSubscription for PostgresSubscription {
@@ -689,17 +694,25 @@ impl LogSubscription for PostgresSubscription {
                 return Ok(event);
             }
             self.committed.borrow_and_update();
-            let rows = self
-                .store
-                .client
-                .query(
-                    &format!(
-                        "SELECT {EVENT_COLUMNS} FROM klero_events WHERE position >= $1 ORDER BY position LIMIT 500"
-                    ),
-                    &[&(self.next_position as i64)],
-                )
-                .await
-                .map_err(|e| unavailable("reading for a subscription", e))?;
+            let query =
+                format!("SELECT {EVENT_COLUMNS} FROM klero_events WHERE position >= $1 ORDER BY position LIMIT 500");
+            let mut attempts = 0;
+            let rows = loop {
+                match self.store.client.query(&query, &[&(self.next_position as i64)]).await {
+                    Ok(rows) => break rows,
+                    Err(error) if self.store.client.is_closed() && attempts < SUBSCRIPTION_RECONNECTS_MAX => {
+                        // The database went away: connect again and read on from the same
+                        // position, so nothing is skipped or repeated.
+                        attempts += 1;
+                        tracing::warn!(%error, attempts, "a subscription lost its connection; connecting again");
+                        tokio::time::sleep(self.store.poll_interval).await;
+                        if let Ok(client) = connect_one(&self.store.config).await {
+                            self.store.client = client;
+                        }
+                    }
+                    Err(error) => return Err(unavailable("reading for a subscription", error)),
+                }
+            };
             let read = events(&rows)?;
             if let Some(first) = read.first() {
                 // Dense positions: the next event is exactly the one after the last delivered.
@@ -820,7 +833,11 @@ impl EventStore for PostgresStore {
         // catch-up never queues behind the pages and proofs that the readers serve.
         let client = connect_one(&self.config).await?;
         Ok(Box::new(PostgresSubscription {
-            store: Arc::new(SubscriptionReader { client, poll_interval: self.options.poll_interval }),
+            store: SubscriptionReader {
+                client,
+                config: self.config.clone(),
+                poll_interval: self.options.poll_interval,
+            },
             next_position: after.map_or(0, |p| p.0 + 1),
             buffered: VecDeque::new(),
             committed: self.committed.clone(),

@@ -141,6 +141,69 @@ impl TestCluster {
         self.url(name)
     }
 
+    /// A streaming standby of `primary`, named `name` (its `application_name`, which
+    /// `synchronous_standby_names` refers to): `pg_basebackup -R` from the primary, then started
+    /// on a port of its own.
+    pub fn standby_of(primary: &TestCluster, name: &str) -> TestCluster {
+        TestCluster::try_standby_of(primary, name).unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    fn try_standby_of(primary: &TestCluster, name: &str) -> Result<TestCluster, String> {
+        let directory = tempfile::tempdir().map_err(|e| format!("a temporary directory: {e}"))?;
+        if primary.as_postgres_user {
+            Command::new("chown")
+                .args(["-R", "postgres:postgres", &directory.path().display().to_string()])
+                .status()
+                .map_err(|e| format!("chown: {e}"))?;
+        }
+        let standby = TestCluster {
+            directory,
+            bin: primary.bin.clone(),
+            port: free_port(),
+            as_postgres_user: primary.as_postgres_user,
+        };
+        let data = standby.directory.path().join("data");
+        standby.run(
+            "pg_basebackup",
+            &["-h", "127.0.0.1", "-p", &primary.port.to_string(), "-U", "klero", "-D", &data.display().to_string()]
+                .into_iter()
+                .chain(["-R", "-X", "stream", "-c", "fast"])
+                .collect::<Vec<_>>(),
+        )?;
+        // Name the standby to the primary; later lines of the file win.
+        let conninfo =
+            format!("\nprimary_conninfo = 'host=127.0.0.1 port={} user=klero application_name={name}'\n", primary.port);
+        let auto = data.join("postgresql.auto.conf");
+        let mut text = std::fs::read_to_string(&auto).map_err(|e| format!("reading {}: {e}", auto.display()))?;
+        text.push_str(&conninfo);
+        std::fs::write(&auto, text).map_err(|e| format!("writing {}: {e}", auto.display()))?;
+        standby.start_server()?;
+        Ok(standby)
+    }
+
+    /// Promotes this standby to a primary (`pg_ctl promote`), and waits until it is one.
+    pub fn promote(&self) {
+        let data = self.directory.path().join("data").display().to_string();
+        self.run("pg_ctl", &["-D", &data, "-w", "-t", "60", "promote"]).unwrap_or_else(|error| panic!("{error}"));
+    }
+
+    /// Kills the server's postmaster with SIGKILL, as a lost machine would leave it: no
+    /// shutdown, no last flush. Its backends notice and exit.
+    pub fn kill_hard(&self) {
+        let pid_file = self.directory.path().join("data/postmaster.pid");
+        let pid = std::fs::read_to_string(&pid_file).ok().and_then(|text| text.lines().next().map(str::to_string));
+        if let Some(pid) = pid {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        }
+        // Its backends exit once they see the postmaster gone; wait for the port to close.
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            && started.elapsed() < Duration::from_secs(10)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Stops the server at once (`pg_ctl stop -m immediate`: as a crash would).
     pub fn kill(&self) {
         let data = self.directory.path().join("data").display().to_string();
