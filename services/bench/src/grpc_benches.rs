@@ -106,8 +106,8 @@ impl Ledger for EchoLedger {
     }
 }
 
-struct Run {
-    events_per_second: f64,
+pub struct Run {
+    pub events_per_second: f64,
     calls_per_second: f64,
     latencies: Vec<Duration>,
     /// Process CPU time per call (client and server share the process), in µs.
@@ -131,7 +131,7 @@ fn process_cpu_seconds() -> f64 {
 const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
 
 /// Sends every client's pre-signed work and times each call.
-async fn drive(url: &str, work: Vec<(String, Vec<SignedEvent>)>, batch: bool) -> Run {
+pub async fn drive(url: &str, work: Vec<(String, Vec<SignedEvent>)>, batch: bool) -> Run {
     let mut clients = Vec::new();
     for _ in 0..work.len() {
         clients.push(KleroClient::connect(url).await.expect("connect"));
@@ -187,6 +187,18 @@ pub async fn start_server(
     let store = std::sync::Arc::new(
         klero_store_embedded::EmbeddedStore::open(directory, Default::default()).await.expect("store opens"),
     );
+    start_server_on(store, directory, trust_root, listener, pages, shutdown).await
+}
+
+/// The same on any store: `directory` keeps the Merkle tree's leaf file.
+pub async fn start_server_on<S: klero_store::EventStore>(
+    store: std::sync::Arc<S>,
+    directory: &std::path::Path,
+    trust_root: [u8; 32],
+    listener: tokio::net::TcpListener,
+    pages: Option<tokio::net::TcpListener>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> klero_application::Running<S> {
     let log_config = klero_log::LogConfig {
         log_key: LogSigningKey::new("klero.bench/log", key("bench log")).expect("key"),
         verify_signatures_on_open: true,
@@ -194,7 +206,7 @@ pub async fn start_server(
         tree_leaves: klero_log::TreeLeaves::File(directory.join("tree-leaves")),
     };
     let config = klero_application::ApplicationConfig::new(trust_root, klero_application::system_clock());
-    let mut front_ends: Vec<Box<dyn klero_application::FrontEnd<klero_store_embedded::EmbeddedStore>>> =
+    let mut front_ends: Vec<Box<dyn klero_application::FrontEnd<S>>> =
         vec![Box::new(klero_api::GrpcFrontEnd { listener, limits: Default::default() })];
     if let Some(listener) = pages {
         front_ends.push(Box::new(klero_web::HttpFrontEnd { listener, limits: Default::default() }));
@@ -202,7 +214,7 @@ pub async fn start_server(
     klero_application::start(store, log_config, config, front_ends, shutdown).await.expect("server starts")
 }
 
-fn submissions(author: &Author, assembly: &str, count: usize) -> Vec<SignedEvent> {
+pub fn submissions(author: &Author, assembly: &str, count: usize) -> Vec<SignedEvent> {
     (0..count)
         .map(|n| {
             let payload = pb::deliberation::PublicSubmissionReceived {
@@ -340,7 +352,13 @@ pub struct BenchServer {
     /// The public pages' address, if served.
     pub pages_url: Option<String>,
     pub stop: tokio::sync::oneshot::Sender<()>,
-    pub running: klero_application::Running<klero_store_embedded::EmbeddedStore>,
+    pub running: BenchRunning,
+}
+
+/// A bench server's core, on whichever store it runs.
+pub enum BenchRunning {
+    Embedded(klero_application::Running<klero_store_embedded::EmbeddedStore>),
+    Postgres(klero_application::Running<klero_store_postgres::PostgresStore>),
 }
 
 impl BenchServer {
@@ -351,6 +369,32 @@ impl BenchServer {
     /// A server that also serves the public pages.
     pub async fn start_with_pages() -> BenchServer {
         BenchServer::start_serving(true).await
+    }
+
+    /// A server whose log is in the PostgreSQL database `url`.
+    pub async fn start_on_postgres(url: &str) -> BenchServer {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let council = Author::new(key("bench council"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let server_url = format!("http://{}", listener.local_addr().expect("address"));
+        let store = std::sync::Arc::new(
+            klero_store_postgres::PostgresStore::connect(url, Default::default()).await.expect("connect"),
+        );
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = start_server_on(store, directory.path(), council.public_key(), listener, None, async {
+            let _ = stopped.await;
+        })
+        .await;
+        BenchServer {
+            directory,
+            council,
+            convenor: Author::new(key("bench convenor")),
+            facilitator: Author::new(key("bench facilitator")),
+            url: server_url,
+            pages_url: None,
+            stop,
+            running: BenchRunning::Postgres(running),
+        }
     }
 
     async fn start_serving(pages: bool) -> BenchServer {
@@ -373,13 +417,16 @@ impl BenchServer {
             url,
             pages_url,
             stop,
-            running,
+            running: BenchRunning::Embedded(running),
         }
     }
 
     /// Stops the server cleanly.
     pub async fn stop(self) {
         let _ = self.stop.send(());
-        self.running.stopped().await.expect("clean stop");
+        match self.running {
+            BenchRunning::Embedded(running) => running.stopped().await.expect("clean stop"),
+            BenchRunning::Postgres(running) => running.stopped().await.expect("clean stop"),
+        }
     }
 }

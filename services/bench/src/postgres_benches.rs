@@ -3,6 +3,7 @@
 //! `INSERT`s of the same rows on the same server over as many connections, one transaction per
 //! append (issue 16). Cases: 1 writer, 64 writers, and 64 writers appending batches of 100.
 
+use crate::grpc_benches::{drive, grant_and_convene, submissions, BenchServer};
 use crate::report::{emit, median, quantile_us};
 use klero_store::{EventData, EventStore, ExpectedRevision};
 use klero_store_postgres::test_cluster::TestCluster;
@@ -145,5 +146,87 @@ pub fn postgres(quick: bool) {
             }
         }
         store.close().await;
+
+        // Replication's cost: the 64-writer case on a primary with one synchronous standby,
+        // next to the single node above.
+        let replicated = TestCluster::start();
+        let replicated_url = replicated.create_database("bench");
+        let _standby = TestCluster::standby_of(&replicated, "s1");
+        {
+            let (client, connection) =
+                tokio_postgres::connect(&replicated_url, tokio_postgres::NoTls).await.expect("connect");
+            tokio::spawn(connection);
+            client.batch_execute("ALTER SYSTEM SET synchronous_standby_names = 'ANY 1 (s1)'").await.expect("set");
+            client.batch_execute("SELECT pg_reload_conf()").await.expect("reload");
+            let started = Instant::now();
+            while client
+                .query_one("SELECT count(*) FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')", &[])
+                .await
+                .expect("state")
+                .get::<_, i64>(0)
+                < 1
+            {
+                assert!(started.elapsed() < Duration::from_secs(30), "the standby did not become synchronous");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        let replicated_store =
+            Arc::new(PostgresStore::connect(&replicated_url, PostgresStoreOptions::default()).await.expect("connect"));
+        let single = Arc::new(PostgresStore::connect(&url_for_replication_baseline(&cluster), PostgresStoreOptions::default()).await.expect("connect"));
+        let appends = if quick { 20 } else { 100 };
+        let (mut with_standby, mut alone) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            round_number += 1;
+            with_standby.push(ours(replicated_store.clone(), 64, appends, 1, round_number).await);
+            alone.push(ours(single.clone(), 64, appends, 1, round_number).await);
+        }
+        let rate = |runs: &[Run]| median(&mut runs.iter().map(|r| r.events_per_second).collect::<Vec<_>>());
+        let extra = json!({"writers": 64, "batch": 1, "appends_per_writer": appends, "rounds": rounds,
+            "baseline_name": "the same appends to a single node, same run"});
+        emit("postgres", "events_per_second_64_writers_one_synchronous_standby", rate(&with_standby), "events/s", rate(&alone), extra.clone());
+        let mut with_latencies: Vec<Duration> = with_standby.into_iter().flat_map(|r| r.latencies).collect();
+        let mut alone_latencies: Vec<Duration> = alone.into_iter().flat_map(|r| r.latencies).collect();
+        emit("postgres", "append_latency_p99_ms_64_writers_one_synchronous_standby", quantile_us(&mut with_latencies, 0.99) / 1e3, "ms", quantile_us(&mut alone_latencies, 0.99) / 1e3, extra);
+        replicated_store.close().await;
+        single.close().await;
+
+        // Signed, verified events over gRPC in batches of 100 from 64 clients: the server on
+        // PostgreSQL against the same server on the embedded store.
+        let grpc_database = cluster.create_database("grpc");
+        let clients = 64;
+        let per_client = if quick { 200 } else { 1_000 };
+        let (mut on_postgres, mut on_embedded) = (Vec::new(), Vec::new());
+        let postgres_server = BenchServer::start_on_postgres(&grpc_database).await;
+        let embedded_server = BenchServer::start().await;
+        for server in [&postgres_server, &embedded_server] {
+            let mut setup = klero_client::KleroClient::connect(&server.url).await.expect("connect");
+            grant_and_convene(&mut setup, &server.council, &server.convenor, &server.facilitator, "bench-0").await;
+            for c in 1..clients {
+                let convened = crate::report::convened(format!("bench-{c}"), "How fast is it?", 20);
+                setup.append(&server.convenor.sign(&format!("bench-{c}"), &convened).expect("sign"), None).await.expect("convene");
+            }
+        }
+        for _ in 0..rounds {
+            for (server, runs) in [(&postgres_server, &mut on_postgres), (&embedded_server, &mut on_embedded)] {
+                let work = (0..clients)
+                    .map(|c| {
+                        let assembly = format!("bench-{c}");
+                        (format!("assembly/{assembly}/deliberation"), submissions(&server.facilitator, &assembly, per_client))
+                    })
+                    .collect();
+                runs.push(drive(&server.url, work, true).await.events_per_second);
+            }
+        }
+        let extra = json!({"clients": clients, "batch_events": 100, "events_per_client": per_client, "rounds": rounds,
+            "baseline_name": "the same server on the embedded store, same run",
+            "target": "at least 20,000 signed, verified events/s"});
+        emit("postgres", "grpc_batch_events_per_second_64_clients", median(&mut on_postgres), "events/s", median(&mut on_embedded), extra);
+        postgres_server.stop().await;
+        embedded_server.stop().await;
     });
+}
+
+/// The single node of the first cases, for the replication comparison.
+fn url_for_replication_baseline(cluster: &TestCluster) -> String {
+    cluster.create_database("single")
 }

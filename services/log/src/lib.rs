@@ -916,10 +916,8 @@ impl<S: EventStore> TransparencyLog<S> {
         events: &[E],
     ) -> Result<Option<Vec<AppendedEvent>>, LogError> {
         let events: Vec<&SignedAuthorPart> = events.iter().map(Borrow::borrow).collect();
-        let mut stored = Vec::with_capacity(events.len());
-        for event in &events {
-            stored.push(self.store.read_event_by_id(event.author().event_id).await?);
-        }
+        let ids: Vec<EventId> = events.iter().map(|event| event.author().event_id).collect();
+        let stored = self.store.read_events_by_id(&ids).await?;
         // The replay rule (docs/API.md): a batch whose events are all recorded, with the same
         // bytes, is a retry and gets the original results, whether it is the whole original
         // batch, a prefix of it or any subset. A batch mixing recorded and new events is

@@ -379,6 +379,9 @@ pub async fn events_are_found_by_id(store: &dyn EventStore) {
     let all = store.read_all(LogPosition::START, 10).await.expect("read");
     assert_eq!(all[1], found, "the same event as a read by position");
     assert_eq!(store.read_event_by_id(test_event(9, 3).event_id).await.expect("lookup"), None);
+    let ids = [test_event(9, 2).event_id, test_event(9, 3).event_id, test_event(9, 0).event_id];
+    let many = store.read_events_by_id(&ids).await.expect("lookups");
+    assert_eq!(many, vec![Some(all[2].clone()), None, Some(all[0].clone())], "in the order asked, None where absent");
 }
 
 /// A document of `text`, as `text/plain`, stored at `at`.

@@ -28,7 +28,8 @@
 //! commit happened, or appends it if not.
 //!
 //! **Subscriptions** read by position and, when caught up, wait for this process's next commit
-//! or poll every [`PostgresStoreOptions::poll_interval`] for other servers' appends. Positions
+//! or poll every [`PostgresStoreOptions::poll_interval`] for other servers' appends. The same
+//! knowledge is the store's committed-events watch, which a server's follower uses. Positions
 //! are dense, so catch-up turns live with nothing skipped or repeated.
 //!
 //! The latest checkpoint, the latest snapshot and the documents are tables too, so every server
@@ -145,6 +146,7 @@ struct AppendRequest {
 pub struct PostgresStore {
     writer: Mutex<Option<mpsc::Sender<AppendRequest>>>,
     writer_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    poller: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Reader connections; one found closed (the database restarted or failed over) is made
     /// again on next use.
     readers: Vec<tokio::sync::RwLock<Arc<Client>>>,
@@ -198,14 +200,24 @@ impl PostgresStore {
         }
         let size = head(&writer).await?;
         let (committed_sender, committed) = watch::channel(size);
+        let committed_sender = Arc::new(committed_sender);
+        // Other servers' appends: the log head, read every poll interval, moves the watch too.
+        let poller = tokio::spawn(poll_head(
+            connect_one(&config).await?,
+            config.clone(),
+            committed_sender.clone(),
+            options.poll_interval,
+        ));
         let (sender, requests) = mpsc::channel(options.write_queue_requests_max);
         let mut writer =
             Writer { client: writer, epoch: None, config: config.clone(), advertise: options.advertise.clone() };
         writer.try_take_at_start().await?;
         let writer_task = tokio::spawn(write(writer, requests, committed_sender, options.group_requests_max));
+        let poller = Mutex::new(Some(poller));
         Ok(PostgresStore {
             writer: Mutex::new(Some(sender)),
             writer_task: Mutex::new(Some(writer_task)),
+            poller,
             readers,
             next_reader: AtomicUsize::new(0),
             committed,
@@ -422,11 +434,45 @@ impl Writer {
     }
 }
 
+/// Moves the committed-events watch forward, never back.
+fn raise(committed: &watch::Sender<u64>, size: u64) {
+    committed.send_if_modified(|known| {
+        let grew = size > *known;
+        *known = (*known).max(size);
+        grew
+    });
+}
+
+/// Reads the log head every `interval`, so that this server learns of other servers' appends
+/// (a standby server follows the writer this way). Ends when the store closes.
+async fn poll_head(
+    mut client: Client,
+    config: tokio_postgres::Config,
+    committed: Arc<watch::Sender<u64>>,
+    interval: Duration,
+) {
+    loop {
+        tokio::time::sleep(interval).await;
+        if committed.receiver_count() == 0 {
+            return;
+        }
+        if client.is_closed() {
+            match connect_one(&config).await {
+                Ok(fresh) => client = fresh,
+                Err(_) => continue,
+            }
+        }
+        if let Ok(size) = head(&client).await {
+            raise(&committed, size);
+        }
+    }
+}
+
 /// The writer: takes every waiting append into one transaction, commits, and answers.
 async fn write(
     mut writer: Writer,
     mut requests: mpsc::Receiver<AppendRequest>,
-    committed: watch::Sender<u64>,
+    committed: Arc<watch::Sender<u64>>,
     group_max: usize,
 ) {
     while let Some(first) = requests.recv().await {
@@ -443,7 +489,7 @@ async fn write(
         };
         match outcome {
             Ok((decisions, size)) => {
-                committed.send_replace(size);
+                raise(&committed, size);
                 answer(group, decisions);
             }
             Err(error) => {
@@ -854,6 +900,19 @@ impl EventStore for PostgresStore {
         row.as_ref().map(|row| stored(row).map(|s| s.event)).transpose()
     }
 
+    async fn read_events_by_id(&self, event_ids: &[EventId]) -> Result<Vec<Option<RecordedEvent>>, StoreError> {
+        let ids: Vec<&[u8]> = event_ids.iter().map(|id| &id.0[..]).collect();
+        let rows = self
+            .reader()
+            .await?
+            .query(&format!("SELECT {EVENT_COLUMNS} FROM klero_events WHERE event_id = ANY($1)"), &[&ids])
+            .await
+            .map_err(|e| unavailable("looking up event ids", e))?;
+        let mut found: HashMap<EventId, RecordedEvent> =
+            rows.iter().map(|row| stored(row).map(|s| (s.event.event_id, s.event))).collect::<Result<_, _>>()?;
+        Ok(event_ids.iter().map(|id| found.remove(id)).collect())
+    }
+
     async fn stream_last_revision(&self, stream: &str) -> Result<Option<u64>, StoreError> {
         let row = self
             .reader()
@@ -992,6 +1051,9 @@ impl EventStore for PostgresStore {
         if let Some(task) = task {
             let _ = task.await;
         }
+        if let Some(poller) = self.poller.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            poller.abort();
+        }
     }
 
     fn positions_are_dense(&self) -> bool {
@@ -1000,5 +1062,11 @@ impl EventStore for PostgresStore {
 
     fn shared_by_servers(&self) -> bool {
         true
+    }
+
+    /// The log's size as this server knows it: moved by its own commits at once, and by other
+    /// servers' within a poll interval.
+    fn committed_events_watch(&self) -> Option<watch::Receiver<u64>> {
+        Some(self.committed.clone())
     }
 }

@@ -149,6 +149,17 @@ pub trait EventStore: Send + Sync + 'static {
     /// of the log (it is how a retry gets its original answer), so this is a lookup.
     async fn read_event_by_id(&self, event_id: EventId) -> Result<Option<RecordedEvent>, StoreError>;
 
+    /// The events with these ids, in the order asked, `None` where the store holds none: what
+    /// the replay check of a batch asks. One lookup per id by default; a store across a network
+    /// answers them all in one request.
+    async fn read_events_by_id(&self, event_ids: &[EventId]) -> Result<Vec<Option<RecordedEvent>>, StoreError> {
+        let mut found = Vec::with_capacity(event_ids.len());
+        for event_id in event_ids {
+            found.push(self.read_event_by_id(*event_id).await?);
+        }
+        Ok(found)
+    }
+
     /// The last revision of `stream`, or `None` if the stream does not exist.
     async fn stream_last_revision(&self, stream: &str) -> Result<Option<u64>, StoreError>;
 
