@@ -60,6 +60,8 @@ impl From<TcpListener> for Listeners {
 pub enum Server {
     Embedded(Running<EmbeddedStore>),
     Postgres(Running<PostgresStore>),
+    #[cfg(feature = "kurrentdb")]
+    Kurrent(Running<klero_store_kurrentdb::adapter::KurrentStore>),
 }
 
 impl Server {
@@ -68,6 +70,8 @@ impl Server {
         match self {
             Server::Embedded(running) => running.stopped().await,
             Server::Postgres(running) => running.stopped().await,
+            #[cfg(feature = "kurrentdb")]
+            Server::Kurrent(running) => running.stopped().await,
         }
     }
 }
@@ -91,6 +95,21 @@ pub async fn start(
             let recovery = store.recovery_report();
             tracing::info!(events = recovery.events, segments = recovery.segments, truncated = ?recovery.truncated_tail, "store opened");
             Ok(Server::Embedded(start_on(store, config, listeners.into(), clock, shutdown).await?))
+        }
+        #[cfg(feature = "kurrentdb")]
+        Some(url) if url.starts_with("kurrentdb://") || url.starts_with("esdb://") => {
+            let store = Arc::new(
+                klero_store_kurrentdb::adapter::KurrentStore::connect(&url)
+                    .await
+                    .with_context(|| format!("connecting to the KurrentDB store {}", redacted(&url)))?,
+            );
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("creating {}", config.data_dir.display()))?;
+            Ok(Server::Kurrent(start_on(store, config, listeners.into(), clock, shutdown).await?))
+        }
+        #[cfg(not(feature = "kurrentdb"))]
+        Some(url) if url.starts_with("kurrentdb://") || url.starts_with("esdb://") => {
+            anyhow::bail!("this klero was built without the KurrentDB adapter: build it with --features kurrentdb")
         }
         Some(url) => {
             let listeners = listeners.into();
