@@ -27,9 +27,11 @@
 //! answered `Unavailable`; its retry with the same bytes then gets the original result if the
 //! commit happened, or appends it if not.
 //!
-//! **Subscriptions** read by position and, when caught up, wait for this process's next commit
-//! or poll every [`PostgresStoreOptions::poll_interval`] for other servers' appends. The same
-//! knowledge is the store's committed-events watch, which a server's follower uses. Positions
+//! **Subscriptions** read by position and, when caught up, wait for the next commit: this
+//! process's own at once, other servers' through `LISTEN`/`NOTIFY` (every append transaction
+//! notifies the log's new size, delivered at commit), with a poll of the log head every
+//! [`PostgresStoreOptions::poll_interval`] in case a notification is missed while reconnecting.
+//! The same knowledge is the store's committed-events watch, which a server's follower uses. Positions
 //! are dense, so catch-up turns live with nothing skipped or repeated.
 //!
 //! The latest checkpoint, the latest snapshot and the documents are tables too, so every server
@@ -57,7 +59,8 @@ pub struct PostgresStoreOptions {
     pub reader_connections: usize,
     /// Most appends that share one transaction.
     pub group_requests_max: usize,
-    /// How often a caught-up subscription looks for other servers' appends.
+    /// How often this server reads the log head, besides the notifications, in case one was
+    /// missed (a reconnection).
     pub poll_interval: Duration,
     /// Appends that may wait for the writer; further appenders wait for room.
     pub write_queue_requests_max: usize,
@@ -202,12 +205,7 @@ impl PostgresStore {
         let (committed_sender, committed) = watch::channel(size);
         let committed_sender = Arc::new(committed_sender);
         // Other servers' appends: the log head, read every poll interval, moves the watch too.
-        let poller = tokio::spawn(poll_head(
-            connect_one(&config).await?,
-            config.clone(),
-            committed_sender.clone(),
-            options.poll_interval,
-        ));
+        let poller = tokio::spawn(follow_head(config.clone(), committed_sender.clone(), options.poll_interval));
         let (sender, requests) = mpsc::channel(options.write_queue_requests_max);
         let mut writer =
             Writer { client: writer, epoch: None, config: config.clone(), advertise: options.advertise.clone() };
@@ -443,27 +441,69 @@ fn raise(committed: &watch::Sender<u64>, size: u64) {
     });
 }
 
-/// Reads the log head every `interval`, so that this server learns of other servers' appends
-/// (a standby server follows the writer this way). Ends when the store closes.
-async fn poll_head(
-    mut client: Client,
-    config: tokio_postgres::Config,
-    committed: Arc<watch::Sender<u64>>,
-    interval: Duration,
-) {
+/// The channel every commit notifies with the log's new size (`pg_notify`, delivered at commit).
+const NOTIFY_CHANNEL: &str = "klero_log";
+
+/// A connection that listens on [`NOTIFY_CHANNEL`], and the log sizes its notifications carry.
+async fn connect_listening(
+    config: &tokio_postgres::Config,
+) -> Result<(Client, mpsc::UnboundedReceiver<u64>), StoreError> {
+    let (client, mut connection) = config.connect(NoTls).await.map_err(|e| unavailable("connecting", e))?;
+    let (sizes, notified) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        // Drive the connection by hand, to see its notifications.
+        while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            match message {
+                Ok(tokio_postgres::AsyncMessage::Notification(notification)) => {
+                    if let Ok(size) = notification.payload().parse::<u64>() {
+                        if sizes.send(size).is_err() {
+                            return;
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "the listening PostgreSQL connection ended");
+                    return;
+                }
+            }
+        }
+    });
+    client
+        .batch_execute(&format!("LISTEN {NOTIFY_CHANNEL}"))
+        .await
+        .map_err(|e| unavailable("listening for appends", e))?;
+    Ok((client, notified))
+}
+
+/// Learns of other servers' appends (a standby server follows the writer this way): at once
+/// from their commits' notifications, and, in case one is missed (a reconnection), from the log
+/// head read every `interval`. Ends when the store closes.
+async fn follow_head(config: tokio_postgres::Config, committed: Arc<watch::Sender<u64>>, interval: Duration) {
+    let mut listening: Option<(Client, mpsc::UnboundedReceiver<u64>)> = None;
     loop {
-        tokio::time::sleep(interval).await;
         if committed.receiver_count() == 0 {
             return;
         }
-        if client.is_closed() {
-            match connect_one(&config).await {
-                Ok(fresh) => client = fresh,
-                Err(_) => continue,
+        let Some((client, notified)) = listening.as_mut() else {
+            listening = connect_listening(&config).await.ok();
+            if listening.is_none() {
+                tokio::time::sleep(interval).await;
             }
-        }
-        if let Ok(size) = head(&client).await {
-            raise(&committed, size);
+            continue;
+        };
+        tokio::select! {
+            size = notified.recv() => match size {
+                Some(size) => raise(&committed, size),
+                None => listening = None,
+            },
+            _ = tokio::time::sleep(interval) => {
+                match head(client).await {
+                    Ok(size) => raise(&committed, size),
+                    Err(_) if client.is_closed() => listening = None,
+                    Err(_) => {}
+                }
+            }
         }
     }
 }
@@ -686,8 +726,12 @@ async fn append_group(
             [&positions, &event_ids, &stream_names, &revisions, &types, &data, &batch_firsts, &batch_lengths];
         let stream_heads: Parameters<'_, 2> = [&names, &lasts];
         let new_head: Parameters<'_, 1> = [&next_position];
-        // Three writes in one round trip, pipelined like the reads.
-        let (inserted, streams_moved, head_moved) = tokio::join!(
+        let size_text = next.to_string();
+        let notice: Parameters<'_, 1> = [&size_text];
+        let notify = format!("SELECT pg_notify('{NOTIFY_CHANNEL}', $1)");
+        // Three writes and the notice to other servers (delivered at commit) in one round trip,
+        // pipelined like the reads.
+        let (inserted, streams_moved, head_moved, notified) = tokio::join!(
             transaction.execute(
                 "INSERT INTO klero_events (position, event_id, stream, stream_revision, event_type, data, batch_first, batch_length)
                  SELECT * FROM UNNEST($1::bigint[], $2::bytea[], $3::text[], $4::bigint[], $5::text[], $6::bytea[], $7::bigint[], $8::integer[])",
@@ -699,7 +743,9 @@ async fn append_group(
                 &stream_heads,
             ),
             transaction.execute("UPDATE klero_log_head SET next_position = $1", &new_head),
+            transaction.execute(&notify, &notice),
         );
+        notified.map_err(failed)?;
         inserted.map_err(failed)?;
         streams_moved.map_err(failed)?;
         head_moved.map_err(failed)?;

@@ -128,3 +128,32 @@ async fn acknowledged_appends_survive_a_crash_of_the_database() {
     assert_eq!(again, retried, "a retry returns the original result");
     assert_eq!(store.read_all(LogPosition::START, 1_000).await.expect("read").len(), 51);
 }
+
+/// Other servers learn of an append from its commit's notification, not from the poll: with the
+/// poll an hour apart, another store's subscription still sees the append at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_reach_other_servers_by_notification() {
+    let cluster = TestCluster::start();
+    let url = cluster.create_database("notify");
+    let slow_poll = || PostgresStoreOptions { poll_interval: std::time::Duration::from_secs(3_600), ..named("quiet") };
+    let writer = PostgresStore::connect(&url, slow_poll()).await.expect("connect");
+    let reader = PostgresStore::connect(&url, slow_poll()).await.expect("connect");
+    let mut subscription = reader.subscribe_to_all(None).await.expect("subscribe");
+    let mut grown = reader.committed_events_watch().expect("a watch");
+    // Let the reader's listening connection start.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for n in 0..3u32 {
+        let started = std::time::Instant::now();
+        writer.append("notified", ExpectedRevision::Any, vec![test_event(60, n)]).await.expect("append");
+        let seen = tokio::time::timeout(std::time::Duration::from_secs(5), subscription.next())
+            .await
+            .expect("the other store's subscription sees the append without waiting for its poll")
+            .expect("event");
+        assert_eq!(seen.event_id, test_event(60, n).event_id);
+        tokio::time::timeout(std::time::Duration::from_secs(5), grown.wait_for(|size| *size > u64::from(n)))
+            .await
+            .expect("the other store's watch moves on the notification")
+            .expect("watch");
+        println!("append {n} reached the other store in {:?}", started.elapsed());
+    }
+}
