@@ -4,29 +4,21 @@
 //! replaced by the other, which takes over at its next append; nothing acknowledged is lost,
 //! no checkpoint forks, and the log exports and verifies.
 
+mod common;
+
+use common::*;
 use klero_client::{Author, KleroClient};
-use klero_ledger::checkpoint::LogVerifierKey;
+use klero_ledger::checkpoint::{LogVerifierKey, SignedCheckpoint};
 use klero_ledger::merkle::verify_consistency;
-use klero_ledger::{Hash256, SigningKey};
+use klero_ledger::Hash256;
 use klero_proto as pb;
 use klero_store_postgres::test_cluster::TestCluster;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const LOG_NAME: &str = "klero.test/postgres";
-
-/// An acknowledged append: its log index and event hash.
-type Acknowledged = (u64, Vec<u8>);
-
-fn key(label: &str) -> SigningKey {
-    SigningKey::from_bytes(&Hash256::of(label.as_bytes()).0)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
-}
 
 #[test]
 fn the_demonstration_runs_on_postgres() {
@@ -44,31 +36,79 @@ fn the_demonstration_runs_on_postgres() {
     assert!(stdout.contains("what became of submission s0000"), "{stdout}");
 }
 
-fn serve(directory: &Path, data: &str, port: u16, store: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_klero"))
-        .args(["serve", "--data-dir", data, "--listen", &format!("127.0.0.1:{port}"), "--store", store])
-        .args(["--trust-root", "council.key.pub", "--log-key", "log.key"])
-        .current_dir(directory)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("klero serve starts")
+/// `klero serve` on the PostgreSQL store `store`, with its own data directory `data`.
+fn serve_on(directory: &Path, data: &str, port: u16, store: &str) -> Child {
+    serve(directory, &["--data-dir", data, "--listen", &format!("127.0.0.1:{port}"), "--store", store])
 }
 
-async fn connect(url: &str, child: &mut Child) -> KleroClient {
-    let started = Instant::now();
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("klero serve exited with {status} instead of starting");
-        }
-        if let Ok(mut client) = KleroClient::connect(url).await {
-            if client.checkpoint().await.is_ok() {
-                return client;
-            }
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "klero serve did not answer within 60 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+/// The trust root grants a facilitator and itself as convenor, for every assembly, and
+/// convenes `assembly`; returns (council, facilitator).
+async fn grant_and_convene(client: &mut KleroClient, assembly: &str, question: &str) -> (Author, Arc<Author>) {
+    let council = Author::new(key("council"));
+    let facilitator = Arc::new(Author::new(key("facilitator")));
+    for (who, role) in [(&*facilitator, pb::registry::Role::Facilitator), (&council, pb::registry::Role::Convenor)] {
+        let grant = pb::registry::KeyGranted {
+            public_key: who.public_key().to_vec(),
+            role: role as i32,
+            scope: "*".into(),
+            holder_title: "officer".into(),
+        };
+        client.append(&council.sign("", &grant).expect("sign"), None).await.expect("grant");
     }
+    let convened = pb::assembly::AssemblyConvened {
+        assembly_id: assembly.into(),
+        council: "Council".into(),
+        remit_question: question.into(),
+        area: "Loopback".into(),
+        starts_on: "2026-01-01".into(),
+        ends_on: "2026-12-31".into(),
+        panel_size: 10,
+        adoption_threshold_percent: 60,
+        response_deadline_days: 56,
+    };
+    client.append(&council.sign(assembly, &convened).expect("sign"), None).await.expect("convene");
+    (council, facilitator)
+}
+
+/// After a failover: the checkpoint extends `before`; every acknowledged event is there,
+/// unchanged; and the whole log exports and verifies, pinned to the log key and trust root.
+async fn assert_nothing_lost(
+    client: &mut KleroClient,
+    url: &str,
+    directory: &Path,
+    verifier: &LogVerifierKey,
+    before: &SignedCheckpoint,
+    acknowledged: &[Acknowledged],
+) {
+    let after = verifier.verify(&client.checkpoint().await.expect("checkpoint").signed_note).expect("verifies");
+    let (size, root) = (after.checkpoint().tree_size, after.checkpoint().root_hash);
+    let proof = client.consistency_proof(before.checkpoint().tree_size, size).await.expect("proof");
+    verify_consistency(before.checkpoint().tree_size, size, &before.checkpoint().root_hash, &root, &proof)
+        .expect("the checkpoint after the failover extends the one before");
+    for (index, hash) in acknowledged {
+        let event = client
+            .ledger()
+            .read_log(pb::ledger::ReadLogRequest { from_log_index: *index, max_count: 1 })
+            .await
+            .expect("read")
+            .into_inner()
+            .events
+            .remove(0);
+        assert_eq!(&event.event_hash, hash, "acknowledged event {index} is there, unchanged");
+    }
+    let export = Command::new(env!("CARGO_BIN_EXE_klero"))
+        .args(["export", "--server", url, "--out", "log.export"])
+        .current_dir(directory)
+        .output()
+        .expect("export");
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    let verified = Command::new(env!("CARGO_BIN_EXE_klero"))
+        .args(["verify", "log.export", "--log-key", &verifier.to_vkey_string()])
+        .args(["--trust-root", &hex(&key("council").verifying_key().to_bytes())])
+        .current_dir(directory)
+        .output()
+        .expect("verify");
+    assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stdout));
 }
 
 fn submission(tag: &str) -> pb::deliberation::PublicSubmissionReceived {
@@ -84,48 +124,17 @@ async fn a_killed_writer_is_replaced_and_nothing_acknowledged_is_lost() {
     let cluster = TestCluster::start();
     let store = cluster.create_database("failover");
     let directory = tempfile::tempdir().expect("temp dir");
-    let hex = |bytes: &[u8]| klero_ledger::hash::to_hex(bytes);
-    std::fs::write(directory.path().join("council.key.pub"), hex(&key("council").verifying_key().to_bytes()))
-        .expect("write");
-    std::fs::write(
-        directory.path().join("log.key"),
-        format!("klero-log-key/v1\nname {LOG_NAME}\nseed {}\n", hex(&key("log").to_bytes())),
-    )
-    .expect("write");
-    let verifier = LogVerifierKey::parse_vkey(
-        &klero_ledger::checkpoint::LogSigningKey::new(LOG_NAME, key("log")).expect("key").verifier().to_vkey_string(),
-    )
-    .expect("vkey");
+    write_key_files(directory.path(), LOG_NAME);
+    let verifier = log_verifier(LOG_NAME);
     let (port_a, port_b) = (free_port(), free_port());
     let (url_a, url_b) = (format!("http://127.0.0.1:{port_a}"), format!("http://127.0.0.1:{port_b}"));
-    let mut a = serve(directory.path(), "data-a", port_a, &store);
+    let mut a = serve_on(directory.path(), "data-a", port_a, &store);
     let mut client_a = connect(&url_a, &mut a).await;
-    let mut b = serve(directory.path(), "data-b", port_b, &store);
+    let mut b = serve_on(directory.path(), "data-b", port_b, &store);
     let mut client_b = connect(&url_b, &mut b).await;
 
-    let council = Author::new(key("council"));
-    let facilitator = Arc::new(Author::new(key("facilitator")));
-    for (who, role) in [(&*facilitator, pb::registry::Role::Facilitator), (&council, pb::registry::Role::Convenor)] {
-        let grant = pb::registry::KeyGranted {
-            public_key: who.public_key().to_vec(),
-            role: role as i32,
-            scope: "*".into(),
-            holder_title: "officer".into(),
-        };
-        client_a.append(&council.sign("", &grant).expect("sign"), None).await.expect("A is the writer");
-    }
-    let convened = pb::assembly::AssemblyConvened {
-        assembly_id: "failover".into(),
-        council: "Council".into(),
-        remit_question: "Does it fail over?".into(),
-        area: "Loopback".into(),
-        starts_on: "2026-01-01".into(),
-        ends_on: "2026-12-31".into(),
-        panel_size: 10,
-        adoption_threshold_percent: 60,
-        response_deadline_days: 56,
-    };
-    client_a.append(&council.sign("failover", &convened).expect("sign"), None).await.expect("convene");
+    // A is the writer.
+    let (_, facilitator) = grant_and_convene(&mut client_a, "failover", "Does it fail over?").await;
     // B is not the writer: it says so, and names A.
     let refused = client_b.append(&facilitator.sign("failover", &submission("to-b")).expect("sign"), None).await;
     let message = format!("{refused:?}");
@@ -185,38 +194,9 @@ async fn a_killed_writer_is_replaced_and_nothing_acknowledged_is_lost() {
     assert!(takeover < Duration::from_secs(10), "takeover took {takeover:?}");
 
     // Nothing acknowledged is lost or changed; no checkpoint forked or went back.
-    let after = verifier.verify(&client_b.checkpoint().await.expect("checkpoint").signed_note).expect("verifies");
-    let (size, root) = (after.checkpoint().tree_size, after.checkpoint().root_hash);
-    let proof = client_b.consistency_proof(before.checkpoint().tree_size, size).await.expect("proof");
-    verify_consistency(before.checkpoint().tree_size, size, &before.checkpoint().root_hash, &root, &proof)
-        .expect("the checkpoint after the failover extends the one before");
     let acknowledged = acknowledged.lock().expect("lock").clone();
     assert_eq!(acknowledged.len(), 8 * 60, "every append was acknowledged once, by A or by B");
-    for (index, hash) in &acknowledged {
-        let event = client_b
-            .ledger()
-            .read_log(pb::ledger::ReadLogRequest { from_log_index: *index, max_count: 1 })
-            .await
-            .expect("read")
-            .into_inner()
-            .events
-            .remove(0);
-        assert_eq!(&event.event_hash, hash, "acknowledged event {index} is there, unchanged");
-    }
-    // The whole log exports and verifies, pinned to the log key and the trust root.
-    let export = Command::new(env!("CARGO_BIN_EXE_klero"))
-        .args(["export", "--server", &url_b, "--out", "failover.export"])
-        .current_dir(directory.path())
-        .output()
-        .expect("export");
-    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
-    let verified = Command::new(env!("CARGO_BIN_EXE_klero"))
-        .args(["verify", "failover.export", "--log-key", &verifier.to_vkey_string()])
-        .args(["--trust-root", &hex(&key("council").verifying_key().to_bytes())])
-        .current_dir(directory.path())
-        .output()
-        .expect("verify");
-    assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stdout));
+    assert_nothing_lost(&mut client_b, &url_b, directory.path(), &verifier, &before, &acknowledged).await;
     let _ = b.kill();
     let _ = b.wait();
 }
@@ -270,45 +250,13 @@ async fn a_lost_primary_loses_no_acknowledged_event() {
         primary.port, standbys[0].port, standbys[1].port
     );
     let directory = tempfile::tempdir().expect("temp dir");
-    let hex = |bytes: &[u8]| klero_ledger::hash::to_hex(bytes);
-    std::fs::write(directory.path().join("council.key.pub"), hex(&key("council").verifying_key().to_bytes()))
-        .expect("write");
-    std::fs::write(
-        directory.path().join("log.key"),
-        format!("klero-log-key/v1\nname {LOG_NAME}\nseed {}\n", hex(&key("log").to_bytes())),
-    )
-    .expect("write");
-    let verifier = LogVerifierKey::parse_vkey(
-        &klero_ledger::checkpoint::LogSigningKey::new(LOG_NAME, key("log")).expect("key").verifier().to_vkey_string(),
-    )
-    .expect("vkey");
+    write_key_files(directory.path(), LOG_NAME);
+    let verifier = log_verifier(LOG_NAME);
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
-    let mut server = serve(directory.path(), "data", port, &store);
+    let mut server = serve_on(directory.path(), "data", port, &store);
     let mut client = connect(&url, &mut server).await;
-    let council = Author::new(key("council"));
-    let facilitator = Arc::new(Author::new(key("facilitator")));
-    for (who, role) in [(&*facilitator, pb::registry::Role::Facilitator), (&council, pb::registry::Role::Convenor)] {
-        let grant = pb::registry::KeyGranted {
-            public_key: who.public_key().to_vec(),
-            role: role as i32,
-            scope: "*".into(),
-            holder_title: "officer".into(),
-        };
-        client.append(&council.sign("", &grant).expect("sign"), None).await.expect("grant");
-    }
-    let convened = pb::assembly::AssemblyConvened {
-        assembly_id: "replicated".into(),
-        council: "Council".into(),
-        remit_question: "Does it survive the primary?".into(),
-        area: "Loopback".into(),
-        starts_on: "2026-01-01".into(),
-        ends_on: "2026-12-31".into(),
-        panel_size: 10,
-        adoption_threshold_percent: 60,
-        response_deadline_days: 56,
-    };
-    client.append(&council.sign("replicated", &convened).expect("sign"), None).await.expect("convene");
+    let (_, facilitator) = grant_and_convene(&mut client, "replicated", "Does it survive the primary?").await;
     let before = verifier.verify(&client.checkpoint().await.expect("checkpoint").signed_note).expect("verifies");
 
     let acknowledged: Arc<Mutex<Vec<Acknowledged>>> = Arc::default();
@@ -349,37 +297,9 @@ async fn a_lost_primary_loses_no_acknowledged_event() {
     println!("every append acknowledged {:?} after the kill of the primary", killed.elapsed());
     assert!(acknowledged_before_kill > 0, "the load ran before the kill");
 
-    let after = verifier.verify(&client.checkpoint().await.expect("checkpoint").signed_note).expect("verifies");
-    let (size, root) = (after.checkpoint().tree_size, after.checkpoint().root_hash);
-    let proof = client.consistency_proof(before.checkpoint().tree_size, size).await.expect("proof");
-    verify_consistency(before.checkpoint().tree_size, size, &before.checkpoint().root_hash, &root, &proof)
-        .expect("the checkpoint after the failover extends the one before");
     let acknowledged = acknowledged.lock().expect("lock").clone();
     assert_eq!(acknowledged.len(), 8 * 40);
-    for (index, hash) in &acknowledged {
-        let event = client
-            .ledger()
-            .read_log(pb::ledger::ReadLogRequest { from_log_index: *index, max_count: 1 })
-            .await
-            .expect("read")
-            .into_inner()
-            .events
-            .remove(0);
-        assert_eq!(&event.event_hash, hash, "acknowledged event {index} survived the lost primary, unchanged");
-    }
-    let export = Command::new(env!("CARGO_BIN_EXE_klero"))
-        .args(["export", "--server", &url, "--out", "replicated.export"])
-        .current_dir(directory.path())
-        .output()
-        .expect("export");
-    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
-    let verified = Command::new(env!("CARGO_BIN_EXE_klero"))
-        .args(["verify", "replicated.export", "--log-key", &verifier.to_vkey_string()])
-        .args(["--trust-root", &hex(&key("council").verifying_key().to_bytes())])
-        .current_dir(directory.path())
-        .output()
-        .expect("verify");
-    assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stdout));
+    assert_nothing_lost(&mut client, &url, directory.path(), &verifier, &before, &acknowledged).await;
     let _ = server.kill();
     let _ = server.wait();
 }

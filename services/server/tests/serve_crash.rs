@@ -2,14 +2,14 @@
 //! checkpoints and proof bundles: it always starts again, its kept checkpoint always verifies
 //! and is a prefix of the log, and no acknowledged event is lost (issue 12).
 
+mod common;
+
+use common::*;
 use klero_client::{Author, KleroClient};
 use klero_ledger::bundle::ProofBundle;
-use klero_ledger::checkpoint::LogVerifierKey;
 use klero_ledger::merkle::verify_consistency;
-use klero_ledger::{Hash256, SigningKey};
+use klero_ledger::Hash256;
 use klero_proto as pb;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -17,62 +17,11 @@ const KILLS: usize = 8;
 const TEST_TIME_MAX: Duration = Duration::from_secs(150);
 const LOG_NAME: &str = "klero.test/serve-crash";
 
-/// An acknowledged append: its log index and event hash.
-type Acknowledged = (u64, Vec<u8>);
-
-fn key(label: &str) -> SigningKey {
-    SigningKey::from_bytes(&Hash256::of(label.as_bytes()).0)
-}
-
-fn write_key_files(directory: &Path) {
-    let hex = |bytes: &[u8]| klero_ledger::hash::to_hex(bytes);
-    std::fs::write(directory.join("council.key.pub"), hex(&key("council").verifying_key().to_bytes())).expect("write");
-    // A log key file as docs/FORMAT.md §10 describes it: it names the log.
-    let log_key = format!("klero-log-key/v1\nname {LOG_NAME}\nseed {}\n", hex(&key("log").to_bytes()));
-    std::fs::write(directory.join("log.key"), log_key).expect("write");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
-}
-
-fn serve(directory: &Path, port: u16, verify_on_open: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_klero"))
-        .args(["serve", "--data-dir", "data", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--trust-root", "council.key.pub", "--log-key", "log.key"])
-        .args(["--verify-on-open", verify_on_open])
-        .current_dir(directory)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("klero serve starts")
-}
-
-/// Connects once the server answers, or fails after 60 s.
-async fn connect(url: &str, child: &mut Child) -> KleroClient {
-    let started = Instant::now();
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("klero serve exited with {status} instead of starting");
-        }
-        if let Ok(mut client) = KleroClient::connect(url).await {
-            if client.checkpoint().await.is_ok() {
-                return client;
-            }
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "klero serve did not answer within 60 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_under_load_reopens_with_a_checkpoint_that_verifies() {
     let directory = tempfile::tempdir().expect("temp dir");
-    write_key_files(directory.path());
-    let verifier = LogVerifierKey::parse_vkey(
-        &klero_ledger::checkpoint::LogSigningKey::new(LOG_NAME, key("log")).expect("key").verifier().to_vkey_string(),
-    )
-    .expect("vkey");
+    write_key_files(directory.path(), LOG_NAME);
+    let verifier = log_verifier(LOG_NAME);
     let mut random = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1) | 1;
     println!("seed {random}");
     let mut next_random = move |bound: u64| {
@@ -92,7 +41,8 @@ async fn a_server_killed_under_load_reopens_with_a_checkpoint_that_verifies() {
         let url = format!("http://127.0.0.1:{port}");
         // Every third start verifies the whole log; the others take up the snapshot.
         let mode = if kills % 3 == 2 { "full" } else { "snapshot" };
-        let mut child = serve(directory.path(), port, mode);
+        let listen = format!("127.0.0.1:{port}");
+        let mut child = serve(directory.path(), &["--data-dir", "data", "--listen", &listen, "--verify-on-open", mode]);
         let mut client = connect(&url, &mut child).await;
 
         // What survived the last kill: the kept checkpoint verifies, extends the one before,

@@ -372,15 +372,7 @@ impl EmbeddedStore {
     }
 
     fn check_read_count(&self, max_count: usize) -> Result<(), StoreError> {
-        let max = self.shared.options.read_events_max;
-        if max_count > max {
-            return Err(StoreError::LimitExceeded {
-                limit: "events per read",
-                actual: max_count as u64,
-                max: max as u64,
-            });
-        }
-        Ok(())
+        check_read_count(max_count, self.shared.options.read_events_max)
     }
 }
 

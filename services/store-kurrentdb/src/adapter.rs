@@ -123,14 +123,7 @@ impl KurrentStore {
     }
 
     fn check_read_count(&self, max_count: usize) -> Result<(), StoreError> {
-        if max_count > self.read_events_max {
-            return Err(StoreError::LimitExceeded {
-                limit: "events per read",
-                actual: max_count as u64,
-                max: self.read_events_max as u64,
-            });
-        }
-        Ok(())
+        check_read_count(max_count, self.read_events_max)
     }
 
     async fn last_of(&self, stream: &str) -> Result<Option<RecordedEvent>, StoreError> {

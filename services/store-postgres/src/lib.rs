@@ -244,15 +244,7 @@ impl PostgresStore {
     }
 
     fn check_read_count(&self, max_count: usize) -> Result<(), StoreError> {
-        let max = self.options.read_events_max;
-        if max_count > max {
-            return Err(StoreError::LimitExceeded {
-                limit: "events per read",
-                actual: max_count as u64,
-                max: max as u64,
-            });
-        }
-        Ok(())
+        check_read_count(max_count, self.options.read_events_max)
     }
 
     async fn kept(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {

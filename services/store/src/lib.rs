@@ -432,6 +432,14 @@ pub fn validate_append(stream: &str, events: &[EventData], limits: &AppendLimits
     Ok(())
 }
 
+/// Checks the count a read asks for against the store's limit, naming the limit.
+pub fn check_read_count(max_count: usize, max: usize) -> Result<(), StoreError> {
+    if max_count > max {
+        return Err(StoreError::LimitExceeded { limit: "events per read", actual: max_count as u64, max: max as u64 });
+    }
+    Ok(())
+}
+
 /// Checks a document before a store keeps it: its size limit, that its hash and size are its
 /// bytes', and its media type. The error names the field or limit.
 pub fn validate_document(document: &Document) -> Result<(), StoreError> {
