@@ -13,6 +13,7 @@ use klero_proto as pb;
 use klero_store_embedded::{EmbeddedStore, EmbeddedStoreOptions};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 pub const DAY_MS: u64 = 86_400_000;
 
@@ -66,12 +67,23 @@ pub async fn start_server_configured(
     limits: klero_api::server::ServerLimits,
     configure: Option<Configure>,
 ) -> RunningServer {
-    start_server_full(directory, trust_root, clock, limits, configure, false).await
+    start_server_full(directory, trust_root, clock, limits, configure, false, Vec::new()).await
 }
 
 /// A server with the public pages beside gRPC, as `klero serve --http` runs it.
 pub async fn start_server_with_pages(directory: &std::path::Path, trust_root: [u8; 32], clock: Clock) -> RunningServer {
-    start_server_full(directory, trust_root, clock, Default::default(), None, true).await
+    start_server_full(directory, trust_root, clock, Default::default(), None, true, Vec::new()).await
+}
+
+/// A server with the public pages (and the log's tiles) that asks `witnesses` to cosign each
+/// checkpoint, as `klero serve --http … --witness URL,VKEY` runs it.
+pub async fn start_server_with_witnesses(
+    directory: &std::path::Path,
+    trust_root: [u8; 32],
+    clock: Clock,
+    witnesses: Vec<klero_transparency::WitnessEndpoint>,
+) -> RunningServer {
+    start_server_full(directory, trust_root, clock, Default::default(), None, true, witnesses).await
 }
 
 async fn start_server_full(
@@ -81,6 +93,7 @@ async fn start_server_full(
     limits: klero_api::server::ServerLimits,
     configure: Option<Configure>,
     pages: bool,
+    witnesses: Vec<klero_transparency::WitnessEndpoint>,
 ) -> RunningServer {
     let store = Arc::new(EmbeddedStore::open(directory, EmbeddedStoreOptions::default()).await.expect("store opens"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -103,6 +116,9 @@ async fn start_server_full(
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         pages_url = Some(format!("http://{}", listener.local_addr().expect("address")));
         front_ends.push(Box::new(klero_web::HttpFrontEnd { listener, limits: Default::default() }));
+    }
+    if !witnesses.is_empty() {
+        front_ends.push(Box::new(klero_transparency::WitnessCosigner::new(witnesses, Duration::from_secs(5))));
     }
     let running = klero_application::start(store.clone(), log_config, config, front_ends, async {
         let _ = stopped.await;

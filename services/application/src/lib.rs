@@ -27,13 +27,13 @@ pub use append::{AppendRequest, Appended};
 pub use documents::{Collected, DocumentPolicy, DocumentRecord, UploadHeader, MEDIA_TYPES};
 pub use errors::ApplicationError;
 pub use lifecycle::{start, FrontEnd, FrontEndError, Running, Shutdown};
-pub use publisher::CheckpointPolicy;
+pub use publisher::{CheckpointPolicy, CheckpointPublications};
 pub use snapshot::{OpenVerification, SnapshotPolicy};
 
 use klero_domain::{AssemblyId, DomainEvent};
 use klero_fold::{LogFold, LoggedEventRef};
 use klero_ledger::bundle::ProofBundle;
-use klero_ledger::checkpoint::{LogVerifierKey, SignedCheckpoint};
+use klero_ledger::checkpoint::{LogVerifierKey, NoteSignature, SignedCheckpoint};
 use klero_ledger::envelope::EventId;
 use klero_ledger::Hash256;
 use klero_log::{LoggedEvent, TransparencyLog};
@@ -147,6 +147,12 @@ pub struct Application<S: EventStore> {
     subscriptions: Arc<tokio::sync::Semaphore>,
     /// The prefix a snapshot let this start skip, if one did.
     snapshot_taken_up: Option<u64>,
+    /// The latest published checkpoint with the witnesses' cosignatures gathered for it, once
+    /// a round of requests to the witnesses ended (`record_cosignatures`).
+    witnessed: Mutex<Option<SignedCheckpoint>>,
+    /// Set when a witness cosigner runs: readers of the log's tiles are then served the
+    /// latest witnessed checkpoint, which clients with a witness policy can accept.
+    cosigning: std::sync::atomic::AtomicBool,
     /// Documents held that no event committed to when last looked at, with their sizes: what
     /// the limits on uncommitted documents count. Read from the store on first use.
     pending_documents: tokio::sync::Mutex<Option<HashMap<[u8; 32], u64>>>,
@@ -194,6 +200,8 @@ impl<S: EventStore> Application<S> {
             config,
             snapshot_taken_up,
             pending_documents: tokio::sync::Mutex::new(None),
+            witnessed: Mutex::new(None),
+            cosigning: std::sync::atomic::AtomicBool::new(false),
         };
         application.sync_fold().await?;
         Ok(application)
@@ -392,7 +400,7 @@ impl<S: EventStore> Application<S> {
         let attempts_before = {
             let now = published.borrow_and_update();
             if covers(now.size()) {
-                return Ok(now.checkpoint.clone().expect("a size means a checkpoint"));
+                return Ok(self.with_cosignatures(now.checkpoint.clone().expect("a size means a checkpoint")));
             }
             now.attempts
         };
@@ -419,11 +427,60 @@ impl<S: EventStore> Application<S> {
             }
         })
         .await;
-        waited.unwrap_or_else(|_| {
+        let covering = waited.unwrap_or_else(|_| {
             Err(ApplicationError::Unavailable {
                 reason: format!("no checkpoint was published within {} ms", wait_max.as_millis()),
             })
-        })
+        })?;
+        Ok(self.with_cosignatures(covering))
+    }
+
+    /// Watches the checkpoints the publisher publishes, for the witness cosigner. Registers a
+    /// cosigner: from now on [`Application::served_checkpoint`] serves witnessed checkpoints.
+    pub fn checkpoint_publications(&self) -> CheckpointPublications {
+        self.cosigning.store(true, std::sync::atomic::Ordering::Release);
+        CheckpointPublications(self.publisher.published.subscribe())
+    }
+
+    /// Keeps `checkpoint` with the cosignature lines the witnesses returned for it (the caller
+    /// verified each against its witness's key), unless a later checkpoint was witnessed
+    /// already.
+    pub fn record_cosignatures(&self, checkpoint: &SignedCheckpoint, cosignatures: &[NoteSignature]) {
+        let mut witnessed = mutex(&self.witnessed);
+        if witnessed.as_ref().is_some_and(|w| w.checkpoint().tree_size > checkpoint.checkpoint().tree_size) {
+            return;
+        }
+        *witnessed = Some(checkpoint.with_signature_lines(cosignatures));
+    }
+
+    /// `checkpoint` with the cosignatures gathered for it, if it is the one witnessed.
+    fn with_cosignatures(&self, checkpoint: SignedCheckpoint) -> SignedCheckpoint {
+        match &*mutex(&self.witnessed) {
+            Some(witnessed) if witnessed.checkpoint() == checkpoint.checkpoint() => witnessed.clone(),
+            _ => checkpoint,
+        }
+    }
+
+    /// The checkpoint the log's tiles serve: with a witness cosigner, the latest whose round
+    /// of cosignature requests ended (the latest published until one has); otherwise the
+    /// latest published. Publishes one first if none was.
+    pub async fn served_checkpoint(&self) -> Result<SignedCheckpoint, ApplicationError> {
+        if self.cosigning.load(std::sync::atomic::Ordering::Acquire) {
+            if let Some(witnessed) = mutex(&self.witnessed).clone() {
+                return Ok(witnessed);
+            }
+        }
+        let latest = self.publisher.published.borrow().checkpoint.clone();
+        match latest {
+            Some(checkpoint) => Ok(checkpoint),
+            None => self.checkpoint_covering(0).await,
+        }
+    }
+
+    /// The hashes of `count` complete subtrees of `2^height` leaves from subtree `first`: a
+    /// tlog tile's content, read from the tree as kept.
+    pub fn subtree_hashes(&self, height: u32, first: u64, count: u64) -> Result<Vec<Hash256>, ApplicationError> {
+        Ok(self.log.subtree_hashes(height, first, count)?)
     }
 
     /// A checkpoint that covers every event recorded before the call.

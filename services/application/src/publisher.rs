@@ -68,6 +68,28 @@ impl PublisherHandle {
     }
 }
 
+/// The checkpoints the publisher publishes, as they come (see
+/// [`crate::Application::checkpoint_publications`]).
+#[derive(Debug)]
+pub struct CheckpointPublications(pub(crate) watch::Receiver<Published>);
+
+impl CheckpointPublications {
+    /// The latest published checkpoint, if any, marking it seen.
+    pub fn latest(&mut self) -> Option<SignedCheckpoint> {
+        self.0.borrow_and_update().checkpoint.clone()
+    }
+
+    /// Waits for a checkpoint published after the last one seen; `None` once the core stopped.
+    pub async fn next(&mut self) -> Option<SignedCheckpoint> {
+        loop {
+            self.0.changed().await.ok()?;
+            if let Some(checkpoint) = self.latest() {
+                return Some(checkpoint);
+            }
+        }
+    }
+}
+
 /// The publisher's loop. It ends when `stop` changes, after one last publication, so that a
 /// clean shutdown leaves a checkpoint of the whole log.
 pub(crate) async fn run<S: EventStore>(

@@ -38,7 +38,8 @@ impl Checkpoint {
         format!("{}\n{}\n{}\n", self.origin, self.tree_size, BASE64.encode(self.root_hash.0))
     }
 
-    fn parse_note_text(text: &str) -> Result<Checkpoint, CheckpointError> {
+    /// Parses a checkpoint's note text (the signed lines, each ending in a newline).
+    pub fn parse_note_text(text: &str) -> Result<Checkpoint, CheckpointError> {
         let body = text
             .strip_suffix('\n')
             .ok_or(CheckpointError::Malformed { reason: "note text must end with a newline" })?;
@@ -70,7 +71,7 @@ impl Checkpoint {
     }
 }
 
-fn validate_key_name(name: &str) -> Result<(), CheckpointError> {
+pub(crate) fn validate_key_name(name: &str) -> Result<(), CheckpointError> {
     if name.is_empty() || name.len() > KEY_NAME_BYTES_MAX || name.chars().any(|c| c.is_whitespace() || c == '+') {
         return Err(CheckpointError::InvalidKeyName);
     }
@@ -78,8 +79,86 @@ fn validate_key_name(name: &str) -> Result<(), CheckpointError> {
 }
 
 fn key_hash(name: &str, public_key: &[u8; 32]) -> [u8; 4] {
-    let digest = Hash256::of_parts(&[name.as_bytes(), b"\n", &[ED25519_ALGORITHM], public_key]);
+    key_id(name, ED25519_ALGORITHM, public_key)
+}
+
+/// A signed-note key ID: `SHA-256(name | 0x0A | algorithm | public key)[0..4]`.
+pub(crate) fn key_id(name: &str, algorithm: u8, public_key: &[u8; 32]) -> [u8; 4] {
+    let digest = Hash256::of_parts(&[name.as_bytes(), b"\n", &[algorithm], public_key]);
     [digest.0[0], digest.0[1], digest.0[2], digest.0[3]]
+}
+
+/// Parses a verifier key `<name>+<hex key ID>+<base64(algorithm | 32-byte key)>` of one
+/// algorithm, checking the key ID against the name and key.
+pub(crate) fn parse_vkey_of(
+    text: &str,
+    algorithm: u8,
+    wrong_algorithm: &'static str,
+) -> Result<(String, [u8; 4], [u8; 32]), CheckpointError> {
+    let malformed = || CheckpointError::Malformed { reason: "verifier key must be <name>+<hex key hash>+<base64 key>" };
+    // The name cannot hold '+', but the base64 key can, so split from the left.
+    let mut parts = text.trim().splitn(3, '+');
+    let (name, hash, blob) =
+        (parts.next().ok_or_else(malformed)?, parts.next().ok_or_else(malformed)?, parts.next().ok_or_else(malformed)?);
+    validate_key_name(name)?;
+    let blob = BASE64.decode(blob).map_err(|_| malformed())?;
+    if blob.len() != 33 || blob[0] != algorithm {
+        return Err(CheckpointError::Malformed { reason: wrong_algorithm });
+    }
+    let public_key: [u8; 32] = blob[1..].try_into().map_err(|_| malformed())?;
+    let expected = key_id(name, algorithm, &public_key);
+    if crate::hash::from_hex(hash).ok().as_deref() != Some(&expected[..]) {
+        return Err(CheckpointError::Malformed { reason: "verifier key hash does not match its name and key" });
+    }
+    Ok((name.to_string(), expected, public_key))
+}
+
+/// A verifier key's text form for `algorithm`.
+pub(crate) fn vkey_string(name: &str, key_id: &[u8; 4], algorithm: u8, public_key: &[u8; 32]) -> String {
+    let mut blob = vec![algorithm];
+    blob.extend_from_slice(public_key);
+    format!("{name}+{}+{}", crate::hash::to_hex(key_id), BASE64.encode(blob))
+}
+
+/// One signature line of a signed note: the key name and the decoded blob (key ID, then the
+/// signature).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoteSignature {
+    pub key_name: String,
+    pub blob: Vec<u8>,
+}
+
+impl NoteSignature {
+    /// The line as written in a note, with its newline.
+    pub fn to_line(&self) -> String {
+        format!("\u{2014} {} {}\n", self.key_name, BASE64.encode(&self.blob))
+    }
+}
+
+/// Splits a signed note into its text (through the newline before the blank line) and its
+/// signature lines, each parsed. Bounded: at most [`NOTE_BYTES_MAX`] bytes.
+pub fn split_note(note: &str) -> Result<(&str, Vec<NoteSignature>), CheckpointError> {
+    if note.len() > NOTE_BYTES_MAX {
+        return Err(CheckpointError::Malformed { reason: "note is longer than 64 KiB" });
+    }
+    let split =
+        note.find("\n\n").ok_or(CheckpointError::Malformed { reason: "no blank line between text and signatures" })?;
+    let (text, signatures) = (&note[..split + 1], &note[split + 2..]);
+    let signatures = signatures
+        .strip_suffix('\n')
+        .ok_or(CheckpointError::Malformed { reason: "signature lines must end with a newline" })?;
+    let mut parsed = Vec::new();
+    for line in signatures.split('\n') {
+        let rest = line
+            .strip_prefix("\u{2014} ")
+            .ok_or(CheckpointError::Malformed { reason: "signature line must start with an em dash and a space" })?;
+        let (name, blob) = rest
+            .split_once(' ')
+            .ok_or(CheckpointError::Malformed { reason: "signature line needs a key name and a signature" })?;
+        let blob = BASE64.decode(blob).map_err(|_| CheckpointError::Malformed { reason: "signature is not base64" })?;
+        parsed.push(NoteSignature { key_name: name.to_string(), blob });
+    }
+    Ok((text, parsed))
 }
 
 /// The log's signing key with its name. The server holds it; nobody else needs it.
@@ -155,34 +234,13 @@ impl LogVerifierKey {
 
     /// `<name>+<key hash as 8 hex digits>+<base64(0x01 | public key)>`.
     pub fn to_vkey_string(&self) -> String {
-        let mut blob = vec![ED25519_ALGORITHM];
-        blob.extend_from_slice(&self.public_key);
-        format!("{}+{}+{}", self.name, crate::hash::to_hex(&self.key_hash), BASE64.encode(blob))
+        vkey_string(&self.name, &self.key_hash, ED25519_ALGORITHM, &self.public_key)
     }
 
     pub fn parse_vkey(text: &str) -> Result<LogVerifierKey, CheckpointError> {
-        let malformed =
-            || CheckpointError::Malformed { reason: "verifier key must be <name>+<hex key hash>+<base64 key>" };
-        // The name cannot hold '+', but the base64 key can, so split from the left.
-        let mut parts = text.trim().splitn(3, '+');
-        let (name, hash, blob) = (
-            parts.next().ok_or_else(malformed)?,
-            parts.next().ok_or_else(malformed)?,
-            parts.next().ok_or_else(malformed)?,
-        );
-        validate_key_name(name)?;
-        let blob = BASE64.decode(blob).map_err(|_| malformed())?;
-        if blob.len() != 33 || blob[0] != ED25519_ALGORITHM {
-            return Err(CheckpointError::Malformed {
-                reason: "verifier key is not an Ed25519 key (0x01 then 32 bytes)",
-            });
-        }
-        let public_key: [u8; 32] = blob[1..].try_into().map_err(|_| malformed())?;
-        let expected = key_hash(name, &public_key);
-        if crate::hash::from_hex(hash).ok().as_deref() != Some(&expected[..]) {
-            return Err(CheckpointError::Malformed { reason: "verifier key hash does not match its name and key" });
-        }
-        Ok(LogVerifierKey { name: name.to_string(), key_hash: expected, public_key })
+        let (name, key_hash, public_key) =
+            parse_vkey_of(text, ED25519_ALGORITHM, "verifier key is not an Ed25519 key (0x01 then 32 bytes)")?;
+        Ok(LogVerifierKey { name, key_hash, public_key })
     }
 
     /// Whether this key signed `message` as a server state record
@@ -198,35 +256,18 @@ impl LogVerifierKey {
     /// Parses a signed checkpoint note and checks that this key signed it. Signatures by other
     /// keys (witnesses, say) are allowed and ignored.
     pub fn verify(&self, note: &str) -> Result<SignedCheckpoint, CheckpointError> {
-        if note.len() > NOTE_BYTES_MAX {
-            return Err(CheckpointError::Malformed { reason: "note is longer than 64 KiB" });
-        }
-        let split = note
-            .find("\n\n")
-            .ok_or(CheckpointError::Malformed { reason: "no blank line between text and signatures" })?;
-        let (text, signatures) = (&note[..split + 1], &note[split + 2..]);
+        let (text, signatures) = split_note(note)?;
         let checkpoint = Checkpoint::parse_note_text(text)?;
         if checkpoint.origin != self.name {
             return Err(CheckpointError::OriginMismatch { origin: checkpoint.origin, key_name: self.name.clone() });
         }
-        let signatures = signatures
-            .strip_suffix('\n')
-            .ok_or(CheckpointError::Malformed { reason: "signature lines must end with a newline" })?;
         let verifying_key = VerifyingKey::from_bytes(&self.public_key).map_err(|_| CheckpointError::BadSignature)?;
         let mut matched = false;
-        for line in signatures.split('\n') {
-            let rest = line.strip_prefix("\u{2014} ").ok_or(CheckpointError::Malformed {
-                reason: "signature line must start with an em dash and a space",
-            })?;
-            let (name, blob) = rest
-                .split_once(' ')
-                .ok_or(CheckpointError::Malformed { reason: "signature line needs a key name and a signature" })?;
-            let blob =
-                BASE64.decode(blob).map_err(|_| CheckpointError::Malformed { reason: "signature is not base64" })?;
-            if name != self.name || blob.len() != 68 || blob[..4] != self.key_hash {
+        for line in signatures {
+            if line.key_name != self.name || line.blob.len() != 68 || line.blob[..4] != self.key_hash {
                 continue;
             }
-            let signature = Signature::from_slice(&blob[4..]).map_err(|_| CheckpointError::BadSignature)?;
+            let signature = Signature::from_slice(&line.blob[4..]).map_err(|_| CheckpointError::BadSignature)?;
             verifying_key.verify_strict(text.as_bytes(), &signature).map_err(|_| CheckpointError::BadSignature)?;
             matched = true;
         }
@@ -251,6 +292,16 @@ impl SignedCheckpoint {
     /// The full signed note, byte for byte as published.
     pub fn note(&self) -> &str {
         &self.note
+    }
+
+    /// The same checkpoint with more signature lines (cosignatures) after those it has. The
+    /// caller checked them; a verifier ignores lines by keys it does not trust.
+    pub fn with_signature_lines(&self, lines: &[NoteSignature]) -> SignedCheckpoint {
+        let mut note = self.note.clone();
+        for line in lines {
+            note.push_str(&line.to_line());
+        }
+        SignedCheckpoint { checkpoint: self.checkpoint.clone(), note }
     }
 }
 

@@ -10,16 +10,22 @@
 //! - [`bundle`]: the offline proof bundle.
 //! - [`chain`]: per-stream hash chain checks.
 //! - [`signature`]: the rule for author signatures, and batch checks that agree with it.
+//! - [`tiles`]: the log as C2SP tlog-tiles: tile paths, entry and envelope bundles.
+//! - [`cosignature`]: witness cosignatures (C2SP tlog-cosignature) and witness policies.
+//! - [`witness`]: the body of a C2SP tlog-witness `add-checkpoint` request.
 
 pub mod bundle;
 pub mod chain;
 pub mod checkpoint;
+pub mod cosignature;
 pub mod envelope;
 pub mod hash;
 pub mod merkle;
 #[cfg(feature = "serde")]
 pub mod records;
 pub mod signature;
+pub mod tiles;
+pub mod witness;
 
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use hash::Hash256;

@@ -390,6 +390,30 @@ impl<L: LeafStorage> CompactMerkleTree<L> {
         Ok(leaves)
     }
 
+    /// The MTHs of `count` consecutive complete subtrees of `2^height` leaves, the first being
+    /// subtree `first` (leaves from `first·2^height`): what a tlog tile holds. Levels of
+    /// complete blocks and above are kept as the tree grows, so this copies hashes and hashes
+    /// nothing; below them it reads leaves.
+    pub fn subtree_hashes(&self, height: u32, first: u64, count: u64) -> Result<Vec<Hash256>, ProofError> {
+        let beyond = || ProofError::IndexBeyondSize { index: u64::MAX, size: self.size };
+        let end = first.checked_add(count).ok_or_else(beyond)?;
+        if height >= 64 || end.checked_mul(1u64 << height).is_none_or(|leaves| leaves > self.size) {
+            return Err(ProofError::IndexBeyondSize {
+                index: end.saturating_mul(1u64.checked_shl(height).unwrap_or(u64::MAX)).saturating_sub(1),
+                size: self.size,
+            });
+        }
+        if height == 0 {
+            return self.leaves(first, count);
+        }
+        if height >= BLOCK_HEIGHT {
+            let level = &self.upper[(height - BLOCK_HEIGHT) as usize];
+            return Ok(level[first as usize..end as usize].to_vec());
+        }
+        let mut reader = CompactReader::new(self);
+        (first..end).map(|subtree| reader.aligned_subtree(subtree << height, height)).collect()
+    }
+
     /// Leaf hash at `index`.
     pub fn leaf(&self, index: u64) -> Result<Hash256, ProofError> {
         Ok(self.leaves(index, 1)?[0])

@@ -251,3 +251,35 @@ fn the_frontier_gives_every_root() {
         assert_eq!(Ok(frontier.root()), tree.root_at(i + 1), "size {}", i + 1);
     }
 }
+
+/// A tile's hashes are the MTHs of its subtrees, recomputed here from the leaves alone, for
+/// every height a tile level uses up to 2 and below, at sizes around tile boundaries.
+#[test]
+fn tile_hashes_are_the_subtree_roots() {
+    use klero_ledger::merkle::{CompactMerkleTree, MemoryLeaves};
+    let big = 70_000u64;
+    let full = tree_of(big);
+    let mut compact = CompactMerkleTree::new(MemoryLeaves::default());
+    for i in 0..big {
+        compact.push_entry(&entry(i)).expect("push");
+    }
+    let naive = |height: u32, subtree: u64| {
+        let mut tree = klero_ledger::merkle::MerkleTree::new();
+        for i in subtree << height..(subtree + 1) << height {
+            tree.push_leaf_hash(full.leaf(i).expect("leaf"));
+        }
+        tree.root()
+    };
+    for height in [0u32, 1, 3, 4, 5, 8, 16] {
+        let complete = big >> height;
+        for first in [0, complete.saturating_sub(3), complete / 2] {
+            let count = (complete - first).min(3);
+            let hashes = compact.subtree_hashes(height, first, count).expect("complete subtrees");
+            let expected: Vec<_> = (first..first + count).map(|subtree| naive(height, subtree)).collect();
+            assert_eq!(hashes, expected, "height {height}, subtrees {first}..{}", first + count);
+        }
+        assert!(compact.subtree_hashes(height, complete, 1).is_err(), "an incomplete subtree is no tile hash");
+    }
+    assert!(compact.subtree_hashes(64, 0, 1).is_err());
+    assert!(compact.subtree_hashes(8, u64::MAX, 2).is_err());
+}

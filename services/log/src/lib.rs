@@ -1157,6 +1157,12 @@ impl<S: EventStore> TransparencyLog<S> {
         Ok(signed)
     }
 
+    /// The hashes of `count` complete subtrees of `2^height` leaves from subtree `first`: what
+    /// a tlog tile holds. The tree keeps them as it grows, so this reads; it never rehashes.
+    pub fn subtree_hashes(&self, height: u32, first: u64, count: u64) -> Result<Vec<Hash256>, LogError> {
+        Ok(read_lock(&self.state).tree.subtree_hashes(height, first, count)?)
+    }
+
     pub fn inclusion_proof(&self, leaf_index: u64, tree_size: u64) -> Result<Vec<Hash256>, LogError> {
         Ok(read_lock(&self.state).tree.inclusion_proof(leaf_index, tree_size)?)
     }

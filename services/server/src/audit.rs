@@ -63,6 +63,9 @@ pub struct Pins {
     pub allow_unanchored: bool,
     /// A directory of documents (`klero export --documents`) to check against the log.
     pub documents: Option<std::path::PathBuf>,
+    /// Witness verifier keys (`--witness`) and how many must cosign (`--witness-quorum`).
+    pub witnesses: Vec<String>,
+    pub witness_quorum: Option<usize>,
 }
 
 impl Pins {
@@ -81,10 +84,13 @@ impl Pins {
             }
             None => None,
         };
+        let witness_policy = crate::transparency::witness_policy(&self.witnesses, self.witness_quorum)
+            .map_err(|e| bad(format!("{e:#}")))?;
         Ok(VerifyOptions {
             pinned_log_key,
             pinned_trust_root,
             allow_unanchored: self.allow_unanchored,
+            witness_policy,
             collect_committed_documents: self.documents.is_some(),
         })
     }

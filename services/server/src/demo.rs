@@ -138,6 +138,7 @@ pub async fn run(target: Target) -> anyhow::Result<()> {
                 postgres: store,
                 checkpoints: Default::default(),
                 open: Default::default(),
+                witnesses: Vec::new(),
             };
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let url = format!("http://{}", listener.local_addr()?);

@@ -11,6 +11,7 @@
 
 use anyhow::{bail, Context};
 use klero_ledger::checkpoint::LogSigningKey;
+use klero_ledger::cosignature::CosignerKey;
 use klero_ledger::hash::{from_hex, to_hex};
 use klero_ledger::SigningKey;
 use std::io::Write;
@@ -36,11 +37,27 @@ fn create_new(path: &Path, mode: u32) -> anyhow::Result<std::fs::File> {
 
 /// The first line of a log key file.
 pub const LOG_KEY_FILE_HEADER: &str = "klero-log-key/v1";
+/// The first line of a witness key file: the same layout, for a key that cosigns.
+pub const WITNESS_KEY_FILE_HEADER: &str = "klero-witness-key/v1";
 
 /// Writes a new key to `out` (mode 0600) and its public key to `out.pub`. With a log name,
 /// `out` is a log key file holding the name, and the verifier key goes to `out.vkey` too.
-pub fn keygen(out: &Path, log_name: Option<&str>) -> anyhow::Result<()> {
+pub fn keygen(out: &Path, log_name: Option<&str>, witness_name: Option<&str>) -> anyhow::Result<()> {
     let key = generate_key()?;
+    if let Some(name) = witness_name {
+        let witness = CosignerKey::new(name, key.clone()).context("--witness-name")?;
+        let mut file = create_new(out, 0o600)?;
+        write!(file, "{WITNESS_KEY_FILE_HEADER}\nname {name}\nseed {}\n", to_hex(&key.to_bytes()))?;
+        file.sync_all()?;
+        let vkey = witness.verifier().to_vkey_string();
+        let vkey_path = beside(out, "vkey");
+        let mut vkey_file = create_new(&vkey_path, 0o644)?;
+        writeln!(vkey_file, "{vkey}")?;
+        vkey_file.sync_all()?;
+        println!("witness key: {}", out.display());
+        println!("witness verifier key: {vkey} (also in {})", vkey_path.display());
+        return Ok(());
+    }
     let log_key = log_name.map(|name| LogSigningKey::new(name, key.clone()).context("--log-name")).transpose()?;
     let mut file = create_new(out, 0o600)?;
     match log_name {
@@ -71,11 +88,35 @@ fn beside(path: &Path, suffix: &str) -> std::path::PathBuf {
     path.with_extension(path.extension().map_or(suffix.to_string(), |e| format!("{}.{suffix}", e.to_string_lossy())))
 }
 
+/// Reads a witness key file (`klero keygen --witness-name`).
+pub fn read_witness_key(path: &Path) -> anyhow::Result<CosignerKey> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading witness key file {}", path.display()))?;
+    let (name, seed) = named_seed(&text, WITNESS_KEY_FILE_HEADER).ok_or_else(|| {
+        anyhow::anyhow!(
+            "witness key file {} must be `{WITNESS_KEY_FILE_HEADER}`, `name <witness name>` and `seed <64 hex digits>`, one per line",
+            path.display()
+        )
+    })?;
+    CosignerKey::new(&name, SigningKey::from_bytes(&seed)).with_context(|| format!("the name in {}", path.display()))
+}
+
+/// The name and seed of a key file that starts with `header`.
+fn named_seed(text: &str, header: &str) -> Option<(String, [u8; 32])> {
+    let mut lines = text.strip_prefix(header)?.strip_prefix('\n')?.lines();
+    let name = lines.next()?.strip_prefix("name ")?;
+    let seed = lines.next()?.strip_prefix("seed ")?;
+    if lines.next().is_some() {
+        return None;
+    }
+    let seed = from_hex(seed).ok().and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())?;
+    Some((name.to_string(), seed))
+}
+
 /// Reads the log's key for `klero serve`. A log key file names the log itself; `--log-name`,
 /// if given too, must agree with it. A plain secret key file needs `--log-name`.
 pub fn read_log_key(path: &Path, log_name: Option<&str>) -> anyhow::Result<LogSigningKey> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading log key file {}", path.display()))?;
-    let Some(rest) = text.strip_prefix(LOG_KEY_FILE_HEADER) else {
+    if !text.starts_with(LOG_KEY_FILE_HEADER) {
         let Some(name) = log_name else {
             bail!(
                 "{} is a plain key file, which does not name the log: give --log-name, or create the key with \
@@ -84,26 +125,19 @@ pub fn read_log_key(path: &Path, log_name: Option<&str>) -> anyhow::Result<LogSi
             )
         };
         return LogSigningKey::new(name, read_secret_key(path)?).context("--log-name");
-    };
-    let malformed = || {
+    }
+    let (name, seed) = named_seed(&text, LOG_KEY_FILE_HEADER).ok_or_else(|| {
         anyhow::anyhow!(
             "log key file {} must be `{LOG_KEY_FILE_HEADER}`, `name <log name>` and `seed <64 hex digits>`, one per line",
             path.display()
         )
-    };
-    let mut lines = rest.strip_prefix('\n').ok_or_else(malformed)?.lines();
-    let name = lines.next().and_then(|l| l.strip_prefix("name ")).ok_or_else(malformed)?;
-    let seed = lines.next().and_then(|l| l.strip_prefix("seed ")).ok_or_else(malformed)?;
-    if lines.next().is_some() {
-        return Err(malformed());
-    }
-    let seed = from_hex(seed).ok().and_then(|bytes| <[u8; 32]>::try_from(bytes).ok()).ok_or_else(malformed)?;
+    })?;
     if let Some(flag) = log_name {
         if flag != name {
             bail!("--log-name {flag} differs from the name {name} in the log key file {}", path.display());
         }
     }
-    LogSigningKey::new(name, SigningKey::from_bytes(&seed)).with_context(|| format!("the name in {}", path.display()))
+    LogSigningKey::new(&name, SigningKey::from_bytes(&seed)).with_context(|| format!("the name in {}", path.display()))
 }
 
 fn read_32_hex(path: &Path, what: &str) -> anyhow::Result<[u8; 32]> {

@@ -6,4 +6,5 @@ pub mod audit;
 pub mod demo;
 pub mod keys;
 pub mod select;
+pub mod transparency;
 pub mod wiring;

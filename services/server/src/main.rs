@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use klero::{audit, demo, keys, select, wiring};
+use klero::{audit, demo, keys, select, transparency, wiring};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -56,6 +56,10 @@ enum Command {
         /// came after; `full` verifies every signature and folds every event again.
         #[arg(long, default_value = "snapshot", value_parser = ["snapshot", "full"])]
         verify_on_open: String,
+        /// A witness to ask for cosignatures on every checkpoint, as `URL,VKEY` (its
+        /// submission prefix and its verifier key); repeat for each witness.
+        #[arg(long = "witness")]
+        witnesses: Vec<String>,
     },
     /// Drives a complete assembly over gRPC and checks its proofs.
     Demo {
@@ -111,6 +115,13 @@ enum Command {
         /// are still counted, and the result never says that everything holds.
         #[arg(long)]
         allow_unanchored: bool,
+        /// A witness the auditor trusts (its verifier key); repeat for each. Every checkpoint
+        /// must then carry valid cosignatures from at least --witness-quorum of them.
+        #[arg(long = "witness")]
+        witnesses: Vec<String>,
+        /// How many of the --witness keys must have cosigned each checkpoint (default 1).
+        #[arg(long)]
+        witness_quorum: Option<usize>,
         /// With an export file: check the documents in this directory (`klero export
         /// --documents`): each hashes to its name, and an event commits to it.
         #[arg(long)]
@@ -181,8 +192,59 @@ enum Command {
         out: PathBuf,
         /// For a log key: the log's name (checkpoint origin), kept in the key file with the
         /// key; the C2SP verifier key is printed and written to `<file>.vkey`.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "witness_name")]
         log_name: Option<String>,
+        /// For a witness key: the witness's name, kept in the key file; the cosignature
+        /// verifier key (C2SP tlog-cosignature) is written to `<file>.vkey`.
+        #[arg(long)]
+        witness_name: Option<String>,
+    },
+    /// Serves a C2SP tlog-witness: cosigns the checkpoints of the logs it follows, each only
+    /// when consistent with the last it cosigned.
+    Witness {
+        /// The witness key file (`klero keygen --witness-name`).
+        #[arg(long)]
+        key: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: SocketAddr,
+        /// Where the witness keeps the latest checkpoint it cosigned for each log.
+        #[arg(long, default_value = "./klero-witness")]
+        state_dir: PathBuf,
+        /// The verifier key of a log to follow; repeat for each log.
+        #[arg(long = "log")]
+        logs: Vec<String>,
+    },
+    /// Follows a log over its tiles and raises the alarm (exit 2) on anything that fails.
+    Monitor {
+        /// The log's tile prefix, e.g. http://127.0.0.1:8080 (`klero serve --http`).
+        #[arg(long)]
+        log: String,
+        /// The log's verifier key.
+        #[arg(long)]
+        log_key: String,
+        /// The trust root's public key (64 hex digits).
+        #[arg(long)]
+        trust_root: String,
+        /// Where the monitor keeps what it verified, to resume there.
+        #[arg(long, default_value = "klero-monitor-state")]
+        state: PathBuf,
+        /// A witness the monitor trusts (its verifier key); repeat for each.
+        #[arg(long = "witness")]
+        witnesses: Vec<String>,
+        /// How many of those witnesses must have cosigned the log's checkpoint (default 1).
+        #[arg(long)]
+        witness_quorum: Option<usize>,
+        /// A witness to ask for the latest checkpoint it cosigned, to compare with the log's;
+        /// repeat for each.
+        #[arg(long = "witness-url")]
+        witness_urls: Vec<String>,
+        /// One round, then exit (for cron).
+        #[arg(long)]
+        once: bool,
+        /// Seconds between rounds.
+        #[arg(long, default_value_t = 60)]
+        interval_seconds: u64,
     },
 }
 
@@ -200,7 +262,18 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let runtime = wiring::runtime;
     match cli.command {
-        Command::Serve { data_dir, store, listen, http, trust_root, log_key, log_name, log_format, verify_on_open } => {
+        Command::Serve {
+            data_dir,
+            store,
+            listen,
+            http,
+            trust_root,
+            log_key,
+            log_name,
+            log_format,
+            verify_on_open,
+            witnesses,
+        } => {
             init_logging(&log_format);
             let config = wiring::ServerConfig {
                 data_dir,
@@ -215,6 +288,10 @@ fn main() -> anyhow::Result<()> {
                 } else {
                     klero_application::OpenVerification::FromSnapshot
                 },
+                witnesses: witnesses
+                    .iter()
+                    .map(|text| transparency::parse_witness_endpoint(text))
+                    .collect::<anyhow::Result<_>>()?,
             };
             runtime()?.block_on(async {
                 let listener =
@@ -251,7 +328,41 @@ fn main() -> anyhow::Result<()> {
             };
             runtime()?.block_on(demo::run(target))
         }
-        Command::Keygen { out, log_name } => keys::keygen(&out, log_name.as_deref()),
+        Command::Keygen { out, log_name, witness_name } => {
+            keys::keygen(&out, log_name.as_deref(), witness_name.as_deref())
+        }
+        Command::Witness { key, listen, state_dir, logs } => {
+            init_logging("text");
+            runtime()?.block_on(transparency::serve_witness(key, listen, state_dir, logs))
+        }
+        Command::Monitor {
+            log,
+            log_key,
+            trust_root,
+            state,
+            witnesses,
+            witness_quorum,
+            witness_urls,
+            once,
+            interval_seconds,
+        } => {
+            let args = transparency::MonitorArgs {
+                log,
+                log_key,
+                trust_root,
+                state,
+                witnesses,
+                witness_quorum,
+                witness_urls,
+                once,
+                interval: std::time::Duration::from_secs(interval_seconds),
+            };
+            let code = runtime()?.block_on(transparency::monitor(args))?;
+            if code != 0 {
+                std::process::exit(code);
+            }
+            Ok(())
+        }
         Command::Select { features, people, panel_size, seed, out, time_limit_seconds } => {
             select::run(select::SelectArgs {
                 features: &features,
@@ -277,8 +388,19 @@ fn main() -> anyhow::Result<()> {
             runtime()?.block_on(audit::trace_receipt(&server, &receipt, log_key.as_deref()))
         }
         Command::View { name, server, assembly } => runtime()?.block_on(audit::print_view(&server, &name, assembly)),
-        Command::Verify { file, server, state, log_key, trust_root, json, allow_unanchored, documents } => {
-            let pins = audit::Pins { log_key, trust_root, allow_unanchored, documents };
+        Command::Verify {
+            file,
+            server,
+            state,
+            log_key,
+            trust_root,
+            json,
+            allow_unanchored,
+            witnesses,
+            witness_quorum,
+            documents,
+        } => {
+            let pins = audit::Pins { log_key, trust_root, allow_unanchored, documents, witnesses, witness_quorum };
             let holds = match (file, server) {
                 (Some(file), _) => audit::verify_file(&file, &pins, json),
                 (None, Some(server)) => runtime()?.block_on(audit::verify_server(&server, &state, &pins, json))?,

@@ -36,7 +36,13 @@ pub struct ServerConfig {
     pub checkpoints: CheckpointPolicy,
     /// How much of the log to verify again on start.
     pub open: OpenVerification,
+    /// Witnesses asked to cosign every checkpoint (none: checkpoints carry the log's
+    /// signature only).
+    pub witnesses: Vec<klero_transparency::WitnessEndpoint>,
 }
+
+/// How long one request to a witness may take; a witness that is down costs a round this long.
+pub const WITNESS_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The leaf hashes of the log's Merkle tree, in the data directory: derived from the segments
 /// and rewritten on every start.
@@ -175,6 +181,9 @@ async fn start_on<S: klero_store::EventStore>(
         vec![Box::new(GrpcFrontEnd { listener, limits: config.limits })];
     if let Some(listener) = http {
         front_ends.push(Box::new(klero_web::HttpFrontEnd { listener, limits: Default::default() }));
+    }
+    if !config.witnesses.is_empty() {
+        front_ends.push(Box::new(klero_transparency::WitnessCosigner::new(config.witnesses, WITNESS_REQUEST_TIMEOUT)));
     }
     let running = klero_application::start(store, log_config, application, front_ends, shutdown)
         .await

@@ -13,5 +13,6 @@ pub mod verify;
 
 pub use export::{Export, ExportFormatError, ExportHeader, ExportReader, ExportWriter, PublishedView};
 pub use verify::{
-    check_documents, verify_export, verify_export_with, verify_stream, Failure, FailureClass, Report, VerifyOptions,
+    check_documents, verify_envelopes, verify_export, verify_export_with, verify_stream, Failure, FailureClass, Report,
+    VerifyOptions,
 };

@@ -54,6 +54,10 @@ pub enum FailureClass {
     /// A published view digest differs from the view rebuilt from the log. Position: the
     /// view's tree size.
     View,
+    /// A checkpoint lacks the cosignatures the auditor's witness policy asks for: the log may
+    /// be showing this history to some and another to others. No position; the reason names
+    /// the checkpoint's size.
+    Witness,
     /// Events that no verified checkpoint covers: anyone could have written them. Position:
     /// the log index of the first.
     Unanchored,
@@ -75,6 +79,7 @@ impl FailureClass {
             FailureClass::Fork => "fork",
             FailureClass::Checkpoint => "checkpoint",
             FailureClass::View => "view",
+            FailureClass::Witness => "witness",
             FailureClass::Unanchored => "unanchored",
             FailureClass::Document => "document",
         }
@@ -115,6 +120,9 @@ pub struct VerifyOptions {
     /// Report events no checkpoint covers without failing (for debugging a log, never for an
     /// audit): the report still counts them and never says that everything holds.
     pub allow_unanchored: bool,
+    /// Witnesses the auditor trusts and how many must have cosigned each checkpoint; a
+    /// checkpoint short of the quorum anchors nothing and fails as `witness`.
+    pub witness_policy: Option<klero_ledger::cosignature::WitnessPolicy>,
     /// Keep the hashes of the documents events commit to in the report, to check included
     /// documents against with [`check_documents`].
     pub collect_committed_documents: bool,
@@ -272,6 +280,17 @@ pub fn verify_stream<R: BufRead>(
     verify_events(&header, events, total_events.unwrap_or(0), options, progress)
 }
 
+/// Verifies envelopes given one by one (a monitor's, read from the log's tiles) as an export
+/// with `header` and these events would be.
+pub fn verify_envelopes(
+    header: &ExportHeader,
+    envelopes: impl Iterator<Item = Vec<u8>>,
+    options: &VerifyOptions,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Report {
+    verify_events(header, envelopes.map(Ok), 0, options, progress)
+}
+
 /// Checkpoints and views by tree size, from the header.
 struct Anchors<'h> {
     /// Tree size → root of the first verified checkpoint of that size.
@@ -321,6 +340,23 @@ fn verify_events(
         match log_key.verify(note) {
             Ok(signed) => {
                 let checkpoint = signed.checkpoint();
+                if let Some(Err(error)) = options.witness_policy.as_ref().map(|policy| policy.check(note)) {
+                    fail(
+                        &mut report,
+                        // No position: like a pin, a checkpoint the auditor's witnesses do not
+                        // vouch for puts the whole export in doubt, so it outranks the
+                        // `unanchored` failure it also causes.
+                        failure(
+                            FailureClass::Witness,
+                            None,
+                            format!(
+                                "the checkpoint of size {} fails the witness policy: {error}",
+                                checkpoint.tree_size
+                            ),
+                        ),
+                    );
+                    continue;
+                }
                 // The first checkpoint of each size is kept; a second that disagrees is a fork.
                 match anchors.checkpoints.get(&checkpoint.tree_size) {
                     Some(&other) if other != checkpoint.root_hash => fail(

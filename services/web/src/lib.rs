@@ -22,6 +22,7 @@ mod open_data;
 pub use open_data::CSV_COLUMNS;
 mod pages;
 mod proofs;
+mod tiles;
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Request, Response, StatusCode};
@@ -52,6 +53,9 @@ pub struct HttpLimits {
     pub body_bytes_max: usize,
     /// Rendered pages kept, by address; emptied whenever the log grows.
     pub cached_pages_max: usize,
+    /// Bytes of full tiles and bundles kept in memory (they never change); the oldest go
+    /// first.
+    pub tile_cache_bytes_max: usize,
 }
 
 impl Default for HttpLimits {
@@ -62,6 +66,7 @@ impl Default for HttpLimits {
             request_timeout: Duration::from_secs(30),
             body_bytes_max: 64 * 1024,
             cached_pages_max: 1_024,
+            tile_cache_bytes_max: 64 * 1024 * 1024,
         }
     }
 }
@@ -81,6 +86,8 @@ pub(crate) struct Web<S: EventStore> {
     /// Held while a page renders: visitors who miss the cache together wait for one render
     /// rather than each rendering the same page.
     rendering: tokio::sync::Mutex<()>,
+    /// Full tiles and bundles made so far.
+    tiles: Mutex<tiles::TileCache>,
 }
 
 /// Rendered pages, valid for one log size.
@@ -236,6 +243,13 @@ impl PageError {
         *response.status_mut() = self.status;
         response
     }
+    /// The error as one line of plain text, for machine clients (tiles, the checkpoint).
+    pub fn into_plain_response(self) -> Response<Body> {
+        let mut response = CachedPage::with(self.status, "text/plain; charset=utf-8", format!("{}\n", self.message))
+            .into_response(Encoding::default());
+        *response.status_mut() = self.status;
+        response
+    }
 }
 
 impl From<ApplicationError> for PageError {
@@ -283,8 +297,13 @@ async fn secure_headers(request: Request<Body>, next: axum::middleware::Next) ->
 pub fn router<S: EventStore>(app: Arc<Application<S>>, limits: HttpLimits) -> Router {
     let request_timeout = limits.request_timeout;
     let body_bytes_max = limits.body_bytes_max;
-    let web =
-        Arc::new(Web { app, limits, cache: Mutex::new(PageCache::default()), rendering: tokio::sync::Mutex::new(()) });
+    let web = Arc::new(Web {
+        app,
+        limits,
+        cache: Mutex::new(PageCache::default()),
+        rendering: tokio::sync::Mutex::new(()),
+        tiles: Mutex::new(tiles::TileCache::default()),
+    });
     Router::new()
         .route("/", get(pages::index::<S>))
         .route("/dashboard", get(pages::dashboard::<S>))
@@ -300,6 +319,9 @@ pub fn router<S: EventStore>(app: Arc<Application<S>>, limits: HttpLimits) -> Ro
         .route("/api/v1/events/{log_index}", get(proofs::event::<S>))
         .route("/api/v1/consistency", get(proofs::consistency::<S>))
         .route("/api/v1/grants/{public_key}", get(proofs::grants::<S>))
+        .route("/checkpoint", get(tiles::checkpoint::<S>))
+        .route("/tile/{*path}", get(tiles::tile::<S>))
+        .route("/klero/envelopes/{*path}", get(tiles::tile::<S>))
         .route("/static/{file}", get(pages::asset))
         .route("/favicon.ico", get(|| async { axum::response::Redirect::permanent("/static/favicon.svg") }))
         .fallback(|| async { PageError::not_found("There is no page at this address.").into_response() })

@@ -1,6 +1,9 @@
 //! What the tests that run `klero serve` as a process share: fixed keys and the files that name
 //! them, free ports, starting a server and waiting until it answers.
 
+// Each test binary includes this module and uses a part of it.
+#![allow(dead_code)]
+
 use klero_client::KleroClient;
 use klero_ledger::checkpoint::{LogSigningKey, LogVerifierKey};
 use klero_ledger::{Hash256, SigningKey};
