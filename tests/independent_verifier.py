@@ -304,6 +304,83 @@ def verify_bundle(text, vkey):
     return index
 
 
+# --- Tiles, bundles, cosignatures, add-checkpoint (FORMAT.md sections 12 and 13) ----------
+
+def index_path(n):
+    groups = [f"{n % 1000:03d}"]
+    n //= 1000
+    while n > 0:
+        groups.append(f"x{n % 1000:03d}")
+        n //= 1000
+    return "/".join(reversed(groups))
+
+
+def tile_path(kind, index, width):
+    prefix = {"entries": "tile/entries/", "envelopes": "klero/envelopes/"}.get(kind)
+    if prefix is None:
+        prefix = f"tile/{int(kind.removeprefix('level '))}/"
+    return prefix + index_path(index) + ("" if width == 256 else f".p/{width}")
+
+
+def parse_witness_vkey(text):
+    name, key_id_hex, blob = text.split("+", 2)
+    blob = base64.b64decode(blob)
+    assert blob[0] == 4 and len(blob) == 33, "a witness key is Ed25519 cosignature/v1 (0x04)"
+    key_id = sha256(name.encode(), b"\n\x04", blob[1:])[:4]
+    assert key_id.hex() == key_id_hex, "witness key ID"
+    return name, key_id, blob[1:]
+
+
+def verify_cosignature(note, witness):
+    name, key_id, public_key = witness
+    text, signatures = note.split("\n\n", 1)
+    text += "\n"
+    for line in signatures[:-1].split("\n"):
+        line_name, blob = line[2:].split(" ")
+        blob = base64.b64decode(blob)
+        if line_name == name and blob[:4] == key_id and len(blob) == 76:
+            timestamp = int.from_bytes(blob[4:12], "big")
+            message = f"cosignature/v1\ntime {timestamp}\n".encode() + text.encode()
+            assert note_signature_valid(public_key, message, blob[12:]), "cosignature"
+            return timestamp
+    raise AssertionError("no cosignature by the witness")
+
+
+def check_transparency(vectors, leaves, envelopes, roots, vkey):
+    checks = 0
+    note = vectors["cosigned_checkpoint[5]"].replace("\\u{2014}", "\u2014").replace("\\n", "\n")
+    verify_checkpoint(note, vkey)
+    witness = parse_witness_vkey(vectors["witness_verifier_key"])
+    assert verify_cosignature(note, witness) == int(vectors["cosignature_timestamp"])
+    forged = note.replace("\n5\n", "\n6\n", 1)
+    try:
+        verify_cosignature(forged, witness)
+        raise RuntimeError("a cosignature verified on another checkpoint")
+    except AssertionError:
+        pass
+    checks += 2
+    for key, value in vectors.items():
+        if key.startswith("tile_path["):
+            kind, index, width = key[len("tile_path["):-1].split(",")
+            assert tile_path(kind, int(index), int(width)) == value, key
+            checks += 1
+    assert vectors["tile[tile/0/000.p/5]"] == b"".join(leaves).hex()
+    entries = b"".join(len(event_hash(e)).to_bytes(2, "big") + event_hash(e) for e in envelopes)
+    assert vectors["tile[tile/entries/000.p/5]"] == entries.hex()
+    bundle = b"".join(len(e).to_bytes(4, "big") + e for e in envelopes)
+    assert vectors["tile[klero/envelopes/000.p/5]"] == bundle.hex()
+    checks += 3
+    body = vectors["add_checkpoint[3,5]"].replace("\\u{2014}", "\u2014").replace("\\n", "\n")
+    head, checkpoint_note = body.split("\n\n", 1)
+    lines = head.split("\n")
+    old = int(lines[0].removeprefix("old "))
+    proof = [base64.b64decode(line) for line in lines[1:]]
+    size, root = verify_checkpoint(checkpoint_note, vkey)
+    assert verify_consistency(old, size, roots[old], root, proof), "add-checkpoint proof"
+    checks += 1
+    return checks
+
+
 def main(path):
     vectors = {}
     for line in open(path, encoding="utf-8"):
@@ -316,6 +393,7 @@ def main(path):
     checks = 0
     heads = {}
     leaves = []
+    envelopes = []
     index = 0
     while f"event[{index}].envelope" in vectors:
         envelope = bytes.fromhex(vectors[f"event[{index}].envelope"])
@@ -336,6 +414,7 @@ def main(path):
         assert parsed["stream_revision"] == revision and parsed["previous_event_hash"] == previous, f"event {index} chain"
         heads[author["stream"]] = (revision + 1, digest)
         leaves.append(leaf_hash(digest))
+        envelopes.append(envelope)
         checks += 8
         index += 1
 
@@ -362,6 +441,7 @@ def main(path):
     bundle = vectors["bundle[2]"].replace("\\u{2014}", "\u2014").replace("\\n", "\n")
     assert verify_bundle(bundle, vkey) == 2
     checks += 1
+    checks += check_transparency(vectors, leaves, envelopes, roots, vkey)
     for key, value in vectors.items():
         if key.startswith("signature_rule["):
             public_key, message, signature, verdict = value.split(" ")

@@ -2,7 +2,7 @@
 //! `metric`, `value`, `unit`, `baseline` and `ratio`, where the baseline was measured in the
 //! same run on the same machine. BENCHMARKS.md explains each one and how to read it.
 //!
-//! Usage: `klero-bench [verify|append|proof|grpc|verify-export|project|open|select|documents|pages|postgres|all]... [--quick]`
+//! Usage: `klero-bench [verify|append|proof|grpc|verify-export|project|open|select|documents|pages|tiles|postgres|all]... [--quick]`
 
 /// The same allocator as `klero serve`, because the grpc bench hosts the server in this
 /// process (see the workspace Cargo.toml).
@@ -18,6 +18,7 @@ mod postgres_benches;
 mod report;
 mod select_benches;
 mod store_benches;
+mod tile_benches;
 mod verify_benches;
 
 fn main() {
@@ -48,6 +49,7 @@ fn main() {
             "select",
             "documents",
             "pages",
+            "tiles",
         ];
     }
     for bench in benches {
@@ -62,10 +64,11 @@ fn main() {
             "select" => select_benches::select(quick),
             "documents" => document_benches::documents_bench(quick),
             "pages" => page_benches::pages(quick),
+            "tiles" => tile_benches::tiles(quick),
             "postgres" => postgres_benches::postgres(quick),
             other => {
                 eprintln!(
-                    "unknown bench {other:?}; expected verify, append, proof, grpc, verify-export, project, open, select, documents, pages, postgres or all"
+                    "unknown bench {other:?}; expected verify, append, proof, grpc, verify-export, project, open, select, documents, pages, tiles, postgres or all"
                 );
                 std::process::exit(2);
             }

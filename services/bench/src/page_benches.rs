@@ -239,7 +239,13 @@ async fn record(server: &BenchServer, total_events: usize) -> u64 {
 }
 
 /// One keep-alive connection's GET; the latency, and the body's length.
-async fn get(connection: &mut BufReader<tokio::net::TcpStream>, request: &[u8]) -> (Duration, usize) {
+pub(crate) async fn get(connection: &mut BufReader<tokio::net::TcpStream>, request: &[u8]) -> (Duration, usize) {
+    let (latency, body) = get_body(connection, request).await;
+    (latency, body.len())
+}
+
+/// One keep-alive connection's GET; the latency, and the body.
+pub(crate) async fn get_body(connection: &mut BufReader<tokio::net::TcpStream>, request: &[u8]) -> (Duration, Vec<u8>) {
     let started = Instant::now();
     connection.get_mut().write_all(request).await.expect("write");
     let mut line = String::new();
@@ -261,17 +267,17 @@ async fn get(connection: &mut BufReader<tokio::net::TcpStream>, request: &[u8]) 
     }
     let mut body = vec![0; length];
     connection.read_exact(&mut body).await.expect("body");
-    (started.elapsed(), length)
+    (started.elapsed(), body)
 }
 
-struct Round {
-    pages_per_second: f64,
-    latencies: Vec<Duration>,
-    bytes: usize,
+pub(crate) struct Round {
+    pub(crate) pages_per_second: f64,
+    pub(crate) latencies: Vec<Duration>,
+    pub(crate) bytes: usize,
 }
 
 /// `clients` connections fetching `path` for `duration`, taking gzip or not.
-async fn round(address: &str, path: &str, gzip: bool, clients: usize, duration: Duration) -> Round {
+pub(crate) async fn round(address: &str, path: &str, gzip: bool, clients: usize, duration: Duration) -> Round {
     let encoding = if gzip { "Accept-Encoding: gzip\r\n" } else { "" };
     let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\n{encoding}\r\n").into_bytes();
     let started = Instant::now();

@@ -101,8 +101,59 @@ fn generate_vectors() -> String {
         checkpoint_note: signed_checkpoint.note().to_string(),
     };
     writeln!(out, "bundle[2]: {}", bundle.encode().escape_default()).ok();
+    write_transparency_vectors(&mut out, &tree, &envelopes, &signed_checkpoint);
     write_signature_rule_vectors(&mut out);
     out
+}
+
+/// Tiles, bundles, a witness cosignature and an `add-checkpoint` body (FORMAT.md §12–13), over
+/// the same five events and checkpoint.
+fn write_transparency_vectors(
+    out: &mut String,
+    tree: &MerkleTree,
+    envelopes: &[Envelope],
+    checkpoint: &klero_ledger::checkpoint::SignedCheckpoint,
+) {
+    use klero_ledger::cosignature::CosignerKey;
+    use klero_ledger::tiles::{self, TileKind, TilePath};
+    let seed = key_from_label("klero golden vector: witness key");
+    let witness = CosignerKey::new("witness.example/golden-w1", seed.clone()).expect("valid name");
+    writeln!(out, "witness_secret_seed: {}", to_hex(&seed.to_bytes())).ok();
+    writeln!(out, "witness_verifier_key: {}", witness.verifier().to_vkey_string()).ok();
+    let cosignature = witness.cosign(checkpoint.checkpoint(), 1_790_000_100);
+    writeln!(out, "cosignature_timestamp: 1790000100").ok();
+    writeln!(
+        out,
+        "cosigned_checkpoint[5]: {}",
+        checkpoint.with_signature_lines(&[cosignature]).note().escape_default()
+    )
+    .ok();
+    for (kind, index, width) in [
+        (TileKind::Hashes { level: 0 }, 0, 5),
+        (TileKind::Hashes { level: 1 }, 1_234_067, 8),
+        (TileKind::Entries, 1000, 256),
+        (TileKind::Envelopes, 12, 255),
+    ] {
+        let tile = TilePath { kind, index, width };
+        let kind = match kind {
+            TileKind::Hashes { level } => format!("level {level}"),
+            TileKind::Entries => "entries".into(),
+            TileKind::Envelopes => "envelopes".into(),
+        };
+        writeln!(out, "tile_path[{kind},{index},{width}]: {}", tile.to_path()).ok();
+    }
+    let leaves: Vec<Hash256> = (0..5).map(|i| tree.leaf(i).expect("leaf")).collect();
+    let hashes: Vec<Hash256> = envelopes.iter().map(Envelope::event_hash).collect();
+    writeln!(out, "tile[tile/0/000.p/5]: {}", to_hex(&tiles::hash_tile(&leaves))).ok();
+    writeln!(out, "tile[tile/entries/000.p/5]: {}", to_hex(&tiles::entry_bundle(&hashes))).ok();
+    let bundle = tiles::envelope_bundle(envelopes.iter().map(Envelope::bytes));
+    writeln!(out, "tile[klero/envelopes/000.p/5]: {}", to_hex(&bundle)).ok();
+    let request = klero_ledger::witness::AddCheckpointRequest {
+        old_size: 3,
+        consistency_proof: tree.consistency_proof(3, 5).expect("proof"),
+        checkpoint_note: checkpoint.note().to_string(),
+    };
+    writeln!(out, "add_checkpoint[3,5]: {}", request.to_body().escape_default()).ok();
 }
 
 /// One line per case of the author signature rule (FORMAT.md §2.2):

@@ -49,14 +49,8 @@ pub fn keygen(out: &Path, log_name: Option<&str>, witness_name: Option<&str>) ->
         let mut file = create_new(out, 0o600)?;
         write!(file, "{WITNESS_KEY_FILE_HEADER}\nname {name}\nseed {}\n", to_hex(&key.to_bytes()))?;
         file.sync_all()?;
-        let vkey = witness.verifier().to_vkey_string();
-        let vkey_path = beside(out, "vkey");
-        let mut vkey_file = create_new(&vkey_path, 0o644)?;
-        writeln!(vkey_file, "{vkey}")?;
-        vkey_file.sync_all()?;
         println!("witness key: {}", out.display());
-        println!("witness verifier key: {vkey} (also in {})", vkey_path.display());
-        return Ok(());
+        return write_vkey(out, "witness verifier key", &witness.verifier().to_vkey_string());
     }
     let log_key = log_name.map(|name| LogSigningKey::new(name, key.clone()).context("--log-name")).transpose()?;
     let mut file = create_new(out, 0o600)?;
@@ -72,14 +66,19 @@ pub fn keygen(out: &Path, log_name: Option<&str>, witness_name: Option<&str>) ->
     public_file.sync_all()?;
     println!("secret key: {}", out.display());
     println!("public key: {public} (also in {})", public_path.display());
-    if let Some(log_key) = log_key {
-        let vkey = log_key.verifier().to_vkey_string();
-        let vkey_path = beside(out, "vkey");
-        let mut vkey_file = create_new(&vkey_path, 0o644)?;
-        writeln!(vkey_file, "{vkey}")?;
-        vkey_file.sync_all()?;
-        println!("verifier key: {vkey} (also in {})", vkey_path.display());
+    match log_key {
+        Some(log_key) => write_vkey(out, "verifier key", &log_key.verifier().to_vkey_string()),
+        None => Ok(()),
     }
+}
+
+/// Writes `vkey` to `<out>.vkey` and says where.
+fn write_vkey(out: &Path, what: &str, vkey: &str) -> anyhow::Result<()> {
+    let vkey_path = beside(out, "vkey");
+    let mut vkey_file = create_new(&vkey_path, 0o644)?;
+    writeln!(vkey_file, "{vkey}")?;
+    vkey_file.sync_all()?;
+    println!("{what}: {vkey} (also in {})", vkey_path.display());
     Ok(())
 }
 

@@ -216,36 +216,7 @@ enum Command {
         logs: Vec<String>,
     },
     /// Follows a log over its tiles and raises the alarm (exit 2) on anything that fails.
-    Monitor {
-        /// The log's tile prefix, e.g. http://127.0.0.1:8080 (`klero serve --http`).
-        #[arg(long)]
-        log: String,
-        /// The log's verifier key.
-        #[arg(long)]
-        log_key: String,
-        /// The trust root's public key (64 hex digits).
-        #[arg(long)]
-        trust_root: String,
-        /// Where the monitor keeps what it verified, to resume there.
-        #[arg(long, default_value = "klero-monitor-state")]
-        state: PathBuf,
-        /// A witness the monitor trusts (its verifier key); repeat for each.
-        #[arg(long = "witness")]
-        witnesses: Vec<String>,
-        /// How many of those witnesses must have cosigned the log's checkpoint (default 1).
-        #[arg(long)]
-        witness_quorum: Option<usize>,
-        /// A witness to ask for the latest checkpoint it cosigned, to compare with the log's;
-        /// repeat for each.
-        #[arg(long = "witness-url")]
-        witness_urls: Vec<String>,
-        /// One round, then exit (for cron).
-        #[arg(long)]
-        once: bool,
-        /// Seconds between rounds.
-        #[arg(long, default_value_t = 60)]
-        interval_seconds: u64,
-    },
+    Monitor(transparency::MonitorArgs),
 }
 
 fn init_logging(format: &str) {
@@ -335,28 +306,7 @@ fn main() -> anyhow::Result<()> {
             init_logging("text");
             runtime()?.block_on(transparency::serve_witness(key, listen, state_dir, logs))
         }
-        Command::Monitor {
-            log,
-            log_key,
-            trust_root,
-            state,
-            witnesses,
-            witness_quorum,
-            witness_urls,
-            once,
-            interval_seconds,
-        } => {
-            let args = transparency::MonitorArgs {
-                log,
-                log_key,
-                trust_root,
-                state,
-                witnesses,
-                witness_quorum,
-                witness_urls,
-                once,
-                interval: std::time::Duration::from_secs(interval_seconds),
-            };
+        Command::Monitor(args) => {
             let code = runtime()?.block_on(transparency::monitor(args))?;
             if code != 0 {
                 std::process::exit(code);

@@ -59,18 +59,37 @@ pub async fn serve_witness(
     Ok(())
 }
 
-/// What `klero monitor` was asked.
-#[derive(Debug)]
+/// What `klero monitor` takes.
+#[derive(Debug, clap::Args)]
 pub struct MonitorArgs {
+    /// The log's tile prefix, e.g. http://127.0.0.1:8080 (`klero serve --http`).
+    #[arg(long)]
     pub log: String,
+    /// The log's verifier key.
+    #[arg(long)]
     pub log_key: String,
+    /// The trust root's public key (64 hex digits).
+    #[arg(long)]
     pub trust_root: String,
+    /// Where the monitor keeps what it verified, to resume there.
+    #[arg(long, default_value = "klero-monitor-state")]
     pub state: PathBuf,
+    /// A witness the monitor trusts (its verifier key); repeat for each.
+    #[arg(long = "witness")]
     pub witnesses: Vec<String>,
+    /// How many of those witnesses must have cosigned the log's checkpoint (default 1).
+    #[arg(long)]
     pub witness_quorum: Option<usize>,
+    /// A witness to ask for the latest checkpoint it cosigned, to compare with the log's;
+    /// repeat for each.
+    #[arg(long = "witness-url")]
     pub witness_urls: Vec<String>,
+    /// One round, then exit (for cron).
+    #[arg(long)]
     pub once: bool,
-    pub interval: Duration,
+    /// Seconds between rounds.
+    #[arg(long, default_value_t = 60)]
+    pub interval_seconds: u64,
 }
 
 /// `klero monitor`. Returns the exit code: 0 when everything verified, 2 on an alarm, 1 when
@@ -103,11 +122,11 @@ pub async fn monitor(args: MonitorArgs) -> anyhow::Result<i32> {
                 eprintln!("error: {error}");
                 return Ok(1);
             }
-            Err(error) => eprintln!("error (trying again in {} s): {error}", args.interval.as_secs()),
+            Err(error) => eprintln!("error (trying again in {} s): {error}", args.interval_seconds),
         }
         if args.once {
             return Ok(0);
         }
-        tokio::time::sleep(args.interval).await;
+        tokio::time::sleep(Duration::from_secs(args.interval_seconds)).await;
     }
 }

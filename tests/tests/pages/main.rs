@@ -261,15 +261,8 @@ pub async fn exchange(base: &str, method: &str, path: &str, content_type: Option
     stream.write_all(body).await.expect("write body");
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.expect("read");
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a header block");
-    let head = String::from_utf8(raw[..split].to_vec()).expect("ASCII headers");
-    let mut lines = head.split("\r\n");
-    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).expect("status");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    Answer { status, headers, body: raw[split + 4..].to_vec() }
+    let (status, headers, body) = parse_http_response(&raw);
+    Answer { status, headers, body }
 }
 
 pub async fn get(base: &str, path: &str) -> Answer {
