@@ -174,9 +174,12 @@ async fn busy_connections_are_never_shed() {
     // still gets events.
     let mut remaining = subscribers.pop().expect("subscriber");
     drop(subscribers);
-    served_within(&server.url, Duration::from_secs(5)).await.expect("SERVING once a slot is free");
+    // The append goes on the connection that was admitted: a fresh one could still find both
+    // slots taken while the server has not yet seen the probe's close.
+    let (_, admitted) =
+        served_on_new_connection(&server.url, Duration::from_secs(5)).await.expect("SERVING once a slot is free");
     let cast = Cast::new("busy");
-    let mut client = klero_client::KleroClient::connect(&server.url).await.expect("connect");
+    let mut client = klero_client::KleroClient::from_channel(admitted);
     append(&mut client, &cast.council, "busy", &grant(&cast)).await;
     let event = tokio::time::timeout(Duration::from_secs(10), remaining.message()).await;
     assert!(matches!(event, Ok(Ok(Some(_)))), "the subscription is alive: {event:?}");
