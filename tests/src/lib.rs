@@ -67,12 +67,12 @@ pub async fn start_server_configured(
     limits: klero_api::server::ServerLimits,
     configure: Option<Configure>,
 ) -> RunningServer {
-    start_server_full(directory, trust_root, clock, limits, configure, false, Vec::new()).await
+    start_server_full(directory, trust_root, clock, limits, configure, false, Vec::new(), None).await
 }
 
 /// A server with the public pages beside gRPC, as `klero serve --http` runs it.
 pub async fn start_server_with_pages(directory: &std::path::Path, trust_root: [u8; 32], clock: Clock) -> RunningServer {
-    start_server_full(directory, trust_root, clock, Default::default(), None, true, Vec::new()).await
+    start_server_full(directory, trust_root, clock, Default::default(), None, true, Vec::new(), None).await
 }
 
 /// A server with the public pages (and the log's tiles) that asks `witnesses` to cosign each
@@ -83,9 +83,21 @@ pub async fn start_server_with_witnesses(
     clock: Clock,
     witnesses: Vec<klero_transparency::WitnessEndpoint>,
 ) -> RunningServer {
-    start_server_full(directory, trust_root, clock, Default::default(), None, true, witnesses).await
+    start_server_full(directory, trust_root, clock, Default::default(), None, true, witnesses, None).await
 }
 
+/// A server with the public pages whose gRPC and HTTP both serve TLS, as `klero serve --http …
+/// --tls-cert … --tls-key …` runs it.
+pub async fn start_server_with_tls(
+    directory: &std::path::Path,
+    trust_root: [u8; 32],
+    tls: klero_application::ServerTls,
+) -> RunningServer {
+    let clock = klero_application::system_clock();
+    start_server_full(directory, trust_root, clock, Default::default(), None, true, Vec::new(), Some(tls)).await
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn start_server_full(
     directory: &std::path::Path,
     trust_root: [u8; 32],
@@ -94,10 +106,12 @@ async fn start_server_full(
     configure: Option<Configure>,
     pages: bool,
     witnesses: Vec<klero_transparency::WitnessEndpoint>,
+    tls: Option<klero_application::ServerTls>,
 ) -> RunningServer {
     let store = Arc::new(EmbeddedStore::open(directory, EmbeddedStoreOptions::default()).await.expect("store opens"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let url = format!("{scheme}://{}", listener.local_addr().expect("address"));
     let log_config = LogConfig {
         log_key: LogSigningKey::new("klero.test/blackbox", key("log key")).expect("log key"),
         verify_signatures_on_open: true,
@@ -110,12 +124,12 @@ async fn start_server_full(
     }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let mut front_ends: Vec<Box<dyn klero_application::FrontEnd<EmbeddedStore>>> =
-        vec![Box::new(GrpcFrontEnd { listener, limits })];
+        vec![Box::new(GrpcFrontEnd { listener, limits, tls: tls.clone() })];
     let mut pages_url = None;
     if pages {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        pages_url = Some(format!("http://{}", listener.local_addr().expect("address")));
-        front_ends.push(Box::new(klero_web::HttpFrontEnd { listener, limits: Default::default() }));
+        pages_url = Some(format!("{scheme}://{}", listener.local_addr().expect("address")));
+        front_ends.push(Box::new(klero_web::HttpFrontEnd { listener, limits: Default::default(), tls: tls.clone() }));
     }
     if !witnesses.is_empty() {
         front_ends.push(Box::new(klero_transparency::WitnessCosigner::new(witnesses, Duration::from_secs(5))));

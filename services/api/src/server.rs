@@ -61,6 +61,8 @@ impl Default for ServerLimits {
 pub struct GrpcFrontEnd {
     pub listener: TcpListener,
     pub limits: ServerLimits,
+    /// Serve over TLS (rustls with ring), optionally requiring client certificates.
+    pub tls: Option<klero_application::ServerTls>,
 }
 
 #[tonic::async_trait]
@@ -70,11 +72,14 @@ impl<S: EventStore> FrontEnd<S> for GrpcFrontEnd {
     }
 
     async fn serve(self: Box<Self>, application: Arc<Application<S>>, shutdown: Shutdown) -> Result<(), FrontEndError> {
-        serve(self.listener, application, self.limits, shutdown.signalled())
+        serve(self.listener, application, self.limits, self.tls, shutdown.signalled())
             .await
             .map_err(|e| -> FrontEndError { Box::new(e) })
     }
 }
+
+/// The `grpc.health.v1` service name of appends: `SERVING` until the store fails to write.
+pub const APPEND_HEALTH_SERVICE: &str = "klero.ledger.v1.Ledger.Append";
 
 /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish and
 /// returns.
@@ -82,6 +87,7 @@ pub async fn serve<S: EventStore>(
     listener: TcpListener,
     application: Arc<Application<S>>,
     limits: ServerLimits,
+    tls: Option<klero_application::ServerTls>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     let documents = pb::documents::documents_server::DocumentsServer::new(crate::documents::DocumentsService::new(
@@ -89,9 +95,22 @@ pub async fn serve<S: EventStore>(
     ))
     .max_decoding_message_size(limits.message_bytes_max)
     .max_encoding_message_size(limits.message_bytes_max);
+    let mut write_failures = application.write_failures();
     let service = Arc::new(GrpcServices::new(application));
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<pb::ledger::ledger_server::LedgerServer<GrpcServices<S>>>().await;
+    // Appends have their own health entry: after a storage failure the store writes nothing
+    // more (fail-stop), so appends are NOT_SERVING while reads and proofs stay SERVING.
+    health_reporter.set_service_status(APPEND_HEALTH_SERVICE, tonic_health::ServingStatus::Serving).await;
+    let append_health = health_reporter.clone();
+    tokio::spawn(async move {
+        while write_failures.changed().await.is_ok() {
+            if write_failures.borrow_and_update().is_some() {
+                append_health.set_service_status(APPEND_HEALTH_SERVICE, tonic_health::ServingStatus::NotServing).await;
+                return;
+            }
+        }
+    });
     // Reflection in both versions: grpc.reflection.v1, and v1alpha, which many tools still
     // speak (Python's grpcio-reflection among them). Each builder adds its own version's
     // descriptors; it is given the other's, so both list the same services.
@@ -123,7 +142,16 @@ pub async fn serve<S: EventStore>(
         pb::selection::selection_server::SelectionServer::new(crate::selection::SelectionService::default())
             .max_decoding_message_size(limits.message_bytes_max)
             .max_encoding_message_size(limits.message_bytes_max);
-    let mut router = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        let mut config = tonic::transport::ServerTlsConfig::new()
+            .identity(tonic::transport::Identity::from_pem(&tls.cert_pem, &tls.key_pem));
+        if let Some(ca) = &tls.client_ca_pem {
+            config = config.client_ca_root(tonic::transport::Certificate::from_pem(ca));
+        }
+        builder = builder.tls_config(config)?;
+    }
+    let mut router = builder
         .layer(TrackRequestsLayer)
         .layer(tower::util::MapResponseLayer::new(name_request_errors_rightly))
         // Flow-control windows that grow with the measured bandwidth-delay product, instead of

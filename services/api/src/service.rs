@@ -32,7 +32,9 @@ impl<S: EventStore> std::fmt::Debug for GrpcServices<S> {
     }
 }
 
-fn parse_signed(event: Option<pb::ledger::SignedEvent>, field: &str) -> Result<SignedAuthorPart, Status> {
+/// A request's signed event as the core's `SignedAuthorPart`, or `INVALID_ARGUMENT` naming
+/// `field`. Public, with the other conversions of requests, for the fuzz targets.
+pub fn parse_signed(event: Option<pb::ledger::SignedEvent>, field: &str) -> Result<SignedAuthorPart, Status> {
     let event = event.ok_or_else(|| invalid_field(field, "is required"))?;
     if event.signature.len() != 64 {
         return Err(invalid_field(
@@ -44,7 +46,8 @@ fn parse_signed(event: Option<pb::ledger::SignedEvent>, field: &str) -> Result<S
         .map_err(|e| invalid_field(&format!("{field}.author_encoding"), e.to_string()))
 }
 
-fn parse_expected(expected: Option<pb::ledger::ExpectedRevision>) -> Result<ExpectedRevision, Status> {
+/// A request's expected revision as the store port's.
+pub fn parse_expected(expected: Option<pb::ledger::ExpectedRevision>) -> Result<ExpectedRevision, Status> {
     use pb::ledger::expected_revision::Kind;
     let must_be_true = |field: &str, set: bool| {
         if set {
@@ -65,7 +68,8 @@ fn parse_expected(expected: Option<pb::ledger::ExpectedRevision>) -> Result<Expe
     })
 }
 
-fn parse_assembly_id(text: &str) -> Result<AssemblyId, Status> {
+/// A request's assembly id, checked.
+pub fn parse_assembly_id(text: &str) -> Result<AssemblyId, Status> {
     AssemblyId::parse(text).map_err(|reason| invalid_field("assembly_id", reason.to_string()))
 }
 

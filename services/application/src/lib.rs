@@ -26,7 +26,7 @@ mod snapshot;
 pub use append::{AppendRequest, Appended};
 pub use documents::{Collected, DocumentPolicy, DocumentRecord, UploadHeader, MEDIA_TYPES};
 pub use errors::ApplicationError;
-pub use lifecycle::{start, FrontEnd, FrontEndError, Running, Shutdown};
+pub use lifecycle::{start, FrontEnd, FrontEndError, Running, ServerTls, Shutdown};
 pub use publisher::{CheckpointPolicy, CheckpointPublications};
 pub use snapshot::{OpenVerification, SnapshotPolicy};
 
@@ -150,6 +150,9 @@ pub struct Application<S: EventStore> {
     /// The latest published checkpoint with the witnesses' cosignatures gathered for it, once
     /// a round of requests to the witnesses ended (`record_cosignatures`).
     witnessed: Mutex<Option<SignedCheckpoint>>,
+    /// The first storage failure of an append, after which the store writes nothing more
+    /// (fail-stop); front ends report it (the gRPC health check of appends).
+    write_failure: tokio::sync::watch::Sender<Option<String>>,
     /// Set when a witness cosigner runs: readers of the log's tiles are then served the
     /// latest witnessed checkpoint, which clients with a witness policy can accept.
     cosigning: std::sync::atomic::AtomicBool,
@@ -201,6 +204,7 @@ impl<S: EventStore> Application<S> {
             snapshot_taken_up,
             pending_documents: tokio::sync::Mutex::new(None),
             witnessed: Mutex::new(None),
+            write_failure: tokio::sync::watch::Sender::new(None),
             cosigning: std::sync::atomic::AtomicBool::new(false),
         };
         application.sync_fold().await?;
@@ -433,6 +437,12 @@ impl<S: EventStore> Application<S> {
             })
         })?;
         Ok(self.with_cosignatures(covering))
+    }
+
+    /// The first storage failure of an append, if any: from then on the store refuses every
+    /// write until a restart, while reads and proofs go on.
+    pub fn write_failures(&self) -> tokio::sync::watch::Receiver<Option<String>> {
+        self.write_failure.subscribe()
     }
 
     /// Watches the checkpoints the publisher publishes, for the witness cosigner. Registers a

@@ -24,6 +24,24 @@ pub trait FrontEnd<S: EventStore>: Send {
     async fn serve(self: Box<Self>, application: Arc<Application<S>>, shutdown: Shutdown) -> Result<(), FrontEndError>;
 }
 
+/// TLS material for a front end (`klero serve --tls-cert … --tls-key …`), as PEM: the
+/// front end builds its own TLS configuration from it, so the core carries no TLS library.
+#[derive(Clone)]
+pub struct ServerTls {
+    /// The certificate chain, leaf first.
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+    /// With it, clients must present a certificate issued by this CA.
+    pub client_ca_pem: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ServerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the private key.
+        f.debug_struct("ServerTls").field("client_ca", &self.client_ca_pem.is_some()).finish_non_exhaustive()
+    }
+}
+
 /// The stop signal every front end and background task watches.
 #[derive(Clone, Debug)]
 pub struct Shutdown(watch::Receiver<bool>);

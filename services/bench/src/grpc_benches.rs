@@ -207,9 +207,9 @@ pub async fn start_server_on<S: klero_store::EventStore>(
     };
     let config = klero_application::ApplicationConfig::new(trust_root, klero_application::system_clock());
     let mut front_ends: Vec<Box<dyn klero_application::FrontEnd<S>>> =
-        vec![Box::new(klero_api::GrpcFrontEnd { listener, limits: Default::default() })];
+        vec![Box::new(klero_api::GrpcFrontEnd { listener, limits: Default::default(), tls: None })];
     if let Some(listener) = pages {
-        front_ends.push(Box::new(klero_web::HttpFrontEnd { listener, limits: Default::default() }));
+        front_ends.push(Box::new(klero_web::HttpFrontEnd { listener, limits: Default::default(), tls: None }));
     }
     klero_application::start(store, log_config, config, front_ends, shutdown).await.expect("server starts")
 }

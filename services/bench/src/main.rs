@@ -2,7 +2,7 @@
 //! `metric`, `value`, `unit`, `baseline` and `ratio`, where the baseline was measured in the
 //! same run on the same machine. BENCHMARKS.md explains each one and how to read it.
 //!
-//! Usage: `klero-bench [verify|append|proof|grpc|verify-export|project|open|select|documents|pages|tiles|postgres|all]... [--quick]`
+//! Usage: `klero-bench [verify|append|proof|grpc|verify-export|project|open|select|documents|pages|tiles|postgres|soak|all]... [--quick]`
 
 /// The same allocator as `klero serve`, because the grpc bench hosts the server in this
 /// process (see the workspace Cargo.toml).
@@ -17,6 +17,7 @@ mod page_benches;
 mod postgres_benches;
 mod report;
 mod select_benches;
+mod soak_benches;
 mod store_benches;
 mod tile_benches;
 mod verify_benches;
@@ -27,6 +28,12 @@ fn main() {
     if let [command, directory, mode] = args.as_slice() {
         if command == "open-child" {
             open_benches::open_child(std::path::Path::new(directory), mode);
+        }
+    }
+    // The `soak` bench kills and restarts a server that runs in a child process of this binary.
+    if let [command, directory, address_file] = args.as_slice() {
+        if command == "serve-child" {
+            soak_benches::serve_child(std::path::Path::new(directory), std::path::Path::new(address_file));
         }
     }
     // The `verify-export` bench measures verifying a file in a child process of this binary.
@@ -65,10 +72,11 @@ fn main() {
             "documents" => document_benches::documents_bench(quick),
             "pages" => page_benches::pages(quick),
             "tiles" => tile_benches::tiles(quick),
+            "soak" => soak_benches::soak(quick),
             "postgres" => postgres_benches::postgres(quick),
             other => {
                 eprintln!(
-                    "unknown bench {other:?}; expected verify, append, proof, grpc, verify-export, project, open, select, documents, pages, tiles, postgres or all"
+                    "unknown bench {other:?}; expected verify, append, proof, grpc, verify-export, project, open, select, documents, pages, tiles, postgres, soak or all"
                 );
                 std::process::exit(2);
             }

@@ -186,10 +186,53 @@ pub struct DownloadedDocument {
     pub bytes: Vec<u8>,
 }
 
+/// What a client trusts for `https://` servers: a CA (PEM), and its own certificate and key
+/// (PEM) for servers that require one.
+#[derive(Clone)]
+pub struct ClientTls {
+    pub ca_pem: Vec<u8>,
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientTls").field("client_certificate", &self.identity.is_some()).finish_non_exhaustive()
+    }
+}
+
+static HTTPS_TRUST: std::sync::OnceLock<ClientTls> = std::sync::OnceLock::new();
+
+/// Sets, once per process, what [`KleroClient::connect`] trusts for `https://` servers (the
+/// command line's `--ca`). Returns false if it was set already.
+pub fn trust_for_https(tls: ClientTls) -> bool {
+    HTTPS_TRUST.set(tls).is_ok()
+}
+
 impl KleroClient {
-    /// Connects to `url`, e.g. `http://127.0.0.1:50051`.
+    /// Connects to `url`, e.g. `http://127.0.0.1:50051`, or `https://…` with the TLS trust set
+    /// by [`trust_for_https`] (the system's roots are not used).
     pub async fn connect(url: &str) -> Result<KleroClient, ClientError> {
-        let channel = tonic::transport::Endpoint::from_shared(url.to_string())?
+        KleroClient::connect_with_tls(url, HTTPS_TRUST.get()).await
+    }
+
+    /// Connects to `url` over TLS when it is `https://`, trusting `tls`'s CA and presenting its
+    /// client certificate, if any.
+    pub async fn connect_with_tls(url: &str, tls: Option<&ClientTls>) -> Result<KleroClient, ClientError> {
+        let mut endpoint = tonic::transport::Endpoint::from_shared(url.to_string())?;
+        if url.starts_with("https://") {
+            let tls = tls.ok_or_else(|| {
+                ClientError::Refused(Status::failed_precondition(
+                    "an https:// server needs the CA that signed its certificate (klero … --ca FILE)",
+                ))
+            })?;
+            let mut config = tonic::transport::ClientTlsConfig::new()
+                .ca_certificate(tonic::transport::Certificate::from_pem(&tls.ca_pem));
+            if let Some((cert, key)) = &tls.identity {
+                config = config.identity(tonic::transport::Identity::from_pem(cert, key));
+            }
+            endpoint = endpoint.tls_config(config)?;
+        }
+        let channel = endpoint
             .tcp_nodelay(true)
             // Windows that grow with the bandwidth (documents are megabytes), not 64 KiB.
             .http2_adaptive_window(true)

@@ -70,11 +70,10 @@ impl ProofBundle {
         if lines.next() != Some(HEADER) {
             return Err(BundleError::Malformed { reason: "first line must be klero-proof-bundle/v1" });
         }
-        let leaf_index = lines
-            .next()
-            .and_then(|line| line.strip_prefix("leaf-index "))
-            .and_then(|value| value.parse::<u64>().ok())
-            .ok_or(BundleError::Malformed { reason: "second line must be leaf-index <decimal>" })?;
+        let leaf_index =
+            lines.next().and_then(|line| line.strip_prefix("leaf-index ")).and_then(crate::text::decimal_u64).ok_or(
+                BundleError::Malformed { reason: "second line must be leaf-index <decimal without leading zeros>" },
+            )?;
         let envelope = lines
             .next()
             .and_then(|line| line.strip_prefix("envelope "))
@@ -124,4 +123,27 @@ pub enum BundleError {
     Envelope(#[from] EnvelopeError),
     #[error("inclusion proof: {0}")]
     Inclusion(#[from] ProofError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the fuzz target `proof_bundle`: `leaf-index 01` (and `+1`) parsed as 1, so two
+    /// texts gave one bundle. A bundle has one text form.
+    #[test]
+    fn a_leaf_index_has_one_spelling() {
+        let bundle = ProofBundle {
+            leaf_index: 1,
+            envelope: vec![1, 2, 3],
+            inclusion_proof: vec![Hash256([4; 32])],
+            checkpoint_note: "note\n".into(),
+        };
+        let text = bundle.encode();
+        assert_eq!(ProofBundle::parse(&text), Ok(bundle));
+        for spelling in ["leaf-index 01", "leaf-index +1", "leaf-index  1"] {
+            let changed = text.replace("leaf-index 1", spelling);
+            assert!(ProofBundle::parse(&changed).is_err(), "{spelling:?} is refused");
+        }
+    }
 }

@@ -48,15 +48,9 @@ impl Checkpoint {
         validate_key_name(origin)
             .map_err(|_| CheckpointError::Malformed { reason: "origin line is empty or has spaces or '+'" })?;
         let size_line = lines.next().ok_or(CheckpointError::Malformed { reason: "missing tree size line" })?;
-        if size_line.is_empty()
-            || !size_line.bytes().all(|b| b.is_ascii_digit())
-            || (size_line.len() > 1 && size_line.starts_with('0'))
-        {
-            return Err(CheckpointError::Malformed { reason: "tree size must be decimal without leading zeros" });
-        }
-        let tree_size: u64 = size_line
-            .parse()
-            .map_err(|_| CheckpointError::Malformed { reason: "tree size does not fit in 64 bits" })?;
+        let tree_size = crate::text::decimal_u64(size_line).ok_or(CheckpointError::Malformed {
+            reason: "tree size must be decimal without leading zeros, at most 2^64 - 1",
+        })?;
         let root_line = lines.next().ok_or(CheckpointError::Malformed { reason: "missing root hash line" })?;
         let root =
             BASE64.decode(root_line).map_err(|_| CheckpointError::Malformed { reason: "root hash is not base64" })?;

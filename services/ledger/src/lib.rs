@@ -24,6 +24,7 @@ pub mod merkle;
 #[cfg(feature = "serde")]
 pub mod records;
 pub mod signature;
+mod text;
 pub mod tiles;
 pub mod witness;
 

@@ -140,13 +140,21 @@ pub struct SignatureCheck<'a> {
 /// except with probability about 2⁻¹²⁸. The cofactor removes torsion, which is what makes the
 /// answer the same as one-by-one checking.
 pub fn verify_batch(checks: &[SignatureCheck<'_>]) -> Result<(), (usize, SignatureError)> {
+    if checks.is_empty() {
+        return Ok(());
+    }
     if checks.len() == 1 {
         let check = &checks[0];
         return verify_parts(check.key, &check.message, check.signature).map_err(|why| (0, why));
     }
     let mut prepared = Vec::with_capacity(checks.len());
     for (index, check) in checks.iter().enumerate() {
-        prepared.push(prepare(check.key, &check.message, check.signature).map_err(|why| (index, why))?);
+        match prepare(check.key, &check.message, check.signature) {
+            Ok(item) => prepared.push(item),
+            // A malformed signature fails, but one before it may fail its equation: the first
+            // failure in order is the one to name, as one-by-one checking would.
+            Err(why) => return verify_batch(&checks[..index]).and(Err((index, why))),
+        }
     }
     let weights = batch_weights(checks, &prepared);
     // Σ zᵢSᵢ for B, zᵢ for each −Rᵢ, and −Σ zᵢkᵢ per distinct author key.
@@ -263,6 +271,29 @@ mod tests {
             let (index, _) = verify_batch(&checks).expect_err("one is bad");
             assert_eq!(index, bad);
         }
+    }
+
+    /// Found by the fuzz target `signature_batch_vs_single`: a signature whose equation fails,
+    /// before one whose R is of small order, was reported after it (the batch checked every
+    /// signature's form before any equation).
+    #[test]
+    fn a_batch_names_a_failed_equation_before_a_later_malformed_signature() {
+        let (key, honest) = signed("author", b"m");
+        let mut flipped = honest;
+        flipped[40] ^= 1;
+        let mut small_r = honest;
+        small_r[..32].copy_from_slice(EIGHT_TORSION[2].compress().as_bytes());
+        let checks = [
+            SignatureCheck { key: &key, message: [b"m", b""], signature: &flipped },
+            SignatureCheck { key: &key, message: [b"m", b""], signature: &small_r },
+            SignatureCheck { key: &key, message: [b"m", b""], signature: &honest },
+        ];
+        let one_by_one = checks
+            .iter()
+            .enumerate()
+            .find_map(|(i, c)| verify_parts(c.key, &c.message, c.signature).err().map(|why| (i, why)));
+        assert_eq!(one_by_one, Some((0, SignatureError::EquationFails)));
+        assert_eq!(verify_batch(&checks).err(), one_by_one);
     }
 
     #[test]

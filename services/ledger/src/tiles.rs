@@ -79,7 +79,8 @@ impl TilePath {
             (TileKind::Envelopes, rest)
         } else if let Some(rest) = path.strip_prefix("tile/") {
             let (level, rest) = rest.split_once('/').ok_or(bad("no index after the level"))?;
-            let level = decimal(level).ok_or(bad("the level is not a decimal without leading zeros"))?;
+            let level =
+                crate::text::decimal_u64(level).ok_or(bad("the level is not a decimal without leading zeros"))?;
             let level =
                 u8::try_from(level).ok().filter(|l| *l <= TILE_LEVEL_MAX).ok_or(bad("the level is above 63"))?;
             (TileKind::Hashes { level }, rest)
@@ -88,7 +89,8 @@ impl TilePath {
         };
         let (index_part, width) = match rest.split_once(".p/") {
             Some((index, width)) => {
-                let width = decimal(width).ok_or(bad("the width is not a decimal without leading zeros"))?;
+                let width =
+                    crate::text::decimal_u64(width).ok_or(bad("the width is not a decimal without leading zeros"))?;
                 let width = u16::try_from(width).ok().filter(|w| (1..TILE_WIDTH as u16).contains(w));
                 (index, width.ok_or(bad("a partial width must be 1 to 255"))?)
             }
@@ -155,17 +157,6 @@ impl TilePath {
         let needed = subtrees.checked_mul(1u64 << height)?;
         Some(needed)
     }
-}
-
-/// A decimal without sign or leading zeros ("0" itself is fine).
-fn decimal(text: &str) -> Option<u64> {
-    if text.is_empty() || text.len() > 20 || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    if text.len() > 1 && text.starts_with('0') {
-        return None;
-    }
-    text.parse().ok()
 }
 
 /// A hash tile's bytes: the hashes, concatenated.

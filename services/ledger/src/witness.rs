@@ -55,10 +55,8 @@ impl AddCheckpointRequest {
         let mut lines = head.split('\n');
         let old =
             lines.next().and_then(|line| line.strip_prefix("old ")).ok_or(bad("the first line is not `old <size>`"))?;
-        if old.is_empty() || !old.bytes().all(|b| b.is_ascii_digit()) || (old.len() > 1 && old.starts_with('0')) {
-            return Err(bad("the old size is not a decimal without leading zeros"));
-        }
-        let old_size = old.parse().map_err(|_| bad("the old size does not fit in 64 bits"))?;
+        let old_size = crate::text::decimal_u64(old)
+            .ok_or(bad("the old size is not a decimal without leading zeros (at most 2^64 - 1)"))?;
         let mut consistency_proof = Vec::new();
         for line in lines {
             if consistency_proof.len() == PROOF_LINES_MAX {

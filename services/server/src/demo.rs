@@ -139,6 +139,7 @@ pub async fn run(target: Target) -> anyhow::Result<()> {
                 checkpoints: Default::default(),
                 open: Default::default(),
                 witnesses: Vec::new(),
+                tls: None,
             };
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let url = format!("http://{}", listener.local_addr()?);

@@ -156,3 +156,19 @@ pub fn read_secret_key(path: &Path) -> anyhow::Result<SigningKey> {
 pub fn read_public_key(path: &Path) -> anyhow::Result<[u8; 32]> {
     read_32_hex(path, "public key")
 }
+
+/// `--tls-cert`, `--tls-key` and `--tls-client-ca` of `klero serve`, read as PEM.
+pub fn read_server_tls(
+    cert: Option<&Path>,
+    key: Option<&Path>,
+    client_ca: Option<&Path>,
+) -> anyhow::Result<Option<klero_application::ServerTls>> {
+    let (Some(cert), Some(key)) = (cert, key) else { return Ok(None) };
+    let read =
+        |path: &Path, what: &str| std::fs::read(path).with_context(|| format!("reading {what} {}", path.display()));
+    Ok(Some(klero_application::ServerTls {
+        cert_pem: read(cert, "the TLS certificate")?,
+        key_pem: read(key, "the TLS key")?,
+        client_ca_pem: client_ca.map(|path| read(path, "the client CA")).transpose()?,
+    }))
+}

@@ -14,6 +14,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser, Debug)]
 #[command(name = "klero", version, about = "Kleroterion: an accountable record of citizens' assemblies")]
 struct Cli {
+    /// The CA (PEM) that signed an https:// server's certificate, for the commands that
+    /// connect to one (export, verify --server, view, receipt, trace, demo --server).
+    #[arg(long, global = true)]
+    ca: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -60,6 +64,15 @@ enum Command {
         /// submission prefix and its verifier key); repeat for each witness.
         #[arg(long = "witness")]
         witnesses: Vec<String>,
+        /// Serve gRPC and the pages over TLS with this certificate chain (PEM), e.g. `cert.pem`.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The certificate's private key (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Require client certificates issued by this CA (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_client_ca: Option<PathBuf>,
     },
     /// Drives a complete assembly over gRPC and checks its proofs.
     Demo {
@@ -231,6 +244,10 @@ fn init_logging(format: &str) {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(ca) = &cli.ca {
+        let ca_pem = std::fs::read(ca).with_context(|| format!("reading --ca {}", ca.display()))?;
+        klero_client::trust_for_https(klero_client::ClientTls { ca_pem, identity: None });
+    }
     let runtime = wiring::runtime;
     match cli.command {
         Command::Serve {
@@ -244,6 +261,9 @@ fn main() -> anyhow::Result<()> {
             log_format,
             verify_on_open,
             witnesses,
+            tls_cert,
+            tls_key,
+            tls_client_ca,
         } => {
             init_logging(&log_format);
             let config = wiring::ServerConfig {
@@ -263,6 +283,7 @@ fn main() -> anyhow::Result<()> {
                     .iter()
                     .map(|text| transparency::parse_witness_endpoint(text))
                     .collect::<anyhow::Result<_>>()?,
+                tls: keys::read_server_tls(tls_cert.as_deref(), tls_key.as_deref(), tls_client_ca.as_deref())?,
             };
             runtime()?.block_on(async {
                 let listener =

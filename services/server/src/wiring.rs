@@ -39,6 +39,8 @@ pub struct ServerConfig {
     /// Witnesses asked to cosign every checkpoint (none: checkpoints carry the log's
     /// signature only).
     pub witnesses: Vec<klero_transparency::WitnessEndpoint>,
+    /// Serve gRPC and the pages over TLS (`--tls-cert`, `--tls-key`, `--tls-client-ca`).
+    pub tls: Option<klero_application::ServerTls>,
 }
 
 /// How long one request to a witness may take; a witness that is down costs a round this long.
@@ -178,9 +180,13 @@ async fn start_on<S: klero_store::EventStore>(
         ..ApplicationConfig::new(config.trust_root, clock)
     };
     let mut front_ends: Vec<Box<dyn klero_application::FrontEnd<S>>> =
-        vec![Box::new(GrpcFrontEnd { listener, limits: config.limits })];
+        vec![Box::new(GrpcFrontEnd { listener, limits: config.limits, tls: config.tls.clone() })];
     if let Some(listener) = http {
-        front_ends.push(Box::new(klero_web::HttpFrontEnd { listener, limits: Default::default() }));
+        front_ends.push(Box::new(klero_web::HttpFrontEnd {
+            listener,
+            limits: Default::default(),
+            tls: config.tls.clone(),
+        }));
     }
     if !config.witnesses.is_empty() {
         front_ends.push(Box::new(klero_transparency::WitnessCosigner::new(config.witnesses, WITNESS_REQUEST_TIMEOUT)));

@@ -37,7 +37,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 /// Limits on what visitors may ask of the pages.
 #[derive(Clone, Debug)]
@@ -76,6 +76,8 @@ impl Default for HttpLimits {
 pub struct HttpFrontEnd {
     pub listener: TcpListener,
     pub limits: HttpLimits,
+    /// Serve HTTPS (rustls with ring), optionally requiring client certificates.
+    pub tls: Option<klero_application::ServerTls>,
 }
 
 /// What every handler shares.
@@ -348,11 +350,18 @@ impl<S: EventStore> FrontEnd<S> for HttpFrontEnd {
 
     async fn serve(self: Box<Self>, application: Arc<Application<S>>, shutdown: Shutdown) -> Result<(), FrontEndError> {
         let address = self.listener.local_addr()?;
-        let listener = LimitedListener {
-            listener: self.listener,
-            permits: Arc::new(tokio::sync::Semaphore::new(self.limits.connections_max)),
-            idle_timeout: self.limits.idle_timeout,
+        let permits = Arc::new(tokio::sync::Semaphore::new(self.limits.connections_max));
+        let connections = match &self.tls {
+            None => Connections::Plain(self.listener),
+            Some(tls) => {
+                let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config(tls)?));
+                Connections::Tls(
+                    handshakes(self.listener, acceptor, permits.clone(), self.limits.idle_timeout),
+                    address,
+                )
+            }
         };
+        let listener = LimitedListener { connections, permits, idle_timeout: self.limits.idle_timeout };
         tracing::info!(%address, "serving the public pages");
         axum::serve(listener, router(application, self.limits)).with_graceful_shutdown(shutdown.signalled()).await?;
         Ok(())
@@ -362,9 +371,95 @@ impl<S: EventStore> FrontEnd<S> for HttpFrontEnd {
 /// A listener that holds at most `permits` connections open, each closed after
 /// `idle_timeout` without a byte from the visitor.
 struct LimitedListener {
-    listener: TcpListener,
+    connections: Connections,
     permits: Arc<tokio::sync::Semaphore>,
     idle_timeout: Duration,
+}
+
+/// Where connections come from: the socket, or (HTTPS) a task that accepts and handshakes.
+enum Connections {
+    Plain(TcpListener),
+    Tls(tokio::sync::mpsc::Receiver<(LimitedConnection, std::net::SocketAddr)>, std::net::SocketAddr),
+}
+
+/// Longest a TLS handshake may take.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The rustls configuration for `tls`: its certificate and key, and the client CA if given.
+fn tls_config(tls: &klero_application::ServerTls) -> std::io::Result<tokio_rustls::rustls::ServerConfig> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio_rustls::rustls;
+    let invalid = |what: &str, e: &dyn std::fmt::Display| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{what}: {e}"))
+    };
+    let certificates = CertificateDer::pem_slice_iter(&tls.cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid("the TLS certificate", &e))?;
+    let key = PrivateKeyDer::from_pem_slice(&tls.key_pem).map_err(|e| invalid("the TLS key", &e))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid("TLS", &e))?;
+    let builder = match &tls.client_ca_pem {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for certificate in CertificateDer::pem_slice_iter(ca) {
+                roots
+                    .add(certificate.map_err(|e| invalid("the client CA", &e))?)
+                    .map_err(|e| invalid("the client CA", &e))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| invalid("the client CA", &e))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder.with_single_cert(certificates, key).map_err(|e| invalid("the TLS certificate", &e))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Accepts connections (each holding a slot) and handshakes each on its own task, so a slow or
+/// silent client never holds up the others; finished ones wait in the channel for `accept`.
+fn handshakes(
+    listener: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    permits: Arc<tokio::sync::Semaphore>,
+    idle_timeout: Duration,
+) -> tokio::sync::mpsc::Receiver<(LimitedConnection, std::net::SocketAddr)> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        loop {
+            let Ok(permit) = permits.clone().acquire_owned().await else { return };
+            let accepted = tokio::select! {
+                accepted = TcpListener::accept(&listener) => accepted,
+                _ = sender.closed() => return,
+            };
+            let (stream, address) = match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let (acceptor, sender) = (acceptor.clone(), sender.clone());
+            tokio::spawn(async move {
+                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => {
+                        let connection = LimitedConnection::new(Box::new(stream), idle_timeout, permit);
+                        let _ = sender.send((connection, address)).await;
+                    }
+                    Ok(Err(error)) => tracing::debug!(%error, %address, "a TLS handshake failed"),
+                    Err(_) => tracing::debug!(%address, "a TLS handshake timed out"),
+                }
+            });
+        }
+    });
+    receiver
 }
 
 impl axum::serve::Listener for LimitedListener {
@@ -372,20 +467,26 @@ impl axum::serve::Listener for LimitedListener {
     type Addr = std::net::SocketAddr;
 
     async fn accept(&mut self) -> (LimitedConnection, std::net::SocketAddr) {
+        let listener = match &mut self.connections {
+            Connections::Plain(listener) => listener,
+            Connections::Tls(handshaken, _) => match handshaken.recv().await {
+                Some(accepted) => return accepted,
+                None => {
+                    std::future::pending::<()>().await;
+                    unreachable!("the handshake task ends only when this receiver is dropped");
+                }
+            },
+        };
         loop {
             // Wait for a free slot before taking the next connection off the backlog.
             let Ok(permit) = self.permits.clone().acquire_owned().await else {
                 std::future::pending::<()>().await;
                 unreachable!("the semaphore is never closed");
             };
-            match self.listener.accept().await {
+            match TcpListener::accept(listener).await {
                 Ok((stream, address)) => {
                     let _ = stream.set_nodelay(true);
-                    let idle = Box::pin(tokio::time::sleep(self.idle_timeout));
-                    return (
-                        LimitedConnection { stream, idle, idle_timeout: self.idle_timeout, _permit: permit },
-                        address,
-                    );
+                    return (LimitedConnection::new(Box::new(stream), self.idle_timeout, permit), address);
                 }
                 Err(error) => {
                     // Out of file descriptors and the like: wait a moment rather than spin.
@@ -397,16 +498,34 @@ impl axum::serve::Listener for LimitedListener {
     }
 
     fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
-        self.listener.local_addr()
+        match &self.connections {
+            Connections::Plain(listener) => listener.local_addr(),
+            Connections::Tls(_, address) => Ok(*address),
+        }
     }
 }
 
+/// A byte stream a visitor's connection runs over: TCP, or TLS over TCP.
+trait VisitorStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> VisitorStream for T {}
+
 /// A connection holding one of the listener's slots until it closes.
 struct LimitedConnection {
-    stream: TcpStream,
+    stream: Box<dyn VisitorStream>,
     idle: Pin<Box<tokio::time::Sleep>>,
     idle_timeout: Duration,
     _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl LimitedConnection {
+    fn new(
+        stream: Box<dyn VisitorStream>,
+        idle_timeout: Duration,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) -> LimitedConnection {
+        let idle = Box::pin(tokio::time::sleep(idle_timeout));
+        LimitedConnection { stream, idle, idle_timeout, _permit: permit }
+    }
 }
 
 impl AsyncRead for LimitedConnection {

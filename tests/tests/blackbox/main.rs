@@ -15,6 +15,8 @@
 //! - `selection`: a LEXIMIN panel is accepted only as the draw from the published lottery.
 //! - `reads`: paged log reads and a subscription that goes from catch-up to live.
 //! - `snapshots`: restarts take up a valid snapshot and refuse any other, with the same answers.
+//! - `tls`: gRPC and the pages over TLS, with and without client certificates.
+//! - `storage`: a real full disk (a small tmpfs): fail-stop appends, reads go on, nothing lost.
 
 mod audit;
 mod checkpoints;
@@ -30,3 +32,5 @@ mod reads;
 mod restart;
 mod selection;
 mod snapshots;
+mod storage;
+mod tls;
