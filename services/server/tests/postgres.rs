@@ -86,15 +86,7 @@ async fn assert_nothing_lost(
     verify_consistency(before.checkpoint().tree_size, size, &before.checkpoint().root_hash, &root, &proof)
         .expect("the checkpoint after the failover extends the one before");
     for (index, hash) in acknowledged {
-        let event = client
-            .ledger()
-            .read_log(pb::ledger::ReadLogRequest { from_log_index: *index, max_count: 1 })
-            .await
-            .expect("read")
-            .into_inner()
-            .events
-            .remove(0);
-        assert_eq!(&event.event_hash, hash, "acknowledged event {index} is there, unchanged");
+        assert_eq!(&event_hash_at(client, *index).await, hash, "acknowledged event {index} is there, unchanged");
     }
     let export = Command::new(env!("CARGO_BIN_EXE_klero"))
         .args(["export", "--server", url, "--out", "log.export"])

@@ -61,15 +61,7 @@ async fn a_server_killed_under_load_reopens_with_a_checkpoint_that_verifies() {
         let so_far: Vec<Acknowledged> = acknowledged.lock().expect("acks").clone();
         for (index, hash) in &so_far {
             assert!(*index < size, "acknowledged event {index} lost (log size {size})");
-            let event = client
-                .ledger()
-                .read_log(pb::ledger::ReadLogRequest { from_log_index: *index, max_count: 1 })
-                .await
-                .expect("read")
-                .into_inner()
-                .events
-                .remove(0);
-            assert_eq!(&event.event_hash, hash, "acknowledged event {index} changed");
+            assert_eq!(&event_hash_at(&mut client, *index).await, hash, "acknowledged event {index} changed");
         }
         last_checkpoint = Some((size, root));
         if kills == 0 {

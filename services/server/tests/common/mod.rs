@@ -69,3 +69,16 @@ pub async fn connect(url: &str, child: &mut Child) -> KleroClient {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The event hash the server gives for the event at `log_index`, read back from its log.
+pub async fn event_hash_at(client: &mut KleroClient, log_index: u64) -> Vec<u8> {
+    client
+        .ledger()
+        .read_log(klero_proto::ledger::ReadLogRequest { from_log_index: log_index, max_count: 1 })
+        .await
+        .expect("read")
+        .into_inner()
+        .events
+        .remove(0)
+        .event_hash
+}
