@@ -10,6 +10,7 @@ use klero_ledger::checkpoint::LogSigningKey;
 use klero_ledger::{Hash256, SigningKey};
 use klero_log::{LogConfig, TreeLeaves};
 use klero_proto as pb;
+use klero_store_embedded::disk::Disk;
 use klero_store_embedded::{EmbeddedStore, EmbeddedStoreOptions};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -67,12 +68,20 @@ pub async fn start_server_configured(
     limits: klero_api::server::ServerLimits,
     configure: Option<Configure>,
 ) -> RunningServer {
-    start_server_full(directory, trust_root, clock, limits, configure, false, Vec::new(), None).await
+    start_server_full(directory, trust_root, clock, limits, configure, false, Vec::new(), None, Disk::default()).await
+}
+
+/// A server whose store makes every file operation through `disk`: a hook there can record
+/// them and fail them (storage faults).
+pub async fn start_server_on_disk(directory: &std::path::Path, trust_root: [u8; 32], disk: Disk) -> RunningServer {
+    let clock = klero_application::system_clock();
+    start_server_full(directory, trust_root, clock, Default::default(), None, false, Vec::new(), None, disk).await
 }
 
 /// A server with the public pages beside gRPC, as `klero serve --http` runs it.
 pub async fn start_server_with_pages(directory: &std::path::Path, trust_root: [u8; 32], clock: Clock) -> RunningServer {
-    start_server_full(directory, trust_root, clock, Default::default(), None, true, Vec::new(), None).await
+    start_server_full(directory, trust_root, clock, Default::default(), None, true, Vec::new(), None, Disk::default())
+        .await
 }
 
 /// A server with the public pages (and the log's tiles) that asks `witnesses` to cosign each
@@ -83,7 +92,8 @@ pub async fn start_server_with_witnesses(
     clock: Clock,
     witnesses: Vec<klero_transparency::WitnessEndpoint>,
 ) -> RunningServer {
-    start_server_full(directory, trust_root, clock, Default::default(), None, true, witnesses, None).await
+    start_server_full(directory, trust_root, clock, Default::default(), None, true, witnesses, None, Disk::default())
+        .await
 }
 
 /// A server with the public pages whose gRPC and HTTP both serve TLS, as `klero serve --http …
@@ -94,7 +104,18 @@ pub async fn start_server_with_tls(
     tls: klero_application::ServerTls,
 ) -> RunningServer {
     let clock = klero_application::system_clock();
-    start_server_full(directory, trust_root, clock, Default::default(), None, true, Vec::new(), Some(tls)).await
+    start_server_full(
+        directory,
+        trust_root,
+        clock,
+        Default::default(),
+        None,
+        true,
+        Vec::new(),
+        Some(tls),
+        Disk::default(),
+    )
+    .await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -107,8 +128,10 @@ async fn start_server_full(
     pages: bool,
     witnesses: Vec<klero_transparency::WitnessEndpoint>,
     tls: Option<klero_application::ServerTls>,
+    disk: Disk,
 ) -> RunningServer {
-    let store = Arc::new(EmbeddedStore::open(directory, EmbeddedStoreOptions::default()).await.expect("store opens"));
+    let options = EmbeddedStoreOptions { disk, ..Default::default() };
+    let store = Arc::new(EmbeddedStore::open(directory, options).await.expect("store opens"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let scheme = if tls.is_some() { "https" } else { "http" };
     let url = format!("{scheme}://{}", listener.local_addr().expect("address"));

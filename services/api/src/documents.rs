@@ -12,7 +12,9 @@ use tonic::{Request, Response, Status, Streaming};
 pub const CHUNK_BYTES_MAX: usize = 1024 * 1024;
 /// Most documents one list call returns.
 pub const LIST_COUNT_MAX: u32 = 1_000;
-/// Uploads, and downloads, in progress at once: each holds up to 16 MiB in memory.
+/// Uploads, and downloads, in progress at once: a download holds its document (up to 16 MiB)
+/// in memory, an upload one chunk on the embedded store (the whole document on stores that
+/// gather it, such as PostgreSQL's).
 pub const TRANSFERS_IN_PROGRESS_MAX: usize = 16;
 
 /// The service, over the application core.
@@ -81,9 +83,10 @@ impl<S: EventStore> pb::documents::documents_server::Documents for DocumentsServ
             size: header.size,
             personal_data: header.personal_data,
         };
-        // Refuse before reading a byte if the header already breaks a limit.
-        self.application.check_upload_header(&header).map_err(status)?;
-        let mut bytes = Vec::with_capacity(header.size as usize);
+        // Refused before a byte is read if the header already breaks a limit; then each chunk
+        // goes to the store as it arrives, so writing it overlaps the transfer.
+        let (sha256, size) = (header.sha256, header.size);
+        let mut upload = self.application.begin_upload(header).await.map_err(status)?;
         while let Some(message) = parts.message().await? {
             let Some(Part::Chunk(chunk)) = message.part else {
                 return Err(invalid_field("header", "an upload has one header, first"));
@@ -94,13 +97,9 @@ impl<S: EventStore> pb::documents::documents_server::Documents for DocumentsServ
                     chunk.len()
                 )));
             }
-            if bytes.len() as u64 + chunk.len() as u64 > header.size {
-                return Err(invalid_field("header.size", format!("declares {} bytes but more came", header.size)));
-            }
-            bytes.extend_from_slice(&chunk);
+            upload.write(&chunk).await.map_err(status)?;
         }
-        let (sha256, size) = (header.sha256, header.size);
-        let newly_stored = self.application.upload_document(header, bytes).await.map_err(status)?;
+        let newly_stored = self.application.finish_upload(upload).await.map_err(status)?;
         Ok(Response::new(pb::documents::UploadResponse { sha256: sha256.to_vec(), size, newly_stored }))
     }
 

@@ -158,6 +158,9 @@ pub async fn serve<S: EventStore>(
         // HTTP/2's fixed 64 KiB: documents of megabytes otherwise wait on a window update every
         // 64 KiB. The windows grow only while data flows.
         .http2_adaptive_window(Some(true))
+        // Frames of up to 1 MiB, not 16 KiB: a document chunk arrives in a few frames
+        // instead of 64, each with its own header to parse and wake-up to schedule.
+        .max_frame_size(Some(1024 * 1024))
         .http2_keepalive_interval(Some(limits.keepalive_interval))
         .http2_keepalive_timeout(Some(limits.keepalive_timeout))
         .concurrency_limit_per_connection(limits.concurrent_requests_per_connection)

@@ -87,15 +87,7 @@ impl<S: EventStore> Application<S> {
     pub async fn append(&self, request: AppendRequest) -> Result<Vec<Appended>, ApplicationError> {
         let outcome = self.append_checked(request).await;
         if let Err(ApplicationError::StorageFailed { reason }) = &outcome {
-            // The store stopped writing for good (fail-stop): say so once, to the health check.
-            self.write_failure.send_if_modified(|failure| {
-                let first = failure.is_none();
-                if first {
-                    tracing::error!(%reason, "the store failed to write: appends are refused until a restart");
-                    *failure = Some(reason.clone());
-                }
-                first
-            });
+            self.write_failure.record(reason);
         }
         outcome
     }

@@ -10,7 +10,7 @@
 use crate::{read, Application, ApplicationError};
 use klero_fold::CommittedDocument;
 use klero_ledger::Hash256;
-use klero_store::{Document, DocumentInfo, EventStore, DOCUMENT_BYTES_MAX};
+use klero_store::{Document, DocumentInfo, DocumentUpload, EventStore, DOCUMENT_BYTES_MAX};
 use std::time::Duration;
 
 /// The media types the server keeps. Text is UTF-8.
@@ -93,40 +93,54 @@ impl<S: EventStore> Application<S> {
         Ok(())
     }
 
-    /// Keeps an uploaded document; false if it was kept already.
+    /// Keeps an uploaded document whose bytes are all at hand; false if it was kept already.
     pub async fn upload_document(&self, header: UploadHeader, bytes: Vec<u8>) -> Result<bool, ApplicationError> {
+        let mut upload = self.begin_upload(header).await?;
+        upload.write(&bytes).await?;
+        self.finish_upload(upload).await
+    }
+
+    /// Begins an upload whose bytes arrive in parts ([`Upload::write`], then
+    /// [`Application::finish_upload`]): the store may write each part as it comes, so its work
+    /// overlaps the transfer. Dropped unfinished, it keeps nothing.
+    pub async fn begin_upload(&self, header: UploadHeader) -> Result<Upload<'_>, ApplicationError> {
         self.check_upload_header(&header)?;
-        if bytes.len() as u64 != header.size {
-            return Err(ApplicationError::invalid_field(
-                "header.size",
-                format!("declares {} bytes but {} came", header.size, bytes.len()),
-            ));
-        }
-        if header.media_type.starts_with("text/") && std::str::from_utf8(&bytes).is_err() {
-            return Err(ApplicationError::invalid_field("header.media_type", "the text is not UTF-8"));
-        }
         // Every acknowledged event counts: one may have just committed to this document.
         self.sync_fold().await?;
         let committed = read(&self.fold).committed_document(&Hash256(header.sha256));
-        if committed.is_none() {
+        let personal_data = header.personal_data || committed.is_some_and(|c| c.kind.may_hold_personal_data());
+        let info = DocumentInfo {
+            sha256: header.sha256,
+            media_type: header.media_type.clone(),
+            size: header.size,
+            personal_data,
+            stored_at_unix_ms: (self.config.clock)(),
+        };
+        let store = self.store.begin_document(info).await.inspect_err(|e| self.write_failure.record_store_error(e))?;
+        let text = header.media_type.starts_with("text/").then(Utf8Parts::default);
+        Ok(Upload { header, store, received: 0, text })
+    }
+
+    /// Keeps an upload once all its bytes came: their size, their UTF-8 if text, the room
+    /// for uncommitted documents, and (in the store) their hash. False if it was kept already.
+    pub async fn finish_upload(&self, upload: Upload<'_>) -> Result<bool, ApplicationError> {
+        let Upload { header, store, received, text } = upload;
+        if received != header.size {
+            return Err(ApplicationError::invalid_field(
+                "header.size",
+                format!("declares {} bytes but {received} came", header.size),
+            ));
+        }
+        if text.is_some_and(|text| !text.is_complete()) {
+            return Err(ApplicationError::invalid_field("header.media_type", "the text is not UTF-8"));
+        }
+        self.sync_fold().await?;
+        if read(&self.fold).committed_document(&Hash256(header.sha256)).is_none() {
             self.reserve_uncommitted_room(&header.sha256, header.size).await?;
         }
-        let personal_data = header.personal_data || committed.is_some_and(|c| c.kind.may_hold_personal_data());
-        let document = Document {
-            info: DocumentInfo {
-                sha256: header.sha256,
-                media_type: header.media_type,
-                size: header.size,
-                personal_data,
-                stored_at_unix_ms: (self.config.clock)(),
-            },
-            bytes,
-        };
-        // The store checks the bytes against the hash (the port's contract), once.
-        let sha256 = document.info.sha256;
-        let kept = self.store.put_document(&document).await;
+        let kept = store.finish().await.inspect_err(|e| self.write_failure.record_store_error(e));
         if kept.is_err() {
-            self.forget_pending(&sha256).await;
+            self.forget_pending(&header.sha256).await;
         }
         kept.map_err(|error| match error {
             klero_store::StoreError::InvalidArgument { field: "sha256", .. } => ApplicationError::invalid_field(
@@ -248,7 +262,12 @@ impl<S: EventStore> Application<S> {
                 continue;
             }
             self.forget_pending(&info.sha256).await;
-            if self.store.delete_document(&info.sha256).await? {
+            if self
+                .store
+                .delete_document(&info.sha256)
+                .await
+                .inspect_err(|e| self.write_failure.record_store_error(e))?
+            {
                 collected.deleted += 1;
                 tracing::info!(sha256 = %Hash256(info.sha256), "deleted a document no event committed to within its grace period");
             }
@@ -273,6 +292,106 @@ pub(crate) async fn collect_garbage<S: EventStore>(
         }
         if let Err(error) = application.collect_uncommitted_documents().await {
             tracing::warn!(%error, "document garbage collection failed; it runs again later");
+        }
+    }
+}
+
+/// An upload in progress ([`Application::begin_upload`]).
+pub struct Upload<'a> {
+    header: UploadHeader,
+    store: Box<dyn DocumentUpload + 'a>,
+    received: u64,
+    /// For text, the check that it is UTF-8 so far.
+    text: Option<Utf8Parts>,
+}
+
+impl std::fmt::Debug for Upload<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upload").field("header", &self.header).field("received", &self.received).finish_non_exhaustive()
+    }
+}
+
+impl Upload<'_> {
+    /// The next part of the bytes.
+    pub async fn write(&mut self, part: &[u8]) -> Result<(), ApplicationError> {
+        if self.received + part.len() as u64 > self.header.size {
+            return Err(ApplicationError::invalid_field(
+                "header.size",
+                format!("declares {} bytes but more came", self.header.size),
+            ));
+        }
+        if let Some(text) = &mut self.text {
+            if !text.push(part) {
+                return Err(ApplicationError::invalid_field("header.media_type", "the text is not UTF-8"));
+            }
+        }
+        self.received += part.len() as u64;
+        Ok(self.store.write(part).await?)
+    }
+}
+
+/// Checks that text arriving in parts is UTF-8, where a part may end inside a character.
+#[derive(Debug, Default)]
+struct Utf8Parts {
+    /// The first bytes of a character the last part cut (at most 3).
+    pending: Vec<u8>,
+}
+
+impl Utf8Parts {
+    /// False once the bytes so far cannot be UTF-8.
+    fn push(&mut self, mut part: &[u8]) -> bool {
+        while !self.pending.is_empty() {
+            let Some((&byte, rest)) = part.split_first() else { return true };
+            self.pending.push(byte);
+            part = rest;
+            match std::str::from_utf8(&self.pending) {
+                Ok(_) => self.pending.clear(),
+                Err(error) if error.error_len().is_some() => return false,
+                Err(_) => {} // still incomplete
+            }
+        }
+        match std::str::from_utf8(part) {
+            Ok(_) => true,
+            Err(error) if error.error_len().is_some() => false,
+            Err(error) => {
+                self.pending = part[error.valid_up_to()..].to_vec();
+                true
+            }
+        }
+    }
+
+    /// Whether the text ended on a whole character.
+    fn is_complete(&self) -> bool {
+        self.pending.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Utf8Parts;
+
+    /// Split at every place, in two and in parts of one byte, the check agrees with checking
+    /// the whole text at once, for text and for bytes that are not.
+    #[test]
+    fn utf8_in_parts_agrees_with_the_whole() {
+        let cases: [&[u8]; 6] = [
+            "plain ASCII".as_bytes(),
+            "Grüße, naïve café — 東京 🗳️".as_bytes(),
+            b"cut \xE2\x82",
+            b"bad \xFF byte",
+            b"overlong \xC0\xAF",
+            b"\xF0\x9F\x97\xB3 then a lone \x80",
+        ];
+        for bytes in cases {
+            let whole = std::str::from_utf8(bytes).is_ok();
+            for cut in 0..=bytes.len() {
+                let mut parts = Utf8Parts::default();
+                let ok = parts.push(&bytes[..cut]) && parts.push(&bytes[cut..]) && parts.is_complete();
+                assert_eq!(ok, whole, "{bytes:?} cut at {cut}");
+            }
+            let mut parts = Utf8Parts::default();
+            let ok = bytes.chunks(1).all(|byte| parts.push(byte)) && parts.is_complete();
+            assert_eq!(ok, whole, "{bytes:?} a byte at a time");
         }
     }
 }

@@ -24,7 +24,7 @@ pub mod signatures;
 mod snapshot;
 
 pub use append::{AppendRequest, Appended};
-pub use documents::{Collected, DocumentPolicy, DocumentRecord, UploadHeader, MEDIA_TYPES};
+pub use documents::{Collected, DocumentPolicy, DocumentRecord, Upload, UploadHeader, MEDIA_TYPES};
 pub use errors::ApplicationError;
 pub use lifecycle::{start, FrontEnd, FrontEndError, Running, ServerTls, Shutdown};
 pub use publisher::{CheckpointPolicy, CheckpointPublications};
@@ -150,12 +150,15 @@ pub struct Application<S: EventStore> {
     /// The latest published checkpoint with the witnesses' cosignatures gathered for it, once
     /// a round of requests to the witnesses ended (`record_cosignatures`).
     witnessed: Mutex<Option<SignedCheckpoint>>,
-    /// The first storage failure of an append, after which the store writes nothing more
-    /// (fail-stop); front ends report it (the gRPC health check of appends).
-    write_failure: tokio::sync::watch::Sender<Option<String>>,
+    /// The first storage failure (of an append, a checkpoint, a snapshot or a document), after
+    /// which the store writes nothing more (fail-stop); front ends report it (the gRPC health
+    /// check of appends).
+    write_failure: WriteFailure,
     /// Set when a witness cosigner runs: readers of the log's tiles are then served the
     /// latest witnessed checkpoint, which clients with a witness policy can accept.
     cosigning: std::sync::atomic::AtomicBool,
+    /// The size of the last snapshot written, to reserve room for the next.
+    last_snapshot_bytes: std::sync::atomic::AtomicUsize,
     /// Documents held that no event committed to when last looked at, with their sizes: what
     /// the limits on uncommitted documents count. Read from the store on first use.
     pending_documents: tokio::sync::Mutex<Option<HashMap<[u8; 32], u64>>>,
@@ -186,7 +189,8 @@ impl<S: EventStore> Application<S> {
         config: ApplicationConfig,
         restored: Option<LogFold>,
     ) -> Result<Application<S>, ApplicationError> {
-        let publisher = Arc::new(PublisherHandle::new(log.latest_checkpoint()));
+        let write_failure = WriteFailure::default();
+        let publisher = Arc::new(PublisherHandle::new(log.latest_checkpoint(), write_failure.clone()));
         let snapshot_taken_up = restored.as_ref().map(LogFold::next_log_index);
         let fold = restored.unwrap_or_else(|| LogFold::new(config.trust_root));
         assert!(fold.next_log_index() <= log.size(), "a fold cannot run ahead of its log");
@@ -204,8 +208,9 @@ impl<S: EventStore> Application<S> {
             snapshot_taken_up,
             pending_documents: tokio::sync::Mutex::new(None),
             witnessed: Mutex::new(None),
-            write_failure: tokio::sync::watch::Sender::new(None),
+            write_failure,
             cosigning: std::sync::atomic::AtomicBool::new(false),
+            last_snapshot_bytes: std::sync::atomic::AtomicUsize::new(0),
         };
         application.sync_fold().await?;
         Ok(application)
@@ -268,21 +273,25 @@ impl<S: EventStore> Application<S> {
     /// Writes a snapshot of the fold as it stands, if it covers more than `after` events; the
     /// size it covers.
     pub(crate) async fn write_snapshot(&self, after: u64) -> Result<u64, ApplicationError> {
-        let (tree_size, fold) = {
+        // Room for about the last snapshot's size and an eighth more, so the buffer does not
+        // double (and hold both halves) as the fold is written into it.
+        let capacity = self.last_snapshot_bytes.load(std::sync::atomic::Ordering::Relaxed) / 8 * 9;
+        let (tree_size, mut bytes) = {
             let fold = read(&self.fold);
             if fold.next_log_index() <= after {
                 return Ok(after);
             }
-            (fold.next_log_index(), fold.to_snapshot())
+            (fold.next_log_index(), snapshot::with_fold(&fold, capacity))
         };
         let root_hash = self.log.root_at(tree_size)?;
         // The next start takes the prefix's leaf hashes from the leaf file: write them out.
         self.log.flush_tree_leaves()?;
-        let message = snapshot::signed_message(tree_size, &root_hash, &fold);
-        let signature = self.log.sign_server_state(&message);
-        let bytes = snapshot::encode(signature, tree_size, &root_hash, &fold);
-        self.store.save_snapshot(&bytes).await?;
-        tracing::info!(tree_size, bytes = bytes.len(), "snapshot written");
+        let message = snapshot::signed_message(tree_size, &root_hash, snapshot::fold_bytes(&bytes));
+        snapshot::fill_header(&mut bytes, self.log.sign_server_state(&message), tree_size, &root_hash);
+        let length = bytes.len();
+        self.last_snapshot_bytes.store(length, std::sync::atomic::Ordering::Relaxed);
+        self.store.save_snapshot(bytes).await.inspect_err(|error| self.write_failure.record_store_error(error))?;
+        tracing::info!(tree_size, bytes = length, "snapshot written");
         Ok(tree_size)
     }
 
@@ -439,10 +448,11 @@ impl<S: EventStore> Application<S> {
         Ok(self.with_cosignatures(covering))
     }
 
-    /// The first storage failure of an append, if any: from then on the store refuses every
-    /// write until a restart, while reads and proofs go on.
+    /// The first storage failure of any write (an append, a checkpoint, a snapshot, a
+    /// document), if any: from then on the store refuses every write until a restart, while
+    /// reads and proofs go on.
     pub fn write_failures(&self) -> tokio::sync::watch::Receiver<Option<String>> {
-        self.write_failure.subscribe()
+        self.write_failure.0.subscribe()
     }
 
     /// Watches the checkpoints the publisher publishes, for the witness cosigner. Registers a
@@ -617,4 +627,29 @@ impl<S: EventStore> Subscription<S> {
 pub struct AppendAnnounced {
     _store: AppendExpected,
     _signatures: AppendExpected,
+}
+
+/// The first storage failure, shared by everything that writes: the store has then stopped
+/// writing for good (fail-stop), and this says so once, to the health check.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct WriteFailure(Arc<tokio::sync::watch::Sender<Option<String>>>);
+
+impl WriteFailure {
+    pub(crate) fn record(&self, reason: &str) {
+        self.0.send_if_modified(|failure| {
+            let first = failure.is_none();
+            if first {
+                tracing::error!(%reason, "the store failed to write: appends are refused until a restart");
+                *failure = Some(reason.to_string());
+            }
+            first
+        });
+    }
+
+    /// Records `error` if it is a storage failure; other errors leave the store writing.
+    pub(crate) fn record_store_error(&self, error: &klero_store::StoreError) {
+        if let klero_store::StoreError::Io(failure) = error {
+            self.record(&failure.to_string());
+        }
+    }
 }

@@ -57,11 +57,14 @@ pub(crate) struct PublisherHandle {
     /// The largest tree size a reader asked to be covered.
     pub(crate) wanted: watch::Sender<u64>,
     pub(crate) published: watch::Sender<Published>,
+    /// Where a checkpoint that could not be written for a storage failure is reported.
+    pub(crate) write_failure: crate::WriteFailure,
 }
 
 impl PublisherHandle {
-    pub(crate) fn new(initial: Option<SignedCheckpoint>) -> PublisherHandle {
+    pub(crate) fn new(initial: Option<SignedCheckpoint>, write_failure: crate::WriteFailure) -> PublisherHandle {
         PublisherHandle {
+            write_failure,
             wanted: watch::Sender::new(0),
             published: watch::Sender::new(Published { checkpoint: initial, failure: None, attempts: 0 }),
         }
@@ -108,7 +111,15 @@ pub(crate) async fn run<S: EventStore>(
         let asked = published_size.is_none_or(|published| *wanted.borrow_and_update() > published);
         let many_new = published_size.is_none_or(|published| log.size() >= published + policy.events);
         if behind && (asked || many_new) {
-            publish_once(&log, &handle).await;
+            if !publish_once(&log, &handle).await {
+                // Tried again on the next tick, not at once: a reader's ask stays open until a
+                // checkpoint covers it, so a failing disk would otherwise keep a core busy
+                // signing checkpoints that cannot be kept.
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    _ = tick.tick() => {}
+                }
+            }
             continue;
         }
         tokio::select! {
@@ -127,8 +138,10 @@ pub(crate) async fn run<S: EventStore>(
     }
 }
 
-async fn publish_once<S: EventStore>(log: &TransparencyLog<S>, handle: &PublisherHandle) {
+/// Publishes a checkpoint of the whole log; false if it could not be kept.
+async fn publish_once<S: EventStore>(log: &TransparencyLog<S>, handle: &PublisherHandle) -> bool {
     let outcome = log.publish_checkpoint().await;
+    let published = outcome.is_ok();
     handle.published.send_modify(|published| {
         published.attempts += 1;
         match outcome {
@@ -143,8 +156,12 @@ async fn publish_once<S: EventStore>(log: &TransparencyLog<S>, handle: &Publishe
             }
             Err(error) => {
                 tracing::warn!(%error, "a checkpoint could not be published; readers are told to retry");
+                if let klero_log::LogError::Store(store_error) = &error {
+                    handle.write_failure.record_store_error(store_error);
+                }
                 published.failure = Some(error.to_string());
             }
         }
     });
+    published
 }

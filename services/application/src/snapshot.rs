@@ -62,16 +62,30 @@ pub(crate) fn signed_message(tree_size: u64, root_hash: &Hash256, fold: &[u8]) -
     message
 }
 
-/// The bytes of a snapshot of `fold`, which covers the prefix of `tree_size` events whose root
-/// is `root_hash`; `signature` is the log key's over [`signed_message`].
-pub(crate) fn encode(signature: [u8; 64], tree_size: u64, root_hash: &Hash256, fold: &[u8]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(HEADER_BYTES + fold.len());
-    bytes.push(SNAPSHOT_VERSION);
-    bytes.extend_from_slice(&tree_size.to_be_bytes());
-    bytes.extend_from_slice(&root_hash.0);
-    bytes.extend_from_slice(&signature);
-    bytes.extend_from_slice(fold);
+/// A snapshot's bytes with room for its header and the fold written after it, in one buffer
+/// of at least `capacity` bytes: the fold is serialised in place and the header filled in
+/// afterwards by [`fill_header`], so a snapshot of hundreds of megabytes is never copied.
+pub(crate) fn with_fold(fold: &LogFold, capacity: usize) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(capacity.max(HEADER_BYTES));
+    bytes.resize(HEADER_BYTES, 0);
+    fold.write_snapshot(&mut bytes);
     bytes
+}
+
+/// The fold's bytes within a snapshot from [`with_fold`].
+pub(crate) fn fold_bytes(snapshot: &[u8]) -> &[u8] {
+    &snapshot[HEADER_BYTES..]
+}
+
+/// Fills in the header of a snapshot from [`with_fold`], which covers the prefix of
+/// `tree_size` events whose root is `root_hash`; `signature` is the log key's over
+/// [`signed_message`].
+pub(crate) fn fill_header(snapshot: &mut [u8], signature: [u8; 64], tree_size: u64, root_hash: &Hash256) {
+    let header = &mut snapshot[..HEADER_BYTES];
+    header[0] = SNAPSHOT_VERSION;
+    header[1..9].copy_from_slice(&tree_size.to_be_bytes());
+    header[9..41].copy_from_slice(&root_hash.0);
+    header[41..].copy_from_slice(&signature);
 }
 
 /// A snapshot from its bytes, if this log's key signed it and its fold parses.

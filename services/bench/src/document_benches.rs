@@ -48,6 +48,30 @@ fn files_rates(directory: &std::path::Path, prefix: &str, docs: &[Vec<u8>]) -> (
     (write, bytes as f64 / started.elapsed().as_secs_f64())
 }
 
+/// Uploaders at once in the concurrent case, each on its own connection.
+const CONCURRENT_UPLOADERS: usize = 8;
+
+/// Baseline for the concurrent case: `threads` threads, each writing its share of the documents
+/// to new files and syncing each, at once; then one directory sync. Bytes a second.
+fn concurrent_files_rate(directory: &std::path::Path, prefix: &str, docs: &[Vec<u8>], threads: usize) -> f64 {
+    let bytes: usize = docs.iter().map(Vec::len).sum();
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for (thread, share) in docs.chunks(docs.len().div_ceil(threads)).enumerate() {
+            scope.spawn(move || {
+                for (n, doc) in share.iter().enumerate() {
+                    let path = directory.join(format!("{prefix}{thread}-{n}"));
+                    let mut file = std::fs::File::create(path).expect("create");
+                    file.write_all(doc).expect("write");
+                    file.sync_all().expect("sync");
+                }
+            });
+        }
+    });
+    std::fs::File::open(directory).and_then(|d| d.sync_all()).expect("sync directory");
+    bytes as f64 / started.elapsed().as_secs_f64()
+}
+
 pub fn documents_bench(quick: bool) {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let (count, size) = if quick { (32, 256 * 1024) } else { (64, 1024 * 1024) };
@@ -99,7 +123,53 @@ pub fn documents_bench(quick: bool) {
             assert_eq!(read, bytes);
             downloads.push(bytes as f64 / started.elapsed().as_secs_f64());
         }
+        // The same volume from several uploaders at once, against as many threads writing
+        // files at once: a server's throughput, where the sequential case is one client's.
+        let uploaders: Vec<KleroClient> = {
+            let mut clients = Vec::new();
+            for _ in 0..CONCURRENT_UPLOADERS {
+                clients.push(KleroClient::connect(&server.url).await.expect("connect"));
+            }
+            clients
+        };
+        let (mut concurrent_uploads, mut concurrent_writes) = (Vec::new(), Vec::new());
+        for round in 0..rounds {
+            let docs = documents(count, size, 1_000 + round as u64);
+            let bytes: usize = docs.iter().map(Vec::len).sum();
+            concurrent_writes.push(concurrent_files_rate(
+                &documents_directory,
+                &format!("concurrent-{round}-"),
+                &docs,
+                CONCURRENT_UPLOADERS,
+            ));
+            let started = Instant::now();
+            let tasks: Vec<_> = uploaders
+                .iter()
+                .cloned()
+                .zip(docs.chunks(count.div_ceil(CONCURRENT_UPLOADERS)).map(<[Vec<u8>]>::to_vec))
+                .map(|(mut client, share)| {
+                    tokio::spawn(async move {
+                        for doc in &share {
+                            client.upload_document(doc, "text/plain; charset=utf-8", false).await.expect("upload");
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.expect("uploader");
+            }
+            concurrent_uploads.push(bytes as f64 / started.elapsed().as_secs_f64());
+        }
         let details = json!({"documents": count, "document_bytes": size, "rounds": rounds, "target_ratio_min": 0.5});
+        emit(
+            "documents",
+            &format!("upload_bytes_per_second_{CONCURRENT_UPLOADERS}_clients"),
+            median(&mut concurrent_uploads),
+            "bytes/s",
+            median(&mut concurrent_writes),
+            json!({"details": details, "clients": CONCURRENT_UPLOADERS,
+                   "baseline_name": "as many threads each writing its share to new files and fsyncing each, at once, same bytes, same run"}),
+        );
         emit(
             "documents",
             "upload_bytes_per_second",

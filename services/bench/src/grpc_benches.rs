@@ -361,6 +361,44 @@ pub enum BenchRunning {
     Postgres(klero_application::Running<klero_store_postgres::PostgresStore>),
 }
 
+/// What every bench server starts from, whatever its store: a data directory, the council's
+/// key, the gRPC address, and the stop signal.
+struct BenchServerParts {
+    directory: tempfile::TempDir,
+    council: Author,
+    url: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl BenchServerParts {
+    /// The parts, the gRPC listener, and the receiving end of the stop signal.
+    async fn new() -> (BenchServerParts, tokio::net::TcpListener, tokio::sync::oneshot::Receiver<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let parts = BenchServerParts {
+            directory: tempfile::tempdir().expect("temp dir"),
+            council: Author::new(key("bench council")),
+            url,
+            stop,
+        };
+        (parts, listener, stopped)
+    }
+
+    fn into_server(self, pages_url: Option<String>, running: BenchRunning) -> BenchServer {
+        BenchServer {
+            directory: self.directory,
+            council: self.council,
+            convenor: Author::new(key("bench convenor")),
+            facilitator: Author::new(key("bench facilitator")),
+            url: self.url,
+            pages_url,
+            stop: self.stop,
+            running,
+        }
+    }
+}
+
 impl BenchServer {
     pub async fn start() -> BenchServer {
         BenchServer::start_serving(false).await
@@ -373,52 +411,27 @@ impl BenchServer {
 
     /// A server whose log is in the PostgreSQL database `url`.
     pub async fn start_on_postgres(url: &str) -> BenchServer {
-        let directory = tempfile::tempdir().expect("temp dir");
-        let council = Author::new(key("bench council"));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let server_url = format!("http://{}", listener.local_addr().expect("address"));
+        let (parts, listener, stopped) = BenchServerParts::new().await;
         let store = std::sync::Arc::new(
             klero_store_postgres::PostgresStore::connect(url, Default::default()).await.expect("connect"),
         );
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let running = start_server_on(store, directory.path(), council.public_key(), listener, None, async {
-            let _ = stopped.await;
-        })
-        .await;
-        BenchServer {
-            directory,
-            council,
-            convenor: Author::new(key("bench convenor")),
-            facilitator: Author::new(key("bench facilitator")),
-            url: server_url,
-            pages_url: None,
-            stop,
-            running: BenchRunning::Postgres(running),
-        }
+        let running =
+            start_server_on(store, parts.directory.path(), parts.council.public_key(), listener, None, async {
+                let _ = stopped.await;
+            })
+            .await;
+        parts.into_server(None, BenchRunning::Postgres(running))
     }
 
     async fn start_serving(pages: bool) -> BenchServer {
-        let directory = tempfile::tempdir().expect("temp dir");
-        let council = Author::new(key("bench council"));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let (parts, listener, stopped) = BenchServerParts::new().await;
         let pages = if pages { Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind")) } else { None };
         let pages_url = pages.as_ref().map(|l| format!("http://{}", l.local_addr().expect("address")));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let running = start_server(directory.path(), council.public_key(), listener, pages, async {
+        let running = start_server(parts.directory.path(), parts.council.public_key(), listener, pages, async {
             let _ = stopped.await;
         })
         .await;
-        BenchServer {
-            directory,
-            council,
-            convenor: Author::new(key("bench convenor")),
-            facilitator: Author::new(key("bench facilitator")),
-            url,
-            pages_url,
-            stop,
-            running: BenchRunning::Embedded(running),
-        }
+        parts.into_server(pages_url, BenchRunning::Embedded(running))
     }
 
     /// Stops the server cleanly.

@@ -78,11 +78,13 @@ fn spawn_child(directory: &Path) -> Child {
     panic!("the child server did not start within 120 s")
 }
 
-fn rss_mb(pid: u32) -> f64 {
+/// A memory figure of the process from `/proc/PID/status`, in MB: `VmRSS` (resident now) or
+/// `VmHWM` (the most resident since it started, which catches the peaks between samples).
+fn status_mb(pid: u32, field: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let kb: f64 = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0.0);
     kb / 1024.0
@@ -294,8 +296,9 @@ pub fn soak(quick: bool) {
                 Ok(mut client) => client.checkpoint().await.map(|c| c.tree_size).unwrap_or(0),
                 Err(_) => 0,
             };
-            let rss = rss_mb(child.process.id());
+            let (rss, peak) = (status_mb(child.process.id(), "VmRSS:"), status_mb(child.process.id(), "VmHWM:"));
             samples.push(json!({"second": started.elapsed().as_secs(), "rss_mb": (rss * 10.0).round() / 10.0,
+                "peak_rss_mb": (peak * 10.0).round() / 10.0,
                 "log_events": log_events, "appends": window.len(), "p99_ms": (p99_ms * 100.0).round() / 100.0,
                 "rss_bytes_per_log_event": if log_events > 0 { (rss * 1048576.0 / log_events as f64).round() } else { f64::NAN }}));
             if !killed && started.elapsed() >= Duration::from_secs(seconds / 2) {

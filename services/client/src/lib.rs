@@ -310,7 +310,7 @@ impl KleroClient {
         &mut self.documents
     }
 
-    /// Uploads a document in 1 MiB chunks; returns its SHA-256, the hash an event commits to.
+    /// Uploads a document in chunks of 1 MiB; returns its SHA-256, the hash an event commits to.
     pub async fn upload_document(
         &mut self,
         bytes: &[u8],

@@ -274,7 +274,15 @@ impl LogFold {
     /// The fold as bytes, so that a restart can take it up instead of folding the whole log
     /// again. The server signs them with the root of the prefix they cover.
     pub fn to_snapshot(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("a fold always serialises")
+        let mut bytes = Vec::new();
+        self.write_snapshot(&mut bytes);
+        bytes
+    }
+
+    /// [`LogFold::to_snapshot`]'s bytes, appended to `bytes`: a caller that knows about how
+    /// large they will be reserves the room first, and nothing is copied after.
+    pub fn write_snapshot(&self, bytes: &mut Vec<u8>) {
+        serde_json::to_writer(bytes, self).expect("a fold always serialises")
     }
 
     /// A fold from [`LogFold::to_snapshot`]'s bytes.

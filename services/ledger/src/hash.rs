@@ -7,6 +7,20 @@ use std::fmt;
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Hash256(pub [u8; 32]);
 
+/// A SHA-256 over bytes given in parts ([`Hash256::hasher`]).
+#[derive(Clone, Debug)]
+pub struct Hasher(Sha256);
+
+impl Hasher {
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    pub fn finish(self) -> Hash256 {
+        Hash256(self.0.finalize().into())
+    }
+}
+
 impl Hash256 {
     /// The all-zero value, which stands for "no previous event" in a stream's chain.
     pub const ZERO: Hash256 = Hash256([0u8; 32]);
@@ -23,6 +37,11 @@ impl Hash256 {
     /// SHA-256 of `bytes`.
     pub fn of(bytes: &[u8]) -> Hash256 {
         Hash256(Sha256::digest(bytes).into())
+    }
+
+    /// A SHA-256 computed over bytes that arrive in parts.
+    pub fn hasher() -> Hasher {
+        Hasher(Sha256::new())
     }
 
     pub fn as_bytes(&self) -> &[u8; 32] {

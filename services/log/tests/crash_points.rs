@@ -127,6 +127,46 @@ fn crash_states(before: &Files, after: &Files) -> Vec<(String, Files)> {
     states
 }
 
+/// Operations in each workload.
+const WORKLOAD_STEPS: u32 = 40;
+
+/// One operation of the workload: every seventh a checkpoint, every fifth a batch of three,
+/// else a single append; on two streams. `n` counts the events appended.
+async fn workload_step(
+    log: &TransparencyLog<EmbeddedStore>,
+    author: &klero_ledger::SigningKey,
+    step: u32,
+    n: &mut u32,
+) {
+    let stream = if step.is_multiple_of(3) { "assembly/a/selection" } else { "assembly/a/deliberation" };
+    if step % 7 == 6 {
+        log.publish_checkpoint().await.expect("checkpoint");
+    } else if step % 5 == 4 {
+        let batch = (0..3).map(|i| signed_event(author, stream, *n + i)).collect();
+        log.append_batch(stream, ExpectedRevision::Any, batch, 1_000 + u64::from(step)).await.expect("batch");
+        *n += 3;
+    } else {
+        log.append(signed_event(author, stream, *n), ExpectedRevision::Any, 1_000 + u64::from(step))
+            .await
+            .expect("append");
+        *n += 1;
+    }
+}
+
+/// The log reopened after a crash: its size and root are those of the events found (chains
+/// and the tree were checked on open), and its checkpoint is a prefix of it.
+fn check_log_holds(context: &str, log: &TransparencyLog<EmbeddedStore>, found: &[Vec<u8>]) {
+    let mut tree = MerkleTree::new();
+    for envelope in found {
+        tree.push_entry(&klero_ledger::envelope::event_hash_of_envelope_bytes(envelope));
+    }
+    assert_eq!(log.size(), found.len() as u64, "{context}");
+    assert_eq!(log.root().expect("root"), tree.root(), "{context}: the log's root is the events'");
+    if let Some(checkpoint) = log.latest_checkpoint() {
+        assert!(checkpoint.checkpoint().tree_size <= log.size(), "{context}: the checkpoint is a prefix");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_crash_point_of_a_workload_keeps_what_was_acknowledged() {
     let work = tempfile::tempdir().expect("temp dir");
@@ -136,20 +176,8 @@ async fn every_crash_point_of_a_workload_keeps_what_was_acknowledged() {
         let (store, log) = open(work.path()).await.expect("open");
         states.push(State { files: record(work.path()), events: Vec::new() });
         let mut n = 0u32;
-        for step in 0..40u32 {
-            let stream = if step % 3 == 0 { "assembly/a/selection" } else { "assembly/a/deliberation" };
-            if step % 7 == 6 {
-                log.publish_checkpoint().await.expect("checkpoint");
-            } else if step % 5 == 4 {
-                let batch = (0..3).map(|i| signed_event(&author, stream, n + i)).collect();
-                log.append_batch(stream, ExpectedRevision::Any, batch, 1_000 + u64::from(step)).await.expect("batch");
-                n += 3;
-            } else {
-                log.append(signed_event(&author, stream, n), ExpectedRevision::Any, 1_000 + u64::from(step))
-                    .await
-                    .expect("append");
-                n += 1;
-            }
+        for step in 0..WORKLOAD_STEPS {
+            workload_step(&log, &author, step, &mut n).await;
             states.push(State { files: record(work.path()), events: envelopes(&store).await });
         }
         let segments = states.last().expect("states").files.keys().filter(|p| p.starts_with("segments")).count();
@@ -179,15 +207,7 @@ async fn every_crash_point_of_a_workload_keeps_what_was_acknowledged() {
                 before.events.len(),
                 after.events.len()
             );
-            let mut tree = MerkleTree::new();
-            for envelope in &found {
-                tree.push_entry(&klero_ledger::envelope::event_hash_of_envelope_bytes(envelope));
-            }
-            assert_eq!(log.size(), found.len() as u64, "{context}");
-            assert_eq!(log.root().expect("root"), tree.root(), "{context}: the log's root is the events'");
-            if let Some(checkpoint) = log.latest_checkpoint() {
-                assert!(checkpoint.checkpoint().tree_size <= log.size(), "{context}: the checkpoint is a prefix");
-            }
+            check_log_holds(&context, &log, &found);
             store.close().await;
             crash_points += 1;
         }
@@ -198,4 +218,103 @@ async fn every_crash_point_of_a_workload_keeps_what_was_acknowledged() {
     );
     assert!(files_changed.iter().any(|p| p.ends_with("checkpoint")), "checkpoint writes are among the crash points");
     assert!(crash_points >= 100, "only {crash_points} crash points");
+}
+
+/// Crash points from the file operations themselves: the store makes every change to the disk
+/// through its file-operation layer (`klero_store_embedded::disk`), which records each one with
+/// what it wrote. A crash can leave any prefix of those operations done, the last write torn;
+/// so for every prefix, and every write cut at several offsets, the directory is rebuilt by
+/// replaying the operations from nothing, the store and the log are opened on it, and the
+/// invariants above are checked against what had been acknowledged when the crash came.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_recorded_file_operation_is_a_crash_point() {
+    use klero_store_embedded::disk::{Disk, FaultyDisk, RecordedOperation};
+    let work = tempfile::tempdir().expect("temp dir");
+    let disk = FaultyDisk::recording();
+    let author = key("author");
+    // After each acknowledgement: how many operations had been made, and the events then
+    // acknowledged. An append is acknowledged only after its sync, so a crash after the
+    // first `operations` operations keeps at least those events.
+    let mut acknowledged: Vec<(usize, usize)> = vec![(0, 0)];
+    let events = {
+        let options = EmbeddedStoreOptions { disk: Disk::with_hook(disk.clone()), ..options() };
+        let store = Arc::new(EmbeddedStore::open(work.path(), options).await.expect("open"));
+        let config = klero_log::LogConfig { tree_leaves: klero_log::TreeLeaves::Memory, ..log_config() };
+        let log = TransparencyLog::open(store.clone(), config).await.expect("log");
+        let mut n = 0u32;
+        for step in 0..WORKLOAD_STEPS {
+            workload_step(&log, &author, step, &mut n).await;
+            acknowledged.push((disk.recorded().len(), n as usize));
+        }
+        let events = envelopes(&store).await;
+        store.close().await;
+        events
+    };
+    let operations = disk.recorded();
+    let append_ends: std::collections::BTreeSet<usize> = acknowledged.iter().map(|(_, count)| *count).collect();
+    let kinds: std::collections::BTreeSet<&str> = operations
+        .iter()
+        .map(|operation| match operation {
+            RecordedOperation::Write { .. } => "write",
+            RecordedOperation::SyncData { .. } => "fdatasync",
+            RecordedOperation::SyncAll { .. } => "fsync",
+            RecordedOperation::Rename { .. } => "rename",
+            RecordedOperation::SetLength { .. } => "truncate",
+            RecordedOperation::CreateFile { .. } => "create",
+            RecordedOperation::CreateDirectory { .. } => "mkdir",
+            RecordedOperation::SyncDirectory { .. } => "directory sync",
+            RecordedOperation::Remove { .. } => "remove",
+        })
+        .collect();
+
+    // `done` holds the operations before the crash, replayed one at a time.
+    let done = tempfile::tempdir().expect("temp dir");
+    let mut crash_points = 0;
+    for (crashed_at, operation) in operations.iter().enumerate().chain([(operations.len(), &operations[0])]) {
+        let kept_at_least =
+            acknowledged.iter().filter(|(made, _)| *made <= crashed_at).map(|(_, n)| *n).max().unwrap_or(0);
+        let mut tears = vec![None];
+        if let (RecordedOperation::Write { bytes, .. }, true) = (operation, crashed_at < operations.len()) {
+            tears.extend(
+                [1, 7, bytes.len() / 2, bytes.len().saturating_sub(1)]
+                    .into_iter()
+                    .filter(|t| *t > 0 && *t < bytes.len())
+                    .map(Some),
+            );
+        }
+        for torn in tears {
+            let directory = tempfile::tempdir().expect("temp dir");
+            rebuild(directory.path(), &record(done.path()));
+            let what = match torn {
+                Some(torn) => {
+                    operation.replay(work.path(), directory.path(), Some(torn)).expect("replay torn");
+                    format!("after {crashed_at} operations, with {operation:?} torn after {torn} bytes")
+                        .chars()
+                        .take(200)
+                        .collect::<String>()
+                }
+                None => format!("after {crashed_at} operations"),
+            };
+            let (store, log) =
+                open(directory.path()).await.unwrap_or_else(|e| panic!("crash {what}: does not open: {e}"));
+            let found = envelopes(&store).await;
+            assert!(found.len() >= kept_at_least, "crash {what}: {} events, {kept_at_least} acknowledged", found.len());
+            assert!(append_ends.contains(&found.len()), "crash {what}: {} events is half an append", found.len());
+            assert_eq!(found[..], events[..found.len()], "crash {what}: the events are not the ones appended");
+            check_log_holds(&format!("crash {what}"), &log, &found);
+            store.close().await;
+            crash_points += 1;
+        }
+        if crashed_at < operations.len() {
+            operation.replay(work.path(), done.path(), None).expect("replay");
+        }
+    }
+    println!(
+        "{crash_points} crash points from {} recorded file operations ({kinds:?}); every invariant held",
+        operations.len()
+    );
+    for kind in ["write", "fdatasync", "fsync", "rename", "truncate", "create", "directory sync"] {
+        assert!(kinds.contains(kind), "the workload made no {kind}");
+    }
+    assert!(crash_points > operations.len(), "torn writes are among the crash points");
 }

@@ -246,6 +246,9 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Some(ca) = &cli.ca {
         let ca_pem = std::fs::read(ca).with_context(|| format!("reading --ca {}", ca.display()))?;
+        // The monitor's and the cosigner's HTTP requests trust the same CA as the gRPC client.
+        klero_transparency::http_client::trust_ca_for_https(&ca_pem)
+            .map_err(|reason| anyhow::anyhow!("--ca {}: {reason}", ca.display()))?;
         klero_client::trust_for_https(klero_client::ClientTls { ca_pem, identity: None });
     }
     let runtime = wiring::runtime;

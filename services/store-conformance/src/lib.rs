@@ -35,6 +35,7 @@ pub async fn run_all<T: StoreUnderTest>(factory: &mut T) {
     snapshots_are_kept_and_replaced(&*factory.fresh_store().await).await;
     documents_are_kept_by_their_hash(&*factory.fresh_store().await).await;
     documents_that_do_not_match_their_hash_or_limits_are_refused(&*factory.fresh_store().await).await;
+    documents_streamed_in_parts_are_kept_like_whole_ones(&*factory.fresh_store().await).await;
 }
 
 /// Event `n` of a test: a unique id derived from `salt` and `n`, and 300 bytes of data.
@@ -361,8 +362,8 @@ pub async fn checkpoints_are_kept_and_replaced(store: &dyn EventStore) {
 
 pub async fn snapshots_are_kept_and_replaced(store: &dyn EventStore) {
     assert_eq!(store.load_snapshot().await.expect("load"), None, "a fresh store keeps no snapshot");
-    store.save_snapshot(&[1, 2, 3]).await.expect("save");
-    store.save_snapshot(&[4, 5]).await.expect("save");
+    store.save_snapshot(vec![1, 2, 3]).await.expect("save");
+    store.save_snapshot(vec![4, 5]).await.expect("save");
     assert_eq!(store.load_snapshot().await.expect("load").as_deref(), Some(&[4u8, 5][..]), "the last one kept");
     // A snapshot is independent of the checkpoint kept beside it.
     assert_eq!(store.load_checkpoint().await.expect("load"), None);
@@ -443,4 +444,38 @@ pub async fn documents_that_do_not_match_their_hash_or_limits_are_refused(store:
         assert!(error.to_string().contains(named), "{named}: {error}");
     }
     assert_eq!(store.document_infos().await.expect("infos"), vec![], "a refused document leaves nothing");
+}
+
+/// `begin_document`, as uploads use it: parts in, the same document out; the same refusals as
+/// `put_document`, each naming its field, and nothing kept of a refused or abandoned upload.
+pub async fn documents_streamed_in_parts_are_kept_like_whole_ones(store: &dyn EventStore) {
+    let document = test_document("Minutes of the second session, sent in parts of five bytes.", true, 3_000);
+    let mut upload = store.begin_document(document.info.clone()).await.expect("begin");
+    for part in document.bytes.chunks(5) {
+        upload.write(part).await.expect("part");
+    }
+    assert!(upload.finish().await.expect("finish"), "newly kept");
+    assert_eq!(store.read_document(&document.info.sha256).await.expect("read"), Some(document.clone()));
+    let mut again = store.begin_document(document.info.clone()).await.expect("begin");
+    again.write(&document.bytes).await.expect("part");
+    assert!(!again.finish().await.expect("finish"), "kept already: nothing changes");
+
+    let good = test_document("A short text.", false, 1);
+    let mut wrong_hash = good.clone();
+    wrong_hash.bytes[0] ^= 1;
+    let mut short = good.clone();
+    short.bytes.pop();
+    for (sent, named) in [(wrong_hash, "sha256"), (short, "size")] {
+        let refused = async {
+            let mut upload = store.begin_document(sent.info.clone()).await?;
+            upload.write(&sent.bytes).await?;
+            upload.finish().await
+        };
+        let error = refused.await.expect_err("refused");
+        assert!(error.to_string().contains(named), "{named}: {error}");
+    }
+    let mut abandoned = store.begin_document(good.info.clone()).await.expect("begin");
+    abandoned.write(&good.bytes[..3]).await.expect("part");
+    drop(abandoned);
+    assert_eq!(store.document_infos().await.expect("infos"), vec![document.info], "only the whole document");
 }

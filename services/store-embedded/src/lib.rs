@@ -10,16 +10,17 @@
 //!   stream revisions, unique ids) and the index is rebuilt, so it is right after any crash. A torn
 //!   tail that was never acknowledged is truncated and logged; anything else stops the store.
 
+pub mod disk;
 pub mod documents;
 pub mod segment;
 
+use crate::disk::Disk;
 use crate::segment::*;
 use async_trait::async_trait;
-use klero_ledger::envelope::{validate_stream_name, EventId, ENVELOPE_BYTES_MAX};
+use klero_ledger::envelope::{EventId, ENVELOPE_BYTES_MAX};
 use klero_store::*;
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -50,6 +51,9 @@ pub struct EmbeddedStoreOptions {
     /// Each commit costs an fsync and a round of wake-ups whatever its size, so under heavy
     /// concurrency a fuller commit saves more CPU than the wait costs in latency.
     pub group_commit_linger_max: Duration,
+    /// Where every file operation that changes the disk goes (tests record and fail them
+    /// through a hook; see [`disk`]).
+    pub disk: Disk,
 }
 
 impl Default for EmbeddedStoreOptions {
@@ -63,6 +67,7 @@ impl Default for EmbeddedStoreOptions {
             write_queue_requests_max: 4096,
             group_commit_requests_max: 1024,
             group_commit_linger_max: Duration::from_micros(600),
+            disk: Disk::default(),
         }
     }
 }
@@ -198,8 +203,8 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn sync_directory(path: &Path) -> Result<(), StoreError> {
-    File::open(path).and_then(|dir| dir.sync_all()).map_err(|e| io_failure("syncing directory", path, e))
+fn sync_directory(disk: &Disk, path: &Path) -> Result<(), StoreError> {
+    disk.sync_directory(path).map_err(|e| io_failure("syncing directory", path, e))
 }
 
 impl EmbeddedStore {
@@ -234,8 +239,9 @@ impl EmbeddedStore {
                 reason: format!("must be at most {APPEND_BYTES_MAX_LIMIT}"),
             });
         }
+        let disk = &options.disk;
         let segments_dir = directory.join("segments");
-        fs::create_dir_all(&segments_dir).map_err(|e| io_failure("creating", &segments_dir, e))?;
+        disk.create_directory_all(&segments_dir).map_err(|e| io_failure("creating", &segments_dir, e))?;
         let lock_path = directory.join("LOCK");
         let lock_file = OpenOptions::new()
             .read(true)
@@ -247,7 +253,7 @@ impl EmbeddedStore {
         lock_file.try_lock().map_err(|_| StoreError::Unavailable {
             reason: format!("data directory {} is in use by another process", directory.display()),
         })?;
-        sync_directory(&directory)?;
+        sync_directory(disk, &directory)?;
 
         let mut first_positions = Vec::new();
         for entry in fs::read_dir(&segments_dir).map_err(|e| io_failure("listing", &segments_dir, e))? {
@@ -296,7 +302,7 @@ impl EmbeddedStore {
         }
         if segments.is_empty() {
             let name = segment_file_name(0);
-            create_segment(&segments_dir, &name)?;
+            create_segment(disk, &segments_dir, &name)?;
             let path = segments_dir.join(&name);
             let file = File::open(&path).map_err(|e| io_failure("opening", &path, e))?;
             segments.push(Arc::new(Segment { name, file }));
@@ -316,7 +322,7 @@ impl EmbeddedStore {
             .max(active_len);
         let (committed_events, _) = watch::channel(index.locations.len() as u64);
         let next_position = index.locations.len() as u64;
-        let documents = documents::DocumentFiles::new(&directory);
+        let documents = documents::DocumentFiles::new(&directory, options.disk.clone());
         let shared = Arc::new(Shared {
             directory,
             options: options.clone(),
@@ -383,13 +389,12 @@ impl Drop for EmbeddedStore {
     }
 }
 
-fn create_segment(segments_dir: &Path, name: &str) -> Result<File, StoreError> {
+fn create_segment(disk: &Disk, segments_dir: &Path, name: &str) -> Result<File, StoreError> {
     let path = segments_dir.join(name);
-    let mut file =
-        OpenOptions::new().write(true).create_new(true).open(&path).map_err(|e| io_failure("creating", &path, e))?;
-    file.write_all(SEGMENT_HEADER).map_err(|e| io_failure("writing", &path, e))?;
-    file.sync_all().map_err(|e| io_failure("syncing", &path, e))?;
-    sync_directory(segments_dir)?;
+    let file = disk.create_new(&path).map_err(|e| io_failure("creating", &path, e))?;
+    disk.write_all_at(&file, &path, SEGMENT_HEADER, 0).map_err(|e| io_failure("writing", &path, e))?;
+    disk.sync_all(&file, &path).map_err(|e| io_failure("syncing", &path, e))?;
+    sync_directory(disk, segments_dir)?;
     Ok(file)
 }
 
@@ -461,10 +466,10 @@ fn scan_segment(
         let only_header_damage = file_len <= header_len && SEGMENT_HEADER.starts_with(&header);
         let all_zero = file_len <= header_len && header.iter().all(|&b| b == 0);
         if is_last && (only_header_damage || all_zero) {
-            let mut file =
-                OpenOptions::new().write(true).truncate(true).open(path).map_err(|e| io_failure("opening", path, e))?;
-            file.write_all(SEGMENT_HEADER).map_err(|e| io_failure("writing", path, e))?;
-            file.sync_all().map_err(|e| io_failure("syncing", path, e))?;
+            let disk = &options.disk;
+            let file = disk.create_empty(path).map_err(|e| io_failure("opening", path, e))?;
+            disk.write_all_at(&file, path, SEGMENT_HEADER, 0).map_err(|e| io_failure("writing", path, e))?;
+            disk.sync_all(&file, path).map_err(|e| io_failure("syncing", path, e))?;
             let tail =
                 TruncatedTail { segment: name.to_string(), offset: 0, bytes_removed: file_len, records_removed: 0 };
             return Ok((header_len, Some(tail)));
@@ -543,8 +548,9 @@ fn scan_segment(
         }
     }
     let file = OpenOptions::new().write(true).open(path).map_err(|e| io_failure("opening", path, e))?;
-    file.set_len(committed_end).map_err(|e| io_failure("truncating", path, e))?;
-    file.sync_all().map_err(|e| io_failure("syncing", path, e))?;
+    let disk = &options.disk;
+    disk.set_len(&file, path, committed_end).map_err(|e| io_failure("truncating", path, e))?;
+    disk.sync_all(&file, path).map_err(|e| io_failure("syncing", path, e))?;
     let tail = TruncatedTail {
         segment: name.to_string(),
         offset: committed_end,
@@ -624,6 +630,28 @@ fn index_append(index: &mut Index, pending: &mut PendingAppend) -> Result<(), (u
 impl Shared {
     fn failed(&self) -> Option<IoFailure> {
         lock(&self.failure).clone()
+    }
+
+    /// Fail-stop for every file the store writes, not only the segments: once any write, sync
+    /// or rename has failed, the disk's state is unknown, so the store writes nothing more
+    /// (appends included) until it is reopened.
+    fn after_write<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(StoreError::Io(failure)) = &result {
+            let mut recorded = lock(&self.failure);
+            if recorded.is_none() {
+                tracing::error!(%failure, "the store stopped writing: a write, sync or rename failed");
+                *recorded = Some(failure.clone());
+            }
+        }
+        result
+    }
+
+    /// Refuses any write once one has failed (see [`Shared::after_write`]).
+    fn check_not_failed(&self) -> Result<(), StoreError> {
+        match self.failed() {
+            Some(failure) => Err(StoreError::Io(failure)),
+            None => Ok(()),
+        }
     }
 
     /// Reads one acknowledged record and checks it again on the way out.
@@ -802,6 +830,15 @@ impl Writer {
                     None => return,
                 },
             };
+            if let Some(failure) = self.shared.failed() {
+                // Another file's write failed (a checkpoint, a snapshot, a document): stop.
+                let _ = first.reply.send(Err(StoreError::Io(failure.clone())));
+                receiver.close();
+                while let Ok(request) = receiver.try_recv() {
+                    let _ = request.reply.send(Err(StoreError::Io(failure.clone())));
+                }
+                return;
+            }
             self.linger_for_expected_appends(&receiver, group_max);
             let mut bytes = request_bytes(&first);
             let mut group = vec![first];
@@ -883,17 +920,18 @@ impl Writer {
         let write_offset = self.active_len;
         let records_end = write_offset + buffer.len() as u64;
         // Positional writes: the offset is ours, never a file cursor that recovery may have moved.
-        let written = self.active_file.write_all_at(&buffer, write_offset).and_then(|_| {
+        let (disk, path) = (&self.shared.options.disk, self.active_path());
+        let written = disk.write_all_at(&self.active_file, &path, &buffer, write_offset).and_then(|_| {
             // No further than the segment will grow: a full segment is trimmed when it rolls.
             let ahead = ZEROED_AHEAD_BYTES.min(self.shared.options.segment_bytes_max.saturating_sub(records_end));
             if records_end > self.zeroed_end && ahead > 0 {
-                self.active_file.write_all_at(&vec![0u8; ahead as usize], records_end)?;
+                disk.write_all_at(&self.active_file, &path, &vec![0u8; ahead as usize], records_end)?;
                 self.zeroed_end = records_end + ahead;
             }
-            self.active_file.sync_data()
+            disk.sync_data(&self.active_file, &path)
         });
         if let Err(error) = written {
-            let reason = IoFailure::new("writing and syncing", &self.active_path(), &error);
+            let reason = IoFailure::new("writing and syncing", &path, &error);
             fail_all(&mut planned, &reason);
             return Err(reason);
         }
@@ -1054,12 +1092,12 @@ impl Writer {
     fn roll_segment(&mut self, first_position: u64) -> Result<(), IoFailure> {
         // Only the active segment may end in zeros written ahead; a full one ends at its last
         // record, durably, before the next segment exists.
-        self.active_file
-            .set_len(self.active_len)
-            .and_then(|_| self.active_file.sync_all())
-            .map_err(|e| IoFailure::new("trimming to its records", &self.active_path(), &e))?;
+        let (disk, path) = (&self.shared.options.disk, self.active_path());
+        disk.set_len(&self.active_file, &path, self.active_len)
+            .and_then(|_| disk.sync_all(&self.active_file, &path))
+            .map_err(|e| IoFailure::new("trimming to its records", &path, &e))?;
         let name = segment_file_name(first_position);
-        let file = create_segment(&self.segments_dir, &name).map_err(|error| match error {
+        let file = create_segment(disk, &self.segments_dir, &name).map_err(|error| match error {
             StoreError::Io(failure) => failure,
             other => IoFailure {
                 operation: "creating",
@@ -1123,9 +1161,7 @@ impl EventStore for EmbeddedStore {
         direction: ReadDirection,
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.check_read_count(max_count)?;
-        validate_stream_name(stream)
-            .map_err(|e| StoreError::InvalidArgument { field: "stream", reason: e.to_string() })?;
+        check_stream_read(stream, max_count, self.shared.options.read_events_max)?;
         let positions: Vec<u64> = {
             let index = self.shared.index.read().unwrap_or_else(|p| p.into_inner());
             let all =
@@ -1224,7 +1260,8 @@ impl EventStore for EmbeddedStore {
             // One writer at a time, even if a caller breaks the one-publisher rule: two writers
             // of one temporary file could leave a checkpoint that no longer verifies.
             let _writing = lock(&shared.checkpoint_writing);
-            write_file_durably(&shared.directory, CHECKPOINT_FILE, &note)
+            shared.check_not_failed()?;
+            shared.after_write(write_file_durably(&shared.options.disk, &shared.directory, CHECKPOINT_FILE, &note))
         })
         .await
         .map_err(|e| StoreError::Unavailable { reason: format!("checkpoint task failed: {e}") })?
@@ -1234,7 +1271,7 @@ impl EventStore for EmbeddedStore {
         read_file_if_present(self.shared.directory.join(CHECKPOINT_FILE)).await
     }
 
-    async fn save_snapshot(&self, snapshot: &[u8]) -> Result<(), StoreError> {
+    async fn save_snapshot(&self, snapshot: Vec<u8>) -> Result<(), StoreError> {
         if snapshot.len() > SNAPSHOT_BYTES_MAX {
             return Err(StoreError::LimitExceeded {
                 limit: "snapshot bytes",
@@ -1243,10 +1280,10 @@ impl EventStore for EmbeddedStore {
             });
         }
         let shared = self.shared.clone();
-        let snapshot = snapshot.to_vec();
         tokio::task::spawn_blocking(move || {
             let _writing = lock(&shared.snapshot_writing);
-            write_file_durably(&shared.directory, SNAPSHOT_FILE, &snapshot)
+            shared.check_not_failed()?;
+            shared.after_write(write_file_durably(&shared.options.disk, &shared.directory, SNAPSHOT_FILE, &snapshot))
         })
         .await
         .map_err(|e| StoreError::Unavailable { reason: format!("snapshot task failed: {e}") })?
@@ -1261,7 +1298,26 @@ impl EventStore for EmbeddedStore {
             return Err(StoreError::Unavailable { reason: "the store is closed".into() });
         }
         let (shared, document) = (self.shared.clone(), document.clone());
-        blocking(move || shared.documents.put(&document)).await
+        blocking(move || {
+            shared.check_not_failed()?;
+            let kept = shared.documents.put(&document);
+            shared.after_write(kept)
+        })
+        .await
+    }
+
+    async fn begin_document(&self, info: DocumentInfo) -> Result<Box<dyn DocumentUpload + '_>, StoreError> {
+        if lock(&self.requests).is_none() {
+            return Err(StoreError::Unavailable { reason: "the store is closed".into() });
+        }
+        let shared = self.shared.clone();
+        let open = blocking(move || {
+            shared.check_not_failed()?;
+            let open = shared.documents.begin(&info);
+            shared.after_write(open)
+        })
+        .await?;
+        Ok(Box::new(EmbeddedUpload { shared: self.shared.clone(), open: Some(open) }))
     }
 
     async fn read_document(&self, sha256: &[u8; 32]) -> Result<Option<Document>, StoreError> {
@@ -1279,11 +1335,53 @@ impl EventStore for EmbeddedStore {
             return Err(StoreError::Unavailable { reason: "the store is closed".into() });
         }
         let (shared, sha256) = (self.shared.clone(), *sha256);
-        blocking(move || shared.documents.delete(&sha256)).await
+        blocking(move || {
+            shared.check_not_failed()?;
+            let deleted = shared.documents.delete(&sha256);
+            shared.after_write(deleted)
+        })
+        .await
     }
 
     async fn close(&self) {
         EmbeddedStore::close(self).await
+    }
+}
+
+/// An upload written to its temporary file part by part, off the async threads, as the parts
+/// arrive: the writing and hashing overlap the transfer, and only the sync waits for the end.
+struct EmbeddedUpload {
+    shared: Arc<Shared>,
+    /// `None` only while a part is being written on a blocking thread.
+    open: Option<documents::OpenDocument>,
+}
+
+#[async_trait]
+impl DocumentUpload for EmbeddedUpload {
+    async fn write(&mut self, part: &[u8]) -> Result<(), StoreError> {
+        let mut open =
+            self.open.take().ok_or_else(|| StoreError::Unavailable { reason: "an earlier part failed".into() })?;
+        let (shared, part) = (self.shared.clone(), part.to_vec());
+        let (open, written) = tokio::task::spawn_blocking(move || {
+            let written = open.write(&part);
+            (open, shared.after_write(written))
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable { reason: format!("document task failed: {e}") })?;
+        self.open = Some(open);
+        written
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<bool, StoreError> {
+        let open =
+            self.open.take().ok_or_else(|| StoreError::Unavailable { reason: "an earlier part failed".into() })?;
+        let shared = self.shared.clone();
+        blocking(move || {
+            shared.check_not_failed()?;
+            let kept = open.finish(&shared.documents);
+            shared.after_write(kept)
+        })
+        .await
     }
 }
 
@@ -1314,13 +1412,15 @@ async fn read_file_if_present(path: PathBuf) -> Result<Option<Vec<u8>>, StoreErr
 
 /// Replaces `directory/name` with `bytes` so that a crash leaves either the old file or the new
 /// one, whole: write a temporary file, sync it, rename it over, then sync the directory.
-fn write_file_durably(directory: &Path, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+fn write_file_durably(disk: &Disk, directory: &Path, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
     let path = directory.join(name);
     let temporary = directory.join(format!("{name}.tmp"));
-    let mut file = File::create(&temporary).map_err(|e| io_failure("creating", &temporary, e))?;
-    file.write_all(bytes).and_then(|_| file.sync_all()).map_err(|e| io_failure("writing", &temporary, e))?;
-    fs::rename(&temporary, &path).map_err(|e| io_failure("renaming", &temporary, e))?;
-    sync_directory(directory)
+    let file = disk.create_empty(&temporary).map_err(|e| io_failure("creating", &temporary, e))?;
+    disk.write_all_at(&file, &temporary, bytes, 0)
+        .and_then(|_| disk.sync_all(&file, &temporary))
+        .map_err(|e| io_failure("writing", &temporary, e))?;
+    disk.rename(&temporary, &path).map_err(|e| io_failure("renaming", &temporary, e))?;
+    sync_directory(disk, directory)
 }
 
 /// Reads history in batches straight from the log, then waits on the commit counter. Because

@@ -204,15 +204,94 @@ async fn documents_survive_reopen_and_corruption_is_reported() {
         assert!(store.put_document(&document).await.expect("put"));
         store.close().await;
     }
-    std::fs::write(path.with_file_name(format!("{hex}.tmp")), b"half a write").expect("write");
+    std::fs::write(path.with_file_name(format!("{hex}.3.tmp")), b"half a write").expect("write");
     let store = EmbeddedStore::open(directory.path(), small_segments()).await.expect("reopen");
     assert_eq!(store.read_document(&document.info.sha256).await.expect("read"), Some(document.clone()));
     assert_eq!(store.document_infos().await.expect("infos"), vec![document.info.clone()], "the cut write is gone");
-    assert!(!path.with_file_name(format!("{hex}.tmp")).exists());
+    assert!(!path.with_file_name(format!("{hex}.3.tmp")).exists());
     let mut bytes = std::fs::read(&path).expect("read");
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     std::fs::write(&path, bytes).expect("write");
     let error = store.read_document(&document.info.sha256).await.expect_err("corrupt");
     assert!(matches!(&error, StoreError::Corrupt { segment, .. } if segment.contains(&hex)), "{error}");
+}
+
+/// The hash is checked beside the write: a document whose bytes are not its hash's is refused
+/// naming `sha256`, and leaves no file behind. Overlapping uploads of one document keep it
+/// once, and report it kept once.
+#[tokio::test]
+async fn a_document_is_kept_only_if_its_bytes_are_its_hash_and_only_once() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = std::sync::Arc::new(EmbeddedStore::open(directory.path(), small_segments()).await.expect("open"));
+    let mut forged = klero_store_conformance::test_document("The text the hash names.", false, 7);
+    forged.bytes = b"Other text of another length.".to_vec();
+    forged.info.size = forged.bytes.len() as u64;
+    let error = store.put_document(&forged).await.expect_err("refused");
+    assert!(matches!(error, StoreError::InvalidArgument { field: "sha256", .. }), "{error}");
+    let files = |directory: &Path| -> Vec<String> {
+        std::fs::read_dir(directory.join("documents"))
+            .map(|entries| entries.map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(files(directory.path()), Vec::<String>::new(), "nothing of the refused upload stays");
+
+    let document = klero_store_conformance::test_document("One document, uploaded eight times at once.", false, 7);
+    let uploads: Vec<_> = (0..8)
+        .map(|_| {
+            let (store, document) = (store.clone(), document.clone());
+            tokio::spawn(async move { store.put_document(&document).await.expect("put") })
+        })
+        .collect();
+    let mut newly_kept = 0;
+    for upload in uploads {
+        newly_kept += usize::from(upload.await.expect("task"));
+    }
+    assert_eq!(newly_kept, 1);
+    assert_eq!(files(directory.path()), vec![klero_ledger::hash::to_hex(&document.info.sha256)]);
+    assert_eq!(store.read_document(&document.info.sha256).await.expect("read"), Some(document));
+}
+
+/// A document streamed in parts (`begin_document`): kept once its bytes hash to its name,
+/// refused naming `sha256` otherwise, and nothing left of a refused or abandoned upload. The
+/// first upload after a reopen finds a crash's leftover temporary file removed, not its own.
+#[tokio::test]
+async fn a_document_streamed_in_parts_is_kept_whole_or_not_at_all() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let document = klero_store_conformance::test_document("A submission, sent in parts of seven bytes.", false, 7);
+    std::fs::create_dir_all(directory.path().join("documents")).expect("dir");
+    let leftover = directory.path().join("documents").join("0000.1.tmp");
+    std::fs::write(&leftover, b"a crash's half write").expect("write");
+    let store = EmbeddedStore::open(directory.path(), small_segments()).await.expect("open");
+    let files = |directory: &Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(directory.join("documents"))
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+
+    let mut upload = store.begin_document(document.info.clone()).await.expect("begin");
+    for part in document.bytes.chunks(7) {
+        upload.write(part).await.expect("part");
+    }
+    assert!(upload.finish().await.expect("kept"));
+    assert!(!leftover.exists(), "the crash's temporary file is removed");
+    let hex = klero_ledger::hash::to_hex(&document.info.sha256);
+    assert_eq!(files(directory.path()), vec![hex.clone()]);
+    assert_eq!(store.read_document(&document.info.sha256).await.expect("read"), Some(document.clone()));
+
+    let mut forged = klero_store_conformance::test_document("The text the hash names.", false, 7);
+    forged.bytes = b"Other text, the same len.".to_vec();
+    forged.info.size = forged.bytes.len() as u64;
+    let mut upload = store.begin_document(forged.info.clone()).await.expect("begin");
+    upload.write(&forged.bytes).await.expect("part");
+    let error = upload.finish().await.expect_err("refused");
+    assert!(matches!(error, StoreError::InvalidArgument { field: "sha256", .. }), "{error}");
+
+    let mut abandoned = store.begin_document(forged.info.clone()).await.expect("begin");
+    abandoned.write(&forged.bytes[..5]).await.expect("part");
+    drop(abandoned);
+    assert_eq!(files(directory.path()), vec![hex], "nothing of the refused or abandoned uploads stays");
 }

@@ -302,7 +302,7 @@ impl EventStore for KurrentStore {
         direction: ReadDirection,
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.check_read_count(max_count)?;
+        check_stream_read(stream, max_count, self.read_events_max)?;
         let options = match (direction, start) {
             (ReadDirection::Forwards, StreamStart::Beginning) => {
                 ReadStreamOptions::default().forwards().position(StreamPosition::Start)
@@ -408,8 +408,8 @@ impl EventStore for KurrentStore {
         Ok(self.last_of(&format!("{KEPT_PREFIX}checkpoint")).await?.map(|event| event.data))
     }
 
-    async fn save_snapshot(&self, snapshot: &[u8]) -> Result<(), StoreError> {
-        self.keep(&format!("{KEPT_PREFIX}snapshot"), snapshot, "snapshot bytes", SNAPSHOT_BYTES_MAX).await
+    async fn save_snapshot(&self, snapshot: Vec<u8>) -> Result<(), StoreError> {
+        self.keep(&format!("{KEPT_PREFIX}snapshot"), &snapshot, "snapshot bytes", SNAPSHOT_BYTES_MAX).await
     }
 
     async fn load_snapshot(&self) -> Result<Option<Vec<u8>>, StoreError> {

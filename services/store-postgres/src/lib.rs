@@ -40,7 +40,7 @@
 pub mod test_cluster;
 
 use async_trait::async_trait;
-use klero_ledger::envelope::{validate_stream_name, EventId, ENVELOPE_BYTES_MAX};
+use klero_ledger::envelope::{EventId, ENVELOPE_BYTES_MAX};
 use klero_store::*;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -857,9 +857,7 @@ impl EventStore for PostgresStore {
         direction: ReadDirection,
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.check_read_count(max_count)?;
-        validate_stream_name(stream)
-            .map_err(|e| StoreError::InvalidArgument { field: "stream", reason: e.to_string() })?;
+        check_stream_read(stream, max_count, self.options.read_events_max)?;
         let limit = max_count as i64;
         let client = self.reader().await?;
         let rows = match (direction, start) {
@@ -980,8 +978,8 @@ impl EventStore for PostgresStore {
         self.kept("checkpoint").await
     }
 
-    async fn save_snapshot(&self, snapshot: &[u8]) -> Result<(), StoreError> {
-        self.keep("snapshot", snapshot, 0, "snapshot bytes", SNAPSHOT_BYTES_MAX).await
+    async fn save_snapshot(&self, snapshot: Vec<u8>) -> Result<(), StoreError> {
+        self.keep("snapshot", &snapshot, 0, "snapshot bytes", SNAPSHOT_BYTES_MAX).await
     }
 
     async fn load_snapshot(&self) -> Result<Option<Vec<u8>>, StoreError> {

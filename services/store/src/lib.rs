@@ -119,6 +119,46 @@ pub trait LogSubscription: Send {
     async fn next(&mut self) -> Result<RecordedEvent, StoreError>;
 }
 
+/// A document being kept as its bytes arrive ([`EventStore::begin_document`]). Dropped before
+/// [`DocumentUpload::finish`], it keeps nothing.
+#[async_trait]
+pub trait DocumentUpload: Send {
+    /// The next part of the bytes.
+    async fn write(&mut self, part: &[u8]) -> Result<(), StoreError>;
+
+    /// Checks the bytes against the hash, size and limits, and keeps the document durably;
+    /// false if the store held it already.
+    async fn finish(self: Box<Self>) -> Result<bool, StoreError>;
+}
+
+/// [`EventStore::begin_document`]'s default: the parts gathered, then one
+/// [`EventStore::put_document`].
+struct GatheredUpload<'a, S: ?Sized> {
+    store: &'a S,
+    info: DocumentInfo,
+    bytes: Vec<u8>,
+}
+
+#[async_trait]
+impl<S: EventStore + ?Sized> DocumentUpload for GatheredUpload<'_, S> {
+    async fn write(&mut self, part: &[u8]) -> Result<(), StoreError> {
+        if self.bytes.len() + part.len() > DOCUMENT_BYTES_MAX {
+            return Err(StoreError::LimitExceeded {
+                limit: "document bytes",
+                actual: (self.bytes.len() + part.len()) as u64,
+                max: DOCUMENT_BYTES_MAX as u64,
+            });
+        }
+        self.bytes.extend_from_slice(part);
+        Ok(())
+    }
+
+    async fn finish(self: Box<Self>) -> Result<bool, StoreError> {
+        let GatheredUpload { store, info, bytes } = *self;
+        store.put_document(&Document { info, bytes }).await
+    }
+}
+
 /// The store port. Every implementation runs [`crate::conformance`].
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {
@@ -178,8 +218,9 @@ pub trait EventStore: Send + Sync + 'static {
     /// Keeps `snapshot`, the server's latest snapshot of what it derived from the log (signed
     /// by the server), replacing the one before; durable before it returns. A snapshot only
     /// saves work on the next start: losing one costs a longer start, never a fact. At most
-    /// [`SNAPSHOT_BYTES_MAX`].
-    async fn save_snapshot(&self, snapshot: &[u8]) -> Result<(), StoreError>;
+    /// [`SNAPSHOT_BYTES_MAX`]. Taken by value: a snapshot can be hundreds of megabytes, and a
+    /// store that writes it on another thread need not copy it.
+    async fn save_snapshot(&self, snapshot: Vec<u8>) -> Result<(), StoreError>;
 
     /// The snapshot last kept by [`EventStore::save_snapshot`], if any.
     async fn load_snapshot(&self) -> Result<Option<Vec<u8>>, StoreError>;
@@ -189,6 +230,19 @@ pub trait EventStore: Send + Sync + 'static {
     /// replicate. Storing a document the store holds already changes nothing and returns
     /// false. At most [`DOCUMENT_BYTES_MAX`] bytes.
     async fn put_document(&self, document: &Document) -> Result<bool, StoreError>;
+
+    /// Begins keeping a document whose bytes arrive in parts, as an upload streams them: the
+    /// same contract as [`EventStore::put_document`] once [`DocumentUpload::finish`] returns.
+    /// A store may write the parts as they come, so the work overlaps the transfer; the
+    /// default gathers them and puts the whole document at the end. `info` is checked as
+    /// [`validate_document_shape`] checks it, against the bytes that arrive.
+    async fn begin_document(&self, info: DocumentInfo) -> Result<Box<dyn DocumentUpload + '_>, StoreError> {
+        Ok(Box::new(GatheredUpload {
+            store: self,
+            bytes: Vec::with_capacity(info.size.min(DOCUMENT_BYTES_MAX as u64) as usize),
+            info,
+        }))
+    }
 
     /// The document with this hash, if the store holds it. The store checks the bytes against
     /// the hash on every read: a mismatch is [`StoreError::Corrupt`], never a wrong document.
@@ -432,6 +486,14 @@ pub fn validate_append(stream: &str, events: &[EventData], limits: &AppendLimits
     Ok(())
 }
 
+/// Checks a stream read before a store runs it: the stream's name (FORMAT.md §2) and the count
+/// against the store's limit, each error naming the field or limit.
+pub fn check_stream_read(stream: &str, max_count: usize, max: usize) -> Result<(), StoreError> {
+    check_read_count(max_count, max)?;
+    klero_ledger::envelope::validate_stream_name(stream)
+        .map_err(|e| StoreError::InvalidArgument { field: "stream", reason: e.to_string() })
+}
+
 /// Checks the count a read asks for against the store's limit, naming the limit.
 pub fn check_read_count(max_count: usize, max: usize) -> Result<(), StoreError> {
     if max_count > max {
@@ -443,6 +505,25 @@ pub fn check_read_count(max_count: usize, max: usize) -> Result<(), StoreError> 
 /// Checks a document before a store keeps it: its size limit, that its hash and size are its
 /// bytes', and its media type. The error names the field or limit.
 pub fn validate_document(document: &Document) -> Result<(), StoreError> {
+    validate_document_shape(document)?;
+    document_hash_matches(document)
+}
+
+/// Whether the document's hash is its bytes' SHA-256: the part of [`validate_document`] a store
+/// may run beside its write, as long as nothing it wrote is kept unless it holds.
+pub fn document_hash_matches(document: &Document) -> Result<(), StoreError> {
+    if klero_ledger::Hash256::of(&document.bytes).0 != document.info.sha256 {
+        return Err(StoreError::InvalidArgument {
+            field: "sha256",
+            reason: "is not the SHA-256 of the document's bytes".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Everything [`validate_document`] checks but the hash: the size limit, the size and the
+/// media type.
+pub fn validate_document_shape(document: &Document) -> Result<(), StoreError> {
     if document.bytes.len() > DOCUMENT_BYTES_MAX {
         return Err(StoreError::LimitExceeded {
             limit: "document bytes",
@@ -450,17 +531,29 @@ pub fn validate_document(document: &Document) -> Result<(), StoreError> {
             max: DOCUMENT_BYTES_MAX as u64,
         });
     }
-    let info = &document.info;
-    if info.size != document.bytes.len() as u64 {
+    check_document_size(&document.info, document.bytes.len() as u64)?;
+    validate_document_info(&document.info)
+}
+
+/// Whether `received` bytes are the size `info` declares.
+pub fn check_document_size(info: &DocumentInfo, received: u64) -> Result<(), StoreError> {
+    if info.size != received {
         return Err(StoreError::InvalidArgument {
             field: "size",
-            reason: format!("says {} bytes, the document has {}", info.size, document.bytes.len()),
+            reason: format!("says {} bytes, the document has {received}", info.size),
         });
     }
-    if klero_ledger::Hash256::of(&document.bytes).0 != info.sha256 {
-        return Err(StoreError::InvalidArgument {
-            field: "sha256",
-            reason: "is not the SHA-256 of the document's bytes".into(),
+    Ok(())
+}
+
+/// What can be checked of a document before its bytes: the declared size against the limit,
+/// and the media type.
+pub fn validate_document_info(info: &DocumentInfo) -> Result<(), StoreError> {
+    if info.size > DOCUMENT_BYTES_MAX as u64 {
+        return Err(StoreError::LimitExceeded {
+            limit: "document bytes",
+            actual: info.size,
+            max: DOCUMENT_BYTES_MAX as u64,
         });
     }
     let media_type_ok = !info.media_type.is_empty()

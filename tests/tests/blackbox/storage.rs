@@ -6,6 +6,7 @@
 //! reason, unless KLERO_TESTS_NO_MOUNT=1 says to leave this check to other machines.
 
 use klero_tests::*;
+use std::sync::Arc;
 use std::time::Duration;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -122,4 +123,97 @@ async fn a_full_disk_stops_appends_keeps_reads_and_loses_nothing() {
     client.append(&more, None).await.expect("appends resume with room");
     tokio::time::sleep(Duration::from_millis(10)).await;
     server.stop().await;
+}
+
+/// Storage faults injected through the store's file-operation layer (`klero_store_embedded::disk`),
+/// as a failing disk gives them: `EIO` and `ENOSPC` on a segment's write, on its `fdatasync`,
+/// and on the rename that puts a new checkpoint in place. For each, the server stops writing
+/// for good (fail-stop: the fault fires once, so nothing retried the failed operation, and no
+/// later append is acknowledged), says NOT_SERVING for appends in `grpc.health.v1` with reads
+/// still SERVING, keeps serving reads and proofs, and after a restart on a sound disk has lost
+/// nothing it acknowledged and appends again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_storage_faults_stop_writes_keep_reads_and_lose_nothing() {
+    use klero_store_embedded::disk::{Disk, Fault, FaultyDisk, OperationKind, EIO, ENOSPC};
+    let cases = [
+        (OperationKind::Write, "segments", EIO),
+        (OperationKind::Write, "segments", ENOSPC),
+        (OperationKind::SyncData, "segments", EIO),
+        (OperationKind::SyncData, "segments", ENOSPC),
+        (OperationKind::Rename, "checkpoint", EIO),
+        (OperationKind::Rename, "checkpoint", ENOSPC),
+    ];
+    let trust_root = key("trust root").verifying_key().to_bytes();
+    for (kind, path_contains, errno) in cases {
+        let context = format!("{kind:?} of {path_contains} failing with errno {errno}");
+        let data = tempfile::tempdir().expect("temp dir");
+        let disk = Arc::new(FaultyDisk::default());
+        let server = start_server_on_disk(data.path(), trust_root, Disk::with_hook(disk.clone())).await;
+        let mut client = klero_client::KleroClient::connect(&server.url).await.expect("connect");
+        let cast = Cast::new("faults");
+        assembly_with_panel(&mut client, &cast, "faults").await;
+        let mut acknowledged = Vec::new();
+        for n in 0..5 {
+            let event = sign(&cast.facilitator, "faults", &submission(format!("before-{n}")));
+            acknowledged.push(client.append(&event, None).await.expect("append"));
+        }
+        disk.inject(Fault { kind, path_contains: path_contains.into(), skip: 0, errno });
+
+        // The fault: an append's write or sync fails under it, or a checkpoint's rename fails
+        // as the publisher writes the checkpoint a reader asks for.
+        let refused = sign(&cast.facilitator, "faults", &submission("faulted"));
+        if kind == OperationKind::Rename {
+            acknowledged.push(client.append(&refused, None).await.expect("renames play no part in appends"));
+            let _ = client.checkpoint().await; // a fresher checkpoint is asked for, and fails to be kept
+        } else {
+            let error = client.append(&refused, None).await.expect_err(&context).to_string();
+            assert!(error.contains("storage failed"), "{context}: the refusal names the storage failure: {error}");
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while health(&server.url, klero_api::server::APPEND_HEALTH_SERVICE).await != ServingStatus::NotServing as i32 {
+            assert!(std::time::Instant::now() < deadline, "{context}: appends are still said to be SERVING");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(health(&server.url, "klero.ledger.v1.Ledger").await, ServingStatus::Serving as i32, "{context}");
+
+        // Fail-stop: every later append is refused, and nothing retries the failed operation.
+        for n in 0..3 {
+            let later = sign(&cast.facilitator, "faults", &submission(format!("after-{n}")));
+            let error = client.append(&later, None).await.expect_err(&context).to_string();
+            assert!(error.contains("storage failed"), "{context}: {error}");
+        }
+        let injected = disk.injected();
+        assert_eq!(injected.len(), 1, "{context}: the failed operation was made again: {injected:?}");
+
+        // Reads and proofs go on.
+        let last = acknowledged.last().expect("acknowledged");
+        client.inclusion_proof(last.log_index, last.log_index + 1).await.expect("a proof is still served");
+        let head = client.stream_revision("assembly/faults/deliberation").await.expect("a read");
+        assert_eq!(head, Some(acknowledged.len() as u64 - 1), "{context}: every acknowledged submission is readable");
+        drop(client);
+        server.stop().await;
+
+        // A restart on a sound disk: nothing acknowledged is lost, and appends resume.
+        let server = start_server(data.path(), trust_root, klero_application::system_clock()).await;
+        let mut client = klero_client::KleroClient::connect(&server.url).await.expect("connect");
+        for appended in &acknowledged {
+            client.inclusion_proof(appended.log_index, last.log_index + 1).await.expect("still in the log");
+        }
+        let revision = client.stream_revision("assembly/faults/deliberation").await.expect("read");
+        assert!(
+            revision == Some(acknowledged.len() as u64 - 1) || revision == Some(acknowledged.len() as u64),
+            "{context}: every acknowledged event, and the refused one whole or not at all: {revision:?}"
+        );
+        if kind != OperationKind::Rename {
+            client.append(&refused, None).await.expect("the retry of the refused append is answered");
+        }
+        let more = sign(&cast.facilitator, "faults", &submission("after-restart"));
+        client.append(&more, None).await.expect("appends resume");
+        println!(
+            "{context}: {} acknowledged before, all present after a restart; fault: {}",
+            acknowledged.len(),
+            injected[0]
+        );
+        server.stop().await;
+    }
 }

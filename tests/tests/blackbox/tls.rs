@@ -72,6 +72,29 @@ async fn grpc_and_pages_serve_tls_to_clients_that_trust_the_ca() {
     let body = https_get(&pages, "/checkpoint", &server_pki.ca_pem).await;
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
     assert!(body.contains("klero.test/blackbox"), "{body}");
+
+    // `klero monitor` reads the tiles over HTTPS once `--ca` names the CA, and not before.
+    let state = tempfile::tempdir().expect("temp dir");
+    let monitor_config = || klero_transparency::MonitorConfig {
+        log_url: pages.clone(),
+        log_key: klero_ledger::checkpoint::LogSigningKey::new("klero.test/blackbox", key("log key"))
+            .expect("log key")
+            .verifier(),
+        trust_root,
+        witness_policy: None,
+        witness_urls: Vec::new(),
+        state_dir: state.path().to_path_buf(),
+        timeout: std::time::Duration::from_secs(10),
+    };
+    let untrusted = klero_transparency::Monitor::open(monitor_config()).expect("monitor").round().await;
+    let untrusted = untrusted.map(|outcome| format!("{outcome:?}")).unwrap_or_else(|error| error.to_string());
+    assert!(untrusted.contains("--ca"), "https without a CA is refused, naming --ca: {untrusted}");
+    klero_transparency::http_client::trust_ca_for_https(server_pki.ca_pem.as_bytes()).expect("the CA");
+    let outcome = klero_transparency::Monitor::open(monitor_config()).expect("monitor").round().await;
+    match outcome {
+        Ok(klero_transparency::RoundOutcome::Verified { tree_size, .. }) => assert!(tree_size > 0),
+        other => panic!("the monitor did not verify the log over HTTPS: {other:?}"),
+    }
     server.stop().await;
 }
 
