@@ -13,6 +13,7 @@ const PROTO_FILES: &[&str] = &[
     "klero/response/v1/response.proto",
     "klero/query/v1/query.proto",
     "klero/documents/v1/documents.proto",
+    "klero/privacy/v1/privacy.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

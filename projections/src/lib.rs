@@ -100,28 +100,34 @@ struct InputRow {
     kind: InputKind,
     event_hash: Hash256,
     log_index: u64,
+    /// The document's SHA-256, or a sealed submission's commitment.
     content_hash: Hash256,
+    /// A public submission sealed in its event (version 2), not kept as a document.
+    sealed: bool,
 }
 
 impl klero_ledger::records::FixedRecord for InputRow {
     const LEN: usize = 73;
     fn write(&self, out: &mut Vec<u8>) {
-        out.push(match self.kind {
-            InputKind::Evidence => 0,
-            InputKind::PublicSubmission => 1,
+        out.push(match (self.kind, self.sealed) {
+            (InputKind::Evidence, _) => 0,
+            (InputKind::PublicSubmission, false) => 1,
+            (InputKind::PublicSubmission, true) => 2,
         });
         out.extend_from_slice(&self.event_hash.0);
         out.extend_from_slice(&self.log_index.to_be_bytes());
         out.extend_from_slice(&self.content_hash.0);
     }
     fn read(bytes: &[u8]) -> Option<InputRow> {
-        let kind = match bytes[0] {
-            0 => InputKind::Evidence,
-            1 => InputKind::PublicSubmission,
+        let (kind, sealed) = match bytes[0] {
+            0 => (InputKind::Evidence, false),
+            1 => (InputKind::PublicSubmission, false),
+            2 => (InputKind::PublicSubmission, true),
             _ => return None,
         };
         Some(InputRow {
             kind,
+            sealed,
             event_hash: Hash256(bytes[1..33].try_into().ok()?),
             log_index: u64::from_be_bytes(bytes[33..41].try_into().ok()?),
             content_hash: Hash256(bytes[41..73].try_into().ok()?),
@@ -171,8 +177,14 @@ struct Recommendation {
 }
 
 impl AssemblyViews {
-    fn add_input(&mut self, kind: InputKind, content_hash: Hash256, record: &Recorded<'_>) {
-        self.inputs.push(InputRow { kind, event_hash: record.event_hash, log_index: record.log_index, content_hash });
+    fn add_input(&mut self, kind: InputKind, content_hash: Hash256, sealed: bool, record: &Recorded<'_>) {
+        self.inputs.push(InputRow {
+            kind,
+            event_hash: record.event_hash,
+            log_index: record.log_index,
+            content_hash,
+            sealed,
+        });
     }
 
     /// Rebuilds what a snapshot does not keep (nothing today; kept so that callers need not
@@ -216,9 +228,23 @@ impl ViewSet {
                     let _ = write!(out, "{{\"cited_by\":{cited_by},\"considered_in\":{considered_in},");
                 }
             }
-            out.push_str("\"content_hash\":\"");
-            klero_ledger::hash::push_hex(&mut out, &input.content_hash.0);
-            out.push_str("\",\"event_hash\":\"");
+            if input.sealed {
+                out.push_str("\"content_hash\":null");
+            } else {
+                out.push_str("\"content_hash\":\"");
+                klero_ledger::hash::push_hex(&mut out, &input.content_hash.0);
+                out.push('"');
+                // A sealed submission's erasure is marked on its `sealed_commitment` instead.
+                if let Some(erasure) = views.erased_events.get(&input.event_hash) {
+                    let _ = write!(
+                        out,
+                        ",\"erased_on\":\"{}\",\"erasure_reason\":{}",
+                        erasure.erased_on,
+                        Value::from(erasure.legal_basis.as_str())
+                    );
+                }
+            }
+            out.push_str(",\"event_hash\":\"");
             klero_ledger::hash::push_hex(&mut out, &input.event_hash.0);
             out.push_str("\",\"kind\":\"");
             out.push_str(input.kind.as_str());
@@ -226,11 +252,17 @@ impl ViewSet {
             let _ = write!(out, "{}", input.log_index);
             out.push_str(",\"outcomes\":");
             match &cited {
-                None => out.push_str("[]}"),
+                None => out.push_str("[]"),
                 Some((_, _, outcomes)) => {
-                    let _ = write!(out, "{outcomes}}}");
+                    let _ = write!(out, "{outcomes}");
                 }
             }
+            if input.sealed {
+                out.push_str(",\"sealed_commitment\":\"");
+                klero_ledger::hash::push_hex(&mut out, &input.content_hash.0);
+                out.push('"');
+            }
+            out.push('}');
         }
         out.push_str("]}");
         out
@@ -357,6 +389,55 @@ struct AssemblyViews {
     response_citations: HashMap<Hash256, Vec<CitationRecord>>,
     /// Adoption event hash → (letter hash, log index, event hash) of each response letter.
     response_letters: HashMap<Hash256, Vec<(Hash256, u64, Hash256)>>,
+    /// Event hash → the commitments of its sealed fields, for events that hold any.
+    #[serde(default)]
+    sealed_commitments: HashMap<Hash256, Vec<Hash256>>,
+    /// Event hash → the erasure of its personal content.
+    #[serde(default)]
+    erased_events: HashMap<Hash256, ViewErasure>,
+    /// Sealed commitment → the erasure of the event that holds it.
+    #[serde(default)]
+    erased_commitments: HashMap<Hash256, ViewErasure>,
+}
+
+/// How an erasure shows in the views.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct ViewErasure {
+    erased_on: Date,
+    legal_basis: String,
+}
+
+/// Free text as a view shows it: the text itself when plain, `{"sealed_commitment": hex}`
+/// when sealed (the views never hold sealed text's plaintext, so every rebuild of the log gives
+/// the same bytes, keys or no keys; an erasure adds `erased_on` and `erasure_reason` at render
+/// time).
+fn personal_json(text: &PersonalText) -> Value {
+    match text {
+        PersonalText::Plain(text) => Value::from(text.as_str()),
+        PersonalText::Sealed(sealed) => json!({"sealed_commitment": hex(&sealed.commitment)}),
+    }
+}
+
+/// Adds `erased_on` and `erasure_reason` to every object whose `sealed_commitment` was erased.
+fn mark_erasures(value: &mut Value, erased: &HashMap<Hash256, ViewErasure>) {
+    match value {
+        Value::Object(map) => {
+            let erasure = map
+                .get("sealed_commitment")
+                .and_then(Value::as_str)
+                .and_then(|text| Hash256::from_hex(text).ok())
+                .and_then(|commitment| erased.get(&commitment));
+            if let Some(erasure) = erasure {
+                map.insert("erased_on".into(), Value::from(erasure.erased_on.to_string()));
+                map.insert("erasure_reason".into(), Value::from(erasure.legal_basis.as_str()));
+            }
+            for nested in map.values_mut() {
+                mark_erasures(nested, erased);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| mark_erasures(item, erased)),
+        _ => {}
+    }
 }
 
 /// Every view of every assembly, as of the events folded in so far.
@@ -467,11 +548,18 @@ impl ViewSet {
                     recommendation_citations: HashMap::new(),
                     response_citations: HashMap::new(),
                     response_letters: HashMap::new(),
+                    sealed_commitments: HashMap::new(),
+                    erased_events: HashMap::new(),
+                    erased_commitments: HashMap::new(),
                 },
             );
             return;
         }
         let Some(views) = self.assemblies.get_mut(assembly_id) else { return };
+        let sealed = event.sealed_fields();
+        if !sealed.is_empty() {
+            views.sealed_commitments.insert(record.event_hash, sealed.iter().map(|(_, s)| s.commitment).collect());
+        }
         match event {
             DomainEvent::KeyGranted(_) | DomainEvent::KeyRevoked(_) | DomainEvent::AssemblyConvened(_) => {}
             DomainEvent::SelectionPlanned(plan) => {
@@ -508,11 +596,21 @@ impl ViewSet {
                 {
                     session.evidence.push((evidence.clone(), record.log_index, record.event_hash));
                 }
-                views.add_input(InputKind::Evidence, evidence.content_hash, &record);
+                views.add_input(InputKind::Evidence, evidence.content_hash, false, &record);
             }
             DomainEvent::PublicSubmissionReceived(submission) => {
                 *views.submissions_by_day.entry(submission.received_on).or_insert(0) += 1;
-                views.add_input(InputKind::PublicSubmission, submission.content_hash, &record);
+                let sealed = matches!(submission.content, SubmissionContent::Sealed(_));
+                views.add_input(InputKind::PublicSubmission, submission.content.content_hash(), sealed, &record);
+            }
+            // The retention period is the rules' (overdue erasures), not a stage of the assembly.
+            DomainEvent::PersonalDataRetentionSet(_) => {}
+            DomainEvent::ContentErased(erased) => {
+                let erasure = ViewErasure { erased_on: erased.erased_on, legal_basis: erased.legal_basis.clone() };
+                for commitment in views.sealed_commitments.get(&erased.event_hash).into_iter().flatten() {
+                    views.erased_commitments.insert(*commitment, erasure.clone());
+                }
+                views.erased_events.insert(erased.event_hash, erasure);
             }
             DomainEvent::RecommendationInputsCited(cited) => {
                 for citation in &cited.citations {
@@ -607,7 +705,7 @@ impl ViewSet {
             }
             DomainEvent::ResponseIssued(issued) => {
                 let late = acceptance.late;
-                let current = json!({"decision": decision_name(issued.decision), "rationale": issued.rationale,
+                let current = json!({"decision": decision_name(issued.decision), "rationale": personal_json(&issued.rationale),
                     "responsible_body": issued.responsible_body, "due_on": issued.due_on.to_string(),
                     "event_hash": hex(&record.event_hash), "log_index": record.log_index,
                     "recorded_at_unix_ms": record.recorded_at_unix_ms});
@@ -621,7 +719,7 @@ impl ViewSet {
             }
             DomainEvent::ResponseAmended(amended) => {
                 if let Some(response) = views.responses.get_mut(&amended.recommendation_event_hash) {
-                    let current = json!({"decision": decision_name(amended.decision), "rationale": amended.rationale,
+                    let current = json!({"decision": decision_name(amended.decision), "rationale": personal_json(&amended.rationale),
                         "responsible_body": amended.responsible_body, "due_on": amended.due_on.to_string(),
                         "reason_for_amendment": amended.reason, "event_hash": hex(&record.event_hash),
                         "log_index": record.log_index, "recorded_at_unix_ms": record.recorded_at_unix_ms});
@@ -633,7 +731,7 @@ impl ViewSet {
                 if let Some(response) = views.responses.get_mut(&update.recommendation_event_hash) {
                     response.updates.push(
                         json!({"status": status_name(update.status), "progress_percent": update.progress_percent,
-                        "note": update.note, "evidence_hash": update.evidence_hash.as_ref().map(hex),
+                        "note": personal_json(&update.note), "evidence_hash": update.evidence_hash.as_ref().map(hex),
                         "event_hash": hex(&record.event_hash), "log_index": record.log_index,
                         "recorded_at_unix_ms": record.recorded_at_unix_ms}),
                     );
@@ -656,6 +754,13 @@ impl ViewSet {
             ViewName::Accountability => self.accountability(views).to_string(),
             ViewName::InputTrace => Self::input_trace(views),
             ViewName::ResponseTrace => Self::response_trace(views).to_string(),
+        };
+        let body = if views.erased_commitments.is_empty() {
+            body
+        } else {
+            let mut tree: Value = serde_json::from_str(&body).expect("a view's body is JSON");
+            mark_erasures(&mut tree, &views.erased_commitments);
+            tree.to_string()
         };
         // The envelope's keys in canonical (byte) order.
         let json = format!(
@@ -719,7 +824,7 @@ impl ViewSet {
             .map(|s| {
                 json!({"session_number": s.held.session_number, "held_on": s.held.held_on.to_string(), "agenda": s.held.agenda,
                     "attendance_count": s.held.attendance_count, "log_index": s.log_index,
-                    "evidence": s.evidence.iter().map(|(e, log_index, hash)| json!({"speaker_role": e.speaker_role, "title": e.title,
+                    "evidence": s.evidence.iter().map(|(e, log_index, hash)| json!({"speaker_role": e.speaker_role, "title": personal_json(&e.title),
                         "content_hash": hex(&e.content_hash), "media_type": e.media_type, "log_index": log_index,
                         "event_hash": hex(hash)})).collect::<Vec<_>>()})
             })

@@ -48,6 +48,11 @@ pub mod klero {
             include!(concat!(env!("OUT_DIR"), "/klero.documents.v1.rs"));
         }
     }
+    pub mod privacy {
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/klero.privacy.v1.rs"));
+        }
+    }
     pub mod response {
         pub mod v1 {
             include!(concat!(env!("OUT_DIR"), "/klero.response.v1.rs"));
@@ -56,6 +61,7 @@ pub mod klero {
 }
 
 pub use klero::documents::v1 as documents;
+pub use klero::privacy::v1 as privacy;
 pub use klero::query::v1 as query;
 pub use klero::selection::v1 as selection;
 pub use klero::{assembly::v1 as assembly, deliberation::v1 as deliberation, ledger::v1 as ledger};

@@ -306,6 +306,7 @@ pub fn submission(submitter_id: impl Into<String>) -> pb::deliberation::PublicSu
         submitter_id: submitter_id.into(),
         content_hash: sha("x"),
         received_on: "2026-01-01".into(),
+        sealed_text: None,
     }
 }
 
@@ -383,6 +384,16 @@ pub async fn assembly_with_panel(client: &mut KleroClient, cast: &Cast, assembly
     append(client, &cast.operator, assembly, &panel).await;
 }
 
+/// The trust root's grant of the data protection officer's role for `assembly` to `officer`.
+pub fn data_protection_officer_grant(officer: &Author, assembly: &str) -> pb::registry::KeyGranted {
+    pb::registry::KeyGranted {
+        public_key: officer.public_key().to_vec(),
+        role: pb::registry::Role::DataProtectionOfficer as i32,
+        scope: assembly.into(),
+        holder_title: "Data protection officer".into(),
+    }
+}
+
 /// Drafts, votes on and adopts recommendation `id`; returns the adoption.
 pub async fn adopted_recommendation(
     client: &mut KleroClient,
@@ -431,6 +442,7 @@ pub fn response(adoption_hash: &[u8], decision: pb::response::Decision) -> pb::r
         rationale: "The council's reasons.".into(),
         responsible_body: "Cabinet".into(),
         due_on: "2026-12-01".into(),
+        sealed_rationale: None,
     }
 }
 

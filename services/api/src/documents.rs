@@ -49,7 +49,7 @@ impl<S: EventStore> std::fmt::Debug for DocumentsService<S> {
     }
 }
 
-fn sha256_field(field: &str, bytes: &[u8]) -> Result<[u8; 32], Status> {
+pub(crate) fn sha256_field(field: &str, bytes: &[u8]) -> Result<[u8; 32], Status> {
     <[u8; 32]>::try_from(bytes).map_err(|_| invalid_field(field, format!("must be 32 bytes, got {}", bytes.len())))
 }
 

@@ -107,6 +107,16 @@ fn view_to_proto(view: ServedView) -> pb::query::View {
     }
 }
 
+/// A data key from the wire: empty for none, else exactly 32 bytes.
+fn parse_data_key(bytes: &[u8], field: &str) -> Result<Option<klero_domain::DataKey>, Status> {
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    let key = <[u8; 32]>::try_from(bytes)
+        .map_err(|_| invalid_field(field, format!("must be empty or a 32-byte data key, got {} bytes", bytes.len())))?;
+    Ok(Some(klero_domain::DataKey(key)))
+}
+
 /// A request count as the core takes it; a count beyond `usize` is beyond every limit anyway.
 fn count(max_count: u32) -> usize {
     usize::try_from(max_count).unwrap_or(usize::MAX)
@@ -123,8 +133,15 @@ impl<S: EventStore> pb::ledger::ledger_server::Ledger for GrpcServices<S> {
         let signed = parse_signed(request.event, "event")?;
         let stream = signed.author().stream.clone();
         let expected = parse_expected(request.expected_revision)?;
-        let mut appended =
-            self.application.append(AppendRequest { stream, expected, events: vec![signed] }).await.map_err(status)?;
+        let data_keys = match parse_data_key(&request.data_key, "data_key")? {
+            None => Vec::new(),
+            key => vec![key],
+        };
+        let mut appended = self
+            .application
+            .append(AppendRequest { stream, expected, events: vec![signed], data_keys })
+            .await
+            .map_err(status)?;
         Ok(Response::new(pb::ledger::AppendResponse { appended: appended.pop().map(appended_to_proto) }))
     }
 
@@ -148,9 +165,13 @@ impl<S: EventStore> pb::ledger::ledger_server::Ledger for GrpcServices<S> {
             events.push(parse_signed(Some(event), &format!("events[{index}]"))?);
         }
         let expected = parse_expected(request.expected_revision)?;
+        let mut data_keys = Vec::with_capacity(request.data_keys.len());
+        for (index, key) in request.data_keys.iter().enumerate() {
+            data_keys.push(parse_data_key(key, &format!("data_keys[{index}]"))?);
+        }
         let appended = self
             .application
-            .append(AppendRequest { stream: request.stream, expected, events })
+            .append(AppendRequest { stream: request.stream, expected, events, data_keys })
             .await
             .map_err(status)?;
         Ok(Response::new(pb::ledger::AppendBatchResponse {
@@ -280,6 +301,7 @@ fn role_to_proto(role: klero_domain::Role) -> pb::registry::Role {
         PanelSecretary => pb::registry::Role::PanelSecretary,
         CouncilDecisionMaker => pb::registry::Role::CouncilDecisionMaker,
         Auditor => pb::registry::Role::Auditor,
+        DataProtectionOfficer => pb::registry::Role::DataProtectionOfficer,
     }
 }
 
@@ -413,6 +435,51 @@ impl<S: EventStore> pb::query::query_server::Query for GrpcServices<S> {
         Ok(Response::new(pb::query::ListAssembliesResponse {
             assembly_ids,
             views: ViewName::ALL.iter().map(|v| v.as_str().to_string()).collect(),
+        }))
+    }
+
+    async fn open_personal_text(
+        &self,
+        request: Request<pb::query::OpenPersonalTextRequest>,
+    ) -> Result<Response<pb::query::OpenPersonalTextResponse>, Status> {
+        let request = request.into_inner();
+        let assembly = parse_assembly_id(&request.assembly_id)?;
+        let event_hash = klero_ledger::Hash256(crate::documents::sha256_field("event_hash", &request.event_hash)?);
+        let opening = self.application.open_personal_text(&assembly, &event_hash).await.map_err(status)?;
+        Ok(Response::new(pb::query::OpenPersonalTextResponse {
+            fields: opening
+                .fields
+                .into_iter()
+                .map(|field| pb::query::OpenedField {
+                    field: field.field.to_string(),
+                    text: field.opened.as_ref().map(|o| o.text.clone()).unwrap_or_default(),
+                    salt: field.opened.as_ref().map(|o| o.salt.to_vec()).unwrap_or_default(),
+                    commitment: field.commitment.0.to_vec(),
+                })
+                .collect(),
+            erased_on: opening.erasure.as_ref().map(|e| e.erased_on.to_string()).unwrap_or_default(),
+            erasure_reason: opening.erasure.map(|e| e.legal_basis).unwrap_or_default(),
+            document_hash: opening.document.map(|h| h.0.to_vec()).unwrap_or_default(),
+        }))
+    }
+
+    async fn list_overdue_erasures(
+        &self,
+        request: Request<pb::query::ListOverdueErasuresRequest>,
+    ) -> Result<Response<pb::query::ListOverdueErasuresResponse>, Status> {
+        let assembly = parse_assembly_id(&request.into_inner().assembly_id)?;
+        let (retention_days, overdue) = self.application.overdue_erasures(&assembly).await.map_err(status)?;
+        Ok(Response::new(pb::query::ListOverdueErasuresResponse {
+            retention_days: retention_days.unwrap_or(0),
+            overdue: overdue
+                .into_iter()
+                .map(|item| pb::query::OverdueErasure {
+                    event_hash: item.event_hash.0.to_vec(),
+                    log_index: item.log_index,
+                    recorded_at_unix_ms: item.recorded_at_unix_ms,
+                    due_at_unix_ms: item.due_at_unix_ms,
+                })
+                .collect(),
         }))
     }
 }

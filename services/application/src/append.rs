@@ -33,6 +33,9 @@ pub struct AppendRequest {
     pub stream: String,
     pub expected: ExpectedRevision,
     pub events: Vec<SignedAuthorPart>,
+    /// Empty, or one entry per event: the data key of an event that holds sealed text
+    /// (FORMAT.md §14), `None` for any other.
+    pub data_keys: Vec<Option<klero_domain::DataKey>>,
 }
 
 /// One event as recorded, and what the rules judged of it.
@@ -93,7 +96,7 @@ impl<S: EventStore> Application<S> {
     }
 
     async fn append_checked(&self, request: AppendRequest) -> Result<Vec<Appended>, ApplicationError> {
-        let AppendRequest { stream, expected, events: signed } = request;
+        let AppendRequest { stream, expected, events: signed, data_keys } = request;
         let batch_len = signed.len();
         if batch_len == 0 {
             return Err(ApplicationError::invalid_field("events", "must hold at least one event"));
@@ -109,6 +112,9 @@ impl<S: EventStore> Application<S> {
         // A retry of events already recorded gets the original answer, before any rule runs.
         if let Some(replayed) = self.log.replay_if_present(&signed).await? {
             self.sync_fold().await?;
+            // A retry of an erasure whose key destruction failed tries it again rather than
+            // answer as if it were done.
+            self.finish_erasures_of(&stream, &signed).await?;
             return Ok(self.replayed(replayed));
         }
         let verified = self.signatures.verify(signed).await?;
@@ -140,6 +146,14 @@ impl<S: EventStore> Application<S> {
             return Err(ApplicationError::invalid_field("events", "every event of a batch must have the same author"));
         }
         let author_key = author_of(&verified[0]);
+        let keys_to_keep = crate::personal::check_data_keys(&verified, &events, &data_keys)?;
+        if !keys_to_keep.is_empty() {
+            // Durable no later than the events they open (the store syncs them with the
+            // append), so an acknowledged event's text can always be read until it is erased.
+            // Kept before the decision, outside its lock; a key whose event is then refused
+            // opens nothing in the log.
+            self.store.put_data_keys(&keys_to_keep).await.inspect_err(|e| self.write_failure.record_store_error(e))?;
+        }
         let is_registry = events.iter().any(|e| e.stream_kind() == StreamKind::Registry);
         // Registry changes wait for appends in flight and hold back new ones until recorded.
         let _shared;
@@ -175,6 +189,7 @@ impl<S: EventStore> Application<S> {
         events: Vec<DomainEvent>,
         author_key: [u8; 32],
     ) -> Result<Vec<Appended>, ApplicationError> {
+        let erasures = crate::personal::erasures_in(stream, &events);
         for _attempt in 0..DECIDE_ATTEMPTS_MAX {
             if self.store.shared_by_servers() {
                 // Another server may have appended since this one last looked: decide on the
@@ -208,6 +223,7 @@ impl<S: EventStore> Application<S> {
             }
             // Append exactly on top of the revision the decision saw.
             let at = current.map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
+
             // The fold takes these once the log holds them; spare it decoding them again.
             self.cache_decoded(verified, &events);
             match self.log.append_verified(stream, at, verified, now).await {
@@ -222,6 +238,10 @@ impl<S: EventStore> Application<S> {
                     if appended.iter().any(|a| !a.newly_appended) {
                         // A concurrent identical retry recorded them first; the fold has them.
                         self.uncache_decoded(verified);
+                    }
+                    // The erasure is durable: only now is its key destroyed, before the answer.
+                    for (assembly, erased) in &erasures {
+                        self.finish_erasure(assembly, &erased.event_hash).await?;
                     }
                     return Ok(appended
                         .into_iter()

@@ -19,6 +19,7 @@ mod append;
 pub mod documents;
 mod errors;
 mod lifecycle;
+pub mod personal;
 pub mod publisher;
 pub mod signatures;
 mod snapshot;
@@ -213,6 +214,10 @@ impl<S: EventStore> Application<S> {
             last_snapshot_bytes: std::sync::atomic::AtomicUsize::new(0),
         };
         application.sync_fold().await?;
+        let erasures = application.finish_pending_erasures().await?;
+        if erasures > 0 {
+            tracing::info!(erasures, "every recorded erasure is finished");
+        }
         Ok(application)
     }
 

@@ -114,6 +114,7 @@ fn build_export_committing(events: usize, content_hash: impl Fn(u64) -> Vec<u8> 
                     submitter_id: format!("submitter-{i:07}"),
                     content_hash: content_hash(i),
                     received_on: "2026-06-01".into(),
+                    sealed_text: None,
                 };
                 author_part(
                     &facilitator,

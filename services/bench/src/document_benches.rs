@@ -110,6 +110,7 @@ pub fn documents_bench(quick: bool) {
                             submitter_id: format!("r{round}-{n}"),
                             content_hash: hash.0.to_vec(),
                             received_on: "2026-11-30".into(),
+                            sealed_text: None,
                         },
                     )
                     .expect("sign");

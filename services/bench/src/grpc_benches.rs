@@ -108,8 +108,8 @@ impl Ledger for EchoLedger {
 
 pub struct Run {
     pub events_per_second: f64,
-    calls_per_second: f64,
-    latencies: Vec<Duration>,
+    pub calls_per_second: f64,
+    pub latencies: Vec<Duration>,
     /// Process CPU time per call (client and server share the process), in µs.
     cpu_us_per_call: f64,
     /// Process CPU time over wall time: how many of the cores the run kept busy.
@@ -221,6 +221,7 @@ pub fn submissions(author: &Author, assembly: &str, count: usize) -> Vec<SignedE
                 submitter_id: format!("submitter-{n:06}"),
                 content_hash: Hash256::of(&(n as u64).to_be_bytes()).0.to_vec(),
                 received_on: "2026-11-27".into(),
+                sealed_text: None,
             };
             author.sign(assembly, &payload).expect("sign")
         })

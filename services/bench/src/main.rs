@@ -15,6 +15,7 @@ mod grpc_benches;
 mod open_benches;
 mod page_benches;
 mod postgres_benches;
+mod privacy_benches;
 mod report;
 mod select_benches;
 mod soak_benches;
@@ -57,6 +58,7 @@ fn main() {
             "documents",
             "pages",
             "tiles",
+            "privacy",
         ];
     }
     for bench in benches {
@@ -74,9 +76,10 @@ fn main() {
             "tiles" => tile_benches::tiles(quick),
             "soak" => soak_benches::soak(quick),
             "postgres" => postgres_benches::postgres(quick),
+            "privacy" => privacy_benches::privacy(quick),
             other => {
                 eprintln!(
-                    "unknown bench {other:?}; expected verify, append, proof, grpc, verify-export, project, open, select, documents, pages, tiles, postgres, soak or all"
+                    "unknown bench {other:?}; expected verify, append, proof, grpc, verify-export, project, open, select, documents, pages, tiles, privacy, postgres, soak or all"
                 );
                 std::process::exit(2);
             }

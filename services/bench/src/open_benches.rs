@@ -74,7 +74,12 @@ fn grow(directory: &Path, events: usize) -> f64 {
             async move {
                 let stream = event.author().stream.clone();
                 application
-                    .append(AppendRequest { stream, expected: ExpectedRevision::Any, events: vec![event] })
+                    .append(AppendRequest {
+                        stream,
+                        expected: ExpectedRevision::Any,
+                        events: vec![event],
+                        data_keys: Vec::new(),
+                    })
                     .await
                     .expect("append")
             }
@@ -114,6 +119,7 @@ fn grow(directory: &Path, events: usize) -> f64 {
                             submitter_id: format!("submitter-{i:07}"),
                             content_hash: Hash256::of(&i.to_be_bytes()).0.to_vec(),
                             received_on: "2026-06-01".into(),
+                            sealed_text: None,
                         };
                         signed(
                             &facilitator,
@@ -128,7 +134,10 @@ fn grow(directory: &Path, events: usize) -> f64 {
             .await
             .expect("signer");
             let stream = format!("assembly/open-{a}/deliberation");
-            application.append(AppendRequest { stream, expected: ExpectedRevision::Any, events }).await.expect("batch");
+            application
+                .append(AppendRequest { stream, expected: ExpectedRevision::Any, events, data_keys: Vec::new() })
+                .await
+                .expect("batch");
             next = batch_end;
         }
         assert_eq!(application.log_size(), end);

@@ -117,6 +117,7 @@ async fn record(server: &BenchServer, total_events: usize) -> u64 {
                             title: format!("Briefing {session}.{n}"),
                             content_hash,
                             media_type: "text/plain; charset=utf-8".into(),
+                            sealed_title: None,
                         },
                     )
                     .expect("sign"),
@@ -141,6 +142,7 @@ async fn record(server: &BenchServer, total_events: usize) -> u64 {
                         submitter_id: format!("s{n:06}"),
                         content_hash: Hash256::of(&(n as u64).to_be_bytes()).0.to_vec(),
                         received_on: format!("2026-0{}-{:02}", 1 + n % 4, 1 + n % 28),
+                        sealed_text: None,
                     },
                 )
                 .expect("sign")
@@ -221,6 +223,7 @@ async fn record(server: &BenchServer, total_events: usize) -> u64 {
             rationale: format!("The council's reasons for its answer to {id}."),
             responsible_body: "Cabinet".into(),
             due_on: "2027-06-30".into(),
+            sealed_rationale: None,
         };
         let update = pb::response::ImplementationUpdated {
             recommendation_event_hash: adopted.event_hash,
@@ -228,6 +231,7 @@ async fn record(server: &BenchServer, total_events: usize) -> u64 {
             progress_percent: (r % 5) as u32 * 25,
             note: "Progress reported to the cabinet.".into(),
             evidence_hash: Vec::new(),
+            sealed_note: None,
         };
         let answer = [
             decision_maker.sign(ASSEMBLY, &response).expect("sign"),

@@ -162,6 +162,7 @@ pub fn soak(quick: bool) {
                         submitter_id: format!("w{writer}n{n}"),
                         content_hash: Hash256::of(&n.to_be_bytes()).0.to_vec(),
                         received_on: "2026-11-30".into(),
+                        sealed_text: None,
                     };
                     n += 1;
                     let event = facilitator.sign(&assembly, &payload).expect("sign");

@@ -36,6 +36,12 @@ pub const LOTTERY_PANELS_MAX: usize = 100_000;
 pub const PSEUDONYM_BYTES_MAX: usize = 64;
 /// Most citations in one event.
 pub const CITATIONS_MAX: usize = 200;
+/// Longest sealed public submission, in bytes of UTF-8 text.
+pub const SUBMISSION_TEXT_BYTES_MAX: usize = 20_000;
+/// Longest legal basis of an erasure.
+pub const LEGAL_BASIS_BYTES_MAX: usize = TEXT_BYTES_MAX;
+/// Longest retention period of personal text, in days (ten years).
+pub const RETENTION_DAYS_MAX: u32 = 3_650;
 
 /// One invalid field: its path in the payload and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,6 +61,8 @@ fn violation(field: impl Into<String>, description: impl Into<String>) -> FieldV
 pub struct Checker<'p> {
     /// The payload being decoded, exactly as signed.
     payload: &'p [u8],
+    /// The event version the author signed: version 2 fields are refused at version 1.
+    version: u32,
     violations: Violations,
 }
 
@@ -129,6 +137,7 @@ impl Checker<'_> {
             Ok(pb::registry::Role::PanelSecretary) => Role::PanelSecretary,
             Ok(pb::registry::Role::CouncilDecisionMaker) => Role::CouncilDecisionMaker,
             Ok(pb::registry::Role::Auditor) => Role::Auditor,
+            Ok(pb::registry::Role::DataProtectionOfficer) => Role::DataProtectionOfficer,
             _ => {
                 self.violations.push(violation(field, "must be a role other than ROLE_UNSPECIFIED"));
                 Role::Auditor
@@ -153,6 +162,52 @@ impl Checker<'_> {
                 self.violations.push(violation(field, "must be a decision other than DECISION_UNSPECIFIED"));
                 Decision::NotAccepted
             }
+        }
+    }
+
+    /// Free text that may be sealed: at version 1 the plain field is required and the sealed one
+    /// absent; at version 2 exactly one of them is set. A sealed field's ciphertext holds the
+    /// 32-byte salt, at most `max` bytes of text and the 16-byte tag.
+    fn personal_text(
+        &mut self,
+        field: &str,
+        plain: &str,
+        sealed_field: &str,
+        sealed: Option<&pb::privacy::SealedText>,
+        max: usize,
+    ) -> PersonalText {
+        match (self.version, sealed) {
+            (_, None) => PersonalText::Plain(self.text(field, plain, max)),
+            (1, Some(_)) => {
+                self.violations.push(violation(sealed_field, "is a version 2 field; this event is at version 1"));
+                PersonalText::Plain(String::new())
+            }
+            (_, Some(sealed)) => {
+                if !plain.is_empty() {
+                    self.violations.push(violation(field, format!("must be empty when {sealed_field} is set")));
+                }
+                PersonalText::Sealed(self.sealed_text(sealed_field, sealed, max))
+            }
+        }
+    }
+
+    fn sealed_text(&mut self, field: &str, sealed: &pb::privacy::SealedText, max: usize) -> SealedText {
+        use klero_domain::personal::{NONCE_BYTES, SALT_BYTES, TAG_BYTES};
+        let nonce = <[u8; NONCE_BYTES]>::try_from(sealed.nonce.as_slice()).unwrap_or_else(|_| {
+            self.violations.push(violation(format!("{field}.nonce"), format!("must be {NONCE_BYTES} bytes")));
+            [0; NONCE_BYTES]
+        });
+        let (least, most) = (SALT_BYTES + 1 + TAG_BYTES, SALT_BYTES + max + TAG_BYTES);
+        if sealed.ciphertext.len() < least || sealed.ciphertext.len() > most {
+            self.violations.push(violation(
+                format!("{field}.ciphertext"),
+                format!("must be {least} to {most} bytes (a 32-byte salt, 1 to {max} bytes of text, a 16-byte tag)"),
+            ));
+        }
+        SealedText {
+            nonce,
+            ciphertext: sealed.ciphertext.clone(),
+            commitment: self.hash(&format!("{field}.commitment"), &sealed.commitment),
         }
     }
 
@@ -197,6 +252,11 @@ pub trait ToDomain {
     type Event: DomainEventType;
     /// Reads every field, recording each violation in `c` by field name.
     fn to_domain(self, c: &mut Checker<'_>) -> Self::Event;
+    /// The version this payload must be signed at: 2 when it sets a version 2 field (sealed
+    /// text), else 1.
+    fn payload_version(&self) -> u32 {
+        1
+    }
 }
 
 /// One entry of the catalogue, for documentation and tidy checks.
@@ -231,16 +291,16 @@ const fn full_name_is(package: &str, name: &str, full_name: &str) -> bool {
     true
 }
 
-fn decode_as<M: EventMessage>(payload: &[u8]) -> Result<M::Event, Violations> {
+fn decode_as<M: EventMessage>(payload: &[u8], version: u32) -> Result<M::Event, Violations> {
     let message: M = decode_canonical(payload)?;
-    let mut checker = Checker { payload, violations: Vec::new() };
+    let mut checker = Checker { payload, version, violations: Vec::new() };
     let event = message.to_domain(&mut checker);
     checker.finish(event)
 }
 
 /// The one declaration of every event type's message, name and version (see the module docs).
 macro_rules! catalogue {
-    ($($variant:ident => $message:ty, $type_name:literal, version $version:literal;)*) => {
+    ($($variant:ident => $message:ty, $type_name:literal, versions 1..=$version:literal;)*) => {
         $(
             impl EventMessage for $message {
                 const EVENT_TYPE: &'static str = $type_name;
@@ -252,7 +312,8 @@ macro_rules! catalogue {
             );
         )*
 
-        /// Every event type in the catalogue.
+        /// Every event type in the catalogue, with its latest version (every version from 1 to
+        /// it is valid).
         pub const EVENT_CATALOGUE: &[CatalogueEntry] = &[$(CatalogueEntry {
             event_type: $type_name,
             event_version: $version,
@@ -260,10 +321,12 @@ macro_rules! catalogue {
             authority: <$message as EventMessage>::AUTHORITY,
         },)*];
 
-        /// The event type name and version of a domain event.
+        /// The event type name of a domain event, and the version its payload is signed at: 2
+        /// when it holds sealed text, else 1.
         pub fn event_type_of(event: &DomainEvent) -> (&'static str, u32) {
+            let version = if event.sealed_fields().is_empty() { 1 } else { 2 };
             match event {
-                $(DomainEvent::$variant(_) => ($type_name, $version),)*
+                $(DomainEvent::$variant(_) => ($type_name, version),)*
             }
         }
 
@@ -271,10 +334,10 @@ macro_rules! catalogue {
         /// One match on the name finds the type, checks the version and decodes.
         pub fn decode_event(event_type: &str, version: u32, payload: &[u8]) -> Result<DomainEvent, Violations> {
             match event_type {
-                $($type_name if version == $version => decode_as::<$message>(payload).map(DomainEvent::$variant),
+                $($type_name if (1..=$version).contains(&version) => decode_as::<$message>(payload, version).map(DomainEvent::$variant),
                 $type_name => Err(vec![violation(
                     "event_version",
-                    format!("{event_type} is at version {}, not {version}", $version),
+                    format!("{event_type} has versions 1 to {}, not {version}", $version),
                 )]),)*
                 _ => Err(vec![violation("event_type", format!("{event_type} is not in the event catalogue"))]),
             }
@@ -283,29 +346,31 @@ macro_rules! catalogue {
 }
 
 catalogue! {
-    KeyGranted => pb::registry::KeyGranted, "klero.registry.v1.KeyGranted", version 1;
-    KeyRevoked => pb::registry::KeyRevoked, "klero.registry.v1.KeyRevoked", version 1;
-    AssemblyConvened => pb::assembly::AssemblyConvened, "klero.assembly.v1.AssemblyConvened", version 1;
-    SelectionPlanned => pb::selection::SelectionPlanned, "klero.selection.v1.SelectionPlanned", version 1;
-    PoolRegistered => pb::selection::PoolRegistered, "klero.selection.v1.PoolRegistered", version 1;
-    LotteryPublished => pb::selection::LotteryPublished, "klero.selection.v1.LotteryPublished", version 1;
-    PanelDrawn => pb::selection::PanelDrawn, "klero.selection.v1.PanelDrawn", version 1;
-    MemberWithdrew => pb::selection::MemberWithdrew, "klero.selection.v1.MemberWithdrew", version 1;
-    ReplacementDrawn => pb::selection::ReplacementDrawn, "klero.selection.v1.ReplacementDrawn", version 1;
-    SessionHeld => pb::deliberation::SessionHeld, "klero.deliberation.v1.SessionHeld", version 1;
-    EvidencePresented => pb::deliberation::EvidencePresented, "klero.deliberation.v1.EvidencePresented", version 1;
-    PublicSubmissionReceived => pb::deliberation::PublicSubmissionReceived, "klero.deliberation.v1.PublicSubmissionReceived", version 1;
-    RecommendationDrafted => pb::recommendation::RecommendationDrafted, "klero.recommendation.v1.RecommendationDrafted", version 1;
-    RecommendationAmended => pb::recommendation::RecommendationAmended, "klero.recommendation.v1.RecommendationAmended", version 1;
-    RecommendationWithdrawn => pb::recommendation::RecommendationWithdrawn, "klero.recommendation.v1.RecommendationWithdrawn", version 1;
-    VoteRecorded => pb::recommendation::VoteRecorded, "klero.recommendation.v1.VoteRecorded", version 1;
-    RecommendationAdopted => pb::recommendation::RecommendationAdopted, "klero.recommendation.v1.RecommendationAdopted", version 1;
-    FinalReportPublished => pb::recommendation::FinalReportPublished, "klero.recommendation.v1.FinalReportPublished", version 1;
-    RecommendationInputsCited => pb::recommendation::RecommendationInputsCited, "klero.recommendation.v1.RecommendationInputsCited", version 1;
-    ResponseIssued => pb::response::ResponseIssued, "klero.response.v1.ResponseIssued", version 1;
-    ResponseAmended => pb::response::ResponseAmended, "klero.response.v1.ResponseAmended", version 1;
-    ImplementationUpdated => pb::response::ImplementationUpdated, "klero.response.v1.ImplementationUpdated", version 1;
-    ResponseInputsConsidered => pb::response::ResponseInputsConsidered, "klero.response.v1.ResponseInputsConsidered", version 1;
+    KeyGranted => pb::registry::KeyGranted, "klero.registry.v1.KeyGranted", versions 1..=1;
+    KeyRevoked => pb::registry::KeyRevoked, "klero.registry.v1.KeyRevoked", versions 1..=1;
+    AssemblyConvened => pb::assembly::AssemblyConvened, "klero.assembly.v1.AssemblyConvened", versions 1..=1;
+    SelectionPlanned => pb::selection::SelectionPlanned, "klero.selection.v1.SelectionPlanned", versions 1..=1;
+    PoolRegistered => pb::selection::PoolRegistered, "klero.selection.v1.PoolRegistered", versions 1..=1;
+    LotteryPublished => pb::selection::LotteryPublished, "klero.selection.v1.LotteryPublished", versions 1..=1;
+    PanelDrawn => pb::selection::PanelDrawn, "klero.selection.v1.PanelDrawn", versions 1..=1;
+    MemberWithdrew => pb::selection::MemberWithdrew, "klero.selection.v1.MemberWithdrew", versions 1..=1;
+    ReplacementDrawn => pb::selection::ReplacementDrawn, "klero.selection.v1.ReplacementDrawn", versions 1..=1;
+    SessionHeld => pb::deliberation::SessionHeld, "klero.deliberation.v1.SessionHeld", versions 1..=1;
+    EvidencePresented => pb::deliberation::EvidencePresented, "klero.deliberation.v1.EvidencePresented", versions 1..=2;
+    PublicSubmissionReceived => pb::deliberation::PublicSubmissionReceived, "klero.deliberation.v1.PublicSubmissionReceived", versions 1..=2;
+    RecommendationDrafted => pb::recommendation::RecommendationDrafted, "klero.recommendation.v1.RecommendationDrafted", versions 1..=1;
+    RecommendationAmended => pb::recommendation::RecommendationAmended, "klero.recommendation.v1.RecommendationAmended", versions 1..=1;
+    RecommendationWithdrawn => pb::recommendation::RecommendationWithdrawn, "klero.recommendation.v1.RecommendationWithdrawn", versions 1..=1;
+    VoteRecorded => pb::recommendation::VoteRecorded, "klero.recommendation.v1.VoteRecorded", versions 1..=1;
+    RecommendationAdopted => pb::recommendation::RecommendationAdopted, "klero.recommendation.v1.RecommendationAdopted", versions 1..=1;
+    FinalReportPublished => pb::recommendation::FinalReportPublished, "klero.recommendation.v1.FinalReportPublished", versions 1..=1;
+    RecommendationInputsCited => pb::recommendation::RecommendationInputsCited, "klero.recommendation.v1.RecommendationInputsCited", versions 1..=1;
+    ResponseIssued => pb::response::ResponseIssued, "klero.response.v1.ResponseIssued", versions 1..=2;
+    ResponseAmended => pb::response::ResponseAmended, "klero.response.v1.ResponseAmended", versions 1..=2;
+    ImplementationUpdated => pb::response::ImplementationUpdated, "klero.response.v1.ImplementationUpdated", versions 1..=2;
+    ResponseInputsConsidered => pb::response::ResponseInputsConsidered, "klero.response.v1.ResponseInputsConsidered", versions 1..=1;
+    PersonalDataRetentionSet => pb::privacy::PersonalDataRetentionSet, "klero.privacy.v1.PersonalDataRetentionSet", versions 1..=1;
+    ContentErased => pb::privacy::ContentErased, "klero.privacy.v1.ContentErased", versions 1..=1;
 }
 
 /// A lottery as the payload of the `LotteryPublished` event that publishes it, ready to sign.
@@ -317,6 +382,28 @@ pub fn lottery_message(lottery: &klero_domain::PublishedLottery) -> pb::selectio
             .zip(&lottery.weights)
             .map(|(seats, weight)| pb::selection::LotteryPanel { weight: *weight, seats: seats.clone() })
             .collect(),
+    }
+}
+
+/// The type name of `ContentErased`, for code that must find erasures without decoding every
+/// payload.
+pub const CONTENT_ERASED_EVENT_TYPE: &str = <pb::privacy::ContentErased as EventMessage>::EVENT_TYPE;
+
+/// The version of a payload of an event type with sealed text: 2 when it seals a field.
+fn version_sealing(sealed: bool) -> u32 {
+    if sealed {
+        2
+    } else {
+        1
+    }
+}
+
+/// A sealed text as the protobuf message an event carries.
+pub fn sealed_text_message(sealed: &SealedText) -> pb::privacy::SealedText {
+    pb::privacy::SealedText {
+        nonce: sealed.nonce.to_vec(),
+        ciphertext: sealed.ciphertext.clone(),
+        commitment: sealed.commitment.0.to_vec(),
     }
 }
 
@@ -532,21 +619,40 @@ impl ToDomain for pb::deliberation::EvidencePresented {
         EvidencePresented {
             session_number: c.range("session_number", self.session_number, 1, 10_000),
             speaker_role: c.text("speaker_role", &self.speaker_role, 200),
-            title: c.text("title", &self.title, TEXT_BYTES_MAX),
+            title: c.personal_text("title", &self.title, "sealed_title", self.sealed_title.as_ref(), TEXT_BYTES_MAX),
             content_hash: c.hash("content_hash", &self.content_hash),
             media_type: c.text("media_type", &self.media_type, 200),
         }
+    }
+    fn payload_version(&self) -> u32 {
+        version_sealing(self.sealed_title.is_some())
     }
 }
 
 impl ToDomain for pb::deliberation::PublicSubmissionReceived {
     type Event = PublicSubmissionReceived;
     fn to_domain(self, c: &mut Checker<'_>) -> PublicSubmissionReceived {
+        let content = match (&self.sealed_text, c.version) {
+            (None, _) => SubmissionContent::Document(c.hash("content_hash", &self.content_hash)),
+            (Some(_), 1) => {
+                c.violations.push(violation("sealed_text", "is a version 2 field; this event is at version 1"));
+                SubmissionContent::Document(Hash256::ZERO)
+            }
+            (Some(sealed), _) => {
+                if !self.content_hash.is_empty() {
+                    c.violations.push(violation("content_hash", "must be empty when sealed_text is set"));
+                }
+                SubmissionContent::Sealed(c.sealed_text("sealed_text", sealed, SUBMISSION_TEXT_BYTES_MAX))
+            }
+        };
         PublicSubmissionReceived {
             submitter_id: c.pseudonym("submitter_id", &self.submitter_id),
-            content_hash: c.hash("content_hash", &self.content_hash),
+            content,
             received_on: c.date("received_on", &self.received_on),
         }
+    }
+    fn payload_version(&self) -> u32 {
+        version_sealing(self.sealed_text.is_some())
     }
 }
 
@@ -616,10 +722,19 @@ impl ToDomain for pb::response::ResponseIssued {
         ResponseIssued {
             recommendation_event_hash: c.hash("recommendation_event_hash", &self.recommendation_event_hash),
             decision: c.decision("decision", self.decision),
-            rationale: c.text("rationale", &self.rationale, RATIONALE_BYTES_MAX),
+            rationale: c.personal_text(
+                "rationale",
+                &self.rationale,
+                "sealed_rationale",
+                self.sealed_rationale.as_ref(),
+                RATIONALE_BYTES_MAX,
+            ),
             responsible_body: c.text("responsible_body", &self.responsible_body, TEXT_BYTES_MAX),
             due_on: c.date("due_on", &self.due_on),
         }
+    }
+    fn payload_version(&self) -> u32 {
+        version_sealing(self.sealed_rationale.is_some())
     }
 }
 
@@ -629,11 +744,20 @@ impl ToDomain for pb::response::ResponseAmended {
         ResponseAmended {
             recommendation_event_hash: c.hash("recommendation_event_hash", &self.recommendation_event_hash),
             decision: c.decision("decision", self.decision),
-            rationale: c.text("rationale", &self.rationale, RATIONALE_BYTES_MAX),
+            rationale: c.personal_text(
+                "rationale",
+                &self.rationale,
+                "sealed_rationale",
+                self.sealed_rationale.as_ref(),
+                RATIONALE_BYTES_MAX,
+            ),
             responsible_body: c.text("responsible_body", &self.responsible_body, TEXT_BYTES_MAX),
             due_on: c.date("due_on", &self.due_on),
             reason: c.text("reason", &self.reason, TEXT_BYTES_MAX),
         }
+    }
+    fn payload_version(&self) -> u32 {
+        version_sealing(self.sealed_rationale.is_some())
     }
 }
 
@@ -708,8 +832,31 @@ impl ToDomain for pb::response::ImplementationUpdated {
             recommendation_event_hash: c.hash("recommendation_event_hash", &self.recommendation_event_hash),
             status,
             progress_percent: c.range("progress_percent", self.progress_percent, 0, 100),
-            note: c.text("note", &self.note, TEXT_BYTES_MAX),
+            note: c.personal_text("note", &self.note, "sealed_note", self.sealed_note.as_ref(), TEXT_BYTES_MAX),
             evidence_hash,
+        }
+    }
+    fn payload_version(&self) -> u32 {
+        version_sealing(self.sealed_note.is_some())
+    }
+}
+
+impl ToDomain for pb::privacy::PersonalDataRetentionSet {
+    type Event = PersonalDataRetentionSet;
+    fn to_domain(self, c: &mut Checker<'_>) -> PersonalDataRetentionSet {
+        PersonalDataRetentionSet {
+            retention_days: c.range("retention_days", self.retention_days, 1, RETENTION_DAYS_MAX),
+        }
+    }
+}
+
+impl ToDomain for pb::privacy::ContentErased {
+    type Event = ContentErased;
+    fn to_domain(self, c: &mut Checker<'_>) -> ContentErased {
+        ContentErased {
+            event_hash: c.hash("event_hash", &self.event_hash),
+            legal_basis: c.text("legal_basis", &self.legal_basis, LEGAL_BASIS_BYTES_MAX),
+            erased_on: c.date("erased_on", &self.erased_on),
         }
     }
 }

@@ -68,6 +68,52 @@ pub struct SignedEvent {
     pub wire: pb::SignedEvent,
     pub event_id: EventId,
     pub stream: String,
+    /// The data key of its sealed fields, sent beside it (never signed, never in the log).
+    pub data_key: Option<klero_domain::DataKey>,
+}
+
+/// Seals personal text for one event (FORMAT.md §14): a fresh event id and data key, and a
+/// fresh random nonce and salt for every field. Sign the event with [`Author::sign_sealed`].
+pub struct Sealer {
+    event_id: EventId,
+    key: klero_domain::DataKey,
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealer").field("event_id", &self.event_id).finish_non_exhaustive()
+    }
+}
+
+fn random_bytes<const N: usize>() -> Result<[u8; N], ClientError> {
+    let mut bytes = [0u8; N];
+    // Unlike an event id, a key, nonce or salt must never be guessable: no fallback.
+    getrandom::getrandom(&mut bytes)
+        .map_err(|e| ClientError::Refused(Status::internal(format!("the OS random source failed: {e}"))))?;
+    Ok(bytes)
+}
+
+impl Sealer {
+    pub fn new() -> Result<Sealer, ClientError> {
+        Ok(Sealer { event_id: new_event_id(), key: klero_domain::DataKey(random_bytes()?) })
+    }
+
+    /// The event's data key, sent with it and kept by the server.
+    pub fn data_key(&self) -> &klero_domain::DataKey {
+        &self.key
+    }
+
+    /// The id of the event the sealed fields belong to.
+    pub fn event_id(&self) -> EventId {
+        self.event_id
+    }
+
+    /// `text` sealed as the field `field` (its protobuf name, e.g. `sealed_text`).
+    pub fn seal(&self, field: &str, text: &str) -> Result<klero_proto::privacy::SealedText, ClientError> {
+        let sealed =
+            klero_domain::personal::seal(&self.key, random_bytes()?, random_bytes()?, &self.event_id.0, field, text);
+        Ok(klero_catalogue::sealed_text_message(&sealed))
+    }
 }
 
 /// A fresh random (version 4) UUID for an event id.
@@ -104,6 +150,20 @@ impl Author {
         self.sign_with(stream_name(P::STREAM_KIND, assembly_id)?, new_event_id(), now_unix_ms(), payload)
     }
 
+    /// Signs `payload`, whose fields `sealer` sealed, with the sealer's event id, and sends
+    /// its data key with it.
+    pub fn sign_sealed<P: EventMessage>(
+        &self,
+        assembly_id: &str,
+        payload: &P,
+        sealer: &Sealer,
+    ) -> Result<SignedEvent, ClientError> {
+        let mut signed =
+            self.sign_with(stream_name(P::STREAM_KIND, assembly_id)?, sealer.event_id, now_unix_ms(), payload)?;
+        signed.data_key = Some(sealer.key.clone());
+        Ok(signed)
+    }
+
     /// Signs with everything chosen by the caller, e.g. a stored event id for a retry.
     pub fn sign_with<P: EventMessage>(
         &self,
@@ -116,7 +176,7 @@ impl Author {
             event_id,
             stream: stream.clone(),
             event_type: P::EVENT_TYPE.to_string(),
-            event_version: P::EVENT_VERSION,
+            event_version: payload.payload_version(),
             author_public_key: self.public_key(),
             authored_at_unix_ms,
             payload: payload.encode_to_vec(),
@@ -129,6 +189,7 @@ impl Author {
             },
             event_id,
             stream,
+            data_key: None,
         })
     }
 }
@@ -275,7 +336,11 @@ impl KleroClient {
         event: &SignedEvent,
         expected: Option<pb::ExpectedRevision>,
     ) -> Result<pb::AppendedEvent, ClientError> {
-        let request = pb::AppendRequest { event: Some(event.wire.clone()), expected_revision: expected };
+        let request = pb::AppendRequest {
+            event: Some(event.wire.clone()),
+            expected_revision: expected,
+            data_key: event.data_key.as_ref().map(|key| key.0.to_vec()).unwrap_or_default(),
+        };
         let ledger = self.ledger.clone();
         let response = with_retries(&event.stream, || {
             let (mut ledger, request) = (ledger.clone(), request.clone());
@@ -296,6 +361,11 @@ impl KleroClient {
             stream: stream.to_string(),
             events: events.iter().map(|e| e.wire.clone()).collect(),
             expected_revision: expected,
+            data_keys: if events.iter().any(|e| e.data_key.is_some()) {
+                events.iter().map(|e| e.data_key.as_ref().map(|key| key.0.to_vec()).unwrap_or_default()).collect()
+            } else {
+                Vec::new()
+            },
         };
         let ledger = self.ledger.clone();
         let response = with_retries(stream, || {

@@ -1,6 +1,7 @@
 //! The event catalogue as domain types. The edge (klero-api's codec) builds these from the
 //! protobuf payloads after validating every field, so rules never see a prost type.
 
+use crate::personal::{PersonalText, SealedText};
 use crate::types::*;
 pub use klero_draw::Quota;
 use klero_ledger::Hash256;
@@ -116,6 +117,8 @@ domain_events! {
     ResponseAmended: Response, By(CouncilDecisionMaker);
     ImplementationUpdated: Response, By(CouncilDecisionMaker);
     ResponseInputsConsidered: Response, By(CouncilDecisionMaker);
+    PersonalDataRetentionSet: Assembly, By(DataProtectionOfficer);
+    ContentErased: Assembly, By(DataProtectionOfficer);
 }
 
 /// What a document an event commits to is, by the field that commits to it.
@@ -179,7 +182,10 @@ impl DomainEvent {
         use DocumentKind as K;
         match self {
             DomainEvent::EvidencePresented(e) => Some((e.content_hash, K::Evidence)),
-            DomainEvent::PublicSubmissionReceived(e) => Some((e.content_hash, K::PublicSubmission)),
+            DomainEvent::PublicSubmissionReceived(e) => match &e.content {
+                SubmissionContent::Document(hash) => Some((*hash, K::PublicSubmission)),
+                SubmissionContent::Sealed(_) => None,
+            },
             DomainEvent::RecommendationDrafted(e) => Some((e.text_hash, K::RecommendationText)),
             DomainEvent::RecommendationAmended(e) => Some((e.text_hash, K::RecommendationText)),
             DomainEvent::RecommendationAdopted(e) => Some((e.final_text_hash, K::RecommendationText)),
@@ -200,8 +206,36 @@ impl DomainEvent {
             | DomainEvent::VoteRecorded(_)
             | DomainEvent::ResponseIssued(_)
             | DomainEvent::ResponseAmended(_)
-            | DomainEvent::RecommendationInputsCited(_) => None,
+            | DomainEvent::RecommendationInputsCited(_)
+            | DomainEvent::PersonalDataRetentionSet(_)
+            | DomainEvent::ContentErased(_) => None,
         }
+    }
+
+    /// The event's sealed fields, by their protobuf field name, in field order: what its data
+    /// key opens (FORMAT.md §14).
+    pub fn sealed_fields(&self) -> Vec<(&'static str, &SealedText)> {
+        fn field<'a>(name: &'static str, text: &'a PersonalText) -> Option<(&'static str, &'a SealedText)> {
+            text.sealed().map(|sealed| (name, sealed))
+        }
+        match self {
+            DomainEvent::EvidencePresented(e) => field("sealed_title", &e.title).into_iter().collect(),
+            DomainEvent::PublicSubmissionReceived(e) => match &e.content {
+                SubmissionContent::Sealed(sealed) => vec![("sealed_text", sealed)],
+                SubmissionContent::Document(_) => Vec::new(),
+            },
+            DomainEvent::ResponseIssued(e) => field("sealed_rationale", &e.rationale).into_iter().collect(),
+            DomainEvent::ResponseAmended(e) => field("sealed_rationale", &e.rationale).into_iter().collect(),
+            DomainEvent::ImplementationUpdated(e) => field("sealed_note", &e.note).into_iter().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether the event holds personal content that a `ContentErased` can erase: sealed
+    /// fields, or a document that may hold personal data.
+    pub fn holds_erasable_content(&self) -> bool {
+        !self.sealed_fields().is_empty()
+            || self.committed_document().is_some_and(|(_, kind)| kind.may_hold_personal_data())
     }
 }
 
@@ -295,7 +329,7 @@ pub struct SessionHeld {
 pub struct EvidencePresented {
     pub session_number: u32,
     pub speaker_role: String,
-    pub title: String,
+    pub title: PersonalText,
     pub content_hash: Hash256,
     pub media_type: String,
 }
@@ -303,8 +337,27 @@ pub struct EvidencePresented {
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PublicSubmissionReceived {
     pub submitter_id: String,
-    pub content_hash: Hash256,
+    pub content: SubmissionContent,
     pub received_on: Date,
+}
+
+/// Where a public submission's text is: a document the event commits to by hash (version 1),
+/// or sealed in the event itself (version 2).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum SubmissionContent {
+    Document(Hash256),
+    Sealed(SealedText),
+}
+
+impl SubmissionContent {
+    /// The hash an input row records for it: the document's SHA-256, or the sealed text's
+    /// commitment.
+    pub fn content_hash(&self) -> Hash256 {
+        match self {
+            SubmissionContent::Document(hash) => *hash,
+            SubmissionContent::Sealed(sealed) => sealed.commitment,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -356,7 +409,7 @@ pub struct FinalReportPublished {
 pub struct ResponseIssued {
     pub recommendation_event_hash: Hash256,
     pub decision: Decision,
-    pub rationale: String,
+    pub rationale: PersonalText,
     pub responsible_body: String,
     pub due_on: Date,
 }
@@ -365,7 +418,7 @@ pub struct ResponseIssued {
 pub struct ResponseAmended {
     pub recommendation_event_hash: Hash256,
     pub decision: Decision,
-    pub rationale: String,
+    pub rationale: PersonalText,
     pub responsible_body: String,
     pub due_on: Date,
     pub reason: String,
@@ -398,6 +451,20 @@ pub struct ImplementationUpdated {
     pub recommendation_event_hash: Hash256,
     pub status: ImplementationStatus,
     pub progress_percent: u32,
-    pub note: String,
+    pub note: PersonalText,
     pub evidence_hash: Option<Hash256>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PersonalDataRetentionSet {
+    pub retention_days: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ContentErased {
+    /// The event whose personal content is erased.
+    pub event_hash: Hash256,
+    /// The legal basis of the erasure.
+    pub legal_basis: String,
+    pub erased_on: Date,
 }

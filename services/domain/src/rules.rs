@@ -100,6 +100,9 @@ rule_codes! {
     CitationNamesRecordedInput = "citation.names_recorded_input",
     CitationCurrentText = "citation.current_text",
     CitationAfterResponse = "citation.after_response",
+    PrivacyRetentionSetOnce = "privacy.retention_set_once",
+    PrivacyErasureNamesPersonalContent = "privacy.erasure_names_personal_content",
+    PrivacyErasedOnce = "privacy.erased_once",
 }
 
 impl std::fmt::Display for RuleCode {
@@ -285,6 +288,38 @@ pub struct AssemblyState {
     /// [`DomainState::restore_input`] puts them back.
     #[serde(skip)]
     pub inputs: klero_ledger::hash::Hash256Map<InputKind>,
+    /// How many days personal text is kept, once a `PersonalDataRetentionSet` says so.
+    #[serde(default)]
+    pub retention_days: Option<u32>,
+    /// Every event of the assembly that holds erasable personal content (sealed fields, a
+    /// personal document), by event hash.
+    #[serde(default)]
+    pub personal_items: HashMap<Hash256, PersonalItem>,
+}
+
+/// An event that holds personal content a `ContentErased` can erase.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PersonalItem {
+    pub log_index: u64,
+    pub recorded_at_unix_ms: u64,
+    pub erasure: Option<Erasure>,
+}
+
+/// When and why personal content was erased.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Erasure {
+    pub erased_on: Date,
+    pub legal_basis: String,
+    /// Log index of the `ContentErased` event.
+    pub log_index: u64,
+}
+
+impl AssemblyState {
+    /// When the erasure of an item recorded at `recorded_at_unix_ms` falls due, under the
+    /// assembly's retention period; `None` with no period set. The one definition.
+    pub fn erasure_due_at_unix_ms(&self, recorded_at_unix_ms: u64) -> Option<u64> {
+        self.retention_days.map(|days| recorded_at_unix_ms.saturating_add(days as u64 * DAY_MS))
+    }
 }
 
 /// Everything the rules need: the registry and every assembly.
@@ -534,6 +569,8 @@ impl DomainState {
                     responses: HashMap::new(),
                     final_report: None,
                     inputs: Default::default(),
+                    retention_days: None,
+                    personal_items: HashMap::new(),
                 },
             );
             return Acceptance::default();
@@ -836,6 +873,34 @@ impl AssemblyState {
                 Ok(Acceptance::default())
             }
             DomainEvent::PublicSubmissionReceived(_) => Ok(Acceptance::default()),
+            DomainEvent::PersonalDataRetentionSet(_) => {
+                if let Some(days) = self.retention_days {
+                    return Err(broken(
+                        RuleCode::PrivacyRetentionSetOnce,
+                        format!("the retention period is already set, to {days} days"),
+                    ));
+                }
+                Ok(Acceptance::default())
+            }
+            DomainEvent::ContentErased(erased) => {
+                let item = self.personal_items.get(&erased.event_hash).ok_or_else(|| {
+                    broken(
+                        RuleCode::PrivacyErasureNamesPersonalContent,
+                        format!(
+                            "{} is not the event hash of an event of this assembly that holds sealed text or a \
+                             personal document (plain text in the log cannot be erased)",
+                            erased.event_hash
+                        ),
+                    )
+                })?;
+                if let Some(erasure) = &item.erasure {
+                    return Err(broken(
+                        RuleCode::PrivacyErasedOnce,
+                        format!("its content was already erased, at log index {}", erasure.log_index),
+                    ));
+                }
+                Ok(Acceptance::default())
+            }
             DomainEvent::RecommendationDrafted(draft) => {
                 self.require_panel(RuleCode::RecommendationAfterPanel)?;
                 if self.recommendations.contains_key(&draft.recommendation_id) {
@@ -1004,6 +1069,16 @@ impl AssemblyState {
 
     fn evolve(&mut self, event: &DomainEvent, recorded: Recorded<'_>) -> Acceptance {
         let mut outcome = Acceptance::default();
+        if event.holds_erasable_content() {
+            self.personal_items.insert(
+                recorded.event_hash,
+                PersonalItem {
+                    log_index: recorded.log_index,
+                    recorded_at_unix_ms: recorded.recorded_at_unix_ms,
+                    erasure: None,
+                },
+            );
+        }
         let selection = &mut self.selection;
         match event {
             DomainEvent::KeyGranted(_) | DomainEvent::KeyRevoked(_) | DomainEvent::AssemblyConvened(_) => {}
@@ -1043,6 +1118,16 @@ impl AssemblyState {
                 self.inputs.insert(recorded.event_hash, InputKind::PublicSubmission);
             }
             DomainEvent::RecommendationInputsCited(_) | DomainEvent::ResponseInputsConsidered(_) => {}
+            DomainEvent::PersonalDataRetentionSet(set) => self.retention_days = Some(set.retention_days),
+            DomainEvent::ContentErased(erased) => {
+                if let Some(item) = self.personal_items.get_mut(&erased.event_hash) {
+                    item.erasure = Some(Erasure {
+                        erased_on: erased.erased_on,
+                        legal_basis: erased.legal_basis.clone(),
+                        log_index: recorded.log_index,
+                    });
+                }
+            }
             DomainEvent::RecommendationDrafted(draft) => {
                 self.recommendations.insert(
                     draft.recommendation_id.clone(),

@@ -86,6 +86,7 @@ pub enum Role {
     PanelSecretary,
     CouncilDecisionMaker,
     Auditor,
+    DataProtectionOfficer,
 }
 
 impl fmt::Display for Role {
@@ -97,6 +98,7 @@ impl fmt::Display for Role {
             Role::PanelSecretary => "panel secretary",
             Role::CouncilDecisionMaker => "council decision-maker",
             Role::Auditor => "auditor",
+            Role::DataProtectionOfficer => "data protection officer",
         })
     }
 }

@@ -737,7 +737,7 @@ fn submitted(s: &mut Scenario, submitter: &str) -> Hash256 {
         FACILITATOR,
         DomainEvent::PublicSubmissionReceived(PublicSubmissionReceived {
             submitter_id: submitter.into(),
-            content_hash: Hash256::of(submitter.as_bytes()),
+            content: SubmissionContent::Document(Hash256::of(submitter.as_bytes())),
             received_on: Date::parse("2026-01-21").expect("date"),
         }),
     );
@@ -788,4 +788,71 @@ fn a_response_cites_recorded_inputs_after_it_is_issued() {
     s.given(COUNCIL, considers(adoption, &[input]));
     s.then_rejected(COUNCIL, considers(adoption, &[Hash256::of(b"elsewhere")]), "citation.names_recorded_input");
     s.then_rejected(COUNCIL, considers(Hash256::of(b"no adoption"), &[input]), "response.names_adopted_recommendation");
+}
+
+const OFFICER: [u8; 32] = [7; 32];
+
+fn sealed_submission(s: &mut Scenario, submitter: &str) -> Hash256 {
+    let key = personal::DataKey([9; 32]);
+    let sealed = personal::seal(&key, [1; 24], [2; 32], &[3; 16], "sealed_text", "I live on Mill Lane.");
+    s.given(
+        FACILITATOR,
+        DomainEvent::PublicSubmissionReceived(PublicSubmissionReceived {
+            submitter_id: submitter.into(),
+            content: SubmissionContent::Sealed(sealed),
+            received_on: Date::parse("2026-01-21").expect("date"),
+        }),
+    );
+    s.last_hash
+}
+
+fn erase(event_hash: Hash256) -> DomainEvent {
+    DomainEvent::ContentErased(ContentErased {
+        event_hash,
+        legal_basis: "UK GDPR Art. 17(1)(b)".into(),
+        erased_on: Date::parse("2026-03-01").expect("date"),
+    })
+}
+
+/// Issue 19: only the data protection officer erases, only personal content of the assembly,
+/// and only once; plain text in the log is not erasable.
+#[test]
+fn personal_content_is_erased_once_by_the_data_protection_officer() {
+    let mut s = Scenario::with_panel();
+    let sealed = sealed_submission(&mut s, "resident-1");
+    let with_document = submitted(&mut s, "resident-2");
+    s.given(FACILITATOR, session(1, 4));
+    // Not granted the role: refused whoever asks.
+    s.then_rejected(FACILITATOR, erase(sealed), "authority.role_required");
+    s.grant(OFFICER, Role::DataProtectionOfficer);
+    // A plain-text event, or an unknown hash, holds nothing that can be erased.
+    let plain_session = {
+        s.given(FACILITATOR, session(2, 4));
+        s.last_hash
+    };
+    s.then_rejected(OFFICER, erase(plain_session), "privacy.erasure_names_personal_content");
+    s.then_rejected(OFFICER, erase(Hash256::of(b"nothing")), "privacy.erasure_names_personal_content");
+    s.given(OFFICER, erase(sealed));
+    s.given(OFFICER, erase(with_document));
+    s.then_rejected(OFFICER, erase(sealed), "privacy.erased_once");
+    let state = s.state.assembly(&assembly()).expect("assembly");
+    let erasure = state.personal_items[&sealed].erasure.as_ref().expect("erased");
+    assert_eq!(erasure.legal_basis, "UK GDPR Art. 17(1)(b)");
+}
+
+/// Issue 19: a retention period is set once, and makes an item's erasure due that many days
+/// after it was recorded.
+#[test]
+fn the_retention_period_is_set_once_and_dates_each_erasure() {
+    let mut s = Scenario::with_panel();
+    s.grant(OFFICER, Role::DataProtectionOfficer);
+    let recorded_at = s.now_ms;
+    let item = sealed_submission(&mut s, "resident-1");
+    let retention = |days| DomainEvent::PersonalDataRetentionSet(PersonalDataRetentionSet { retention_days: days });
+    assert_eq!(s.state.assembly(&assembly()).expect("a").erasure_due_at_unix_ms(recorded_at), None);
+    s.given(OFFICER, retention(30));
+    s.then_rejected(OFFICER, retention(60), "privacy.retention_set_once");
+    let state = s.state.assembly(&assembly()).expect("assembly");
+    assert_eq!(state.personal_items[&item].recorded_at_unix_ms, recorded_at);
+    assert_eq!(state.erasure_due_at_unix_ms(recorded_at), Some(recorded_at + 30 * DAY_MS));
 }

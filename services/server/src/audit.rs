@@ -63,6 +63,8 @@ pub struct Pins {
     pub allow_unanchored: bool,
     /// A directory of documents (`klero export --documents`) to check against the log.
     pub documents: Option<std::path::PathBuf>,
+    /// An openings file (`klero export --openings`) to check against the sealed fields.
+    pub openings: Option<std::path::PathBuf>,
     /// Witness verifier keys (`--witness`) and how many must cosign (`--witness-quorum`).
     pub witnesses: Vec<String>,
     pub witness_quorum: Option<usize>,
@@ -92,6 +94,7 @@ impl Pins {
             allow_unanchored: self.allow_unanchored,
             witness_policy,
             collect_committed_documents: self.documents.is_some(),
+            collect_sealed_fields: self.openings.is_some(),
         })
     }
 }
@@ -131,6 +134,15 @@ pub fn verify_file(path: &Path, pins: &Pins, json: bool) -> bool {
             bar.finish_and_clear();
             if let (Some(directory), true) = (&pins.documents, report.ok()) {
                 check_documents_in(directory, &mut report);
+            }
+            if let (Some(file), true) = (&pins.openings, report.ok()) {
+                match crate::privacy::read_openings(file) {
+                    Ok(openings) => klero_verifier::check_openings(&mut report, openings),
+                    Err(reason) => {
+                        report.first_failure =
+                            Some(Failure { class: FailureClass::Opening, position: None, line: None, reason })
+                    }
+                }
             }
             report
         }

@@ -34,6 +34,7 @@ struct Actors {
     facilitator: Author,
     secretary: Author,
     decision_maker: Author,
+    data_protection_officer: Author,
 }
 
 struct Demo {
@@ -185,6 +186,7 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
         facilitator: Author::new(generate_key()?),
         secretary: Author::new(generate_key()?),
         decision_maker: Author::new(generate_key()?),
+        data_protection_officer: Author::new(generate_key()?),
     };
     let mut demo = Demo { client, assembly: assembly.clone(), appended: 0, documents: 0 };
     println!("\n== assembly {assembly}");
@@ -197,6 +199,7 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
         (&actors.facilitator, Role::Facilitator, "Lead facilitator"),
         (&actors.secretary, Role::PanelSecretary, "Panel secretary"),
         (&actors.decision_maker, Role::CouncilDecisionMaker, "Cabinet member for climate"),
+        (&actors.data_protection_officer, Role::DataProtectionOfficer, "Data protection officer"),
     ] {
         let grant = pb::registry::KeyGranted {
             public_key: who.public_key().to_vec(),
@@ -206,7 +209,7 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
         };
         demo.append(&actors.council, &grant).await?;
     }
-    println!("granted 5 roles from the trust root");
+    println!("granted 6 roles from the trust root");
 
     let convened = pb::assembly::AssemblyConvened {
         assembly_id: assembly.clone(),
@@ -305,6 +308,7 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
                         title: format!("{topic}: {kind}"),
                         content_hash,
                         media_type: "text/plain; charset=utf-8".into(),
+                        sealed_title: None,
                     },
                 )
                 .await?;
@@ -319,21 +323,19 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
     ];
     let mut submission_events: Vec<pb::ledger::AppendedEvent> = Vec::new();
     for (n, text) in submissions.iter().enumerate() {
-        // A public submission may hold personal data: it is marked so, and can be erased.
-        let content_hash = demo.document(text, true).await?;
-        let submission = demo
-            .append(
-                &actors.facilitator,
-                &pb::deliberation::PublicSubmissionReceived {
-                    submitter_id: format!("s{n:04}"),
-                    content_hash,
-                    received_on: "2026-09-20".into(),
-                },
-            )
-            .await?;
-        submission_events.push(submission);
+        // A public submission may hold personal data: its text is sealed under a key of its
+        // own, which the server keeps beside the log, so that it can be erased.
+        let sealer = klero_client::Sealer::new()?;
+        let payload = pb::deliberation::PublicSubmissionReceived {
+            submitter_id: format!("s{n:04}"),
+            content_hash: Vec::new(),
+            received_on: "2026-09-20".into(),
+            sealed_text: Some(sealer.seal("sealed_text", text)?),
+        };
+        let signed = actors.facilitator.sign_sealed(&assembly, &payload, &sealer)?;
+        submission_events.push(demo.send(signed).await?);
     }
-    println!("deliberation: 3 sessions, 6 pieces of evidence, 4 public submissions, each text uploaded");
+    println!("deliberation: 3 sessions, 6 pieces of evidence, 4 public submissions (their texts sealed)");
     // The first submitter keeps a receipt, taken now; at the end it is followed to the answer.
     let receipt = demo.client.proof_bundle(submission_events[0].log_index).await?;
 
@@ -445,6 +447,7 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
                     rationale: rationale.into(),
                     responsible_body: "Cabinet".into(),
                     due_on: "2027-06-30".into(),
+                    sealed_rationale: None,
                 },
             )
             .await?;
@@ -488,6 +491,7 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
                     progress_percent: 20,
                     note: "Budget allocated; work started.".into(),
                     evidence_hash,
+                    sealed_note: None,
                 },
             )
             .await?;
@@ -563,22 +567,59 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
     if !answered {
         bail!("the traced submission reaches no answer of the council");
     }
-    let document = demo.client.download_document(&Hash256(resident_content_hash(&followed)?)).await?;
+    let opened = open_submission(&mut demo, &submission_events[0]).await?;
+    println!("the submission's text, opened by the server and checked against its signed commitment: {opened:?}");
+
+    // Data protection: a retention period, and one submitter's right to erasure.
+    demo.append(&actors.data_protection_officer, &pb::privacy::PersonalDataRetentionSet { retention_days: 365 })
+        .await?;
+    let erased = &submission_events[1];
+    demo.append(
+        &actors.data_protection_officer,
+        &pb::privacy::ContentErased {
+            event_hash: erased.event_hash.clone(),
+            legal_basis: "UK GDPR Art. 17(1)(b): the submitter withdrew consent".into(),
+            erased_on: "2026-12-01".into(),
+        },
+    )
+    .await?;
+    let after = demo
+        .client
+        .query()
+        .open_personal_text(pb::query::OpenPersonalTextRequest {
+            assembly_id: assembly.clone(),
+            event_hash: erased.event_hash.clone(),
+        })
+        .await?
+        .into_inner();
+    if after.fields.iter().any(|f| !f.text.is_empty()) || after.erased_on.is_empty() {
+        bail!("submission s0001 still opens after its erasure");
+    }
     println!(
-        "the submission's text, downloaded and checked against its hash: {:?}",
-        String::from_utf8_lossy(&document.bytes)
+        "\n== erasure\nsubmission s0001 (log index {}): erased on {} ({}); its key is destroyed, the event and every \
+         proof stay",
+        erased.log_index, after.erased_on, after.erasure_reason
     );
     Ok(())
 }
 
-/// The content hash of a traced input, from its trace entry.
-fn resident_content_hash(followed: &klero_client::trace::FollowedReceipt) -> anyhow::Result<[u8; 32]> {
-    let hex = followed
-        .entry
-        .as_ref()
-        .and_then(|entry| entry["content_hash"].as_str())
-        .context("the trace entry names no content hash")?;
-    Ok(Hash256::from_hex(hex)?.0)
+/// Opens a sealed submission through the server and checks the text against the commitment
+/// its author signed.
+async fn open_submission(demo: &mut Demo, submission: &pb::ledger::AppendedEvent) -> anyhow::Result<String> {
+    let opening = demo
+        .client
+        .query()
+        .open_personal_text(pb::query::OpenPersonalTextRequest {
+            assembly_id: demo.assembly.clone(),
+            event_hash: submission.event_hash.clone(),
+        })
+        .await?
+        .into_inner();
+    let field = opening.fields.first().context("the submission has no sealed field")?;
+    let salt: [u8; 32] = field.salt.as_slice().try_into().context("the salt is not 32 bytes")?;
+    let commitment = Hash256(field.commitment.as_slice().try_into().context("the commitment is not 32 bytes")?);
+    klero_domain::personal::check_opening(&salt, &field.text, &commitment)?;
+    Ok(field.text.clone())
 }
 
 #[cfg(test)]

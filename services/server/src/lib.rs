@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod demo;
 pub mod keys;
+pub mod privacy;
 pub mod select;
 pub mod transparency;
 pub mod wiring;

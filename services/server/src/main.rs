@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use klero::{audit, demo, keys, select, transparency, wiring};
+use klero::{audit, demo, keys, privacy, select, transparency, wiring};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -103,6 +103,10 @@ enum Command {
         /// by its SHA-256 in hex.
         #[arg(long)]
         documents: Option<PathBuf>,
+        /// Also write the text and salt of every sealed field the server can still open
+        /// (docs/FORMAT.md §14.5). Personal data: only for an auditor entitled to see it.
+        #[arg(long)]
+        openings: Option<PathBuf>,
     },
     /// Verifies an export file, or a server's log; exits 0 only if everything holds.
     Verify {
@@ -139,6 +143,42 @@ enum Command {
         /// --documents`): each hashes to its name, and an event commits to it.
         #[arg(long)]
         documents: Option<PathBuf>,
+        /// With an export file: check the openings in this file (`klero export --openings`)
+        /// against the commitments their events signed.
+        #[arg(long)]
+        openings: Option<PathBuf>,
+    },
+    /// Erases personal content: signs a `ContentErased` with the data protection officer's
+    /// key; the server then destroys the content's key (docs/FORMAT.md §14).
+    Erase {
+        /// The server.
+        #[arg(long)]
+        server: String,
+        /// The data protection officer's secret key file (`klero keygen`).
+        #[arg(long)]
+        key: PathBuf,
+        /// The assembly id.
+        #[arg(long)]
+        assembly: String,
+        /// The event whose personal content to erase (its event hash, hex).
+        #[arg(long, required_unless_present = "overdue", conflicts_with = "overdue")]
+        event: Option<String>,
+        /// Erase every item whose retention period has ended (`klero overdue`).
+        #[arg(long)]
+        overdue: bool,
+        /// The legal basis, e.g. "UK GDPR Art. 17(1)(a): the data subject's request";
+        /// required with --event. Never personal data itself.
+        #[arg(long)]
+        legal_basis: Option<String>,
+    },
+    /// Lists the personal content whose retention period has ended and that is not erased.
+    Overdue {
+        /// The server.
+        #[arg(long)]
+        server: String,
+        /// The assembly id.
+        #[arg(long)]
+        assembly: String,
     },
     /// Writes a participant's receipt for an event: the event, its inclusion proof and a
     /// signed checkpoint (an offline proof bundle).
@@ -347,14 +387,28 @@ fn main() -> anyhow::Result<()> {
                 time_limit: std::time::Duration::from_secs(time_limit_seconds),
             })
         }
-        Command::Export { server, out, documents } => runtime()?.block_on(async {
+        Command::Export { server, out, documents, openings } => runtime()?.block_on(async {
             audit::export_to_file(&server, &out).await?;
             if let Some(directory) = documents {
                 let written = audit::export_documents(&server, &directory).await?;
                 println!("exported {written} documents to {}", directory.display());
             }
+            if let Some(file) = openings {
+                let written = privacy::export_openings(&server, &out, &file).await?;
+                println!("exported {written} openings of sealed fields to {}", file.display());
+            }
             Ok(())
         }),
+        Command::Erase { server, key, assembly, event, overdue, legal_basis } => {
+            let target = match (event, overdue) {
+                (Some(hex), false) => privacy::EraseTarget::Event(
+                    klero_ledger::Hash256::from_hex(&hex).context("--event must be an event hash: 64 hex digits")?,
+                ),
+                _ => privacy::EraseTarget::Overdue,
+            };
+            runtime()?.block_on(privacy::erase(&server, &key, &assembly, target, legal_basis))
+        }
+        Command::Overdue { server, assembly } => runtime()?.block_on(privacy::print_overdue(&server, &assembly)),
         Command::Receipt { server, log_index, out } => {
             runtime()?.block_on(audit::write_receipt(&server, log_index, &out))
         }
@@ -373,8 +427,10 @@ fn main() -> anyhow::Result<()> {
             witnesses,
             witness_quorum,
             documents,
+            openings,
         } => {
-            let pins = audit::Pins { log_key, trust_root, allow_unanchored, documents, witnesses, witness_quorum };
+            let pins =
+                audit::Pins { log_key, trust_root, allow_unanchored, documents, openings, witnesses, witness_quorum };
             let holds = match (file, server) {
                 (Some(file), _) => audit::verify_file(&file, &pins, json),
                 (None, Some(server)) => runtime()?.block_on(audit::verify_server(&server, &state, &pins, json))?,

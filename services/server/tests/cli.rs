@@ -402,15 +402,34 @@ fn a_served_demo_round_trips_through_the_command_line() {
     );
     assert_eq!(view.stdout.last(), Some(&b'}'), "no line break after the JSON");
 
-    let export = klero(&["export", "--server", &served.url, "--out", "x.export", "--documents", "docs"], dir.path());
+    let export = klero(
+        &["export", "--server", &served.url, "--out", "x.export", "--documents", "docs", "--openings", "openings"],
+        dir.path(),
+    );
     assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
     let documents = std::fs::read_dir(dir.path().join("docs")).expect("docs").count();
-    assert!(documents >= 20, "the demo uploads its texts: {documents} exported");
+    assert!(documents >= 16, "the demo uploads its texts: {documents} exported");
     let vkey = std::fs::read_to_string(dir.path().join("log.key.vkey")).expect("vkey");
-    let (code, report) = verify_json(dir.path(), "x.export", &["--documents", "docs", "--log-key", vkey.trim()]);
+    let (code, report) = verify_json(
+        dir.path(),
+        "x.export",
+        &["--documents", "docs", "--openings", "openings", "--log-key", vkey.trim()],
+    );
     assert_eq!(code, Some(0), "{report}");
     assert_eq!(report["documents_checked"], documents as u64);
     assert_eq!(report["documents_missing"], 0);
+    // Issue 19: the demo seals its four submissions and erases one; the auditor's openings
+    // open the other three, each checked against the commitment its author signed.
+    assert_eq!(report["sealed_fields"], 4, "{report}");
+    assert_eq!(report["sealed_fields_opened"], 3, "{report}");
+    assert_eq!(report["sealed_fields_unopened"], 1, "{report}");
+    let (code, report) = verify_json(dir.path(), "x.export", &[]);
+    assert_eq!((code, &report["sealed_fields_unopened"]), (Some(0), &serde_json::json!(4)), "{report}");
+    let openings = std::fs::read_to_string(dir.path().join("openings")).expect("openings");
+    let altered = openings.replacen(" sealed_text ", " sealed_note ", 1);
+    std::fs::write(dir.path().join("altered-openings"), altered).expect("write");
+    let (code, report) = verify_json(dir.path(), "x.export", &["--openings", "altered-openings"]);
+    assert_eq!((code, &report["first_failure"]["class"]), (Some(1), &serde_json::json!("opening")), "{report}");
     let first =
         std::fs::read_dir(dir.path().join("docs")).expect("docs").next().expect("a document").expect("entry").path();
     let mut bytes = std::fs::read(&first).expect("read");

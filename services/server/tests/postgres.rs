@@ -108,6 +108,7 @@ fn submission(tag: &str) -> pb::deliberation::PublicSubmissionReceived {
         submitter_id: tag.into(),
         content_hash: Hash256::of(tag.as_bytes()).0.to_vec(),
         received_on: "2026-06-01".into(),
+        sealed_text: None,
     }
 }
 

@@ -105,6 +105,7 @@ async fn a_server_killed_under_load_reopens_with_a_checkpoint_that_verifies() {
                         submitter_id: format!("k{kills}w{writer}n{n}"),
                         content_hash: Hash256::of(format!("{kills} {writer} {n}").as_bytes()).0.to_vec(),
                         received_on: "2026-06-01".into(),
+                        sealed_text: None,
                     };
                     match client.append(&facilitator.sign("crash", &submission).expect("sign"), None).await {
                         Ok(appended) => {

@@ -36,6 +36,31 @@ pub async fn run_all<T: StoreUnderTest>(factory: &mut T) {
     documents_are_kept_by_their_hash(&*factory.fresh_store().await).await;
     documents_that_do_not_match_their_hash_or_limits_are_refused(&*factory.fresh_store().await).await;
     documents_streamed_in_parts_are_kept_like_whole_ones(&*factory.fresh_store().await).await;
+    data_keys_are_kept_and_destroyed_for_good(&*factory.fresh_store().await).await;
+}
+
+/// Data keys (FORMAT.md §14): kept by event id, the same key kept again is a no-op, another
+/// key for the same id is refused, a destroyed key stays destroyed and cannot come back. A
+/// store that keeps none refuses every call.
+pub async fn data_keys_are_kept_and_destroyed_for_good(store: &dyn EventStore) {
+    let (first, second) = (test_event(9, 1).event_id, test_event(9, 2).event_id);
+    if !store.keeps_data_keys() {
+        assert!(store.put_data_keys(&[(first, [1; 32])]).await.is_err(), "a store without a key store keeps no key");
+        return;
+    }
+    assert_eq!(store.read_data_key(&first).await.expect("read"), DataKeyState::Absent);
+    store.put_data_keys(&[(first, [1; 32]), (second, [2; 32])]).await.expect("put");
+    store.put_data_keys(&[(first, [1; 32])]).await.expect("the same key again changes nothing");
+    assert!(matches!(store.put_data_keys(&[(first, [3; 32])]).await, Err(StoreError::DuplicateEventId { .. })));
+    assert_eq!(store.read_data_key(&first).await.expect("read"), DataKeyState::Live([1; 32]));
+    assert!(store.destroy_data_key(&first).await.expect("destroy"));
+    assert!(!store.destroy_data_key(&first).await.expect("destroy again"), "a second destruction finds nothing");
+    assert_eq!(store.read_data_key(&first).await.expect("read"), DataKeyState::Destroyed);
+    assert!(
+        matches!(store.put_data_keys(&[(first, [1; 32])]).await, Err(StoreError::DuplicateEventId { .. })),
+        "a destroyed key cannot be put back"
+    );
+    assert_eq!(store.read_data_key(&second).await.expect("read"), DataKeyState::Live([2; 32]));
 }
 
 /// Event `n` of a test: a unique id derived from `salt` and `n`, and 300 bytes of data.

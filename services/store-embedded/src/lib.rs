@@ -12,6 +12,7 @@
 
 pub mod disk;
 pub mod documents;
+pub mod keys;
 pub mod segment;
 
 use crate::disk::Disk;
@@ -173,6 +174,8 @@ struct Shared {
     snapshot_writing: Mutex<()>,
     /// The documents kept beside the log.
     documents: documents::DocumentFiles,
+    /// The data keys of sealed personal text.
+    keys: keys::KeyFiles,
 }
 
 struct WriteRequest {
@@ -323,6 +326,7 @@ impl EmbeddedStore {
         let (committed_events, _) = watch::channel(index.locations.len() as u64);
         let next_position = index.locations.len() as u64;
         let documents = documents::DocumentFiles::new(&directory, options.disk.clone());
+        let keys = keys::KeyFiles::new(&directory, options.disk.clone());
         let shared = Arc::new(Shared {
             directory,
             options: options.clone(),
@@ -334,6 +338,7 @@ impl EmbeddedStore {
             checkpoint_writing: Mutex::new(()),
             snapshot_writing: Mutex::new(()),
             documents,
+            keys,
         });
         let (sender, receiver) = mpsc::channel(options.write_queue_requests_max.max(1));
         let writer = Writer {
@@ -921,17 +926,42 @@ impl Writer {
         let records_end = write_offset + buffer.len() as u64;
         // Positional writes: the offset is ours, never a file cursor that recovery may have moved.
         let (disk, path) = (&self.shared.options.disk, self.active_path());
-        let written = disk.write_all_at(&self.active_file, &path, &buffer, write_offset).and_then(|_| {
-            // No further than the segment will grow: a full segment is trimmed when it rolls.
-            let ahead = ZEROED_AHEAD_BYTES.min(self.shared.options.segment_bytes_max.saturating_sub(records_end));
-            if records_end > self.zeroed_end && ahead > 0 {
-                disk.write_all_at(&self.active_file, &path, &vec![0u8; ahead as usize], records_end)?;
-                self.zeroed_end = records_end + ahead;
-            }
-            disk.sync_data(&self.active_file, &path)
+        let keys = &self.shared.keys;
+        let (written, keys_synced) = std::thread::scope(|scope| {
+            // Keys written for this group's events (sealed text) are synced beside the
+            // segment, on a thread of their own, and both before anything is acknowledged.
+            let keys_synced = keys.written_since_sync().then(|| scope.spawn(|| keys.sync_if_written()));
+            let written = disk.write_all_at(&self.active_file, &path, &buffer, write_offset).and_then(|_| {
+                // No further than the segment will grow: a full segment is trimmed when it rolls.
+                let ahead = ZEROED_AHEAD_BYTES.min(self.shared.options.segment_bytes_max.saturating_sub(records_end));
+                if records_end > self.zeroed_end && ahead > 0 {
+                    disk.write_all_at(&self.active_file, &path, &vec![0u8; ahead as usize], records_end)?;
+                    self.zeroed_end = records_end + ahead;
+                }
+                disk.sync_data(&self.active_file, &path)
+            });
+            let keys_synced = keys_synced.map_or(Ok(()), |thread| {
+                thread
+                    .join()
+                    .unwrap_or_else(|_| Err(StoreError::Unavailable { reason: "the key sync panicked".into() }))
+            });
+            (written, keys_synced)
         });
         if let Err(error) = written {
             let reason = IoFailure::new("writing and syncing", &path, &error);
+            fail_all(&mut planned, &reason);
+            return Err(reason);
+        }
+        if let Err(error) = keys_synced {
+            let reason = match error {
+                StoreError::Io(failure) => failure,
+                other => IoFailure {
+                    operation: "syncing",
+                    path: "keys".into(),
+                    kind: std::io::ErrorKind::Other,
+                    message: other.to_string(),
+                },
+            };
             fail_all(&mut planned, &reason);
             return Err(reason);
         }
@@ -1339,6 +1369,42 @@ impl EventStore for EmbeddedStore {
             shared.check_not_failed()?;
             let deleted = shared.documents.delete(&sha256);
             shared.after_write(deleted)
+        })
+        .await
+    }
+
+    fn keeps_data_keys(&self) -> bool {
+        true
+    }
+
+    async fn put_data_keys(&self, keys: &[(EventId, [u8; 32])]) -> Result<(), StoreError> {
+        if lock(&self.requests).is_none() {
+            return Err(StoreError::Unavailable { reason: "the store is closed".into() });
+        }
+        let shared = self.shared.clone();
+        let keys: Vec<([u8; 16], [u8; 32])> = keys.iter().map(|(id, key)| (id.0, *key)).collect();
+        blocking(move || {
+            shared.check_not_failed()?;
+            let kept = shared.keys.put(&keys);
+            shared.after_write(kept)
+        })
+        .await
+    }
+
+    async fn read_data_key(&self, event_id: &EventId) -> Result<DataKeyState, StoreError> {
+        let (shared, event_id) = (self.shared.clone(), event_id.0);
+        blocking(move || shared.keys.read(&event_id)).await
+    }
+
+    async fn destroy_data_key(&self, event_id: &EventId) -> Result<bool, StoreError> {
+        if lock(&self.requests).is_none() {
+            return Err(StoreError::Unavailable { reason: "the store is closed".into() });
+        }
+        let (shared, event_id) = (self.shared.clone(), event_id.0);
+        blocking(move || {
+            shared.check_not_failed()?;
+            let destroyed = shared.keys.destroy(&event_id);
+            shared.after_write(destroyed)
         })
         .await
     }

@@ -125,6 +125,10 @@ CREATE TABLE IF NOT EXISTS klero_documents (
     stored_at_unix_ms bigint NOT NULL,
     bytes bytea NOT NULL
 );
+CREATE TABLE IF NOT EXISTS klero_data_keys (
+    event_id bytea PRIMARY KEY CHECK (length(event_id) = 16),
+    key bytea CHECK (key IS NULL OR length(key) = 32)
+);
 ";
 
 /// A key the schema creation takes, so that servers starting together do not race.
@@ -1078,6 +1082,77 @@ impl EventStore for PostgresStore {
             .await
             .map_err(|e| unavailable("deleting a document", e))?;
         Ok(deleted == 1)
+    }
+
+    fn keeps_data_keys(&self) -> bool {
+        true
+    }
+
+    async fn put_data_keys(&self, keys: &[(EventId, [u8; 32])]) -> Result<(), StoreError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&[u8]> = keys.iter().map(|(id, _)| &id.0[..]).collect();
+        let values: Vec<&[u8]> = keys.iter().map(|(_, key)| &key[..]).collect();
+        let client = self.reader().await?;
+        // Committed (and so synced, and replicated when synchronous replication is on) before
+        // it returns.
+        client
+            .execute(
+                "INSERT INTO klero_data_keys (event_id, key) SELECT * FROM unnest($1::bytea[], $2::bytea[])
+                 ON CONFLICT (event_id) DO NOTHING",
+                &[&ids, &values],
+            )
+            .await
+            .map_err(|e| unavailable("keeping data keys", e))?;
+        let rows = client
+            .query("SELECT event_id, key FROM klero_data_keys WHERE event_id = ANY($1)", &[&ids])
+            .await
+            .map_err(|e| unavailable("reading data keys back", e))?;
+        for row in rows {
+            let (id, kept): (Vec<u8>, Option<Vec<u8>>) = (row.get(0), row.get(1));
+            let wanted = keys.iter().find(|(event_id, _)| event_id.0[..] == id[..]).map(|(_, key)| &key[..]);
+            if kept.as_deref() != wanted {
+                let event_id = EventId(id.try_into().unwrap_or_default());
+                return Err(StoreError::DuplicateEventId {
+                    event_id,
+                    reason: "the store already holds a different data key for this event, or destroyed it".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn read_data_key(&self, event_id: &EventId) -> Result<DataKeyState, StoreError> {
+        let row = self
+            .reader()
+            .await?
+            .query_opt("SELECT key FROM klero_data_keys WHERE event_id = $1", &[&&event_id.0[..]])
+            .await
+            .map_err(|e| unavailable("reading a data key", e))?;
+        Ok(match row.map(|row| row.get::<_, Option<Vec<u8>>>(0)) {
+            None => DataKeyState::Absent,
+            Some(None) => DataKeyState::Destroyed,
+            Some(Some(key)) => DataKeyState::Live(key.try_into().map_err(|_| StoreError::Corrupt {
+                segment: "klero_data_keys".into(),
+                offset: 0,
+                position: 0,
+                reason: format!("the data key of event {event_id} is not 32 bytes"),
+            })?),
+        })
+    }
+
+    async fn destroy_data_key(&self, event_id: &EventId) -> Result<bool, StoreError> {
+        let destroyed = self
+            .reader()
+            .await?
+            .execute(
+                "UPDATE klero_data_keys SET key = NULL WHERE event_id = $1 AND key IS NOT NULL",
+                &[&&event_id.0[..]],
+            )
+            .await
+            .map_err(|e| unavailable("destroying a data key", e))?;
+        Ok(destroyed == 1)
     }
 
     async fn close(&self) {

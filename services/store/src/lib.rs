@@ -255,6 +255,38 @@ pub trait EventStore: Send + Sync + 'static {
     /// erasure). Durable before it returns; false if the store did not hold it.
     async fn delete_document(&self, sha256: &[u8; 32]) -> Result<bool, StoreError>;
 
+    /// Whether this store keeps data keys (the three methods below). The default is false, and
+    /// the methods refuse: a store that cannot destroy a key for good must not keep one.
+    fn keeps_data_keys(&self) -> bool {
+        false
+    }
+
+    /// Keeps the data keys of sealed personal text (FORMAT.md §14), one per event id, durable
+    /// no later than the next append this store acknowledges (the embedded store syncs them
+    /// with that append's group commit; PostgreSQL commits them before it returns). The core
+    /// calls it before the append whose events the keys open, so an acknowledged event's key
+    /// is always kept. A key already kept with the same bytes is
+    /// left as it is; a different key for the same id, or one whose key was destroyed, is
+    /// refused with [`StoreError::DuplicateEventId`]. The default refuses: a store that cannot
+    /// destroy a key for good must not keep one.
+    async fn put_data_keys(&self, keys: &[(EventId, [u8; 32])]) -> Result<(), StoreError> {
+        let _ = keys;
+        Err(no_key_store())
+    }
+
+    /// The state of one event's data key.
+    async fn read_data_key(&self, event_id: &EventId) -> Result<DataKeyState, StoreError> {
+        let _ = event_id;
+        Err(no_key_store())
+    }
+
+    /// Destroys one event's data key for good (erasure), durably before it returns: its bytes
+    /// are overwritten, not only unlinked. `false` if there was no live key.
+    async fn destroy_data_key(&self, event_id: &EventId) -> Result<bool, StoreError> {
+        let _ = event_id;
+        Err(no_key_store())
+    }
+
     /// Stops accepting appends, lets queued appends finish, and releases what the store holds.
     /// Later calls fail with [`StoreError::Unavailable`]. The default does nothing.
     async fn close(&self) {}
@@ -379,6 +411,32 @@ pub enum StoreError {
     /// The request breaks a rule (a stream name's form, say). Fix the request.
     #[error("invalid argument {field}: {reason}")]
     InvalidArgument { field: &'static str, reason: String },
+}
+
+/// What a key store holds for one event id.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DataKeyState {
+    /// No key was ever kept for it.
+    Absent,
+    /// The key, which opens the event's sealed fields.
+    Live([u8; 32]),
+    /// The key was destroyed: the event's sealed text is erased.
+    Destroyed,
+}
+
+impl std::fmt::Debug for DataKeyState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A key never appears in a log line or an error message.
+        f.write_str(match self {
+            DataKeyState::Absent => "Absent",
+            DataKeyState::Live(_) => "Live(..)",
+            DataKeyState::Destroyed => "Destroyed",
+        })
+    }
+}
+
+fn no_key_store() -> StoreError {
+    StoreError::Unavailable { reason: "this store keeps no data keys, so it cannot hold sealed personal text".into() }
 }
 
 /// A failed file operation: what was being done, to which file, and the system's answer.

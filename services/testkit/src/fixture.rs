@@ -1,9 +1,14 @@
 //! A fixed, complete record: one assembly from its grants to the council's answers, with every
 //! event type of the catalogue, built from fixed keys at fixed times. The golden vectors, the
 //! view snapshots and the tidy checks all use it, so it never changes by accident.
+//!
+//! [`lifecycle`] writes every free text plain (version 1 events); [`personal_data`] writes the
+//! same record with its personal text sealed (version 2 events, FORMAT.md §14) under fixed
+//! data keys, nonces and salts, then sets a retention period and erases one submission.
 
 use crate::{key, ExportBuilder};
 use klero_catalogue::EventMessage;
+use klero_domain::DataKey;
 use klero_ledger::checkpoint::LogSigningKey;
 use klero_ledger::envelope::{AuthorPart, EventId};
 use klero_ledger::{Hash256, SigningKey};
@@ -28,24 +33,67 @@ pub struct Fixture {
     pub export: Export,
     pub trust_root: [u8; 32],
     pub log_key: LogSigningKey,
-    /// Each event's type name and payload bytes, in log order.
-    pub payloads: Vec<(&'static str, Vec<u8>)>,
+    /// Each event's type name, version and payload bytes, in log order.
+    pub payloads: Vec<(&'static str, u32, Vec<u8>)>,
+    /// The data key of every event that holds sealed text ([`personal_data`] only).
+    pub data_keys: Vec<(EventId, DataKey)>,
 }
 
 struct Builder {
     export: ExportBuilder,
     next_id: u64,
     recorded_at: u64,
-    payloads: Vec<(&'static str, Vec<u8>)>,
+    payloads: Vec<(&'static str, u32, Vec<u8>)>,
+    /// Seal personal text ([`personal_data`]) rather than write it plain ([`lifecycle`]).
+    seal_personal_text: bool,
+    data_keys: Vec<(EventId, DataKey)>,
+}
+
+fn fixture_event_id(serial: u64) -> [u8; 16] {
+    let mut id = [0u8; 16];
+    id[8..].copy_from_slice(&serial.to_be_bytes());
+    id[6] = 0x40;
+    id[8] |= 0x80;
+    id
+}
+
+/// 32 fixed bytes for one purpose: SHA-256 of the purpose's text.
+fn fixed_bytes(purpose: &str) -> [u8; 32] {
+    Hash256::of(purpose.as_bytes()).0
 }
 
 impl Builder {
+    /// `text`, when personal text is written plain; empty when it is sealed.
+    fn plain(&self, text: &str) -> String {
+        if self.seal_personal_text {
+            String::new()
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// `text` sealed for `field` of the next event, under that event's fixed data key; `None`
+    /// when personal text is written plain.
+    fn seal(&mut self, field: &str, text: &str) -> Option<pb::privacy::SealedText> {
+        if !self.seal_personal_text {
+            return None;
+        }
+        let serial = self.next_id + 1;
+        let event_id = fixture_event_id(serial);
+        let key = DataKey(fixed_bytes(&format!("fixture: data key of event {serial}")));
+        let nonce: [u8; 24] =
+            fixed_bytes(&format!("fixture: nonce of {field} of event {serial}"))[..24].try_into().expect("24 bytes");
+        let salt = fixed_bytes(&format!("fixture: salt of {field} of event {serial}"));
+        let sealed = klero_domain::personal::seal(&key, nonce, salt, &event_id, field, text);
+        if !self.data_keys.iter().any(|(id, _)| id.0 == event_id) {
+            self.data_keys.push((EventId(event_id), key));
+        }
+        Some(klero_catalogue::sealed_text_message(&sealed))
+    }
+
     fn append<M: EventMessage>(&mut self, author: &SigningKey, message: &M) {
         self.next_id += 1;
-        let mut id = [0u8; 16];
-        id[8..].copy_from_slice(&self.next_id.to_be_bytes());
-        id[6] = 0x40;
-        id[8] |= 0x80;
+        let id = fixture_event_id(self.next_id);
         let stream = match M::STREAM_KIND {
             klero_catalogue::StreamKind::Registry => klero_domain::REGISTRY_STREAM.to_string(),
             kind => kind.stream_name(&klero_domain::AssemblyId::parse(ASSEMBLY).expect("id")),
@@ -55,13 +103,13 @@ impl Builder {
             event_id: EventId(id),
             stream,
             event_type: M::EVENT_TYPE.to_string(),
-            event_version: M::EVENT_VERSION,
+            event_version: message.payload_version(),
             author_public_key: author.verifying_key().to_bytes(),
             authored_at_unix_ms: self.recorded_at,
             payload: payload.clone(),
         };
         self.export.append(part, author, self.recorded_at);
-        self.payloads.push((M::EVENT_TYPE, payload));
+        self.payloads.push((M::EVENT_TYPE, message.payload_version(), payload));
         self.recorded_at += STEP_MS;
     }
 }
@@ -103,6 +151,16 @@ fn quotas() -> Vec<pb::selection::Quota> {
 
 /// Builds the fixture. Deterministic: the same bytes on every run and every machine.
 pub fn lifecycle() -> Fixture {
+    build(false)
+}
+
+/// The fixture with its personal text sealed, a retention period, and the first public
+/// submission erased. Deterministic, like [`lifecycle`].
+pub fn personal_data() -> Fixture {
+    build(true)
+}
+
+fn build(seal_personal_text: bool) -> Fixture {
     let council = key("fixture: council");
     let convenor = key("fixture: convenor");
     let operator = key("fixture: selection operator");
@@ -117,6 +175,8 @@ pub fn lifecycle() -> Fixture {
         next_id: 0,
         recorded_at: FIRST_RECORDED_AT_UNIX_MS,
         payloads: Vec::new(),
+        seal_personal_text,
+        data_keys: Vec::new(),
     };
     use pb::registry::Role;
     for (who, role, title) in [
@@ -206,27 +266,27 @@ pub fn lifecycle() -> Fixture {
             attendance_count: 4,
         },
     );
-    b.append(
-        &facilitator,
-        &pb::deliberation::EvidencePresented {
-            session_number: 1,
-            speaker_role: "Transport researcher".into(),
-            title: "School streets: what the trials found".into(),
-            content_hash: sha("evidence: school streets trials"),
-            media_type: "application/pdf".into(),
-        },
-    );
+    let evidence_title = "School streets: what the trials found";
+    let evidence = pb::deliberation::EvidencePresented {
+        session_number: 1,
+        speaker_role: "Transport researcher".into(),
+        title: b.plain(evidence_title),
+        content_hash: sha("evidence: school streets trials"),
+        media_type: "application/pdf".into(),
+        sealed_title: b.seal("sealed_title", evidence_title),
+    };
+    b.append(&facilitator, &evidence);
     let evidence_event = *b.export.peek().last().expect("the evidence");
     let mut submission_events = Vec::new();
     for (submitter, text) in [("resident-0001", "submission one"), ("resident-0002", "submission two")] {
-        b.append(
-            &facilitator,
-            &pb::deliberation::PublicSubmissionReceived {
-                submitter_id: submitter.into(),
-                content_hash: sha(text),
-                received_on: "2027-01-25".into(),
-            },
-        );
+        let sealed_text = b.seal("sealed_text", text);
+        let submission = pb::deliberation::PublicSubmissionReceived {
+            submitter_id: submitter.into(),
+            content_hash: if sealed_text.is_some() { Vec::new() } else { sha(text) },
+            received_on: "2027-01-25".into(),
+            sealed_text,
+        };
+        b.append(&facilitator, &submission);
         submission_events.push(*b.export.peek().last().expect("the submission"));
     }
     b.append(
@@ -304,17 +364,19 @@ pub fn lifecycle() -> Fixture {
         },
     );
     b.append(&secretary, &pb::recommendation::FinalReportPublished { content_hash: sha("final report") });
-    let response = |hash: &Hash256, decision: pb::response::Decision, rationale: &str| pb::response::ResponseIssued {
-        recommendation_event_hash: hash.0.to_vec(),
-        decision: decision as i32,
-        rationale: rationale.into(),
-        responsible_body: "Cabinet".into(),
-        due_on: "2027-09-01".into(),
+    let response = |b: &mut Builder, hash: &Hash256, decision: pb::response::Decision, rationale: &str| {
+        pb::response::ResponseIssued {
+            recommendation_event_hash: hash.0.to_vec(),
+            decision: decision as i32,
+            rationale: b.plain(rationale),
+            responsible_body: "Cabinet".into(),
+            due_on: "2027-09-01".into(),
+            sealed_rationale: b.seal("sealed_rationale", rationale),
+        }
     };
-    b.append(
-        &decision_maker,
-        &response(&adoptions[0], pb::response::Decision::Accepted, "Funded from the road safety budget."),
-    );
+    let first =
+        response(&mut b, &adoptions[0], pb::response::Decision::Accepted, "Funded from the road safety budget.");
+    b.append(&decision_maker, &first);
     b.append(
         &decision_maker,
         &pb::response::ResponseInputsConsidered {
@@ -325,31 +387,47 @@ pub fn lifecycle() -> Fixture {
     );
     // The second answer comes after its 56-day deadline: it is late, and the views say so.
     b.recorded_at += 60 * DAY_MS;
-    b.append(
-        &decision_maker,
-        &response(&adoptions[1], pb::response::Decision::NotAccepted, "The county sets speed limits on these roads."),
+    let second = response(
+        &mut b,
+        &adoptions[1],
+        pb::response::Decision::NotAccepted,
+        "The county sets speed limits on these roads.",
     );
-    b.append(
-        &decision_maker,
-        &pb::response::ResponseAmended {
-            recommendation_event_hash: adoptions[0].0.to_vec(),
-            decision: pb::response::Decision::AcceptedInPart as i32,
-            rationale: "Primary schools first; secondary schools after a review.".into(),
-            responsible_body: "Cabinet".into(),
-            due_on: "2027-12-01".into(),
-            reason: "Budget set in February".into(),
-        },
-    );
-    b.append(
-        &decision_maker,
-        &pb::response::ImplementationUpdated {
-            recommendation_event_hash: adoptions[0].0.to_vec(),
-            status: pb::response::ImplementationStatus::InProgress as i32,
-            progress_percent: 40,
-            note: "Six of fifteen schools have school streets.".into(),
-            evidence_hash: sha("progress report"),
-        },
-    );
+    b.append(&decision_maker, &second);
+    let amended_rationale = "Primary schools first; secondary schools after a review.";
+    let amended = pb::response::ResponseAmended {
+        recommendation_event_hash: adoptions[0].0.to_vec(),
+        decision: pb::response::Decision::AcceptedInPart as i32,
+        rationale: b.plain(amended_rationale),
+        responsible_body: "Cabinet".into(),
+        due_on: "2027-12-01".into(),
+        reason: "Budget set in February".into(),
+        sealed_rationale: b.seal("sealed_rationale", amended_rationale),
+    };
+    b.append(&decision_maker, &amended);
+    let note = "Six of fifteen schools have school streets.";
+    let update = pb::response::ImplementationUpdated {
+        recommendation_event_hash: adoptions[0].0.to_vec(),
+        status: pb::response::ImplementationStatus::InProgress as i32,
+        progress_percent: 40,
+        note: b.plain(note),
+        evidence_hash: sha("progress report"),
+        sealed_note: b.seal("sealed_note", note),
+    };
+    b.append(&decision_maker, &update);
+    if seal_personal_text {
+        let officer = key("fixture: data protection officer");
+        b.append(&council, &grant(&officer, Role::DataProtectionOfficer, "Data protection officer"));
+        b.append(&officer, &pb::privacy::PersonalDataRetentionSet { retention_days: 365 });
+        b.append(
+            &officer,
+            &pb::privacy::ContentErased {
+                event_hash: submission_events[0].0.to_vec(),
+                legal_basis: "UK GDPR Art. 17(1)(b): the submitter withdrew consent".into(),
+                erased_on: "2027-05-03".into(),
+            },
+        );
+    }
     b.export.checkpoint();
-    Fixture { export: b.export.finish(), trust_root, log_key, payloads: b.payloads }
+    Fixture { export: b.export.finish(), trust_root, log_key, payloads: b.payloads, data_keys: b.data_keys }
 }

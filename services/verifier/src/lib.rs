@@ -6,13 +6,15 @@
 //! (batched, on worker threads), every stream chain, every signed checkpoint against the events
 //! it covers, that a checkpoint covers every event, each author's role, scope and revocation
 //! state at that author's position, every domain rule, and every published view digest,
-//! rebuilt from the log.
+//! rebuilt from the log; with an auditor's openings, every opened sealed field against its
+//! commitment.
 
 pub mod export;
+pub mod openings;
 pub mod verify;
 
 pub use export::{Export, ExportFormatError, ExportHeader, ExportReader, ExportWriter, PublishedView};
 pub use verify::{
-    check_documents, verify_envelopes, verify_export, verify_export_with, verify_stream, Failure, FailureClass, Report,
-    VerifyOptions,
+    check_documents, check_openings, verify_envelopes, verify_export, verify_export_with, verify_stream, Failure,
+    FailureClass, Opening, Report, VerifyOptions,
 };

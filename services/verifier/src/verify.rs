@@ -64,6 +64,9 @@ pub enum FailureClass {
     /// An included document's bytes do not hash to its name, or no event commits to it. No
     /// position; the reason names the document.
     Document,
+    /// An auditor's opening of a sealed field does not match the commitment its event signed,
+    /// or names no sealed field. Position: the event's log index.
+    Opening,
 }
 
 impl FailureClass {
@@ -82,6 +85,7 @@ impl FailureClass {
             FailureClass::Witness => "witness",
             FailureClass::Unanchored => "unanchored",
             FailureClass::Document => "document",
+            FailureClass::Opening => "opening",
         }
     }
 }
@@ -126,6 +130,9 @@ pub struct VerifyOptions {
     /// Keep the hashes of the documents events commit to in the report, to check included
     /// documents against with [`check_documents`].
     pub collect_committed_documents: bool,
+    /// Keep the commitment of every sealed field in the report, to check an auditor's
+    /// openings against with [`check_openings`].
+    pub collect_sealed_fields: bool,
 }
 
 /// What was checked, with counts, and the first failure if any.
@@ -153,6 +160,12 @@ pub struct Report {
     pub documents_checked: u64,
     /// Committed documents that were not included (erased, never uploaded, or left out).
     pub documents_missing: u64,
+    /// Sealed fields of personal text in the log (FORMAT.md §14).
+    pub sealed_fields: u64,
+    /// With `collect_sealed_fields`: each sealed field's commitment, by (log index, field).
+    pub sealed_commitments: BTreeMap<(u64, String), Hash256>,
+    /// Sealed fields whose opening (text and salt) was checked by [`check_openings`].
+    pub sealed_fields_opened: u64,
 }
 
 impl Report {
@@ -184,6 +197,9 @@ impl Report {
             "root_hash": self.root_hash.to_hex(),
             "documents_checked": self.documents_checked,
             "documents_missing": self.documents_missing,
+            "sealed_fields": self.sealed_fields,
+            "sealed_fields_opened": self.sealed_fields_opened,
+            "sealed_fields_unopened": self.sealed_fields - self.sealed_fields_opened,
             "first_failure": self.first_failure.as_ref().map(|f| json!({
                 "class": f.class.as_str(), "position": f.position, "line": f.line, "reason": f.reason,
             })),
@@ -192,7 +208,7 @@ impl Report {
 
     pub fn to_text(&self) -> String {
         let mut text = format!(
-            "events: {}\nsignatures verified: {}\nstreams: {} ({} chain links)\nauthority checks: {}\nrules replayed: {}\ncheckpoints verified: {} (covering {} events)\nviews checked: {}\nroot: {}\n",
+            "events: {}\nsignatures verified: {}\nstreams: {} ({} chain links)\nauthority checks: {}\nrules replayed: {}\ncheckpoints verified: {} (covering {} events)\nviews checked: {}\nsealed fields: {} ({} opened and checked against their commitments, {} unopened)\nroot: {}\n",
             self.events,
             self.signatures_verified,
             self.streams,
@@ -202,6 +218,9 @@ impl Report {
             self.checkpoints_verified,
             self.anchored_size,
             self.views_checked,
+            self.sealed_fields,
+            self.sealed_fields_opened,
+            self.sealed_fields - self.sealed_fields_opened,
             self.root_hash
         );
         match &self.first_failure {
@@ -397,6 +416,7 @@ fn verify_events(
         fold: LogFold::new(header.trust_root),
         anchors,
         stopped: false,
+        collect_sealed_fields: options.collect_sealed_fields,
     };
     // A checkpoint or view of the empty log is checked before any event.
     replay.check_at_size(&mut report);
@@ -541,6 +561,8 @@ struct Replay<'h> {
     anchors: Anchors<'h>,
     /// A check failed; the rest is not replayed (signatures are still checked).
     stopped: bool,
+    /// Keep each sealed field's commitment in the report.
+    collect_sealed_fields: bool,
 }
 
 impl Replay<'_> {
@@ -587,7 +609,17 @@ impl Replay<'_> {
             self.streams.insert(author.stream.clone());
         }
         self.frontier.push_entry(&hash);
-        let folded = self.fold.fold(LoggedEventRef { log_index: index, envelope, event_hash: hash }, None);
+        // Decoded here once, so the sealed fields can be counted; the fold takes it as is.
+        let decoded = LogFold::decode(envelope).ok();
+        if let Some(event) = &decoded {
+            for (field, sealed) in event.sealed_fields() {
+                report.sealed_fields += 1;
+                if self.collect_sealed_fields {
+                    report.sealed_commitments.insert((index, field.to_string()), sealed.commitment);
+                }
+            }
+        }
+        let folded = self.fold.fold(LoggedEventRef { log_index: index, envelope, event_hash: hash }, decoded);
         if matches!(folded, Ok(_) | Err(FoldError::Rejected { .. })) {
             report.authority_checks += 1;
         }
@@ -732,4 +764,49 @@ pub fn check_documents(report: &mut Report, documents: impl IntoIterator<Item = 
         report.documents_checked += 1;
     }
     report.documents_missing = report.committed_documents.len() as u64 - seen;
+}
+
+/// One sealed field opened for an auditor (`klero export --openings FILE`, FORMAT.md §14.5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Opening {
+    pub log_index: u64,
+    pub field: String,
+    pub salt: [u8; 32],
+    pub text: String,
+}
+
+/// Checks an auditor's openings against the commitments a report verified with
+/// `collect_sealed_fields` holds: each names a sealed field of the log, and its salt and text
+/// hash to that field's signed commitment. Sealed fields with no opening (erased, or not
+/// disclosed to this auditor) are counted as unopened, not failed.
+pub fn check_openings(report: &mut Report, openings: impl IntoIterator<Item = Opening>) {
+    let mut opened = std::collections::BTreeSet::new();
+    for opening in openings {
+        let key = (opening.log_index, opening.field.clone());
+        let Some(commitment) = report.sealed_commitments.get(&key).copied() else {
+            fail(
+                report,
+                failure(
+                    FailureClass::Opening,
+                    Some(opening.log_index),
+                    format!("the opening names {}, which is not a sealed field of that event", opening.field),
+                ),
+            );
+            return;
+        };
+        if klero_domain::personal::check_opening(&opening.salt, &opening.text, &commitment).is_err() {
+            fail(
+                report,
+                failure(
+                    FailureClass::Opening,
+                    Some(opening.log_index),
+                    format!("the opened {} does not match the commitment its author signed", opening.field),
+                ),
+            );
+            return;
+        }
+        if opened.insert(key) {
+            report.sealed_fields_opened += 1;
+        }
+    }
 }

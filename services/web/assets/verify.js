@@ -271,8 +271,26 @@
     "klero.response.v1.ResponseInputsConsidered": { recommendation_event_hash: [1, "bytes"], citations: [2, "citations"], letter_hash: [3, "bytes"] },
   };
   // The role each stage's events need (klero.registry.v1.Role, docs/RULES.md "Authority").
-  const ROLE_OF_PACKAGE = { assembly: 1, selection: 2, deliberation: 3, recommendation: 4, response: 5 };
-  const ROLE_NAMES = ["", "convenor", "selection operator", "facilitator", "panel secretary", "council decision-maker", "auditor"];
+  const ROLE_OF_PACKAGE = { assembly: 1, selection: 2, deliberation: 3, recommendation: 4, response: 5, privacy: 7 };
+  const ROLE_NAMES = ["", "convenor", "selection operator", "facilitator", "panel secretary", "council decision-maker", "auditor",
+    "data protection officer"];
+  // Sealed personal text (docs/FORMAT.md §14): the field number of each sealed field, by event
+  // type. A sealed field is a klero.privacy.v1.SealedText whose field 3 is the commitment.
+  const SEALED_FIELDS = {
+    "klero.deliberation.v1.EvidencePresented": { sealed_title: 6 },
+    "klero.deliberation.v1.PublicSubmissionReceived": { sealed_text: 4 },
+    "klero.response.v1.ResponseIssued": { sealed_rationale: 6 },
+    "klero.response.v1.ResponseAmended": { sealed_rationale: 7 },
+    "klero.response.v1.ImplementationUpdated": { sealed_note: 6 },
+  };
+  const COMMITMENT_DOMAIN = new TextEncoder().encode("klero/personal-text-commitment/v1\0");
+  // The commitment a sealed field of an event signed, hex; throws if it has no such field.
+  const sealedCommitment = (event, field) => {
+    const number = (SEALED_FIELDS[event.eventType] || {})[field];
+    const values = number === undefined ? [] : event.fields.get(number) || [];
+    if (values.length === 0) throw new Error(`event ${event.logIndex} (${event.eventType}) has no sealed field ${field}`);
+    return hex((parseProtobuf(values[values.length - 1]).get(3) || [new Uint8Array()])[0]);
+  };
 
   // The value of one field, in the form a page shows it.
   const fieldValue = (event, field) => {
@@ -455,6 +473,30 @@
       }
       if (!ok) fail(`the ${field.replace(/_/g, " ")} shown for event ${logIndex} is not what was signed: the page says “${shown.slice(0, 80)}”`);
     }
+    // Sealed text: the text shown and its salt hash to the commitment the author signed; text
+    // shown as erased stands for a field the event really sealed.
+    let sealedChecked = 0;
+    for (const el of root.querySelectorAll("[data-event][data-sealed-field]")) {
+      let event;
+      try { event = await loadEvent(el.dataset.event); } catch (_) { continue; }
+      fieldsChecked++;
+      sealedChecked++;
+      const field = el.dataset.sealedField;
+      try {
+        const signed = sealedCommitment(event, field);
+        if (el.dataset.salt) {
+          const text = new TextEncoder().encode(el.textContent);
+          const salt = fromHex(el.dataset.salt);
+          const message = new Uint8Array(COMMITMENT_DOMAIN.length + salt.length + text.length);
+          message.set(COMMITMENT_DOMAIN, 0);
+          message.set(salt, COMMITMENT_DOMAIN.length);
+          message.set(text, COMMITMENT_DOMAIN.length + salt.length);
+          if (hex(await sha256(message)) !== signed) fail(`the ${field.replace(/_/g, " ")} shown for event ${el.dataset.event} is not the text its author sealed`);
+        }
+      } catch (error) {
+        fail(error.message);
+      }
+    }
     for (const el of root.querySelectorAll("[data-citation]")) {
       let event;
       try { event = await loadEvent(el.dataset.event); } catch (_) { continue; }
@@ -516,7 +558,8 @@
     if (views.length) step(viewFailures.length === 0, `${views.length} downloads hash to the digests shown, over a prefix of the signed log.`);
 
     return { ok: failures.length === 0, failures, steps, checkpointSize: Number(checkpoint.size),
-      events: claimed.size, documents: documents.length, views: views.length, fields: fieldsChecked };
+      events: claimed.size, documents: documents.length, views: views.length, fields: fieldsChecked,
+      sealed: sealedChecked };
   };
 
   // ---------------------------------------------------------------- the badge

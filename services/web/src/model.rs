@@ -23,6 +23,8 @@ pub struct DocumentShown {
     pub text: Option<String>,
     /// Why there is no text: not uploaded, erased, too large, not text.
     pub absent: Option<&'static str>,
+    /// When and why it was erased, if it was.
+    pub erasure: Option<String>,
 }
 
 impl DocumentShown {
@@ -31,9 +33,28 @@ impl DocumentShown {
     }
 }
 
+/// A public submission of the input trace as a page shows it: its document (version 1), or its
+/// sealed text (version 2); an erased document says so.
+pub async fn submission_content<S: EventStore>(
+    app: &Application<S>,
+    input: &Value,
+    openings: &Openings,
+) -> (Option<DocumentShown>, Option<PersonalShown>) {
+    if input["sealed_commitment"].is_string() {
+        return (None, Some(personal(input, "content_hash", "sealed_text", openings)));
+    }
+    let mut shown = document(app, input["content_hash"].as_str().unwrap_or_default()).await;
+    if let Some(erased_on) = input["erased_on"].as_str() {
+        shown.text = None;
+        shown.absent = Some("erased");
+        shown.erasure = Some(format!("Erased on {} ({})", date_words(erased_on), text(&input["erasure_reason"])));
+    }
+    (Some(shown), None)
+}
+
 /// Fetches a document for display.
 pub async fn document<S: EventStore>(app: &Application<S>, sha256_hex: &str) -> DocumentShown {
-    let absent = |why| DocumentShown { sha256: sha256_hex.to_string(), text: None, absent: Some(why) };
+    let absent = |why| DocumentShown { sha256: sha256_hex.to_string(), text: None, absent: Some(why), erasure: None };
     let Ok(hash) = Hash256::from_hex(sha256_hex) else {
         return absent("not a hash");
     };
@@ -47,7 +68,9 @@ pub async fn document<S: EventStore>(app: &Application<S>, sha256_hex: &str) -> 
                 return absent("too long to show here: download it to read it");
             }
             match String::from_utf8(document.bytes) {
-                Ok(text) => DocumentShown { sha256: sha256_hex.to_string(), text: Some(text), absent: None },
+                Ok(text) => {
+                    DocumentShown { sha256: sha256_hex.to_string(), text: Some(text), absent: None, erasure: None }
+                }
                 Err(_) => absent("not valid UTF-8 text: download it to read it"),
             }
         }
@@ -63,6 +86,64 @@ pub struct Views {
     pub tree_size: u64,
     pub bodies: HashMap<ViewName, Value>,
     pub digests: Vec<ViewDigest>,
+    /// The assembly's sealed fields the server can still open, by commitment (hex).
+    pub openings: Openings,
+}
+
+/// Opened sealed fields, by commitment (hex): the field's name, its text and its salt (hex).
+pub type Openings = HashMap<String, (String, String, String)>;
+
+/// The assembly's sealed fields the server can still open.
+pub async fn openings<S: EventStore>(
+    app: &Application<S>,
+    assembly: &AssemblyId,
+) -> Result<Openings, ApplicationError> {
+    Ok(app
+        .opened_personal_texts(assembly)
+        .await?
+        .into_iter()
+        .filter_map(|(commitment, field)| {
+            let opened = field.opened?;
+            let salt = klero_ledger::hash::to_hex(&opened.salt);
+            Some((commitment.to_hex(), (field.field.to_string(), opened.text, salt)))
+        })
+        .collect())
+}
+
+/// Free text that may hold personal data (FORMAT.md §14), as a page shows it.
+#[derive(Clone, Debug, Default)]
+pub struct PersonalShown {
+    /// What the page shows: the text, or when and why it was erased.
+    pub text: String,
+    /// The event's field the text comes from: the plain field, or the sealed one.
+    pub field: String,
+    /// Sealed in its event: the browser checks `text` and `salt` against the signed
+    /// commitment, not against a plain field.
+    pub sealed: bool,
+    /// The salt (hex) of an opened sealed field; `None` when plain or erased.
+    pub salt: Option<String>,
+}
+
+impl std::fmt::Display for PersonalShown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// What a view holds for a free-text field (a string, or `{"sealed_commitment": …}` with
+/// `erased_on` and `erasure_reason` once erased), as a page shows it.
+pub fn personal(value: &Value, plain_field: &str, sealed_field: &str, openings: &Openings) -> PersonalShown {
+    let Some(commitment) = value["sealed_commitment"].as_str() else {
+        return PersonalShown { text: text(value), field: plain_field.to_string(), sealed: false, salt: None };
+    };
+    let sealed = |text: String, salt| PersonalShown { text, field: sealed_field.to_string(), sealed: true, salt };
+    if let Some(erased_on) = value["erased_on"].as_str() {
+        return sealed(format!("Erased on {} ({})", date_words(erased_on), text(&value["erasure_reason"])), None);
+    }
+    match openings.get(commitment) {
+        Some((_, opened, salt)) => sealed(opened.clone(), Some(salt.clone())),
+        None => sealed("Sealed text this server cannot open".into(), None),
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -92,7 +173,7 @@ impl Views {
                 root_hash: served.root_hash.to_hex(),
             });
         }
-        Ok(Views { tree_size, bodies, digests })
+        Ok(Views { tree_size, bodies, digests, openings: openings(app, assembly).await? })
     }
 
     pub fn body(&self, name: ViewName) -> &Value {
@@ -184,7 +265,7 @@ pub struct Selection {
 
 #[derive(Clone, Debug)]
 pub struct Evidence {
-    pub title: String,
+    pub title: PersonalShown,
     pub speaker_role: String,
     pub media_type: String,
     pub log_index: u64,
@@ -220,7 +301,7 @@ pub struct Citation {
 pub struct Answer {
     pub decision: String,
     pub decision_label: &'static str,
-    pub rationale: String,
+    pub rationale: PersonalShown,
     pub responsible_body: String,
     pub due_on: String,
     pub due_on_iso: String,
@@ -234,7 +315,7 @@ pub struct Update {
     pub status: String,
     pub status_label: &'static str,
     pub progress: u64,
-    pub note: String,
+    pub note: PersonalShown,
     pub log_index: u64,
     pub recorded: String,
     pub evidence_hash: Option<String>,
@@ -294,7 +375,10 @@ impl Recommendation {
 #[derive(Clone, Debug)]
 pub struct Submission {
     pub log_index: u64,
-    pub document: DocumentShown,
+    /// A version 1 submission's document; `None` for a sealed one.
+    pub document: Option<DocumentShown>,
+    /// A sealed submission's text; `None` for a version 1 one.
+    pub sealed: Option<PersonalShown>,
     /// Recommendations that cite it, and responses that considered it.
     pub cited_by: Vec<String>,
     pub considered_in: Vec<String>,
@@ -349,9 +433,10 @@ impl Assembly {
         for s in deliberation["sessions"].as_array().into_iter().flatten() {
             let mut evidence = Vec::new();
             for e in s["evidence"].as_array().into_iter().flatten() {
-                evidence_titles.insert(text(&e["event_hash"]), (text(&e["title"]), int(&e["log_index"])));
+                let title = personal(&e["title"], "title", "sealed_title", &views.openings);
+                evidence_titles.insert(text(&e["event_hash"]), (title.text.clone(), int(&e["log_index"])));
                 evidence.push(Evidence {
-                    title: text(&e["title"]),
+                    title,
                     speaker_role: text(&e["speaker_role"]),
                     media_type: text(&e["media_type"]),
                     log_index: int(&e["log_index"]),
@@ -406,9 +491,11 @@ impl Assembly {
             if cited_by.is_empty() && considered_in.is_empty() {
                 continue;
             }
+            let (document, sealed) = submission_content(app, input, &views.openings).await;
             submissions_cited.push(Submission {
                 log_index: int(&input["log_index"]),
-                document: document(app, input["content_hash"].as_str().unwrap_or_default()).await,
+                document,
+                sealed,
                 cited_by,
                 considered_in,
             });
@@ -461,7 +548,7 @@ impl Assembly {
                 Answer {
                     decision: text(&current["decision"]),
                     decision_label: decision_label(current["decision"].as_str().unwrap_or_default()),
-                    rationale: text(&current["rationale"]),
+                    rationale: personal(&current["rationale"], "rationale", "sealed_rationale", &views.openings),
                     responsible_body: text(&current["responsible_body"]),
                     due_on: date_words(current["due_on"].as_str().unwrap_or_default()),
                     due_on_iso: text(&current["due_on"]),
@@ -478,7 +565,7 @@ impl Assembly {
                     status: text(&u["status"]),
                     status_label: status_label(u["status"].as_str().unwrap_or_default()),
                     progress: int(&u["progress_percent"]),
-                    note: text(&u["note"]),
+                    note: personal(&u["note"], "note", "sealed_note", &views.openings),
                     log_index: int(&u["log_index"]),
                     recorded: format::day_words(int(&u["recorded_at_unix_ms"])),
                     evidence_hash: u["evidence_hash"].as_str().map(str::to_string),

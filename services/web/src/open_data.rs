@@ -146,7 +146,7 @@ pub async fn csv<S: EventStore>(
                 status,
                 latest.map(|u| u.progress.to_string()).unwrap_or_default(),
                 r.answer.as_ref().map(|a| a.decision.clone()).unwrap_or_default(),
-                r.answer.as_ref().map(|a| a.rationale.clone()).unwrap_or_default(),
+                r.answer.as_ref().map(|a| a.rationale.text.clone()).unwrap_or_default(),
                 r.answer.as_ref().map(|a| a.responsible_body.clone()).unwrap_or_default(),
                 due_by,
                 r.state.clone().unwrap_or_default(),
@@ -202,6 +202,9 @@ pub async fn atom<S: EventStore>(
             serde_json::from_str(&web.app.view(ViewName::AssemblyOverview, &id).await?.json).unwrap_or_default();
         let origin = web.app.verifier_key().name().to_string();
         let page = format!("{base}/assemblies/{id}");
+        // Sealed text shows as the pages show it: opened, or when and why it was erased.
+        let openings = crate::model::openings(&web.app, &id).await?;
+        let shown = |value: &serde_json::Value, plain: &str| crate::model::personal(value, plain, "", &openings).text;
         // (recorded, event hash, title, text, anchor)
         let mut entries: Vec<(u64, String, String, String, String)> = Vec::new();
         for a in accountability["body"]["adopted_recommendations"].as_array().into_iter().flatten() {
@@ -216,7 +219,7 @@ pub async fn atom<S: EventStore>(
                     format!("The council {verb} {rid} ({title}): {decision}"),
                     format!(
                         "{} Responsible: {}. Due by {}.",
-                        answer["rationale"].as_str().unwrap_or_default(),
+                        shown(&answer["rationale"], "rationale"),
                         answer["responsible_body"].as_str().unwrap_or_default(),
                         format::date_words(answer["due_on"].as_str().unwrap_or_default())
                     ),
@@ -232,7 +235,7 @@ pub async fn atom<S: EventStore>(
                         status_label(update["status"].as_str().unwrap_or_default()),
                         update["progress_percent"].as_u64().unwrap_or(0)
                     ),
-                    update["note"].as_str().unwrap_or_default().into(),
+                    shown(&update["note"], "note"),
                     format!("recommendation-{rid}"),
                 ));
             }

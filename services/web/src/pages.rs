@@ -3,7 +3,7 @@
 //! one value inserted unescaped is the quota chart, which `chart.rs` builds and escapes.
 
 use crate::format::{self, decision_label, status_label};
-use crate::model::{self, Answer, Assembly, DocumentShown, Update};
+use crate::model::{self, Answer, Assembly, DocumentShown, PersonalShown, Update};
 use crate::{CachedPage, Encoding, PageError, Web};
 use askama::Template;
 use axum::body::Body;
@@ -328,7 +328,9 @@ struct Trace {
     event_hash: String,
     assembly_id: String,
     assembly_question: String,
-    document: DocumentShown,
+    /// The input's document, or (a sealed submission) its text.
+    document: Option<DocumentShown>,
+    sealed: Option<PersonalShown>,
     cited_by: Vec<TraceCitation>,
     considered_in: Vec<TraceCitation>,
     outcomes: Vec<Outcome>,
@@ -442,6 +444,7 @@ async fn trace<S: EventStore>(app: &Application<S>, log_index: u64, check: Optio
         .ok_or_else(not_an_input)?;
     let overview: Value =
         serde_json::from_str(&app.view(ViewName::AssemblyOverview, &assembly).await?.json).unwrap_or_default();
+    let openings = model::openings(app, &assembly).await?;
     let citations = |key: &str| -> Vec<TraceCitation> {
         input[key]
             .as_array()
@@ -468,7 +471,7 @@ async fn trace<S: EventStore>(app: &Application<S>, log_index: u64, check: Optio
             answer: o["response"].as_object().map(|current| Answer {
                 decision: current["decision"].as_str().unwrap_or_default().into(),
                 decision_label: decision_label(current["decision"].as_str().unwrap_or_default()),
-                rationale: current["rationale"].as_str().unwrap_or_default().into(),
+                rationale: model::personal(&current["rationale"], "rationale", "sealed_rationale", &openings),
                 responsible_body: current["responsible_body"].as_str().unwrap_or_default().into(),
                 due_on: format::date_words(current["due_on"].as_str().unwrap_or_default()),
                 due_on_iso: current["due_on"].as_str().unwrap_or_default().into(),
@@ -484,7 +487,7 @@ async fn trace<S: EventStore>(app: &Application<S>, log_index: u64, check: Optio
                     status: u["status"].as_str().unwrap_or_default().into(),
                     status_label: status_label(u["status"].as_str().unwrap_or_default()),
                     progress: u["progress_percent"].as_u64().unwrap_or(0),
-                    note: u["note"].as_str().unwrap_or_default().into(),
+                    note: model::personal(&u["note"], "note", "sealed_note", &openings),
                     log_index: u["log_index"].as_u64().unwrap_or(0),
                     recorded: format::day_words(u["recorded_at_unix_ms"].as_u64().unwrap_or(0)),
                     evidence_hash: None,
@@ -492,13 +495,15 @@ async fn trace<S: EventStore>(app: &Application<S>, log_index: u64, check: Optio
                 .collect(),
         })
         .collect();
+    let (document, sealed) = model::submission_content(app, &input, &openings).await;
     Ok(Trace {
         receipt_check: check,
         kind_label: if input["kind"] == "evidence" { "evidence" } else { "public submission" },
         log_index,
         assembly_id: assembly.to_string(),
         assembly_question: overview["body"]["remit_question"].as_str().unwrap_or_default().into(),
-        document: model::document(app, input["content_hash"].as_str().unwrap_or_default()).await,
+        document,
+        sealed,
         cited_by: citations("cited_by"),
         considered_in: citations("considered_in"),
         outcomes,

@@ -124,6 +124,7 @@ fn role_number(role: Role) -> u32 {
         Role::PanelSecretary => 4,
         Role::CouncilDecisionMaker => 5,
         Role::Auditor => 6,
+        Role::DataProtectionOfficer => 7,
     }
 }
 

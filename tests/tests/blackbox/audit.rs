@@ -38,6 +38,7 @@ async fn recorded_assembly() -> (TestServer, Export, Cast) {
                 submitter_id: format!("s{n}"),
                 content_hash: sha("x"),
                 received_on: "2026-01-21".into(),
+                sealed_text: None,
             },
         )
         .await;
@@ -181,6 +182,7 @@ async fn a_key_used_after_its_revocation_is_an_authority_failure() {
         submitter_id: "late".into(),
         content_hash: sha("y"),
         received_on: "2026-02-01".into(),
+        sealed_text: None,
     };
     builder.append(
         author(
@@ -254,6 +256,7 @@ async fn an_event_id_used_twice_is_a_chain_failure_at_the_second_use() {
                 submitter_id: "again".into(),
                 content_hash: sha("z"),
                 received_on: "2026-01-22".into(),
+                sealed_text: None,
             }
             .encode_to_vec(),
         },

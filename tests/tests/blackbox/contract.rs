@@ -152,7 +152,11 @@ async fn a_signature_of_the_wrong_length_is_named_as_the_signature() {
         wire.signature.resize(length, 7);
         let status = client
             .ledger()
-            .append(pb::ledger::AppendRequest { event: Some(wire.clone()), expected_revision: None })
+            .append(pb::ledger::AppendRequest {
+                event: Some(wire.clone()),
+                expected_revision: None,
+                data_key: Vec::new(),
+            })
             .await
             .expect_err("refused");
         assert_eq!(status.code(), Code::InvalidArgument);
@@ -164,6 +168,7 @@ async fn a_signature_of_the_wrong_length_is_named_as_the_signature() {
                 stream: event.stream.clone(),
                 events: vec![event.wire.clone(), wire],
                 expected_revision: None,
+                data_keys: Vec::new(),
             })
             .await
             .expect_err("refused");
@@ -188,6 +193,7 @@ async fn an_expectation_set_to_false_is_refused_not_read_as_a_condition() {
             .append(pb::ledger::AppendRequest {
                 event: Some(event.wire.clone()),
                 expected_revision: Some(pb::ledger::ExpectedRevision { kind: Some(kind) }),
+                data_key: Vec::new(),
             })
             .await
             .expect_err("refused");

@@ -59,6 +59,7 @@ async fn with_inputs_on(
             title: "Evening services".into(),
             content_hash: evidence_text.0.to_vec(),
             media_type: TEXT.into(),
+            sealed_title: None,
         },
     )
     .await;
@@ -72,6 +73,7 @@ async fn with_inputs_on(
             submitter_id: "resident-1".into(),
             content_hash: submission_text.0.to_vec(),
             received_on: "2026-01-21".into(),
+            sealed_text: None,
         },
     )
     .await;
@@ -349,6 +351,7 @@ async fn a_document_that_does_not_match_its_hash_or_a_limit_is_refused() {
             submitter_id: "r1".into(),
             content_hash: kept[0].0.to_vec(),
             received_on: "2026-01-21".into(),
+            sealed_text: None,
         },
     )
     .await;

@@ -30,6 +30,7 @@ async fn invalid_fields_are_named_in_bad_request_details_and_append_nothing() {
         title: "".into(),
         content_hash: vec![1, 2, 3],
         media_type: "application/pdf".into(),
+        sealed_title: None,
     };
     let error = status(client.append(&sign(&cast.facilitator, "errors", &bad), None).await.expect_err("refused"));
     assert_eq!(error.code(), Code::InvalidArgument);
@@ -59,7 +60,7 @@ async fn invalid_fields_are_named_in_bad_request_details_and_append_nothing() {
         pb::ledger::SignedEvent { author_encoding: signed.encoding().to_vec(), signature: signed.signature().to_vec() };
     let error = client
         .ledger()
-        .append(pb::ledger::AppendRequest { event: Some(wire), expected_revision: None })
+        .append(pb::ledger::AppendRequest { event: Some(wire), expected_revision: None, data_key: Vec::new() })
         .await
         .expect_err("refused");
     assert_eq!(error.code(), Code::InvalidArgument);
@@ -71,6 +72,7 @@ async fn invalid_fields_are_named_in_bad_request_details_and_append_nothing() {
         .append(pb::ledger::AppendRequest {
             event: Some(pb::ledger::SignedEvent { author_encoding: vec![1, 2, 3], signature: vec![0; 64] }),
             expected_revision: None,
+            data_key: Vec::new(),
         })
         .await
         .expect_err("refused");
@@ -78,7 +80,7 @@ async fn invalid_fields_are_named_in_bad_request_details_and_append_nothing() {
     assert!(error.message().contains("event.author_encoding"), "{}", error.message());
     let error = client
         .ledger()
-        .append(pb::ledger::AppendRequest { event: None, expected_revision: None })
+        .append(pb::ledger::AppendRequest { event: None, expected_revision: None, data_key: Vec::new() })
         .await
         .expect_err("refused");
     assert!(error.message().contains("event is required"), "{}", error.message());
@@ -220,6 +222,7 @@ async fn a_store_that_is_down_makes_appends_unavailable() {
         .append(pb::ledger::AppendRequest {
             event: Some(sign(&cast.facilitator, "errors", &submission).wire),
             expected_revision: None,
+            data_key: Vec::new(),
         })
         .await
         .expect_err("refused");

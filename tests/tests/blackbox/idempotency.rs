@@ -11,6 +11,7 @@ async fn retries_return_the_original_result_and_append_nothing() {
         submitter_id: "s1".into(),
         content_hash: sha("x"),
         received_on: "2026-01-01".into(),
+        sealed_text: None,
     };
     let event = sign(&cast.facilitator, "idem", &submission);
     let first = client.append(&event, None).await.expect("append");

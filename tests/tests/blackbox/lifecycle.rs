@@ -52,6 +52,7 @@ async fn a_whole_assembly_is_recorded_answered_and_provable() {
                 title: "briefing".into(),
                 content_hash: sha("doc"),
                 media_type: "application/pdf".into(),
+                sealed_title: None,
             },
         )
         .await;
@@ -64,6 +65,7 @@ async fn a_whole_assembly_is_recorded_answered_and_provable() {
             submitter_id: "s1".into(),
             content_hash: sha("sub"),
             received_on: "2026-01-21".into(),
+            sealed_text: None,
         },
     )
     .await;
@@ -96,6 +98,7 @@ async fn a_whole_assembly_is_recorded_answered_and_provable() {
             progress_percent: 30,
             note: "started".into(),
             evidence_hash: vec![],
+            sealed_note: None,
         },
     )
     .await;

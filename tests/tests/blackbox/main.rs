@@ -16,6 +16,7 @@
 //! - `reads`: paged log reads and a subscription that goes from catch-up to live.
 //! - `snapshots`: restarts take up a valid snapshot and refuse any other, with the same answers.
 //! - `tls`: gRPC and the pages over TLS, with and without client certificates.
+//! - `privacy`: personal text sealed, opened, erased; proofs hold and no file gives it back.
 //! - `storage`: a real full disk (a small tmpfs): fail-stop appends, reads go on, nothing lost.
 
 mod audit;
@@ -28,6 +29,7 @@ mod errors;
 mod idempotency;
 mod lifecycle;
 mod operations;
+mod privacy;
 mod reads;
 mod restart;
 mod selection;

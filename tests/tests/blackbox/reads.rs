@@ -25,6 +25,7 @@ async fn a_subscription_catches_up_then_follows_live_appends_without_gap_or_dupl
                     submitter_id: format!("s{n}"),
                     content_hash: sha("x"),
                     received_on: "2026-01-01".into(),
+                    sealed_text: None,
                 };
                 client.append(&sign(&cast.facilitator, "reads", &submission), None).await.expect("append");
             }

@@ -4,7 +4,11 @@
 //! - `record-vectors.txt`: the fixture's events and every view's canonical JSON and digest
 //!   (docs/FORMAT.md §7), for an independent implementation to reproduce;
 //! - `fixture.export`: the fixture as an export file (§8);
-//! - `draw-vectors.txt`: a lottery and what three seeds draw from it, step by step (§9).
+//! - `draw-vectors.txt`: a lottery and what three seeds draw from it, step by step (§9);
+//! - `personal-data-vectors.txt`: the fixture with its personal text sealed, a retention
+//!   period and an erasure: every sealed field's key, nonce, salt, text, associated data,
+//!   ciphertext and commitment, the events, and every view (§14), checked again by
+//!   `tests/independent_sealing.py`.
 //!
 //! After an intended change, regenerate with `UPDATE_EXPECT=1 cargo test -p klero-tests --test golden`
 //! and bump the version of what changed.
@@ -42,19 +46,25 @@ fn the_fixture_follows_every_rule_and_verifies() {
 
 #[test]
 fn every_event_type_has_a_golden_payload_that_decodes() {
-    let fixture = fixture::lifecycle();
-    let mut text = String::from("# One payload of every event type in the catalogue, hex, and what it decodes to.\n");
+    // Version 1 of every type from the plain fixture; version 2 (sealed text) and the privacy
+    // events from the one with personal data.
+    let (plain, personal) = (fixture::lifecycle(), fixture::personal_data());
+    let mut text =
+        String::from("# One payload of every event type and version in the catalogue, hex, and what it decodes to.\n");
     for entry in EVENT_CATALOGUE {
-        let (_, payload) = fixture
-            .payloads
-            .iter()
-            .find(|(event_type, _)| *event_type == entry.event_type)
-            .unwrap_or_else(|| panic!("the fixture has no {} event: add one", entry.event_type));
-        let decoded = decode_event(entry.event_type, entry.event_version, payload)
-            .unwrap_or_else(|v| panic!("{} does not decode: {v:?}", entry.event_type));
-        assert_eq!(klero_catalogue::event_type_of(&decoded), (entry.event_type, entry.event_version));
-        writeln!(text, "payload[{} v{}]: {}", entry.event_type, entry.event_version, to_hex(payload)).ok();
-        writeln!(text, "decoded[{}]: {decoded:?}", entry.event_type).ok();
+        for version in 1..=entry.event_version {
+            let (_, _, payload) = plain
+                .payloads
+                .iter()
+                .chain(&personal.payloads)
+                .find(|(event_type, v, _)| *event_type == entry.event_type && *v == version)
+                .unwrap_or_else(|| panic!("no fixture has a {} event at version {version}: add one", entry.event_type));
+            let decoded = decode_event(entry.event_type, version, payload)
+                .unwrap_or_else(|v| panic!("{} v{version} does not decode: {v:?}", entry.event_type));
+            assert_eq!(klero_catalogue::event_type_of(&decoded), (entry.event_type, version));
+            writeln!(text, "payload[{} v{version}]: {}", entry.event_type, to_hex(payload)).ok();
+            writeln!(text, "decoded[{} v{version}]: {decoded:?}", entry.event_type).ok();
+        }
     }
     expect_file!["payloads.txt"].assert_eq(&text);
 }
@@ -247,4 +257,70 @@ fn a_fold_taken_up_from_its_snapshot_answers_as_the_original() {
         restored.decide(std::slice::from_ref(&cite), proposal),
         original.decide(std::slice::from_ref(&cite), proposal)
     );
+}
+
+/// The fixture with sealed personal text (docs/FORMAT.md §14), byte for byte: what an
+/// independent implementation must reproduce to open, check and erase sealed text.
+#[test]
+fn the_personal_data_fixture_is_pinned_byte_for_byte() {
+    let fixture = fixture::personal_data();
+    let fold = folded(&fixture);
+    let report = klero_verifier::verify_export(&fixture.export, &mut |_, _| {});
+    assert!(report.complete(), "{}", report.to_text());
+    let mut text = String::from(
+        "# Kleroterion golden vectors for sealed personal text: docs/FORMAT.md §14, over the events below.\n\
+         # One `key: value` per line; values are lowercase hex, or one line of JSON.\n",
+    );
+    writeln!(text, "trust_root_public_key: {}", to_hex(&fixture.trust_root)).ok();
+    writeln!(text, "log_verifier_key: {}", fixture.log_key.verifier().to_vkey_string()).ok();
+    let mut sealed_fields = 0;
+    for (index, bytes) in fixture.export.events.iter().enumerate() {
+        writeln!(text, "event[{index}].envelope: {}", to_hex(bytes)).ok();
+        let envelope = Envelope::parse(bytes.clone()).expect("envelope");
+        let event = LogFold::decode(&envelope).expect("decodes");
+        let event_id = envelope.author().event_id;
+        let Some((_, key)) = fixture.data_keys.iter().find(|(id, _)| *id == event_id) else { continue };
+        writeln!(text, "event[{index}].data_key: {}", to_hex(&key.0)).ok();
+        for (field, sealed) in event.sealed_fields() {
+            let opened = klero_domain::personal::open(key, &event_id.0, field, sealed).expect("the fixture opens");
+            let at = format!("event[{index}].{field}");
+            writeln!(
+                text,
+                "{at}.associated_data: {}",
+                to_hex(&klero_domain::personal::associated_data(&event_id.0, field))
+            )
+            .ok();
+            writeln!(text, "{at}.nonce: {}", to_hex(&sealed.nonce)).ok();
+            writeln!(text, "{at}.salt: {}", to_hex(&opened.salt)).ok();
+            writeln!(text, "{at}.text: {}", serde_json::Value::from(opened.text.as_str())).ok();
+            writeln!(text, "{at}.ciphertext: {}", to_hex(&sealed.ciphertext)).ok();
+            writeln!(text, "{at}.commitment: {}", sealed.commitment.to_hex()).ok();
+            sealed_fields += 1;
+        }
+    }
+    assert_eq!(sealed_fields, 7, "a title, two submissions, three rationales and a note");
+    let assembly = klero_domain::AssemblyId::parse(fixture::ASSEMBLY).expect("id");
+    for name in ViewName::ALL {
+        let view = fold.views().render(name, &assembly).expect("rendered");
+        let key = format!("view[{}/{}]", name.as_str(), fixture::ASSEMBLY);
+        writeln!(text, "{key}.json: {}", view.json).ok();
+        writeln!(text, "{key}.digest: {}", view.digest.to_hex()).ok();
+    }
+    expect_file!["personal-data-vectors.txt"].assert_eq(&text);
+}
+
+/// docs/FORMAT.md §14 is enough for an outsider: a Python program written from it alone, with
+/// its own XChaCha20-Poly1305, opens every sealed field of the vectors and checks each
+/// commitment.
+#[test]
+fn an_independent_implementation_opens_and_checks_the_sealed_vectors() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let output = std::process::Command::new("python3")
+        .arg(root.join("tests/independent_sealing.py"))
+        .arg(root.join("tests/tests/golden/personal-data-vectors.txt"))
+        .output()
+        .expect("python3 runs (the project's machines all have it)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("7 sealed fields opened"), "{stdout}");
 }

@@ -135,6 +135,9 @@ async fn residents_read_and_their_browser_verifies() {
         "Dear residents, the buses will run until 11pm",
         "Overdue",
         "In progress, 40%",
+        SEALED_NOTE,
+        "Erased on 20 March 2026",
+        ERASURE_REASON,
     ] {
         assert!(text.contains(shown), "the page shows {shown:?}");
     }
@@ -142,6 +145,8 @@ async fn residents_read_and_their_browser_verifies() {
     let escaped: Vec<&str> = verified["escaped"].as_array().expect("list").iter().filter_map(|v| v.as_str()).collect();
     assert!(escaped.contains(&SCRIPT_TITLE), "the title holding <script> shows as text: {escaped:?}");
     assert!(text.contains(SCRIPT_SUBMISSION), "the submission holding <script> shows as text");
+    assert!(!text.contains(ERASED_NOTE), "an erased note never shows");
+    assert!(verified["sealed"].as_u64().unwrap_or(0) >= 2, "sealed text was checked: {verified:#}");
     assert_eq!(verified["scripts"], serde_json::json!(["/static/verify.js"]), "no script but the page's own");
     assert_eq!(verified["dialogs"], serde_json::json!([]));
     assert_eq!(verified["errors"], serde_json::json!([]));

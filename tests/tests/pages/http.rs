@@ -82,7 +82,11 @@ async fn pages_open_data_and_proofs_over_http() {
     let update = feed.find("Progress on R1").expect("the update is an entry");
     let answered = feed.find("The council answered R1").expect("the answer is an entry");
     assert!(update < answered, "newest first");
-    assert_eq!(feed.matches("<entry>").count(), 2);
+    // The answer, the update, and the two updates with sealed notes: one shown opened, the
+    // erased one by when and why.
+    assert_eq!(feed.matches("<entry>").count(), 4);
+    assert!(feed.contains("Route 12 now stops outside Mrs Okafor") && feed.contains("Erased on 20 March 2026"));
+    assert!(!feed.contains("Mr Patel"), "an erased note never shows");
     assert!(feed.contains(&format!("<link rel=\"self\" href=\"{pages}{assembly}/feed.atom\"/>")));
 
     // The proof API and documents.

@@ -23,6 +23,12 @@ pub const RATIONALE: &str = "Funded from the 2027 transport budget.";
 pub const SCRIPT_TITLE: &str = "<script>alert(\"evidence\")</script> Transport briefing";
 pub const SCRIPT_SUBMISSION: &str = "The bus stops at 7pm <script>alert(1)</script> & \"I cannot get home\".";
 pub const R1_TEXT: &str = "R1. A frequent bus network.\nThe panel recommends buses every 10 minutes until 11pm.";
+/// An implementation note sealed as personal text (issue 19): the page shows it opened, and
+/// the browser checks it against its signed commitment.
+pub const SEALED_NOTE: &str = "Route 12 now stops outside Mrs Okafor's house on Elm Road.";
+/// Another sealed note, erased: the page says when and why.
+pub const ERASED_NOTE: &str = "Mr Patel at 14 Mill Lane objected to the new stop.";
+pub const ERASURE_REASON: &str = "UK GDPR Art. 17(1)(a): the data subject asked";
 
 /// A server with pages, and the clock it records with (tests move it forward).
 #[derive(Debug)]
@@ -112,6 +118,7 @@ pub async fn record(server: &PagesServer, assembly: &str) -> Recorded {
             title: SCRIPT_TITLE.into(),
             content_hash,
             media_type: "text/plain; charset=utf-8".into(),
+            sealed_title: None,
         },
     )
     .await;
@@ -127,6 +134,7 @@ pub async fn record(server: &PagesServer, assembly: &str) -> Recorded {
                     submitter_id: format!("s{n:04}"),
                     content_hash,
                     received_on: "2026-01-20".into(),
+                    sealed_text: None,
                 },
             )
             .await,
@@ -219,8 +227,36 @@ pub async fn record(server: &PagesServer, assembly: &str) -> Recorded {
         progress_percent: 40,
         note: "Budget allocated; the first routes run in March.".into(),
         evidence_hash: Vec::new(),
+        sealed_note: None,
     };
     client.append(&server.sign_now(&cast.decision_maker, assembly, &update), None).await.expect("the late update");
+    // Issue 19: two updates with sealed notes; the second is erased.
+    let officer = klero_client::Author::new(key("pages: data protection officer"));
+    let grant = data_protection_officer_grant(&officer, assembly);
+    client.append(&server.sign_now(&cast.council, assembly, &grant), None).await.expect("grant");
+    let mut sealed_updates = Vec::new();
+    for note in [SEALED_NOTE, ERASED_NOTE] {
+        let sealer = klero_client::Sealer::new().expect("sealer");
+        let update = pb::response::ImplementationUpdated {
+            recommendation_event_hash: adoptions[0].event_hash.clone(),
+            status: pb::response::ImplementationStatus::InProgress as i32,
+            progress_percent: 40,
+            note: String::new(),
+            evidence_hash: Vec::new(),
+            sealed_note: Some(sealer.seal("sealed_note", note).expect("seal")),
+        };
+        let stream = klero_client::stream_name(klero_domain::StreamKind::Response, assembly).expect("stream");
+        let now = klero_application::system_clock()() + server.offset_ms.load(Ordering::SeqCst);
+        let mut signed = cast.decision_maker.sign_with(stream, sealer.event_id(), now, &update).expect("sign");
+        signed.data_key = Some(sealer.data_key().clone());
+        sealed_updates.push(client.append(&signed, None).await.expect("a sealed update"));
+    }
+    let erasure = pb::privacy::ContentErased {
+        event_hash: sealed_updates[1].event_hash.clone(),
+        legal_basis: ERASURE_REASON.into(),
+        erased_on: "2026-03-20".into(),
+    };
+    client.append(&server.sign_now(&officer, assembly, &erasure), None).await.expect("erasure");
     Recorded {
         assembly: assembly.into(),
         facilitator_grant,
