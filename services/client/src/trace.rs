@@ -178,7 +178,7 @@ pub fn describe(followed: &FollowedReceipt) -> Vec<String> {
                 "{id} was {status}; the council's answer (log index {}): {} — {}",
                 response["log_index"],
                 response["decision"].as_str().unwrap_or("?"),
-                response["rationale"].as_str().unwrap_or("")
+                personal_text(&response["rationale"])
             )),
             None => lines.push(format!("{id} is {status}; no answer from the council yet")),
         }
@@ -188,9 +188,38 @@ pub fn describe(followed: &FollowedReceipt) -> Vec<String> {
                 update["log_index"],
                 update["status"].as_str().unwrap_or("?"),
                 update["progress_percent"],
-                update["note"].as_str().unwrap_or("")
+                personal_text(&update["note"])
             ));
         }
     }
     lines
+}
+
+/// A view's free-text field as a line shows it: plain text as it is; sealed text (FORMAT.md
+/// §14) by what became of it, since views never hold its plaintext.
+fn personal_text(value: &serde_json::Value) -> String {
+    match (value.as_str(), value["erased_on"].as_str()) {
+        (Some(text), _) => text.to_string(),
+        (None, Some(erased_on)) => {
+            format!("erased on {erased_on} ({})", value["erasure_reason"].as_str().unwrap_or(""))
+        }
+        (None, None) if value["sealed_commitment"].is_string() => {
+            "sealed text (Query.OpenPersonalText opens it)".to_string()
+        }
+        (None, None) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::personal_text;
+    use serde_json::json;
+
+    #[test]
+    fn a_trace_line_says_what_became_of_sealed_text() {
+        assert_eq!(personal_text(&json!("Budget allocated.")), "Budget allocated.");
+        assert_eq!(personal_text(&json!({"sealed_commitment": "ab"})), "sealed text (Query.OpenPersonalText opens it)");
+        let erased = json!({"sealed_commitment": "ab", "erased_on": "2026-12-01", "erasure_reason": "Art. 17"});
+        assert_eq!(personal_text(&erased), "erased on 2026-12-01 (Art. 17)");
+    }
 }

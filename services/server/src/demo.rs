@@ -579,7 +579,7 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
         &pb::privacy::ContentErased {
             event_hash: erased.event_hash.clone(),
             legal_basis: "UK GDPR Art. 17(1)(b): the submitter withdrew consent".into(),
-            erased_on: "2026-12-01".into(),
+            erased_on: crate::privacy::today(),
         },
     )
     .await?;

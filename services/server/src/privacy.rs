@@ -21,7 +21,7 @@ pub enum EraseTarget {
 }
 
 /// Today's date (UTC), YYYY-MM-DD, from the system clock.
-fn today() -> String {
+pub fn today() -> String {
     let days =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() / 86_400).unwrap_or(0);
     klero_domain::Date(days as i64).to_string()
