@@ -158,6 +158,19 @@ const out = {};
   await context.close();
 }
 
+// 4b. Sealed personal text altered in transit: it no longer matches its signed commitment.
+{
+  const { context, page } = await newPage();
+  upstream = config.a.pages;
+  mutate = (path, body) => path.startsWith("/assemblies/")
+    ? Buffer.from(body.toString("utf8").replace(config.sealedTamper.from, config.sealedTamper.to), "utf8") : body;
+  await page.goto(assemblyPage(proxied, "a"));
+  out.sealedTampered = await verification(page);
+  out.sealedTampered.applied = (await page.textContent("main")).includes(config.sealedTamper.to);
+  mutate = (_p, body) => body;
+  await context.close();
+}
+
 // 5. A key without a grant: the server points the key's grant at another key's.
 {
   const { context, page } = await newPage();

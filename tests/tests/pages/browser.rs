@@ -101,6 +101,7 @@ async fn residents_read_and_their_browser_verifies() {
         "a": {"pages": a.pages(), "assembly": recorded_a.assembly, "event": recorded_a.response, "submission": recorded_a.submission},
         "b": {"pages": b.pages(), "assembly": recorded_b.assembly},
         "tamper": {"from": RATIONALE, "to": RATIONALE.replace("2027", "2028")},
+        "sealedTamper": {"from": "Route 12", "to": "Route 13"},
         "ungranted": {"key": recorded_a.decision_maker_key, "other_grant": recorded_a.facilitator_grant, "role": 5},
         "vectors": signature_vectors(),
         "screenshot": screenshot,
@@ -196,6 +197,15 @@ async fn residents_read_and_their_browser_verifies() {
     assert_eq!(tampered["ok"], false);
     assert_eq!(tampered["badge"], "✗ Verification failed");
     assert!(tampered["summary"].as_str().unwrap_or("").contains("rationale"), "{tampered:#}");
+
+    // Sealed text altered in transit no longer matches the commitment its author signed.
+    let sealed = &seen["sealedTampered"];
+    assert_eq!(
+        (&sealed["applied"], &sealed["ok"]),
+        (&serde_json::json!(true), &serde_json::json!(false)),
+        "{sealed:#}"
+    );
+    assert!(sealed["summary"].as_str().unwrap_or("").contains("not the text its author sealed"), "{sealed:#}");
 
     let ungranted = &seen["ungranted"];
     assert_eq!(ungranted["ok"], false);
