@@ -454,6 +454,44 @@ fn a_served_demo_round_trips_through_the_command_line() {
     assert!(trace.status.success(), "{}", String::from_utf8_lossy(&trace.stderr));
     let trace = String::from_utf8_lossy(&trace.stdout);
     assert!(trace.contains("still in the log") && trace.contains("the council's answer"), "{trace}");
+
+    // Issue 19: a data protection officer's key file erases that submission from the command
+    // line; `klero overdue` lists nothing within the demo's 365-day retention period.
+    let assembly = text.lines().find_map(|l| l.strip_prefix("== assembly ")).expect("the demo names its assembly");
+    let event_hash = text
+        .lines()
+        .find_map(|line| line.split("(event hash ").nth(1))
+        .and_then(|rest| rest.split(')').next())
+        .expect("the demo names the submission's event hash");
+    assert!(klero(&["keygen", "--out", "dpo.key"], dir.path()).status.success());
+    let council = klero::keys::read_secret_key(&dir.path().join("council.key")).expect("council key");
+    let officer = klero::keys::read_secret_key(&dir.path().join("dpo.key")).expect("officer key");
+    let grant = pb::registry::KeyGranted {
+        public_key: officer.verifying_key().to_bytes().to_vec(),
+        role: pb::registry::Role::DataProtectionOfficer as i32,
+        scope: assembly.into(),
+        holder_title: "Data protection officer".into(),
+    };
+    tokio::runtime::Runtime::new().expect("runtime").block_on(async {
+        let mut client = klero_client::KleroClient::connect(&served.url).await.expect("connect");
+        let signed = klero_client::Author::new(council).sign(assembly, &grant).expect("sign");
+        client.append(&signed, None).await.expect("grant");
+    });
+    let overdue = klero(&["overdue", "--server", &served.url, "--assembly", assembly], dir.path());
+    assert!(overdue.status.success(), "{}", String::from_utf8_lossy(&overdue.stderr));
+    assert!(String::from_utf8_lossy(&overdue.stderr).contains("0 overdue (retention period 365 days)"));
+    let erase = |extra: &[&str]| {
+        let mut args = vec!["erase", "--server", &served.url, "--key", "dpo.key", "--assembly", assembly];
+        args.extend_from_slice(extra);
+        klero(&args, dir.path())
+    };
+    let erased = erase(&["--event", event_hash, "--legal-basis", "UK GDPR Art. 17(1)(a): the submitter asked"]);
+    assert!(erased.status.success(), "{}", String::from_utf8_lossy(&erased.stderr));
+    assert!(String::from_utf8_lossy(&erased.stdout).contains(&format!("erased {event_hash} on ")));
+    let again = erase(&["--event", event_hash, "--legal-basis", "again"]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("privacy.erased_once"), "{again:?}");
+    assert!(!erase(&["--event", event_hash]).status.success(), "--legal-basis is required with --event");
 }
 
 /// Issue 15: `klero demo --http` keeps its server up after the demonstration, prints the

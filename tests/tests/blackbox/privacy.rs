@@ -367,3 +367,37 @@ async fn a_failed_key_destruction_is_finished_by_the_next_start() {
     assert_eq!(open(&mut client, "faulty", &sealed.event_hash).await.erased_on, "2026-12-01");
     server.stop().await;
 }
+
+/// Issue 19: an assembly's retention period makes each item's erasure due that many days after
+/// it was recorded; the server lists the overdue items, and erasing them empties the list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overdue_erasures_are_listed_once_the_retention_period_ends() {
+    let assembly = "retention";
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let (_, officer, sealed, _) = sealed_item(&mut client, assembly).await;
+    let overdue = |client: &mut KleroClient| {
+        let mut client = client.clone();
+        async move {
+            client
+                .query()
+                .list_overdue_erasures(pb::query::ListOverdueErasuresRequest { assembly_id: assembly.into() })
+                .await
+                .expect("list")
+                .into_inner()
+        }
+    };
+    let listed = overdue(&mut client).await;
+    assert_eq!((listed.retention_days, listed.overdue.len()), (0, 0), "no period set, nothing is due");
+    let period = pb::privacy::PersonalDataRetentionSet { retention_days: 30 };
+    client.append(&server.sign_now(&officer, assembly, &period), None).await.expect("retention");
+    assert_eq!(overdue(&mut client).await.overdue.len(), 0, "not due before 30 days");
+    server.advance_clock(31 * 86_400_000);
+    let listed = overdue(&mut client).await;
+    assert_eq!(listed.retention_days, 30);
+    assert_eq!(listed.overdue.len(), 1, "{listed:?}");
+    assert_eq!(listed.overdue[0].event_hash, sealed.event_hash);
+    assert_eq!(listed.overdue[0].due_at_unix_ms, listed.overdue[0].recorded_at_unix_ms + 30 * 86_400_000);
+    client.append(&server.sign_now(&officer, assembly, &erasure_of(&sealed)), None).await.expect("erase");
+    assert_eq!(overdue(&mut client).await.overdue.len(), 0, "an erased item is no longer due");
+}
