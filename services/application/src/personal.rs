@@ -209,6 +209,15 @@ impl<S: EventStore> Application<S> {
         event_hash: &Hash256,
     ) -> Result<PersonalTextOpening, ApplicationError> {
         self.sync_fold().await?;
+        self.open_folded(assembly, event_hash).await
+    }
+
+    /// [`Application::open_personal_text`] on the fold as it stands.
+    async fn open_folded(
+        &self,
+        assembly: &AssemblyId,
+        event_hash: &Hash256,
+    ) -> Result<PersonalTextOpening, ApplicationError> {
         let item = self.personal_item(assembly, event_hash)?;
         let (event_id, event) = self.personal_event(&item).await?;
         let key = match (&item.erasure, event.sealed_fields().is_empty()) {
@@ -252,7 +261,7 @@ impl<S: EventStore> Application<S> {
             .unwrap_or_default();
         let mut opened = std::collections::HashMap::new();
         for event_hash in live {
-            for field in self.open_personal_text(assembly, &event_hash).await?.fields {
+            for field in self.open_folded(assembly, &event_hash).await?.fields {
                 if field.opened.is_some() {
                     opened.insert(field.commitment, field);
                 }

@@ -35,14 +35,15 @@ pub async fn print_overdue(url: &str, assembly: &str) -> anyhow::Result<()> {
         println!("assembly {assembly} has set no retention period: nothing is overdue");
     }
     for item in &listed.overdue {
-        println!("{} log index {} due since {} ms", to_hex(&item.event_hash), item.log_index, item.due_at_unix_ms);
+        println!(
+            "{} log index {} due since {} ms",
+            klero_ledger::hash::to_hex(&item.event_hash),
+            item.log_index,
+            item.due_at_unix_ms
+        );
     }
     eprintln!("{} overdue (retention period {} days)", listed.overdue.len(), listed.retention_days);
     Ok(())
-}
-
-fn to_hex(bytes: &[u8]) -> String {
-    klero_ledger::hash::to_hex(bytes)
 }
 
 async fn list_overdue(
