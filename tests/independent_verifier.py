@@ -270,11 +270,20 @@ def parse_vkey(text):
     return name, key_hash, public_key
 
 
-def verify_checkpoint(note, vkey):
+def verify_checkpoint(note, vkey, with_heads=False):
     name, key_hash, public_key = vkey
     text, signatures = note.split("\n\n", 1)
     text += "\n"
-    origin, size, root = text[:-1].split("\n")
+    lines = text[:-1].split("\n")
+    origin, size, root = lines[:3]
+    heads = None
+    if len(lines) == 4:
+        # FORMAT.md 4.1: the one extension line, "klero-stream-heads/v1 <count> <base64 root>".
+        word, count, heads_root = lines[3].split(" ")
+        assert word == "klero-stream-heads/v1" and count == str(int(count))
+        heads = (int(count), base64.b64decode(heads_root, validate=True))
+    else:
+        assert len(lines) == 3, "a checkpoint has three lines, or four with the stream heads"
     assert origin == name, "checkpoint origin is the key name"
     assert size == str(int(size)), "tree size has no leading zeros"
     ok = False
@@ -286,7 +295,142 @@ def verify_checkpoint(note, vkey):
             assert note_signature_valid(public_key, text.encode(), blob[4:]), "checkpoint signature"
             ok = True
     assert ok, "no signature by the log key"
+    if with_heads:
+        return int(size), base64.b64decode(root), heads
     return int(size), base64.b64decode(root)
+
+
+# --- Batch inclusion and stream heads (FORMAT.md sections 3.1 and 4.1) --------------------
+
+def split_point(n):
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return k
+
+
+def batch_root(leaves, start, end, proof):
+    """ROOT(I, D[start:end]) from section 3.1: `leaves` maps index to leaf hash; `proof` is a
+    list consumed from the front."""
+    inside = [i for i in leaves if start <= i < end]
+    if not inside:
+        assert proof, "the batch proof is too short"
+        return proof.pop(0)
+    if end - start == 1:
+        return leaves[start]
+    k = split_point(end - start)
+    left = batch_root(leaves, start, start + k, proof)
+    right = batch_root(leaves, start + k, end, proof)
+    return node_hash(left, right)
+
+
+def verify_batch_inclusion(size, leaves, proof, root):
+    proof = list(proof)
+    if size == 0:
+        return not leaves and not proof and root == sha256(b"")
+    if any(i >= size for i in leaves):
+        return False
+    try:
+        computed = batch_root(leaves, 0, size, proof)
+    except AssertionError:
+        return False
+    return not proof and computed == root
+
+
+def head_sort_key(stream):
+    return stream.encode().replace(b"/", b"\x00")
+
+
+def head_entry(stream, revision, head_hash):
+    name = stream.encode()
+    return b"klero-stream-head/v1\x00" + len(name).to_bytes(2, "big") + name + revision.to_bytes(8, "big") + head_hash
+
+
+def parse_head_entry(entry):
+    prefix = b"klero-stream-head/v1\x00"
+    assert entry.startswith(prefix)
+    rest = entry[len(prefix):]
+    length = int.from_bytes(rest[:2], "big")
+    assert len(rest) == 2 + length + 40
+    return rest[2:2 + length].decode(), int.from_bytes(rest[2 + length:10 + length], "big"), rest[10 + length:]
+
+
+def range_positions(keys, low, high):
+    """The positions an honest prover lists for the range [low, high) of sort keys: the leaves
+    inside and the leaf on each side of them."""
+    inside = [p for p, key in enumerate(keys) if low <= key and (high is None or key < high)]
+    if inside:
+        first, end = inside[0], inside[-1] + 1
+    else:
+        first = end = sum(1 for key in keys if key < low)
+    listed = set(inside)
+    if first > 0:
+        listed.add(first - 1)
+    if end < len(keys):
+        listed.add(end)
+    return sorted(listed)
+
+
+def check_completeness(vectors, leaves, heads, roots, vkey):
+    checks = 0
+    size = len(leaves)
+    for key, value in vectors.items():
+        if not key.startswith("batch_inclusion["):
+            continue
+        indices = [int(i) for i in key[len("batch_inclusion["):-len(f";{size}]")].split(",") if i]
+        proof = [bytes.fromhex(h) for h in value.split(",") if h]
+        chosen = {i: leaves[i] for i in indices}
+        assert verify_batch_inclusion(size, chosen, proof, roots[size]), key
+        if indices:
+            moved = dict(chosen)
+            first = indices[0]
+            moved.pop(first)
+            free = [i for i in range(size) if i not in chosen]
+            if free:
+                moved[free[0]] = leaves[first]
+                assert not verify_batch_inclusion(size, dict(sorted(moved.items())), proof, roots[size]), key
+        checks += 1
+    # The five events' own heads, rebuilt from the events.
+    ordered = sorted(heads.items(), key=lambda item: head_sort_key(item[0]))
+    five = [head_entry(stream, next_revision - 1, digest) for stream, (next_revision, digest) in ordered]
+    for position, entry in enumerate(five):
+        assert vectors[f"stream_head[five_events,{position}]"] == f"{entry.hex()} {leaf_hash(entry).hex()}"
+    five_root = mth([leaf_hash(entry) for entry in five])
+    assert vectors["stream_heads_root[five_events]"] == f"{len(five)} {five_root.hex()}"
+    checks += 2
+    # The made-up set: parsed, its order checked, its root recomputed.
+    made_up = []
+    while f"stream_head[made_up,{len(made_up)}]" in vectors:
+        entry_hex, leaf_hex = vectors[f"stream_head[made_up,{len(made_up)}]"].split(" ")
+        entry = bytes.fromhex(entry_hex)
+        assert leaf_hash(entry).hex() == leaf_hex
+        made_up.append(entry)
+    names = [parse_head_entry(entry)[0] for entry in made_up]
+    keys = [head_sort_key(name) for name in names]
+    assert keys == sorted(keys) and len(set(keys)) == len(keys), "stream heads are sorted, each once"
+    made_up_leaves = [leaf_hash(entry) for entry in made_up]
+    made_up_root = mth(made_up_leaves)
+    assert vectors["stream_heads_root[made_up]"] == f"{len(made_up)} {made_up_root.hex()}"
+    ranges = {
+        "subtree assembly/golden": (head_sort_key("assembly/golden"), head_sort_key("assembly/golden") + b"\x01"),
+        "exact registry": (head_sort_key("registry"), head_sort_key("registry") + b"\x00"),
+        "exact assembly/golden-1": (head_sort_key("assembly/golden-1"), head_sort_key("assembly/golden-1") + b"\x00"),
+        "children_after assembly assembly/golden": (head_sort_key("assembly/golden") + b"\x01", b"assembly\x01"),
+    }
+    for label, (low, high) in ranges.items():
+        positions_text, proof_text = vectors[f"heads_proof[made_up,{label}]"].split(" ")
+        positions = [int(p) for p in positions_text.split(",")]
+        assert positions == range_positions(keys, low, high), label
+        proof = [bytes.fromhex(h) for h in proof_text.split(",") if h]
+        chosen = {p: made_up_leaves[p] for p in positions}
+        assert verify_batch_inclusion(len(made_up), chosen, proof, made_up_root), label
+        checks += 1
+    note = vectors[f"checkpoint_with_heads[{size}]"].replace("\\u{2014}", "\u2014").replace("\\n", "\n")
+    checkpoint_size, checkpoint_root, committed = verify_checkpoint(note, vkey, with_heads=True)
+    assert (checkpoint_size, checkpoint_root) == (size, roots[size])
+    assert committed == (len(five), five_root), "the checkpoint commits to the five events' heads"
+    checks += 1
+    return checks
 
 
 def verify_bundle(text, vkey):
@@ -442,6 +586,7 @@ def main(path):
     assert verify_bundle(bundle, vkey) == 2
     checks += 1
     checks += check_transparency(vectors, leaves, envelopes, roots, vkey)
+    checks += check_completeness(vectors, leaves, heads, roots, vkey)
     for key, value in vectors.items():
         if key.startswith("signature_rule["):
             public_key, message, signature, verdict = value.split(" ")

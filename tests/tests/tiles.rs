@@ -291,6 +291,7 @@ async fn witnesses_cosign_the_log_and_one_down_does_not_stop_it() {
             origin: ORIGIN.into(),
             tree_size: held_size,
             root_hash: Hash256([7; 32]),
+            stream_heads: None,
         })
         .expect("sign");
     let bigger = log_key
@@ -298,6 +299,7 @@ async fn witnesses_cosign_the_log_and_one_down_does_not_stop_it() {
             origin: ORIGIN.into(),
             tree_size: held_size + 5,
             root_hash: Hash256([8; 32]),
+            stream_heads: None,
         })
         .expect("sign");
     let request = |old_size, proof: Vec<Hash256>, note: &str| {
@@ -309,6 +311,7 @@ async fn witnesses_cosign_the_log_and_one_down_does_not_stop_it() {
             origin: "other.klero.test/log".into(),
             tree_size: 1,
             root_hash: Hash256([1; 32]),
+            stream_heads: None,
         })
         .expect("sign");
     let unsigned = bigger.note().split("\n\n").next().expect("text").to_string()

@@ -22,6 +22,7 @@ mod lifecycle;
 pub mod personal;
 pub mod publisher;
 pub mod signatures;
+pub mod slices;
 mod snapshot;
 
 pub use append::{AppendRequest, Appended};
@@ -29,6 +30,7 @@ pub use documents::{Collected, DocumentPolicy, DocumentRecord, Upload, UploadHea
 pub use errors::ApplicationError;
 pub use lifecycle::{start, FrontEnd, FrontEndError, Running, ServerTls, Shutdown};
 pub use publisher::{CheckpointPolicy, CheckpointPublications};
+pub use slices::SliceRequest;
 pub use snapshot::{OpenVerification, SnapshotPolicy};
 
 use klero_domain::{AssemblyId, DomainEvent};
@@ -85,6 +87,9 @@ pub struct ApplicationConfig {
     pub open: OpenVerification,
     pub limits: ApplicationLimits,
     pub documents: documents::DocumentPolicy,
+    /// The witnesses that cosign this log's checkpoints and how many must, as slices state
+    /// them (FORMAT.md §15) for readers to pin: verifier keys and the quorum.
+    pub witness_statement: Option<(Vec<String>, u64)>,
 }
 
 impl ApplicationConfig {
@@ -98,6 +103,7 @@ impl ApplicationConfig {
             open: OpenVerification::default(),
             limits: ApplicationLimits::default(),
             documents: documents::DocumentPolicy::default(),
+            witness_statement: None,
         }
     }
 }
@@ -151,6 +157,8 @@ pub struct Application<S: EventStore> {
     /// The latest published checkpoint with the witnesses' cosignatures gathered for it, once
     /// a round of requests to the witnesses ended (`record_cosignatures`).
     witnessed: Mutex<Option<SignedCheckpoint>>,
+    /// Recently served checkpoints, so that a page rendered at one is checked at it.
+    recent_checkpoints: Mutex<std::collections::VecDeque<SignedCheckpoint>>,
     /// The first storage failure (of an append, a checkpoint, a snapshot or a document), after
     /// which the store writes nothing more (fail-stop); front ends report it (the gRPC health
     /// check of appends).
@@ -209,6 +217,7 @@ impl<S: EventStore> Application<S> {
             snapshot_taken_up,
             pending_documents: tokio::sync::Mutex::new(None),
             witnessed: Mutex::new(None),
+            recent_checkpoints: Mutex::new(std::collections::VecDeque::new()),
             write_failure,
             cosigning: std::sync::atomic::AtomicBool::new(false),
             last_snapshot_bytes: std::sync::atomic::AtomicUsize::new(0),

@@ -107,6 +107,19 @@ pub(crate) async fn run<S: EventStore>(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let published_size = handle.published.borrow().size();
+        // A checkpoint kept from before stream heads existed (FORMAT.md §4.1) is signed again
+        // with them, once, so that slices can be served for a log that is not growing.
+        let without_heads =
+            handle.published.borrow().checkpoint.as_ref().is_some_and(|c| c.checkpoint().stream_heads.is_none());
+        if without_heads {
+            if !publish_once(&log, &handle).await {
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    _ = tick.tick() => {}
+                }
+            }
+            continue;
+        }
         let behind = published_size.is_none_or(|published| log.size() > published);
         let asked = published_size.is_none_or(|published| *wanted.borrow_and_update() > published);
         let many_new = published_size.is_none_or(|published| log.size() >= published + policy.events);

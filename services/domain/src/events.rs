@@ -157,8 +157,10 @@ impl DocumentKind {
     }
 }
 
-/// An input that recommendations and responses cite.
+/// An input that recommendations and responses cite. Its serde name is its name in the views
+/// (FORMAT.md §7), as [`InputKind::as_str`] gives it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum InputKind {
     /// An `EvidencePresented` event.
     Evidence,

@@ -12,8 +12,8 @@ pub mod types;
 pub use events::{Authority, DocumentKind, DomainEvent, DomainEventType, InputKind, DOMAIN_EVENT_TYPES};
 pub use personal::{DataKey, OpenedText, PersonalText, SealedText};
 pub use rules::{
-    check_authored_at, response_due_by_unix_ms, Acceptance, DomainState, Proposal, Recorded, Rejection, RuleCode,
-    AUTHORED_AHEAD_OF_RECORDING_MAX_MS, AUTHORED_BEFORE_RECORDING_MAX_MS, DAY_MS,
+    check_authored_at, response_due_by_unix_ms, Acceptance, AuthorisedBy, DomainState, Grant, Proposal, Recorded,
+    Rejection, RuleCode, AUTHORED_AHEAD_OF_RECORDING_MAX_MS, AUTHORED_BEFORE_RECORDING_MAX_MS, DAY_MS,
 };
 pub use types::*;
 

@@ -209,6 +209,15 @@ pub struct Grant {
     pub revoked_at_log_index: Option<u64>,
 }
 
+/// What authorised an event (FORMAT.md §8, authority; docs/RULES.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthorisedBy<'s> {
+    /// A registry event, signed by the trust root.
+    TrustRoot,
+    /// An assembly event, by a key holding the role its type needs for the assembly.
+    Grant(&'s Grant),
+}
+
 /// The selection stage's state.
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct SelectionState {
@@ -375,8 +384,9 @@ impl DomainState {
         }
     }
 
-    /// Accepts or rejects a proposed event: stream, authority, then the stage's rules.
-    pub fn decide(&self, event: &DomainEvent, proposal: Proposal<'_>) -> Result<Acceptance, Rejection> {
+    /// The stream and authority checks of [`DomainState::decide`], and what authorised the
+    /// event: the trust root (registry events), or the grant of its author's role.
+    pub fn authorise(&self, event: &DomainEvent, proposal: Proposal<'_>) -> Result<AuthorisedBy<'_>, Rejection> {
         let (stream_kind, stream_assembly) = StreamKind::parse_stream_str(proposal.stream).ok_or_else(|| {
             broken(RuleCode::EventStreamMatches, format!("stream {} is not a Kleroterion stream", proposal.stream))
         })?;
@@ -387,26 +397,50 @@ impl DomainState {
             ));
         }
         let Some(assembly_id) = stream_assembly else {
-            return self.decide_registry(event, proposal);
+            if *proposal.author != self.trust_root {
+                return Err(Rejection::NotAuthorised {
+                    rule: RuleCode::RegistryTrustRootOnly,
+                    message: "only the trust root may grant or revoke keys".into(),
+                });
+            }
+            return Ok(AuthorisedBy::TrustRoot);
         };
         let role = event
             .authority()
             .role()
             .ok_or_else(|| broken(RuleCode::EventStreamMatches, "registry events go in the registry stream"))?;
-        if !self.holds_role_str(proposal.author, role, assembly_id) {
-            let revoked = self
-                .grants
-                .iter()
-                .any(|g| g.public_key == *proposal.author && g.role == role && g.scope.covers_str(assembly_id));
-            return Err(Rejection::NotAuthorised {
-                rule: if revoked { RuleCode::AuthorityKeyRevoked } else { RuleCode::AuthorityRoleRequired },
-                message: if revoked {
-                    format!("the author's {role} grant for assembly {assembly_id} was revoked")
-                } else {
-                    format!("the author's key holds no {role} grant for assembly {assembly_id}")
-                },
-            });
+        let grant = self.grants.iter().find(|g| {
+            g.public_key == *proposal.author
+                && g.role == role
+                && g.revoked_at_log_index.is_none()
+                && g.scope.covers_str(assembly_id)
+        });
+        match grant {
+            Some(grant) => Ok(AuthorisedBy::Grant(grant)),
+            None => {
+                let revoked = self
+                    .grants
+                    .iter()
+                    .any(|g| g.public_key == *proposal.author && g.role == role && g.scope.covers_str(assembly_id));
+                Err(Rejection::NotAuthorised {
+                    rule: if revoked { RuleCode::AuthorityKeyRevoked } else { RuleCode::AuthorityRoleRequired },
+                    message: if revoked {
+                        format!("the author's {role} grant for assembly {assembly_id} was revoked")
+                    } else {
+                        format!("the author's key holds no {role} grant for assembly {assembly_id}")
+                    },
+                })
+            }
         }
+    }
+
+    /// Accepts or rejects a proposed event: stream, authority, then the stage's rules.
+    pub fn decide(&self, event: &DomainEvent, proposal: Proposal<'_>) -> Result<Acceptance, Rejection> {
+        let authorised = self.authorise(event, proposal)?;
+        let assembly_id = match (authorised, StreamKind::parse_stream_str(proposal.stream)) {
+            (AuthorisedBy::Grant(_), Some((_, Some(assembly_id)))) => assembly_id,
+            _ => return self.decide_registry(event, proposal),
+        };
         if let DomainEvent::AssemblyConvened(convened) = event {
             if convened.assembly_id.as_str() != assembly_id {
                 return Err(broken(
@@ -470,13 +504,8 @@ impl DomainState {
         Ok(acceptances)
     }
 
-    fn decide_registry(&self, event: &DomainEvent, proposal: Proposal<'_>) -> Result<Acceptance, Rejection> {
-        if *proposal.author != self.trust_root {
-            return Err(Rejection::NotAuthorised {
-                rule: RuleCode::RegistryTrustRootOnly,
-                message: "only the trust root may grant or revoke keys".into(),
-            });
-        }
+    /// The registry's rules, for an event [`DomainState::authorise`] found the trust root signed.
+    fn decide_registry(&self, event: &DomainEvent, _proposal: Proposal<'_>) -> Result<Acceptance, Rejection> {
         match event {
             DomainEvent::KeyGranted(grant) => {
                 let active = self.grants.iter().any(|g| {

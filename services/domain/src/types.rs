@@ -208,6 +208,7 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 
 /// The council's decision on a recommendation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Decision {
     Accepted,
     AcceptedInPart,
@@ -232,6 +233,7 @@ impl Decision {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ImplementationStatus {
     NotStarted,
     InProgress,

@@ -74,6 +74,9 @@ pub struct LogFold {
     /// first event that commits to it. Packed in snapshots (41 bytes each).
     #[serde(with = "documents_packed")]
     documents: klero_ledger::hash::Hash256Map<CommittedDocument>,
+    /// Folds a slice of the log (FORMAT.md §15): some streams' events, in log order with gaps.
+    #[serde(default)]
+    slice: bool,
 }
 
 /// A document some event commits to.
@@ -152,7 +155,24 @@ impl LogFold {
             stream_heads: HashMap::new(),
             late_events: HashSet::new(),
             documents: Default::default(),
+            slice: false,
         }
+    }
+
+    /// An empty fold of a slice of the log (FORMAT.md §15): the events of some streams, in
+    /// log order but with gaps. Authority and rules are decided as in the whole log, since an
+    /// assembly's rules read only its own streams and the registry; the views then stand for
+    /// the prefix [`LogFold::finish_prefix`] names.
+    pub fn for_slice(trust_root: [u8; 32]) -> LogFold {
+        LogFold { views: ViewSet::for_slice(), slice: true, ..LogFold::new(trust_root) }
+    }
+
+    /// A slice's fold stands for the log's first `tree_size` events, the last of which was
+    /// recorded at `as_of_unix_ms`.
+    pub fn finish_prefix(&mut self, tree_size: u64, as_of_unix_ms: u64) {
+        assert!(self.slice, "only a slice's fold names its prefix");
+        self.views.finish_prefix(tree_size, as_of_unix_ms);
+        self.next_log_index = tree_size;
     }
 
     /// Decodes an envelope's payload under the catalogue.
@@ -164,7 +184,9 @@ impl LogFold {
     /// Folds in the next event of the log: decode (unless `decoded` already holds it), decide at
     /// this position, evolve, views. On an error nothing changes.
     pub fn fold(&mut self, event: LoggedEventRef<'_>, decoded: Option<DomainEvent>) -> Result<Acceptance, FoldError> {
-        if event.log_index != self.next_log_index {
+        let in_order =
+            if self.slice { event.log_index >= self.next_log_index } else { event.log_index == self.next_log_index };
+        if !in_order {
             return Err(FoldError::OutOfOrder { expected_log_index: self.next_log_index, log_index: event.log_index });
         }
         let author = event.envelope.author();
@@ -204,7 +226,7 @@ impl LogFold {
                 self.stream_heads.insert(author.stream.clone(), (1, event.event_hash));
             }
         }
-        self.next_log_index += 1;
+        self.next_log_index = event.log_index + 1;
         Ok(evolved)
     }
 

@@ -53,6 +53,16 @@ impl StreamChainChecker {
         self.heads.iter().map(|(stream, (next, last))| (stream.clone(), *next, *last)).collect()
     }
 
+    /// The heads tree of every stream so far (FORMAT.md §4.1): what a checkpoint of this
+    /// prefix commits to.
+    pub fn heads_tree(&self) -> crate::heads::HeadsTree {
+        crate::heads::HeadsTree::build(self.heads.iter().map(|(stream, (next, last))| crate::heads::StreamHead {
+            stream: stream.clone(),
+            revision: next - 1,
+            head_hash: *last,
+        }))
+    }
+
     /// A checker that takes up where another left off: each stream's next revision and the hash
     /// of its last event.
     pub fn from_heads(heads: impl IntoIterator<Item = (String, u64, Hash256)>) -> StreamChainChecker {

@@ -10,6 +10,7 @@
 //! gives for Ed25519. A verifier key is written `<name>+<key hash hex>+<base64(0x01 | public key)>`.
 
 use crate::hash::Hash256;
+use crate::heads::StreamHeadsCommitment;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
@@ -30,12 +31,22 @@ pub struct Checkpoint {
     pub tree_size: u64,
     /// RFC 6962 root hash of the first `tree_size` entries.
     pub root_hash: Hash256,
+    /// Every stream's head at `tree_size` (FORMAT.md §4.1), in the one extension line
+    /// Kleroterion writes; `None` in checkpoints signed before it was introduced.
+    pub stream_heads: Option<StreamHeadsCommitment>,
 }
+
+/// The extension line's first word (FORMAT.md §4.1).
+pub const STREAM_HEADS_LINE: &str = "klero-stream-heads/v1";
 
 impl Checkpoint {
     /// The note text: the exact bytes the log key signs.
     pub fn note_text(&self) -> String {
-        format!("{}\n{}\n{}\n", self.origin, self.tree_size, BASE64.encode(self.root_hash.0))
+        let mut text = format!("{}\n{}\n{}\n", self.origin, self.tree_size, BASE64.encode(self.root_hash.0));
+        if let Some(heads) = &self.stream_heads {
+            text.push_str(&format!("{STREAM_HEADS_LINE} {} {}\n", heads.count, BASE64.encode(heads.root.0)));
+        }
+        text
     }
 
     /// Parses a checkpoint's note text (the signed lines, each ending in a newline).
@@ -56,14 +67,42 @@ impl Checkpoint {
             BASE64.decode(root_line).map_err(|_| CheckpointError::Malformed { reason: "root hash is not base64" })?;
         let root_hash =
             Hash256(root.try_into().map_err(|_| CheckpointError::Malformed { reason: "root hash is not 32 bytes" })?);
-        // Extension lines are allowed by the spec; Kleroterion writes none and rejects them so
-        // every accepted checkpoint has exactly one text form.
+        // Extension lines are allowed by the spec; Kleroterion writes at most one, the stream
+        // heads, and rejects any other so every accepted checkpoint has one text form.
+        let stream_heads = match lines.next() {
+            None => None,
+            Some(line) => Some(parse_stream_heads_line(line)?),
+        };
         if lines.next().is_some() {
-            return Err(CheckpointError::Malformed { reason: "unexpected extension lines after the root hash" });
+            return Err(CheckpointError::Malformed { reason: "unexpected extension lines after the stream heads" });
         }
-        Ok(Checkpoint { origin: origin.to_string(), tree_size, root_hash })
+        Ok(Checkpoint { origin: origin.to_string(), tree_size, root_hash, stream_heads })
     }
 }
+
+/// `klero-stream-heads/v1 <count> <base64 root>`, exactly.
+fn parse_stream_heads_line(line: &str) -> Result<StreamHeadsCommitment, CheckpointError> {
+    let malformed = |reason| CheckpointError::Malformed { reason };
+    let mut words = line.split(' ');
+    if words.next() != Some(STREAM_HEADS_LINE) {
+        return Err(malformed("the only extension line allowed is klero-stream-heads/v1"));
+    }
+    let count = words
+        .next()
+        .and_then(crate::text::decimal_u64)
+        .ok_or(malformed("the stream heads' count must be decimal without leading zeros"))?;
+    let root = words
+        .next()
+        .and_then(|text| crate::text::canonical_base64(text))
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+        .ok_or(malformed("the stream heads' root must be 32 bytes of canonical base64"))?;
+    if words.next().is_some() {
+        return Err(malformed("the stream heads line has more than three words"));
+    }
+    Ok(StreamHeadsCommitment { count, root: Hash256(root) })
+}
+
+impl Checkpoint {}
 
 pub(crate) fn validate_key_name(name: &str) -> Result<(), CheckpointError> {
     if name.is_empty() || name.len() > KEY_NAME_BYTES_MAX || name.chars().any(|c| c.is_whitespace() || c == '+') {

@@ -193,7 +193,13 @@ mod tests {
 
     fn signed_checkpoint() -> crate::checkpoint::SignedCheckpoint {
         let log = crate::checkpoint::LogSigningKey::new("example.org/log", SigningKey::from_bytes(&[9; 32])).unwrap();
-        log.sign(&Checkpoint { origin: "example.org/log".into(), tree_size: 5, root_hash: Hash256([7; 32]) }).unwrap()
+        log.sign(&Checkpoint {
+            origin: "example.org/log".into(),
+            tree_size: 5,
+            root_hash: Hash256([7; 32]),
+            stream_heads: None,
+        })
+        .unwrap()
     }
 
     #[test]

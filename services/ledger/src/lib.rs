@@ -7,6 +7,7 @@
 //! - [`envelope`]: what authors sign, what the ledger adds, and the event hash over both.
 //! - [`merkle`]: the RFC 6962 tree over event hashes, with inclusion and consistency proofs.
 //! - [`checkpoint`]: C2SP tlog-checkpoints as Ed25519 signed notes.
+//! - [`heads`]: the stream-heads commitment a checkpoint signs, and its range proofs.
 //! - [`bundle`]: the offline proof bundle.
 //! - [`chain`]: per-stream hash chain checks.
 //! - [`signature`]: the rule for author signatures, and batch checks that agree with it.
@@ -20,6 +21,7 @@ pub mod checkpoint;
 pub mod cosignature;
 pub mod envelope;
 pub mod hash;
+pub mod heads;
 pub mod merkle;
 #[cfg(feature = "serde")]
 pub mod records;

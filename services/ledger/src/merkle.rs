@@ -93,6 +93,12 @@ impl MerkleTree {
     pub fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash256>, ProofError> {
         consistency_proof(&mut &*self, old_size, new_size)
     }
+
+    /// One proof of the leaves at `indices` (strictly increasing) in the tree of `size` leaves
+    /// (FORMAT.md §3.1).
+    pub fn batch_inclusion_proof(&self, indices: &[u64], size: u64) -> Result<Vec<Hash256>, ProofError> {
+        batch_inclusion_proof(&mut &*self, indices, size)
+    }
 }
 
 impl Subtrees for &MerkleTree {
@@ -196,6 +202,110 @@ fn consistency_proof(tree: &mut impl Subtrees, old_size: u64, new_size: u64) -> 
     // level up; the walk above met them top-down, so the RFC order is the exact reversal.
     proof.reverse();
     Ok(proof)
+}
+
+/// Leaves a batch inclusion proof may name: it is sent to browsers, so it is bounded.
+pub const BATCH_INCLUSION_LEAVES_MAX: usize = 1 << 22;
+
+/// Checks that batch indices are strictly increasing and inside the tree.
+fn check_batch_indices(indices: impl Iterator<Item = u64>, size: u64) -> Result<usize, ProofError> {
+    let mut previous: Option<u64> = None;
+    let mut count = 0usize;
+    for index in indices {
+        if index >= size {
+            return Err(ProofError::IndexBeyondSize { index, size });
+        }
+        if previous.is_some_and(|p| index <= p) {
+            return Err(ProofError::IndicesNotIncreasing);
+        }
+        previous = Some(index);
+        count += 1;
+        if count > BATCH_INCLUSION_LEAVES_MAX {
+            return Err(ProofError::TooManyLeaves { max: BATCH_INCLUSION_LEAVES_MAX });
+        }
+    }
+    Ok(count)
+}
+
+/// FORMAT.md §3.1: `PROOF(I, D[a:b])` is `[MTH(D[a:b])]` when no index of `I` is in `[a, b)`,
+/// empty for a single leaf of `I`, and otherwise the left half's proof then the right half's,
+/// split as RFC 6962 splits. Every hash appears in the order a verifier consumes it.
+fn batch_inclusion_proof(tree: &mut impl Subtrees, indices: &[u64], size: u64) -> Result<Vec<Hash256>, ProofError> {
+    if size > tree.size() {
+        return Err(ProofError::SizeBeyondTree { size, tree_size: tree.size() });
+    }
+    check_batch_indices(indices.iter().copied(), size)?;
+    let mut proof = Vec::new();
+    if size > 0 {
+        batch_subproof(tree, indices, 0, size, &mut proof)?;
+    }
+    Ok(proof)
+}
+
+fn batch_subproof(
+    tree: &mut impl Subtrees,
+    indices: &[u64],
+    start: u64,
+    end: u64,
+    proof: &mut Vec<Hash256>,
+) -> Result<(), ProofError> {
+    if indices.is_empty() {
+        proof.push(subtree_hash(tree, start, end)?);
+        return Ok(());
+    }
+    if end - start == 1 {
+        return Ok(());
+    }
+    let middle = start + split_point(end - start);
+    let split = indices.partition_point(|index| *index < middle);
+    batch_subproof(tree, &indices[..split], start, middle, proof)?;
+    batch_subproof(tree, &indices[split..], middle, end, proof)
+}
+
+/// Verifies a batch inclusion proof (FORMAT.md §3.1): `leaves` are (leaf index, leaf hash) in
+/// strictly increasing index order, each below `tree_size`, and the proof must be consumed
+/// exactly.
+pub fn verify_batch_inclusion(
+    tree_size: u64,
+    leaves: &[(u64, Hash256)],
+    proof: &[Hash256],
+    root: &Hash256,
+) -> Result<(), ProofError> {
+    check_batch_indices(leaves.iter().map(|(index, _)| *index), tree_size)?;
+    if tree_size == 0 {
+        if !proof.is_empty() {
+            return Err(ProofError::WrongProofLength);
+        }
+        return if *root == empty_root() { Ok(()) } else { Err(ProofError::RootMismatch) };
+    }
+    let mut remaining = proof.iter();
+    let computed = batch_root(leaves, 0, tree_size, &mut remaining)?;
+    if remaining.next().is_some() {
+        return Err(ProofError::WrongProofLength);
+    }
+    if computed != *root {
+        return Err(ProofError::RootMismatch);
+    }
+    Ok(())
+}
+
+fn batch_root<'p>(
+    leaves: &[(u64, Hash256)],
+    start: u64,
+    end: u64,
+    proof: &mut impl Iterator<Item = &'p Hash256>,
+) -> Result<Hash256, ProofError> {
+    if leaves.is_empty() {
+        return proof.next().copied().ok_or(ProofError::WrongProofLength);
+    }
+    if end - start == 1 {
+        return Ok(leaves[0].1);
+    }
+    let middle = start + split_point(end - start);
+    let split = leaves.partition_point(|(index, _)| *index < middle);
+    let left = batch_root(&leaves[..split], start, middle, proof)?;
+    let right = batch_root(&leaves[split..], middle, end, proof)?;
+    Ok(node_hash(&left, &right))
 }
 
 /// The right edge of a growing tree: the roots of its complete subtrees, largest first. It
@@ -439,6 +549,12 @@ impl<L: LeafStorage> CompactMerkleTree<L> {
         consistency_proof(&mut CompactReader::new(self), old_size, new_size)
     }
 
+    /// One proof of the leaves at `indices` (strictly increasing) in the tree of `size` leaves
+    /// (FORMAT.md §3.1).
+    pub fn batch_inclusion_proof(&self, indices: &[u64], size: u64) -> Result<Vec<Hash256>, ProofError> {
+        batch_inclusion_proof(&mut CompactReader::new(self), indices, size)
+    }
+
     /// Bytes of hashes held in memory: the levels above the blocks and the tail.
     pub fn resident_bytes(&self) -> usize {
         32 * (self.upper.iter().map(Vec::capacity).sum::<usize>() + self.tail.capacity())
@@ -615,6 +731,11 @@ pub enum ProofError {
     WrongProofLength,
     #[error("proof does not lead to the expected root hash")]
     RootMismatch,
+    /// A batch proof's leaf indices must be strictly increasing.
+    #[error("the leaf indices of a batch proof are not strictly increasing")]
+    IndicesNotIncreasing,
+    #[error("a batch proof may name at most {max} leaves")]
+    TooManyLeaves { max: usize },
     /// The leaf hashes of a compact tree could not be read from its storage.
     #[error("leaf hashes unavailable: {reason}")]
     LeavesUnavailable { reason: String },

@@ -10,6 +10,15 @@ pub(crate) fn decimal_u64(text: &str) -> Option<u64> {
     text.parse().ok()
 }
 
+/// `text` decoded as RFC 4648 §4 base64, if it is the one canonical spelling of its bytes
+/// (padding, no whitespace, unused bits zero).
+pub(crate) fn canonical_base64(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let bytes = engine.decode(text).ok()?;
+    (engine.encode(&bytes) == text).then_some(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -121,7 +121,12 @@ fn event_ids_parse_in_uuid_form_only() {
 fn checkpoints_verify_and_every_tampering_is_refused() {
     let log_key = LogSigningKey::new("klero.test/log", key("log")).expect("key");
     let verifier = log_key.verifier();
-    let checkpoint = Checkpoint { origin: "klero.test/log".into(), tree_size: 12, root_hash: Hash256::of(b"root") };
+    let checkpoint = Checkpoint {
+        origin: "klero.test/log".into(),
+        tree_size: 12,
+        root_hash: Hash256::of(b"root"),
+        stream_heads: None,
+    };
     let signed = log_key.sign(&checkpoint).expect("sign");
     assert_eq!(verifier.verify(signed.note()).expect("verifies").checkpoint(), &checkpoint);
     assert_eq!(

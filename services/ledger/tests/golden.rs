@@ -8,6 +8,7 @@ use klero_ledger::bundle::ProofBundle;
 use klero_ledger::checkpoint::{Checkpoint, LogSigningKey, LogVerifierKey};
 use klero_ledger::envelope::{signing_input, AuthorPart, Envelope, EventId, LedgerPart};
 use klero_ledger::hash::to_hex;
+use klero_ledger::heads::{HeadsTree, StreamHead, StreamRange};
 use klero_ledger::merkle::{leaf_hash, MerkleTree};
 use klero_ledger::{Hash256, SigningKey};
 use std::fmt::Write as _;
@@ -91,7 +92,8 @@ fn generate_vectors() -> String {
         writeln!(out, "consistency[{old_size},5]: {}", proof_hex(&tree.consistency_proof(old_size, 5).expect("proof")))
             .ok();
     }
-    let checkpoint = Checkpoint { origin: log_key.name().to_string(), tree_size: 5, root_hash: tree.root() };
+    let checkpoint =
+        Checkpoint { origin: log_key.name().to_string(), tree_size: 5, root_hash: tree.root(), stream_heads: None };
     let signed_checkpoint = log_key.sign(&checkpoint).expect("sign checkpoint");
     writeln!(out, "checkpoint[5]: {}", signed_checkpoint.note().escape_default()).ok();
     let bundle = ProofBundle {
@@ -103,7 +105,63 @@ fn generate_vectors() -> String {
     writeln!(out, "bundle[2]: {}", bundle.encode().escape_default()).ok();
     write_transparency_vectors(&mut out, &tree, &envelopes, &signed_checkpoint);
     write_signature_rule_vectors(&mut out);
+    let heads: Vec<StreamHead> = heads
+        .iter()
+        .map(|(stream, (next, last))| StreamHead { stream: stream.to_string(), revision: next - 1, head_hash: *last })
+        .collect();
+    write_completeness_vectors(&mut out, &tree, &log_key, heads);
     out
+}
+
+/// Batch inclusion proofs (FORMAT.md §3.1), stream-heads leaves, trees and range proofs, and a
+/// checkpoint that commits to the heads (§4.1), over the same five events.
+fn write_completeness_vectors(out: &mut String, tree: &MerkleTree, log_key: &LogSigningKey, heads: Vec<StreamHead>) {
+    for indices in [&[0u64, 2, 4][..], &[1, 2], &[3], &[0, 1, 2, 3, 4], &[]] {
+        let names: Vec<String> = indices.iter().map(u64::to_string).collect();
+        let proof = tree.batch_inclusion_proof(indices, 5).expect("proof");
+        writeln!(out, "batch_inclusion[{};5]: {}", names.join(","), proof_hex(&proof)).ok();
+    }
+    let real = HeadsTree::build(heads.clone());
+    // The five events' own heads, and a larger made-up set whose names pin the order: `/` sorts
+    // before every other byte, so a stream comes right before the streams under it.
+    let made_up = HeadsTree::build(
+        heads.into_iter().chain(
+            ["assembly/golden-2", "assembly/golden/response", "registry", "assembly/golden.x", "assembly/golde"]
+                .into_iter()
+                .enumerate()
+                .map(|(n, stream)| StreamHead {
+                    stream: stream.into(),
+                    revision: n as u64 * 3,
+                    head_hash: Hash256::of(format!("klero golden vector: head of {stream}").as_bytes()),
+                }),
+        ),
+    );
+    for (name, heads_tree) in [("five_events", &real), ("made_up", &made_up)] {
+        for (position, head) in heads_tree.heads().iter().enumerate() {
+            writeln!(out, "stream_head[{name},{position}]: {} {}", to_hex(&head.entry()), head.leaf_hash().to_hex())
+                .ok();
+        }
+        let commitment = heads_tree.commitment();
+        writeln!(out, "stream_heads_root[{name}]: {} {}", commitment.count, commitment.root.to_hex()).ok();
+    }
+    for (label, range) in [
+        ("subtree assembly/golden", StreamRange::subtree("assembly/golden")),
+        ("exact registry", StreamRange::exact("registry")),
+        ("exact assembly/golden-1", StreamRange::exact("assembly/golden-1")),
+        ("children_after assembly assembly/golden", StreamRange::children_after("assembly", Some("assembly/golden"))),
+    ] {
+        let proof = made_up.prove(std::slice::from_ref(&range));
+        let positions: Vec<String> = proof.leaves.iter().map(|(p, _)| p.to_string()).collect();
+        writeln!(out, "heads_proof[made_up,{label}]: {} {}", positions.join(","), proof_hex(&proof.proof)).ok();
+    }
+    let checkpoint = Checkpoint {
+        origin: log_key.name().to_string(),
+        tree_size: 5,
+        root_hash: tree.root(),
+        stream_heads: Some(real.commitment()),
+    };
+    let signed = log_key.sign(&checkpoint).expect("sign checkpoint");
+    writeln!(out, "checkpoint_with_heads[5]: {}", signed.note().escape_default()).ok();
 }
 
 /// Tiles, bundles, a witness cosignature and an `add-checkpoint` body (FORMAT.md §12–13), over

@@ -283,3 +283,108 @@ fn tile_hashes_are_the_subtree_roots() {
     assert!(compact.subtree_hashes(64, 0, 1).is_err());
     assert!(compact.subtree_hashes(8, u64::MAX, 2).is_err());
 }
+
+/// The leaves of `indices`, as a batch proof's verifier receives them.
+fn batch_leaves(tree: &MerkleTree, indices: &[u64]) -> Vec<(u64, Hash256)> {
+    indices.iter().map(|i| (*i, tree.leaf(*i).expect("leaf"))).collect()
+}
+
+/// FORMAT.md §3.1: every subset of leaves of every tree up to 12 leaves proves against the
+/// naive root, and nothing else does: a leaf moved to another index (a transplant), a leaf
+/// left out of the claimed set with its proof unchanged, a hash altered, dropped or added.
+#[test]
+fn every_batch_inclusion_proof_up_to_12_leaves_verifies_and_every_tampering_is_rejected() {
+    let tree = tree_of(12);
+    for size in 1..=12u64 {
+        let root = tree.root_at(size).expect("root");
+        for subset in 0u32..(1 << size) {
+            let indices: Vec<u64> = (0..size).filter(|i| subset & (1 << i) != 0).collect();
+            let proof = tree.batch_inclusion_proof(&indices, size).expect("proof");
+            let leaves = batch_leaves(&tree, &indices);
+            assert_eq!(merkle::verify_batch_inclusion(size, &leaves, &proof, &root), Ok(()), "{indices:?} of {size}");
+            if let [only] = indices[..] {
+                let path = tree.inclusion_proof(only, size).expect("path");
+                assert_eq!(proof.len(), path.len(), "one leaf needs as many hashes as its RFC 6962 path");
+            }
+            for at in 0..proof.len() {
+                let mut altered = proof.clone();
+                altered[at] = flip(&altered[at]);
+                assert!(merkle::verify_batch_inclusion(size, &leaves, &altered, &root).is_err());
+                let mut dropped = proof.clone();
+                dropped.remove(at);
+                assert!(merkle::verify_batch_inclusion(size, &leaves, &dropped, &root).is_err());
+            }
+            let mut longer = proof.clone();
+            longer.push(root);
+            assert!(merkle::verify_batch_inclusion(size, &leaves, &longer, &root).is_err());
+            for at in 0..leaves.len() {
+                let mut altered = leaves.clone();
+                altered[at].1 = flip(&altered[at].1);
+                assert!(merkle::verify_batch_inclusion(size, &altered, &proof, &root).is_err());
+                // The same leaf claimed at any other free index.
+                for other in (0..size).filter(|i| !indices.contains(i)) {
+                    let mut moved = leaves.clone();
+                    moved[at].0 = other;
+                    moved.sort_by_key(|(index, _)| *index);
+                    assert!(
+                        merkle::verify_batch_inclusion(size, &moved, &proof, &root).is_err(),
+                        "leaf {} accepted at {other} in {indices:?} of {size}",
+                        leaves[at].0
+                    );
+                }
+                let mut omitted = leaves.clone();
+                omitted.remove(at);
+                assert!(merkle::verify_batch_inclusion(size, &omitted, &proof, &root).is_err());
+            }
+        }
+    }
+}
+
+#[test]
+fn random_batch_inclusion_proofs_in_large_trees_verify_on_both_trees() {
+    use klero_ledger::merkle::{CompactMerkleTree, MemoryLeaves};
+    let big = 20_000u64;
+    let full = tree_of(big);
+    let mut compact = CompactMerkleTree::new(MemoryLeaves::default());
+    for i in 0..big {
+        compact.push_entry(&entry(i)).expect("push");
+    }
+    let mut random = SplitMix64(25);
+    for round in 0..200 {
+        let size = 1 + random.below(big);
+        let wanted = 1 + random.below(if round % 2 == 0 { 8 } else { 400 });
+        let mut indices: Vec<u64> = (0..wanted).map(|_| random.below(size)).collect();
+        // Every other round, a contiguous run: an assembly's events are often close together.
+        if round % 4 == 1 {
+            let first = random.below(size);
+            indices = (first..size.min(first + wanted)).collect();
+        }
+        indices.sort_unstable();
+        indices.dedup();
+        let proof = full.batch_inclusion_proof(&indices, size).expect("proof");
+        assert_eq!(compact.batch_inclusion_proof(&indices, size).expect("compact proof"), proof);
+        let root = full.root_at(size).expect("root");
+        let leaves = batch_leaves(&full, &indices);
+        assert_eq!(merkle::verify_batch_inclusion(size, &leaves, &proof, &root), Ok(()));
+        // Never more hashes than separate RFC 6962 paths would hold.
+        let separate: usize = indices.iter().map(|i| full.inclusion_proof(*i, size).expect("path").len()).sum();
+        assert!(proof.len() <= separate.max(1));
+    }
+}
+
+#[test]
+fn batch_inclusion_requests_out_of_range_are_refused_with_named_errors() {
+    let tree = tree_of(10);
+    assert_eq!(tree.batch_inclusion_proof(&[3, 3], 10), Err(ProofError::IndicesNotIncreasing));
+    assert_eq!(tree.batch_inclusion_proof(&[4, 2], 10), Err(ProofError::IndicesNotIncreasing));
+    assert_eq!(tree.batch_inclusion_proof(&[10], 10), Err(ProofError::IndexBeyondSize { index: 10, size: 10 }));
+    assert_eq!(tree.batch_inclusion_proof(&[1], 11), Err(ProofError::SizeBeyondTree { size: 11, tree_size: 10 }));
+    // No leaf: the proof is the root itself, and the empty tree needs nothing.
+    let root = tree.root_at(7).expect("root");
+    assert_eq!(tree.batch_inclusion_proof(&[], 7), Ok(vec![root]));
+    assert_eq!(merkle::verify_batch_inclusion(7, &[], &[root], &root), Ok(()));
+    assert_eq!(merkle::verify_batch_inclusion(0, &[], &[], &merkle::empty_root()), Ok(()));
+    let leaf = (2, tree.leaf(2).expect("leaf"));
+    let duplicated = [leaf, leaf];
+    assert_eq!(merkle::verify_batch_inclusion(7, &duplicated, &[], &root), Err(ProofError::IndicesNotIncreasing));
+}

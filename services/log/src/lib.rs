@@ -18,6 +18,7 @@ use klero_ledger::envelope::{
     event_hash_of_envelope_bytes, verify_signatures_batch, Envelope, EnvelopeError, EventId, LedgerPart,
     SignedAuthorPart,
 };
+use klero_ledger::heads::{HeadsTree, StreamHead};
 use klero_ledger::merkle::{CompactMerkleTree, LeafStorage, MemoryLeaves, ProofError};
 use klero_ledger::signature::{self, AuthorKey, SignatureCheck};
 use klero_ledger::Hash256;
@@ -25,6 +26,7 @@ use klero_store::{
     EventData, EventStore, ExpectedRevision, IoFailure, LogPosition, ReadDirection, StoreError, StreamStart,
 };
 use std::borrow::Borrow;
+use std::collections::HashMap;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
@@ -37,6 +39,14 @@ const CATCH_UP_BATCH_EVENTS: usize = 4096;
 /// following the store and reading recent events need not read them back. Anything older or
 /// missing is read from the store, which is always correct.
 const RECENT_EVENTS_MAX: usize = 4096;
+/// Heads trees kept for recent checkpoints: a slice served with one of them proves its heads
+/// without rebuilding the tree.
+const HEADS_TREES_KEPT: usize = 8;
+/// The most events [`TransparencyLog::heads_tree_at`] walks back over: a slice is served with a
+/// recent checkpoint, and rebuilding far older heads is not worth a request's time.
+const HEADS_REWIND_EVENTS_MAX: u64 = 1_000_000;
+/// Events read at a time while walking back.
+const READ_EVENTS_MAX: usize = 4096;
 /// How long an append waits for an earlier append of the same commit to hand over its
 /// envelopes before the log reads them from the store instead.
 const PREDECESSOR_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
@@ -348,6 +358,9 @@ pub struct TransparencyLog<S: EventStore> {
     latest_checkpoint: Mutex<Option<SignedCheckpoint>>,
     /// Held while a checkpoint is signed and saved, so publications never interleave.
     publishing: tokio::sync::Mutex<()>,
+    /// The heads trees of the latest checkpoints (FORMAT.md §4.1), by tree size, newest last:
+    /// slices prove stream heads against the checkpoint they are served with.
+    heads_trees: Mutex<std::collections::VecDeque<(u64, Arc<HeadsTree>)>>,
     /// The tree size, for tasks that wait for the log to grow.
     size_watch: tokio::sync::watch::Sender<u64>,
     /// Set when the log found corruption while running; it then refuses all work.
@@ -464,6 +477,7 @@ impl<S: EventStore> TransparencyLog<S> {
             recent_changed: tokio::sync::Notify::new(),
             latest_checkpoint: Mutex::new(None),
             publishing: tokio::sync::Mutex::new(()),
+            heads_trees: Mutex::new(std::collections::VecDeque::new()),
             size_watch: tokio::sync::watch::Sender::new(initial_size),
             failure: Mutex::new(None),
         };
@@ -1131,14 +1145,18 @@ impl<S: EventStore> TransparencyLog<S> {
     pub async fn publish_checkpoint(&self) -> Result<SignedCheckpoint, LogError> {
         self.check_failure()?;
         let _publishing = self.publishing.lock().await;
-        let checkpoint = {
+        let (checkpoint, heads) = {
             let state = read_lock(&self.state);
-            Checkpoint {
+            let heads = state.chain.heads_tree();
+            let checkpoint = Checkpoint {
                 origin: self.config.log_key.name().to_string(),
                 tree_size: state.size(),
                 root_hash: state.tree.root()?,
-            }
+                stream_heads: Some(heads.commitment()),
+            };
+            (checkpoint, heads)
         };
+        self.keep_heads_tree(checkpoint.tree_size, Arc::new(heads));
         if let Some(latest) = self.latest_checkpoint() {
             // The tree only grows, and one publisher at a time sees it: never sign backwards.
             assert!(
@@ -1155,6 +1173,77 @@ impl<S: EventStore> TransparencyLog<S> {
         self.store.save_checkpoint(signed.note().as_bytes()).await?;
         *mutex(&self.latest_checkpoint) = Some(signed.clone());
         Ok(signed)
+    }
+
+    /// Keeps a checkpoint's heads tree for the slices served with it.
+    fn keep_heads_tree(&self, tree_size: u64, heads: Arc<HeadsTree>) {
+        let mut kept = mutex(&self.heads_trees);
+        if kept.iter().any(|(size, _)| *size == tree_size) {
+            return;
+        }
+        kept.push_back((tree_size, heads));
+        kept.make_contiguous().sort_by_key(|(size, _)| *size);
+        while kept.len() > HEADS_TREES_KEPT {
+            kept.pop_front();
+        }
+    }
+
+    /// Every stream's head after the first `tree_size` events (FORMAT.md §4.1): kept for recent
+    /// checkpoints, otherwise rebuilt from the current heads by walking back over the events
+    /// after `tree_size` (each names its stream's previous head).
+    pub async fn heads_tree_at(&self, tree_size: u64) -> Result<Arc<HeadsTree>, LogError> {
+        if let Some((_, heads)) = mutex(&self.heads_trees).iter().find(|(size, _)| *size == tree_size) {
+            return Ok(heads.clone());
+        }
+        let (size, mut heads) = {
+            let state = read_lock(&self.state);
+            let heads: HashMap<String, (u64, Hash256)> =
+                state.chain.heads().into_iter().map(|(stream, next, last)| (stream, (next, last))).collect();
+            (state.size(), heads)
+        };
+        if tree_size > size {
+            return Err(LogError::InvalidArgument {
+                field: "tree_size",
+                reason: format!("the log holds {size} events, fewer than {tree_size}"),
+            });
+        }
+        if size - tree_size > HEADS_REWIND_EVENTS_MAX {
+            return Err(LogError::InvalidArgument {
+                field: "tree_size",
+                reason: format!(
+                    "the heads at {tree_size} are {} events behind the log's {size}; at most {HEADS_REWIND_EVENTS_MAX} are walked back",
+                    size - tree_size
+                ),
+            });
+        }
+        let mut end = size;
+        while end > tree_size {
+            let start = end.saturating_sub(READ_EVENTS_MAX as u64).max(tree_size);
+            let events = self.events_from(start, (end - start) as usize).await?;
+            for event in events.iter().rev() {
+                let ledger = event.envelope.ledger();
+                let stream = &event.envelope.author().stream;
+                if ledger.stream_revision == 0 {
+                    heads.remove(stream);
+                } else {
+                    heads.insert(stream.clone(), (ledger.stream_revision, ledger.previous_event_hash));
+                }
+            }
+            end = start;
+        }
+        let tree = Arc::new(HeadsTree::build(heads.into_iter().map(|(stream, (next, last))| StreamHead {
+            stream,
+            revision: next - 1,
+            head_hash: last,
+        })));
+        self.keep_heads_tree(tree_size, tree.clone());
+        Ok(tree)
+    }
+
+    /// One proof of the leaves at `indices` (strictly increasing) in the tree of `tree_size`
+    /// leaves (FORMAT.md §3.1).
+    pub fn batch_inclusion_proof(&self, indices: &[u64], tree_size: u64) -> Result<Vec<Hash256>, LogError> {
+        Ok(read_lock(&self.state).tree.batch_inclusion_proof(indices, tree_size)?)
     }
 
     /// The hashes of `count` complete subtrees of `2^height` leaves from subtree `first`: what

@@ -244,6 +244,7 @@ async fn a_checkpoint_over_a_rewritten_history_of_the_same_size_is_detected() {
         origin: "klero.test/log".into(),
         tree_size: 4,
         root_hash: klero_ledger::Hash256::of(b"another history"),
+        stream_heads: None,
     };
     let error = log.check_checkpoint_is_held(&foreign).expect_err("detected");
     assert!(matches!(error, LogError::CheckpointNotHeld { checkpoint_size: 4, log_size: 4, .. }), "{error}");

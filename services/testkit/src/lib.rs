@@ -83,6 +83,7 @@ impl ExportBuilder {
             origin: self.log_key.name().to_string(),
             tree_size: self.tree.size(),
             root_hash: self.tree.root(),
+            stream_heads: Some(self.chains.heads_tree().commitment()),
         };
         let signed = self.log_key.sign(&checkpoint).expect("origin is the key name");
         self.checkpoints.push(signed.note().to_string());

@@ -7,7 +7,7 @@
 //!   malformed body or an old size above the checkpoint's; 403 when no trusted signature by
 //!   the log verifies; 404 for an unknown log; 409 (`text/x.tlog.size`, the size it holds)
 //!   when the old size is not the one it cosigned last, or a same-size checkpoint has another
-//!   root; 422 when the consistency proof does not verify.
+//!   root or other stream heads; 422 when the consistency proof does not verify.
 //! - `GET /klero/latest/<origin>`: Kleroterion's own, for monitors: the latest checkpoint it
 //!   cosigned for that log, with the log's signature and its cosignature (the spec leaves how
 //!   monitors read witnesses open).
@@ -183,19 +183,23 @@ impl Witness {
             );
         }
         let mut state = self.state.lock().await;
-        let (latest_size, latest_root) = state
-            .logs
-            .get(&checkpoint.origin)
-            .map_or((0, empty_root()), |c| (c.checkpoint.tree_size, c.checkpoint.root_hash));
+        let (latest_size, latest_root, latest_heads) =
+            state.logs.get(&checkpoint.origin).map_or((0, empty_root(), None), |c| {
+                (c.checkpoint.tree_size, c.checkpoint.root_hash, c.checkpoint.stream_heads)
+            });
         if request.old_size != latest_size {
             return (StatusCode::CONFLICT, "text/x.tlog.size", format!("{latest_size}\n"));
         }
-        if request.old_size == checkpoint.tree_size && checkpoint.root_hash != latest_root {
+        // Kleroterion's additional statement (FORMAT.md §13.2): a second checkpoint of the size
+        // it holds with another root, or with other stream heads (§4.1), is a fork. (A checkpoint
+        // signed before stream heads existed makes no claim about them.)
+        let other_heads = matches!((checkpoint.stream_heads, latest_heads), (Some(new), Some(old)) if new != old);
+        if request.old_size == checkpoint.tree_size && (checkpoint.root_hash != latest_root || other_heads) {
             tracing::warn!(
                 origin = %checkpoint.origin,
                 size = checkpoint.tree_size,
                 note = %request.checkpoint_note,
-                "a second checkpoint of the same size with another root: the log forked"
+                "a second checkpoint of the same size with another root or other stream heads: the log forked"
             );
             return (StatusCode::CONFLICT, "text/x.tlog.size", format!("{latest_size}\n"));
         }

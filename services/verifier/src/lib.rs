@@ -11,6 +11,7 @@
 
 pub mod export;
 pub mod openings;
+pub mod slice;
 pub mod verify;
 
 pub use export::{Export, ExportFormatError, ExportHeader, ExportReader, ExportWriter, PublishedView};

@@ -9,6 +9,7 @@ use klero_fold::{FoldError, LogFold, LoggedEventRef};
 use klero_ledger::chain::StreamChainChecker;
 use klero_ledger::checkpoint::LogVerifierKey;
 use klero_ledger::envelope::{verify_signatures_batch, Envelope};
+use klero_ledger::heads::StreamHeadsCommitment;
 use klero_ledger::merkle::Frontier;
 use klero_ledger::Hash256;
 use klero_projections::ViewName;
@@ -23,6 +24,8 @@ const SIGNATURE_BATCH_EVENTS: usize = 256;
 const CHUNK_EVENTS: usize = 4096;
 /// Chunks waiting for a signature worker: a bound on memory.
 const CHUNKS_QUEUED_MAX: usize = 2;
+/// Whether signatures are checked on the reading thread (no worker threads to hand them to).
+const SIGNATURES_INLINE: bool = cfg!(target_family = "wasm");
 
 /// What kind of check failed. Listed in priority order: when two checks fail at the same
 /// position, the earlier class is reported (a forged event's rule breach is moot).
@@ -67,6 +70,16 @@ pub enum FailureClass {
     /// An auditor's opening of a sealed field does not match the commitment its event signed,
     /// or names no sealed field. Position: the event's log index.
     Opening,
+    /// A slice (§15) leaves out what the page needs: an event of a stream, a whole stream, an
+    /// assembly of a listing, the log's last event, or the proof of a checkpoint the reader
+    /// saw. Position: the event's log index, when one is named.
+    Incomplete,
+    /// A slice's event is not in the log at the index it gives (moved, altered or made up).
+    /// Position: the slice's first event.
+    Inclusion,
+    /// A slice's checkpoint is older than one the reader saw: the server showed an older
+    /// record. No position.
+    Stale,
 }
 
 impl FailureClass {
@@ -86,6 +99,9 @@ impl FailureClass {
             FailureClass::Unanchored => "unanchored",
             FailureClass::Document => "document",
             FailureClass::Opening => "opening",
+            FailureClass::Incomplete => "incomplete",
+            FailureClass::Inclusion => "inclusion",
+            FailureClass::Stale => "stale",
         }
     }
 }
@@ -314,6 +330,9 @@ pub fn verify_envelopes(
 struct Anchors<'h> {
     /// Tree size → root of the first verified checkpoint of that size.
     checkpoints: BTreeMap<u64, Hash256>,
+    /// Tree size → every distinct stream-heads commitment verified checkpoints of that size
+    /// make (FORMAT.md §4.1); each must equal the heads the events give.
+    stream_heads: BTreeMap<u64, Vec<StreamHeadsCommitment>>,
     views: BTreeMap<u64, Vec<&'h PublishedView>>,
 }
 
@@ -354,7 +373,7 @@ fn verify_events(
             return report;
         }
     }
-    let mut anchors = Anchors { checkpoints: BTreeMap::new(), views: BTreeMap::new() };
+    let mut anchors = Anchors { checkpoints: BTreeMap::new(), stream_heads: BTreeMap::new(), views: BTreeMap::new() };
     for note in &header.checkpoints {
         match log_key.verify(note) {
             Ok(signed) => {
@@ -394,6 +413,12 @@ fn verify_events(
                         anchors.checkpoints.insert(checkpoint.tree_size, checkpoint.root_hash);
                     }
                 }
+                if let Some(heads) = checkpoint.stream_heads {
+                    let claimed = anchors.stream_heads.entry(checkpoint.tree_size).or_default();
+                    if !claimed.contains(&heads) {
+                        claimed.push(heads);
+                    }
+                }
             }
             Err(error) => fail(
                 &mut report,
@@ -422,7 +447,10 @@ fn verify_events(
     replay.check_at_size(&mut report);
 
     let bad_signature: Mutex<Option<(u64, String)>> = Mutex::new(None);
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(4);
+    // WebAssembly in a browser has no threads here: the module checks each chunk's signatures
+    // itself, between reading and replaying it.
+    let workers =
+        if SIGNATURES_INLINE { 0 } else { std::thread::available_parallelism().map_or(2, |n| n.get()).min(4) };
     let (sender, receiver) = mpsc::sync_channel::<(u64, Arc<Vec<Envelope>>)>(CHUNKS_QUEUED_MAX);
     let receiver = Mutex::new(receiver);
     std::thread::scope(|scope| {
@@ -431,17 +459,7 @@ fn verify_events(
             scope.spawn(move || loop {
                 let next = receiver.lock().unwrap_or_else(|p| p.into_inner()).recv();
                 let Ok((first, chunk)) = next else { return };
-                for (batch_number, batch) in chunk.chunks(SIGNATURE_BATCH_EVENTS).enumerate() {
-                    if let Err(error) = verify_signatures_batch(batch) {
-                        let index = first + (batch_number * SIGNATURE_BATCH_EVENTS + error.index) as u64;
-                        let mut bad = bad_signature.lock().unwrap_or_else(|p| p.into_inner());
-                        if bad.as_ref().is_none_or(|(known, _)| index < *known) {
-                            let id = batch[error.index].author().event_id;
-                            *bad = Some((index, id.to_string()));
-                        }
-                        break;
-                    }
-                }
+                check_chunk_signatures(first, &chunk, bad_signature);
             });
         }
         let mut events = events;
@@ -489,7 +507,9 @@ fn verify_events(
             let first = next_index;
             next_index += chunk.len() as u64;
             report.events = next_index;
-            if sender.send((first, chunk.clone())).is_err() {
+            if SIGNATURES_INLINE {
+                check_chunk_signatures(first, &chunk, &bad_signature);
+            } else if sender.send((first, chunk.clone())).is_err() {
                 break 'reading;
             }
             if !replay.stopped {
@@ -548,6 +568,21 @@ fn verify_events(
         );
     }
     report
+}
+
+/// Checks a chunk's signatures in batches, keeping the lowest failing index.
+fn check_chunk_signatures(first: u64, chunk: &[Envelope], bad_signature: &Mutex<Option<(u64, String)>>) {
+    for (batch_number, batch) in chunk.chunks(SIGNATURE_BATCH_EVENTS).enumerate() {
+        if let Err(error) = verify_signatures_batch(batch) {
+            let index = first + (batch_number * SIGNATURE_BATCH_EVENTS + error.index) as u64;
+            let mut bad = bad_signature.lock().unwrap_or_else(|p| p.into_inner());
+            if bad.as_ref().is_none_or(|(known, _)| index < *known) {
+                let id = batch[error.index].author().event_id;
+                *bad = Some((index, id.to_string()));
+            }
+            return;
+        }
+    }
 }
 
 /// The sequential checks, in log order: chains, the tree, the fold, checkpoints and views.
@@ -676,6 +711,23 @@ impl Replay<'_> {
                 return false;
             }
             report.checkpoints_verified += 1;
+        }
+        if let Some(claimed) = self.anchors.stream_heads.get(&size) {
+            let ours = self.chains.heads_tree().commitment();
+            if let Some(wrong) = claimed.iter().find(|heads| **heads != ours) {
+                fail(
+                    report,
+                    failure(
+                        FailureClass::Checkpoint,
+                        Some(size),
+                        format!(
+                            "the signed checkpoint of size {size} commits to {} stream heads with root {}; the exported events give {} with root {}: it hides or invents a stream's newest events",
+                            wrong.count, wrong.root, ours.count, ours.root
+                        ),
+                    ),
+                );
+                return false;
+            }
         }
         for view in self.anchors.views.get(&size).into_iter().flatten() {
             let Some(name) = ViewName::parse(&view.name) else {

@@ -1,27 +1,27 @@
-//! Kleroterion's public pages: the record of each assembly as residents read it, and the proofs
-//! their browser checks on its own.
+//! Kleroterion's public pages: the record of each assembly as residents read it, and the
+//! slices their browser checks it with.
 //!
 //! [`HttpFrontEnd`] serves, beside the gRPC API and over the same application core:
-//! - pages rendered on the server from the read views (docs/FORMAT.md §7), complete without
-//!   JavaScript, with templates compiled into the binary (`templates/`, checked at build time
-//!   and escaping every recorded string);
+//! - pages, each rendered by `klero-pages` from the slice of the log it shows (docs/FORMAT.md
+//!   §15), verified and folded by `klero-verifier`: complete without JavaScript;
+//! - the slices themselves (`/api/v1/slices/…`), from which a visitor's browser derives each
+//!   page again with the same code compiled to WebAssembly (`klero-browser`), and compares;
 //! - open data: every view with its digest, a CSV of recommendations and responses, an Atom
-//!   feed per assembly;
-//! - the proof API the page's script uses (`/api/v1/…`): the signed checkpoint, each event's
-//!   signed bytes with its inclusion proof, consistency proofs, and the grants of a key;
-//! - the script and the style sheet, embedded (`assets/`): no third-party request.
+//!   feed per assembly, all from the same slice as the pages;
+//! - the log as C2SP tlog-tiles, with the checkpoint and consistency proofs;
+//! - the script, the module and the style sheet, embedded (`assets/`): no third-party request;
+//!   and a standalone verifier page that anyone can host.
 //!
-//! Every response carries a strict Content-Security-Policy and no cookie. Pages are cached by
-//! the log size they were rendered at, so a page is rendered once per change of the log.
+//! Every response carries a strict Content-Security-Policy and no cookie; the read API sends
+//! CORS headers so that pages elsewhere can check this server. Pages are cached by the
+//! checkpoint they were rendered at.
 
-mod chart;
-mod format;
-mod model;
 mod open_data;
 
 pub use open_data::CSV_COLUMNS;
 mod pages;
 mod proofs;
+mod standalone;
 mod tiles;
 
 use axum::body::Body;
@@ -90,12 +90,14 @@ pub(crate) struct Web<S: EventStore> {
     rendering: tokio::sync::Mutex<()>,
     /// Full tiles and bundles made so far.
     tiles: Mutex<tiles::TileCache>,
+    /// Verified slices by (target, checkpoint size), newest last.
+    slices: Mutex<Vec<((String, u64), Arc<klero_verifier::slice::VerifiedSlice>)>>,
 }
 
-/// Rendered pages, valid for one log size.
+/// Rendered pages, valid for one checkpoint.
 #[derive(Default)]
 struct PageCache {
-    log_size: u64,
+    generation: u64,
     pages: HashMap<String, CachedPage>,
 }
 
@@ -184,17 +186,15 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Encoding {
 pub(crate) const HTML: &str = "text/html; charset=utf-8";
 
 impl<S: EventStore> Web<S> {
-    /// The page at `key` for the log as it is now: from the cache, or rendered by `render`.
-    pub async fn cached<F, Fut>(&self, key: String, encoding: Encoding, render: F) -> Response<Body>
+    /// The page at `key` for the checkpoint of size `generation`: from the cache, or rendered
+    /// by `render`.
+    pub async fn cached<F, Fut>(&self, key: String, generation: u64, encoding: Encoding, render: F) -> Response<Body>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<CachedPage, PageError>>,
     {
-        let log_size = match self.app.with_fold(|fold| fold.next_log_index()).await {
-            Ok(size) => size,
-            Err(error) => return PageError::from(error).into_response(),
-        };
-        let hit = |cache: &PageCache| (cache.log_size == log_size).then(|| cache.pages.get(&key).cloned()).flatten();
+        let hit =
+            |cache: &PageCache| (cache.generation == generation).then(|| cache.pages.get(&key).cloned()).flatten();
         if let Some(page) = hit(&lock(&self.cache)) {
             return page.into_response(encoding);
         }
@@ -206,9 +206,9 @@ impl<S: EventStore> Web<S> {
             Ok(page) => {
                 let page = page.compress();
                 let mut cache = lock(&self.cache);
-                if cache.log_size != log_size {
+                if cache.generation != generation {
                     cache.pages.clear();
-                    cache.log_size = log_size;
+                    cache.generation = generation;
                 }
                 if cache.pages.len() >= self.limits.cached_pages_max {
                     cache.pages.clear();
@@ -240,7 +240,13 @@ impl PageError {
         PageError { status: StatusCode::NOT_FOUND, message: message.into() }
     }
     pub fn into_response(self) -> Response<Body> {
-        let body = pages::error_page(self.status, &self.message);
+        let heading = match self.status {
+            StatusCode::NOT_FOUND => "Not found",
+            StatusCode::BAD_REQUEST => "That request cannot be answered",
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS => "Please try again shortly",
+            _ => "Something went wrong",
+        };
+        let body = klero_pages::document(&klero_pages::render_error(heading, &self.message));
         let mut response = CachedPage::html(body).into_response(Encoding::default());
         *response.status_mut() = self.status;
         response
@@ -271,22 +277,17 @@ impl From<ApplicationError> for PageError {
     }
 }
 
-impl From<askama::Error> for PageError {
-    fn from(error: askama::Error) -> PageError {
-        tracing::error!(%error, "template failed");
-        PageError { status: StatusCode::INTERNAL_SERVER_ERROR, message: "the page could not be rendered".into() }
-    }
-}
-
 /// The policy every response carries: only this server's own script, styles and images; no
-/// frames, no plug-ins, forms only to this server.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
-     connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+/// frames, no plug-ins, forms only to this server. `'wasm-unsafe-eval'` lets the page's script
+/// compile the verifier module it fetched from this server; it allows no other evaluation.
+pub const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
+     img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 async fn secure_headers(request: Request<Body>, next: axum::middleware::Next) -> Response<Body> {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    headers.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(CONTENT_SECURITY_POLICY));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -305,12 +306,13 @@ pub fn router<S: EventStore>(app: Arc<Application<S>>, limits: HttpLimits) -> Ro
         cache: Mutex::new(PageCache::default()),
         rendering: tokio::sync::Mutex::new(()),
         tiles: Mutex::new(tiles::TileCache::default()),
+        slices: Mutex::new(Vec::new()),
     });
     Router::new()
         .route("/", get(pages::index::<S>))
         .route("/dashboard", get(pages::dashboard::<S>))
         .route("/assemblies/{id}", get(pages::assembly::<S>))
-        .route("/assemblies/{id}/data", get(open_data::data_page::<S>))
+        .route("/assemblies/{id}/data", get(pages::data::<S>))
         .route("/assemblies/{id}/views/{file}", get(open_data::view_file::<S>))
         .route("/assemblies/{id}/recommendations.csv", get(open_data::csv::<S>))
         .route("/assemblies/{id}/feed.atom", get(open_data::atom::<S>))
@@ -320,7 +322,7 @@ pub fn router<S: EventStore>(app: Arc<Application<S>>, limits: HttpLimits) -> Ro
         .route("/api/v1/checkpoint", get(proofs::checkpoint::<S>))
         .route("/api/v1/events/{log_index}", get(proofs::event::<S>))
         .route("/api/v1/consistency", get(proofs::consistency::<S>))
-        .route("/api/v1/grants/{public_key}", get(proofs::grants::<S>))
+        .route("/api/v1/slices/{*path}", get(pages::slice::<S>))
         .route("/checkpoint", get(tiles::checkpoint::<S>))
         .route("/tile/{*path}", get(tiles::tile::<S>))
         .route("/klero/envelopes/{*path}", get(tiles::tile::<S>))
@@ -566,44 +568,5 @@ impl AsyncWrite for LimitedConnection {
     }
     fn is_write_vectored(&self) -> bool {
         self.stream.is_write_vectored()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use curve25519_dalek::constants::EIGHT_TORSION;
-    use curve25519_dalek::edwards::CompressedEdwardsY;
-
-    /// `verify.js` refuses keys and `R` values of small order by their encodings. Its table must
-    /// hold the canonical encoding of every one of the eight points of small order, and only
-    /// small-order points (or encodings RFC 8032 refuses).
-    #[test]
-    fn the_browsers_small_order_table_is_complete_and_exact() {
-        let script = include_str!("../assets/verify.js");
-        let start = script.find("const SMALL_ORDER = new Set([").expect("the table");
-        let end = start + script[start..].find("]);").expect("its end");
-        let table: Vec<String> = script[start..end]
-            .split('"')
-            .filter(|part| part.len() == 64 && part.bytes().all(|b| b.is_ascii_hexdigit()))
-            .map(str::to_string)
-            .collect();
-        assert_eq!(table.len(), 10);
-        for point in EIGHT_TORSION {
-            let encoding = klero_ledger::hash::to_hex(point.compress().as_bytes());
-            assert!(table.contains(&encoding), "the table misses the small-order point {encoding}");
-        }
-        for encoding in &table {
-            let bytes: [u8; 32] = klero_ledger::Hash256::from_hex(encoding).expect("hex").0;
-            match CompressedEdwardsY(bytes).decompress() {
-                Some(point) => {
-                    let canonical = point.compress().to_bytes() == bytes;
-                    assert!(point.is_small_order(), "{encoding} is not of small order");
-                    // Two entries are x = 0 with the sign bit set: dalek reads them as the same
-                    // point, and RFC 8032 refuses them.
-                    assert!(canonical || bytes[31] & 0x80 != 0, "{encoding}");
-                }
-                None => panic!("{encoding} does not decode at all; it need not be in the table"),
-            }
-        }
     }
 }

@@ -2,59 +2,50 @@
 //! shape of Decidim's accountability results, an Atom feed of the council's answers and
 //! progress, and the documents events commit to.
 
-use crate::format::{self, decision_label, status_label};
-use crate::model::{Assembly, ViewDigest, Views};
 use crate::pages::parse_assembly;
 use crate::{CachedPage, Encoding, PageError, Web};
-use askama::Template;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
+use klero_domain::AssemblyId;
+use klero_pages::format::{self, decision_label, status_label};
+use klero_pages::{AssemblyModel, PersonalShown};
+use klero_projections::views::{AssemblyViewSet, PersonalTextView};
 use klero_projections::ViewName;
 use klero_store::EventStore;
+use klero_verifier::slice::{SliceTarget, VerifiedSlice};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-#[derive(Template)]
-#[template(path = "data.html")]
-struct DataPage {
-    chrome: crate::pages::Chrome,
-    id: String,
-    question: String,
-    tree_size: u64,
-    views: Vec<ViewDigest>,
-}
-
-pub async fn data_page<S: EventStore>(
-    State(web): State<Arc<Web<S>>>,
-    encoding: Encoding,
-    Path(id): Path<String>,
-) -> Response<Body> {
-    web.cached(format!("/assemblies/{id}/data"), encoding, || async {
-        let id = parse_assembly(&id)?;
-        let views = Views::load(&web.app, &id).await?;
-        let question =
-            views.body(ViewName::AssemblyOverview)["remit_question"].as_str().unwrap_or_default().to_string();
-        let page = DataPage {
-            chrome: crate::pages::chrome_for(&web.app).await?,
-            id: id.to_string(),
-            question,
-            tree_size: views.tree_size,
-            views: views.digests,
-        };
-        Ok(CachedPage::html(page.render()?))
-    })
-    .await
+impl<S: EventStore> Web<S> {
+    /// An assembly's verified slice at the pages' checkpoint, with its views.
+    async fn assembly_slice(
+        &self,
+        id: &AssemblyId,
+        size: u64,
+    ) -> Result<(Arc<VerifiedSlice>, AssemblyViewSet), PageError> {
+        let slice = self.verified(&SliceTarget::Assembly(id.clone()), size).await?;
+        let views = slice
+            .fold
+            .views()
+            .assembly_views(id)
+            .ok_or_else(|| PageError::not_found(format!("The record holds no assembly {id}.")))?;
+        Ok((slice, views))
+    }
 }
 
 /// `GET /assemblies/{id}/views/{name}.json`: the view's canonical JSON bytes, with its digest,
-/// tree size and root in headers.
+/// tree size and root in headers: the view the pages show, at their checkpoint.
 pub async fn view_file<S: EventStore>(
     State(web): State<Arc<Web<S>>>,
     encoding: Encoding,
     Path((id, file)): Path<(String, String)>,
 ) -> Response<Body> {
-    web.cached(format!("/assemblies/{id}/views/{file}"), encoding, || async {
+    let size = match web.page_size().await {
+        Ok(size) => size,
+        Err(error) => return error.into_response(),
+    };
+    web.cached(format!("/assemblies/{id}/views/{file}"), size, encoding, || async {
         let id = parse_assembly(&id)?;
         let name = file.strip_suffix(".json").and_then(ViewName::parse).ok_or_else(|| {
             PageError::not_found(format!(
@@ -62,16 +53,21 @@ pub async fn view_file<S: EventStore>(
                 ViewName::ALL.map(ViewName::as_str).join(", ")
             ))
         })?;
-        let served = web.app.view(name, &id).await?;
+        let (slice, _) = web.assembly_slice(&id, size).await?;
+        let rendered = slice
+            .fold
+            .views()
+            .render(name, &id)
+            .ok_or_else(|| PageError::not_found(format!("The record holds no assembly {id}.")))?;
         Ok(CachedPage {
             gzipped: None,
             status: StatusCode::OK,
             content_type: "application/json",
-            body: served.json.into(),
+            body: rendered.json.into(),
             headers: vec![
-                ("klero-view-digest", served.digest.to_hex()),
-                ("klero-tree-size", served.tree_size.to_string()),
-                ("klero-root-hash", served.root_hash.to_hex()),
+                ("klero-view-digest", rendered.digest.to_hex()),
+                ("klero-tree-size", rendered.tree_size.to_string()),
+                ("klero-root-hash", slice.checkpoint.checkpoint().root_hash.to_hex()),
             ],
         })
     })
@@ -114,45 +110,43 @@ pub async fn csv<S: EventStore>(
     encoding: Encoding,
     Path(id): Path<String>,
 ) -> Response<Body> {
-    web.cached(format!("/assemblies/{id}/recommendations.csv"), encoding, || async {
+    let size = match web.page_size().await {
+        Ok(size) => size,
+        Err(error) => return error.into_response(),
+    };
+    web.cached(format!("/assemblies/{id}/recommendations.csv"), size, encoding, || async {
         let id = parse_assembly(&id)?;
-        let assembly = Assembly::load(&web.app, &id).await?;
-        let accountability: serde_json::Value =
-            serde_json::from_str(&web.app.view(ViewName::Accountability, &id).await?.json).unwrap_or_default();
-        let adopted = accountability["body"]["adopted_recommendations"].as_array().cloned().unwrap_or_default();
+        let (slice, views) = web.assembly_slice(&id, size).await?;
+        let assembly = AssemblyModel::from_slice(&slice, &id)?;
+        let adopted = &views.accountability.body.adopted_recommendations;
         let mut out = String::new();
         out.push_str(&CSV_COLUMNS.join(","));
         out.push_str("\r\n");
         for r in &assembly.recommendations {
-            let account = adopted.iter().find(|a| a["recommendation_id"] == r.id.as_str());
-            let latest = r.latest_update();
-            let due_by =
-                account.and_then(|a| a["response_due_by_unix_ms"].as_u64()).map(format::iso_date).unwrap_or_default();
-            let start = account
-                .and_then(|a| a["adoption"]["recorded_at_unix_ms"].as_u64())
-                .map(format::iso_date)
-                .unwrap_or_default();
-            let status = match (latest, &r.answer) {
-                (Some(update), _) => status_label(&update.status).to_string(),
-                (None, Some(answer)) => decision_label(&answer.decision).to_string(),
-                (None, None) => r.status.clone(),
+            let account = adopted.iter().find(|a| a.recommendation_id == r.id);
+            let latest = account.and_then(|a| a.implementation.last());
+            let answer = account.and_then(|a| a.response.as_ref()).map(|response| &response.current);
+            let status = match (latest, answer) {
+                (Some(update), _) => status_label(update.status).to_string(),
+                (None, Some(answer)) => decision_label(answer.decision).to_string(),
+                (None, None) => r.status.to_string(),
             };
             let fields = [
                 r.id.clone(),
                 r.title.clone(),
-                r.text.text.clone().unwrap_or_default(),
-                start,
-                r.answer.as_ref().map(|a| a.due_on_iso.clone()).unwrap_or_default(),
+                r.text.text().unwrap_or_default().to_string(),
+                account.map(|a| format::iso_date(a.adoption.recorded_at_unix_ms)).unwrap_or_default(),
+                answer.map(|a| a.due_on.to_string()).unwrap_or_default(),
                 status,
-                latest.map(|u| u.progress.to_string()).unwrap_or_default(),
-                r.answer.as_ref().map(|a| a.decision.clone()).unwrap_or_default(),
-                r.answer.as_ref().map(|a| a.rationale.text.clone()).unwrap_or_default(),
-                r.answer.as_ref().map(|a| a.responsible_body.clone()).unwrap_or_default(),
-                due_by,
-                r.state.clone().unwrap_or_default(),
+                latest.map(|u| u.progress_percent.to_string()).unwrap_or_default(),
+                answer.map(|a| a.decision.as_str().to_string()).unwrap_or_default(),
+                r.answer.as_ref().map(|a| a.rationale.to_string()).unwrap_or_default(),
+                answer.map(|a| a.responsible_body.clone()).unwrap_or_default(),
+                account.map(|a| format::iso_date(a.response_due_by_unix_ms)).unwrap_or_default(),
+                account.map(|a| response_state(a.state).to_string()).unwrap_or_default(),
                 r.late.to_string(),
-                r.adoption.as_ref().map(|a| a.event_hash.clone()).unwrap_or_default(),
-                r.answer.as_ref().map(|a| a.log_index.to_string()).unwrap_or_default(),
+                account.map(|a| a.adoption.event_hash.to_hex()).unwrap_or_default(),
+                answer.map(|a| a.log_index.to_string()).unwrap_or_default(),
             ];
             for (i, field) in fields.iter().enumerate() {
                 if i > 0 {
@@ -173,8 +167,16 @@ pub async fn csv<S: EventStore>(
     .await
 }
 
+fn response_state(state: klero_projections::views::ResponseState) -> &'static str {
+    match state {
+        klero_projections::views::ResponseState::Responded => "responded",
+        klero_projections::views::ResponseState::NoResponseYet => "no_response_yet",
+        klero_projections::views::ResponseState::Overdue => "overdue",
+    }
+}
+
 fn xml(text: &str) -> String {
-    crate::chart::xml_escape(text)
+    klero_pages::chart::xml_escape(text)
 }
 
 /// The feed's links are absolute, from the Host the visitor used (feed readers need them).
@@ -194,48 +196,52 @@ pub async fn atom<S: EventStore>(
     headers: HeaderMap,
 ) -> Response<Body> {
     let base = base_url(&headers);
-    web.cached(format!("{base}/assemblies/{id}/feed.atom"), encoding, || async {
+    let size = match web.page_size().await {
+        Ok(size) => size,
+        Err(error) => return error.into_response(),
+    };
+    web.cached(format!("{base}/assemblies/{id}/feed.atom"), size, encoding, || async {
         let id = parse_assembly(&id)?;
-        let accountability: serde_json::Value =
-            serde_json::from_str(&web.app.view(ViewName::Accountability, &id).await?.json).unwrap_or_default();
-        let overview: serde_json::Value =
-            serde_json::from_str(&web.app.view(ViewName::AssemblyOverview, &id).await?.json).unwrap_or_default();
+        let (slice, views) = web.assembly_slice(&id, size).await?;
         let origin = web.app.verifier_key().name().to_string();
         let page = format!("{base}/assemblies/{id}");
         // Sealed text shows as the pages show it: opened, or when and why it was erased.
-        let openings = crate::model::openings(&web.app, &id).await?;
-        let shown = |value: &serde_json::Value, plain: &str| crate::model::personal(value, plain, "", &openings).text;
+        let shown = |text: &PersonalTextView| match text {
+            PersonalTextView::Plain(text) => text.clone(),
+            PersonalTextView::Sealed { erased_on: Some(on), erasure_reason, .. } => {
+                PersonalShown::Erased { on: format::date_words(&on.to_string()), reason: erasure_reason.clone().unwrap_or_default() }
+                    .to_string()
+            }
+            PersonalTextView::Sealed { sealed_commitment, .. } => match slice.openings.get(sealed_commitment) {
+                Some(opened) => opened.text.clone(),
+                None => PersonalShown::Unopened.to_string(),
+            },
+        };
         // (recorded, event hash, title, text, anchor)
         let mut entries: Vec<(u64, String, String, String, String)> = Vec::new();
-        for a in accountability["body"]["adopted_recommendations"].as_array().into_iter().flatten() {
-            let rid = a["recommendation_id"].as_str().unwrap_or_default();
-            let title = a["title"].as_str().unwrap_or_default();
-            for answer in a["response"]["history"].as_array().into_iter().flatten() {
-                let decision = decision_label(answer["decision"].as_str().unwrap_or_default());
-                let verb = if answer["reason_for_amendment"].is_string() { "amended its answer" } else { "answered" };
+        for a in &views.accountability.body.adopted_recommendations {
+            let rid = &a.recommendation_id;
+            for answer in a.response.iter().flat_map(|response| &response.history) {
+                let verb = if answer.reason_for_amendment.is_some() { "amended its answer" } else { "answered" };
                 entries.push((
-                    answer["recorded_at_unix_ms"].as_u64().unwrap_or(0),
-                    answer["event_hash"].as_str().unwrap_or_default().into(),
-                    format!("The council {verb} {rid} ({title}): {decision}"),
+                    answer.recorded_at_unix_ms,
+                    answer.event_hash.to_hex(),
+                    format!("The council {verb} {rid} ({}): {}", a.title, decision_label(answer.decision)),
                     format!(
                         "{} Responsible: {}. Due by {}.",
-                        shown(&answer["rationale"], "rationale"),
-                        answer["responsible_body"].as_str().unwrap_or_default(),
-                        format::date_words(answer["due_on"].as_str().unwrap_or_default())
+                        shown(&answer.rationale),
+                        answer.responsible_body,
+                        format::date_words(&answer.due_on.to_string())
                     ),
                     format!("recommendation-{rid}"),
                 ));
             }
-            for update in a["implementation"].as_array().into_iter().flatten() {
+            for update in &a.implementation {
                 entries.push((
-                    update["recorded_at_unix_ms"].as_u64().unwrap_or(0),
-                    update["event_hash"].as_str().unwrap_or_default().into(),
-                    format!(
-                        "Progress on {rid} ({title}): {}, {}%",
-                        status_label(update["status"].as_str().unwrap_or_default()),
-                        update["progress_percent"].as_u64().unwrap_or(0)
-                    ),
-                    shown(&update["note"], "note"),
+                    update.recorded_at_unix_ms,
+                    update.event_hash.to_hex(),
+                    format!("Progress on {rid} ({}): {}, {}%", a.title, status_label(update.status), update.progress_percent),
+                    shown(&update.note),
                     format!("recommendation-{rid}"),
                 ));
             }
@@ -243,7 +249,7 @@ pub async fn atom<S: EventStore>(
         // Newest first, as feed readers expect; entries recorded in the same millisecond keep
         // the views' order (a stable sort).
         entries.sort_by_key(|entry| std::cmp::Reverse(entry.0));
-        let updated = entries.first().map_or(overview["as_of_unix_ms"].as_u64().unwrap_or(0), |e| e.0);
+        let updated = entries.first().map_or(views.overview.as_of_unix_ms, |e| e.0);
         let mut feed = String::new();
         let _ = write!(
             feed,
@@ -253,9 +259,9 @@ pub async fn atom<S: EventStore>(
              <link rel=\"self\" href=\"{page}/feed.atom\"/>\n<link rel=\"alternate\" type=\"text/html\" href=\"{page}\"/>\n",
             xml(&origin),
             xml(id.as_str()),
-            xml(overview["body"]["remit_question"].as_str().unwrap_or_default()),
+            xml(&views.overview.body.remit_question),
             format::rfc3339(updated),
-            xml(overview["body"]["council"].as_str().unwrap_or("Kleroterion")),
+            xml(&views.overview.body.council),
         );
         for (recorded, event_hash, title, text, anchor) in &entries {
             let _ = write!(

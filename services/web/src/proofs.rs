@@ -1,13 +1,13 @@
-//! The proof API of the public pages (`/api/v1/…`, docs/API.md "Public pages"): what a
-//! browser needs to check a page without trusting this server. Each answer is bytes the
-//! browser verifies itself; none is trusted for what it says.
+//! The proof API of the public pages (`/api/v1/…`, docs/API.md "Public pages"): the signed
+//! checkpoint, an event with its inclusion proof, and consistency proofs, for clients that
+//! check the log on their own (pages check whole slices, `pages::slice`). Each answer is bytes
+//! a client verifies itself; none is trusted for what it says.
 
 use crate::{PageError, Web};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, Response};
 use base64::Engine as _;
-use klero_domain::Role;
 use klero_store::EventStore;
 use serde_json::json;
 use std::sync::Arc;
@@ -112,45 +112,5 @@ pub async fn consistency<S: EventStore>(State(web): State<Arc<Web<S>>>, Query(si
     match answer {
         Ok(value) => json_response(value),
         Err(error) => api_error(error),
-    }
-}
-
-/// The number of a role in the registry's protobuf enum (`klero.registry.v1.Role`).
-fn role_number(role: Role) -> u32 {
-    match role {
-        Role::Convenor => 1,
-        Role::SelectionOperator => 2,
-        Role::Facilitator => 3,
-        Role::PanelSecretary => 4,
-        Role::CouncilDecisionMaker => 5,
-        Role::Auditor => 6,
-        Role::DataProtectionOfficer => 7,
-    }
-}
-
-/// `GET /api/v1/grants/{public_key}`: the log indexes of the `KeyGranted` events for this key
-/// (64 hex digits), and of any `KeyRevoked`. The browser fetches and checks each event itself.
-pub async fn grants<S: EventStore>(State(web): State<Arc<Web<S>>>, Path(public_key): Path<String>) -> Response<Body> {
-    let key = match klero_ledger::Hash256::from_hex(&public_key) {
-        Ok(key) => key.0,
-        Err(_) => return api_error(PageError::bad_request("public_key must be 64 lowercase hex digits")),
-    };
-    let listed = web
-        .app
-        .with_fold(|fold| {
-            fold.state()
-                .grants()
-                .iter()
-                .filter(|g| g.public_key == key)
-                .map(|g| {
-                    json!({"granted_at_log_index": g.granted_at_log_index, "role": role_number(g.role),
-                           "revoked_at_log_index": g.revoked_at_log_index})
-                })
-                .collect::<Vec<_>>()
-        })
-        .await;
-    match listed {
-        Ok(grants) => json_response(json!({"public_key": public_key, "grants": grants})),
-        Err(error) => api_error(error.into()),
     }
 }

@@ -25,6 +25,7 @@ fuzz_target!(|data: &[u8]| {
             origin: "fuzz.example/log".into(),
             tree_size: u64::from(*size),
             root_hash: klero_ledger::Hash256::of(root),
+            stream_heads: None,
         };
         let signed = log.sign(&checkpoint).expect("sign");
         let cosigned = signed.with_signature_lines(&[witness.cosign(&checkpoint, u64::from(*size))]);

@@ -210,6 +210,7 @@ async fn a_forked_checkpoint_is_a_fork_failure() {
         origin: "klero.test/blackbox".into(),
         tree_size: size,
         root_hash: Hash256::of(b"another history"),
+        stream_heads: None,
     };
     export.checkpoints.push(log_key.sign(&fork).expect("sign").note().to_string());
     expect_failure(&export, FailureClass::Fork, size);

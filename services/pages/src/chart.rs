@@ -2,8 +2,18 @@
 //! seated (a bar), drawn on the server as SVG, so it needs no script. The same numbers are in
 //! the table beside it; the chart adds nothing a screen reader would miss.
 
-use crate::model::QuotaRow;
 use std::fmt::Write as _;
+
+/// One quota against the panel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuotaRow {
+    pub feature: String,
+    pub value: String,
+    pub min: u64,
+    pub max: u64,
+    pub seated: u64,
+    pub within: bool,
+}
 
 /// Escapes text for SVG (XML) content and attribute values.
 pub fn xml_escape(text: &str) -> String {

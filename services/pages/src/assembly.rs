@@ -1,0 +1,640 @@
+//! The assembly page and its open-data page, from an assembly's slice.
+
+use crate::chart::{quota_chart, QuotaRow};
+use crate::format::{self, date_words, day_words};
+use crate::{Chrome, DocumentShown, PageError, PersonalShown, RenderedPage};
+use askama::Template;
+use klero_domain::{AssemblyId, DomainEvent, InputKind, StreamKind};
+use klero_fold::LogFold;
+use klero_ledger::Hash256;
+use klero_projections::views::*;
+use klero_projections::ViewName;
+use klero_verifier::slice::VerifiedSlice;
+use std::collections::HashMap;
+
+#[derive(Clone, Debug)]
+pub struct Milestone {
+    pub what: &'static str,
+    pub when: String,
+    pub log_index: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Replacement {
+    pub withdrawn: String,
+    pub replacement: String,
+    pub log_index: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    pub pool_size: u64,
+    pub seated: u64,
+    pub withdrawals: u64,
+    pub replacements: Vec<Replacement>,
+    pub quotas: Vec<QuotaRow>,
+    pub chart_svg: String,
+    /// The lowest and highest chance of selection any volunteer had under the lottery.
+    pub chances: Option<(String, String)>,
+    pub lottery_panels: usize,
+    pub plan_log_index: Option<u64>,
+    pub seed_commitment: Option<String>,
+    pub draw_log_index: Option<u64>,
+    pub seed: Option<String>,
+    /// Whether the revealed seed hashes to the commitment.
+    pub seed_matches: bool,
+    pub randomness_source: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Evidence {
+    pub title: PersonalShown,
+    pub speaker_role: String,
+    pub media_type: String,
+    pub log_index: u64,
+    pub document: DocumentShown,
+}
+
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub number: u32,
+    pub held_on: String,
+    pub held_on_iso: String,
+    pub agenda: String,
+    pub attendance: u32,
+    pub log_index: u64,
+    pub evidence: Vec<Evidence>,
+}
+
+/// An input cited by a recommendation or considered by a response.
+#[derive(Clone, Debug)]
+pub struct Citation {
+    pub kind: &'static str,
+    /// What the input is: the evidence's title, or the submission's number.
+    pub describes: String,
+    pub input_log_index: Option<u64>,
+    pub note: String,
+    /// The citing event.
+    pub log_index: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct AnswerShown {
+    pub decision: &'static str,
+    pub decision_label: &'static str,
+    pub rationale: PersonalShown,
+    pub responsible_body: String,
+    pub due_on: String,
+    pub due_on_iso: String,
+    pub log_index: u64,
+    pub recorded: String,
+    pub amendment_reason: Option<String>,
+}
+
+impl AnswerShown {
+    pub(crate) fn of(slice: &VerifiedSlice, answer: &Answer) -> AnswerShown {
+        AnswerShown {
+            decision: answer.decision.as_str(),
+            decision_label: format::decision_label(answer.decision),
+            rationale: PersonalShown::of(slice, &answer.rationale),
+            responsible_body: answer.responsible_body.clone(),
+            due_on: date_words(&answer.due_on.to_string()),
+            due_on_iso: answer.due_on.to_string(),
+            log_index: answer.log_index,
+            recorded: day_words(answer.recorded_at_unix_ms),
+            amendment_reason: answer.reason_for_amendment.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct UpdateShown {
+    pub status: &'static str,
+    pub status_label: &'static str,
+    pub progress: u32,
+    pub note: PersonalShown,
+    pub log_index: u64,
+    pub recorded: String,
+    pub evidence: Option<DocumentShown>,
+}
+
+impl UpdateShown {
+    pub(crate) fn of(slice: &VerifiedSlice, update: &ImplementationUpdate) -> UpdateShown {
+        UpdateShown {
+            status: status_name(update.status),
+            status_label: format::status_label(update.status),
+            progress: update.progress_percent,
+            note: PersonalShown::of(slice, &update.note),
+            log_index: update.log_index,
+            recorded: day_words(update.recorded_at_unix_ms),
+            evidence: update.evidence_hash.map(|hash| DocumentShown::of(slice, hash)),
+        }
+    }
+}
+
+fn status_name(status: klero_domain::ImplementationStatus) -> &'static str {
+    match status {
+        klero_domain::ImplementationStatus::NotStarted => "not_started",
+        klero_domain::ImplementationStatus::InProgress => "in_progress",
+        klero_domain::ImplementationStatus::Completed => "completed",
+        klero_domain::ImplementationStatus::Stalled => "stalled",
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Letter {
+    pub log_index: u64,
+    pub document: DocumentShown,
+}
+
+#[derive(Clone, Debug)]
+pub struct Adoption {
+    pub in_favour: u32,
+    pub against: u32,
+    pub abstaining: u32,
+    pub log_index: u64,
+    pub recorded: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct RecommendationShown {
+    pub id: String,
+    pub title: String,
+    pub status: &'static str,
+    pub drafted_log_index: u64,
+    /// The current (or final) text.
+    pub text: DocumentShown,
+    pub amendments: Vec<(String, u64)>,
+    pub withdrawn_reason: Option<String>,
+    pub adoption: Option<Adoption>,
+    pub cites: Vec<Citation>,
+    /// Whether the council's answer is overdue; `None` unless adopted.
+    pub state: Option<ResponseState>,
+    pub due_by: String,
+    pub answer: Option<AnswerShown>,
+    pub history: usize,
+    pub late: bool,
+    pub considered: Vec<Citation>,
+    pub letters: Vec<Letter>,
+    pub updates: Vec<UpdateShown>,
+}
+
+impl RecommendationShown {
+    pub fn latest_update(&self) -> Option<&UpdateShown> {
+        self.updates.last()
+    }
+    pub fn overdue(&self) -> bool {
+        self.state == Some(ResponseState::Overdue)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Submission {
+    /// Its number among the assembly's public submissions (1 for the first received).
+    pub number: usize,
+    pub log_index: u64,
+    /// A version 1 submission's document; `None` for a sealed one.
+    pub document: Option<DocumentShown>,
+    /// A sealed submission's text; `None` for a version 1 one.
+    pub sealed: Option<PersonalShown>,
+    /// Recommendations that cite it, and answers that considered it.
+    pub cited_by: Vec<String>,
+    pub considered_in: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ViewRow {
+    pub name: &'static str,
+    pub digest: String,
+}
+
+/// Everything the assembly page shows.
+#[derive(Clone, Debug)]
+pub struct AssemblyModel {
+    pub id: String,
+    pub council: String,
+    pub question: String,
+    pub area: String,
+    pub starts_on: String,
+    pub starts_on_iso: String,
+    pub ends_on: String,
+    pub ends_on_iso: String,
+    pub panel_size: u32,
+    pub threshold: u32,
+    pub deadline_days: u32,
+    pub convened_log_index: u64,
+    pub status: &'static str,
+    pub timeline: Vec<Milestone>,
+    pub selection: Selection,
+    pub sessions: Vec<Session>,
+    pub submissions_total: u64,
+    pub submissions_by_day: Vec<(String, u64)>,
+    pub submissions_cited: Vec<Submission>,
+    pub recommendations: Vec<RecommendationShown>,
+    pub final_report: Option<(DocumentShown, u64)>,
+    pub views: Vec<ViewRow>,
+    pub tree_size: u64,
+}
+
+/// Where an assembly stands, from its last milestone, in plain words.
+pub fn standing_label(last: MilestoneKind) -> &'static str {
+    match last {
+        MilestoneKind::Convened => "Convened",
+        MilestoneKind::SelectionPlanned | MilestoneKind::PoolRegistered | MilestoneKind::LotteryPublished => {
+            "Selecting the panel"
+        }
+        MilestoneKind::PanelDrawn => "Panel drawn, deliberation to start",
+        MilestoneKind::FirstSessionHeld => "Deliberating",
+        MilestoneKind::FirstRecommendationDrafted => "Writing recommendations",
+        MilestoneKind::FinalReportPublished => "Recommendations made; waiting for the council's answers",
+        MilestoneKind::FirstResponseIssued => "The council is answering",
+    }
+}
+
+/// A plain-English name for a milestone.
+pub fn milestone_label(what: MilestoneKind) -> &'static str {
+    match what {
+        MilestoneKind::Convened => "Assembly convened",
+        MilestoneKind::SelectionPlanned => "Selection planned and the seed committed",
+        MilestoneKind::PoolRegistered => "Pool of volunteers registered",
+        MilestoneKind::LotteryPublished => "Lottery published",
+        MilestoneKind::PanelDrawn => "Panel drawn by lot",
+        MilestoneKind::FirstSessionHeld => "First session held",
+        MilestoneKind::FirstRecommendationDrafted => "First recommendation drafted",
+        MilestoneKind::FinalReportPublished => "Final report published",
+        MilestoneKind::FirstResponseIssued => "The council's first response",
+    }
+}
+
+/// The assembly's views, or a page saying it is not in the record.
+pub(crate) fn views_of(slice: &VerifiedSlice, id: &AssemblyId) -> Result<AssemblyViewSet, PageError> {
+    slice
+        .fold
+        .views()
+        .assembly_views(id)
+        .ok_or_else(|| PageError::NotFound(format!("The record holds no assembly {id}.")))
+}
+
+/// Public submissions by their number in the assembly (1 for the first received): by event
+/// hash, with the log index.
+pub(crate) fn submission_numbers(views: &AssemblyViewSet) -> HashMap<Hash256, (usize, u64)> {
+    views
+        .input_trace
+        .body
+        .inputs
+        .iter()
+        .filter(|input| input.kind == InputKind::PublicSubmission)
+        .enumerate()
+        .map(|(at, input)| (input.event_hash, (at + 1, input.log_index)))
+        .collect()
+}
+
+/// The content of an input as a page shows it: a version 1 submission's or evidence's
+/// document, or a sealed submission's text; erased content says so.
+pub(crate) fn input_content(
+    slice: &VerifiedSlice,
+    input: &InputEntry,
+) -> (Option<DocumentShown>, Option<PersonalShown>) {
+    match (input.content_hash, input.sealed_commitment) {
+        (_, Some(commitment)) => {
+            let text = PersonalTextView::Sealed {
+                erased_on: input.erased_on,
+                erasure_reason: input.erasure_reason.clone(),
+                sealed_commitment: commitment,
+            };
+            (None, Some(PersonalShown::of(slice, &text)))
+        }
+        (Some(hash), None) => match input.erased_on {
+            Some(on) => (
+                Some(DocumentShown::erased(
+                    hash,
+                    date_words(&on.to_string()),
+                    input.erasure_reason.clone().unwrap_or_default(),
+                )),
+                None,
+            ),
+            None => (Some(DocumentShown::of(slice, hash)), None),
+        },
+        (None, None) => (None, None),
+    }
+}
+
+impl AssemblyModel {
+    pub fn from_slice(slice: &VerifiedSlice, id: &AssemblyId) -> Result<AssemblyModel, PageError> {
+        let views = views_of(slice, id)?;
+        let overview = &views.overview.body;
+        let timeline = overview
+            .timeline
+            .iter()
+            .map(|m| Milestone {
+                what: milestone_label(m.what),
+                when: day_words(m.recorded_at_unix_ms),
+                log_index: m.log_index,
+            })
+            .collect();
+        let selection = selection(slice, id, &views.panel.body);
+        let deliberation = &views.deliberation.body;
+        let mut evidence_titles: HashMap<Hash256, String> = HashMap::new();
+        let mut sessions = Vec::new();
+        for s in &deliberation.sessions {
+            let mut evidence = Vec::new();
+            for e in &s.evidence {
+                let title = PersonalShown::of(slice, &e.title);
+                evidence_titles.insert(e.event_hash, title.to_string());
+                evidence.push(Evidence {
+                    title,
+                    speaker_role: e.speaker_role.clone(),
+                    media_type: e.media_type.clone(),
+                    log_index: e.log_index,
+                    document: DocumentShown::of(slice, e.content_hash),
+                });
+            }
+            sessions.push(Session {
+                number: s.session_number,
+                held_on: date_words(&s.held_on.to_string()),
+                held_on_iso: s.held_on.to_string(),
+                agenda: s.agenda.clone(),
+                attendance: s.attendance_count,
+                log_index: s.log_index,
+                evidence,
+            });
+        }
+        let numbers = submission_numbers(&views);
+        let inputs = &views.input_trace.body.inputs;
+        let input_log_index: HashMap<Hash256, u64> = inputs.iter().map(|i| (i.event_hash, i.log_index)).collect();
+        let describe = |kind: Option<InputKind>, hash: &Hash256| -> String {
+            match kind {
+                Some(InputKind::Evidence) => match evidence_titles.get(hash) {
+                    Some(title) => format!("Evidence: {title}"),
+                    None => "Evidence".into(),
+                },
+                _ => match numbers.get(hash) {
+                    Some((number, _)) => format!("Public submission {number}"),
+                    None => "Public submission".into(),
+                },
+            }
+        };
+        let citation = |kind: Option<InputKind>, hash: &Hash256, note: &str, log_index: u64| Citation {
+            kind: match kind {
+                Some(InputKind::Evidence) => "evidence",
+                _ => "public_submission",
+            },
+            describes: describe(kind, hash),
+            input_log_index: input_log_index.get(hash).copied(),
+            note: note.to_string(),
+            log_index,
+        };
+        let mut submissions_cited = Vec::new();
+        for input in inputs.iter().filter(|i| i.kind == InputKind::PublicSubmission) {
+            let ids = |ids: Vec<String>| {
+                let mut ids = ids;
+                ids.dedup();
+                ids
+            };
+            let cited_by = ids(input.cited_by.iter().map(|c| c.recommendation_id.clone()).collect());
+            let considered_in = ids(input.considered_in.iter().filter_map(|c| c.recommendation_id.clone()).collect());
+            if cited_by.is_empty() && considered_in.is_empty() {
+                continue;
+            }
+            let (document, sealed) = input_content(slice, input);
+            submissions_cited.push(Submission {
+                number: numbers.get(&input.event_hash).map_or(0, |(n, _)| *n),
+                log_index: input.log_index,
+                document,
+                sealed,
+                cited_by,
+                considered_in,
+            });
+        }
+
+        // Recommendations, with what the council did with each.
+        let accountability: HashMap<&str, &AdoptedRecommendation> = views
+            .accountability
+            .body
+            .adopted_recommendations
+            .iter()
+            .map(|a| (a.recommendation_id.as_str(), a))
+            .collect();
+        let traces: HashMap<&str, &ResponseTraceEntry> =
+            views.response_trace.body.responses.iter().map(|r| (r.recommendation_id.as_str(), r)).collect();
+        let mut cites_by_recommendation: HashMap<&str, Vec<Citation>> = HashMap::new();
+        for input in inputs {
+            for c in &input.cited_by {
+                cites_by_recommendation.entry(c.recommendation_id.as_str()).or_default().push(citation(
+                    Some(input.kind),
+                    &input.event_hash,
+                    &c.note,
+                    c.log_index,
+                ));
+            }
+        }
+        for cites in cites_by_recommendation.values_mut() {
+            cites.sort_by_key(|c| c.log_index);
+        }
+        let mut recommendations = Vec::new();
+        for r in &views.recommendations.body.recommendations {
+            let account = accountability.get(r.recommendation_id.as_str());
+            let trace = traces.get(r.recommendation_id.as_str());
+            let response = account.and_then(|a| a.response.as_ref());
+            let text_hash = match &r.adoption {
+                Some(adoption) => adoption.final_text_hash,
+                None => r.current_text_hash,
+            };
+            recommendations.push(RecommendationShown {
+                id: r.recommendation_id.clone(),
+                title: r.title.clone(),
+                status: match r.status {
+                    RecommendationStatus::Drafted => "drafted",
+                    RecommendationStatus::Withdrawn => "withdrawn",
+                    RecommendationStatus::Adopted => "adopted",
+                },
+                drafted_log_index: r.drafted.log_index,
+                text: DocumentShown::of(slice, text_hash),
+                amendments: r.amendments.iter().map(|a| (a.reason.clone(), a.log_index)).collect(),
+                withdrawn_reason: r.withdrawn_reason.clone(),
+                adoption: r.adoption.as_ref().map(|a| Adoption {
+                    in_favour: a.in_favour,
+                    against: a.against,
+                    abstaining: a.abstaining,
+                    log_index: a.log_index,
+                    recorded: day_words(a.recorded_at_unix_ms),
+                }),
+                cites: cites_by_recommendation.remove(r.recommendation_id.as_str()).unwrap_or_default(),
+                state: account.map(|a| a.state),
+                due_by: account.map_or_else(String::new, |a| day_words(a.response_due_by_unix_ms)),
+                answer: response.map(|response| AnswerShown::of(slice, &response.current)),
+                history: response.map_or(0, |response| response.history.len()),
+                late: response.is_some_and(|response| response.late),
+                considered: trace.map_or_else(Vec::new, |t| {
+                    t.considered.iter().map(|c| citation(c.kind, &c.input_event_hash, &c.note, c.log_index)).collect()
+                }),
+                letters: trace.map_or_else(Vec::new, |t| {
+                    t.letters
+                        .iter()
+                        .map(|l| Letter { log_index: l.log_index, document: DocumentShown::of(slice, l.letter_hash) })
+                        .collect()
+                }),
+                updates: account
+                    .map_or_else(Vec::new, |a| a.implementation.iter().map(|u| UpdateShown::of(slice, u)).collect()),
+            });
+        }
+        let final_report = views
+            .recommendations
+            .body
+            .final_report
+            .as_ref()
+            .map(|report| (DocumentShown::of(slice, report.content_hash), report.log_index));
+        Ok(AssemblyModel {
+            id: id.to_string(),
+            council: overview.council.clone(),
+            question: overview.remit_question.clone(),
+            area: overview.area.clone(),
+            starts_on: date_words(&overview.starts_on.to_string()),
+            starts_on_iso: overview.starts_on.to_string(),
+            ends_on: date_words(&overview.ends_on.to_string()),
+            ends_on_iso: overview.ends_on.to_string(),
+            panel_size: overview.panel_size,
+            threshold: overview.adoption_threshold_percent,
+            deadline_days: overview.response_deadline_days,
+            convened_log_index: overview.convened_log_index,
+            status: standing_label(overview.status),
+            timeline,
+            selection,
+            sessions,
+            submissions_total: deliberation.public_submissions.total,
+            submissions_by_day: deliberation
+                .public_submissions
+                .by_day
+                .iter()
+                .map(|d| (date_words(&d.received_on.to_string()), d.count))
+                .collect(),
+            submissions_cited,
+            recommendations,
+            final_report,
+            views: view_rows(slice, id),
+            tree_size: views.overview.tree_size,
+        })
+    }
+}
+
+/// Each view's digest, as the fold of the slice renders it.
+fn view_rows(slice: &VerifiedSlice, id: &AssemblyId) -> Vec<ViewRow> {
+    ViewName::ALL
+        .into_iter()
+        .filter_map(|name| {
+            slice
+                .fold
+                .views()
+                .render(name, id)
+                .map(|view| ViewRow { name: name.as_str(), digest: view.digest.to_hex() })
+        })
+        .collect()
+}
+
+/// The selection section: the panel view, the lottery and the seed, and where each step is.
+fn selection(slice: &VerifiedSlice, id: &AssemblyId, panel: &Panel) -> Selection {
+    let quotas: Vec<QuotaRow> = panel
+        .quotas
+        .iter()
+        .map(|q| QuotaRow {
+            feature: q.feature.clone(),
+            value: q.value.clone(),
+            min: q.min as u64,
+            max: q.max as u64,
+            seated: q.seated,
+            within: q.within_quota,
+        })
+        .collect();
+    let state = slice.fold.state().assembly(id).map(|a| a.selection.clone()).unwrap_or_default();
+    let chances = match (&state.instance, &state.lottery) {
+        (Some(instance), Some(lottery)) if !instance.types.is_empty() => {
+            let chances: Vec<f64> = (0..instance.types.len()).map(|t| lottery.type_probability(instance, t)).collect();
+            let lowest = chances.iter().copied().fold(f64::MAX, f64::min);
+            let highest = chances.iter().copied().fold(0.0, f64::max);
+            Some((format::percent(lowest), format::percent(highest)))
+        }
+        _ => None,
+    };
+    let mut selection = Selection {
+        pool_size: panel.pool_size,
+        seated: panel.seated,
+        withdrawals: panel.withdrawals,
+        chart_svg: quota_chart(&quotas),
+        quotas,
+        chances,
+        lottery_panels: state.lottery.as_ref().map_or(0, |l| l.panels.len()),
+        seed_commitment: state.plan.as_ref().map(|p| p.seed_commitment.to_hex()),
+        randomness_source: state.plan.as_ref().map(|p| p.randomness_source.clone()).unwrap_or_default(),
+        seed: state.seed.as_ref().map(|s| klero_ledger::hash::to_hex(s)),
+        seed_matches: match (&state.plan, &state.seed) {
+            (Some(plan), Some(seed)) => Hash256::of(seed) == plan.seed_commitment,
+            _ => false,
+        },
+        ..Selection::default()
+    };
+    // Where each step of the selection is in the log: the slice holds the whole stream.
+    let stream = StreamKind::Selection.stream_name(id);
+    for (index, (envelope, _)) in &slice.events {
+        if envelope.author().stream != stream {
+            continue;
+        }
+        match LogFold::decode(envelope) {
+            Ok(DomainEvent::SelectionPlanned(_)) => selection.plan_log_index = Some(*index),
+            Ok(DomainEvent::PanelDrawn(_)) => selection.draw_log_index = Some(*index),
+            Ok(DomainEvent::ReplacementDrawn(r)) => selection.replacements.push(Replacement {
+                withdrawn: r.withdrawn_member_id,
+                replacement: r.replacement_member_id,
+                log_index: *index,
+            }),
+            _ => {}
+        }
+    }
+    selection
+}
+
+#[derive(Template)]
+#[template(path = "assembly.html")]
+struct AssemblyPage {
+    chrome: Chrome,
+    a: AssemblyModel,
+}
+
+pub(crate) fn render_assembly(
+    chrome: Chrome,
+    slice: &VerifiedSlice,
+    id: &AssemblyId,
+) -> Result<RenderedPage, PageError> {
+    let a = AssemblyModel::from_slice(slice, id)?;
+    let title = a.question.clone();
+    let feed = Some(format!("/assemblies/{id}/feed.atom"));
+    Ok(RenderedPage { title, body: AssemblyPage { chrome, a }.render()?, feed })
+}
+
+/// The open-data page: each view with its digest.
+#[derive(Clone, Debug)]
+pub struct DataModel {
+    pub id: String,
+    pub question: String,
+    pub tree_size: u64,
+    pub root_hash: String,
+    pub views: Vec<ViewRow>,
+}
+
+#[derive(Template)]
+#[template(path = "data.html")]
+struct DataPage {
+    chrome: Chrome,
+    d: DataModel,
+}
+
+pub(crate) fn render_data(chrome: Chrome, slice: &VerifiedSlice, id: &AssemblyId) -> Result<RenderedPage, PageError> {
+    let views = views_of(slice, id)?;
+    let d = DataModel {
+        id: id.to_string(),
+        question: views.overview.body.remit_question.clone(),
+        tree_size: views.overview.tree_size,
+        root_hash: slice.checkpoint.checkpoint().root_hash.to_hex(),
+        views: view_rows(slice, id),
+    };
+    Ok(RenderedPage { title: format!("Open data: {}", d.question), body: DataPage { chrome, d }.render()?, feed: None })
+}

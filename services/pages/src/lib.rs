@@ -1,0 +1,364 @@
+//! The public pages as a pure function of a verified slice (docs/FORMAT.md §15).
+//!
+//! [`render`] turns a [`VerifiedSlice`] into a page's title and `<body>`. The server renders
+//! every page this way from the slice it serves for that page, and the visitor's browser runs
+//! the same code, compiled to WebAssembly (`klero-browser`), on the slice it fetched and checked
+//! itself: it then compares what it derived with what the server sent, element by element. So
+//! nothing the server's markup says decides what is checked, and the no-script page and the
+//! checked page come from one template.
+//!
+//! Everything a page shows comes from the slice: the views rebuilt by folding it, the events
+//! themselves, the stream heads, opened sealed text checked against its commitment, and
+//! documents checked against their hashes. The one thing shown that the slice does not prove
+//! is whether the server holds a document it did not include ("document-held"), which a page
+//! says is the server's word.
+//!
+//! Nothing here does I/O or reads a clock.
+
+mod assembly;
+pub mod chart;
+mod event;
+pub mod format;
+mod listing;
+mod trace;
+
+use askama::Template;
+use klero_domain::AssemblyId;
+use klero_ledger::Hash256;
+use klero_projections::views::PersonalTextView;
+use klero_verifier::slice::{SliceTarget, VerifiedSlice};
+
+pub use assembly::{AssemblyModel, DataModel};
+pub use event::EventModel;
+pub use listing::{DashboardModel, IndexModel};
+pub use trace::TraceModel;
+
+/// A page of the site: what it shows, and so which slice it is derived from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Page {
+    /// `/` (or `/?after=ID`): a page of the list of assemblies.
+    Index { after: Option<AssemblyId> },
+    /// `/dashboard` (or `?after=ID`): a page of assemblies compared.
+    Dashboard { after: Option<AssemblyId> },
+    /// `/assemblies/ID`.
+    Assembly(AssemblyId),
+    /// `/assemblies/ID/data`.
+    Data(AssemblyId),
+    /// `/events/N`.
+    Event(u64),
+    /// `/receipt?log_index=N`, or a receipt checked: what became of an input.
+    Trace { log_index: u64, receipt: Option<ReceiptCheck> },
+}
+
+/// A receipt (a proof bundle, FORMAT.md §5) the reader checked: its event, and the size of the
+/// checkpoint it carries, which the slice's checkpoint extends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReceiptCheck {
+    pub leaf_index: u64,
+    pub receipt_tree_size: u64,
+}
+
+impl Page {
+    /// The slice the page is derived from.
+    pub fn slice_target(&self) -> SliceTarget {
+        match self {
+            Page::Index { after } => SliceTarget::Index { after: after.clone() },
+            Page::Dashboard { after } => SliceTarget::Dashboard { after: after.clone() },
+            Page::Assembly(id) | Page::Data(id) => SliceTarget::Assembly(id.clone()),
+            Page::Event(index) => SliceTarget::Event(*index),
+            Page::Trace { log_index, .. } => SliceTarget::Input(*log_index),
+        }
+    }
+
+    /// The page's address.
+    pub fn path(&self) -> String {
+        match self {
+            Page::Index { after: None } => "/".into(),
+            Page::Index { after: Some(id) } => format!("/?after={id}"),
+            Page::Dashboard { after: None } => "/dashboard".into(),
+            Page::Dashboard { after: Some(id) } => format!("/dashboard?after={id}"),
+            Page::Assembly(id) => format!("/assemblies/{id}"),
+            Page::Data(id) => format!("/assemblies/{id}/data"),
+            Page::Event(index) => format!("/events/{index}"),
+            Page::Trace { log_index, .. } => format!("/receipt?log_index={log_index}"),
+        }
+    }
+}
+
+/// A page as rendered: its title (plain text) and the inside of its `<body>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RenderedPage {
+    pub title: String,
+    pub body: String,
+    /// An Atom feed the page's `<head>` links to, if any.
+    pub feed: Option<String>,
+}
+
+/// Why a page cannot be rendered from a slice.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PageError {
+    /// What the page names is not in the record (an assembly never convened, an event that is
+    /// not an input).
+    NotFound(String),
+    /// The page asks for something that cannot be shown (a receipt of an event that is not an
+    /// input).
+    BadRequest(String),
+    /// A template failed; a bug.
+    Render(String),
+}
+
+impl std::fmt::Display for PageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PageError::NotFound(what) | PageError::BadRequest(what) | PageError::Render(what) => f.write_str(what),
+        }
+    }
+}
+
+impl std::error::Error for PageError {}
+
+impl From<askama::Error> for PageError {
+    fn from(error: askama::Error) -> PageError {
+        PageError::Render(error.to_string())
+    }
+}
+
+/// What every page carries: the record's size and date, and the keys it was checked with.
+#[derive(Clone, Debug)]
+pub struct Chrome {
+    pub tree_size: u64,
+    /// The record's date in words: the recording time of its last event.
+    pub as_of: String,
+    pub log_vkey: String,
+    pub trust_root: String,
+    /// Witnesses that cosigned the checkpoint, by name.
+    pub cosigned_by: Vec<String>,
+}
+
+impl Chrome {
+    fn of(slice: &VerifiedSlice) -> Chrome {
+        Chrome {
+            tree_size: slice.checkpoint.checkpoint().tree_size,
+            as_of: if slice.as_of_unix_ms == 0 { "the start".into() } else { format::time_words(slice.as_of_unix_ms) },
+            log_vkey: slice.log_key.to_vkey_string(),
+            trust_root: klero_ledger::hash::to_hex(&slice.trust_root),
+            cosigned_by: slice.cosigned_by.clone(),
+        }
+    }
+
+    /// "1 event", "35 events".
+    pub fn events_words(&self) -> String {
+        count(self.tree_size, "event", "events")
+    }
+
+    /// For a page with nothing from the record (a form, an error).
+    pub fn none() -> Chrome {
+        Chrome {
+            tree_size: 0,
+            as_of: String::new(),
+            log_vkey: String::new(),
+            trust_root: String::new(),
+            cosigned_by: Vec::new(),
+        }
+    }
+}
+
+/// Renders `page` from `slice`, which must be the slice of [`Page::slice_target`].
+pub fn render(page: &Page, slice: &VerifiedSlice) -> Result<RenderedPage, PageError> {
+    let chrome = Chrome::of(slice);
+    match page {
+        Page::Index { .. } => listing::render_index(chrome, slice),
+        Page::Dashboard { .. } => listing::render_dashboard(chrome, slice),
+        Page::Assembly(id) => assembly::render_assembly(chrome, slice, id),
+        Page::Data(id) => assembly::render_data(chrome, slice, id),
+        Page::Event(index) => event::render_event(chrome, slice, *index),
+        Page::Trace { log_index, receipt } => trace::render_trace(chrome, slice, *log_index, *receipt),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "receipt_form.html")]
+struct ReceiptFormPage {
+    chrome: Chrome,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    chrome: Chrome,
+    heading: &'a str,
+    message: &'a str,
+}
+
+/// The form to follow a receipt: nothing on it comes from the record.
+pub fn render_receipt_form() -> Result<RenderedPage, PageError> {
+    Ok(RenderedPage {
+        title: "What became of my submission".into(),
+        body: ReceiptFormPage { chrome: Chrome::none() }.render()?,
+        feed: None,
+    })
+}
+
+/// An error page; it names no log state, since it may be shown when the log cannot be read.
+pub fn render_error(heading: &str, message: &str) -> RenderedPage {
+    let body = ErrorPage { chrome: Chrome::none(), heading, message }
+        .render()
+        .unwrap_or_else(|_| format!("<main id=\"content\"><h1>{}</h1></main>", escape(message)));
+    RenderedPage { title: heading.to_string(), body, feed: None }
+}
+
+/// A whole HTML document around a rendered page: what the server sends.
+pub fn document(page: &RenderedPage) -> String {
+    let feed = page
+        .feed
+        .as_ref()
+        .map(|href| {
+            format!(
+                "<link rel=\"alternate\" type=\"application/atom+xml\" title=\"Responses and progress\" href=\"{}\">\n",
+                escape(href)
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{} · Kleroterion</title>\n<link rel=\"stylesheet\" href=\"/static/klero.css\">\n<link rel=\"icon\" href=\"/static/favicon.svg\" type=\"image/svg+xml\">\n{feed}<script src=\"/static/klero.js\" defer></script>\n</head>\n<body>\n{}</body>\n</html>\n",
+        escape(&page.title),
+        page.body
+    )
+}
+
+/// HTML escaping for text and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A document an event commits to, as a page shows it.
+#[derive(Clone, Debug)]
+pub struct DocumentShown {
+    pub sha256: Hash256,
+    pub state: DocumentState,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DocumentState {
+    /// Short text the slice includes, checked against its hash.
+    Text(String),
+    /// The server says it holds it (long, or not text): a link, not checked here.
+    Held,
+    /// Erased, as the record says.
+    Erased { on: String, reason: String },
+    /// The server holds no copy: not uploaded, or removed.
+    NotHeld,
+}
+
+impl DocumentShown {
+    fn of(slice: &VerifiedSlice, sha256: Hash256) -> DocumentShown {
+        let state = match slice.documents.get(&sha256) {
+            Some(bytes) => DocumentState::Text(String::from_utf8_lossy(bytes).into_owned()),
+            None if slice.documents_held.contains(&sha256) => DocumentState::Held,
+            None => DocumentState::NotHeld,
+        };
+        DocumentShown { sha256, state }
+    }
+
+    fn erased(sha256: Hash256, on: String, reason: String) -> DocumentShown {
+        DocumentShown { sha256, state: DocumentState::Erased { on, reason } }
+    }
+
+    pub fn hex(&self) -> String {
+        self.sha256.to_hex()
+    }
+
+    pub fn short(&self) -> String {
+        self.sha256.to_hex()[..12].to_string()
+    }
+
+    pub fn text(&self) -> Option<&str> {
+        match &self.state {
+            DocumentState::Text(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    pub fn erasure(&self) -> Option<String> {
+        match &self.state {
+            DocumentState::Erased { on, reason } => Some(format!("Erased on {on} ({reason})")),
+            _ => None,
+        }
+    }
+
+    /// Whether the page links to the bytes: they exist somewhere to download.
+    pub fn linkable(&self) -> bool {
+        matches!(self.state, DocumentState::Text(_) | DocumentState::Held)
+    }
+
+    pub fn held_only(&self) -> bool {
+        self.state == DocumentState::Held
+    }
+}
+
+/// Free text that may hold personal data (FORMAT.md §14), as a page shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PersonalShown {
+    /// Plain text, as signed.
+    Plain(String),
+    /// Sealed text the server opened; checked against the commitment its author signed.
+    Opened(String),
+    /// Erased: when and why, as the record says.
+    Erased { on: String, reason: String },
+    /// Sealed, and not opened by the server.
+    Unopened,
+}
+
+impl PersonalShown {
+    fn of(slice: &VerifiedSlice, text: &PersonalTextView) -> PersonalShown {
+        match text {
+            PersonalTextView::Plain(text) => PersonalShown::Plain(text.clone()),
+            PersonalTextView::Sealed { erased_on: Some(on), erasure_reason, .. } => PersonalShown::Erased {
+                on: format::date_words(&on.to_string()),
+                reason: erasure_reason.clone().unwrap_or_default(),
+            },
+            PersonalTextView::Sealed { sealed_commitment, .. } => match slice.openings.get(sealed_commitment) {
+                Some(opened) => PersonalShown::Opened(opened.text.clone()),
+                None => PersonalShown::Unopened,
+            },
+        }
+    }
+
+    pub fn erased(&self) -> bool {
+        matches!(self, PersonalShown::Erased { .. })
+    }
+
+    pub fn sealed(&self) -> bool {
+        !matches!(self, PersonalShown::Plain(_))
+    }
+}
+
+impl std::fmt::Display for PersonalShown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PersonalShown::Plain(text) | PersonalShown::Opened(text) => f.write_str(text),
+            PersonalShown::Erased { on, reason } => write!(f, "Erased on {on} ({reason})"),
+            PersonalShown::Unopened => f.write_str("Sealed text this server did not open"),
+        }
+    }
+}
+
+/// "1 event", "2 events": the right plural.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}

@@ -1,0 +1,141 @@
+//! "What became of my submission": one input, followed to the council's answers, from the
+//! slice of its assembly.
+
+use crate::assembly::{input_content, submission_numbers, views_of, AnswerShown, UpdateShown};
+use crate::{Chrome, DocumentShown, PageError, PersonalShown, ReceiptCheck, RenderedPage};
+use askama::Template;
+use klero_domain::{InputKind, StreamKind};
+use klero_projections::views::RecommendationStatus;
+use klero_verifier::slice::VerifiedSlice;
+
+/// A citation of the traced input.
+#[derive(Clone, Debug)]
+pub struct TraceCitation {
+    pub recommendation_id: String,
+    pub note: String,
+    pub log_index: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub recommendation_id: String,
+    pub status_label: &'static str,
+    pub answer: Option<AnswerShown>,
+    pub updates: Vec<UpdateShown>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TraceModel {
+    /// What the reader's receipt proved, in words, when a receipt was checked.
+    pub receipt_check: Option<String>,
+    pub kind_label: String,
+    pub log_index: u64,
+    pub assembly_id: String,
+    pub assembly_question: String,
+    /// The input's document, or (a sealed submission) its text.
+    pub document: Option<DocumentShown>,
+    pub sealed: Option<PersonalShown>,
+    pub cited_by: Vec<TraceCitation>,
+    pub considered_in: Vec<TraceCitation>,
+    pub outcomes: Vec<Outcome>,
+}
+
+impl TraceModel {
+    pub fn from_slice(
+        slice: &VerifiedSlice,
+        log_index: u64,
+        receipt: Option<ReceiptCheck>,
+    ) -> Result<TraceModel, PageError> {
+        let not_an_input = || {
+            PageError::BadRequest(format!(
+                "Event {log_index} is not a public submission or evidence: only those can be followed to the council's answers."
+            ))
+        };
+        let (envelope, hash) = slice.events.get(&log_index).ok_or_else(not_an_input)?;
+        let Some((StreamKind::Deliberation, Some(assembly))) = StreamKind::parse_stream(&envelope.author().stream)
+        else {
+            return Err(not_an_input());
+        };
+        let views = views_of(slice, &assembly)?;
+        let input = views.input_trace.body.inputs.iter().find(|i| i.event_hash == *hash).ok_or_else(not_an_input)?;
+        let numbers = submission_numbers(&views);
+        let kind_label = match input.kind {
+            InputKind::Evidence => "evidence".to_string(),
+            InputKind::PublicSubmission => match numbers.get(hash) {
+                Some((number, _)) => format!("public submission {number}"),
+                None => "public submission".to_string(),
+            },
+        };
+        let outcomes = input
+            .outcomes
+            .iter()
+            .map(|o| Outcome {
+                recommendation_id: o.recommendation_id.clone(),
+                status_label: match o.status {
+                    RecommendationStatus::Adopted => "adopted by the panel",
+                    RecommendationStatus::Withdrawn => "withdrawn by the panel",
+                    RecommendationStatus::Drafted => "a draft of the panel",
+                },
+                answer: o.response.as_ref().map(|answer| AnswerShown::of(slice, answer)),
+                updates: o.implementation.iter().map(|u| UpdateShown::of(slice, u)).collect(),
+            })
+            .collect();
+        let (document, sealed) = input_content(slice, input);
+        let size = slice.checkpoint.checkpoint().tree_size;
+        let receipt_check = receipt.map(|receipt| {
+            format!(
+                "Your receipt checks out: event {} was signed by its author and is in the log of {} events your receipt's checkpoint covers, and the log now ({} events) extends that checkpoint.",
+                receipt.leaf_index, receipt.receipt_tree_size, size
+            )
+        });
+        Ok(TraceModel {
+            receipt_check,
+            kind_label,
+            log_index,
+            assembly_id: assembly.to_string(),
+            assembly_question: views.overview.body.remit_question.clone(),
+            document,
+            sealed,
+            cited_by: input
+                .cited_by
+                .iter()
+                .map(|c| TraceCitation {
+                    recommendation_id: c.recommendation_id.clone(),
+                    note: c.note.clone(),
+                    log_index: c.log_index,
+                })
+                .collect(),
+            considered_in: input
+                .considered_in
+                .iter()
+                .map(|c| TraceCitation {
+                    recommendation_id: c.recommendation_id.clone().unwrap_or_default(),
+                    note: c.note.clone(),
+                    log_index: c.log_index,
+                })
+                .collect(),
+            outcomes,
+        })
+    }
+}
+
+#[derive(Template)]
+#[template(path = "receipt.html")]
+struct TracePage {
+    chrome: Chrome,
+    t: TraceModel,
+}
+
+pub(crate) fn render_trace(
+    chrome: Chrome,
+    slice: &VerifiedSlice,
+    log_index: u64,
+    receipt: Option<ReceiptCheck>,
+) -> Result<RenderedPage, PageError> {
+    let t = TraceModel::from_slice(slice, log_index, receipt)?;
+    Ok(RenderedPage {
+        title: "What became of my submission".into(),
+        body: TracePage { chrome, t }.render()?,
+        feed: None,
+    })
+}

@@ -1,0 +1,307 @@
+// Kleroterion: your browser checks the page against the signed log.
+//
+// The checking is done by Kleroterion's own verifier and page renderer, compiled to
+// WebAssembly (klero.wasm, built from the crates klero-browser, klero-verifier and klero-pages).
+// This script knows nothing of the record: it asks the module which slice of the log the page
+// needs, fetches it, hands it to the module with what this browser already trusts (the keys it
+// pinned, the newest checkpoint it saw), and compares the page the module derived with the one
+// the server sent, element by element. The page then shows what was derived.
+//
+// Whoever serves this page also serves this script and the module. To check a server without
+// trusting it, use the standalone verifier (/static/verifier.html), which anyone can host.
+"use strict";
+
+(() => {
+  const decoder = new TextDecoder();
+  const encoder = new TextEncoder();
+
+  // ------------------------------------------------------------------ the module
+  const loadModule = (source) => {
+    const instantiate = source instanceof Uint8Array
+      ? WebAssembly.instantiate(source, {})
+      : WebAssembly.instantiateStreaming(fetch(source), {});
+    return instantiate.then((result) => (result.instance || result).exports);
+  };
+  // Calls one of the module's functions with bytes, and parses the JSON it answers.
+  const call = (exports, name, bytes) => {
+    const input = exports.klero_alloc(bytes.length);
+    new Uint8Array(exports.memory.buffer, input, bytes.length).set(bytes);
+    const output = exports[name](input, bytes.length);
+    const length = new DataView(exports.memory.buffer).getUint32(output, true);
+    const text = decoder.decode(new Uint8Array(exports.memory.buffer, output + 4, length));
+    exports.klero_free(output, length + 4);
+    return JSON.parse(text);
+  };
+  const plan = (exports, address) => call(exports, "klero_plan", encoder.encode(address));
+  const check = (exports, request, sliceText) => {
+    const header = encoder.encode(JSON.stringify(request));
+    const slice = encoder.encode(sliceText);
+    const bytes = new Uint8Array(4 + header.length + slice.length);
+    new DataView(bytes.buffer).setUint32(0, header.length, true);
+    bytes.set(header, 4);
+    bytes.set(slice, 4 + header.length);
+    return call(exports, "klero_check", bytes);
+  };
+
+  // ------------------------------------------------------------------ what this browser keeps
+  // Per server: the keys it pinned on first use, and the newest checkpoint it saw.
+  const store = (server) => ({
+    pins: () => JSON.parse(localStorage.getItem(`klero:pins:${server}`) || "null"),
+    setPins: (pins) => localStorage.setItem(`klero:pins:${server}`, JSON.stringify({ ...pins, since: new Date().toISOString() })),
+    forgetPins: () => { localStorage.removeItem(`klero:pins:${server}`); localStorage.removeItem(`klero:seen:${server}`); },
+    seen: () => JSON.parse(localStorage.getItem(`klero:seen:${server}`) || "null"),
+    setSeen: (seen) => localStorage.setItem(`klero:seen:${server}`, JSON.stringify({ ...seen, on: new Date().toISOString() })),
+  });
+
+  // ------------------------------------------------------------------ comparing pages
+  const attributes = (element) => Array.from(element.attributes, (a) => `${a.name}=${a.value}`).sort().join("\n");
+  // The nearest heading or labelled section around a node, to say where a difference is.
+  const whereIs = (node) => {
+    for (let at = node; at && at.nodeType === 1 || at && at.parentNode; at = at.parentNode) {
+      if (at.nodeType !== 1) continue;
+      const label = at.getAttribute("aria-label");
+      if (label) return label;
+      const heading = at.matches("h1,h2,h3,h4,h5") ? at : at.querySelector(":scope > h1, :scope > h2, :scope > h3, :scope > h4, :scope > header h1");
+      if (heading && heading.textContent.trim()) return heading.textContent.trim().replace(/\s+/g, " ");
+    }
+    return "the page";
+  };
+  const brief = (node) => {
+    if (!node) return "nothing";
+    const text = (node.textContent || "").trim().replace(/\s+/g, " ");
+    if (text) return `“${text.length > 160 ? `${text.slice(0, 157)}…` : text}”`;
+    return node.nodeType === 1 ? `a <${node.tagName.toLowerCase()}> element` : "an empty text";
+  };
+  // The first difference between the server's nodes and the derived ones, or null. The
+  // verification section is this script's own and is skipped.
+  const firstDifference = (served, derived) => {
+    const children = (node) => Array.from(node.childNodes).filter((child) =>
+      !(child.nodeType === 1 && child.id === "verification") && (child.nodeType === 1 || child.nodeType === 3));
+    const a = children(served), b = children(derived);
+    for (let i = 0; i < Math.max(a.length, b.length); i++) {
+      const x = a[i], y = b[i];
+      if (!x || !y || x.nodeType !== y.nodeType) {
+        return { where: whereIs(y || x || derived), served: brief(x), derived: brief(y) };
+      }
+      if (x.nodeType === 3) {
+        if (x.data !== y.data) return { where: whereIs(y.parentNode), served: brief(x), derived: brief(y) };
+        continue;
+      }
+      if (x.tagName !== y.tagName || attributes(x) !== attributes(y)) {
+        return { where: whereIs(y), served: brief(x), derived: brief(y) };
+      }
+      const inner = firstDifference(x, y);
+      if (inner) return inner;
+    }
+    return null;
+  };
+  const parseBody = (html) => new DOMParser().parseFromString(`<!DOCTYPE html><html><head></head><body>${html}</body></html>`, "text/html").body;
+
+  // ------------------------------------------------------------------ what the badge says
+  const HEADLINES = {
+    pin: "The keys this server signs with are not the ones your browser trusts for it.",
+    stale: "This server showed an older record than your browser has already seen from it.",
+    fork: "This server's log does not extend the one your browser saw before: it rewrote history.",
+    incomplete: "The server left something out of the record it sent for this page.",
+    inclusion: "An event the server sent is not in the signed log where it says.",
+    signature: "An event's signature does not verify: what it says was changed.",
+    witness: "The log's witnesses have not cosigned this record: it may be a view shown only to you.",
+    checkpoint: "The log's signed checkpoint does not check out.",
+    chain: "A stream of the record is broken: an event was dropped, reordered or altered.",
+    authority: "An event was signed by a key that did not hold the role it needs.",
+    rule: "The record breaks one of its rules.",
+    payload: "An event of the record cannot be read.",
+    opening: "Text shown does not match what its author signed.",
+    document: "A document shown does not match the hash its event signed.",
+    format: "What the server sent for checking is not a Kleroterion record.",
+  };
+  const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+
+  // The badge and its details, in the page's verification section (this script's own).
+  const badge = (section, state, headline, lines, actions) => {
+    section.className = `verification ${state}`;
+    section.replaceChildren();
+    const line = document.createElement("p");
+    line.className = "badge-line";
+    const mark = document.createElement("span");
+    mark.className = "badge";
+    mark.id = "verification-badge";
+    mark.textContent = { verified: "✓ Verified", failed: "✗ Not verified", unchecked: "Not checked", neutral: "Nothing to check" }[state];
+    const summary = document.createElement("span");
+    summary.id = "verification-summary";
+    summary.textContent = headline;
+    line.append(mark, " ", summary);
+    section.append(line);
+    if (lines.length) {
+      const details = document.createElement("details");
+      details.id = "verification-details";
+      if (state === "failed") details.open = true;
+      const title = document.createElement("summary");
+      title.textContent = state === "failed" ? "What went wrong, and what was checked" : "What your browser checked";
+      const list = document.createElement("ul");
+      list.id = "verification-steps";
+      for (const text of lines) {
+        const item = document.createElement("li");
+        item.textContent = text;
+        list.append(item);
+      }
+      details.append(title, list);
+      section.append(details);
+    }
+    for (const action of actions || []) section.append(action);
+  };
+
+  const steps = (result, seen) => {
+    const s = result.summary;
+    const out = [
+      `Checked the log's signed checkpoint of ${plural(s.tree_size, "event", "events")} with the log key your browser trusts${s.cosigned_by.length ? `, cosigned by the witnesses ${s.cosigned_by.join(", ")}` : ""}.`,
+      `Checked ${plural(s.events, "event", "events")}: each one's place in the log, ${s.signatures ? plural(s.signatures, "author's signature", "authors' signatures") : "(signatures not checked)"}, each author's role, and every rule of the record.`,
+      `Checked that no event of the page's ${plural(s.streams, "stream", "streams")} was left out: the checkpoint commits to each one's last event.`,
+    ];
+    if (s.openings) out.push(`Checked ${plural(s.openings, "opened text", "opened texts")} against the commitments their authors signed.`);
+    if (s.documents) out.push(`Checked ${plural(s.documents, "document", "documents")} against the hashes their events signed.`);
+    if (seen) out.push(`Checked that this log extends the one of ${plural(seen.size, "event", "events")} your browser saw on ${seen.on ? seen.on.slice(0, 10) : "an earlier visit"}.`);
+    out.push("Rebuilt the page from all of that (the counts, the chances of selection, the overdue answers, the digests of the views) and compared it with what the server sent.");
+    return out;
+  };
+
+  // ------------------------------------------------------------------ checking a page
+  // options: { server (origin of the record), module (URL or bytes), address (path and query),
+  //            served (the body element the server sent, or null), section (the badge's
+  //            element), render (a function given the derived title and body), receipt }
+  const checkPage = async (options) => {
+    const exports = await loadModule(options.module);
+    const kept = store(options.server);
+    const planned = plan(exports, options.address);
+    if (planned.failure) throw new Error(planned.failure.reason);
+    if (!planned.slice) {
+      badge(options.section, "neutral", "Nothing on this page comes from the record, so there is nothing to check.", []);
+      return;
+    }
+    const pins = kept.pins();
+    const seen = kept.seen();
+    const from = [seen && seen.size, options.receiptSize].filter((n) => n !== undefined && n !== null);
+    const query = [];
+    if (options.size !== undefined && options.size !== null) query.push(`size=${options.size}`);
+    if (from.length) query.push(`from=${from.join(",")}`);
+    const separator = planned.slice.includes("?") ? "&" : "?";
+    const url = `${options.server}/api/v1/slices/${planned.slice}${query.length ? separator + query.join("&") : ""}`;
+    let response;
+    try {
+      response = await fetch(url, { cache: "no-store" });
+    } catch (error) {
+      badge(options.section, "unchecked", `Your browser could not fetch the record to check this page (${error.message}). Try again later; nothing on it is checked meanwhile.`, []);
+      return;
+    }
+    if (!response.ok) {
+      const reason = (await response.text()).trim();
+      if (response.status === 404 && options.size !== undefined && !options.retried) {
+        // The server no longer keeps the checkpoint the page was made at: a newer page.
+        options.reload();
+        return;
+      }
+      badge(options.section, "unchecked", `The server did not send the record to check this page (${response.status}: ${reason}). Try again later; nothing on it is checked meanwhile.`, []);
+      return;
+    }
+    const sliceText = await response.text();
+    const request = { page: options.address, pins, seen: seen && { size: seen.size, root: seen.root }, receipt: options.receipt || null };
+    const result = check(exports, request, sliceText);
+    if (!result.ok) {
+      const failure = result.failure;
+      const lines = [failure.reason + (failure.position !== null && failure.position !== undefined ? ` (at log index ${failure.position})` : "")];
+      const actions = [];
+      if (failure.class === "pin" && pins && result.keys) {
+        lines.push(`Your browser trusted, since ${pins.since ? pins.since.slice(0, 10) : "its first visit"}, the log key ${pins.log_key} and the trust root ${pins.trust_root}.`);
+        lines.push(`The server now names the log key ${result.keys.log_key} and the trust root ${result.keys.trust_root}.`);
+        lines.push("This happens when the council changes its keys, or when someone between you and the server (a network, a proxy) shows you another record. Compare the new keys with the ones your council publishes before you trust them.");
+        const button = document.createElement("button");
+        button.type = "button";
+        button.textContent = "I have compared the keys: trust the new ones";
+        button.addEventListener("click", () => { kept.forgetPins(); options.reload(); });
+        actions.push(button);
+      }
+      if (failure.class === "stale" && !options.retried) {
+        options.reload();
+        return;
+      }
+      badge(options.section, "failed", HEADLINES[failure.class] || "The record does not check out.", lines, actions);
+      return { ok: false, failure };
+    }
+    if (!pins) kept.setPins(result.keys);
+    if (!seen || result.checkpoint.size >= seen.size) kept.setSeen(result.checkpoint);
+    const derived = parseBody(result.body);
+    const difference = options.served ? firstDifference(options.served, derived) : null;
+    if (difference && !options.retried && Number(options.size) < result.checkpoint.size) {
+      options.reload();
+      return;
+    }
+    options.render(result.title, derived);
+    const section = document.getElementById("verification") || options.section;
+    if (difference) {
+      badge(section, "failed", "This page differs from the signed record. It now shows what your browser derived from the record.", [
+        `In “${difference.where}”, the server's page showed ${difference.served}; the record gives ${difference.derived}.`,
+        ...steps(result, seen),
+      ]);
+      return { ok: false, difference };
+    }
+    badge(section, "verified", options.served
+      ? "Your browser rebuilt this page from the signed record, and it matches what the server sent."
+      : "Your browser derived this page from the signed record.", steps(result, seen));
+    return { ok: true };
+  };
+
+  window.Kleroterion = { checkPage, loadModule };
+
+  // ------------------------------------------------------------------ this site's pages
+  const onThisSite = () => {
+    const main = document.getElementById("content");
+    const section = document.getElementById("verification");
+    if (!main || !section || document.documentElement.dataset.standalone !== undefined) return;
+    const address = location.pathname + location.search;
+    const retriedKey = `klero:retried:${address}`;
+    const options = {
+      server: location.origin,
+      module: "/static/klero.wasm",
+      address,
+      size: main.dataset.treeSize,
+      served: document.body,
+      section,
+      retried: sessionStorage.getItem(retriedKey) === main.dataset.treeSize,
+      reload: () => { sessionStorage.setItem(retriedKey, main.dataset.treeSize); location.reload(); },
+      render: (title, derived) => {
+        document.title = `${title} · Kleroterion`;
+        const keep = document.getElementById("verification");
+        const nodes = Array.from(derived.childNodes);
+        document.body.replaceChildren(...nodes.map((node) => document.importNode(node, true)));
+        const placeholder = document.getElementById("verification");
+        if (keep && placeholder) placeholder.replaceWith(keep);
+      },
+    };
+    badge(section, "unchecked", "Checking this page against the signed record…", []);
+    checkPage(options).then(() => sessionStorage.removeItem(retriedKey)).catch((error) => {
+      badge(document.getElementById("verification") || section, "unchecked", `Your browser could not check this page: ${error.message}. Nothing on it is checked.`, []);
+    });
+    // A receipt pasted into the form is checked here, not sent to the server.
+    const form = document.getElementById("receipt-form");
+    if (form) {
+      form.addEventListener("submit", (event) => {
+        event.preventDefault();
+        const text = form.querySelector("textarea").value.replace(/\r\n/g, "\n").trimStart();
+        const receipt = text.endsWith("\n") ? text : `${text}\n`;
+        const index = /^leaf-index (\d+)$/m.exec(receipt);
+        const size = /\ncheckpoint\n[^\n]*\n(\d+)\n/.exec(receipt);
+        if (!index) {
+          badge(document.getElementById("verification"), "failed", "That is not a receipt Kleroterion gave: it names no event.", []);
+          return;
+        }
+        history.pushState(null, "", `/receipt?log_index=${index[1]}`);
+        const section = document.getElementById("verification");
+        badge(section, "unchecked", "Checking your receipt against the signed record…", []);
+        checkPage({ ...options, address: `/receipt?log_index=${index[1]}`, size: undefined, served: null, receipt, receiptSize: size && Number(size[1]), section })
+          .catch((error) => badge(document.getElementById("verification"), "unchecked", `Your browser could not check the receipt: ${error.message}.`, []));
+      });
+    }
+  };
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", onThisSite);
+  else onThisSite();
+})();
