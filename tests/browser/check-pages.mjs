@@ -1,23 +1,43 @@
 // Drives Debian's headless Chromium against klero's public pages, for tests/tests/pages.
-// Usage: node check-pages.mjs <config.json>. Prints one JSON object with what each scenario
-// saw; the Rust test asserts on it. Nothing here decides pass or fail.
+// Usage: node check-pages.mjs <config.json>. It prints lines "PHASE <name>" when it needs the
+// Rust test to act (then waits for a line on stdin), and finally "RESULT <json>" with what each
+// scenario saw; the Rust test asserts on that. Nothing here decides pass or fail.
 //
-// A small HTTP proxy stands between the browser and the servers, to play a dishonest server:
-// it alters bytes in transit, switches to another server with a forked log, or hides a grant.
+// A small HTTP proxy stands between the browser and the servers, to play a dishonest server: it
+// rewrites pages (a lie in the markup), alters slices, replays an old record, or switches to a
+// server with another history or other keys.
 import { readFile } from "node:fs/promises";
 import http from "node:http";
 import { createRequire } from "node:module";
+import readline from "node:readline";
 import { chromium } from "playwright-core";
 
 const require = createRequire(import.meta.url);
 const config = JSON.parse(await readFile(process.argv[2], "utf8"));
 const axeSource = await readFile(require.resolve("axe-core/axe.min.js"), "utf8");
+const input = readline.createInterface({ input: process.stdin });
+const lines = input[Symbol.asyncIterator]();
+const phase = async (name) => {
+  process.stdout.write(`PHASE ${name}\n`);
+  await lines.next();
+};
 
 // ------------------------------------------------------------------ the proxy
 let upstream = config.a.pages;
+// mutate(path with query, body as text, content type) -> body; replay(path) -> cached answer.
 let mutate = (_path, body) => body;
+let replay = null;
+const recorded = new Map();
+let recording = false;
 const proxy = http.createServer((request, response) => {
   const target = new URL(request.url, upstream);
+  const key = target.pathname + target.search;
+  if (replay && replay.has(key)) {
+    const [status, headers, body] = replay.get(key);
+    response.writeHead(status, { ...headers, "content-length": String(body.length) });
+    response.end(body);
+    return;
+  }
   const chunks = [];
   request.on("data", (c) => chunks.push(c));
   request.on("end", () => {
@@ -28,9 +48,13 @@ const proxy = http.createServer((request, response) => {
       const parts = [];
       answer.on("data", (c) => parts.push(c));
       answer.on("end", () => {
-        const body = mutate(target.pathname, Buffer.concat(parts));
+        const type = answer.headers["content-type"] || "";
+        const raw = Buffer.concat(parts);
+        const text = type.startsWith("text/") ? raw.toString("utf8") : null;
+        const body = text === null ? raw : Buffer.from(mutate(key, text, type), "utf8");
         const out = { ...answer.headers, "content-length": String(body.length) };
         delete out["transfer-encoding"];
+        if (recording) recorded.set(key, [answer.statusCode, out, body]);
         response.writeHead(answer.statusCode, out);
         response.end(body);
       });
@@ -41,6 +65,15 @@ const proxy = http.createServer((request, response) => {
 });
 await new Promise((resolve) => proxy.listen(0, "127.0.0.1", resolve));
 const proxied = `http://127.0.0.1:${proxy.address().port}`;
+
+// A second origin that serves only the standalone verifier, as a newspaper's site would.
+const standaloneBytes = Buffer.from(await (await fetch(`${config.a.pages}/static/verifier.html`)).arrayBuffer());
+const otherSite = http.createServer((_request, response) => {
+  response.writeHead(200, { "content-type": "text/html; charset=utf-8", "content-length": String(standaloneBytes.length) });
+  response.end(standaloneBytes);
+});
+await new Promise((resolve) => otherSite.listen(0, "127.0.0.1", resolve));
+const otherOrigin = `http://127.0.0.1:${otherSite.address().port}`;
 
 // ------------------------------------------------------------------ the browser
 const browser = await chromium.launch({
@@ -62,63 +95,60 @@ const newPage = async (options = {}) => {
   });
   return { context, page };
 };
-const verification = async (page) => {
-  const result = await page.evaluate(() => window.kleroVerification);
-  const badge = await page.textContent("#verification-badge");
-  const summary = await page.textContent("#verification-summary");
-  return { ...result, badge, summary };
+// The check's outcome, once settled (a page that reloads itself to retry settles later).
+const outcome = async (page) => {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      await page.waitForFunction(() => window.kleroOutcome, null, { timeout: 30000 });
+      return await page.evaluate(() => window.kleroOutcome);
+    } catch (error) {
+      if (!/context was destroyed|navigation/i.test(error.message)) throw error;
+    }
+  }
+  throw new Error("the check never settled");
 };
-const assemblyPage = (base, which) => `${base}/assemblies/${config[which].assembly}`;
+const visit = async (page, url) => {
+  const started = Date.now();
+  const response = await page.goto(url);
+  const seen = await outcome(page);
+  return { ...seen, status: response.status(), millis: Date.now() - started, text: await page.textContent("body") };
+};
+const assembly = `/assemblies/${config.a.assembly}`;
 
-const out = {};
+const out = { pages: {}, lies: {} };
 
-// 1. The honest server: the page verifies, shows the record, escapes what the public wrote.
+// 1. An honest server: every kind of page verifies, and shows the record.
 {
   const { context, page } = await newPage();
-  const response = await page.goto(assemblyPage(config.a.pages, "a"));
-  out.verified = await verification(page);
-  out.verified.status = response.status();
-  out.verified.headers = response.headers();
-  out.verified.text = await page.textContent("main");
-  out.verified.scripts = await page.$$eval("script", (s) => s.map((e) => e.getAttribute("src")));
-  out.verified.escaped = await page.$$eval("[data-field]", (els) => els.map((e) => e.textContent).filter((t) => t.includes("<script>")));
-  out.verified.dialogs = page.dialogs;
-  out.verified.errors = page.errors;
-  out.verified.cookies = await context.cookies();
-  if (config.screenshot) await page.screenshot({ path: config.screenshot, fullPage: false });
-  // The other pages verify too.
-  out.pages = {};
-  for (const path of ["/", "/dashboard", `/events/${config.a.event}`, `/receipt?log_index=${config.a.submission}`,
-    `/assemblies/${config.a.assembly}/data`]) {
-    const r = await page.goto(`${config.a.pages}${path}`);
-    out.pages[path] = { status: r.status(), ...(await verification(page)), text: await page.textContent("main") };
+  for (const path of [assembly, "/", "/dashboard", `${assembly}/data`, `/events/${config.a.response}`,
+    `/events/${config.a.facilitator_grant}`, `/receipt?log_index=${config.a.submission}`, "/receipt"]) {
+    out.pages[path] = await visit(page, `${config.a.pages}${path}`);
   }
-  out.vectors = await page.evaluate(async (vectors) => {
-    const results = [];
-    for (const v of vectors) {
-      const accepted = await window.klero.ledgerSignatureCheck(window.klero.fromHex(v.public_key),
-        window.klero.fromHex(v.message), window.klero.fromHex(v.signature));
-      results.push({ name: v.name, browser: accepted, ledger: v.ledger });
-    }
-    return results;
-  }, config.vectors);
+  const response = await page.goto(`${config.a.pages}${assembly}`);
+  await outcome(page);
+  out.honest = {
+    headers: response.headers(),
+    scripts: await page.$$eval("script", (s) => s.map((e) => e.getAttribute("src"))),
+    dialogs: page.dialogs,
+    errors: page.errors,
+    cookies: await context.cookies(),
+  };
+  if (config.screenshot) await page.screenshot({ path: config.screenshot, fullPage: false });
   await context.close();
 }
 
-// 2. Accessibility, by axe-core (run with the page's CSP bypassed, to inject axe).
+// 2. Accessibility, by axe-core (with the page's CSP bypassed, to inject axe), after the check.
 {
   const { context, page } = await newPage({ bypassCSP: true });
   out.axe = {};
-  for (const path of [`/assemblies/${config.a.assembly}`, "/", "/dashboard", "/receipt"]) {
+  for (const path of [assembly, "/", "/dashboard", "/receipt", `/events/${config.a.response}`]) {
     await page.goto(`${config.a.pages}${path}`);
-    await page.evaluate(() => window.kleroVerification);
+    await outcome(page);
     await page.addScriptTag({ content: axeSource });
-    const found = await page.evaluate(async () => (await window.axe.run(document, {
+    out.axe[path] = await page.evaluate(async () => (await window.axe.run(document, {
       runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
     })).violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help })));
-    out.axe[path] = found;
   }
-  // Keyboard: the first Tab reaches the skip link.
   await page.goto(`${config.a.pages}/`);
   await page.keyboard.press("Tab");
   out.firstTab = await page.evaluate(() => document.activeElement?.textContent);
@@ -129,76 +159,186 @@ const out = {};
 {
   const { context, page } = await newPage({ viewport: { width: 375, height: 740 } });
   out.phone = {};
-  for (const path of [`/assemblies/${config.a.assembly}`, "/dashboard", `/events/${config.a.event}`]) {
+  for (const path of [assembly, "/dashboard", `/events/${config.a.response}`]) {
     await page.goto(`${config.a.pages}${path}`);
-    await page.evaluate(() => window.kleroVerification);
+    await outcome(page);
     out.phone[path] = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, width: window.innerWidth }));
   }
   await context.close();
 }
 
-// 3. Without JavaScript the page is complete.
+// 3. Without JavaScript the page is complete, and says nothing was checked.
 {
   const { context, page } = await newPage({ javaScriptEnabled: false });
-  await page.goto(assemblyPage(config.a.pages, "a"));
+  await page.goto(`${config.a.pages}${assembly}`);
   out.nojs = { text: await page.textContent("main"), badge: await page.textContent("#verification-badge") };
   await context.close();
 }
 
-// 4. One byte of a response's text altered in transit.
-{
+// 4. Lies in the markup: each page altered in transit, in a fresh browser.
+const between = (text, start, end) => {
+  const from = text.indexOf(start);
+  if (from < 0) return null;
+  const to = text.indexOf(end, from + start.length);
+  return to < 0 ? null : text.slice(from, to + end.length);
+};
+const answerOf = (text, id) => between(text, `<section class="answer" aria-label="The council's answer to ${id}">`, "</section>");
+const lies = {
+  // The council's answer to R1 shown under R2, which has no answer.
+  "transplant an answer": [assembly, (text) => {
+    const r1 = answerOf(text, "R1"), r2 = answerOf(text, "R2");
+    return r1 && r2 ? text.replace(r2, r1.replace("to R1", "to R2")) : text;
+  }],
+  "omit an answer": [assembly, (text) => { const r1 = answerOf(text, "R1"); return r1 ? text.replace(r1, "") : text; }],
+  "omit a recommendation": [assembly, (text) => {
+    const r2 = between(text, `<article class="recommendation" id="recommendation-R2">`, "</article>");
+    return r2 ? text.replace(r2, "") : text;
+  }],
+  "omit a timeline item": [assembly, (text) => text.replace(/<li><strong>[^<]*<\/strong>: Panel drawn by lot[^\n]*\n/, "")],
+  "a rationale changed": [assembly, (text) => text.replace(config.rationale, config.rationale.replace("2027", "2028"))],
+  "a decision changed": [assembly, (text) => text.replace(">Accepted</span>", ">Not accepted</span>")],
+  "an answer's date changed": [assembly, (text) => text.replace(/Answered on (\d+) /, (_m, d) => `Answered on ${Number(d) % 28 + 1} `)],
+  "a citation's label changed": [assembly, (text) => text.replace("the evidence the panel relied on", "the evidence the panel rejected")],
+  "a download link swapped": [assembly, (text) => text.replace(/href="\/documents\/([0-9a-f]{64})">Download/, `href="/documents/${"0".repeat(64)}">Download`)],
+  "a live submission shown as erased": [assembly, (text) => text.replace(config.submissionHtml, "Erased on 1 March 2026 (the submitter asked)")],
+  "the chances of selection changed": [assembly, (text) => text.replace(/chance of selection between <strong>[^<]*<\/strong>/, "chance of selection between <strong>49.9%</strong>")],
+  "a quota's seats changed": [assembly, (text) => text.replace(/<td>(\d+) to (\d+)<\/td><td>(\d+)<\/td>/, (_m, a, b, c) => `<td>${a} to ${b}</td><td>${Number(c) + 1}</td>`)],
+  "a count changed": [assembly, (text) => text.replace(/(\d+) volunteers were in the pool/, (_m, n) => `${Number(n) + 10} volunteers were in the pool`)],
+  "an overdue flag removed": [assembly, (text) => text.replace(/<p class="flag overdue big">[^\n]*<\/p>/, "<p>No answer yet.</p>")],
+  "text added outside any record value": [assembly, (text) => text.replace("<h2>Timeline</h2>", "<h2>Timeline</h2><p>The council accepted every recommendation.</p>")],
+  "a view's digest changed": [`${assembly}/data`, (text) => text.replace(/<code class="wrap">([0-9a-f])([0-9a-f]{63})<\/code>/, (_m, a, b) => `<code class="wrap">${a === "0" ? "1" : "0"}${b}</code>`)],
+  "a receipt cites a recommendation that never cited it": [`/receipt?log_index=${config.a.uncited}`, (text) => text.replace(
+    /<p>No recommendation and no answer of the council cites it yet\.[^<]*<\/p>/,
+    `<h3>Recommendations that cite it</h3><ul class="citations"><li><a href="${assembly}#recommendation-R1">R1</a>: <q>it shaped the text</q></li></ul>`)],
+  "an event's payload changed": [`/events/${config.a.response}`, (text) => text.replace("<dd>Accepted</dd>", "<dd>Not accepted</dd>")],
+  "an event's author changed": [`/events/${config.a.response}`, (text) => text.replace(/(<dt>Author's key<\/dt><dd><code class="wrap">)([0-9a-f])/, (_m, a, b) => `${a}${b === "0" ? "1" : "0"}`)],
+  "an event's bytes changed": [`/events/${config.a.response}`, (text) => text.replace(/(<pre class="wrap bytes">)(.)/, (_m, a, b) => `${a}${b === "A" ? "B" : "A"}`)],
+  "the index leaves an assembly out": ["/", (text) => text.replace(/<li class="card">[\s\S]*?<\/li>/, "")],
+  "the dashboard's counts changed": ["/dashboard", (text) => text.replace(/<td>(\d+)<\/td>/, (_m, n) => `<td>${Number(n) + 3}</td>`)],
+};
+for (const [name, [path, lie]] of Object.entries(lies)) {
   const { context, page } = await newPage();
   upstream = config.a.pages;
-  mutate = (path, body) => path.startsWith("/assemblies/")
-    ? Buffer.from(body.toString("utf8").replace(config.tamper.from, config.tamper.to), "utf8") : body;
-  await page.goto(assemblyPage(proxied, "a"));
-  out.tampered = await verification(page);
-  out.tampered.applied = (await page.textContent("main")).includes(config.tamper.to);
-  mutate = (_p, body) => body;
+  let applied = false;
+  mutate = (key, text, type) => {
+    if (key !== path || !type.startsWith("text/html")) return text;
+    const changed = lie(text);
+    applied = applied || changed !== text;
+    return changed;
+  };
+  const seen = await visit(page, `${proxied}${path}`);
+  out.lies[name] = { ...seen, applied, text: undefined };
+  mutate = (_k, text) => text;
   await context.close();
 }
 
-// 4b. Sealed personal text altered in transit: it no longer matches its signed commitment.
-{
+// 5. Lies in the slice itself: an event left out, two events swapped.
+for (const [name, lie] of Object.entries({
+  "a slice with an event left out": (text) => {
+    const events = text.split("\n").filter((l) => l.startsWith("event "));
+    const drop = events[Math.floor(events.length / 2)];
+    return text.replace(`${drop}\n`, "").replace(/\nend (\d+)\n$/, (_m, n) => `\nend ${Number(n) - 1}\n`);
+  },
+  "a slice with two events swapped": (text) => {
+    const events = text.split("\n").filter((l) => l.startsWith("event "));
+    const [a, b] = [events[events.length - 2], events[events.length - 3]];
+    const body = (line) => line.split(" ")[2];
+    return text.replace(a, `${a.split(" ").slice(0, 2).join(" ")} ${body(b)}`).replace(b, `${b.split(" ").slice(0, 2).join(" ")} ${body(a)}`);
+  },
+})) {
   const { context, page } = await newPage();
   upstream = config.a.pages;
-  mutate = (path, body) => path.startsWith("/assemblies/")
-    ? Buffer.from(body.toString("utf8").replace(config.sealedTamper.from, config.sealedTamper.to), "utf8") : body;
-  await page.goto(assemblyPage(proxied, "a"));
-  out.sealedTampered = await verification(page);
-  out.sealedTampered.applied = (await page.textContent("main")).includes(config.sealedTamper.to);
-  mutate = (_p, body) => body;
+  mutate = (key, text) => (key.startsWith("/api/v1/slices/") ? lie(text) : text);
+  out.lies[name] = { ...(await visit(page, `${proxied}${assembly}`)), applied: true, text: undefined };
+  mutate = (_k, text) => text;
   await context.close();
 }
 
-// 5. A key without a grant: the server points the key's grant at another key's.
+// 6. A frozen page: the browser saw the record grow, then is served the old page and its old
+// slice again.
 {
   const { context, page } = await newPage();
   upstream = config.a.pages;
-  mutate = (path, body) => path === `/api/v1/grants/${config.ungranted.key}`
-    ? Buffer.from(JSON.stringify({ public_key: config.ungranted.key,
-      grants: [{ granted_at_log_index: config.ungranted.other_grant, role: config.ungranted.role, revoked_at_log_index: null }] }))
-    : body;
-  await page.goto(assemblyPage(proxied, "a"));
-  out.ungranted = await verification(page);
-  mutate = (_p, body) => body;
+  recording = true;
+  const before = await visit(page, `${proxied}${assembly}`);
+  recording = false;
+  await phase("grow");
+  const grown = await visit(page, `${proxied}/`);
+  replay = new Map(recorded);
+  const frozen = await visit(page, `${proxied}${assembly}`);
+  replay = null;
+  const after = await visit(page, `${proxied}${assembly}`);
+  out.freeze = { before: before.state, grown: grown.state, frozen: { ...frozen, text: undefined }, after: after.state };
   await context.close();
 }
 
-// 6. A forked log: the browser saw A's checkpoint, then the same origin serves B's history,
+// 7. A forked log: the browser saw A's record, then the same address serves B's history,
 // signed with the same log key.
 {
   const { context, page } = await newPage();
   upstream = config.a.pages;
-  await page.goto(assemblyPage(proxied, "a"));
-  out.forkBefore = await verification(page);
+  const before = await visit(page, `${proxied}${assembly}`);
   upstream = config.b.pages;
-  await page.goto(assemblyPage(proxied, "b"));
-  out.forked = await verification(page);
+  const forked = await visit(page, `${proxied}/assemblies/${config.b.assembly}`);
+  out.fork = { before: before.state, forked: { ...forked, text: undefined } };
+  upstream = config.a.pages;
+  await context.close();
+}
+
+// 8. Other keys: the browser pinned A's, then a network serves C's record (another trust root)
+// at the same address. The badge explains; after reading, the visitor may trust the new keys.
+{
+  const { context, page } = await newPage();
+  upstream = config.a.pages;
+  const before = await visit(page, `${proxied}${assembly}`);
+  upstream = config.c.pages;
+  const swapped = await visit(page, `${proxied}/assemblies/${config.c.assembly}`);
+  const button = await page.$("#verification button");
+  let recovered = null;
+  if (button) {
+    await button.click();
+    recovered = await outcome(page);
+  }
+  out.keys = { before: before.state, swapped: { ...swapped, text: undefined }, button: Boolean(button), recovered };
+  upstream = config.a.pages;
+  await context.close();
+}
+
+// 9. Witnesses: a log whose witnesses cosign verifies, naming them; a fork of it, signed with
+// the same log key but never cosigned, fails on the first visit.
+{
+  const { context, page } = await newPage();
+  out.witnessed = await visit(page, `${config.witnessed.pages}/assemblies/${config.witnessed.assembly}`);
+  out.witnessed.text = undefined;
+  await context.close();
+}
+{
+  const { context, page } = await newPage();
+  out.splitView = await visit(page, `${config.split.pages}/assemblies/${config.split.assembly}`);
+  out.splitView.text = undefined;
+  await context.close();
+}
+
+// 10. The standalone verifier, from another origin, checks A without trusting A's pages.
+{
+  const { context, page } = await newPage();
+  await page.goto(`${otherOrigin}/verifier.html`);
+  await page.fill("#server", config.a.pages);
+  await page.fill("#page", assembly);
+  await page.click("button[type=submit]");
+  await page.waitForFunction(() => document.querySelector("#verification .badge") && !/Not checked/.test(document.querySelector("#verification .badge").textContent), null, { timeout: 30000 });
+  out.standalone = {
+    badge: await page.textContent("#verification .badge"),
+    summary: await page.textContent("#verification-summary"),
+    derived: await page.textContent("#derived"),
+    errors: page.errors,
+  };
   await context.close();
 }
 
 out.requestsElsewhere = requestsElsewhere;
 await browser.close();
 proxy.close();
-console.log(JSON.stringify(out));
+otherSite.close();
+// Exit once the pipe has taken the whole line (a large write to a pipe completes later).
+process.stdout.write(`RESULT ${JSON.stringify(out)}\n`, () => process.exit(0));

@@ -142,6 +142,7 @@ async fn start_server_full(
         tree_leaves: TreeLeaves::File(directory.join("tree-leaves")),
     };
     let mut config = ApplicationConfig::new(trust_root, clock);
+    config.witness_statement = klero_transparency::witness_statement(&witnesses, witnesses.len() as u64);
     if let Some(configure) = configure {
         configure(&mut config);
     }
@@ -269,9 +270,14 @@ pub struct Cast {
 
 impl Cast {
     pub fn new(label: &str) -> Cast {
+        Cast::with_council(label, "trust root")
+    }
+
+    /// A cast whose council (the trust root) is the key named `council`.
+    pub fn with_council(label: &str, council: &str) -> Cast {
         let author = |role: &str| Author::new(key(&format!("{label} {role}")));
         Cast {
-            council: Author::new(key("trust root")),
+            council: Author::new(key(council)),
             convenor: author("convenor"),
             operator: author("operator"),
             facilitator: author("facilitator"),
@@ -385,6 +391,48 @@ pub async fn assembly_with_panel(client: &mut KleroClient, cast: &Cast, assembly
 }
 
 /// The trust root's grant of the data protection officer's role for `assembly` to `officer`.
+/// [`assembly_with_panel`], with a LEXIMIN lottery published before the seed is revealed (as
+/// `klero demo` runs it), and the panel the seed draws from it.
+pub async fn assembly_with_lottery(client: &mut KleroClient, cast: &Cast, assembly: &str) {
+    use pb::registry::Role;
+    for (who, role) in [
+        (&cast.convenor, Role::Convenor),
+        (&cast.operator, Role::SelectionOperator),
+        (&cast.facilitator, Role::Facilitator),
+        (&cast.secretary, Role::PanelSecretary),
+        (&cast.decision_maker, Role::CouncilDecisionMaker),
+    ] {
+        let grant = pb::registry::KeyGranted {
+            public_key: who.public_key().to_vec(),
+            role: role as i32,
+            scope: assembly.into(),
+            holder_title: "officer".into(),
+        };
+        append(client, &cast.council, assembly, &grant).await;
+    }
+    append(client, &cast.convenor, assembly, &convened(assembly)).await;
+    let plan = pb::selection::SelectionPlanned { algorithm: "leximin".into(), ..plan() };
+    append(client, &cast.operator, assembly, &plan).await;
+    let pool = pool();
+    append(client, &cast.operator, assembly, &pool).await;
+    let quotas: Vec<klero_selection::Quota> = plan
+        .quotas
+        .iter()
+        .map(|q| klero_selection::Quota { feature: q.feature.clone(), value: q.value.clone(), min: q.min, max: q.max })
+        .collect();
+    let members: Vec<(String, Vec<(String, String)>)> = pool
+        .members
+        .iter()
+        .map(|m| (m.id.clone(), m.features.iter().map(|f| (f.feature.clone(), f.value.clone())).collect()))
+        .collect();
+    let instance = klero_selection::Instance::from_members(&quotas, &members, PANEL_SIZE).expect("an instance");
+    let distribution = klero_selection::leximin(&instance, Duration::from_secs(60)).expect("a lottery");
+    let lottery = klero_selection::publish(&distribution);
+    append(client, &cast.operator, assembly, &klero_catalogue::lottery_message(&lottery)).await;
+    let member_ids = klero_selection::draw(&instance, &lottery, SEED);
+    append(client, &cast.operator, assembly, &pb::selection::PanelDrawn { seed: SEED.to_vec(), member_ids }).await;
+}
+
 pub fn data_protection_officer_grant(officer: &Author, assembly: &str) -> pb::registry::KeyGranted {
     pb::registry::KeyGranted {
         public_key: officer.public_key().to_vec(),

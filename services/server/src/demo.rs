@@ -140,6 +140,7 @@ pub async fn run(target: Target) -> anyhow::Result<()> {
                 checkpoints: Default::default(),
                 open: Default::default(),
                 witnesses: Vec::new(),
+                witness_quorum: 0,
                 tls: None,
             };
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

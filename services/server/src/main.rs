@@ -64,6 +64,10 @@ enum Command {
         /// submission prefix and its verifier key); repeat for each witness.
         #[arg(long = "witness")]
         witnesses: Vec<String>,
+        /// How many of the --witness cosignatures a visitor's browser requires on the
+        /// checkpoint a page is checked against (the pages state it; default: a majority).
+        #[arg(long, requires = "witnesses")]
+        witness_quorum: Option<u64>,
         /// Serve gRPC and the pages over TLS with this certificate chain (PEM), e.g. `cert.pem`.
         #[arg(long, requires = "tls_key")]
         tls_cert: Option<PathBuf>,
@@ -304,6 +308,7 @@ fn main() -> anyhow::Result<()> {
             log_format,
             verify_on_open,
             witnesses,
+            witness_quorum,
             tls_cert,
             tls_key,
             tls_client_ca,
@@ -322,6 +327,7 @@ fn main() -> anyhow::Result<()> {
                 } else {
                     klero_application::OpenVerification::FromSnapshot
                 },
+                witness_quorum: witness_quorum.unwrap_or(witnesses.len() as u64 / 2 + 1),
                 witnesses: witnesses
                     .iter()
                     .map(|text| transparency::parse_witness_endpoint(text))

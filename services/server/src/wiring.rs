@@ -39,6 +39,8 @@ pub struct ServerConfig {
     /// Witnesses asked to cosign every checkpoint (none: checkpoints carry the log's
     /// signature only).
     pub witnesses: Vec<klero_transparency::WitnessEndpoint>,
+    /// How many witnesses' cosignatures visitors' browsers require (pages state the policy).
+    pub witness_quorum: u64,
     /// Serve gRPC and the pages over TLS (`--tls-cert`, `--tls-key`, `--tls-client-ca`).
     pub tls: Option<klero_application::ServerTls>,
 }
@@ -177,6 +179,7 @@ async fn start_on<S: klero_store::EventStore>(
     let application = ApplicationConfig {
         checkpoints: config.checkpoints,
         open: config.open,
+        witness_statement: klero_transparency::witness_statement(&config.witnesses, config.witness_quorum),
         ..ApplicationConfig::new(config.trust_root, clock)
     };
     let mut front_ends: Vec<Box<dyn klero_application::FrontEnd<S>>> =

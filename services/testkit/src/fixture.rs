@@ -114,6 +114,65 @@ impl Builder {
     }
 }
 
+/// The texts of the documents the fixture's events commit to (each by the SHA-256 of its text):
+/// what a server that holds them all would keep.
+const DOCUMENTS: [&str; 10] = [
+    "evidence: school streets trials",
+    "submission one",
+    "submission two",
+    "R1 draft",
+    "R2 draft",
+    "R3 draft",
+    "R1 amended",
+    "final report",
+    "response letter R1",
+    "progress report",
+];
+
+impl Fixture {
+    /// The documents the fixture's events commit to, as bytes.
+    pub fn documents(&self) -> Vec<Vec<u8>> {
+        DOCUMENTS.iter().map(|text| text.as_bytes().to_vec()).collect()
+    }
+
+    /// Every sealed field the fixture's data keys open, unless its event's content was erased:
+    /// what a server holding the keys shows.
+    pub fn openings(&self) -> Vec<klero_verifier::Opening> {
+        let erased: Vec<Hash256> = self
+            .export
+            .events
+            .iter()
+            .filter_map(|bytes| klero_ledger::envelope::Envelope::parse(bytes.clone()).ok())
+            .filter_map(|envelope| match klero_fold::LogFold::decode(&envelope) {
+                Ok(klero_domain::DomainEvent::ContentErased(erased)) => Some(erased.event_hash),
+                _ => None,
+            })
+            .collect();
+        let mut openings = Vec::new();
+        for (index, bytes) in self.export.events.iter().enumerate() {
+            let Ok(envelope) = klero_ledger::envelope::Envelope::parse(bytes.clone()) else { continue };
+            if erased.contains(&envelope.event_hash()) {
+                continue;
+            }
+            let Some((_, key)) = self.data_keys.iter().find(|(id, _)| *id == envelope.author().event_id) else {
+                continue;
+            };
+            let Ok(event) = klero_fold::LogFold::decode(&envelope) else { continue };
+            for (field, sealed) in event.sealed_fields() {
+                let opened = klero_domain::personal::open(key, &envelope.author().event_id.0, field, sealed)
+                    .expect("the fixture's keys open its text");
+                openings.push(klero_verifier::Opening {
+                    log_index: index as u64,
+                    field: field.to_string(),
+                    salt: opened.salt,
+                    text: opened.text,
+                });
+            }
+        }
+        openings
+    }
+}
+
 fn sha(text: &str) -> Vec<u8> {
     Hash256::of(text.as_bytes()).0.to_vec()
 }

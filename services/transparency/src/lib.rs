@@ -17,3 +17,13 @@ pub mod witness;
 pub use cosigner::{WitnessCosigner, WitnessEndpoint};
 pub use monitor::{Monitor, MonitorConfig, MonitorError, RoundOutcome};
 pub use witness::{Witness, WitnessError};
+
+/// The witness policy a server states in its slices (docs/FORMAT.md §15) for visitors' browsers
+/// to require: its witnesses' verifier keys and the quorum. `None` without witnesses.
+pub fn witness_statement(witnesses: &[WitnessEndpoint], quorum: u64) -> Option<(Vec<String>, u64)> {
+    (!witnesses.is_empty()).then(|| {
+        let keys = witnesses.iter().map(|w| w.key.to_vkey_string()).collect::<Vec<_>>();
+        let quorum = quorum.clamp(1, keys.len() as u64);
+        (keys, quorum)
+    })
+}

@@ -475,11 +475,13 @@ pub fn verify_slice(slice: &Slice, target: &SliceTarget, options: &SliceOptions)
                 format!("the record shown is the log of {size} events, but this reader has already seen it hold {earlier_size}: the server showed an older record"),
             ));
         }
+        // Between equal sizes there is nothing to prove: the roots must be the same.
         let proof = slice
             .consistency
             .iter()
             .find(|(old, _)| old == earlier_size)
             .map(|(_, proof)| proof.as_slice())
+            .or((*earlier_size == size).then_some(&[][..]))
             .ok_or_else(|| {
                 failure(
                     FailureClass::Incomplete,

@@ -57,7 +57,7 @@
   const attributes = (element) => Array.from(element.attributes, (a) => `${a.name}=${a.value}`).sort().join("\n");
   // The nearest heading or labelled section around a node, to say where a difference is.
   const whereIs = (node) => {
-    for (let at = node; at && at.nodeType === 1 || at && at.parentNode; at = at.parentNode) {
+    for (let at = node; at; at = at.parentNode) {
       if (at.nodeType !== 1) continue;
       const label = at.getAttribute("aria-label");
       if (label) return label;
@@ -75,20 +75,31 @@
   // The first difference between the server's nodes and the derived ones, or null. The
   // verification section is this script's own and is skipped.
   const firstDifference = (served, derived) => {
+    // Directly under <body>, whitespace-only text is the parser's (the line breaks around the
+    // body's tags) and shows nothing; everywhere else text is compared exactly.
+    const atTop = served.nodeName === "BODY";
     const children = (node) => Array.from(node.childNodes).filter((child) =>
-      !(child.nodeType === 1 && child.id === "verification") && (child.nodeType === 1 || child.nodeType === 3));
+      !(child.nodeType === 1 && child.id === "verification") && (child.nodeType === 1 || child.nodeType === 3)
+      && !(atTop && child.nodeType === 3 && child.data.trim() === ""));
     const a = children(served), b = children(derived);
+    // What a list shows from `at` on, skipping the whitespace between elements: what a reader
+    // would see missing or added.
+    const from = (list, at) => list.slice(at).find((node) => node.nodeType === 1 || node.data.trim() !== "");
     for (let i = 0; i < Math.max(a.length, b.length); i++) {
       const x = a[i], y = b[i];
-      if (!x || !y || x.nodeType !== y.nodeType) {
-        return { where: whereIs(y || x || derived), served: brief(x), derived: brief(y) };
+      if (!x || !y || x.nodeType !== y.nodeType || (x.nodeType === 3 && x.data !== y.data) || (x.nodeType === 1 && x.tagName !== y.tagName)) {
+        const shown = from(a, i), derivedNode = from(b, i);
+        return { where: whereIs(derivedNode || y || derived), served: brief(shown), derived: brief(derivedNode) };
       }
-      if (x.nodeType === 3) {
-        if (x.data !== y.data) return { where: whereIs(y.parentNode), served: brief(x), derived: brief(y) };
-        continue;
-      }
-      if (x.tagName !== y.tagName || attributes(x) !== attributes(y)) {
-        return { where: whereIs(y), served: brief(x), derived: brief(y) };
+      if (x.nodeType === 3) continue;
+      if (attributes(x) !== attributes(y)) {
+        const name = Array.from(y.attributes, (att) => att.name).concat(Array.from(x.attributes, (att) => att.name))
+          .find((n) => x.getAttribute(n) !== y.getAttribute(n));
+        return {
+          where: whereIs(y),
+          served: `${brief(x)} with ${name} “${x.getAttribute(name) ?? ""}”`,
+          derived: `${brief(y)} with ${name} “${y.getAttribute(name) ?? ""}”`,
+        };
       }
       const inner = firstDifference(x, y);
       if (inner) return inner;
@@ -176,7 +187,7 @@
     if (planned.failure) throw new Error(planned.failure.reason);
     if (!planned.slice) {
       badge(options.section, "neutral", "Nothing on this page comes from the record, so there is nothing to check.", []);
-      return;
+      return { ok: null };
     }
     const pins = kept.pins();
     const seen = kept.seen();
@@ -191,7 +202,7 @@
       response = await fetch(url, { cache: "no-store" });
     } catch (error) {
       badge(options.section, "unchecked", `Your browser could not fetch the record to check this page (${error.message}). Try again later; nothing on it is checked meanwhile.`, []);
-      return;
+      return { ok: null };
     }
     if (!response.ok) {
       const reason = (await response.text()).trim();
@@ -201,7 +212,7 @@
         return;
       }
       badge(options.section, "unchecked", `The server did not send the record to check this page (${response.status}: ${reason}). Try again later; nothing on it is checked meanwhile.`, []);
-      return;
+      return { ok: null };
     }
     const sliceText = await response.text();
     const request = { page: options.address, pins, seen: seen && { size: seen.size, root: seen.root }, receipt: options.receipt || null };
@@ -278,8 +289,24 @@
       },
     };
     badge(section, "unchecked", "Checking this page against the signed record…", []);
-    checkPage(options).then(() => sessionStorage.removeItem(retriedKey)).catch((error) => {
+    // The outcome, once the check has settled (a reload starts a new page instead).
+    const settle = (outcome) => {
+      const badgeElement = document.getElementById("verification");
+      window.kleroOutcome = {
+        state: badgeElement ? badgeElement.className.replace("verification ", "") : "unchecked",
+        badge: (document.getElementById("verification-badge") || {}).textContent,
+        summary: (document.getElementById("verification-summary") || {}).textContent,
+        steps: Array.from(document.querySelectorAll("#verification-steps li"), (li) => li.textContent),
+        class: outcome && outcome.failure ? outcome.failure.class : null,
+        where: outcome && outcome.difference ? outcome.difference.where : null,
+      };
+    };
+    window.kleroVerification = checkPage(options).then((outcome) => {
+      if (outcome !== undefined) { sessionStorage.removeItem(retriedKey); settle(outcome); }
+      return outcome;
+    }).catch((error) => {
       badge(document.getElementById("verification") || section, "unchecked", `Your browser could not check this page: ${error.message}. Nothing on it is checked.`, []);
+      settle(null);
     });
     // A receipt pasted into the form is checked here, not sent to the server.
     const form = document.getElementById("receipt-form");

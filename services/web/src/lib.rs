@@ -284,9 +284,21 @@ pub const CONTENT_SECURITY_POLICY: &str =
     "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
      img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
+/// Whether other sites may read what `path` answers: the record's machine-readable parts (the
+/// read API, slices, tiles, the checkpoint, documents and the static assets), so that a
+/// standalone verifier hosted elsewhere can check this server. Pages stay same-origin.
+fn readable_by_other_sites(path: &str) -> bool {
+    path == "/checkpoint"
+        || ["/api/", "/tile/", "/klero/", "/documents/", "/static/"].iter().any(|prefix| path.starts_with(prefix))
+}
+
 async fn secure_headers(request: Request<Body>, next: axum::middleware::Next) -> Response<Body> {
+    let cors = readable_by_other_sites(request.uri().path());
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
+    if cors {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    }
     headers.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(CONTENT_SECURITY_POLICY));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));

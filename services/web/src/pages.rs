@@ -143,10 +143,16 @@ pub async fn data<S: EventStore>(
     }
 }
 
+/// A whole number given as `name`, with no sign and no leading zero.
+fn parse_number(name: &str, text: &str) -> Result<u64, PageError> {
+    text.parse::<u64>()
+        .ok()
+        .filter(|_| text == "0" || !text.starts_with('0'))
+        .ok_or_else(|| PageError::bad_request(format!("{name} must be a whole number, not {text:?}")))
+}
+
 fn parse_index(text: &str) -> Result<u64, PageError> {
-    text.parse::<u64>().ok().filter(|_| text == "0" || !text.starts_with('0')).ok_or_else(|| {
-        PageError::bad_request(format!("an event is named by its log index, a whole number, not {text:?}"))
-    })
+    parse_number("an event's log index", text)
 }
 
 pub async fn event<S: EventStore>(
@@ -171,7 +177,7 @@ pub async fn receipt_form<S: EventStore>(
     Query(query): Query<ReceiptQuery>,
 ) -> Response<Body> {
     match &query.log_index {
-        Some(text) => match parse_index(text) {
+        Some(text) => match parse_number("log_index", text) {
             Ok(log_index) => web.page(Page::Trace { log_index, receipt: None }, encoding).await,
             Err(error) => error.into_response(),
         },
@@ -266,10 +272,10 @@ pub async fn slice<S: EventStore>(
                 ))
             }
         };
-        let at_size = query.size.as_deref().map(parse_index).transpose()?;
+        let at_size = query.size.as_deref().map(|size| parse_number("size", size)).transpose()?;
         let consistency_from = match query.from.as_deref() {
             None | Some("") => Vec::new(),
-            Some(list) => list.split(',').map(parse_index).collect::<Result<Vec<u64>, _>>()?,
+            Some(list) => list.split(',').map(|from| parse_number("from", from)).collect::<Result<Vec<u64>, _>>()?,
         };
         let slice = web.app.slice(&SliceRequest { target, at_size, consistency_from }).await?;
         let mut page = CachedPage::with(StatusCode::OK, "text/plain; charset=utf-8", slice.encode());

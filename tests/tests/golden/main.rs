@@ -9,6 +9,9 @@
 //!   period and an erasure: every sealed field's key, nonce, salt, text, associated data,
 //!   ciphertext and commitment, the events, and every view (§14), checked again by
 //!   `tests/independent_sealing.py`.
+//! - `slice-vectors.txt`: slices of the fixtures (§15), honest and attacked, each with the
+//!   browser's request and the verdict (`ok` or the failure class) every verifier must reach;
+//!   the browser's WebAssembly module is held to them under Node (`klero-browser`'s tests).
 //!
 //! After an intended change, regenerate with `UPDATE_EXPECT=1 cargo test -p klero-tests --test golden`
 //! and bump the version of what changed.
@@ -323,4 +326,24 @@ fn an_independent_implementation_opens_and_checks_the_sealed_vectors() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains("7 sealed fields opened"), "{stdout}");
+}
+
+/// The golden slice vectors: one case per line group, `case[N].name`, `.page`, `.request`
+/// (JSON), `.expect` (`ok` or a failure class) and `.slice` (the slice's text, base64).
+#[test]
+fn the_slice_vectors_are_pinned_byte_for_byte() {
+    use base64::Engine as _;
+    let mut out = String::from(
+        "# Kleroterion golden slice vectors (docs/FORMAT.md §15): slices of the fixtures, honest and attacked.\n\
+         # Each case: the page, the browser's request, the verdict every verifier reaches, and the slice (base64).\n",
+    );
+    for (n, case) in klero_testkit::slices::slice_cases().iter().enumerate() {
+        let _ = writeln!(out, "case[{n}].name: {}", case.name);
+        let _ = writeln!(out, "case[{n}].page: {}", case.page);
+        let _ = writeln!(out, "case[{n}].request: {}", case.request);
+        let _ = writeln!(out, "case[{n}].expect: {}", case.expect.unwrap_or("ok"));
+        let _ =
+            writeln!(out, "case[{n}].slice: {}", base64::engine::general_purpose::STANDARD.encode(case.slice.encode()));
+    }
+    expect_file!["slice-vectors.txt"].assert_eq(&out);
 }

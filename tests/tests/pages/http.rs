@@ -117,10 +117,14 @@ async fn pages_open_data_and_proofs_over_http() {
         ("/api/v1/consistency?old=5", 400, "new is required"),
         ("/api/v1/consistency?old=9&new=3", 400, "old (9) must not be larger"),
         ("/api/v1/consistency?old=1&new=999999", 400, "beyond the log"),
-        ("/api/v1/grants/zz", 400, "public_key"),
+        ("/api/v1/slices/assembly/NOT%20AN%20ID", 400, "assembly id"),
+        ("/api/v1/slices/assembly/unknown-assembly", 404, "unknown-assembly"),
+        ("/api/v1/slices/event/99999999", 404, "99999999"),
+        ("/api/v1/slices/everything", 404, "no such slice"),
+        ("/api/v1/slices/index?size=12345678", 404, "12345678"),
         ("/documents/ABCD", 400, "64 lowercase hex"),
         ("/receipt?log_index=-1", 400, "log_index"),
-        (&format!("/receipt?log_index={}", recorded.response), 400, "not a public submission"),
+        (&format!("/receipt?log_index={}", recorded.response), 400, "not evidence or a public submission"),
         ("/static/../../etc/passwd", 404, ""),
         (&format!("{assembly}/views/nothing.json"), 404, "the views are"),
         ("/no/such/page", 404, "no page"),
@@ -156,5 +160,76 @@ async fn pages_open_data_and_proofs_over_http() {
     assert!(traced.contains(RATIONALE), "and followed to the council's answer");
     assert!(traced.contains("&#60;script&#62;alert(1)&#60;/script&#62;"), "the submission's text, escaped");
 
+    // Other sites may read the record (a standalone verifier elsewhere checks this server).
+    for path in [
+        "/api/v1/checkpoint",
+        "/checkpoint",
+        &format!("/api/v1/slices/assembly/{}", recorded.assembly),
+        "/static/klero.wasm",
+    ] {
+        let answer = get(&pages, path).await;
+        assert_eq!(answer.header("access-control-allow-origin"), Some("*"), "{path}");
+    }
+    let module = get(&pages, "/static/klero.wasm").await;
+    assert_eq!(module.header("content-type"), Some("application/wasm"));
+    assert_eq!(module.body, include_bytes!("../../../services/browser/klero_browser.wasm"));
+    let standalone = get(&pages, "/static/verifier.html").await;
+    assert_eq!(standalone.status, 200);
+    let policy = standalone.header("content-security-policy").expect("its own policy");
+    assert!(policy.contains("connect-src http: https:") && !policy.contains("unsafe-inline"), "{policy}");
+
+    server.server.stop().await;
+}
+
+/// The body of a served page, between `<body>` and `</body>`.
+fn body_of(html: &str) -> &str {
+    let start = html.find("<body>\n").expect("a body") + "<body>\n".len();
+    let end = html.rfind("</body>").expect("its end");
+    &html[start..end]
+}
+
+/// For every kind of page, what the server sends is exactly what a visitor's browser derives
+/// from the slice of the page's checkpoint (the same code, natively here; in WebAssembly in the
+/// browser tests).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_is_what_its_slice_derives() {
+    let server = PagesServer::start().await;
+    let recorded = record(&server, "pages-derived").await;
+    let pages = server.pages();
+    let assembly = format!("/assemblies/{}", recorded.assembly);
+    let mut addresses = vec![
+        "/".to_string(),
+        "/dashboard".to_string(),
+        assembly.clone(),
+        format!("{assembly}/data"),
+        format!("/receipt?log_index={}", recorded.submission),
+    ];
+    for index in [0, recorded.facilitator_grant, recorded.submission, recorded.response] {
+        addresses.push(format!("/events/{index}"));
+    }
+    for address in addresses {
+        let page = get(&pages, &address).await;
+        assert_eq!(page.status, 200, "{address}: {}", page.text());
+        let html = page.text();
+        let size: u64 = html
+            .split("data-tree-size=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .and_then(|n| n.parse().ok())
+            .expect("the page names its checkpoint");
+        let plan = klero_browser::plan(&address).expect("a plan");
+        let slice_path = plan.slice.expect("the page shows the record");
+        let separator = if slice_path.contains('?') { '&' } else { '?' };
+        let slice = get(&pages, &format!("/api/v1/slices/{slice_path}{separator}size={size}")).await;
+        assert_eq!(slice.status, 200, "{address}: {}", slice.text());
+        let result = klero_browser::check(
+            &klero_browser::CheckRequest { page: address.clone(), ..Default::default() },
+            &slice.text(),
+        );
+        assert!(result.ok, "{address}: {:?}", result.failure);
+        assert_eq!(result.body.as_deref(), Some(body_of(&html)), "{address}: the served page is not the derived one");
+    }
+    // A page with nothing from the record says so, and has no slice.
+    assert_eq!(klero_browser::plan("/receipt").expect("a plan").slice, None);
     server.server.stop().await;
 }

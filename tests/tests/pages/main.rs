@@ -40,13 +40,22 @@ pub struct PagesServer {
 
 impl PagesServer {
     pub async fn start() -> PagesServer {
+        PagesServer::start_with("trust root", Vec::new()).await
+    }
+
+    /// A server whose trust root is the key named `council`, asking `witnesses` to cosign.
+    pub async fn start_with(council: &str, witnesses: Vec<klero_transparency::WitnessEndpoint>) -> PagesServer {
         let directory = tempfile::tempdir().expect("temp dir");
         let offset_ms = Arc::new(AtomicU64::new(0));
         let offset = offset_ms.clone();
         let system = klero_application::system_clock();
         let clock: Clock = Arc::new(move || system() + offset.load(Ordering::SeqCst));
-        let trust_root = key("trust root").verifying_key().to_bytes();
-        let server = start_server_with_pages(directory.path(), trust_root, clock).await;
+        let trust_root = key(council).verifying_key().to_bytes();
+        let server = if witnesses.is_empty() {
+            start_server_with_pages(directory.path(), trust_root, clock).await
+        } else {
+            start_server_with_witnesses(directory.path(), trust_root, clock, witnesses).await
+        };
         PagesServer { server, directory, offset_ms }
     }
     pub fn pages(&self) -> String {
@@ -74,6 +83,8 @@ pub struct Recorded {
     pub assembly: String,
     pub facilitator_grant: u64,
     pub submission: u64,
+    /// A submission nothing cites.
+    pub uncited_submission: u64,
     pub response: u64,
     pub decision_maker_key: String,
 }
@@ -90,10 +101,15 @@ async fn document(client: &mut KleroClient, text: &str, personal_data: bool) -> 
 /// A whole assembly with documents and citations: two recommendations, one answered (with a
 /// letter and an implementation update), one left without an answer past its deadline.
 pub async fn record(server: &PagesServer, assembly: &str) -> Recorded {
+    record_as(server, assembly, &Cast::new("pages")).await
+}
+
+/// [`record`] with `cast`'s keys (its council must be the server's trust root).
+pub async fn record_as(server: &PagesServer, assembly: &str, cast: &Cast) -> Recorded {
     let mut client = server.client().await;
-    let cast = Cast::new("pages");
+    let cast = cast;
     let facilitator_grant = 2;
-    assembly_with_panel(&mut client, &cast, assembly).await;
+    assembly_with_lottery(&mut client, cast, assembly).await;
     append(
         &mut client,
         &cast.facilitator,
@@ -261,6 +277,7 @@ pub async fn record(server: &PagesServer, assembly: &str) -> Recorded {
         assembly: assembly.into(),
         facilitator_grant,
         submission: submissions[0].log_index,
+        uncited_submission: submissions[1].log_index,
         response: response.log_index,
         decision_maker_key: klero_ledger::hash::to_hex(&cast.decision_maker.public_key()),
     }
