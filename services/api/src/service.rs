@@ -313,50 +313,27 @@ impl<S: EventStore> pb::registry::registry_server::Registry for GrpcServices<S> 
     ) -> Result<Response<pb::registry::ListKeysResponse>, Status> {
         let filter = request.into_inner().assembly_id;
         let assembly = if filter.is_empty() { None } else { Some(parse_assembly_id(&filter)?) };
-        let response = self
-            .application
-            .with_fold(|fold| {
-                let state = fold.state();
-                let grants = state
-                    .grants()
-                    .iter()
-                    .filter(|g| assembly.as_ref().is_none_or(|a| g.scope.covers(a)))
-                    .map(|g| pb::registry::KeyGrant {
-                        public_key: g.public_key.to_vec(),
-                        role: role_to_proto(g.role) as i32,
-                        scope: g.scope.to_string(),
-                        holder_title: g.holder_title.clone(),
-                        granted_at_log_index: g.granted_at_log_index,
-                        revoked_at_log_index: g.revoked_at_log_index,
-                    })
-                    .collect();
-                pb::registry::ListKeysResponse { grants, trust_root_public_key: state.trust_root().to_vec() }
+        let (grants, trust_root) = self.application.grants().await.map_err(status)?;
+        let grants = grants
+            .iter()
+            .filter(|g| assembly.as_ref().is_none_or(|a| g.scope.covers(a)))
+            .map(|g| pb::registry::KeyGrant {
+                public_key: g.public_key.to_vec(),
+                role: role_to_proto(g.role) as i32,
+                scope: g.scope.to_string(),
+                holder_title: g.holder_title.clone(),
+                granted_at_log_index: g.granted_at_log_index,
+                revoked_at_log_index: g.revoked_at_log_index,
             })
-            .await
-            .map_err(status)?;
+            .collect();
+        let response = pb::registry::ListKeysResponse { grants, trust_root_public_key: trust_root.to_vec() };
         Ok(Response::new(response))
     }
 }
 
-fn assembly_summary(fold: &klero_fold::LogFold, id: &AssemblyId) -> Option<pb::assembly::AssemblySummary> {
-    let state = fold.state().assembly(id)?;
-    let convened = &state.convened;
-    let recommendations = state
-        .recommendations
-        .iter()
-        .map(|(rid, r)| {
-            let response = r.adopted_event_hash.and_then(|h| state.responses.get(&h));
-            pb::assembly::RecommendationSummary {
-                recommendation_id: rid.clone(),
-                status: r.status.as_str().to_string(),
-                adopted_event_hash: r.adopted_event_hash.map(|h| h.0.to_vec()).unwrap_or_default(),
-                response_decision: response.map(|s| s.decision.as_str().to_string()).unwrap_or_default(),
-                response_late: response.is_some_and(|s| s.late),
-                implementation_updates: response.map_or(0, |s| s.implementation_updates),
-            }
-        })
-        .collect();
-    Some(pb::assembly::AssemblySummary {
+fn assembly_summary(summary: klero_application::queries::AssemblySummary) -> pb::assembly::AssemblySummary {
+    let convened = &summary.convened;
+    pb::assembly::AssemblySummary {
         convened: Some(pb::assembly::AssemblyConvened {
             assembly_id: convened.assembly_id.to_string(),
             council: convened.council.clone(),
@@ -368,13 +345,24 @@ fn assembly_summary(fold: &klero_fold::LogFold, id: &AssemblyId) -> Option<pb::a
             adoption_threshold_percent: convened.adoption_threshold_percent,
             response_deadline_days: convened.response_deadline_days,
         }),
-        panel_member_ids: state.selection.seated.iter().cloned().collect(),
-        sessions_held: state.sessions_held,
-        evidence_presented: state.evidence_presented,
-        public_submissions: state.public_submissions,
-        recommendations,
-        final_report_published: state.final_report.is_some(),
-    })
+        panel_member_ids: summary.panel_member_ids,
+        sessions_held: summary.sessions_held,
+        evidence_presented: summary.evidence_presented,
+        public_submissions: summary.public_submissions,
+        recommendations: summary
+            .recommendations
+            .into_iter()
+            .map(|r| pb::assembly::RecommendationSummary {
+                recommendation_id: r.recommendation_id,
+                status: r.status.to_string(),
+                adopted_event_hash: r.adopted_event_hash.map(|h| h.0.to_vec()).unwrap_or_default(),
+                response_decision: r.response_decision.map(|d| d.as_str().to_string()).unwrap_or_default(),
+                response_late: r.response_late,
+                implementation_updates: r.implementation_updates,
+            })
+            .collect(),
+        final_report_published: summary.final_report_published,
+    }
 }
 
 #[tonic::async_trait]
@@ -385,10 +373,10 @@ impl<S: EventStore> pb::assembly::assemblies_server::Assemblies for GrpcServices
     ) -> Result<Response<pb::assembly::AssemblySummary>, Status> {
         let id = parse_assembly_id(&request.into_inner().assembly_id)?;
         self.application
-            .with_fold(|fold| assembly_summary(fold, &id))
+            .assembly_summary(&id)
             .await
             .map_err(status)?
-            .map(Response::new)
+            .map(|summary| Response::new(assembly_summary(summary)))
             .ok_or_else(|| Status::not_found(format!("assembly {id} has not been convened")))
     }
 
@@ -396,11 +384,8 @@ impl<S: EventStore> pb::assembly::assemblies_server::Assemblies for GrpcServices
         &self,
         _request: Request<pb::assembly::ListAssembliesRequest>,
     ) -> Result<Response<pb::assembly::ListAssembliesResponse>, Status> {
-        let assembly_ids = self
-            .application
-            .with_fold(|fold| fold.state().assembly_ids().iter().map(|a| a.to_string()).collect())
-            .await
-            .map_err(status)?;
+        let assembly_ids =
+            self.application.assembly_ids().await.map_err(status)?.iter().map(ToString::to_string).collect();
         Ok(Response::new(pb::assembly::ListAssembliesResponse { assembly_ids }))
     }
 }
@@ -427,11 +412,10 @@ impl<S: EventStore> pb::query::query_server::Query for GrpcServices<S> {
         &self,
         _request: Request<pb::query::ListAssembliesRequest>,
     ) -> Result<Response<pb::query::ListAssembliesResponse>, Status> {
-        let assembly_ids = self
-            .application
-            .with_fold(|fold| fold.views().assembly_ids().iter().map(|a| a.to_string()).collect())
-            .await
-            .map_err(status)?;
+        // The views list assemblies by id.
+        let mut assembly_ids: Vec<String> =
+            self.application.assembly_ids().await.map_err(status)?.iter().map(ToString::to_string).collect();
+        assembly_ids.sort();
         Ok(Response::new(pb::query::ListAssembliesResponse {
             assembly_ids,
             views: ViewName::ALL.iter().map(|v| v.as_str().to_string()).collect(),

@@ -197,7 +197,10 @@ impl<S: EventStore> Application<S> {
                 self.log.follow_store().await?;
             }
             self.sync_fold().await?;
-            let now = (self.config.clock)();
+            // Never earlier than the log's last event: a view's "now" (its last event's
+            // recording time, FORMAT.md §7) does not step back when the clock does. The same
+            // time is decided on and recorded, so the fold decides the event again as here.
+            let now = (self.config.clock)().max(self.log.last_recorded_at_unix_ms());
             let (acceptances, current) = {
                 let fold = read(&self.fold);
                 for (index, event) in verified.iter().enumerate() {

@@ -21,6 +21,7 @@ mod errors;
 mod lifecycle;
 pub mod personal;
 pub mod publisher;
+pub mod queries;
 pub mod signatures;
 pub mod slices;
 mod snapshot;
@@ -323,12 +324,6 @@ impl<S: EventStore> Application<S> {
     /// How many events the fold covers.
     pub fn folded_events(&self) -> u64 {
         read(&self.fold).next_log_index()
-    }
-
-    /// Runs `read` on the domain state and views folded from the whole log as of now.
-    pub async fn with_fold<T>(&self, read_fold: impl FnOnce(&LogFold) -> T) -> Result<T, ApplicationError> {
-        self.sync_fold().await?;
-        Ok(read_fold(&read(&self.fold)))
     }
 
     /// A read view of one assembly, with the tree it covers and that tree's root.

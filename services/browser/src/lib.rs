@@ -93,6 +93,17 @@ pub struct CheckRequest {
     /// A receipt the visitor gave (a proof bundle, FORMAT.md §5): the page is then its trace.
     #[serde(default)]
     pub receipt: Option<String>,
+    /// The stream heads this page's slice showed on an earlier visit ([`CheckResult::heads`]).
+    #[serde(default)]
+    pub heads: Option<HeadsSeen>,
+}
+
+/// The stream heads a page's slice showed: at which checkpoint size, each stream's last
+/// revision. Kept by the script per page, and checked on the next visit.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeadsSeen {
+    pub size: u64,
+    pub streams: std::collections::BTreeMap<String, u64>,
 }
 
 /// What [`check`] found.
@@ -108,6 +119,8 @@ pub struct CheckResult {
     /// The keys the slice names, to pin on first use.
     pub keys: Option<Pins>,
     pub summary: Option<Summary>,
+    /// The stream heads the slice showed, to check on the next visit.
+    pub heads: Option<HeadsSeen>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -172,6 +185,10 @@ pub fn check(request: &CheckRequest, slice_text: &str) -> CheckResult {
                     root: verified.checkpoint.checkpoint().root_hash.to_hex(),
                 }),
                 keys: Some(keys),
+                heads: Some(HeadsSeen {
+                    size: verified.checkpoint.checkpoint().tree_size,
+                    streams: verified.heads.iter().map(|(stream, head)| (stream.clone(), head.revision)).collect(),
+                }),
                 summary: Some(Summary {
                     events: verified.events.len(),
                     signatures: verified.signatures_verified,
@@ -217,6 +234,9 @@ fn check_slice(request: &CheckRequest, page: Page, slice: &Slice) -> Result<(Pag
         }
         // First use: the witness policy the server states is the one checked (and pinned).
         None => options.witness_policy = stated_policy(slice)?,
+    }
+    if let Some(heads) = &request.heads {
+        options.earlier_heads = Some((heads.size, heads.streams.clone()));
     }
     if let Some(seen) = &request.seen {
         let root = Hash256::from_hex(&seen.root)

@@ -302,6 +302,9 @@ struct LogState {
     positions: LeafPositions,
     /// Next revision and last hash of every stream.
     chain: StreamChainChecker,
+    /// The latest recording time of the events followed (see
+    /// [`TransparencyLog::last_recorded_at_unix_ms`]).
+    last_recorded_at_unix_ms: u64,
 }
 
 /// Where each leaf is in the store.
@@ -467,7 +470,7 @@ impl<S: EventStore> TransparencyLog<S> {
             None => StreamChainChecker::new(),
         };
         let initial_size = tree.size();
-        let state = LogState { tree, positions, chain };
+        let state = LogState { tree, positions, chain, last_recorded_at_unix_ms: 0 };
         let log = TransparencyLog {
             store,
             config,
@@ -497,6 +500,13 @@ impl<S: EventStore> TransparencyLog<S> {
                     reason: format!("the log holds only {} events", log.size()),
                 });
             }
+        }
+        // The clock never steps back from the log's last event, whether or not a snapshot's
+        // prefix was followed event by event.
+        if let Some(last) = log.size().checked_sub(1) {
+            let recorded = log.event_at(last).await?.ledger().recorded_at_unix_ms;
+            let mut state = write_lock(&log.state);
+            state.last_recorded_at_unix_ms = state.last_recorded_at_unix_ms.max(recorded);
         }
         if let Some(note) = log.store.load_checkpoint().await? {
             let note = String::from_utf8(note).map_err(|_| LogError::CheckpointNotHeld {
@@ -564,6 +574,12 @@ impl<S: EventStore> TransparencyLog<S> {
     }
 
     /// Each stream's head: its next revision and the hash of its last event.
+    /// The latest recording time of the events the log holds (0 when empty). The application
+    /// records no new event earlier, so a view's "now" never steps back when the clock does.
+    pub fn last_recorded_at_unix_ms(&self) -> u64 {
+        read_lock(&self.state).last_recorded_at_unix_ms
+    }
+
     pub fn stream_heads(&self) -> Vec<(String, u64, Hash256)> {
         read_lock(&self.state).chain.heads()
     }
@@ -713,6 +729,7 @@ impl<S: EventStore> TransparencyLog<S> {
                 positions.push(position);
                 assert_eq!(positions.len() as u64, state.tree.size(), "one position for every leaf");
             }
+            state.last_recorded_at_unix_ms = state.last_recorded_at_unix_ms.max(envelope.ledger().recorded_at_unix_ms);
             // Paired with the chain check above: the head now names this very event.
             let head = state.chain.head(&envelope.author().stream);
             assert!(

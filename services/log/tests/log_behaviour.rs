@@ -291,3 +291,21 @@ fn appends_checked_together_each_get_their_own_answer() {
         [&appends[0][0], &appends[0][1], &appends[2][0]].iter().map(|(e, _)| e.author().event_id).collect();
     assert_eq!(ids, expected);
 }
+
+/// The log knows its last recording time, before and after a restart (the application
+/// records nothing earlier).
+#[tokio::test]
+async fn the_last_recording_time_is_known_before_and_after_a_restart() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let author = key("author");
+    {
+        let log = open_log(directory.path()).await.expect("open");
+        assert_eq!(log.last_recorded_at_unix_ms(), 0);
+        log.append(signed_event(&author, "s", 1), ExpectedRevision::Any, 5_000).await.expect("append");
+        log.append(signed_event(&author, "t", 2), ExpectedRevision::Any, 4_000).await.expect("append");
+        assert_eq!(log.last_recorded_at_unix_ms(), 5_000, "the latest, not the last appended");
+        log.publish_checkpoint().await.expect("checkpoint");
+    }
+    let log = open_log_after_close(directory.path()).await;
+    assert_eq!(log.last_recorded_at_unix_ms(), 5_000);
+}

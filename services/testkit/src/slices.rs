@@ -295,6 +295,25 @@ pub fn slice_cases() -> Vec<SliceCase> {
         None,
     ));
 
+    // The next visit: heads an earlier slice showed hold (honest), or hid the newest answer
+    // under a checkpoint whose heads lied (the log key's holder did it; caught now).
+    let earlier_size = size - 2;
+    let mut earlier_chains = klero_ledger::chain::StreamChainChecker::new();
+    for envelope in &log.parsed[..earlier_size as usize] {
+        earlier_chains.check_next(envelope, envelope.event_hash()).expect("chains hold");
+    }
+    let earlier: std::collections::BTreeMap<String, u64> =
+        earlier_chains.heads().into_iter().map(|(stream, next, _)| (stream, next - 1)).collect();
+    let with_heads = |streams: &std::collections::BTreeMap<String, u64>| {
+        serde_json::json!({ "page": page, "heads": { "size": earlier_size, "streams": streams } })
+    };
+    cases.push(case("stream heads that held on the last visit", with_heads(&earlier), honest.clone(), None));
+    let mut hid = earlier.clone();
+    if let Some(revision) = hid.get_mut(&response_stream()) {
+        *revision -= 1;
+    }
+    cases.push(case("an answer hidden on the last visit", with_heads(&hid), honest.clone(), Some("incomplete")));
+
     // Checkpoints: signed by another key; with no stream heads.
     let mut forged = honest.clone();
     forged.checkpoint = log.checkpoint(&other_key, Some(&log.heads()));

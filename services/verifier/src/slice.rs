@@ -362,6 +362,10 @@ pub struct SliceOptions {
     /// Skip author signatures: for the server, which rendering its own slices, checked them when
     /// it recorded the events. Readers never set it.
     pub skip_signatures: bool,
+    /// The stream heads a slice for the same target showed this reader at an earlier checkpoint
+    /// (its size, and each stream's last revision): every whole stream of this slice must hold
+    /// exactly that many events below that size, or the earlier slice hid some.
+    pub earlier_heads: Option<(u64, BTreeMap<String, u64>)>,
 }
 
 /// A sealed field opened and checked against the commitment its author signed.
@@ -633,6 +637,9 @@ pub fn verify_slice(slice: &Slice, target: &SliceTarget, options: &SliceOptions)
         return Err(failure(FailureClass::Format, Some(*extra), "the slice holds an event the page does not need"));
     }
     let as_of_unix_ms = last_index.map_or(0, |last| events[&last].0.ledger().recorded_at_unix_ms);
+    if let Some((earlier_size, earlier)) = &options.earlier_heads {
+        check_earlier_heads(&plan, &events, *earlier_size, earlier)?;
+    }
 
     // Signatures.
     let mut signatures_verified = 0;
@@ -742,6 +749,39 @@ pub fn verify_slice(slice: &Slice, target: &SliceTarget, options: &SliceOptions)
         authorised_by,
         signatures_verified,
     })
+}
+
+/// What an earlier slice of the same page said each whole stream held at `earlier_size`, against
+/// what this one shows: a stream with more events below that size (or one the earlier slice did
+/// not name) was hidden from the reader then, under a checkpoint whose stream heads lied.
+fn check_earlier_heads(
+    plan: &StreamPlan,
+    events: &BTreeMap<u64, (Envelope, Hash256)>,
+    earlier_size: u64,
+    earlier: &BTreeMap<String, u64>,
+) -> Result<(), Failure> {
+    for (stream, (head, revisions)) in &plan.streams {
+        if revisions.len() as u64 != head.revision + 1 {
+            continue;
+        }
+        let before: Vec<u64> = events
+            .iter()
+            .filter(|(index, (envelope, _))| **index < earlier_size && envelope.author().stream == *stream)
+            .map(|(index, _)| *index)
+            .collect();
+        let shown_then = earlier.get(stream).map_or(0, |revision| revision + 1);
+        if before.len() as u64 > shown_then {
+            let hidden = before[shown_then as usize];
+            return Err(failure(
+                FailureClass::Incomplete,
+                Some(hidden),
+                format!(
+                    "when this reader last saw this page, the server showed {stream} with {shown_then} events in the log of {earlier_size}, but the log held event {hidden} of it then: the server hid it"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The witness policy a slice states, for a reader to pin on first use.

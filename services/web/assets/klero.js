@@ -51,6 +51,9 @@
     forgetPins: () => { localStorage.removeItem(`klero:pins:${server}`); localStorage.removeItem(`klero:seen:${server}`); },
     seen: () => JSON.parse(localStorage.getItem(`klero:seen:${server}`) || "null"),
     setSeen: (seen) => localStorage.setItem(`klero:seen:${server}`, JSON.stringify({ ...seen, on: new Date().toISOString() })),
+    // Per page: the stream heads its slice showed, checked against the next visit's.
+    heads: (slice) => JSON.parse(localStorage.getItem(`klero:heads:${server}:${slice}`) || "null"),
+    setHeads: (slice, heads) => localStorage.setItem(`klero:heads:${server}:${slice}`, JSON.stringify(heads)),
   });
 
   // ------------------------------------------------------------------ comparing pages
@@ -215,7 +218,8 @@
       return { ok: null };
     }
     const sliceText = await response.text();
-    const request = { page: options.address, pins, seen: seen && { size: seen.size, root: seen.root }, receipt: options.receipt || null };
+    const heads = kept.heads(planned.slice);
+    const request = { page: options.address, pins, seen: seen && { size: seen.size, root: seen.root }, receipt: options.receipt || null, heads };
     const result = check(exports, request, sliceText);
     if (!result.ok) {
       const failure = result.failure;
@@ -240,6 +244,7 @@
     }
     if (!pins) kept.setPins(result.keys);
     if (!seen || result.checkpoint.size >= seen.size) kept.setSeen(result.checkpoint);
+    if (!heads || result.heads.size >= heads.size) kept.setHeads(planned.slice, result.heads);
     const derived = parseBody(result.body);
     const difference = options.served ? firstDifference(options.served, derived) : null;
     if (difference && !options.retried && Number(options.size) < result.checkpoint.size) {
