@@ -260,7 +260,8 @@ fn the_page_script_knows_nothing_of_the_record() {
         }
     }
     assert!(scripts.contains("klero_check"), "the page script is where the tidy check looks");
-    let mut names: BTreeSet<String> = klero_domain::DOMAIN_EVENT_TYPES.iter().map(|(name, _, _)| name.to_string()).collect();
+    let mut names: BTreeSet<String> =
+        klero_domain::DOMAIN_EVENT_TYPES.iter().map(|(name, _, _)| name.to_string()).collect();
     // The catalogue's protobuf packages, view names and fields, and the tools of a decoder.
     // (`log_index` is allowed: it is the receipt page's query parameter, an address of the site.)
     names.extend(
@@ -288,4 +289,3 @@ fn the_page_script_knows_nothing_of_the_record() {
     let found: Vec<&String> = names.iter().filter(|name| scripts.contains(name.as_str())).collect();
     assert!(found.is_empty(), "the page script names the record's schema: {found:?}");
 }
-

@@ -119,8 +119,8 @@ impl<S: EventStore> Application<S> {
         }
         let page_events: BTreeSet<u64> = events.keys().copied().collect();
         if let Some(last) = size.checked_sub(1) {
-            if !events.contains_key(&last) {
-                events.insert(last, self.log.event_at(last).await?);
+            if let std::collections::btree_map::Entry::Vacant(slot) = events.entry(last) {
+                slot.insert(self.log.event_at(last).await?);
             }
         }
         let indices: Vec<u64> = events.keys().copied().collect();

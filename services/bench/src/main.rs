@@ -2,7 +2,7 @@
 //! `metric`, `value`, `unit`, `baseline` and `ratio`, where the baseline was measured in the
 //! same run on the same machine. BENCHMARKS.md explains each one and how to read it.
 //!
-//! Usage: `klero-bench [verify|append|proof|grpc|verify-export|project|open|select|documents|pages|tiles|postgres|soak|all]... [--quick]`
+//! Usage: `klero-bench [verify|append|proof|grpc|verify-export|project|open|select|documents|pages|browser|tiles|postgres|soak|all]... [--quick]`
 
 /// The same allocator as `klero serve`, because the grpc bench hosts the server in this
 /// process (see the workspace Cargo.toml).
@@ -10,6 +10,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod audit_benches;
+mod browser_benches;
 mod document_benches;
 mod grpc_benches;
 mod open_benches;
@@ -41,6 +42,12 @@ fn main() {
     if let [command, path] = args.as_slice() {
         if command == "verify-file-child" {
             audit_benches::verify_file_child(std::path::Path::new(path));
+        }
+    }
+    // The `browser` bench has `klero demo` record its assembly in a child process of this binary.
+    if let [command, url] = args.as_slice() {
+        if command == "demo-child" {
+            browser_benches::demo_child(url);
         }
     }
     let quick = args.iter().any(|a| a == "--quick");
@@ -77,6 +84,7 @@ fn main() {
             "soak" => soak_benches::soak(quick),
             "postgres" => postgres_benches::postgres(quick),
             "privacy" => privacy_benches::privacy(quick),
+            "browser" => browser_benches::browser(quick),
             other => {
                 eprintln!(
                     "unknown bench {other:?}; expected verify, append, proof, grpc, verify-export, project, open, select, documents, pages, tiles, privacy, postgres, soak or all"

@@ -13,7 +13,7 @@ use serde_json::json;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-const ASSEMBLY: &str = "pages-bench";
+pub(crate) const ASSEMBLY: &str = "pages-bench";
 const RECOMMENDATIONS: usize = 50;
 const EVIDENCE: usize = 100;
 
@@ -31,7 +31,7 @@ async fn batches(client: &mut KleroClient, stream: &str, events: Vec<SignedEvent
 }
 
 /// Records the assembly; returns the log size.
-async fn record(server: &BenchServer, total_events: usize) -> u64 {
+pub(crate) async fn record(server: &BenchServer, total_events: usize) -> u64 {
     let mut client = KleroClient::connect(&server.url).await.expect("connect");
     let secretary = Author::new(klero_testkit::key("bench secretary"));
     let operator = Author::new(klero_testkit::key("bench operator"));

@@ -5,7 +5,7 @@ use klero_browser::{check, CheckRequest};
 use klero_domain::AssemblyId;
 use klero_projections::ViewName;
 use klero_testkit::fixture;
-use klero_verifier::slice::{cut, verify_slice, SliceOptions, SliceTarget};
+use klero_verifier::slice::{cut, verify_slice, SliceOptions, SliceTarget, WholeLog};
 use std::collections::HashMap;
 
 fn golden_views() -> HashMap<String, String> {
@@ -40,8 +40,15 @@ fn every_slice_of_the_fixture_checks_and_its_views_are_the_golden_ones() {
     let golden = golden_views();
     assert!(!golden.is_empty(), "record-vectors.txt holds view lines");
     for (target, page) in targets(&fixture) {
-        let slice = cut(&export.events, &export.log_key, export.trust_root, note, &target, &HashMap::new(), &[], &[])
-            .unwrap_or_else(|e| panic!("{page}: {e:?}"));
+        let documents = HashMap::new();
+        let whole = WholeLog {
+            envelopes: &export.events,
+            log_key: &export.log_key,
+            trust_root: export.trust_root,
+            documents: &documents,
+            openings: &[],
+        };
+        let slice = cut(&whole, note, &target, &[]).unwrap_or_else(|e| panic!("{page}: {e:?}"));
         let text = slice.encode();
         assert_eq!(klero_verifier::slice::Slice::parse(&text).expect("parses"), slice, "{page}: the text round-trips");
         let verified =

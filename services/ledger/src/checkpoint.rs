@@ -93,7 +93,7 @@ fn parse_stream_heads_line(line: &str) -> Result<StreamHeadsCommitment, Checkpoi
         .ok_or(malformed("the stream heads' count must be decimal without leading zeros"))?;
     let root = words
         .next()
-        .and_then(|text| crate::text::canonical_base64(text))
+        .and_then(crate::text::canonical_base64)
         .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
         .ok_or(malformed("the stream heads' root must be 32 bytes of canonical base64"))?;
     if words.next().is_some() {

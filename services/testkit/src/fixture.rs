@@ -41,6 +41,8 @@ pub struct Fixture {
 
 struct Builder {
     export: ExportBuilder,
+    /// The assembly the next event belongs to.
+    assembly: String,
     next_id: u64,
     recorded_at: u64,
     payloads: Vec<(&'static str, u32, Vec<u8>)>,
@@ -96,7 +98,7 @@ impl Builder {
         let id = fixture_event_id(self.next_id);
         let stream = match M::STREAM_KIND {
             klero_catalogue::StreamKind::Registry => klero_domain::REGISTRY_STREAM.to_string(),
-            kind => kind.stream_name(&klero_domain::AssemblyId::parse(ASSEMBLY).expect("id")),
+            kind => kind.stream_name(&klero_domain::AssemblyId::parse(&self.assembly).expect("id")),
         };
         let payload = message.encode_to_vec();
         let part = AuthorPart {
@@ -219,6 +221,50 @@ pub fn personal_data() -> Fixture {
     build(true)
 }
 
+/// `count` assemblies, each convened and nothing more, named `listed-00`, `listed-01`, …: more
+/// than one page of the index and the dashboard (FORMAT.md §15.2). Deterministic.
+pub fn many_assemblies(count: usize) -> Fixture {
+    let council = key("fixture: council");
+    let convenor = key("fixture: convenor");
+    let log_key = LogSigningKey::new(LOG_NAME, key("fixture: log")).expect("log key");
+    let trust_root = council.verifying_key().to_bytes();
+    let mut b = Builder {
+        export: ExportBuilder::new(log_key.clone(), trust_root),
+        assembly: ASSEMBLY.into(),
+        next_id: 0,
+        recorded_at: FIRST_RECORDED_AT_UNIX_MS,
+        payloads: Vec::new(),
+        seal_personal_text: false,
+        data_keys: Vec::new(),
+    };
+    b.append(
+        &council,
+        &pb::registry::KeyGranted {
+            public_key: convenor.verifying_key().to_bytes().to_vec(),
+            role: pb::registry::Role::Convenor as i32,
+            scope: "*".into(),
+            holder_title: "Head of democratic services".into(),
+        },
+    );
+    for number in 0..count {
+        b.assembly = format!("listed-{number:02}");
+        let convened = pb::assembly::AssemblyConvened {
+            assembly_id: b.assembly.clone(),
+            council: "Example Borough Council".into(),
+            remit_question: format!("Question {number}: what should the borough do?"),
+            area: "Example Borough".into(),
+            starts_on: "2027-01-20".into(),
+            ends_on: "2027-03-20".into(),
+            panel_size: 4,
+            adoption_threshold_percent: 60,
+            response_deadline_days: 56,
+        };
+        b.append(&convenor, &convened);
+    }
+    b.export.checkpoint();
+    Fixture { export: b.export.finish(), trust_root, log_key, payloads: b.payloads, data_keys: b.data_keys }
+}
+
 fn build(seal_personal_text: bool) -> Fixture {
     let council = key("fixture: council");
     let convenor = key("fixture: convenor");
@@ -231,6 +277,7 @@ fn build(seal_personal_text: bool) -> Fixture {
     let trust_root = council.verifying_key().to_bytes();
     let mut b = Builder {
         export: ExportBuilder::new(log_key.clone(), trust_root),
+        assembly: ASSEMBLY.into(),
         next_id: 0,
         recorded_at: FIRST_RECORDED_AT_UNIX_MS,
         payloads: Vec::new(),

@@ -12,7 +12,7 @@ use klero_ledger::envelope::{AuthorPart, Envelope, SignedAuthorPart};
 use klero_ledger::heads::HeadsTree;
 use klero_ledger::merkle::MerkleTree;
 use klero_ledger::Hash256;
-use klero_verifier::slice::{cut, Slice, SliceTarget};
+use klero_verifier::slice::{cut, Slice, SliceTarget, WholeLog};
 use klero_verifier::Opening;
 use std::collections::HashMap;
 
@@ -74,17 +74,15 @@ impl Log {
 
     fn cut(&self, target: &SliceTarget, documents: &HashMap<Hash256, Vec<u8>>, openings: &[Opening]) -> Slice {
         let note = self.checkpoint(&self.log_key, Some(&self.heads()));
-        cut(
-            &self.envelopes,
-            &self.log_key.verifier().to_vkey_string(),
-            self.trust_root,
-            &note,
-            target,
+        let log_key = self.log_key.verifier().to_vkey_string();
+        let whole = WholeLog {
+            envelopes: &self.envelopes,
+            log_key: &log_key,
+            trust_root: self.trust_root,
             documents,
             openings,
-            &[],
-        )
-        .expect("the fixture's slices can be cut")
+        };
+        cut(&whole, &note, target, &[]).expect("the fixture's slices can be cut")
     }
 
     /// Recomputes the inclusion proof for the slice's events as they now stand, and the heads
@@ -304,9 +302,7 @@ pub fn slice_cases() -> Vec<SliceCase> {
     }
     let earlier: std::collections::BTreeMap<String, u64> =
         earlier_chains.heads().into_iter().map(|(stream, next, _)| (stream, next - 1)).collect();
-    let with_heads = |streams: &std::collections::BTreeMap<String, u64>| {
-        serde_json::json!({ "page": page, "heads": { "size": earlier_size, "streams": streams } })
-    };
+    let with_heads = |streams: &std::collections::BTreeMap<String, u64>| serde_json::json!({ "page": page, "heads": { "size": earlier_size, "streams": streams } });
     cases.push(case("stream heads that held on the last visit", with_heads(&earlier), honest.clone(), None));
     let mut hid = earlier.clone();
     if let Some(revision) = hid.get_mut(&response_stream()) {
@@ -381,7 +377,64 @@ pub fn slice_cases() -> Vec<SliceCase> {
         "a second answer to one recommendation",
         "rule",
     ));
+    listing_cases(&mut cases);
     cases
+}
+
+/// Listings longer than a page: honest pages (the first, whose slice also holds leaves past
+/// its end as the registry's neighbours, and the later ones) and pages that leave an assembly
+/// out or hide that more follow.
+fn listing_cases(cases: &mut Vec<SliceCase>) {
+    let listed = Log::of(&fixture::many_assemblies(23));
+    let documents = HashMap::new();
+    let after = |id: &str| Some(klero_domain::AssemblyId::parse(id).expect("id"));
+    let honest = |name, page: &str, target: SliceTarget| SliceCase {
+        name,
+        page: page.to_string(),
+        request: request(page),
+        slice: listed.cut(&target, &documents, &[]),
+        expect: None,
+    };
+    let first_page = listed.cut(&SliceTarget::Index { after: None }, &documents, &[]);
+    cases.push(honest("honest index, the first of two pages", "/", SliceTarget::Index { after: None }));
+    cases.push(honest(
+        "honest index, the second page",
+        "/?after=listed-19",
+        SliceTarget::Index { after: after("listed-19") },
+    ));
+    cases.push(honest(
+        "honest dashboard, the third page",
+        "/dashboard?after=listed-19",
+        SliceTarget::Dashboard { after: after("listed-19") },
+    ));
+    // An assembly left out of the page: its stream's leaf and its events, with proofs remade.
+    let mut skipped = first_page.clone();
+    let left_out = |stream: &str| stream == "assembly/listed-05";
+    skipped.heads.retain(|(_, entry)| {
+        !left_out(&klero_ledger::heads::StreamHead::parse_entry(entry).expect("a head entry").stream)
+    });
+    skipped.events.retain(|(index, _)| !left_out(&listed.parsed[*index as usize].author().stream));
+    listed.reprove(&mut skipped);
+    cases.push(SliceCase {
+        name: "an index page that leaves an assembly out",
+        page: "/".into(),
+        request: request("/"),
+        slice: skipped,
+        expect: Some("incomplete"),
+    });
+    // The leaf that ends the page removed: nothing shows that more assemblies follow.
+    let mut unended = first_page;
+    unended.heads.retain(|(_, entry)| {
+        klero_ledger::heads::StreamHead::parse_entry(entry).expect("a head entry").stream != "assembly/listed-20"
+    });
+    listed.reprove(&mut unended);
+    cases.push(SliceCase {
+        name: "an index page that hides that more assemblies follow",
+        page: "/".into(),
+        request: request("/"),
+        slice: unended,
+        expect: Some("incomplete"),
+    });
 }
 
 /// How long after the fixture's last event a malicious server records its own.

@@ -304,6 +304,8 @@
         steps: Array.from(document.querySelectorAll("#verification-steps li"), (li) => li.textContent),
         class: outcome && outcome.failure ? outcome.failure.class : null,
         where: outcome && outcome.difference ? outcome.difference.where : null,
+        // Milliseconds from navigation to the settled badge, for klero-bench's `browser` bench.
+        settledAt: performance.now(),
       };
     };
     window.kleroVerification = checkPage(options).then((outcome) => {

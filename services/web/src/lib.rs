@@ -91,8 +91,11 @@ pub(crate) struct Web<S: EventStore> {
     /// Full tiles and bundles made so far.
     tiles: Mutex<tiles::TileCache>,
     /// Verified slices by (target, checkpoint size), newest last.
-    slices: Mutex<Vec<((String, u64), Arc<klero_verifier::slice::VerifiedSlice>)>>,
+    slices: Mutex<Vec<(SliceKey, Arc<klero_verifier::slice::VerifiedSlice>)>>,
 }
+
+/// A slice's target path and the size of the checkpoint it was cut at.
+type SliceKey = (String, u64);
 
 /// Rendered pages, valid for one checkpoint.
 #[derive(Default)]

@@ -270,3 +270,43 @@ async fn an_event_id_used_twice_is_a_chain_failure_at_the_second_use() {
     let reason = verify(&tampered).first_failure.expect("failure").reason;
     assert!(reason.contains(&format!("already at log index {first}")), "{reason}");
 }
+
+/// A checkpoint signed by the log key, with the true root, whose stream heads name an older
+/// event as a stream's newest (what a server that wants a page frozen would sign): `klero
+/// verify` rejects it at its size (and so does `klero monitor`, which runs the same check on the
+/// checkpoints it fetches).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_whose_stream_heads_lie_is_a_checkpoint_failure() {
+    let (_, mut export, _) = recorded_assembly().await;
+    let log_key = LogSigningKey::new("klero.test/blackbox", key("log key")).expect("key");
+    let size = export.events.len() as u64;
+    let envelopes: Vec<Envelope> =
+        export.events.iter().map(|bytes| Envelope::parse(bytes.clone()).expect("envelope")).collect();
+    let mut tree = klero_ledger::merkle::MerkleTree::new();
+    let mut chains = klero_ledger::chain::StreamChainChecker::new();
+    let mut frozen = None;
+    for (index, envelope) in envelopes.iter().enumerate() {
+        if index + 1 == envelopes.len() {
+            frozen = Some(chains.heads_tree().commitment());
+        }
+        tree.push_entry(&envelope.event_hash());
+        chains.check_next(envelope, envelope.event_hash()).expect("the recorded log chains");
+    }
+    let honest = chains.heads_tree().commitment();
+    let frozen = frozen.expect("the log has events");
+    assert_ne!(frozen, honest, "the last event moved a stream's head");
+    let lying = klero_ledger::checkpoint::Checkpoint {
+        origin: "klero.test/blackbox".into(),
+        tree_size: size,
+        root_hash: tree.root(),
+        stream_heads: Some(frozen),
+    };
+    let mut lied = export.clone();
+    lied.checkpoints.push(log_key.sign(&lying).expect("sign").note().to_string());
+    expect_failure(&lied, FailureClass::Checkpoint, size);
+    assert!(verify(&lied).first_failure.expect("failure").reason.contains("hides or invents"));
+    // The same checkpoint with the true heads verifies: the failure is the heads' alone.
+    let true_heads = klero_ledger::checkpoint::Checkpoint { stream_heads: Some(honest), ..lying };
+    export.checkpoints.push(log_key.sign(&true_heads).expect("sign").note().to_string());
+    assert_eq!(verify(&export).first_failure, None);
+}

@@ -233,3 +233,63 @@ async fn every_page_is_what_its_slice_derives() {
     assert_eq!(klero_browser::plan("/receipt").expect("a plan").slice, None);
     server.server.stop().await;
 }
+
+/// The index and the dashboard page through more assemblies than one page holds: every page is
+/// the one its slice derives, and following "More assemblies" lists each assembly exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listings_page_through_every_assembly_once() {
+    let server = PagesServer::start().await;
+    let mut client = server.client().await;
+    let cast = Cast::new("pages");
+    let mut expected = Vec::new();
+    // Past two pages of the index (20 each) and three of the dashboard (10 each); the full
+    // assembly, with many streams, sorts among the few-stream ones. (These come first: the
+    // full record moves the server's clock on past their signing times.)
+    for number in 0..23 {
+        let assembly = format!("listed-{number:02}");
+        assembly_with_panel(&mut client, &cast, &assembly).await;
+        expected.push(assembly);
+    }
+    let recorded = record(&server, "listed-10a").await;
+    expected.push(recorded.assembly.clone());
+    expected.sort();
+    let pages = server.pages();
+    for listing in ["/", "/dashboard"] {
+        let mut seen: Vec<String> = Vec::new();
+        let mut address = listing.to_string();
+        for _ in 0..10 {
+            let page = get(&pages, &address).await;
+            assert_eq!(page.status, 200, "{address}: {}", page.text());
+            let html = page.text();
+            let plan = klero_browser::plan(&address).expect("a plan");
+            let slice = get(&pages, &format!("/api/v1/slices/{}", plan.slice.expect("a slice"))).await;
+            assert_eq!(slice.status, 200, "{address}: {}", slice.text());
+            let result = klero_browser::check(
+                &klero_browser::CheckRequest { page: address.clone(), ..Default::default() },
+                &slice.text(),
+            );
+            assert!(result.ok, "{address}: {:?}", result.failure);
+            assert_eq!(result.body.as_deref(), Some(body_of(&html)), "{address}: not the derived page");
+            let mut listed: Vec<String> = html
+                .split("href=\"/assemblies/")
+                .skip(1)
+                .filter_map(|rest| rest.split('"').next())
+                .filter(|id| !id.contains('/') && !id.contains('#'))
+                .map(str::to_string)
+                .collect();
+            listed.dedup();
+            seen.extend(listed);
+            let next = format!("href=\"{}?after=", if listing == "/" { "/" } else { listing });
+            match html.split(&next).nth(1) {
+                Some(rest) => {
+                    let after = rest.split('"').next().expect("an id");
+                    address = format!("{}?after={after}", if listing == "/" { "/" } else { listing });
+                }
+                None => break,
+            }
+        }
+        seen.dedup();
+        assert_eq!(seen, expected, "{listing}: every assembly once, in order");
+    }
+    server.server.stop().await;
+}

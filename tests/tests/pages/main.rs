@@ -107,7 +107,6 @@ pub async fn record(server: &PagesServer, assembly: &str) -> Recorded {
 /// [`record`] with `cast`'s keys (its council must be the server's trust root).
 pub async fn record_as(server: &PagesServer, assembly: &str, cast: &Cast) -> Recorded {
     let mut client = server.client().await;
-    let cast = cast;
     let facilitator_grant = 2;
     assembly_with_lottery(&mut client, cast, assembly).await;
     append(
