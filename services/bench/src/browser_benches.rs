@@ -1,6 +1,6 @@
 //! `browser`: how long a resident waits for the badge. One server with `--http` holds the
-//! demonstration's assembly (recorded by `klero demo` against it, in a child process of this
-//! binary so that its story does not mix with the JSON lines), an assembly of 10,000 events,
+//! demonstration's assembly (recorded by the `klero demo --server` command against it), an
+//! assembly of 10,000 events,
 //! and enough assemblies for a full index page. Debian's headless Chromium, driven by
 //! tests/browser/settle.mjs, opens each page in fresh contexts (a first visit every time: no
 //! cache, nothing pinned) and times navigation to the settled badge; the baseline is the same
@@ -18,21 +18,28 @@ const DEMO_TARGET_MS: f64 = 1_000.0;
 const LARGE_TARGET_MS: f64 = 2_000.0;
 const INDEX_TARGET_MS: f64 = 500.0;
 
-/// The child: `klero demo` driving the bench server at `url` with the bench council's key.
-/// Its story goes to the child's stdout, which the parent discards.
-pub fn demo_child(url: &str) -> ! {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    let target = klero::demo::Target::Server {
-        url: url.to_string(),
-        trust_root_key: Box::new(klero_testkit::key("bench council")),
-    };
-    match runtime.block_on(klero::demo::run(target)) {
-        Ok(()) => std::process::exit(0),
-        Err(error) => {
-            eprintln!("the demonstration failed: {error:#}");
-            std::process::exit(1)
-        }
-    }
+/// `klero demo --server URL` against the bench server, with the bench council's key as the
+/// trust root's (in a file, as the command takes it). The binary is `klero`, built beside this
+/// one (`cargo build --release --bins`): the bench runs it as a resident's council would, and
+/// links none of it. Its story goes to a null stdout, so that it does not mix with the JSON.
+async fn run_demo(url: &str) {
+    let klero = std::env::current_exe().expect("this binary").with_file_name("klero");
+    assert!(
+        klero.exists(),
+        "{} is missing: build it beside klero-bench first (cargo build --release --bins)",
+        klero.display()
+    );
+    let key_file = tempfile::NamedTempFile::new().expect("temp file");
+    let seed = klero_ledger::hash::to_hex(&klero_testkit::key("bench council").to_bytes());
+    std::fs::write(key_file.path(), seed).expect("write the key file");
+    let status = tokio::process::Command::new(&klero)
+        .args(["demo", "--server", url, "--trust-root-key"])
+        .arg(key_file.path())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .await
+        .expect("run klero demo");
+    assert!(status.success(), "klero demo failed: {status}");
 }
 
 /// Convenes small assemblies until the log holds `total` of them, so that the index's first
@@ -100,13 +107,7 @@ pub fn browser(quick: bool) {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         let server = BenchServer::start_with_pages().await;
-        let demo = tokio::process::Command::new(std::env::current_exe().expect("this binary"))
-            .args(["demo-child", &server.url])
-            .stdout(std::process::Stdio::null())
-            .status()
-            .await
-            .expect("start the demonstration");
-        assert!(demo.success(), "the demonstration failed: {demo}");
+        run_demo(&server.url).await;
         let demo_assembly = application(&server)
             .assembly_ids()
             .await

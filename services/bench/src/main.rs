@@ -44,12 +44,6 @@ fn main() {
             audit_benches::verify_file_child(std::path::Path::new(path));
         }
     }
-    // The `browser` bench has `klero demo` record its assembly in a child process of this binary.
-    if let [command, url] = args.as_slice() {
-        if command == "demo-child" {
-            browser_benches::demo_child(url);
-        }
-    }
     let quick = args.iter().any(|a| a == "--quick");
     let mut benches: Vec<&str> = args.iter().map(String::as_str).filter(|a| !a.starts_with("--")).collect();
     if benches.is_empty() || benches.contains(&"all") {
