@@ -13,6 +13,17 @@
 
 (() => {
   const decoder = new TextDecoder();
+  // The child indices from <body> down to `node`, or null if it is not under <body>.
+  const pathFromBody = (node) => {
+    const path = [];
+    while (node && node !== document.body) {
+      const parent = node.parentNode;
+      if (!parent) return null;
+      path.unshift(Array.prototype.indexOf.call(parent.childNodes, node));
+      node = parent;
+    }
+    return node === document.body ? path : null;
+  };
   const encoder = new TextEncoder();
 
   // ------------------------------------------------------------------ the module
@@ -287,10 +298,16 @@
       render: (title, derived) => {
         document.title = `${title} · Kleroterion`;
         const keep = document.getElementById("verification");
+        // A keyboard user who tabbed before the check settled keeps their place: the derived
+        // page equals the served one, so the focused node is at the same path in it.
+        const focused = document.activeElement && document.activeElement !== document.body
+          ? pathFromBody(document.activeElement) : null;
         const nodes = Array.from(derived.childNodes);
         document.body.replaceChildren(...nodes.map((node) => document.importNode(node, true)));
         const placeholder = document.getElementById("verification");
         if (keep && placeholder) placeholder.replaceWith(keep);
+        const refocus = focused && focused.reduce((node, i) => node && node.childNodes[i], document.body);
+        if (refocus && typeof refocus.focus === "function") refocus.focus();
       },
     };
     badge(section, "unchecked", "Checking this page against the signed record…", []);
