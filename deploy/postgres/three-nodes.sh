@@ -24,12 +24,15 @@ start)
     mkdir -p "$root"
     [ "$(id -u)" = 0 ] && chown postgres:postgres "$root"
     run initdb -D "$root/primary" -U klero --auth=trust --no-instructions -E UTF8 >/dev/null
+    # Standbys stream through physical replication slots, so the primary keeps the WAL each one
+    # still needs (a WAL switch and a checkpoint cannot leave one behind for good), up to
+    # max_slot_wal_keep_size, so that a standby gone for good cannot fill the disk.
     run pg_ctl -D "$root/primary" -l "$root/primary.log" -w \
-        -o "-p ${ports[0]} -c listen_addresses=127.0.0.1 -k $root" start >/dev/null
+        -o "-p ${ports[0]} -c listen_addresses=127.0.0.1 -k $root -c max_slot_wal_keep_size=1GB" start >/dev/null
     run createdb -h 127.0.0.1 -p "${ports[0]}" -U klero klero
     for i in 1 2; do
         name=${names[$i]}
-        run pg_basebackup -h 127.0.0.1 -p "${ports[0]}" -U klero -D "$root/$name" -R -X stream -c fast
+        run pg_basebackup -h 127.0.0.1 -p "${ports[0]}" -U klero -D "$root/$name" -R -X stream -c fast -C -S "$name"
         echo "primary_conninfo = 'host=127.0.0.1 port=${ports[0]} user=klero application_name=$name'" \
             | "${as_postgres[@]}" tee -a "$root/$name/postgresql.auto.conf" >/dev/null
         run pg_ctl -D "$root/$name" -l "$root/$name.log" -w \

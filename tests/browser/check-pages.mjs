@@ -121,7 +121,8 @@ const out = { pages: {}, lies: {} };
 {
   const { context, page } = await newPage();
   for (const path of [assembly, "/", "/dashboard", `${assembly}/data`, `/events/${config.a.response}`,
-    `/events/${config.a.facilitator_grant}`, `/receipt?log_index=${config.a.submission}`, "/receipt"]) {
+    `/events/${config.a.facilitator_grant}`, `/receipt?log_index=${config.a.submission}`,
+    `/receipt?log_index=${config.a.uncited}`, "/receipt"]) {
     out.pages[path] = await visit(page, `${config.a.pages}${path}`);
   }
   const response = await page.goto(`${config.a.pages}${assembly}`);
@@ -155,14 +156,28 @@ const out = { pages: {}, lies: {} };
   await context.close();
 }
 
-// 2b. On a phone's screen nothing runs off the side.
+// 2b. On a phone's screen (390 px) nothing runs off the side, the chart's text stays legible,
+// and a table that scrolls says so.
 {
-  const { context, page } = await newPage({ viewport: { width: 375, height: 740 } });
+  const { context, page } = await newPage({ viewport: { width: 390, height: 844 } });
   out.phone = {};
   for (const path of [assembly, "/dashboard", `/events/${config.a.response}`]) {
     await page.goto(`${config.a.pages}${path}`);
     await outcome(page);
-    out.phone[path] = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, width: window.innerWidth }));
+    out.phone[path] = await page.evaluate(() => {
+      const label = document.querySelector(".quota-chart text");
+      const hint = document.querySelector(".scroll-hint");
+      return {
+        scrollWidth: document.documentElement.scrollWidth,
+        width: window.innerWidth,
+        chartTextPx: label ? label.getBoundingClientRect().height : null,
+        scrollHint: hint ? getComputedStyle(hint).display !== "none" : null,
+      };
+    });
+    if (config.screenshotDir) {
+      const name = path === assembly ? "assembly" : path === "/dashboard" ? "dashboard" : "event";
+      await page.screenshot({ path: `${config.screenshotDir}/phone-${name}.png`, fullPage: false });
+    }
   }
   await context.close();
 }

@@ -48,6 +48,9 @@ def main():
         elif key == "witness_verifier_key" or key == "log_verifier_key":
             write("checkpoint_note", key, value.encode())
     write("export_file", "fixture", open(os.path.join(ROOT, "tests/tests/golden/fixture.export"), "rb").read())
+    for index, text in enumerate(["Transport: what the evidence says", "Line one\nLine two\tand a tab",
+                                  "Caf\u00e9 \u6771\u4eac \U0001f68c", "a\u0000b", "crlf\r\n", "c1\u0085", "\ufffe"]):
+        write("recorded_text", f"{index}", text.encode("utf-8"))
     catalogue = [key for key in vectors("tests/tests/golden/payloads.txt") if key.startswith("payload[")]
     for index, key in enumerate(catalogue):
         payload = bytes.fromhex(vectors("tests/tests/golden/payloads.txt")[key])

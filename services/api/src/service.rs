@@ -24,6 +24,21 @@ impl<S: EventStore> GrpcServices<S> {
     pub fn new(application: Arc<Application<S>>) -> GrpcServices<S> {
         GrpcServices { application }
     }
+
+    /// The view a `GetView` or `StreamView` request names, rendered.
+    async fn served_view(&self, request: &pb::query::GetViewRequest) -> Result<ServedView, Status> {
+        let name = ViewName::parse(&request.view).ok_or_else(|| {
+            let names: Vec<&str> = ViewName::ALL.iter().map(|v| v.as_str()).collect();
+            invalid_field("view", format!("must be one of {}", names.join(", ")))
+        })?;
+        let assembly = parse_assembly_id(&request.assembly_id)?;
+        self.application.view(name, &assembly).await.map_err(|error| match error {
+            klero_application::ApplicationError::NotFound { .. } => {
+                Status::not_found(format!("assembly {assembly} has not been convened"))
+            }
+            other => status(other),
+        })
+    }
 }
 
 impl<S: EventStore> std::fmt::Debug for GrpcServices<S> {
@@ -94,6 +109,12 @@ fn logged_to_proto(event: LoggedEvent) -> pb::ledger::RecordedEvent {
         envelope: event.envelope.into_bytes(),
     }
 }
+
+/// The most JSON a `GetView` answer carries: a view grows with its assembly's input, and one
+/// message must stay well under the 8 MiB a client decodes.
+const VIEW_MESSAGE_JSON_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// The JSON in one `StreamView` part.
+const VIEW_PART_BYTES_MAX: usize = 1024 * 1024;
 
 fn view_to_proto(view: ServedView) -> pb::query::View {
     pb::query::View {
@@ -394,18 +415,43 @@ impl<S: EventStore> pb::assembly::assemblies_server::Assemblies for GrpcServices
 impl<S: EventStore> pb::query::query_server::Query for GrpcServices<S> {
     async fn get_view(&self, request: Request<pb::query::GetViewRequest>) -> Result<Response<pb::query::View>, Status> {
         let request = request.into_inner();
-        let name = ViewName::parse(&request.view).ok_or_else(|| {
-            let names: Vec<&str> = ViewName::ALL.iter().map(|v| v.as_str()).collect();
-            invalid_field("view", format!("must be one of {}", names.join(", ")))
-        })?;
-        let assembly = parse_assembly_id(&request.assembly_id)?;
-        let view = self.application.view(name, &assembly).await.map_err(|error| match error {
-            klero_application::ApplicationError::NotFound { .. } => {
-                Status::not_found(format!("assembly {assembly} has not been convened"))
-            }
-            other => status(other),
-        })?;
+        let mut view = self.served_view(&request).await?;
+        if request.digest_only {
+            view.json = String::new();
+        } else if view.json.len() > VIEW_MESSAGE_JSON_BYTES_MAX {
+            return Err(Status::out_of_range(format!(
+                "view {} of {} is {} bytes of JSON, more than one message holds ({VIEW_MESSAGE_JSON_BYTES_MAX}): ask with digest_only for its digest, or use StreamView for the JSON",
+                request.view,
+                request.assembly_id,
+                view.json.len()
+            )));
+        }
         Ok(Response::new(view_to_proto(view)))
+    }
+
+    type StreamViewStream = tokio_stream::wrappers::ReceiverStream<Result<pb::query::ViewPart, Status>>;
+
+    async fn stream_view(
+        &self,
+        request: Request<pb::query::GetViewRequest>,
+    ) -> Result<Response<Self::StreamViewStream>, Status> {
+        let view = self.served_view(&request.into_inner()).await?;
+        let json = tonic::codegen::Bytes::from(view.json.clone().into_bytes());
+        let head = view_to_proto(ServedView { json: String::new(), ..view });
+        let (sender, receiver) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(async move {
+            if sender.send(Ok(pb::query::ViewPart { view: Some(head), json: Default::default() })).await.is_err() {
+                return;
+            }
+            // The parts are slices of one buffer: no copy.
+            for start in (0..json.len()).step_by(VIEW_PART_BYTES_MAX) {
+                let part = json.slice(start..(start + VIEW_PART_BYTES_MAX).min(json.len()));
+                if sender.send(Ok(pb::query::ViewPart { view: None, json: part })).await.is_err() {
+                    return; // the client went away
+                }
+            }
+        });
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(receiver)))
     }
 
     async fn list_assemblies(

@@ -263,6 +263,7 @@ pub fn soak(quick: bool) {
                                     .get_view(pb::query::GetViewRequest {
                                         view: "accountability".into(),
                                         assembly_id: "soak-0".into(),
+                                        digest_only: false,
                                     })
                                     .await
                                     .is_ok();

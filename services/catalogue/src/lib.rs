@@ -77,8 +77,17 @@ impl Checker<'_> {
             self.violations.push(violation(field, "is required"));
         } else if value.len() > max {
             self.violations.push(violation(field, format!("is {} bytes; the limit is {max}", value.len())));
+        } else {
+            self.characters(field, value);
         }
         value.to_string()
+    }
+
+    /// Recorded text holds no character that a page, feed or CSV cannot carry.
+    fn characters(&mut self, field: &str, value: &str) {
+        if let Err(bad) = klero_domain::text::check_text_characters(value) {
+            self.violations.push(violation(field, bad.to_string()));
+        }
     }
 
     fn pseudonym(&mut self, field: &str, value: &str) -> String {
@@ -294,6 +303,14 @@ const fn full_name_is(package: &str, name: &str, full_name: &str) -> bool {
 fn decode_as<M: EventMessage>(payload: &[u8], version: u32) -> Result<M::Event, Violations> {
     let message: M = decode_canonical(payload)?;
     let mut checker = Checker { payload, version, violations: Vec::new() };
+    // Version 2 is exactly the events that set a sealed field (FORMAT.md §14.1): one that
+    // sets none is refused, so each payload has one version.
+    if version >= 2 && message.payload_version() < version {
+        checker.violations.push(violation(
+            "event_version",
+            format!("is {version}, which is for events that set a sealed field; this one sets none, so sign it at version 1"),
+        ));
+    }
     let event = message.to_domain(&mut checker);
     checker.finish(event)
 }
@@ -781,6 +798,8 @@ impl Checker<'_> {
                     format!("citations[{i}].note"),
                     format!("is {} bytes; the limit is {TEXT_BYTES_MAX}", citation.note.len()),
                 ));
+            } else {
+                self.characters(&format!("citations[{i}].note"), &citation.note);
             }
             checked.push(InputCitation { input_event_hash, note: citation.note.clone() });
         }

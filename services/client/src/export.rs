@@ -38,7 +38,11 @@ pub async fn export<W: std::io::Write>(
         for view in &listing.views {
             let rendered = client
                 .query()
-                .get_view(pb::query::GetViewRequest { view: view.clone(), assembly_id: assembly_id.clone() })
+                .get_view(pb::query::GetViewRequest {
+                    view: view.clone(),
+                    assembly_id: assembly_id.clone(),
+                    digest_only: true,
+                })
                 .await
                 .map_err(ClientError::Refused)?
                 .into_inner();

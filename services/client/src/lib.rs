@@ -3,8 +3,10 @@
 //! - [`Author`] holds an author's key, builds the author part of an event from a catalogue
 //!   payload, and signs it. The server never sees the secret key.
 //! - [`KleroClient`] appends over gRPC. It retries transient failures with the same signed
-//!   bytes, which the server treats as idempotent, and turns a revision conflict into
-//!   [`ClientError::Conflict`] with the stream's current revision, so the caller can decide again.
+//!   bytes, which the server treats as idempotent, for up to 30 s; with several servers
+//!   (`http://a,http://b`) it moves to the next when one cannot serve, and follows a server's
+//!   "append to <writer>" answer. It turns a revision conflict into [`ClientError::Conflict`]
+//!   with the stream's current revision, so the caller can decide again.
 
 pub mod export;
 pub mod trace;
@@ -21,9 +23,12 @@ use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
-/// Transient failures are retried this many times, with doubling waits from 25 ms.
-const RETRIES_MAX: u32 = 5;
+/// Transient failures are retried until this long has passed, with doubling waits from 25 ms
+/// up to 1 s: a failover on the PostgreSQL store takes about 2 s, and up to about 25 s when the
+/// writer's machine vanished (deploy/README.md).
+const RETRY_DEADLINE: Duration = Duration::from_secs(30);
 const RETRY_FIRST_WAIT: Duration = Duration::from_millis(25);
+const RETRY_WAIT_MAX: Duration = Duration::from_secs(1);
 
 /// Why a client call failed.
 #[derive(Debug, thiserror::Error)]
@@ -230,7 +235,7 @@ fn classify(stream: &str, status: Status) -> ClientError {
     ClientError::Refused(status)
 }
 
-/// A connection to a Kleroterion server.
+/// A connection to a Kleroterion server, and the other servers of the same log it may move to.
 #[derive(Clone, Debug)]
 pub struct KleroClient {
     ledger: LedgerClient<Channel>,
@@ -238,6 +243,11 @@ pub struct KleroClient {
     assemblies: assembly::assemblies_client::AssembliesClient<Channel>,
     query: klero_proto::query::query_client::QueryClient<Channel>,
     documents: klero_proto::documents::documents_client::DocumentsClient<Channel>,
+    /// The servers given to [`KleroClient::connect`], and the one in use (empty for a client
+    /// made from a channel, which never moves).
+    servers: std::sync::Arc<Vec<String>>,
+    current: String,
+    tls: Option<ClientTls>,
 }
 
 /// A document downloaded from the server, checked against its hash.
@@ -269,9 +279,34 @@ pub fn trust_for_https(tls: ClientTls) -> bool {
     HTTPS_TRUST.set(tls).is_ok()
 }
 
+/// The endpoint for `url`, with TLS for `https://`.
+fn endpoint(url: &str, tls: Option<&ClientTls>) -> Result<tonic::transport::Endpoint, ClientError> {
+    let mut endpoint = tonic::transport::Endpoint::from_shared(url.to_string())?;
+    if url.starts_with("https://") {
+        let tls = tls.ok_or_else(|| {
+            ClientError::Refused(Status::failed_precondition(
+                "an https:// server needs the CA that signed its certificate (klero … --ca FILE)",
+            ))
+        })?;
+        let mut config =
+            tonic::transport::ClientTlsConfig::new().ca_certificate(tonic::transport::Certificate::from_pem(&tls.ca_pem));
+        if let Some((cert, key)) = &tls.identity {
+            config = config.identity(tonic::transport::Identity::from_pem(cert, key));
+        }
+        endpoint = endpoint.tls_config(config)?;
+    }
+    Ok(endpoint
+        .tcp_nodelay(true)
+        // Windows that grow with the bandwidth (documents are megabytes), not 64 KiB.
+        .http2_adaptive_window(true)
+        .connect_timeout(Duration::from_secs(10)))
+}
+
 impl KleroClient {
     /// Connects to `url`, e.g. `http://127.0.0.1:50051`, or `https://…` with the TLS trust set
-    /// by [`trust_for_https`] (the system's roots are not used).
+    /// by [`trust_for_https`] (the system's roots are not used). `url` may name several servers
+    /// of one log, separated by commas: the client uses the first it can reach, and moves on
+    /// when one cannot serve (see the module's documentation).
     pub async fn connect(url: &str) -> Result<KleroClient, ClientError> {
         KleroClient::connect_with_tls(url, HTTPS_TRUST.get()).await
     }
@@ -279,28 +314,25 @@ impl KleroClient {
     /// Connects to `url` over TLS when it is `https://`, trusting `tls`'s CA and presenting its
     /// client certificate, if any.
     pub async fn connect_with_tls(url: &str, tls: Option<&ClientTls>) -> Result<KleroClient, ClientError> {
-        let mut endpoint = tonic::transport::Endpoint::from_shared(url.to_string())?;
-        if url.starts_with("https://") {
-            let tls = tls.ok_or_else(|| {
-                ClientError::Refused(Status::failed_precondition(
-                    "an https:// server needs the CA that signed its certificate (klero … --ca FILE)",
-                ))
-            })?;
-            let mut config = tonic::transport::ClientTlsConfig::new()
-                .ca_certificate(tonic::transport::Certificate::from_pem(&tls.ca_pem));
-            if let Some((cert, key)) = &tls.identity {
-                config = config.identity(tonic::transport::Identity::from_pem(cert, key));
+        let servers: Vec<String> =
+            url.split(',').map(str::trim).filter(|server| !server.is_empty()).map(str::to_string).collect();
+        let mut last_error = None;
+        for server in &servers {
+            match endpoint(server, tls)?.connect().await {
+                Ok(channel) => {
+                    let mut client = KleroClient::from_channel(channel);
+                    client.servers = std::sync::Arc::new(servers.clone());
+                    client.current = server.clone();
+                    client.tls = tls.cloned();
+                    return Ok(client);
+                }
+                Err(error) => last_error = Some(error),
             }
-            endpoint = endpoint.tls_config(config)?;
         }
-        let channel = endpoint
-            .tcp_nodelay(true)
-            // Windows that grow with the bandwidth (documents are megabytes), not 64 KiB.
-            .http2_adaptive_window(true)
-            .connect_timeout(Duration::from_secs(10))
-            .connect()
-            .await?;
-        Ok(KleroClient::from_channel(channel))
+        match last_error {
+            Some(error) => Err(error.into()),
+            None => Err(ClientError::Refused(Status::invalid_argument(format!("no server URL in {url:?}")))),
+        }
     }
 
     pub fn from_channel(channel: Channel) -> KleroClient {
@@ -313,6 +345,60 @@ impl KleroClient {
             assemblies: assembly::assemblies_client::AssembliesClient::new(channel.clone()),
             query: klero_proto::query::query_client::QueryClient::new(channel.clone()).max_decoding_message_size(limit),
             documents: klero_proto::documents::documents_client::DocumentsClient::new(channel),
+            servers: std::sync::Arc::new(Vec::new()),
+            current: String::new(),
+            tls: None,
+        }
+    }
+
+    /// The server in use now.
+    pub fn server(&self) -> &str {
+        &self.current
+    }
+
+    /// After a transient failure: go where the server said to append (the writer it names), or
+    /// to the next server given, unless the server asked for a retry of the same call.
+    fn fail_over(&mut self, status: &Status) {
+        let message = status.message();
+        let named = message.split("append to ").nth(1).and_then(|rest| rest.split_whitespace().next());
+        let next = match named.filter(|url| url.starts_with("http://") || url.starts_with("https://")) {
+            Some(writer) => writer.to_string(),
+            None if message.contains("has just become the log's writer") || self.servers.len() < 2 => return,
+            None => {
+                let at = self.servers.iter().position(|server| *server == self.current).unwrap_or(0);
+                self.servers[(at + 1) % self.servers.len()].clone()
+            }
+        };
+        if next == self.current {
+            return;
+        }
+        // A lazy channel: the retry connects, and fails over again if it cannot.
+        if let Ok(endpoint) = endpoint(&next, self.tls.as_ref()) {
+            let moved = KleroClient::from_channel(endpoint.connect_lazy());
+            *self = KleroClient { servers: self.servers.clone(), current: next, tls: self.tls.clone(), ..moved };
+        }
+    }
+
+    /// Makes a call with the same request until it succeeds, fails for good, or
+    /// [`RETRY_DEADLINE`] passes, failing over between tries; the request bytes are the same
+    /// each time, so a retry of an append that did land returns its original result.
+    async fn retrying<T, F, Fut>(&mut self, stream: &str, mut call: F) -> Result<T, ClientError>
+    where
+        F: FnMut(KleroClient) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let deadline = std::time::Instant::now() + RETRY_DEADLINE;
+        let mut wait = RETRY_FIRST_WAIT;
+        loop {
+            match call(self.clone()).await {
+                Ok(response) => return Ok(response.into_inner()),
+                Err(status) if is_transient(&status) && std::time::Instant::now() + wait < deadline => {
+                    self.fail_over(&status);
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(RETRY_WAIT_MAX);
+                }
+                Err(status) => return Err(classify(stream, status)),
+            }
         }
     }
 
@@ -341,12 +427,12 @@ impl KleroClient {
             expected_revision: expected,
             data_key: event.data_key.as_ref().map(|key| key.0.to_vec()).unwrap_or_default(),
         };
-        let ledger = self.ledger.clone();
-        let response = with_retries(&event.stream, || {
-            let (mut ledger, request) = (ledger.clone(), request.clone());
-            async move { ledger.append(request).await }
-        })
-        .await?;
+        let response = self
+            .retrying(&event.stream, |mut client| {
+                let request = request.clone();
+                async move { client.ledger.append(request).await }
+            })
+            .await?;
         response.appended.ok_or_else(|| ClientError::Refused(Status::internal("empty reply")))
     }
 
@@ -367,12 +453,12 @@ impl KleroClient {
                 Vec::new()
             },
         };
-        let ledger = self.ledger.clone();
-        let response = with_retries(stream, || {
-            let (mut ledger, request) = (ledger.clone(), request.clone());
-            async move { ledger.append_batch(request).await }
-        })
-        .await?;
+        let response = self
+            .retrying(stream, |mut client| {
+                let request = request.clone();
+                async move { client.ledger.append_batch(request).await }
+            })
+            .await?;
         Ok(response.appended)
     }
 
@@ -402,7 +488,11 @@ impl KleroClient {
         messages.extend((0..bytes.len()).step_by(chunk_bytes).map(|start| UploadRequest {
             part: Some(Part::Chunk(shared.slice(start..(start + chunk_bytes).min(bytes.len())))),
         }));
-        self.documents.upload(tonic::codegen::tokio_stream::iter(messages)).await.map_err(ClientError::Refused)?;
+        self.retrying("", |mut client| {
+            let messages = messages.clone();
+            async move { client.documents.upload(tonic::codegen::tokio_stream::iter(messages)).await }
+        })
+        .await?;
         Ok(sha256)
     }
 
@@ -436,27 +526,57 @@ impl KleroClient {
     /// The revision of a stream's last event, to build an `exact` expectation on; `None` if the
     /// stream holds no event (expect `no_stream` then).
     pub async fn stream_revision(&mut self, stream: &str) -> Result<Option<u64>, ClientError> {
+        let request = pb::GetStreamHeadRequest { stream: stream.to_string() };
         let head = self
-            .ledger
-            .get_stream_head(pb::GetStreamHeadRequest { stream: stream.to_string() })
+            .retrying("", |mut client| {
+                let request = request.clone();
+                async move { client.ledger.get_stream_head(request).await }
+            })
+            .await?;
+        Ok(head.exists.then_some(head.revision))
+    }
+
+    /// One view of one assembly with its JSON, of any size (`StreamView`), checked against its
+    /// digest.
+    pub async fn view(&mut self, view: &str, assembly_id: &str) -> Result<pb::query::View, ClientError> {
+        let request = pb::query::GetViewRequest { view: view.into(), assembly_id: assembly_id.into(), digest_only: false };
+        let mut parts = self.query().stream_view(request).await.map_err(ClientError::Refused)?.into_inner();
+        let malformed = |what: &str| ClientError::Refused(tonic::Status::data_loss(format!("the view stream {what}")));
+        let mut head = parts
+            .message()
             .await
             .map_err(ClientError::Refused)?
-            .into_inner();
-        Ok(head.exists.then_some(head.revision))
+            .and_then(|part| part.view)
+            .ok_or_else(|| malformed("did not start with the view"))?;
+        let mut json = Vec::new();
+        while let Some(part) = parts.message().await.map_err(ClientError::Refused)? {
+            if part.view.is_some() {
+                return Err(malformed("named the view twice"));
+            }
+            json.extend_from_slice(&part.json);
+        }
+        if Hash256::of(&json).0.as_slice() != head.digest.as_slice() {
+            return Err(malformed("does not hash to the view's digest"));
+        }
+        head.json = String::from_utf8(json).map_err(|_| malformed("is not UTF-8"))?;
+        Ok(head)
     }
 
     /// The latest signed checkpoint.
     pub async fn checkpoint(&mut self) -> Result<pb::GetCheckpointResponse, ClientError> {
-        Ok(self.ledger.get_checkpoint(pb::GetCheckpointRequest {}).await.map_err(ClientError::Refused)?.into_inner())
+        self.retrying("", |mut client| async move { client.ledger.get_checkpoint(pb::GetCheckpointRequest {}).await })
+            .await
     }
 
     pub async fn inclusion_proof(&mut self, log_index: u64, tree_size: u64) -> Result<Vec<Hash256>, ClientError> {
+        let request = pb::GetInclusionProofRequest { log_index, tree_size };
         let response = self
-            .ledger
-            .get_inclusion_proof(pb::GetInclusionProofRequest { log_index, tree_size })
-            .await
-            .map_err(ClientError::Refused)?;
-        Ok(to_hashes(response.into_inner().hashes))
+            .retrying("", |mut client| {
+                let request = request.clone();
+                async move { client.ledger.get_inclusion_proof(request).await }
+            })
+            .await?;
+        Ok(to_hashes(response.hashes))
     }
 
     pub async fn consistency_proof(
@@ -464,44 +584,26 @@ impl KleroClient {
         old_tree_size: u64,
         new_tree_size: u64,
     ) -> Result<Vec<Hash256>, ClientError> {
+        let request = pb::GetConsistencyProofRequest { old_tree_size, new_tree_size };
         let response = self
-            .ledger
-            .get_consistency_proof(pb::GetConsistencyProofRequest { old_tree_size, new_tree_size })
-            .await
-            .map_err(ClientError::Refused)?;
-        Ok(to_hashes(response.into_inner().hashes))
+            .retrying("", |mut client| {
+                let request = request.clone();
+                async move { client.ledger.get_consistency_proof(request).await }
+            })
+            .await?;
+        Ok(to_hashes(response.hashes))
     }
 
     pub async fn proof_bundle(&mut self, log_index: u64) -> Result<String, ClientError> {
+        let request = pb::GetProofBundleRequest { log_index };
         Ok(self
-            .ledger
-            .get_proof_bundle(pb::GetProofBundleRequest { log_index })
-            .await
-            .map_err(ClientError::Refused)?
-            .into_inner()
+            .retrying("", |mut client| {
+                let request = request.clone();
+                async move { client.ledger.get_proof_bundle(request).await }
+            })
+            .await?
             .bundle)
     }
-}
-
-/// Makes a call, retrying transient failures with doubling waits; the request bytes are the
-/// same each time, so a retry of an append that did land returns its original result.
-async fn with_retries<T, F, Fut>(stream: &str, mut call: F) -> Result<T, ClientError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<tonic::Response<T>, Status>>,
-{
-    let mut wait = RETRY_FIRST_WAIT;
-    for attempt in 0..=RETRIES_MAX {
-        match call().await {
-            Ok(response) => return Ok(response.into_inner()),
-            Err(status) if is_transient(&status) && attempt < RETRIES_MAX => {
-                tokio::time::sleep(wait).await;
-                wait *= 2;
-            }
-            Err(status) => return Err(classify(stream, status)),
-        }
-    }
-    Err(ClientError::Refused(Status::unavailable("retries exhausted")))
 }
 
 fn to_hashes(hashes: Vec<Vec<u8>>) -> Vec<Hash256> {

@@ -17,7 +17,6 @@ use klero_ledger::bundle::ProofBundle;
 use klero_ledger::checkpoint::LogVerifierKey;
 use klero_ledger::merkle::verify_consistency;
 use klero_ledger::Hash256;
-use klero_proto::query::GetViewRequest;
 
 /// What a receipt proved, and the input's entry in the trace.
 #[derive(Clone, Debug)]
@@ -81,12 +80,7 @@ pub async fn follow_receipt(
         .and_then(|rest| rest.split('/').next())
         .ok_or_else(|| receipt_error(format!("the event's stream {} is not an assembly's", author.stream)))?
         .to_string();
-    let view = client
-        .query()
-        .get_view(GetViewRequest { view: "input-trace".into(), assembly_id: assembly_id.clone() })
-        .await
-        .map_err(ClientError::Refused)?
-        .into_inner();
+    let view = client.view("input-trace", &assembly_id).await?;
     let digest = Hash256::of(view.json.as_bytes());
     if view.digest != digest.0 {
         return Err(receipt_error("the trace view's digest is not the SHA-256 of its JSON"));

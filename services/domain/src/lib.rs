@@ -8,6 +8,7 @@ pub mod events;
 pub mod personal;
 pub mod rules;
 pub mod types;
+pub mod text;
 
 pub use events::{Authority, DocumentKind, DomainEvent, DomainEventType, InputKind, DOMAIN_EVENT_TYPES};
 pub use personal::{DataKey, OpenedText, PersonalText, SealedText};

@@ -91,6 +91,8 @@ pub enum OpenError {
     NotUtf8,
     #[error("the opened text and salt do not match the commitment")]
     CommitmentMismatch,
+    #[error("the opened text breaks {0}")]
+    Characters(crate::text::BadCharacter),
 }
 
 /// SHA-256(`COMMITMENT_DOMAIN` || salt || text): what the author signs for a sealed text.
@@ -145,12 +147,12 @@ pub fn open(key: &DataKey, event_id: &[u8; 16], field: &str, sealed: &SealedText
 }
 
 /// Checks an opening given by someone else (an auditor's export) against the commitment.
+/// Sealed text is recorded text, so it holds the characters recorded text may hold.
 pub fn check_opening(salt: &[u8; SALT_BYTES], text: &str, expected: &Hash256) -> Result<(), OpenError> {
-    if commitment(salt, text) == *expected {
-        Ok(())
-    } else {
-        Err(OpenError::CommitmentMismatch)
+    if commitment(salt, text) != *expected {
+        return Err(OpenError::CommitmentMismatch);
     }
+    crate::text::check_text_characters(text).map_err(OpenError::Characters)
 }
 
 #[cfg(test)]

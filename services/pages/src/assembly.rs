@@ -15,7 +15,11 @@ use std::collections::HashMap;
 #[derive(Clone, Debug)]
 pub struct Milestone {
     pub what: &'static str,
+    /// The day it was recorded in the log.
     pub when: String,
+    /// The day it happened, where the record gives one (a session's `held_on`), in words
+    /// and ISO form.
+    pub happened: Option<(String, String)>,
     pub log_index: u64,
 }
 
@@ -86,6 +90,9 @@ pub struct AnswerShown {
     pub responsible_body: String,
     pub due_on: String,
     pub due_on_iso: String,
+    /// What the due date is for, in words, by decision: `None` for an answer that does not
+    /// accept (nothing is to be done, so no date is shown).
+    pub due_label: Option<&'static str>,
     pub log_index: u64,
     pub recorded: String,
     pub amendment_reason: Option<String>,
@@ -100,6 +107,11 @@ impl AnswerShown {
             responsible_body: answer.responsible_body.clone(),
             due_on: date_words(&answer.due_on.to_string()),
             due_on_iso: answer.due_on.to_string(),
+            due_label: match answer.decision {
+                klero_domain::Decision::Accepted | klero_domain::Decision::AcceptedInPart => Some("To be done by"),
+                klero_domain::Decision::ReferredForFurtherStudy => Some("The study to report by"),
+                klero_domain::Decision::NotAccepted => None,
+            },
             log_index: answer.log_index,
             recorded: day_words(answer.recorded_at_unix_ms),
             amendment_reason: answer.reason_for_amendment.clone(),
@@ -236,6 +248,38 @@ pub struct AssemblyModel {
     pub tree_size: u64,
 }
 
+/// Where an assembly stands, in plain words: from its last milestone, and once the council
+/// answers, from the answers (a page must not say "answering" once every answer is in).
+fn standing(last: MilestoneKind, accountability: &Accountability) -> &'static str {
+    let adopted = &accountability.adopted_recommendations;
+    if last != MilestoneKind::FirstResponseIssued || adopted.is_empty() {
+        return standing_label(last);
+    }
+    let answered = adopted.iter().filter(|a| a.response.is_some()).count();
+    let accepted: Vec<&AdoptedRecommendation> = adopted
+        .iter()
+        .filter(|a| {
+            a.response.as_ref().is_some_and(|r| {
+                matches!(r.current.decision, klero_domain::Decision::Accepted | klero_domain::Decision::AcceptedInPart)
+            })
+        })
+        .collect();
+    let carried_out = accepted.iter().all(|a| {
+        a.implementation.last().is_some_and(|u| u.status == klero_domain::ImplementationStatus::Completed)
+    });
+    if answered < adopted.len() {
+        if adopted.iter().any(|a| a.state == ResponseState::Overdue) {
+            "The council is answering; some answers are overdue"
+        } else {
+            "The council is answering"
+        }
+    } else if !accepted.is_empty() && carried_out {
+        "Every recommendation answered, and everything accepted carried out"
+    } else {
+        "Every recommendation answered; the council reports on what it accepted"
+    }
+}
+
 /// Where an assembly stands, from its last milestone, in plain words.
 pub fn standing_label(last: MilestoneKind) -> &'static str {
     match last {
@@ -323,12 +367,19 @@ impl AssemblyModel {
     pub fn from_slice(slice: &VerifiedSlice, id: &AssemblyId) -> Result<AssemblyModel, PageError> {
         let views = views_of(slice, id)?;
         let overview = &views.overview.body;
+        let first_session = views.deliberation.body.sessions.iter().min_by_key(|s| s.log_index);
         let timeline = overview
             .timeline
             .iter()
             .map(|m| Milestone {
                 what: milestone_label(m.what),
                 when: day_words(m.recorded_at_unix_ms),
+                happened: match (m.what, first_session) {
+                    (MilestoneKind::FirstSessionHeld, Some(session)) => {
+                        Some((date_words(&session.held_on.to_string()), session.held_on.to_string()))
+                    }
+                    _ => None,
+                },
                 log_index: m.log_index,
             })
             .collect();
@@ -497,7 +548,7 @@ impl AssemblyModel {
             threshold: overview.adoption_threshold_percent,
             deadline_days: overview.response_deadline_days,
             convened_log_index: overview.convened_log_index,
-            status: standing_label(overview.status),
+            status: standing(overview.status, &views.accountability.body),
             timeline,
             selection,
             sessions,

@@ -43,8 +43,11 @@ impl FieldValue {
         FieldValue::Date(date_words(&date.to_string()), date.to_string())
     }
 
-    fn document(hash: &Hash256) -> FieldValue {
-        FieldValue::hash(hash, Some(format!("/documents/{}", hash.to_hex())))
+    /// A committed document's hash, linked to its bytes only when the server holds them: a
+    /// document never uploaded, or erased, has no page to link to.
+    fn document(slice: &VerifiedSlice, hash: &Hash256) -> FieldValue {
+        let held = slice.documents.contains_key(hash) || slice.documents_held.contains(hash);
+        FieldValue::hash(hash, held.then(|| format!("/documents/{}", hash.to_hex())))
     }
 }
 
@@ -133,13 +136,13 @@ pub fn fields(slice: &VerifiedSlice, event: &DomainEvent) -> Vec<Field> {
             f("Session", number(e.session_number)),
             f("Presented by", text(&e.speaker_role)),
             f("Title", personal(slice, &e.title)),
-            f("Document", FieldValue::document(&e.content_hash)),
+            f("Document", FieldValue::document(slice, &e.content_hash)),
             f("Media type", text(&e.media_type)),
         ],
         DomainEvent::PublicSubmissionReceived(e) => vec![
             f("Submitter (pseudonymous)", text(&e.submitter_id)),
             match &e.content {
-                klero_domain::events::SubmissionContent::Document(hash) => f("Document", FieldValue::document(hash)),
+                klero_domain::events::SubmissionContent::Document(hash) => f("Document", FieldValue::document(slice, hash)),
                 klero_domain::events::SubmissionContent::Sealed(sealed) => {
                     f("Text", personal(slice, &PersonalText::Sealed(sealed.clone())))
                 }
@@ -149,11 +152,11 @@ pub fn fields(slice: &VerifiedSlice, event: &DomainEvent) -> Vec<Field> {
         DomainEvent::RecommendationDrafted(e) => vec![
             f("Recommendation", text(&e.recommendation_id)),
             f("Title", text(&e.title)),
-            f("Text", FieldValue::document(&e.text_hash)),
+            f("Text", FieldValue::document(slice, &e.text_hash)),
         ],
         DomainEvent::RecommendationAmended(e) => vec![
             f("Recommendation", text(&e.recommendation_id)),
-            f("New text", FieldValue::document(&e.text_hash)),
+            f("New text", FieldValue::document(slice, &e.text_hash)),
             f("Reason", text(&e.reason)),
         ],
         DomainEvent::RecommendationWithdrawn(e) => {
@@ -167,15 +170,15 @@ pub fn fields(slice: &VerifiedSlice, event: &DomainEvent) -> Vec<Field> {
         ],
         DomainEvent::RecommendationAdopted(e) => vec![
             f("Recommendation", text(&e.recommendation_id)),
-            f("Text adopted", FieldValue::document(&e.final_text_hash)),
+            f("Text adopted", FieldValue::document(slice, &e.final_text_hash)),
             f("For", number(e.tally.in_favour)),
             f("Against", number(e.tally.against)),
             f("Abstaining", number(e.tally.abstaining)),
         ],
-        DomainEvent::FinalReportPublished(e) => vec![f("Report", FieldValue::document(&e.content_hash))],
+        DomainEvent::FinalReportPublished(e) => vec![f("Report", FieldValue::document(slice, &e.content_hash))],
         DomainEvent::RecommendationInputsCited(e) => vec![
             f("Recommendation", text(&e.recommendation_id)),
-            f("For the text", FieldValue::document(&e.text_hash)),
+            f("For the text", FieldValue::document(slice, &e.text_hash)),
             f(
                 "Inputs cited",
                 List(e.citations.iter().map(|c| format!("{}: “{}”", c.input_event_hash, c.note)).collect()),
@@ -213,7 +216,7 @@ pub fn fields(slice: &VerifiedSlice, event: &DomainEvent) -> Vec<Field> {
             f(
                 "Evidence",
                 match &e.evidence_hash {
-                    Some(hash) => FieldValue::document(hash),
+                    Some(hash) => FieldValue::document(slice, hash),
                     None => text("none"),
                 },
             ),
@@ -230,7 +233,7 @@ pub fn fields(slice: &VerifiedSlice, event: &DomainEvent) -> Vec<Field> {
             f(
                 "Letter",
                 match &e.letter_hash {
-                    Some(hash) => FieldValue::document(hash),
+                    Some(hash) => FieldValue::document(slice, hash),
                     None => text("none"),
                 },
             ),

@@ -166,10 +166,38 @@ fn check_documents_in(directory: &Path, report: &mut Report) {
             return;
         }
     };
-    // One document in memory at a time: the iterator reads each file as it is checked.
-    let documents = entries.filter_map(Result::ok).map(|entry| {
+    // By name, so that every machine checks the same files before the first that fails; every
+    // entry must be a file.
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(error) => {
+                report.first_failure = Some(Failure {
+                    class: FailureClass::Document,
+                    position: None,
+                    line: None,
+                    reason: format!("cannot read {}: {error}", directory.display()),
+                });
+                return;
+            }
+        };
         let name = entry.file_name().to_string_lossy().into_owned();
-        let bytes = std::fs::read(entry.path()).unwrap_or_default();
+        if !entry.file_type().is_ok_and(|kind| kind.is_file()) {
+            report.first_failure = Some(Failure {
+                class: FailureClass::Document,
+                position: None,
+                line: None,
+                reason: format!("{name:?} in {} is not a file: a documents directory holds only documents", directory.display()),
+            });
+            return;
+        }
+        names.push(name);
+    }
+    names.sort();
+    // One document in memory at a time: the iterator reads each file as it is checked.
+    let documents = names.into_iter().map(|name| {
+        let bytes = std::fs::read(directory.join(&name)).unwrap_or_default();
         (name, bytes)
     });
     klero_verifier::check_documents(report, documents);
@@ -283,8 +311,7 @@ pub async fn print_view(url: &str, name: &str, assembly: Option<String>) -> anyh
             }
         }
     };
-    let view =
-        client.query().get_view(pb::query::GetViewRequest { view: name.to_string(), assembly_id }).await?.into_inner();
+    let view = client.view(name, &assembly_id).await?;
     {
         use std::io::Write;
         let mut out = std::io::stdout().lock();

@@ -123,9 +123,11 @@ pub async fn start(
         }
         Some(url) => {
             let listeners = listeners.into();
-            // Servers that are not the writer name it in their answers to appends.
+            // Servers that are not the writer name it in their answers to appends, as the URL a
+            // client follows (klero-client does).
+            let scheme = if config.tls.is_some() { "https" } else { "http" };
             let options = klero_store_postgres::PostgresStoreOptions {
-                advertise: format!("the klero server at {}", listeners.grpc.local_addr()?),
+                advertise: format!("{scheme}://{}", listeners.grpc.local_addr()?),
                 ..Default::default()
             };
             let store = Arc::new(

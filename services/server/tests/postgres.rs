@@ -128,10 +128,15 @@ async fn a_killed_writer_is_replaced_and_nothing_acknowledged_is_lost() {
 
     // A is the writer.
     let (_, facilitator) = grant_and_convene(&mut client_a, "failover", "Does it fail over?").await;
-    // B is not the writer: it says so, and names A.
-    let refused = client_b.append(&facilitator.sign("failover", &submission("to-b")).expect("sign"), None).await;
-    let message = format!("{refused:?}");
-    assert!(message.contains("not the log's writer") && message.contains(&port_a.to_string()), "{message}");
+    // B is not the writer: it says so, and names A by its URL, which a client follows.
+    let to_b = facilitator.sign("failover", &submission("to-b")).expect("sign");
+    let request = pb::ledger::AppendRequest { event: Some(to_b.wire.clone()), expected_revision: None, data_key: vec![] };
+    let refused = client_b.ledger().append(request).await.expect_err("B is not the writer");
+    assert_eq!(refused.code(), tonic::Code::Unavailable);
+    assert!(refused.message().contains(&format!("not the log's writer: append to {url_a} ")), "{}", refused.message());
+    let mut following = KleroClient::connect(&url_b).await.expect("connect to B");
+    following.append(&to_b, None).await.expect("the client follows B's answer to the writer, A");
+    assert_eq!(following.server(), url_a);
     let before = verifier.verify(&client_b.checkpoint().await.expect("checkpoint").signed_note).expect("verifies");
 
     // Load on A; A is killed; every writer moves to B and retries what was not acknowledged.
@@ -144,32 +149,16 @@ async fn a_killed_writer_is_replaced_and_nothing_acknowledged_is_lost() {
         let (url_a, url_b, killed_at, first_on_b) =
             (url_a.clone(), url_b.clone(), killed_at.clone(), first_on_b.clone());
         writers.push(tokio::spawn(async move {
-            let mut client = KleroClient::connect(&url_a).await.expect("connect");
-            let mut on_b = false;
-            let deadline = Instant::now() + Duration::from_secs(20);
+            // Both servers, as an operator would give them: the client moves to B by itself,
+            // retrying each append with the same bytes.
+            let mut client = KleroClient::connect(&format!("{url_a},{url_b}")).await.expect("connect");
             for n in 0..60 {
                 let event = facilitator.sign("failover", &submission(&format!("w{writer}n{n}"))).expect("sign");
-                loop {
-                    assert!(Instant::now() < deadline, "no server took the append within 20 s");
-                    match client.append(&event, None).await {
-                        Ok(appended) => {
-                            if on_b {
-                                first_on_b.lock().expect("lock").get_or_insert_with(Instant::now);
-                            }
-                            acknowledged.lock().expect("lock").push((appended.log_index, appended.event_hash));
-                            break;
-                        }
-                        Err(_) if killed_at.lock().expect("lock").is_some() => {
-                            // A is gone (or B is not the writer yet): the same bytes, to B.
-                            if !on_b {
-                                client = KleroClient::connect(&url_b).await.expect("connect to B");
-                                on_b = true;
-                            }
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                        }
-                        Err(error) => panic!("an append failed while A was up: {error}"),
-                    }
+                let appended = client.append(&event, None).await.expect("the client fails over within its deadline");
+                if client.server() == url_b && killed_at.lock().expect("lock").is_some() {
+                    first_on_b.lock().expect("lock").get_or_insert_with(Instant::now);
                 }
+                acknowledged.lock().expect("lock").push((appended.log_index, appended.event_hash));
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         }));
@@ -295,4 +284,58 @@ async fn a_lost_primary_loses_no_acknowledged_event() {
     assert_nothing_lost(&mut client, &url, directory.path(), &verifier, &before, &acknowledged).await;
     let _ = server.kill();
     let _ = server.wait();
+}
+
+/// `klero demo --server A,B` with A, the writer, killed in the middle of the demonstration's
+/// appends: the demonstration's client moves to B, which takes over, and the demonstration
+/// finishes, audit included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demonstration_survives_its_writer_killed_in_the_middle() {
+    let cluster = TestCluster::start();
+    let store = cluster.create_database("demo_failover");
+    let directory = tempfile::tempdir().expect("temp dir");
+    write_key_files(directory.path(), LOG_NAME);
+    std::fs::write(directory.path().join("council.key"), hex(&key("council").to_bytes())).expect("write");
+    let (port_a, port_b) = (free_port(), free_port());
+    let (url_a, url_b) = (format!("http://127.0.0.1:{port_a}"), format!("http://127.0.0.1:{port_b}"));
+    let mut a = serve_on(directory.path(), "data-a", port_a, &store);
+    let mut client_a = connect(&url_a, &mut a).await;
+    let mut b = serve_on(directory.path(), "data-b", port_b, &store);
+    let mut client_b = connect(&url_b, &mut b).await;
+    // A appends first, so A is the writer.
+    grant_and_convene(&mut client_a, "warm-up", "Who writes?").await;
+    let before = client_b.checkpoint().await.expect("checkpoint").tree_size;
+
+    let mut demo = tokio::process::Command::new(env!("CARGO_BIN_EXE_klero"))
+        .args(["demo", "--server", &format!("{url_a},{url_b}"), "--trust-root-key", "council.key"])
+        .current_dir(directory.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("klero demo starts");
+    // In the middle of its appends: 15 of the demonstration's events are in the log.
+    let started = Instant::now();
+    loop {
+        let size = client_b.checkpoint().await.expect("checkpoint").tree_size;
+        if size >= before + 15 {
+            break;
+        }
+        assert!(demo.try_wait().expect("wait").is_none(), "the demonstration ended before the kill");
+        assert!(started.elapsed() < Duration::from_secs(120), "the demonstration appended too little");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(demo.try_wait().expect("wait").is_none(), "the demonstration is still running when its writer dies");
+    a.kill().expect("SIGKILL");
+    a.wait().expect("reaped");
+    let output = tokio::time::timeout(Duration::from_secs(180), demo.wait_with_output())
+        .await
+        .expect("the demonstration finishes")
+        .expect("its output");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("offline proof bundle for log index"), "the demonstration audited its record: {stdout}");
+    let after = client_b.checkpoint().await.expect("checkpoint").tree_size;
+    assert!(after > before + 15, "B appended the rest of the demonstration");
+    let _ = b.kill();
+    let _ = b.wait();
 }

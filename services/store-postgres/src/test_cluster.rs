@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// The most WAL a primary keeps for its replication slots (`max_slot_wal_keep_size`).
+pub const SLOT_WAL_KEPT_MAX: &str = "1GB";
+
 /// A running PostgreSQL server in a temporary directory.
 #[derive(Debug)]
 pub struct TestCluster {
@@ -113,10 +116,13 @@ impl TestCluster {
     fn start_server(&self) -> Result<(), String> {
         let data = self.directory.path().join("data").display().to_string();
         let log = self.directory.path().join("server.log").display().to_string();
+        // Standbys stream through replication slots, so the primary keeps the WAL a standby
+        // still needs; bounded, so that a standby gone for good cannot fill the disk.
         let options = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -k {} -c max_connections=200",
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c max_connections=200 -c max_slot_wal_keep_size={}",
             self.port,
-            self.directory.path().display()
+            self.directory.path().display(),
+            SLOT_WAL_KEPT_MAX
         );
         self.run("pg_ctl", &["-D", &data, "-l", &log, "-o", &options, "-w", "-t", "60", "start"])?;
         let started = Instant::now();
@@ -142,8 +148,8 @@ impl TestCluster {
     }
 
     /// A streaming standby of `primary`, named `name` (its `application_name`, which
-    /// `synchronous_standby_names` refers to): `pg_basebackup -R` from the primary, then started
-    /// on a port of its own.
+    /// `synchronous_standby_names` refers to, and its physical replication slot's name):
+    /// `pg_basebackup -R -C -S name` from the primary, then started on a port of its own.
     pub fn standby_of(primary: &TestCluster, name: &str) -> TestCluster {
         TestCluster::try_standby_of(primary, name).unwrap_or_else(|error| panic!("{error}"))
     }
@@ -167,7 +173,7 @@ impl TestCluster {
             "pg_basebackup",
             &["-h", "127.0.0.1", "-p", &primary.port.to_string(), "-U", "klero", "-D", &data.display().to_string()]
                 .into_iter()
-                .chain(["-R", "-X", "stream", "-c", "fast"])
+                .chain(["-R", "-X", "stream", "-c", "fast", "-C", "-S", name])
                 .collect::<Vec<_>>(),
         )?;
         // Name the standby to the primary; later lines of the file win.
@@ -208,6 +214,25 @@ impl TestCluster {
     pub fn kill(&self) {
         let data = self.directory.path().join("data").display().to_string();
         let _ = self.run("pg_ctl", &["-D", &data, "-m", "immediate", "stop"]);
+    }
+
+    /// Stops the server cleanly (`pg_ctl stop -m fast`), as an operator would for maintenance.
+    pub fn stop(&self) {
+        let data = self.directory.path().join("data").display().to_string();
+        self.run("pg_ctl", &["-D", &data, "-m", "fast", "-w", "stop"]).unwrap_or_else(|error| panic!("{error}"));
+    }
+
+    /// Runs one SQL command with `psql` as the `klero` user on `database`, and returns what it
+    /// prints (unaligned, tuples only).
+    pub fn psql(&self, database: &str, sql: &str) -> String {
+        let output = self
+            .command("psql", &["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "klero", "-d", database])
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .current_dir(self.directory.path())
+            .output()
+            .unwrap_or_else(|e| panic!("psql: {e}"));
+        assert!(output.status.success(), "psql {sql:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
     }
 
     /// Starts the server again on the same data and port (crash recovery replays the WAL).

@@ -240,6 +240,12 @@ impl<R: BufRead> ExportReader<R> {
         let [name, assembly_id, tree_size, digest] = parts[..] else {
             return Err(error(self.line, "a view line holds a name, an assembly id, a tree size and a digest"));
         };
+        if klero_projections::ViewName::parse(name).is_none() {
+            return Err(error(self.line, format!("{name:?} is not a view name (FORMAT.md §7)")));
+        }
+        if !klero_domain::AssemblyId::is_valid(assembly_id) {
+            return Err(error(self.line, format!("{assembly_id:?} is not an assembly id (FORMAT.md §1)")));
+        }
         let canonical_number = tree_size.parse::<u64>().ok().filter(|n| n.to_string() == tree_size);
         let digest = Hash256::from_hex(digest)
             .ok()

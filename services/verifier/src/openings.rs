@@ -70,6 +70,13 @@ pub fn parse_openings(text: &str) -> Result<Vec<Opening>, String> {
             return Err(bad("the text's base64 is not canonical"));
         }
         let text = String::from_utf8(bytes).map_err(|_| bad("the text is not UTF-8"))?;
+        // One order, so that one set of openings has one file: by log index, then field.
+        if let Some(last) = openings.last() {
+            let Opening { log_index: last_index, field: last_field, .. } = last;
+            if (*last_index, last_field.as_str()) >= (log_index, *field) {
+                return Err(bad("openings must be in ascending order of log index, then field, each once"));
+            }
+        }
         openings.push(Opening { log_index, field: field.to_string(), salt, text });
     }
     Ok(openings)
@@ -91,6 +98,14 @@ mod tests {
             text.replace("opening 7", "opening 07"),
             text.replace("sealed_text", "Sealed"),
             text.replace('\n', "\r\n"),
+            format!("{text}{}", encode_opening(&opening)),
+            format!(
+                "{}{}{}",
+                openings_header(),
+                encode_opening(&Opening { log_index: 8, ..opening.clone() }),
+                encode_opening(&opening)
+            ),
+            text.replace("TWlsbCBMYW5l", "/w=="),
         ] {
             assert!(parse_openings(&bad).is_err(), "{bad:?} was accepted");
         }

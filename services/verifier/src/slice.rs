@@ -415,6 +415,22 @@ pub struct VerifiedSlice {
     pub signatures_verified: u64,
 }
 
+impl VerifiedSlice {
+    /// When each erased event's personal content was erased: the recording time of the
+    /// `ContentErased` that names it, by the erased event's hash (a feed entry changes then).
+    pub fn erasure_times(&self) -> HashMap<Hash256, u64> {
+        self.events
+            .values()
+            .filter_map(|(envelope, _)| match LogFold::decode(envelope) {
+                Ok(DomainEvent::ContentErased(erased)) => {
+                    Some((erased.event_hash, envelope.ledger().recorded_at_unix_ms))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+}
+
 /// What authorised an event, as a page names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Authorisation {

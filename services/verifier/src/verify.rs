@@ -176,6 +176,11 @@ pub struct Report {
     pub documents_checked: u64,
     /// Committed documents that were not included (erased, never uploaded, or left out).
     pub documents_missing: u64,
+    /// Included documents that no event commits to.
+    pub documents_uncommitted: u64,
+    /// Whether documents were included and checked (`--documents`); without them, the three
+    /// document counts are 0.
+    pub documents_included: bool,
     /// Sealed fields of personal text in the log (FORMAT.md §14).
     pub sealed_fields: u64,
     /// With `collect_sealed_fields`: each sealed field's commitment, by (log index, field).
@@ -213,6 +218,7 @@ impl Report {
             "root_hash": self.root_hash.to_hex(),
             "documents_checked": self.documents_checked,
             "documents_missing": self.documents_missing,
+            "documents_uncommitted": self.documents_uncommitted,
             "sealed_fields": self.sealed_fields,
             "sealed_fields_opened": self.sealed_fields_opened,
             "sealed_fields_unopened": self.sealed_fields - self.sealed_fields_opened,
@@ -239,6 +245,12 @@ impl Report {
             self.sealed_fields - self.sealed_fields_opened,
             self.root_hash
         );
+        if self.documents_included {
+            text.push_str(&format!(
+                "documents: {} checked against their names ({} of them committed to by no event), {} committed to but not included\n",
+                self.documents_checked, self.documents_uncommitted, self.documents_missing
+            ));
+        }
         match &self.first_failure {
             Some(failure) => text.push_str(&format!("result: FAILED — {failure}\n")),
             None if self.unanchored_events > 0 => text.push_str(&format!(
@@ -442,6 +454,7 @@ fn verify_events(
         anchors,
         stopped: false,
         collect_sealed_fields: options.collect_sealed_fields,
+        verified_sizes: Vec::new(),
     };
     // A checkpoint or view of the empty log is checked before any event.
     replay.check_at_size(&mut report);
@@ -553,10 +566,32 @@ fn verify_events(
             );
         }
     }
-    report.anchored_size =
-        replay.anchors.checkpoints.keys().copied().filter(|size| *size <= report.events).max().unwrap_or(0);
+    // Views of sizes the events never reached: a view digest is a claim about a log at least
+    // that long, which this export does not show (a truncated log re-signed at a smaller size
+    // would otherwise keep its larger digests unchecked).
+    if let Some((&size, views)) = replay.anchors.views.range(report.events + 1..).next() {
+        let events = report.events;
+        let view = views[0];
+        fail(
+            &mut report,
+            failure(
+                FailureClass::View,
+                Some(size),
+                format!(
+                    "{} for {} is published at tree size {size}, but the export holds {events} events: it cannot be checked",
+                    view.name, view.assembly_id
+                ),
+            ),
+        );
+    }
+    // Only a checkpoint that verifies anchors events: its signature and witnesses, its root
+    // and its stream heads against the events at its size.
+    report.anchored_size = replay.verified_sizes.last().copied().unwrap_or(0);
     report.unanchored_events = report.events - report.anchored_size;
-    if report.unanchored_events > 0 && !options.allow_unanchored {
+    // Unanchored events are named only when nothing else failed: a dropped event, a broken
+    // line or a checkpoint that does not verify leaves events unanchored too, and the
+    // headline must name that cause, not its consequence.
+    if report.unanchored_events > 0 && !options.allow_unanchored && report.first_failure.is_none() {
         let (first, count) = (report.anchored_size, report.unanchored_events);
         fail(
             &mut report,
@@ -598,6 +633,9 @@ struct Replay<'h> {
     stopped: bool,
     /// Keep each sealed field's commitment in the report.
     collect_sealed_fields: bool,
+    /// The sizes of the checkpoints that verified (root and stream heads), ascending: only
+    /// these anchor events.
+    verified_sizes: Vec<u64>,
 }
 
 impl Replay<'_> {
@@ -729,6 +767,9 @@ impl Replay<'_> {
                 return false;
             }
         }
+        if self.anchors.checkpoints.contains_key(&size) {
+            self.verified_sizes.push(size);
+        }
         for view in self.anchors.views.get(&size).into_iter().flatten() {
             let Some(name) = ViewName::parse(&view.name) else {
                 fail(report, failure(FailureClass::View, Some(size), format!("unknown view {}", view.name)));
@@ -774,11 +815,14 @@ impl Replay<'_> {
 }
 
 /// Checks documents included with an export (`klero export --documents DIR`) against the log a
-/// report verified with `collect_committed_documents`: each document's name is the lowercase
-/// hex SHA-256 of its bytes, and an event commits to it. Committed documents that are not
-/// included are counted in `documents_missing`, not failed: a council may have erased them
-/// (personal data) or never uploaded them.
+/// report verified with `collect_committed_documents` (FORMAT.md §8, Documents), in the order
+/// given, which must be by name (byte order), so that every machine stops at the same file:
+/// each document's name is the lowercase hex SHA-256 of its bytes. A document that no event
+/// commits to is counted in `documents_uncommitted` (a server may hold uploads not yet cited),
+/// and committed documents that are not included in `documents_missing`, not failed: a council
+/// may have erased them (personal data) or never uploaded them.
 pub fn check_documents(report: &mut Report, documents: impl IntoIterator<Item = (String, Vec<u8>)>) {
+    report.documents_included = true;
     let mut seen = 0u64;
     for (name, bytes) in documents {
         let Some(named) = Hash256::from_hex(&name).ok().filter(|_| name.bytes().all(|b| !b.is_ascii_uppercase()))
@@ -805,15 +849,12 @@ pub fn check_documents(report: &mut Report, documents: impl IntoIterator<Item = 
             );
             return;
         }
-        if !report.committed_documents.contains_key(&named) {
-            fail(
-                report,
-                failure(FailureClass::Document, None, format!("document {name}: no event in the log commits to it")),
-            );
-            return;
-        }
-        seen += 1;
         report.documents_checked += 1;
+        if report.committed_documents.contains_key(&named) {
+            seen += 1;
+        } else {
+            report.documents_uncommitted += 1;
+        }
     }
     report.documents_missing = report.committed_documents.len() as u64 - seen;
 }

@@ -217,14 +217,20 @@ pub async fn atom<S: EventStore>(
                 None => PersonalShown::Unopened.to_string(),
             },
         };
-        // (recorded, event hash, title, text, anchor)
+        // An entry changes when its text is erased: its `updated` is then the erasure's time,
+        // so that feed readers fetch it again.
+        let erased_at = slice.erasure_times();
+        let updated_at = |recorded: u64, event_hash: &klero_ledger::Hash256| {
+            erased_at.get(event_hash).map_or(recorded, |erased| recorded.max(*erased))
+        };
+        // (updated, event hash, title, text, anchor)
         let mut entries: Vec<(u64, String, String, String, String)> = Vec::new();
         for a in &views.accountability.body.adopted_recommendations {
             let rid = &a.recommendation_id;
             for answer in a.response.iter().flat_map(|response| &response.history) {
                 let verb = if answer.reason_for_amendment.is_some() { "amended its answer" } else { "answered" };
                 entries.push((
-                    answer.recorded_at_unix_ms,
+                    updated_at(answer.recorded_at_unix_ms, &answer.event_hash),
                     answer.event_hash.to_hex(),
                     format!("The council {verb} {rid} ({}): {}", a.title, decision_label(answer.decision)),
                     format!(
@@ -238,7 +244,7 @@ pub async fn atom<S: EventStore>(
             }
             for update in &a.implementation {
                 entries.push((
-                    update.recorded_at_unix_ms,
+                    updated_at(update.recorded_at_unix_ms, &update.event_hash),
                     update.event_hash.to_hex(),
                     format!("Progress on {rid} ({}): {}, {}%", a.title, status_label(update.status), update.progress_percent),
                     shown(&update.note),
@@ -282,9 +288,14 @@ pub async fn atom<S: EventStore>(
     .await
 }
 
+/// How responses that hold personal data (documents marked so, pages and slices with opened
+/// sealed text) may be cached: nowhere, since an erasure must take them out of circulation.
+pub(crate) const PERSONAL_DATA_CACHE: &str = "private, no-store";
+const IMMUTABLE_CACHE: &str = "public, max-age=31536000, immutable";
+
 /// `GET /documents/{sha256}`: a document an event commits to, byte for byte, with the media
-/// type it was uploaded with. Content-addressed, so cacheable for ever; sandboxed, so that a
-/// document can never run as part of this site.
+/// type it was uploaded with. Content-addressed, so cacheable for ever unless it is personal
+/// data; sandboxed, so that a document can never run as part of this site.
 pub async fn document<S: EventStore>(State(web): State<Arc<Web<S>>>, Path(sha256): Path<String>) -> Response<Body> {
     let hash = match klero_ledger::Hash256::from_hex(&sha256) {
         Ok(hash) if sha256.len() == 64 && sha256.bytes().all(|b| !b.is_ascii_uppercase()) => hash,
@@ -301,7 +312,10 @@ pub async fn document<S: EventStore>(State(web): State<Arc<Web<S>>>, Path(sha256
             let media_type = HeaderValue::from_str(&document.info.media_type)
                 .unwrap_or(HeaderValue::from_static("application/octet-stream"));
             headers.insert(header::CONTENT_TYPE, media_type);
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+            // Personal data may be erased: no cache may keep it. Anything else is
+            // content-addressed, and the same for ever.
+            let cache = if document.info.personal_data { PERSONAL_DATA_CACHE } else { IMMUTABLE_CACHE };
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
             if !textual {
                 if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{sha256}\"")) {
                     headers.insert(header::CONTENT_DISPOSITION, value);

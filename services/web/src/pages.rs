@@ -84,7 +84,11 @@ impl<S: EventStore> Web<S> {
         self.cached(page.path(), size, encoding, || async {
             let slice = self.verified(&page.slice_target(), size).await?;
             let rendered = klero_pages::render(&page, &slice)?;
-            Ok(CachedPage::html(klero_pages::document(&rendered)))
+            let mut cached = CachedPage::html(klero_pages::document(&rendered));
+            if !slice.openings.is_empty() || !slice.documents.is_empty() {
+                cached.headers.push(("cache-control", crate::open_data::PERSONAL_DATA_CACHE.into()));
+            }
+            Ok(cached)
         })
         .await
     }
@@ -280,6 +284,10 @@ pub async fn slice<S: EventStore>(
         let slice = web.app.slice(&SliceRequest { target, at_size, consistency_from }).await?;
         let mut page = CachedPage::with(StatusCode::OK, "text/plain; charset=utf-8", slice.encode());
         page.headers.push(("access-control-allow-origin", "*".into()));
+        // Opened sealed text, or documents that may be personal data: erasable, so uncached.
+        if !slice.openings.is_empty() || !slice.documents.is_empty() {
+            page.headers.push(("cache-control", crate::open_data::PERSONAL_DATA_CACHE.into()));
+        }
         Ok::<_, PageError>(page.compress())
     };
     match answer.await {

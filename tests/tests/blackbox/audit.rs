@@ -310,3 +310,86 @@ async fn a_checkpoint_whose_stream_heads_lie_is_a_checkpoint_failure() {
     export.checkpoints.push(log_key.sign(&true_heads).expect("sign").note().to_string());
     assert_eq!(verify(&export).first_failure, None);
 }
+
+/// A checkpoint the log key signs, true to the first `size` events (root and stream heads):
+/// what a server that holds the log key can always make.
+fn true_checkpoint(events: &[Vec<u8>], size: usize) -> String {
+    let log_key = LogSigningKey::new("klero.test/blackbox", key("log key")).expect("key");
+    let mut tree = klero_ledger::merkle::MerkleTree::new();
+    let mut chains = klero_ledger::chain::StreamChainChecker::new();
+    for bytes in &events[..size] {
+        let envelope = Envelope::parse(bytes.clone()).expect("envelope");
+        tree.push_entry(&envelope.event_hash());
+        chains.check_next(&envelope, envelope.event_hash()).expect("chains");
+    }
+    let checkpoint = klero_ledger::checkpoint::Checkpoint {
+        origin: "klero.test/blackbox".into(),
+        tree_size: size as u64,
+        root_hash: tree.root(),
+        stream_heads: Some(chains.heads_tree().commitment()),
+    };
+    log_key.sign(&checkpoint).expect("sign").note().to_string()
+}
+
+/// The log cut short and re-signed at the smaller size by whoever holds the log key, with the
+/// view digests published for the longer log kept: those views cannot be checked, and fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_published_past_the_exported_log_is_a_view_failure() {
+    let (_, mut export, _) = recorded_assembly().await;
+    let published = export.views.iter().map(|v| v.tree_size).max().expect("the export has views");
+    assert_eq!(published, export.events.len() as u64, "the views are of the whole log");
+    export.events.pop();
+    export.checkpoints = vec![true_checkpoint(&export.events, export.events.len())];
+    expect_failure(&export, FailureClass::View, published);
+    let report = verify(&export);
+    assert!(!report.complete() && !report.ok(), "{}", report.to_text());
+}
+
+/// The headline names the cause: an event dropped from the end, or its line broken, is what
+/// failed, not the "unanchored" events that the missing anchor leaves behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_or_broken_last_event_is_named_not_the_unanchored_ones() {
+    let (_, export, _) = recorded_assembly().await;
+    let size = export.events.len() as u64;
+    let mut dropped = export.clone();
+    dropped.events.pop();
+    dropped.views.clear();
+    expect_failure(&dropped, FailureClass::Checkpoint, size);
+    assert!(verify(&dropped).first_failure.expect("failure").reason.contains("events were dropped"));
+
+    let text = export.encode();
+    let last = text.lines().filter(|line| line.starts_with("event ")).last().expect("an event line");
+    let broken = text.replace(last, &format!("event {}", &last[6..last.len() - 8]));
+    let report = klero_verifier::verify_stream(
+        std::io::Cursor::new(broken.as_bytes()),
+        &Default::default(),
+        None,
+        &mut |_, _| {},
+    );
+    let failure = report.first_failure.expect("a broken line fails");
+    assert_eq!(failure.class, FailureClass::Format, "{failure}");
+    assert_eq!(failure.position, Some(size - 1), "{failure}");
+    assert!(failure.line.is_some(), "{failure}");
+}
+
+/// A checkpoint with a good signature over another root anchors nothing: it fails at its size,
+/// and the report counts no anchored event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_checkpoint_over_another_root_anchors_nothing() {
+    let (_, mut export, _) = recorded_assembly().await;
+    let log_key = LogSigningKey::new("klero.test/blackbox", key("log key")).expect("key");
+    let size = export.events.len() as u64;
+    let wrong = klero_ledger::checkpoint::Checkpoint {
+        origin: "klero.test/blackbox".into(),
+        tree_size: size,
+        root_hash: Hash256::of(b"another history"),
+        stream_heads: None,
+    };
+    export.checkpoints = vec![log_key.sign(&wrong).expect("sign").note().to_string()];
+    export.views.clear();
+    expect_failure(&export, FailureClass::Checkpoint, size);
+    let options = klero_verifier::VerifyOptions { allow_unanchored: true, ..Default::default() };
+    let report = klero_verifier::verify_export_with(&export, &options, &mut |_, _| {});
+    assert_eq!((report.anchored_size, report.checkpoints_verified), (0, 0), "{}", report.to_text());
+    assert!(!report.complete());
+}

@@ -163,7 +163,7 @@ async fn upload_cite_respond_trace_export_and_verify() {
     // The trace of the submission reaches the council's answer.
     let view = client
         .query()
-        .get_view(pb::query::GetViewRequest { view: "input-trace".into(), assembly_id: "docs".into() })
+        .get_view(pb::query::GetViewRequest { view: "input-trace".into(), assembly_id: "docs".into(), digest_only: false })
         .await
         .expect("view")
         .into_inner();
@@ -182,7 +182,7 @@ async fn upload_cite_respond_trace_export_and_verify() {
     assert_eq!(entry["outcomes"][0]["response"]["log_index"], answer.log_index);
     let responses = client
         .query()
-        .get_view(pb::query::GetViewRequest { view: "response-trace".into(), assembly_id: "docs".into() })
+        .get_view(pb::query::GetViewRequest { view: "response-trace".into(), assembly_id: "docs".into(), digest_only: false })
         .await
         .expect("view")
         .into_inner();
@@ -223,9 +223,29 @@ async fn upload_cite_respond_trace_export_and_verify() {
     }
     assert_eq!(documents.len(), 4, "evidence, submission, recommendation text, letter");
     let mut changed = report.clone();
+    let mut with_stranger = report.clone();
+    documents.sort();
     klero_verifier::check_documents(&mut report, documents.clone());
     assert!(report.ok(), "{}", report.to_text());
-    assert_eq!((report.documents_checked, report.documents_missing), (4, 0));
+    assert_eq!((report.documents_checked, report.documents_missing, report.documents_uncommitted), (4, 0, 0));
+    assert!(
+        report.to_text().contains("documents: 4 checked against their names (0 of them committed to by no event), 0 committed to but not included"),
+        "a verification with documents reports their counts:\n{}",
+        report.to_text()
+    );
+    assert_eq!(report.to_json()["documents_uncommitted"], 0);
+    // A file no event commits to is counted, not vouched for; one committed document left out
+    // is counted as missing.
+    let stranger = b"a file the record knows nothing of".to_vec();
+    let mut extra = documents[1..].to_vec();
+    extra.push((Hash256::of(&stranger).to_hex(), stranger));
+    extra.sort();
+    klero_verifier::check_documents(&mut with_stranger, extra);
+    assert!(with_stranger.ok(), "{}", with_stranger.to_text());
+    assert_eq!(
+        (with_stranger.documents_checked, with_stranger.documents_missing, with_stranger.documents_uncommitted),
+        (4, 1, 1)
+    );
     documents[1].1.push(b'!');
     klero_verifier::check_documents(&mut changed, documents);
     let failure = changed.first_failure.expect("a changed document fails");

@@ -228,3 +228,52 @@ async fn a_store_that_is_down_makes_appends_unavailable() {
         .expect_err("refused");
     assert_eq!(error.code(), Code::Unavailable, "{}", error.message());
 }
+
+/// Version 2 is exactly the events that set a sealed field (FORMAT.md §14.1): a version 2
+/// submission that sets none is refused at the edge naming `event_version`, appends nothing,
+/// and fails `klero verify` as `payload` at its position when a log holds one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_2_event_without_a_sealed_field_is_refused_and_fails_verification() {
+    let (server, mut client, cast) = ready().await;
+    let before = server.log_size().await;
+    let author = klero_ledger::envelope::AuthorPart {
+        event_id: klero_client::new_event_id(),
+        stream: "assembly/errors/deliberation".into(),
+        event_type: "klero.deliberation.v1.PublicSubmissionReceived".into(),
+        event_version: 2,
+        author_public_key: cast.facilitator.public_key(),
+        authored_at_unix_ms: klero_application::system_clock()(),
+        payload: submission("s1").encode_to_vec(),
+    };
+    let signed = author.sign(&key("errors facilitator")).expect("sign");
+    let wire =
+        pb::ledger::SignedEvent { author_encoding: signed.encoding().to_vec(), signature: signed.signature().to_vec() };
+    let error = client
+        .ledger()
+        .append(pb::ledger::AppendRequest { event: Some(wire), expected_revision: None, data_key: Vec::new() })
+        .await
+        .expect_err("refused");
+    assert_eq!(error.code(), Code::InvalidArgument, "{}", error.message());
+    let fields: Vec<String> =
+        error.get_details_bad_request().expect("BadRequest").field_violations.into_iter().map(|v| v.field).collect();
+    assert_eq!(fields, vec!["event_version"], "{}", error.message());
+    assert_eq!(server.log_size().await, before, "nothing appended");
+
+    // The same event in a log, as a server that skipped the check would have recorded it.
+    let export = klero_client::export::export_from_server(&mut client).await.expect("export");
+    let log_key = klero_ledger::checkpoint::LogSigningKey::new("klero.test/blackbox", key("log key")).expect("key");
+    let mut builder = klero_testkit::ExportBuilder::new(log_key, server.trust_root.verifying_key().to_bytes())
+        .extend_from(&export.events);
+    let at = builder.size();
+    let recorded = klero_ledger::envelope::Envelope::parse(export.events.last().expect("events").clone())
+        .expect("envelope")
+        .ledger()
+        .recorded_at_unix_ms
+        + 1;
+    builder.append_signed(&signed, recorded);
+    builder.checkpoint();
+    let report = klero_verifier::verify_export(&builder.finish(), &mut |_, _| {});
+    let failure = report.first_failure.expect("a payload failure");
+    assert_eq!((failure.class, failure.position), (klero_verifier::FailureClass::Payload, Some(at)), "{failure}");
+    assert!(failure.reason.contains("event_version"), "{failure}");
+}

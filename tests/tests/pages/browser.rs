@@ -108,6 +108,7 @@ async fn residents_read_and_their_browser_verifies() {
         "rationale": RATIONALE,
         "submissionHtml": escaped(SCRIPT_SUBMISSION),
         "screenshot": screenshot,
+        "screenshotDir": std::env::var("KLERO_SCREENSHOT_DIR").ok(),
     });
     let config_path = directory.path().join("config.json");
     std::fs::write(&config_path, config.to_string()).expect("config");
@@ -166,9 +167,18 @@ async fn residents_read_and_their_browser_verifies() {
         ERASURE_REASON,
         SCRIPT_TITLE,
         SCRIPT_SUBMISSION,
+        // An honest record with a document never uploaded stays verified, and says so.
+        NEVER_UPLOADED_TITLE,
+        "This server holds no copy of the evidence",
+        // The date a session was held, not only the day it was recorded.
+        "Held on 17 January 2026",
     ] {
         assert!(text.contains(shown), "the page shows {shown:?}");
     }
+    let erased = seen["pages"][format!("/receipt?log_index={}", recorded_a.uncited_submission)]["text"]
+        .as_str()
+        .unwrap_or("");
+    assert!(erased.contains("Erased on 21 March 2026"), "an erased document's receipt says so: {erased}");
     assert!(!text.contains(ERASED_NOTE), "an erased note never shows");
     let steps =
         page["steps"].as_array().expect("steps").iter().filter_map(|s| s.as_str()).collect::<Vec<_>>().join("\n");
@@ -196,7 +206,11 @@ async fn residents_read_and_their_browser_verifies() {
     assert_eq!(seen["firstTab"], "Skip to the content", "the keyboard reaches the skip link first");
     for (path, phone) in seen["phone"].as_object().expect("phone") {
         assert!(phone["scrollWidth"].as_u64() <= phone["width"].as_u64(), "{path} runs off a phone's screen: {phone}");
+        if let Some(height) = phone["chartTextPx"].as_f64() {
+            assert!(height >= 11.0, "{path}: the quota chart's text is {height} px high on a phone");
+        }
     }
+    assert_eq!(seen["phone"]["/dashboard"]["scrollHint"], true, "the dashboard says its table scrolls");
 
     // Every lie, in the markup or in the slice, fails the badge, and the page then shows what
     // the browser derived, not the lie.

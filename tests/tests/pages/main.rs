@@ -26,6 +26,8 @@ pub const R1_TEXT: &str = "R1. A frequent bus network.\nThe panel recommends bus
 /// An implementation note sealed as personal text (issue 19): the page shows it opened, and
 /// the browser checks it against its signed commitment.
 pub const SEALED_NOTE: &str = "Route 12 now stops outside Mrs Okafor's house on Elm Road.";
+/// The title of evidence whose document was never uploaded.
+pub const NEVER_UPLOADED_TITLE: &str = "The depot's costs (not yet uploaded)";
 /// Another sealed note, erased: the page says when and why.
 pub const ERASED_NOTE: &str = "Mr Patel at 14 Mill Lane objected to the new stop.";
 pub const ERASURE_REASON: &str = "UK GDPR Art. 17(1)(a): the data subject asked";
@@ -133,6 +135,21 @@ pub async fn record_as(server: &PagesServer, assembly: &str, cast: &Cast) -> Rec
             title: SCRIPT_TITLE.into(),
             content_hash,
             media_type: "text/plain; charset=utf-8".into(),
+            sealed_title: None,
+        },
+    )
+    .await;
+    // Evidence whose document was never uploaded: an honest record the page must not turn red.
+    append(
+        &mut client,
+        &cast.facilitator,
+        assembly,
+        &pb::deliberation::EvidencePresented {
+            session_number: 1,
+            speaker_role: "council officer".into(),
+            title: NEVER_UPLOADED_TITLE.into(),
+            content_hash: sha("a briefing that was never uploaded"),
+            media_type: "application/pdf".into(),
             sealed_title: None,
         },
     )
@@ -270,6 +287,13 @@ pub async fn record_as(server: &PagesServer, assembly: &str, cast: &Cast) -> Rec
         event_hash: sealed_updates[1].event_hash.clone(),
         legal_basis: ERASURE_REASON.into(),
         erased_on: "2026-03-20".into(),
+    };
+    client.append(&server.sign_now(&officer, assembly, &erasure), None).await.expect("erasure");
+    // The uncited submission's document erased: its receipt page says when and why.
+    let erasure = pb::privacy::ContentErased {
+        event_hash: submissions[1].event_hash.clone(),
+        legal_basis: ERASURE_REASON.into(),
+        erased_on: "2026-03-21".into(),
     };
     client.append(&server.sign_now(&officer, assembly, &erasure), None).await.expect("erasure");
     Recorded {
