@@ -27,9 +27,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // type names against the .proto files at compile time.
     let mut config = prost_build::Config::new();
     config.enable_type_names();
-    // Document chunks as `bytes::Bytes`: a download slices one buffer into chunks without
-    // copying, and an upload's chunks come out of the receive buffer the same way.
-    config.bytes([".klero.documents.v1.UploadRequest", ".klero.documents.v1.DownloadResponse"]);
+    // Document chunks and view parts as `bytes::Bytes`: a download (or a streamed view) slices
+    // one buffer into chunks without copying, and an upload's chunks come out of the receive
+    // buffer the same way.
+    config.bytes([
+        ".klero.documents.v1.UploadRequest",
+        ".klero.documents.v1.DownloadResponse",
+        ".klero.query.v1.ViewPart",
+    ]);
     tonic_build::configure().build_client(grpc).build_server(grpc).compile_fds_with_config(config, descriptors)?;
     Ok(())
 }

@@ -151,6 +151,7 @@ const out = { pages: {}, lies: {} };
     })).violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help })));
   }
   await page.goto(`${config.a.pages}/`);
+  await outcome(page);
   await page.keyboard.press("Tab");
   out.firstTab = await page.evaluate(() => document.activeElement?.textContent);
   await context.close();
@@ -212,7 +213,7 @@ const lies = {
   "omit a timeline item": [assembly, (text) => text.replace(/<li><strong>[^<]*<\/strong>: Panel drawn by lot[^\n]*\n/, "")],
   "a rationale changed": [assembly, (text) => text.replace(config.rationale, config.rationale.replace("2027", "2028"))],
   "a decision changed": [assembly, (text) => text.replace(">Accepted</span>", ">Not accepted</span>")],
-  "an answer's date changed": [assembly, (text) => text.replace(/Answered on (\d+) /, (_m, d) => `Answered on ${Number(d) % 28 + 1} `)],
+  "an answer's date changed": [assembly, (text) => text.replace(/Answer recorded (\d+) /, (_m, d) => `Answer recorded ${Number(d) % 28 + 1} `)],
   "a citation's label changed": [assembly, (text) => text.replace("the evidence the panel relied on", "the evidence the panel rejected")],
   "a download link swapped": [assembly, (text) => text.replace(/href="\/documents\/([0-9a-f]{64})">Download/, `href="/documents/${"0".repeat(64)}">Download`)],
   "a live submission shown as erased": [assembly, (text) => text.replace(config.submissionHtml, "Erased on 1 March 2026 (the submitter asked)")],

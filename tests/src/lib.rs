@@ -500,7 +500,11 @@ pub async fn assert_served_views_equal_a_rebuild(client: &mut KleroClient, assem
     for name in klero_projections::ViewName::ALL {
         let served = client
             .query()
-            .get_view(pb::query::GetViewRequest { view: name.as_str().into(), assembly_id: assembly.into(), digest_only: false })
+            .get_view(pb::query::GetViewRequest {
+                view: name.as_str().into(),
+                assembly_id: assembly.into(),
+                digest_only: false,
+            })
             .await
             .expect("view")
             .into_inner();

@@ -27,6 +27,8 @@ use tonic_types::StatusExt;
 /// up to 1 s: a failover on the PostgreSQL store takes about 2 s, and up to about 25 s when the
 /// writer's machine vanished (deploy/README.md).
 const RETRY_DEADLINE: Duration = Duration::from_secs(30);
+/// Reads are retried for less: a read that fails on every server given is answered sooner.
+const READ_RETRY_DEADLINE: Duration = Duration::from_secs(5);
 const RETRY_FIRST_WAIT: Duration = Duration::from_millis(25);
 const RETRY_WAIT_MAX: Duration = Duration::from_secs(1);
 
@@ -220,9 +222,16 @@ pub fn expect_no_stream() -> pb::ExpectedRevision {
     pb::ExpectedRevision { kind: Some(Kind::NoStream(true)) }
 }
 
+/// Whether a retry of the same call may succeed. `CANCELLED` is what a call gets whose
+/// connection closed under it (the server died mid-call: its outcome is unknown, and the same
+/// bytes are safe to send again). A server whose storage failed refuses every append until an
+/// operator restarts it (`storage failed:`), and a limit stays a limit: those are not retried.
 fn is_transient(status: &Status) -> bool {
-    matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Unknown)
-        && !status.message().contains("limit exceeded")
+    matches!(
+        status.code(),
+        Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Unknown | Code::Cancelled
+    ) && !status.message().contains("limit exceeded")
+        && !status.message().starts_with("storage failed")
 }
 
 fn classify(stream: &str, status: Status) -> ClientError {
@@ -288,8 +297,8 @@ fn endpoint(url: &str, tls: Option<&ClientTls>) -> Result<tonic::transport::Endp
                 "an https:// server needs the CA that signed its certificate (klero … --ca FILE)",
             ))
         })?;
-        let mut config =
-            tonic::transport::ClientTlsConfig::new().ca_certificate(tonic::transport::Certificate::from_pem(&tls.ca_pem));
+        let mut config = tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(&tls.ca_pem));
         if let Some((cert, key)) = &tls.identity {
             config = config.identity(tonic::transport::Identity::from_pem(cert, key));
         }
@@ -382,12 +391,29 @@ impl KleroClient {
     /// Makes a call with the same request until it succeeds, fails for good, or
     /// [`RETRY_DEADLINE`] passes, failing over between tries; the request bytes are the same
     /// each time, so a retry of an append that did land returns its original result.
-    async fn retrying<T, F, Fut>(&mut self, stream: &str, mut call: F) -> Result<T, ClientError>
+    async fn retrying<T, F, Fut>(&mut self, stream: &str, call: F) -> Result<T, ClientError>
     where
         F: FnMut(KleroClient) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<T>, Status>>,
     {
-        let deadline = std::time::Instant::now() + RETRY_DEADLINE;
+        self.retrying_for(RETRY_DEADLINE, stream, call).await
+    }
+
+    /// [`KleroClient::retrying`] for a read, with [`READ_RETRY_DEADLINE`].
+    async fn reading<T, F, Fut>(&mut self, call: F) -> Result<T, ClientError>
+    where
+        F: FnMut(KleroClient) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        self.retrying_for(READ_RETRY_DEADLINE, "", call).await
+    }
+
+    async fn retrying_for<T, F, Fut>(&mut self, limit: Duration, stream: &str, mut call: F) -> Result<T, ClientError>
+    where
+        F: FnMut(KleroClient) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let deadline = std::time::Instant::now() + limit;
         let mut wait = RETRY_FIRST_WAIT;
         loop {
             match call(self.clone()).await {
@@ -528,7 +554,7 @@ impl KleroClient {
     pub async fn stream_revision(&mut self, stream: &str) -> Result<Option<u64>, ClientError> {
         let request = pb::GetStreamHeadRequest { stream: stream.to_string() };
         let head = self
-            .retrying("", |mut client| {
+            .reading(|mut client| {
                 let request = request.clone();
                 async move { client.ledger.get_stream_head(request).await }
             })
@@ -538,8 +564,12 @@ impl KleroClient {
 
     /// One view of one assembly with its JSON, of any size (`StreamView`), checked against its
     /// digest.
-    pub async fn view(&mut self, view: &str, assembly_id: &str) -> Result<pb::query::View, ClientError> {
-        let request = pb::query::GetViewRequest { view: view.into(), assembly_id: assembly_id.into(), digest_only: false };
+    pub async fn view(&mut self, view: &str, assembly_id: &str) -> Result<klero_proto::query::View, ClientError> {
+        let request = klero_proto::query::GetViewRequest {
+            view: view.into(),
+            assembly_id: assembly_id.into(),
+            digest_only: false,
+        };
         let mut parts = self.query().stream_view(request).await.map_err(ClientError::Refused)?.into_inner();
         let malformed = |what: &str| ClientError::Refused(tonic::Status::data_loss(format!("the view stream {what}")));
         let mut head = parts
@@ -564,18 +594,13 @@ impl KleroClient {
 
     /// The latest signed checkpoint.
     pub async fn checkpoint(&mut self) -> Result<pb::GetCheckpointResponse, ClientError> {
-        self.retrying("", |mut client| async move { client.ledger.get_checkpoint(pb::GetCheckpointRequest {}).await })
-            .await
+        self.reading(|mut client| async move { client.ledger.get_checkpoint(pb::GetCheckpointRequest {}).await }).await
     }
 
     pub async fn inclusion_proof(&mut self, log_index: u64, tree_size: u64) -> Result<Vec<Hash256>, ClientError> {
         let request = pb::GetInclusionProofRequest { log_index, tree_size };
-        let response = self
-            .retrying("", |mut client| {
-                let request = request.clone();
-                async move { client.ledger.get_inclusion_proof(request).await }
-            })
-            .await?;
+        let response =
+            self.reading(|mut client| async move { client.ledger.get_inclusion_proof(request).await }).await?;
         Ok(to_hashes(response.hashes))
     }
 
@@ -585,24 +610,14 @@ impl KleroClient {
         new_tree_size: u64,
     ) -> Result<Vec<Hash256>, ClientError> {
         let request = pb::GetConsistencyProofRequest { old_tree_size, new_tree_size };
-        let response = self
-            .retrying("", |mut client| {
-                let request = request.clone();
-                async move { client.ledger.get_consistency_proof(request).await }
-            })
-            .await?;
+        let response =
+            self.reading(|mut client| async move { client.ledger.get_consistency_proof(request).await }).await?;
         Ok(to_hashes(response.hashes))
     }
 
     pub async fn proof_bundle(&mut self, log_index: u64) -> Result<String, ClientError> {
         let request = pb::GetProofBundleRequest { log_index };
-        Ok(self
-            .retrying("", |mut client| {
-                let request = request.clone();
-                async move { client.ledger.get_proof_bundle(request).await }
-            })
-            .await?
-            .bundle)
+        Ok(self.reading(|mut client| async move { client.ledger.get_proof_bundle(request).await }).await?.bundle)
     }
 }
 

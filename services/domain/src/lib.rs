@@ -7,8 +7,8 @@
 pub mod events;
 pub mod personal;
 pub mod rules;
-pub mod types;
 pub mod text;
+pub mod types;
 
 pub use events::{Authority, DocumentKind, DomainEvent, DomainEventType, InputKind, DOMAIN_EVENT_TYPES};
 pub use personal::{DataKey, OpenedText, PersonalText, SealedText};

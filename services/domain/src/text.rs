@@ -4,6 +4,10 @@
 /// The rule's code, as refusals and verifiers name it.
 pub const TEXT_CHARACTERS_RULE: &str = "text.characters";
 
+/// The codes of field-level checks (`INVALID_ARGUMENT`, a verifier's `payload`), documented in
+/// docs/RULES.md beside the rules' codes ([`crate::RuleCode`]).
+pub const FIELD_CHECK_CODES: &[&str] = &[TEXT_CHARACTERS_RULE];
+
 /// A character recorded text may not hold, and where it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -42,7 +46,9 @@ mod tests {
 
     #[test]
     fn text_holds_printable_characters_tabs_and_line_feeds_only() {
-        for good in ["", "Buses until 11pm.", "Line one\nLine two\twith a tab", "Café, naïve, 東京, 🚌", "\u{a0}\u{fffd}"] {
+        for good in
+            ["", "Buses until 11pm.", "Line one\nLine two\twith a tab", "Café, naïve, 東京, 🚌", "\u{a0}\u{fffd}"]
+        {
             assert_eq!(check_text_characters(good), Ok(()), "{good:?}");
         }
         for (bad, offset, character) in [

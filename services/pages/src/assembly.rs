@@ -264,9 +264,9 @@ fn standing(last: MilestoneKind, accountability: &Accountability) -> &'static st
             })
         })
         .collect();
-    let carried_out = accepted.iter().all(|a| {
-        a.implementation.last().is_some_and(|u| u.status == klero_domain::ImplementationStatus::Completed)
-    });
+    let carried_out = accepted
+        .iter()
+        .all(|a| a.implementation.last().is_some_and(|u| u.status == klero_domain::ImplementationStatus::Completed));
     if answered < adopted.len() {
         if adopted.iter().any(|a| a.state == ResponseState::Overdue) {
             "The council is answering; some answers are overdue"

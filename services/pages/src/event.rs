@@ -142,7 +142,9 @@ pub fn fields(slice: &VerifiedSlice, event: &DomainEvent) -> Vec<Field> {
         DomainEvent::PublicSubmissionReceived(e) => vec![
             f("Submitter (pseudonymous)", text(&e.submitter_id)),
             match &e.content {
-                klero_domain::events::SubmissionContent::Document(hash) => f("Document", FieldValue::document(slice, hash)),
+                klero_domain::events::SubmissionContent::Document(hash) => {
+                    f("Document", FieldValue::document(slice, hash))
+                }
                 klero_domain::events::SubmissionContent::Sealed(sealed) => {
                     f("Text", personal(slice, &PersonalText::Sealed(sealed.clone())))
                 }

@@ -188,7 +188,10 @@ fn check_documents_in(directory: &Path, report: &mut Report) {
                 class: FailureClass::Document,
                 position: None,
                 line: None,
-                reason: format!("{name:?} in {} is not a file: a documents directory holds only documents", directory.display()),
+                reason: format!(
+                    "{name:?} in {} is not a file: a documents directory holds only documents",
+                    directory.display()
+                ),
             });
             return;
         }

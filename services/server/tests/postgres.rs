@@ -130,7 +130,8 @@ async fn a_killed_writer_is_replaced_and_nothing_acknowledged_is_lost() {
     let (_, facilitator) = grant_and_convene(&mut client_a, "failover", "Does it fail over?").await;
     // B is not the writer: it says so, and names A by its URL, which a client follows.
     let to_b = facilitator.sign("failover", &submission("to-b")).expect("sign");
-    let request = pb::ledger::AppendRequest { event: Some(to_b.wire.clone()), expected_revision: None, data_key: vec![] };
+    let request =
+        pb::ledger::AppendRequest { event: Some(to_b.wire.clone()), expected_revision: None, data_key: vec![] };
     let refused = client_b.ledger().append(request).await.expect_err("B is not the writer");
     assert_eq!(refused.code(), tonic::Code::Unavailable);
     assert!(refused.message().contains(&format!("not the log's writer: append to {url_a} ")), "{}", refused.message());

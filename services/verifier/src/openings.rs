@@ -90,7 +90,7 @@ mod tests {
     fn openings_read_back_what_was_written_and_refuse_other_forms() {
         let opening = Opening { log_index: 7, field: "sealed_text".into(), salt: [9; 32], text: "Mill Lane".into() };
         let text = format!("{}{}", openings_header(), encode_opening(&opening));
-        assert_eq!(parse_openings(&text), Ok(vec![opening]));
+        assert_eq!(parse_openings(&text), Ok(vec![opening.clone()]));
         assert_eq!(parse_openings(&openings_header()), Ok(Vec::new()));
         for bad in [
             "klero-openings/v2\n".to_string(),

@@ -486,13 +486,18 @@ fn verify_events(
                         Ok(envelope) => chunk.push(envelope),
                         Err(error) => {
                             let position = next_index + chunk.len() as u64;
+                            // The export file's line of that event: after the header's lines.
+                            let header_lines = 3 + header.checkpoints.len() as u64 + header.views.len() as u64;
                             fail(
                                 &mut report,
-                                failure(
-                                    FailureClass::Format,
-                                    Some(position),
-                                    format!("envelope does not parse: {error}"),
-                                ),
+                                Failure {
+                                    line: Some(header_lines + position + 1),
+                                    ..failure(
+                                        FailureClass::Format,
+                                        Some(position),
+                                        format!("envelope does not parse: {error}"),
+                                    )
+                                },
                             );
                             replay.stopped = true;
                             break;

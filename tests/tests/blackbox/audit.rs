@@ -358,7 +358,7 @@ async fn a_dropped_or_broken_last_event_is_named_not_the_unanchored_ones() {
     assert!(verify(&dropped).first_failure.expect("failure").reason.contains("events were dropped"));
 
     let text = export.encode();
-    let last = text.lines().filter(|line| line.starts_with("event ")).last().expect("an event line");
+    let last = text.lines().rfind(|line| line.starts_with("event ")).expect("an event line");
     let broken = text.replace(last, &format!("event {}", &last[6..last.len() - 8]));
     let report = klero_verifier::verify_stream(
         std::io::Cursor::new(broken.as_bytes()),
@@ -369,7 +369,8 @@ async fn a_dropped_or_broken_last_event_is_named_not_the_unanchored_ones() {
     let failure = report.first_failure.expect("a broken line fails");
     assert_eq!(failure.class, FailureClass::Format, "{failure}");
     assert_eq!(failure.position, Some(size - 1), "{failure}");
-    assert!(failure.line.is_some(), "{failure}");
+    let line = text.lines().position(|l| l == last).expect("the line") as u64 + 1;
+    assert_eq!(failure.line, Some(line), "{failure}");
 }
 
 /// A checkpoint with a good signature over another root anchors nothing: it fails at its size,

@@ -163,7 +163,11 @@ async fn upload_cite_respond_trace_export_and_verify() {
     // The trace of the submission reaches the council's answer.
     let view = client
         .query()
-        .get_view(pb::query::GetViewRequest { view: "input-trace".into(), assembly_id: "docs".into(), digest_only: false })
+        .get_view(pb::query::GetViewRequest {
+            view: "input-trace".into(),
+            assembly_id: "docs".into(),
+            digest_only: false,
+        })
         .await
         .expect("view")
         .into_inner();
@@ -182,7 +186,11 @@ async fn upload_cite_respond_trace_export_and_verify() {
     assert_eq!(entry["outcomes"][0]["response"]["log_index"], answer.log_index);
     let responses = client
         .query()
-        .get_view(pb::query::GetViewRequest { view: "response-trace".into(), assembly_id: "docs".into(), digest_only: false })
+        .get_view(pb::query::GetViewRequest {
+            view: "response-trace".into(),
+            assembly_id: "docs".into(),
+            digest_only: false,
+        })
         .await
         .expect("view")
         .into_inner();

@@ -277,3 +277,51 @@ async fn a_version_2_event_without_a_sealed_field_is_refused_and_fails_verificat
     assert_eq!((failure.class, failure.position), (klero_verifier::FailureClass::Payload, Some(at)), "{failure}");
     assert!(failure.reason.contains("event_version"), "{failure}");
 }
+
+/// Recorded text holds no control character but tab and line feed (docs/RULES.md,
+/// `text.characters`): a NUL in an agenda, a CR, an escape in a citation's note and a BEL in
+/// sealed text are each refused at the edge naming the field and the rule, and append nothing.
+/// (A NUL in a rationale used to be accepted, and then failed the assembly page's own check.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_with_control_characters_is_refused_naming_the_field_and_the_rule() {
+    let (server, mut client, cast) = ready().await;
+    let before = server.log_size().await;
+    let refusal = |error: ClientError| {
+        let status = status(error);
+        assert_eq!(status.code(), Code::InvalidArgument, "{}", status.message());
+        status.get_details_bad_request().expect("BadRequest").field_violations
+    };
+    for (agenda, offset) in [("Transport\u{0}", 9), ("Line one\r\nLine two", 8), ("\u{1b}[31mred", 0)] {
+        let session = pb::deliberation::SessionHeld {
+            session_number: 1,
+            held_on: "2026-01-17".into(),
+            agenda: agenda.into(),
+            attendance_count: 4,
+        };
+        let violations =
+            refusal(client.append(&sign(&cast.facilitator, "errors", &session), None).await.expect_err("refused"));
+        assert_eq!(violations.len(), 1, "{violations:?}");
+        assert_eq!(violations[0].field, "agenda");
+        assert!(
+            violations[0].description.starts_with("text.characters: holds U+")
+                && violations[0].description.contains(&format!("at byte {offset}")),
+            "{}",
+            violations[0].description
+        );
+    }
+    // Sealed text is recorded text too: the server opens it and refuses a BEL in it.
+    let sealer = klero_client::Sealer::new().expect("sealer");
+    let sealed = pb::deliberation::PublicSubmissionReceived {
+        submitter_id: "s1".into(),
+        content_hash: Vec::new(),
+        received_on: "2026-01-21".into(),
+        sealed_text: Some(sealer.seal("sealed_text", "ring the bell\u{7}").expect("seal")),
+    };
+    let signed = cast.facilitator.sign_sealed("errors", &sealed, &sealer).expect("sign");
+    let status = status(client.append(&signed, None).await.expect_err("refused"));
+    assert_eq!(status.code(), Code::InvalidArgument, "{}", status.message());
+    assert!(status.message().contains("text.characters"), "{}", status.message());
+    assert_eq!(server.log_size().await, before, "nothing appended");
+    // The code the refusals name, as tidy's one set of codes holds it.
+    assert_eq!(klero_domain::text::TEXT_CHARACTERS_RULE, "text.characters");
+}

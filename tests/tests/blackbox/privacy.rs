@@ -153,7 +153,11 @@ async fn personal_text_is_sealed_opened_erased_and_gone_from_every_file_while_ev
     assert_eq!(refused(gone).code(), Code::NotFound);
     let trace = client
         .query()
-        .get_view(pb::query::GetViewRequest { view: "input-trace".into(), assembly_id: assembly.into(), digest_only: false })
+        .get_view(pb::query::GetViewRequest {
+            view: "input-trace".into(),
+            assembly_id: assembly.into(),
+            digest_only: false,
+        })
         .await
         .expect("view")
         .into_inner();

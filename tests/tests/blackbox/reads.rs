@@ -98,7 +98,11 @@ async fn an_assembly_of_100000_submissions_exports_and_verifies() {
     assert!(error.message().contains("StreamView") && error.message().contains("digest_only"), "{}", error.message());
     let digest_only = client
         .query()
-        .get_view(pb::query::GetViewRequest { view: "input-trace".into(), assembly_id: "large".into(), digest_only: true })
+        .get_view(pb::query::GetViewRequest {
+            view: "input-trace".into(),
+            assembly_id: "large".into(),
+            digest_only: true,
+        })
         .await
         .expect("a digest alone")
         .into_inner();

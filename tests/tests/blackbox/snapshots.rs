@@ -12,7 +12,11 @@ async fn served_views(client: &mut klero_client::KleroClient, assembly: &str) ->
     for name in klero_projections::ViewName::ALL {
         let view = client
             .query()
-            .get_view(pb::query::GetViewRequest { view: name.as_str().into(), assembly_id: assembly.into(), digest_only: false })
+            .get_view(pb::query::GetViewRequest {
+                view: name.as_str().into(),
+                assembly_id: assembly.into(),
+                digest_only: false,
+            })
             .await
             .expect("view")
             .into_inner();

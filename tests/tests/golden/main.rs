@@ -4,6 +4,8 @@
 //! - `record-vectors.txt`: the fixture's events and every view's canonical JSON and digest
 //!   (docs/FORMAT.md §7), for an independent implementation to reproduce;
 //! - `fixture.export`: the fixture as an export file (§8);
+//! - `export-vectors.txt`: tampered copies of it, as line edits, and the verdict (class,
+//!   position, line) every verifier must reach (§8);
 //! - `draw-vectors.txt`: a lottery and what three seeds draw from it, step by step (§9);
 //! - `personal-data-vectors.txt`: the fixture with its personal text sealed, a retention
 //!   period and an erasure: every sealed field's key, nonce, salt, text, associated data,
@@ -346,4 +348,255 @@ fn the_slice_vectors_are_pinned_byte_for_byte() {
             writeln!(out, "case[{n}].slice: {}", base64::engine::general_purpose::STANDARD.encode(case.slice.encode()));
     }
     expect_file!["slice-vectors.txt"].assert_eq(&out);
+}
+
+/// A verifier's failure as the export vectors pin it: class, position and line.
+type Verdict<'c> = (&'c str, Option<u64>, Option<usize>);
+
+/// One change to `fixture.export`, by the 1-based number of a line of the original file.
+enum Edit {
+    Replace(usize, String),
+    Delete(usize),
+    InsertBefore(usize, String),
+}
+
+impl std::fmt::Display for Edit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Edit::Replace(line, text) => write!(f, "replace {line} {text}"),
+            Edit::Delete(line) => write!(f, "delete {line}"),
+            Edit::InsertBefore(line, text) => write!(f, "insert-before {line} {text}"),
+        }
+    }
+}
+
+fn apply(original: &str, edits: &[Edit]) -> String {
+    let mut out = String::new();
+    for (at, line) in original.lines().enumerate() {
+        let number = at + 1;
+        for edit in edits {
+            if let Edit::InsertBefore(n, text) = edit {
+                if *n == number {
+                    out.push_str(text);
+                    out.push('\n');
+                }
+            }
+        }
+        let replaced = edits.iter().find_map(|edit| match edit {
+            Edit::Replace(n, text) if *n == number => Some(Some(text.as_str())),
+            Edit::Delete(n) if *n == number => Some(None),
+            _ => None,
+        });
+        match replaced {
+            Some(Some(text)) => out.push_str(text),
+            Some(None) => continue,
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// A checkpoint line the fixture's log key signs: of the first `size` events, with their true
+/// root and stream heads unless the case says otherwise.
+fn checkpoint_line(
+    events: &[Vec<u8>],
+    size: usize,
+    root: Option<klero_ledger::Hash256>,
+    heads_of: Option<usize>,
+) -> String {
+    use base64::Engine as _;
+    let prefix_heads = |count: usize| {
+        let mut chains = klero_ledger::chain::StreamChainChecker::new();
+        for bytes in &events[..count] {
+            let envelope = Envelope::parse(bytes.clone()).expect("envelope");
+            chains.check_next(&envelope, envelope.event_hash()).expect("chains");
+        }
+        chains.heads_tree().commitment()
+    };
+    let mut tree = klero_ledger::merkle::MerkleTree::new();
+    for bytes in &events[..size] {
+        tree.push_entry(&Envelope::parse(bytes.clone()).expect("envelope").event_hash());
+    }
+    let checkpoint = klero_ledger::checkpoint::Checkpoint {
+        origin: fixture::LOG_NAME.into(),
+        tree_size: size as u64,
+        root_hash: root.unwrap_or_else(|| tree.root()),
+        stream_heads: Some(prefix_heads(heads_of.unwrap_or(size))),
+    };
+    let note = fixture::lifecycle().log_key.sign(&checkpoint).expect("sign").note().to_string();
+    format!("checkpoint {}", base64::engine::general_purpose::STANDARD.encode(note))
+}
+
+/// The fixture's log with one more event, by the fixture's facilitator: the event line and the
+/// checkpoint line that covers it.
+fn one_more_event(event_type: &str, version: u32, payload: Vec<u8>) -> (String, String) {
+    use base64::Engine as _;
+    let fixture = fixture::lifecycle();
+    let facilitator = klero_testkit::key("fixture: facilitator");
+    let last = Envelope::parse(fixture.export.events.last().expect("events").clone()).expect("envelope");
+    let recorded = last.ledger().recorded_at_unix_ms + 60_000;
+    let mut builder = klero_testkit::ExportBuilder::new(fixture.log_key.clone(), fixture.trust_root)
+        .extend_from(&fixture.export.events);
+    let mut event_id = [0x5a; 16];
+    event_id[6] = 0x40;
+    event_id[8] = 0x80;
+    builder.append(
+        klero_ledger::envelope::AuthorPart {
+            event_id: klero_ledger::envelope::EventId(event_id),
+            stream: format!("assembly/{}/deliberation", fixture::ASSEMBLY),
+            event_type: event_type.into(),
+            event_version: version,
+            author_public_key: facilitator.verifying_key().to_bytes(),
+            authored_at_unix_ms: recorded,
+            payload,
+        },
+        &facilitator,
+        recorded,
+    );
+    let events = builder.finish().events;
+    let line = format!("event {}", base64::engine::general_purpose::STANDARD.encode(events.last().expect("event")));
+    (line, checkpoint_line(&events, events.len(), None, None))
+}
+
+/// Tampered exports, as edits of `fixture.export`, and the verdict every verifier must reach
+/// (docs/FORMAT.md §8): `ok`, or the failure's class, position and line (`-` for none). Each
+/// verdict is asserted here as intended, then pinned in `export-vectors.txt`.
+#[test]
+fn the_export_failure_vectors_are_pinned() {
+    use prost::Message as _;
+    let original =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/fixture.export"))
+            .expect("fixture.export");
+    let lines: Vec<&str> = original.lines().collect();
+    let events = fixture::lifecycle().export.events;
+    let size = events.len();
+    let (end, last_event) = (lines.len(), lines.len() - 1);
+    let first_view = lines.iter().position(|l| l.starts_with("view ")).expect("a view line") + 1;
+    let view_words: Vec<&str> = lines[first_view - 1].split(' ').collect();
+    let swapped_view =
+        |name: &str, assembly: &str| format!("view {name} {assembly} {} {}", view_words[3], view_words[4]);
+    let cut_short = &lines[last_event - 1][..lines[last_event - 1].len() - 8];
+    let sealed_less = pb_submission_at_version_2();
+    let (v2_line, v2_checkpoint) = one_more_event("klero.deliberation.v1.PublicSubmissionReceived", 2, sealed_less);
+    let nul_session = klero_proto::deliberation::SessionHeld {
+        session_number: 2,
+        held_on: "2027-02-01".into(),
+        agenda: "Transport\u{0}: a NUL in the agenda".into(),
+        attendance_count: 4,
+    };
+    let (nul_line, nul_checkpoint) =
+        one_more_event("klero.deliberation.v1.SessionHeld", 1, nul_session.encode_to_vec());
+    let another_root = Some(klero_ledger::Hash256::of(b"another history"));
+    let cases: Vec<(&str, Vec<Edit>, Option<Verdict>)> = vec![
+        ("the fixture as it is", vec![], None),
+        (
+            "the last event left out",
+            vec![Edit::Delete(last_event), Edit::Replace(end, format!("end {}", size - 1))],
+            Some(("checkpoint", Some(size as u64), None)),
+        ),
+        (
+            "the last event's line cut short",
+            vec![Edit::Replace(last_event, cut_short.to_string())],
+            Some(("format", Some(size as u64 - 1), Some(last_event))),
+        ),
+        (
+            "the log cut short and re-signed, its views kept",
+            vec![
+                Edit::Delete(last_event),
+                Edit::Replace(end, format!("end {}", size - 1)),
+                Edit::Replace(4, checkpoint_line(&events, size - 1, None, None)),
+            ],
+            Some(("view", Some(size as u64), None)),
+        ),
+        (
+            "a view line naming no view",
+            vec![Edit::Replace(first_view, swapped_view("assembly-summary", "fixture"))],
+            Some(("format", None, Some(first_view))),
+        ),
+        (
+            "a view line with a malformed assembly id",
+            vec![Edit::Replace(first_view, swapped_view("assembly-overview", "Fixture"))],
+            Some(("format", None, Some(first_view))),
+        ),
+        (
+            "a signed checkpoint over another root",
+            vec![Edit::Replace(4, checkpoint_line(&events, size, another_root, None))],
+            Some(("checkpoint", Some(size as u64), None)),
+        ),
+        (
+            "a signed checkpoint whose stream heads name an older event",
+            vec![Edit::Replace(4, checkpoint_line(&events, size, None, Some(size - 1)))],
+            Some(("checkpoint", Some(size as u64), None)),
+        ),
+        (
+            "two signed checkpoints of one size with different roots",
+            vec![Edit::InsertBefore(first_view, checkpoint_line(&events, size, another_root, None))],
+            Some(("fork", Some(size as u64), None)),
+        ),
+        (
+            "the end line's count wrong",
+            vec![Edit::Replace(end, format!("end {}", size + 1))],
+            Some(("format", None, Some(end))),
+        ),
+        (
+            "a version 2 event that seals nothing",
+            vec![
+                Edit::Replace(4, v2_checkpoint),
+                Edit::InsertBefore(end, v2_line),
+                Edit::Replace(end, format!("end {}", size + 1)),
+            ],
+            Some(("payload", Some(size as u64), None)),
+        ),
+        (
+            "an agenda holding a NUL",
+            vec![
+                Edit::Replace(4, nul_checkpoint),
+                Edit::InsertBefore(end, nul_line),
+                Edit::Replace(end, format!("end {}", size + 1)),
+            ],
+            Some(("payload", Some(size as u64), None)),
+        ),
+    ];
+    let mut out = String::from(
+        "# Kleroterion golden export vectors (docs/FORMAT.md §8): tampered copies of fixture.export and the verdict.\n\
+         # Each case: edits of fixture.export by the 1-based number of a line of the original file (replace N TEXT,\n\
+         # delete N, insert-before N TEXT), then `ok` or `CLASS POSITION LINE` (`-` where there is none).\n",
+    );
+    for (n, (name, edits, intended)) in cases.iter().enumerate() {
+        let text = apply(&original, edits);
+        let report = klero_verifier::verify_stream(
+            std::io::Cursor::new(text.as_bytes()),
+            &Default::default(),
+            None,
+            &mut |_, _| {},
+        );
+        let verdict = report.first_failure.as_ref().map(|f| (f.class.as_str(), f.position, f.line.map(|l| l as usize)));
+        assert_eq!(verdict, *intended, "{name}: {}", report.to_text());
+        let _ = writeln!(out, "case[{n}].name: {name}");
+        for (k, edit) in edits.iter().enumerate() {
+            let _ = writeln!(out, "case[{n}].edit[{k}]: {edit}");
+        }
+        let show = |value: Option<String>| value.unwrap_or_else(|| "-".into());
+        let expect = match verdict {
+            None => "ok".to_string(),
+            Some((class, position, line)) => {
+                format!("{class} {} {}", show(position.map(|p| p.to_string())), show(line.map(|l| l.to_string())))
+            }
+        };
+        let _ = writeln!(out, "case[{n}].expect: {expect}");
+    }
+    expect_file!["export-vectors.txt"].assert_eq(&out);
+}
+
+/// A public submission with its document hash and no sealed text: a version 1 payload.
+fn pb_submission_at_version_2() -> Vec<u8> {
+    use prost::Message as _;
+    klero_proto::deliberation::PublicSubmissionReceived {
+        submitter_id: "s0099".into(),
+        content_hash: klero_ledger::Hash256::of(b"a submission").0.to_vec(),
+        received_on: "2027-02-01".into(),
+        sealed_text: None,
+    }
+    .encode_to_vec()
 }

@@ -175,9 +175,8 @@ async fn residents_read_and_their_browser_verifies() {
     ] {
         assert!(text.contains(shown), "the page shows {shown:?}");
     }
-    let erased = seen["pages"][format!("/receipt?log_index={}", recorded_a.uncited_submission)]["text"]
-        .as_str()
-        .unwrap_or("");
+    let erased =
+        seen["pages"][format!("/receipt?log_index={}", recorded_a.uncited_submission)]["text"].as_str().unwrap_or("");
     assert!(erased.contains("Erased on 21 March 2026"), "an erased document's receipt says so: {erased}");
     assert!(!text.contains(ERASED_NOTE), "an erased note never shows");
     let steps =
