@@ -305,7 +305,10 @@ impl<S: EventStore> Application<S> {
         snapshot::fill_header(&mut bytes, self.log.sign_server_state(&message), tree_size, &root_hash);
         let length = bytes.len();
         self.last_snapshot_bytes.store(length, std::sync::atomic::Ordering::Relaxed);
-        self.store.save_snapshot(bytes).await.inspect_err(|error| self.write_failure.record_store_error(error))?;
+        self.store
+            .save_snapshot(tree_size, bytes)
+            .await
+            .inspect_err(|error| self.write_failure.record_store_error(error))?;
         tracing::info!(tree_size, bytes = length, "snapshot written");
         Ok(tree_size)
     }

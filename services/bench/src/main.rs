@@ -29,7 +29,12 @@ fn main() {
     // The `open` bench measures each open in a child process of this binary.
     if let [command, directory, mode] = args.as_slice() {
         if command == "open-child" {
-            open_benches::open_child(std::path::Path::new(directory), mode);
+            open_benches::open_child(std::path::Path::new(directory), mode, None);
+        }
+    }
+    if let [command, directory, mode, postgres] = args.as_slice() {
+        if command == "open-child" {
+            open_benches::open_child(std::path::Path::new(directory), mode, Some(postgres));
         }
     }
     // The `soak` bench kills and restarts a server that runs in a child process of this binary.
@@ -71,6 +76,7 @@ fn main() {
             "verify-export" => audit_benches::verify_export_bench(quick),
             "project" => audit_benches::project_bench(quick),
             "open" => open_benches::open(quick),
+            "open-postgres" => open_benches::open_postgres(quick),
             "select" => select_benches::select(quick),
             "documents" => document_benches::documents_bench(quick),
             "pages" => page_benches::pages(quick),

@@ -51,16 +51,45 @@ fn signed(author: &SigningKey, stream: String, event_type: &str, payload: Vec<u8
     .expect("sign")
 }
 
-/// Grows a data directory to `events` through `Application::append`, then stops it cleanly,
-/// which leaves a snapshot of the whole log.
+/// Where an open bench's log is kept: the embedded store in the data directory, or a
+/// PostgreSQL database (the data directory then holds only the tree's leaf file).
+#[derive(Clone, Debug)]
+enum Place {
+    Embedded,
+    Postgres(String),
+}
+
+/// Grows a data directory (and its log, at `place`) to `events` through
+/// `Application::append`, then stops it cleanly, which leaves a snapshot of the whole log.
 fn grow(directory: &Path, events: usize) -> f64 {
+    grow_at(directory, &Place::Embedded, events)
+}
+
+fn grow_at(directory: &Path, place: &Place, events: usize) -> f64 {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let started = Instant::now();
     runtime.block_on(async {
+        match place {
+            Place::Embedded => {
+                let store =
+                    Arc::new(EmbeddedStore::open(directory, EmbeddedStoreOptions::default()).await.expect("store"));
+                grow_on(store, directory, events).await;
+            }
+            Place::Postgres(url) => {
+                let options = klero_store_postgres::PostgresStoreOptions::default();
+                let store = Arc::new(klero_store_postgres::PostgresStore::connect(url, options).await.expect("store"));
+                grow_on(store, directory, events).await;
+            }
+        }
+    });
+    started.elapsed().as_secs_f64()
+}
+
+async fn grow_on<S: klero_store::EventStore>(store: Arc<S>, directory: &Path, events: usize) {
+    {
         let council = key("bench council");
         let facilitator = key("bench facilitator");
         let convenor = key("bench convenor");
-        let store = Arc::new(EmbeddedStore::open(directory, EmbeddedStoreOptions::default()).await.expect("store"));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let config = ApplicationConfig::new(council.verifying_key().to_bytes(), klero_application::system_clock());
         let running = klero_application::start(store, log_config(directory), config, Vec::new(), async {
@@ -68,7 +97,7 @@ fn grow(directory: &Path, events: usize) -> f64 {
         })
         .await
         .expect("start");
-        let application: Arc<Application<EmbeddedStore>> = running.application().clone();
+        let application: Arc<Application<S>> = running.application().clone();
         let append_one = |event: SignedAuthorPart| {
             let application = application.clone();
             async move {
@@ -144,30 +173,50 @@ fn grow(directory: &Path, events: usize) -> f64 {
         drop(application);
         let _ = stop.send(());
         running.stopped().await.expect("clean stop");
-    });
-    started.elapsed().as_secs_f64()
+    }
 }
 
 /// The child's side: opens `directory` as `klero serve` would, in `mode`, and prints one JSON
 /// line with the time to a served state and the resident memory then. Exits at once, without a
 /// clean stop, so that the directory stays as it was for the next child.
-pub fn open_child(directory: &Path, mode: &str) -> ! {
+/// With `postgres`, the log is in that database and `directory` holds the leaf file.
+pub fn open_child(directory: &Path, mode: &str, postgres: Option<&str>) -> ! {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let rss_before = resident_bytes();
     let started = Instant::now();
     let mut store_seconds = 0.0;
     let (events, taken_up, tree_bytes) = runtime.block_on(async {
-        let store = Arc::new(EmbeddedStore::open(directory, EmbeddedStoreOptions::default()).await.expect("store"));
-        store_seconds = started.elapsed().as_secs_f64();
         let mut config =
             ApplicationConfig::new(key("bench council").verifying_key().to_bytes(), klero_application::system_clock());
         config.open = if mode == "full" { OpenVerification::Full } else { OpenVerification::FromSnapshot };
-        let running =
-            klero_application::start(store, log_config(directory), config, Vec::new(), std::future::pending())
-                .await
-                .expect("start");
-        let application = running.application();
-        (application.log_size(), application.snapshot_taken_up(), application.tree_resident_bytes())
+        async fn opened<S: klero_store::EventStore>(
+            store: Arc<S>,
+            directory: &Path,
+            config: ApplicationConfig,
+        ) -> (u64, Option<u64>, usize) {
+            let running =
+                klero_application::start(store, log_config(directory), config, Vec::new(), std::future::pending())
+                    .await
+                    .expect("start");
+            let application = running.application();
+            let opened = (application.log_size(), application.snapshot_taken_up(), application.tree_resident_bytes());
+            std::mem::forget(running);
+            opened
+        }
+        match postgres {
+            None => {
+                let store =
+                    Arc::new(EmbeddedStore::open(directory, EmbeddedStoreOptions::default()).await.expect("store"));
+                store_seconds = started.elapsed().as_secs_f64();
+                opened(store, directory, config).await
+            }
+            Some(url) => {
+                let options = klero_store_postgres::PostgresStoreOptions::default();
+                let store = Arc::new(klero_store_postgres::PostgresStore::connect(url, options).await.expect("store"));
+                store_seconds = started.elapsed().as_secs_f64();
+                opened(store, directory, config).await
+            }
+        }
     });
     let seconds = started.elapsed().as_secs_f64();
     // Let the allocator give back what the open freed (mimalloc purges after a short delay), so
@@ -192,10 +241,16 @@ fn resident_bytes() -> u64 {
 }
 
 fn open_in_child(directory: &Path, mode: &str) -> serde_json::Value {
-    let output = std::process::Command::new(std::env::current_exe().expect("bench binary"))
-        .args(["open-child", &directory.display().to_string(), mode])
-        .output()
-        .expect("child runs");
+    open_in_child_at(directory, mode, &Place::Embedded)
+}
+
+fn open_in_child_at(directory: &Path, mode: &str, place: &Place) -> serde_json::Value {
+    let mut command = std::process::Command::new(std::env::current_exe().expect("bench binary"));
+    command.args(["open-child", &directory.display().to_string(), mode]);
+    if let Place::Postgres(url) = place {
+        command.arg(url);
+    }
+    let output = command.output().expect("child runs");
     assert!(output.status.success(), "open child failed: {}", String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(output.stdout.trim_ascii()).expect("child prints JSON")
 }
@@ -244,4 +299,33 @@ pub fn open(quick: bool) {
                "baseline_name": "the same, after a full replay",
                "note": "(RSS after opening the big log - RSS after opening a 10-event log) / events"}),
     );
+}
+
+/// `open-postgres`: the same measure on the PostgreSQL store (issue 26): a log of 150,000 events
+/// (20,000 with `--quick`) in a database the bench starts, grown and stopped cleanly by one
+/// server, then opened by a fresh process with the snapshot (ours) and with a full replay (the
+/// baseline), alternating. Target: the snapshot bounds the open as on the embedded store.
+pub fn open_postgres(quick: bool) {
+    let events = if quick { 20_000 } else { 150_000 };
+    let cluster = klero_store_postgres::test_cluster::TestCluster::start();
+    let place = Place::Postgres(cluster.create_database("open"));
+    let directory = tempfile::tempdir().expect("temp dir");
+    let grow_seconds = grow_at(directory.path(), &place, events);
+    let rounds = 3;
+    let (mut full, mut fast, mut store_seconds) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let baseline = open_in_child_at(directory.path(), "full", &place);
+        assert_eq!(baseline["events"], events, "the full replay opens every event");
+        full.push(baseline["seconds"].as_f64().expect("seconds"));
+        let ours = open_in_child_at(directory.path(), "snapshot", &place);
+        assert_eq!(ours["events"], events);
+        fast.push(ours["seconds"].as_f64().expect("seconds"));
+        store_seconds.push(ours["store_seconds"].as_f64().expect("seconds"));
+        eprintln!("postgres open: snapshot {ours} full {baseline}");
+    }
+    let extra = json!({"events": events, "rounds": rounds, "grow_seconds": grow_seconds,
+        "store_connect_seconds": median(&mut store_seconds),
+        "baseline_name": "the same database and directory opened with --verify-on-open=full",
+        "target_ratio_max": 0.1});
+    emit("open", "postgres_open_seconds", median(&mut fast), "s", median(&mut full), extra);
 }

@@ -387,8 +387,8 @@ pub async fn checkpoints_are_kept_and_replaced(store: &dyn EventStore) {
 
 pub async fn snapshots_are_kept_and_replaced(store: &dyn EventStore) {
     assert_eq!(store.load_snapshot().await.expect("load"), None, "a fresh store keeps no snapshot");
-    store.save_snapshot(vec![1, 2, 3]).await.expect("save");
-    store.save_snapshot(vec![4, 5]).await.expect("save");
+    store.save_snapshot(10, vec![1, 2, 3]).await.expect("save");
+    store.save_snapshot(20, vec![4, 5]).await.expect("save");
     assert_eq!(store.load_snapshot().await.expect("load").as_deref(), Some(&[4u8, 5][..]), "the last one kept");
     // A snapshot is independent of the checkpoint kept beside it.
     assert_eq!(store.load_checkpoint().await.expect("load"), None);

@@ -1301,7 +1301,8 @@ impl EventStore for EmbeddedStore {
         read_file_if_present(self.shared.directory.join(CHECKPOINT_FILE)).await
     }
 
-    async fn save_snapshot(&self, snapshot: Vec<u8>) -> Result<(), StoreError> {
+    // One server writes this store, and its snapshots only move forward: the size is not kept.
+    async fn save_snapshot(&self, _tree_size: u64, snapshot: Vec<u8>) -> Result<(), StoreError> {
         if snapshot.len() > SNAPSHOT_BYTES_MAX {
             return Err(StoreError::LimitExceeded {
                 limit: "snapshot bytes",

@@ -408,7 +408,8 @@ impl EventStore for KurrentStore {
         Ok(self.last_of(&format!("{KEPT_PREFIX}checkpoint")).await?.map(|event| event.data))
     }
 
-    async fn save_snapshot(&self, snapshot: Vec<u8>) -> Result<(), StoreError> {
+    // Never run against a server: kept as the latest event of its stream, whatever its size.
+    async fn save_snapshot(&self, _tree_size: u64, snapshot: Vec<u8>) -> Result<(), StoreError> {
         self.keep(&format!("{KEPT_PREFIX}snapshot"), &snapshot, "snapshot bytes", SNAPSHOT_BYTES_MAX).await
     }
 

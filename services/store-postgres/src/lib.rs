@@ -982,8 +982,9 @@ impl EventStore for PostgresStore {
         self.kept("checkpoint").await
     }
 
-    async fn save_snapshot(&self, snapshot: Vec<u8>) -> Result<(), StoreError> {
-        self.keep("snapshot", &snapshot, 0, "snapshot bytes", SNAPSHOT_BYTES_MAX).await
+    async fn save_snapshot(&self, tree_size: u64, snapshot: Vec<u8>) -> Result<(), StoreError> {
+        // Several servers share the row: the larger tree's snapshot stays.
+        self.keep("snapshot", &snapshot, tree_size, "snapshot bytes", SNAPSHOT_BYTES_MAX).await
     }
 
     async fn load_snapshot(&self) -> Result<Option<Vec<u8>>, StoreError> {

@@ -157,3 +157,18 @@ async fn appends_reach_other_servers_by_notification() {
         println!("append {n} reached the other store in {:?}", started.elapsed());
     }
 }
+
+/// Two servers share the snapshot row: one whose fold lags (a reader's, on its clean stop)
+/// cannot replace a snapshot of a larger tree, which would send the next start further back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_of_a_smaller_tree_never_replaces_a_larger_one() {
+    let cluster = TestCluster::start();
+    let url = cluster.create_database("snapshots");
+    let writer = PostgresStore::connect(&url, named("writer")).await.expect("connect");
+    let reader = PostgresStore::connect(&url, named("reader")).await.expect("connect");
+    writer.save_snapshot(150_000, b"the writer's".to_vec()).await.expect("save");
+    reader.save_snapshot(90_000, b"the reader's, older".to_vec()).await.expect("save");
+    assert_eq!(reader.load_snapshot().await.expect("load").as_deref(), Some(&b"the writer's"[..]));
+    reader.save_snapshot(150_001, b"newer".to_vec()).await.expect("save");
+    assert_eq!(writer.load_snapshot().await.expect("load").as_deref(), Some(&b"newer"[..]));
+}

@@ -215,12 +215,15 @@ pub trait EventStore: Send + Sync + 'static {
     /// The checkpoint last kept by [`EventStore::save_checkpoint`], if any.
     async fn load_checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError>;
 
-    /// Keeps `snapshot`, the server's latest snapshot of what it derived from the log (signed
-    /// by the server), replacing the one before; durable before it returns. A snapshot only
-    /// saves work on the next start: losing one costs a longer start, never a fact. At most
-    /// [`SNAPSHOT_BYTES_MAX`]. Taken by value: a snapshot can be hundreds of megabytes, and a
-    /// store that writes it on another thread need not copy it.
-    async fn save_snapshot(&self, snapshot: Vec<u8>) -> Result<(), StoreError>;
+    /// Keeps `snapshot`, the server's latest snapshot of what it derived from the first
+    /// `tree_size` events of the log (signed by the server), replacing the one before; durable
+    /// before it returns. A store that several servers share keeps the snapshot of the larger
+    /// tree: one of a smaller tree than the kept one changes nothing (a server whose fold lags
+    /// must not send the next start further back). A snapshot only saves work on the next
+    /// start: losing one costs a longer start, never a fact. At most [`SNAPSHOT_BYTES_MAX`].
+    /// Taken by value: a snapshot can be hundreds of megabytes, and a store that writes it on
+    /// another thread need not copy it.
+    async fn save_snapshot(&self, tree_size: u64, snapshot: Vec<u8>) -> Result<(), StoreError>;
 
     /// The snapshot last kept by [`EventStore::save_snapshot`], if any.
     async fn load_snapshot(&self) -> Result<Option<Vec<u8>>, StoreError>;
