@@ -499,7 +499,10 @@ impl<S: EventStore> pb::query::query_server::Query for GrpcServices<S> {
     ) -> Result<Response<pb::query::ListOverdueErasuresResponse>, Status> {
         let assembly = parse_assembly_id(&request.into_inner().assembly_id)?;
         let (retention_days, overdue) = self.application.overdue_erasures(&assembly).await.map_err(status)?;
+        let complete_through = self.application.erasures_complete_through().await.map_err(status)?;
         Ok(Response::new(pb::query::ListOverdueErasuresResponse {
+            erasures_complete_at_once: complete_through.is_none(),
+            erasures_complete_through_unix_ms: complete_through.unwrap_or(0),
             retention_days: retention_days.unwrap_or(0),
             overdue: overdue
                 .into_iter()

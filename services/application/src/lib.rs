@@ -172,6 +172,9 @@ pub struct Application<S: EventStore> {
     /// Documents held that no event committed to when last looked at, with their sizes: what
     /// the limits on uncommitted documents count. Read from the store on first use.
     pending_documents: tokio::sync::Mutex<Option<HashMap<[u8; 32], u64>>>,
+    /// Woken after an erasure: the store then makes erasures complete in every copy it keeps
+    /// (`EventStore::finish_erasures`), in the background; erasures made meanwhile share one run.
+    erasures_to_complete: Arc<tokio::sync::Notify>,
 }
 
 impl<S: EventStore> std::fmt::Debug for Application<S> {
@@ -222,13 +225,37 @@ impl<S: EventStore> Application<S> {
             write_failure,
             cosigning: std::sync::atomic::AtomicBool::new(false),
             last_snapshot_bytes: std::sync::atomic::AtomicUsize::new(0),
+            erasures_to_complete: Arc::new(tokio::sync::Notify::new()),
         };
         application.sync_fold().await?;
         let erasures = application.finish_pending_erasures().await?;
         if erasures > 0 {
             tracing::info!(erasures, "every recorded erasure is finished");
         }
+        // One completion run at start, for erasures a stop interrupted before theirs.
+        application.erasures_to_complete.notify_one();
         Ok(application)
+    }
+
+    /// Makes erasures complete in every copy the store keeps, each time an erasure wakes it,
+    /// until `stop`; lifecycle runs it beside the server.
+    pub(crate) async fn complete_erasures(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = self.erasures_to_complete.notified() => {}
+            }
+            if let Err(error) = self.store.finish_erasures().await {
+                tracing::warn!(%error, "erasures could not be completed now; the next erasure or start tries again");
+            }
+        }
+    }
+
+    /// Up to when erasures are complete in every copy the store keeps (`None`: each is complete
+    /// as it is made). Erasures recorded after that time are still readable in old copies
+    /// (a database's dead rows, WAL or replicas) until the store's next run.
+    pub async fn erasures_complete_through(&self) -> Result<Option<u64>, ApplicationError> {
+        Ok(self.store.erasures_complete_through().await?)
     }
 
     /// The log's size: how many events it holds.

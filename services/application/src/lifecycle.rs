@@ -105,6 +105,7 @@ pub async fn start<S: EventStore>(
     let publisher = tokio::spawn(publisher::run(log.clone(), checkpoints, publisher_handle, stop_signal.clone()));
     let snapshot_writer = tokio::spawn(write_snapshots(application.clone(), snapshots.clone(), stop_signal.clone()));
     let document_collector = tokio::spawn(crate::documents::collect_garbage(application.clone(), stop_signal.clone()));
+    let erasure_completer = tokio::spawn(application.clone().complete_erasures(stop_signal.clone()));
     let mut serving = tokio::task::JoinSet::new();
     for front_end in front_ends {
         let name = front_end.name();
@@ -130,6 +131,7 @@ pub async fn start<S: EventStore>(
         let _ = follower.await;
         let _ = snapshot_writer.await;
         let _ = document_collector.await;
+        let _ = erasure_completer.await;
         // Nothing appends any more: fold the rest, and leave a snapshot of the whole log so that
         // the next start verifies nothing again.
         if snapshots.events > 0 {

@@ -154,6 +154,7 @@ impl<S: EventStore> Application<S> {
                 tracing::info!(%assembly, event = %erased, %document, "personal document deleted");
             }
         }
+        self.erasures_to_complete.notify_one();
         Ok(())
     }
 

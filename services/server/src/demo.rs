@@ -137,6 +137,7 @@ pub async fn run(target: Target) -> anyhow::Result<()> {
                 limits: Default::default(),
                 store_options: Default::default(),
                 postgres: store,
+                key_encryption_keys: None,
                 checkpoints: Default::default(),
                 open: Default::default(),
                 witnesses: Vec::new(),

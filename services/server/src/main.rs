@@ -34,6 +34,12 @@ enum Command {
         /// `postgres://klero@db1,db2/klero?target_session_attrs=read-write`.
         #[arg(long)]
         store: Option<String>,
+        /// With --store: the directory of key-encryption keys, outside the database, under which
+        /// data keys and personal documents are kept there, so that an erasure is complete in
+        /// every copy once the key is rotated (FORMAT.md §14.3). Every server of one database
+        /// needs the same directory (a mounted secret). Default: DATA_DIR/key-encryption-keys.
+        #[arg(long)]
+        key_encryption_keys: Option<PathBuf>,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:50051")]
         listen: SocketAddr,
@@ -300,6 +306,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve {
             data_dir,
             store,
+            key_encryption_keys,
             listen,
             http,
             trust_root,
@@ -321,6 +328,7 @@ fn main() -> anyhow::Result<()> {
                 limits: Default::default(),
                 store_options: Default::default(),
                 postgres: store,
+                key_encryption_keys,
                 checkpoints: Default::default(),
                 open: if verify_on_open == "full" {
                     klero_application::OpenVerification::Full

@@ -43,6 +43,16 @@ pub async fn print_overdue(url: &str, assembly: &str) -> anyhow::Result<()> {
         );
     }
     eprintln!("{} overdue (retention period {} days)", listed.overdue.len(), listed.retention_days);
+    if listed.erasures_complete_at_once {
+        eprintln!("each erasure is complete as it is made: the store overwrites the key in place");
+    } else if listed.erasures_complete_through_unix_ms == 0 {
+        eprintln!("erasures are not complete in the database's old copies: start klero with --key-encryption-keys");
+    } else {
+        eprintln!(
+            "erasures recorded up to {} ms since the epoch are complete in every copy the database keeps; later ones complete at its next key rotation",
+            listed.erasures_complete_through_unix_ms
+        );
+    }
     Ok(())
 }
 

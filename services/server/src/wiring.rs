@@ -33,6 +33,9 @@ pub struct ServerConfig {
     pub store_options: EmbeddedStoreOptions,
     /// A PostgreSQL database for the log instead of the embedded store (`--store`).
     pub postgres: Option<String>,
+    /// With `postgres`: the key-encryption keys' directory (`--key-encryption-keys`); by
+    /// default `key-encryption-keys` in the data directory, right for a single server.
+    pub key_encryption_keys: Option<PathBuf>,
     pub checkpoints: CheckpointPolicy,
     /// How much of the log to verify again on start.
     pub open: OpenVerification,
@@ -128,6 +131,9 @@ pub async fn start(
             let scheme = if config.tls.is_some() { "https" } else { "http" };
             let options = klero_store_postgres::PostgresStoreOptions {
                 advertise: format!("{scheme}://{}", listeners.grpc.local_addr()?),
+                key_encryption_keys: Some(
+                    config.key_encryption_keys.clone().unwrap_or_else(|| config.data_dir.join("key-encryption-keys")),
+                ),
                 ..Default::default()
             };
             let store = Arc::new(

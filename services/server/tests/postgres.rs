@@ -36,9 +36,22 @@ fn the_demonstration_runs_on_postgres() {
     assert!(stdout.contains("what became of submission s0000"), "{stdout}");
 }
 
-/// `klero serve` on the PostgreSQL store `store`, with its own data directory `data`.
+/// `klero serve` on the PostgreSQL store `store`, with its own data directory `data` and the
+/// key-encryption keys every server of the database shares.
 fn serve_on(directory: &Path, data: &str, port: u16, store: &str) -> Child {
-    serve(directory, &["--data-dir", data, "--listen", &format!("127.0.0.1:{port}"), "--store", store])
+    serve(
+        directory,
+        &[
+            "--data-dir",
+            data,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--store",
+            store,
+            "--key-encryption-keys",
+            "shared-key-encryption-keys",
+        ],
+    )
 }
 
 /// The trust root grants a facilitator and itself as convenor, for every assembly, and
@@ -339,4 +352,151 @@ async fn the_demonstration_survives_its_writer_killed_in_the_middle() {
     assert!(after > before + 15, "B appended the rest of the demonstration");
     let _ = b.kill();
     let _ = b.wait();
+}
+
+/// Every file under `root` (recursively) that holds `needle`.
+fn files_holding(root: &Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut directories = vec![root.to_path_buf()];
+    while let Some(directory) = directories.pop() {
+        for entry in std::fs::read_dir(&directory).into_iter().flatten().flatten() {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() => directories.push(path),
+                Ok(kind) if kind.is_file() => {
+                    if let Ok(bytes) = std::fs::read(&path) {
+                        if memchr::memmem::find(&bytes, needle).is_some() {
+                            found.push(path);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    found
+}
+
+/// Erasure by design on PostgreSQL (FORMAT.md §14.3): on a primary with two synchronous
+/// standbys, a sealed submission and a personal document are erased; once the key rotation
+/// after the erasure has run, no file of any of the three nodes (tables, dead rows, WAL), of
+/// the server's data directory or of the key directory holds the data key, the texts, or the
+/// key-encryption key they were kept under. (Before key encryption, the destroyed key's bytes
+/// stayed in the table file and in the WAL of every node.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_leaves_nothing_readable_on_any_node_after_the_rotation() {
+    let primary = TestCluster::start();
+    let database = "erasure";
+    primary.create_database(database);
+    let standbys = [TestCluster::standby_of(&primary, "s1"), TestCluster::standby_of(&primary, "s2")];
+    primary.psql(database, "ALTER SYSTEM SET synchronous_standby_names = 'ANY 1 (s1, s2)'");
+    primary.psql(database, "SELECT pg_reload_conf()");
+    let store = format!(
+        "postgres://klero@127.0.0.1:{},127.0.0.1:{},127.0.0.1:{}/{database}?target_session_attrs=read-write",
+        primary.port, standbys[0].port, standbys[1].port
+    );
+    let directory = tempfile::tempdir().expect("temp dir");
+    write_key_files(directory.path(), LOG_NAME);
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut server = serve_on(directory.path(), "data", port, &store);
+    let mut client = connect(&url, &mut server).await;
+    let (council, facilitator) = grant_and_convene(&mut client, "erasure", "Is it gone?").await;
+    let officer = Author::new(key("data protection officer"));
+    let grant = pb::registry::KeyGranted {
+        public_key: officer.public_key().to_vec(),
+        role: pb::registry::Role::DataProtectionOfficer as i32,
+        scope: "*".into(),
+        holder_title: "Data protection officer".into(),
+    };
+    client.append(&council.sign("", &grant).expect("sign"), None).await.expect("grant");
+
+    // A sealed submission, and a submission whose document is personal data.
+    let sealed_text = "Flat 4, 12 Mill Lane: the night bus never stops here (marker 7f3a).";
+    let sealer = klero_client::Sealer::new().expect("sealer");
+    let data_key = sealer.data_key().0;
+    let sealed = pb::deliberation::PublicSubmissionReceived {
+        submitter_id: "s-sealed".into(),
+        content_hash: Vec::new(),
+        received_on: "2026-06-01".into(),
+        sealed_text: Some(sealer.seal("sealed_text", sealed_text).expect("seal")),
+    };
+    let sealed_event = client
+        .append(&facilitator.sign_sealed("erasure", &sealed, &sealer).expect("sign"), None)
+        .await
+        .expect("sealed");
+    let letter = format!("{} (marker 9c1e)\n", "Dear council, my daughter's school run is unsafe. ".repeat(200));
+    let letter_hash =
+        client.upload_document(letter.as_bytes(), "text/plain; charset=utf-8", true).await.expect("upload");
+    let with_document = pb::deliberation::PublicSubmissionReceived {
+        submitter_id: "s-document".into(),
+        content_hash: letter_hash.0.to_vec(),
+        received_on: "2026-06-01".into(),
+        sealed_text: None,
+    };
+    let document_event =
+        client.append(&facilitator.sign("erasure", &with_document).expect("sign"), None).await.expect("document");
+    let keys = directory.path().join("shared-key-encryption-keys");
+    let old_key_encryption_key = std::fs::read(keys.join(format!("kek-{:020}", 1))).expect("generation 1");
+
+    // Erased, both; the server rotates the key-encryption key after the erasures.
+    let mut erased_at = 0;
+    for event_hash in [&sealed_event.event_hash, &document_event.event_hash] {
+        let erasure = pb::privacy::ContentErased {
+            event_hash: event_hash.clone(),
+            legal_basis: "UK GDPR Art. 17: the resident asked".into(),
+            erased_on: "2026-06-02".into(),
+        };
+        client.append(&officer.sign("erasure", &erasure).expect("sign"), None).await.expect("erasure");
+        erased_at = klero_application::system_clock()();
+    }
+    let started = Instant::now();
+    loop {
+        let listed = client
+            .query()
+            .list_overdue_erasures(pb::query::ListOverdueErasuresRequest { assembly_id: "erasure".into() })
+            .await
+            .expect("overdue")
+            .into_inner();
+        assert!(!listed.erasures_complete_at_once, "on PostgreSQL, an erasure completes at the next rotation");
+        if listed.erasures_complete_through_unix_ms >= erased_at {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no rotation after the erasures");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!keys.join(format!("kek-{:020}", 1)).exists(), "the old key-encryption key is gone");
+    // Everything on disk everywhere: a checkpoint on the primary, the standbys caught up.
+    primary.psql(database, "CHECKPOINT");
+    let target = primary.psql(database, "SELECT pg_current_wal_lsn()");
+    for standby in &standbys {
+        let started = Instant::now();
+        while standby.psql(database, &format!("SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn")) != "t" {
+            assert!(started.elapsed() < Duration::from_secs(30), "a standby did not catch up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        standby.psql(database, "CHECKPOINT");
+    }
+
+    let places: Vec<std::path::PathBuf> = [primary.data_directory(), directory.path().to_path_buf()]
+        .into_iter()
+        .chain(standbys.iter().map(TestCluster::data_directory))
+        .collect();
+    // The search works: what the log holds in the clear is found on every node.
+    for node in [&primary, &standbys[0], &standbys[1]] {
+        assert!(!files_holding(&node.data_directory(), b"s-document").is_empty(), "the search reads the node's files");
+    }
+    for (what, needle) in [
+        ("the destroyed data key", &data_key[..]),
+        ("the sealed text", b"marker 7f3a".as_slice()),
+        ("the personal document", b"marker 9c1e".as_slice()),
+        ("the old key-encryption key", &old_key_encryption_key[..]),
+    ] {
+        for place in &places {
+            let found = files_holding(place, needle);
+            assert!(found.is_empty(), "{what} is readable in {found:?}");
+        }
+    }
+    let _ = server.kill();
+    let _ = server.wait();
 }

@@ -61,6 +61,13 @@ pub async fn data_keys_are_kept_and_destroyed_for_good(store: &dyn EventStore) {
         "a destroyed key cannot be put back"
     );
     assert_eq!(store.read_data_key(&second).await.expect("read"), DataKeyState::Live([2; 32]));
+    // Completing the erasures (a key rotation, where the store has one) keeps every live key
+    // and none of the destroyed ones.
+    store.finish_erasures().await.expect("erasures completed");
+    assert_eq!(store.read_data_key(&second).await.expect("read"), DataKeyState::Live([2; 32]));
+    assert_eq!(store.read_data_key(&first).await.expect("read"), DataKeyState::Destroyed);
+    store.put_data_keys(&[(test_event(9, 3).event_id, [3; 32])]).await.expect("put after completion");
+    assert_eq!(store.read_data_key(&test_event(9, 3).event_id).await.expect("read"), DataKeyState::Live([3; 32]));
 }
 
 /// Event `n` of a test: a unique id derived from `salt` and `n`, and 300 bytes of data.

@@ -38,6 +38,7 @@
 //! on the database serves them and they are replicated and backed up with the log.
 
 pub mod test_cluster;
+pub mod wrapping;
 
 use async_trait::async_trait;
 use klero_ledger::envelope::{EventId, ENVELOPE_BYTES_MAX};
@@ -67,6 +68,10 @@ pub struct PostgresStoreOptions {
     /// How this server names itself to the others (its gRPC address, say): a server that is
     /// not the writer answers appends with the writer's name.
     pub advertise: String,
+    /// The directory of key-encryption keys ([`wrapping`]): with it, data keys and documents
+    /// marked personal data are kept encrypted under them, so that erasure is complete once the
+    /// next rotation has run; without it the store keeps no data keys (sealed text is refused).
+    pub key_encryption_keys: Option<std::path::PathBuf>,
 }
 
 impl Default for PostgresStoreOptions {
@@ -83,6 +88,7 @@ impl Default for PostgresStoreOptions {
             poll_interval: Duration::from_millis(100),
             write_queue_requests_max: 4_096,
             advertise: "a klero server".into(),
+            key_encryption_keys: None,
         }
     }
 }
@@ -127,14 +133,36 @@ CREATE TABLE IF NOT EXISTS klero_documents (
 );
 CREATE TABLE IF NOT EXISTS klero_data_keys (
     event_id bytea PRIMARY KEY CHECK (length(event_id) = 16),
-    key bytea CHECK (key IS NULL OR length(key) = 32)
+    key bytea
+);
+ALTER TABLE klero_data_keys DROP CONSTRAINT IF EXISTS klero_data_keys_key_check;
+ALTER TABLE klero_data_keys ADD COLUMN IF NOT EXISTS generation bigint;
+ALTER TABLE klero_documents ADD COLUMN IF NOT EXISTS generation bigint;
+CREATE TABLE IF NOT EXISTS klero_key_encryption (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    generation bigint NOT NULL CHECK (generation >= 1),
+    rotated_at_unix_ms bigint NOT NULL,
+    erasure_pending boolean NOT NULL DEFAULT false
 );
 ";
+
+/// Tries of an insert that a key rotation overtook, before it gives up with `Unavailable`.
+const ROTATION_RACE_RETRIES: usize = 5;
 
 /// A key the schema creation takes, so that servers starting together do not race.
 const SCHEMA_LOCK: i64 = 0x6b6c_6572_6f00_0001;
 /// The session lock the writer holds for as long as its connection lives (see [`Writer`]).
 const WRITER_LOCK: i64 = 0x6b6c_6572_6f00_0002;
+
+/// Milliseconds since the Unix epoch, from this machine's clock: when a rotation ran, which
+/// the store reports (never part of the log).
+fn now_unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+fn corrupt(table: &str, reason: String) -> StoreError {
+    StoreError::Corrupt { segment: table.into(), offset: 0, position: 0, reason }
+}
 
 fn unavailable(what: &str, error: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable { reason: format!("PostgreSQL, {what}: {error}") }
@@ -164,6 +192,8 @@ pub struct PostgresStore {
     options: PostgresStoreOptions,
     /// For the connections made later (one per subscription).
     config: tokio_postgres::Config,
+    /// The key-encryption keys, if configured.
+    keys: Option<wrapping::KeyEncryptionKeys>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -201,6 +231,23 @@ impl PostgresStore {
             transaction.batch_execute(SCHEMA).await.map_err(|e| unavailable("creating the schema", e))?;
             transaction.commit().await.map_err(|e| unavailable("creating the schema", e))?;
         }
+        let keys = match &options.key_encryption_keys {
+            None => None,
+            Some(directory) => {
+                let keys = wrapping::KeyEncryptionKeys::open(directory)?;
+                // The first server on a database makes generation 1; the others take it up.
+                keys.create(1)?;
+                writer
+                    .execute(
+                        "INSERT INTO klero_key_encryption (singleton, generation, rotated_at_unix_ms)
+                         VALUES (true, 1, $1) ON CONFLICT DO NOTHING",
+                        &[&(now_unix_ms() as i64)],
+                    )
+                    .await
+                    .map_err(|e| unavailable("starting key encryption", e))?;
+                Some(keys)
+            }
+        };
         let mut readers = Vec::with_capacity(options.reader_connections.max(1));
         for _ in 0..options.reader_connections.max(1) {
             readers.push(tokio::sync::RwLock::new(Arc::new(connect_one(&config).await?)));
@@ -226,6 +273,7 @@ impl PostgresStore {
             closed: AtomicBool::new(false),
             options,
             config,
+            keys,
         })
     }
 
@@ -249,6 +297,111 @@ impl PostgresStore {
 
     fn check_read_count(&self, max_count: usize) -> Result<(), StoreError> {
         check_read_count(max_count, self.options.read_events_max)
+    }
+
+    fn keys(&self) -> Result<&wrapping::KeyEncryptionKeys, StoreError> {
+        self.keys.as_ref().ok_or_else(|| StoreError::Unavailable {
+            reason:
+                "this database holds data encrypted under key-encryption keys: start klero with --key-encryption-keys"
+                    .into(),
+        })
+    }
+
+    async fn current_generation(&self, client: &Client) -> Result<u64, StoreError> {
+        let row = client
+            .query_one("SELECT generation FROM klero_key_encryption", &[])
+            .await
+            .map_err(|e| unavailable("reading the key-encryption generation", e))?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    /// The data key a `klero_data_keys` row (event_id, key, generation) holds: `None` once
+    /// destroyed. A row from before key encryption (no generation) holds the key itself.
+    fn data_key_of(&self, row: &Row) -> Result<Option<[u8; 32]>, StoreError> {
+        let id: Vec<u8> = row.get(0);
+        let Some(stored) = row.get::<_, Option<Vec<u8>>>(1) else { return Ok(None) };
+        let plain = match row.get::<_, Option<i64>>(2) {
+            None => stored,
+            Some(_) => wrapping::unwrap(self.keys()?, wrapping::Purpose::DataKey, &id, &stored)
+                .map_err(|reason| corrupt("klero_data_keys", format!("a data key: {reason}")))?,
+        };
+        plain.try_into().map(Some).map_err(|_| corrupt("klero_data_keys", "a data key is not 32 bytes".into()))
+    }
+
+    /// Rotates the key-encryption key: makes the next generation, encrypts every live data key
+    /// and personal document again under it in one transaction (appends of keys wait for it),
+    /// then destroys every older generation. From then on no copy of an erased key or document
+    /// (a dead row, the WAL, a replica, a backup) can be read. Returns the new generation.
+    pub async fn rotate_key_encryption_key(&self) -> Result<u64, StoreError> {
+        let keys = self.keys()?;
+        let mut client = connect_one(&self.config).await?;
+        let failed = |e: tokio_postgres::Error| unavailable("rotating the key-encryption key", e);
+        let transaction = client.transaction().await.map_err(failed)?;
+        let current: i64 = transaction
+            .query_one("SELECT generation FROM klero_key_encryption FOR UPDATE", &[])
+            .await
+            .map_err(failed)?
+            .get(0);
+        let next = current as u64 + 1;
+        let next_key = keys.create(next)?;
+        transaction
+            .batch_execute("LOCK TABLE klero_data_keys, klero_documents IN SHARE ROW EXCLUSIVE MODE")
+            .await
+            .map_err(failed)?;
+        let rows = transaction
+            .query("SELECT event_id, key, generation FROM klero_data_keys WHERE key IS NOT NULL", &[])
+            .await
+            .map_err(failed)?;
+        let mut ids = Vec::with_capacity(rows.len());
+        let mut wrapped = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: Vec<u8> = row.get(0);
+            let Some(key) = self.data_key_of(row)? else { continue };
+            wrapped.push(wrapping::wrap(&next_key, next, wrapping::Purpose::DataKey, &id, &key)?);
+            ids.push(id);
+        }
+        transaction
+            .execute(
+                "UPDATE klero_data_keys SET key = data.key, generation = $3
+                 FROM unnest($1::bytea[], $2::bytea[]) AS data(id, key) WHERE event_id = data.id",
+                &[&ids, &wrapped, &(next as i64)],
+            )
+            .await
+            .map_err(failed)?;
+        let documents = transaction
+            .query("SELECT sha256, bytes, generation FROM klero_documents WHERE personal_data", &[])
+            .await
+            .map_err(failed)?;
+        for row in documents {
+            let sha256: Vec<u8> = row.get(0);
+            let stored: Vec<u8> = row.get(1);
+            let bytes = match row.get::<_, Option<i64>>(2) {
+                None => stored,
+                Some(_) => wrapping::unwrap(keys, wrapping::Purpose::Document, &sha256, &stored)
+                    .map_err(|reason| corrupt("klero_documents", format!("a document: {reason}")))?,
+            };
+            let sealed = wrapping::wrap(&next_key, next, wrapping::Purpose::Document, &sha256, &bytes)?;
+            transaction
+                .execute(
+                    "UPDATE klero_documents SET bytes = $2, generation = $3 WHERE sha256 = $1",
+                    &[&sha256, &sealed, &(next as i64)],
+                )
+                .await
+                .map_err(failed)?;
+        }
+        transaction
+            .execute(
+                "UPDATE klero_key_encryption SET generation = $1, rotated_at_unix_ms = $2, erasure_pending = false",
+                &[&(next as i64), &(now_unix_ms() as i64)],
+            )
+            .await
+            .map_err(failed)?;
+        transaction.commit().await.map_err(failed)?;
+        // Committed (and replicated, with synchronous replication): every live value is under
+        // the new key, so the older ones can go, and with them every old copy's meaning.
+        keys.destroy_before(next)?;
+        tracing::info!(generation = next, "key-encryption key rotated; older generations destroyed");
+        Ok(next)
     }
 
     async fn kept(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -994,24 +1147,66 @@ impl EventStore for PostgresStore {
     async fn put_document(&self, document: &Document) -> Result<bool, StoreError> {
         validate_document(document)?;
         let info = &document.info;
-        let inserted = self
-            .reader()
-            .await?
-            .execute(
-                "INSERT INTO klero_documents (sha256, media_type, size, personal_data, stored_at_unix_ms, bytes)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (sha256) DO NOTHING",
-                &[
-                    &&info.sha256[..],
-                    &info.media_type,
-                    &(info.size as i64),
-                    &info.personal_data,
-                    &(info.stored_at_unix_ms as i64),
-                    &document.bytes,
-                ],
-            )
-            .await
-            .map_err(|e| unavailable("keeping a document", e))?;
-        Ok(inserted == 1)
+        let client = self.reader().await?;
+        let Some(keys) = self.keys.as_ref().filter(|_| info.personal_data) else {
+            let inserted = client
+                .execute(
+                    "INSERT INTO klero_documents (sha256, media_type, size, personal_data, stored_at_unix_ms, bytes)
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (sha256) DO NOTHING",
+                    &[
+                        &&info.sha256[..],
+                        &info.media_type,
+                        &(info.size as i64),
+                        &info.personal_data,
+                        &(info.stored_at_unix_ms as i64),
+                        &document.bytes,
+                    ],
+                )
+                .await
+                .map_err(|e| unavailable("keeping a document", e))?;
+            return Ok(inserted == 1);
+        };
+        // Personal data, under the current key-encryption key; the insert holds only if that is
+        // still the current generation (a rotation in between makes it try again).
+        for _ in 0..ROTATION_RACE_RETRIES {
+            let generation = self.current_generation(&client).await?;
+            let sealed = wrapping::wrap(
+                &keys.key(generation)?,
+                generation,
+                wrapping::Purpose::Document,
+                &info.sha256,
+                &document.bytes,
+            )?;
+            let inserted = client
+                .execute(
+                    "INSERT INTO klero_documents (sha256, media_type, size, personal_data, stored_at_unix_ms, bytes, generation)
+                     SELECT $1, $2, $3, $4, $5, $6, $7
+                     WHERE $7 = (SELECT generation FROM klero_key_encryption)
+                     ON CONFLICT (sha256) DO NOTHING",
+                    &[
+                        &&info.sha256[..],
+                        &info.media_type,
+                        &(info.size as i64),
+                        &info.personal_data,
+                        &(info.stored_at_unix_ms as i64),
+                        &sealed,
+                        &(generation as i64),
+                    ],
+                )
+                .await
+                .map_err(|e| unavailable("keeping a document", e))?;
+            if inserted == 1 {
+                return Ok(true);
+            }
+            let held = client
+                .query_opt("SELECT 1 FROM klero_documents WHERE sha256 = $1", &[&&info.sha256[..]])
+                .await
+                .map_err(|e| unavailable("keeping a document", e))?;
+            if held.is_some() {
+                return Ok(false);
+            }
+        }
+        Err(StoreError::Unavailable { reason: "key-encryption keys rotated under a document's upload: retry".into() })
     }
 
     async fn read_document(&self, sha256: &[u8; 32]) -> Result<Option<Document>, StoreError> {
@@ -1019,13 +1214,21 @@ impl EventStore for PostgresStore {
             .reader()
             .await?
             .query_opt(
-                "SELECT media_type, size, personal_data, stored_at_unix_ms, bytes FROM klero_documents WHERE sha256 = $1",
+                "SELECT media_type, size, personal_data, stored_at_unix_ms, bytes, generation FROM klero_documents WHERE sha256 = $1",
                 &[&&sha256[..]],
             )
             .await
             .map_err(|e| unavailable("reading a document", e))?;
         let Some(row) = row else { return Ok(None) };
-        let bytes: Vec<u8> = row.get(4);
+        let stored: Vec<u8> = row.get(4);
+        let bytes = match row.get::<_, Option<i64>>(5) {
+            None => stored,
+            Some(_) => {
+                wrapping::unwrap(self.keys()?, wrapping::Purpose::Document, sha256, &stored).map_err(|reason| {
+                    corrupt("klero_documents", format!("document {}: {reason}", klero_ledger::hash::to_hex(sha256)))
+                })?
+            }
+        };
         if klero_ledger::Hash256::of(&bytes).0 != *sha256 {
             return Err(StoreError::Corrupt {
                 segment: "klero_documents".into(),
@@ -1079,80 +1282,147 @@ impl EventStore for PostgresStore {
         let deleted = self
             .reader()
             .await?
-            .execute("DELETE FROM klero_documents WHERE sha256 = $1", &[&&sha256[..]])
+            .query_one(
+                "WITH deleted AS (
+                     DELETE FROM klero_documents WHERE sha256 = $1 RETURNING personal_data
+                 ), marked AS (
+                     UPDATE klero_key_encryption SET erasure_pending = true
+                     WHERE EXISTS (SELECT 1 FROM deleted WHERE personal_data)
+                 )
+                 SELECT count(*) FROM deleted",
+                &[&&sha256[..]],
+            )
             .await
-            .map_err(|e| unavailable("deleting a document", e))?;
+            .map_err(|e| unavailable("deleting a document", e))?
+            .get::<_, i64>(0);
         Ok(deleted == 1)
     }
 
+    /// Only with key-encryption keys: without them, an erased key would stay readable in dead
+    /// rows, the WAL and every replica.
     fn keeps_data_keys(&self) -> bool {
-        true
+        self.keys.is_some()
     }
 
     async fn put_data_keys(&self, keys: &[(EventId, [u8; 32])]) -> Result<(), StoreError> {
         if keys.is_empty() {
             return Ok(());
         }
+        let encryption = self.keys()?;
         let ids: Vec<&[u8]> = keys.iter().map(|(id, _)| &id.0[..]).collect();
-        let values: Vec<&[u8]> = keys.iter().map(|(_, key)| &key[..]).collect();
         let client = self.reader().await?;
-        // Committed (and so synced, and replicated when synchronous replication is on) before
-        // it returns.
-        client
-            .execute(
-                "INSERT INTO klero_data_keys (event_id, key) SELECT * FROM unnest($1::bytea[], $2::bytea[])
-                 ON CONFLICT (event_id) DO NOTHING",
-                &[&ids, &values],
-            )
-            .await
-            .map_err(|e| unavailable("keeping data keys", e))?;
-        let rows = client
-            .query("SELECT event_id, key FROM klero_data_keys WHERE event_id = ANY($1)", &[&ids])
-            .await
-            .map_err(|e| unavailable("reading data keys back", e))?;
-        for row in rows {
-            let (id, kept): (Vec<u8>, Option<Vec<u8>>) = (row.get(0), row.get(1));
-            let wanted = keys.iter().find(|(event_id, _)| event_id.0[..] == id[..]).map(|(_, key)| &key[..]);
-            if kept.as_deref() != wanted {
-                let event_id = EventId(id.try_into().unwrap_or_default());
-                return Err(StoreError::DuplicateEventId {
-                    event_id,
-                    reason: "the store already holds a different data key for this event, or destroyed it".into(),
-                });
+        for _ in 0..ROTATION_RACE_RETRIES {
+            // Under the current key-encryption key; the insert holds only while that is still
+            // the current generation (a rotation in between makes it try again).
+            let generation = self.current_generation(&client).await?;
+            let key_encryption_key = encryption.key(generation)?;
+            let wrapped: Vec<Vec<u8>> = keys
+                .iter()
+                .map(|(id, key)| {
+                    wrapping::wrap(&key_encryption_key, generation, wrapping::Purpose::DataKey, &id.0, key)
+                })
+                .collect::<Result<_, _>>()?;
+            let values: Vec<&[u8]> = wrapped.iter().map(Vec::as_slice).collect();
+            // Committed (and so synced, and replicated when synchronous replication is on)
+            // before it returns.
+            client
+                .execute(
+                    "INSERT INTO klero_data_keys (event_id, key, generation)
+                     SELECT id, key, $3 FROM unnest($1::bytea[], $2::bytea[]) AS data(id, key)
+                     WHERE $3 = (SELECT generation FROM klero_key_encryption)
+                     ON CONFLICT (event_id) DO NOTHING",
+                    &[&ids, &values, &(generation as i64)],
+                )
+                .await
+                .map_err(|e| unavailable("keeping data keys", e))?;
+            let rows = client
+                .query("SELECT event_id, key, generation FROM klero_data_keys WHERE event_id = ANY($1)", &[&ids])
+                .await
+                .map_err(|e| unavailable("reading data keys back", e))?;
+            if rows.len() < keys.len() {
+                continue;
             }
+            for row in rows {
+                let id: Vec<u8> = row.get(0);
+                let kept = self.data_key_of(&row)?;
+                let wanted = keys.iter().find(|(event_id, _)| event_id.0[..] == id[..]).map(|(_, key)| *key);
+                if kept != wanted {
+                    let event_id = EventId(id.try_into().unwrap_or_default());
+                    return Err(StoreError::DuplicateEventId {
+                        event_id,
+                        reason: "the store already holds a different data key for this event, or destroyed it".into(),
+                    });
+                }
+            }
+            return Ok(());
         }
-        Ok(())
+        Err(StoreError::Unavailable { reason: "key-encryption keys rotated under an append: retry".into() })
     }
 
     async fn read_data_key(&self, event_id: &EventId) -> Result<DataKeyState, StoreError> {
         let row = self
             .reader()
             .await?
-            .query_opt("SELECT key FROM klero_data_keys WHERE event_id = $1", &[&&event_id.0[..]])
+            .query_opt("SELECT event_id, key, generation FROM klero_data_keys WHERE event_id = $1", &[&&event_id.0[..]])
             .await
             .map_err(|e| unavailable("reading a data key", e))?;
-        Ok(match row.map(|row| row.get::<_, Option<Vec<u8>>>(0)) {
+        Ok(match row {
             None => DataKeyState::Absent,
-            Some(None) => DataKeyState::Destroyed,
-            Some(Some(key)) => DataKeyState::Live(key.try_into().map_err(|_| StoreError::Corrupt {
-                segment: "klero_data_keys".into(),
-                offset: 0,
-                position: 0,
-                reason: format!("the data key of event {event_id} is not 32 bytes"),
-            })?),
+            Some(row) => match self.data_key_of(&row)? {
+                None => DataKeyState::Destroyed,
+                Some(key) => DataKeyState::Live(key),
+            },
         })
+    }
+
+    async fn finish_erasures(&self) -> Result<(), StoreError> {
+        if self.keys.is_none() {
+            return Ok(());
+        }
+        let pending = self
+            .reader()
+            .await?
+            .query_one("SELECT erasure_pending FROM klero_key_encryption", &[])
+            .await
+            .map_err(|e| unavailable("reading the key rotation", e))?
+            .get::<_, bool>(0);
+        if pending {
+            self.rotate_key_encryption_key().await?;
+        }
+        Ok(())
+    }
+
+    async fn erasures_complete_through(&self) -> Result<Option<u64>, StoreError> {
+        if self.keys.is_none() {
+            return Ok(Some(0));
+        }
+        let row = self
+            .reader()
+            .await?
+            .query_one("SELECT rotated_at_unix_ms FROM klero_key_encryption", &[])
+            .await
+            .map_err(|e| unavailable("reading the key rotation", e))?;
+        Ok(Some(row.get::<_, i64>(0).max(0) as u64))
     }
 
     async fn destroy_data_key(&self, event_id: &EventId) -> Result<bool, StoreError> {
         let destroyed = self
             .reader()
             .await?
-            .execute(
-                "UPDATE klero_data_keys SET key = NULL WHERE event_id = $1 AND key IS NOT NULL",
+            .query_one(
+                // The erasure is not complete until the next key rotation: marked in the same
+                // statement, so that a crash cannot lose the mark.
+                "WITH destroyed AS (
+                     UPDATE klero_data_keys SET key = NULL WHERE event_id = $1 AND key IS NOT NULL RETURNING 1
+                 ), marked AS (
+                     UPDATE klero_key_encryption SET erasure_pending = true WHERE EXISTS (SELECT 1 FROM destroyed)
+                 )
+                 SELECT count(*) FROM destroyed",
                 &[&&event_id.0[..]],
             )
             .await
-            .map_err(|e| unavailable("destroying a data key", e))?;
+            .map_err(|e| unavailable("destroying a data key", e))?
+            .get::<_, i64>(0);
         Ok(destroyed == 1)
     }
 

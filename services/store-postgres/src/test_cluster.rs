@@ -135,6 +135,11 @@ impl TestCluster {
         Ok(())
     }
 
+    /// The server's data directory: every file it keeps (tables, WAL, configuration).
+    pub fn data_directory(&self) -> PathBuf {
+        self.directory.path().join("data")
+    }
+
     /// A connection URL for `database`, which [`TestCluster::create_database`] made.
     pub fn url(&self, database: &str) -> String {
         format!("postgres://klero@127.0.0.1:{}/{database}", self.port)

@@ -12,6 +12,7 @@ use std::sync::Arc;
 struct PostgresStores {
     cluster: TestCluster,
     made: u32,
+    keys: tempfile::TempDir,
 }
 
 #[async_trait]
@@ -20,14 +21,18 @@ impl StoreUnderTest for PostgresStores {
     async fn fresh_store(&mut self) -> Arc<PostgresStore> {
         self.made += 1;
         let url = self.cluster.create_database(&format!("conformance_{}", self.made));
-        Arc::new(PostgresStore::connect(&url, PostgresStoreOptions::default()).await.expect("connect"))
+        let options = PostgresStoreOptions {
+            key_encryption_keys: Some(self.keys.path().join(self.made.to_string())),
+            ..PostgresStoreOptions::default()
+        };
+        Arc::new(PostgresStore::connect(&url, options).await.expect("connect"))
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_store_passes_the_conformance_suite() {
     let cluster = TestCluster::start();
-    run_all(&mut PostgresStores { cluster, made: 0 }).await;
+    run_all(&mut PostgresStores { cluster, made: 0, keys: tempfile::tempdir().expect("temp dir") }).await;
 }
 
 fn named(server: &str) -> PostgresStoreOptions {

@@ -290,6 +290,21 @@ pub trait EventStore: Send + Sync + 'static {
         Err(no_key_store())
     }
 
+    /// Makes every erasure so far complete in every copy the store keeps, where destroying a
+    /// key or deleting a document does not do that by itself (a database's dead rows, its WAL,
+    /// its replicas): the PostgreSQL store rotates its key-encryption key. Called after
+    /// erasures; by default there is nothing to do.
+    async fn finish_erasures(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Up to when erasures are complete in every copy the store keeps: `None` when each is
+    /// complete as it is made (the embedded store overwrites the key in place), else the time
+    /// of the last [`EventStore::finish_erasures`] (0 if no erasure can ever be complete).
+    async fn erasures_complete_through(&self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
+
     /// Stops accepting appends, lets queued appends finish, and releases what the store holds.
     /// Later calls fail with [`StoreError::Unavailable`]. The default does nothing.
     async fn close(&self) {}
