@@ -25,6 +25,10 @@ pub fn xml_escape(text: &str) -> String {
             '&' => out.push_str("&amp;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            // A character XML cannot carry (the rules refuse them in new records, but a record
+            // from before `text.characters` may hold one): shown as U+FFFD, so that the feed
+            // stays a valid document whatever the log holds.
+            c if !klero_domain::text::allowed_in_text(c) && c != '\r' => out.push('\u{fffd}'),
             c => out.push(c),
         }
     }
@@ -106,5 +110,17 @@ mod tests {
         assert!(svg.contains("3 seated (1–2, OUTSIDE)"), "the verdict is in words, not colour alone");
         assert_eq!(svg.matches("class=\"band\"").count(), 2);
         assert_eq!(quota_chart(&[]), "");
+    }
+}
+
+#[cfg(test)]
+mod escape_tests {
+    use super::xml_escape;
+
+    #[test]
+    fn escaped_text_is_valid_xml_whatever_it_holds() {
+        assert_eq!(xml_escape("a<b & \"c\"'"), "a&lt;b &amp; &quot;c&quot;&#39;");
+        assert_eq!(xml_escape("nul\0bel\u{7}esc\u{1b}"), "nul\u{fffd}bel\u{fffd}esc\u{fffd}");
+        assert_eq!(xml_escape("tab\tline\nend"), "tab\tline\nend");
     }
 }
