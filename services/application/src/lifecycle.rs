@@ -102,7 +102,10 @@ pub async fn start<S: EventStore>(
     let (stop, stop_signal) = watch::channel(false);
     let follower = tokio::spawn(application.clone().follow(stop_signal.clone()));
     let publisher_handle: Arc<PublisherHandle> = application.publisher.clone();
-    let publisher = tokio::spawn(publisher::run(log.clone(), checkpoints, publisher_handle, stop_signal.clone()));
+    // The publisher stops last, on its own signal, so that its last checkpoint covers every
+    // append the front ends finished while they drained.
+    let (stop_publishing, publishing_stop) = watch::channel(false);
+    let publisher = tokio::spawn(publisher::run(log.clone(), checkpoints, publisher_handle, publishing_stop));
     let snapshot_writer = tokio::spawn(write_snapshots(application.clone(), snapshots.clone(), stop_signal.clone()));
     let document_collector = tokio::spawn(crate::documents::collect_garbage(application.clone(), stop_signal.clone()));
     let erasure_completer = tokio::spawn(application.clone().complete_erasures(stop_signal.clone()));
@@ -143,6 +146,7 @@ pub async fn start<S: EventStore>(
                 tracing::warn!(%error, "no snapshot on stop; the next start verifies more");
             }
         }
+        let _ = stop_publishing.send(true);
         let _ = publisher.await;
         drop(stopping);
         drop(log);

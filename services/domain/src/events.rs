@@ -37,17 +37,19 @@ pub trait DomainEventType: Into<DomainEvent> {
     const AUTHORITY: Authority;
 }
 
-/// The one declaration of every event type: its stream kind and who may author it. It makes
-/// the [`DomainEvent`] enum, the [`DomainEventType`] impls and [`DOMAIN_EVENT_TYPES`].
+/// The one declaration of every event type, grouped by the stream kind (the stage) it is
+/// appended to, with who may author it. It makes the [`DomainEvent`] enum, the
+/// [`DomainEventType`] impls, [`DOMAIN_EVENT_TYPES`] and one borrowed enum per stage
+/// ([`StageEvent`]), so that each stage's rules match exhaustively over their own events only.
 macro_rules! domain_events {
-    ($($(#[$doc:meta])* $name:ident: $kind:ident, $authority:expr;)*) => {
+    ($($kind:ident($stage:ident) { $($(#[$doc:meta])* $name:ident: $authority:expr;)* })*) => {
         /// Every event an assembly's record can hold.
         #[derive(Clone, Debug, PartialEq, Eq)]
         pub enum DomainEvent {
-            $($(#[$doc])* $name($name),)*
+            $($($(#[$doc])* $name($name),)*)*
         }
 
-        $(
+        $($(
             impl DomainEventType for $name {
                 const NAME: &'static str = stringify!($name);
                 const STREAM_KIND: StreamKind = StreamKind::$kind;
@@ -59,34 +61,55 @@ macro_rules! domain_events {
                     DomainEvent::$name(event)
                 }
             }
+        )*)*
+
+        $(
+            #[doc = concat!("The events of the ", stringify!($kind), " stream, borrowed.")]
+            #[derive(Clone, Copy, Debug)]
+            pub enum $stage<'e> {
+                $($name(&'e $name),)*
+            }
         )*
+
+        /// An event, by the stage whose rules decide it.
+        #[derive(Clone, Copy, Debug)]
+        pub enum StageEvent<'e> {
+            $($kind($stage<'e>),)*
+        }
 
         impl DomainEvent {
             /// The variant's name.
             pub fn name(&self) -> &'static str {
                 match self {
-                    $(DomainEvent::$name(_) => stringify!($name),)*
+                    $($(DomainEvent::$name(_) => stringify!($name),)*)*
                 }
             }
 
             /// The stream this event must be appended to.
             pub fn stream_kind(&self) -> StreamKind {
                 match self {
-                    $(DomainEvent::$name(_) => StreamKind::$kind,)*
+                    $($(DomainEvent::$name(_) => StreamKind::$kind,)*)*
                 }
             }
 
             /// Who may author this event.
             pub fn authority(&self) -> Authority {
                 match self {
-                    $(DomainEvent::$name(_) => $authority,)*
+                    $($(DomainEvent::$name(_) => $authority,)*)*
+                }
+            }
+
+            /// The event as its stage's own type.
+            pub fn stage(&self) -> StageEvent<'_> {
+                match self {
+                    $($(DomainEvent::$name(event) => StageEvent::$kind($stage::$name(event)),)*)*
                 }
             }
         }
 
         /// Every event type, in declaration order: name, stream kind, authority.
         pub const DOMAIN_EVENT_TYPES: &[(&str, StreamKind, Authority)] =
-            &[$((stringify!($name), StreamKind::$kind, $authority),)*];
+            &[$($((stringify!($name), StreamKind::$kind, $authority),)*)*];
     };
 }
 
@@ -94,31 +117,43 @@ use Authority::{Role as By, TrustRoot};
 use Role::*;
 
 domain_events! {
-    KeyGranted: Registry, TrustRoot;
-    KeyRevoked: Registry, TrustRoot;
-    AssemblyConvened: Assembly, By(Convenor);
-    SelectionPlanned: Selection, By(SelectionOperator);
-    PoolRegistered: Selection, By(SelectionOperator);
-    LotteryPublished: Selection, By(SelectionOperator);
-    PanelDrawn: Selection, By(SelectionOperator);
-    MemberWithdrew: Selection, By(SelectionOperator);
-    ReplacementDrawn: Selection, By(SelectionOperator);
-    SessionHeld: Deliberation, By(Facilitator);
-    EvidencePresented: Deliberation, By(Facilitator);
-    PublicSubmissionReceived: Deliberation, By(Facilitator);
-    RecommendationDrafted: Recommendation, By(PanelSecretary);
-    RecommendationAmended: Recommendation, By(PanelSecretary);
-    RecommendationWithdrawn: Recommendation, By(PanelSecretary);
-    VoteRecorded: Recommendation, By(PanelSecretary);
-    RecommendationAdopted: Recommendation, By(PanelSecretary);
-    FinalReportPublished: Recommendation, By(PanelSecretary);
-    RecommendationInputsCited: Recommendation, By(PanelSecretary);
-    ResponseIssued: Response, By(CouncilDecisionMaker);
-    ResponseAmended: Response, By(CouncilDecisionMaker);
-    ImplementationUpdated: Response, By(CouncilDecisionMaker);
-    ResponseInputsConsidered: Response, By(CouncilDecisionMaker);
-    PersonalDataRetentionSet: Assembly, By(DataProtectionOfficer);
-    ContentErased: Assembly, By(DataProtectionOfficer);
+    Registry(RegistryEvent) {
+        KeyGranted: TrustRoot;
+        KeyRevoked: TrustRoot;
+    }
+    Assembly(AssemblyEvent) {
+        AssemblyConvened: By(Convenor);
+        PersonalDataRetentionSet: By(DataProtectionOfficer);
+        ContentErased: By(DataProtectionOfficer);
+    }
+    Selection(SelectionEvent) {
+        SelectionPlanned: By(SelectionOperator);
+        PoolRegistered: By(SelectionOperator);
+        LotteryPublished: By(SelectionOperator);
+        PanelDrawn: By(SelectionOperator);
+        MemberWithdrew: By(SelectionOperator);
+        ReplacementDrawn: By(SelectionOperator);
+    }
+    Deliberation(DeliberationEvent) {
+        SessionHeld: By(Facilitator);
+        EvidencePresented: By(Facilitator);
+        PublicSubmissionReceived: By(Facilitator);
+    }
+    Recommendation(RecommendationEvent) {
+        RecommendationDrafted: By(PanelSecretary);
+        RecommendationAmended: By(PanelSecretary);
+        RecommendationWithdrawn: By(PanelSecretary);
+        VoteRecorded: By(PanelSecretary);
+        RecommendationAdopted: By(PanelSecretary);
+        FinalReportPublished: By(PanelSecretary);
+        RecommendationInputsCited: By(PanelSecretary);
+    }
+    Response(ResponseEvent) {
+        ResponseIssued: By(CouncilDecisionMaker);
+        ResponseAmended: By(CouncilDecisionMaker);
+        ImplementationUpdated: By(CouncilDecisionMaker);
+        ResponseInputsConsidered: By(CouncilDecisionMaker);
+    }
 }
 
 /// What a document an event commits to is, by the field that commits to it.
@@ -229,7 +264,27 @@ impl DomainEvent {
             DomainEvent::ResponseIssued(e) => field("sealed_rationale", &e.rationale).into_iter().collect(),
             DomainEvent::ResponseAmended(e) => field("sealed_rationale", &e.rationale).into_iter().collect(),
             DomainEvent::ImplementationUpdated(e) => field("sealed_note", &e.note).into_iter().collect(),
-            _ => Vec::new(),
+            // No sealed field: a new event type with one must be listed above (FORMAT.md §14).
+            DomainEvent::KeyGranted(_)
+            | DomainEvent::KeyRevoked(_)
+            | DomainEvent::AssemblyConvened(_)
+            | DomainEvent::PersonalDataRetentionSet(_)
+            | DomainEvent::ContentErased(_)
+            | DomainEvent::SelectionPlanned(_)
+            | DomainEvent::PoolRegistered(_)
+            | DomainEvent::LotteryPublished(_)
+            | DomainEvent::PanelDrawn(_)
+            | DomainEvent::MemberWithdrew(_)
+            | DomainEvent::ReplacementDrawn(_)
+            | DomainEvent::SessionHeld(_)
+            | DomainEvent::RecommendationDrafted(_)
+            | DomainEvent::RecommendationAmended(_)
+            | DomainEvent::RecommendationWithdrawn(_)
+            | DomainEvent::VoteRecorded(_)
+            | DomainEvent::RecommendationAdopted(_)
+            | DomainEvent::FinalReportPublished(_)
+            | DomainEvent::RecommendationInputsCited(_)
+            | DomainEvent::ResponseInputsConsidered(_) => Vec::new(),
         }
     }
 

@@ -92,14 +92,31 @@ mod documents_packed {
     use klero_ledger::hash::Hash256Map;
     use klero_ledger::records::{self, FixedRecord};
 
-    const KINDS: [DocumentKind; 6] = [
-        DocumentKind::Evidence,
-        DocumentKind::PublicSubmission,
-        DocumentKind::RecommendationText,
-        DocumentKind::FinalReport,
-        DocumentKind::ImplementationEvidence,
-        DocumentKind::ResponseLetter,
-    ];
+    /// A kind's byte in a snapshot's document rows: fixed for each kind, so never reordered.
+    fn code(kind: DocumentKind) -> u8 {
+        match kind {
+            DocumentKind::Evidence => 0,
+            DocumentKind::PublicSubmission => 1,
+            DocumentKind::RecommendationText => 2,
+            DocumentKind::FinalReport => 3,
+            DocumentKind::ImplementationEvidence => 4,
+            DocumentKind::ResponseLetter => 5,
+        }
+    }
+
+    /// The inverse of [`code`], which a new kind's byte is added to beside its `code` arm.
+    fn kind(code: u8) -> Option<DocumentKind> {
+        let kind = match code {
+            0 => DocumentKind::Evidence,
+            1 => DocumentKind::PublicSubmission,
+            2 => DocumentKind::RecommendationText,
+            3 => DocumentKind::FinalReport,
+            4 => DocumentKind::ImplementationEvidence,
+            5 => DocumentKind::ResponseLetter,
+            _ => return None,
+        };
+        (self::code(kind) == code).then_some(kind)
+    }
 
     struct Row(Hash256, CommittedDocument);
 
@@ -107,14 +124,14 @@ mod documents_packed {
         const LEN: usize = 41;
         fn write(&self, out: &mut Vec<u8>) {
             out.extend_from_slice(&self.0 .0);
-            out.push(KINDS.iter().position(|k| *k == self.1.kind).unwrap_or(0) as u8);
+            out.push(code(self.1.kind));
             out.extend_from_slice(&self.1.log_index.to_be_bytes());
         }
         fn read(bytes: &[u8]) -> Option<Row> {
             Some(Row(
                 Hash256(bytes[..32].try_into().ok()?),
                 CommittedDocument {
-                    kind: *KINDS.get(bytes[32] as usize)?,
+                    kind: kind(bytes[32])?,
                     log_index: u64::from_be_bytes(bytes[33..41].try_into().ok()?),
                 },
             ))

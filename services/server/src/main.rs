@@ -22,6 +22,13 @@ struct Cli {
     command: Command,
 }
 
+/// `klero serve --verify-on-open`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum VerifyOnOpen {
+    Snapshot,
+    Full,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Serves the gRPC API on the embedded store.
@@ -64,8 +71,8 @@ enum Command {
         /// How much of the log to verify on start: `snapshot` takes up the latest valid
         /// snapshot, hashes every event and checks every chain, and verifies in full only what
         /// came after; `full` verifies every signature and folds every event again.
-        #[arg(long, default_value = "snapshot", value_parser = ["snapshot", "full"])]
-        verify_on_open: String,
+        #[arg(long, value_enum, default_value_t = VerifyOnOpen::Snapshot)]
+        verify_on_open: VerifyOnOpen,
         /// A witness to ask for cosignatures on every checkpoint, as `URL,VKEY` (its
         /// submission prefix and its verifier key); repeat for each witness.
         #[arg(long = "witness")]
@@ -330,10 +337,9 @@ fn main() -> anyhow::Result<()> {
                 postgres: store,
                 key_encryption_keys,
                 checkpoints: Default::default(),
-                open: if verify_on_open == "full" {
-                    klero_application::OpenVerification::Full
-                } else {
-                    klero_application::OpenVerification::FromSnapshot
+                open: match verify_on_open {
+                    VerifyOnOpen::Snapshot => klero_application::OpenVerification::FromSnapshot,
+                    VerifyOnOpen::Full => klero_application::OpenVerification::Full,
                 },
                 witness_quorum: witness_quorum.unwrap_or(witnesses.len() as u64 / 2 + 1),
                 witnesses: witnesses

@@ -6,6 +6,7 @@ use klero_ledger::bundle::ProofBundle;
 use klero_ledger::checkpoint::LogVerifierKey;
 use klero_ledger::merkle::verify_consistency;
 use klero_proto as pb;
+use klero_store::EventStore;
 use klero_tests::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -118,4 +119,59 @@ async fn checkpoints_and_bundles_read_among_writers_never_fail_and_never_shrink(
         .into_inner()
         .log_size;
     assert_eq!(last.checkpoint().tree_size, log_size, "a fresh checkpoint covers the whole log");
+}
+
+/// A clean stop leaves a checkpoint of the whole log, even of appends that the front ends were
+/// still finishing when the stop signal came (issue 27: the last checkpoint was signed at the
+/// signal, before they drained).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_stop_checkpoints_every_append_it_finished() {
+    const STOPPING_WRITERS: usize = 48;
+    let mut server = TestServer::start().await;
+    let mut client = server.client().await;
+    let cast = Arc::new(Cast::new("clean-stop"));
+    assembly_with_panel(&mut client, &cast, "clean-stop").await;
+    let verifier =
+        LogVerifierKey::parse_vkey(&client.checkpoint().await.expect("checkpoint").verifier_key).expect("verifier key");
+    let acknowledged = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for writer in 0..STOPPING_WRITERS {
+        let (url, cast, acknowledged, stopping) = (server.url(), cast.clone(), acknowledged.clone(), stopping.clone());
+        writers.push(tokio::spawn(async move {
+            let Ok(mut client) = klero_client::KleroClient::connect(&url).await else { return };
+            // Those in flight when the stop comes go on; none starts after it.
+            for n in 0.. {
+                if stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                let submission = submission(format!("w{writer}n{n}"));
+                // Appends fail once the server stops; those acknowledged must be covered.
+                if client.append(&sign(&cast.facilitator, "clean-stop", &submission), None).await.is_err() {
+                    return;
+                }
+                acknowledged.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+    server.server.take().expect("running").stop().await;
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    assert!(acknowledged.load(std::sync::atomic::Ordering::SeqCst) > 0, "the load appended nothing");
+
+    let store = klero_store_embedded::EmbeddedStore::open(server.directory.path(), Default::default())
+        .await
+        .expect("the store opens");
+    let events = store.recovery_report().events;
+    let kept = store.load_checkpoint().await.expect("read").expect("a checkpoint is kept");
+    let kept = verifier.verify(std::str::from_utf8(&kept).expect("a note")).expect("the kept checkpoint verifies");
+    assert_eq!(
+        kept.checkpoint().tree_size,
+        events,
+        "the checkpoint kept at a clean stop covers {} of the {events} events",
+        kept.checkpoint().tree_size
+    );
 }

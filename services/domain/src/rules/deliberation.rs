@@ -1,0 +1,55 @@
+//! The deliberation stage: sessions, evidence and public submissions (docs/RULES.md,
+//! `deliberation.*`).
+
+use super::*;
+
+impl AssemblyState {
+    pub(super) fn decide_deliberation(&self, event: DeliberationEvent<'_>) -> Result<Acceptance, Rejection> {
+        match event {
+            DeliberationEvent::SessionHeld(session) => {
+                self.selection.require_panel(RuleCode::DeliberationAfterPanel)?;
+                if session.session_number != self.sessions_held + 1 {
+                    return Err(broken(
+                        RuleCode::DeliberationSessionSequence,
+                        format!("the next session is number {}", self.sessions_held + 1),
+                    ));
+                }
+                if session.attendance_count > self.seated_count() {
+                    return Err(broken(
+                        RuleCode::DeliberationAttendanceWithinPanel,
+                        format!(
+                            "attendance {} exceeds the {} seated members",
+                            session.attendance_count,
+                            self.seated_count()
+                        ),
+                    ));
+                }
+                Ok(Acceptance::default())
+            }
+            DeliberationEvent::EvidencePresented(evidence) => {
+                if evidence.session_number == 0 || evidence.session_number > self.sessions_held {
+                    return Err(broken(
+                        RuleCode::DeliberationEvidenceAtHeldSession,
+                        format!("session {} has not been held", evidence.session_number),
+                    ));
+                }
+                Ok(Acceptance::default())
+            }
+            DeliberationEvent::PublicSubmissionReceived(_) => Ok(Acceptance::default()),
+        }
+    }
+
+    pub(super) fn evolve_deliberation(&mut self, event: DeliberationEvent<'_>, recorded: Recorded<'_>) {
+        match event {
+            DeliberationEvent::SessionHeld(_) => self.sessions_held += 1,
+            DeliberationEvent::EvidencePresented(_) => {
+                self.evidence_presented += 1;
+                self.inputs.insert(recorded.event_hash, InputKind::Evidence);
+            }
+            DeliberationEvent::PublicSubmissionReceived(_) => {
+                self.public_submissions += 1;
+                self.inputs.insert(recorded.event_hash, InputKind::PublicSubmission);
+            }
+        }
+    }
+}

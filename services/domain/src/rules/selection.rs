@@ -1,0 +1,292 @@
+//! The selection stage: the plan, the pool, the published lottery, the draw, withdrawals and
+//! replacements (docs/RULES.md, `selection.*`). Its rules read and change only
+//! [`SelectionState`], and the assembly's size.
+
+use super::*;
+
+impl SelectionState {
+    pub(super) fn decide(
+        &self,
+        event: SelectionEvent<'_>,
+        convened: &AssemblyConvened,
+    ) -> Result<Acceptance, Rejection> {
+        let selection = self;
+        match event {
+            SelectionEvent::SelectionPlanned(plan) => {
+                if selection.plan.is_some() {
+                    return Err(broken(RuleCode::SelectionPlannedOnce, "the selection is already planned"));
+                }
+                if plan.panel_size != convened.panel_size {
+                    return Err(broken(
+                        RuleCode::SelectionPanelSizeMatches,
+                        format!("the plan fills {} seats; the assembly has {}", plan.panel_size, convened.panel_size),
+                    ));
+                }
+                let mut by_feature: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+                for quota in &plan.quotas {
+                    let entry = by_feature.entry(&quota.feature).or_default();
+                    entry.0 += quota.min as u64;
+                    entry.1 += quota.max as u64;
+                }
+                for (feature, (min_sum, max_sum)) in by_feature {
+                    if min_sum > plan.panel_size as u64 || max_sum < plan.panel_size as u64 {
+                        return Err(broken(
+                            RuleCode::SelectionQuotasCanFillPanel,
+                            format!("feature {feature}: minimums sum to {min_sum} and maximums to {max_sum}, which cannot fill {} seats", plan.panel_size),
+                        ));
+                    }
+                }
+                Ok(Acceptance::default())
+            }
+            SelectionEvent::PoolRegistered(pool) => {
+                let plan = selection
+                    .plan
+                    .as_ref()
+                    .ok_or_else(|| broken(RuleCode::SelectionPoolAfterPlan, "plan the selection first"))?;
+                if selection.pool.is_some() {
+                    return Err(broken(RuleCode::SelectionPoolRegisteredOnce, "the pool is already registered"));
+                }
+                if pool.payload_hash != plan.pool_commitment {
+                    return Err(broken(
+                        RuleCode::SelectionPoolMatchesCommitment,
+                        format!(
+                            "the pool's payload hashes to {}, the plan committed to {}",
+                            pool.payload_hash, plan.pool_commitment
+                        ),
+                    ));
+                }
+                let features: BTreeSet<&str> = plan.quotas.iter().map(|q| q.feature.as_str()).collect();
+                for member in &pool.members {
+                    let has: BTreeSet<&str> = member.features.iter().map(|(f, _)| f.as_str()).collect();
+                    if let Some(missing) = features.iter().find(|f| !has.contains(*f)) {
+                        return Err(broken(
+                            RuleCode::SelectionPoolHasQuotaFeatures,
+                            format!("member {} has no value for feature {missing}", member.id),
+                        ));
+                    }
+                }
+                if (pool.members.len() as u64) < plan.panel_size as u64 {
+                    return Err(broken(
+                        RuleCode::SelectionPoolLargeEnough,
+                        format!("{} volunteers cannot fill {} seats", pool.members.len(), plan.panel_size),
+                    ));
+                }
+                selection_instance(plan, pool)
+                    .map_err(|e| broken(RuleCode::SelectionPoolValuesHaveQuotas, e.to_string()))?;
+                Ok(Acceptance::default())
+            }
+            SelectionEvent::LotteryPublished(lottery) => {
+                let instance = selection
+                    .instance
+                    .as_ref()
+                    .ok_or_else(|| broken(RuleCode::SelectionLotteryAfterPool, "register the pool first"))?;
+                if selection.lottery.is_some() {
+                    return Err(broken(RuleCode::SelectionLotteryPublishedOnce, "the lottery is already published"));
+                }
+                if selection.panel_drawn {
+                    return Err(broken(RuleCode::SelectionLotteryBeforeDraw, "the panel is already drawn"));
+                }
+                let total: u128 = lottery.panels.iter().map(|(w, _)| *w as u128).sum();
+                if total != klero_draw::WEIGHT_TOTAL as u128 {
+                    return Err(broken(
+                        RuleCode::SelectionLotteryMeetsQuotas,
+                        format!("the weights sum to {total}, not {}", klero_draw::WEIGHT_TOTAL),
+                    ));
+                }
+                if let Some(bad) = lottery
+                    .panels
+                    .iter()
+                    .position(|(_, seats)| seats.len() != instance.types.len() || !instance.panel_meets_quotas(seats))
+                {
+                    return Err(broken(
+                        RuleCode::SelectionLotteryMeetsQuotas,
+                        format!(
+                            "panel {bad} of the lottery does not give seats to the pool's {} types within the quotas",
+                            instance.types.len()
+                        ),
+                    ));
+                }
+                Ok(Acceptance::default())
+            }
+            SelectionEvent::PanelDrawn(drawn) => {
+                let plan = selection
+                    .plan
+                    .as_ref()
+                    .ok_or_else(|| broken(RuleCode::SelectionDrawAfterPool, "plan the selection first"))?;
+                let pool = selection
+                    .pool
+                    .as_ref()
+                    .ok_or_else(|| broken(RuleCode::SelectionDrawAfterPool, "register the pool first"))?;
+                if selection.panel_drawn {
+                    return Err(broken(RuleCode::SelectionDrawnOnce, "the panel is already drawn"));
+                }
+                if Hash256::of(&drawn.seed) != plan.seed_commitment {
+                    return Err(broken(
+                        RuleCode::SelectionSeedMatchesCommitment,
+                        "SHA-256 of the revealed seed is not the plan's seed commitment",
+                    ));
+                }
+                let distinct: BTreeSet<&str> = drawn.member_ids.iter().map(String::as_str).collect();
+                if distinct.len() != drawn.member_ids.len() || drawn.member_ids.len() as u32 != plan.panel_size {
+                    return Err(broken(
+                        RuleCode::SelectionPanelSize,
+                        format!("the panel must be {} distinct members", plan.panel_size),
+                    ));
+                }
+                if let Some(stranger) = drawn.member_ids.iter().find(|id| !pool.contains_key(*id)) {
+                    return Err(broken(RuleCode::SelectionPanelFromPool, format!("{stranger} is not in the pool")));
+                }
+                check_quotas(&plan.quotas, drawn.member_ids.iter().map(|id| &pool[id]))?;
+                if uses_lottery(plan) {
+                    let (Some(instance), Some(lottery)) = (&selection.instance, &selection.lottery) else {
+                        return Err(broken(
+                            RuleCode::SelectionDrawNeedsLottery,
+                            "a leximin selection publishes its lottery before the draw",
+                        ));
+                    };
+                    let expected = klero_draw::draw(instance, lottery, &drawn.seed);
+                    let mut claimed = drawn.member_ids.clone();
+                    claimed.sort();
+                    if claimed != expected {
+                        return Err(broken(
+                            RuleCode::SelectionPanelIsTheDraw,
+                            "the seed, applied to the published lottery, draws a different panel",
+                        ));
+                    }
+                }
+                Ok(Acceptance::default())
+            }
+            SelectionEvent::MemberWithdrew(withdrew) => {
+                self.require_panel(RuleCode::SelectionWithdrawSeated)?;
+                if !selection.seated.contains(&withdrew.member_id) {
+                    return Err(broken(
+                        RuleCode::SelectionWithdrawSeated,
+                        format!("{} is not a seated member", withdrew.member_id),
+                    ));
+                }
+                Ok(Acceptance::default())
+            }
+            SelectionEvent::ReplacementDrawn(replacement) => {
+                if !selection.awaiting_replacement.contains(&replacement.withdrawn_member_id) {
+                    return Err(broken(
+                        RuleCode::SelectionReplaceWithdrawn,
+                        format!("{} did not withdraw, or was already replaced", replacement.withdrawn_member_id),
+                    ));
+                }
+                let pool =
+                    selection.pool.as_ref().ok_or_else(|| broken(RuleCode::SelectionReplaceWithdrawn, "no pool"))?;
+                if !pool.contains_key(&replacement.replacement_member_id) {
+                    return Err(broken(
+                        RuleCode::SelectionPanelFromPool,
+                        format!("{} is not in the pool", replacement.replacement_member_id),
+                    ));
+                }
+                if selection.ever_seated.contains(&replacement.replacement_member_id) {
+                    return Err(broken(
+                        RuleCode::SelectionReplacementIsNew,
+                        format!("{} has already been seated", replacement.replacement_member_id),
+                    ));
+                }
+                if let (Some(instance), Some(_), Some(seed)) =
+                    (&selection.instance, &selection.lottery, &selection.seed)
+                {
+                    let ever_seated: Vec<String> = selection.ever_seated.iter().cloned().collect();
+                    let expected =
+                        klero_draw::draw_replacement(instance, seed, &replacement.withdrawn_member_id, &ever_seated)
+                            .map_err(|e| broken(RuleCode::SelectionReplacementIsTheDraw, e.to_string()))?;
+                    if expected != replacement.replacement_member_id {
+                        return Err(broken(
+                            RuleCode::SelectionReplacementIsTheDraw,
+                            format!("the seed draws {expected} to replace {}", replacement.withdrawn_member_id),
+                        ));
+                    }
+                }
+                Ok(Acceptance::default())
+            }
+        }
+    }
+
+    pub(super) fn evolve(&mut self, event: SelectionEvent<'_>) {
+        let selection = self;
+        match event {
+            SelectionEvent::SelectionPlanned(plan) => selection.plan = Some(plan.clone()),
+            SelectionEvent::PoolRegistered(pool) => {
+                selection.pool =
+                    Some(pool.members.iter().map(|m| (m.id.clone(), m.features.iter().cloned().collect())).collect());
+                selection.instance = selection.plan.as_ref().and_then(|plan| selection_instance(plan, pool).ok());
+            }
+            SelectionEvent::LotteryPublished(lottery) => {
+                let (weights, panels) = lottery.panels.iter().cloned().unzip();
+                selection.lottery = Some(klero_draw::PublishedLottery { panels, weights });
+            }
+            SelectionEvent::PanelDrawn(drawn) => {
+                selection.panel_drawn = true;
+                selection.seed = Some(drawn.seed.clone());
+                selection.seated = drawn.member_ids.iter().cloned().collect();
+                selection.ever_seated = selection.seated.clone();
+            }
+            SelectionEvent::MemberWithdrew(withdrew) => {
+                selection.seated.remove(&withdrew.member_id);
+                selection.awaiting_replacement.insert(withdrew.member_id.clone());
+                selection.withdrawals += 1;
+            }
+            SelectionEvent::ReplacementDrawn(replacement) => {
+                selection.awaiting_replacement.remove(&replacement.withdrawn_member_id);
+                selection.seated.insert(replacement.replacement_member_id.clone());
+                selection.ever_seated.insert(replacement.replacement_member_id.clone());
+            }
+        }
+    }
+
+    pub(super) fn require_panel(&self, rule: RuleCode) -> Result<(), Rejection> {
+        if !self.panel_drawn {
+            return Err(broken(rule, "the panel has not been drawn yet"));
+        }
+        Ok(())
+    }
+}
+
+fn selection_instance(
+    plan: &SelectionPlanned,
+    pool: &PoolRegistered,
+) -> Result<klero_draw::Instance, klero_draw::PoolError> {
+    let people = pool.members.iter().map(|member| {
+        let value_of = |feature: &str| member.features.iter().find(|(f, _)| f == feature).map(|(_, v)| v.as_str());
+        (member.id.as_str(), value_of)
+    });
+    klero_draw::Instance::group(&plan.quotas, people, plan.panel_size)
+}
+
+/// Whether the plan commits to drawing from a published LEXIMIN lottery.
+fn uses_lottery(plan: &SelectionPlanned) -> bool {
+    plan.algorithm == "leximin"
+}
+
+/// Counts the panel's members per (feature, value) and checks every quota.
+fn check_quotas<'a>(
+    quotas: &[Quota],
+    members: impl Iterator<Item = &'a BTreeMap<String, String>>,
+) -> Result<(), Rejection> {
+    let mut counts: HashMap<(&str, &str), u32> = HashMap::new();
+    let members: Vec<&BTreeMap<String, String>> = members.collect();
+    for quota in quotas {
+        counts.insert((&quota.feature, &quota.value), 0);
+    }
+    for member in &members {
+        for (feature, value) in member.iter() {
+            if let Some(count) = counts.get_mut(&(feature.as_str(), value.as_str())) {
+                *count += 1;
+            }
+        }
+    }
+    for quota in quotas {
+        let count = counts[&(quota.feature.as_str(), quota.value.as_str())];
+        if count < quota.min || count > quota.max {
+            return Err(broken(
+                RuleCode::SelectionPanelMeetsQuotas,
+                format!("{} = {}: {count} seats, quota {}..={}", quota.feature, quota.value, quota.min, quota.max),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,117 @@
+//! What the rules keep of each assembly, stage by stage: the state `decide` reads and `evolve`
+//! changes. Snapshots serialise it (FORMAT.md §10).
+
+use super::*;
+
+/// The selection stage's state.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct SelectionState {
+    pub plan: Option<SelectionPlanned>,
+    /// Pool members by id: their (feature → value) map.
+    pub pool: Option<BTreeMap<String, BTreeMap<String, String>>>,
+    /// Seated members.
+    pub seated: BTreeSet<String>,
+    /// Everyone ever seated, so a replacement is always someone new.
+    pub ever_seated: BTreeSet<String>,
+    /// Members who withdrew and have not been replaced yet.
+    pub awaiting_replacement: BTreeSet<String>,
+    pub panel_drawn: bool,
+    pub withdrawals: u32,
+    /// The pool as a selection instance (types of interchangeable volunteers).
+    pub instance: Option<klero_draw::Instance>,
+    /// The published lottery, if the plan uses one.
+    pub lottery: Option<klero_draw::PublishedLottery>,
+    /// The seed revealed by the draw.
+    pub seed: Option<Vec<u8>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum RecommendationStatus {
+    Drafted,
+    Withdrawn,
+    Adopted,
+}
+
+impl RecommendationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecommendationStatus::Drafted => "drafted",
+            RecommendationStatus::Withdrawn => "withdrawn",
+            RecommendationStatus::Adopted => "adopted",
+        }
+    }
+}
+
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct RecommendationState {
+    pub status: RecommendationStatus,
+    pub title: String,
+    pub text_hash: Hash256,
+    pub amendments: u32,
+    /// The last vote since the last draft or amendment.
+    pub last_vote: Option<Tally>,
+    pub adopted_event_hash: Option<Hash256>,
+    pub adopted_at_unix_ms: Option<u64>,
+}
+
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct ResponseState {
+    pub recommendation_id: String,
+    pub decision: Decision,
+    pub late: bool,
+    pub amendments: u32,
+    pub implementation_updates: u32,
+}
+
+/// One assembly's state, folded from its events.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct AssemblyState {
+    pub convened: AssemblyConvened,
+    pub selection: SelectionState,
+    pub sessions_held: u32,
+    pub evidence_presented: u32,
+    pub public_submissions: u32,
+    pub recommendations: BTreeMap<String, RecommendationState>,
+    /// Adoption event hash → recommendation id.
+    pub adopted_by_hash: HashMap<Hash256, String>,
+    /// Responses by the adoption event hash they answer.
+    pub responses: HashMap<Hash256, ResponseState>,
+    pub final_report: Option<Hash256>,
+    /// Inputs that can be cited: evidence and public submissions, by event hash. One entry
+    /// per input; a snapshot does not keep them, the views' input rows do, and
+    /// [`DomainState::restore_input`] puts them back.
+    #[serde(skip)]
+    pub inputs: klero_ledger::hash::Hash256Map<InputKind>,
+    /// How many days personal text is kept, once a `PersonalDataRetentionSet` says so.
+    #[serde(default)]
+    pub retention_days: Option<u32>,
+    /// Every event of the assembly that holds erasable personal content (sealed fields, a
+    /// personal document), by event hash.
+    #[serde(default)]
+    pub personal_items: HashMap<Hash256, PersonalItem>,
+}
+
+/// An event that holds personal content a `ContentErased` can erase.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PersonalItem {
+    pub log_index: u64,
+    pub recorded_at_unix_ms: u64,
+    pub erasure: Option<Erasure>,
+}
+
+/// When and why personal content was erased.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Erasure {
+    pub erased_on: Date,
+    pub legal_basis: String,
+    /// Log index of the `ContentErased` event.
+    pub log_index: u64,
+}
+
+impl AssemblyState {
+    /// When the erasure of an item recorded at `recorded_at_unix_ms` falls due, under the
+    /// assembly's retention period; `None` with no period set. The one definition.
+    pub fn erasure_due_at_unix_ms(&self, recorded_at_unix_ms: u64) -> Option<u64> {
+        self.retention_days.map(|days| recorded_at_unix_ms.saturating_add(days as u64 * DAY_MS))
+    }
+}
