@@ -30,7 +30,7 @@ pub struct RunningServer {
     pub pages_url: Option<String>,
     /// The store, for tests that take it down under a live server.
     pub store: Arc<EmbeddedStore>,
-    pub running: Running<EmbeddedStore>,
+    pub running: Running,
     stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -147,7 +147,7 @@ async fn start_server_full(
         configure(&mut config);
     }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let mut front_ends: Vec<Box<dyn klero_application::FrontEnd<EmbeddedStore>>> =
+    let mut front_ends: Vec<Box<dyn klero_application::FrontEnd>> =
         vec![Box::new(GrpcFrontEnd { listener, limits, tls: tls.clone() })];
     let mut pages_url = None;
     if pages {

@@ -4,7 +4,6 @@
 use crate::errors::{invalid_field, status};
 use klero_application::{Application, DocumentRecord, UploadHeader};
 use klero_proto as pb;
-use klero_store::EventStore;
 use std::sync::Arc;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -18,14 +17,14 @@ pub const LIST_COUNT_MAX: u32 = 1_000;
 pub const TRANSFERS_IN_PROGRESS_MAX: usize = 16;
 
 /// The service, over the application core.
-pub struct DocumentsService<S: EventStore> {
-    application: Arc<Application<S>>,
+pub struct DocumentsService {
+    application: Arc<Application>,
     uploads: Arc<tokio::sync::Semaphore>,
     downloads: Arc<tokio::sync::Semaphore>,
 }
 
-impl<S: EventStore> DocumentsService<S> {
-    pub fn new(application: Arc<Application<S>>) -> Self {
+impl DocumentsService {
+    pub fn new(application: Arc<Application>) -> Self {
         DocumentsService {
             application,
             uploads: Arc::new(tokio::sync::Semaphore::new(TRANSFERS_IN_PROGRESS_MAX)),
@@ -43,7 +42,7 @@ fn transfer_slot(slots: &Arc<tokio::sync::Semaphore>, what: &str) -> Result<toki
     })
 }
 
-impl<S: EventStore> std::fmt::Debug for DocumentsService<S> {
+impl std::fmt::Debug for DocumentsService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DocumentsService").finish_non_exhaustive()
     }
@@ -65,7 +64,7 @@ fn info_to_proto(record: &DocumentRecord) -> pb::documents::DocumentInfo {
 }
 
 #[tonic::async_trait]
-impl<S: EventStore> pb::documents::documents_server::Documents for DocumentsService<S> {
+impl pb::documents::documents_server::Documents for DocumentsService {
     async fn upload(
         &self,
         request: Request<Streaming<pb::documents::UploadRequest>>,

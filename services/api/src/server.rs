@@ -6,7 +6,6 @@ use crate::connections::{ConnectionPolicy, TrackRequestsLayer};
 use crate::service::GrpcServices;
 use klero_application::{Application, FrontEnd, FrontEndError, Shutdown};
 use klero_proto as pb;
-use klero_store::EventStore;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,12 +65,12 @@ pub struct GrpcFrontEnd {
 }
 
 #[tonic::async_trait]
-impl<S: EventStore> FrontEnd<S> for GrpcFrontEnd {
+impl FrontEnd for GrpcFrontEnd {
     fn name(&self) -> &'static str {
         "grpc"
     }
 
-    async fn serve(self: Box<Self>, application: Arc<Application<S>>, shutdown: Shutdown) -> Result<(), FrontEndError> {
+    async fn serve(self: Box<Self>, application: Arc<Application>, shutdown: Shutdown) -> Result<(), FrontEndError> {
         serve(self.listener, application, self.limits, self.tls, shutdown.signalled())
             .await
             .map_err(|e| -> FrontEndError { Box::new(e) })
@@ -83,9 +82,9 @@ pub const APPEND_HEALTH_SERVICE: &str = "klero.ledger.v1.Ledger.Append";
 
 /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish and
 /// returns.
-pub async fn serve<S: EventStore>(
+pub async fn serve(
     listener: TcpListener,
-    application: Arc<Application<S>>,
+    application: Arc<Application>,
     limits: ServerLimits,
     tls: Option<klero_application::ServerTls>,
     shutdown: impl Future<Output = ()> + Send,
@@ -98,7 +97,7 @@ pub async fn serve<S: EventStore>(
     let mut write_failures = application.write_failures();
     let service = Arc::new(GrpcServices::new(application));
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter.set_serving::<pb::ledger::ledger_server::LedgerServer<GrpcServices<S>>>().await;
+    health_reporter.set_serving::<pb::ledger::ledger_server::LedgerServer<GrpcServices>>().await;
     // Appends have their own health entry: after a storage failure the store writes nothing
     // more (fail-stop), so appends are NOT_SERVING while reads and proofs stay SERVING.
     health_reporter.set_service_status(APPEND_HEALTH_SERVICE, tonic_health::ServingStatus::Serving).await;

@@ -8,7 +8,7 @@ use klero_ledger::envelope::SignedAuthorPart;
 use klero_log::LoggedEvent;
 use klero_projections::ViewName;
 use klero_proto as pb;
-use klero_store::{EventStore, ExpectedRevision, ReadDirection, StreamStart};
+use klero_store::{ExpectedRevision, ReadDirection, StreamStart};
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
@@ -16,12 +16,12 @@ use tonic::{Request, Response, Status};
 const SUBSCRIPTION_BUFFER_EVENTS: usize = 256;
 
 /// The Ledger, Registry, Assemblies and Query services over one application core.
-pub struct GrpcServices<S: EventStore> {
-    application: Arc<Application<S>>,
+pub struct GrpcServices {
+    application: Arc<Application>,
 }
 
-impl<S: EventStore> GrpcServices<S> {
-    pub fn new(application: Arc<Application<S>>) -> GrpcServices<S> {
+impl GrpcServices {
+    pub fn new(application: Arc<Application>) -> GrpcServices {
         GrpcServices { application }
     }
 
@@ -41,7 +41,7 @@ impl<S: EventStore> GrpcServices<S> {
     }
 }
 
-impl<S: EventStore> std::fmt::Debug for GrpcServices<S> {
+impl std::fmt::Debug for GrpcServices {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GrpcServices").field("application", &self.application).finish()
     }
@@ -144,7 +144,7 @@ fn count(max_count: u32) -> usize {
 }
 
 #[tonic::async_trait]
-impl<S: EventStore> pb::ledger::ledger_server::Ledger for GrpcServices<S> {
+impl pb::ledger::ledger_server::Ledger for GrpcServices {
     async fn append(
         &self,
         request: Request<pb::ledger::AppendRequest>,
@@ -327,7 +327,7 @@ fn role_to_proto(role: klero_domain::Role) -> pb::registry::Role {
 }
 
 #[tonic::async_trait]
-impl<S: EventStore> pb::registry::registry_server::Registry for GrpcServices<S> {
+impl pb::registry::registry_server::Registry for GrpcServices {
     async fn list_keys(
         &self,
         request: Request<pb::registry::ListKeysRequest>,
@@ -387,7 +387,7 @@ fn assembly_summary(summary: klero_application::queries::AssemblySummary) -> pb:
 }
 
 #[tonic::async_trait]
-impl<S: EventStore> pb::assembly::assemblies_server::Assemblies for GrpcServices<S> {
+impl pb::assembly::assemblies_server::Assemblies for GrpcServices {
     async fn get_assembly(
         &self,
         request: Request<pb::assembly::GetAssemblyRequest>,
@@ -412,7 +412,7 @@ impl<S: EventStore> pb::assembly::assemblies_server::Assemblies for GrpcServices
 }
 
 #[tonic::async_trait]
-impl<S: EventStore> pb::query::query_server::Query for GrpcServices<S> {
+impl pb::query::query_server::Query for GrpcServices {
     async fn get_view(&self, request: Request<pb::query::GetViewRequest>) -> Result<Response<pb::query::View>, Status> {
         let request = request.into_inner();
         let mut view = self.served_view(&request).await?;

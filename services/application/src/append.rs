@@ -19,7 +19,7 @@ use klero_catalogue::FieldViolation;
 use klero_domain::{DomainEvent, Proposal, StreamKind};
 use klero_ledger::envelope::SignedAuthorPart;
 use klero_log::{AppendedEvent, LogError, VerifiedAuthorPart};
-use klero_store::{EventStore, ExpectedRevision};
+use klero_store::ExpectedRevision;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -78,7 +78,7 @@ fn decision_key(stream: &str) -> String {
     }
 }
 
-impl<S: EventStore> Application<S> {
+impl Application {
     /// Announces an append request from its arrival until the returned tokens are dropped with
     /// the answer. Front ends take it first thing, before parsing, so that the store and the
     /// signature checker know how many appends are on their way.

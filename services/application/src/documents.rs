@@ -10,7 +10,7 @@
 use crate::{read, Application, ApplicationError};
 use klero_fold::CommittedDocument;
 use klero_ledger::Hash256;
-use klero_store::{Document, DocumentInfo, DocumentUpload, EventStore, DOCUMENT_BYTES_MAX};
+use klero_store::{Document, DocumentInfo, DocumentUpload, DOCUMENT_BYTES_MAX};
 use std::time::Duration;
 
 /// The media types the server keeps. Text is UTF-8.
@@ -69,7 +69,7 @@ pub struct Collected {
     pub waiting: usize,
 }
 
-impl<S: EventStore> Application<S> {
+impl Application {
     /// Checks an upload's header before any byte is read, so a client learns at once.
     pub fn check_upload_header(&self, header: &UploadHeader) -> Result<(), ApplicationError> {
         let policy = &self.config.documents;
@@ -277,8 +277,8 @@ impl<S: EventStore> Application<S> {
 }
 
 /// Collects uncommitted documents every `collect_every`, until stopped.
-pub(crate) async fn collect_garbage<S: EventStore>(
-    application: std::sync::Arc<Application<S>>,
+pub(crate) async fn collect_garbage(
+    application: std::sync::Arc<Application>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let every = application.config.documents.collect_every;

@@ -139,9 +139,9 @@ pub struct ServedView {
 }
 
 /// The application core over one log. Share it behind an `Arc`.
-pub struct Application<S: EventStore> {
-    store: Arc<S>,
-    log: Arc<TransparencyLog<S>>,
+pub struct Application {
+    store: Arc<dyn EventStore>,
+    log: Arc<TransparencyLog>,
     config: ApplicationConfig,
     fold: RwLock<LogFold>,
     /// Serialises folding the log in.
@@ -177,7 +177,7 @@ pub struct Application<S: EventStore> {
     erasures_to_complete: Arc<tokio::sync::Notify>,
 }
 
-impl<S: EventStore> std::fmt::Debug for Application<S> {
+impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Application").field("log_size", &self.log.size()).finish_non_exhaustive()
     }
@@ -193,15 +193,15 @@ fn mutex<T>(lock: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     lock.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-impl<S: EventStore> Application<S> {
+impl Application {
     /// Builds the core over an open log and folds into it every event beyond `restored` (a
     /// fold taken up from a snapshot), or the whole log.
     pub async fn open(
-        store: Arc<S>,
-        log: Arc<TransparencyLog<S>>,
+        store: Arc<dyn EventStore>,
+        log: Arc<TransparencyLog>,
         config: ApplicationConfig,
         restored: Option<LogFold>,
-    ) -> Result<Application<S>, ApplicationError> {
+    ) -> Result<Application, ApplicationError> {
         let write_failure = WriteFailure::default();
         let publisher = Arc::new(PublisherHandle::new(log.latest_checkpoint(), write_failure.clone()));
         let snapshot_taken_up = restored.as_ref().map(LogFold::next_log_index);
@@ -417,7 +417,7 @@ impl<S: EventStore> Application<S> {
 
     /// Every event from `from_log_index` on, first those the log holds, then each as it is
     /// recorded, with no gap and no duplicate; each is checked against its Merkle leaf.
-    pub fn subscribe(&self, from_log_index: u64) -> Result<Subscription<S>, ApplicationError> {
+    pub fn subscribe(&self, from_log_index: u64) -> Result<Subscription, ApplicationError> {
         let permit = self.subscriptions.clone().try_acquire_owned().map_err(|_| ApplicationError::LimitExceeded {
             limit: "open subscriptions",
             actual: self.config.limits.subscriptions_max as u64 + 1,
@@ -622,21 +622,21 @@ impl Growth {
 
 /// A subscription to the log: catch-up, then live. Holds one of the core's subscription slots
 /// until dropped.
-pub struct Subscription<S: EventStore> {
-    log: Arc<TransparencyLog<S>>,
+pub struct Subscription {
+    log: Arc<TransparencyLog>,
     next_log_index: u64,
     buffered: VecDeque<LoggedEvent>,
     size: tokio::sync::watch::Receiver<u64>,
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
-impl<S: EventStore> std::fmt::Debug for Subscription<S> {
+impl std::fmt::Debug for Subscription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Subscription").field("next_log_index", &self.next_log_index).finish_non_exhaustive()
     }
 }
 
-impl<S: EventStore> Subscription<S> {
+impl Subscription {
     /// The next event; waits for one when caught up. An error ends the subscription.
     pub async fn next(&mut self) -> Result<LoggedEvent, ApplicationError> {
         loop {

@@ -17,11 +17,11 @@ pub type FrontEndError = Box<dyn std::error::Error + Send + Sync>;
 /// A front end: a mapping of some transport (gRPC, HTTP) onto the core. It serves on its own
 /// listener until told to stop, then lets the requests in progress finish.
 #[async_trait]
-pub trait FrontEnd<S: EventStore>: Send {
+pub trait FrontEnd: Send {
     /// A short name for logs, e.g. `grpc`.
     fn name(&self) -> &'static str;
     /// Serves until `shutdown` is signalled, then returns once requests in progress finished.
-    async fn serve(self: Box<Self>, application: Arc<Application<S>>, shutdown: Shutdown) -> Result<(), FrontEndError>;
+    async fn serve(self: Box<Self>, application: Arc<Application>, shutdown: Shutdown) -> Result<(), FrontEndError>;
 }
 
 /// TLS material for a front end (`klero serve --tls-cert … --tls-key …`), as PEM: the
@@ -55,20 +55,20 @@ impl Shutdown {
 }
 
 /// A running core with its front ends.
-pub struct Running<S: EventStore> {
-    application: Arc<Application<S>>,
+pub struct Running {
+    application: Arc<Application>,
     stopped: tokio::task::JoinHandle<Result<(), FrontEndError>>,
 }
 
-impl<S: EventStore> std::fmt::Debug for Running<S> {
+impl std::fmt::Debug for Running {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Running").field("application", &self.application).finish_non_exhaustive()
     }
 }
 
-impl<S: EventStore> Running<S> {
+impl Running {
     /// The core, for in-process callers (tests, benchmarks, the demonstration).
-    pub fn application(&self) -> &Arc<Application<S>> {
+    pub fn application(&self) -> &Arc<Application> {
         &self.application
     }
 
@@ -86,13 +86,13 @@ impl<S: EventStore> Running<S> {
 /// the snapshot writer and every front end, and returns. Everything runs until `shutdown`
 /// resolves or a front end fails; then [`Running::stopped`] resolves once all of it has
 /// stopped, a last checkpoint and snapshot are written, and the store is closed.
-pub async fn start<S: EventStore>(
-    store: Arc<S>,
+pub async fn start(
+    store: Arc<dyn EventStore>,
     log_config: LogConfig,
     config: ApplicationConfig,
-    front_ends: Vec<Box<dyn FrontEnd<S>>>,
+    front_ends: Vec<Box<dyn FrontEnd>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<Running<S>, ApplicationError> {
+) -> Result<Running, ApplicationError> {
     let (log, restored) = open_log(&store, log_config, config.open).await?;
     let log = Arc::new(log);
     tracing::info!(size = log.size(), verifier_key = %log.verifier_key().to_vkey_string(), "log opened");
@@ -159,11 +159,11 @@ pub async fn start<S: EventStore>(
 
 /// Opens the log, from the store's snapshot if it is valid and asked for; the fold the snapshot
 /// holds, if one was taken up.
-async fn open_log<S: EventStore>(
-    store: &Arc<S>,
+async fn open_log(
+    store: &Arc<dyn EventStore>,
     log_config: LogConfig,
     open: OpenVerification,
-) -> Result<(TransparencyLog<S>, Option<klero_fold::LogFold>), ApplicationError> {
+) -> Result<(TransparencyLog, Option<klero_fold::LogFold>), ApplicationError> {
     let snapshot = match open {
         OpenVerification::Full => None,
         OpenVerification::FromSnapshot => match store.load_snapshot().await? {
@@ -203,11 +203,7 @@ async fn open_log<S: EventStore>(
 }
 
 /// Writes a snapshot whenever the fold moved [`SnapshotPolicy::events`] past the last one.
-async fn write_snapshots<S: EventStore>(
-    application: Arc<Application<S>>,
-    policy: SnapshotPolicy,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn write_snapshots(application: Arc<Application>, policy: SnapshotPolicy, mut stop: watch::Receiver<bool>) {
     if policy.events == 0 {
         return;
     }

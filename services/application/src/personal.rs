@@ -19,7 +19,7 @@ use klero_domain::{AssemblyId, DomainEvent, StreamKind};
 use klero_ledger::envelope::EventId;
 use klero_ledger::Hash256;
 use klero_log::VerifiedAuthorPart;
-use klero_store::{DataKeyState, EventStore};
+use klero_store::DataKeyState;
 
 /// Most overdue items listed at once.
 pub const OVERDUE_LISTED_MAX: usize = 1_000;
@@ -117,7 +117,7 @@ pub(crate) fn erasures_in<'e>(
         .collect()
 }
 
-impl<S: EventStore> Application<S> {
+impl Application {
     fn personal_item(&self, assembly: &AssemblyId, event_hash: &Hash256) -> Result<PersonalItem, ApplicationError> {
         read(&self.fold)
             .state()

@@ -10,7 +10,6 @@
 
 use klero_ledger::checkpoint::SignedCheckpoint;
 use klero_log::TransparencyLog;
-use klero_store::EventStore;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -95,8 +94,8 @@ impl CheckpointPublications {
 
 /// The publisher's loop. It ends when `stop` changes, after one last publication, so that a
 /// clean shutdown leaves a checkpoint of the whole log.
-pub(crate) async fn run<S: EventStore>(
-    log: Arc<TransparencyLog<S>>,
+pub(crate) async fn run(
+    log: Arc<TransparencyLog>,
     policy: CheckpointPolicy,
     handle: Arc<PublisherHandle>,
     mut stop: watch::Receiver<bool>,
@@ -152,7 +151,7 @@ pub(crate) async fn run<S: EventStore>(
 }
 
 /// Publishes a checkpoint of the whole log; false if it could not be kept.
-async fn publish_once<S: EventStore>(log: &TransparencyLog<S>, handle: &PublisherHandle) -> bool {
+async fn publish_once(log: &TransparencyLog, handle: &PublisherHandle) -> bool {
     let outcome = log.publish_checkpoint().await;
     let published = outcome.is_ok();
     handle.published.send_modify(|published| {

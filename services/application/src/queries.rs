@@ -5,7 +5,6 @@ use crate::{read, Application, ApplicationError};
 use klero_domain::events::AssemblyConvened;
 use klero_domain::{AssemblyId, Decision, Grant};
 use klero_ledger::Hash256;
-use klero_store::EventStore;
 
 /// One recommendation of an assembly, as the rules see it now.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,7 +31,7 @@ pub struct AssemblySummary {
     pub final_report_published: bool,
 }
 
-impl<S: EventStore> Application<S> {
+impl Application {
     /// Every grant of the registry (revoked ones with their revocation), and the trust root.
     pub async fn grants(&self) -> Result<(Vec<Grant>, [u8; 32]), ApplicationError> {
         self.sync_fold().await?;

@@ -11,7 +11,7 @@ use klero_fold::LogFold;
 use klero_ledger::checkpoint::SignedCheckpoint;
 use klero_ledger::envelope::Envelope;
 use klero_ledger::Hash256;
-use klero_store::{DataKeyState, EventStore, ReadDirection, StreamStart};
+use klero_store::{DataKeyState, ReadDirection, StreamStart};
 use klero_verifier::slice::{plan_slice, shown_events, PlanError, Slice, SliceTarget};
 use klero_verifier::Opening;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -34,7 +34,7 @@ pub struct SliceRequest {
     pub consistency_from: Vec<u64>,
 }
 
-impl<S: EventStore> Application<S> {
+impl Application {
     /// The checkpoint pages are made at, remembered by size for [`Application::slice`]: with a
     /// witness cosigner, the latest witnessed one; otherwise one covering every event recorded
     /// before the call (published on demand, so a page shows what was just recorded).

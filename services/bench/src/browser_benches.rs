@@ -62,9 +62,7 @@ async fn convene_until(server: &BenchServer, total: usize) {
     }
 }
 
-fn application(
-    server: &BenchServer,
-) -> &std::sync::Arc<klero_application::Application<klero_store_embedded::EmbeddedStore>> {
+fn application(server: &BenchServer) -> &std::sync::Arc<klero_application::Application> {
     match &server.running {
         crate::grpc_benches::BenchRunning::Embedded(running) => running.application(),
         crate::grpc_benches::BenchRunning::Postgres(_) => unreachable!("the browser bench runs on the embedded store"),

@@ -183,7 +183,7 @@ pub async fn start_server(
     listener: tokio::net::TcpListener,
     pages: Option<tokio::net::TcpListener>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> klero_application::Running<klero_store_embedded::EmbeddedStore> {
+) -> klero_application::Running {
     let store = std::sync::Arc::new(
         klero_store_embedded::EmbeddedStore::open(directory, Default::default()).await.expect("store opens"),
     );
@@ -191,14 +191,14 @@ pub async fn start_server(
 }
 
 /// The same on any store: `directory` keeps the Merkle tree's leaf file.
-pub async fn start_server_on<S: klero_store::EventStore>(
-    store: std::sync::Arc<S>,
+pub async fn start_server_on(
+    store: std::sync::Arc<dyn klero_store::EventStore>,
     directory: &std::path::Path,
     trust_root: [u8; 32],
     listener: tokio::net::TcpListener,
     pages: Option<tokio::net::TcpListener>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> klero_application::Running<S> {
+) -> klero_application::Running {
     let log_config = klero_log::LogConfig {
         log_key: LogSigningKey::new("klero.bench/log", key("bench log")).expect("key"),
         verify_signatures_on_open: true,
@@ -206,7 +206,7 @@ pub async fn start_server_on<S: klero_store::EventStore>(
         tree_leaves: klero_log::TreeLeaves::File(directory.join("tree-leaves")),
     };
     let config = klero_application::ApplicationConfig::new(trust_root, klero_application::system_clock());
-    let mut front_ends: Vec<Box<dyn klero_application::FrontEnd<S>>> =
+    let mut front_ends: Vec<Box<dyn klero_application::FrontEnd>> =
         vec![Box::new(klero_api::GrpcFrontEnd { listener, limits: Default::default(), tls: None })];
     if let Some(listener) = pages {
         front_ends.push(Box::new(klero_web::HttpFrontEnd { listener, limits: Default::default(), tls: None }));
@@ -358,8 +358,8 @@ pub struct BenchServer {
 
 /// A bench server's core, on whichever store it runs.
 pub enum BenchRunning {
-    Embedded(klero_application::Running<klero_store_embedded::EmbeddedStore>),
-    Postgres(klero_application::Running<klero_store_postgres::PostgresStore>),
+    Embedded(klero_application::Running),
+    Postgres(klero_application::Running),
 }
 
 /// What every bench server starts from, whatever its store: a data directory, the council's

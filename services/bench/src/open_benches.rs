@@ -85,7 +85,7 @@ fn grow_at(directory: &Path, place: &Place, events: usize) -> f64 {
     started.elapsed().as_secs_f64()
 }
 
-async fn grow_on<S: klero_store::EventStore>(store: Arc<S>, directory: &Path, events: usize) {
+async fn grow_on(store: Arc<dyn klero_store::EventStore>, directory: &Path, events: usize) {
     {
         let council = key("bench council");
         let facilitator = key("bench facilitator");
@@ -97,7 +97,7 @@ async fn grow_on<S: klero_store::EventStore>(store: Arc<S>, directory: &Path, ev
         })
         .await
         .expect("start");
-        let application: Arc<Application<S>> = running.application().clone();
+        let application: Arc<Application> = running.application().clone();
         let append_one = |event: SignedAuthorPart| {
             let application = application.clone();
             async move {
@@ -189,8 +189,8 @@ pub fn open_child(directory: &Path, mode: &str, postgres: Option<&str>) -> ! {
         let mut config =
             ApplicationConfig::new(key("bench council").verifying_key().to_bytes(), klero_application::system_clock());
         config.open = if mode == "full" { OpenVerification::Full } else { OpenVerification::FromSnapshot };
-        async fn opened<S: klero_store::EventStore>(
-            store: Arc<S>,
+        async fn opened(
+            store: Arc<dyn klero_store::EventStore>,
             directory: &Path,
             config: ApplicationConfig,
         ) -> (u64, Option<u64>, usize) {

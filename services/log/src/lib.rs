@@ -345,8 +345,8 @@ impl LogState {
 
 /// The transparency log over a store. Share it behind an `Arc`.
 #[derive(Debug)]
-pub struct TransparencyLog<S: EventStore> {
-    store: Arc<S>,
+pub struct TransparencyLog {
+    store: Arc<dyn EventStore>,
     config: LogConfig,
     state: RwLock<LogState>,
     /// Serialises following the store, so leaves are pushed once and in order.
@@ -445,9 +445,9 @@ fn mutex<T>(lock: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     lock.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-impl<S: EventStore> TransparencyLog<S> {
+impl TransparencyLog {
     /// Opens the log: replays and checks the store, then checks the last signed checkpoint.
-    pub async fn open(store: Arc<S>, config: LogConfig) -> Result<TransparencyLog<S>, LogError> {
+    pub async fn open(store: Arc<dyn EventStore>, config: LogConfig) -> Result<TransparencyLog, LogError> {
         let dense = store.positions_are_dense();
         // Leaves of a verified prefix that the file still holds are taken up (the root check
         // vouches for them); on a store without dense positions the tree also needs each

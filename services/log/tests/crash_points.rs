@@ -64,7 +64,7 @@ struct State {
     events: Vec<Vec<u8>>,
 }
 
-async fn open(directory: &Path) -> Result<(Arc<EmbeddedStore>, TransparencyLog<EmbeddedStore>), String> {
+async fn open(directory: &Path) -> Result<(Arc<EmbeddedStore>, TransparencyLog), String> {
     let store = Arc::new(EmbeddedStore::open(directory, options()).await.map_err(|e| e.to_string())?);
     // The leaf file too, as `klero serve` keeps it: derived from the segments, checked on open.
     let config = klero_log::LogConfig {
@@ -132,12 +132,7 @@ const WORKLOAD_STEPS: u32 = 40;
 
 /// One operation of the workload: every seventh a checkpoint, every fifth a batch of three,
 /// else a single append; on two streams. `n` counts the events appended.
-async fn workload_step(
-    log: &TransparencyLog<EmbeddedStore>,
-    author: &klero_ledger::SigningKey,
-    step: u32,
-    n: &mut u32,
-) {
+async fn workload_step(log: &TransparencyLog, author: &klero_ledger::SigningKey, step: u32, n: &mut u32) {
     let stream = if step.is_multiple_of(3) { "assembly/a/selection" } else { "assembly/a/deliberation" };
     if step % 7 == 6 {
         log.publish_checkpoint().await.expect("checkpoint");
@@ -155,7 +150,7 @@ async fn workload_step(
 
 /// The log reopened after a crash: its size and root are those of the events found (chains
 /// and the tree were checked on open), and its checkpoint is a prefix of it.
-fn check_log_holds(context: &str, log: &TransparencyLog<EmbeddedStore>, found: &[Vec<u8>]) {
+fn check_log_holds(context: &str, log: &TransparencyLog, found: &[Vec<u8>]) {
     let mut tree = MerkleTree::new();
     for envelope in found {
         tree.push_entry(&klero_ledger::envelope::event_hash_of_envelope_bytes(envelope));

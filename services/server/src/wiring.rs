@@ -68,36 +68,15 @@ impl From<TcpListener> for Listeners {
     }
 }
 
-/// A running server on whichever store it was given.
-#[derive(Debug)]
-pub enum Server {
-    Embedded(Running<EmbeddedStore>),
-    Postgres(Running<PostgresStore>),
-    #[cfg(feature = "kurrentdb")]
-    Kurrent(Running<klero_store_kurrentdb::adapter::KurrentStore>),
-}
-
-impl Server {
-    /// Waits until everything stopped after the shutdown signal (see [`Running::stopped`]).
-    pub async fn stopped(self) -> Result<(), klero_application::FrontEndError> {
-        match self {
-            Server::Embedded(running) => running.stopped().await,
-            Server::Postgres(running) => running.stopped().await,
-            #[cfg(feature = "kurrentdb")]
-            Server::Kurrent(running) => running.stopped().await,
-        }
-    }
-}
-
 /// Opens the store (the embedded one in the data directory, or PostgreSQL when
 /// `config.postgres` names a database) and serves gRPC (and the pages, if asked) until
-/// `shutdown` resolves; [`Server::stopped`] then resolves once the store is closed.
+/// `shutdown` resolves; [`Running::stopped`] then resolves once the store is closed.
 pub async fn start(
     config: ServerConfig,
     listeners: impl Into<Listeners>,
     clock: Clock,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<Server> {
+) -> anyhow::Result<Running> {
     match config.postgres.clone() {
         None => {
             let store = Arc::new(
@@ -107,7 +86,7 @@ pub async fn start(
             );
             let recovery = store.recovery_report();
             tracing::info!(events = recovery.events, segments = recovery.segments, truncated = ?recovery.truncated_tail, "store opened");
-            Ok(Server::Embedded(start_on(store, config, listeners.into(), clock, shutdown).await?))
+            start_on(store, config, listeners.into(), clock, shutdown).await
         }
         #[cfg(feature = "kurrentdb")]
         Some(url) if url.starts_with("kurrentdb://") || url.starts_with("esdb://") => {
@@ -118,7 +97,7 @@ pub async fn start(
             );
             std::fs::create_dir_all(&config.data_dir)
                 .with_context(|| format!("creating {}", config.data_dir.display()))?;
-            Ok(Server::Kurrent(start_on(store, config, listeners.into(), clock, shutdown).await?))
+            start_on(store, config, listeners.into(), clock, shutdown).await
         }
         #[cfg(not(feature = "kurrentdb"))]
         Some(url) if url.starts_with("kurrentdb://") || url.starts_with("esdb://") => {
@@ -146,7 +125,7 @@ pub async fn start(
             std::fs::create_dir_all(&config.data_dir)
                 .with_context(|| format!("creating {}", config.data_dir.display()))?;
             tracing::info!(store = %redacted(&url), "PostgreSQL store connected");
-            Ok(Server::Postgres(start_on(store, config, listeners, clock, shutdown).await?))
+            start_on(store, config, listeners, clock, shutdown).await
         }
     }
 }
@@ -169,13 +148,13 @@ pub fn redacted(url: &str) -> String {
     }
 }
 
-async fn start_on<S: klero_store::EventStore>(
-    store: Arc<S>,
+async fn start_on(
+    store: Arc<dyn klero_store::EventStore>,
     config: ServerConfig,
     listeners: Listeners,
     clock: Clock,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<Running<S>> {
+) -> anyhow::Result<Running> {
     let Listeners { grpc: listener, http } = listeners;
     let address = listener.local_addr()?;
     let log_config = LogConfig {
@@ -190,7 +169,7 @@ async fn start_on<S: klero_store::EventStore>(
         witness_statement: klero_transparency::witness_statement(&config.witnesses, config.witness_quorum),
         ..ApplicationConfig::new(config.trust_root, clock)
     };
-    let mut front_ends: Vec<Box<dyn klero_application::FrontEnd<S>>> =
+    let mut front_ends: Vec<Box<dyn klero_application::FrontEnd>> =
         vec![Box::new(GrpcFrontEnd { listener, limits: config.limits, tls: config.tls.clone() })];
     if let Some(listener) = http {
         front_ends.push(Box::new(klero_web::HttpFrontEnd {

@@ -161,7 +161,7 @@ impl<S: EventStore + ?Sized> DocumentUpload for GatheredUpload<'_, S> {
 
 /// The store port. Every implementation runs [`crate::conformance`].
 #[async_trait]
-pub trait EventStore: Send + Sync + 'static {
+pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
     /// Appends `events` to `stream` atomically if `expected` holds. Durable before it returns.
     async fn append(
         &self,

@@ -8,7 +8,6 @@ use klero_application::{Application, FrontEnd, FrontEndError, Shutdown};
 use klero_ledger::checkpoint::{split_note, NoteSignature, SignedCheckpoint};
 use klero_ledger::cosignature::CosignerVerifierKey;
 use klero_ledger::witness::AddCheckpointRequest;
-use klero_store::EventStore;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,12 +40,12 @@ impl WitnessCosigner {
 }
 
 #[async_trait::async_trait]
-impl<S: EventStore> FrontEnd<S> for WitnessCosigner {
+impl FrontEnd for WitnessCosigner {
     fn name(&self) -> &'static str {
         "witnesses"
     }
 
-    async fn serve(self: Box<Self>, application: Arc<Application<S>>, shutdown: Shutdown) -> Result<(), FrontEndError> {
+    async fn serve(self: Box<Self>, application: Arc<Application>, shutdown: Shutdown) -> Result<(), FrontEndError> {
         let mut publications = application.checkpoint_publications();
         // The size each witness cosigned last, as far as we know: unknown until it answers.
         let mut known: Vec<Option<u64>> = vec![None; self.witnesses.len()];
@@ -73,12 +72,7 @@ impl<S: EventStore> FrontEnd<S> for WitnessCosigner {
 
 impl WitnessCosigner {
     /// One round: every witness at once; keeps whatever valid cosignatures came back.
-    async fn round<S: EventStore>(
-        &self,
-        application: &Arc<Application<S>>,
-        checkpoint: &SignedCheckpoint,
-        known: &mut [Option<u64>],
-    ) {
+    async fn round(&self, application: &Arc<Application>, checkpoint: &SignedCheckpoint, known: &mut [Option<u64>]) {
         let mut asks = tokio::task::JoinSet::new();
         for (index, witness) in self.witnesses.iter().enumerate() {
             let (application, client, witness, checkpoint, size) =
@@ -102,8 +96,8 @@ impl WitnessCosigner {
 }
 
 /// Asks one witness; returns the size it now holds (if known) and its verified cosignature.
-async fn ask<S: EventStore>(
-    application: &Application<S>,
+async fn ask(
+    application: &Application,
     client: &HttpClient,
     witness: &WitnessEndpoint,
     checkpoint: &SignedCheckpoint,

@@ -29,7 +29,6 @@ use axum::http::{header, HeaderValue, Request, Response, StatusCode};
 use axum::routing::get;
 use axum::Router;
 use klero_application::{Application, ApplicationError, FrontEnd, FrontEndError, Shutdown};
-use klero_store::EventStore;
 use std::collections::HashMap;
 use std::future::Future as _;
 use std::pin::Pin;
@@ -81,8 +80,8 @@ pub struct HttpFrontEnd {
 }
 
 /// What every handler shares.
-pub(crate) struct Web<S: EventStore> {
-    pub app: Arc<Application<S>>,
+pub(crate) struct Web {
+    pub app: Arc<Application>,
     pub limits: HttpLimits,
     cache: Mutex<PageCache>,
     /// Held while a page renders: visitors who miss the cache together wait for one render
@@ -188,7 +187,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Encoding {
 
 pub(crate) const HTML: &str = "text/html; charset=utf-8";
 
-impl<S: EventStore> Web<S> {
+impl Web {
     /// The page at `key` for the checkpoint of size `generation`: from the cache, or rendered
     /// by `render`.
     pub async fn cached<F, Fut>(&self, key: String, generation: u64, encoding: Encoding, render: F) -> Response<Body>
@@ -312,7 +311,7 @@ async fn secure_headers(request: Request<Body>, next: axum::middleware::Next) ->
 }
 
 /// The router over one core: pages, open data, proofs and assets.
-pub fn router<S: EventStore>(app: Arc<Application<S>>, limits: HttpLimits) -> Router {
+pub fn router(app: Arc<Application>, limits: HttpLimits) -> Router {
     let request_timeout = limits.request_timeout;
     let body_bytes_max = limits.body_bytes_max;
     let web = Arc::new(Web {
@@ -324,23 +323,23 @@ pub fn router<S: EventStore>(app: Arc<Application<S>>, limits: HttpLimits) -> Ro
         slices: Mutex::new(Vec::new()),
     });
     Router::new()
-        .route("/", get(pages::index::<S>))
-        .route("/dashboard", get(pages::dashboard::<S>))
-        .route("/assemblies/{id}", get(pages::assembly::<S>))
-        .route("/assemblies/{id}/data", get(pages::data::<S>))
-        .route("/assemblies/{id}/views/{file}", get(open_data::view_file::<S>))
-        .route("/assemblies/{id}/recommendations.csv", get(open_data::csv::<S>))
-        .route("/assemblies/{id}/feed.atom", get(open_data::atom::<S>))
-        .route("/events/{log_index}", get(pages::event::<S>))
-        .route("/receipt", get(pages::receipt_form::<S>).post(pages::receipt_posted::<S>))
-        .route("/documents/{sha256}", get(open_data::document::<S>))
-        .route("/api/v1/checkpoint", get(proofs::checkpoint::<S>))
-        .route("/api/v1/events/{log_index}", get(proofs::event::<S>))
-        .route("/api/v1/consistency", get(proofs::consistency::<S>))
-        .route("/api/v1/slices/{*path}", get(pages::slice::<S>))
-        .route("/checkpoint", get(tiles::checkpoint::<S>))
-        .route("/tile/{*path}", get(tiles::tile::<S>))
-        .route("/klero/envelopes/{*path}", get(tiles::tile::<S>))
+        .route("/", get(pages::index))
+        .route("/dashboard", get(pages::dashboard))
+        .route("/assemblies/{id}", get(pages::assembly))
+        .route("/assemblies/{id}/data", get(pages::data))
+        .route("/assemblies/{id}/views/{file}", get(open_data::view_file))
+        .route("/assemblies/{id}/recommendations.csv", get(open_data::csv))
+        .route("/assemblies/{id}/feed.atom", get(open_data::atom))
+        .route("/events/{log_index}", get(pages::event))
+        .route("/receipt", get(pages::receipt_form).post(pages::receipt_posted))
+        .route("/documents/{sha256}", get(open_data::document))
+        .route("/api/v1/checkpoint", get(proofs::checkpoint))
+        .route("/api/v1/events/{log_index}", get(proofs::event))
+        .route("/api/v1/consistency", get(proofs::consistency))
+        .route("/api/v1/slices/{*path}", get(pages::slice))
+        .route("/checkpoint", get(tiles::checkpoint))
+        .route("/tile/{*path}", get(tiles::tile))
+        .route("/klero/envelopes/{*path}", get(tiles::tile))
         .route("/static/{file}", get(pages::asset))
         .route("/favicon.ico", get(|| async { axum::response::Redirect::permanent("/static/favicon.svg") }))
         .fallback(|| async { PageError::not_found("There is no page at this address.").into_response() })
@@ -360,12 +359,12 @@ pub fn router<S: EventStore>(app: Arc<Application<S>>, limits: HttpLimits) -> Ro
 }
 
 #[async_trait::async_trait]
-impl<S: EventStore> FrontEnd<S> for HttpFrontEnd {
+impl FrontEnd for HttpFrontEnd {
     fn name(&self) -> &'static str {
         "http"
     }
 
-    async fn serve(self: Box<Self>, application: Arc<Application<S>>, shutdown: Shutdown) -> Result<(), FrontEndError> {
+    async fn serve(self: Box<Self>, application: Arc<Application>, shutdown: Shutdown) -> Result<(), FrontEndError> {
         let address = self.listener.local_addr()?;
         let permits = Arc::new(tokio::sync::Semaphore::new(self.limits.connections_max));
         let connections = match &self.tls {

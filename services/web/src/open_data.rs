@@ -12,12 +12,11 @@ use klero_pages::format::{self, decision_label, status_label};
 use klero_pages::{AssemblyModel, PersonalShown};
 use klero_projections::views::{AssemblyViewSet, PersonalTextView};
 use klero_projections::ViewName;
-use klero_store::EventStore;
 use klero_verifier::slice::{SliceTarget, VerifiedSlice};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-impl<S: EventStore> Web<S> {
+impl Web {
     /// An assembly's verified slice at the pages' checkpoint, with its views.
     async fn assembly_slice(
         &self,
@@ -36,8 +35,8 @@ impl<S: EventStore> Web<S> {
 
 /// `GET /assemblies/{id}/views/{name}.json`: the view's canonical JSON bytes, with its digest,
 /// tree size and root in headers: the view the pages show, at their checkpoint.
-pub async fn view_file<S: EventStore>(
-    State(web): State<Arc<Web<S>>>,
+pub async fn view_file(
+    State(web): State<Arc<Web>>,
     encoding: Encoding,
     Path((id, file)): Path<(String, String)>,
 ) -> Response<Body> {
@@ -105,11 +104,7 @@ pub const CSV_COLUMNS: &[&str] = &[
     "response_log_index",
 ];
 
-pub async fn csv<S: EventStore>(
-    State(web): State<Arc<Web<S>>>,
-    encoding: Encoding,
-    Path(id): Path<String>,
-) -> Response<Body> {
+pub async fn csv(State(web): State<Arc<Web>>, encoding: Encoding, Path(id): Path<String>) -> Response<Body> {
     let size = match web.page_size().await {
         Ok(size) => size,
         Err(error) => return error.into_response(),
@@ -189,8 +184,8 @@ fn base_url(headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
-pub async fn atom<S: EventStore>(
-    State(web): State<Arc<Web<S>>>,
+pub async fn atom(
+    State(web): State<Arc<Web>>,
     encoding: Encoding,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -296,7 +291,7 @@ const IMMUTABLE_CACHE: &str = "public, max-age=31536000, immutable";
 /// `GET /documents/{sha256}`: a document an event commits to, byte for byte, with the media
 /// type it was uploaded with. Content-addressed, so cacheable for ever unless it is personal
 /// data; sandboxed, so that a document can never run as part of this site.
-pub async fn document<S: EventStore>(State(web): State<Arc<Web<S>>>, Path(sha256): Path<String>) -> Response<Body> {
+pub async fn document(State(web): State<Arc<Web>>, Path(sha256): Path<String>) -> Response<Body> {
     let hash = match klero_ledger::Hash256::from_hex(&sha256) {
         Ok(hash) if sha256.len() == 64 && sha256.bytes().all(|b| !b.is_ascii_uppercase()) => hash,
         _ => {

@@ -14,7 +14,6 @@ use klero_domain::AssemblyId;
 use klero_ledger::bundle::ProofBundle;
 use klero_ledger::merkle::verify_consistency;
 use klero_pages::{Page, ReceiptCheck, RenderedPage};
-use klero_store::EventStore;
 use klero_verifier::slice::{verify_slice, SliceOptions, SliceTarget, VerifiedSlice};
 use std::sync::Arc;
 
@@ -42,7 +41,7 @@ impl From<klero_pages::PageError> for PageError {
     }
 }
 
-impl<S: EventStore> Web<S> {
+impl Web {
     /// The size of the checkpoint pages are rendered at now.
     pub(crate) async fn page_size(&self) -> Result<u64, PageError> {
         Ok(self.app.page_checkpoint().await?.checkpoint().tree_size)
@@ -103,44 +102,28 @@ fn after(query: &After) -> Result<Option<AssemblyId>, PageError> {
     query.after.as_deref().map(parse_assembly).transpose()
 }
 
-pub async fn index<S: EventStore>(
-    State(web): State<Arc<Web<S>>>,
-    encoding: Encoding,
-    Query(query): Query<After>,
-) -> Response<Body> {
+pub async fn index(State(web): State<Arc<Web>>, encoding: Encoding, Query(query): Query<After>) -> Response<Body> {
     match after(&query) {
         Ok(after) => web.page(Page::Index { after }, encoding).await,
         Err(error) => error.into_response(),
     }
 }
 
-pub async fn dashboard<S: EventStore>(
-    State(web): State<Arc<Web<S>>>,
-    encoding: Encoding,
-    Query(query): Query<After>,
-) -> Response<Body> {
+pub async fn dashboard(State(web): State<Arc<Web>>, encoding: Encoding, Query(query): Query<After>) -> Response<Body> {
     match after(&query) {
         Ok(after) => web.page(Page::Dashboard { after }, encoding).await,
         Err(error) => error.into_response(),
     }
 }
 
-pub async fn assembly<S: EventStore>(
-    State(web): State<Arc<Web<S>>>,
-    encoding: Encoding,
-    Path(id): Path<String>,
-) -> Response<Body> {
+pub async fn assembly(State(web): State<Arc<Web>>, encoding: Encoding, Path(id): Path<String>) -> Response<Body> {
     match parse_assembly(&id) {
         Ok(id) => web.page(Page::Assembly(id), encoding).await,
         Err(error) => error.into_response(),
     }
 }
 
-pub async fn data<S: EventStore>(
-    State(web): State<Arc<Web<S>>>,
-    encoding: Encoding,
-    Path(id): Path<String>,
-) -> Response<Body> {
+pub async fn data(State(web): State<Arc<Web>>, encoding: Encoding, Path(id): Path<String>) -> Response<Body> {
     match parse_assembly(&id) {
         Ok(id) => web.page(Page::Data(id), encoding).await,
         Err(error) => error.into_response(),
@@ -159,11 +142,7 @@ fn parse_index(text: &str) -> Result<u64, PageError> {
     parse_number("an event's log index", text)
 }
 
-pub async fn event<S: EventStore>(
-    State(web): State<Arc<Web<S>>>,
-    encoding: Encoding,
-    Path(log_index): Path<String>,
-) -> Response<Body> {
+pub async fn event(State(web): State<Arc<Web>>, encoding: Encoding, Path(log_index): Path<String>) -> Response<Body> {
     match parse_index(&log_index) {
         Ok(log_index) => web.page(Page::Event(log_index), encoding).await,
         Err(error) => error.into_response(),
@@ -175,8 +154,8 @@ pub struct ReceiptQuery {
     log_index: Option<String>,
 }
 
-pub async fn receipt_form<S: EventStore>(
-    State(web): State<Arc<Web<S>>>,
+pub async fn receipt_form(
+    State(web): State<Arc<Web>>,
     encoding: Encoding,
     Query(query): Query<ReceiptQuery>,
 ) -> Response<Body> {
@@ -199,8 +178,8 @@ pub struct ReceiptForm {
 
 /// `POST /receipt`: a pasted receipt, checked here (the page's script checks it in the
 /// browser instead, and posts nothing).
-pub async fn receipt_posted<S: EventStore>(
-    State(web): State<Arc<Web<S>>>,
+pub async fn receipt_posted(
+    State(web): State<Arc<Web>>,
     encoding: Encoding,
     axum::Form(form): axum::Form<ReceiptForm>,
 ) -> Response<Body> {
@@ -256,8 +235,8 @@ pub struct SliceQuery {
 }
 
 /// `GET /api/v1/slices/{kind}[/{arg}]`: a slice as text (FORMAT.md §15).
-pub async fn slice<S: EventStore>(
-    State(web): State<Arc<Web<S>>>,
+pub async fn slice(
+    State(web): State<Arc<Web>>,
     encoding: Encoding,
     Path(path): Path<String>,
     Query(query): Query<SliceQuery>,

@@ -8,7 +8,6 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, Response};
 use base64::Engine as _;
-use klero_store::EventStore;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -31,7 +30,7 @@ fn api_error(error: PageError) -> Response<Body> {
 
 /// `GET /api/v1/checkpoint`: the latest signed checkpoint note, covering every event
 /// recorded before the request.
-pub async fn checkpoint<S: EventStore>(State(web): State<Arc<Web<S>>>) -> Response<Body> {
+pub async fn checkpoint(State(web): State<Arc<Web>>) -> Response<Body> {
     match web.app.fresh_checkpoint().await {
         Ok(checkpoint) => {
             let mut response = Response::new(Body::from(checkpoint.note().to_string()));
@@ -53,8 +52,8 @@ fn parse_u64(name: &str, text: &str) -> Result<u64, PageError> {
 
 /// `GET /api/v1/events/{log_index}?tree_size=N`: the event's envelope (its stored bytes) and
 /// its inclusion proof in the tree of `tree_size` events.
-pub async fn event<S: EventStore>(
-    State(web): State<Arc<Web<S>>>,
+pub async fn event(
+    State(web): State<Arc<Web>>,
     Path(log_index): Path<String>,
     Query(query): Query<TreeSize>,
 ) -> Response<Body> {
@@ -95,7 +94,7 @@ pub struct Sizes {
 }
 
 /// `GET /api/v1/consistency?old=M&new=N`: the consistency proof between two tree sizes.
-pub async fn consistency<S: EventStore>(State(web): State<Arc<Web<S>>>, Query(sizes): Query<Sizes>) -> Response<Body> {
+pub async fn consistency(State(web): State<Arc<Web>>, Query(sizes): Query<Sizes>) -> Response<Body> {
     let answer = (|| {
         let old = parse_u64("old", sizes.old.as_deref().ok_or_else(|| PageError::bad_request("old is required"))?)?;
         let new = parse_u64("new", sizes.new.as_deref().ok_or_else(|| PageError::bad_request("new is required"))?)?;

@@ -12,7 +12,6 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{Response, StatusCode, Uri};
 use klero_ledger::tiles::{self, TileKind, TilePath};
-use klero_store::EventStore;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -54,7 +53,7 @@ impl TileCache {
 
 /// `GET /checkpoint`: the log's latest checkpoint, with the witnesses' cosignatures when the
 /// server has witnesses.
-pub async fn checkpoint<S: EventStore>(State(web): State<Arc<Web<S>>>) -> Response<Body> {
+pub async fn checkpoint(State(web): State<Arc<Web>>) -> Response<Body> {
     match web.app.served_checkpoint().await {
         Ok(checkpoint) => {
             let mut page = CachedPage::with(StatusCode::OK, "text/plain; charset=utf-8", checkpoint.note().to_string());
@@ -66,14 +65,14 @@ pub async fn checkpoint<S: EventStore>(State(web): State<Arc<Web<S>>>) -> Respon
 }
 
 /// `GET /tile/…` and `GET /klero/envelopes/…`.
-pub async fn tile<S: EventStore>(State(web): State<Arc<Web<S>>>, encoding: Encoding, uri: Uri) -> Response<Body> {
+pub async fn tile(State(web): State<Arc<Web>>, encoding: Encoding, uri: Uri) -> Response<Body> {
     match tile_page(&web, uri.path().trim_start_matches('/')).await {
         Ok(page) => page.into_response(encoding),
         Err(error) => error.into_plain_response(),
     }
 }
 
-async fn tile_page<S: EventStore>(web: &Web<S>, path: &str) -> Result<CachedPage, PageError> {
+async fn tile_page(web: &Web, path: &str) -> Result<CachedPage, PageError> {
     let tile = TilePath::parse(path).map_err(|e| PageError::bad_request(format!("{path}: {e}")))?;
     let log_size = web.app.log_size();
     let needed = tile.tree_size_needed();
@@ -111,11 +110,7 @@ async fn tile_page<S: EventStore>(web: &Web<S>, path: &str) -> Result<CachedPage
 }
 
 /// Leaves `first .. first + count`, each checked against its Merkle leaf by the log.
-async fn read_leaves<S: EventStore>(
-    web: &Web<S>,
-    first: u64,
-    count: u64,
-) -> Result<Vec<klero_log::LoggedEvent>, PageError> {
+async fn read_leaves(web: &Web, first: u64, count: u64) -> Result<Vec<klero_log::LoggedEvent>, PageError> {
     let mut events = Vec::with_capacity(count as usize);
     while (events.len() as u64) < count {
         let next = first + events.len() as u64;

@@ -18,9 +18,7 @@ pub fn log_config() -> LogConfig {
 }
 
 /// Opens the store and the log over it; the store is returned too, so the caller can close it.
-pub async fn open_log(
-    directory: &Path,
-) -> Result<(Arc<EmbeddedStore>, TransparencyLog<EmbeddedStore>), klero_log::LogError> {
+pub async fn open_log(directory: &Path) -> Result<(Arc<EmbeddedStore>, TransparencyLog), klero_log::LogError> {
     let store = Arc::new(EmbeddedStore::open(directory, EmbeddedStoreOptions::default()).await?);
     Ok((store.clone(), TransparencyLog::open(store, log_config()).await?))
 }

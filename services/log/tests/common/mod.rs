@@ -29,11 +29,11 @@ pub async fn open_log(directory: &Path) -> Result<OpenLog, klero_log::LogError> 
 #[derive(Debug)]
 pub struct OpenLog {
     pub store: Arc<EmbeddedStore>,
-    pub log: TransparencyLog<EmbeddedStore>,
+    pub log: TransparencyLog,
 }
 
 impl std::ops::Deref for OpenLog {
-    type Target = TransparencyLog<EmbeddedStore>;
+    type Target = TransparencyLog;
     fn deref(&self) -> &Self::Target {
         &self.log
     }
