@@ -2,13 +2,11 @@
 //! wired as `klero serve` wires them) on 127.0.0.1:0 over a real embedded store in a temporary
 //! directory, a clock the tests can move forward, and the cast of keys an assembly needs.
 
-use klero_api::GrpcFrontEnd;
 use klero_application::{ApplicationConfig, Clock, Running};
 use klero_catalogue::EventMessage;
 use klero_client::{Author, KleroClient, SignedEvent};
 use klero_ledger::checkpoint::LogSigningKey;
 use klero_ledger::{Hash256, SigningKey};
-use klero_log::{LogConfig, TreeLeaves};
 use klero_proto as pb;
 use klero_store_embedded::disk::Disk;
 use klero_store_embedded::{EmbeddedStore, EmbeddedStoreOptions};
@@ -135,35 +133,33 @@ async fn start_server_full(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let scheme = if tls.is_some() { "https" } else { "http" };
     let url = format!("{scheme}://{}", listener.local_addr().expect("address"));
-    let log_config = LogConfig {
-        log_key: LogSigningKey::new("klero.test/blackbox", key("log key")).expect("log key"),
-        verify_signatures_on_open: true,
-        verified_prefix: None,
-        tree_leaves: TreeLeaves::File(directory.join("tree-leaves")),
-    };
-    let mut config = ApplicationConfig::new(trust_root, clock);
-    config.witness_statement = klero_transparency::witness_statement(&witnesses, witnesses.len() as u64);
-    if let Some(configure) = configure {
-        configure(&mut config);
-    }
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let mut front_ends: Vec<Box<dyn klero_application::FrontEnd>> =
-        vec![Box::new(GrpcFrontEnd { listener, limits, tls: tls.clone() })];
+    let mut listeners = klero_wiring::Listeners::from(listener);
     let mut pages_url = None;
     if pages {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         pages_url = Some(format!("{scheme}://{}", listener.local_addr().expect("address")));
-        front_ends.push(Box::new(klero_web::HttpFrontEnd { listener, limits: Default::default(), tls: tls.clone() }));
+        listeners.http = Some(listener);
     }
-    if !witnesses.is_empty() {
-        front_ends.push(Box::new(klero_transparency::WitnessCosigner::new(witnesses, Duration::from_secs(5))));
-    }
-    let running = klero_application::start(store.clone(), log_config, config, front_ends, async {
+    let config = klero_wiring::ServerConfig {
+        limits,
+        witness_quorum: witnesses.len() as u64,
+        witnesses,
+        tls,
+        tune: configure.map(klero_wiring::TuneApplication),
+        ..klero_wiring::ServerConfig::new(directory, trust_root, test_log_key())
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = klero_wiring::start_on(store.clone(), config, listeners, clock, async {
         let _ = stopped.await;
     })
     .await
     .expect("server starts");
     RunningServer { url, pages_url, store, running, stop }
+}
+
+/// The black-box servers' log key.
+pub fn test_log_key() -> LogSigningKey {
+    LogSigningKey::new("klero.test/blackbox", key("log key")).expect("log key")
 }
 
 /// A server in a temporary data directory that can be restarted on the same data.

@@ -199,19 +199,15 @@ pub async fn start_server_on(
     pages: Option<tokio::net::TcpListener>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> klero_application::Running {
-    let log_config = klero_log::LogConfig {
-        log_key: LogSigningKey::new("klero.bench/log", key("bench log")).expect("key"),
-        verify_signatures_on_open: true,
-        verified_prefix: None,
-        tree_leaves: klero_log::TreeLeaves::File(directory.join("tree-leaves")),
-    };
-    let config = klero_application::ApplicationConfig::new(trust_root, klero_application::system_clock());
-    let mut front_ends: Vec<Box<dyn klero_application::FrontEnd>> =
-        vec![Box::new(klero_api::GrpcFrontEnd { listener, limits: Default::default(), tls: None })];
-    if let Some(listener) = pages {
-        front_ends.push(Box::new(klero_web::HttpFrontEnd { listener, limits: Default::default(), tls: None }));
-    }
-    klero_application::start(store, log_config, config, front_ends, shutdown).await.expect("server starts")
+    let config = klero_wiring::ServerConfig::new(
+        directory,
+        trust_root,
+        LogSigningKey::new("klero.bench/log", key("bench log")).expect("key"),
+    );
+    let listeners = klero_wiring::Listeners { grpc: Some(listener), http: pages };
+    klero_wiring::start_on(store, config, listeners, klero_application::system_clock(), shutdown)
+        .await
+        .expect("server starts")
 }
 
 pub fn submissions(author: &Author, assembly: &str, count: usize) -> Vec<SignedEvent> {

@@ -5,11 +5,10 @@
 //! in a fresh child process, so its resident memory is its own.
 
 use crate::report::{emit, median};
-use klero_application::{AppendRequest, Application, ApplicationConfig, OpenVerification};
+use klero_application::{AppendRequest, Application, OpenVerification};
 use klero_ledger::checkpoint::LogSigningKey;
 use klero_ledger::envelope::{AuthorPart, EventId, SignedAuthorPart};
 use klero_ledger::{Hash256, SigningKey};
-use klero_log::{LogConfig, TreeLeaves};
 use klero_proto as pb;
 use klero_store::ExpectedRevision;
 use klero_store_embedded::{EmbeddedStore, EmbeddedStoreOptions};
@@ -26,11 +25,8 @@ fn key(label: &str) -> SigningKey {
     SigningKey::from_bytes(&Hash256::of(label.as_bytes()).0)
 }
 
-fn log_config(directory: &Path) -> LogConfig {
-    LogConfig {
-        tree_leaves: TreeLeaves::File(directory.join("tree-leaves")),
-        ..LogConfig::new(LogSigningKey::new("klero.bench/open", key("bench log")).expect("key"))
-    }
+fn log_key() -> LogSigningKey {
+    LogSigningKey::new("klero.bench/open", key("bench log")).expect("key")
 }
 
 fn signed(author: &SigningKey, stream: String, event_type: &str, payload: Vec<u8>, n: u64) -> SignedAuthorPart {
@@ -91,8 +87,9 @@ async fn grow_on(store: Arc<dyn klero_store::EventStore>, directory: &Path, even
         let facilitator = key("bench facilitator");
         let convenor = key("bench convenor");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let config = ApplicationConfig::new(council.verifying_key().to_bytes(), klero_application::system_clock());
-        let running = klero_application::start(store, log_config(directory), config, Vec::new(), async {
+        let config = klero_wiring::ServerConfig::new(directory, council.verifying_key().to_bytes(), log_key());
+        let clock = klero_application::system_clock();
+        let running = klero_wiring::start_on(store, config, Default::default(), clock, async {
             let _ = stopped.await;
         })
         .await
@@ -186,18 +183,19 @@ pub fn open_child(directory: &Path, mode: &str, postgres: Option<&str>) -> ! {
     let started = Instant::now();
     let mut store_seconds = 0.0;
     let (events, taken_up, tree_bytes) = runtime.block_on(async {
-        let mut config =
-            ApplicationConfig::new(key("bench council").verifying_key().to_bytes(), klero_application::system_clock());
-        config.open = if mode == "full" { OpenVerification::Full } else { OpenVerification::FromSnapshot };
+        let config = klero_wiring::ServerConfig {
+            open: if mode == "full" { OpenVerification::Full } else { OpenVerification::FromSnapshot },
+            ..klero_wiring::ServerConfig::new(directory, key("bench council").verifying_key().to_bytes(), log_key())
+        };
         async fn opened(
             store: Arc<dyn klero_store::EventStore>,
-            directory: &Path,
-            config: ApplicationConfig,
+            _directory: &Path,
+            config: klero_wiring::ServerConfig,
         ) -> (u64, Option<u64>, usize) {
-            let running =
-                klero_application::start(store, log_config(directory), config, Vec::new(), std::future::pending())
-                    .await
-                    .expect("start");
+            let clock = klero_application::system_clock();
+            let running = klero_wiring::start_on(store, config, Default::default(), clock, std::future::pending())
+                .await
+                .expect("start");
             let application = running.application();
             let opened = (application.log_size(), application.snapshot_taken_up(), application.tree_resident_bytes());
             std::mem::forget(running);

@@ -193,7 +193,7 @@ pub fn proof(quick: bool) {
     // What the server serves from: the compact tree, its leaves in a file (the page cache
     // holds them, as it does on a server that has been running).
     let directory = tempfile::tempdir().expect("temp dir");
-    let leaves = klero_log::FileLeaves::open(directory.path().join("tree-leaves"), 0).expect("leaf file");
+    let leaves = klero_log::FileLeaves::open(directory.path().join(klero_log::TREE_LEAVES_FILE), 0).expect("leaf file");
     let mut compact = klero_ledger::merkle::CompactMerkleTree::new(leaves);
     for leaf in &leaves_for_compact {
         compact.push_leaf_hash(*leaf).expect("push");

@@ -67,10 +67,7 @@ struct State {
 async fn open(directory: &Path) -> Result<(Arc<EmbeddedStore>, TransparencyLog), String> {
     let store = Arc::new(EmbeddedStore::open(directory, options()).await.map_err(|e| e.to_string())?);
     // The leaf file too, as `klero serve` keeps it: derived from the segments, checked on open.
-    let config = klero_log::LogConfig {
-        tree_leaves: klero_log::TreeLeaves::File(directory.join("tree-leaves")),
-        ..log_config()
-    };
+    let config = klero_log::LogConfig { tree_leaves: klero_log::TreeLeaves::in_directory(directory), ..log_config() };
     let log = TransparencyLog::open(store.clone(), config).await.map_err(|e| e.to_string())?;
     Ok((store, log))
 }

@@ -5,7 +5,6 @@
 //! before the seed is revealed, and a draw that the server recomputes before it accepts it.
 
 use crate::keys::generate_key;
-use crate::wiring::{self, ServerConfig};
 use anyhow::{bail, Context};
 use klero_catalogue::EventMessage;
 use klero_client::{expect_no_stream, Author, KleroClient, SignedEvent};
@@ -15,6 +14,7 @@ use klero_ledger::hash::to_hex;
 use klero_ledger::merkle::{leaf_hash, verify_consistency, verify_inclusion};
 use klero_ledger::{Hash256, SigningKey};
 use klero_proto as pb;
+use klero_wiring::{self as wiring, ServerConfig};
 use prost::Message;
 
 /// Where the demo runs.
@@ -131,18 +131,12 @@ pub async fn run(target: Target) -> anyhow::Result<()> {
         Target::Embedded { http, store } => {
             let council_key = generate_key()?;
             let config = ServerConfig {
-                data_dir: temporary.path().to_path_buf(),
-                trust_root: council_key.verifying_key().to_bytes(),
-                log_key: LogSigningKey::new("kleroterion.demo/log", generate_key()?)?,
-                limits: Default::default(),
-                store_options: Default::default(),
                 postgres: store,
-                key_encryption_keys: None,
-                checkpoints: Default::default(),
-                open: Default::default(),
-                witnesses: Vec::new(),
-                witness_quorum: 0,
-                tls: None,
+                ..ServerConfig::new(
+                    temporary.path(),
+                    council_key.verifying_key().to_bytes(),
+                    LogSigningKey::new("kleroterion.demo/log", generate_key()?)?,
+                )
             };
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let url = format!("http://{}", listener.local_addr()?);
@@ -154,7 +148,7 @@ pub async fn run(target: Target) -> anyhow::Result<()> {
             };
             let pages = http.as_ref().map(|l| l.local_addr()).transpose()?;
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let listeners = wiring::Listeners { grpc: listener, http };
+            let listeners = wiring::Listeners { grpc: Some(listener), http };
             let server = wiring::start(config, listeners, klero_application::system_clock(), async {
                 let _ = stopped.await;
             })

@@ -1,6 +1,6 @@
-//! The `klero` binary's library: wiring the store, log and services into a server, key files,
-//! and the demonstration. `main.rs` only parses arguments and calls in here; black-box tests
-//! start servers through [`wiring::start`] exactly as `klero serve` does.
+//! The `klero` binary's library: the commands' work (key files, the demonstration, audits,
+//! selection, the transparency tools). `main.rs` only parses arguments and calls in here; the
+//! servers themselves are wired by `klero-wiring`, as the tests and benchmarks wire theirs.
 
 pub mod audit;
 pub mod demo;
@@ -8,4 +8,3 @@ pub mod keys;
 pub mod privacy;
 pub mod select;
 pub mod transparency;
-pub mod wiring;

@@ -1,9 +1,10 @@
 //! `klero`: the Kleroterion command-line tool. This file only parses arguments; the work lives
-//! in the library (`wiring`, `demo`, `keys`).
+//! in the library (`demo`, `keys`, …) and in `klero-wiring`.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use klero::{audit, demo, keys, privacy, select, transparency, wiring};
+use klero::{audit, demo, keys, privacy, select, transparency};
+use klero_wiring as wiring;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -329,14 +330,8 @@ fn main() -> anyhow::Result<()> {
         } => {
             init_logging(&log_format);
             let config = wiring::ServerConfig {
-                data_dir,
-                trust_root: keys::read_public_key(&trust_root)?,
-                log_key: keys::read_log_key(&log_key, log_name.as_deref())?,
-                limits: Default::default(),
-                store_options: Default::default(),
                 postgres: store,
                 key_encryption_keys,
-                checkpoints: Default::default(),
                 open: match verify_on_open {
                     VerifyOnOpen::Snapshot => klero_application::OpenVerification::FromSnapshot,
                     VerifyOnOpen::Full => klero_application::OpenVerification::Full,
@@ -347,6 +342,11 @@ fn main() -> anyhow::Result<()> {
                     .map(|text| transparency::parse_witness_endpoint(text))
                     .collect::<anyhow::Result<_>>()?,
                 tls: keys::read_server_tls(tls_cert.as_deref(), tls_key.as_deref(), tls_client_ca.as_deref())?,
+                ..wiring::ServerConfig::new(
+                    data_dir,
+                    keys::read_public_key(&trust_root)?,
+                    keys::read_log_key(&log_key, log_name.as_deref())?,
+                )
             };
             runtime()?.block_on(async {
                 let listener =
@@ -364,7 +364,7 @@ fn main() -> anyhow::Result<()> {
                     wiring::termination_signal().await;
                     tracing::info!("shutting down: finishing in-flight requests");
                 };
-                let listeners = wiring::Listeners { grpc: listener, http };
+                let listeners = wiring::Listeners { grpc: Some(listener), http };
                 let server = wiring::start(config, listeners, klero_application::system_clock(), shutdown).await?;
                 server.stopped().await.map_err(|e| anyhow::anyhow!("serving: {e}"))
             })

@@ -55,7 +55,7 @@ pub async fn serve_witness(
     let witness = Arc::new(Witness::open(key, logs, state_dir)?);
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     println!("witness {vkey} at http://{}/", listener.local_addr()?);
-    witness.serve(listener, crate::wiring::termination_signal()).await?;
+    witness.serve(listener, klero_wiring::termination_signal()).await?;
     Ok(())
 }
 

@@ -134,13 +134,15 @@ async fn the_leaf_file_is_taken_up_when_whole_and_rebuilt_when_lost() {
     let size = server.log_size().await;
     let before = served_views(&mut client, "leaves").await;
     // Lost: the prefix's leaf hashes are computed again from the stored events; the root holds.
-    server.restart_after(|directory| std::fs::remove_file(directory.join("tree-leaves")).expect("remove")).await;
+    server
+        .restart_after(|directory| std::fs::remove_file(directory.join(klero_log::TREE_LEAVES_FILE)).expect("remove"))
+        .await;
     assert_eq!(server.snapshot_taken_up(), Some(size));
     assert_eq!(served_views(&mut server.client().await, "leaves").await, before);
     // Damaged: the root no longer holds, so the snapshot is refused and everything verified.
     server
         .restart_after(|directory| {
-            let path = directory.join("tree-leaves");
+            let path = directory.join(klero_log::TREE_LEAVES_FILE);
             let mut bytes = std::fs::read(&path).expect("a leaf file");
             assert!(bytes.len() >= 32 * 16, "whole blocks were written");
             bytes[100] ^= 1;

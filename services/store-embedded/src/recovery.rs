@@ -1,0 +1,236 @@
+//! Opening a data directory: every segment read forwards in chunks, every record checked
+//! (CRC-32C, position sequence, stream revisions, unique ids) and indexed, a torn tail that was
+//! never acknowledged told apart from corruption (FORMAT.md §6).
+
+use super::*;
+
+/// Bytes of a segment read at a time while opening: the store never holds a whole segment in
+/// memory to scan it.
+pub(crate) const SCAN_CHUNK_BYTES: usize = 4 * 1024 * 1024;
+
+/// Reads a segment forwards through a buffer that always holds at least one whole record when
+/// the file does.
+pub(crate) struct SegmentScanner {
+    file: File,
+    file_len: u64,
+    buffer: Vec<u8>,
+    /// File offset of `buffer[0]`.
+    buffer_start: u64,
+}
+
+impl SegmentScanner {
+    /// The bytes from `offset` on, at least `wanted` of them (or up to the end of the file).
+    fn bytes_at(&mut self, offset: u64, wanted: usize) -> std::io::Result<&[u8]> {
+        let buffered_end = self.buffer_start + self.buffer.len() as u64;
+        let want_end = (offset + wanted as u64).min(self.file_len);
+        if offset < self.buffer_start || want_end > buffered_end {
+            let read_len = (want_end - offset).max((SCAN_CHUNK_BYTES as u64).min(self.file_len - offset)) as usize;
+            self.buffer.resize(read_len, 0);
+            self.file.read_exact_at(&mut self.buffer, offset)?;
+            self.buffer_start = offset;
+        }
+        Ok(&self.buffer[(offset - self.buffer_start) as usize..])
+    }
+}
+
+/// The records of the append being read: they join the index only when its last one is read.
+/// An append writes to one stream, so they share its name.
+#[derive(Default)]
+pub(crate) struct PendingAppend {
+    stream: String,
+    records: Vec<(u64, EventId, RecordLocation)>,
+    ids: std::collections::HashSet<EventId>,
+}
+
+/// Reads and checks one segment, adding its records to `index`. Returns the valid length.
+pub(crate) fn scan_segment(
+    path: &Path,
+    name: &str,
+    segment_number: u32,
+    is_last: bool,
+    options: &EmbeddedStoreOptions,
+    index: &mut Index,
+) -> Result<(u64, Option<TruncatedTail>), StoreError> {
+    let file = File::open(path).map_err(|e| io_failure("opening", path, e))?;
+    let file_len = file.metadata().map_err(|e| io_failure("reading the length of", path, e))?.len();
+    let mut scanner = SegmentScanner { file, file_len, buffer: Vec::new(), buffer_start: 0 };
+    let corrupt = |offset: u64, position: u64, reason: String| StoreError::Corrupt {
+        segment: name.to_string(),
+        offset,
+        position,
+        reason,
+    };
+    let header_len = SEGMENT_HEADER.len() as u64;
+    let header = scanner.bytes_at(0, SEGMENT_HEADER.len()).map_err(|e| io_failure("reading", path, e))?;
+    let header = header[..header.len().min(SEGMENT_HEADER.len())].to_vec();
+    if header != SEGMENT_HEADER {
+        // A crash while creating the newest segment can leave its header incomplete; that
+        // segment then holds nothing that was acknowledged, so it is rewritten empty.
+        let only_header_damage = file_len <= header_len && SEGMENT_HEADER.starts_with(&header);
+        let all_zero = file_len <= header_len && header.iter().all(|&b| b == 0);
+        if is_last && (only_header_damage || all_zero) {
+            let disk = &options.disk;
+            let file = disk.create_empty(path).map_err(|e| io_failure("opening", path, e))?;
+            disk.write_all_at(&file, path, SEGMENT_HEADER, 0).map_err(|e| io_failure("writing", path, e))?;
+            disk.sync_all(&file, path).map_err(|e| io_failure("syncing", path, e))?;
+            let tail =
+                TruncatedTail { segment: name.to_string(), offset: 0, bytes_removed: file_len, records_removed: 0 };
+            return Ok((header_len, Some(tail)));
+        }
+        return Err(corrupt(0, index.locations.len() as u64, "segment header is not KLERO-SEGMENT-V1".into()));
+    }
+
+    let body_max = options.record_body_bytes_max();
+    let record_max = RECORD_PREFIX_BYTES + body_max;
+    let mut offset = header_len;
+    let mut pending = PendingAppend::default();
+    let mut committed_end = offset;
+    let mut failure: Option<(u64, DecodeFailure)> = None;
+    while offset < file_len {
+        let expected_position = index.locations.len() as u64 + pending.records.len() as u64;
+        let bytes = scanner.bytes_at(offset, record_max).map_err(|e| io_failure("reading", path, e))?;
+        match decode_record_header(bytes, body_max) {
+            Ok((record, length)) => {
+                check_record_sequence(&record, expected_position, index, &pending)
+                    .map_err(|reason| corrupt(offset, expected_position, reason))?;
+                let location = RecordLocation { segment: segment_number, offset, length: length as u32 };
+                if pending.records.is_empty() {
+                    pending.stream.clear();
+                    pending.stream.push_str(record.stream);
+                }
+                pending.records.push((record.position, record.event_id, location));
+                pending.ids.insert(record.event_id);
+                offset += length as u64;
+                if record.flags & FLAG_LAST_IN_APPEND != 0 {
+                    index_append(index, &mut pending)
+                        .map_err(|(position, at, reason)| corrupt(at, position, reason))?;
+                    committed_end = offset;
+                }
+            }
+            Err(decode_failure) => {
+                failure = Some((offset, decode_failure));
+                break;
+            }
+        }
+    }
+    drop(scanner.buffer);
+    let first_lost_position = index.locations.len() as u64;
+    if committed_end == file_len {
+        return Ok((committed_end, None));
+    }
+    // Past the last whole append: read the rest (the zeros written ahead of the active
+    // segment's records, or damage) and classify it.
+    let mut rest = vec![0u8; (file_len - committed_end) as usize];
+    scanner.file.read_exact_at(&mut rest, committed_end).map_err(|e| io_failure("reading", path, e))?;
+    // The active segment ends in zeros written ahead of its records: unused space, kept.
+    if is_last && rest.iter().all(|&b| b == 0) {
+        return Ok((committed_end, None));
+    }
+    if !is_last {
+        let (at, reason) = match failure {
+            Some((at, failure)) => (at, failure.to_string()),
+            None => (committed_end, "segment ends inside an append".to_string()),
+        };
+        return Err(corrupt(at, first_lost_position + pending.records.len() as u64, reason));
+    }
+    if let Some((at, decode_failure)) = &failure {
+        // A record from a later fsync group proves this group was synced and acknowledged: the
+        // damage is corruption of acknowledged data, not a torn write.
+        let bad_position = first_lost_position + pending.records.len() as u64;
+        let from = (at + 1 - committed_end) as usize;
+        if let Some((later_offset, later)) = find_later_sync_group(&rest, from, bad_position, body_max) {
+            return Err(corrupt(
+                *at,
+                bad_position,
+                format!(
+                    "{decode_failure}, and an acknowledged record (position {}, at offset {}) follows it",
+                    later.position,
+                    committed_end + later_offset as u64
+                ),
+            ));
+        }
+    }
+    let file = OpenOptions::new().write(true).open(path).map_err(|e| io_failure("opening", path, e))?;
+    let disk = &options.disk;
+    disk.set_len(&file, path, committed_end).map_err(|e| io_failure("truncating", path, e))?;
+    disk.sync_all(&file, path).map_err(|e| io_failure("syncing", path, e))?;
+    let tail = TruncatedTail {
+        segment: name.to_string(),
+        offset: committed_end,
+        bytes_removed: file_len - committed_end,
+        records_removed: pending.records.len() as u64,
+    };
+    Ok((committed_end, Some(tail)))
+}
+
+/// Looks past a damaged record for a valid record written by a later fsync group.
+pub(crate) fn find_later_sync_group(
+    bytes: &[u8],
+    from: usize,
+    bad_position: u64,
+    body_max: usize,
+) -> Option<(usize, Record)> {
+    let mut at = from;
+    while at + RECORD_PREFIX_BYTES <= bytes.len() {
+        let next = bytes[at..].windows(RECORD_MAGIC.len()).position(|w| w == RECORD_MAGIC)? + at;
+        if let Ok((record, _)) = decode_record(&bytes[next..], body_max) {
+            if record.sync_group_first_position > bad_position && record.position > bad_position {
+                return Some((next, record));
+            }
+        }
+        at = next + 1;
+    }
+    None
+}
+
+/// The store-level chain: positions are consecutive, revisions continue their stream, ids unique.
+pub(crate) fn check_record_sequence(
+    record: &RecordHeader<'_>,
+    expected_position: u64,
+    index: &Index,
+    pending: &PendingAppend,
+) -> Result<(), String> {
+    if record.position != expected_position {
+        return Err(format!("record holds position {}, expected {expected_position}", record.position));
+    }
+    if !pending.records.is_empty() && pending.stream != record.stream {
+        return Err(format!("one append holds records of streams {} and {}", pending.stream, record.stream));
+    }
+    let expected_revision =
+        index.streams.get(record.stream).map_or(0, |p| p.len() as u64) + pending.records.len() as u64;
+    if record.stream_revision != expected_revision {
+        return Err(format!(
+            "stream {} record holds revision {}, expected {expected_revision}",
+            record.stream, record.stream_revision
+        ));
+    }
+    if pending.ids.contains(&record.event_id) {
+        return Err(format!("event id {} appears twice", record.event_id));
+    }
+    Ok(())
+}
+
+/// Adds a whole append to the index, and empties `pending`. An id the index already holds is
+/// corruption: the position and offset of the record that repeats it.
+pub(crate) fn index_append(index: &mut Index, pending: &mut PendingAppend) -> Result<(), (u64, u64, String)> {
+    let positions = match index.streams.get_mut(pending.stream.as_str()) {
+        Some(positions) => positions,
+        None => index.streams.entry(pending.stream.clone()).or_default(),
+    };
+    for (position, event_id, location) in pending.records.drain(..) {
+        assert_eq!(index.locations.len() as u64, position, "the index grows one position at a time");
+        match index.event_ids.entry(event_id) {
+            std::collections::hash_map::Entry::Occupied(first) => {
+                let reason = format!("event id {event_id} appears twice (first at position {})", first.get());
+                return Err((position, location.offset, reason));
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(position);
+            }
+        }
+        index.locations.push(location);
+        positions.push(position);
+    }
+    pending.ids.clear();
+    Ok(())
+}
