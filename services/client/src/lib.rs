@@ -257,6 +257,8 @@ pub struct KleroClient {
     servers: std::sync::Arc<Vec<String>>,
     current: String,
     tls: Option<ClientTls>,
+    /// A shorter limit on retries than the defaults, for callers that would rather fail fast.
+    retry_deadline_max: Option<Duration>,
 }
 
 /// A document downloaded from the server, checked against its hash.
@@ -357,7 +359,16 @@ impl KleroClient {
             servers: std::sync::Arc::new(Vec::new()),
             current: String::new(),
             tls: None,
+            retry_deadline_max: None,
         }
+    }
+
+    /// Gives up retrying a call after `deadline` at most (rather than [`RETRY_DEADLINE`] for
+    /// writes and [`READ_RETRY_DEADLINE`] for reads): for a caller that knows the server is
+    /// gone, such as a test that killed it.
+    pub fn with_retry_deadline(mut self, deadline: Duration) -> KleroClient {
+        self.retry_deadline_max = Some(deadline);
+        self
     }
 
     /// The server in use now.
@@ -384,7 +395,13 @@ impl KleroClient {
         // A lazy channel: the retry connects, and fails over again if it cannot.
         if let Ok(endpoint) = endpoint(&next, self.tls.as_ref()) {
             let moved = KleroClient::from_channel(endpoint.connect_lazy());
-            *self = KleroClient { servers: self.servers.clone(), current: next, tls: self.tls.clone(), ..moved };
+            *self = KleroClient {
+                servers: self.servers.clone(),
+                current: next,
+                tls: self.tls.clone(),
+                retry_deadline_max: self.retry_deadline_max,
+                ..moved
+            };
         }
     }
 
@@ -413,6 +430,7 @@ impl KleroClient {
         F: FnMut(KleroClient) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<T>, Status>>,
     {
+        let limit = self.retry_deadline_max.map_or(limit, |most| most.min(limit));
         let deadline = std::time::Instant::now() + limit;
         let mut wait = RETRY_FIRST_WAIT;
         loop {

@@ -99,7 +99,9 @@ async fn a_server_killed_under_load_reopens_with_a_checkpoint_that_verifies() {
         for writer in 0..8 {
             let (url, facilitator, acknowledged) = (url.clone(), facilitator.clone(), acknowledged.clone());
             tasks.push(tokio::spawn(async move {
-                let Ok(mut client) = KleroClient::connect(&url).await else { return };
+                let Ok(client) = KleroClient::connect(&url).await else { return };
+                // The server will be killed: a call then fails at once rather than retrying.
+                let mut client = client.with_retry_deadline(Duration::from_millis(200));
                 for n in 0.. {
                     let submission = pb::deliberation::PublicSubmissionReceived {
                         submitter_id: format!("k{kills}w{writer}n{n}"),
@@ -119,7 +121,9 @@ async fn a_server_killed_under_load_reopens_with_a_checkpoint_that_verifies() {
         for reader in 0..8u64 {
             let (url, verifier) = (url.clone(), verifier.clone());
             tasks.push(tokio::spawn(async move {
-                let Ok(mut client) = KleroClient::connect(&url).await else { return };
+                let Ok(client) = KleroClient::connect(&url).await else { return };
+                // The server will be killed: a call then fails at once rather than retrying.
+                let mut client = client.with_retry_deadline(Duration::from_millis(200));
                 let mut last = 0;
                 for n in 0u64.. {
                     if reader % 2 == 0 {
