@@ -294,3 +294,62 @@ fn the_page_script_knows_nothing_of_the_record() {
     let found: Vec<&String> = names.iter().filter(|name| scripts.contains(name.as_str())).collect();
     assert!(found.is_empty(), "the page script names the record's schema: {found:?}");
 }
+
+/// ARCHITECTURE.md's "Adding an event type" (issue 27): at most eight entries, each naming a
+/// file that exists and the compiler's or a test's check that reports it missed.
+#[test]
+fn adding_an_event_type_is_a_short_list_that_checks_itself() {
+    let root = workspace_root();
+    let architecture = std::fs::read_to_string(root.join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let section = architecture.split("## Adding an event type").nth(1).expect("the section");
+    let section = section.split("\n## ").next().unwrap_or(section);
+    // Entries are the numbered lines; their continuation lines are indented.
+    let mut entries: Vec<String> = Vec::new();
+    for line in section.lines() {
+        let numbered = line.split_once(". ").filter(|(number, _)| number.parse::<u32>().is_ok());
+        match (numbered, entries.last_mut()) {
+            (Some((_, text)), _) => entries.push(text.to_string()),
+            (None, Some(entry)) if line.starts_with("   ") => {
+                entry.push(' ');
+                entry.push_str(line.trim());
+            }
+            _ => {}
+        }
+    }
+    assert!(!entries.is_empty(), "the list has no numbered entries");
+    assert!(entries.len() <= 8, "adding an event type takes {} entries; at most 8", entries.len());
+    let stages = ["registry", "selection", "deliberation", "recommendation", "response", "privacy"];
+    for entry in &entries {
+        let paths: Vec<&str> =
+            entry.split('`').skip(1).step_by(2).filter(|code| code.contains('/') && code.contains('.')).collect();
+        assert!(!paths.is_empty(), "entry names no file: {entry}");
+        for path in paths {
+            // `<package>` and `<stage>` stand for any one of them; one must exist.
+            let exists = if path.contains("<package>") {
+                ["registry", "assembly", "selection", "deliberation", "recommendation", "response", "privacy"]
+                    .iter()
+                    .any(|p| root.join(path.replace("<package>", p)).exists())
+            } else if path.contains("<stage>") {
+                stages.iter().any(|stage| root.join(path.replace("<stage>", stage)).exists())
+            } else {
+                root.join(path).exists() || path.contains('*')
+            };
+            assert!(exists, "entry names {path}, which does not exist: {entry}");
+        }
+        let checked = ["(the compiler", "(the tidy test", "(the golden test"].iter().any(|c| entry.contains(c));
+        assert!(checked, "entry names no check that reports it missed: {entry}");
+    }
+    // Entry 7's check: every event type is in its stream's row of docs/RULES.md.
+    let rules = std::fs::read_to_string(root.join("docs/RULES.md")).expect("docs/RULES.md");
+    let streams = rules.split("## Streams").nth(1).expect("the streams table");
+    for (name, kind, _) in klero_domain::DOMAIN_EVENT_TYPES {
+        let stream = match kind {
+            klero_domain::StreamKind::Registry => "`registry`".to_string(),
+            klero_domain::StreamKind::Assembly => "`assembly/<id>`".to_string(),
+            other => format!("`assembly/<id>/{}`", format!("{other:?}").to_lowercase()),
+        };
+        let row = streams.lines().find(|line| line.starts_with(&format!("| {stream} |")));
+        let row = row.unwrap_or_else(|| panic!("docs/RULES.md has no row for the stream {stream}"));
+        assert!(row.contains(&format!("`{name}`")), "docs/RULES.md does not list {name} in the row of {stream}");
+    }
+}

@@ -169,11 +169,6 @@ impl Date {
         }
         Ok(Date(days_from_civil(year, month, day)))
     }
-
-    /// Milliseconds since the epoch at the end of this day (UTC): a deadline "on" a date.
-    pub fn end_unix_ms(self) -> u64 {
-        ((self.0 + 1) * 86_400_000) as u64
-    }
 }
 
 impl fmt::Display for Date {

@@ -327,7 +327,6 @@ impl LogFold {
     /// A fold from [`LogFold::to_snapshot`]'s bytes.
     pub fn from_snapshot(bytes: &[u8]) -> Result<LogFold, String> {
         let mut fold: LogFold = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-        fold.views.rebuild_indexes();
         // The inputs are kept once, in the views; the domain's table of them and the documents
         // they commit to are rebuilt from there.
         fold.documents.reserve(fold.views.input_count());

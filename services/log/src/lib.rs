@@ -119,12 +119,6 @@ impl VerifiedAuthorPart {
         Ok(VerifiedAuthorPart(signed))
     }
 
-    /// [`VerifiedAuthorPart::verify`] with the author's key already checked and decompressed.
-    pub fn verify_with_key(signed: SignedAuthorPart, key: &AuthorKey) -> Result<VerifiedAuthorPart, EnvelopeError> {
-        signed.verify_signature_with(key)?;
-        Ok(VerifiedAuthorPart(signed))
-    }
-
     /// Checks the signatures of several independent appends in one batch, which costs about a
     /// third per signature of checking each alone. Each append gets its own answer: all its
     /// parts verified, or the index of its first bad signature. The batch check accepts exactly

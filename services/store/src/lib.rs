@@ -489,13 +489,6 @@ fn describe_revision(actual: Option<u64>) -> String {
     }
 }
 
-impl StoreError {
-    /// Whether retrying the same request later may succeed.
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Unavailable { .. })
-    }
-}
-
 /// The limits of one append, which every store enforces with [`validate_append`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AppendLimits {

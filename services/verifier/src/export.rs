@@ -302,11 +302,6 @@ impl<R: BufRead> ExportReader<R> {
         }
         Err(error(self.line, "after the first event, only event lines and the end line may follow"))
     }
-
-    /// Events read so far.
-    pub fn events_read(&self) -> u64 {
-        self.events
-    }
 }
 
 impl Export {

@@ -260,11 +260,6 @@ impl DomainState {
         &self.convened_order
     }
 
-    /// Whether `key` holds an unrevoked grant of `role` covering `assembly`.
-    pub fn holds_role(&self, key: &[u8; 32], role: Role, assembly: &AssemblyId) -> bool {
-        self.holds_role_str(key, role, assembly.as_str())
-    }
-
     fn holds_role_str(&self, key: &[u8; 32], role: Role, assembly: &str) -> bool {
         self.grants.iter().any(|g| {
             g.public_key == *key && g.role == role && g.revoked_at_log_index.is_none() && g.scope.covers_str(assembly)

@@ -1,318 +1,7 @@
-//! Slices (docs/FORMAT.md §15): the part of the log that one page shows, with everything a
-//! reader needs to check it against a signed checkpoint without the rest of the log, and to
-//! know that nothing of it was left out.
-//!
-//! ```text
-//! klero-slice/v1
-//! log-key <C2SP verifier key>
-//! trust-root <hex>
-//! witness <witness verifier key>                (zero or more: the server's witness policy)
-//! witness-quorum <decimal>                      (with witnesses)
-//! checkpoint <base64 of the signed checkpoint note, cosignatures included>
-//! consistency <old size> <base64 hash>*         (zero or more: from sizes the reader asked)
-//! page <decimal>                                (a listing's number of assemblies)
-//! heads-proof <base64 hash>*                    (the batch proof of the head lines)
-//! head <position> <base64 of the leaf entry>    (zero or more, ascending position)
-//! inclusion <base64 hash>*                      (the batch proof of the event lines)
-//! event <log index> <base64 of the envelope>    (zero or more, ascending log index)
-//! opening <log index> <field> <hex salt> <base64 text>   (zero or more, §14.5)
-//! document <hex sha256> <base64 bytes>          (zero or more, ascending)
-//! document-held <hex sha256>                    (zero or more, ascending)
-//! end <number of event lines>
-//! ```
-//!
-//! [`verify_slice`] checks one against what a page asked for ([`SliceTarget`]) and what the
-//! reader already trusts ([`SliceOptions`]): the keys, the checkpoint and its witnesses, the
-//! stream heads of every stream the page needs (so no event and no stream is left out), each
-//! event's place in the log, the chains, the signatures, then authority and every rule by
-//! folding the events, the openings of sealed text and the documents. What it returns is what
-//! a page may show as checked.
+//! Checking a slice against what a page asked for and what the reader already trusts
+//! ([`verify_slice`]), and the streams and listing pages a target needs.
 
-use crate::verify::{Failure, FailureClass, Opening};
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine as _;
-use klero_domain::{AssemblyId, AuthorisedBy, DomainEvent, Grant, Proposal, StreamKind};
-use klero_fold::{FoldError, LogFold, LoggedEventRef};
-use klero_ledger::checkpoint::{LogVerifierKey, SignedCheckpoint};
-use klero_ledger::cosignature::{CosignerVerifierKey, WitnessPolicy};
-use klero_ledger::envelope::{verify_signatures_batch, Envelope};
-use klero_ledger::heads::{self, HeadsProof, StreamHead, StreamRange};
-use klero_ledger::merkle::{leaf_hash, verify_batch_inclusion, verify_consistency};
-use klero_ledger::Hash256;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-
-pub const HEADER: &str = "klero-slice/v1";
-/// The largest slice a reader accepts.
-pub const SLICE_BYTES_MAX: usize = 512 * 1024 * 1024;
-/// Most event lines in one slice.
-pub const SLICE_EVENTS_MAX: usize = 2_000_000;
-/// Most assemblies on one page of a listing.
-pub const PAGE_ASSEMBLIES_MAX: u64 = 100;
-/// Most lines of every other kind together (heads, openings, documents, consistency proofs).
-const SLICE_OTHER_LINES_MAX: usize = 4_000_000;
-/// Signatures checked in one batch.
-const SIGNATURE_BATCH_EVENTS: usize = 256;
-
-/// A slice, parsed: every value as its line gave it, nothing checked yet.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Slice {
-    pub log_key: String,
-    pub trust_root: [u8; 32],
-    /// The server's witness policy: verifier keys and the quorum.
-    pub witnesses: Vec<String>,
-    pub witness_quorum: u64,
-    /// The signed checkpoint note, with its cosignatures.
-    pub checkpoint: String,
-    /// (old size, consistency proof from it to the checkpoint).
-    pub consistency: Vec<(u64, Vec<Hash256>)>,
-    /// A listing's number of assemblies.
-    pub page: Option<u64>,
-    pub heads_proof: Vec<Hash256>,
-    /// (position in the heads tree, leaf entry).
-    pub heads: Vec<(u64, Vec<u8>)>,
-    pub inclusion: Vec<Hash256>,
-    /// (log index, envelope).
-    pub events: Vec<(u64, Vec<u8>)>,
-    pub openings: Vec<Opening>,
-    /// (SHA-256, the document's bytes).
-    pub documents: Vec<(Hash256, Vec<u8>)>,
-    /// Documents the server says it holds but did not include (too large, or not text).
-    pub documents_held: Vec<Hash256>,
-}
-
-impl Slice {
-    /// The slice's text (FORMAT.md §15).
-    pub fn encode(&self) -> String {
-        let mut out = String::with_capacity(256 + self.events.iter().map(|(_, e)| e.len() * 4 / 3 + 32).sum::<usize>());
-        let hashes = |hashes: &[Hash256]| -> String {
-            hashes.iter().map(|h| format!(" {}", BASE64.encode(h.0))).collect::<String>()
-        };
-        out.push_str(HEADER);
-        out.push('\n');
-        out.push_str(&format!("log-key {}\n", self.log_key));
-        out.push_str(&format!("trust-root {}\n", klero_ledger::hash::to_hex(&self.trust_root)));
-        for witness in &self.witnesses {
-            out.push_str(&format!("witness {witness}\n"));
-        }
-        if !self.witnesses.is_empty() {
-            out.push_str(&format!("witness-quorum {}\n", self.witness_quorum));
-        }
-        out.push_str(&format!("checkpoint {}\n", BASE64.encode(self.checkpoint.as_bytes())));
-        for (size, proof) in &self.consistency {
-            out.push_str(&format!("consistency {size}{}\n", hashes(proof)));
-        }
-        if let Some(page) = self.page {
-            out.push_str(&format!("page {page}\n"));
-        }
-        out.push_str(&format!("heads-proof{}\n", hashes(&self.heads_proof)));
-        for (position, entry) in &self.heads {
-            out.push_str(&format!("head {position} {}\n", BASE64.encode(entry)));
-        }
-        out.push_str(&format!("inclusion{}\n", hashes(&self.inclusion)));
-        for (index, envelope) in &self.events {
-            out.push_str(&format!("event {index} "));
-            BASE64.encode_string(envelope, &mut out);
-            out.push('\n');
-        }
-        for opening in &self.openings {
-            out.push_str(&crate::openings::encode_opening(opening));
-        }
-        for (hash, bytes) in &self.documents {
-            out.push_str(&format!("document {} {}\n", hash.to_hex(), BASE64.encode(bytes)));
-        }
-        for hash in &self.documents_held {
-            out.push_str(&format!("document-held {}\n", hash.to_hex()));
-        }
-        out.push_str(&format!("end {}\n", self.events.len()));
-        out
-    }
-
-    /// Reads a slice strictly: every line in its place, canonical base64 and decimals, lowercase
-    /// hex, ascending where the grammar says so. A failure is class `format` with its line.
-    pub fn parse(text: &str) -> Result<Slice, Failure> {
-        if text.len() > SLICE_BYTES_MAX {
-            return Err(format_failure(0, format!("a slice holds at most {SLICE_BYTES_MAX} bytes")));
-        }
-        let body = text.strip_suffix('\n').ok_or_else(|| format_failure(0, "a slice ends with a line feed"))?;
-        let mut lines = body.split('\n').enumerate().map(|(at, line)| (at as u64 + 1, line)).peekable();
-        let mut slice = Slice::default();
-        let mut next = |expected: &str| -> Result<(u64, &str), Failure> {
-            lines.next().ok_or_else(|| format_failure(0, format!("the slice ends before its {expected} line")))
-        };
-        let (number, line) = next("header")?;
-        if line != HEADER {
-            return Err(format_failure(number, format!("the first line must be {HEADER}")));
-        }
-        let (number, line) = next("log-key")?;
-        slice.log_key = line
-            .strip_prefix("log-key ")
-            .ok_or_else(|| format_failure(number, "line 2 must be: log-key <verifier key>"))?
-            .to_string();
-        let (number, line) = next("trust-root")?;
-        slice.trust_root = line
-            .strip_prefix("trust-root ")
-            .and_then(hex32)
-            .ok_or_else(|| format_failure(number, "line 3 must be: trust-root <64 lowercase hex digits>"))?;
-        let mut others = 0usize;
-        let mut count_other = |number: u64| -> Result<(), Failure> {
-            others += 1;
-            if others > SLICE_OTHER_LINES_MAX {
-                return Err(format_failure(number, "too many lines"));
-            }
-            Ok(())
-        };
-        while let Some((number, line)) = lines.next_if(|(_, line)| line.starts_with("witness ")) {
-            count_other(number)?;
-            slice.witnesses.push(line["witness ".len()..].to_string());
-        }
-        if !slice.witnesses.is_empty() {
-            let (number, line) =
-                lines.next().ok_or_else(|| format_failure(0, "witnesses need a witness-quorum line"))?;
-            slice.witness_quorum = line
-                .strip_prefix("witness-quorum ")
-                .and_then(decimal)
-                .filter(|quorum| (1..=slice.witnesses.len() as u64).contains(quorum))
-                .ok_or_else(|| format_failure(number, "must be: witness-quorum <1 to the number of witnesses>"))?;
-        }
-        let (number, line) = lines.next().ok_or_else(|| format_failure(0, "the slice has no checkpoint line"))?;
-        let note = line
-            .strip_prefix("checkpoint ")
-            .and_then(canonical_base64)
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-            .ok_or_else(|| format_failure(number, "must be: checkpoint <canonical base64 of a UTF-8 note>"))?;
-        slice.checkpoint = note;
-        while let Some((number, line)) = lines.next_if(|(_, line)| line.starts_with("consistency ")) {
-            count_other(number)?;
-            let mut words = line["consistency ".len()..].split(' ');
-            let size = words
-                .next()
-                .and_then(decimal)
-                .ok_or_else(|| format_failure(number, "must be: consistency <old size> <base64 hash>…"))?;
-            slice.consistency.push((
-                size,
-                hash_words(words)
-                    .ok_or_else(|| format_failure(number, "a hash is not 32 bytes of canonical base64"))?,
-            ));
-        }
-        if let Some((number, line)) = lines.next_if(|(_, line)| line.starts_with("page ")) {
-            slice.page = Some(
-                decimal(&line["page ".len()..])
-                    .filter(|page| (1..=PAGE_ASSEMBLIES_MAX).contains(page))
-                    .ok_or_else(|| format_failure(number, format!("must be: page <1 to {PAGE_ASSEMBLIES_MAX}>")))?,
-            );
-        }
-        let (number, line) = lines.next().ok_or_else(|| format_failure(0, "the slice has no heads-proof line"))?;
-        slice.heads_proof = line
-            .strip_prefix("heads-proof")
-            .and_then(
-                |rest| if rest.is_empty() { Some(Vec::new()) } else { hash_words(rest.strip_prefix(' ')?.split(' ')) },
-            )
-            .ok_or_else(|| format_failure(number, "must be: heads-proof <base64 hash>…"))?;
-        while let Some((number, line)) = lines.next_if(|(_, line)| line.starts_with("head ")) {
-            count_other(number)?;
-            let (position, entry) = line["head ".len()..]
-                .split_once(' ')
-                .and_then(|(position, entry)| Some((decimal(position)?, canonical_base64(entry)?)))
-                .ok_or_else(|| format_failure(number, "must be: head <position> <base64 leaf entry>"))?;
-            if slice.heads.last().is_some_and(|(last, _)| *last >= position) {
-                return Err(format_failure(number, "head lines must be in ascending position"));
-            }
-            slice.heads.push((position, entry));
-        }
-        let (number, line) = lines.next().ok_or_else(|| format_failure(0, "the slice has no inclusion line"))?;
-        slice.inclusion = line
-            .strip_prefix("inclusion")
-            .and_then(
-                |rest| if rest.is_empty() { Some(Vec::new()) } else { hash_words(rest.strip_prefix(' ')?.split(' ')) },
-            )
-            .ok_or_else(|| format_failure(number, "must be: inclusion <base64 hash>…"))?;
-        while let Some((number, line)) = lines.next_if(|(_, line)| line.starts_with("event ")) {
-            if slice.events.len() == SLICE_EVENTS_MAX {
-                return Err(format_failure(number, format!("a slice holds at most {SLICE_EVENTS_MAX} events")));
-            }
-            let (index, envelope) = line["event ".len()..]
-                .split_once(' ')
-                .and_then(|(index, envelope)| Some((decimal(index)?, canonical_base64(envelope)?)))
-                .ok_or_else(|| format_failure(number, "must be: event <log index> <base64 envelope>"))?;
-            if slice.events.last().is_some_and(|(last, _)| *last >= index) {
-                return Err(Failure {
-                    position: Some(index),
-                    ..format_failure(number, "event lines must be in ascending log index")
-                });
-            }
-            slice.events.push((index, envelope));
-        }
-        while let Some((number, line)) = lines.next_if(|(_, line)| line.starts_with("opening ")) {
-            count_other(number)?;
-            let opening = crate::openings::parse_openings(&format!("klero-openings/v1\n{line}\n"))
-                .map_err(|reason| format_failure(number, reason.replace("line 2: ", "")))?
-                .pop()
-                .ok_or_else(|| format_failure(number, "must be an opening"))?;
-            slice.openings.push(opening);
-        }
-        while let Some((number, line)) = lines.next_if(|(_, line)| line.starts_with("document ")) {
-            count_other(number)?;
-            let (hash, bytes) = line["document ".len()..]
-                .split_once(' ')
-                .and_then(|(hash, bytes)| Some((Hash256(hex32(hash)?), canonical_base64(bytes)?)))
-                .ok_or_else(|| format_failure(number, "must be: document <hex sha256> <base64 bytes>"))?;
-            if slice.documents.last().is_some_and(|(last, _)| *last >= hash) {
-                return Err(format_failure(number, "document lines must be in ascending hash order"));
-            }
-            slice.documents.push((hash, bytes));
-        }
-        while let Some((number, line)) = lines.next_if(|(_, line)| line.starts_with("document-held ")) {
-            count_other(number)?;
-            let hash = hex32(&line["document-held ".len()..])
-                .map(Hash256)
-                .ok_or_else(|| format_failure(number, "must be: document-held <hex sha256>"))?;
-            if slice.documents_held.last().is_some_and(|last| *last >= hash) {
-                return Err(format_failure(number, "document-held lines must be in ascending hash order"));
-            }
-            slice.documents_held.push(hash);
-        }
-        let (number, line) = lines.next().ok_or_else(|| format_failure(0, "the slice has no end line"))?;
-        let end = line.strip_prefix("end ").and_then(decimal);
-        if end != Some(slice.events.len() as u64) {
-            return Err(format_failure(number, format!("the last line must be: end {}", slice.events.len())));
-        }
-        if let Some((number, _)) = lines.next() {
-            return Err(format_failure(number, "nothing may follow the end line"));
-        }
-        Ok(slice)
-    }
-}
-
-fn format_failure(line: u64, reason: impl Into<String>) -> Failure {
-    Failure { class: FailureClass::Format, position: None, line: (line > 0).then_some(line), reason: reason.into() }
-}
-
-fn failure(class: FailureClass, position: Option<u64>, reason: impl Into<String>) -> Failure {
-    Failure { class, position, line: None, reason: reason.into() }
-}
-
-fn decimal(text: &str) -> Option<u64> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) || (text.len() > 1 && text.starts_with('0')) {
-        return None;
-    }
-    text.parse().ok()
-}
-
-fn canonical_base64(text: &str) -> Option<Vec<u8>> {
-    let bytes = BASE64.decode(text).ok()?;
-    (BASE64.encode(&bytes) == text).then_some(bytes)
-}
-
-fn hex32(text: &str) -> Option<[u8; 32]> {
-    if text.len() != 64 || text.bytes().any(|b| b.is_ascii_uppercase()) {
-        return None;
-    }
-    klero_ledger::hash::from_hex(text).ok()?.try_into().ok()
-}
-
-fn hash_words<'a>(words: impl Iterator<Item = &'a str>) -> Option<Vec<Hash256>> {
-    words.map(|word| Some(Hash256(canonical_base64(word)?.try_into().ok()?))).collect()
-}
+use super::*;
 
 /// What a page asked for; the slice must hold exactly what it needs, and all of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -770,7 +459,7 @@ pub fn verify_slice(slice: &Slice, target: &SliceTarget, options: &SliceOptions)
 /// What an earlier slice of the same page said each whole stream held at `earlier_size`, against
 /// what this one shows: a stream with more events below that size (or one the earlier slice did
 /// not name) was hidden from the reader then, under a checkpoint whose stream heads lied.
-fn check_earlier_heads(
+pub(crate) fn check_earlier_heads(
     plan: &StreamPlan,
     events: &BTreeMap<u64, (Envelope, Hash256)>,
     earlier_size: u64,
@@ -817,7 +506,7 @@ pub fn stated_policy(slice: &Slice) -> Result<Option<WitnessPolicy>, Failure> {
 }
 
 /// The names of the stated witnesses whose cosignature on `note` verifies.
-fn cosigners(note: &str, slice: &Slice) -> Vec<String> {
+pub(crate) fn cosigners(note: &str, slice: &Slice) -> Vec<String> {
     match stated_policy(slice) {
         Ok(Some(policy)) => WitnessPolicy::new(policy.witnesses().to_vec(), 0)
             .ok()
@@ -827,7 +516,7 @@ fn cosigners(note: &str, slice: &Slice) -> Vec<String> {
     }
 }
 
-fn fold_failure(error: FoldError) -> Failure {
+pub(crate) fn fold_failure(error: FoldError) -> Failure {
     match error {
         FoldError::Payload { log_index, .. } => failure(FailureClass::Payload, Some(log_index), error.to_string()),
         FoldError::Rejected { log_index, ref rejection } => {
@@ -842,7 +531,7 @@ fn fold_failure(error: FoldError) -> Failure {
 }
 
 /// What authorised the event at `index`, with the registry folded up to it.
-fn authorise(fold: &LogFold, index: u64, envelope: &Envelope) -> Result<Authorisation, Failure> {
+pub(crate) fn authorise(fold: &LogFold, index: u64, envelope: &Envelope) -> Result<Authorisation, Failure> {
     let decoded: DomainEvent = LogFold::decode(envelope).map_err(|_| {
         failure(FailureClass::Payload, Some(index), "the event's payload does not decode under the catalogue")
     })?;
@@ -861,14 +550,14 @@ fn authorise(fold: &LogFold, index: u64, envelope: &Envelope) -> Result<Authoris
 
 /// What a target needs: every stream with its head and the revisions to hold, the events to
 /// fold (in log order), and a listing's page.
-struct StreamPlan {
+pub(crate) struct StreamPlan {
     streams: BTreeMap<String, (StreamHead, BTreeSet<u64>)>,
     folded: Vec<u64>,
     page: Vec<AssemblyId>,
     more_after_page: bool,
 }
 
-fn plan_streams(
+pub(crate) fn plan_streams(
     target: &SliceTarget,
     slice: &Slice,
     events: &BTreeMap<u64, (Envelope, Hash256)>,
@@ -976,12 +665,12 @@ fn plan_streams(
 }
 
 /// Every head of `range`, which the proof must show whole.
-fn range_heads(heads: &HeadsProof, count: u64, range: &StreamRange) -> Result<Vec<StreamHead>, Failure> {
+pub(crate) fn range_heads(heads: &HeadsProof, count: u64, range: &StreamRange) -> Result<Vec<StreamHead>, Failure> {
     heads::range_complete(&heads.leaves, count, range)
         .map_err(|e| failure(FailureClass::Incomplete, None, format!("{e}: a stream the page needs may be left out")))
 }
 
-struct ListingPage {
+pub(crate) struct ListingPage {
     assemblies: Vec<(AssemblyId, Vec<StreamHead>)>,
     more: bool,
 }
@@ -989,7 +678,7 @@ struct ListingPage {
 /// A page of the list of assemblies: starting right after `after`'s streams (or at the first
 /// assembly), `page_size` assemblies with every stream of each, then the leaf that ends the
 /// page. The server chooses where a page ends; it cannot skip a stream in between.
-fn listing_page(
+pub(crate) fn listing_page(
     heads: &HeadsProof,
     count: u64,
     after: Option<&AssemblyId>,
@@ -1042,264 +731,4 @@ fn listing_page(
         return Err(incomplete("the stream after the page is not shown"));
     }
     Ok(ListingPage { assemblies, more: false })
-}
-
-/// Assemblies on one page of the index, and of the dashboard (which holds them whole): the
-/// server's choice; a reader accepts any page of up to [`PAGE_ASSEMBLIES_MAX`].
-pub const INDEX_PAGE_ASSEMBLIES: u64 = 20;
-pub const DASHBOARD_PAGE_ASSEMBLIES: u64 = 10;
-
-/// What a slice for a target holds, chosen from the heads tree at its checkpoint: the leaves
-/// to prove, each stream's revisions (`None`: all), and a listing's page size.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SlicePlan {
-    pub head_positions: BTreeSet<u64>,
-    pub streams: BTreeMap<String, Option<BTreeSet<u64>>>,
-    pub page: Option<u64>,
-}
-
-/// Why a slice cannot be made for a target.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PlanError {
-    /// The log holds no such assembly, or no such event before the checkpoint.
-    NotFound(String),
-    /// The target names something a slice cannot be made for (an event that is not an input).
-    Invalid(String),
-}
-
-/// The plan of a slice for `target` at the checkpoint whose heads are `heads`. `subject` is the
-/// stream and revision of the event an event or input target names (`None` for other targets).
-pub fn plan_slice(
-    target: &SliceTarget,
-    heads: &heads::HeadsTree,
-    subject: Option<(&str, u64)>,
-) -> Result<SlicePlan, PlanError> {
-    let mut plan = SlicePlan::default();
-    let prove = |range: &StreamRange, plan: &mut SlicePlan| {
-        let inside = heads.positions(range);
-        plan.head_positions.extend(inside.start as u64..inside.end as u64);
-        if inside.start > 0 {
-            plan.head_positions.insert(inside.start as u64 - 1);
-        }
-        if inside.end < heads.heads().len() {
-            plan.head_positions.insert(inside.end as u64);
-        }
-        inside
-    };
-    prove(&StreamRange::exact(klero_domain::REGISTRY_STREAM), &mut plan);
-    plan.streams.insert(klero_domain::REGISTRY_STREAM.to_string(), None);
-    let subject = |target: &SliceTarget| {
-        subject.ok_or_else(|| PlanError::NotFound(format!("the event {} names is not in the log", target.path())))
-    };
-    match target {
-        SliceTarget::Assembly(_) | SliceTarget::Input(_) => {
-            let assembly = match target {
-                SliceTarget::Input(_) => match StreamKind::parse_stream(subject(target)?.0) {
-                    Some((StreamKind::Deliberation, Some(assembly))) => assembly,
-                    _ => {
-                        return Err(PlanError::Invalid(
-                            "that event is not evidence or a public submission: only those can be followed".into(),
-                        ))
-                    }
-                },
-                SliceTarget::Assembly(id) => id.clone(),
-                _ => return Err(PlanError::Invalid("not an assembly's slice".into())),
-            };
-            let inside = prove(&StreamRange::subtree(&StreamKind::Assembly.stream_name(&assembly)), &mut plan);
-            if inside.is_empty() {
-                return Err(PlanError::NotFound(format!("assembly {assembly}")));
-            }
-            for head in &heads.heads()[inside] {
-                plan.streams.insert(head.stream.clone(), None);
-            }
-        }
-        SliceTarget::Event(_) => {
-            let (stream, revision) = subject(target)?;
-            if stream != klero_domain::REGISTRY_STREAM {
-                prove(&StreamRange::exact(stream), &mut plan);
-                let revisions =
-                    [revision.checked_sub(1), Some(revision), Some(revision + 1)].into_iter().flatten().collect();
-                plan.streams.insert(stream.to_string(), Some(revisions));
-            }
-        }
-        SliceTarget::Index { after } | SliceTarget::Dashboard { after } => {
-            let page_size = if matches!(target, SliceTarget::Index { .. }) {
-                INDEX_PAGE_ASSEMBLIES
-            } else {
-                DASHBOARD_PAGE_ASSEMBLIES
-            };
-            plan.page = Some(page_size);
-            let after_stream = after.as_ref().map(|id| StreamKind::Assembly.stream_name(id));
-            let inside = heads.positions(&StreamRange::children_after("assembly", after_stream.as_deref()));
-            if inside.start > 0 {
-                plan.head_positions.insert(inside.start as u64 - 1);
-            }
-            let mut assemblies: Vec<AssemblyId> = Vec::new();
-            let mut end = inside.end;
-            for position in inside {
-                let head = &heads.heads()[position];
-                let Some((kind, Some(assembly))) = StreamKind::parse_stream(&head.stream) else {
-                    return Err(PlanError::Invalid(format!("{} is no assembly's stream", head.stream)));
-                };
-                if assemblies.last() != Some(&assembly) {
-                    if assemblies.len() as u64 == page_size {
-                        end = position;
-                        break;
-                    }
-                    assemblies.push(assembly);
-                }
-                plan.head_positions.insert(position as u64);
-                let revisions = match (target, kind) {
-                    (SliceTarget::Dashboard { .. }, _) => None,
-                    (_, StreamKind::Assembly) => Some([0].into()),
-                    _ => Some(BTreeSet::new()),
-                };
-                plan.streams.insert(head.stream.clone(), revisions);
-            }
-            if end < heads.heads().len() {
-                plan.head_positions.insert(end as u64);
-            }
-        }
-    }
-    Ok(plan)
-}
-
-/// The documents and sealed text a page of `target` shows, among `events` (the slice's own,
-/// decoded, by log index): every sealed field and every committed document, except those of
-/// public submissions nothing in the slice cites (a page counts those) and, for an event page,
-/// all but the event's own. Listings show none.
-pub fn shown_events<'e>(
-    target: &SliceTarget,
-    events: &'e BTreeMap<u64, (DomainEvent, Hash256)>,
-) -> Vec<(u64, &'e DomainEvent)> {
-    if matches!(target, SliceTarget::Index { .. } | SliceTarget::Dashboard { .. }) {
-        return Vec::new();
-    }
-    let mut cited: HashSet<Hash256> = HashSet::new();
-    for (event, _) in events.values() {
-        match event {
-            DomainEvent::RecommendationInputsCited(cited_by) => {
-                cited.extend(cited_by.citations.iter().map(|c| c.input_event_hash))
-            }
-            DomainEvent::ResponseInputsConsidered(considered) => {
-                cited.extend(considered.citations.iter().map(|c| c.input_event_hash))
-            }
-            _ => {}
-        }
-    }
-    events
-        .iter()
-        .filter(|(index, (event, hash))| match (target, event) {
-            (SliceTarget::Event(at), _) => *at == **index,
-            (_, DomainEvent::PublicSubmissionReceived(_)) => cited.contains(hash),
-            _ => true,
-        })
-        .map(|(index, (event, _))| (*index, event))
-        .collect()
-}
-
-/// A whole log held in memory (every envelope, in log order) with what its holder can put in
-/// a slice: the documents it has by hash (the short text ones are inlined, the rest named as
-/// held) and the openings of sealed text it may show.
-#[derive(Debug, Clone, Copy)]
-pub struct WholeLog<'a> {
-    pub envelopes: &'a [Vec<u8>],
-    pub log_key: &'a str,
-    pub trust_root: [u8; 32],
-    pub documents: &'a HashMap<Hash256, Vec<u8>>,
-    pub openings: &'a [Opening],
-}
-
-/// Cuts the slice of `target` from a whole log, at the checkpoint `note` (which must cover a
-/// prefix of it): for auditors who hold an export, and for tests. `consistency_from` names
-/// earlier sizes to prove consistency from.
-pub fn cut(log: &WholeLog<'_>, note: &str, target: &SliceTarget, consistency_from: &[u64]) -> Result<Slice, PlanError> {
-    let WholeLog { envelopes, log_key, trust_root, documents, openings } = *log;
-    let key = LogVerifierKey::parse_vkey(log_key).map_err(|e| PlanError::Invalid(format!("log key: {e}")))?;
-    let checkpoint = key.verify(note).map_err(|e| PlanError::Invalid(format!("checkpoint: {e}")))?;
-    let size = checkpoint.checkpoint().tree_size;
-    let prefix = envelopes
-        .get(..size as usize)
-        .ok_or_else(|| PlanError::Invalid("the checkpoint covers more than the log".into()))?;
-    let parsed: Vec<Envelope> = prefix
-        .iter()
-        .map(|bytes| Envelope::parse(bytes.clone()).map_err(|e| PlanError::Invalid(format!("an envelope: {e}"))))
-        .collect::<Result<_, _>>()?;
-    let mut chains = klero_ledger::chain::StreamChainChecker::new();
-    let mut tree = klero_ledger::merkle::MerkleTree::new();
-    for envelope in &parsed {
-        let hash = envelope.event_hash();
-        chains.check_next(envelope, hash).map_err(|e| PlanError::Invalid(e.to_string()))?;
-        tree.push_entry(&hash);
-    }
-    let heads = chains.heads_tree();
-    let subject = match target {
-        SliceTarget::Event(index) | SliceTarget::Input(index) => parsed
-            .get(*index as usize)
-            .map(|envelope| (envelope.author().stream.as_str(), envelope.ledger().stream_revision)),
-        _ => None,
-    };
-    let plan = plan_slice(target, &heads, subject)?;
-    let mut events: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
-    let mut page_events: BTreeMap<u64, (DomainEvent, Hash256)> = BTreeMap::new();
-    for (index, envelope) in parsed.iter().enumerate() {
-        let wanted = plan.streams.get(&envelope.author().stream).is_some_and(|revisions| {
-            revisions.as_ref().is_none_or(|revisions| revisions.contains(&envelope.ledger().stream_revision))
-        });
-        if wanted {
-            events.insert(index as u64, prefix[index].clone());
-            if let Ok(event) = LogFold::decode(envelope) {
-                page_events.insert(index as u64, (event, envelope.event_hash()));
-            }
-        }
-    }
-    if size > 0 {
-        events.entry(size - 1).or_insert_with(|| prefix[size as usize - 1].clone());
-    }
-    let indices: Vec<u64> = events.keys().copied().collect();
-    let positions: Vec<u64> = plan.head_positions.iter().copied().collect();
-    let heads_proof = heads.prove_positions(&positions);
-    let shown = shown_events(target, &page_events);
-    let shown_indices: HashSet<u64> = shown.iter().map(|(index, _)| *index).collect();
-    let mut inline = BTreeMap::new();
-    let mut held = BTreeSet::new();
-    for (_, event) in &shown {
-        if let Some((hash, kind)) = event.committed_document() {
-            if let Some(bytes) = documents.get(&hash) {
-                let linked_only = matches!(
-                    kind,
-                    klero_domain::DocumentKind::Evidence | klero_domain::DocumentKind::ImplementationEvidence
-                );
-                if !linked_only
-                    && !matches!(target, SliceTarget::Event(_))
-                    && bytes.len() <= 64 * 1024
-                    && std::str::from_utf8(bytes).is_ok()
-                {
-                    inline.insert(hash, bytes.clone());
-                } else {
-                    held.insert(hash);
-                }
-            }
-        }
-    }
-    Ok(Slice {
-        log_key: log_key.to_string(),
-        trust_root,
-        witnesses: Vec::new(),
-        witness_quorum: 0,
-        checkpoint: note.to_string(),
-        consistency: consistency_from
-            .iter()
-            .filter(|from| **from <= size)
-            .map(|from| (*from, tree.consistency_proof(*from, size).unwrap_or_default()))
-            .collect(),
-        page: plan.page,
-        heads_proof: heads_proof.proof,
-        heads: heads_proof.leaves.iter().map(|(position, head)| (*position, head.entry())).collect(),
-        inclusion: tree.batch_inclusion_proof(&indices, size).unwrap_or_default(),
-        events: events.into_iter().collect(),
-        openings: openings.iter().filter(|o| shown_indices.contains(&o.log_index)).cloned().collect(),
-        documents: inline.into_iter().collect(),
-        documents_held: held.into_iter().collect(),
-    })
 }

@@ -1,0 +1,362 @@
+//! Each view of an assembly built from what is kept, and its canonical JSON (FORMAT.md §7).
+
+use super::*;
+
+impl ViewSet {
+    /// A view's body wrapped with what every view carries.
+    pub(crate) fn view<B>(&self, name: ViewName, assembly_id: &AssemblyId, body: B) -> View<B> {
+        View {
+            as_of_unix_ms: self.as_of_unix_ms,
+            assembly_id: assembly_id.to_string(),
+            body,
+            tree_size: self.tree_size,
+            version: name.version(),
+            view: name.as_str().to_string(),
+        }
+    }
+
+    /// Every view of one assembly; `None` if it is not convened.
+    pub fn assembly_views(&self, assembly_id: &AssemblyId) -> Option<AssemblyViewSet> {
+        Some(AssemblyViewSet {
+            overview: self.overview(assembly_id)?,
+            panel: self.panel(assembly_id)?,
+            deliberation: self.deliberation(assembly_id)?,
+            recommendations: self.recommendations(assembly_id)?,
+            accountability: self.accountability(assembly_id)?,
+            input_trace: self.input_trace(assembly_id)?,
+            response_trace: self.response_trace(assembly_id)?,
+        })
+    }
+
+    /// Renders one view of one assembly as canonical JSON; `None` if the assembly is not
+    /// convened.
+    pub fn render(&self, name: ViewName, assembly_id: &AssemblyId) -> Option<RenderedView> {
+        let json = match name {
+            ViewName::AssemblyOverview => canonical(&self.overview(assembly_id)?),
+            ViewName::Panel => canonical(&self.panel(assembly_id)?),
+            ViewName::DeliberationRecord => canonical(&self.deliberation(assembly_id)?),
+            ViewName::Recommendations => canonical(&self.recommendations(assembly_id)?),
+            ViewName::Accountability => canonical(&self.accountability(assembly_id)?),
+            ViewName::InputTrace => canonical(&self.input_trace(assembly_id)?),
+            ViewName::ResponseTrace => canonical(&self.response_trace(assembly_id)?),
+        };
+        let digest = Hash256::of(json.as_bytes());
+        Some(RenderedView { name, assembly_id: assembly_id.clone(), json, digest, tree_size: self.tree_size })
+    }
+
+    /// `assembly-overview`.
+    pub fn overview(&self, assembly_id: &AssemblyId) -> Option<View<AssemblyOverview>> {
+        let views = self.assemblies.get(assembly_id)?;
+        let c = &views.convened;
+        let body = AssemblyOverview {
+            adoption_threshold_percent: c.adoption_threshold_percent,
+            area: c.area.clone(),
+            convened_log_index: views.convened_log_index,
+            council: c.council.clone(),
+            counts: OverviewCounts {
+                adopted: views.adopted_by_hash.len() as u64,
+                recommendations: views.recommendations.len() as u64,
+                responses: views.responses.len() as u64,
+                seated: views.seated.len() as u64,
+                sessions: views.sessions.len() as u64,
+            },
+            ends_on: IsoDate(c.ends_on),
+            panel_size: c.panel_size,
+            remit_question: c.remit_question.clone(),
+            response_deadline_days: c.response_deadline_days,
+            starts_on: IsoDate(c.starts_on),
+            status: views.timeline.last().map_or(MilestoneKind::Convened, |m| m.what),
+            timeline: views.timeline.clone(),
+        };
+        Some(self.view(ViewName::AssemblyOverview, assembly_id, body))
+    }
+
+    /// `panel`.
+    pub fn panel(&self, assembly_id: &AssemblyId) -> Option<View<Panel>> {
+        let views = self.assemblies.get(assembly_id)?;
+        let mut seated_counts: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+        for id in &views.seated {
+            if let Some(features) = views.pool.get(id) {
+                for (feature, value) in features {
+                    *seated_counts.entry((feature, value)).or_insert(0) += 1;
+                }
+            }
+        }
+        let quotas = views
+            .quotas
+            .iter()
+            .map(|q| {
+                let seated = seated_counts.get(&(q.feature.as_str(), q.value.as_str())).copied().unwrap_or(0);
+                QuotaSeats {
+                    feature: q.feature.clone(),
+                    max: q.max,
+                    min: q.min,
+                    seated,
+                    value: q.value.clone(),
+                    within_quota: (q.min as u64..=q.max as u64).contains(&seated),
+                }
+            })
+            .collect();
+        let body = Panel {
+            panel_size: views.convened.panel_size,
+            pool_size: views.pool.len() as u64,
+            quotas,
+            replacements: views.replacements,
+            seated: views.seated.len() as u64,
+            withdrawals: views.withdrawals,
+        };
+        Some(self.view(ViewName::Panel, assembly_id, body))
+    }
+
+    /// `deliberation-record`.
+    pub fn deliberation(&self, assembly_id: &AssemblyId) -> Option<View<DeliberationRecord>> {
+        let views = self.assemblies.get(assembly_id)?;
+        let sessions = views
+            .sessions
+            .iter()
+            .map(|s| SessionEntry {
+                agenda: s.held.agenda.clone(),
+                attendance_count: s.held.attendance_count,
+                evidence: s
+                    .evidence
+                    .iter()
+                    .map(|(e, log_index, hash)| EvidenceEntry {
+                        content_hash: e.content_hash,
+                        event_hash: *hash,
+                        log_index: *log_index,
+                        media_type: e.media_type.clone(),
+                        speaker_role: e.speaker_role.clone(),
+                        title: views.personal(&KeptText::from(&e.title)),
+                    })
+                    .collect(),
+                held_on: IsoDate(s.held.held_on),
+                log_index: s.log_index,
+                session_number: s.held.session_number,
+            })
+            .collect();
+        let by_day = views
+            .submissions_by_day
+            .iter()
+            .map(|(day, count)| SubmissionsOnDay { count: *count, received_on: IsoDate(*day) })
+            .collect();
+        let body = DeliberationRecord {
+            public_submissions: PublicSubmissionCounts {
+                by_day,
+                total: views.submissions_by_day.values().sum::<u64>(),
+            },
+            sessions,
+        };
+        Some(self.view(ViewName::DeliberationRecord, assembly_id, body))
+    }
+
+    /// `recommendations`.
+    pub fn recommendations(&self, assembly_id: &AssemblyId) -> Option<View<Recommendations>> {
+        let views = self.assemblies.get(assembly_id)?;
+        let recommendations = views
+            .recommendations
+            .iter()
+            .map(|(id, r)| RecommendationEntry {
+                adoption: r.adoption.as_ref().map(|(a, log_index, hash, at)| AdoptionVote {
+                    abstaining: a.tally.abstaining,
+                    against: a.tally.against,
+                    event_hash: *hash,
+                    final_text_hash: a.final_text_hash,
+                    in_favour: a.tally.in_favour,
+                    log_index: *log_index,
+                    recorded_at_unix_ms: *at,
+                }),
+                amendments: r.amendments.clone(),
+                current_text_hash: r.text_hash,
+                drafted: Drafted { log_index: r.drafted_log_index, text_hash: r.drafted_text_hash },
+                recommendation_id: id.clone(),
+                status: r.status,
+                title: r.title.clone(),
+                votes: r.votes.clone(),
+                withdrawn_reason: r.withdrawn_reason.clone(),
+            })
+            .collect();
+        let body = Recommendations {
+            final_report: views.final_report.map(|(content_hash, log_index)| FinalReport { content_hash, log_index }),
+            recommendations,
+        };
+        Some(self.view(ViewName::Recommendations, assembly_id, body))
+    }
+
+    /// `accountability`.
+    pub fn accountability(&self, assembly_id: &AssemblyId) -> Option<View<Accountability>> {
+        let views = self.assemblies.get(assembly_id)?;
+        let adopted_recommendations = views
+            .recommendations
+            .iter()
+            .filter_map(|(id, r)| {
+                let (adopted, log_index, hash, at) = r.adoption.as_ref()?;
+                let deadline = response_due_by_unix_ms(*at, views.convened.response_deadline_days);
+                let response = views.responses.get(hash);
+                let state = match response {
+                    Some(_) => ResponseState::Responded,
+                    None if self.as_of_unix_ms > deadline => ResponseState::Overdue,
+                    None => ResponseState::NoResponseYet,
+                };
+                Some(AdoptedRecommendation {
+                    adoption: AdoptionRef {
+                        event_hash: *hash,
+                        final_text_hash: adopted.final_text_hash,
+                        log_index: *log_index,
+                        recorded_at_unix_ms: *at,
+                    },
+                    implementation: views.updates(response),
+                    recommendation_id: id.clone(),
+                    response: response.map(|response| views.response_record(response)),
+                    response_due_by_unix_ms: deadline,
+                    state,
+                    title: r.title.clone(),
+                })
+            })
+            .collect();
+        Some(self.view(ViewName::Accountability, assembly_id, Accountability { adopted_recommendations }))
+    }
+
+    /// `input-trace`: for each input, in log order, what cited it and what became of it.
+    pub fn input_trace(&self, assembly_id: &AssemblyId) -> Option<View<InputTrace>> {
+        let views = self.assemblies.get(assembly_id)?;
+        let inputs = views
+            .inputs
+            .iter()
+            .map(|input| {
+                let citations: &[(Citer, CitationRecord)] =
+                    views.input_citations.get(&input.event_hash).map_or(&[], Vec::as_slice);
+                // A sealed submission's erasure is marked through its commitment, any other
+                // input's through its event.
+                let erasure = if input.sealed {
+                    views.erased_commitments.get(&input.content_hash)
+                } else {
+                    views.erased_events.get(&input.event_hash)
+                };
+                InputEntry {
+                    cited_by: citations
+                        .iter()
+                        .filter_map(|(citer, c)| match citer {
+                            Citer::Recommendation(id) => Some(CitedBy {
+                                event_hash: c.event_hash,
+                                log_index: c.log_index,
+                                note: c.note.clone(),
+                                recommendation_id: id.clone(),
+                                text_hash: c.text_hash,
+                            }),
+                            Citer::Response(_) => None,
+                        })
+                        .collect(),
+                    considered_in: citations
+                        .iter()
+                        .filter_map(|(citer, c)| match citer {
+                            Citer::Response(adoption) => Some(ConsideredIn {
+                                event_hash: c.event_hash,
+                                log_index: c.log_index,
+                                note: c.note.clone(),
+                                recommendation_id: views.adopted_id(adoption).cloned(),
+                            }),
+                            Citer::Recommendation(_) => None,
+                        })
+                        .collect(),
+                    content_hash: (!input.sealed).then_some(input.content_hash),
+                    erased_on: erasure.map(|e| IsoDate(e.erased_on)),
+                    erasure_reason: erasure.map(|e| e.legal_basis.clone()),
+                    event_hash: input.event_hash,
+                    kind: input.kind,
+                    log_index: input.log_index,
+                    outcomes: Self::outcomes(views, citations),
+                    sealed_commitment: input.sealed.then_some(input.content_hash),
+                }
+            })
+            .collect();
+        Some(self.view(ViewName::InputTrace, assembly_id, InputTrace { inputs }))
+    }
+
+    /// What became of the recommendations that cited an input (or whose responses did).
+    pub(crate) fn outcomes(views: &AssemblyViews, citations: &[(Citer, CitationRecord)]) -> Vec<Outcome> {
+        let ids: BTreeSet<&String> = citations
+            .iter()
+            .filter_map(|(citer, _)| match citer {
+                Citer::Recommendation(id) => Some(id),
+                Citer::Response(adoption) => views.adopted_id(adoption),
+            })
+            .collect();
+        ids.into_iter()
+            .filter_map(|id| {
+                let r = views.recommendations.get(id)?;
+                let adoption = r.adoption.as_ref().map(|(_, _, hash, _)| *hash);
+                let response = adoption.and_then(|hash| views.responses.get(&hash));
+                Some(Outcome {
+                    adoption_event_hash: adoption,
+                    implementation: views.updates(response),
+                    recommendation_id: id.clone(),
+                    response: response.map(|response| views.answer(response.current())),
+                    status: r.status,
+                })
+            })
+            .collect()
+    }
+
+    /// `response-trace`: for each response, by recommendation id, what it answers and cites.
+    pub fn response_trace(&self, assembly_id: &AssemblyId) -> Option<View<ResponseTrace>> {
+        let views = self.assemblies.get(assembly_id)?;
+        let kinds = views.cited_input_kinds();
+        let citation = |c: &CitationRecord| Citation {
+            event_hash: c.event_hash,
+            input_event_hash: c.input_event_hash,
+            kind: kinds.get(&c.input_event_hash).copied(),
+            log_index: c.log_index,
+            note: c.note.clone(),
+        };
+        let responses = views
+            .recommendations
+            .iter()
+            .filter_map(|(id, r)| {
+                let (adopted, log_index, hash, _) = r.adoption.as_ref()?;
+                let response = views.responses.get(hash)?;
+                Some(ResponseTraceEntry {
+                    adoption: TraceAdoption {
+                        event_hash: *hash,
+                        final_text_hash: adopted.final_text_hash,
+                        log_index: *log_index,
+                    },
+                    considered: views
+                        .response_citations
+                        .get(hash)
+                        .map_or_else(Vec::new, |cs| cs.iter().map(citation).collect()),
+                    letters: views.response_letters.get(hash).map_or_else(Vec::new, |ls| {
+                        ls.iter()
+                            .map(|(letter, at, event)| Letter {
+                                event_hash: *event,
+                                letter_hash: *letter,
+                                log_index: *at,
+                            })
+                            .collect()
+                    }),
+                    recommendation_cited: views.recommendation_citations.get(id).map_or_else(Vec::new, |cs| {
+                        cs.iter()
+                            .map(|c| RecommendationCitation {
+                                event_hash: c.event_hash,
+                                input_event_hash: c.input_event_hash,
+                                kind: kinds.get(&c.input_event_hash).copied(),
+                                log_index: c.log_index,
+                                note: c.note.clone(),
+                                text_hash: c.text_hash,
+                            })
+                            .collect()
+                    }),
+                    recommendation_id: id.clone(),
+                    response: views.response_record(response),
+                    title: r.title.clone(),
+                })
+            })
+            .collect();
+        Some(self.view(ViewName::ResponseTrace, assembly_id, ResponseTrace { responses }))
+    }
+}
+
+/// A view's canonical JSON (FORMAT.md §7): its types declare their fields in key order, and
+/// `serde_json` escapes strings as the format asks.
+pub(crate) fn canonical<B: serde::Serialize>(view: &View<B>) -> String {
+    serde_json::to_string(view).expect("a view always serialises")
+}

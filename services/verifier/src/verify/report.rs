@@ -1,0 +1,275 @@
+//! What a verification found: the report, its failure (class, position, reason) and the counts
+//! of what was checked, as `klero verify` prints them.
+
+use super::*;
+
+/// What kind of check failed. Listed in priority order: when two checks fail at the same
+/// position, the earlier class is reported (a forged event's rule breach is moot).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FailureClass {
+    /// The export or an envelope is malformed. Position: the event's log index, if on an event
+    /// line; the report also gives the line.
+    Format,
+    /// A key the auditor pinned is not the export's. No position.
+    Pin,
+    /// An author's signature does not verify: the event's bytes were changed. Position: the
+    /// event's log index.
+    Signature,
+    /// A stream's chain is broken: an event was dropped, reordered or inserted. Position: the
+    /// log index of the first event that does not extend its stream.
+    Chain,
+    /// A payload does not decode under the catalogue. Position: the event's log index.
+    Payload,
+    /// The author's key did not hold the role at that position (never granted, or revoked).
+    /// Position: the event's log index.
+    Authority,
+    /// A domain rule was broken. Position: the event's log index.
+    Rule,
+    /// Two signed checkpoints of the same size disagree: the log forked. Position: that size.
+    Fork,
+    /// A signed checkpoint does not verify, or covers a tree other than the events give.
+    /// Position: its tree size (none if its signature fails).
+    Checkpoint,
+    /// A published view digest differs from the view rebuilt from the log. Position: the
+    /// view's tree size.
+    View,
+    /// A checkpoint lacks the cosignatures the auditor's witness policy asks for: the log may
+    /// be showing this history to some and another to others. No position; the reason names
+    /// the checkpoint's size.
+    Witness,
+    /// Events that no verified checkpoint covers: anyone could have written them. Position:
+    /// the log index of the first.
+    Unanchored,
+    /// An included document's bytes do not hash to its name, or no event commits to it. No
+    /// position; the reason names the document.
+    Document,
+    /// An auditor's opening of a sealed field does not match the commitment its event signed,
+    /// or names no sealed field. Position: the event's log index.
+    Opening,
+    /// A slice (§15) leaves out what the page needs: an event of a stream, a whole stream, an
+    /// assembly of a listing, the log's last event, or the proof of a checkpoint the reader
+    /// saw. Position: the event's log index, when one is named.
+    Incomplete,
+    /// A slice's event is not in the log at the index it gives (moved, altered or made up).
+    /// Position: the slice's first event.
+    Inclusion,
+    /// A slice's checkpoint is older than one the reader saw: the server showed an older
+    /// record. No position.
+    Stale,
+}
+
+impl FailureClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureClass::Format => "format",
+            FailureClass::Pin => "pin",
+            FailureClass::Signature => "signature",
+            FailureClass::Chain => "chain",
+            FailureClass::Payload => "payload",
+            FailureClass::Authority => "authority",
+            FailureClass::Rule => "rule",
+            FailureClass::Fork => "fork",
+            FailureClass::Checkpoint => "checkpoint",
+            FailureClass::View => "view",
+            FailureClass::Witness => "witness",
+            FailureClass::Unanchored => "unanchored",
+            FailureClass::Document => "document",
+            FailureClass::Opening => "opening",
+            FailureClass::Incomplete => "incomplete",
+            FailureClass::Inclusion => "inclusion",
+            FailureClass::Stale => "stale",
+        }
+    }
+}
+
+/// The first thing that failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub class: FailureClass,
+    /// The log index of the event, or the tree size of the checkpoint or view, at fault.
+    pub position: Option<u64>,
+    /// The export file's line, for a format failure.
+    pub line: Option<u64>,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} failure", self.class.as_str())?;
+        if let Some(position) = self.position {
+            write!(f, " at position {position}")?;
+        }
+        if let Some(line) = self.line {
+            write!(f, " (line {line})")?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
+/// What the auditor trusts, and how strict to be.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VerifyOptions {
+    /// The log's verifier key: the export must name exactly this key.
+    pub pinned_log_key: Option<LogVerifierKey>,
+    /// The trust root: the export must name exactly this key.
+    pub pinned_trust_root: Option<[u8; 32]>,
+    /// Report events no checkpoint covers without failing (for debugging a log, never for an
+    /// audit): the report still counts them and never says that everything holds.
+    pub allow_unanchored: bool,
+    /// Witnesses the auditor trusts and how many must have cosigned each checkpoint; a
+    /// checkpoint short of the quorum anchors nothing and fails as `witness`.
+    pub witness_policy: Option<klero_ledger::cosignature::WitnessPolicy>,
+    /// Keep the hashes of the documents events commit to in the report, to check included
+    /// documents against with [`check_documents`].
+    pub collect_committed_documents: bool,
+    /// Keep the commitment of every sealed field in the report, to check an auditor's
+    /// openings against with [`check_openings`].
+    pub collect_sealed_fields: bool,
+}
+
+/// What was checked, with counts, and the first failure if any.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    pub events: u64,
+    pub signatures_verified: u64,
+    pub streams: u64,
+    pub chain_links_verified: u64,
+    pub authority_checks: u64,
+    pub rules_replayed: u64,
+    pub checkpoints_verified: u64,
+    pub views_checked: u64,
+    /// The largest tree size a verified checkpoint covers.
+    pub anchored_size: u64,
+    /// Events beyond `anchored_size`: no verified checkpoint covers them.
+    pub unanchored_events: u64,
+    /// The root of the whole exported log.
+    pub root_hash: Hash256,
+    pub first_failure: Option<Failure>,
+    /// With `collect_committed_documents`: every document hash an event commits to, and what
+    /// commits to it.
+    pub committed_documents: BTreeMap<Hash256, klero_domain::DocumentKind>,
+    /// Included documents checked by [`check_documents`].
+    pub documents_checked: u64,
+    /// Committed documents that were not included (erased, never uploaded, or left out).
+    pub documents_missing: u64,
+    /// Included documents that no event commits to.
+    pub documents_uncommitted: u64,
+    /// Whether documents were included and checked (`--documents`); without them, the three
+    /// document counts are 0.
+    pub documents_included: bool,
+    /// Sealed fields of personal text in the log (FORMAT.md §14).
+    pub sealed_fields: u64,
+    /// With `collect_sealed_fields`: each sealed field's commitment, by (log index, field).
+    pub sealed_commitments: BTreeMap<(u64, String), Hash256>,
+    /// Sealed fields whose opening (text and salt) was checked by [`check_openings`].
+    pub sealed_fields_opened: u64,
+}
+
+impl Report {
+    /// Nothing failed. With `allow_unanchored`, unanchored events do not fail a report, but
+    /// [`Report::complete`] stays false.
+    pub fn ok(&self) -> bool {
+        self.first_failure.is_none()
+    }
+
+    /// Nothing failed and a checkpoint covers every event: everything holds.
+    pub fn complete(&self) -> bool {
+        self.ok() && self.unanchored_events == 0
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "ok": self.ok(),
+            "complete": self.complete(),
+            "events": self.events,
+            "signatures_verified": self.signatures_verified,
+            "streams": self.streams,
+            "chain_links_verified": self.chain_links_verified,
+            "authority_checks": self.authority_checks,
+            "rules_replayed": self.rules_replayed,
+            "checkpoints_verified": self.checkpoints_verified,
+            "views_checked": self.views_checked,
+            "anchored_size": self.anchored_size,
+            "unanchored_events": self.unanchored_events,
+            "root_hash": self.root_hash.to_hex(),
+            "documents_checked": self.documents_checked,
+            "documents_missing": self.documents_missing,
+            "documents_uncommitted": self.documents_uncommitted,
+            "sealed_fields": self.sealed_fields,
+            "sealed_fields_opened": self.sealed_fields_opened,
+            "sealed_fields_unopened": self.sealed_fields - self.sealed_fields_opened,
+            "first_failure": self.first_failure.as_ref().map(|f| json!({
+                "class": f.class.as_str(), "position": f.position, "line": f.line, "reason": f.reason,
+            })),
+        })
+    }
+
+    pub fn to_text(&self) -> String {
+        let mut text = format!(
+            "events: {}\nsignatures verified: {}\nstreams: {} ({} chain links)\nauthority checks: {}\nrules replayed: {}\ncheckpoints verified: {} (covering {} events)\nviews checked: {}\nsealed fields: {} ({} opened and checked against their commitments, {} unopened)\nroot: {}\n",
+            self.events,
+            self.signatures_verified,
+            self.streams,
+            self.chain_links_verified,
+            self.authority_checks,
+            self.rules_replayed,
+            self.checkpoints_verified,
+            self.anchored_size,
+            self.views_checked,
+            self.sealed_fields,
+            self.sealed_fields_opened,
+            self.sealed_fields - self.sealed_fields_opened,
+            self.root_hash
+        );
+        if self.documents_included {
+            text.push_str(&format!(
+                "documents: {} checked against their names ({} of them committed to by no event), {} committed to but not included\n",
+                self.documents_checked, self.documents_uncommitted, self.documents_missing
+            ));
+        }
+        match &self.first_failure {
+            Some(failure) => text.push_str(&format!("result: FAILED — {failure}\n")),
+            None if self.unanchored_events > 0 => text.push_str(&format!(
+                "result: NOT COMPLETE — the checks passed, but {} events after log index {} are covered by no signed checkpoint (allowed by --allow-unanchored)\n",
+                self.unanchored_events,
+                self.anchored_size.saturating_sub(1)
+            )),
+            None => text.push_str("result: everything holds\n"),
+        }
+        text
+    }
+
+    /// A report for an export that could not be read.
+    pub fn unreadable(error: &ExportFormatError) -> Report {
+        let mut report = Report::default();
+        fail(
+            &mut report,
+            Failure {
+                class: FailureClass::Format,
+                position: error.log_index,
+                line: Some(error.line),
+                reason: error.reason.clone(),
+            },
+        );
+        report
+    }
+}
+
+pub(crate) fn fail(report: &mut Report, failure: Failure) {
+    // Keep the earliest failure by position; a failure with no position (the export as a
+    // whole) outranks all.
+    let earlier = match (&report.first_failure, failure.position) {
+        (None, _) => true,
+        (Some(existing), Some(position)) => {
+            existing.position.is_some_and(|p| position < p || (position == p && failure.class < existing.class))
+        }
+        (Some(_), None) => true,
+    };
+    if earlier {
+        report.first_failure = Some(failure);
+    }
+}
+
+pub(crate) fn failure(class: FailureClass, position: Option<u64>, reason: impl Into<String>) -> Failure {
+    Failure { class, position, line: None, reason: reason.into() }
+}
