@@ -154,6 +154,7 @@ fn the_dependency_rules_of_the_code_map_hold() {
         ("klero-client", &["klero-store", "klero-store-embedded", "klero-log", "klero-application", "klero-api"]),
         ("klero-selection", &["tokio", "tonic", "klero-store"]),
         ("klero-wiring", &["anyhow", "klero-testkit"]),
+        ("klero-connections", &["tonic", "axum", "klero-log", "klero-store", "klero-domain", "anyhow"]),
     ];
     for (crate_name, forbidden) in never {
         let reached = closure(&crates, crate_name);

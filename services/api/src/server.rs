@@ -2,9 +2,9 @@
 //! standard health and reflection, with limits on connections, concurrent requests, message
 //! sizes and request time. [`GrpcFrontEnd`] is the gRPC front end of the application core.
 
-use crate::connections::{ConnectionPolicy, TrackRequestsLayer};
 use crate::service::GrpcServices;
 use klero_application::{Application, FrontEnd, FrontEndError, Shutdown};
+use klero_connections::{ConnectionLimits, TrackRequestsLayer};
 use klero_proto as pb;
 use std::future::Future;
 use std::sync::Arc;
@@ -15,9 +15,10 @@ use tokio::net::TcpListener;
 #[derive(Clone, Debug)]
 pub struct ServerLimits {
     /// Open connections. At the limit a new connection sheds the longest idle one (see
-    /// `connections.rs`), or is closed if every connection is busy.
+    /// `klero-connections`), or is closed if every connection is busy.
     pub connections_max: usize,
-    /// Time a new connection has to send the HTTP/2 preface and its first SETTINGS frame.
+    /// Time a new connection has to finish its TLS handshake, if any, and send the HTTP/2
+    /// preface and its first SETTINGS frame.
     pub handshake_timeout: Duration,
     /// Time a connection may go with no request in progress before it is closed.
     pub idle_timeout: Duration,
@@ -71,9 +72,7 @@ impl FrontEnd for GrpcFrontEnd {
     }
 
     async fn serve(self: Box<Self>, application: Arc<Application>, shutdown: Shutdown) -> Result<(), FrontEndError> {
-        serve(self.listener, application, self.limits, self.tls, shutdown.signalled())
-            .await
-            .map_err(|e| -> FrontEndError { Box::new(e) })
+        serve(self.listener, application, self.limits, self.tls, shutdown.signalled()).await
     }
 }
 
@@ -88,7 +87,7 @@ pub async fn serve(
     limits: ServerLimits,
     tls: Option<klero_application::ServerTls>,
     shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), tonic::transport::Error> {
+) -> Result<(), FrontEndError> {
     let documents = pb::documents::documents_server::DocumentsServer::new(crate::documents::DocumentsService::new(
         application.clone(),
     ))
@@ -141,17 +140,8 @@ pub async fn serve(
         pb::selection::selection_server::SelectionServer::new(crate::selection::SelectionService::default())
             .max_decoding_message_size(limits.message_bytes_max)
             .max_encoding_message_size(limits.message_bytes_max);
-    let mut builder = tonic::transport::Server::builder();
-    if let Some(tls) = tls {
-        let mut config = tonic::transport::ServerTlsConfig::new()
-            .identity(tonic::transport::Identity::from_pem(&tls.cert_pem, &tls.key_pem));
-        if let Some(ca) = &tls.client_ca_pem {
-            config = config.client_ca_root(tonic::transport::Certificate::from_pem(ca));
-        }
-        builder = builder.tls_config(config)?;
-    }
-    let mut router = builder
-        .layer(TrackRequestsLayer)
+    let mut router = tonic::transport::Server::builder()
+        .layer(TrackRequestsLayer::new(crate::connections::connection_of))
         .layer(tower::util::MapResponseLayer::new(name_request_errors_rightly))
         // Flow-control windows that grow with the measured bandwidth-delay product, instead of
         // HTTP/2's fixed 64 KiB: documents of megabytes otherwise wait on a window update every
@@ -179,13 +169,16 @@ pub async fn serve(
     if let Ok(reflection) = reflection_v1alpha {
         router = router.add_service(reflection);
     }
-    let policy = ConnectionPolicy {
+    let limits = ConnectionLimits {
         connections_max: limits.connections_max,
         handshake_timeout: limits.handshake_timeout,
+        handshake_bytes: klero_connections::HTTP2_HANDSHAKE_BYTES,
         idle_timeout: limits.idle_timeout,
         shed_idle_min: limits.shed_idle_min,
     };
-    router.serve_with_incoming_shutdown(crate::connections::incoming(listener, policy), shutdown).await
+    let tls = tls.map(|tls| klero_connections::tls_config(&tls, &[b"h2"])).transpose()?;
+    let connections = klero_connections::accept(listener, limits, tls)?;
+    Ok(router.serve_with_incoming_shutdown(crate::connections::incoming(connections), shutdown).await?)
 }
 
 /// tonic answers a request body that is not protobuf (or holds a string that is not UTF-8) with

@@ -187,6 +187,30 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
     let mut demo = Demo { client, assembly: assembly.clone(), appended: 0, documents: 0 };
     println!("\n== assembly {assembly}");
 
+    grant_roles_and_convene(&mut demo, &actors).await?;
+    let early_checkpoint = select_the_panel(&mut demo, &actors).await?;
+    let inputs = deliberate(&mut demo, &actors).await?;
+    // The first submitter keeps a receipt, taken now; at the end it is followed to the answer.
+    let receipt = demo.client.proof_bundle(inputs.submissions[0].log_index).await?;
+    let adopted = recommend(&mut demo, &actors, &inputs).await?;
+    let not_accepted = respond(&mut demo, &actors, &inputs, &adopted).await?;
+    let verifier = audit(&mut demo, &early_checkpoint, &not_accepted).await?;
+    follow_the_receipt(&mut demo, &receipt, &verifier, &inputs).await?;
+    erase_a_submission(&mut demo, &actors, &inputs).await
+}
+
+/// What deliberation recorded that later stages cite: evidence by event hash, and the public
+/// submissions as appended.
+struct Inputs {
+    evidence: Vec<Vec<u8>>,
+    submissions: Vec<pb::ledger::AppendedEvent>,
+}
+
+fn citation(input: &[u8], note: &str) -> pb::deliberation::InputCitation {
+    pb::deliberation::InputCitation { input_event_hash: input.to_vec(), note: note.to_string() }
+}
+
+async fn grant_roles_and_convene(demo: &mut Demo, actors: &Actors) -> anyhow::Result<()> {
     // Authority: the council's trust root grants each role for this assembly.
     use pb::registry::Role;
     for (who, role, title) in [
@@ -200,7 +224,7 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
         let grant = pb::registry::KeyGranted {
             public_key: who.public_key().to_vec(),
             role: role as i32,
-            scope: assembly.clone(),
+            scope: demo.assembly.clone(),
             holder_title: title.into(),
         };
         demo.append(&actors.council, &grant).await?;
@@ -208,7 +232,7 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
     println!("granted 6 roles from the trust root");
 
     let convened = pb::assembly::AssemblyConvened {
-        assembly_id: assembly.clone(),
+        assembly_id: demo.assembly.clone(),
         council: "Example District Council".into(),
         remit_question: "How should our district reach net zero by 2040?".into(),
         area: "Example District".into(),
@@ -218,11 +242,15 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
         adoption_threshold_percent: 60,
         response_deadline_days: 56,
     };
-    let convened_event = actors.convenor.sign(&assembly, &convened)?;
+    let convened_event = actors.convenor.sign(&demo.assembly, &convened)?;
     demo.client.append(&convened_event, Some(expect_no_stream())).await?;
     demo.appended += 1;
     println!("convened: {} (panel of 12, adoption at 60%, response within 56 days)", convened.remit_question);
+    Ok(())
+}
 
+/// The selection, and a checkpoint taken after it that the audit later proves consistent.
+async fn select_the_panel(demo: &mut Demo, actors: &Actors) -> anyhow::Result<pb::ledger::GetCheckpointResponse> {
     // Selection: commit to the pool and the seed, register the pool, reveal and draw.
     let pool = synthetic_pool();
     let mut seed = [0u8; 32];
@@ -271,12 +299,14 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
         lowest * 100.0
     );
     println!("           panel of 12 drawn from the revealed seed; {withdrawn} withdrew, {replacement} replaced them by the same draw");
-    let early_checkpoint = demo.client.checkpoint().await?;
+    Ok(demo.client.checkpoint().await?)
+}
 
+async fn deliberate(demo: &mut Demo, actors: &Actors) -> anyhow::Result<Inputs> {
     // Deliberation: three sessions with evidence, and public submissions. Every text is
     // uploaded, and the events commit to it by hash.
     let topics = ["Transport", "Homes and heating", "Food and land"];
-    let mut evidence_events: Vec<Vec<u8>> = Vec::new();
+    let mut evidence_hashes: Vec<Vec<u8>> = Vec::new();
     for (number, topic) in topics.iter().enumerate() {
         let session_number = number as u32 + 1;
         demo.append(
@@ -308,7 +338,7 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
                     },
                 )
                 .await?;
-            evidence_events.push(evidence.event_hash);
+            evidence_hashes.push(evidence.event_hash);
         }
     }
     let submissions = [
@@ -317,7 +347,7 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
         "Please keep the Saturday market and let schools buy from local growers.",
         "Cars queue outside the primary school every morning; my children breathe the fumes.",
     ];
-    let mut submission_events: Vec<pb::ledger::AppendedEvent> = Vec::new();
+    let mut submitted: Vec<pb::ledger::AppendedEvent> = Vec::new();
     for (n, text) in submissions.iter().enumerate() {
         // A public submission may hold personal data: its text is sealed under a key of its
         // own, which the server keeps beside the log, so that it can be erased.
@@ -328,13 +358,19 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
             received_on: "2026-09-20".into(),
             sealed_text: Some(sealer.seal("sealed_text", text)?),
         };
-        let signed = actors.facilitator.sign_sealed(&assembly, &payload, &sealer)?;
-        submission_events.push(demo.send(signed).await?);
+        let signed = actors.facilitator.sign_sealed(&demo.assembly, &payload, &sealer)?;
+        submitted.push(demo.send(signed).await?);
     }
     println!("deliberation: 3 sessions, 6 pieces of evidence, 4 public submissions (their texts sealed)");
-    // The first submitter keeps a receipt, taken now; at the end it is followed to the answer.
-    let receipt = demo.client.proof_bundle(submission_events[0].log_index).await?;
+    Ok(Inputs { evidence: evidence_hashes, submissions: submitted })
+}
 
+/// The adopted recommendations: their ids and adoption events.
+async fn recommend(
+    demo: &mut Demo,
+    actors: &Actors,
+    inputs: &Inputs,
+) -> anyhow::Result<Vec<(String, pb::ledger::AppendedEvent)>> {
     // Recommendations: draft five, amend one, vote, adopt, publish the report.
     let titles = [
         "A frequent bus network",
@@ -345,10 +381,6 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
     ];
     // Which inputs informed each recommendation: (evidence index, submission index).
     let informed_by: [(usize, Option<usize>); 5] = [(0, Some(0)), (2, Some(1)), (3, None), (1, Some(3)), (4, Some(2))];
-    let citation = |input: &[u8], note: &str| pb::deliberation::InputCitation {
-        input_event_hash: input.to_vec(),
-        note: note.to_string(),
-    };
     let mut adopted_hashes = Vec::new();
     for (i, title) in titles.iter().enumerate() {
         let id = format!("R{}", i + 1);
@@ -378,9 +410,9 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
             .await?;
         }
         let (evidence, submission) = informed_by[i];
-        let mut citations = vec![citation(&evidence_events[evidence], "the evidence the panel relied on")];
+        let mut citations = vec![citation(&inputs.evidence[evidence], "the evidence the panel relied on")];
         if let Some(n) = submission {
-            citations.push(citation(&submission_events[n].event_hash, "a resident's submission that shaped the text"));
+            citations.push(citation(&inputs.submissions[n].event_hash, "a resident's submission that shaped the text"));
         }
         demo.append(
             &actors.secretary,
@@ -419,7 +451,16 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
         )
         .await?;
     demo.append(&actors.secretary, &pb::recommendation::FinalReportPublished { content_hash: report }).await?;
+    Ok(adopted_hashes)
+}
 
+/// The council's answers; returns the one not accepted, which the audit proves.
+async fn respond(
+    demo: &mut Demo,
+    actors: &Actors,
+    inputs: &Inputs,
+    adopted: &[(String, pb::ledger::AppendedEvent)],
+) -> anyhow::Result<pb::ledger::AppendedEvent> {
     // The council's response to each adopted recommendation, naming its adoption hash.
     use pb::response::Decision;
     let decisions = [
@@ -433,7 +474,7 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
         (Decision::ReferredForFurtherStudy, "Referred to the procurement review, reporting in June 2027."),
     ];
     let mut not_accepted = None;
-    for ((id, adopted), (decision, rationale)) in adopted_hashes.iter().zip(decisions) {
+    for ((id, adopted), (decision, rationale)) in adopted.iter().zip(decisions) {
         let response = demo
             .append(
                 &actors.decision_maker,
@@ -468,7 +509,7 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
                 &pb::response::ResponseInputsConsidered {
                     recommendation_event_hash: adopted.event_hash.clone(),
                     citations: vec![citation(
-                        &submission_events[0].event_hash,
+                        &inputs.submissions[0].event_hash,
                         "evening shift workers need buses after 7pm: services now run to 11pm",
                     )],
                     letter_hash: letter,
@@ -494,12 +535,19 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
         }
     }
     println!("implementation updates posted for the accepted recommendations");
+    not_accepted.context("no not-accepted response")
+}
 
+async fn audit(
+    demo: &mut Demo,
+    early_checkpoint: &pb::ledger::GetCheckpointResponse,
+    target: &pb::ledger::AppendedEvent,
+) -> anyhow::Result<LogVerifierKey> {
     // The audit: a checkpoint, an inclusion proof, a consistency proof and an offline bundle.
     let summary = demo
         .client
         .assemblies()
-        .get_assembly(pb::assembly::GetAssemblyRequest { assembly_id: assembly.clone() })
+        .get_assembly(pb::assembly::GetAssemblyRequest { assembly_id: demo.assembly.clone() })
         .await?
         .into_inner();
     let checkpoint = demo.client.checkpoint().await?;
@@ -513,7 +561,6 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
         summary.recommendations.len()
     );
     println!("signed checkpoint:\n{}", checkpoint.signed_note);
-    let target = not_accepted.context("no not-accepted response")?;
     let proof = demo.client.inclusion_proof(target.log_index, tree.tree_size).await?;
     let event_hash = Hash256(target.event_hash.as_slice().try_into().context("event hash length")?);
     verify_inclusion(target.log_index, tree.tree_size, &leaf_hash(&event_hash.0), &proof, &tree.root_hash)?;
@@ -548,9 +595,17 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
     if summary.recommendations.iter().any(|r| r.response_decision.is_empty()) {
         bail!("a recommendation has no response");
     }
+    Ok(verifier)
+}
 
+async fn follow_the_receipt(
+    demo: &mut Demo,
+    receipt: &str,
+    verifier: &LogVerifierKey,
+    inputs: &Inputs,
+) -> anyhow::Result<()> {
     // A resident's path: from the receipt of their submission to the council's answer.
-    let followed = klero_client::trace::follow_receipt(&mut demo.client, &receipt, Some(&verifier)).await?;
+    let followed = klero_client::trace::follow_receipt(&mut demo.client, receipt, Some(verifier)).await?;
     println!("\n== what became of submission s0000 ({} documents uploaded in all)", demo.documents);
     for line in klero_client::trace::describe(&followed) {
         println!("{line}");
@@ -563,13 +618,16 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
     if !answered {
         bail!("the traced submission reaches no answer of the council");
     }
-    let opened = open_submission(&mut demo, &submission_events[0]).await?;
+    let opened = open_submission(demo, &inputs.submissions[0]).await?;
     println!("the submission's text, opened by the server and checked against its signed commitment: {opened:?}");
+    Ok(())
+}
 
+async fn erase_a_submission(demo: &mut Demo, actors: &Actors, inputs: &Inputs) -> anyhow::Result<()> {
     // Data protection: a retention period, and one submitter's right to erasure.
     demo.append(&actors.data_protection_officer, &pb::privacy::PersonalDataRetentionSet { retention_days: 365 })
         .await?;
-    let erased = &submission_events[1];
+    let erased = &inputs.submissions[1];
     demo.append(
         &actors.data_protection_officer,
         &pb::privacy::ContentErased {
@@ -583,7 +641,7 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
         .client
         .query()
         .open_personal_text(pb::query::OpenPersonalTextRequest {
-            assembly_id: assembly.clone(),
+            assembly_id: demo.assembly.clone(),
             event_hash: erased.event_hash.clone(),
         })
         .await?

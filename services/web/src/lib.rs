@@ -29,23 +29,25 @@ use axum::http::{header, HeaderValue, Request, Response, StatusCode};
 use axum::routing::get;
 use axum::Router;
 use klero_application::{Application, ApplicationError, FrontEnd, FrontEndError, Shutdown};
+use klero_connections::{ConnectionInfo, ConnectionLimits, TrackRequestsLayer};
 use std::collections::HashMap;
-use std::future::Future as _;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 
 /// Limits on what visitors may ask of the pages.
 #[derive(Clone, Debug)]
 pub struct HttpLimits {
-    /// Open connections; at the limit, new ones wait in the kernel's backlog.
+    /// Open connections. At the limit a new connection sheds the longest idle one (see
+    /// `klero-connections`), or is closed if every connection is busy.
     pub connections_max: usize,
-    /// A connection that sends nothing for this long is closed (a keep-alive or a stalled
-    /// request alike).
+    /// Time a new connection has to finish its TLS handshake, if any, and send a request line.
+    pub handshake_timeout: Duration,
+    /// A connection with no request in progress for this long is closed (a keep-alive or a
+    /// stalled request alike).
     pub idle_timeout: Duration,
+    /// At the connection limit, only a connection idle this long may be shed.
+    pub shed_idle_min: Duration,
     /// Longest a request may take to answer.
     pub request_timeout: Duration,
     /// Largest request body (a pasted receipt).
@@ -61,7 +63,9 @@ impl Default for HttpLimits {
     fn default() -> Self {
         HttpLimits {
             connections_max: 1_024,
+            handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            shed_idle_min: Duration::from_secs(1),
             request_timeout: Duration::from_secs(30),
             body_bytes_max: 64 * 1024,
             cached_pages_max: 1_024,
@@ -366,221 +370,59 @@ impl FrontEnd for HttpFrontEnd {
 
     async fn serve(self: Box<Self>, application: Arc<Application>, shutdown: Shutdown) -> Result<(), FrontEndError> {
         let address = self.listener.local_addr()?;
-        let permits = Arc::new(tokio::sync::Semaphore::new(self.limits.connections_max));
-        let connections = match &self.tls {
-            None => Connections::Plain(self.listener),
-            Some(tls) => {
-                let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config(tls)?));
-                Connections::Tls(
-                    handshakes(self.listener, acceptor, permits.clone(), self.limits.idle_timeout),
-                    address,
-                )
-            }
+        let limits = ConnectionLimits {
+            connections_max: self.limits.connections_max,
+            handshake_timeout: self.limits.handshake_timeout,
+            handshake_bytes: klero_connections::HTTP1_HANDSHAKE_BYTES,
+            idle_timeout: self.limits.idle_timeout,
+            shed_idle_min: self.limits.shed_idle_min,
         };
-        let listener = LimitedListener { connections, permits, idle_timeout: self.limits.idle_timeout };
+        let tls = self.tls.as_ref().map(|tls| klero_connections::tls_config(tls, &[b"http/1.1"])).transpose()?;
+        let listener = PagesListener(klero_connections::accept(self.listener, limits, tls)?);
         tracing::info!(%address, "serving the public pages");
-        axum::serve(listener, router(application, self.limits)).with_graceful_shutdown(shutdown.signalled()).await?;
+        let router = router(application, self.limits)
+            .layer(TrackRequestsLayer::new(connection_of))
+            .into_make_service_with_connect_info::<PageConnection>();
+        axum::serve(listener, router).with_graceful_shutdown(shutdown.signalled()).await?;
         Ok(())
     }
 }
 
-/// A listener that holds at most `permits` connections open, each closed after
-/// `idle_timeout` without a byte from the visitor.
-struct LimitedListener {
-    connections: Connections,
-    permits: Arc<tokio::sync::Semaphore>,
-    idle_timeout: Duration,
-}
+/// The pages' connections, from the one connection stack (`klero-connections`).
+struct PagesListener(klero_connections::Incoming);
 
-/// Where connections come from: the socket, or (HTTPS) a task that accepts and handshakes.
-enum Connections {
-    Plain(TcpListener),
-    Tls(tokio::sync::mpsc::Receiver<(LimitedConnection, std::net::SocketAddr)>, std::net::SocketAddr),
-}
-
-/// Longest a TLS handshake may take.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The rustls configuration for `tls`: its certificate and key, and the client CA if given.
-fn tls_config(tls: &klero_application::ServerTls) -> std::io::Result<tokio_rustls::rustls::ServerConfig> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    use tokio_rustls::rustls;
-    let invalid = |what: &str, e: &dyn std::fmt::Display| {
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{what}: {e}"))
-    };
-    let certificates = CertificateDer::pem_slice_iter(&tls.cert_pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| invalid("the TLS certificate", &e))?;
-    let key = PrivateKeyDer::from_pem_slice(&tls.key_pem).map_err(|e| invalid("the TLS key", &e))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| invalid("TLS", &e))?;
-    let builder = match &tls.client_ca_pem {
-        None => builder.with_no_client_auth(),
-        Some(ca) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for certificate in CertificateDer::pem_slice_iter(ca) {
-                roots
-                    .add(certificate.map_err(|e| invalid("the client CA", &e))?)
-                    .map_err(|e| invalid("the client CA", &e))?;
-            }
-            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                .build()
-                .map_err(|e| invalid("the client CA", &e))?;
-            builder.with_client_cert_verifier(verifier)
-        }
-    };
-    let mut config = builder.with_single_cert(certificates, key).map_err(|e| invalid("the TLS certificate", &e))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
-}
-
-/// Accepts connections (each holding a slot) and handshakes each on its own task, so a slow or
-/// silent client never holds up the others; finished ones wait in the channel for `accept`.
-fn handshakes(
-    listener: TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
-    permits: Arc<tokio::sync::Semaphore>,
-    idle_timeout: Duration,
-) -> tokio::sync::mpsc::Receiver<(LimitedConnection, std::net::SocketAddr)> {
-    let (sender, receiver) = tokio::sync::mpsc::channel(64);
-    tokio::spawn(async move {
-        loop {
-            let Ok(permit) = permits.clone().acquire_owned().await else { return };
-            let accepted = tokio::select! {
-                accepted = TcpListener::accept(&listener) => accepted,
-                _ = sender.closed() => return,
-            };
-            let (stream, address) = match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    tracing::warn!(%error, "accepting a connection failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            let _ = stream.set_nodelay(true);
-            let (acceptor, sender) = (acceptor.clone(), sender.clone());
-            tokio::spawn(async move {
-                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => {
-                        let connection = LimitedConnection::new(Box::new(stream), idle_timeout, permit);
-                        let _ = sender.send((connection, address)).await;
-                    }
-                    Ok(Err(error)) => tracing::debug!(%error, %address, "a TLS handshake failed"),
-                    Err(_) => tracing::debug!(%address, "a TLS handshake timed out"),
-                }
-            });
-        }
-    });
-    receiver
-}
-
-impl axum::serve::Listener for LimitedListener {
-    type Io = LimitedConnection;
+impl axum::serve::Listener for PagesListener {
+    type Io = klero_connections::Connection;
     type Addr = std::net::SocketAddr;
 
-    async fn accept(&mut self) -> (LimitedConnection, std::net::SocketAddr) {
-        let listener = match &mut self.connections {
-            Connections::Plain(listener) => listener,
-            Connections::Tls(handshaken, _) => match handshaken.recv().await {
-                Some(accepted) => return accepted,
-                None => {
-                    std::future::pending::<()>().await;
-                    unreachable!("the handshake task ends only when this receiver is dropped");
-                }
-            },
-        };
-        loop {
-            // Wait for a free slot before taking the next connection off the backlog.
-            let Ok(permit) = self.permits.clone().acquire_owned().await else {
+    async fn accept(&mut self) -> (klero_connections::Connection, std::net::SocketAddr) {
+        match self.0.next().await {
+            Some(connection) => {
+                let address = connection.remote_addr();
+                (connection, address)
+            }
+            None => {
                 std::future::pending::<()>().await;
-                unreachable!("the semaphore is never closed");
-            };
-            match TcpListener::accept(listener).await {
-                Ok((stream, address)) => {
-                    let _ = stream.set_nodelay(true);
-                    return (LimitedConnection::new(Box::new(stream), self.idle_timeout, permit), address);
-                }
-                Err(error) => {
-                    // Out of file descriptors and the like: wait a moment rather than spin.
-                    tracing::warn!(%error, "accepting a connection failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
+                unreachable!("the accepting task ends only when this listener is dropped");
             }
         }
     }
 
     fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
-        match &self.connections {
-            Connections::Plain(listener) => listener.local_addr(),
-            Connections::Tls(_, address) => Ok(*address),
-        }
+        Ok(self.0.local_addr())
     }
 }
 
-/// A byte stream a visitor's connection runs over: TCP, or TLS over TCP.
-trait VisitorStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> VisitorStream for T {}
+/// A connection's info in each request's extensions, so that requests are counted against it.
+#[derive(Clone, Debug)]
+struct PageConnection(ConnectionInfo);
 
-/// A connection holding one of the listener's slots until it closes.
-struct LimitedConnection {
-    stream: Box<dyn VisitorStream>,
-    idle: Pin<Box<tokio::time::Sleep>>,
-    idle_timeout: Duration,
-    _permit: tokio::sync::OwnedSemaphorePermit,
-}
-
-impl LimitedConnection {
-    fn new(
-        stream: Box<dyn VisitorStream>,
-        idle_timeout: Duration,
-        permit: tokio::sync::OwnedSemaphorePermit,
-    ) -> LimitedConnection {
-        let idle = Box::pin(tokio::time::sleep(idle_timeout));
-        LimitedConnection { stream, idle, idle_timeout, _permit: permit }
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, PagesListener>> for PageConnection {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, PagesListener>) -> PageConnection {
+        PageConnection(stream.io().info())
     }
 }
 
-impl AsyncRead for LimitedConnection {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        let this = &mut *self;
-        match Pin::new(&mut this.stream).poll_read(cx, buf) {
-            Poll::Ready(result) => {
-                let deadline = tokio::time::Instant::now() + this.idle_timeout;
-                this.idle.as_mut().reset(deadline);
-                Poll::Ready(result)
-            }
-            Poll::Pending => match this.idle.as_mut().poll(cx) {
-                Poll::Ready(()) => {
-                    Poll::Ready(Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the visitor sent nothing")))
-                }
-                Poll::Pending => Poll::Pending,
-            },
-        }
-    }
-}
-
-impl AsyncWrite for LimitedConnection {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
+fn connection_of(extensions: &http::Extensions) -> Option<&ConnectionInfo> {
+    extensions.get::<axum::extract::ConnectInfo<PageConnection>>().map(|info| &info.0 .0)
 }

@@ -1,4 +1,5 @@
-//! Connections cannot be used to lock everyone out: sockets that send nothing, or only the
+//! Connections cannot be used to lock everyone out, on gRPC or on the pages (one stack,
+//! `klero-connections`): sockets that send nothing, or only the
 //! HTTP/2 preface, or finish the handshake and then idle, are shed when a new client needs
 //! their slot, and closed by the handshake and idle timeouts anyway. Busy connections are never
 //! shed. The bound docs/API.md states: at the connection limit, a new client is served as soon
@@ -195,4 +196,74 @@ fn grant(cast: &Cast) -> klero_proto::registry::KeyGranted {
         scope: "*".into(),
         holder_title: "Facilitator".into(),
     }
+}
+
+/// The public pages run on the same connection stack (issue 27): silent and idle sockets that
+/// hold every slot are shed for a new visitor, a silent socket is closed at the handshake
+/// timeout, and an idle keep-alive at the idle timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_shed_and_close_idle_connections_as_grpc_does() {
+    const SLOTS: usize = 16;
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = std::sync::Arc::new(
+        klero_store_embedded::EmbeddedStore::open(directory.path(), Default::default()).await.expect("store"),
+    );
+    let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let pages = http.local_addr().expect("address").to_string();
+    let config = klero_wiring::ServerConfig {
+        pages_limits: klero_web::HttpLimits {
+            connections_max: SLOTS,
+            handshake_timeout: Duration::from_millis(800),
+            idle_timeout: Duration::from_millis(2_500),
+            ..Default::default()
+        },
+        ..klero_wiring::ServerConfig::new(
+            directory.path(),
+            key("trust root").verifying_key().to_bytes(),
+            test_log_key(),
+        )
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let listeners = klero_wiring::Listeners { grpc: Some(grpc), http: Some(http) };
+    let running = klero_wiring::start_on(store, config, listeners, klero_application::system_clock(), async {
+        let _ = stopped.await;
+    })
+    .await
+    .expect("server starts");
+    let get = |keep_alive: bool| {
+        let connection = if keep_alive { "keep-alive" } else { "close" };
+        format!("GET /api/v1/checkpoint HTTP/1.1\r\nHost: pages\r\nConnection: {connection}\r\n\r\n").into_bytes()
+    };
+    // Every slot held: half by silent sockets, half by keep-alives that asked once and idle.
+    let mut held = Vec::new();
+    for n in 0..SLOTS {
+        let mut socket = TcpStream::connect(&pages).await.expect("connect");
+        if n % 2 == 1 {
+            socket.write_all(&get(true)).await.expect("request");
+            let mut answer = [0u8; 4096];
+            let read = socket.read(&mut answer).await.expect("an answer");
+            assert!(answer[..read].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer[..read]));
+        }
+        held.push(socket);
+    }
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    // A new visitor is served at once, long before any timeout: a held socket gives way.
+    let started = Instant::now();
+    let mut visitor = TcpStream::connect(&pages).await.expect("connect");
+    visitor.write_all(&get(false)).await.expect("request");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_millis(800), visitor.read_to_end(&mut answer))
+        .await
+        .expect("served within 0.8 s, before the handshake and idle timeouts")
+        .expect("read");
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+    println!("a visitor served after {:?} with every slot held", started.elapsed());
+    // By now the silent ones are past the handshake timeout, and soon the idle ones past the
+    // idle timeout: every held socket is closed.
+    for (n, socket) in held.iter_mut().enumerate() {
+        assert!(closed_by_server(socket, Duration::from_secs(5)).await, "held socket {n} is still open");
+    }
+    let _ = stop.send(());
+    running.stopped().await.expect("a clean stop");
 }
