@@ -58,16 +58,19 @@ async fn start_witness(directory: &Path) -> klero_transparency::WitnessEndpoint 
     klero_transparency::WitnessEndpoint { url, key: vkey }
 }
 
-/// Waits until the pages of `server` serve a checkpoint that carries a cosignature.
+/// Waits until the pages of `server` serve a cosigned checkpoint of the whole log: one of an
+/// earlier size, cosigned while a later one was still out with the witness, is not enough.
 async fn wait_for_cosignature(server: &PagesServer) {
+    let size = server.client().await.checkpoint().await.expect("checkpoint").tree_size;
     for _ in 0..100 {
         let note = get(&server.pages(), "/checkpoint").await.text();
-        if note.contains("witness.test/w1") {
+        let served_size = note.lines().nth(1).and_then(|line| line.parse::<u64>().ok());
+        if note.contains("witness.test/w1") && served_size == Some(size) {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    panic!("the witness never cosigned");
+    panic!("the witness never cosigned the checkpoint of {size} events");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
