@@ -176,7 +176,7 @@ pub async fn serve(
         idle_timeout: limits.idle_timeout,
         shed_idle_min: limits.shed_idle_min,
     };
-    let tls = tls.map(|tls| klero_connections::tls_config(&tls, &[b"h2"])).transpose()?;
+    let tls = tls.map(|tls| klero_connections::tls_config(pem(&tls), &[b"h2"])).transpose()?;
     let connections = klero_connections::accept(listener, limits, tls)?;
     Ok(router.serve_with_incoming_shutdown(crate::connections::incoming(connections), shutdown).await?)
 }
@@ -207,4 +207,9 @@ fn name_request_errors_rightly(mut response: http::Response<tonic::body::Body>) 
         tracing::warn!("a request error could not be renamed");
     }
     response
+}
+
+/// The core's TLS material as the connection stack reads it.
+fn pem(tls: &klero_application::ServerTls) -> klero_connections::TlsPem<'_> {
+    klero_connections::TlsPem { cert: &tls.cert_pem, key: &tls.key_pem, client_ca: tls.client_ca_pem.as_deref() }
 }

@@ -14,7 +14,6 @@
 //! connection by [`TrackRequestsLayer`], from arrival until the response body ends (so a
 //! subscription or a long download counts as long as it streams).
 
-use klero_application::ServerTls;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -163,24 +162,40 @@ impl Table {
     }
 }
 
-/// The one rustls configuration of a front end: its certificate chain and key from PEM, the
-/// client CA if given (then clients must present a certificate it issued), and the protocols
-/// it speaks (`h2` for gRPC, `http/1.1` for the pages).
-pub fn tls_config(tls: &ServerTls, protocols: &[&[u8]]) -> std::io::Result<Arc<rustls::ServerConfig>> {
+/// A front end's TLS material, as PEM.
+#[derive(Clone, Copy)]
+pub struct TlsPem<'a> {
+    /// The certificate chain, leaf first.
+    pub cert: &'a [u8],
+    pub key: &'a [u8],
+    /// With it, clients must present a certificate issued by this CA.
+    pub client_ca: Option<&'a [u8]>,
+}
+
+impl std::fmt::Debug for TlsPem<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the private key.
+        f.debug_struct("TlsPem").field("client_ca", &self.client_ca.is_some()).finish_non_exhaustive()
+    }
+}
+
+/// The one rustls configuration of a front end: its certificate chain and key, the client CA
+/// if given, and the protocols it speaks (`h2` for gRPC, `http/1.1` for the pages).
+pub fn tls_config(tls: TlsPem<'_>, protocols: &[&[u8]]) -> std::io::Result<Arc<rustls::ServerConfig>> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let invalid = |what: &str, e: &dyn std::fmt::Display| {
         std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{what}: {e}"))
     };
-    let certificates = CertificateDer::pem_slice_iter(&tls.cert_pem)
+    let certificates = CertificateDer::pem_slice_iter(tls.cert)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| invalid("the TLS certificate", &e))?;
-    let key = PrivateKeyDer::from_pem_slice(&tls.key_pem).map_err(|e| invalid("the TLS key", &e))?;
+    let key = PrivateKeyDer::from_pem_slice(tls.key).map_err(|e| invalid("the TLS key", &e))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| invalid("TLS", &e))?;
-    let builder = match &tls.client_ca_pem {
+    let builder = match tls.client_ca {
         None => builder.with_no_client_auth(),
         Some(ca) => {
             let mut roots = rustls::RootCertStore::empty();

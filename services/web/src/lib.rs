@@ -377,7 +377,7 @@ impl FrontEnd for HttpFrontEnd {
             idle_timeout: self.limits.idle_timeout,
             shed_idle_min: self.limits.shed_idle_min,
         };
-        let tls = self.tls.as_ref().map(|tls| klero_connections::tls_config(tls, &[b"http/1.1"])).transpose()?;
+        let tls = self.tls.as_ref().map(|tls| klero_connections::tls_config(pem(tls), &[b"http/1.1"])).transpose()?;
         let listener = PagesListener(klero_connections::accept(self.listener, limits, tls)?);
         tracing::info!(%address, "serving the public pages");
         let router = router(application, self.limits)
@@ -425,4 +425,9 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Page
 
 fn connection_of(extensions: &http::Extensions) -> Option<&ConnectionInfo> {
     extensions.get::<axum::extract::ConnectInfo<PageConnection>>().map(|info| &info.0 .0)
+}
+
+/// The core's TLS material as the connection stack reads it.
+fn pem(tls: &klero_application::ServerTls) -> klero_connections::TlsPem<'_> {
+    klero_connections::TlsPem { cert: &tls.cert_pem, key: &tls.key_pem, client_ca: tls.client_ca_pem.as_deref() }
 }
