@@ -107,6 +107,11 @@ impl Shared {
     }
 }
 
+/// A client that gives up a call after 100 ms of retries, for loops that retry themselves.
+fn fail_fast(client: KleroClient) -> KleroClient {
+    client.with_retry_deadline(Duration::from_millis(100))
+}
+
 pub fn soak(quick: bool) {
     let seconds: u64 =
         std::env::var("KLERO_SOAK_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(if quick { 30 } else { 600 });
@@ -172,7 +177,9 @@ pub fn soak(quick: bool) {
                             return;
                         }
                         if client.is_none() {
-                            client = KleroClient::connect(&shared.url()).await.ok();
+                            // This loop retries on its own, on the server's new address after
+                            // the kill: the client's own retries would keep calling the old one.
+                            client = KleroClient::connect(&shared.url()).await.ok().map(fail_fast);
                         }
                         let Some(connected) = client.as_mut() else {
                             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -251,7 +258,7 @@ pub fn soak(quick: bool) {
                 let mut i = 0u64;
                 while !shared.stop.load(Ordering::Relaxed) {
                     if client.is_none() {
-                        client = KleroClient::connect(&shared.url()).await.ok();
+                        client = KleroClient::connect(&shared.url()).await.ok().map(fail_fast);
                     }
                     if let Some(connected) = client.as_mut() {
                         let ok = match connected.checkpoint().await {

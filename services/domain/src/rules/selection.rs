@@ -1,5 +1,5 @@
 //! The selection stage: the plan, the pool, the published lottery, the draw, withdrawals and
-//! replacements (docs/RULES.md, `selection.*`). Its rules read and change only
+//! replacements (docs/RULES.md, `self.*`). Its rules read and change only
 //! [`SelectionState`], and the assembly's size.
 
 use super::*;
@@ -10,10 +10,9 @@ impl SelectionState {
         event: SelectionEvent<'_>,
         convened: &AssemblyConvened,
     ) -> Result<Acceptance, Rejection> {
-        let selection = self;
         match event {
             SelectionEvent::SelectionPlanned(plan) => {
-                if selection.plan.is_some() {
+                if self.plan.is_some() {
                     return Err(broken(RuleCode::SelectionPlannedOnce, "the selection is already planned"));
                 }
                 if plan.panel_size != convened.panel_size {
@@ -39,11 +38,11 @@ impl SelectionState {
                 Ok(Acceptance::default())
             }
             SelectionEvent::PoolRegistered(pool) => {
-                let plan = selection
+                let plan = self
                     .plan
                     .as_ref()
                     .ok_or_else(|| broken(RuleCode::SelectionPoolAfterPlan, "plan the selection first"))?;
-                if selection.pool.is_some() {
+                if self.pool.is_some() {
                     return Err(broken(RuleCode::SelectionPoolRegisteredOnce, "the pool is already registered"));
                 }
                 if pool.payload_hash != plan.pool_commitment {
@@ -76,14 +75,14 @@ impl SelectionState {
                 Ok(Acceptance::default())
             }
             SelectionEvent::LotteryPublished(lottery) => {
-                let instance = selection
+                let instance = self
                     .instance
                     .as_ref()
                     .ok_or_else(|| broken(RuleCode::SelectionLotteryAfterPool, "register the pool first"))?;
-                if selection.lottery.is_some() {
+                if self.lottery.is_some() {
                     return Err(broken(RuleCode::SelectionLotteryPublishedOnce, "the lottery is already published"));
                 }
-                if selection.panel_drawn {
+                if self.panel_drawn {
                     return Err(broken(RuleCode::SelectionLotteryBeforeDraw, "the panel is already drawn"));
                 }
                 let total: u128 = lottery.panels.iter().map(|(w, _)| *w as u128).sum();
@@ -109,15 +108,15 @@ impl SelectionState {
                 Ok(Acceptance::default())
             }
             SelectionEvent::PanelDrawn(drawn) => {
-                let plan = selection
+                let plan = self
                     .plan
                     .as_ref()
                     .ok_or_else(|| broken(RuleCode::SelectionDrawAfterPool, "plan the selection first"))?;
-                let pool = selection
+                let pool = self
                     .pool
                     .as_ref()
                     .ok_or_else(|| broken(RuleCode::SelectionDrawAfterPool, "register the pool first"))?;
-                if selection.panel_drawn {
+                if self.panel_drawn {
                     return Err(broken(RuleCode::SelectionDrawnOnce, "the panel is already drawn"));
                 }
                 if Hash256::of(&drawn.seed) != plan.seed_commitment {
@@ -138,7 +137,7 @@ impl SelectionState {
                 }
                 check_quotas(&plan.quotas, drawn.member_ids.iter().map(|id| &pool[id]))?;
                 if uses_lottery(plan) {
-                    let (Some(instance), Some(lottery)) = (&selection.instance, &selection.lottery) else {
+                    let (Some(instance), Some(lottery)) = (&self.instance, &self.lottery) else {
                         return Err(broken(
                             RuleCode::SelectionDrawNeedsLottery,
                             "a leximin selection publishes its lottery before the draw",
@@ -158,7 +157,7 @@ impl SelectionState {
             }
             SelectionEvent::MemberWithdrew(withdrew) => {
                 self.require_panel(RuleCode::SelectionWithdrawSeated)?;
-                if !selection.seated.contains(&withdrew.member_id) {
+                if !self.seated.contains(&withdrew.member_id) {
                     return Err(broken(
                         RuleCode::SelectionWithdrawSeated,
                         format!("{} is not a seated member", withdrew.member_id),
@@ -167,30 +166,27 @@ impl SelectionState {
                 Ok(Acceptance::default())
             }
             SelectionEvent::ReplacementDrawn(replacement) => {
-                if !selection.awaiting_replacement.contains(&replacement.withdrawn_member_id) {
+                if !self.awaiting_replacement.contains(&replacement.withdrawn_member_id) {
                     return Err(broken(
                         RuleCode::SelectionReplaceWithdrawn,
                         format!("{} did not withdraw, or was already replaced", replacement.withdrawn_member_id),
                     ));
                 }
-                let pool =
-                    selection.pool.as_ref().ok_or_else(|| broken(RuleCode::SelectionReplaceWithdrawn, "no pool"))?;
+                let pool = self.pool.as_ref().ok_or_else(|| broken(RuleCode::SelectionReplaceWithdrawn, "no pool"))?;
                 if !pool.contains_key(&replacement.replacement_member_id) {
                     return Err(broken(
                         RuleCode::SelectionPanelFromPool,
                         format!("{} is not in the pool", replacement.replacement_member_id),
                     ));
                 }
-                if selection.ever_seated.contains(&replacement.replacement_member_id) {
+                if self.ever_seated.contains(&replacement.replacement_member_id) {
                     return Err(broken(
                         RuleCode::SelectionReplacementIsNew,
                         format!("{} has already been seated", replacement.replacement_member_id),
                     ));
                 }
-                if let (Some(instance), Some(_), Some(seed)) =
-                    (&selection.instance, &selection.lottery, &selection.seed)
-                {
-                    let ever_seated: Vec<String> = selection.ever_seated.iter().cloned().collect();
+                if let (Some(instance), Some(_), Some(seed)) = (&self.instance, &self.lottery, &self.seed) {
+                    let ever_seated: Vec<String> = self.ever_seated.iter().cloned().collect();
                     let expected =
                         klero_draw::draw_replacement(instance, seed, &replacement.withdrawn_member_id, &ever_seated)
                             .map_err(|e| broken(RuleCode::SelectionReplacementIsTheDraw, e.to_string()))?;
@@ -207,33 +203,32 @@ impl SelectionState {
     }
 
     pub(super) fn evolve(&mut self, event: SelectionEvent<'_>) {
-        let selection = self;
         match event {
-            SelectionEvent::SelectionPlanned(plan) => selection.plan = Some(plan.clone()),
+            SelectionEvent::SelectionPlanned(plan) => self.plan = Some(plan.clone()),
             SelectionEvent::PoolRegistered(pool) => {
-                selection.pool =
+                self.pool =
                     Some(pool.members.iter().map(|m| (m.id.clone(), m.features.iter().cloned().collect())).collect());
-                selection.instance = selection.plan.as_ref().and_then(|plan| selection_instance(plan, pool).ok());
+                self.instance = self.plan.as_ref().and_then(|plan| selection_instance(plan, pool).ok());
             }
             SelectionEvent::LotteryPublished(lottery) => {
                 let (weights, panels) = lottery.panels.iter().cloned().unzip();
-                selection.lottery = Some(klero_draw::PublishedLottery { panels, weights });
+                self.lottery = Some(klero_draw::PublishedLottery { panels, weights });
             }
             SelectionEvent::PanelDrawn(drawn) => {
-                selection.panel_drawn = true;
-                selection.seed = Some(drawn.seed.clone());
-                selection.seated = drawn.member_ids.iter().cloned().collect();
-                selection.ever_seated = selection.seated.clone();
+                self.panel_drawn = true;
+                self.seed = Some(drawn.seed.clone());
+                self.seated = drawn.member_ids.iter().cloned().collect();
+                self.ever_seated = self.seated.clone();
             }
             SelectionEvent::MemberWithdrew(withdrew) => {
-                selection.seated.remove(&withdrew.member_id);
-                selection.awaiting_replacement.insert(withdrew.member_id.clone());
-                selection.withdrawals += 1;
+                self.seated.remove(&withdrew.member_id);
+                self.awaiting_replacement.insert(withdrew.member_id.clone());
+                self.withdrawals += 1;
             }
             SelectionEvent::ReplacementDrawn(replacement) => {
-                selection.awaiting_replacement.remove(&replacement.withdrawn_member_id);
-                selection.seated.insert(replacement.replacement_member_id.clone());
-                selection.ever_seated.insert(replacement.replacement_member_id.clone());
+                self.awaiting_replacement.remove(&replacement.withdrawn_member_id);
+                self.seated.insert(replacement.replacement_member_id.clone());
+                self.ever_seated.insert(replacement.replacement_member_id.clone());
             }
         }
     }
