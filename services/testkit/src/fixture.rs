@@ -65,6 +65,19 @@ fn fixed_bytes(purpose: &str) -> [u8; 32] {
 }
 
 impl Builder {
+    /// An empty builder for the fixture's assembly, recording from the fixture's first time.
+    fn new(log_key: LogSigningKey, trust_root: [u8; 32], seal_personal_text: bool) -> Builder {
+        Builder {
+            export: ExportBuilder::new(log_key, trust_root),
+            assembly: ASSEMBLY.into(),
+            next_id: 0,
+            recorded_at: FIRST_RECORDED_AT_UNIX_MS,
+            payloads: Vec::new(),
+            seal_personal_text,
+            data_keys: Vec::new(),
+        }
+    }
+
     /// `text`, when personal text is written plain; empty when it is sealed.
     fn plain(&self, text: &str) -> String {
         if self.seal_personal_text {
@@ -228,15 +241,7 @@ pub fn many_assemblies(count: usize) -> Fixture {
     let convenor = key("fixture: convenor");
     let log_key = LogSigningKey::new(LOG_NAME, key("fixture: log")).expect("log key");
     let trust_root = council.verifying_key().to_bytes();
-    let mut b = Builder {
-        export: ExportBuilder::new(log_key.clone(), trust_root),
-        assembly: ASSEMBLY.into(),
-        next_id: 0,
-        recorded_at: FIRST_RECORDED_AT_UNIX_MS,
-        payloads: Vec::new(),
-        seal_personal_text: false,
-        data_keys: Vec::new(),
-    };
+    let mut b = Builder::new(log_key.clone(), trust_root, false);
     b.append(
         &council,
         &pb::registry::KeyGranted {
@@ -275,15 +280,7 @@ fn build(seal_personal_text: bool) -> Fixture {
     let auditor = key("fixture: auditor");
     let log_key = LogSigningKey::new(LOG_NAME, key("fixture: log")).expect("log key");
     let trust_root = council.verifying_key().to_bytes();
-    let mut b = Builder {
-        export: ExportBuilder::new(log_key.clone(), trust_root),
-        assembly: ASSEMBLY.into(),
-        next_id: 0,
-        recorded_at: FIRST_RECORDED_AT_UNIX_MS,
-        payloads: Vec::new(),
-        seal_personal_text,
-        data_keys: Vec::new(),
-    };
+    let mut b = Builder::new(log_key.clone(), trust_root, seal_personal_text);
     use pb::registry::Role;
     for (who, role, title) in [
         (&convenor, Role::Convenor, "Head of democratic services"),
