@@ -120,7 +120,7 @@ const out = { pages: {}, lies: {} };
 // 1. An honest server: every kind of page verifies, and shows the record.
 {
   const { context, page } = await newPage();
-  for (const path of [assembly, "/", "/dashboard", `${assembly}/data`, `/events/${config.a.response}`,
+  for (const path of [assembly, "/", "/dashboard", `${assembly}/data`, `${assembly}/submissions`, `/events/${config.a.response}`,
     `/events/${config.a.facilitator_grant}`, `/receipt?log_index=${config.a.submission}`,
     `/receipt?log_index=${config.a.uncited}`, "/receipt"]) {
     out.pages[path] = await visit(page, `${config.a.pages}${path}`);
@@ -162,7 +162,7 @@ const out = { pages: {}, lies: {} };
 {
   const { context, page } = await newPage({ viewport: { width: 390, height: 844 } });
   out.phone = {};
-  for (const path of [assembly, "/dashboard", `/events/${config.a.response}`]) {
+  for (const path of [assembly, "/dashboard", `/events/${config.a.response}`, `${assembly}/submissions`]) {
     await page.goto(`${config.a.pages}${path}`);
     await outcome(page);
     out.phone[path] = await page.evaluate(() => {
@@ -176,7 +176,8 @@ const out = { pages: {}, lies: {} };
       };
     });
     if (config.screenshotDir) {
-      const name = path === assembly ? "assembly" : path === "/dashboard" ? "dashboard" : "event";
+      const name = path === assembly ? "assembly" : path === "/dashboard" ? "dashboard"
+        : path.endsWith("/submissions") ? "submissions" : "event";
       await page.screenshot({ path: `${config.screenshotDir}/phone-${name}.png`, fullPage: false });
     }
   }
@@ -231,6 +232,11 @@ const lies = {
   "an event's bytes changed": [`/events/${config.a.response}`, (text) => text.replace(/(<pre class="wrap bytes">)(.)/, (_m, a, b) => `${a}${b === "A" ? "B" : "A"}`)],
   "the index leaves an assembly out": ["/", (text) => text.replace(/<li class="card">[\s\S]*?<\/li>/, "")],
   "the dashboard's counts changed": ["/dashboard", (text) => text.replace(/<td>(\d+)<\/td>/, (_m, n) => `<td>${Number(n) + 3}</td>`)],
+  "an uncited submission shown as cited": [`${assembly}/submissions`, (text) => text.replace(
+    "<p class=\"fate\">No recommendation and no answer of the council cites it.</p>",
+    `<ul class="fate"><li>Cited by <a href="${assembly}#recommendation-R2">R2</a>: adopted by the panel; not answered yet.</li></ul>`)],
+  "a submission's text changed": [`${assembly}/submissions`, (text) => text.replace(config.submissionHtml, "Close the bus station.")],
+  "a submission's number changed": [`${assembly}/submissions`, (text) => text.replace("<h2>Submission 2 ", "<h2>Submission 7 ")],
 };
 for (const [name, [path, lie]] of Object.entries(lies)) {
   const { context, page } = await newPage();
@@ -244,6 +250,21 @@ for (const [name, [path, lie]] of Object.entries(lies)) {
   };
   const seen = await visit(page, `${proxied}${path}`);
   out.lies[name] = { ...seen, applied, text: undefined };
+  mutate = (_k, text) => text;
+  await context.close();
+}
+
+// A lie marked as the server's word (which the comparison skips, since no reader can check it
+// and it may change between the page and its slice) is never shown: the page shown is the one
+// the browser derived.
+{
+  const { context, page } = await newPage();
+  upstream = config.a.pages;
+  const lie = "The council accepted every recommendation in full.";
+  mutate = (key, text, type) => key === assembly && type.startsWith("text/html")
+    ? text.replace("<h2>Timeline</h2>", `<h2>Timeline</h2><p class="note" data-server-word>${lie}</p>`) : text;
+  const seen = await visit(page, `${proxied}${assembly}`);
+  out.serverWord = { state: seen.state, showsLie: seen.text.includes(lie) };
   mutate = (_k, text) => text;
   await context.close();
 }

@@ -12,7 +12,7 @@ use klero_ledger::checkpoint::SignedCheckpoint;
 use klero_ledger::envelope::Envelope;
 use klero_ledger::Hash256;
 use klero_store::{DataKeyState, ReadDirection, StreamStart};
-use klero_verifier::slice::{plan_slice, shown_events, PlanError, Slice, SliceTarget};
+use klero_verifier::slice::{plan_slice, shown_events, ErasuresComplete, PlanError, Slice, SliceTarget};
 use klero_verifier::Opening;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -133,6 +133,14 @@ impl Application {
         }
         let (openings, documents, documents_held) = self.shown_content(&request.target, &events, &page_events).await?;
         let (witnesses, witness_quorum) = self.config.witness_statement.clone().unwrap_or_default();
+        let erasures_complete = if self.store.keeps_data_keys() {
+            Some(match self.store.erasures_complete_through().await? {
+                None => ErasuresComplete::AtOnce,
+                Some(through) => ErasuresComplete::Before(through),
+            })
+        } else {
+            None
+        };
         Ok(Slice {
             log_key: self.verifier_key().to_vkey_string(),
             trust_root: self.config.trust_root,
@@ -148,6 +156,7 @@ impl Application {
             openings,
             documents,
             documents_held,
+            erasures_complete,
         })
     }
 

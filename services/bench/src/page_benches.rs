@@ -323,19 +323,23 @@ pub fn pages(quick: bool) {
         let pages_url = server.pages_url.clone().expect("pages");
         let address = pages_url.trim_start_matches("http://").to_string();
         let assembly_page = format!("/assemblies/{ASSEMBLY}");
+        // A page of submissions from the middle of the assembly's (100 a page).
+        let submissions_page = format!("/assemblies/{ASSEMBLY}/submissions?page={}", if quick { 10 } else { 48 });
         // The first visit after the log grew renders the page; every later one, until the log
         // grows again, is served from the cache.
         let mut connection =
             BufReader::new(tokio::net::TcpStream::connect(&address).await.expect("connect"));
         let mut cold = Vec::new();
-        for path in [assembly_page.as_str(), "/dashboard"] {
+        for path in [assembly_page.as_str(), "/dashboard", submissions_page.as_str()] {
             let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nAccept-Encoding: gzip\r\n\r\n");
             cold.push(get(&mut connection, request.as_bytes()).await);
         }
         let extra = json!({"log_events": size, "assembly_page_bytes": cold[0].1, "dashboard_bytes": cold[1].1,
+            "submissions_page_bytes": cold[2].1,
             "baseline_name": "the embedded style sheet (/static/klero.css), from the same server in the same run"});
         emit("pages", "assembly_page_first_render_ms", cold[0].0.as_secs_f64() * 1e3, "ms", f64::NAN, extra.clone());
         emit("pages", "dashboard_first_render_ms", cold[1].0.as_secs_f64() * 1e3, "ms", f64::NAN, extra.clone());
+        emit("pages", "submissions_page_first_render_ms", cold[2].0.as_secs_f64() * 1e3, "ms", f64::NAN, extra.clone());
         let clients = if quick { 16 } else { 64 };
         let duration = Duration::from_secs(if quick { 1 } else { 3 });
         let rounds = if quick { 1 } else { 5 };
@@ -343,6 +347,7 @@ pub fn pages(quick: bool) {
         for (name, path, gzip) in [
             ("assembly_page", assembly_page.as_str(), true),
             ("dashboard", "/dashboard", true),
+            ("submissions_page", submissions_page.as_str(), true),
             ("assembly_page_uncompressed", assembly_page.as_str(), false),
         ] {
             let (mut ours, mut statics) = (Vec::new(), Vec::new());

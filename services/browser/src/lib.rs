@@ -39,6 +39,17 @@ pub fn page_of(address: &str) -> Result<Option<Page>, String> {
         ["dashboard"] => Some(Page::Dashboard { after: after()? }),
         ["assemblies", id] => Some(Page::Assembly(assembly(id)?)),
         ["assemblies", id, "data"] => Some(Page::Data(assembly(id)?)),
+        ["assemblies", id, "submissions"] => Some(Page::Submissions {
+            assembly: assembly(id)?,
+            page: match param("page") {
+                None => 1,
+                Some(text) => text
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|page| *page > 0)
+                    .ok_or_else(|| format!("page {text:?} is not 1 or more"))?,
+            },
+        }),
         ["events", n] => Some(Page::Event(index(n)?)),
         ["receipt"] => match param("log_index") {
             Some(n) => Some(Page::Trace { log_index: index(n)?, receipt: None }),

@@ -23,6 +23,7 @@ fn targets(fixture: &fixture::Fixture) -> Vec<(SliceTarget, String)> {
     let id = AssemblyId::parse(fixture::ASSEMBLY).expect("id");
     let mut targets = vec![
         (SliceTarget::Assembly(id.clone()), format!("/assemblies/{id}")),
+        (SliceTarget::Submissions { assembly: id.clone(), page: 1 }, format!("/assemblies/{id}/submissions")),
         (SliceTarget::Index { after: None }, "/".to_string()),
         (SliceTarget::Dashboard { after: None }, "/dashboard".to_string()),
     ];

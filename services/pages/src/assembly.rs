@@ -2,7 +2,7 @@
 
 use crate::chart::{quota_chart, QuotaRow};
 use crate::format::{self, date_words, day_words};
-use crate::{Chrome, DocumentShown, PageError, PersonalShown, RenderedPage};
+use crate::{Chrome, DocumentShown, ErasureNotice, PageError, PersonalShown, RenderedPage};
 use askama::Template;
 use klero_domain::{AssemblyId, DomainEvent, InputKind, StreamKind};
 use klero_fold::LogFold;
@@ -246,6 +246,8 @@ pub struct AssemblyModel {
     pub final_report: Option<(DocumentShown, u64)>,
     pub views: Vec<ViewRow>,
     pub tree_size: u64,
+    /// What the server says of its old copies of the assembly's erased items.
+    pub erasures: Option<ErasureNotice>,
 }
 
 /// Where an assembly stands, in plain words: from its last milestone, and once the council
@@ -317,6 +319,21 @@ pub(crate) fn views_of(slice: &VerifiedSlice, id: &AssemblyId) -> Result<Assembl
         .views()
         .assembly_views(id)
         .ok_or_else(|| PageError::NotFound(format!("The record holds no assembly {id}.")))
+}
+
+/// The hashes of the slice's events on the assembly's streams (the slice also holds the
+/// registry's and the log's last event, whatever its stream).
+fn assembly_event_hashes(slice: &VerifiedSlice, id: &AssemblyId) -> Vec<Hash256> {
+    let stream = StreamKind::Assembly.stream_name(id);
+    slice
+        .events
+        .values()
+        .filter(|(envelope, _)| {
+            let of = envelope.author().stream.as_str();
+            of == stream || of.strip_prefix(stream.as_str()).is_some_and(|rest| rest.starts_with('/'))
+        })
+        .map(|(_, hash)| *hash)
+        .collect()
 }
 
 /// Public submissions by their number in the assembly (1 for the first received): by event
@@ -564,6 +581,7 @@ impl AssemblyModel {
             final_report,
             views: view_rows(slice, id),
             tree_size: views.overview.tree_size,
+            erasures: ErasureNotice::of(slice, &assembly_event_hashes(slice, id)),
         })
     }
 }

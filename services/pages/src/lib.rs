@@ -20,17 +20,19 @@ pub mod chart;
 mod event;
 pub mod format;
 mod listing;
+mod submissions;
 mod trace;
 
 use askama::Template;
 use klero_domain::AssemblyId;
 use klero_ledger::Hash256;
 use klero_projections::views::PersonalTextView;
-use klero_verifier::slice::{SliceTarget, VerifiedSlice};
+use klero_verifier::slice::{ErasuresComplete, SliceTarget, VerifiedSlice};
 
 pub use assembly::{AssemblyModel, DataModel};
 pub use event::EventModel;
 pub use listing::{DashboardModel, IndexModel};
+pub use submissions::SubmissionsModel;
 pub use trace::TraceModel;
 
 /// A page of the site: what it shows, and so which slice it is derived from.
@@ -44,6 +46,9 @@ pub enum Page {
     Assembly(AssemblyId),
     /// `/assemblies/ID/data`.
     Data(AssemblyId),
+    /// `/assemblies/ID/submissions` (or `?page=K`, from 1): a page of the assembly's public
+    /// submissions, each with its text and what became of it.
+    Submissions { assembly: AssemblyId, page: u64 },
     /// `/events/N`.
     Event(u64),
     /// `/receipt?log_index=N`, or a receipt checked: what became of an input.
@@ -65,6 +70,9 @@ impl Page {
             Page::Index { after } => SliceTarget::Index { after: after.clone() },
             Page::Dashboard { after } => SliceTarget::Dashboard { after: after.clone() },
             Page::Assembly(id) | Page::Data(id) => SliceTarget::Assembly(id.clone()),
+            Page::Submissions { assembly, page } => {
+                SliceTarget::Submissions { assembly: assembly.clone(), page: *page }
+            }
             Page::Event(index) => SliceTarget::Event(*index),
             Page::Trace { log_index, .. } => SliceTarget::Input(*log_index),
         }
@@ -79,6 +87,8 @@ impl Page {
             Page::Dashboard { after: Some(id) } => format!("/dashboard?after={id}"),
             Page::Assembly(id) => format!("/assemblies/{id}"),
             Page::Data(id) => format!("/assemblies/{id}/data"),
+            Page::Submissions { assembly, page: 1 } => format!("/assemblies/{assembly}/submissions"),
+            Page::Submissions { assembly, page } => format!("/assemblies/{assembly}/submissions?page={page}"),
             Page::Event(index) => format!("/events/{index}"),
             Page::Trace { log_index, .. } => format!("/receipt?log_index={log_index}"),
         }
@@ -171,6 +181,7 @@ pub fn render(page: &Page, slice: &VerifiedSlice) -> Result<RenderedPage, PageEr
         Page::Dashboard { .. } => listing::render_dashboard(chrome, slice),
         Page::Assembly(id) => assembly::render_assembly(chrome, slice, id),
         Page::Data(id) => assembly::render_data(chrome, slice, id),
+        Page::Submissions { assembly, page } => submissions::render_submissions(chrome, slice, assembly, *page),
         Page::Event(index) => event::render_event(chrome, slice, *index),
         Page::Trace { log_index, receipt } => trace::render_trace(chrome, slice, *log_index, *receipt),
     }
@@ -304,6 +315,60 @@ impl DocumentShown {
 
     pub fn held_only(&self) -> bool {
         self.state == DocumentState::Held
+    }
+}
+
+/// What the server says of its old copies of the erased items a page shows (FORMAT.md §14.3):
+/// its word, which the slice carries and no reader can check, so a page says so.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErasureNotice {
+    /// Erased items the notice is about.
+    pub erased: usize,
+    /// Of those, the ones the server says are complete in every copy it keeps.
+    pub complete: usize,
+    pub statement: Option<ErasuresComplete>,
+}
+
+impl ErasureNotice {
+    /// The notice for the erased events `erased` (by hash) of `slice`; `None` if it has none.
+    pub fn of<'h>(slice: &VerifiedSlice, erased: impl IntoIterator<Item = &'h Hash256>) -> Option<ErasureNotice> {
+        let times = slice.erasure_times();
+        let recorded: Vec<u64> = erased.into_iter().filter_map(|hash| times.get(hash).copied()).collect();
+        if recorded.is_empty() {
+            return None;
+        }
+        let complete = match slice.erasures_complete {
+            Some(statement) => recorded.iter().filter(|at| statement.covers(**at)).count(),
+            None => 0,
+        };
+        Some(ErasureNotice { erased: recorded.len(), complete, statement: slice.erasures_complete })
+    }
+
+    /// The notice in words.
+    pub fn words(&self) -> String {
+        let these = if self.erased == 1 {
+            "this erasure is".to_string()
+        } else {
+            format!("these {} erasures are", self.erased)
+        };
+        let statement = match self.statement {
+            None => "This server says nothing of whether its old copies (backups, database logs, replicas) still hold erased text.".to_string(),
+            Some(ErasuresComplete::AtOnce) => format!(
+                "This server says {these} complete in every copy it keeps: it keeps one copy of each key, and overwrote it when the erasure was recorded."
+            ),
+            Some(ErasuresComplete::Before(0)) => "This server says its old copies (database logs, replicas, backups) may still hold erased text: it runs without a key-encryption key to rotate.".to_string(),
+            Some(ErasuresComplete::Before(through)) if self.complete == self.erased => format!(
+                "This server says {these} complete in every copy it keeps (its tables, logs, replicas and backups) since it rotated its key-encryption key on {}.",
+                format::time_words(through)
+            ),
+            Some(ErasuresComplete::Before(through)) => format!(
+                "This server says {} of {} erasures are complete in every copy it keeps (its tables, logs, replicas and backups) since it rotated its key-encryption key on {}; the rest will be at its next rotation.",
+                self.complete,
+                self.erased,
+                format::time_words(through)
+            ),
+        };
+        format!("{statement} Your browser cannot check this: it is the server's word.")
     }
 }
 

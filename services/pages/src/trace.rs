@@ -2,7 +2,7 @@
 //! slice of its assembly.
 
 use crate::assembly::{input_content, submission_numbers, views_of, AnswerShown, UpdateShown};
-use crate::{Chrome, DocumentShown, PageError, PersonalShown, ReceiptCheck, RenderedPage};
+use crate::{Chrome, DocumentShown, ErasureNotice, PageError, PersonalShown, ReceiptCheck, RenderedPage};
 use askama::Template;
 use klero_domain::{InputKind, StreamKind};
 use klero_projections::views::RecommendationStatus;
@@ -38,6 +38,8 @@ pub struct TraceModel {
     pub cited_by: Vec<TraceCitation>,
     pub considered_in: Vec<TraceCitation>,
     pub outcomes: Vec<Outcome>,
+    /// What the server says of its old copies of the input, once erased.
+    pub erasure: Option<ErasureNotice>,
 }
 
 impl TraceModel {
@@ -115,6 +117,7 @@ impl TraceModel {
                 })
                 .collect(),
             outcomes,
+            erasure: ErasureNotice::of(slice, [hash]),
         })
     }
 }

@@ -397,9 +397,24 @@ async fn an_erasure_leaves_nothing_readable_on_any_node_after_the_rotation() {
     );
     let directory = tempfile::tempdir().expect("temp dir");
     write_key_files(directory.path(), LOG_NAME);
-    let port = free_port();
+    let (port, pages_port) = (free_port(), free_port());
     let url = format!("http://127.0.0.1:{port}");
-    let mut server = serve_on(directory.path(), "data", port, &store);
+    let pages = format!("127.0.0.1:{pages_port}");
+    let mut server = serve(
+        directory.path(),
+        &[
+            "--data-dir",
+            "data",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--http",
+            &pages,
+            "--store",
+            &store,
+            "--key-encryption-keys",
+            "shared-key-encryption-keys",
+        ],
+    );
     let mut client = connect(&url, &mut server).await;
     let (council, facilitator) = grant_and_convene(&mut client, "erasure", "Is it gone?").await;
     let officer = Author::new(key("data protection officer"));
@@ -466,6 +481,20 @@ async fn an_erasure_leaves_nothing_readable_on_any_node_after_the_rotation() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(!keys.join(format!("kek-{:020}", 1)).exists(), "the old key-encryption key is gone");
+    // The pages say so, as the server's word: the slice states the rotation's time, and the
+    // assembly page says both erasures are complete in every copy since then.
+    let slice = http_get(&pages, "/api/v1/slices/assembly/erasure");
+    let stated = slice
+        .lines()
+        .find_map(|line| line.strip_prefix("erasures-complete "))
+        .and_then(|through| through.parse::<u64>().ok())
+        .expect("the slice states when erasures were complete");
+    assert!(stated >= erased_at, "the statement covers the erasures: {stated} < {erased_at}");
+    let page = http_get(&pages, "/assemblies/erasure");
+    assert!(
+        page.contains("This server says these 2 erasures are complete in every copy it keeps (its tables, logs, replicas and backups) since it rotated its key-encryption key on"),
+        "{page}"
+    );
     // Everything on disk everywhere: a checkpoint on the primary, the standbys caught up.
     primary.psql(database, "CHECKPOINT");
     let target = primary.psql(database, "SELECT pg_current_wal_lsn()");
@@ -499,4 +528,16 @@ async fn an_erasure_leaves_nothing_readable_on_any_node_after_the_rotation() {
     }
     let _ = server.kill();
     let _ = server.wait();
+}
+
+/// The body of `GET path` from the pages at `address` (HTTP/1.1, one request, then closed).
+fn http_get(address: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).expect("the pages listen");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").expect("request");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("answer");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
+    assert!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}\n{body}");
+    body.to_string()
 }

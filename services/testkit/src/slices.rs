@@ -378,6 +378,28 @@ pub fn slice_cases() -> Vec<SliceCase> {
         "rule",
     ));
     listing_cases(&mut cases);
+    // A page of an assembly's submissions: each one's text, cited or not, and nothing else's.
+    let submissions_target =
+        SliceTarget::Submissions { assembly: klero_domain::AssemblyId::parse(fixture::ASSEMBLY).expect("id"), page: 1 };
+    let submissions_page = format!("/assemblies/{}/submissions", fixture::ASSEMBLY);
+    let submissions = log.cut(&submissions_target, &documents, &[]);
+    cases.push(case("honest page of submissions", request(&submissions_page), submissions.clone(), None));
+    if let Some((hash, bytes)) = submissions.documents.first().cloned() {
+        let mut altered = submissions.clone();
+        let mut changed = bytes;
+        changed[0] ^= 0x20;
+        altered.documents[0] = (hash, changed);
+        cases.push(case(
+            "a submission's text altered on its page",
+            request(&submissions_page),
+            altered,
+            Some("document"),
+        ));
+    }
+    // The server's word on erasures rides along unchecked, and changes no verdict.
+    let mut stated = honest.clone();
+    stated.erasures_complete = Some(klero_verifier::slice::ErasuresComplete::Before(1_767_225_600_000));
+    cases.push(case("honest assembly, with the server's word on erasures", request(&page), stated, None));
     cases
 }
 

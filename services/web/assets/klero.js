@@ -87,13 +87,16 @@
     return node.nodeType === 1 ? `a <${node.tagName.toLowerCase()}> element` : "an empty text";
   };
   // The first difference between the server's nodes and the derived ones, or null. The
-  // verification section is this script's own and is skipped.
+  // verification section is this script's own and is skipped. So are statements marked as the
+  // server's word (data-server-word), which no reader can check and which may change between
+  // the page and its slice (a key rotation): the page shown is the derived one either way, so
+  // skipping them decides nothing that is shown.
   const firstDifference = (served, derived) => {
     // Directly under <body>, whitespace-only text is the parser's (the line breaks around the
     // body's tags) and shows nothing; everywhere else text is compared exactly.
     const atTop = served.nodeName === "BODY";
     const children = (node) => Array.from(node.childNodes).filter((child) =>
-      !(child.nodeType === 1 && child.id === "verification") && (child.nodeType === 1 || child.nodeType === 3)
+      !(child.nodeType === 1 && (child.id === "verification" || child.hasAttribute("data-server-word"))) && (child.nodeType === 1 || child.nodeType === 3)
       && !(atTop && child.nodeType === 3 && child.data.trim() === ""));
     const a = children(served), b = children(derived);
     // What a list shows from `at` on, skipping the whitespace between elements: what a reader

@@ -331,6 +331,7 @@ pub fn router(app: Arc<Application>, limits: HttpLimits) -> Router {
         .route("/dashboard", get(pages::dashboard))
         .route("/assemblies/{id}", get(pages::assembly))
         .route("/assemblies/{id}/data", get(pages::data))
+        .route("/assemblies/{id}/submissions", get(pages::submissions))
         .route("/assemblies/{id}/views/{file}", get(open_data::view_file))
         .route("/assemblies/{id}/recommendations.csv", get(open_data::csv))
         .route("/assemblies/{id}/feed.atom", get(open_data::atom))

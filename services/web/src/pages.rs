@@ -123,6 +123,32 @@ pub async fn assembly(State(web): State<Arc<Web>>, encoding: Encoding, Path(id):
     }
 }
 
+#[derive(serde::Deserialize)]
+pub struct PageNumber {
+    page: Option<String>,
+}
+
+/// A page number from 1, as `?page=K` gives it; 1 when absent.
+fn page_number(query: &PageNumber) -> Result<u64, PageError> {
+    let Some(text) = query.page.as_deref() else { return Ok(1) };
+    match parse_number("page", text)? {
+        0 => Err(PageError::bad_request("page must be 1 or more, not 0")),
+        page => Ok(page),
+    }
+}
+
+pub async fn submissions(
+    State(web): State<Arc<Web>>,
+    encoding: Encoding,
+    Path(id): Path<String>,
+    Query(query): Query<PageNumber>,
+) -> Response<Body> {
+    match parse_assembly(&id).and_then(|assembly| Ok(Page::Submissions { assembly, page: page_number(&query)? })) {
+        Ok(page) => web.page(page, encoding).await,
+        Err(error) => error.into_response(),
+    }
+}
+
 pub async fn data(State(web): State<Arc<Web>>, encoding: Encoding, Path(id): Path<String>) -> Response<Body> {
     match parse_assembly(&id) {
         Ok(id) => web.page(Page::Data(id), encoding).await,
@@ -232,6 +258,8 @@ pub struct SliceQuery {
     /// Sizes of checkpoints the reader saw, comma-separated.
     from: Option<String>,
     after: Option<String>,
+    /// A page of an assembly's submissions, from 1.
+    page: Option<String>,
 }
 
 /// `GET /api/v1/slices/{kind}[/{arg}]`: a slice as text (FORMAT.md §15).
@@ -247,13 +275,15 @@ pub async fn slice(
             Some(("assembly", id)) => SliceTarget::Assembly(parse_assembly(id)?),
             Some(("event", index)) => SliceTarget::Event(parse_index(index)?),
             Some(("input", index)) => SliceTarget::Input(parse_index(index)?),
+            Some(("submissions", id)) => SliceTarget::Submissions {
+                assembly: parse_assembly(id)?,
+                page: page_number(&PageNumber { page: query.page.clone() })?,
+            },
             None if path == "index" => SliceTarget::Index { after },
             None if path == "dashboard" => SliceTarget::Dashboard { after },
-            _ => {
-                return Err(PageError::not_found(
-                    "There is no such slice: they are assembly/ID, event/N, input/N, index and dashboard.",
-                ))
-            }
+            _ => return Err(PageError::not_found(
+                "There is no such slice: they are assembly/ID, submissions/ID, event/N, input/N, index and dashboard.",
+            )),
         };
         let at_size = query.size.as_deref().map(|size| parse_number("size", size)).transpose()?;
         let consistency_from = match query.from.as_deref() {

@@ -170,6 +170,7 @@ async fn residents_read_and_their_browser_verifies() {
         ERASURE_REASON,
         SCRIPT_TITLE,
         SCRIPT_SUBMISSION,
+        "Read every submission, numbered, with what became of it",
         // An honest record with a document never uploaded stays verified, and says so.
         NEVER_UPLOADED_TITLE,
         "This server holds no copy of the evidence",
@@ -181,6 +182,27 @@ async fn residents_read_and_their_browser_verifies() {
     let erased =
         seen["pages"][format!("/receipt?log_index={}", recorded_a.uncited_submission)]["text"].as_str().unwrap_or("");
     assert!(erased.contains("Erased on 21 March 2026"), "an erased document's receipt says so: {erased}");
+    // When an erasure was complete in the server's old copies: its word, and said to be.
+    assert!(
+        text.contains("This server says these 2 erasures are complete in every copy it keeps")
+            && text.contains("Your browser cannot check this"),
+        "the assembly page says what the server says of its copies"
+    );
+    assert!(erased.contains("This server says this erasure is complete in every copy it keeps"), "{erased}");
+    // Every submission, cited or not, numbered, with its text and what became of it.
+    let submissions = seen["pages"][format!("{assembly}/submissions")]["text"].as_str().unwrap_or("");
+    for shown in [
+        "Submission 1",
+        SCRIPT_SUBMISSION,
+        "Cited by R1: adopted by the panel; the council's answer: Accepted",
+        "Submission 2",
+        "Erased on 21 March 2026",
+        "No recommendation and no answer of the council cites it.",
+        "Submission 3",
+        UNCITED_SUBMISSION,
+    ] {
+        assert!(submissions.contains(shown), "the submissions page shows {shown:?}: {submissions}");
+    }
     assert!(!text.contains(ERASED_NOTE), "an erased note never shows");
     let steps =
         page["steps"].as_array().expect("steps").iter().filter_map(|s| s.as_str()).collect::<Vec<_>>().join("\n");
@@ -217,7 +239,7 @@ async fn residents_read_and_their_browser_verifies() {
     // Every lie, in the markup or in the slice, fails the badge, and the page then shows what
     // the browser derived, not the lie.
     let lies = seen["lies"].as_object().expect("lies");
-    assert!(lies.len() >= 24, "every kind of lie ran");
+    assert!(lies.len() >= 27, "every kind of lie ran");
     for (name, lie) in lies {
         assert_eq!(lie["applied"], true, "{name}: the proxy told its lie");
         assert_eq!(lie["state"], "failed", "{name}: {lie:#}");
@@ -229,6 +251,11 @@ async fn residents_read_and_their_browser_verifies() {
         lies["transplant an answer"]
     );
     assert_eq!(lies["a slice with an event left out"]["class"], "inclusion");
+    assert_eq!(
+        seen["serverWord"],
+        serde_json::json!({"state": "verified", "showsLie": false}),
+        "a lie marked as the server's word is skipped by the comparison, and never shown"
+    );
 
     // A frozen page after the browser saw a newer record.
     let freeze = &seen["freeze"];

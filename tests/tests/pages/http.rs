@@ -202,7 +202,9 @@ async fn every_page_is_what_its_slice_derives() {
         "/dashboard".to_string(),
         assembly.clone(),
         format!("{assembly}/data"),
+        format!("{assembly}/submissions"),
         format!("/receipt?log_index={}", recorded.submission),
+        format!("/receipt?log_index={}", recorded.uncited_submission),
     ];
     for index in [0, recorded.facilitator_grant, recorded.submission, recorded.response] {
         addresses.push(format!("/events/{index}"));
@@ -290,6 +292,91 @@ async fn listings_page_through_every_assembly_once() {
         }
         seen.dedup();
         assert_eq!(seen, expected, "{listing}: every assembly once, in order");
+    }
+    server.server.stop().await;
+}
+
+/// Every public submission, cited or not, is on a page of its assembly's submissions: numbered
+/// in the order received, with its text and what became of it, 100 to a page. A page's slice
+/// opens its own submissions only, so neither the page nor its slice grows with the assembly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_submission_is_shown_numbered_on_pages_of_a_hundred() {
+    let server = PagesServer::start().await;
+    let recorded = record(&server, "pages-many").await;
+    let mut client = server.client().await;
+    let facilitator = Cast::new("pages").facilitator;
+    let stream = klero_client::stream_name(klero_domain::StreamKind::Deliberation, &recorded.assembly).expect("stream");
+    let text_of = |n: usize| format!("Sealed submission {n:03}: more buses on Sundays.");
+    let mut added = Vec::new();
+    for n in 0..120 {
+        let sealer = klero_client::Sealer::new().expect("sealer");
+        let submission = pb::deliberation::PublicSubmissionReceived {
+            submitter_id: format!("m{n:04}"),
+            content_hash: Vec::new(),
+            received_on: "2026-01-22".into(),
+            sealed_text: Some(sealer.seal("sealed_text", &text_of(n)).expect("seal")),
+        };
+        let now = klero_application::system_clock()() + server.offset_ms.load(Ordering::SeqCst);
+        let mut signed = facilitator.sign_with(stream.clone(), sealer.event_id(), now, &submission).expect("sign");
+        signed.data_key = Some(sealer.data_key().clone());
+        added.push(client.append(&signed, None).await.expect("a sealed submission").log_index);
+    }
+    let pages = server.pages();
+    let address = format!("/assemblies/{}/submissions", recorded.assembly);
+    // 3 submissions from `record`, then 120: numbers 4 to 123, on pages 1 and 2.
+    let first = get(&pages, &address).await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    let first = first.text();
+    for shown in [
+        "Submission 1 ",
+        "The bus stops at 7pm &#60;script&#62;",
+        "Cited by <a",
+        "Submission 3 ",
+        UNCITED_SUBMISSION,
+        "Submission 100 ",
+        &text_of(96),
+        "Page 1 of 2",
+        "?page=2\">Next</a>",
+    ] {
+        assert!(first.contains(shown), "page 1 shows {shown:?}");
+    }
+    assert!(!first.contains("Submission 101 ") && !first.contains(&text_of(97)), "page 1 stops at 100");
+    let second = get(&pages, &format!("{address}?page=2")).await;
+    assert_eq!(second.status, 200, "{}", second.text());
+    let second = second.text();
+    for shown in ["Submission 101 ", &text_of(97), "Submission 123 ", &text_of(119), "Page 2 of 2"] {
+        assert!(second.contains(shown), "page 2 shows {shown:?}");
+    }
+    assert!(!second.contains(&text_of(96)) && !second.contains(UNCITED_SUBMISSION), "page 2 starts at 101");
+    // The page is what its slice derives, and the slice opens page 2's 23 submissions only.
+    let size: u64 = second
+        .split("data-tree-size=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .and_then(|n| n.parse().ok())
+        .expect("the page names its checkpoint");
+    let slice_path = klero_browser::plan(&format!("{address}?page=2")).expect("a plan").slice.expect("a slice");
+    assert_eq!(slice_path, format!("submissions/{}?page=2", recorded.assembly));
+    let slice = get(&pages, &format!("/api/v1/slices/{slice_path}&size={size}")).await;
+    assert_eq!(slice.status, 200, "{}", slice.text());
+    let parsed = klero_verifier::slice::Slice::parse(&slice.text()).expect("a slice");
+    let opened: Vec<u64> = parsed.openings.iter().map(|o| o.log_index).collect();
+    assert_eq!(opened, added[97..].to_vec(), "the slice opens exactly page 2's submissions");
+    assert!(parsed.documents.is_empty(), "no other text rides along");
+    let result = klero_browser::check(
+        &klero_browser::CheckRequest { page: format!("{address}?page=2"), ..Default::default() },
+        &slice.text(),
+    );
+    assert!(result.ok, "{:?}", result.failure);
+    assert_eq!(result.body.as_deref(), Some(body_of(&second)), "the served page is the derived one");
+    // Pages past the last, and pages that are no number, are refused by name.
+    let past = get(&pages, &format!("{address}?page=3")).await;
+    assert_eq!(past.status, 404, "{}", past.text());
+    assert!(past.text().contains("pages of submissions are 1 to 2"), "{}", past.text());
+    for bad in ["0", "01", "two", "-1"] {
+        let refused = get(&pages, &format!("{address}?page={bad}")).await;
+        assert_eq!(refused.status, 400, "page={bad}: {}", refused.text());
+        assert!(refused.text().contains("page"), "{}", refused.text());
     }
     server.server.stop().await;
 }

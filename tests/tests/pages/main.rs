@@ -21,6 +21,8 @@ use std::sync::Arc;
 pub const RATIONALE: &str = "Funded from the 2027 transport budget.";
 /// Strings from the public that must show as text, never run.
 pub const SCRIPT_TITLE: &str = "<script>alert(\"evidence\")</script> Transport briefing";
+/// A submission nothing cites, never erased: its text shows on the page of submissions.
+pub const UNCITED_SUBMISSION: &str = "Open the library on Sundays, please.";
 pub const SCRIPT_SUBMISSION: &str = "The bus stops at 7pm <script>alert(1)</script> & \"I cannot get home\".";
 pub const R1_TEXT: &str = "R1. A frequent bus network.\nThe panel recommends buses every 10 minutes until 11pm.";
 /// An implementation note sealed as personal text (issue 19): the page shows it opened, and
@@ -155,7 +157,7 @@ pub async fn record_as(server: &PagesServer, assembly: &str, cast: &Cast) -> Rec
     )
     .await;
     let mut submissions = Vec::new();
-    for (n, text) in [SCRIPT_SUBMISSION, "Please keep the Saturday market."].iter().enumerate() {
+    for (n, text) in [SCRIPT_SUBMISSION, "Please keep the Saturday market.", UNCITED_SUBMISSION].iter().enumerate() {
         let content_hash = document(&mut client, text, true).await;
         submissions.push(
             append(

@@ -18,7 +18,14 @@ pub enum SliceTarget {
     Index { after: Option<AssemblyId> },
     /// A page of assemblies after `after`, each whole, with the registry.
     Dashboard { after: Option<AssemblyId> },
+    /// Page `page` (1 for the first) of an assembly's public submissions, [`SUBMISSIONS_PAGE`]
+    /// to a page in the order received: the assembly's record as [`SliceTarget::Assembly`],
+    /// with the text of those submissions, cited or not.
+    Submissions { assembly: AssemblyId, page: u64 },
 }
+
+/// Public submissions on one page of an assembly's submissions.
+pub const SUBMISSIONS_PAGE: u64 = 100;
 
 impl SliceTarget {
     /// The slice's path under `/api/v1/slices/` (API.md).
@@ -31,6 +38,7 @@ impl SliceTarget {
             SliceTarget::Index { after: Some(id) } => format!("index?after={id}"),
             SliceTarget::Dashboard { after: None } => "dashboard".into(),
             SliceTarget::Dashboard { after: Some(id) } => format!("dashboard?after={id}"),
+            SliceTarget::Submissions { assembly, page } => format!("submissions/{assembly}?page={page}"),
         }
     }
 }
@@ -93,6 +101,8 @@ pub struct VerifiedSlice {
     pub documents: HashMap<Hash256, Vec<u8>>,
     /// Documents the server says it holds without including them: its statement, not checked.
     pub documents_held: HashSet<Hash256>,
+    /// What the server says of its old copies of erased personal data: its word, not checked.
+    pub erasures_complete: Option<ErasuresComplete>,
     /// For an index or a dashboard: the assemblies of the page, in order, and whether a next
     /// page follows.
     pub page: Vec<AssemblyId>,
@@ -449,6 +459,7 @@ pub fn verify_slice(slice: &Slice, target: &SliceTarget, options: &SliceOptions)
         openings,
         documents,
         documents_held: slice.documents_held.iter().copied().collect(),
+        erasures_complete: slice.erasures_complete,
         page: plan.page,
         more_after_page: plan.more_after_page,
         authorised_by,
@@ -584,10 +595,11 @@ pub(crate) fn plan_streams(
         }
     };
     match target {
-        SliceTarget::Assembly(_) | SliceTarget::Input(_) => {
+        SliceTarget::Assembly(_) | SliceTarget::Input(_) | SliceTarget::Submissions { .. } => {
             let assembly = match target {
                 SliceTarget::Input(index) => assembly_of_input(*index)?,
                 SliceTarget::Assembly(id)
+                | SliceTarget::Submissions { assembly: id, .. }
                 | SliceTarget::Index { after: Some(id) }
                 | SliceTarget::Dashboard { after: Some(id) } => id.clone(),
                 SliceTarget::Event(_) | SliceTarget::Index { after: None } | SliceTarget::Dashboard { after: None } => {

@@ -84,6 +84,29 @@ pub struct Slice {
     pub documents: Vec<(Hash256, Vec<u8>)>,
     /// Documents the server says it holds but did not include (too large, or not text).
     pub documents_held: Vec<Hash256>,
+    /// What the server says of its old copies of erased personal data.
+    pub erasures_complete: Option<ErasuresComplete>,
+}
+
+/// What a server says of the old copies it keeps of erased personal data (FORMAT.md §14.3):
+/// its word, which no reader can check, and which a page shows as such.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErasuresComplete {
+    /// Each erasure is complete as it is recorded: the store overwrites the key in its only copy.
+    AtOnce,
+    /// Erasures recorded before this time (Unix milliseconds; 0 for none) are complete in every
+    /// copy; later ones once the store next rotates its key-encryption key.
+    Before(u64),
+}
+
+impl ErasuresComplete {
+    /// Whether an erasure recorded at `recorded_at_unix_ms` is complete in every copy.
+    pub fn covers(&self, recorded_at_unix_ms: u64) -> bool {
+        match self {
+            ErasuresComplete::AtOnce => true,
+            ErasuresComplete::Before(through) => recorded_at_unix_ms < *through,
+        }
+    }
 }
 
 impl Slice {
@@ -128,6 +151,11 @@ impl Slice {
         }
         for hash in &self.documents_held {
             out.push_str(&format!("document-held {}\n", hash.to_hex()));
+        }
+        match self.erasures_complete {
+            Some(ErasuresComplete::AtOnce) => out.push_str("erasures-complete at-once\n"),
+            Some(ErasuresComplete::Before(through)) => out.push_str(&format!("erasures-complete {through}\n")),
+            None => {}
         }
         out.push_str(&format!("end {}\n", self.events.len()));
         out
@@ -276,6 +304,14 @@ impl Slice {
                 return Err(format_failure(number, "document-held lines must be in ascending hash order"));
             }
             slice.documents_held.push(hash);
+        }
+        if let Some((number, line)) = lines.next_if(|(_, line)| line.starts_with("erasures-complete ")) {
+            slice.erasures_complete = Some(match &line["erasures-complete ".len()..] {
+                "at-once" => ErasuresComplete::AtOnce,
+                through => ErasuresComplete::Before(decimal(through).ok_or_else(|| {
+                    format_failure(number, "must be: erasures-complete at-once, or erasures-complete <Unix ms>")
+                })?),
+            });
         }
         let (number, line) = lines.next().ok_or_else(|| format_failure(0, "the slice has no end line"))?;
         let end = line.strip_prefix("end ").and_then(decimal);

@@ -51,7 +51,7 @@ pub fn plan_slice(
         subject.ok_or_else(|| PlanError::NotFound(format!("the event {} names is not in the log", target.path())))
     };
     match target {
-        SliceTarget::Assembly(_) | SliceTarget::Input(_) => {
+        SliceTarget::Assembly(_) | SliceTarget::Input(_) | SliceTarget::Submissions { .. } => {
             let assembly = match target {
                 SliceTarget::Input(_) => match StreamKind::parse_stream(subject(target)?.0) {
                     Some((StreamKind::Deliberation, Some(assembly))) => assembly,
@@ -61,7 +61,7 @@ pub fn plan_slice(
                         ))
                     }
                 },
-                SliceTarget::Assembly(id) => id.clone(),
+                SliceTarget::Assembly(id) | SliceTarget::Submissions { assembly: id, .. } => id.clone(),
                 _ => return Err(PlanError::Invalid("not an assembly's slice".into())),
             };
             let inside = prove(&StreamRange::subtree(&StreamKind::Assembly.stream_name(&assembly)), &mut plan);
@@ -126,13 +126,23 @@ pub fn plan_slice(
 /// The documents and sealed text a page of `target` shows, among `events` (the slice's own,
 /// decoded, by log index): every sealed field and every committed document, except those of
 /// public submissions nothing in the slice cites (a page counts those) and, for an event page,
-/// all but the event's own. Listings show none.
+/// all but the event's own. Listings show none; a page of submissions shows its submissions'.
 pub fn shown_events<'e>(
     target: &SliceTarget,
     events: &'e BTreeMap<u64, (DomainEvent, Hash256)>,
 ) -> Vec<(u64, &'e DomainEvent)> {
     if matches!(target, SliceTarget::Index { .. } | SliceTarget::Dashboard { .. }) {
         return Vec::new();
+    }
+    if let SliceTarget::Submissions { page, .. } = target {
+        let first = page.saturating_sub(1).saturating_mul(SUBMISSIONS_PAGE);
+        return events
+            .iter()
+            .filter(|(_, (event, _))| matches!(event, DomainEvent::PublicSubmissionReceived(_)))
+            .skip(usize::try_from(first).unwrap_or(usize::MAX))
+            .take(SUBMISSIONS_PAGE as usize)
+            .map(|(index, (event, _))| (*index, event))
+            .collect();
     }
     let mut cited: HashSet<Hash256> = HashSet::new();
     for (event, _) in events.values() {
@@ -260,5 +270,6 @@ pub fn cut(log: &WholeLog<'_>, note: &str, target: &SliceTarget, consistency_fro
         openings: openings.iter().filter(|o| shown_indices.contains(&o.log_index)).cloned().collect(),
         documents: inline.into_iter().collect(),
         documents_held: held.into_iter().collect(),
+        erasures_complete: None,
     })
 }
