@@ -181,6 +181,42 @@ pub(crate) struct AssemblyViews {
     pub(crate) erased_events: HashMap<Hash256, ViewErasure>,
     /// Sealed commitment → the erasure of the event that holds it.
     pub(crate) erased_commitments: HashMap<Hash256, ViewErasure>,
+    /// Calls for residents' submissions, by id.
+    #[serde(default)]
+    pub(crate) calls: BTreeMap<String, CallKept>,
+    /// Residents' own submissions, by event hash: their call, path and moderation.
+    #[serde(default)]
+    pub(crate) resident: HashMap<Hash256, ResidentKept>,
+}
+
+/// A call, as the views keep it.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct CallKept {
+    pub(crate) opened: CallOpened,
+    pub(crate) log_index: u64,
+    /// (log index, reason) of the `CallClosed`.
+    pub(crate) closed: Option<(u64, String)>,
+}
+
+/// A resident's submission, as the views keep it.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct ResidentKept {
+    pub(crate) call_id: String,
+    pub(crate) path: SubmissionPath,
+    /// (decision, reason, log index), in log order.
+    pub(crate) decisions: Vec<(ModerationDecision, Option<String>, u64)>,
+    pub(crate) appealed_log_index: Option<u64>,
+}
+
+impl ResidentKept {
+    /// "pending", "published" or "withheld": its latest decision.
+    pub(crate) fn state(&self) -> &'static str {
+        match self.decisions.last() {
+            None => "pending",
+            Some((ModerationDecision::Publish, _, _)) => "published",
+            Some((ModerationDecision::Withhold, _, _)) => "withheld",
+        }
+    }
 }
 
 /// How an erasure shows in the views.
@@ -215,6 +251,8 @@ impl AssemblyViews {
             sealed_commitments: HashMap::new(),
             erased_events: HashMap::new(),
             erased_commitments: HashMap::new(),
+            calls: BTreeMap::new(),
+            resident: HashMap::new(),
         }
     }
 

@@ -88,6 +88,16 @@ pub struct RenderedView {
     pub tree_size: u64,
 }
 
+/// One input of an assembly, as [`ViewSet::inputs_of`] gives it.
+#[derive(Clone, Copy, Debug)]
+pub struct InputOf {
+    pub kind: InputKind,
+    pub event_hash: Hash256,
+    /// The document it commits to; `None` for text sealed in the event itself.
+    pub document: Option<Hash256>,
+    pub log_index: u64,
+}
+
 /// Every view of every assembly, as of the events folded in so far.
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct ViewSet {
@@ -148,9 +158,14 @@ impl ViewSet {
     }
 
     /// One assembly's inputs, as [`ViewSet::inputs`] gives them.
-    pub fn inputs_of(&self, assembly_id: &AssemblyId) -> impl Iterator<Item = (InputKind, Hash256, Hash256, u64)> + '_ {
+    pub fn inputs_of(&self, assembly_id: &AssemblyId) -> impl Iterator<Item = InputOf> + '_ {
         self.assemblies.get(assembly_id).into_iter().flat_map(|views| {
-            views.inputs.iter().map(|row| (row.kind, row.event_hash, row.content_hash, row.log_index))
+            views.inputs.iter().map(|row| InputOf {
+                kind: row.kind,
+                event_hash: row.event_hash,
+                document: (!row.sealed).then_some(row.content_hash),
+                log_index: row.log_index,
+            })
         })
     }
 
@@ -223,6 +238,41 @@ impl ViewSet {
                 *views.submissions_by_day.entry(submission.received_on).or_insert(0) += 1;
                 let sealed = matches!(submission.content, SubmissionContent::Sealed(_));
                 views.add_input(InputKind::PublicSubmission, submission.content.content_hash(), sealed, &record);
+            }
+            DomainEvent::CallOpened(call) => {
+                views.calls.insert(
+                    call.call_id.clone(),
+                    CallKept { opened: call.clone(), log_index: record.log_index, closed: None },
+                );
+            }
+            DomainEvent::CallClosed(closed) => {
+                if let Some(call) = views.calls.get_mut(&closed.call_id) {
+                    call.closed = Some((record.log_index, closed.reason.clone()));
+                }
+            }
+            DomainEvent::ResidentSubmitted(submitted) => {
+                let day = Date((record.recorded_at_unix_ms / klero_domain::rules::DAY_MS) as i64);
+                *views.submissions_by_day.entry(day).or_insert(0) += 1;
+                views.add_input(InputKind::PublicSubmission, submitted.text.commitment, true, &record);
+                views.resident.insert(
+                    record.event_hash,
+                    ResidentKept {
+                        call_id: submitted.call_id.clone(),
+                        path: submitted.path,
+                        decisions: Vec::new(),
+                        appealed_log_index: None,
+                    },
+                );
+            }
+            DomainEvent::SubmissionModerated(moderated) => {
+                if let Some(submission) = views.resident.get_mut(&moderated.submission_event_hash) {
+                    submission.decisions.push((moderated.decision, moderated.reason.clone(), record.log_index));
+                }
+            }
+            DomainEvent::ModerationAppealed(appealed) => {
+                if let Some(submission) = views.resident.get_mut(&appealed.submission_event_hash) {
+                    submission.appealed_log_index = Some(record.log_index);
+                }
             }
             // The retention period is the rules' (overdue erasures), not a stage of the assembly.
             DomainEvent::PersonalDataRetentionSet(_) => {}
@@ -459,6 +509,32 @@ mod tests {
             })
             .unwrap(),
             serde_json::to_string(&DeliberationRecord {
+                calls: vec![CallEntry {
+                    appeals: 1,
+                    call_id: "c".into(),
+                    closed: Some(CallClosedEntry { log_index: 1, reason: "r".into() }),
+                    closes_on: date,
+                    consent_hash: hash,
+                    log_index: 0,
+                    moderation_policy_hash: hash,
+                    names_asked: true,
+                    one_per_key: true,
+                    opens_on: date,
+                    prompt: "p".into(),
+                    recommendation_id: Some("R1".into()),
+                    retention_days: 1,
+                    submissions: CallCounts {
+                        by_browser: 1,
+                        by_web_form: 1,
+                        pending: 0,
+                        published: 1,
+                        received: 2,
+                        withheld: 1,
+                    },
+                    text_bytes_max: 1,
+                    withheld_by_reason: [("off_topic".to_string(), 1)].into_iter().collect(),
+                    withhold_reasons: vec!["off_topic".into()],
+                }],
                 public_submissions: PublicSubmissionCounts {
                     by_day: vec![SubmissionsOnDay { count: 1, received_on: date }],
                     total: 1,
@@ -522,6 +598,7 @@ mod tests {
             .unwrap(),
             serde_json::to_string(&InputTrace {
                 inputs: vec![InputEntry {
+                    call_id: Some("c".into()),
                     cited_by: vec![CitedBy {
                         event_hash: hash,
                         log_index: 1,
@@ -541,6 +618,15 @@ mod tests {
                     event_hash: hash,
                     kind: InputKind::PublicSubmission,
                     log_index: 0,
+                    moderation: Some(ModerationEntry {
+                        appealed_log_index: Some(2),
+                        decisions: vec![ModerationDecisionEntry {
+                            decision: "withhold".into(),
+                            log_index: 1,
+                            reason: Some("off_topic".into()),
+                        }],
+                        state: "withheld".into(),
+                    }),
                     outcomes: vec![Outcome {
                         adoption_event_hash: Some(hash),
                         implementation: vec![update],
@@ -548,6 +634,7 @@ mod tests {
                         response: Some(answer),
                         status: RecommendationStatus::Withdrawn,
                     }],
+                    path: Some("browser".into()),
                     sealed_commitment: Some(hash),
                 }],
             })

@@ -139,7 +139,55 @@ impl ViewSet {
             .iter()
             .map(|(day, count)| SubmissionsOnDay { count: *count, received_on: IsoDate(*day) })
             .collect();
+        let mut calls: Vec<CallEntry> = views
+            .calls
+            .values()
+            .map(|call| CallEntry {
+                appeals: 0,
+                call_id: call.opened.call_id.clone(),
+                closed: call
+                    .closed
+                    .as_ref()
+                    .map(|(log_index, reason)| CallClosedEntry { log_index: *log_index, reason: reason.clone() }),
+                closes_on: IsoDate(call.opened.closes_on),
+                consent_hash: call.opened.consent_hash,
+                log_index: call.log_index,
+                moderation_policy_hash: call.opened.moderation_policy_hash,
+                names_asked: call.opened.names_asked,
+                one_per_key: call.opened.one_per_key,
+                opens_on: IsoDate(call.opened.opens_on),
+                prompt: call.opened.prompt.clone(),
+                recommendation_id: call.opened.recommendation_id.clone(),
+                retention_days: call.opened.retention_days,
+                submissions: CallCounts::default(),
+                text_bytes_max: call.opened.text_bytes_max,
+                withheld_by_reason: call.opened.withhold_reasons.iter().map(|code| (code.clone(), 0)).collect(),
+                withhold_reasons: call.opened.withhold_reasons.clone(),
+            })
+            .collect();
+        // Counted at render time, one pass over the residents' submissions: no per-event cost.
+        for submission in views.resident.values() {
+            let Some(call) = calls.iter_mut().find(|c| c.call_id == submission.call_id) else { continue };
+            let counts = &mut call.submissions;
+            counts.received += 1;
+            match submission.path {
+                SubmissionPath::Browser => counts.by_browser += 1,
+                SubmissionPath::WebForm => counts.by_web_form += 1,
+            }
+            match submission.decisions.last() {
+                None => counts.pending += 1,
+                Some((ModerationDecision::Publish, _, _)) => counts.published += 1,
+                Some((ModerationDecision::Withhold, reason, _)) => {
+                    counts.withheld += 1;
+                    if let Some(reason) = reason {
+                        *call.withheld_by_reason.entry(reason.clone()).or_insert(0) += 1;
+                    }
+                }
+            }
+            call.appeals += u64::from(submission.appealed_log_index.is_some());
+        }
         let body = DeliberationRecord {
+            calls,
             public_submissions: PublicSubmissionCounts {
                 by_day,
                 total: views.submissions_by_day.values().sum::<u64>(),
@@ -232,7 +280,9 @@ impl ViewSet {
                 } else {
                     views.erased_events.get(&input.event_hash)
                 };
+                let resident = views.resident.get(&input.event_hash);
                 InputEntry {
+                    call_id: resident.map(|r| r.call_id.clone()),
                     cited_by: citations
                         .iter()
                         .filter_map(|(citer, c)| match citer {
@@ -264,7 +314,21 @@ impl ViewSet {
                     event_hash: input.event_hash,
                     kind: input.kind,
                     log_index: input.log_index,
+                    moderation: resident.map(|r| ModerationEntry {
+                        appealed_log_index: r.appealed_log_index,
+                        decisions: r
+                            .decisions
+                            .iter()
+                            .map(|(decision, reason, log_index)| ModerationDecisionEntry {
+                                decision: decision.as_str().to_string(),
+                                log_index: *log_index,
+                                reason: reason.clone(),
+                            })
+                            .collect(),
+                        state: r.state().to_string(),
+                    }),
                     outcomes: Self::outcomes(views, citations),
+                    path: resident.map(|r| r.path.as_str().to_string()),
                     sealed_commitment: input.sealed.then_some(input.content_hash),
                 }
             })

@@ -12,6 +12,7 @@
 use klero_domain::{Decision, ImplementationStatus, InputKind};
 use klero_ledger::Hash256;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A date as FORMAT.md writes it, `YYYY-MM-DD`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -183,8 +184,74 @@ pub struct PublicSubmissionCounts {
     pub total: u64,
 }
 
+/// A call for residents' submissions, with its moderation counted by outcome and by reason.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallEntry {
+    /// Appeals recorded against withholdings.
+    pub appeals: u64,
+    pub call_id: String,
+    /// When a facilitator closed it before its last day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed: Option<CallClosedEntry>,
+    pub closes_on: IsoDate,
+    pub consent_hash: Hash256,
+    pub log_index: u64,
+    pub moderation_policy_hash: Hash256,
+    pub names_asked: bool,
+    pub one_per_key: bool,
+    pub opens_on: IsoDate,
+    pub prompt: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recommendation_id: Option<String>,
+    pub retention_days: u32,
+    pub submissions: CallCounts,
+    pub text_bytes_max: u32,
+    /// Submissions withheld now, by reason code (every code of the call, 0 included).
+    pub withheld_by_reason: BTreeMap<String, u64>,
+    pub withhold_reasons: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallClosedEntry {
+    pub log_index: u64,
+    pub reason: String,
+}
+
+/// A call's submissions by where moderation left them: their latest decision.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallCounts {
+    pub by_browser: u64,
+    pub by_web_form: u64,
+    pub pending: u64,
+    pub published: u64,
+    pub received: u64,
+    pub withheld: u64,
+}
+
+/// A resident's submission's moderation, in its input-trace entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModerationEntry {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appealed_log_index: Option<u64>,
+    pub decisions: Vec<ModerationDecisionEntry>,
+    /// "pending", "published" or "withheld": the latest decision.
+    pub state: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModerationDecisionEntry {
+    /// "publish" or "withhold".
+    pub decision: String,
+    pub log_index: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliberationRecord {
+    /// Calls for residents' submissions, by id; absent when the assembly has none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<CallEntry>,
     pub public_submissions: PublicSubmissionCounts,
     pub sessions: Vec<SessionEntry>,
 }
@@ -363,6 +430,9 @@ pub struct Outcome {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InputEntry {
+    /// A resident's own submission: the call it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_id: Option<String>,
     pub cited_by: Vec<CitedBy>,
     pub considered_in: Vec<ConsideredIn>,
     /// The document's SHA-256; `None` for a sealed public submission.
@@ -374,7 +444,13 @@ pub struct InputEntry {
     pub event_hash: Hash256,
     pub kind: InputKind,
     pub log_index: u64,
+    /// A resident's own submission: its moderation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moderation: Option<ModerationEntry>,
     pub outcomes: Vec<Outcome>,
+    /// A resident's own submission: "browser" or "web_form".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
     /// Only for a sealed public submission.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sealed_commitment: Option<Hash256>,

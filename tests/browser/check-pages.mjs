@@ -189,6 +189,12 @@ const out = { pages: {}, lies: {} };
   const { context, page } = await newPage({ javaScriptEnabled: false });
   await page.goto(`${config.a.pages}${assembly}`);
   out.nojs = { text: await page.textContent("main"), badge: await page.textContent("#verification-badge") };
+  // A resident with no script sends a submission through the call's plain form, by keyboard.
+  await page.focus("form.call-form textarea[name=text]");
+  await page.keyboard.type("A crossing by the library, typed with no script.");
+  await page.check("form.call-form input[name=consent]");
+  const [response] = await Promise.all([page.waitForNavigation(), page.click("form.call-form button[type=submit]")]);
+  out.nojs.submitted = { status: response.status(), heading: await page.textContent("h1"), text: await page.textContent("main") };
   await context.close();
 }
 

@@ -146,6 +146,7 @@ async fn start_server_full(
         witnesses,
         tls,
         tune: configure.map(klero_wiring::TuneApplication),
+        intake_key: pages.then(|| klero_wiring::IntakeKey(key(INTAKE_KEY))),
         ..klero_wiring::ServerConfig::new(directory, trust_root, test_log_key())
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -156,6 +157,10 @@ async fn start_server_full(
     .expect("server starts");
     RunningServer { url, pages_url, store, running, stop }
 }
+
+/// The label of the key that signs the pages' form submissions on every test server with
+/// pages (`key(INTAKE_KEY)`); a test grants it the intake role.
+pub const INTAKE_KEY: &str = "pages: intake";
 
 /// The black-box servers' log key.
 pub fn test_log_key() -> LogSigningKey {

@@ -323,6 +323,8 @@ fn role_to_proto(role: klero_domain::Role) -> pb::registry::Role {
         CouncilDecisionMaker => pb::registry::Role::CouncilDecisionMaker,
         Auditor => pb::registry::Role::Auditor,
         DataProtectionOfficer => pb::registry::Role::DataProtectionOfficer,
+        Moderator => pb::registry::Role::Moderator,
+        Intake => pb::registry::Role::Intake,
     }
 }
 

@@ -258,6 +258,11 @@ impl Application {
         Ok(self.store.erasures_complete_through().await?)
     }
 
+    /// The time now, by the clock the ledger records with (Unix milliseconds).
+    pub fn now_unix_ms(&self) -> u64 {
+        (self.config.clock)()
+    }
+
     /// The log's size: how many events it holds.
     pub fn log_size(&self) -> u64 {
         self.log.size()

@@ -149,7 +149,7 @@ impl Application {
         if !event.sealed_fields().is_empty() && self.store.destroy_data_key(&event_id).await.map_err(failed)? {
             tracing::info!(%assembly, event = %erased, "data key destroyed: the event's sealed text is erased");
         }
-        if let Some((document, kind)) = event.committed_document() {
+        for (document, kind) in event.committed_documents() {
             if kind.may_hold_personal_data() && self.store.delete_document(&document.0).await.map_err(failed)? {
                 tracing::info!(%assembly, event = %erased, %document, "personal document deleted");
             }
@@ -244,7 +244,8 @@ impl Application {
             };
             fields.push(OpenedField { field, commitment: sealed.commitment, opened });
         }
-        let document = event.committed_document().filter(|(_, kind)| kind.may_hold_personal_data()).map(|(h, _)| h);
+        let document =
+            event.committed_documents().into_iter().find(|(_, kind)| kind.may_hold_personal_data()).map(|(h, _)| h);
         Ok(PersonalTextOpening { fields, erasure: item.erasure, document })
     }
 

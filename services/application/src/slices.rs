@@ -201,7 +201,7 @@ impl Application {
         let mut inline: BTreeMap<Hash256, Vec<u8>> = BTreeMap::new();
         let mut held: BTreeSet<Hash256> = BTreeSet::new();
         for (index, event) in shown_events(target, &decoded) {
-            let sealed = event.sealed_fields();
+            let sealed = event.shown_sealed_fields();
             if !sealed.is_empty() && self.store.keeps_data_keys() {
                 let event_id = events[&index].author().event_id;
                 if let DataKeyState::Live(key) = self.store.read_data_key(&event_id).await? {
@@ -220,23 +220,24 @@ impl Application {
                     }
                 }
             }
-            let Some((hash, kind)) = event.committed_document() else { continue };
-            if inline.contains_key(&hash) || held.contains(&hash) {
-                continue;
-            }
-            let document = match self.store.read_document(&hash.0).await {
-                Ok(Some(document)) => document,
-                Ok(None) => continue,
-                Err(error) => return Err(error.into()),
-            };
-            let linked_only = matches!(kind, DocumentKind::Evidence | DocumentKind::ImplementationEvidence);
-            let textual = document.info.media_type.starts_with("text/")
-                && document.bytes.len() <= INLINE_DOCUMENT_BYTES_MAX
-                && std::str::from_utf8(&document.bytes).is_ok();
-            if textual && !linked_only && !matches!(target, SliceTarget::Event(_)) {
-                inline.insert(hash, document.bytes);
-            } else {
-                held.insert(hash);
+            for (hash, kind) in event.committed_documents() {
+                if inline.contains_key(&hash) || held.contains(&hash) {
+                    continue;
+                }
+                let document = match self.store.read_document(&hash.0).await {
+                    Ok(Some(document)) => document,
+                    Ok(None) => continue,
+                    Err(error) => return Err(error.into()),
+                };
+                let linked_only = matches!(kind, DocumentKind::Evidence | DocumentKind::ImplementationEvidence);
+                let textual = document.info.media_type.starts_with("text/")
+                    && document.bytes.len() <= INLINE_DOCUMENT_BYTES_MAX
+                    && std::str::from_utf8(&document.bytes).is_ok();
+                if textual && !linked_only && !matches!(target, SliceTarget::Event(_)) {
+                    inline.insert(hash, document.bytes);
+                } else {
+                    held.insert(hash);
+                }
             }
         }
         Ok((openings, inline.into_iter().collect(), held.into_iter().collect()))

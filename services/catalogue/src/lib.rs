@@ -151,6 +151,8 @@ impl Checker<'_> {
             Ok(pb::registry::Role::CouncilDecisionMaker) => Role::CouncilDecisionMaker,
             Ok(pb::registry::Role::Auditor) => Role::Auditor,
             Ok(pb::registry::Role::DataProtectionOfficer) => Role::DataProtectionOfficer,
+            Ok(pb::registry::Role::Moderator) => Role::Moderator,
+            Ok(pb::registry::Role::Intake) => Role::Intake,
             _ => {
                 self.violations.push(violation(field, "must be a role other than ROLE_UNSPECIFIED"));
                 Role::Auditor
@@ -276,6 +278,9 @@ pub trait ToDomain {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CatalogueEntry {
     pub event_type: &'static str,
+    /// Its first valid version: 1, or 2 for a type that always seals text (version 2 exactly
+    /// when a sealed field is set, FORMAT.md §14.1).
+    pub first_version: u32,
     pub event_version: u32,
     pub stream_kind: StreamKind,
     pub authority: Authority,
@@ -321,7 +326,7 @@ fn decode_as<M: EventMessage>(payload: &[u8], version: u32) -> Result<M::Event, 
 
 /// The one declaration of every event type's message, name and version (see the module docs).
 macro_rules! catalogue {
-    ($($variant:ident => $message:ty, $type_name:literal, versions 1..=$version:literal;)*) => {
+    ($($variant:ident => $message:ty, $type_name:literal, versions $first:literal..=$version:literal;)*) => {
         $(
             impl EventMessage for $message {
                 const EVENT_TYPE: &'static str = $type_name;
@@ -333,10 +338,11 @@ macro_rules! catalogue {
             );
         )*
 
-        /// Every event type in the catalogue, with its latest version (every version from 1 to
-        /// it is valid).
+        /// Every event type in the catalogue, with its first and latest versions (every
+        /// version between them is valid).
         pub const EVENT_CATALOGUE: &[CatalogueEntry] = &[$(CatalogueEntry {
             event_type: $type_name,
+            first_version: $first,
             event_version: $version,
             stream_kind: <$message as EventMessage>::STREAM_KIND,
             authority: <$message as EventMessage>::AUTHORITY,
@@ -355,10 +361,10 @@ macro_rules! catalogue {
         /// One match on the name finds the type, checks the version and decodes.
         pub fn decode_event(event_type: &str, version: u32, payload: &[u8]) -> Result<DomainEvent, Violations> {
             match event_type {
-                $($type_name if (1..=$version).contains(&version) => decode_as::<$message>(payload, version).map(DomainEvent::$variant),
+                $($type_name if ($first..=$version).contains(&version) => decode_as::<$message>(payload, version).map(DomainEvent::$variant),
                 $type_name => Err(vec![violation(
                     "event_version",
-                    format!("{event_type} has versions 1 to {}, not {version}", $version),
+                    format!("{event_type} has versions {} to {}, not {version}", $first, $version),
                 )]),)*
                 _ => Err(vec![violation("event_type", format!("{event_type} is not in the event catalogue"))]),
             }
@@ -379,6 +385,11 @@ catalogue! {
     SessionHeld => pb::deliberation::SessionHeld, "klero.deliberation.v1.SessionHeld", versions 1..=1;
     EvidencePresented => pb::deliberation::EvidencePresented, "klero.deliberation.v1.EvidencePresented", versions 1..=2;
     PublicSubmissionReceived => pb::deliberation::PublicSubmissionReceived, "klero.deliberation.v1.PublicSubmissionReceived", versions 1..=2;
+    CallOpened => pb::deliberation::CallOpened, "klero.deliberation.v1.CallOpened", versions 1..=1;
+    CallClosed => pb::deliberation::CallClosed, "klero.deliberation.v1.CallClosed", versions 1..=1;
+    ResidentSubmitted => pb::deliberation::ResidentSubmitted, "klero.deliberation.v1.ResidentSubmitted", versions 2..=2;
+    SubmissionModerated => pb::deliberation::SubmissionModerated, "klero.deliberation.v1.SubmissionModerated", versions 1..=1;
+    ModerationAppealed => pb::deliberation::ModerationAppealed, "klero.deliberation.v1.ModerationAppealed", versions 1..=1;
     RecommendationDrafted => pb::recommendation::RecommendationDrafted, "klero.recommendation.v1.RecommendationDrafted", versions 1..=1;
     RecommendationAmended => pb::recommendation::RecommendationAmended, "klero.recommendation.v1.RecommendationAmended", versions 1..=1;
     RecommendationWithdrawn => pb::recommendation::RecommendationWithdrawn, "klero.recommendation.v1.RecommendationWithdrawn", versions 1..=1;
@@ -674,6 +685,140 @@ impl ToDomain for pb::deliberation::PublicSubmissionReceived {
     }
     fn payload_version(&self) -> u32 {
         version_sealing(self.sealed_text.is_some())
+    }
+}
+
+/// The longest contact (name, postcode, email) a resident's submission seals.
+pub const CONTACT_BYTES_MAX: usize = 1_000;
+
+/// A call's reason code: 1 to 32 of a-z, 0-9, '_' and '-'.
+fn reason_code(code: &str) -> bool {
+    (1..=32).contains(&code.len())
+        && code.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+impl ToDomain for pb::deliberation::CallOpened {
+    type Event = CallOpened;
+    fn to_domain(self, c: &mut Checker<'_>) -> CallOpened {
+        let mut withhold_reasons = Vec::new();
+        if self.withhold_reasons.is_empty() || self.withhold_reasons.len() > 20 {
+            c.violations.push(violation("withhold_reasons", "must hold 1 to 20 reason codes"));
+        }
+        for (index, code) in self.withhold_reasons.iter().enumerate() {
+            if !reason_code(code) {
+                c.violations.push(violation(
+                    format!("withhold_reasons[{index}]"),
+                    "must be a reason code: 1 to 32 of a-z 0-9 _ -",
+                ));
+            } else if withhold_reasons.contains(code) {
+                c.violations.push(violation(format!("withhold_reasons[{index}]"), "repeats an earlier code"));
+            }
+            withhold_reasons.push(code.clone());
+        }
+        CallOpened {
+            call_id: c.pseudonym("call_id", &self.call_id),
+            prompt: c.text("prompt", &self.prompt, TEXT_BYTES_MAX),
+            recommendation_id: (!self.recommendation_id.is_empty())
+                .then(|| c.pseudonym("recommendation_id", &self.recommendation_id)),
+            opens_on: c.date("opens_on", &self.opens_on),
+            closes_on: c.date("closes_on", &self.closes_on),
+            text_bytes_max: c.range("text_bytes_max", self.text_bytes_max, 1, SUBMISSION_TEXT_BYTES_MAX as u32),
+            one_per_key: self.one_per_key,
+            names_asked: self.names_asked,
+            consent_hash: c.hash("consent_hash", &self.consent_hash),
+            moderation_policy_hash: c.hash("moderation_policy_hash", &self.moderation_policy_hash),
+            withhold_reasons,
+            retention_days: c.range("retention_days", self.retention_days, 1, 3_650),
+        }
+    }
+}
+
+impl ToDomain for pb::deliberation::CallClosed {
+    type Event = CallClosed;
+    fn to_domain(self, c: &mut Checker<'_>) -> CallClosed {
+        if self.reason.len() > TEXT_BYTES_MAX {
+            c.violations
+                .push(violation("reason", format!("is {} bytes; the limit is {TEXT_BYTES_MAX}", self.reason.len())));
+        } else {
+            c.characters("reason", &self.reason);
+        }
+        CallClosed { call_id: c.pseudonym("call_id", &self.call_id), reason: self.reason }
+    }
+}
+
+impl ToDomain for pb::deliberation::ResidentSubmitted {
+    type Event = ResidentSubmitted;
+    fn to_domain(self, c: &mut Checker<'_>) -> ResidentSubmitted {
+        let path = match pb::deliberation::SubmissionPath::try_from(self.path) {
+            Ok(pb::deliberation::SubmissionPath::Browser) => SubmissionPath::Browser,
+            Ok(pb::deliberation::SubmissionPath::WebForm) => SubmissionPath::WebForm,
+            _ => {
+                c.violations.push(violation("path", "must be SUBMISSION_PATH_BROWSER or SUBMISSION_PATH_WEB_FORM"));
+                SubmissionPath::Browser
+            }
+        };
+        let text = match &self.sealed_text {
+            Some(sealed) => c.sealed_text("sealed_text", sealed, SUBMISSION_TEXT_BYTES_MAX),
+            None => {
+                c.violations.push(violation("sealed_text", "is required: a resident's text is always sealed"));
+                SealedText {
+                    nonce: [0; klero_domain::personal::NONCE_BYTES],
+                    ciphertext: Vec::new(),
+                    commitment: Hash256::ZERO,
+                }
+            }
+        };
+        ResidentSubmitted {
+            call_id: c.pseudonym("call_id", &self.call_id),
+            path,
+            text,
+            contact: self
+                .sealed_contact
+                .as_ref()
+                .map(|sealed| c.sealed_text("sealed_contact", sealed, CONTACT_BYTES_MAX)),
+        }
+    }
+    fn payload_version(&self) -> u32 {
+        2
+    }
+}
+
+impl ToDomain for pb::deliberation::SubmissionModerated {
+    type Event = SubmissionModerated;
+    fn to_domain(self, c: &mut Checker<'_>) -> SubmissionModerated {
+        let decision = match pb::deliberation::ModerationDecision::try_from(self.decision) {
+            Ok(pb::deliberation::ModerationDecision::Publish) => ModerationDecision::Publish,
+            Ok(pb::deliberation::ModerationDecision::Withhold) => ModerationDecision::Withhold,
+            _ => {
+                c.violations
+                    .push(violation("decision", "must be MODERATION_DECISION_PUBLISH or MODERATION_DECISION_WITHHOLD"));
+                ModerationDecision::Withhold
+            }
+        };
+        let reason = match (decision, self.reason.is_empty()) {
+            (ModerationDecision::Publish, true) => None,
+            (ModerationDecision::Publish, false) => {
+                c.violations.push(violation("reason", "must be empty when the decision publishes"));
+                None
+            }
+            (ModerationDecision::Withhold, _) if !reason_code(&self.reason) => {
+                c.violations.push(violation("reason", "must be one of the call's reason codes when it withholds"));
+                None
+            }
+            (ModerationDecision::Withhold, _) => Some(self.reason.clone()),
+        };
+        SubmissionModerated {
+            submission_event_hash: c.hash("submission_event_hash", &self.submission_event_hash),
+            decision,
+            reason,
+        }
+    }
+}
+
+impl ToDomain for pb::deliberation::ModerationAppealed {
+    type Event = ModerationAppealed;
+    fn to_domain(self, c: &mut Checker<'_>) -> ModerationAppealed {
+        ModerationAppealed { submission_event_hash: c.hash("submission_event_hash", &self.submission_event_hash) }
     }
 }
 

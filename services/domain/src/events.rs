@@ -13,13 +13,17 @@ pub enum Authority {
     TrustRoot,
     /// A key holding this role for the assembly, granted from the trust root.
     Role(Role),
+    /// A resident: any key, inside an open call, within its limits (docs/RULES.md, `call.*`);
+    /// the intake key for a submission from the web form; for an appeal, the submission's
+    /// own author.
+    Resident,
 }
 
 impl Authority {
-    /// The role an assembly event needs; `None` for registry events.
+    /// The role an assembly event needs; `None` for registry events and residents' events.
     pub fn role(self) -> Option<Role> {
         match self {
-            Authority::TrustRoot => None,
+            Authority::TrustRoot | Authority::Resident => None,
             Authority::Role(role) => Some(role),
         }
     }
@@ -113,7 +117,7 @@ macro_rules! domain_events {
     };
 }
 
-use Authority::{Role as By, TrustRoot};
+use Authority::{Resident, Role as By, TrustRoot};
 use Role::*;
 
 domain_events! {
@@ -138,6 +142,11 @@ domain_events! {
         SessionHeld: By(Facilitator);
         EvidencePresented: By(Facilitator);
         PublicSubmissionReceived: By(Facilitator);
+        CallOpened: By(Facilitator);
+        CallClosed: By(Facilitator);
+        ResidentSubmitted: Resident;
+        SubmissionModerated: By(Moderator);
+        ModerationAppealed: Resident;
     }
     Recommendation(RecommendationEvent) {
         RecommendationDrafted: By(PanelSecretary);
@@ -172,6 +181,10 @@ pub enum DocumentKind {
     ImplementationEvidence,
     /// `ResponseInputsConsidered.letter_hash`.
     ResponseLetter,
+    /// `CallOpened.consent_hash`.
+    ConsentText,
+    /// `CallOpened.moderation_policy_hash`.
+    ModerationPolicy,
 }
 
 impl DocumentKind {
@@ -183,6 +196,8 @@ impl DocumentKind {
             DocumentKind::FinalReport => "final_report",
             DocumentKind::ImplementationEvidence => "implementation_evidence",
             DocumentKind::ResponseLetter => "response_letter",
+            DocumentKind::ConsentText => "consent_text",
+            DocumentKind::ModerationPolicy => "moderation_policy",
         }
     }
 
@@ -199,7 +214,7 @@ impl DocumentKind {
 pub enum InputKind {
     /// An `EvidencePresented` event.
     Evidence,
-    /// A `PublicSubmissionReceived` event.
+    /// A `PublicSubmissionReceived` or `ResidentSubmitted` event.
     PublicSubmission,
 }
 
@@ -213,22 +228,28 @@ impl InputKind {
 }
 
 impl DomainEvent {
-    /// The document this event commits to, by hash, with what it is; an event commits to one
-    /// at most.
-    pub fn committed_document(&self) -> Option<(Hash256, DocumentKind)> {
+    /// The documents this event commits to, by hash, with what each is, in field order.
+    pub fn committed_documents(&self) -> Vec<(Hash256, DocumentKind)> {
         use DocumentKind as K;
         match self {
-            DomainEvent::EvidencePresented(e) => Some((e.content_hash, K::Evidence)),
+            DomainEvent::EvidencePresented(e) => vec![(e.content_hash, K::Evidence)],
             DomainEvent::PublicSubmissionReceived(e) => match &e.content {
-                SubmissionContent::Document(hash) => Some((*hash, K::PublicSubmission)),
-                SubmissionContent::Sealed(_) => None,
+                SubmissionContent::Document(hash) => vec![(*hash, K::PublicSubmission)],
+                SubmissionContent::Sealed(_) => Vec::new(),
             },
-            DomainEvent::RecommendationDrafted(e) => Some((e.text_hash, K::RecommendationText)),
-            DomainEvent::RecommendationAmended(e) => Some((e.text_hash, K::RecommendationText)),
-            DomainEvent::RecommendationAdopted(e) => Some((e.final_text_hash, K::RecommendationText)),
-            DomainEvent::FinalReportPublished(e) => Some((e.content_hash, K::FinalReport)),
-            DomainEvent::ImplementationUpdated(e) => e.evidence_hash.map(|h| (h, K::ImplementationEvidence)),
-            DomainEvent::ResponseInputsConsidered(e) => e.letter_hash.map(|h| (h, K::ResponseLetter)),
+            DomainEvent::RecommendationDrafted(e) => vec![(e.text_hash, K::RecommendationText)],
+            DomainEvent::RecommendationAmended(e) => vec![(e.text_hash, K::RecommendationText)],
+            DomainEvent::RecommendationAdopted(e) => vec![(e.final_text_hash, K::RecommendationText)],
+            DomainEvent::FinalReportPublished(e) => vec![(e.content_hash, K::FinalReport)],
+            DomainEvent::ImplementationUpdated(e) => {
+                e.evidence_hash.map(|h| (h, K::ImplementationEvidence)).into_iter().collect()
+            }
+            DomainEvent::ResponseInputsConsidered(e) => {
+                e.letter_hash.map(|h| (h, K::ResponseLetter)).into_iter().collect()
+            }
+            DomainEvent::CallOpened(e) => {
+                vec![(e.consent_hash, K::ConsentText), (e.moderation_policy_hash, K::ModerationPolicy)]
+            }
             DomainEvent::KeyGranted(_)
             | DomainEvent::KeyRevoked(_)
             | DomainEvent::AssemblyConvened(_)
@@ -245,7 +266,11 @@ impl DomainEvent {
             | DomainEvent::ResponseAmended(_)
             | DomainEvent::RecommendationInputsCited(_)
             | DomainEvent::PersonalDataRetentionSet(_)
-            | DomainEvent::ContentErased(_) => None,
+            | DomainEvent::ContentErased(_)
+            | DomainEvent::CallClosed(_)
+            | DomainEvent::ResidentSubmitted(_)
+            | DomainEvent::SubmissionModerated(_)
+            | DomainEvent::ModerationAppealed(_) => Vec::new(),
         }
     }
 
@@ -264,6 +289,11 @@ impl DomainEvent {
             DomainEvent::ResponseIssued(e) => field("sealed_rationale", &e.rationale).into_iter().collect(),
             DomainEvent::ResponseAmended(e) => field("sealed_rationale", &e.rationale).into_iter().collect(),
             DomainEvent::ImplementationUpdated(e) => field("sealed_note", &e.note).into_iter().collect(),
+            DomainEvent::ResidentSubmitted(e) => {
+                let mut fields = vec![("sealed_text", &e.text)];
+                fields.extend(e.contact.as_ref().map(|contact| ("sealed_contact", contact)));
+                fields
+            }
             // No sealed field: a new event type with one must be listed above (FORMAT.md §14).
             DomainEvent::KeyGranted(_)
             | DomainEvent::KeyRevoked(_)
@@ -284,15 +314,25 @@ impl DomainEvent {
             | DomainEvent::RecommendationAdopted(_)
             | DomainEvent::FinalReportPublished(_)
             | DomainEvent::RecommendationInputsCited(_)
-            | DomainEvent::ResponseInputsConsidered(_) => Vec::new(),
+            | DomainEvent::ResponseInputsConsidered(_)
+            | DomainEvent::CallOpened(_)
+            | DomainEvent::CallClosed(_)
+            | DomainEvent::SubmissionModerated(_)
+            | DomainEvent::ModerationAppealed(_) => Vec::new(),
         }
+    }
+
+    /// The sealed fields a public page may show once opened: all but a resident's contact,
+    /// which is kept only to tell them what became of their submission (FORMAT.md §15.2).
+    pub fn shown_sealed_fields(&self) -> Vec<(&'static str, &SealedText)> {
+        self.sealed_fields().into_iter().filter(|(field, _)| *field != "sealed_contact").collect()
     }
 
     /// Whether the event holds personal content that a `ContentErased` can erase: sealed
     /// fields, or a document that may hold personal data.
     pub fn holds_erasable_content(&self) -> bool {
         !self.sealed_fields().is_empty()
-            || self.committed_document().is_some_and(|(_, kind)| kind.may_hold_personal_data())
+            || self.committed_documents().iter().any(|(_, kind)| kind.may_hold_personal_data())
     }
 }
 
@@ -396,6 +436,87 @@ pub struct PublicSubmissionReceived {
     pub submitter_id: String,
     pub content: SubmissionContent,
     pub received_on: Date,
+}
+
+/// A call for residents' submissions (docs/RULES.md, `call.*`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CallOpened {
+    pub call_id: String,
+    pub prompt: String,
+    /// `None` when the call asks the assembly's question; else a drafted recommendation put
+    /// out for comment.
+    pub recommendation_id: Option<String>,
+    pub opens_on: Date,
+    pub closes_on: Date,
+    pub text_bytes_max: u32,
+    pub one_per_key: bool,
+    pub names_asked: bool,
+    pub consent_hash: Hash256,
+    pub moderation_policy_hash: Hash256,
+    pub withhold_reasons: Vec<String>,
+    pub retention_days: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CallClosed {
+    pub call_id: String,
+    pub reason: String,
+}
+
+/// How a resident's submission reached the record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubmissionPath {
+    /// Signed in the resident's own browser.
+    Browser,
+    /// The pages' plain form, signed by the intake key.
+    WebForm,
+}
+
+impl SubmissionPath {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubmissionPath::Browser => "browser",
+            SubmissionPath::WebForm => "web_form",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ResidentSubmitted {
+    pub call_id: String,
+    pub path: SubmissionPath,
+    pub text: SealedText,
+    pub contact: Option<SealedText>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModerationDecision {
+    Publish,
+    Withhold,
+}
+
+impl ModerationDecision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModerationDecision::Publish => "publish",
+            ModerationDecision::Withhold => "withhold",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SubmissionModerated {
+    pub submission_event_hash: Hash256,
+    pub decision: ModerationDecision,
+    /// The call's withhold reason, for a withholding.
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ModerationAppealed {
+    pub submission_event_hash: Hash256,
 }
 
 /// Where a public submission's text is: a document the event commits to by hash (version 1),

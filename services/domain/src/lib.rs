@@ -10,7 +10,10 @@ pub mod rules;
 pub mod text;
 pub mod types;
 
-pub use events::{Authority, DocumentKind, DomainEvent, DomainEventType, InputKind, DOMAIN_EVENT_TYPES};
+pub use events::{
+    Authority, DocumentKind, DomainEvent, DomainEventType, InputKind, ModerationDecision, SubmissionPath,
+    DOMAIN_EVENT_TYPES,
+};
 pub use personal::{DataKey, OpenedText, PersonalText, SealedText};
 pub use rules::{
     check_authored_at, response_due_by_unix_ms, Acceptance, AuthorisedBy, DomainState, Grant, Proposal, Recorded,

@@ -87,6 +87,8 @@ pub enum Role {
     CouncilDecisionMaker,
     Auditor,
     DataProtectionOfficer,
+    Moderator,
+    Intake,
 }
 
 impl fmt::Display for Role {
@@ -99,6 +101,8 @@ impl fmt::Display for Role {
             Role::CouncilDecisionMaker => "council decision-maker",
             Role::Auditor => "auditor",
             Role::DataProtectionOfficer => "data protection officer",
+            Role::Moderator => "moderator",
+            Role::Intake => "intake",
         })
     }
 }

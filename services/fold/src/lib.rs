@@ -101,6 +101,8 @@ mod documents_packed {
             DocumentKind::FinalReport => 3,
             DocumentKind::ImplementationEvidence => 4,
             DocumentKind::ResponseLetter => 5,
+            DocumentKind::ConsentText => 6,
+            DocumentKind::ModerationPolicy => 7,
         }
     }
 
@@ -113,6 +115,8 @@ mod documents_packed {
             3 => DocumentKind::FinalReport,
             4 => DocumentKind::ImplementationEvidence,
             5 => DocumentKind::ResponseLetter,
+            6 => DocumentKind::ConsentText,
+            7 => DocumentKind::ModerationPolicy,
             _ => return None,
         };
         (self::code(kind) == code).then_some(kind)
@@ -231,7 +235,7 @@ impl LogFold {
             .decide_and_evolve(&domain_event, recorded)
             .map_err(|rejection| FoldError::Rejected { log_index: event.log_index, rejection })?;
         self.views.apply(&domain_event, recorded, evolved);
-        if let Some((hash, kind)) = domain_event.committed_document() {
+        for (hash, kind) in domain_event.committed_documents() {
             self.documents.entry(hash).or_insert(CommittedDocument { kind, log_index: event.log_index });
         }
         if evolved.late {
@@ -333,8 +337,11 @@ impl LogFold {
         let assembly_ids = fold.views.assembly_ids();
         for assembly_id in &assembly_ids {
             let inputs: Vec<_> = fold.views.inputs_of(assembly_id).collect();
-            fold.state.restore_inputs(assembly_id, inputs.iter().map(|(kind, event, _, _)| (*event, *kind)));
-            for (kind, _, content_hash, log_index) in inputs {
+            fold.state.restore_inputs(assembly_id, inputs.iter().map(|input| (input.event_hash, input.kind)));
+            // Sealed text is in its event, not a document.
+            for (kind, content_hash, log_index) in
+                inputs.into_iter().filter_map(|input| Some((input.kind, input.document?, input.log_index)))
+            {
                 let kind = match kind {
                     InputKind::Evidence => DocumentKind::Evidence,
                     InputKind::PublicSubmission => DocumentKind::PublicSubmission,

@@ -200,6 +200,71 @@ impl RecommendationShown {
     }
 }
 
+/// A call for residents' submissions, as the assembly page shows it.
+#[derive(Clone, Debug)]
+pub struct CallShown {
+    pub call_id: String,
+    pub prompt: String,
+    pub about: Option<String>,
+    pub opens_on: String,
+    pub closes_on: String,
+    /// Why a facilitator closed it early.
+    pub closed: Option<String>,
+    /// Whether it takes submissions as of the record's date.
+    pub open_now: bool,
+    pub text_bytes_max: u32,
+    pub one_per_key: bool,
+    pub names_asked: bool,
+    pub retention_days: u32,
+    pub consent: DocumentShown,
+    pub policy: DocumentShown,
+    pub received: u64,
+    pub published: u64,
+    pub withheld: u64,
+    pub pending: u64,
+    pub by_browser: u64,
+    pub by_web_form: u64,
+    pub appeals: u64,
+    /// (reason in words, count), for every reason of the policy.
+    pub withheld_by_reason: Vec<(String, u64)>,
+    pub log_index: u64,
+}
+
+impl CallShown {
+    fn of(slice: &VerifiedSlice, call: &klero_projections::views::CallEntry) -> CallShown {
+        let today = klero_domain::Date((slice.as_of_unix_ms / 86_400_000) as i64);
+        let counts = &call.submissions;
+        CallShown {
+            call_id: call.call_id.clone(),
+            prompt: call.prompt.clone(),
+            about: call.recommendation_id.clone(),
+            opens_on: date_words(&call.opens_on.to_string()),
+            closes_on: date_words(&call.closes_on.to_string()),
+            closed: call.closed.as_ref().map(|c| c.reason.clone()),
+            open_now: call.closed.is_none() && call.opens_on.0 <= today && today <= call.closes_on.0,
+            text_bytes_max: call.text_bytes_max,
+            one_per_key: call.one_per_key,
+            names_asked: call.names_asked,
+            retention_days: call.retention_days,
+            consent: DocumentShown::of(slice, call.consent_hash),
+            policy: DocumentShown::of(slice, call.moderation_policy_hash),
+            received: counts.received,
+            published: counts.published,
+            withheld: counts.withheld,
+            pending: counts.pending,
+            by_browser: counts.by_browser,
+            by_web_form: counts.by_web_form,
+            appeals: call.appeals,
+            withheld_by_reason: call
+                .withheld_by_reason
+                .iter()
+                .map(|(reason, count)| (reason.replace('_', " "), *count))
+                .collect(),
+            log_index: call.log_index,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Submission {
     /// Its number among the assembly's public submissions (1 for the first received).
@@ -239,6 +304,8 @@ pub struct AssemblyModel {
     pub timeline: Vec<Milestone>,
     pub selection: Selection,
     pub sessions: Vec<Session>,
+    /// Calls for residents' submissions, with moderation counted by outcome and reason.
+    pub calls: Vec<CallShown>,
     pub submissions_total: u64,
     pub submissions_by_day: Vec<(String, u64)>,
     pub submissions_cited: Vec<Submission>,
@@ -356,6 +423,15 @@ pub(crate) fn input_content(
     slice: &VerifiedSlice,
     input: &InputEntry,
 ) -> (Option<DocumentShown>, Option<PersonalShown>) {
+    // A resident's own submission shows only once published, whatever the slice holds.
+    if let Some(moderation) = input.moderation.as_ref().filter(|_| input.erased_on.is_none()) {
+        let withheld_reason = moderation.decisions.last().and_then(|d| d.reason.clone());
+        match moderation.state.as_str() {
+            "published" => {}
+            "withheld" => return (None, Some(PersonalShown::Withheld(withheld_reason.unwrap_or_default()))),
+            _ => return (None, Some(PersonalShown::AwaitingModeration)),
+        }
+    }
     match (input.content_hash, input.sealed_commitment) {
         (_, Some(commitment)) => {
             let text = PersonalTextView::Sealed {
@@ -569,6 +645,7 @@ impl AssemblyModel {
             timeline,
             selection,
             sessions,
+            calls: views.deliberation.body.calls.iter().map(|call| CallShown::of(slice, call)).collect(),
             submissions_total: deliberation.public_submissions.total,
             submissions_by_day: deliberation
                 .public_submissions

@@ -151,6 +151,48 @@ pub fn fields(slice: &VerifiedSlice, event: &DomainEvent) -> Vec<Field> {
             },
             f("Received on", FieldValue::date(e.received_on)),
         ],
+        DomainEvent::CallOpened(e) => vec![
+            f("Call", text(&e.call_id)),
+            f("What is asked", text(&e.prompt)),
+            f("About", text(e.recommendation_id.as_deref().unwrap_or("the assembly's question"))),
+            f("Opens on", FieldValue::date(e.opens_on)),
+            f("Closes on", FieldValue::date(e.closes_on)),
+            f("Longest submission (bytes)", number(e.text_bytes_max)),
+            f("One submission per key", text(if e.one_per_key { "yes" } else { "no" })),
+            f("Asks for a name and postcode", text(if e.names_asked { "yes" } else { "no" })),
+            f("Consent text", FieldValue::document(slice, &e.consent_hash)),
+            f("Moderation policy", FieldValue::document(slice, &e.moderation_policy_hash)),
+            f("Reasons to withhold", text(&e.withhold_reasons.join(", "))),
+            f("Personal data kept (days)", number(e.retention_days)),
+        ],
+        DomainEvent::CallClosed(e) => vec![f("Call", text(&e.call_id)), f("Reason", text(&e.reason))],
+        DomainEvent::ResidentSubmitted(e) => vec![
+            f("Call", text(&e.call_id)),
+            f(
+                "How it came",
+                text(match e.path {
+                    klero_domain::SubmissionPath::Browser => "signed in the resident's own browser",
+                    klero_domain::SubmissionPath::WebForm => "received from the web form, signed by the intake key",
+                }),
+            ),
+            f("Text", personal(slice, &PersonalText::Sealed(e.text.clone()))),
+            f("Contact", text(if e.contact.is_some() { "sealed, never shown" } else { "none given" })),
+        ],
+        DomainEvent::SubmissionModerated(e) => vec![
+            f("Submission", FieldValue::hash(&e.submission_event_hash, event_link(slice, &e.submission_event_hash))),
+            f(
+                "Decision",
+                text(match e.decision {
+                    klero_domain::ModerationDecision::Publish => "published",
+                    klero_domain::ModerationDecision::Withhold => "withheld",
+                }),
+            ),
+            f("Reason", text(e.reason.as_deref().unwrap_or("none (published)"))),
+        ],
+        DomainEvent::ModerationAppealed(e) => vec![f(
+            "Submission",
+            FieldValue::hash(&e.submission_event_hash, event_link(slice, &e.submission_event_hash)),
+        )],
         DomainEvent::RecommendationDrafted(e) => vec![
             f("Recommendation", text(&e.recommendation_id)),
             f("Title", text(&e.title)),
@@ -306,6 +348,10 @@ impl EventModel {
                     scope_words(&grant.scope)
                 ),
                 Some(grant.granted_at_log_index),
+            ),
+            Some(Authorisation::Resident) => (
+                "A resident's own key, which needs no grant: inside an open call and within its limits, any key may submit, and a submission's author may appeal its moderation.".to_string(),
+                None,
             ),
             None => ("Not established".into(), None),
         };

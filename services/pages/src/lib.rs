@@ -210,6 +210,24 @@ pub fn render_receipt_form() -> Result<RenderedPage, PageError> {
     })
 }
 
+#[derive(Template)]
+#[template(path = "submitted.html")]
+struct SubmittedPage<'a> {
+    chrome: Chrome,
+    assembly: &'a str,
+    call: &'a str,
+    log_index: u64,
+}
+
+/// What a resident sees once the web form's submission is in the record: where it is, and how
+/// to follow it. Nothing on it is checked: it is the server's answer to the form.
+pub fn render_submitted(assembly: &str, call: &str, log_index: u64) -> RenderedPage {
+    let body = SubmittedPage { chrome: Chrome::none(), assembly, call, log_index }
+        .render()
+        .unwrap_or_else(|_| format!("<main id=\"content\"><h1>Event {log_index}</h1></main>"));
+    RenderedPage { title: "Your submission is in the record".into(), body, feed: None }
+}
+
 /// An error page; it names no log state, since it may be shown when the log cannot be read.
 pub fn render_error(heading: &str, message: &str) -> RenderedPage {
     let body = ErrorPage { chrome: Chrome::none(), heading, message }
@@ -383,6 +401,10 @@ pub enum PersonalShown {
     Erased { on: String, reason: String },
     /// Sealed, and not opened by the server.
     Unopened,
+    /// A resident's submission a moderator withheld, with the call's reason: never shown.
+    Withheld(String),
+    /// A resident's submission no moderator has decided yet: not shown until published.
+    AwaitingModeration,
 }
 
 impl PersonalShown {
@@ -415,6 +437,12 @@ impl std::fmt::Display for PersonalShown {
             PersonalShown::Plain(text) | PersonalShown::Opened(text) => f.write_str(text),
             PersonalShown::Erased { on, reason } => write!(f, "Erased on {on} ({reason})"),
             PersonalShown::Unopened => f.write_str("Sealed text this server did not open"),
+            PersonalShown::Withheld(reason) => {
+                write!(f, "Withheld by a moderator ({}): the text stays sealed in the record", reason.replace('_', " "))
+            }
+            PersonalShown::AwaitingModeration => {
+                f.write_str("Awaiting moderation: the text shows once a moderator publishes it")
+            }
         }
     }
 }

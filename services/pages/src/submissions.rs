@@ -18,8 +18,10 @@ pub struct SubmissionRow {
     /// Its number in the assembly (1 for the first received).
     pub number: u64,
     pub log_index: u64,
-    /// The day its author gave as received.
+    /// The day its author gave as received, or (a resident's own) the day it was recorded.
     pub received_on: String,
+    /// A resident's own submission: how it came, and to which call.
+    pub came: Option<String>,
     pub document: Option<DocumentShown>,
     pub sealed: Option<PersonalShown>,
     /// What became of it, one sentence per recommendation or answer that cites it; empty when
@@ -93,9 +95,18 @@ impl SubmissionsModel {
 }
 
 fn row(slice: &VerifiedSlice, number: u64, input: &InputEntry) -> SubmissionRow {
-    let received_on = match slice.events.get(&input.log_index).map(|(envelope, _)| LogFold::decode(envelope)) {
-        Some(Ok(DomainEvent::PublicSubmissionReceived(received))) => date_words(&received.received_on.to_string()),
+    let event = slice.events.get(&input.log_index);
+    let received_on = match event.map(|(envelope, _)| (envelope, LogFold::decode(envelope))) {
+        Some((_, Ok(DomainEvent::PublicSubmissionReceived(received)))) => date_words(&received.received_on.to_string()),
+        Some((envelope, Ok(DomainEvent::ResidentSubmitted(_)))) => {
+            crate::format::day_words(envelope.ledger().recorded_at_unix_ms)
+        }
         _ => String::new(),
+    };
+    let came = match (input.path.as_deref(), input.call_id.as_deref()) {
+        (Some("browser"), Some(call)) => Some(format!("Signed in the resident's own browser, to the call {call}.")),
+        (Some(_), Some(call)) => Some(format!("Received from the web form, to the call {call}.")),
+        _ => None,
     };
     let (document, sealed) = input_content(slice, input);
     let stands = |id: &str| -> String {
@@ -133,7 +144,7 @@ fn row(slice: &VerifiedSlice, number: u64, input: &InputEntry) -> SubmissionRow 
             });
         }
     }
-    SubmissionRow { number, log_index: input.log_index, received_on, document, sealed, fate }
+    SubmissionRow { number, log_index: input.log_index, received_on, came, document, sealed, fate }
 }
 
 #[derive(Template)]

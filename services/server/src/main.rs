@@ -91,6 +91,11 @@ enum Command {
         /// Require client certificates issued by this CA (PEM).
         #[arg(long, requires = "tls_cert")]
         tls_client_ca: Option<PathBuf>,
+        /// With --http: the intake key file (`klero keygen`), which signs what residents send
+        /// through the pages' plain form ("received from the web form"). Grant its public key
+        /// the intake role; without this option the pages take no form submissions.
+        #[arg(long, requires = "http")]
+        intake_key: Option<PathBuf>,
     },
     /// Drives a complete assembly over gRPC and checks its proofs.
     Demo {
@@ -327,6 +332,7 @@ fn main() -> anyhow::Result<()> {
             tls_cert,
             tls_key,
             tls_client_ca,
+            intake_key,
         } => {
             init_logging(&log_format);
             let config = wiring::ServerConfig {
@@ -342,6 +348,7 @@ fn main() -> anyhow::Result<()> {
                     .map(|text| transparency::parse_witness_endpoint(text))
                     .collect::<anyhow::Result<_>>()?,
                 tls: keys::read_server_tls(tls_cert.as_deref(), tls_key.as_deref(), tls_client_ca.as_deref())?,
+                intake_key: intake_key.as_deref().map(keys::read_secret_key).transpose()?.map(wiring::IntakeKey),
                 ..wiring::ServerConfig::new(
                     data_dir,
                     keys::read_public_key(&trust_root)?,

@@ -59,6 +59,91 @@ fn fixture_event_id(serial: u64) -> [u8; 16] {
     id
 }
 
+/// Residents taking part (issue 28): a call, a submission signed in a resident's browser (with a
+/// sealed contact), one from the web form under the intake key, a withholding, its appeal and a
+/// second decision by another moderator, and the call closed. Returns the published browser
+/// submission, which the council's answer to R1 considers.
+fn participation(b: &mut Builder, council: &SigningKey, facilitator: &SigningKey) -> Hash256 {
+    use pb::deliberation::{ModerationDecision, SubmissionPath};
+    let first_moderator = key("fixture: first moderator");
+    let second_moderator = key("fixture: second moderator");
+    let intake = key("fixture: intake");
+    let resident = key("fixture: a resident's browser");
+    let second_resident = key("fixture: another resident's browser");
+    for (who, role, title) in [
+        (&first_moderator, pb::registry::Role::Moderator, "Engagement officer"),
+        (&second_moderator, pb::registry::Role::Moderator, "Scrutiny officer"),
+        (&intake, pb::registry::Role::Intake, "The pages' web form"),
+    ] {
+        b.append(council, &grant(who, role, title));
+    }
+    b.append(
+        facilitator,
+        &pb::deliberation::CallOpened {
+            call_id: "streets-call".into(),
+            prompt: "What would make the streets near schools safer?".into(),
+            recommendation_id: String::new(),
+            opens_on: "2027-01-15".into(),
+            closes_on: "2027-01-31".into(),
+            text_bytes_max: 2_000,
+            one_per_key: true,
+            names_asked: false,
+            consent_hash: sha(DOCUMENTS[10]),
+            moderation_policy_hash: sha(DOCUMENTS[11]),
+            withhold_reasons: vec!["personal_attack".into(), "off_topic".into()],
+            retention_days: 365,
+        },
+    );
+    let mut submitted = Vec::new();
+    for (author, path, text, contact) in [
+        (
+            &resident,
+            SubmissionPath::Browser,
+            "A crossing patrol at the school gate.",
+            Some("email: resident@example.org"),
+        ),
+        (&intake, SubmissionPath::WebForm, "Wider pavements on the school run.", None),
+        (&second_resident, SubmissionPath::Browser, "The council never listens.", None),
+    ] {
+        let sealed_text = Some(b.seal_always("sealed_text", text));
+        let sealed_contact = contact.map(|contact| b.seal_always("sealed_contact", contact));
+        let submission = pb::deliberation::ResidentSubmitted {
+            call_id: "streets-call".into(),
+            path: path as i32,
+            sealed_text,
+            sealed_contact,
+        };
+        b.append(author, &submission);
+        submitted.push(*b.export.peek().last().expect("the submission"));
+    }
+    let moderate = |b: &mut Builder, who: &SigningKey, at: usize, decision: ModerationDecision, reason: &str| {
+        b.append(
+            who,
+            &pb::deliberation::SubmissionModerated {
+                submission_event_hash: submitted[at].0.to_vec(),
+                decision: decision as i32,
+                reason: reason.into(),
+            },
+        );
+    };
+    moderate(b, &first_moderator, 0, ModerationDecision::Publish, "");
+    moderate(b, &first_moderator, 1, ModerationDecision::Publish, "");
+    moderate(b, &first_moderator, 2, ModerationDecision::Withhold, "off_topic");
+    b.append(
+        &second_resident,
+        &pb::deliberation::ModerationAppealed { submission_event_hash: submitted[2].0.to_vec() },
+    );
+    moderate(b, &second_moderator, 2, ModerationDecision::Withhold, "off_topic");
+    b.append(
+        facilitator,
+        &pb::deliberation::CallClosed {
+            call_id: "streets-call".into(),
+            reason: "The panel has begun drafting.".into(),
+        },
+    );
+    submitted[0]
+}
+
 /// 32 fixed bytes for one purpose: SHA-256 of the purpose's text.
 fn fixed_bytes(purpose: &str) -> [u8; 32] {
     Hash256::of(purpose.as_bytes()).0
@@ -93,6 +178,12 @@ impl Builder {
         if !self.seal_personal_text {
             return None;
         }
+        Some(self.seal_always(field, text))
+    }
+
+    /// `text` sealed for `field` of the next event, whatever the fixture does with other text:
+    /// for events whose text is always sealed (a resident's submission).
+    fn seal_always(&mut self, field: &str, text: &str) -> pb::privacy::SealedText {
         let serial = self.next_id + 1;
         let event_id = fixture_event_id(serial);
         let key = DataKey(fixed_bytes(&format!("fixture: data key of event {serial}")));
@@ -103,7 +194,7 @@ impl Builder {
         if !self.data_keys.iter().any(|(id, _)| id.0 == event_id) {
             self.data_keys.push((EventId(event_id), key));
         }
-        Some(klero_catalogue::sealed_text_message(&sealed))
+        klero_catalogue::sealed_text_message(&sealed)
     }
 
     fn append<M: EventMessage>(&mut self, author: &SigningKey, message: &M) {
@@ -131,7 +222,7 @@ impl Builder {
 
 /// The texts of the documents the fixture's events commit to (each by the SHA-256 of its text):
 /// what a server that holds them all would keep.
-const DOCUMENTS: [&str; 10] = [
+const DOCUMENTS: [&str; 12] = [
     "evidence: school streets trials",
     "submission one",
     "submission two",
@@ -142,6 +233,8 @@ const DOCUMENTS: [&str; 10] = [
     "final report",
     "response letter R1",
     "progress report",
+    "consent: your submission is published if a moderator accepts it; your contact is never shown",
+    "moderation policy: we withhold personal attacks, and what is off topic",
 ];
 
 impl Fixture {
@@ -392,6 +485,7 @@ fn build(seal_personal_text: bool) -> Fixture {
         b.append(&facilitator, &submission);
         submission_events.push(*b.export.peek().last().expect("the submission"));
     }
+    let resident_submission = participation(&mut b, &council, &facilitator);
     b.append(
         &facilitator,
         &pb::deliberation::SessionHeld {
@@ -484,7 +578,10 @@ fn build(seal_personal_text: bool) -> Fixture {
         &decision_maker,
         &pb::response::ResponseInputsConsidered {
             recommendation_event_hash: adoptions[0].0.to_vec(),
-            citations: vec![citation(&submission_events[1], "Weighed the cost to parents")],
+            citations: vec![
+                citation(&submission_events[1], "Weighed the cost to parents"),
+                citation(&resident_submission, "A crossing patrol is in the plan"),
+            ],
             letter_hash: sha("response letter R1"),
         },
     );

@@ -384,6 +384,30 @@ pub fn slice_cases() -> Vec<SliceCase> {
     let submissions_page = format!("/assemblies/{}/submissions", fixture::ASSEMBLY);
     let submissions = log.cut(&submissions_target, &documents, &[]);
     cases.push(case("honest page of submissions", request(&submissions_page), submissions.clone(), None));
+    // Residents' submissions: the published ones' text shows; a resident's contact and a
+    // withheld submission's text never do, and a slice that shows either fails.
+    let openings = fixture.openings();
+    let with_residents = log.cut(&submissions_target, &documents, &openings);
+    cases.push(case(
+        "honest page of submissions, residents' published texts opened",
+        request(&submissions_page),
+        with_residents.clone(),
+        None,
+    ));
+    for (name, field, text) in [
+        ("a page that shows a resident's contact", "sealed_contact", "email: resident@example.org"),
+        ("a page that shows a withheld submission's text", "sealed_text", "The council never listens."),
+    ] {
+        let leaked = openings
+            .iter()
+            .find(|o| o.field == field && o.text == text)
+            .cloned()
+            .unwrap_or_else(|| panic!("the fixture opens {text:?}"));
+        let mut slice = with_residents.clone();
+        slice.openings.push(leaked);
+        slice.openings.sort_by(|a, b| (a.log_index, &a.field).cmp(&(b.log_index, &b.field)));
+        cases.push(case(name, request(&submissions_page), slice, Some("opening")));
+    }
     if let Some((hash, bytes)) = submissions.documents.first().cloned() {
         let mut altered = submissions.clone();
         let mut changed = bytes;

@@ -16,6 +16,8 @@
 //! CORS headers so that pages elsewhere can check this server. Pages are cached by the
 //! checkpoint they were rendered at.
 
+mod intake;
+pub use intake::IntakeKey;
 mod open_data;
 
 pub use open_data::CSV_COLUMNS;
@@ -79,6 +81,9 @@ impl Default for HttpLimits {
 pub struct HttpFrontEnd {
     pub listener: TcpListener,
     pub limits: HttpLimits,
+    /// The key that signs what residents send through the pages' plain form; without it the
+    /// form is not offered by the server (`404`).
+    pub intake: Option<IntakeKey>,
     /// Serve HTTPS (rustls with ring), optionally requiring client certificates.
     pub tls: Option<klero_application::ServerTls>,
 }
@@ -87,6 +92,7 @@ pub struct HttpFrontEnd {
 pub(crate) struct Web {
     pub app: Arc<Application>,
     pub limits: HttpLimits,
+    pub intake: Option<IntakeKey>,
     cache: Mutex<PageCache>,
     /// Held while a page renders: visitors who miss the cache together wait for one render
     /// rather than each rendering the same page.
@@ -270,6 +276,10 @@ impl From<ApplicationError> for PageError {
     fn from(error: ApplicationError) -> PageError {
         let status = match &error {
             ApplicationError::InvalidArgument { .. } => StatusCode::BAD_REQUEST,
+            ApplicationError::Rejected { rejection: klero_domain::Rejection::NotAuthorised { .. }, .. } => {
+                StatusCode::FORBIDDEN
+            }
+            ApplicationError::Rejected { .. } | ApplicationError::Conflict { .. } => StatusCode::CONFLICT,
             ApplicationError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApplicationError::OutOfRange { .. } => StatusCode::BAD_REQUEST,
             ApplicationError::LimitExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -315,12 +325,13 @@ async fn secure_headers(request: Request<Body>, next: axum::middleware::Next) ->
 }
 
 /// The router over one core: pages, open data, proofs and assets.
-pub fn router(app: Arc<Application>, limits: HttpLimits) -> Router {
+pub fn router(app: Arc<Application>, limits: HttpLimits, intake: Option<IntakeKey>) -> Router {
     let request_timeout = limits.request_timeout;
     let body_bytes_max = limits.body_bytes_max;
     let web = Arc::new(Web {
         app,
         limits,
+        intake,
         cache: Mutex::new(PageCache::default()),
         rendering: tokio::sync::Mutex::new(()),
         tiles: Mutex::new(tiles::TileCache::default()),
@@ -332,6 +343,10 @@ pub fn router(app: Arc<Application>, limits: HttpLimits) -> Router {
         .route("/assemblies/{id}", get(pages::assembly))
         .route("/assemblies/{id}/data", get(pages::data))
         .route("/assemblies/{id}/submissions", get(pages::submissions))
+        .route(
+            "/assemblies/{id}/calls/{call}/submissions",
+            axum::routing::post(intake::submitted).layer(axum::extract::DefaultBodyLimit::max(intake::FORM_BYTES_MAX)),
+        )
         .route("/assemblies/{id}/views/{file}", get(open_data::view_file))
         .route("/assemblies/{id}/recommendations.csv", get(open_data::csv))
         .route("/assemblies/{id}/feed.atom", get(open_data::atom))
@@ -381,7 +396,7 @@ impl FrontEnd for HttpFrontEnd {
         let tls = self.tls.as_ref().map(|tls| klero_connections::tls_config(pem(tls), &[b"http/1.1"])).transpose()?;
         let listener = PagesListener(klero_connections::accept(self.listener, limits, tls)?);
         tracing::info!(%address, "serving the public pages");
-        let router = router(application, self.limits)
+        let router = router(application, self.limits, self.intake)
             .layer(TrackRequestsLayer::new(connection_of))
             .into_make_service_with_connect_info::<PageConnection>();
         axum::serve(listener, router).with_graceful_shutdown(shutdown.signalled()).await?;

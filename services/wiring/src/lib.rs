@@ -38,6 +38,9 @@ impl std::fmt::Debug for TuneApplication {
     }
 }
 
+/// The key that signs the pages' plain-form submissions.
+pub use klero_web::IntakeKey;
+
 /// Everything a server needs.
 #[derive(Debug)]
 pub struct ServerConfig {
@@ -68,6 +71,9 @@ pub struct ServerConfig {
     /// Serve gRPC and the pages over TLS (`--tls-cert`, `--tls-key`, `--tls-client-ca`).
     pub tls: Option<ServerTls>,
     pub tune: Option<TuneApplication>,
+    /// Signs what residents send through the pages' plain form (`--intake-key`); the trust
+    /// root grants it the intake role. Without it the pages take no form submissions.
+    pub intake_key: Option<klero_web::IntakeKey>,
 }
 
 impl ServerConfig {
@@ -88,6 +94,7 @@ impl ServerConfig {
             witness_quorum: 1,
             tls: None,
             tune: None,
+            intake_key: None,
         }
     }
 }
@@ -220,6 +227,7 @@ pub async fn start_on(
             listener,
             limits: config.pages_limits,
             tls: config.tls.clone(),
+            intake: config.intake_key.clone(),
         }));
     }
     if !config.witnesses.is_empty() {

@@ -17,6 +17,7 @@
 //! - `snapshots`: restarts take up a valid snapshot and refuse any other, with the same answers.
 //! - `tls`: gRPC and the pages over TLS, with and without client certificates.
 //! - `privacy`: personal text sealed, opened, erased; proofs hold and no file gives it back.
+//! - `participation`: open calls, residents' own submissions, open moderation, every rule named.
 //! - `storage`: a real full disk (a small tmpfs): fail-stop appends, reads go on, nothing lost.
 
 mod audit;
@@ -29,6 +30,7 @@ mod errors;
 mod idempotency;
 mod lifecycle;
 mod operations;
+mod participation;
 mod privacy;
 mod reads;
 mod restart;

@@ -83,8 +83,12 @@ async fn residents_read_and_their_browser_verifies() {
     // B: the same log key, another history, longer than A's.
     let recorded_b = record(&b, "pages-fork").await;
     let mut client_b = b.client().await;
-    let extra = b.sign_now(&Cast::new("pages").facilitator, "pages-fork", &submission("s9999"));
-    client_b.append(&extra, None).await.expect("B grows beyond A");
+    // Beyond A's own growth in the script: a submission while the browser watches, and one
+    // through the plain form.
+    for n in 0..3 {
+        let extra = b.sign_now(&Cast::new("pages").facilitator, "pages-fork", &submission(format!("s999{n}")));
+        client_b.append(&extra, None).await.expect("B grows beyond A");
+    }
     // C: the same log key, another trust root.
     let recorded_c = record_as(&c, "pages-other-keys", &Cast::with_council("pages", "another council")).await;
     // A witnessed log, and a fork of it under the same log key that its witness never cosigns.
@@ -222,6 +226,11 @@ async fn residents_read_and_their_browser_verifies() {
     let nojs = &seen["nojs"];
     assert!(nojs["text"].as_str().unwrap_or("").contains(RATIONALE));
     assert_eq!(nojs["badge"], "Not checked");
+    // Issue 28: a resident with no script submits through the plain form, and is told where it is.
+    let submitted = &nojs["submitted"];
+    assert_eq!(submitted["status"], 201, "{submitted:#}");
+    assert!(submitted["heading"].as_str().unwrap_or("").contains("your submission is in the record"), "{submitted:#}");
+    assert!(submitted["text"].as_str().unwrap_or("").contains("received from the web form"), "{submitted:#}");
 
     // Accessibility: no violation on any page; the keyboard and a phone's screen work.
     for (path, violations) in seen["axe"].as_object().expect("axe") {

@@ -380,3 +380,118 @@ async fn every_submission_is_shown_numbered_on_pages_of_a_hundred() {
     }
     server.server.stop().await;
 }
+
+/// A form body, `application/x-www-form-urlencoded`.
+fn form(fields: &[(&str, &str)]) -> Vec<u8> {
+    let encode = |text: &str| -> String {
+        text.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                b' ' => "+".into(),
+                other => format!("%{other:02X}"),
+            })
+            .collect()
+    };
+    fields.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&").into_bytes()
+}
+
+/// Issue 28: a resident with no script sends a submission through the assembly page's plain
+/// form. The server seals it and signs it with its intake key ("received from the web form");
+/// the page shows it awaiting moderation, then its text once a moderator publishes it; the
+/// contact never shows. Bad input changes nothing and names its field or rule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resident_sends_a_submission_through_the_plain_form() {
+    let server = PagesServer::start().await;
+    let recorded = record(&server, "pages-form").await;
+    let assembly = recorded.assembly.clone();
+    let cast = Cast::new("pages");
+    let mut client = server.client().await;
+    let intake = klero_client::Author::new(key(INTAKE_KEY));
+    let moderator = klero_client::Author::new(key("pages: moderator"));
+    let pages = server.pages();
+    let page = get(&pages, &format!("/assemblies/{assembly}")).await.text();
+    let action = format!("action=\"/assemblies/{assembly}/calls/{CALL}/submissions\"");
+    assert!(page.contains(&action), "the open call has a form");
+    assert!(page.contains("You agree that a moderator may publish what you write."), "the consent text is shown");
+    let post = |body: Vec<u8>| {
+        let pages = pages.clone();
+        let path = format!("/assemblies/{assembly}/calls/{CALL}/submissions");
+        async move { exchange(&pages, "POST", &path, Some("application/x-www-form-urlencoded"), &body).await }
+    };
+    let email = "Quokka.7716@example.org";
+    let text = "A crossing by the library, please.\r\nThe school run is dangerous there.";
+    let size = server.server.running.application().log_size();
+
+    // Bad input changes nothing, and names its field or rule.
+    for (fields, status, named) in [
+        (vec![("text", text), ("consent", "yes"), ("website", "http://spam.example")], 400, "website"),
+        (vec![("text", text)], 400, "consent"),
+        (vec![("text", "  "), ("consent", "yes")], 400, "text"),
+        (vec![("text", text), ("consent", "yes"), ("email", "not an address")], 400, "email"),
+        (vec![("text", &"x".repeat(301)), ("consent", "yes")], 409, "call.within_limits"),
+    ] {
+        let answer = post(form(&fields)).await;
+        assert_eq!(answer.status, status, "{named}: {}", answer.text());
+        assert!(answer.text().contains(named), "{named} is named: {}", answer.text());
+        assert_eq!(server.server.running.application().log_size(), size, "{named}: nothing appended");
+    }
+
+    let answer = post(form(&[("text", text), ("name", "Ann Example"), ("email", email), ("consent", "yes")])).await;
+    assert_eq!(answer.status, 201, "{}", answer.text());
+    assert_eq!(answer.header("content-type"), Some("text/html; charset=utf-8"), "a page, not text");
+    let log_index = size;
+    assert!(answer.text().contains(&format!("event <strong>{log_index}</strong>")), "{}", answer.text());
+    assert!(answer.text().contains(&format!("/receipt?log_index={log_index}")), "the receipt link");
+
+    // The record: signed by the intake key, path web_form, the text sealed with its line ends
+    // made LF, the contact sealed.
+    let stream = format!("assembly/{assembly}/deliberation");
+    let chain = read_stream_chain(&mut client, &stream).await;
+    let event = chain.last().expect("the submission");
+    assert_eq!(event.author().author_public_key, intake.public_key(), "signed by the intake key");
+    let Ok(klero_domain::DomainEvent::ResidentSubmitted(submitted)) = klero_fold::LogFold::decode(event) else {
+        panic!("a ResidentSubmitted")
+    };
+    assert_eq!(submitted.path, klero_domain::SubmissionPath::WebForm);
+    let opened = client
+        .query()
+        .open_personal_text(pb::query::OpenPersonalTextRequest {
+            assembly_id: assembly.clone(),
+            event_hash: event.event_hash().0.to_vec(),
+        })
+        .await
+        .expect("opens")
+        .into_inner();
+    let field = |name: &str| opened.fields.iter().find(|f| f.field == name).map(|f| f.text.clone()).unwrap_or_default();
+    assert_eq!(field("sealed_text"), text.replace("\r\n", "\n"));
+    assert_eq!(field("sealed_contact"), format!("name: Ann Example\nemail: {email}"));
+
+    // Awaiting moderation: counted, its text not shown; once published, shown; the contact never.
+    let submissions = format!("/assemblies/{assembly}/submissions");
+    let waiting = get(&pages, &submissions).await.text();
+    assert!(waiting.contains("Awaiting moderation") && !waiting.contains("A crossing by the library"), "not yet shown");
+    assert!(waiting.contains(&format!("Received from the web form, to the call {CALL}.")), "the path is said");
+    let moderated = pb::deliberation::SubmissionModerated {
+        submission_event_hash: event.event_hash().0.to_vec(),
+        decision: pb::deliberation::ModerationDecision::Publish as i32,
+        reason: String::new(),
+    };
+    client.append(&server.sign_now(&moderator, &assembly, &moderated), None).await.expect("published");
+    let shown = get(&pages, &submissions).await.text();
+    assert!(shown.contains("A crossing by the library, please.\nThe school run is dangerous there."), "published");
+    let overview = get(&pages, &format!("/assemblies/{assembly}")).await.text();
+    assert!(overview.contains("1 received (0 signed in residents' own browsers, 1 from the web form): 1 published"));
+    for place in [shown, overview, get(&pages, &format!("/api/v1/slices/submissions/{assembly}")).await.text()] {
+        assert!(!place.contains("Quokka") && !place.contains("Ann Example"), "a contact is never shown");
+    }
+
+    // One per key does not bind the web form (its key is the server's), but the call's dates do.
+    let second = post(form(&[("text", "A second crossing."), ("consent", "yes")])).await;
+    assert_eq!(second.status, 201, "{}", second.text());
+    let close = pb::deliberation::CallClosed { call_id: CALL.into(), reason: String::new() };
+    client.append(&server.sign_now(&cast.facilitator, &assembly, &close), None).await.expect("closed");
+    let late = post(form(&[("text", "Too late?"), ("consent", "yes")])).await;
+    assert_eq!(late.status, 409, "{}", late.text());
+    assert!(late.text().contains("call.open"), "{}", late.text());
+    server.server.stop().await;
+}

@@ -21,6 +21,9 @@ use std::sync::Arc;
 pub const RATIONALE: &str = "Funded from the 2027 transport budget.";
 /// Strings from the public that must show as text, never run.
 pub const SCRIPT_TITLE: &str = "<script>alert(\"evidence\")</script> Transport briefing";
+/// The call `record` opens for residents' submissions.
+pub const CALL: &str = "crossing-call";
+
 /// A submission nothing cites, never erased: its text shows on the page of submissions.
 pub const UNCITED_SUBMISSION: &str = "Open the library on Sundays, please.";
 pub const SCRIPT_SUBMISSION: &str = "The bus stops at 7pm <script>alert(1)</script> & \"I cannot get home\".";
@@ -93,7 +96,7 @@ pub struct Recorded {
     pub decision_maker_key: String,
 }
 
-async fn document(client: &mut KleroClient, text: &str, personal_data: bool) -> Vec<u8> {
+pub async fn document(client: &mut KleroClient, text: &str, personal_data: bool) -> Vec<u8> {
     client
         .upload_document(text.as_bytes(), "text/plain; charset=utf-8", personal_data)
         .await
@@ -298,6 +301,36 @@ pub async fn record_as(server: &PagesServer, assembly: &str, cast: &Cast) -> Rec
         erased_on: "2026-03-21".into(),
     };
     client.append(&server.sign_now(&officer, assembly, &erasure), None).await.expect("erasure");
+    // Issue 28: a call open for residents, with the intake key and a moderator granted.
+    for (who, role) in [
+        (&klero_client::Author::new(key(INTAKE_KEY)), pb::registry::Role::Intake),
+        (&klero_client::Author::new(key("pages: moderator")), pb::registry::Role::Moderator),
+    ] {
+        let grant = pb::registry::KeyGranted {
+            public_key: who.public_key().to_vec(),
+            role: role as i32,
+            scope: assembly.into(),
+            holder_title: "officer".into(),
+        };
+        client.append(&server.sign_now(&cast.council, assembly, &grant), None).await.expect("grant");
+    }
+    let today = (klero_application::system_clock()() + server.offset_ms.load(Ordering::SeqCst)) / DAY_MS;
+    let date = |days: u64| klero_domain::Date((today + days) as i64 - 1).to_string();
+    let call = pb::deliberation::CallOpened {
+        call_id: CALL.into(),
+        prompt: "Where should the new crossing go?".into(),
+        recommendation_id: String::new(),
+        opens_on: date(0),
+        closes_on: date(30),
+        text_bytes_max: 300,
+        one_per_key: true,
+        names_asked: true,
+        consent_hash: document(&mut client, "You agree that a moderator may publish what you write.", false).await,
+        moderation_policy_hash: document(&mut client, "We withhold personal attacks.", false).await,
+        withhold_reasons: vec!["personal_attack".into()],
+        retention_days: 365,
+    };
+    client.append(&server.sign_now(&cast.facilitator, assembly, &call), None).await.expect("the call");
     Recorded {
         assembly: assembly.into(),
         facilitator_grant,

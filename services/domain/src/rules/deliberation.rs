@@ -1,10 +1,14 @@
 //! The deliberation stage: sessions, evidence and public submissions (docs/RULES.md,
-//! `deliberation.*`).
+//! `deliberation.*`); residents' own submissions are in `participation`.
 
 use super::*;
 
 impl AssemblyState {
-    pub(super) fn decide_deliberation(&self, event: DeliberationEvent<'_>) -> Result<Acceptance, Rejection> {
+    pub(super) fn decide_deliberation(
+        &self,
+        event: DeliberationEvent<'_>,
+        proposal: Proposal<'_>,
+    ) -> Result<Acceptance, Rejection> {
         match event {
             DeliberationEvent::SessionHeld(session) => {
                 self.selection.require_panel(RuleCode::DeliberationAfterPanel)?;
@@ -36,6 +40,11 @@ impl AssemblyState {
                 Ok(Acceptance::default())
             }
             DeliberationEvent::PublicSubmissionReceived(_) => Ok(Acceptance::default()),
+            DeliberationEvent::CallOpened(call) => self.decide_call_opened(call),
+            DeliberationEvent::CallClosed(closed) => self.decide_call_closed(closed),
+            DeliberationEvent::ResidentSubmitted(submitted) => self.decide_resident_submitted(submitted, proposal),
+            DeliberationEvent::SubmissionModerated(moderated) => self.decide_submission_moderated(moderated, proposal),
+            DeliberationEvent::ModerationAppealed(appealed) => self.decide_moderation_appealed(appealed),
         }
     }
 
@@ -50,6 +59,11 @@ impl AssemblyState {
                 self.public_submissions += 1;
                 self.inputs.insert(recorded.event_hash, InputKind::PublicSubmission);
             }
+            DeliberationEvent::CallOpened(_)
+            | DeliberationEvent::CallClosed(_)
+            | DeliberationEvent::ResidentSubmitted(_)
+            | DeliberationEvent::SubmissionModerated(_)
+            | DeliberationEvent::ModerationAppealed(_) => self.evolve_participation(event, recorded),
         }
     }
 }

@@ -15,6 +15,7 @@ use klero_ledger::Hash256;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 mod deliberation;
+mod participation;
 mod privacy;
 mod recommendation;
 mod registry;
@@ -22,6 +23,7 @@ mod response;
 mod selection;
 mod state;
 
+pub use participation::{CallState, ResidentSubmissionState};
 pub use state::*;
 
 /// Declares every rule code: the enum, its stable text form, and the list of all codes.
@@ -62,6 +64,7 @@ rule_codes! {
     RegistryRevokeRequiresGrant = "registry.revoke_requires_grant",
     AuthorityRoleRequired = "authority.role_required",
     AuthorityKeyRevoked = "authority.key_revoked",
+    AuthoritySubmitterOnly = "authority.submitter_only",
     AssemblyConvenedFirst = "assembly.convened_first",
     AssemblyConvenedOnce = "assembly.convened_once",
     AssemblyDatesOrdered = "assembly.dates_ordered",
@@ -95,6 +98,19 @@ rule_codes! {
     DeliberationSessionSequence = "deliberation.session_sequence",
     DeliberationAttendanceWithinPanel = "deliberation.attendance_within_panel",
     DeliberationEvidenceAtHeldSession = "deliberation.evidence_at_held_session",
+    CallIdUnique = "call.id_unique",
+    CallDatesOrdered = "call.dates_ordered",
+    CallNamesDraftedRecommendation = "call.names_drafted_recommendation",
+    CallExists = "call.exists",
+    CallOpen = "call.open",
+    CallWithinLimits = "call.within_limits",
+    CallOnePerKey = "call.one_per_key",
+    ModerationNamesResidentSubmission = "moderation.names_resident_submission",
+    ModerationNotOwn = "moderation.not_own",
+    ModerationReasonInPolicy = "moderation.reason_in_policy",
+    ModerationDecidedOnce = "moderation.decided_once",
+    ModerationSecondByAnother = "moderation.second_by_another",
+    ModerationAppealAfterWithhold = "moderation.appeal_after_withhold",
     RecommendationAfterPanel = "recommendation.after_panel",
     RecommendationIdUnique = "recommendation.id_unique",
     RecommendationExists = "recommendation.exists",
@@ -113,6 +129,7 @@ rule_codes! {
     CitationNamesRecordedInput = "citation.names_recorded_input",
     CitationCurrentText = "citation.current_text",
     CitationAfterResponse = "citation.after_response",
+    CitationPublishedOnly = "citation.published_only",
     PrivacyRetentionSetOnce = "privacy.retention_set_once",
     PrivacyErasureNamesPersonalContent = "privacy.erasure_names_personal_content",
     PrivacyErasedOnce = "privacy.erased_once",
@@ -229,6 +246,9 @@ pub enum AuthorisedBy<'s> {
     TrustRoot,
     /// An assembly event, by a key holding the role its type needs for the assembly.
     Grant(&'s Grant),
+    /// A resident's event, by a key no grant names: a submission signed in the browser inside
+    /// an open call, or its author's appeal.
+    Resident,
 }
 
 /// Everything the rules need: the registry and every assembly.
@@ -300,6 +320,9 @@ impl DomainState {
             }
             return Ok(AuthorisedBy::TrustRoot);
         };
+        if event.authority() == Authority::Resident {
+            return self.authorise_resident(event, assembly_id, proposal.author);
+        }
         let role = event
             .authority()
             .role()
@@ -333,7 +356,7 @@ impl DomainState {
     pub fn decide(&self, event: &DomainEvent, proposal: Proposal<'_>) -> Result<Acceptance, Rejection> {
         let authorised = self.authorise(event, proposal)?;
         let assembly_id = match (authorised, StreamKind::parse_stream_str(proposal.stream)) {
-            (AuthorisedBy::Grant(_), Some((_, Some(assembly_id)))) => assembly_id,
+            (AuthorisedBy::Grant(_) | AuthorisedBy::Resident, Some((_, Some(assembly_id)))) => assembly_id,
             _ => {
                 return match event.stage() {
                     StageEvent::Registry(event) => self.decide_registry(event),
@@ -465,6 +488,8 @@ impl DomainState {
                     inputs: Default::default(),
                     retention_days: None,
                     personal_items: HashMap::new(),
+                    calls: BTreeMap::new(),
+                    resident_submissions: HashMap::new(),
                 },
             );
             return Acceptance::default();
@@ -488,7 +513,7 @@ impl AssemblyState {
             StageEvent::Registry(_) => Err(broken(RuleCode::EventStreamMatches, "handled before the assembly's rules")),
             StageEvent::Assembly(event) => self.decide_privacy(event),
             StageEvent::Selection(event) => self.selection.decide(event, &self.convened),
-            StageEvent::Deliberation(event) => self.decide_deliberation(event),
+            StageEvent::Deliberation(event) => self.decide_deliberation(event, proposal),
             StageEvent::Recommendation(event) => self.decide_recommendation(event),
             StageEvent::Response(event) => self.decide_response(event, proposal),
         }

@@ -176,6 +176,17 @@ impl AssemblyState {
                 ),
             ));
         }
+        if let Some((index, citation)) = citations.iter().enumerate().find(|(_, c)| {
+            self.resident_submissions.get(&c.input_event_hash).is_some_and(|submission| !submission.published())
+        }) {
+            return Err(broken(
+                RuleCode::CitationPublishedOnly,
+                format!(
+                    "citations[{index}] names the resident's submission {}, which a moderator has not published",
+                    citation.input_event_hash
+                ),
+            ));
+        }
         Ok(Acceptance::default())
     }
 }

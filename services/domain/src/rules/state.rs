@@ -89,6 +89,12 @@ pub struct AssemblyState {
     /// personal document), by event hash.
     #[serde(default)]
     pub personal_items: HashMap<Hash256, PersonalItem>,
+    /// Calls for residents' submissions, by id.
+    #[serde(default)]
+    pub calls: BTreeMap<String, CallState>,
+    /// Residents' own submissions, by event hash, with their moderation.
+    #[serde(default)]
+    pub resident_submissions: HashMap<Hash256, ResidentSubmissionState>,
 }
 
 /// An event that holds personal content a `ContentErased` can erase.

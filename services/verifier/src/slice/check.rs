@@ -135,6 +135,8 @@ impl VerifiedSlice {
 pub enum Authorisation {
     TrustRoot,
     Grant(Grant),
+    /// A resident's own key, which no grant names (docs/RULES.md, Authority).
+    Resident,
 }
 
 /// Checks `slice` for `target`, trusting only `options`.
@@ -408,6 +410,26 @@ pub fn verify_slice(slice: &Slice, target: &SliceTarget, options: &SliceOptions)
                     format!("the opening names {}, which is not a sealed field of that event", opening.field),
                 )
             })?;
+        if let DomainEvent::ResidentSubmitted(_) = &decoded {
+            let hash = events[&opening.log_index].1;
+            let published = StreamKind::parse_stream(&envelope.author().stream)
+                .and_then(|(_, assembly)| fold.state().assembly(&assembly?)?.resident_submissions.get(&hash).cloned())
+                .is_some_and(|submission| submission.published());
+            if !published {
+                return Err(failure(
+                    FailureClass::Opening,
+                    Some(opening.log_index),
+                    "a page shows a resident's submission only once a moderator published it",
+                ));
+            }
+        }
+        if !decoded.shown_sealed_fields().iter().any(|(field, _)| *field == opening.field) {
+            return Err(failure(
+                FailureClass::Opening,
+                Some(opening.log_index),
+                format!("a page never shows {}: it is how to reach a resident, not what they said", opening.field),
+            ));
+        }
         klero_domain::personal::check_opening(&opening.salt, &opening.text, &commitment).map_err(|_| {
             failure(
                 FailureClass::Opening,
@@ -555,6 +577,7 @@ pub(crate) fn authorise(fold: &LogFold, index: u64, envelope: &Envelope) -> Resu
     match fold.state().authorise(&decoded, proposal) {
         Ok(AuthorisedBy::TrustRoot) => Ok(Authorisation::TrustRoot),
         Ok(AuthorisedBy::Grant(grant)) => Ok(Authorisation::Grant(grant.clone())),
+        Ok(AuthorisedBy::Resident) => Ok(Authorisation::Resident),
         Err(rejection) => Err(failure(FailureClass::Authority, Some(index), rejection.to_string())),
     }
 }

@@ -125,8 +125,10 @@ pub fn plan_slice(
 
 /// The documents and sealed text a page of `target` shows, among `events` (the slice's own,
 /// decoded, by log index): every sealed field and every committed document, except those of
-/// public submissions nothing in the slice cites (a page counts those) and, for an event page,
-/// all but the event's own. Listings show none; a page of submissions shows its submissions'.
+/// public submissions nothing in the slice cites (a page counts those), of residents'
+/// submissions no moderator published, and, for an event page, all but the event's own.
+/// Listings show none; a page of submissions shows its submissions'. A resident's contact is
+/// never shown ([`DomainEvent::shown_sealed_fields`]).
 pub fn shown_events<'e>(
     target: &SliceTarget,
     events: &'e BTreeMap<u64, (DomainEvent, Hash256)>,
@@ -134,16 +136,40 @@ pub fn shown_events<'e>(
     if matches!(target, SliceTarget::Index { .. } | SliceTarget::Dashboard { .. }) {
         return Vec::new();
     }
+    // A resident's submission shows only while its latest moderation publishes it: pending
+    // and withheld ones stay sealed.
+    let mut published: HashMap<Hash256, bool> = HashMap::new();
+    for (event, _) in events.values() {
+        if let DomainEvent::SubmissionModerated(moderated) = event {
+            published.insert(
+                moderated.submission_event_hash,
+                moderated.decision == klero_domain::ModerationDecision::Publish,
+            );
+        }
+    }
+    // An event page folds the registry only, so it cannot show that a moderator published one.
+    let may_show = |event: &DomainEvent, hash: &Hash256| {
+        !matches!(event, DomainEvent::ResidentSubmitted(_))
+            || (!matches!(target, SliceTarget::Event(_)) && published.get(hash).copied().unwrap_or(false))
+    };
     if let SliceTarget::Submissions { page, .. } = target {
         let first = page.saturating_sub(1).saturating_mul(SUBMISSIONS_PAGE);
         return events
             .iter()
-            .filter(|(_, (event, _))| matches!(event, DomainEvent::PublicSubmissionReceived(_)))
+            .filter(|(_, (event, _))| {
+                matches!(event, DomainEvent::PublicSubmissionReceived(_) | DomainEvent::ResidentSubmitted(_))
+            })
             .skip(usize::try_from(first).unwrap_or(usize::MAX))
             .take(SUBMISSIONS_PAGE as usize)
+            .filter(|(_, (event, hash))| may_show(event, hash))
             .map(|(index, (event, _))| (*index, event))
             .collect();
     }
+    let events: BTreeMap<u64, &(DomainEvent, Hash256)> = events
+        .iter()
+        .filter(|(_, (event, hash))| may_show(event, hash))
+        .map(|(index, entry)| (*index, entry))
+        .collect();
     let mut cited: HashSet<Hash256> = HashSet::new();
     for (event, _) in events.values() {
         match event {
@@ -160,7 +186,7 @@ pub fn shown_events<'e>(
         .iter()
         .filter(|(index, (event, hash))| match (target, event) {
             (SliceTarget::Event(at), _) => *at == **index,
-            (_, DomainEvent::PublicSubmissionReceived(_)) => cited.contains(hash),
+            (_, DomainEvent::PublicSubmissionReceived(_) | DomainEvent::ResidentSubmitted(_)) => cited.contains(hash),
             _ => true,
         })
         .map(|(index, (event, _))| (*index, event))
@@ -233,7 +259,7 @@ pub fn cut(log: &WholeLog<'_>, note: &str, target: &SliceTarget, consistency_fro
     let mut inline = BTreeMap::new();
     let mut held = BTreeSet::new();
     for (_, event) in &shown {
-        if let Some((hash, kind)) = event.committed_document() {
+        for (hash, kind) in event.committed_documents() {
             if let Some(bytes) = documents.get(&hash) {
                 let linked_only = matches!(
                     kind,
@@ -267,7 +293,16 @@ pub fn cut(log: &WholeLog<'_>, note: &str, target: &SliceTarget, consistency_fro
         heads: heads_proof.leaves.iter().map(|(position, head)| (*position, head.entry())).collect(),
         inclusion: tree.batch_inclusion_proof(&indices, size).unwrap_or_default(),
         events: events.into_iter().collect(),
-        openings: openings.iter().filter(|o| shown_indices.contains(&o.log_index)).cloned().collect(),
+        openings: openings
+            .iter()
+            .filter(|o| {
+                shown_indices.contains(&o.log_index)
+                    && page_events.get(&o.log_index).is_some_and(|(event, _)| {
+                        event.shown_sealed_fields().iter().any(|(field, _)| *field == o.field)
+                    })
+            })
+            .cloned()
+            .collect(),
         documents: inline.into_iter().collect(),
         documents_held: held.into_iter().collect(),
         erasures_complete: None,
