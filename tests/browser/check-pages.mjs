@@ -198,6 +198,32 @@ const out = { pages: {}, lies: {} };
   await context.close();
 }
 
+// 3b. With scripts, a resident submits: their browser makes its own key, signs, and is told
+// where the submission is; the receipt page then shows it, checked.
+{
+  const { context, page } = await newPage();
+  // The test server's clock runs ahead (to reach deadlines); the resident's runs with it.
+  await page.clock.install({ time: Date.now() + config.a.clockOffsetMs });
+  await page.clock.resume();
+  await visit(page, `${config.a.pages}${assembly}`);
+  await page.fill("form.call-form textarea[name=text]", "A crossing by the library, signed in my own browser.");
+  await page.fill("form.call-form input[name=email]", "signed.resident@example.org");
+  await page.check("form.call-form input[name=consent]");
+  await page.click("form.call-form button[type=submit]");
+  await page.waitForSelector(".submitted, .form-error", { timeout: 15000 });
+  const note = await page.textContent(".submitted, .form-error");
+  if (!(await page.$(".submitted"))) throw new Error(`the signed submission was refused: ${note}`);
+  const receipt = await page.getAttribute(".submitted a", "href");
+  const mine = await page.evaluate(() => JSON.parse(localStorage.getItem(`klero:mine:${location.origin}`) || "[]"));
+  const followed = await visit(page, `${config.a.pages}${receipt}`);
+  // Coming back: the receipt page lists what this browser sent.
+  await page.goto(`${config.a.pages}/receipt`);
+  await page.waitForSelector("#mine a", { timeout: 10000 });
+  const listed = await page.getAttribute("#mine a", "href");
+  out.signed = { note, receipt, mine, listed, followed: { state: followed.state, text: followed.text } };
+  await context.close();
+}
+
 // 4. Lies in the markup: each page altered in transit, in a fresh browser.
 const between = (text, start, end) => {
   const from = text.indexOf(start);

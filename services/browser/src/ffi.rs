@@ -64,6 +64,28 @@ pub unsafe extern "C" fn klero_plan(pointer: *mut u8, len: usize) -> *mut u8 {
     answer(json)
 }
 
+/// How many random bytes [`klero_compose`] needs from the browser.
+#[no_mangle]
+pub extern "C" fn klero_compose_random_bytes() -> u32 {
+    crate::COMPOSE_RANDOM_BYTES as u32
+}
+
+/// Composes a resident's submission for the browser to sign ([`crate::compose`]); the input
+/// is a JSON [`crate::ComposeRequest`].
+///
+/// # Safety
+/// As [`input`]: the input's memory is taken back.
+#[no_mangle]
+pub unsafe extern "C" fn klero_compose(pointer: *mut u8, len: usize) -> *mut u8 {
+    // SAFETY: the script passes memory it filled from `klero_alloc`.
+    let bytes = unsafe { input(pointer, len) };
+    let json = match serde_json::from_slice::<crate::ComposeRequest>(&bytes) {
+        Ok(request) => serde_json::to_string(&crate::compose(&request)).unwrap_or_else(|e| error_json(&e.to_string())),
+        Err(e) => serde_json::json!({"ok": false, "reason": format!("the request: {e}")}).to_string(),
+    };
+    answer(json)
+}
+
 /// Checks a slice and derives the page ([`crate::check`]).
 ///
 /// # Safety

@@ -13,6 +13,9 @@
 
 pub mod ffi;
 
+mod compose;
+pub use compose::{compose, ComposeRequest, Composed, COMPOSE_RANDOM_BYTES};
+
 use klero_domain::AssemblyId;
 use klero_ledger::bundle::ProofBundle;
 use klero_ledger::checkpoint::LogVerifierKey;

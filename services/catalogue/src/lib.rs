@@ -439,6 +439,73 @@ pub fn sealed_text_message(sealed: &SealedText) -> pb::privacy::SealedText {
     }
 }
 
+/// What a resident gives to one call: the text and how to reach them, as they typed it. The one
+/// place that turns it into a sealed `ResidentSubmitted`, for the server's plain form and the
+/// resident's own browser alike.
+#[derive(Clone, Debug, Default)]
+pub struct ResidentForm<'a> {
+    pub call_id: &'a str,
+    pub text: &'a str,
+    pub name: &'a str,
+    pub postcode: &'a str,
+    pub email: &'a str,
+}
+
+/// The randomness a sealed submission needs: a nonce and a salt for each of its two fields.
+pub const RESIDENT_SEALING_RANDOM_BYTES: usize =
+    2 * (klero_domain::personal::NONCE_BYTES + klero_domain::personal::SALT_BYTES);
+
+impl ResidentForm<'_> {
+    /// The text as the record holds it: line ends as LF alone (browsers send CRLF).
+    pub fn text(&self) -> String {
+        self.text.replace("\r\n", "\n").replace('\r', "\n")
+    }
+
+    /// The contact as sealed: a line `name: …`, `postcode: …` or `email: …` for each given;
+    /// `None` when none is. An email must look like one; the field is named when it does not.
+    pub fn contact(&self) -> Result<Option<String>, FieldViolation> {
+        let email = self.email.trim();
+        if !email.is_empty() && (email.len() > 254 || !email.contains('@') || email.contains(char::is_whitespace)) {
+            return Err(violation("email", "write an email address like name@example.org, or leave it empty"));
+        }
+        let lines: Vec<String> = [("name", self.name.trim()), ("postcode", self.postcode.trim()), ("email", email)]
+            .into_iter()
+            .filter(|(_, value)| !value.is_empty())
+            .map(|(field, value)| format!("{field}: {}", value.replace(['\r', '\n'], " ")))
+            .collect();
+        Ok((!lines.is_empty()).then(|| lines.join("\n")))
+    }
+
+    /// The payload, its text and contact sealed under `key` for event `event_id` with the
+    /// nonces and salts in `random` (the caller's randomness: the server's or the browser's).
+    pub fn seal(
+        &self,
+        path: pb::deliberation::SubmissionPath,
+        key: &klero_domain::DataKey,
+        event_id: &[u8; 16],
+        random: &[u8; RESIDENT_SEALING_RANDOM_BYTES],
+    ) -> Result<pb::deliberation::ResidentSubmitted, FieldViolation> {
+        use klero_domain::personal::{seal, NONCE_BYTES, SALT_BYTES};
+        if self.text.trim().is_empty() {
+            return Err(violation("text", "write your submission"));
+        }
+        let contact = self.contact()?;
+        let sealed = |at: usize, field: &str, text: &str| {
+            let start = at * (NONCE_BYTES + SALT_BYTES);
+            let nonce: [u8; NONCE_BYTES] = random[start..start + NONCE_BYTES].try_into().expect("a nonce's bytes");
+            let salt: [u8; SALT_BYTES] =
+                random[start + NONCE_BYTES..start + NONCE_BYTES + SALT_BYTES].try_into().expect("a salt's bytes");
+            sealed_text_message(&seal(key, nonce, salt, event_id, field, text))
+        };
+        Ok(pb::deliberation::ResidentSubmitted {
+            call_id: self.call_id.to_string(),
+            path: path as i32,
+            sealed_text: Some(sealed(0, "sealed_text", &self.text())),
+            sealed_contact: contact.as_deref().map(|contact| sealed(1, "sealed_contact", contact)),
+        })
+    }
+}
+
 // The decoders, one per message.
 
 impl ToDomain for pb::registry::KeyGranted {

@@ -127,11 +127,15 @@ fn choose_withdrawal(instance: &klero_selection::Instance, seed: &[u8], panel: &
 
 pub async fn run(target: Target) -> anyhow::Result<()> {
     let temporary = tempfile::tempdir()?;
+    let mut intake = None;
     let (url, council_key, embedded) = match target {
         Target::Embedded { http, store } => {
             let council_key = generate_key()?;
+            let intake_key = generate_key()?;
+            intake = Some(Author::new(intake_key.clone()));
             let config = ServerConfig {
                 postgres: store,
+                intake_key: Some(wiring::IntakeKey(intake_key)),
                 ..ServerConfig::new(
                     temporary.path(),
                     council_key.verifying_key().to_bytes(),
@@ -140,12 +144,12 @@ pub async fn run(target: Target) -> anyhow::Result<()> {
             };
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let url = format!("http://{}", listener.local_addr()?);
-            let http = match http {
-                Some(address) => {
-                    Some(tokio::net::TcpListener::bind(address).await.with_context(|| format!("binding {address}"))?)
-                }
-                None => None,
-            };
+            // The pages run either way: residents take part through them. Only with `--http`
+            // are they at a chosen address, and kept up after the demonstration.
+            let keep_up = http.is_some();
+            let address = http.unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+            let http =
+                Some(tokio::net::TcpListener::bind(address).await.with_context(|| format!("binding {address}"))?);
             let pages = http.as_ref().map(|l| l.local_addr()).transpose()?;
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
             let listeners = wiring::Listeners { grpc: Some(listener), http };
@@ -154,13 +158,15 @@ pub async fn run(target: Target) -> anyhow::Result<()> {
             })
             .await?;
             println!("started an embedded server at {url} (data in {})", temporary.path().display());
-            (url, council_key, Some((stop, server, pages)))
+            (url, council_key, Some((stop, server, pages, keep_up)))
         }
         Target::Server { url, trust_root_key } => (url, *trust_root_key, None),
     };
-    let result = drive(&url, council_key).await;
-    if let Some((stop, server, pages)) = embedded {
-        if let (Ok(()), Some(address)) = (&result, pages) {
+    let pages = embedded.as_ref().and_then(|(_, _, pages, _)| *pages).map(|address| format!("http://{address}"));
+    let residents = intake.zip(pages);
+    let result = drive(&url, council_key, residents).await;
+    if let Some((stop, server, pages, keep_up)) = embedded {
+        if let (Ok(()), Some(address), true) = (&result, pages, keep_up) {
             println!("\n== the public record\nopen http://{address}/ to read it and check it in your browser; Ctrl-C stops the server");
             wiring::termination_signal().await;
         }
@@ -170,7 +176,9 @@ pub async fn run(target: Target) -> anyhow::Result<()> {
     result
 }
 
-async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
+/// `residents`: the pages' intake key and address, when the demo runs its own server; a
+/// server elsewhere is driven without the residents' stage.
+async fn drive(url: &str, council_key: SigningKey, residents: Option<(Author, String)>) -> anyhow::Result<()> {
     let client = KleroClient::connect(url).await?;
     let mut suffix = [0u8; 4];
     getrandom::getrandom(&mut suffix)?;
@@ -189,11 +197,35 @@ async fn drive(url: &str, council_key: SigningKey) -> anyhow::Result<()> {
 
     grant_roles_and_convene(&mut demo, &actors).await?;
     let early_checkpoint = select_the_panel(&mut demo, &actors).await?;
-    let inputs = deliberate(&mut demo, &actors).await?;
+    let mut inputs = deliberate(&mut demo, &actors).await?;
+    let taken_part = match &residents {
+        Some((intake, pages)) => {
+            let taken = crate::residents::take_part(
+                &mut demo.client,
+                &demo.assembly,
+                &actors.council,
+                &actors.facilitator,
+                intake,
+                pages,
+            )
+            .await?;
+            inputs.submissions.push(taken.published.clone());
+            demo.appended += taken.events;
+            Some(taken)
+        }
+        None => {
+            println!("residents: not shown against a server elsewhere (the demo needs its pages' intake key)");
+            None
+        }
+    };
     // The first submitter keeps a receipt, taken now; at the end it is followed to the answer.
     let receipt = demo.client.proof_bundle(inputs.submissions[0].log_index).await?;
     let adopted = recommend(&mut demo, &actors, &inputs).await?;
     let not_accepted = respond(&mut demo, &actors, &inputs, &adopted).await?;
+    if let Some(taken) = &taken_part {
+        let what = "is cited by R4, \"Car-free school streets\", which the council accepted: a pilot at ten schools from spring term";
+        crate::residents::tell(&mut demo.client, &demo.assembly, taken, what).await?;
+    }
     let verifier = audit(&mut demo, &early_checkpoint, &not_accepted).await?;
     follow_the_receipt(&mut demo, &receipt, &verifier, &inputs).await?;
     erase_a_submission(&mut demo, &actors, &inputs).await
@@ -380,7 +412,10 @@ async fn recommend(
         "Local food procurement",
     ];
     // Which inputs informed each recommendation: (evidence index, submission index).
-    let informed_by: [(usize, Option<usize>); 5] = [(0, Some(0)), (2, Some(1)), (3, None), (1, Some(3)), (4, Some(2))];
+    // With residents' own submissions, R4 cites the one a moderator published (the fifth).
+    let school_streets = if inputs.submissions.len() > 4 { 4 } else { 3 };
+    let informed_by: [(usize, Option<usize>); 5] =
+        [(0, Some(0)), (2, Some(1)), (3, None), (1, Some(school_streets)), (4, Some(2))];
     let mut adopted_hashes = Vec::new();
     for (i, title) in titles.iter().enumerate() {
         let id = format!("R{}", i + 1);

@@ -6,5 +6,6 @@ pub mod audit;
 pub mod demo;
 pub mod keys;
 pub mod privacy;
+pub mod residents;
 pub mod select;
 pub mod transparency;

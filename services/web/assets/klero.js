@@ -282,6 +282,124 @@
 
   window.Kleroterion = { checkPage, loadModule };
 
+  // ------------------------------------------------------------------ taking part
+  // A resident's submission, signed in this browser with a key only this browser holds
+  // (WebCrypto Ed25519, made not extractable, kept in IndexedDB). The module composes and seals
+  // what the resident typed and hands back the bytes to sign; this script signs them and posts
+  // them, and knows nothing of what they hold. Without WebCrypto's Ed25519, or if anything fails
+  // before posting, the form posts as it does with no script, to the server's own intake.
+  const residentKey = () => new Promise((resolve, reject) => {
+    const opening = indexedDB.open("klero", 1);
+    opening.onupgradeneeded = () => opening.result.createObjectStore("keys");
+    opening.onerror = () => reject(opening.error);
+    opening.onsuccess = () => {
+      const db = opening.result;
+      const read = db.transaction("keys").objectStore("keys").get("resident");
+      read.onerror = () => reject(read.error);
+      read.onsuccess = async () => {
+        if (read.result) { resolve(read.result); return; }
+        try {
+          const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]);
+          const write = db.transaction("keys", "readwrite").objectStore("keys").put(pair, "resident");
+          write.onsuccess = () => resolve(pair);
+          write.onerror = () => reject(write.error);
+        } catch (error) { reject(error); }
+      };
+    };
+  });
+  const toBase64 = (bytes) => btoa(Array.from(new Uint8Array(bytes), (b) => String.fromCharCode(b)).join(""));
+  const fromBase64 = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+  // What this browser sent, per server, so that the resident can come back to it.
+  const remember = (server, logIndex) => {
+    const key = `klero:mine:${server}`;
+    const mine = JSON.parse(localStorage.getItem(key) || "[]");
+    mine.push({ log_index: logIndex, at: new Date().toISOString() });
+    localStorage.setItem(key, JSON.stringify(mine));
+  };
+  const signAndPost = async (form) => {
+    const pair = await residentKey();
+    const publicKey = await crypto.subtle.exportKey("raw", pair.publicKey);
+    const exports = await loadModule("/static/klero.wasm");
+    const value = (name) => (form.elements[name] ? form.elements[name].value : "");
+    const callId = decodeURIComponent((/\/calls\/([^/]+)\/submissions$/.exec(new URL(form.action).pathname) || [])[1] || "");
+    const composed = call(exports, "klero_compose", encoder.encode(JSON.stringify({
+      page: location.pathname, call: callId, text: value("text"), name: value("name"), postcode: value("postcode"),
+      email: value("email"), public_key: toBase64(publicKey),
+      random: toBase64(crypto.getRandomValues(new Uint8Array(exports.klero_compose_random_bytes()))),
+      now_unix_ms: Date.now(),
+    })));
+    if (!composed.ok) return { refused: composed.reason };
+    const signature = await crypto.subtle.sign({ name: "Ed25519" }, pair.privateKey, fromBase64(composed.signing_input));
+    const response = await fetch("/api/v1/submissions", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ author: composed.author, signature: toBase64(signature), data_key: composed.data_key }),
+    });
+    const answer = await response.text();
+    if (!response.ok) return { refused: answer };
+    return { posted: JSON.parse(answer) };
+  };
+  const takePart = (event) => {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.classList.contains("call-form")) return;
+    if (!window.crypto || !crypto.subtle || !window.indexedDB) return;
+    event.preventDefault();
+    const button = form.querySelector("button[type=submit]");
+    if (button) button.disabled = true;
+    signAndPost(form).then((outcome) => {
+      if (button) button.disabled = false;
+      const old = form.querySelector(".form-error");
+      if (old) old.remove();
+      if (outcome.refused !== undefined) {
+        const error = document.createElement("p");
+        error.className = "form-error";
+        error.setAttribute("role", "alert");
+        error.textContent = `Not sent: ${outcome.refused}`;
+        form.insertBefore(error, button ? button.parentNode : null);
+        return;
+      }
+      const logIndex = outcome.posted.log_index;
+      remember(location.origin, logIndex);
+      const note = document.createElement("div");
+      note.className = "submitted";
+      note.setAttribute("role", "status");
+      const heading = document.createElement("h4");
+      heading.textContent = "Received: your submission is in the record";
+      const text = document.createElement("p");
+      text.textContent = `It is event ${logIndex}, signed in this browser with a key only this browser holds, so no one else can have written it or changed it. A moderator will publish it or withhold it under the call's policy. `;
+      const link = document.createElement("a");
+      link.href = outcome.posted.receipt;
+      link.textContent = "Follow it to the council's answers";
+      text.append(link);
+      note.append(heading, text);
+      form.replaceWith(note);
+    }).catch(() => form.submit());
+  };
+  document.addEventListener("submit", takePart);
+  // What this browser sent to this server, listed on the receipt page: each links to its own
+  // page, which the browser checks like any other.
+  const listMine = () => {
+    if (location.pathname !== "/receipt" || location.search) return;
+    const mine = JSON.parse(localStorage.getItem(`klero:mine:${location.origin}`) || "[]");
+    const anchor = document.getElementById("check-a-receipt");
+    if (!mine.length || !anchor) return;
+    const section = document.createElement("section");
+    section.id = "mine";
+    const heading = document.createElement("h2");
+    heading.textContent = "What you sent from this browser";
+    const list = document.createElement("ul");
+    for (const sent of mine) {
+      const item = document.createElement("li");
+      const link = document.createElement("a");
+      link.href = `/receipt?log_index=${encodeURIComponent(sent.log_index)}`;
+      link.textContent = `Your submission of ${String(sent.at).slice(0, 10)} (event ${sent.log_index}): what became of it`;
+      item.append(link);
+      list.append(item);
+    }
+    section.append(heading, list);
+    anchor.before(section);
+  };
+
   // ------------------------------------------------------------------ this site's pages
   const onThisSite = () => {
     const main = document.getElementById("content");
@@ -356,6 +474,7 @@
       });
     }
   };
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", onThisSite);
-  else onThisSite();
+  const onLoad = () => { onThisSite(); listMine(); };
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", onLoad);
+  else onLoad();
 })();

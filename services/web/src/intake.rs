@@ -4,6 +4,10 @@
 //! decide it as any client's event: the call, its dates and limits, and that the key holds the
 //! intake role, which only the trust root grants. The text and the contact are sealed under a
 //! fresh data key, so both can be erased; the contact is never shown.
+//!
+//! `POST /api/v1/submissions` takes the same event signed in the resident's own browser (path
+//! `BROWSER`): the module composed and sealed it, WebCrypto signed it with a key that never
+//! leaves the browser, and the rules let any key submit inside an open call.
 
 use crate::{PageError, Web};
 use axum::body::Body;
@@ -12,7 +16,7 @@ use axum::http::{Response, StatusCode};
 use axum::response::IntoResponse;
 use axum::Form;
 use klero_application::{AppendRequest, ApplicationError};
-use klero_domain::{personal, DataKey, StreamKind};
+use klero_domain::{DataKey, StreamKind};
 use klero_ledger::envelope::{AuthorPart, EventId};
 use klero_proto as pb;
 use prost::Message;
@@ -59,20 +63,6 @@ fn random<const N: usize>() -> [u8; N] {
     bytes
 }
 
-/// The contact a resident gave, as sealed: one line per field given, none if none was.
-fn contact(form: &SubmissionForm) -> Result<Option<String>, PageError> {
-    let email = form.email.trim();
-    if !email.is_empty() && (email.len() > 254 || !email.contains('@') || email.contains(char::is_whitespace)) {
-        return Err(bad("email: write an email address like name@example.org, or leave it empty"));
-    }
-    let lines: Vec<String> = [("name", form.name.trim()), ("postcode", form.postcode.trim()), ("email", email)]
-        .into_iter()
-        .filter(|(_, value)| !value.is_empty())
-        .map(|(field, value)| format!("{field}: {}", value.replace(['\r', '\n'], " ")))
-        .collect();
-    Ok((!lines.is_empty()).then(|| lines.join("\n")))
-}
-
 /// `POST /assemblies/{id}/calls/{call}/submissions`.
 pub async fn submitted(
     State(web): State<Arc<Web>>,
@@ -101,23 +91,18 @@ async fn submit(web: &Web, id: &str, call: &str, form: SubmissionForm) -> Result
     if form.consent != "yes" {
         return Err(bad("consent: tick the box to agree to how your submission is used, or do not send it"));
     }
-    // Browsers send a text area's line ends as CRLF; the record holds LF alone.
-    let text = form.text.replace("\r\n", "\n").replace('\r', "\n");
-    if text.trim().is_empty() {
-        return Err(bad("text: write your submission"));
-    }
-    let contact = contact(&form)?;
+    let resident = klero_catalogue::ResidentForm {
+        call_id: call,
+        text: &form.text,
+        name: &form.name,
+        postcode: &form.postcode,
+        email: &form.email,
+    };
     let event_id = EventId(random());
     let key = DataKey(random());
-    let seal = |field: &str, text: &str| {
-        klero_catalogue::sealed_text_message(&personal::seal(&key, random(), random(), &event_id.0, field, text))
-    };
-    let payload = pb::deliberation::ResidentSubmitted {
-        call_id: call.to_string(),
-        path: pb::deliberation::SubmissionPath::WebForm as i32,
-        sealed_text: Some(seal("sealed_text", &text)),
-        sealed_contact: contact.as_deref().map(|contact| seal("sealed_contact", contact)),
-    };
+    let payload = resident
+        .seal(pb::deliberation::SubmissionPath::WebForm, &key, &event_id.0, &random())
+        .map_err(|violation| bad(format!("{}: {}", violation.field, violation.description)))?;
     let stream = StreamKind::Deliberation.stream_name(&assembly);
     let author = AuthorPart {
         event_id,
@@ -132,8 +117,18 @@ async fn submit(web: &Web, id: &str, call: &str, form: SubmissionForm) -> Result
         status: StatusCode::INTERNAL_SERVER_ERROR,
         message: format!("the submission could not be signed: {e}"),
     })?;
+    append_resident(web, signed, key).await
+}
+
+/// Appends a resident's signed event with its data key, as any client's append: the rules
+/// decide it. Field violations name what the resident typed the text into.
+async fn append_resident(
+    web: &Web,
+    signed: klero_ledger::envelope::SignedAuthorPart,
+    key: DataKey,
+) -> Result<u64, PageError> {
     let request = AppendRequest {
-        stream,
+        stream: signed.author().stream.clone(),
         expected: klero_store::ExpectedRevision::Any,
         events: vec![signed],
         data_keys: vec![Some(key)],
@@ -147,6 +142,58 @@ async fn submit(web: &Web, id: &str, call: &str, form: SubmissionForm) -> Result
         other => PageError::from(other),
     })?;
     Ok(appended[0].event.leaf_index)
+}
+
+/// What a resident's browser posts to `POST /api/v1/submissions`: the author part it composed
+/// (the module did) and signed with its own key (WebCrypto did), and the data key that seals it.
+#[derive(Debug, serde::Deserialize)]
+pub struct SignedSubmission {
+    /// Base64 of the author encoding (FORMAT.md §2.1).
+    author: String,
+    /// Base64 of its 64-byte Ed25519 signature.
+    signature: String,
+    /// Base64 of the 32-byte data key.
+    data_key: String,
+}
+
+/// The residents' own events a browser may post here; every other goes through gRPC.
+const RESIDENT_EVENT_TYPES: [&str; 2] =
+    ["klero.deliberation.v1.ResidentSubmitted", "klero.deliberation.v1.ModerationAppealed"];
+
+/// `POST /api/v1/submissions`: a resident's event signed in their own browser.
+pub async fn signed_submission(State(web): State<Arc<Web>>, body: axum::body::Bytes) -> Response<Body> {
+    use base64::Engine as _;
+    let answer = async {
+        let posted: SignedSubmission = serde_json::from_slice(&body)
+            .map_err(|e| bad(format!("the body must be JSON {{author, signature, data_key}}: {e}")))?;
+        let bytes = |field: &str, text: &str| {
+            base64::engine::general_purpose::STANDARD.decode(text).map_err(|_| bad(format!("{field}: must be base64")))
+        };
+        let signed = klero_ledger::envelope::SignedAuthorPart::from_wire(
+            bytes("author", &posted.author)?,
+            &bytes("signature", &posted.signature)?,
+        )
+        .map_err(|e| bad(format!("author: {e}")))?;
+        if !RESIDENT_EVENT_TYPES.contains(&signed.author().event_type.as_str()) {
+            return Err(bad(format!(
+                "event_type: this address takes a resident's own events ({}); append others over gRPC",
+                RESIDENT_EVENT_TYPES.join(", ")
+            )));
+        }
+        let key: [u8; 32] =
+            bytes("data_key", &posted.data_key)?.try_into().map_err(|_| bad("data_key: must be 32 bytes"))?;
+        append_resident(&web, signed, DataKey(key)).await
+    };
+    match answer.await {
+        Ok(log_index) => (
+            StatusCode::CREATED,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            serde_json::json!({"log_index": log_index, "receipt": format!("/receipt?log_index={log_index}")})
+                .to_string(),
+        )
+            .into_response(),
+        Err(error) => error.into_plain_response(),
+    }
 }
 
 /// The form's name for a field of the event: what the resident typed it into.

@@ -275,7 +275,8 @@ impl PageError {
 impl From<ApplicationError> for PageError {
     fn from(error: ApplicationError) -> PageError {
         let status = match &error {
-            ApplicationError::InvalidArgument { .. } => StatusCode::BAD_REQUEST,
+            ApplicationError::InvalidArgument { .. } | ApplicationError::BadSignature { .. } => StatusCode::BAD_REQUEST,
+            ApplicationError::DuplicateEventId { .. } => StatusCode::CONFLICT,
             ApplicationError::Rejected { rejection: klero_domain::Rejection::NotAuthorised { .. }, .. } => {
                 StatusCode::FORBIDDEN
             }
@@ -283,7 +284,9 @@ impl From<ApplicationError> for PageError {
             ApplicationError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApplicationError::OutOfRange { .. } => StatusCode::BAD_REQUEST,
             ApplicationError::LimitExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApplicationError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApplicationError::Unavailable { .. } | ApplicationError::StorageFailed { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
@@ -357,6 +360,7 @@ pub fn router(app: Arc<Application>, limits: HttpLimits, intake: Option<IntakeKe
         .route("/api/v1/events/{log_index}", get(proofs::event))
         .route("/api/v1/consistency", get(proofs::consistency))
         .route("/api/v1/slices/{*path}", get(pages::slice))
+        .route("/api/v1/submissions", axum::routing::post(intake::signed_submission))
         .route("/checkpoint", get(tiles::checkpoint))
         .route("/tile/{*path}", get(tiles::tile))
         .route("/klero/envelopes/{*path}", get(tiles::tile))

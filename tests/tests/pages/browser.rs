@@ -85,7 +85,7 @@ async fn residents_read_and_their_browser_verifies() {
     let mut client_b = b.client().await;
     // Beyond A's own growth in the script: a submission while the browser watches, and one
     // through the plain form.
-    for n in 0..3 {
+    for n in 0..5 {
         let extra = b.sign_now(&Cast::new("pages").facilitator, "pages-fork", &submission(format!("s999{n}")));
         client_b.append(&extra, None).await.expect("B grows beyond A");
     }
@@ -106,6 +106,7 @@ async fn residents_read_and_their_browser_verifies() {
     let config = serde_json::json!({
         "chromium": chromium,
         "a": {"pages": a.pages(), "assembly": recorded_a.assembly, "response": recorded_a.response,
+              "clockOffsetMs": a.offset_ms.load(Ordering::SeqCst),
               "facilitator_grant": recorded_a.facilitator_grant, "submission": recorded_a.submission,
               "uncited": recorded_a.uncited_submission},
         "b": {"pages": b.pages(), "assembly": recorded_b.assembly},
@@ -231,6 +232,33 @@ async fn residents_read_and_their_browser_verifies() {
     assert_eq!(submitted["status"], 201, "{submitted:#}");
     assert!(submitted["heading"].as_str().unwrap_or("").contains("your submission is in the record"), "{submitted:#}");
     assert!(submitted["text"].as_str().unwrap_or("").contains("received from the web form"), "{submitted:#}");
+
+    // Issue 28: with scripts, the resident's own browser signs the submission with a key only it
+    // holds; the record says so, and the receipt page, checked, shows it awaiting moderation.
+    let signed = &seen["signed"];
+    assert!(signed["note"].as_str().unwrap_or("").contains("signed in this browser"), "{signed:#}");
+    let log_index: u64 = signed["receipt"]
+        .as_str()
+        .and_then(|r| r.strip_prefix("/receipt?log_index="))
+        .and_then(|n| n.parse().ok())
+        .expect("a receipt link");
+    assert_eq!(signed["mine"][0]["log_index"], log_index, "the browser keeps what it sent");
+    assert_eq!(signed["listed"], signed["receipt"], "coming back, the receipt page lists it: {signed:#}");
+    assert_eq!(signed["followed"]["state"], "verified", "{signed:#}");
+    assert!(signed["followed"]["text"].as_str().unwrap_or("").contains("Awaiting moderation"), "{signed:#}");
+    let mut client = a.client().await;
+    let chain = read_stream_chain(&mut client, "assembly/pages-browser/deliberation").await;
+    let intake = klero_client::Author::new(key(INTAKE_KEY)).public_key();
+    let by_browser = chain
+        .iter()
+        .filter(|e| e.author().event_type.ends_with("ResidentSubmitted"))
+        .find(|e| e.author().author_public_key != intake)
+        .expect("one signed by the browser's own key");
+    let Ok(klero_domain::DomainEvent::ResidentSubmitted(submitted)) = klero_fold::LogFold::decode(by_browser) else {
+        panic!("a resident's submission")
+    };
+    assert_eq!(submitted.path, klero_domain::SubmissionPath::Browser);
+    assert!(submitted.contact.is_some(), "the email is sealed as the contact");
 
     // Accessibility: no violation on any page; the keyboard and a phone's screen work.
     for (path, violations) in seen["axe"].as_object().expect("axe") {

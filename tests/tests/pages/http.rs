@@ -182,6 +182,15 @@ async fn pages_open_data_and_proofs_over_http() {
 }
 
 /// The body of a served page, between `<body>` and `</body>`.
+/// The size of the checkpoint a page states it was rendered at (`data-tree-size` on `<main>`).
+fn tree_size_of(html: &str) -> u64 {
+    html.split("data-tree-size=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .and_then(|n| n.parse().ok())
+        .expect("the page names its checkpoint")
+}
+
 fn body_of(html: &str) -> &str {
     let start = html.find("<body>\n").expect("a body") + "<body>\n".len();
     let end = html.rfind("</body>").expect("its end");
@@ -213,12 +222,7 @@ async fn every_page_is_what_its_slice_derives() {
         let page = get(&pages, &address).await;
         assert_eq!(page.status, 200, "{address}: {}", page.text());
         let html = page.text();
-        let size: u64 = html
-            .split("data-tree-size=\"")
-            .nth(1)
-            .and_then(|rest| rest.split('"').next())
-            .and_then(|n| n.parse().ok())
-            .expect("the page names its checkpoint");
+        let size = tree_size_of(&html);
         let plan = klero_browser::plan(&address).expect("a plan");
         let slice_path = plan.slice.expect("the page shows the record");
         let separator = if slice_path.contains('?') { '&' } else { '?' };
@@ -349,12 +353,7 @@ async fn every_submission_is_shown_numbered_on_pages_of_a_hundred() {
     }
     assert!(!second.contains(&text_of(96)) && !second.contains(UNCITED_SUBMISSION), "page 2 starts at 101");
     // The page is what its slice derives, and the slice opens page 2's 23 submissions only.
-    let size: u64 = second
-        .split("data-tree-size=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .and_then(|n| n.parse().ok())
-        .expect("the page names its checkpoint");
+    let size = tree_size_of(&second);
     let slice_path = klero_browser::plan(&format!("{address}?page=2")).expect("a plan").slice.expect("a slice");
     assert_eq!(slice_path, format!("submissions/{}?page=2", recorded.assembly));
     let slice = get(&pages, &format!("/api/v1/slices/{slice_path}&size={size}")).await;
@@ -493,5 +492,101 @@ async fn a_resident_sends_a_submission_through_the_plain_form() {
     let late = post(form(&[("text", "Too late?"), ("consent", "yes")])).await;
     assert_eq!(late.status, 409, "{}", late.text());
     assert!(late.text().contains("call.open"), "{}", late.text());
+    server.server.stop().await;
+}
+
+/// Issue 28: `POST /api/v1/submissions` takes a resident's event signed with their own key (as
+/// a browser composes it with the module and signs it with WebCrypto), a retry of the same
+/// bytes answers the same, and nothing else goes through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submission_signed_by_the_residents_own_key_is_taken_and_nothing_else() {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let server = PagesServer::start().await;
+    let recorded = record(&server, "pages-signed").await;
+    let pages = server.pages();
+    let resident = key("a resident's browser key");
+    let now = klero_application::system_clock()() + server.offset_ms.load(Ordering::SeqCst);
+    let mut random = vec![7u8; klero_browser::COMPOSE_RANDOM_BYTES];
+    random[0] = 1;
+    let composed = klero_browser::compose(&klero_browser::ComposeRequest {
+        page: format!("/assemblies/{}", recorded.assembly),
+        call: CALL.into(),
+        text: "Signed by my own key.".into(),
+        email: "me@example.org".into(),
+        public_key: b64.encode(resident.verifying_key().to_bytes()),
+        random: b64.encode(&random),
+        now_unix_ms: now,
+        ..Default::default()
+    });
+    assert!(composed.ok, "{:?}", composed.reason);
+    let signing_input = b64.decode(composed.signing_input.as_deref().expect("bytes to sign")).expect("base64");
+    let signature = ed25519_dalek::Signer::sign(&resident, &signing_input).to_bytes();
+    let body = |author: &str, signature: &[u8], data_key: &str| {
+        serde_json::json!({"author": author, "signature": b64.encode(signature), "data_key": data_key}).to_string()
+    };
+    let (author, data_key) = (composed.author.clone().expect("author"), composed.data_key.clone().expect("key"));
+    let post = |body: String| {
+        let pages = pages.clone();
+        async move { exchange(&pages, "POST", "/api/v1/submissions", Some("application/json"), body.as_bytes()).await }
+    };
+    let size = server.server.running.application().log_size();
+    // Refused, naming what is wrong, and nothing appended.
+    let mut forged = signature;
+    forged[0] ^= 1;
+    let session = klero_ledger::envelope::AuthorPart {
+        event_id: klero_ledger::envelope::EventId([9; 16]),
+        stream: format!("assembly/{}/deliberation", recorded.assembly),
+        event_type: "klero.deliberation.v1.SessionHeld".into(),
+        event_version: 1,
+        author_public_key: resident.verifying_key().to_bytes(),
+        authored_at_unix_ms: now,
+        payload: Vec::new(),
+    }
+    .sign(&resident)
+    .expect("sign");
+    for (sent, status, named) in [
+        (body(&author, &forged, &data_key), 400, "signature"),
+        (body(&author, &signature, "AAAA"), 400, "data_key"),
+        (body("not base64!", &signature, &data_key), 400, "author"),
+        (
+            body(&b64.encode(session.encoding()), session.signature(), &data_key),
+            400,
+            "event_type: this address takes a resident's own events",
+        ),
+        ("{}".to_string(), 400, "author"),
+    ] {
+        let answer = post(sent).await;
+        assert_eq!(answer.status, status, "{named}: {}", answer.text());
+        assert!(answer.text().contains(named), "{named}: {}", answer.text());
+        assert_eq!(server.server.running.application().log_size(), size, "{named}: nothing appended");
+    }
+    let taken = post(body(&author, &signature, &data_key)).await;
+    assert_eq!(taken.status, 201, "{}", taken.text());
+    let answer: serde_json::Value = serde_json::from_slice(&taken.body).expect("JSON");
+    assert_eq!(answer["log_index"], size, "{answer}");
+    assert_eq!(answer["receipt"], format!("/receipt?log_index={size}"));
+    // A retry of the same bytes is safe: the same answer, one event.
+    let again = post(body(&author, &signature, &data_key)).await;
+    assert_eq!((again.status, again.body.clone()), (201, taken.body.clone()), "{}", again.text());
+    assert_eq!(server.server.running.application().log_size(), size + 1);
+    // One per key: the same key cannot submit twice to this call.
+    random[0] = 2;
+    let second = klero_browser::compose(&klero_browser::ComposeRequest {
+        page: format!("/assemblies/{}", recorded.assembly),
+        call: CALL.into(),
+        text: "And again.".into(),
+        public_key: b64.encode(resident.verifying_key().to_bytes()),
+        random: b64.encode(&random),
+        now_unix_ms: now,
+        ..Default::default()
+    });
+    let signing_input = b64.decode(second.signing_input.as_deref().expect("bytes")).expect("base64");
+    let signature = ed25519_dalek::Signer::sign(&resident, &signing_input).to_bytes();
+    let refused =
+        post(body(second.author.as_deref().expect("author"), &signature, second.data_key.as_deref().expect("key")))
+            .await;
+    assert_eq!(refused.status, 409, "{}", refused.text());
+    assert!(refused.text().contains("call.one_per_key"), "{}", refused.text());
     server.server.stop().await;
 }

@@ -1,0 +1,102 @@
+//! A resident's submission composed in their own browser (issue 28). The module seals the text,
+//! and the contact if any, under a data key made of the browser's random bytes, and encodes the
+//! event's author part for the browser's own Ed25519 public key; the script signs the bytes
+//! this returns with WebCrypto, whose private key never leaves the browser (not even into this
+//! module), and posts them. So the script knows nothing of the event's schema, and the council
+//! cannot forge or change what the resident signed.
+
+use crate::page_of;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use klero_catalogue::{EventMessage, ResidentForm, ToDomain, RESIDENT_SEALING_RANDOM_BYTES};
+use klero_ledger::envelope::{signing_input, AuthorPart, EventId};
+use klero_pages::Page;
+use prost::Message;
+use serde::{Deserialize, Serialize};
+
+/// The random bytes a submission needs, from the browser: an event id (16), a data key (32),
+/// and a nonce and a salt for each sealed field.
+pub const COMPOSE_RANDOM_BYTES: usize = 16 + 32 + RESIDENT_SEALING_RANDOM_BYTES;
+
+/// What the script asks of [`compose`]: the page the form is on, what the resident typed, the
+/// browser's public key, its random bytes and its clock.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ComposeRequest {
+    pub page: String,
+    pub call: String,
+    pub text: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub postcode: String,
+    #[serde(default)]
+    pub email: String,
+    /// Base64 of the browser key's 32-byte Ed25519 public key.
+    pub public_key: String,
+    /// Base64 of [`COMPOSE_RANDOM_BYTES`] random bytes.
+    pub random: String,
+    pub now_unix_ms: u64,
+}
+
+/// What [`compose`] hands back: the author encoding, the bytes to sign, and the data key to
+/// post beside the signature; or why not, naming the field.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Composed {
+    pub ok: bool,
+    pub reason: Option<String>,
+    pub author: Option<String>,
+    pub signing_input: Option<String>,
+    pub data_key: Option<String>,
+}
+
+/// Composes the resident's `ResidentSubmitted` for the call on the page at `request.page`.
+pub fn compose(request: &ComposeRequest) -> Composed {
+    match composed(request) {
+        Ok(composed) => composed,
+        Err(reason) => Composed { ok: false, reason: Some(reason), ..Composed::default() },
+    }
+}
+
+fn composed(request: &ComposeRequest) -> Result<Composed, String> {
+    let Some(Page::Assembly(assembly)) = page_of(&request.page)? else {
+        return Err("page: a call's form is on its assembly's page".into());
+    };
+    let decode = |field: &str, text: &str| BASE64.decode(text).map_err(|_| format!("{field}: must be base64"));
+    let public_key: [u8; 32] = decode("public_key", &request.public_key)?
+        .try_into()
+        .map_err(|_| "public_key: must be 32 bytes".to_string())?;
+    let random = decode("random", &request.random)?;
+    if random.len() != COMPOSE_RANDOM_BYTES {
+        return Err(format!("random: must be {COMPOSE_RANDOM_BYTES} bytes"));
+    }
+    let event_id: [u8; 16] = random[..16].try_into().expect("16 bytes");
+    let key = klero_domain::DataKey(random[16..48].try_into().expect("32 bytes"));
+    let sealing: &[u8; RESIDENT_SEALING_RANDOM_BYTES] = random[48..].try_into().expect("the sealing bytes");
+    let form = ResidentForm {
+        call_id: &request.call,
+        text: &request.text,
+        name: &request.name,
+        postcode: &request.postcode,
+        email: &request.email,
+    };
+    let payload = form
+        .seal(klero_proto::deliberation::SubmissionPath::Browser, &key, &event_id, sealing)
+        .map_err(|violation| format!("{}: {}", violation.field, violation.description))?;
+    let author = AuthorPart {
+        event_id: EventId(event_id),
+        stream: klero_domain::StreamKind::Deliberation.stream_name(&assembly),
+        event_type: klero_proto::deliberation::ResidentSubmitted::EVENT_TYPE.into(),
+        event_version: payload.payload_version(),
+        author_public_key: public_key,
+        authored_at_unix_ms: request.now_unix_ms,
+        payload: payload.encode_to_vec(),
+    };
+    let encoding = author.encode().map_err(|e| e.to_string())?;
+    Ok(Composed {
+        ok: true,
+        reason: None,
+        signing_input: Some(BASE64.encode(signing_input(&encoding))),
+        author: Some(BASE64.encode(&encoding)),
+        data_key: Some(BASE64.encode(key.0)),
+    })
+}
