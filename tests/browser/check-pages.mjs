@@ -216,11 +216,30 @@ const out = { pages: {}, lies: {} };
   const receipt = await page.getAttribute(".submitted a", "href");
   const mine = await page.evaluate(() => JSON.parse(localStorage.getItem(`klero:mine:${location.origin}`) || "[]"));
   const followed = await visit(page, `${config.a.pages}${receipt}`);
+  // Then a moderator publishes it, and a recommendation the council answered cites it: each
+  // time the resident's page, checked, says so.
+  // Withheld first: the resident sees why, and appeals from the same browser.
+  await phase(`withhold ${receipt.split("=")[1]}`);
+  const withheld = await visit(page, `${config.a.pages}${receipt}`);
+  const appealOffered = await page.isVisible("form.appeal-form button");
+  await page.click("form.appeal-form button");
+  await page.waitForSelector("p.submitted, p.form-error", { timeout: 15000 });
+  const appealed = await page.textContent("p.submitted, p.form-error");
+  await phase(`publish ${receipt.split("=")[1]}`);
+  const published = await visit(page, `${config.a.pages}${receipt}`);
+  await phase(`cite ${receipt.split("=")[1]}`);
+  const cited = await visit(page, `${config.a.pages}${receipt}`);
   // Coming back: the receipt page lists what this browser sent.
   await page.goto(`${config.a.pages}/receipt`);
   await page.waitForSelector("#mine a", { timeout: 10000 });
   const listed = await page.getAttribute("#mine a", "href");
-  out.signed = { note, receipt, mine, listed, followed: { state: followed.state, text: followed.text } };
+  out.signed = {
+    note, receipt, mine, listed,
+    followed: { state: followed.state, text: followed.text },
+    withheld: { state: withheld.state, text: withheld.text, appealOffered, appealed },
+    published: { state: published.state, text: published.text },
+    cited: { state: cited.state, text: cited.text },
+  };
   await context.close();
 }
 

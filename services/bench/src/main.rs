@@ -18,6 +18,7 @@ mod page_benches;
 mod postgres_benches;
 mod privacy_benches;
 mod report;
+mod resident_benches;
 mod select_benches;
 mod soak_benches;
 mod store_benches;
@@ -85,9 +86,10 @@ fn main() {
             "postgres" => postgres_benches::postgres(quick),
             "privacy" => privacy_benches::privacy(quick),
             "browser" => browser_benches::browser(quick),
+            "residents" => resident_benches::residents(quick),
             other => {
                 eprintln!(
-                    "unknown bench {other:?}; expected verify, append, proof, grpc, verify-export, project, open, select, documents, pages, tiles, privacy, postgres, soak or all"
+                    "unknown bench {other:?}; expected verify, append, proof, grpc, verify-export, project, open, select, documents, pages, tiles, privacy, postgres, soak, residents or all"
                 );
                 std::process::exit(2);
             }

@@ -11,7 +11,6 @@ use base64::Engine as _;
 use klero_catalogue::{EventMessage, ResidentForm, ToDomain, RESIDENT_SEALING_RANDOM_BYTES};
 use klero_ledger::envelope::{signing_input, AuthorPart, EventId};
 use klero_pages::Page;
-use prost::Message;
 use serde::{Deserialize, Serialize};
 
 /// The random bytes a submission needs, from the browser: an event id (16), a data key (32),
@@ -82,13 +81,27 @@ fn composed(request: &ComposeRequest) -> Result<Composed, String> {
     let payload = form
         .seal(klero_proto::deliberation::SubmissionPath::Browser, &key, &event_id, sealing)
         .map_err(|violation| format!("{}: {}", violation.field, violation.description))?;
+    let mut composed = author_for(&assembly, event_id, public_key, request.now_unix_ms, &payload)?;
+    composed.data_key = Some(BASE64.encode(key.0));
+    Ok(composed)
+}
+
+/// The author part of a resident's event on the assembly's deliberation stream, encoded, with
+/// the bytes to sign.
+fn author_for<M: EventMessage + ToDomain>(
+    assembly: &klero_domain::AssemblyId,
+    event_id: [u8; 16],
+    public_key: [u8; 32],
+    now_unix_ms: u64,
+    payload: &M,
+) -> Result<Composed, String> {
     let author = AuthorPart {
         event_id: EventId(event_id),
-        stream: klero_domain::StreamKind::Deliberation.stream_name(&assembly),
-        event_type: klero_proto::deliberation::ResidentSubmitted::EVENT_TYPE.into(),
+        stream: klero_domain::StreamKind::Deliberation.stream_name(assembly),
+        event_type: M::EVENT_TYPE.into(),
         event_version: payload.payload_version(),
         author_public_key: public_key,
-        authored_at_unix_ms: request.now_unix_ms,
+        authored_at_unix_ms: now_unix_ms,
         payload: payload.encode_to_vec(),
     };
     let encoding = author.encode().map_err(|e| e.to_string())?;
@@ -97,6 +110,43 @@ fn composed(request: &ComposeRequest) -> Result<Composed, String> {
         reason: None,
         signing_input: Some(BASE64.encode(signing_input(&encoding))),
         author: Some(BASE64.encode(&encoding)),
-        data_key: Some(BASE64.encode(key.0)),
+        data_key: None,
     })
+}
+
+/// What the script asks of [`compose_appeal`]: the receipt page the appeal is on, the
+/// submission's event hash (hex, as the page names it), the browser's key, 16 random bytes (the
+/// event id) and its clock.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct AppealRequest {
+    pub assembly: String,
+    pub submission: String,
+    pub public_key: String,
+    pub random: String,
+    pub now_unix_ms: u64,
+}
+
+/// Composes the resident's `ModerationAppealed` of their own withheld submission; the key that
+/// signs it must be the one that signed the submission (`authority.submitter_only`).
+pub fn compose_appeal(request: &AppealRequest) -> Composed {
+    let appeal = || -> Result<Composed, String> {
+        let assembly = klero_domain::AssemblyId::parse(&request.assembly).map_err(|e| format!("assembly: {e}"))?;
+        let submission = klero_ledger::hash::from_hex(&request.submission)
+            .ok()
+            .filter(|bytes| bytes.len() == 32)
+            .ok_or("submission: must be 64 hex digits")?;
+        let public_key: [u8; 32] = BASE64
+            .decode(&request.public_key)
+            .ok()
+            .and_then(|bytes| bytes.try_into().ok())
+            .ok_or("public_key: must be 32 bytes of base64")?;
+        let event_id: [u8; 16] = BASE64
+            .decode(&request.random)
+            .ok()
+            .and_then(|bytes| bytes.try_into().ok())
+            .ok_or("random: must be 16 bytes of base64")?;
+        let payload = klero_proto::deliberation::ModerationAppealed { submission_event_hash: submission };
+        author_for(&assembly, event_id, public_key, request.now_unix_ms, &payload)
+    };
+    appeal().unwrap_or_else(|reason| Composed { ok: false, reason: Some(reason), ..Composed::default() })
 }

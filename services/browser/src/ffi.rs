@@ -86,6 +86,24 @@ pub unsafe extern "C" fn klero_compose(pointer: *mut u8, len: usize) -> *mut u8 
     answer(json)
 }
 
+/// Composes a resident's appeal of their withheld submission ([`crate::compose_appeal`]); the
+/// input is a JSON [`crate::AppealRequest`].
+///
+/// # Safety
+/// As [`input`]: the input's memory is taken back.
+#[no_mangle]
+pub unsafe extern "C" fn klero_compose_appeal(pointer: *mut u8, len: usize) -> *mut u8 {
+    // SAFETY: the script passes memory it filled from `klero_alloc`.
+    let bytes = unsafe { input(pointer, len) };
+    let json = match serde_json::from_slice::<crate::AppealRequest>(&bytes) {
+        Ok(request) => {
+            serde_json::to_string(&crate::compose_appeal(&request)).unwrap_or_else(|e| error_json(&e.to_string()))
+        }
+        Err(e) => serde_json::json!({"ok": false, "reason": format!("the request: {e}")}).to_string(),
+    };
+    answer(json)
+}
+
 /// Checks a slice and derives the page ([`crate::check`]).
 ///
 /// # Safety

@@ -14,7 +14,7 @@
 pub mod ffi;
 
 mod compose;
-pub use compose::{compose, ComposeRequest, Composed, COMPOSE_RANDOM_BYTES};
+pub use compose::{compose, compose_appeal, AppealRequest, ComposeRequest, Composed, COMPOSE_RANDOM_BYTES};
 
 use klero_domain::AssemblyId;
 use klero_ledger::bundle::ProofBundle;

@@ -40,6 +40,10 @@ pub struct TraceModel {
     pub outcomes: Vec<Outcome>,
     /// What the server says of its old copies of the input, once erased.
     pub erasure: Option<ErasureNotice>,
+    /// A resident's own submission that a moderator withheld and no one appealed yet: the
+    /// event hash its author's appeal names. The page offers the appeal (to the browser that
+    /// sent it, which alone holds the key that may sign it).
+    pub appealable: Option<String>,
 }
 
 impl TraceModel {
@@ -118,6 +122,11 @@ impl TraceModel {
                 .collect(),
             outcomes,
             erasure: ErasureNotice::of(slice, [hash]),
+            appealable: input
+                .moderation
+                .as_ref()
+                .filter(|m| m.state == "withheld" && m.appealed_log_index.is_none() && m.decisions.len() == 1)
+                .map(|_| hash.to_hex()),
         })
     }
 }

@@ -339,8 +339,46 @@
     if (!response.ok) return { refused: answer };
     return { posted: JSON.parse(answer) };
   };
+  // A resident's appeal of their own withheld submission, signed with the same key.
+  const appeal = async (form) => {
+    const pair = await residentKey();
+    const publicKey = await crypto.subtle.exportKey("raw", pair.publicKey);
+    const exports = await loadModule("/static/klero.wasm");
+    const assembly = new URL(form.closest("main").querySelector("a[href^='/assemblies/']").href).pathname.split("/")[2];
+    const composed = call(exports, "klero_compose_appeal", encoder.encode(JSON.stringify({
+      assembly, submission: form.dataset.submission, public_key: toBase64(publicKey),
+      random: toBase64(crypto.getRandomValues(new Uint8Array(16))), now_unix_ms: Date.now(),
+    })));
+    if (!composed.ok) return composed.reason;
+    const signature = await crypto.subtle.sign({ name: "Ed25519" }, pair.privateKey, fromBase64(composed.signing_input));
+    const response = await fetch("/api/v1/submissions", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ author: composed.author, signature: toBase64(signature) }),
+    });
+    return response.ok ? null : await response.text();
+  };
+  // Offered once the page is checked (the derived page has the form hidden, as the served one),
+  // and only to the browser that sent the submission.
+  const offerAppeal = () => {
+    const form = document.querySelector("form.appeal-form[data-submission]");
+    const index = new URLSearchParams(location.search).get("log_index");
+    const mine = JSON.parse(localStorage.getItem(`klero:mine:${location.origin}`) || "[]");
+    if (form && index !== null && mine.some((sent) => String(sent.log_index) === index)) form.hidden = false;
+  };
   const takePart = (event) => {
     const form = event.target;
+    if (form instanceof HTMLFormElement && form.classList.contains("appeal-form")) {
+      event.preventDefault();
+      appeal(form).then((refused) => {
+        const note = document.createElement("p");
+        note.setAttribute("role", refused ? "alert" : "status");
+        note.className = refused ? "form-error" : "submitted";
+        note.textContent = refused ? `Not sent: ${refused}` : "Your appeal is in the record: another moderator will decide again.";
+        form.replaceWith(note);
+      });
+      return;
+    }
     if (!(form instanceof HTMLFormElement) || !form.classList.contains("call-form")) return;
     if (!window.crypto || !crypto.subtle || !window.indexedDB) return;
     event.preventDefault();
@@ -447,7 +485,7 @@
       };
     };
     window.kleroVerification = checkPage(options).then((outcome) => {
-      if (outcome !== undefined) { sessionStorage.removeItem(retriedKey); settle(outcome); }
+      if (outcome !== undefined) { sessionStorage.removeItem(retriedKey); settle(outcome); offerAppeal(); }
       return outcome;
     }).catch((error) => {
       badge(document.getElementById("verification") || section, "unchecked", `Your browser could not check this page: ${error.message}. Nothing on it is checked.`, []);

@@ -22,6 +22,77 @@ use klero_proto as pb;
 use prost::Message;
 use std::sync::Arc;
 
+/// Residents' submissions counted in fixed windows per network and per key, bounded in number:
+/// a program that floods a call from one network, or under one key, is slowed. Nothing but a
+/// prefix or a public key and a count is kept, and only for the window.
+#[derive(Debug, Default)]
+pub struct SubmissionCounters {
+    counts: std::collections::HashMap<Vec<u8>, (std::time::Instant, u32)>,
+}
+
+impl SubmissionCounters {
+    /// Counts one submission under `key`; `false` once `most` were counted in its window.
+    fn admit(&mut self, key: Vec<u8>, most: u32, window: std::time::Duration, tracked_max: usize) -> bool {
+        let now = std::time::Instant::now();
+        if self.counts.len() >= tracked_max && !self.counts.contains_key(&key) {
+            self.counts.retain(|_, (since, _)| now.duration_since(*since) < window);
+            if self.counts.len() >= tracked_max {
+                // Still full of live windows: forget the oldest half rather than grow.
+                let mut starts: Vec<std::time::Instant> = self.counts.values().map(|(since, _)| *since).collect();
+                starts.sort();
+                let cut = starts[starts.len() / 2];
+                self.counts.retain(|_, (since, _)| *since > cut);
+            }
+        }
+        let (since, count) = self.counts.entry(key).or_insert((now, 0));
+        if now.duration_since(*since) >= window {
+            (*since, *count) = (now, 0);
+        }
+        *count += 1;
+        *count <= most
+    }
+}
+
+/// The network a peer is in, as submissions are counted: an IPv4 /24, an IPv6 /48.
+fn network_of(address: std::net::IpAddr) -> Vec<u8> {
+    match address.to_canonical() {
+        std::net::IpAddr::V4(v4) => [&[4u8][..], &v4.octets()[..3]].concat(),
+        std::net::IpAddr::V6(v6) => [&[6u8][..], &v6.octets()[..6]].concat(),
+    }
+}
+
+/// Refuses a submission past the limits of its network or of the resident's key (`429`,
+/// naming the limit).
+fn admit(web: &Web, peer: Option<std::net::SocketAddr>, resident_key: Option<[u8; 32]>) -> Result<(), PageError> {
+    let limits = &web.limits;
+    let mut counters = crate::lock(&web.submissions);
+    let too_many = |limit: &str, most: u32| PageError {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        message: format!(
+            "{limit}: at most {most} submissions in {} minutes; try again later",
+            limits.submission_window.as_secs() / 60
+        ),
+    };
+    if let Some(peer) = peer {
+        let key = network_of(peer.ip());
+        if !counters.admit(
+            key,
+            limits.submissions_per_network,
+            limits.submission_window,
+            limits.submission_counters_max,
+        ) {
+            return Err(too_many("submissions_per_network", limits.submissions_per_network));
+        }
+    }
+    if let Some(resident) = resident_key {
+        let key = [&[0u8][..], &resident[..]].concat();
+        if !counters.admit(key, limits.submissions_per_key, limits.submission_window, limits.submission_counters_max) {
+            return Err(too_many("submissions_per_key", limits.submissions_per_key));
+        }
+    }
+    Ok(())
+}
+
 /// The largest form body the intake reads: a 20,000-byte text, escaped, with room to spare.
 pub const FORM_BYTES_MAX: usize = 128 * 1024;
 
@@ -66,9 +137,14 @@ fn random<const N: usize>() -> [u8; N] {
 /// `POST /assemblies/{id}/calls/{call}/submissions`.
 pub async fn submitted(
     State(web): State<Arc<Web>>,
+    extensions: axum::http::Extensions,
     Path((id, call)): Path<(String, String)>,
     Form(form): Form<SubmissionForm>,
 ) -> Response<Body> {
+    let peer = crate::connection_of(&extensions).map(|info| info.remote_addr);
+    if let Err(error) = admit(&web, peer, None) {
+        return error.into_response();
+    }
     match submit(&web, &id, &call, form).await {
         Ok(log_index) => {
             let page = klero_pages::render_submitted(&id, &call, log_index);
@@ -117,7 +193,7 @@ async fn submit(web: &Web, id: &str, call: &str, form: SubmissionForm) -> Result
         status: StatusCode::INTERNAL_SERVER_ERROR,
         message: format!("the submission could not be signed: {e}"),
     })?;
-    append_resident(web, signed, key).await
+    append_resident(web, signed, Some(key)).await
 }
 
 /// Appends a resident's signed event with its data key, as any client's append: the rules
@@ -125,13 +201,13 @@ async fn submit(web: &Web, id: &str, call: &str, form: SubmissionForm) -> Result
 async fn append_resident(
     web: &Web,
     signed: klero_ledger::envelope::SignedAuthorPart,
-    key: DataKey,
+    key: Option<DataKey>,
 ) -> Result<u64, PageError> {
     let request = AppendRequest {
         stream: signed.author().stream.clone(),
         expected: klero_store::ExpectedRevision::Any,
         events: vec![signed],
-        data_keys: vec![Some(key)],
+        data_keys: vec![key],
     };
     let appended = web.app.append(request).await.map_err(|error| match error {
         ApplicationError::InvalidArgument { violations } => bad(violations
@@ -152,8 +228,10 @@ pub struct SignedSubmission {
     author: String,
     /// Base64 of its 64-byte Ed25519 signature.
     signature: String,
-    /// Base64 of the 32-byte data key.
-    data_key: String,
+    /// Base64 of the 32-byte data key of a submission; absent for an appeal, which seals
+    /// nothing.
+    #[serde(default)]
+    data_key: Option<String>,
 }
 
 /// The residents' own events a browser may post here; every other goes through gRPC.
@@ -161,9 +239,15 @@ const RESIDENT_EVENT_TYPES: [&str; 2] =
     ["klero.deliberation.v1.ResidentSubmitted", "klero.deliberation.v1.ModerationAppealed"];
 
 /// `POST /api/v1/submissions`: a resident's event signed in their own browser.
-pub async fn signed_submission(State(web): State<Arc<Web>>, body: axum::body::Bytes) -> Response<Body> {
+pub async fn signed_submission(
+    State(web): State<Arc<Web>>,
+    extensions: axum::http::Extensions,
+    body: axum::body::Bytes,
+) -> Response<Body> {
     use base64::Engine as _;
+    let peer = crate::connection_of(&extensions).map(|info| info.remote_addr);
     let answer = async {
+        admit(&web, peer, None)?;
         let posted: SignedSubmission = serde_json::from_slice(&body)
             .map_err(|e| bad(format!("the body must be JSON {{author, signature, data_key}}: {e}")))?;
         let bytes = |field: &str, text: &str| {
@@ -174,15 +258,23 @@ pub async fn signed_submission(State(web): State<Arc<Web>>, body: axum::body::By
             &bytes("signature", &posted.signature)?,
         )
         .map_err(|e| bad(format!("author: {e}")))?;
+        // Counted per key only once its holder is known to have signed it: anyone may claim
+        // any key, and a forgery must not use up a resident's allowance.
+        signed.verify_signature().map_err(|e| bad(format!("signature: {e}")))?;
         if !RESIDENT_EVENT_TYPES.contains(&signed.author().event_type.as_str()) {
             return Err(bad(format!(
                 "event_type: this address takes a resident's own events ({}); append others over gRPC",
                 RESIDENT_EVENT_TYPES.join(", ")
             )));
         }
-        let key: [u8; 32] =
-            bytes("data_key", &posted.data_key)?.try_into().map_err(|_| bad("data_key: must be 32 bytes"))?;
-        append_resident(&web, signed, DataKey(key)).await
+        admit(&web, None, Some(signed.author().author_public_key))?;
+        let key = match &posted.data_key {
+            Some(key) => {
+                Some(DataKey(bytes("data_key", key)?.try_into().map_err(|_| bad("data_key: must be 32 bytes"))?))
+            }
+            None => None,
+        };
+        append_resident(&web, signed, key).await
     };
     match answer.await {
         Ok(log_index) => (

@@ -59,6 +59,14 @@ pub struct HttpLimits {
     /// Bytes of full tiles and bundles kept in memory (they never change); the oldest go
     /// first.
     pub tile_cache_bytes_max: usize,
+    /// Residents' submissions taken from one network (an IPv4 /24, an IPv6 /48) per
+    /// `submission_window`, whether or not the rules accept them.
+    pub submissions_per_network: u32,
+    /// The same, per resident key (a browser's own key; the intake key is not counted).
+    pub submissions_per_key: u32,
+    pub submission_window: Duration,
+    /// Networks and keys counted at once; past it the oldest windows are forgotten first.
+    pub submission_counters_max: usize,
 }
 
 impl Default for HttpLimits {
@@ -72,6 +80,10 @@ impl Default for HttpLimits {
             body_bytes_max: 64 * 1024,
             cached_pages_max: 1_024,
             tile_cache_bytes_max: 64 * 1024 * 1024,
+            submissions_per_network: 20,
+            submissions_per_key: 5,
+            submission_window: Duration::from_secs(600),
+            submission_counters_max: 100_000,
         }
     }
 }
@@ -93,6 +105,8 @@ pub(crate) struct Web {
     pub app: Arc<Application>,
     pub limits: HttpLimits,
     pub intake: Option<IntakeKey>,
+    /// Residents' submissions counted per network and per key.
+    pub submissions: Mutex<intake::SubmissionCounters>,
     cache: Mutex<PageCache>,
     /// Held while a page renders: visitors who miss the cache together wait for one render
     /// rather than each rendering the same page.
@@ -335,6 +349,7 @@ pub fn router(app: Arc<Application>, limits: HttpLimits, intake: Option<IntakeKe
         app,
         limits,
         intake,
+        submissions: Mutex::new(intake::SubmissionCounters::default()),
         cache: Mutex::new(PageCache::default()),
         rendering: tokio::sync::Mutex::new(()),
         tiles: Mutex::new(tiles::TileCache::default()),

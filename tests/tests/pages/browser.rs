@@ -24,6 +24,23 @@ fn require_browser() -> (PathBuf, PathBuf) {
 }
 
 /// How the page escapes what the public wrote (askama's escaping), for the proxy to find it.
+/// The event hash of the event at `log_index`, from its receipt.
+async fn submission_hash(client: &mut KleroClient, log_index: u64) -> Vec<u8> {
+    let bundle = klero_ledger::bundle::ProofBundle::parse(&client.proof_bundle(log_index).await.expect("a receipt"))
+        .expect("a bundle");
+    klero_ledger::envelope::event_hash_of_envelope_bytes(&bundle.envelope).0.to_vec()
+}
+
+/// Waits until a checkpoint covers the log as it is, so that pages show it.
+async fn checkpoint_now(server: &PagesServer) {
+    let size = server.server.running.application().log_size();
+    server.server.running.application().checkpoint_covering(size).await.expect("a checkpoint covers it");
+}
+
+fn sha256_of(text: &str) -> Vec<u8> {
+    klero_ledger::Hash256::of(text.as_bytes()).0.to_vec()
+}
+
 fn escaped(text: &str) -> String {
     text.chars()
         .map(|c| match c {
@@ -83,9 +100,10 @@ async fn residents_read_and_their_browser_verifies() {
     // B: the same log key, another history, longer than A's.
     let recorded_b = record(&b, "pages-fork").await;
     let mut client_b = b.client().await;
-    // Beyond A's own growth in the script: a submission while the browser watches, and one
-    // through the plain form.
-    for n in 0..5 {
+    // Beyond A's own growth in the script (7 events: a submission while the browser watches,
+    // one through the plain form, one signed in the browser, its withholding, appeal,
+    // publication and citation), so that B's history is the longer one.
+    for n in 0..10 {
         let extra = b.sign_now(&Cast::new("pages").facilitator, "pages-fork", &submission(format!("s999{n}")));
         client_b.append(&extra, None).await.expect("B grows beyond A");
     }
@@ -140,6 +158,46 @@ async fn residents_read_and_their_browser_verifies() {
             client.append(&grown, None).await.expect("A grows");
             let size = a.server.running.application().log_size();
             a.server.running.application().checkpoint_covering(size).await.expect("a checkpoint covers it");
+            tokio::io::AsyncWriteExt::write_all(&mut stdin, b"go\n").await.expect("write");
+        } else if let Some((decided, log_index)) = line
+            .strip_prefix("PHASE withhold ")
+            .map(|n| ("withhold", n))
+            .or_else(|| line.strip_prefix("PHASE publish ").map(|n| ("publish", n)))
+        {
+            // A moderator withholds the resident's submission; after the appeal, another
+            // publishes it.
+            let log_index: u64 = log_index.parse().expect("a log index");
+            let mut client = a.client().await;
+            let hash = submission_hash(&mut client, log_index).await;
+            let (moderator, decision, reason) = match decided {
+                "withhold" => ("pages: moderator", pb::deliberation::ModerationDecision::Withhold, "personal_attack"),
+                _ => ("pages: second moderator", pb::deliberation::ModerationDecision::Publish, ""),
+            };
+            let moderator = klero_client::Author::new(key(moderator));
+            let published = pb::deliberation::SubmissionModerated {
+                submission_event_hash: hash,
+                decision: decision as i32,
+                reason: reason.into(),
+            };
+            client.append(&a.sign_now(&moderator, "pages-browser", &published), None).await.expect("published");
+            checkpoint_now(&a).await;
+            tokio::io::AsyncWriteExt::write_all(&mut stdin, b"go\n").await.expect("write");
+        } else if let Some(log_index) = line.strip_prefix("PHASE cite ") {
+            // R1, which the council answered, cites it.
+            let log_index: u64 = log_index.parse().expect("a log index");
+            let mut client = a.client().await;
+            let hash = submission_hash(&mut client, log_index).await;
+            let cited = pb::recommendation::RecommendationInputsCited {
+                recommendation_id: "R1".into(),
+                text_hash: sha256_of(R1_TEXT),
+                citations: vec![pb::deliberation::InputCitation {
+                    input_event_hash: hash,
+                    note: "a crossing is in the plan".into(),
+                }],
+            };
+            let secretary = &Cast::new("pages").secretary;
+            client.append(&a.sign_now(secretary, "pages-browser", &cited), None).await.expect("cited");
+            checkpoint_now(&a).await;
             tokio::io::AsyncWriteExt::write_all(&mut stdin, b"go\n").await.expect("write");
         } else if let Some(json) = line.strip_prefix("RESULT ") {
             result = Some(json.to_string());
@@ -246,6 +304,20 @@ async fn residents_read_and_their_browser_verifies() {
     assert_eq!(signed["listed"], signed["receipt"], "coming back, the receipt page lists it: {signed:#}");
     assert_eq!(signed["followed"]["state"], "verified", "{signed:#}");
     assert!(signed["followed"]["text"].as_str().unwrap_or("").contains("Awaiting moderation"), "{signed:#}");
+    let withheld = &signed["withheld"];
+    assert_eq!(withheld["state"], "verified", "{signed:#}");
+    assert!(
+        withheld["text"].as_str().unwrap_or("").contains("Withheld by a moderator (personal attack)"),
+        "{withheld:#}"
+    );
+    assert_eq!(withheld["appealOffered"], true, "the browser that sent it is offered the appeal");
+    assert!(withheld["appealed"].as_str().unwrap_or("").contains("Your appeal is in the record"), "{withheld:#}");
+    let published = signed["published"]["text"].as_str().unwrap_or("");
+    assert_eq!(signed["published"]["state"], "verified", "{signed:#}");
+    assert!(published.contains("A crossing by the library, signed in my own browser."), "published: {published}");
+    let cited = signed["cited"]["text"].as_str().unwrap_or("");
+    assert_eq!(signed["cited"]["state"], "verified", "{signed:#}");
+    assert!(cited.contains("a crossing is in the plan") && cited.contains("Accepted"), "cited, answered: {cited}");
     let mut client = a.client().await;
     let chain = read_stream_chain(&mut client, "assembly/pages-browser/deliberation").await;
     let intake = klero_client::Author::new(key(INTAKE_KEY)).public_key();

@@ -561,6 +561,11 @@ async fn a_submission_signed_by_the_residents_own_key_is_taken_and_nothing_else(
         assert!(answer.text().contains(named), "{named}: {}", answer.text());
         assert_eq!(server.server.running.application().log_size(), size, "{named}: nothing appended");
     }
+    // Forgeries claiming the resident's key never use up the resident's own allowance.
+    for _ in 0..klero_web::HttpLimits::default().submissions_per_key + 1 {
+        let answer = post(body(&author, &forged, &data_key)).await;
+        assert_eq!(answer.status, 400, "{}", answer.text());
+    }
     let taken = post(body(&author, &signature, &data_key)).await;
     assert_eq!(taken.status, 201, "{}", taken.text());
     let answer: serde_json::Value = serde_json::from_slice(&taken.body).expect("JSON");
@@ -588,5 +593,62 @@ async fn a_submission_signed_by_the_residents_own_key_is_taken_and_nothing_else(
             .await;
     assert_eq!(refused.status, 409, "{}", refused.text());
     assert!(refused.text().contains("call.one_per_key"), "{}", refused.text());
+    server.server.stop().await;
+}
+
+/// Issue 28: submissions are limited per network and per resident key, with a `429` that
+/// names the limit; nothing but a prefix or a key and a count is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submissions_are_limited_per_network_and_per_key() {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let limits = klero_web::HttpLimits::default();
+    let server = PagesServer::start().await;
+    let recorded = record(&server, "pages-limits").await;
+    let pages = server.pages();
+    // Per key: one key posts more than its limit; the first is taken, the next are refused by
+    // the rules (one per key), and past the limit by the counter, before any rule.
+    let resident = key("a busy resident's key");
+    let now = klero_application::system_clock()() + server.offset_ms.load(Ordering::SeqCst);
+    let mut statuses = Vec::new();
+    for n in 0..=limits.submissions_per_key {
+        let mut random = vec![3u8; klero_browser::COMPOSE_RANDOM_BYTES];
+        random[0] = n as u8;
+        let composed = klero_browser::compose(&klero_browser::ComposeRequest {
+            page: format!("/assemblies/{}", recorded.assembly),
+            call: CALL.into(),
+            text: format!("Submission {n}."),
+            public_key: b64.encode(resident.verifying_key().to_bytes()),
+            random: b64.encode(&random),
+            now_unix_ms: now,
+            ..Default::default()
+        });
+        let signing_input = b64.decode(composed.signing_input.as_deref().expect("bytes")).expect("base64");
+        let signature = ed25519_dalek::Signer::sign(&resident, &signing_input).to_bytes();
+        let body = serde_json::json!({"author": composed.author, "signature": b64.encode(signature), "data_key": composed.data_key});
+        let answer =
+            exchange(&pages, "POST", "/api/v1/submissions", Some("application/json"), body.to_string().as_bytes())
+                .await;
+        statuses.push((answer.status, answer.text()));
+    }
+    assert_eq!(statuses[0].0, 201, "{}", statuses[0].1);
+    assert!(statuses[1..statuses.len() - 1].iter().all(|(status, _)| *status == 409), "{statuses:?}");
+    let (status, text) = statuses.last().expect("the last");
+    assert_eq!(*status, 429, "{text}");
+    assert!(text.contains("submissions_per_key"), "{text}");
+    // Per network: this loopback network has made `submissions_per_key + 1` submissions; the
+    // plain form takes it to the limit, and the one after is refused whatever it holds.
+    let path = format!("/assemblies/{}/calls/{CALL}/submissions", recorded.assembly);
+    let mut last = None;
+    for _ in limits.submissions_per_key + 2..=limits.submissions_per_network {
+        last = Some(exchange(&pages, "POST", &path, Some("application/x-www-form-urlencoded"), b"text=x").await.status);
+    }
+    assert_eq!(last, Some(400), "within the limit, a form without consent is refused for that");
+    let size = server.server.running.application().log_size();
+    let refused =
+        exchange(&pages, "POST", &path, Some("application/x-www-form-urlencoded"), b"text=x&consent=yes").await;
+    assert_eq!(refused.status, 429, "{}", refused.text());
+    assert!(refused.text().contains("submissions_per_network"), "{}", refused.text());
+    assert_eq!(server.server.running.application().log_size(), size, "nothing appended");
     server.server.stop().await;
 }

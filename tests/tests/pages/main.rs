@@ -305,6 +305,7 @@ pub async fn record_as(server: &PagesServer, assembly: &str, cast: &Cast) -> Rec
     for (who, role) in [
         (&klero_client::Author::new(key(INTAKE_KEY)), pb::registry::Role::Intake),
         (&klero_client::Author::new(key("pages: moderator")), pb::registry::Role::Moderator),
+        (&klero_client::Author::new(key("pages: second moderator")), pb::registry::Role::Moderator),
     ] {
         let grant = pb::registry::KeyGranted {
             public_key: who.public_key().to_vec(),

@@ -126,7 +126,8 @@ pub fn plan_slice(
 /// The documents and sealed text a page of `target` shows, among `events` (the slice's own,
 /// decoded, by log index): every sealed field and every committed document, except those of
 /// public submissions nothing in the slice cites (a page counts those), of residents'
-/// submissions no moderator published, and, for an event page, all but the event's own.
+/// submissions no moderator published, and, for an event page, all but the event's own. A
+/// receipt's page shows the input it follows.
 /// Listings show none; a page of submissions shows its submissions'. A resident's contact is
 /// never shown ([`DomainEvent::shown_sealed_fields`]).
 pub fn shown_events<'e>(
@@ -186,6 +187,8 @@ pub fn shown_events<'e>(
         .iter()
         .filter(|(index, (event, hash))| match (target, event) {
             (SliceTarget::Event(at), _) => *at == **index,
+            // A receipt's page shows the input it follows, cited or not.
+            (SliceTarget::Input(at), _) if *at == **index => true,
             (_, DomainEvent::PublicSubmissionReceived(_) | DomainEvent::ResidentSubmitted(_)) => cited.contains(hash),
             _ => true,
         })
