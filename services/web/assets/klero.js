@@ -408,7 +408,11 @@
       const link = document.createElement("a");
       link.href = outcome.posted.receipt;
       link.textContent = "Follow it to the council's answers";
-      text.append(link);
+      const download = document.createElement("a");
+      download.href = `/api/v1/receipts/${encodeURIComponent(logIndex)}`;
+      download.setAttribute("download", `receipt-${logIndex}.txt`);
+      download.textContent = "Download your receipt";
+      text.append(link, " · ", download);
       note.append(heading, text);
       form.replaceWith(note);
     }).catch(() => form.submit());

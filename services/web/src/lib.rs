@@ -373,6 +373,7 @@ pub fn router(app: Arc<Application>, limits: HttpLimits, intake: Option<IntakeKe
         .route("/documents/{sha256}", get(open_data::document))
         .route("/api/v1/checkpoint", get(proofs::checkpoint))
         .route("/api/v1/events/{log_index}", get(proofs::event))
+        .route("/api/v1/receipts/{log_index}", get(proofs::receipt))
         .route("/api/v1/consistency", get(proofs::consistency))
         .route("/api/v1/slices/{*path}", get(pages::slice))
         .route("/api/v1/submissions", axum::routing::post(intake::signed_submission))

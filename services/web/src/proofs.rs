@@ -7,6 +7,7 @@ use crate::{PageError, Web};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, Response};
+use axum::response::IntoResponse;
 use base64::Engine as _;
 use serde_json::json;
 use std::sync::Arc;
@@ -84,6 +85,26 @@ pub async fn event(
     match answer.await {
         Ok(value) => json_response(value),
         Err(error) => api_error(error),
+    }
+}
+
+/// `GET /api/v1/receipts/{log_index}`: the event's receipt, a proof bundle (FORMAT.md §5) that
+/// anyone can check offline and paste into `/receipt` to follow the event.
+pub async fn receipt(State(web): State<Arc<Web>>, Path(log_index): Path<String>) -> Response<Body> {
+    let answer = async {
+        let log_index = parse_u64("log_index", &log_index)?;
+        Ok::<_, PageError>(web.app.proof_bundle(log_index).await?.encode())
+    };
+    match answer.await {
+        Ok(bundle) => (
+            [
+                (axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8".to_string()),
+                (axum::http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"receipt-{log_index}.txt\"")),
+            ],
+            bundle,
+        )
+            .into_response(),
+        Err(error) => error.into_plain_response(),
     }
 }
 

@@ -295,6 +295,7 @@ async fn residents_read_and_their_browser_verifies() {
     // holds; the record says so, and the receipt page, checked, shows it awaiting moderation.
     let signed = &seen["signed"];
     assert!(signed["note"].as_str().unwrap_or("").contains("signed in this browser"), "{signed:#}");
+    assert!(signed["note"].as_str().unwrap_or("").contains("Download your receipt"), "{signed:#}");
     let log_index: u64 = signed["receipt"]
         .as_str()
         .and_then(|r| r.strip_prefix("/receipt?log_index="))

@@ -441,6 +441,13 @@ async fn a_resident_sends_a_submission_through_the_plain_form() {
     let log_index = size;
     assert!(answer.text().contains(&format!("event <strong>{log_index}</strong>")), "{}", answer.text());
     assert!(answer.text().contains(&format!("/receipt?log_index={log_index}")), "the receipt link");
+    // The receipt to download: a proof bundle of that event, which anyone checks offline.
+    assert!(answer.text().contains(&format!("/api/v1/receipts/{log_index}")), "the receipt to download");
+    let receipt = get(&pages, &format!("/api/v1/receipts/{log_index}")).await;
+    assert_eq!(receipt.status, 200, "{}", receipt.text());
+    let bundle = klero_ledger::bundle::ProofBundle::parse(&receipt.text()).expect("a proof bundle");
+    assert_eq!(bundle.leaf_index, log_index);
+    bundle.verify(&klero_tests::test_log_key().verifier()).expect("it verifies offline");
 
     // The record: signed by the intake key, path web_form, the text sealed with its line ends
     // made LF, the contact sealed.
