@@ -285,6 +285,37 @@ async fn residents_submit_inside_a_call_and_moderation_is_open_and_every_rule_is
     assert_eq!(json["calls"][0]["withheld_by_reason"]["personal_attack"], 1);
     assert_eq!(json["calls"][0]["appeals"], 1);
     assert_served_views_equal_a_rebuild(&mut client, ASSEMBLY).await;
+
+    // The resident's text and contact are one event's sealed fields: an erasure destroys both.
+    let opened = |client: &mut KleroClient| {
+        let mut client = client.clone();
+        let hash = kept.event_hash.clone();
+        async move {
+            client
+                .query()
+                .open_personal_text(pb::query::OpenPersonalTextRequest {
+                    assembly_id: ASSEMBLY.into(),
+                    event_hash: hash,
+                })
+                .await
+                .expect("opens")
+                .into_inner()
+        }
+    };
+    let before = opened(&mut client).await;
+    let fields: Vec<(&str, &str)> = before.fields.iter().map(|f| (f.field.as_str(), f.text.as_str())).collect();
+    assert_eq!(fields, [("sealed_text", "Run the 42 on Sundays."), ("sealed_contact", "email: r@example.org")]);
+    let officer = Author::new(key("participation: data protection officer"));
+    append(&mut client, &cast.council, ASSEMBLY, &data_protection_officer_grant(&officer, ASSEMBLY)).await;
+    let erasure = pb::privacy::ContentErased {
+        event_hash: kept.event_hash.clone(),
+        legal_basis: "UK GDPR Art. 17(1)(a): the resident asked".into(),
+        erased_on: day(0),
+    };
+    append(&mut client, &officer, ASSEMBLY, &erasure).await;
+    let after = opened(&mut client).await;
+    assert!(after.fields.iter().all(|f| f.text.is_empty()), "nothing opens after the erasure: {after:?}");
+    assert!(!after.erased_on.is_empty(), "the erasure is said");
     server.server.expect("running").stop().await;
 }
 
