@@ -84,6 +84,16 @@ pub fn decision_label(decision: klero_domain::Decision) -> &'static str {
     }
 }
 
+/// Where a recommendation stands, as a receipt says it.
+pub fn recommendation_status_words(status: klero_projections::views::RecommendationStatus) -> &'static str {
+    use klero_projections::views::RecommendationStatus;
+    match status {
+        RecommendationStatus::Adopted => "adopted by the panel",
+        RecommendationStatus::Withdrawn => "withdrawn by the panel",
+        RecommendationStatus::Drafted => "a draft of the panel",
+    }
+}
+
 /// An implementation status in plain words.
 pub fn status_label(status: klero_domain::ImplementationStatus) -> &'static str {
     match status {

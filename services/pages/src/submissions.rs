@@ -113,11 +113,7 @@ fn row(slice: &VerifiedSlice, number: u64, input: &InputEntry) -> SubmissionRow 
         let Some(outcome) = input.outcomes.iter().find(|o| o.recommendation_id == id) else {
             return String::new();
         };
-        let status = match outcome.status {
-            RecommendationStatus::Adopted => "adopted by the panel",
-            RecommendationStatus::Withdrawn => "withdrawn by the panel",
-            RecommendationStatus::Drafted => "a draft of the panel",
-        };
+        let status = crate::format::recommendation_status_words(outcome.status);
         match &outcome.response {
             Some(answer) => format!("{status}; the council's answer: {}", decision_label(answer.decision)),
             None if outcome.status == RecommendationStatus::Adopted => format!("{status}; not answered yet"),

@@ -5,7 +5,6 @@ use crate::assembly::{input_content, submission_numbers, views_of, AnswerShown, 
 use crate::{Chrome, DocumentShown, ErasureNotice, PageError, PersonalShown, ReceiptCheck, RenderedPage};
 use askama::Template;
 use klero_domain::{InputKind, StreamKind};
-use klero_projections::views::RecommendationStatus;
 use klero_verifier::slice::VerifiedSlice;
 
 /// A citation of the traced input.
@@ -77,11 +76,7 @@ impl TraceModel {
             .iter()
             .map(|o| Outcome {
                 recommendation_id: o.recommendation_id.clone(),
-                status_label: match o.status {
-                    RecommendationStatus::Adopted => "adopted by the panel",
-                    RecommendationStatus::Withdrawn => "withdrawn by the panel",
-                    RecommendationStatus::Drafted => "a draft of the panel",
-                },
+                status_label: crate::format::recommendation_status_words(o.status),
                 answer: o.response.as_ref().map(|answer| AnswerShown::of(slice, answer)),
                 updates: o.implementation.iter().map(|u| UpdateShown::of(slice, u)).collect(),
             })

@@ -281,9 +281,7 @@ impl DomainState {
     }
 
     fn holds_role_str(&self, key: &[u8; 32], role: Role, assembly: &str) -> bool {
-        self.grants.iter().any(|g| {
-            g.public_key == *key && g.role == role && g.revoked_at_log_index.is_none() && g.scope.covers_str(assembly)
-        })
+        self.role_grant(key, role, assembly).is_ok()
     }
 
     /// Puts back the inputs of one assembly that a snapshot left out (see
@@ -327,29 +325,26 @@ impl DomainState {
             .authority()
             .role()
             .ok_or_else(|| broken(RuleCode::EventStreamMatches, "registry events go in the registry stream"))?;
-        let grant = self.grants.iter().find(|g| {
-            g.public_key == *proposal.author
-                && g.role == role
-                && g.revoked_at_log_index.is_none()
-                && g.scope.covers_str(assembly_id)
-        });
-        match grant {
-            Some(grant) => Ok(AuthorisedBy::Grant(grant)),
-            None => {
-                let revoked = self
-                    .grants
-                    .iter()
-                    .any(|g| g.public_key == *proposal.author && g.role == role && g.scope.covers_str(assembly_id));
-                Err(Rejection::NotAuthorised {
-                    rule: if revoked { RuleCode::AuthorityKeyRevoked } else { RuleCode::AuthorityRoleRequired },
-                    message: if revoked {
-                        format!("the author's {role} grant for assembly {assembly_id} was revoked")
-                    } else {
-                        format!("the author's key holds no {role} grant for assembly {assembly_id}")
-                    },
-                })
-            }
+        self.role_grant(proposal.author, role, assembly_id).map(AuthorisedBy::Grant)
+    }
+
+    /// The unrevoked grant of `role` for `assembly` to `key`, or the refusal that names why
+    /// there is none (`authority.key_revoked` when one was revoked, else
+    /// `authority.role_required`): the one check of a role, for every event that needs one.
+    pub(super) fn role_grant(&self, key: &[u8; 32], role: Role, assembly: &str) -> Result<&Grant, Rejection> {
+        let held = |g: &&Grant| g.public_key == *key && g.role == role && g.scope.covers_str(assembly);
+        if let Some(grant) = self.grants.iter().filter(held).find(|g| g.revoked_at_log_index.is_none()) {
+            return Ok(grant);
         }
+        let revoked = self.grants.iter().any(|g| held(&g));
+        Err(Rejection::NotAuthorised {
+            rule: if revoked { RuleCode::AuthorityKeyRevoked } else { RuleCode::AuthorityRoleRequired },
+            message: if revoked {
+                format!("the author's {role} grant for assembly {assembly} was revoked")
+            } else {
+                format!("the author's key holds no {role} grant for assembly {assembly}")
+            },
+        })
     }
 
     /// Accepts or rejects a proposed event: stream, authority, then the stage's rules.

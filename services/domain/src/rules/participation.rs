@@ -239,21 +239,7 @@ impl DomainState {
         assembly_id: &str,
         author: &[u8; 32],
     ) -> Result<AuthorisedBy<'_>, Rejection> {
-        let intake = || {
-            self.grants
-                .iter()
-                .find(|g| {
-                    g.public_key == *author
-                        && g.role == Role::Intake
-                        && g.revoked_at_log_index.is_none()
-                        && g.scope.covers_str(assembly_id)
-                })
-                .map(AuthorisedBy::Grant)
-                .ok_or_else(|| Rejection::NotAuthorised {
-                    rule: RuleCode::AuthorityRoleRequired,
-                    message: format!("the author's key holds no intake grant for assembly {assembly_id}"),
-                })
-        };
+        let intake = || self.role_grant(author, Role::Intake, assembly_id).map(AuthorisedBy::Grant);
         match event {
             DomainEvent::ResidentSubmitted(submitted) => match submitted.path {
                 SubmissionPath::Browser => Ok(AuthorisedBy::Resident),
