@@ -98,6 +98,7 @@ fn the_dependency_rules_of_the_code_map_hold() {
                 "klero-api",
                 "klero-web",
                 "klero-transparency",
+                "klero-notify",
                 "axum",
                 "hyper-util",
                 "klero-store-embedded",
@@ -120,6 +121,19 @@ fn the_dependency_rules_of_the_code_map_hold() {
         ),
         (
             "klero-transparency",
+            &[
+                "tonic",
+                "klero-api",
+                "klero-web",
+                "klero-store-embedded",
+                "klero-store-postgres",
+                "anyhow",
+                "microlp",
+                "klero-selection",
+            ],
+        ),
+        (
+            "klero-notify",
             &[
                 "tonic",
                 "klero-api",

@@ -476,6 +476,11 @@ impl ResidentForm<'_> {
         Ok((!lines.is_empty()).then(|| lines.join("\n")))
     }
 
+    /// The email address in a contact as [`ResidentForm::contact`] seals it, if one was given.
+    pub fn email_in_contact(contact: &str) -> Option<&str> {
+        contact.lines().find_map(|line| line.strip_prefix("email: ")).map(str::trim).filter(|email| !email.is_empty())
+    }
+
     /// The payload, its text and contact sealed under `key` for event `event_id` with the
     /// nonces and salts in `random` (the caller's randomness: the server's or the browser's).
     pub fn seal(

@@ -22,6 +22,7 @@ pub mod format;
 mod listing;
 mod submissions;
 mod trace;
+mod updates;
 
 use askama::Template;
 use klero_domain::AssemblyId;
@@ -34,6 +35,7 @@ pub use event::EventModel;
 pub use listing::{DashboardModel, IndexModel};
 pub use submissions::SubmissionsModel;
 pub use trace::TraceModel;
+pub use updates::{submission_updates, RecordedUpdate, SubmissionUpdate};
 
 /// A page of the site: what it shows, and so which slice it is derived from.
 #[derive(Clone, Debug, PartialEq, Eq)]

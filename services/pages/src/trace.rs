@@ -43,6 +43,8 @@ pub struct TraceModel {
     /// event hash its author's appeal names. The page offers the appeal (to the browser that
     /// sent it, which alone holds the key that may sign it).
     pub appealable: Option<String>,
+    /// A resident's own submission: how it came ("browser" or "web_form").
+    pub path: Option<String>,
 }
 
 impl TraceModel {
@@ -122,6 +124,7 @@ impl TraceModel {
                 .as_ref()
                 .filter(|m| m.state == "withheld" && m.appealed_log_index.is_none() && m.decisions.len() == 1)
                 .map(|_| hash.to_hex()),
+            path: input.path.clone(),
         })
     }
 }
@@ -140,9 +143,7 @@ pub(crate) fn render_trace(
     receipt: Option<ReceiptCheck>,
 ) -> Result<RenderedPage, PageError> {
     let t = TraceModel::from_slice(slice, log_index, receipt)?;
-    Ok(RenderedPage {
-        title: "What became of my submission".into(),
-        body: TracePage { chrome, t }.render()?,
-        feed: None,
-    })
+    // A resident's own submission has its updates as a feed too.
+    let feed = t.path.is_some().then(|| format!("/receipt/{log_index}/feed.atom"));
+    Ok(RenderedPage { title: "What became of my submission".into(), body: TracePage { chrome, t }.render()?, feed })
 }

@@ -22,7 +22,8 @@ use prost::Message;
 pub enum Target {
     /// Start an embedded server in a temporary directory; with `http`, serve the public pages
     /// there and keep the server up after the demonstration until Ctrl-C.
-    Embedded { http: Option<std::net::SocketAddr>, store: Option<String> },
+    /// Notifications go through the SMTP relay `smtp`, or are printed without one.
+    Embedded { http: Option<std::net::SocketAddr>, store: Option<String>, smtp: Option<String> },
     /// Use a running server; the demo needs its trust root's secret key to grant roles.
     Server { url: String, trust_root_key: Box<SigningKey> },
 }
@@ -129,11 +130,11 @@ pub async fn run(target: Target) -> anyhow::Result<()> {
     let temporary = tempfile::tempdir()?;
     let mut intake = None;
     let (url, council_key, embedded) = match target {
-        Target::Embedded { http, store } => {
+        Target::Embedded { http, store, smtp } => {
             let council_key = generate_key()?;
             let intake_key = generate_key()?;
             intake = Some(Author::new(intake_key.clone()));
-            let config = ServerConfig {
+            let mut config = ServerConfig {
                 postgres: store,
                 intake_key: Some(wiring::IntakeKey(intake_key)),
                 ..ServerConfig::new(
@@ -151,6 +152,11 @@ pub async fn run(target: Target) -> anyhow::Result<()> {
             let http =
                 Some(tokio::net::TcpListener::bind(address).await.with_context(|| format!("binding {address}"))?);
             let pages = http.as_ref().map(|l| l.local_addr()).transpose()?;
+            if let Some(pages) = pages {
+                let from = "Kleroterion demo <noreply@localhost>";
+                config.notify =
+                    Some(crate::residents::notify_config(smtp.as_deref(), from, format!("http://{pages}"))?);
+            }
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
             let listeners = wiring::Listeners { grpc: Some(listener), http };
             let server = wiring::start(config, listeners, klero_application::system_clock(), async {
@@ -163,7 +169,8 @@ pub async fn run(target: Target) -> anyhow::Result<()> {
         Target::Server { url, trust_root_key } => (url, *trust_root_key, None),
     };
     let pages = embedded.as_ref().and_then(|(_, _, pages, _)| *pages).map(|address| format!("http://{address}"));
-    let residents = intake.zip(pages);
+    let residents =
+        intake.zip(pages).map(|(intake, pages)| Residents { intake, pages, data_dir: temporary.path().to_path_buf() });
     let result = drive(&url, council_key, residents).await;
     if let Some((stop, server, pages, keep_up)) = embedded {
         if let (Ok(()), Some(address), true) = (&result, pages, keep_up) {
@@ -176,9 +183,19 @@ pub async fn run(target: Target) -> anyhow::Result<()> {
     result
 }
 
-/// `residents`: the pages' intake key and address, when the demo runs its own server; a
-/// server elsewhere is driven without the residents' stage.
-async fn drive(url: &str, council_key: SigningKey, residents: Option<(Author, String)>) -> anyhow::Result<()> {
+/// What the residents' stage needs of the demo's own server.
+struct Residents {
+    /// The pages' intake key.
+    intake: Author,
+    /// The pages' address.
+    pages: String,
+    /// Where its notifier keeps the outbox.
+    data_dir: std::path::PathBuf,
+}
+
+/// `residents`: given when the demo runs its own server; a server elsewhere is driven without
+/// the residents' stage.
+async fn drive(url: &str, council_key: SigningKey, residents: Option<Residents>) -> anyhow::Result<()> {
     let client = KleroClient::connect(url).await?;
     let mut suffix = [0u8; 4];
     getrandom::getrandom(&mut suffix)?;
@@ -198,33 +215,32 @@ async fn drive(url: &str, council_key: SigningKey, residents: Option<(Author, St
     grant_roles_and_convene(&mut demo, &actors).await?;
     let early_checkpoint = select_the_panel(&mut demo, &actors).await?;
     let mut inputs = deliberate(&mut demo, &actors).await?;
-    let taken_part = match &residents {
-        Some((intake, pages)) => {
+    match &residents {
+        Some(residents) => {
             let taken = crate::residents::take_part(
                 &mut demo.client,
                 &demo.assembly,
                 &actors.council,
                 &actors.facilitator,
-                intake,
-                pages,
+                &residents.intake,
+                &residents.pages,
             )
             .await?;
-            inputs.submissions.push(taken.published.clone());
+            inputs.submissions.push(taken.published);
             demo.appended += taken.events;
-            Some(taken)
         }
         None => {
             println!("residents: not shown against a server elsewhere (the demo needs its pages' intake key)");
-            None
         }
-    };
+    }
     // The first submitter keeps a receipt, taken now; at the end it is followed to the answer.
     let receipt = demo.client.proof_bundle(inputs.submissions[0].log_index).await?;
     let adopted = recommend(&mut demo, &actors, &inputs).await?;
     let not_accepted = respond(&mut demo, &actors, &inputs, &adopted).await?;
-    if let Some(taken) = &taken_part {
-        let what = "is cited by R4, \"Car-free school streets\", which the council accepted: a pilot at ten schools from spring term";
-        crate::residents::tell(&mut demo.client, &demo.assembly, taken, what).await?;
+    if let Some(residents) = &residents {
+        let log_size = demo.client.checkpoint().await?.tree_size;
+        crate::residents::notified(&residents.data_dir, log_size).await?;
+        println!("residents: the resident who left an email was told of each step (above)");
     }
     let verifier = audit(&mut demo, &early_checkpoint, &not_accepted).await?;
     follow_the_receipt(&mut demo, &receipt, &verifier, &inputs).await?;
@@ -741,7 +757,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_demo_succeeds_run_after_run() {
         for _ in 0..3 {
-            run(Target::Embedded { http: None, store: None }).await.expect("the demo succeeds");
+            run(Target::Embedded { http: None, store: None, smtp: None }).await.expect("the demo succeeds");
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use klero::{audit, demo, keys, privacy, select, transparency};
+use klero::{audit, demo, keys, privacy, residents, select, transparency};
 use klero_wiring as wiring;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,6 +30,8 @@ enum VerifyOnOpen {
     Full,
 }
 
+// Parsed once at start: the size of `serve`'s options costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Serves the gRPC API on the embedded store.
@@ -96,6 +98,21 @@ enum Command {
         /// the intake role; without this option the pages take no form submissions.
         #[arg(long, requires = "http")]
         intake_key: Option<PathBuf>,
+        /// With --http: tell residents who left an email what became of their submissions,
+        /// through this SMTP relay: `smtp://user:password@host:587?tls=required` (STARTTLS),
+        /// `smtps://user:password@host` (TLS), or `smtp://host:25` (plain, a local relay).
+        #[arg(long, requires = "http", conflicts_with = "notify_print")]
+        smtp: Option<String>,
+        /// With --http: print the notifications to standard output instead of sending them.
+        #[arg(long, requires = "http")]
+        notify_print: bool,
+        /// The notifications' sender.
+        #[arg(long, default_value = "Kleroterion <noreply@localhost>")]
+        notify_from: String,
+        /// Where residents reach the pages, for the links in notifications (default: the
+        /// --http address).
+        #[arg(long)]
+        public_url: Option<String>,
     },
     /// Drives a complete assembly over gRPC and checks its proofs.
     Demo {
@@ -113,6 +130,10 @@ enum Command {
         /// With --server: the trust root's secret key file, to grant the demo's roles.
         #[arg(long)]
         trust_root_key: Option<PathBuf>,
+        /// Send the resident's notifications through this SMTP relay (as `serve --smtp`)
+        /// instead of printing them.
+        #[arg(long, conflicts_with = "server")]
+        smtp: Option<String>,
     },
     /// Writes everything an auditor needs (events, a checkpoint, view digests) to a file.
     Export {
@@ -333,10 +354,22 @@ fn main() -> anyhow::Result<()> {
             tls_key,
             tls_client_ca,
             intake_key,
+            smtp,
+            notify_print,
+            notify_from,
+            public_url,
         } => {
             init_logging(&log_format);
+            let notify = match (&smtp, notify_print, http) {
+                (None, false, _) | (_, _, None) => None,
+                (smtp, _, Some(address)) => {
+                    let public_url = public_url.unwrap_or_else(|| format!("http://{address}"));
+                    Some(residents::notify_config(smtp.as_deref(), &notify_from, public_url)?)
+                }
+            };
             let config = wiring::ServerConfig {
                 postgres: store,
+                notify,
                 key_encryption_keys,
                 open: match verify_on_open {
                     VerifyOnOpen::Snapshot => klero_application::OpenVerification::FromSnapshot,
@@ -376,7 +409,7 @@ fn main() -> anyhow::Result<()> {
                 server.stopped().await.map_err(|e| anyhow::anyhow!("serving: {e}"))
             })
         }
-        Command::Demo { http, server, store, trust_root_key } => {
+        Command::Demo { http, server, store, trust_root_key, smtp } => {
             tracing_subscriber::fmt()
                 .with_env_filter(
                     tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
@@ -386,7 +419,7 @@ fn main() -> anyhow::Result<()> {
                 (Some(url), Some(key)) => {
                     demo::Target::Server { url, trust_root_key: Box::new(keys::read_secret_key(&key)?) }
                 }
-                _ => demo::Target::Embedded { http, store },
+                _ => demo::Target::Embedded { http, store, smtp },
             };
             runtime()?.block_on(demo::run(target))
         }

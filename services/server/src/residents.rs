@@ -1,8 +1,8 @@
 //! The demo's residents taking part (issue 28): a call opens; two residents submit as their
 //! browsers do, each signing with a key of their own (composed by the pages' module, posted to
 //! `/api/v1/submissions`), and a third types into the plain form with no script; a moderator
-//! publishes two and withholds one with the policy's reason. Once the council has answered,
-//! the resident who left an email is told, here printed.
+//! publishes two and withholds one with the policy's reason. The server's notifier tells the
+//! resident who left an email of each step (printed, or sent through `--smtp`).
 
 use anyhow::{bail, Context};
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -15,12 +15,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// The call the demo opens.
 pub const CALL: &str = "streets-call";
 
-/// A resident's submission the moderator published, and how to reach its author.
+/// A resident's submission the moderator published.
 #[derive(Debug)]
 pub struct TakenPart {
     pub published: pb::ledger::AppendedEvent,
-    pub withheld: u64,
-    pub pages: String,
     /// Events the stage added: grants, the call, three submissions, two decisions.
     pub events: u64,
 }
@@ -188,28 +186,36 @@ pub async fn take_part(
     );
     let published_event =
         pb::ledger::AppendedEvent { event_hash: moderated[0].1.clone(), log_index: published, ..Default::default() };
-    Ok(TakenPart { published: published_event, withheld, pages: pages.to_string(), events: 8 })
+    Ok(TakenPart { published: published_event, events: 8 })
 }
 
-/// The email the resident left gets what became of their submission: printed here, as the
-/// notification an SMTP relay would carry.
-pub async fn tell(client: &mut KleroClient, assembly: &str, taken: &TakenPart, what: &str) -> anyhow::Result<()> {
-    let opened = client
-        .query()
-        .open_personal_text(pb::query::OpenPersonalTextRequest {
-            assembly_id: assembly.into(),
-            event_hash: taken.published.event_hash.clone(),
-        })
-        .await?
-        .into_inner();
-    let contact =
-        opened.fields.iter().find(|f| f.field == "sealed_contact").map(|f| f.text.clone()).unwrap_or_default();
-    let Some(email) = contact.lines().find_map(|line| line.strip_prefix("email: ")) else {
-        bail!("the published submission's contact holds no email");
+/// The notifier's settings: through the relay at `smtp`, or printed without one.
+pub fn notify_config(smtp: Option<&str>, from: &str, public_url: String) -> anyhow::Result<klero_notify::NotifyConfig> {
+    let mailer: std::sync::Arc<dyn klero_notify::Mailer> = match smtp {
+        Some(url) => std::sync::Arc::new(
+            klero_notify::SmtpMailer::new(url)
+                .map_err(|error| anyhow::anyhow!("--smtp {}: {error}", klero_wiring::redacted(url)))?,
+        ),
+        None => std::sync::Arc::new(klero_notify::PrintMailer),
     };
-    println!(
-        "notification to {email}: your submission (event {}) {what}. Follow it: {}/receipt?log_index={}",
-        taken.published.log_index, taken.pages, taken.published.log_index
-    );
-    Ok(())
+    let from: klero_notify::Mailbox =
+        from.parse().map_err(|error| anyhow::anyhow!("--notify-from {from}: not a mailbox ({error})"))?;
+    Ok(klero_notify::NotifyConfig::new(mailer, from, public_url))
+}
+
+/// Waits until the server's notifier has folded the log up to `log_size` events and sent (or
+/// printed) every notification due: the resident who left an email is then told.
+pub async fn notified(data_dir: &std::path::Path, log_size: u64) -> anyhow::Result<()> {
+    let outbox = klero_notify::Outbox::in_directory(data_dir);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let state = outbox.load()?;
+        if state.next_log_index >= log_size && state.pending.is_empty() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("the notifier has not sent its {} notifications within 30 s", state.pending.len());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

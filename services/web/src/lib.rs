@@ -370,6 +370,7 @@ pub fn router(app: Arc<Application>, limits: HttpLimits, intake: Option<IntakeKe
         .route("/assemblies/{id}/feed.atom", get(open_data::atom))
         .route("/events/{log_index}", get(pages::event))
         .route("/receipt", get(pages::receipt_form).post(pages::receipt_posted))
+        .route("/receipt/{log_index}/feed.atom", get(open_data::receipt_feed))
         .route("/documents/{sha256}", get(open_data::document))
         .route("/api/v1/checkpoint", get(proofs::checkpoint))
         .route("/api/v1/events/{log_index}", get(proofs::event))

@@ -157,7 +157,7 @@ pub async fn data(State(web): State<Arc<Web>>, encoding: Encoding, Path(id): Pat
 }
 
 /// A whole number given as `name`, with no sign and no leading zero.
-fn parse_number(name: &str, text: &str) -> Result<u64, PageError> {
+pub(crate) fn parse_number(name: &str, text: &str) -> Result<u64, PageError> {
     text.parse::<u64>()
         .ok()
         .filter(|_| text == "0" || !text.starts_with('0'))

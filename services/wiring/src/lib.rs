@@ -74,6 +74,9 @@ pub struct ServerConfig {
     /// Signs what residents send through the pages' plain form (`--intake-key`); the trust
     /// root grants it the intake role. Without it the pages take no form submissions.
     pub intake_key: Option<klero_web::IntakeKey>,
+    /// Tell residents by email what became of their submissions (`--smtp`, `--notify-print`);
+    /// the outbox is kept in the data directory.
+    pub notify: Option<klero_notify::NotifyConfig>,
 }
 
 impl ServerConfig {
@@ -95,6 +98,7 @@ impl ServerConfig {
             tls: None,
             tune: None,
             intake_key: None,
+            notify: None,
         }
     }
 }
@@ -229,6 +233,10 @@ pub async fn start_on(
             tls: config.tls.clone(),
             intake: config.intake_key.clone(),
         }));
+    }
+    if let Some(notify) = config.notify {
+        let outbox = klero_notify::Outbox::in_directory(&config.data_dir);
+        front_ends.push(Box::new(klero_notify::Notifier::new(notify, outbox)));
     }
     if !config.witnesses.is_empty() {
         front_ends.push(Box::new(klero_transparency::WitnessCosigner::new(config.witnesses, WITNESS_REQUEST_TIMEOUT)));

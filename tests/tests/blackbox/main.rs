@@ -18,6 +18,7 @@
 //! - `tls`: gRPC and the pages over TLS, with and without client certificates.
 //! - `privacy`: personal text sealed, opened, erased; proofs hold and no file gives it back.
 //! - `participation`: open calls, residents' own submissions, open moderation, every rule named.
+//! - `notifications`: residents told by email through a real SMTP server, across kills.
 //! - `storage`: a real full disk (a small tmpfs): fail-stop appends, reads go on, nothing lost.
 
 mod audit;
@@ -29,6 +30,7 @@ mod documents;
 mod errors;
 mod idempotency;
 mod lifecycle;
+mod notifications;
 mod operations;
 mod participation;
 mod privacy;

@@ -487,7 +487,18 @@ async fn a_resident_sends_a_submission_through_the_plain_form() {
     assert!(shown.contains("A crossing by the library, please.\nThe school run is dangerous there."), "published");
     let overview = get(&pages, &format!("/assemblies/{assembly}")).await.text();
     assert!(overview.contains("1 received (0 signed in residents' own browsers, 1 from the web form): 1 published"));
-    for place in [shown, overview, get(&pages, &format!("/api/v1/slices/submissions/{assembly}")).await.text()] {
+    // What became of it, without an email: the receipt's Atom feed, in the notifications' words.
+    let feed = get(&pages, &format!("/receipt/{log_index}/feed.atom")).await;
+    assert_eq!(feed.status, 200, "{}", feed.text());
+    assert_eq!(feed.header("content-type"), Some("application/atom+xml; charset=utf-8"));
+    assert!(feed.text().contains("<title>Your submission was published</title>"), "{}", feed.text());
+    let receipt_page = get(&pages, &format!("/receipt?log_index={log_index}")).await.text();
+    assert!(receipt_page.contains(&format!("href=\"/receipt/{log_index}/feed.atom\"")), "the page links its feed");
+    let officers = get(&pages, &format!("/receipt/{}/feed.atom", recorded.submission)).await;
+    assert_eq!(officers.status, 400, "an officer's entry has no resident to tell: {}", officers.text());
+    for place in
+        [shown, overview, feed.text(), get(&pages, &format!("/api/v1/slices/submissions/{assembly}")).await.text()]
+    {
         assert!(!place.contains("Quokka") && !place.contains("Ann Example"), "a contact is never shown");
     }
 
