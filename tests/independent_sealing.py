@@ -136,6 +136,17 @@ def event_id_of(envelope):
     return envelope[5:21]
 
 
+def author_key_of(envelope):
+    # FORMAT.md §2.1: the author encoding is event id (16) || stream (u16 length, bytes)
+    # || event type (u16 length, bytes) || version (u32) || author key (32) || ...
+    at = 5 + 16
+    for _ in range(2):
+        (length,) = struct.unpack(">H", envelope[at:at + 2])
+        at += 2 + length
+    at += 4
+    return envelope[at:at + 32]
+
+
 def main(path):
     values = {}
     for line in open(path, encoding="utf-8"):
@@ -154,7 +165,37 @@ def main(path):
             opened += 1
     if opened == 0:
         raise SystemExit("no sealed field in the vectors")
-    print(f"{opened} sealed fields opened, their commitments checked, and sealed again to the same bytes")
+    # FORMAT.md §14.6: each proof of work, rebuilt from the envelope and the sealed text's
+    # commitment, and its zero bits counted.
+    works = 0
+    for event in sorted({k.split(".")[0] for k in values if k.endswith(".work.hash")}):
+        envelope = bytes.fromhex(values[f"{event}.envelope"])
+        author_key = author_key_of(envelope)
+        nonce = int(values[f"{event}.work.nonce"])
+        commitment = bytes.fromhex(values[f"{event}.sealed_text.commitment"])
+        data = bytes.fromhex(values[f"{event}.work.input"])
+        expected_prefix = b"klero-work/v1\x00"
+        if not data.startswith(expected_prefix):
+            raise ValueError(f"{event}: the work input does not start with the domain")
+        call = data[len(expected_prefix):].split(b"\x00", 1)[0]
+        rebuilt = expected_prefix + call + b"\x00" + author_key + commitment + struct.pack(">Q", nonce)
+        if rebuilt != data:
+            raise ValueError(f"{event}: the work input is not §14.6's")
+        digest = hashlib.sha256(rebuilt).digest()
+        if digest.hex() != values[f"{event}.work.hash"]:
+            raise ValueError(f"{event}: the work hash does not match")
+        bits = 0
+        for byte in digest:
+            if byte == 0:
+                bits += 8
+                continue
+            bits += 8 - byte.bit_length()
+            break
+        if bits != int(values[f"{event}.work.bits"]):
+            raise ValueError(f"{event}: {bits} zero bits, not {values[f'{event}.work.bits']}")
+        works += 1
+    print(f"{opened} sealed fields opened, their commitments checked, and sealed again to the same bytes; "
+          f"{works} proofs of work checked")
 
 
 if __name__ == "__main__":

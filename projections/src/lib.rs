@@ -523,6 +523,7 @@ mod tests {
                     prompt: "p".into(),
                     recommendation_id: Some("R1".into()),
                     retention_days: 1,
+                    proof_of_work_bits: 0,
                     submissions: CallCounts {
                         by_browser: 1,
                         by_web_form: 1,

@@ -159,6 +159,7 @@ impl ViewSet {
                 prompt: call.opened.prompt.clone(),
                 recommendation_id: call.opened.recommendation_id.clone(),
                 retention_days: call.opened.retention_days,
+                proof_of_work_bits: call.opened.proof_of_work_bits,
                 submissions: CallCounts::default(),
                 text_bytes_max: call.opened.text_bytes_max,
                 withheld_by_reason: call.opened.withhold_reasons.iter().map(|code| (code.clone(), 0)).collect(),

@@ -200,6 +200,9 @@ pub struct CallEntry {
     pub names_asked: bool,
     pub one_per_key: bool,
     pub opens_on: IsoDate,
+    /// The proof of work each browser's submission carries, in bits; absent when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub proof_of_work_bits: u32,
     pub prompt: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recommendation_id: Option<String>,
@@ -209,6 +212,10 @@ pub struct CallEntry {
     /// Submissions withheld now, by reason code (every code of the call, 0 included).
     pub withheld_by_reason: BTreeMap<String, u64>,
     pub withhold_reasons: Vec<String>,
+}
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -18,6 +18,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 const ASSEMBLY: &str = "residents-bench";
 const CALL: &str = "bench-call";
+/// The proof of work the call asks of each browser's submission: what a council would set.
+const WORK_BITS: u32 = 16;
 
 /// A status and a body from one request on `connection`.
 async fn exchange(connection: &mut BufReader<tokio::net::TcpStream>, request: &[u8]) -> Option<(u16, Vec<u8>)> {
@@ -111,6 +113,7 @@ pub fn residents(quick: bool) {
             moderation_policy_hash: hash("policy"),
             withhold_reasons: vec!["personal_attack".into()],
             retention_days: 365,
+            proof_of_work_bits: WORK_BITS,
         };
         client.append(&facilitator.sign(ASSEMBLY, &call).expect("sign"), None).await.expect("the call");
 
@@ -134,6 +137,7 @@ pub fn residents(quick: bool) {
                     public_key: BASE64.encode(resident.verifying_key().to_bytes()),
                     random: BASE64.encode(&random),
                     now_unix_ms: now,
+                    work_bits: WORK_BITS,
                     ..Default::default()
                 });
                 let Some(signing_input) = composed.signing_input else {

@@ -35,6 +35,10 @@ pub struct ComposeRequest {
     /// Base64 of [`COMPOSE_RANDOM_BYTES`] random bytes.
     pub random: String,
     pub now_unix_ms: u64,
+    /// The proof of work the call asks for, in bits, as its form states it (`data-work`); 0
+    /// for none. A page that understates it only gets the submission refused.
+    #[serde(default)]
+    pub work_bits: u32,
 }
 
 /// What [`compose`] hands back: the author encoding, the bytes to sign, and the data key to
@@ -78,9 +82,16 @@ fn composed(request: &ComposeRequest) -> Result<Composed, String> {
         postcode: &request.postcode,
         email: &request.email,
     };
-    let payload = form
+    let mut payload = form
         .seal(klero_proto::deliberation::SubmissionPath::Browser, &key, &event_id, sealing)
         .map_err(|violation| format!("{}: {}", violation.field, violation.description))?;
+    if request.work_bits > klero_domain::work::WORK_BITS_MAX {
+        return Err(format!("work_bits: at most {}", klero_domain::work::WORK_BITS_MAX));
+    }
+    if let Some(sealed) = payload.sealed_text.as_ref().filter(|_| request.work_bits > 0) {
+        let commitment = klero_ledger::Hash256(sealed.commitment.as_slice().try_into().expect("a commitment"));
+        payload.work_nonce = klero_domain::work::find_work(&request.call, &public_key, &commitment, request.work_bits);
+    }
     let mut composed = author_for(&assembly, event_id, public_key, request.now_unix_ms, &payload)?;
     composed.data_key = Some(BASE64.encode(key.0));
     Ok(composed)

@@ -507,6 +507,7 @@ impl ResidentForm<'_> {
             path: path as i32,
             sealed_text: Some(sealed(0, "sealed_text", &self.text())),
             sealed_contact: contact.as_deref().map(|contact| sealed(1, "sealed_contact", contact)),
+            work_nonce: 0,
         })
     }
 }
@@ -801,6 +802,12 @@ impl ToDomain for pb::deliberation::CallOpened {
             moderation_policy_hash: c.hash("moderation_policy_hash", &self.moderation_policy_hash),
             withhold_reasons,
             retention_days: c.range("retention_days", self.retention_days, 1, 3_650),
+            proof_of_work_bits: c.range(
+                "proof_of_work_bits",
+                self.proof_of_work_bits,
+                0,
+                klero_domain::work::WORK_BITS_MAX,
+            ),
         }
     }
 }
@@ -848,6 +855,7 @@ impl ToDomain for pb::deliberation::ResidentSubmitted {
                 .sealed_contact
                 .as_ref()
                 .map(|sealed| c.sealed_text("sealed_contact", sealed, CONTACT_BYTES_MAX)),
+            work_nonce: self.work_nonce,
         }
     }
     fn payload_version(&self) -> u32 {

@@ -455,6 +455,8 @@ pub struct CallOpened {
     pub moderation_policy_hash: Hash256,
     pub withhold_reasons: Vec<String>,
     pub retention_days: u32,
+    /// The proof of work each browser's submission must carry, in bits (0: none).
+    pub proof_of_work_bits: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -488,6 +490,8 @@ pub struct ResidentSubmitted {
     pub path: SubmissionPath,
     pub text: SealedText,
     pub contact: Option<SealedText>,
+    /// The proof of work (docs/FORMAT.md §14.6); 0 when the call asks for none.
+    pub work_nonce: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -9,6 +9,7 @@ pub mod personal;
 pub mod rules;
 pub mod text;
 pub mod types;
+pub mod work;
 
 pub use events::{
     Authority, DocumentKind, DomainEvent, DomainEventType, InputKind, ModerationDecision, SubmissionPath,

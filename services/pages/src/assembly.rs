@@ -216,6 +216,8 @@ pub struct CallShown {
     pub one_per_key: bool,
     pub names_asked: bool,
     pub retention_days: u32,
+    /// The proof of work a browser does before it sends, in bits (0: none).
+    pub work_bits: u32,
     pub consent: DocumentShown,
     pub policy: DocumentShown,
     pub received: u64,
@@ -246,6 +248,7 @@ impl CallShown {
             one_per_key: call.one_per_key,
             names_asked: call.names_asked,
             retention_days: call.retention_days,
+            work_bits: call.proof_of_work_bits,
             consent: DocumentShown::of(slice, call.consent_hash),
             policy: DocumentShown::of(slice, call.moderation_policy_hash),
             received: counts.received,

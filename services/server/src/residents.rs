@@ -14,6 +14,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The call the demo opens.
 pub const CALL: &str = "streets-call";
+/// The proof of work its call asks of each browser's submission: about 65,000 hashes.
+const DEMO_WORK_BITS: u32 = 16;
 
 /// A resident's submission the moderator published.
 #[derive(Debug)]
@@ -74,6 +76,7 @@ async fn as_a_browser(
         public_key: BASE64.encode(resident.verifying_key().to_bytes()),
         random: BASE64.encode(&random),
         now_unix_ms: now,
+        work_bits: DEMO_WORK_BITS,
         ..Default::default()
     });
     let (Some(author), Some(signing_input), Some(data_key)) =
@@ -133,6 +136,7 @@ pub async fn take_part(
         moderation_policy_hash: upload("We withhold personal attacks and anything off the topic, and say which.").await?.0.to_vec(),
         withhold_reasons: vec!["personal_attack".into(), "off_topic".into()],
         retention_days: 365,
+        proof_of_work_bits: DEMO_WORK_BITS,
     };
     client.append(&facilitator.sign(assembly, &call)?, None).await?;
     let published = as_a_browser(

@@ -16,6 +16,9 @@ use klero_proto as pb;
 use klero_verifier::Export;
 use prost::Message;
 
+/// The proof of work the fixture's call asks of each browser's submission, in bits.
+const FIXTURE_WORK_BITS: u32 = 8;
+
 /// The assembly of the fixture.
 pub const ASSEMBLY: &str = "fixture";
 /// The log's name in the fixture's checkpoints.
@@ -92,6 +95,7 @@ fn participation(b: &mut Builder, council: &SigningKey, facilitator: &SigningKey
             moderation_policy_hash: sha(DOCUMENTS[11]),
             withhold_reasons: vec!["personal_attack".into(), "off_topic".into()],
             retention_days: 365,
+            proof_of_work_bits: FIXTURE_WORK_BITS,
         },
     );
     let mut submitted = Vec::new();
@@ -107,11 +111,22 @@ fn participation(b: &mut Builder, council: &SigningKey, facilitator: &SigningKey
     ] {
         let sealed_text = Some(b.seal_always("sealed_text", text));
         let sealed_contact = contact.map(|contact| b.seal_always("sealed_contact", contact));
+        // The call asks each browser's submission for work; the web form's owes none.
+        let work_nonce = match (path, &sealed_text) {
+            (SubmissionPath::Browser, Some(sealed)) => klero_domain::work::find_work(
+                "streets-call",
+                &author.verifying_key().to_bytes(),
+                &Hash256(sealed.commitment.as_slice().try_into().expect("32 bytes")),
+                FIXTURE_WORK_BITS,
+            ),
+            _ => 0,
+        };
         let submission = pb::deliberation::ResidentSubmitted {
             call_id: "streets-call".into(),
             path: path as i32,
             sealed_text,
             sealed_contact,
+            work_nonce,
         };
         b.append(author, &submission);
         submitted.push(*b.export.peek().last().expect("the submission"));

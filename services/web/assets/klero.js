@@ -326,7 +326,7 @@
       page: location.pathname, call: callId, text: value("text"), name: value("name"), postcode: value("postcode"),
       email: value("email"), public_key: toBase64(publicKey),
       random: toBase64(crypto.getRandomValues(new Uint8Array(exports.klero_compose_random_bytes()))),
-      now_unix_ms: Date.now(),
+      now_unix_ms: Date.now(), work_bits: Number(form.dataset.work || 0),
     })));
     if (!composed.ok) return { refused: composed.reason };
     const signature = await crypto.subtle.sign({ name: "Ed25519" }, pair.privateKey, fromBase64(composed.signing_input));

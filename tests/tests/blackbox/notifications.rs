@@ -148,6 +148,7 @@ fn resident_submission(author: &Author, text: &str, email: &str) -> SignedEvent 
         sealed_contact: Some(
             sealer.seal("sealed_contact", &format!("name: A resident\nemail: {email}")).expect("seal"),
         ),
+        work_nonce: 0,
     };
     author.sign_sealed(ASSEMBLY, &payload, &sealer).expect("sign")
 }

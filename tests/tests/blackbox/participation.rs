@@ -34,6 +34,7 @@ fn call(call_id: &str, opens_in: i64, closes_in: i64) -> pb::deliberation::CallO
         moderation_policy_hash: sha("policy"),
         withhold_reasons: vec!["personal_attack".into(), "off_topic".into()],
         retention_days: 365,
+        proof_of_work_bits: 0,
     }
 }
 
@@ -46,12 +47,28 @@ fn resident_submission(
     text: &str,
     contact: Option<&str>,
 ) -> SignedEvent {
+    with_work(author, call_id, path, text, contact, &|_| 0)
+}
+
+/// [`resident_submission`] with the work nonce `work` gives for the sealed text's commitment.
+fn with_work(
+    author: &Author,
+    call_id: &str,
+    path: pb::deliberation::SubmissionPath,
+    text: &str,
+    contact: Option<&str>,
+    work: &dyn Fn(&klero_ledger::Hash256) -> u64,
+) -> SignedEvent {
     let sealer = Sealer::new().expect("sealer");
+    let sealed_text = sealer.seal("sealed_text", text).expect("seal");
+    let commitment = klero_ledger::Hash256(sealed_text.commitment.as_slice().try_into().expect("32 bytes"));
+    let work_nonce = work(&commitment);
     let payload = pb::deliberation::ResidentSubmitted {
         call_id: call_id.into(),
         path: path as i32,
-        sealed_text: Some(sealer.seal("sealed_text", text).expect("seal")),
+        sealed_text: Some(sealed_text),
         sealed_contact: contact.map(|contact| sealer.seal("sealed_contact", contact).expect("seal")),
+        work_nonce,
     };
     author.sign_sealed(ASSEMBLY, &payload, &sealer).expect("sign")
 }
@@ -117,6 +134,58 @@ async fn residents_submit_inside_a_call_and_moderation_is_open_and_every_rule_is
     refused_by(&mut client, &sign(f, ASSEMBLY, &call(CALL, 0, 14)), fail, "call.id_unique").await;
     let not_yet = "opens-tomorrow";
     append(&mut client, f, ASSEMBLY, &call(not_yet, 1, 14)).await;
+    let refused_call = pb::deliberation::CallOpened { proof_of_work_bits: 25, ..call("too-much-work", 0, 14) };
+    let answer = client.append(&sign(f, ASSEMBLY, &refused_call), None).await;
+    assert!(
+        matches!(&answer, Err(ClientError::Refused(status)) if status.code() == Code::InvalidArgument && status.message().contains("proof_of_work_bits")),
+        "{answer:?}"
+    );
+
+    // A call that asks for work: a browser's submission without it, or with work done for
+    // another text, key or call, is refused; with it, taken. The web form owes none.
+    let work_call = "work-call";
+    append(
+        &mut client,
+        f,
+        ASSEMBLY,
+        &pb::deliberation::CallOpened { proof_of_work_bits: 12, ..call(work_call, 0, 14) },
+    )
+    .await;
+    let worker = Author::new(key("a working resident"));
+    let other_key = Author::new(key("another resident")).public_key();
+    let find = klero_domain::work::find_work;
+    let key_of_worker = worker.public_key();
+    let attempts: [(&str, &dyn Fn(&klero_ledger::Hash256) -> u64); 4] = [
+        ("no work", &|_| 0),
+        ("work for another text", &|_| find(work_call, &key_of_worker, &klero_ledger::Hash256::of(b"other"), 12)),
+        ("work for another call", &|c| find("another-call", &key_of_worker, c, 12)),
+        ("work for another key", &|c| find(work_call, &other_key, c, 12)),
+    ];
+    for (name, work) in attempts {
+        let event = with_work(&worker, work_call, Browser, "My submission.", None, work);
+        let before = client.checkpoint().await.expect("checkpoint").tree_size;
+        match client.append(&event, None).await {
+            Err(ClientError::Refused(status)) | Err(ClientError::Conflict { status, .. }) => {
+                assert_eq!(status.code(), fail, "{name}: {}", status.message());
+                assert!(status.message().contains("call.proof_of_work"), "{name}: {}", status.message());
+            }
+            other => panic!("{name}: expected call.proof_of_work, got {other:?}"),
+        }
+        assert_eq!(client.checkpoint().await.expect("checkpoint").tree_size, before, "{name}: nothing appended");
+    }
+    client
+        .append(
+            &with_work(&worker, work_call, Browser, "I did the work.", None, &|c| {
+                find(work_call, &key_of_worker, c, 12)
+            }),
+            None,
+        )
+        .await
+        .expect("with its work, taken");
+    client
+        .append(&resident_submission(&intake, work_call, WebForm, "From the form, no work.", None), None)
+        .await
+        .expect("the web form owes none");
 
     // Residents: any key, no grant, inside the call and its limits.
     let (resident, another, moderating_resident) =
@@ -346,6 +415,7 @@ fn the_verifier_replays_the_call_and_moderation_rules() {
         path: pb::deliberation::SubmissionPath::Browser as i32,
         sealed_text: Some(sealer.seal("sealed_text", "After the call closed.").expect("seal")),
         sealed_contact: None,
+        work_nonce: 0,
     };
     let twice = moderation(&published.0, pb::deliberation::ModerationDecision::Withhold, "off_topic");
     for (name, author, event_type, version, payload, rule) in [
@@ -391,4 +461,43 @@ fn the_verifier_replays_the_call_and_moderation_rules() {
         assert_eq!((failure.class.as_str(), failure.position), ("rule", Some(at)), "{name}: {failure}");
         assert!(failure.reason.contains(rule), "{name}: {failure}");
     }
+
+    // The fixture's call asks for 8 bits of work: its first resident's submission, signed
+    // again without the work, at the same place and time, fails the verifier.
+    let events: Vec<klero_ledger::envelope::Envelope> = base
+        .export
+        .events
+        .iter()
+        .map(|bytes| klero_ledger::envelope::Envelope::parse(bytes.clone()).expect("parses"))
+        .collect();
+    let at = events
+        .iter()
+        .position(|e| e.author().event_type == "klero.deliberation.v1.ResidentSubmitted")
+        .expect("a resident's submission");
+    let original = &events[at];
+    let without_work = pb::deliberation::ResidentSubmitted {
+        call_id: "streets-call".into(),
+        path: pb::deliberation::SubmissionPath::Browser as i32,
+        sealed_text: Some(sealer.seal("sealed_text", "No work done.").expect("seal")),
+        sealed_contact: None,
+        work_nonce: 0,
+    };
+    let mut builder =
+        klero_testkit::ExportBuilder::new(base.log_key.clone(), base.trust_root).extend_from(&base.export.events[..at]);
+    let recorded_at = original.ledger().recorded_at_unix_ms;
+    let part = AuthorPart {
+        event_id: sealer.event_id(),
+        stream: stream.clone(),
+        event_type: "klero.deliberation.v1.ResidentSubmitted".into(),
+        event_version: 2,
+        author_public_key: resident.verifying_key().to_bytes(),
+        authored_at_unix_ms: recorded_at,
+        payload: prost::Message::encode_to_vec(&without_work),
+    };
+    builder.append(part, &resident, recorded_at);
+    builder.checkpoint();
+    let report = verify_export(&builder.finish(), &mut |_, _| {});
+    let failure = report.first_failure.as_ref().expect("the verifier refuses a submission without its work");
+    assert_eq!((failure.class.as_str(), failure.position), ("rule", Some(at as u64)), "{failure}");
+    assert!(failure.reason.contains("call.proof_of_work"), "{failure}");
 }

@@ -302,6 +302,30 @@ fn the_personal_data_fixture_is_pinned_byte_for_byte() {
             writeln!(text, "{at}.commitment: {}", sealed.commitment.to_hex()).ok();
             sealed_fields += 1;
         }
+        // §14.6: the proof of work of a submission signed in a browser.
+        if let klero_domain::DomainEvent::ResidentSubmitted(submitted) = &event {
+            if submitted.path == klero_domain::SubmissionPath::Browser {
+                let author = envelope.author().author_public_key;
+                let mut input = b"klero-work/v1\0".to_vec();
+                input.extend_from_slice(submitted.call_id.as_bytes());
+                input.push(0);
+                input.extend_from_slice(&author);
+                input.extend_from_slice(&submitted.text.commitment.0);
+                input.extend_from_slice(&submitted.work_nonce.to_be_bytes());
+                let hash = klero_domain::work::work_hash(
+                    &submitted.call_id,
+                    &author,
+                    &submitted.text.commitment,
+                    submitted.work_nonce,
+                );
+                assert_eq!(hash, klero_ledger::Hash256::of(&input), "§14.6 as written");
+                let at = format!("event[{index}].work");
+                writeln!(text, "{at}.input: {}", to_hex(&input)).ok();
+                writeln!(text, "{at}.hash: {}", hash.to_hex()).ok();
+                writeln!(text, "{at}.bits: {}", klero_domain::work::leading_zero_bits(&hash)).ok();
+                writeln!(text, "{at}.nonce: {}", submitted.work_nonce).ok();
+            }
+        }
     }
     assert_eq!(
         sealed_fields, 11,
@@ -331,6 +355,7 @@ fn an_independent_implementation_opens_and_checks_the_sealed_vectors() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains("11 sealed fields opened"), "{stdout}");
+    assert!(stdout.contains("2 proofs of work checked"), "{stdout}");
 }
 
 /// The golden slice vectors: one case per line group, `case[N].name`, `.page`, `.request`

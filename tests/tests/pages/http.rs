@@ -535,6 +535,7 @@ async fn a_submission_signed_by_the_residents_own_key_is_taken_and_nothing_else(
         public_key: b64.encode(resident.verifying_key().to_bytes()),
         random: b64.encode(&random),
         now_unix_ms: now,
+        work_bits: WORK_BITS,
         ..Default::default()
     });
     assert!(composed.ok, "{:?}", composed.reason);
@@ -602,6 +603,7 @@ async fn a_submission_signed_by_the_residents_own_key_is_taken_and_nothing_else(
         public_key: b64.encode(resident.verifying_key().to_bytes()),
         random: b64.encode(&random),
         now_unix_ms: now,
+        work_bits: WORK_BITS,
         ..Default::default()
     });
     let signing_input = b64.decode(second.signing_input.as_deref().expect("bytes")).expect("base64");
@@ -639,6 +641,7 @@ async fn submissions_are_limited_per_network_and_per_key() {
             public_key: b64.encode(resident.verifying_key().to_bytes()),
             random: b64.encode(&random),
             now_unix_ms: now,
+            work_bits: WORK_BITS,
             ..Default::default()
         });
         let signing_input = b64.decode(composed.signing_input.as_deref().expect("bytes")).expect("base64");

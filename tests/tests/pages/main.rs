@@ -23,6 +23,8 @@ pub const RATIONALE: &str = "Funded from the 2027 transport budget.";
 pub const SCRIPT_TITLE: &str = "<script>alert(\"evidence\")</script> Transport briefing";
 /// The call `record` opens for residents' submissions.
 pub const CALL: &str = "crossing-call";
+/// The proof of work the recorded call asks of each browser's submission, in bits.
+pub const WORK_BITS: u32 = 10;
 
 /// A submission nothing cites, never erased: its text shows on the page of submissions.
 pub const UNCITED_SUBMISSION: &str = "Open the library on Sundays, please.";
@@ -330,6 +332,7 @@ pub async fn record_as(server: &PagesServer, assembly: &str, cast: &Cast) -> Rec
         moderation_policy_hash: document(&mut client, "We withhold personal attacks.", false).await,
         withhold_reasons: vec!["personal_attack".into()],
         retention_days: 365,
+        proof_of_work_bits: WORK_BITS,
     };
     client.append(&server.sign_now(&cast.facilitator, assembly, &call), None).await.expect("the call");
     Recorded {

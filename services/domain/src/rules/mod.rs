@@ -105,6 +105,7 @@ rule_codes! {
     CallOpen = "call.open",
     CallWithinLimits = "call.within_limits",
     CallOnePerKey = "call.one_per_key",
+    CallProofOfWork = "call.proof_of_work",
     ModerationNamesResidentSubmission = "moderation.names_resident_submission",
     ModerationNotOwn = "moderation.not_own",
     ModerationReasonInPolicy = "moderation.reason_in_policy",

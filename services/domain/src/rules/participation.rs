@@ -110,6 +110,24 @@ impl AssemblyState {
                 ),
             ));
         }
+        let bits = call.opened.proof_of_work_bits;
+        if submitted.path == SubmissionPath::Browser
+            && !crate::work::is_work(
+                &submitted.call_id,
+                proposal.author,
+                &submitted.text.commitment,
+                submitted.work_nonce,
+                bits,
+            )
+        {
+            return Err(broken(
+                RuleCode::CallProofOfWork,
+                format!(
+                    "call {} asks each browser's submission for {bits} bits of work; work_nonce {} gives fewer (docs/FORMAT.md §14.6)",
+                    submitted.call_id, submitted.work_nonce
+                ),
+            ));
+        }
         if call.opened.one_per_key
             && submitted.path == SubmissionPath::Browser
             && call.browser_authors.contains(proposal.author)
