@@ -495,6 +495,31 @@ impl pb::query::query_server::Query for GrpcServices {
         }))
     }
 
+    async fn list_moderation_queue(
+        &self,
+        request: Request<pb::query::ListModerationQueueRequest>,
+    ) -> Result<Response<pb::query::ListModerationQueueResponse>, Status> {
+        let request = request.into_inner();
+        let assembly = parse_assembly_id(&request.assembly_id)?;
+        let queue = self.application.moderation_queue(&assembly, &request.call_id).await.map_err(status)?;
+        Ok(Response::new(pb::query::ListModerationQueueResponse {
+            submissions: queue
+                .into_iter()
+                .map(|queued| pb::query::QueuedSubmission {
+                    event_hash: queued.event_hash.0.to_vec(),
+                    log_index: queued.log_index,
+                    path: match queued.path {
+                        klero_domain::SubmissionPath::Browser => pb::deliberation::SubmissionPath::Browser,
+                        klero_domain::SubmissionPath::WebForm => pb::deliberation::SubmissionPath::WebForm,
+                    } as i32,
+                    text: queued.text.unwrap_or_default(),
+                    appealed: queued.appealed,
+                    identical_to: queued.identical_to,
+                })
+                .collect(),
+        }))
+    }
+
     async fn list_overdue_erasures(
         &self,
         request: Request<pb::query::ListOverdueErasuresRequest>,

@@ -17,6 +17,7 @@
 
 mod append;
 pub mod documents;
+pub mod moderation;
 mod errors;
 mod lifecycle;
 pub mod personal;

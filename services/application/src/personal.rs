@@ -214,7 +214,7 @@ impl Application {
     }
 
     /// [`Application::open_personal_text`] on the fold as it stands.
-    async fn open_folded(
+    pub(crate) async fn open_folded(
         &self,
         assembly: &AssemblyId,
         event_hash: &Hash256,

@@ -501,3 +501,70 @@ fn the_verifier_replays_the_call_and_moderation_rules() {
     assert_eq!((failure.class.as_str(), failure.position), ("rule", Some(at as u64)), "{failure}");
     assert!(failure.reason.contains("call.proof_of_work"), "{failure}");
 }
+
+/// Identical texts are flagged to moderators: the queue lists what awaits a decision, each
+/// with the call's other submissions of the same text, whatever became of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moderators_see_identical_texts_flagged_in_their_queue() {
+    use pb::deliberation::{ModerationDecision::*, SubmissionPath::*};
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let cast = Cast::new("queue");
+    assembly_with_panel(&mut client, &cast, ASSEMBLY).await;
+    let moderator = Author::new(key("queue moderator"));
+    append(&mut client, &cast.council, ASSEMBLY, &grant(&moderator, pb::registry::Role::Moderator, "officer")).await;
+    append(&mut client, &cast.facilitator, ASSEMBLY, &call(CALL, 0, 14)).await;
+    let mut logged = Vec::new();
+    for (who, text) in [
+        ("first", "Sunday buses, please."),
+        ("second", "  sunday   BUSES,\nplease. "),
+        ("third", "A shelter at the stop."),
+        ("fourth", "Sunday buses please."),
+    ] {
+        let resident = Author::new(key(&format!("queue resident {who}")));
+        logged.push(client.append(&resident_submission(&resident, CALL, Browser, text, None), None).await.expect("taken"));
+    }
+    let queue = |client: &mut KleroClient| {
+        let mut client = client.clone();
+        async move {
+            client
+                .query()
+                .list_moderation_queue(pb::query::ListModerationQueueRequest {
+                    assembly_id: ASSEMBLY.into(),
+                    call_id: CALL.into(),
+                })
+                .await
+                .expect("the queue")
+                .into_inner()
+                .submissions
+        }
+    };
+    let flags = |queue: &[pb::query::QueuedSubmission]| -> Vec<(u64, Vec<u64>)> {
+        queue.iter().map(|q| (q.log_index, q.identical_to.clone())).collect()
+    };
+    let [first, second, third, fourth] = [0, 1, 2, 3].map(|i| logged[i].log_index);
+    let before = queue(&mut client).await;
+    assert_eq!(
+        flags(&before),
+        [(first, vec![second]), (second, vec![first]), (third, vec![]), (fourth, vec![])],
+        "case and spacing do not make a text new; punctuation does"
+    );
+    assert_eq!(before[1].text, "  sunday   BUSES,\nplease. ", "the text as sent");
+    append(&mut client, &moderator, ASSEMBLY, &moderation(&logged[0].event_hash, Publish, "")).await;
+    let after = queue(&mut client).await;
+    assert_eq!(
+        flags(&after),
+        [(second, vec![first]), (third, vec![]), (fourth, vec![])],
+        "a decided submission leaves the queue and is still named as the same text"
+    );
+    let unknown = client
+        .query()
+        .list_moderation_queue(pb::query::ListModerationQueueRequest {
+            assembly_id: ASSEMBLY.into(),
+            call_id: "no-such-call".into(),
+        })
+        .await
+        .expect_err("no such call");
+    assert_eq!(unknown.code(), Code::NotFound, "{}", unknown.message());
+    assert!(unknown.message().contains("no-such-call"), "{}", unknown.message());
+}
