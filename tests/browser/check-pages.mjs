@@ -229,6 +229,9 @@ const out = { pages: {}, lies: {} };
   const published = await visit(page, `${config.a.pages}${receipt}`);
   await phase(`cite ${receipt.split("=")[1]}`);
   const cited = await visit(page, `${config.a.pages}${receipt}`);
+  // The server restarts: the same browser, coming back, still follows its submission.
+  await phase("restart");
+  const restarted = await visit(page, `${config.a.pages}${receipt}`);
   // Coming back: the receipt page lists what this browser sent.
   await page.goto(`${config.a.pages}/receipt`);
   await page.waitForSelector("#mine a", { timeout: 10000 });
@@ -239,8 +242,57 @@ const out = { pages: {}, lies: {} };
     withheld: { state: withheld.state, text: withheld.text, appealOffered, appealed },
     published: { state: published.state, text: published.text },
     cited: { state: cited.state, text: cited.text },
+    restarted: { state: restarted.state, text: restarted.text },
   };
   await context.close();
+}
+
+// 3c. In Welsh: the pages verify and say so in Welsh; a resident signs from the Welsh form and
+// follows their submission in Welsh; axe-core finds nothing on them; on a phone (390 px) the
+// form and the status page, in both languages.
+{
+  const { context, page } = await newPage({ bypassCSP: true });
+  await page.clock.install({ time: Date.now() + config.a.clockOffsetMs });
+  await page.clock.resume();
+  const welshAssembly = `/cy${assembly}`;
+  const seenAssembly = await visit(page, `${config.a.pages}${welshAssembly}`);
+  await page.fill("form.call-form textarea[name=text]", "Croesfan ger y llyfrgell, os gwelwch yn dda.");
+  await page.check("form.call-form input[name=consent]");
+  await page.click("form.call-form button[type=submit]");
+  await page.waitForSelector(".submitted, .form-error", { timeout: 15000 });
+  const note = await page.textContent(".submitted, .form-error");
+  const receipt = await page.getAttribute(".submitted a", "href");
+  const status = await visit(page, `${config.a.pages}${receipt}`);
+  out.welsh = {
+    assembly: { state: seenAssembly.state, badge: seenAssembly.badge, summary: seenAssembly.summary, text: seenAssembly.text },
+    note, receipt,
+    status: { state: status.state, badge: status.badge, summary: status.summary, text: status.text },
+    axe: {},
+  };
+  for (const path of [welshAssembly, receipt, "/cy/", "/cy/receipt"]) {
+    await page.goto(`${config.a.pages}${path}`);
+    await outcome(page);
+    await page.addScriptTag({ content: axeSource });
+    out.welsh.axe[path] = await page.evaluate(async () => (await window.axe.run(document, {
+      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
+    })).violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help })));
+  }
+  await context.close();
+  if (config.screenshotDir) {
+    const phone = await newPage({ viewport: { width: 390, height: 844 } });
+    await phone.page.clock.install({ time: Date.now() + config.a.clockOffsetMs });
+    await phone.page.clock.resume();
+    for (const [prefix, lang] of [["", "en"], ["/cy", "cy"]]) {
+      await phone.page.goto(`${config.a.pages}${prefix}${assembly}`);
+      await outcome(phone.page);
+      await phone.page.locator("form.call-form").scrollIntoViewIfNeeded();
+      await phone.page.screenshot({ path: `${config.screenshotDir}/phone-form-${lang}.png`, fullPage: false });
+      await phone.page.goto(`${config.a.pages}${prefix}${receipt.replace(/^\/cy/, "")}`);
+      await outcome(phone.page);
+      await phone.page.screenshot({ path: `${config.screenshotDir}/phone-status-${lang}.png`, fullPage: false });
+    }
+    await phone.context.close();
+  }
 }
 
 // 4. Lies in the markup: each page altered in transit, in a fresh browser.

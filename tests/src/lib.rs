@@ -66,20 +66,41 @@ pub async fn start_server_configured(
     limits: klero_api::server::ServerLimits,
     configure: Option<Configure>,
 ) -> RunningServer {
-    start_server_full(directory, trust_root, clock, limits, configure, false, Vec::new(), None, Disk::default()).await
+    start_server_full(directory, trust_root, clock, limits, configure, None, Vec::new(), None, Disk::default()).await
 }
 
 /// A server whose store makes every file operation through `disk`: a hook there can record
 /// them and fail them (storage faults).
 pub async fn start_server_on_disk(directory: &std::path::Path, trust_root: [u8; 32], disk: Disk) -> RunningServer {
     let clock = klero_application::system_clock();
-    start_server_full(directory, trust_root, clock, Default::default(), None, false, Vec::new(), None, disk).await
+    start_server_full(directory, trust_root, clock, Default::default(), None, None, Vec::new(), None, disk).await
 }
 
 /// A server with the public pages beside gRPC, as `klero serve --http` runs it.
 pub async fn start_server_with_pages(directory: &std::path::Path, trust_root: [u8; 32], clock: Clock) -> RunningServer {
-    start_server_full(directory, trust_root, clock, Default::default(), None, true, Vec::new(), None, Disk::default())
-        .await
+    start_server_with_pages_at(directory, trust_root, clock, "127.0.0.1:0").await
+}
+
+/// [`start_server_with_pages`] with the pages at `address` (a restart on the address a browser
+/// already knows, so that what it keeps for the site is still its own).
+pub async fn start_server_with_pages_at(
+    directory: &std::path::Path,
+    trust_root: [u8; 32],
+    clock: Clock,
+    address: &str,
+) -> RunningServer {
+    start_server_full(
+        directory,
+        trust_root,
+        clock,
+        Default::default(),
+        None,
+        Some(address),
+        Vec::new(),
+        None,
+        Disk::default(),
+    )
+    .await
 }
 
 /// A server with the public pages (and the log's tiles) that asks `witnesses` to cosign each
@@ -90,8 +111,18 @@ pub async fn start_server_with_witnesses(
     clock: Clock,
     witnesses: Vec<klero_transparency::WitnessEndpoint>,
 ) -> RunningServer {
-    start_server_full(directory, trust_root, clock, Default::default(), None, true, witnesses, None, Disk::default())
-        .await
+    start_server_full(
+        directory,
+        trust_root,
+        clock,
+        Default::default(),
+        None,
+        Some("127.0.0.1:0"),
+        witnesses,
+        None,
+        Disk::default(),
+    )
+    .await
 }
 
 /// A server with the public pages whose gRPC and HTTP both serve TLS, as `klero serve --http …
@@ -108,7 +139,7 @@ pub async fn start_server_with_tls(
         clock,
         Default::default(),
         None,
-        true,
+        Some("127.0.0.1:0"),
         Vec::new(),
         Some(tls),
         Disk::default(),
@@ -123,7 +154,7 @@ async fn start_server_full(
     clock: Clock,
     limits: klero_api::server::ServerLimits,
     configure: Option<Configure>,
-    pages: bool,
+    pages: Option<&str>,
     witnesses: Vec<klero_transparency::WitnessEndpoint>,
     tls: Option<klero_application::ServerTls>,
     disk: Disk,
@@ -135,8 +166,8 @@ async fn start_server_full(
     let url = format!("{scheme}://{}", listener.local_addr().expect("address"));
     let mut listeners = klero_wiring::Listeners::from(listener);
     let mut pages_url = None;
-    if pages {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    if let Some(address) = pages {
+        let listener = tokio::net::TcpListener::bind(address).await.expect("bind");
         pages_url = Some(format!("{scheme}://{}", listener.local_addr().expect("address")));
         listeners.http = Some(listener);
     }
@@ -146,7 +177,7 @@ async fn start_server_full(
         witnesses,
         tls,
         tune: configure.map(klero_wiring::TuneApplication),
-        intake_key: pages.then(|| klero_wiring::IntakeKey(key(INTAKE_KEY))),
+        intake_key: pages.is_some().then(|| klero_wiring::IntakeKey(key(INTAKE_KEY))),
         ..klero_wiring::ServerConfig::new(directory, trust_root, test_log_key())
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -17,9 +17,9 @@
 
 mod append;
 pub mod documents;
-pub mod moderation;
 mod errors;
 mod lifecycle;
+pub mod moderation;
 pub mod personal;
 pub mod publisher;
 pub mod queries;

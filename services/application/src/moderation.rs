@@ -73,7 +73,8 @@ impl Application {
         let mut by_key: HashMap<Hash256, Vec<u64>> = HashMap::new();
         for (log_index, hash, _, _, _) in &submissions[compared_from..] {
             let opening = self.open_folded(assembly, hash).await?;
-            let text = opening.fields.into_iter().find(|f: &OpenedField| f.field == "sealed_text").and_then(|f| f.opened);
+            let text =
+                opening.fields.into_iter().find(|f: &OpenedField| f.field == "sealed_text").and_then(|f| f.opened);
             if let Some(opened) = &text {
                 by_key.entry(same_text_key(&opened.text)).or_default().push(*log_index);
             }
@@ -90,7 +91,14 @@ impl Application {
                     .and_then(|text| by_key.get(&same_text_key(text)))
                     .map(|same| same.iter().copied().filter(|other| other != log_index).collect())
                     .unwrap_or_default();
-                QueuedSubmission { event_hash: *hash, log_index: *log_index, path: *path, text, appealed: *appealed, identical_to }
+                QueuedSubmission {
+                    event_hash: *hash,
+                    log_index: *log_index,
+                    path: *path,
+                    text,
+                    appealed: *appealed,
+                    identical_to,
+                }
             })
             .collect())
     }

@@ -46,6 +46,19 @@ fn error_json(reason: &str) -> String {
     serde_json::json!({"ok": false, "failure": {"class": "format", "position": null, "reason": reason}}).to_string()
 }
 
+/// One of the pages' messages for the script, in the page's language ([`crate::say`]): JSON
+/// `{"lang": "en"|"cy", "id": …, "args": {name: number or text}}`, answered as a JSON string.
+///
+/// # Safety
+/// As [`input`]: the input's memory is taken back.
+#[no_mangle]
+pub unsafe extern "C" fn klero_say(pointer: *mut u8, len: usize) -> *mut u8 {
+    // SAFETY: the script passes memory it filled from `klero_alloc`.
+    let bytes = unsafe { input(pointer, len) };
+    let text = serde_json::from_slice(&bytes).map(|request| crate::say(&request)).unwrap_or_default();
+    answer(serde_json::Value::from(text).to_string())
+}
+
 /// Which slice the page at the given address needs ([`crate::plan`]).
 ///
 /// # Safety

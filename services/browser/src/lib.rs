@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 /// The page at `address` (a path and query, as the browser's location gives them), if it
 /// shows anything from the record.
 pub fn page_of(address: &str) -> Result<Option<Page>, String> {
+    let (_, address) = klero_pages::Lang::of_path(address);
     let (path, query) = address.split_once('?').unwrap_or((address, ""));
     let param = |name: &str| -> Option<&str> {
         query.split('&').find_map(|pair| pair.split_once('=').filter(|(key, _)| *key == name).map(|(_, value)| value))
@@ -60,6 +61,33 @@ pub fn page_of(address: &str) -> Result<Option<Page>, String> {
         },
         _ => None,
     })
+}
+
+/// What the script asks [`say`] for: a message of the pages' catalogue, in a language, with its
+/// arguments.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct SayRequest {
+    pub lang: String,
+    pub id: String,
+    #[serde(default)]
+    pub args: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+/// The message, so that the script's words come from the same catalogue as the pages'.
+pub fn say(request: &SayRequest) -> String {
+    let lang = if request.lang == "cy" { klero_pages::Lang::Cy } else { klero_pages::Lang::En };
+    let args: Vec<(&str, klero_pages::Arg)> = request
+        .args
+        .iter()
+        .map(|(name, value)| {
+            let arg = match value.as_u64() {
+                Some(n) => klero_pages::Arg::Number(n),
+                None => klero_pages::Arg::Text(value.as_str().map_or_else(|| value.to_string(), str::to_string)),
+            };
+            (name.as_str(), arg)
+        })
+        .collect();
+    lang.ta(&request.id, &args)
 }
 
 /// What [`plan`] tells the script.
@@ -188,33 +216,35 @@ pub fn check(request: &CheckRequest, slice_text: &str) -> CheckResult {
         witness_quorum: slice.witness_quorum,
     };
     match check_slice(request, page, &slice) {
-        Ok((page, verified)) => match klero_pages::render(&page, &verified) {
-            Ok(rendered) => CheckResult {
-                ok: true,
-                failure: None,
-                title: Some(rendered.title),
-                body: Some(rendered.body),
-                checkpoint: Some(Seen {
-                    size: verified.checkpoint.checkpoint().tree_size,
-                    root: verified.checkpoint.checkpoint().root_hash.to_hex(),
-                }),
-                keys: Some(keys),
-                heads: Some(HeadsSeen {
-                    size: verified.checkpoint.checkpoint().tree_size,
-                    streams: verified.heads.iter().map(|(stream, head)| (stream.clone(), head.revision)).collect(),
-                }),
-                summary: Some(Summary {
-                    events: verified.events.len(),
-                    signatures: verified.signatures_verified,
-                    streams: verified.heads.len(),
-                    tree_size: verified.checkpoint.checkpoint().tree_size,
-                    cosigned_by: verified.cosigned_by.clone(),
-                    openings: verified.openings.len(),
-                    documents: verified.documents.len(),
-                }),
-            },
-            Err(error) => failed(fail_with(FailureClass::Format, error.to_string()), Some(keys)),
-        },
+        Ok((page, verified)) => {
+            match klero_pages::render(&page, &verified, klero_pages::Lang::of_path(&request.page).0) {
+                Ok(rendered) => CheckResult {
+                    ok: true,
+                    failure: None,
+                    title: Some(rendered.title),
+                    body: Some(rendered.body),
+                    checkpoint: Some(Seen {
+                        size: verified.checkpoint.checkpoint().tree_size,
+                        root: verified.checkpoint.checkpoint().root_hash.to_hex(),
+                    }),
+                    keys: Some(keys),
+                    heads: Some(HeadsSeen {
+                        size: verified.checkpoint.checkpoint().tree_size,
+                        streams: verified.heads.iter().map(|(stream, head)| (stream.clone(), head.revision)).collect(),
+                    }),
+                    summary: Some(Summary {
+                        events: verified.events.len(),
+                        signatures: verified.signatures_verified,
+                        streams: verified.heads.len(),
+                        tree_size: verified.checkpoint.checkpoint().tree_size,
+                        cosigned_by: verified.cosigned_by.clone(),
+                        openings: verified.openings.len(),
+                        documents: verified.documents.len(),
+                    }),
+                },
+                Err(error) => failed(fail_with(FailureClass::Format, error.to_string()), Some(keys)),
+            }
+        }
         Err(failure) => failed(failure, Some(keys)),
     }
 }

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 #[derive(Clone, Debug)]
 pub struct Milestone {
-    pub what: &'static str,
+    pub what: String,
     /// The day it was recorded in the log.
     pub when: String,
     /// The day it happened, where the record gives one (a session's `held_on`), in words
@@ -85,7 +85,7 @@ pub struct Citation {
 #[derive(Clone, Debug)]
 pub struct AnswerShown {
     pub decision: &'static str,
-    pub decision_label: &'static str,
+    pub decision_label: String,
     pub rationale: PersonalShown,
     pub responsible_body: String,
     pub due_on: String,
@@ -108,8 +108,8 @@ impl AnswerShown {
             due_on: date_words(&answer.due_on.to_string()),
             due_on_iso: answer.due_on.to_string(),
             due_label: match answer.decision {
-                klero_domain::Decision::Accepted | klero_domain::Decision::AcceptedInPart => Some("To be done by"),
-                klero_domain::Decision::ReferredForFurtherStudy => Some("The study to report by"),
+                klero_domain::Decision::Accepted | klero_domain::Decision::AcceptedInPart => Some("due-to-be-done-by"),
+                klero_domain::Decision::ReferredForFurtherStudy => Some("due-study-by"),
                 klero_domain::Decision::NotAccepted => None,
             },
             log_index: answer.log_index,
@@ -122,7 +122,7 @@ impl AnswerShown {
 #[derive(Clone, Debug)]
 pub struct UpdateShown {
     pub status: &'static str,
-    pub status_label: &'static str,
+    pub status_label: String,
     pub progress: u32,
     pub note: PersonalShown,
     pub log_index: u64,
@@ -303,7 +303,7 @@ pub struct AssemblyModel {
     pub threshold: u32,
     pub deadline_days: u32,
     pub convened_log_index: u64,
-    pub status: &'static str,
+    pub status: String,
     pub timeline: Vec<Milestone>,
     pub selection: Selection,
     pub sessions: Vec<Session>,
@@ -341,44 +341,44 @@ fn standing(last: MilestoneKind, accountability: &Accountability) -> &'static st
         .all(|a| a.implementation.last().is_some_and(|u| u.status == klero_domain::ImplementationStatus::Completed));
     if answered < adopted.len() {
         if adopted.iter().any(|a| a.state == ResponseState::Overdue) {
-            "The council is answering; some answers are overdue"
+            "standing-answering-overdue"
         } else {
-            "The council is answering"
+            "standing-answering"
         }
     } else if !accepted.is_empty() && carried_out {
-        "Every recommendation answered, and everything accepted carried out"
+        "standing-all-done"
     } else {
-        "Every recommendation answered; the council reports on what it accepted"
+        "standing-all-answered"
     }
 }
 
-/// Where an assembly stands, from its last milestone, in plain words.
+/// Where an assembly stands, from its last milestone: the message that says it.
 pub fn standing_label(last: MilestoneKind) -> &'static str {
     match last {
-        MilestoneKind::Convened => "Convened",
+        MilestoneKind::Convened => "standing-convened",
         MilestoneKind::SelectionPlanned | MilestoneKind::PoolRegistered | MilestoneKind::LotteryPublished => {
-            "Selecting the panel"
+            "standing-selecting"
         }
-        MilestoneKind::PanelDrawn => "Panel drawn, deliberation to start",
-        MilestoneKind::FirstSessionHeld => "Deliberating",
-        MilestoneKind::FirstRecommendationDrafted => "Writing recommendations",
-        MilestoneKind::FinalReportPublished => "Recommendations made; waiting for the council's answers",
-        MilestoneKind::FirstResponseIssued => "The council is answering",
+        MilestoneKind::PanelDrawn => "standing-panel-drawn",
+        MilestoneKind::FirstSessionHeld => "standing-deliberating",
+        MilestoneKind::FirstRecommendationDrafted => "standing-writing",
+        MilestoneKind::FinalReportPublished => "standing-waiting-answers",
+        MilestoneKind::FirstResponseIssued => "standing-answering",
     }
 }
 
-/// A plain-English name for a milestone.
+/// The message that names a milestone.
 pub fn milestone_label(what: MilestoneKind) -> &'static str {
     match what {
-        MilestoneKind::Convened => "Assembly convened",
-        MilestoneKind::SelectionPlanned => "Selection planned and the seed committed",
-        MilestoneKind::PoolRegistered => "Pool of volunteers registered",
-        MilestoneKind::LotteryPublished => "Lottery published",
-        MilestoneKind::PanelDrawn => "Panel drawn by lot",
-        MilestoneKind::FirstSessionHeld => "First session held",
-        MilestoneKind::FirstRecommendationDrafted => "First recommendation drafted",
-        MilestoneKind::FinalReportPublished => "Final report published",
-        MilestoneKind::FirstResponseIssued => "The council's first response",
+        MilestoneKind::Convened => "milestone-convened",
+        MilestoneKind::SelectionPlanned => "milestone-selection-planned",
+        MilestoneKind::PoolRegistered => "milestone-pool-registered",
+        MilestoneKind::LotteryPublished => "milestone-lottery-published",
+        MilestoneKind::PanelDrawn => "milestone-panel-drawn",
+        MilestoneKind::FirstSessionHeld => "milestone-first-session",
+        MilestoneKind::FirstRecommendationDrafted => "milestone-first-draft",
+        MilestoneKind::FinalReportPublished => "milestone-final-report",
+        MilestoneKind::FirstResponseIssued => "milestone-first-response",
     }
 }
 
@@ -388,7 +388,7 @@ pub(crate) fn views_of(slice: &VerifiedSlice, id: &AssemblyId) -> Result<Assembl
         .fold
         .views()
         .assembly_views(id)
-        .ok_or_else(|| PageError::NotFound(format!("The record holds no assembly {id}.")))
+        .ok_or_else(|| PageError::NotFound(crate::i18n::tra("error-no-assembly", &[("id", id.as_str().into())])))
 }
 
 /// The hashes of the slice's events on the assembly's streams (the slice also holds the
@@ -468,7 +468,7 @@ impl AssemblyModel {
             .timeline
             .iter()
             .map(|m| Milestone {
-                what: milestone_label(m.what),
+                what: crate::i18n::tr(milestone_label(m.what)),
                 when: day_words(m.recorded_at_unix_ms),
                 happened: match (m.what, first_session) {
                     (MilestoneKind::FirstSessionHeld, Some(session)) => {
@@ -512,12 +512,14 @@ impl AssemblyModel {
         let describe = |kind: Option<InputKind>, hash: &Hash256| -> String {
             match kind {
                 Some(InputKind::Evidence) => match evidence_titles.get(hash) {
-                    Some(title) => format!("Evidence: {title}"),
-                    None => "Evidence".into(),
+                    Some(title) => crate::i18n::tra("describe-evidence-titled", &[("title", title.as_str().into())]),
+                    None => crate::i18n::tr("describe-evidence"),
                 },
                 _ => match numbers.get(hash) {
-                    Some((number, _)) => format!("Public submission {number}"),
-                    None => "Public submission".into(),
+                    Some((number, _)) => {
+                        crate::i18n::tra("describe-public-submission-n", &[("number", (*number).into())])
+                    }
+                    None => crate::i18n::tr("describe-public-submission"),
                 },
             }
         };
@@ -644,7 +646,7 @@ impl AssemblyModel {
             threshold: overview.adoption_threshold_percent,
             deadline_days: overview.response_deadline_days,
             convened_log_index: overview.convened_log_index,
-            status: standing(overview.status, &views.accountability.body),
+            status: crate::i18n::tr(standing(overview.status, &views.accountability.body)),
             timeline,
             selection,
             sessions,
@@ -756,7 +758,7 @@ pub(crate) fn render_assembly(
     let a = AssemblyModel::from_slice(slice, id)?;
     let title = a.question.clone();
     let feed = Some(format!("/assemblies/{id}/feed.atom"));
-    Ok(RenderedPage { title, body: AssemblyPage { chrome, a }.render()?, feed })
+    Ok(RenderedPage { lang: crate::i18n::current(), title, body: AssemblyPage { chrome, a }.render()?, feed })
 }
 
 /// The open-data page: each view with its digest.
@@ -785,5 +787,10 @@ pub(crate) fn render_data(chrome: Chrome, slice: &VerifiedSlice, id: &AssemblyId
         root_hash: slice.checkpoint.checkpoint().root_hash.to_hex(),
         views: view_rows(slice, id),
     };
-    Ok(RenderedPage { title: format!("Open data: {}", d.question), body: DataPage { chrome, d }.render()?, feed: None })
+    Ok(RenderedPage {
+        lang: crate::i18n::current(),
+        title: crate::i18n::tra("title-data", &[("question", d.question.as_str().into())]),
+        body: DataPage { chrome, d }.render()?,
+        feed: None,
+    })
 }

@@ -2,6 +2,7 @@
 //! seated (a bar), drawn on the server as SVG, so it needs no script. The same numbers are in
 //! the table beside it; the chart adds nothing a screen reader would miss.
 
+use crate::i18n::{tr, tra};
 use std::fmt::Write as _;
 
 /// One quota against the panel.
@@ -52,28 +53,31 @@ pub fn quota_chart(quotas: &[QuotaRow]) -> String {
     let _ = write!(
         svg,
         "<svg class=\"quota-chart\" viewBox=\"0 0 {width} {height}\" role=\"img\" aria-labelledby=\"quota-chart-title\" \
-         xmlns=\"http://www.w3.org/2000/svg\"><title id=\"quota-chart-title\">Seats on the panel for each quota, against \
-         the range the quota allows</title>"
+         xmlns=\"http://www.w3.org/2000/svg\"><title id=\"quota-chart-title\">{}</title>",
+        xml_escape(&tr("chart-title"))
     );
     for (row, q) in quotas.iter().enumerate() {
         let y = row as u64 * ROW + 6;
         let label = xml_escape(&format!("{}: {}", q.feature, q.value));
-        let verdict = if q.within { "within" } else { "OUTSIDE" };
+        let verdict = tr(if q.within { "chart-within" } else { "chart-outside" });
+        let allowed = xml_escape(&tra("chart-allowed", &[("min", q.min.into()), ("max", q.max.into())]));
+        let seated_title = xml_escape(&tra("chart-seated-title", &[("seated", q.seated.into())]));
+        let seated_line = xml_escape(&tra(
+            "chart-seated-line",
+            &[("seated", q.seated.into()), ("min", q.min.into()), ("max", q.max.into()), ("verdict", verdict.into())],
+        ));
         let class = if q.within { "seated" } else { "seated outside" };
         let _ = write!(
             svg,
             "<text x=\"0\" y=\"{ty}\" class=\"label\">{label}</text>\
-             <rect x=\"{bx}\" y=\"{y}\" width=\"{bw}\" height=\"22\" class=\"band\"><title>allowed: {min} to {max}</title></rect>\
-             <rect x=\"{LABEL}\" y=\"{sy}\" width=\"{sw}\" height=\"12\" class=\"{class}\"><title>seated: {seated}</title></rect>\
-             <text x=\"{nx}\" y=\"{ty}\" class=\"count\">{seated} seated ({min}–{max}, {verdict})</text>",
+             <rect x=\"{bx}\" y=\"{y}\" width=\"{bw}\" height=\"22\" class=\"band\"><title>{allowed}</title></rect>\
+             <rect x=\"{LABEL}\" y=\"{sy}\" width=\"{sw}\" height=\"12\" class=\"{class}\"><title>{seated_title}</title></rect>\
+             <text x=\"{nx}\" y=\"{ty}\" class=\"count\">{seated_line}</text>",
             ty = y + 16,
             bx = x(q.min),
             bw = (x(q.max) - x(q.min)).max(2),
-            min = q.min,
-            max = q.max,
             sy = y + 5,
             sw = (x(q.seated) - LABEL).max(1),
-            seated = q.seated,
             nx = LABEL + PLOT + 8,
         );
     }
@@ -81,8 +85,9 @@ pub fn quota_chart(quotas: &[QuotaRow]) -> String {
     let _ = write!(
         svg,
         "<text x=\"{LABEL}\" y=\"{axis_y}\" class=\"axis\">0</text><text x=\"{}\" y=\"{axis_y}\" class=\"axis\" \
-         text-anchor=\"end\">{scale_max} seats</text></svg>",
-        LABEL + PLOT
+         text-anchor=\"end\">{}</text></svg>",
+        LABEL + PLOT,
+        xml_escape(&tra("chart-seats", &[("count", scale_max.into())]))
     );
     svg
 }

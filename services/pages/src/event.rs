@@ -13,7 +13,7 @@ use klero_verifier::slice::{Authorisation, VerifiedSlice};
 /// One field of an event, as the page reads it out.
 #[derive(Clone, Debug)]
 pub struct Field {
-    pub name: &'static str,
+    pub name: String,
     pub value: FieldValue,
 }
 
@@ -53,7 +53,11 @@ impl FieldValue {
 
 /// Where the event a hash names is, if the slice shows it.
 fn event_link(slice: &VerifiedSlice, hash: &Hash256) -> Option<String> {
-    slice.events.iter().find(|(_, (_, h))| h == hash).map(|(index, _)| format!("/events/{index}"))
+    slice
+        .events
+        .iter()
+        .find(|(_, (_, h))| h == hash)
+        .map(|(index, _)| format!("{}/events/{index}", crate::i18n::current().prefix()))
 }
 
 fn personal(slice: &VerifiedSlice, text: &PersonalText) -> FieldValue {
@@ -66,22 +70,30 @@ fn personal(slice: &VerifiedSlice, text: &PersonalText) -> FieldValue {
     })
 }
 
+/// The catalogue's id of a field's label: `Public key` is `field-public-key`.
+pub fn field_id(name: &str) -> String {
+    let slug: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+    format!("field-{}", slug.split('-').filter(|part| !part.is_empty()).collect::<Vec<_>>().join("-"))
+}
+
 /// Every field of `event`, in the order of its message.
 pub fn fields(slice: &VerifiedSlice, event: &DomainEvent) -> Vec<Field> {
     use FieldValue::*;
-    let f = |name: &'static str, value: FieldValue| Field { name, value };
+    // A field's label is its English name made an id (`field-…`), in the page's language.
+    let f = |name: &'static str, value: FieldValue| Field { name: crate::i18n::tr(&field_id(name)), value };
     let text = |t: &str| Text(t.to_string());
     let number = |n: u32| Number(n as u64);
     match event {
         DomainEvent::KeyGranted(e) => vec![
             f("Key", text(&klero_ledger::hash::to_hex(&e.public_key))),
-            f("Role", Text(e.role.to_string())),
+            f("Role", Text(role_words(e.role))),
             f("Scope", Text(scope_words(&e.scope))),
             f("Holder", text(&e.holder_title)),
         ],
         DomainEvent::KeyRevoked(e) => vec![
             f("Key", text(&klero_ledger::hash::to_hex(&e.public_key))),
-            f("Role", Text(e.role.to_string())),
+            f("Role", Text(role_words(e.role))),
             f("Scope", Text(scope_words(&e.scope))),
             f("Reason", text(&e.reason)),
         ],
@@ -103,7 +115,17 @@ pub fn fields(slice: &VerifiedSlice, event: &DomainEvent) -> Vec<Field> {
                 List(
                     e.quotas
                         .iter()
-                        .map(|q| format!("{}: {}, {} to {} seats", q.feature, q.value, q.min, q.max))
+                        .map(|q| {
+                            crate::i18n::tra(
+                                "quota-line",
+                                &[
+                                    ("feature", (&q.feature).into()),
+                                    ("value", (&q.value).into()),
+                                    ("min", q.min.into()),
+                                    ("max", q.max.into()),
+                                ],
+                            )
+                        })
                         .collect(),
                 ),
             ),
@@ -121,7 +143,10 @@ pub fn fields(slice: &VerifiedSlice, event: &DomainEvent) -> Vec<Field> {
             vec![f("Seed", text(&klero_ledger::hash::to_hex(&e.seed))), f("Members drawn", List(e.member_ids.clone()))]
         }
         DomainEvent::MemberWithdrew(e) => {
-            vec![f("Member", text(&e.member_id)), f("Reason", Text(format!("{:?}", e.reason).to_lowercase()))]
+            vec![
+                f("Member", text(&e.member_id)),
+                f("Reason", Text(crate::i18n::tr(&format!("withdrawal-{:?}", e.reason).to_lowercase()))),
+            ]
         }
         DomainEvent::ReplacementDrawn(e) => {
             vec![f("In place of", text(&e.withdrawn_member_id)), f("Replacement", text(&e.replacement_member_id))]
@@ -154,12 +179,12 @@ pub fn fields(slice: &VerifiedSlice, event: &DomainEvent) -> Vec<Field> {
         DomainEvent::CallOpened(e) => vec![
             f("Call", text(&e.call_id)),
             f("What is asked", text(&e.prompt)),
-            f("About", text(e.recommendation_id.as_deref().unwrap_or("the assembly's question"))),
+            f("About", Text(e.recommendation_id.clone().unwrap_or_else(|| crate::i18n::tr("about-assembly-question")))),
             f("Opens on", FieldValue::date(e.opens_on)),
             f("Closes on", FieldValue::date(e.closes_on)),
             f("Longest submission (bytes)", number(e.text_bytes_max)),
-            f("One submission per key", text(if e.one_per_key { "yes" } else { "no" })),
-            f("Asks for a name and postcode", text(if e.names_asked { "yes" } else { "no" })),
+            f("One submission per key", Text(crate::i18n::tr(if e.one_per_key { "yes" } else { "no" }))),
+            f("Asks for a name and postcode", Text(crate::i18n::tr(if e.names_asked { "yes" } else { "no" }))),
             f("Consent text", FieldValue::document(slice, &e.consent_hash)),
             f("Moderation policy", FieldValue::document(slice, &e.moderation_policy_hash)),
             f("Reasons to withhold", text(&e.withhold_reasons.join(", "))),
@@ -170,24 +195,24 @@ pub fn fields(slice: &VerifiedSlice, event: &DomainEvent) -> Vec<Field> {
             f("Call", text(&e.call_id)),
             f(
                 "How it came",
-                text(match e.path {
-                    klero_domain::SubmissionPath::Browser => "signed in the resident's own browser",
-                    klero_domain::SubmissionPath::WebForm => "received from the web form, signed by the intake key",
-                }),
+                Text(crate::i18n::tr(match e.path {
+                    klero_domain::SubmissionPath::Browser => "path-browser-long",
+                    klero_domain::SubmissionPath::WebForm => "path-web-form-long",
+                })),
             ),
             f("Text", personal(slice, &PersonalText::Sealed(e.text.clone()))),
-            f("Contact", text(if e.contact.is_some() { "sealed, never shown" } else { "none given" })),
+            f("Contact", Text(crate::i18n::tr(if e.contact.is_some() { "contact-sealed" } else { "contact-none" }))),
         ],
         DomainEvent::SubmissionModerated(e) => vec![
             f("Submission", FieldValue::hash(&e.submission_event_hash, event_link(slice, &e.submission_event_hash))),
             f(
                 "Decision",
-                text(match e.decision {
-                    klero_domain::ModerationDecision::Publish => "published",
-                    klero_domain::ModerationDecision::Withhold => "withheld",
-                }),
+                Text(crate::i18n::tr(match e.decision {
+                    klero_domain::ModerationDecision::Publish => "moderation-published",
+                    klero_domain::ModerationDecision::Withhold => "moderation-withheld",
+                })),
             ),
-            f("Reason", text(e.reason.as_deref().unwrap_or("none (published)"))),
+            f("Reason", Text(e.reason.clone().unwrap_or_else(|| crate::i18n::tr("reason-none-published")))),
         ],
         DomainEvent::ModerationAppealed(e) => vec![f(
             "Submission",
@@ -233,7 +258,7 @@ pub fn fields(slice: &VerifiedSlice, event: &DomainEvent) -> Vec<Field> {
                 "Answers the adoption",
                 FieldValue::hash(&e.recommendation_event_hash, event_link(slice, &e.recommendation_event_hash)),
             ),
-            f("Decision", text(format::decision_label(e.decision))),
+            f("Decision", text(&format::decision_label(e.decision))),
             f("Rationale", personal(slice, &e.rationale)),
             f("Responsible", text(&e.responsible_body)),
             f("To be done by", FieldValue::date(e.due_on)),
@@ -243,7 +268,7 @@ pub fn fields(slice: &VerifiedSlice, event: &DomainEvent) -> Vec<Field> {
                 "Answers the adoption",
                 FieldValue::hash(&e.recommendation_event_hash, event_link(slice, &e.recommendation_event_hash)),
             ),
-            f("Decision", text(format::decision_label(e.decision))),
+            f("Decision", text(&format::decision_label(e.decision))),
             f("Rationale", personal(slice, &e.rationale)),
             f("Responsible", text(&e.responsible_body)),
             f("To be done by", FieldValue::date(e.due_on)),
@@ -254,14 +279,14 @@ pub fn fields(slice: &VerifiedSlice, event: &DomainEvent) -> Vec<Field> {
                 "For the adoption",
                 FieldValue::hash(&e.recommendation_event_hash, event_link(slice, &e.recommendation_event_hash)),
             ),
-            f("Status", text(format::status_label(e.status))),
+            f("Status", text(&format::status_label(e.status))),
             f("Progress (%)", number(e.progress_percent)),
             f("Note", personal(slice, &e.note)),
             f(
                 "Evidence",
                 match &e.evidence_hash {
                     Some(hash) => FieldValue::document(slice, hash),
-                    None => text("none"),
+                    None => Text(crate::i18n::tr("none")),
                 },
             ),
         ],
@@ -278,7 +303,7 @@ pub fn fields(slice: &VerifiedSlice, event: &DomainEvent) -> Vec<Field> {
                 "Letter",
                 match &e.letter_hash {
                     Some(hash) => FieldValue::document(slice, hash),
-                    None => text("none"),
+                    None => Text(crate::i18n::tr("none")),
                 },
             ),
         ],
@@ -291,10 +316,15 @@ pub fn fields(slice: &VerifiedSlice, event: &DomainEvent) -> Vec<Field> {
     }
 }
 
+/// A role's name in the page's language.
+fn role_words(role: klero_domain::Role) -> String {
+    crate::i18n::tr(&format!("role-{}", role.to_string().replace(' ', "-")))
+}
+
 fn scope_words(scope: &Scope) -> String {
     match scope {
-        Scope::AllAssemblies => "every assembly".into(),
-        Scope::Assembly(id) => format!("assembly {id}"),
+        Scope::AllAssemblies => crate::i18n::tr("scope-every-assembly"),
+        Scope::Assembly(id) => crate::i18n::tra("scope-assembly", &[("id", id.as_str().into())]),
     }
 }
 
@@ -331,29 +361,27 @@ impl EventModel {
         let (envelope, hash) = slice
             .events
             .get(&log_index)
-            .ok_or_else(|| PageError::NotFound(format!("The log holds no event {log_index}.")))?;
+            .ok_or_else(|| PageError::NotFound(crate::i18n::tra("error-no-event", &[("index", log_index.into())])))?;
         let author = envelope.author();
         let ledger = envelope.ledger();
-        let decoded = LogFold::decode(envelope)
-            .map_err(|_| PageError::BadRequest(format!("Event {log_index} does not decode under the catalogue.")))?;
+        let decoded = LogFold::decode(envelope).map_err(|_| {
+            PageError::BadRequest(crate::i18n::tra("error-event-does-not-decode", &[("index", log_index.into())]))
+        })?;
         let (authority, grant_log_index) = match &slice.authorised_by {
-            Some(Authorisation::TrustRoot) => {
-                ("The trust root (the council's own key), which alone grants and revokes roles.".to_string(), None)
-            }
+            Some(Authorisation::TrustRoot) => (crate::i18n::tr("authority-trust-root"), None),
             Some(Authorisation::Grant(grant)) => (
-                format!(
-                    "{} ({}), for {}, granted by the trust root and not revoked before this event",
-                    grant.role,
-                    grant.holder_title,
-                    scope_words(&grant.scope)
+                crate::i18n::tra(
+                    "authority-grant",
+                    &[
+                        ("role", role_words(grant.role).into()),
+                        ("holder", grant.holder_title.as_str().into()),
+                        ("scope", scope_words(&grant.scope).into()),
+                    ],
                 ),
                 Some(grant.granted_at_log_index),
             ),
-            Some(Authorisation::Resident) => (
-                "A resident's own key, which needs no grant: inside an open call and within its limits, any key may submit, and a submission's author may appeal its moderation.".to_string(),
-                None,
-            ),
-            None => ("Not established".into(), None),
+            Some(Authorisation::Resident) => (crate::i18n::tr("authority-resident"), None),
+            None => (crate::i18n::tr("authority-not-established"), None),
         };
         let sibling = |revision: Option<u64>| {
             revision.and_then(|revision| {
@@ -400,5 +428,10 @@ struct EventPage {
 
 pub(crate) fn render_event(chrome: Chrome, slice: &VerifiedSlice, log_index: u64) -> Result<RenderedPage, PageError> {
     let e = EventModel::from_slice(slice, log_index)?;
-    Ok(RenderedPage { title: format!("Event {log_index}"), body: EventPage { chrome, e }.render()?, feed: None })
+    Ok(RenderedPage {
+        lang: crate::i18n::current(),
+        title: crate::i18n::tra("title-event", &[("index", log_index.into())]),
+        body: EventPage { chrome, e }.render()?,
+        feed: None,
+    })
 }

@@ -1,21 +1,10 @@
-//! How recorded values read on a page: dates in words, hashes in short, and the plain-English
-//! names of decisions and statuses.
+//! How recorded values read on a page: dates in words, hashes in short, and the plain names of
+//! decisions and statuses, in the language of the page being rendered (English elsewhere).
 
-/// The month names, for dates in words.
-const MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
+/// A month's name, 1 to 12, in the language of the page being rendered.
+fn month(m: usize) -> String {
+    crate::i18n::tr(&format!("month-{m}"))
+}
 
 /// `2026-09-05` as `5 September 2026`; anything else as it is.
 pub fn date_words(date: &str) -> String {
@@ -24,7 +13,7 @@ pub fn date_words(date: &str) -> String {
         return date.to_string();
     };
     match (y.parse::<u32>(), m.parse::<usize>(), d.parse::<u32>()) {
-        (Ok(y), Ok(m @ 1..=12), Ok(d)) => format!("{d} {} {y}", MONTHS[m - 1]),
+        (Ok(y), Ok(m @ 1..=12), Ok(d)) => format!("{d} {} {y}", month(m)),
         _ => date.to_string(),
     }
 }
@@ -46,7 +35,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 /// A recording time (ms since the epoch) as `5 September 2026` (UTC).
 pub fn day_words(unix_ms: u64) -> String {
     let (y, m, d) = civil_from_days((unix_ms / 86_400_000) as i64);
-    format!("{d} {} {y}", MONTHS[m as usize - 1])
+    format!("{d} {} {y}", month(m as usize))
 }
 
 /// A recording time as `5 September 2026, 14:03 UTC`.
@@ -75,33 +64,33 @@ pub fn short(hex: &str) -> &str {
 }
 
 /// A decision in plain words.
-pub fn decision_label(decision: klero_domain::Decision) -> &'static str {
-    match decision {
-        klero_domain::Decision::Accepted => "Accepted",
-        klero_domain::Decision::AcceptedInPart => "Accepted in part",
-        klero_domain::Decision::NotAccepted => "Not accepted",
-        klero_domain::Decision::ReferredForFurtherStudy => "Referred for further study",
-    }
+pub fn decision_label(decision: klero_domain::Decision) -> String {
+    crate::i18n::tr(match decision {
+        klero_domain::Decision::Accepted => "decision-accepted",
+        klero_domain::Decision::AcceptedInPart => "decision-accepted-in-part",
+        klero_domain::Decision::NotAccepted => "decision-not-accepted",
+        klero_domain::Decision::ReferredForFurtherStudy => "decision-referred",
+    })
 }
 
 /// Where a recommendation stands, as a receipt says it.
-pub fn recommendation_status_words(status: klero_projections::views::RecommendationStatus) -> &'static str {
+pub fn recommendation_status_words(status: klero_projections::views::RecommendationStatus) -> String {
     use klero_projections::views::RecommendationStatus;
-    match status {
-        RecommendationStatus::Adopted => "adopted by the panel",
-        RecommendationStatus::Withdrawn => "withdrawn by the panel",
-        RecommendationStatus::Drafted => "a draft of the panel",
-    }
+    crate::i18n::tr(match status {
+        RecommendationStatus::Adopted => "recommendation-status-adopted",
+        RecommendationStatus::Withdrawn => "recommendation-status-withdrawn",
+        RecommendationStatus::Drafted => "recommendation-status-drafted",
+    })
 }
 
 /// An implementation status in plain words.
-pub fn status_label(status: klero_domain::ImplementationStatus) -> &'static str {
-    match status {
-        klero_domain::ImplementationStatus::NotStarted => "Not started",
-        klero_domain::ImplementationStatus::InProgress => "In progress",
-        klero_domain::ImplementationStatus::Completed => "Completed",
-        klero_domain::ImplementationStatus::Stalled => "Stalled",
-    }
+pub fn status_label(status: klero_domain::ImplementationStatus) -> String {
+    crate::i18n::tr(match status {
+        klero_domain::ImplementationStatus::NotStarted => "implementation-not-started",
+        klero_domain::ImplementationStatus::InProgress => "implementation-in-progress",
+        klero_domain::ImplementationStatus::Completed => "implementation-completed",
+        klero_domain::ImplementationStatus::Stalled => "implementation-stalled",
+    })
 }
 
 /// A percentage with one decimal, from a probability.
@@ -123,5 +112,7 @@ mod tests {
         assert_eq!(rfc3339(1_796_061_260_000), "2026-11-30T17:54:20Z");
         assert_eq!(iso_date(951_782_400_000), "2000-02-29");
         assert_eq!(day_words(0), "1 January 1970");
+        let welsh = crate::i18n::rendering_in(crate::i18n::Lang::Cy, || date_words("2026-09-05"));
+        assert_eq!(welsh, "5 Medi 2026");
     }
 }

@@ -19,6 +19,7 @@ mod assembly;
 pub mod chart;
 mod event;
 pub mod format;
+pub mod i18n;
 mod listing;
 mod submissions;
 mod trace;
@@ -32,6 +33,7 @@ use klero_verifier::slice::{ErasuresComplete, SliceTarget, VerifiedSlice};
 
 pub use assembly::{AssemblyModel, DataModel};
 pub use event::EventModel;
+pub use i18n::{Arg, Lang, ToArg};
 pub use listing::{DashboardModel, IndexModel};
 pub use submissions::SubmissionsModel;
 pub use trace::TraceModel;
@@ -80,7 +82,12 @@ impl Page {
         }
     }
 
-    /// The page's address.
+    /// The page's address in `lang`.
+    pub fn path_in(&self, lang: Lang) -> String {
+        format!("{}{}", lang.prefix(), self.path())
+    }
+
+    /// The page's address (in English).
     pub fn path(&self) -> String {
         match self {
             Page::Index { after: None } => "/".into(),
@@ -100,6 +107,8 @@ impl Page {
 /// A page as rendered: its title (plain text) and the inside of its `<body>`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RenderedPage {
+    /// The language it is in (the `<html lang>`).
+    pub lang: Lang,
     pub title: String,
     pub body: String,
     /// An Atom feed the page's `<head>` links to, if any.
@@ -135,9 +144,15 @@ impl From<askama::Error> for PageError {
     }
 }
 
-/// What every page carries: the record's size and date, and the keys it was checked with.
+/// What every page carries: its language, the record's size and date, and the keys it was
+/// checked with.
 #[derive(Clone, Debug)]
 pub struct Chrome {
+    pub lang: Lang,
+    /// What the page's own links start with: `/cy` in Welsh, nothing in English.
+    pub pre: &'static str,
+    /// This page in the other language.
+    pub other_lang_path: String,
     pub tree_size: u64,
     /// The record's date in words: the recording time of its last event.
     pub as_of: String,
@@ -148,10 +163,18 @@ pub struct Chrome {
 }
 
 impl Chrome {
-    fn of(slice: &VerifiedSlice) -> Chrome {
+    fn of(slice: &VerifiedSlice, page: &Page) -> Chrome {
+        let lang = i18n::current();
         Chrome {
+            lang,
+            pre: lang.prefix(),
+            other_lang_path: page.path_in(lang.other()),
             tree_size: slice.checkpoint.checkpoint().tree_size,
-            as_of: if slice.as_of_unix_ms == 0 { "the start".into() } else { format::time_words(slice.as_of_unix_ms) },
+            as_of: if slice.as_of_unix_ms == 0 {
+                lang.t("record-start")
+            } else {
+                format::time_words(slice.as_of_unix_ms)
+            },
             log_vkey: slice.log_key.to_vkey_string(),
             trust_root: klero_ledger::hash::to_hex(&slice.trust_root),
             cosigned_by: slice.cosigned_by.clone(),
@@ -160,12 +183,65 @@ impl Chrome {
 
     /// "1 event", "35 events".
     pub fn events_words(&self) -> String {
-        count(self.tree_size, "event", "events")
+        self.lang.ta("count-events", &[("count", Arg::Number(self.tree_size))])
+    }
+
+    /// The message `id`, as text.
+    pub fn t(&self, id: &str) -> Words {
+        Words(self.lang.t(id))
+    }
+
+    pub fn t1(&self, id: &str, a: &str, va: impl ToArg) -> Words {
+        Words(self.lang.ta(id, &[(a, va.to_arg())]))
+    }
+
+    pub fn t2(&self, id: &str, a: &str, va: impl ToArg, b: &str, vb: impl ToArg) -> Words {
+        Words(self.lang.ta(id, &[(a, va.to_arg()), (b, vb.to_arg())]))
+    }
+
+    // A message's id and three named arguments, as templates call it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn t3(&self, id: &str, a: &str, va: impl ToArg, b: &str, vb: impl ToArg, c: &str, vc: impl ToArg) -> Words {
+        Words(self.lang.ta(id, &[(a, va.to_arg()), (b, vb.to_arg()), (c, vc.to_arg())]))
+    }
+
+    /// The message `id` as markup (the catalogue's own tags, such as `<strong>`), its
+    /// arguments escaped: for `|safe` in a template.
+    pub fn h(&self, id: &str) -> String {
+        self.lang.t(id)
+    }
+
+    pub fn h1(&self, id: &str, a: &str, va: impl ToArg) -> String {
+        self.lang.ta(id, &[(a, escaped(va.to_arg()))])
+    }
+
+    pub fn h2(&self, id: &str, a: &str, va: impl ToArg, b: &str, vb: impl ToArg) -> String {
+        self.lang.ta(id, &[(a, escaped(va.to_arg())), (b, escaped(vb.to_arg()))])
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn h3(&self, id: &str, a: &str, va: impl ToArg, b: &str, vb: impl ToArg, c: &str, vc: impl ToArg) -> String {
+        self.lang.ta(id, &[(a, escaped(va.to_arg())), (b, escaped(vb.to_arg())), (c, escaped(vc.to_arg()))])
+    }
+
+    /// For a page with nothing from the record (a form, an error), at `path` (English).
+    pub fn none_at(path: &str) -> Chrome {
+        let lang = i18n::current();
+        Chrome {
+            lang,
+            pre: lang.prefix(),
+            other_lang_path: format!("{}{path}", lang.other().prefix()),
+            ..Chrome::none()
+        }
     }
 
     /// For a page with nothing from the record (a form, an error).
     pub fn none() -> Chrome {
+        let lang = i18n::current();
         Chrome {
+            lang,
+            pre: lang.prefix(),
+            other_lang_path: format!("{}/", lang.other().prefix()),
             tree_size: 0,
             as_of: String::new(),
             log_vkey: String::new(),
@@ -175,9 +251,17 @@ impl Chrome {
     }
 }
 
-/// Renders `page` from `slice`, which must be the slice of [`Page::slice_target`].
-pub fn render(page: &Page, slice: &VerifiedSlice) -> Result<RenderedPage, PageError> {
-    let chrome = Chrome::of(slice);
+/// Renders `page` in `lang` from `slice`, which must be the slice of [`Page::slice_target`].
+pub fn render(page: &Page, slice: &VerifiedSlice, lang: Lang) -> Result<RenderedPage, PageError> {
+    i18n::rendering_in(lang, || {
+        let mut rendered = render_in_current_lang(page, slice)?;
+        rendered.lang = lang;
+        Ok(rendered)
+    })
+}
+
+fn render_in_current_lang(page: &Page, slice: &VerifiedSlice) -> Result<RenderedPage, PageError> {
+    let chrome = Chrome::of(slice, page);
     match page {
         Page::Index { .. } => listing::render_index(chrome, slice),
         Page::Dashboard { .. } => listing::render_dashboard(chrome, slice),
@@ -203,12 +287,15 @@ struct ErrorPage<'a> {
     message: &'a str,
 }
 
-/// The form to follow a receipt: nothing on it comes from the record.
-pub fn render_receipt_form() -> Result<RenderedPage, PageError> {
-    Ok(RenderedPage {
-        title: "What became of my submission".into(),
-        body: ReceiptFormPage { chrome: Chrome::none() }.render()?,
-        feed: None,
+/// The form to follow a receipt, in `lang`: nothing on it comes from the record.
+pub fn render_receipt_form(lang: Lang) -> Result<RenderedPage, PageError> {
+    i18n::rendering_in(lang, || {
+        Ok(RenderedPage {
+            lang,
+            title: lang.t("title-receipt"),
+            body: ReceiptFormPage { chrome: Chrome::none_at("/receipt") }.render()?,
+            feed: None,
+        })
     })
 }
 
@@ -221,21 +308,27 @@ struct SubmittedPage<'a> {
     log_index: u64,
 }
 
-/// What a resident sees once the web form's submission is in the record: where it is, and how
-/// to follow it. Nothing on it is checked: it is the server's answer to the form.
-pub fn render_submitted(assembly: &str, call: &str, log_index: u64) -> RenderedPage {
-    let body = SubmittedPage { chrome: Chrome::none(), assembly, call, log_index }
-        .render()
-        .unwrap_or_else(|_| format!("<main id=\"content\"><h1>Event {log_index}</h1></main>"));
-    RenderedPage { title: "Your submission is in the record".into(), body, feed: None }
+/// What a resident sees once the web form's submission is in the record, in `lang`: where it
+/// is, and how to follow it. Nothing on it is checked: it is the server's answer to the form.
+pub fn render_submitted(lang: Lang, assembly: &str, call: &str, log_index: u64) -> RenderedPage {
+    i18n::rendering_in(lang, || {
+        let chrome = Chrome::none_at(&format!("/receipt?log_index={log_index}"));
+        let body = SubmittedPage { chrome, assembly, call, log_index }
+            .render()
+            .unwrap_or_else(|_| format!("<main id=\"content\"><h1>{log_index}</h1></main>"));
+        RenderedPage { lang, title: lang.t("title-submitted"), body, feed: None }
+    })
 }
 
-/// An error page; it names no log state, since it may be shown when the log cannot be read.
-pub fn render_error(heading: &str, message: &str) -> RenderedPage {
-    let body = ErrorPage { chrome: Chrome::none(), heading, message }
-        .render()
-        .unwrap_or_else(|_| format!("<main id=\"content\"><h1>{}</h1></main>", escape(message)));
-    RenderedPage { title: heading.to_string(), body, feed: None }
+/// An error page in `lang`; it names no log state, since it may be shown when the log cannot
+/// be read.
+pub fn render_error(lang: Lang, heading: &str, message: &str) -> RenderedPage {
+    i18n::rendering_in(lang, || {
+        let body = ErrorPage { chrome: Chrome::none(), heading, message }
+            .render()
+            .unwrap_or_else(|_| format!("<main id=\"content\"><h1>{}</h1></main>", escape(message)));
+        RenderedPage { lang, title: heading.to_string(), body, feed: None }
+    })
 }
 
 /// A whole HTML document around a rendered page: what the server sends.
@@ -245,16 +338,49 @@ pub fn document(page: &RenderedPage) -> String {
         .as_ref()
         .map(|href| {
             format!(
-                "<link rel=\"alternate\" type=\"application/atom+xml\" title=\"Responses and progress\" href=\"{}\">\n",
+                "<link rel=\"alternate\" type=\"application/atom+xml\" title=\"{}\" href=\"{}\">\n",
+                escape(&page.lang.t("feed-title")),
                 escape(href)
             )
         })
         .unwrap_or_default();
     format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{} · Kleroterion</title>\n<link rel=\"stylesheet\" href=\"/static/klero.css\">\n<link rel=\"icon\" href=\"/static/favicon.svg\" type=\"image/svg+xml\">\n{feed}<script src=\"/static/klero.js\" defer></script>\n</head>\n<body>\n{}</body>\n</html>\n",
+        "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{} · Kleroterion</title>\n<link rel=\"stylesheet\" href=\"/static/klero.css\">\n<link rel=\"icon\" href=\"/static/favicon.svg\" type=\"image/svg+xml\">\n{feed}<script src=\"/static/klero.js\" defer></script>\n</head>\n<body>\n{}</body>\n</html>\n",
+        page.lang.tag(),
         escape(&page.title),
         page.body
     )
+}
+
+/// A message as text in a template: escaped as the templates' own words were before they moved
+/// to the catalogues (`<`, `>`, `&` and `"`, but not the apostrophes of "council's"), so that the
+/// pages' bytes do not change with where their words come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Words(pub String);
+
+impl std::fmt::Display for Words {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for c in self.0.chars() {
+            match c {
+                '<' => f.write_str("&lt;")?,
+                '>' => f.write_str("&gt;")?,
+                '&' => f.write_str("&amp;")?,
+                '"' => f.write_str("&quot;")?,
+                c => std::fmt::Write::write_char(f, c)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+// Its Display escapes what HTML needs escaped, in text and in double-quoted attributes.
+impl askama::filters::HtmlSafe for Words {}
+
+fn escaped(arg: Arg) -> Arg {
+    match arg {
+        Arg::Text(text) => Arg::Text(escape(&text)),
+        number => number,
+    }
 }
 
 /// HTML escaping for text and attribute values.
@@ -323,7 +449,9 @@ impl DocumentShown {
 
     pub fn erasure(&self) -> Option<String> {
         match &self.state {
-            DocumentState::Erased { on, reason } => Some(format!("Erased on {on} ({reason})")),
+            DocumentState::Erased { on, reason } => {
+                Some(i18n::tra("erased-on", &[("date", on.into()), ("reason", reason.into())]))
+            }
             _ => None,
         }
     }
@@ -366,29 +494,20 @@ impl ErasureNotice {
 
     /// The notice in words.
     pub fn words(&self) -> String {
-        let these = if self.erased == 1 {
-            "this erasure is".to_string()
-        } else {
-            format!("these {} erasures are", self.erased)
-        };
+        let count = || ("count", Arg::from(self.erased));
         let statement = match self.statement {
-            None => "This server says nothing of whether its old copies (backups, database logs, replicas) still hold erased text.".to_string(),
-            Some(ErasuresComplete::AtOnce) => format!(
-                "This server says {these} complete in every copy it keeps: it keeps one copy of each key, and overwrote it when the erasure was recorded."
-            ),
-            Some(ErasuresComplete::Before(0)) => "This server says its old copies (database logs, replicas, backups) may still hold erased text: it runs without a key-encryption key to rotate.".to_string(),
-            Some(ErasuresComplete::Before(through)) if self.complete == self.erased => format!(
-                "This server says {these} complete in every copy it keeps (its tables, logs, replicas and backups) since it rotated its key-encryption key on {}.",
-                format::time_words(through)
-            ),
-            Some(ErasuresComplete::Before(through)) => format!(
-                "This server says {} of {} erasures are complete in every copy it keeps (its tables, logs, replicas and backups) since it rotated its key-encryption key on {}; the rest will be at its next rotation.",
-                self.complete,
-                self.erased,
-                format::time_words(through)
+            None => i18n::tr("erasure-server-silent"),
+            Some(ErasuresComplete::AtOnce) => i18n::tra("erasure-complete-at-once", &[count()]),
+            Some(ErasuresComplete::Before(0)) => i18n::tr("erasure-no-rotation"),
+            Some(ErasuresComplete::Before(through)) if self.complete == self.erased => {
+                i18n::tra("erasure-complete-since", &[count(), ("date", format::time_words(through).into())])
+            }
+            Some(ErasuresComplete::Before(through)) => i18n::tra(
+                "erasure-partly-complete",
+                &[("complete", self.complete.into()), count(), ("date", format::time_words(through).into())],
             ),
         };
-        format!("{statement} Your browser cannot check this: it is the server's word.")
+        format!("{statement} {}", i18n::tr("erasure-server-word"))
     }
 }
 
@@ -437,23 +556,14 @@ impl std::fmt::Display for PersonalShown {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             PersonalShown::Plain(text) | PersonalShown::Opened(text) => f.write_str(text),
-            PersonalShown::Erased { on, reason } => write!(f, "Erased on {on} ({reason})"),
-            PersonalShown::Unopened => f.write_str("Sealed text this server did not open"),
+            PersonalShown::Erased { on, reason } => {
+                f.write_str(&i18n::tra("erased-on", &[("date", on.into()), ("reason", reason.into())]))
+            }
+            PersonalShown::Unopened => f.write_str(&i18n::tr("sealed-unopened")),
             PersonalShown::Withheld(reason) => {
-                write!(f, "Withheld by a moderator ({}): the text stays sealed in the record", reason.replace('_', " "))
+                f.write_str(&i18n::tra("withheld-by-moderator", &[("reason", reason.replace('_', " ").into())]))
             }
-            PersonalShown::AwaitingModeration => {
-                f.write_str("Awaiting moderation: the text shows once a moderator publishes it")
-            }
+            PersonalShown::AwaitingModeration => f.write_str(&i18n::tr("awaiting-moderation")),
         }
-    }
-}
-
-/// "1 event", "2 events": the right plural.
-pub fn count(n: u64, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("1 {one}")
-    } else {
-        format!("{n} {many}")
     }
 }

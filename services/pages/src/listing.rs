@@ -6,7 +6,7 @@
 //! from the record, not stated by the server.
 
 use crate::format::date_words;
-use crate::{count, Chrome, PageError, RenderedPage};
+use crate::{Chrome, PageError, RenderedPage};
 use askama::Template;
 use klero_domain::ImplementationStatus;
 use klero_domain::{DomainEvent, StreamKind};
@@ -36,15 +36,17 @@ pub struct IndexModel {
 }
 
 /// A stage's stream, as the index counts it.
-fn stage_name(kind: StreamKind) -> (&'static str, &'static str) {
-    match kind {
-        StreamKind::Assembly => ("assembly event", "assembly events"),
-        StreamKind::Selection => ("selection event", "selection events"),
-        StreamKind::Deliberation => ("deliberation event", "deliberation events"),
-        StreamKind::Recommendation => ("recommendation event", "recommendation events"),
-        StreamKind::Response => ("event of the council's answers", "events of the council's answers"),
-        StreamKind::Registry => ("registry event", "registry events"),
-    }
+/// "12 selection events": a stream's count of events, in words.
+fn stage_count(kind: StreamKind, n: u64) -> String {
+    let id = match kind {
+        StreamKind::Assembly => "count-assembly-events",
+        StreamKind::Selection => "count-selection-events",
+        StreamKind::Deliberation => "count-deliberation-events",
+        StreamKind::Recommendation => "count-recommendation-events",
+        StreamKind::Response => "count-response-events",
+        StreamKind::Registry => "count-registry-events",
+    };
+    crate::i18n::tra(id, &[("count", n.into())])
 }
 
 impl IndexModel {
@@ -80,14 +82,8 @@ impl IndexModel {
                 starts_on: date_words(&convened.starts_on.to_string()),
                 ends_on: date_words(&convened.ends_on.to_string()),
                 convened_log_index: index,
-                streams: per_stage
-                    .into_iter()
-                    .map(|(kind, n)| {
-                        let (one, many) = stage_name(kind);
-                        count(n, one, many)
-                    })
-                    .collect(),
-                events: count(total, "signed event", "signed events"),
+                streams: per_stage.into_iter().map(|(kind, n)| stage_count(kind, n)).collect(),
+                events: crate::i18n::tra("count-signed-events", &[("count", total.into())]),
             });
         }
         let next_after = slice.more_after_page.then(|| slice.page.last().map(ToString::to_string)).flatten();
@@ -104,7 +100,12 @@ struct IndexPage {
 
 pub(crate) fn render_index(chrome: Chrome, slice: &VerifiedSlice) -> Result<RenderedPage, PageError> {
     let i = IndexModel::from_slice(slice)?;
-    Ok(RenderedPage { title: "Assemblies".into(), body: IndexPage { chrome, i }.render()?, feed: None })
+    Ok(RenderedPage {
+        lang: crate::i18n::current(),
+        title: crate::i18n::tr("title-index"),
+        body: IndexPage { chrome, i }.render()?,
+        feed: None,
+    })
 }
 
 #[derive(Clone, Debug, Default)]
@@ -173,5 +174,10 @@ struct DashboardPage {
 
 pub(crate) fn render_dashboard(chrome: Chrome, slice: &VerifiedSlice) -> Result<RenderedPage, PageError> {
     let d = DashboardModel::from_slice(slice)?;
-    Ok(RenderedPage { title: "Council dashboard".into(), body: DashboardPage { chrome, d }.render()?, feed: None })
+    Ok(RenderedPage {
+        lang: crate::i18n::current(),
+        title: crate::i18n::tr("title-dashboard"),
+        body: DashboardPage { chrome, d }.render()?,
+        feed: None,
+    })
 }

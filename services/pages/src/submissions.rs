@@ -33,7 +33,7 @@ pub struct SubmissionRow {
 #[derive(Clone, Debug)]
 pub struct Fate {
     pub recommendation_id: String,
-    /// "Cited by", "Considered in the council's answer to".
+    /// The message saying how: `fate-cited-by` or `fate-considered-in`.
     pub how: &'static str,
     pub stands: String,
 }
@@ -58,8 +58,9 @@ impl SubmissionsModel {
         let total = submissions.len() as u64;
         let pages = total.div_ceil(SUBMISSIONS_PAGE).max(1);
         if page == 0 || page > pages {
-            return Err(PageError::NotFound(format!(
-                "Assembly {id} has {total} public submissions: its pages of submissions are 1 to {pages}."
+            return Err(PageError::NotFound(crate::i18n::tra(
+                "error-no-such-submissions-page",
+                &[("id", id.as_str().into()), ("total", total.into()), ("pages", pages.into())],
             )));
         }
         let first = (page - 1) * SUBMISSIONS_PAGE;
@@ -104,8 +105,8 @@ fn row(slice: &VerifiedSlice, number: u64, input: &InputEntry) -> SubmissionRow 
         _ => String::new(),
     };
     let came = match (input.path.as_deref(), input.call_id.as_deref()) {
-        (Some("browser"), Some(call)) => Some(format!("Signed in the resident's own browser, to the call {call}.")),
-        (Some(_), Some(call)) => Some(format!("Received from the web form, to the call {call}.")),
+        (Some("browser"), Some(call)) => Some(crate::i18n::tra("came-browser", &[("call", call.into())])),
+        (Some(_), Some(call)) => Some(crate::i18n::tra("came-web-form", &[("call", call.into())])),
         _ => None,
     };
     let (document, sealed) = input_content(slice, input);
@@ -115,29 +116,30 @@ fn row(slice: &VerifiedSlice, number: u64, input: &InputEntry) -> SubmissionRow 
         };
         let status = crate::format::recommendation_status_words(outcome.status);
         match &outcome.response {
-            Some(answer) => format!("{status}; the council's answer: {}", decision_label(answer.decision)),
-            None if outcome.status == RecommendationStatus::Adopted => format!("{status}; not answered yet"),
-            None => status.to_string(),
+            Some(answer) => crate::i18n::tra(
+                "stands-answered",
+                &[("status", status.into()), ("decision", decision_label(answer.decision).into())],
+            ),
+            None if outcome.status == RecommendationStatus::Adopted => {
+                crate::i18n::tra("stands-not-answered", &[("status", status.into())])
+            }
+            None => status,
         }
     };
     let mut fate: Vec<Fate> = Vec::new();
     for cited in &input.cited_by {
-        if !fate.iter().any(|f| f.recommendation_id == cited.recommendation_id && f.how == "Cited by") {
+        if !fate.iter().any(|f| f.recommendation_id == cited.recommendation_id && f.how == "fate-cited-by") {
             fate.push(Fate {
                 recommendation_id: cited.recommendation_id.clone(),
-                how: "Cited by",
+                how: "fate-cited-by",
                 stands: stands(&cited.recommendation_id),
             });
         }
     }
     for considered in &input.considered_in {
         let Some(id) = &considered.recommendation_id else { continue };
-        if !fate.iter().any(|f| f.recommendation_id == *id && f.how != "Cited by") {
-            fate.push(Fate {
-                recommendation_id: id.clone(),
-                how: "Considered in the council's answer to",
-                stands: stands(id),
-            });
+        if !fate.iter().any(|f| f.recommendation_id == *id && f.how != "fate-cited-by") {
+            fate.push(Fate { recommendation_id: id.clone(), how: "fate-considered-in", stands: stands(id) });
         }
     }
     SubmissionRow { number, log_index: input.log_index, received_on, came, document, sealed, fate }
@@ -158,7 +160,8 @@ pub(crate) fn render_submissions(
 ) -> Result<RenderedPage, PageError> {
     let s = SubmissionsModel::from_slice(slice, id, page)?;
     Ok(RenderedPage {
-        title: format!("Public submissions: {}", s.question),
+        lang: crate::i18n::current(),
+        title: crate::i18n::tra("title-submissions", &[("question", s.question.as_str().into())]),
         body: SubmissionsPage { chrome, s }.render()?,
         feed: None,
     })

@@ -18,7 +18,7 @@ pub struct TraceCitation {
 #[derive(Clone, Debug)]
 pub struct Outcome {
     pub recommendation_id: String,
-    pub status_label: &'static str,
+    pub status_label: String,
     pub answer: Option<AnswerShown>,
     pub updates: Vec<UpdateShown>,
 }
@@ -53,11 +53,8 @@ impl TraceModel {
         log_index: u64,
         receipt: Option<ReceiptCheck>,
     ) -> Result<TraceModel, PageError> {
-        let not_an_input = || {
-            PageError::BadRequest(format!(
-                "Event {log_index} is not a public submission or evidence: only those can be followed to the council's answers."
-            ))
-        };
+        let not_an_input =
+            || PageError::BadRequest(crate::i18n::tra("error-not-an-input", &[("index", log_index.into())]));
         let (envelope, hash) = slice.events.get(&log_index).ok_or_else(not_an_input)?;
         let Some((StreamKind::Deliberation, Some(assembly))) = StreamKind::parse_stream(&envelope.author().stream)
         else {
@@ -67,10 +64,10 @@ impl TraceModel {
         let input = views.input_trace.body.inputs.iter().find(|i| i.event_hash == *hash).ok_or_else(not_an_input)?;
         let numbers = submission_numbers(&views);
         let kind_label = match input.kind {
-            InputKind::Evidence => "evidence".to_string(),
+            InputKind::Evidence => crate::i18n::tr("kind-evidence"),
             InputKind::PublicSubmission => match numbers.get(hash) {
-                Some((number, _)) => format!("public submission {number}"),
-                None => "public submission".to_string(),
+                Some((number, _)) => crate::i18n::tra("kind-public-submission-n", &[("number", (*number).into())]),
+                None => crate::i18n::tr("kind-public-submission"),
             },
         };
         let outcomes = input
@@ -86,9 +83,13 @@ impl TraceModel {
         let (document, sealed) = input_content(slice, input);
         let size = slice.checkpoint.checkpoint().tree_size;
         let receipt_check = receipt.map(|receipt| {
-            format!(
-                "Your receipt checks out: event {} was signed by its author and is in the log of {} events your receipt's checkpoint covers, and the log now ({} events) extends that checkpoint.",
-                receipt.leaf_index, receipt.receipt_tree_size, size
+            crate::i18n::tra(
+                "receipt-checks-out",
+                &[
+                    ("index", receipt.leaf_index.into()),
+                    ("receipt_size", receipt.receipt_tree_size.into()),
+                    ("size", size.into()),
+                ],
             )
         });
         Ok(TraceModel {
@@ -145,5 +146,10 @@ pub(crate) fn render_trace(
     let t = TraceModel::from_slice(slice, log_index, receipt)?;
     // A resident's own submission has its updates as a feed too.
     let feed = t.path.is_some().then(|| format!("/receipt/{log_index}/feed.atom"));
-    Ok(RenderedPage { title: "What became of my submission".into(), body: TracePage { chrome, t }.render()?, feed })
+    Ok(RenderedPage {
+        lang: crate::i18n::current(),
+        title: crate::i18n::tr("title-receipt"),
+        body: TracePage { chrome, t }.render()?,
+        feed,
+    })
 }

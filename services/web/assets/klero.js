@@ -27,11 +27,21 @@
   const encoder = new TextEncoder();
 
   // ------------------------------------------------------------------ the module
+  // The module's exports, once loaded: also where this script's words come from.
+  let wordsFrom = null;
+  const modules = new Map();
   const loadModule = (source) => {
+    if (typeof source === "string" && modules.has(source)) return modules.get(source);
     const instantiate = source instanceof Uint8Array
       ? WebAssembly.instantiate(source, {})
       : WebAssembly.instantiateStreaming(fetch(source), {});
-    return instantiate.then((result) => (result.instance || result).exports);
+    const loaded = instantiate.then((result) => {
+      const exports = (result.instance || result).exports;
+      if (!wordsFrom) wordsFrom = exports;
+      return exports;
+    });
+    if (typeof source === "string") modules.set(source, loaded);
+    return loaded;
   };
   // Calls one of the module's functions with bytes, and parses the JSON it answers.
   const call = (exports, name, bytes) => {
@@ -43,6 +53,12 @@
     exports.klero_free(output, length + 4);
     return JSON.parse(text);
   };
+  // The page's language, and what its own links start with.
+  const lang = document.documentElement.lang === "cy" ? "cy" : "en";
+  const prefix = lang === "cy" ? "/cy" : "";
+  // A message of the pages' catalogue (one catalogue, compiled into the module), in the page's
+  // language.
+  const say = (id, args) => call(wordsFrom, "klero_say", encoder.encode(JSON.stringify({ lang, id, args: args || {} })));
   const plan = (exports, address) => call(exports, "klero_plan", encoder.encode(address));
   const check = (exports, request, sliceText) => {
     const header = encoder.encode(JSON.stringify(request));
@@ -114,8 +130,8 @@
           .find((n) => x.getAttribute(n) !== y.getAttribute(n));
         return {
           where: whereIs(y),
-          served: `${brief(x)} with ${name} “${x.getAttribute(name) ?? ""}”`,
-          derived: `${brief(y)} with ${name} “${y.getAttribute(name) ?? ""}”`,
+          served: say("js-with-attribute", { element: brief(x), name, value: x.getAttribute(name) ?? "" }),
+          derived: say("js-with-attribute", { element: brief(y), name, value: y.getAttribute(name) ?? "" }),
         };
       }
       const inner = firstDifference(x, y);
@@ -126,24 +142,6 @@
   const parseBody = (html) => new DOMParser().parseFromString(`<!DOCTYPE html><html><head></head><body>${html}</body></html>`, "text/html").body;
 
   // ------------------------------------------------------------------ what the badge says
-  const HEADLINES = {
-    pin: "The keys this server signs with are not the ones your browser trusts for it.",
-    stale: "This server showed an older record than your browser has already seen from it.",
-    fork: "This server's log does not extend the one your browser saw before: it rewrote history.",
-    incomplete: "The server left something out of the record it sent for this page.",
-    inclusion: "An event the server sent is not in the signed log where it says.",
-    signature: "An event's signature does not verify: what it says was changed.",
-    witness: "The log's witnesses have not cosigned this record: it may be a view shown only to you.",
-    checkpoint: "The log's signed checkpoint does not check out.",
-    chain: "A stream of the record is broken: an event was dropped, reordered or altered.",
-    authority: "An event was signed by a key that did not hold the role it needs.",
-    rule: "The record breaks one of its rules.",
-    payload: "An event of the record cannot be read.",
-    opening: "Text shown does not match what its author signed.",
-    document: "A document shown does not match the hash its event signed.",
-    format: "What the server sent for checking is not a Kleroterion record.",
-  };
-  const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
 
   // The badge and its details, in the page's verification section (this script's own).
   const badge = (section, state, headline, lines, actions) => {
@@ -154,7 +152,7 @@
     const mark = document.createElement("span");
     mark.className = "badge";
     mark.id = "verification-badge";
-    mark.textContent = { verified: "✓ Verified", failed: "✗ Not verified", unchecked: "Not checked", neutral: "Nothing to check" }[state];
+    mark.textContent = say(`js-badge-${state}`);
     const summary = document.createElement("span");
     summary.id = "verification-summary";
     summary.textContent = headline;
@@ -165,7 +163,7 @@
       details.id = "verification-details";
       if (state === "failed") details.open = true;
       const title = document.createElement("summary");
-      title.textContent = state === "failed" ? "What went wrong, and what was checked" : "What your browser checked";
+      title.textContent = say(state === "failed" ? "js-details-failed" : "js-details-checked");
       const list = document.createElement("ul");
       list.id = "verification-steps";
       for (const text of lines) {
@@ -182,14 +180,14 @@
   const steps = (result, seen) => {
     const s = result.summary;
     const out = [
-      `Checked the log's signed checkpoint of ${plural(s.tree_size, "event", "events")} with the log key your browser trusts${s.cosigned_by.length ? `, cosigned by the witnesses ${s.cosigned_by.join(", ")}` : ""}.`,
-      `Checked ${plural(s.events, "event", "events")}: each one's place in the log, ${s.signatures ? plural(s.signatures, "author's signature", "authors' signatures") : "(signatures not checked)"}, each author's role, and every rule of the record.`,
-      `Checked that no event of the page's ${plural(s.streams, "stream", "streams")} was left out: the checkpoint commits to each one's last event.`,
+      say("js-step-checkpoint", { size: s.tree_size, cosigned: s.cosigned_by.length ? s.cosigned_by.join(", ") : "none" }),
+      say("js-step-events", { events: s.events, signatures: s.signatures }),
+      say("js-step-streams", { streams: s.streams }),
     ];
-    if (s.openings) out.push(`Checked ${plural(s.openings, "opened text", "opened texts")} against the commitments their authors signed.`);
-    if (s.documents) out.push(`Checked ${plural(s.documents, "document", "documents")} against the hashes their events signed.`);
-    if (seen) out.push(`Checked that this log extends the one of ${plural(seen.size, "event", "events")} your browser saw on ${seen.on ? seen.on.slice(0, 10) : "an earlier visit"}.`);
-    out.push("Rebuilt the page from all of that (the counts, the chances of selection, the overdue answers, the digests of the views) and compared it with what the server sent.");
+    if (s.openings) out.push(say("js-step-openings", { count: s.openings }));
+    if (s.documents) out.push(say("js-step-documents", { count: s.documents }));
+    if (seen) out.push(say("js-step-extends", { size: seen.size, on: seen.on ? seen.on.slice(0, 10) : say("js-an-earlier-visit") }));
+    out.push(say("js-step-rebuilt"));
     return out;
   };
 
@@ -203,7 +201,7 @@
     const planned = plan(exports, options.address);
     if (planned.failure) throw new Error(planned.failure.reason);
     if (!planned.slice) {
-      badge(options.section, "neutral", "Nothing on this page comes from the record, so there is nothing to check.", []);
+      badge(options.section, "neutral", say("js-nothing-from-record"), []);
       return { ok: null };
     }
     const pins = kept.pins();
@@ -218,7 +216,7 @@
     try {
       response = await fetch(url, { cache: "no-store" });
     } catch (error) {
-      badge(options.section, "unchecked", `Your browser could not fetch the record to check this page (${error.message}). Try again later; nothing on it is checked meanwhile.`, []);
+      badge(options.section, "unchecked", say("js-could-not-fetch", { error: error.message }), []);
       return { ok: null };
     }
     if (!response.ok) {
@@ -228,7 +226,7 @@
         options.reload();
         return;
       }
-      badge(options.section, "unchecked", `The server did not send the record to check this page (${response.status}: ${reason}). Try again later; nothing on it is checked meanwhile.`, []);
+      badge(options.section, "unchecked", say("js-server-did-not-send", { status: String(response.status), reason }), []);
       return { ok: null };
     }
     const sliceText = await response.text();
@@ -237,15 +235,15 @@
     const result = check(exports, request, sliceText);
     if (!result.ok) {
       const failure = result.failure;
-      const lines = [failure.reason + (failure.position !== null && failure.position !== undefined ? ` (at log index ${failure.position})` : "")];
+      const lines = [failure.reason + (failure.position !== null && failure.position !== undefined ? say("js-at-log-index", { index: failure.position }) : "")];
       const actions = [];
       if (failure.class === "pin" && pins && result.keys) {
-        lines.push(`Your browser trusted, since ${pins.since ? pins.since.slice(0, 10) : "its first visit"}, the log key ${pins.log_key} and the trust root ${pins.trust_root}.`);
-        lines.push(`The server now names the log key ${result.keys.log_key} and the trust root ${result.keys.trust_root}.`);
-        lines.push("This happens when the council changes its keys, or when someone between you and the server (a network, a proxy) shows you another record. Compare the new keys with the ones your council publishes before you trust them.");
+        lines.push(say("js-pin-trusted", { since: pins.since ? pins.since.slice(0, 10) : say("js-its-first-visit"), log_key: pins.log_key, trust_root: pins.trust_root }));
+        lines.push(say("js-pin-now", { log_key: result.keys.log_key, trust_root: result.keys.trust_root }));
+        lines.push(say("js-pin-why"));
         const button = document.createElement("button");
         button.type = "button";
-        button.textContent = "I have compared the keys: trust the new ones";
+        button.textContent = say("js-pin-trust-new");
         button.addEventListener("click", () => { kept.forgetPins(); options.reload(); });
         actions.push(button);
       }
@@ -253,7 +251,8 @@
         options.reload();
         return;
       }
-      badge(options.section, "failed", HEADLINES[failure.class] || "The record does not check out.", lines, actions);
+      const headline = say(`js-failure-${failure.class}`);
+      badge(options.section, "failed", headline.startsWith("[") ? say("js-failure-other") : headline, lines, actions);
       return { ok: false, failure };
     }
     if (!pins) kept.setPins(result.keys);
@@ -268,15 +267,13 @@
     options.render(result.title, derived);
     const section = document.getElementById("verification") || options.section;
     if (difference) {
-      badge(section, "failed", "This page differs from the signed record. It now shows what your browser derived from the record.", [
-        `In “${difference.where}”, the server's page showed ${difference.served}; the record gives ${difference.derived}.`,
+      badge(section, "failed", say("js-differs"), [
+        say("js-difference", { where: difference.where, served: difference.served, derived: difference.derived }),
         ...steps(result, seen),
       ]);
       return { ok: false, difference };
     }
-    badge(section, "verified", options.served
-      ? "Your browser rebuilt this page from the signed record, and it matches what the server sent."
-      : "Your browser derived this page from the signed record.", steps(result, seen));
+    badge(section, "verified", say(options.served ? "js-matches" : "js-derived"), steps(result, seen));
     return { ok: true };
   };
 
@@ -374,7 +371,7 @@
         const note = document.createElement("p");
         note.setAttribute("role", refused ? "alert" : "status");
         note.className = refused ? "form-error" : "submitted";
-        note.textContent = refused ? `Not sent: ${refused}` : "Your appeal is in the record: another moderator will decide again.";
+        note.textContent = refused ? say("js-not-sent", { reason: refused }) : say("js-appeal-recorded");
         form.replaceWith(note);
       });
       return;
@@ -392,7 +389,7 @@
         const error = document.createElement("p");
         error.className = "form-error";
         error.setAttribute("role", "alert");
-        error.textContent = `Not sent: ${outcome.refused}`;
+        error.textContent = say("js-not-sent", { reason: outcome.refused });
         form.insertBefore(error, button ? button.parentNode : null);
         return;
       }
@@ -402,16 +399,16 @@
       note.className = "submitted";
       note.setAttribute("role", "status");
       const heading = document.createElement("h4");
-      heading.textContent = "Received: your submission is in the record";
+      heading.textContent = say("js-received");
       const text = document.createElement("p");
-      text.textContent = `It is event ${logIndex}, signed in this browser with a key only this browser holds, so no one else can have written it or changed it. A moderator will publish it or withhold it under the call's policy. `;
+      text.textContent = `${say("js-received-text", { index: logIndex })} `;
       const link = document.createElement("a");
-      link.href = outcome.posted.receipt;
-      link.textContent = "Follow it to the council's answers";
+      link.href = prefix + outcome.posted.receipt;
+      link.textContent = say("submitted-follow");
       const download = document.createElement("a");
       download.href = `/api/v1/receipts/${encodeURIComponent(logIndex)}`;
       download.setAttribute("download", `receipt-${logIndex}.txt`);
-      download.textContent = "Download your receipt";
+      download.textContent = say("submitted-download");
       text.append(link, " · ", download);
       note.append(heading, text);
       form.replaceWith(note);
@@ -421,20 +418,20 @@
   // What this browser sent to this server, listed on the receipt page: each links to its own
   // page, which the browser checks like any other.
   const listMine = () => {
-    if (location.pathname !== "/receipt" || location.search) return;
+    if (location.pathname !== `${prefix}/receipt` || location.search) return;
     const mine = JSON.parse(localStorage.getItem(`klero:mine:${location.origin}`) || "[]");
     const anchor = document.getElementById("check-a-receipt");
     if (!mine.length || !anchor) return;
     const section = document.createElement("section");
     section.id = "mine";
     const heading = document.createElement("h2");
-    heading.textContent = "What you sent from this browser";
+    heading.textContent = say("js-mine-heading");
     const list = document.createElement("ul");
     for (const sent of mine) {
       const item = document.createElement("li");
       const link = document.createElement("a");
-      link.href = `/receipt?log_index=${encodeURIComponent(sent.log_index)}`;
-      link.textContent = `Your submission of ${String(sent.at).slice(0, 10)} (event ${sent.log_index}): what became of it`;
+      link.href = `${prefix}/receipt?log_index=${encodeURIComponent(sent.log_index)}`;
+      link.textContent = say("js-mine-item", { on: String(sent.at).slice(0, 10), index: sent.log_index });
       item.append(link);
       list.append(item);
     }
@@ -473,7 +470,7 @@
         if (refocus && typeof refocus.focus === "function") refocus.focus();
       },
     };
-    badge(section, "unchecked", "Checking this page against the signed record…", []);
+    const checking = loadModule(options.module).then(() => badge(section, "unchecked", say("js-checking-page"), []));
     // The outcome, once the check has settled (a reload starts a new page instead).
     const settle = (outcome) => {
       const badgeElement = document.getElementById("verification");
@@ -488,11 +485,14 @@
         settledAt: performance.now(),
       };
     };
-    window.kleroVerification = checkPage(options).then((outcome) => {
+    window.kleroVerification = checking.then(() => checkPage(options)).then((outcome) => {
       if (outcome !== undefined) { sessionStorage.removeItem(retriedKey); settle(outcome); offerAppeal(); }
       return outcome;
     }).catch((error) => {
-      badge(document.getElementById("verification") || section, "unchecked", `Your browser could not check this page: ${error.message}. Nothing on it is checked.`, []);
+      // Without the module there are no words to say it in: the server's own "not checked"
+      // stays, and the reason goes to the console.
+      if (wordsFrom) badge(document.getElementById("verification") || section, "unchecked", say("js-could-not-check", { error: error.message }), []);
+      else console.error("Kleroterion: this page could not be checked:", error);
       settle(null);
     });
     // A receipt pasted into the form is checked here, not sent to the server.
@@ -505,18 +505,21 @@
         const index = /^leaf-index (\d+)$/m.exec(receipt);
         const size = /\ncheckpoint\n[^\n]*\n(\d+)\n/.exec(receipt);
         if (!index) {
-          badge(document.getElementById("verification"), "failed", "That is not a receipt Kleroterion gave: it names no event.", []);
+          badge(document.getElementById("verification"), "failed", say("js-not-a-receipt"), []);
           return;
         }
-        history.pushState(null, "", `/receipt?log_index=${index[1]}`);
+        history.pushState(null, "", `${prefix}/receipt?log_index=${index[1]}`);
         const section = document.getElementById("verification");
-        badge(section, "unchecked", "Checking your receipt against the signed record…", []);
-        checkPage({ ...options, address: `/receipt?log_index=${index[1]}`, size: undefined, served: null, receipt, receiptSize: size && Number(size[1]), section })
-          .catch((error) => badge(document.getElementById("verification"), "unchecked", `Your browser could not check the receipt: ${error.message}.`, []));
+        badge(section, "unchecked", say("js-checking-receipt"), []);
+        checkPage({ ...options, address: `${prefix}/receipt?log_index=${index[1]}`, size: undefined, served: null, receipt, receiptSize: size && Number(size[1]), section })
+          .catch((error) => badge(document.getElementById("verification"), "unchecked", say("js-could-not-check-receipt", { error: error.message }), []));
       });
     }
   };
-  const onLoad = () => { onThisSite(); listMine(); };
+  const onLoad = () => {
+    onThisSite();
+    if (document.documentElement.dataset.standalone === undefined) loadModule("/static/klero.wasm").then(listMine, () => {});
+  };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", onLoad);
   else onLoad();
 })();

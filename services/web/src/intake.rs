@@ -66,12 +66,14 @@ fn network_of(address: std::net::IpAddr) -> Vec<u8> {
 fn admit(web: &Web, peer: Option<std::net::SocketAddr>, resident_key: Option<[u8; 32]>) -> Result<(), PageError> {
     let limits = &web.limits;
     let mut counters = crate::lock(&web.submissions);
-    let too_many = |limit: &str, most: u32| PageError {
-        status: StatusCode::TOO_MANY_REQUESTS,
-        message: format!(
-            "{limit}: at most {most} submissions in {} minutes; try again later",
-            limits.submission_window.as_secs() / 60
-        ),
+    let too_many = |limit: &str, most: u32| {
+        PageError::with_status(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "{limit}: at most {most} submissions in {} minutes; try again later",
+                limits.submission_window.as_secs() / 60
+            ),
+        )
     };
     if let Some(peer) = peer {
         let key = network_of(peer.ip());
@@ -125,7 +127,7 @@ pub struct SubmissionForm {
 }
 
 fn bad(message: impl Into<String>) -> PageError {
-    PageError { status: StatusCode::BAD_REQUEST, message: message.into() }
+    PageError::bad_request(message)
 }
 
 fn random<const N: usize>() -> [u8; N] {
@@ -137,28 +139,30 @@ fn random<const N: usize>() -> [u8; N] {
 /// `POST /assemblies/{id}/calls/{call}/submissions`.
 pub async fn submitted(
     State(web): State<Arc<Web>>,
+    crate::PageLang(lang): crate::PageLang,
     extensions: axum::http::Extensions,
     Path((id, call)): Path<(String, String)>,
     Form(form): Form<SubmissionForm>,
 ) -> Response<Body> {
     let peer = crate::connection_of(&extensions).map(|info| info.remote_addr);
     if let Err(error) = admit(&web, peer, None) {
-        return error.into_response();
+        return error.in_lang(lang).into_response();
     }
     match submit(&web, &id, &call, form).await {
         Ok(log_index) => {
-            let page = klero_pages::render_submitted(&id, &call, log_index);
+            let page = klero_pages::render_submitted(lang, &id, &call, log_index);
             (StatusCode::CREATED, axum::response::Html(klero_pages::document(&page))).into_response()
         }
-        Err(error) => error.into_response(),
+        Err(error) => error.in_lang(lang).into_response(),
     }
 }
 
 async fn submit(web: &Web, id: &str, call: &str, form: SubmissionForm) -> Result<u64, PageError> {
-    let intake = web.intake.as_ref().ok_or_else(|| PageError {
-        status: StatusCode::NOT_FOUND,
-        message: "This server takes no submissions from its web form: it has no intake key (klero serve --intake-key)."
-            .into(),
+    let intake = web.intake.as_ref().ok_or_else(|| {
+        PageError::with_status(
+            StatusCode::NOT_FOUND,
+            "This server takes no submissions from its web form: it has no intake key (klero serve --intake-key).",
+        )
     })?;
     let assembly = crate::pages::parse_assembly(id)?;
     if !form.website.is_empty() {
@@ -189,9 +193,8 @@ async fn submit(web: &Web, id: &str, call: &str, form: SubmissionForm) -> Result
         authored_at_unix_ms: web.app.now_unix_ms(),
         payload: payload.encode_to_vec(),
     };
-    let signed = author.sign(&intake.0).map_err(|e| PageError {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        message: format!("the submission could not be signed: {e}"),
+    let signed = author.sign(&intake.0).map_err(|e| {
+        PageError::with_status(StatusCode::INTERNAL_SERVER_ERROR, format!("the submission could not be signed: {e}"))
     })?;
     append_resident(web, signed, Some(key)).await
 }

@@ -209,6 +209,17 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Encoding {
     }
 }
 
+/// The language a page is asked for in: Welsh under `/cy/`, English elsewhere.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PageLang(pub klero_pages::Lang);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PageLang {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut http::request::Parts, _: &S) -> Result<PageLang, Self::Rejection> {
+        Ok(PageLang(klero_pages::Lang::of_path(parts.uri.path()).0))
+    }
+}
+
 pub(crate) const HTML: &str = "text/html; charset=utf-8";
 
 impl Web {
@@ -256,23 +267,33 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub(crate) struct PageError {
     pub status: StatusCode,
     pub message: String,
+    /// The language of the page it answers (English by default).
+    pub lang: klero_pages::Lang,
 }
 
 impl PageError {
     pub fn bad_request(message: impl Into<String>) -> PageError {
-        PageError { status: StatusCode::BAD_REQUEST, message: message.into() }
+        PageError { status: StatusCode::BAD_REQUEST, message: message.into(), lang: Default::default() }
     }
     pub fn not_found(message: impl Into<String>) -> PageError {
-        PageError { status: StatusCode::NOT_FOUND, message: message.into() }
+        PageError { status: StatusCode::NOT_FOUND, message: message.into(), lang: Default::default() }
+    }
+    pub fn with_status(status: StatusCode, message: impl Into<String>) -> PageError {
+        PageError { status, message: message.into(), lang: Default::default() }
+    }
+    /// The same error, answered in `lang`.
+    pub fn in_lang(self, lang: klero_pages::Lang) -> PageError {
+        PageError { lang, ..self }
     }
     pub fn into_response(self) -> Response<Body> {
         let heading = match self.status {
-            StatusCode::NOT_FOUND => "Not found",
-            StatusCode::BAD_REQUEST => "That request cannot be answered",
-            StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS => "Please try again shortly",
-            _ => "Something went wrong",
+            StatusCode::NOT_FOUND => "error-not-found",
+            StatusCode::BAD_REQUEST => "error-bad-request",
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS => "error-try-again",
+            _ => "error-went-wrong",
         };
-        let body = klero_pages::document(&klero_pages::render_error(heading, &self.message));
+        let heading = self.lang.t(heading);
+        let body = klero_pages::document(&klero_pages::render_error(self.lang, &heading, &self.message));
         let mut response = CachedPage::html(body).into_response(Encoding::default());
         *response.status_mut() = self.status;
         response
@@ -306,7 +327,7 @@ impl From<ApplicationError> for PageError {
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(%error, "page failed");
         }
-        PageError { status, message: error.to_string() }
+        PageError::with_status(status, error.to_string())
     }
 }
 
@@ -355,21 +376,27 @@ pub fn router(app: Arc<Application>, limits: HttpLimits, intake: Option<IntakeKe
         tiles: Mutex::new(tiles::TileCache::default()),
         slices: Mutex::new(Vec::new()),
     });
-    Router::new()
-        .route("/", get(pages::index))
-        .route("/dashboard", get(pages::dashboard))
-        .route("/assemblies/{id}", get(pages::assembly))
-        .route("/assemblies/{id}/data", get(pages::data))
-        .route("/assemblies/{id}/submissions", get(pages::submissions))
-        .route(
-            "/assemblies/{id}/calls/{call}/submissions",
-            axum::routing::post(intake::submitted).layer(axum::extract::DefaultBodyLimit::max(intake::FORM_BYTES_MAX)),
-        )
+    // The pages, in English at `/…` and in Welsh at `/cy/…` (the handlers read which).
+    let mut router = Router::new().route("/cy", get(pages::index));
+    for prefix in ["", "/cy"] {
+        router = router
+            .route(&format!("{prefix}/"), get(pages::index))
+            .route(&format!("{prefix}/dashboard"), get(pages::dashboard))
+            .route(&format!("{prefix}/assemblies/{{id}}"), get(pages::assembly))
+            .route(&format!("{prefix}/assemblies/{{id}}/data"), get(pages::data))
+            .route(&format!("{prefix}/assemblies/{{id}}/submissions"), get(pages::submissions))
+            .route(
+                &format!("{prefix}/assemblies/{{id}}/calls/{{call}}/submissions"),
+                axum::routing::post(intake::submitted)
+                    .layer(axum::extract::DefaultBodyLimit::max(intake::FORM_BYTES_MAX)),
+            )
+            .route(&format!("{prefix}/events/{{log_index}}"), get(pages::event))
+            .route(&format!("{prefix}/receipt"), get(pages::receipt_form).post(pages::receipt_posted));
+    }
+    router
         .route("/assemblies/{id}/views/{file}", get(open_data::view_file))
         .route("/assemblies/{id}/recommendations.csv", get(open_data::csv))
         .route("/assemblies/{id}/feed.atom", get(open_data::atom))
-        .route("/events/{log_index}", get(pages::event))
-        .route("/receipt", get(pages::receipt_form).post(pages::receipt_posted))
         .route("/receipt/{log_index}/feed.atom", get(open_data::receipt_feed))
         .route("/documents/{sha256}", get(open_data::document))
         .route("/api/v1/checkpoint", get(proofs::checkpoint))
@@ -389,10 +416,10 @@ pub fn router(app: Arc<Application>, limits: HttpLimits, intake: Option<IntakeKe
         .layer(axum::middleware::from_fn(move |request: Request<Body>, next: axum::middleware::Next| async move {
             match tokio::time::timeout(request_timeout, next.run(request)).await {
                 Ok(response) => response,
-                Err(_) => PageError {
-                    status: StatusCode::SERVICE_UNAVAILABLE,
-                    message: "the server took too long to answer; try again".into(),
-                }
+                Err(_) => PageError::with_status(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the server took too long to answer; try again",
+                )
                 .into_response(),
             }
         }))

@@ -5,7 +5,7 @@
 //! does again with the same slice from `/api/v1/slices/…`. Pages and slices are cached by the
 //! checkpoint they were made at.
 
-use crate::{CachedPage, Encoding, PageError, Web, HTML};
+use crate::{CachedPage, Encoding, PageError, PageLang, Web, HTML};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, Response, StatusCode};
@@ -32,10 +32,7 @@ impl From<klero_pages::PageError> for PageError {
             klero_pages::PageError::BadRequest(message) => PageError::bad_request(message),
             klero_pages::PageError::Render(message) => {
                 tracing::error!(%message, "a page failed to render");
-                PageError {
-                    status: StatusCode::INTERNAL_SERVER_ERROR,
-                    message: "the page could not be rendered".into(),
-                }
+                PageError::with_status(StatusCode::INTERNAL_SERVER_ERROR, "the page could not be rendered")
             }
         }
     }
@@ -59,10 +56,10 @@ impl Web {
         let options = SliceOptions { skip_signatures: true, ..SliceOptions::default() };
         let verified = verify_slice(&slice, target, &options).map_err(|failure| {
             tracing::error!(%failure, target = %target.path(), "the server's own slice does not verify");
-            PageError {
-                status: StatusCode::INTERNAL_SERVER_ERROR,
-                message: format!("the record could not be checked: {failure}"),
-            }
+            PageError::with_status(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the record could not be checked: {failure}"),
+            )
         })?;
         let verified = Arc::new(verified);
         let mut kept = crate::lock(&self.slices);
@@ -75,14 +72,14 @@ impl Web {
     }
 
     /// A page, from the cache or rendered from its slice.
-    async fn page(&self, page: Page, encoding: Encoding) -> Response<Body> {
+    async fn page(&self, page: Page, PageLang(lang): PageLang, encoding: Encoding) -> Response<Body> {
         let size = match self.page_size().await {
             Ok(size) => size,
-            Err(error) => return error.into_response(),
+            Err(error) => return error.in_lang(lang).into_response(),
         };
-        self.cached(page.path(), size, encoding, || async {
-            let slice = self.verified(&page.slice_target(), size).await?;
-            let rendered = klero_pages::render(&page, &slice)?;
+        self.cached(page.path_in(lang), size, encoding, || async {
+            let slice = self.verified(&page.slice_target(), size).await.map_err(|e| e.in_lang(lang))?;
+            let rendered = klero_pages::render(&page, &slice, lang).map_err(|e| PageError::from(e).in_lang(lang))?;
             let mut cached = CachedPage::html(klero_pages::document(&rendered));
             if !slice.openings.is_empty() || !slice.documents.is_empty() {
                 cached.headers.push(("cache-control", crate::open_data::PERSONAL_DATA_CACHE.into()));
@@ -102,24 +99,39 @@ fn after(query: &After) -> Result<Option<AssemblyId>, PageError> {
     query.after.as_deref().map(parse_assembly).transpose()
 }
 
-pub async fn index(State(web): State<Arc<Web>>, encoding: Encoding, Query(query): Query<After>) -> Response<Body> {
+pub async fn index(
+    State(web): State<Arc<Web>>,
+    encoding: Encoding,
+    lang: PageLang,
+    Query(query): Query<After>,
+) -> Response<Body> {
     match after(&query) {
-        Ok(after) => web.page(Page::Index { after }, encoding).await,
-        Err(error) => error.into_response(),
+        Ok(after) => web.page(Page::Index { after }, lang, encoding).await,
+        Err(error) => error.in_lang(lang.0).into_response(),
     }
 }
 
-pub async fn dashboard(State(web): State<Arc<Web>>, encoding: Encoding, Query(query): Query<After>) -> Response<Body> {
+pub async fn dashboard(
+    State(web): State<Arc<Web>>,
+    encoding: Encoding,
+    lang: PageLang,
+    Query(query): Query<After>,
+) -> Response<Body> {
     match after(&query) {
-        Ok(after) => web.page(Page::Dashboard { after }, encoding).await,
-        Err(error) => error.into_response(),
+        Ok(after) => web.page(Page::Dashboard { after }, lang, encoding).await,
+        Err(error) => error.in_lang(lang.0).into_response(),
     }
 }
 
-pub async fn assembly(State(web): State<Arc<Web>>, encoding: Encoding, Path(id): Path<String>) -> Response<Body> {
+pub async fn assembly(
+    State(web): State<Arc<Web>>,
+    encoding: Encoding,
+    lang: PageLang,
+    Path(id): Path<String>,
+) -> Response<Body> {
     match parse_assembly(&id) {
-        Ok(id) => web.page(Page::Assembly(id), encoding).await,
-        Err(error) => error.into_response(),
+        Ok(id) => web.page(Page::Assembly(id), lang, encoding).await,
+        Err(error) => error.in_lang(lang.0).into_response(),
     }
 }
 
@@ -140,19 +152,25 @@ fn page_number(query: &PageNumber) -> Result<u64, PageError> {
 pub async fn submissions(
     State(web): State<Arc<Web>>,
     encoding: Encoding,
+    lang: PageLang,
     Path(id): Path<String>,
     Query(query): Query<PageNumber>,
 ) -> Response<Body> {
     match parse_assembly(&id).and_then(|assembly| Ok(Page::Submissions { assembly, page: page_number(&query)? })) {
-        Ok(page) => web.page(page, encoding).await,
-        Err(error) => error.into_response(),
+        Ok(page) => web.page(page, lang, encoding).await,
+        Err(error) => error.in_lang(lang.0).into_response(),
     }
 }
 
-pub async fn data(State(web): State<Arc<Web>>, encoding: Encoding, Path(id): Path<String>) -> Response<Body> {
+pub async fn data(
+    State(web): State<Arc<Web>>,
+    encoding: Encoding,
+    lang: PageLang,
+    Path(id): Path<String>,
+) -> Response<Body> {
     match parse_assembly(&id) {
-        Ok(id) => web.page(Page::Data(id), encoding).await,
-        Err(error) => error.into_response(),
+        Ok(id) => web.page(Page::Data(id), lang, encoding).await,
+        Err(error) => error.in_lang(lang.0).into_response(),
     }
 }
 
@@ -168,10 +186,15 @@ fn parse_index(text: &str) -> Result<u64, PageError> {
     parse_number("an event's log index", text)
 }
 
-pub async fn event(State(web): State<Arc<Web>>, encoding: Encoding, Path(log_index): Path<String>) -> Response<Body> {
+pub async fn event(
+    State(web): State<Arc<Web>>,
+    encoding: Encoding,
+    lang: PageLang,
+    Path(log_index): Path<String>,
+) -> Response<Body> {
     match parse_index(&log_index) {
-        Ok(log_index) => web.page(Page::Event(log_index), encoding).await,
-        Err(error) => error.into_response(),
+        Ok(log_index) => web.page(Page::Event(log_index), lang, encoding).await,
+        Err(error) => error.in_lang(lang.0).into_response(),
     }
 }
 
@@ -183,16 +206,17 @@ pub struct ReceiptQuery {
 pub async fn receipt_form(
     State(web): State<Arc<Web>>,
     encoding: Encoding,
+    lang: PageLang,
     Query(query): Query<ReceiptQuery>,
 ) -> Response<Body> {
     match &query.log_index {
         Some(text) => match parse_number("log_index", text) {
-            Ok(log_index) => web.page(Page::Trace { log_index, receipt: None }, encoding).await,
-            Err(error) => error.into_response(),
+            Ok(log_index) => web.page(Page::Trace { log_index, receipt: None }, lang, encoding).await,
+            Err(error) => error.in_lang(lang.0).into_response(),
         },
-        None => match klero_pages::render_receipt_form() {
+        None => match klero_pages::render_receipt_form(lang.0) {
             Ok(page) => CachedPage::html(klero_pages::document(&page)).into_response(encoding),
-            Err(error) => PageError::from(error).into_response(),
+            Err(error) => PageError::from(error).in_lang(lang.0).into_response(),
         },
     }
 }
@@ -207,6 +231,7 @@ pub struct ReceiptForm {
 pub async fn receipt_posted(
     State(web): State<Arc<Web>>,
     encoding: Encoding,
+    PageLang(lang): PageLang,
     axum::Form(form): axum::Form<ReceiptForm>,
 ) -> Response<Body> {
     let page = async {
@@ -242,12 +267,12 @@ pub async fn receipt_posted(
             receipt: Some(ReceiptCheck { leaf_index: bundle.leaf_index, receipt_tree_size: old.tree_size }),
         };
         let slice = web.verified(&page.slice_target(), size).await?;
-        let rendered: RenderedPage = klero_pages::render(&page, &slice)?;
+        let rendered: RenderedPage = klero_pages::render(&page, &slice, lang)?;
         Ok::<_, PageError>(CachedPage::html(klero_pages::document(&rendered)))
     };
     match page.await {
         Ok(page) => page.into_response(encoding),
-        Err(error) => error.into_response(),
+        Err(error) => error.in_lang(lang).into_response(),
     }
 }
 

@@ -50,6 +50,9 @@ fn resident_submission(
     with_work(author, call_id, path, text, contact, &|_| 0)
 }
 
+/// The work nonce a test gives a text, by its commitment.
+type WorkFor<'a> = dyn Fn(&klero_ledger::Hash256) -> u64 + 'a;
+
 /// [`resident_submission`] with the work nonce `work` gives for the sealed text's commitment.
 fn with_work(
     author: &Author,
@@ -57,7 +60,7 @@ fn with_work(
     path: pb::deliberation::SubmissionPath,
     text: &str,
     contact: Option<&str>,
-    work: &dyn Fn(&klero_ledger::Hash256) -> u64,
+    work: &WorkFor<'_>,
 ) -> SignedEvent {
     let sealer = Sealer::new().expect("sealer");
     let sealed_text = sealer.seal("sealed_text", text).expect("seal");
@@ -155,7 +158,7 @@ async fn residents_submit_inside_a_call_and_moderation_is_open_and_every_rule_is
     let other_key = Author::new(key("another resident")).public_key();
     let find = klero_domain::work::find_work;
     let key_of_worker = worker.public_key();
-    let attempts: [(&str, &dyn Fn(&klero_ledger::Hash256) -> u64); 4] = [
+    let attempts: [(&str, &WorkFor<'_>); 4] = [
         ("no work", &|_| 0),
         ("work for another text", &|_| find(work_call, &key_of_worker, &klero_ledger::Hash256::of(b"other"), 12)),
         ("work for another call", &|c| find("another-call", &key_of_worker, c, 12)),
@@ -522,7 +525,9 @@ async fn moderators_see_identical_texts_flagged_in_their_queue() {
         ("fourth", "Sunday buses please."),
     ] {
         let resident = Author::new(key(&format!("queue resident {who}")));
-        logged.push(client.append(&resident_submission(&resident, CALL, Browser, text, None), None).await.expect("taken"));
+        logged.push(
+            client.append(&resident_submission(&resident, CALL, Browser, text, None), None).await.expect("taken"),
+        );
     }
     let queue = |client: &mut KleroClient| {
         let mut client = client.clone();

@@ -93,16 +93,17 @@ async fn wait_for_cosignature(server: &PagesServer) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn residents_read_and_their_browser_verifies() {
     let (chromium, script) = require_browser();
-    let a = PagesServer::start().await;
+    let mut a = PagesServer::start().await;
     let b = PagesServer::start().await;
     let c = PagesServer::start_with("another council", Vec::new()).await;
     let recorded_a = record(&a, "pages-browser").await;
     // B: the same log key, another history, longer than A's.
     let recorded_b = record(&b, "pages-fork").await;
     let mut client_b = b.client().await;
-    // Beyond A's own growth in the script (7 events: a submission while the browser watches,
+    // Beyond A's own growth in the script (8 events: a submission while the browser watches,
     // one through the plain form, one signed in the browser, its withholding, appeal,
-    // publication and citation), so that B's history is the longer one.
+    // publication and citation, and one signed from the Welsh form), so that B's history is
+    // the longer one.
     for n in 0..10 {
         let extra = b.sign_now(&Cast::new("pages").facilitator, "pages-fork", &submission(format!("s999{n}")));
         client_b.append(&extra, None).await.expect("B grows beyond A");
@@ -198,6 +199,10 @@ async fn residents_read_and_their_browser_verifies() {
             let secretary = &Cast::new("pages").secretary;
             client.append(&a.sign_now(secretary, "pages-browser", &cited), None).await.expect("cited");
             checkpoint_now(&a).await;
+            tokio::io::AsyncWriteExt::write_all(&mut stdin, b"go\n").await.expect("write");
+        } else if line == "PHASE restart" {
+            // The operator restarts the server (pages at the same address).
+            a = a.restarted().await;
             tokio::io::AsyncWriteExt::write_all(&mut stdin, b"go\n").await.expect("write");
         } else if let Some(json) = line.strip_prefix("RESULT ") {
             result = Some(json.to_string());
@@ -319,6 +324,24 @@ async fn residents_read_and_their_browser_verifies() {
     let cited = signed["cited"]["text"].as_str().unwrap_or("");
     assert_eq!(signed["cited"]["state"], "verified", "{signed:#}");
     assert!(cited.contains("a crossing is in the plan") && cited.contains("Accepted"), "cited, answered: {cited}");
+    // After the server restarts, the same browser still follows it, checked.
+    let restarted = signed["restarted"]["text"].as_str().unwrap_or("");
+    assert_eq!(signed["restarted"]["state"], "verified", "{signed:#}");
+    assert!(restarted.contains("a crossing is in the plan") && restarted.contains("Accepted"), "{restarted}");
+
+    // In Welsh: verified, and said in Welsh; the Welsh form signs and answers in Welsh; axe finds
+    // nothing.
+    let welsh = &seen["welsh"];
+    assert_eq!(welsh["assembly"]["state"], "verified", "{welsh:#}");
+    assert_eq!(welsh["assembly"]["badge"], "✓ Wedi'i wirio", "{welsh:#}");
+    assert!(welsh["assembly"]["summary"].as_str().unwrap_or("").starts_with("Ailadeiladodd eich porwr"), "{welsh:#}");
+    assert!(welsh["note"].as_str().unwrap_or("").contains("Wedi dod i law"), "{welsh:#}");
+    assert!(welsh["receipt"].as_str().unwrap_or("").starts_with("/cy/receipt?log_index="), "{welsh:#}");
+    assert_eq!(welsh["status"]["state"], "verified", "{welsh:#}");
+    assert!(welsh["status"]["text"].as_str().unwrap_or("").contains("Yn aros am gymedroli"), "{welsh:#}");
+    for (path, violations) in welsh["axe"].as_object().expect("axe") {
+        assert_eq!(violations, &serde_json::json!([]), "{path}");
+    }
     let mut client = a.client().await;
     let chain = read_stream_chain(&mut client, "assembly/pages-browser/deliberation").await;
     let intake = klero_client::Author::new(key(INTAKE_KEY)).public_key();

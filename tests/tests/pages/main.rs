@@ -70,6 +70,21 @@ impl PagesServer {
     pub fn pages(&self) -> String {
         self.server.pages_url.clone().expect("pages served")
     }
+
+    /// The same server stopped and started again on its data and at its pages' address (a
+    /// server with no witnesses), as an operator's restart does: a browser's storage for the
+    /// site is still its own.
+    pub async fn restarted(self) -> PagesServer {
+        let address = self.pages().trim_start_matches("http://").to_string();
+        let PagesServer { server, directory, offset_ms } = self;
+        server.stop().await;
+        let offset = offset_ms.clone();
+        let system = klero_application::system_clock();
+        let clock: Clock = Arc::new(move || system() + offset.load(Ordering::SeqCst));
+        let trust_root = key("trust root").verifying_key().to_bytes();
+        let server = start_server_with_pages_at(directory.path(), trust_root, clock, &address).await;
+        PagesServer { server, directory, offset_ms }
+    }
     pub async fn client(&self) -> KleroClient {
         KleroClient::connect(&self.server.url).await.expect("connect")
     }
