@@ -43,6 +43,8 @@ pub struct NotifyConfig {
     pub from: Mailbox,
     /// Where residents reach the pages, for the links in each message.
     pub public_url: String,
+    /// The languages each message is written in, in order (`--notify-languages cy,en`).
+    pub languages: Vec<klero_pages::Lang>,
     /// The first retry's delay; each next one doubles it, up to `retry_max`.
     pub retry_first: Duration,
     pub retry_max: Duration,
@@ -54,6 +56,7 @@ impl NotifyConfig {
             mailer,
             from,
             public_url,
+            languages: vec![klero_pages::Lang::En],
             retry_first: Duration::from_secs(2),
             retry_max: Duration::from_secs(15 * 60),
         }
@@ -185,7 +188,7 @@ impl Notifier {
                     Ok(())
                 }
                 Ok(Recipient::Address(to)) => {
-                    let email = mail::compose(&due, to, &self.config.public_url);
+                    let email = mail::compose(&due, to, &self.config.public_url, &self.config.languages);
                     let sent = self.config.mailer.send(&email, &self.config.from).await;
                     if sent.is_ok() {
                         tracing::info!(message_id = %email.message_id, update = due.update.code(), "notification sent");

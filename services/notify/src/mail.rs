@@ -3,6 +3,7 @@
 
 use crate::due::Due;
 use async_trait::async_trait;
+use klero_pages::{Arg, Lang};
 use lettre::message::{header::ContentType, Mailbox};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::time::Duration;
@@ -92,23 +93,76 @@ impl Mailer for PrintMailer {
     }
 }
 
-/// The email for a due notification to `to`; `public_url` is where the pages are served.
-pub fn compose(due: &Due, to: String, public_url: &str) -> Email {
+/// The email for a due notification to `to`, in each of `languages` in turn (a council in
+/// Wales writes in Welsh and English); `public_url` is where the pages are served.
+pub fn compose(due: &Due, to: String, public_url: &str, languages: &[Lang]) -> Email {
     let public_url = public_url.trim_end_matches('/');
     let domain = public_url.split("://").nth(1).unwrap_or(public_url).split(['/', ':']).next().unwrap_or("localhost");
-    let page = format!("{public_url}/receipt?log_index={}", due.submission_log_index);
-    let body = format!(
-        "{}.\n\n{}\n\nFollow your submission, checked by your own browser:\n{page}\n\nThe same updates, without email (Atom feed):\n{public_url}/receipt/{}/feed.atom\n\nThis was recorded as event {} of the public record.\n\nYou get these emails because you left this address with your submission to assembly {}. To stop them, ask the council to erase your submission's personal details: nothing is sent to an erased address.\n",
-        due.update.title(),
-        due.update.explanation(),
-        due.submission_log_index,
-        due.event_log_index,
-        due.assembly,
-    );
+    let languages = if languages.is_empty() { &[Lang::En][..] } else { languages };
+    let blocks: Vec<String> = languages
+        .iter()
+        .map(|lang| {
+            let page = format!("{public_url}{}/receipt?log_index={}", lang.prefix(), due.submission_log_index);
+            format!(
+                "{}.\n\n{}\n\n{}\n{page}\n\n{}\n{public_url}/receipt/{}/feed.atom\n\n{}\n\n{}\n",
+                due.update.title_in(*lang),
+                due.update.explanation_in(*lang),
+                lang.t("mail-follow"),
+                lang.t("mail-feed"),
+                due.submission_log_index,
+                lang.ta("mail-recorded", &[("index", Arg::Number(due.event_log_index))]),
+                lang.ta("mail-why", &[("assembly", Arg::Text(due.assembly.to_string()))]),
+            )
+        })
+        .collect();
+    let subject: Vec<String> = languages.iter().map(|lang| due.update.title_in(*lang)).collect();
     Email {
         to,
-        subject: due.update.title(),
-        body,
+        subject: subject.join(" / "),
+        body: blocks.join("\n— — —\n\n"),
         message_id: format!("<{}.{}@{domain}>", due.message_key(), due.update.code()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use klero_domain::AssemblyId;
+    use klero_ledger::Hash256;
+    use klero_pages::SubmissionUpdate;
+
+    fn due() -> Due {
+        Due {
+            assembly: AssemblyId::parse("buses").expect("id"),
+            submission_event_hash: Hash256::of(b"submission"),
+            submission_log_index: 7,
+            update: SubmissionUpdate::Cited { recommendation_id: "R2".into() },
+            event_hash: Hash256::of(b"citation"),
+            event_log_index: 12,
+            recorded_at_unix_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_message_is_written_in_each_language_asked_for_with_one_message_id() {
+        let english = compose(&due(), "r@example.org".into(), "https://pages.example/", &[Lang::En]);
+        assert_eq!(english.subject, "Recommendation R2 cites your submission");
+        assert!(english.body.contains("https://pages.example/receipt?log_index=7"), "{}", english.body);
+        assert!(english.body.contains("event 12 of the public record"), "{}", english.body);
+        let both = compose(&due(), "r@example.org".into(), "https://pages.example", &[Lang::Cy, Lang::En]);
+        assert_eq!(
+            both.subject,
+            "Mae argymhelliad R2 yn cyfeirio at eich cyflwyniad / Recommendation R2 cites your submission"
+        );
+        assert!(both.body.starts_with("Mae argymhelliad R2"), "Welsh first: {}", both.body);
+        assert!(both.body.contains("https://pages.example/cy/receipt?log_index=7"), "{}", both.body);
+        assert!(both.body.contains("https://pages.example/receipt?log_index=7"), "{}", both.body);
+        // One message, whatever its languages: the same Message-ID, stable across attempts.
+        assert_eq!(english.message_id, both.message_id);
+        assert_eq!(
+            english.message_id,
+            compose(&due(), "x@example.org".into(), "https://pages.example", &[]).message_id
+        );
+        assert!(english.message_id.ends_with(".cited@pages.example>"), "{}", english.message_id);
     }
 }

@@ -3,6 +3,7 @@
 //! notifier from each event as the log records it.
 
 use crate::assembly::views_of;
+use crate::i18n::{tr, tra, Lang};
 use crate::PageError;
 use klero_domain::{Decision, StreamKind};
 use klero_ledger::Hash256;
@@ -24,32 +25,41 @@ pub enum SubmissionUpdate {
 
 impl SubmissionUpdate {
     /// One line: an email's subject, a feed entry's title.
-    pub fn title(&self) -> String {
-        match self {
-            SubmissionUpdate::Published => "Your submission was published".into(),
-            SubmissionUpdate::Withheld { reason } => format!("Your submission was withheld: {reason}"),
+    pub fn title_in(&self, lang: Lang) -> String {
+        crate::i18n::rendering_in(lang, || match self {
+            SubmissionUpdate::Published => tr("update-published"),
+            SubmissionUpdate::Withheld { reason } => tra("update-withheld", &[("reason", reason.as_str().into())]),
             SubmissionUpdate::Cited { recommendation_id } => {
-                format!("Recommendation {recommendation_id} cites your submission")
+                tra("update-cited", &[("id", recommendation_id.as_str().into())])
             }
-            SubmissionUpdate::Answered { recommendation_id, decision } => format!(
-                "The council answered recommendation {recommendation_id}, which cites your submission: {}",
-                crate::format::decision_label(*decision)
+            SubmissionUpdate::Answered { recommendation_id, decision } => tra(
+                "update-answered",
+                &[
+                    ("id", recommendation_id.as_str().into()),
+                    ("decision", crate::format::decision_label(*decision).into()),
+                ],
             ),
-        }
+        })
+    }
+
+    /// [`SubmissionUpdate::title_in`] English.
+    pub fn title(&self) -> String {
+        self.title_in(Lang::En)
     }
 
     /// What it means for the resident, and what they may do next.
-    pub fn explanation(&self) -> &'static str {
-        match self {
-            SubmissionUpdate::Published => "Its text is now on the assembly's public pages.",
-            SubmissionUpdate::Withheld { .. } => {
-                "Its text is not shown on the public pages. You may appeal, once, from your submission's page in the browser that sent it; a different moderator then decides."
-            }
-            SubmissionUpdate::Cited { .. } => "The panel drew on your submission for this recommendation.",
-            SubmissionUpdate::Answered { .. } => {
-                "The council's answer, its reasons and who is to act are on your submission's page."
-            }
-        }
+    pub fn explanation_in(&self, lang: Lang) -> String {
+        lang.t(match self {
+            SubmissionUpdate::Published => "update-published-means",
+            SubmissionUpdate::Withheld { .. } => "update-withheld-means",
+            SubmissionUpdate::Cited { .. } => "update-cited-means",
+            SubmissionUpdate::Answered { .. } => "update-answered-means",
+        })
+    }
+
+    /// [`SubmissionUpdate::explanation_in`] English.
+    pub fn explanation(&self) -> String {
+        self.explanation_in(Lang::En)
     }
 
     /// A short stable name, for a Message-ID and logs.

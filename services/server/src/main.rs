@@ -109,6 +109,10 @@ enum Command {
         /// The notifications' sender.
         #[arg(long, default_value = "Kleroterion <noreply@localhost>")]
         notify_from: String,
+        /// The languages each notification is written in, in order: `en`, `cy`, or both
+        /// (`cy,en`, as councils in Wales write).
+        #[arg(long, default_value = "en")]
+        notify_languages: String,
         /// Where residents reach the pages, for the links in notifications (default: the
         /// --http address).
         #[arg(long)]
@@ -357,6 +361,7 @@ fn main() -> anyhow::Result<()> {
             smtp,
             notify_print,
             notify_from,
+            notify_languages,
             public_url,
         } => {
             init_logging(&log_format);
@@ -364,7 +369,9 @@ fn main() -> anyhow::Result<()> {
                 (None, false, _) | (_, _, None) => None,
                 (smtp, _, Some(address)) => {
                     let public_url = public_url.unwrap_or_else(|| format!("http://{address}"));
-                    Some(residents::notify_config(smtp.as_deref(), &notify_from, public_url)?)
+                    let mut config = residents::notify_config(smtp.as_deref(), &notify_from, public_url)?;
+                    config.languages = residents::notify_languages(&notify_languages)?;
+                    Some(config)
                 }
             };
             let config = wiring::ServerConfig {

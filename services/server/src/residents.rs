@@ -207,6 +207,17 @@ pub fn notify_config(smtp: Option<&str>, from: &str, public_url: String) -> anyh
     Ok(klero_notify::NotifyConfig::new(mailer, from, public_url))
 }
 
+/// `--notify-languages`: `en`, `cy`, or a comma-separated list of them, in order.
+pub fn notify_languages(text: &str) -> anyhow::Result<Vec<klero_pages::Lang>> {
+    text.split(',')
+        .map(|tag| match tag.trim() {
+            "en" => Ok(klero_pages::Lang::En),
+            "cy" => Ok(klero_pages::Lang::Cy),
+            other => bail!("--notify-languages: {other:?} is not en or cy"),
+        })
+        .collect()
+}
+
 /// Waits until the server's notifier has folded the log up to `log_size` events and sent (or
 /// printed) every notification due: the resident who left an email is then told.
 pub async fn notified(data_dir: &std::path::Path, log_size: u64) -> anyhow::Result<()> {

@@ -328,7 +328,7 @@ pub async fn receipt_feed(
                 xml(&update.update.title()),
                 format::rfc3339(update.recorded_at_unix_ms),
                 xml(&link),
-                xml(update.update.explanation()),
+                xml(&update.update.explanation()),
                 update.log_index,
             );
         }

@@ -342,6 +342,11 @@ async fn residents_read_and_their_browser_verifies() {
     for (path, violations) in welsh["axe"].as_object().expect("axe") {
         assert_eq!(violations, &serde_json::json!([]), "{path}");
     }
+    for (prefix, fit) in welsh["narrow"].as_object().expect("320 px") {
+        let width = fit["width"].as_f64().expect("width");
+        assert!(fit["scrollWidth"].as_f64().expect("scrollWidth") <= width, "{prefix} at 320 px: {fit}");
+        assert!(fit["formRight"].as_f64().expect("the form") <= width, "{prefix}: the form fits at 320 px: {fit}");
+    }
     let mut client = a.client().await;
     let chain = read_stream_chain(&mut client, "assembly/pages-browser/deliberation").await;
     let intake = klero_client::Author::new(key(INTAKE_KEY)).public_key();
