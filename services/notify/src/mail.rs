@@ -5,6 +5,7 @@ use crate::due::Due;
 use async_trait::async_trait;
 use klero_pages::{Arg, Lang};
 use lettre::message::{header::ContentType, Mailbox};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::time::Duration;
 
@@ -47,13 +48,32 @@ pub struct SmtpMailer {
 }
 
 impl SmtpMailer {
-    /// The relay at `url`; the error does not repeat the URL, which may hold a password.
-    pub fn new(url: &str) -> Result<SmtpMailer, String> {
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-            .map_err(|error| error.to_string())?
-            .timeout(Some(SMTP_TIMEOUT))
-            .build();
-        Ok(SmtpMailer { transport })
+    /// The relay at `url`; the error does not repeat the URL, which may hold a password. With
+    /// `ca_pem`, the relay's certificate must chain to that CA (a council's own relay) instead
+    /// of the system's roots, and TLS is required: STARTTLS for `smtp://`, TLS from the start
+    /// for `smtps://`.
+    pub fn new(url: &str, ca_pem: Option<&[u8]>) -> Result<SmtpMailer, String> {
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url).map_err(|error| error.to_string())?;
+        if let Some(pem) = ca_pem {
+            let host = url
+                .split("://")
+                .nth(1)
+                .map(|rest| rest.rsplit_once('@').map_or(rest, |(_, host)| host))
+                .and_then(|rest| rest.split(['/', '?']).next())
+                .map(|host_port| host_port.rsplit_once(':').map_or(host_port, |(host, _)| host))
+                .ok_or("the URL names no host")?;
+            let certificate = Certificate::from_pem(pem).map_err(|error| format!("the CA: {error}"))?;
+            let parameters = TlsParameters::builder(host.to_string())
+                .add_root_certificate(certificate)
+                .build_rustls()
+                .map_err(|error| error.to_string())?;
+            builder = builder.tls(if url.starts_with("smtps://") {
+                Tls::Wrapper(parameters)
+            } else {
+                Tls::Required(parameters)
+            });
+        }
+        Ok(SmtpMailer { transport: builder.timeout(Some(SMTP_TIMEOUT)).build() })
     }
 }
 
@@ -72,10 +92,19 @@ impl Mailer for SmtpMailer {
             .map_err(|error| SendError::Permanent(error.to_string()))?;
         match self.transport.send(message).await {
             Ok(_) => Ok(()),
-            Err(error) if error.is_permanent() => Err(SendError::Permanent(error.to_string())),
+            Err(error) if error.is_permanent() && !refuses_this_server(&error) => {
+                Err(SendError::Permanent(error.to_string()))
+            }
             Err(error) => Err(SendError::Transient(error.to_string())),
         }
     }
+}
+
+/// Whether a permanent refusal is of this server rather than of the message: 53x replies
+/// (authentication required or failed, encryption required). Those wait for the operator to
+/// fix the relay's settings; dropping the messages would lose them.
+fn refuses_this_server(error: &lettre::transport::smtp::Error) -> bool {
+    error.status().is_some_and(|code| code.to_string().starts_with("53"))
 }
 
 /// Prints each message instead of sending it: what the demo shows without `--smtp`.

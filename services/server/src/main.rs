@@ -103,6 +103,10 @@ enum Command {
         /// `smtps://user:password@host` (TLS), or `smtp://host:25` (plain, a local relay).
         #[arg(long, requires = "http", conflicts_with = "notify_print")]
         smtp: Option<String>,
+        /// With --smtp: trust this CA (PEM) for the relay's certificate instead of the
+        /// system's roots, and require TLS.
+        #[arg(long, requires = "smtp")]
+        smtp_ca: Option<PathBuf>,
         /// With --http: print the notifications to standard output instead of sending them.
         #[arg(long, requires = "http")]
         notify_print: bool,
@@ -359,6 +363,7 @@ fn main() -> anyhow::Result<()> {
             tls_client_ca,
             intake_key,
             smtp,
+            smtp_ca,
             notify_print,
             notify_from,
             notify_languages,
@@ -369,7 +374,14 @@ fn main() -> anyhow::Result<()> {
                 (None, false, _) | (_, _, None) => None,
                 (smtp, _, Some(address)) => {
                     let public_url = public_url.unwrap_or_else(|| format!("http://{address}"));
-                    let mut config = residents::notify_config(smtp.as_deref(), &notify_from, public_url)?;
+                    let ca_pem = smtp_ca
+                        .as_deref()
+                        .map(|path| {
+                            std::fs::read(path).with_context(|| format!("reading --smtp-ca {}", path.display()))
+                        })
+                        .transpose()?;
+                    let relay = residents::Relay { url: smtp.clone(), ca_pem };
+                    let mut config = residents::notify_config(&relay, &notify_from, public_url)?;
                     config.languages = residents::notify_languages(&notify_languages)?;
                     Some(config)
                 }

@@ -193,11 +193,19 @@ pub async fn take_part(
     Ok(TakenPart { published: published_event, events: 8 })
 }
 
-/// The notifier's settings: through the relay at `smtp`, or printed without one.
-pub fn notify_config(smtp: Option<&str>, from: &str, public_url: String) -> anyhow::Result<klero_notify::NotifyConfig> {
-    let mailer: std::sync::Arc<dyn klero_notify::Mailer> = match smtp {
+/// How notifications are sent: through the relay at `url`, trusting `ca_pem` for its
+/// certificate when given, or printed.
+#[derive(Debug, Default)]
+pub struct Relay {
+    pub url: Option<String>,
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+/// The notifier's settings: through the relay, or printed without one.
+pub fn notify_config(relay: &Relay, from: &str, public_url: String) -> anyhow::Result<klero_notify::NotifyConfig> {
+    let mailer: std::sync::Arc<dyn klero_notify::Mailer> = match &relay.url {
         Some(url) => std::sync::Arc::new(
-            klero_notify::SmtpMailer::new(url)
+            klero_notify::SmtpMailer::new(url, relay.ca_pem.as_deref())
                 .map_err(|error| anyhow::anyhow!("--smtp {}: {error}", klero_wiring::redacted(url)))?,
         ),
         None => std::sync::Arc::new(klero_notify::PrintMailer),

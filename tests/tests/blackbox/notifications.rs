@@ -70,10 +70,16 @@ struct NotifyingServer {
 
 impl NotifyingServer {
     fn start(directory: &Path, smtp_port: u16) -> NotifyingServer {
+        NotifyingServer::start_with(directory, &format!("smtp://127.0.0.1:{smtp_port}"), None)
+    }
+
+    /// Sending through the relay at `url`, trusting the CA in `relay_ca` for its certificate.
+    fn start_with(directory: &Path, url: &str, relay_ca: Option<&Path>) -> NotifyingServer {
         use std::io::BufRead;
         let mut child = Command::new(env!("CARGO_BIN_EXE_klero-test-notifier"))
             .arg(directory)
-            .arg(format!("smtp://127.0.0.1:{smtp_port}"))
+            .arg(url)
+            .args(relay_ca)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -162,21 +168,10 @@ fn moderated(submission: &[u8], withhold: bool) -> pb::deliberation::SubmissionM
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn residents_are_told_once_per_event_through_a_real_smtp_server_across_kills_and_never_after_erasure() {
-    let directory = tempfile::tempdir().expect("temp dir");
-    let maildir = directory.path().join("maildir");
-    let data = directory.path().join("data");
-    let port = free_port();
-    let smtp = SmtpServer::start(port, &maildir);
-    let server = NotifyingServer::start(&data, port);
-    let mut client = server.client().await;
+/// An assembly with its panel, a moderator and a data protection officer, and an open call.
+async fn open_a_call(client: &mut KleroClient) -> (Cast, Author, Author) {
     let cast = Cast::new("told");
-    assembly_with_panel(&mut client, &cast, ASSEMBLY).await;
+    assembly_with_panel(client, &cast, ASSEMBLY).await;
     let (moderator, officer) = (Author::new(key("told moderator")), Author::new(key("told officer")));
     let grant = |who: &Author, role: pb::registry::Role| pb::registry::KeyGranted {
         public_key: who.public_key().to_vec(),
@@ -184,8 +179,8 @@ async fn residents_are_told_once_per_event_through_a_real_smtp_server_across_kil
         scope: ASSEMBLY.into(),
         holder_title: "officer".into(),
     };
-    append(&mut client, &cast.council, ASSEMBLY, &grant(&moderator, pb::registry::Role::Moderator)).await;
-    append(&mut client, &cast.council, ASSEMBLY, &data_protection_officer_grant(&officer, ASSEMBLY)).await;
+    append(client, &cast.council, ASSEMBLY, &grant(&moderator, pb::registry::Role::Moderator)).await;
+    append(client, &cast.council, ASSEMBLY, &data_protection_officer_grant(&officer, ASSEMBLY)).await;
     let today = klero_application::system_clock()() as i64 / 86_400_000;
     let call = pb::deliberation::CallOpened {
         call_id: CALL.into(),
@@ -201,7 +196,25 @@ async fn residents_are_told_once_per_event_through_a_real_smtp_server_across_kil
         retention_days: 365,
         ..Default::default()
     };
-    append(&mut client, &cast.facilitator, ASSEMBLY, &call).await;
+    append(client, &cast.facilitator, ASSEMBLY, &call).await;
+    (cast, moderator, officer)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn residents_are_told_once_per_event_through_a_real_smtp_server_across_kills_and_never_after_erasure() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let maildir = directory.path().join("maildir");
+    let data = directory.path().join("data");
+    let port = free_port();
+    let smtp = SmtpServer::start(port, &maildir);
+    let server = NotifyingServer::start(&data, port);
+    let mut client = server.client().await;
+    let (cast, moderator, officer) = open_a_call(&mut client).await;
+    let today = klero_application::system_clock()() as i64 / 86_400_000;
     let mut submitted = Vec::new();
     for (who, text) in [("one", "Sunday buses."), ("two", "Off topic."), ("three", "Night buses.")] {
         let resident = Author::new(key(&format!("told resident {who}")));
@@ -280,4 +293,66 @@ async fn residents_are_told_once_per_event_through_a_real_smtp_server_across_kil
         "one is told of the citation and the answer; three, erased, of nothing"
     );
     assert!(all.iter().all(|(to, _, _)| to != "three@example.org" || first.iter().any(|m| &m.0 == to)));
+}
+
+/// The operator's relay, as a council runs one: STARTTLS required, then a login; its
+/// certificate from the council's own CA (`--smtp-ca`). The message goes through, under TLS,
+/// logged in; with the wrong password nothing is sent and nothing is lost: the notification
+/// waits in the outbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_reach_a_relay_over_starttls_with_a_login() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let maildir = directory.path().join("maildir");
+    let pki = crate::tls::pki("klero test relay CA");
+    let (cert, key_pem) = crate::tls::leaf(&pki);
+    let files = |name: &str, text: &str| {
+        let path = directory.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    };
+    let (cert, key_pem, ca) = (files("relay.pem", &cert), files("relay.key", &key_pem), files("ca.pem", &pki.ca_pem));
+    let port = free_port();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("smtp_relay.py");
+    let mut relay = Command::new(python())
+        .arg(&script)
+        .arg(port.to_string())
+        .args([&cert, &key_pem])
+        .args(["notifier", "s3cret"])
+        .arg(&maildir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}; run tests/run, which installs aiosmtpd", python().display()));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the relay did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // A wrong password first: refused by the relay, kept in the outbox.
+    let data = directory.path().join("data");
+    let wrong =
+        NotifyingServer::start_with(&data, &format!("smtp://notifier:wrong@127.0.0.1:{port}?tls=required"), Some(&ca));
+    let mut client = wrong.client().await;
+    let (_, moderator, _) = open_a_call(&mut client).await;
+    let resident = Author::new(key("told resident over TLS"));
+    let submitted = client.append(&resident_submission(&resident, "Buses at night.", "tls@example.org"), None).await;
+    let submitted = submitted.expect("submit");
+    append(&mut client, &moderator, ASSEMBLY, &moderated(&submitted.event_hash, false)).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    wrong.kill();
+    assert!(delivered(&maildir).is_empty(), "the relay took nothing without the login");
+    let outbox = std::fs::read_to_string(data.join("outbox").join("outbox.json")).expect("the outbox");
+    assert!(outbox.contains("\"published\""), "it waits: {outbox}");
+
+    // The right password: sent once, under TLS, logged in.
+    let _server =
+        NotifyingServer::start_with(&data, &format!("smtp://notifier:s3cret@127.0.0.1:{port}?tls=required"), Some(&ca));
+    let messages = wait_for(&maildir, 1).await;
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    assert_eq!((messages[0].0.as_str(), messages[0].1.as_str()), ("tls@example.org", "Your submission was published"));
+    let sessions = std::fs::read_to_string(maildir.join("sessions.log")).expect("the relay's log");
+    assert_eq!(sessions, "tls=True login=notifier\n");
+    let _ = relay.kill();
+    let _ = relay.wait();
 }

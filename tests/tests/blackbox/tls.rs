@@ -7,12 +7,12 @@ use klero_client::{ClientTls, KleroClient};
 use klero_tests::*;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, SanType};
 
-struct Pki {
-    ca_pem: String,
+pub(crate) struct Pki {
+    pub(crate) ca_pem: String,
     issuer: CertifiedIssuer<'static, KeyPair>,
 }
 
-fn pki(name: &str) -> Pki {
+pub(crate) fn pki(name: &str) -> Pki {
     let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.distinguished_name.push(rcgen::DnType::CommonName, name);
@@ -21,7 +21,7 @@ fn pki(name: &str) -> Pki {
 }
 
 /// A certificate for 127.0.0.1 and localhost (or a client), signed by `pki`: (cert, key) PEM.
-fn leaf(pki: &Pki) -> (String, String) {
+pub(crate) fn leaf(pki: &Pki) -> (String, String) {
     let mut params = CertificateParams::new(vec!["localhost".to_string()]).expect("params");
     params.subject_alt_names.push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
     let key = KeyPair::generate().expect("key");
