@@ -154,8 +154,8 @@ pub async fn run(target: Target) -> anyhow::Result<()> {
             let pages = http.as_ref().map(|l| l.local_addr()).transpose()?;
             if let Some(pages) = pages {
                 let from = "Kleroterion demo <noreply@localhost>";
-                config.notify =
-                    Some(crate::residents::notify_config(smtp.as_deref(), from, format!("http://{pages}"))?);
+                let relay = crate::residents::Relay { url: smtp.clone(), ca_pem: None };
+                config.notify = Some(crate::residents::notify_config(&relay, from, format!("http://{pages}"))?);
             }
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
             let listeners = wiring::Listeners { grpc: Some(listener), http };
