@@ -153,7 +153,31 @@ pub async fn submitted(
             let page = klero_pages::render_submitted(lang, &id, &call, log_index);
             (StatusCode::CREATED, axum::response::Html(klero_pages::document(&page))).into_response()
         }
-        Err(error) => error.in_lang(lang).into_response(),
+        Err(error) => in_residents_words(error, lang).into_response(),
+    }
+}
+
+/// What the plain form's refusal says to the resident, in the page's language: the catalogue's
+/// plain words for what went wrong, then the field or rule the refusal named (what programs and
+/// tests read); the technical reason for anything else.
+fn in_residents_words(error: PageError, lang: klero_pages::Lang) -> PageError {
+    const NAMED: [(&str, &str); 9] = [
+        ("website", "form-error-website"),
+        ("consent", "form-error-consent"),
+        ("text", "form-error-text"),
+        ("email", "form-error-email"),
+        ("call.open", "form-error-call-open"),
+        ("call.within_limits", "form-error-too-long"),
+        ("call.exists", "form-error-no-call"),
+        ("submissions_per_network", "form-error-too-many"),
+        ("submissions_per_key", "form-error-too-many"),
+    ];
+    let named = NAMED.iter().find(|(name, _)| {
+        error.message.starts_with(&format!("{name}:")) || error.message.contains(&format!("{name}:"))
+    });
+    match named {
+        Some((name, id)) => PageError { message: format!("{} ({name})", lang.t(id)), ..error }.in_lang(lang),
+        None => error.in_lang(lang),
     }
 }
 

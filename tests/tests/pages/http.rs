@@ -791,5 +791,16 @@ async fn the_pages_and_the_form_are_in_welsh_with_nothing_left_in_english() {
     let page = get(&pages, &format!("/cy/assemblies/{a}")).await.text();
     assert!(page.contains(&format!("action=\"/cy/assemblies/{a}/calls/{CALL}/submissions\"")), "the Welsh form");
     assert!(page.contains("Anfon fy nghyflwyniad"), "the form's button in Welsh");
+    // Its refusals say what went wrong in Welsh, and name the field or rule.
+    let path = format!("/cy/assemblies/{a}/calls/{CALL}/submissions");
+    for (fields, words, named) in [
+        (vec![("text", "Croesfan.")], "ticiwch y blwch", "(consent)"),
+        (vec![("text", "  "), ("consent", "yes")], "ysgrifennwch eich cyflwyniad", "(text)"),
+        (vec![("text", &"x".repeat(301)), ("consent", "yes")], "Byrhewch ef", "(call.within_limits)"),
+    ] {
+        let answer = exchange(&pages, "POST", &path, Some("application/x-www-form-urlencoded"), &form(&fields)).await;
+        let text = answer.text();
+        assert!(text.contains("<html lang=\"cy\">") && text.contains(words) && text.contains(named), "{named}: {text}");
+    }
     server.server.stop().await;
 }
