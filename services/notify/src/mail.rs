@@ -133,11 +133,12 @@ pub fn compose(due: &Due, to: String, public_url: &str, languages: &[Lang]) -> E
         .map(|lang| {
             let page = format!("{public_url}{}/receipt?log_index={}", lang.prefix(), due.submission_log_index);
             format!(
-                "{}.\n\n{}\n\n{}\n{page}\n\n{}\n{public_url}/receipt/{}/feed.atom\n\n{}\n\n{}\n",
+                "{}.\n\n{}\n\n{}\n{page}\n\n{}\n{public_url}{}/receipt/{}/feed.atom\n\n{}\n\n{}\n",
                 due.update.title_in(*lang),
                 due.update.explanation_in(*lang),
                 lang.t("mail-follow"),
                 lang.t("mail-feed"),
+                lang.prefix(),
                 due.submission_log_index,
                 lang.ta("mail-recorded", &[("index", Arg::Number(due.event_log_index))]),
                 lang.ta("mail-why", &[("assembly", Arg::Text(due.assembly.to_string()))]),

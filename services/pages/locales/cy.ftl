@@ -532,3 +532,5 @@ form-error-call-open = Heb ei anfon: nid yw'r alwad hon yn derbyn cyflwyniadau n
 form-error-too-long = Heb ei anfon: mae eich cyflwyniad yn hwy nag y mae'r alwad hon yn ei dderbyn. Byrhewch ef ac anfonwch eto.
 form-error-no-call = Heb ei anfon: nid oes galwad o'r fath gan y cynulliad hwn.
 form-error-too-many = Heb ei anfon: mae llawer o gyflwyniadau wedi dod o'ch rhwydwaith neu'ch allwedd yn ddiweddar. Rhowch gynnig arall arni ymhen ychydig funudau.
+feed-receipt-title = Beth ddigwyddodd i gyflwyniad { $index }
+feed-entry-event =  (digwyddiad { $index } o'r cofnod)

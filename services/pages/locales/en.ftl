@@ -589,3 +589,5 @@ form-error-call-open = Not sent: this call is not taking submissions now. The as
 form-error-too-long = Not sent: your submission is longer than this call takes. Shorten it and send again.
 form-error-no-call = Not sent: this assembly has no such call.
 form-error-too-many = Not sent: many submissions have come from your network or key just now. Try again in a few minutes.
+feed-receipt-title = What became of submission { $index }
+feed-entry-event =  (event { $index } of the record)

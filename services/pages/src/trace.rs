@@ -145,7 +145,7 @@ pub(crate) fn render_trace(
 ) -> Result<RenderedPage, PageError> {
     let t = TraceModel::from_slice(slice, log_index, receipt)?;
     // A resident's own submission has its updates as a feed too.
-    let feed = t.path.is_some().then(|| format!("/receipt/{log_index}/feed.atom"));
+    let feed = t.path.is_some().then(|| format!("{}/receipt/{log_index}/feed.atom", crate::i18n::current().prefix()));
     Ok(RenderedPage {
         lang: crate::i18n::current(),
         title: crate::i18n::tr("title-receipt"),

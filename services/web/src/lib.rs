@@ -391,13 +391,13 @@ pub fn router(app: Arc<Application>, limits: HttpLimits, intake: Option<IntakeKe
                     .layer(axum::extract::DefaultBodyLimit::max(intake::FORM_BYTES_MAX)),
             )
             .route(&format!("{prefix}/events/{{log_index}}"), get(pages::event))
-            .route(&format!("{prefix}/receipt"), get(pages::receipt_form).post(pages::receipt_posted));
+            .route(&format!("{prefix}/receipt"), get(pages::receipt_form).post(pages::receipt_posted))
+            .route(&format!("{prefix}/receipt/{{log_index}}/feed.atom"), get(open_data::receipt_feed));
     }
     router
         .route("/assemblies/{id}/views/{file}", get(open_data::view_file))
         .route("/assemblies/{id}/recommendations.csv", get(open_data::csv))
         .route("/assemblies/{id}/feed.atom", get(open_data::atom))
-        .route("/receipt/{log_index}/feed.atom", get(open_data::receipt_feed))
         .route("/documents/{sha256}", get(open_data::document))
         .route("/api/v1/checkpoint", get(proofs::checkpoint))
         .route("/api/v1/events/{log_index}", get(proofs::event))

@@ -283,36 +283,42 @@ pub async fn atom(
     .await
 }
 
-/// `GET /receipt/{log_index}/feed.atom`: what became of one resident's submission, as its
-/// notifications say it (published or withheld, cited, answered), for a resident who left no
-/// email. Derived from the verified slice of its trace, as the receipt page is.
+/// `GET /receipt/{log_index}/feed.atom` (Welsh: `/cy/receipt/…`): what became of one
+/// resident's submission, as its notifications say it (published or withheld, cited, answered),
+/// for a resident who left no email. Derived from the verified slice of its trace, as the
+/// receipt page is.
 pub async fn receipt_feed(
     State(web): State<Arc<Web>>,
     encoding: Encoding,
+    crate::PageLang(lang): crate::PageLang,
     Path(log_index): Path<String>,
     headers: HeaderMap,
 ) -> Response<Body> {
     let base = base_url(&headers);
     let (log_index, size) = match (crate::pages::parse_number("log_index", &log_index), web.page_size().await) {
         (Ok(log_index), Ok(size)) => (log_index, size),
-        (Err(error), _) | (_, Err(error)) => return error.into_response(),
+        (Err(error), _) | (_, Err(error)) => return error.in_lang(lang).into_response(),
     };
-    web.cached(format!("{base}/receipt/{log_index}/feed.atom"), size, encoding, || async {
+    let pre = lang.prefix();
+    web.cached(format!("{base}{pre}/receipt/{log_index}/feed.atom"), size, encoding, || async {
         let page = klero_pages::Page::Trace { log_index, receipt: None };
-        let slice = web.verified(&page.slice_target(), size).await?;
-        let updates = klero_pages::submission_updates(&slice, log_index)?;
+        let slice = web.verified(&page.slice_target(), size).await.map_err(|e| e.in_lang(lang))?;
+        let updates = klero_pages::submission_updates(&slice, log_index).map_err(|e| PageError::from(e).in_lang(lang))?;
         let origin = web.app.verifier_key().name().to_string();
-        let link = format!("{base}/receipt?log_index={log_index}");
+        // Each language's feed is a feed of its own, with ids of its own.
+        let id = format!("urn:klero:{}:receipt:{log_index}{}", xml(&origin), if pre.is_empty() { "" } else { ":cy" });
+        let link = format!("{base}{pre}/receipt?log_index={log_index}");
         let submitted_at = slice.events.get(&log_index).map_or(0, |(envelope, _)| envelope.ledger().recorded_at_unix_ms);
         let updated = updates.last().map_or(submitted_at, |u| u.recorded_at_unix_ms);
         let mut feed = String::new();
         let _ = write!(
             feed,
-            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\n\
-             <id>urn:klero:{}:receipt:{log_index}</id>\n<title>What became of submission {log_index}</title>\n\
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\" xml:lang=\"{}\">\n\
+             <id>{id}</id>\n<title>{}</title>\n\
              <updated>{}</updated>\n<author><name>{}</name></author>\n\
-             <link rel=\"self\" href=\"{base}/receipt/{log_index}/feed.atom\"/>\n<link rel=\"alternate\" type=\"text/html\" href=\"{}\"/>\n",
-            xml(&origin),
+             <link rel=\"self\" href=\"{base}{pre}/receipt/{log_index}/feed.atom\"/>\n<link rel=\"alternate\" type=\"text/html\" href=\"{}\"/>\n",
+            lang.tag(),
+            xml(&lang.ta("feed-receipt-title", &[("index", klero_pages::Arg::Number(log_index))])),
             format::rfc3339(updated),
             xml(&origin),
             xml(&link),
@@ -321,15 +327,14 @@ pub async fn receipt_feed(
         for update in updates.iter().rev() {
             let _ = write!(
                 feed,
-                "<entry>\n<id>urn:klero:{}:event:{}:receipt:{log_index}</id>\n<title>{}</title>\n<updated>{}</updated>\n\
-                 <link rel=\"alternate\" type=\"text/html\" href=\"{}\"/>\n<content type=\"text\">{} (event {} of the record)</content>\n</entry>\n",
-                xml(&origin),
+                "<entry>\n<id>{id}:event:{}</id>\n<title>{}</title>\n<updated>{}</updated>\n\
+                 <link rel=\"alternate\" type=\"text/html\" href=\"{}\"/>\n<content type=\"text\">{}{}</content>\n</entry>\n",
                 update.event_hash,
-                xml(&update.update.title()),
+                xml(&update.update.title_in(lang)),
                 format::rfc3339(update.recorded_at_unix_ms),
                 xml(&link),
-                xml(&update.update.explanation()),
-                update.log_index,
+                xml(&update.update.explanation_in(lang)),
+                xml(&lang.ta("feed-entry-event", &[("index", klero_pages::Arg::Number(update.log_index))])),
             );
         }
         feed.push_str("</feed>\n");

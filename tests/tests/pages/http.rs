@@ -492,6 +492,13 @@ async fn a_resident_sends_a_submission_through_the_plain_form() {
     assert_eq!(feed.status, 200, "{}", feed.text());
     assert_eq!(feed.header("content-type"), Some("application/atom+xml; charset=utf-8"));
     assert!(feed.text().contains("<title>Your submission was published</title>"), "{}", feed.text());
+    // The same feed in Welsh, under /cy, linking the Welsh page.
+    let welsh = get(&pages, &format!("/cy/receipt/{log_index}/feed.atom")).await.text();
+    assert!(
+        welsh.contains("xml:lang=\"cy\"") && welsh.contains("<title>Cyhoeddwyd eich cyflwyniad</title>"),
+        "{welsh}"
+    );
+    assert!(welsh.contains(&format!("/cy/receipt?log_index={log_index}")), "{welsh}");
     let receipt_page = get(&pages, &format!("/receipt?log_index={log_index}")).await.text();
     assert!(receipt_page.contains(&format!("href=\"/receipt/{log_index}/feed.atom\"")), "the page links its feed");
     let officers = get(&pages, &format!("/receipt/{}/feed.atom", recorded.submission)).await;
