@@ -195,7 +195,10 @@ impl ViewSet {
             views.sealed_commitments.insert(record.event_hash, sealed.iter().map(|(_, s)| s.commitment).collect());
         }
         match event {
-            DomainEvent::KeyGranted(_) | DomainEvent::KeyRevoked(_) | DomainEvent::AssemblyConvened(_) => {}
+            DomainEvent::KeyGranted(_)
+            | DomainEvent::KeyRevoked(_)
+            | DomainEvent::CouncilRegistered(_)
+            | DomainEvent::AssemblyConvened(_) => {}
             DomainEvent::SelectionPlanned(plan) => {
                 views.quotas = plan.quotas.clone();
                 views.timeline.push(milestone(MilestoneKind::SelectionPlanned, &record));

@@ -336,7 +336,9 @@ impl pb::registry::registry_server::Registry for GrpcServices {
     ) -> Result<Response<pb::registry::ListKeysResponse>, Status> {
         let filter = request.into_inner().assembly_id;
         let assembly = if filter.is_empty() { None } else { Some(parse_assembly_id(&filter)?) };
-        let (grants, trust_root) = self.application.grants().await.map_err(status)?;
+        // A council's assembly is covered by its council's registry alone.
+        let council = assembly.as_ref().and_then(|a| a.council());
+        let (grants, trust_root) = self.application.grants(council).await.map_err(status)?;
         let grants = grants
             .iter()
             .filter(|g| assembly.as_ref().is_none_or(|a| g.scope.covers(a)))

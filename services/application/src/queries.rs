@@ -32,11 +32,12 @@ pub struct AssemblySummary {
 }
 
 impl Application {
-    /// Every grant of the registry (revoked ones with their revocation), and the trust root.
-    pub async fn grants(&self) -> Result<(Vec<Grant>, [u8; 32]), ApplicationError> {
+    /// Every grant of the registry that can cover an assembly of `council` (the platform's
+    /// own when `None`; revoked ones with their revocation), and the platform's trust root.
+    pub async fn grants(&self, council: Option<&str>) -> Result<(Vec<Grant>, [u8; 32]), ApplicationError> {
         self.sync_fold().await?;
         let fold = read(&self.fold);
-        Ok((fold.state().grants().to_vec(), *fold.state().trust_root()))
+        Ok((fold.state().grants_of(council).to_vec(), *fold.state().trust_root()))
     }
 
     /// The assemblies convened, in the order they were.

@@ -375,6 +375,7 @@ macro_rules! catalogue {
 catalogue! {
     KeyGranted => pb::registry::KeyGranted, "klero.registry.v1.KeyGranted", versions 1..=1;
     KeyRevoked => pb::registry::KeyRevoked, "klero.registry.v1.KeyRevoked", versions 1..=1;
+    CouncilRegistered => pb::registry::CouncilRegistered, "klero.registry.v1.CouncilRegistered", versions 1..=1;
     AssemblyConvened => pb::assembly::AssemblyConvened, "klero.assembly.v1.AssemblyConvened", versions 1..=1;
     SelectionPlanned => pb::selection::SelectionPlanned, "klero.selection.v1.SelectionPlanned", versions 1..=1;
     PoolRegistered => pb::selection::PoolRegistered, "klero.selection.v1.PoolRegistered", versions 1..=1;
@@ -534,6 +535,21 @@ impl ToDomain for pb::registry::KeyRevoked {
             role: c.role("role", self.role),
             scope: c.scope("scope", &self.scope),
             reason: c.text("reason", &self.reason, TEXT_BYTES_MAX),
+        }
+    }
+}
+
+impl ToDomain for pb::registry::CouncilRegistered {
+    type Event = CouncilRegistered;
+    fn to_domain(self, c: &mut Checker<'_>) -> CouncilRegistered {
+        let council_id = CouncilId::parse(&self.council_id).unwrap_or_else(|reason| {
+            c.violations.push(violation("council_id", reason.to_string()));
+            CouncilId::parse("invalid").unwrap_or_else(|_| unreachable!())
+        });
+        CouncilRegistered {
+            council_id,
+            name: c.text("name", &self.name, TEXT_BYTES_MAX),
+            root_public_key: c.public_key("root_public_key", &self.root_public_key),
         }
     }
 }

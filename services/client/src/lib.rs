@@ -201,17 +201,32 @@ impl Author {
     }
 }
 
-/// The stream of `kind` for an assembly, as the server expects it. The registry has one
-/// global stream, whatever the assembly.
+/// The stream of `kind` for an assembly, as the server expects it. A registry event goes to
+/// the registry whose grants cover the assembly: its council's (`council/<id>`) for a
+/// council's assembly, else the platform's `registry` (also for an id that is no assembly's,
+/// such as "" or "*").
 pub fn stream_name(kind: StreamKind, assembly_id: &str) -> Result<String, ClientError> {
     if kind == StreamKind::Registry {
-        return Ok(klero_domain::REGISTRY_STREAM.to_string());
+        return Ok(match AssemblyId::parse(assembly_id) {
+            Ok(assembly) => klero_domain::registry_stream_for(&StreamKind::Assembly.stream_name(&assembly)),
+            Err(_) => klero_domain::REGISTRY_STREAM.to_string(),
+        });
     }
     let assembly = AssemblyId::parse(assembly_id).map_err(|reason| ClientError::AssemblyId {
         assembly_id: assembly_id.to_string(),
         reason: reason.to_string(),
     })?;
     Ok(kind.stream_name(&assembly))
+}
+
+/// A council's registry stream, where the platform registers it (`CouncilRegistered`) and its
+/// own trust root grants and revokes.
+pub fn council_stream(council_id: &str) -> Result<String, ClientError> {
+    let council = klero_domain::CouncilId::parse(council_id).map_err(|reason| ClientError::AssemblyId {
+        assembly_id: council_id.to_string(),
+        reason: reason.to_string(),
+    })?;
+    Ok(council.stream())
 }
 
 /// The expectation to send with an append.

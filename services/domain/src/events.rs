@@ -9,7 +9,9 @@ use klero_ledger::Hash256;
 /// Who may author an event type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Authority {
-    /// Only the trust root, the council's key configured at start (registry events).
+    /// A trust root (registry events): the platform's, configured at start, in the stream
+    /// `registry` and for a council's registration; a council's own, registered by the
+    /// platform, for grants and revocations in that council's stream `council/<id>`.
     TrustRoot,
     /// A key holding this role for the assembly, granted from the trust root.
     Role(Role),
@@ -124,6 +126,7 @@ domain_events! {
     Registry(RegistryEvent) {
         KeyGranted: TrustRoot;
         KeyRevoked: TrustRoot;
+        CouncilRegistered: TrustRoot;
     }
     Assembly(AssemblyEvent) {
         AssemblyConvened: By(Convenor);
@@ -252,6 +255,7 @@ impl DomainEvent {
             }
             DomainEvent::KeyGranted(_)
             | DomainEvent::KeyRevoked(_)
+            | DomainEvent::CouncilRegistered(_)
             | DomainEvent::AssemblyConvened(_)
             | DomainEvent::SelectionPlanned(_)
             | DomainEvent::PoolRegistered(_)
@@ -297,6 +301,7 @@ impl DomainEvent {
             // No sealed field: a new event type with one must be listed above (FORMAT.md §14).
             DomainEvent::KeyGranted(_)
             | DomainEvent::KeyRevoked(_)
+            | DomainEvent::CouncilRegistered(_)
             | DomainEvent::AssemblyConvened(_)
             | DomainEvent::PersonalDataRetentionSet(_)
             | DomainEvent::ContentErased(_)
@@ -350,6 +355,16 @@ pub struct KeyRevoked {
     pub role: Role,
     pub scope: Scope,
     pub reason: String,
+}
+
+/// The platform's trust root registers a council, with the council's own trust root, which
+/// the council keeps offline and which alone grants roles for the council's assemblies.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CouncilRegistered {
+    pub council_id: CouncilId,
+    /// The council's public name, e.g. "Cardiff Council".
+    pub name: String,
+    pub root_public_key: [u8; 32],
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -2,8 +2,11 @@
 
 use std::fmt;
 
-/// An assembly id: 1 to 64 of `a-z 0-9 -`, starting with a letter or digit. It is part of
-/// every stream name of the assembly, so it must be a valid stream-name segment.
+/// An assembly id: 1 to 64 bytes, `[council "."] name`, where `name` is 1 or more of
+/// `a-z 0-9 -` starting with a letter or digit, and `council` (when present) is a
+/// [`CouncilId`]. It is part of every stream name of the assembly, so it must be a valid
+/// stream-name segment. An id with a council part is that council's assembly, governed by the
+/// council's own registry (docs/RULES.md, "Councils"); one without is the platform's own.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct AssemblyId(String);
 
@@ -11,16 +14,27 @@ impl AssemblyId {
     pub const BYTES_MAX: usize = 64;
 
     pub fn parse(text: &str) -> Result<AssemblyId, AssemblyIdError> {
+        AssemblyId::check(text).map(|()| AssemblyId(text.to_string()))
+    }
+
+    fn check(text: &str) -> Result<(), AssemblyIdError> {
         if text.is_empty() || text.len() > Self::BYTES_MAX {
             return Err(AssemblyIdError::Length);
         }
-        if !text.as_bytes()[0].is_ascii_alphanumeric() {
+        let name = match text.split_once('.') {
+            Some((council, name)) => {
+                CouncilId::check(council).map_err(|_| AssemblyIdError::Council)?;
+                name
+            }
+            None => text,
+        };
+        if !name.as_bytes().first().is_some_and(u8::is_ascii_alphanumeric) {
             return Err(AssemblyIdError::FirstByte);
         }
-        if !text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        if !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
             return Err(AssemblyIdError::Characters);
         }
-        Ok(AssemblyId(text.to_string()))
+        Ok(())
     }
 
     pub fn as_str(&self) -> &str {
@@ -29,10 +43,64 @@ impl AssemblyId {
 
     /// Whether `text` is an assembly id, without making one.
     pub fn is_valid(text: &str) -> bool {
-        !text.is_empty()
-            && text.len() <= Self::BYTES_MAX
-            && text.as_bytes()[0].is_ascii_alphanumeric()
-            && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        AssemblyId::check(text).is_ok()
+    }
+
+    /// The council whose assembly this is; `None` for the platform's own.
+    pub fn council(&self) -> Option<&str> {
+        council_of_assembly(&self.0)
+    }
+}
+
+/// The council part of a checked assembly id, for paths that hold the id as text.
+pub fn council_of_assembly(assembly: &str) -> Option<&str> {
+    assembly.split_once('.').map(|(council, _)| council)
+}
+
+/// A council's id: 1 to 32 of `a-z 0-9 -`, starting with a letter or digit. A council's
+/// registry is the stream `council/<id>`, and its assemblies' ids start with `<id>.`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+pub struct CouncilId(String);
+
+impl CouncilId {
+    pub const BYTES_MAX: usize = 32;
+
+    pub fn parse(text: &str) -> Result<CouncilId, AssemblyIdError> {
+        CouncilId::check(text).map(|()| CouncilId(text.to_string()))
+    }
+
+    fn check(text: &str) -> Result<(), AssemblyIdError> {
+        if text.is_empty() || text.len() > Self::BYTES_MAX {
+            return Err(AssemblyIdError::CouncilLength);
+        }
+        if !text.as_bytes()[0].is_ascii_alphanumeric() {
+            return Err(AssemblyIdError::FirstByte);
+        }
+        if !text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+            return Err(AssemblyIdError::Characters);
+        }
+        Ok(())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The council's registry stream, `council/<id>`.
+    pub fn stream(&self) -> String {
+        format!("{COUNCIL_STREAM_PREFIX}{}", self.0)
+    }
+}
+
+impl std::borrow::Borrow<str> for CouncilId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CouncilId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
@@ -57,8 +125,12 @@ pub enum AssemblyIdError {
     Length,
     #[error("must start with a lowercase letter or digit")]
     FirstByte,
-    #[error("may hold only a-z, 0-9 and '-'")]
+    #[error("may hold only a-z, 0-9 and '-' (and one '.' after a council's id)")]
     Characters,
+    #[error("must start with a council id (1 to 32 of a-z, 0-9 and '-') before its '.'")]
+    Council,
+    #[error("must be 1 to 32 bytes")]
+    CouncilLength,
 }
 
 /// Why text is not a scope.
@@ -247,6 +319,18 @@ pub enum WithdrawalReason {
     Other,
 }
 
+/// The registry whose grants authorise the events of `stream`: a registry stream's own, a
+/// council's assembly's council's (`council/<id>`), else the platform's (`registry`).
+pub fn registry_stream_for(stream: &str) -> String {
+    if registry_of_stream(stream).is_some() {
+        return stream.to_string();
+    }
+    match StreamKind::parse_stream_str(stream).and_then(|(_, assembly)| council_of_assembly(assembly?)) {
+        Some(council) => format!("{COUNCIL_STREAM_PREFIX}{council}"),
+        None => REGISTRY_STREAM.to_string(),
+    }
+}
+
 /// Which stream of an assembly an event belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum StreamKind {
@@ -258,8 +342,21 @@ pub enum StreamKind {
     Response,
 }
 
-/// The global stream of key grants and revocations.
+/// The platform's stream of key grants and revocations, and the councils it registers.
 pub const REGISTRY_STREAM: &str = "registry";
+/// A council's registry is the stream `council/<id>`: its registration by the platform, then
+/// its own grants and revocations.
+pub const COUNCIL_STREAM_PREFIX: &str = "council/";
+
+/// Which registry a registry stream is: the platform's (`registry`) or a council's
+/// (`council/<id>`); `None` for any other stream.
+pub fn registry_of_stream(stream: &str) -> Option<Option<&str>> {
+    if stream == REGISTRY_STREAM {
+        return Some(None);
+    }
+    let council = stream.strip_prefix(COUNCIL_STREAM_PREFIX)?;
+    CouncilId::check(council).is_ok().then_some(Some(council))
+}
 
 impl StreamKind {
     /// The stream name of this kind for an assembly (the registry has one global stream).
@@ -275,6 +372,7 @@ impl StreamKind {
     }
 
     /// Splits a stream name into its kind and assembly; `None` for names outside the scheme.
+    /// A council's registry (`council/<id>`) is of kind `Registry`, with no assembly.
     pub fn parse_stream(stream: &str) -> Option<(StreamKind, Option<AssemblyId>)> {
         let (kind, id) = StreamKind::parse_stream_str(stream)?;
         Some((kind, id.map(|id| AssemblyId(id.to_string()))))
@@ -283,7 +381,7 @@ impl StreamKind {
     /// [`StreamKind::parse_stream`] with the assembly id as a checked slice of `stream`, for
     /// the paths that run for every event and should not allocate.
     pub fn parse_stream_str(stream: &str) -> Option<(StreamKind, Option<&str>)> {
-        if stream == REGISTRY_STREAM {
+        if registry_of_stream(stream).is_some() {
             return Some((StreamKind::Registry, None));
         }
         let rest = stream.strip_prefix("assembly/")?;
@@ -323,5 +421,24 @@ mod tests {
         assert_eq!(StreamKind::parse_stream("registry"), Some((StreamKind::Registry, None)));
         assert_eq!(StreamKind::parse_stream("assembly/x/other"), None);
         assert_eq!(StreamKind::parse_stream("assembly/UPPER"), None);
+        assert_eq!(StreamKind::parse_stream("council/north"), Some((StreamKind::Registry, None)));
+        assert_eq!(StreamKind::parse_stream("council/north.x"), None);
+        assert_eq!(registry_stream_for("assembly/north.budget/response"), "council/north");
+        assert_eq!(registry_stream_for("assembly/budget/response"), "registry");
+        assert_eq!(registry_stream_for("council/north"), "council/north");
+    }
+
+    #[test]
+    fn a_councils_assemblies_carry_its_id() {
+        let id = AssemblyId::parse("north.budget-2027").expect("a council's assembly");
+        assert_eq!(id.council(), Some("north"));
+        assert_eq!(AssemblyId::parse("budget").expect("the platform's").council(), None);
+        for bad in
+            ["north.", ".budget", "north.budget.x", "North.budget", "north.-x", "a-very-long-council-id-of-33-bytes.x"]
+        {
+            assert!(AssemblyId::parse(bad).is_err(), "{bad}");
+        }
+        assert!(CouncilId::parse("north-wales").is_ok());
+        assert!(CouncilId::parse("north.wales").is_err());
     }
 }

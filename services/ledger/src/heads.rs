@@ -125,6 +125,18 @@ impl StreamRange {
         StreamRange { low, high: Some(high) }
     }
 
+    /// Every stream whose name starts with `prefix`, which ends with a byte other than `/`
+    /// (e.g. `assembly/north.`: a council's assemblies and every stream under them). Its keys
+    /// are those from `key(prefix)` to `key(prefix)` with its last byte raised by one.
+    pub fn name_prefix(prefix: &str) -> StreamRange {
+        let low = sort_key(prefix);
+        let mut high = low.clone();
+        if let Some(last) = high.last_mut() {
+            *last = last.saturating_add(1);
+        }
+        StreamRange { low, high: Some(high) }
+    }
+
     /// Every stream under `parent` (`parent/…`, not `parent` itself) whose key is above every
     /// stream of the subtree `after` (when given): one page of a listing.
     pub fn children_after(parent: &str, after: Option<&str>) -> StreamRange {

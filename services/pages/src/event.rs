@@ -97,6 +97,11 @@ pub fn fields(slice: &VerifiedSlice, event: &DomainEvent) -> Vec<Field> {
             f("Scope", Text(scope_words(&e.scope))),
             f("Reason", text(&e.reason)),
         ],
+        DomainEvent::CouncilRegistered(e) => vec![
+            f("Council", text(e.council_id.as_str())),
+            f("Council name", text(&e.name)),
+            f("Council's trust root", text(&klero_ledger::hash::to_hex(&e.root_public_key))),
+        ],
         DomainEvent::AssemblyConvened(e) => vec![
             f("Assembly", text(e.assembly_id.as_str())),
             f("Council", text(&e.council)),

@@ -151,6 +151,60 @@ pub fn verify_file(path: &Path, pins: &Pins, json: bool) -> bool {
     report.complete() || (pins.allow_unanchored && report.ok())
 }
 
+/// `klero verify --council ID FILE`: checks a council's slice (FORMAT.md §15.2) against the
+/// pins: the council's record alone, with no event of another council, proven whole against
+/// the signed checkpoint and its stream heads, every signature, authority and rule replayed.
+pub fn verify_council_slice(path: &Path, council: &str, pins: &Pins, json: bool) -> bool {
+    let outcome = (|| -> Result<klero_verifier::slice::VerifiedSlice, Failure> {
+        let council = klero_domain::CouncilId::parse(council).map_err(|e| Failure {
+            class: FailureClass::Format,
+            position: None,
+            line: None,
+            reason: format!("--council {council:?} {e}"),
+        })?;
+        let options = pins.options()?;
+        let text = std::fs::read_to_string(path).map_err(|error| Failure {
+            class: FailureClass::Format,
+            position: None,
+            line: None,
+            reason: format!("cannot read {}: {error}", path.display()),
+        })?;
+        let slice = klero_verifier::slice::Slice::parse(&text)?;
+        let slice_options = klero_verifier::slice::SliceOptions {
+            pinned_log_key: options.pinned_log_key,
+            pinned_trust_root: options.pinned_trust_root,
+            witness_policy: options.witness_policy,
+            ..Default::default()
+        };
+        klero_verifier::slice::verify_slice(
+            &slice,
+            &klero_verifier::slice::SliceTarget::Council(council),
+            &slice_options,
+        )
+    })();
+    match &outcome {
+        Ok(verified) => {
+            let size = verified.checkpoint.checkpoint().tree_size;
+            let assemblies = verified.fold.state().assembly_ids().len();
+            if json {
+                println!(
+                    "{{\"ok\":true,\"council\":\"{council}\",\"tree_size\":{size},\"events\":{},\"streams\":{},\"assemblies\":{assemblies}}}",
+                    verified.events.len(),
+                    verified.heads.len()
+                );
+            } else {
+                println!(
+                    "✓ council {council}: {} events in {} streams ({assemblies} assemblies), whole at the checkpoint of {size} events",
+                    verified.events.len(),
+                    verified.heads.len()
+                );
+            }
+        }
+        Err(failure) => print_report(&failed(failure.clone()), json),
+    }
+    outcome.is_ok()
+}
+
 /// Checks every file in `directory` as a document of the verified log; a directory that cannot
 /// be read is a `document` failure.
 fn check_documents_in(directory: &Path, report: &mut Report) {

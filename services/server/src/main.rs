@@ -199,6 +199,10 @@ enum Command {
         /// against the commitments their events signed.
         #[arg(long)]
         openings: Option<PathBuf>,
+        /// The file is this council's slice (`GET /api/v1/slices/council/ID`, FORMAT.md §15):
+        /// its record alone, proven whole against the signed checkpoint and its stream heads.
+        #[arg(long, conflicts_with = "server")]
+        council: Option<String>,
     },
     /// Erases personal content: signs a `ContentErased` with the data protection officer's
     /// key; the server then destroys the content's key (docs/FORMAT.md §14).
@@ -507,10 +511,14 @@ fn main() -> anyhow::Result<()> {
             witness_quorum,
             documents,
             openings,
+            council,
         } => {
             let pins =
                 audit::Pins { log_key, trust_root, allow_unanchored, documents, openings, witnesses, witness_quorum };
             let holds = match (file, server) {
+                (Some(file), _) if council.is_some() => {
+                    audit::verify_council_slice(&file, council.as_deref().unwrap_or_default(), &pins, json)
+                }
                 (Some(file), _) => audit::verify_file(&file, &pins, json),
                 (None, Some(server)) => runtime()?.block_on(audit::verify_server(&server, &state, &pins, json))?,
                 (None, None) => anyhow::bail!("give an export file or --server"),

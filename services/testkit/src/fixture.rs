@@ -213,12 +213,20 @@ impl Builder {
     }
 
     fn append<M: EventMessage>(&mut self, author: &SigningKey, message: &M) {
+        let assembly = klero_domain::AssemblyId::parse(&self.assembly).expect("id");
+        // A registry event goes to the registry whose grants cover the assembly.
+        let stream = match M::STREAM_KIND {
+            klero_catalogue::StreamKind::Registry => {
+                klero_domain::registry_stream_for(&klero_catalogue::StreamKind::Assembly.stream_name(&assembly))
+            }
+            kind => kind.stream_name(&assembly),
+        };
+        self.append_on(stream, author, message);
+    }
+
+    fn append_on<M: EventMessage>(&mut self, stream: String, author: &SigningKey, message: &M) {
         self.next_id += 1;
         let id = fixture_event_id(self.next_id);
-        let stream = match M::STREAM_KIND {
-            klero_catalogue::StreamKind::Registry => klero_domain::REGISTRY_STREAM.to_string(),
-            kind => kind.stream_name(&klero_domain::AssemblyId::parse(&self.assembly).expect("id")),
-        };
         let payload = message.encode_to_vec();
         let part = AuthorPart {
             event_id: EventId(id),
@@ -373,6 +381,59 @@ pub fn many_assemblies(count: usize) -> Fixture {
             response_deadline_days: 56,
         };
         b.append(&convenor, &convened);
+    }
+    b.export.checkpoint();
+    Fixture { export: b.export.finish(), trust_root, log_key, payloads: b.payloads, data_keys: b.data_keys }
+}
+
+/// Two councils on one platform (FORMAT.md §15.2, docs/RULES.md "Councils"): the platform's
+/// root registers `north` and `south`, each with its own root; each root grants a convenor
+/// for every assembly of its council, who convenes one (`north.schools`, `south.schools`).
+/// Deterministic.
+pub fn councils() -> Fixture {
+    let platform = key("fixture: council");
+    let log_key = LogSigningKey::new(LOG_NAME, key("fixture: log")).expect("log key");
+    let trust_root = platform.verifying_key().to_bytes();
+    let mut b = Builder::new(log_key.clone(), trust_root, false);
+    for (council, name) in [("north", "North Council"), ("south", "South Council")] {
+        let root = key(&format!("fixture: {council} root"));
+        b.append_on(
+            format!("{}{council}", klero_domain::COUNCIL_STREAM_PREFIX),
+            &platform,
+            &pb::registry::CouncilRegistered {
+                council_id: council.into(),
+                name: name.into(),
+                root_public_key: root.verifying_key().to_bytes().to_vec(),
+            },
+        );
+    }
+    for council in ["north", "south"] {
+        let root = key(&format!("fixture: {council} root"));
+        let convenor = key(&format!("fixture: {council} convenor"));
+        b.assembly = format!("{council}.schools");
+        b.append(
+            &root,
+            &pb::registry::KeyGranted {
+                public_key: convenor.verifying_key().to_bytes().to_vec(),
+                role: pb::registry::Role::Convenor as i32,
+                scope: "*".into(),
+                holder_title: "Head of democratic services".into(),
+            },
+        );
+        b.append(
+            &convenor,
+            &pb::assembly::AssemblyConvened {
+                assembly_id: b.assembly.clone(),
+                council: format!("{} Council", if council == "north" { "North" } else { "South" }),
+                remit_question: "How should we get children to school safely?".into(),
+                area: council.into(),
+                starts_on: "2027-01-20".into(),
+                ends_on: "2027-03-20".into(),
+                panel_size: 4,
+                adoption_threshold_percent: 60,
+                response_deadline_days: 56,
+            },
+        );
     }
     b.export.checkpoint();
     Fixture { export: b.export.finish(), trust_root, log_key, payloads: b.payloads, data_keys: b.data_keys }

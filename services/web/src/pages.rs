@@ -300,6 +300,10 @@ pub async fn slice(
             Some(("assembly", id)) => SliceTarget::Assembly(parse_assembly(id)?),
             Some(("event", index)) => SliceTarget::Event(parse_index(index)?),
             Some(("input", index)) => SliceTarget::Input(parse_index(index)?),
+            Some(("council", id)) => SliceTarget::Council(
+                klero_domain::CouncilId::parse(id)
+                    .map_err(|e| PageError::bad_request(format!("council id {id:?} {e}")))?,
+            ),
             Some(("submissions", id)) => SliceTarget::Submissions {
                 assembly: parse_assembly(id)?,
                 page: page_number(&PageNumber { page: query.page.clone() })?,
@@ -307,7 +311,7 @@ pub async fn slice(
             None if path == "index" => SliceTarget::Index { after },
             None if path == "dashboard" => SliceTarget::Dashboard { after },
             _ => return Err(PageError::not_found(
-                "There is no such slice: they are assembly/ID, submissions/ID, event/N, input/N, index and dashboard.",
+                "There is no such slice: they are assembly/ID, submissions/ID, council/ID, event/N, input/N, index and dashboard.",
             )),
         };
         let at_size = query.size.as_deref().map(|size| parse_number("size", size)).transpose()?;

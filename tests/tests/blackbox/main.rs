@@ -20,6 +20,7 @@
 //! - `participation`: open calls, residents' own submissions, open moderation, every rule named.
 //! - `notifications`: residents told by email through a real SMTP server, across kills.
 //! - `storage`: a real full disk (a small tmpfs): fail-stop appends, reads go on, nothing lost.
+//! - `tenancy`: councils as tenants: no council reaches into another; one council's slice alone.
 
 mod audit;
 mod checkpoints;
@@ -39,4 +40,5 @@ mod restart;
 mod selection;
 mod snapshots;
 mod storage;
+mod tenancy;
 mod tls;

@@ -14,6 +14,8 @@
 //! - `slice-vectors.txt`: slices of the fixtures (§15), honest and attacked, each with the
 //!   browser's request and the verdict (`ok` or the failure class) every verifier must reach;
 //!   the browser's WebAssembly module is held to them under Node (`klero-browser`'s tests).
+//! - `council-vectors.txt`: two councils on one platform, and one council's slice with the
+//!   verdicts on it and on lies about it (§15.2).
 //!
 //! After an intended change, regenerate with `UPDATE_EXPECT=1 cargo test -p klero-tests --test golden`
 //! and bump the version of what changed.
@@ -53,7 +55,7 @@ fn the_fixture_follows_every_rule_and_verifies() {
 fn every_event_type_has_a_golden_payload_that_decodes() {
     // Version 1 of every type from the plain fixture; version 2 (sealed text) and the privacy
     // events from the one with personal data.
-    let (plain, personal) = (fixture::lifecycle(), fixture::personal_data());
+    let (plain, personal, councils) = (fixture::lifecycle(), fixture::personal_data(), fixture::councils());
     let mut text =
         String::from("# One payload of every event type and version in the catalogue, hex, and what it decodes to.\n");
     for entry in EVENT_CATALOGUE {
@@ -62,6 +64,7 @@ fn every_event_type_has_a_golden_payload_that_decodes() {
                 .payloads
                 .iter()
                 .chain(&personal.payloads)
+                .chain(&councils.payloads)
                 .find(|(event_type, v, _)| *event_type == entry.event_type && *v == version)
                 .unwrap_or_else(|| panic!("no fixture has a {} event at version {version}: add one", entry.event_type));
             let decoded = decode_event(entry.event_type, version, payload)
@@ -627,4 +630,77 @@ fn pb_submission_at_version_2() -> Vec<u8> {
         sealed_text: None,
     }
     .encode_to_vec()
+}
+
+/// The councils fixture (two councils on one platform) and one council's slice (FORMAT.md
+/// §15.2, `council/ID`): its events, the slice an auditor of `north` fetches, and the verdict
+/// on it and on three lies about it.
+#[test]
+fn the_council_vectors_are_pinned() {
+    use base64::Engine as _;
+    use klero_verifier::slice::{cut, verify_slice, SliceOptions, SliceTarget, WholeLog};
+    let fixture = fixture::councils();
+    let report = klero_verifier::verify_export(&fixture.export, &mut |_, _| {});
+    assert!(report.complete(), "{}", report.to_text());
+    let mut out = String::from(
+        "# Kleroterion golden council vectors (docs/FORMAT.md §15.2, docs/RULES.md \"Councils\"): two councils on one\n\
+         # platform, the slice of council `north`, and the verdict every verifier reaches on it and on lies about it.\n",
+    );
+    writeln!(out, "platform_trust_root: {}", to_hex(&fixture.trust_root)).ok();
+    writeln!(out, "log_verifier_key: {}", fixture.log_key.verifier().to_vkey_string()).ok();
+    for (index, bytes) in fixture.export.events.iter().enumerate() {
+        writeln!(out, "event[{index}].envelope: {}", to_hex(bytes)).ok();
+    }
+    let log_key = fixture.log_key.verifier().to_vkey_string();
+    let (documents, openings) = (Default::default(), Vec::new());
+    let whole = WholeLog {
+        envelopes: &fixture.export.events,
+        log_key: &log_key,
+        trust_root: fixture.trust_root,
+        documents: &documents,
+        openings: &openings,
+    };
+    let note = fixture.export.checkpoints.last().expect("a checkpoint");
+    let north = SliceTarget::Council(klero_domain::CouncilId::parse("north").expect("id"));
+    let south = SliceTarget::Council(klero_domain::CouncilId::parse("south").expect("id"));
+    let slice = cut(&whole, note, &north, &[]).expect("north's slice");
+    let options = SliceOptions::default();
+    let verdict =
+        |slice: &klero_verifier::slice::Slice, target: &SliceTarget| match verify_slice(slice, target, &options) {
+            Ok(_) => "ok".to_string(),
+            Err(failure) => failure.class.as_str().to_string(),
+        };
+    let north_convening = slice
+        .events
+        .iter()
+        .position(|(_, bytes)| {
+            Envelope::parse(bytes.clone()).expect("parses").author().event_type == "klero.assembly.v1.AssemblyConvened"
+        })
+        .expect("north's convening");
+    let mut without_convening = slice.clone();
+    without_convening.events.remove(north_convening);
+    let mut with_south = slice.clone();
+    let south_event = fixture
+        .export
+        .events
+        .iter()
+        .enumerate()
+        .find(|(_, bytes)| Envelope::parse((*bytes).clone()).expect("parses").author().stream == "council/south")
+        .map(|(index, bytes)| (index as u64, bytes.clone()))
+        .expect("south's registration");
+    with_south.events.push(south_event);
+    with_south.events.sort_by_key(|(index, _)| *index);
+    let cases = [
+        ("north's slice, as north's", verdict(&slice, &north)),
+        ("north's slice, passed off as south's", verdict(&slice, &south)),
+        ("north's convening left out", verdict(&without_convening, &north)),
+        ("an event of south's added", verdict(&with_south, &north)),
+    ];
+    assert_eq!(cases[0].1, "ok");
+    assert!(cases[1..].iter().all(|(_, verdict)| verdict != "ok"), "{cases:?}");
+    writeln!(out, "slice[council/north]: {}", base64::engine::general_purpose::STANDARD.encode(slice.encode())).ok();
+    for (name, verdict) in cases {
+        writeln!(out, "verdict[{name}]: {verdict}").ok();
+    }
+    expect_file!["council-vectors.txt"].assert_eq(&out);
 }

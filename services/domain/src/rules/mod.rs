@@ -62,6 +62,11 @@ rule_codes! {
     RegistryTrustRootOnly = "registry.trust_root_only",
     RegistryGrantNotDuplicate = "registry.grant_not_duplicate",
     RegistryRevokeRequiresGrant = "registry.revoke_requires_grant",
+    RegistryCouncilRootOnly = "registry.council_root_only",
+    RegistryScopeInCouncil = "registry.scope_in_council",
+    CouncilRegisteredFirst = "council.registered_first",
+    CouncilRegisteredOnce = "council.registered_once",
+    CouncilRootDistinct = "council.root_distinct",
     AuthorityRoleRequired = "authority.role_required",
     AuthorityKeyRevoked = "authority.key_revoked",
     AuthoritySubmitterOnly = "authority.submitter_only",
@@ -252,11 +257,26 @@ pub enum AuthorisedBy<'s> {
     Resident,
 }
 
-/// Everything the rules need: the registry and every assembly.
+/// A council registered by the platform: its own trust root and the grants that root made.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CouncilState {
+    pub name: String,
+    pub root_public_key: [u8; 32],
+    pub registered_at_log_index: u64,
+    /// The council's grants, in log order; they cover only the council's assemblies.
+    pub grants: Vec<Grant>,
+}
+
+/// Everything the rules need: the registries (the platform's and each council's) and every
+/// assembly.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct DomainState {
     trust_root: [u8; 32],
+    /// The platform's grants: they cover the assemblies that belong to no council.
     grants: Vec<Grant>,
+    /// Snapshots written before councils existed hold none.
+    #[serde(default)]
+    councils: BTreeMap<CouncilId, CouncilState>,
     assemblies: BTreeMap<AssemblyId, AssemblyState>,
     /// Assembly ids in the order they were convened.
     convened_order: Vec<AssemblyId>,
@@ -265,14 +285,32 @@ pub struct DomainState {
 impl DomainState {
     /// An empty state whose registry is governed by `trust_root` (the council's public key).
     pub fn new(trust_root: [u8; 32]) -> DomainState {
-        DomainState { trust_root, grants: Vec::new(), assemblies: BTreeMap::new(), convened_order: Vec::new() }
+        DomainState {
+            trust_root,
+            grants: Vec::new(),
+            councils: BTreeMap::new(),
+            assemblies: BTreeMap::new(),
+            convened_order: Vec::new(),
+        }
     }
 
     pub fn trust_root(&self) -> &[u8; 32] {
         &self.trust_root
     }
+    /// The platform's grants (for the assemblies of no council).
     pub fn grants(&self) -> &[Grant] {
         &self.grants
+    }
+    /// Every registered council, by id.
+    pub fn councils(&self) -> &BTreeMap<CouncilId, CouncilState> {
+        &self.councils
+    }
+    /// The grants that can cover an assembly of `council` (`None`: the platform's own).
+    pub fn grants_of(&self, council: Option<&str>) -> &[Grant] {
+        match council {
+            None => &self.grants,
+            Some(council) => self.councils.get(council).map_or(&[], |c| &c.grants[..]),
+        }
     }
     pub fn assembly(&self, id: &AssemblyId) -> Option<&AssemblyState> {
         self.assemblies.get(id)
@@ -311,14 +349,16 @@ impl DomainState {
             ));
         }
         let Some(assembly_id) = stream_assembly else {
-            if *proposal.author != self.trust_root {
-                return Err(Rejection::NotAuthorised {
-                    rule: RuleCode::RegistryTrustRootOnly,
-                    message: "only the trust root may grant or revoke keys".into(),
-                });
-            }
-            return Ok(AuthorisedBy::TrustRoot);
+            return self.authorise_registry(event, proposal);
         };
+        if let Some(council) = council_of_assembly(assembly_id) {
+            if !self.councils.contains_key(council) {
+                return Err(broken(
+                    RuleCode::CouncilRegisteredFirst,
+                    format!("council {council} is not registered, so assembly {assembly_id} cannot act"),
+                ));
+            }
+        }
         if event.authority() == Authority::Resident {
             return self.authorise_resident(event, assembly_id, proposal.author);
         }
@@ -333,11 +373,14 @@ impl DomainState {
     /// there is none (`authority.key_revoked` when one was revoked, else
     /// `authority.role_required`): the one check of a role, for every event that needs one.
     pub(super) fn role_grant(&self, key: &[u8; 32], role: Role, assembly: &str) -> Result<&Grant, Rejection> {
+        // A council's assembly is covered only by its council's grants, and the platform's own
+        // assemblies only by the platform's: no key reaches across.
+        let grants = self.grants_of(council_of_assembly(assembly));
         let held = |g: &&Grant| g.public_key == *key && g.role == role && g.scope.covers_str(assembly);
-        if let Some(grant) = self.grants.iter().filter(held).find(|g| g.revoked_at_log_index.is_none()) {
+        if let Some(grant) = grants.iter().filter(held).find(|g| g.revoked_at_log_index.is_none()) {
             return Ok(grant);
         }
-        let revoked = self.grants.iter().any(|g| held(&g));
+        let revoked = grants.iter().any(|g| held(&g));
         Err(Rejection::NotAuthorised {
             rule: if revoked { RuleCode::AuthorityKeyRevoked } else { RuleCode::AuthorityRoleRequired },
             message: if revoked {
@@ -355,7 +398,7 @@ impl DomainState {
             (AuthorisedBy::Grant(_) | AuthorisedBy::Resident, Some((_, Some(assembly_id)))) => assembly_id,
             _ => {
                 return match event.stage() {
-                    StageEvent::Registry(event) => self.decide_registry(event),
+                    StageEvent::Registry(event) => self.decide_registry(event, proposal.stream),
                     _ => Err(broken(RuleCode::EventStreamMatches, "only registry events go in the registry stream")),
                 }
             }
@@ -395,6 +438,7 @@ impl DomainState {
         let mut scratch = DomainState {
             trust_root: self.trust_root,
             grants: self.grants.clone(),
+            councils: self.councils.clone(),
             assemblies: BTreeMap::new(),
             convened_order: Vec::new(),
         };
@@ -462,7 +506,7 @@ impl DomainState {
             Some((_, Some(id))) => id,
             _ => {
                 if let StageEvent::Registry(event) = event.stage() {
-                    self.evolve_registry(event, recorded);
+                    self.evolve_registry(event, recorded, registry_of_stream(recorded.stream).flatten());
                 }
                 return Acceptance::default();
             }

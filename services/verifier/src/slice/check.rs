@@ -22,6 +22,9 @@ pub enum SliceTarget {
     /// to a page in the order received: the assembly's record as [`SliceTarget::Assembly`],
     /// with the text of those submissions, cited or not.
     Submissions { assembly: AssemblyId, page: u64 },
+    /// A council's whole record, for its auditor: its registry (`council/<id>`) and every
+    /// stream of every assembly of the council, and nothing of other councils.
+    Council(CouncilId),
 }
 
 /// Public submissions on one page of an assembly's submissions.
@@ -39,6 +42,7 @@ impl SliceTarget {
             SliceTarget::Dashboard { after: None } => "dashboard".into(),
             SliceTarget::Dashboard { after: Some(id) } => format!("dashboard?after={id}"),
             SliceTarget::Submissions { assembly, page } => format!("submissions/{assembly}?page={page}"),
+            SliceTarget::Council(id) => format!("council/{id}"),
         }
     }
 }
@@ -625,12 +629,17 @@ pub(crate) fn plan_streams(
                 | SliceTarget::Submissions { assembly: id, .. }
                 | SliceTarget::Index { after: Some(id) }
                 | SliceTarget::Dashboard { after: Some(id) } => id.clone(),
-                SliceTarget::Event(_) | SliceTarget::Index { after: None } | SliceTarget::Dashboard { after: None } => {
+                SliceTarget::Event(_)
+                | SliceTarget::Council(_)
+                | SliceTarget::Index { after: None }
+                | SliceTarget::Dashboard { after: None } => {
                     return Err(failure(FailureClass::Format, None, "not an assembly's slice"));
                 }
             };
-            plan.streams.extend(whole(complete(StreamRange::exact(klero_domain::REGISTRY_STREAM))?));
-            let streams = complete(StreamRange::subtree(&StreamKind::Assembly.stream_name(&assembly)))?;
+            let assembly_stream = StreamKind::Assembly.stream_name(&assembly);
+            let registry = klero_domain::registry_stream_for(&assembly_stream);
+            plan.streams.extend(whole(complete(StreamRange::exact(&registry))?));
+            let streams = complete(StreamRange::subtree(&assembly_stream))?;
             if streams.is_empty() {
                 return Err(failure(FailureClass::Incomplete, None, format!("the log holds no assembly {assembly}")));
             }
@@ -642,8 +651,8 @@ pub(crate) fn plan_streams(
             })?;
             let stream = envelope.author().stream.clone();
             let revision = envelope.ledger().stream_revision;
-            plan.streams.extend(whole(complete(StreamRange::exact(klero_domain::REGISTRY_STREAM))?));
-            if stream != klero_domain::REGISTRY_STREAM {
+            plan.streams.extend(whole(complete(StreamRange::exact(&klero_domain::registry_stream_for(&stream)))?));
+            if klero_domain::registry_of_stream(&stream).is_none() {
                 let head = complete(StreamRange::exact(&stream))?.pop().ok_or_else(|| {
                     failure(FailureClass::Incomplete, Some(*index), format!("the checkpoint holds no stream {stream}"))
                 })?;
@@ -657,6 +666,14 @@ pub(crate) fn plan_streams(
                 plan.streams.insert(stream, (head, revisions));
             }
         }
+        SliceTarget::Council(council) => {
+            let registry = complete(StreamRange::exact(&format!("{}{council}", klero_domain::COUNCIL_STREAM_PREFIX)))?;
+            if registry.is_empty() {
+                return Err(failure(FailureClass::Incomplete, None, format!("the log holds no council {council}")));
+            }
+            plan.streams.extend(whole(registry));
+            plan.streams.extend(whole(complete(StreamRange::name_prefix(&format!("assembly/{council}.")))?));
+        }
         SliceTarget::Index { after } | SliceTarget::Dashboard { after } => {
             let page_size = slice
                 .page
@@ -664,6 +681,13 @@ pub(crate) fn plan_streams(
             plan.streams.extend(whole(complete(StreamRange::exact(klero_domain::REGISTRY_STREAM))?));
             let listing = listing_page(heads, heads_count, after.as_ref(), page_size)?;
             plan.more_after_page = listing.more;
+            // The councils of the page's assemblies: their registries authorise them.
+            for (assembly, _) in &listing.assemblies {
+                if let Some(council) = assembly.council() {
+                    let registry = format!("{}{council}", klero_domain::COUNCIL_STREAM_PREFIX);
+                    plan.streams.extend(whole(complete(StreamRange::exact(&registry))?));
+                }
+            }
             for (assembly, streams) in listing.assemblies {
                 plan.page.push(assembly);
                 for head in streams {
@@ -694,7 +718,8 @@ pub(crate) fn plan_streams(
     // An event page folds only the registry before the event; the event's stream is not
     // folded (its assembly's state is not in the slice), only its author's authority checked.
     if let SliceTarget::Event(index) = target {
-        plan.folded.retain(|at| events[at].0.author().stream == klero_domain::REGISTRY_STREAM && at < index);
+        let registry = klero_domain::registry_stream_for(&events[index].0.author().stream);
+        plan.folded.retain(|at| events[at].0.author().stream == registry && at < index);
     }
     Ok(plan)
 }

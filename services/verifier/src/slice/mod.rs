@@ -31,7 +31,7 @@
 use crate::verify::{Failure, FailureClass, Opening};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use klero_domain::{AssemblyId, AuthorisedBy, DomainEvent, Grant, Proposal, StreamKind};
+use klero_domain::{AssemblyId, AuthorisedBy, CouncilId, DomainEvent, Grant, Proposal, StreamKind};
 use klero_fold::{FoldError, LogFold, LoggedEventRef};
 use klero_ledger::checkpoint::{LogVerifierKey, SignedCheckpoint};
 use klero_ledger::cosignature::{CosignerVerifierKey, WitnessPolicy};

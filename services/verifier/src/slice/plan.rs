@@ -45,8 +45,12 @@ pub fn plan_slice(
         }
         inside
     };
-    prove(&StreamRange::exact(klero_domain::REGISTRY_STREAM), &mut plan);
-    plan.streams.insert(klero_domain::REGISTRY_STREAM.to_string(), None);
+    // The registry whose grants authorise what the slice shows: the platform's, or a
+    // council's for a council's assemblies (FORMAT.md §15.2).
+    let registry = |stream: &str, plan: &mut SlicePlan| {
+        prove(&StreamRange::exact(stream), plan);
+        plan.streams.insert(stream.to_string(), None);
+    };
     let subject = |target: &SliceTarget| {
         subject.ok_or_else(|| PlanError::NotFound(format!("the event {} names is not in the log", target.path())))
     };
@@ -64,7 +68,9 @@ pub fn plan_slice(
                 SliceTarget::Assembly(id) | SliceTarget::Submissions { assembly: id, .. } => id.clone(),
                 _ => return Err(PlanError::Invalid("not an assembly's slice".into())),
             };
-            let inside = prove(&StreamRange::subtree(&StreamKind::Assembly.stream_name(&assembly)), &mut plan);
+            let assembly_stream = StreamKind::Assembly.stream_name(&assembly);
+            registry(&klero_domain::registry_stream_for(&assembly_stream), &mut plan);
+            let inside = prove(&StreamRange::subtree(&assembly_stream), &mut plan);
             if inside.is_empty() {
                 return Err(PlanError::NotFound(format!("assembly {assembly}")));
             }
@@ -74,7 +80,8 @@ pub fn plan_slice(
         }
         SliceTarget::Event(_) => {
             let (stream, revision) = subject(target)?;
-            if stream != klero_domain::REGISTRY_STREAM {
+            registry(&klero_domain::registry_stream_for(stream), &mut plan);
+            if klero_domain::registry_of_stream(stream).is_none() {
                 prove(&StreamRange::exact(stream), &mut plan);
                 let revisions =
                     [revision.checked_sub(1), Some(revision), Some(revision + 1)].into_iter().flatten().collect();
@@ -88,12 +95,14 @@ pub fn plan_slice(
                 DASHBOARD_PAGE_ASSEMBLIES
             };
             plan.page = Some(page_size);
+            registry(klero_domain::REGISTRY_STREAM, &mut plan);
             let after_stream = after.as_ref().map(|id| StreamKind::Assembly.stream_name(id));
             let inside = heads.positions(&StreamRange::children_after("assembly", after_stream.as_deref()));
             if inside.start > 0 {
                 plan.head_positions.insert(inside.start as u64 - 1);
             }
             let mut assemblies: Vec<AssemblyId> = Vec::new();
+            let mut councils = BTreeSet::new();
             let mut end = inside.end;
             for position in inside {
                 let head = &heads.heads()[position];
@@ -104,6 +113,9 @@ pub fn plan_slice(
                     if assemblies.len() as u64 == page_size {
                         end = position;
                         break;
+                    }
+                    if let Some(council) = assembly.council() {
+                        councils.insert(format!("{}{council}", klero_domain::COUNCIL_STREAM_PREFIX));
                     }
                     assemblies.push(assembly);
                 }
@@ -117,6 +129,20 @@ pub fn plan_slice(
             }
             if end < heads.heads().len() {
                 plan.head_positions.insert(end as u64);
+            }
+            for council in councils {
+                registry(&council, &mut plan);
+            }
+        }
+        SliceTarget::Council(council) => {
+            let council_stream = format!("{}{council}", klero_domain::COUNCIL_STREAM_PREFIX);
+            if prove(&StreamRange::exact(&council_stream), &mut plan).is_empty() {
+                return Err(PlanError::NotFound(format!("council {council}")));
+            }
+            plan.streams.insert(council_stream, None);
+            let inside = prove(&StreamRange::name_prefix(&format!("assembly/{council}.")), &mut plan);
+            for head in &heads.heads()[inside] {
+                plan.streams.insert(head.stream.clone(), None);
             }
         }
     }
