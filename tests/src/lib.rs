@@ -125,6 +125,28 @@ pub async fn start_server_with_witnesses(
     .await
 }
 
+/// [`start_server_with_witnesses`], with the application configured by `configure`.
+pub async fn start_server_with_witnesses_configured(
+    directory: &std::path::Path,
+    trust_root: [u8; 32],
+    clock: Clock,
+    witnesses: Vec<klero_transparency::WitnessEndpoint>,
+    configure: Configure,
+) -> RunningServer {
+    start_server_full(
+        directory,
+        trust_root,
+        clock,
+        Default::default(),
+        Some(configure),
+        Some("127.0.0.1:0"),
+        witnesses,
+        None,
+        Disk::default(),
+    )
+    .await
+}
+
 /// A server with the public pages whose gRPC and HTTP both serve TLS, as `klero serve --http …
 /// --tls-cert … --tls-key …` runs it.
 pub async fn start_server_with_tls(

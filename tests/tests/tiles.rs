@@ -351,3 +351,155 @@ async fn witnesses_cosign_the_log_and_one_down_does_not_stop_it() {
     .expect("the witness reopens");
     assert_eq!(reopened.latest_cosigned(ORIGIN).await, Some((held_size, held_root)));
 }
+
+/// Issue 29, independent time (FORMAT.md §13.6): an answer is proven recorded no later than
+/// the earliest time a quorum of witnesses cosigned a checkpoint covering it. A server whose
+/// clock is set back three days records a council's answer "on time" by its own clock; its
+/// witnesses' clocks expose it, and `klero verify --witness` names the answer. The same record
+/// on an honest clock raises nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_whose_clock_is_set_back_is_exposed_by_its_witnesses() {
+    const SET_BACK_MS: u64 = 3 * 86_400_000;
+    for set_back in [false, true] {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let (w1, _) = start_witness(directory.path(), "w1.klero.test").await;
+        let (w2, _) = start_witness(directory.path(), "w2.klero.test").await;
+        let system = klero_application::system_clock();
+        let clock: Clock =
+            if set_back { Arc::new(move || system().saturating_sub(SET_BACK_MS)) } else { system.clone() };
+        let keep_every_round: Configure = Arc::new(|config| config.witnessed_keep_interval_ms = 0);
+        let server = start_server_with_witnesses_configured(
+            &directory.path().join("log"),
+            key("trust root").verifying_key().to_bytes(),
+            clock.clone(),
+            vec![w1.clone(), w2.clone()],
+            keep_every_round,
+        )
+        .await;
+        let mut client = KleroClient::connect(&server.url).await.expect("connect");
+        // Every author signs by the server's clock, as an operator who set it back would.
+        let cast = Cast::new("time");
+        let assembly = "time";
+        let now = || clock();
+        macro_rules! put {
+            ($author:expr, $payload:expr) => {{
+                let payload = $payload;
+                let stream = klero_client::stream_name(payload_kind(&payload), assembly).expect("stream");
+                let event = $author.sign_with(stream, klero_client::new_event_id(), now(), &payload).expect("sign");
+                client.append(&event, None).await.unwrap_or_else(|e| panic!("append: {e}"))
+            }};
+        }
+        use klero_proto as pb;
+        for (who, role) in [
+            (&cast.convenor, pb::registry::Role::Convenor),
+            (&cast.operator, pb::registry::Role::SelectionOperator),
+            (&cast.secretary, pb::registry::Role::PanelSecretary),
+            (&cast.decision_maker, pb::registry::Role::CouncilDecisionMaker),
+        ] {
+            put!(
+                cast.council,
+                pb::registry::KeyGranted {
+                    public_key: who.public_key().to_vec(),
+                    role: role as i32,
+                    scope: assembly.into(),
+                    holder_title: "officer".into(),
+                }
+            );
+        }
+        // The council has one day to answer.
+        put!(cast.convenor, pb::assembly::AssemblyConvened { response_deadline_days: 1, ..convened(assembly) });
+        put!(cast.operator, plan());
+        put!(cast.operator, pool());
+        put!(
+            cast.operator,
+            pb::selection::PanelDrawn {
+                seed: SEED.to_vec(),
+                member_ids: vec!["p0".into(), "p1".into(), "p2".into(), "p3".into()]
+            }
+        );
+        put!(
+            cast.secretary,
+            pb::recommendation::RecommendationDrafted {
+                recommendation_id: "R1".into(),
+                title: "Safer crossings".into(),
+                text_hash: sha("R1"),
+            }
+        );
+        put!(
+            cast.secretary,
+            pb::recommendation::VoteRecorded {
+                recommendation_id: "R1".into(),
+                in_favour: 3,
+                against: 1,
+                abstaining: 0
+            }
+        );
+        let adoption = put!(
+            cast.secretary,
+            pb::recommendation::RecommendationAdopted {
+                recommendation_id: "R1".into(),
+                final_text_hash: sha("R1"),
+                in_favour: 3,
+                against: 1,
+                abstaining: 0,
+            }
+        );
+        let answer = put!(cast.decision_maker, response(&adoption.event_hash, pb::response::Decision::Accepted));
+
+        // Wait until the server kept a witnessed checkpoint that covers the answer.
+        let started = Instant::now();
+        loop {
+            let kept = client
+                .ledger()
+                .list_witnessed_checkpoints(pb::ledger::ListWitnessedCheckpointsRequest {
+                    from_size: answer.log_index + 1,
+                    max_count: 1,
+                })
+                .await
+                .expect("list")
+                .into_inner()
+                .signed_notes;
+            if !kept.is_empty() {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "no witnessed checkpoint covers the answer");
+            let _ = client.checkpoint().await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let export = klero_client::export::export_from_server(&mut client).await.expect("export");
+        assert!(export.checkpoints.len() >= 2, "the export carries the witnessed history");
+        let options = klero_verifier::VerifyOptions {
+            witness_policy: Some(WitnessPolicy::new(vec![w1.key.clone(), w2.key.clone()], 2).expect("policy")),
+            ..Default::default()
+        };
+        let report = klero_verifier::verify_export_with(&export, &options, &mut |_, _| {});
+        assert!(report.complete(), "the record itself holds either way: {}", report.to_text());
+        assert_eq!(report.answer_times.len(), 1, "{}", report.to_text());
+        let time = &report.answer_times[0];
+        assert_eq!(time.log_index, answer.log_index);
+        assert!(time.on_time_by_log(), "by the server's own clock the answer was on time");
+        let bound = time.attested_by_unix_ms.expect("attested by the witnesses");
+        let text = report.to_text();
+        if set_back {
+            assert!(bound >= time.recorded_at_unix_ms + SET_BACK_MS - 60_000, "the witnesses saw it days later");
+            assert!(time.time_disagrees(klero_verifier::TIME_TOLERANCE_MS), "{text}");
+            assert_eq!(time.on_time_attested(), Some(false), "not attested by the deadline: {text}");
+            assert_eq!(report.time_disagreements(), 1);
+            assert!(text.contains("WARNING") && text.contains("attested by 2 of 2 witnesses"), "{text}");
+        } else {
+            assert!(bound >= time.recorded_at_unix_ms, "a bound is never before the log's time");
+            assert!(!time.time_disagrees(klero_verifier::TIME_TOLERANCE_MS), "an honest clock: {text}");
+            assert_eq!(time.on_time_attested(), Some(true), "{text}");
+            assert_eq!(report.time_disagreements(), 0);
+            assert!(!text.contains("WARNING"), "{text}");
+        }
+        // Without a witness policy nothing is said of time.
+        assert!(klero_verifier::verify_export(&export, &mut |_, _| {}).answer_times.is_empty());
+        server.stop().await;
+    }
+}
+
+/// The stream kind of a payload's event type, for signing it by hand.
+fn payload_kind<P: klero_catalogue::EventMessage>(_: &P) -> klero_catalogue::StreamKind {
+    P::STREAM_KIND
+}

@@ -282,6 +282,23 @@ impl pb::ledger::ledger_server::Ledger for GrpcServices {
         }))
     }
 
+    async fn list_witnessed_checkpoints(
+        &self,
+        request: Request<pb::ledger::ListWitnessedCheckpointsRequest>,
+    ) -> Result<Response<pb::ledger::ListWitnessedCheckpointsResponse>, Status> {
+        let request = request.into_inner();
+        let max_count = match request.max_count {
+            0 => WITNESSED_CHECKPOINTS_PAGE_MAX,
+            count if count as usize > WITNESSED_CHECKPOINTS_PAGE_MAX => {
+                return Err(Status::invalid_argument(format!("max_count: at most {WITNESSED_CHECKPOINTS_PAGE_MAX}")))
+            }
+            count => count as usize,
+        };
+        let signed_notes =
+            self.application.witnessed_checkpoints(request.from_size, max_count).await.map_err(status)?;
+        Ok(Response::new(pb::ledger::ListWitnessedCheckpointsResponse { signed_notes }))
+    }
+
     async fn get_inclusion_proof(
         &self,
         request: Request<pb::ledger::GetInclusionProofRequest>,
@@ -327,6 +344,9 @@ fn role_to_proto(role: klero_domain::Role) -> pb::registry::Role {
         Intake => pb::registry::Role::Intake,
     }
 }
+
+/// Most witnessed checkpoints one `ListWitnessedCheckpoints` answers with.
+const WITNESSED_CHECKPOINTS_PAGE_MAX: usize = 1_000;
 
 #[tonic::async_trait]
 impl pb::registry::registry_server::Registry for GrpcServices {

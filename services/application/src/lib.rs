@@ -92,6 +92,10 @@ pub struct ApplicationConfig {
     /// The witnesses that cosign this log's checkpoints and how many must, as slices state
     /// them (FORMAT.md §15) for readers to pin: verifier keys and the quorum.
     pub witness_statement: Option<(Vec<String>, u64)>,
+    /// The least time between two witnessed checkpoints the store keeps (FORMAT.md §13.6): a
+    /// kept one bounds when every event before it was recorded, so this is part of the time
+    /// tolerance; it keeps the history to about 500 bytes a minute.
+    pub witnessed_keep_interval_ms: u64,
 }
 
 impl ApplicationConfig {
@@ -106,6 +110,7 @@ impl ApplicationConfig {
             limits: ApplicationLimits::default(),
             documents: documents::DocumentPolicy::default(),
             witness_statement: None,
+            witnessed_keep_interval_ms: 60_000,
         }
     }
 }
@@ -159,6 +164,9 @@ pub struct Application {
     /// The latest published checkpoint with the witnesses' cosignatures gathered for it, once
     /// a round of requests to the witnesses ended (`record_cosignatures`).
     witnessed: Mutex<Option<SignedCheckpoint>>,
+    /// The size and the time (the application's clock) of the last witnessed checkpoint the
+    /// store kept in its history.
+    last_witnessed_kept: Mutex<Option<(u64, u64)>>,
     /// Recently served checkpoints, so that a page rendered at one is checked at it.
     recent_checkpoints: Mutex<std::collections::VecDeque<SignedCheckpoint>>,
     /// The first storage failure (of an append, a checkpoint, a snapshot or a document), after
@@ -222,6 +230,7 @@ impl Application {
             snapshot_taken_up,
             pending_documents: tokio::sync::Mutex::new(None),
             witnessed: Mutex::new(None),
+            last_witnessed_kept: Mutex::new(None),
             recent_checkpoints: Mutex::new(std::collections::VecDeque::new()),
             write_failure,
             cosigning: std::sync::atomic::AtomicBool::new(false),
@@ -509,13 +518,48 @@ impl Application {
 
     /// Keeps `checkpoint` with the cosignature lines the witnesses returned for it (the caller
     /// verified each against its witness's key), unless a later checkpoint was witnessed
-    /// already.
-    pub fn record_cosignatures(&self, checkpoint: &SignedCheckpoint, cosignatures: &[NoteSignature]) {
-        let mut witnessed = mutex(&self.witnessed);
-        if witnessed.as_ref().is_some_and(|w| w.checkpoint().tree_size > checkpoint.checkpoint().tree_size) {
+    /// already. When they are a quorum, the log grew and the keep interval passed, the store
+    /// also keeps it in its history of witnessed checkpoints (FORMAT.md §13.6), which exports
+    /// carry to bound every event's recording time by the witnesses' clocks.
+    pub async fn record_cosignatures(&self, checkpoint: &SignedCheckpoint, cosignatures: &[NoteSignature]) {
+        let size = checkpoint.checkpoint().tree_size;
+        let witnessed_note = {
+            let mut witnessed = mutex(&self.witnessed);
+            if witnessed.as_ref().is_some_and(|w| w.checkpoint().tree_size > size) {
+                return;
+            }
+            let note = checkpoint.with_signature_lines(cosignatures);
+            *witnessed = Some(note.clone());
+            note
+        };
+        let quorum = self.config.witness_statement.as_ref().map_or(0, |(_, quorum)| *quorum as usize);
+        if quorum == 0 || cosignatures.len() < quorum || size == 0 {
             return;
         }
-        *witnessed = Some(checkpoint.with_signature_lines(cosignatures));
+        let now = (self.config.clock)();
+        {
+            let mut last = mutex(&self.last_witnessed_kept);
+            if let Some((kept_size, kept_at)) = *last {
+                if size <= kept_size || now < kept_at.saturating_add(self.config.witnessed_keep_interval_ms) {
+                    return;
+                }
+            }
+            *last = Some((size, now));
+        }
+        // Losing one costs a wider bound, never a fact: a failure is logged, not returned.
+        if let Err(error) = self.store.keep_witnessed_checkpoint(size, witnessed_note.note().as_bytes()).await {
+            tracing::warn!(%error, tree_size = size, "a witnessed checkpoint could not be kept");
+        }
+    }
+
+    /// Up to `max_count` witnessed checkpoints the store kept, of at least `from_size` events.
+    pub async fn witnessed_checkpoints(
+        &self,
+        from_size: u64,
+        max_count: usize,
+    ) -> Result<Vec<String>, ApplicationError> {
+        let notes = self.store.witnessed_checkpoints(from_size, max_count).await?;
+        Ok(notes.into_iter().map(|note| String::from_utf8_lossy(&note).into_owned()).collect())
     }
 
     /// `checkpoint` with the cosignatures gathered for it, if it is the one witnessed.

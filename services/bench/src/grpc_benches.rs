@@ -86,6 +86,12 @@ impl Ledger for EchoLedger {
     ) -> Result<Response<pb::ledger::GetCheckpointResponse>, Status> {
         Err(Status::unimplemented("echo"))
     }
+    async fn list_witnessed_checkpoints(
+        &self,
+        _: Request<pb::ledger::ListWitnessedCheckpointsRequest>,
+    ) -> Result<Response<pb::ledger::ListWitnessedCheckpointsResponse>, Status> {
+        Err(Status::unimplemented("echo"))
+    }
     async fn get_inclusion_proof(
         &self,
         _: Request<pb::ledger::GetInclusionProofRequest>,

@@ -16,7 +16,7 @@ pub mod ffi;
 mod compose;
 pub use compose::{compose, compose_appeal, AppealRequest, ComposeRequest, Composed, COMPOSE_RANDOM_BYTES};
 
-use klero_domain::AssemblyId;
+use klero_domain::{AssemblyId, CouncilId};
 use klero_ledger::bundle::ProofBundle;
 use klero_ledger::checkpoint::LogVerifierKey;
 use klero_ledger::cosignature::{CosignerVerifierKey, WitnessPolicy};
@@ -41,6 +41,12 @@ pub fn page_of(address: &str) -> Result<Option<Page>, String> {
     Ok(match parts.as_slice() {
         [] => Some(Page::Index { after: after()? }),
         ["dashboard"] => Some(Page::Dashboard { after: after()? }),
+        ["programme"] => Some(Page::Programme {
+            after: param("after")
+                .map(|text| CouncilId::parse(text).map_err(|e| format!("council id {text:?} {e}")))
+                .transpose()?,
+        }),
+        ["councils", id] => Some(Page::Council(CouncilId::parse(id).map_err(|e| format!("council id {id:?} {e}"))?)),
         ["assemblies", id] => Some(Page::Assembly(assembly(id)?)),
         ["assemblies", id, "data"] => Some(Page::Data(assembly(id)?)),
         ["assemblies", id, "submissions"] => Some(Page::Submissions {

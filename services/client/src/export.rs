@@ -18,6 +18,40 @@ fn written(error: std::io::Error) -> ClientError {
     ClientError::Refused(Status::unavailable(format!("writing the export: {error}")))
 }
 
+/// Every witnessed checkpoint the server kept of at most `size` events, by size. A server that
+/// keeps none (or predates them) gives none.
+async fn witnessed_checkpoints_below(client: &mut KleroClient, size: u64) -> Result<Vec<String>, ClientError> {
+    let mut notes = Vec::new();
+    let mut from_size = 0;
+    loop {
+        let page = match client
+            .ledger()
+            .list_witnessed_checkpoints(pb::ledger::ListWitnessedCheckpointsRequest { from_size, max_count: 0 })
+            .await
+        {
+            Ok(page) => page.into_inner().signed_notes,
+            Err(status) if status.code() == tonic::Code::Unimplemented => return Ok(notes),
+            Err(status) => return Err(ClientError::Refused(status)),
+        };
+        let full = page.len() == 1_000;
+        for note in page {
+            let note_size: u64 = note
+                .lines()
+                .nth(1)
+                .and_then(|line| line.parse().ok())
+                .ok_or_else(|| malformed("witnessed checkpoint"))?;
+            if note_size > size {
+                return Ok(notes);
+            }
+            from_size = note_size + 1;
+            notes.push(note);
+        }
+        if !full {
+            return Ok(notes);
+        }
+    }
+}
+
 /// Fetches the published view digests first, then a checkpoint (which covers them, as the log
 /// only grows), then every event up to it, writing each page to `out` as it arrives.
 /// `progress(events written, events in all)` follows it. Returns the output and the number of
@@ -61,10 +95,14 @@ pub async fn export<W: std::io::Write>(
         .await
         .map_err(ClientError::Refused)?
         .into_inner();
+    // The witnessed checkpoints the server kept up to the latest, which bound when each event
+    // was recorded (FORMAT.md §13.6), in ascending size; the latest comes last.
+    let mut checkpoints = witnessed_checkpoints_below(client, checkpoint.tree_size).await?;
+    checkpoints.push(checkpoint.signed_note);
     let header = ExportHeader {
         log_key: checkpoint.verifier_key,
         trust_root: keys.trust_root_public_key.as_slice().try_into().map_err(|_| malformed("trust root"))?,
-        checkpoints: vec![checkpoint.signed_note],
+        checkpoints,
         views,
     };
     let total = checkpoint.tree_size;

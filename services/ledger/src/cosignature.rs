@@ -159,6 +159,23 @@ impl WitnessPolicy {
         &self.witnesses
     }
 
+    /// When a quorum of the policy's witnesses had cosigned `note` (FORMAT.md §13.6): the
+    /// `quorum`-th earliest of their timestamps (seconds), each witness counted once at its
+    /// earliest valid line; `None` below the quorum, or with a quorum of 0.
+    pub fn attested_at(&self, note: &str) -> Option<u64> {
+        if self.quorum == 0 {
+            return None;
+        }
+        let (text, lines) = split_note(note).ok()?;
+        let mut times: Vec<u64> = self
+            .witnesses
+            .iter()
+            .filter_map(|witness| lines.iter().filter_map(|line| witness.verify_line(text, line)).min())
+            .collect();
+        times.sort_unstable();
+        times.get(self.quorum - 1).copied()
+    }
+
     /// The names of the policy's witnesses that validly cosigned the signed note `note` (each
     /// counted once), if they are at least the quorum. The log's own signature is checked
     /// separately ([`crate::checkpoint::LogVerifierKey::verify`]).

@@ -4,6 +4,7 @@ skip-to-content = Skip to the content
 nav-label = Main
 nav-assemblies = Assemblies
 nav-dashboard = Council dashboard
+nav-programme = Programme
 nav-receipt = What became of my submission?
 nav-other-language = Cymraeg
 badge-not-checked = Not checked
@@ -169,6 +170,8 @@ quota-line = { $feature }: { $value }, { $min } to { $max } seats
 title-event = Event { $index }
 title-index = Assemblies
 title-dashboard = Council dashboard
+title-programme = The programme: councils compared
+title-council = { $name }
 title-submissions = Public submissions: { $question }
 title-data = Open data: { $question }
 kind-evidence = evidence
@@ -372,6 +375,44 @@ dashboard-overdue = Overdue answers
 dashboard-n-overdue = { $count } overdue
 dashboard-these = These assemblies
 dashboard-note = Accepted counts answers "Accepted" or "Accepted in part". Implemented counts recommendations whose latest update says "Completed". Each count is computed from the record of each assembly, which the page links to.
+programme-heading = The programme: councils compared
+programme-lede = For every council on this service: its assemblies, how representative their panels are, what residents sent in, what was recommended, how the council answered, and how long it took.
+programme-region-label = The programme's table; it scrolls sideways on a narrow screen
+programme-caption = Councils compared, each from its own record
+programme-council = Council
+programme-assemblies = Assemblies
+programme-quotas = Panel quotas met
+programme-quotas-met = { $met } of { $count }
+programme-submissions = Submissions published
+programme-published-of = { $published } of { $received } received
+programme-recommendations = Recommendations made
+programme-accepted = Accepted
+programme-accepted-in-part = Accepted in part
+programme-not-accepted = Not accepted
+programme-referred = Referred for further study
+programme-awaiting = Awaiting an answer
+programme-implemented = Implemented
+programme-median-days = Median days to answer
+programme-worst-days = Longest days to answer
+programme-days =
+    { $count ->
+        [one] 1 day
+       *[other] { $count } days
+    }
+programme-chart-title = Adopted recommendations by the council's answer
+programme-chart-line = { $answered } of { $adopted } answered
+programme-more = More councils
+programme-csv = Download these figures for every council (CSV)
+programme-note = Days to answer run from the adoption's recording to the council's first answer, rounded up; the median is the middle answer's (the lower of two). Each council's figures are computed from that council's whole record, which its page links to.
+council-lede =
+    { $count ->
+        [one] 1 assembly on this service, from the council's own record.
+       *[other] { $count } assemblies on this service, from the council's own record.
+    }
+council-root-key = The council's own trust root
+council-caption = The council's assemblies
+council-back = All councils
+council-slice = The council's whole record, for auditors (a slice)
 about-assembly-question = the assembly's question
 event-heading = Event { $index }: { $type }
 event-lede = One signed entry of the log, exactly as it is stored.

@@ -21,12 +21,13 @@ mod event;
 pub mod format;
 pub mod i18n;
 mod listing;
+pub mod programme;
 mod submissions;
 mod trace;
 mod updates;
 
 use askama::Template;
-use klero_domain::AssemblyId;
+use klero_domain::{AssemblyId, CouncilId};
 use klero_ledger::Hash256;
 use klero_projections::views::PersonalTextView;
 use klero_verifier::slice::{ErasuresComplete, SliceTarget, VerifiedSlice};
@@ -57,6 +58,10 @@ pub enum Page {
     Event(u64),
     /// `/receipt?log_index=N`, or a receipt checked: what became of an input.
     Trace { log_index: u64, receipt: Option<ReceiptCheck> },
+    /// `/programme` (or `?after=ID`): a page of the programme's councils, compared.
+    Programme { after: Option<CouncilId> },
+    /// `/councils/ID`: a council's own page, its assemblies compared.
+    Council(CouncilId),
 }
 
 /// A receipt (a proof bundle, FORMAT.md §5) the reader checked: its event, and the size of the
@@ -79,6 +84,8 @@ impl Page {
             }
             Page::Event(index) => SliceTarget::Event(*index),
             Page::Trace { log_index, .. } => SliceTarget::Input(*log_index),
+            Page::Programme { after } => SliceTarget::Programme { after: after.clone() },
+            Page::Council(id) => SliceTarget::Council(id.clone()),
         }
     }
 
@@ -100,6 +107,9 @@ impl Page {
             Page::Submissions { assembly, page } => format!("/assemblies/{assembly}/submissions?page={page}"),
             Page::Event(index) => format!("/events/{index}"),
             Page::Trace { log_index, .. } => format!("/receipt?log_index={log_index}"),
+            Page::Programme { after: None } => "/programme".into(),
+            Page::Programme { after: Some(id) } => format!("/programme?after={id}"),
+            Page::Council(id) => format!("/councils/{id}"),
         }
     }
 }
@@ -270,6 +280,8 @@ fn render_in_current_lang(page: &Page, slice: &VerifiedSlice) -> Result<Rendered
         Page::Submissions { assembly, page } => submissions::render_submissions(chrome, slice, assembly, *page),
         Page::Event(index) => event::render_event(chrome, slice, *index),
         Page::Trace { log_index, receipt } => trace::render_trace(chrome, slice, *log_index, *receipt),
+        Page::Programme { .. } => programme::render_programme(chrome, slice),
+        Page::Council(id) => programme::render_council(chrome, slice, id),
     }
 }
 

@@ -128,30 +128,37 @@ pub struct DashboardModel {
     pub next_after: Option<String>,
 }
 
+impl DashboardRow {
+    /// The row of assembly `id`, from a slice that holds it whole.
+    pub fn of(slice: &VerifiedSlice, id: &klero_domain::AssemblyId) -> Result<DashboardRow, PageError> {
+        let views = crate::assembly::views_of(slice, id)?;
+        let adopted = &views.accountability.body.adopted_recommendations;
+        Ok(DashboardRow {
+            id: id.to_string(),
+            question: views.overview.body.remit_question.clone(),
+            council: views.overview.body.council.clone(),
+            recommended: views.overview.body.counts.recommendations,
+            adopted: adopted.len() as u64,
+            answered: adopted.iter().filter(|a| a.state == ResponseState::Responded).count() as u64,
+            accepted: adopted
+                .iter()
+                .filter(|a| a.response.as_ref().is_some_and(|r| r.current.decision.accepts()))
+                .count() as u64,
+            implemented: adopted
+                .iter()
+                .filter(|a| a.implementation.last().is_some_and(|u| u.status == ImplementationStatus::Completed))
+                .count() as u64,
+            overdue: adopted.iter().filter(|a| a.state == ResponseState::Overdue).count() as u64,
+        })
+    }
+}
+
 impl DashboardModel {
     pub fn from_slice(slice: &VerifiedSlice) -> Result<DashboardModel, PageError> {
         let mut rows = Vec::new();
         let mut total = DashboardRow::default();
         for id in &slice.page {
-            let views = crate::assembly::views_of(slice, id)?;
-            let adopted = &views.accountability.body.adopted_recommendations;
-            let row = DashboardRow {
-                id: id.to_string(),
-                question: views.overview.body.remit_question.clone(),
-                council: views.overview.body.council.clone(),
-                recommended: views.overview.body.counts.recommendations,
-                adopted: adopted.len() as u64,
-                answered: adopted.iter().filter(|a| a.state == ResponseState::Responded).count() as u64,
-                accepted: adopted
-                    .iter()
-                    .filter(|a| a.response.as_ref().is_some_and(|r| r.current.decision.accepts()))
-                    .count() as u64,
-                implemented: adopted
-                    .iter()
-                    .filter(|a| a.implementation.last().is_some_and(|u| u.status == ImplementationStatus::Completed))
-                    .count() as u64,
-                overdue: adopted.iter().filter(|a| a.state == ResponseState::Overdue).count() as u64,
-            };
+            let row = DashboardRow::of(slice, id)?;
             total.recommended += row.recommended;
             total.adopted += row.adopted;
             total.answered += row.answered;

@@ -68,6 +68,9 @@ pub struct Pins {
     /// Witness verifier keys (`--witness`) and how many must cosign (`--witness-quorum`).
     pub witnesses: Vec<String>,
     pub witness_quorum: Option<usize>,
+    /// `--time-tolerance-minutes`: how far an answer's log time and its witnessed bound may
+    /// disagree before the report names it (FORMAT.md §13.6).
+    pub time_tolerance_minutes: Option<u64>,
 }
 
 impl Pins {
@@ -95,6 +98,7 @@ impl Pins {
             witness_policy,
             collect_committed_documents: self.documents.is_some(),
             collect_sealed_fields: self.openings.is_some(),
+            time_tolerance_ms: self.time_tolerance_minutes.map(|minutes| minutes.saturating_mul(60_000)),
         })
     }
 }

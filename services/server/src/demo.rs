@@ -171,7 +171,10 @@ pub async fn run(target: Target) -> anyhow::Result<()> {
     let pages = embedded.as_ref().and_then(|(_, _, pages, _)| *pages).map(|address| format!("http://{address}"));
     let residents =
         intake.zip(pages).map(|(intake, pages)| Residents { intake, pages, data_dir: temporary.path().to_path_buf() });
-    let result = drive(&url, council_key, residents).await;
+    // Its own server shows two councils on one service; against a server elsewhere, whose
+    // trust root the operator lent it, the demo runs one assembly of the platform's own.
+    let two_councils = embedded.is_some();
+    let result = drive(&url, council_key, residents, two_councils).await;
     if let Some((stop, server, pages, keep_up)) = embedded {
         if let (Ok(()), Some(address), true) = (&result, pages, keep_up) {
             println!("\n== the public record\nopen http://{address}/ to read it and check it in your browser; Ctrl-C stops the server");
@@ -195,13 +198,32 @@ struct Residents {
 
 /// `residents`: given when the demo runs its own server; a server elsewhere is driven without
 /// the residents' stage.
-async fn drive(url: &str, council_key: SigningKey, residents: Option<Residents>) -> anyhow::Result<()> {
+async fn drive(
+    url: &str,
+    platform_key: SigningKey,
+    residents: Option<Residents>,
+    two_councils: bool,
+) -> anyhow::Result<()> {
     let client = KleroClient::connect(url).await?;
     let mut suffix = [0u8; 4];
     getrandom::getrandom(&mut suffix)?;
-    let assembly = format!("demo-{}", to_hex(&suffix));
+    let suffix = to_hex(&suffix);
+    let mut demo = Demo { client, assembly: String::new(), appended: 0, documents: 0 };
+    let platform = Author::new(platform_key);
+    let (assembly, council, second) = if two_councils {
+        // Two councils on one service: the platform's root registers each with its own root.
+        println!("\n== the programme: two councils on one service");
+        let (example, example_root) =
+            register_council(&mut demo, &platform, &format!("example-{suffix}"), "Example District Council").await?;
+        let second =
+            register_council(&mut demo, &platform, &format!("riverside-{suffix}"), "Riverside Borough Council").await?;
+        (format!("{example}.net-zero"), example_root, Some(second))
+    } else {
+        (format!("demo-{suffix}"), platform, None)
+    };
+    demo.assembly = assembly.clone();
     let actors = Actors {
-        council: Author::new(council_key),
+        council,
         convenor: Author::new(generate_key()?),
         operator: Author::new(generate_key()?),
         facilitator: Author::new(generate_key()?),
@@ -209,7 +231,6 @@ async fn drive(url: &str, council_key: SigningKey, residents: Option<Residents>)
         decision_maker: Author::new(generate_key()?),
         data_protection_officer: Author::new(generate_key()?),
     };
-    let mut demo = Demo { client, assembly: assembly.clone(), appended: 0, documents: 0 };
     println!("\n== assembly {assembly}");
 
     grant_roles_and_convene(&mut demo, &actors).await?;
@@ -242,9 +263,156 @@ async fn drive(url: &str, council_key: SigningKey, residents: Option<Residents>)
         crate::residents::notified(&residents.data_dir, log_size).await?;
         println!("residents: the resident who left an email was told of each step (above)");
     }
+    if let Some((riverside, riverside_root)) = &second {
+        second_council(&mut demo, riverside_root, riverside).await?;
+        demo.assembly = assembly.clone();
+    }
     let verifier = audit(&mut demo, &early_checkpoint, &not_accepted).await?;
     follow_the_receipt(&mut demo, &receipt, &verifier, &inputs).await?;
     erase_a_submission(&mut demo, &actors, &inputs).await
+}
+
+/// The platform's root registers council `id` with a root key of its own (kept offline by the
+/// council in real life); returns the id and the council's root.
+async fn register_council(
+    demo: &mut Demo,
+    platform: &Author,
+    id: &str,
+    name: &str,
+) -> anyhow::Result<(String, Author)> {
+    let root = Author::new(generate_key()?);
+    let registration = pb::registry::CouncilRegistered {
+        council_id: id.into(),
+        name: name.into(),
+        root_public_key: root.public_key().to_vec(),
+    };
+    let event = platform.sign_with(
+        klero_client::council_stream(id)?,
+        klero_client::new_event_id(),
+        klero_application::system_clock()(),
+        &registration,
+    )?;
+    demo.send(event).await?;
+    println!("registered {name} ({id}) with its own trust root");
+    Ok((id.to_string(), root))
+}
+
+/// The second council's assembly, in brief: its own root grants its officers, a panel is
+/// drawn, three recommendations are adopted and two answered, so the programme's dashboard has
+/// two councils to compare.
+async fn second_council(demo: &mut Demo, root: &Author, council: &str) -> anyhow::Result<()> {
+    use pb::registry::Role;
+    let assembly = format!("{council}.flooding");
+    demo.assembly = assembly.clone();
+    println!("\n== assembly {assembly}");
+    let (convenor, operator, secretary, decision_maker) = (
+        Author::new(generate_key()?),
+        Author::new(generate_key()?),
+        Author::new(generate_key()?),
+        Author::new(generate_key()?),
+    );
+    for (who, role, title) in [
+        (&convenor, Role::Convenor, "Democratic services manager"),
+        (&operator, Role::SelectionOperator, "Selection officer"),
+        (&secretary, Role::PanelSecretary, "Panel secretary"),
+        (&decision_maker, Role::CouncilDecisionMaker, "Leader of the council"),
+    ] {
+        let grant = pb::registry::KeyGranted {
+            public_key: who.public_key().to_vec(),
+            role: role as i32,
+            scope: "*".into(),
+            holder_title: title.into(),
+        };
+        demo.append(root, &grant).await?;
+    }
+    let convened = pb::assembly::AssemblyConvened {
+        assembly_id: assembly.clone(),
+        council: "Riverside Borough Council".into(),
+        remit_question: "How should the borough live with more frequent floods?".into(),
+        area: "Riverside Borough".into(),
+        starts_on: "2026-10-03".into(),
+        ends_on: "2026-12-12".into(),
+        panel_size: 12,
+        adoption_threshold_percent: 60,
+        response_deadline_days: 56,
+    };
+    demo.append(&convenor, &convened).await?;
+    let pool = synthetic_pool();
+    let mut seed = [0u8; 32];
+    getrandom::getrandom(&mut seed)?;
+    let plan = pb::selection::SelectionPlanned {
+        panel_size: 12,
+        quotas: quotas(),
+        algorithm: "leximin".into(),
+        algorithm_version: klero_selection::ALGORITHM_VERSION.into(),
+        pool_commitment: Hash256::of(&pool.encode_to_vec()).0.to_vec(),
+        seed_commitment: Hash256::of(&seed).0.to_vec(),
+        randomness_source: "seed chosen by the selection operator and committed before the pool was registered".into(),
+    };
+    demo.append(&operator, &plan).await?;
+    demo.append(&operator, &pool).await?;
+    let (instance, lottery) = demo_lottery(&pool, &plan.quotas, 12)?;
+    demo.append(&operator, &klero_catalogue::lottery_message(&lottery)).await?;
+    let panel = klero_selection::draw(&instance, &lottery, &seed);
+    demo.append(&operator, &pb::selection::PanelDrawn { seed: seed.to_vec(), member_ids: panel }).await?;
+    use pb::response::Decision;
+    let answers = [
+        (
+            "Natural flood management upstream",
+            Some((Decision::AcceptedInPart, "Two catchments first, funded by the Environment Agency.")),
+        ),
+        ("Flood wardens on every street", Some((Decision::Accepted, "Recruitment opens in January."))),
+        ("No building on the flood plain", None),
+    ];
+    for (n, (title, answer)) in answers.iter().enumerate() {
+        let id = format!("F{}", n + 1);
+        let text_hash = demo.document(&format!("{id}. {title}."), false).await?;
+        demo.append(
+            &secretary,
+            &pb::recommendation::RecommendationDrafted {
+                recommendation_id: id.clone(),
+                title: (*title).into(),
+                text_hash: text_hash.clone(),
+            },
+        )
+        .await?;
+        demo.append(
+            &secretary,
+            &pb::recommendation::VoteRecorded {
+                recommendation_id: id.clone(),
+                in_favour: 10,
+                against: 2,
+                abstaining: 0,
+            },
+        )
+        .await?;
+        let adopted = demo
+            .append(
+                &secretary,
+                &pb::recommendation::RecommendationAdopted {
+                    recommendation_id: id.clone(),
+                    final_text_hash: text_hash,
+                    in_favour: 10,
+                    against: 2,
+                    abstaining: 0,
+                },
+            )
+            .await?;
+        if let Some((decision, rationale)) = answer {
+            let response = pb::response::ResponseIssued {
+                recommendation_event_hash: adopted.event_hash.clone(),
+                decision: *decision as i32,
+                rationale: (*rationale).into(),
+                responsible_body: "Cabinet".into(),
+                due_on: "2027-06-30".into(),
+                sealed_rationale: None,
+            };
+            demo.append(&decision_maker, &response).await?;
+        }
+    }
+    println!("selection, three recommendations adopted, two answered (one awaits its answer)");
+    println!("programme: the pages compare both councils at /programme, each council at /councils/ID");
+    Ok(())
 }
 
 /// What deliberation recorded that later stages cite: evidence by event hash, and the public

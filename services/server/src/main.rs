@@ -199,6 +199,10 @@ enum Command {
         /// against the commitments their events signed.
         #[arg(long)]
         openings: Option<PathBuf>,
+        /// With --witness: how many minutes an answer's log time and the time its witnesses
+        /// attest may disagree before the report names it (default 15; FORMAT.md §13.6).
+        #[arg(long)]
+        time_tolerance_minutes: Option<u64>,
         /// The file is this council's slice (`GET /api/v1/slices/council/ID`, FORMAT.md §15):
         /// its record alone, proven whole against the signed checkpoint and its stream heads.
         #[arg(long, conflicts_with = "server")]
@@ -511,10 +515,19 @@ fn main() -> anyhow::Result<()> {
             witness_quorum,
             documents,
             openings,
+            time_tolerance_minutes,
             council,
         } => {
-            let pins =
-                audit::Pins { log_key, trust_root, allow_unanchored, documents, openings, witnesses, witness_quorum };
+            let pins = audit::Pins {
+                log_key,
+                trust_root,
+                allow_unanchored,
+                documents,
+                openings,
+                witnesses,
+                witness_quorum,
+                time_tolerance_minutes,
+            };
             let holds = match (file, server) {
                 (Some(file), _) if council.is_some() => {
                     audit::verify_council_slice(&file, council.as_deref().unwrap_or_default(), &pins, json)

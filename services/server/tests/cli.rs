@@ -511,7 +511,8 @@ fn the_demo_keeps_its_pages_up_and_says_where() {
     let mut assembly = None;
     let address = loop {
         let line = lines.next().expect("the demo prints the address before it waits").expect("a line");
-        if let Some(id) = line.strip_prefix("== assembly ") {
+        // The first council's assembly comes first; the second council's after it.
+        if let Some(id) = line.strip_prefix("== assembly ").filter(|_| assembly.is_none()) {
             assembly = Some(id.to_string());
         }
         if let Some(rest) = line.strip_prefix("open http://") {
@@ -532,6 +533,13 @@ fn the_demo_keeps_its_pages_up_and_says_where() {
     let page = get(&format!("/assemblies/{assembly}"));
     assert!(page.contains("How should our district reach net zero by 2040?"));
     assert!(page.contains("Not accepted") && page.contains("In progress"), "answers and progress are shown");
+    // Issue 29: two councils on one service, compared.
+    let programme = get("/programme");
+    assert!(programme.starts_with("HTTP/1.1 200"), "{programme}");
+    assert!(
+        programme.contains("Example District Council") && programme.contains("Riverside Borough Council"),
+        "the programme compares both councils"
+    );
     // SIGTERM: the server stops cleanly and the demo exits 0.
     let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
     assert!(killed.success());

@@ -37,6 +37,32 @@ pub async fn run_all<T: StoreUnderTest>(factory: &mut T) {
     documents_that_do_not_match_their_hash_or_limits_are_refused(&*factory.fresh_store().await).await;
     documents_streamed_in_parts_are_kept_like_whole_ones(&*factory.fresh_store().await).await;
     data_keys_are_kept_and_destroyed_for_good(&*factory.fresh_store().await).await;
+    witnessed_checkpoints_are_kept_in_size_order(&*factory.fresh_store().await).await;
+}
+
+/// Witnessed checkpoints (FORMAT.md §13.6): kept in ascending size, one not above the last
+/// changes nothing, a note whose size is not the one given or over the limit is refused, and
+/// they are listed from a size, at most a count. A store that keeps none lists none.
+pub async fn witnessed_checkpoints_are_kept_in_size_order(store: &dyn EventStore) {
+    let note = |size: u64| format!("example.org/log\n{size}\nroot{size}=\n\n— witness sig{size}\n").into_bytes();
+    assert!(store.witnessed_checkpoints(0, 10).await.expect("list").is_empty(), "a fresh store keeps none");
+    if !store.keep_witnessed_checkpoint(5, &note(5)).await.expect("keep") {
+        assert!(store.witnessed_checkpoints(0, 10).await.expect("list").is_empty(), "a store that keeps none");
+        return;
+    }
+    assert!(store.keep_witnessed_checkpoint(9, &note(9)).await.expect("keep"));
+    assert!(!store.keep_witnessed_checkpoint(9, &note(9)).await.expect("keep"), "the same size again");
+    assert!(!store.keep_witnessed_checkpoint(7, &note(7)).await.expect("keep"), "a smaller size after a larger");
+    assert!(matches!(
+        store.keep_witnessed_checkpoint(12, &note(11)).await,
+        Err(StoreError::InvalidArgument { field: "note", .. })
+    ));
+    let oversized = [note(13), vec![b'x'; CHECKPOINT_BYTES_MAX]].concat();
+    assert!(matches!(store.keep_witnessed_checkpoint(13, &oversized).await, Err(StoreError::LimitExceeded { .. })));
+    assert!(store.keep_witnessed_checkpoint(20, &note(20)).await.expect("keep"));
+    assert_eq!(store.witnessed_checkpoints(0, 10).await.expect("list"), vec![note(5), note(9), note(20)]);
+    assert_eq!(store.witnessed_checkpoints(6, 1).await.expect("list"), vec![note(9)], "from a size, a count");
+    assert!(store.witnessed_checkpoints(21, 10).await.expect("list").is_empty());
 }
 
 /// Data keys (FORMAT.md §14): kept by event id, the same key kept again is a no-op, another

@@ -17,6 +17,7 @@ pub mod segment;
 
 mod port;
 mod recovery;
+mod witnessed;
 mod writer;
 
 use crate::recovery::*;
@@ -183,6 +184,8 @@ struct Shared {
     documents: documents::DocumentFiles,
     /// The data keys of sealed personal text.
     keys: keys::KeyFiles,
+    /// The witnessed checkpoints, in size order.
+    witnessed: witnessed::WitnessedFile,
 }
 
 struct WriteRequest {
@@ -334,6 +337,7 @@ impl EmbeddedStore {
         let next_position = index.locations.len() as u64;
         let documents = documents::DocumentFiles::new(&directory, options.disk.clone());
         let keys = keys::KeyFiles::new(&directory, options.disk.clone());
+        let witnessed = witnessed::WitnessedFile::new(&directory, options.disk.clone());
         let shared = Arc::new(Shared {
             directory,
             options: options.clone(),
@@ -346,6 +350,7 @@ impl EmbeddedStore {
             snapshot_writing: Mutex::new(()),
             documents,
             keys,
+            witnessed,
         });
         let (sender, receiver) = mpsc::channel(options.write_queue_requests_max.max(1));
         let writer = Writer {

@@ -146,6 +146,24 @@ impl EventStore for EmbeddedStore {
         read_file_if_present(self.shared.directory.join(CHECKPOINT_FILE)).await
     }
 
+    async fn keep_witnessed_checkpoint(&self, tree_size: u64, note: &[u8]) -> Result<bool, StoreError> {
+        let shared = self.shared.clone();
+        let note = note.to_vec();
+        tokio::task::spawn_blocking(move || {
+            shared.check_not_failed()?;
+            shared.after_write(shared.witnessed.keep(tree_size, &note))
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable { reason: format!("witnessed checkpoint task failed: {e}") })?
+    }
+
+    async fn witnessed_checkpoints(&self, from_size: u64, max_count: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || shared.witnessed.list(from_size, max_count))
+            .await
+            .map_err(|e| StoreError::Unavailable { reason: format!("witnessed checkpoint task failed: {e}") })?
+    }
+
     // One server writes this store, and its snapshots only move forward: the size is not kept.
     async fn save_snapshot(&self, _tree_size: u64, snapshot: Vec<u8>) -> Result<(), StoreError> {
         if snapshot.len() > SNAPSHOT_BYTES_MAX {

@@ -295,3 +295,45 @@ async fn a_document_streamed_in_parts_is_kept_whole_or_not_at_all() {
     drop(abandoned);
     assert_eq!(files(directory.path()), vec![hex], "nothing of the refused or abandoned uploads stays");
 }
+
+/// The witnessed checkpoints (FORMAT.md §6.1, §13.6): kept across a reopen; a record a crash
+/// tore at the end is truncated (it was never reported kept) and the file goes on after it; a
+/// damaged record before others is refused with its offset, never skipped.
+#[tokio::test]
+async fn witnessed_checkpoints_survive_a_reopen_a_torn_record_and_report_damage() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let note = |size: u64| format!("example.org/log\n{size}\nroot=\n\n— w sig{size}\n").into_bytes();
+    let store = EmbeddedStore::open(directory.path(), Default::default()).await.expect("open");
+    for size in [3, 8] {
+        assert!(store.keep_witnessed_checkpoint(size, &note(size)).await.expect("keep"));
+    }
+    store.close().await;
+    drop(store);
+    let path = directory.path().join("witnessed");
+    let whole = std::fs::read(&path).expect("read");
+
+    // A torn third record: half of it on disk.
+    let third = [&(note(12).len() as u32).to_be_bytes()[..], &note(12)[..10]].concat();
+    std::fs::write(&path, [&whole[..], &third[..]].concat()).expect("write");
+    let store = EmbeddedStore::open(directory.path(), Default::default()).await.expect("open");
+    assert_eq!(store.witnessed_checkpoints(0, 10).await.expect("list"), vec![note(3), note(8)]);
+    assert!(store.keep_witnessed_checkpoint(12, &note(12)).await.expect("keep after the torn record"));
+    assert_eq!(store.witnessed_checkpoints(9, 10).await.expect("list"), vec![note(12)]);
+    store.close().await;
+    drop(store);
+
+    // A flipped byte in the first record, with records after it: damage, reported.
+    let mut damaged = std::fs::read(&path).expect("read");
+    damaged[6] ^= 0x01;
+    std::fs::write(&path, &damaged).expect("write");
+    let store = EmbeddedStore::open(directory.path(), Default::default()).await.expect("open");
+    match store.witnessed_checkpoints(0, 10).await {
+        Err(StoreError::Corrupt { offset, reason, .. }) => {
+            assert_eq!(offset, 0, "the damaged record's offset");
+            assert!(reason.contains("witnessed"), "{reason}");
+        }
+        other => panic!("damage must be reported, not skipped: {other:?}"),
+    }
+    store.close().await;
+    drop(store);
+}

@@ -131,6 +131,10 @@ CREATE TABLE IF NOT EXISTS klero_kept (
     tree_size bigint NOT NULL DEFAULT 0,
     bytes bytea NOT NULL
 );
+CREATE TABLE IF NOT EXISTS klero_witnessed_checkpoints (
+    tree_size bigint PRIMARY KEY,
+    note bytea NOT NULL
+);
 CREATE TABLE IF NOT EXISTS klero_documents (
     sha256 bytea PRIMARY KEY CHECK (length(sha256) = 32),
     media_type text NOT NULL,

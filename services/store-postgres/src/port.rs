@@ -153,6 +153,36 @@ impl EventStore for PostgresStore {
         self.kept("checkpoint").await
     }
 
+    async fn keep_witnessed_checkpoint(&self, tree_size: u64, note: &[u8]) -> Result<bool, StoreError> {
+        validate_witnessed_checkpoint(tree_size, note)?;
+        // Only above every size kept: servers sharing the database each witness checkpoints.
+        let inserted = self
+            .reader()
+            .await?
+            .execute(
+                "INSERT INTO klero_witnessed_checkpoints (tree_size, note)
+                 SELECT $1, $2 WHERE $1 > (SELECT coalesce(max(tree_size), -1) FROM klero_witnessed_checkpoints)
+                 ON CONFLICT (tree_size) DO NOTHING",
+                &[&(tree_size.min(i64::MAX as u64) as i64), &note],
+            )
+            .await
+            .map_err(|e| unavailable("keeping a witnessed checkpoint", e))?;
+        Ok(inserted == 1)
+    }
+
+    async fn witnessed_checkpoints(&self, from_size: u64, max_count: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        let rows = self
+            .reader()
+            .await?
+            .query(
+                "SELECT note FROM klero_witnessed_checkpoints WHERE tree_size >= $1 ORDER BY tree_size LIMIT $2",
+                &[&(from_size.min(i64::MAX as u64) as i64), &(max_count.min(i64::MAX as usize) as i64)],
+            )
+            .await
+            .map_err(|e| unavailable("reading witnessed checkpoints", e))?;
+        Ok(rows.into_iter().map(|row| row.get(0)).collect())
+    }
+
     async fn save_snapshot(&self, tree_size: u64, snapshot: Vec<u8>) -> Result<(), StoreError> {
         // Several servers share the row: the larger tree's snapshot stays.
         self.keep("snapshot", &snapshot, tree_size, "snapshot bytes", SNAPSHOT_BYTES_MAX).await

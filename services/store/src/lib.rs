@@ -215,6 +215,23 @@ pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
     /// The checkpoint last kept by [`EventStore::save_checkpoint`], if any.
     async fn load_checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError>;
 
+    /// Keeps `note`, a checkpoint of `tree_size` events (its second line, checked with
+    /// [`validate_witnessed_checkpoint`]) that a quorum of the log's witnesses
+    /// cosigned (its cosignature lines included), after those kept before: the history that
+    /// bounds when each event was recorded by times no operator controls (FORMAT.md §13.6).
+    /// Durable before it returns. A note whose size is not above the last kept one changes
+    /// nothing and returns false. At most [`CHECKPOINT_BYTES_MAX`]. The default keeps none.
+    async fn keep_witnessed_checkpoint(&self, tree_size: u64, note: &[u8]) -> Result<bool, StoreError> {
+        let _ = (tree_size, note);
+        Ok(false)
+    }
+
+    /// Up to `max_count` kept witnessed checkpoints of at least `from_size` events, by size.
+    async fn witnessed_checkpoints(&self, from_size: u64, max_count: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        let _ = (from_size, max_count);
+        Ok(Vec::new())
+    }
+
     /// Keeps `snapshot`, the server's latest snapshot of what it derived from the first
     /// `tree_size` events of the log (signed by the server), replacing the one before; durable
     /// before it returns. A store that several servers share keeps the snapshot of the larger
@@ -503,6 +520,30 @@ pub struct AppendLimits {
 /// Checks an append before any store touches its data: the stream's name, at least one event,
 /// ids that are not nil and not repeated within the append, event types, and the limits. The
 /// error names the field or limit.
+/// The one check of a witnessed checkpoint a store keeps: at most [`CHECKPOINT_BYTES_MAX`], and
+/// its second line (a checkpoint note's size, FORMAT.md §4) is `tree_size`.
+pub fn validate_witnessed_checkpoint(tree_size: u64, note: &[u8]) -> Result<(), StoreError> {
+    if note.len() > CHECKPOINT_BYTES_MAX {
+        return Err(StoreError::LimitExceeded {
+            limit: "checkpoint bytes",
+            actual: note.len() as u64,
+            max: CHECKPOINT_BYTES_MAX as u64,
+        });
+    }
+    if witnessed_checkpoint_size(note) != Some(tree_size) {
+        return Err(StoreError::InvalidArgument {
+            field: "note",
+            reason: format!("is not a checkpoint note of {tree_size} events"),
+        });
+    }
+    Ok(())
+}
+
+/// The tree size a checkpoint note states: its second line.
+pub fn witnessed_checkpoint_size(note: &[u8]) -> Option<u64> {
+    std::str::from_utf8(note).ok()?.lines().nth(1)?.parse().ok()
+}
+
 pub fn validate_append(stream: &str, events: &[EventData], limits: &AppendLimits) -> Result<(), StoreError> {
     use klero_ledger::envelope::{validate_event_type, validate_stream_name};
     validate_stream_name(stream).map_err(|e| StoreError::InvalidArgument { field: "stream", reason: e.to_string() })?;

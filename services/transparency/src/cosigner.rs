@@ -91,7 +91,7 @@ impl WitnessCosigner {
             witnesses = self.witnesses.len(),
             "checkpoint witnessed"
         );
-        application.record_cosignatures(checkpoint, &cosignatures);
+        application.record_cosignatures(checkpoint, &cosignatures).await;
     }
 }
 

@@ -382,6 +382,8 @@ pub fn router(app: Arc<Application>, limits: HttpLimits, intake: Option<IntakeKe
         router = router
             .route(&format!("{prefix}/"), get(pages::index))
             .route(&format!("{prefix}/dashboard"), get(pages::dashboard))
+            .route(&format!("{prefix}/programme"), get(pages::programme))
+            .route(&format!("{prefix}/councils/{{id}}"), get(pages::council))
             .route(&format!("{prefix}/assemblies/{{id}}"), get(pages::assembly))
             .route(&format!("{prefix}/assemblies/{{id}}/data"), get(pages::data))
             .route(&format!("{prefix}/assemblies/{{id}}/submissions"), get(pages::submissions))
@@ -397,6 +399,7 @@ pub fn router(app: Arc<Application>, limits: HttpLimits, intake: Option<IntakeKe
     router
         .route("/assemblies/{id}/views/{file}", get(open_data::view_file))
         .route("/assemblies/{id}/recommendations.csv", get(open_data::csv))
+        .route("/programme.csv", get(open_data::programme_csv))
         .route("/assemblies/{id}/feed.atom", get(open_data::atom))
         .route("/documents/{sha256}", get(open_data::document))
         .route("/api/v1/checkpoint", get(proofs::checkpoint))

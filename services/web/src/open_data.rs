@@ -162,6 +162,41 @@ pub async fn csv(State(web): State<Arc<Web>>, encoding: Encoding, Path(id): Path
     .await
 }
 
+/// `GET /programme.csv`: every council's figures as the programme's pages show them, one row a
+/// council, each computed from that council's slice, verified as a page's is.
+pub async fn programme_csv(State(web): State<Arc<Web>>, encoding: Encoding) -> Response<Body> {
+    let size = match web.page_size().await {
+        Ok(size) => size,
+        Err(error) => return error.into_response(),
+    };
+    web.cached("/programme.csv".to_string(), size, encoding, || async {
+        let mut rows = Vec::new();
+        let mut after = None;
+        // Page by page, as the programme's pages list councils; each page's councils whole.
+        loop {
+            let slice = web.verified(&SliceTarget::Programme { after: after.clone() }, size).await?;
+            for council in &slice.councils {
+                rows.push(klero_pages::programme::CouncilRow::of(&slice, council)?);
+            }
+            if !slice.more_after_page || rows.len() >= PROGRAMME_CSV_COUNCILS_MAX {
+                break;
+            }
+            after = slice.councils.last().cloned();
+        }
+        Ok(CachedPage {
+            gzipped: None,
+            status: StatusCode::OK,
+            content_type: "text/csv; charset=utf-8; header=present",
+            body: klero_pages::programme::programme_csv(&rows).into(),
+            headers: vec![("content-disposition", "attachment; filename=\"programme.csv\"".to_string())],
+        })
+    })
+    .await
+}
+
+/// Most councils `/programme.csv` lists: far above any programme's, a bound on one request.
+const PROGRAMME_CSV_COUNCILS_MAX: usize = 10_000;
+
 fn response_state(state: klero_projections::views::ResponseState) -> &'static str {
     match state {
         klero_projections::views::ResponseState::Responded => "responded",

@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, Response, StatusCode};
 use klero_application::SliceRequest;
-use klero_domain::AssemblyId;
+use klero_domain::{AssemblyId, CouncilId};
 use klero_ledger::bundle::ProofBundle;
 use klero_ledger::merkle::verify_consistency;
 use klero_pages::{Page, ReceiptCheck, RenderedPage};
@@ -23,6 +23,10 @@ pub(crate) const SLICES_KEPT: usize = 16;
 /// Parses an assembly id from a path or a query, naming the rule it breaks.
 pub fn parse_assembly(id: &str) -> Result<AssemblyId, PageError> {
     AssemblyId::parse(id).map_err(|e| PageError::bad_request(format!("assembly id {id:?} {e}")))
+}
+
+pub fn parse_council(id: &str) -> Result<CouncilId, PageError> {
+    CouncilId::parse(id).map_err(|e| PageError::bad_request(format!("council id {id:?} {e}")))
 }
 
 impl From<klero_pages::PageError> for PageError {
@@ -119,6 +123,31 @@ pub async fn dashboard(
 ) -> Response<Body> {
     match after(&query) {
         Ok(after) => web.page(Page::Dashboard { after }, lang, encoding).await,
+        Err(error) => error.in_lang(lang.0).into_response(),
+    }
+}
+
+pub async fn programme(
+    State(web): State<Arc<Web>>,
+    encoding: Encoding,
+    lang: PageLang,
+    Query(query): Query<After>,
+) -> Response<Body> {
+    let after = query.after.as_deref().map(parse_council).transpose();
+    match after {
+        Ok(after) => web.page(Page::Programme { after }, lang, encoding).await,
+        Err(error) => error.in_lang(lang.0).into_response(),
+    }
+}
+
+pub async fn council(
+    State(web): State<Arc<Web>>,
+    encoding: Encoding,
+    lang: PageLang,
+    Path(id): Path<String>,
+) -> Response<Body> {
+    match parse_council(&id) {
+        Ok(id) => web.page(Page::Council(id), lang, encoding).await,
         Err(error) => error.in_lang(lang.0).into_response(),
     }
 }
@@ -295,23 +324,23 @@ pub async fn slice(
     Query(query): Query<SliceQuery>,
 ) -> Response<Body> {
     let answer = async {
-        let after = query.after.as_deref().map(parse_assembly).transpose()?;
+        let after = || query.after.as_deref().map(parse_assembly).transpose();
         let target = match path.split_once('/') {
             Some(("assembly", id)) => SliceTarget::Assembly(parse_assembly(id)?),
             Some(("event", index)) => SliceTarget::Event(parse_index(index)?),
             Some(("input", index)) => SliceTarget::Input(parse_index(index)?),
-            Some(("council", id)) => SliceTarget::Council(
-                klero_domain::CouncilId::parse(id)
-                    .map_err(|e| PageError::bad_request(format!("council id {id:?} {e}")))?,
-            ),
+            Some(("council", id)) => SliceTarget::Council(parse_council(id)?),
             Some(("submissions", id)) => SliceTarget::Submissions {
                 assembly: parse_assembly(id)?,
                 page: page_number(&PageNumber { page: query.page.clone() })?,
             },
-            None if path == "index" => SliceTarget::Index { after },
-            None if path == "dashboard" => SliceTarget::Dashboard { after },
+            None if path == "index" => SliceTarget::Index { after: after()? },
+            None if path == "dashboard" => SliceTarget::Dashboard { after: after()? },
+            None if path == "programme" => SliceTarget::Programme {
+                after: query.after.as_deref().map(parse_council).transpose()?,
+            },
             _ => return Err(PageError::not_found(
-                "There is no such slice: they are assembly/ID, submissions/ID, council/ID, event/N, input/N, index and dashboard.",
+                "There is no such slice: they are assembly/ID, submissions/ID, council/ID, event/N, input/N, index, dashboard and programme.",
             )),
         };
         let at_size = query.size.as_deref().map(|size| parse_number("size", size)).transpose()?;

@@ -14,6 +14,8 @@
 //! - `slice-vectors.txt`: slices of the fixtures (§15), honest and attacked, each with the
 //!   browser's request and the verdict (`ok` or the failure class) every verifier must reach;
 //!   the browser's WebAssembly module is held to them under Node (`klero-browser`'s tests).
+//! - `time-vectors.txt`: checkpoints cosigned at fixed times, and the bound they put on each
+//!   answer's recording time (§13.6);
 //! - `council-vectors.txt`: two councils on one platform, and one council's slice with the
 //!   verdicts on it and on lies about it (§15.2).
 //!
@@ -703,4 +705,85 @@ fn the_council_vectors_are_pinned() {
         writeln!(out, "verdict[{name}]: {verdict}").ok();
     }
     expect_file!["council-vectors.txt"].assert_eq(&out);
+}
+
+/// Witnessed time (FORMAT.md §13.6): the fixture's log with checkpoints cosigned by three
+/// witnesses at fixed times, under a policy of two of them; each answer's recording time, its
+/// deadline, the bound the witnesses put on it, and the verdicts. Twice: with the witnesses'
+/// clocks a minute after the log's, and with them three days after (a log whose clock was set
+/// back).
+#[test]
+fn the_witnessed_time_vectors_are_pinned() {
+    use klero_ledger::cosignature::{CosignerKey, WitnessPolicy};
+    use klero_testkit::ExportBuilder;
+    let fixture = fixture::lifecycle();
+    let events = &fixture.export.events;
+    let recorded_at =
+        |index: usize| Envelope::parse(events[index].clone()).expect("parses").ledger().recorded_at_unix_ms;
+    let witnesses: Vec<CosignerKey> = ["a", "b", "c"]
+        .iter()
+        .map(|n| {
+            CosignerKey::new(&format!("witness-{n}.example"), klero_testkit::key(&format!("fixture: witness {n}")))
+                .expect("key")
+        })
+        .collect();
+    let policy = WitnessPolicy::new(witnesses.iter().map(|w| w.verifier()).collect(), 2).expect("policy");
+    // Witnessed checkpoints at every fourth size and at the end.
+    let sizes: Vec<usize> = (4..events.len()).step_by(4).chain([events.len()]).collect();
+    let mut out = String::from(
+        "# Kleroterion golden witnessed-time vectors (docs/FORMAT.md §13.6): the fixture's events (record-vectors.txt),\n\
+         # checkpoints cosigned by three witnesses (a policy of 2), and each answer's times in Unix milliseconds.\n",
+    );
+    for witness in &witnesses {
+        writeln!(out, "witness: {}", witness.verifier().to_vkey_string()).ok();
+    }
+    writeln!(out, "quorum: 2").ok();
+    for (case, lag_seconds) in [("witnesses a minute behind the log", 60u64), ("a log set back three days", 3 * 86_400)]
+    {
+        let mut export = fixture.export.clone();
+        export.checkpoints.clear();
+        for &size in &sizes {
+            let signed = ExportBuilder::new(fixture.log_key.clone(), fixture.trust_root)
+                .extend_from(&events[..size])
+                .checkpoint();
+            let base = recorded_at(size - 1) / 1000 + lag_seconds;
+            // Witness c cosigns late; a and b within seconds: the quorum's time is b's.
+            let lines: Vec<_> = witnesses
+                .iter()
+                .zip([base, base + 5, base + 3_600])
+                .map(|(witness, at)| witness.cosign(signed.checkpoint(), at))
+                .collect();
+            export.checkpoints.push(signed.with_signature_lines(&lines).note().to_string());
+        }
+        let options = klero_verifier::VerifyOptions { witness_policy: Some(policy.clone()), ..Default::default() };
+        let report = klero_verifier::verify_export_with(&export, &options, &mut |_, _| {});
+        assert!(report.complete(), "{}", report.to_text());
+        assert!(!report.answer_times.is_empty(), "the fixture has answers");
+        writeln!(out, "case: {case}").ok();
+        for note in &export.checkpoints {
+            writeln!(out, "  checkpoint: {}", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, note))
+                .ok();
+        }
+        for answer in &report.answer_times {
+            writeln!(
+                out,
+                "  answer[{}]: recorded_at {} due_by {} attested_by {} on_time_by_log {} on_time_attested {:?} disagrees {}",
+                answer.log_index,
+                answer.recorded_at_unix_ms,
+                answer.due_by_unix_ms,
+                answer.attested_by_unix_ms.map_or("none".to_string(), |t| t.to_string()),
+                answer.on_time_by_log(),
+                answer.on_time_attested(),
+                answer.time_disagrees(klero_verifier::TIME_TOLERANCE_MS)
+            )
+            .ok();
+        }
+        let disagreements = report.time_disagreements();
+        if lag_seconds > 900 {
+            assert_eq!(disagreements, report.answer_times.len(), "every answer of the set-back log");
+        } else {
+            assert_eq!(disagreements, 0, "an honest clock raises nothing");
+        }
+    }
+    expect_file!["time-vectors.txt"].assert_eq(&out);
 }

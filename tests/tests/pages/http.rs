@@ -811,3 +811,107 @@ async fn the_pages_and_the_form_are_in_welsh_with_nothing_left_in_english() {
     }
     server.server.stop().await;
 }
+
+/// Issue 29: the programme. Seven councils on one server, two of them with assemblies whose
+/// recommendations were answered; the programme's pages (five councils a page) and each
+/// council's page are exactly what their slices derive, in English and in Welsh, every council
+/// is listed once, the figures are the record's, and the CSV gives the same for every council.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_programme_compares_councils_from_their_own_records() {
+    use klero_client::{council_stream, new_event_id, Author};
+    let server = PagesServer::start().await;
+    let mut client = server.client().await;
+    let platform = Author::new(key("trust root"));
+    let councils = ["aber", "bryn", "cwm", "dyfed", "east", "fflint", "gwent"];
+    for council in councils {
+        let root = Author::new(key(&format!("{council} root")));
+        let registration = klero_proto::registry::CouncilRegistered {
+            council_id: council.into(),
+            name: format!("Cyngor {council}"),
+            root_public_key: root.public_key().to_vec(),
+        };
+        let event = platform
+            .sign_with(
+                council_stream(council).expect("stream"),
+                new_event_id(),
+                klero_application::system_clock()(),
+                &registration,
+            )
+            .expect("sign");
+        client.append(&event, None).await.expect("registered");
+    }
+    // Two councils run an assembly each, with one recommendation adopted and answered.
+    for (council, decision) in
+        [("aber", klero_proto::response::Decision::Accepted), ("cwm", klero_proto::response::Decision::NotAccepted)]
+    {
+        let cast = Cast::with_council(council, &format!("{council} root"));
+        let assembly = format!("{council}.transport");
+        assembly_with_panel(&mut client, &cast, &assembly).await;
+        let adoption = adopted_recommendation(&mut client, &cast, &assembly, "R1").await;
+        append(&mut client, &cast.decision_maker, &assembly, &response(&adoption.event_hash, decision)).await;
+    }
+    let pages = server.pages();
+    let derived = |address: String| {
+        let pages = pages.clone();
+        async move {
+            let page = get(&pages, &address).await;
+            assert_eq!(page.status, 200, "{address}: {}", page.text());
+            let html = page.text();
+            let size = tree_size_of(&html);
+            let plan = klero_browser::plan(&address).expect("a plan");
+            let slice_path = plan.slice.expect("the page shows the record");
+            let separator = if slice_path.contains('?') { '&' } else { '?' };
+            let slice = get(&pages, &format!("/api/v1/slices/{slice_path}{separator}size={size}")).await;
+            assert_eq!(slice.status, 200, "{address}: {}", slice.text());
+            let result = klero_browser::check(
+                &klero_browser::CheckRequest { page: address.clone(), ..Default::default() },
+                &slice.text(),
+            );
+            assert!(result.ok, "{address}: {:?}", result.failure);
+            assert_eq!(
+                result.body.as_deref(),
+                Some(body_of(&html)),
+                "{address}: the served page is not the derived one"
+            );
+            html
+        }
+    };
+    // Page through the programme: every council once, in order.
+    let mut seen = Vec::new();
+    let mut address = "/programme".to_string();
+    for _ in 0..5 {
+        let html = derived(address.clone()).await;
+        seen.extend(
+            html.split("href=\"/councils/").skip(1).filter_map(|rest| rest.split('"').next()).map(str::to_string),
+        );
+        match html.split("href=\"/programme?after=").nth(1) {
+            Some(rest) => address = format!("/programme?after={}", rest.split('"').next().expect("an id")),
+            None => break,
+        }
+    }
+    assert_eq!(seen, councils, "every council once, in order");
+    let first = derived("/programme".into()).await;
+    assert!(first.contains("class=\"answers-chart\"") && first.contains("Cyngor aber"), "the chart and the names");
+    let welsh = derived("/cy/programme".into()).await;
+    assert!(welsh.contains("Y rhaglen: cymharu cynghorau"), "the programme in Welsh");
+    let aber = derived("/councils/aber".into()).await;
+    assert!(aber.contains("href=\"/assemblies/aber.transport\""), "the council's page links its assembly");
+    assert!(aber.contains("1 of 1 received") || aber.contains("0 of 0 received"), "{aber}");
+    derived("/cy/councils/cwm".into()).await;
+    assert_eq!(get(&pages, "/councils/nowhere").await.status, 404);
+    assert_eq!(get(&pages, "/councils/Not-An-Id").await.status, 400);
+
+    // The CSV: a row a council, the record's figures.
+    let csv = get(&pages, "/programme.csv").await;
+    assert_eq!(csv.status, 200);
+    let text = csv.text();
+    let rows: Vec<Vec<&str>> = text.lines().skip(1).map(|line| line.split(',').collect()).collect();
+    assert_eq!(rows.len(), councils.len(), "{text}");
+    let row = |id: &str| rows.iter().find(|r| r[0] == id).unwrap_or_else(|| panic!("{id} in {text}")).clone();
+    // council_id,council,assemblies,quotas_met,quotas,received,published,recommendations,adopted,
+    // accepted,in part,not accepted,referred,implemented,median days,worst days,overdue
+    assert_eq!(row("aber")[2..], ["1", "2", "2", "0", "0", "1", "1", "1", "0", "0", "0", "0", "1", "1", "0"]);
+    assert_eq!(row("cwm")[9..12], ["0", "0", "1"], "cwm did not accept");
+    assert_eq!(row("bryn")[2..], ["0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "", "", "0"]);
+    server.server.stop().await;
+}

@@ -25,6 +25,8 @@ pub enum SliceTarget {
     /// A council's whole record, for its auditor: its registry (`council/<id>`) and every
     /// stream of every assembly of the council, and nothing of other councils.
     Council(CouncilId),
+    /// A page of the programme's councils after `after`, each whole as [`SliceTarget::Council`].
+    Programme { after: Option<CouncilId> },
 }
 
 /// Public submissions on one page of an assembly's submissions.
@@ -43,6 +45,8 @@ impl SliceTarget {
             SliceTarget::Dashboard { after: Some(id) } => format!("dashboard?after={id}"),
             SliceTarget::Submissions { assembly, page } => format!("submissions/{assembly}?page={page}"),
             SliceTarget::Council(id) => format!("council/{id}"),
+            SliceTarget::Programme { after: None } => "programme".into(),
+            SliceTarget::Programme { after: Some(id) } => format!("programme?after={id}"),
         }
     }
 }
@@ -108,9 +112,11 @@ pub struct VerifiedSlice {
     /// What the server says of its old copies of erased personal data: its word, not checked.
     pub erasures_complete: Option<ErasuresComplete>,
     /// For an index or a dashboard: the assemblies of the page, in order, and whether a next
-    /// page follows.
+    /// page follows (for the programme: whether more councils follow).
     pub page: Vec<AssemblyId>,
     pub more_after_page: bool,
+    /// For the programme: the councils of the page, in order.
+    pub councils: Vec<CouncilId>,
     /// For an event page: what authorised the event (`None` if it broke the rules, which the
     /// verification reports).
     pub authorised_by: Option<Authorisation>,
@@ -488,6 +494,7 @@ pub fn verify_slice(slice: &Slice, target: &SliceTarget, options: &SliceOptions)
         erasures_complete: slice.erasures_complete,
         page: plan.page,
         more_after_page: plan.more_after_page,
+        councils: plan.councils,
         authorised_by,
         signatures_verified,
     })
@@ -593,6 +600,7 @@ pub(crate) struct StreamPlan {
     folded: Vec<u64>,
     page: Vec<AssemblyId>,
     more_after_page: bool,
+    councils: Vec<CouncilId>,
 }
 
 pub(crate) fn plan_streams(
@@ -606,8 +614,13 @@ pub(crate) fn plan_streams(
     let whole = |heads: Vec<StreamHead>| -> Vec<(String, (StreamHead, BTreeSet<u64>))> {
         heads.into_iter().map(|head| (head.stream.clone(), (head.clone(), (0..=head.revision).collect()))).collect()
     };
-    let mut plan =
-        StreamPlan { streams: BTreeMap::new(), folded: Vec::new(), page: Vec::new(), more_after_page: false };
+    let mut plan = StreamPlan {
+        streams: BTreeMap::new(),
+        folded: Vec::new(),
+        page: Vec::new(),
+        more_after_page: false,
+        councils: Vec::new(),
+    };
     let assembly_of_input = |index: u64| -> Result<AssemblyId, Failure> {
         let (envelope, _) = events
             .get(&index)
@@ -631,6 +644,7 @@ pub(crate) fn plan_streams(
                 | SliceTarget::Dashboard { after: Some(id) } => id.clone(),
                 SliceTarget::Event(_)
                 | SliceTarget::Council(_)
+                | SliceTarget::Programme { .. }
                 | SliceTarget::Index { after: None }
                 | SliceTarget::Dashboard { after: None } => {
                     return Err(failure(FailureClass::Format, None, "not an assembly's slice"));
@@ -664,6 +678,18 @@ pub(crate) fn plan_streams(
                     revisions.insert(revision + 1);
                 }
                 plan.streams.insert(stream, (head, revisions));
+            }
+        }
+        SliceTarget::Programme { after } => {
+            let page_size = slice
+                .page
+                .ok_or_else(|| failure(FailureClass::Format, None, "a listing's slice states its page size"))?;
+            let listing = council_page(heads, heads_count, after.as_ref(), page_size)?;
+            plan.more_after_page = listing.more;
+            for (council, head) in listing.councils {
+                plan.streams.insert(head.stream.clone(), (head.clone(), (0..=head.revision).collect()));
+                plan.streams.extend(whole(complete(StreamRange::name_prefix(&format!("assembly/{council}.")))?));
+                plan.councils.push(council);
             }
         }
         SliceTarget::Council(council) => {
@@ -728,6 +754,59 @@ pub(crate) fn plan_streams(
 pub(crate) fn range_heads(heads: &HeadsProof, count: u64, range: &StreamRange) -> Result<Vec<StreamHead>, Failure> {
     heads::range_complete(&heads.leaves, count, range)
         .map_err(|e| failure(FailureClass::Incomplete, None, format!("{e}: a stream the page needs may be left out")))
+}
+
+pub(crate) struct CouncilPage {
+    councils: Vec<(CouncilId, StreamHead)>,
+    more: bool,
+}
+
+/// A page of the programme's councils: starting right after `after`'s registry (or at the first
+/// council), `page_size` councils' registries at consecutive leaves, then the leaf that ends
+/// the page (the next council, another stream, or the tree's end). As with assemblies, the
+/// server chooses the page's length and cannot skip a council inside it.
+pub(crate) fn council_page(
+    heads: &HeadsProof,
+    count: u64,
+    after: Option<&CouncilId>,
+    page_size: u64,
+) -> Result<CouncilPage, Failure> {
+    let range = StreamRange::children_after("council", after.map(|c| c.stream()).as_deref());
+    let listed: Vec<&(u64, StreamHead)> =
+        heads.leaves.iter().filter(|(_, head)| range.contains(&head.stream)).collect();
+    let incomplete = |reason: &str| {
+        failure(FailureClass::Incomplete, None, format!("{reason}: a council may be left out of the list"))
+    };
+    let Some(first) = listed.first() else {
+        range_heads(heads, count, &range)?;
+        return Ok(CouncilPage { councils: Vec::new(), more: false });
+    };
+    let at = |position: u64| heads.leaves.iter().find(|(p, _)| *p == position);
+    if first.0 > 0 && at(first.0 - 1).is_none() {
+        return Err(incomplete("the stream before the page is not shown"));
+    }
+    let mut councils = Vec::new();
+    let mut expected = first.0;
+    for (position, head) in listed {
+        if *position != expected {
+            return Err(incomplete("the page's councils are not consecutive"));
+        }
+        expected += 1;
+        let council = klero_domain::registry_of_stream(&head.stream)
+            .flatten()
+            .and_then(|id| CouncilId::parse(id).ok())
+            .ok_or_else(|| {
+                failure(FailureClass::Incomplete, None, format!("{} is not a council's registry", head.stream))
+            })?;
+        if councils.len() as u64 == page_size {
+            return Ok(CouncilPage { councils, more: true });
+        }
+        councils.push((council, head.clone()));
+    }
+    if expected < count && at(expected).is_none() {
+        return Err(incomplete("the stream after the page is not shown"));
+    }
+    Ok(CouncilPage { councils, more: false })
 }
 
 pub(crate) struct ListingPage {

@@ -7,6 +7,8 @@ use super::*;
 /// server's choice; a reader accepts any page of up to [`PAGE_ASSEMBLIES_MAX`].
 pub const INDEX_PAGE_ASSEMBLIES: u64 = 20;
 pub const DASHBOARD_PAGE_ASSEMBLIES: u64 = 10;
+/// Councils on one page of the programme, each whole.
+pub const PROGRAMME_PAGE_COUNCILS: u64 = 5;
 
 /// What a slice for a target holds, chosen from the heads tree at its checkpoint: the leaves
 /// to prove, each stream's revisions (`None`: all), and a listing's page size.
@@ -134,6 +136,38 @@ pub fn plan_slice(
                 registry(&council, &mut plan);
             }
         }
+        SliceTarget::Programme { after } => {
+            plan.page = Some(PROGRAMME_PAGE_COUNCILS);
+            let inside =
+                heads.positions(&StreamRange::children_after("council", after.as_ref().map(|c| c.stream()).as_deref()));
+            if inside.start > 0 {
+                plan.head_positions.insert(inside.start as u64 - 1);
+            }
+            let mut end = inside.end;
+            let mut councils = Vec::new();
+            for position in inside {
+                let head = &heads.heads()[position];
+                let Some(Some(council)) = klero_domain::registry_of_stream(&head.stream) else {
+                    return Err(PlanError::Invalid(format!("{} is no council's registry", head.stream)));
+                };
+                if councils.len() as u64 == PROGRAMME_PAGE_COUNCILS {
+                    end = position;
+                    break;
+                }
+                plan.head_positions.insert(position as u64);
+                plan.streams.insert(head.stream.clone(), None);
+                councils.push(council.to_string());
+            }
+            if end < heads.heads().len() {
+                plan.head_positions.insert(end as u64);
+            }
+            for council in councils {
+                let assemblies = prove(&StreamRange::name_prefix(&format!("assembly/{council}.")), &mut plan);
+                for head in &heads.heads()[assemblies] {
+                    plan.streams.insert(head.stream.clone(), None);
+                }
+            }
+        }
         SliceTarget::Council(council) => {
             let council_stream = format!("{}{council}", klero_domain::COUNCIL_STREAM_PREFIX);
             if prove(&StreamRange::exact(&council_stream), &mut plan).is_empty() {
@@ -160,7 +194,7 @@ pub fn shown_events<'e>(
     target: &SliceTarget,
     events: &'e BTreeMap<u64, (DomainEvent, Hash256)>,
 ) -> Vec<(u64, &'e DomainEvent)> {
-    if matches!(target, SliceTarget::Index { .. } | SliceTarget::Dashboard { .. }) {
+    if matches!(target, SliceTarget::Index { .. } | SliceTarget::Dashboard { .. } | SliceTarget::Programme { .. }) {
         return Vec::new();
     }
     // A resident's submission shows only while its latest moderation publishes it: pending

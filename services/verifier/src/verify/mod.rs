@@ -79,6 +79,9 @@ struct Anchors<'h> {
     /// make (FORMAT.md §4.1); each must equal the heads the events give.
     stream_heads: BTreeMap<u64, Vec<StreamHeadsCommitment>>,
     views: BTreeMap<u64, Vec<&'h PublishedView>>,
+    /// With a witness policy: (tree size, when a quorum of its witnesses had cosigned it, in
+    /// seconds), for each checkpoint that meets the policy (FORMAT.md §13.6).
+    attested: Vec<(u64, u64)>,
 }
 
 fn verify_events(
@@ -118,7 +121,12 @@ fn verify_events(
             return report;
         }
     }
-    let mut anchors = Anchors { checkpoints: BTreeMap::new(), stream_heads: BTreeMap::new(), views: BTreeMap::new() };
+    let mut anchors = Anchors {
+        checkpoints: BTreeMap::new(),
+        stream_heads: BTreeMap::new(),
+        views: BTreeMap::new(),
+        attested: Vec::new(),
+    };
     for note in &header.checkpoints {
         match log_key.verify(note) {
             Ok(signed) => {
@@ -139,6 +147,9 @@ fn verify_events(
                         ),
                     );
                     continue;
+                }
+                if let Some(at) = options.witness_policy.as_ref().and_then(|policy| policy.attested_at(note)) {
+                    anchors.attested.push((checkpoint.tree_size, at));
                 }
                 // The first checkpoint of each size is kept; a second that disagrees is a fork.
                 match anchors.checkpoints.get(&checkpoint.tree_size) {
@@ -188,6 +199,8 @@ fn verify_events(
         stopped: false,
         collect_sealed_fields: options.collect_sealed_fields,
         verified_sizes: Vec::new(),
+        collect_answer_times: options.witness_policy.is_some(),
+        answer_times: Vec::new(),
     };
     // A checkpoint or view of the empty log is checked before any event.
     replay.check_at_size(&mut report);
@@ -287,6 +300,10 @@ fn verify_events(
     }
     report.streams = replay.streams.len() as u64;
     report.root_hash = replay.frontier.root();
+    report.answer_times = attest_answer_times(std::mem::take(&mut replay.answer_times), &replay.anchors.attested);
+    report.time_tolerance_ms = options.time_tolerance_ms.unwrap_or(TIME_TOLERANCE_MS);
+    report.witness_quorum =
+        options.witness_policy.as_ref().map_or((0, 0), |policy| (policy.quorum(), policy.witnesses().len()));
     if options.collect_committed_documents {
         report.committed_documents = replay.fold.committed_document_kinds().collect();
     }
@@ -359,6 +376,20 @@ fn check_chunk_signatures(first: u64, chunk: &[Envelope], bad_signature: &Mutex<
 }
 
 /// The sequential checks, in log order: chains, the tree, the fold, checkpoints and views.
+/// Puts each answer's witnessed bound on it: the least attested time of the checkpoints that
+/// cover it (of more events than its index), in milliseconds. A witness's timestamp is whole
+/// seconds, so a cosignature at `t` was made before `t + 1` s: the bound is `t·1000 + 999`.
+fn attest_answer_times(mut answers: Vec<AnswerTime>, attested: &[(u64, u64)]) -> Vec<AnswerTime> {
+    for answer in &mut answers {
+        answer.attested_by_unix_ms = attested
+            .iter()
+            .filter(|(size, _)| *size > answer.log_index)
+            .map(|(_, seconds)| seconds.saturating_mul(1000).saturating_add(999))
+            .min();
+    }
+    answers
+}
+
 struct Replay<'h> {
     chains: StreamChainChecker,
     streams: HashSet<String>,
@@ -374,9 +405,34 @@ struct Replay<'h> {
     /// The sizes of the checkpoints that verified (root and stream heads), ascending: only
     /// these anchor events.
     verified_sizes: Vec<u64>,
+    /// With a witness policy: note each council answer's times.
+    collect_answer_times: bool,
+    answer_times: Vec<AnswerTime>,
 }
 
 impl Replay<'_> {
+    /// Notes a council answer just folded: its recording time and its deadline, from the
+    /// adoption it answers.
+    fn note_answer(&mut self, index: u64, envelope: &Envelope, adoption: &Hash256) {
+        let Some((_, Some(assembly_id))) = klero_domain::StreamKind::parse_stream(&envelope.author().stream) else {
+            return;
+        };
+        let Some(assembly) = self.fold.state().assembly(&assembly_id) else { return };
+        let Some(recommendation_id) = assembly.adopted_by_hash.get(adoption) else { return };
+        let Some(adopted_at) = assembly.recommendations.get(recommendation_id).and_then(|r| r.adopted_at_unix_ms)
+        else {
+            return;
+        };
+        self.answer_times.push(AnswerTime {
+            log_index: index,
+            assembly_id: assembly_id.to_string(),
+            recommendation_id: recommendation_id.clone(),
+            recorded_at_unix_ms: envelope.ledger().recorded_at_unix_ms,
+            due_by_unix_ms: klero_domain::response_due_by_unix_ms(adopted_at, assembly.convened.response_deadline_days),
+            attested_by_unix_ms: None,
+        });
+    }
+
     fn events(&mut self, chunk: &[Envelope], first: u64, report: &mut Report) {
         for (offset, envelope) in chunk.iter().enumerate() {
             let index = first + offset as u64;
@@ -422,6 +478,12 @@ impl Replay<'_> {
         self.frontier.push_entry(&hash);
         // Decoded here once, so the sealed fields can be counted; the fold takes it as is.
         let decoded = LogFold::decode(envelope).ok();
+        let answers = match &decoded {
+            Some(klero_domain::DomainEvent::ResponseIssued(response)) if self.collect_answer_times => {
+                Some(response.recommendation_event_hash)
+            }
+            _ => None,
+        };
         if let Some(event) = &decoded {
             for (field, sealed) in event.sealed_fields() {
                 report.sealed_fields += 1;
@@ -435,7 +497,12 @@ impl Replay<'_> {
             report.authority_checks += 1;
         }
         match folded {
-            Ok(_) => report.rules_replayed += 1,
+            Ok(_) => {
+                report.rules_replayed += 1;
+                if let Some(adoption) = answers {
+                    self.note_answer(index, envelope, &adoption);
+                }
+            }
             Err(FoldError::Payload { event_type, violations, .. }) => {
                 let fields: Vec<String> = violations.iter().map(|v| format!("{} {}", v.field, v.description)).collect();
                 fail(

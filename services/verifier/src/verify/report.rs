@@ -125,6 +125,9 @@ pub struct VerifyOptions {
     /// Keep the commitment of every sealed field in the report, to check an auditor's
     /// openings against with [`check_openings`].
     pub collect_sealed_fields: bool,
+    /// How far an answer's recording time and its witnessed bound may disagree before the
+    /// report names it (FORMAT.md §13.6); [`TIME_TOLERANCE_MS`] when `None`.
+    pub time_tolerance_ms: Option<u64>,
 }
 
 /// What was checked, with counts, and the first failure if any.
@@ -163,6 +166,57 @@ pub struct Report {
     pub sealed_commitments: BTreeMap<(u64, String), Hash256>,
     /// Sealed fields whose opening (text and salt) was checked by [`check_openings`].
     pub sealed_fields_opened: u64,
+    /// With a witness policy: every council answer (`ResponseIssued`), with its recording time
+    /// and the bound the witnesses' clocks put on it (FORMAT.md §13.6).
+    pub answer_times: Vec<AnswerTime>,
+    /// The tolerance [`AnswerTime::time_disagrees`] was judged with, and the witness policy's
+    /// quorum and size (for "attested by 2 of 3 witnesses").
+    pub time_tolerance_ms: u64,
+    pub witness_quorum: (usize, usize),
+}
+
+/// How far a log's recording time and its witnessed bound may disagree before the report
+/// names the event (FORMAT.md §13.6): the server keeps a witnessed checkpoint at most every
+/// minute, publishes checkpoints every few seconds, waits 5 seconds for each witness, and
+/// clocks drift; fifteen minutes covers all of that many times over.
+pub const TIME_TOLERANCE_MS: u64 = 15 * 60 * 1000;
+
+/// One council answer's times (FORMAT.md §13.6).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnswerTime {
+    pub log_index: u64,
+    pub assembly_id: String,
+    pub recommendation_id: String,
+    /// The log's recording time.
+    pub recorded_at_unix_ms: u64,
+    /// When the answer was due, from the adoption's recording time.
+    pub due_by_unix_ms: u64,
+    /// The earliest time at which a quorum of the policy's witnesses had cosigned a checkpoint
+    /// covering the answer: it was recorded no later. `None` when no such checkpoint is in the
+    /// export.
+    pub attested_by_unix_ms: Option<u64>,
+}
+
+impl AnswerTime {
+    /// On time by the log's own clock.
+    pub fn on_time_by_log(&self) -> bool {
+        self.recorded_at_unix_ms <= self.due_by_unix_ms
+    }
+
+    /// On time by the witnesses: attested by the deadline (`None`: not attested at all).
+    pub fn on_time_attested(&self) -> Option<bool> {
+        self.attested_by_unix_ms.map(|bound| bound <= self.due_by_unix_ms)
+    }
+
+    /// The log's time and the witnesses' bound disagree by more than `tolerance_ms`: recorded
+    /// long before any witness saw it (a clock set back, or no witness cosigned for that
+    /// long), or after a witness had already seen it (a clock set ahead).
+    pub fn time_disagrees(&self, tolerance_ms: u64) -> bool {
+        self.attested_by_unix_ms.is_some_and(|bound| {
+            bound > self.recorded_at_unix_ms.saturating_add(tolerance_ms)
+                || self.recorded_at_unix_ms > bound.saturating_add(tolerance_ms)
+        })
+    }
 }
 
 impl Report {
@@ -198,6 +252,19 @@ impl Report {
             "sealed_fields": self.sealed_fields,
             "sealed_fields_opened": self.sealed_fields_opened,
             "sealed_fields_unopened": self.sealed_fields - self.sealed_fields_opened,
+            "time_tolerance_ms": self.time_tolerance_ms,
+            "time_disagreements": self.time_disagreements(),
+            "answer_times": self.answer_times.iter().map(|a| json!({
+                "log_index": a.log_index,
+                "assembly_id": a.assembly_id,
+                "recommendation_id": a.recommendation_id,
+                "recorded_at_unix_ms": a.recorded_at_unix_ms,
+                "attested_by_unix_ms": a.attested_by_unix_ms,
+                "due_by_unix_ms": a.due_by_unix_ms,
+                "on_time_by_log": a.on_time_by_log(),
+                "on_time_attested": a.on_time_attested(),
+                "time_disagrees": a.time_disagrees(self.time_tolerance_ms),
+            })).collect::<Vec<_>>(),
             "first_failure": self.first_failure.as_ref().map(|f| json!({
                 "class": f.class.as_str(), "position": f.position, "line": f.line, "reason": f.reason,
             })),
@@ -227,6 +294,9 @@ impl Report {
                 self.documents_checked, self.documents_uncommitted, self.documents_missing
             ));
         }
+        if self.witness_quorum.0 > 0 {
+            text.push_str(&self.answer_times_text());
+        }
         match &self.first_failure {
             Some(failure) => text.push_str(&format!("result: FAILED — {failure}\n")),
             None if self.unanchored_events > 0 => text.push_str(&format!(
@@ -235,6 +305,48 @@ impl Report {
                 self.anchored_size.saturating_sub(1)
             )),
             None => text.push_str("result: everything holds\n"),
+        }
+        text
+    }
+
+    /// Answers whose recording time and witnessed bound disagree beyond the tolerance.
+    pub fn time_disagreements(&self) -> usize {
+        self.answer_times.iter().filter(|a| a.time_disagrees(self.time_tolerance_ms)).count()
+    }
+
+    /// The witnessed time of every answer (FORMAT.md §13.6), a line each.
+    fn answer_times_text(&self) -> String {
+        let (quorum, witnesses) = self.witness_quorum;
+        let mut text = format!(
+            "witnessed time: answers {}, of which {} have a log time and a witnessed bound more than {} minutes apart\n",
+            self.answer_times.len(),
+            self.time_disagreements(),
+            self.time_tolerance_ms / 60_000
+        );
+        for answer in &self.answer_times {
+            let attested = match answer.attested_by_unix_ms {
+                Some(bound) => format!("attested by {quorum} of {witnesses} witnesses by {}", utc(bound)),
+                None => "attested by no witnessed checkpoint in the export".to_string(),
+            };
+            let judged = match answer.on_time_attested() {
+                Some(true) => "on time by the witnesses",
+                Some(false) => "not attested by the deadline",
+                None => "not attested",
+            };
+            let by_log = if answer.on_time_by_log() { "on time by the log's clock" } else { "late by the log's clock" };
+            let warning = if answer.time_disagrees(self.time_tolerance_ms) {
+                " — WARNING: the log's time and the witnesses' disagree beyond the tolerance (the server's clock was wrong, or no witness cosigned for that long)"
+            } else {
+                ""
+            };
+            text.push_str(&format!(
+                "  answer at position {} (assembly {}, recommendation {}): recorded {}, {attested}; due by {}: {by_log}, {judged}{warning}\n",
+                answer.log_index,
+                answer.assembly_id,
+                answer.recommendation_id,
+                utc(answer.recorded_at_unix_ms),
+                utc(answer.due_by_unix_ms)
+            ));
         }
         text
     }
@@ -272,4 +384,12 @@ pub(crate) fn fail(report: &mut Report, failure: Failure) {
 
 pub(crate) fn failure(class: FailureClass, position: Option<u64>, reason: impl Into<String>) -> Failure {
     Failure { class, position, line: None, reason: reason.into() }
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` for milliseconds since the epoch.
+fn utc(unix_ms: u64) -> String {
+    let seconds = unix_ms / 1000;
+    let date = klero_domain::Date((seconds / 86_400) as i64);
+    let in_day = seconds % 86_400;
+    format!("{date} {:02}:{:02}:{:02} UTC", in_day / 3600, in_day % 3600 / 60, in_day % 60)
 }
