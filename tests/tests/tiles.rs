@@ -448,7 +448,7 @@ async fn a_server_whose_clock_is_set_back_is_exposed_by_its_witnesses() {
 
         // Wait until the server kept a witnessed checkpoint that covers the answer.
         let started = Instant::now();
-        loop {
+        let kept_size = loop {
             let kept = client
                 .ledger()
                 .list_witnessed_checkpoints(pb::ledger::ListWitnessedCheckpointsRequest {
@@ -459,13 +459,13 @@ async fn a_server_whose_clock_is_set_back_is_exposed_by_its_witnesses() {
                 .expect("list")
                 .into_inner()
                 .signed_notes;
-            if !kept.is_empty() {
-                break;
+            if let Some(note) = kept.first() {
+                break note.lines().nth(1).and_then(|size| size.parse::<u64>().ok()).expect("a size");
             }
             assert!(started.elapsed() < Duration::from_secs(30), "no witnessed checkpoint covers the answer");
             let _ = client.checkpoint().await;
             tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        };
         let export = klero_client::export::export_from_server(&mut client).await.expect("export");
         assert!(export.checkpoints.len() >= 2, "the export carries the witnessed history");
         let options = klero_verifier::VerifyOptions {
@@ -495,6 +495,85 @@ async fn a_server_whose_clock_is_set_back_is_exposed_by_its_witnesses() {
         }
         // Without a witness policy nothing is said of time.
         assert!(klero_verifier::verify_export(&export, &mut |_, _| {}).answer_times.is_empty());
+
+        // The assembly's page shows both times, from its slice: the same in the browser. The
+        // log grows first, so that the page's checkpoint is past the witnessed one that covers
+        // the answer, which the slice then carries with its consistency proof.
+        put!(
+            cast.council,
+            pb::registry::KeyGranted {
+                public_key: key("time: later officer").verifying_key().to_bytes().to_vec(),
+                role: pb::registry::Role::Facilitator as i32,
+                scope: assembly.into(),
+                holder_title: "officer".into(),
+            }
+        );
+        let pages = server.pages_url.clone().expect("pages");
+        let started = Instant::now();
+        let html = loop {
+            let (status, _, html) = http(&pages, "GET", "/assemblies/time", b"");
+            let html = String::from_utf8(html).expect("UTF-8");
+            assert_eq!(status, 200, "{html}");
+            if html
+                .split("data-tree-size=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .and_then(|s| s.parse::<u64>().ok())
+                > Some(kept_size)
+            {
+                break html;
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "the pages never moved past the witnessed checkpoint");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(html.contains("Attested by 2 of 2 witnesses as recorded by"), "{html}");
+        assert_eq!(html.contains("The witnesses saw it only after the deadline."), set_back, "{html}");
+        let size: u64 = html
+            .split("data-tree-size=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .and_then(|size| size.parse().ok())
+            .expect("the page's size");
+        let (status, _, slice) = http(&pages, "GET", &format!("/api/v1/slices/assembly/time?size={size}"), b"");
+        let slice = String::from_utf8(slice).expect("UTF-8");
+        assert_eq!(status, 200, "{slice}");
+        assert!(slice.contains("\nwitnessed "), "the slice carries the witnessed checkpoint that covers the answer");
+        let result = klero_browser::check(
+            &klero_browser::CheckRequest { page: "/assemblies/time".into(), ..Default::default() },
+            &slice,
+        );
+        assert!(result.ok, "{:?}", result.failure);
+        let body =
+            &html[html.find("<body>\n").expect("a body") + "<body>\n".len()..html.rfind("</body>").expect("its end")];
+        assert_eq!(result.body.as_deref(), Some(body), "the browser derives the same page");
+        // Lies about the witnessed time fail: a witnessed checkpoint of another tree (signed
+        // with the log key, as only the operator could), or one above the page's checkpoint.
+        let parsed = klero_verifier::slice::Slice::parse(&slice).expect("parses");
+        let (note, proof) = parsed.witnessed.first().cloned().expect("a witnessed line");
+        let witnessed_size: u64 = note.lines().nth(1).and_then(|s| s.parse().ok()).expect("size");
+        let log_key = LogSigningKey::new(ORIGIN, key("log key")).expect("key");
+        let forge = |tree_size: u64| {
+            log_key
+                .sign(&klero_ledger::checkpoint::Checkpoint {
+                    origin: ORIGIN.into(),
+                    tree_size,
+                    root_hash: Hash256([9; 32]),
+                    stream_heads: None,
+                })
+                .expect("sign")
+                .note()
+                .to_string()
+        };
+        let target = klero_verifier::slice::SliceTarget::Assembly(klero_domain::AssemblyId::parse("time").expect("id"));
+        for (lie, witnessed, class) in [
+            ("another tree at the witnessed size", vec![(forge(witnessed_size), proof.clone())], "fork"),
+            ("a witnessed checkpoint above the page's", vec![(forge(size + 1), Vec::new())], "format"),
+        ] {
+            let mut forged = parsed.clone();
+            forged.witnessed = witnessed;
+            let failure = klero_verifier::slice::verify_slice(&forged, &target, &Default::default()).expect_err(lie);
+            assert_eq!(failure.class.as_str(), class, "{lie}: {failure}");
+        }
         server.stop().await;
     }
 }

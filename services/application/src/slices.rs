@@ -20,6 +20,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 pub const INLINE_DOCUMENT_BYTES_MAX: usize = 64 * 1024;
 /// Recent served checkpoints kept by size, so that a page rendered at one is checked at it.
 pub(crate) const RECENT_CHECKPOINTS_KEPT: usize = 16;
+/// The event type whose recording time the witnessed checkpoints of a slice bound.
+const ANSWER_EVENT_TYPE: &str = "klero.response.v1.ResponseIssued";
 /// Most "from" sizes one slice proves consistency with.
 pub const SLICE_CONSISTENCY_MAX: usize = 4;
 
@@ -132,6 +134,7 @@ impl Application {
             }
         }
         let (openings, documents, documents_held) = self.shown_content(&request.target, &events, &page_events).await?;
+        let witnessed = self.witnessed_for_answers(&events, size).await?;
         let (witnesses, witness_quorum) = self.config.witness_statement.clone().unwrap_or_default();
         let erasures_complete = if self.store.keeps_data_keys() {
             Some(match self.store.erasures_complete_through().await? {
@@ -148,6 +151,7 @@ impl Application {
             witness_quorum,
             checkpoint: checkpoint.note().to_string(),
             consistency,
+            witnessed,
             page: needed.page,
             heads_proof: heads_proof.proof,
             heads: heads_proof.leaves.iter().map(|(position, head)| (*position, head.entry())).collect(),
@@ -158,6 +162,37 @@ impl Application {
             documents_held,
             erasures_complete,
         })
+    }
+
+    /// For each council answer among `events`, the first witnessed checkpoint the store kept
+    /// that covers it and is smaller than `size`, with its consistency proof to `size`
+    /// (FORMAT.md §13.6, §15.1): what a page needs to show when the witnesses attest the answer
+    /// was recorded by. Ascending size, each once.
+    async fn witnessed_for_answers(
+        &self,
+        events: &BTreeMap<u64, Envelope>,
+        size: u64,
+    ) -> Result<Vec<(String, Vec<Hash256>)>, ApplicationError> {
+        let mut notes: BTreeMap<u64, String> = BTreeMap::new();
+        let mut covered_below = 0;
+        for (index, envelope) in events {
+            if envelope.author().event_type != ANSWER_EVENT_TYPE || *index < covered_below {
+                continue;
+            }
+            let Some(note) = self.store.witnessed_checkpoints(index + 1, 1).await?.pop() else { break };
+            let note = String::from_utf8_lossy(&note).into_owned();
+            let Some(note_size) = klero_store::witnessed_checkpoint_size(note.as_bytes()).filter(|s| *s < size) else {
+                continue;
+            };
+            // Every answer below this size is covered by it (the first kept above each).
+            covered_below = note_size;
+            notes.insert(note_size, note);
+        }
+        let mut witnessed = Vec::with_capacity(notes.len());
+        for (note_size, note) in notes {
+            witnessed.push((note, self.log.consistency_proof(note_size, size)?));
+        }
+        Ok(witnessed)
     }
 
     /// The events of `stream` at `revisions` (ascending), with their log indexes.

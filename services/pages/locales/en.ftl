@@ -322,6 +322,8 @@ answer-heading = The council's answer
 answered-late = Answered late
 answer-responsible = Responsible: { $body }.
 answer-recorded = Answer recorded { $date }
+answer-attested = Attested by { $quorum } of { $witnesses } witnesses as recorded by { $time }.
+answer-attested-after-deadline = The witnesses saw it only after the deadline.
 answer-amended-times =
     { $count ->
         [one] , amended once

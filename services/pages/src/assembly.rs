@@ -119,6 +119,16 @@ impl AnswerShown {
     }
 }
 
+/// When a quorum of the witnesses attests an answer was recorded by (FORMAT.md §13.6).
+#[derive(Clone, Debug)]
+pub struct Attested {
+    pub time: String,
+    /// By the answer's deadline.
+    pub in_time: bool,
+    pub quorum: u64,
+    pub witnesses: u64,
+}
+
 #[derive(Clone, Debug)]
 pub struct UpdateShown {
     pub status: &'static str,
@@ -186,6 +196,9 @@ pub struct RecommendationShown {
     pub answer: Option<AnswerShown>,
     pub history: usize,
     pub late: bool,
+    /// When the witnesses attest the first answer was recorded by (FORMAT.md §13.6), in words,
+    /// and whether that is by the deadline; `None` when the slice has no witnessed time for it.
+    pub attested: Option<Attested>,
     pub considered: Vec<Citation>,
     pub letters: Vec<Letter>,
     pub updates: Vec<UpdateShown>,
@@ -614,6 +627,16 @@ impl AssemblyModel {
                 answer: response.map(|response| AnswerShown::of(slice, &response.current)),
                 history: response.map_or(0, |response| response.history.len()),
                 late: response.is_some_and(|response| response.late),
+                attested: response
+                    .and_then(|response| response.history.first())
+                    .and_then(|first| slice.attested_by(first.log_index))
+                    .zip(account)
+                    .map(|(at, account)| Attested {
+                        time: crate::format::time_words(at),
+                        in_time: at <= account.response_due_by_unix_ms,
+                        quorum: slice.witness_quorum_of.0,
+                        witnesses: slice.witness_quorum_of.1,
+                    }),
                 considered: trace.map_or_else(Vec::new, |t| {
                     t.considered.iter().map(|c| citation(c.kind, &c.input_event_hash, &c.note, c.log_index)).collect()
                 }),

@@ -117,6 +117,12 @@ pub struct VerifiedSlice {
     pub more_after_page: bool,
     /// For the programme: the councils of the page, in order.
     pub councils: Vec<CouncilId>,
+    /// The witnessed time (FORMAT.md §13.6) under the slice's stated witness policy: (tree
+    /// size, attested at in Unix milliseconds, the `t·1000 + 999` bound) for the checkpoint
+    /// and each witnessed checkpoint of the slice that meets it, ascending size; and the policy's
+    /// quorum and number of witnesses.
+    pub witnessed: Vec<(u64, u64)>,
+    pub witness_quorum_of: (u64, u64),
     /// For an event page: what authorised the event (`None` if it broke the rules, which the
     /// verification reports).
     pub authorised_by: Option<Authorisation>,
@@ -227,6 +233,7 @@ pub fn verify_slice(slice: &Slice, target: &SliceTarget, options: &SliceOptions)
             )
         })?;
     }
+    let witnessed = check_witnessed(slice, &log_key, &checkpoint)?;
     let commitment = checkpoint.stream_heads.ok_or_else(|| {
         failure(
             FailureClass::Checkpoint,
@@ -495,6 +502,8 @@ pub fn verify_slice(slice: &Slice, target: &SliceTarget, options: &SliceOptions)
         page: plan.page,
         more_after_page: plan.more_after_page,
         councils: plan.councils,
+        witnessed,
+        witness_quorum_of: (slice.witness_quorum, slice.witnesses.len() as u64),
         authorised_by,
         signatures_verified,
     })
@@ -547,6 +556,69 @@ pub fn stated_policy(slice: &Slice) -> Result<Option<WitnessPolicy>, Failure> {
     WitnessPolicy::new(keys, slice.witness_quorum as usize)
         .map(Some)
         .map_err(|e| failure(FailureClass::Format, None, format!("the witness policy is not usable: {e}")))
+}
+
+/// The witnessed checkpoints of a slice (FORMAT.md §13.6), checked: each signed by the log key,
+/// of at most the checkpoint's size, in ascending size, and extended by the checkpoint (its
+/// consistency proof). Returns, with the checkpoint's own, the attested time of each that meets
+/// the slice's stated witness policy.
+fn check_witnessed(
+    slice: &Slice,
+    log_key: &LogVerifierKey,
+    checkpoint: &klero_ledger::checkpoint::Checkpoint,
+) -> Result<Vec<(u64, u64)>, Failure> {
+    let policy = stated_policy(slice)?;
+    let attested = |note: &str| {
+        policy
+            .as_ref()
+            .and_then(|policy| policy.attested_at(note))
+            .map(|at| at.saturating_mul(1000).saturating_add(999))
+    };
+    let mut out = Vec::new();
+    let mut last_size = None;
+    for (note, proof) in &slice.witnessed {
+        let signed = log_key.verify(note).map_err(|e| {
+            failure(
+                FailureClass::Checkpoint,
+                None,
+                format!("a witnessed checkpoint does not verify with the log key: {e}"),
+            )
+        })?;
+        let (size, root) = (signed.checkpoint().tree_size, signed.checkpoint().root_hash);
+        if size > checkpoint.tree_size || last_size.is_some_and(|last| last >= size) {
+            return Err(failure(
+                FailureClass::Format,
+                Some(size),
+                "witnessed checkpoints come in ascending size, none above the checkpoint's",
+            ));
+        }
+        last_size = Some(size);
+        verify_consistency(size, checkpoint.tree_size, &root, &checkpoint.root_hash, proof).map_err(|e| {
+            failure(
+                FailureClass::Fork,
+                Some(size),
+                format!(
+                    "the log of {} events does not extend the witnessed log of {size} events ({e})",
+                    checkpoint.tree_size
+                ),
+            )
+        })?;
+        if let Some(at) = attested(note) {
+            out.push((size, at));
+        }
+    }
+    if let Some(at) = attested(&slice.checkpoint) {
+        out.push((checkpoint.tree_size, at));
+    }
+    Ok(out)
+}
+
+impl VerifiedSlice {
+    /// When the event at `log_index` was proven recorded by, as the witnesses attest
+    /// (FORMAT.md §13.6): the earliest attested time of the slice's checkpoints that cover it.
+    pub fn attested_by(&self, log_index: u64) -> Option<u64> {
+        self.witnessed.iter().filter(|(size, _)| *size > log_index).map(|(_, at)| *at).min()
+    }
 }
 
 /// The names of the stated witnesses whose cosignature on `note` verifies.

@@ -71,6 +71,10 @@ pub struct Slice {
     pub checkpoint: String,
     /// (old size, consistency proof from it to the checkpoint).
     pub consistency: Vec<(u64, Vec<Hash256>)>,
+    /// Witnessed checkpoints from the server's history (FORMAT.md §13.6), each a signed note
+    /// with its cosignatures and the consistency proof from its size to the checkpoint's, in
+    /// ascending size: they bound when the slice's answers were recorded.
+    pub witnessed: Vec<(String, Vec<Hash256>)>,
     /// A listing's number of assemblies.
     pub page: Option<u64>,
     pub heads_proof: Vec<Hash256>,
@@ -129,6 +133,9 @@ impl Slice {
         out.push_str(&format!("checkpoint {}\n", BASE64.encode(self.checkpoint.as_bytes())));
         for (size, proof) in &self.consistency {
             out.push_str(&format!("consistency {size}{}\n", hashes(proof)));
+        }
+        for (note, proof) in &self.witnessed {
+            out.push_str(&format!("witnessed {}{}\n", BASE64.encode(note.as_bytes()), hashes(proof)));
         }
         if let Some(page) = self.page {
             out.push_str(&format!("page {page}\n"));
@@ -224,6 +231,19 @@ impl Slice {
                 .ok_or_else(|| format_failure(number, "must be: consistency <old size> <base64 hash>…"))?;
             slice.consistency.push((
                 size,
+                hash_words(words)
+                    .ok_or_else(|| format_failure(number, "a hash is not 32 bytes of canonical base64"))?,
+            ));
+        }
+        while let Some((number, line)) = lines.next_if(|(_, line)| line.starts_with("witnessed ")) {
+            count_other(number)?;
+            let mut words = line["witnessed ".len()..].split(' ');
+            let note =
+                words.next().and_then(canonical_base64).and_then(|bytes| String::from_utf8(bytes).ok()).ok_or_else(
+                    || format_failure(number, "must be: witnessed <canonical base64 of a UTF-8 note> <base64 hash>…"),
+                )?;
+            slice.witnessed.push((
+                note,
                 hash_words(words)
                     .ok_or_else(|| format_failure(number, "a hash is not 32 bytes of canonical base64"))?,
             ));

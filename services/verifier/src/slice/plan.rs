@@ -351,6 +351,8 @@ pub fn cut(log: &WholeLog<'_>, note: &str, target: &SliceTarget, consistency_fro
             .filter(|from| **from <= size)
             .map(|from| (*from, tree.consistency_proof(*from, size).unwrap_or_default()))
             .collect(),
+        // A whole log in memory keeps no witnessed history.
+        witnessed: Vec::new(),
         page: plan.page,
         heads_proof: heads_proof.proof,
         heads: heads_proof.leaves.iter().map(|(position, head)| (*position, head.entry())).collect(),
