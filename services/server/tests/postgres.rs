@@ -541,3 +541,112 @@ fn http_get(address: &str, path: &str) -> String {
     assert!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}\n{body}");
     body.to_string()
 }
+
+/// Issue 29 on PostgreSQL: the platform registers two councils, each council's root grants for
+/// its own assembly, another council's root is refused in its registry, and an auditor checks
+/// one council's record alone with `klero verify --council` (with pinned keys); the same slice
+/// with one of the council's events left out fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn councils_share_a_postgres_log_and_one_councils_record_verifies_alone() {
+    let cluster = TestCluster::start();
+    let database = "councils";
+    cluster.create_database(database);
+    let store = format!("postgres://klero@127.0.0.1:{}/{database}", cluster.port);
+    let directory = tempfile::tempdir().expect("temp dir");
+    write_key_files(directory.path(), LOG_NAME);
+    let (port, pages_port) = (free_port(), free_port());
+    let url = format!("http://127.0.0.1:{port}");
+    let pages = format!("127.0.0.1:{pages_port}");
+    let mut server = serve(
+        directory.path(),
+        &["--data-dir", "data", "--listen", &format!("127.0.0.1:{port}"), "--http", &pages, "--store", &store],
+    );
+    let mut client = connect(&url, &mut server).await;
+    let platform = Author::new(key("council"));
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_millis() as u64;
+    for council in ["north", "south"] {
+        let root = Author::new(key(&format!("{council} root")));
+        let registration = pb::registry::CouncilRegistered {
+            council_id: council.into(),
+            name: format!("{council} council"),
+            root_public_key: root.public_key().to_vec(),
+        };
+        let event = platform
+            .sign_with(
+                klero_client::council_stream(council).expect("stream"),
+                klero_client::new_event_id(),
+                now(),
+                &registration,
+            )
+            .expect("sign");
+        client.append(&event, None).await.expect("registered");
+        let convenor = Author::new(key(&format!("{council} convenor")));
+        let grant = pb::registry::KeyGranted {
+            public_key: convenor.public_key().to_vec(),
+            role: pb::registry::Role::Convenor as i32,
+            scope: "*".into(),
+            holder_title: "officer".into(),
+        };
+        let assembly = format!("{council}.budget");
+        client.append(&root.sign(&assembly, &grant).expect("sign"), None).await.expect("the council's own grant");
+        let convened = pb::assembly::AssemblyConvened {
+            assembly_id: assembly.clone(),
+            council: format!("{council} council"),
+            remit_question: "What should we fund?".into(),
+            area: council.into(),
+            starts_on: "2026-01-01".into(),
+            ends_on: "2026-12-31".into(),
+            panel_size: 10,
+            adoption_threshold_percent: 60,
+            response_deadline_days: 56,
+        };
+        client.append(&convenor.sign(&assembly, &convened).expect("sign"), None).await.expect("convened");
+    }
+    // South's root cannot grant in north's registry.
+    let intruder = Author::new(key("south root"));
+    let grant = pb::registry::KeyGranted {
+        public_key: intruder.public_key().to_vec(),
+        role: pb::registry::Role::Convenor as i32,
+        scope: "*".into(),
+        holder_title: "intruder".into(),
+    };
+    match client.append(&intruder.sign("north.budget", &grant).expect("sign"), None).await {
+        Err(klero_client::ClientError::Refused(status)) => {
+            assert_eq!(status.code(), tonic::Code::PermissionDenied);
+            assert!(status.message().contains("registry.council_root_only"), "{}", status.message());
+        }
+        other => panic!("a council's root must be refused in another's registry: {other:?}"),
+    }
+
+    // The auditor's check of north alone, from the command line.
+    let slice = http_get(&pages, "/api/v1/slices/council/north");
+    std::fs::write(directory.path().join("north.slice"), &slice).expect("write");
+    let vkey = log_verifier(LOG_NAME).to_vkey_string();
+    let trust_root = hex(&key("council").verifying_key().to_bytes());
+    let verify = |file: &str| {
+        Command::new(env!("CARGO_BIN_EXE_klero"))
+            .args(["verify", "--council", "north", file, "--log-key", &vkey, "--trust-root", &trust_root])
+            .current_dir(directory.path())
+            .output()
+            .expect("klero verify")
+    };
+    let verified = verify("north.slice");
+    let stdout = String::from_utf8_lossy(&verified.stdout);
+    assert!(verified.status.success(), "{stdout}");
+    assert!(stdout.contains("✓ council north: 3 events") || stdout.contains("✓ council north: 4 events"), "{stdout}");
+    // North's convening left out: the stream heads show the record is not whole.
+    let lines: Vec<&str> = slice.lines().collect();
+    let events: Vec<usize> =
+        lines.iter().enumerate().filter(|(_, l)| l.starts_with("event ")).map(|(i, _)| i).collect();
+    let dropped = events[events.len() - 2];
+    let mut kept: Vec<String> =
+        lines.iter().enumerate().filter(|(i, _)| *i != dropped).map(|(_, l)| l.to_string()).collect();
+    let last = kept.len() - 1;
+    kept[last] = format!("end {}", events.len() - 1);
+    std::fs::write(directory.path().join("short.slice"), kept.join("\n") + "\n").expect("write");
+    let short = verify("short.slice");
+    assert!(!short.status.success(), "{}", String::from_utf8_lossy(&short.stdout));
+    assert!(String::from_utf8_lossy(&short.stdout).contains("FAILED"), "{}", String::from_utf8_lossy(&short.stdout));
+    let _ = server.kill();
+    let _ = server.wait();
+}
