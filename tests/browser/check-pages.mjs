@@ -122,7 +122,7 @@ const out = { pages: {}, lies: {} };
   const { context, page } = await newPage();
   for (const path of [assembly, "/", "/dashboard", `${assembly}/data`, `${assembly}/submissions`, `/events/${config.a.response}`,
     `/events/${config.a.facilitator_grant}`, `/receipt?log_index=${config.a.submission}`,
-    `/receipt?log_index=${config.a.uncited}`, "/receipt"]) {
+    `/receipt?log_index=${config.a.uncited}`, "/receipt", "/programme", "/councils/north"]) {
     out.pages[path] = await visit(page, `${config.a.pages}${path}`);
   }
   const response = await page.goto(`${config.a.pages}${assembly}`);
@@ -142,7 +142,7 @@ const out = { pages: {}, lies: {} };
 {
   const { context, page } = await newPage({ bypassCSP: true });
   out.axe = {};
-  for (const path of [assembly, "/", "/dashboard", "/receipt", `/events/${config.a.response}`]) {
+  for (const path of [assembly, "/", "/dashboard", "/receipt", `/events/${config.a.response}`, "/programme"]) {
     await page.goto(`${config.a.pages}${path}`);
     await outcome(page);
     await page.addScriptTag({ content: axeSource });
@@ -162,7 +162,7 @@ const out = { pages: {}, lies: {} };
 {
   const { context, page } = await newPage({ viewport: { width: 390, height: 844 } });
   out.phone = {};
-  for (const path of [assembly, "/dashboard", `/events/${config.a.response}`, `${assembly}/submissions`]) {
+  for (const path of [assembly, "/dashboard", `/events/${config.a.response}`, `${assembly}/submissions`, "/programme"]) {
     await page.goto(`${config.a.pages}${path}`);
     await outcome(page);
     out.phone[path] = await page.evaluate(() => {
@@ -176,7 +176,7 @@ const out = { pages: {}, lies: {} };
       };
     });
     if (config.screenshotDir) {
-      const name = path === assembly ? "assembly" : path === "/dashboard" ? "dashboard"
+      const name = path === assembly ? "assembly" : path === "/dashboard" ? "dashboard" : path === "/programme" ? "programme"
         : path.endsWith("/submissions") ? "submissions" : "event";
       await page.screenshot({ path: `${config.screenshotDir}/phone-${name}.png`, fullPage: false });
     }

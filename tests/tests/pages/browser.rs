@@ -99,12 +99,38 @@ async fn residents_read_and_their_browser_verifies() {
     let recorded_a = record(&a, "pages-browser").await;
     // B: the same log key, another history, longer than A's.
     let recorded_b = record(&b, "pages-fork").await;
+    // A also serves a council of its own (issue 29): registered by A's trust root, with an
+    // assembly its own root's convenor convened, for the programme's pages. 3 events.
+    {
+        let mut client = a.client().await;
+        let root = klero_client::Author::new(key("pages: north root"));
+        let convenor = klero_client::Author::new(key("pages: north convenor"));
+        let registration = pb::registry::CouncilRegistered {
+            council_id: "north".into(),
+            name: "North Council".into(),
+            root_public_key: root.public_key().to_vec(),
+        };
+        let platform = klero_client::Author::new(key("trust root"));
+        let grant = pb::registry::KeyGranted {
+            public_key: convenor.public_key().to_vec(),
+            role: pb::registry::Role::Convenor as i32,
+            scope: "*".into(),
+            holder_title: "Head of democratic services".into(),
+        };
+        for event in [
+            a.sign_now(&platform, "north.transport", &registration),
+            a.sign_now(&root, "north.transport", &grant),
+            a.sign_now(&convenor, "north.transport", &convened("north.transport")),
+        ] {
+            client.append(&event, None).await.expect("the council's record");
+        }
+    }
     let mut client_b = b.client().await;
-    // Beyond A's own growth in the script (8 events: a submission while the browser watches,
-    // one through the plain form, one signed in the browser, its withholding, appeal,
-    // publication and citation, and one signed from the Welsh form), so that B's history is
-    // the longer one.
-    for n in 0..10 {
+    // Beyond A's own growth (3 events of its council above, and 8 in the script: a submission
+    // while the browser watches, one through the plain form, one signed in the browser, its
+    // withholding, appeal, publication and citation, and one signed from the Welsh form), so
+    // that B's history is the longer one.
+    for n in 0..13 {
         let extra = b.sign_now(&Cast::new("pages").facilitator, "pages-fork", &submission(format!("s999{n}")));
         client_b.append(&extra, None).await.expect("B grows beyond A");
     }
