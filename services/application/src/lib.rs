@@ -333,13 +333,19 @@ impl Application {
         // Room for about the last snapshot's size and an eighth more, so the buffer does not
         // double (and hold both halves) as the fold is written into it.
         let capacity = self.last_snapshot_bytes.load(std::sync::atomic::Ordering::Relaxed) / 8 * 9;
-        let (tree_size, mut bytes) = {
+        // A copy taken under the lock, serialised on a blocking thread: serialising takes
+        // seconds once the fold holds millions of submissions, and appends must not wait for it
+        // (`klero-bench scale`); the copy is a fraction of that.
+        let (tree_size, fold) = {
             let fold = read(&self.fold);
             if fold.next_log_index() <= after {
                 return Ok(after);
             }
-            (fold.next_log_index(), snapshot::with_fold(&fold, capacity))
+            (fold.next_log_index(), fold.clone())
         };
+        let mut bytes = tokio::task::spawn_blocking(move || snapshot::with_fold(&fold, capacity))
+            .await
+            .map_err(|e| ApplicationError::Unavailable { reason: format!("the snapshot task failed: {e}") })?;
         let root_hash = self.log.root_at(tree_size)?;
         // The next start takes the prefix's leaf hashes from the leaf file: write them out.
         self.log.flush_tree_leaves()?;

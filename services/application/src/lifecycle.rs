@@ -202,7 +202,10 @@ async fn open_log(
     }
 }
 
-/// Writes a snapshot whenever the fold moved [`SnapshotPolicy::events`] past the last one.
+/// Writes a snapshot whenever the fold moved [`SnapshotPolicy::events`] past the last one, or
+/// a quarter of the log when that is more: a snapshot serialises the whole fold, which grows
+/// with what the assemblies received, so its interval grows with it and its cost per event
+/// stays bounded (`klero-bench scale`). A crash then verifies at most that many events again.
 async fn write_snapshots(application: Arc<Application>, policy: SnapshotPolicy, mut stop: watch::Receiver<bool>) {
     if policy.events == 0 {
         return;
@@ -214,7 +217,7 @@ async fn write_snapshots(application: Arc<Application>, policy: SnapshotPolicy, 
             _ = stop.changed() => return,
             changed = size.changed() => if changed.is_err() { return },
         }
-        if application.folded_events() < last + policy.events {
+        if application.folded_events() < last + policy.events.max(last / SNAPSHOT_INTERVAL_LOG_DIVISOR) {
             continue;
         }
         match application.write_snapshot(last).await {
@@ -223,6 +226,9 @@ async fn write_snapshots(application: Arc<Application>, policy: SnapshotPolicy, 
         }
     }
 }
+
+/// A snapshot is written at most every `1 / SNAPSHOT_INTERVAL_LOG_DIVISOR` of the log.
+const SNAPSHOT_INTERVAL_LOG_DIVISOR: u64 = 4;
 
 fn outcome(
     finished: Result<(&'static str, Result<(), FrontEndError>), tokio::task::JoinError>,

@@ -22,8 +22,9 @@ const HEADER_BYTES: usize = 1 + 8 + 32 + 64;
 /// When the server writes a snapshot.
 #[derive(Clone, Debug)]
 pub struct SnapshotPolicy {
-    /// Write one whenever the fold has moved this many events past the last; and always on a
-    /// clean stop. Zero writes none.
+    /// Write one whenever the fold has moved this many events past the last (or a quarter of
+    /// the log, when that is more: see `write_snapshots`); and always on a clean stop. Zero
+    /// writes none.
     pub events: u64,
 }
 

@@ -2,7 +2,7 @@
 //! `metric`, `value`, `unit`, `baseline` and `ratio`, where the baseline was measured in the
 //! same run on the same machine. BENCHMARKS.md explains each one and how to read it.
 //!
-//! Usage: `klero-bench [verify|append|proof|grpc|verify-export|project|open|select|documents|pages|browser|tiles|postgres|soak|all]... [--quick]`
+//! Usage: `klero-bench [verify|append|proof|grpc|verify-export|project|open|select|documents|pages|browser|tiles|postgres|soak|scale|all]... [--quick]`
 
 /// The same allocator as `klero serve`, because the grpc bench hosts the server in this
 /// process (see the workspace Cargo.toml).
@@ -19,6 +19,7 @@ mod postgres_benches;
 mod privacy_benches;
 mod report;
 mod resident_benches;
+mod scale_benches;
 mod select_benches;
 mod soak_benches;
 mod store_benches;
@@ -36,6 +37,12 @@ fn main() {
     if let [command, directory, mode, postgres] = args.as_slice() {
         if command == "open-child" {
             open_benches::open_child(std::path::Path::new(directory), mode, Some(postgres));
+        }
+    }
+    // The `scale` bench opens, loads and kills servers in child processes of this binary.
+    if let [command, directory, council] = args.as_slice() {
+        if command == "scale-child" {
+            scale_benches::scale_child(std::path::Path::new(directory), council.parse().expect("a council number"));
         }
     }
     // The `soak` bench kills and restarts a server that runs in a child process of this binary.
@@ -87,6 +94,7 @@ fn main() {
             "privacy" => privacy_benches::privacy(quick),
             "browser" => browser_benches::browser(quick),
             "residents" => resident_benches::residents(quick),
+            "scale" => scale_benches::scale(quick),
             other => {
                 eprintln!(
                     "unknown bench {other:?}; expected verify, append, proof, grpc, verify-export, project, open, select, documents, pages, tiles, privacy, postgres, soak, residents or all"
