@@ -21,7 +21,7 @@ use std::time::Instant;
 const ASSEMBLIES: usize = 8;
 const BATCH_EVENTS: usize = 1_000;
 
-fn key(label: &str) -> SigningKey {
+pub(crate) fn key(label: &str) -> SigningKey {
     SigningKey::from_bytes(&Hash256::of(label.as_bytes()).0)
 }
 
@@ -29,7 +29,14 @@ fn log_key() -> LogSigningKey {
     LogSigningKey::new("klero.bench/open", key("bench log")).expect("key")
 }
 
-fn signed(author: &SigningKey, stream: String, event_type: &str, payload: Vec<u8>, n: u64) -> SignedAuthorPart {
+/// An event signed now by `author`, with an id made from `n` (unique per `n`).
+pub(crate) fn signed(
+    author: &SigningKey,
+    stream: String,
+    event_type: &str,
+    payload: Vec<u8>,
+    n: u64,
+) -> SignedAuthorPart {
     let mut id = [0u8; 16];
     id[..8].copy_from_slice(&(n + 1).to_be_bytes());
     id[8] = 0x80;

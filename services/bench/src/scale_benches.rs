@@ -18,10 +18,11 @@
 //!   record costs its own events, not the log's; and a council of 100,000 events for scale;
 //! - the resident memory of the growing process, sampled every tenth of the growth.
 
+use crate::open_benches::{key, signed};
 use crate::report::emit;
 use klero_application::{AppendRequest, Application, SliceRequest};
 use klero_ledger::checkpoint::LogSigningKey;
-use klero_ledger::envelope::{AuthorPart, EventId, SignedAuthorPart};
+use klero_ledger::envelope::SignedAuthorPart;
 use klero_ledger::{Hash256, SigningKey};
 use klero_proto as pb;
 use klero_store::ExpectedRevision;
@@ -37,10 +38,6 @@ const BATCH_EVENTS: u64 = 1_000;
 /// Appends the child makes as its load, in batches, before it reports its peak memory.
 const LOAD_EVENTS: u64 = 20_000;
 
-fn key(label: &str) -> SigningKey {
-    SigningKey::from_bytes(&Hash256::of(label.as_bytes()).0)
-}
-
 fn log_key() -> LogSigningKey {
     LogSigningKey::new("klero.bench/scale", key("scale log")).expect("key")
 }
@@ -51,24 +48,6 @@ fn platform() -> SigningKey {
 
 fn council_id(c: usize) -> String {
     format!("c{c:03}")
-}
-
-fn signed(author: &SigningKey, stream: String, event_type: &str, payload: Vec<u8>, n: u64) -> SignedAuthorPart {
-    let mut id = [0u8; 16];
-    id[..8].copy_from_slice(&(n + 1).to_be_bytes());
-    id[8] = 0x80;
-    id[9..].copy_from_slice(&[0x5c; 7]);
-    AuthorPart {
-        event_id: EventId(id),
-        stream,
-        event_type: event_type.into(),
-        event_version: 1,
-        author_public_key: author.verifying_key().to_bytes(),
-        authored_at_unix_ms: klero_application::system_clock()(),
-        payload,
-    }
-    .sign(author)
-    .expect("sign")
 }
 
 fn resident_bytes(field: &str) -> f64 {
@@ -87,16 +66,17 @@ async fn start(directory: &Path) -> (klero_application::Running, tokio::sync::on
     // For finding where the time goes: KLERO_BENCH_SCALE_SNAPSHOT_EVENTS=0 writes no snapshot
     // but the clean stop's.
     if let Some(events) = std::env::var("KLERO_BENCH_SCALE_SNAPSHOT_EVENTS").ok().and_then(|n| n.parse::<u64>().ok()) {
-        config.tune = Some(klero_wiring::TuneApplication(Arc::new(move |application: &mut klero_application::ApplicationConfig| {
-            application.snapshots.events = events;
-        })));
+        config.tune = Some(klero_wiring::TuneApplication(Arc::new(
+            move |application: &mut klero_application::ApplicationConfig| {
+                application.snapshots.events = events;
+            },
+        )));
     }
-    let running =
-        klero_wiring::start_on(store, config, Default::default(), klero_application::system_clock(), async {
-            let _ = stopped.await;
-        })
-        .await
-        .expect("start");
+    let running = klero_wiring::start_on(store, config, Default::default(), klero_application::system_clock(), async {
+        let _ = stopped.await;
+    })
+    .await
+    .expect("start");
     (running, stop)
 }
 
@@ -151,12 +131,20 @@ async fn register_councils(application: &Application, councils: usize) -> u64 {
         let stream = format!("council/{}", council_id(c));
         append(
             application,
-            vec![signed(&platform, stream.clone(), "klero.registry.v1.CouncilRegistered", registration.encode_to_vec(), n)],
+            vec![signed(
+                &platform,
+                stream.clone(),
+                "klero.registry.v1.CouncilRegistered",
+                registration.encode_to_vec(),
+                n,
+            )],
         )
         .await;
         n += 1;
         let mut grants = Vec::new();
-        for (who, role) in [("convenor", pb::registry::Role::Convenor), ("facilitator", pb::registry::Role::Facilitator)] {
+        for (who, role) in
+            [("convenor", pb::registry::Role::Convenor), ("facilitator", pb::registry::Role::Facilitator)]
+        {
             let grant = pb::registry::KeyGranted {
                 public_key: key(&format!("scale {who} {c}")).verifying_key().to_bytes().to_vec(),
                 role: role as i32,
@@ -258,10 +246,11 @@ fn child(directory: &Path, load_council: usize, kill_after: Option<u64>) -> (ser
 
 pub fn scale(quick: bool) {
     let councils = if quick { 20 } else { 400 };
-    let events: u64 = std::env::var("KLERO_BENCH_SCALE_EVENTS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(if quick { 100_000 } else { 2_000_000 });
+    let events: u64 = std::env::var("KLERO_BENCH_SCALE_EVENTS").ok().and_then(|n| n.parse().ok()).unwrap_or(if quick {
+        100_000
+    } else {
+        2_000_000
+    });
     let per_assembly: u64 = if quick { 20_000 } else { 100_000 };
     let temporary = tempfile::tempdir().expect("temp dir");
     let directory = temporary.path();
@@ -353,8 +342,10 @@ pub fn scale(quick: bool) {
         clean_open["rss_bytes"].as_f64().unwrap_or(f64::NAN),
         "bytes",
         small_reopen["rss_bytes"].as_f64().unwrap_or(f64::NAN),
-        extra(json!({"baseline_name": format!("the same directory with only the {registered} events of the councils' registrations"),
-            "target_max_bytes": 512u64 << 20, "small_first_open_rss_bytes": small_open["rss_bytes"]})),
+        extra(
+            json!({"baseline_name": format!("the same directory with only the {registered} events of the councils' registrations"),
+            "target_max_bytes": 512u64 << 20, "small_first_open_rss_bytes": small_open["rss_bytes"]}),
+        ),
     );
     emit(
         "scale",

@@ -337,24 +337,7 @@ async fn second_council(demo: &mut Demo, root: &Author, council: &str) -> anyhow
         response_deadline_days: 56,
     };
     demo.append(&convenor, &convened).await?;
-    let pool = synthetic_pool();
-    let mut seed = [0u8; 32];
-    getrandom::getrandom(&mut seed)?;
-    let plan = pb::selection::SelectionPlanned {
-        panel_size: 12,
-        quotas: quotas(),
-        algorithm: "leximin".into(),
-        algorithm_version: klero_selection::ALGORITHM_VERSION.into(),
-        pool_commitment: Hash256::of(&pool.encode_to_vec()).0.to_vec(),
-        seed_commitment: Hash256::of(&seed).0.to_vec(),
-        randomness_source: "seed chosen by the selection operator and committed before the pool was registered".into(),
-    };
-    demo.append(&operator, &plan).await?;
-    demo.append(&operator, &pool).await?;
-    let (instance, lottery) = demo_lottery(&pool, &plan.quotas, 12)?;
-    demo.append(&operator, &klero_catalogue::lottery_message(&lottery)).await?;
-    let panel = klero_selection::draw(&instance, &lottery, &seed);
-    demo.append(&operator, &pb::selection::PanelDrawn { seed: seed.to_vec(), member_ids: panel }).await?;
+    draw_a_panel(demo, &operator).await?;
     use pb::response::Decision;
     let answers = [
         (
@@ -465,9 +448,18 @@ async fn grant_roles_and_convene(demo: &mut Demo, actors: &Actors) -> anyhow::Re
     Ok(())
 }
 
-/// The selection, and a checkpoint taken after it that the audit later proves consistent.
-async fn select_the_panel(demo: &mut Demo, actors: &Actors) -> anyhow::Result<pb::ledger::GetCheckpointResponse> {
-    // Selection: commit to the pool and the seed, register the pool, reveal and draw.
+/// A panel of 12 drawn as a practitioner would, with what the draw used.
+struct Drawn {
+    pool: pb::selection::PoolRegistered,
+    instance: klero_selection::Instance,
+    lottery: klero_selection::PublishedLottery,
+    seed: [u8; 32],
+    panel: Vec<String>,
+}
+
+/// Selection: commit to the pool and the seed, register the pool, publish the LEXIMIN lottery,
+/// then reveal the seed and draw the panel of 12 from it (the server recomputes the draw).
+async fn draw_a_panel(demo: &mut Demo, operator: &Author) -> anyhow::Result<Drawn> {
     let pool = synthetic_pool();
     let mut seed = [0u8; 32];
     getrandom::getrandom(&mut seed)?;
@@ -480,16 +472,20 @@ async fn select_the_panel(demo: &mut Demo, actors: &Actors) -> anyhow::Result<pb
         seed_commitment: Hash256::of(&seed).0.to_vec(),
         randomness_source: "seed chosen by the selection operator and committed before the pool was registered".into(),
     };
-    demo.append(&actors.operator, &plan).await?;
-    demo.append(&actors.operator, &pool).await?;
+    demo.append(operator, &plan).await?;
+    demo.append(operator, &pool).await?;
     let (instance, lottery) = demo_lottery(&pool, &plan.quotas, 12)?;
-    let published = klero_catalogue::lottery_message(&lottery);
-    demo.append(&actors.operator, &published).await?;
-    let lowest = (0..instance.types.len()).map(|t| lottery.type_probability(&instance, t)).fold(f64::MAX, f64::min);
+    demo.append(operator, &klero_catalogue::lottery_message(&lottery)).await?;
     // The seed is revealed only now, after the lottery is on the record.
     let panel = klero_selection::draw(&instance, &lottery, &seed);
-    demo.append(&actors.operator, &pb::selection::PanelDrawn { seed: seed.to_vec(), member_ids: panel.clone() })
-        .await?;
+    demo.append(operator, &pb::selection::PanelDrawn { seed: seed.to_vec(), member_ids: panel.clone() }).await?;
+    Ok(Drawn { pool, instance, lottery, seed, panel })
+}
+
+/// The selection, and a checkpoint taken after it that the audit later proves consistent.
+async fn select_the_panel(demo: &mut Demo, actors: &Actors) -> anyhow::Result<pb::ledger::GetCheckpointResponse> {
+    let Drawn { pool, instance, lottery, seed, panel } = draw_a_panel(demo, &actors.operator).await?;
+    let lowest = (0..instance.types.len()).map(|t| lottery.type_probability(&instance, t)).fold(f64::MAX, f64::min);
     let (withdrawn, replacement) = choose_withdrawal(&instance, &seed, &panel)
         .context("every type of the panel is exhausted: no withdrawal can be replaced")?;
     demo.append(

@@ -197,6 +197,27 @@ fn body_of(html: &str) -> &str {
     &html[start..end]
 }
 
+/// The page at `address`, which must be exactly what a visitor's browser derives from the
+/// slice of the page's checkpoint (the same code, natively here).
+async fn derived_page(pages: &str, address: &str) -> String {
+    let page = get(pages, address).await;
+    assert_eq!(page.status, 200, "{address}: {}", page.text());
+    let html = page.text();
+    let size = tree_size_of(&html);
+    let plan = klero_browser::plan(address).expect("a plan");
+    let slice_path = plan.slice.expect("the page shows the record");
+    let separator = if slice_path.contains('?') { '&' } else { '?' };
+    let slice = get(pages, &format!("/api/v1/slices/{slice_path}{separator}size={size}")).await;
+    assert_eq!(slice.status, 200, "{address}: {}", slice.text());
+    let result = klero_browser::check(
+        &klero_browser::CheckRequest { page: address.to_string(), ..Default::default() },
+        &slice.text(),
+    );
+    assert!(result.ok, "{address}: {:?}", result.failure);
+    assert_eq!(result.body.as_deref(), Some(body_of(&html)), "{address}: the served page is not the derived one");
+    html
+}
+
 /// For every kind of page, what the server sends is exactly what a visitor's browser derives
 /// from the slice of the page's checkpoint (the same code, natively here; in WebAssembly in the
 /// browser tests).
@@ -219,21 +240,7 @@ async fn every_page_is_what_its_slice_derives() {
         addresses.push(format!("/events/{index}"));
     }
     for address in addresses {
-        let page = get(&pages, &address).await;
-        assert_eq!(page.status, 200, "{address}: {}", page.text());
-        let html = page.text();
-        let size = tree_size_of(&html);
-        let plan = klero_browser::plan(&address).expect("a plan");
-        let slice_path = plan.slice.expect("the page shows the record");
-        let separator = if slice_path.contains('?') { '&' } else { '?' };
-        let slice = get(&pages, &format!("/api/v1/slices/{slice_path}{separator}size={size}")).await;
-        assert_eq!(slice.status, 200, "{address}: {}", slice.text());
-        let result = klero_browser::check(
-            &klero_browser::CheckRequest { page: address.clone(), ..Default::default() },
-            &slice.text(),
-        );
-        assert!(result.ok, "{address}: {:?}", result.failure);
-        assert_eq!(result.body.as_deref(), Some(body_of(&html)), "{address}: the served page is not the derived one");
+        derived_page(&pages, &address).await;
     }
     // A page with nothing from the record says so, and has no slice.
     assert_eq!(klero_browser::plan("/receipt").expect("a plan").slice, None);
@@ -851,36 +858,11 @@ async fn the_programme_compares_councils_from_their_own_records() {
         append(&mut client, &cast.decision_maker, &assembly, &response(&adoption.event_hash, decision)).await;
     }
     let pages = server.pages();
-    let derived = |address: String| {
-        let pages = pages.clone();
-        async move {
-            let page = get(&pages, &address).await;
-            assert_eq!(page.status, 200, "{address}: {}", page.text());
-            let html = page.text();
-            let size = tree_size_of(&html);
-            let plan = klero_browser::plan(&address).expect("a plan");
-            let slice_path = plan.slice.expect("the page shows the record");
-            let separator = if slice_path.contains('?') { '&' } else { '?' };
-            let slice = get(&pages, &format!("/api/v1/slices/{slice_path}{separator}size={size}")).await;
-            assert_eq!(slice.status, 200, "{address}: {}", slice.text());
-            let result = klero_browser::check(
-                &klero_browser::CheckRequest { page: address.clone(), ..Default::default() },
-                &slice.text(),
-            );
-            assert!(result.ok, "{address}: {:?}", result.failure);
-            assert_eq!(
-                result.body.as_deref(),
-                Some(body_of(&html)),
-                "{address}: the served page is not the derived one"
-            );
-            html
-        }
-    };
     // Page through the programme: every council once, in order.
     let mut seen = Vec::new();
     let mut address = "/programme".to_string();
     for _ in 0..5 {
-        let html = derived(address.clone()).await;
+        let html = derived_page(&pages, &address).await;
         seen.extend(
             html.split("href=\"/councils/").skip(1).filter_map(|rest| rest.split('"').next()).map(str::to_string),
         );
@@ -890,14 +872,14 @@ async fn the_programme_compares_councils_from_their_own_records() {
         }
     }
     assert_eq!(seen, councils, "every council once, in order");
-    let first = derived("/programme".into()).await;
+    let first = derived_page(&pages, "/programme").await;
     assert!(first.contains("class=\"answers-chart\"") && first.contains("Cyngor aber"), "the chart and the names");
-    let welsh = derived("/cy/programme".into()).await;
+    let welsh = derived_page(&pages, "/cy/programme").await;
     assert!(welsh.contains("Y rhaglen: cymharu cynghorau"), "the programme in Welsh");
-    let aber = derived("/councils/aber".into()).await;
+    let aber = derived_page(&pages, "/councils/aber").await;
     assert!(aber.contains("href=\"/assemblies/aber.transport\""), "the council's page links its assembly");
     assert!(aber.contains("1 of 1 received") || aber.contains("0 of 0 received"), "{aber}");
-    derived("/cy/councils/cwm".into()).await;
+    derived_page(&pages, "/cy/councils/cwm").await;
     assert_eq!(get(&pages, "/councils/nowhere").await.status, 404);
     assert_eq!(get(&pages, "/councils/Not-An-Id").await.status, 400);
 
