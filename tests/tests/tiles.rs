@@ -378,8 +378,9 @@ async fn a_server_whose_clock_is_set_back_is_exposed_by_its_witnesses() {
         .await;
         let mut client = KleroClient::connect(&server.url).await.expect("connect");
         // Every author signs by the server's clock, as an operator who set it back would.
-        let cast = Cast::new("time");
-        let assembly = "time";
+        // A council's assembly: the programme's figures are judged by the witnesses too.
+        let cast = Cast::with_council("time", "time: council root");
+        let assembly = "t.time";
         let now = || clock();
         macro_rules! put {
             ($author:expr, $payload:expr) => {{
@@ -390,6 +391,14 @@ async fn a_server_whose_clock_is_set_back_is_exposed_by_its_witnesses() {
             }};
         }
         use klero_proto as pb;
+        put!(
+            klero_client::Author::new(key("trust root")),
+            pb::registry::CouncilRegistered {
+                council_id: "t".into(),
+                name: "Time Council".into(),
+                root_public_key: cast.council.public_key().to_vec(),
+            }
+        );
         for (who, role) in [
             (&cast.convenor, pb::registry::Role::Convenor),
             (&cast.operator, pb::registry::Role::SelectionOperator),
@@ -511,7 +520,7 @@ async fn a_server_whose_clock_is_set_back_is_exposed_by_its_witnesses() {
         let pages = server.pages_url.clone().expect("pages");
         let started = Instant::now();
         let html = loop {
-            let (status, _, html) = http(&pages, "GET", "/assemblies/time", b"");
+            let (status, _, html) = http(&pages, "GET", "/assemblies/t.time", b"");
             let html = String::from_utf8(html).expect("UTF-8");
             assert_eq!(status, 200, "{html}");
             if html
@@ -534,18 +543,29 @@ async fn a_server_whose_clock_is_set_back_is_exposed_by_its_witnesses() {
             .and_then(|rest| rest.split('"').next())
             .and_then(|size| size.parse().ok())
             .expect("the page's size");
-        let (status, _, slice) = http(&pages, "GET", &format!("/api/v1/slices/assembly/time?size={size}"), b"");
+        let (status, _, slice) = http(&pages, "GET", &format!("/api/v1/slices/assembly/t.time?size={size}"), b"");
         let slice = String::from_utf8(slice).expect("UTF-8");
         assert_eq!(status, 200, "{slice}");
         assert!(slice.contains("\nwitnessed "), "the slice carries the witnessed checkpoint that covers the answer");
         let result = klero_browser::check(
-            &klero_browser::CheckRequest { page: "/assemblies/time".into(), ..Default::default() },
+            &klero_browser::CheckRequest { page: "/assemblies/t.time".into(), ..Default::default() },
             &slice,
         );
         assert!(result.ok, "{:?}", result.failure);
         let body =
             &html[html.find("<body>\n").expect("a body") + "<body>\n".len()..html.rfind("</body>").expect("its end")];
         assert_eq!(result.body.as_deref(), Some(body), "the browser derives the same page");
+        // The programme judges the council's answers by the witnesses as well: the answer the
+        // log calls on time was seen only after its deadline by the set-back server's witnesses.
+        let (status, _, programme) = http(&pages, "GET", "/programme", b"");
+        let programme = String::from_utf8(programme).expect("UTF-8");
+        assert_eq!(status, 200);
+        let late = if set_back { "1 of 1 attested" } else { "0 of 1 attested" };
+        assert!(programme.contains(late), "{late}: {programme}");
+        let (_, _, csv) = http(&pages, "GET", "/programme.csv", b"");
+        let csv = String::from_utf8(csv).expect("UTF-8");
+        let row = csv.lines().find(|line| line.starts_with("t,")).expect("the council's row");
+        assert!(row.ends_with(if set_back { ",1,1" } else { ",1,0" }), "{row}");
         // Lies about the witnessed time fail: a witnessed checkpoint of another tree (signed
         // with the log key, as only the operator could), or one above the page's checkpoint.
         let parsed = klero_verifier::slice::Slice::parse(&slice).expect("parses");
@@ -564,7 +584,8 @@ async fn a_server_whose_clock_is_set_back_is_exposed_by_its_witnesses() {
                 .note()
                 .to_string()
         };
-        let target = klero_verifier::slice::SliceTarget::Assembly(klero_domain::AssemblyId::parse("time").expect("id"));
+        let target =
+            klero_verifier::slice::SliceTarget::Assembly(klero_domain::AssemblyId::parse("t.time").expect("id"));
         for (lie, witnessed, class) in [
             ("another tree at the witnessed size", vec![(forge(witnessed_size), proof.clone())], "fork"),
             ("a witnessed checkpoint above the page's", vec![(forge(size + 1), Vec::new())], "format"),

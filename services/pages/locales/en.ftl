@@ -396,6 +396,8 @@ programme-awaiting = Awaiting an answer
 programme-implemented = Implemented
 programme-median-days = Median days to answer
 programme-worst-days = Longest days to answer
+programme-attested-late = Answers the witnesses saw only after their deadline
+programme-attested-late-of = { $late } of { $count } attested
 programme-days =
     { $count ->
         [one] 1 day

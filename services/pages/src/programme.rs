@@ -36,6 +36,10 @@ pub struct CouncilRow {
     pub median_days_to_answer: Option<u64>,
     pub worst_days_to_answer: Option<u64>,
     pub overdue: u64,
+    /// Answers whose recording a quorum of witnesses attests (FORMAT.md §13.6), and those of
+    /// them attested only after their deadline, whatever the log's clock says.
+    pub answers_attested: u64,
+    pub attested_late: u64,
 }
 
 impl CouncilRow {
@@ -81,6 +85,12 @@ impl CouncilRow {
                 if let Some(first) = response.history.first() {
                     let took = first.recorded_at_unix_ms.saturating_sub(adopted.adoption.recorded_at_unix_ms);
                     days.push(took.div_ceil(DAY_MS));
+                    if let Some(attested) = slice.attested_by(first.log_index) {
+                        row.answers_attested += 1;
+                        if attested > adopted.response_due_by_unix_ms {
+                            row.attested_late += 1;
+                        }
+                    }
                 }
             }
         }
@@ -101,6 +111,17 @@ impl CouncilRow {
             return "—".into();
         }
         tra("programme-quotas-met", &[("met", self.quotas_met.into()), ("count", self.quotas.into())])
+    }
+
+    /// Answers the witnesses saw only after their deadline, or a dash when they attest none.
+    pub fn attested_late_words(&self) -> String {
+        if self.answers_attested == 0 {
+            return "—".into();
+        }
+        tra(
+            "programme-attested-late-of",
+            &[("late", self.attested_late.into()), ("count", self.answers_attested.into())],
+        )
     }
 
     pub fn median_words(&self) -> String {
@@ -129,7 +150,7 @@ pub fn programme_csv(rows: &[CouncilRow]) -> String {
     let mut csv = String::from(
         "council_id,council,assemblies,quotas_met,quotas,submissions_received,submissions_published,\
          recommendations,adopted,accepted,accepted_in_part,not_accepted,referred_for_further_study,implemented,\
-         median_days_to_answer,worst_days_to_answer,overdue\r\n",
+         median_days_to_answer,worst_days_to_answer,overdue,answers_attested,answers_attested_late\r\n",
     );
     let field = |text: &str| {
         if text.contains([',', '"', '\n']) {
@@ -142,7 +163,7 @@ pub fn programme_csv(rows: &[CouncilRow]) -> String {
     for r in rows {
         let _ = write!(
             csv,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\r\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\r\n",
             field(&r.id),
             field(&r.name),
             r.assemblies,
@@ -159,7 +180,9 @@ pub fn programme_csv(rows: &[CouncilRow]) -> String {
             r.implemented,
             number(r.median_days_to_answer),
             number(r.worst_days_to_answer),
-            r.overdue
+            r.overdue,
+            r.answers_attested,
+            r.attested_late
         );
     }
     csv
