@@ -125,8 +125,20 @@ async fn no_council_reaches_into_another_and_the_verifier_agrees() {
     let platform_facilitator = Author::new(key("platform facilitator"));
     append(&mut client, &platform, "", &grant(&platform_facilitator, Role::Facilitator, "*")).await;
 
-    // The council's grants work where they should: a key granted in one council acts there.
+    // The council's grants work where they should: a key granted in one council acts there,
+    // one event at a time or in a batch (decided against a copy of that council alone).
     append(&mut client, &south.facilitator, SOUTH_ASSEMBLY, &session(1)).await;
+    let deliberation = format!("assembly/{SOUTH_ASSEMBLY}/deliberation");
+    let batch = [submission("batch-1"), submission("batch-2")].map(|s| sign(&south.facilitator, SOUTH_ASSEMBLY, &s));
+    client.append_batch(&deliberation, &batch, None).await.expect("a batch in the council's own assembly");
+    let across = [submission("batch-3"), submission("batch-4")].map(|s| sign(&south.facilitator, NORTH_ASSEMBLY, &s));
+    match client.append_batch(&format!("assembly/{NORTH_ASSEMBLY}/deliberation"), &across, None).await {
+        Err(ClientError::Refused(status)) => {
+            assert_eq!(status.code(), Code::PermissionDenied);
+            assert!(status.message().contains("authority.role_required"), "{}", status.message());
+        }
+        other => panic!("a batch in another council's assembly must be refused: {other:?}"),
+    }
 
     let north_registry = || council_stream(NORTH).expect("stream");
     let east_registry = council_stream("east").expect("stream");

@@ -435,14 +435,25 @@ impl DomainState {
         events: &[DomainEvent],
         proposal: Proposal<'_>,
     ) -> Result<Vec<Acceptance>, (usize, Rejection)> {
+        // Only what the stream's events can read: its assembly and that assembly's council (a
+        // registry stream may read every council: a registration checks their roots).
+        let stream = StreamKind::parse_stream(proposal.stream);
+        let councils = match &stream {
+            Some((_, Some(id))) => id
+                .council()
+                .and_then(|council| self.councils.get_key_value(council))
+                .map(|(id, council)| BTreeMap::from([(id.clone(), council.clone())]))
+                .unwrap_or_default(),
+            _ => self.councils.clone(),
+        };
         let mut scratch = DomainState {
             trust_root: self.trust_root,
             grants: self.grants.clone(),
-            councils: self.councils.clone(),
+            councils,
             assemblies: BTreeMap::new(),
             convened_order: Vec::new(),
         };
-        if let Some((_, Some(id))) = StreamKind::parse_stream(proposal.stream) {
+        if let Some((_, Some(id))) = stream {
             if let Some(assembly) = self.assemblies.get(&id) {
                 scratch.assemblies.insert(id, assembly.clone());
             }
