@@ -222,7 +222,17 @@ async fn write_snapshots(application: Arc<Application>, policy: SnapshotPolicy, 
         }
         match application.write_snapshot(last).await {
             Ok(covered) => last = covered,
-            Err(error) => tracing::warn!(%error, "a snapshot could not be written; the next start verifies more"),
+            // The fold outgrew what the store keeps as a snapshot, and it only grows: trying
+            // again would serialise it in vain at every interval. The clean stop still tries.
+            Err(error @ ApplicationError::LimitExceeded { .. }) => {
+                tracing::error!(%error, "the fold is too large to keep as a snapshot; no more periodic snapshots, so a start verifies everything after the last one");
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "a snapshot could not be written; the next start verifies more");
+                // Not again at once: at the next interval.
+                last = application.folded_events();
+            }
         }
     }
 }
