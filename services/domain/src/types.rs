@@ -28,13 +28,7 @@ impl AssemblyId {
             }
             None => text,
         };
-        if !name.as_bytes().first().is_some_and(u8::is_ascii_alphanumeric) {
-            return Err(AssemblyIdError::FirstByte);
-        }
-        if !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-            return Err(AssemblyIdError::Characters);
-        }
-        Ok(())
+        check_segment(name)
     }
 
     pub fn as_str(&self) -> &str {
@@ -50,6 +44,18 @@ impl AssemblyId {
     pub fn council(&self) -> Option<&str> {
         council_of_assembly(&self.0)
     }
+}
+
+/// The one grammar of an id's part (a council's id, an assembly's name): `a-z 0-9 -`, starting
+/// with a letter or digit; its length is the caller's to check.
+fn check_segment(text: &str) -> Result<(), AssemblyIdError> {
+    if !text.as_bytes().first().is_some_and(u8::is_ascii_alphanumeric) {
+        return Err(AssemblyIdError::FirstByte);
+    }
+    if !text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        return Err(AssemblyIdError::Characters);
+    }
+    Ok(())
 }
 
 /// The council part of a checked assembly id, for paths that hold the id as text.
@@ -73,13 +79,7 @@ impl CouncilId {
         if text.is_empty() || text.len() > Self::BYTES_MAX {
             return Err(AssemblyIdError::CouncilLength);
         }
-        if !text.as_bytes()[0].is_ascii_alphanumeric() {
-            return Err(AssemblyIdError::FirstByte);
-        }
-        if !text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-            return Err(AssemblyIdError::Characters);
-        }
-        Ok(())
+        check_segment(text)
     }
 
     pub fn as_str(&self) -> &str {

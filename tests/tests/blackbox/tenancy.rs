@@ -47,6 +47,12 @@ fn grant(who: &Author, role: Role, scope: &str) -> pb::registry::KeyGranted {
     }
 }
 
+/// The platform registers `council` with `root`.
+async fn register(client: &mut KleroClient, platform: &Author, council: &str, name: &str, root: &Author) {
+    let stream = council_stream(council).expect("stream");
+    append_signed(client, &signed_for(platform, stream, &registration(council, name, root))).await;
+}
+
 async fn append_signed(client: &mut KleroClient, event: &SignedEvent) -> pb::ledger::AppendedEvent {
     client.append(event, None).await.unwrap_or_else(|e| panic!("appending to {} failed: {e}", event.stream))
 }
@@ -79,24 +85,8 @@ async fn no_council_reaches_into_another_and_the_verifier_agrees() {
     let platform = Author::new(server.trust_root.clone());
     let north_root = Author::new(key("north root"));
     let south_root = Author::new(key("south root"));
-    append_signed(
-        &mut client,
-        &signed_for(
-            &platform,
-            council_stream(NORTH).expect("stream"),
-            &registration(NORTH, "North Council", &north_root),
-        ),
-    )
-    .await;
-    append_signed(
-        &mut client,
-        &signed_for(
-            &platform,
-            council_stream(SOUTH).expect("stream"),
-            &registration(SOUTH, "South Council", &south_root),
-        ),
-    )
-    .await;
+    register(&mut client, &platform, NORTH, "North Council", &north_root).await;
+    register(&mut client, &platform, SOUTH, "South Council", &south_root).await;
 
     // Each council's root grants its own officers, on its own registry, and runs an assembly.
     let north = Cast::with_council("north", "north root");
@@ -430,11 +420,7 @@ async fn one_councils_record_verifies_alone_and_fails_with_anything_left_out() {
     let north_root = Author::new(key("north root"));
     let south_root = Author::new(key("south root"));
     for (council, name, root) in [(NORTH, "North Council", &north_root), (SOUTH, "South Council", &south_root)] {
-        append_signed(
-            &mut client,
-            &signed_for(&platform, council_stream(council).expect("stream"), &registration(council, name, root)),
-        )
-        .await;
+        register(&mut client, &platform, council, name, root).await;
     }
     let north = Cast::with_council("north", "north root");
     let south = Cast::with_council("south", "south root");
@@ -583,15 +569,7 @@ async fn a_single_council_data_directory_serves_many_councils_as_it_is() {
 
     let platform = Author::new(server.trust_root.clone());
     let north_root = Author::new(key("north root"));
-    append_signed(
-        &mut client,
-        &signed_for(
-            &platform,
-            council_stream(NORTH).expect("stream"),
-            &registration(NORTH, "North Council", &north_root),
-        ),
-    )
-    .await;
+    register(&mut client, &platform, NORTH, "North Council", &north_root).await;
     let north = Cast::with_council("north", "north root");
     assembly_with_panel(&mut client, &north, NORTH_ASSEMBLY).await;
     append(&mut client, &old.facilitator, "old-assembly", &session(2)).await;
