@@ -10,58 +10,6 @@ pub(crate) struct Session {
     pub(crate) evidence: Vec<(EvidencePresented, u64, Hash256)>,
 }
 
-/// An input that can be cited: one per evidence or public submission, so kept small, and
-/// packed in snapshots (73 bytes).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct InputRow {
-    pub(crate) kind: InputKind,
-    pub(crate) event_hash: Hash256,
-    pub(crate) log_index: u64,
-    /// The document's SHA-256, or a sealed submission's commitment.
-    pub(crate) content_hash: Hash256,
-    /// A public submission sealed in its event (version 2), not kept as a document.
-    pub(crate) sealed: bool,
-}
-
-impl klero_ledger::records::FixedRecord for InputRow {
-    const LEN: usize = 73;
-    fn write(&self, out: &mut Vec<u8>) {
-        out.push(match (self.kind, self.sealed) {
-            (InputKind::Evidence, _) => 0,
-            (InputKind::PublicSubmission, false) => 1,
-            (InputKind::PublicSubmission, true) => 2,
-        });
-        out.extend_from_slice(&self.event_hash.0);
-        out.extend_from_slice(&self.log_index.to_be_bytes());
-        out.extend_from_slice(&self.content_hash.0);
-    }
-    fn read(bytes: &[u8]) -> Option<InputRow> {
-        let (kind, sealed) = match bytes[0] {
-            0 => (InputKind::Evidence, false),
-            1 => (InputKind::PublicSubmission, false),
-            2 => (InputKind::PublicSubmission, true),
-            _ => return None,
-        };
-        Some(InputRow {
-            kind,
-            sealed,
-            event_hash: Hash256(bytes[1..33].try_into().ok()?),
-            log_index: u64::from_be_bytes(bytes[33..41].try_into().ok()?),
-            content_hash: Hash256(bytes[41..73].try_into().ok()?),
-        })
-    }
-}
-
-pub(crate) mod input_rows_packed {
-    use super::InputRow;
-    pub fn serialize<S: serde::Serializer>(rows: &[InputRow], serializer: S) -> Result<S::Ok, S::Error> {
-        klero_ledger::records::serialize(rows, serializer)
-    }
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<InputRow>, D::Error> {
-        klero_ledger::records::deserialize(deserializer)
-    }
-}
-
 /// Who cited an input: a recommendation (by id) or a response (by the adoption it answers).
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Citer {
@@ -164,9 +112,6 @@ pub(crate) struct AssemblyViews {
     pub(crate) adopted_by_hash: HashMap<Hash256, String>,
     pub(crate) final_report: Option<(Hash256, u64)>,
     pub(crate) responses: HashMap<Hash256, Response>,
-    /// Evidence and public submissions, in log order.
-    #[serde(with = "input_rows_packed")]
-    pub(crate) inputs: Vec<InputRow>,
     /// Input event hash → what cited it, in log order. Only cited inputs are here.
     pub(crate) input_citations: HashMap<Hash256, Vec<(Citer, CitationRecord)>>,
     /// Recommendation id → its citations, in log order.
@@ -243,7 +188,6 @@ impl AssemblyViews {
             adopted_by_hash: HashMap::new(),
             final_report: None,
             responses: HashMap::new(),
-            inputs: Vec::new(),
             input_citations: HashMap::new(),
             recommendation_citations: HashMap::new(),
             response_citations: HashMap::new(),
@@ -256,28 +200,9 @@ impl AssemblyViews {
         }
     }
 
-    pub(crate) fn add_input(&mut self, kind: InputKind, content_hash: Hash256, sealed: bool, record: &Recorded<'_>) {
-        self.inputs.push(InputRow {
-            kind,
-            event_hash: record.event_hash,
-            log_index: record.log_index,
-            content_hash,
-            sealed,
-        });
-    }
-
     /// The recommendation id an adoption event hash names, if any.
     pub(crate) fn adopted_id(&self, adoption: &Hash256) -> Option<&String> {
         self.adopted_by_hash.get(adoption)
-    }
-
-    /// The kind of every cited input: one pass over the inputs, at render time only.
-    pub(crate) fn cited_input_kinds(&self) -> HashMap<Hash256, InputKind> {
-        self.inputs
-            .iter()
-            .filter(|input| self.input_citations.contains_key(&input.event_hash))
-            .map(|input| (input.event_hash, input.kind))
-            .collect()
     }
 
     /// Free text as a view shows it: an erased sealed field gains its erasure (FORMAT.md §7;

@@ -88,7 +88,7 @@ pub struct RenderedView {
     pub tree_size: u64,
 }
 
-/// One input of an assembly, as [`ViewSet::inputs_of`] gives it.
+/// One input of an assembly, as [`Views::inputs_of`] gives it.
 #[derive(Clone, Copy, Debug)]
 pub struct InputOf {
     pub kind: InputKind,
@@ -110,6 +110,49 @@ pub struct ViewSet {
     /// their log indexes; [`ViewSet::finish_prefix`] then names the prefix they stand for.
     #[serde(default)]
     gaps_allowed: bool,
+}
+
+/// The views as of the fold, ready to render: what the views keep, and the inputs, which the
+/// domain keeps for both (`klero_domain::InputTable`).
+#[derive(Clone, Copy, Debug)]
+pub struct Views<'a> {
+    kept: &'a ViewSet,
+    inputs: &'a InputTable,
+}
+
+impl std::ops::Deref for Views<'_> {
+    type Target = ViewSet;
+    fn deref(&self) -> &ViewSet {
+        self.kept
+    }
+}
+
+impl<'a> Views<'a> {
+    /// `kept`'s views, with the inputs of the domain state folded from the same events.
+    pub fn new(kept: &'a ViewSet, inputs: &'a InputTable) -> Views<'a> {
+        Views { kept, inputs }
+    }
+
+    /// Every input (evidence, public submission) of every assembly, in log order within each:
+    /// (assembly, kind, event hash, content hash, log index).
+    pub fn inputs(&self) -> impl Iterator<Item = (&'a AssemblyId, InputKind, Hash256, Hash256, u64)> + 'a {
+        self.inputs.iter().map(|(id, row)| (id, row.kind, row.event_hash, row.content_hash, row.log_index))
+    }
+
+    /// How many inputs there are, over every assembly.
+    pub fn input_count(&self) -> usize {
+        self.inputs.len()
+    }
+
+    /// One assembly's inputs, as [`Views::inputs`] gives them.
+    pub fn inputs_of(&self, assembly_id: &AssemblyId) -> impl Iterator<Item = InputOf> + 'a {
+        self.inputs.of_assembly(assembly_id).map(|row| InputOf {
+            kind: row.kind,
+            event_hash: row.event_hash,
+            document: row.document(),
+            log_index: row.log_index,
+        })
+    }
 }
 
 impl ViewSet {
@@ -141,32 +184,6 @@ impl ViewSet {
         assert!(tree_size >= self.tree_size, "a prefix covers every event folded in");
         self.tree_size = tree_size;
         self.as_of_unix_ms = as_of_unix_ms;
-    }
-
-    /// Every input (evidence, public submission) of every assembly, in log order within each:
-    /// (assembly, kind, event hash, content hash, log index). A snapshot keeps these once, here;
-    /// the fold rebuilds its other tables of inputs from them.
-    pub fn inputs(&self) -> impl Iterator<Item = (&AssemblyId, InputKind, Hash256, Hash256, u64)> + '_ {
-        self.assemblies.iter().flat_map(|(id, views)| {
-            views.inputs.iter().map(move |row| (id, row.kind, row.event_hash, row.content_hash, row.log_index))
-        })
-    }
-
-    /// How many inputs the views hold, over every assembly.
-    pub fn input_count(&self) -> usize {
-        self.assemblies.values().map(|views| views.inputs.len()).sum()
-    }
-
-    /// One assembly's inputs, as [`ViewSet::inputs`] gives them.
-    pub fn inputs_of(&self, assembly_id: &AssemblyId) -> impl Iterator<Item = InputOf> + '_ {
-        self.assemblies.get(assembly_id).into_iter().flat_map(|views| {
-            views.inputs.iter().map(|row| InputOf {
-                kind: row.kind,
-                event_hash: row.event_hash,
-                document: (!row.sealed).then_some(row.content_hash),
-                log_index: row.log_index,
-            })
-        })
     }
 
     pub fn assembly_ids(&self) -> Vec<AssemblyId> {
@@ -235,12 +252,9 @@ impl ViewSet {
                 {
                     session.evidence.push((evidence.clone(), record.log_index, record.event_hash));
                 }
-                views.add_input(InputKind::Evidence, evidence.content_hash, false, &record);
             }
             DomainEvent::PublicSubmissionReceived(submission) => {
                 *views.submissions_by_day.entry(submission.received_on).or_insert(0) += 1;
-                let sealed = matches!(submission.content, SubmissionContent::Sealed(_));
-                views.add_input(InputKind::PublicSubmission, submission.content.content_hash(), sealed, &record);
             }
             DomainEvent::CallOpened(call) => {
                 views.calls.insert(
@@ -256,7 +270,6 @@ impl ViewSet {
             DomainEvent::ResidentSubmitted(submitted) => {
                 let day = Date((record.recorded_at_unix_ms / klero_domain::rules::DAY_MS) as i64);
                 *views.submissions_by_day.entry(day).or_insert(0) += 1;
-                views.add_input(InputKind::PublicSubmission, submitted.text.commitment, true, &record);
                 views.resident.insert(
                     record.event_hash,
                     ResidentKept {

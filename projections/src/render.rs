@@ -2,7 +2,7 @@
 
 use super::*;
 
-impl ViewSet {
+impl Views<'_> {
     /// A view's body wrapped with what every view carries.
     pub(crate) fn view<B>(&self, name: ViewName, assembly_id: &AssemblyId, body: B) -> View<B> {
         View {
@@ -268,9 +268,9 @@ impl ViewSet {
     /// `input-trace`: for each input, in log order, what cited it and what became of it.
     pub fn input_trace(&self, assembly_id: &AssemblyId) -> Option<View<InputTrace>> {
         let views = self.assemblies.get(assembly_id)?;
-        let inputs = views
+        let inputs = self
             .inputs
-            .iter()
+            .of_assembly(assembly_id)
             .map(|input| {
                 let citations: &[(Citer, CitationRecord)] =
                     views.input_citations.get(&input.event_hash).map_or(&[], Vec::as_slice);
@@ -365,11 +365,10 @@ impl ViewSet {
     /// `response-trace`: for each response, by recommendation id, what it answers and cites.
     pub fn response_trace(&self, assembly_id: &AssemblyId) -> Option<View<ResponseTrace>> {
         let views = self.assemblies.get(assembly_id)?;
-        let kinds = views.cited_input_kinds();
         let citation = |c: &CitationRecord| Citation {
             event_hash: c.event_hash,
             input_event_hash: c.input_event_hash,
-            kind: kinds.get(&c.input_event_hash).copied(),
+            kind: self.inputs.by_event(&c.input_event_hash).map(|(_, input)| input.kind),
             log_index: c.log_index,
             note: c.note.clone(),
         };
@@ -403,7 +402,7 @@ impl ViewSet {
                             .map(|c| RecommendationCitation {
                                 event_hash: c.event_hash,
                                 input_event_hash: c.input_event_hash,
-                                kind: kinds.get(&c.input_event_hash).copied(),
+                                kind: self.inputs.by_event(&c.input_event_hash).map(|(_, input)| input.kind),
                                 log_index: c.log_index,
                                 note: c.note.clone(),
                                 text_hash: c.text_hash,

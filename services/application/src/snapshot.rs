@@ -8,7 +8,7 @@
 //! another history) is refused, and the server verifies the whole log instead. A snapshot only
 //! saves work: losing one costs a longer start, never a fact.
 //!
-//! Bytes (FORMAT.md §6): `u8 version = 1 | u64 tree_size | root_hash[32] | signature[64] | fold`,
+//! Bytes (FORMAT.md §6): `u8 version = 2 | u64 tree_size | root_hash[32] | signature[64] | fold`,
 //! where `signature` is the log key's server-state signature over
 //! `u64 tree_size | root_hash | SHA-256(fold)` and `fold` is the fold's JSON.
 
@@ -16,7 +16,8 @@ use klero_fold::LogFold;
 use klero_ledger::checkpoint::LogVerifierKey;
 use klero_ledger::Hash256;
 
-const SNAPSHOT_VERSION: u8 = 1;
+/// 2 since the inputs are kept once, in the domain state (FORMAT.md §6.1).
+const SNAPSHOT_VERSION: u8 = 2;
 const HEADER_BYTES: usize = 1 + 8 + 32 + 64;
 
 /// When the server writes a snapshot.

@@ -5,6 +5,7 @@
 //! [`rules::DomainState::evolve`] after it, in log order. A verifier replays the same calls.
 
 pub mod events;
+pub mod inputs;
 pub mod personal;
 pub mod rules;
 pub mod text;
@@ -15,6 +16,7 @@ pub use events::{
     Authority, DocumentKind, DomainEvent, DomainEventType, InputKind, ModerationDecision, SubmissionPath,
     DOMAIN_EVENT_TYPES,
 };
+pub use inputs::{InputRow, InputTable};
 pub use personal::{DataKey, OpenedText, PersonalText, SealedText};
 pub use rules::{
     check_authored_at, response_due_by_unix_ms, Acceptance, AuthorisedBy, DomainState, Grant, Proposal, Recorded,

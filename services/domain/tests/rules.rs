@@ -755,6 +755,31 @@ fn a_recommendation_cites_recorded_inputs_for_its_current_text() {
     let not_an_input = s.last_hash;
     s.then_rejected(SECRETARY, cites("R1", "R1", &[input, Hash256::of(b"nothing")]), "citation.names_recorded_input");
     s.then_rejected(SECRETARY, cites("R1", "R1", &[not_an_input]), "citation.names_recorded_input");
+    // Issue 29: every assembly's inputs are kept in one table, so an input of another
+    // assembly (a transplanted citation) must still be refused.
+    let other = AssemblyId::parse("other-assembly").expect("id");
+    let DomainEvent::AssemblyConvened(mut convened) = convened_event() else { unreachable!() };
+    convened.assembly_id = other.clone();
+    let elsewhere = Hash256::of(b"a submission to the other assembly");
+    for (event, hash, log_index) in [
+        (DomainEvent::AssemblyConvened(convened), Hash256::of(b"other convened"), 1_000),
+        (
+            DomainEvent::PublicSubmissionReceived(PublicSubmissionReceived {
+                submitter_id: "resident-9".into(),
+                content: SubmissionContent::Document(Hash256::of(b"resident-9")),
+                received_on: Date::parse("2026-01-21").expect("date"),
+            }),
+            elsewhere,
+            1_001,
+        ),
+    ] {
+        let stream = event.stream_kind().stream_name(&other);
+        let recorded =
+            Recorded { stream: &stream, author: &CONVENOR, recorded_at_unix_ms: s.now_ms, event_hash: hash, log_index };
+        s.state.evolve(&event, recorded);
+    }
+    assert!(s.state.inputs().is_input_of(&other, &elsewhere));
+    s.then_rejected(SECRETARY, cites("R1", "R1", &[elsewhere]), "citation.names_recorded_input");
     // Only the current text can be cited for; after an amendment, the amended text.
     s.given(
         SECRETARY,

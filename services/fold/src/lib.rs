@@ -15,7 +15,7 @@ use klero_catalogue::{decode_event, FieldViolation};
 use klero_domain::{Acceptance, DocumentKind, DomainEvent, DomainState, InputKind, Proposal, Recorded, Rejection};
 use klero_ledger::envelope::{Envelope, EventId};
 use klero_ledger::Hash256;
-use klero_projections::ViewSet;
+use klero_projections::{ViewSet, Views};
 use std::collections::{HashMap, HashSet};
 
 /// Why an event could not be folded in. Each is a fact about the log at `log_index`.
@@ -70,8 +70,9 @@ pub struct LogFold {
     /// Events the domain judged late (responses after their deadline). Bounded by the number
     /// of responses.
     late_events: HashSet<EventId>,
-    /// Every document an event commits to, by SHA-256: what it is, and the log index of the
-    /// first event that commits to it. Packed in snapshots (41 bytes each).
+    /// Every document an event other than an input commits to, by SHA-256: what it is, and
+    /// the log index of the first event that commits to it. Packed in snapshots (41 bytes
+    /// each). The inputs' documents are in the domain's table of inputs, kept once.
     #[serde(with = "documents_packed")]
     documents: klero_ledger::hash::Hash256Map<CommittedDocument>,
     /// Folds a slice of the log (FORMAT.md §15): some streams' events, in log order with gaps.
@@ -146,12 +147,7 @@ mod documents_packed {
         documents: &Hash256Map<CommittedDocument>,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
-        // Documents of inputs are left out: the views keep the inputs, and loading rebuilds them.
-        let mut rows: Vec<Row> = documents
-            .iter()
-            .filter(|(_, document)| !matches!(document.kind, DocumentKind::Evidence | DocumentKind::PublicSubmission))
-            .map(|(hash, document)| Row(*hash, *document))
-            .collect();
+        let mut rows: Vec<Row> = documents.iter().map(|(hash, document)| Row(*hash, *document)).collect();
         rows.sort_by_key(|row| row.0);
         records::serialize(&rows, serializer)
     }
@@ -235,8 +231,12 @@ impl LogFold {
             .decide_and_evolve(&domain_event, recorded)
             .map_err(|rejection| FoldError::Rejected { log_index: event.log_index, rejection })?;
         self.views.apply(&domain_event, recorded, evolved);
+        // An input's own document is in the domain's table of inputs.
+        let input_document = domain_event.as_input().filter(|(_, _, sealed)| !sealed).map(|(_, hash, _)| hash);
         for (hash, kind) in domain_event.committed_documents() {
-            self.documents.entry(hash).or_insert(CommittedDocument { kind, log_index: event.log_index });
+            if Some(hash) != input_document {
+                self.documents.entry(hash).or_insert(CommittedDocument { kind, log_index: event.log_index });
+            }
         }
         if evolved.late {
             self.late_events.insert(author.event_id);
@@ -270,8 +270,8 @@ impl LogFold {
     }
 
     /// The read views as of the prefix.
-    pub fn views(&self) -> &ViewSet {
-        &self.views
+    pub fn views(&self) -> Views<'_> {
+        Views::new(&self.views, self.state.inputs())
     }
 
     /// How many events have been folded: the next log index.
@@ -294,19 +294,32 @@ impl LogFold {
         self.late_events.contains(event_id)
     }
 
-    /// The document with this hash, if an event commits to it.
+    /// The document with this hash, if an event commits to it: what the first event that
+    /// commits to it says it is.
     pub fn committed_document(&self, sha256: &Hash256) -> Option<CommittedDocument> {
-        self.documents.get(sha256).copied()
+        let by_input = self
+            .state
+            .inputs()
+            .by_document(sha256)
+            .map(|input| CommittedDocument { kind: Self::input_document_kind(input.kind), log_index: input.log_index });
+        match (self.documents.get(sha256).copied(), by_input) {
+            (Some(other), Some(input)) => Some(if input.log_index < other.log_index { input } else { other }),
+            (other, input) => other.or(input),
+        }
     }
 
-    /// Every document hash an event commits to, and what commits to it.
+    fn input_document_kind(kind: InputKind) -> DocumentKind {
+        match kind {
+            InputKind::Evidence => DocumentKind::Evidence,
+            InputKind::PublicSubmission => DocumentKind::PublicSubmission,
+        }
+    }
+
+    /// Every document hash an event commits to, and what commits to it, each once.
     pub fn committed_document_kinds(&self) -> impl Iterator<Item = (Hash256, DocumentKind)> + '_ {
-        self.documents.iter().map(|(hash, document)| (*hash, document.kind))
-    }
-
-    /// How many documents events commit to.
-    pub fn committed_documents(&self) -> usize {
-        self.documents.len()
+        let inputs = self.state.inputs().documents().map(|input| input.content_hash);
+        let others = self.documents.keys().copied().filter(|hash| self.state.inputs().by_document(hash).is_none());
+        inputs.chain(others).map(|hash| (hash, self.committed_document(&hash).expect("committed").kind))
     }
 
     /// How many streams have events.
@@ -330,29 +343,6 @@ impl LogFold {
 
     /// A fold from [`LogFold::to_snapshot`]'s bytes.
     pub fn from_snapshot(bytes: &[u8]) -> Result<LogFold, String> {
-        let mut fold: LogFold = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-        // The inputs are kept once, in the views; the domain's table of them and the documents
-        // they commit to are rebuilt from there.
-        fold.documents.reserve(fold.views.input_count());
-        let assembly_ids = fold.views.assembly_ids();
-        for assembly_id in &assembly_ids {
-            let inputs: Vec<_> = fold.views.inputs_of(assembly_id).collect();
-            fold.state.restore_inputs(assembly_id, inputs.iter().map(|input| (input.event_hash, input.kind)));
-            // Sealed text is in its event, not a document.
-            for (kind, content_hash, log_index) in
-                inputs.into_iter().filter_map(|input| Some((input.kind, input.document?, input.log_index)))
-            {
-                let kind = match kind {
-                    InputKind::Evidence => DocumentKind::Evidence,
-                    InputKind::PublicSubmission => DocumentKind::PublicSubmission,
-                };
-                let restored = CommittedDocument { kind, log_index };
-                let entry = fold.documents.entry(content_hash).or_insert(restored);
-                if log_index < entry.log_index {
-                    *entry = restored;
-                }
-            }
-        }
-        Ok(fold)
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())
     }
 }

@@ -53,11 +53,9 @@ impl AssemblyState {
             DeliberationEvent::SessionHeld(_) => self.sessions_held += 1,
             DeliberationEvent::EvidencePresented(_) => {
                 self.evidence_presented += 1;
-                self.inputs.insert(recorded.event_hash, InputKind::Evidence);
             }
             DeliberationEvent::PublicSubmissionReceived(_) => {
                 self.public_submissions += 1;
-                self.inputs.insert(recorded.event_hash, InputKind::PublicSubmission);
             }
             DeliberationEvent::CallOpened(_)
             | DeliberationEvent::CallClosed(_)

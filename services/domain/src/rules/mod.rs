@@ -10,6 +10,7 @@
 //! Every rule is listed, with its code, in docs/RULES.md.
 
 use crate::events::*;
+use crate::inputs::{InputRow, InputTable};
 use crate::types::*;
 use klero_ledger::Hash256;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -280,6 +281,8 @@ pub struct DomainState {
     assemblies: BTreeMap<AssemblyId, AssemblyState>,
     /// Assembly ids in the order they were convened.
     convened_order: Vec<AssemblyId>,
+    /// Every assembly's inputs, which citations must name (the views list them too).
+    inputs: InputTable,
 }
 
 impl DomainState {
@@ -291,7 +294,13 @@ impl DomainState {
             councils: BTreeMap::new(),
             assemblies: BTreeMap::new(),
             convened_order: Vec::new(),
+            inputs: InputTable::default(),
         }
+    }
+
+    /// Every assembly's inputs: evidence and public submissions, each where it was recorded.
+    pub fn inputs(&self) -> &InputTable {
+        &self.inputs
     }
 
     pub fn trust_root(&self) -> &[u8; 32] {
@@ -321,19 +330,6 @@ impl DomainState {
 
     fn holds_role_str(&self, key: &[u8; 32], role: Role, assembly: &str) -> bool {
         self.role_grant(key, role, assembly).is_ok()
-    }
-
-    /// Puts back the inputs of one assembly that a snapshot left out (see
-    /// `AssemblyState::inputs`).
-    pub fn restore_inputs(
-        &mut self,
-        assembly_id: &AssemblyId,
-        inputs: impl ExactSizeIterator<Item = (Hash256, InputKind)>,
-    ) {
-        if let Some(assembly) = self.assemblies.get_mut(assembly_id.as_str()) {
-            assembly.inputs.reserve(inputs.len());
-            assembly.inputs.extend(inputs);
-        }
     }
 
     /// The stream and authority checks of [`DomainState::decide`], and what authorised the
@@ -393,6 +389,17 @@ impl DomainState {
 
     /// Accepts or rejects a proposed event: stream, authority, then the stage's rules.
     pub fn decide(&self, event: &DomainEvent, proposal: Proposal<'_>) -> Result<Acceptance, Rejection> {
+        self.decide_with(event, proposal, &self.inputs)
+    }
+
+    /// [`DomainState::decide`], with citations checked against `inputs`: a batch's scratch
+    /// state reads the whole state's.
+    fn decide_with(
+        &self,
+        event: &DomainEvent,
+        proposal: Proposal<'_>,
+        inputs: &InputTable,
+    ) -> Result<Acceptance, Rejection> {
         let authorised = self.authorise(event, proposal)?;
         let assembly_id = match (authorised, StreamKind::parse_stream_str(proposal.stream)) {
             (AuthorisedBy::Grant(_) | AuthorisedBy::Resident, Some((_, Some(assembly_id)))) => assembly_id,
@@ -424,7 +431,7 @@ impl DomainState {
         let assembly = self.assemblies.get(assembly_id).ok_or_else(|| {
             broken(RuleCode::AssemblyConvenedFirst, format!("assembly {assembly_id} has not been convened"))
         })?;
-        assembly.decide(event, proposal)
+        assembly.decide(event, proposal, inputs)
     }
 
     /// Decides a batch of events for one stream, each against the state the earlier ones leave.
@@ -452,6 +459,8 @@ impl DomainState {
             councils,
             assemblies: BTreeMap::new(),
             convened_order: Vec::new(),
+            // Only what the batch adds, which nothing later in it can cite (see below).
+            inputs: InputTable::default(),
         };
         if let Some((_, Some(id))) = stream {
             if let Some(assembly) = self.assemblies.get(&id) {
@@ -460,7 +469,8 @@ impl DomainState {
         }
         let mut acceptances = Vec::with_capacity(events.len());
         for (index, event) in events.iter().enumerate() {
-            acceptances.push(scratch.decide(event, proposal).map_err(|rejection| (index, rejection))?);
+            acceptances
+                .push(scratch.decide_with(event, proposal, &self.inputs).map_err(|rejection| (index, rejection))?);
             // Hashes of events in the same batch are not known yet, so nothing later in the
             // batch can name them; a placeholder keeps the scratch state consistent.
             let placeholder = Hash256::of(&(index as u64).to_be_bytes());
@@ -493,9 +503,10 @@ impl DomainState {
                 && event.authority().role().is_some_and(|role| self.holds_role_str(recorded.author, role, assembly_id));
             if authorised {
                 if let Some(assembly) = self.assemblies.get_mut(assembly_id) {
-                    let decided = assembly.decide(event, proposal)?;
+                    let decided = assembly.decide(event, proposal, &self.inputs)?;
                     let evolved = assembly.evolve(event, recorded);
                     assert_eq!(decided, evolved, "decide and evolve disagree at log index {}", recorded.log_index);
+                    Self::record_input(&mut self.inputs, &assembly.convened.assembly_id, event, recorded);
                     return Ok(evolved);
                 }
             }
@@ -536,7 +547,6 @@ impl DomainState {
                     adopted_by_hash: HashMap::new(),
                     responses: HashMap::new(),
                     final_report: None,
-                    inputs: Default::default(),
                     retention_days: None,
                     personal_items: HashMap::new(),
                     calls: BTreeMap::new(),
@@ -546,8 +556,20 @@ impl DomainState {
             return Acceptance::default();
         }
         match self.assemblies.get_mut(assembly_id) {
-            Some(assembly) => assembly.evolve(event, recorded),
+            Some(assembly) => {
+                let evolved = assembly.evolve(event, recorded);
+                Self::record_input(&mut self.inputs, &assembly.convened.assembly_id, event, recorded);
+                evolved
+            }
             None => Acceptance::default(),
+        }
+    }
+
+    fn record_input(inputs: &mut InputTable, assembly_id: &AssemblyId, event: &DomainEvent, recorded: Recorded<'_>) {
+        if let Some((kind, content_hash, sealed)) = event.as_input() {
+            let row =
+                InputRow { kind, event_hash: recorded.event_hash, log_index: recorded.log_index, content_hash, sealed };
+            inputs.push(assembly_id, row);
         }
     }
 }
@@ -559,14 +581,19 @@ impl AssemblyState {
     }
 
     /// The rules of the event's stage, for an event of this assembly.
-    fn decide(&self, event: &DomainEvent, proposal: Proposal<'_>) -> Result<Acceptance, Rejection> {
+    fn decide(
+        &self,
+        event: &DomainEvent,
+        proposal: Proposal<'_>,
+        inputs: &InputTable,
+    ) -> Result<Acceptance, Rejection> {
         match event.stage() {
             StageEvent::Registry(_) => Err(broken(RuleCode::EventStreamMatches, "handled before the assembly's rules")),
             StageEvent::Assembly(event) => self.decide_privacy(event),
             StageEvent::Selection(event) => self.selection.decide(event, &self.convened),
             StageEvent::Deliberation(event) => self.decide_deliberation(event, proposal),
-            StageEvent::Recommendation(event) => self.decide_recommendation(event),
-            StageEvent::Response(event) => self.decide_response(event, proposal),
+            StageEvent::Recommendation(event) => self.decide_recommendation(event, inputs),
+            StageEvent::Response(event) => self.decide_response(event, proposal, inputs),
         }
     }
 

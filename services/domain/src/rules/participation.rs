@@ -218,7 +218,6 @@ impl AssemblyState {
                     }
                 }
                 self.public_submissions += 1;
-                self.inputs.insert(recorded.event_hash, InputKind::PublicSubmission);
                 self.resident_submissions.insert(
                     recorded.event_hash,
                     ResidentSubmissionState {

@@ -4,7 +4,11 @@
 use super::*;
 
 impl AssemblyState {
-    pub(super) fn decide_recommendation(&self, event: RecommendationEvent<'_>) -> Result<Acceptance, Rejection> {
+    pub(super) fn decide_recommendation(
+        &self,
+        event: RecommendationEvent<'_>,
+        inputs: &InputTable,
+    ) -> Result<Acceptance, Rejection> {
         match event {
             RecommendationEvent::RecommendationDrafted(draft) => {
                 self.selection.require_panel(RuleCode::RecommendationAfterPanel)?;
@@ -97,7 +101,7 @@ impl AssemblyState {
                         ),
                     ));
                 }
-                self.check_citations(&cited.citations)
+                self.check_citations(&cited.citations, inputs)
             }
         }
     }
@@ -164,9 +168,15 @@ impl AssemblyState {
 
     /// `citation.names_recorded_input`: every citation names evidence or a public submission
     /// already recorded in this assembly.
-    pub(super) fn check_citations(&self, citations: &[InputCitation]) -> Result<Acceptance, Rejection> {
-        if let Some((index, citation)) =
-            citations.iter().enumerate().find(|(_, c)| !self.inputs.contains_key(&c.input_event_hash))
+    pub(super) fn check_citations(
+        &self,
+        citations: &[InputCitation],
+        inputs: &InputTable,
+    ) -> Result<Acceptance, Rejection> {
+        if let Some((index, citation)) = citations
+            .iter()
+            .enumerate()
+            .find(|(_, c)| !inputs.is_input_of(&self.convened.assembly_id, &c.input_event_hash))
         {
             return Err(broken(
                 RuleCode::CitationNamesRecordedInput,

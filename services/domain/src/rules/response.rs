@@ -8,6 +8,7 @@ impl AssemblyState {
         &self,
         event: ResponseEvent<'_>,
         proposal: Proposal<'_>,
+        inputs: &InputTable,
     ) -> Result<Acceptance, Rejection> {
         match event {
             ResponseEvent::ResponseIssued(issued) => {
@@ -54,7 +55,7 @@ impl AssemblyState {
                         format!("recommendation {id} has no response yet: issue it, then record what it considered"),
                     ));
                 }
-                self.check_citations(&considered.citations)
+                self.check_citations(&considered.citations, inputs)
             }
         }
     }

@@ -77,11 +77,6 @@ pub struct AssemblyState {
     /// Responses by the adoption event hash they answer.
     pub responses: HashMap<Hash256, ResponseState>,
     pub final_report: Option<Hash256>,
-    /// Inputs that can be cited: evidence and public submissions, by event hash. One entry
-    /// per input; a snapshot does not keep them, the views' input rows do, and
-    /// [`DomainState::restore_input`] puts them back.
-    #[serde(skip)]
-    pub inputs: klero_ledger::hash::Hash256Map<InputKind>,
     /// How many days personal text is kept, once a `PersonalDataRetentionSet` says so.
     #[serde(default)]
     pub retention_days: Option<u32>,
