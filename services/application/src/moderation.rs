@@ -61,7 +61,7 @@ impl Application {
                 .iter()
                 .filter(|(_, s)| s.call_id == call_id)
                 .filter_map(|(hash, s)| {
-                    let item = state.personal_items.get(hash)?;
+                    let item = fold.state().personal_item(assembly, hash)?;
                     let awaiting = s.decisions.is_empty() || (s.appealed && s.decisions.len() == 1);
                     Some((item.log_index, *hash, s.path, awaiting, s.appealed))
                 })

@@ -119,13 +119,9 @@ pub(crate) fn erasures_in<'e>(
 
 impl Application {
     fn personal_item(&self, assembly: &AssemblyId, event_hash: &Hash256) -> Result<PersonalItem, ApplicationError> {
-        read(&self.fold)
-            .state()
-            .assembly(assembly)
-            .and_then(|state| state.personal_items.get(event_hash).cloned())
-            .ok_or_else(|| ApplicationError::NotFound {
-                what: format!("personal content of event {event_hash} in assembly {assembly}"),
-            })
+        read(&self.fold).state().personal_item(assembly, event_hash).ok_or_else(|| ApplicationError::NotFound {
+            what: format!("personal content of event {event_hash} in assembly {assembly}"),
+        })
     }
 
     /// The event holding an item, decoded.
@@ -184,16 +180,12 @@ impl Application {
         let erased: Vec<(AssemblyId, Hash256)> = {
             let fold = read(&self.fold);
             let state = fold.state();
+            // The erasures are the assembly's own state: no need to walk its personal items.
             state
                 .assembly_ids()
                 .iter()
                 .filter_map(|id| state.assembly(id).map(|a| (id, a)))
-                .flat_map(|(id, a)| {
-                    a.personal_items
-                        .iter()
-                        .filter(|(_, item)| item.erasure.is_some())
-                        .map(|(hash, _)| (id.clone(), *hash))
-                })
+                .flat_map(|(id, a)| a.erasures.keys().map(|hash| (id.clone(), *hash)))
                 .collect()
         };
         for (assembly, event_hash) in &erased {
@@ -258,9 +250,10 @@ impl Application {
         self.sync_fold().await?;
         let live: Vec<Hash256> = read(&self.fold)
             .state()
-            .assembly(assembly)
-            .map(|state| state.personal_items.iter().filter(|(_, i)| i.erasure.is_none()).map(|(h, _)| *h).collect())
-            .unwrap_or_default();
+            .personal_items(assembly)
+            .filter(|(_, item)| item.erasure.is_none())
+            .map(|(hash, _)| hash)
+            .collect();
         let mut opened = std::collections::HashMap::new();
         for event_hash in live {
             for field in self.open_folded(assembly, &event_hash).await?.fields {
@@ -285,14 +278,14 @@ impl Application {
             .state()
             .assembly(assembly)
             .ok_or_else(|| ApplicationError::NotFound { what: format!("assembly {assembly}") })?;
-        let mut overdue: Vec<OverdueErasure> = state
-            .personal_items
-            .iter()
+        let mut overdue: Vec<OverdueErasure> = fold
+            .state()
+            .personal_items(assembly)
             .filter(|(_, item)| item.erasure.is_none())
             .filter_map(|(hash, item)| {
                 let due = state.erasure_due_at_unix_ms(item.recorded_at_unix_ms)?;
                 (due <= now).then_some(OverdueErasure {
-                    event_hash: *hash,
+                    event_hash: hash,
                     log_index: item.log_index,
                     recorded_at_unix_ms: item.recorded_at_unix_ms,
                     due_at_unix_ms: due,

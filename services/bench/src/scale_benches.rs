@@ -252,8 +252,11 @@ pub fn scale(quick: bool) {
         2_000_000
     });
     let per_assembly: u64 = if quick { 20_000 } else { 100_000 };
+    // KLERO_BENCH_SCALE_DIR keeps the grown directory, so that one open can be profiled with
+    // `klero-bench scale-child DIR 1`.
     let temporary = tempfile::tempdir().expect("temp dir");
-    let directory = temporary.path();
+    let kept = std::env::var_os("KLERO_BENCH_SCALE_DIR").map(std::path::PathBuf::from);
+    let directory = kept.as_deref().unwrap_or(temporary.path());
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
 
     // The programme's councils, then a clean stop: the small directory's baselines.

@@ -5,9 +5,9 @@
 //! [`rules::DomainState::evolve`] after it, in log order. A verifier replays the same calls.
 
 pub mod events;
-pub mod inputs;
 pub mod personal;
 pub mod rules;
+pub mod tables;
 pub mod text;
 pub mod types;
 pub mod work;
@@ -16,12 +16,12 @@ pub use events::{
     Authority, DocumentKind, DomainEvent, DomainEventType, InputKind, ModerationDecision, SubmissionPath,
     DOMAIN_EVENT_TYPES,
 };
-pub use inputs::{InputRow, InputTable};
 pub use personal::{DataKey, OpenedText, PersonalText, SealedText};
 pub use rules::{
     check_authored_at, response_due_by_unix_ms, Acceptance, AuthorisedBy, DomainState, Grant, Proposal, Recorded,
     Rejection, RuleCode, AUTHORED_AHEAD_OF_RECORDING_MAX_MS, AUTHORED_BEFORE_RECORDING_MAX_MS, DAY_MS,
 };
+pub use tables::{EventTables, InputRow, InputTable, PersonalRow, PersonalTable};
 pub use types::*;
 
 pub use klero_draw::PublishedLottery;

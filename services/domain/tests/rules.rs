@@ -860,9 +860,51 @@ fn personal_content_is_erased_once_by_the_data_protection_officer() {
     s.given(OFFICER, erase(sealed));
     s.given(OFFICER, erase(with_document));
     s.then_rejected(OFFICER, erase(sealed), "privacy.erased_once");
-    let state = s.state.assembly(&assembly()).expect("assembly");
-    let erasure = state.personal_items[&sealed].erasure.as_ref().expect("erased");
+    let item = s.state.personal_item(&assembly(), &sealed).expect("a personal item");
+    let erasure = item.erasure.as_ref().expect("erased");
     assert_eq!(erasure.legal_basis, "UK GDPR Art. 17(1)(b)");
+}
+
+/// Issue 29: every assembly's personal items are rows of one table, and an assembly's
+/// erasures are its own. An erasure that names another assembly's item (transplanted) is
+/// refused, and so is a second erasure of one item in the same batch.
+#[test]
+fn an_erasure_names_an_item_of_its_own_assembly_once_even_within_a_batch() {
+    let mut s = Scenario::with_panel();
+    s.grant(OFFICER, Role::DataProtectionOfficer);
+    let ours = sealed_submission(&mut s, "resident-1");
+    let other = AssemblyId::parse("other-assembly").expect("id");
+    let DomainEvent::AssemblyConvened(mut convened) = convened_event() else { unreachable!() };
+    convened.assembly_id = other.clone();
+    let theirs = Hash256::of(b"a personal document of the other assembly");
+    for (event, hash, log_index) in [
+        (DomainEvent::AssemblyConvened(convened), Hash256::of(b"other convened"), 1_000),
+        (
+            DomainEvent::PublicSubmissionReceived(PublicSubmissionReceived {
+                submitter_id: "resident-9".into(),
+                content: SubmissionContent::Document(Hash256::of(b"resident-9")),
+                received_on: Date::parse("2026-01-21").expect("date"),
+            }),
+            theirs,
+            1_001,
+        ),
+    ] {
+        let stream = event.stream_kind().stream_name(&other);
+        let recorded =
+            Recorded { stream: &stream, author: &CONVENOR, recorded_at_unix_ms: s.now_ms, event_hash: hash, log_index };
+        s.state.evolve(&event, recorded);
+    }
+    assert!(s.state.personal_item(&other, &theirs).is_some());
+    assert!(s.state.personal_item(&assembly(), &theirs).is_none());
+    s.then_rejected(OFFICER, erase(theirs), "privacy.erasure_names_personal_content");
+    let stream = stream(StreamKind::Assembly);
+    let proposal = Proposal { stream: &stream, author: &OFFICER, recorded_at_unix_ms: s.now_ms };
+    match s.state.decide_batch(&[erase(ours), erase(ours)], proposal) {
+        Err((1, rejection)) => assert_eq!(rejection.rule().as_str(), "privacy.erased_once"),
+        other => panic!("the second erasure in the batch must be refused, got {other:?}"),
+    }
+    s.given(OFFICER, erase(ours));
+    assert!(s.state.personal_items(&assembly()).all(|(hash, item)| item.erasure.is_some() == (hash == ours)));
 }
 
 /// Issue 19: a retention period is set once, and makes an item's erasure due that many days
@@ -878,6 +920,6 @@ fn the_retention_period_is_set_once_and_dates_each_erasure() {
     s.given(OFFICER, retention(30));
     s.then_rejected(OFFICER, retention(60), "privacy.retention_set_once");
     let state = s.state.assembly(&assembly()).expect("assembly");
-    assert_eq!(state.personal_items[&item].recorded_at_unix_ms, recorded_at);
+    assert_eq!(s.state.personal_item(&assembly(), &item).expect("item").recorded_at_unix_ms, recorded_at);
     assert_eq!(state.erasure_due_at_unix_ms(recorded_at), Some(recorded_at + 30 * DAY_MS));
 }

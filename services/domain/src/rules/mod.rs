@@ -10,7 +10,7 @@
 //! Every rule is listed, with its code, in docs/RULES.md.
 
 use crate::events::*;
-use crate::inputs::{InputRow, InputTable};
+use crate::tables::{EventTables, InputRow, InputTable, PersonalRow, PersonalTable};
 use crate::types::*;
 use klero_ledger::Hash256;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -281,8 +281,9 @@ pub struct DomainState {
     assemblies: BTreeMap<AssemblyId, AssemblyState>,
     /// Assembly ids in the order they were convened.
     convened_order: Vec<AssemblyId>,
-    /// Every assembly's inputs, which citations must name (the views list them too).
-    inputs: InputTable,
+    /// What grows with the log, one row an event: every assembly's inputs, which citations
+    /// must name (the views list them too), and its events that hold personal content.
+    tables: EventTables,
 }
 
 impl DomainState {
@@ -294,13 +295,36 @@ impl DomainState {
             councils: BTreeMap::new(),
             assemblies: BTreeMap::new(),
             convened_order: Vec::new(),
-            inputs: InputTable::default(),
+            tables: EventTables::default(),
         }
     }
 
     /// Every assembly's inputs: evidence and public submissions, each where it was recorded.
     pub fn inputs(&self) -> &InputTable {
-        &self.inputs
+        &self.tables.inputs
+    }
+
+    /// The event of `assembly` with this hash, if it holds erasable personal content.
+    pub fn personal_item(&self, assembly: &AssemblyId, event_hash: &Hash256) -> Option<PersonalItem> {
+        let row = self.tables.personal.get(assembly, event_hash)?;
+        Some(PersonalItem {
+            log_index: row.log_index,
+            recorded_at_unix_ms: row.recorded_at_unix_ms,
+            erasure: self.assemblies.get(assembly)?.erasures.get(event_hash).cloned(),
+        })
+    }
+
+    /// `assembly`'s events that hold erasable personal content, in log order.
+    pub fn personal_items<'a>(&'a self, assembly: &AssemblyId) -> impl Iterator<Item = (Hash256, PersonalItem)> + 'a {
+        let erasures = self.assemblies.get(assembly).map(|a| &a.erasures);
+        self.tables.personal.of_assembly(assembly).map(move |row| {
+            let item = PersonalItem {
+                log_index: row.log_index,
+                recorded_at_unix_ms: row.recorded_at_unix_ms,
+                erasure: erasures.and_then(|e| e.get(&row.event_hash)).cloned(),
+            };
+            (row.event_hash, item)
+        })
     }
 
     pub fn trust_root(&self) -> &[u8; 32] {
@@ -389,16 +413,16 @@ impl DomainState {
 
     /// Accepts or rejects a proposed event: stream, authority, then the stage's rules.
     pub fn decide(&self, event: &DomainEvent, proposal: Proposal<'_>) -> Result<Acceptance, Rejection> {
-        self.decide_with(event, proposal, &self.inputs)
+        self.decide_with(event, proposal, &self.tables)
     }
 
-    /// [`DomainState::decide`], with citations checked against `inputs`: a batch's scratch
-    /// state reads the whole state's.
+    /// [`DomainState::decide`], reading the rows of `tables`: a batch's scratch state reads
+    /// the whole state's.
     fn decide_with(
         &self,
         event: &DomainEvent,
         proposal: Proposal<'_>,
-        inputs: &InputTable,
+        tables: &EventTables,
     ) -> Result<Acceptance, Rejection> {
         let authorised = self.authorise(event, proposal)?;
         let assembly_id = match (authorised, StreamKind::parse_stream_str(proposal.stream)) {
@@ -431,7 +455,7 @@ impl DomainState {
         let assembly = self.assemblies.get(assembly_id).ok_or_else(|| {
             broken(RuleCode::AssemblyConvenedFirst, format!("assembly {assembly_id} has not been convened"))
         })?;
-        assembly.decide(event, proposal, inputs)
+        assembly.decide(event, proposal, tables)
     }
 
     /// Decides a batch of events for one stream, each against the state the earlier ones leave.
@@ -459,8 +483,8 @@ impl DomainState {
             councils,
             assemblies: BTreeMap::new(),
             convened_order: Vec::new(),
-            // Only what the batch adds, which nothing later in it can cite (see below).
-            inputs: InputTable::default(),
+            // Only what the batch adds, which nothing later in it can name (see below).
+            tables: EventTables::default(),
         };
         if let Some((_, Some(id))) = stream {
             if let Some(assembly) = self.assemblies.get(&id) {
@@ -470,7 +494,7 @@ impl DomainState {
         let mut acceptances = Vec::with_capacity(events.len());
         for (index, event) in events.iter().enumerate() {
             acceptances
-                .push(scratch.decide_with(event, proposal, &self.inputs).map_err(|rejection| (index, rejection))?);
+                .push(scratch.decide_with(event, proposal, &self.tables).map_err(|rejection| (index, rejection))?);
             // Hashes of events in the same batch are not known yet, so nothing later in the
             // batch can name them; a placeholder keeps the scratch state consistent.
             let placeholder = Hash256::of(&(index as u64).to_be_bytes());
@@ -503,10 +527,10 @@ impl DomainState {
                 && event.authority().role().is_some_and(|role| self.holds_role_str(recorded.author, role, assembly_id));
             if authorised {
                 if let Some(assembly) = self.assemblies.get_mut(assembly_id) {
-                    let decided = assembly.decide(event, proposal, &self.inputs)?;
+                    let decided = assembly.decide(event, proposal, &self.tables)?;
                     let evolved = assembly.evolve(event, recorded);
                     assert_eq!(decided, evolved, "decide and evolve disagree at log index {}", recorded.log_index);
-                    Self::record_input(&mut self.inputs, &assembly.convened.assembly_id, event, recorded);
+                    Self::record_rows(&mut self.tables, &assembly.convened.assembly_id, event, recorded);
                     return Ok(evolved);
                 }
             }
@@ -548,7 +572,7 @@ impl DomainState {
                     responses: HashMap::new(),
                     final_report: None,
                     retention_days: None,
-                    personal_items: HashMap::new(),
+                    erasures: HashMap::new(),
                     calls: BTreeMap::new(),
                     resident_submissions: HashMap::new(),
                 },
@@ -558,18 +582,26 @@ impl DomainState {
         match self.assemblies.get_mut(assembly_id) {
             Some(assembly) => {
                 let evolved = assembly.evolve(event, recorded);
-                Self::record_input(&mut self.inputs, &assembly.convened.assembly_id, event, recorded);
+                Self::record_rows(&mut self.tables, &assembly.convened.assembly_id, event, recorded);
                 evolved
             }
             None => Acceptance::default(),
         }
     }
 
-    fn record_input(inputs: &mut InputTable, assembly_id: &AssemblyId, event: &DomainEvent, recorded: Recorded<'_>) {
+    fn record_rows(tables: &mut EventTables, assembly_id: &AssemblyId, event: &DomainEvent, recorded: Recorded<'_>) {
         if let Some((kind, content_hash, sealed)) = event.as_input() {
             let row =
                 InputRow { kind, event_hash: recorded.event_hash, log_index: recorded.log_index, content_hash, sealed };
-            inputs.push(assembly_id, row);
+            tables.inputs.push(assembly_id, row);
+        }
+        if event.holds_erasable_content() {
+            let row = PersonalRow {
+                event_hash: recorded.event_hash,
+                log_index: recorded.log_index,
+                recorded_at_unix_ms: recorded.recorded_at_unix_ms,
+            };
+            tables.personal.push(assembly_id, row);
         }
     }
 }
@@ -585,30 +617,20 @@ impl AssemblyState {
         &self,
         event: &DomainEvent,
         proposal: Proposal<'_>,
-        inputs: &InputTable,
+        tables: &EventTables,
     ) -> Result<Acceptance, Rejection> {
         match event.stage() {
             StageEvent::Registry(_) => Err(broken(RuleCode::EventStreamMatches, "handled before the assembly's rules")),
-            StageEvent::Assembly(event) => self.decide_privacy(event),
+            StageEvent::Assembly(event) => self.decide_privacy(event, &tables.personal),
             StageEvent::Selection(event) => self.selection.decide(event, &self.convened),
             StageEvent::Deliberation(event) => self.decide_deliberation(event, proposal),
-            StageEvent::Recommendation(event) => self.decide_recommendation(event, inputs),
-            StageEvent::Response(event) => self.decide_response(event, proposal, inputs),
+            StageEvent::Recommendation(event) => self.decide_recommendation(event, &tables.inputs),
+            StageEvent::Response(event) => self.decide_response(event, proposal, &tables.inputs),
         }
     }
 
     /// Folds in an event of this assembly that `decide` accepted.
     fn evolve(&mut self, event: &DomainEvent, recorded: Recorded<'_>) -> Acceptance {
-        if event.holds_erasable_content() {
-            self.personal_items.insert(
-                recorded.event_hash,
-                PersonalItem {
-                    log_index: recorded.log_index,
-                    recorded_at_unix_ms: recorded.recorded_at_unix_ms,
-                    erasure: None,
-                },
-            );
-        }
         match event.stage() {
             StageEvent::Registry(_) => {}
             StageEvent::Assembly(event) => self.evolve_privacy(event, recorded),

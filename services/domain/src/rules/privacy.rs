@@ -4,7 +4,11 @@
 use super::*;
 
 impl AssemblyState {
-    pub(super) fn decide_privacy(&self, event: AssemblyEvent<'_>) -> Result<Acceptance, Rejection> {
+    pub(super) fn decide_privacy(
+        &self,
+        event: AssemblyEvent<'_>,
+        personal: &PersonalTable,
+    ) -> Result<Acceptance, Rejection> {
         match event {
             AssemblyEvent::AssemblyConvened(_) => {
                 Err(broken(RuleCode::EventStreamMatches, "handled before the assembly's rules"))
@@ -19,7 +23,7 @@ impl AssemblyState {
                 Ok(Acceptance::default())
             }
             AssemblyEvent::ContentErased(erased) => {
-                let item = self.personal_items.get(&erased.event_hash).ok_or_else(|| {
+                personal.get(&self.convened.assembly_id, &erased.event_hash).ok_or_else(|| {
                     broken(
                         RuleCode::PrivacyErasureNamesPersonalContent,
                         format!(
@@ -29,7 +33,7 @@ impl AssemblyState {
                         ),
                     )
                 })?;
-                if let Some(erasure) = &item.erasure {
+                if let Some(erasure) = self.erasures.get(&erased.event_hash) {
                     return Err(broken(
                         RuleCode::PrivacyErasedOnce,
                         format!("its content was already erased, at log index {}", erasure.log_index),
@@ -45,13 +49,15 @@ impl AssemblyState {
             AssemblyEvent::AssemblyConvened(_) => {}
             AssemblyEvent::PersonalDataRetentionSet(set) => self.retention_days = Some(set.retention_days),
             AssemblyEvent::ContentErased(erased) => {
-                if let Some(item) = self.personal_items.get_mut(&erased.event_hash) {
-                    item.erasure = Some(Erasure {
+                // `decide` found the event among the assembly's personal items.
+                self.erasures.insert(
+                    erased.event_hash,
+                    Erasure {
                         erased_on: erased.erased_on,
                         legal_basis: erased.legal_basis.clone(),
                         log_index: recorded.log_index,
-                    });
-                }
+                    },
+                );
             }
         }
     }

@@ -80,10 +80,10 @@ pub struct AssemblyState {
     /// How many days personal text is kept, once a `PersonalDataRetentionSet` says so.
     #[serde(default)]
     pub retention_days: Option<u32>,
-    /// Every event of the assembly that holds erasable personal content (sealed fields, a
-    /// personal document), by event hash.
+    /// The erasures of the assembly's personal content, by the event hash of what was erased
+    /// (the events that hold such content are rows of `DomainState`'s tables).
     #[serde(default)]
-    pub personal_items: HashMap<Hash256, PersonalItem>,
+    pub erasures: HashMap<Hash256, Erasure>,
     /// Calls for residents' submissions, by id.
     #[serde(default)]
     pub calls: BTreeMap<String, CallState>,
