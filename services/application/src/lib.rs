@@ -35,7 +35,7 @@ pub use publisher::{CheckpointPolicy, CheckpointPublications};
 pub use slices::SliceRequest;
 pub use snapshot::{OpenVerification, SnapshotPolicy};
 
-use klero_domain::{AssemblyId, DomainEvent};
+use klero_domain::{AssemblyId, DomainEvent, TableName};
 use klero_fold::{LogFold, LoggedEventRef};
 use klero_ledger::bundle::ProofBundle;
 use klero_ledger::checkpoint::{LogVerifierKey, NoteSignature, SignedCheckpoint};
@@ -177,7 +177,8 @@ pub struct Application {
     /// latest witnessed checkpoint, which clients with a witness policy can accept.
     cosigning: std::sync::atomic::AtomicBool,
     /// The size of the last snapshot written, to reserve room for the next.
-    last_snapshot_bytes: std::sync::atomic::AtomicUsize,
+    /// The rows of the domain's tables the store keeps beside snapshots, as far as they go.
+    kept_rows: tokio::sync::Mutex<snapshot::KeptRows>,
     /// Documents held that no event committed to when last looked at, with their sizes: what
     /// the limits on uncommitted documents count. Read from the store on first use.
     pending_documents: tokio::sync::Mutex<Option<HashMap<[u8; 32], u64>>>,
@@ -202,19 +203,23 @@ fn mutex<T>(lock: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     lock.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// At most this many bytes of snapshot rows go to the store in one write (at most
+/// `klero_store::SNAPSHOT_BYTES_MAX`).
+const SNAPSHOT_ROWS_PIECE_BYTES: usize = 64 * 1024 * 1024;
+
 impl Application {
     /// Builds the core over an open log and folds into it every event beyond `restored` (a
     /// fold taken up from a snapshot), or the whole log.
-    pub async fn open(
+    pub(crate) async fn open(
         store: Arc<dyn EventStore>,
         log: Arc<TransparencyLog>,
         config: ApplicationConfig,
-        restored: Option<LogFold>,
+        restored: Option<(LogFold, snapshot::KeptRows)>,
     ) -> Result<Application, ApplicationError> {
         let write_failure = WriteFailure::default();
         let publisher = Arc::new(PublisherHandle::new(log.latest_checkpoint(), write_failure.clone()));
-        let snapshot_taken_up = restored.as_ref().map(LogFold::next_log_index);
-        let fold = restored.unwrap_or_else(|| LogFold::new(config.trust_root));
+        let snapshot_taken_up = restored.as_ref().map(|(fold, _)| fold.next_log_index());
+        let (fold, kept_rows) = restored.unwrap_or_else(|| (LogFold::new(config.trust_root), Default::default()));
         assert!(fold.next_log_index() <= log.size(), "a fold cannot run ahead of its log");
         let application = Application {
             store,
@@ -234,7 +239,7 @@ impl Application {
             recent_checkpoints: Mutex::new(std::collections::VecDeque::new()),
             write_failure,
             cosigning: std::sync::atomic::AtomicBool::new(false),
-            last_snapshot_bytes: std::sync::atomic::AtomicUsize::new(0),
+            kept_rows: tokio::sync::Mutex::new(kept_rows),
             erasures_to_complete: Arc::new(tokio::sync::Notify::new()),
         };
         application.sync_fold().await?;
@@ -330,29 +335,37 @@ impl Application {
     /// Writes a snapshot of the fold as it stands, if it covers more than `after` events; the
     /// size it covers.
     pub(crate) async fn write_snapshot(&self, after: u64) -> Result<u64, ApplicationError> {
-        // Room for about the last snapshot's size and an eighth more, so the buffer does not
-        // double (and hold both halves) as the fold is written into it.
-        let capacity = self.last_snapshot_bytes.load(std::sync::atomic::Ordering::Relaxed) / 8 * 9;
-        // A copy taken under the lock, serialised on a blocking thread: serialising takes
-        // seconds once the fold holds millions of submissions, and appends must not wait for it
-        // (`klero-bench scale`); the copy is a fraction of that.
-        let (tree_size, fold) = {
+        // One snapshot at a time: each keeps the rows added since the one before.
+        let mut kept = self.kept_rows.lock().await;
+        // Under the lock: the fold's text, which holds no table, and the tables' new rows,
+        // both small beside the fold, so that appends wait for neither serialising nor
+        // copying every row (`klero-bench scale`).
+        let (tree_size, text, new_rows) = {
             let fold = read(&self.fold);
             if fold.next_log_index() <= after {
                 return Ok(after);
             }
-            (fold.next_log_index(), fold.clone())
+            let new_rows: Vec<(TableName, Vec<u8>)> =
+                TableName::ALL.into_iter().map(|table| (table, fold.kept_rows(table, kept.rows(table)))).collect();
+            (fold.next_log_index(), fold.to_snapshot(), new_rows)
         };
-        let mut bytes = tokio::task::spawn_blocking(move || snapshot::with_fold(&fold, capacity))
-            .await
-            .map_err(|e| ApplicationError::Unavailable { reason: format!("the snapshot task failed: {e}") })?;
+        // In pieces the store takes in one write: the first snapshot after a full
+        // verification holds every row.
+        for (table, bytes) in new_rows {
+            for piece in bytes.chunks(SNAPSHOT_ROWS_PIECE_BYTES) {
+                self.store
+                    .keep_snapshot_rows(table.as_str(), kept.offset(table), piece.to_vec())
+                    .await
+                    .inspect_err(|error| self.write_failure.record_store_error(error))?;
+                kept.kept(table, piece);
+            }
+        }
         let root_hash = self.log.root_at(tree_size)?;
         // The next start takes the prefix's leaf hashes from the leaf file: write them out.
         self.log.flush_tree_leaves()?;
-        let message = snapshot::signed_message(tree_size, &root_hash, snapshot::fold_bytes(&bytes));
-        snapshot::fill_header(&mut bytes, self.log.sign_server_state(&message), tree_size, &root_hash);
+        let bytes =
+            snapshot::encode(tree_size, &root_hash, &text, &kept, |message| self.log.sign_server_state(message));
         let length = bytes.len();
-        self.last_snapshot_bytes.store(length, std::sync::atomic::Ordering::Relaxed);
         self.store
             .save_snapshot(tree_size, bytes)
             .await

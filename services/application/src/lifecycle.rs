@@ -163,12 +163,12 @@ async fn open_log(
     store: &Arc<dyn EventStore>,
     log_config: LogConfig,
     open: OpenVerification,
-) -> Result<(TransparencyLog, Option<klero_fold::LogFold>), ApplicationError> {
+) -> Result<(TransparencyLog, Option<(klero_fold::LogFold, snapshot::KeptRows)>), ApplicationError> {
     let snapshot = match open {
         OpenVerification::Full => None,
         OpenVerification::FromSnapshot => match store.load_snapshot().await? {
             None => None,
-            Some(bytes) => match snapshot::decode(&log_config.log_key.verifier(), &bytes) {
+            Some(bytes) => match snapshot::decode(&log_config.log_key.verifier(), &bytes, store.as_ref()).await {
                 Ok(snapshot) => Some(snapshot),
                 Err(reason) => {
                     tracing::warn!(%reason, "the stored snapshot is refused; verifying the whole log");
@@ -192,7 +192,7 @@ async fn open_log(
                 tree_size = snapshot.tree_size,
                 "took up the snapshot; verified in full only what came after"
             );
-            Ok((log, Some(snapshot.fold)))
+            Ok((log, Some((snapshot.fold, snapshot.kept))))
         }
         Err(error @ LogError::VerifiedPrefixDiffers { .. }) => {
             tracing::warn!(%error, "the snapshot does not match the stored log; verifying the whole log");
@@ -202,10 +202,10 @@ async fn open_log(
     }
 }
 
-/// Writes a snapshot whenever the fold moved [`SnapshotPolicy::events`] past the last one, or
-/// a quarter of the log when that is more: a snapshot serialises the whole fold, which grows
-/// with what the assemblies received, so its interval grows with it and its cost per event
-/// stays bounded (`klero-bench scale`). A crash then verifies at most that many events again.
+/// Writes a snapshot whenever the fold moved [`SnapshotPolicy::events`] past the last one. A
+/// snapshot costs the fold's text, which does not grow with submissions, and the rows added
+/// since the last (FORMAT.md §6.1), so its cost per event stays bounded (`klero-bench
+/// scale`). A crash then verifies at most that many events again.
 async fn write_snapshots(application: Arc<Application>, policy: SnapshotPolicy, mut stop: watch::Receiver<bool>) {
     if policy.events == 0 {
         return;
@@ -217,13 +217,14 @@ async fn write_snapshots(application: Arc<Application>, policy: SnapshotPolicy, 
             _ = stop.changed() => return,
             changed = size.changed() => if changed.is_err() { return },
         }
-        if application.folded_events() < last + policy.events.max(last / SNAPSHOT_INTERVAL_LOG_DIVISOR) {
+        if application.folded_events() < last + policy.events {
             continue;
         }
         match application.write_snapshot(last).await {
             Ok(covered) => last = covered,
-            // The fold outgrew what the store keeps as a snapshot, and it only grows: trying
-            // again would serialise it in vain at every interval. The clean stop still tries.
+            // The fold's text outgrew what the store keeps as a snapshot (residents' own
+            // submissions still grow it), and it only grows: trying again would serialise it
+            // in vain at every interval. The clean stop still tries.
             Err(error @ ApplicationError::LimitExceeded { .. }) => {
                 tracing::error!(%error, "the fold is too large to keep as a snapshot; no more periodic snapshots, so a start verifies everything after the last one");
                 return;
@@ -236,9 +237,6 @@ async fn write_snapshots(application: Arc<Application>, policy: SnapshotPolicy, 
         }
     }
 }
-
-/// A snapshot is written at most every `1 / SNAPSHOT_INTERVAL_LOG_DIVISOR` of the log.
-const SNAPSHOT_INTERVAL_LOG_DIVISOR: u64 = 4;
 
 fn outcome(
     finished: Result<(&'static str, Result<(), FrontEndError>), tokio::task::JoinError>,

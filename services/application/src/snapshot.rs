@@ -5,20 +5,70 @@
 //! On start, the log still reads and hashes every stored event and checks every chain, and
 //! the prefix's recomputed root must equal the snapshot's: the bytes are exactly those that
 //! were verified in full before. Anything that does not match (a tampered or foreign snapshot,
-//! another history) is refused, and the server verifies the whole log instead. A snapshot only
-//! saves work: losing one costs a longer start, never a fact.
+//! rows that are not the ones signed, another history) is refused, and the server verifies
+//! the whole log instead. A snapshot only saves work: losing one costs a longer start, never
+//! a fact.
 //!
-//! Bytes (FORMAT.md §6): `u8 version = 2 | u64 tree_size | root_hash[32] | signature[64] | fold`,
-//! where `signature` is the log key's server-state signature over
-//! `u64 tree_size | root_hash | SHA-256(fold)` and `fold` is the fold's JSON.
+//! Bytes (FORMAT.md §6.1): `u8 version = 2 | u64 tree_size | root_hash[32] | signature[64] |
+//! u8 tables | tables × (u64 row_bytes | rows_sha256[32]) | text`, where `text` is the fold's
+//! JSON without the domain's tables, whose rows the store keeps beside the snapshot
+//! (`EventStore::keep_snapshot_rows`), and `signature` is the log key's server-state
+//! signature over [`signed_message`].
 
+use klero_domain::TableName;
 use klero_fold::LogFold;
 use klero_ledger::checkpoint::LogVerifierKey;
 use klero_ledger::Hash256;
+use klero_store::{EventStore, StoreError};
+use sha2::Digest;
 
-/// 2 since the inputs are kept once, in the domain state (FORMAT.md §6.1).
+/// 2 since the inputs are kept once, in the domain state, and the domain's tables are rows
+/// kept beside the snapshot (FORMAT.md §6.1).
 const SNAPSHOT_VERSION: u8 = 2;
 const HEADER_BYTES: usize = 1 + 8 + 32 + 64;
+const TABLE_BYTES: usize = 8 + 32;
+
+/// What of each table's rows the store keeps, as far as this server wrote or read them: how
+/// many rows and bytes, and the SHA-256 of those bytes so far (a running hash, so that a
+/// snapshot hashes only the rows added since the last).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct KeptRows {
+    tables: [KeptTable; TableName::ALL.len()],
+}
+
+#[derive(Clone, Debug, Default)]
+struct KeptTable {
+    bytes: u64,
+    hasher: sha2::Sha256,
+}
+
+fn index(table: TableName) -> usize {
+    TableName::ALL.iter().position(|t| *t == table).expect("every table is in ALL")
+}
+
+impl KeptRows {
+    /// How many whole rows of `table` are kept.
+    pub(crate) fn rows(&self, table: TableName) -> u32 {
+        (self.offset(table) / klero_domain::EventTables::row_bytes(table) as u64) as u32
+    }
+
+    /// Notes that `bytes` were kept after the ones before.
+    pub(crate) fn kept(&mut self, table: TableName, bytes: &[u8]) {
+        let kept = &mut self.tables[index(table)];
+        kept.bytes += bytes.len() as u64;
+        kept.hasher.update(bytes);
+    }
+
+    /// The byte offset at which `table`'s next rows go.
+    pub(crate) fn offset(&self, table: TableName) -> u64 {
+        self.tables[index(table)].bytes
+    }
+
+    /// Each table's kept length and SHA-256, in [`TableName::ALL`]'s order.
+    fn digests(&self) -> Vec<(u64, Hash256)> {
+        self.tables.iter().map(|t| (t.bytes, Hash256(t.hasher.clone().finalize().into()))).collect()
+    }
+}
 
 /// When the server writes a snapshot.
 #[derive(Clone, Debug)]
@@ -54,45 +104,54 @@ pub(crate) struct Snapshot {
     pub(crate) tree_size: u64,
     pub(crate) root_hash: Hash256,
     pub(crate) fold: LogFold,
+    pub(crate) kept: KeptRows,
 }
 
-pub(crate) fn signed_message(tree_size: u64, root_hash: &Hash256, fold: &[u8]) -> Vec<u8> {
-    let mut message = Vec::with_capacity(8 + 32 + 32);
+/// What the log key signs: `u64 tree_size | root_hash | SHA-256(text) | u8 tables |
+/// tables × (u64 row_bytes | rows_sha256)`.
+pub(crate) fn signed_message(tree_size: u64, root_hash: &Hash256, text: &[u8], tables: &[(u64, Hash256)]) -> Vec<u8> {
+    let mut message = Vec::with_capacity(8 + 32 + 32 + 1 + tables.len() * TABLE_BYTES);
     message.extend_from_slice(&tree_size.to_be_bytes());
     message.extend_from_slice(&root_hash.0);
-    message.extend_from_slice(&Hash256::of(fold).0);
+    message.extend_from_slice(&Hash256::of(text).0);
+    message.push(tables.len() as u8);
+    for (bytes, sha256) in tables {
+        message.extend_from_slice(&bytes.to_be_bytes());
+        message.extend_from_slice(&sha256.0);
+    }
     message
 }
 
-/// A snapshot's bytes with room for its header and the fold written after it, in one buffer
-/// of at least `capacity` bytes: the fold is serialised in place and the header filled in
-/// afterwards by [`fill_header`], so a snapshot of hundreds of megabytes is never copied.
-pub(crate) fn with_fold(fold: &LogFold, capacity: usize) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(capacity.max(HEADER_BYTES));
-    bytes.resize(HEADER_BYTES, 0);
-    fold.write_snapshot(&mut bytes);
+/// A snapshot's bytes: the header for `text`, whose tables' rows `kept` describes, signed by
+/// `sign` over [`signed_message`].
+pub(crate) fn encode(
+    tree_size: u64,
+    root_hash: &Hash256,
+    text: &[u8],
+    kept: &KeptRows,
+    sign: impl FnOnce(&[u8]) -> [u8; 64],
+) -> Vec<u8> {
+    let tables = kept.digests();
+    let signature = sign(&signed_message(tree_size, root_hash, text, &tables));
+    let mut bytes = Vec::with_capacity(HEADER_BYTES + 1 + tables.len() * TABLE_BYTES + text.len());
+    bytes.push(SNAPSHOT_VERSION);
+    bytes.extend_from_slice(&tree_size.to_be_bytes());
+    bytes.extend_from_slice(&root_hash.0);
+    bytes.extend_from_slice(&signature);
+    bytes.push(tables.len() as u8);
+    for (length, sha256) in &tables {
+        bytes.extend_from_slice(&length.to_be_bytes());
+        bytes.extend_from_slice(&sha256.0);
+    }
+    bytes.extend_from_slice(text);
     bytes
 }
 
-/// The fold's bytes within a snapshot from [`with_fold`].
-pub(crate) fn fold_bytes(snapshot: &[u8]) -> &[u8] {
-    &snapshot[HEADER_BYTES..]
-}
-
-/// Fills in the header of a snapshot from [`with_fold`], which covers the prefix of
-/// `tree_size` events whose root is `root_hash`; `signature` is the log key's over
-/// [`signed_message`].
-pub(crate) fn fill_header(snapshot: &mut [u8], signature: [u8; 64], tree_size: u64, root_hash: &Hash256) {
-    let header = &mut snapshot[..HEADER_BYTES];
-    header[0] = SNAPSHOT_VERSION;
-    header[1..9].copy_from_slice(&tree_size.to_be_bytes());
-    header[9..41].copy_from_slice(&root_hash.0);
-    header[41..].copy_from_slice(&signature);
-}
-
-/// A snapshot from its bytes, if this log's key signed it and its fold parses.
-pub(crate) fn decode(key: &LogVerifierKey, bytes: &[u8]) -> Result<Snapshot, String> {
-    if bytes.len() < HEADER_BYTES {
+/// A snapshot from its bytes and the rows the store keeps beside it, if this log's key signed
+/// it, the rows are the ones it signed, and its fold parses.
+pub(crate) async fn decode(key: &LogVerifierKey, bytes: &[u8], store: &dyn EventStore) -> Result<Snapshot, String> {
+    let tables_at = HEADER_BYTES + 1;
+    if bytes.len() < tables_at {
         return Err("shorter than a snapshot header".into());
     }
     if bytes[0] != SNAPSHOT_VERSION {
@@ -101,13 +160,43 @@ pub(crate) fn decode(key: &LogVerifierKey, bytes: &[u8]) -> Result<Snapshot, Str
     let tree_size = u64::from_be_bytes(bytes[1..9].try_into().expect("8 bytes"));
     let root_hash = Hash256(bytes[9..41].try_into().expect("32 bytes"));
     let signature: [u8; 64] = bytes[41..105].try_into().expect("64 bytes");
-    let fold_bytes = &bytes[HEADER_BYTES..];
-    if !key.verify_server_state(&signed_message(tree_size, &root_hash, fold_bytes), &signature) {
+    let count = bytes[HEADER_BYTES] as usize;
+    if count != TableName::ALL.len() || bytes.len() < tables_at + count * TABLE_BYTES {
+        return Err(format!("it names {count} tables, not {}", TableName::ALL.len()));
+    }
+    let tables: Vec<(u64, Hash256)> = bytes[tables_at..tables_at + count * TABLE_BYTES]
+        .chunks_exact(TABLE_BYTES)
+        .map(|t| {
+            (u64::from_be_bytes(t[..8].try_into().expect("8 bytes")), Hash256(t[8..].try_into().expect("32 bytes")))
+        })
+        .collect();
+    let text = &bytes[tables_at + count * TABLE_BYTES..];
+    if !key.verify_server_state(&signed_message(tree_size, &root_hash, text, &tables), &signature) {
         return Err("the log key did not sign it".into());
     }
-    let fold = LogFold::from_snapshot(fold_bytes)?;
+    let mut rows = Vec::with_capacity(count);
+    let mut kept = KeptRows::default();
+    for (table, (length, sha256)) in TableName::ALL.into_iter().zip(&tables) {
+        let held = store.load_snapshot_rows(table.as_str(), *length).await.map_err(|e: StoreError| e.to_string())?;
+        if held.len() as u64 != *length {
+            return Err(format!("the store keeps {} bytes of {} rows, not {length}", held.len(), table.as_str()));
+        }
+        kept.kept(table, &held);
+        if kept.digests()[rows.len()].1 != *sha256 {
+            return Err(format!("the kept {} rows are not the ones signed", table.as_str()));
+        }
+        rows.push(held);
+    }
+    let mut rows: Vec<Option<Vec<u8>>> = rows.into_iter().map(Some).collect();
+    let fold = LogFold::from_snapshot(text, |table, length| {
+        let held = rows[index(table)].take().ok_or_else(|| format!("{} rows asked for twice", table.as_str()))?;
+        if held.len() as u64 != length {
+            return Err(format!("the text names {length} bytes of {} rows, the header {}", table.as_str(), held.len()));
+        }
+        Ok(held)
+    })?;
     if fold.next_log_index() != tree_size {
         return Err(format!("its fold covers {} events, not {tree_size}", fold.next_log_index()));
     }
-    Ok(Snapshot { tree_size, root_hash, fold })
+    Ok(Snapshot { tree_size, root_hash, fold, kept })
 }

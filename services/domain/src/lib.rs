@@ -21,7 +21,7 @@ pub use rules::{
     check_authored_at, response_due_by_unix_ms, Acceptance, AuthorisedBy, DomainState, Grant, Proposal, Recorded,
     Rejection, RuleCode, AUTHORED_AHEAD_OF_RECORDING_MAX_MS, AUTHORED_BEFORE_RECORDING_MAX_MS, DAY_MS,
 };
-pub use tables::{EventTables, InputRow, InputTable, PersonalRow, PersonalTable};
+pub use tables::{EventTables, InputRow, InputTable, PersonalRow, PersonalTable, TableHead, TableHeads, TableName};
 pub use types::*;
 
 pub use klero_draw::PublishedLottery;

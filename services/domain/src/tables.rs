@@ -129,46 +129,57 @@ impl<R: KeyedRow> KeyedRows<R> {
     }
 }
 
-/// In a snapshot: a list of `[assembly id, packed records]`, the records as
-/// [`klero_ledger::records`] packs them.
-impl<R: KeyedRow> serde::Serialize for KeyedRows<R> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeSeq;
-        struct Records<'a, R>(&'a KeyedRows<R>, &'a [u32]);
-        impl<R: KeyedRow> serde::Serialize for Records<'_, R> {
-            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                let records: Vec<R> = self.1.iter().map(|&row| self.0.get(row).1).collect();
-                klero_ledger::records::serialize(&records, serializer)
-            }
-        }
-        let mut seq = serializer.serialize_seq(Some(self.assemblies.len()))?;
-        for (id, rows) in &self.assemblies {
-            seq.serialize_element(&(id, Records(self, rows)))?;
-        }
-        seq.end()
-    }
+/// What a snapshot's own text holds of a table: its assemblies, by ordinal, and how many rows
+/// it has. The rows themselves are kept beside the snapshot (FORMAT.md §6.1), as
+/// [`KeyedRows::kept_bytes`] gives them, so that a snapshot costs the rows added since the last.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TableHead {
+    pub assemblies: Vec<AssemblyId>,
+    pub rows: u32,
 }
 
-impl<'de, R: KeyedRow> serde::Deserialize<'de> for KeyedRows<R> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<KeyedRows<R>, D::Error> {
-        struct Records<R>(Vec<R>);
-        impl<'de, R: KeyedRow> serde::Deserialize<'de> for Records<R> {
-            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Records<R>, D::Error> {
-                klero_ledger::records::deserialize(deserializer).map(Records)
-            }
+impl<R: KeyedRow> KeyedRows<R> {
+    fn head(&self) -> TableHead {
+        TableHead { assemblies: self.assemblies.iter().map(|(id, _)| id.clone()).collect(), rows: self.len }
+    }
+
+    /// Rows `from..` as kept beside snapshots: each its assembly's ordinal (4 bytes,
+    /// big-endian) and its record, in the order they were added.
+    fn kept_bytes(&self, from: u32) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(self.len.saturating_sub(from) as usize * Self::ROW_BYTES);
+        let mut row = from as usize;
+        while row < self.len as usize {
+            let (chunk, within) = (row / CHUNK_ROWS, row % CHUNK_ROWS);
+            let take = (CHUNK_ROWS - within).min(self.len as usize - row);
+            bytes.extend_from_slice(&self.chunks[chunk][within * Self::ROW_BYTES..(within + take) * Self::ROW_BYTES]);
+            row += take;
         }
-        let assemblies: Vec<(AssemblyId, Records<R>)> = serde::Deserialize::deserialize(deserializer)?;
+        bytes
+    }
+
+    /// The table [`KeyedRows::head`] and [`KeyedRows::kept_bytes`] describe. Every row must be
+    /// whole, name an assembly of the head, hold a valid record and a key no other row has.
+    fn from_kept(head: TableHead, bytes: &[u8]) -> Result<KeyedRows<R>, String> {
+        if bytes.len() != head.rows as usize * Self::ROW_BYTES {
+            return Err(format!("{} bytes are not {} rows of {} bytes", bytes.len(), head.rows, Self::ROW_BYTES));
+        }
         let mut rows = KeyedRows::default();
-        for (id, records) in assemblies {
-            for record in records.0 {
-                let mut bytes = Vec::with_capacity(R::LEN);
-                record.write(&mut bytes);
-                let key = Hash256(bytes[R::KEY_AT..R::KEY_AT + 32].try_into().expect("32 bytes"));
-                if rows.find(&key).is_some() {
-                    return Err(serde::de::Error::custom(format!("row {key} is in the table twice")));
-                }
-                rows.push(&id, &record);
+        for id in &head.assemblies {
+            if rows.ordinals.insert(id.clone(), rows.assemblies.len() as u32).is_some() {
+                return Err(format!("assembly {id} is in the table's head twice"));
             }
+            rows.assemblies.push((id.clone(), Vec::new()));
+        }
+        for (number, row) in bytes.chunks_exact(Self::ROW_BYTES).enumerate() {
+            let ordinal = u32::from_be_bytes(row[..4].try_into().expect("4 bytes")) as usize;
+            let record = R::read(&row[4..]).ok_or_else(|| format!("row {number} is not a valid record"))?;
+            let assembly = rows.assemblies.get(ordinal).map(|(id, _)| id.clone());
+            let assembly = assembly.ok_or_else(|| format!("row {number} names assembly {ordinal}, beyond the head"))?;
+            let key = Hash256(row[4 + R::KEY_AT..4 + R::KEY_AT + 32].try_into().expect("32 bytes"));
+            if rows.find(&key).is_some() {
+                return Err(format!("row {number}'s key {key} is in the table twice"));
+            }
+            rows.push(&assembly, &record);
         }
         Ok(rows)
     }
@@ -340,21 +351,14 @@ impl InputTable {
     }
 }
 
-impl serde::Serialize for InputTable {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.rows.serialize(serializer)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for InputTable {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<InputTable, D::Error> {
-        let mut table =
-            InputTable { rows: serde::Deserialize::deserialize(deserializer)?, by_document: HashTable::new() };
+impl InputTable {
+    fn from_rows(rows: KeyedRows<InputRow>) -> InputTable {
+        let mut table = InputTable { rows, by_document: HashTable::new() };
         for row in 0..table.rows.len {
             let input = table.rows.get(row).1;
             table.index_document(row, &input);
         }
-        Ok(table)
+        table
     }
 }
 
@@ -389,8 +393,7 @@ impl KeyedRow for PersonalRow {
 }
 
 /// Every event of every assembly that holds erasable personal content.
-#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Clone, Debug, Default)]
 pub struct PersonalTable {
     rows: KeyedRows<PersonalRow>,
 }
@@ -419,11 +422,80 @@ impl PersonalTable {
     }
 }
 
-/// The tables of one domain state.
-#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+/// A table of [`EventTables`], by the name its rows are kept under beside snapshots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableName {
+    Inputs,
+    Personal,
+}
+
+impl TableName {
+    pub const ALL: [TableName; 2] = [TableName::Inputs, TableName::Personal];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TableName::Inputs => "inputs",
+            TableName::Personal => "personal",
+        }
+    }
+}
+
+/// The tables of one domain state. A snapshot's text holds their heads
+/// ([`EventTables::heads`]); their rows are kept beside it.
+#[derive(Clone, Debug, Default)]
 pub struct EventTables {
     pub inputs: InputTable,
     pub personal: PersonalTable,
+}
+
+/// [`EventTables`]' heads, as a snapshot's text holds them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TableHeads {
+    pub inputs: TableHead,
+    pub personal: TableHead,
+}
+
+impl TableHeads {
+    pub fn rows(&self, table: TableName) -> u32 {
+        match table {
+            TableName::Inputs => self.inputs.rows,
+            TableName::Personal => self.personal.rows,
+        }
+    }
+}
+
+impl EventTables {
+    pub fn heads(&self) -> TableHeads {
+        TableHeads { inputs: self.inputs.rows.head(), personal: self.personal.rows.head() }
+    }
+
+    /// How many bytes a row of `table` is, kept.
+    pub fn row_bytes(table: TableName) -> usize {
+        match table {
+            TableName::Inputs => KeyedRows::<InputRow>::ROW_BYTES,
+            TableName::Personal => KeyedRows::<PersonalRow>::ROW_BYTES,
+        }
+    }
+
+    /// `table`'s rows from row `from` on, as kept beside snapshots.
+    pub fn kept_bytes(&self, table: TableName, from: u32) -> Vec<u8> {
+        match table {
+            TableName::Inputs => self.inputs.rows.kept_bytes(from),
+            TableName::Personal => self.personal.rows.kept_bytes(from),
+        }
+    }
+
+    /// The tables `heads` describe, from their kept rows.
+    pub fn from_kept(heads: TableHeads, inputs: &[u8], personal: &[u8]) -> Result<EventTables, String> {
+        Ok(EventTables {
+            inputs: InputTable::from_rows(
+                KeyedRows::from_kept(heads.inputs, inputs).map_err(|e| format!("inputs: {e}"))?,
+            ),
+            personal: PersonalTable {
+                rows: KeyedRows::from_kept(heads.personal, personal).map_err(|e| format!("personal: {e}"))?,
+            },
+        })
+    }
 }
 
 #[cfg(test)]
@@ -467,10 +539,18 @@ mod tests {
             assert!(logged.windows(2).all(|w| w[0] < w[1]) && logged.iter().all(|i| i % 3 != 0));
         };
         check(&table);
-        let json = serde_json::to_string(&table).expect("serialises");
-        let back: InputTable = serde_json::from_str(&json).expect("reads back");
-        check(&back);
-        assert_eq!(serde_json::to_string(&back).expect("serialises"), json);
+        let tables = EventTables { inputs: table, personal: PersonalTable::default() };
+        let kept = tables.kept_bytes(TableName::Inputs, 0);
+        // Rows kept in two writes are the rows kept in one.
+        let split = [
+            tables.kept_bytes(TableName::Inputs, 0)[..100 * EventTables::row_bytes(TableName::Inputs)].to_vec(),
+            tables.kept_bytes(TableName::Inputs, 100),
+        ]
+        .concat();
+        assert_eq!(split, kept);
+        let back = EventTables::from_kept(tables.heads(), &kept, &[]).expect("taken up");
+        check(&back.inputs);
+        assert_eq!(back.kept_bytes(TableName::Inputs, 0), kept);
     }
 
     #[test]
@@ -489,18 +569,29 @@ mod tests {
         assert_eq!(table.get(&a, &row(4).event_hash), Some(row(4)));
         assert_eq!(table.get(&b, &row(4).event_hash), None, "a row of another assembly is not found");
         assert_eq!(table.of_assembly(&b).count(), 50);
-        let back: PersonalTable = serde_json::from_str(&serde_json::to_string(&table).expect("json")).expect("back");
-        assert_eq!(back.of_assembly(&a).collect::<Vec<_>>(), table.of_assembly(&a).collect::<Vec<_>>());
+        let tables = EventTables { inputs: InputTable::default(), personal: table };
+        let back =
+            EventTables::from_kept(tables.heads(), &[], &tables.kept_bytes(TableName::Personal, 0)).expect("back");
+        let rows_of = |t: &PersonalTable| t.of_assembly(&a).collect::<Vec<_>>();
+        assert_eq!(rows_of(&back.personal), rows_of(&tables.personal));
     }
 
     #[test]
-    fn a_snapshot_that_holds_a_row_twice_is_refused() {
+    fn kept_rows_that_do_not_fit_their_head_are_refused() {
         let a = AssemblyId::parse("alpha").expect("id");
-        let mut table = InputTable::default();
-        table.push(&a, input(1));
-        let json = serde_json::to_string(&table).expect("serialises");
-        let inner = &json[1..json.len() - 1];
-        let refused = serde_json::from_str::<InputTable>(&format!("[{inner},{inner}]")).expect_err("refused");
-        assert!(refused.to_string().contains("twice"), "{refused}");
+        let mut tables = EventTables::default();
+        tables.inputs.push(&a, input(1));
+        tables.inputs.push(&a, input(2));
+        let (heads, kept) = (tables.heads(), tables.kept_bytes(TableName::Inputs, 0));
+        let refused = |heads: TableHeads, bytes: &[u8]| EventTables::from_kept(heads, bytes, &[]).expect_err("refused");
+        assert!(refused(heads.clone(), &kept[..kept.len() - 1]).contains("are not 2 rows"));
+        let twice = [&kept[..77], &kept[..77]].concat();
+        assert!(refused(heads.clone(), &twice).contains("twice"));
+        let mut elsewhere = kept.clone();
+        elsewhere[3] = 7;
+        assert!(refused(heads.clone(), &elsewhere).contains("beyond the head"));
+        let mut bad_kind = kept.clone();
+        bad_kind[4] = 9;
+        assert!(refused(heads, &bad_kind).contains("not a valid record"));
     }
 }

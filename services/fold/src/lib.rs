@@ -12,7 +12,10 @@
 //! envelope.
 
 use klero_catalogue::{decode_event, FieldViolation};
-use klero_domain::{Acceptance, DocumentKind, DomainEvent, DomainState, InputKind, Proposal, Recorded, Rejection};
+use klero_domain::{
+    Acceptance, DocumentKind, DomainEvent, DomainState, EventTables, InputKind, Proposal, Recorded, Rejection,
+    TableHeads, TableName,
+};
 use klero_ledger::envelope::{Envelope, EventId};
 use klero_ledger::Hash256;
 use klero_projections::{ViewSet, Views};
@@ -327,22 +330,57 @@ impl LogFold {
         self.stream_heads.len()
     }
 
-    /// The fold as bytes, so that a restart can take it up instead of folding the whole log
-    /// again. The server signs them with the root of the prefix they cover.
+    /// The fold as a snapshot's text (FORMAT.md §6.1), so that a restart can take it up
+    /// instead of folding the whole log again: everything but the domain's tables, whose
+    /// heads it names and whose rows are kept beside it ([`LogFold::kept_rows`]). The server
+    /// signs it with the root of the prefix it covers.
     pub fn to_snapshot(&self) -> Vec<u8> {
         let mut bytes = Vec::new();
         self.write_snapshot(&mut bytes);
         bytes
     }
 
-    /// [`LogFold::to_snapshot`]'s bytes, appended to `bytes`: a caller that knows about how
-    /// large they will be reserves the room first, and nothing is copied after.
+    /// [`LogFold::to_snapshot`]'s bytes, appended to `bytes`.
     pub fn write_snapshot(&self, bytes: &mut Vec<u8>) {
-        serde_json::to_writer(bytes, self).expect("a fold always serialises")
+        let text = SnapshotText { fold: self, tables: self.state.tables().heads() };
+        serde_json::to_writer(bytes, &text).expect("a fold always serialises")
     }
 
-    /// A fold from [`LogFold::to_snapshot`]'s bytes.
-    pub fn from_snapshot(bytes: &[u8]) -> Result<LogFold, String> {
-        serde_json::from_slice(bytes).map_err(|e| e.to_string())
+    /// The heads of the domain's tables, as the snapshot's text names them.
+    pub fn table_heads(&self) -> TableHeads {
+        self.state.tables().heads()
     }
+
+    /// `table`'s rows from row `from` on, as kept beside snapshots.
+    pub fn kept_rows(&self, table: TableName, from: u32) -> Vec<u8> {
+        self.state.tables().kept_bytes(table, from)
+    }
+
+    /// A fold from a snapshot's text and the rows kept beside it: `rows` gives the first
+    /// `length` bytes of a table's kept rows (the caller checks them against what the
+    /// snapshot's signature covers).
+    pub fn from_snapshot(
+        text: &[u8],
+        mut rows: impl FnMut(TableName, u64) -> Result<Vec<u8>, String>,
+    ) -> Result<LogFold, String> {
+        let SnapshotTextRead { mut fold, tables } = serde_json::from_slice(text).map_err(|e| e.to_string())?;
+        let length = |table: TableName| tables.rows(table) as u64 * EventTables::row_bytes(table) as u64;
+        let inputs = rows(TableName::Inputs, length(TableName::Inputs))?;
+        let personal = rows(TableName::Personal, length(TableName::Personal))?;
+        fold.state.take_up_tables(EventTables::from_kept(tables, &inputs, &personal)?);
+        Ok(fold)
+    }
+}
+
+/// A snapshot's text: the fold, and the heads of the tables kept beside it.
+#[derive(serde::Serialize)]
+struct SnapshotText<'a> {
+    fold: &'a LogFold,
+    tables: TableHeads,
+}
+
+#[derive(serde::Deserialize)]
+struct SnapshotTextRead {
+    fold: LogFold,
+    tables: TableHeads,
 }

@@ -38,6 +38,32 @@ pub async fn run_all<T: StoreUnderTest>(factory: &mut T) {
     documents_streamed_in_parts_are_kept_like_whole_ones(&*factory.fresh_store().await).await;
     data_keys_are_kept_and_destroyed_for_good(&*factory.fresh_store().await).await;
     witnessed_checkpoints_are_kept_in_size_order(&*factory.fresh_store().await).await;
+    snapshot_rows_grow_without_gaps_and_are_read_back_by_length(&*factory.fresh_store().await).await;
+}
+
+/// Snapshot rows (FORMAT.md §6.1): written at an offset, over bytes already kept or right
+/// after them, never leaving a gap; read back by length, fewer when fewer are kept; tables are
+/// apart, and a name outside the grammar is refused.
+pub async fn snapshot_rows_grow_without_gaps_and_are_read_back_by_length(store: &dyn EventStore) {
+    let rows = |from: u8, to: u8| (from..to).collect::<Vec<u8>>();
+    assert!(store.load_snapshot_rows("inputs", 100).await.expect("load").is_empty(), "a fresh store keeps none");
+    store.keep_snapshot_rows("inputs", 0, rows(0, 10)).await.expect("keep");
+    store.keep_snapshot_rows("inputs", 10, rows(10, 25)).await.expect("keep after");
+    // A server whose fold lags writes the same bytes again, over what is kept.
+    store.keep_snapshot_rows("inputs", 5, rows(5, 20)).await.expect("keep over");
+    assert!(matches!(
+        store.keep_snapshot_rows("inputs", 26, rows(26, 30)).await,
+        Err(StoreError::InvalidArgument { field: "offset", .. })
+    ));
+    assert_eq!(store.load_snapshot_rows("inputs", 100).await.expect("load"), rows(0, 25));
+    assert_eq!(store.load_snapshot_rows("inputs", 12).await.expect("load"), rows(0, 12));
+    assert!(store.load_snapshot_rows("personal", 100).await.expect("load").is_empty(), "tables are apart");
+    for bad in ["", "Inputs", "../inputs", "a-name-longer-than-thirty-two-bytes"] {
+        assert!(matches!(
+            store.keep_snapshot_rows(bad, 0, rows(0, 1)).await,
+            Err(StoreError::InvalidArgument { field: "table", .. })
+        ));
+    }
 }
 
 /// Witnessed checkpoints (FORMAT.md §13.6): kept in ascending size, one not above the last

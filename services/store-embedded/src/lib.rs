@@ -17,6 +17,7 @@ pub mod segment;
 
 mod port;
 mod recovery;
+mod snapshot_rows;
 mod witnessed;
 mod writer;
 

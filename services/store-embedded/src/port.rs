@@ -187,6 +187,32 @@ impl EventStore for EmbeddedStore {
         read_file_if_present(self.shared.directory.join(SNAPSHOT_FILE)).await
     }
 
+    async fn keep_snapshot_rows(&self, table: &str, offset: u64, bytes: Vec<u8>) -> Result<(), StoreError> {
+        klero_store::validate_snapshot_rows(table, offset, bytes.len())?;
+        let (shared, table) = (self.shared.clone(), table.to_string());
+        tokio::task::spawn_blocking(move || {
+            let _writing = lock(&shared.snapshot_writing);
+            shared.check_not_failed()?;
+            shared.after_write(crate::snapshot_rows::keep(
+                &shared.options.disk,
+                &shared.directory,
+                &table,
+                offset,
+                &bytes,
+            ))
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable { reason: format!("snapshot rows task failed: {e}") })?
+    }
+
+    async fn load_snapshot_rows(&self, table: &str, length: u64) -> Result<Vec<u8>, StoreError> {
+        klero_store::validate_snapshot_table(table)?;
+        let (directory, table) = (self.shared.directory.clone(), table.to_string());
+        tokio::task::spawn_blocking(move || crate::snapshot_rows::load(&directory, &table, length))
+            .await
+            .map_err(|e| StoreError::Unavailable { reason: format!("snapshot rows task failed: {e}") })?
+    }
+
     async fn put_document(&self, document: &Document) -> Result<bool, StoreError> {
         if lock(&self.requests).is_none() {
             return Err(StoreError::Unavailable { reason: "the store is closed".into() });

@@ -131,6 +131,12 @@ CREATE TABLE IF NOT EXISTS klero_kept (
     tree_size bigint NOT NULL DEFAULT 0,
     bytes bytea NOT NULL
 );
+CREATE TABLE IF NOT EXISTS klero_snapshot_rows (
+    name text NOT NULL,
+    byte_offset bigint NOT NULL CHECK (byte_offset >= 0),
+    bytes bytea NOT NULL,
+    PRIMARY KEY (name, byte_offset)
+);
 CREATE TABLE IF NOT EXISTS klero_witnessed_checkpoints (
     tree_size bigint PRIMARY KEY,
     note bytea NOT NULL

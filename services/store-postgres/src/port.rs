@@ -192,6 +192,64 @@ impl EventStore for PostgresStore {
         self.kept("snapshot").await
     }
 
+    async fn keep_snapshot_rows(&self, table: &str, offset: u64, bytes: Vec<u8>) -> Result<(), StoreError> {
+        klero_store::validate_snapshot_rows(table, offset, bytes.len())?;
+        let client = self.reader().await?;
+        let held: i64 = client
+            .query_one(
+                "SELECT coalesce(max(byte_offset + length(bytes)), 0)::bigint FROM klero_snapshot_rows WHERE name = $1",
+                &[&table],
+            )
+            .await
+            .map_err(|e| unavailable("reading snapshot rows", e))?
+            .get(0);
+        if offset > held as u64 {
+            return Err(StoreError::InvalidArgument {
+                field: "offset",
+                reason: format!("{table} holds {held} bytes of rows, so a write at {offset} would leave a gap"),
+            });
+        }
+        // Servers sharing the database write the same bytes at the same offsets (FORMAT.md
+        // §6.1), in pieces that may overlap; the longer piece at an offset stays.
+        client
+            .execute(
+                "INSERT INTO klero_snapshot_rows (name, byte_offset, bytes) VALUES ($1, $2, $3)
+                 ON CONFLICT (name, byte_offset) DO UPDATE SET bytes = EXCLUDED.bytes
+                 WHERE length(klero_snapshot_rows.bytes) < length(EXCLUDED.bytes)",
+                &[&table, &(offset as i64), &bytes],
+            )
+            .await
+            .map_err(|e| unavailable("keeping snapshot rows", e))?;
+        Ok(())
+    }
+
+    async fn load_snapshot_rows(&self, table: &str, length: u64) -> Result<Vec<u8>, StoreError> {
+        klero_store::validate_snapshot_table(table)?;
+        let rows = self
+            .reader()
+            .await?
+            .query(
+                "SELECT byte_offset, bytes FROM klero_snapshot_rows WHERE name = $1 AND byte_offset < $2
+                 ORDER BY byte_offset",
+                &[&table, &(length.min(i64::MAX as u64) as i64)],
+            )
+            .await
+            .map_err(|e| unavailable("reading snapshot rows", e))?;
+        let mut held: Vec<u8> = Vec::new();
+        for row in rows {
+            let (offset, bytes): (i64, Vec<u8>) = (row.get(0), row.get(1));
+            let offset = offset as usize;
+            if offset > held.len() {
+                break; // a gap: what follows it is not needed
+            }
+            if offset + bytes.len() > held.len() {
+                held.extend_from_slice(&bytes[held.len() - offset..]);
+            }
+        }
+        held.truncate(length.min(usize::MAX as u64) as usize);
+        Ok(held)
+    }
+
     async fn put_document(&self, document: &Document) -> Result<bool, StoreError> {
         validate_document(document)?;
         let info = &document.info;

@@ -245,6 +245,25 @@ pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
     /// The snapshot last kept by [`EventStore::save_snapshot`], if any.
     async fn load_snapshot(&self) -> Result<Option<Vec<u8>>, StoreError>;
 
+    /// Keeps rows that snapshots refer to (FORMAT.md §6.1): `bytes` written at byte `offset` of
+    /// the rows of `table` (a [`validate_snapshot_table`] name), durable before it returns, so
+    /// that a snapshot costs the rows added since the last one, not every row. Rows only grow,
+    /// and every server folds the same rows in the same order, so a write over bytes already
+    /// kept writes the same bytes, and nothing is ever cut off: a snapshot names how many
+    /// bytes of each table it needs and their SHA-256, and bytes beyond are never read. An
+    /// `offset` beyond the bytes kept (a gap) is refused. A store that keeps none refuses, and
+    /// then the server keeps no snapshot.
+    async fn keep_snapshot_rows(&self, table: &str, offset: u64, bytes: Vec<u8>) -> Result<(), StoreError> {
+        let _ = (table, offset, bytes);
+        Err(StoreError::Unavailable { reason: "this store keeps no snapshot rows".into() })
+    }
+
+    /// The first `length` bytes of `table`'s kept rows; fewer if fewer are kept.
+    async fn load_snapshot_rows(&self, table: &str, length: u64) -> Result<Vec<u8>, StoreError> {
+        let _ = (table, length);
+        Err(StoreError::Unavailable { reason: "this store keeps no snapshot rows".into() })
+    }
+
     /// Keeps a document beside the log, under the SHA-256 of its bytes, which the store
     /// checks. Durable before it returns, and replicated with the log on stores that
     /// replicate. Storing a document the store holds already changes nothing and returns
@@ -363,6 +382,42 @@ pub const CHECKPOINT_BYTES_MAX: usize = 64 * 1024;
 
 /// Largest snapshot a store keeps. A snapshot grows with assemblies, not with events.
 pub const SNAPSHOT_BYTES_MAX: usize = 256 * 1024 * 1024;
+
+/// At most this many bytes of rows a table of snapshot rows holds (64 GiB: 800 million rows of
+/// 80 bytes), and at most [`SNAPSHOT_BYTES_MAX`] in one write.
+pub const SNAPSHOT_ROWS_BYTES_MAX: u64 = 64 * 1024 * 1024 * 1024;
+
+/// Checks a table of snapshot rows' name (1 to 32 of `a`–`z` and `-`, a file name in the
+/// embedded store) and a write's extent, as [`EventStore::keep_snapshot_rows`] takes them.
+pub fn validate_snapshot_rows(table: &str, offset: u64, length: usize) -> Result<(), StoreError> {
+    validate_snapshot_table(table)?;
+    if length > SNAPSHOT_BYTES_MAX {
+        return Err(StoreError::LimitExceeded {
+            limit: "snapshot rows bytes in one write",
+            actual: length as u64,
+            max: SNAPSHOT_BYTES_MAX as u64,
+        });
+    }
+    let end = offset.saturating_add(length as u64);
+    if end > SNAPSHOT_ROWS_BYTES_MAX {
+        return Err(StoreError::LimitExceeded {
+            limit: "snapshot rows bytes",
+            actual: end,
+            max: SNAPSHOT_ROWS_BYTES_MAX,
+        });
+    }
+    Ok(())
+}
+
+/// See [`validate_snapshot_rows`].
+pub fn validate_snapshot_table(table: &str) -> Result<(), StoreError> {
+    let named = (1..=32).contains(&table.len()) && table.bytes().all(|b| b.is_ascii_lowercase() || b == b'-');
+    if named {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidArgument { field: "table", reason: format!("{table:?} is not 1 to 32 of a-z and -") })
+    }
+}
 
 /// An append announced with [`EventStore::expect_append`]; dropping it withdraws the notice.
 #[derive(Debug, Default)]

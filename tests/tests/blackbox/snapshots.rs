@@ -154,3 +154,65 @@ async fn the_leaf_file_is_taken_up_when_whole_and_rebuilt_when_lost() {
     assert_eq!(served_views(&mut client, "leaves").await, before);
     assert_served_views_equal_a_rebuild(&mut client, "leaves").await;
 }
+
+/// Issue 29: the domain's tables are rows kept beside the snapshot (FORMAT.md §6.1), so a
+/// snapshot's own bytes do not grow with submissions and each snapshot writes only the rows
+/// added since the last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_keeps_only_the_new_rows_and_its_own_bytes_do_not_grow_with_submissions() {
+    let mut server = TestServer::start().await;
+    let cast = assembly_with_recommendations(&server, "rows").await;
+    let sizes = |directory: &std::path::Path| {
+        let length = |name: &str| std::fs::metadata(directory.join(name)).map_or(0, |m| m.len());
+        (length("snapshot"), length("snapshot-rows/inputs"))
+    };
+    server.restart().await;
+    let (snapshot_before, inputs_before) = sizes(server.directory.path());
+    let mut client = server.client().await;
+    const MORE: u64 = 200;
+    for n in 0..MORE {
+        append(&mut client, &cast.facilitator, "rows", &submission(format!("more-{n}"))).await;
+    }
+    let before = served_views(&mut client, "rows").await;
+    server.restart().await;
+    let (snapshot_after, inputs_after) = sizes(server.directory.path());
+    assert_eq!(inputs_after - inputs_before, MORE * 77, "one row of 77 bytes an input");
+    assert!(
+        snapshot_after.abs_diff(snapshot_before) < MORE,
+        "the snapshot's own bytes went from {snapshot_before} to {snapshot_after} for {MORE} submissions"
+    );
+    assert!(server.snapshot_taken_up().is_some());
+    let mut client = server.client().await;
+    assert_eq!(served_views(&mut client, "rows").await, before);
+    assert_served_views_equal_a_rebuild(&mut client, "rows").await;
+}
+
+/// Issue 29: the snapshot's signature covers the rows kept beside it. A changed row, rows cut
+/// short, or rows of another log are refused, and the whole log is verified instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_beside_a_snapshot_that_are_not_the_signed_ones_are_refused() {
+    type Damage = fn(&std::path::Path);
+    let damages: [(&str, Damage); 3] = [
+        ("a changed row", |path| {
+            let mut bytes = std::fs::read(path).expect("rows");
+            bytes[10] ^= 1;
+            std::fs::write(path, bytes).expect("write");
+        }),
+        ("rows cut short", |path| {
+            let bytes = std::fs::read(path).expect("rows");
+            std::fs::write(path, &bytes[..bytes.len() - 1]).expect("write");
+        }),
+        ("no rows", |path| std::fs::remove_file(path).expect("remove")),
+    ];
+    for (damage, apply) in damages {
+        let mut server = TestServer::start().await;
+        assembly_with_recommendations(&server, "rowdamage").await;
+        append(&mut server.client().await, &Cast::new("rowdamage").facilitator, "rowdamage", &submission("one")).await;
+        let before = served_views(&mut server.client().await, "rowdamage").await;
+        server.restart_after(|directory| apply(&directory.join("snapshot-rows/inputs"))).await;
+        assert_eq!(server.snapshot_taken_up(), None, "{damage}: refused");
+        let mut client = server.client().await;
+        assert_eq!(served_views(&mut client, "rowdamage").await, before, "{damage}: the same record");
+        assert_served_views_equal_a_rebuild(&mut client, "rowdamage").await;
+    }
+}

@@ -282,7 +282,9 @@ pub struct DomainState {
     /// Assembly ids in the order they were convened.
     convened_order: Vec<AssemblyId>,
     /// What grows with the log, one row an event: every assembly's inputs, which citations
-    /// must name (the views list them too), and its events that hold personal content.
+    /// must name (the views list them too), and its events that hold personal content. A
+    /// snapshot keeps them beside its text ([`DomainState::tables`]).
+    #[serde(skip)]
     tables: EventTables,
 }
 
@@ -297,6 +299,16 @@ impl DomainState {
             convened_order: Vec::new(),
             tables: EventTables::default(),
         }
+    }
+
+    /// What grows with the log, one row an event.
+    pub fn tables(&self) -> &EventTables {
+        &self.tables
+    }
+
+    /// Puts back the tables a snapshot kept beside its text: the state was read from that text.
+    pub fn take_up_tables(&mut self, tables: EventTables) {
+        self.tables = tables;
     }
 
     /// Every assembly's inputs: evidence and public submissions, each where it was recorded.
