@@ -27,6 +27,8 @@ use sha2::Digest;
 const SNAPSHOT_VERSION: u8 = 2;
 const HEADER_BYTES: usize = 1 + 8 + 32 + 64;
 const TABLE_BYTES: usize = 8 + 32;
+/// Rows are read back in pieces of about this many bytes.
+const ROWS_READ_BYTES: u64 = 16 * 1024 * 1024;
 
 /// What of each table's rows the store keeps, as far as this server wrote or read them: how
 /// many rows and bytes, and the SHA-256 of those bytes so far (a running hash, so that a
@@ -174,27 +176,32 @@ pub(crate) async fn decode(key: &LogVerifierKey, bytes: &[u8], store: &dyn Event
     if !key.verify_server_state(&signed_message(tree_size, &root_hash, text, &tables), &signature) {
         return Err("the log key did not sign it".into());
     }
-    let mut rows = Vec::with_capacity(count);
+    let (mut fold, heads) = LogFold::from_snapshot_text(text)?;
     let mut kept = KeptRows::default();
     for (table, (length, sha256)) in TableName::ALL.into_iter().zip(&tables) {
-        let held = store.load_snapshot_rows(table.as_str(), *length).await.map_err(|e: StoreError| e.to_string())?;
-        if held.len() as u64 != *length {
-            return Err(format!("the store keeps {} bytes of {} rows, not {length}", held.len(), table.as_str()));
+        if LogFold::kept_length(&heads, table) != *length {
+            return Err(format!("its text counts other rows of {} than its header", table.as_str()));
         }
-        kept.kept(table, &held);
-        if kept.digests()[rows.len()].1 != *sha256 {
+        // Piece by piece, so that a start never holds a whole table twice.
+        let piece = (ROWS_READ_BYTES / klero_domain::EventTables::row_bytes(table) as u64).max(1)
+            * klero_domain::EventTables::row_bytes(table) as u64;
+        while kept.offset(table) < *length {
+            let offset = kept.offset(table);
+            let bytes = store
+                .load_snapshot_rows(table.as_str(), offset, piece.min(length - offset))
+                .await
+                .map_err(|e: StoreError| e.to_string())?;
+            if bytes.is_empty() {
+                return Err(format!("the store keeps {offset} bytes of {} rows, not {length}", table.as_str()));
+            }
+            kept.kept(table, &bytes);
+            fold.take_up_rows(table, &bytes)?;
+        }
+        if kept.digests()[index(table)].1 != *sha256 {
             return Err(format!("the kept {} rows are not the ones signed", table.as_str()));
         }
-        rows.push(held);
     }
-    let mut rows: Vec<Option<Vec<u8>>> = rows.into_iter().map(Some).collect();
-    let fold = LogFold::from_snapshot(text, |table, length| {
-        let held = rows[index(table)].take().ok_or_else(|| format!("{} rows asked for twice", table.as_str()))?;
-        if held.len() as u64 != length {
-            return Err(format!("the text names {length} bytes of {} rows, the header {}", table.as_str(), held.len()));
-        }
-        Ok(held)
-    })?;
+    fold.check_table_heads(&heads)?;
     if fold.next_log_index() != tree_size {
         return Err(format!("its fold covers {} events, not {tree_size}", fold.next_log_index()));
     }

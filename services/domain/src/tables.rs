@@ -157,12 +157,8 @@ impl<R: KeyedRow> KeyedRows<R> {
         bytes
     }
 
-    /// The table [`KeyedRows::head`] and [`KeyedRows::kept_bytes`] describe. Every row must be
-    /// whole, name an assembly of the head, hold a valid record and a key no other row has.
-    fn from_kept(head: TableHead, bytes: &[u8]) -> Result<KeyedRows<R>, String> {
-        if bytes.len() != head.rows as usize * Self::ROW_BYTES {
-            return Err(format!("{} bytes are not {} rows of {} bytes", bytes.len(), head.rows, Self::ROW_BYTES));
-        }
+    /// An empty table with `head`'s assemblies, whose rows [`KeyedRows::take_up`] adds.
+    fn from_head(head: &TableHead) -> Result<KeyedRows<R>, String> {
         let mut rows = KeyedRows::default();
         for id in &head.assemblies {
             if rows.ordinals.insert(id.clone(), rows.assemblies.len() as u32).is_some() {
@@ -170,18 +166,30 @@ impl<R: KeyedRow> KeyedRows<R> {
             }
             rows.assemblies.push((id.clone(), Vec::new()));
         }
-        for (number, row) in bytes.chunks_exact(Self::ROW_BYTES).enumerate() {
+        Ok(rows)
+    }
+
+    /// Adds kept rows, as [`KeyedRows::kept_bytes`] gave them. Every row must be whole, name an
+    /// assembly of the head, hold a valid record and a key no other row has. Returns each
+    /// record added with its row number, for the caller's own indexes.
+    fn take_up(&mut self, bytes: &[u8], mut added: impl FnMut(u32, &R)) -> Result<(), String> {
+        if bytes.len() % Self::ROW_BYTES != 0 {
+            return Err(format!("{} bytes are not whole rows of {} bytes", bytes.len(), Self::ROW_BYTES));
+        }
+        for row in bytes.chunks_exact(Self::ROW_BYTES) {
+            let number = self.len;
             let ordinal = u32::from_be_bytes(row[..4].try_into().expect("4 bytes")) as usize;
             let record = R::read(&row[4..]).ok_or_else(|| format!("row {number} is not a valid record"))?;
-            let assembly = rows.assemblies.get(ordinal).map(|(id, _)| id.clone());
+            let assembly = self.assemblies.get(ordinal).map(|(id, _)| id.clone());
             let assembly = assembly.ok_or_else(|| format!("row {number} names assembly {ordinal}, beyond the head"))?;
             let key = Hash256(row[4 + R::KEY_AT..4 + R::KEY_AT + 32].try_into().expect("32 bytes"));
-            if rows.find(&key).is_some() {
+            if self.find(&key).is_some() {
                 return Err(format!("row {number}'s key {key} is in the table twice"));
             }
-            rows.push(&assembly, &record);
+            let pushed = self.push(&assembly, &record);
+            added(pushed, &record);
         }
-        Ok(rows)
+        Ok(())
     }
 }
 
@@ -351,17 +359,6 @@ impl InputTable {
     }
 }
 
-impl InputTable {
-    fn from_rows(rows: KeyedRows<InputRow>) -> InputTable {
-        let mut table = InputTable { rows, by_document: HashTable::new() };
-        for row in 0..table.rows.len {
-            let input = table.rows.get(row).1;
-            table.index_document(row, &input);
-        }
-        table
-    }
-}
-
 /// An event that holds erasable personal content (sealed text, a personal document), where
 /// it was recorded. Whether it was erased is the assembly's own state (`AssemblyState::erasures`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -485,16 +482,58 @@ impl EventTables {
         }
     }
 
-    /// The tables `heads` describe, from their kept rows.
-    pub fn from_kept(heads: TableHeads, inputs: &[u8], personal: &[u8]) -> Result<EventTables, String> {
+    /// Empty tables with `heads`' assemblies, to which [`EventTables::take_up`] adds the
+    /// kept rows, table by table and piece by piece, so that loading never holds a whole
+    /// table twice; [`EventTables::check_heads`] then checks that every row came.
+    pub fn from_heads(heads: &TableHeads) -> Result<EventTables, String> {
         Ok(EventTables {
-            inputs: InputTable::from_rows(
-                KeyedRows::from_kept(heads.inputs, inputs).map_err(|e| format!("inputs: {e}"))?,
-            ),
+            inputs: InputTable {
+                rows: KeyedRows::from_head(&heads.inputs).map_err(|e| format!("inputs: {e}"))?,
+                by_document: HashTable::new(),
+            },
             personal: PersonalTable {
-                rows: KeyedRows::from_kept(heads.personal, personal).map_err(|e| format!("personal: {e}"))?,
+                rows: KeyedRows::from_head(&heads.personal).map_err(|e| format!("personal: {e}"))?,
             },
         })
+    }
+
+    /// Adds kept rows of `table` (whole rows, in the order they were kept).
+    pub fn take_up(&mut self, table: TableName, bytes: &[u8]) -> Result<(), String> {
+        match table {
+            TableName::Inputs => {
+                let mut added = Vec::new();
+                let taken = self.inputs.rows.take_up(bytes, |row, input| added.push((row, *input)));
+                taken.map_err(|e| format!("inputs: {e}"))?;
+                for (row, input) in added {
+                    self.inputs.index_document(row, &input);
+                }
+                Ok(())
+            }
+            TableName::Personal => self.personal.rows.take_up(bytes, |_, _| ()).map_err(|e| format!("personal: {e}")),
+        }
+    }
+
+    /// Whether the tables hold exactly the rows `heads` counts.
+    pub fn check_heads(&self, heads: &TableHeads) -> Result<(), String> {
+        for table in TableName::ALL {
+            let held = match table {
+                TableName::Inputs => self.inputs.rows.len,
+                TableName::Personal => self.personal.rows.len,
+            };
+            if held != heads.rows(table) {
+                return Err(format!("{}: {held} rows, not the {} the head counts", table.as_str(), heads.rows(table)));
+            }
+        }
+        Ok(())
+    }
+
+    /// The tables `heads` describe, from all their kept rows at once.
+    pub fn from_kept(heads: TableHeads, inputs: &[u8], personal: &[u8]) -> Result<EventTables, String> {
+        let mut tables = EventTables::from_heads(&heads)?;
+        tables.take_up(TableName::Inputs, inputs)?;
+        tables.take_up(TableName::Personal, personal)?;
+        tables.check_heads(&heads)?;
+        Ok(tables)
     }
 }
 
@@ -584,7 +623,8 @@ mod tests {
         tables.inputs.push(&a, input(2));
         let (heads, kept) = (tables.heads(), tables.kept_bytes(TableName::Inputs, 0));
         let refused = |heads: TableHeads, bytes: &[u8]| EventTables::from_kept(heads, bytes, &[]).expect_err("refused");
-        assert!(refused(heads.clone(), &kept[..kept.len() - 1]).contains("are not 2 rows"));
+        assert!(refused(heads.clone(), &kept[..kept.len() - 1]).contains("not whole rows"));
+        assert!(refused(heads.clone(), &kept[..77]).contains("not the 2 the head counts"));
         let twice = [&kept[..77], &kept[..77]].concat();
         assert!(refused(heads.clone(), &twice).contains("twice"));
         let mut elsewhere = kept.clone();

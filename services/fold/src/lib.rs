@@ -356,18 +356,41 @@ impl LogFold {
         self.state.tables().kept_bytes(table, from)
     }
 
-    /// A fold from a snapshot's text and the rows kept beside it: `rows` gives the first
-    /// `length` bytes of a table's kept rows (the caller checks them against what the
-    /// snapshot's signature covers).
+    /// A fold from a snapshot's text, and the heads of the tables whose rows are kept beside
+    /// it: the caller adds them with [`LogFold::take_up_rows`] (checking them against what the
+    /// snapshot's signature covers), then calls [`LogFold::check_table_heads`].
+    pub fn from_snapshot_text(text: &[u8]) -> Result<(LogFold, TableHeads), String> {
+        let SnapshotTextRead { mut fold, tables } = serde_json::from_slice(text).map_err(|e| e.to_string())?;
+        fold.state.take_up_table_heads(&tables)?;
+        Ok((fold, tables))
+    }
+
+    /// Adds a piece of a table's kept rows, in order (see [`LogFold::from_snapshot_text`]).
+    pub fn take_up_rows(&mut self, table: TableName, bytes: &[u8]) -> Result<(), String> {
+        self.state.take_up_rows(table, bytes)
+    }
+
+    /// Whether every row the snapshot's text counts was taken up.
+    pub fn check_table_heads(&self, heads: &TableHeads) -> Result<(), String> {
+        self.state.check_table_heads(heads)
+    }
+
+    /// How many bytes of `table`'s kept rows `heads` counts.
+    pub fn kept_length(heads: &TableHeads, table: TableName) -> u64 {
+        heads.rows(table) as u64 * EventTables::row_bytes(table) as u64
+    }
+
+    /// A fold from a snapshot's text and all the rows kept beside it at once: `rows` gives the
+    /// first `length` bytes of a table's kept rows.
     pub fn from_snapshot(
         text: &[u8],
         mut rows: impl FnMut(TableName, u64) -> Result<Vec<u8>, String>,
     ) -> Result<LogFold, String> {
-        let SnapshotTextRead { mut fold, tables } = serde_json::from_slice(text).map_err(|e| e.to_string())?;
-        let length = |table: TableName| tables.rows(table) as u64 * EventTables::row_bytes(table) as u64;
-        let inputs = rows(TableName::Inputs, length(TableName::Inputs))?;
-        let personal = rows(TableName::Personal, length(TableName::Personal))?;
-        fold.state.take_up_tables(EventTables::from_kept(tables, &inputs, &personal)?);
+        let (mut fold, heads) = LogFold::from_snapshot_text(text)?;
+        for table in TableName::ALL {
+            fold.take_up_rows(table, &rows(table, LogFold::kept_length(&heads, table))?)?;
+        }
+        fold.check_table_heads(&heads)?;
         Ok(fold)
     }
 }

@@ -46,7 +46,7 @@ pub async fn run_all<T: StoreUnderTest>(factory: &mut T) {
 /// apart, and a name outside the grammar is refused.
 pub async fn snapshot_rows_grow_without_gaps_and_are_read_back_by_length(store: &dyn EventStore) {
     let rows = |from: u8, to: u8| (from..to).collect::<Vec<u8>>();
-    assert!(store.load_snapshot_rows("inputs", 100).await.expect("load").is_empty(), "a fresh store keeps none");
+    assert!(store.load_snapshot_rows("inputs", 0, 100).await.expect("load").is_empty(), "a fresh store keeps none");
     store.keep_snapshot_rows("inputs", 0, rows(0, 10)).await.expect("keep");
     store.keep_snapshot_rows("inputs", 10, rows(10, 25)).await.expect("keep after");
     // A server whose fold lags writes the same bytes again, over what is kept.
@@ -55,9 +55,12 @@ pub async fn snapshot_rows_grow_without_gaps_and_are_read_back_by_length(store: 
         store.keep_snapshot_rows("inputs", 26, rows(26, 30)).await,
         Err(StoreError::InvalidArgument { field: "offset", .. })
     ));
-    assert_eq!(store.load_snapshot_rows("inputs", 100).await.expect("load"), rows(0, 25));
-    assert_eq!(store.load_snapshot_rows("inputs", 12).await.expect("load"), rows(0, 12));
-    assert!(store.load_snapshot_rows("personal", 100).await.expect("load").is_empty(), "tables are apart");
+    assert_eq!(store.load_snapshot_rows("inputs", 0, 100).await.expect("load"), rows(0, 25));
+    assert_eq!(store.load_snapshot_rows("inputs", 0, 12).await.expect("load"), rows(0, 12));
+    assert_eq!(store.load_snapshot_rows("inputs", 12, 5).await.expect("load"), rows(12, 17), "a range");
+    assert_eq!(store.load_snapshot_rows("inputs", 20, 100).await.expect("load"), rows(20, 25), "to the end");
+    assert!(store.load_snapshot_rows("inputs", 30, 5).await.expect("load").is_empty(), "beyond the end");
+    assert!(store.load_snapshot_rows("personal", 0, 100).await.expect("load").is_empty(), "tables are apart");
     for bad in ["", "Inputs", "../inputs", "a-name-longer-than-thirty-two-bytes"] {
         assert!(matches!(
             store.keep_snapshot_rows(bad, 0, rows(0, 1)).await,

@@ -205,10 +205,10 @@ impl EventStore for EmbeddedStore {
         .map_err(|e| StoreError::Unavailable { reason: format!("snapshot rows task failed: {e}") })?
     }
 
-    async fn load_snapshot_rows(&self, table: &str, length: u64) -> Result<Vec<u8>, StoreError> {
+    async fn load_snapshot_rows(&self, table: &str, offset: u64, length: u64) -> Result<Vec<u8>, StoreError> {
         klero_store::validate_snapshot_table(table)?;
         let (directory, table) = (self.shared.directory.clone(), table.to_string());
-        tokio::task::spawn_blocking(move || crate::snapshot_rows::load(&directory, &table, length))
+        tokio::task::spawn_blocking(move || crate::snapshot_rows::load(&directory, &table, offset, length))
             .await
             .map_err(|e| StoreError::Unavailable { reason: format!("snapshot rows task failed: {e}") })?
     }

@@ -46,8 +46,9 @@ pub(crate) fn keep(disk: &Disk, directory: &Path, table: &str, offset: u64, byte
         .map_err(|e| io_failure("writing", &path, e))
 }
 
-/// The first `length` bytes of `table`'s file; fewer if it holds fewer, none if there is none.
-pub(crate) fn load(directory: &Path, table: &str, length: u64) -> Result<Vec<u8>, StoreError> {
+/// At most `length` bytes of `table`'s file from `offset`; fewer if it holds fewer, none if
+/// there is none.
+pub(crate) fn load(directory: &Path, table: &str, offset: u64, length: u64) -> Result<Vec<u8>, StoreError> {
     let path = directory.join(SNAPSHOT_ROWS_DIRECTORY).join(table);
     let file = match std::fs::File::open(&path) {
         Ok(file) => file,
@@ -55,7 +56,7 @@ pub(crate) fn load(directory: &Path, table: &str, length: u64) -> Result<Vec<u8>
         Err(e) => return Err(io_failure("opening", &path, e)),
     };
     let held = file.metadata().map_err(|e| io_failure("reading the length of", &path, e))?.len();
-    let mut bytes = vec![0u8; held.min(length) as usize];
-    file.read_exact_at(&mut bytes, 0).map_err(|e| io_failure("reading", &path, e))?;
+    let mut bytes = vec![0u8; held.saturating_sub(offset).min(length) as usize];
+    file.read_exact_at(&mut bytes, offset).map_err(|e| io_failure("reading", &path, e))?;
     Ok(bytes)
 }

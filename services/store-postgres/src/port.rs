@@ -223,30 +223,33 @@ impl EventStore for PostgresStore {
         Ok(())
     }
 
-    async fn load_snapshot_rows(&self, table: &str, length: u64) -> Result<Vec<u8>, StoreError> {
+    async fn load_snapshot_rows(&self, table: &str, offset: u64, length: u64) -> Result<Vec<u8>, StoreError> {
         klero_store::validate_snapshot_table(table)?;
-        let rows = self
+        let end = offset.saturating_add(length).min(i64::MAX as u64);
+        let pieces = self
             .reader()
             .await?
             .query(
-                "SELECT byte_offset, bytes FROM klero_snapshot_rows WHERE name = $1 AND byte_offset < $2
-                 ORDER BY byte_offset",
-                &[&table, &(length.min(i64::MAX as u64) as i64)],
+                "SELECT byte_offset, bytes FROM klero_snapshot_rows
+                 WHERE name = $1 AND byte_offset < $2 AND byte_offset + length(bytes) > $3 ORDER BY byte_offset",
+                &[&table, &(end as i64), &(offset.min(i64::MAX as u64) as i64)],
             )
             .await
             .map_err(|e| unavailable("reading snapshot rows", e))?;
+        // Pieces may overlap (each holds the same bytes where they do): take each byte once,
+        // from `offset` on, up to the first gap.
         let mut held: Vec<u8> = Vec::new();
-        for row in rows {
-            let (offset, bytes): (i64, Vec<u8>) = (row.get(0), row.get(1));
-            let offset = offset as usize;
-            if offset > held.len() {
-                break; // a gap: what follows it is not needed
+        for piece in pieces {
+            let (piece_offset, bytes): (i64, Vec<u8>) = (piece.get(0), piece.get(1));
+            let (piece_offset, next) = (piece_offset as u64, offset + held.len() as u64);
+            if piece_offset > next {
+                break;
             }
-            if offset + bytes.len() > held.len() {
-                held.extend_from_slice(&bytes[held.len() - offset..]);
+            let piece_end = (piece_offset + bytes.len() as u64).min(end);
+            if piece_end > next {
+                held.extend_from_slice(&bytes[(next - piece_offset) as usize..(piece_end - piece_offset) as usize]);
             }
         }
-        held.truncate(length.min(usize::MAX as u64) as usize);
         Ok(held)
     }
 

@@ -258,9 +258,10 @@ pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
         Err(StoreError::Unavailable { reason: "this store keeps no snapshot rows".into() })
     }
 
-    /// The first `length` bytes of `table`'s kept rows; fewer if fewer are kept.
-    async fn load_snapshot_rows(&self, table: &str, length: u64) -> Result<Vec<u8>, StoreError> {
-        let _ = (table, length);
+    /// At most `length` bytes of `table`'s kept rows from byte `offset`; fewer if fewer are
+    /// kept (a caller reads a large table piece by piece).
+    async fn load_snapshot_rows(&self, table: &str, offset: u64, length: u64) -> Result<Vec<u8>, StoreError> {
+        let _ = (table, offset, length);
         Err(StoreError::Unavailable { reason: "this store keeps no snapshot rows".into() })
     }
 

@@ -10,7 +10,7 @@
 //! Every rule is listed, with its code, in docs/RULES.md.
 
 use crate::events::*;
-use crate::tables::{EventTables, InputRow, InputTable, PersonalRow, PersonalTable};
+use crate::tables::{EventTables, InputRow, InputTable, PersonalRow, PersonalTable, TableHeads, TableName};
 use crate::types::*;
 use klero_ledger::Hash256;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -306,9 +306,22 @@ impl DomainState {
         &self.tables
     }
 
-    /// Puts back the tables a snapshot kept beside its text: the state was read from that text.
-    pub fn take_up_tables(&mut self, tables: EventTables) {
-        self.tables = tables;
+    /// Puts back the tables a snapshot kept beside its text, which the state was read from:
+    /// empty ones with the heads' assemblies first, then each table's rows, piece by piece,
+    /// then a check that every row came.
+    pub fn take_up_table_heads(&mut self, heads: &TableHeads) -> Result<(), String> {
+        self.tables = EventTables::from_heads(heads)?;
+        Ok(())
+    }
+
+    /// See [`DomainState::take_up_table_heads`].
+    pub fn take_up_rows(&mut self, table: TableName, bytes: &[u8]) -> Result<(), String> {
+        self.tables.take_up(table, bytes)
+    }
+
+    /// See [`DomainState::take_up_table_heads`].
+    pub fn check_table_heads(&self, heads: &TableHeads) -> Result<(), String> {
+        self.tables.check_heads(heads)
     }
 
     /// Every assembly's inputs: evidence and public submissions, each where it was recorded.
