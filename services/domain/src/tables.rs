@@ -98,7 +98,7 @@ impl<R: KeyedRow> KeyedRows<R> {
             }
         };
         let row = self.len;
-        if row as usize % CHUNK_ROWS == 0 {
+        if (row as usize).is_multiple_of(CHUNK_ROWS) {
             self.chunks.push(vec![0u8; CHUNK_ROWS * Self::ROW_BYTES].into_boxed_slice());
         }
         let mut bytes = Vec::with_capacity(Self::ROW_BYTES);
@@ -173,7 +173,7 @@ impl<R: KeyedRow> KeyedRows<R> {
     /// assembly of the head, hold a valid record and a key no other row has. Returns each
     /// record added with its row number, for the caller's own indexes.
     fn take_up(&mut self, bytes: &[u8], mut added: impl FnMut(u32, &R)) -> Result<(), String> {
-        if bytes.len() % Self::ROW_BYTES != 0 {
+        if !bytes.len().is_multiple_of(Self::ROW_BYTES) {
             return Err(format!("{} bytes are not whole rows of {} bytes", bytes.len(), Self::ROW_BYTES));
         }
         for row in bytes.chunks_exact(Self::ROW_BYTES) {
@@ -547,7 +547,7 @@ mod tests {
             event_hash: Hash256::of(&n.to_be_bytes()),
             log_index: n as u64,
             content_hash: Hash256::of(&(n % 1000).to_be_bytes()),
-            sealed: n % 7 == 0,
+            sealed: n.is_multiple_of(7),
         }
     }
 

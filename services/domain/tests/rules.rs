@@ -744,6 +744,29 @@ fn submitted(s: &mut Scenario, submitter: &str) -> Hash256 {
     s.last_hash
 }
 
+/// Convenes a second assembly and records a public submission (a personal document) there,
+/// as a replay of the log does; returns the assembly and the submission's event hash.
+fn another_assembly_with_a_submission(s: &mut Scenario) -> (AssemblyId, Hash256) {
+    let other = AssemblyId::parse("other-assembly").expect("id");
+    let DomainEvent::AssemblyConvened(mut convened) = convened_event() else { unreachable!() };
+    convened.assembly_id = other.clone();
+    let submission = Hash256::of(b"a submission to the other assembly");
+    let submitted = DomainEvent::PublicSubmissionReceived(PublicSubmissionReceived {
+        submitter_id: "resident-9".into(),
+        content: SubmissionContent::Document(Hash256::of(b"resident-9")),
+        received_on: Date::parse("2026-01-21").expect("date"),
+    });
+    let convened = DomainEvent::AssemblyConvened(convened);
+    for (event, hash, log_index) in [(convened, Hash256::of(b"other convened"), 1_000), (submitted, submission, 1_001)]
+    {
+        let stream = event.stream_kind().stream_name(&other);
+        let recorded =
+            Recorded { stream: &stream, author: &CONVENOR, recorded_at_unix_ms: s.now_ms, event_hash: hash, log_index };
+        s.state.evolve(&event, recorded);
+    }
+    (other, submission)
+}
+
 /// Issue 14: a recommendation cites inputs recorded in its assembly, for its current text.
 #[test]
 fn a_recommendation_cites_recorded_inputs_for_its_current_text() {
@@ -757,27 +780,7 @@ fn a_recommendation_cites_recorded_inputs_for_its_current_text() {
     s.then_rejected(SECRETARY, cites("R1", "R1", &[not_an_input]), "citation.names_recorded_input");
     // Issue 29: every assembly's inputs are kept in one table, so an input of another
     // assembly (a transplanted citation) must still be refused.
-    let other = AssemblyId::parse("other-assembly").expect("id");
-    let DomainEvent::AssemblyConvened(mut convened) = convened_event() else { unreachable!() };
-    convened.assembly_id = other.clone();
-    let elsewhere = Hash256::of(b"a submission to the other assembly");
-    for (event, hash, log_index) in [
-        (DomainEvent::AssemblyConvened(convened), Hash256::of(b"other convened"), 1_000),
-        (
-            DomainEvent::PublicSubmissionReceived(PublicSubmissionReceived {
-                submitter_id: "resident-9".into(),
-                content: SubmissionContent::Document(Hash256::of(b"resident-9")),
-                received_on: Date::parse("2026-01-21").expect("date"),
-            }),
-            elsewhere,
-            1_001,
-        ),
-    ] {
-        let stream = event.stream_kind().stream_name(&other);
-        let recorded =
-            Recorded { stream: &stream, author: &CONVENOR, recorded_at_unix_ms: s.now_ms, event_hash: hash, log_index };
-        s.state.evolve(&event, recorded);
-    }
+    let (other, elsewhere) = another_assembly_with_a_submission(&mut s);
     assert!(s.state.inputs().is_input_of(&other, &elsewhere));
     s.then_rejected(SECRETARY, cites("R1", "R1", &[elsewhere]), "citation.names_recorded_input");
     // Only the current text can be cited for; after an amendment, the amended text.
@@ -873,27 +876,7 @@ fn an_erasure_names_an_item_of_its_own_assembly_once_even_within_a_batch() {
     let mut s = Scenario::with_panel();
     s.grant(OFFICER, Role::DataProtectionOfficer);
     let ours = sealed_submission(&mut s, "resident-1");
-    let other = AssemblyId::parse("other-assembly").expect("id");
-    let DomainEvent::AssemblyConvened(mut convened) = convened_event() else { unreachable!() };
-    convened.assembly_id = other.clone();
-    let theirs = Hash256::of(b"a personal document of the other assembly");
-    for (event, hash, log_index) in [
-        (DomainEvent::AssemblyConvened(convened), Hash256::of(b"other convened"), 1_000),
-        (
-            DomainEvent::PublicSubmissionReceived(PublicSubmissionReceived {
-                submitter_id: "resident-9".into(),
-                content: SubmissionContent::Document(Hash256::of(b"resident-9")),
-                received_on: Date::parse("2026-01-21").expect("date"),
-            }),
-            theirs,
-            1_001,
-        ),
-    ] {
-        let stream = event.stream_kind().stream_name(&other);
-        let recorded =
-            Recorded { stream: &stream, author: &CONVENOR, recorded_at_unix_ms: s.now_ms, event_hash: hash, log_index };
-        s.state.evolve(&event, recorded);
-    }
+    let (other, theirs) = another_assembly_with_a_submission(&mut s);
     assert!(s.state.personal_item(&other, &theirs).is_some());
     assert!(s.state.personal_item(&assembly(), &theirs).is_none());
     s.then_rejected(OFFICER, erase(theirs), "privacy.erasure_names_personal_content");
