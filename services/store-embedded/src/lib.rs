@@ -15,6 +15,7 @@ pub mod documents;
 pub mod keys;
 pub mod segment;
 
+mod ids;
 mod port;
 mod recovery;
 mod snapshot_rows;
@@ -155,8 +156,11 @@ struct Index {
     locations: Locations,
     /// Positions of each stream's events, by revision.
     streams: HashMap<String, Vec<u64>>,
-    /// Position of every event id.
-    event_ids: HashMap<EventId, u64>,
+    /// Position of every event id, confirmed by its record.
+    event_ids: ids::EventIdIndex,
+    /// Appends found on open whose id's fingerprint an earlier record has: each is checked
+    /// against that record once the segments can be read (see `recovery::index_append`).
+    suspected_repeats: Vec<recovery::SuspectedRepeat>,
 }
 
 #[derive(Debug)]
@@ -353,6 +357,7 @@ impl EmbeddedStore {
             keys,
             witnessed,
         });
+        recovery::confirm_suspected_repeats(&shared)?;
         let (sender, receiver) = mpsc::channel(options.write_queue_requests_max.max(1));
         let writer = Writer {
             shared: shared.clone(),

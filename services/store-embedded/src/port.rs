@@ -82,22 +82,14 @@ impl EventStore for EmbeddedStore {
     }
 
     async fn read_event_by_id(&self, event_id: EventId) -> Result<Option<RecordedEvent>, StoreError> {
-        let position = self.shared.index.read().unwrap_or_else(|p| p.into_inner()).event_ids.get(&event_id).copied();
-        let Some(position) = position else { return Ok(None) };
-        let record = self.shared.read_record(position)?;
-        // The index and the bytes must agree: a different id here is corruption, never a miss.
-        if record.event_id != event_id {
-            return Err(StoreError::Corrupt {
-                segment: String::new(),
-                offset: 0,
-                position,
-                reason: format!(
-                    "the index puts event {event_id} at position {position}, which holds {}",
-                    record.event_id
-                ),
-            });
+        let candidates = self.shared.index.read().unwrap_or_else(|p| p.into_inner()).event_ids.candidates(&event_id);
+        for position in candidates {
+            let record = self.shared.read_record(position)?;
+            if record.event_id == event_id {
+                return Ok(Some(self.shared.recorded(record)));
+            }
         }
-        Ok(Some(self.shared.recorded(record)))
+        Ok(None)
     }
 
     async fn stream_last_revision(&self, stream: &str) -> Result<Option<u64>, StoreError> {

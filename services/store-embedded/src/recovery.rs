@@ -102,8 +102,7 @@ pub(crate) fn scan_segment(
                 pending.ids.insert(record.event_id);
                 offset += length as u64;
                 if record.flags & FLAG_LAST_IN_APPEND != 0 {
-                    index_append(index, &mut pending)
-                        .map_err(|(position, at, reason)| corrupt(at, position, reason))?;
+                    index_append(index, &mut pending, name);
                     committed_end = offset;
                 }
             }
@@ -210,27 +209,59 @@ pub(crate) fn check_record_sequence(
     Ok(())
 }
 
-/// Adds a whole append to the index, and empties `pending`. An id the index already holds is
-/// corruption: the position and offset of the record that repeats it.
-pub(crate) fn index_append(index: &mut Index, pending: &mut PendingAppend) -> Result<(), (u64, u64, String)> {
+/// A record whose id's fingerprint an earlier record has: corruption if that record's id is
+/// the same, which [`confirm_suspected_repeats`] checks once the segments can be read.
+#[derive(Debug)]
+pub(crate) struct SuspectedRepeat {
+    segment: String,
+    offset: u64,
+    position: u64,
+    event_id: EventId,
+    earlier: Vec<u64>,
+}
+
+/// Checks every suspected repeat of an event id against the earlier records: an id the log
+/// already held is corruption, reported with the position and offset of the record that
+/// repeats it.
+pub(crate) fn confirm_suspected_repeats(shared: &Shared) -> Result<(), StoreError> {
+    let suspects = std::mem::take(&mut shared.index.write().unwrap_or_else(|p| p.into_inner()).suspected_repeats);
+    for suspect in suspects {
+        for earlier in suspect.earlier {
+            if shared.read_record(earlier)?.event_id == suspect.event_id {
+                return Err(StoreError::Corrupt {
+                    segment: suspect.segment,
+                    offset: suspect.offset,
+                    position: suspect.position,
+                    reason: format!("event id {} appears twice (first at position {earlier})", suspect.event_id),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Adds a whole append to the index, and empties `pending`. An id whose fingerprint the index
+/// already holds is noted as a suspected repeat (see [`SuspectedRepeat`]).
+pub(crate) fn index_append(index: &mut Index, pending: &mut PendingAppend, segment: &str) {
     let positions = match index.streams.get_mut(pending.stream.as_str()) {
         Some(positions) => positions,
         None => index.streams.entry(pending.stream.clone()).or_default(),
     };
     for (position, event_id, location) in pending.records.drain(..) {
         assert_eq!(index.locations.len() as u64, position, "the index grows one position at a time");
-        match index.event_ids.entry(event_id) {
-            std::collections::hash_map::Entry::Occupied(first) => {
-                let reason = format!("event id {event_id} appears twice (first at position {})", first.get());
-                return Err((position, location.offset, reason));
-            }
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(position);
-            }
+        let earlier = index.event_ids.candidates(&event_id);
+        if !earlier.is_empty() {
+            index.suspected_repeats.push(SuspectedRepeat {
+                segment: segment.to_string(),
+                offset: location.offset,
+                position,
+                event_id,
+                earlier,
+            });
         }
+        index.event_ids.insert(&event_id, position);
         index.locations.push(location);
         positions.push(position);
     }
     pending.ids.clear();
-    Ok(())
 }

@@ -208,7 +208,7 @@ impl Writer {
                     assert_eq!(index.locations.len() as u64, entry.position, "the index grows one position at a time");
                     index.locations.push(location);
                     index.streams.entry(entry.stream.clone()).or_default().push(entry.position);
-                    index.event_ids.insert(entry.event_id, entry.position);
+                    index.event_ids.insert(&entry.event_id, entry.position);
                 }
             }
             self.shared.committed_events.send_replace(index.locations.len() as u64);
@@ -219,6 +219,28 @@ impl Writer {
         Ok(())
     }
 
+    /// Where each of the request's event ids already is in the log, if anywhere: the index's
+    /// candidates, each confirmed by its record (only this thread adds to the index, so none
+    /// appears meanwhile).
+    fn existing_positions(&self, request: &WriteRequest) -> Result<Vec<Option<u64>>, StoreError> {
+        let candidates: Vec<Vec<u64>> = {
+            let index = self.shared.index.read().unwrap_or_else(|p| p.into_inner());
+            request.events.iter().map(|e| index.event_ids.candidates(&e.event_id)).collect()
+        };
+        let mut existing = Vec::with_capacity(candidates.len());
+        for (event, candidates) in request.events.iter().zip(candidates) {
+            let mut found = None;
+            for position in candidates {
+                if self.shared.read_record(position)?.event_id == event.event_id {
+                    found = Some(position);
+                    break;
+                }
+            }
+            existing.push(found);
+        }
+        Ok(existing)
+    }
+
     fn plan(
         &mut self,
         request: &WriteRequest,
@@ -227,14 +249,13 @@ impl Writer {
         group_ids: &mut HashMap<EventId, ()>,
         sync_group_first_position: u64,
     ) -> Result<Planned, StoreError> {
-        let index = self.shared.index.read().unwrap_or_else(|p| p.into_inner());
         if request.events.iter().any(|e| group_ids.contains_key(&e.event_id)) {
             return Err(StoreError::Unavailable {
                 reason: "an append with the same event id is still being written; retry to get its result".into(),
             });
         }
-        let existing: Vec<Option<u64>> =
-            request.events.iter().map(|e| index.event_ids.get(&e.event_id).copied()).collect();
+        let existing = self.existing_positions(request)?;
+        let index = self.shared.index.read().unwrap_or_else(|p| p.into_inner());
         if existing.iter().all(Option::is_some) {
             let positions: Vec<u64> = existing.into_iter().flatten().collect();
             drop(index);

@@ -337,3 +337,49 @@ async fn witnessed_checkpoints_survive_a_reopen_a_torn_record_and_report_damage(
     store.close().await;
     drop(store);
 }
+
+/// Issue 29: the id index keeps 32 bits of each id, so a repeated id found on open is confirmed
+/// against the earlier record; a record that repeats an earlier record's id is reported with
+/// its position, never taken for a new event.
+#[tokio::test]
+async fn a_record_that_repeats_an_earlier_id_is_reported_on_open() {
+    use klero_store_embedded::segment::{decode_record, encode_record, RecordFields};
+    let directory = tempfile::tempdir().expect("temp dir");
+    let events = fill(directory.path(), 10).await;
+    let active = segments(directory.path()).pop().expect("segment");
+    let mut bytes = std::fs::read(&active).expect("read");
+    let end = records_end(&active) as usize;
+    // The last record, copied one position on, in its own stream and append, with the id of
+    // the first event of the log.
+    let mut at = SEGMENT_HEADER.len();
+    let mut last = None;
+    while at < end {
+        let (record, length) = decode_record(&bytes[at..], 1 << 24).expect("record");
+        last = Some(record);
+        at += length;
+    }
+    let last = last.expect("a record");
+    let mut record = Vec::new();
+    encode_record(
+        &mut record,
+        RecordFields {
+            position: last.position + 1,
+            stream_revision: 0,
+            sync_group_first_position: last.position + 1,
+            flags: last.flags,
+            event_id: &events[0].event_id,
+            stream: "stream-repeat",
+            event_type: &last.event_type,
+            data: &last.data,
+        },
+    );
+    bytes[end..end + record.len()].copy_from_slice(&record);
+    std::fs::write(&active, bytes).expect("write");
+    match EmbeddedStore::open(directory.path(), small_segments()).await {
+        Err(StoreError::Corrupt { position, offset, reason, .. }) => {
+            assert_eq!((position, offset), (last.position + 1, end as u64));
+            assert!(reason.contains("appears twice (first at position 0)"), "{reason}");
+        }
+        other => panic!("a repeated id must be reported, got {other:?}"),
+    }
+}
