@@ -193,20 +193,32 @@ impl<R: KeyedRow> KeyedRows<R> {
     }
 }
 
-/// One input, where it was recorded.
+/// One input, where and when it was recorded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InputRow {
     pub kind: InputKind,
     pub event_hash: Hash256,
     pub log_index: u64,
+    pub recorded_at_unix_ms: u64,
     /// The document's SHA-256, or a sealed submission's commitment.
     pub content_hash: Hash256,
     /// Sealed in its event (a version-2 public submission, a resident's submission), so not a
     /// document.
     pub sealed: bool,
+    /// Its event holds erasable personal content: a public submission's is its own row here,
+    /// not a row of [`PersonalTable`], so a submission costs one row.
+    pub personal: bool,
 }
 
 impl InputRow {
+    fn as_personal(&self) -> PersonalRow {
+        PersonalRow {
+            event_hash: self.event_hash,
+            log_index: self.log_index,
+            recorded_at_unix_ms: self.recorded_at_unix_ms,
+        }
+    }
+
     /// The document this input is, if it is one (not sealed text).
     pub fn document(&self) -> Option<Hash256> {
         (!self.sealed).then_some(self.content_hash)
@@ -232,22 +244,28 @@ impl DomainEvent {
     }
 }
 
-/// 73 bytes (as the views' snapshot rows were before issue 29): kind and sealing in one byte,
-/// then the event hash, the log index and the content hash.
+/// The personal flag in an input row's first byte.
+const PERSONAL: u8 = 0x10;
+
+/// 81 bytes: kind and sealing (0 evidence, 1 a document submission, 2 a sealed one, plus
+/// 0x10 if personal) in one byte, then the event hash, the log index, the recording time and
+/// the content hash.
 impl FixedRecord for InputRow {
-    const LEN: usize = 73;
+    const LEN: usize = 81;
     fn write(&self, out: &mut Vec<u8>) {
-        out.push(match (self.kind, self.sealed) {
+        let kind = match (self.kind, self.sealed) {
             (InputKind::Evidence, _) => 0,
             (InputKind::PublicSubmission, false) => 1,
             (InputKind::PublicSubmission, true) => 2,
-        });
+        };
+        out.push(kind | if self.personal { PERSONAL } else { 0 });
         out.extend_from_slice(&self.event_hash.0);
         out.extend_from_slice(&self.log_index.to_be_bytes());
+        out.extend_from_slice(&self.recorded_at_unix_ms.to_be_bytes());
         out.extend_from_slice(&self.content_hash.0);
     }
     fn read(bytes: &[u8]) -> Option<InputRow> {
-        let (kind, sealed) = match bytes[0] {
+        let (kind, sealed) = match bytes[0] & !PERSONAL {
             0 => (InputKind::Evidence, false),
             1 => (InputKind::PublicSubmission, false),
             2 => (InputKind::PublicSubmission, true),
@@ -256,9 +274,11 @@ impl FixedRecord for InputRow {
         Some(InputRow {
             kind,
             sealed,
+            personal: bytes[0] & PERSONAL != 0,
             event_hash: Hash256(bytes[1..33].try_into().ok()?),
             log_index: u64::from_be_bytes(bytes[33..41].try_into().ok()?),
-            content_hash: Hash256(bytes[41..73].try_into().ok()?),
+            recorded_at_unix_ms: u64::from_be_bytes(bytes[41..49].try_into().ok()?),
+            content_hash: Hash256(bytes[49..81].try_into().ok()?),
         })
     }
 }
@@ -289,7 +309,7 @@ impl InputTable {
     }
 
     fn content_hash(chunks: &[Box<[u8]>], row: u32) -> &[u8] {
-        &KeyedRows::<InputRow>::record(chunks, row)[41..73]
+        &KeyedRows::<InputRow>::record(chunks, row)[49..81]
     }
 
     /// Adds an input of `assembly`; the log holds each event once, so no input is added twice.
@@ -361,6 +381,8 @@ impl InputTable {
 
 /// An event that holds erasable personal content (sealed text, a personal document), where
 /// it was recorded. Whether it was erased is the assembly's own state (`AssemblyState::erasures`).
+/// An input's is its input row ([`InputRow::personal`]); [`EventTables::personal_row`] finds
+/// either.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PersonalRow {
     pub event_hash: Hash256,
@@ -389,7 +411,7 @@ impl KeyedRow for PersonalRow {
     const KEY_AT: usize = 0;
 }
 
-/// Every event of every assembly that holds erasable personal content.
+/// Every event of every assembly that holds erasable personal content and is not an input.
 #[derive(Clone, Debug, Default)]
 pub struct PersonalTable {
     rows: KeyedRows<PersonalRow>,
@@ -513,6 +535,26 @@ impl EventTables {
         }
     }
 
+    /// The event of `assembly` with this hash, if it holds erasable personal content.
+    pub fn personal_row(&self, assembly: &AssemblyId, event_hash: &Hash256) -> Option<PersonalRow> {
+        match self.inputs.rows.of_assembly_by_key(assembly, event_hash) {
+            Some(input) => input.personal.then(|| input.as_personal()),
+            None => self.personal.get(assembly, event_hash),
+        }
+    }
+
+    /// `assembly`'s events that hold erasable personal content, in log order: its personal
+    /// inputs and its other personal events, merged.
+    pub fn personal_rows<'a>(&'a self, assembly: &AssemblyId) -> impl Iterator<Item = PersonalRow> + 'a {
+        let mut inputs = self.inputs.of_assembly(assembly).filter(|i| i.personal).map(|i| i.as_personal()).peekable();
+        let mut others = self.personal.of_assembly(assembly).peekable();
+        std::iter::from_fn(move || match (inputs.peek(), others.peek()) {
+            (Some(input), Some(other)) if other.log_index < input.log_index => others.next(),
+            (Some(_), _) => inputs.next(),
+            (None, _) => others.next(),
+        })
+    }
+
     /// Whether the tables hold exactly the rows `heads` counts.
     pub fn check_heads(&self, heads: &TableHeads) -> Result<(), String> {
         for table in TableName::ALL {
@@ -546,6 +588,8 @@ mod tests {
             kind: InputKind::PublicSubmission,
             event_hash: Hash256::of(&n.to_be_bytes()),
             log_index: n as u64,
+            recorded_at_unix_ms: n as u64 * 1000,
+            personal: n % 5 != 0,
             content_hash: Hash256::of(&(n % 1000).to_be_bytes()),
             sealed: n.is_multiple_of(7),
         }
@@ -616,6 +660,35 @@ mod tests {
     }
 
     #[test]
+    fn personal_inputs_and_other_personal_events_are_found_and_listed_in_log_order() {
+        let a = AssemblyId::parse("alpha").expect("id");
+        let b = AssemblyId::parse("beta").expect("id");
+        let mut tables = EventTables::default();
+        let other =
+            |n: u64| PersonalRow { event_hash: Hash256::of(&[0xEE, n as u8]), log_index: n, recorded_at_unix_ms: n };
+        // Log order: inputs 0..30 (every fifth not personal), other personal events at 3, 11, 29
+        // and 31, and one of beta's at 7.
+        for n in 0..32u32 {
+            if [3, 11, 29, 31].contains(&n) {
+                tables.personal.push(&a, other(n as u64));
+            } else if n == 7 {
+                tables.personal.push(&b, other(7));
+            } else {
+                tables.inputs.push(&a, input(n));
+            }
+        }
+        let listed: Vec<u64> = tables.personal_rows(&a).map(|row| row.log_index).collect();
+        let expected: Vec<u64> =
+            (0..32u64).filter(|n| [3, 11, 29, 31].contains(n) || (*n != 7 && n % 5 != 0)).collect();
+        assert_eq!(listed, expected, "merged in log order, only personal inputs");
+        assert_eq!(tables.personal_row(&a, &input(1).event_hash).map(|r| r.recorded_at_unix_ms), Some(1000));
+        assert_eq!(tables.personal_row(&a, &input(10).event_hash), None, "an input that is not personal");
+        assert_eq!(tables.personal_row(&a, &other(11).event_hash), Some(other(11)));
+        assert_eq!(tables.personal_row(&a, &other(7).event_hash), None, "another assembly's");
+        assert_eq!(tables.personal_row(&b, &input(1).event_hash), None, "another assembly's input");
+    }
+
+    #[test]
     fn kept_rows_that_do_not_fit_their_head_are_refused() {
         let a = AssemblyId::parse("alpha").expect("id");
         let mut tables = EventTables::default();
@@ -624,8 +697,8 @@ mod tests {
         let (heads, kept) = (tables.heads(), tables.kept_bytes(TableName::Inputs, 0));
         let refused = |heads: TableHeads, bytes: &[u8]| EventTables::from_kept(heads, bytes, &[]).expect_err("refused");
         assert!(refused(heads.clone(), &kept[..kept.len() - 1]).contains("not whole rows"));
-        assert!(refused(heads.clone(), &kept[..77]).contains("not the 2 the head counts"));
-        let twice = [&kept[..77], &kept[..77]].concat();
+        assert!(refused(heads.clone(), &kept[..85]).contains("not the 2 the head counts"));
+        let twice = [&kept[..85], &kept[..85]].concat();
         assert!(refused(heads.clone(), &twice).contains("twice"));
         let mut elsewhere = kept.clone();
         elsewhere[3] = 7;

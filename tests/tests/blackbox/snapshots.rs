@@ -176,7 +176,7 @@ async fn a_snapshot_keeps_only_the_new_rows_and_its_own_bytes_do_not_grow_with_s
     let before = served_views(&mut client, "rows").await;
     server.restart().await;
     let (snapshot_after, inputs_after) = sizes(server.directory.path());
-    assert_eq!(inputs_after - inputs_before, MORE * 77, "one row of 77 bytes an input");
+    assert_eq!(inputs_after - inputs_before, MORE * 85, "one row of 85 bytes an input");
     assert!(
         snapshot_after.abs_diff(snapshot_before) < MORE,
         "the snapshot's own bytes went from {snapshot_before} to {snapshot_after} for {MORE} submissions"

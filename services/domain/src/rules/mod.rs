@@ -10,7 +10,7 @@
 //! Every rule is listed, with its code, in docs/RULES.md.
 
 use crate::events::*;
-use crate::tables::{EventTables, InputRow, InputTable, PersonalRow, PersonalTable, TableHeads, TableName};
+use crate::tables::{EventTables, InputRow, InputTable, PersonalRow, TableHeads, TableName};
 use crate::types::*;
 use klero_ledger::Hash256;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -331,7 +331,7 @@ impl DomainState {
 
     /// The event of `assembly` with this hash, if it holds erasable personal content.
     pub fn personal_item(&self, assembly: &AssemblyId, event_hash: &Hash256) -> Option<PersonalItem> {
-        let row = self.tables.personal.get(assembly, event_hash)?;
+        let row = self.tables.personal_row(assembly, event_hash)?;
         Some(PersonalItem {
             log_index: row.log_index,
             recorded_at_unix_ms: row.recorded_at_unix_ms,
@@ -342,7 +342,7 @@ impl DomainState {
     /// `assembly`'s events that hold erasable personal content, in log order.
     pub fn personal_items<'a>(&'a self, assembly: &AssemblyId) -> impl Iterator<Item = (Hash256, PersonalItem)> + 'a {
         let erasures = self.assemblies.get(assembly).map(|a| &a.erasures);
-        self.tables.personal.of_assembly(assembly).map(move |row| {
+        self.tables.personal_rows(assembly).map(move |row| {
             let item = PersonalItem {
                 log_index: row.log_index,
                 recorded_at_unix_ms: row.recorded_at_unix_ms,
@@ -615,12 +615,19 @@ impl DomainState {
     }
 
     fn record_rows(tables: &mut EventTables, assembly_id: &AssemblyId, event: &DomainEvent, recorded: Recorded<'_>) {
+        let personal = event.holds_erasable_content();
         if let Some((kind, content_hash, sealed)) = event.as_input() {
-            let row =
-                InputRow { kind, event_hash: recorded.event_hash, log_index: recorded.log_index, content_hash, sealed };
+            let row = InputRow {
+                kind,
+                event_hash: recorded.event_hash,
+                log_index: recorded.log_index,
+                recorded_at_unix_ms: recorded.recorded_at_unix_ms,
+                content_hash,
+                sealed,
+                personal,
+            };
             tables.inputs.push(assembly_id, row);
-        }
-        if event.holds_erasable_content() {
+        } else if personal {
             let row = PersonalRow {
                 event_hash: recorded.event_hash,
                 log_index: recorded.log_index,
@@ -646,7 +653,7 @@ impl AssemblyState {
     ) -> Result<Acceptance, Rejection> {
         match event.stage() {
             StageEvent::Registry(_) => Err(broken(RuleCode::EventStreamMatches, "handled before the assembly's rules")),
-            StageEvent::Assembly(event) => self.decide_privacy(event, &tables.personal),
+            StageEvent::Assembly(event) => self.decide_privacy(event, tables),
             StageEvent::Selection(event) => self.selection.decide(event, &self.convened),
             StageEvent::Deliberation(event) => self.decide_deliberation(event, proposal),
             StageEvent::Recommendation(event) => self.decide_recommendation(event, &tables.inputs),

@@ -7,7 +7,7 @@ impl AssemblyState {
     pub(super) fn decide_privacy(
         &self,
         event: AssemblyEvent<'_>,
-        personal: &PersonalTable,
+        tables: &EventTables,
     ) -> Result<Acceptance, Rejection> {
         match event {
             AssemblyEvent::AssemblyConvened(_) => {
@@ -23,7 +23,7 @@ impl AssemblyState {
                 Ok(Acceptance::default())
             }
             AssemblyEvent::ContentErased(erased) => {
-                personal.get(&self.convened.assembly_id, &erased.event_hash).ok_or_else(|| {
+                tables.personal_row(&self.convened.assembly_id, &erased.event_hash).ok_or_else(|| {
                     broken(
                         RuleCode::PrivacyErasureNamesPersonalContent,
                         format!(
