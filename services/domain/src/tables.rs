@@ -589,7 +589,7 @@ mod tests {
             event_hash: Hash256::of(&n.to_be_bytes()),
             log_index: n as u64,
             recorded_at_unix_ms: n as u64 * 1000,
-            personal: n % 5 != 0,
+            personal: !n.is_multiple_of(5),
             content_hash: Hash256::of(&(n % 1000).to_be_bytes()),
             sealed: n.is_multiple_of(7),
         }
