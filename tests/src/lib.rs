@@ -562,13 +562,14 @@ pub async fn assert_served_views_equal_a_rebuild(client: &mut KleroClient, assem
             .await
             .expect("view")
             .into_inner();
-        let events = client
-            .ledger()
-            .read_log(pb::ledger::ReadLogRequest { from_log_index: 0, max_count: served.tree_size as u32 })
-            .await
-            .expect("read")
-            .into_inner()
-            .events;
+        let mut events = Vec::new();
+        while (events.len() as u64) < served.tree_size {
+            let max_count = (served.tree_size - events.len() as u64).min(1_000) as u32;
+            let request = pb::ledger::ReadLogRequest { from_log_index: events.len() as u64, max_count };
+            let page = client.ledger().read_log(request).await.expect("read").into_inner().events;
+            assert!(!page.is_empty(), "the log holds the views' prefix");
+            events.extend(page);
+        }
         assert_eq!(events.len() as u64, served.tree_size);
         let mut rebuilt = klero_fold::LogFold::new(
             client

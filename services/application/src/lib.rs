@@ -35,6 +35,7 @@ pub use publisher::{CheckpointPolicy, CheckpointPublications};
 pub use slices::SliceRequest;
 pub use snapshot::{OpenVerification, SnapshotPolicy};
 
+use klero_domain::spill::SpillFiles;
 use klero_domain::{AssemblyId, DomainEvent, TableName};
 use klero_fold::{LogFold, LoggedEventRef};
 use klero_ledger::bundle::ProofBundle;
@@ -96,6 +97,8 @@ pub struct ApplicationConfig {
     /// kept one bounds when every event before it was recorded, so this is part of the time
     /// tolerance; it keeps the history to about 500 bytes a minute.
     pub witnessed_keep_interval_ms: u64,
+    /// Where the fold's tables put the rows that leave memory (`None`: they all stay in it).
+    pub table_spill: Option<Arc<dyn SpillFiles>>,
 }
 
 impl ApplicationConfig {
@@ -111,6 +114,7 @@ impl ApplicationConfig {
             documents: documents::DocumentPolicy::default(),
             witness_statement: None,
             witnessed_keep_interval_ms: 60_000,
+            table_spill: None,
         }
     }
 }
@@ -219,7 +223,13 @@ impl Application {
         let write_failure = WriteFailure::default();
         let publisher = Arc::new(PublisherHandle::new(log.latest_checkpoint(), write_failure.clone()));
         let snapshot_taken_up = restored.as_ref().map(|(fold, _)| fold.next_log_index());
-        let (fold, kept_rows) = restored.unwrap_or_else(|| (LogFold::new(config.trust_root), Default::default()));
+        let (fold, kept_rows) = restored.unwrap_or_else(|| {
+            let mut fold = LogFold::new(config.trust_root);
+            if let Some(files) = &config.table_spill {
+                fold.spill_tables_to(files.clone());
+            }
+            (fold, Default::default())
+        });
         assert!(fold.next_log_index() <= log.size(), "a fold cannot run ahead of its log");
         let application = Application {
             store,

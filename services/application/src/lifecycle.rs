@@ -93,7 +93,7 @@ pub async fn start(
     front_ends: Vec<Box<dyn FrontEnd>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, ApplicationError> {
-    let (log, restored) = open_log(&store, log_config, config.open).await?;
+    let (log, restored) = open_log(&store, log_config, config.open, config.table_spill.clone()).await?;
     let log = Arc::new(log);
     tracing::info!(size = log.size(), verifier_key = %log.verifier_key().to_vkey_string(), "log opened");
     let checkpoints = config.checkpoints.clone();
@@ -163,18 +163,21 @@ async fn open_log(
     store: &Arc<dyn EventStore>,
     log_config: LogConfig,
     open: OpenVerification,
+    spill: Option<Arc<dyn klero_domain::spill::SpillFiles>>,
 ) -> Result<(TransparencyLog, Option<(klero_fold::LogFold, snapshot::KeptRows)>), ApplicationError> {
     let snapshot = match open {
         OpenVerification::Full => None,
         OpenVerification::FromSnapshot => match store.load_snapshot().await? {
             None => None,
-            Some(bytes) => match snapshot::decode(&log_config.log_key.verifier(), &bytes, store.as_ref()).await {
-                Ok(snapshot) => Some(snapshot),
-                Err(reason) => {
-                    tracing::warn!(%reason, "the stored snapshot is refused; verifying the whole log");
-                    None
+            Some(bytes) => {
+                match snapshot::decode(&log_config.log_key.verifier(), &bytes, store.as_ref(), spill).await {
+                    Ok(snapshot) => Some(snapshot),
+                    Err(reason) => {
+                        tracing::warn!(%reason, "the stored snapshot is refused; verifying the whole log");
+                        None
+                    }
                 }
-            },
+            }
         },
     };
     let Some(snapshot) = snapshot else {

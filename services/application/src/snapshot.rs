@@ -15,12 +15,14 @@
 //! (`EventStore::keep_snapshot_rows`), and `signature` is the log key's server-state
 //! signature over [`signed_message`].
 
+use klero_domain::spill::SpillFiles;
 use klero_domain::TableName;
 use klero_fold::LogFold;
 use klero_ledger::checkpoint::LogVerifierKey;
 use klero_ledger::Hash256;
 use klero_store::{EventStore, StoreError};
 use sha2::Digest;
+use std::sync::Arc;
 
 /// 2 since the inputs are kept once, in the domain state, and the domain's tables are rows
 /// kept beside the snapshot (FORMAT.md §6.1).
@@ -151,7 +153,12 @@ pub(crate) fn encode(
 
 /// A snapshot from its bytes and the rows the store keeps beside it, if this log's key signed
 /// it, the rows are the ones it signed, and its fold parses.
-pub(crate) async fn decode(key: &LogVerifierKey, bytes: &[u8], store: &dyn EventStore) -> Result<Snapshot, String> {
+pub(crate) async fn decode(
+    key: &LogVerifierKey,
+    bytes: &[u8],
+    store: &dyn EventStore,
+    spill: Option<Arc<dyn SpillFiles>>,
+) -> Result<Snapshot, String> {
     let tables_at = HEADER_BYTES + 1;
     if bytes.len() < tables_at {
         return Err("shorter than a snapshot header".into());
@@ -176,7 +183,7 @@ pub(crate) async fn decode(key: &LogVerifierKey, bytes: &[u8], store: &dyn Event
     if !key.verify_server_state(&signed_message(tree_size, &root_hash, text, &tables), &signature) {
         return Err("the log key did not sign it".into());
     }
-    let (mut fold, heads) = LogFold::from_snapshot_text(text)?;
+    let (mut fold, heads) = LogFold::from_snapshot_text(text, spill)?;
     let mut kept = KeptRows::default();
     for (table, (length, sha256)) in TableName::ALL.into_iter().zip(&tables) {
         if LogFold::kept_length(&heads, table) != *length {

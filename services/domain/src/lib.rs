@@ -7,6 +7,7 @@
 pub mod events;
 pub mod personal;
 pub mod rules;
+pub mod spill;
 pub mod tables;
 pub mod text;
 pub mod types;

@@ -10,6 +10,7 @@
 //! batch can name (its events' hashes are not known yet).
 
 use crate::events::{DomainEvent, InputKind, SubmissionContent};
+use crate::spill::{KeyRuns, SpillFiles, SpilledRows};
 use crate::types::AssemblyId;
 use hashbrown::HashTable;
 use klero_ledger::hash::KeyedPrefixState;
@@ -18,6 +19,7 @@ use klero_ledger::Hash256;
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 /// A fixed-size record keyed by the 32-byte hash at byte `KEY_AT` of its encoding.
 pub trait KeyedRow: FixedRecord + Copy {
@@ -26,17 +28,32 @@ pub trait KeyedRow: FixedRecord + Copy {
 
 /// Rows by assembly and by key; row numbers are `u32`, so a table holds at most 2³² − 1 rows.
 /// In memory a row is its assembly's ordinal (4 bytes, big-endian) and then its record.
-#[derive(Clone, Debug)]
+/// With spill files ([`KeyedRows::spill_to`]), only the newest rows stay in memory: the older
+/// ones are in a file of rows, found by key through sorted runs ([`crate::spill`]).
+#[derive(Debug)]
 struct KeyedRows<R> {
     /// Each assembly with a row, and its ordinal.
     ordinals: BTreeMap<AssemblyId, u32>,
     /// By ordinal: the assembly's id and its row numbers, in the order they came.
     assemblies: Vec<(AssemblyId, Vec<u32>)>,
+    /// Rows `first_in_memory..len`, in chunks; the rows before are in `spilled`.
     chunks: Vec<Box<[u8]>>,
+    /// A multiple of [`CHUNK_ROWS`].
+    first_in_memory: u32,
     len: u32,
+    /// The rows in memory, by key.
     by_key: HashTable<u32>,
     hasher: KeyedPrefixState,
+    spilled: Option<Spilled>,
     row: PhantomData<R>,
+}
+
+/// The rows of a table that left memory, and their keys.
+#[derive(Debug)]
+struct Spilled {
+    files: Arc<dyn SpillFiles>,
+    rows: SpilledRows,
+    by_key: KeyRuns,
 }
 
 impl<R> Default for KeyedRows<R> {
@@ -45,50 +62,80 @@ impl<R> Default for KeyedRows<R> {
             ordinals: BTreeMap::new(),
             assemblies: Vec::new(),
             chunks: Vec::new(),
+            first_in_memory: 0,
             len: 0,
             by_key: HashTable::new(),
             hasher: KeyedPrefixState::default(),
+            spilled: None,
             row: PhantomData,
         }
     }
 }
 
-/// Rows live in chunks of this many, so a table grows without copying or doubling.
-const CHUNK_ROWS: usize = 16_384;
+/// Rows live in chunks of this many, so a table grows without copying or doubling, and
+/// leaves memory a chunk at a time.
+const CHUNK_ROWS: usize = 1024;
+
+/// The longest row a table has, for reading one back onto the stack.
+const MAX_ROW_BYTES: usize = 96;
 
 impl<R: KeyedRow> KeyedRows<R> {
     const ROW_BYTES: usize = 4 + R::LEN;
 
-    /// A row's record bytes.
-    fn record(chunks: &[Box<[u8]>], row: u32) -> &[u8] {
-        let row = row as usize;
+    /// A row in memory: its bytes within the chunks that start at row `first`.
+    fn in_memory(chunks: &[Box<[u8]>], first: u32, row: u32) -> &[u8] {
+        let row = (row - first) as usize;
         let offset = (row % CHUNK_ROWS) * Self::ROW_BYTES;
-        &chunks[row / CHUNK_ROWS][offset + 4..offset + Self::ROW_BYTES]
+        &chunks[row / CHUNK_ROWS][offset..offset + Self::ROW_BYTES]
     }
 
-    fn key(chunks: &[Box<[u8]>], row: u32) -> &[u8] {
-        &Self::record(chunks, row)[R::KEY_AT..R::KEY_AT + 32]
+    fn key_in_memory(chunks: &[Box<[u8]>], first: u32, row: u32) -> &[u8] {
+        &Self::in_memory(chunks, first, row)[4 + R::KEY_AT..4 + R::KEY_AT + 32]
     }
 
     fn hash(hasher: &KeyedPrefixState, key: &[u8]) -> u64 {
         hasher.hash_one(key)
     }
 
+    /// Calls `read` with a row's bytes (its ordinal, then its record), wherever it is.
+    fn with_row<T>(&self, row: u32, read: impl FnOnce(&[u8]) -> T) -> T {
+        if row >= self.first_in_memory {
+            return read(Self::in_memory(&self.chunks, self.first_in_memory, row));
+        }
+        let mut bytes = [0u8; MAX_ROW_BYTES];
+        let spilled = self.spilled.as_ref().expect("rows before the first in memory were spilled");
+        spilled.rows.read(row, &mut bytes[..Self::ROW_BYTES]);
+        read(&bytes[..Self::ROW_BYTES])
+    }
+
     fn get(&self, row: u32) -> (u32, R) {
-        let start = (row as usize % CHUNK_ROWS) * Self::ROW_BYTES;
-        let bytes = &self.chunks[row as usize / CHUNK_ROWS][start..start + Self::ROW_BYTES];
-        let ordinal = u32::from_be_bytes(bytes[..4].try_into().expect("4 bytes"));
-        (ordinal, R::read(&bytes[4..]).expect("rows are written by push"))
+        self.with_row(row, |bytes| {
+            let ordinal = u32::from_be_bytes(bytes[..4].try_into().expect("4 bytes"));
+            (ordinal, R::read(&bytes[4..]).expect("rows are written by push"))
+        })
+    }
+
+    fn find_in_memory(&self, key: &[u8]) -> Option<u32> {
+        let (chunks, first) = (&self.chunks, self.first_in_memory);
+        self.by_key.find(Self::hash(&self.hasher, key), |&r| Self::key_in_memory(chunks, first, r) == key).copied()
     }
 
     fn find(&self, key: &Hash256) -> Option<u32> {
-        let chunks = &self.chunks;
-        self.by_key.find(Self::hash(&self.hasher, &key.0), |&r| Self::key(chunks, r) == key.0).copied()
+        if let Some(row) = self.find_in_memory(&key.0) {
+            return Some(row);
+        }
+        let hash = Self::hash(&self.hasher, &key.0);
+        let spilled = self.spilled.as_ref()?;
+        spilled.by_key.rows(hash).into_iter().find(|&row| self.with_row(row, |bytes| Self::key_of(bytes) == key.0))
     }
 
-    /// Adds a row of `assembly`, whose key no row has yet. Returns its number.
-    fn push(&mut self, assembly: &AssemblyId, record: &R) -> u32 {
-        let ordinal = match self.ordinals.get(assembly) {
+    fn key_of(row: &[u8]) -> &[u8] {
+        &row[4 + R::KEY_AT..4 + R::KEY_AT + 32]
+    }
+
+    /// `assembly`'s ordinal, given it if it has none yet.
+    fn ordinal(&mut self, assembly: &AssemblyId) -> u32 {
+        match self.ordinals.get(assembly) {
             Some(ordinal) => *ordinal,
             None => {
                 let ordinal = self.assemblies.len() as u32;
@@ -96,7 +143,12 @@ impl<R: KeyedRow> KeyedRows<R> {
                 self.assemblies.push((assembly.clone(), Vec::new()));
                 ordinal
             }
-        };
+        }
+    }
+
+    /// Adds a row of the assembly with this ordinal, whose key no row has yet. Returns its
+    /// number.
+    fn push(&mut self, ordinal: u32, record: &R) -> u32 {
         let row = self.len;
         if (row as usize).is_multiple_of(CHUNK_ROWS) {
             self.chunks.push(vec![0u8; CHUNK_ROWS * Self::ROW_BYTES].into_boxed_slice());
@@ -104,14 +156,47 @@ impl<R: KeyedRow> KeyedRows<R> {
         let mut bytes = Vec::with_capacity(Self::ROW_BYTES);
         bytes.extend_from_slice(&ordinal.to_be_bytes());
         record.write(&mut bytes);
-        let start = (row as usize % CHUNK_ROWS) * Self::ROW_BYTES;
+        let start = ((row - self.first_in_memory) as usize % CHUNK_ROWS) * Self::ROW_BYTES;
         self.chunks.last_mut().expect("a chunk")[start..start + Self::ROW_BYTES].copy_from_slice(&bytes);
         self.len = row.checked_add(1).expect("at most 2^32 - 1 rows");
         self.assemblies[ordinal as usize].1.push(row);
-        let Self { chunks, by_key, hasher, .. } = self;
-        let hash = Self::hash(hasher, &bytes[4 + R::KEY_AT..4 + R::KEY_AT + 32]);
-        by_key.insert_unique(hash, row, |&r| Self::hash(hasher, Self::key(chunks, r)));
+        let Self { chunks, by_key, hasher, first_in_memory, .. } = self;
+        let hash = Self::hash(hasher, Self::key_of(&bytes));
+        by_key.insert_unique(hash, row, |&r| Self::hash(hasher, Self::key_in_memory(chunks, *first_in_memory, r)));
         row
+    }
+
+    /// Spills rows to files from now on, a chunk at a time.
+    fn spill_to(&mut self, files: Arc<dyn SpillFiles>) {
+        if self.spilled.is_none() && self.first_in_memory == 0 {
+            let rows = SpilledRows::new(&*files, Self::ROW_BYTES);
+            self.spilled = Some(Spilled { by_key: KeyRuns::new(files.clone()), rows, files });
+        }
+    }
+
+    /// Moves every whole chunk to the spill files once enough rows are in memory, calling
+    /// `leaving` with each row that leaves. Returns whether rows left.
+    fn spill_if_due(&mut self, mut leaving: impl FnMut(u32, &R)) -> bool {
+        let Some(spilled) = self.spilled.as_mut() else { return false };
+        if self.len - self.first_in_memory < spilled.files.rows_in_memory().max(CHUNK_ROWS as u32) {
+            return false;
+        }
+        let whole = (self.len - self.first_in_memory) as usize / CHUNK_ROWS;
+        let mut keys = Vec::with_capacity(whole * CHUNK_ROWS);
+        for (index, chunk) in self.chunks.drain(..whole).enumerate() {
+            spilled.rows.append(&chunk);
+            for (within, bytes) in chunk.chunks_exact(Self::ROW_BYTES).enumerate() {
+                let row = self.first_in_memory + (index * CHUNK_ROWS + within) as u32;
+                keys.push((Self::hash(&self.hasher, Self::key_of(bytes)), row));
+                leaving(row, &R::read(&bytes[4..]).expect("rows are written by push"));
+            }
+        }
+        spilled.by_key.add(keys);
+        self.first_in_memory += (whole * CHUNK_ROWS) as u32;
+        debug_assert_eq!(spilled.rows.rows(), self.first_in_memory);
+        let first = self.first_in_memory;
+        self.by_key.retain(|row| *row >= first);
+        true
     }
 
     fn rows_of(&self, assembly: &AssemblyId) -> &[u32] {
@@ -126,6 +211,32 @@ impl<R: KeyedRow> KeyedRows<R> {
 
     fn iter(&self) -> impl Iterator<Item = (&AssemblyId, R)> + '_ {
         self.assemblies.iter().flat_map(move |(id, rows)| rows.iter().map(move |&row| (id, self.get(row).1)))
+    }
+
+    /// Whether no two rows share a key. Rows in memory were checked as they came (see
+    /// [`EventTables::take_up`]); spilled rows are checked by a pass over their runs in key
+    /// order, where only rows that share a fingerprint are read, and each row in memory
+    /// against the runs.
+    fn check_keys_unique(&self) -> Result<(), String> {
+        let Some(spilled) = self.spilled.as_ref() else { return Ok(()) };
+        let key_of_row =
+            |row: u32| -> [u8; 32] { self.with_row(row, |bytes| Self::key_of(bytes).try_into().expect("32")) };
+        for (_, rows) in spilled.by_key.groups().filter(|(_, rows)| rows.len() > 1) {
+            let mut keys: Vec<[u8; 32]> = rows.iter().map(|&row| key_of_row(row)).collect();
+            keys.sort_unstable();
+            if keys.windows(2).any(|pair| pair[0] == pair[1]) {
+                return Err(format!("a key is in the table twice (among rows {rows:?})"));
+            }
+        }
+        for row in self.first_in_memory..self.len {
+            let key = key_of_row(row);
+            if let Some(earlier) =
+                spilled.by_key.rows(Self::hash(&self.hasher, &key)).into_iter().find(|&r| key_of_row(r) == key)
+            {
+                return Err(format!("row {row}'s key is row {earlier}'s too"));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -147,9 +258,14 @@ impl<R: KeyedRow> KeyedRows<R> {
     /// big-endian) and its record, in the order they were added.
     fn kept_bytes(&self, from: u32) -> Vec<u8> {
         let mut bytes = Vec::with_capacity(self.len.saturating_sub(from) as usize * Self::ROW_BYTES);
-        let mut row = from as usize;
+        if from < self.first_in_memory {
+            let spilled = self.spilled.as_ref().expect("rows before the first in memory were spilled");
+            spilled.rows.read_range(from, self.first_in_memory, &mut bytes);
+        }
+        let mut row = from.max(self.first_in_memory) as usize;
         while row < self.len as usize {
-            let (chunk, within) = (row / CHUNK_ROWS, row % CHUNK_ROWS);
+            let within_memory = row - self.first_in_memory as usize;
+            let (chunk, within) = (within_memory / CHUNK_ROWS, within_memory % CHUNK_ROWS);
             let take = (CHUNK_ROWS - within).min(self.len as usize - row);
             bytes.extend_from_slice(&self.chunks[chunk][within * Self::ROW_BYTES..(within + take) * Self::ROW_BYTES]);
             row += take;
@@ -157,7 +273,7 @@ impl<R: KeyedRow> KeyedRows<R> {
         bytes
     }
 
-    /// An empty table with `head`'s assemblies, whose rows [`KeyedRows::take_up`] adds.
+    /// An empty table with `head`'s assemblies, to which kept rows are added.
     fn from_head(head: &TableHead) -> Result<KeyedRows<R>, String> {
         let mut rows = KeyedRows::default();
         for id in &head.assemblies {
@@ -169,27 +285,29 @@ impl<R: KeyedRow> KeyedRows<R> {
         Ok(rows)
     }
 
-    /// Adds kept rows, as [`KeyedRows::kept_bytes`] gave them. Every row must be whole, name an
-    /// assembly of the head, hold a valid record and a key no other row has. Returns each
-    /// record added with its row number, for the caller's own indexes.
-    fn take_up(&mut self, bytes: &[u8], mut added: impl FnMut(u32, &R)) -> Result<(), String> {
-        if !bytes.len().is_multiple_of(Self::ROW_BYTES) {
-            return Err(format!("{} bytes are not whole rows of {} bytes", bytes.len(), Self::ROW_BYTES));
+    /// The kept rows in `bytes`, as [`KeyedRows::kept_bytes`] gave them, if they are whole.
+    fn kept_rows(bytes: &[u8]) -> Result<std::slice::ChunksExact<'_, u8>, String> {
+        match bytes.len().is_multiple_of(Self::ROW_BYTES) {
+            true => Ok(bytes.chunks_exact(Self::ROW_BYTES)),
+            false => Err(format!("{} bytes are not whole rows of {} bytes", bytes.len(), Self::ROW_BYTES)),
         }
-        for row in bytes.chunks_exact(Self::ROW_BYTES) {
-            let number = self.len;
-            let ordinal = u32::from_be_bytes(row[..4].try_into().expect("4 bytes")) as usize;
-            let record = R::read(&row[4..]).ok_or_else(|| format!("row {number} is not a valid record"))?;
-            let assembly = self.assemblies.get(ordinal).map(|(id, _)| id.clone());
-            let assembly = assembly.ok_or_else(|| format!("row {number} names assembly {ordinal}, beyond the head"))?;
-            let key = Hash256(row[4 + R::KEY_AT..4 + R::KEY_AT + 32].try_into().expect("32 bytes"));
-            if self.find(&key).is_some() {
-                return Err(format!("row {number}'s key {key} is in the table twice"));
-            }
-            let pushed = self.push(&assembly, &record);
-            added(pushed, &record);
+    }
+
+    /// A kept row that is to be the next: its assembly's ordinal and its record, if it names
+    /// an assembly of the head, holds a valid record and a key no row in memory has. That no
+    /// spilled row has it too, [`KeyedRows::check_keys_unique`] checks once all are in (a
+    /// look-up per row would read the spilled runs once per row).
+    fn kept_row(&self, row: &[u8]) -> Result<(u32, R), String> {
+        let number = self.len;
+        let ordinal = u32::from_be_bytes(row[..4].try_into().expect("4 bytes"));
+        let record = R::read(&row[4..]).ok_or_else(|| format!("row {number} is not a valid record"))?;
+        if ordinal as usize >= self.assemblies.len() {
+            return Err(format!("row {number} names assembly {ordinal}, beyond the head"));
         }
-        Ok(())
+        if self.find_in_memory(Self::key_of(row)).is_some() {
+            return Err(format!("row {number}'s key is in the table twice"));
+        }
+        Ok((ordinal, record))
     }
 }
 
@@ -290,13 +408,18 @@ impl KeyedRow for InputRow {
 /// Every input of every assembly, by event hash and by document. The rules ask whether an
 /// event hash is an input of an assembly, the views list an assembly's inputs in log order,
 /// and the server asks which event first committed to a document.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct InputTable {
     rows: KeyedRows<InputRow>,
-    /// By content hash, the row of the earliest input whose document it is (sealed rows are
-    /// not documents and are left out).
+    /// By content hash, the row of the earliest input in memory whose document it is (sealed
+    /// rows are not documents and are left out).
     by_document: HashTable<u32>,
+    /// The same for spilled rows: every document row, by its content hash's fingerprint.
+    spilled_documents: Option<KeyRuns>,
 }
+
+/// Where an input row's content hash is, in its bytes (after the 4-byte ordinal).
+const CONTENT_HASH_AT: usize = 4 + 49;
 
 impl InputTable {
     /// How many inputs, over every assembly.
@@ -308,24 +431,48 @@ impl InputTable {
         self.rows.len == 0
     }
 
-    fn content_hash(chunks: &[Box<[u8]>], row: u32) -> &[u8] {
-        &KeyedRows::<InputRow>::record(chunks, row)[49..81]
+    fn content_hash(chunks: &[Box<[u8]>], first: u32, row: u32) -> &[u8] {
+        &KeyedRows::<InputRow>::in_memory(chunks, first, row)[CONTENT_HASH_AT..CONTENT_HASH_AT + 32]
     }
 
     /// Adds an input of `assembly`; the log holds each event once, so no input is added twice.
     pub fn push(&mut self, assembly: &AssemblyId, input: InputRow) {
-        let row = self.rows.push(assembly, &input);
+        let ordinal = self.rows.ordinal(assembly);
+        self.push_at(ordinal, input);
+    }
+
+    fn push_at(&mut self, ordinal: u32, input: InputRow) {
+        let row = self.rows.push(ordinal, &input);
         self.index_document(row, &input);
+        let Some(spilled_documents) = self.spilled_documents.as_mut() else { return };
+        let hasher = self.rows.hasher.clone();
+        let mut documents = Vec::new();
+        let spilled = self.rows.spill_if_due(|row, input| {
+            if let Some(document) = input.document() {
+                documents.push((KeyedRows::<InputRow>::hash(&hasher, &document.0), row));
+            }
+        });
+        if spilled {
+            spilled_documents.add(documents);
+            let first = self.rows.first_in_memory;
+            self.by_document.retain(|row| *row >= first);
+        }
+    }
+
+    fn spill_to(&mut self, files: Arc<dyn SpillFiles>) {
+        if self.rows.len == 0 && self.spilled_documents.is_none() {
+            self.spilled_documents = Some(KeyRuns::new(files.clone()));
+            self.rows.spill_to(files);
+        }
     }
 
     fn index_document(&mut self, row: u32, input: &InputRow) {
         let Some(document) = input.document() else { return };
-        let Self { rows, by_document } = self;
+        let Self { rows, by_document, .. } = self;
         let hash = KeyedRows::<InputRow>::hash(&rows.hasher, &document.0);
-        let chunks = &rows.chunks;
-        match by_document.find_mut(hash, |&r| Self::content_hash(chunks, r) == document.0) {
-            // Rows come in log order, except when a snapshot is read back assembly by
-            // assembly: the earliest input of a document is the one that names it.
+        let (chunks, first) = (&rows.chunks, rows.first_in_memory);
+        match by_document.find_mut(hash, |&r| Self::content_hash(chunks, first, r) == document.0) {
+            // Rows come in log order: the earliest input of a document is the one that names it.
             Some(existing) => {
                 if input.log_index < rows.get(*existing).1.log_index {
                     *existing = row;
@@ -333,7 +480,7 @@ impl InputTable {
             }
             None => {
                 by_document.insert_unique(hash, row, |&r| {
-                    KeyedRows::<InputRow>::hash(&rows.hasher, Self::content_hash(chunks, r))
+                    KeyedRows::<InputRow>::hash(&rows.hasher, Self::content_hash(chunks, first, r))
                 });
             }
         }
@@ -352,15 +499,38 @@ impl InputTable {
 
     /// The earliest input whose document has this SHA-256.
     pub fn by_document(&self, sha256: &Hash256) -> Option<InputRow> {
-        let chunks = &self.rows.chunks;
         let hash = KeyedRows::<InputRow>::hash(&self.rows.hasher, &sha256.0);
-        let row = self.by_document.find(hash, |&r| Self::content_hash(chunks, r) == sha256.0)?;
+        let is_document = |input: &InputRow| input.document() == Some(*sha256);
+        // Spilled rows are older than any in memory: the earliest of them, if any, is it.
+        if let Some(spilled) = self.spilled_documents.as_ref() {
+            let rows = spilled.rows(hash).into_iter().map(|row| self.rows.get(row).1);
+            if let Some(earliest) = rows.filter(is_document).min_by_key(|input| input.log_index) {
+                return Some(earliest);
+            }
+        }
+        let (chunks, first) = (&self.rows.chunks, self.rows.first_in_memory);
+        let row = self.by_document.find(hash, |&r| Self::content_hash(chunks, first, r) == sha256.0)?;
         Some(self.rows.get(*row).1)
     }
 
-    /// Every document an input is, with its earliest input.
+    /// Every document an input is, each once, with its earliest input (in no stated order).
     pub fn documents(&self) -> impl Iterator<Item = InputRow> + '_ {
-        self.by_document.iter().map(|&row| self.rows.get(row).1)
+        let spilled = self.spilled_documents.iter().flat_map(move |runs| {
+            runs.groups().flat_map(move |(_, rows)| {
+                // Rows that share a fingerprint almost always share a document; sort them by
+                // document, then keep each document's earliest.
+                let mut inputs: Vec<InputRow> = rows.into_iter().map(|row| self.rows.get(row).1).collect();
+                inputs.sort_by_key(|input| (input.content_hash, input.log_index));
+                inputs.dedup_by_key(|input| input.content_hash);
+                inputs
+            })
+        });
+        let in_memory = self.by_document.iter().map(|&row| self.rows.get(row).1).filter(move |input| {
+            let (Some(runs), Some(document)) = (self.spilled_documents.as_ref(), input.document()) else { return true };
+            let hash = KeyedRows::<InputRow>::hash(&self.rows.hasher, &document.0);
+            !runs.rows(hash).into_iter().any(|row| self.rows.get(row).1.document() == Some(document))
+        });
+        spilled.chain(in_memory)
     }
 
     /// One assembly's inputs, in log order.
@@ -412,14 +582,20 @@ impl KeyedRow for PersonalRow {
 }
 
 /// Every event of every assembly that holds erasable personal content and is not an input.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct PersonalTable {
     rows: KeyedRows<PersonalRow>,
 }
 
 impl PersonalTable {
     pub fn push(&mut self, assembly: &AssemblyId, row: PersonalRow) {
-        self.rows.push(assembly, &row);
+        let ordinal = self.rows.ordinal(assembly);
+        self.push_at(ordinal, row);
+    }
+
+    fn push_at(&mut self, ordinal: u32, row: PersonalRow) {
+        self.rows.push(ordinal, &row);
+        self.rows.spill_if_due(|_, _| ());
     }
 
     /// The event of `assembly` with this hash, if it holds personal content.
@@ -461,7 +637,7 @@ impl TableName {
 
 /// The tables of one domain state. A snapshot's text holds their heads
 /// ([`EventTables::heads`]); their rows are kept beside it.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct EventTables {
     pub inputs: InputTable,
     pub personal: PersonalTable,
@@ -506,33 +682,56 @@ impl EventTables {
 
     /// Empty tables with `heads`' assemblies, to which [`EventTables::take_up`] adds the
     /// kept rows, table by table and piece by piece, so that loading never holds a whole
-    /// table twice; [`EventTables::check_heads`] then checks that every row came.
-    pub fn from_heads(heads: &TableHeads) -> Result<EventTables, String> {
-        Ok(EventTables {
+    /// table twice; [`EventTables::check_heads`] then checks that every row came. With
+    /// `spill`, the rows leave memory as they come ([`EventTables::spill_to`]).
+    pub fn from_heads(heads: &TableHeads, spill: Option<Arc<dyn SpillFiles>>) -> Result<EventTables, String> {
+        let mut tables = EventTables {
             inputs: InputTable {
                 rows: KeyedRows::from_head(&heads.inputs).map_err(|e| format!("inputs: {e}"))?,
-                by_document: HashTable::new(),
+                ..InputTable::default()
             },
             personal: PersonalTable {
                 rows: KeyedRows::from_head(&heads.personal).map_err(|e| format!("personal: {e}"))?,
             },
-        })
+        };
+        if let Some(files) = spill {
+            tables.spill_to(files);
+        }
+        Ok(tables)
     }
 
-    /// Adds kept rows of `table` (whole rows, in the order they were kept).
+    /// Keeps only the newest rows of each table in memory from now on (a few chunks); the
+    /// rest go to files that `files` makes, and are read back from them. Only empty tables
+    /// take spill files.
+    pub fn spill_to(&mut self, files: Arc<dyn SpillFiles>) {
+        self.inputs.spill_to(files.clone());
+        self.personal.rows.spill_to(files);
+    }
+
+    /// The files these tables spill to, if they do.
+    pub fn spill_files(&self) -> Option<Arc<dyn SpillFiles>> {
+        self.inputs.rows.spilled.as_ref().map(|spilled| spilled.files.clone())
+    }
+
+    /// Adds kept rows of `table` (whole rows, in the order they were kept). A key already in
+    /// memory is refused here; [`EventTables::check_heads`] checks the spilled ones.
     pub fn take_up(&mut self, table: TableName, bytes: &[u8]) -> Result<(), String> {
+        let in_table = |e: String| format!("{}: {e}", table.as_str());
         match table {
             TableName::Inputs => {
-                let mut added = Vec::new();
-                let taken = self.inputs.rows.take_up(bytes, |row, input| added.push((row, *input)));
-                taken.map_err(|e| format!("inputs: {e}"))?;
-                for (row, input) in added {
-                    self.inputs.index_document(row, &input);
+                for row in KeyedRows::<InputRow>::kept_rows(bytes).map_err(in_table)? {
+                    let (ordinal, input) = self.inputs.rows.kept_row(row).map_err(in_table)?;
+                    self.inputs.push_at(ordinal, input);
                 }
-                Ok(())
             }
-            TableName::Personal => self.personal.rows.take_up(bytes, |_, _| ()).map_err(|e| format!("personal: {e}")),
+            TableName::Personal => {
+                for row in KeyedRows::<PersonalRow>::kept_rows(bytes).map_err(in_table)? {
+                    let (ordinal, personal) = self.personal.rows.kept_row(row).map_err(in_table)?;
+                    self.personal.push_at(ordinal, personal);
+                }
+            }
         }
+        Ok(())
     }
 
     /// The event of `assembly` with this hash, if it holds erasable personal content.
@@ -566,12 +765,14 @@ impl EventTables {
                 return Err(format!("{}: {held} rows, not the {} the head counts", table.as_str(), heads.rows(table)));
             }
         }
-        Ok(())
+        self.inputs.rows.check_keys_unique().map_err(|e| format!("inputs: {e}"))?;
+        self.personal.rows.check_keys_unique().map_err(|e| format!("personal: {e}"))
     }
 
     /// The tables `heads` describe, from all their kept rows at once.
-    pub fn from_kept(heads: TableHeads, inputs: &[u8], personal: &[u8]) -> Result<EventTables, String> {
-        let mut tables = EventTables::from_heads(&heads)?;
+    #[cfg(test)]
+    fn from_kept(heads: TableHeads, inputs: &[u8], personal: &[u8]) -> Result<EventTables, String> {
+        let mut tables = EventTables::from_heads(&heads, None)?;
         tables.take_up(TableName::Inputs, inputs)?;
         tables.take_up(TableName::Personal, personal)?;
         tables.check_heads(&heads)?;
@@ -595,35 +796,53 @@ mod tests {
         }
     }
 
-    #[test]
-    fn inputs_are_found_by_event_by_document_and_by_assembly_and_survive_a_snapshot() {
+    use crate::spill::ROWS_IN_MEMORY;
+
+    fn spill_files() -> Arc<dyn SpillFiles> {
+        Arc::new(crate::spill::in_memory::MemoryFiles)
+    }
+
+    /// Inputs that fill chunks and a bit (all in memory) or two spills and a bit (most in
+    /// spill files, in two runs merged into one, the rest in memory).
+    fn inputs_are_found_by_event_by_document_and_by_assembly_and_survive_a_snapshot(spill: bool) {
         let a = AssemblyId::parse("alpha").expect("id");
         let b = AssemblyId::parse("beta").expect("id");
-        let mut table = InputTable::default();
-        // More than a chunk, so rows cross chunk boundaries and the indexes grow.
-        for n in 0..(CHUNK_ROWS as u32 + 10) {
-            table.push(if n % 3 == 0 { &b } else { &a }, input(n));
+        let count = if spill { 2 * ROWS_IN_MEMORY as usize + 10 } else { 3 * CHUNK_ROWS + 10 };
+        let mut tables = EventTables::default();
+        if spill {
+            tables.spill_to(spill_files());
         }
+        for n in 0..count as u32 {
+            tables.inputs.push(if n % 3 == 0 { &b } else { &a }, input(n));
+        }
+        assert_eq!(tables.inputs.rows.first_in_memory > 0, spill);
         let check = |table: &InputTable| {
-            assert_eq!(table.len(), CHUNK_ROWS + 10);
-            assert_eq!(table.count_of(&b), (CHUNK_ROWS + 10).div_ceil(3));
-            let last = CHUNK_ROWS as u32 + 8; // a multiple of 3: beta's
-            let (of, row) = table.by_event(&input(last).event_hash).expect("found");
-            assert_eq!((of, row), (&b, input(last)));
-            assert!(table.is_input_of(&b, &row.event_hash) && !table.is_input_of(&a, &row.event_hash));
+            assert_eq!(table.len(), count);
+            assert_eq!(table.count_of(&b), count.div_ceil(3));
+            for n in [3, count as u32 - 2 - (count as u32 - 2) % 3] {
+                // Multiples of 3 are beta's: one spilled (if any are), one in memory.
+                let (of, row) = table.by_event(&input(n).event_hash).expect("found");
+                assert_eq!((of, row), (&b, input(n)));
+                assert!(table.is_input_of(&b, &row.event_hash) && !table.is_input_of(&a, &row.event_hash));
+            }
             assert!(table.by_event(&Hash256::of(b"not an input")).is_none());
             // The earliest input of content 5 is number 5.
             assert_eq!(table.by_document(&input(5).content_hash).expect("doc").log_index, 5);
             // Content 7's inputs are 7 (sealed: not a document), 1007, 2007, …: the earliest
             // document is 1007.
             assert_eq!(table.by_document(&input(7).content_hash).expect("doc").log_index, 1007);
-            assert_eq!(table.documents().count(), 1000);
+            // Each of the 1,000 contents once, with its earliest input, spilled or not.
+            let mut documents: Vec<(Hash256, u64)> =
+                table.documents().map(|input| (input.content_hash, input.log_index)).collect();
+            documents.sort_unstable();
+            assert_eq!(documents.len(), 1000);
+            assert!(documents.iter().all(|(hash, index)| table.by_document(hash).expect("doc").log_index == *index));
             let logged: Vec<u64> = table.of_assembly(&a).map(|row| row.log_index).collect();
             assert!(logged.windows(2).all(|w| w[0] < w[1]) && logged.iter().all(|i| i % 3 != 0));
         };
-        check(&table);
-        let tables = EventTables { inputs: table, personal: PersonalTable::default() };
+        check(&tables.inputs);
         let kept = tables.kept_bytes(TableName::Inputs, 0);
+        assert_eq!(kept.len(), count * EventTables::row_bytes(TableName::Inputs));
         // Rows kept in two writes are the rows kept in one.
         let split = [
             tables.kept_bytes(TableName::Inputs, 0)[..100 * EventTables::row_bytes(TableName::Inputs)].to_vec(),
@@ -634,6 +853,45 @@ mod tests {
         let back = EventTables::from_kept(tables.heads(), &kept, &[]).expect("taken up");
         check(&back.inputs);
         assert_eq!(back.kept_bytes(TableName::Inputs, 0), kept);
+        // Taken up into spilling tables, in pieces, as a start does.
+        let mut spilled = EventTables::from_heads(&tables.heads(), Some(spill_files())).expect("heads");
+        for piece in kept.chunks(40_000 * EventTables::row_bytes(TableName::Inputs)) {
+            spilled.take_up(TableName::Inputs, piece).expect("taken up");
+        }
+        spilled.check_heads(&tables.heads()).expect("every row, each key once");
+        check(&spilled.inputs);
+        assert_eq!(spilled.kept_bytes(TableName::Inputs, 0), kept);
+    }
+
+    #[test]
+    fn inputs_in_memory_are_found_and_survive_a_snapshot() {
+        inputs_are_found_by_event_by_document_and_by_assembly_and_survive_a_snapshot(false);
+    }
+
+    #[test]
+    fn inputs_that_left_memory_are_found_and_survive_a_snapshot() {
+        inputs_are_found_by_event_by_document_and_by_assembly_and_survive_a_snapshot(true);
+    }
+
+    #[test]
+    fn a_key_kept_twice_is_refused_wherever_its_rows_are() {
+        let a = AssemblyId::parse("alpha").expect("id");
+        let mut tables = EventTables::default();
+        let count = 2 * ROWS_IN_MEMORY + 10;
+        for n in 0..count {
+            tables.inputs.push(&a, input(n));
+        }
+        let (heads, kept) = (tables.heads(), tables.kept_bytes(TableName::Inputs, 0));
+        let row_bytes = EventTables::row_bytes(TableName::Inputs);
+        // Row `at` is made a copy of row 0: both spilled, or one spilled and one in memory.
+        for at in [ROWS_IN_MEMORY as usize + 1, count as usize - 1] {
+            let mut twice = kept.clone();
+            twice.copy_within(..row_bytes, at * row_bytes);
+            let mut taken = EventTables::from_heads(&heads, Some(spill_files())).expect("heads");
+            taken.take_up(TableName::Inputs, &twice).expect("rows read");
+            let refused = taken.check_heads(&heads).expect_err("a key twice");
+            assert!(refused.contains("twice") || refused.contains("too"), "{refused}");
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! envelope.
 
 use klero_catalogue::{decode_event, FieldViolation};
+use klero_domain::spill::SpillFiles;
 use klero_domain::{
     Acceptance, DocumentKind, DomainEvent, DomainState, EventTables, InputKind, Proposal, Recorded, Rejection,
     TableHeads, TableName,
@@ -20,6 +21,7 @@ use klero_ledger::envelope::{Envelope, EventId};
 use klero_ledger::Hash256;
 use klero_projections::{ViewSet, Views};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// Why an event could not be folded in. Each is a fact about the log at `log_index`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,7 +63,7 @@ pub struct LoggedEventRef<'a> {
 }
 
 /// The domain state and every read view, as of a log prefix.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct LogFold {
     state: DomainState,
     views: ViewSet,
@@ -177,6 +179,13 @@ impl LogFold {
             documents: Default::default(),
             slice: false,
         }
+    }
+
+    /// Keeps only the newest rows of the domain's tables in memory from now on; the rest go
+    /// to files that `files` makes ([`klero_domain::spill`]). Only an empty fold's tables take
+    /// spill files.
+    pub fn spill_tables_to(&mut self, files: Arc<dyn SpillFiles>) {
+        self.state.spill_tables_to(files);
     }
 
     /// An empty fold of a slice of the log (FORMAT.md §15): the events of some streams, in
@@ -359,9 +368,13 @@ impl LogFold {
     /// A fold from a snapshot's text, and the heads of the tables whose rows are kept beside
     /// it: the caller adds them with [`LogFold::take_up_rows`] (checking them against what the
     /// snapshot's signature covers), then calls [`LogFold::check_table_heads`].
-    pub fn from_snapshot_text(text: &[u8]) -> Result<(LogFold, TableHeads), String> {
+    /// With `spill`, the tables' rows leave memory as they come ([`LogFold::spill_tables_to`]).
+    pub fn from_snapshot_text(
+        text: &[u8],
+        spill: Option<Arc<dyn SpillFiles>>,
+    ) -> Result<(LogFold, TableHeads), String> {
         let SnapshotTextRead { mut fold, tables } = serde_json::from_slice(text).map_err(|e| e.to_string())?;
-        fold.state.take_up_table_heads(&tables)?;
+        fold.state.take_up_table_heads(&tables, spill)?;
         Ok((fold, tables))
     }
 
@@ -386,7 +399,7 @@ impl LogFold {
         text: &[u8],
         mut rows: impl FnMut(TableName, u64) -> Result<Vec<u8>, String>,
     ) -> Result<LogFold, String> {
-        let (mut fold, heads) = LogFold::from_snapshot_text(text)?;
+        let (mut fold, heads) = LogFold::from_snapshot_text(text, None)?;
         for table in TableName::ALL {
             fold.take_up_rows(table, &rows(table, LogFold::kept_length(&heads, table))?)?;
         }

@@ -99,6 +99,7 @@ impl Pins {
             collect_committed_documents: self.documents.is_some(),
             collect_sealed_fields: self.openings.is_some(),
             time_tolerance_ms: self.time_tolerance_minutes.map(|minutes| minutes.saturating_mul(60_000)),
+            table_spill: Some(klero_domain::spill::SpillTo(klero_wiring::scratch::ScratchDirectory::temporary())),
         })
     }
 }

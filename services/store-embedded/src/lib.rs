@@ -15,6 +15,7 @@ pub mod documents;
 pub mod keys;
 pub mod segment;
 
+mod compact;
 mod ids;
 mod port;
 mod recovery;
@@ -119,34 +120,52 @@ struct RecordLocation {
     length: u32,
 }
 
-/// Where each position's record is, in 8 bytes a position: its offset and length within its
-/// segment (segments are at most 4 GiB, checked on open), and the first position of each
-/// segment, from which a position's segment follows.
+/// Where each position's record is, in 4 bytes a position: its offset within its segment
+/// (segments are at most 4 GiB, checked on open). Records of a segment are written back to
+/// back, so a record ends where the next begins; each run of positions in one segment keeps
+/// its segment and where its last record ends.
 #[derive(Debug, Default)]
 struct Locations {
-    packed: Vec<(u32, u32)>,
-    /// (first position, segment number) of each segment that holds records, ascending.
-    segment_starts: Vec<(u64, u32)>,
+    offsets: compact::ChunkedList<u32>,
+    /// Each run of back-to-back records in one segment, ascending.
+    runs: Vec<LocationRun>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct LocationRun {
+    first_position: u64,
+    segment: u32,
+    /// Where the run's last record ends.
+    end: u64,
 }
 
 impl Locations {
     fn len(&self) -> usize {
-        self.packed.len()
+        self.offsets.len()
     }
 
     fn push(&mut self, location: RecordLocation) {
-        if self.segment_starts.last().is_none_or(|(_, segment)| *segment != location.segment) {
-            self.segment_starts.push((self.packed.len() as u64, location.segment));
+        let continues =
+            self.runs.last().is_some_and(|run| run.segment == location.segment && run.end == location.offset);
+        if !continues {
+            let first_position = self.offsets.len() as u64;
+            self.runs.push(LocationRun { first_position, segment: location.segment, end: location.offset });
         }
         let offset = u32::try_from(location.offset).expect("segments are at most 4 GiB");
-        self.packed.push((offset, location.length));
+        self.offsets.push(offset);
+        self.runs.last_mut().expect("a run").end = location.offset + location.length as u64;
     }
 
     fn get(&self, position: u64) -> Option<RecordLocation> {
-        let (offset, length) = *self.packed.get(usize::try_from(position).ok()?)?;
-        let run = self.segment_starts.partition_point(|(first, _)| *first <= position);
-        let (_, segment) = self.segment_starts[run - 1];
-        Some(RecordLocation { segment, offset: offset as u64, length })
+        let offset = self.offsets.get(usize::try_from(position).ok()?)? as u64;
+        let run = self.runs.partition_point(|run| run.first_position <= position) - 1;
+        let next_run = self.runs.get(run + 1).map_or(self.offsets.len() as u64, |next| next.first_position);
+        let end = match position + 1 == next_run {
+            true => self.runs[run].end,
+            false => self.offsets.get(position as usize + 1).expect("a later position of the run") as u64,
+        };
+        let length = u32::try_from(end - offset).expect("a record is shorter than its segment");
+        Some(RecordLocation { segment: self.runs[run].segment, offset, length })
     }
 }
 
@@ -155,7 +174,7 @@ struct Index {
     /// By position.
     locations: Locations,
     /// Positions of each stream's events, by revision.
-    streams: HashMap<String, Vec<u64>>,
+    streams: HashMap<String, compact::PositionList>,
     /// Position of every event id, confirmed by its record.
     event_ids: ids::EventIdIndex,
     /// Appends found on open whose id's fingerprint an earlier record has: each is checked
@@ -563,5 +582,34 @@ impl Shared {
             run_start = run_end;
         }
         Ok(events)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_location_is_its_offset_and_the_next_records_across_segments_and_gaps() {
+        let mut locations = Locations::default();
+        let written = [
+            RecordLocation { segment: 0, offset: 16, length: 100 },
+            RecordLocation { segment: 0, offset: 116, length: 50 },
+            // The next segment.
+            RecordLocation { segment: 1, offset: 16, length: 70 },
+            RecordLocation { segment: 1, offset: 86, length: 30 },
+            // Not back to back with the one before (as after a cut tail): a run of its own.
+            RecordLocation { segment: 1, offset: 200, length: 40 },
+            RecordLocation { segment: 1, offset: 240, length: 10 },
+        ];
+        for (position, location) in written.iter().enumerate() {
+            locations.push(*location);
+            // Each is found as soon as it is pushed (it is then the last), and the ones before.
+            for (earlier, expected) in written[..=position].iter().enumerate() {
+                assert_eq!(locations.get(earlier as u64), Some(*expected), "position {earlier} of {position}");
+            }
+        }
+        assert_eq!(locations.get(written.len() as u64), None);
+        assert_eq!(locations.runs.len(), 3);
     }
 }

@@ -48,7 +48,7 @@ impl EventStore for EmbeddedStore {
                         StreamStart::Beginning => 0,
                         StreamStart::Revision(r) => r,
                     };
-                    all.iter().skip(from.min(len) as usize).take(max_count).copied().collect()
+                    all.iter_from(from.min(len) as usize).take(max_count).collect()
                 }
                 ReadDirection::Backwards => {
                     let from = match start {
@@ -58,7 +58,7 @@ impl EventStore for EmbeddedStore {
                     if len == 0 {
                         Vec::new()
                     } else {
-                        all[..=from as usize].iter().rev().take(max_count).copied().collect()
+                        (0..=from as usize).rev().take(max_count).map(|i| all.get(i).expect("below len")).collect()
                     }
                 }
             }

@@ -254,6 +254,14 @@ impl Writer {
                 reason: "an append with the same event id is still being written; retry to get its result".into(),
             });
         }
+        let after = self.next_position.saturating_add(request.events.len() as u64);
+        if after > ids::POSITIONS_MAX {
+            return Err(StoreError::LimitExceeded {
+                limit: "events in the embedded store",
+                actual: after,
+                max: ids::POSITIONS_MAX,
+            });
+        }
         let existing = self.existing_positions(request)?;
         let index = self.shared.index.read().unwrap_or_else(|p| p.into_inner());
         if existing.iter().all(Option::is_some) {

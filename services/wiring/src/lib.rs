@@ -4,6 +4,8 @@
 //! and the benchmarks all start servers through [`start`] or [`start_on`], so what they test
 //! and measure is what `klero serve` runs.
 
+pub mod scratch;
+
 use klero_api::{GrpcFrontEnd, ServerLimits};
 use klero_application::{
     ApplicationConfig, ApplicationError, CheckpointPolicy, Clock, FrontEnd, OpenVerification, Running, ServerTls,
@@ -211,10 +213,14 @@ pub async fn start_on(
     clock: Clock,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, StartError> {
+    let scratch = scratch::ScratchDirectory::in_data_directory(&config.data_dir).map_err(|source| {
+        StartError::CreateDirectory { path: config.data_dir.join(scratch::SCRATCH_DIRECTORY), source }
+    })?;
     let mut application = ApplicationConfig {
         checkpoints: config.checkpoints,
         open: config.open,
         witness_statement: klero_transparency::witness_statement(&config.witnesses, config.witness_quorum),
+        table_spill: Some(scratch),
         ..ApplicationConfig::new(config.trust_root, clock)
     };
     if let Some(TuneApplication(tune)) = &config.tune {

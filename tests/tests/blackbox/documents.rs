@@ -452,3 +452,66 @@ async fn uploads_in_progress_are_limited() {
     }
     extra.upload_document(b"room again", TEXT, false).await.expect("a slot is free");
 }
+
+/// Issue 29: a server whose tables keep only their newest rows in memory (1,024 here; the
+/// rest in scratch files, found through sorted runs) decides, serves and restarts as one that
+/// keeps them all: inputs that left memory are cited and their documents found, a transplanted
+/// citation is still refused, and after a restart from the snapshot the views equal a rebuild.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inputs_that_left_memory_are_cited_found_and_taken_up_again() {
+    let scratch = tempfile::tempdir().expect("scratch");
+    let files = Arc::new(klero_wiring::scratch::ScratchDirectory::new(scratch.path().into()).with_rows_in_memory(1024));
+    let spill = files.clone();
+    let configure: Configure = Arc::new(move |config| config.table_spill = Some(spill.clone()));
+    let (mut server, mut client, cast, evidence, early, early_text) =
+        with_inputs_on(TestServer::start_configured(Some(configure)).await, "spill").await;
+    let other = Cast::new("spill-other");
+    assembly_with_panel(&mut client, &other, "spill-other").await;
+    let elsewhere = append(&mut client, &other.facilitator, "spill-other", &submission("elsewhere")).await;
+    let kind = <pb::deliberation::PublicSubmissionReceived as klero_catalogue::EventMessage>::STREAM_KIND;
+    let stream = klero_client::stream_name(kind, "spill").expect("stream");
+    let mut later = Vec::new();
+    for batch in 0..25 {
+        let events: Vec<_> =
+            (0..100).map(|n| sign(&cast.facilitator, "spill", &submission(format!("s{batch}-{n}")))).collect();
+        later.extend(client.append_batch(&stream, &events, None).await.expect("batch"));
+    }
+    let text = drafted(&mut client, &cast, "spill", "R1. Keep the late bus.").await;
+    let cite = |inputs: &[&[u8]]| pb::recommendation::RecommendationInputsCited {
+        recommendation_id: "R1".into(),
+        text_hash: text.0.to_vec(),
+        citations: inputs.iter().map(|hash| citation(hash, "")).collect(),
+    };
+    let transplanted = sign(&cast.secretary, "spill", &cite(&[&elsewhere.event_hash]));
+    let refuse_transplant = |status: tonic::Status| {
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert!(status.message().contains("citation.names_recorded_input"), "{}", status.message());
+    };
+    refuse_transplant(refused(client.append(&transplanted, None).await.expect_err("another assembly's input")));
+    // The first inputs left memory long ago; the last is still in it.
+    append(
+        &mut client,
+        &cast.secretary,
+        "spill",
+        &cite(&[&evidence.event_hash, &early.event_hash, &later[2499].event_hash]),
+    )
+    .await;
+    let downloaded = client.download_document(&early_text).await.expect("download");
+    assert_eq!(downloaded.bytes, b"I cannot get home from my evening shift.");
+    assert_eq!(downloaded.info.committed_at_log_index, early.log_index, "its earliest input, spilled");
+    assert_served_views_equal_a_rebuild(&mut client, "spill").await;
+    // Two spills of the inputs: a file of rows and runs for each index, written and merged.
+    assert!(files.files_made() >= 6, "{} scratch files", files.files_made());
+    let made = files.files_made();
+
+    server.restart().await;
+    assert!(files.files_made() > made, "taking the rows up again spilled them again");
+    assert!(server.snapshot_taken_up().is_some(), "taken up from the snapshot and its rows");
+    let mut client = server.client().await;
+    assert_served_views_equal_a_rebuild(&mut client, "spill").await;
+    append(&mut client, &cast.secretary, "spill", &cite(&[&later[10].event_hash])).await;
+    let transplanted = sign(&cast.secretary, "spill", &cite(&[&elsewhere.event_hash]));
+    refuse_transplant(refused(client.append(&transplanted, None).await.expect_err("still another assembly's")));
+    let named: Vec<_> = std::fs::read_dir(scratch.path()).expect("scratch").collect();
+    assert!(named.is_empty(), "scratch files have no names: {named:?}");
+}

@@ -10,10 +10,12 @@
 //! Every rule is listed, with its code, in docs/RULES.md.
 
 use crate::events::*;
+use crate::spill::SpillFiles;
 use crate::tables::{EventTables, InputRow, InputTable, PersonalRow, TableHeads, TableName};
 use crate::types::*;
 use klero_ledger::Hash256;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 mod deliberation;
 mod participation;
@@ -270,7 +272,7 @@ pub struct CouncilState {
 
 /// Everything the rules need: the registries (the platform's and each council's) and every
 /// assembly.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct DomainState {
     trust_root: [u8; 32],
     /// The platform's grants: they cover the assemblies that belong to no council.
@@ -309,9 +311,20 @@ impl DomainState {
     /// Puts back the tables a snapshot kept beside its text, which the state was read from:
     /// empty ones with the heads' assemblies first, then each table's rows, piece by piece,
     /// then a check that every row came.
-    pub fn take_up_table_heads(&mut self, heads: &TableHeads) -> Result<(), String> {
-        self.tables = EventTables::from_heads(heads)?;
+    /// With `spill`, the rows leave memory as they come ([`DomainState::spill_tables_to`]).
+    pub fn take_up_table_heads(
+        &mut self,
+        heads: &TableHeads,
+        spill: Option<Arc<dyn SpillFiles>>,
+    ) -> Result<(), String> {
+        self.tables = EventTables::from_heads(heads, spill)?;
         Ok(())
+    }
+
+    /// Keeps only the newest rows of the tables in memory from now on; the rest go to files
+    /// that `files` makes ([`crate::spill`]). Only empty tables take spill files.
+    pub fn spill_tables_to(&mut self, files: Arc<dyn SpillFiles>) {
+        self.tables.spill_to(files);
     }
 
     /// See [`DomainState::take_up_table_heads`].

@@ -4,6 +4,7 @@
 //! and the fold is bounded by assemblies.
 
 use crate::export::{Export, ExportFormatError, ExportHeader, ExportReader, PublishedView};
+use klero_domain::spill::SpillTo;
 use klero_domain::Rejection;
 use klero_fold::{FoldError, LogFold, LoggedEventRef};
 use klero_ledger::chain::StreamChainChecker;
@@ -194,7 +195,7 @@ fn verify_events(
         streams: HashSet::new(),
         event_ids: HashMap::new(),
         frontier: Frontier::new(),
-        fold: LogFold::new(header.trust_root),
+        fold: new_fold(header.trust_root, options.table_spill.as_ref()),
         anchors,
         stopped: false,
         collect_sealed_fields: options.collect_sealed_fields,
@@ -707,4 +708,14 @@ pub fn check_openings(report: &mut Report, openings: impl IntoIterator<Item = Op
             report.sealed_fields_opened += 1;
         }
     }
+}
+
+/// The replay's fold; with spill files, its tables keep only their newest rows in memory, so
+/// that verifying millions of submissions does not hold them all.
+fn new_fold(trust_root: [u8; 32], spill: Option<&SpillTo>) -> LogFold {
+    let mut fold = LogFold::new(trust_root);
+    if let Some(SpillTo(files)) = spill {
+        fold.spill_tables_to(files.clone());
+    }
+    fold
 }

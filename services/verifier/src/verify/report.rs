@@ -128,6 +128,8 @@ pub struct VerifyOptions {
     /// How far an answer's recording time and its witnessed bound may disagree before the
     /// report names it (FORMAT.md §13.6); [`TIME_TOLERANCE_MS`] when `None`.
     pub time_tolerance_ms: Option<u64>,
+    /// Where the fold's tables put the rows that leave memory (`None`: they all stay in it).
+    pub table_spill: Option<klero_domain::spill::SpillTo>,
 }
 
 /// What was checked, with counts, and the first failure if any.
