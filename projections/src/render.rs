@@ -28,20 +28,37 @@ impl Views<'_> {
         })
     }
 
+    /// Writes one view of one assembly as canonical JSON into `out`; `None` if the assembly is
+    /// not convened.
+    fn write_view(&self, name: ViewName, assembly_id: &AssemblyId, out: impl std::io::Write) -> Option<()> {
+        match name {
+            ViewName::AssemblyOverview => write_canonical(out, &self.overview(assembly_id)?),
+            ViewName::Panel => write_canonical(out, &self.panel(assembly_id)?),
+            ViewName::DeliberationRecord => write_canonical(out, &self.deliberation(assembly_id)?),
+            ViewName::Recommendations => write_canonical(out, &self.recommendations(assembly_id)?),
+            ViewName::Accountability => write_canonical(out, &self.accountability(assembly_id)?),
+            ViewName::InputTrace => write_canonical(out, &self.input_trace_streamed(assembly_id)?),
+            ViewName::ResponseTrace => write_canonical(out, &self.response_trace(assembly_id)?),
+        }
+        Some(())
+    }
+
     /// Renders one view of one assembly as canonical JSON; `None` if the assembly is not
     /// convened.
     pub fn render(&self, name: ViewName, assembly_id: &AssemblyId) -> Option<RenderedView> {
-        let json = match name {
-            ViewName::AssemblyOverview => canonical(&self.overview(assembly_id)?),
-            ViewName::Panel => canonical(&self.panel(assembly_id)?),
-            ViewName::DeliberationRecord => canonical(&self.deliberation(assembly_id)?),
-            ViewName::Recommendations => canonical(&self.recommendations(assembly_id)?),
-            ViewName::Accountability => canonical(&self.accountability(assembly_id)?),
-            ViewName::InputTrace => canonical(&self.input_trace(assembly_id)?),
-            ViewName::ResponseTrace => canonical(&self.response_trace(assembly_id)?),
-        };
+        let mut json = Vec::new();
+        self.write_view(name, assembly_id, &mut json)?;
+        let json = String::from_utf8(json).expect("serde_json writes UTF-8");
         let digest = Hash256::of(json.as_bytes());
         Some(RenderedView { name, assembly_id: assembly_id.clone(), json, digest, tree_size: self.tree_size })
+    }
+
+    /// One view's digest, its JSON hashed as it is written and never held whole: what a
+    /// verifier compares, for a view of any size.
+    pub fn digest(&self, name: ViewName, assembly_id: &AssemblyId) -> Option<Hash256> {
+        let mut hasher = Hash256::hasher();
+        self.write_view(name, assembly_id, &mut hasher)?;
+        Some(hasher.finish())
     }
 
     /// `assembly-overview`.
@@ -267,74 +284,89 @@ impl Views<'_> {
 
     /// `input-trace`: for each input, in log order, what cited it and what became of it.
     pub fn input_trace(&self, assembly_id: &AssemblyId) -> Option<View<InputTrace>> {
-        let views = self.assemblies.get(assembly_id)?;
-        let inputs = self
-            .inputs
-            .of_assembly(assembly_id)
-            .map(|input| {
-                let citations: &[(Citer, CitationRecord)] =
-                    views.input_citations.get(&input.event_hash).map_or(&[], Vec::as_slice);
-                // A sealed submission's erasure is marked through its commitment, any other
-                // input's through its event.
-                let erasure = if input.sealed {
-                    views.erased_commitments.get(&input.content_hash)
-                } else {
-                    views.erased_events.get(&input.event_hash)
-                };
-                let resident = views.resident.get(&input.event_hash);
-                InputEntry {
-                    call_id: resident.map(|r| r.call_id.clone()),
-                    cited_by: citations
-                        .iter()
-                        .filter_map(|(citer, c)| match citer {
-                            Citer::Recommendation(id) => Some(CitedBy {
-                                event_hash: c.event_hash,
-                                log_index: c.log_index,
-                                note: c.note.clone(),
-                                recommendation_id: id.clone(),
-                                text_hash: c.text_hash,
-                            }),
-                            Citer::Response(_) => None,
-                        })
-                        .collect(),
-                    considered_in: citations
-                        .iter()
-                        .filter_map(|(citer, c)| match citer {
-                            Citer::Response(adoption) => Some(ConsideredIn {
-                                event_hash: c.event_hash,
-                                log_index: c.log_index,
-                                note: c.note.clone(),
-                                recommendation_id: views.adopted_id(adoption).cloned(),
-                            }),
-                            Citer::Recommendation(_) => None,
-                        })
-                        .collect(),
-                    content_hash: (!input.sealed).then_some(input.content_hash),
-                    erased_on: erasure.map(|e| IsoDate(e.erased_on)),
-                    erasure_reason: erasure.map(|e| e.legal_basis.clone()),
-                    event_hash: input.event_hash,
-                    kind: input.kind,
-                    log_index: input.log_index,
-                    moderation: resident.map(|r| ModerationEntry {
-                        appealed_log_index: r.appealed_log_index,
-                        decisions: r
-                            .decisions
-                            .iter()
-                            .map(|(decision, reason, log_index)| ModerationDecisionEntry {
-                                decision: decision.as_str().to_string(),
-                                log_index: *log_index,
-                                reason: reason.clone(),
-                            })
-                            .collect(),
-                        state: r.state().to_string(),
-                    }),
-                    outcomes: Self::outcomes(views, citations),
-                    path: resident.map(|r| r.path.as_str().to_string()),
-                    sealed_commitment: input.sealed.then_some(input.content_hash),
-                }
-            })
-            .collect();
+        let inputs = self.input_entries(assembly_id)?.collect();
         Some(self.view(ViewName::InputTrace, assembly_id, InputTrace { inputs }))
+    }
+
+    /// `input-trace` with each entry built as it is written: the same JSON, without an
+    /// assembly's every input in memory at once.
+    fn input_trace_streamed<'s>(
+        &'s self,
+        assembly_id: &'s AssemblyId,
+    ) -> Option<View<StreamedInputTrace<impl Iterator<Item = InputEntry> + Clone + 's>>> {
+        let inputs = Streamed(self.input_entries(assembly_id)?);
+        Some(self.view(ViewName::InputTrace, assembly_id, StreamedInputTrace { inputs }))
+    }
+
+    /// Each input's entry of `input-trace`, in log order, built as it is asked for.
+    fn input_entries<'s>(
+        &'s self,
+        assembly_id: &'s AssemblyId,
+    ) -> Option<impl Iterator<Item = InputEntry> + Clone + 's> {
+        let views = self.assemblies.get(assembly_id)?;
+        let inputs = self.inputs.of_assembly(assembly_id).map(move |input| {
+            let citations: &[(Citer, CitationRecord)] =
+                views.input_citations.get(&input.event_hash).map_or(&[], Vec::as_slice);
+            // A sealed submission's erasure is marked through its commitment, any other
+            // input's through its event.
+            let erasure = if input.sealed {
+                views.erased_commitments.get(&input.content_hash)
+            } else {
+                views.erased_events.get(&input.event_hash)
+            };
+            let resident = views.resident.get(&input.event_hash);
+            InputEntry {
+                call_id: resident.map(|r| r.call_id.clone()),
+                cited_by: citations
+                    .iter()
+                    .filter_map(|(citer, c)| match citer {
+                        Citer::Recommendation(id) => Some(CitedBy {
+                            event_hash: c.event_hash,
+                            log_index: c.log_index,
+                            note: c.note.clone(),
+                            recommendation_id: id.clone(),
+                            text_hash: c.text_hash,
+                        }),
+                        Citer::Response(_) => None,
+                    })
+                    .collect(),
+                considered_in: citations
+                    .iter()
+                    .filter_map(|(citer, c)| match citer {
+                        Citer::Response(adoption) => Some(ConsideredIn {
+                            event_hash: c.event_hash,
+                            log_index: c.log_index,
+                            note: c.note.clone(),
+                            recommendation_id: views.adopted_id(adoption).cloned(),
+                        }),
+                        Citer::Recommendation(_) => None,
+                    })
+                    .collect(),
+                content_hash: (!input.sealed).then_some(input.content_hash),
+                erased_on: erasure.map(|e| IsoDate(e.erased_on)),
+                erasure_reason: erasure.map(|e| e.legal_basis.clone()),
+                event_hash: input.event_hash,
+                kind: input.kind,
+                log_index: input.log_index,
+                moderation: resident.map(|r| ModerationEntry {
+                    appealed_log_index: r.appealed_log_index,
+                    decisions: r
+                        .decisions
+                        .iter()
+                        .map(|(decision, reason, log_index)| ModerationDecisionEntry {
+                            decision: decision.as_str().to_string(),
+                            log_index: *log_index,
+                            reason: reason.clone(),
+                        })
+                        .collect(),
+                    state: r.state().to_string(),
+                }),
+                outcomes: Self::outcomes(views, citations),
+                path: resident.map(|r| r.path.as_str().to_string()),
+                sealed_commitment: input.sealed.then_some(input.content_hash),
+            }
+        });
+        Some(inputs)
     }
 
     /// What became of the recommendations that cited an input (or whose responses did).
@@ -421,6 +453,27 @@ impl Views<'_> {
 
 /// A view's canonical JSON (FORMAT.md §7): its types declare their fields in key order, and
 /// `serde_json` escapes strings as the format asks.
-pub(crate) fn canonical<B: serde::Serialize>(view: &View<B>) -> String {
-    serde_json::to_string(view).expect("a view always serialises")
+/// [`InputTrace`]'s JSON, its entries serialised one at a time as `inputs` yields them.
+#[derive(serde::Serialize)]
+#[serde(bound(serialize = "Streamed<I>: serde::Serialize"))]
+pub(crate) struct StreamedInputTrace<I> {
+    inputs: Streamed<I>,
+}
+
+/// A sequence serialised from an iterator, without collecting it.
+pub(crate) struct Streamed<I>(I);
+
+impl<I> serde::Serialize for Streamed<I>
+where
+    I: Iterator + Clone,
+    I::Item: serde::Serialize,
+{
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.clone())
+    }
+}
+
+/// A view's canonical JSON (FORMAT.md §7), written into `out`.
+fn write_canonical<B: serde::Serialize>(out: impl std::io::Write, view: &View<B>) {
+    serde_json::to_writer(out, view).expect("a view always serialises, and its writers do not fail");
 }

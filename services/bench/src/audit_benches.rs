@@ -179,17 +179,18 @@ fn raw_rate(messages: &[Vec<u8>], signatures: &[Signature], keys: &[VerifyingKey
 }
 
 /// The child's side of the streaming measurement: verifies the export file at `path` the way
-/// `klero verify FILE` does (a buffered reader over the file, nothing else in memory) and
+/// `klero verify FILE` does (a buffered reader over the file, scratch files for what grows
+/// with the log, nothing else in memory) and
 /// prints one JSON line with the rate and this process's peak resident memory (VmHWM).
 pub fn verify_file_child(path: &std::path::Path) -> ! {
     let started = Instant::now();
     let file = std::fs::File::open(path).expect("export file");
-    let report = verify_stream(
-        std::io::BufReader::with_capacity(1 << 20, file),
-        &VerifyOptions::default(),
-        None,
-        &mut |_, _| {},
-    );
+    // Scratch files for the fold's tables and the event ids, as `klero verify` gives them.
+    let options = VerifyOptions {
+        table_spill: Some(klero_domain::spill::SpillTo(klero_wiring::scratch::ScratchDirectory::temporary())),
+        ..VerifyOptions::default()
+    };
+    let report = verify_stream(std::io::BufReader::with_capacity(1 << 20, file), &options, None, &mut |_, _| {});
     let seconds = started.elapsed().as_secs_f64();
     assert!(report.complete(), "the benchmark export must verify: {}", report.to_text());
     println!(

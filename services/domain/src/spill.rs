@@ -326,40 +326,40 @@ impl<'a> RunReader<'a> {
     }
 }
 
-/// Files in memory, for the domain's own tests.
+/// Spill files in memory: for tests, and for a target without files.
+#[derive(Debug, Default)]
+pub struct MemoryFiles;
+
+#[derive(Debug, Default)]
+struct MemoryFile(Mutex<Vec<u8>>);
+
+impl SpillFile for MemoryFile {
+    fn write_all_at(&self, bytes: &[u8], offset: u64) -> io::Result<()> {
+        let mut file = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let end = offset as usize + bytes.len();
+        if file.len() < end {
+            file.resize(end, 0);
+        }
+        file[offset as usize..end].copy_from_slice(bytes);
+        Ok(())
+    }
+    fn read_exact_at(&self, buffer: &mut [u8], offset: u64) -> io::Result<()> {
+        let file = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let bytes = file.get(offset as usize..offset as usize + buffer.len());
+        buffer.copy_from_slice(bytes.ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?);
+        Ok(())
+    }
+}
+
+impl SpillFiles for MemoryFiles {
+    fn create(&self) -> io::Result<Box<dyn SpillFile>> {
+        Ok(Box::new(MemoryFile::default()))
+    }
+}
+
 #[cfg(test)]
-pub(crate) mod in_memory {
+mod tests {
     use super::*;
-
-    #[derive(Debug, Default)]
-    pub(crate) struct MemoryFiles;
-
-    #[derive(Debug, Default)]
-    struct MemoryFile(Mutex<Vec<u8>>);
-
-    impl SpillFile for MemoryFile {
-        fn write_all_at(&self, bytes: &[u8], offset: u64) -> io::Result<()> {
-            let mut file = self.0.lock().expect("lock");
-            let end = offset as usize + bytes.len();
-            if file.len() < end {
-                file.resize(end, 0);
-            }
-            file[offset as usize..end].copy_from_slice(bytes);
-            Ok(())
-        }
-        fn read_exact_at(&self, buffer: &mut [u8], offset: u64) -> io::Result<()> {
-            let file = self.0.lock().expect("lock");
-            let bytes = file.get(offset as usize..offset as usize + buffer.len());
-            buffer.copy_from_slice(bytes.ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?);
-            Ok(())
-        }
-    }
-
-    impl SpillFiles for MemoryFiles {
-        fn create(&self) -> io::Result<Box<dyn SpillFile>> {
-            Ok(Box::new(MemoryFile::default()))
-        }
-    }
 
     #[test]
     fn runs_find_every_row_of_a_fingerprint_across_merges_and_block_edges() {

@@ -534,7 +534,7 @@ impl InputTable {
     }
 
     /// One assembly's inputs, in log order.
-    pub fn of_assembly(&self, assembly: &AssemblyId) -> impl Iterator<Item = InputRow> + '_ {
+    pub fn of_assembly(&self, assembly: &AssemblyId) -> impl Iterator<Item = InputRow> + Clone + '_ {
         self.rows.rows_of(assembly).iter().map(|&row| self.rows.get(row).1)
     }
 
@@ -799,7 +799,7 @@ mod tests {
     use crate::spill::ROWS_IN_MEMORY;
 
     fn spill_files() -> Arc<dyn SpillFiles> {
-        Arc::new(crate::spill::in_memory::MemoryFiles)
+        Arc::new(crate::spill::MemoryFiles)
     }
 
     /// Inputs that fill chunks and a bit (all in memory) or two spills and a bit (most in

@@ -21,6 +21,18 @@ impl Hasher {
     }
 }
 
+/// So that a serialiser can write straight into the hash, without the bytes in memory at once.
+impl std::io::Write for Hasher {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 impl Hash256 {
     /// The all-zero value, which stands for "no previous event" in a stream's chain.
     pub const ZERO: Hash256 = Hash256([0u8; 32]);

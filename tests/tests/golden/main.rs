@@ -99,6 +99,7 @@ fn every_view_of_the_fixture_is_pinned_byte_for_byte() {
         let key = format!("view[{}/{}]", name.as_str(), fixture::ASSEMBLY);
         assert!(!view.json.contains('\n'), "canonical JSON is one line");
         assert_eq!(view.digest, klero_ledger::Hash256::of(view.json.as_bytes()), "the digest is SHA-256 of the JSON");
+        assert_eq!(fold.views().digest(name, &assembly), Some(view.digest), "hashed as written, the same digest");
         writeln!(text, "{key}.tree_size: {}", view.tree_size).ok();
         writeln!(text, "{key}.json: {}", view.json).ok();
         writeln!(text, "{key}.digest: {}", view.digest.to_hex()).ok();

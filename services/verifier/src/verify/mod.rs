@@ -15,10 +15,11 @@ use klero_ledger::merkle::Frontier;
 use klero_ledger::Hash256;
 use klero_projections::ViewName;
 use serde_json::json;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::io::BufRead;
 use std::sync::{mpsc, Arc, Mutex};
 
+mod ids;
 mod report;
 
 pub use report::*;
@@ -193,7 +194,7 @@ fn verify_events(
     let mut replay = Replay {
         chains: StreamChainChecker::new(),
         streams: HashSet::new(),
-        event_ids: HashMap::new(),
+        event_ids: ids::SeenIds::new(options.table_spill.as_ref().map(|SpillTo(files)| &**files)),
         frontier: Frontier::new(),
         fold: new_fold(header.trust_root, options.table_spill.as_ref()),
         anchors,
@@ -395,7 +396,7 @@ struct Replay<'h> {
     chains: StreamChainChecker,
     streams: HashSet<String>,
     /// Every event id so far, with its log index: ids are unique across the whole log.
-    event_ids: HashMap<[u8; 16], u64>,
+    event_ids: ids::SeenIds,
     frontier: Frontier,
     fold: LogFold,
     anchors: Anchors<'h>,
@@ -459,18 +460,16 @@ impl Replay<'_> {
             report.chain_links_verified += 1;
         }
         let author = envelope.author();
-        if let Some(first) = self.event_ids.insert(author.event_id.0, index) {
-            fail(
-                report,
-                failure(
-                    FailureClass::Chain,
-                    position,
-                    format!(
-                        "event id {} is already at log index {first}: event ids are unique across the log",
-                        author.event_id
-                    ),
-                ),
-            );
+        let repeated = match self.event_ids.insert(author.event_id.0, index) {
+            ids::Seen::New => None,
+            ids::Seen::Before(first) => Some(format!(
+                "event id {} is already at log index {first}: event ids are unique across the log",
+                author.event_id
+            )),
+            ids::Seen::TooMany => Some(format!("more than {} events: beyond what this verifier counts", u32::MAX)),
+        };
+        if let Some(reason) = repeated {
+            fail(report, failure(FailureClass::Chain, position, reason));
             return false;
         }
         if !self.streams.contains(author.stream.as_str()) {
@@ -581,12 +580,13 @@ impl Replay<'_> {
                 fail(report, failure(FailureClass::View, Some(size), format!("unknown view {}", view.name)));
                 return false;
             };
-            let rendered = klero_domain::AssemblyId::parse(&view.assembly_id)
+            // Hashed as it is written: a view of a million inputs is never held as JSON.
+            let rebuilt = klero_domain::AssemblyId::parse(&view.assembly_id)
                 .ok()
-                .and_then(|id| self.fold.views().render(name, &id));
-            match rendered {
-                Some(rendered) if rendered.digest == view.digest => report.views_checked += 1,
-                Some(rendered) => {
+                .and_then(|id| self.fold.views().digest(name, &id));
+            match rebuilt {
+                Some(digest) if digest == view.digest => report.views_checked += 1,
+                Some(digest) => {
                     fail(
                         report,
                         failure(
@@ -594,7 +594,7 @@ impl Replay<'_> {
                             Some(size),
                             format!(
                                 "the published digest of {} for {} is {}; rebuilt from the first {size} events it is {}",
-                                view.name, view.assembly_id, view.digest, rendered.digest
+                                view.name, view.assembly_id, view.digest, digest
                             ),
                         ),
                     );
