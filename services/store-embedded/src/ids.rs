@@ -28,30 +28,40 @@ impl EventIdIndex {
         self.hasher.hash_one(id.0) >> POSITION_BITS
     }
 
-    /// The table's hash: the fingerprint spread over 64 bits (SplitMix64's finaliser), so
-    /// that both the bucket's bits and the control byte's depend on all of it.
     fn spread(fingerprint: u64) -> u64 {
-        let mut x = fingerprint ^ 0x9E37_79B9_7F4A_7C15;
-        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        x ^ (x >> 31)
+        klero_ledger::hash::spread_fingerprint(fingerprint)
     }
 
     pub(crate) fn insert(&mut self, id: &EventId, position: u64) {
+        self.insert_fingerprint(self.fingerprint(id), position);
+    }
+
+    fn insert_fingerprint(&mut self, fingerprint: u64, position: u64) {
         assert!(position < POSITIONS_MAX, "the writer refuses positions from POSITIONS_MAX on");
-        let fingerprint = self.fingerprint(id);
         let slot = fingerprint << POSITION_BITS | position;
         self.slots.insert_unique(Self::spread(fingerprint), slot, |slot| Self::spread(slot >> POSITION_BITS));
     }
 
     /// The positions that may hold `id`: each must be confirmed by its record.
     pub(crate) fn candidates(&self, id: &EventId) -> Vec<u64> {
-        let fingerprint = self.fingerprint(id);
+        self.candidates_of(self.fingerprint(id))
+    }
+
+    fn candidates_of(&self, fingerprint: u64) -> Vec<u64> {
         self.slots
             .iter_hash(Self::spread(fingerprint))
             .filter(|slot| *slot >> POSITION_BITS == fingerprint)
             .map(|slot| slot & (POSITIONS_MAX - 1))
             .collect()
+    }
+
+    /// Inserts `id` at `position` and returns the earlier positions that may hold it too, with
+    /// one hash of the id (opening a store does this for every record).
+    pub(crate) fn insert_after_candidates(&mut self, id: &EventId, position: u64) -> Vec<u64> {
+        let fingerprint = self.fingerprint(id);
+        let earlier = self.candidates_of(fingerprint);
+        self.insert_fingerprint(fingerprint, position);
+        earlier
     }
 }
 

@@ -249,7 +249,7 @@ pub(crate) fn index_append(index: &mut Index, pending: &mut PendingAppend, segme
     };
     for (position, event_id, location) in pending.records.drain(..) {
         assert_eq!(index.locations.len() as u64, position, "the index grows one position at a time");
-        let earlier = index.event_ids.candidates(&event_id);
+        let earlier = index.event_ids.insert_after_candidates(&event_id, position);
         if !earlier.is_empty() {
             index.suspected_repeats.push(SuspectedRepeat {
                 segment: segment.to_string(),
@@ -259,7 +259,6 @@ pub(crate) fn index_append(index: &mut Index, pending: &mut PendingAppend, segme
                 earlier,
             });
         }
-        index.event_ids.insert(&event_id, position);
         index.locations.push(location);
         positions.push(position);
     }

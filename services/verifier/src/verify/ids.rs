@@ -49,13 +49,8 @@ impl SeenIds {
         self.hasher.hash_one(id) >> 32
     }
 
-    /// The table's hash: the fingerprint spread over 64 bits (SplitMix64's finaliser), so that
-    /// the table can grow from the slots alone.
     fn spread(fingerprint: u64) -> u64 {
-        let mut x = fingerprint ^ 0x9E37_79B9_7F4A_7C15;
-        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        x ^ (x >> 31)
+        klero_ledger::hash::spread_fingerprint(fingerprint)
     }
 
     fn row(&self, row: u32) -> ([u8; 16], u64) {
