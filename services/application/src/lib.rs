@@ -347,27 +347,29 @@ impl Application {
     pub(crate) async fn write_snapshot(&self, after: u64) -> Result<u64, ApplicationError> {
         // One snapshot at a time: each keeps the rows added since the one before.
         let mut kept = self.kept_rows.lock().await;
-        // Under the lock: the fold's text, which holds no table, and the tables' new rows,
-        // both small beside the fold, so that appends wait for neither serialising nor
-        // copying every row (`klero-bench scale`).
-        let (tree_size, text, new_rows) = {
+        // Under the lock: the fold's text, which holds no table, and how many rows each table
+        // has, so that appends wait for neither serialising nor copying every row
+        // (`klero-bench scale`).
+        let (tree_size, text, heads) = {
             let fold = read(&self.fold);
             if fold.next_log_index() <= after {
                 return Ok(after);
             }
-            let new_rows: Vec<(TableName, Vec<u8>)> =
-                TableName::ALL.into_iter().map(|table| (table, fold.kept_rows(table, kept.rows(table)))).collect();
-            (fold.next_log_index(), fold.to_snapshot(), new_rows)
+            (fold.next_log_index(), fold.to_snapshot(), fold.table_heads())
         };
-        // In pieces the store takes in one write: the first snapshot after a full
-        // verification holds every row.
-        for (table, bytes) in new_rows {
-            for piece in bytes.chunks(SNAPSHOT_ROWS_PIECE_BYTES) {
+        // The new rows, in pieces the store takes in one write, each read under the lock on
+        // its own (rows never change once added): the first snapshot after a full verification
+        // holds every row, which then need not be in memory at once.
+        for table in TableName::ALL {
+            let piece_rows = (SNAPSHOT_ROWS_PIECE_BYTES / klero_domain::EventTables::row_bytes(table)) as u32;
+            while kept.rows(table) < heads.rows(table) {
+                let (from, to) = (kept.rows(table), heads.rows(table).min(kept.rows(table).saturating_add(piece_rows)));
+                let piece = read(&self.fold).kept_rows(table, from, to);
                 self.store
-                    .keep_snapshot_rows(table.as_str(), kept.offset(table), piece.to_vec())
+                    .keep_snapshot_rows(table.as_str(), kept.offset(table), piece.clone())
                     .await
                     .inspect_err(|error| self.write_failure.record_store_error(error))?;
-                kept.kept(table, piece);
+                kept.kept(table, &piece);
             }
         }
         let root_hash = self.log.root_at(tree_size)?;

@@ -254,19 +254,20 @@ impl<R: KeyedRow> KeyedRows<R> {
         TableHead { assemblies: self.assemblies.iter().map(|(id, _)| id.clone()).collect(), rows: self.len }
     }
 
-    /// Rows `from..` as kept beside snapshots: each its assembly's ordinal (4 bytes,
-    /// big-endian) and its record, in the order they were added.
-    fn kept_bytes(&self, from: u32) -> Vec<u8> {
-        let mut bytes = Vec::with_capacity(self.len.saturating_sub(from) as usize * Self::ROW_BYTES);
-        if from < self.first_in_memory {
+    /// Rows `from..to` (`to` at most the length) as kept beside snapshots: each its assembly's
+    /// ordinal (4 bytes, big-endian) and its record, in the order they were added.
+    fn kept_bytes(&self, from: u32, to: u32) -> Vec<u8> {
+        let to = to.min(self.len);
+        let mut bytes = Vec::with_capacity(to.saturating_sub(from) as usize * Self::ROW_BYTES);
+        if from < self.first_in_memory.min(to) {
             let spilled = self.spilled.as_ref().expect("rows before the first in memory were spilled");
-            spilled.rows.read_range(from, self.first_in_memory, &mut bytes);
+            spilled.rows.read_range(from, self.first_in_memory.min(to), &mut bytes);
         }
         let mut row = from.max(self.first_in_memory) as usize;
-        while row < self.len as usize {
+        while row < to as usize {
             let within_memory = row - self.first_in_memory as usize;
             let (chunk, within) = (within_memory / CHUNK_ROWS, within_memory % CHUNK_ROWS);
-            let take = (CHUNK_ROWS - within).min(self.len as usize - row);
+            let take = (CHUNK_ROWS - within).min(to as usize - row);
             bytes.extend_from_slice(&self.chunks[chunk][within * Self::ROW_BYTES..(within + take) * Self::ROW_BYTES]);
             row += take;
         }
@@ -674,9 +675,15 @@ impl EventTables {
 
     /// `table`'s rows from row `from` on, as kept beside snapshots.
     pub fn kept_bytes(&self, table: TableName, from: u32) -> Vec<u8> {
+        self.kept_range(table, from, u32::MAX)
+    }
+
+    /// `table`'s rows `from..to` (`to` at most its length), as kept beside snapshots: rows never
+    /// change once added, so a writer can take them piece by piece.
+    pub fn kept_range(&self, table: TableName, from: u32, to: u32) -> Vec<u8> {
         match table {
-            TableName::Inputs => self.inputs.rows.kept_bytes(from),
-            TableName::Personal => self.personal.rows.kept_bytes(from),
+            TableName::Inputs => self.inputs.rows.kept_bytes(from, to),
+            TableName::Personal => self.personal.rows.kept_bytes(from, to),
         }
     }
 
@@ -843,13 +850,13 @@ mod tests {
         check(&tables.inputs);
         let kept = tables.kept_bytes(TableName::Inputs, 0);
         assert_eq!(kept.len(), count * EventTables::row_bytes(TableName::Inputs));
-        // Rows kept in two writes are the rows kept in one.
-        let split = [
-            tables.kept_bytes(TableName::Inputs, 0)[..100 * EventTables::row_bytes(TableName::Inputs)].to_vec(),
-            tables.kept_bytes(TableName::Inputs, 100),
-        ]
-        .concat();
-        assert_eq!(split, kept);
+        // Rows kept in pieces are the rows kept at once, wherever a piece ends (in the spilled
+        // rows, or past them, in memory).
+        for at in [100, count as u32 - 5] {
+            let split =
+                [tables.kept_range(TableName::Inputs, 0, at), tables.kept_bytes(TableName::Inputs, at)].concat();
+            assert_eq!(split, kept, "split at {at}");
+        }
         let back = EventTables::from_kept(tables.heads(), &kept, &[]).expect("taken up");
         check(&back.inputs);
         assert_eq!(back.kept_bytes(TableName::Inputs, 0), kept);

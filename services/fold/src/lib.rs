@@ -360,9 +360,9 @@ impl LogFold {
         self.state.tables().heads()
     }
 
-    /// `table`'s rows from row `from` on, as kept beside snapshots.
-    pub fn kept_rows(&self, table: TableName, from: u32) -> Vec<u8> {
-        self.state.tables().kept_bytes(table, from)
+    /// `table`'s rows `from..to` (`to` at most its length), as kept beside snapshots.
+    pub fn kept_rows(&self, table: TableName, from: u32, to: u32) -> Vec<u8> {
+        self.state.tables().kept_range(table, from, to)
     }
 
     /// A fold from a snapshot's text, and the heads of the tables whose rows are kept beside

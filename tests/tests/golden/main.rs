@@ -236,7 +236,7 @@ fn a_fold_taken_up_from_its_snapshot_answers_as_the_original() {
     let fixture = fixture::lifecycle();
     let original = folded(&fixture);
     let restored = LogFold::from_snapshot(&original.to_snapshot(), |table, length| {
-        let rows = original.kept_rows(table, 0);
+        let rows = original.kept_rows(table, 0, u32::MAX);
         assert_eq!(rows.len() as u64, length, "the text names every row of {}", table.as_str());
         Ok(rows)
     })
