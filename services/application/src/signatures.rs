@@ -36,10 +36,9 @@ use tokio::sync::oneshot;
 /// async worker longer (64 take about 0.75 ms).
 const BATCH_SIGNATURES_MAX: usize = 64;
 /// Batches checked at once: one per core, so that no core idles while appends wait. Asked of
-/// the system once: `available_parallelism` reads cgroup files on every call.
+/// the system once.
 fn leaders_max() -> usize {
-    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+    klero_ledger::parallel::cores()
 }
 /// Under heavy load, a batch worth leading: the batch equation costs about 30 µs whatever its
 /// size (curve25519-dalek's Straus always doubles 256 times), then about 11 µs a signature.

@@ -38,13 +38,16 @@ struct KeyedRows<R> {
     assemblies: Vec<(AssemblyId, Vec<u32>)>,
     /// Rows `first_in_memory..len`, in chunks; the rows before are in `spilled`.
     chunks: Vec<Box<[u8]>>,
-    /// A multiple of [`CHUNK_ROWS`].
+    /// A multiple of [`CHUNK_ROWS`] whenever a row is in memory.
     first_in_memory: u32,
     len: u32,
     /// The rows in memory, by key.
     by_key: HashTable<u32>,
     hasher: KeyedPrefixState,
     spilled: Option<Spilled>,
+    /// While taking kept rows up: the rows before this one go straight to the spill files
+    /// (see [`KeyedRows::take_up_spilled`]). A multiple of [`CHUNK_ROWS`].
+    spill_directly_until: u32,
     row: PhantomData<R>,
 }
 
@@ -67,6 +70,7 @@ impl<R> Default for KeyedRows<R> {
             by_key: HashTable::new(),
             hasher: KeyedPrefixState::default(),
             spilled: None,
+            spill_directly_until: 0,
             row: PhantomData,
         }
     }
@@ -164,6 +168,20 @@ impl<R: KeyedRow> KeyedRows<R> {
         let hash = Self::hash(hasher, Self::key_of(&bytes));
         by_key.insert_unique(hash, row, |&r| Self::hash(hasher, Self::key_in_memory(chunks, *first_in_memory, r)));
         row
+    }
+
+    /// The runs of spilled keys gather entries until [`KeyedRows::settle`] (a bulk take-up:
+    /// see [`KeyRuns::gather`]).
+    fn gather(&mut self) {
+        if let Some(spilled) = self.spilled.as_mut() {
+            spilled.by_key.gather();
+        }
+    }
+
+    fn settle(&mut self) {
+        if let Some(spilled) = self.spilled.as_mut() {
+            spilled.by_key.settle();
+        }
     }
 
     /// Spills rows to files from now on, a chunk at a time.
@@ -299,16 +317,73 @@ impl<R: KeyedRow> KeyedRows<R> {
     /// spilled row has it too, [`KeyedRows::check_keys_unique`] checks once all are in (a
     /// look-up per row would read the spilled runs once per row).
     fn kept_row(&self, row: &[u8]) -> Result<(u32, R), String> {
-        let number = self.len;
+        let (ordinal, record) = self.kept_record(self.len, row)?;
+        if self.find_in_memory(Self::key_of(row)).is_some() {
+            return Err(format!("row {}'s key is in the table twice", self.len));
+        }
+        Ok((ordinal, record))
+    }
+
+    /// Kept row `number`'s assembly ordinal and record, if it names an assembly of the head
+    /// and holds a valid record.
+    fn kept_record(&self, number: u32, row: &[u8]) -> Result<(u32, R), String> {
         let ordinal = u32::from_be_bytes(row[..4].try_into().expect("4 bytes"));
         let record = R::read(&row[4..]).ok_or_else(|| format!("row {number} is not a valid record"))?;
         if ordinal as usize >= self.assemblies.len() {
             return Err(format!("row {number} names assembly {ordinal}, beyond the head"));
         }
-        if self.find_in_memory(Self::key_of(row)).is_some() {
-            return Err(format!("row {number}'s key is in the table twice"));
-        }
         Ok((ordinal, record))
+    }
+
+    /// With spill files, the rows of a take-up that would leave memory anyway (all but about
+    /// the last [`SpillFiles::rows_in_memory`] of `rows`) go straight to them.
+    /// Where the spill files have `table`'s kept rows in a file, those rows are read there, in
+    /// place ([`SpillFiles::kept_rows`]).
+    fn spill_directly_when_taken_up(&mut self, table: TableName, rows: u32) {
+        if let Some(spilled) = self.spilled.as_mut() {
+            let leave = rows.saturating_sub(spilled.files.rows_in_memory());
+            self.spill_directly_until = leave - leave % CHUNK_ROWS as u32;
+            if let Some(kept) = spilled.files.kept_rows(table).filter(|_| self.spill_directly_until > 0) {
+                spilled.rows.read_kept_in_place(kept);
+            }
+        }
+    }
+
+    /// Whole kept rows, split into those that go straight to the spill files and the rest.
+    fn split_kept<'b>(&self, bytes: &'b [u8]) -> Result<(&'b [u8], &'b [u8]), String> {
+        let rows = Self::kept_rows(bytes)?.len();
+        let direct = (self.spill_directly_until.saturating_sub(self.len) as usize).min(rows);
+        Ok(bytes.split_at(direct * Self::ROW_BYTES))
+    }
+
+    /// Takes up kept rows that leave memory at once: their bytes go to the file of rows as
+    /// they are, their keys to the runs, and `leaving` sees each. A start at 10 million rows
+    /// spent a fifth of its time moving them through memory first. Nothing may be in memory
+    /// yet; on an error the table is left part-filled, and the caller drops it, as it drops a
+    /// refused snapshot.
+    fn take_up_spilled(&mut self, bytes: &[u8], mut leaving: impl FnMut(u32, &R)) -> Result<(), String> {
+        debug_assert_eq!(self.first_in_memory, self.len, "nothing is in memory yet");
+        let count = u32::try_from(bytes.len() / Self::ROW_BYTES).ok().filter(|n| self.len.checked_add(*n).is_some());
+        let count = count.ok_or("a table holds at most 2^32 - 1 rows")?;
+        let mut keys = Vec::with_capacity(count as usize);
+        for (within, row) in bytes.chunks_exact(Self::ROW_BYTES).enumerate() {
+            let number = self.len + within as u32;
+            let (ordinal, record) = self.kept_record(number, row)?;
+            self.assemblies[ordinal as usize].1.push(number);
+            keys.push((Self::hash(&self.hasher, Self::key_of(row)), number));
+            leaving(number, &record);
+        }
+        let spilled = self.spilled.as_mut().expect("only tables with spill files spill directly");
+        match spilled.rows.reads_kept_in_place() {
+            // Written again, they cost more than a third of a start at 10 million rows
+            // (`klero-bench scale`), most of it in the kernel's copy into new pages.
+            true => spilled.rows.add_kept(count),
+            false => spilled.rows.append(bytes),
+        }
+        spilled.by_key.add(keys);
+        self.len += count;
+        self.first_in_memory = self.len;
+        Ok(())
     }
 }
 
@@ -448,11 +523,7 @@ impl InputTable {
         let Some(spilled_documents) = self.spilled_documents.as_mut() else { return };
         let hasher = self.rows.hasher.clone();
         let mut documents = Vec::new();
-        let spilled = self.rows.spill_if_due(|row, input| {
-            if let Some(document) = input.document() {
-                documents.push((KeyedRows::<InputRow>::hash(&hasher, &document.0), row));
-            }
-        });
+        let spilled = self.rows.spill_if_due(|row, input| documents.extend(Self::document_entry(&hasher, row, input)));
         if spilled {
             spilled_documents.add(documents);
             let first = self.rows.first_in_memory;
@@ -460,11 +531,48 @@ impl InputTable {
         }
     }
 
+    /// A spilled row's entry in the runs of documents, if it is a document.
+    fn document_entry(hasher: &KeyedPrefixState, row: u32, input: &InputRow) -> Option<(u64, u32)> {
+        input.document().map(|document| (KeyedRows::<InputRow>::hash(hasher, &document.0), row))
+    }
+
+    /// Kept rows, the first of them straight to the spill files (see
+    /// [`KeyedRows::take_up_spilled`]).
+    fn take_up(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let (direct, rest) = self.rows.split_kept(bytes)?;
+        if !direct.is_empty() {
+            let hasher = self.rows.hasher.clone();
+            let mut documents = Vec::new();
+            self.rows
+                .take_up_spilled(direct, |row, input| documents.extend(Self::document_entry(&hasher, row, input)))?;
+            self.spilled_documents.as_mut().expect("spill files").add(documents);
+        }
+        for row in KeyedRows::<InputRow>::kept_rows(rest)? {
+            let (ordinal, input) = self.rows.kept_row(row)?;
+            self.push_at(ordinal, input);
+        }
+        Ok(())
+    }
+
     fn spill_to(&mut self, files: Arc<dyn SpillFiles>) {
         if self.rows.len == 0 && self.spilled_documents.is_none() {
             self.spilled_documents = Some(KeyRuns::new(files.clone()));
             self.rows.spill_to(files);
         }
+    }
+
+    fn gather(&mut self) {
+        self.rows.gather();
+        if let Some(documents) = self.spilled_documents.as_mut() {
+            documents.gather();
+        }
+    }
+
+    /// The two sets of runs merge on two cores where there are two: at 10 million rows,
+    /// settling was a seventh of a start.
+    fn settle(&mut self) {
+        let Self { rows, spilled_documents, .. } = self;
+        klero_ledger::parallel::join(|| rows.settle(), || spilled_documents.as_mut().map(KeyRuns::settle));
     }
 
     fn index_document(&mut self, row: u32, input: &InputRow) {
@@ -599,6 +707,20 @@ impl PersonalTable {
         self.rows.spill_if_due(|_, _| ());
     }
 
+    /// Kept rows, the first of them straight to the spill files (see
+    /// [`KeyedRows::take_up_spilled`]).
+    fn take_up(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let (direct, rest) = self.rows.split_kept(bytes)?;
+        if !direct.is_empty() {
+            self.rows.take_up_spilled(direct, |_, _| ())?;
+        }
+        for row in KeyedRows::<PersonalRow>::kept_rows(rest)? {
+            let (ordinal, personal) = self.rows.kept_row(row)?;
+            self.push_at(ordinal, personal);
+        }
+        Ok(())
+    }
+
     /// The event of `assembly` with this hash, if it holds personal content.
     pub fn get(&self, assembly: &AssemblyId, event_hash: &Hash256) -> Option<PersonalRow> {
         self.rows.of_assembly_by_key(assembly, event_hash)
@@ -703,6 +825,10 @@ impl EventTables {
         };
         if let Some(files) = spill {
             tables.spill_to(files);
+            tables.inputs.gather();
+            tables.personal.rows.gather();
+            tables.inputs.rows.spill_directly_when_taken_up(TableName::Inputs, heads.inputs.rows);
+            tables.personal.rows.spill_directly_when_taken_up(TableName::Personal, heads.personal.rows);
         }
         Ok(tables)
     }
@@ -725,20 +851,9 @@ impl EventTables {
     pub fn take_up(&mut self, table: TableName, bytes: &[u8]) -> Result<(), String> {
         let in_table = |e: String| format!("{}: {e}", table.as_str());
         match table {
-            TableName::Inputs => {
-                for row in KeyedRows::<InputRow>::kept_rows(bytes).map_err(in_table)? {
-                    let (ordinal, input) = self.inputs.rows.kept_row(row).map_err(in_table)?;
-                    self.inputs.push_at(ordinal, input);
-                }
-            }
-            TableName::Personal => {
-                for row in KeyedRows::<PersonalRow>::kept_rows(bytes).map_err(in_table)? {
-                    let (ordinal, personal) = self.personal.rows.kept_row(row).map_err(in_table)?;
-                    self.personal.push_at(ordinal, personal);
-                }
-            }
+            TableName::Inputs => self.inputs.take_up(bytes).map_err(in_table),
+            TableName::Personal => self.personal.take_up(bytes).map_err(in_table),
         }
-        Ok(())
     }
 
     /// The event of `assembly` with this hash, if it holds erasable personal content.
@@ -761,8 +876,10 @@ impl EventTables {
         })
     }
 
-    /// Whether the tables hold exactly the rows `heads` counts.
-    pub fn check_heads(&self, heads: &TableHeads) -> Result<(), String> {
+    /// Ends a take-up: whether the tables hold exactly the rows `heads` counts, each key once.
+    pub fn check_heads(&mut self, heads: &TableHeads) -> Result<(), String> {
+        self.inputs.settle();
+        self.personal.rows.settle();
         for table in TableName::ALL {
             let held = match table {
                 TableName::Inputs => self.inputs.rows.len,
@@ -864,10 +981,50 @@ mod tests {
         let mut spilled = EventTables::from_heads(&tables.heads(), Some(spill_files())).expect("heads");
         for piece in kept.chunks(40_000 * EventTables::row_bytes(TableName::Inputs)) {
             spilled.take_up(TableName::Inputs, piece).expect("taken up");
+            // All but the newest rows went straight to the spill files, never into memory.
+            let rows = &spilled.inputs.rows;
+            assert!(
+                rows.first_in_memory >= rows.len.min((count as u32).saturating_sub(ROWS_IN_MEMORY + CHUNK_ROWS as u32))
+            );
         }
         spilled.check_heads(&tables.heads()).expect("every row, each key once");
         check(&spilled.inputs);
         assert_eq!(spilled.kept_bytes(TableName::Inputs, 0), kept);
+        // Taken up beside the file of kept rows, as a server's start is: the rows that leave
+        // memory are read there, in place, and are the same rows.
+        let beside: Arc<dyn SpillFiles> = Arc::new(KeptBeside(kept.clone()));
+        let mut in_place = EventTables::from_heads(&tables.heads(), Some(beside)).expect("heads");
+        for piece in kept.chunks(40_000 * EventTables::row_bytes(TableName::Inputs)) {
+            in_place.take_up(TableName::Inputs, piece).expect("taken up");
+        }
+        in_place.check_heads(&tables.heads()).expect("every row, each key once");
+        let read_in_place = in_place.inputs.rows.spilled.as_ref().expect("spill files").rows.kept_rows_read_in_place();
+        assert_eq!(read_in_place > 0, spill, "{read_in_place} rows read in place");
+        check(&in_place.inputs);
+        assert_eq!(in_place.kept_bytes(TableName::Inputs, 0), kept);
+        // Rows added after the start are spilled to a file of the table's own, after them.
+        let more = 2 * ROWS_IN_MEMORY;
+        for n in count as u32..count as u32 + more {
+            in_place.inputs.push(if n % 3 == 0 { &b } else { &a }, input(n));
+        }
+        for n in [3, count as u32 + 3, count as u32 + more - 1] {
+            assert_eq!(in_place.inputs.by_event(&input(n).event_hash).map(|(_, row)| row), Some(input(n)), "input {n}");
+        }
+    }
+
+    /// Spill files in memory, with a table's kept rows as a file to read in place.
+    #[derive(Debug)]
+    struct KeptBeside(Vec<u8>);
+
+    impl SpillFiles for KeptBeside {
+        fn create(&self) -> std::io::Result<Box<dyn crate::spill::SpillFile>> {
+            crate::spill::MemoryFiles.create()
+        }
+
+        fn kept_rows(&self, table: TableName) -> Option<Box<dyn crate::spill::SpillFile>> {
+            let file = crate::spill::MemoryFile(std::sync::Mutex::new(self.0.clone()));
+            (table == TableName::Inputs).then(|| Box::new(file) as Box<dyn crate::spill::SpillFile>)
+        }
     }
 
     #[test]
@@ -890,8 +1047,9 @@ mod tests {
         }
         let (heads, kept) = (tables.heads(), tables.kept_bytes(TableName::Inputs, 0));
         let row_bytes = EventTables::row_bytes(TableName::Inputs);
-        // Row `at` is made a copy of row 0: both spilled, or one spilled and one in memory.
-        for at in [ROWS_IN_MEMORY as usize + 1, count as usize - 1] {
+        // Row `at` is made a copy of row 0: both spilled as they were taken up, both spilled
+        // later, or one spilled and one in memory.
+        for at in [1000, ROWS_IN_MEMORY as usize + 1, count as usize - 1] {
             let mut twice = kept.clone();
             twice.copy_within(..row_bytes, at * row_bytes);
             let mut taken = EventTables::from_heads(&heads, Some(spill_files())).expect("heads");

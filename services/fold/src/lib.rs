@@ -383,8 +383,9 @@ impl LogFold {
         self.state.take_up_rows(table, bytes)
     }
 
-    /// Whether every row the snapshot's text counts was taken up.
-    pub fn check_table_heads(&self, heads: &TableHeads) -> Result<(), String> {
+    /// Ends a take-up: whether every row the snapshot's text counts was taken up, each key
+    /// once.
+    pub fn check_table_heads(&mut self, heads: &TableHeads) -> Result<(), String> {
         self.state.check_table_heads(heads)
     }
 

@@ -23,6 +23,7 @@ pub mod envelope;
 pub mod hash;
 pub mod heads;
 pub mod merkle;
+pub mod parallel;
 #[cfg(feature = "serde")]
 pub mod records;
 pub mod signature;

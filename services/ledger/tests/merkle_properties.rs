@@ -195,7 +195,7 @@ fn out_of_range_requests_are_refused_with_named_errors() {
 /// and at random sizes beyond.
 #[test]
 fn the_compact_tree_agrees_with_the_cached_tree() {
-    use klero_ledger::merkle::{CompactMerkleTree, MemoryLeaves};
+    use klero_ledger::merkle::{CompactMerkleTree, LeafStorage, MemoryLeaves};
     let full = tree_of(300);
     let mut compact = CompactMerkleTree::new(MemoryLeaves::default());
     for i in 0..300 {
@@ -237,6 +237,20 @@ fn the_compact_tree_agrees_with_the_cached_tree() {
         assert_eq!(compact.inclusion_proof(index, size), full.inclusion_proof(index, size));
         assert_eq!(compact.consistency_proof(old, size), full.consistency_proof(old, size));
         assert_eq!(compact.leaf(index), full.leaf(index).ok_or(ProofError::WrongProofLength));
+    }
+    // A tree loaded from stored leaves (a start), over more than one read of them and on two
+    // threads, is the tree that was built.
+    let mut stored = MemoryLeaves::default();
+    let whole = big - big % merkle::LEAVES_PER_BLOCK;
+    let leaves: Vec<Hash256> = (0..whole).map(|i| merkle::leaf_hash(&entry(i).0)).collect();
+    for (block, chunk) in leaves.chunks(merkle::LEAVES_PER_BLOCK as usize).enumerate() {
+        stored.append_block(block as u64 * merkle::LEAVES_PER_BLOCK, chunk).expect("stored");
+    }
+    let loaded = CompactMerkleTree::load(stored, whole).expect("loads");
+    assert_eq!(loaded.size(), whole);
+    for size in [1, whole / 2 + 7, 65_536, 65_537, whole] {
+        assert_eq!(loaded.root_at(size), full.root_at(size), "root at {size}");
+        assert_eq!(loaded.inclusion_proof(size - 1, size), full.inclusion_proof(size - 1, size));
     }
 }
 

@@ -281,7 +281,7 @@ fn parse_and_hash(
         let hash = envelope.event_hash();
         Ok((position, envelope, hash))
     }
-    let threads = if batch.len() >= PARALLEL_PARSE_EVENTS_MIN { cores() } else { 1 };
+    let threads = if batch.len() >= PARALLEL_PARSE_EVENTS_MIN { klero_ledger::parallel::cores() } else { 1 };
     if threads == 1 {
         return batch.into_iter().zip(first_leaf..).map(|(recorded, leaf)| one(leaf, recorded)).collect();
     }
@@ -311,12 +311,6 @@ fn parse_and_hash(
         parsed.extend(result?);
     }
     Ok(parsed)
-}
-
-/// Cores to parse on, asked of the system once (it reads cgroup files on every call).
-fn cores() -> usize {
-    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
 }
 
 fn read_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {

@@ -19,13 +19,29 @@ const POSITION_BITS: u32 = 34;
 pub(crate) struct EventIdIndex {
     /// The fingerprint in the high 30 bits, the position in the low 34.
     slots: HashTable<u64>,
-    /// Keyed per index, so that nobody can choose ids that crowd one bucket.
-    hasher: std::collections::hash_map::RandomState,
+    fingerprints: IdFingerprints,
+}
+
+/// How an index takes an id's fingerprint: keyed per index, so that nobody can choose ids that
+/// crowd one bucket. A copy computes fingerprints away from the index (opening a store does,
+/// on the thread that decodes segments).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct IdFingerprints(std::collections::hash_map::RandomState);
+
+impl IdFingerprints {
+    pub(crate) fn of(&self, id: &EventId) -> u64 {
+        self.0.hash_one(id.0) >> POSITION_BITS
+    }
 }
 
 impl EventIdIndex {
     fn fingerprint(&self, id: &EventId) -> u64 {
-        self.hasher.hash_one(id.0) >> POSITION_BITS
+        self.fingerprints.of(id)
+    }
+
+    /// The fingerprints this index takes.
+    pub(crate) fn fingerprints(&self) -> IdFingerprints {
+        self.fingerprints.clone()
     }
 
     fn spread(fingerprint: u64) -> u64 {
@@ -42,6 +58,12 @@ impl EventIdIndex {
         self.slots.insert_unique(Self::spread(fingerprint), slot, |slot| Self::spread(slot >> POSITION_BITS));
     }
 
+    /// Room for `additional` more ids without growing: opening a store reserves what its
+    /// segments' sizes suggest, so that the table is not rebuilt as it doubles.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.slots.reserve(additional, |slot| Self::spread(slot >> POSITION_BITS));
+    }
+
     /// The positions that may hold `id`: each must be confirmed by its record.
     pub(crate) fn candidates(&self, id: &EventId) -> Vec<u64> {
         self.candidates_of(self.fingerprint(id))
@@ -55,10 +77,9 @@ impl EventIdIndex {
             .collect()
     }
 
-    /// Inserts `id` at `position` and returns the earlier positions that may hold it too, with
-    /// one hash of the id (opening a store does this for every record).
-    pub(crate) fn insert_after_candidates(&mut self, id: &EventId, position: u64) -> Vec<u64> {
-        let fingerprint = self.fingerprint(id);
+    /// Inserts an id at `position`, given its fingerprint ([`IdFingerprints::of`]), and returns
+    /// the earlier positions that may hold it too (opening a store does this for every record).
+    pub(crate) fn insert_after_candidates(&mut self, fingerprint: u64, position: u64) -> Vec<u64> {
         let earlier = self.candidates_of(fingerprint);
         self.insert_fingerprint(fingerprint, position);
         earlier

@@ -9,6 +9,7 @@
 //! - On open, every record of every segment is read and checked (CRC-32C, position sequence,
 //!   stream revisions, unique ids) and the index is rebuilt, so it is right after any crash. A torn
 //!   tail that was never acknowledged is truncated and logged; anything else stops the store.
+//!   One thread decodes segments while another indexes them.
 
 pub mod disk;
 pub mod documents;
@@ -307,6 +308,30 @@ impl EmbeddedStore {
         let mut segments = Vec::new();
         let mut report = RecoveryReport { segments: first_positions.len(), ..Default::default() };
         let mut active_len = SEGMENT_HEADER.len() as u64;
+        // Segments are decoded a step ahead, on a thread of their own, while this one indexes
+        // them in order; the channel holds one, so at most two are in memory. Should indexing
+        // stop early, the decoder's next send fails and it ends.
+        let (decoded_sender, decoded_segments) = std::sync::mpsc::sync_channel(1);
+        let decoder = {
+            let paths: Vec<PathBuf> =
+                first_positions.iter().map(|&first| segments_dir.join(segment_file_name(first))).collect();
+            let options = options.clone();
+            let fingerprints = index.event_ids.fingerprints();
+            std::thread::Builder::new()
+                .name("klero-store-open".into())
+                .spawn(move || {
+                    for path in &paths {
+                        let decoded = decode_segment(path, &options, &fingerprints);
+                        let failed = decoded.is_err();
+                        if decoded_sender.send(decoded).is_err() || failed {
+                            return;
+                        }
+                    }
+                })
+                .map_err(|e| StoreError::Unavailable {
+                    reason: format!("cannot start a thread to open the store: {e}"),
+                })?
+        };
         for (number, &first_position) in first_positions.iter().enumerate() {
             let name = segment_file_name(first_position);
             let path = segments_dir.join(&name);
@@ -322,7 +347,11 @@ impl EmbeddedStore {
                     ),
                 });
             }
-            let (valid_len, truncated) = scan_segment(&path, &name, number as u32, is_last, &options, &mut index)?;
+            let decoded = decoded_segments
+                .recv()
+                .map_err(|_| StoreError::Unavailable { reason: "the thread decoding segments stopped".into() })??;
+            let (valid_len, truncated) =
+                index_segment(decoded, &path, &name, number as u32, is_last, &options, &mut index)?;
             if let Some(tail) = truncated {
                 tracing::warn!(
                     segment = %tail.segment, offset = tail.offset, bytes_removed = tail.bytes_removed,
@@ -334,9 +363,22 @@ impl EmbeddedStore {
             if is_last {
                 active_len = valid_len;
             }
+            if number == 0 && !is_last {
+                // The first segment's records per byte, over every segment's size.
+                let total_bytes: u64 = first_positions
+                    .iter()
+                    .filter_map(|&first| fs::metadata(segments_dir.join(segment_file_name(first))).ok())
+                    .map(|metadata| metadata.len())
+                    .sum();
+                let expected = index.locations.len() as u64 * total_bytes / valid_len.max(1);
+                index
+                    .event_ids
+                    .reserve(expected.saturating_sub(index.locations.len() as u64).min(ids::POSITIONS_MAX) as usize);
+            }
             let file = File::open(&path).map_err(|e| io_failure("opening", &path, e))?;
             segments.push(Arc::new(Segment { name, file }));
         }
+        let _ = decoder.join();
         if segments.is_empty() {
             let name = segment_file_name(0);
             create_segment(disk, &segments_dir, &name)?;

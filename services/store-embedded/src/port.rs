@@ -205,6 +205,12 @@ impl EventStore for EmbeddedStore {
             .map_err(|e| StoreError::Unavailable { reason: format!("snapshot rows task failed: {e}") })?
     }
 
+    fn kept_rows_file(&self, table: &str) -> Option<Arc<dyn klero_store::KeptRowsFile>> {
+        klero_store::validate_snapshot_table(table).ok()?;
+        let file = crate::snapshot_rows::open(&self.shared.directory, table)?;
+        Some(Arc::new(file))
+    }
+
     async fn put_document(&self, document: &Document) -> Result<bool, StoreError> {
         if lock(&self.requests).is_none() {
             return Err(StoreError::Unavailable { reason: "the store is closed".into() });

@@ -60,3 +60,18 @@ pub(crate) fn load(directory: &Path, table: &str, offset: u64, length: u64) -> R
     file.read_exact_at(&mut bytes, offset).map_err(|e| io_failure("reading", &path, e))?;
     Ok(bytes)
 }
+
+/// `table`'s kept rows, open for positional reads ([`klero_store::EventStore::kept_rows_file`]).
+#[derive(Debug)]
+pub(crate) struct KeptRowsFile(std::fs::File);
+
+impl klero_store::KeptRowsFile for KeptRowsFile {
+    fn read_exact_at(&self, buffer: &mut [u8], offset: u64) -> std::io::Result<()> {
+        self.0.read_exact_at(buffer, offset)
+    }
+}
+
+/// `table`'s file of kept rows, if there is one.
+pub(crate) fn open(directory: &Path, table: &str) -> Option<KeptRowsFile> {
+    std::fs::File::open(directory.join(SNAPSHOT_ROWS_DIRECTORY).join(table)).ok().map(KeptRowsFile)
+}

@@ -6,6 +6,7 @@
 use async_trait::async_trait;
 use klero_ledger::envelope::EventId;
 use std::fmt;
+use std::sync::Arc;
 
 /// A position in the global log. Positions grow strictly in commit order. The embedded store
 /// numbers events 0, 1, 2, …; other stores need not be dense, so callers count, never subtract.
@@ -159,6 +160,11 @@ impl<S: EventStore + ?Sized> DocumentUpload for GatheredUpload<'_, S> {
     }
 }
 
+/// Positional reads of a table's kept rows ([`EventStore::kept_rows_file`]).
+pub trait KeptRowsFile: Send + Sync + std::fmt::Debug {
+    fn read_exact_at(&self, buffer: &mut [u8], offset: u64) -> std::io::Result<()>;
+}
+
 /// The store port. Every implementation runs [`crate::conformance`].
 #[async_trait]
 pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
@@ -263,6 +269,15 @@ pub trait EventStore: Send + Sync + std::fmt::Debug + 'static {
     async fn load_snapshot_rows(&self, table: &str, offset: u64, length: u64) -> Result<Vec<u8>, StoreError> {
         let _ = (table, offset, length);
         Err(StoreError::Unavailable { reason: "this store keeps no snapshot rows".into() })
+    }
+
+    /// `table`'s kept rows as a file to read in place, if this store keeps them in one, so
+    /// that a start need not copy rows it has read and checked (`klero-bench scale`). A server
+    /// that took a snapshot up writes rows only after the bytes it named, so it may keep
+    /// reading those for its life. The default lends none.
+    fn kept_rows_file(&self, table: &str) -> Option<Arc<dyn KeptRowsFile>> {
+        let _ = table;
+        None
     }
 
     /// Keeps a document beside the log, under the SHA-256 of its bytes, which the store

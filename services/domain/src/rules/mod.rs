@@ -333,7 +333,7 @@ impl DomainState {
     }
 
     /// See [`DomainState::take_up_table_heads`].
-    pub fn check_table_heads(&self, heads: &TableHeads) -> Result<(), String> {
+    pub fn check_table_heads(&mut self, heads: &TableHeads) -> Result<(), String> {
         self.tables.check_heads(heads)
     }
 
