@@ -512,6 +512,28 @@ async fn inputs_that_left_memory_are_cited_found_and_taken_up_again() {
     append(&mut client, &cast.secretary, "spill", &cite(&[&later[10].event_hash])).await;
     let transplanted = sign(&cast.secretary, "spill", &cite(&[&elsewhere.event_hash]));
     refuse_transplant(refused(client.append(&transplanted, None).await.expect_err("still another assembly's")));
+
+    // That start read the older rows in place, in the store's file of kept rows (FORMAT.md
+    // §6.1). The server never writes those bytes again: its next snapshot's rows go after
+    // them, and a second start reads both, with rows spilled since in a file of its own.
+    let kept_rows = server.directory.path().join("snapshot-rows").join("inputs");
+    let before = std::fs::read(&kept_rows).expect("kept rows");
+    let mut more = Vec::new();
+    for batch in 0..15 {
+        let events: Vec<_> =
+            (0..100).map(|n| sign(&cast.facilitator, "spill", &submission(format!("t{batch}-{n}")))).collect();
+        more.extend(client.append_batch(&stream, &events, None).await.expect("batch"));
+    }
+    server.restart().await;
+    let after = std::fs::read(&kept_rows).expect("kept rows");
+    assert!(after.len() > before.len(), "the second snapshot's rows were kept after the first's");
+    assert!(after[..before.len()] == before[..], "rows a snapshot named, read in place, were written again");
+    assert!(server.snapshot_taken_up().is_some(), "taken up again from the snapshot and its rows");
+    let mut client = server.client().await;
+    assert_served_views_equal_a_rebuild(&mut client, "spill").await;
+    let hashes = [&later[20].event_hash, &more[0].event_hash, &more[1499].event_hash];
+    append(&mut client, &cast.secretary, "spill", &cite(&hashes.map(|hash| hash.as_slice()))).await;
+    refuse_transplant(refused(client.append(&transplanted, None).await.expect_err("another assembly's, again")));
     let named: Vec<_> = std::fs::read_dir(scratch.path()).expect("scratch").collect();
     assert!(named.is_empty(), "scratch files have no names: {named:?}");
 }
