@@ -4,11 +4,11 @@
 //! of `(fingerprint, row)` entries, each with an in-memory fence per block.
 //!
 //! The files are the process's own scratch: derived from the log, never read by another
-//! process or after a restart (a restart takes the rows up again from the snapshot's rows or
-//! the log). So they are neither synced nor checked. The domain does no I/O itself: the
-//! caller passes [`SpillFiles`], and a failed read or write stops the process with a panic,
-//! as a failed `fsync` stops the store, because a table that cannot be read cannot answer
-//! truthfully.
+//! process or after a restart, so neither synced nor checked. A table taken up from a snapshot
+//! reads its older rows in place instead, in the kept rows they came from, which were checked
+//! against the signed snapshot as they were taken up ([`SpillFiles::kept_rows`]). The domain
+//! does no I/O itself: the caller passes [`SpillFiles`], and a failed read or write stops the
+//! process with a panic, as a failed `fsync` stops the store: a table unread cannot answer.
 
 use std::fmt::Debug;
 use std::io;
