@@ -170,14 +170,6 @@ impl<R: KeyedRow> KeyedRows<R> {
         row
     }
 
-    /// The runs of spilled keys gather entries until [`KeyedRows::settle`] (a bulk take-up:
-    /// see [`KeyRuns::gather`]).
-    fn gather(&mut self) {
-        if let Some(spilled) = self.spilled.as_mut() {
-            spilled.by_key.gather();
-        }
-    }
-
     fn settle(&mut self) {
         if let Some(spilled) = self.spilled.as_mut() {
             spilled.by_key.settle();
@@ -335,12 +327,14 @@ impl<R: KeyedRow> KeyedRows<R> {
         Ok((ordinal, record))
     }
 
-    /// With spill files, the rows of a take-up that would leave memory anyway (all but about
-    /// the last [`SpillFiles::rows_in_memory`] of `rows`) go straight to them.
-    /// Where the spill files have `table`'s kept rows in a file, those rows are read there, in
-    /// place ([`SpillFiles::kept_rows`]).
-    fn spill_directly_when_taken_up(&mut self, table: TableName, rows: u32) {
+    /// Readies a table with spill files for a bulk take-up of `rows` kept rows, until
+    /// [`KeyedRows::settle`]: the runs of spilled keys gather entries ([`KeyRuns::gather`]);
+    /// the rows that would leave memory anyway (all but about the last
+    /// [`SpillFiles::rows_in_memory`]) go straight to the spill files, read in place where the
+    /// files have `table`'s kept rows ([`SpillFiles::kept_rows`]).
+    fn begin_take_up(&mut self, table: TableName, rows: u32) {
         if let Some(spilled) = self.spilled.as_mut() {
+            spilled.by_key.gather();
             let leave = rows.saturating_sub(spilled.files.rows_in_memory());
             self.spill_directly_until = leave - leave % CHUNK_ROWS as u32;
             if let Some(kept) = spilled.files.kept_rows(table).filter(|_| self.spill_directly_until > 0) {
@@ -561,8 +555,9 @@ impl InputTable {
         }
     }
 
-    fn gather(&mut self) {
-        self.rows.gather();
+    /// See [`KeyedRows::begin_take_up`]; the runs of spilled documents gather too.
+    fn begin_take_up(&mut self, rows: u32) {
+        self.rows.begin_take_up(TableName::Inputs, rows);
         if let Some(documents) = self.spilled_documents.as_mut() {
             documents.gather();
         }
@@ -825,10 +820,8 @@ impl EventTables {
         };
         if let Some(files) = spill {
             tables.spill_to(files);
-            tables.inputs.gather();
-            tables.personal.rows.gather();
-            tables.inputs.rows.spill_directly_when_taken_up(TableName::Inputs, heads.inputs.rows);
-            tables.personal.rows.spill_directly_when_taken_up(TableName::Personal, heads.personal.rows);
+            tables.inputs.begin_take_up(heads.inputs.rows);
+            tables.personal.rows.begin_take_up(TableName::Personal, heads.personal.rows);
         }
         Ok(tables)
     }
