@@ -211,7 +211,7 @@ fn proc_status_bytes(field: &str) -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-fn verify_file_in_child(path: &std::path::Path) -> serde_json::Value {
+pub(crate) fn verify_file_in_child(path: &std::path::Path) -> serde_json::Value {
     let output = std::process::Command::new(std::env::current_exe().expect("bench binary"))
         .args(["verify-file-child", &path.display().to_string()])
         .output()

@@ -2,7 +2,7 @@
 //! `metric`, `value`, `unit`, `baseline` and `ratio`, where the baseline was measured in the
 //! same run on the same machine. BENCHMARKS.md explains each one and how to read it.
 //!
-//! Usage: `klero-bench [verify|append|proof|grpc|verify-export|project|open|select|documents|pages|browser|tiles|postgres|soak|scale|all]... [--quick]`
+//! Usage: `klero-bench [verify|append|proof|grpc|verify-export|project|open|select|documents|pages|browser|tiles|postgres|soak|scale|scale-postgres|all]... [--quick]`
 
 /// The same allocator as `klero serve`, because the grpc bench hosts the server in this
 /// process (see the workspace Cargo.toml).
@@ -40,9 +40,10 @@ fn main() {
         }
     }
     // The `scale` bench opens, loads and kills servers in child processes of this binary.
-    if let [command, directory, council] = args.as_slice() {
-        if command == "scale-child" {
-            scale_benches::scale_child(std::path::Path::new(directory), council.parse().expect("a council number"));
+    if let [command, directory, council, postgres @ ..] = args.as_slice() {
+        if command == "scale-child" && postgres.len() <= 1 {
+            let council = council.parse().expect("a council number");
+            scale_benches::scale_child(std::path::Path::new(directory), council, postgres.first().map(String::as_str));
         }
     }
     // The `soak` bench kills and restarts a server that runs in a child process of this binary.
@@ -94,7 +95,8 @@ fn main() {
             "privacy" => privacy_benches::privacy(quick),
             "browser" => browser_benches::browser(quick),
             "residents" => resident_benches::residents(quick),
-            "scale" => scale_benches::scale(quick),
+            "scale" => scale_benches::scale(quick, false),
+            "scale-postgres" => scale_benches::scale(quick, true),
             other => {
                 eprintln!(
                     "unknown bench {other:?}; expected verify, append, proof, grpc, verify-export, project, open, select, documents, pages, tiles, privacy, postgres, soak, residents or all"

@@ -16,7 +16,9 @@
 //! - the time to make and verify one small council's slice (`council/ID`, FORMAT.md §15.2) at
 //!   the full log, against the same council's at the log of registrations only: a council's
 //!   record costs its own events, not the log's; and a council of 100,000 events for scale;
-//! - the resident memory of the growing process, sampled every tenth of the growth.
+//! - the resident memory of the growing process, sampled every tenth of the growth;
+//! - the peak resident memory of `klero verify FILE`'s path (a child process) on the whole log's
+//!   export, made over gRPC as `klero export` makes it, against the export file's size.
 
 use crate::open_benches::{key, signed};
 use crate::report::emit;
@@ -26,7 +28,6 @@ use klero_ledger::envelope::SignedAuthorPart;
 use klero_ledger::{Hash256, SigningKey};
 use klero_proto as pb;
 use klero_store::ExpectedRevision;
-use klero_store_embedded::{EmbeddedStore, EmbeddedStoreOptions};
 use klero_verifier::slice::{verify_slice, SliceOptions, SliceTarget};
 use prost::Message;
 use serde_json::json;
@@ -59,10 +60,25 @@ fn resident_bytes(field: &str) -> f64 {
         .map_or(0.0, |kb| kb * 1024.0)
 }
 
-async fn start(directory: &Path) -> (klero_application::Running, tokio::sync::oneshot::Sender<()>) {
-    let store = Arc::new(EmbeddedStore::open(directory, EmbeddedStoreOptions::default()).await.expect("store"));
+/// Where the log is: the embedded store in the data directory, or a PostgreSQL database (the
+/// data directory then holds only the tree's leaves and scratch files).
+#[derive(Clone, Debug)]
+struct Place<'a> {
+    directory: &'a Path,
+    postgres: Option<&'a str>,
+}
+
+async fn start(place: &Place<'_>) -> (klero_application::Running, tokio::sync::oneshot::Sender<()>) {
+    start_serving(place, Default::default()).await
+}
+
+async fn start_serving(
+    place: &Place<'_>,
+    listeners: klero_wiring::Listeners,
+) -> (klero_application::Running, tokio::sync::oneshot::Sender<()>) {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let mut config = klero_wiring::ServerConfig::new(directory, platform().verifying_key().to_bytes(), log_key());
+    let mut config = klero_wiring::ServerConfig::new(place.directory, platform().verifying_key().to_bytes(), log_key());
+    config.postgres = place.postgres.map(str::to_string);
     // For finding where the time goes: KLERO_BENCH_SCALE_SNAPSHOT_EVENTS=0 writes no snapshot
     // but the clean stop's.
     if let Some(events) = std::env::var("KLERO_BENCH_SCALE_SNAPSHOT_EVENTS").ok().and_then(|n| n.parse::<u64>().ok()) {
@@ -72,7 +88,7 @@ async fn start(directory: &Path) -> (klero_application::Running, tokio::sync::on
             },
         )));
     }
-    let running = klero_wiring::start_on(store, config, Default::default(), klero_application::system_clock(), async {
+    let running = klero_wiring::start(config, listeners, klero_application::system_clock(), async {
         let _ = stopped.await;
     })
     .await
@@ -192,14 +208,30 @@ async fn council_slice(application: &Application, c: usize) -> (f64, usize) {
     (crate::report::median(&mut times), events)
 }
 
+/// Serves `directory` over gRPC on 127.0.0.1 and exports the whole log from it into `path` as
+/// `klero export` does; returns the export's events and seconds.
+async fn export_whole_log(place: &Place<'_>, path: &Path) -> (u64, f64) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let (running, stop) = start_serving(place, listener.into()).await;
+    let started = Instant::now();
+    let mut client = klero_client::KleroClient::connect(&url).await.expect("connect");
+    let file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).expect("create export"));
+    let (_, events) = klero_client::export::export(&mut client, file, &mut |_, _| {}).await.expect("export");
+    let seconds = started.elapsed().as_secs_f64();
+    let _ = stop.send(());
+    running.stopped().await.expect("clean stop");
+    (events, seconds)
+}
+
 /// The child's side: opens `directory` as `klero serve` does, prints the time to a served state
 /// and the resident memory then; then appends a load of submissions and prints its peak memory
 /// after each batch (the parent may kill it at any moment).
-pub fn scale_child(directory: &Path, load_council: usize) -> ! {
+pub fn scale_child(directory: &Path, load_council: usize, postgres: Option<&str>) -> ! {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         let started = Instant::now();
-        let (running, _stop) = start(directory).await;
+        let (running, _stop) = start(&Place { directory, postgres }).await;
         let application = running.application().clone();
         let seconds = started.elapsed().as_secs_f64();
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -222,10 +254,11 @@ pub fn scale_child(directory: &Path, load_council: usize) -> ! {
 
 /// Runs a child on `directory`; with `kill_after` loaded events, kills it with SIGKILL then.
 /// Returns its first line (open) and its last (peak under load).
-fn child(directory: &Path, load_council: usize, kill_after: Option<u64>) -> (serde_json::Value, serde_json::Value) {
+fn child(place: &Place<'_>, load_council: usize, kill_after: Option<u64>) -> (serde_json::Value, serde_json::Value) {
     use std::io::BufRead;
     let mut process = std::process::Command::new(std::env::current_exe().expect("bench binary"))
-        .args(["scale-child", &directory.display().to_string(), &load_council.to_string()])
+        .args(["scale-child", &place.directory.display().to_string(), &load_council.to_string()])
+        .args(place.postgres)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("child runs");
@@ -244,7 +277,8 @@ fn child(directory: &Path, load_council: usize, kill_after: Option<u64>) -> (ser
     (opened, last)
 }
 
-pub fn scale(quick: bool) {
+/// `scale` on the embedded store, or (`postgres`) on a PostgreSQL server this bench starts.
+pub fn scale(quick: bool, postgres: bool) {
     let councils = if quick { 20 } else { 400 };
     let events: u64 = std::env::var("KLERO_BENCH_SCALE_EVENTS").ok().and_then(|n| n.parse().ok()).unwrap_or(if quick {
         100_000
@@ -257,11 +291,14 @@ pub fn scale(quick: bool) {
     let temporary = tempfile::tempdir().expect("temp dir");
     let kept = std::env::var_os("KLERO_BENCH_SCALE_DIR").map(std::path::PathBuf::from);
     let directory = kept.as_deref().unwrap_or(temporary.path());
+    let cluster = postgres.then(klero_store_postgres::test_cluster::TestCluster::start);
+    let url = cluster.as_ref().map(|cluster| cluster.create_database("scale"));
+    let place = Place { directory, postgres: url.as_deref() };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
 
     // The programme's councils, then a clean stop: the small directory's baselines.
     let (registered, small_slice) = runtime.block_on(async {
-        let (running, stop) = start(directory).await;
+        let (running, stop) = start(&place).await;
         let application = running.application().clone();
         let registered = register_councils(&application, councils).await;
         let small_slice = council_slice(&application, 0).await;
@@ -271,14 +308,14 @@ pub fn scale(quick: bool) {
         (registered, small_slice)
     });
     // The children's load goes to council 1, one of the large ones: council 0 stays as it was.
-    let (small_open, _) = child(directory, 1, Some(0));
-    let (small_reopen, small_load) = child(directory, 1, None);
+    let (small_open, _) = child(&place, 1, Some(0));
+    let (small_reopen, small_load) = child(&place, 1, None);
 
     // Growth: 100,000 submissions an assembly, council after council (council 0 stays small).
     let growth = events.saturating_sub(registered + 2 * LOAD_EVENTS);
     let tenth = (growth / 10).max(BATCH_EVENTS);
     let (rates, samples, large_slice, big_slice, grow_seconds) = runtime.block_on(async {
-        let (running, stop) = start(directory).await;
+        let (running, stop) = start(&place).await;
         let application = running.application().clone();
         let started = Instant::now();
         let mut rates = Vec::new();
@@ -316,14 +353,28 @@ pub fn scale(quick: bool) {
         running.stopped().await.expect("clean stop");
         (rates, samples, large_slice, big_slice, grow_seconds)
     });
-    let (clean_open, load) = child(directory, 1, None);
-    let (_, _) = child(directory, 1, Some(LOAD_EVENTS / 2));
-    let (after_kill, _) = child(directory, 1, Some(0));
+    let (clean_open, load) = child(&place, 1, None);
+    let (_, _) = child(&place, 1, Some(LOAD_EVENTS / 2));
+    let (after_kill, _) = child(&place, 1, Some(0));
     let total = after_kill["events"].as_u64().unwrap_or(0);
+
+    // The auditor's side: the whole log exported (beside a kept directory, so that
+    // `klero-bench verify-file-child FILE` can be run on it again), then verified from the file
+    // in a child process, as `klero verify FILE` does.
+    let export_path = match &kept {
+        Some(kept) => kept.with_extension("export"),
+        None => temporary.path().with_extension("export"),
+    };
+    let (exported, export_seconds) = runtime.block_on(export_whole_log(&place, &export_path));
+    let export_bytes = std::fs::metadata(&export_path).map_or(0, |m| m.len());
+    let verified = crate::audit_benches::verify_file_in_child(&export_path);
+    if kept.is_none() {
+        let _ = std::fs::remove_file(&export_path);
+    }
 
     let extra = |more: serde_json::Value| {
         let mut base = json!({"councils": councils, "events": total, "assembly_submissions": per_assembly,
-            "grow_seconds": grow_seconds.round()});
+            "grow_seconds": grow_seconds.round(), "store": if postgres { "postgres" } else { "embedded" }});
         if let (Some(base), serde_json::Value::Object(more)) = (base.as_object_mut(), more) {
             base.extend(more);
         }
@@ -366,6 +417,17 @@ pub fn scale(quick: bool) {
         "s",
         clean_open["opened_seconds"].as_f64().unwrap_or(f64::NAN),
         extra(json!({"baseline_name": "the same directory opened after a clean stop", "target_max_seconds": 5})),
+    );
+    emit(
+        "scale",
+        "verify_peak_rss_bytes",
+        verified["peak_rss_bytes"].as_f64().unwrap_or(f64::NAN),
+        "bytes",
+        export_bytes as f64,
+        extra(json!({"baseline_name": "the export file's size", "target_max_bytes": 256u64 << 20,
+            "exported_events": exported, "export_seconds": export_seconds,
+            "verified_events": verified["events"], "verify_seconds": verified["seconds"],
+            "verify_events_per_second": verified["events_per_second"]})),
     );
     emit(
         "scale",

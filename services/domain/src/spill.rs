@@ -187,56 +187,122 @@ struct Run {
 /// counter (a run is merged into the one before it while that one is no larger), so there are
 /// at most about log₂(spills) of them and each entry is rewritten that many times.
 ///
-/// A table taken up in bulk (a start, from a snapshot's rows) instead gathers entries in
-/// memory and writes them in large sorted runs that it merges once, when the table is
-/// settled ([`KeyRuns::gather`], [`KeyRuns::settle`]): each entry is then written twice, not
-/// log₂(spills) times. At 10 million rows that was a quarter of a start's time.
+/// A table taken up in bulk (a start, from a snapshot's rows) instead gathers its entries by
+/// the top byte of their fingerprints, and sorts each part once, when the table is settled
+/// ([`KeyRuns::gather`], [`KeyRuns::settle`]): the sorted parts laid end to end are one run,
+/// with no merge. Merging log₂(spills) times had been a quarter of a start at 10 million rows,
+/// and merging sorted runs of 524,288 once with a heap still a fifth.
 #[derive(Debug)]
 pub(crate) struct KeyRuns {
     files: Arc<dyn SpillFiles>,
     runs: Vec<Run>,
-    /// While gathering: entries not yet in a run, in the order they came.
-    gathering: Option<Vec<(u64, u32)>>,
+    gathering: Option<Gathering>,
 }
 
-/// Entries a bulk take-up gathers in memory (8 MiB) before it sorts them into a run.
-const GATHER_ENTRIES: usize = 1 << 19;
-/// Runs a bulk take-up writes before it merges them all, whether or not it has settled, so
-/// that look-ups never face more runs than this.
-const GATHERED_RUNS_MAX: usize = 32;
+/// Parts of a gathering: by the fingerprint's top byte.
+const GATHER_PARTS: usize = 256;
+/// Entries a part holds in memory before they go to the file, as a block.
+const GATHER_BLOCK_ENTRIES: usize = 1024;
+
+/// Entries gathered by part: each part's older entries in blocks of a scratch file, its newest
+/// in memory (at most 4 MiB in all).
+#[derive(Debug)]
+struct Gathering {
+    file: Box<dyn SpillFile>,
+    pending: Vec<Vec<(u64, u32)>>,
+    /// Each part's blocks, by their number in the file.
+    blocks: Vec<Vec<u64>>,
+    blocks_written: u64,
+}
+
+impl Gathering {
+    fn new(files: &dyn SpillFiles) -> Gathering {
+        Gathering {
+            file: files.create().unwrap_or_else(|e| stop("creating a gathering file", e)),
+            pending: vec![Vec::new(); GATHER_PARTS],
+            blocks: vec![Vec::new(); GATHER_PARTS],
+            blocks_written: 0,
+        }
+    }
+
+    fn part(fingerprint: u64) -> usize {
+        (fingerprint >> 56) as usize
+    }
+
+    fn add(&mut self, entry: (u64, u32)) {
+        let part = Self::part(entry.0);
+        self.pending[part].push(entry);
+        if self.pending[part].len() == GATHER_BLOCK_ENTRIES {
+            let bytes: Vec<u8> = self.pending[part].drain(..).flat_map(encode_entry).collect();
+            let at = self.blocks_written * (GATHER_BLOCK_ENTRIES * ENTRY_BYTES) as u64;
+            self.file.write_all_at(&bytes, at).unwrap_or_else(|e| stop("writing a gathering block", e));
+            self.blocks[part].push(self.blocks_written);
+            self.blocks_written += 1;
+        }
+    }
+
+    /// Every entry of a part, in the order they came.
+    fn entries_of(&self, part: usize) -> Vec<(u64, u32)> {
+        let mut entries = Vec::with_capacity(self.blocks[part].len() * GATHER_BLOCK_ENTRIES + self.pending[part].len());
+        let mut bytes = vec![0u8; GATHER_BLOCK_ENTRIES * ENTRY_BYTES];
+        for &block in &self.blocks[part] {
+            let at = block * bytes.len() as u64;
+            self.file.read_exact_at(&mut bytes, at).unwrap_or_else(|e| stop("reading a gathering block", e));
+            entries.extend(bytes.chunks_exact(ENTRY_BYTES).map(decode_entry));
+        }
+        entries.extend_from_slice(&self.pending[part]);
+        entries
+    }
+
+    /// The gathered entries as one run: each part sorted, in part order.
+    fn into_run(self, files: &dyn SpillFiles) -> Run {
+        let mut writer = RunWriter::new(files);
+        for part in 0..GATHER_PARTS {
+            let mut entries = self.entries_of(part);
+            entries.sort_unstable();
+            for entry in entries {
+                writer.push(entry);
+            }
+        }
+        writer.finish()
+    }
+}
 
 impl KeyRuns {
     pub(crate) fn new(files: Arc<dyn SpillFiles>) -> KeyRuns {
         KeyRuns { files, runs: Vec::new(), gathering: None }
     }
 
-    /// From now on until [`KeyRuns::settle`], entries are gathered into large runs, merged
-    /// once at the end.
+    /// From now on until [`KeyRuns::settle`], entries are gathered by part, to be sorted into
+    /// one run at the end.
     pub(crate) fn gather(&mut self) {
-        self.gathering.get_or_insert_with(|| Vec::with_capacity(GATHER_ENTRIES));
+        if self.gathering.is_none() {
+            self.gathering = Some(Gathering::new(&*self.files));
+        }
     }
 
     /// Ends gathering: the gathered entries and runs become one run.
     pub(crate) fn settle(&mut self) {
-        let Some(gathered) = self.gathering.take() else { return };
-        if !gathered.is_empty() {
-            self.runs.push(Self::write_run(&*self.files, gathered));
+        if self.close_gathering() {
+            self.merge_all();
         }
-        self.merge_all();
+    }
+
+    /// Ends gathering without merging: the gathered entries become one more run. False if it
+    /// was not gathering.
+    fn close_gathering(&mut self) -> bool {
+        let Some(gathering) = self.gathering.take() else { return false };
+        let run = gathering.into_run(&*self.files);
+        if run.entries > 0 {
+            self.runs.push(run);
+        }
+        true
     }
 
     /// Adds entries (in any order).
     pub(crate) fn add(&mut self, entries: Vec<(u64, u32)>) {
-        if let Some(gathered) = self.gathering.as_mut() {
-            // Written before it would outgrow its size, so that it never doubles past it.
-            if !gathered.is_empty() && gathered.len() + entries.len() > GATHER_ENTRIES {
-                let batch = std::mem::replace(gathered, Vec::with_capacity(GATHER_ENTRIES));
-                self.runs.push(Self::write_run(&*self.files, batch));
-                if self.runs.len() >= GATHERED_RUNS_MAX {
-                    self.merge_all();
-                }
-            }
-            self.gathering.as_mut().expect("gathering").extend(entries);
+        if let Some(gathering) = self.gathering.as_mut() {
+            entries.into_iter().for_each(|entry| gathering.add(entry));
             return;
         }
         if entries.is_empty() {
@@ -288,9 +354,11 @@ impl KeyRuns {
     /// Every row whose key has this fingerprint, oldest run first.
     pub(crate) fn rows(&self, fingerprint: u64) -> Vec<u32> {
         let mut found = Vec::new();
-        // Only a bulk take-up gathers, and it looks nothing up: a scan is correct, if slow.
-        if let Some(gathered) = &self.gathering {
-            found.extend(gathered.iter().filter(|(key, _)| *key == fingerprint).map(|(_, row)| *row));
+        // Only a bulk take-up gathers, and it looks nothing up: a scan of the part is correct,
+        // if slow.
+        if let Some(gathering) = &self.gathering {
+            let part = gathering.entries_of(Gathering::part(fingerprint));
+            found.extend(part.iter().filter(|(key, _)| *key == fingerprint).map(|(_, row)| *row));
         }
         let mut block = vec![0u8; BLOCK_ENTRIES * ENTRY_BYTES];
         for run in &self.runs {
@@ -327,7 +395,7 @@ impl KeyRuns {
     /// Every entry of every run, in fingerprint order (a merge of the runs, read in order).
     /// Entries still gathered are not among them: settle first.
     pub(crate) fn merged(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
-        debug_assert!(self.gathering.as_ref().is_none_or(Vec::is_empty), "merged while gathering");
+        debug_assert!(self.gathering.is_none(), "merged while gathering");
         Self::merged_runs(&self.runs)
     }
 
@@ -353,7 +421,11 @@ impl KeyRuns {
 
     /// The merged entries, as runs of rows that share a fingerprint.
     pub(crate) fn groups(&self) -> impl Iterator<Item = (u64, Vec<u32>)> + '_ {
-        let mut merged = self.merged().peekable();
+        Self::grouped(self.merged())
+    }
+
+    fn grouped(merged: impl Iterator<Item = (u64, u32)>) -> impl Iterator<Item = (u64, Vec<u32>)> {
+        let mut merged = merged.peekable();
         std::iter::from_fn(move || {
             let (fingerprint, row) = merged.next()?;
             let mut rows = vec![row];
@@ -363,6 +435,13 @@ impl KeyRuns {
             Some((fingerprint, rows))
         })
     }
+}
+
+fn encode_entry((fingerprint, row): (u64, u32)) -> [u8; ENTRY_BYTES] {
+    let mut bytes = [0u8; ENTRY_BYTES];
+    bytes[..8].copy_from_slice(&fingerprint.to_be_bytes());
+    bytes[8..].copy_from_slice(&row.to_be_bytes());
+    bytes
 }
 
 fn decode_entry(entry: &[u8]) -> (u64, u32) {
@@ -392,8 +471,7 @@ impl RunWriter {
         if (self.entries as usize).is_multiple_of(BLOCK_ENTRIES) {
             self.fences.push(fingerprint);
         }
-        self.buffer.extend_from_slice(&fingerprint.to_be_bytes());
-        self.buffer.extend_from_slice(&row.to_be_bytes());
+        self.buffer.extend_from_slice(&encode_entry((fingerprint, row)));
         self.entries += 1;
         if self.buffer.len() >= WRITE_BUFFER_BYTES {
             self.flush();
@@ -457,6 +535,115 @@ impl<'a> RunReader<'a> {
     }
 }
 
+/// Rows whose keys must all differ (the verifier's event ids: FORMAT.md §2 makes them unique
+/// across the log), checked once, at the end, by sorting, so that memory does not grow with
+/// the rows. A table of every key seen took 15 bytes a row with its free slots, and twice that
+/// while it grew: at 10 million events, more than the verifier's whole budget of 256 MiB.
+/// Here each key goes to a file of rows and its keyed fingerprint is gathered by part; sorting
+/// the parts once pairs the rows whose fingerprints agree, and only their keys are read and
+/// compared.
+#[derive(Debug)]
+pub struct DistinctKeys {
+    runs: KeyRuns,
+    keys: SpilledRows,
+    key_bytes: usize,
+    /// Keys not yet in `keys`, and their entries not yet in `runs`.
+    pending_keys: Vec<u8>,
+    pending_entries: Vec<(u64, u32)>,
+    /// Keyed per check, so that no input can choose keys whose fingerprints agree.
+    hasher: std::collections::hash_map::RandomState,
+    rows: u32,
+}
+
+/// A key given twice: at `row`, and first at `first`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repeat {
+    pub row: u32,
+    pub first: u32,
+    pub key: Vec<u8>,
+}
+
+/// More rows than [`DistinctKeys`] numbers (a `u32`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooManyRows;
+
+/// Rows [`DistinctKeys`] holds before it writes them out (1 MiB of 16-byte keys).
+const DISTINCT_PENDING_ROWS: usize = 65_536;
+
+impl DistinctKeys {
+    pub fn new(files: Arc<dyn SpillFiles>, key_bytes: usize) -> DistinctKeys {
+        let keys = SpilledRows::new(&*files, key_bytes);
+        let mut runs = KeyRuns::new(files);
+        runs.gather();
+        DistinctKeys {
+            runs,
+            keys,
+            key_bytes,
+            pending_keys: Vec::with_capacity(DISTINCT_PENDING_ROWS * key_bytes),
+            pending_entries: Vec::with_capacity(DISTINCT_PENDING_ROWS),
+            hasher: Default::default(),
+            rows: 0,
+        }
+    }
+
+    /// How many keys were given.
+    pub fn rows(&self) -> u32 {
+        self.rows
+    }
+
+    /// Gives the next row's key (`key_bytes` long).
+    pub fn push(&mut self, key: &[u8]) -> Result<(), TooManyRows> {
+        use std::hash::BuildHasher;
+        assert_eq!(key.len(), self.key_bytes, "a key of the length the check was made for");
+        let row = self.rows;
+        self.rows = row.checked_add(1).ok_or(TooManyRows)?;
+        self.pending_keys.extend_from_slice(key);
+        self.pending_entries.push((self.hasher.hash_one(key), row));
+        if self.pending_entries.len() >= DISTINCT_PENDING_ROWS {
+            self.write_pending();
+        }
+        Ok(())
+    }
+
+    fn write_pending(&mut self) {
+        self.keys.append(&self.pending_keys);
+        self.pending_keys.clear();
+        let entries = std::mem::replace(&mut self.pending_entries, Vec::with_capacity(DISTINCT_PENDING_ROWS));
+        self.runs.add(entries);
+    }
+
+    /// The earliest row whose key an earlier row had, with the first row that had it. Asked
+    /// once, after the last row.
+    pub fn first_repeat(&mut self) -> Option<Repeat> {
+        self.write_pending();
+        self.runs.close_gathering();
+        let mut found: Option<Repeat> = None;
+        let mut key = vec![0u8; self.key_bytes];
+        for (_, rows) in KeyRuns::grouped(KeyRuns::merged_runs(&self.runs.runs)) {
+            if rows.len() < 2 || found.as_ref().is_some_and(|repeat| repeat.row <= rows[1]) {
+                continue;
+            }
+            // Fingerprints that agree, keys that may not: sorted by key then row, each key's
+            // second row is its first repeat.
+            let mut keyed: Vec<(Vec<u8>, u32)> = rows
+                .iter()
+                .map(|&row| {
+                    self.keys.read(row, &mut key);
+                    (key.clone(), row)
+                })
+                .collect();
+            keyed.sort_unstable();
+            for pair in keyed.windows(2) {
+                let ((first_key, first), (key, row)) = (&pair[0], &pair[1]);
+                if first_key == key && found.as_ref().is_none_or(|repeat| *row < repeat.row) {
+                    found = Some(Repeat { row: *row, first: *first, key: key.clone() });
+                }
+            }
+        }
+        found
+    }
+}
+
 /// Spill files in memory: for tests, and for a target without files.
 #[derive(Debug, Default)]
 pub struct MemoryFiles;
@@ -516,16 +703,19 @@ mod tests {
     }
 
     #[test]
-    fn a_bulk_take_up_gathers_large_runs_and_settles_into_one_with_every_row() {
+    fn a_bulk_take_up_gathers_by_part_and_settles_into_one_run_with_every_row() {
         let mut runs = KeyRuns::new(Arc::new(MemoryFiles));
         runs.gather();
-        let total = 2 * GATHER_ENTRIES as u32 + 3000;
-        let fingerprint = |row: u32| (row % 4099) as u64 * 3;
+        let total = 2 * (GATHER_PARTS * GATHER_BLOCK_ENTRIES) as u32 + 3000;
+        // Spread over every part (the top byte), with repeats.
+        let fingerprint = |row: u32| ((row % 4099) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         for first in (0..total).step_by(1000) {
             runs.add((first..(first + 1000).min(total)).map(|row| (fingerprint(row), row)).collect());
         }
-        // Two runs written, the rest still gathered: a look-up sees both.
-        assert_eq!(runs.runs.len(), 2);
+        // Blocks written, the rest still in memory, no run yet: a look-up sees both.
+        let gathering = runs.gathering.as_ref().expect("gathering");
+        assert!(gathering.blocks_written > 0 && gathering.pending.iter().any(|part| !part.is_empty()));
+        assert!(runs.runs.is_empty());
         let expected = |key: u64| -> Vec<u32> { (0..total).filter(|&row| fingerprint(row) == key).collect() };
         let mut found = runs.rows(fingerprint(4098));
         found.sort_unstable();
@@ -533,13 +723,45 @@ mod tests {
         runs.settle();
         assert_eq!((runs.runs.len(), runs.entry_count()), (1, total as u64));
         for key in [0u64, 5, 4098] {
-            assert_eq!(runs.rows(key * 3), expected(key * 3), "rows of one fingerprint, in row order");
+            assert_eq!(runs.rows(fingerprint(key as u32)), expected(fingerprint(key as u32)), "rows in row order");
         }
         let merged: Vec<(u64, u32)> = runs.merged().collect();
         assert!(merged.windows(2).all(|pair| pair[0] < pair[1]));
         // After settling, additions merge as a binary counter again.
         runs.add(vec![(1, total)]);
         assert_eq!(runs.rows(1), [total]);
+        // Gathering again over runs: settling merges everything into one.
+        runs.gather();
+        runs.add(vec![(2, total + 1), (u64::MAX, total + 2)]);
+        runs.settle();
+        assert_eq!((runs.runs.len(), runs.entry_count()), (1, total as u64 + 3));
+        assert_eq!((runs.rows(1), runs.rows(u64::MAX)), (vec![total], vec![total + 2]));
+    }
+
+    #[test]
+    fn distinct_keys_name_the_earliest_repeat_across_runs_and_no_other() {
+        let key =
+            |n: u64| -> [u8; 16] { [n.to_be_bytes(), (n * 7 + 1).to_be_bytes()].concat().try_into().expect("16") };
+        // Past one gathered run, so that repeats are paired across runs and pending rows.
+        let total = (GATHER_PARTS * GATHER_BLOCK_ENTRIES) as u64 + 3 * DISTINCT_PENDING_ROWS as u64 + 17;
+        let check = |repeats: &[(u64, u64)]| -> Option<Repeat> {
+            let mut distinct = DistinctKeys::new(Arc::new(MemoryFiles), 16);
+            for row in 0..total {
+                let n = repeats.iter().find(|(at, _)| *at == row).map_or(row, |(_, first)| *first);
+                distinct.push(&key(n)).expect("row");
+            }
+            assert_eq!(distinct.rows() as u64, total);
+            distinct.first_repeat()
+        };
+        assert_eq!(check(&[]), None, "every key differs");
+        let last = total - 1;
+        assert_eq!(check(&[(last, 0)]), Some(Repeat { row: last as u32, first: 0, key: key(0).to_vec() }));
+        // Three repeats: the earliest row is named, with the first row of its key, whatever
+        // order the keys sort in.
+        let repeats = [(total - 5, 3), (400_000, 399_999), (300_001, 2)];
+        assert_eq!(check(&repeats), Some(Repeat { row: 300_001, first: 2, key: key(2).to_vec() }));
+        // A key three times: its second row is the repeat.
+        assert_eq!(check(&[(10, 5), (20, 5)]).map(|r| (r.row, r.first)), Some((10, 5)));
     }
 
     #[test]

@@ -166,16 +166,6 @@ mod tests {
     }
 }
 
-/// Spreads a fingerprint over 64 bits (SplitMix64's finaliser), so that a hash table whose
-/// slots keep only the fingerprint can grow from the slots alone, with both the bucket's bits
-/// and the control byte's depending on all of it.
-pub fn spread_fingerprint(fingerprint: u64) -> u64 {
-    let mut x = fingerprint ^ 0x9E37_79B9_7F4A_7C15;
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
 /// A map keyed by SHA-256 hashes, with a hasher that takes 8 bytes of the key mixed with a
 /// random per-map key: the keys are uniform already, so hashing all 32 bytes with SipHash
 /// only costs time, and the random key keeps anyone from grinding hashes into one bucket.

@@ -370,10 +370,25 @@ const BLOCK_HEIGHT: u32 = LEAVES_PER_BLOCK.trailing_zeros();
 /// Where a [`CompactMerkleTree`] keeps the leaf hashes of its complete blocks. The ledger does no
 /// I/O: a caller that wants them on disk implements this over a file.
 pub trait LeafStorage: Send + Sync + std::fmt::Debug {
-    /// Keeps `leaves`, the complete block that starts at leaf `start`. Blocks arrive in order.
-    fn append_block(&mut self, start: u64, leaves: &[Hash256]) -> Result<(), String>;
+    /// Keeps `leaves`, the complete block that starts at leaf `start`, whose MTH is `block`.
+    /// Blocks arrive in order.
+    fn append_block(&mut self, start: u64, leaves: &[Hash256], block: &Hash256) -> Result<(), String>;
     /// Fills `out` with leaves `[start, start + out.len())`, all from complete blocks.
     fn read_leaves(&self, start: u64, out: &mut [Hash256]) -> Result<(), String>;
+    /// The hashes of the first complete blocks (at most `blocks` of them), if this storage kept
+    /// them beside their leaves: [`CompactMerkleTree::load`] takes them instead of hashing their
+    /// leaves again. Nothing vouches for them here: the caller checks the root they give, and
+    /// the tree checks each block's leaves against its hash the first time it reads them. The
+    /// default keeps none.
+    fn kept_block_hashes(&self, blocks: u64) -> Vec<Hash256> {
+        let _ = blocks;
+        Vec::new()
+    }
+    /// Offers the hashes of blocks from `first` on, which a load hashed from their leaves, to
+    /// keep for the next load. The default drops them.
+    fn keep_block_hashes(&mut self, first: u64, hashes: &[Hash256]) {
+        let _ = (first, hashes);
+    }
 }
 
 /// Leaves kept in memory: for tests and short-lived tools.
@@ -381,7 +396,7 @@ pub trait LeafStorage: Send + Sync + std::fmt::Debug {
 pub struct MemoryLeaves(Vec<Hash256>);
 
 impl LeafStorage for MemoryLeaves {
-    fn append_block(&mut self, start: u64, leaves: &[Hash256]) -> Result<(), String> {
+    fn append_block(&mut self, start: u64, leaves: &[Hash256], _block: &Hash256) -> Result<(), String> {
         if start != self.0.len() as u64 {
             return Err(format!("block at leaf {start} arrived after {} leaves", self.0.len()));
         }
@@ -408,12 +423,46 @@ pub struct CompactMerkleTree<L: LeafStorage> {
     tail: Vec<Hash256>,
     size: u64,
     storage: L,
+    /// The blocks whose hashes a load took from the storage, not from their leaves.
+    unchecked: UncheckedBlocks,
+}
+
+/// One bit per block whose hash came from [`LeafStorage::kept_block_hashes`]: its leaves are
+/// hashed and compared the first time they are read, and the bit cleared. Atomic, because
+/// proofs read the tree from many threads at once.
+#[derive(Debug, Default)]
+struct UncheckedBlocks(Vec<std::sync::atomic::AtomicU64>);
+
+impl UncheckedBlocks {
+    fn first(blocks: u64) -> UncheckedBlocks {
+        let words = blocks.div_ceil(64) as usize;
+        UncheckedBlocks(
+            (0..words)
+                .map(|word| {
+                    let bits = (blocks - word as u64 * 64).min(64);
+                    std::sync::atomic::AtomicU64::new(if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 })
+                })
+                .collect(),
+        )
+    }
+
+    fn contains(&self, block: u64) -> bool {
+        self.0
+            .get((block / 64) as usize)
+            .is_some_and(|word| word.load(std::sync::atomic::Ordering::Relaxed) & (1 << (block % 64)) != 0)
+    }
+
+    fn clear(&self, block: u64) {
+        if let Some(word) = self.0.get((block / 64) as usize) {
+            word.fetch_and(!(1 << (block % 64)), std::sync::atomic::Ordering::Relaxed);
+        }
+    }
 }
 
 impl<L: LeafStorage> CompactMerkleTree<L> {
     /// An empty tree over empty storage.
     pub fn new(storage: L) -> CompactMerkleTree<L> {
-        CompactMerkleTree { upper: vec![Vec::new()], tail: Vec::new(), size: 0, storage }
+        CompactMerkleTree { upper: vec![Vec::new()], tail: Vec::new(), size: 0, storage, unchecked: Default::default() }
     }
 
     /// Number of leaves.
@@ -422,12 +471,19 @@ impl<L: LeafStorage> CompactMerkleTree<L> {
     }
 
     /// A tree over the first `size` leaves that `storage` already holds (from an earlier run):
-    /// reads them once to rebuild the levels kept in memory, and writes nothing.
+    /// rebuilds the levels kept in memory from the block hashes the storage kept, then from
+    /// the leaves of the blocks after them, and writes nothing.
     pub fn load(storage: L, size: u64) -> Result<CompactMerkleTree<L>, ProofError> {
         /// Leaves read from storage at once.
         const LOAD_BLOCKS: u64 = 4096;
-        let mut tree = CompactMerkleTree { upper: vec![Vec::new()], tail: Vec::new(), size: 0, storage };
+        let mut tree = CompactMerkleTree::new(storage);
         let complete = size - size % LEAVES_PER_BLOCK;
+        let kept = tree.storage.kept_block_hashes(complete / LEAVES_PER_BLOCK);
+        tree.unchecked = UncheckedBlocks::first(kept.len() as u64);
+        for block in kept {
+            tree.size += LEAVES_PER_BLOCK;
+            tree.push_block_hash(block);
+        }
         let mut leaves = Vec::new();
         while tree.size < size {
             let count = (size - tree.size).min(LOAD_BLOCKS * LEAVES_PER_BLOCK);
@@ -437,7 +493,9 @@ impl<L: LeafStorage> CompactMerkleTree<L> {
                 .map_err(|reason| ProofError::LeavesUnavailable { reason })?;
             // Leaves in whole blocks; only the last read can end in a part of one.
             let whole = count.min(complete - tree.size) as usize;
-            for block in block_hashes(&leaves[..whole]) {
+            let hashed = block_hashes(&leaves[..whole]);
+            tree.storage.keep_block_hashes(tree.size / LEAVES_PER_BLOCK, &hashed);
+            for block in hashed {
                 tree.size += LEAVES_PER_BLOCK;
                 tree.push_block_hash(block);
             }
@@ -481,11 +539,11 @@ impl<L: LeafStorage> CompactMerkleTree<L> {
             return Ok(());
         }
         let start = self.size + 1 - LEAVES_PER_BLOCK;
-        if let Err(reason) = self.storage.append_block(start, &self.tail) {
+        let block = block_hash(&self.tail);
+        if let Err(reason) = self.storage.append_block(start, &self.tail, &block) {
             self.tail.pop();
             return Err(ProofError::LeavesUnavailable { reason });
         }
-        let block = block_hash(&self.tail);
         self.tail.clear();
         self.size += 1;
         self.push_block_hash(block);
@@ -502,14 +560,37 @@ impl<L: LeafStorage> CompactMerkleTree<L> {
         let mut leaves = vec![Hash256::ZERO; count as usize];
         let from_storage = end.min(stored_end).saturating_sub(start) as usize;
         if from_storage > 0 {
-            self.storage
-                .read_leaves(start, &mut leaves[..from_storage])
-                .map_err(|reason| ProofError::LeavesUnavailable { reason })?;
+            self.read_stored(start, &mut leaves[..from_storage])?;
         }
         for (slot, index) in leaves[from_storage..].iter_mut().zip(start.max(stored_end)..end) {
             *slot = self.tail[(index - stored_end) as usize];
         }
         Ok(leaves)
+    }
+
+    /// Stored leaves `[start, start + out.len())`; the blocks among them whose hashes a load
+    /// took unchecked are read whole and checked first.
+    fn read_stored(&self, start: u64, out: &mut [Hash256]) -> Result<(), ProofError> {
+        let unavailable = |reason| ProofError::LeavesUnavailable { reason };
+        let (first, end) = (start / LEAVES_PER_BLOCK, (start + out.len() as u64).div_ceil(LEAVES_PER_BLOCK));
+        if !(first..end).any(|block| self.unchecked.contains(block)) {
+            return self.storage.read_leaves(start, out).map_err(unavailable);
+        }
+        let mut blocks = vec![Hash256::ZERO; ((end - first) * LEAVES_PER_BLOCK) as usize];
+        self.storage.read_leaves(first * LEAVES_PER_BLOCK, &mut blocks).map_err(unavailable)?;
+        for (block, leaves) in (first..end).zip(blocks.chunks(LEAVES_PER_BLOCK as usize)) {
+            if self.unchecked.contains(block) {
+                if block_hash(leaves) != self.upper[0][block as usize] {
+                    return Err(unavailable(format!(
+                        "the stored leaves of block {block} do not hash to the block's kept hash: the leaf storage is damaged"
+                    )));
+                }
+                self.unchecked.clear(block);
+            }
+        }
+        let from = (start - first * LEAVES_PER_BLOCK) as usize;
+        out.copy_from_slice(&blocks[from..from + out.len()]);
+        Ok(())
     }
 
     /// The MTHs of `count` consecutive complete subtrees of `2^height` leaves, the first being
@@ -613,10 +694,7 @@ impl<L: LeafStorage> Subtrees for CompactReader<'_, L> {
         }
         if self.block.as_ref().is_none_or(|(cached, _)| *cached != block_start) {
             let mut leaves = vec![Hash256::ZERO; LEAVES_PER_BLOCK as usize];
-            self.tree
-                .storage
-                .read_leaves(block_start, &mut leaves)
-                .map_err(|reason| ProofError::LeavesUnavailable { reason })?;
+            self.tree.read_stored(block_start, &mut leaves)?;
             self.block = Some((block_start, leaves));
         }
         let leaves = self.block.as_ref().map_or(&[][..], |(_, leaves)| &leaves[..]);

@@ -243,14 +243,66 @@ fn the_compact_tree_agrees_with_the_cached_tree() {
     let mut stored = MemoryLeaves::default();
     let whole = big - big % merkle::LEAVES_PER_BLOCK;
     let leaves: Vec<Hash256> = (0..whole).map(|i| merkle::leaf_hash(&entry(i).0)).collect();
+    let blocks = whole / merkle::LEAVES_PER_BLOCK;
+    let block_hashes = compact.subtree_hashes(merkle::LEAVES_PER_BLOCK.trailing_zeros(), 0, blocks).expect("blocks");
     for (block, chunk) in leaves.chunks(merkle::LEAVES_PER_BLOCK as usize).enumerate() {
-        stored.append_block(block as u64 * merkle::LEAVES_PER_BLOCK, chunk).expect("stored");
+        stored.append_block(block as u64 * merkle::LEAVES_PER_BLOCK, chunk, &block_hashes[block]).expect("stored");
     }
     let loaded = CompactMerkleTree::load(stored, whole).expect("loads");
     assert_eq!(loaded.size(), whole);
     for size in [1, whole / 2 + 7, 65_536, 65_537, whole] {
         assert_eq!(loaded.root_at(size), full.root_at(size), "root at {size}");
         assert_eq!(loaded.inclusion_proof(size - 1, size), full.inclusion_proof(size - 1, size));
+    }
+
+    // A storage that kept each block's hash beside its leaves: a load takes the hashes (all,
+    // or the first few) instead of hashing the leaves, and is the same tree.
+    for kept in [blocks, 100] {
+        let storage = KeptBlocks { leaves: leaves.clone(), blocks: block_hashes[..kept as usize].to_vec() };
+        let loaded = CompactMerkleTree::load(storage, whole).expect("loads");
+        for size in [1, 1_601, whole / 2 + 7, whole] {
+            assert_eq!(loaded.root_at(size), full.root_at(size), "root at {size}, {kept} blocks kept");
+            assert_eq!(loaded.inclusion_proof(size - 1, size), full.inclusion_proof(size - 1, size));
+        }
+    }
+    // A leaf damaged under a kept hash: whatever reads its block refuses, every time, rather
+    // than prove from it; the other blocks still prove.
+    let mut damaged = KeptBlocks { leaves: leaves.clone(), blocks: block_hashes.clone() };
+    damaged.leaves[100] = Hash256::ZERO;
+    let loaded = CompactMerkleTree::load(damaged, whole).expect("loads");
+    for _ in 0..2 {
+        assert!(matches!(loaded.inclusion_proof(100, whole), Err(ProofError::LeavesUnavailable { .. })));
+        assert!(matches!(loaded.inclusion_proof(97, whole), Err(ProofError::LeavesUnavailable { .. })));
+        assert!(matches!(loaded.leaves(90, 8), Err(ProofError::LeavesUnavailable { .. })));
+    }
+    assert_eq!(loaded.inclusion_proof(5_000, whole), full.inclusion_proof(5_000, whole));
+    assert_eq!(loaded.leaves(5_000, 40).expect("leaves"), leaves[5_000..5_040]);
+    // A kept hash damaged: the load gives another root, which its caller's check refuses.
+    let mut damaged = KeptBlocks { leaves: leaves.clone(), blocks: block_hashes.clone() };
+    damaged.blocks[7] = Hash256::ZERO;
+    let loaded = CompactMerkleTree::load(damaged, whole).expect("loads");
+    assert_ne!(loaded.root_at(whole), full.root_at(whole));
+}
+
+/// Leaves and each complete block's hash, kept in memory.
+#[derive(Debug)]
+struct KeptBlocks {
+    leaves: Vec<Hash256>,
+    blocks: Vec<Hash256>,
+}
+
+impl merkle::LeafStorage for KeptBlocks {
+    fn append_block(&mut self, _start: u64, leaves: &[Hash256], block: &Hash256) -> Result<(), String> {
+        self.leaves.extend_from_slice(leaves);
+        self.blocks.push(*block);
+        Ok(())
+    }
+    fn read_leaves(&self, start: u64, out: &mut [Hash256]) -> Result<(), String> {
+        out.copy_from_slice(&self.leaves[start as usize..start as usize + out.len()]);
+        Ok(())
+    }
+    fn kept_block_hashes(&self, blocks: u64) -> Vec<Hash256> {
+        self.blocks[..(blocks as usize).min(self.blocks.len())].to_vec()
     }
 }
 

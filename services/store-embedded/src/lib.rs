@@ -178,8 +178,8 @@ struct Index {
     streams: HashMap<String, compact::PositionList>,
     /// Position of every event id, confirmed by its record.
     event_ids: ids::EventIdIndex,
-    /// Appends found on open whose id's fingerprint an earlier record has: each is checked
-    /// against that record once the segments can be read (see `recovery::index_append`).
+    /// Records found on open whose id's fingerprint other records' ids have: each is checked
+    /// against them once the segments can be read (see `recovery::confirm_suspected_repeats`).
     suspected_repeats: Vec<recovery::SuspectedRepeat>,
 }
 
@@ -308,19 +308,24 @@ impl EmbeddedStore {
         let mut segments = Vec::new();
         let mut report = RecoveryReport { segments: first_positions.len(), ..Default::default() };
         let mut active_len = SEGMENT_HEADER.len() as u64;
-        // Segments are decoded a step ahead, on a thread of their own, while this one indexes
-        // them in order; the channel holds one, so at most two are in memory. Should indexing
-        // stop early, the decoder's next send fails and it ends.
-        let (decoded_sender, decoded_segments) = std::sync::mpsc::sync_channel(1);
-        let decoder = {
-            let paths: Vec<PathBuf> =
-                first_positions.iter().map(|&first| segments_dir.join(segment_file_name(first))).collect();
-            let options = options.clone();
+        // Segments are decoded ahead, on threads of their own (segment n on thread n mod
+        // decoders), while this one indexes them in order; each thread's channel holds one, so
+        // at most two segments a thread are in memory. Should indexing stop early, a decoder's
+        // next send fails and it ends.
+        let paths: Arc<Vec<PathBuf>> =
+            Arc::new(first_positions.iter().map(|&first| segments_dir.join(segment_file_name(first))).collect());
+        let decoders = klero_ledger::parallel::cores().clamp(1, 2);
+        let mut decoded_segments = Vec::new();
+        let mut decoder_threads = Vec::new();
+        for decoder in 0..decoders {
+            let (decoded_sender, decoded) = std::sync::mpsc::sync_channel(1);
+            decoded_segments.push(decoded);
+            let (paths, options) = (paths.clone(), options.clone());
             let fingerprints = index.event_ids.fingerprints();
-            std::thread::Builder::new()
+            let thread = std::thread::Builder::new()
                 .name("klero-store-open".into())
                 .spawn(move || {
-                    for path in &paths {
+                    for path in paths.iter().skip(decoder).step_by(decoders) {
                         let decoded = decode_segment(path, &options, &fingerprints);
                         let failed = decoded.is_err();
                         if decoded_sender.send(decoded).is_err() || failed {
@@ -330,11 +335,12 @@ impl EmbeddedStore {
                 })
                 .map_err(|e| StoreError::Unavailable {
                     reason: format!("cannot start a thread to open the store: {e}"),
-                })?
-        };
+                })?;
+            decoder_threads.push(thread);
+        }
         for (number, &first_position) in first_positions.iter().enumerate() {
             let name = segment_file_name(first_position);
-            let path = segments_dir.join(&name);
+            let path = &paths[number];
             let is_last = number + 1 == first_positions.len();
             if first_position != index.locations.len() as u64 {
                 return Err(StoreError::Corrupt {
@@ -347,11 +353,11 @@ impl EmbeddedStore {
                     ),
                 });
             }
-            let decoded = decoded_segments
+            let decoded = decoded_segments[number % decoders]
                 .recv()
                 .map_err(|_| StoreError::Unavailable { reason: "the thread decoding segments stopped".into() })??;
             let (valid_len, truncated) =
-                index_segment(decoded, &path, &name, number as u32, is_last, &options, &mut index)?;
+                index_segment(decoded, path, &name, number as u32, is_last, &options, &mut index)?;
             if let Some(tail) = truncated {
                 tracing::warn!(
                     segment = %tail.segment, offset = tail.offset, bytes_removed = tail.bytes_removed,
@@ -365,20 +371,24 @@ impl EmbeddedStore {
             }
             if number == 0 && !is_last {
                 // The first segment's records per byte, over every segment's size.
-                let total_bytes: u64 = first_positions
-                    .iter()
-                    .filter_map(|&first| fs::metadata(segments_dir.join(segment_file_name(first))).ok())
-                    .map(|metadata| metadata.len())
-                    .sum();
+                let total_bytes: u64 = paths.iter().filter_map(|path| fs::metadata(path).ok()).map(|m| m.len()).sum();
                 let expected = index.locations.len() as u64 * total_bytes / valid_len.max(1);
-                index
-                    .event_ids
-                    .reserve(expected.saturating_sub(index.locations.len() as u64).min(ids::POSITIONS_MAX) as usize);
+                index.event_ids.reserve_gathered(
+                    expected.saturating_sub(index.locations.len() as u64).min(ids::POSITIONS_MAX) as usize,
+                );
             }
-            let file = File::open(&path).map_err(|e| io_failure("opening", &path, e))?;
+            let file = File::open(path).map_err(|e| io_failure("opening", path, e))?;
             segments.push(Arc::new(Segment { name, file }));
         }
-        let _ = decoder.join();
+        for thread in decoder_threads {
+            let _ = thread.join();
+        }
+        index.suspected_repeats = index
+            .event_ids
+            .settle()
+            .into_iter()
+            .map(|(position, others)| recovery::SuspectedRepeat { position, others })
+            .collect();
         if segments.is_empty() {
             let name = segment_file_name(0);
             create_segment(disk, &segments_dir, &name)?;

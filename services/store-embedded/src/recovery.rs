@@ -190,7 +190,7 @@ pub(crate) fn index_segment(
         pending.records.push((record.position, record.event_id, record.fingerprint, location));
         pending.ids.insert(record.event_id);
         if record.flags & FLAG_LAST_IN_APPEND != 0 {
-            index_append(index, &mut pending, name);
+            index_append(index, &mut pending);
             committed_end = record.offset + record.length as u64;
         }
     }
@@ -290,56 +290,49 @@ pub(crate) fn check_record_sequence(
     Ok(())
 }
 
-/// A record whose id's fingerprint an earlier record has: corruption if that record's id is
-/// the same, which [`confirm_suspected_repeats`] checks once the segments can be read.
+/// A record whose id's fingerprint other records' ids have: corruption if one of theirs is
+/// the same id, which [`confirm_suspected_repeats`] checks once the segments can be read.
 #[derive(Debug)]
 pub(crate) struct SuspectedRepeat {
-    segment: String,
-    offset: u64,
-    position: u64,
-    event_id: EventId,
-    earlier: Vec<u64>,
+    pub(crate) position: u64,
+    pub(crate) others: Vec<u64>,
 }
 
-/// Checks every suspected repeat of an event id against the earlier records: an id the log
-/// already held is corruption, reported with the position and offset of the record that
-/// repeats it.
+/// Checks every suspected repeat of an event id against the other records: an id the log
+/// holds twice is corruption, reported with the position and offset of the later record (the
+/// earliest such, whatever order the suspects came in).
 pub(crate) fn confirm_suspected_repeats(shared: &Shared) -> Result<(), StoreError> {
     let suspects = std::mem::take(&mut shared.index.write().unwrap_or_else(|p| p.into_inner()).suspected_repeats);
+    let mut repeats = Vec::new();
     for suspect in suspects {
-        for earlier in suspect.earlier {
-            if shared.read_record(earlier)?.event_id == suspect.event_id {
-                return Err(StoreError::Corrupt {
-                    segment: suspect.segment,
-                    offset: suspect.offset,
-                    position: suspect.position,
-                    reason: format!("event id {} appears twice (first at position {earlier})", suspect.event_id),
-                });
+        let id = shared.read_record(suspect.position)?.event_id;
+        for other in suspect.others {
+            if shared.read_record(other)?.event_id == id {
+                repeats.push((suspect.position.max(other), suspect.position.min(other), id));
             }
         }
     }
-    Ok(())
+    let Some((position, first, event_id)) = repeats.into_iter().min() else { return Ok(()) };
+    let location = shared.index.read().unwrap_or_else(|p| p.into_inner()).locations.get(position).expect("indexed");
+    let segment = shared.segments.read().unwrap_or_else(|p| p.into_inner())[location.segment as usize].name.clone();
+    Err(StoreError::Corrupt {
+        segment,
+        offset: location.offset,
+        position,
+        reason: format!("event id {event_id} appears twice (first at position {first})"),
+    })
 }
 
-/// Adds a whole append to the index, and empties `pending`. An id whose fingerprint the index
-/// already holds is noted as a suspected repeat (see [`SuspectedRepeat`]).
-pub(crate) fn index_append(index: &mut Index, pending: &mut PendingAppend, segment: &str) {
+/// Adds a whole append to the index, and empties `pending`. Its ids are gathered, to be put in
+/// the id table once every segment is indexed (see [`SuspectedRepeat`]).
+pub(crate) fn index_append(index: &mut Index, pending: &mut PendingAppend) {
     let positions = match index.streams.get_mut(pending.stream.as_str()) {
         Some(positions) => positions,
         None => index.streams.entry(pending.stream.clone()).or_default(),
     };
-    for (position, event_id, fingerprint, location) in pending.records.drain(..) {
+    for (position, _, fingerprint, location) in pending.records.drain(..) {
         assert_eq!(index.locations.len() as u64, position, "the index grows one position at a time");
-        let earlier = index.event_ids.insert_after_candidates(fingerprint, position);
-        if !earlier.is_empty() {
-            index.suspected_repeats.push(SuspectedRepeat {
-                segment: segment.to_string(),
-                offset: location.offset,
-                position,
-                event_id,
-                earlier,
-            });
-        }
+        index.event_ids.gather(fingerprint, position);
         index.locations.push(location);
         positions.push(position);
     }

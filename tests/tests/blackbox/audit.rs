@@ -264,6 +264,29 @@ async fn an_event_id_used_twice_is_a_chain_failure_at_the_second_use() {
         &facilitator,
         now,
     );
+    // Honest events after it: ids are paired once the replay ends, and the repeat must still
+    // be named at its own index, not pass because the log went on.
+    for n in 0..3u8 {
+        builder.append(
+            AuthorPart {
+                event_id: klero_ledger::envelope::EventId([0xA0 + n; 16]),
+                stream: "assembly/audit/deliberation".into(),
+                event_type: "klero.deliberation.v1.PublicSubmissionReceived".into(),
+                event_version: 1,
+                author_public_key: facilitator.verifying_key().to_bytes(),
+                authored_at_unix_ms: now,
+                payload: pb::deliberation::PublicSubmissionReceived {
+                    submitter_id: format!("after-{n}"),
+                    content_hash: sha(&format!("after {n}")),
+                    received_on: "2026-01-22".into(),
+                    sealed_text: None,
+                }
+                .encode_to_vec(),
+            },
+            &facilitator,
+            now,
+        );
+    }
     builder.checkpoint();
     let tampered = builder.finish();
     expect_failure(&tampered, FailureClass::Chain, at);

@@ -155,6 +155,65 @@ async fn the_leaf_file_is_taken_up_when_whole_and_rebuilt_when_lost() {
     assert_served_views_equal_a_rebuild(&mut client, "leaves").await;
 }
 
+/// The block hashes kept beside the leaf file (FORMAT.md §6.1) spare a start hashing every
+/// leaf. A leaf changed together with its block's CRC (an edit, not rot, which the CRC would
+/// find) still gives the snapshot's root, so the snapshot is taken up; but no proof is ever
+/// served from it: the first read of its block hashes the leaves and refuses them, while the
+/// other blocks still prove.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leaf_changed_under_its_kept_block_hash_is_never_served() {
+    let mut server = TestServer::start().await;
+    let cast = assembly_with_recommendations(&server, "blocks").await;
+    let mut client = server.client().await;
+    for n in 0..40 {
+        append(&mut client, &cast.facilitator, "blocks", &submission(format!("s{n}"))).await;
+    }
+    server.restart().await;
+    let size = server.snapshot_taken_up().expect("snapshot");
+    server
+        .restart_after(|directory| {
+            let leaves_path = directory.join(klero_log::TREE_LEAVES_FILE);
+            let mut leaves = std::fs::read(&leaves_path).expect("a leaf file");
+            leaves[20 * 32] ^= 1;
+            std::fs::write(&leaves_path, &leaves).expect("write");
+            // Block 1 (leaves 16..32): its record is its hash, then the CRC of its leaves.
+            let blocks_path = leaves_path.with_extension("blocks");
+            let mut blocks = std::fs::read(&blocks_path).expect("a blocks file");
+            assert!(blocks.len() >= 3 * 36, "whole blocks were kept");
+            blocks[36 + 32..2 * 36].copy_from_slice(&crc32c::crc32c(&leaves[16 * 32..32 * 32]).to_be_bytes());
+            std::fs::write(&blocks_path, &blocks).expect("write");
+        })
+        .await;
+    assert_eq!(server.snapshot_taken_up(), Some(size), "the kept block hashes give the root");
+    let mut client = server.client().await;
+    for _ in 0..2 {
+        assert!(client.inclusion_proof(20, size).await.is_err(), "no proof from a changed leaf");
+        assert!(client.inclusion_proof(17, size).await.is_err(), "nor from its block");
+    }
+    let checkpoint = client.checkpoint().await.expect("checkpoint");
+    let verifier = klero_ledger::checkpoint::LogVerifierKey::parse_vkey(&checkpoint.verifier_key).expect("vkey");
+    let signed = verifier.verify(&checkpoint.signed_note).expect("checkpoint verifies");
+    let tree_size = signed.checkpoint().tree_size;
+    let proof = client.inclusion_proof(40, tree_size).await.expect("another block still proves");
+    let event = client
+        .ledger()
+        .read_log(pb::ledger::ReadLogRequest { from_log_index: 40, max_count: 1 })
+        .await
+        .expect("read")
+        .into_inner()
+        .events
+        .remove(0);
+    let hash = klero_ledger::Hash256(event.event_hash.as_slice().try_into().expect("32 bytes"));
+    klero_ledger::merkle::verify_inclusion(
+        40,
+        tree_size,
+        &klero_ledger::merkle::leaf_hash(&hash.0),
+        &proof,
+        &signed.checkpoint().root_hash,
+    )
+    .expect("and verifies");
+}
+
 /// Issue 29: the domain's tables are rows kept beside the snapshot (FORMAT.md §6.1), so a
 /// snapshot's own bytes do not grow with submissions and each snapshot writes only the rows
 /// added since the last.

@@ -4,7 +4,7 @@
 //! and the fold is bounded by assemblies.
 
 use crate::export::{Export, ExportFormatError, ExportHeader, ExportReader, PublishedView};
-use klero_domain::spill::SpillTo;
+use klero_domain::spill::{DistinctKeys, MemoryFiles, SpillFiles, SpillTo};
 use klero_domain::Rejection;
 use klero_fold::{FoldError, LogFold, LoggedEventRef};
 use klero_ledger::chain::StreamChainChecker;
@@ -19,7 +19,6 @@ use std::collections::{BTreeMap, HashSet};
 use std::io::BufRead;
 use std::sync::{mpsc, Arc, Mutex};
 
-mod ids;
 mod report;
 
 pub use report::*;
@@ -194,7 +193,13 @@ fn verify_events(
     let mut replay = Replay {
         chains: StreamChainChecker::new(),
         streams: HashSet::new(),
-        event_ids: ids::SeenIds::new(options.table_spill.as_ref().map(|SpillTo(files)| &**files)),
+        event_ids: DistinctKeys::new(
+            options
+                .table_spill
+                .as_ref()
+                .map_or_else(|| Arc::new(MemoryFiles) as Arc<dyn SpillFiles>, |SpillTo(files)| files.clone()),
+            16,
+        ),
         frontier: Frontier::new(),
         fold: new_fold(header.trust_root, options.table_spill.as_ref()),
         anchors,
@@ -300,6 +305,19 @@ fn verify_events(
         ),
         None => report.signatures_verified = report.events,
     }
+    // Ids are paired once, here, among the events replayed: a repeat is named at its own log
+    // index, as if found in order, since the earliest failure is the one kept.
+    if let Some(repeat) = replay.event_ids.first_repeat() {
+        let id = klero_ledger::envelope::EventId(repeat.key.try_into().expect("16-byte ids"));
+        fail(
+            &mut report,
+            failure(
+                FailureClass::Chain,
+                Some(repeat.row as u64),
+                format!("event id {id} is already at log index {}: event ids are unique across the log", repeat.first),
+            ),
+        );
+    }
     report.streams = replay.streams.len() as u64;
     report.root_hash = replay.frontier.root();
     report.answer_times = attest_answer_times(std::mem::take(&mut replay.answer_times), &replay.anchors.attested);
@@ -395,8 +413,9 @@ fn attest_answer_times(mut answers: Vec<AnswerTime>, attested: &[(u64, u64)]) ->
 struct Replay<'h> {
     chains: StreamChainChecker,
     streams: HashSet<String>,
-    /// Every event id so far, with its log index: ids are unique across the whole log.
-    event_ids: ids::SeenIds,
+    /// Every event id so far, by log index: ids are unique across the whole log, which is
+    /// checked once the replay ends ([`Replay::check_event_ids`]).
+    event_ids: DistinctKeys,
     frontier: Frontier,
     fold: LogFold,
     anchors: Anchors<'h>,
@@ -460,15 +479,11 @@ impl Replay<'_> {
             report.chain_links_verified += 1;
         }
         let author = envelope.author();
-        let repeated = match self.event_ids.insert(author.event_id.0, index) {
-            ids::Seen::New => None,
-            ids::Seen::Before(first) => Some(format!(
-                "event id {} is already at log index {first}: event ids are unique across the log",
-                author.event_id
-            )),
-            ids::Seen::TooMany => Some(format!("more than {} events: beyond what this verifier counts", u32::MAX)),
-        };
-        if let Some(reason) = repeated {
+        // Row `n` of the ids is log index `n`: every event is replayed in order from 0 until
+        // one fails.
+        debug_assert_eq!(index, self.event_ids.rows() as u64);
+        if self.event_ids.push(&author.event_id.0).is_err() {
+            let reason = format!("more than {} events: beyond what this verifier counts", u32::MAX);
             fail(report, failure(FailureClass::Chain, position, reason));
             return false;
         }
