@@ -83,15 +83,24 @@ fn crash_states(before: &Files, after: &Files) -> Vec<(String, Files)> {
         after.keys().chain(before.keys()).filter(|path| before.get(*path) != after.get(*path)).collect();
     changed.sort();
     changed.dedup();
-    // Segments are written in place (and may be torn); files replaced by rename (the
-    // checkpoint, the snapshot) change whole, after the segment writes they follow.
+    // Segments and the tree's files are written in place (and may be torn); files replaced by
+    // rename (the checkpoint, the snapshot) change whole, after the writes they follow.
     let is_segment = |path: &PathBuf| path.starts_with("segments");
-    changed.sort_by_key(|path| (!is_segment(path), (*path).clone()));
+    let is_tree_file = |path: &PathBuf| path.to_string_lossy().starts_with(klero_log::TREE_LEAVES_FILE);
+    changed.sort_by_key(|path| (!is_segment(path), !is_tree_file(path), (*path).clone()));
     let mut states = Vec::new();
+    // The tree's files are not synced, so a crash may keep the blocks file's new end without
+    // the leaf file's.
+    let blocks = PathBuf::from(format!("{}.blocks", klero_log::TREE_LEAVES_FILE));
+    if let Some(new_blocks) = after.get(&blocks).filter(|bytes| before.get(&blocks) != Some(*bytes)) {
+        let mut state = before.clone();
+        state.insert(blocks.clone(), new_blocks.clone());
+        states.push(("the blocks file written before the leaf file".to_string(), state));
+    }
     let mut current = before.clone();
     for path in changed {
         let (old, new) = (before.get(path), after.get(path));
-        if is_segment(path) {
+        if is_segment(path) || is_tree_file(path) {
             let old_bytes = old.cloned().unwrap_or_default();
             let new_bytes = new.cloned().unwrap_or_default();
             let first_difference = old_bytes
@@ -133,6 +142,8 @@ async fn workload_step(log: &TransparencyLog, author: &klero_ledger::SigningKey,
     let stream = if step.is_multiple_of(3) { "assembly/a/selection" } else { "assembly/a/deliberation" };
     if step % 7 == 6 {
         log.publish_checkpoint().await.expect("checkpoint");
+        // As a server does when it takes a snapshot: the leaves and block hashes go to files.
+        log.flush_tree_leaves().expect("flush the tree's files");
     } else if step % 5 == 4 {
         let batch = (0..3).map(|i| signed_event(author, stream, *n + i)).collect();
         log.append_batch(stream, ExpectedRevision::Any, batch, 1_000 + u64::from(step)).await.expect("batch");
@@ -143,6 +154,20 @@ async fn workload_step(log: &TransparencyLog, author: &klero_ledger::SigningKey,
             .expect("append");
         *n += 1;
     }
+}
+
+/// Every block hash a start would take from the tree's files after a crash is the hash of that
+/// block of the events found (the leaves beyond them are a prefix the store no longer holds,
+/// which a start refuses on its own).
+fn check_kept_block_hashes(context: &str, kept: &[klero_ledger::Hash256], found: &[Vec<u8>]) {
+    let mut tree = klero_ledger::merkle::CompactMerkleTree::new(klero_ledger::merkle::MemoryLeaves::default());
+    for envelope in found {
+        tree.push_entry(&klero_ledger::envelope::event_hash_of_envelope_bytes(envelope)).expect("push");
+    }
+    let blocks = (found.len() as u64 / klero_ledger::merkle::LEAVES_PER_BLOCK).min(kept.len() as u64);
+    let height = klero_ledger::merkle::LEAVES_PER_BLOCK.trailing_zeros();
+    let true_hashes = tree.subtree_hashes(height, 0, blocks).expect("blocks");
+    assert_eq!(&kept[..blocks as usize], &true_hashes[..], "{context}: a kept block hash is not its block's");
 }
 
 /// The log reopened after a crash: its size and root are those of the events found (chains
@@ -178,6 +203,7 @@ async fn every_crash_point_of_a_workload_keeps_what_was_acknowledged() {
     }
 
     let mut crash_points = 0;
+    let mut blocks_kept = 0;
     let mut files_changed = std::collections::BTreeSet::new();
     for (operation, pair) in states.windows(2).enumerate() {
         let (before, after) = (&pair[0], &pair[1]);
@@ -190,6 +216,14 @@ async fn every_crash_point_of_a_workload_keeps_what_was_acknowledged() {
             let directory = tempfile::tempdir().expect("temp dir");
             rebuild(directory.path(), &files);
             let context = format!("crash during operation {operation}, {what}");
+            // What a start with a snapshot would take from the tree's files, before the log
+            // (opened here without one) rewrites them.
+            let kept = {
+                let leaves = klero_log::FileLeaves::open(directory.path().join(klero_log::TREE_LEAVES_FILE), u64::MAX)
+                    .expect("the tree's files open");
+                klero_ledger::merkle::LeafStorage::kept_block_hashes(&leaves, u64::MAX)
+            };
+            blocks_kept += kept.len();
             let (store, log) = open(directory.path()).await.unwrap_or_else(|e| panic!("{context}: does not open: {e}"));
             let found = envelopes(&store).await;
             assert!(
@@ -200,6 +234,7 @@ async fn every_crash_point_of_a_workload_keeps_what_was_acknowledged() {
                 after.events.len()
             );
             check_log_holds(&context, &log, &found);
+            check_kept_block_hashes(&context, &kept, &found);
             store.close().await;
             crash_points += 1;
         }
@@ -209,6 +244,7 @@ async fn every_crash_point_of_a_workload_keeps_what_was_acknowledged() {
         states.len() - 1
     );
     assert!(files_changed.iter().any(|p| p.ends_with("checkpoint")), "checkpoint writes are among the crash points");
+    assert!(blocks_kept > 0, "crash states kept block hashes");
     assert!(crash_points >= 100, "only {crash_points} crash points");
 }
 

@@ -245,44 +245,27 @@ async fn an_event_id_used_twice_is_a_chain_failure_at_the_second_use() {
     let facilitator = key("audit facilitator");
     let at = builder.size();
     let now = klero_application::system_clock()();
-    builder.append(
-        AuthorPart {
-            event_id: reused,
-            stream: "assembly/audit/deliberation".into(),
-            event_type: "klero.deliberation.v1.PublicSubmissionReceived".into(),
-            event_version: 1,
-            author_public_key: facilitator.verifying_key().to_bytes(),
-            authored_at_unix_ms: now,
-            payload: pb::deliberation::PublicSubmissionReceived {
-                submitter_id: "again".into(),
-                content_hash: sha("z"),
-                received_on: "2026-01-22".into(),
-                sealed_text: None,
-            }
-            .encode_to_vec(),
-        },
-        &facilitator,
-        now,
-    );
+    let submission = |event_id, submitter: &str| AuthorPart {
+        event_id,
+        stream: "assembly/audit/deliberation".into(),
+        event_type: "klero.deliberation.v1.PublicSubmissionReceived".into(),
+        event_version: 1,
+        author_public_key: facilitator.verifying_key().to_bytes(),
+        authored_at_unix_ms: now,
+        payload: pb::deliberation::PublicSubmissionReceived {
+            submitter_id: submitter.into(),
+            content_hash: sha(submitter),
+            received_on: "2026-01-22".into(),
+            sealed_text: None,
+        }
+        .encode_to_vec(),
+    };
+    builder.append(submission(reused, "again"), &facilitator, now);
     // Honest events after it: ids are paired once the replay ends, and the repeat must still
     // be named at its own index, not pass because the log went on.
     for n in 0..3u8 {
         builder.append(
-            AuthorPart {
-                event_id: klero_ledger::envelope::EventId([0xA0 + n; 16]),
-                stream: "assembly/audit/deliberation".into(),
-                event_type: "klero.deliberation.v1.PublicSubmissionReceived".into(),
-                event_version: 1,
-                author_public_key: facilitator.verifying_key().to_bytes(),
-                authored_at_unix_ms: now,
-                payload: pb::deliberation::PublicSubmissionReceived {
-                    submitter_id: format!("after-{n}"),
-                    content_hash: sha(&format!("after {n}")),
-                    received_on: "2026-01-22".into(),
-                    sealed_text: None,
-                }
-                .encode_to_vec(),
-            },
+            submission(klero_ledger::envelope::EventId([0xA0 + n; 16]), &format!("after-{n}")),
             &facilitator,
             now,
         );
