@@ -29,9 +29,10 @@ impl Default for SelectionService {
 fn selection_status(error: SelectionError) -> Status {
     match error {
         SelectionError::Input { file: InputFile::Arguments, reason, .. } => errors::invalid_field("panel_size", reason),
-        SelectionError::Input { file, line, reason } => {
+        SelectionError::Input { file, line, column, reason } => {
             let field = if file == InputFile::Features { "features_csv" } else { "people_csv" };
-            errors::invalid_field(field, format!("line {line}: {reason}"))
+            let column = column.map(|c| format!(", column {c}")).unwrap_or_default();
+            errors::invalid_field(field, format!("line {line}{column}: {reason}"))
         }
         SelectionError::Infeasible { conflict } => {
             let rule = klero_domain::RuleCode::SelectionQuotasFeasible;

@@ -21,7 +21,7 @@ pub const ALGORITHM_VERSION: &str = "klero-selection 2";
 
 pub use klero_draw::{draw, draw_replacement, verify_draw, Instance, Panel, PublishedLottery, Quota, WEIGHT_TOTAL};
 pub use leximin::{best_panel, leximin, leximin_with_progress, Distribution};
-pub use pool::{build_instance, parse_features_csv};
+pub use pool::{build_instance, decode_csv, parse_features_csv, TextEncoding};
 
 /// Which input a selection error is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,8 +47,9 @@ impl std::fmt::Display for InputFile {
 /// Why a selection failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SelectionError {
-    #[error("{file} line {line}: {reason}")]
-    Input { file: InputFile, line: usize, reason: String },
+    /// `column` (from 1) where one cell is at fault.
+    #[error("{file} line {line}{}: {reason}", column.map(|c| format!(", column {c}")).unwrap_or_default())]
+    Input { file: InputFile, line: usize, column: Option<usize>, reason: String },
     /// No panel meets the quotas; the message names the quotas in conflict.
     #[error("no panel can meet the quotas: {conflict}")]
     Infeasible { conflict: String },

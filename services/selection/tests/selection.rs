@@ -263,6 +263,82 @@ fn spreadsheet_exports_with_quotes_bom_and_crlf_read_as_the_same_pool() {
     );
 }
 
+/// Issue 30: spreadsheets save CSV as UTF-8 (with or without a byte-order mark) or as
+/// Windows-1252 (Excel's plain "CSV" on Windows). Each is detected from the bytes and said,
+/// never guessed silently; what is neither is refused with its line and column.
+#[test]
+fn csv_bytes_are_read_as_the_encoding_they_are_in_and_say_which() {
+    use klero_selection::{decode_csv, TextEncoding};
+    let utf8 = "id,area\nJosé,Pen-y-Bont\n";
+    assert_eq!(decode_csv(utf8.as_bytes(), InputFile::People), Ok((utf8.to_string(), TextEncoding::Utf8)));
+    let with_bom = [&[0xEF, 0xBB, 0xBF][..], utf8.as_bytes()].concat();
+    assert_eq!(decode_csv(&with_bom, InputFile::People), Ok((utf8.to_string(), TextEncoding::Utf8WithByteOrderMark)));
+    // "Jos\xE9" and a Windows-1252 curly quote and euro sign: the same text, said as such, with
+    // where the first byte that is not UTF-8 is.
+    let windows = b"id,area\nJos\xE9,\x93Pen-y-Bont\x94 \x80\n";
+    let (text, encoding) = decode_csv(windows, InputFile::People).expect("Windows-1252");
+    assert_eq!(text, "id,area\nJosé,\u{201C}Pen-y-Bont\u{201D} €\n");
+    assert_eq!(encoding, TextEncoding::Windows1252 { first_non_utf8: (2, 4) });
+    assert!(encoding.to_string().contains("line 2, column 4"), "{encoding}");
+    // A byte Windows-1252 leaves undefined, UTF-16, and a broken UTF-8 file with a BOM: refused
+    // with their place.
+    let undefined = decode_csv(b"id,area\na,b\nJos\xE9,x\x81\n", InputFile::People).expect_err("0x81");
+    assert_eq!(
+        undefined,
+        SelectionError::Input {
+            file: InputFile::People,
+            line: 3,
+            column: Some(7),
+            reason: "byte 0x81 is neither UTF-8 nor Windows-1252: save the file as \"CSV UTF-8\"".into()
+        }
+    );
+    // UTF-8 and Windows-1252 in one file, either way round: refused, never half-misread.
+    for mixed in [&b"id,area\nRen\xC3\xA9e,x\nJos\xE9,y\n"[..], &b"id,area\nJos\xE9,y\nRen\xC3\xA9e,x\n"[..]] {
+        let error = decode_csv(mixed, InputFile::People).expect_err("mixed");
+        assert!(error.to_string().contains("mixes encodings"), "{error}");
+    }
+    let utf16 = decode_csv(&[0xFF, 0xFE, b'i', 0, b'd', 0], InputFile::Features).expect_err("UTF-16");
+    assert!(utf16.to_string().contains("UTF-16"), "{utf16}");
+    let broken = decode_csv(&[0xEF, 0xBB, 0xBF, b'i', b'd', b'\n', b'J', 0xE9], InputFile::People).expect_err("BOM");
+    assert!(matches!(broken, SelectionError::Input { line: 2, column: Some(2), .. }), "{broken}");
+}
+
+/// Issue 30: a malformed row is named by its line and the column at fault.
+#[test]
+fn malformed_rows_name_their_line_and_column() {
+    let features = "feature,value,min,max\narea,east,1,3\narea,west,1,3\n";
+    let quotas = parse_features_csv(features).expect("features");
+    let cases = [
+        ("id,area\na,east\nb\n", 3, Some(2), "expected 2 columns, found 1"),
+        ("id,area\na,east\nb,west,extra\n", 3, Some(3), "expected 2 columns, found 3"),
+        ("id,area\na,east\nb,north\n", 3, Some(2), "north"),
+        ("id,area\na,east\na,west\n", 3, Some(1), "a"),
+    ];
+    for (people, line, column, says) in cases {
+        let error = build_instance(&quotas, people, 1).expect_err(people);
+        assert!(
+            matches!(&error, SelectionError::Input { file: InputFile::People, line: l, column: c, reason }
+                if *l == line && *c == column && reason.contains(says)),
+            "{people:?}: {error}"
+        );
+        assert!(error.to_string().contains(&format!("line {line}, column {}", column.expect("a column"))), "{error}");
+    }
+    let cases = [
+        ("feature,value,min,max\narea,east,one,3\n", 2, 3, "min must be a whole number, not \"one\""),
+        ("feature,value,min,max\narea,east,1,3,9\n", 2, 5, "expected 4 columns, found 5"),
+        ("feature,value,min,max\narea,,1,3\n", 2, 2, "must not be empty"),
+        ("feature,value,min,max\narea,east,4,3\n", 2, 3, "above max"),
+    ];
+    for (text, line, column, says) in cases {
+        let error = parse_features_csv(text).expect_err(text);
+        assert!(
+            matches!(&error, SelectionError::Input { file: InputFile::Features, line: l, column: Some(c), reason }
+                if *l == line && *c == column && reason.contains(says)),
+            "{text:?}: {error}"
+        );
+    }
+}
+
 #[test]
 fn malformed_csv_is_refused_with_its_line() {
     let error =
@@ -270,7 +346,7 @@ fn malformed_csv_is_refused_with_its_line() {
     assert!(matches!(&error, SelectionError::Input { file: InputFile::Features, .. }), "{error}");
     let error = parse_features_csv("\u{feff}feature,value,min,max\narea,east,1\n").expect_err("three columns");
     assert!(
-        matches!(&error, SelectionError::Input { file: InputFile::Features, line: 2, reason } if reason.contains("4 columns")),
+        matches!(&error, SelectionError::Input { file: InputFile::Features, line: 2, reason, .. } if reason.contains("4 columns")),
         "{error}"
     );
     let error = parse_features_csv("feature,value,min\n").expect_err("header");

@@ -2,7 +2,10 @@
 //! the draw, written to a directory an organiser can publish.
 
 use anyhow::Context;
-use klero_selection::{build_instance, draw, leximin_with_progress, parse_features_csv, verify_draw, WEIGHT_TOTAL};
+use klero_selection::{
+    build_instance, decode_csv, draw, leximin_with_progress, parse_features_csv, verify_draw, InputFile, TextEncoding,
+    WEIGHT_TOTAL,
+};
 use serde_json::json;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -18,13 +21,24 @@ pub struct SelectArgs<'a> {
     pub time_limit: Duration,
 }
 
+/// A CSV file's text, with how its bytes were read said on stderr when it was not plain UTF-8:
+/// an officer should know that accents came from Windows-1252, not find out from the names.
+fn read_csv(path: &Path, file: InputFile) -> anyhow::Result<(String, TextEncoding)> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let (text, encoding) = decode_csv(&bytes, file).with_context(|| format!("reading {}", path.display()))?;
+    if encoding != TextEncoding::Utf8 {
+        eprintln!("{}: read as {encoding}", path.display());
+    }
+    Ok((text, encoding))
+}
+
 pub fn run(args: SelectArgs<'_>) -> anyhow::Result<()> {
     let started = Instant::now();
-    let quotas = parse_features_csv(
-        &std::fs::read_to_string(args.features).with_context(|| format!("reading {}", args.features.display()))?,
-    )?;
-    let people = std::fs::read_to_string(args.people).with_context(|| format!("reading {}", args.people.display()))?;
-    let instance = build_instance(&quotas, &people, args.panel_size)?;
+    let (features, features_encoding) = read_csv(args.features, InputFile::Features)?;
+    let quotas = parse_features_csv(&features).with_context(|| format!("reading {}", args.features.display()))?;
+    let (people, people_encoding) = read_csv(args.people, InputFile::People)?;
+    let instance = build_instance(&quotas, &people, args.panel_size)
+        .with_context(|| format!("reading {} with {}", args.people.display(), args.features.display()))?;
     let seed = args.seed_hex.map(|hex| klero_ledger::hash::from_hex(hex).context("--seed must be hex")).transpose()?;
     if let Some(seed) = &seed {
         anyhow::ensure!((16..=64).contains(&seed.len()), "--seed must be 16 to 64 bytes");
@@ -94,7 +108,8 @@ pub fn run(args: SelectArgs<'_>) -> anyhow::Result<()> {
         "{}",
         json!({"min_probability": min, "max_probability": max, "panels": lottery.panels.len(), "seconds": started.elapsed().as_secs_f64(),
                "stages": distribution.stages, "leximin_complete": distribution.leximin_complete, "maximin_seconds": distribution.maximin_seconds, "types": instance.types.len(),
-               "people": instance.people(), "drawn": seed.is_some()})
+               "people": instance.people(), "drawn": seed.is_some(),
+               "encodings": {"features": features_encoding.to_string(), "people": people_encoding.to_string()}})
     );
     Ok(())
 }

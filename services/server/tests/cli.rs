@@ -132,6 +132,40 @@ fn select_writes_the_lottery_and_ends_with_a_json_summary() {
     assert_eq!(std::fs::read_to_string(dir.path().join("out/distribution.json")).expect("again"), lottery);
     assert_eq!(std::fs::read_to_string(dir.path().join("out/panel.csv")).expect("again"), panel);
 
+    // Issue 30: the same pool saved by Excel on Windows (Windows-1252, an accented id) and the
+    // quotas as "CSV UTF-8" (a byte-order mark): read, and said how.
+    std::fs::write(
+        dir.path().join("bom.csv"),
+        b"\xEF\xBB\xBFfeature,value,min,max\r\nage,young,1,2\r\nage,old,1,2\r\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("windows.csv"),
+        b"id,age\r\nJos\xE9,young\r\nb,young\r\nc,old\r\nd,old\r\ne,old\r\n",
+    )
+    .expect("write");
+    let excel = klero(
+        &["select", "--features", "bom.csv", "--people", "windows.csv", "--panel-size", "3", "--out", "excel"],
+        dir.path(),
+    );
+    let stderr = String::from_utf8_lossy(&excel.stderr);
+    assert!(excel.status.success(), "{stderr}");
+    assert!(stderr.contains("windows.csv: read as Windows-1252") && stderr.contains("line 2, column 4"), "{stderr}");
+    assert!(stderr.contains("bom.csv: read as UTF-8 with a byte-order mark"), "{stderr}");
+    let summary: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&excel.stdout).lines().last().expect("a line")).expect("JSON");
+    assert!(summary["encodings"]["people"].as_str().expect("people").starts_with("Windows-1252"), "{summary}");
+    let probabilities = std::fs::read_to_string(dir.path().join("excel/probabilities.csv")).expect("probabilities");
+    assert!(probabilities.contains("José,0.6"), "{probabilities}");
+    // A row short of a column: its line and column.
+    std::fs::write(dir.path().join("short.csv"), "id,age\na,young\nb\nc,old\n").expect("write");
+    let short = klero(
+        &["select", "--features", "features.csv", "--people", "short.csv", "--panel-size", "2", "--out", "y"],
+        dir.path(),
+    );
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("people line 3, column 2: expected 2 columns, found 1"));
+
     std::fs::write(dir.path().join("tight.csv"), "feature,value,min,max\nage,young,3,3\nage,old,1,2\n").expect("write");
     let infeasible = klero(
         &["select", "--features", "tight.csv", "--people", "people.csv", "--panel-size", "3", "--out", "x"],

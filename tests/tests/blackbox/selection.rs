@@ -147,6 +147,7 @@ async fn bad_selection_requests_name_the_field_or_the_quotas() {
     let good = "feature,value,min,max\nage,young,1,1\nage,old,1,2\n";
     let bad_quota = "feature,value,min,max\nage,young,one,1\n";
     let error = selection.compute_lottery(request(bad_quota, 2)).await.expect_err("bad quotas");
+    assert!(error.message().contains("line 2, column 3"), "the cell at fault: {}", error.message());
     assert_eq!(field_of(error), (tonic::Code::InvalidArgument, vec!["features_csv".to_string()]));
     let error = selection.compute_lottery(request(good, 0)).await.expect_err("no seats");
     assert_eq!(field_of(error), (tonic::Code::InvalidArgument, vec!["panel_size".to_string()]));
