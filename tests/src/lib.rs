@@ -377,6 +377,7 @@ pub fn pool() -> pb::selection::PoolRegistered {
     let members = (0..10)
         .map(|i| pb::selection::PoolMember {
             id: format!("p{i}"),
+            household: Vec::new(),
             features: vec![pb::selection::FeatureValue {
                 feature: "age".into(),
                 value: if i % 2 == 0 { "young" } else { "old" }.into(),

@@ -3,14 +3,21 @@
 
 use crate::errors;
 use klero_proto as pb;
-use klero_selection::{build_instance, leximin, parse_features_csv, publish, InputFile, SelectionError};
+use klero_selection::{
+    build_instance, leximin, parse_features_csv, publish, smallest_relaxation, InputFile, Relaxation, SelectionError,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status};
+use tonic_types::{ErrorDetails, StatusExt};
 
 /// Volunteers one request may bring. pool_2000's maximin takes about 15 s on 2 cores.
 pub const SELECTION_PEOPLE_MAX: usize = 2_500;
+/// Columns one request may name as saying where volunteers live.
+pub const HOUSEHOLD_COLUMNS_MAX: usize = 8;
+/// Quotas one request may ask a relaxation to keep, as many as a plan may hold.
+pub const KEEP_QUOTAS_MAX: usize = 200;
 /// Refinement beyond the maximin stage stops here, inside the server's request timeout.
 const LEXIMIN_TIME_LIMIT: Duration = Duration::from_secs(20);
 
@@ -45,6 +52,35 @@ fn selection_status(error: SelectionError) -> Status {
     }
 }
 
+/// FAILED_PRECONDITION for quotas no panel meets, with the smallest relaxation: in the
+/// message, and as one PreconditionFailure violation per quota it changes (type
+/// `QUOTA_RELAXATION`, subject `feature=value`, description `min..max to min..max`), so a
+/// client can show the officer the quotas side by side before anything is committed.
+fn infeasible_status(conflict: &str, relaxation: Result<Option<Relaxation>, SelectionError>) -> Status {
+    let rule = klero_domain::RuleCode::SelectionQuotasFeasible;
+    let mut details = ErrorDetails::new();
+    details.add_precondition_failure_violation("RULE", rule.as_str(), conflict.to_string());
+    let proposal = match relaxation {
+        Ok(Some(relaxation)) => {
+            for c in &relaxation.changes {
+                details.add_precondition_failure_violation(
+                    "QUOTA_RELAXATION",
+                    format!("{}={}", c.feature, c.value),
+                    format!("{}..{} to {}..{}", c.min, c.max, c.relaxed_min, c.relaxed_max),
+                );
+            }
+            format!("; the smallest relaxation: {relaxation}")
+        }
+        Ok(None) => "; no relaxation of the other quotas can help".to_string(),
+        Err(error) => format!("; the relaxation could not be computed: {error}"),
+    };
+    Status::with_error_details(
+        tonic::Code::FailedPrecondition,
+        format!("{rule}: no panel can meet the quotas: {conflict}{proposal}"),
+        details,
+    )
+}
+
 #[tonic::async_trait]
 impl pb::selection::selection_server::Selection for SelectionService {
     async fn compute_lottery(
@@ -67,20 +103,47 @@ impl pb::selection::selection_server::Selection for SelectionService {
         if request.panel_size == 0 || request.panel_size as usize > people {
             return Err(errors::invalid_field("panel_size", format!("must be 1 to the pool's size ({people})")));
         }
-        let instance = build_instance(&quotas, &request.people_csv, request.panel_size).map_err(selection_status)?;
+        if request.household_columns.len() > HOUSEHOLD_COLUMNS_MAX {
+            return Err(Status::resource_exhausted(format!(
+                "limit exceeded: household_columns names {} columns, the maximum is {HOUSEHOLD_COLUMNS_MAX}",
+                request.household_columns.len()
+            )));
+        }
+        if request.keep_quotas.len() > KEEP_QUOTAS_MAX {
+            return Err(Status::resource_exhausted(format!(
+                "limit exceeded: keep_quotas names {} quotas, the maximum is {KEEP_QUOTAS_MAX}",
+                request.keep_quotas.len()
+            )));
+        }
+        let mut keep = Vec::with_capacity(request.keep_quotas.len());
+        for (i, kept) in request.keep_quotas.iter().enumerate() {
+            if !quotas.iter().any(|q| q.feature == kept.feature && q.value == kept.value) {
+                return Err(errors::invalid_field(
+                    &format!("keep_quotas[{i}]"),
+                    format!("{} = {} has no quota in features_csv", kept.feature, kept.value),
+                ));
+            }
+            keep.push((kept.feature.clone(), kept.value.clone()));
+        }
+        let instance = build_instance(&quotas, &request.people_csv, request.panel_size, &request.household_columns)
+            .map_err(selection_status)?;
         // The permit moves into the blocking task: if the client gives up, the computation
         // still holds it until it ends, so abandoned requests cannot pile up.
         let computed = tokio::task::spawn_blocking(move || {
             let _permit = _permit;
-            let distribution = leximin(&instance, LEXIMIN_TIME_LIMIT)?;
+            let distribution = match leximin(&instance, LEXIMIN_TIME_LIMIT) {
+                Err(SelectionError::Infeasible { conflict }) => {
+                    return Err(infeasible_status(&conflict, smallest_relaxation(&instance, &keep)));
+                }
+                other => other.map_err(selection_status)?,
+            };
             let lottery = publish(&distribution);
             let probabilities: Vec<f64> =
                 (0..instance.types.len()).map(|t| lottery.type_probability(&instance, t)).collect();
-            Ok::<_, SelectionError>((lottery, probabilities, distribution.leximin_complete))
+            Ok::<_, Status>((lottery, probabilities, distribution.leximin_complete))
         })
         .await
-        .map_err(|e| Status::internal(format!("the selection task failed: {e}")))?
-        .map_err(selection_status)?;
+        .map_err(|e| Status::internal(format!("the selection task failed: {e}")))??;
         let (lottery, type_probabilities, leximin_complete) = computed;
         let min_probability = type_probabilities.iter().cloned().fold(f64::INFINITY, f64::min);
         Ok(Response::new(pb::selection::ComputeLotteryResponse {

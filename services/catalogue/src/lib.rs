@@ -641,7 +641,18 @@ impl ToDomain for pb::selection::PoolRegistered {
                     )
                 })
                 .collect();
-            members.push(PoolMember { id, features });
+            let household = match member.household.len() {
+                0 => None,
+                32 => Some(Hash256(member.household[..].try_into().unwrap_or([0; 32]))),
+                other => {
+                    c.violations.push(violation(
+                        format!("members[{i}].household"),
+                        format!("must be empty or a 32-byte household commitment (FORMAT.md §9), not {other} bytes"),
+                    ));
+                    None
+                }
+            };
+            members.push(PoolMember { id, features, household });
             if c.violations.len() > 100 {
                 break; // enough to fix; do not build a huge error
             }

@@ -396,6 +396,9 @@ pub struct PoolMember {
     pub id: String,
     /// (feature, value) pairs, one per feature.
     pub features: Vec<(String, String)>,
+    /// The salted household commitment, if the member names one (FORMAT.md §9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub household: Option<Hash256>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -147,6 +147,7 @@ fn pool() -> PoolRegistered {
     let members = (0..8)
         .map(|i| PoolMember {
             id: format!("p{i}"),
+            household: None,
             features: vec![("age".into(), if i % 2 == 0 { "young" } else { "old" }.into())],
         })
         .collect();
@@ -554,6 +555,116 @@ fn a_leximin_panel_must_be_the_draw_from_the_published_lottery() {
     s.given(OPERATOR, replace(&expected));
 }
 
+/// The test pool with households: p0 (young) lives with p1 (old), and p2 with p4 (both young).
+fn pool_with_households() -> PoolRegistered {
+    let mut pool = pool();
+    for member in &mut pool.members {
+        member.household = match member.id.as_str() {
+            "p0" | "p1" => Some(Hash256::of(b"household one")),
+            "p2" | "p4" => Some(Hash256::of(b"household two")),
+            _ => None,
+        };
+    }
+    pool
+}
+
+/// Households on the record (FORMAT.md §9): a lottery, a drawn panel or a replacement that
+/// seats two volunteers of one household is refused, whatever the plan, and the LEXIMIN lottery
+/// computed under the constraint passes, as do its draw and its replacements.
+#[test]
+fn no_panel_on_the_record_seats_two_of_one_household() {
+    // Without a lottery: a quota-meeting panel with p0 and p1 is refused by the household rule.
+    let mut s = Scenario::convened();
+    s.given(OPERATOR, DomainEvent::SelectionPlanned(plan()));
+    s.given(OPERATOR, DomainEvent::PoolRegistered(pool_with_households()));
+    let housemates = vec!["p0".to_string(), "p1".into(), "p3".into(), "p6".into()];
+    s.then_rejected(
+        OPERATOR,
+        DomainEvent::PanelDrawn(PanelDrawn { seed: SEED.to_vec(), member_ids: housemates }),
+        "selection.panel_keeps_households_apart",
+    );
+    let apart = vec!["p0".to_string(), "p3".into(), "p5".into(), "p6".into()];
+    s.given(OPERATOR, DomainEvent::PanelDrawn(PanelDrawn { seed: SEED.to_vec(), member_ids: apart }));
+    s.given(
+        OPERATOR,
+        DomainEvent::MemberWithdrew(MemberWithdrew { member_id: "p3".into(), reason: WithdrawalReason::Personal }),
+    );
+    let replace = |new: &str| {
+        DomainEvent::ReplacementDrawn(ReplacementDrawn {
+            withdrawn_member_id: "p3".into(),
+            replacement_member_id: new.into(),
+        })
+    };
+    s.then_rejected(OPERATOR, replace("p1"), "selection.panel_keeps_households_apart");
+    s.given(OPERATOR, replace("p7"));
+
+    // With a LEXIMIN lottery computed under the households.
+    let pool = pool_with_households();
+    let quotas: Vec<klero_selection::Quota> = quotas()
+        .iter()
+        .map(|q| klero_selection::Quota { feature: q.feature.clone(), value: q.value.clone(), min: q.min, max: q.max })
+        .collect();
+    let people = pool.members.iter().map(|m| {
+        let value_of = |feature: &str| m.features.iter().find(|(f, _)| f == feature).map(|(_, v)| v.as_str());
+        klero_selection::Volunteer { id: &m.id, household: m.household.as_ref().map(|h| &h.0[..]), value_of }
+    });
+    let instance = klero_selection::Instance::group(&quotas, people, 4).expect("instance");
+    assert_eq!(instance.households.len(), 2);
+    let distribution = klero_selection::leximin(&instance, std::time::Duration::from_secs(30)).expect("leximin");
+    let lottery = klero_selection::publish(&distribution);
+    let mut s = Scenario::convened();
+    s.given(OPERATOR, DomainEvent::SelectionPlanned(leximin_plan()));
+    s.given(OPERATOR, DomainEvent::PoolRegistered(pool.clone()));
+    // A forged lottery: its first panel moves a seat to a housemate, keeping the quotas.
+    let mut forged = lottery.clone();
+    let p0 = instance.type_of("p0").expect("p0");
+    let p1 = instance.type_of("p1").expect("p1");
+    let young_alone = instance.type_of("p6").expect("p6");
+    let old_alone = instance.type_of("p3").expect("p3");
+    forged.panels[0] = vec![0; instance.types.len()];
+    forged.panels[0][p0] = 1;
+    forged.panels[0][p1] = 1;
+    forged.panels[0][young_alone] = 1;
+    forged.panels[0][old_alone] = 1;
+    assert!(instance.panel_meets_quotas(&forged.panels[0]));
+    s.then_rejected(OPERATOR, published(&forged), "selection.lottery_keeps_households_apart");
+    s.given(OPERATOR, published(&lottery));
+    let drawn = klero_selection::draw(&instance, &lottery, SEED);
+    s.given(OPERATOR, DomainEvent::PanelDrawn(PanelDrawn { seed: SEED.to_vec(), member_ids: drawn.clone() }));
+    // Every replacement, one after another, is the draw's and keeps households apart.
+    let mut ever_seated = drawn.clone();
+    let mut seated = drawn.clone();
+    while let Some(leaving) = seated.first().cloned() {
+        let Ok(replacement) = klero_selection::draw_replacement(&instance, SEED, &leaving, &ever_seated) else {
+            break;
+        };
+        s.given(
+            OPERATOR,
+            DomainEvent::MemberWithdrew(MemberWithdrew {
+                member_id: leaving.clone(),
+                reason: WithdrawalReason::Personal,
+            }),
+        );
+        s.given(
+            OPERATOR,
+            DomainEvent::ReplacementDrawn(ReplacementDrawn {
+                withdrawn_member_id: leaving.clone(),
+                replacement_member_id: replacement.clone(),
+            }),
+        );
+        seated.retain(|m| *m != leaving);
+        seated.push(replacement.clone());
+        ever_seated.push(replacement);
+    }
+    let households_seated: Vec<Option<Hash256>> = ever_seated
+        .iter()
+        .map(|id| pool.members.iter().find(|m| m.id == *id).and_then(|m| m.household))
+        .filter(Option::is_some)
+        .collect();
+    let distinct: std::collections::BTreeSet<_> = households_seated.iter().collect();
+    assert_eq!(distinct.len(), households_seated.len(), "no household was ever seated twice: {ever_seated:?}");
+}
+
 fn rejection_code(result: Result<Acceptance, Rejection>) -> &'static str {
     result.expect_err("refused").rule().as_str()
 }
@@ -680,7 +791,7 @@ fn a_withdrawal_whose_type_is_exhausted_cannot_be_replaced() {
                 leaving = next;
             }
             Err(error) => {
-                assert!(error.to_string().contains("every volunteer of their type has been seated"), "{error}");
+                assert!(error.to_string().contains("every volunteer with their values has been seated"), "{error}");
                 break;
             }
         }

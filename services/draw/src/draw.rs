@@ -7,8 +7,8 @@
 //!    the panel drawn is the first whose running total of weights exceeds `u`.
 //! 2. Within each type, members are ranked by `SHA-256("KLERO-DRAW-MEMBER-V1" 0x00 | seed | id)`,
 //!    ascending (ties by id), and the panel's seats for that type go to the first in rank.
-//! 3. A replacement for a withdrawn member is the next member of the same type, in that rank,
-//!    who has never been seated.
+//! 3. A replacement for a withdrawn member is the next member with the same quota values, in
+//!    that rank, who has never been seated and shares no household with anyone ever seated.
 
 use crate::instance::{Instance, Panel};
 use klero_ledger::Hash256;
@@ -33,16 +33,18 @@ pub enum DrawError {
     /// The member named is not in the registered pool.
     #[error("{member_id} is not in the pool")]
     NotInPool { member_id: String },
-    /// Everyone of the withdrawn member's type has been seated already: no replacement can be
-    /// drawn, and the panel stays one seat short of that type.
+    /// Everyone with the withdrawn member's quota values has been seated already, or lives with
+    /// someone who has: no replacement can be drawn, and the panel stays one seat short.
     #[error(
-        "no replacement can be drawn for {withdrawn_member_id}: every volunteer of their type has been seated already"
+        "no replacement can be drawn for {withdrawn_member_id}: every volunteer with their values has been seated already, or lives with someone who has"
     )]
     NoReplacementLeft { withdrawn_member_id: String },
     #[error("the lottery has {panels} panels but {weights} weights; it needs one weight per panel")]
     WeightPerPanel { panels: usize, weights: usize },
     #[error("panel {panel} of the lottery breaks the quotas or does not fill the panel exactly")]
     PanelBreaksQuotas { panel: usize },
+    #[error("panel {panel} of the lottery seats two volunteers of one household")]
+    PanelSeatsHousemates { panel: usize },
     #[error("the weights must be positive and sum to {WEIGHT_TOTAL}")]
     WeightsDoNotSum,
     #[error("type {type_index}: published probability {published} but the lottery gives {exact}")]
@@ -97,7 +99,9 @@ pub fn draw(instance: &Instance, lottery: &PublishedLottery, seed: &[u8]) -> Vec
     ids
 }
 
-/// The replacement for `withdrawn`: the next never-seated member of the same type, in draw order.
+/// The replacement for `withdrawn`: among the members with the same quota values, in draw order,
+/// the first who has never been seated and whose household has never had anyone seated. Without
+/// households that is the next never-seated member of the withdrawn member's type.
 pub fn draw_replacement(
     instance: &Instance,
     seed: &[u8],
@@ -105,14 +109,32 @@ pub fn draw_replacement(
     ever_seated: &[String],
 ) -> Result<String, DrawError> {
     let t = instance.type_of(withdrawn).ok_or_else(|| DrawError::NotInPool { member_id: withdrawn.to_string() })?;
-    ranked_members(instance, t, seed)
+    let values = &instance.types[t].values;
+    let seated_households: Vec<usize> = ever_seated
+        .iter()
+        .filter_map(|id| instance.type_of(id))
+        .filter_map(|seated| instance.household_of_type(seated))
+        .collect();
+    let mut candidates: Vec<(Hash256, &String)> = Vec::new();
+    for (u, person_type) in instance.types.iter().enumerate() {
+        if person_type.values != *values
+            || instance.household_of_type(u).is_some_and(|h| seated_households.contains(&h))
+        {
+            continue;
+        }
+        candidates.extend(person_type.members.iter().map(|m| (rank(seed, m), m)));
+    }
+    candidates.sort();
+    candidates
         .into_iter()
+        .map(|(_, m)| m)
         .find(|m| !ever_seated.contains(m))
         .cloned()
         .ok_or_else(|| DrawError::NoReplacementLeft { withdrawn_member_id: withdrawn.to_string() })
 }
 
-/// Everything an observer checks: every panel meets the quotas, the weights sum to the total,
+/// Everything an observer checks: every panel meets the quotas and seats at most one volunteer
+/// of each household, the weights sum to the total,
 /// the published per-type probabilities match the lottery, and the seed draws this panel.
 pub fn verify_draw(
     instance: &Instance,
@@ -126,6 +148,9 @@ pub fn verify_draw(
     }
     if let Some(bad) = lottery.panels.iter().position(|p| !instance.panel_meets_quotas(p)) {
         return Err(DrawError::PanelBreaksQuotas { panel: bad });
+    }
+    if let Some(bad) = lottery.panels.iter().position(|p| !instance.panel_keeps_households_apart(p)) {
+        return Err(DrawError::PanelSeatsHousemates { panel: bad });
     }
     let total: u128 = lottery.weights.iter().map(|&w| w as u128).sum();
     if total != WEIGHT_TOTAL as u128 || lottery.weights.contains(&0) {

@@ -1,7 +1,12 @@
 //! Quotas, and a pool grouped into types: people with identical values on every quota feature
 //! are interchangeable, so lotteries and draws work on types, not on people.
+//!
+//! Households break that symmetry: a volunteer who shares a household with another in the pool
+//! cannot sit beside them, so they are not interchangeable with someone of the same values who
+//! lives alone. Each such volunteer is a type of their own, and [`Instance::households`] says
+//! which of those types may take at most one seat between them.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// One quota: seats for one value of one feature.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -21,6 +26,10 @@ pub struct PersonType {
     pub values: Vec<usize>,
     /// The pseudonymous ids of its members, sorted.
     pub members: Vec<String>,
+    /// Whether this is one volunteer who shares a household with others in the pool (a type of
+    /// one member, listed in one of [`Instance::households`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shares_household: bool,
 }
 
 /// A panel, as seats per type (in the order of `Instance::types`).
@@ -39,6 +48,56 @@ pub struct Instance {
     pub types: Vec<PersonType>,
     /// Seats on the panel.
     pub panel_size: u32,
+    /// Households of two or more volunteers in the pool, each as its members' types (ascending);
+    /// a panel seats at most one of each. Ordered by their first type. Empty without households.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub households: Vec<Vec<usize>>,
+}
+
+/// The household a row's household columns name, or `None` if they are all empty: the cells
+/// normalised (trimmed, lowercased, runs of white space made one space, so that "12 High St"
+/// and "12  high st" agree), joined by the unit separator 0x1F (docs/FORMAT.md §9).
+pub fn household_key<'a>(cells: impl Iterator<Item = &'a str>) -> Option<Vec<u8>> {
+    let normalised: Vec<String> =
+        cells.map(|cell| cell.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()).collect();
+    if normalised.iter().all(String::is_empty) {
+        return None;
+    }
+    Some(normalised.join("\u{1f}").into_bytes())
+}
+
+/// The salted commitment to a household that `PoolMember.household` carries (docs/FORMAT.md §9):
+/// SHA-256("KLERO-HOUSEHOLD-V1" 0x00 || salt || key), with `key` from [`household_key`]. The salt
+/// stays with the council: addresses are few enough to guess one by one without it.
+pub fn household_commitment(salt: &[u8; 32], key: &[u8]) -> klero_ledger::Hash256 {
+    klero_ledger::Hash256::of_parts(&[HOUSEHOLD_DOMAIN, salt, key])
+}
+
+const HOUSEHOLD_DOMAIN: &[u8] = b"KLERO-HOUSEHOLD-V1\0";
+
+/// A volunteer as [`Instance::group`] has read them: value numbers in feature order.
+struct ReadVolunteer<'p> {
+    values: Vec<usize>,
+    id: &'p str,
+    household: Option<&'p [u8]>,
+}
+
+/// One volunteer as [`Instance::group`] reads them.
+pub struct Volunteer<'p, F> {
+    /// Pseudonymous id.
+    pub id: &'p str,
+    /// Who they live with: volunteers with equal keys share a household. `None` for a volunteer
+    /// who names none, and so shares with nobody. On the record the key is a salted commitment
+    /// (docs/FORMAT.md §9); offline it may be the address itself, since only equality counts.
+    pub household: Option<&'p [u8]>,
+    /// Their value of a feature.
+    pub value_of: F,
+}
+
+impl<F> std::fmt::Debug for Volunteer<'_, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Volunteer").field("id", &self.id).field("household", &self.household).finish_non_exhaustive()
+    }
 }
 
 /// Most people in a pool.
@@ -67,12 +126,12 @@ pub enum PoolError {
 }
 
 impl Instance {
-    /// Groups `people` (pseudonymous id, then a value lookup by feature) into types under the
-    /// quotas. The feature and value order is the quota order, so the same quotas and pool
-    /// always give the same types in the same order, whatever the order of the people.
+    /// Groups `people` into types under the quotas. The feature and value order is the quota
+    /// order, so the same quotas and pool always give the same types in the same order, whatever
+    /// the order of the people (docs/FORMAT.md §9, type order).
     pub fn group<'p, I, F>(quotas: &[Quota], people: I, panel_size: u32) -> Result<Instance, PoolError>
     where
-        I: IntoIterator<Item = (&'p str, F)>,
+        I: IntoIterator<Item = Volunteer<'p, F>>,
         F: Fn(&str) -> Option<&'p str>,
     {
         let mut features: Vec<String> = Vec::new();
@@ -100,9 +159,9 @@ impl Instance {
         if panel_size == 0 {
             return Err(PoolError::EmptyPanel);
         }
-        let mut by_values: BTreeMap<Vec<usize>, Vec<String>> = BTreeMap::new();
+        let mut read: Vec<ReadVolunteer<'p>> = Vec::new();
         let mut seen = HashSet::new();
-        for (count, (id, value_of)) in people.into_iter().enumerate() {
+        for (count, Volunteer { id, household, value_of }) in people.into_iter().enumerate() {
             if count >= POOL_PEOPLE_MAX {
                 return Err(PoolError::TooManyPeople);
             }
@@ -121,16 +180,41 @@ impl Instance {
                     })?;
                 key.push(v);
             }
-            by_values.entry(key).or_default().push(id.to_string());
+            read.push(ReadVolunteer { values: key, id, household });
         }
-        let types = by_values
+        let mut household_sizes: HashMap<&[u8], usize> = HashMap::new();
+        for volunteer in &read {
+            if let Some(household) = volunteer.household {
+                *household_sizes.entry(household).or_default() += 1;
+            }
+        }
+        // Type key: the values, then None for those who share no household (one type per
+        // value list) or Some(id) for each who does: a type of their own, sorted after the
+        // type of the same values that shares nothing, and by id among themselves.
+        let mut types: BTreeMap<(Vec<usize>, Option<&str>), Vec<String>> = BTreeMap::new();
+        let mut housemates: HashMap<&str, &[u8]> = HashMap::new();
+        for ReadVolunteer { values, id, household } in read {
+            let shared = household.filter(|h| household_sizes[h] > 1);
+            if let Some(household) = shared {
+                housemates.insert(id, household);
+            }
+            types.entry((values, shared.map(|_| id))).or_default().push(id.to_string());
+        }
+        let mut households: BTreeMap<&[u8], Vec<usize>> = BTreeMap::new();
+        let types: Vec<PersonType> = types
             .into_iter()
-            .map(|(values, mut members)| {
+            .enumerate()
+            .map(|(t, ((values, housemate), mut members))| {
+                if let Some(household) = housemate.and_then(|id| housemates.get(id)) {
+                    households.entry(household).or_default().push(t);
+                }
                 members.sort();
-                PersonType { values, members }
+                PersonType { values, members, shares_household: housemate.is_some() }
             })
             .collect();
-        Ok(Instance { features, values, bounds, types, panel_size })
+        let mut households: Vec<Vec<usize>> = households.into_values().collect();
+        households.sort();
+        Ok(Instance { features, values, bounds, types, panel_size, households })
     }
 
     /// [`Instance::group`] for members given as (id, [(feature, value)]), as the selection
@@ -142,7 +226,7 @@ impl Instance {
     ) -> Result<Instance, PoolError> {
         let people = members.iter().map(|(id, pairs)| {
             let value_of = move |feature: &str| pairs.iter().find(|(f, _)| f == feature).map(|(_, v)| v.as_str());
-            (id.as_str(), value_of)
+            Volunteer { id: id.as_str(), household: None, value_of }
         });
         Instance::group(quotas, people, panel_size)
     }
@@ -170,6 +254,21 @@ impl Instance {
             }
         }
         true
+    }
+
+    /// Whether a panel seats at most one volunteer of each household.
+    pub fn panel_keeps_households_apart(&self, counts: &[u32]) -> bool {
+        self.households
+            .iter()
+            .all(|types| types.iter().map(|&t| counts.get(t).copied().unwrap_or(0) as u64).sum::<u64>() <= 1)
+    }
+
+    /// The household (an index into [`Instance::households`]) of a type, if it shares one.
+    pub fn household_of_type(&self, t: usize) -> Option<usize> {
+        if !self.types.get(t)?.shares_household {
+            return None;
+        }
+        self.households.iter().position(|types| types.binary_search(&t).is_ok())
     }
 
     /// The type a member belongs to.

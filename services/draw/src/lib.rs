@@ -11,5 +11,6 @@ pub mod instance;
 
 pub use draw::{draw, draw_panel_index, draw_replacement, verify_draw, DrawError, PublishedLottery, WEIGHT_TOTAL};
 pub use instance::{
-    Instance, Panel, PersonType, PoolError, Quota, FEATURES_MAX, POOL_PEOPLE_MAX, VALUES_PER_FEATURE_MAX,
+    household_commitment, household_key, Instance, Panel, PersonType, PoolError, Quota, Volunteer, FEATURES_MAX,
+    POOL_PEOPLE_MAX, VALUES_PER_FEATURE_MAX,
 };

@@ -16,7 +16,9 @@
 use crate::simplex::ColumnLp;
 use crate::SelectionError;
 use klero_draw::{Instance, Panel};
-use microlp::{ComparisonOp, LinearExpr, OptimizationDirection, Problem, Variable};
+use microlp::{
+    ComparisonOp, LinearExpr, OptimizationDirection, Problem, ResumeOptions, SolutionStatus, SolveOptions, Variable,
+};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -39,10 +41,23 @@ pub struct Distribution {
     pub panels_generated: usize,
     /// Time to the proven maximin optimum (the first stage), in seconds.
     pub maximin_seconds: f64,
+    /// Each stage solved: its seconds, the types it fixed and the panels it added.
+    pub stage_times: Vec<StageTime>,
+}
+
+/// What one LEXIMIN stage took.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StageTime {
+    pub seconds: f64,
+    pub types_fixed: usize,
+    pub panels_added: usize,
 }
 
 /// Time spent in pricing, for the trace.
 static PRICING_NANOS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// Exact pricing MIPs solved, and the longest, for the trace.
+static EXACT_PRICINGS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static EXACT_PRICING_MAX_NANOS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Weight of the centre in the smoothed dual point priced first.
 const SMOOTHING: f64 = 0.8;
@@ -50,6 +65,8 @@ const SMOOTHING: f64 = 0.8;
 const EPSILON: f64 = 1e-9;
 /// Longest one pricing MIP may run.
 const PRICING_TIME_MAX: Duration = Duration::from_secs(60);
+/// A pricing search checks whether it may stop this often.
+const PRICING_SLICE: Duration = Duration::from_millis(250);
 /// Cutting-plane rounds allowed per stage; far above what the test pools need.
 const ROUNDS_PER_STAGE_MAX: usize = 10_000;
 
@@ -57,11 +74,16 @@ fn solver_error(context: &str, error: impl std::fmt::Display) -> SelectionError 
     SelectionError::Solver { reason: format!("{context}: {error}") }
 }
 
-/// The panel maximising Σ weight × seats under the quotas, or `None` if no panel meets them.
+/// The panel maximising Σ weight × seats under the quotas and at most one seat per household,
+/// or `None` if no panel meets them.
 pub fn best_panel(instance: &Instance, weights: &[f64]) -> Result<Option<(Panel, f64)>, SelectionError> {
+    Ok(solve_pricing(instance, weights, true, Stop::Optimum, None)?.map(|priced| (priced.panel, priced.value)))
+}
+
+/// The pricing problem: maximise Σ weight × seats under the quotas, and, if asked, at most one
+/// seat per household.
+fn pricing_problem(instance: &Instance, weights: &[f64], keep_households_apart: bool) -> (Problem, Vec<Variable>) {
     let mut problem = Problem::new(OptimizationDirection::Maximize);
-    // A bound on any one pricing problem; the test pools need milliseconds.
-    problem.set_time_limit(PRICING_TIME_MAX);
     let seats: Vec<Variable> = instance
         .types
         .iter()
@@ -85,22 +107,87 @@ pub fn best_panel(instance: &Instance, weights: &[f64]) -> Result<Option<(Panel,
             problem.add_constraint(expr, ComparisonOp::Le, max as f64);
         }
     }
-    match problem.solve() {
-        Ok(outcome) => {
-            let solution = outcome
-                .into_solution()
-                .map_err(|e| solver_error("pricing stopped early", format!("{:?}", e.termination_reason())))?;
+    for household in instance.households.iter().filter(|_| keep_households_apart) {
+        let mut expr = LinearExpr::empty();
+        for &t in household {
+            expr.add(seats[t], 1.0);
+        }
+        problem.add_constraint(expr, ComparisonOp::Le, 1.0);
+    }
+    (problem, seats)
+}
+
+/// When a pricing search may stop.
+#[derive(Clone, Copy, Debug)]
+enum Stop {
+    /// Only at the proven optimum.
+    Optimum,
+    /// As soon as it holds a panel worth more than this, or has proven that none is.
+    Above(f64),
+}
+
+/// What a pricing search found: its best panel, that panel's Σ weight × seats, and a proven upper
+/// bound on every panel's (the value itself when the panel is proven best).
+struct Priced {
+    panel: Panel,
+    value: f64,
+    bound: f64,
+}
+
+/// The pricing MIP, with or without the household constraints, searched in slices of
+/// [`PRICING_SLICE`] until `stop` allows, from `hint` if given (a panel that meets the
+/// constraints, which seeds the search's incumbent). `None` if no panel meets them.
+///
+/// A search stopped by its budget returns its incumbent, which microlp marks `Feasible`, not
+/// `Optimal`; that is only an answer under [`Stop::Above`], and only with the proven bound.
+fn solve_pricing(
+    instance: &Instance,
+    weights: &[f64],
+    keep_households_apart: bool,
+    stop: Stop,
+    hint: Option<&Panel>,
+) -> Result<Option<Priced>, SelectionError> {
+    let (problem, seats) = pricing_problem(instance, weights, keep_households_apart);
+    let started = Instant::now();
+    let mut options = SolveOptions::default();
+    options.time_limit = Some(PRICING_SLICE);
+    options.warm_start = hint.map(|panel| seats.iter().zip(panel).map(|(&v, &c)| (v, c as f64)).collect());
+    let mut outcome = match problem.solve_with(options) {
+        Ok(outcome) => outcome,
+        Err(microlp::Error::Infeasible) => return Ok(None),
+        Err(error) => return Err(solver_error("pricing", error)),
+    };
+    loop {
+        let best_bound = outcome.stats().best_bound;
+        if let Some(solution) = outcome.solution() {
             let panel: Panel = seats.iter().map(|&v| solution.var_value(v).round().max(0.0) as u32).collect();
-            if !instance.panel_meets_quotas(&panel) {
+            if !instance.panel_meets_quotas(&panel)
+                || (keep_households_apart && !instance.panel_keeps_households_apart(&panel))
+            {
                 return Err(SelectionError::Solver {
-                    reason: "the MIP solver returned a panel that breaks the quotas".into(),
+                    reason: "the MIP solver returned a panel that breaks the quotas or seats housemates".into(),
                 });
             }
-            let value = panel.iter().zip(weights).map(|(c, w)| *c as f64 * w).sum();
-            Ok(Some((panel, value)))
+            let value: f64 = panel.iter().zip(weights).map(|(c, w)| *c as f64 * w).sum();
+            let proven = solution.status() == SolutionStatus::Optimal;
+            let bound = if proven { value } else { best_bound.unwrap_or(f64::INFINITY).max(value) };
+            let settled = proven || matches!(stop, Stop::Above(threshold) if value > threshold || bound <= threshold);
+            if settled {
+                return Ok(Some(Priced { panel, value, bound }));
+            }
         }
-        Err(microlp::Error::Infeasible) => Ok(None),
-        Err(error) => Err(solver_error("pricing", error)),
+        if started.elapsed() >= PRICING_TIME_MAX {
+            return Err(SelectionError::Solver {
+                reason: format!("a pricing MIP was not settled within {} s", PRICING_TIME_MAX.as_secs()),
+            });
+        }
+        let mut slice = ResumeOptions::default();
+        slice.time_limit = Some(PRICING_SLICE);
+        outcome = match outcome.resume_with(slice) {
+            Ok(outcome) => outcome,
+            Err(microlp::Error::Infeasible) => return Ok(None),
+            Err(error) => return Err(solver_error("pricing", error)),
+        };
     }
 }
 
@@ -135,6 +222,7 @@ pub fn leximin_with_progress(
     let mut lottery: Vec<f64> = Vec::new();
     let mut level = 0.0;
     let mut maximin_seconds = 0.0;
+    let mut stage_times = Vec::new();
     while fixed.iter().any(Option::is_none) {
         stages += 1;
         let stage_started = Instant::now();
@@ -157,16 +245,19 @@ pub fn leximin_with_progress(
         }
         if std::env::var_os("KLERO_SELECT_TRACE").is_some() {
             eprintln!(
-                "stage {stages}: value {value:.6}, {} new panels, {} pivots (total {} degenerate {} bland {} inversions {} crashes {}), {:?} ({} ms pricing), unfixed {}",
+                "stage {stages}: value {value:.6}, {} new panels, {} pivots (total {} degenerate {} bland {} inversions {} ({} ms) crashes {}), {:?} ({} ms pricing, {} exact, longest {} ms), unfixed {}",
                 stage_lp.panels.len() - panels_before,
                 stage_lp.lp.pivots - pivots_before,
                 stage_lp.lp.pivots,
                 stage_lp.lp.degenerate_pivots,
                 stage_lp.lp.bland_pivots,
                 stage_lp.lp.inversions,
+                stage_lp.lp.inversion_nanos / 1_000_000,
                 stage_lp.lp.crashes,
                 stage_started.elapsed(),
                 PRICING_NANOS.swap(0, std::sync::atomic::Ordering::Relaxed) / 1_000_000,
+                EXACT_PRICINGS.swap(0, std::sync::atomic::Ordering::Relaxed),
+                EXACT_PRICING_MAX_NANOS.swap(0, std::sync::atomic::Ordering::Relaxed) / 1_000_000,
                 fixed.iter().filter(|f| f.is_none()).count()
             );
         }
@@ -184,7 +275,13 @@ pub fn leximin_with_progress(
                 .map(|t| (t, weights[t]))
                 .fold((usize::MAX, f64::MIN), |a, b| if b.1 > a.1 { b } else { a });
             fixed[t] = Some(value);
+            newly_fixed = 1;
         }
+        stage_times.push(StageTime {
+            seconds: stage_started.elapsed().as_secs_f64(),
+            types_fixed: newly_fixed,
+            panels_added: stage_lp.panels.len() - panels_before,
+        });
         progress(fixed.iter().filter(|f| f.is_some()).count(), types);
     }
     let mut panels_used = Vec::new();
@@ -213,6 +310,7 @@ pub fn leximin_with_progress(
         leximin_complete,
         panels_generated: stage_lp.panels.len(),
         maximin_seconds,
+        stage_times,
     })
 }
 
@@ -351,13 +449,18 @@ fn solve_stage(
         if let Some((centre_weights, _)) = centre.as_ref().filter(|_| smoothing) {
             let smoothed: Vec<f64> =
                 centre_weights.iter().zip(&weights).map(|(c, w)| SMOOTHING * c + (1.0 - SMOOTHING) * w).collect();
-            let panel = price(instance, stage_lp, &smoothed, &mut centre)?;
+            let panel = price(instance, stage_lp, &smoothed, &mut centre, Stop::Optimum, None)?;
             if improves(&panel) && stage_lp.add_panel(panel) {
                 continue;
             }
         }
-        // No centre yet, or the smoothed point mispriced: price at the LP's duals.
-        let panel = price(instance, stage_lp, &weights, &mut centre)?;
+        // No centre yet, or the smoothed point mispriced: price at the LP's duals. The search
+        // may stop at the first improving panel, or once it proves there is none: under
+        // households the MIP is hard (tens of milliseconds to a minute on pool_500, against
+        // milliseconds without), and proving the optimum of a panel that improves anyway
+        // bought nothing.
+        let stop = Stop::Above(panel_bound + EPSILON);
+        let panel = price(instance, stage_lp, &weights, &mut centre, stop, None)?;
         // Optimal when no panel improves the lottery. A panel already in the LP cannot (its
         // reduced cost is not positive at the LP optimum); if rounding says otherwise, the
         // stage is optimal within the solver's tolerance.
@@ -375,11 +478,17 @@ fn price(
     stage_lp: &StageLp,
     weights: &[f64],
     centre: &mut Option<(Vec<f64>, f64)>,
+    stop: Stop,
+    hint: Option<&Panel>,
 ) -> Result<Panel, SelectionError> {
     let per_seat: Vec<f64> = weights.iter().zip(&stage_lp.sizes).map(|(w, size)| w / size).collect();
     let pricing_started = Instant::now();
-    let (panel, value) = best_panel(instance, &per_seat)?.ok_or_else(|| crate::infeasibility(instance))?;
-    PRICING_NANOS.fetch_add(pricing_started.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+    let Priced { panel, bound: value, .. } =
+        solve_pricing(instance, &per_seat, true, stop, hint)?.ok_or_else(|| crate::infeasibility(instance))?;
+    let nanos = pricing_started.elapsed().as_nanos() as u64;
+    PRICING_NANOS.fetch_add(nanos, std::sync::atomic::Ordering::Relaxed);
+    EXACT_PRICINGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    EXACT_PRICING_MAX_NANOS.fetch_max(nanos, std::sync::atomic::Ordering::Relaxed);
     let bound = stage_lp.level + value - weights.iter().zip(&stage_lp.rhs).map(|(y, b)| y * b).sum::<f64>();
     if centre.as_ref().is_none_or(|(_, best)| bound < *best) {
         *centre = Some((weights.to_vec(), bound));

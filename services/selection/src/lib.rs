@@ -19,8 +19,11 @@ pub mod simplex;
 /// Version 2: stage LPs by our revised simplex, with smoothed pricing after the first stage.
 pub const ALGORITHM_VERSION: &str = "klero-selection 2";
 
-pub use klero_draw::{draw, draw_replacement, verify_draw, Instance, Panel, PublishedLottery, Quota, WEIGHT_TOTAL};
-pub use leximin::{best_panel, leximin, leximin_with_progress, Distribution};
+pub use klero_draw::{
+    draw, draw_replacement, household_commitment, household_key, verify_draw, Instance, Panel, PublishedLottery, Quota,
+    Volunteer, WEIGHT_TOTAL,
+};
+pub use leximin::{best_panel, leximin, leximin_with_progress, Distribution, StageTime};
 pub use pool::{build_instance, decode_csv, parse_features_csv, TextEncoding};
 
 /// Which input a selection error is in.
@@ -60,7 +63,8 @@ pub enum SelectionError {
 }
 
 /// Names the quotas in conflict: a feature whose bounds cannot add up to the panel size, a
-/// value with too few volunteers, or the first pair of features that cannot be met together.
+/// value with too few volunteers, the first pair of features that cannot be met together, or
+/// the households, when the quotas could be met only by seating housemates together.
 pub fn infeasibility(instance: &Instance) -> SelectionError {
     let k = instance.panel_size as u64;
     for (f, bounds) in instance.bounds.iter().enumerate() {
@@ -83,9 +87,22 @@ pub fn infeasibility(instance: &Instance) -> SelectionError {
             }
         }
     }
+    if !instance.households.is_empty() {
+        let apart = Instance { households: Vec::new(), ..instance.clone() };
+        // The same types without the household constraints: everyone free to sit beside whom
+        // they live with.
+        if matches!(best_panel(&apart, &vec![0.0; apart.types.len()]), Ok(Some(_))) {
+            return SelectionError::Infeasible {
+                conflict: format!(
+                    "the quotas can be met only by seating two volunteers of one household ({} households of two or more)",
+                    instance.households.len()
+                ),
+            };
+        }
+    }
     for a in 0..instance.features.len() {
         for b in a + 1..instance.features.len() {
-            let mut pair = instance.clone();
+            let mut pair = Instance { households: Vec::new(), ..instance.clone() };
             for (f, bounds) in pair.bounds.iter_mut().enumerate() {
                 if f != a && f != b {
                     for bound in bounds.iter_mut() {
@@ -120,4 +137,137 @@ pub fn publish(distribution: &Distribution) -> PublishedLottery {
     }
     let (panels, weights) = distribution.panels.iter().cloned().zip(weights).filter(|(_, w)| *w > 0).unzip();
     PublishedLottery { panels, weights }
+}
+
+/// One quota as a relaxation changes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuotaChange {
+    pub feature: String,
+    pub value: String,
+    /// The quota as planned.
+    pub min: u32,
+    pub max: u32,
+    /// The quota relaxed: never tighter than planned.
+    pub relaxed_min: u32,
+    pub relaxed_max: u32,
+}
+
+/// The smallest change to the quotas that lets a panel meet them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Relaxation {
+    /// Only the quotas that change, in quota order.
+    pub changes: Vec<QuotaChange>,
+    /// Σ (min − relaxed min) + (relaxed max − max): seats of change over every quota.
+    pub total_change: u32,
+}
+
+/// The relaxation of the quotas with the least total change (seats lowered off minimums plus
+/// seats added to maximums) under which some panel of the pool meets them all, keeping the
+/// quotas named in `keep` (feature, value) as planned and at most one seat per household.
+/// `None` if no relaxation of the other quotas can do it.
+///
+/// The least total change equals the fewest seats by which any panel misses the quotas, so
+/// it is one MIP: a panel, and for each quota how far it falls below the minimum and above
+/// the maximum, minimising the sum.
+pub fn smallest_relaxation(
+    instance: &Instance,
+    keep: &[(String, String)],
+) -> Result<Option<Relaxation>, SelectionError> {
+    use microlp::{ComparisonOp, LinearExpr, OptimizationDirection, Problem};
+    let mut problem = Problem::new(OptimizationDirection::Minimize);
+    problem.set_time_limit(std::time::Duration::from_secs(60));
+    let seats: Vec<_> =
+        instance.types.iter().map(|t| problem.add_integer_var(0.0, (0, t.members.len() as i32))).collect();
+    let mut total = LinearExpr::empty();
+    for &v in &seats {
+        total.add(v, 1.0);
+    }
+    problem.add_constraint(total, ComparisonOp::Eq, instance.panel_size as f64);
+    let k = instance.panel_size as i32;
+    let mut shortfalls = Vec::new();
+    for (f, bounds) in instance.bounds.iter().enumerate() {
+        for (value, &(min, max)) in bounds.iter().enumerate() {
+            let kept = keep.iter().any(|(kf, kv)| *kf == instance.features[f] && *kv == instance.values[f][value]);
+            let limit = if kept { 0 } else { k };
+            let below = problem.add_integer_var(1.0, (0, limit.min(min as i32)));
+            let above = problem.add_integer_var(1.0, (0, limit));
+            let mut expr = LinearExpr::empty();
+            for (t, person_type) in instance.types.iter().enumerate() {
+                if person_type.values[f] == value {
+                    expr.add(seats[t], 1.0);
+                }
+            }
+            let mut at_least = expr.clone();
+            at_least.add(below, 1.0);
+            problem.add_constraint(at_least, ComparisonOp::Ge, min as f64);
+            let mut at_most = expr;
+            at_most.add(above, -1.0);
+            problem.add_constraint(at_most, ComparisonOp::Le, max as f64);
+            shortfalls.push((f, value, min, max, below, above));
+        }
+    }
+    for household in &instance.households {
+        let mut expr = LinearExpr::empty();
+        for &t in household {
+            expr.add(seats[t], 1.0);
+        }
+        problem.add_constraint(expr, ComparisonOp::Le, 1.0);
+    }
+    let solution = match problem.solve() {
+        Ok(outcome) => outcome.into_solution().map_err(|e| SelectionError::Solver {
+            reason: format!("the relaxation MIP stopped early: {:?}", e.termination_reason()),
+        })?,
+        Err(microlp::Error::Infeasible) => return Ok(None),
+        Err(error) => return Err(SelectionError::Solver { reason: format!("the relaxation MIP: {error}") }),
+    };
+    if solution.status() != microlp::SolutionStatus::Optimal {
+        return Err(SelectionError::Solver { reason: "the relaxation MIP did not prove its optimum".into() });
+    }
+    let mut changes = Vec::new();
+    let mut total_change = 0;
+    for (f, value, min, max, below, above) in shortfalls {
+        let lowered = solution.var_value(below).round().max(0.0) as u32;
+        let raised = solution.var_value(above).round().max(0.0) as u32;
+        if lowered + raised > 0 {
+            total_change += lowered + raised;
+            changes.push(QuotaChange {
+                feature: instance.features[f].clone(),
+                value: instance.values[f][value].clone(),
+                min,
+                max,
+                relaxed_min: min - lowered,
+                relaxed_max: max + raised,
+            });
+        }
+    }
+    Ok(Some(Relaxation { changes, total_change }))
+}
+
+impl Relaxation {
+    /// The quotas with this relaxation applied, in the order given.
+    pub fn apply(&self, quotas: &[Quota]) -> Vec<Quota> {
+        quotas
+            .iter()
+            .map(|quota| {
+                let change = self.changes.iter().find(|c| c.feature == quota.feature && c.value == quota.value);
+                match change {
+                    Some(c) => Quota { min: c.relaxed_min, max: c.relaxed_max, ..quota.clone() },
+                    None => quota.clone(),
+                }
+            })
+            .collect()
+    }
+}
+
+impl std::fmt::Display for Relaxation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self
+            .changes
+            .iter()
+            .map(|c| {
+                format!("{} = {}: {}..{} to {}..{}", c.feature, c.value, c.min, c.max, c.relaxed_min, c.relaxed_max)
+            })
+            .collect();
+        write!(f, "{} (total change {} seats)", parts.join("; "), self.total_change)
+    }
 }

@@ -9,7 +9,7 @@
 //! one cell is at fault, its column.
 
 use crate::{InputFile, SelectionError};
-use klero_draw::{Instance, PoolError, Quota};
+use klero_draw::{household_key, Instance, PoolError, Quota, Volunteer};
 
 fn input(file: InputFile, line: usize, column: Option<usize>, reason: impl Into<String>) -> SelectionError {
     SelectionError::Input { file, line, column, reason: reason.into() }
@@ -206,8 +206,19 @@ pub fn parse_features_csv(text: &str) -> Result<Vec<Quota>, SelectionError> {
 }
 
 /// Reads `id,<feature>,…` rows and groups the people into types. Columns that are not quota
-/// features are ignored; a person whose value has no quota is refused by name and line.
-pub fn build_instance(quotas: &[Quota], people_csv: &str, panel_size: u32) -> Result<Instance, SelectionError> {
+/// features or household columns are ignored; a person whose value has no quota is refused by
+/// name and line.
+///
+/// `household_columns` name the columns that say where someone lives, as the Sortition
+/// Foundation's address check does (for example `address_line_1,postcode`, or one `household`
+/// column of ids or commitments). People whose [`household_key`]s agree live together, and no
+/// panel seats two of them. Someone whose household columns are all empty lives alone.
+pub fn build_instance(
+    quotas: &[Quota],
+    people_csv: &str,
+    panel_size: u32,
+    household_columns: &[String],
+) -> Result<Instance, SelectionError> {
     let mut rows = csv_rows(people_csv, InputFile::People)?.into_iter();
     let (_, header) = rows.next().ok_or(input(InputFile::People, 1, None, "the file is empty"))?;
     if header.first().map(String::as_str) != Some("id") {
@@ -218,16 +229,25 @@ pub fn build_instance(quotas: &[Quota], people_csv: &str, panel_size: u32) -> Re
             return Err(input(InputFile::People, 1, None, format!("no column for feature {}", quota.feature)));
         }
     }
+    let mut household_indices = Vec::with_capacity(household_columns.len());
+    for column in household_columns {
+        let index = header.iter().position(|h| h == column).ok_or_else(|| {
+            input(InputFile::People, 1, None, format!("no column {column}, named as a household column"))
+        })?;
+        household_indices.push(index);
+    }
     let rows: Vec<(usize, Vec<String>)> = rows.collect();
     if let Some((line, row)) = rows.iter().find(|(_, row)| row.len() != header.len()) {
         let column = row.len().min(header.len()) + 1;
         let reason = format!("expected {} columns, found {}", header.len(), row.len());
         return Err(input(InputFile::People, *line, Some(column), reason));
     }
-    let people = rows.iter().map(|(_, row)| {
+    let keys: Vec<Option<Vec<u8>>> =
+        rows.iter().map(|(_, row)| household_key(household_indices.iter().map(|&i| row[i].as_str()))).collect();
+    let people = rows.iter().zip(&keys).map(|((_, row), key)| {
         let header = &header;
         let value_of = move |feature: &str| header.iter().position(|h| h == feature).map(|column| row[column].as_str());
-        (row[0].as_str(), value_of)
+        Volunteer { id: row[0].as_str(), household: key.as_deref(), value_of }
     });
     Instance::group(quotas, people, panel_size).map_err(|error| {
         // Point at the line of the person the error names; a repeated id at its second line.

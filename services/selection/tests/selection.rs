@@ -6,7 +6,7 @@ use microlp::{ComparisonOp, LinearExpr, OptimizationDirection, Problem};
 use std::time::Duration;
 
 fn instance(features: &str, people: &str, k: u32) -> Instance {
-    build_instance(&parse_features_csv(features).expect("features"), people, k).expect("instance")
+    build_instance(&parse_features_csv(features).expect("features"), people, k, &[]).expect("instance")
 }
 
 /// A small pool: 9 people, 2 features; panels of 4.
@@ -22,7 +22,7 @@ fn all_panels(instance: &Instance) -> Vec<Panel> {
     let mut current = vec![0u32; instance.types.len()];
     fn walk(instance: &Instance, t: usize, left: u32, current: &mut Vec<u32>, panels: &mut Vec<Panel>) {
         if t == instance.types.len() {
-            if left == 0 && instance.panel_meets_quotas(current) {
+            if left == 0 && instance.panel_meets_quotas(current) && instance.panel_keeps_households_apart(current) {
                 panels.push(current.clone());
             }
             return;
@@ -37,12 +37,17 @@ fn all_panels(instance: &Instance) -> Vec<Panel> {
     panels
 }
 
-/// The textbook LEXIMIN over every panel: maximise the lowest unfixed probability; fix each
-/// type that cannot rise above it (one LP per type); repeat. Shares no code with the crate.
+/// The textbook LEXIMIN over every panel of the instance's types.
 fn brute_force_leximin(instance: &Instance) -> Vec<f64> {
-    let panels = all_panels(instance);
-    let n: Vec<f64> = instance.types.iter().map(|t| t.members.len() as f64).collect();
-    let types = instance.types.len();
+    let sizes: Vec<f64> = instance.types.iter().map(|t| t.members.len() as f64).collect();
+    brute_force_leximin_over(&all_panels(instance), &sizes)
+}
+
+/// The textbook LEXIMIN over the panels given (seats per group, groups of `n` interchangeable
+/// people): maximise the lowest unfixed probability; fix each group that cannot rise above it
+/// (one LP per group); repeat. Shares no code with the crate.
+fn brute_force_leximin_over(panels: &[Panel], n: &[f64]) -> Vec<f64> {
+    let types = n.len();
     let mut fixed: Vec<Option<f64>> = vec![None; types];
     // Solves: maximise `objective_type`'s probability (or z if None) subject to fixed floors.
     let solve = |fixed: &[Option<f64>], floor: Option<f64>, maximise: Option<usize>| -> f64 {
@@ -149,7 +154,7 @@ fn leximin_matches_brute_force_on_random_small_pools() {
                 features.push_str(&format!("f{f},{value},{min},{}\n", min + 1 + next(panel_size as u64)));
             }
         }
-        let Ok(instance) = build_instance(&parse_features_csv(&features).expect("features"), &people, panel_size)
+        let Ok(instance) = build_instance(&parse_features_csv(&features).expect("features"), &people, panel_size, &[])
         else {
             continue;
         };
@@ -165,6 +170,167 @@ fn leximin_matches_brute_force_on_random_small_pools() {
         checked += 1;
     }
     assert!(checked >= 8, "only {checked} random pools were feasible");
+}
+
+/// Every panel of people (a seat or none per person, in row order) that meets the quotas and
+/// seats at most one person of each household, enumerated from the rows themselves: no types,
+/// no code shared with the crate. `rows` are (values in `features` order, household; "" for
+/// someone who names none).
+fn all_person_panels(quotas: &[Quota], features: &[&str], rows: &[(Vec<String>, String)], k: usize) -> Vec<Panel> {
+    fn walk(
+        at: usize,
+        chosen: &mut Vec<usize>,
+        k: usize,
+        rows: &[(Vec<String>, String)],
+        valid: &dyn Fn(&[usize]) -> bool,
+        panels: &mut Vec<Panel>,
+    ) {
+        if chosen.len() == k {
+            if valid(chosen) {
+                let mut panel = vec![0; rows.len()];
+                for &person in chosen.iter() {
+                    panel[person] = 1;
+                }
+                panels.push(panel);
+            }
+            return;
+        }
+        if at == rows.len() {
+            return;
+        }
+        chosen.push(at);
+        walk(at + 1, chosen, k, rows, valid, panels);
+        chosen.pop();
+        walk(at + 1, chosen, k, rows, valid, panels);
+    }
+    let valid = |chosen: &[usize]| {
+        let quotas_met = quotas.iter().all(|quota| {
+            let f = features.iter().position(|f| *f == quota.feature).expect("a quota feature");
+            let seats = chosen.iter().filter(|&&person| rows[person].0[f] == quota.value).count() as u32;
+            (quota.min..=quota.max).contains(&seats)
+        });
+        let households: Vec<&String> =
+            chosen.iter().map(|&person| &rows[person].1).filter(|household| !household.is_empty()).collect();
+        let apart = households.iter().collect::<std::collections::HashSet<_>>().len() == households.len();
+        quotas_met && apart
+    };
+    let mut panels = Vec::new();
+    walk(0, &mut Vec::new(), k, rows, &valid, &mut panels);
+    panels
+}
+
+/// Small random pools where people share households (about 1.6 to a household, as the issue
+/// sets): the household-constrained LEXIMIN equals brute force over every panel of people,
+/// person by person. The brute force knows nothing of types, so this also checks that making
+/// each housemate a type of their own loses nothing.
+#[test]
+fn household_leximin_matches_brute_force_over_people() {
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move |bound: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % bound
+    };
+    let values = [["a", "b"], ["x", "y"]];
+    let (mut checked, mut households_changed_the_lottery) = (0, 0);
+    for case in 0..24 {
+        let people_count = 8 + next(5) as usize;
+        let panel_size = 3 + next(2) as u32;
+        let mut rows: Vec<(Vec<String>, String)> = Vec::new();
+        let mut csv = String::from("id,f0,f1,home\n");
+        for person in 0..people_count {
+            let row: Vec<String> = values.iter().map(|v| v[next(2) as usize].to_string()).collect();
+            // Households h0.. drawn with replacement among people_count × 5 / 8 of them.
+            let household = format!("h{}", next(people_count as u64 * 5 / 8));
+            csv.push_str(&format!("p{person:02},{},{household}\n", row.join(",")));
+            rows.push((row, household));
+        }
+        let mut features = String::from("feature,value,min,max\n");
+        for (f, pair) in values.iter().enumerate() {
+            for value in pair {
+                let min = next(2);
+                features.push_str(&format!("f{f},{value},{min},{}\n", min + 1 + next(panel_size as u64)));
+            }
+        }
+        let quotas = parse_features_csv(&features).expect("features");
+        let person_panels = all_person_panels(&quotas, &["f0", "f1"], &rows, panel_size as usize);
+        let built = build_instance(&quotas, &csv, panel_size, &["home".to_string()]);
+        if person_panels.is_empty() {
+            // No panel of people exists: the crate must say so, naming a reason.
+            if let Ok(instance) = built {
+                let error = leximin(&instance, Duration::from_secs(60)).expect_err("infeasible");
+                assert!(matches!(error, SelectionError::Infeasible { .. }), "case {case}: {error}");
+            }
+            continue;
+        }
+        let instance = built.expect("instance");
+        assert!(!instance.households.is_empty(), "case {case} has housemates");
+        let expected = brute_force_leximin_over(&person_panels, &vec![1.0; rows.len()]);
+        let distribution = leximin(&instance, Duration::from_secs(60)).expect("leximin");
+        assert!(distribution.leximin_complete);
+        for (person, truth) in expected.iter().enumerate() {
+            let t = instance.type_of(&format!("p{person:02}")).expect("in the pool");
+            let ours = distribution.type_probabilities[t];
+            assert!((ours - truth).abs() < 1e-6, "case {case}, person {person}: {ours} vs brute force {truth}");
+        }
+        for panel in &distribution.panels {
+            assert!(instance.panel_keeps_households_apart(panel), "case {case}: a panel seats housemates");
+        }
+        // The households must change the answer in some pools, or this test checks nothing
+        // that the test without households does not.
+        let unconstrained = build_instance(&quotas, &csv, panel_size, &[]).expect("instance");
+        let free = leximin(&unconstrained, Duration::from_secs(60)).expect("leximin");
+        let changed = (0..rows.len()).any(|person| {
+            let id = format!("p{person:02}");
+            let free_probability = free.type_probabilities[unconstrained.type_of(&id).expect("in the pool")];
+            (free_probability - expected[person]).abs() > 1e-6
+        });
+        households_changed_the_lottery += usize::from(changed);
+        checked += 1;
+    }
+    assert!(checked >= 12, "only {checked} random pools were feasible");
+    assert!(households_changed_the_lottery >= 3, "households changed only {households_changed_the_lottery} lotteries");
+}
+
+/// The Sortition Foundation's address check: people whose address columns agree, once trimmed,
+/// lowercased and with spaces collapsed, live together; empty addresses share with nobody.
+#[test]
+fn address_columns_name_households_as_the_sortition_foundation_does() {
+    let features = "feature,value,min,max\nage,young,1,2\nage,old,1,2\n";
+    let people = "id,age,address_line_1,postcode\n\
+                  a,young,12 High Street,AB1 2CD\n\
+                  b,old, 12  high street ,ab1 2cd\n\
+                  c,young,12 High Street,AB1 2CE\n\
+                  d,old,,\n\
+                  e,old,,\n\
+                  f,young,3 Low Road,XY9 8ZZ\n";
+    let quotas = parse_features_csv(features).expect("features");
+    let columns = ["address_line_1".to_string(), "postcode".to_string()];
+    let instance = build_instance(&quotas, people, 2, &columns).expect("instance");
+    let households: Vec<Vec<&str>> = instance
+        .households
+        .iter()
+        .map(|types| types.iter().map(|&t| instance.types[t].members[0].as_str()).collect())
+        .collect();
+    assert_eq!(households, vec![vec!["a", "b"]], "only a and b live together");
+    assert!(instance.types.iter().filter(|t| t.shares_household).all(|t| t.members.len() == 1));
+    let distribution = leximin(&instance, Duration::from_secs(10)).expect("leximin");
+    for panel in &distribution.panels {
+        assert!(instance.panel_keeps_households_apart(panel));
+    }
+    // A column that is not in the file is named.
+    let error = build_instance(&quotas, people, 2, &["address".to_string()]).expect_err("no such column");
+    assert!(error.to_string().contains("no column address"), "{error}");
+    // When only housemates could fill the quotas, the households are named as the conflict.
+    let pair = "id,age,home\na,young,1\nb,old,1\nc,old,2\n";
+    let quotas = parse_features_csv("feature,value,min,max\nage,young,1,1\nage,old,1,1\n").expect("features");
+    let instance = build_instance(&quotas, pair, 2, &["home".to_string()]).expect("instance");
+    assert!(leximin(&instance, Duration::from_secs(10)).is_ok(), "a and c can sit together");
+    let alone = "id,age,home\na,young,1\nb,old,1\n";
+    let instance = build_instance(&quotas, alone, 2, &["home".to_string()]).expect("instance");
+    let error = leximin(&instance, Duration::from_secs(10)).expect_err("only housemates fit");
+    assert!(error.to_string().contains("household"), "{error}");
 }
 
 #[test]
@@ -256,7 +422,7 @@ fn spreadsheet_exports_with_quotes_bom_and_crlf_read_as_the_same_pool() {
     // p03's record starts on line 4 and spans two; the record after it starts on line 6.
     let quotas = parse_features_csv(&read("libreoffice-features.csv")).expect("features");
     let people = read("libreoffice-people.csv").replace("\"p04\",\"16-29\"", "\"p04\",\"45-60\"");
-    let error = build_instance(&quotas, &people, 3).expect_err("a value with no quota");
+    let error = build_instance(&quotas, &people, 3, &[]).expect_err("a value with no quota");
     assert!(
         matches!(&error, SelectionError::Input { file: InputFile::People, line: 6, .. }),
         "the error names line 6: {error}"
@@ -315,7 +481,7 @@ fn malformed_rows_name_their_line_and_column() {
         ("id,area\na,east\na,west\n", 3, Some(1), "a"),
     ];
     for (people, line, column, says) in cases {
-        let error = build_instance(&quotas, people, 1).expect_err(people);
+        let error = build_instance(&quotas, people, 1, &[]).expect_err(people);
         assert!(
             matches!(&error, SelectionError::Input { file: InputFile::People, line: l, column: c, reason }
                 if *l == line && *c == column && reason.contains(says)),
@@ -356,4 +522,93 @@ fn malformed_csv_is_refused_with_its_line() {
     let padded =
         parse_features_csv("\u{feff}feature, value ,min,max\r\n\r\n area , east ,1, 3\r\n\r\n").expect("padded");
     assert_eq!(plain, padded);
+}
+
+/// Issue 30, infeasible quotas: on small pools whose quotas no panel meets, the relaxation
+/// found changes the quotas by exactly the fewest seats by which any panel misses them (found
+/// by enumerating every panel, households apart), keeps the quotas it is told to keep, never
+/// tightens a quota, and lets a lottery be computed under the relaxed quotas.
+#[test]
+fn the_relaxation_of_infeasible_quotas_is_the_smallest_by_exhaustive_search() {
+    let mut state = 0x1234_5678_9ABC_DEF1u64;
+    let mut next = move |bound: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % bound
+    };
+    let values = [["a", "b"], ["x", "y"], ["p", "q"]];
+    let (mut infeasible_pools, mut with_kept) = (0, 0);
+    for case in 0..40 {
+        let people_count = 7 + next(5) as usize;
+        let panel_size = 3 + next(3) as u32;
+        let mut people = String::from("id,f0,f1,f2,home\n");
+        for person in 0..people_count {
+            let row: Vec<&str> = values.iter().map(|v| v[next(2) as usize]).collect();
+            people.push_str(&format!("p{person},{},h{}\n", row.join(","), next(people_count as u64 * 3 / 4)));
+        }
+        // Tight quotas: each value's range is narrow and often too high.
+        let mut features = String::from("feature,value,min,max\n");
+        for (f, pair) in values.iter().enumerate() {
+            for value in pair {
+                let min = next(panel_size as u64);
+                features.push_str(&format!("f{f},{value},{min},{}\n", min + next(2)));
+            }
+        }
+        let quotas = parse_features_csv(&features).expect("features");
+        let instance = build_instance(&quotas, &people, panel_size, &["home".to_string()]).expect("instance");
+        if leximin(&instance, Duration::from_secs(10)).is_ok() {
+            continue;
+        }
+        infeasible_pools += 1;
+        // Keep the first quota in every other case.
+        let keep: Vec<(String, String)> =
+            if case % 2 == 0 { vec![(quotas[0].feature.clone(), quotas[0].value.clone())] } else { Vec::new() };
+        // Every panel of the types (any counts summing to the panel size, households apart).
+        let mut fewest: Option<u32> = None;
+        let mut current = vec![0u32; instance.types.len()];
+        fn walk(instance: &Instance, t: usize, left: u32, current: &mut Vec<u32>, visit: &mut dyn FnMut(&[u32])) {
+            if t == instance.types.len() {
+                if left == 0 && instance.panel_keeps_households_apart(current) {
+                    visit(current);
+                }
+                return;
+            }
+            for seats in 0..=left.min(instance.types[t].members.len() as u32) {
+                current[t] = seats;
+                walk(instance, t + 1, left - seats, current, visit);
+            }
+            current[t] = 0;
+        }
+        walk(&instance, 0, panel_size, &mut current, &mut |panel| {
+            let mut missed = 0;
+            for (f, bounds) in instance.bounds.iter().enumerate() {
+                for (v, &(min, max)) in bounds.iter().enumerate() {
+                    let seats: u32 =
+                        panel.iter().zip(&instance.types).filter(|(_, t)| t.values[f] == v).map(|(c, _)| *c).sum();
+                    let miss = min.saturating_sub(seats) + seats.saturating_sub(max);
+                    let kept = keep.iter().any(|(kf, kv)| *kf == instance.features[f] && *kv == instance.values[f][v]);
+                    if kept && miss > 0 {
+                        return;
+                    }
+                    missed += miss;
+                }
+            }
+            fewest = Some(fewest.map_or(missed, |f: u32| f.min(missed)));
+        });
+        let relaxation = smallest_relaxation(&instance, &keep).expect("the MIP");
+        assert_eq!(relaxation.as_ref().map(|r| r.total_change), fewest, "case {case}: {features}{people}");
+        let Some(relaxation) = relaxation else { continue };
+        with_kept += usize::from(!keep.is_empty());
+        assert!(relaxation.total_change > 0, "case {case}: infeasible quotas need some change");
+        for change in &relaxation.changes {
+            assert!(change.relaxed_min <= change.min && change.relaxed_max >= change.max, "case {case}: {change:?}");
+            assert!(!keep.contains(&(change.feature.clone(), change.value.clone())), "case {case}: a kept quota moved");
+        }
+        let relaxed =
+            build_instance(&relaxation.apply(&quotas), &people, panel_size, &["home".to_string()]).expect("instance");
+        assert!(leximin(&relaxed, Duration::from_secs(10)).is_ok(), "case {case}: the relaxed quotas can be met");
+    }
+    assert!(infeasible_pools >= 10, "only {infeasible_pools} pools were infeasible");
+    assert!(with_kept >= 3, "only {with_kept} relaxations kept a quota");
 }

@@ -297,6 +297,14 @@ enum Command {
         /// Stop refining the leximin lottery after this long (the maximin stage always finishes).
         #[arg(long, default_value_t = 110)]
         time_limit_seconds: u64,
+        /// Columns of the people file that say where each volunteer lives, comma-separated
+        /// (e.g. address_line_1,postcode): no panel seats two people whose cells agree.
+        #[arg(long, value_delimiter = ',')]
+        households: Vec<String>,
+        /// When no panel can meet the quotas, the quotas the proposed relaxation must keep as
+        /// they are, comma-separated feature=value (e.g. gender=female,age=16-24).
+        #[arg(long, value_delimiter = ',')]
+        keep_quotas: Vec<String>,
     },
     /// Creates an Ed25519 key: the secret key file and `<file>.pub`.
     Keygen {
@@ -464,10 +472,12 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Select { features, people, panel_size, seed, out, time_limit_seconds } => {
+        Command::Select { features, people, panel_size, seed, out, time_limit_seconds, households, keep_quotas } => {
             select::run(select::SelectArgs {
+                keep_quotas: &keep_quotas,
                 features: &features,
                 people: &people,
+                household_columns: &households,
                 panel_size,
                 seed_hex: seed.as_deref(),
                 out: &out,

@@ -3,8 +3,8 @@
 
 use anyhow::Context;
 use klero_selection::{
-    build_instance, decode_csv, draw, leximin_with_progress, parse_features_csv, verify_draw, InputFile, TextEncoding,
-    WEIGHT_TOTAL,
+    build_instance, decode_csv, draw, leximin_with_progress, parse_features_csv, verify_draw, InputFile,
+    SelectionError, TextEncoding, WEIGHT_TOTAL,
 };
 use serde_json::json;
 use std::path::Path;
@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 pub struct SelectArgs<'a> {
     pub features: &'a Path,
     pub people: &'a Path,
+    /// Columns of the people file that say where volunteers live; empty for no household check.
+    pub household_columns: &'a [String],
+    /// `feature=value` quotas a proposed relaxation must keep.
+    pub keep_quotas: &'a [String],
     pub panel_size: u32,
     pub seed_hex: Option<&'a str>,
     pub out: &'a Path,
@@ -32,12 +36,58 @@ fn read_csv(path: &Path, file: InputFile) -> anyhow::Result<(String, TextEncodin
     Ok((text, encoding))
 }
 
+/// No panel meets the quotas: the officer is shown the quotas in conflict and the smallest
+/// relaxation (written as `relaxed-features.csv` in the output directory, to read, change if
+/// need be, and run again with). Nothing is drawn.
+fn propose_relaxation(
+    args: &SelectArgs<'_>,
+    quotas: &[klero_selection::Quota],
+    instance: &klero_selection::Instance,
+    infeasible: SelectionError,
+) -> anyhow::Error {
+    let mut keep = Vec::new();
+    for pair in args.keep_quotas {
+        let Some((feature, value)) = pair.split_once('=') else {
+            return anyhow::anyhow!("--keep-quotas takes feature=value pairs, not {pair:?}");
+        };
+        if !quotas.iter().any(|q| q.feature == feature && q.value == value) {
+            return anyhow::anyhow!("--keep-quotas names {feature}={value}, which has no quota");
+        }
+        keep.push((feature.to_string(), value.to_string()));
+    }
+    match klero_selection::smallest_relaxation(instance, &keep) {
+        Ok(Some(relaxation)) => {
+            let relaxed = relaxation.apply(quotas);
+            let mut csv = String::from("feature,value,min,max\n");
+            for q in &relaxed {
+                csv.push_str(&format!("{},{},{},{}\n", q.feature, q.value, q.min, q.max));
+            }
+            let path = args.out.join("relaxed-features.csv");
+            let written = std::fs::create_dir_all(args.out).and_then(|()| std::fs::write(&path, csv));
+            let summary = json!({"feasible": false, "conflict": infeasible.to_string(),
+                "relaxation": relaxation.changes.iter().map(|c| json!({"feature": c.feature, "value": c.value,
+                    "min": c.min, "max": c.max, "relaxed_min": c.relaxed_min, "relaxed_max": c.relaxed_max})).collect::<Vec<_>>(),
+                "total_change": relaxation.total_change});
+            println!("{summary}");
+            match written {
+                Ok(()) => anyhow::anyhow!(
+                    "{infeasible}. The smallest relaxation: {relaxation}. Written to {}; nothing was drawn",
+                    path.display()
+                ),
+                Err(error) => anyhow::anyhow!("{infeasible}. The smallest relaxation: {relaxation} ({error})"),
+            }
+        }
+        Ok(None) => anyhow::anyhow!("{infeasible}; no relaxation of the other quotas can help (the pool is too small, or the kept quotas cannot be met)"),
+        Err(error) => anyhow::anyhow!("{infeasible}; the relaxation could not be computed: {error}"),
+    }
+}
+
 pub fn run(args: SelectArgs<'_>) -> anyhow::Result<()> {
     let started = Instant::now();
     let (features, features_encoding) = read_csv(args.features, InputFile::Features)?;
     let quotas = parse_features_csv(&features).with_context(|| format!("reading {}", args.features.display()))?;
     let (people, people_encoding) = read_csv(args.people, InputFile::People)?;
-    let instance = build_instance(&quotas, &people, args.panel_size)
+    let instance = build_instance(&quotas, &people, args.panel_size, args.household_columns)
         .with_context(|| format!("reading {} with {}", args.people.display(), args.features.display()))?;
     let seed = args.seed_hex.map(|hex| klero_ledger::hash::from_hex(hex).context("--seed must be hex")).transpose()?;
     if let Some(seed) = &seed {
@@ -58,7 +108,12 @@ pub fn run(args: SelectArgs<'_>) -> anyhow::Result<()> {
     let distribution =
         leximin_with_progress(&instance, args.time_limit, &mut |fixed, _| bar.set_position(fixed as u64));
     bar.finish_and_clear();
-    let distribution = distribution?;
+    let distribution = match distribution {
+        Err(infeasible @ SelectionError::Infeasible { .. }) => {
+            return Err(propose_relaxation(&args, &quotas, &instance, infeasible))
+        }
+        other => other?,
+    };
     let lottery = klero_selection::publish(&distribution);
     let probabilities: Vec<f64> = (0..instance.types.len()).map(|t| lottery.type_probability(&instance, t)).collect();
     std::fs::create_dir_all(args.out).with_context(|| format!("creating {}", args.out.display()))?;
@@ -77,6 +132,8 @@ pub fn run(args: SelectArgs<'_>) -> anyhow::Result<()> {
             json!({"values": values, "members": t.members, "probability": p})
         })
         .collect();
+    // Which types live together, by type number; never an address.
+    let households: Vec<&Vec<usize>> = instance.households.iter().collect();
     let document = json!({
         "format": "klero-lottery/v1",
         "algorithm": "leximin",
@@ -85,6 +142,7 @@ pub fn run(args: SelectArgs<'_>) -> anyhow::Result<()> {
         "leximin_complete": distribution.leximin_complete,
         "weight_total": WEIGHT_TOTAL,
         "types": types,
+        "households": households,
         "panels": lottery.panels.iter().zip(&lottery.weights).map(|(p, w)| json!({"weight": w, "seats": p})).collect::<Vec<_>>(),
     });
     std::fs::write(args.out.join("distribution.json"), document.to_string())?;
@@ -108,7 +166,7 @@ pub fn run(args: SelectArgs<'_>) -> anyhow::Result<()> {
         "{}",
         json!({"min_probability": min, "max_probability": max, "panels": lottery.panels.len(), "seconds": started.elapsed().as_secs_f64(),
                "stages": distribution.stages, "leximin_complete": distribution.leximin_complete, "maximin_seconds": distribution.maximin_seconds, "types": instance.types.len(),
-               "people": instance.people(), "drawn": seed.is_some(),
+               "people": instance.people(), "households_shared": instance.households.len(), "drawn": seed.is_some(),
                "encodings": {"features": features_encoding.to_string(), "people": people_encoding.to_string()}})
     );
     Ok(())

@@ -172,10 +172,159 @@ fn select_writes_the_lottery_and_ends_with_a_json_summary() {
         dir.path(),
     );
     assert!(!infeasible.status.success());
+    let stderr = String::from_utf8_lossy(&infeasible.stderr);
+    assert!(stderr.contains("age") && stderr.contains("smallest relaxation"), "{stderr}");
+    assert!(stderr.contains("nothing was drawn") && !dir.path().join("x/panel.csv").exists(), "{stderr}");
+    // Issue 30: the smallest relaxation, shown and written for the officer, keeping the quota
+    // named: with the old quota kept, the young minimum goes from 3 to 2 (there are only two
+    // young volunteers anyway). Keeping three young seats, nothing can help.
+    let kept = klero(
+        &[
+            "select",
+            "--features",
+            "tight.csv",
+            "--people",
+            "people.csv",
+            "--panel-size",
+            "3",
+            "--keep-quotas",
+            "age=old",
+            "--out",
+            "kept",
+        ],
+        dir.path(),
+    );
+    assert!(!kept.status.success());
+    let summary: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&kept.stdout).lines().last().expect("a line")).expect("JSON");
+    assert_eq!(summary["total_change"], 1, "{summary}");
+    assert_eq!(summary["relaxation"][0]["value"], "young", "{summary}");
+    assert_eq!(summary["relaxation"][0]["relaxed_min"], 2, "{summary}");
+    let relaxed = std::fs::read_to_string(dir.path().join("kept/relaxed-features.csv")).expect("relaxed");
+    assert_eq!(relaxed, "feature,value,min,max\nage,young,2,3\nage,old,1,2\n");
+    let rerun = klero(
+        &[
+            "select",
+            "--features",
+            "kept/relaxed-features.csv",
+            "--people",
+            "people.csv",
+            "--panel-size",
+            "3",
+            "--out",
+            "z",
+        ],
+        dir.path(),
+    );
+    assert!(rerun.status.success(), "{}", String::from_utf8_lossy(&rerun.stderr));
+    let hopeless = klero(
+        &[
+            "select",
+            "--features",
+            "tight.csv",
+            "--people",
+            "people.csv",
+            "--panel-size",
+            "3",
+            "--keep-quotas",
+            "age=young",
+            "--out",
+            "v",
+        ],
+        dir.path(),
+    );
+    assert!(String::from_utf8_lossy(&hopeless.stderr).contains("no relaxation of the other quotas can help"));
+    let unknown = klero(
+        &[
+            "select",
+            "--features",
+            "tight.csv",
+            "--people",
+            "people.csv",
+            "--panel-size",
+            "3",
+            "--keep-quotas",
+            "age=ancient",
+            "--out",
+            "w",
+        ],
+        dir.path(),
+    );
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("age=ancient, which has no quota"));
+}
+
+/// Issue 30: `select --households` with the Sortition Foundation's address columns. a and b
+/// share an address (written two ways), so every panel seats one of them at most: with two
+/// young seats among a, b and c, c is always seated and a and b share the other seat. The
+/// distribution names the household by type numbers, never by address.
+#[test]
+fn select_with_households_never_seats_two_of_one_address() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("features.csv"), "feature,value,min,max\nage,young,2,2\nage,old,1,1\n")
+        .expect("write");
+    std::fs::write(
+        dir.path().join("people.csv"),
+        "id,age,address_line_1,postcode\n\
+         a,young,4 Mill Lane,KL1 1AA\n\
+         b,young, 4 mill lane ,kl1 1aa\n\
+         c,young,9 Mill Lane,KL1 1AA\n\
+         d,old,,\n\
+         e,old,,\n",
+    )
+    .expect("write");
+    let args = [
+        "select",
+        "--features",
+        "features.csv",
+        "--people",
+        "people.csv",
+        "--panel-size",
+        "3",
+        "--households",
+        "address_line_1,postcode",
+        "--seed",
+        "00112233445566778899aabbccddeeff",
+        "--out",
+        "out",
+    ];
+    let run = klero(&args, dir.path());
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let summary: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&run.stdout).lines().last().expect("a line")).expect("JSON");
+    assert_eq!(summary["households_shared"], 1, "{summary}");
+    let probabilities = std::fs::read_to_string(dir.path().join("out/probabilities.csv")).expect("probabilities");
+    for line in ["a,0.5", "b,0.5", "c,1.0", "d,0.5", "e,0.5"] {
+        assert!(probabilities.contains(line), "{line} in {probabilities}");
+    }
+    let panel = std::fs::read_to_string(dir.path().join("out/panel.csv")).expect("panel");
+    assert!(!(panel.contains("\na\n") && panel.contains("\nb\n")), "a and b seated together: {panel}");
+    let distribution: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/distribution.json")).expect("read"))
+            .expect("JSON");
+    assert_eq!(distribution["households"].as_array().map(Vec::len), Some(1), "{distribution}");
+    assert!(!distribution.to_string().to_lowercase().contains("mill lane"), "no address is published");
+    // A column that the file does not have is named.
+    let missing = klero(
+        &[
+            "select",
+            "--features",
+            "features.csv",
+            "--people",
+            "people.csv",
+            "--panel-size",
+            "3",
+            "--households",
+            "address",
+            "--out",
+            "x",
+        ],
+        dir.path(),
+    );
+    assert!(!missing.status.success());
     assert!(
-        String::from_utf8_lossy(&infeasible.stderr).contains("age"),
+        String::from_utf8_lossy(&missing.stderr).contains("no column address"),
         "{}",
-        String::from_utf8_lossy(&infeasible.stderr)
+        String::from_utf8_lossy(&missing.stderr)
     );
 }
 

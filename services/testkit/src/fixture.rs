@@ -323,6 +323,7 @@ fn pool() -> pb::selection::PoolRegistered {
         members: (0..10)
             .map(|i| pb::selection::PoolMember {
                 id: format!("v{i:02}"),
+                household: Vec::new(),
                 features: vec![pb::selection::FeatureValue {
                     feature: "age".into(),
                     value: if i % 2 == 0 { "young" } else { "old" }.into(),

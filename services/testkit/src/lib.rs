@@ -11,6 +11,7 @@ use klero_ledger::{Hash256, SigningKey};
 use klero_verifier::{Export, PublishedView};
 
 pub mod fixture;
+pub mod households;
 pub mod slices;
 
 /// A key derived from a label, so tests can name keys instead of storing them.

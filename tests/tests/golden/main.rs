@@ -227,6 +227,133 @@ fn the_draw_from_a_published_lottery_is_pinned_step_by_step() {
     expect_file!["draw-vectors.txt"].assert_eq(&text);
 }
 
+/// Households (issue 30), each step computed here from the formulas of docs/FORMAT.md §9 and
+/// checked against `klero_draw`: the normalised key and salted commitment of each address, the
+/// type order with housemates, a lottery's draw, and replacements that skip seated households.
+#[test]
+fn households_are_pinned_from_address_to_replacement() {
+    use klero_draw::{Instance, PublishedLottery, Quota, Volunteer, WEIGHT_TOTAL};
+    let sha = |parts: &[&[u8]]| klero_ledger::Hash256::of(&parts.concat());
+    let quota = |feature: &str, value: &str, min, max| Quota { feature: feature.into(), value: value.into(), min, max };
+    let quotas = [quota("age", "16-29", 1, 2), quota("age", "30+", 1, 3)];
+    let salt: [u8; 32] = sha(&[b"a council's household salt"]).0;
+    // (id, age, address_line_1, postcode): p01 and p02 live together, as do p04, p05 and p07
+    // (written three ways); p03, p06 and p08 live alone; p09 names no address.
+    let people = [
+        ("p01", "16-29", "4 Mill Lane", "KL1 1AA"),
+        ("p02", "30+", "4 mill lane", "kl1 1aa"),
+        ("p03", "30+", "9 Mill Lane", "KL1 1AA"),
+        ("p04", "16-29", "Flat 2, The Old School", "KL2 3BB"),
+        ("p05", "30+", "  flat 2,  the old school ", "KL2 3BB"),
+        ("p06", "16-29", "1 High Street", "KL3 5CC"),
+        ("p07", "30+", "FLAT 2, THE OLD SCHOOL", "kl2  3bb"),
+        ("p08", "30+", "2 High Street", "KL3 5CC"),
+        ("p09", "30+", "", ""),
+    ];
+    let mut text = String::from(
+        "# Kleroterion golden vectors for households: docs/FORMAT.md §9.\n\
+         # One `key: value` per line; hashes and keys lowercase hex, lists space-separated.\n",
+    );
+    writeln!(text, "salt: {}", to_hex(&salt)).ok();
+    let mut commitments: Vec<Option<klero_ledger::Hash256>> = Vec::new();
+    for (id, _, raw_line, raw_postcode) in &people {
+        let normalise = |cell: &str| cell.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+        let (line, postcode) = (normalise(raw_line), normalise(raw_postcode));
+        let ours = klero_draw::household_key([*raw_line, *raw_postcode].into_iter());
+        if line.is_empty() && postcode.is_empty() {
+            assert_eq!(ours, None);
+            writeln!(text, "person[{id}].household: none").ok();
+            commitments.push(None);
+            continue;
+        }
+        let key = [line.as_bytes(), &[0x1f], postcode.as_bytes()].concat();
+        assert_eq!(ours, Some(key.clone()));
+        let commitment = sha(&[b"KLERO-HOUSEHOLD-V1\0", &salt, &key]);
+        assert_eq!(commitment, klero_draw::household_commitment(&salt, &key));
+        writeln!(text, "person[{id}].household_key: {}", to_hex(&key)).ok();
+        writeln!(text, "person[{id}].household: {}", commitment.to_hex()).ok();
+        commitments.push(Some(commitment));
+    }
+    let volunteers = people.iter().zip(&commitments).map(|((id, age, _, _), household)| {
+        let value_of = move |feature: &str| (feature == "age").then_some(*age);
+        Volunteer { id, household: household.as_ref().map(|h| &h.0[..]), value_of }
+    });
+    let instance = Instance::group(&quotas, volunteers, 3).expect("instance");
+    // Types: 16-29 alone (p06), then the 16-29 housemates p01, p04; 30+ alone (p03 p08 p09),
+    // then the 30+ housemates p02, p05, p07.
+    let ids: Vec<Vec<&str>> = instance.types.iter().map(|t| t.members.iter().map(String::as_str).collect()).collect();
+    assert_eq!(
+        ids,
+        [vec!["p06"], vec!["p01"], vec!["p04"], vec!["p03", "p08", "p09"], vec!["p02"], vec!["p05"], vec!["p07"]]
+    );
+    assert_eq!(instance.households, [vec![1, 4], vec![2, 5, 6]]);
+    for (t, person_type) in instance.types.iter().enumerate() {
+        let age = &instance.values[0][person_type.values[0]];
+        writeln!(text, "type[{t}].values: age={age}").ok();
+        writeln!(text, "type[{t}].members: {}", person_type.members.join(" ")).ok();
+    }
+    for (h, types) in instance.households.iter().enumerate() {
+        let numbers: Vec<String> = types.iter().map(usize::to_string).collect();
+        writeln!(text, "household[{h}].types: {}", numbers.join(" ")).ok();
+    }
+    let lottery = PublishedLottery {
+        panels: vec![vec![0, 1, 0, 1, 0, 1, 0], vec![1, 0, 1, 0, 1, 0, 0], vec![1, 0, 0, 2, 0, 0, 0]],
+        weights: vec![400_000_000, 350_000_000, 250_000_000],
+    };
+    let mut seatable = lottery.clone();
+    seatable.panels.push(vec![0, 1, 0, 0, 1, 0, 1]);
+    seatable.weights = vec![400_000_000, 350_000_000, 200_000_000, 50_000_000];
+    assert!(instance.panel_meets_quotas(&seatable.panels[3]));
+    let probabilities: Vec<f64> = (0..instance.types.len()).map(|t| seatable.type_probability(&instance, t)).collect();
+    assert_eq!(
+        klero_draw::verify_draw(&instance, &seatable, &probabilities, b"0123456789abcdef", &[]),
+        Err(klero_draw::DrawError::PanelSeatsHousemates { panel: 3 }),
+        "a panel seating p01 beside p02 is refused"
+    );
+    let probabilities: Vec<f64> = (0..instance.types.len()).map(|t| lottery.type_probability(&instance, t)).collect();
+    let household_of = |id: &str| people.iter().position(|p| p.0 == id).and_then(|i| commitments[i]);
+    for seed in [&b"0123456789abcdef"[..], b"a seed revealed after the lottery"] {
+        let key = format!("draw[{}]", to_hex(seed));
+        let digest = sha(&[b"KLERO-DRAW-V1\0", seed]);
+        let u = u64::from_be_bytes(digest.0[..8].try_into().expect("8 bytes")) % WEIGHT_TOTAL;
+        let panel_index = klero_draw::draw_panel_index(&lottery, seed);
+        writeln!(text, "{key}.panel_index: {panel_index} (u = {u})").ok();
+        let rank = |m: &str| sha(&[b"KLERO-DRAW-MEMBER-V1\0", seed, m.as_bytes()]);
+        let mut drawn = Vec::new();
+        for (t, person_type) in instance.types.iter().enumerate() {
+            let mut ranked: Vec<(klero_ledger::Hash256, &String)> =
+                person_type.members.iter().map(|m| (rank(m), m)).collect();
+            ranked.sort();
+            drawn.extend(ranked.iter().take(lottery.panels[panel_index][t] as usize).map(|(_, m)| m.to_string()));
+        }
+        drawn.sort();
+        assert_eq!(drawn, klero_draw::draw(&instance, &lottery, seed));
+        klero_draw::verify_draw(&instance, &lottery, &probabilities, seed, &drawn).expect("the draw verifies");
+        writeln!(text, "{key}.member_ids: {}", drawn.join(" ")).ok();
+        // Members withdraw one after another, each replaced by the first, in rank among the
+        // members of the same age, never seated and from no household ever seated.
+        let mut ever_seated = drawn.clone();
+        for leaving in drawn.clone() {
+            let age = people.iter().find(|p| p.0 == leaving).expect("person").1;
+            let seated_households: Vec<klero_ledger::Hash256> =
+                ever_seated.iter().filter_map(|m| household_of(m)).collect();
+            let mut candidates: Vec<(klero_ledger::Hash256, &str)> = people
+                .iter()
+                .filter(|p| p.1 == age && !ever_seated.iter().any(|m| m == p.0))
+                .filter(|p| household_of(p.0).is_none_or(|h| !seated_households.contains(&h)))
+                .map(|p| (rank(p.0), p.0))
+                .collect();
+            candidates.sort();
+            let expected = candidates.first().map(|(_, m)| m.to_string());
+            let ours = klero_draw::draw_replacement(&instance, seed, &leaving, &ever_seated).ok();
+            assert_eq!(ours, expected, "{key}: replacing {leaving}");
+            writeln!(text, "{key}.replacement_for[{leaving}]: {}", expected.as_deref().unwrap_or("none")).ok();
+            ever_seated.extend(expected);
+        }
+    }
+    expect_file!["household-vectors.txt"].assert_eq(&text);
+}
+
 /// Issue 14: a snapshot keeps each input once (since issue 29, in the domain's table of inputs,
 /// which the views and the documents read too); the fold taken up from a snapshot answers
 /// exactly as the one that wrote it, down to every view's bytes and the next event's decision.

@@ -105,6 +105,14 @@ impl SelectionState {
                         ),
                     ));
                 }
+                if let Some(bad) =
+                    lottery.panels.iter().position(|(_, seats)| !instance.panel_keeps_households_apart(seats))
+                {
+                    return Err(broken(
+                        RuleCode::SelectionLotteryKeepsHouseholdsApart,
+                        format!("panel {bad} of the lottery seats two volunteers of one household"),
+                    ));
+                }
                 Ok(Acceptance::default())
             }
             SelectionEvent::PanelDrawn(drawn) => {
@@ -136,6 +144,7 @@ impl SelectionState {
                     return Err(broken(RuleCode::SelectionPanelFromPool, format!("{stranger} is not in the pool")));
                 }
                 check_quotas(&plan.quotas, drawn.member_ids.iter().map(|id| &pool[id]))?;
+                self.check_households_apart(drawn.member_ids.iter())?;
                 if uses_lottery(plan) {
                     let (Some(instance), Some(lottery)) = (&self.instance, &self.lottery) else {
                         return Err(broken(
@@ -185,6 +194,7 @@ impl SelectionState {
                         format!("{} has already been seated", replacement.replacement_member_id),
                     ));
                 }
+                self.check_households_apart(self.seated.iter().chain([&replacement.replacement_member_id]))?;
                 if let (Some(instance), Some(_), Some(seed)) = (&self.instance, &self.lottery, &self.seed) {
                     let ever_seated: Vec<String> = self.ever_seated.iter().cloned().collect();
                     let expected =
@@ -208,6 +218,7 @@ impl SelectionState {
             SelectionEvent::PoolRegistered(pool) => {
                 self.pool =
                     Some(pool.members.iter().map(|m| (m.id.clone(), m.features.iter().cloned().collect())).collect());
+                self.households = pool.members.iter().filter_map(|m| Some((m.id.clone(), m.household?))).collect();
                 self.instance = self.plan.as_ref().and_then(|plan| selection_instance(plan, pool).ok());
             }
             SelectionEvent::LotteryPublished(lottery) => {
@@ -233,6 +244,22 @@ impl SelectionState {
         }
     }
 
+    /// No two of `members` share a household (`selection.panel_keeps_households_apart`).
+    fn check_households_apart<'a>(&self, members: impl Iterator<Item = &'a String>) -> Result<(), Rejection> {
+        let mut seen: BTreeMap<&Hash256, &str> = BTreeMap::new();
+        for member in members {
+            if let Some(household) = self.households.get(member) {
+                if let Some(housemate) = seen.insert(household, member) {
+                    return Err(broken(
+                        RuleCode::SelectionPanelKeepsHouseholdsApart,
+                        format!("{housemate} and {member} share a household"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub(super) fn require_panel(&self, rule: RuleCode) -> Result<(), Rejection> {
         if !self.panel_drawn {
             return Err(broken(rule, "the panel has not been drawn yet"));
@@ -247,7 +274,11 @@ fn selection_instance(
 ) -> Result<klero_draw::Instance, klero_draw::PoolError> {
     let people = pool.members.iter().map(|member| {
         let value_of = |feature: &str| member.features.iter().find(|(f, _)| f == feature).map(|(_, v)| v.as_str());
-        (member.id.as_str(), value_of)
+        klero_draw::Volunteer {
+            id: member.id.as_str(),
+            household: member.household.as_ref().map(|h| &h.0[..]),
+            value_of,
+        }
     });
     klero_draw::Instance::group(&plan.quotas, people, plan.panel_size)
 }

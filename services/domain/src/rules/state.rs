@@ -9,6 +9,9 @@ pub struct SelectionState {
     pub plan: Option<SelectionPlanned>,
     /// Pool members by id: their (feature → value) map.
     pub pool: Option<BTreeMap<String, BTreeMap<String, String>>>,
+    /// The household commitment of each pool member who names one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub households: BTreeMap<String, Hash256>,
     /// Seated members.
     pub seated: BTreeSet<String>,
     /// Everyone ever seated, so a replacement is always someone new.
