@@ -392,4 +392,39 @@ async fn households_pass_from_the_selection_service_to_the_record_and_stay_apart
         .collect();
     let distinct: std::collections::BTreeSet<_> = households.iter().collect();
     assert_eq!(distinct.len(), households.len(), "the drawn panel {drawn:?} seats housemates");
+
+    // `klero verify` replays the rule: the honest record verifies, and the same record with the
+    // forged lottery written in by whoever holds the log key fails at the lottery's position.
+    let export = klero_client::export::export_from_server(&mut server.client().await).await.expect("export");
+    let report = klero_verifier::verify_export(&export, &mut |_, _| {});
+    assert!(report.ok(), "{}", report.to_text());
+    let lottery_at = export
+        .events
+        .iter()
+        .position(|e| {
+            klero_ledger::envelope::Envelope::parse(e.clone()).expect("envelope").author().event_type
+                == "klero.selection.v1.LotteryPublished"
+        })
+        .expect("the lottery on the record");
+    let mut builder = klero_testkit::ExportBuilder::new(test_log_key(), server.trust_root.verifying_key().to_bytes())
+        .extend_from(&export.events[..lottery_at]);
+    let operator_key = key("households operator");
+    builder.append(
+        klero_ledger::envelope::AuthorPart {
+            event_id: klero_ledger::envelope::EventId([0x5e; 16]),
+            stream: "assembly/households/selection".into(),
+            event_type: "klero.selection.v1.LotteryPublished".into(),
+            event_version: 1,
+            author_public_key: operator_key.verifying_key().to_bytes(),
+            authored_at_unix_ms: 2_000_000_000_000,
+            payload: forged.encode_to_vec(),
+        },
+        &operator_key,
+        2_000_000_000_000,
+    );
+    builder.checkpoint();
+    let report = klero_verifier::verify_export(&builder.finish(), &mut |_, _| {});
+    let failure = report.first_failure.expect("the forged lottery is caught");
+    assert_eq!((failure.class, failure.position), (klero_verifier::FailureClass::Rule, Some(lottery_at as u64)));
+    assert!(failure.reason.contains("selection.lottery_keeps_households_apart"), "{}", failure.reason);
 }
