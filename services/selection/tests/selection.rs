@@ -9,6 +9,17 @@ fn instance(features: &str, people: &str, k: u32) -> Instance {
     build_instance(&parse_features_csv(features).expect("features"), people, k, &[]).expect("instance")
 }
 
+/// Numbers below `bound` from a fixed seed (xorshift), so every machine checks the same pools.
+fn fixed_random(seed: u64) -> impl FnMut(u64) -> u64 {
+    let mut state = seed;
+    move |bound| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % bound
+    }
+}
+
 /// A small pool: 9 people, 2 features; panels of 4.
 fn small() -> Instance {
     let features = "feature,value,min,max\nage,young,1,3\nage,old,1,3\narea,north,1,2\narea,south,2,3\n";
@@ -130,13 +141,7 @@ fn leximin_matches_brute_force_on_small_instances() {
 /// smoothed pricing; each result must equal brute force.
 #[test]
 fn leximin_matches_brute_force_on_random_small_pools() {
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = move |bound: u64| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state % bound
-    };
+    let mut next = fixed_random(0x2545_F491_4F6C_DD1Du64);
     let values = [["a", "b"], ["x", "y"], ["p", "q"]];
     let mut checked = 0;
     for case in 0..16 {
@@ -225,13 +230,7 @@ fn all_person_panels(quotas: &[Quota], features: &[&str], rows: &[(Vec<String>, 
 /// each housemate a type of their own loses nothing.
 #[test]
 fn household_leximin_matches_brute_force_over_people() {
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move |bound: u64| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state % bound
-    };
+    let mut next = fixed_random(0x9E37_79B9_7F4A_7C15u64);
     let values = [["a", "b"], ["x", "y"]];
     let (mut checked, mut households_changed_the_lottery) = (0, 0);
     for case in 0..24 {
@@ -530,13 +529,7 @@ fn malformed_csv_is_refused_with_its_line() {
 /// tightens a quota, and lets a lottery be computed under the relaxed quotas.
 #[test]
 fn the_relaxation_of_infeasible_quotas_is_the_smallest_by_exhaustive_search() {
-    let mut state = 0x1234_5678_9ABC_DEF1u64;
-    let mut next = move |bound: u64| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state % bound
-    };
+    let mut next = fixed_random(0x1234_5678_9ABC_DEF1u64);
     let values = [["a", "b"], ["x", "y"], ["p", "q"]];
     let (mut infeasible_pools, mut with_kept) = (0, 0);
     for case in 0..40 {

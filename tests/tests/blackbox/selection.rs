@@ -3,12 +3,8 @@ use klero_proto as pb;
 use klero_tests::*;
 use prost::Message;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_leximin_panel_is_accepted_only_as_the_draw_from_the_published_lottery() {
-    let server = TestServer::start().await;
-    let mut client = server.client().await;
-    let cast = Cast::new("selection");
-    let assembly = "selection";
+/// The council grants a convenor and a selection operator, and the convenor convenes.
+async fn convened_with_an_operator(client: &mut klero_client::KleroClient, cast: &Cast, assembly: &str) {
     for (who, role) in
         [(&cast.convenor, pb::registry::Role::Convenor), (&cast.operator, pb::registry::Role::SelectionOperator)]
     {
@@ -18,9 +14,18 @@ async fn a_leximin_panel_is_accepted_only_as_the_draw_from_the_published_lottery
             scope: assembly.into(),
             holder_title: "officer".into(),
         };
-        append(&mut client, &cast.council, assembly, &grant).await;
+        append(client, &cast.council, assembly, &grant).await;
     }
-    append(&mut client, &cast.convenor, assembly, &convened(assembly)).await;
+    append(client, &cast.convenor, assembly, &convened(assembly)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leximin_panel_is_accepted_only_as_the_draw_from_the_published_lottery() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let cast = Cast::new("selection");
+    let assembly = "selection";
+    convened_with_an_operator(&mut client, &cast, assembly).await;
     let plan = pb::selection::SelectionPlanned {
         algorithm: "leximin".into(),
         algorithm_version: klero_selection::ALGORITHM_VERSION.into(),
@@ -278,18 +283,7 @@ async fn households_pass_from_the_selection_service_to_the_record_and_stay_apart
     let mut client = server.client().await;
     let cast = Cast::new("households");
     let assembly = "households";
-    for (who, role) in
-        [(&cast.convenor, pb::registry::Role::Convenor), (&cast.operator, pb::registry::Role::SelectionOperator)]
-    {
-        let grant = pb::registry::KeyGranted {
-            public_key: who.public_key().to_vec(),
-            role: role as i32,
-            scope: assembly.into(),
-            holder_title: "officer".into(),
-        };
-        append(&mut client, &cast.council, assembly, &grant).await;
-    }
-    append(&mut client, &cast.convenor, assembly, &convened(assembly)).await;
+    convened_with_an_operator(&mut client, &cast, assembly).await;
 
     // Ten volunteers, young and old in turn; p0 lives with p1, and p2 with p3 and p5.
     let addresses = ["1 Elm Row", "1 elm row", "7 Oak Court", "7 OAK COURT", "", "7 Oak  Court", "", "", "", ""];
