@@ -11,6 +11,10 @@ fuzz_target!(|data: &[u8]| {
     };
     let (Ok(features), Ok(people)) = (std::str::from_utf8(features), std::str::from_utf8(people)) else { return };
     if let Ok(quotas) = klero_selection::parse_features_csv(features) {
-        let _ = klero_selection::build_instance(&quotas, people, u32::from(panel_size));
+        let _ = klero_selection::build_instance(&quotas, people, u32::from(panel_size), &[]);
+        // The pool's last column named as its household column, as `--households` would.
+        if let Some(last) = people.lines().next().and_then(|header| header.split(',').next_back()) {
+            let _ = klero_selection::build_instance(&quotas, people, u32::from(panel_size), &[last.trim().to_string()]);
+        }
     }
 });
