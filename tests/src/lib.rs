@@ -400,6 +400,7 @@ pub fn plan() -> pb::selection::SelectionPlanned {
         pool_commitment: Hash256::of(&pool().encode_to_vec()).0.to_vec(),
         seed_commitment: Hash256::of(SEED).0.to_vec(),
         randomness_source: "fixed test seed".into(),
+        reserve_count: 0,
     }
 }
 
@@ -441,6 +442,7 @@ pub async fn assembly_with_panel(client: &mut KleroClient, cast: &Cast, assembly
     let panel = pb::selection::PanelDrawn {
         seed: SEED.to_vec(),
         member_ids: vec!["p0".into(), "p1".into(), "p2".into(), "p3".into()],
+        reserve_member_ids: Vec::new(),
     };
     append(client, &cast.operator, assembly, &panel).await;
 }
@@ -470,22 +472,40 @@ pub async fn assembly_with_lottery(client: &mut KleroClient, cast: &Cast, assemb
     append(client, &cast.operator, assembly, &plan).await;
     let pool = pool();
     append(client, &cast.operator, assembly, &pool).await;
+    let instance = instance_of(&plan, &pool);
+    let distribution = klero_selection::leximin(&instance, Duration::from_secs(60)).expect("a lottery");
+    let lottery = klero_selection::publish(&distribution);
+    append(client, &cast.operator, assembly, &klero_catalogue::lottery_message(&lottery)).await;
+    let member_ids = klero_selection::draw(&instance, &lottery, SEED);
+    append(
+        client,
+        &cast.operator,
+        assembly,
+        &pb::selection::PanelDrawn { seed: SEED.to_vec(), member_ids, reserve_member_ids: Vec::new() },
+    )
+    .await;
+}
+
+/// The selection instance a plan and a pool on the record give (docs/FORMAT.md §9), households
+/// included: what the server's rules draw from.
+pub fn instance_of(
+    plan: &pb::selection::SelectionPlanned,
+    pool: &pb::selection::PoolRegistered,
+) -> klero_selection::Instance {
     let quotas: Vec<klero_selection::Quota> = plan
         .quotas
         .iter()
         .map(|q| klero_selection::Quota { feature: q.feature.clone(), value: q.value.clone(), min: q.min, max: q.max })
         .collect();
-    let members: Vec<(String, Vec<(String, String)>)> = pool
-        .members
-        .iter()
-        .map(|m| (m.id.clone(), m.features.iter().map(|f| (f.feature.clone(), f.value.clone())).collect()))
-        .collect();
-    let instance = klero_selection::Instance::from_members(&quotas, &members, PANEL_SIZE).expect("an instance");
-    let distribution = klero_selection::leximin(&instance, Duration::from_secs(60)).expect("a lottery");
-    let lottery = klero_selection::publish(&distribution);
-    append(client, &cast.operator, assembly, &klero_catalogue::lottery_message(&lottery)).await;
-    let member_ids = klero_selection::draw(&instance, &lottery, SEED);
-    append(client, &cast.operator, assembly, &pb::selection::PanelDrawn { seed: SEED.to_vec(), member_ids }).await;
+    let people = pool.members.iter().map(|m| {
+        let value_of = |feature: &str| m.features.iter().find(|f| f.feature == feature).map(|f| f.value.as_str());
+        klero_selection::Volunteer {
+            id: &m.id,
+            household: (!m.household.is_empty()).then_some(&m.household[..]),
+            value_of,
+        }
+    });
+    klero_selection::Instance::group(&quotas, people, plan.panel_size).expect("the plan and the pool give an instance")
 }
 
 pub fn data_protection_officer_grant(officer: &Author, assembly: &str) -> pb::registry::KeyGranted {

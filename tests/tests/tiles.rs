@@ -423,7 +423,8 @@ async fn a_server_whose_clock_is_set_back_is_exposed_by_its_witnesses() {
             cast.operator,
             pb::selection::PanelDrawn {
                 seed: SEED.to_vec(),
-                member_ids: vec!["p0".into(), "p1".into(), "p2".into(), "p3".into()]
+                member_ids: vec!["p0".into(), "p1".into(), "p2".into(), "p3".into()],
+                reserve_member_ids: Vec::new(),
             }
         );
         put!(

@@ -77,8 +77,13 @@ pub(crate) async fn record(server: &BenchServer, total_events: usize) -> u64 {
         pool_commitment: Hash256::of(&prost::Message::encode_to_vec(&pool)).0.to_vec(),
         seed_commitment: Hash256::of(&seed).0.to_vec(),
         randomness_source: "a fixed bench seed".into(),
+        reserve_count: 0,
     };
-    let drawn = pb::selection::PanelDrawn { seed, member_ids: (0..4).map(|i| format!("p{i}")).collect() };
+    let drawn = pb::selection::PanelDrawn {
+        seed,
+        member_ids: (0..4).map(|i| format!("p{i}")).collect(),
+        reserve_member_ids: Vec::new(),
+    };
     let selection = [
         operator.sign(ASSEMBLY, &plan).expect("sign"),
         operator.sign(ASSEMBLY, &pool).expect("sign"),

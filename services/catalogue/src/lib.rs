@@ -312,12 +312,12 @@ const fn full_name_is(package: &str, name: &str, full_name: &str) -> bool {
 fn decode_as<M: EventMessage>(payload: &[u8], version: u32) -> Result<M::Event, Violations> {
     let message: M = decode_canonical(payload)?;
     let mut checker = Checker { payload, version, violations: Vec::new() };
-    // Version 2 is exactly the events that set a sealed field (FORMAT.md §14.1): one that
-    // sets none is refused, so each payload has one version.
+    // Version 2 is exactly the events that set a version 2 field (a sealed field, FORMAT.md
+    // §14.1, or reserves, §9): one that sets none is refused, so each payload has one version.
     if version >= 2 && message.payload_version() < version {
         checker.violations.push(violation(
             "event_version",
-            format!("is {version}, which is for events that set a sealed field; this one sets none, so sign it at version 1"),
+            format!("is {version}, which is for events that set a version 2 field; this one sets none, so sign it at version 1"),
         ));
     }
     let event = message.to_domain(&mut checker);
@@ -349,9 +349,9 @@ macro_rules! catalogue {
         },)*];
 
         /// The event type name of a domain event, and the version its payload is signed at: 2
-        /// when it holds sealed text, else 1.
+        /// when it sets a version 2 field (sealed text or reserves), else 1.
         pub fn event_type_of(event: &DomainEvent) -> (&'static str, u32) {
-            let version = if event.sealed_fields().is_empty() { 1 } else { 2 };
+            let version = event.payload_version();
             match event {
                 $(DomainEvent::$variant(_) => ($type_name, version),)*
             }
@@ -377,10 +377,10 @@ catalogue! {
     KeyRevoked => pb::registry::KeyRevoked, "klero.registry.v1.KeyRevoked", versions 1..=1;
     CouncilRegistered => pb::registry::CouncilRegistered, "klero.registry.v1.CouncilRegistered", versions 1..=1;
     AssemblyConvened => pb::assembly::AssemblyConvened, "klero.assembly.v1.AssemblyConvened", versions 1..=1;
-    SelectionPlanned => pb::selection::SelectionPlanned, "klero.selection.v1.SelectionPlanned", versions 1..=1;
+    SelectionPlanned => pb::selection::SelectionPlanned, "klero.selection.v1.SelectionPlanned", versions 1..=2;
     PoolRegistered => pb::selection::PoolRegistered, "klero.selection.v1.PoolRegistered", versions 1..=1;
     LotteryPublished => pb::selection::LotteryPublished, "klero.selection.v1.LotteryPublished", versions 1..=1;
-    PanelDrawn => pb::selection::PanelDrawn, "klero.selection.v1.PanelDrawn", versions 1..=1;
+    PanelDrawn => pb::selection::PanelDrawn, "klero.selection.v1.PanelDrawn", versions 1..=2;
     MemberWithdrew => pb::selection::MemberWithdrew, "klero.selection.v1.MemberWithdrew", versions 1..=1;
     ReplacementDrawn => pb::selection::ReplacementDrawn, "klero.selection.v1.ReplacementDrawn", versions 1..=1;
     SessionHeld => pb::deliberation::SessionHeld, "klero.deliberation.v1.SessionHeld", versions 1..=1;
@@ -606,9 +606,27 @@ impl ToDomain for pb::selection::SelectionPlanned {
             pool_commitment: c.hash("pool_commitment", &self.pool_commitment),
             seed_commitment: c.hash("seed_commitment", &self.seed_commitment),
             randomness_source: c.text("randomness_source", &self.randomness_source, TEXT_BYTES_MAX),
+            reserve_count: match (self.reserve_count, c.version) {
+                (0, _) => 0,
+                (_, 1) => {
+                    c.violations.push(violation("reserve_count", "is a version 2 field; this event is at version 1"));
+                    0
+                }
+                (count, _) => c.range("reserve_count", count, 1, RESERVES_MAX as u32),
+            },
+        }
+    }
+    fn payload_version(&self) -> u32 {
+        if self.reserve_count > 0 {
+            2
+        } else {
+            1
         }
     }
 }
+
+/// The longest reserve list a plan may ask for (FORMAT.md §9, step 4).
+pub const RESERVES_MAX: usize = 1_000;
 
 impl ToDomain for pb::selection::PoolRegistered {
     type Event = PoolRegistered;
@@ -703,7 +721,27 @@ impl ToDomain for pb::selection::PanelDrawn {
             .enumerate()
             .map(|(i, id)| c.pseudonym(&format!("member_ids[{i}]"), id))
             .collect();
-        PanelDrawn { seed: self.seed, member_ids }
+        if !self.reserve_member_ids.is_empty() && c.version == 1 {
+            c.violations.push(violation("reserve_member_ids", "is a version 2 field; this event is at version 1"));
+        }
+        if self.reserve_member_ids.len() > RESERVES_MAX {
+            c.violations.push(violation("reserve_member_ids", format!("at most {RESERVES_MAX} reserves")));
+        }
+        let reserve_member_ids = self
+            .reserve_member_ids
+            .iter()
+            .take(RESERVES_MAX)
+            .enumerate()
+            .map(|(i, id)| c.pseudonym(&format!("reserve_member_ids[{i}]"), id))
+            .collect();
+        PanelDrawn { seed: self.seed, member_ids, reserve_member_ids }
+    }
+    fn payload_version(&self) -> u32 {
+        if self.reserve_member_ids.is_empty() {
+            1
+        } else {
+            2
+        }
     }
 }
 

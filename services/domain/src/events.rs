@@ -278,6 +278,22 @@ impl DomainEvent {
         }
     }
 
+    /// The version its payload is signed at: 2 when it sets a version 2 field (sealed text,
+    /// FORMAT.md §14.1; reserves, §9), else 1.
+    pub fn payload_version(&self) -> u32 {
+        let sets_version_2_field = !self.sealed_fields().is_empty()
+            || match self {
+                DomainEvent::SelectionPlanned(plan) => plan.reserve_count > 0,
+                DomainEvent::PanelDrawn(drawn) => !drawn.reserve_member_ids.is_empty(),
+                _ => false,
+            };
+        if sets_version_2_field {
+            2
+        } else {
+            1
+        }
+    }
+
     /// The event's sealed fields, by their protobuf field name, in field order: what its data
     /// key opens (FORMAT.md §14).
     pub fn sealed_fields(&self) -> Vec<(&'static str, &SealedText)> {
@@ -389,6 +405,13 @@ pub struct SelectionPlanned {
     pub pool_commitment: Hash256,
     pub seed_commitment: Hash256,
     pub randomness_source: String,
+    /// Reserves to draw with the panel (FORMAT.md §9, step 4); 0 for none. A version 2 field.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reserve_count: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -418,6 +441,9 @@ pub struct LotteryPublished {
 pub struct PanelDrawn {
     pub seed: Vec<u8>,
     pub member_ids: Vec<String>,
+    /// The reserve list, in order (FORMAT.md §9, step 4). A version 2 field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reserve_member_ids: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

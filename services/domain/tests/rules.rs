@@ -106,7 +106,14 @@ impl Scenario {
         let mut s = Scenario::convened();
         s.given(OPERATOR, DomainEvent::SelectionPlanned(plan()));
         s.given(OPERATOR, DomainEvent::PoolRegistered(pool()));
-        s.given(OPERATOR, DomainEvent::PanelDrawn(PanelDrawn { seed: SEED.to_vec(), member_ids: panel_ids() }));
+        s.given(
+            OPERATOR,
+            DomainEvent::PanelDrawn(PanelDrawn {
+                seed: SEED.to_vec(),
+                member_ids: panel_ids(),
+                reserve_member_ids: Vec::new(),
+            }),
+        );
         s
     }
 
@@ -164,6 +171,7 @@ fn plan() -> SelectionPlanned {
         pool_commitment: Hash256::of(b"pool payload"),
         seed_commitment: Hash256::of(SEED),
         randomness_source: "commit-reveal".into(),
+        reserve_count: 0,
     }
 }
 
@@ -296,8 +304,9 @@ fn a_grant_for_another_assembly_does_not_cover_this_one() {
 #[test]
 fn a_panel_needs_a_plan_a_pool_a_matching_seed_and_the_quotas() {
     let mut s = Scenario::convened();
-    let drawn =
-        |seed: &[u8], ids: Vec<String>| DomainEvent::PanelDrawn(PanelDrawn { seed: seed.to_vec(), member_ids: ids });
+    let drawn = |seed: &[u8], ids: Vec<String>| {
+        DomainEvent::PanelDrawn(PanelDrawn { seed: seed.to_vec(), member_ids: ids, reserve_member_ids: Vec::new() })
+    };
     s.then_rejected(OPERATOR, drawn(SEED, panel_ids()), "selection.draw_after_pool");
     s.then_rejected(OPERATOR, DomainEvent::PoolRegistered(pool()), "selection.pool_after_plan");
     s.then_rejected(
@@ -469,14 +478,21 @@ fn leximin_plan() -> SelectionPlanned {
     SelectionPlanned { algorithm: "leximin".into(), ..plan() }
 }
 
-fn lottery_for_pool() -> (klero_selection::Instance, klero_selection::PublishedLottery) {
+/// The selection instance of the test quotas over `pool`, households included.
+fn instance_of(pool: &PoolRegistered) -> klero_selection::Instance {
     let quotas: Vec<klero_selection::Quota> = quotas()
         .iter()
         .map(|q| klero_selection::Quota { feature: q.feature.clone(), value: q.value.clone(), min: q.min, max: q.max })
         .collect();
-    let members: Vec<(String, Vec<(String, String)>)> =
-        pool().members.iter().map(|m| (m.id.clone(), m.features.clone())).collect();
-    let instance = klero_selection::Instance::from_members(&quotas, &members, 4).expect("instance");
+    let people = pool.members.iter().map(|m| {
+        let value_of = |feature: &str| m.features.iter().find(|(f, _)| f == feature).map(|(_, v)| v.as_str());
+        klero_selection::Volunteer { id: &m.id, household: m.household.as_ref().map(|h| &h.0[..]), value_of }
+    });
+    klero_selection::Instance::group(&quotas, people, 4).expect("instance")
+}
+
+fn lottery_for_pool() -> (klero_selection::Instance, klero_selection::PublishedLottery) {
+    let instance = instance_of(&pool());
     let distribution = klero_selection::leximin(&instance, std::time::Duration::from_secs(30)).expect("leximin");
     let lottery = klero_selection::publish(&distribution);
     (instance, lottery)
@@ -498,7 +514,11 @@ fn a_leximin_panel_must_be_the_draw_from_the_published_lottery() {
     let drawn = klero_selection::draw(&instance, &lottery, SEED);
     s.then_rejected(
         OPERATOR,
-        DomainEvent::PanelDrawn(PanelDrawn { seed: SEED.to_vec(), member_ids: drawn.clone() }),
+        DomainEvent::PanelDrawn(PanelDrawn {
+            seed: SEED.to_vec(),
+            member_ids: drawn.clone(),
+            reserve_member_ids: Vec::new(),
+        }),
         "selection.draw_needs_lottery",
     );
 
@@ -531,10 +551,21 @@ fn a_leximin_panel_must_be_the_draw_from_the_published_lottery() {
         .expect("another panel");
     s.then_rejected(
         OPERATOR,
-        DomainEvent::PanelDrawn(PanelDrawn { seed: SEED.to_vec(), member_ids: alternative }),
+        DomainEvent::PanelDrawn(PanelDrawn {
+            seed: SEED.to_vec(),
+            member_ids: alternative,
+            reserve_member_ids: Vec::new(),
+        }),
         "selection.panel_is_the_draw",
     );
-    s.given(OPERATOR, DomainEvent::PanelDrawn(PanelDrawn { seed: SEED.to_vec(), member_ids: drawn.clone() }));
+    s.given(
+        OPERATOR,
+        DomainEvent::PanelDrawn(PanelDrawn {
+            seed: SEED.to_vec(),
+            member_ids: drawn.clone(),
+            reserve_member_ids: Vec::new(),
+        }),
+    );
 
     // Replacements follow the same draw.
     let leaving = drawn[0].clone();
@@ -580,11 +611,18 @@ fn no_panel_on_the_record_seats_two_of_one_household() {
     let housemates = vec!["p0".to_string(), "p1".into(), "p3".into(), "p6".into()];
     s.then_rejected(
         OPERATOR,
-        DomainEvent::PanelDrawn(PanelDrawn { seed: SEED.to_vec(), member_ids: housemates }),
+        DomainEvent::PanelDrawn(PanelDrawn {
+            seed: SEED.to_vec(),
+            member_ids: housemates,
+            reserve_member_ids: Vec::new(),
+        }),
         "selection.panel_keeps_households_apart",
     );
     let apart = vec!["p0".to_string(), "p3".into(), "p5".into(), "p6".into()];
-    s.given(OPERATOR, DomainEvent::PanelDrawn(PanelDrawn { seed: SEED.to_vec(), member_ids: apart }));
+    s.given(
+        OPERATOR,
+        DomainEvent::PanelDrawn(PanelDrawn { seed: SEED.to_vec(), member_ids: apart, reserve_member_ids: Vec::new() }),
+    );
     s.given(
         OPERATOR,
         DomainEvent::MemberWithdrew(MemberWithdrew { member_id: "p3".into(), reason: WithdrawalReason::Personal }),
@@ -600,15 +638,7 @@ fn no_panel_on_the_record_seats_two_of_one_household() {
 
     // With a LEXIMIN lottery computed under the households.
     let pool = pool_with_households();
-    let quotas: Vec<klero_selection::Quota> = quotas()
-        .iter()
-        .map(|q| klero_selection::Quota { feature: q.feature.clone(), value: q.value.clone(), min: q.min, max: q.max })
-        .collect();
-    let people = pool.members.iter().map(|m| {
-        let value_of = |feature: &str| m.features.iter().find(|(f, _)| f == feature).map(|(_, v)| v.as_str());
-        klero_selection::Volunteer { id: &m.id, household: m.household.as_ref().map(|h| &h.0[..]), value_of }
-    });
-    let instance = klero_selection::Instance::group(&quotas, people, 4).expect("instance");
+    let instance = instance_of(&pool);
     assert_eq!(instance.households.len(), 2);
     let distribution = klero_selection::leximin(&instance, std::time::Duration::from_secs(30)).expect("leximin");
     let lottery = klero_selection::publish(&distribution);
@@ -630,7 +660,14 @@ fn no_panel_on_the_record_seats_two_of_one_household() {
     s.then_rejected(OPERATOR, published(&forged), "selection.lottery_keeps_households_apart");
     s.given(OPERATOR, published(&lottery));
     let drawn = klero_selection::draw(&instance, &lottery, SEED);
-    s.given(OPERATOR, DomainEvent::PanelDrawn(PanelDrawn { seed: SEED.to_vec(), member_ids: drawn.clone() }));
+    s.given(
+        OPERATOR,
+        DomainEvent::PanelDrawn(PanelDrawn {
+            seed: SEED.to_vec(),
+            member_ids: drawn.clone(),
+            reserve_member_ids: Vec::new(),
+        }),
+    );
     // Every replacement, one after another, is the draw's and keeps households apart.
     let mut ever_seated = drawn.clone();
     let mut seated = drawn.clone();
@@ -766,7 +803,14 @@ fn a_withdrawal_whose_type_is_exhausted_cannot_be_replaced() {
     s.given(OPERATOR, DomainEvent::PoolRegistered(pool()));
     s.given(OPERATOR, published(&lottery));
     let drawn = klero_selection::draw(&instance, &lottery, SEED);
-    s.given(OPERATOR, DomainEvent::PanelDrawn(PanelDrawn { seed: SEED.to_vec(), member_ids: drawn.clone() }));
+    s.given(
+        OPERATOR,
+        DomainEvent::PanelDrawn(PanelDrawn {
+            seed: SEED.to_vec(),
+            member_ids: drawn.clone(),
+            reserve_member_ids: Vec::new(),
+        }),
+    );
     // Withdraw members of one type, replacing each, until no one of that type is left.
     let mut ever_seated = drawn.clone();
     let mut leaving = drawn[0].clone();
@@ -1016,4 +1060,109 @@ fn the_retention_period_is_set_once_and_dates_each_erasure() {
     let state = s.state.assembly(&assembly()).expect("assembly");
     assert_eq!(s.state.personal_item(&assembly(), &item).expect("item").recorded_at_unix_ms, recorded_at);
     assert_eq!(state.erasure_due_at_unix_ms(recorded_at), Some(recorded_at + 30 * DAY_MS));
+}
+
+/// Reserves on the record (FORMAT.md §9, steps 4 and 5). The reserve list must be exactly the
+/// seed's: omitted, truncated, padded, reordered, transplanted from another seed, or given when
+/// the plan asks for none, it is refused. Replacements come from the waiting reserves, in the
+/// rule's order, and from the pool only once every reserve has been seated.
+#[test]
+fn the_reserve_list_and_every_replacement_are_the_seeds() {
+    // Sixteen volunteers, young and old in turn; p0 lives with p1, and p2 with p4.
+    let mut pool = pool_with_households();
+    pool.members.extend((8..16).map(|i| PoolMember {
+        id: format!("p{i}"),
+        household: None,
+        features: vec![("age".into(), if i % 2 == 0 { "young" } else { "old" }.into())],
+    }));
+    let instance = instance_of(&pool);
+    let distribution = klero_selection::leximin(&instance, std::time::Duration::from_secs(30)).expect("leximin");
+    let lottery = klero_selection::publish(&distribution);
+    let plan = SelectionPlanned { reserve_count: 6, ..leximin_plan() };
+    let drawn = klero_selection::draw(&instance, &lottery, SEED);
+    let reserves = klero_selection::draw_reserves(&instance, SEED, &drawn, 6);
+    assert_eq!(reserves.len(), 6, "{reserves:?}");
+    let panel_drawn = |reserve_member_ids: Vec<String>| {
+        DomainEvent::PanelDrawn(PanelDrawn { seed: SEED.to_vec(), member_ids: drawn.clone(), reserve_member_ids })
+    };
+
+    // A plan without reserves takes no list.
+    let mut s = Scenario::convened();
+    s.given(OPERATOR, DomainEvent::SelectionPlanned(leximin_plan()));
+    s.given(OPERATOR, DomainEvent::PoolRegistered(pool.clone()));
+    s.given(OPERATOR, published(&lottery));
+    s.then_rejected(OPERATOR, panel_drawn(reserves.clone()), "selection.reserves_are_the_draw");
+
+    let mut s = Scenario::convened();
+    s.given(OPERATOR, DomainEvent::SelectionPlanned(plan));
+    s.given(OPERATOR, DomainEvent::PoolRegistered(pool.clone()));
+    s.given(OPERATOR, published(&lottery));
+    let mut reordered = reserves.clone();
+    reordered.swap(0, 1);
+    let other_seed = b"another seed, not the one committed";
+    let transplanted = klero_selection::draw_reserves(&instance, other_seed, &drawn, 6);
+    assert_ne!(transplanted, reserves, "another seed draws another list");
+    let stranger = pool.members.iter().map(|m| &m.id).find(|id| !drawn.contains(id) && !reserves.contains(id));
+    let mut padded = reserves.clone();
+    padded.extend(stranger.cloned());
+    let mut swapped_in = reserves.clone();
+    swapped_in[5] = stranger.expect("someone neither seated nor reserved").clone();
+    for lie in [Vec::new(), reserves[..5].to_vec(), padded, reordered, transplanted, swapped_in] {
+        s.then_rejected(OPERATOR, panel_drawn(lie), "selection.reserves_are_the_draw");
+    }
+    s.given(OPERATOR, panel_drawn(reserves.clone()));
+
+    // Withdrawals, each replaced as the rule says, until the reserves are used up and the pool
+    // rule takes over. Before each honest replacement, every other candidate is refused.
+    let mut seated = drawn.clone();
+    let mut ever_seated = drawn.clone();
+    let (mut from_reserves, mut from_pool) = (0, 0);
+    for round in 0..8 {
+        // Once the reserves are used, an old member leaves: old volunteers are left in the pool.
+        let waiting = reserves.iter().any(|r| !ever_seated.contains(r));
+        let old = seated.iter().position(|m| m[1..].parse::<u32>().is_ok_and(|n| n % 2 == 1));
+        let leaving = seated.remove(if waiting { round % seated.len() } else { old.expect("an old member") });
+        s.given(
+            OPERATOR,
+            DomainEvent::MemberWithdrew(MemberWithdrew {
+                member_id: leaving.clone(),
+                reason: WithdrawalReason::Personal,
+            }),
+        );
+        let seating = klero_selection::Seating { seated: &seated, ever_seated: &ever_seated, reserves: &reserves };
+        let Ok(expected) = klero_selection::replacement(&instance, SEED, &leaving, seating) else { break };
+        let replace = |new: &str| {
+            DomainEvent::ReplacementDrawn(ReplacementDrawn {
+                withdrawn_member_id: leaving.clone(),
+                replacement_member_id: new.into(),
+            })
+        };
+        if !waiting {
+            let pool_rule = klero_selection::draw_replacement(&instance, SEED, &leaving, &ever_seated);
+            assert_eq!(Ok(&expected), pool_rule.as_ref(), "round {round}: the pool rule, once the reserves are used");
+            from_pool += 1;
+        } else {
+            assert!(reserves.contains(&expected), "round {round}: a reserve waits, yet {expected} is chosen");
+            from_reserves += 1;
+            // The pool rule's member, where it is not the reserve, is refused.
+            if let Ok(from_pool) = klero_selection::draw_replacement(&instance, SEED, &leaving, &ever_seated) {
+                if from_pool != expected && !seated.contains(&from_pool) {
+                    s.then_rejected(OPERATOR, replace(&from_pool), "selection.replacement_is_the_draw");
+                }
+            }
+        }
+        for other in reserves.iter().filter(|r| **r != expected && !ever_seated.contains(r)) {
+            let rejection = s.when(OPERATOR, replace(other)).expect_err("another reserve");
+            assert!(
+                ["selection.replacement_is_the_draw", "selection.panel_keeps_households_apart"]
+                    .contains(&rejection.rule().as_str()),
+                "round {round}: {other} refused by {}",
+                rejection.rule().as_str()
+            );
+        }
+        s.given(OPERATOR, replace(&expected));
+        seated.push(expected.clone());
+        ever_seated.push(expected);
+    }
+    assert_eq!((from_reserves, from_pool), (6, 2), "every reserve was seated before the pool was drawn on");
 }

@@ -9,6 +9,9 @@
 //!    ascending (ties by id), and the panel's seats for that type go to the first in rank.
 //! 3. A replacement for a withdrawn member is the next member with the same quota values, in
 //!    that rank, who has never been seated and shares no household with anyone ever seated.
+//! 4. With reserves, an ordered reserve list is drawn with the panel: round after round, each
+//!    seat (panel members in rank order) takes the next member of its quota values in rank
+//!    order. Reserves fill withdrawals first, in list order, keeping quotas where possible.
 
 use crate::instance::{Instance, Panel};
 use klero_ledger::Hash256;
@@ -51,6 +54,8 @@ pub enum DrawError {
     ProbabilityDiffers { type_index: usize, published: f64, exact: f64 },
     #[error("the seed draws a different panel")]
     DifferentPanel,
+    #[error("the seed draws a different reserve list")]
+    DifferentReserves,
 }
 
 impl PublishedLottery {
@@ -131,6 +136,133 @@ pub fn draw_replacement(
         .find(|m| !ever_seated.contains(m))
         .cloned()
         .ok_or_else(|| DrawError::NoReplacementLeft { withdrawn_member_id: withdrawn.to_string() })
+}
+
+/// The ordered reserve list drawn with `panel` (docs/FORMAT.md §9, step 4). Its purpose is to
+/// mirror the panel, so that a withdrawal can nearly always be filled by someone with the same
+/// quota values: the panel's members are taken in rank order, round after round, and each
+/// takes as a reserve the first member in rank order with their quota values who is neither on
+/// the panel nor a reserve, and whose household has no one on the panel or among the reserves.
+/// A member with no such candidate takes none in that round. The list stops at `count`, or
+/// after a round that takes no one.
+pub fn draw_reserves(instance: &Instance, seed: &[u8], panel: &[String], count: usize) -> Vec<String> {
+    let mut reserves: Vec<String> = Vec::new();
+    if count == 0 {
+        return reserves;
+    }
+    let mut taken: std::collections::HashSet<&str> = panel.iter().map(String::as_str).collect();
+    let mut taken_households: std::collections::HashSet<usize> =
+        panel.iter().filter_map(|id| instance.type_of(id)).filter_map(|t| instance.household_of_type(t)).collect();
+    // Every member with given quota values, in rank order, and a cursor past those who can no
+    // longer be taken: whoever is taken, or whose household is, stays so.
+    let mut by_values: std::collections::BTreeMap<&[usize], RankedGroup<'_>> = std::collections::BTreeMap::new();
+    for (t, person_type) in instance.types.iter().enumerate() {
+        let household = instance.household_of_type(t);
+        let group = &mut by_values.entry(&person_type.values[..]).or_default().members;
+        group.extend(person_type.members.iter().map(|m| (rank(seed, m), m, household)));
+    }
+    for group in by_values.values_mut() {
+        group.members.sort();
+    }
+    let mut seats: Vec<(Hash256, &[usize])> = panel
+        .iter()
+        .filter_map(|id| Some((rank(seed, id), &instance.types[instance.type_of(id)?].values[..])))
+        .collect();
+    seats.sort();
+    loop {
+        let before = reserves.len();
+        for (_, values) in &seats {
+            let Some(RankedGroup { members: group, cursor }) = by_values.get_mut(values) else { continue };
+            while let Some((_, member, household)) = group.get(*cursor) {
+                if !taken.contains(member.as_str()) && !household.is_some_and(|h| taken_households.contains(&h)) {
+                    break;
+                }
+                *cursor += 1;
+            }
+            let Some((_, member, household)) = group.get(*cursor) else { continue };
+            taken.insert(member.as_str());
+            taken_households.extend(*household);
+            reserves.push((*member).clone());
+            if reserves.len() == count {
+                return reserves;
+            }
+        }
+        if reserves.len() == before {
+            return reserves;
+        }
+    }
+}
+
+/// The members of some quota values in rank order (with their household), and how far the
+/// reserve draw has gone through them.
+#[derive(Default)]
+struct RankedGroup<'a> {
+    members: Vec<(Hash256, &'a String, Option<usize>)>,
+    cursor: usize,
+}
+
+/// Who sits now, who ever sat, and the reserve list drawn with the panel: what a replacement
+/// is drawn from.
+#[derive(Clone, Copy, Debug)]
+pub struct Seating<'a> {
+    /// Members seated now (the withdrawn member is not among them).
+    pub seated: &'a [String],
+    /// Everyone ever seated, including the withdrawn member.
+    pub ever_seated: &'a [String],
+    /// The reserve list, in order; empty when the plan draws none.
+    pub reserves: &'a [String],
+}
+
+/// The replacement for `withdrawn` (docs/FORMAT.md §9, steps 3 and 4). While a reserve has never
+/// been seated, the replacement is a reserve, in list order: the first with the withdrawn
+/// member's quota values; else the first whose seat keeps every quota; else the first. Once
+/// every reserve has been seated, it is [`draw_replacement`]'s member of the pool.
+pub fn replacement(
+    instance: &Instance,
+    seed: &[u8],
+    withdrawn: &str,
+    seating: Seating<'_>,
+) -> Result<String, DrawError> {
+    let t = instance.type_of(withdrawn).ok_or_else(|| DrawError::NotInPool { member_id: withdrawn.to_string() })?;
+    let seated_households: Vec<usize> = seating
+        .ever_seated
+        .iter()
+        .filter_map(|id| instance.type_of(id))
+        .filter_map(|seated| instance.household_of_type(seated))
+        .collect();
+    let waiting: Vec<(&String, usize)> = seating
+        .reserves
+        .iter()
+        .filter(|r| !seating.ever_seated.contains(r))
+        .filter_map(|r| Some((r, instance.type_of(r)?)))
+        .filter(|(_, u)| !instance.household_of_type(*u).is_some_and(|h| seated_households.contains(&h)))
+        .collect();
+    let Some(first) = waiting.first() else {
+        return draw_replacement(instance, seed, withdrawn, seating.ever_seated);
+    };
+    let values = &instance.types[t].values;
+    if let Some((same, _)) = waiting.iter().find(|(_, u)| instance.types[*u].values == *values) {
+        return Ok((*same).clone());
+    }
+    let seats_per_value = |f: usize, v: usize| {
+        seating
+            .seated
+            .iter()
+            .filter_map(|id| instance.type_of(id))
+            .filter(|&s| instance.types[s].values[f] == v)
+            .count()
+    };
+    let keeps_quotas = |u: usize| {
+        let incoming = &instance.types[u].values;
+        (0..instance.features.len()).filter(|&f| incoming[f] != values[f]).all(|f| {
+            let (_, incoming_max) = instance.bounds[f][incoming[f]];
+            let (outgoing_min, _) = instance.bounds[f][values[f]];
+            seats_per_value(f, incoming[f]) < incoming_max as usize
+                && seats_per_value(f, values[f]) >= outgoing_min as usize
+        })
+    };
+    let chosen = waiting.iter().find(|(_, u)| keeps_quotas(*u)).unwrap_or(first);
+    Ok(chosen.0.clone())
 }
 
 /// Everything an observer checks: every panel meets the quotas and seats at most one volunteer

@@ -4,12 +4,15 @@
 //!
 //! - [`instance`]: quotas, and a pool grouped into types of interchangeable volunteers.
 //! - [`draw`]: the lottery as published with integer weights, the draw from a revealed seed,
-//!   replacements, and [`verify_draw`].
+//!   the reserve list, replacements, and [`verify_draw`].
 
 pub mod draw;
 pub mod instance;
 
-pub use draw::{draw, draw_panel_index, draw_replacement, verify_draw, DrawError, PublishedLottery, WEIGHT_TOTAL};
+pub use draw::{
+    draw, draw_panel_index, draw_replacement, draw_reserves, replacement, verify_draw, DrawError, PublishedLottery,
+    Seating, WEIGHT_TOTAL,
+};
 pub use instance::{
     household_commitment, household_key, Instance, Panel, PersonType, PoolError, Quota, Volunteer, FEATURES_MAX,
     POOL_PEOPLE_MAX, VALUES_PER_FEATURE_MAX,

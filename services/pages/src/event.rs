@@ -138,14 +138,24 @@ pub fn fields(slice: &VerifiedSlice, event: &DomainEvent) -> Vec<Field> {
             f("Pool commitment", FieldValue::hash(&e.pool_commitment, None)),
             f("Seed commitment", FieldValue::hash(&e.seed_commitment, None)),
             f("Source of randomness", text(&e.randomness_source)),
-        ],
+        ]
+        .into_iter()
+        .chain((e.reserve_count > 0).then(|| f("Reserves to draw", number(e.reserve_count))))
+        .collect(),
         DomainEvent::PoolRegistered(e) => vec![
             f("Volunteers", Number(e.members.len() as u64)),
             f("Hash of the pool", FieldValue::hash(&e.payload_hash, None)),
         ],
         DomainEvent::LotteryPublished(e) => vec![f("Possible panels", Number(e.panels.len() as u64))],
         DomainEvent::PanelDrawn(e) => {
-            vec![f("Seed", text(&klero_ledger::hash::to_hex(&e.seed))), f("Members drawn", List(e.member_ids.clone()))]
+            let mut fields = vec![
+                f("Seed", text(&klero_ledger::hash::to_hex(&e.seed))),
+                f("Members drawn", List(e.member_ids.clone())),
+            ];
+            if !e.reserve_member_ids.is_empty() {
+                fields.push(f("Reserves, in order", List(e.reserve_member_ids.clone())));
+            }
+            fields
         }
         DomainEvent::MemberWithdrew(e) => {
             vec![

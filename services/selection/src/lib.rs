@@ -20,8 +20,8 @@ pub mod simplex;
 pub const ALGORITHM_VERSION: &str = "klero-selection 2";
 
 pub use klero_draw::{
-    draw, draw_replacement, household_commitment, household_key, verify_draw, Instance, Panel, PublishedLottery, Quota,
-    Volunteer, WEIGHT_TOTAL,
+    draw, draw_replacement, draw_reserves, household_commitment, household_key, replacement, verify_draw, Instance,
+    Panel, PublishedLottery, Quota, Seating, Volunteer, WEIGHT_TOTAL,
 };
 pub use leximin::{best_panel, leximin, leximin_with_progress, Distribution, StageTime};
 pub use pool::{build_instance, decode_csv, parse_features_csv, TextEncoding};

@@ -605,3 +605,99 @@ fn the_relaxation_of_infeasible_quotas_is_the_smallest_by_exhaustive_search() {
     assert!(infeasible_pools >= 10, "only {infeasible_pools} pools were infeasible");
     assert!(with_kept >= 3, "only {with_kept} relaxations kept a quota");
 }
+
+/// Reserves (docs/FORMAT.md §9, steps 4 and 5) on random pools with households: the list never
+/// holds a panel member, a repeat or a second member of any household seated or reserved; it
+/// holds only the quota values of panel members; it is short only when the pool has run out;
+/// and while a waiting reserve has the withdrawn member's values, the replacement has them too,
+/// so the panel keeps its quotas exactly.
+#[test]
+fn reserves_mirror_the_panel_and_replacements_keep_its_quotas() {
+    let mut next = fixed_random(0x5EED_0F4E_5E47_E5A1u64);
+    let values = [["a", "b"], ["x", "y"]];
+    let (mut lists, mut short_lists, mut kept_by_values, mut kept_by_quotas) = (0, 0, 0, 0);
+    for case in 0..30 {
+        let people_count = 10 + next(10) as usize;
+        let panel_size = 3 + next(2) as u32;
+        let mut csv = String::from("id,f0,f1,home\n");
+        for person in 0..people_count {
+            let row: Vec<&str> = values.iter().map(|v| v[next(2) as usize]).collect();
+            csv.push_str(&format!("p{person:02},{},h{}\n", row.join(","), next(people_count as u64 * 5 / 8)));
+        }
+        let mut features = String::from("feature,value,min,max\n");
+        for (f, pair) in values.iter().enumerate() {
+            for value in pair {
+                features.push_str(&format!("f{f},{value},1,{}\n", panel_size - 1));
+            }
+        }
+        let quotas = parse_features_csv(&features).expect("features");
+        let instance = build_instance(&quotas, &csv, panel_size, &["home".to_string()]).expect("instance");
+        let Ok(distribution) = leximin(&instance, Duration::from_secs(60)) else { continue };
+        let lottery = publish(&distribution);
+        let seed = format!("reserve seed {case:04}").into_bytes();
+        let panel = draw(&instance, &lottery, &seed);
+        let count = 1 + next(2 * panel_size as u64) as usize;
+        let reserves = draw_reserves(&instance, &seed, &panel, count);
+        lists += 1;
+        let values_of = |id: &str| &instance.types[instance.type_of(id).expect("in the pool")].values;
+        let household_of = |id: &str| instance.household_of_type(instance.type_of(id).expect("in the pool"));
+        let mut households_taken: Vec<usize> = panel.iter().filter_map(|id| household_of(id)).collect();
+        assert!(reserves.len() <= count);
+        for (i, reserve) in reserves.iter().enumerate() {
+            assert!(!panel.contains(reserve) && !reserves[..i].contains(reserve), "case {case}: {reserve} repeats");
+            if let Some(h) = household_of(reserve) {
+                assert!(!households_taken.contains(&h), "case {case}: {reserve}'s household is seated or reserved");
+                households_taken.push(h);
+            }
+            assert!(panel.iter().any(|p| values_of(p) == values_of(reserve)), "case {case}: {reserve} mirrors no seat");
+        }
+        if reserves.len() < count {
+            short_lists += 1;
+            // Short only when no one is left to take for any seat.
+            let left = instance.types.iter().flat_map(|t| &t.members).find(|m| {
+                !panel.contains(m)
+                    && !reserves.contains(m)
+                    && household_of(m).is_none_or(|h| !households_taken.contains(&h))
+                    && panel.iter().any(|p| values_of(p) == values_of(m))
+            });
+            assert_eq!(left, None, "case {case}: the list stopped at {} of {count}", reserves.len());
+        }
+        // Members withdraw in random order; each is replaced by the rule.
+        let mut seated = panel.clone();
+        let mut ever_seated = panel.clone();
+        // Whether every replacement so far had its withdrawn member's values.
+        let mut values_kept_so_far = true;
+        for _ in 0..panel_size + 2 {
+            let leaving = seated.remove(next(seated.len() as u64) as usize);
+            let waiting_same = reserves.iter().any(|r| {
+                !ever_seated.contains(r)
+                    && values_of(r) == values_of(&leaving)
+                    && household_of(r).is_none_or(|h| ever_seated.iter().all(|s| household_of(s) != Some(h)))
+            });
+            let seating = Seating { seated: &seated, ever_seated: &ever_seated, reserves: &reserves };
+            let Ok(chosen) = replacement(&instance, &seed, &leaving, seating) else { break };
+            assert!(!ever_seated.contains(&chosen), "case {case}: {chosen} was seated before");
+            if waiting_same {
+                assert_eq!(values_of(&chosen), values_of(&leaving), "case {case}: a reserve of the same values waited");
+                assert!(reserves.contains(&chosen));
+                kept_by_values += 1;
+            } else if reserves.contains(&chosen) && values_of(&chosen) != values_of(&leaving) {
+                kept_by_quotas += 1;
+            }
+            values_kept_so_far &= values_of(&chosen) == values_of(&leaving);
+            seated.push(chosen.clone());
+            ever_seated.push(chosen);
+            let mut counts = vec![0u32; instance.types.len()];
+            for id in &seated {
+                counts[instance.type_of(id).expect("in the pool")] += 1;
+            }
+            assert!(instance.panel_keeps_households_apart(&counts), "case {case}: housemates seated");
+            if values_kept_so_far {
+                assert!(instance.panel_meets_quotas(&counts), "case {case}: same-values replacements broke a quota");
+            }
+        }
+    }
+    assert!(lists >= 20, "only {lists} pools were feasible");
+    assert!(short_lists >= 2 && kept_by_values >= 20, "{short_lists} short lists, {kept_by_values} same-values fills");
+    eprintln!("{lists} lists, {short_lists} short, {kept_by_values} same-values fills, {kept_by_quotas} other values");
+}

@@ -472,6 +472,7 @@ async fn draw_a_panel(demo: &mut Demo, operator: &Author) -> anyhow::Result<Draw
         pool_commitment: Hash256::of(&pool.encode_to_vec()).0.to_vec(),
         seed_commitment: Hash256::of(&seed).0.to_vec(),
         randomness_source: "seed chosen by the selection operator and committed before the pool was registered".into(),
+        reserve_count: 0,
     };
     demo.append(operator, &plan).await?;
     demo.append(operator, &pool).await?;
@@ -479,7 +480,11 @@ async fn draw_a_panel(demo: &mut Demo, operator: &Author) -> anyhow::Result<Draw
     demo.append(operator, &klero_catalogue::lottery_message(&lottery)).await?;
     // The seed is revealed only now, after the lottery is on the record.
     let panel = klero_selection::draw(&instance, &lottery, &seed);
-    demo.append(operator, &pb::selection::PanelDrawn { seed: seed.to_vec(), member_ids: panel.clone() }).await?;
+    demo.append(
+        operator,
+        &pb::selection::PanelDrawn { seed: seed.to_vec(), member_ids: panel.clone(), reserve_member_ids: Vec::new() },
+    )
+    .await?;
     Ok(Drawn { pool, instance, lottery, seed, panel })
 }
 

@@ -291,7 +291,7 @@ enum Command {
         /// The revealed seed, in hex (16 to 64 bytes), to draw the panel.
         #[arg(long)]
         seed: Option<String>,
-        /// Where to write distribution.json, probabilities.csv and panel.csv.
+        /// Where to write distribution.json, probabilities.csv, panel.csv and reserves.csv.
         #[arg(long)]
         out: PathBuf,
         /// Stop refining the leximin lottery after this long (the maximin stage always finishes).
@@ -305,6 +305,10 @@ enum Command {
         /// they are, comma-separated feature=value (e.g. gender=female,age=16-24).
         #[arg(long, value_delimiter = ',')]
         keep_quotas: Vec<String>,
+        /// With --seed, also draw this many reserves (docs/FORMAT.md §9, step 4), in order, to
+        /// reserves.csv; at most 1,000.
+        #[arg(long, default_value_t = 0)]
+        reserves: u32,
     },
     /// Creates an Ed25519 key: the secret key file and `<file>.pub`.
     Keygen {
@@ -472,18 +476,27 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Select { features, people, panel_size, seed, out, time_limit_seconds, households, keep_quotas } => {
-            select::run(select::SelectArgs {
-                keep_quotas: &keep_quotas,
-                features: &features,
-                people: &people,
-                household_columns: &households,
-                panel_size,
-                seed_hex: seed.as_deref(),
-                out: &out,
-                time_limit: std::time::Duration::from_secs(time_limit_seconds),
-            })
-        }
+        Command::Select {
+            features,
+            people,
+            panel_size,
+            seed,
+            out,
+            time_limit_seconds,
+            households,
+            keep_quotas,
+            reserves,
+        } => select::run(select::SelectArgs {
+            reserves,
+            keep_quotas: &keep_quotas,
+            features: &features,
+            people: &people,
+            household_columns: &households,
+            panel_size,
+            seed_hex: seed.as_deref(),
+            out: &out,
+            time_limit: std::time::Duration::from_secs(time_limit_seconds),
+        }),
         Command::Export { server, out, documents, openings } => runtime()?.block_on(async {
             audit::export_to_file(&server, &out).await?;
             if let Some(directory) = documents {

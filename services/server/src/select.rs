@@ -21,6 +21,8 @@ pub struct SelectArgs<'a> {
     pub keep_quotas: &'a [String],
     pub panel_size: u32,
     pub seed_hex: Option<&'a str>,
+    /// Reserves to draw with the panel (docs/FORMAT.md §9, step 4); needs a seed.
+    pub reserves: u32,
     pub out: &'a Path,
     pub time_limit: Duration,
 }
@@ -93,6 +95,12 @@ pub fn run(args: SelectArgs<'_>) -> anyhow::Result<()> {
     if let Some(seed) = &seed {
         anyhow::ensure!((16..=64).contains(&seed.len()), "--seed must be 16 to 64 bytes");
     }
+    anyhow::ensure!(args.reserves == 0 || seed.is_some(), "--reserves draws with the panel, so it needs --seed");
+    anyhow::ensure!(
+        args.reserves as usize <= klero_catalogue::RESERVES_MAX,
+        "--reserves must be at most {}",
+        klero_catalogue::RESERVES_MAX
+    );
     // Drawn on a terminal only (indicatif hides it elsewhere): types whose probability is fixed.
     let bar = indicatif::ProgressBar::with_draw_target(
         Some(instance.types.len() as u64),
@@ -154,11 +162,17 @@ pub fn run(args: SelectArgs<'_>) -> anyhow::Result<()> {
         csv.push_str(&format!("{id},{p:.9}\n"));
     }
     std::fs::write(args.out.join("probabilities.csv"), csv)?;
+    let mut reserves_drawn = 0;
     if let Some(seed) = &seed {
         let panel = draw(&instance, &lottery, seed);
         verify_draw(&instance, &lottery, &probabilities, seed, &panel)
             .map_err(|reason| anyhow::anyhow!("the draw does not verify: {reason}"))?;
         std::fs::write(args.out.join("panel.csv"), format!("id\n{}\n", panel.join("\n")))?;
+        if args.reserves > 0 {
+            let reserves = klero_selection::draw_reserves(&instance, seed, &panel, args.reserves as usize);
+            std::fs::write(args.out.join("reserves.csv"), format!("id\n{}\n", reserves.join("\n")))?;
+            reserves_drawn = reserves.len();
+        }
     }
     let min = probabilities.iter().cloned().fold(f64::MAX, f64::min);
     let max = probabilities.iter().cloned().fold(0.0, f64::max);
@@ -166,7 +180,7 @@ pub fn run(args: SelectArgs<'_>) -> anyhow::Result<()> {
         "{}",
         json!({"min_probability": min, "max_probability": max, "panels": lottery.panels.len(), "seconds": started.elapsed().as_secs_f64(),
                "stages": distribution.stages, "leximin_complete": distribution.leximin_complete, "maximin_seconds": distribution.maximin_seconds, "types": instance.types.len(),
-               "people": instance.people(), "households_shared": instance.households.len(), "drawn": seed.is_some(),
+               "people": instance.people(), "households_shared": instance.households.len(), "drawn": seed.is_some(), "reserves": reserves_drawn,
                "encodings": {"features": features_encoding.to_string(), "people": people_encoding.to_string()}})
     );
     Ok(())

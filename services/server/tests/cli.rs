@@ -729,3 +729,75 @@ fn the_demo_keeps_its_pages_up_and_says_where() {
     let status = child.wait().expect("the demo exits");
     assert!(status.success(), "{status:?}");
 }
+
+/// `klero select --reserves N` draws the reserve list with the panel (docs/FORMAT.md §9, step 4),
+/// the very list the `PanelDrawn` rule will recompute from the published lottery and the seed;
+/// without a seed it refuses, naming `--seed`.
+#[test]
+fn select_with_reserves_writes_the_list_the_record_checks() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let features = "feature,value,min,max\nage,young,1,2\nage,old,1,2\n";
+    let mut people = String::from("id,age\n");
+    for i in 0..12 {
+        people.push_str(&format!("v{i:02},{}\n", if i % 3 == 0 { "young" } else { "old" }));
+    }
+    std::fs::write(dir.path().join("features.csv"), features).expect("write");
+    std::fs::write(dir.path().join("people.csv"), &people).expect("write");
+    let seed = "00112233445566778899aabbccddeeff";
+    let args = ["select", "--features", "features.csv", "--people", "people.csv", "--panel-size", "3", "--seed", seed];
+    let run = klero(&[&args[..], &["--reserves", "4", "--out", "out"]].concat(), dir.path());
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let summary: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&run.stdout).lines().last().expect("a line")).expect("JSON");
+    assert_eq!(summary["reserves"], 4, "{summary}");
+    let read_ids = |file: &str| -> Vec<String> {
+        std::fs::read_to_string(dir.path().join("out").join(file))
+            .expect(file)
+            .lines()
+            .skip(1)
+            .map(String::from)
+            .collect()
+    };
+    let (panel, reserves) = (read_ids("panel.csv"), read_ids("reserves.csv"));
+    // The list the record's rule computes, from the published lottery and the seed.
+    let distribution: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/distribution.json")).expect("read"))
+            .expect("JSON");
+    let quotas = klero_selection::parse_features_csv(features).expect("features");
+    let instance = klero_selection::build_instance(&quotas, &people, 3, &[]).expect("instance");
+    let panels = distribution["panels"].as_array().expect("panels");
+    let lottery = klero_selection::PublishedLottery {
+        panels: panels
+            .iter()
+            .map(|p| p["seats"].as_array().expect("seats").iter().map(|s| s.as_u64().expect("n") as u32).collect())
+            .collect(),
+        weights: panels.iter().map(|p| p["weight"].as_u64().expect("weight")).collect(),
+    };
+    let seed_bytes = klero_ledger::hash::from_hex(seed).expect("hex");
+    assert_eq!(panel, klero_selection::draw(&instance, &lottery, &seed_bytes));
+    assert_eq!(reserves, klero_selection::draw_reserves(&instance, &seed_bytes, &panel, 4));
+    assert!(reserves.iter().all(|r| !panel.contains(r)), "no reserve is on the panel: {panel:?} {reserves:?}");
+
+    let unseeded = klero(
+        &[
+            "select",
+            "--features",
+            "features.csv",
+            "--people",
+            "people.csv",
+            "--panel-size",
+            "3",
+            "--reserves",
+            "2",
+            "--out",
+            "x",
+        ],
+        dir.path(),
+    );
+    assert!(!unseeded.status.success());
+    assert!(
+        String::from_utf8_lossy(&unseeded.stderr).contains("--seed"),
+        "{}",
+        String::from_utf8_lossy(&unseeded.stderr)
+    );
+}

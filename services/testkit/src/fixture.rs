@@ -5,6 +5,8 @@
 //! [`lifecycle`] writes every free text plain (version 1 events); [`personal_data`] writes the
 //! same record with its personal text sealed (version 2 events, FORMAT.md §14) under fixed
 //! data keys, nonces and salts, then sets a retention period and erases one submission.
+//! [`councils`] and [`reserves`] add what the first two cannot hold: several councils, and a
+//! selection with reserves (version 2 of `SelectionPlanned` and `PanelDrawn`).
 
 use crate::{key, ExportBuilder};
 use klero_catalogue::EventMessage;
@@ -440,6 +442,110 @@ pub fn councils() -> Fixture {
     Fixture { export: b.export.finish(), trust_root, log_key, payloads: b.payloads, data_keys: b.data_keys }
 }
 
+/// A selection with reserves (FORMAT.md §9, steps 4 and 5): a plan and a draw at version 2.
+/// Twelve volunteers, young and old in turn, of whom `r03` (old) and `r04` (young) live
+/// together; a lottery of one panel; three reserves; and one withdrawal, filled from them.
+/// Deterministic.
+pub fn reserves() -> Fixture {
+    let council = key("fixture: council");
+    let convenor = key("fixture: convenor");
+    let operator = key("fixture: selection operator");
+    let log_key = LogSigningKey::new(LOG_NAME, key("fixture: log")).expect("log key");
+    let trust_root = council.verifying_key().to_bytes();
+    let mut b = Builder::new(log_key.clone(), trust_root, false);
+    b.assembly = "reserves".into();
+    use pb::registry::Role;
+    for (who, role, title) in [
+        (&convenor, Role::Convenor, "Head of democratic services"),
+        (&operator, Role::SelectionOperator, "Sortition officer"),
+    ] {
+        b.append(&council, &pb::registry::KeyGranted { scope: "*".into(), ..grant(who, role, title) });
+    }
+    b.append(
+        &convenor,
+        &pb::assembly::AssemblyConvened {
+            assembly_id: b.assembly.clone(),
+            council: "Example Borough Council".into(),
+            remit_question: "Who should stand in when a member cannot go on?".into(),
+            area: "Example Borough".into(),
+            starts_on: "2027-01-20".into(),
+            ends_on: "2027-03-20".into(),
+            panel_size: 4,
+            adoption_threshold_percent: 60,
+            response_deadline_days: 56,
+        },
+    );
+    let household = Hash256::of(b"fixture: the household of r03 and r04").0.to_vec();
+    let pool = pb::selection::PoolRegistered {
+        members: (0..12)
+            .map(|i| pb::selection::PoolMember {
+                id: format!("r{i:02}"),
+                household: if i == 3 || i == 4 { household.clone() } else { Vec::new() },
+                features: vec![pb::selection::FeatureValue {
+                    feature: "age".into(),
+                    value: if i % 2 == 0 { "young" } else { "old" }.into(),
+                }],
+            })
+            .collect(),
+    };
+    b.append(
+        &operator,
+        &pb::selection::SelectionPlanned {
+            panel_size: 4,
+            quotas: quotas(),
+            algorithm: "leximin".into(),
+            algorithm_version: "fixture 1".into(),
+            pool_commitment: Hash256::of(&pool.encode_to_vec()).0.to_vec(),
+            seed_commitment: Hash256::of(SEED).0.to_vec(),
+            randomness_source: "a seed committed before the pool was registered".into(),
+            reserve_count: 3,
+        },
+    );
+    b.append(&operator, &pool);
+    let volunteers = pool.members.iter().map(|m| klero_draw::Volunteer {
+        id: &m.id,
+        household: (!m.household.is_empty()).then_some(&m.household[..]),
+        value_of: |_: &str| Some(m.features[0].value.as_str()),
+    });
+    let draw_quotas: Vec<klero_draw::Quota> = quotas()
+        .iter()
+        .map(|q| klero_draw::Quota { feature: q.feature.clone(), value: q.value.clone(), min: q.min, max: q.max })
+        .collect();
+    let instance = klero_draw::Instance::group(&draw_quotas, volunteers, 4).expect("the pool groups into types");
+    // Types: young alone, the young housemate r04, old alone, the old housemate r03. One panel
+    // of two young and two old who live alone.
+    let lottery =
+        klero_draw::PublishedLottery { panels: vec![vec![2, 0, 2, 0]], weights: vec![klero_draw::WEIGHT_TOTAL] };
+    b.append(&operator, &klero_catalogue::lottery_message(&lottery));
+    let panel = klero_draw::draw(&instance, &lottery, SEED);
+    let reserves = klero_draw::draw_reserves(&instance, SEED, &panel, 3);
+    b.append(
+        &operator,
+        &pb::selection::PanelDrawn {
+            seed: SEED.to_vec(),
+            member_ids: panel.clone(),
+            reserve_member_ids: reserves.clone(),
+        },
+    );
+    let withdrawn = panel[0].clone();
+    b.append(
+        &operator,
+        &pb::selection::MemberWithdrew {
+            member_id: withdrawn.clone(),
+            reason: pb::selection::WithdrawalReason::Unreachable as i32,
+        },
+    );
+    let seated: Vec<String> = panel[1..].to_vec();
+    let seating = klero_draw::Seating { seated: &seated, ever_seated: &panel, reserves: &reserves };
+    let replacement = klero_draw::replacement(&instance, SEED, &withdrawn, seating).expect("a reserve");
+    b.append(
+        &operator,
+        &pb::selection::ReplacementDrawn { withdrawn_member_id: withdrawn, replacement_member_id: replacement },
+    );
+    b.export.checkpoint();
+    Fixture { export: b.export.finish(), trust_root, log_key, payloads: b.payloads, data_keys: b.data_keys }
+}
+
 fn build(seal_personal_text: bool) -> Fixture {
     let council = key("fixture: council");
     let convenor = key("fixture: convenor");
@@ -496,6 +602,7 @@ fn build(seal_personal_text: bool) -> Fixture {
             pool_commitment: Hash256::of(&pool.encode_to_vec()).0.to_vec(),
             seed_commitment: Hash256::of(SEED).0.to_vec(),
             randomness_source: "a seed committed before the pool was registered".into(),
+            reserve_count: 0,
         },
     );
     b.append(&operator, &pool);
@@ -516,7 +623,10 @@ fn build(seal_personal_text: bool) -> Fixture {
     )
     .expect("the fixture pool groups into types");
     let panel = klero_draw::draw(&instance, &lottery, SEED);
-    b.append(&operator, &pb::selection::PanelDrawn { seed: SEED.to_vec(), member_ids: panel.clone() });
+    b.append(
+        &operator,
+        &pb::selection::PanelDrawn { seed: SEED.to_vec(), member_ids: panel.clone(), reserve_member_ids: Vec::new() },
+    );
     let withdrawn = panel[0].clone();
     b.append(
         &operator,

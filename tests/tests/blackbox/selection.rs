@@ -2,6 +2,7 @@ use klero_client::ClientError;
 use klero_proto as pb;
 use klero_tests::*;
 use prost::Message;
+use tonic_types::StatusExt;
 
 /// The council grants a convenor and a selection operator, and the convenor convenes.
 async fn convened_with_an_operator(client: &mut klero_client::KleroClient, cast: &Cast, assembly: &str) {
@@ -37,17 +38,7 @@ async fn a_leximin_panel_is_accepted_only_as_the_draw_from_the_published_lottery
     append(&mut client, &cast.operator, assembly, &pool).await;
 
     // The operator computes the lottery with the same crate the server checks with.
-    let quotas: Vec<klero_selection::Quota> = plan
-        .quotas
-        .iter()
-        .map(|q| klero_selection::Quota { feature: q.feature.clone(), value: q.value.clone(), min: q.min, max: q.max })
-        .collect();
-    let members: Vec<(String, Vec<(String, String)>)> = pool
-        .members
-        .iter()
-        .map(|m| (m.id.clone(), m.features.iter().map(|f| (f.feature.clone(), f.value.clone())).collect()))
-        .collect();
-    let instance = klero_selection::Instance::from_members(&quotas, &members, PANEL_SIZE).expect("instance");
+    let instance = instance_of(&plan, &pool);
     let lottery = klero_selection::publish(
         &klero_selection::leximin(&instance, std::time::Duration::from_secs(30)).expect("leximin"),
     );
@@ -68,7 +59,15 @@ async fn a_leximin_panel_is_accepted_only_as_the_draw_from_the_published_lottery
     not_drawn.extend(drawn.iter().skip(1).cloned());
     let error = client
         .append(
-            &sign(&cast.operator, assembly, &pb::selection::PanelDrawn { seed: SEED.to_vec(), member_ids: not_drawn }),
+            &sign(
+                &cast.operator,
+                assembly,
+                &pb::selection::PanelDrawn {
+                    seed: SEED.to_vec(),
+                    member_ids: not_drawn,
+                    reserve_member_ids: Vec::new(),
+                },
+            ),
             None,
         )
         .await
@@ -83,7 +82,7 @@ async fn a_leximin_panel_is_accepted_only_as_the_draw_from_the_published_lottery
         &mut client,
         &cast.operator,
         assembly,
-        &pb::selection::PanelDrawn { seed: SEED.to_vec(), member_ids: drawn.clone() },
+        &pb::selection::PanelDrawn { seed: SEED.to_vec(), member_ids: drawn.clone(), reserve_member_ids: Vec::new() },
     )
     .await;
     let summary = client
@@ -335,20 +334,7 @@ async fn households_pass_from_the_selection_service_to_the_record_and_stay_apart
     let published = response.lottery.expect("lottery");
 
     // The types as the record gives them: p0, p1, p2, p3 and p5 are housemates.
-    let quotas: Vec<klero_selection::Quota> = plan
-        .quotas
-        .iter()
-        .map(|q| klero_selection::Quota { feature: q.feature.clone(), value: q.value.clone(), min: q.min, max: q.max })
-        .collect();
-    let people = pool.members.iter().map(|m| {
-        let value_of = |_: &str| Some(m.features[0].value.as_str());
-        klero_selection::Volunteer {
-            id: &m.id,
-            household: (!m.household.is_empty()).then_some(&m.household[..]),
-            value_of,
-        }
-    });
-    let instance = klero_selection::Instance::group(&quotas, people, PANEL_SIZE).expect("instance");
+    let instance = instance_of(&plan, &pool);
     assert_eq!(instance.households.len(), 2);
     let lottery = klero_selection::PublishedLottery {
         panels: published.panels.iter().map(|p| p.seats.clone()).collect(),
@@ -375,7 +361,7 @@ async fn households_pass_from_the_selection_service_to_the_record_and_stay_apart
         &mut client,
         &cast.operator,
         assembly,
-        &pb::selection::PanelDrawn { seed: SEED.to_vec(), member_ids: drawn.clone() },
+        &pb::selection::PanelDrawn { seed: SEED.to_vec(), member_ids: drawn.clone(), reserve_member_ids: Vec::new() },
     )
     .await;
     let households: Vec<&Vec<u8>> = drawn
@@ -421,4 +407,143 @@ async fn households_pass_from_the_selection_service_to_the_record_and_stay_apart
     let failure = report.first_failure.expect("the forged lottery is caught");
     assert_eq!((failure.class, failure.position), (klero_verifier::FailureClass::Rule, Some(lottery_at as u64)));
     assert!(failure.reason.contains("selection.lottery_keeps_households_apart"), "{}", failure.reason);
+}
+
+/// Reserves over gRPC (FORMAT.md §9, steps 4 and 5): a plan at version 2 asks for them, a
+/// reserve count in a version 1 plan is refused by field, a panel whose reserve list is not the
+/// seed's is refused by rule, withdrawals are filled from the reserves in the rule's order, and
+/// `klero verify` passes the honest record and fails a reordered list at its position.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reserves_are_drawn_with_the_panel_and_fill_withdrawals_on_the_record() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let cast = Cast::new("reserves");
+    let assembly = "reserves";
+    convened_with_an_operator(&mut client, &cast, assembly).await;
+    let pool = pool();
+    let plan = pb::selection::SelectionPlanned {
+        algorithm: "leximin".into(),
+        algorithm_version: klero_selection::ALGORITHM_VERSION.into(),
+        reserve_count: 4,
+        ..plan()
+    };
+    // The same plan signed at version 1: the reserve count is a version 2 field.
+    let refused = |error: ClientError| match error {
+        ClientError::Refused(status) => status,
+        other => panic!("unexpected {other}"),
+    };
+    let mut at_version_1 = klero_ledger::envelope::AuthorPart {
+        event_id: klero_client::new_event_id(),
+        stream: format!("assembly/{assembly}/selection"),
+        event_type: "klero.selection.v1.SelectionPlanned".into(),
+        event_version: 1,
+        author_public_key: cast.operator.public_key(),
+        authored_at_unix_ms: klero_application::system_clock()(),
+        payload: plan.encode_to_vec(),
+    };
+    let as_sent = |part: klero_ledger::envelope::AuthorPart| {
+        let signed = part.sign(&key("reserves operator")).expect("sign");
+        klero_client::SignedEvent {
+            wire: pb::ledger::SignedEvent {
+                author_encoding: signed.encoding().to_vec(),
+                signature: signed.signature().to_vec(),
+            },
+            event_id: signed.author().event_id,
+            stream: format!("assembly/{assembly}/selection"),
+            data_key: None,
+        }
+    };
+    let status = refused(client.append(&as_sent(at_version_1.clone()), None).await.expect_err("version 1"));
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{}", status.message());
+    let fields: Vec<String> =
+        status.get_details_bad_request().expect("BadRequest").field_violations.into_iter().map(|v| v.field).collect();
+    assert_eq!(fields, vec!["reserve_count"], "{}", status.message());
+    // And a plan without reserves signed at version 2 sets no version 2 field.
+    at_version_1.event_version = 2;
+    at_version_1.payload = pb::selection::SelectionPlanned { reserve_count: 0, ..plan.clone() }.encode_to_vec();
+    let status = refused(client.append(&as_sent(at_version_1), None).await.expect_err("version 2 without reserves"));
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{}", status.message());
+    assert!(status.message().contains("event_version"), "{}", status.message());
+
+    append(&mut client, &cast.operator, assembly, &plan).await;
+    append(&mut client, &cast.operator, assembly, &pool).await;
+    let instance = instance_of(&plan, &pool);
+    let lottery = klero_selection::publish(
+        &klero_selection::leximin(&instance, std::time::Duration::from_secs(30)).expect("leximin"),
+    );
+    append(&mut client, &cast.operator, assembly, &klero_catalogue::lottery_message(&lottery)).await;
+    let drawn = klero_selection::draw(&instance, &lottery, SEED);
+    let reserves = klero_selection::draw_reserves(&instance, SEED, &drawn, 4);
+    assert_eq!(reserves.len(), 4);
+    let panel = |reserve_member_ids: Vec<String>| pb::selection::PanelDrawn {
+        seed: SEED.to_vec(),
+        member_ids: drawn.clone(),
+        reserve_member_ids,
+    };
+    let mut reordered = reserves.clone();
+    reordered.reverse();
+    for lie in [Vec::new(), reserves[..3].to_vec(), reordered.clone()] {
+        let status = refused(client.append(&sign(&cast.operator, assembly, &panel(lie)), None).await.expect_err("lie"));
+        assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{}", status.message());
+        assert!(status.message().contains("selection.reserves_are_the_draw"), "{}", status.message());
+    }
+    append(&mut client, &cast.operator, assembly, &panel(reserves.clone())).await;
+
+    // The first member drawn withdraws: the first reserve of their values replaces them, and
+    // the pool rule's choice is refused when it differs.
+    let leaving = drawn[0].clone();
+    let withdrew = pb::selection::MemberWithdrew {
+        member_id: leaving.clone(),
+        reason: pb::selection::WithdrawalReason::Personal as i32,
+    };
+    append(&mut client, &cast.operator, assembly, &withdrew).await;
+    let seated: Vec<String> = drawn[1..].to_vec();
+    let seating = klero_selection::Seating { seated: &seated, ever_seated: &drawn, reserves: &reserves };
+    let expected = klero_selection::replacement(&instance, SEED, &leaving, seating).expect("a reserve");
+    let age_of = |id: &str| pool.members.iter().find(|m| m.id == id).map(|m| m.features[0].value.clone());
+    assert_eq!(age_of(&expected), age_of(&leaving), "a reserve of the same age waits");
+    let other = reserves.iter().find(|r| **r != expected).expect("another reserve");
+    let replace = |new: &str| pb::selection::ReplacementDrawn {
+        withdrawn_member_id: leaving.clone(),
+        replacement_member_id: new.into(),
+    };
+    let status =
+        refused(client.append(&sign(&cast.operator, assembly, &replace(other)), None).await.expect_err("not the rule"));
+    assert!(status.message().contains("selection.replacement_is_the_draw"), "{}", status.message());
+    append(&mut client, &cast.operator, assembly, &replace(&expected)).await;
+
+    // `klero verify` replays both rules: the honest record passes, and the same record with the
+    // reserve list reordered, written in by whoever holds the log key, fails at its position.
+    let export = klero_client::export::export_from_server(&mut server.client().await).await.expect("export");
+    let report = klero_verifier::verify_export(&export, &mut |_, _| {});
+    assert!(report.ok(), "{}", report.to_text());
+    let drawn_at = export
+        .events
+        .iter()
+        .position(|e| {
+            klero_ledger::envelope::Envelope::parse(e.clone()).expect("envelope").author().event_type
+                == "klero.selection.v1.PanelDrawn"
+        })
+        .expect("the draw on the record");
+    let mut builder = klero_testkit::ExportBuilder::new(test_log_key(), server.trust_root.verifying_key().to_bytes())
+        .extend_from(&export.events[..drawn_at]);
+    let operator_key = key("reserves operator");
+    builder.append(
+        klero_ledger::envelope::AuthorPart {
+            event_id: klero_ledger::envelope::EventId([0x7e; 16]),
+            stream: format!("assembly/{assembly}/selection"),
+            event_type: "klero.selection.v1.PanelDrawn".into(),
+            event_version: 2,
+            author_public_key: operator_key.verifying_key().to_bytes(),
+            authored_at_unix_ms: 2_000_000_000_000,
+            payload: panel(reordered).encode_to_vec(),
+        },
+        &operator_key,
+        2_000_000_000_000,
+    );
+    builder.checkpoint();
+    let report = klero_verifier::verify_export(&builder.finish(), &mut |_, _| {});
+    let failure = report.first_failure.expect("the reordered reserves are caught");
+    assert_eq!((failure.class, failure.position), (klero_verifier::FailureClass::Rule, Some(drawn_at as u64)));
+    assert!(failure.reason.contains("selection.reserves_are_the_draw"), "{}", failure.reason);
 }

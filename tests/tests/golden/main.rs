@@ -7,6 +7,8 @@
 //! - `export-vectors.txt`: tampered copies of it, as line edits, and the verdict (class,
 //!   position, line) every verifier must reach (§8);
 //! - `draw-vectors.txt`: a lottery and what three seeds draw from it, step by step (§9);
+//! - `household-vectors.txt` and `reserve-vectors.txt`: households and reserves, step by step
+//!   from the formulas of §9;
 //! - `personal-data-vectors.txt`: the fixture with its personal text sealed, a retention
 //!   period and an erasure: every sealed field's key, nonce, salt, text, associated data,
 //!   ciphertext and commitment, the events, and every view (§14), checked again by
@@ -56,8 +58,10 @@ fn the_fixture_follows_every_rule_and_verifies() {
 #[test]
 fn every_event_type_has_a_golden_payload_that_decodes() {
     // Version 1 of every type from the plain fixture; version 2 (sealed text) and the privacy
-    // events from the one with personal data.
-    let (plain, personal, councils) = (fixture::lifecycle(), fixture::personal_data(), fixture::councils());
+    // events from the one with personal data; version 2 of the selection events from the one
+    // with reserves.
+    let (plain, personal, councils, reserves) =
+        (fixture::lifecycle(), fixture::personal_data(), fixture::councils(), fixture::reserves());
     let mut text =
         String::from("# One payload of every event type and version in the catalogue, hex, and what it decodes to.\n");
     for entry in EVENT_CATALOGUE {
@@ -67,6 +71,7 @@ fn every_event_type_has_a_golden_payload_that_decodes() {
                 .iter()
                 .chain(&personal.payloads)
                 .chain(&councils.payloads)
+                .chain(&reserves.payloads)
                 .find(|(event_type, v, _)| *event_type == entry.event_type && *v == version)
                 .unwrap_or_else(|| panic!("no fixture has a {} event at version {version}: add one", entry.event_type));
             let decoded = decode_event(entry.event_type, version, payload)
@@ -352,6 +357,166 @@ fn households_are_pinned_from_address_to_replacement() {
         }
     }
     expect_file!["household-vectors.txt"].assert_eq(&text);
+}
+
+/// Reserves (issue 30), each step computed here from the text of docs/FORMAT.md §9, steps 4 and
+/// 5, using of klero_draw's code only the panel's draw and step 3 (pinned by the vectors
+/// above), and checked against it: the seats in rank order, the
+/// reserve list round by round, and the replacements as the panel's members withdraw one by
+/// one. Then the fixture with reserves (version 2 of `SelectionPlanned` and `PanelDrawn`)
+/// verifies, and its draw is the one pinned here.
+#[test]
+fn reserves_are_pinned_from_the_draw_to_the_last_replacement() {
+    use klero_draw::{Instance, PublishedLottery, Quota, Volunteer};
+    let sha = |parts: &[&[u8]]| klero_ledger::Hash256::of(&parts.concat());
+    let quota = |feature: &str, value: &str, min, max| Quota { feature: feature.into(), value: value.into(), min, max };
+    let quotas = [
+        quota("age", "16-29", 1, 2),
+        quota("age", "30+", 1, 2),
+        quota("area", "north", 1, 3),
+        quota("area", "south", 0, 2),
+    ];
+    // (id, age, area, household): q02 and q05 live together, as do q08, q09 and q11.
+    let people = [
+        ("q01", "16-29", "north", ""),
+        ("q02", "30+", "north", "h1"),
+        ("q03", "16-29", "south", ""),
+        ("q04", "30+", "north", ""),
+        ("q05", "16-29", "north", "h1"),
+        ("q06", "30+", "south", ""),
+        ("q07", "16-29", "north", ""),
+        ("q08", "30+", "north", "h2"),
+        ("q09", "16-29", "north", "h2"),
+        ("q10", "30+", "south", ""),
+        ("q11", "30+", "north", "h2"),
+        ("q12", "16-29", "north", ""),
+        ("q13", "30+", "north", ""),
+    ];
+    let household_of = |id: &str| people.iter().find(|p| p.0 == id).map(|p| p.3).filter(|h| !h.is_empty());
+    let values_of = |id: &str| people.iter().find(|p| p.0 == id).map(|p| (p.1, p.2)).expect("a person");
+    let volunteers = people.iter().map(|(id, age, area, household)| Volunteer {
+        id,
+        household: (!household.is_empty()).then_some(household.as_bytes()),
+        value_of: move |feature: &str| Some(if feature == "age" { *age } else { *area }),
+    });
+    let instance = Instance::group(&quotas, volunteers, 4).expect("instance");
+    let mut text = String::from(
+        "# Kleroterion golden vectors for reserves: docs/FORMAT.md §9, steps 4 and 5.\n\
+         # One `key: value` per line; lists space-separated, in order.\n",
+    );
+    // A lottery of one panel, so the panel is fixed and the seed decides the reserves.
+    let panel_seats: Vec<u32> = {
+        let panel = ["q01", "q03", "q04", "q06"];
+        instance.types.iter().map(|t| t.members.iter().filter(|m| panel.contains(&m.as_str())).count() as u32).collect()
+    };
+    let lottery = PublishedLottery { panels: vec![panel_seats], weights: vec![klero_draw::WEIGHT_TOTAL] };
+    let mut paths = std::collections::BTreeSet::new();
+    for seed in [&b"0123456789abcdef"[..], b"a seed revealed after the lottery"] {
+        let key = format!("reserves[{}]", to_hex(seed));
+        let rank = |m: &str| sha(&[b"KLERO-DRAW-MEMBER-V1\0", seed, m.as_bytes()]);
+        let panel = klero_draw::draw(&instance, &lottery, seed);
+        let mut seats: Vec<&str> = panel.iter().map(String::as_str).collect();
+        seats.sort_by_key(|m| (rank(m), m.to_string()));
+        writeln!(text, "{key}.seats_in_rank_order: {}", seats.join(" ")).ok();
+        for count in [2usize, 5, 20] {
+            // Rounds: each seat takes the first member of its values, in rank order, who is
+            // neither seated nor reserved and whose household has no one seated or reserved.
+            let mut reserves: Vec<&str> = Vec::new();
+            let mut households: Vec<&str> = seats.iter().filter_map(|m| household_of(m)).collect();
+            'rounds: loop {
+                let before = reserves.len();
+                for seat in &seats {
+                    let mut group: Vec<&str> =
+                        people.iter().map(|p| p.0).filter(|m| values_of(m) == values_of(seat)).collect();
+                    group.sort_by_key(|m| (rank(m), m.to_string()));
+                    let next = group.into_iter().find(|m| {
+                        !seats.contains(m)
+                            && !reserves.contains(m)
+                            && household_of(m).is_none_or(|h| !households.contains(&h))
+                    });
+                    if let Some(member) = next {
+                        reserves.push(member);
+                        households.extend(household_of(member));
+                        if reserves.len() == count {
+                            break 'rounds;
+                        }
+                    }
+                }
+                if reserves.len() == before {
+                    break;
+                }
+            }
+            let ours = klero_draw::draw_reserves(&instance, seed, &panel, count);
+            assert_eq!(ours, reserves, "{key}: {count} reserves");
+            writeln!(text, "{key}.count[{count}].reserve_member_ids: {}", reserves.join(" ")).ok();
+        }
+        // Five reserves; the panel's members withdraw one after another, in rank order, and then
+        // the first members who replaced them, until the reserves run out.
+        let reserves = klero_draw::draw_reserves(&instance, seed, &panel, 5);
+        let mut seated: Vec<String> = panel.clone();
+        let mut ever_seated: Vec<String> = panel.clone();
+        for round in 0..8 {
+            let leaving = if round < 4 { seats[round].to_string() } else { ever_seated[round].clone() };
+            seated.retain(|m| *m != leaving);
+            let seated_households: Vec<&str> = ever_seated.iter().filter_map(|m| household_of(m)).collect();
+            let waiting: Vec<&String> = reserves
+                .iter()
+                .filter(|r| !ever_seated.contains(r) && household_of(r).is_none_or(|h| !seated_households.contains(&h)))
+                .collect();
+            let bounds = |feature: usize, value: &str| {
+                quotas
+                    .iter()
+                    .find(|q| q.feature == ["age", "area"][feature] && q.value == value)
+                    .map(|q| (q.min, q.max))
+            };
+            let count_of = |feature: usize, value: &str| {
+                seated.iter().filter(|m| [values_of(m).0, values_of(m).1][feature] == value).count() as u32
+            };
+            let keeps = |r: &str| {
+                let (incoming, outgoing) = (values_of(r), values_of(&leaving));
+                [(incoming.0, outgoing.0), (incoming.1, outgoing.1)].iter().enumerate().all(|(f, (i, o))| {
+                    i == o || {
+                        let ((_, max), (min, _)) = (bounds(f, i).expect("quota"), bounds(f, o).expect("quota"));
+                        count_of(f, i) < max && count_of(f, o) >= min
+                    }
+                })
+            };
+            let (expected, how) = if let Some(same) = waiting.iter().find(|r| values_of(r) == values_of(&leaving)) {
+                (same.to_string(), "same values")
+            } else if let Some(keeping) = waiting.iter().find(|r| keeps(r)) {
+                (keeping.to_string(), "keeps the quotas")
+            } else if let Some(first) = waiting.first() {
+                (first.to_string(), "first waiting")
+            } else {
+                match klero_draw::draw_replacement(&instance, seed, &leaving, &ever_seated) {
+                    Ok(from_pool) => (from_pool, "the pool, step 3"),
+                    Err(_) => ("none".to_string(), "no one left"),
+                }
+            };
+            let seating = klero_draw::Seating { seated: &seated, ever_seated: &ever_seated, reserves: &reserves };
+            let ours = klero_draw::replacement(&instance, seed, &leaving, seating).unwrap_or_else(|_| "none".into());
+            assert_eq!(ours, expected, "{key}: replacing {leaving}");
+            paths.insert(how);
+            writeln!(text, "{key}.replacement_for[{leaving}]: {expected} ({how})").ok();
+            if expected == "none" {
+                break;
+            }
+            seated.push(expected.clone());
+            ever_seated.push(expected);
+        }
+    }
+    assert_eq!(paths.len(), 5, "the vectors take every path of step 5 and step 3: {paths:?}");
+    // The fixture with reserves verifies, and holds the draw as computed above.
+    let fixture = fixture::reserves();
+    let report = klero_verifier::verify_export(&fixture.export, &mut |_, _| {});
+    assert!(report.ok(), "{}", report.to_text());
+    for (event_type, version, payload) in &fixture.payloads {
+        if event_type.ends_with("PanelDrawn") || event_type.ends_with("ReplacementDrawn") {
+            let decoded = decode_event(event_type, *version, payload).expect("decodes");
+            writeln!(text, "fixture[reserves].{event_type} v{version}: {decoded:?}").ok();
+        }
+    }
+    expect_file!["reserve-vectors.txt"].assert_eq(&text);
 }
 
 /// Issue 14: a snapshot keeps each input once (since issue 29, in the domain's table of inputs,

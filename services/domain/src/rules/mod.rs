@@ -101,6 +101,7 @@ rule_codes! {
     SelectionDrawNeedsLottery = "selection.draw_needs_lottery",
     SelectionPanelIsTheDraw = "selection.panel_is_the_draw",
     SelectionReplacementIsTheDraw = "selection.replacement_is_the_draw",
+    SelectionReservesAreTheDraw = "selection.reserves_are_the_draw",
     SelectionWithdrawSeated = "selection.withdraw_seated",
     SelectionReplaceWithdrawn = "selection.replace_withdrawn",
     SelectionReplacementIsNew = "selection.replacement_is_new",

@@ -162,6 +162,22 @@ impl SelectionState {
                         ));
                     }
                 }
+                let expected_reserves = match &self.instance {
+                    Some(instance) => {
+                        klero_draw::draw_reserves(instance, &drawn.seed, &drawn.member_ids, plan.reserve_count as usize)
+                    }
+                    None => Vec::new(),
+                };
+                if drawn.reserve_member_ids != expected_reserves {
+                    return Err(broken(
+                        RuleCode::SelectionReservesAreTheDraw,
+                        format!(
+                            "the plan draws {} reserves, and the seed draws {} of them in another order or from other members",
+                            plan.reserve_count,
+                            expected_reserves.len()
+                        ),
+                    ));
+                }
                 Ok(Acceptance::default())
             }
             SelectionEvent::MemberWithdrew(withdrew) => {
@@ -195,11 +211,14 @@ impl SelectionState {
                     ));
                 }
                 self.check_households_apart(self.seated.iter().chain([&replacement.replacement_member_id]))?;
-                if let (Some(instance), Some(_), Some(seed)) = (&self.instance, &self.lottery, &self.seed) {
+                let drawn_by_rule = self.lottery.is_some() || !self.reserves.is_empty();
+                if let (Some(instance), Some(seed), true) = (&self.instance, &self.seed, drawn_by_rule) {
                     let ever_seated: Vec<String> = self.ever_seated.iter().cloned().collect();
-                    let expected =
-                        klero_draw::draw_replacement(instance, seed, &replacement.withdrawn_member_id, &ever_seated)
-                            .map_err(|e| broken(RuleCode::SelectionReplacementIsTheDraw, e.to_string()))?;
+                    let seated: Vec<String> = self.seated.iter().cloned().collect();
+                    let seating =
+                        klero_draw::Seating { seated: &seated, ever_seated: &ever_seated, reserves: &self.reserves };
+                    let expected = klero_draw::replacement(instance, seed, &replacement.withdrawn_member_id, seating)
+                        .map_err(|e| broken(RuleCode::SelectionReplacementIsTheDraw, e.to_string()))?;
                     if expected != replacement.replacement_member_id {
                         return Err(broken(
                             RuleCode::SelectionReplacementIsTheDraw,
@@ -229,6 +248,7 @@ impl SelectionState {
                 self.panel_drawn = true;
                 self.seed = Some(drawn.seed.clone());
                 self.seated = drawn.member_ids.iter().cloned().collect();
+                self.reserves = drawn.reserve_member_ids.clone();
                 self.ever_seated = self.seated.clone();
             }
             SelectionEvent::MemberWithdrew(withdrew) => {

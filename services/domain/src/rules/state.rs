@@ -16,6 +16,9 @@ pub struct SelectionState {
     pub seated: BTreeSet<String>,
     /// Everyone ever seated, so a replacement is always someone new.
     pub ever_seated: BTreeSet<String>,
+    /// The reserve list drawn with the panel, in order (FORMAT.md §9, step 4).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reserves: Vec<String>,
     /// Members who withdrew and have not been replaced yet.
     pub awaiting_replacement: BTreeSet<String>,
     pub panel_drawn: bool,
