@@ -216,6 +216,8 @@ impl ViewSet {
             | DomainEvent::KeyRevoked(_)
             | DomainEvent::CouncilRegistered(_)
             | DomainEvent::AssemblyConvened(_) => {}
+            // The letter lottery shows on its events' pages; no view counts letters (FORMAT.md §7).
+            DomainEvent::LettersPlanned(_) | DomainEvent::LettersDrawn(_) => {}
             DomainEvent::SelectionPlanned(plan) => {
                 views.quotas = plan.quotas.clone();
                 views.timeline.push(milestone(MilestoneKind::SelectionPlanned, &record));

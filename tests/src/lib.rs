@@ -378,6 +378,7 @@ pub fn pool() -> pb::selection::PoolRegistered {
         .map(|i| pb::selection::PoolMember {
             id: format!("p{i}"),
             household: Vec::new(),
+            letter: Vec::new(),
             features: vec![pb::selection::FeatureValue {
                 feature: "age".into(),
                 value: if i % 2 == 0 { "young" } else { "old" }.into(),

@@ -60,6 +60,7 @@ pub(crate) async fn record(server: &BenchServer, total_events: usize) -> u64 {
             .map(|i| pb::selection::PoolMember {
                 id: format!("p{i}"),
                 household: Vec::new(),
+                letter: Vec::new(),
                 features: vec![pb::selection::FeatureValue {
                     feature: "age".into(),
                     value: if i % 2 == 0 { "young" } else { "old" }.into(),

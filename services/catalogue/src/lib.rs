@@ -377,6 +377,8 @@ catalogue! {
     KeyRevoked => pb::registry::KeyRevoked, "klero.registry.v1.KeyRevoked", versions 1..=1;
     CouncilRegistered => pb::registry::CouncilRegistered, "klero.registry.v1.CouncilRegistered", versions 1..=1;
     AssemblyConvened => pb::assembly::AssemblyConvened, "klero.assembly.v1.AssemblyConvened", versions 1..=1;
+    LettersPlanned => pb::selection::LettersPlanned, "klero.selection.v1.LettersPlanned", versions 1..=1;
+    LettersDrawn => pb::selection::LettersDrawn, "klero.selection.v1.LettersDrawn", versions 1..=1;
     SelectionPlanned => pb::selection::SelectionPlanned, "klero.selection.v1.SelectionPlanned", versions 1..=2;
     PoolRegistered => pb::selection::PoolRegistered, "klero.selection.v1.PoolRegistered", versions 1..=1;
     LotteryPublished => pb::selection::LotteryPublished, "klero.selection.v1.LotteryPublished", versions 1..=1;
@@ -575,6 +577,52 @@ impl ToDomain for pb::assembly::AssemblyConvened {
     }
 }
 
+impl ToDomain for pb::selection::LettersPlanned {
+    type Event = LettersPlanned;
+    fn to_domain(self, c: &mut Checker<'_>) -> LettersPlanned {
+        let area_column =
+            if self.area_column.is_empty() { String::new() } else { c.text("area_column", &self.area_column, 100) };
+        if area_column.is_empty() != self.areas.is_empty() {
+            c.violations.push(violation("areas", "must list every area exactly when area_column names a column"));
+        }
+        if self.areas.len() > klero_domain::letter_lottery::AREAS_MAX {
+            c.violations.push(violation("areas", format!("at most {} areas", klero_domain::letter_lottery::AREAS_MAX)));
+        }
+        let areas = self
+            .areas
+            .iter()
+            .take(klero_domain::letter_lottery::AREAS_MAX)
+            .enumerate()
+            .map(|(i, a)| {
+                let area = c.text(&format!("areas[{i}].area"), &a.area, 100);
+                if area.is_empty() {
+                    c.violations.push(violation(format!("areas[{i}].area"), "must name the area"));
+                }
+                klero_domain::letter_lottery::AreaLetters { area, addresses: a.addresses, letters: a.letters }
+            })
+            .collect();
+        LettersPlanned {
+            address_list_hash: c.hash("address_list_hash", &self.address_list_hash),
+            address_count: c.range("address_count", self.address_count, 1, klero_domain::letter_lottery::ADDRESSES_MAX),
+            letter_count: c.range("letter_count", self.letter_count, 1, klero_domain::letter_lottery::ADDRESSES_MAX),
+            area_column,
+            areas,
+            seed_commitment: c.hash("seed_commitment", &self.seed_commitment),
+            randomness_source: c.text("randomness_source", &self.randomness_source, TEXT_BYTES_MAX),
+        }
+    }
+}
+
+impl ToDomain for pb::selection::LettersDrawn {
+    type Event = LettersDrawn;
+    fn to_domain(self, c: &mut Checker<'_>) -> LettersDrawn {
+        if self.seed.len() < 16 || self.seed.len() > 64 {
+            c.violations.push(violation("seed", "must be 16 to 64 bytes"));
+        }
+        LettersDrawn { seed: self.seed }
+    }
+}
+
 impl ToDomain for pb::selection::SelectionPlanned {
     type Event = SelectionPlanned;
     fn to_domain(self, c: &mut Checker<'_>) -> SelectionPlanned {
@@ -670,7 +718,18 @@ impl ToDomain for pb::selection::PoolRegistered {
                     None
                 }
             };
-            members.push(PoolMember { id, features, household });
+            let letter = match member.letter.len() {
+                0 => None,
+                32 => Some(Hash256(member.letter[..].try_into().unwrap_or([0; 32]))),
+                other => {
+                    c.violations.push(violation(
+                        format!("members[{i}].letter"),
+                        format!("must be empty or a 32-byte letter commitment (FORMAT.md §9.1), not {other} bytes"),
+                    ));
+                    None
+                }
+            };
+            members.push(PoolMember { id, features, household, letter });
             if c.violations.len() > 100 {
                 break; // enough to fix; do not build a huge error
             }

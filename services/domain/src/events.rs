@@ -134,6 +134,8 @@ domain_events! {
         ContentErased: By(DataProtectionOfficer);
     }
     Selection(SelectionEvent) {
+        LettersPlanned: By(SelectionOperator);
+        LettersDrawn: By(SelectionOperator);
         SelectionPlanned: By(SelectionOperator);
         PoolRegistered: By(SelectionOperator);
         LotteryPublished: By(SelectionOperator);
@@ -257,6 +259,8 @@ impl DomainEvent {
             | DomainEvent::KeyRevoked(_)
             | DomainEvent::CouncilRegistered(_)
             | DomainEvent::AssemblyConvened(_)
+            | DomainEvent::LettersPlanned(_)
+            | DomainEvent::LettersDrawn(_)
             | DomainEvent::SelectionPlanned(_)
             | DomainEvent::PoolRegistered(_)
             | DomainEvent::LotteryPublished(_)
@@ -321,6 +325,8 @@ impl DomainEvent {
             | DomainEvent::AssemblyConvened(_)
             | DomainEvent::PersonalDataRetentionSet(_)
             | DomainEvent::ContentErased(_)
+            | DomainEvent::LettersPlanned(_)
+            | DomainEvent::LettersDrawn(_)
             | DomainEvent::SelectionPlanned(_)
             | DomainEvent::PoolRegistered(_)
             | DomainEvent::LotteryPublished(_)
@@ -414,6 +420,26 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
+/// The letter lottery's plan (FORMAT.md §9.1): the committed address list, the counts and the
+/// seed commitment. The list itself stays with the council.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LettersPlanned {
+    pub address_list_hash: Hash256,
+    pub address_count: u32,
+    pub letter_count: u32,
+    /// The list's area column; empty when the draw is not stratified.
+    pub area_column: String,
+    /// Every area, sorted by name; empty without an area column.
+    pub areas: Vec<klero_draw::letters::AreaLetters>,
+    pub seed_commitment: Hash256,
+    pub randomness_source: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LettersDrawn {
+    pub seed: Vec<u8>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PoolMember {
     pub id: String,
@@ -422,6 +448,9 @@ pub struct PoolMember {
     /// The salted household commitment, if the member names one (FORMAT.md §9).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub household: Option<Hash256>,
+    /// The salted commitment to the letter the member answered, if any (FORMAT.md §9.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub letter: Option<Hash256>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -25,4 +25,5 @@ pub use rules::{
 pub use tables::{EventTables, InputRow, InputTable, PersonalRow, PersonalTable, TableHead, TableHeads, TableName};
 pub use types::*;
 
+pub use klero_draw::letters as letter_lottery;
 pub use klero_draw::PublishedLottery;

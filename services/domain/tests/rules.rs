@@ -155,6 +155,7 @@ fn pool() -> PoolRegistered {
         .map(|i| PoolMember {
             id: format!("p{i}"),
             household: None,
+            letter: None,
             features: vec![("age".into(), if i % 2 == 0 { "young" } else { "old" }.into())],
         })
         .collect();
@@ -1073,6 +1074,7 @@ fn the_reserve_list_and_every_replacement_are_the_seeds() {
     pool.members.extend((8..16).map(|i| PoolMember {
         id: format!("p{i}"),
         household: None,
+        letter: None,
         features: vec![("age".into(), if i % 2 == 0 { "young" } else { "old" }.into())],
     }));
     let instance = instance_of(&pool);
@@ -1165,4 +1167,68 @@ fn the_reserve_list_and_every_replacement_are_the_seeds() {
         ever_seated.push(expected);
     }
     assert_eq!((from_reserves, from_pool), (6, 2), "every reserve was seated before the pool was drawn on");
+}
+
+fn letters_plan() -> LettersPlanned {
+    LettersPlanned {
+        address_list_hash: Hash256::of(b"the council's address list"),
+        address_count: 30,
+        letter_count: 14,
+        area_column: "ward".into(),
+        areas: vec![
+            klero_domain::letter_lottery::AreaLetters { area: "East".into(), addresses: 2, letters: 1 },
+            klero_domain::letter_lottery::AreaLetters { area: "North".into(), addresses: 18, letters: 8 },
+            klero_domain::letter_lottery::AreaLetters { area: "South".into(), addresses: 10, letters: 5 },
+        ],
+        seed_commitment: Hash256::of(b"the letters' seed, sixteen bytes or more"),
+        randomness_source: "commit-reveal".into(),
+    }
+}
+
+/// The letter lottery on the record (FORMAT.md §9.1): planned once with counts that add up,
+/// drawn once with the committed seed, both before the pool; and no pool member names a letter
+/// unless letters were drawn.
+#[test]
+fn letters_are_planned_and_drawn_before_anyone_volunteers() {
+    let letters_drawn = |seed: &[u8]| DomainEvent::LettersDrawn(LettersDrawn { seed: seed.to_vec() });
+    let seed = b"the letters' seed, sixteen bytes or more";
+    let mut s = Scenario::convened();
+    s.then_rejected(OPERATOR, letters_drawn(seed), "selection.letters_drawn_after_plan");
+    let mut lopsided = letters_plan();
+    lopsided.areas[0].letters = 3; // more letters than East has addresses
+    let mut unsorted = letters_plan();
+    unsorted.areas.swap(0, 1);
+    let mut short = letters_plan();
+    short.letter_count = 13; // the areas send 14
+    let mut too_many = letters_plan();
+    too_many.letter_count = 31;
+    too_many.areas.clear();
+    for bad in [lopsided, unsorted, short, too_many] {
+        s.then_rejected(OPERATOR, DomainEvent::LettersPlanned(bad), "selection.letters_add_up");
+    }
+    s.given(OPERATOR, DomainEvent::LettersPlanned(letters_plan()));
+    s.then_rejected(OPERATOR, DomainEvent::LettersPlanned(letters_plan()), "selection.letters_planned_once");
+    s.then_rejected(
+        OPERATOR,
+        letters_drawn(b"another seed, sixteen bytes+"),
+        "selection.letters_seed_matches_commitment",
+    );
+    // A pool that names letters before they are drawn is refused.
+    s.given(OPERATOR, DomainEvent::SelectionPlanned(plan()));
+    let mut answered = pool();
+    answered.members[0].letter = Some(Hash256::of(b"a letter"));
+    s.then_rejected(OPERATOR, DomainEvent::PoolRegistered(answered.clone()), "selection.pool_letters_need_draw");
+    s.given(OPERATOR, letters_drawn(seed));
+    s.then_rejected(OPERATOR, letters_drawn(seed), "selection.letters_drawn_after_plan");
+    s.given(OPERATOR, DomainEvent::PoolRegistered(answered));
+    // Nothing of the letter lottery comes after the pool.
+    let mut late = Scenario::convened();
+    late.given(OPERATOR, DomainEvent::SelectionPlanned(plan()));
+    late.given(OPERATOR, DomainEvent::PoolRegistered(pool()));
+    late.then_rejected(OPERATOR, DomainEvent::LettersPlanned(letters_plan()), "selection.letters_before_pool");
+    let mut drawn_late = Scenario::convened();
+    drawn_late.given(OPERATOR, DomainEvent::LettersPlanned(letters_plan()));
+    drawn_late.given(OPERATOR, DomainEvent::SelectionPlanned(plan()));
+    drawn_late.given(OPERATOR, DomainEvent::PoolRegistered(pool()));
+    drawn_late.then_rejected(OPERATOR, letters_drawn(seed), "selection.letters_before_pool");
 }

@@ -5,9 +5,11 @@
 //! - [`instance`]: quotas, and a pool grouped into types of interchangeable volunteers.
 //! - [`draw`]: the lottery as published with integer weights, the draw from a revealed seed,
 //!   the reserve list, replacements, and [`verify_draw`].
+//! - [`letters`]: the letter lottery that invites addresses before anyone volunteers.
 
 pub mod draw;
 pub mod instance;
+pub mod letters;
 
 pub use draw::{
     draw, draw_panel_index, draw_replacement, draw_reserves, replacement, verify_draw, DrawError, PublishedLottery,

@@ -113,6 +113,27 @@ pub fn fields(slice: &VerifiedSlice, event: &DomainEvent) -> Vec<Field> {
             f("Votes needed to adopt (%)", number(e.adoption_threshold_percent)),
             f("Days the council has to answer", number(e.response_deadline_days)),
         ],
+        DomainEvent::LettersPlanned(e) => {
+            let mut fields = vec![
+                f("Address list", FieldValue::hash(&e.address_list_hash, None)),
+                f("Addresses", Number(e.address_count as u64)),
+                f("Letters", Number(e.letter_count as u64)),
+            ];
+            if !e.areas.is_empty() {
+                fields.push(f("Area column", text(&e.area_column)));
+                let lines = e.areas.iter().map(|a| {
+                    crate::i18n::tra(
+                        "area-letters-line",
+                        &[("area", (&a.area).into()), ("letters", a.letters.into()), ("addresses", a.addresses.into())],
+                    )
+                });
+                fields.push(f("Letters by area", List(lines.collect())));
+            }
+            fields.push(f("Seed commitment", FieldValue::hash(&e.seed_commitment, None)));
+            fields.push(f("Source of randomness", text(&e.randomness_source)));
+            fields
+        }
+        DomainEvent::LettersDrawn(e) => vec![f("Seed", text(&klero_ledger::hash::to_hex(&e.seed)))],
         DomainEvent::SelectionPlanned(e) => vec![
             f("Panel size", number(e.panel_size)),
             f(

@@ -10,6 +10,7 @@
 //! Checking a draw needs none of this: the domain and the verifier use `klero-draw`, which this
 //! crate builds on.
 
+pub mod addresses;
 pub mod leximin;
 pub mod pool;
 pub mod simplex;
@@ -19,6 +20,8 @@ pub mod simplex;
 /// Version 2: stage LPs by our revised simplex, with smoothed pricing after the first stage.
 pub const ALGORITHM_VERSION: &str = "klero-selection 2";
 
+pub use addresses::{read_address_list, AddressList};
+pub use klero_draw::letters;
 pub use klero_draw::{
     draw, draw_replacement, draw_reserves, household_commitment, household_key, replacement, verify_draw, Instance,
     Panel, PublishedLottery, Quota, Seating, Volunteer, WEIGHT_TOTAL,
@@ -33,6 +36,8 @@ pub enum InputFile {
     Features,
     /// The pool: `id,<feature>,…`.
     People,
+    /// The address list of a letter lottery: a header, then one address a row.
+    Addresses,
     /// The other arguments, such as the panel size (line 0).
     Arguments,
 }
@@ -42,6 +47,7 @@ impl std::fmt::Display for InputFile {
         f.write_str(match self {
             InputFile::Features => "features",
             InputFile::People => "people",
+            InputFile::Addresses => "addresses",
             InputFile::Arguments => "arguments",
         })
     }

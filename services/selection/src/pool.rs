@@ -11,7 +11,7 @@
 use crate::{InputFile, SelectionError};
 use klero_draw::{household_key, Instance, PoolError, Quota, Volunteer};
 
-fn input(file: InputFile, line: usize, column: Option<usize>, reason: impl Into<String>) -> SelectionError {
+pub(crate) fn input(file: InputFile, line: usize, column: Option<usize>, reason: impl Into<String>) -> SelectionError {
     SelectionError::Input { file, line, column, reason: reason.into() }
 }
 
@@ -150,7 +150,7 @@ pub fn decode_csv(bytes: &[u8], file: InputFile) -> Result<(String, TextEncoding
 }
 
 /// Every non-blank record of `text`, each with the line it starts on.
-fn csv_rows(text: &str, file: InputFile) -> Result<Vec<(usize, Vec<String>)>, SelectionError> {
+pub(crate) fn csv_rows(text: &str, file: InputFile) -> Result<Vec<(usize, Vec<String>)>, SelectionError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader =
         csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(text.as_bytes());

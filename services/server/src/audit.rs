@@ -71,6 +71,9 @@ pub struct Pins {
     /// `--time-tolerance-minutes`: how far an answer's log time and its witnessed bound may
     /// disagree before the report names it (FORMAT.md §13.6).
     pub time_tolerance_minutes: Option<u64>,
+    /// `--letters FILE --letters-salt HEX`: the council's address list and salt, to check the
+    /// letter lottery that committed to it (FORMAT.md §9.1).
+    pub letters: Option<(std::path::PathBuf, String)>,
 }
 
 impl Pins {
@@ -140,6 +143,12 @@ pub fn verify_file(path: &Path, pins: &Pins, json: bool) -> bool {
             if let (Some(directory), true) = (&pins.documents, report.ok()) {
                 check_documents_in(directory, &mut report);
             }
+            if let (Some((list, salt)), true) = (&pins.letters, report.ok()) {
+                match check_letters_in(path, list, salt) {
+                    Ok(audits) => report.letter_audits = audits,
+                    Err(failure) => report.first_failure = Some(failure),
+                }
+            }
             if let (Some(file), true) = (&pins.openings, report.ok()) {
                 match crate::privacy::read_openings(file) {
                     Ok(openings) => klero_verifier::check_openings(&mut report, openings),
@@ -154,6 +163,32 @@ pub fn verify_file(path: &Path, pins: &Pins, json: bool) -> bool {
     };
     print_report(&report, json);
     report.complete() || (pins.allow_unanchored && report.ok())
+}
+
+/// `klero verify --letters LIST --letters-salt HEX`: the letter lotteries of the export at
+/// `export` that committed to the address list `list`, checked with the council's salt.
+fn check_letters_in(
+    export: &Path,
+    list: &Path,
+    salt_hex: &str,
+) -> Result<Vec<klero_verifier::letters::LetterAudit>, Failure> {
+    let fail = |reason: String| Failure { class: FailureClass::Letters, position: None, line: None, reason };
+    let salt: [u8; 32] = klero_ledger::hash::from_hex(salt_hex)
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or_else(|| fail("--letters-salt must be 64 hex digits (32 bytes)".into()))?;
+    let bytes = std::fs::read(list).map_err(|e| fail(format!("cannot read {}: {e}", list.display())))?;
+    let (text, _) = klero_selection::decode_csv(&bytes, klero_selection::InputFile::Addresses)
+        .map_err(|e| fail(format!("{}: {e}", list.display())))?;
+    let read_list = |area_column: Option<&str>| {
+        klero_selection::read_address_list(&text, area_column)
+            .map(|read| (read.keys, read.areas))
+            .map_err(|e| format!("{}: {e}", list.display()))
+    };
+    let export_text =
+        std::fs::read_to_string(export).map_err(|e| fail(format!("cannot read {}: {e}", export.display())))?;
+    let parsed = klero_verifier::Export::parse(&export_text).map_err(|e| fail(format!("{}: {e}", export.display())))?;
+    klero_verifier::letters::check_letters(&parsed.events, klero_ledger::Hash256::of(&bytes), &salt, &read_list)
 }
 
 /// `klero verify --council ID FILE`: checks a council's slice (FORMAT.md §15.2) against the

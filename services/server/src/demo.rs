@@ -78,6 +78,7 @@ fn synthetic_pool() -> pb::selection::PoolRegistered {
         .map(|i| pb::selection::PoolMember {
             id: format!("v{i:03}"),
             household: Vec::new(),
+            letter: Vec::new(),
             features: vec![
                 pb::selection::FeatureValue { feature: "age".into(), value: AGES[(i * 7 + i / 5) % 3].into() },
                 pb::selection::FeatureValue { feature: "ward".into(), value: WARDS[(i * 5 + i / 3) % 3].into() },

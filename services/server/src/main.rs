@@ -32,6 +32,37 @@ enum VerifyOnOpen {
 
 // Parsed once at start: the size of `serve`'s options costs nothing.
 #[allow(clippy::large_enum_variant)]
+/// What `klero select` draws besides a panel.
+#[derive(Subcommand, Debug)]
+enum SelectCommand {
+    /// Draws the addresses to invite from an address list (docs/FORMAT.md §9.1). Without
+    /// --seed, writes the plan to sign as LettersPlanned; with it, also the invited addresses.
+    Letters {
+        /// The address list: a CSV file, a header, then one address a row.
+        #[arg(long)]
+        addresses: PathBuf,
+        /// Letters to send.
+        #[arg(long)]
+        count: u32,
+        /// The column that names each address's area: letters are then drawn area by area.
+        #[arg(long)]
+        by_area: Option<String>,
+        /// Letters per area (a CSV file `area,letters`) instead of in proportion to addresses.
+        #[arg(long, requires = "by_area")]
+        area_letters: Option<PathBuf>,
+        /// The revealed seed, in hex (16 to 64 bytes).
+        #[arg(long)]
+        seed: Option<String>,
+        /// The council's salt for letter commitments, 64 hex digits: letters.csv then gives
+        /// each invited address the commitment its volunteers carry in the pool.
+        #[arg(long, requires = "seed")]
+        salt: Option<String>,
+        /// Where to write letter-plan.json and, with --seed, letters.csv.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Serves the gRPC API on the embedded store.
@@ -199,6 +230,14 @@ enum Command {
         /// against the commitments their events signed.
         #[arg(long)]
         openings: Option<PathBuf>,
+        /// With an export file: the council's address list of a letter lottery (FORMAT.md
+        /// §9.1). Checks that a plan commits to it, that its seed invites the addresses it
+        /// does, and that every pool member's letter was one of them. Needs --letters-salt.
+        #[arg(long, requires = "letters_salt", conflicts_with = "server")]
+        letters: Option<PathBuf>,
+        /// The council's salt for letter commitments, 64 hex digits.
+        #[arg(long, requires = "letters")]
+        letters_salt: Option<String>,
         /// With --witness: how many minutes an answer's log time and the time its witnesses
         /// attest may disagree before the report names it (default 15; FORMAT.md §13.6).
         #[arg(long)]
@@ -277,23 +316,27 @@ enum Command {
         #[arg(long)]
         assembly: Option<String>,
     },
-    /// Computes the fair (LEXIMIN) lottery for a pool and, with --seed, draws the panel.
+    /// Computes the fair (LEXIMIN) lottery for a pool and, with --seed, draws the panel;
+    /// `klero select letters` draws the addresses to invite.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Select {
+        #[command(subcommand)]
+        letters: Option<SelectCommand>,
         /// Quotas: feature,value,min,max.
-        #[arg(long)]
-        features: PathBuf,
+        #[arg(long, required = true)]
+        features: Option<PathBuf>,
         /// The pool: id then one column per feature.
-        #[arg(long)]
-        people: PathBuf,
+        #[arg(long, required = true)]
+        people: Option<PathBuf>,
         /// Seats on the panel.
-        #[arg(long)]
-        panel_size: u32,
+        #[arg(long, required = true)]
+        panel_size: Option<u32>,
         /// The revealed seed, in hex (16 to 64 bytes), to draw the panel.
         #[arg(long)]
         seed: Option<String>,
         /// Where to write distribution.json, probabilities.csv, panel.csv and reserves.csv.
-        #[arg(long)]
-        out: PathBuf,
+        #[arg(long, required = true)]
+        out: Option<PathBuf>,
         /// Stop refining the leximin lottery after this long (the maximin stage always finishes).
         #[arg(long, default_value_t = 110)]
         time_limit_seconds: u64,
@@ -477,6 +520,19 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Select {
+            letters: Some(SelectCommand::Letters { addresses, count, by_area, area_letters, seed, salt, out }),
+            ..
+        } => select::letters(select::LetterArgs {
+            addresses: &addresses,
+            count,
+            area_column: by_area.as_deref(),
+            area_letters: area_letters.as_deref(),
+            seed_hex: seed.as_deref(),
+            salt_hex: salt.as_deref(),
+            out: &out,
+        }),
+        Command::Select {
+            letters: None,
             features,
             people,
             panel_size,
@@ -486,17 +542,21 @@ fn main() -> anyhow::Result<()> {
             households,
             keep_quotas,
             reserves,
-        } => select::run(select::SelectArgs {
-            reserves,
-            keep_quotas: &keep_quotas,
-            features: &features,
-            people: &people,
-            household_columns: &households,
-            panel_size,
-            seed_hex: seed.as_deref(),
-            out: &out,
-            time_limit: std::time::Duration::from_secs(time_limit_seconds),
-        }),
+        } => {
+            // clap requires these when no subcommand is given.
+            let missing = |name: &str| anyhow::anyhow!("klero select needs --{name}");
+            select::run(select::SelectArgs {
+                reserves,
+                keep_quotas: &keep_quotas,
+                features: &features.ok_or_else(|| missing("features"))?,
+                people: &people.ok_or_else(|| missing("people"))?,
+                household_columns: &households,
+                panel_size: panel_size.ok_or_else(|| missing("panel-size"))?,
+                seed_hex: seed.as_deref(),
+                out: &out.ok_or_else(|| missing("out"))?,
+                time_limit: std::time::Duration::from_secs(time_limit_seconds),
+            })
+        }
         Command::Export { server, out, documents, openings } => runtime()?.block_on(async {
             audit::export_to_file(&server, &out).await?;
             if let Some(directory) = documents {
@@ -540,8 +600,11 @@ fn main() -> anyhow::Result<()> {
             openings,
             time_tolerance_minutes,
             council,
+            letters,
+            letters_salt,
         } => {
             let pins = audit::Pins {
+                letters: letters.zip(letters_salt),
                 log_key,
                 trust_root,
                 allow_unanchored,

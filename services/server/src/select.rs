@@ -2,6 +2,7 @@
 //! the draw, written to a directory an organiser can publish.
 
 use anyhow::Context;
+use klero_selection::letters::{allocate_letters, letter_commitment, AreaLetters};
 use klero_selection::{
     build_instance, decode_csv, draw, leximin_with_progress, parse_features_csv, verify_draw, InputFile,
     SelectionError, TextEncoding, WEIGHT_TOTAL,
@@ -30,12 +31,148 @@ pub struct SelectArgs<'a> {
 /// A CSV file's text, with how its bytes were read said on stderr when it was not plain UTF-8:
 /// an officer should know that accents came from Windows-1252, not find out from the names.
 fn read_csv(path: &Path, file: InputFile) -> anyhow::Result<(String, TextEncoding)> {
+    read_csv_and_hash(path, file).map(|(text, encoding, _)| (text, encoding))
+}
+
+/// [`read_csv`], and SHA-256 of the file's bytes, as a plan commits to them.
+fn read_csv_and_hash(path: &Path, file: InputFile) -> anyhow::Result<(String, TextEncoding, klero_ledger::Hash256)> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let (text, encoding) = decode_csv(&bytes, file).with_context(|| format!("reading {}", path.display()))?;
     if encoding != TextEncoding::Utf8 {
         eprintln!("{}: read as {encoding}", path.display());
     }
-    Ok((text, encoding))
+    Ok((text, encoding, klero_ledger::Hash256::of(&bytes)))
+}
+
+/// Options of `klero select letters`.
+#[derive(Debug)]
+pub struct LetterArgs<'a> {
+    pub addresses: &'a Path,
+    pub count: u32,
+    /// The column that names each address's area, to draw area by area.
+    pub area_column: Option<&'a str>,
+    /// `area,letters` rows: letters per area instead of in proportion to addresses.
+    pub area_letters: Option<&'a Path>,
+    pub seed_hex: Option<&'a str>,
+    /// 32 bytes in hex: letters.csv then gives each address its letter commitment.
+    pub salt_hex: Option<&'a str>,
+    pub out: &'a Path,
+}
+
+/// An address list read and committed to, with its letters per area: what `LettersPlanned`
+/// records (docs/FORMAT.md §9.1).
+#[derive(Debug)]
+pub struct LetterPlan {
+    pub list: klero_selection::AddressList,
+    pub address_list_hash: klero_ledger::Hash256,
+    pub encoding: TextEncoding,
+    pub areas: Vec<AreaLetters>,
+}
+
+/// Reads an address list and sets its letters per area: from `area_letters` if given (every
+/// area of the list, each once), else in proportion to addresses.
+pub fn letter_plan(
+    addresses: &Path,
+    area_column: Option<&str>,
+    count: u32,
+    area_letters: Option<&Path>,
+) -> anyhow::Result<LetterPlan> {
+    let (text, encoding, address_list_hash) = read_csv_and_hash(addresses, InputFile::Addresses)?;
+    let list = klero_selection::read_address_list(&text, area_column)
+        .with_context(|| format!("reading {}", addresses.display()))?;
+    let sizes = list.area_sizes();
+    let areas = match (area_column, area_letters) {
+        (None, _) => Vec::new(),
+        (Some(_), None) => allocate_letters(&sizes, count),
+        (Some(_), Some(path)) => {
+            let (text, _) = read_csv(path, InputFile::Arguments)?;
+            let mut given = std::collections::BTreeMap::new();
+            for (number, line) in text.lines().enumerate().skip(1).filter(|(_, l)| !l.trim().is_empty()) {
+                let (area, letters) = line
+                    .rsplit_once(',')
+                    .with_context(|| format!("{} line {}: write area,letters", path.display(), number + 1))?;
+                let letters: u32 = letters.trim().parse().with_context(|| {
+                    format!("{} line {}: {letters:?} is not a number of letters", path.display(), number + 1)
+                })?;
+                if given.insert(area.trim().to_string(), letters).is_some() {
+                    anyhow::bail!("{} line {}: area {area:?} is given twice", path.display(), number + 1);
+                }
+            }
+            let mut areas = Vec::new();
+            for (area, addresses) in &sizes {
+                let letters = given
+                    .remove(area)
+                    .with_context(|| format!("{} gives no letters for area {area:?}", path.display()))?;
+                areas.push(AreaLetters { area: area.clone(), addresses: *addresses, letters });
+            }
+            if let Some(stranger) = given.keys().next() {
+                anyhow::bail!("{} names area {stranger:?}, which the address list does not hold", path.display());
+            }
+            areas
+        }
+    };
+    klero_selection::letters::check_plan(list.rows.len() as u32, count, &areas)?;
+    Ok(LetterPlan { list, address_list_hash, encoding, areas })
+}
+
+/// `klero select letters`: the plan to sign as `LettersPlanned` (letter-plan.json) and, with a
+/// seed, the addresses it invites (letters.csv, in draw order, with each letter's commitment
+/// when given the salt).
+pub fn letters(args: LetterArgs<'_>) -> anyhow::Result<()> {
+    let plan = letter_plan(args.addresses, args.area_column, args.count, args.area_letters)?;
+    std::fs::create_dir_all(args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let document = json!({
+        "format": "klero-letter-plan/v1",
+        "address_list_hash": plan.address_list_hash.to_hex(),
+        "address_count": plan.list.rows.len(),
+        "letter_count": args.count,
+        "area_column": args.area_column.unwrap_or_default(),
+        "areas": plan.areas,
+    });
+    std::fs::write(args.out.join("letter-plan.json"), document.to_string())?;
+    let mut invited_count = 0;
+    if let Some(hex) = args.seed_hex {
+        let seed = klero_ledger::hash::from_hex(hex).context("--seed must be hex")?;
+        anyhow::ensure!((16..=64).contains(&seed.len()), "--seed must be 16 to 64 bytes");
+        let salt: Option<[u8; 32]> = args
+            .salt_hex
+            .map(|hex| {
+                klero_ledger::hash::from_hex(hex)
+                    .ok()
+                    .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+                    .context("--salt must be 64 hex digits (32 bytes)")
+            })
+            .transpose()?;
+        let invited = klero_selection::letters::draw_letters(&plan.list.addresses(), args.count, &plan.areas, &seed)?;
+        let mut csv = csv_line(plan.list.header.iter().map(String::as_str).chain(salt.map(|_| "letter")));
+        for &i in &invited {
+            let commitment = salt.map(|salt| letter_commitment(&salt, &plan.list.keys[i]).to_hex());
+            csv.push_str(&csv_line(plan.list.rows[i].iter().map(String::as_str).chain(commitment.as_deref())));
+        }
+        std::fs::write(args.out.join("letters.csv"), csv)?;
+        invited_count = invited.len();
+    }
+    println!(
+        "{}",
+        json!({"addresses": plan.list.rows.len(), "letters": invited_count, "areas": plan.areas.len(),
+               "address_list_hash": plan.address_list_hash.to_hex(), "drawn": args.seed_hex.is_some(),
+               "encoding": plan.encoding.to_string()})
+    );
+    Ok(())
+}
+
+/// One CSV row, each cell quoted when it holds a comma, a quote or a line break.
+fn csv_line<'a>(cells: impl Iterator<Item = &'a str>) -> String {
+    let quoted: Vec<String> = cells
+        .map(|cell| {
+            if cell.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", cell.replace('"', "\"\""))
+            } else {
+                cell.to_string()
+            }
+        })
+        .collect();
+    format!("{}\n", quoted.join(","))
 }
 
 /// No panel meets the quotas: the officer is shown the quotas in conflict and the smallest

@@ -801,3 +801,118 @@ fn select_with_reserves_writes_the_list_the_record_checks() {
         String::from_utf8_lossy(&unseeded.stderr)
     );
 }
+
+/// `klero select letters` (FORMAT.md §9.1): without a seed, the plan to sign (its hash, counts
+/// and letters per ward, in proportion or as given); with one, the invited addresses in draw
+/// order with their letter commitments, exactly as `klero_selection::letters` draws them; the
+/// same seed gives the same bytes; a repeated address and a missing area are named by line.
+#[test]
+fn select_letters_plans_and_draws_the_invitations() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let list = klero_testkit::fixture::letter_addresses();
+    std::fs::write(dir.path().join("addresses.csv"), &list).expect("write");
+    let salt = klero_ledger::hash::to_hex(&klero_testkit::fixture::LETTER_SALT);
+    let seed = "74686520666978747572652773206c657474657220736565642c20333220622e";
+    let base = ["select", "letters", "--addresses", "addresses.csv", "--count", "14", "--by-area", "ward"];
+    let plan_only = klero(&[&base[..], &["--out", "plan"]].concat(), dir.path());
+    assert!(plan_only.status.success(), "{}", String::from_utf8_lossy(&plan_only.stderr));
+    assert!(!dir.path().join("plan/letters.csv").exists(), "nothing is drawn without a seed");
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("plan/letter-plan.json")).expect("plan"))
+            .expect("JSON");
+    assert_eq!(plan["address_list_hash"], Hash256::of(list.as_bytes()).to_hex());
+    assert_eq!(plan["areas"][1], serde_json::json!({"area": "North", "addresses": 18, "letters": 8}), "{plan}");
+
+    let drawn = |out: &str| {
+        let run = klero(&[&base[..], &["--seed", seed, "--salt", &salt, "--out", out]].concat(), dir.path());
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        std::fs::read_to_string(dir.path().join(out).join("letters.csv")).expect("letters.csv")
+    };
+    let letters = drawn("one");
+    assert_eq!(letters, drawn("two"), "the same seed draws the same letters, byte for byte");
+    let read = klero_selection::read_address_list(&list, Some("ward")).expect("the list");
+    let areas = klero_selection::letters::allocate_letters(&read.area_sizes(), 14);
+    let seed_bytes = klero_ledger::hash::from_hex(seed).expect("hex");
+    let invited = klero_selection::letters::draw_letters(&read.addresses(), 14, &areas, &seed_bytes).expect("draw");
+    let expected: Vec<String> = invited
+        .iter()
+        .map(|&i| {
+            let commitment =
+                klero_selection::letters::letter_commitment(&klero_testkit::fixture::LETTER_SALT, &read.keys[i]);
+            format!("{},{}", read.rows[i].join(","), commitment.to_hex())
+        })
+        .collect();
+    assert_eq!(letters.lines().skip(1).collect::<Vec<_>>(), expected);
+    assert_eq!(letters.lines().next(), Some("address_line_1,postcode,ward,letter"));
+
+    // Letters per ward as given, which must cover every ward.
+    std::fs::write(dir.path().join("wards.csv"), "area,letters\nEast,2\nNorth,6\nSouth,6\n").expect("write");
+    let given = klero(&[&base[..], &["--area-letters", "wards.csv", "--out", "given"]].concat(), dir.path());
+    assert!(given.status.success(), "{}", String::from_utf8_lossy(&given.stderr));
+    let plan = std::fs::read_to_string(dir.path().join("given/letter-plan.json")).expect("plan");
+    assert!(plan.contains(r#"{"addresses":2,"area":"East","letters":2}"#), "{plan}");
+    std::fs::write(dir.path().join("wards.csv"), "area,letters\nEast,2\nNorth,12\n").expect("write");
+    let partial = klero(&[&base[..], &["--area-letters", "wards.csv", "--out", "x"]].concat(), dir.path());
+    assert!(String::from_utf8_lossy(&partial.stderr).contains("no letters for area \"South\""));
+
+    // A repeated address (written differently) and a row with no ward are named by line.
+    let repeated = format!("{list}1  MILL LANE,kl1 1aa,North\n");
+    std::fs::write(dir.path().join("repeated.csv"), repeated).expect("write");
+    let run = klero(&["select", "letters", "--addresses", "repeated.csv", "--count", "3", "--out", "x"], dir.path());
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("line 32: the same address as line 2"),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    std::fs::write(dir.path().join("no-ward.csv"), "address_line_1,ward\n1 Elm Row,North\n2 Elm Row,\n")
+        .expect("write");
+    let run = klero(
+        &["select", "letters", "--addresses", "no-ward.csv", "--count", "1", "--by-area", "ward", "--out", "x"],
+        dir.path(),
+    );
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("line 3, column 2: no area"),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+/// `klero verify --letters LIST --letters-salt HEX` (FORMAT.md §9.1): the fixture's letter
+/// lottery holds with the council's list and salt; a list with one address changed, the wrong
+/// salt, and a volunteer who names a letter the seed did not draw (which no rule can see) each
+/// fail as `letters`, at the pool's position for the last two.
+#[test]
+fn verify_letters_checks_every_volunteer_was_invited() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let list = klero_testkit::fixture::letter_addresses();
+    std::fs::write(dir.path().join("addresses.csv"), &list).expect("write");
+    std::fs::write(dir.path().join("changed.csv"), list.replacen("1 Mill Lane", "1 Mill Lane East", 1)).expect("write");
+    std::fs::write(dir.path().join("honest.export"), klero_testkit::fixture::letters_and_reserves().export.encode())
+        .expect("write");
+    std::fs::write(
+        dir.path().join("uninvited.export"),
+        klero_testkit::fixture::letters_with_an_uninvited_volunteer().export.encode(),
+    )
+    .expect("write");
+    let salt = klero_ledger::hash::to_hex(&klero_testkit::fixture::LETTER_SALT);
+    let (code, report) =
+        verify_json(dir.path(), "honest.export", &["--letters", "addresses.csv", "--letters-salt", &salt]);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["letter_audits"][0]["invited"], 14, "{report}");
+    assert_eq!(report["letter_audits"][0]["volunteers_with_letter"], 11, "{report}");
+    let text = klero(&["verify", "honest.export", "--letters", "addresses.csv", "--letters-salt", &salt], dir.path());
+    assert!(String::from_utf8_lossy(&text.stdout).contains("11 of 12 volunteers answered an invited letter"));
+    let (plain_code, _) = verify_json(dir.path(), "uninvited.export", &[]);
+    assert_eq!(plain_code, Some(0), "without the list, the record itself holds");
+    let wrong_salt = "5b".repeat(32);
+    for (file, list, salt, position) in [
+        ("honest.export", "changed.csv", salt.as_str(), serde_json::Value::Null),
+        ("honest.export", "addresses.csv", wrong_salt.as_str(), serde_json::json!(6)),
+        ("uninvited.export", "addresses.csv", salt.as_str(), serde_json::json!(6)),
+    ] {
+        let (code, report) = verify_json(dir.path(), file, &["--letters", list, "--letters-salt", salt]);
+        assert_eq!(code, Some(1), "{file} with {list}: {report}");
+        assert_eq!(report["first_failure"]["class"], "letters", "{report}");
+        assert_eq!(report["first_failure"]["position"], position, "{report}");
+    }
+}

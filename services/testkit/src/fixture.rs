@@ -5,8 +5,9 @@
 //! [`lifecycle`] writes every free text plain (version 1 events); [`personal_data`] writes the
 //! same record with its personal text sealed (version 2 events, FORMAT.md §14) under fixed
 //! data keys, nonces and salts, then sets a retention period and erases one submission.
-//! [`councils`] and [`reserves`] add what the first two cannot hold: several councils, and a
-//! selection with reserves (version 2 of `SelectionPlanned` and `PanelDrawn`).
+//! [`councils`] and [`letters_and_reserves`] add what the first two cannot hold: several
+//! councils, and a selection invited by letter and drawn with reserves (the letter events, and
+//! version 2 of `SelectionPlanned` and `PanelDrawn`).
 
 use crate::{key, ExportBuilder};
 use klero_catalogue::EventMessage;
@@ -326,6 +327,7 @@ fn pool() -> pb::selection::PoolRegistered {
             .map(|i| pb::selection::PoolMember {
                 id: format!("v{i:02}"),
                 household: Vec::new(),
+                letter: Vec::new(),
                 features: vec![pb::selection::FeatureValue {
                     feature: "age".into(),
                     value: if i % 2 == 0 { "young" } else { "old" }.into(),
@@ -442,11 +444,48 @@ pub fn councils() -> Fixture {
     Fixture { export: b.export.finish(), trust_root, log_key, payloads: b.payloads, data_keys: b.data_keys }
 }
 
-/// A selection with reserves (FORMAT.md §9, steps 4 and 5): a plan and a draw at version 2.
-/// Twelve volunteers, young and old in turn, of whom `r03` (old) and `r04` (young) live
-/// together; a lottery of one panel; three reserves; and one withdrawal, filled from them.
-/// Deterministic.
-pub fn reserves() -> Fixture {
+/// The fixture's address list for its letter lottery (FORMAT.md §9.1): thirty addresses in
+/// three wards, as a council's CSV export would hold them.
+pub fn letter_addresses() -> String {
+    let mut csv = String::from("address_line_1,postcode,ward\n");
+    for i in 0..30 {
+        let (street, ward) = match i % 3 {
+            0 => ("Mill Lane", "North"),
+            1 => ("Station Road", "South"),
+            _ => {
+                if i < 24 {
+                    ("Church Street", "North")
+                } else {
+                    ("Quay Side", "East")
+                }
+            }
+        };
+        csv.push_str(&format!("{} {street},KL{} {}AA,{ward}\n", i + 1, i % 3 + 1, i / 3 + 1));
+    }
+    csv
+}
+
+/// The council's salt for the fixture's letter commitments.
+pub const LETTER_SALT: [u8; 32] = [0x5a; 32];
+const LETTER_SEED: &[u8] = b"the fixture's letter seed, 32 b.";
+
+/// A selection invited by letter and drawn with reserves (FORMAT.md §9.1 and §9, steps 4 and
+/// 5): a letter lottery of 14 letters from [`letter_addresses`], stratified by ward; twelve
+/// volunteers, young and old in turn, each answering an invited letter but `r11` (recruited
+/// another way), of whom `r03` (old) and `r04` (young) live together and answered one letter;
+/// a plan and a draw at version 2; a lottery of one panel; three reserves; and one withdrawal,
+/// filled from them. Deterministic.
+pub fn letters_and_reserves() -> Fixture {
+    selection_by_letter(false)
+}
+
+/// [`letters_and_reserves`], but `r11` names the letter of an address the seed did not invite.
+/// The rules cannot see it (the list is not on the record); `klero verify --letters` must.
+pub fn letters_with_an_uninvited_volunteer() -> Fixture {
+    selection_by_letter(true)
+}
+
+fn selection_by_letter(uninvited_volunteer: bool) -> Fixture {
     let council = key("fixture: council");
     let convenor = key("fixture: convenor");
     let operator = key("fixture: selection operator");
@@ -475,12 +514,55 @@ pub fn reserves() -> Fixture {
             response_deadline_days: 56,
         },
     );
+
+    // The letter lottery: the list's keys and wards, the plan, then the seed.
+    let list = letter_addresses();
+    let rows: Vec<Vec<&str>> = list.lines().skip(1).map(|line| line.split(',').collect()).collect();
+    let keys: Vec<Vec<u8>> =
+        rows.iter().map(|cells| klero_draw::household_key(cells.iter().copied()).expect("an address")).collect();
+    let addresses: Vec<klero_draw::letters::Address<'_>> =
+        keys.iter().zip(&rows).map(|(key, cells)| klero_draw::letters::Address { key, area: cells[2] }).collect();
+    let mut sizes = std::collections::BTreeMap::<String, u32>::new();
+    for cells in &rows {
+        *sizes.entry(cells[2].to_string()).or_default() += 1;
+    }
+    let areas = klero_draw::letters::allocate_letters(&sizes.into_iter().collect::<Vec<_>>(), 14);
+    b.append(
+        &operator,
+        &pb::selection::LettersPlanned {
+            address_list_hash: Hash256::of(list.as_bytes()).0.to_vec(),
+            address_count: rows.len() as u32,
+            letter_count: 14,
+            area_column: "ward".into(),
+            areas: areas
+                .iter()
+                .map(|a| pb::selection::AreaLetters {
+                    area: a.area.clone(),
+                    addresses: a.addresses,
+                    letters: a.letters,
+                })
+                .collect(),
+            seed_commitment: Hash256::of(LETTER_SEED).0.to_vec(),
+            randomness_source: "a seed committed before the letters were drawn".into(),
+        },
+    );
+    b.append(&operator, &pb::selection::LettersDrawn { seed: LETTER_SEED.to_vec() });
+    let invited = klero_draw::letters::draw_letters(&addresses, 14, &areas, LETTER_SEED).expect("the planned draw");
+    let letter_of = |address: usize| klero_draw::letters::letter_commitment(&LETTER_SALT, &keys[address]).0.to_vec();
+    let not_invited = (0..rows.len()).find(|i| !invited.contains(i)).expect("an address not invited");
+
     let household = Hash256::of(b"fixture: the household of r03 and r04").0.to_vec();
     let pool = pb::selection::PoolRegistered {
         members: (0..12)
             .map(|i| pb::selection::PoolMember {
                 id: format!("r{i:02}"),
                 household: if i == 3 || i == 4 { household.clone() } else { Vec::new() },
+                letter: match i {
+                    11 if uninvited_volunteer => letter_of(not_invited),
+                    11 => Vec::new(),
+                    4 => letter_of(invited[3]),
+                    _ => letter_of(invited[i]),
+                },
                 features: vec![pb::selection::FeatureValue {
                     feature: "age".into(),
                     value: if i % 2 == 0 { "young" } else { "old" }.into(),

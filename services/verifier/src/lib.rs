@@ -10,6 +10,7 @@
 //! commitment.
 
 pub mod export;
+pub mod letters;
 pub mod openings;
 pub mod slice;
 pub mod verify;

@@ -7,8 +7,8 @@
 //! - `export-vectors.txt`: tampered copies of it, as line edits, and the verdict (class,
 //!   position, line) every verifier must reach (§8);
 //! - `draw-vectors.txt`: a lottery and what three seeds draw from it, step by step (§9);
-//! - `household-vectors.txt` and `reserve-vectors.txt`: households and reserves, step by step
-//!   from the formulas of §9;
+//! - `household-vectors.txt`, `reserve-vectors.txt` and `letter-vectors.txt`: households,
+//!   reserves and the letter lottery, step by step from the formulas of §9 and §9.1;
 //! - `personal-data-vectors.txt`: the fixture with its personal text sealed, a retention
 //!   period and an erasure: every sealed field's key, nonce, salt, text, associated data,
 //!   ciphertext and commitment, the events, and every view (§14), checked again by
@@ -61,7 +61,7 @@ fn every_event_type_has_a_golden_payload_that_decodes() {
     // events from the one with personal data; version 2 of the selection events from the one
     // with reserves.
     let (plain, personal, councils, reserves) =
-        (fixture::lifecycle(), fixture::personal_data(), fixture::councils(), fixture::reserves());
+        (fixture::lifecycle(), fixture::personal_data(), fixture::councils(), fixture::letters_and_reserves());
     let mut text =
         String::from("# One payload of every event type and version in the catalogue, hex, and what it decodes to.\n");
     for entry in EVENT_CATALOGUE {
@@ -507,7 +507,7 @@ fn reserves_are_pinned_from_the_draw_to_the_last_replacement() {
     }
     assert_eq!(paths.len(), 5, "the vectors take every path of step 5 and step 3: {paths:?}");
     // The fixture with reserves verifies, and holds the draw as computed above.
-    let fixture = fixture::reserves();
+    let fixture = fixture::letters_and_reserves();
     let report = klero_verifier::verify_export(&fixture.export, &mut |_, _| {});
     assert!(report.ok(), "{}", report.to_text());
     for (event_type, version, payload) in &fixture.payloads {
@@ -517,6 +517,125 @@ fn reserves_are_pinned_from_the_draw_to_the_last_replacement() {
         }
     }
     expect_file!["reserve-vectors.txt"].assert_eq(&text);
+}
+
+/// The letter lottery (issue 30, FORMAT.md §9.1), each step computed here from the text of
+/// §9.1 alone and checked against `klero_draw::letters` and the fixture's events: the keys of the
+/// fixture's address list, its hash, the letters per ward, every address's rank, the addresses
+/// invited and their letter commitments. Then `check_letters` passes the honest fixture and
+/// fails, at the right position, a volunteer who names a letter the seed did not draw, the
+/// wrong salt and a list with one address changed.
+#[test]
+fn the_letter_lottery_is_pinned_from_address_list_to_letter() {
+    use klero_draw::letters::{allocate_letters, draw_letters, letter_commitment, Address};
+    let sha = |parts: &[&[u8]]| klero_ledger::Hash256::of(&parts.concat());
+    let list = fixture::letter_addresses();
+    let seed: &[u8] = b"the fixture's letter seed, 32 b.";
+    let mut text = String::from(
+        "# Kleroterion golden vectors for the letter lottery: docs/FORMAT.md §9.1.\n\
+         # One `key: value` per line; hashes and keys lowercase hex, lists space-separated.\n",
+    );
+    let list_hash = sha(&[list.as_bytes()]);
+    writeln!(text, "address_list_hash: {}", list_hash.to_hex()).ok();
+    writeln!(text, "seed: {}", to_hex(seed)).ok();
+    writeln!(text, "salt: {}", to_hex(&fixture::LETTER_SALT)).ok();
+    // Keys: every cell trimmed, lowercased, spaces collapsed, joined by 0x1F; the area is the
+    // `ward` cell.
+    let rows: Vec<Vec<&str>> = list.lines().skip(1).map(|line| line.split(',').collect()).collect();
+    let keys: Vec<Vec<u8>> = rows
+        .iter()
+        .map(|cells| {
+            let normalised: Vec<String> =
+                cells.iter().map(|c| c.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()).collect();
+            normalised.join("\u{1f}").into_bytes()
+        })
+        .collect();
+    let read = klero_selection::read_address_list(&list, Some("ward")).expect("the list reads");
+    assert_eq!(read.keys, keys);
+    // Letters per ward: ⌊14 × addresses / 30⌋, then the rest by largest remainder, ties by name.
+    let mut wards: Vec<(String, u32)> = Vec::new();
+    for cells in &rows {
+        match wards.iter_mut().find(|(w, _)| w == cells[2]) {
+            Some((_, n)) => *n += 1,
+            None => wards.push((cells[2].to_string(), 1)),
+        }
+    }
+    wards.sort();
+    let mut letters: Vec<u32> = wards.iter().map(|(_, n)| 14 * n / 30).collect();
+    let mut by_remainder: Vec<usize> = (0..wards.len()).collect();
+    by_remainder.sort_by_key(|&w| (std::cmp::Reverse(14 * wards[w].1 % 30), w));
+    let left = 14 - letters.iter().sum::<u32>();
+    for &w in by_remainder.iter().take(left as usize) {
+        letters[w] += 1;
+    }
+    let areas = allocate_letters(&wards, 14);
+    for ((area, (ward, addresses)), letters) in areas.iter().zip(&wards).zip(&letters) {
+        assert_eq!((&area.area, area.addresses, area.letters), (ward, *addresses, *letters));
+        writeln!(text, "area[{ward}]: {letters} letters to {addresses} addresses").ok();
+    }
+    // Ranks, and in each ward the addresses of lowest rank.
+    let rank = |key: &[u8]| sha(&[b"KLERO-LETTER-DRAW-V1\0", seed, key]);
+    let mut invited: Vec<usize> = Vec::new();
+    for (ward, letters) in wards.iter().map(|(w, _)| w).zip(&letters) {
+        let mut ranked: Vec<(klero_ledger::Hash256, &[u8], usize)> =
+            (0..rows.len()).filter(|&i| rows[i][2] == ward).map(|i| (rank(&keys[i]), &keys[i][..], i)).collect();
+        ranked.sort();
+        invited.extend(ranked.iter().take(*letters as usize).map(|(_, _, i)| *i));
+    }
+    for (i, key) in keys.iter().enumerate() {
+        writeln!(text, "address[{}].key: {}", i + 2, to_hex(key)).ok();
+        writeln!(text, "address[{}].rank: {}", i + 2, rank(key).to_hex()).ok();
+    }
+    let addresses: Vec<Address<'_>> =
+        keys.iter().zip(&rows).map(|(key, cells)| Address { key, area: cells[2] }).collect();
+    assert_eq!(draw_letters(&addresses, 14, &areas, seed).expect("the draw"), invited);
+    for &i in &invited {
+        let commitment = sha(&[b"KLERO-LETTER-V1\0", &fixture::LETTER_SALT, &keys[i]]);
+        assert_eq!(commitment, letter_commitment(&fixture::LETTER_SALT, &keys[i]));
+        writeln!(text, "invited[line {}]: {} (letter {})", i + 2, rows[i].join(","), commitment.to_hex()).ok();
+    }
+    // The fixture's plan is this one, and its record verifies.
+    let fixture = fixture::letters_and_reserves();
+    let (_, version, payload) =
+        fixture.payloads.iter().find(|(t, _, _)| t.ends_with("LettersPlanned")).expect("the plan");
+    let Ok(klero_domain::DomainEvent::LettersPlanned(plan)) =
+        decode_event("klero.selection.v1.LettersPlanned", *version, payload)
+    else {
+        panic!("the plan decodes");
+    };
+    assert_eq!((plan.address_list_hash, plan.address_count, &plan.areas), (list_hash, 30, &areas));
+    let report = klero_verifier::verify_export(&fixture.export, &mut |_, _| {});
+    assert!(report.ok(), "{}", report.to_text());
+    let read_list = |column: Option<&str>| {
+        klero_selection::read_address_list(&list, column).map(|r| (r.keys, r.areas)).map_err(|e| e.to_string())
+    };
+    let check = |events: &[Vec<u8>], hash, salt: &[u8; 32]| {
+        klero_verifier::letters::check_letters(events, hash, salt, &read_list)
+    };
+    let audits = check(&fixture.export.events, list_hash, &fixture::LETTER_SALT).expect("the honest lottery");
+    writeln!(text, "audit: {}", audits[0].to_text().trim_end()).ok();
+    assert_eq!((audits[0].invited, audits[0].volunteers, audits[0].volunteers_with_letter), (14, 12, 11));
+    // Attacks: a volunteer with a letter not drawn, the wrong salt, and a changed list.
+    let pool_at = fixture
+        .export
+        .events
+        .iter()
+        .position(|e| Envelope::parse(e.clone()).expect("envelope").author().event_type.ends_with("PoolRegistered"))
+        .expect("the pool") as u64;
+    let uninvited = fixture::letters_with_an_uninvited_volunteer();
+    assert!(klero_verifier::verify_export(&uninvited.export, &mut |_, _| {}).ok(), "the rules cannot see it");
+    let failure = check(&uninvited.export.events, list_hash, &fixture::LETTER_SALT).expect_err("an uninvited letter");
+    assert_eq!((failure.class, failure.position), (klero_verifier::FailureClass::Letters, Some(pool_at)));
+    assert!(failure.reason.contains("r11"), "{failure}");
+    writeln!(text, "attack[uninvited volunteer]: {} at {}", failure.class.as_str(), pool_at).ok();
+    let failure = check(&fixture.export.events, list_hash, &[0x5b; 32]).expect_err("the wrong salt");
+    assert_eq!((failure.class, failure.position), (klero_verifier::FailureClass::Letters, Some(pool_at)));
+    let changed = list.replacen("1 Mill Lane", "1 Mill Lane East", 1);
+    let failure =
+        check(&fixture.export.events, sha(&[changed.as_bytes()]), &fixture::LETTER_SALT).expect_err("another list");
+    assert_eq!((failure.class, failure.position), (klero_verifier::FailureClass::Letters, None));
+    writeln!(text, "attack[another list]: {}", failure.class.as_str()).ok();
+    expect_file!["letter-vectors.txt"].assert_eq(&text);
 }
 
 /// Issue 14: a snapshot keeps each input once (since issue 29, in the domain's table of inputs,

@@ -11,6 +11,31 @@ impl SelectionState {
         convened: &AssemblyConvened,
     ) -> Result<Acceptance, Rejection> {
         match event {
+            SelectionEvent::LettersPlanned(letters) => {
+                if self.letters.is_some() {
+                    return Err(broken(RuleCode::SelectionLettersPlannedOnce, "the letter lottery is already planned"));
+                }
+                self.require_no_pool()?;
+                klero_draw::letters::check_plan(letters.address_count, letters.letter_count, &letters.areas)
+                    .map_err(|e| broken(RuleCode::SelectionLettersAddUp, e.to_string()))?;
+                Ok(Acceptance::default())
+            }
+            SelectionEvent::LettersDrawn(drawn) => {
+                let Some(letters) = &self.letters else {
+                    return Err(broken(RuleCode::SelectionLettersDrawnAfterPlan, "plan the letter lottery first"));
+                };
+                if self.letters_drawn {
+                    return Err(broken(RuleCode::SelectionLettersDrawnAfterPlan, "the letters are already drawn"));
+                }
+                self.require_no_pool()?;
+                if Hash256::of(&drawn.seed) != letters.seed_commitment {
+                    return Err(broken(
+                        RuleCode::SelectionLettersSeedMatchesCommitment,
+                        "SHA-256 of the revealed seed is not the letter plan's seed commitment",
+                    ));
+                }
+                Ok(Acceptance::default())
+            }
             SelectionEvent::SelectionPlanned(plan) => {
                 if self.plan.is_some() {
                     return Err(broken(RuleCode::SelectionPlannedOnce, "the selection is already planned"));
@@ -53,6 +78,14 @@ impl SelectionState {
                             pool.payload_hash, plan.pool_commitment
                         ),
                     ));
+                }
+                if !self.letters_drawn {
+                    if let Some(member) = pool.members.iter().find(|m| m.letter.is_some()) {
+                        return Err(broken(
+                            RuleCode::SelectionPoolLettersNeedDraw,
+                            format!("member {} names a letter, but no letter lottery has been drawn", member.id),
+                        ));
+                    }
                 }
                 let features: BTreeSet<&str> = plan.quotas.iter().map(|q| q.feature.as_str()).collect();
                 for member in &pool.members {
@@ -233,6 +266,8 @@ impl SelectionState {
 
     pub(super) fn evolve(&mut self, event: SelectionEvent<'_>) {
         match event {
+            SelectionEvent::LettersPlanned(letters) => self.letters = Some(letters.clone()),
+            SelectionEvent::LettersDrawn(_) => self.letters_drawn = true,
             SelectionEvent::SelectionPlanned(plan) => self.plan = Some(plan.clone()),
             SelectionEvent::PoolRegistered(pool) => {
                 self.pool =
@@ -276,6 +311,18 @@ impl SelectionState {
                     ));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Letters go out before anyone volunteers: nothing of the letter lottery comes after the
+    /// pool (`selection.letters_before_pool`).
+    fn require_no_pool(&self) -> Result<(), Rejection> {
+        if self.pool.is_some() {
+            return Err(broken(
+                RuleCode::SelectionLettersBeforePool,
+                "the pool is registered: the letter lottery comes before it",
+            ));
         }
         Ok(())
     }

@@ -6,6 +6,12 @@ use super::*;
 /// The selection stage's state.
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct SelectionState {
+    /// The letter lottery's plan, if the assembly invites by letter (FORMAT.md §9.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub letters: Option<LettersPlanned>,
+    /// Whether the letters' seed has been revealed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub letters_drawn: bool,
     pub plan: Option<SelectionPlanned>,
     /// Pool members by id: their (feature → value) map.
     pub pool: Option<BTreeMap<String, BTreeMap<String, String>>>,

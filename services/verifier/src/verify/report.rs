@@ -46,6 +46,10 @@ pub enum FailureClass {
     /// An auditor's opening of a sealed field does not match the commitment its event signed,
     /// or names no sealed field. Position: the event's log index.
     Opening,
+    /// An auditor's address list does not give the record's letter lottery (FORMAT.md §9.1):
+    /// no plan commits to it, it does not hold the planned counts, or a pool member names a
+    /// letter its seed did not draw. Position: the plan's, the draw's or the pool's log index.
+    Letters,
     /// A slice (§15) leaves out what the page needs: an event of a stream, a whole stream, an
     /// assembly of a listing, the log's last event, or the proof of a checkpoint the reader
     /// saw. Position: the event's log index, when one is named.
@@ -75,6 +79,7 @@ impl FailureClass {
             FailureClass::Unanchored => "unanchored",
             FailureClass::Document => "document",
             FailureClass::Opening => "opening",
+            FailureClass::Letters => "letters",
             FailureClass::Incomplete => "incomplete",
             FailureClass::Inclusion => "inclusion",
             FailureClass::Stale => "stale",
@@ -175,6 +180,8 @@ pub struct Report {
     /// quorum and size (for "attested by 2 of 3 witnesses").
     pub time_tolerance_ms: u64,
     pub witness_quorum: (usize, usize),
+    /// With an address list (`klero verify --letters`): each letter lottery that commits to it.
+    pub letter_audits: Vec<crate::letters::LetterAudit>,
 }
 
 /// How far a log's recording time and its witnessed bound may disagree before the report
@@ -267,6 +274,14 @@ impl Report {
                 "on_time_attested": a.on_time_attested(),
                 "time_disagrees": a.time_disagrees(self.time_tolerance_ms),
             })).collect::<Vec<_>>(),
+            "letter_audits": self.letter_audits.iter().map(|a| json!({
+                "assembly_id": a.assembly_id,
+                "planned_at": a.planned_at,
+                "addresses": a.addresses,
+                "invited": a.invited,
+                "volunteers": a.volunteers,
+                "volunteers_with_letter": a.volunteers_with_letter,
+            })).collect::<Vec<_>>(),
             "first_failure": self.first_failure.as_ref().map(|f| json!({
                 "class": f.class.as_str(), "position": f.position, "line": f.line, "reason": f.reason,
             })),
@@ -298,6 +313,9 @@ impl Report {
         }
         if self.witness_quorum.0 > 0 {
             text.push_str(&self.answer_times_text());
+        }
+        for audit in &self.letter_audits {
+            text.push_str(&audit.to_text());
         }
         match &self.first_failure {
             Some(failure) => text.push_str(&format!("result: FAILED — {failure}\n")),
