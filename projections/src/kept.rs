@@ -102,6 +102,9 @@ pub(crate) struct AssemblyViews {
     pub(crate) convened_log_index: u64,
     pub(crate) timeline: Vec<Milestone>,
     pub(crate) quotas: Vec<Quota>,
+    /// The relaxed quotas and why (FORMAT.md §9.2), when the officer relaxed any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) relaxation: Option<klero_domain::events::QuotasRelaxed>,
     pub(crate) pool: BTreeMap<String, BTreeMap<String, String>>,
     pub(crate) seated: BTreeSet<String>,
     pub(crate) withdrawals: u64,
@@ -178,6 +181,7 @@ impl AssemblyViews {
             convened_log_index: record.log_index,
             timeline: vec![milestone(MilestoneKind::Convened, record)],
             quotas: Vec::new(),
+            relaxation: None,
             pool: BTreeMap::new(),
             seated: BTreeSet::new(),
             withdrawals: 0,

@@ -227,6 +227,7 @@ impl ViewSet {
                     pool.members.iter().map(|m| (m.id.clone(), m.features.iter().cloned().collect())).collect();
                 views.timeline.push(milestone(MilestoneKind::PoolRegistered, &record));
             }
+            DomainEvent::QuotasRelaxed(relaxed) => views.relaxation = Some(relaxed.clone()),
             DomainEvent::LotteryPublished(_) => {
                 views.timeline.push(milestone(MilestoneKind::LotteryPublished, &record))
             }
@@ -517,10 +518,13 @@ mod tests {
                     feature: "f".into(),
                     max: 2,
                     min: 1,
+                    planned_max: None,
+                    planned_min: None,
                     seated: 1,
                     value: "v".into(),
                     within_quota: true,
                 }],
+                relaxation_reason: None,
                 replacements: 0,
                 seated: 1,
                 withdrawals: 0,

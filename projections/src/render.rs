@@ -99,15 +99,20 @@ impl Views<'_> {
                 }
             }
         }
+        let relaxed_quotas = views.relaxation.as_ref().map(|r| r.quotas.as_slice()).unwrap_or_default();
         let quotas = views
             .quotas
             .iter()
-            .map(|q| {
+            .map(|planned| {
+                let relaxed = relaxed_quotas.iter().find(|r| r.feature == planned.feature && r.value == planned.value);
+                let q = relaxed.unwrap_or(planned);
                 let seated = seated_counts.get(&(q.feature.as_str(), q.value.as_str())).copied().unwrap_or(0);
                 QuotaSeats {
                     feature: q.feature.clone(),
                     max: q.max,
                     min: q.min,
+                    planned_max: relaxed.map(|_| planned.max),
+                    planned_min: relaxed.map(|_| planned.min),
                     seated,
                     value: q.value.clone(),
                     within_quota: (q.min as u64..=q.max as u64).contains(&seated),
@@ -118,6 +123,7 @@ impl Views<'_> {
             panel_size: views.convened.panel_size,
             pool_size: views.pool.len() as u64,
             quotas,
+            relaxation_reason: views.relaxation.as_ref().map(|r| r.reason.clone()),
             replacements: views.replacements,
             seated: views.seated.len() as u64,
             withdrawals: views.withdrawals,

@@ -134,6 +134,12 @@ pub struct QuotaSeats {
     pub feature: String,
     pub max: u32,
     pub min: u32,
+    /// When the quota was relaxed (FORMAT.md §9.2): its planned bounds; `max` and `min` are then
+    /// the relaxed ones, which apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned_max: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned_min: Option<u32>,
     /// Seated members whose pool record has this value.
     pub seated: u64,
     pub value: String,
@@ -145,6 +151,9 @@ pub struct Panel {
     pub panel_size: u32,
     pub pool_size: u64,
     pub quotas: Vec<QuotaSeats>,
+    /// Why the quotas were relaxed, when they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relaxation_reason: Option<String>,
     pub replacements: u64,
     pub seated: u64,
     pub withdrawals: u64,

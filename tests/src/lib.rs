@@ -509,6 +509,84 @@ pub fn instance_of(
     klero_selection::Instance::group(&quotas, people, plan.panel_size).expect("the plan and the pool give an instance")
 }
 
+/// An assembly whose planned quotas no panel of its pool can meet, and whose officer records
+/// the smallest relaxation (FORMAT.md §9.2): eight young and two old volunteers, a plan of 0 to
+/// 1 young and 3 to 4 old seats, relaxed (with its reason) to what the pool allows; then the
+/// LEXIMIN lottery under the relaxed quotas and its draw.
+#[derive(Debug)]
+pub struct RelaxedSelection {
+    pub plan: pb::selection::SelectionPlanned,
+    pub pool: pb::selection::PoolRegistered,
+    pub relaxed: pb::selection::QuotasRelaxed,
+    pub lottery: klero_selection::PublishedLottery,
+    pub panel: Vec<String>,
+}
+
+/// The reason [`assembly_with_relaxed_quotas`] records.
+pub const RELAXATION_REASON: &str = "Only two older residents volunteered: the smallest relaxation, two seats";
+
+pub async fn assembly_with_relaxed_quotas(client: &mut KleroClient, cast: &Cast, assembly: &str) -> RelaxedSelection {
+    use prost::Message;
+    for (who, role) in
+        [(&cast.convenor, pb::registry::Role::Convenor), (&cast.operator, pb::registry::Role::SelectionOperator)]
+    {
+        let grant = pb::registry::KeyGranted {
+            public_key: who.public_key().to_vec(),
+            role: role as i32,
+            scope: assembly.into(),
+            holder_title: "officer".into(),
+        };
+        append(client, &cast.council, assembly, &grant).await;
+    }
+    append(client, &cast.convenor, assembly, &convened(assembly)).await;
+    let mut pool = pool();
+    for (i, member) in pool.members.iter_mut().enumerate() {
+        member.features[0].value = if i < 8 { "young" } else { "old" }.into();
+    }
+    let plan = pb::selection::SelectionPlanned {
+        quotas: vec![
+            pb::selection::Quota { feature: "age".into(), value: "young".into(), min: 0, max: 1 },
+            pb::selection::Quota { feature: "age".into(), value: "old".into(), min: 3, max: 4 },
+        ],
+        algorithm: "leximin".into(),
+        algorithm_version: klero_selection::ALGORITHM_VERSION.into(),
+        pool_commitment: Hash256::of(&pool.encode_to_vec()).0.to_vec(),
+        ..plan()
+    };
+    append(client, &cast.operator, assembly, &plan).await;
+    append(client, &cast.operator, assembly, &pool).await;
+    let mut instance = instance_of(&plan, &pool);
+    let relaxation = klero_selection::smallest_relaxation(&instance, &[]).expect("the MIP").expect("a relaxation");
+    let relaxed = pb::selection::QuotasRelaxed {
+        quotas: relaxation
+            .changes
+            .iter()
+            .map(|c| pb::selection::Quota {
+                feature: c.feature.clone(),
+                value: c.value.clone(),
+                min: c.relaxed_min,
+                max: c.relaxed_max,
+            })
+            .collect(),
+        reason: RELAXATION_REASON.into(),
+    };
+    append(client, &cast.operator, assembly, &relaxed).await;
+    let relaxed_quotas: Vec<klero_selection::Quota> = relaxed
+        .quotas
+        .iter()
+        .map(|q| klero_selection::Quota { feature: q.feature.clone(), value: q.value.clone(), min: q.min, max: q.max })
+        .collect();
+    instance.set_bounds(&relaxed_quotas);
+    let lottery =
+        klero_selection::publish(&klero_selection::leximin(&instance, Duration::from_secs(30)).expect("leximin"));
+    append(client, &cast.operator, assembly, &klero_catalogue::lottery_message(&lottery)).await;
+    let panel = klero_selection::draw(&instance, &lottery, SEED);
+    let drawn =
+        pb::selection::PanelDrawn { seed: SEED.to_vec(), member_ids: panel.clone(), reserve_member_ids: Vec::new() };
+    append(client, &cast.operator, assembly, &drawn).await;
+    RelaxedSelection { plan, pool, relaxed, lottery, panel }
+}
+
 pub fn data_protection_officer_grant(officer: &Author, assembly: &str) -> pb::registry::KeyGranted {
     pb::registry::KeyGranted {
         public_key: officer.public_key().to_vec(),

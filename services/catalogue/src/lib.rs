@@ -130,6 +130,30 @@ impl Checker<'_> {
         value
     }
 
+    /// The `quotas` field: 1 to [`QUOTAS_MAX`] quotas, each with pseudonym-safe names and
+    /// min at most max.
+    fn quotas(&mut self, quotas: &[pb::selection::Quota]) -> Vec<Quota> {
+        if quotas.is_empty() || quotas.len() > QUOTAS_MAX {
+            self.violations.push(violation("quotas", format!("must hold 1 to {QUOTAS_MAX} quotas")));
+        }
+        quotas
+            .iter()
+            .take(QUOTAS_MAX)
+            .enumerate()
+            .map(|(i, q)| {
+                if q.min > q.max {
+                    self.violations.push(violation(format!("quotas[{i}].max"), "must be at least min"));
+                }
+                Quota {
+                    feature: self.pseudonym(&format!("quotas[{i}].feature"), &q.feature),
+                    value: self.pseudonym(&format!("quotas[{i}].value"), &q.value),
+                    min: q.min,
+                    max: q.max,
+                }
+            })
+            .collect()
+    }
+
     fn public_key(&mut self, field: &str, value: &[u8]) -> [u8; 32] {
         let Ok(bytes) = <[u8; 32]>::try_from(value) else {
             self.violations.push(violation(field, "must be a 32-byte Ed25519 public key"));
@@ -381,6 +405,7 @@ catalogue! {
     LettersDrawn => pb::selection::LettersDrawn, "klero.selection.v1.LettersDrawn", versions 1..=1;
     SelectionPlanned => pb::selection::SelectionPlanned, "klero.selection.v1.SelectionPlanned", versions 1..=2;
     PoolRegistered => pb::selection::PoolRegistered, "klero.selection.v1.PoolRegistered", versions 1..=1;
+    QuotasRelaxed => pb::selection::QuotasRelaxed, "klero.selection.v1.QuotasRelaxed", versions 1..=1;
     LotteryPublished => pb::selection::LotteryPublished, "klero.selection.v1.LotteryPublished", versions 1..=1;
     PanelDrawn => pb::selection::PanelDrawn, "klero.selection.v1.PanelDrawn", versions 1..=2;
     MemberWithdrew => pb::selection::MemberWithdrew, "klero.selection.v1.MemberWithdrew", versions 1..=1;
@@ -626,26 +651,7 @@ impl ToDomain for pb::selection::LettersDrawn {
 impl ToDomain for pb::selection::SelectionPlanned {
     type Event = SelectionPlanned;
     fn to_domain(self, c: &mut Checker<'_>) -> SelectionPlanned {
-        if self.quotas.is_empty() || self.quotas.len() > QUOTAS_MAX {
-            c.violations.push(violation("quotas", format!("must hold 1 to {QUOTAS_MAX} quotas")));
-        }
-        let quotas = self
-            .quotas
-            .iter()
-            .take(QUOTAS_MAX)
-            .enumerate()
-            .map(|(i, q)| {
-                if q.min > q.max {
-                    c.violations.push(violation(format!("quotas[{i}].max"), "must be at least min"));
-                }
-                Quota {
-                    feature: c.pseudonym(&format!("quotas[{i}].feature"), &q.feature),
-                    value: c.pseudonym(&format!("quotas[{i}].value"), &q.value),
-                    min: q.min,
-                    max: q.max,
-                }
-            })
-            .collect();
+        let quotas = c.quotas(&self.quotas);
         SelectionPlanned {
             panel_size: c.range("panel_size", self.panel_size, 2, 1_000),
             quotas,
@@ -735,6 +741,14 @@ impl ToDomain for pb::selection::PoolRegistered {
             }
         }
         PoolRegistered { members, payload_hash: c.payload_hash() }
+    }
+}
+
+impl ToDomain for pb::selection::QuotasRelaxed {
+    type Event = QuotasRelaxed;
+    fn to_domain(self, c: &mut Checker<'_>) -> QuotasRelaxed {
+        let quotas = c.quotas(&self.quotas);
+        QuotasRelaxed { quotas, reason: c.text("reason", &self.reason, TEXT_BYTES_MAX) }
     }
 }
 

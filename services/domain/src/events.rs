@@ -138,6 +138,7 @@ domain_events! {
         LettersDrawn: By(SelectionOperator);
         SelectionPlanned: By(SelectionOperator);
         PoolRegistered: By(SelectionOperator);
+        QuotasRelaxed: By(SelectionOperator);
         LotteryPublished: By(SelectionOperator);
         PanelDrawn: By(SelectionOperator);
         MemberWithdrew: By(SelectionOperator);
@@ -263,6 +264,7 @@ impl DomainEvent {
             | DomainEvent::LettersDrawn(_)
             | DomainEvent::SelectionPlanned(_)
             | DomainEvent::PoolRegistered(_)
+            | DomainEvent::QuotasRelaxed(_)
             | DomainEvent::LotteryPublished(_)
             | DomainEvent::PanelDrawn(_)
             | DomainEvent::MemberWithdrew(_)
@@ -329,6 +331,7 @@ impl DomainEvent {
             | DomainEvent::LettersDrawn(_)
             | DomainEvent::SelectionPlanned(_)
             | DomainEvent::PoolRegistered(_)
+            | DomainEvent::QuotasRelaxed(_)
             | DomainEvent::LotteryPublished(_)
             | DomainEvent::PanelDrawn(_)
             | DomainEvent::MemberWithdrew(_)
@@ -433,6 +436,14 @@ pub struct LettersPlanned {
     pub areas: Vec<klero_draw::letters::AreaLetters>,
     pub seed_commitment: Hash256,
     pub randomness_source: String,
+}
+
+/// Quotas loosened because no panel could meet them (FORMAT.md §9.2): each changed quota with
+/// its relaxed bounds, and why.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct QuotasRelaxed {
+    pub quotas: Vec<Quota>,
+    pub reason: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -1232,3 +1232,67 @@ fn letters_are_planned_and_drawn_before_anyone_volunteers() {
     drawn_late.given(OPERATOR, DomainEvent::PoolRegistered(pool()));
     drawn_late.then_rejected(OPERATOR, letters_drawn(seed), "selection.letters_before_pool");
 }
+
+/// Relaxed quotas (FORMAT.md §9.2): once, after the pool and before the lottery; only loosening
+/// planned quotas; and from then on they apply, so a lottery and a panel that meet only the
+/// relaxed quotas are accepted, while one that breaks them is still refused. Omitting the
+/// relaxation (the attack of a lottery published without it) leaves the planned quotas in force.
+#[test]
+fn relaxed_quotas_apply_from_their_event_and_only_loosen() {
+    let relax = |quotas: Vec<Quota>| {
+        DomainEvent::QuotasRelaxed(QuotasRelaxed { quotas, reason: "too few old volunteers replied".into() })
+    };
+    let quota = |value: &str, min, max| Quota { feature: "age".into(), value: value.into(), min, max };
+    // A plan that needs 2 to 3 old members on a panel of 4, over a pool of 8.
+    let strict = SelectionPlanned {
+        quotas: vec![quota("young", 1, 2), quota("old", 2, 3)],
+        algorithm: "leximin".into(),
+        ..plan()
+    };
+    let mut s = Scenario::convened();
+    s.given(OPERATOR, DomainEvent::SelectionPlanned(strict));
+    s.then_rejected(OPERATOR, relax(vec![quota("young", 1, 3)]), "selection.relaxation_before_lottery");
+    s.given(OPERATOR, DomainEvent::PoolRegistered(pool()));
+    for bad in [
+        vec![quota("young", 1, 2)],                       // changes nothing
+        vec![quota("young", 2, 3)],                       // tightens the minimum
+        vec![quota("old", 2, 2)],                         // tightens the maximum
+        vec![quota("middle", 0, 4)],                      // no such quota
+        vec![quota("young", 1, 3), quota("young", 0, 3)], // names one twice
+    ] {
+        s.then_rejected(OPERATOR, relax(bad), "selection.relaxation_only_relaxes");
+    }
+    // Three young and one old meet only the relaxed quotas.
+    let instance = instance_of(&pool());
+    let young = instance.type_of("p0").expect("young");
+    let old = instance.type_of("p1").expect("old");
+    let mut three_young = vec![0u32; instance.types.len()];
+    three_young[young] = 3;
+    three_young[old] = 1;
+    let lottery = DomainEvent::LotteryPublished(LotteryPublished { panels: vec![(1_000_000_000, three_young)] });
+    s.then_rejected(OPERATOR, lottery.clone(), "selection.lottery_meets_quotas");
+    s.given(OPERATOR, relax(vec![quota("young", 1, 3), quota("old", 1, 3)]));
+    s.then_rejected(OPERATOR, relax(vec![quota("young", 0, 4)]), "selection.relaxation_before_lottery");
+    s.given(OPERATOR, lottery);
+    let lottery = klero_selection::PublishedLottery { panels: vec![vec![3, 1]], weights: vec![1_000_000_000] };
+    let drawn = klero_selection::draw(&instance, &lottery, SEED);
+    s.given(
+        OPERATOR,
+        DomainEvent::PanelDrawn(PanelDrawn { seed: SEED.to_vec(), member_ids: drawn, reserve_member_ids: Vec::new() }),
+    );
+    let view = s.state.assembly(&assembly()).expect("the assembly").selection.quotas_in_force();
+    assert_eq!(view, vec![quota("young", 1, 3), quota("old", 1, 3)]);
+    // Once the lottery is out, no relaxation comes; nor after a draw without a lottery.
+    let mut no_lottery = Scenario::convened();
+    no_lottery.given(OPERATOR, DomainEvent::SelectionPlanned(plan()));
+    no_lottery.given(OPERATOR, DomainEvent::PoolRegistered(pool()));
+    no_lottery.given(
+        OPERATOR,
+        DomainEvent::PanelDrawn(PanelDrawn {
+            seed: SEED.to_vec(),
+            member_ids: panel_ids(),
+            reserve_member_ids: Vec::new(),
+        }),
+    );
+    no_lottery.then_rejected(OPERATOR, relax(vec![quota("young", 0, 3)]), "selection.relaxation_before_lottery");
+}

@@ -231,6 +231,16 @@ impl Instance {
         Instance::group(quotas, people, panel_size)
     }
 
+    /// Takes the bounds of `quotas` (a relaxation of the quotas the instance was grouped
+    /// under): the types stay, since they depend on values only.
+    pub fn set_bounds(&mut self, quotas: &[Quota]) {
+        for quota in quotas {
+            let Some(f) = self.features.iter().position(|f| *f == quota.feature) else { continue };
+            let Some(v) = self.values[f].iter().position(|v| *v == quota.value) else { continue };
+            self.bounds[f][v] = (quota.min, quota.max);
+        }
+    }
+
     /// People in the pool.
     pub fn people(&self) -> usize {
         self.types.iter().map(|t| t.members.len()).sum()

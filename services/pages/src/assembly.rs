@@ -37,6 +37,9 @@ pub struct Selection {
     pub withdrawals: u64,
     pub replacements: Vec<Replacement>,
     pub quotas: Vec<QuotaRow>,
+    /// Why the quotas were relaxed, when they were: the table then shows planned and relaxed
+    /// bounds side by side.
+    pub relaxation_reason: Option<String>,
     pub chart_svg: String,
     /// The lowest and highest chance of selection any volunteer had under the lottery.
     pub chances: Option<(String, String)>,
@@ -715,6 +718,7 @@ fn selection(slice: &VerifiedSlice, id: &AssemblyId, panel: &Panel) -> Selection
             value: q.value.clone(),
             min: q.min as u64,
             max: q.max as u64,
+            planned: q.planned_min.zip(q.planned_max).map(|(min, max)| (min as u64, max as u64)),
             seated: q.seated,
             within: q.within_quota,
         })
@@ -735,6 +739,7 @@ fn selection(slice: &VerifiedSlice, id: &AssemblyId, panel: &Panel) -> Selection
         withdrawals: panel.withdrawals,
         chart_svg: quota_chart(&quotas),
         quotas,
+        relaxation_reason: panel.relaxation_reason.clone(),
         chances,
         lottery_panels: state.lottery.as_ref().map_or(0, |l| l.panels.len()),
         seed_commitment: state.plan.as_ref().map(|p| p.seed_commitment.to_hex()),

@@ -12,6 +12,9 @@ pub struct QuotaRow {
     pub value: String,
     pub min: u64,
     pub max: u64,
+    /// The planned bounds, when the quota was relaxed (`min` and `max` are then the relaxed
+    /// ones, which apply).
+    pub planned: Option<(u64, u64)>,
     pub seated: u64,
     pub within: bool,
 }
@@ -99,12 +102,21 @@ mod tests {
     #[test]
     fn labels_are_escaped_and_every_quota_is_drawn() {
         let quotas = vec![
-            QuotaRow { feature: "age".into(), value: "<script>".into(), min: 2, max: 4, seated: 3, within: true },
+            QuotaRow {
+                feature: "age".into(),
+                value: "<script>".into(),
+                min: 2,
+                max: 4,
+                planned: None,
+                seated: 3,
+                within: true,
+            },
             QuotaRow {
                 feature: "ward".into(),
                 value: "north & south".into(),
                 min: 1,
                 max: 2,
+                planned: None,
                 seated: 3,
                 within: false,
             },

@@ -77,6 +77,24 @@ pub fn field_id(name: &str) -> String {
     format!("field-{}", slug.split('-').filter(|part| !part.is_empty()).collect::<Vec<_>>().join("-"))
 }
 
+/// Quotas as lines: "age: 16-24, 2 to 4 seats".
+fn quota_lines(quotas: &[klero_domain::events::Quota]) -> Vec<String> {
+    quotas
+        .iter()
+        .map(|q| {
+            crate::i18n::tra(
+                "quota-line",
+                &[
+                    ("feature", (&q.feature).into()),
+                    ("value", (&q.value).into()),
+                    ("min", q.min.into()),
+                    ("max", q.max.into()),
+                ],
+            )
+        })
+        .collect()
+}
+
 /// Every field of `event`, in the order of its message.
 pub fn fields(slice: &VerifiedSlice, event: &DomainEvent) -> Vec<Field> {
     use FieldValue::*;
@@ -136,25 +154,7 @@ pub fn fields(slice: &VerifiedSlice, event: &DomainEvent) -> Vec<Field> {
         DomainEvent::LettersDrawn(e) => vec![f("Seed", text(&klero_ledger::hash::to_hex(&e.seed)))],
         DomainEvent::SelectionPlanned(e) => vec![
             f("Panel size", number(e.panel_size)),
-            f(
-                "Quotas",
-                List(
-                    e.quotas
-                        .iter()
-                        .map(|q| {
-                            crate::i18n::tra(
-                                "quota-line",
-                                &[
-                                    ("feature", (&q.feature).into()),
-                                    ("value", (&q.value).into()),
-                                    ("min", q.min.into()),
-                                    ("max", q.max.into()),
-                                ],
-                            )
-                        })
-                        .collect(),
-                ),
-            ),
+            f("Quotas", List(quota_lines(&e.quotas))),
             f("Algorithm", Text(format!("{} ({})", e.algorithm, e.algorithm_version))),
             f("Pool commitment", FieldValue::hash(&e.pool_commitment, None)),
             f("Seed commitment", FieldValue::hash(&e.seed_commitment, None)),
@@ -163,6 +163,9 @@ pub fn fields(slice: &VerifiedSlice, event: &DomainEvent) -> Vec<Field> {
         .into_iter()
         .chain((e.reserve_count > 0).then(|| f("Reserves to draw", number(e.reserve_count))))
         .collect(),
+        DomainEvent::QuotasRelaxed(e) => {
+            vec![f("Relaxed quotas", List(quota_lines(&e.quotas))), f("Reason", text(&e.reason))]
+        }
         DomainEvent::PoolRegistered(e) => vec![
             f("Volunteers", Number(e.members.len() as u64)),
             f("Hash of the pool", FieldValue::hash(&e.payload_hash, None)),

@@ -473,7 +473,7 @@ const LETTER_SEED: &[u8] = b"the fixture's letter seed, 32 b.";
 /// 5): a letter lottery of 14 letters from [`letter_addresses`], stratified by ward; twelve
 /// volunteers, young and old in turn, each answering an invited letter but `r11` (recruited
 /// another way), of whom `r03` (old) and `r04` (young) live together and answered one letter;
-/// a plan and a draw at version 2; a lottery of one panel; three reserves; and one withdrawal,
+/// the young quota relaxed, with its reason; a plan and a draw at version 2; a lottery of one panel; three reserves; and one withdrawal,
 /// filled from them. Deterministic.
 pub fn letters_and_reserves() -> Fixture {
     selection_by_letter(false)
@@ -584,6 +584,14 @@ fn selection_by_letter(uninvited_volunteer: bool) -> Fixture {
         },
     );
     b.append(&operator, &pool);
+    b.append(
+        &operator,
+        &pb::selection::QuotasRelaxed {
+            quotas: vec![pb::selection::Quota { feature: "age".into(), value: "young".into(), min: 0, max: 3 }],
+            reason: "Fewer young volunteers replied than planned: the smallest relaxation that lets a panel form"
+                .into(),
+        },
+    );
     let volunteers = pool.members.iter().map(|m| klero_draw::Volunteer {
         id: &m.id,
         household: (!m.household.is_empty()).then_some(&m.household[..]),

@@ -547,3 +547,129 @@ async fn reserves_are_drawn_with_the_panel_and_fill_withdrawals_on_the_record() 
     assert_eq!((failure.class, failure.position), (klero_verifier::FailureClass::Rule, Some(drawn_at as u64)));
     assert!(failure.reason.contains("selection.reserves_are_the_draw"), "{}", failure.reason);
 }
+
+/// Relaxed quotas on the record (FORMAT.md §9.2): the relaxation `ComputeLottery` proposes for
+/// quotas no panel can meet is the one recorded, with its reason; a relaxation that tightens is
+/// refused by rule; `klero verify` replays the relaxed quotas; and the same record with the
+/// relaxation left out (an omission by whoever holds the log key) fails at the lottery, which
+/// breaks the planned quotas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relaxation_the_service_proposes_is_recorded_and_replayed() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let cast = Cast::new("relaxed");
+    let assembly = "relaxed";
+    let recorded = assembly_with_relaxed_quotas(&mut client, &cast, assembly).await;
+
+    // The service, asked with the planned quotas, proposes exactly the recorded relaxation.
+    let csv = |quotas: &[pb::selection::Quota]| {
+        std::iter::once("feature,value,min,max".to_string())
+            .chain(quotas.iter().map(|q| format!("{},{},{},{}", q.feature, q.value, q.min, q.max)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let people_csv: String = std::iter::once("id,age".to_string())
+        .chain(recorded.pool.members.iter().map(|m| format!("{},{}", m.id, m.features[0].value)))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut selection = pb::selection::selection_client::SelectionClient::connect(server.url()).await.expect("connect");
+    let request = |features_csv: String| pb::selection::ComputeLotteryRequest {
+        features_csv,
+        people_csv: people_csv.clone(),
+        panel_size: PANEL_SIZE,
+        household_columns: Vec::new(),
+        keep_quotas: Vec::new(),
+    };
+    let status = selection.compute_lottery(request(csv(&recorded.plan.quotas))).await.expect_err("infeasible");
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+    let proposed: Vec<(String, String)> = status
+        .get_details_precondition_failure()
+        .expect("PreconditionFailure")
+        .violations
+        .into_iter()
+        .filter(|v| v.r#type == "QUOTA_RELAXATION")
+        .map(|v| (v.subject, v.description))
+        .collect();
+    let planned = |q: &pb::selection::Quota| {
+        recorded.plan.quotas.iter().find(|p| p.value == q.value).map(|p| (p.min, p.max)).expect("planned")
+    };
+    let expected: Vec<(String, String)> = recorded
+        .relaxed
+        .quotas
+        .iter()
+        .map(|q| {
+            let (min, max) = planned(q);
+            (format!("{}={}", q.feature, q.value), format!("{min}..{max} to {}..{}", q.min, q.max))
+        })
+        .collect();
+    assert_eq!(proposed, expected, "the service proposes the recorded relaxation");
+    // Under the relaxed quotas the service computes the recorded lottery's chances.
+    let relaxed_quotas: Vec<pb::selection::Quota> = recorded
+        .plan
+        .quotas
+        .iter()
+        .map(|p| recorded.relaxed.quotas.iter().find(|r| r.value == p.value).unwrap_or(p).clone())
+        .collect();
+    let response = selection.compute_lottery(request(csv(&relaxed_quotas))).await.expect("feasible").into_inner();
+    assert!(response.min_probability > 0.0);
+
+    // A second relaxation, or one that tightens, is refused by rule.
+    let tighter = pb::selection::QuotasRelaxed {
+        quotas: vec![pb::selection::Quota { feature: "age".into(), value: "young".into(), min: 1, max: 1 }],
+        reason: "tighter".into(),
+    };
+    let error = client.append(&sign(&cast.operator, assembly, &tighter), None).await.expect_err("refused");
+    let ClientError::Refused(status) = error else { panic!("unexpected {error}") };
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+    assert!(status.message().contains("selection.relaxation_before_lottery"), "{}", status.message());
+
+    // `klero verify` replays it; without the relaxation the same lottery breaks the plan.
+    let export = klero_client::export::export_from_server(&mut server.client().await).await.expect("export");
+    let report = klero_verifier::verify_export(&export, &mut |_, _| {});
+    assert!(report.ok(), "{}", report.to_text());
+    let relaxed_at = export
+        .events
+        .iter()
+        .position(|e| {
+            klero_ledger::envelope::Envelope::parse(e.clone()).expect("envelope").author().event_type
+                == "klero.selection.v1.QuotasRelaxed"
+        })
+        .expect("the relaxation on the record");
+    let mut builder = klero_testkit::ExportBuilder::new(test_log_key(), server.trust_root.verifying_key().to_bytes())
+        .extend_from(&export.events[..relaxed_at]);
+    let operator_key = key("relaxed operator");
+    for (serial, (event_type, payload)) in [
+        ("klero.selection.v1.LotteryPublished", klero_catalogue::lottery_message(&recorded.lottery).encode_to_vec()),
+        (
+            "klero.selection.v1.PanelDrawn",
+            pb::selection::PanelDrawn {
+                seed: SEED.to_vec(),
+                member_ids: recorded.panel.clone(),
+                reserve_member_ids: Vec::new(),
+            }
+            .encode_to_vec(),
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        builder.append(
+            klero_ledger::envelope::AuthorPart {
+                event_id: klero_ledger::envelope::EventId([0x40 + serial as u8; 16]),
+                stream: format!("assembly/{assembly}/selection"),
+                event_type: event_type.into(),
+                event_version: 1,
+                author_public_key: operator_key.verifying_key().to_bytes(),
+                authored_at_unix_ms: 2_000_000_000_000,
+                payload,
+            },
+            &operator_key,
+            2_000_000_000_000 + serial as u64,
+        );
+    }
+    builder.checkpoint();
+    let report = klero_verifier::verify_export(&builder.finish(), &mut |_, _| {});
+    let failure = report.first_failure.expect("the omitted relaxation is caught");
+    assert_eq!((failure.class, failure.position), (klero_verifier::FailureClass::Rule, Some(relaxed_at as u64)));
+    assert!(failure.reason.contains("selection.lottery_meets_quotas"), "{}", failure.reason);
+}

@@ -898,3 +898,39 @@ async fn the_programme_compares_councils_from_their_own_records() {
     assert_eq!(row("bryn")[2..], ["0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "", "", "0", "0", "0"]);
     server.server.stop().await;
 }
+
+/// Relaxed quotas on the pages (FORMAT.md §9.2): the assembly page shows each quota as planned
+/// beside its relaxed bounds, which apply, with the officer's reason; the event page lists the
+/// relaxed quotas and the reason; and both are what the slice derives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relaxed_quotas_show_beside_the_planned_ones_with_the_reason() {
+    let server = PagesServer::start().await;
+    let mut client = server.client().await;
+    let cast = Cast::new("pages");
+    let recorded = assembly_with_relaxed_quotas(&mut client, &cast, "relaxed-pages").await;
+    let size = server.server.running.application().log_size();
+    server.server.running.application().checkpoint_covering(size).await.expect("a checkpoint covers it");
+    let pages = server.pages();
+    let html = derived_page(&pages, "/assemblies/relaxed-pages").await;
+    let cells = text_nodes(&html);
+    for shown in ["Planned", "Relaxed (applies)"] {
+        assert!(cells.iter().any(|c| c == shown), "the quota table shows {shown:?}: {cells:?}");
+    }
+    let reason = escaped_text(RELAXATION_REASON);
+    assert!(html.contains(&reason), "the reason is on the page");
+    // age: old was planned at 3 to 4 and relaxed: both show, the relaxed in bold.
+    let old = recorded.relaxed.quotas.iter().find(|q| q.value == "old").expect("old relaxed");
+    let row =
+        html.split("<tr>").find(|row| row.starts_with("<th scope=\"row\">age: old")).expect("the old quota's row");
+    assert!(row.contains("3 to 4"), "planned bounds: {row}");
+    assert!(row.contains(&format!("<strong>{} to {}</strong>", old.min, old.max)), "relaxed bounds: {row}");
+    let event_at = 5; // two grants, the convening, the plan and the pool come first
+    let event_page = derived_page(&pages, &format!("/events/{event_at}")).await;
+    assert!(event_page.contains("Relaxed quotas") && event_page.contains(&reason), "{event_page}");
+    server.server.stop().await;
+}
+
+/// Text as the pages escape it.
+fn escaped_text(text: &str) -> String {
+    text.replace('&', "&#38;").replace('<', "&#60;").replace('>', "&#62;").replace('"', "&#34;").replace('\'', "&#39;")
+}

@@ -102,6 +102,8 @@ rule_codes! {
     SelectionPanelIsTheDraw = "selection.panel_is_the_draw",
     SelectionReplacementIsTheDraw = "selection.replacement_is_the_draw",
     SelectionReservesAreTheDraw = "selection.reserves_are_the_draw",
+    SelectionRelaxationBeforeLottery = "selection.relaxation_before_lottery",
+    SelectionRelaxationOnlyRelaxes = "selection.relaxation_only_relaxes",
     SelectionLettersPlannedOnce = "selection.letters_planned_once",
     SelectionLettersAddUp = "selection.letters_add_up",
     SelectionLettersBeforePool = "selection.letters_before_pool",

@@ -107,6 +107,40 @@ impl SelectionState {
                     .map_err(|e| broken(RuleCode::SelectionPoolValuesHaveQuotas, e.to_string()))?;
                 Ok(Acceptance::default())
             }
+            SelectionEvent::QuotasRelaxed(relaxed) => {
+                let Some(plan) = &self.plan else {
+                    return Err(broken(RuleCode::SelectionRelaxationBeforeLottery, "plan the selection first"));
+                };
+                if self.pool.is_none() || self.relaxation.is_some() || self.lottery.is_some() || self.panel_drawn {
+                    return Err(broken(
+                        RuleCode::SelectionRelaxationBeforeLottery,
+                        "quotas are relaxed once, after the pool and before the lottery and the draw",
+                    ));
+                }
+                let mut named = BTreeSet::new();
+                for quota in &relaxed.quotas {
+                    let Some(planned) =
+                        plan.quotas.iter().find(|q| q.feature == quota.feature && q.value == quota.value)
+                    else {
+                        return Err(broken(
+                            RuleCode::SelectionRelaxationOnlyRelaxes,
+                            format!("{} = {} is not a planned quota", quota.feature, quota.value),
+                        ));
+                    };
+                    let loosens = quota.min <= planned.min && quota.max >= planned.max;
+                    let changes = quota.min != planned.min || quota.max != planned.max;
+                    if !named.insert((&quota.feature, &quota.value)) || !loosens || !changes {
+                        return Err(broken(
+                            RuleCode::SelectionRelaxationOnlyRelaxes,
+                            format!(
+                                "{} = {}: {}..={} does not loosen the planned {}..={} once",
+                                quota.feature, quota.value, quota.min, quota.max, planned.min, planned.max
+                            ),
+                        ));
+                    }
+                }
+                Ok(Acceptance::default())
+            }
             SelectionEvent::LotteryPublished(lottery) => {
                 let instance = self
                     .instance
@@ -176,7 +210,7 @@ impl SelectionState {
                 if let Some(stranger) = drawn.member_ids.iter().find(|id| !pool.contains_key(*id)) {
                     return Err(broken(RuleCode::SelectionPanelFromPool, format!("{stranger} is not in the pool")));
                 }
-                check_quotas(&plan.quotas, drawn.member_ids.iter().map(|id| &pool[id]))?;
+                check_quotas(&self.quotas_in_force(), drawn.member_ids.iter().map(|id| &pool[id]))?;
                 self.check_households_apart(drawn.member_ids.iter())?;
                 if uses_lottery(plan) {
                     let (Some(instance), Some(lottery)) = (&self.instance, &self.lottery) else {
@@ -275,6 +309,13 @@ impl SelectionState {
                 self.households = pool.members.iter().filter_map(|m| Some((m.id.clone(), m.household?))).collect();
                 self.instance = self.plan.as_ref().and_then(|plan| selection_instance(plan, pool).ok());
             }
+            SelectionEvent::QuotasRelaxed(relaxed) => {
+                self.relaxation = Some(relaxed.clone());
+                let quotas = self.quotas_in_force();
+                if let Some(instance) = &mut self.instance {
+                    instance.set_bounds(&quotas);
+                }
+            }
             SelectionEvent::LotteryPublished(lottery) => {
                 let (weights, panels) = lottery.panels.iter().cloned().unzip();
                 self.lottery = Some(klero_draw::PublishedLottery { panels, weights });
@@ -313,6 +354,23 @@ impl SelectionState {
             }
         }
         Ok(())
+    }
+
+    /// The quotas that apply: the plan's, with the relaxation's bounds where it changes them.
+    pub fn quotas_in_force(&self) -> Vec<Quota> {
+        let planned = self.plan.as_ref().map(|plan| plan.quotas.clone()).unwrap_or_default();
+        let Some(relaxation) = &self.relaxation else { return planned };
+        planned
+            .into_iter()
+            .map(|quota| {
+                relaxation
+                    .quotas
+                    .iter()
+                    .find(|r| r.feature == quota.feature && r.value == quota.value)
+                    .cloned()
+                    .unwrap_or(quota)
+            })
+            .collect()
     }
 
     /// Letters go out before anyone volunteers: nothing of the letter lottery comes after the

@@ -15,6 +15,9 @@ pub struct SelectionState {
     pub plan: Option<SelectionPlanned>,
     /// Pool members by id: their (feature → value) map.
     pub pool: Option<BTreeMap<String, BTreeMap<String, String>>>,
+    /// The quotas the officer relaxed, if any (FORMAT.md §9.2): from then on they apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relaxation: Option<QuotasRelaxed>,
     /// The household commitment of each pool member who names one.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub households: BTreeMap<String, Hash256>,
