@@ -4,7 +4,8 @@
 use crate::errors;
 use klero_proto as pb;
 use klero_selection::{
-    build_instance, leximin, parse_features_csv, publish, smallest_relaxation, InputFile, Relaxation, SelectionError,
+    build_instance, leximin, nash, publish, read_features, smallest_relaxation_within, InputFile, Objective,
+    Relaxation, SelectionError,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,7 +94,8 @@ impl pb::selection::selection_server::Selection for SelectionService {
                 "limit exceeded: one lottery is computed at a time, and one is running; retry later",
             ));
         };
-        let quotas = parse_features_csv(&request.features_csv).map_err(selection_status)?;
+        let features = read_features(&request.features_csv).map_err(selection_status)?;
+        let quotas = &features.quotas;
         let people = request.people_csv.lines().filter(|l| !l.trim().is_empty()).count().saturating_sub(1);
         if people > SELECTION_PEOPLE_MAX {
             return Err(Status::resource_exhausted(format!(
@@ -125,26 +127,36 @@ impl pb::selection::selection_server::Selection for SelectionService {
             }
             keep.push((kept.feature.clone(), kept.value.clone()));
         }
-        let instance = build_instance(&quotas, &request.people_csv, request.panel_size, &request.household_columns)
+        let objective: Objective = match request.objective.as_str() {
+            "" => Objective::default(),
+            name => name.parse().map_err(|reason: String| errors::invalid_field("objective", reason))?,
+        };
+        let instance = build_instance(quotas, &request.people_csv, request.panel_size, &request.household_columns)
             .map_err(selection_status)?;
         // The permit moves into the blocking task: if the client gives up, the computation
         // still holds it until it ends, so abandoned requests cannot pile up.
         let computed = tokio::task::spawn_blocking(move || {
             let _permit = _permit;
-            let distribution = match leximin(&instance, LEXIMIN_TIME_LIMIT) {
+            let computed = match objective {
+                Objective::Leximin => leximin(&instance, LEXIMIN_TIME_LIMIT).map(|d| (d.leximin_complete, false, d)),
+                Objective::Nash => nash(&instance, LEXIMIN_TIME_LIMIT).map(|n| (false, n.converged, n.distribution)),
+            };
+            let (leximin_complete, nash_converged, distribution) = match computed {
                 Err(SelectionError::Infeasible { conflict }) => {
-                    return Err(infeasible_status(&conflict, smallest_relaxation(&instance, &keep)));
+                    let relaxation = smallest_relaxation_within(&instance, &keep, &features.flex);
+                    return Err(infeasible_status(&conflict, relaxation));
                 }
                 other => other.map_err(selection_status)?,
             };
             let lottery = publish(&distribution);
             let probabilities: Vec<f64> =
                 (0..instance.types.len()).map(|t| lottery.type_probability(&instance, t)).collect();
-            Ok::<_, Status>((lottery, probabilities, distribution.leximin_complete))
+            let gini = klero_selection::gini(&instance, &probabilities);
+            Ok::<_, Status>((lottery, probabilities, leximin_complete, nash_converged, gini))
         })
         .await
         .map_err(|e| Status::internal(format!("the selection task failed: {e}")))??;
-        let (lottery, type_probabilities, leximin_complete) = computed;
+        let (lottery, type_probabilities, leximin_complete, nash_converged, gini) = computed;
         let min_probability = type_probabilities.iter().cloned().fold(f64::INFINITY, f64::min);
         Ok(Response::new(pb::selection::ComputeLotteryResponse {
             lottery: Some(klero_catalogue::lottery_message(&lottery)),
@@ -152,6 +164,9 @@ impl pb::selection::selection_server::Selection for SelectionService {
             min_probability,
             leximin_complete,
             algorithm_version: klero_selection::ALGORITHM_VERSION.into(),
+            objective: objective.as_str().into(),
+            gini,
+            nash_converged,
         }))
     }
 }

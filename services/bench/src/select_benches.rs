@@ -105,3 +105,52 @@ pub fn select(quick: bool) {
         }
     }
 }
+
+/// `objectives`: LEXIMIN and Nash welfare on the same pool, in the same run (issue 30, part 5):
+/// each one's lowest chance, Gini coefficient of chances, mean log-chance (the Nash welfare per
+/// volunteer) and time. The value is Nash's seconds, the baseline LEXIMIN's.
+pub fn objectives(quick: bool) {
+    for (pool, panel_size, target_seconds, _, _) in POOLS {
+        if (quick && panel_size > 22)
+            || std::env::var("KLERO_BENCH_SELECT_POOLS").is_ok_and(|pools| !pools.split(',').any(|p| p == pool))
+        {
+            continue;
+        }
+        let dir = data_dir().join(pool);
+        let (Ok(features), Ok(people)) =
+            (std::fs::read_to_string(dir.join("features.csv")), std::fs::read_to_string(dir.join("people.csv")))
+        else {
+            eprintln!("objectives: {} not found; skipping {pool}", dir.display());
+            continue;
+        };
+        let instance =
+            build_instance(&parse_features_csv(&features).expect("features"), &people, panel_size, &[]).expect("pool");
+        let limit = std::env::var("KLERO_BENCH_SELECT_LIMIT_SECONDS")
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .unwrap_or(target_seconds);
+        let measure = |probabilities: &[f64], seconds: f64, complete: bool| {
+            json!({"seconds": seconds, "complete": complete,
+                "min_probability": probabilities.iter().cloned().fold(f64::MAX, f64::min),
+                "max_probability": probabilities.iter().cloned().fold(0.0, f64::max),
+                "gini": klero_selection::gini(&instance, probabilities),
+                "mean_log_probability": klero_selection::mean_log_probability(&instance, probabilities)})
+        };
+        let started = Instant::now();
+        let Ok(lexi) = leximin(&instance, Duration::from_secs_f64(limit)) else {
+            eprintln!("objectives: the maximin stage of {pool} did not finish in {limit} s; skipping");
+            continue;
+        };
+        let leximin_seconds = started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        let nash = klero_selection::nash(&instance, Duration::from_secs_f64(limit)).expect("nash");
+        let nash_seconds = started.elapsed().as_secs_f64();
+        let extra = json!({"pool": pool, "people": instance.people(), "types": instance.types.len(), "panel_size": panel_size,
+            "time_limit_seconds": limit,
+            "leximin": measure(&lexi.type_probabilities, leximin_seconds, lexi.leximin_complete),
+            "nash": measure(&nash.distribution.type_probabilities, nash_seconds, nash.converged),
+            "nash_gap": nash.gap,
+            "baseline_name": "LEXIMIN on the same pool, same run"});
+        emit("objectives", &format!("seconds_{pool}"), nash_seconds, "s", leximin_seconds, extra);
+    }
+}

@@ -1296,3 +1296,18 @@ fn relaxed_quotas_apply_from_their_event_and_only_loosen() {
     );
     no_lottery.then_rejected(OPERATOR, relax(vec![quota("young", 0, 3)]), "selection.relaxation_before_lottery");
 }
+
+/// A plan whose algorithm is `nash` (FORMAT.md §9.3) is drawn from a published lottery, as a
+/// LEXIMIN plan is: a panel without one is refused.
+#[test]
+fn a_nash_plan_is_drawn_only_from_its_published_lottery() {
+    let mut s = Scenario::convened();
+    s.given(OPERATOR, DomainEvent::SelectionPlanned(SelectionPlanned { algorithm: "nash".into(), ..plan() }));
+    s.given(OPERATOR, DomainEvent::PoolRegistered(pool()));
+    let panel = DomainEvent::PanelDrawn(PanelDrawn {
+        seed: SEED.to_vec(),
+        member_ids: panel_ids(),
+        reserve_member_ids: Vec::new(),
+    });
+    s.then_rejected(OPERATOR, panel, "selection.draw_needs_lottery");
+}

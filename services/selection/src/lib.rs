@@ -12,6 +12,7 @@
 
 pub mod addresses;
 pub mod leximin;
+pub mod nash;
 pub mod pool;
 pub mod simplex;
 
@@ -27,7 +28,8 @@ pub use klero_draw::{
     Panel, PublishedLottery, Quota, Seating, Volunteer, WEIGHT_TOTAL,
 };
 pub use leximin::{best_panel, leximin, leximin_with_progress, Distribution, StageTime};
-pub use pool::{build_instance, decode_csv, parse_features_csv, TextEncoding};
+pub use nash::{gini, mean_log_probability, nash, NashLottery, Objective, NASH_TOLERANCE};
+pub use pool::{build_instance, decode_csv, parse_features_csv, read_features, FeaturesFile, QuotaFlex, TextEncoding};
 
 /// Which input a selection error is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,6 +181,16 @@ pub fn smallest_relaxation(
     instance: &Instance,
     keep: &[(String, String)],
 ) -> Result<Option<Relaxation>, SelectionError> {
+    smallest_relaxation_within(instance, keep, &[])
+}
+
+/// [`smallest_relaxation`], never past the bounds of `flex` (the features file's `min_flex`
+/// and `max_flex`): `None` when no relaxation within them lets a panel form.
+pub fn smallest_relaxation_within(
+    instance: &Instance,
+    keep: &[(String, String)],
+    flex: &[QuotaFlex],
+) -> Result<Option<Relaxation>, SelectionError> {
     use microlp::{ComparisonOp, LinearExpr, OptimizationDirection, Problem};
     let mut problem = Problem::new(OptimizationDirection::Minimize);
     problem.set_time_limit(std::time::Duration::from_secs(60));
@@ -193,10 +205,19 @@ pub fn smallest_relaxation(
     let mut shortfalls = Vec::new();
     for (f, bounds) in instance.bounds.iter().enumerate() {
         for (value, &(min, max)) in bounds.iter().enumerate() {
-            let kept = keep.iter().any(|(kf, kv)| *kf == instance.features[f] && *kv == instance.values[f][value]);
-            let limit = if kept { 0 } else { k };
-            let below = problem.add_integer_var(1.0, (0, limit.min(min as i32)));
-            let above = problem.add_integer_var(1.0, (0, limit));
+            let (feature, value_name) = (&instance.features[f], &instance.values[f][value]);
+            let kept = keep.iter().any(|(kf, kv)| kf == feature && kv == value_name);
+            let bounds = flex.iter().find(|q| &q.feature == feature && &q.value == value_name);
+            // How far the minimum may fall and the maximum rise.
+            let (lower_by, raise_by) = match (kept, bounds) {
+                (true, _) => (0, 0),
+                (false, Some(b)) => {
+                    ((min - b.min_flex.min(min)) as i32, b.max_flex.map_or(k, |m| m.saturating_sub(max) as i32))
+                }
+                (false, None) => (min as i32, k),
+            };
+            let below = problem.add_integer_var(1.0, (0, lower_by.min(min as i32)));
+            let above = problem.add_integer_var(1.0, (0, raise_by));
             let mut expr = LinearExpr::empty();
             for (t, person_type) in instance.types.iter().enumerate() {
                 if person_type.values[f] == value {

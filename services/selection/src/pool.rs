@@ -169,27 +169,64 @@ pub(crate) fn csv_rows(text: &str, file: InputFile) -> Result<Vec<(usize, Vec<St
     Ok(rows)
 }
 
-/// Reads `feature,value,min,max` rows (with that header).
+/// How far a quota may be relaxed when no panel can meet the quotas: the Sortition Foundation's
+/// optional `min_flex` and `max_flex` columns. A relaxation never lowers the minimum below
+/// `min_flex` nor raises the maximum above `max_flex`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuotaFlex {
+    pub feature: String,
+    pub value: String,
+    pub min_flex: u32,
+    /// `None`: the maximum may rise as far as the panel size.
+    pub max_flex: Option<u32>,
+}
+
+/// A features file: the quotas, and how far each may be relaxed (empty without flex columns).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeaturesFile {
+    pub quotas: Vec<Quota>,
+    pub flex: Vec<QuotaFlex>,
+}
+
+/// Reads `feature,value,min,max` rows (with that header), and the Sortition Foundation's
+/// optional `min_flex,max_flex` columns after them; see [`read_features`].
 pub fn parse_features_csv(text: &str) -> Result<Vec<Quota>, SelectionError> {
+    read_features(text).map(|file| file.quotas)
+}
+
+/// Reads a features file: the header `feature,value,min,max`, optionally followed by
+/// `min_flex,max_flex` (the Sortition Foundation's layout), then one quota a row. A flex cell
+/// may be empty (no bound); otherwise `min_flex` is at most `min` and `max_flex` at least `max`.
+pub fn read_features(text: &str) -> Result<FeaturesFile, SelectionError> {
     let mut rows = csv_rows(text, InputFile::Features)?.into_iter();
-    match rows.next() {
-        Some((_, header)) if header == ["feature", "value", "min", "max"] => {}
-        _ => return Err(input(InputFile::Features, 1, None, "the header must be feature,value,min,max")),
-    }
-    let mut quotas = Vec::new();
+    let with_flex = match rows.next() {
+        Some((_, header)) if header == ["feature", "value", "min", "max"] => false,
+        Some((_, header)) if header == ["feature", "value", "min", "max", "min_flex", "max_flex"] => true,
+        _ => {
+            return Err(input(
+                InputFile::Features,
+                1,
+                None,
+                "the header must be feature,value,min,max, optionally followed by min_flex,max_flex",
+            ))
+        }
+    };
+    let columns = if with_flex { 6 } else { 4 };
+    let mut file = FeaturesFile { quotas: Vec::new(), flex: Vec::new() };
     for (line, row) in rows {
-        let [feature, value, min, max] = &row[..] else {
+        if row.len() != columns {
             // The first column too many, or the first one missing.
-            let column = row.len().min(4) + 1;
-            let reason = format!("expected 4 columns, found {}", row.len());
+            let column = row.len().min(columns) + 1;
+            let reason = format!("expected {columns} columns, found {}", row.len());
             return Err(input(InputFile::Features, line, Some(column), reason));
-        };
+        }
+        let (feature, value) = (&row[0], &row[1]);
         let number = |text: &str, what: &str, column: usize| {
             text.parse::<u32>().map_err(|_| {
                 input(InputFile::Features, line, Some(column), format!("{what} must be a whole number, not \"{text}\""))
             })
         };
-        let (min, max) = (number(min, "min", 3)?, number(max, "max", 4)?);
+        let (min, max) = (number(&row[2], "min", 3)?, number(&row[3], "max", 4)?);
         if min > max {
             return Err(input(InputFile::Features, line, Some(3), format!("min {min} is above max {max}")));
         }
@@ -197,12 +234,33 @@ pub fn parse_features_csv(text: &str) -> Result<Vec<Quota>, SelectionError> {
             let column = if feature.is_empty() { 1 } else { 2 };
             return Err(input(InputFile::Features, line, Some(column), "feature and value must not be empty"));
         }
-        if quotas.iter().any(|q: &Quota| q.feature == *feature && q.value == *value) {
+        if file.quotas.iter().any(|q: &Quota| q.feature == *feature && q.value == *value) {
             return Err(input(InputFile::Features, line, Some(2), format!("{feature} = {value} appears twice")));
         }
-        quotas.push(Quota { feature: feature.clone(), value: value.clone(), min, max });
+        if with_flex {
+            let min_flex = if row[4].is_empty() { 0 } else { number(&row[4], "min_flex", 5)? };
+            let max_flex = if row[5].is_empty() { None } else { Some(number(&row[5], "max_flex", 6)?) };
+            if min_flex > min {
+                return Err(input(
+                    InputFile::Features,
+                    line,
+                    Some(5),
+                    format!("min_flex {min_flex} is above min {min}"),
+                ));
+            }
+            if let Some(max_flex) = max_flex.filter(|m| *m < max) {
+                return Err(input(
+                    InputFile::Features,
+                    line,
+                    Some(6),
+                    format!("max_flex {max_flex} is below max {max}"),
+                ));
+            }
+            file.flex.push(QuotaFlex { feature: feature.clone(), value: value.clone(), min_flex, max_flex });
+        }
+        file.quotas.push(Quota { feature: feature.clone(), value: value.clone(), min, max });
     }
-    Ok(quotas)
+    Ok(file)
 }
 
 /// Reads `id,<feature>,…` rows and groups the people into types. Columns that are not quota

@@ -531,7 +531,7 @@ fn malformed_csv_is_refused_with_its_line() {
 fn the_relaxation_of_infeasible_quotas_is_the_smallest_by_exhaustive_search() {
     let mut next = fixed_random(0x1234_5678_9ABC_DEF1u64);
     let values = [["a", "b"], ["x", "y"], ["p", "q"]];
-    let (mut infeasible_pools, mut with_kept) = (0, 0);
+    let (mut infeasible_pools, mut with_kept, mut with_flex_checked) = (0, 0, 0);
     for case in 0..40 {
         let people_count = 7 + next(5) as usize;
         let panel_size = 3 + next(3) as u32;
@@ -540,15 +540,30 @@ fn the_relaxation_of_infeasible_quotas_is_the_smallest_by_exhaustive_search() {
             let row: Vec<&str> = values.iter().map(|v| v[next(2) as usize]).collect();
             people.push_str(&format!("p{person},{},h{}\n", row.join(","), next(people_count as u64 * 3 / 4)));
         }
-        // Tight quotas: each value's range is narrow and often too high.
-        let mut features = String::from("feature,value,min,max\n");
+        // Tight quotas: each value's range is narrow and often too high. Every third pool adds
+        // the Sortition Foundation's min_flex and max_flex columns, which bound the relaxation.
+        let with_flex = case % 3 == 2;
+        let mut features = String::from(if with_flex {
+            "feature,value,min,max,min_flex,max_flex\n"
+        } else {
+            "feature,value,min,max\n"
+        });
         for (f, pair) in values.iter().enumerate() {
             for value in pair {
                 let min = next(panel_size as u64);
-                features.push_str(&format!("f{f},{value},{min},{}\n", min + next(2)));
+                let max = min + next(2);
+                features.push_str(&format!("f{f},{value},{min},{max}"));
+                if with_flex {
+                    features.push_str(&format!(",{},{}", min - next(min + 1), max + next(3)));
+                }
+                features.push('\n');
             }
         }
-        let quotas = parse_features_csv(&features).expect("features");
+        let features_file = read_features(&features).expect("features");
+        let quotas = features_file.quotas.clone();
+        let flex_of = |f: &str, v: &str| {
+            features_file.flex.iter().find(|q| q.feature == f && q.value == v).map(|q| (q.min_flex, q.max_flex))
+        };
         let instance = build_instance(&quotas, &people, panel_size, &["home".to_string()]).expect("instance");
         if leximin(&instance, Duration::from_secs(10)).is_ok() {
             continue;
@@ -584,12 +599,18 @@ fn the_relaxation_of_infeasible_quotas_is_the_smallest_by_exhaustive_search() {
                     if kept && miss > 0 {
                         return;
                     }
+                    if let Some((min_flex, max_flex)) = flex_of(&instance.features[f], &instance.values[f][v]) {
+                        if seats < min_flex || max_flex.is_some_and(|m| seats > m) {
+                            return;
+                        }
+                    }
                     missed += miss;
                 }
             }
             fewest = Some(fewest.map_or(missed, |f: u32| f.min(missed)));
         });
-        let relaxation = smallest_relaxation(&instance, &keep).expect("the MIP");
+        let relaxation = smallest_relaxation_within(&instance, &keep, &features_file.flex).expect("the MIP");
+        with_flex_checked += usize::from(with_flex && relaxation.is_some());
         assert_eq!(relaxation.as_ref().map(|r| r.total_change), fewest, "case {case}: {features}{people}");
         let Some(relaxation) = relaxation else { continue };
         with_kept += usize::from(!keep.is_empty());
@@ -597,6 +618,10 @@ fn the_relaxation_of_infeasible_quotas_is_the_smallest_by_exhaustive_search() {
         for change in &relaxation.changes {
             assert!(change.relaxed_min <= change.min && change.relaxed_max >= change.max, "case {case}: {change:?}");
             assert!(!keep.contains(&(change.feature.clone(), change.value.clone())), "case {case}: a kept quota moved");
+            if let Some((min_flex, max_flex)) = flex_of(&change.feature, &change.value) {
+                assert!(change.relaxed_min >= min_flex, "case {case}: below min_flex: {change:?}");
+                assert!(max_flex.is_none_or(|m| change.relaxed_max <= m), "case {case}: above max_flex: {change:?}");
+            }
         }
         let relaxed =
             build_instance(&relaxation.apply(&quotas), &people, panel_size, &["home".to_string()]).expect("instance");
@@ -604,6 +629,7 @@ fn the_relaxation_of_infeasible_quotas_is_the_smallest_by_exhaustive_search() {
     }
     assert!(infeasible_pools >= 10, "only {infeasible_pools} pools were infeasible");
     assert!(with_kept >= 3, "only {with_kept} relaxations kept a quota");
+    assert!(with_flex_checked >= 3, "only {with_flex_checked} relaxations were bounded by flex columns");
 }
 
 /// Reserves (docs/FORMAT.md §9, steps 4 and 5) on random pools with households: the list never
@@ -700,4 +726,139 @@ fn reserves_mirror_the_panel_and_replacements_keep_its_quotas() {
     assert!(lists >= 20, "only {lists} pools were feasible");
     assert!(short_lists >= 2 && kept_by_values >= 20, "{short_lists} short lists, {kept_by_values} same-values fills");
     eprintln!("{lists} lists, {short_lists} short, {kept_by_values} same-values fills, {kept_by_quotas} other values");
+}
+
+/// Nash welfare (issue 30, part 5) on pools small enough to enumerate every panel: its mean
+/// log-probability is within the tolerance of the optimum over all panels (found here by
+/// running the weight updates on every panel at once), it is at least LEXIMIN's, and LEXIMIN's
+/// lowest chance is at least Nash's: each objective wins on its own measure.
+#[test]
+fn nash_welfare_is_the_optimum_over_every_panel() {
+    let mut next = fixed_random(0x0A5B_0C1D_2E3F_4051u64);
+    let values = [["a", "b"], ["x", "y"]];
+    let mut checked = 0;
+    for case in 0..16 {
+        let people_count = 7 + next(6) as usize;
+        let panel_size = 3 + next(2) as u32;
+        let mut people = String::from("id,f0,f1\n");
+        for person in 0..people_count {
+            let row: Vec<&str> = values.iter().map(|v| v[next(2) as usize]).collect();
+            people.push_str(&format!("p{person:02},{}\n", row.join(",")));
+        }
+        let mut features = String::from("feature,value,min,max\n");
+        for (f, pair) in values.iter().enumerate() {
+            for value in pair {
+                let min = next(2);
+                features.push_str(&format!("f{f},{value},{min},{}\n", min + 1 + next(panel_size as u64)));
+            }
+        }
+        let Ok(instance) = build_instance(&parse_features_csv(&features).expect("features"), &people, panel_size, &[])
+        else {
+            continue;
+        };
+        let panels = all_panels(&instance);
+        if panels.is_empty() {
+            continue;
+        }
+        // The optimum: weight updates over every panel, to convergence.
+        let n: Vec<f64> = instance.types.iter().map(|t| t.members.len() as f64).collect();
+        let seatable: Vec<bool> = (0..n.len()).map(|t| panels.iter().any(|p| p[t] > 0)).collect();
+        let people_seatable: f64 = (0..n.len()).filter(|&t| seatable[t]).map(|t| n[t]).sum();
+        let mut weights = vec![1.0 / panels.len() as f64; panels.len()];
+        for _ in 0..20_000 {
+            let mut seats = vec![0.0; n.len()];
+            for (p, w) in panels.iter().zip(&weights) {
+                for t in 0..n.len() {
+                    seats[t] += w * p[t] as f64;
+                }
+            }
+            weights = panels
+                .iter()
+                .zip(&weights)
+                .map(|(p, w)| {
+                    w * (0..n.len()).filter(|&t| seatable[t]).map(|t| n[t] * p[t] as f64 / seats[t]).sum::<f64>()
+                        / people_seatable
+                })
+                .collect();
+        }
+        let mut seats = vec![0.0; n.len()];
+        for (p, w) in panels.iter().zip(&weights) {
+            for t in 0..n.len() {
+                seats[t] += w * p[t] as f64;
+            }
+        }
+        let welfare_of = |probabilities: &[f64]| -> f64 {
+            (0..n.len()).filter(|&t| seatable[t]).map(|t| n[t] * probabilities[t].ln()).sum::<f64>() / people_seatable
+        };
+        let optimum = welfare_of(&seats.iter().zip(&n).map(|(s, n)| s / n).collect::<Vec<_>>());
+        let ours = nash(&instance, Duration::from_secs(60)).expect("nash");
+        assert!(ours.converged, "case {case}: gap {}", ours.gap);
+        let welfare = welfare_of(&ours.distribution.type_probabilities);
+        assert!(welfare >= optimum - 1e-5, "case {case}: {welfare} against the optimum {optimum}");
+        assert!((ours.distribution.probabilities.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        for panel in &ours.distribution.panels {
+            assert!(instance.panel_meets_quotas(panel), "case {case}: a panel breaks the quotas");
+        }
+        let leximin = leximin(&instance, Duration::from_secs(60)).expect("leximin");
+        let lowest = |p: &[f64]| p.iter().cloned().fold(f64::MAX, f64::min);
+        assert!(welfare >= welfare_of(&leximin.type_probabilities) - 1e-6, "case {case}: Nash wins on welfare");
+        assert!(
+            lowest(&leximin.type_probabilities) >= lowest(&ours.distribution.type_probabilities) - 1e-6,
+            "case {case}: LEXIMIN wins on the lowest chance"
+        );
+        let g = gini(&instance, &ours.distribution.type_probabilities);
+        assert!((0.0..1.0).contains(&g), "case {case}: Gini {g}");
+        checked += 1;
+    }
+    assert!(checked >= 8, "only {checked} pools were feasible");
+}
+
+/// The Gini coefficient of selection chances, by hand: everyone equal is 0; half the pool at
+/// twice the chance of the other half is 1/6.
+#[test]
+fn the_gini_coefficient_of_chances_is_the_textbook_one() {
+    let instance =
+        instance("feature,value,min,max\nage,young,1,2\nage,old,1,2\n", "id,age\na,young\nb,young\nc,old\nd,old\n", 2);
+    assert!(gini(&instance, &[0.5, 0.5]).abs() < 1e-12);
+    // Two at 0.25 and two at 0.5: mean absolute difference over all ordered pairs is 0.125,
+    // halved and divided by the mean 0.375: 1/6.
+    assert!((gini(&instance, &[0.25, 0.5]) - 1.0 / 6.0).abs() < 1e-12);
+}
+
+/// The Sortition Foundation's features file with its optional `min_flex,max_flex` columns
+/// (issue 30, part 7): read as quotas and their bounds, an empty cell setting no bound; a bound
+/// on the wrong side of its quota, or a row of the wrong width, is named by line and column.
+#[test]
+fn flex_columns_are_read_and_checked_by_line_and_column() {
+    let file = read_features("feature,value,min,max,min_flex,max_flex\nage,young,2,4,1,6\nage,old,1,3,,\n")
+        .expect("a features file with flex");
+    assert_eq!(file.quotas.len(), 2);
+    assert_eq!(
+        file.flex,
+        vec![
+            QuotaFlex { feature: "age".into(), value: "young".into(), min_flex: 1, max_flex: Some(6) },
+            QuotaFlex { feature: "age".into(), value: "old".into(), min_flex: 0, max_flex: None },
+        ]
+    );
+    assert_eq!(parse_features_csv("feature,value,min,max\nage,young,2,4\n").expect("plain").len(), 1);
+    for (text, expected) in [
+        (
+            "feature,value,min,max,min_flex,max_flex\nage,young,2,4,3,6\n",
+            "features line 2, column 5: min_flex 3 is above min 2",
+        ),
+        (
+            "feature,value,min,max,min_flex,max_flex\nage,young,2,4,1,3\n",
+            "features line 2, column 6: max_flex 3 is below max 4",
+        ),
+        (
+            "feature,value,min,max,min_flex,max_flex\nage,young,2,4\n",
+            "features line 2, column 5: expected 6 columns, found 4",
+        ),
+        (
+            "feature,value,min,max,min_flex\nage,young,2,4,1\n",
+            "features line 1: the header must be feature,value,min,max, optionally followed by min_flex,max_flex",
+        ),
+    ] {
+        assert_eq!(read_features(text).expect_err(expected).to_string(), expected);
+    }
 }

@@ -348,6 +348,10 @@ enum Command {
         /// they are, comma-separated feature=value (e.g. gender=female,age=16-24).
         #[arg(long, value_delimiter = ',')]
         keep_quotas: Vec<String>,
+        /// What the lottery optimises: leximin (the lowest chance, then the next; the default)
+        /// or nash (the product of all chances). See docs/FORMAT.md §9.3.
+        #[arg(long, default_value = "leximin")]
+        objective: klero_selection::Objective,
         /// With --seed, also draw this many reserves (docs/FORMAT.md §9, step 4), in order, to
         /// reserves.csv; at most 1,000.
         #[arg(long, default_value_t = 0)]
@@ -542,10 +546,12 @@ fn main() -> anyhow::Result<()> {
             households,
             keep_quotas,
             reserves,
+            objective,
         } => {
             // clap requires these when no subcommand is given.
             let missing = |name: &str| anyhow::anyhow!("klero select needs --{name}");
             select::run(select::SelectArgs {
+                objective,
                 reserves,
                 keep_quotas: &keep_quotas,
                 features: &features.ok_or_else(|| missing("features"))?,

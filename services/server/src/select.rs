@@ -4,7 +4,7 @@
 use anyhow::Context;
 use klero_selection::letters::{allocate_letters, letter_commitment, AreaLetters};
 use klero_selection::{
-    build_instance, decode_csv, draw, leximin_with_progress, parse_features_csv, verify_draw, InputFile,
+    build_instance, decode_csv, draw, leximin_with_progress, read_features, verify_draw, InputFile, Objective,
     SelectionError, TextEncoding, WEIGHT_TOTAL,
 };
 use serde_json::json;
@@ -22,6 +22,8 @@ pub struct SelectArgs<'a> {
     pub keep_quotas: &'a [String],
     pub panel_size: u32,
     pub seed_hex: Option<&'a str>,
+    /// What the lottery optimises.
+    pub objective: Objective,
     /// Reserves to draw with the panel (docs/FORMAT.md §9, step 4); needs a seed.
     pub reserves: u32,
     pub out: &'a Path,
@@ -180,10 +182,11 @@ fn csv_line<'a>(cells: impl Iterator<Item = &'a str>) -> String {
 /// need be, and run again with). Nothing is drawn.
 fn propose_relaxation(
     args: &SelectArgs<'_>,
-    quotas: &[klero_selection::Quota],
+    features: &klero_selection::FeaturesFile,
     instance: &klero_selection::Instance,
     infeasible: SelectionError,
 ) -> anyhow::Error {
+    let quotas = &features.quotas;
     let mut keep = Vec::new();
     for pair in args.keep_quotas {
         let Some((feature, value)) = pair.split_once('=') else {
@@ -194,7 +197,7 @@ fn propose_relaxation(
         }
         keep.push((feature.to_string(), value.to_string()));
     }
-    match klero_selection::smallest_relaxation(instance, &keep) {
+    match klero_selection::smallest_relaxation_within(instance, &keep, &features.flex) {
         Ok(Some(relaxation)) => {
             let relaxed = relaxation.apply(quotas);
             let mut csv = String::from("feature,value,min,max\n");
@@ -216,7 +219,7 @@ fn propose_relaxation(
                 Err(error) => anyhow::anyhow!("{infeasible}. The smallest relaxation: {relaxation} ({error})"),
             }
         }
-        Ok(None) => anyhow::anyhow!("{infeasible}; no relaxation of the other quotas can help (the pool is too small, or the kept quotas cannot be met)"),
+        Ok(None) => anyhow::anyhow!("{infeasible}; no relaxation of the other quotas can help (the pool is too small, the kept quotas cannot be met, or their min_flex and max_flex forbid it)"),
         Err(error) => anyhow::anyhow!("{infeasible}; the relaxation could not be computed: {error}"),
     }
 }
@@ -224,9 +227,10 @@ fn propose_relaxation(
 pub fn run(args: SelectArgs<'_>) -> anyhow::Result<()> {
     let started = Instant::now();
     let (features, features_encoding) = read_csv(args.features, InputFile::Features)?;
-    let quotas = parse_features_csv(&features).with_context(|| format!("reading {}", args.features.display()))?;
+    let features_file = read_features(&features).with_context(|| format!("reading {}", args.features.display()))?;
+    let quotas = &features_file.quotas;
     let (people, people_encoding) = read_csv(args.people, InputFile::People)?;
-    let instance = build_instance(&quotas, &people, args.panel_size, args.household_columns)
+    let instance = build_instance(quotas, &people, args.panel_size, args.household_columns)
         .with_context(|| format!("reading {} with {}", args.people.display(), args.features.display()))?;
     let seed = args.seed_hex.map(|hex| klero_ledger::hash::from_hex(hex).context("--seed must be hex")).transpose()?;
     if let Some(seed) = &seed {
@@ -250,12 +254,19 @@ pub fn run(args: SelectArgs<'_>) -> anyhow::Result<()> {
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
         .progress_chars("#>-"),
     );
-    let distribution =
-        leximin_with_progress(&instance, args.time_limit, &mut |fixed, _| bar.set_position(fixed as u64));
+    // How complete the lottery is, in the objective's own terms.
+    let computed = match args.objective {
+        Objective::Leximin => {
+            leximin_with_progress(&instance, args.time_limit, &mut |fixed, _| bar.set_position(fixed as u64))
+                .map(|d| (json!({"leximin_complete": d.leximin_complete}), d))
+        }
+        Objective::Nash => klero_selection::nash(&instance, args.time_limit)
+            .map(|n| (json!({"nash_gap": n.gap, "nash_converged": n.converged}), n.distribution)),
+    };
     bar.finish_and_clear();
-    let distribution = match distribution {
+    let (completion, distribution) = match computed {
         Err(infeasible @ SelectionError::Infeasible { .. }) => {
-            return Err(propose_relaxation(&args, &quotas, &instance, infeasible))
+            return Err(propose_relaxation(&args, &features_file, &instance, infeasible))
         }
         other => other?,
     };
@@ -279,17 +290,17 @@ pub fn run(args: SelectArgs<'_>) -> anyhow::Result<()> {
         .collect();
     // Which types live together, by type number; never an address.
     let households: Vec<&Vec<usize>> = instance.households.iter().collect();
-    let document = json!({
+    let mut document = json!({
         "format": "klero-lottery/v1",
-        "algorithm": "leximin",
+        "algorithm": args.objective.as_str(),
         "algorithm_version": klero_selection::ALGORITHM_VERSION,
         "panel_size": instance.panel_size,
-        "leximin_complete": distribution.leximin_complete,
         "weight_total": WEIGHT_TOTAL,
         "types": types,
         "households": households,
         "panels": lottery.panels.iter().zip(&lottery.weights).map(|(p, w)| json!({"weight": w, "seats": p})).collect::<Vec<_>>(),
     });
+    merge(&mut document, &completion);
     std::fs::write(args.out.join("distribution.json"), document.to_string())?;
     let mut csv = String::from("id,probability\n");
     let mut per_person: Vec<(&String, f64)> =
@@ -313,12 +324,21 @@ pub fn run(args: SelectArgs<'_>) -> anyhow::Result<()> {
     }
     let min = probabilities.iter().cloned().fold(f64::MAX, f64::min);
     let max = probabilities.iter().cloned().fold(0.0, f64::max);
-    println!(
-        "{}",
-        json!({"min_probability": min, "max_probability": max, "panels": lottery.panels.len(), "seconds": started.elapsed().as_secs_f64(),
-               "stages": distribution.stages, "leximin_complete": distribution.leximin_complete, "maximin_seconds": distribution.maximin_seconds, "types": instance.types.len(),
+    let mut summary = json!({"objective": args.objective.as_str(), "min_probability": min, "max_probability": max,
+               "gini": klero_selection::gini(&instance, &probabilities),
+               "mean_log_probability": klero_selection::mean_log_probability(&instance, &probabilities),
+               "panels": lottery.panels.len(), "seconds": started.elapsed().as_secs_f64(),
+               "stages": distribution.stages, "maximin_seconds": distribution.maximin_seconds, "types": instance.types.len(),
                "people": instance.people(), "households_shared": instance.households.len(), "drawn": seed.is_some(), "reserves": reserves_drawn,
-               "encodings": {"features": features_encoding.to_string(), "people": people_encoding.to_string()}})
-    );
+               "encodings": {"features": features_encoding.to_string(), "people": people_encoding.to_string()}});
+    merge(&mut summary, &completion);
+    println!("{summary}");
     Ok(())
+}
+
+/// Adds `extra`'s keys to the JSON object `into`.
+fn merge(into: &mut serde_json::Value, extra: &serde_json::Value) {
+    if let (Some(into), Some(extra)) = (into.as_object_mut(), extra.as_object()) {
+        into.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
 }

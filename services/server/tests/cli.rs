@@ -916,3 +916,53 @@ fn verify_letters_checks_every_volunteer_was_invited() {
         assert_eq!(report["first_failure"]["position"], position, "{report}");
     }
 }
+
+/// `klero select --objective nash` (FORMAT.md §9.3): the Nash welfare lottery, marked as such in
+/// distribution.json with its gap, whose mean log-chance is at least LEXIMIN's and whose lowest
+/// chance is at most LEXIMIN's on the same pool; the summary gives each one's Gini; a seeded
+/// draw verifies; an unknown objective is named.
+#[test]
+fn select_with_the_nash_objective_trades_the_lowest_chance_for_the_product() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pool = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../selection/tests/data/pool_150_22");
+    let run = |objective: &str, out: &str| -> serde_json::Value {
+        let features = pool.join("features.csv");
+        let people = pool.join("people.csv");
+        let args = [
+            "select",
+            "--features",
+            features.to_str().expect("path"),
+            "--people",
+            people.to_str().expect("path"),
+            "--panel-size",
+            "22",
+            "--objective",
+            objective,
+            "--seed",
+            "00112233445566778899aabbccddeeff",
+            "--out",
+            out,
+        ];
+        let output = klero(&args, dir.path());
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_str(String::from_utf8_lossy(&output.stdout).lines().last().expect("a line")).expect("JSON")
+    };
+    let (lexi, nash) = (run("leximin", "leximin"), run("nash", "nash"));
+    assert_eq!(nash["objective"], "nash");
+    assert_eq!(nash["nash_converged"], true, "{nash}");
+    let number = |v: &serde_json::Value, key: &str| v[key].as_f64().unwrap_or_else(|| panic!("{key} in {v}"));
+    assert!(number(&nash, "mean_log_probability") >= number(&lexi, "mean_log_probability") - 1e-6, "{nash} {lexi}");
+    assert!(number(&lexi, "min_probability") >= number(&nash, "min_probability") - 1e-9, "{nash} {lexi}");
+    assert!((0.0..1.0).contains(&number(&nash, "gini")) && (0.0..1.0).contains(&number(&lexi, "gini")));
+    let distribution: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("nash/distribution.json")).expect("read"))
+            .expect("JSON");
+    assert_eq!(distribution["algorithm"], "nash");
+    assert!(distribution["nash_gap"].as_f64().is_some_and(|gap| gap <= klero_selection::NASH_TOLERANCE));
+    assert!(dir.path().join("nash/panel.csv").exists(), "the draw from the Nash lottery verified and was written");
+    let unknown = klero(
+        &["select", "--features", "f", "--people", "p", "--panel-size", "2", "--objective", "diversimax", "--out", "x"],
+        dir.path(),
+    );
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("\"diversimax\" is not an objective"));
+}

@@ -112,6 +112,7 @@ async fn the_selection_service_computes_the_leximin_lottery() {
             panel_size: 22,
             household_columns: Vec::new(),
             keep_quotas: Vec::new(),
+            objective: String::new(),
         })
         .await
         .expect("lottery")
@@ -130,6 +131,34 @@ async fn the_selection_service_computes_the_leximin_lottery() {
     assert_eq!(lottery.panels.iter().map(|p| p.weight).sum::<u64>(), klero_selection::WEIGHT_TOTAL);
     assert!(lottery.panels.iter().all(|p| instance.panel_meets_quotas(&p.seats)));
     assert_eq!(response.type_probabilities.len(), instance.types.len());
+    assert_eq!(response.objective, "leximin");
+
+    // The Nash welfare lottery of the same pool (FORMAT.md §9.3): converged, never above
+    // LEXIMIN's lowest chance, and every panel within the quotas; an unknown objective is named.
+    let request = |objective: &str| pb::selection::ComputeLotteryRequest {
+        features_csv: features_csv.clone(),
+        people_csv: people_csv.clone(),
+        panel_size: 22,
+        household_columns: Vec::new(),
+        keep_quotas: Vec::new(),
+        objective: objective.into(),
+    };
+    let nash = selection.compute_lottery(request("nash")).await.expect("a Nash lottery").into_inner();
+    assert_eq!(nash.objective, "nash");
+    assert!(nash.nash_converged);
+    assert!(
+        nash.min_probability <= response.min_probability + 1e-9,
+        "{} {}",
+        nash.min_probability,
+        response.min_probability
+    );
+    assert!(nash.gini > 0.0 && nash.gini < 1.0 && response.gini > 0.0, "{} {}", nash.gini, response.gini);
+    assert!(nash.lottery.expect("lottery").panels.iter().all(|p| instance.panel_meets_quotas(&p.seats)));
+    let status = selection.compute_lottery(request("diversimax")).await.expect_err("unknown");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    let fields: Vec<String> =
+        status.get_details_bad_request().expect("BadRequest").field_violations.into_iter().map(|v| v.field).collect();
+    assert_eq!(fields, vec!["objective"], "{}", status.message());
     assert_eq!(server.log_size().await, before, "computing a lottery appends nothing");
 }
 
@@ -144,6 +173,7 @@ async fn bad_selection_requests_name_the_field_or_the_quotas() {
         panel_size,
         household_columns: Vec::new(),
         keep_quotas: Vec::new(),
+        objective: String::new(),
     };
     let field_of = |status: tonic::Status| -> (tonic::Code, Vec<String>) {
         use tonic_types::StatusExt;
@@ -327,6 +357,7 @@ async fn households_pass_from_the_selection_service_to_the_record_and_stay_apart
             panel_size: PANEL_SIZE,
             household_columns: vec!["household".into()],
             keep_quotas: Vec::new(),
+            objective: String::new(),
         })
         .await
         .expect("a lottery")
@@ -579,6 +610,7 @@ async fn the_relaxation_the_service_proposes_is_recorded_and_replayed() {
         panel_size: PANEL_SIZE,
         household_columns: Vec::new(),
         keep_quotas: Vec::new(),
+        objective: String::new(),
     };
     let status = selection.compute_lottery(request(csv(&recorded.plan.quotas))).await.expect_err("infeasible");
     assert_eq!(status.code(), tonic::Code::FailedPrecondition);

@@ -408,9 +408,10 @@ fn selection_instance(
     klero_draw::Instance::group(&plan.quotas, people, plan.panel_size)
 }
 
-/// Whether the plan commits to drawing from a published LEXIMIN lottery.
+/// Whether the plan commits to drawing from a published lottery: LEXIMIN or Nash welfare
+/// (FORMAT.md §9.3). The rules check the lottery and the draw, not which objective chose it.
 fn uses_lottery(plan: &SelectionPlanned) -> bool {
-    plan.algorithm == "leximin"
+    plan.algorithm == "leximin" || plan.algorithm == "nash"
 }
 
 /// Counts the panel's members per (feature, value) and checks every quota.
