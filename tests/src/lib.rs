@@ -509,6 +509,22 @@ pub fn instance_of(
     klero_selection::Instance::group(&quotas, people, plan.panel_size).expect("the plan and the pool give an instance")
 }
 
+/// The council grants a convenor and a selection operator, and the convenor convenes.
+pub async fn convened_with_an_operator(client: &mut KleroClient, cast: &Cast, assembly: &str) {
+    for (who, role) in
+        [(&cast.convenor, pb::registry::Role::Convenor), (&cast.operator, pb::registry::Role::SelectionOperator)]
+    {
+        let grant = pb::registry::KeyGranted {
+            public_key: who.public_key().to_vec(),
+            role: role as i32,
+            scope: assembly.into(),
+            holder_title: "officer".into(),
+        };
+        append(client, &cast.council, assembly, &grant).await;
+    }
+    append(client, &cast.convenor, assembly, &convened(assembly)).await;
+}
+
 /// An assembly whose planned quotas no panel of its pool can meet, and whose officer records
 /// the smallest relaxation (FORMAT.md §9.2): eight young and two old volunteers, a plan of 0 to
 /// 1 young and 3 to 4 old seats, relaxed (with its reason) to what the pool allows; then the
@@ -527,18 +543,7 @@ pub const RELAXATION_REASON: &str = "Only two older residents volunteered: the s
 
 pub async fn assembly_with_relaxed_quotas(client: &mut KleroClient, cast: &Cast, assembly: &str) -> RelaxedSelection {
     use prost::Message;
-    for (who, role) in
-        [(&cast.convenor, pb::registry::Role::Convenor), (&cast.operator, pb::registry::Role::SelectionOperator)]
-    {
-        let grant = pb::registry::KeyGranted {
-            public_key: who.public_key().to_vec(),
-            role: role as i32,
-            scope: assembly.into(),
-            holder_title: "officer".into(),
-        };
-        append(client, &cast.council, assembly, &grant).await;
-    }
-    append(client, &cast.convenor, assembly, &convened(assembly)).await;
+    convened_with_an_operator(client, cast, assembly).await;
     let mut pool = pool();
     for (i, member) in pool.members.iter_mut().enumerate() {
         member.features[0].value = if i < 8 { "young" } else { "old" }.into();

@@ -20,6 +20,31 @@ fn fixed_random(seed: u64) -> impl FnMut(u64) -> u64 {
     }
 }
 
+/// A random pool of `people_count` volunteers over features f0, f1, … with the two `values`
+/// each, and loose quotas (each value's minimum 0 or 1, its maximum up to the panel size above):
+/// (the features file, the people file).
+fn random_loose_pool(
+    next: &mut impl FnMut(u64) -> u64,
+    values: &[[&str; 2]],
+    people_count: usize,
+    panel_size: u32,
+) -> (String, String) {
+    let columns: Vec<String> = (0..values.len()).map(|f| format!("f{f}")).collect();
+    let mut people = format!("id,{}\n", columns.join(","));
+    for person in 0..people_count {
+        let row: Vec<&str> = values.iter().map(|v| v[next(2) as usize]).collect();
+        people.push_str(&format!("p{person:02},{}\n", row.join(",")));
+    }
+    let mut features = String::from("feature,value,min,max\n");
+    for (f, pair) in values.iter().enumerate() {
+        for value in pair {
+            let min = next(2);
+            features.push_str(&format!("f{f},{value},{min},{}\n", min + 1 + next(panel_size as u64)));
+        }
+    }
+    (features, people)
+}
+
 /// A small pool: 9 people, 2 features; panels of 4.
 fn small() -> Instance {
     let features = "feature,value,min,max\nage,young,1,3\nage,old,1,3\narea,north,1,2\narea,south,2,3\n";
@@ -147,18 +172,7 @@ fn leximin_matches_brute_force_on_random_small_pools() {
     for case in 0..16 {
         let people_count = 9 + next(6) as usize;
         let panel_size = 3 + next(3) as u32;
-        let mut people = String::from("id,f0,f1,f2\n");
-        for person in 0..people_count {
-            let row: Vec<&str> = values.iter().map(|v| v[next(2) as usize]).collect();
-            people.push_str(&format!("p{person},{}\n", row.join(",")));
-        }
-        let mut features = String::from("feature,value,min,max\n");
-        for (f, pair) in values.iter().enumerate() {
-            for value in pair {
-                let min = next(2);
-                features.push_str(&format!("f{f},{value},{min},{}\n", min + 1 + next(panel_size as u64)));
-            }
-        }
+        let (features, people) = random_loose_pool(&mut next, &values, people_count, panel_size);
         let Ok(instance) = build_instance(&parse_features_csv(&features).expect("features"), &people, panel_size, &[])
         else {
             continue;
@@ -740,18 +754,7 @@ fn nash_welfare_is_the_optimum_over_every_panel() {
     for case in 0..16 {
         let people_count = 7 + next(6) as usize;
         let panel_size = 3 + next(2) as u32;
-        let mut people = String::from("id,f0,f1\n");
-        for person in 0..people_count {
-            let row: Vec<&str> = values.iter().map(|v| v[next(2) as usize]).collect();
-            people.push_str(&format!("p{person:02},{}\n", row.join(",")));
-        }
-        let mut features = String::from("feature,value,min,max\n");
-        for (f, pair) in values.iter().enumerate() {
-            for value in pair {
-                let min = next(2);
-                features.push_str(&format!("f{f},{value},{min},{}\n", min + 1 + next(panel_size as u64)));
-            }
-        }
+        let (features, people) = random_loose_pool(&mut next, &values, people_count, panel_size);
         let Ok(instance) = build_instance(&parse_features_csv(&features).expect("features"), &people, panel_size, &[])
         else {
             continue;

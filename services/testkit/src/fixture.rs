@@ -320,6 +320,20 @@ fn grant(key: &SigningKey, role: pb::registry::Role, title: &str) -> pb::registr
     }
 }
 
+/// The fixtures' LEXIMIN plan for a panel of 4 from `pool`, with `reserve_count` reserves.
+fn leximin_plan(pool: &pb::selection::PoolRegistered, reserve_count: u32) -> pb::selection::SelectionPlanned {
+    pb::selection::SelectionPlanned {
+        panel_size: 4,
+        quotas: quotas(),
+        algorithm: "leximin".into(),
+        algorithm_version: "fixture 1".into(),
+        pool_commitment: Hash256::of(&pool.encode_to_vec()).0.to_vec(),
+        seed_commitment: Hash256::of(SEED).0.to_vec(),
+        randomness_source: "a seed committed before the pool was registered".into(),
+        reserve_count,
+    }
+}
+
 /// The pool: ten volunteers, alternately young and old.
 fn pool() -> pb::selection::PoolRegistered {
     pb::selection::PoolRegistered {
@@ -570,19 +584,7 @@ fn selection_by_letter(uninvited_volunteer: bool) -> Fixture {
             })
             .collect(),
     };
-    b.append(
-        &operator,
-        &pb::selection::SelectionPlanned {
-            panel_size: 4,
-            quotas: quotas(),
-            algorithm: "leximin".into(),
-            algorithm_version: "fixture 1".into(),
-            pool_commitment: Hash256::of(&pool.encode_to_vec()).0.to_vec(),
-            seed_commitment: Hash256::of(SEED).0.to_vec(),
-            randomness_source: "a seed committed before the pool was registered".into(),
-            reserve_count: 3,
-        },
-    );
+    b.append(&operator, &leximin_plan(&pool, 3));
     b.append(&operator, &pool);
     b.append(
         &operator,
@@ -682,19 +684,7 @@ fn build(seal_personal_text: bool) -> Fixture {
         },
     );
     let pool = pool();
-    b.append(
-        &operator,
-        &pb::selection::SelectionPlanned {
-            panel_size: 4,
-            quotas: quotas(),
-            algorithm: "leximin".into(),
-            algorithm_version: "fixture 1".into(),
-            pool_commitment: Hash256::of(&pool.encode_to_vec()).0.to_vec(),
-            seed_commitment: Hash256::of(SEED).0.to_vec(),
-            randomness_source: "a seed committed before the pool was registered".into(),
-            reserve_count: 0,
-        },
-    );
+    b.append(&operator, &leximin_plan(&pool, 0));
     b.append(&operator, &pool);
     // One panel of two young and two old volunteers: types are young, then old (quota order).
     let lottery = klero_draw::PublishedLottery { panels: vec![vec![2, 2]], weights: vec![klero_draw::WEIGHT_TOTAL] };

@@ -4,22 +4,6 @@ use klero_tests::*;
 use prost::Message;
 use tonic_types::StatusExt;
 
-/// The council grants a convenor and a selection operator, and the convenor convenes.
-async fn convened_with_an_operator(client: &mut klero_client::KleroClient, cast: &Cast, assembly: &str) {
-    for (who, role) in
-        [(&cast.convenor, pb::registry::Role::Convenor), (&cast.operator, pb::registry::Role::SelectionOperator)]
-    {
-        let grant = pb::registry::KeyGranted {
-            public_key: who.public_key().to_vec(),
-            role: role as i32,
-            scope: assembly.into(),
-            holder_title: "officer".into(),
-        };
-        append(client, &cast.council, assembly, &grant).await;
-    }
-    append(client, &cast.convenor, assembly, &convened(assembly)).await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leximin_panel_is_accepted_only_as_the_draw_from_the_published_lottery() {
     let server = TestServer::start().await;
