@@ -97,10 +97,17 @@ fn optimise_weights(
     let n: Vec<f64> =
         (0..types).map(|t| if covered[t] { instance.types[t].members.len() as f64 } else { 0.0 }).collect();
     let mut seats = expected_seats(panels, weights, types);
+    let gradient_of = |t: usize, seats: &[f64]| if n[t] > 0.0 { n[t] / seats[t] } else { 0.0 };
+    let mut gradient: Vec<f64> = Vec::new();
+    let mut values: Vec<f64> = Vec::new();
     for round in 0..MASTER_ROUNDS_MAX {
-        let gradient: Vec<f64> = (0..types).map(|t| if n[t] > 0.0 { n[t] / seats[t] } else { 0.0 }).collect();
-        let value = |p: &Panel| p.iter().zip(&gradient).map(|(c, g)| *c as f64 * g).sum::<f64>();
-        let values: Vec<f64> = panels.iter().map(value).collect();
+        // Each step changes the gradient only on the types where the two panels differ, and
+        // the panels' values are kept up to date there; a full recomputation now and then keeps
+        // rounding from adding up.
+        if round % 512 == 0 {
+            gradient = (0..types).map(|t| gradient_of(t, &seats)).collect();
+            values = panels.iter().map(|p| p.iter().zip(&gradient).map(|(c, g)| *c as f64 * g).sum()).collect();
+        }
         let best = (0..panels.len()).max_by(|&a, &b| values[a].total_cmp(&values[b])).unwrap_or(0);
         let worst = (0..panels.len())
             .filter(|&i| weights[i] > 0.0)
@@ -114,12 +121,12 @@ fn optimise_weights(
         }
         // Move γ ∈ [0, weights[worst]] from `worst` to `best`: the slope Σ nₜ dₜ / (sₜ + γ dₜ)
         // falls as γ grows, so bisect for where it reaches zero.
-        let direction: Vec<f64> = panels[best].iter().zip(&panels[worst]).map(|(b, w)| *b as f64 - *w as f64).collect();
+        let direction: Vec<(usize, f64)> = (0..types)
+            .filter(|&t| panels[best][t] != panels[worst][t])
+            .map(|t| (t, panels[best][t] as f64 - panels[worst][t] as f64))
+            .collect();
         let slope = |gamma: f64| -> f64 {
-            (0..types)
-                .filter(|&t| n[t] > 0.0 && direction[t] != 0.0)
-                .map(|t| n[t] * direction[t] / (seats[t] + gamma * direction[t]))
-                .sum()
+            direction.iter().filter(|(t, _)| n[*t] > 0.0).map(|&(t, d)| n[t] * d / (seats[t] + gamma * d)).sum()
         };
         let (mut low, mut high) = (0.0, weights[worst]);
         let gamma = if slope(high) >= 0.0 {
@@ -137,8 +144,15 @@ fn optimise_weights(
         };
         weights[worst] -= gamma;
         weights[best] += gamma;
-        for t in 0..types {
-            seats[t] += gamma * direction[t];
+        for &(t, d) in &direction {
+            seats[t] += gamma * d;
+            let moved = gradient_of(t, &seats) - gradient[t];
+            gradient[t] += moved;
+            if moved != 0.0 {
+                for (value, panel) in values.iter_mut().zip(panels) {
+                    *value += panel[t] as f64 * moved;
+                }
+            }
         }
     }
 }
