@@ -185,10 +185,12 @@ fn check_letters_in(
             .map(|read| (read.keys, read.areas))
             .map_err(|e| format!("{}: {e}", list.display()))
     };
-    let export_text =
-        std::fs::read_to_string(export).map_err(|e| fail(format!("cannot read {}: {e}", export.display())))?;
-    let parsed = klero_verifier::Export::parse(&export_text).map_err(|e| fail(format!("{}: {e}", export.display())))?;
-    klero_verifier::letters::check_letters(&parsed.events, klero_ledger::Hash256::of(&bytes), &salt, &read_list)
+    // The export has verified already; it is read again one event at a time, as it streamed.
+    let file = std::fs::File::open(export).map_err(|e| fail(format!("cannot read {}: {e}", export.display())))?;
+    let mut reader = klero_verifier::ExportReader::new(BufReader::with_capacity(1 << 20, file));
+    reader.header().map_err(|e| fail(format!("{}: {e}", export.display())))?;
+    let events = std::iter::from_fn(|| reader.next_event().ok().flatten());
+    klero_verifier::letters::check_letters(events, klero_ledger::Hash256::of(&bytes), &salt, &read_list)
 }
 
 /// `klero verify --council ID FILE`: checks a council's slice (FORMAT.md §15.2) against the

@@ -52,9 +52,10 @@ fn letters_failure(position: u64, reason: String) -> Failure {
 /// `list_hash`, reading the list through `read_list` with the plan's area column (`None`
 /// without one). Fails (class `letters`) when no plan commits to the list, when the list does
 /// not hold the planned counts, or when a pool member names a letter the seed did not draw.
-/// The events must have verified already: this reads, it does not replay the rules.
+/// The events must have verified already: this reads, it does not replay the rules. They are
+/// read once, in order, and not kept.
 pub fn check_letters(
-    events: &[Vec<u8>],
+    events: impl IntoIterator<Item = Vec<u8>>,
     list_hash: Hash256,
     salt: &[u8; 32],
     read_list: &dyn Fn(Option<&str>) -> Result<ReadAddresses, String>,
@@ -62,9 +63,10 @@ pub fn check_letters(
     let mut audits: BTreeMap<String, (LetterAudit, HashSet<Hash256>)> = BTreeMap::new();
     // Each planned lottery's plan and list, until its seed comes.
     let mut pending: BTreeMap<String, (LettersPlanned, ReadAddresses)> = BTreeMap::new();
-    for (index, bytes) in events.iter().enumerate() {
+    // One event at a time: the export may be far larger than memory.
+    for (index, bytes) in events.into_iter().enumerate() {
         let index = index as u64;
-        let Ok(envelope) = Envelope::parse(bytes.clone()) else { continue };
+        let Ok(envelope) = Envelope::parse(bytes) else { continue };
         let stream = &envelope.author().stream;
         let Some(assembly) = stream.strip_prefix("assembly/").and_then(|s| s.strip_suffix("/selection")) else {
             continue;

@@ -4,6 +4,52 @@ use klero_tests::*;
 use prost::Message;
 use tonic_types::StatusExt;
 
+/// The log index of the first event of `event_type` in `export`.
+fn position_of(export: &klero_verifier::Export, event_type: &str) -> usize {
+    export
+        .events
+        .iter()
+        .position(|e| {
+            klero_ledger::envelope::Envelope::parse(e.clone()).expect("envelope").author().event_type == event_type
+        })
+        .unwrap_or_else(|| panic!("no {event_type} on the record"))
+}
+
+/// What the verifier says of `export` cut before log index `at` and continued with `forged`
+/// (event type, version, payload) on `assembly`'s selection stream, signed with the key named
+/// `operator`: the record as whoever holds the log key could rewrite it. The forged events get
+/// the ids `[id_byte + i; 16]`.
+fn verify_rewritten(
+    server: &TestServer,
+    export: &klero_verifier::Export,
+    at: usize,
+    assembly: &str,
+    operator: &str,
+    id_byte: u8,
+    forged: Vec<(&str, u32, Vec<u8>)>,
+) -> klero_verifier::Report {
+    let mut builder = klero_testkit::ExportBuilder::new(test_log_key(), server.trust_root.verifying_key().to_bytes())
+        .extend_from(&export.events[..at]);
+    let operator_key = key(operator);
+    for (serial, (event_type, event_version, payload)) in forged.into_iter().enumerate() {
+        builder.append(
+            klero_ledger::envelope::AuthorPart {
+                event_id: klero_ledger::envelope::EventId([id_byte + serial as u8; 16]),
+                stream: format!("assembly/{assembly}/selection"),
+                event_type: event_type.into(),
+                event_version,
+                author_public_key: operator_key.verifying_key().to_bytes(),
+                authored_at_unix_ms: 2_000_000_000_000,
+                payload,
+            },
+            &operator_key,
+            2_000_000_000_000 + serial as u64,
+        );
+    }
+    builder.checkpoint();
+    klero_verifier::verify_export(&builder.finish(), &mut |_, _| {})
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leximin_panel_is_accepted_only_as_the_draw_from_the_published_lottery() {
     let server = TestServer::start().await;
@@ -393,32 +439,9 @@ async fn households_pass_from_the_selection_service_to_the_record_and_stay_apart
     let export = klero_client::export::export_from_server(&mut server.client().await).await.expect("export");
     let report = klero_verifier::verify_export(&export, &mut |_, _| {});
     assert!(report.ok(), "{}", report.to_text());
-    let lottery_at = export
-        .events
-        .iter()
-        .position(|e| {
-            klero_ledger::envelope::Envelope::parse(e.clone()).expect("envelope").author().event_type
-                == "klero.selection.v1.LotteryPublished"
-        })
-        .expect("the lottery on the record");
-    let mut builder = klero_testkit::ExportBuilder::new(test_log_key(), server.trust_root.verifying_key().to_bytes())
-        .extend_from(&export.events[..lottery_at]);
-    let operator_key = key("households operator");
-    builder.append(
-        klero_ledger::envelope::AuthorPart {
-            event_id: klero_ledger::envelope::EventId([0x5e; 16]),
-            stream: "assembly/households/selection".into(),
-            event_type: "klero.selection.v1.LotteryPublished".into(),
-            event_version: 1,
-            author_public_key: operator_key.verifying_key().to_bytes(),
-            authored_at_unix_ms: 2_000_000_000_000,
-            payload: forged.encode_to_vec(),
-        },
-        &operator_key,
-        2_000_000_000_000,
-    );
-    builder.checkpoint();
-    let report = klero_verifier::verify_export(&builder.finish(), &mut |_, _| {});
+    let lottery_at = position_of(&export, "klero.selection.v1.LotteryPublished");
+    let forged = vec![("klero.selection.v1.LotteryPublished", 1, forged.encode_to_vec())];
+    let report = verify_rewritten(&server, &export, lottery_at, "households", "households operator", 0x5e, forged);
     let failure = report.first_failure.expect("the forged lottery is caught");
     assert_eq!((failure.class, failure.position), (klero_verifier::FailureClass::Rule, Some(lottery_at as u64)));
     assert!(failure.reason.contains("selection.lottery_keeps_households_apart"), "{}", failure.reason);
@@ -532,32 +555,9 @@ async fn reserves_are_drawn_with_the_panel_and_fill_withdrawals_on_the_record() 
     let export = klero_client::export::export_from_server(&mut server.client().await).await.expect("export");
     let report = klero_verifier::verify_export(&export, &mut |_, _| {});
     assert!(report.ok(), "{}", report.to_text());
-    let drawn_at = export
-        .events
-        .iter()
-        .position(|e| {
-            klero_ledger::envelope::Envelope::parse(e.clone()).expect("envelope").author().event_type
-                == "klero.selection.v1.PanelDrawn"
-        })
-        .expect("the draw on the record");
-    let mut builder = klero_testkit::ExportBuilder::new(test_log_key(), server.trust_root.verifying_key().to_bytes())
-        .extend_from(&export.events[..drawn_at]);
-    let operator_key = key("reserves operator");
-    builder.append(
-        klero_ledger::envelope::AuthorPart {
-            event_id: klero_ledger::envelope::EventId([0x7e; 16]),
-            stream: format!("assembly/{assembly}/selection"),
-            event_type: "klero.selection.v1.PanelDrawn".into(),
-            event_version: 2,
-            author_public_key: operator_key.verifying_key().to_bytes(),
-            authored_at_unix_ms: 2_000_000_000_000,
-            payload: panel(reordered).encode_to_vec(),
-        },
-        &operator_key,
-        2_000_000_000_000,
-    );
-    builder.checkpoint();
-    let report = klero_verifier::verify_export(&builder.finish(), &mut |_, _| {});
+    let drawn_at = position_of(&export, "klero.selection.v1.PanelDrawn");
+    let forged = vec![("klero.selection.v1.PanelDrawn", 2, panel(reordered).encode_to_vec())];
+    let report = verify_rewritten(&server, &export, drawn_at, assembly, "reserves operator", 0x7e, forged);
     let failure = report.first_failure.expect("the reordered reserves are caught");
     assert_eq!((failure.class, failure.position), (klero_verifier::FailureClass::Rule, Some(drawn_at as u64)));
     assert!(failure.reason.contains("selection.reserves_are_the_draw"), "{}", failure.reason);
@@ -643,48 +643,17 @@ async fn the_relaxation_the_service_proposes_is_recorded_and_replayed() {
     let export = klero_client::export::export_from_server(&mut server.client().await).await.expect("export");
     let report = klero_verifier::verify_export(&export, &mut |_, _| {});
     assert!(report.ok(), "{}", report.to_text());
-    let relaxed_at = export
-        .events
-        .iter()
-        .position(|e| {
-            klero_ledger::envelope::Envelope::parse(e.clone()).expect("envelope").author().event_type
-                == "klero.selection.v1.QuotasRelaxed"
-        })
-        .expect("the relaxation on the record");
-    let mut builder = klero_testkit::ExportBuilder::new(test_log_key(), server.trust_root.verifying_key().to_bytes())
-        .extend_from(&export.events[..relaxed_at]);
-    let operator_key = key("relaxed operator");
-    for (serial, (event_type, payload)) in [
-        ("klero.selection.v1.LotteryPublished", klero_catalogue::lottery_message(&recorded.lottery).encode_to_vec()),
-        (
-            "klero.selection.v1.PanelDrawn",
-            pb::selection::PanelDrawn {
-                seed: SEED.to_vec(),
-                member_ids: recorded.panel.clone(),
-                reserve_member_ids: Vec::new(),
-            }
-            .encode_to_vec(),
-        ),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        builder.append(
-            klero_ledger::envelope::AuthorPart {
-                event_id: klero_ledger::envelope::EventId([0x40 + serial as u8; 16]),
-                stream: format!("assembly/{assembly}/selection"),
-                event_type: event_type.into(),
-                event_version: 1,
-                author_public_key: operator_key.verifying_key().to_bytes(),
-                authored_at_unix_ms: 2_000_000_000_000,
-                payload,
-            },
-            &operator_key,
-            2_000_000_000_000 + serial as u64,
-        );
-    }
-    builder.checkpoint();
-    let report = klero_verifier::verify_export(&builder.finish(), &mut |_, _| {});
+    let relaxed_at = position_of(&export, "klero.selection.v1.QuotasRelaxed");
+    let drawn = pb::selection::PanelDrawn {
+        seed: SEED.to_vec(),
+        member_ids: recorded.panel.clone(),
+        reserve_member_ids: Vec::new(),
+    };
+    let forged = vec![
+        ("klero.selection.v1.LotteryPublished", 1, klero_catalogue::lottery_message(&recorded.lottery).encode_to_vec()),
+        ("klero.selection.v1.PanelDrawn", 1, drawn.encode_to_vec()),
+    ];
+    let report = verify_rewritten(&server, &export, relaxed_at, assembly, "relaxed operator", 0x40, forged);
     let failure = report.first_failure.expect("the omitted relaxation is caught");
     assert_eq!((failure.class, failure.position), (klero_verifier::FailureClass::Rule, Some(relaxed_at as u64)));
     assert!(failure.reason.contains("selection.lottery_meets_quotas"), "{}", failure.reason);

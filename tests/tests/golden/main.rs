@@ -610,7 +610,7 @@ fn the_letter_lottery_is_pinned_from_address_list_to_letter() {
         klero_selection::read_address_list(&list, column).map(|r| (r.keys, r.areas)).map_err(|e| e.to_string())
     };
     let check = |events: &[Vec<u8>], hash, salt: &[u8; 32]| {
-        klero_verifier::letters::check_letters(events, hash, salt, &read_list)
+        klero_verifier::letters::check_letters(events.iter().cloned(), hash, salt, &read_list)
     };
     let audits = check(&fixture.export.events, list_hash, &fixture::LETTER_SALT).expect("the honest lottery");
     writeln!(text, "audit: {}", audits[0].to_text().trim_end()).ok();
