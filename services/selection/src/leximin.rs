@@ -78,7 +78,7 @@ fn solver_error(context: &str, error: impl std::fmt::Display) -> SelectionError 
 /// The panel maximising Σ weight × seats under the quotas and at most one seat per household,
 /// or `None` if no panel meets them.
 pub fn best_panel(instance: &Instance, weights: &[f64]) -> Result<Option<(Panel, f64)>, SelectionError> {
-    Ok(solve_pricing(instance, weights, true, Stop::Optimum, None)?.map(|priced| (priced.panel, priced.value)))
+    Ok(solve_pricing(instance, weights, true, Stop::Optimum, None, None)?.map(|priced| (priced.panel, priced.value)))
 }
 
 /// The pricing problem: maximise Σ weight × seats under the quotas, and, if asked, at most one
@@ -137,7 +137,10 @@ struct Priced {
 
 /// The pricing MIP, with or without the household constraints, searched in slices of
 /// [`PRICING_SLICE`] until `stop` allows, from `hint` if given (a panel that meets the
-/// constraints, which seeds the search's incumbent). `None` if no panel meets them.
+/// constraints, which seeds the search's incumbent). `None` if no panel meets them. With
+/// `limits`, no slice starts once their time is up: the search ends with
+/// [`SelectionError::TimeLimit`], so that a caller's limit holds to within one slice, where a
+/// hard MIP (households) could otherwise run on for [`PRICING_TIME_MAX`].
 ///
 /// A search stopped by its budget returns its incumbent, which microlp marks `Feasible`, not
 /// `Optimal`; that is only an answer under [`Stop::Above`], and only with the proven bound.
@@ -147,7 +150,12 @@ fn solve_pricing(
     keep_households_apart: bool,
     stop: Stop,
     hint: Option<&Panel>,
+    limits: Option<&Limits>,
 ) -> Result<Option<Priced>, SelectionError> {
+    let out_of_time = || limits.filter(|limits| limits.out_of_time()).map(Limits::time_limit_error);
+    if let Some(error) = out_of_time() {
+        return Err(error);
+    }
     let (problem, seats) = pricing_problem(instance, weights, keep_households_apart);
     let started = Instant::now();
     let mut options = SolveOptions::default();
@@ -181,6 +189,9 @@ fn solve_pricing(
             return Err(SelectionError::Solver {
                 reason: format!("a pricing MIP was not settled within {} s", PRICING_TIME_MAX.as_secs()),
             });
+        }
+        if let Some(error) = out_of_time() {
+            return Err(error);
         }
         let mut slice = ResumeOptions::default();
         slice.time_limit = Some(PRICING_SLICE);
@@ -224,7 +235,15 @@ struct Limits {
 
 impl Limits {
     fn reached(&self, stage: usize) -> bool {
-        self.started.elapsed() > self.time || stage > self.stages
+        self.out_of_time() || stage > self.stages
+    }
+
+    fn out_of_time(&self) -> bool {
+        self.started.elapsed() > self.time
+    }
+
+    fn time_limit_error(&self) -> SelectionError {
+        SelectionError::TimeLimit { seconds: self.time.as_secs() }
     }
 }
 
@@ -504,7 +523,7 @@ fn solve_stage(
     let mut centre: Option<(Vec<f64>, f64)> = None;
     for _round in 0..ROUNDS_PER_STAGE_MAX {
         if limits.reached(stage) {
-            return Err(SelectionError::TimeLimit { seconds: limits.time.as_secs() });
+            return Err(limits.time_limit_error());
         }
         stage_lp.lp.solve().map_err(|e| solver_error("stage LP", e))?;
         let duals = stage_lp.lp.duals();
@@ -518,7 +537,7 @@ fn solve_stage(
         if let Some((centre_weights, _)) = centre.as_ref().filter(|_| smoothing) {
             let smoothed: Vec<f64> =
                 centre_weights.iter().zip(&weights).map(|(c, w)| SMOOTHING * c + (1.0 - SMOOTHING) * w).collect();
-            let panel = price(instance, stage_lp, &smoothed, &mut centre, Stop::Optimum, None)?;
+            let panel = price(instance, stage_lp, &smoothed, &mut centre, Stop::Optimum, None, &limits)?;
             if improves(&panel) && stage_lp.add_panel(panel) {
                 continue;
             }
@@ -529,7 +548,7 @@ fn solve_stage(
         // milliseconds without), and proving the optimum of a panel that improves anyway
         // bought nothing.
         let stop = Stop::Above(panel_bound + EPSILON);
-        let panel = price(instance, stage_lp, &weights, &mut centre, stop, None)?;
+        let panel = price(instance, stage_lp, &weights, &mut centre, stop, None, &limits)?;
         // Optimal when no panel improves the lottery. A panel already in the LP cannot (its
         // reduced cost is not positive at the LP optimum); if rounding says otherwise, the
         // stage is optimal within the solver's tolerance.
@@ -549,11 +568,12 @@ fn price(
     centre: &mut Option<(Vec<f64>, f64)>,
     stop: Stop,
     hint: Option<&Panel>,
+    limits: &Limits,
 ) -> Result<Panel, SelectionError> {
     let per_seat: Vec<f64> = weights.iter().zip(&stage_lp.sizes).map(|(w, size)| w / size).collect();
     let pricing_started = Instant::now();
-    let Priced { panel, bound: value, .. } =
-        solve_pricing(instance, &per_seat, true, stop, hint)?.ok_or_else(|| crate::infeasibility(instance))?;
+    let Priced { panel, bound: value, .. } = solve_pricing(instance, &per_seat, true, stop, hint, Some(limits))?
+        .ok_or_else(|| crate::infeasibility(instance))?;
     let nanos = pricing_started.elapsed().as_nanos() as u64;
     PRICING_NANOS.fetch_add(nanos, std::sync::atomic::Ordering::Relaxed);
     EXACT_PRICINGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -569,16 +589,21 @@ fn price(
 mod tests {
     use super::*;
 
+    /// The tests' copy of shared/data/sortition/pool_150_22.
+    fn pool_150() -> Instance {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pool_150_22");
+        let features = std::fs::read_to_string(dir.join("features.csv")).expect("features");
+        let people = std::fs::read_to_string(dir.join("people.csv")).expect("people");
+        let quotas = crate::parse_features_csv(&features).expect("quotas");
+        crate::build_instance(&quotas, &people, 22, &[]).expect("instance")
+    }
+
     /// A refinement stopped after its first stage gives that stage's lottery: every type at
     /// least the maximin optimum, read from the stage's own panels, though the next stage's
     /// start has already pruned and renumbered the LP's columns.
     #[test]
     fn a_refinement_stopped_after_a_stage_keeps_that_stage_s_lottery() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pool_150_22");
-        let features = std::fs::read_to_string(dir.join("features.csv")).expect("features");
-        let people = std::fs::read_to_string(dir.join("people.csv")).expect("people");
-        let quotas = crate::parse_features_csv(&features).expect("quotas");
-        let instance = crate::build_instance(&quotas, &people, 22, &[]).expect("instance");
+        let instance = pool_150();
         let limits = Limits { started: Instant::now(), time: Duration::from_secs(600), stages: 1 };
         let stopped = leximin_within(&instance, limits, &mut |_, _| {}).expect("the maximin stage");
         assert!(!stopped.leximin_complete && stopped.stages == 1);
@@ -588,5 +613,19 @@ mod tests {
         assert!((lowest - 0.1017).abs() < 0.0001, "lowest probability {lowest}");
         assert!((stopped.probabilities.iter().sum::<f64>() - 1.0).abs() < 1e-12);
         assert!(stopped.panels.iter().all(|panel| instance.panel_meets_quotas(panel)));
+    }
+
+    /// Once the caller's time is up, no pricing search starts a slice: a hard MIP can no longer
+    /// hold a ComputeLottery slot past its limit. Without limits the same search answers.
+    #[test]
+    fn no_pricing_search_runs_once_the_time_is_up() {
+        let instance = pool_150();
+        let weights: Vec<f64> = instance.types.iter().map(|t| 1.0 / t.members.len() as f64).collect();
+        let spent = Limits { started: Instant::now(), time: Duration::ZERO, stages: usize::MAX };
+        std::thread::sleep(Duration::from_millis(1));
+        let refused = solve_pricing(&instance, &weights, true, Stop::Optimum, None, Some(&spent));
+        assert!(matches!(refused, Err(SelectionError::TimeLimit { seconds: 0 })), "{:?}", refused.err());
+        let answered = solve_pricing(&instance, &weights, true, Stop::Optimum, None, None).expect("no limit");
+        assert!(answered.is_some_and(|priced| instance.panel_meets_quotas(&priced.panel)));
     }
 }
