@@ -11,6 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// Ports a new server tries before giving up.
+const PORT_ATTEMPTS: usize = 5;
+/// What PostgreSQL logs when its port is taken.
+const PORT_TAKEN: &str = "could not create any TCP/IP sockets";
+
 /// The most WAL a primary keeps for its replication slots (`max_slot_wal_keep_size`).
 pub const SLOT_WAL_KEPT_MAX: &str = "1GB";
 
@@ -62,6 +67,12 @@ impl TestCluster {
     }
 
     pub fn try_start() -> Result<TestCluster, String> {
+        TestCluster::try_start_from_port(free_port())
+    }
+
+    /// [`TestCluster::try_start`], trying `port` first: the harness's own test gives one that
+    /// is taken.
+    pub fn try_start_from_port(port: u16) -> Result<TestCluster, String> {
         let bin = postgres_bin()?;
         let as_postgres_user = is_root();
         let directory = tempfile::tempdir().map_err(|e| format!("a temporary directory: {e}"))?;
@@ -75,12 +86,12 @@ impl TestCluster {
                 return Err("cannot give the temporary directory to the postgres user (does it exist?)".into());
             }
         }
-        let cluster = TestCluster { directory, bin, port: free_port(), as_postgres_user };
+        let mut cluster = TestCluster { directory, bin, port, as_postgres_user };
         cluster.run(
             "initdb",
             &["-D", &data.display().to_string(), "-U", "klero", "--auth=trust", "--no-instructions", "-E", "UTF8"],
         )?;
-        cluster.start_server()?;
+        cluster.start_on_a_free_port()?;
         Ok(cluster)
     }
 
@@ -113,6 +124,24 @@ impl TestCluster {
         Ok(())
     }
 
+    /// Starts a new server, on another free port each time the last one was taken.
+    /// [`free_port`] only finds a port that was free a moment ago: a parallel test's server or
+    /// client may bind it before PostgreSQL does, and the postmaster then exits at once (seen
+    /// in CI as "pg_ctl: could not start server").
+    fn start_on_a_free_port(&mut self) -> Result<(), String> {
+        let mut attempt = 1;
+        loop {
+            match self.start_server() {
+                Err(error) if attempt < PORT_ATTEMPTS && error.contains(PORT_TAKEN) => {
+                    attempt += 1;
+                    self.port = free_port();
+                }
+                started => return started,
+            }
+        }
+    }
+
+    /// Starts the server on its port; on failure, the error carries the server's log.
     fn start_server(&self) -> Result<(), String> {
         let data = self.directory.path().join("data").display().to_string();
         let log = self.directory.path().join("server.log").display().to_string();
@@ -124,7 +153,10 @@ impl TestCluster {
             self.directory.path().display(),
             SLOT_WAL_KEPT_MAX
         );
-        self.run("pg_ctl", &["-D", &data, "-l", &log, "-o", &options, "-w", "-t", "60", "start"])?;
+        if let Err(error) = self.run("pg_ctl", &["-D", &data, "-l", &log, "-o", &options, "-w", "-t", "60", "start"]) {
+            let server_log = std::fs::read_to_string(&log).unwrap_or_default();
+            return Err(format!("{error}\nserver log ({log}):\n{server_log}"));
+        }
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             if started.elapsed() > Duration::from_secs(30) {
@@ -167,7 +199,7 @@ impl TestCluster {
                 .status()
                 .map_err(|e| format!("chown: {e}"))?;
         }
-        let standby = TestCluster {
+        let mut standby = TestCluster {
             directory,
             bin: primary.bin.clone(),
             port: free_port(),
@@ -188,7 +220,7 @@ impl TestCluster {
         let mut text = std::fs::read_to_string(&auto).map_err(|e| format!("reading {}: {e}", auto.display()))?;
         text.push_str(&conninfo);
         std::fs::write(&auto, text).map_err(|e| format!("writing {}: {e}", auto.display()))?;
-        standby.start_server()?;
+        standby.start_on_a_free_port()?;
         Ok(standby)
     }
 

@@ -75,3 +75,16 @@ fn standbys_survive_a_wal_switch_and_a_checkpoint() {
     assert!(completed, "a synchronous commit that s2 alone can acknowledge completes");
     assert_eq!(s2.psql("klero", "SELECT count(*) FROM filler WHERE n = 0"), "1");
 }
+
+/// A new server whose first port is taken (here by this test's own listener) starts on another:
+/// a parallel test can bind a port between `free_port` and PostgreSQL's own bind, which once
+/// failed a CI run with "pg_ctl: could not start server".
+#[test]
+fn a_server_whose_port_is_taken_starts_on_another() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = taken.local_addr().expect("its address").port();
+    let cluster = TestCluster::try_start_from_port(port).expect("a server on another port");
+    assert_ne!(cluster.port, port);
+    assert!(std::net::TcpStream::connect(("127.0.0.1", cluster.port)).is_ok(), "it listens on its new port");
+    drop(taken);
+}
