@@ -362,10 +362,10 @@ fn leximin_within(
 /// δ is the stage's gain over the last: its value is ℓ + δ. Rows 0..types are the types and
 /// row `types` the lottery's total. Columns 1..=types are the surpluses s_t, the panels are
 /// in `panel_columns`, and each stage adds its own δ column; an earlier stage's δ column stays,
-/// at cost 0, while it is basic, because changing only costs and right-hand sides keeps the
-/// basis inverse valid (and a positive old δ only tightens rows, so no optimum uses one);
-/// pruning drops it once it is not. The last stage's optimum stays feasible: fixed types sat
-/// at ℓ, and the others at ℓ or above.
+/// at cost 0, because changing only costs and right-hand sides keeps the basis inverse valid
+/// (and a positive old δ only tightens rows, so no optimum uses one); the first pruning after
+/// its own stage's drops it if it is not basic. The last stage's optimum stays feasible: fixed
+/// types sat at ℓ, and the others at ℓ or above.
 ///
 /// Its duals are the per-type weights y_t = −π_t and the panel bound ŷ = π_total of the
 /// cutting-plane formulation: a panel improves the lottery when Σ_t y_t·share_t(P) > ŷ.
@@ -455,8 +455,9 @@ impl StageLp {
     }
 
     /// Drops the panels that cannot improve the current optimum (nonbasic, with a negative
-    /// reduced cost), and the earlier stages' δ columns that are not basic. Called at a
-    /// stage's optimum, which stays what it was.
+    /// reduced cost), and the δ columns of stages before the one just solved that are not
+    /// basic (the one just solved keeps its own until the next pruning). Called at a stage's
+    /// optimum, which stays what it was.
     ///
     /// Why: every pivot prices the row of B⁻¹ against every nonbasic column, and most panels
     /// of a finished stage never return to the basis. On pool_2000 the LP held 2,100 panels by

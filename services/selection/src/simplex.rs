@@ -1,6 +1,7 @@
 //! A revised primal simplex for column generation: maximise c·x subject to A·x = b, x ≥ 0,
-//! b ≥ 0, where columns arrive one at a time and costs and the right-hand side may change
-//! between solves. The matrix never changes, so the basis inverse stays valid throughout.
+//! b ≥ 0, where columns arrive one at a time, nonbasic ones may leave, and costs and the
+//! right-hand side may change between solves. No basic column ever changes, so the basis
+//! inverse stays valid throughout.
 //!
 //! Why our own: LEXIMIN re-solves the same LP hundreds of times, each time with one more
 //! column. A general solver rebuilds its factorisation on every change (about 60 ms a round on

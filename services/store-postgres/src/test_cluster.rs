@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 const PORT_ATTEMPTS: usize = 5;
 /// What PostgreSQL logs when its port is taken.
 const PORT_TAKEN: &str = "could not create any TCP/IP sockets";
+/// The end of the server's log a failed start reports, at most: a restart's log holds
+/// everything the test did before.
+const LOG_TAIL_MAX: usize = 8 * 1024;
 
 /// The most WAL a primary keeps for its replication slots (`max_slot_wal_keep_size`).
 pub const SLOT_WAL_KEPT_MAX: &str = "1GB";
@@ -154,8 +157,9 @@ impl TestCluster {
             SLOT_WAL_KEPT_MAX
         );
         if let Err(error) = self.run("pg_ctl", &["-D", &data, "-l", &log, "-o", &options, "-w", "-t", "60", "start"]) {
-            let server_log = std::fs::read_to_string(&log).unwrap_or_default();
-            return Err(format!("{error}\nserver log ({log}):\n{server_log}"));
+            let server_log = std::fs::read(&log).unwrap_or_default();
+            let tail = String::from_utf8_lossy(&server_log[server_log.len().saturating_sub(LOG_TAIL_MAX)..]);
+            return Err(format!("{error}\nserver log ({log}, its last {LOG_TAIL_MAX} bytes at most):\n{tail}"));
         }
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
