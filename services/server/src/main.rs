@@ -337,7 +337,8 @@ enum Command {
         /// Where to write distribution.json, probabilities.csv, panel.csv and reserves.csv.
         #[arg(long, required = true)]
         out: Option<PathBuf>,
-        /// Stop refining the leximin lottery after this long (the maximin stage always finishes).
+        /// Stop refining the leximin lottery after this long; a maximin stage not finished by
+        /// then is an error.
         #[arg(long, default_value_t = 110)]
         time_limit_seconds: u64,
         /// Columns of the people file that say where each volunteer lives, comma-separated
