@@ -34,6 +34,12 @@ async fn convene_writers(client: &mut KleroClient, server: &BenchServer) {
 async fn fill(server: &BenchServer, total: usize) -> u64 {
     let mut client = KleroClient::connect(&server.url).await.expect("connect");
     convene_writers(&mut client, server).await;
+    append_submissions(server, total).await
+}
+
+/// Appends about `total` submissions over the writers' assemblies; returns the log's size.
+async fn append_submissions(server: &BenchServer, total: usize) -> u64 {
+    let mut client = KleroClient::connect(&server.url).await.expect("connect");
     let per_writer = total / WRITERS;
     let work = (0..WRITERS)
         .map(|w| {
@@ -238,7 +244,7 @@ async fn monitoring(quick: bool) {
         klero_transparency::RoundOutcome::Alarm(alarm) => panic!("the monitor raised the alarm: {alarm}"),
     };
     // Restarted on its state, it fetches only the partial bundle and replays from disk.
-    let mut restarted = klero_transparency::Monitor::open(config).expect("monitor");
+    let mut restarted = klero_transparency::Monitor::open(config.clone()).expect("monitor");
     let started = Instant::now();
     restarted.round().await.expect("a round");
     let resumed_seconds = started.elapsed().as_secs_f64();
@@ -278,5 +284,32 @@ async fn monitoring(quick: bool) {
         extra.clone(),
     );
     emit("tiles", "monitor_resumed_round_seconds", resumed_seconds, "s", monitor_seconds, extra);
+
+    // One round after 1% new entries, by the monitor that verified the log before them: it
+    // goes on from the state its last round left. The baseline is the same round by a monitor
+    // restarted on the same state directory, which replays the whole log from its disk.
+    let grown = append_submissions(&server, size as usize / 100).await;
+    let started = Instant::now();
+    let outcome = monitor.round().await.expect("a round");
+    let continued_seconds = started.elapsed().as_secs_f64();
+    let new_entries = match outcome {
+        klero_transparency::RoundOutcome::Verified { new_entries, .. } => new_entries,
+        klero_transparency::RoundOutcome::Alarm(alarm) => panic!("the monitor raised the alarm: {alarm}"),
+    };
+    let mut cold = klero_transparency::Monitor::open(config).expect("monitor");
+    let started = Instant::now();
+    let outcome = cold.round().await.expect("a round");
+    let full_seconds = started.elapsed().as_secs_f64();
+    assert!(matches!(outcome, klero_transparency::RoundOutcome::Verified { tree_size, .. } if tree_size == grown));
+    emit(
+        "tiles",
+        "monitor_round_after_1_percent_new_seconds",
+        continued_seconds,
+        "s",
+        full_seconds,
+        json!({"log_events": grown, "new_entries": new_entries, "target_ratio_max": 0.1,
+            "ours": "a round of the monitor that verified the log before the new entries (its replay goes on)",
+            "baseline_name": "the same round by a monitor restarted on the same state directory (the whole log replayed)"}),
+    );
     server.stop().await;
 }

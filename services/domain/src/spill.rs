@@ -613,7 +613,8 @@ impl DistinctKeys {
     }
 
     /// The earliest row whose key an earlier row had, with the first row that had it. Asked
-    /// once, after the last row.
+    /// after the last row; rows may follow, and it may be asked again (each time it reads
+    /// every row's fingerprint).
     pub fn first_repeat(&mut self) -> Option<Repeat> {
         self.write_pending();
         self.runs.close_gathering();
@@ -762,6 +763,24 @@ mod tests {
         assert_eq!(check(&repeats), Some(Repeat { row: 300_001, first: 2, key: key(2).to_vec() }));
         // A key three times: its second row is the repeat.
         assert_eq!(check(&[(10, 5), (20, 5)]).map(|r| (r.row, r.first)), Some((10, 5)));
+    }
+
+    /// A monitor asks after each round and goes on adding rows: a repeat of a row from an
+    /// earlier round is found, and a round with none finds none.
+    #[test]
+    fn distinct_keys_asked_again_after_more_rows_find_a_repeat_of_an_earlier_round() {
+        let key = |n: u32| -> [u8; 16] { [n.to_be_bytes(); 4].concat().try_into().expect("16") };
+        let mut distinct = DistinctKeys::new(Arc::new(MemoryFiles), 16);
+        let mut next = 0u32;
+        for round in [DISTINCT_PENDING_ROWS as u32 + 5, 3, 2 * DISTINCT_PENDING_ROWS as u32] {
+            for _ in 0..round {
+                distinct.push(&key(next)).expect("row");
+                next += 1;
+            }
+            assert_eq!(distinct.first_repeat(), None, "round of {round}: every key differs");
+        }
+        distinct.push(&key(7)).expect("row");
+        assert_eq!(distinct.first_repeat(), Some(Repeat { row: next, first: 7, key: key(7).to_vec() }));
     }
 
     #[test]

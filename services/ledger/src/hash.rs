@@ -64,6 +64,17 @@ impl Hash256 {
         to_hex(&self.0)
     }
 
+    /// The 64 lowercase hex digits, on the stack: the views write a million of these, and a
+    /// `String` each was a seventh of rendering them.
+    pub fn hex_digits(&self) -> [u8; 64] {
+        let mut digits = [0u8; 64];
+        for (pair, byte) in digits.chunks_exact_mut(2).zip(self.0) {
+            pair[0] = HEX_DIGITS[usize::from(byte >> 4)];
+            pair[1] = HEX_DIGITS[usize::from(byte & 0x0f)];
+        }
+        digits
+    }
+
     /// Parses exactly 64 lowercase or uppercase hex digits.
     pub fn from_hex(text: &str) -> Result<Hash256, HexError> {
         let bytes = from_hex(text)?;
@@ -89,7 +100,7 @@ impl fmt::Display for Hash256 {
 #[cfg(feature = "serde")]
 impl serde::Serialize for Hash256 {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.to_hex())
+        serializer.serialize_str(std::str::from_utf8(&self.hex_digits()).expect("hex digits are ASCII"))
     }
 }
 
@@ -121,13 +132,14 @@ pub fn to_hex(bytes: &[u8]) -> String {
 
 /// Appends `bytes` in lowercase hex to `text`, allocating nothing else.
 pub fn push_hex(text: &mut String, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     text.reserve(bytes.len() * 2);
     for byte in bytes {
-        text.push(DIGITS[(byte >> 4) as usize] as char);
-        text.push(DIGITS[(byte & 0x0f) as usize] as char);
+        text.push(char::from(HEX_DIGITS[usize::from(byte >> 4)]));
+        text.push(char::from(HEX_DIGITS[usize::from(byte & 0x0f)]));
     }
 }
+
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 
 pub fn from_hex(text: &str) -> Result<Vec<u8>, HexError> {
     let digits = text.as_bytes();
@@ -162,6 +174,7 @@ mod tests {
     #[test]
     fn sha256_of_empty_input_matches_the_published_value() {
         assert_eq!(Hash256::of(b"").to_hex(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(&Hash256::of(b"").hex_digits()[..], Hash256::of(b"").to_hex().as_bytes());
         assert_eq!(Hash256::of_parts(&[b"ab", b"c"]), Hash256::of(b"abc"));
     }
 }

@@ -4,10 +4,15 @@
 //! if given); fetches the envelope bundle, the entry bundle and the level-0 tile of every leaf it
 //! has not verified yet, and checks that each envelope hashes to its entry and each entry to its
 //! leaf; asks each witness it was given for the latest checkpoint it cosigned; and then replays
-//! the whole log through `klero verify`'s checks (signatures, chains, authority, rules) with the
+//! the log through `klero verify`'s checks (signatures, chains, authority, rules) with the
 //! previous checkpoint, the new one and the witnesses' as anchors. So a new checkpoint that is
 //! not an extension of the last one, or one whose root another signed checkpoint of that size
 //! contradicts (a split view), fails like a forked export.
+//!
+//! The replay goes on from the state the last round left in memory
+//! ([`ContinuedVerification`]), so a round costs its new entries only. The first round after a
+//! start replays the whole log, and so does a round whose anchors that state cannot check (a
+//! witness's checkpoint of a size below the one verified that no round verified).
 //!
 //! Its state directory keeps the last checkpoint verified (`checkpoint`) and the full envelope
 //! bundles verified so far (`envelopes/<N>`), so after a restart it fetches only what is new.
@@ -18,7 +23,7 @@ use klero_ledger::cosignature::WitnessPolicy;
 use klero_ledger::envelope::{event_hash_of_envelope_bytes, ENVELOPE_BYTES_MAX};
 use klero_ledger::merkle::leaf_hash;
 use klero_ledger::tiles::{self, TileKind, TilePath, TILE_WIDTH};
-use klero_verifier::{verify_envelopes, ExportHeader, VerifyOptions};
+use klero_verifier::{ContinuedVerification, ExportHeader, VerifyOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -69,6 +74,8 @@ pub struct Monitor {
     http: HttpClient,
     /// The last checkpoint verified, as its note.
     last: Option<SignedCheckpoint>,
+    /// The replay's state as the last round left it.
+    verification: ContinuedVerification,
 }
 
 fn state_error(path: &Path, error: impl std::fmt::Display) -> MonitorError {
@@ -108,7 +115,12 @@ impl Monitor {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(state_error(&path, e)),
         };
-        Ok(Monitor { http: HttpClient::new(config.timeout), config, last })
+        Ok(Monitor {
+            http: HttpClient::new(config.timeout),
+            config,
+            last,
+            verification: ContinuedVerification::default(),
+        })
     }
 
     /// The size verified so far.
@@ -199,24 +211,33 @@ impl Monitor {
             views: Vec::new(),
         };
         let directory = self.config.state_dir.join(ENVELOPES_DIR);
+        let mut verification = std::mem::take(&mut self.verification);
+        let from = verification.resumes_at(&header);
         let report = tokio::task::spawn_blocking(move || {
             let failed = std::cell::RefCell::new(None);
-            let envelopes = bundles.into_iter().flat_map(|source| match source.read(&directory) {
-                Ok(envelopes) => envelopes,
-                Err(error) => {
-                    failed.replace(Some(error));
-                    Vec::new()
-                }
-            });
-            let report = verify_envelopes(&header, envelopes, &VerifyOptions::default(), &mut |_, _| {});
-            (report, failed.into_inner())
+            let first_bundle = (from / TILE_WIDTH) as usize;
+            let envelopes = bundles
+                .into_iter()
+                .skip(first_bundle)
+                .flat_map(|source| match source.read(&directory) {
+                    Ok(envelopes) => envelopes,
+                    Err(error) => {
+                        failed.replace(Some(error));
+                        Vec::new()
+                    }
+                })
+                .skip((from % TILE_WIDTH) as usize);
+            let report = verification.verify(&header, envelopes, &VerifyOptions::default(), &mut |_, _| {});
+            (report, failed.into_inner(), verification)
         })
         .await
         .map_err(|e| MonitorError::State { path: self.config.state_dir.clone(), reason: e.to_string() })?;
-        let (report, failed) = report;
+        let (report, failed, verification) = report;
         if let Some(error) = failed {
+            // The replay saw the envelopes cut short: start the next round afresh.
             return Err(error);
         }
+        self.verification = verification;
         if let Some(failure) = &report.first_failure {
             self.discard_fetched(&fetched);
             return Ok(RoundOutcome::Alarm(format!("the log does not verify: {failure}")));

@@ -18,5 +18,5 @@ pub mod verify;
 pub use export::{Export, ExportFormatError, ExportHeader, ExportReader, ExportWriter, PublishedView};
 pub use verify::{
     check_documents, check_openings, verify_envelopes, verify_export, verify_export_with, verify_stream, AnswerTime,
-    Failure, FailureClass, Opening, Report, VerifyOptions, TIME_TOLERANCE_MS,
+    ContinuedVerification, Failure, FailureClass, Opening, Report, VerifyOptions, TIME_TOLERANCE_MS,
 };

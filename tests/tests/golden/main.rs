@@ -802,6 +802,9 @@ fn the_slice_vectors_are_pinned_byte_for_byte() {
 /// A verifier's failure as the export vectors pin it: class, position and line.
 type Verdict<'c> = (&'c str, Option<u64>, Option<usize>);
 
+/// A tampered copy of `fixture.export`: its name, its edits and the verdict intended.
+type ExportCase = (&'static str, Vec<Edit>, Option<Verdict<'static>>);
+
 /// One change to `fixture.export`, by the 1-based number of a line of the original file.
 enum Edit {
     Replace(usize, String),
@@ -855,6 +858,17 @@ fn checkpoint_line(
     heads_of: Option<usize>,
 ) -> String {
     use base64::Engine as _;
+    let note = checkpoint_note(events, size, root, heads_of);
+    format!("checkpoint {}", base64::engine::general_purpose::STANDARD.encode(note))
+}
+
+/// [`checkpoint_line`]'s signed note.
+fn checkpoint_note(
+    events: &[Vec<u8>],
+    size: usize,
+    root: Option<klero_ledger::Hash256>,
+    heads_of: Option<usize>,
+) -> String {
     let prefix_heads = |count: usize| {
         let mut chains = klero_ledger::chain::StreamChainChecker::new();
         for bytes in &events[..count] {
@@ -873,8 +887,7 @@ fn checkpoint_line(
         root_hash: root.unwrap_or_else(|| tree.root()),
         stream_heads: Some(prefix_heads(heads_of.unwrap_or(size))),
     };
-    let note = fixture::lifecycle().log_key.sign(&checkpoint).expect("sign").note().to_string();
-    format!("checkpoint {}", base64::engine::general_purpose::STANDARD.encode(note))
+    fixture::lifecycle().log_key.sign(&checkpoint).expect("sign").note().to_string()
 }
 
 /// The fixture's log with one more event, by the fixture's facilitator: the event line and the
@@ -911,8 +924,9 @@ fn one_more_event(event_type: &str, version: u32, payload: Vec<u8>) -> (String, 
 /// Tampered exports, as edits of `fixture.export`, and the verdict every verifier must reach
 /// (docs/FORMAT.md §8): `ok`, or the failure's class, position and line (`-` for none). Each
 /// verdict is asserted here as intended, then pinned in `export-vectors.txt`.
-#[test]
-fn the_export_failure_vectors_are_pinned() {
+/// `fixture.export`, and the tampered copies of [`the_export_failure_vectors_are_pinned`]:
+/// each case's name, edits and intended verdict.
+fn export_failure_cases() -> (String, Vec<ExportCase>) {
     use prost::Message as _;
     let original =
         std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/fixture.export"))
@@ -937,7 +951,7 @@ fn the_export_failure_vectors_are_pinned() {
     let (nul_line, nul_checkpoint) =
         one_more_event("klero.deliberation.v1.SessionHeld", 1, nul_session.encode_to_vec());
     let another_root = Some(klero_ledger::Hash256::of(b"another history"));
-    let cases: Vec<(&str, Vec<Edit>, Option<Verdict>)> = vec![
+    let cases: Vec<ExportCase> = vec![
         ("the fixture as it is", vec![], None),
         (
             "the last event left out",
@@ -1007,6 +1021,12 @@ fn the_export_failure_vectors_are_pinned() {
             Some(("payload", Some(size as u64), None)),
         ),
     ];
+    (original, cases)
+}
+
+#[test]
+fn the_export_failure_vectors_are_pinned() {
+    let (original, cases) = export_failure_cases();
     let mut out = String::from(
         "# Kleroterion golden export vectors (docs/FORMAT.md §8): tampered copies of fixture.export and the verdict.\n\
          # Each case: edits of fixture.export by the 1-based number of a line of the original file (replace N TEXT,\n\
@@ -1202,4 +1222,133 @@ fn the_witnessed_time_vectors_are_pinned() {
         }
     }
     expect_file!["time-vectors.txt"].assert_eq(&out);
+}
+
+/// A monitor's verification goes on from the state its last round left
+/// (`klero_verifier::ContinuedVerification`). What must never happen: a continued round says
+/// ok where a replay from the first event fails, or fails where that replay says ok. So every
+/// tampered export above, and the fixture itself, gets the same verdict continued from an
+/// honest, checkpointed prefix as verified whole; and what the kept state cannot check (a
+/// checkpoint of a past size it never verified, a fork of the size it verified) sends the
+/// round back to the first event, where the fork is found.
+#[test]
+fn a_continued_verification_reaches_the_verdict_of_a_whole_one() {
+    use klero_verifier::{verify_export, ContinuedVerification, Export, ExportHeader, Report};
+    let verdict = |report: &Report| report.first_failure.as_ref().map(|f| (f.class.as_str().to_string(), f.position));
+    let (original, cases) = export_failure_cases();
+    let honest = fixture::lifecycle().export;
+    let size = honest.events.len();
+    let another_root = Some(klero_ledger::Hash256::of(b"another history"));
+    // Verifies the first `split` honest events under their own checkpoint, then `whole` from
+    // where the kept state resumes; gives that point and the second round's report.
+    let continued = |split: usize, whole: &Export| {
+        let mut verification = ContinuedVerification::default();
+        let prefix = ExportHeader {
+            checkpoints: vec![checkpoint_note(&honest.events, split, None, None)],
+            views: Vec::new(),
+            ..whole.header()
+        };
+        let first =
+            verification.verify(&prefix, honest.events[..split].iter().cloned(), &Default::default(), &mut |_, _| {});
+        assert!(first.ok(), "the honest prefix of {split}: {}", first.to_text());
+        let from = verification.resumes_at(&whole.header());
+        let report = verification.verify(
+            &whole.header(),
+            whole.events[from as usize..].iter().cloned(),
+            &Default::default(),
+            &mut |_, _| {},
+        );
+        (from, report, verification)
+    };
+    let mut compared = 0;
+    for (name, edits, _) in &cases {
+        let Ok(mut tampered) = Export::parse(&apply(&original, edits)) else { continue };
+        for split in [1, size / 3, size / 2, size - 2] {
+            if tampered.events.len() < split || tampered.events[..split] != honest.events[..split] {
+                continue;
+            }
+            // The monitor's anchors: its last checkpoint (of the prefix) beside the log's new one.
+            let mut whole = tampered.clone();
+            whole.checkpoints.push(checkpoint_note(&honest.events, split, None, None));
+            let expected = verify_export(&whole, &mut |_, _| {});
+            let (from, report, _) = continued(split, &whole);
+            assert_eq!(from, split as u64, "{name}, split at {split}: the kept state covers the prefix");
+            assert_eq!(verdict(&report), verdict(&expected), "{name}, split at {split}: {}", report.to_text());
+            if expected.ok() {
+                assert_eq!((report.root_hash, report.anchored_size), (expected.root_hash, expected.anchored_size));
+            }
+            compared += 1;
+        }
+        tampered.checkpoints.clear();
+    }
+    assert!(compared >= 30, "most cases at every split: {compared}");
+
+    let split = size / 2;
+    let with = |extra: Vec<String>, events: Vec<Vec<u8>>| Export {
+        checkpoints: [honest.checkpoints.clone(), extra].concat(),
+        events,
+        ..honest.clone()
+    };
+    // A fork of the verified size: another root signed for it, checked against the kept
+    // tree's edge before any new event.
+    let forked = with(vec![checkpoint_note(&honest.events, split, another_root, None)], honest.events.clone());
+    let (from, report, _) = continued(split, &forked);
+    assert_eq!(from, split as u64);
+    // A fork of a size below it: the kept edge cannot answer, so the round starts again.
+    let earlier_fork =
+        with(vec![checkpoint_note(&honest.events, split - 1, another_root, None)], honest.events.clone());
+    let (earlier_from, earlier, _) = continued(split, &earlier_fork);
+    assert_eq!(earlier_from, 0);
+    assert_eq!(verdict(&earlier).map(|v| v.0), Some("checkpoint".to_string()), "{}", earlier.to_text());
+    assert_eq!(verdict(&earlier), verdict(&verify_export(&earlier_fork, &mut |_, _| {})));
+    assert_eq!(verdict(&report).map(|v| v.0), Some("checkpoint".to_string()), "{}", report.to_text());
+    assert_eq!(verdict(&report), verdict(&verify_export(&forked, &mut |_, _| {})));
+    // An honest checkpoint of a size never verified (a witness's older one): from the start,
+    // and green.
+    let older = with(vec![checkpoint_note(&honest.events, split / 2, None, None)], honest.events.clone());
+    let (from, report, _) = continued(split, &older);
+    assert_eq!(from, 0);
+    assert!(report.ok(), "{}", report.to_text());
+    // An event left out of the new ones: a failure, as whole.
+    let mut omitted = honest.events.clone();
+    omitted.remove(split + 1);
+    let omitted = with(vec![], omitted);
+    let (from, report, mut verification) = continued(split, &omitted);
+    assert_eq!(from, split as u64);
+    assert!(!report.ok());
+    assert_eq!(verdict(&report), verdict(&verify_export(&omitted, &mut |_, _| {})));
+    // After a failure nothing is kept: the next round replays from the first event.
+    assert_eq!(verification.resumes_at(&honest.header()), 0);
+    let again =
+        verification.verify(&honest.header(), honest.events.iter().cloned(), &Default::default(), &mut |_, _| {});
+    assert!(again.ok(), "{}", again.to_text());
+    // A frozen log: the same checkpoint again, nothing new, still verified.
+    let frozen = honest.header();
+    assert_eq!(verification.resumes_at(&frozen), size as u64);
+    let still = verification.verify(&frozen, std::iter::empty(), &Default::default(), &mut |_, _| {});
+    assert!(still.ok() && still.events == size as u64, "{}", still.to_text());
+    // And the honest log in three rounds ends where one replay does.
+    let whole = verify_export(&honest, &mut |_, _| {});
+    let mut verification = ContinuedVerification::default();
+    let mut report = None;
+    for end in [size / 4, size / 2 + 3, size] {
+        let header = ExportHeader {
+            checkpoints: vec![checkpoint_note(&honest.events, end, None, None)],
+            views: Vec::new(),
+            ..honest.header()
+        };
+        let from = verification.resumes_at(&header) as usize;
+        report = Some(verification.verify(
+            &header,
+            honest.events[from..end].iter().cloned(),
+            &Default::default(),
+            &mut |_, _| {},
+        ));
+    }
+    let report = report.expect("three rounds");
+    assert!(report.ok(), "{}", report.to_text());
+    assert_eq!(
+        (report.root_hash, report.events, report.anchored_size),
+        (whole.root_hash, whole.events, whole.anchored_size)
+    );
 }

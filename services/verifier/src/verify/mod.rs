@@ -19,8 +19,10 @@ use std::collections::{BTreeMap, HashSet};
 use std::io::BufRead;
 use std::sync::{mpsc, Arc, Mutex};
 
+mod continued;
 mod report;
 
+pub use continued::ContinuedVerification;
 pub use report::*;
 
 /// Signatures are checked in batches of this many.
@@ -92,6 +94,20 @@ fn verify_events(
     options: &VerifyOptions,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Report {
+    replay_events(header, events, total_events, options, progress, None).0
+}
+
+/// [`verify_events`], from the state a replay of the log's first events left (`resumed`) with
+/// `events` the ones after them, or from the start. Gives back the state it leaves, unless it
+/// could not start.
+fn replay_events(
+    header: &ExportHeader,
+    events: impl Iterator<Item = Result<Vec<u8>, ExportFormatError>>,
+    total_events: u64,
+    options: &VerifyOptions,
+    progress: &mut dyn FnMut(u64, u64),
+    resumed: Option<ReplayState>,
+) -> (Report, Option<ReplayState>) {
     let mut report = Report::default();
     let log_key = match LogVerifierKey::parse_vkey(&header.log_key) {
         Ok(key) => key,
@@ -100,7 +116,7 @@ fn verify_events(
                 &mut report,
                 Failure { line: Some(2), ..failure(FailureClass::Format, None, format!("log key: {error}")) },
             );
-            return report;
+            return (report, None);
         }
     };
     if let Some(pinned) = &options.pinned_log_key {
@@ -108,7 +124,7 @@ fn verify_events(
             let reason =
                 format!("the export names log key {}, not the pinned {}", header.log_key, pinned.to_vkey_string());
             fail(&mut report, Failure { line: Some(2), ..failure(FailureClass::Pin, None, reason) });
-            return report;
+            return (report, None);
         }
     }
     if let Some(pinned) = options.pinned_trust_root {
@@ -119,7 +135,7 @@ fn verify_events(
                 klero_ledger::hash::to_hex(&pinned)
             );
             fail(&mut report, Failure { line: Some(3), ..failure(FailureClass::Pin, None, reason) });
-            return report;
+            return (report, None);
         }
     }
     let mut anchors = Anchors {
@@ -191,25 +207,16 @@ fn verify_events(
         anchors.views.entry(view.tree_size).or_default().push(view);
     }
     let mut replay = Replay {
-        chains: StreamChainChecker::new(),
-        streams: HashSet::new(),
-        event_ids: DistinctKeys::new(
-            options
-                .table_spill
-                .as_ref()
-                .map_or_else(|| Arc::new(MemoryFiles) as Arc<dyn SpillFiles>, |SpillTo(files)| files.clone()),
-            16,
-        ),
-        frontier: Frontier::new(),
-        fold: new_fold(header.trust_root, options.table_spill.as_ref()),
+        state: resumed.unwrap_or_else(|| ReplayState::new(header.trust_root, options)),
         anchors,
         stopped: false,
         collect_sealed_fields: options.collect_sealed_fields,
-        verified_sizes: Vec::new(),
         collect_answer_times: options.witness_policy.is_some(),
         answer_times: Vec::new(),
     };
-    // A checkpoint or view of the empty log is checked before any event.
+    report.events = replay.state.frontier.size();
+    // A checkpoint or view of the empty log (or of the size a resumed replay reached) is
+    // checked before any event.
     replay.check_at_size(&mut report);
 
     let bad_signature: Mutex<Option<(u64, String)>> = Mutex::new(None);
@@ -229,7 +236,7 @@ fn verify_events(
             });
         }
         let mut events = events;
-        let mut next_index = 0u64;
+        let mut next_index = report.events;
         'reading: loop {
             let mut chunk = Vec::with_capacity(CHUNK_EVENTS);
             while chunk.len() < CHUNK_EVENTS {
@@ -307,7 +314,7 @@ fn verify_events(
     }
     // Ids are paired once, here, among the events replayed: a repeat is named at its own log
     // index, as if found in order, since the earliest failure is the one kept.
-    if let Some(repeat) = replay.event_ids.first_repeat() {
+    if let Some(repeat) = replay.state.event_ids.first_repeat() {
         let id = klero_ledger::envelope::EventId(repeat.key.try_into().expect("16-byte ids"));
         fail(
             &mut report,
@@ -318,14 +325,14 @@ fn verify_events(
             ),
         );
     }
-    report.streams = replay.streams.len() as u64;
-    report.root_hash = replay.frontier.root();
+    report.streams = replay.state.streams.len() as u64;
+    report.root_hash = replay.state.frontier.root();
     report.answer_times = attest_answer_times(std::mem::take(&mut replay.answer_times), &replay.anchors.attested);
     report.time_tolerance_ms = options.time_tolerance_ms.unwrap_or(TIME_TOLERANCE_MS);
     report.witness_quorum =
         options.witness_policy.as_ref().map_or((0, 0), |policy| (policy.quorum(), policy.witnesses().len()));
     if options.collect_committed_documents {
-        report.committed_documents = replay.fold.committed_document_kinds().collect();
+        report.committed_documents = replay.state.fold.committed_document_kinds().collect();
     }
     // Checkpoints beyond the events: events the log signed were left out of the export.
     if let Some((&largest, _)) = replay.anchors.checkpoints.iter().next_back() {
@@ -361,7 +368,7 @@ fn verify_events(
     }
     // Only a checkpoint that verifies anchors events: its signature and witnesses, its root
     // and its stream heads against the events at its size.
-    report.anchored_size = replay.verified_sizes.last().copied().unwrap_or(0);
+    report.anchored_size = replay.state.verified_sizes.last().copied().unwrap_or(0);
     report.unanchored_events = report.events - report.anchored_size;
     // Unanchored events are named only when nothing else failed: a dropped event, a broken
     // line or a checkpoint that does not verify leaves events unanchored too, and the
@@ -377,7 +384,7 @@ fn verify_events(
             ),
         );
     }
-    report
+    (report, Some(replay.state))
 }
 
 /// Checks a chunk's signatures in batches, keeping the lowest failing index.
@@ -410,22 +417,47 @@ fn attest_answer_times(mut answers: Vec<AnswerTime>, attested: &[(u64, u64)]) ->
     answers
 }
 
-struct Replay<'h> {
+/// What the replay carries from one event to the next, apart from the export's anchors: a
+/// follower of a growing log keeps it between calls ([`ContinuedVerification`]).
+struct ReplayState {
     chains: StreamChainChecker,
     streams: HashSet<String>,
     /// Every event id so far, by log index: ids are unique across the whole log, which is
-    /// checked once the replay ends ([`Replay::check_event_ids`]).
+    /// checked once the replay ends.
     event_ids: DistinctKeys,
     frontier: Frontier,
     fold: LogFold,
+    /// The sizes of the checkpoints that verified (root and stream heads), ascending: only
+    /// these anchor events.
+    verified_sizes: Vec<u64>,
+}
+
+impl ReplayState {
+    fn new(trust_root: [u8; 32], options: &VerifyOptions) -> ReplayState {
+        ReplayState {
+            chains: StreamChainChecker::new(),
+            streams: HashSet::new(),
+            event_ids: DistinctKeys::new(
+                options
+                    .table_spill
+                    .as_ref()
+                    .map_or_else(|| Arc::new(MemoryFiles) as Arc<dyn SpillFiles>, |SpillTo(files)| files.clone()),
+                16,
+            ),
+            frontier: Frontier::new(),
+            fold: new_fold(trust_root, options.table_spill.as_ref()),
+            verified_sizes: Vec::new(),
+        }
+    }
+}
+
+struct Replay<'h> {
+    state: ReplayState,
     anchors: Anchors<'h>,
     /// A check failed; the rest is not replayed (signatures are still checked).
     stopped: bool,
     /// Keep each sealed field's commitment in the report.
     collect_sealed_fields: bool,
-    /// The sizes of the checkpoints that verified (root and stream heads), ascending: only
-    /// these anchor events.
-    verified_sizes: Vec<u64>,
     /// With a witness policy: note each council answer's times.
     collect_answer_times: bool,
     answer_times: Vec<AnswerTime>,
@@ -438,7 +470,7 @@ impl Replay<'_> {
         let Some((_, Some(assembly_id))) = klero_domain::StreamKind::parse_stream(&envelope.author().stream) else {
             return;
         };
-        let Some(assembly) = self.fold.state().assembly(&assembly_id) else { return };
+        let Some(assembly) = self.state.fold.state().assembly(&assembly_id) else { return };
         let Some(recommendation_id) = assembly.adopted_by_hash.get(adoption) else { return };
         let Some(adopted_at) = assembly.recommendations.get(recommendation_id).and_then(|r| r.adopted_at_unix_ms)
         else {
@@ -468,7 +500,7 @@ impl Replay<'_> {
     fn event(&mut self, envelope: &Envelope, index: u64, report: &mut Report) -> bool {
         let position = Some(index);
         let hash = envelope.event_hash();
-        if let Err(error) = self.chains.check_next(envelope, hash) {
+        if let Err(error) = self.state.chains.check_next(envelope, hash) {
             fail(
                 report,
                 failure(FailureClass::Chain, position, format!("{error}: an event was dropped, reordered or inserted")),
@@ -481,16 +513,16 @@ impl Replay<'_> {
         let author = envelope.author();
         // Row `n` of the ids is log index `n`: every event is replayed in order from 0 until
         // one fails.
-        debug_assert_eq!(index, self.event_ids.rows() as u64);
-        if self.event_ids.push(&author.event_id.0).is_err() {
+        debug_assert_eq!(index, self.state.event_ids.rows() as u64);
+        if self.state.event_ids.push(&author.event_id.0).is_err() {
             let reason = format!("more than {} events: beyond what this verifier counts", u32::MAX);
             fail(report, failure(FailureClass::Chain, position, reason));
             return false;
         }
-        if !self.streams.contains(author.stream.as_str()) {
-            self.streams.insert(author.stream.clone());
+        if !self.state.streams.contains(author.stream.as_str()) {
+            self.state.streams.insert(author.stream.clone());
         }
-        self.frontier.push_entry(&hash);
+        self.state.frontier.push_entry(&hash);
         // Decoded here once, so the sealed fields can be counted; the fold takes it as is.
         let decoded = LogFold::decode(envelope).ok();
         let answers = match &decoded {
@@ -507,7 +539,7 @@ impl Replay<'_> {
                 }
             }
         }
-        let folded = self.fold.fold(LoggedEventRef { log_index: index, envelope, event_hash: hash }, decoded);
+        let folded = self.state.fold.fold(LoggedEventRef { log_index: index, envelope, event_hash: hash }, decoded);
         if matches!(folded, Ok(_) | Err(FoldError::Rejected { .. })) {
             report.authority_checks += 1;
         }
@@ -552,9 +584,9 @@ impl Replay<'_> {
 
     /// Checks the checkpoint and views of the tree size just reached; false if one failed.
     fn check_at_size(&mut self, report: &mut Report) -> bool {
-        let size = self.frontier.size();
+        let size = self.state.frontier.size();
         if let Some(root) = self.anchors.checkpoints.get(&size) {
-            let ours = self.frontier.root();
+            let ours = self.state.frontier.root();
             if *root != ours {
                 fail(
                     report,
@@ -571,7 +603,7 @@ impl Replay<'_> {
             report.checkpoints_verified += 1;
         }
         if let Some(claimed) = self.anchors.stream_heads.get(&size) {
-            let ours = self.chains.heads_tree().commitment();
+            let ours = self.state.chains.heads_tree().commitment();
             if let Some(wrong) = claimed.iter().find(|heads| **heads != ours) {
                 fail(
                     report,
@@ -588,7 +620,7 @@ impl Replay<'_> {
             }
         }
         if self.anchors.checkpoints.contains_key(&size) {
-            self.verified_sizes.push(size);
+            self.state.verified_sizes.push(size);
         }
         for view in self.anchors.views.get(&size).into_iter().flatten() {
             let Some(name) = ViewName::parse(&view.name) else {
@@ -598,7 +630,7 @@ impl Replay<'_> {
             // Hashed as it is written: a view of a million inputs is never held as JSON.
             let rebuilt = klero_domain::AssemblyId::parse(&view.assembly_id)
                 .ok()
-                .and_then(|id| self.fold.views().digest(name, &id));
+                .and_then(|id| self.state.fold.views().digest(name, &id));
             match rebuilt {
                 Some(digest) if digest == view.digest => report.views_checked += 1,
                 Some(digest) => {
