@@ -612,6 +612,15 @@ impl DistinctKeys {
         self.runs.add(entries);
     }
 
+    /// Every key so far, in row order: what a new check is given again, key by key, to go on
+    /// where this one stopped.
+    pub fn keys(&mut self) -> Vec<u8> {
+        self.write_pending();
+        let mut keys = Vec::with_capacity(self.rows as usize * self.key_bytes);
+        self.keys.read_range(0, self.rows, &mut keys);
+        keys
+    }
+
     /// The earliest row whose key an earlier row had, with the first row that had it. Asked
     /// after the last row; rows may follow, and it may be asked again (each time it reads
     /// every row's fingerprint).

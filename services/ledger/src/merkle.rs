@@ -341,6 +341,18 @@ impl Frontier {
         self.size += 1;
     }
 
+    /// The roots of the complete subtrees the edge is made of, largest first: with the size,
+    /// all a follower keeps to go on ([`Frontier::from_parts`]).
+    pub fn subtrees(&self) -> &[Hash256] {
+        &self.subtrees
+    }
+
+    /// The edge of a tree of `size` leaves from its subtrees' roots, largest first; `None`
+    /// unless there is one for each 1 bit of `size`.
+    pub fn from_parts(size: u64, subtrees: Vec<Hash256>) -> Option<Frontier> {
+        (subtrees.len() == size.count_ones() as usize).then_some(Frontier { size, subtrees })
+    }
+
     /// The root of the tree as it stands (RFC 6962 MTH).
     pub fn root(&self) -> Hash256 {
         let mut subtrees = self.subtrees.iter().rev();

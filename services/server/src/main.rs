@@ -518,6 +518,8 @@ fn main() -> anyhow::Result<()> {
             runtime()?.block_on(transparency::serve_witness(key, listen, state_dir, logs))
         }
         Command::Monitor(args) => {
+            // Its warnings (a witness not reached, a replay's state not taken up) go to stderr.
+            init_logging("text");
             let code = runtime()?.block_on(transparency::monitor(args))?;
             if code != 0 {
                 std::process::exit(code);

@@ -113,6 +113,13 @@ pub async fn monitor(args: MonitorArgs) -> anyhow::Result<i32> {
         match monitor.round().await {
             Ok(RoundOutcome::Verified { tree_size, new_entries, root }) => {
                 println!("ok: {tree_size} entries verified ({new_entries} new), root {root}");
+                // One round a process: the next starts from what this one replayed.
+                if args.once && new_entries > 0 {
+                    if let Err(error) = monitor.save_replay() {
+                        eprintln!("error: {error}");
+                        return Ok(1);
+                    }
+                }
             }
             Ok(RoundOutcome::Alarm(alarm)) => {
                 eprintln!("ALARM: {alarm}");

@@ -197,8 +197,12 @@ fn a_split_view_is_caught_by_the_witnesses_the_monitor_and_verify() {
     let first = monitor(&honest_http, "monitor", &policy("2"));
     assert_eq!(first.status.code(), Some(0), "{}", String::from_utf8_lossy(&first.stderr));
     assert!(String::from_utf8_lossy(&first.stdout).contains(&format!("ok: {size} entries verified ({size} new)")));
+    // The replay's state was saved, and the next run takes it up instead of replaying.
+    assert!(dir.join("monitor/replay").exists(), "the replay's state is kept");
     let again = monitor(&honest_http, "monitor", &policy("2"));
     assert!(String::from_utf8_lossy(&again.stdout).contains(&format!("ok: {size} entries verified (0 new)")));
+    let warnings = String::from_utf8_lossy(&again.stderr);
+    assert!(!warnings.contains("replaying the whole log"), "{warnings}");
     drop(honest);
 
     // The rogue server: the same log key, another history of the same size.

@@ -9,13 +9,16 @@
 //! not an extension of the last one, or one whose root another signed checkpoint of that size
 //! contradicts (a split view), fails like a forked export.
 //!
-//! The replay goes on from the state the last round left in memory
-//! ([`ContinuedVerification`]), so a round costs its new entries only. The first round after a
-//! start replays the whole log, and so does a round whose anchors that state cannot check (a
-//! witness's checkpoint of a size below the one verified that no round verified).
+//! The replay goes on from the state the last round left ([`ContinuedVerification`]), so a
+//! round costs its new entries only. A round whose anchors that state cannot check (a
+//! witness's checkpoint of a size below the one verified that no round verified) replays the
+//! whole log.
 //!
-//! Its state directory keeps the last checkpoint verified (`checkpoint`) and the full envelope
-//! bundles verified so far (`envelopes/<N>`), so after a restart it fetches only what is new.
+//! Its state directory keeps the last checkpoint verified (`checkpoint`), the full envelope
+//! bundles verified so far (`envelopes/<N>`), so after a restart it fetches only what is new,
+//! and the replay's state (`replay`), so that a restart replays only what came after it. That
+//! file is rewritten whenever the log has grown by an eighth since it was last written (and by
+//! [`Monitor::save_replay`]): rewriting it costs about what replaying its size does not.
 
 use crate::http_client::{join, HttpClient, HttpError};
 use klero_ledger::checkpoint::{LogVerifierKey, SignedCheckpoint};
@@ -64,6 +67,7 @@ pub enum MonitorError {
 }
 
 const CHECKPOINT_FILE: &str = "checkpoint";
+const REPLAY_FILE: &str = "replay";
 const ENVELOPES_DIR: &str = "envelopes";
 /// Bundles fetched at once.
 const FETCHES_IN_FLIGHT: usize = 8;
@@ -76,6 +80,8 @@ pub struct Monitor {
     last: Option<SignedCheckpoint>,
     /// The replay's state as the last round left it.
     verification: ContinuedVerification,
+    /// The size of the replay's state in `replay` (0 with none).
+    saved_size: u64,
 }
 
 fn state_error(path: &Path, error: impl std::fmt::Display) -> MonitorError {
@@ -115,12 +121,50 @@ impl Monitor {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(state_error(&path, e)),
         };
-        Ok(Monitor {
-            http: HttpClient::new(config.timeout),
-            config,
-            last,
-            verification: ContinuedVerification::default(),
-        })
+        let verified_size = last.as_ref().map_or(0, |c| c.checkpoint().tree_size);
+        let (verification, saved_size) = Self::open_replay(&config, verified_size);
+        Ok(Monitor { http: HttpClient::new(config.timeout), config, last, verification, saved_size })
+    }
+
+    /// The replay's state as `replay` keeps it, if it is sound and no larger than the last
+    /// checkpoint verified; otherwise none (the next round replays the whole log), with a
+    /// warning.
+    fn open_replay(config: &MonitorConfig, verified_size: u64) -> (ContinuedVerification, u64) {
+        let path = config.state_dir.join(REPLAY_FILE);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Default::default(),
+            Err(error) => {
+                tracing::warn!(path = %path.display(), %error, "the replay's state could not be read: replaying the whole log");
+                return Default::default();
+            }
+        };
+        let loaded = ContinuedVerification::load(&bytes, &config.log_key, config.trust_root, &VerifyOptions::default())
+            .and_then(|loaded| match loaded.verified_size() {
+                size if size <= verified_size => Ok(loaded),
+                size => Err(format!("it covers {size} entries, the last checkpoint verified {verified_size}")),
+            });
+        match loaded {
+            Ok(loaded) => {
+                let size = loaded.verified_size();
+                (loaded, size)
+            }
+            Err(reason) => {
+                tracing::warn!(path = %path.display(), %reason, "the replay's state is not taken up: replaying the whole log");
+                Default::default()
+            }
+        }
+    }
+
+    /// Writes the replay's state to `replay` (durably), so that a restart goes on from it.
+    pub fn save_replay(&mut self) -> Result<(), MonitorError> {
+        if self.verification.verified_size() == self.saved_size {
+            return Ok(());
+        }
+        let Some(bytes) = self.verification.save() else { return Ok(()) };
+        write_durably(&self.config.state_dir.join(REPLAY_FILE), &bytes)?;
+        self.saved_size = self.verification.verified_size();
+        Ok(())
     }
 
     /// The size verified so far.
@@ -246,6 +290,9 @@ impl Monitor {
         write_durably(&self.config.state_dir.join(CHECKPOINT_FILE), note.as_bytes())?;
         let new_entries = size - self.verified_size();
         self.last = Some(checkpoint);
+        if size - self.saved_size >= self.saved_size.div_ceil(8).max(1) {
+            self.save_replay()?;
+        }
         Ok(RoundOutcome::Verified { tree_size: size, new_entries, root: root.to_string() })
     }
 

@@ -1327,6 +1327,61 @@ fn a_continued_verification_reaches_the_verdict_of_a_whole_one() {
     assert_eq!(verification.resumes_at(&frozen), size as u64);
     let still = verification.verify(&frozen, std::iter::empty(), &Default::default(), &mut |_, _| {});
     assert!(still.ok() && still.events == size as u64, "{}", still.to_text());
+    // Saved and taken up again (a restart), the state goes on to the same verdict; damaged, or
+    // with a tree edge no signed checkpoint vouches for, it is refused.
+    let prefix = ExportHeader {
+        checkpoints: vec![checkpoint_note(&honest.events, split, None, None)],
+        views: Vec::new(),
+        ..honest.header()
+    };
+    let mut verification = ContinuedVerification::default();
+    let first =
+        verification.verify(&prefix, honest.events[..split].iter().cloned(), &Default::default(), &mut |_, _| {});
+    assert!(first.ok(), "{}", first.to_text());
+    let saved = verification.save().expect("a state to save");
+    let log_key = fixture::lifecycle().log_key.verifier();
+    let load = |bytes: &[u8], trust_root: [u8; 32]| {
+        ContinuedVerification::load(bytes, &log_key, trust_root, &Default::default())
+    };
+    let mut restarted = load(&saved, honest.trust_root).expect("its own state");
+    assert_eq!(restarted.resumes_at(&honest.header()), split as u64);
+    let resumed =
+        restarted.verify(&honest.header(), honest.events[split..].iter().cloned(), &Default::default(), &mut |_, _| {});
+    let whole = verify_export(&honest, &mut |_, _| {});
+    assert!(resumed.ok(), "{}", resumed.to_text());
+    assert_eq!((resumed.root_hash, resumed.anchored_size), (whole.root_hash, whole.anchored_size));
+    let mut restarted = load(&saved, honest.trust_root).expect("its own state");
+    let omitted_rest = restarted.verify(
+        &omitted.header(),
+        omitted.events[split..].iter().cloned(),
+        &Default::default(),
+        &mut |_, _| {},
+    );
+    assert_eq!(verdict(&omitted_rest), verdict(&verify_export(&omitted, &mut |_, _| {})));
+    let mut damaged = saved.clone();
+    damaged[saved.len() / 2] ^= 1;
+    assert!(load(&damaged, honest.trust_root).expect_err("damaged").contains("digest"));
+    assert!(load(&saved, [7; 32]).is_err(), "another trust root");
+    // The tree edge's first subtree changed and the digest made again: no checkpoint signed it.
+    let mut at = b"klero continued verification v1\n".len();
+    let skip_field = |at: &mut usize| {
+        let length = u64::from_be_bytes(saved[*at..*at + 8].try_into().expect("8")) as usize;
+        *at += 8 + length;
+    };
+    skip_field(&mut at);
+    at += 32;
+    let notes = u64::from_be_bytes(saved[at..at + 8].try_into().expect("8"));
+    at += 8;
+    for _ in 0..notes {
+        skip_field(&mut at);
+    }
+    at += 8;
+    let mut forged = saved[..saved.len() - 32].to_vec();
+    forged[at] ^= 1;
+    let digest = klero_ledger::Hash256::of(&forged);
+    forged.extend_from_slice(&digest.0);
+    let refused = load(&forged, honest.trust_root).expect_err("an edge no checkpoint signed");
+    assert!(refused.contains("not the signed checkpoint"), "{refused}");
     // And the honest log in three rounds ends where one replay does.
     let whole = verify_export(&honest, &mut |_, _| {});
     let mut verification = ContinuedVerification::default();
