@@ -2,7 +2,7 @@
 //! `metric`, `value`, `unit`, `baseline` and `ratio`, where the baseline was measured in the
 //! same run on the same machine. BENCHMARKS.md explains each one and how to read it.
 //!
-//! Usage: `klero-bench [verify|append|proof|grpc|verify-export|project|open|select|documents|pages|browser|tiles|postgres|soak|scale|scale-postgres|all]... [--quick]`
+//! Usage: `klero-bench [verify|append|proof|grpc|verify-export|project|open|select|documents|pages|browser|tiles|peers|postgres|soak|scale|scale-postgres|all]... [--quick]`
 
 /// The same allocator as `klero serve`, because the grpc bench hosts the server in this
 /// process (see the workspace Cargo.toml).
@@ -15,6 +15,7 @@ mod document_benches;
 mod grpc_benches;
 mod open_benches;
 mod page_benches;
+mod peer_benches;
 mod postgres_benches;
 mod privacy_benches;
 mod report;
@@ -92,6 +93,7 @@ fn main() {
             "documents" => document_benches::documents_bench(quick),
             "pages" => page_benches::pages(quick),
             "tiles" => tile_benches::tiles(quick),
+            "peers" => peer_benches::peers(quick),
             "soak" => soak_benches::soak(quick),
             "postgres" => postgres_benches::postgres(quick),
             "privacy" => privacy_benches::privacy(quick),
