@@ -9,9 +9,9 @@
 //! heads), a published view of a smaller size, another log key or trust root, or a call
 //! after one that failed.
 
-use super::{replay_events, ReplayState, Report, VerifyOptions};
+use super::{replay_events, spill_files, ReplayState, Report, VerifyOptions};
 use crate::export::ExportHeader;
-use klero_domain::spill::{DistinctKeys, MemoryFiles, SpillFiles, SpillTo};
+use klero_domain::spill::DistinctKeys;
 use klero_domain::TableName;
 use klero_fold::LogFold;
 use klero_ledger::chain::StreamChainChecker;
@@ -20,7 +20,6 @@ use klero_ledger::heads::StreamHeadsCommitment;
 use klero_ledger::merkle::Frontier;
 use klero_ledger::Hash256;
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
 
 /// Checkpoints kept, the largest sizes: a smaller one comes back only as a witness's old
 /// checkpoint, which then costs a replay from the start.
@@ -208,10 +207,7 @@ impl ContinuedVerification {
         if anchor.stream_heads.is_some_and(|heads| heads != chains.heads_tree().commitment()) {
             return Err(format!("the stream heads are not the signed checkpoint's of size {size}"));
         }
-        let files = options
-            .table_spill
-            .as_ref()
-            .map_or_else(|| Arc::new(MemoryFiles) as Arc<dyn SpillFiles>, |SpillTo(files)| files.clone());
+        let files = spill_files(options);
         let mut event_ids = DistinctKeys::new(files.clone(), 16);
         let ids = reader.bytes_field()?;
         if ids.len() as u64 != size * 16 {

@@ -437,13 +437,7 @@ impl ReplayState {
         ReplayState {
             chains: StreamChainChecker::new(),
             streams: HashSet::new(),
-            event_ids: DistinctKeys::new(
-                options
-                    .table_spill
-                    .as_ref()
-                    .map_or_else(|| Arc::new(MemoryFiles) as Arc<dyn SpillFiles>, |SpillTo(files)| files.clone()),
-                16,
-            ),
+            event_ids: DistinctKeys::new(spill_files(options), 16),
             frontier: Frontier::new(),
             fold: new_fold(trust_root, options.table_spill.as_ref()),
             verified_sizes: Vec::new(),
@@ -759,6 +753,14 @@ pub fn check_openings(report: &mut Report, openings: impl IntoIterator<Item = Op
 
 /// The replay's fold; with spill files, its tables keep only their newest rows in memory, so
 /// that verifying millions of submissions does not hold them all.
+/// Where the replay keeps its event ids: `options`' spill files, or memory.
+fn spill_files(options: &VerifyOptions) -> Arc<dyn SpillFiles> {
+    options
+        .table_spill
+        .as_ref()
+        .map_or_else(|| Arc::new(MemoryFiles) as Arc<dyn SpillFiles>, |SpillTo(files)| files.clone())
+}
+
 fn new_fold(trust_root: [u8; 32], spill: Option<&SpillTo>) -> LogFold {
     let mut fold = LogFold::new(trust_root);
     if let Some(SpillTo(files)) = spill {
