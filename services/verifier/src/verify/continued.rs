@@ -142,7 +142,7 @@ impl ContinuedVerification {
         for subtree in state.frontier.subtrees() {
             out.extend_from_slice(&subtree.0);
         }
-        put_u64(&mut out, state.verified_sizes.last().copied().unwrap_or(0));
+        put_u64(&mut out, state.anchored_size);
         let heads = state.chains.heads();
         put_u64(&mut out, heads.len() as u64);
         for (stream, next, last) in heads {
@@ -210,7 +210,7 @@ impl ContinuedVerification {
         let files = spill_files(options);
         let mut event_ids = DistinctKeys::new(files.clone(), 16);
         let ids = reader.bytes_field()?;
-        if ids.len() as u64 != size * 16 {
+        if Some(ids.len() as u64) != size.checked_mul(16) {
             return Err("event ids that do not count the state's events".into());
         }
         for id in ids.chunks_exact(16) {
@@ -225,7 +225,7 @@ impl ContinuedVerification {
         if fold.next_log_index() != size || !reader.bytes.is_empty() {
             return Err("a fold of another size, or bytes after it".into());
         }
-        let state = ReplayState { chains, streams, event_ids, frontier, fold, verified_sizes: vec![anchored_size] };
+        let state = ReplayState { chains, streams, event_ids, frontier, fold, anchored_size };
         let log_key = log_key.to_vkey_string();
         Ok(ContinuedVerification { kept: Some(Kept { state, log_key, trust_root, checkpoints }) })
     }

@@ -368,7 +368,7 @@ fn replay_events(
     }
     // Only a checkpoint that verifies anchors events: its signature and witnesses, its root
     // and its stream heads against the events at its size.
-    report.anchored_size = replay.state.verified_sizes.last().copied().unwrap_or(0);
+    report.anchored_size = replay.state.anchored_size;
     report.unanchored_events = report.events - report.anchored_size;
     // Unanchored events are named only when nothing else failed: a dropped event, a broken
     // line or a checkpoint that does not verify leaves events unanchored too, and the
@@ -427,9 +427,9 @@ struct ReplayState {
     event_ids: DistinctKeys,
     frontier: Frontier,
     fold: LogFold,
-    /// The sizes of the checkpoints that verified (root and stream heads), ascending: only
-    /// these anchor events.
-    verified_sizes: Vec<u64>,
+    /// The largest size of a checkpoint that verified (root and stream heads): only events
+    /// below it are anchored. One number, not a list, as a monitor's replay goes on for good.
+    anchored_size: u64,
 }
 
 impl ReplayState {
@@ -440,7 +440,7 @@ impl ReplayState {
             event_ids: DistinctKeys::new(spill_files(options), 16),
             frontier: Frontier::new(),
             fold: new_fold(trust_root, options.table_spill.as_ref()),
-            verified_sizes: Vec::new(),
+            anchored_size: 0,
         }
     }
 }
@@ -614,7 +614,7 @@ impl Replay<'_> {
             }
         }
         if self.anchors.checkpoints.contains_key(&size) {
-            self.state.verified_sizes.push(size);
+            self.state.anchored_size = size;
         }
         for view in self.anchors.views.get(&size).into_iter().flatten() {
             let Some(name) = ViewName::parse(&view.name) else {
