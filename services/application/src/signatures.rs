@@ -19,7 +19,8 @@
 //! ([`SignatureChecker::append_in_progress`]), an append that finds too few signatures queued
 //! does not lead: it waits for a later arrival to lead a fuller batch, or for at most a
 //! millisecond, then leads itself.
-//! Large requests (AppendBatch) are batches already and are checked off the async workers.
+//! Large requests (AppendBatch) are batches already and are checked off the async workers: on
+//! two threads at once when nothing else is in progress, else on one.
 
 use crate::ApplicationError;
 use klero_ledger::envelope::{EventId, SignedAuthorPart};
@@ -51,7 +52,8 @@ const BUSY_APPENDS_IN_PROGRESS: usize = 2 * BATCH_WORTH_LEADING;
 /// The longest an append waits for a fuller batch before it leads its own; one tick of tokio's
 /// timer.
 const FULLER_BATCH_WAIT_MAX: std::time::Duration = std::time::Duration::from_millis(1);
-/// Requests with at least this many events are checked on blocking threads, split in two.
+/// Requests with at least this many events are checked on blocking threads, split in two when
+/// the server has no other append in progress.
 const LARGE_REQUEST_EVENTS: usize = 32;
 /// Most author keys kept decompressed.
 const AUTHOR_KEYS_CACHED_MAX: usize = 4_096;
@@ -100,7 +102,11 @@ impl SignatureChecker {
             events.push((event, key));
         }
         let answer = if events.len() >= LARGE_REQUEST_EVENTS {
-            check_large(events).await?
+            // Split across the cores only when this is the one append in progress: otherwise
+            // the other core has work already, and a second thread and a second batch equation
+            // would only add their own cost.
+            let alone = self.inner.appends_in_progress.load(Ordering::Relaxed) <= 1;
+            check_large(events, alone).await?
         } else {
             let (reply, mut answer) = oneshot::channel();
             self.inner.queue(Job { events, reply });
@@ -204,9 +210,13 @@ impl Inner {
     }
 }
 
-/// A large request is its own batch: checked on blocking threads, in two halves at once.
-async fn check_large(mut events: Vec<(SignedAuthorPart, AuthorKey)>) -> Result<Answer, ApplicationError> {
+/// A large request is its own batch, checked on a blocking thread; in two halves at once on
+/// two threads when `split`.
+async fn check_large(mut events: Vec<(SignedAuthorPart, AuthorKey)>, split: bool) -> Result<Answer, ApplicationError> {
     tokio::task::spawn_blocking(move || {
+        if !split {
+            return VerifiedAuthorPart::verify_appends(vec![events]).into_iter().next().expect("one answer per append");
+        }
         let second = events.split_off(events.len() / 2);
         let offset = events.len();
         let (first, second) = std::thread::scope(|scope| {

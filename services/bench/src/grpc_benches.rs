@@ -117,14 +117,20 @@ pub struct Run {
     pub calls_per_second: f64,
     pub latencies: Vec<Duration>,
     /// Process CPU time per call (client and server share the process), in µs.
-    cpu_us_per_call: f64,
+    pub cpu_us_per_call: f64,
     /// Process CPU time over wall time: how many of the cores the run kept busy.
-    cores_busy: f64,
+    pub cores_busy: f64,
+    /// The wall time of the run.
+    pub seconds: f64,
 }
 
 /// This process's user + system CPU time so far, from /proc (Linux), in seconds.
 fn process_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    cpu_seconds_of_stat(&std::fs::read_to_string("/proc/self/stat").unwrap_or_default())
+}
+
+/// User + system CPU time, in seconds, from a `/proc/<pid>/stat` line.
+pub(crate) fn cpu_seconds_of_stat(stat: &str) -> f64 {
     // Fields after the command name, which is in parentheses and may hold spaces.
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after.split_whitespace().collect();
@@ -173,6 +179,7 @@ pub async fn drive(url: &str, work: Vec<(String, Vec<SignedEvent>)>, batch: bool
     let cpu_seconds = process_cpu_seconds() - cpu_started;
     let cpu_us_per_call = cpu_seconds * 1e6 / latencies.len() as f64;
     Run {
+        seconds,
         cores_busy: cpu_seconds / seconds,
         events_per_second: total_events as f64 / seconds,
         calls_per_second: latencies.len() as f64 / seconds,
@@ -294,10 +301,31 @@ pub fn grpc(quick: bool) {
                 }).collect::<Vec<_>>();
                 let mut ours_runs = Vec::new();
                 let mut echo_runs = Vec::new();
+                let (mut raw_verify_rates, mut raw_verify_256_rates) = (Vec::new(), Vec::new());
                 let mut payload_bytes = 0;
                 for _ in 0..rounds {
                     let ours_work = sign_work();
                     payload_bytes = ours_work[0].1[0].wire.author_encoding.len();
+                    // Batches are measured against the raw verification of the same events
+                    // too (issue 31): what the two cores could do if checking signatures were
+                    // all an append cost.
+                    let raw = batch.then(|| {
+                        crate::verify_benches::RawInputs::of_signed(ours_work.iter().flat_map(|(_, events)| {
+                            events.iter().map(|e| {
+                                (e.wire.author_encoding.clone(), e.wire.signature.as_slice().try_into().expect("64 bytes"))
+                            })
+                        }))
+                    });
+                    // Before the drive, while the server is idle, so its work after the last
+                    // answer (the fold, a snapshot) does not slow the baseline.
+                    if let Some(raw) = raw {
+                        // The faster of two: the first pass runs on cold caches. Batches of 256
+                        // too, the `verify` bench's size, where dalek switches to Pippenger's
+                        // method and checks faster than any 100-event call can be.
+                        let rate = |batch| crate::verify_benches::raw_rate(&raw, 2, batch);
+                        raw_verify_rates.push(rate(BATCH_EVENTS).max(rate(BATCH_EVENTS)));
+                        raw_verify_256_rates.push(rate(256).max(rate(256)));
+                    }
                     ours_runs.push(drive(&url, ours_work, batch).await);
                     if !no_echo {
                         echo_runs.push(drive(&echo_url, sign_work(), batch).await);
@@ -312,6 +340,15 @@ pub fn grpc(quick: bool) {
                 emit("grpc", &format!("{mode}_calls_per_second_{clients}_clients"), rate(&ours_runs, |r| r.calls_per_second), "calls/s", rate(&echo_runs, |r| r.calls_per_second), extra.clone());
                 emit("grpc", &format!("{mode}_cpu_us_per_call_{clients}_clients"), rate(&ours_runs, |r| r.cpu_us_per_call), "us", rate(&echo_runs, |r| r.cpu_us_per_call), extra.clone());
                 emit("grpc", &format!("{mode}_cores_busy_{clients}_clients"), rate(&ours_runs, |r| r.cores_busy), "cores", rate(&echo_runs, |r| r.cores_busy), extra.clone());
+                if batch {
+                    let mut against_raw = extra.clone();
+                    if let Some(against_raw) = against_raw.as_object_mut() {
+                        against_raw.insert("baseline_name".into(), json!("ed25519_dalek::verify_batch of the same events on 2 threads, batches of 100, inputs extracted beforehand"));
+                        against_raw.insert("target_ratio_min".into(), json!(if clients == 64 { Some(0.8) } else { None }));
+                        against_raw.insert("raw_verify_batches_of_256_events_per_second".into(), json!(median(&mut raw_verify_256_rates).round()));
+                    }
+                    emit("grpc", &format!("batch_events_per_second_{clients}_clients_vs_raw_verify"), rate(&ours_runs, |r| r.events_per_second), "events/s", median(&mut raw_verify_rates), against_raw);
+                }
                 let mut ours_latencies: Vec<Duration> = ours_runs.into_iter().flat_map(|r| r.latencies).collect();
                 let mut echo_latencies: Vec<Duration> = echo_runs.into_iter().flat_map(|r| r.latencies).collect();
                 for (name, q) in [("p50", 0.5), ("p99", 0.99)] {

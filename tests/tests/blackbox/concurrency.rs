@@ -119,6 +119,84 @@ async fn a_bad_signature_among_concurrent_appends_fails_only_its_own_append() {
     assert_eq!(server.log_size().await, before + landed, "only the good appends are in the log");
 }
 
+/// A large batch is checked on two threads when it is the only append in progress, and whole
+/// on one when others are: either way a bad signature fails its whole batch, named by its own
+/// index (in the first half or the second), and every good batch lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_signature_in_a_large_batch_is_named_alone_and_under_load() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let cast = std::sync::Arc::new(Cast::new("large"));
+    assembly_with_panel(&mut client, &cast, "large").await;
+    const BATCH: usize = 40;
+    let stream = "assembly/large/deliberation";
+    let batch_of = |label: String, bad_at: Option<usize>| {
+        (0..BATCH)
+            .map(|n| {
+                let mut event = sign(&cast.facilitator, "large", &submission(format!("{label}-{n}")));
+                if bad_at == Some(n) {
+                    event.wire.signature[40] ^= 0x10;
+                }
+                event
+            })
+            .collect::<Vec<_>>()
+    };
+    let refused_at = |outcome: Result<Vec<klero_proto::ledger::AppendedEvent>, ClientError>| match outcome {
+        Err(ClientError::Refused(status)) => {
+            assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
+            status.message().to_string()
+        }
+        other => panic!("expected a bad signature, got {other:?}"),
+    };
+    let before = server.log_size().await;
+    // Alone: the batch is split in two halves; one bad signature in each half in turn.
+    for bad_at in [3, BATCH - 2] {
+        let message =
+            refused_at(client.append_batch(stream, &batch_of(format!("alone{bad_at}"), Some(bad_at)), None).await);
+        assert!(message.contains(&format!("signature of event {bad_at} (")), "{message}");
+    }
+    assert_eq!(server.log_size().await, before, "a refused batch appends nothing");
+
+    // Under load: eight clients at once, some batches with a bad signature anywhere.
+    const CLIENTS: usize = 8;
+    const ROUNDS: usize = 4;
+    let mut tasks = Vec::new();
+    for task in 0..CLIENTS {
+        let (url, batches) = (
+            server.url(),
+            (0..ROUNDS)
+                .map(|round| {
+                    let bad_at = ((task + round) % 3 == 0).then_some((task * 7 + round * 13) % BATCH);
+                    (bad_at, batch_of(format!("load{task}x{round}"), bad_at))
+                })
+                .collect::<Vec<_>>(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut client = klero_client::KleroClient::connect(&url).await.expect("connect");
+            let mut landed = 0u64;
+            for (bad_at, batch) in batches {
+                let outcome = client.append_batch(stream, &batch, None).await;
+                match bad_at {
+                    None => landed += outcome.expect("a good batch lands").len() as u64,
+                    Some(bad_at) => {
+                        let message = refused_at(outcome);
+                        assert!(message.contains(&format!("signature of event {bad_at} (")), "{message}");
+                    }
+                }
+            }
+            landed
+        }));
+    }
+    let mut landed = 0;
+    for task in tasks {
+        landed += task.await.expect("task");
+    }
+    let good_batches =
+        (0..CLIENTS).flat_map(|t| (0..ROUNDS).map(move |r| (t + r) % 3 != 0)).filter(|good| *good).count();
+    assert_eq!(landed, (good_batches * BATCH) as u64);
+    assert_eq!(server.log_size().await, before + landed, "only the good batches are in the log");
+}
+
 /// One event id sent at once with two different contents, to two assemblies so that neither
 /// waits for the other's stream: exactly one lands and the other is ALREADY_EXISTS. The server
 /// folds the events it appends into its views from what it decoded on the way in, so the views
