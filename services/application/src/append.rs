@@ -229,7 +229,8 @@ impl Application {
 
             // The fold takes these once the log holds them; spare it decoding them again.
             self.cache_decoded(verified, &events);
-            match self.log.append_verified(stream, at, verified, now).await {
+            // Replays were looked for before the decision (above, in `append_checked`).
+            match self.log.append_decided(stream, at, verified, now).await {
                 Ok(appended) => {
                     // An append is one unit: its events are consecutive leaves the log now holds.
                     let log_size = self.log.size();

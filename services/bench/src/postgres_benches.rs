@@ -28,9 +28,12 @@ fn event(writer: usize, n: usize) -> EventData {
 struct Run {
     events_per_second: f64,
     latencies: Vec<Duration>,
+    /// PostgreSQL's CPU time per event during the run, in µs.
+    database_us_per_event: f64,
 }
 
 async fn ours(store: Arc<PostgresStore>, writers: usize, appends: usize, batch: usize, round: usize) -> Run {
+    let database_before = database_processes();
     let started = Instant::now();
     let tasks: Vec<_> = (0..writers)
         .map(|writer| {
@@ -52,7 +55,12 @@ async fn ours(store: Arc<PostgresStore>, writers: usize, appends: usize, batch: 
     for task in tasks {
         latencies.extend(task.await.expect("writer"));
     }
-    Run { events_per_second: (writers * appends * batch) as f64 / started.elapsed().as_secs_f64(), latencies }
+    let events = (writers * appends * batch) as f64;
+    Run {
+        events_per_second: events / started.elapsed().as_secs_f64(),
+        latencies,
+        database_us_per_event: database_cpu_since(&database_before) * 1e6 / events,
+    }
 }
 
 /// The baseline: the same rows as plain `INSERT`s, one transaction per append, each writer on
@@ -64,6 +72,7 @@ async fn plain(url: &str, writers: usize, appends: usize, batch: usize, round: u
         tokio::spawn(connection);
         clients.push(client);
     }
+    let database_before = database_processes();
     let started = Instant::now();
     let tasks: Vec<_> = clients
         .into_iter()
@@ -88,15 +97,26 @@ async fn plain(url: &str, writers: usize, appends: usize, batch: usize, round: u
                     transaction.commit().await.expect("commit");
                     latencies.push(at.elapsed());
                 }
-                latencies
+                // The connection is kept until the database's CPU is read: a backend that
+                // ends takes its CPU time with it.
+                (latencies, client)
             })
         })
         .collect();
-    let mut latencies = Vec::new();
+    let (mut latencies, mut clients) = (Vec::new(), Vec::new());
     for task in tasks {
-        latencies.extend(task.await.expect("writer"));
+        let (writer_latencies, client) = task.await.expect("writer");
+        latencies.extend(writer_latencies);
+        clients.push(client);
     }
-    Run { events_per_second: (writers * appends * batch) as f64 / started.elapsed().as_secs_f64(), latencies }
+    let events = (writers * appends * batch) as f64;
+    let run = Run {
+        events_per_second: events / started.elapsed().as_secs_f64(),
+        latencies,
+        database_us_per_event: database_cpu_since(&database_before) * 1e6 / events,
+    };
+    drop(clients);
+    run
 }
 
 pub fn postgres(quick: bool) {
@@ -136,6 +156,8 @@ pub fn postgres(quick: bool) {
                 "baseline_name": "plain INSERTs of the same rows on the same server, one transaction per append, one connection per writer",
                 "target": "64 writers: at least 0.5x the baseline and 10,000 events/s; 1 writer: p99 at most 5 ms"});
             emit("postgres", &format!("events_per_second_{case}"), rate(&ours_runs), "events/s", rate(&plain_runs), extra.clone());
+            let database = |runs: &[Run]| median(&mut runs.iter().map(|r| r.database_us_per_event).collect::<Vec<_>>());
+            emit("postgres", &format!("database_cpu_us_per_event_{case}"), database(&ours_runs), "us", database(&plain_runs), extra.clone());
             let mut ours_latencies: Vec<Duration> = ours_runs.into_iter().flat_map(|r| r.latencies).collect();
             let mut plain_latencies: Vec<Duration> = plain_runs.into_iter().flat_map(|r| r.latencies).collect();
             for (label, q) in [("p50", 0.5), ("p99", 0.99)] {
@@ -257,11 +279,11 @@ async fn grpc_batches(cluster: &TestCluster, quick: bool, rounds: usize) {
                     )
                 })
                 .collect();
-            let database_before = database_cpu_seconds();
+            let database_before = database_processes();
             let run = drive(&server.url, work, true).await;
             let process_us_per_event = run.cpu_us_per_call * run.latencies.len() as f64 / events;
             if on_postgres_now {
-                let database_seconds = database_cpu_seconds() - database_before;
+                let database_seconds = database_cpu_since(&database_before);
                 database_cpu.push(database_seconds * 1e6 / events);
                 process_cpu.0.push(process_us_per_event);
                 idle.push(1.0 - (run.cores_busy + database_seconds / run.seconds) / cores);
@@ -306,21 +328,26 @@ async fn grpc_batches(cluster: &TestCluster, quick: bool, rounds: usize) {
     embedded_server.stop().await;
 }
 
-/// CPU time so far, in seconds, of every process named `postgres` (the server the bench
-/// started: its postmaster, backends and helpers), from /proc (Linux). A backend that ended
-/// since an earlier call takes its time with it, so callers measure across runs in which the
-/// connections stay open.
-fn database_cpu_seconds() -> f64 {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return 0.0 };
+/// CPU time so far, in seconds, of each process named `postgres` (the servers the bench
+/// started: postmasters, backends and helpers), by process id, from /proc (Linux).
+fn database_processes() -> std::collections::HashMap<u32, f64> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Default::default() };
     entries
         .filter_map(Result::ok)
-        .filter(|entry| entry.file_name().to_str().is_some_and(|name| name.bytes().all(|b| b.is_ascii_digit())))
-        .filter_map(|entry| std::fs::read_to_string(entry.path().join("stat")).ok())
-        .filter(|stat| {
-            stat.split_once('(').and_then(|(_, rest)| rest.rsplit_once(')')).is_some_and(|(name, _)| name == "postgres")
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            let name = stat.split_once('(').and_then(|(_, rest)| rest.rsplit_once(')')).map(|(name, _)| name)?;
+            (name == "postgres").then(|| (pid, crate::grpc_benches::cpu_seconds_of_stat(&stat)))
         })
-        .map(|stat| crate::grpc_benches::cpu_seconds_of_stat(&stat))
-        .sum()
+        .collect()
+}
+
+/// The CPU the database used since `before` ([`database_processes`]): each process's growth,
+/// a process started since counted whole. A process that ended meanwhile takes its time with
+/// it, so callers keep their connections open until they have measured.
+fn database_cpu_since(before: &std::collections::HashMap<u32, f64>) -> f64 {
+    database_processes().into_iter().map(|(pid, now)| now - before.get(&pid).copied().unwrap_or(0.0)).sum()
 }
 
 /// The single node of the first cases, for the replication comparison.

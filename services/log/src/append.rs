@@ -51,6 +51,31 @@ impl TransparencyLog {
         events: &[VerifiedAuthorPart],
         now_unix_ms: u64,
     ) -> Result<Vec<AppendedEvent>, LogError> {
+        self.check_append(stream, events)?;
+        if let Some(replayed) = self.replay_if_present(events).await? {
+            return Ok(replayed);
+        }
+        self.append_unreplayed(stream, expected, events, now_unix_ms).await
+    }
+
+    /// [`TransparencyLog::append_verified`] for a caller that looked for a replay of these
+    /// events itself before it decided them (the application does, before any rule runs), so
+    /// that the store is not asked twice: on PostgreSQL each look is a query of every id. A
+    /// retry that lands in between is still answered as a retry: the store refuses the reused
+    /// ids, and the refusal is answered by looking again, here.
+    pub async fn append_decided(
+        &self,
+        stream: &str,
+        expected: ExpectedRevision,
+        events: &[VerifiedAuthorPart],
+        now_unix_ms: u64,
+    ) -> Result<Vec<AppendedEvent>, LogError> {
+        self.check_append(stream, events)?;
+        self.append_unreplayed(stream, expected, events, now_unix_ms).await
+    }
+
+    /// An append can be tried: the log has not failed, and it has events, all for `stream`.
+    fn check_append(&self, stream: &str, events: &[VerifiedAuthorPart]) -> Result<(), LogError> {
         self.check_failure()?;
         if events.is_empty() {
             return Err(LogError::InvalidArgument {
@@ -66,9 +91,17 @@ impl TransparencyLog {
                 });
             }
         }
-        if let Some(replayed) = self.replay_if_present(events).await? {
-            return Ok(replayed);
-        }
+        Ok(())
+    }
+
+    /// Seals and appends events that are not a replay as far as the caller knows.
+    async fn append_unreplayed(
+        &self,
+        stream: &str,
+        expected: ExpectedRevision,
+        events: &[VerifiedAuthorPart],
+        now_unix_ms: u64,
+    ) -> Result<Vec<AppendedEvent>, LogError> {
         for _attempt in 0..APPEND_ATTEMPTS_MAX {
             let (next_revision, mut previous_hash) = self.stream_head(stream);
             let current = next_revision.checked_sub(1);
