@@ -62,7 +62,8 @@ impl TransparencyLog {
     /// events itself before it decided them (the application does, before any rule runs), so
     /// that the store is not asked twice: on PostgreSQL each look is a query of every id. A
     /// retry that lands in between is still answered as a retry: the store refuses the reused
-    /// ids, and the refusal is answered by looking again, here.
+    /// ids, and the refusal is answered by looking again, here. `expected` is checked first, so
+    /// pass the revision the decision was made on (a conflict is decided again).
     pub async fn append_decided(
         &self,
         stream: &str,

@@ -79,6 +79,42 @@ async fn retries_are_idempotent_and_reused_ids_are_refused() {
     assert_eq!(log.size(), 1, "nothing appended");
 }
 
+/// `append_decided` skips the log's own look for a replay, since its caller looked before it
+/// decided. A retry that lands after that look must still get the original answer, never a
+/// second copy; and a reused id with other content must still be refused.
+#[tokio::test]
+async fn a_retry_that_lands_after_the_callers_look_is_still_answered_as_a_retry() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let log = open_log(directory.path()).await.expect("open");
+    let author = key("author");
+    let batch: Vec<_> = (1..=3).map(|n| signed_event(&author, "s", n)).collect();
+    let verified = |events: &[klero_ledger::envelope::SignedAuthorPart]| {
+        events.iter().cloned().map(|e| klero_log::VerifiedAuthorPart::verify(e).expect("signed")).collect::<Vec<_>>()
+    };
+    let first = log.append_decided("s", ExpectedRevision::NoStream, &verified(&batch), 10).await.expect("append");
+    assert!(first.iter().all(|e| e.newly_appended));
+    // The same events again, as a concurrent retry that the application decided after the
+    // original landed: later, on the revision it decided on, or on any.
+    let original: Vec<_> =
+        first.iter().cloned().map(|e| klero_log::AppendedEvent { newly_appended: false, ..e }).collect();
+    for expected in [ExpectedRevision::Exact(2), ExpectedRevision::Any] {
+        let again = log.append_decided("s", expected, &verified(&batch), 99).await.expect("a retry");
+        assert_eq!(again, original, "the original answer, recording time included");
+    }
+    assert_eq!(log.size(), 3, "nothing appended twice");
+    // The expectation is checked first: a caller passes the revision its decision saw, and the
+    // application decides again on a conflict.
+    let stale = log.append_decided("s", ExpectedRevision::NoStream, &verified(&batch), 99).await;
+    assert!(matches!(stale, Err(LogError::Conflict { .. })), "{stale:?}");
+
+    let mut other = klero_ledger::envelope::AuthorPart::clone(batch[1].author());
+    other.payload = b"something else".to_vec();
+    let reused = [other.sign(&author).expect("sign")];
+    let error = log.append_decided("s", ExpectedRevision::Any, &verified(&reused), 11).await.expect_err("refused");
+    assert!(matches!(error, LogError::DuplicateEventId { .. }), "{error}");
+    assert_eq!(log.size(), 3, "nothing appended");
+}
+
 #[tokio::test]
 async fn bad_signatures_conflicts_and_wrong_streams_append_nothing() {
     let directory = tempfile::tempdir().expect("temp dir");

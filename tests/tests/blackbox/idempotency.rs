@@ -33,3 +33,42 @@ async fn retries_return_the_original_result_and_append_nothing() {
     assert!(again.iter().all(|a| !a.newly_appended));
     assert_eq!(server.log_size().await, size + 6);
 }
+
+/// The same append sent twice at the same moment, on two connections (a client that retries
+/// before its first answer came): it lands once, and both requests get its answer. The second
+/// may pass the server's first look for a replay before the first lands, and is then answered
+/// when the store refuses its reused ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_append_sent_twice_at_once_lands_once_and_both_get_its_answer() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let cast = Cast::new("twice");
+    assembly_with_panel(&mut client, &cast, "twice").await;
+    let before = server.log_size().await;
+    let (mut one, mut two) = (server.client().await, server.client().await);
+    const ROUNDS: usize = 24;
+    for round in 0..ROUNDS {
+        let batch: Vec<_> = (0..5)
+            .map(|n| {
+                let submission = pb::deliberation::PublicSubmissionReceived {
+                    submitter_id: format!("r{round}n{n}"),
+                    content_hash: sha(&format!("{round}-{n}")),
+                    received_on: "2026-01-01".into(),
+                    sealed_text: None,
+                };
+                sign(&cast.facilitator, "twice", &submission)
+            })
+            .collect();
+        let stream = "assembly/twice/deliberation";
+        let (first, second) =
+            tokio::join!(one.append_batch(stream, &batch, None), two.append_batch(stream, &batch, None));
+        let (first, second) = (first.expect("one lands"), second.expect("the other is answered as a retry"));
+        let fields = |answer: &[pb::ledger::AppendedEvent]| {
+            answer.iter().map(|a| (a.log_index, a.event_hash.clone(), a.recorded_at_unix_ms)).collect::<Vec<_>>()
+        };
+        assert_eq!(fields(&first), fields(&second), "round {round}: both get the one answer");
+        let newly = [&first, &second].map(|answer| answer.iter().all(|a| a.newly_appended));
+        assert_eq!(newly.iter().filter(|n| **n).count(), 1, "round {round}: exactly one appended: {newly:?}");
+    }
+    assert_eq!(server.log_size().await, before + (ROUNDS * 5) as u64, "every batch once");
+}
