@@ -110,12 +110,8 @@ impl Application {
             });
         }
         // A retry of events already recorded gets the original answer, before any rule runs.
-        if let Some(replayed) = self.log.replay_if_present(&signed).await? {
-            self.sync_fold().await?;
-            // A retry of an erasure whose key destruction failed tries it again rather than
-            // answer as if it were done.
-            self.finish_erasures_of(&stream, &signed).await?;
-            return Ok(self.replayed(replayed));
+        if let Some(replayed) = self.answer_if_replay(&stream, &signed).await? {
+            return Ok(replayed);
         }
         let verified = self.signatures.verify(signed).await?;
         let mut events = Vec::with_capacity(batch_len);
@@ -170,7 +166,33 @@ impl Application {
             self.decide_and_append(&stream, expected, &verified, events, author_key).await
         };
         self.appends.release(&key, lock);
-        result
+        match result {
+            // A retry that passed the look above before its original landed (the same append
+            // sent twice at once) is then decided on a state that holds the original, and the
+            // rules or the revision may refuse it: it is still a retry, and gets the original
+            // answer.
+            Err(ApplicationError::Rejected { .. } | ApplicationError::Conflict { .. }) => {
+                match self.answer_if_replay(&stream, &verified).await? {
+                    Some(replayed) => Ok(replayed),
+                    None => result,
+                }
+            }
+            result => result,
+        }
+    }
+
+    /// The original answer, if `events` were all recorded already with the same bytes.
+    async fn answer_if_replay<E: std::borrow::Borrow<SignedAuthorPart>>(
+        &self,
+        stream: &str,
+        events: &[E],
+    ) -> Result<Option<Vec<Appended>>, ApplicationError> {
+        let Some(replayed) = self.log.replay_if_present(events).await? else { return Ok(None) };
+        self.sync_fold().await?;
+        // A retry of an erasure whose key destruction failed tries it again rather than answer
+        // as if it were done.
+        self.finish_erasures_of(stream, events).await?;
+        Ok(Some(self.replayed(replayed)))
     }
 
     fn replayed(&self, replayed: Vec<AppendedEvent>) -> Vec<Appended> {

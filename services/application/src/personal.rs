@@ -155,14 +155,14 @@ impl Application {
     }
 
     /// Finishes the erasures among events the log already holds (a retried append).
-    pub(crate) async fn finish_erasures_of(
+    pub(crate) async fn finish_erasures_of<E: std::borrow::Borrow<klero_ledger::envelope::SignedAuthorPart>>(
         &self,
         stream: &str,
-        signed: &[klero_ledger::envelope::SignedAuthorPart],
+        signed: &[E],
     ) -> Result<(), ApplicationError> {
         let decoded: Vec<DomainEvent> = signed
             .iter()
-            .map(|event| event.author())
+            .map(|event| event.borrow().author())
             .filter(|author| author.event_type == klero_catalogue::CONTENT_ERASED_EVENT_TYPE)
             .filter_map(|author| {
                 klero_catalogue::decode_event(&author.event_type, author.event_version, &author.payload).ok()

@@ -72,3 +72,35 @@ async fn the_same_append_sent_twice_at_once_lands_once_and_both_get_its_answer()
     }
     assert_eq!(server.log_size().await, before + (ROUNDS * 5) as u64, "every batch once");
 }
+
+/// The same grant sent twice at once: a grant of a role its key already holds is refused by the
+/// rules (`registry.grant_not_duplicate`), so a retry that is decided after the original landed
+/// must be answered as the retry it is, never refused as a duplicate grant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_that_the_rules_would_refuse_once_the_original_landed_gets_the_original_answer() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let cast = Cast::new("grants");
+    assembly_with_panel(&mut client, &cast, "grants").await;
+    let before = server.log_size().await;
+    let (mut one, mut two) = (server.client().await, server.client().await);
+    const ROUNDS: usize = 16;
+    for round in 0..ROUNDS {
+        let grant = pb::registry::KeyGranted {
+            public_key: klero_client::Author::new(key(&format!("reader {round}"))).public_key().to_vec(),
+            role: pb::registry::Role::Facilitator as i32,
+            scope: "grants".into(),
+            holder_title: format!("facilitator {round}"),
+        };
+        let event = sign(&cast.council, "grants", &grant);
+        let (first, second) = tokio::join!(one.append(&event, None), two.append(&event, None));
+        let (first, second) = (first.expect("one lands"), second.expect("the other is answered as a retry"));
+        assert_eq!(
+            (first.log_index, &first.event_hash),
+            (second.log_index, &second.event_hash),
+            "round {round}: both get the one answer"
+        );
+        assert!(first.newly_appended != second.newly_appended, "round {round}: exactly one appended");
+    }
+    assert_eq!(server.log_size().await, before + ROUNDS as u64, "every grant once");
+}
