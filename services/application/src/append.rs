@@ -277,12 +277,9 @@ impl Application {
                 }
                 Err(LogError::Conflict { .. }) => continue,
                 Err(LogError::DuplicateEventId { event_id, reason }) => {
+                    // Not a retry: the log looked for one when the store refused the ids (a
+                    // concurrent identical retry that landed first is answered as one there).
                     self.uncache_decoded(verified);
-                    // A concurrent identical retry may have landed first.
-                    if let Some(replayed) = self.log.replay_if_present(verified).await? {
-                        self.sync_fold().await?;
-                        return Ok(self.replayed(replayed));
-                    }
                     return Err(ApplicationError::DuplicateEventId { event_id, reason });
                 }
                 Err(error) => {
