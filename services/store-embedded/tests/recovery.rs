@@ -296,6 +296,52 @@ async fn a_document_streamed_in_parts_is_kept_whole_or_not_at_all() {
     assert_eq!(files(directory.path()), vec![hex], "nothing of the refused or abandoned uploads stays");
 }
 
+/// A large document in one part: the part that completes it is synced beside its hash (on a
+/// second thread), before the hash is compared. What must never happen: a document whose bytes
+/// do not hash to its name is kept, or a refused upload leaves a file behind, because its bytes
+/// were already synced when the mismatch was found.
+#[tokio::test]
+async fn a_large_part_synced_beside_its_hash_is_kept_only_when_the_hash_matches() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = EmbeddedStore::open(directory.path(), small_segments()).await.expect("open");
+    let text: String = (0..30_000).map(|n| format!("line {n}\n")).collect();
+    assert!(text.len() > 256 * 1024, "large enough for the parallel hash");
+    let document = klero_store_conformance::test_document(&text, false, 7);
+    let names = |directory: &Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(directory.join("documents"))
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+
+    let mut forged = document.clone();
+    forged.bytes[100_000] ^= 0x01;
+    let mut upload = store.begin_document(forged.info.clone()).await.expect("begin");
+    upload.write(&forged.bytes).await.expect("the part is written and synced");
+    let error = upload.finish().await.expect_err("refused");
+    assert!(matches!(error, StoreError::InvalidArgument { field: "sha256", .. }), "{error}");
+    assert!(names(directory.path()).is_empty(), "nothing of the refused upload stays");
+    assert_eq!(store.read_document(&document.info.sha256).await.expect("read"), None);
+
+    // Split so that a small part completes the document, and whole in one part.
+    let mut upload = store.begin_document(document.info.clone()).await.expect("begin");
+    let (head, tail) = document.bytes.split_at(document.bytes.len() - 10);
+    upload.write(head).await.expect("part");
+    upload.write(tail).await.expect("last part");
+    assert!(upload.finish().await.expect("kept"));
+    let mut again = store.begin_document(document.info.clone()).await.expect("begin");
+    again.write(&document.bytes).await.expect("part");
+    assert!(!again.finish().await.expect("kept already"), "the first copy stays");
+    let hex = klero_ledger::hash::to_hex(&document.info.sha256);
+    assert_eq!(names(directory.path()), vec![hex]);
+    store.close().await;
+    drop(store);
+    let store = EmbeddedStore::open(directory.path(), small_segments()).await.expect("reopen");
+    assert_eq!(store.read_document(&document.info.sha256).await.expect("read"), Some(document));
+}
+
 /// The witnessed checkpoints (FORMAT.md §6.1, §13.6): kept across a reopen; a record a crash
 /// tore at the end is truncated (it was never reported kept) and the file goes on after it; a
 /// damaged record before others is refused with its offset, never skipped.
