@@ -217,3 +217,55 @@ async fn injected_storage_faults_stop_writes_keep_reads_and_lose_nothing() {
         server.stop().await;
     }
 }
+
+/// Uploads `bytes` with the generated client; whether the server newly stored them.
+async fn upload_newly_stored(client: &mut klero_client::KleroClient, bytes: &[u8]) -> Result<bool, tonic::Status> {
+    use klero_proto::documents::{upload_request::Part, UploadHeader, UploadRequest};
+    let header = UploadHeader {
+        sha256: klero_ledger::Hash256::of(bytes).0.to_vec(),
+        media_type: "text/plain; charset=utf-8".into(),
+        size: bytes.len() as u64,
+        personal_data: false,
+    };
+    let messages = vec![
+        UploadRequest { part: Some(Part::Header(header)) },
+        UploadRequest { part: Some(Part::Chunk(bytes.to_vec().into())) },
+    ];
+    let response = client.documents().upload(tonic::codegen::tokio_stream::iter(messages)).await?;
+    Ok(response.into_inner().newly_stored)
+}
+
+/// An upload whose last part fails to sync (EIO, injected on the document files): the part
+/// that completes a document is synced beside its hash, so the failure comes as the upload's
+/// answer, before any rename. What must never happen: the document is acknowledged, or kept
+/// after a restart, although its sync failed; or the failed sync is made again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_whose_sync_fails_is_refused_kept_nowhere_and_stops_writes() {
+    use klero_store_embedded::disk::{Disk, Fault, FaultyDisk, OperationKind, EIO};
+    let trust_root = key("trust root").verifying_key().to_bytes();
+    let data = tempfile::tempdir().expect("temp dir");
+    let disk = Arc::new(FaultyDisk::default());
+    let server = start_server_on_disk(data.path(), trust_root, Disk::with_hook(disk.clone())).await;
+    let mut client = klero_client::KleroClient::connect(&server.url).await.expect("connect");
+    let before: &[u8] = b"a document kept before the fault";
+    assert!(upload_newly_stored(&mut client, before).await.expect("upload"));
+    // Large enough to be hashed on a second thread while it is written and synced.
+    let document: Vec<u8> = (0..40_000u32).flat_map(|n| format!("line {n}\n").into_bytes()).collect();
+    disk.inject(Fault { kind: OperationKind::SyncAll, path_contains: "documents".into(), skip: 0, errno: EIO });
+
+    let error = upload_newly_stored(&mut client, &document).await.expect_err("refused");
+    assert!(error.message().contains("storage failed"), "the refusal names the storage failure: {error:?}");
+    assert_eq!(disk.injected().len(), 1, "the failed sync is not made again");
+    let later = upload_newly_stored(&mut client, b"a later document").await.expect_err("writes stopped");
+    assert!(later.message().contains("storage failed"), "{later:?}");
+    let name = klero_ledger::hash::to_hex(&klero_ledger::Hash256::of(&document).0);
+    assert!(!data.path().join("documents").join(&name).exists(), "no document file");
+    drop(client);
+    server.stop().await;
+
+    let server = start_server(data.path(), trust_root, klero_application::system_clock()).await;
+    let mut client = klero_client::KleroClient::connect(&server.url).await.expect("connect");
+    assert!(!upload_newly_stored(&mut client, before).await.expect("upload"), "the earlier document stays kept");
+    assert!(upload_newly_stored(&mut client, &document).await.expect("uploads resume"), "it was never kept");
+    server.stop().await;
+}
