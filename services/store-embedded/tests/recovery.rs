@@ -217,6 +217,15 @@ async fn documents_survive_reopen_and_corruption_is_reported() {
     assert!(matches!(&error, StoreError::Corrupt { segment, .. } if segment.contains(&hex)), "{error}");
 }
 
+/// The names in the data directory's `documents/` (none if it was never made), sorted.
+fn document_files(directory: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(directory.join("documents"))
+        .map(|entries| entries.map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
 /// The hash is checked beside the write: a document whose bytes are not its hash's is refused
 /// naming `sha256`, and leaves no file behind. Overlapping uploads of one document keep it
 /// once, and report it kept once.
@@ -229,12 +238,7 @@ async fn a_document_is_kept_only_if_its_bytes_are_its_hash_and_only_once() {
     forged.info.size = forged.bytes.len() as u64;
     let error = store.put_document(&forged).await.expect_err("refused");
     assert!(matches!(error, StoreError::InvalidArgument { field: "sha256", .. }), "{error}");
-    let files = |directory: &Path| -> Vec<String> {
-        std::fs::read_dir(directory.join("documents"))
-            .map(|entries| entries.map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect())
-            .unwrap_or_default()
-    };
-    assert_eq!(files(directory.path()), Vec::<String>::new(), "nothing of the refused upload stays");
+    assert_eq!(document_files(directory.path()), Vec::<String>::new(), "nothing of the refused upload stays");
 
     let document = klero_store_conformance::test_document("One document, uploaded eight times at once.", false, 7);
     let uploads: Vec<_> = (0..8)
@@ -248,7 +252,7 @@ async fn a_document_is_kept_only_if_its_bytes_are_its_hash_and_only_once() {
         newly_kept += usize::from(upload.await.expect("task"));
     }
     assert_eq!(newly_kept, 1);
-    assert_eq!(files(directory.path()), vec![klero_ledger::hash::to_hex(&document.info.sha256)]);
+    assert_eq!(document_files(directory.path()), vec![klero_ledger::hash::to_hex(&document.info.sha256)]);
     assert_eq!(store.read_document(&document.info.sha256).await.expect("read"), Some(document));
 }
 
@@ -263,14 +267,6 @@ async fn a_document_streamed_in_parts_is_kept_whole_or_not_at_all() {
     let leftover = directory.path().join("documents").join("0000.1.tmp");
     std::fs::write(&leftover, b"a crash's half write").expect("write");
     let store = EmbeddedStore::open(directory.path(), small_segments()).await.expect("open");
-    let files = |directory: &Path| -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(directory.join("documents"))
-            .expect("dir")
-            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    };
 
     let mut upload = store.begin_document(document.info.clone()).await.expect("begin");
     for part in document.bytes.chunks(7) {
@@ -279,7 +275,7 @@ async fn a_document_streamed_in_parts_is_kept_whole_or_not_at_all() {
     assert!(upload.finish().await.expect("kept"));
     assert!(!leftover.exists(), "the crash's temporary file is removed");
     let hex = klero_ledger::hash::to_hex(&document.info.sha256);
-    assert_eq!(files(directory.path()), vec![hex.clone()]);
+    assert_eq!(document_files(directory.path()), vec![hex.clone()]);
     assert_eq!(store.read_document(&document.info.sha256).await.expect("read"), Some(document.clone()));
 
     let mut forged = klero_store_conformance::test_document("The text the hash names.", false, 7);
@@ -293,7 +289,7 @@ async fn a_document_streamed_in_parts_is_kept_whole_or_not_at_all() {
     let mut abandoned = store.begin_document(forged.info.clone()).await.expect("begin");
     abandoned.write(&forged.bytes[..5]).await.expect("part");
     drop(abandoned);
-    assert_eq!(files(directory.path()), vec![hex], "nothing of the refused or abandoned uploads stays");
+    assert_eq!(document_files(directory.path()), vec![hex], "nothing of the refused or abandoned uploads stays");
 }
 
 /// A large document in one part: the part that completes it is synced beside its hash (on a
@@ -307,14 +303,6 @@ async fn a_large_part_synced_beside_its_hash_is_kept_only_when_the_hash_matches(
     let text: String = (0..30_000).map(|n| format!("line {n}\n")).collect();
     assert!(text.len() > 256 * 1024, "large enough for the parallel hash");
     let document = klero_store_conformance::test_document(&text, false, 7);
-    let names = |directory: &Path| -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(directory.join("documents"))
-            .expect("dir")
-            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    };
 
     let mut forged = document.clone();
     forged.bytes[100_000] ^= 0x01;
@@ -322,7 +310,7 @@ async fn a_large_part_synced_beside_its_hash_is_kept_only_when_the_hash_matches(
     upload.write(&forged.bytes).await.expect("the part is written and synced");
     let error = upload.finish().await.expect_err("refused");
     assert!(matches!(error, StoreError::InvalidArgument { field: "sha256", .. }), "{error}");
-    assert!(names(directory.path()).is_empty(), "nothing of the refused upload stays");
+    assert!(document_files(directory.path()).is_empty(), "nothing of the refused upload stays");
     assert_eq!(store.read_document(&document.info.sha256).await.expect("read"), None);
 
     // Split so that a small part completes the document, and whole in one part.
@@ -335,7 +323,7 @@ async fn a_large_part_synced_beside_its_hash_is_kept_only_when_the_hash_matches(
     again.write(&document.bytes).await.expect("part");
     assert!(!again.finish().await.expect("kept already"), "the first copy stays");
     let hex = klero_ledger::hash::to_hex(&document.info.sha256);
-    assert_eq!(names(directory.path()), vec![hex]);
+    assert_eq!(document_files(directory.path()), vec![hex]);
     store.close().await;
     drop(store);
     let store = EmbeddedStore::open(directory.path(), small_segments()).await.expect("reopen");
