@@ -27,13 +27,8 @@ impl TransparencyLog {
         events: Vec<SignedAuthorPart>,
         now_unix_ms: u64,
     ) -> Result<Vec<AppendedEvent>, LogError> {
-        self.check_failure()?;
-        if events.is_empty() {
-            return Err(LogError::InvalidArgument {
-                field: "events",
-                reason: "an append needs at least one event".into(),
-            });
-        }
+        // Before any signature is checked: a failed log or an empty append costs nothing.
+        self.check_not_failed_and_not_empty(events.len())?;
         let mut verified = Vec::with_capacity(events.len());
         for (index, event) in events.into_iter().enumerate() {
             let event_id = event.author().event_id;
@@ -77,13 +72,7 @@ impl TransparencyLog {
 
     /// An append can be tried: the log has not failed, and it has events, all for `stream`.
     fn check_append(&self, stream: &str, events: &[VerifiedAuthorPart]) -> Result<(), LogError> {
-        self.check_failure()?;
-        if events.is_empty() {
-            return Err(LogError::InvalidArgument {
-                field: "events",
-                reason: "an append needs at least one event".into(),
-            });
-        }
+        self.check_not_failed_and_not_empty(events.len())?;
         for (index, event) in events.iter().map(VerifiedAuthorPart::signed).enumerate() {
             if event.author().stream != stream {
                 return Err(LogError::InvalidArgument {
@@ -91,6 +80,18 @@ impl TransparencyLog {
                     reason: format!("event {index} is signed for stream {}, not {stream}", event.author().stream),
                 });
             }
+        }
+        Ok(())
+    }
+
+    /// The log has not failed, and the append has events: one wording of the refusal for both entries.
+    fn check_not_failed_and_not_empty(&self, events: usize) -> Result<(), LogError> {
+        self.check_failure()?;
+        if events == 0 {
+            return Err(LogError::InvalidArgument {
+                field: "events",
+                reason: "an append needs at least one event".into(),
+            });
         }
         Ok(())
     }
